@@ -1,0 +1,287 @@
+//! The commands people type: `@nick text`, `/join #room`, `/i`, ...
+//!
+//! Shared by every human-facing front end (the server's text mode and UDP door, the terminal
+//! client, the web page) so that the same line means the same thing everywhere. Parsing is pure;
+//! what a command does is up to the caller.
+
+/// What a typed line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Nothing to do (an empty or blank line).
+    Empty,
+    /// Plain text for the current room.
+    Say(String),
+    /// A private message: `@nick text` or `/msg nick text`.
+    Private {
+        /// Recipient.
+        to: String,
+        /// Message text.
+        text: String,
+    },
+    /// A slash command.
+    Command(Command),
+}
+
+/// A slash command, with its arguments checked for presence (not for validity: the server
+/// checks names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `/help [command]`
+    Help(Option<String>),
+    /// `/ls`, `/who [#room]`: who is online (in a room, or on the server with `/who *`).
+    Who(Option<String>),
+    /// `/i`: toggle ignoring all room messages.
+    IgnoreAll,
+    /// `/join #room`
+    Join(String),
+    /// `/part [#room] [reason]`
+    Part {
+        /// Room to leave; the current one when absent.
+        room: Option<String>,
+        /// Optional reason.
+        reason: Option<String>,
+    },
+    /// `/rooms`
+    Rooms,
+    /// `/nick NEW`
+    Nick(String),
+    /// `/me action`
+    Me(String),
+    /// `/topic [#room] [new topic]`
+    Topic {
+        /// Room; the current one when absent.
+        room: Option<String>,
+        /// New topic; absent to show the current one.
+        topic: Option<String>,
+    },
+    /// `/history [#room] [count]`: page back through stored messages.
+    History {
+        /// Room; the current one when absent.
+        room: Option<String>,
+        /// How many messages.
+        count: Option<u32>,
+    },
+    /// `/ignore [NICK]`: ignore a user, or list who is ignored.
+    Ignore(Option<String>),
+    /// `/unignore NICK`
+    Unignore(String),
+    /// `/ephemeral [#room] on|off`: store nothing from this room (operators only).
+    Ephemeral {
+        /// Room; the current one when absent.
+        room: Option<String>,
+        /// True for on.
+        on: bool,
+    },
+    /// `/quit [reason]`, also bare `quit` and `exit`.
+    Quit(Option<String>),
+}
+
+/// Why a line is not a valid command. The text shows the right usage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// A known command with missing or bad arguments.
+    #[error("usage: {0}")]
+    Usage(&'static str),
+    /// A command name that does not exist.
+    #[error("unknown command /{0}; type /help for the list")]
+    Unknown(String),
+}
+
+/// One line of help per command, in the order `/help` shows them.
+pub const HELP: &[(&str, &str)] = &[
+    ("text", "send text to the current room"),
+    ("@nick text", "private message to nick (also /msg nick text)"),
+    ("/help [command]", "this help"),
+    ("/ls, /who [#room|*]", "who is online in the room (* for the whole server)"),
+    ("/i", "toggle ignore mode: hide room messages, keep private ones"),
+    ("/join #room", "join or create a room; it becomes the current room"),
+    ("/part [#room] [reason]", "leave a room"),
+    ("/rooms", "list rooms"),
+    ("/nick name", "change your nickname"),
+    ("/me action", "send an action (* nick waves)"),
+    ("/topic [#room] [text]", "show or set the topic"),
+    ("/history [#room] [n]", "show older messages"),
+    ("/ignore [nick]", "ignore a user everywhere (no nick: list)"),
+    ("/unignore nick", "stop ignoring a user"),
+    ("/ephemeral [#room] on|off", "operators: store nothing from this room"),
+    ("/quit [reason]", "leave (also: quit, exit)"),
+];
+
+fn split_word(s: &str) -> (&str, Option<&str>) {
+    let s = s.trim_start();
+    match s.find(char::is_whitespace) {
+        Some(i) => {
+            let rest = s[i..].trim();
+            (&s[..i], (!rest.is_empty()).then_some(rest))
+        }
+        None => (s, None),
+    }
+}
+
+fn room_arg(rest: Option<&str>) -> (Option<String>, Option<&str>) {
+    match rest {
+        Some(r) if r.starts_with('#') => {
+            let (room, tail) = split_word(r);
+            (Some(room.to_string()), tail)
+        }
+        other => (None, other),
+    }
+}
+
+/// Parses one typed line. Trailing `\r`/`\n` and surrounding blanks of commands are ignored;
+/// plain text is kept as typed (minus the line terminator).
+pub fn parse_input(line: &str) -> Result<Input, InputError> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Ok(Input::Empty);
+    }
+    if trimmed == "quit" || trimmed == "exit" {
+        return Ok(Input::Command(Command::Quit(None)));
+    }
+    if let Some(rest) = trimmed.strip_prefix('@') {
+        let (to, text) = split_word(rest);
+        return match text {
+            Some(text) if !to.is_empty() => Ok(Input::Private { to: to.into(), text: text.into() }),
+            _ => Err(InputError::Usage("@nick message")),
+        };
+    }
+    let Some(cmdline) = trimmed.strip_prefix('/') else {
+        return Ok(Input::Say(line.to_string()));
+    };
+    // "//text" sends "/text" literally, as in IRC clients.
+    if cmdline.starts_with('/') {
+        return Ok(Input::Say(cmdline.to_string()));
+    }
+    let (name, rest) = split_word(cmdline);
+    let cmd = match name.to_ascii_lowercase().as_str() {
+        "help" | "h" | "?" => Command::Help(rest.map(|r| r.trim_start_matches('/').to_string())),
+        "ls" | "who" | "names" | "w" => Command::Who(rest.map(|r| split_word(r).0.to_string())),
+        "i" => Command::IgnoreAll,
+        "join" | "j" => match rest {
+            Some(r) => Command::Join(split_word(r).0.to_string()),
+            None => return Err(InputError::Usage("/join #room")),
+        },
+        "part" | "leave" => {
+            let (room, reason) = room_arg(rest);
+            Command::Part { room, reason: reason.map(str::to_string) }
+        }
+        "rooms" | "list" => Command::Rooms,
+        "nick" => match rest {
+            Some(r) => Command::Nick(split_word(r).0.to_string()),
+            None => return Err(InputError::Usage("/nick newname")),
+        },
+        "me" => match rest {
+            Some(r) => Command::Me(r.to_string()),
+            None => return Err(InputError::Usage("/me does something")),
+        },
+        "msg" | "m" | "query" => {
+            let (to, text) = split_word(rest.unwrap_or(""));
+            return match text {
+                Some(text) if !to.is_empty() => Ok(Input::Private { to: to.into(), text: text.into() }),
+                _ => Err(InputError::Usage("/msg nick message")),
+            };
+        }
+        "topic" | "t" => {
+            let (room, topic) = room_arg(rest);
+            Command::Topic { room, topic: topic.map(str::to_string) }
+        }
+        "history" | "hist" => {
+            let (room, count) = room_arg(rest);
+            let count = match count {
+                Some(c) => Some(c.parse::<u32>().map_err(|_| InputError::Usage("/history [#room] [count]"))?),
+                None => None,
+            };
+            Command::History { room, count }
+        }
+        "ignore" => Command::Ignore(rest.map(|r| split_word(r).0.to_string())),
+        "unignore" => match rest {
+            Some(r) => Command::Unignore(split_word(r).0.to_string()),
+            None => return Err(InputError::Usage("/unignore nick")),
+        },
+        "ephemeral" => {
+            let (room, arg) = room_arg(rest);
+            let on = match arg.map(str::to_ascii_lowercase).as_deref() {
+                Some("on") => true,
+                Some("off") => false,
+                _ => return Err(InputError::Usage("/ephemeral [#room] on|off")),
+            };
+            Command::Ephemeral { room, on }
+        }
+        "quit" | "exit" | "q" | "bye" => Command::Quit(rest.map(str::to_string)),
+        other => return Err(InputError::Unknown(other.to_string())),
+    };
+    Ok(Input::Command(cmd))
+}
+
+/// The help text as lines, aligned for a monospace display.
+pub fn help_lines() -> Vec<String> {
+    let width = HELP.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    HELP.iter().map(|(c, d)| format!("{c:<width$}  {d}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(line: &str) -> Command {
+        match parse_input(line).unwrap() {
+            Input::Command(c) => c,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_and_private() {
+        assert_eq!(parse_input("hello world\r\n").unwrap(), Input::Say("hello world".into()));
+        assert_eq!(parse_input("   ").unwrap(), Input::Empty);
+        assert_eq!(
+            parse_input("@bob  hi there").unwrap(),
+            Input::Private { to: "bob".into(), text: "hi there".into() }
+        );
+        assert_eq!(
+            parse_input("/msg bob yo").unwrap(),
+            Input::Private { to: "bob".into(), text: "yo".into() }
+        );
+        assert_eq!(parse_input("@bob").unwrap_err(), InputError::Usage("@nick message"));
+        assert_eq!(parse_input("//slash").unwrap(), Input::Say("/slash".into()));
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(cmd("/i"), Command::IgnoreAll);
+        assert_eq!(cmd("/ls"), Command::Who(None));
+        assert_eq!(cmd("/who #rust"), Command::Who(Some("#rust".into())));
+        assert_eq!(cmd("/join #rust"), Command::Join("#rust".into()));
+        assert_eq!(cmd("/part"), Command::Part { room: None, reason: None });
+        assert_eq!(
+            cmd("/part #a bye all"),
+            Command::Part { room: Some("#a".into()), reason: Some("bye all".into()) }
+        );
+        assert_eq!(
+            cmd("/topic #a new topic"),
+            Command::Topic { room: Some("#a".into()), topic: Some("new topic".into()) }
+        );
+        assert_eq!(cmd("/topic"), Command::Topic { room: None, topic: None });
+        assert_eq!(cmd("/history 20"), Command::History { room: None, count: Some(20) });
+        assert_eq!(cmd("/me waves"), Command::Me("waves".into()));
+        assert_eq!(cmd("quit"), Command::Quit(None));
+        assert_eq!(cmd("exit"), Command::Quit(None));
+        assert_eq!(cmd("/QUIT gone"), Command::Quit(Some("gone".into())));
+        assert_eq!(cmd("/ephemeral on"), Command::Ephemeral { room: None, on: true });
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(parse_input("/join").unwrap_err(), InputError::Usage("/join #room"));
+        assert_eq!(parse_input("/frobnicate").unwrap_err(), InputError::Unknown("frobnicate".into()));
+        assert!(parse_input("/history lots").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(line in "\\PC{0,80}") {
+            let _ = parse_input(&line);
+        }
+    }
+}

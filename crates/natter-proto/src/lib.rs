@@ -1,0 +1,17 @@
+//! Wire formats of natter, kept free of I/O so that every parser can be unit-tested,
+//! property-tested and fuzzed on plain byte slices.
+//!
+//! - [`native`]: the newline-delimited JSON frames spoken by natter's own clients.
+//! - [`command`]: the slash commands people type (text mode, the terminal client, UDP).
+//! - [`line`]: splitting a byte stream into bounded lines, whatever the read boundaries.
+//! - [`decode`]: turning peer bytes into text (UTF-8, else GB18030, else lossy).
+//! - [`names`]: the rules for nicknames and room names, shared by server and clients.
+
+pub mod command;
+pub mod decode;
+pub mod line;
+pub mod names;
+pub mod native;
+
+/// Version of the native protocol spoken by this build; sent in `hello` and `welcome`.
+pub const PROTOCOL_VERSION: u32 = 1;

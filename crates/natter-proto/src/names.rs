@@ -1,0 +1,116 @@
+//! Nickname and room-name rules, shared by the server (which enforces them) and clients
+//! (which check before sending, to give the error without a round trip).
+//!
+//! Nicks and room names must survive every front door, IRC included, so they exclude the
+//! characters IRC gives meaning to (space, comma, `:` `!` `@` `*` `?` and control characters).
+//! Comparison is case-insensitive through [`fold`].
+
+/// Longest nickname, in characters.
+pub const MAX_NICK_CHARS: usize = 30;
+/// Longest room name including the leading `#`, in characters.
+pub const MAX_ROOM_CHARS: usize = 50;
+
+/// Why a name was refused; the text tells the user what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The nickname is empty.
+    #[error("a nickname cannot be empty")]
+    EmptyNick,
+    /// The nickname is longer than [`MAX_NICK_CHARS`].
+    #[error("nickname too long: at most {MAX_NICK_CHARS} characters")]
+    NickTooLong,
+    /// The nickname starts with a character that cannot start one.
+    #[error("a nickname must start with a letter or one of _[]\\`^{{}}|")]
+    NickBadStart,
+    /// The nickname contains a forbidden character.
+    #[error("a nickname may contain only letters, digits and -_[]\\`^{{}}|, not {0:?}")]
+    NickBadChar(char),
+    /// The room name does not start with `#`.
+    #[error("room names start with # (for example #lobby)")]
+    RoomNoHash,
+    /// The room name is only `#` or too long.
+    #[error("room names have 1 to {} characters after the #", MAX_ROOM_CHARS - 1)]
+    RoomLength,
+    /// The room name contains a forbidden character.
+    #[error("room names cannot contain spaces, commas, control characters or {0:?}")]
+    RoomBadChar(char),
+}
+
+fn nick_special(c: char) -> bool {
+    matches!(c, '_' | '[' | ']' | '\\' | '`' | '^' | '{' | '}' | '|')
+}
+
+/// Checks a nickname: letters (any script), digits, `-` and IRC's specials, 1 to 30 characters,
+/// not starting with a digit or `-`.
+pub fn validate_nick(nick: &str) -> Result<(), NameError> {
+    let mut chars = nick.chars();
+    let first = chars.next().ok_or(NameError::EmptyNick)?;
+    if nick.chars().count() > MAX_NICK_CHARS {
+        return Err(NameError::NickTooLong);
+    }
+    if !(first.is_alphabetic() || nick_special(first)) {
+        return Err(NameError::NickBadStart);
+    }
+    for c in chars {
+        if !(c.is_alphanumeric() || c == '-' || nick_special(c)) {
+            return Err(NameError::NickBadChar(c));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a room name: `#` followed by 1 to 49 printable characters other than space, comma,
+/// `:` and BEL-style control characters.
+pub fn validate_room(room: &str) -> Result<(), NameError> {
+    let rest = room.strip_prefix('#').ok_or(NameError::RoomNoHash)?;
+    let n = rest.chars().count();
+    if n == 0 || n >= MAX_ROOM_CHARS {
+        return Err(NameError::RoomLength);
+    }
+    for c in rest.chars() {
+        if c.is_whitespace() || c.is_control() || matches!(c, ',' | ':' | '\u{7}') {
+            return Err(NameError::RoomBadChar(c));
+        }
+    }
+    Ok(())
+}
+
+/// Case-folds a nick or room name for comparison and lookup (`Alice` and `alice` are one nick).
+pub fn fold(name: &str) -> String {
+    if name.is_ascii() { name.to_ascii_lowercase() } else { name.to_lowercase() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicks() {
+        for ok in ["alice", "Bob_2", "[x]", "小明", "udp-40000", "a-b"] {
+            assert_eq!(validate_nick(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(validate_nick(""), Err(NameError::EmptyNick));
+        assert_eq!(validate_nick("1abc"), Err(NameError::NickBadStart));
+        assert_eq!(validate_nick("-x"), Err(NameError::NickBadStart));
+        assert_eq!(validate_nick("a b"), Err(NameError::NickBadChar(' ')));
+        assert_eq!(validate_nick("a@b"), Err(NameError::NickBadChar('@')));
+        assert_eq!(validate_nick(&"a".repeat(31)), Err(NameError::NickTooLong));
+    }
+
+    #[test]
+    fn rooms() {
+        assert_eq!(validate_room("#lobby"), Ok(()));
+        assert_eq!(validate_room("#聊天"), Ok(()));
+        assert_eq!(validate_room("lobby"), Err(NameError::RoomNoHash));
+        assert_eq!(validate_room("#"), Err(NameError::RoomLength));
+        assert_eq!(validate_room("#a b"), Err(NameError::RoomBadChar(' ')));
+        assert_eq!(validate_room("#a,b"), Err(NameError::RoomBadChar(',')));
+    }
+
+    #[test]
+    fn folding() {
+        assert_eq!(fold("AliCE"), "alice");
+        assert_eq!(fold("#Lobby"), "#lobby");
+        assert_eq!(fold("ÄBC"), "äbc");
+    }
+}

@@ -1,0 +1,654 @@
+//! The native protocol: one JSON object per line, each with a `type`.
+//!
+//! Designed for programs (the terminal client, the web page, bots): every request may carry an
+//! `id` that the answer or error echoes, errors carry a stable [`ErrorCode`], and messages
+//! carry a client id (`cid`) so that a resend after a reconnect is recognised and never
+//! doubled. `docs/protocol.md` shows every frame with an example.
+//!
+//! The same types serve both ends: the server parses [`ClientFrame`] and writes
+//! [`ServerFrame`]; clients do the reverse. Server frames borrow (`Cow`) so the server can
+//! serialize straight from its own data without copying.
+
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// A request identifier chosen by the client and echoed in the matching answer or error.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    /// A numeric id, e.g. `"id": 7`.
+    Num(i64),
+    /// A string id, e.g. `"id": "join-1"`.
+    Text(String),
+}
+
+/// Frames a client sends to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame of a session: protocol version and the nickname to log in with.
+    Hello {
+        /// Protocol version the client speaks; see [`crate::PROTOCOL_VERSION`].
+        #[serde(default = "default_version")]
+        v: u32,
+        /// Requested nickname.
+        nick: String,
+        /// Request id echoed in `welcome` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// A message to a room (`room`) or privately to a user (`to`).
+    Send {
+        /// Target room, e.g. `#lobby`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Target nickname for a private message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        /// Message text.
+        text: String,
+        /// True for an action (`/me waves`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        action: bool,
+        /// Client-chosen message id; the server drops a second message with the same `cid`
+        /// from the same nick and acknowledges it with the first one's server id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<String>,
+        /// Request id echoed in `ack` or `error`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Join (or create) a room.
+    Join {
+        /// Room name, e.g. `#rust`.
+        room: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Leave a room.
+    Part {
+        /// Room name.
+        room: String,
+        /// Optional reason shown to the room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Change nickname.
+    Nick {
+        /// The new nickname.
+        nick: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Show (no `topic`) or set a room's topic.
+    Topic {
+        /// Room name.
+        room: String,
+        /// New topic; absent to query.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// List who is online: in one room, or on the whole server when `room` is absent.
+    Who {
+        /// Room name, or absent for the whole server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// List the rooms.
+    Rooms {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Turn ignore mode (no room messages, private messages still arrive) on, off, or toggle it
+    /// when `on` is absent.
+    IgnoreAll {
+        /// Desired mode; absent toggles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on: Option<bool>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Block every message from one user.
+    Ignore {
+        /// Nickname to ignore.
+        nick: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Stop ignoring a user.
+    Unignore {
+        /// Nickname to stop ignoring.
+        nick: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Fetch stored messages of a room, newest last. With `before`, messages with smaller ids;
+    /// with `after`, messages with larger ids; with neither, the latest.
+    History {
+        /// Room name.
+        room: String,
+        /// Only messages with a server id below this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        /// Only messages with a server id above this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+        /// At most this many messages (the server caps it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Make a room ephemeral (nothing stored) or persistent again; room operators only.
+    Ephemeral {
+        /// Room name.
+        room: String,
+        /// True: store nothing from now on.
+        on: bool,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Liveness and lag check; answered by `pong`.
+    Ping {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Leave the server.
+    Quit {
+        /// Optional reason shown to the rooms.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Tutorial compatibility: `{"type":"login","msg":"nick"}` is a `hello`.
+    Login {
+        /// The nickname.
+        msg: String,
+    },
+    /// Tutorial compatibility: a message to the lobby.
+    Broadcast {
+        /// Message text.
+        msg: String,
+    },
+    /// Tutorial compatibility: a private message.
+    Sendto {
+        /// Recipient.
+        nickname: String,
+        /// Message text.
+        msg: String,
+    },
+    /// Tutorial compatibility: the command summary, answered with a `notice`.
+    Help {},
+    /// Tutorial compatibility: who is online, answered with `members`.
+    Ls {},
+}
+
+fn default_version() -> u32 {
+    crate::PROTOCOL_VERSION
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A chat message as the server shows it: in live events, in acks' echoes and in history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageFrame<'a> {
+    /// Room the message was sent to; absent for a private message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Cow<'a, str>>,
+    /// Sender's nickname.
+    pub from: Cow<'a, str>,
+    /// Recipient's nickname, for a private message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Cow<'a, str>>,
+    /// Message text.
+    pub text: Cow<'a, str>,
+    /// True for an action (`/me`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub action: bool,
+    /// Server id, increasing per room; absent for private messages and ephemeral rooms'
+    /// messages, which are not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<u64>,
+    /// Server timestamp, milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+/// A room in a `rooms` listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomInfo<'a> {
+    /// Room name.
+    pub name: Cow<'a, str>,
+    /// Number of members online.
+    pub members: u32,
+    /// Topic, empty when unset.
+    #[serde(default)]
+    pub topic: Cow<'a, str>,
+    /// True when the room stores nothing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ephemeral: bool,
+}
+
+/// Frames the server sends to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    /// Login succeeded. Followed by a `joined` frame for `#lobby` with its recent history.
+    Welcome {
+        /// Protocol version the server speaks.
+        v: u32,
+        /// The nickname in use (as registered).
+        nick: Cow<'a, str>,
+        /// Server name and version, e.g. `natter 0.1.0`.
+        server: Cow<'a, str>,
+        /// Echo of the hello's request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// A chat message (room or private) from someone else.
+    Message(MessageFrame<'a>),
+    /// The sender's own message was accepted (and, for stored rooms, stored durably).
+    Ack {
+        /// Echo of the send's request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Echo of the send's client message id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<Cow<'a, str>>,
+        /// Server id of the stored message (absent when not stored).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mid: Option<u64>,
+        /// Room of the message, absent for private messages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<Cow<'a, str>>,
+        /// Server timestamp of the message.
+        ts: u64,
+        /// True when this `cid` had already been accepted: nothing was sent again.
+        #[serde(default, skip_serializing_if = "is_false")]
+        duplicate: bool,
+    },
+    /// Someone (possibly you, on another join path) joined a room.
+    Join {
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Who joined.
+        nick: Cow<'a, str>,
+        /// When, ms since the epoch.
+        ts: u64,
+    },
+    /// Someone left a room.
+    Part {
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Who left.
+        nick: Cow<'a, str>,
+        /// Their reason, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Cow<'a, str>>,
+        /// When, ms since the epoch.
+        ts: u64,
+    },
+    /// Someone left the server (sent once to each session sharing a room with them).
+    Quit {
+        /// Who quit.
+        nick: Cow<'a, str>,
+        /// Why: their message, or what the server saw (connection lost, flood...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Cow<'a, str>>,
+        /// When, ms since the epoch.
+        ts: u64,
+    },
+    /// Someone changed nickname (possibly you).
+    Nick {
+        /// Previous nickname.
+        old: Cow<'a, str>,
+        /// New nickname.
+        new: Cow<'a, str>,
+        /// When, ms since the epoch.
+        ts: u64,
+    },
+    /// A room's topic, on change or on request.
+    Topic {
+        /// Echo of the request id when this answers a `topic` query.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Room name.
+        room: Cow<'a, str>,
+        /// The topic; empty when unset.
+        topic: Cow<'a, str>,
+        /// Who set it, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Cow<'a, str>>,
+    },
+    /// You are now in a room: its topic, members and recent history.
+    Joined {
+        /// Echo of the join's request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Topic, empty when unset.
+        topic: Cow<'a, str>,
+        /// Nicknames in the room, you included.
+        members: Vec<Cow<'a, str>>,
+        /// True when the room stores nothing.
+        #[serde(default, skip_serializing_if = "is_false")]
+        ephemeral: bool,
+        /// Room operators' nicknames.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        operators: Vec<Cow<'a, str>>,
+        /// The latest messages, oldest first.
+        history: Vec<MessageFrame<'a>>,
+    },
+    /// Answer to `who`.
+    Members {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// The room, or absent for the whole server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<Cow<'a, str>>,
+        /// Nicknames, sorted.
+        nicks: Vec<Cow<'a, str>>,
+    },
+    /// Answer to `rooms`.
+    Rooms {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// The rooms, sorted by name.
+        rooms: Vec<RoomInfo<'a>>,
+    },
+    /// Answer to `history`.
+    History {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Messages, oldest first.
+        messages: Vec<MessageFrame<'a>>,
+        /// True when older (for `before`/latest) or newer (for `after`) messages remain.
+        more: bool,
+    },
+    /// Your ignore mode changed (answer to `ignore_all`).
+    IgnoreMode {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// True: room messages are not delivered to you; private messages still are.
+        on: bool,
+    },
+    /// The users you ignore (answer to `ignore`/`unignore`).
+    Ignoring {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Nicknames you ignore.
+        nicks: Vec<Cow<'a, str>>,
+    },
+    /// A message from the server itself (help text, room mode changes, warnings).
+    Notice {
+        /// Echo of the request id when this answers one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Room the notice concerns, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<Cow<'a, str>>,
+        /// Human-readable text.
+        text: Cow<'a, str>,
+    },
+    /// A request failed; the session continues.
+    Error {
+        /// Echo of the failed request's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Stable machine-readable code.
+        code: ErrorCode,
+        /// What was wrong and what to do.
+        message: Cow<'a, str>,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// The server is closing this session; the reason says why.
+    Bye {
+        /// Why the session ends.
+        reason: Cow<'a, str>,
+    },
+}
+
+/// Stable error codes; programs match on these, people read the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The line is not valid JSON (or not an object).
+    InvalidJson,
+    /// The frame's `type` is not one this server knows.
+    UnknownType,
+    /// The frame lacks a field or has a field of the wrong kind.
+    BadFrame,
+    /// The line exceeded the maximum frame size.
+    TooLong,
+    /// The text is not valid UTF-8.
+    InvalidUtf8,
+    /// The request needs a logged-in session (send `hello` first).
+    NotRegistered,
+    /// `hello` was sent twice.
+    AlreadyRegistered,
+    /// The nickname breaks the naming rules.
+    InvalidNick,
+    /// Someone else uses that nickname.
+    NickInUse,
+    /// The room name breaks the naming rules.
+    InvalidRoom,
+    /// No such room.
+    NoSuchRoom,
+    /// No user with that nickname is online.
+    NoSuchNick,
+    /// You are not in that room.
+    NotInRoom,
+    /// Only a room operator may do that.
+    NotOperator,
+    /// Message text is empty.
+    EmptyMessage,
+    /// Too many messages too fast; slow down.
+    RateLimited,
+    /// The protocol version is not supported.
+    UnsupportedVersion,
+    /// The store failed; the request may be retried.
+    StoreFailed,
+    /// Anything else: the message explains.
+    Other,
+}
+
+impl ErrorCode {
+    /// The wire name, e.g. `nick_in_use`, for rendering in text protocols.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::TooLong => "too_long",
+            ErrorCode::InvalidUtf8 => "invalid_utf8",
+            ErrorCode::NotRegistered => "not_registered",
+            ErrorCode::AlreadyRegistered => "already_registered",
+            ErrorCode::InvalidNick => "invalid_nick",
+            ErrorCode::NickInUse => "nick_in_use",
+            ErrorCode::InvalidRoom => "invalid_room",
+            ErrorCode::NoSuchRoom => "no_such_room",
+            ErrorCode::NoSuchNick => "no_such_nick",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::NotOperator => "not_operator",
+            ErrorCode::EmptyMessage => "empty_message",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::StoreFailed => "store_failed",
+            ErrorCode::Other => "other",
+        }
+    }
+}
+
+/// Why a line could not be turned into a [`ClientFrame`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FrameError {
+    /// The code to send back.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request id, when it could still be read from the broken frame.
+    pub id: Option<RequestId>,
+}
+
+/// Parses one line (without its newline) into a client frame, with a precise error code for
+/// each way it can be wrong.
+pub fn parse_client_frame(line: &[u8]) -> Result<ClientFrame, FrameError> {
+    match serde_json::from_slice::<ClientFrame>(line) {
+        Ok(frame) => Ok(frame),
+        Err(err) => Err(classify(line, err)),
+    }
+}
+
+/// Parses one line from the server into a frame (used by clients).
+pub fn parse_server_frame(line: &[u8]) -> Result<ServerFrame<'static>, FrameError> {
+    serde_json::from_slice::<ServerFrame<'static>>(line).map_err(|err| FrameError {
+        code: ErrorCode::BadFrame,
+        message: format!("unreadable frame from server: {err}"),
+        id: None,
+    })
+}
+
+fn classify(line: &[u8], err: serde_json::Error) -> FrameError {
+    if std::str::from_utf8(line).is_err() {
+        return FrameError {
+            code: ErrorCode::InvalidUtf8,
+            message: "frames must be UTF-8 JSON".into(),
+            id: None,
+        };
+    }
+    let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(line) else {
+        return FrameError {
+            code: ErrorCode::InvalidJson,
+            message: format!("not a JSON object ({err}); send one JSON object per line"),
+            id: None,
+        };
+    };
+    let id = object.get("id").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
+    match object.get("type") {
+        Some(serde_json::Value::String(kind)) if err.to_string().starts_with("unknown variant") => {
+            FrameError {
+                code: ErrorCode::UnknownType,
+                message: format!("unknown frame type {kind:?}; see docs/protocol.md for the frame types"),
+                id,
+            }
+        }
+        None => FrameError { code: ErrorCode::BadFrame, message: "frame has no \"type\" field".into(), id },
+        _ => FrameError { code: ErrorCode::BadFrame, message: format!("malformed frame: {err}"), id },
+    }
+}
+
+/// Serializes a server frame as one line (with the trailing newline) onto `out`.
+pub fn write_server_frame(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
+    // Serializing our own types into a Vec cannot fail.
+    serde_json::to_writer(&mut *out, frame).expect("server frames always serialize");
+    out.push(b'\n');
+}
+
+/// Serializes a client frame as one line (with the trailing newline).
+pub fn client_frame_line(frame: &ClientFrame) -> Vec<u8> {
+    let mut out = serde_json::to_vec(frame).expect("client frames always serialize");
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hello_and_send() {
+        assert_eq!(
+            parse_client_frame(br#"{"type":"hello","nick":"ann","id":1}"#).unwrap(),
+            ClientFrame::Hello { v: 1, nick: "ann".into(), id: Some(RequestId::Num(1)) }
+        );
+        let f = parse_client_frame(br##"{"type":"send","room":"#lobby","text":"hi","cid":"c1"}"##).unwrap();
+        assert!(
+            matches!(f, ClientFrame::Send { ref room, cid: Some(_), .. } if room.as_deref() == Some("#lobby"))
+        );
+    }
+
+    #[test]
+    fn tutorial_frames_parse() {
+        assert_eq!(
+            parse_client_frame(br#"{"type":"login","msg":"bob"}"#).unwrap(),
+            ClientFrame::Login { msg: "bob".into() }
+        );
+        assert_eq!(parse_client_frame(br#"{"type":"ls"}"#).unwrap(), ClientFrame::Ls {});
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        assert_eq!(parse_client_frame(b"{nope").unwrap_err().code, ErrorCode::InvalidJson);
+        assert_eq!(parse_client_frame(b"[1,2]").unwrap_err().code, ErrorCode::InvalidJson);
+        let e = parse_client_frame(br#"{"type":"dance","id":"x"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownType);
+        assert_eq!(e.id, Some(RequestId::Text("x".into())));
+        assert_eq!(parse_client_frame(br#"{"type":"join","id":3}"#).unwrap_err().code, ErrorCode::BadFrame);
+        assert_eq!(parse_client_frame(br#"{"nick":"a"}"#).unwrap_err().code, ErrorCode::BadFrame);
+        assert_eq!(parse_client_frame(b"{\"type\":\"\xff\"}").unwrap_err().code, ErrorCode::InvalidUtf8);
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frame = ServerFrame::Message(MessageFrame {
+            room: Some("#lobby".into()),
+            from: "ann".into(),
+            to: None,
+            text: "hello \"there\"".into(),
+            action: false,
+            mid: Some(4),
+            ts: 1_700_000_000_000,
+        });
+        let mut out = Vec::new();
+        write_server_frame(&frame, &mut out);
+        assert!(out.ends_with(b"\n"));
+        assert_eq!(parse_server_frame(&out[..out.len() - 1]).unwrap(), frame);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(bytes: Vec<u8>) {
+            let _ = parse_client_frame(&bytes);
+            let _ = parse_server_frame(&bytes);
+        }
+
+        #[test]
+        fn send_round_trips(text in ".{0,200}", cid in proptest::option::of("[a-z0-9]{1,8}")) {
+            let frame = ClientFrame::Send { room: Some("#r".into()), to: None, text, action: false, cid, id: Some(RequestId::Num(9)) };
+            let line = client_frame_line(&frame);
+            proptest::prop_assert_eq!(parse_client_frame(&line[..line.len()-1]).unwrap(), frame);
+        }
+    }
+}
