@@ -28,7 +28,8 @@ pub enum Input {
 pub enum Command {
     /// `/help [command]`
     Help(Option<String>),
-    /// `/ls`, `/who [#room]`: who is online (in a room, or on the server with `/who *`).
+    /// `/who [#room|*]`: who is online in a room (the current one when absent), or on the whole
+    /// server with `*`. `/ls` is `/who *`, as in the tutorials.
     Who(Option<String>),
     /// `/i`: toggle ignoring all room messages.
     IgnoreAll,
@@ -92,7 +93,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("text", "send text to the current room"),
     ("@nick text", "private message to nick (also /msg nick text)"),
     ("/help [command]", "this help"),
-    ("/ls, /who [#room|*]", "who is online in the room (* for the whole server)"),
+    ("/ls", "who is online on the whole server"),
+    ("/who [#room|*]", "who is in the room (* for the whole server)"),
     ("/i", "toggle ignore mode: hide room messages, keep private ones"),
     ("/join #room", "join or create a room; it becomes the current room"),
     ("/part [#room] [reason]", "leave a room"),
@@ -156,7 +158,8 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
     let (name, rest) = split_word(cmdline);
     let cmd = match name.to_ascii_lowercase().as_str() {
         "help" | "h" | "?" => Command::Help(rest.map(|r| r.trim_start_matches('/').to_string())),
-        "ls" | "who" | "names" | "w" => Command::Who(rest.map(|r| split_word(r).0.to_string())),
+        "ls" => Command::Who(Some(rest.map_or("*", |r| split_word(r).0).to_string())),
+        "who" | "names" | "w" => Command::Who(rest.map(|r| split_word(r).0.to_string())),
         "i" => Command::IgnoreAll,
         "join" | "j" => match rest {
             Some(r) => Command::Join(split_word(r).0.to_string()),
@@ -250,7 +253,8 @@ mod tests {
     #[test]
     fn commands() {
         assert_eq!(cmd("/i"), Command::IgnoreAll);
-        assert_eq!(cmd("/ls"), Command::Who(None));
+        assert_eq!(cmd("/ls"), Command::Who(Some("*".into())));
+        assert_eq!(cmd("/who"), Command::Who(None));
         assert_eq!(cmd("/who #rust"), Command::Who(Some("#rust".into())));
         assert_eq!(cmd("/join #rust"), Command::Join("#rust".into()));
         assert_eq!(cmd("/part"), Command::Part { room: None, reason: None });

@@ -1,0 +1,159 @@
+//! What front doors ask of the hub, in protocol-neutral terms.
+
+use crate::outbox::Outbox;
+use natter_proto::native::RequestId;
+use std::sync::Arc;
+
+/// Which front door a session came through; shown in logs and used for defaults (for
+/// example the console session is a server operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// Native JSON frames over TCP.
+    Native,
+    /// Plain text lines (netcat, telnet).
+    Text,
+    /// UDP datagrams.
+    Udp,
+    /// IRC.
+    Irc,
+    /// The server's own terminal (`natter serve --console`): operator of every room.
+    Console,
+}
+
+/// Everything the hub needs to log a session in.
+#[derive(Debug)]
+pub struct Registration {
+    /// Requested nickname.
+    pub nick: String,
+    /// `user@host` of the peer, for front doors (IRC) that show where someone comes from.
+    pub ident: String,
+    /// Front door.
+    pub kind: SessionKind,
+    /// Where the hub delivers this session's events.
+    pub outbox: Outbox,
+    /// Request id echoed in the welcome.
+    pub req: Option<RequestId>,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A room, by name (`#lobby`).
+    Room(String),
+    /// A user, by nickname.
+    Nick(String),
+}
+
+/// A request from a logged-in session. Each carries the request id (`req`) that the answer
+/// or error must echo; front doors that have no ids pass `None`.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Send a message (or `/me` action when `action`); `cid` is the client's id for dedupe.
+    Say {
+        /// Room or user.
+        target: Target,
+        /// Message text.
+        text: String,
+        /// True for `/me`.
+        action: bool,
+        /// Client message id.
+        cid: Option<String>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Join or create a room.
+    Join {
+        /// Room name.
+        room: String,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Leave a room.
+    Part {
+        /// Room name.
+        room: String,
+        /// Shown to the room.
+        reason: Option<String>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Change nickname.
+    Nick {
+        /// New nickname.
+        nick: String,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Query (`topic: None`) or set a topic.
+    Topic {
+        /// Room name.
+        room: String,
+        /// New topic.
+        topic: Option<String>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Who is in a room, or on the server (`room: None`).
+    Who {
+        /// Room name.
+        room: Option<String>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// List rooms.
+    Rooms {
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Set (`Some`) or toggle (`None`) ignore mode.
+    IgnoreAll {
+        /// Desired mode.
+        on: Option<bool>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Ignore a user; `None` just lists who is ignored.
+    Ignore {
+        /// Nickname.
+        nick: Option<String>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Stop ignoring a user.
+    Unignore {
+        /// Nickname.
+        nick: String,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Page through stored messages of a room.
+    History {
+        /// Room name.
+        room: String,
+        /// Only ids below.
+        before: Option<u64>,
+        /// Only ids above.
+        after: Option<u64>,
+        /// At most this many.
+        limit: u32,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Make a room ephemeral or persistent (room operators only).
+    SetEphemeral {
+        /// Room name.
+        room: String,
+        /// True: store nothing.
+        on: bool,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Leave the server. Front doors send this on `/quit` and when the connection ends.
+    Quit {
+        /// Shown to the rooms.
+        reason: Option<String>,
+    },
+}
+
+/// Shared nick text; cloned into every event that names a user.
+pub type Name = Arc<str>;

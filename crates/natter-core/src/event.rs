@@ -1,0 +1,240 @@
+//! What the hub tells sessions, and the cache that lets each protocol render a shared event
+//! only once however many recipients it has.
+
+use crate::command::Name;
+use natter_proto::native::{ErrorCode, RequestId};
+use std::sync::{Arc, OnceLock};
+
+/// A chat message, as delivered live and as kept in history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    /// Room, or `None` for a private message.
+    pub room: Option<Name>,
+    /// Sender's nickname.
+    pub from: Name,
+    /// Sender's `user@host` (for IRC prefixes); history loaded from the store has the nick's
+    /// placeholder.
+    pub ident: Name,
+    /// Recipient of a private message.
+    pub to: Option<Name>,
+    /// Message text.
+    pub text: Box<str>,
+    /// True for `/me`.
+    pub action: bool,
+    /// Server id (per room), when stored.
+    pub mid: Option<u64>,
+    /// Milliseconds since the epoch.
+    pub ts: u64,
+}
+
+/// A room as listed by `/rooms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomSummary {
+    /// Room name.
+    pub name: Name,
+    /// Members online.
+    pub members: u32,
+    /// Topic, empty when unset.
+    pub topic: Name,
+    /// True when nothing is stored.
+    pub ephemeral: bool,
+}
+
+/// Everything the hub can tell a session. Events that name a request carry its id (`req`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Logged in as `nick`.
+    Welcome {
+        /// Echo of the registration's request id.
+        req: Option<RequestId>,
+        /// The nickname in use.
+        nick: Name,
+    },
+    /// Someone's message.
+    Message(Arc<ChatMessage>),
+    /// Your message was accepted (and stored, for stored rooms).
+    Ack {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Client message id.
+        cid: Option<Box<str>>,
+        /// The message as everyone else sees it (IRC echo-message renders this).
+        message: Arc<ChatMessage>,
+        /// True when this cid was already accepted before; nothing was sent again.
+        duplicate: bool,
+    },
+    /// Someone joined a room.
+    Join {
+        /// Room.
+        room: Name,
+        /// Who.
+        nick: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// When.
+        ts: u64,
+    },
+    /// Someone left a room.
+    Part {
+        /// Room.
+        room: Name,
+        /// Who.
+        nick: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// Why.
+        reason: Option<Name>,
+        /// When.
+        ts: u64,
+    },
+    /// Someone left the server.
+    Quit {
+        /// Who.
+        nick: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// Why.
+        reason: Option<Name>,
+        /// When.
+        ts: u64,
+    },
+    /// Someone changed nickname.
+    Nick {
+        /// Old nickname.
+        old: Name,
+        /// New nickname.
+        new: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// When.
+        ts: u64,
+    },
+    /// A room's topic (changed, or asked for).
+    Topic {
+        /// Request id when this answers a query.
+        req: Option<RequestId>,
+        /// Room.
+        room: Name,
+        /// Topic, empty when unset.
+        topic: Name,
+        /// Who set it.
+        by: Option<Name>,
+        /// True when this reports a change (false: answer to a query).
+        changed: bool,
+    },
+    /// You joined a room.
+    Joined {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Room.
+        room: Name,
+        /// Topic.
+        topic: Name,
+        /// Members, sorted, you included.
+        members: Vec<Name>,
+        /// Operators.
+        operators: Vec<Name>,
+        /// True when nothing is stored.
+        ephemeral: bool,
+        /// Recent messages, oldest first.
+        history: Vec<Arc<ChatMessage>>,
+    },
+    /// Answer to `Who`.
+    Members {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Room, or `None` for the whole server.
+        room: Option<Name>,
+        /// Nicknames, sorted.
+        nicks: Vec<Name>,
+    },
+    /// Answer to `Rooms`.
+    Rooms {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Rooms, sorted by name.
+        rooms: Vec<RoomSummary>,
+    },
+    /// Answer to `History`.
+    History {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Room.
+        room: Name,
+        /// Messages, oldest first.
+        messages: Vec<Arc<ChatMessage>>,
+        /// True when more remain in the direction asked.
+        more: bool,
+    },
+    /// Your ignore mode.
+    IgnoreMode {
+        /// Request id.
+        req: Option<RequestId>,
+        /// True: room messages are held back.
+        on: bool,
+    },
+    /// Who you ignore.
+    Ignoring {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Nicknames.
+        nicks: Vec<Name>,
+    },
+    /// A notice from the server.
+    Notice {
+        /// Request id, when answering one.
+        req: Option<RequestId>,
+        /// Room concerned.
+        room: Option<Name>,
+        /// Text.
+        text: Name,
+    },
+    /// A request failed.
+    Error {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Stable code.
+        code: ErrorCode,
+        /// What went wrong and what to do.
+        message: Name,
+    },
+    /// The server ends this session.
+    Bye {
+        /// Why.
+        reason: Name,
+    },
+}
+
+/// Number of protocol renderings a [`RenderCache`] can hold (native, text, IRC, IRC with tags).
+pub const RENDER_SLOTS: usize = 4;
+
+/// Per-event cache of rendered bytes, one slot per protocol variant: the first recipient of a
+/// protocol renders, every other recipient reuses the bytes.
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    slots: [OnceLock<bytes::Bytes>; RENDER_SLOTS],
+}
+
+impl RenderCache {
+    /// Returns the bytes for `slot`, rendering them with `render` on first use.
+    pub fn get_or_render(&self, slot: usize, render: impl FnOnce() -> bytes::Bytes) -> &bytes::Bytes {
+        self.slots[slot].get_or_init(render)
+    }
+}
+
+/// An event on its way to one or many sessions: shared, never copied per recipient.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The event.
+    pub event: Event,
+    /// Its renderings.
+    pub cache: RenderCache,
+}
+
+/// A handle to an [`Envelope`], cheap to clone into many outboxes.
+pub type Delivery = Arc<Envelope>;
+
+/// Wraps an event for delivery.
+pub fn deliver(event: Event) -> Delivery {
+    Arc::new(Envelope { event, cache: RenderCache::default() })
+}

@@ -1,0 +1,653 @@
+//! What the hub does for each command.
+
+use super::state::{Room, Session};
+use super::{Hub, PendingMessage, RegisterError, Registered, SessionId, stored_to_chat};
+use crate::command::{Command, Name, Registration, SessionKind, Target};
+use crate::event::{ChatMessage, Event, RoomSummary, deliver};
+use crate::persist::Committed;
+use crate::store::{HistoryQuery, RoomRecord, StoredMessage, Write, WriteOutcome};
+use crate::time::now_ms;
+use natter_proto::names::{fold, validate_nick, validate_room};
+use natter_proto::native::{ErrorCode, RequestId};
+use rustc_hash::FxHashSet;
+use std::sync::Arc;
+
+type Req = Option<RequestId>;
+
+/// Reason given to a session whose outbox overflowed.
+const TOO_SLOW: &str = "too slow: your connection fell too far behind; reconnect to catch up from history";
+
+impl Hub {
+    pub(super) fn register(&mut self, reg: Registration) -> Result<Registered, RegisterError> {
+        if let Err(e) = validate_nick(&reg.nick) {
+            return Err(RegisterError { code: ErrorCode::InvalidNick, message: e.to_string() });
+        }
+        let key = fold(&reg.nick);
+        if self.nicks.contains_key(&key) {
+            return Err(RegisterError {
+                code: ErrorCode::NickInUse,
+                message: format!("the nickname {} is taken; choose another", reg.nick),
+            });
+        }
+        let id = SessionId(self.next_session);
+        self.next_session += 1;
+        let nick: Name = reg.nick.as_str().into();
+        let session = Session {
+            nick: nick.clone(),
+            key: key.clone(),
+            ident: reg.ident.as_str().into(),
+            kind: reg.kind,
+            outbox: reg.outbox,
+            rooms: Vec::new(),
+            ignore_all: false,
+            ignoring: Default::default(),
+        };
+        let _ = session.outbox.send(Event::Welcome { req: reg.req, nick: nick.clone() });
+        self.sessions.insert(id, session);
+        self.nicks.insert(key, id);
+        let lobby = self.config.lobby.clone();
+        self.join(id, &lobby, None);
+        Ok(Registered { session: id, nick: reg.nick })
+    }
+
+    pub(super) fn handle(&mut self, id: SessionId, cmd: Command) {
+        if !self.sessions.contains_key(&id) {
+            return;
+        }
+        match cmd {
+            Command::Say { target, text, action, cid, req } => self.say(id, target, text, action, cid, req),
+            Command::Join { room, req } => self.join(id, &room, req),
+            Command::Part { room, reason, req } => self.part(id, &room, reason, req),
+            Command::Nick { nick, req } => self.change_nick(id, &nick, req),
+            Command::Topic { room, topic, req } => self.topic(id, &room, topic, req),
+            Command::Who { room, req } => self.who(id, room.as_deref(), req),
+            Command::Rooms { req } => self.list_rooms(id, req),
+            Command::IgnoreAll { on, req } => {
+                let session = self.sessions.get_mut(&id).expect("checked above");
+                session.ignore_all = on.unwrap_or(!session.ignore_all);
+                let on = session.ignore_all;
+                self.reply(id, Event::IgnoreMode { req, on });
+            }
+            Command::Ignore { nick, req } => self.ignore(id, nick, req),
+            Command::Unignore { nick, req } => self.unignore(id, &nick, req),
+            Command::History { room, before, after, limit, req } => {
+                self.history(id, &room, HistoryQuery { before, after, limit }, req)
+            }
+            Command::SetEphemeral { room, on, req } => self.set_ephemeral(id, &room, on, req),
+            Command::Quit { reason } => self.remove_session(id, reason.as_deref().unwrap_or("quit"), false),
+        }
+    }
+
+    // ---- delivery helpers ----
+
+    /// Sends an event to one session; a full outbox disconnects it.
+    fn reply(&mut self, id: SessionId, event: Event) {
+        let overflow = match self.sessions.get(&id) {
+            Some(s) => s.outbox.send(event).is_err(),
+            None => false,
+        };
+        if overflow {
+            self.remove_session(id, TOO_SLOW, true);
+        }
+    }
+
+    fn error(&mut self, id: SessionId, req: Req, code: ErrorCode, message: impl Into<Name>) {
+        self.reply(id, Event::Error { req, code, message: message.into() });
+    }
+
+    /// Delivers one shared event to many sessions, then disconnects those that overflowed.
+    fn broadcast(&mut self, recipients: impl IntoIterator<Item = SessionId>, event: Event) {
+        let delivery = deliver(event);
+        let mut too_slow = Vec::new();
+        for sid in recipients {
+            if let Some(s) = self.sessions.get(&sid)
+                && s.outbox.push(delivery.clone()).is_err()
+            {
+                too_slow.push(sid);
+            }
+        }
+        for sid in too_slow {
+            self.remove_session(sid, TOO_SLOW, true);
+        }
+    }
+
+    /// Sessions sharing at least one room with `id`, plus `id` itself.
+    fn neighbours(&self, id: SessionId) -> Vec<SessionId> {
+        let mut seen = FxHashSet::default();
+        seen.insert(id);
+        if let Some(s) = self.sessions.get(&id) {
+            for key in &s.rooms {
+                if let Some(room) = self.rooms.get(key) {
+                    seen.extend(room.members.iter().copied());
+                }
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    /// Looks up a room the session names, replying with the right error when it cannot be used.
+    fn room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+        if let Err(e) = validate_room(room) {
+            self.error(id, req.clone(), ErrorCode::InvalidRoom, e.to_string());
+            return None;
+        }
+        let key = fold(room);
+        if !self.rooms.contains_key(&key) {
+            self.error(
+                id,
+                req.clone(),
+                ErrorCode::NoSuchRoom,
+                format!("no room {room}; /join {room} creates it"),
+            );
+            return None;
+        }
+        Some(key)
+    }
+
+    fn member_room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+        let key = self.room_key(id, room, req)?;
+        if !self.rooms[&key].has_member(id) {
+            self.error(
+                id,
+                req.clone(),
+                ErrorCode::NotInRoom,
+                format!("you are not in {room}; /join {room} first"),
+            );
+            return None;
+        }
+        Some(key)
+    }
+
+    pub(super) fn ensure_room(&mut self, name: &str) -> &mut Room {
+        let key = fold(name);
+        if !self.rooms.contains_key(&key) {
+            let room = Room {
+                name: name.into(),
+                key: key.clone(),
+                topic: "".into(),
+                topic_by: None,
+                ephemeral: self.config.ephemeral_rooms.iter().any(|r| fold(r) == key),
+                created_ts: now_ms(),
+                members: Vec::new(),
+                operators: Default::default(),
+                last_mid: 0,
+                recent: Default::default(),
+            };
+            self.rooms.insert(key.clone(), room);
+            self.save_room(&key);
+        }
+        self.rooms.get_mut(&key).expect("inserted above")
+    }
+
+    /// Queues the room's settings for storage.
+    fn save_room(&mut self, key: &str) {
+        let Some(room) = self.rooms.get(key) else { return };
+        self.persister.write(Write::Room(RoomRecord {
+            key: room.key.clone(),
+            name: room.name.to_string(),
+            topic: room.topic.to_string(),
+            topic_by: room.topic_by.as_ref().map(|s| s.to_string()),
+            ephemeral: room.ephemeral,
+            created_ts: room.created_ts,
+        }));
+        self.pending.push_back(None);
+    }
+
+    // ---- commands ----
+
+    fn say(
+        &mut self,
+        id: SessionId,
+        target: Target,
+        text: String,
+        action: bool,
+        cid: Option<String>,
+        req: Req,
+    ) {
+        if text.trim().is_empty() {
+            return self.error(id, req, ErrorCode::EmptyMessage, "message is empty; type some text");
+        }
+        let session = &self.sessions[&id];
+        let (sender_key, from, ident) = (session.key.clone(), session.nick.clone(), session.ident.clone());
+        let ts = now_ms();
+        if let Some(cid) = &cid
+            && let Some((mid, first_ts)) = self.cids.get(&sender_key, cid)
+        {
+            let room = match &target {
+                Target::Room(r) => self.rooms.get(&fold(r)).map(|r| r.name.clone()),
+                Target::Nick(_) => None,
+            };
+            let to = match &target {
+                Target::Nick(n) => Some(Name::from(n.as_str())),
+                Target::Room(_) => None,
+            };
+            let message =
+                Arc::new(ChatMessage { room, from, ident, to, text: text.into(), action, mid, ts: first_ts });
+            return self
+                .reply(id, Event::Ack { req, cid: Some(cid.as_str().into()), message, duplicate: true });
+        }
+        match target {
+            Target::Nick(nick) => {
+                let Some(&to_id) = self.nicks.get(&fold(&nick)) else {
+                    return self.error(
+                        id,
+                        req,
+                        ErrorCode::NoSuchNick,
+                        format!("{nick} is not online; /ls lists who is"),
+                    );
+                };
+                let to_nick = self.sessions[&to_id].nick.clone();
+                let message = Arc::new(ChatMessage {
+                    room: None,
+                    from,
+                    ident,
+                    to: Some(to_nick),
+                    text: text.into(),
+                    action,
+                    mid: None,
+                    ts,
+                });
+                if let Some(cid) = &cid {
+                    self.cids.insert(&sender_key, cid, None, ts);
+                }
+                if !self.sessions[&to_id].blocks(&sender_key, false) {
+                    self.reply(to_id, Event::Message(message.clone()));
+                }
+                self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: false });
+            }
+            Target::Room(room) => {
+                let Some(key) = self.member_room_key(id, &room, &req) else { return };
+                let room = self.rooms.get_mut(&key).expect("checked");
+                let stored = !room.ephemeral;
+                let mid = stored.then(|| {
+                    room.last_mid += 1;
+                    room.last_mid
+                });
+                let message = Arc::new(ChatMessage {
+                    room: Some(room.name.clone()),
+                    from,
+                    ident,
+                    to: None,
+                    text: text.into(),
+                    action,
+                    mid,
+                    ts,
+                });
+                if let Some(cid) = &cid {
+                    self.cids.insert(&sender_key, cid, mid, ts);
+                }
+                let pending = PendingMessage { sender: id, message, req, cid: cid.map(Into::into) };
+                if stored {
+                    let m = &pending.message;
+                    self.persister.write(Write::Message(StoredMessage {
+                        room: key,
+                        mid: m.mid.unwrap_or_default(),
+                        ts,
+                        nick: m.from.to_string(),
+                        sender_key,
+                        cid: pending.cid.as_deref().map(str::to_string),
+                        text: m.text.to_string(),
+                        action,
+                    }));
+                    self.pending.push_back(Some(pending));
+                } else {
+                    self.deliver_room_message(pending, &key, false);
+                }
+            }
+        }
+    }
+
+    /// Fans a room message out to the members (except the sender and those ignoring it), then
+    /// acknowledges it to the sender.
+    fn deliver_room_message(&mut self, pending: PendingMessage, key: &str, stored: bool) {
+        let sender_key = self
+            .sessions
+            .get(&pending.sender)
+            .map(|s| s.key.clone())
+            .unwrap_or_else(|| fold(&pending.message.from));
+        let keep = self.config.history;
+        let mut too_slow = Vec::new();
+        if let Some(room) = self.rooms.get_mut(key) {
+            if stored {
+                room.remember(pending.message.clone(), keep);
+            }
+            let delivery = deliver(Event::Message(pending.message.clone()));
+            for &sid in &room.members {
+                if sid == pending.sender {
+                    continue;
+                }
+                let Some(s) = self.sessions.get(&sid) else { continue };
+                if s.blocks(&sender_key, true) {
+                    continue;
+                }
+                if s.outbox.push(delivery.clone()).is_err() {
+                    too_slow.push(sid);
+                }
+            }
+        }
+        for sid in too_slow {
+            self.remove_session(sid, TOO_SLOW, true);
+        }
+        let PendingMessage { sender, message, req, cid } = pending;
+        self.reply(sender, Event::Ack { req, cid, message, duplicate: false });
+    }
+
+    pub(super) fn on_committed(&mut self, committed: Committed) {
+        let Committed { count, result } = committed;
+        for i in 0..count {
+            let Some(entry) = self.pending.pop_front() else { break };
+            let Some(pending) = entry else { continue };
+            match &result {
+                Ok(outcomes) => match outcomes.get(i) {
+                    Some(WriteOutcome::Stored) | None => {
+                        let key = pending.message.room.as_deref().map(fold).unwrap_or_default();
+                        self.deliver_room_message(pending, &key, true);
+                    }
+                    Some(&WriteOutcome::Duplicate { mid, ts }) => {
+                        let mut message = (*pending.message).clone();
+                        message.mid = Some(mid);
+                        message.ts = ts;
+                        self.reply(
+                            pending.sender,
+                            Event::Ack {
+                                req: pending.req,
+                                cid: pending.cid,
+                                message: Arc::new(message),
+                                duplicate: true,
+                            },
+                        );
+                    }
+                },
+                Err(e) => self.error(
+                    pending.sender,
+                    pending.req,
+                    ErrorCode::StoreFailed,
+                    format!("your message was not stored ({e}); send it again"),
+                ),
+            }
+        }
+    }
+
+    fn join(&mut self, id: SessionId, room: &str, req: Req) {
+        if let Err(e) = validate_room(room) {
+            return self.error(id, req, ErrorCode::InvalidRoom, e.to_string());
+        }
+        let lobby_key = fold(&self.config.lobby);
+        let history_len = self.config.history;
+        let is_console = self.sessions[&id].kind == SessionKind::Console;
+        let room = self.ensure_room(room);
+        let key = room.key.clone();
+        let newly_joined = !room.has_member(id);
+        if newly_joined {
+            if (room.members.is_empty() && key != lobby_key) || is_console {
+                room.operators.insert(id);
+            }
+            room.members.push(id);
+        }
+        let (name, others) = (room.name.clone(), room.members.clone());
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        if newly_joined {
+            session.rooms.push(key.clone());
+        }
+        let (nick, ident) = (session.nick.clone(), session.ident.clone());
+        let room = &self.rooms[&key];
+        let mut members: Vec<Name> =
+            room.members.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        members.sort_unstable_by_key(|n| fold(n));
+        let operators =
+            room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        let skip = room.recent.len().saturating_sub(history_len);
+        let history =
+            if room.ephemeral { Vec::new() } else { room.recent.iter().skip(skip).cloned().collect() };
+        let joined = Event::Joined {
+            req,
+            room: name.clone(),
+            topic: room.topic.clone(),
+            members,
+            operators,
+            ephemeral: room.ephemeral,
+            history,
+        };
+        if newly_joined {
+            self.broadcast(
+                others.into_iter().filter(|&m| m != id),
+                Event::Join { room: name, nick, ident, ts: now_ms() },
+            );
+        }
+        self.reply(id, joined);
+    }
+
+    fn part(&mut self, id: SessionId, room: &str, reason: Option<String>, req: Req) {
+        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let session = &self.sessions[&id];
+        let event = Event::Part {
+            room: self.rooms[&key].name.clone(),
+            nick: session.nick.clone(),
+            ident: session.ident.clone(),
+            reason: reason.map(|r| r.as_str().into()),
+            ts: now_ms(),
+        };
+        let recipients = self.rooms[&key].members.clone();
+        self.leave_room(id, &key);
+        self.broadcast(recipients, event);
+    }
+
+    fn leave_room(&mut self, id: SessionId, key: &str) {
+        if let Some(room) = self.rooms.get_mut(key) {
+            room.members.retain(|&m| m != id);
+            room.operators.remove(&id);
+        }
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.rooms.retain(|k| k != key);
+        }
+    }
+
+    /// Takes a session off the server, telling everyone who shared a room with it.
+    pub(super) fn remove_session(&mut self, id: SessionId, reason: &str, discard: bool) {
+        let recipients = self.neighbours(id);
+        let Some(session) = self.sessions.remove(&id) else { return };
+        self.nicks.remove(&session.key);
+        for key in &session.rooms {
+            if let Some(room) = self.rooms.get_mut(key) {
+                room.members.retain(|&m| m != id);
+                room.operators.remove(&id);
+            }
+        }
+        session.outbox.close(reason, discard);
+        let event = Event::Quit {
+            nick: session.nick,
+            ident: session.ident,
+            reason: Some(reason.into()),
+            ts: now_ms(),
+        };
+        self.broadcast(recipients.into_iter().filter(|&m| m != id), event);
+    }
+
+    fn change_nick(&mut self, id: SessionId, nick: &str, req: Req) {
+        if let Err(e) = validate_nick(nick) {
+            return self.error(id, req, ErrorCode::InvalidNick, e.to_string());
+        }
+        let key = fold(nick);
+        if let Some(&owner) = self.nicks.get(&key)
+            && owner != id
+        {
+            return self.error(
+                id,
+                req,
+                ErrorCode::NickInUse,
+                format!("the nickname {nick} is taken; choose another"),
+            );
+        }
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        if *session.nick == *nick {
+            return;
+        }
+        let old = std::mem::replace(&mut session.nick, nick.into());
+        let old_key = std::mem::replace(&mut session.key, key.clone());
+        let ident = session.ident.clone();
+        self.nicks.remove(&old_key);
+        self.nicks.insert(key, id);
+        let recipients = self.neighbours(id);
+        self.broadcast(recipients, Event::Nick { old, new: nick.into(), ident, ts: now_ms() });
+    }
+
+    fn topic(&mut self, id: SessionId, room: &str, topic: Option<String>, req: Req) {
+        let Some(topic) = topic else {
+            let Some(key) = self.room_key(id, room, &req) else { return };
+            let r = &self.rooms[&key];
+            let event = Event::Topic {
+                req,
+                room: r.name.clone(),
+                topic: r.topic.clone(),
+                by: r.topic_by.clone(),
+                changed: false,
+            };
+            return self.reply(id, event);
+        };
+        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let by = self.sessions[&id].nick.clone();
+        let r = self.rooms.get_mut(&key).expect("checked");
+        r.topic = topic.as_str().into();
+        r.topic_by = Some(by.clone());
+        let event = Event::Topic {
+            req: None,
+            room: r.name.clone(),
+            topic: r.topic.clone(),
+            by: Some(by),
+            changed: true,
+        };
+        let recipients = r.members.clone();
+        self.save_room(&key);
+        self.broadcast(recipients, event);
+        if req.is_some() {
+            // Programs that asked with an id get an answer carrying it.
+            let r = &self.rooms[&key];
+            let answer = Event::Topic {
+                req,
+                room: r.name.clone(),
+                topic: r.topic.clone(),
+                by: r.topic_by.clone(),
+                changed: false,
+            };
+            self.reply(id, answer);
+        }
+    }
+
+    fn who(&mut self, id: SessionId, room: Option<&str>, req: Req) {
+        let (room_name, mut nicks): (Option<Name>, Vec<Name>) = match room {
+            None => (None, self.sessions.values().map(|s| s.nick.clone()).collect()),
+            Some(room) => {
+                let Some(key) = self.room_key(id, room, &req) else { return };
+                let r = &self.rooms[&key];
+                (
+                    Some(r.name.clone()),
+                    r.members.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect(),
+                )
+            }
+        };
+        nicks.sort_unstable_by_key(|n| fold(n));
+        self.reply(id, Event::Members { req, room: room_name, nicks });
+    }
+
+    fn list_rooms(&mut self, id: SessionId, req: Req) {
+        let mut rooms: Vec<RoomSummary> = self
+            .rooms
+            .values()
+            .map(|r| RoomSummary {
+                name: r.name.clone(),
+                members: r.members.len() as u32,
+                topic: r.topic.clone(),
+                ephemeral: r.ephemeral,
+            })
+            .collect();
+        rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        self.reply(id, Event::Rooms { req, rooms });
+    }
+
+    fn ignoring(&self, id: SessionId) -> Vec<Name> {
+        let mut nicks: Vec<Name> = self.sessions[&id].ignoring.values().cloned().collect();
+        nicks.sort_unstable();
+        nicks
+    }
+
+    fn ignore(&mut self, id: SessionId, nick: Option<String>, req: Req) {
+        if let Some(nick) = nick {
+            if let Err(e) = validate_nick(&nick) {
+                return self.error(id, req, ErrorCode::InvalidNick, e.to_string());
+            }
+            let key = fold(&nick);
+            let session = self.sessions.get_mut(&id).expect("caller checked");
+            if key == session.key {
+                return self.error(id, req, ErrorCode::InvalidNick, "you cannot ignore yourself");
+            }
+            session.ignoring.insert(key, nick.as_str().into());
+        }
+        let nicks = self.ignoring(id);
+        self.reply(id, Event::Ignoring { req, nicks });
+    }
+
+    fn unignore(&mut self, id: SessionId, nick: &str, req: Req) {
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        if session.ignoring.remove(&fold(nick)).is_none() {
+            return self.error(id, req, ErrorCode::NoSuchNick, format!("you are not ignoring {nick}"));
+        }
+        let nicks = self.ignoring(id);
+        self.reply(id, Event::Ignoring { req, nicks });
+    }
+
+    fn history(&mut self, id: SessionId, room: &str, mut query: HistoryQuery, req: Req) {
+        let Some(key) = self.room_key(id, room, &req) else { return };
+        let r = &self.rooms[&key];
+        let name = r.name.clone();
+        let outbox = self.sessions[&id].outbox.clone();
+        if r.ephemeral {
+            let _ = outbox.send(Event::History { req, room: name, messages: Vec::new(), more: false });
+            return;
+        }
+        query.limit = query.limit.clamp(1, self.config.max_history_page);
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let event = match store.history(&key, query) {
+                Ok((rows, more)) => {
+                    let messages = rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
+                    Event::History { req, room: name, messages, more }
+                }
+                Err(e) => Event::Error {
+                    req,
+                    code: ErrorCode::StoreFailed,
+                    message: format!("history unavailable: {e}").into(),
+                },
+            };
+            // A full outbox here means the hub is about to drop the session anyway.
+            let _ = outbox.send(event);
+        });
+    }
+
+    fn set_ephemeral(&mut self, id: SessionId, room: &str, on: bool, req: Req) {
+        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let is_console = self.sessions[&id].kind == SessionKind::Console;
+        let r = self.rooms.get_mut(&key).expect("checked");
+        if !(r.operators.contains(&id) || is_console) {
+            let name = r.name.clone();
+            return self.error(
+                id,
+                req,
+                ErrorCode::NotOperator,
+                format!("only an operator of {name} can change that"),
+            );
+        }
+        r.ephemeral = on;
+        if on {
+            r.recent.clear();
+        }
+        let text = if on {
+            format!("{} is now ephemeral: nothing said here from now on is stored", r.name)
+        } else {
+            format!("{} is stored again: messages are kept in history", r.name)
+        };
+        let event = Event::Notice { req: None, room: Some(r.name.clone()), text: text.into() };
+        let recipients = r.members.clone();
+        self.save_room(&key);
+        self.broadcast(recipients, event);
+    }
+}

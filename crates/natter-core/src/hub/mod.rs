@@ -1,0 +1,249 @@
+//! The hub: one task that owns all chat state (sessions, nicks, rooms) and decides who
+//! receives what.
+//!
+//! Front doors talk to it through a cloneable [`HubHandle`]. A single owner means no locks on
+//! chat state and a total order of events per room; the work per command is small (fanout is a
+//! loop of non-blocking outbox pushes), so one task serves every session.
+
+mod handlers;
+mod state;
+
+pub use state::SessionId;
+
+use crate::command::{Command, Registration};
+use crate::event::ChatMessage;
+use crate::persist::{Committed, Persister};
+use crate::store::{Store, StoreError, StoredMessage};
+use natter_proto::native::ErrorCode;
+use rustc_hash::FxHashMap;
+use state::{CidCache, Room, Session};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Settings of the chat model.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Messages replayed when joining a room.
+    pub history: usize,
+    /// Largest page a history request may return.
+    pub max_history_page: u32,
+    /// Rooms that store nothing, whatever the store says.
+    pub ephemeral_rooms: Vec<String>,
+    /// The room every session starts in.
+    pub lobby: String,
+    /// Commands queued to the hub before front doors wait.
+    pub queue: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            history: 50,
+            max_history_page: 500,
+            ephemeral_rooms: Vec::new(),
+            lobby: "#lobby".into(),
+            queue: 16 * 1024,
+        }
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// The session's id, for every later command.
+    pub session: SessionId,
+    /// The nickname in use.
+    pub nick: String,
+}
+
+/// A refused login; the session may try again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RegisterError {
+    /// Stable code (`invalid_nick`, `nick_in_use`).
+    pub code: ErrorCode,
+    /// What to do.
+    pub message: String,
+}
+
+/// The hub has stopped (server shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server is shutting down")]
+pub struct HubGone;
+
+enum HubMsg {
+    Register(Registration, oneshot::Sender<Result<Registered, RegisterError>>),
+    Command(SessionId, Command),
+    Shutdown(String, oneshot::Sender<()>),
+}
+
+/// The front doors' way into the hub.
+#[derive(Clone)]
+pub struct HubHandle {
+    tx: mpsc::Sender<HubMsg>,
+}
+
+impl HubHandle {
+    /// Logs a session in (and into the lobby). On `Err` the caller may retry with another nick.
+    pub async fn register(
+        &self,
+        registration: Registration,
+    ) -> Result<Result<Registered, RegisterError>, HubGone> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(HubMsg::Register(registration, tx)).await.map_err(|_| HubGone)?;
+        rx.await.map_err(|_| HubGone)
+    }
+
+    /// Queues a command; answers and errors arrive in the session's outbox.
+    pub async fn command(&self, session: SessionId, command: Command) -> Result<(), HubGone> {
+        self.tx.send(HubMsg::Command(session, command)).await.map_err(|_| HubGone)
+    }
+
+    /// Queues a command without waiting; for callers that cannot await (drop handlers).
+    pub fn try_command(&self, session: SessionId, command: Command) -> bool {
+        self.tx.try_send(HubMsg::Command(session, command)).is_ok()
+    }
+
+    /// Tells every session goodbye with `reason`, flushes the store, and stops the hub.
+    pub async fn shutdown(&self, reason: &str) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(HubMsg::Shutdown(reason.into(), tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// A message waiting for its group commit before it is delivered.
+pub(crate) struct PendingMessage {
+    pub sender: SessionId,
+    pub message: Arc<ChatMessage>,
+    pub req: Option<crate::RequestId>,
+    pub cid: Option<Box<str>>,
+}
+
+pub(crate) struct Hub {
+    config: HubConfig,
+    store: Arc<dyn Store>,
+    persister: Persister,
+    /// One entry per queued write, in commit order; `None` for writes with no follow-up.
+    pending: VecDeque<Option<PendingMessage>>,
+    sessions: FxHashMap<SessionId, Session>,
+    nicks: FxHashMap<String, SessionId>,
+    rooms: FxHashMap<String, Room>,
+    next_session: u64,
+    cids: CidCache,
+}
+
+/// Loads the store and starts the hub on the current tokio runtime.
+pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, StoreError> {
+    let loaded = store.load(config.history)?;
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let persister = Persister::start(store.clone(), done_tx)
+        .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
+    let mut hub = Hub {
+        config,
+        store,
+        persister,
+        pending: VecDeque::new(),
+        sessions: FxHashMap::default(),
+        nicks: FxHashMap::default(),
+        rooms: FxHashMap::default(),
+        next_session: 1,
+        cids: CidCache::default(),
+    };
+    for room in loaded {
+        let name: Arc<str> = room.record.name.as_str().into();
+        let recent = room.recent.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
+        hub.rooms.insert(
+            room.record.key.clone(),
+            Room {
+                name,
+                key: room.record.key,
+                topic: room.record.topic.as_str().into(),
+                topic_by: room.record.topic_by.map(|s| s.as_str().into()),
+                ephemeral: room.record.ephemeral,
+                created_ts: room.record.created_ts,
+                members: Vec::new(),
+                operators: Default::default(),
+                last_mid: room.last_mid,
+                recent,
+            },
+        );
+    }
+    for name in hub.config.ephemeral_rooms.clone() {
+        hub.ensure_room(&name).ephemeral = true;
+    }
+    let lobby = hub.config.lobby.clone();
+    hub.ensure_room(&lobby);
+    let (tx, rx) = mpsc::channel(hub.config.queue);
+    tokio::spawn(hub.run(rx, done_rx));
+    Ok(HubHandle { tx })
+}
+
+/// Turns a stored row into a chat message of the room named `room`.
+pub(crate) fn stored_to_chat(m: &StoredMessage, room: &Arc<str>) -> ChatMessage {
+    ChatMessage {
+        room: Some(room.clone()),
+        from: m.nick.as_str().into(),
+        ident: format!("{}@history", m.sender_key).into(),
+        to: None,
+        text: m.text.as_str().into(),
+        action: m.action,
+        mid: Some(m.mid),
+        ts: m.ts,
+    }
+}
+
+impl Hub {
+    async fn run(mut self, mut rx: mpsc::Receiver<HubMsg>, mut done: mpsc::UnboundedReceiver<Committed>) {
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            tokio::select! {
+                biased;
+                Some(committed) = done.recv() => self.on_committed(committed),
+                n = rx.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for msg in batch.drain(..) {
+                        match msg {
+                            HubMsg::Register(reg, reply) => {
+                                let _ = reply.send(self.register(reg));
+                            }
+                            HubMsg::Command(session, cmd) => self.handle(session, cmd),
+                            HubMsg::Shutdown(reason, reply) => {
+                                self.shutdown(&reason, &mut done).await;
+                                let _ = reply.send(());
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.shutdown("server stopped", &mut done).await;
+    }
+
+    async fn shutdown(&mut self, reason: &str, done: &mut mpsc::UnboundedReceiver<Committed>) {
+        // Let queued messages reach storage (and their senders' acks go out) before goodbye.
+        let mut persister = std::mem::replace(&mut self.persister, Persister::stopped());
+        let finished = tokio::task::spawn_blocking(move || {
+            persister.finish();
+            persister
+        });
+        let persister = finished.await.ok();
+        while let Ok(committed) = done.try_recv() {
+            self.on_committed(committed);
+        }
+        if let Some(p) = persister {
+            self.persister = p;
+        }
+        for session in self.sessions.values() {
+            let _ = session.outbox.send(crate::Event::Bye { reason: reason.into() });
+            session.outbox.close(reason, false);
+        }
+        self.sessions.clear();
+        self.nicks.clear();
+    }
+}

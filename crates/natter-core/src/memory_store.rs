@@ -1,0 +1,94 @@
+//! A store that keeps everything in process memory: for tests of the core, and the reference
+//! behaviour that every real store must match.
+
+use crate::store::{
+    HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write, WriteOutcome,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+struct Data {
+    rooms: BTreeMap<String, RoomRecord>,
+    messages: BTreeMap<String, Vec<StoredMessage>>,
+    cids: HashMap<(String, String, String), (u64, u64)>,
+}
+
+/// An in-memory [`Store`]; nothing survives the process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    data: Mutex<Data>,
+}
+
+impl MemoryStore {
+    /// Creates an empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError> {
+        let data = self.data();
+        Ok(data
+            .rooms
+            .values()
+            .map(|record| {
+                let msgs = data.messages.get(&record.key).map(Vec::as_slice).unwrap_or(&[]);
+                LoadedRoom {
+                    record: record.clone(),
+                    last_mid: msgs.last().map_or(0, |m| m.mid),
+                    recent: msgs[msgs.len().saturating_sub(recent)..].to_vec(),
+                }
+            })
+            .collect())
+    }
+
+    fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut data = self.data();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for write in batch {
+            match write {
+                Write::Room(record) => {
+                    data.rooms.insert(record.key.clone(), record.clone());
+                    outcomes.push(WriteOutcome::Stored);
+                }
+                Write::Message(m) => {
+                    if let Some(cid) = &m.cid {
+                        let key = (m.room.clone(), m.sender_key.clone(), cid.clone());
+                        if let Some(&(mid, ts)) = data.cids.get(&key) {
+                            outcomes.push(WriteOutcome::Duplicate { mid, ts });
+                            continue;
+                        }
+                        data.cids.insert(key, (m.mid, m.ts));
+                    }
+                    data.messages.entry(m.room.clone()).or_default().push(m.clone());
+                    outcomes.push(WriteOutcome::Stored);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError> {
+        let data = self.data();
+        let msgs = data.messages.get(room).map(Vec::as_slice).unwrap_or(&[]);
+        let limit = query.limit as usize;
+        let selected: Vec<&StoredMessage> = msgs
+            .iter()
+            .filter(|m| query.before.is_none_or(|b| m.mid < b) && query.after.is_none_or(|a| m.mid > a))
+            .collect();
+        let (page, more) = if query.after.is_some() && query.before.is_none() {
+            let more = selected.len() > limit;
+            (selected.into_iter().take(limit).cloned().collect(), more)
+        } else {
+            let more = selected.len() > limit;
+            (selected[selected.len().saturating_sub(limit)..].iter().map(|m| (*m).clone()).collect(), more)
+        };
+        Ok((page, more))
+    }
+}

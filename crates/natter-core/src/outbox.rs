@@ -1,0 +1,205 @@
+//! A session's bounded outbox: the hub pushes without ever waiting, the session's writer takes
+//! everything queued in one go and writes it with one system call.
+//!
+//! Never blocking the pusher is what keeps one slow reader from slowing everyone else: when the
+//! queue is full the push fails, and the hub disconnects that session with a reason.
+
+use crate::event::{Delivery, Event, deliver};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Why an outbox was closed; the writer tells the peer before hanging up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason(pub Arc<str>);
+
+#[derive(Debug, Default)]
+struct State {
+    queue: Vec<Delivery>,
+    closed: Option<CloseReason>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    notify: Notify,
+    capacity: usize,
+}
+
+/// The sending side is held by the hub; the connection's writer holds a clone and drains it.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+/// The push failed because the session is not keeping up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+/// What [`Outbox::next_batch`] found.
+#[derive(Debug, PartialEq)]
+pub enum OutboxItems {
+    /// Deliveries were moved into the caller's buffer.
+    Ready,
+    /// The outbox was closed and is empty: say goodbye with this reason and hang up.
+    Closed(CloseReason),
+}
+
+impl Outbox {
+    /// Creates an outbox that holds at most `capacity` undelivered events.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                notify: Notify::new(),
+                capacity: capacity.max(1),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the queue inconsistent (push/swap only).
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a delivery. Fails when the queue is full; silently drops when already closed.
+    pub fn push(&self, delivery: Delivery) -> Result<(), Overflow> {
+        let mut state = self.state();
+        if state.closed.is_some() {
+            return Ok(());
+        }
+        if state.queue.len() >= self.inner.capacity {
+            return Err(Overflow);
+        }
+        let was_empty = state.queue.is_empty();
+        state.queue.push(delivery);
+        drop(state);
+        if was_empty {
+            self.inner.notify.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queues a one-off event for this session only.
+    pub fn send(&self, event: Event) -> Result<(), Overflow> {
+        self.push(deliver(event))
+    }
+
+    /// Closes the outbox. With `discard`, undelivered events are dropped (the peer is too slow
+    /// for them anyway); otherwise the writer still drains them first.
+    pub fn close(&self, reason: &str, discard: bool) {
+        let mut state = self.state();
+        if state.closed.is_none() {
+            state.closed = Some(CloseReason(reason.into()));
+        }
+        if discard {
+            state.queue = Vec::new();
+        }
+        drop(state);
+        self.inner.notify.notify_one();
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.state().closed.is_some()
+    }
+
+    /// Number of undelivered events.
+    pub fn len(&self) -> usize {
+        self.state().queue.len()
+    }
+
+    /// True when nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until deliveries are queued or the outbox is closed, and moves all queued
+    /// deliveries into `buf` (which should be empty; its allocation is reused).
+    pub async fn next_batch(&self, buf: &mut Vec<Delivery>) -> OutboxItems {
+        loop {
+            {
+                let mut state = self.state();
+                if !state.queue.is_empty() {
+                    std::mem::swap(&mut state.queue, buf);
+                    return OutboxItems::Ready;
+                }
+                if let Some(reason) = &state.closed {
+                    return OutboxItems::Closed(reason.clone());
+                }
+            }
+            self.inner.notify.notified().await;
+        }
+    }
+
+    /// Takes whatever is queued without waiting; used by writers on their way out.
+    pub fn try_batch(&self, buf: &mut Vec<Delivery>) -> bool {
+        let mut state = self.state();
+        if state.queue.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut state.queue, buf);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    fn notice(text: &str) -> Event {
+        Event::Notice { req: None, room: None, text: text.into() }
+    }
+
+    #[tokio::test]
+    async fn batches_everything_queued_and_overflows_at_capacity() {
+        let outbox = Outbox::new(3);
+        for i in 0..3 {
+            outbox.send(notice(&i.to_string())).unwrap();
+        }
+        assert_eq!(outbox.send(notice("x")), Err(Overflow));
+        let mut buf = Vec::new();
+        assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
+        assert_eq!(buf.len(), 3);
+        buf.clear();
+        outbox.send(notice("again")).unwrap();
+        assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
+        assert_eq!(buf.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn wakes_a_waiting_writer_and_reports_close_after_draining() {
+        let outbox = Outbox::new(8);
+        let writer = outbox.clone();
+        let task = tokio::spawn(async move {
+            let mut got = 0;
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match writer.next_batch(&mut buf).await {
+                    OutboxItems::Ready => got += buf.len(),
+                    OutboxItems::Closed(reason) => return (got, reason),
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        outbox.send(notice("a")).unwrap();
+        outbox.send(notice("b")).unwrap();
+        outbox.close("bye", false);
+        let (got, reason) = task.await.unwrap();
+        assert_eq!(got, 2);
+        assert_eq!(reason, CloseReason("bye".into()));
+    }
+
+    #[tokio::test]
+    async fn discarding_close_drops_the_backlog() {
+        let outbox = Outbox::new(8);
+        outbox.send(notice("a")).unwrap();
+        outbox.close("too slow", true);
+        let mut buf = Vec::new();
+        assert!(matches!(outbox.next_batch(&mut buf).await, OutboxItems::Closed(_)));
+        assert!(buf.is_empty());
+        assert_eq!(outbox.send(notice("late")), Ok(()));
+        assert!(outbox.is_empty());
+    }
+}

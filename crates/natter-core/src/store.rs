@@ -1,0 +1,126 @@
+//! The storage boundary: what the core needs from a store, and nothing about how it stores.
+//!
+//! Methods are blocking: the core calls [`Store::commit`] from its own group-commit thread and
+//! the read methods from tokio's blocking pool, so a store never runs on the async hot path.
+//! SQLite (embedded, the default) and PostgreSQL (clusters) implement it in `natter-store`.
+
+/// A stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Room key: the case-folded room name (see `natter_proto::names::fold`).
+    pub room: String,
+    /// Server id, increasing per room.
+    pub mid: u64,
+    /// Milliseconds since the epoch.
+    pub ts: u64,
+    /// Sender's nickname when sent.
+    pub nick: String,
+    /// Case-folded sender nick: with `cid`, the dedupe key.
+    pub sender_key: String,
+    /// Client message id, if the client gave one.
+    pub cid: Option<String>,
+    /// Text.
+    pub text: String,
+    /// True for `/me`.
+    pub action: bool,
+}
+
+/// A room's durable settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// Room key: the case-folded room name; rooms are identified by it.
+    pub key: String,
+    /// Room name as displayed (first creator's spelling).
+    pub name: String,
+    /// Topic, empty when unset.
+    pub topic: String,
+    /// Who set the topic.
+    pub topic_by: Option<String>,
+    /// True: store no messages for this room.
+    pub ephemeral: bool,
+    /// Creation time, ms since the epoch.
+    pub created_ts: u64,
+}
+
+/// One write of a group commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Append a message; a message whose (`room`, `sender_key`, `cid`) was stored before is
+    /// not stored again.
+    Message(StoredMessage),
+    /// Create or update a room.
+    Room(RoomRecord),
+}
+
+/// What became of one [`Write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written.
+    Stored,
+    /// A message with the same client id from the same sender was stored before, with this
+    /// server id and timestamp; nothing was written.
+    Duplicate {
+        /// The first message's id.
+        mid: u64,
+        /// The first message's timestamp.
+        ts: u64,
+    },
+}
+
+/// A page query, as in the native `history` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Only ids below.
+    pub before: Option<u64>,
+    /// Only ids above.
+    pub after: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A stored room with what the hub needs at startup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedRoom {
+    /// Settings.
+    pub record: RoomRecord,
+    /// Highest message id used so far (0 for none).
+    pub last_mid: u64,
+    /// The latest messages, oldest first, for replay on join.
+    pub recent: Vec<StoredMessage>,
+}
+
+/// A storage failure, with what the operator can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the store at {path}: {reason}")]
+    Open {
+        /// Where.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A read or write failed.
+    #[error("store operation failed: {0}")]
+    Io(String),
+}
+
+/// A message store. Implementations must be safe to call from several threads.
+pub trait Store: Send + Sync + 'static {
+    /// Loads every room with its last id and its `recent` latest messages.
+    fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError>;
+
+    /// Applies a batch of writes in one transaction and reports each one's outcome, in order.
+    /// When this returns `Ok`, the writes are durable against a crash of the process.
+    fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError>;
+
+    /// Returns one page of a room's messages, oldest first, and whether more remain beyond it
+    /// (older ones for `before` or no bound; newer ones for `after`).
+    /// `room` is the room key.
+    fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError>;
+
+    /// Flushes and releases the store at shutdown.
+    fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
