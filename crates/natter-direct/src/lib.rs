@@ -1,4 +1,9 @@
-//! Placeholder until this part of natter lands.
+//! `natter direct`: a private, encrypted chat for two, with no server.
+pub mod code;
+pub mod frame;
+pub mod reliable;
+pub mod session;
+pub mod words;
 
 /// Command-line arguments of `natter direct`.
 #[derive(Debug, clap::Args)]
