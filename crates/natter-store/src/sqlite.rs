@@ -1,0 +1,364 @@
+//! The SQLite [`Store`].
+//!
+//! One writer connection, used only by [`Store::commit`] (the core's group-commit thread), and a
+//! small pool of read-only connections for [`Store::history`] and [`Store::load`]. In WAL mode a
+//! reader sees the last committed state and never waits for a writer, so a long batch commit
+//! does not stall history requests. An in-memory database (`:memory:`) is private to one
+//! connection, so there every call goes through the writer connection instead.
+
+use crate::error::{io_error, open_error};
+use crate::schema;
+use natter_core::store::{
+    HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write, WriteOutcome,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a connection waits for another one's lock before failing: long enough to ride out a
+/// checkpoint or a second process briefly holding the database.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read connections kept open between calls; more are opened when more readers run at once.
+const MAX_IDLE_READERS: usize = 4;
+
+/// Which failure an acknowledged commit must survive: the trade between commit latency and
+/// durability is the operator's, so it is a constructor option rather than a constant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives a crash or `kill -9` of the server process, which is natter's promise:
+    /// `synchronous=NORMAL` in WAL mode writes each commit to the operating system before
+    /// returning, and only fsyncs at checkpoints. A power loss or kernel crash may lose the last
+    /// commits (never corrupting the database).
+    #[default]
+    Process,
+    /// Also survives a power loss or an operating-system crash: `synchronous=FULL` fsyncs the
+    /// write-ahead log on every commit, at the cost of one disk flush per batch.
+    PowerLoss,
+}
+
+impl Durability {
+    fn synchronous(self) -> &'static str {
+        match self {
+            Durability::Process => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        }
+    }
+}
+
+/// The embedded message store: what `natter serve` uses unless told otherwise, because it
+/// needs no database server and keeps every acknowledged message across restarts.
+pub struct SqliteStore {
+    /// The path as given, for error messages and for opening read connections.
+    path: String,
+    /// The only connection that writes; for `:memory:` the only connection at all.
+    writer: Mutex<Connection>,
+    /// Idle read connections; `None` when reads must go through `writer` (`:memory:`).
+    readers: Option<Mutex<Vec<Connection>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Converts a stored u64 into SQLite's i64; ids and times beyond i64 cannot be stored.
+fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Io(format!("{what} {v} is too large to store (above 2^63-1)")))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock dropped any open transaction, which rolled it back: the
+    // connection is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const MESSAGE_COLUMNS: &str = "room, mid, ts, nick, sender_key, cid, text, action";
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        room: r.get(0)?,
+        mid: r.get::<_, i64>(1)? as u64,
+        ts: r.get::<_, i64>(2)? as u64,
+        nick: r.get(3)?,
+        sender_key: r.get(4)?,
+        cid: r.get(5)?,
+        text: r.get(6)?,
+        action: r.get(7)?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// `path` is a file path, or `:memory:` for a database that lives and dies with this store
+    /// (for tests and throwaway servers). Fails with [`StoreError::Open`] saying what to do when
+    /// the file cannot be created, is not a database, or was written by a newer natter.
+    pub fn open(path: &str, durability: Durability) -> Result<Self, StoreError> {
+        let memory = path == ":memory:";
+        // The mutexes above do the locking, so SQLite's own per-connection mutex is not needed.
+        // No URI flag: a path is a path, so "file:...?mode=memory" cannot sneak in a database
+        // that the read connections would not share.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_EXRESCODE;
+        let mut writer = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &e))?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(path, &e))?;
+        // The first statement that reads the file: a file that is not a database fails here.
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(|e| open_error(path, &e))?;
+        if !memory && !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: format!(
+                    "could not switch the database to WAL mode (it stayed in {mode} mode); \
+                     SQLite needs a local filesystem with shared memory support"
+                ),
+            });
+        }
+        writer
+            .execute_batch(&format!(
+                "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+                durability.synchronous()
+            ))
+            .map_err(|e| open_error(path, &e))?;
+        let from = schema::migrate(&mut writer, path)?;
+        tracing::info!(
+            path,
+            ?durability,
+            schema_version = schema::SCHEMA_VERSION,
+            upgraded_from = from,
+            "opened the SQLite message store"
+        );
+        let store = Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: (!memory).then(|| Mutex::new(Vec::new())),
+        };
+        if !memory {
+            // Open one reader now, so that a problem with read connections shows at startup.
+            let reader = store.open_reader().map_err(|e| open_error(path, &e))?;
+            lock(store.readers.as_ref().expect("file store has readers")).push(reader);
+        }
+        Ok(store)
+    }
+
+    fn open_reader(&self) -> rusqlite::Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_EXRESCODE;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a read connection: one from the pool, a new one, or the writer for
+    /// `:memory:`. A connection that failed is dropped rather than pooled.
+    fn read<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let Some(pool) = &self.readers else {
+            return f(&mut lock(&self.writer));
+        };
+        let pooled = lock(pool).pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => self.open_reader()?,
+        };
+        let result = f(&mut conn);
+        if result.is_ok() {
+            let mut idle = lock(pool);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    fn commit_in(conn: &mut Connection, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let tx = conn.transaction().map_err(|e| io_error("cannot begin a write transaction", &e))?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        {
+            let sql_err = |e: rusqlite::Error| io_error("cannot write a batch", &e);
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO messages (room, mid, ts, nick, sender_key, cid, text, action)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (room, sender_key, cid) WHERE cid IS NOT NULL DO NOTHING",
+                )
+                .map_err(sql_err)?;
+            for write in batch {
+                match write {
+                    Write::Message(m) => {
+                        let inserted = insert
+                            .execute(params![
+                                m.room,
+                                to_i64(m.mid, "message id")?,
+                                to_i64(m.ts, "timestamp")?,
+                                m.nick,
+                                m.sender_key,
+                                m.cid,
+                                m.text,
+                                m.action,
+                            ])
+                            .map_err(sql_err)?;
+                        if inserted == 1 {
+                            outcomes.push(WriteOutcome::Stored);
+                            continue;
+                        }
+                        // Only the dedupe index is a "do nothing" conflict, so a cid exists and
+                        // its first message (from an earlier batch or this one) is stored.
+                        let (mid, ts): (i64, i64) = tx
+                            .prepare_cached(
+                                "SELECT mid, ts FROM messages
+                                 WHERE room = ?1 AND sender_key = ?2 AND cid = ?3",
+                            )
+                            .and_then(|mut s| {
+                                s.query_row(params![m.room, m.sender_key, m.cid], |r| {
+                                    Ok((r.get(0)?, r.get(1)?))
+                                })
+                            })
+                            .map_err(sql_err)?;
+                        outcomes.push(WriteOutcome::Duplicate { mid: mid as u64, ts: ts as u64 });
+                    }
+                    Write::Room(r) => {
+                        let created_ts = to_i64(r.created_ts, "room creation time")?;
+                        tx.prepare_cached(
+                            "INSERT INTO rooms (key, name, topic, topic_by, ephemeral, created_ts)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                             ON CONFLICT (key) DO UPDATE SET
+                                name = excluded.name, topic = excluded.topic,
+                                topic_by = excluded.topic_by, ephemeral = excluded.ephemeral,
+                                created_ts = excluded.created_ts",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![r.key, r.name, r.topic, r.topic_by, r.ephemeral, created_ts,])
+                        })
+                        .map_err(sql_err)?;
+                        outcomes.push(WriteOutcome::Stored);
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(|e| io_error("cannot commit a batch", &e))?;
+        Ok(outcomes)
+    }
+}
+
+fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedRoom>> {
+    // One read transaction, so that every room is seen at the same instant.
+    let tx = conn.transaction()?;
+    let records = tx
+        .prepare_cached("SELECT key, name, topic, topic_by, ephemeral, created_ts FROM rooms ORDER BY key")?
+        .query_map([], |r| {
+            Ok(RoomRecord {
+                key: r.get(0)?,
+                name: r.get(1)?,
+                topic: r.get(2)?,
+                topic_by: r.get(3)?,
+                ephemeral: r.get(4)?,
+                created_ts: r.get::<_, i64>(5)? as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let recent = i64::try_from(recent).unwrap_or(i64::MAX);
+    let mut rooms = Vec::with_capacity(records.len());
+    {
+        let mut last = tx.prepare_cached("SELECT max(mid) FROM messages WHERE room = ?1")?;
+        let mut latest = tx.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 ORDER BY mid DESC LIMIT ?2"
+        ))?;
+        for record in records {
+            let last_mid: Option<i64> = last.query_row([&record.key], |r| r.get(0))?;
+            let mut msgs = latest
+                .query_map(params![record.key, recent], message_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            msgs.reverse();
+            rooms.push(LoadedRoom { record, last_mid: last_mid.map_or(0, |m| m as u64), recent: msgs });
+        }
+    }
+    tx.finish()?;
+    Ok(rooms)
+}
+
+fn history_in(
+    conn: &mut Connection,
+    room: &str,
+    query: HistoryQuery,
+) -> rusqlite::Result<(Vec<StoredMessage>, bool)> {
+    // Inclusive bounds in i64: stored ids are in 0..=i64::MAX, so a bound outside it either
+    // admits everything on that side or nothing at all.
+    let low = match query.after {
+        None => i64::MIN,
+        Some(a) => match i64::try_from(a).ok().and_then(|a| a.checked_add(1)) {
+            Some(low) => low,
+            None => return Ok((Vec::new(), false)),
+        },
+    };
+    let high = match query.before {
+        None => i64::MAX,
+        Some(0) => return Ok((Vec::new(), false)),
+        Some(b) => i64::try_from(b - 1).unwrap_or(i64::MAX),
+    };
+    // `after` alone pages forwards from it; everything else pages backwards from the newest.
+    let forwards = query.after.is_some() && query.before.is_none();
+    let sql = if forwards {
+        format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE room = ?1 AND mid BETWEEN ?2 AND ?3 ORDER BY mid ASC LIMIT ?4"
+        )
+    } else {
+        format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE room = ?1 AND mid BETWEEN ?2 AND ?3 ORDER BY mid DESC LIMIT ?4"
+        )
+    };
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    // One row past the page tells whether more remain.
+    let mut page = conn
+        .prepare_cached(&sql)?
+        .query_map(params![room, low, high, i64::from(query.limit) + 1], message_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    if !forwards {
+        page.reverse();
+    }
+    Ok((page, more))
+}
+
+impl Store for SqliteStore {
+    fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError> {
+        self.read(|conn| load_in(conn, recent)).map_err(|e| io_error("cannot load the rooms", &e))
+    }
+
+    fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        Self::commit_in(&mut lock(&self.writer), batch)
+    }
+
+    fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError> {
+        self.read(|conn| history_in(conn, room, query)).map_err(|e| io_error("cannot read the history", &e))
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        // Fold the write-ahead log into the database so that the file alone is a complete copy
+        // (for backups) and the next start has no log to replay; refresh the query planner's
+        // statistics while at it.
+        let writer = lock(&self.writer);
+        writer
+            .execute_batch("PRAGMA optimize;")
+            .map_err(|e| io_error("cannot optimize the database at shutdown", &e))?;
+        if self.readers.is_some() {
+            // Idle readers hold no snapshot, so the checkpoint can complete.
+            writer
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .optional()
+                .map_err(|e| io_error("cannot checkpoint the database at shutdown", &e))?;
+        }
+        Ok(())
+    }
+}

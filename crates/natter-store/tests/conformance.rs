@@ -1,0 +1,389 @@
+//! The same assertions against `MemoryStore` (the reference) and `SqliteStore` (in memory and
+//! on disk), plus a differential test that replays one pseudo-random workload on all of them and
+//! requires identical answers.
+
+use natter_core::memory_store::MemoryStore;
+use natter_core::store::{HistoryQuery, RoomRecord, Store, StoredMessage, Write, WriteOutcome};
+use natter_store::{Durability, SqliteStore};
+use tempfile::TempDir;
+
+/// A store under test; the directory keeps the database file alive.
+struct Subject {
+    name: &'static str,
+    store: Box<dyn Store>,
+    _dir: Option<TempDir>,
+}
+
+fn subjects() -> Vec<Subject> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("natter.db");
+    vec![
+        Subject { name: "memory", store: Box::new(MemoryStore::new()), _dir: None },
+        Subject {
+            name: "sqlite :memory:",
+            store: Box::new(SqliteStore::open(":memory:", Durability::Process).unwrap()),
+            _dir: None,
+        },
+        Subject {
+            name: "sqlite file",
+            store: Box::new(SqliteStore::open(path.to_str().unwrap(), Durability::Process).unwrap()),
+            _dir: Some(dir),
+        },
+    ]
+}
+
+/// Runs `check` against every store.
+fn each(check: impl Fn(&dyn Store)) {
+    for s in subjects() {
+        eprintln!("-- {}", s.name);
+        check(s.store.as_ref());
+    }
+}
+
+fn room(key: &str) -> RoomRecord {
+    RoomRecord {
+        key: key.to_owned(),
+        name: key.to_uppercase(),
+        topic: String::new(),
+        topic_by: None,
+        ephemeral: false,
+        created_ts: 1_700_000_000_000,
+    }
+}
+
+fn msg(room: &str, mid: u64, sender: &str, cid: Option<&str>) -> StoredMessage {
+    StoredMessage {
+        room: room.to_owned(),
+        mid,
+        ts: 1_700_000_000_000 + mid * 10,
+        nick: sender.to_uppercase(),
+        sender_key: sender.to_owned(),
+        cid: cid.map(str::to_owned),
+        text: format!("message {mid} in {room}"),
+        action: mid.is_multiple_of(7),
+    }
+}
+
+fn q(before: Option<u64>, after: Option<u64>, limit: u32) -> HistoryQuery {
+    HistoryQuery { before, after, limit }
+}
+
+fn mids(page: &(Vec<StoredMessage>, bool)) -> (Vec<u64>, bool) {
+    (page.0.iter().map(|m| m.mid).collect(), page.1)
+}
+
+/// Room `#r` with messages 1..=n, one batch.
+fn fill(store: &dyn Store, n: u64) {
+    let mut batch = vec![Write::Room(room("#r"))];
+    batch.extend((1..=n).map(|mid| Write::Message(msg("#r", mid, "alice", None))));
+    store.commit(&batch).unwrap();
+}
+
+#[test]
+fn empty_store() {
+    each(|s| {
+        assert!(s.load(10).unwrap().is_empty());
+        assert_eq!(mids(&s.history("#none", q(None, None, 10)).unwrap()), (vec![], false));
+        assert_eq!(s.commit(&[]).unwrap(), vec![]);
+        s.close().unwrap();
+    });
+}
+
+#[test]
+fn messages_round_trip_exactly() {
+    each(|s| {
+        let m = StoredMessage {
+            room: "#ünïcode".into(),
+            mid: 42,
+            ts: 1_700_000_000_123,
+            nick: "Zoë".into(),
+            sender_key: "zoë".into(),
+            cid: Some("c-1".into()),
+            text: "héllo\nwith \"quotes\" and \0 nul and 🎉".into(),
+            action: true,
+        };
+        let mut r = room("#ünïcode");
+        r.topic = "a topic".into();
+        r.topic_by = Some("Zoë".into());
+        r.ephemeral = true;
+        assert_eq!(
+            s.commit(&[Write::Room(r.clone()), Write::Message(m.clone())]).unwrap(),
+            vec![WriteOutcome::Stored, WriteOutcome::Stored]
+        );
+        let loaded = s.load(10).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].record, r);
+        assert_eq!(loaded[0].last_mid, 42);
+        assert_eq!(loaded[0].recent, vec![m.clone()]);
+        assert_eq!(s.history("#ünïcode", q(None, None, 5)).unwrap(), (vec![m], false));
+    });
+}
+
+#[test]
+fn room_writes_upsert() {
+    each(|s| {
+        s.commit(&[Write::Room(room("#a"))]).unwrap();
+        let mut changed = room("#a");
+        changed.topic = "new".into();
+        changed.topic_by = Some("bob".into());
+        changed.name = "#A-renamed".into();
+        changed.created_ts = 5;
+        assert_eq!(s.commit(&[Write::Room(changed.clone())]).unwrap(), vec![WriteOutcome::Stored]);
+        let loaded = s.load(0).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].record, changed);
+        // And back to no topic setter.
+        s.commit(&[Write::Room(room("#a"))]).unwrap();
+        assert_eq!(s.load(0).unwrap()[0].record, room("#a"));
+    });
+}
+
+#[test]
+fn load_orders_rooms_by_key_and_keeps_recent_oldest_first() {
+    each(|s| {
+        s.commit(&[Write::Room(room("#b")), Write::Room(room("#a")), Write::Room(room("#c"))]).unwrap();
+        let batch: Vec<Write> = (1..=10)
+            .map(|mid| Write::Message(msg("#a", mid, "alice", None)))
+            .chain((1..=3).map(|mid| Write::Message(msg("#b", mid, "bob", None))))
+            .collect();
+        s.commit(&batch).unwrap();
+        let loaded = s.load(4).unwrap();
+        let keys: Vec<&str> = loaded.iter().map(|r| r.record.key.as_str()).collect();
+        assert_eq!(keys, ["#a", "#b", "#c"]);
+        let summary: Vec<(u64, Vec<u64>)> =
+            loaded.iter().map(|r| (r.last_mid, r.recent.iter().map(|m| m.mid).collect())).collect();
+        assert_eq!(summary, vec![(10, vec![7, 8, 9, 10]), (3, vec![1, 2, 3]), (0, vec![])]);
+        // recent = 0 still reports the last id.
+        let loaded = s.load(0).unwrap();
+        assert_eq!(loaded[0].last_mid, 10);
+        assert!(loaded[0].recent.is_empty());
+        // A huge recent is fine.
+        assert_eq!(s.load(usize::MAX).unwrap()[0].recent.len(), 10);
+    });
+}
+
+#[test]
+fn messages_without_a_room_record_are_kept_but_not_loaded() {
+    each(|s| {
+        s.commit(&[Write::Message(msg("#ghost", 1, "alice", None))]).unwrap();
+        assert!(s.load(10).unwrap().is_empty());
+        assert_eq!(mids(&s.history("#ghost", q(None, None, 10)).unwrap()), (vec![1], false));
+    });
+}
+
+#[test]
+fn dedupe_across_batches() {
+    each(|s| {
+        s.commit(&[Write::Room(room("#r"))]).unwrap();
+        let first = msg("#r", 1, "alice", Some("x"));
+        assert_eq!(s.commit(&[Write::Message(first.clone())]).unwrap(), vec![WriteOutcome::Stored]);
+        // Same room, sender and cid: a duplicate of the first, whatever its own id and time.
+        let again = msg("#r", 2, "alice", Some("x"));
+        assert_eq!(
+            s.commit(&[Write::Message(again)]).unwrap(),
+            vec![WriteOutcome::Duplicate { mid: 1, ts: first.ts }]
+        );
+        // Another sender, another room, another cid, or no cid: all stored.
+        let others = [
+            msg("#r", 3, "bob", Some("x")),
+            msg("#other", 1, "alice", Some("x")),
+            msg("#r", 4, "alice", Some("y")),
+            msg("#r", 5, "alice", None),
+            msg("#r", 6, "alice", None),
+        ];
+        let outcomes = s.commit(&others.iter().cloned().map(Write::Message).collect::<Vec<_>>()).unwrap();
+        assert_eq!(outcomes, vec![WriteOutcome::Stored; 5]);
+        assert_eq!(mids(&s.history("#r", q(None, None, 10)).unwrap()), (vec![1, 3, 4, 5, 6], false));
+        assert_eq!(s.load(10).unwrap()[0].last_mid, 6);
+    });
+}
+
+#[test]
+fn dedupe_within_a_batch() {
+    each(|s| {
+        let batch = vec![
+            Write::Room(room("#r")),
+            Write::Message(msg("#r", 1, "alice", Some("x"))),
+            Write::Message(msg("#r", 2, "alice", Some("x"))),
+            Write::Message(msg("#r", 3, "bob", Some("x"))),
+            Write::Message(msg("#r", 4, "alice", Some("x"))),
+            Write::Message(msg("#r", 5, "bob", Some("x"))),
+        ];
+        let ts = |mid| msg("#r", mid, "", None).ts;
+        assert_eq!(
+            s.commit(&batch).unwrap(),
+            vec![
+                WriteOutcome::Stored,
+                WriteOutcome::Stored,
+                WriteOutcome::Duplicate { mid: 1, ts: ts(1) },
+                WriteOutcome::Stored,
+                WriteOutcome::Duplicate { mid: 1, ts: ts(1) },
+                WriteOutcome::Duplicate { mid: 3, ts: ts(3) },
+            ]
+        );
+        assert_eq!(mids(&s.history("#r", q(None, None, 10)).unwrap()), (vec![1, 3], false));
+    });
+}
+
+#[test]
+fn history_latest_page() {
+    each(|s| {
+        fill(s, 10);
+        assert_eq!(mids(&s.history("#r", q(None, None, 3)).unwrap()), (vec![8, 9, 10], true));
+        assert_eq!(mids(&s.history("#r", q(None, None, 10)).unwrap()), ((1..=10).collect(), false));
+        assert_eq!(mids(&s.history("#r", q(None, None, 11)).unwrap()), ((1..=10).collect(), false));
+        assert_eq!(mids(&s.history("#r", q(None, None, u32::MAX)).unwrap()), ((1..=10).collect(), false));
+        assert_eq!(mids(&s.history("#r", q(None, None, 0)).unwrap()), (vec![], true));
+        assert_eq!(mids(&s.history("#R", q(None, None, 5)).unwrap()), (vec![], false));
+    });
+}
+
+#[test]
+fn history_before() {
+    each(|s| {
+        fill(s, 10);
+        assert_eq!(mids(&s.history("#r", q(Some(8), None, 3)).unwrap()), (vec![5, 6, 7], true));
+        assert_eq!(mids(&s.history("#r", q(Some(4), None, 3)).unwrap()), (vec![1, 2, 3], false));
+        assert_eq!(mids(&s.history("#r", q(Some(3), None, 3)).unwrap()), (vec![1, 2], false));
+        assert_eq!(mids(&s.history("#r", q(Some(1), None, 3)).unwrap()), (vec![], false));
+        assert_eq!(mids(&s.history("#r", q(Some(0), None, 3)).unwrap()), (vec![], false));
+        assert_eq!(mids(&s.history("#r", q(Some(5), None, 0)).unwrap()), (vec![], true));
+        assert_eq!(mids(&s.history("#r", q(Some(1), None, 0)).unwrap()), (vec![], false));
+        assert_eq!(mids(&s.history("#r", q(Some(100), None, 2)).unwrap()), (vec![9, 10], true));
+        assert_eq!(mids(&s.history("#r", q(Some(u64::MAX), None, 2)).unwrap()), (vec![9, 10], true));
+    });
+}
+
+#[test]
+fn history_after() {
+    each(|s| {
+        fill(s, 10);
+        assert_eq!(mids(&s.history("#r", q(None, Some(3), 3)).unwrap()), (vec![4, 5, 6], true));
+        assert_eq!(mids(&s.history("#r", q(None, Some(7), 3)).unwrap()), (vec![8, 9, 10], false));
+        assert_eq!(mids(&s.history("#r", q(None, Some(8), 3)).unwrap()), (vec![9, 10], false));
+        assert_eq!(mids(&s.history("#r", q(None, Some(10), 3)).unwrap()), (vec![], false));
+        assert_eq!(mids(&s.history("#r", q(None, Some(0), 3)).unwrap()), (vec![1, 2, 3], true));
+        assert_eq!(mids(&s.history("#r", q(None, Some(5), 0)).unwrap()), (vec![], true));
+        assert_eq!(mids(&s.history("#r", q(None, Some(u64::MAX), 3)).unwrap()), (vec![], false));
+        assert_eq!(mids(&s.history("#r", q(None, Some(i64::MAX as u64), 3)).unwrap()), (vec![], false));
+    });
+}
+
+#[test]
+fn history_between() {
+    each(|s| {
+        fill(s, 10);
+        // Both bounds: the newest `limit` inside the range, `more` = older ones in the range.
+        assert_eq!(mids(&s.history("#r", q(Some(9), Some(2), 3)).unwrap()), (vec![6, 7, 8], true));
+        assert_eq!(mids(&s.history("#r", q(Some(9), Some(5), 3)).unwrap()), (vec![6, 7, 8], false));
+        assert_eq!(mids(&s.history("#r", q(Some(9), Some(6), 3)).unwrap()), (vec![7, 8], false));
+        assert_eq!(mids(&s.history("#r", q(Some(5), Some(5), 3)).unwrap()), (vec![], false));
+        assert_eq!(mids(&s.history("#r", q(Some(3), Some(8), 3)).unwrap()), (vec![], false));
+        assert_eq!(mids(&s.history("#r", q(Some(5), Some(4), 3)).unwrap()), (vec![], false));
+        assert_eq!(mids(&s.history("#r", q(Some(6), Some(4), 3)).unwrap()), (vec![5], false));
+        assert_eq!(mids(&s.history("#r", q(Some(u64::MAX), Some(0), 2)).unwrap()), (vec![9, 10], true));
+    });
+}
+
+#[test]
+fn history_with_gaps_in_ids() {
+    each(|s| {
+        let mut batch = vec![Write::Room(room("#r"))];
+        batch.extend([2, 3, 10, 11, 50].map(|mid| Write::Message(msg("#r", mid, "a", None))));
+        s.commit(&batch).unwrap();
+        assert_eq!(mids(&s.history("#r", q(Some(11), None, 2)).unwrap()), (vec![3, 10], true));
+        assert_eq!(mids(&s.history("#r", q(None, Some(3), 2)).unwrap()), (vec![10, 11], true));
+        assert_eq!(mids(&s.history("#r", q(None, Some(4), 9)).unwrap()), (vec![10, 11, 50], false));
+    });
+}
+
+#[test]
+fn pages_walk_the_whole_room_both_ways() {
+    each(|s| {
+        fill(s, 25);
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let (page, more) = s.history("#r", q(before, None, 4)).unwrap();
+            seen.splice(0..0, page.iter().map(|m| m.mid));
+            if !more {
+                break;
+            }
+            before = Some(page[0].mid);
+        }
+        assert_eq!(seen, (1..=25).collect::<Vec<_>>());
+        let mut seen = Vec::new();
+        let mut after = Some(0);
+        loop {
+            let (page, more) = s.history("#r", q(None, after, 4)).unwrap();
+            seen.extend(page.iter().map(|m| m.mid));
+            if !more {
+                break;
+            }
+            after = Some(page.last().unwrap().mid);
+        }
+        assert_eq!(seen, (1..=25).collect::<Vec<_>>());
+    });
+}
+
+/// A small deterministic generator, so that failures reproduce.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn same_answers_as_memory_store_on_a_random_workload() {
+    let subjects = subjects();
+    let rooms = ["#a", "#b", "#c", "#ä"];
+    let senders = ["alice", "bob", "carol"];
+    let mut rng = Lcg(7);
+    let mut next_mid = [0u64; 4];
+    for round in 0..60 {
+        let mut batch = Vec::new();
+        for _ in 0..rng.next(12) {
+            let r = rng.next(4) as usize;
+            if rng.next(10) == 0 {
+                let mut rec = room(rooms[r]);
+                rec.topic = format!("topic {round}");
+                rec.ephemeral = rng.next(2) == 0;
+                batch.push(Write::Room(rec));
+            } else {
+                // Ids normally grow; the core skips none, but the store must not care.
+                next_mid[r] += 1 + rng.next(2);
+                let cid = match rng.next(3) {
+                    0 => None,
+                    _ => Some(format!("c{}", rng.next(15))),
+                };
+                let sender = senders[rng.next(3) as usize];
+                batch.push(Write::Message(msg(rooms[r], next_mid[r], sender, cid.as_deref())));
+            }
+        }
+        let expected = subjects[0].store.commit(&batch).unwrap();
+        for s in &subjects[1..] {
+            assert_eq!(s.store.commit(&batch).unwrap(), expected, "{} commit round {round}", s.name);
+        }
+    }
+    for recent in [0, 1, 5, 1000] {
+        let expected = subjects[0].store.load(recent).unwrap();
+        for s in &subjects[1..] {
+            assert_eq!(s.store.load(recent).unwrap(), expected, "{} load({recent})", s.name);
+        }
+    }
+    let bound = |rng: &mut Lcg| match rng.next(4) {
+        0 => None,
+        _ => Some(rng.next(140)),
+    };
+    for _ in 0..2000 {
+        let room = ["#a", "#b", "#c", "#ä", "#missing"][rng.next(5) as usize];
+        let query = q(bound(&mut rng), bound(&mut rng), rng.next(12) as u32);
+        let expected = subjects[0].store.history(room, query).unwrap();
+        for s in &subjects[1..] {
+            assert_eq!(s.store.history(room, query).unwrap(), expected, "{} {room} {query:?}", s.name);
+        }
+    }
+}
