@@ -1,10 +1,279 @@
-//! Placeholder until this part of natter lands.
+//! `natter bench`: a load generator for a running natter server (native protocol) or, for
+//! comparison, any IRC server.
+//!
+//! Three scenarios, each in its own module:
+//! - [`fanout`]: N clients in one room, S of them send M messages each; measures deliveries,
+//!   losses, throughput, deliveries per server CPU-second and latency.
+//! - [`idle`]: N logged-in, silent connections; measures server memory per connection.
+//! - [`connect`]: many short sessions; measures registrations per second.
+//!
+//! The server's flood limits must be raised for the fanout scenario (for natter, e.g.
+//! `natter serve --msg-rate 0`), otherwise the measured losses are the limiter's doing.
 
-/// Command-line arguments of `natter bench`.
+pub mod conn;
+pub mod connect;
+pub mod dialect;
+pub mod fanout;
+pub mod idle;
+pub mod payload;
+pub mod stats;
+
+use anyhow::Context as _;
+use dialect::Protocol;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Command-line arguments of `natter bench`: options shared by every scenario, then the
+/// scenario. Shared options may be given before or after the scenario name.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    about = "Load-test a running natter (or IRC) server",
+    long_about = "Load-test a running natter (or IRC) server.\n\n\
+        Run the server with its flood limits raised (natter: `natter serve --msg-rate 0`), \
+        otherwise fanout losses measure the rate limiter. For comparable numbers pin the server \
+        and the bench to different cores, e.g. `taskset -c 0 natter serve ...` and \
+        `taskset -c 1 natter bench ...`, and pass --server-pid to count the server's CPU time."
+)]
+pub struct Args {
+    /// Options shared by all scenarios.
+    #[command(flatten)]
+    pub common: Common,
+    /// The scenario to run.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
 
-/// Runs `natter bench`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("natter bench is not built yet")
+/// Options shared by all scenarios.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Server address, HOST:PORT.
+    #[arg(long, global = true, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// Wire dialect: natter's native JSON frames, or IRC.
+    #[arg(long, global = true, value_enum, default_value_t = Protocol::Native)]
+    pub protocol: Protocol,
+    /// Room to use (native sessions start in #lobby; another room is joined explicitly).
+    #[arg(long, global = true, default_value = dialect::LOBBY)]
+    pub room: String,
+    /// PID of the server process, to read its CPU time and memory from /proc.
+    #[arg(long, global = true)]
+    pub server_pid: Option<u32>,
+    /// Print one JSON object with the results instead of the summary lines.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Stop after this many seconds in total, whatever happens.
+    #[arg(long, global = true, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Nickname prefix; default: a tag unique to this run.
+    #[arg(long, global = true)]
+    pub nick_prefix: Option<String>,
+    /// Worker threads of the load generator; default: the CPUs this process may run on.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Connections opened concurrently while setting up.
+    #[arg(long, global = true, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// No progress lines on stderr.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+/// The scenarios.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Scenario {
+    /// N clients in one room, S senders, M messages each: deliveries, loss, throughput, latency.
+    Fanout(fanout::FanoutArgs),
+    /// N silent connections held open: server memory per connection.
+    Idle(idle::IdleArgs),
+    /// Many short sessions (connect, log in, quit): registrations per second.
+    Connect(connect::ConnectArgs),
+}
+
+/// Runs `natter bench`: builds the runtime, runs the scenario and prints its report.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let threads = args
+        .common
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let runtime = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
+    };
+    let json = args.common.json;
+    let report = runtime.block_on(run_scenario(args))?;
+    if json {
+        println!("{}", report.json);
+    } else {
+        print!("{}", report.text);
+    }
+    // Sockets still held by tasks are closed with the runtime; do not wait for them.
+    runtime.shutdown_background();
+    Ok(())
+}
+
+/// Runs one scenario inside a runtime and returns its report; the seam the tests use.
+pub async fn run_scenario(args: Args) -> anyhow::Result<Report> {
+    let ctx = Context::new(&args.common).await?;
+    match &args.scenario {
+        Scenario::Fanout(a) => fanout::run(&ctx, a).await.map(|r| r.report()),
+        Scenario::Idle(a) => idle::run(&ctx, a).await.map(|r| r.report()),
+        Scenario::Connect(a) => connect::run(&ctx, a).await.map(|r| r.report()),
+    }
+}
+
+/// A scenario's results: the summary for people and the JSON object for scripts.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Human-readable lines, each ending with a newline.
+    pub text: String,
+    /// The same results as one JSON object.
+    pub json: serde_json::Value,
+}
+
+/// What every scenario needs: resolved options, the run's tag and its deadline.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The options as given.
+    pub common: Common,
+    /// Where and how to connect.
+    pub target: conn::Target,
+    /// Unique to this run; starts payloads and default nicknames.
+    pub tag: String,
+    /// Nothing runs past this instant.
+    pub deadline: Instant,
+    /// Progress reporting on stderr.
+    pub progress: Progress,
+}
+
+impl Context {
+    /// Resolves the address and fixes the run's tag and deadline.
+    pub async fn new(common: &Common) -> anyhow::Result<Self> {
+        let addr: SocketAddr = tokio::net::lookup_host(&common.addr)
+            .await
+            .with_context(|| format!("cannot resolve --addr {}", common.addr))?
+            .next()
+            .with_context(|| format!("--addr {} resolves to no address", common.addr))?;
+        if !(common.timeout > 0.0 && common.timeout.is_finite()) {
+            anyhow::bail!("--timeout must be a positive number of seconds");
+        }
+        let timeout = Duration::from_secs_f64(common.timeout);
+        let target = conn::Target {
+            addr,
+            protocol: common.protocol,
+            room: common.room.clone(),
+            handshake_timeout: timeout.min(Duration::from_secs(30)),
+        };
+        Ok(Self {
+            common: common.clone(),
+            target,
+            tag: run_tag(),
+            deadline: Instant::now() + timeout,
+            progress: Progress { enabled: !common.quiet, started: Instant::now() },
+        })
+    }
+
+    /// The nickname of client `i`.
+    pub fn nick(&self, i: usize) -> String {
+        match &self.common.nick_prefix {
+            Some(p) => format!("{p}{i}"),
+            None => format!("{}_{i}", self.tag),
+        }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// A short tag unique to this run (letters and digits, starting with a letter), so that
+/// nicknames do not collide with a previous run and stray messages are recognised.
+fn run_tag() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut n = (nanos ^ (u64::from(std::process::id()) << 32)) % 36u64.pow(5);
+    let mut tag = String::from("nb");
+    for _ in 0..5 {
+        let d = (n % 36) as u32;
+        tag.push(char::from_digit(d, 36).expect("digit below 36"));
+        n /= 36;
+    }
+    tag
+}
+
+/// Progress lines on stderr, prefixed with the time since start.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    enabled: bool,
+    started: Instant,
+}
+
+impl Progress {
+    /// Prints one progress line unless `--quiet`.
+    pub fn line(&self, text: &str) {
+        if self.enabled {
+            eprintln!("[{:6.1}s] {text}", self.started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// Seconds in a duration option, checked.
+pub(crate) fn secs(name: &str, value: f64) -> anyhow::Result<Duration> {
+    if value >= 0.0 && value.is_finite() {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        anyhow::bail!("{name} must be a non-negative number of seconds")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn parses_shared_options_anywhere() {
+        let cli = Cli::try_parse_from([
+            "bench",
+            "--addr",
+            "h:1",
+            "fanout",
+            "-n",
+            "5",
+            "-s",
+            "2",
+            "-m",
+            "3",
+            "--json",
+            "--server-pid",
+            "7",
+            "--protocol",
+            "irc",
+        ])
+        .unwrap();
+        assert_eq!(cli.args.common.addr, "h:1");
+        assert!(cli.args.common.json);
+        assert_eq!(cli.args.common.server_pid, Some(7));
+        assert_eq!(cli.args.common.protocol, Protocol::Irc);
+        let Scenario::Fanout(f) = cli.args.scenario else { panic!("not fanout") };
+        assert_eq!((f.clients, f.senders, f.messages), (5, 2, 3));
+        assert!(Cli::try_parse_from(["bench", "idle", "-n", "10", "--hold", "1"]).is_ok());
+        assert!(Cli::try_parse_from(["bench", "connect", "-n", "10", "-c", "2"]).is_ok());
+    }
+
+    #[test]
+    fn tags_are_nick_safe() {
+        let t = run_tag();
+        assert_eq!(t.len(), 7);
+        assert!(natter_proto::names::validate_nick(&format!("{t}_14999")).is_ok());
+    }
 }

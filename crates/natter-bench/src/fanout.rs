@@ -1,0 +1,562 @@
+//! `natter bench fanout`: N clients in one room; clients `0..S` each send M messages.
+//!
+//! Every message should reach the N-1 other clients. Receivers count what arrives, check
+//! per-sender order, and record latency from the send time embedded in the text. The
+//! measured phase starts after an optional warm-up phase has drained, and the server's CPU
+//! time is read around the measured phase only.
+
+use crate::Context;
+use crate::conn::{LineReader, Session};
+use crate::dialect::{Incoming, Protocol};
+use crate::payload::{self, Payload, Phase};
+use crate::stats::{self, CpuTicks, Latency, LatencySummary};
+use anyhow::bail;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+
+/// Options of the fanout scenario.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanoutArgs {
+    /// Clients in the room (senders included).
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub clients: u32,
+    /// How many of the clients send.
+    #[arg(short = 's', long, default_value_t = 10)]
+    pub senders: u32,
+    /// Messages per sender.
+    #[arg(short = 'm', long, default_value_t = 1000)]
+    pub messages: u32,
+    /// Messages per second per sender; default: as fast as the server accepts them.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Message text size in bytes (at least what the sequence and timestamp need).
+    #[arg(long, default_value_t = 32)]
+    pub size: usize,
+    /// Messages per sender sent and drained before measuring (not counted).
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u32,
+    /// Stop waiting for deliveries once none arrived for this many seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub drain: f64,
+    /// Read buffer per connection, bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub read_buffer: usize,
+}
+
+/// Results of a fanout run.
+#[derive(Debug, Clone)]
+pub struct FanoutReport {
+    /// The options used.
+    pub args: FanoutArgs,
+    /// Server address as given.
+    pub addr: String,
+    /// Dialect spoken.
+    pub protocol: Protocol,
+    /// Deliveries that should have happened in the measured phase.
+    pub expected: u64,
+    /// Measured-phase bench messages received.
+    pub delivered: u64,
+    /// `expected - delivered`, never negative.
+    pub lost: u64,
+    /// Messages that arrived with a sequence number lower than one already seen from the same
+    /// sender (duplicates or reordering).
+    pub out_of_order: u64,
+    /// Messages whose text was not one of this run's payloads (other users, earlier runs).
+    pub foreign: u64,
+    /// Acknowledgements the senders received (native only).
+    pub acks: u64,
+    /// Connections the server closed during the run.
+    pub disconnects: u64,
+    /// Error frames received.
+    pub errors: u64,
+    /// The first error or disconnect reason seen, to tell the user what happened.
+    pub first_error: Option<String>,
+    /// Warm-up deliveries received.
+    pub warmup_delivered: u64,
+    /// From the start of the measured sends until the last sender finished writing.
+    pub send_time: Duration,
+    /// From the start of the measured sends until the last delivery.
+    pub wall: Duration,
+    /// Whether the overall timeout cut the run short.
+    pub timed_out: bool,
+    /// Server CPU time during the measured phase, when `--server-pid` was given.
+    pub server_cpu: Option<CpuTicks>,
+    /// Delivery latency.
+    pub latency: LatencySummary,
+    /// Time to open and join all connections.
+    pub setup: Duration,
+}
+
+impl FanoutReport {
+    /// Deliveries per second of wall time.
+    pub fn rate(&self) -> f64 {
+        per_sec(self.delivered, self.wall)
+    }
+
+    /// Deliveries per server CPU-second, when the server's CPU time is known and non-zero.
+    pub fn per_cpu_second(&self) -> Option<f64> {
+        let s = self.server_cpu?.seconds();
+        (s > 0.0).then(|| self.delivered as f64 / s)
+    }
+
+    /// The printable and JSON forms.
+    pub fn report(&self) -> crate::Report {
+        let a = &self.args;
+        let pace = match a.rate {
+            Some(r) => format!("{r} msg/s per sender"),
+            None => "full speed".into(),
+        };
+        let mut t = format!(
+            "fanout: {} clients, {} senders x {} messages ({pace}, {} B text), {:?} protocol, {}\n",
+            a.clients, a.senders, a.messages, a.size, self.protocol, self.addr
+        );
+        t += &format!(
+            "deliveries     {} of {} expected: {} lost, {} out of order, {} disconnects, {} errors\n",
+            self.delivered, self.expected, self.lost, self.out_of_order, self.disconnects, self.errors
+        );
+        t += &format!(
+            "time           setup {:.3} s, sending {:.3} s, first send to last delivery {:.3} s{}\n",
+            self.setup.as_secs_f64(),
+            self.send_time.as_secs_f64(),
+            self.wall.as_secs_f64(),
+            if self.timed_out { " (TIMED OUT)" } else { "" }
+        );
+        t += &format!("deliveries/s   {:.0}\n", self.rate());
+        match self.server_cpu {
+            Some(cpu) => {
+                t += &format!(
+                    "server cpu     {:.2} s (user {:.2} + system {:.2}); deliveries per server CPU-second: {}\n",
+                    cpu.seconds(),
+                    cpu.user_seconds(),
+                    cpu.system_seconds(),
+                    self.per_cpu_second().map_or("n/a (no CPU time measured)".into(), |r| format!("{r:.0}"))
+                );
+            }
+            None => t += "server cpu     not measured (pass --server-pid PID)\n",
+        }
+        t += &format!("latency        {}\n", self.latency.line());
+        if self.warmup_delivered > 0 {
+            t += &format!("warm-up        {} deliveries (not counted above)\n", self.warmup_delivered);
+        }
+        if self.foreign > 0 {
+            t += &format!("note           {} messages from others in the room were ignored\n", self.foreign);
+        }
+        if let Some(e) = &self.first_error {
+            t += &format!("first problem  {e}\n");
+            if e.contains("rate") || e.contains("flood") {
+                t += "hint           the server rate-limits senders: run it with its flood limits raised \
+                      (natter serve --msg-rate 0)\n";
+            }
+        }
+        let json = serde_json::json!({
+            "scenario": "fanout",
+            "addr": self.addr,
+            "protocol": format!("{:?}", self.protocol).to_lowercase(),
+            "clients": a.clients,
+            "senders": a.senders,
+            "messages": a.messages,
+            "rate": a.rate,
+            "size": a.size,
+            "warmup": a.warmup,
+            "expected": self.expected,
+            "delivered": self.delivered,
+            "lost": self.lost,
+            "out_of_order": self.out_of_order,
+            "foreign": self.foreign,
+            "acks": self.acks,
+            "disconnects": self.disconnects,
+            "errors": self.errors,
+            "first_error": self.first_error,
+            "warmup_delivered": self.warmup_delivered,
+            "setup_s": self.setup.as_secs_f64(),
+            "send_s": self.send_time.as_secs_f64(),
+            "wall_s": self.wall.as_secs_f64(),
+            "timed_out": self.timed_out,
+            "deliveries_per_s": self.rate(),
+            "server_cpu_s": self.server_cpu.map(|c| c.seconds()),
+            "server_user_s": self.server_cpu.map(|c| c.user_seconds()),
+            "server_system_s": self.server_cpu.map(|c| c.system_seconds()),
+            "deliveries_per_server_cpu_s": self.per_cpu_second(),
+            "latency": self.latency.json(),
+        });
+        crate::Report { text: t, json }
+    }
+}
+
+fn per_sec(n: u64, d: Duration) -> f64 {
+    if d.is_zero() { 0.0 } else { n as f64 / d.as_secs_f64() }
+}
+
+/// State shared by all receivers of a run.
+#[derive(Debug)]
+struct Shared {
+    protocol: Protocol,
+    tag: Vec<u8>,
+    /// Zero of the nanosecond clock embedded in payloads.
+    base: Instant,
+    senders: u32,
+    delivered: AtomicU64,
+    warm_delivered: AtomicU64,
+    disconnects: AtomicU64,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn problem(&self, what: String) {
+        let mut first = self.first_error.lock().expect("not poisoned");
+        first.get_or_insert(what);
+    }
+}
+
+/// What one receiver saw.
+#[derive(Debug, Default)]
+struct RecvStats {
+    latency: Latency,
+    delivered: u64,
+    out_of_order: u64,
+    foreign: u64,
+    acks: u64,
+    /// Time of the last measured delivery, ns on the shared clock.
+    last_ns: u64,
+}
+
+type Writer = Arc<tokio::sync::Mutex<OwnedWriteHalf>>;
+
+/// Runs the scenario.
+pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutReport> {
+    if args.clients < 2 {
+        bail!("fanout needs at least 2 clients (-n)");
+    }
+    if args.senders == 0 || args.senders > args.clients {
+        bail!("--senders must be between 1 and --clients ({})", args.clients);
+    }
+    if let Some(r) = args.rate
+        && !(r > 0.0 && r.is_finite())
+    {
+        bail!("--rate must be a positive number of messages per second");
+    }
+    let drain = crate::secs("--drain", args.drain)?;
+    stats::raise_file_limit(u64::from(args.clients) + 64)?;
+    if let Some(pid) = ctx.common.server_pid {
+        CpuTicks::read(pid)?;
+    }
+    let shared = Arc::new(Shared {
+        protocol: ctx.common.protocol,
+        tag: ctx.tag.as_bytes().to_vec(),
+        base: Instant::now(),
+        senders: args.senders,
+        delivered: AtomicU64::new(0),
+        warm_delivered: AtomicU64::new(0),
+        disconnects: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Set up: every client logs in, joins, and starts reading at once.
+    ctx.progress.line(&format!("opening {} connections to {}", args.clients, ctx.target.addr));
+    let receiver_shared = shared.clone();
+    let opened = crate::conn::open_many(
+        &ctx.target,
+        args.clients as usize,
+        |i| ctx.nick(i),
+        args.read_buffer,
+        ctx.common.connect_concurrency,
+        0,
+        ctx.deadline,
+        &ctx.progress,
+        move |_, (reader, writer): Session| {
+            let writer: Writer = Arc::new(tokio::sync::Mutex::new(writer));
+            let task =
+                tokio::spawn(receive(reader, writer.clone(), receiver_shared.clone(), stop_rx.clone()));
+            (task, writer)
+        },
+    )
+    .await;
+    if let Some(first) = opened.failures.first() {
+        let _ = stop_tx.send(true);
+        bail!("{} of {} connections failed; first: {first}", opened.failures.len(), args.clients);
+    }
+    let (receivers, writers): (Vec<_>, Vec<_>) = opened.sessions.into_iter().flatten().unzip();
+    ctx.progress.line(&format!(
+        "{} clients in {} after {:.2} s",
+        writers.len(),
+        ctx.target.room,
+        opened.elapsed.as_secs_f64()
+    ));
+
+    let senders = &writers[..args.senders as usize];
+    let mut timed_out = false;
+
+    if args.warmup > 0 {
+        let expected = stats::expected_total(args.clients.into(), args.senders.into(), args.warmup.into());
+        ctx.progress.line(&format!("warm-up: {} messages per sender", args.warmup));
+        let (_, t) = send_all(ctx, args, &shared, senders, Phase::Warmup, args.warmup).await;
+        timed_out |= t;
+        timed_out |= wait_drained(ctx, &shared.warm_delivered, expected, drain, "warm-up").await;
+    }
+
+    let cpu_before = ctx.common.server_pid.map(CpuTicks::read).transpose()?;
+    let expected = stats::expected_total(args.clients.into(), args.senders.into(), args.messages.into());
+    ctx.progress.line(&format!(
+        "sending: {} senders x {} messages, {expected} deliveries expected",
+        args.senders, args.messages
+    ));
+    let start_ns = shared.now_ns();
+    let (send_time, t) = send_all(ctx, args, &shared, senders, Phase::Measured, args.messages).await;
+    timed_out |= t;
+    timed_out |= wait_drained(ctx, &shared.delivered, expected, drain, "delivered").await;
+    let cpu_after = ctx.common.server_pid.map(CpuTicks::read).transpose()?;
+
+    let _ = stop_tx.send(true);
+    let mut total = RecvStats::default();
+    for task in receivers {
+        let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(5), task).await else { continue };
+        total.latency.merge(&s.latency);
+        total.delivered += s.delivered;
+        total.out_of_order += s.out_of_order;
+        total.foreign += s.foreign;
+        total.acks += s.acks;
+        total.last_ns = total.last_ns.max(s.last_ns);
+    }
+    drop(writers);
+
+    let first_error = shared.first_error.lock().expect("not poisoned").clone();
+    Ok(FanoutReport {
+        args: args.clone(),
+        addr: ctx.common.addr.clone(),
+        protocol: ctx.common.protocol,
+        expected,
+        delivered: total.delivered,
+        lost: expected.saturating_sub(total.delivered),
+        out_of_order: total.out_of_order,
+        foreign: total.foreign,
+        acks: total.acks,
+        disconnects: shared.disconnects.load(Ordering::Relaxed),
+        errors: shared.errors.load(Ordering::Relaxed),
+        first_error,
+        warmup_delivered: shared.warm_delivered.load(Ordering::Relaxed),
+        send_time,
+        wall: Duration::from_nanos(total.last_ns.saturating_sub(start_ns)),
+        timed_out,
+        server_cpu: cpu_before.zip(cpu_after).map(|(b, a)| a.since(b)),
+        latency: total.latency.summary(),
+        setup: opened.elapsed,
+    })
+}
+
+/// Lets every sender send `count` messages of `phase`; returns the time until the last one
+/// finished writing, and whether the deadline cut it short.
+async fn send_all(
+    ctx: &Context,
+    args: &FanoutArgs,
+    shared: &Arc<Shared>,
+    writers: &[Writer],
+    phase: Phase,
+    count: u32,
+) -> (Duration, bool) {
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, w) in writers.iter().enumerate() {
+        let job = SendJob {
+            sender: i as u32,
+            phase,
+            count,
+            rate: args.rate,
+            size: args.size,
+            room: ctx.target.room.clone(),
+            tag: ctx.tag.clone(),
+        };
+        set.spawn(send(job, w.clone(), shared.clone()));
+    }
+    let all = async {
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => shared.problem(format!("a sender could not write: {e}")),
+                Err(e) => shared.problem(format!("a sender task failed: {e}")),
+            }
+        }
+    };
+    let timed_out = tokio::time::timeout(ctx.remaining(), all).await.is_err();
+    if timed_out {
+        set.abort_all();
+    }
+    (started.elapsed(), timed_out)
+}
+
+/// Waits until `counter` reaches `expected`, stops growing for `drain`, or the deadline
+/// passes (then returns true). Prints progress every second.
+async fn wait_drained(
+    ctx: &Context,
+    counter: &AtomicU64,
+    expected: u64,
+    drain: Duration,
+    what: &str,
+) -> bool {
+    let mut last = counter.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        let now = counter.load(Ordering::Relaxed);
+        if now >= expected {
+            return false;
+        }
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= drain {
+            ctx.progress.line(&format!(
+                "{what} {now}/{expected}: nothing more for {:.1} s, stopping",
+                drain.as_secs_f64()
+            ));
+            return false;
+        }
+        if ctx.remaining().is_zero() {
+            ctx.progress.line(&format!("{what} {now}/{expected}: overall --timeout reached"));
+            return true;
+        }
+        if last_print.elapsed() >= Duration::from_secs(1) {
+            last_print = Instant::now();
+            ctx.progress.line(&format!(
+                "{what} {now}/{expected} ({:.1} %)",
+                100.0 * now as f64 / expected.max(1) as f64
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One sender's work for one phase.
+#[derive(Debug)]
+struct SendJob {
+    sender: u32,
+    phase: Phase,
+    count: u32,
+    rate: Option<f64>,
+    size: usize,
+    room: String,
+    tag: String,
+}
+
+/// Batches this many bytes of frames per write at full speed.
+const SEND_BATCH: usize = 16 * 1024;
+
+async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Result<()> {
+    let started = Instant::now();
+    let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
+    let mut text = String::new();
+    let mut seq = 0u32;
+    let phase_char = if job.phase == Phase::Warmup { 'w' } else { 'm' };
+    while seq < job.count {
+        // Messages due by now: all of them at full speed.
+        let due = match job.rate {
+            None => job.count,
+            Some(r) => ((started.elapsed().as_secs_f64() * r) as u64 + 1).min(u64::from(job.count)) as u32,
+        };
+        if due <= seq {
+            let r = job.rate.expect("only paced sends wait");
+            tokio::time::sleep_until((started + Duration::from_secs_f64(f64::from(seq) / r)).into()).await;
+            continue;
+        }
+        while seq < due && batch.len() < SEND_BATCH {
+            let p = Payload { phase: job.phase, sender: job.sender, seq, sent_ns: shared.now_ns() };
+            payload::encode(&mut text, &job.tag, &p, job.size);
+            let cid = format!("{}{phase_char}{seq}", job.sender);
+            shared.protocol.write_send(&mut batch, &job.room, &text, &cid);
+            seq += 1;
+        }
+        writer.lock().await.write_all(&batch).await?;
+        batch.clear();
+    }
+    Ok(())
+}
+
+/// Reads one connection until told to stop or the server closes it.
+async fn receive(
+    mut reader: LineReader<OwnedReadHalf>,
+    writer: Writer,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> RecvStats {
+    let mut st = RecvStats::default();
+    let mut next_seq = vec![0u32; shared.senders as usize];
+    let mut pongs: Vec<Vec<u8>> = Vec::new();
+    // Lines that arrived with the handshake are handled before the first read.
+    let mut now = shared.now_ns();
+    'read: loop {
+        let mut measured = 0u64;
+        let mut warm = 0u64;
+        while let Some(line) = reader.next_line() {
+            match shared.protocol.classify(line) {
+                Incoming::Delivery(text) => match payload::decode(text, &shared.tag) {
+                    Some(p) if p.phase == Phase::Measured => {
+                        measured += 1;
+                        st.latency.record_ns(now.saturating_sub(p.sent_ns));
+                        if let Some(next) = next_seq.get_mut(p.sender as usize) {
+                            if p.seq < *next {
+                                st.out_of_order += 1;
+                            } else {
+                                *next = p.seq + 1;
+                            }
+                        }
+                    }
+                    Some(_) => warm += 1,
+                    None => st.foreign += 1,
+                },
+                Incoming::Ack => st.acks += 1,
+                Incoming::Ping(reply) => pongs.push(reply),
+                Incoming::Error(e) => {
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                    shared.problem(format!("server error: {e}"));
+                }
+                Incoming::Bye(reason) => {
+                    shared.disconnects.fetch_add(1, Ordering::Relaxed);
+                    shared.problem(format!("server closed a session: {reason}"));
+                    add_counts(&shared, &mut st, measured, warm, now);
+                    break 'read;
+                }
+                Incoming::Other => {}
+            }
+        }
+        add_counts(&shared, &mut st, measured, warm, now);
+        for reply in pongs.drain(..) {
+            let _ = writer.lock().await.write_all(&reply).await;
+        }
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            r = reader.fill() => match r {
+                Ok(0) | Err(_) => {
+                    if !*stop.borrow() {
+                        shared.disconnects.fetch_add(1, Ordering::Relaxed);
+                        shared.problem("the server closed a connection without a reason".into());
+                    }
+                    break;
+                }
+                Ok(_) => now = shared.now_ns(),
+            },
+        }
+    }
+    st
+}
+
+fn add_counts(shared: &Shared, st: &mut RecvStats, measured: u64, warm: u64, now: u64) {
+    if measured > 0 {
+        st.delivered += measured;
+        st.last_ns = now;
+        shared.delivered.fetch_add(measured, Ordering::Relaxed);
+    }
+    if warm > 0 {
+        shared.warm_delivered.fetch_add(warm, Ordering::Relaxed);
+    }
+}

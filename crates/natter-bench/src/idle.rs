@@ -1,0 +1,248 @@
+//! `natter bench idle`: N logged-in connections that say nothing, held open.
+//!
+//! Measures what an idle connection costs the server (resident memory per connection) and
+//! checks that it can hold that many at once. Connections keep reading (and discarding) so
+//! the join notices they receive never back up into the server.
+
+use crate::Context;
+use crate::conn::Session;
+use crate::stats;
+use anyhow::bail;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::watch;
+
+/// Options of the idle scenario.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdleArgs {
+    /// Connections to open and hold.
+    #[arg(short = 'n', long, default_value_t = 1000)]
+    pub clients: u32,
+    /// Seconds to hold them once all are open (and memory was measured).
+    #[arg(long, default_value_t = 0.0)]
+    pub hold: f64,
+    /// Longest wait, in seconds, for the server to go quiet before reading its memory.
+    #[arg(long, default_value_t = 10.0)]
+    pub settle: f64,
+    /// Retries per failed connection.
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+}
+
+/// Results of an idle run.
+#[derive(Debug, Clone)]
+pub struct IdleReport {
+    /// The options used.
+    pub args: IdleArgs,
+    /// Server address as given.
+    pub addr: String,
+    /// Connections logged in and joined.
+    pub opened: u64,
+    /// Connections that failed for good.
+    pub failed: u64,
+    /// The first failure, if any.
+    pub first_failure: Option<String>,
+    /// Connections the server closed while they were held.
+    pub dropped: u64,
+    /// Time to open them all.
+    pub open_time: Duration,
+    /// Server RSS before connecting and after all were open, KiB.
+    pub rss_kib: Option<(u64, u64)>,
+}
+
+impl IdleReport {
+    /// Server KiB per held connection, when memory was measured.
+    pub fn kib_per_connection(&self) -> Option<f64> {
+        let (before, after) = self.rss_kib?;
+        (self.opened > 0).then(|| after.saturating_sub(before) as f64 / self.opened as f64)
+    }
+
+    /// The printable and JSON forms.
+    pub fn report(&self) -> crate::Report {
+        let mut t = format!("idle: {} connections to {}\n", self.args.clients, self.addr);
+        t += &format!(
+            "connections    {} open, {} failed, {} dropped by the server while held\n",
+            self.opened, self.failed, self.dropped
+        );
+        t += &format!(
+            "open time      {:.3} s ({:.0} connections/s)\n",
+            self.open_time.as_secs_f64(),
+            self.opened as f64 / self.open_time.as_secs_f64().max(1e-9)
+        );
+        match (self.rss_kib, self.kib_per_connection()) {
+            (Some((b, a)), Some(per)) => {
+                t += &format!(
+                    "server rss     {b} KiB before, {a} KiB with all open: {per:.2} KiB per connection\n"
+                )
+            }
+            _ => t += "server rss     not measured (pass --server-pid PID)\n",
+        }
+        if let Some(f) = &self.first_failure {
+            t += &format!("first failure  {f}\n");
+        }
+        let json = serde_json::json!({
+            "scenario": "idle",
+            "addr": self.addr,
+            "clients": self.args.clients,
+            "opened": self.opened,
+            "failed": self.failed,
+            "first_failure": self.first_failure,
+            "dropped": self.dropped,
+            "hold_s": self.args.hold,
+            "open_s": self.open_time.as_secs_f64(),
+            "server_rss_before_kib": self.rss_kib.map(|r| r.0),
+            "server_rss_after_kib": self.rss_kib.map(|r| r.1),
+            "kib_per_connection": self.kib_per_connection(),
+        });
+        crate::Report { text: t, json }
+    }
+}
+
+/// Runs the scenario.
+pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
+    if args.clients == 0 {
+        bail!("idle needs at least 1 connection (-n)");
+    }
+    let hold = crate::secs("--hold", args.hold)?;
+    let settle = crate::secs("--settle", args.settle)?;
+    stats::raise_file_limit(u64::from(args.clients) + 64)?;
+    let pid = ctx.common.server_pid;
+    if pid.is_none() {
+        ctx.progress.line("no --server-pid: connections are held but server memory is not measured");
+    }
+    let rss_before = pid.map(stats::read_rss_kib).transpose()?;
+
+    let dropped = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let protocol = ctx.common.protocol;
+    let task_dropped = dropped.clone();
+    ctx.progress.line(&format!("opening {} connections to {}", args.clients, ctx.target.addr));
+    let opened = crate::conn::open_many(
+        &ctx.target,
+        args.clients as usize,
+        |i| ctx.nick(i),
+        4096,
+        ctx.common.connect_concurrency,
+        args.retries,
+        ctx.deadline,
+        &ctx.progress,
+        move |_, (reader, mut writer): Session| {
+            let dropped = task_dropped.clone();
+            let mut stop = stop_rx.clone();
+            // Drop the handshake buffer (it may have grown for a large member list) and keep
+            // only a small one: thousands of these are held at once.
+            let mut read = reader.into_inner();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                let mut tail = Vec::new();
+                loop {
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => break,
+                        r = read.read(&mut buf) => match r {
+                            Ok(0) | Err(_) => {
+                                dropped.fetch_add(1, Ordering::Relaxed);
+                                return;
+                            }
+                            // IRC servers ping idle clients; answer so they are not dropped.
+                            Ok(n) if protocol == crate::dialect::Protocol::Irc => {
+                                for reply in irc_pongs(&mut tail, &buf[..n]) {
+                                    let _ = writer.write_all(&reply).await;
+                                }
+                            }
+                            Ok(_) => {}
+                        },
+                    }
+                }
+                drop((read, writer));
+            })
+        },
+    )
+    .await;
+    let count = opened.sessions.iter().flatten().count() as u64;
+    ctx.progress.line(&format!(
+        "{count} connections open after {:.2} s, {} failed",
+        opened.elapsed.as_secs_f64(),
+        opened.failures.len()
+    ));
+
+    let mut rss = None;
+    if let (Some(pid), Some(before)) = (pid, rss_before) {
+        settle_server(ctx, pid, settle).await;
+        rss = Some((before, stats::read_rss_kib(pid)?));
+    }
+    let hold_until = Instant::now() + hold.min(ctx.remaining());
+    let mut last_print = Instant::now();
+    while Instant::now() < hold_until {
+        tokio::time::sleep(Duration::from_millis(100).min(hold_until - Instant::now())).await;
+        if last_print.elapsed() >= Duration::from_secs(1) {
+            last_print = Instant::now();
+            let d = dropped.load(Ordering::Relaxed);
+            ctx.progress.line(&format!("holding {} connections ({d} dropped)", count.saturating_sub(d)));
+        }
+    }
+    let dropped_now = dropped.load(Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    Ok(IdleReport {
+        args: args.clone(),
+        addr: ctx.common.addr.clone(),
+        opened: count,
+        failed: opened.failures.len() as u64,
+        first_failure: opened.failures.first().cloned(),
+        dropped: dropped_now,
+        open_time: opened.elapsed,
+        rss_kib: rss,
+    })
+}
+
+/// Waits until the server's CPU time stops moving (join notices delivered, buffers released),
+/// at most `limit`.
+async fn settle_server(ctx: &Context, pid: u32, limit: Duration) {
+    let until = Instant::now() + limit.min(ctx.remaining());
+    let mut last = stats::CpuTicks::read(pid).ok();
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = stats::CpuTicks::read(pid).ok();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    ctx.progress.line("server still busy; reading its memory anyway");
+}
+
+/// Extracts the `PING` lines from IRC bytes (keeping a partial line in `tail`) and returns
+/// the `PONG` answers.
+pub fn irc_pongs(tail: &mut Vec<u8>, bytes: &[u8]) -> Vec<Vec<u8>> {
+    tail.extend_from_slice(bytes);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while let Some(pos) = memchr::memchr(b'\n', &tail[start..]) {
+        let line = tail[start..start + pos].strip_suffix(b"\r").unwrap_or(&tail[start..start + pos]);
+        if let crate::dialect::Incoming::Ping(reply) = crate::dialect::Protocol::Irc.classify(line) {
+            out.push(reply);
+        }
+        start += pos + 1;
+    }
+    tail.drain(..start);
+    // Only PINGs matter here, and they are short: do not hold long lines.
+    if tail.len() > 1024 {
+        tail.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pongs_across_reads() {
+        let mut tail = Vec::new();
+        assert!(irc_pongs(&mut tail, b":s 372 x :motd\r\nPI").is_empty());
+        assert_eq!(irc_pongs(&mut tail, b"NG :abc\r\n"), vec![b"PONG :abc\r\n".to_vec()]);
+        assert!(tail.is_empty());
+    }
+}
