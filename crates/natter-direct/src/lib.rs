@@ -1,15 +1,309 @@
-//! `natter direct`: a private, encrypted chat for two, with no server.
+//! `natter direct`: a private, encrypted chat for two, with no server in between.
+//!
+//! One side listens and shows its address and a one-time code; the other connects with the
+//! code. SPAKE2 turns the short code into a strong key (no offline guessing), a Noise
+//! handshake keyed by it sets up the session, and every message is authenticated and
+//! encrypted. `--udp` adds a reliable layer over datagrams; `--plain` talks to netcat.
+//! Nothing is ever written to disk. Design and threat model: `docs/direct.md`.
+//!
+//! Pure modules (no I/O, unit- and property-tested): [`code`], [`words`], [`session`],
+//! [`frame`], [`reliable`]. I/O modules: [`tcp`], [`udp`], [`plain`], [`ui`]; [`chat`] joins a
+//! user interface to a network link through two channel seams.
+
+pub mod chat;
 pub mod code;
+pub mod error;
 pub mod frame;
+pub mod plain;
 pub mod reliable;
 pub mod session;
+pub mod tcp;
+pub mod udp;
+pub mod ui;
 pub mod words;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::chat::{Link, Ui, UserEvent, converse};
+use crate::code::Code;
+use crate::error::DirectError;
+use crate::ui::LineUi;
+
+/// Port used when none is given (an unassigned port in the dynamic range).
+pub const DEFAULT_PORT: u16 = 51423;
+/// The whole handshake must finish within this time.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// After our goodbye, how long we wait for the other side's.
+pub const LINGER: Duration = Duration::from_secs(10);
 
 /// Command-line arguments of `natter direct`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Listen or connect.
+    #[command(subcommand)]
+    pub command: DirectCommand,
+}
 
-/// Runs `natter direct`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("natter direct is not built yet")
+/// The two roles of a direct chat.
+#[derive(Debug, clap::Subcommand)]
+pub enum DirectCommand {
+    /// Wait for the other side; prints the address(es) to share and a one-time code.
+    Listen {
+        /// Port to listen on (0 picks a free one; the chosen port is printed).
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
+        /// Local address to bind (default: all IPv4 interfaces).
+        #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+        bind: IpAddr,
+        #[command(flatten)]
+        mode: Mode,
+    },
+    /// Join a listener with the code it printed.
+    Connect {
+        /// The listener's address, HOST or HOST:PORT (default port 51423).
+        target: String,
+        /// The one-time code shown by the listener, e.g. 7-orbit-lantern.
+        #[arg(long)]
+        code: Option<String>,
+        #[command(flatten)]
+        mode: Mode,
+    },
+}
+
+/// Transport options shared by both roles (both sides must use the same ones).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Mode {
+    /// Use UDP datagrams (with acknowledgements and retransmission) instead of TCP.
+    #[arg(long)]
+    pub udp: bool,
+    /// No encryption: plain text lines, for netcat or raw socket peers. NOT private.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// Runs `natter direct`: its own runtime, the line interface, then the chat.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mut line_ui = LineUi::start();
+    let ctrl_c_tx = line_ui.input_tx.clone();
+    let result = rt.block_on(session(args.command, &mut line_ui.ui, ctrl_c_tx));
+    rt.shutdown_timeout(Duration::from_millis(200));
+    line_ui.finish();
+    result.map_err(anyhow::Error::from)
+}
+
+async fn session(
+    cmd: DirectCommand,
+    ui: &mut Ui,
+    ctrl_c_tx: tokio::sync::mpsc::Sender<UserEvent>,
+) -> Result<(), DirectError> {
+    let link = tokio::select! {
+        r = establish(cmd, ui) => r?,
+        r = tokio::signal::ctrl_c() => {
+            r?;
+            ui.status("stopped before the chat started; the code was not used by anyone").await;
+            return Ok(());
+        }
+    };
+    tokio::spawn(async move {
+        // First Ctrl+C: leave cleanly (goodbye to the peer). Second: leave now.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = ctrl_c_tx.send(UserEvent::Quit).await;
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    converse(ui, link).await?;
+    ui.status("chat closed").await;
+    Ok(())
+}
+
+/// Binds or connects as asked and returns the link once the channel is ready.
+async fn establish(cmd: DirectCommand, ui: &Ui) -> Result<Link, DirectError> {
+    match cmd {
+        DirectCommand::Listen { port, bind, mode } => {
+            let addr = SocketAddr::new(bind, port);
+            let bind_err = |e: std::io::Error| DirectError::Address(addr.to_string(), e.to_string());
+            if mode.plain {
+                warn_plain(ui).await;
+            }
+            let code = if mode.plain { None } else { Some(Code::generate()?) };
+            if mode.udp {
+                let socket = UdpSocket::bind(addr).await.map_err(bind_err)?;
+                announce(ui, socket.local_addr()?, mode, code.as_ref()).await;
+                match code {
+                    None => Ok(plain::udp_link(socket, None)),
+                    Some(code) => secured(ui, udp::listen(socket, &code, ui).await?).await,
+                }
+            } else {
+                let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+                announce(ui, listener.local_addr()?, mode, code.as_ref()).await;
+                match code {
+                    None => {
+                        let (stream, from) = listener.accept().await?;
+                        ui.status(format!("{from} connected")).await;
+                        Ok(plain::tcp_link(stream))
+                    }
+                    Some(code) => secured(ui, tcp::listen(listener, &code, ui).await?).await,
+                }
+            }
+        }
+        DirectCommand::Connect { target, code, mode } => {
+            let addr = resolve(&target).await?;
+            if mode.plain {
+                warn_plain(ui).await;
+                if mode.udp {
+                    let local: SocketAddr =
+                        if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+                    let socket = UdpSocket::bind(local).await?;
+                    ui.status(format!("sending to {addr} (UDP, plain)")).await;
+                    return Ok(plain::udp_link(socket, Some(addr)));
+                }
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| DirectError::Lost(format!("cannot connect to {addr}: {e}")))?;
+                ui.status(format!("connected to {addr} (TCP, plain)")).await;
+                return Ok(plain::tcp_link(stream));
+            }
+            let Some(code) = code else {
+                return Err(DirectError::Address(
+                    target,
+                    "an encrypted connection needs --code CODE (the code `natter direct listen` printed)"
+                        .into(),
+                ));
+            };
+            let code = Code::parse(&code)?;
+            ui.status(format!("connecting to {addr} ({})", if mode.udp { "UDP" } else { "TCP" })).await;
+            let established =
+                if mode.udp { udp::connect(addr, &code).await? } else { tcp::connect(addr, &code).await? };
+            secured(ui, established).await
+        }
+    }
+}
+
+async fn secured(ui: &Ui, (link, sas): (Link, String)) -> Result<Link, DirectError> {
+    ui.status(format!("secure channel established, verify: {sas}")).await;
+    ui.status("(both sides must show the same words; if they differ, someone is in the middle: /quit)").await;
+    Ok(link)
+}
+
+async fn warn_plain(ui: &Ui) {
+    ui.status("WARNING: --plain: this channel is NOT private; anyone on the path can read and change it")
+        .await;
+}
+
+/// Prints where to connect and how.
+async fn announce(ui: &Ui, local: SocketAddr, mode: Mode, code: Option<&Code>) {
+    let proto = if mode.udp { "UDP" } else { "TCP" };
+    let kind = if mode.plain { "plain text" } else { "encrypted" };
+    ui.status(format!("listening on {local} ({proto}, {kind})")).await;
+    let addrs = shareable_addrs(local);
+    for a in &addrs {
+        ui.status(format!("address: {a}")).await;
+    }
+    let first = addrs.first().copied().unwrap_or(local);
+    let udp_flag = if mode.udp { " --udp" } else { "" };
+    match code {
+        Some(code) => {
+            ui.status(format!("code: {code}")).await;
+            ui.status(format!("the other side runs: natter direct connect {first} --code {code}{udp_flag}"))
+                .await;
+            ui.status("the code works once; waiting for the other side (Ctrl+C to give up)").await;
+        }
+        None => {
+            let nc = if mode.udp { "nc -u" } else { "nc" };
+            ui.status(format!(
+                "the other side runs: natter direct connect {first} --plain{udp_flag}   (or: {nc} {} {})",
+                first.ip(),
+                first.port()
+            ))
+            .await;
+            if mode.udp {
+                ui.status("waiting for the first datagram from the other side").await;
+            } else {
+                ui.status("waiting for the other side (Ctrl+C to give up)").await;
+            }
+        }
+    }
+}
+
+/// The addresses worth telling the other side: the bound one, or when bound to all
+/// interfaces, the address of the default route's interface and loopback.
+fn shareable_addrs(local: SocketAddr) -> Vec<SocketAddr> {
+    if !local.ip().is_unspecified() {
+        return vec![local];
+    }
+    let (probe, loopback): (SocketAddr, IpAddr) = if local.is_ipv4() {
+        (([192, 0, 2, 1], 9).into(), [127, 0, 0, 1].into())
+    } else {
+        (([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 9).into(), std::net::Ipv6Addr::LOCALHOST.into())
+    };
+    let mut out = Vec::new();
+    // Connecting a UDP socket sends nothing; it only asks the OS which source it would use.
+    let bind: SocketAddr = SocketAddr::new(local.ip(), 0);
+    if let Ok(s) = std::net::UdpSocket::bind(bind)
+        && s.connect(probe).is_ok()
+        && let Ok(a) = s.local_addr()
+        && !a.ip().is_unspecified()
+        && !a.ip().is_loopback()
+    {
+        out.push(SocketAddr::new(a.ip(), local.port()));
+    }
+    out.push(SocketAddr::new(loopback, local.port()));
+    out
+}
+
+/// Splits `HOST`, `HOST:PORT`, `IP`, `IP:PORT`, `[IPv6]:PORT` into host and port.
+pub fn split_target(target: &str) -> (String, u16) {
+    let t = target.trim();
+    if let Ok(sa) = t.parse::<SocketAddr>() {
+        return (sa.ip().to_string(), sa.port());
+    }
+    let unbracketed = t.trim_start_matches('[').trim_end_matches(']');
+    if unbracketed.parse::<IpAddr>().is_ok() {
+        return (unbracketed.to_string(), DEFAULT_PORT);
+    }
+    if let Some((host, port)) = t.rsplit_once(':')
+        && !host.contains(':')
+        && let Ok(port) = port.parse()
+    {
+        return (host.to_string(), port);
+    }
+    (t.to_string(), DEFAULT_PORT)
+}
+
+async fn resolve(target: &str) -> Result<SocketAddr, DirectError> {
+    let (host, port) = split_target(target);
+    let mut addrs = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| DirectError::Address(target.to_string(), e.to_string()))?;
+    addrs.next().ok_or_else(|| DirectError::Address(target.to_string(), "the name has no address".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_split() {
+        assert_eq!(split_target("10.0.0.1:9"), ("10.0.0.1".into(), 9));
+        assert_eq!(split_target("10.0.0.1"), ("10.0.0.1".into(), DEFAULT_PORT));
+        assert_eq!(split_target("example.org"), ("example.org".into(), DEFAULT_PORT));
+        assert_eq!(split_target("example.org:77"), ("example.org".into(), 77));
+        assert_eq!(split_target("[::1]:5"), ("::1".into(), 5));
+        assert_eq!(split_target("::1"), ("::1".into(), DEFAULT_PORT));
+        assert_eq!(split_target("[::1]"), ("::1".into(), DEFAULT_PORT));
+    }
+
+    #[test]
+    fn shareable_addresses_keep_the_port() {
+        let addrs = shareable_addrs("0.0.0.0:4242".parse().unwrap());
+        assert!(addrs.iter().all(|a| a.port() == 4242));
+        assert!(addrs.contains(&"127.0.0.1:4242".parse().unwrap()));
+        assert_eq!(shareable_addrs("127.0.0.1:1".parse().unwrap()), vec!["127.0.0.1:1".parse().unwrap()]);
+    }
 }

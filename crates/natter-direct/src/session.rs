@@ -15,6 +15,8 @@
 //! explicit 64-bit nonce (snow's stateless transport) so that UDP may reorder them; a replay
 //! window rejects any nonce seen before.
 
+use std::sync::Arc;
+
 use snow::{Builder, HandshakeState, StatelessTransportState};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 
@@ -58,7 +60,7 @@ pub enum Step {
         /// Final messages for the peer (may be empty).
         send: Vec<HsMsg>,
         /// The established session.
-        session: Session,
+        session: Box<Session>,
     },
 }
 
@@ -121,7 +123,8 @@ impl Handshake {
         (Self { state: State::ConnectorAwaitPake { spake, msg_b, early_noise: None } }, first)
     }
 
-    /// Feeds one message from the peer. After an error the handshake is over for good.
+    /// Feeds one message from the peer. An out-of-turn message ([`HandshakeError::Unexpected`])
+    /// changes nothing; after any other error the handshake is over for good.
     pub fn on_message(&mut self, msg: HsMsg) -> Result<Step, HandshakeError> {
         let state = std::mem::replace(&mut self.state, State::Over);
         match (state, msg) {
@@ -138,7 +141,7 @@ impl Handshake {
                 let mut payload = vec![0u8; n2.len()];
                 hs.read_message(&n2, &mut payload)
                     .map_err(|_| HandshakeError::Malformed("second Noise message does not authenticate"))?;
-                Ok(Step::Done { send: Vec::new(), session: Session::from_handshake(*hs)? })
+                Ok(Step::Done { send: Vec::new(), session: Box::new(Session::from_handshake(*hs)?) })
             }
             (State::ConnectorAwaitPake { spake, msg_b, early_noise }, HsMsg::Pake(msg_a)) => {
                 let psk = finish_pake(spake, &msg_a)?;
@@ -164,10 +167,20 @@ impl Handshake {
                 let mut buf = vec![0u8; 256];
                 let n = hs.write_message(&[], &mut buf).map_err(noise_err)?;
                 buf.truncate(n);
-                Ok(Step::Done { send: vec![HsMsg::Noise(buf)], session: Session::from_handshake(*hs)? })
+                Ok(Step::Done {
+                    send: vec![HsMsg::Noise(buf)],
+                    session: Box::new(Session::from_handshake(*hs)?),
+                })
             }
-            (_, HsMsg::Pake(_)) => Err(HandshakeError::Unexpected("PAKE message")),
-            (_, HsMsg::Noise(_)) => Err(HandshakeError::Unexpected("Noise message")),
+            // Out-of-turn messages (e.g. datagram duplicates) leave the state as it was.
+            (state, HsMsg::Pake(_)) => {
+                self.state = state;
+                Err(HandshakeError::Unexpected("PAKE message"))
+            }
+            (state, HsMsg::Noise(_)) => {
+                self.state = state;
+                Err(HandshakeError::Unexpected("Noise message"))
+            }
         }
     }
 }
@@ -287,30 +300,42 @@ impl ReplayWindow {
 }
 
 /// An established encrypted session: seals outgoing and opens incoming messages.
+///
+/// It can be [`split`](Session::split) so that a writer task seals while a reader task
+/// opens, without locks: the stateless transport needs no mutation, only the counters do.
 pub struct Session {
-    transport: StatelessTransportState,
-    send_nonce: u64,
+    sealer: Sealer,
+    opener: Opener,
+    sas: String,
+}
+
+/// The sending half of a session: owns the outgoing nonce counter.
+pub struct Sealer {
+    transport: Arc<StatelessTransportState>,
+    next_nonce: u64,
+}
+
+/// The receiving half of a session: owns the replay window.
+pub struct Opener {
+    transport: Arc<StatelessTransportState>,
     ordering: Ordering,
     replay: ReplayWindow,
-    sas: String,
 }
 
 impl Session {
     fn from_handshake(hs: HandshakeState) -> Result<Self, HandshakeError> {
         let sas = sas_from_hash(hs.get_handshake_hash());
-        let transport = hs.into_stateless_transport_mode().map_err(noise_err)?;
+        let transport = Arc::new(hs.into_stateless_transport_mode().map_err(noise_err)?);
         Ok(Self {
-            transport,
-            send_nonce: 0,
-            ordering: Ordering::Strict,
-            replay: ReplayWindow::default(),
+            sealer: Sealer { transport: transport.clone(), next_nonce: 0 },
+            opener: Opener { transport, ordering: Ordering::Strict, replay: ReplayWindow::default() },
             sas,
         })
     }
 
     /// Chooses how incoming nonces are checked (the default is [`Ordering::Strict`]).
     pub fn set_ordering(&mut self, ordering: Ordering) {
-        self.ordering = ordering;
+        self.opener.ordering = ordering;
     }
 
     /// The short authentication string; both sides show the same words when no one is in
@@ -319,13 +344,30 @@ impl Session {
         &self.sas
     }
 
+    /// See [`Sealer::seal`].
+    pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SessionError> {
+        self.sealer.seal(plaintext)
+    }
+
+    /// See [`Opener::open`].
+    pub fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>, SessionError> {
+        self.opener.open(sealed)
+    }
+
+    /// Splits into independent sending and receiving halves.
+    pub fn split(self) -> (Sealer, Opener) {
+        (self.sealer, self.opener)
+    }
+}
+
+impl Sealer {
     /// Encrypts and authenticates one message: `nonce (8 bytes, big endian) || ciphertext`.
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SessionError> {
         if plaintext.len() > MAX_PLAINTEXT {
             return Err(SessionError::TooLarge(plaintext.len()));
         }
-        let nonce = self.send_nonce;
-        self.send_nonce = nonce.checked_add(1).filter(|&n| n < u64::MAX).ok_or(SessionError::Exhausted)?;
+        let nonce = self.next_nonce;
+        self.next_nonce = nonce.checked_add(1).filter(|&n| n < u64::MAX).ok_or(SessionError::Exhausted)?;
         let mut out = vec![0u8; NONCE_LEN + plaintext.len() + TAG_LEN];
         out[..NONCE_LEN].copy_from_slice(&nonce.to_be_bytes());
         let n = self
@@ -335,7 +377,9 @@ impl Session {
         out.truncate(NONCE_LEN + n);
         Ok(out)
     }
+}
 
+impl Opener {
     /// Authenticates, decrypts and replay-checks one sealed message.
     pub fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>, SessionError> {
         if sealed.len() < NONCE_LEN + TAG_LEN {
@@ -381,7 +425,7 @@ pub(crate) mod tests {
                 ls = Some(session);
             }
         }
-        Ok((ls.expect("listener done"), cs))
+        Ok((*ls.expect("listener done"), *cs))
     }
 
     #[test]
