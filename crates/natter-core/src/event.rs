@@ -198,6 +198,11 @@ pub enum Event {
         /// What went wrong and what to do.
         message: Name,
     },
+    /// Answer to a liveness check (sent by front doors themselves; the hub never needs to).
+    Pong {
+        /// Request id (an IRC PING's token travels here as text).
+        req: Option<RequestId>,
+    },
     /// The server ends this session.
     Bye {
         /// Why.

@@ -48,6 +48,12 @@ impl LineBuffer {
         self.start == self.buf.len()
     }
 
+    /// The bytes received and not yet handed out; used to recognise a protocol by its first
+    /// bytes.
+    pub fn peek(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
     /// Number of bytes of the pending partial line.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.start

@@ -1,10 +1,133 @@
-//! Placeholder until this part of natter lands.
+//! `natter serve`: the chat server around the core hub: configuration, listeners, front doors
+//! and an orderly shutdown.
 
-/// Command-line arguments of `natter server`.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+pub mod config;
+mod conn;
+mod console;
+pub mod door;
+pub mod limits;
+mod listener;
+mod udp;
 
-/// Runs `natter server`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("natter server is not built yet")
+pub use config::{Args, Limits, Settings};
+
+use anyhow::Context as _;
+use natter_core::{HubConfig, HubHandle, Store};
+use std::sync::Arc;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+
+/// Runs `natter serve` until Ctrl+C or SIGTERM.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args)?;
+    init_logging(settings.console.is_some());
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(serve(settings))
+}
+
+fn init_logging(console: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NATTER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if console { "warn" } else { "info" }));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// A started server: its real addresses and a way to stop it. Used by `run` and by tests that
+/// embed the server.
+pub struct Server {
+    /// Bound TCP address, when TCP is on.
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Bound UDP address, when UDP is on.
+    pub udp: Option<std::net::SocketAddr>,
+    hub: HubHandle,
+    stop: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Binds every listener and starts serving.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = Arc::new(
+            natter_store::SqliteStore::open(&settings.db, natter_store::Durability::Process)
+                .with_context(|| format!("opening the store {}", settings.db))?,
+        );
+        let config = HubConfig {
+            history: settings.history,
+            ephemeral_rooms: settings.ephemeral.clone(),
+            ..HubConfig::default()
+        };
+        let hub = natter_core::hub::start(config, store).context("loading the store")?;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut server = Server { tcp: None, udp: None, hub: hub.clone(), stop };
+        if let Some(addr) = &settings.tcp {
+            let listener = TcpListener::bind(addr.as_str())
+                .await
+                .with_context(|| format!("cannot listen on TCP {addr}; choose another address with --tcp"))?;
+            server.tcp = Some(listener.local_addr()?);
+            tokio::spawn(listener::accept_loop(listener, hub.clone(), settings.limits, stop_rx.clone()));
+        }
+        if let Some(addr) = &settings.udp {
+            let socket = UdpSocket::bind(addr.as_str())
+                .await
+                .with_context(|| format!("cannot listen on UDP {addr}; choose another address with --udp"))?;
+            server.udp = Some(socket.local_addr()?);
+            tokio::spawn(udp::serve(
+                socket,
+                hub.clone(),
+                settings.limits,
+                settings.udp_idle,
+                stop_rx.clone(),
+            ));
+        }
+        Ok(server)
+    }
+
+    /// Stops accepting, tells every client goodbye and flushes the store.
+    pub async fn shutdown(self, reason: &str) {
+        let _ = self.stop.send(true);
+        self.hub.shutdown(reason).await;
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let server = Server::start(&settings).await?;
+    if let Some(addr) = server.tcp {
+        println!("listening tcp {addr}");
+    }
+    if let Some(addr) = server.udp {
+        println!("listening udp {addr}");
+    }
+    if server.tcp.is_none() && server.udp.is_none() && settings.console.is_none() {
+        anyhow::bail!("every listener is off; enable --tcp or --udp");
+    }
+    let console = settings.console.clone().map(|nick| tokio::spawn(console::run(server.hub.clone(), nick)));
+    let reason = tokio::select! {
+        r = shutdown_signal() => r,
+        Some(Ok(())) = async { match console { Some(c) => Some(c.await), None => std::future::pending().await } } => "operator quit",
+    };
+    tracing::info!(reason, "shutting down");
+    server.shutdown("server shutting down").await;
+    println!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return "interrupt";
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupt",
+            _ = term.recv() => "terminate",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
 }

@@ -240,7 +240,6 @@ impl Hub {
             self.persister = p;
         }
         for session in self.sessions.values() {
-            let _ = session.outbox.send(crate::Event::Bye { reason: reason.into() });
             session.outbox.close(reason, false);
         }
         self.sessions.clear();

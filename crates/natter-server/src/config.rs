@@ -1,0 +1,249 @@
+//! `natter serve` settings: command-line flags, `NATTER_*` environment variables and an
+//! optional TOML file, in that order of precedence, over built-in defaults.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags of `natter serve`. Every flag can also come from the environment (`NATTER_TCP`...) or
+/// from the TOML file given with `--config` (same names with `_` instead of `-`).
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// TOML file with any of the settings below.
+    #[arg(long, env = "NATTER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// TCP address for the native protocol and text mode, or `off` [default: 127.0.0.1:7878].
+    #[arg(long, env = "NATTER_TCP", value_name = "ADDR")]
+    pub tcp: Option<String>,
+    /// UDP address for UDP group chat, or `off` [default: 127.0.0.1:7878].
+    #[arg(long, env = "NATTER_UDP", value_name = "ADDR")]
+    pub udp: Option<String>,
+    /// SQLite database file, or `:memory:` to keep nothing [default: natter.db].
+    #[arg(long, env = "NATTER_DB", value_name = "PATH")]
+    pub db: Option<String>,
+    /// Messages replayed when joining a room [default: 50].
+    #[arg(long, env = "NATTER_HISTORY", value_name = "N")]
+    pub history: Option<usize>,
+    /// Longest line or frame a client may send, in bytes [default: 16384].
+    #[arg(long, env = "NATTER_MAX_LINE", value_name = "BYTES")]
+    pub max_line: Option<usize>,
+    /// Messages per second a session may send on average; 0 disables the limit [default: 10].
+    #[arg(long, env = "NATTER_MSG_RATE", value_name = "N")]
+    pub msg_rate: Option<u32>,
+    /// Messages a session may send in a burst above the rate [default: 30].
+    #[arg(long, env = "NATTER_MSG_BURST", value_name = "N")]
+    pub msg_burst: Option<u32>,
+    /// Events queued for a slow client before it is disconnected [default: 4096].
+    #[arg(long, env = "NATTER_OUTBOX", value_name = "N")]
+    pub outbox: Option<usize>,
+    /// Seconds a new connection has to log in [default: 30].
+    #[arg(long, env = "NATTER_REGISTER_TIMEOUT", value_name = "SECS")]
+    pub register_timeout: Option<u64>,
+    /// Seconds after which a silent UDP member is dropped [default: 300].
+    #[arg(long, env = "NATTER_UDP_IDLE", value_name = "SECS")]
+    pub udp_idle: Option<u64>,
+    /// A room that stores nothing (repeatable).
+    #[arg(long = "ephemeral", env = "NATTER_EPHEMERAL", value_name = "#ROOM", value_delimiter = ',')]
+    pub ephemeral: Vec<String>,
+    /// Make this terminal a participant (nick `operator`), to answer visitors.
+    #[arg(long, env = "NATTER_CONSOLE")]
+    pub console: bool,
+    /// Nickname of the console participant [default: operator].
+    #[arg(long, env = "NATTER_CONSOLE_NICK", value_name = "NICK")]
+    pub console_nick: Option<String>,
+}
+
+/// The TOML file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    tcp: Option<String>,
+    udp: Option<String>,
+    db: Option<String>,
+    history: Option<usize>,
+    max_line: Option<usize>,
+    msg_rate: Option<u32>,
+    msg_burst: Option<u32>,
+    outbox: Option<usize>,
+    register_timeout: Option<u64>,
+    udp_idle: Option<u64>,
+    #[serde(default)]
+    ephemeral: Vec<String>,
+    console: Option<bool>,
+    console_nick: Option<String>,
+}
+
+/// Resolved settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// TCP listen address; `None` when off.
+    pub tcp: Option<String>,
+    /// UDP listen address; `None` when off.
+    pub udp: Option<String>,
+    /// Database path or `:memory:`.
+    pub db: String,
+    /// Messages replayed on join.
+    pub history: usize,
+    /// Per-session limits.
+    pub limits: Limits,
+    /// UDP member expiry.
+    pub udp_idle: Duration,
+    /// Ephemeral rooms.
+    pub ephemeral: Vec<String>,
+    /// Console participant nick, when `--console`.
+    pub console: Option<String>,
+}
+
+/// Bounds applied to every session, whatever its front door.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest accepted line or frame, in bytes.
+    pub max_line: usize,
+    /// Average messages per second; 0 = unlimited.
+    pub msg_rate: u32,
+    /// Burst above the average.
+    pub msg_burst: u32,
+    /// Outbox capacity, in events.
+    pub outbox: usize,
+    /// Time to log in.
+    pub register_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_line: 16 * 1024,
+            msg_rate: 10,
+            msg_burst: 30,
+            outbox: 4096,
+            register_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A configuration problem, reported before anything starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {name}: {message}")]
+    Value {
+        /// Setting.
+        name: &'static str,
+        /// What to use instead.
+        message: String,
+    },
+}
+
+fn off(addr: String) -> Option<String> {
+    (!addr.eq_ignore_ascii_case("off")).then_some(addr)
+}
+
+impl Settings {
+    /// Merges flags/env over the file over defaults.
+    pub fn resolve(args: Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?
+            }
+            None => FileConfig::default(),
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_line: args.max_line.or(file.max_line).unwrap_or(defaults.max_line),
+            msg_rate: args.msg_rate.or(file.msg_rate).unwrap_or(defaults.msg_rate),
+            msg_burst: args.msg_burst.or(file.msg_burst).unwrap_or(defaults.msg_burst),
+            outbox: args.outbox.or(file.outbox).unwrap_or(defaults.outbox),
+            register_timeout: args
+                .register_timeout
+                .or(file.register_timeout)
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.register_timeout),
+        };
+        if limits.max_line < 64 {
+            return Err(ConfigError::Value { name: "max_line", message: "must be at least 64 bytes".into() });
+        }
+        if limits.outbox == 0 {
+            return Err(ConfigError::Value { name: "outbox", message: "must be at least 1".into() });
+        }
+        let mut ephemeral = file.ephemeral;
+        ephemeral.extend(args.ephemeral);
+        for room in &ephemeral {
+            natter_proto::names::validate_room(room)
+                .map_err(|e| ConfigError::Value { name: "ephemeral", message: format!("{room}: {e}") })?;
+        }
+        let console = args.console || file.console.unwrap_or(false);
+        let console_nick = args.console_nick.or(file.console_nick).unwrap_or_else(|| "operator".into());
+        if console {
+            natter_proto::names::validate_nick(&console_nick)
+                .map_err(|e| ConfigError::Value { name: "console_nick", message: e.to_string() })?;
+        }
+        Ok(Self {
+            tcp: off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())),
+            udp: off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),
+            db: args.db.or(file.db).unwrap_or_else(|| "natter.db".into()),
+            history: args.history.or(file.history).unwrap_or(50),
+            limits,
+            udp_idle: Duration::from_secs(args.udp_idle.or(file.udp_idle).unwrap_or(300)),
+            ephemeral,
+            console: console.then_some(console_nick),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::resolve(Args::default()).unwrap();
+        assert_eq!(s.tcp.as_deref(), Some("127.0.0.1:7878"));
+        assert_eq!(s.db, "natter.db");
+        assert_eq!(s.history, 50);
+    }
+
+    #[test]
+    fn flags_override_file_and_off_disables() {
+        let dir = std::env::temp_dir().join(format!("natter-config-test-{}", std::process::id()));
+        std::fs::write(&dir, "tcp = \"[::1]:9000\"\nudp = \"off\"\nhistory = 5\nephemeral = [\"#secret\"]\n")
+            .unwrap();
+        let args = Args { config: Some(dir.clone()), history: Some(7), ..Default::default() };
+        let s = Settings::resolve(args).unwrap();
+        std::fs::remove_file(&dir).ok();
+        assert_eq!(s.tcp.as_deref(), Some("[::1]:9000"));
+        assert_eq!(s.udp, None);
+        assert_eq!(s.history, 7);
+        assert_eq!(s.ephemeral, vec!["#secret".to_string()]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let path = std::env::temp_dir().join(format!("natter-config-bad-{}", std::process::id()));
+        std::fs::write(&path, "tpc = \"x\"\n").unwrap();
+        let err = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() }).unwrap_err();
+        std::fs::remove_file(&path).ok();
+        assert!(err.to_string().contains("tpc"), "{err}");
+        let err =
+            Settings::resolve(Args { ephemeral: vec!["nohash".into()], ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("nohash"), "{err}");
+    }
+}

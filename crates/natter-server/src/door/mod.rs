@@ -1,0 +1,169 @@
+//! Front doors: each turns one protocol's lines into hub commands and renders hub events back
+//! into that protocol's bytes. The connection loop around them ([`crate::conn`]) is shared.
+
+pub mod native;
+pub mod text;
+
+use crate::config::Limits;
+use crate::limits::{RateLimiter, Strikes};
+use natter_core::hub::SessionId;
+use natter_core::{Command, ErrorCode, Event, HubHandle, Outbox, Registration, RequestId, SessionKind};
+use std::net::SocketAddr;
+
+/// What the connection loop does after a line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// End the session with this reason (sent to the peer, and to the rooms as a quit).
+    Close(String),
+}
+
+/// A protocol spoken on a connection.
+pub(crate) trait Door: Send + 'static {
+    /// Which front door this is, for the hub.
+    const KIND: SessionKind;
+
+    /// The render-cache slot for events rendered once for all recipients, or `None` when this
+    /// event must be rendered for this session alone.
+    fn cache_slot(event: &Event) -> Option<usize>;
+
+    /// Renders an event onto `out`. Called once per shared event (whose result is cached) or
+    /// per delivery for private ones; `observe` has seen the event before.
+    fn render(&mut self, event: &Event, out: &mut Vec<u8>);
+
+    /// Lets the door track state from its own session's events (current room, nick).
+    fn observe(&mut self, _event: &Event) {}
+
+    /// Handles one complete line from the peer.
+    fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> impl Future<Output = Flow> + Send;
+
+    /// A line exceeded the limit and was dropped.
+    fn on_too_long(&mut self, ctx: &mut SessionCtx, max: usize) -> Flow {
+        let message = format!("line too long: at most {max} bytes per line; it was dropped");
+        ctx.reject(None, ErrorCode::TooLong, &message)
+    }
+}
+
+/// True for events whose rendering does not depend on who receives them.
+pub(crate) fn is_shared(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Message(_)
+            | Event::Join { .. }
+            | Event::Part { .. }
+            | Event::Quit { .. }
+            | Event::Nick { .. }
+            | Event::Topic { req: None, .. }
+            | Event::Notice { req: None, room: Some(_), .. }
+    )
+}
+
+/// Everything a door needs to act for its session.
+pub(crate) struct SessionCtx {
+    pub hub: HubHandle,
+    pub outbox: Outbox,
+    pub session: Option<SessionId>,
+    pub peer: SocketAddr,
+    pub limits: Limits,
+    pub kind: SessionKind,
+    pub rate: RateLimiter,
+    pub strikes: Strikes,
+    pub lobby: String,
+}
+
+impl SessionCtx {
+    pub fn new(hub: HubHandle, peer: SocketAddr, limits: Limits, kind: SessionKind) -> Self {
+        Self {
+            hub,
+            outbox: Outbox::new(limits.outbox),
+            session: None,
+            peer,
+            limits,
+            kind,
+            rate: RateLimiter::new(limits.msg_rate, limits.msg_burst),
+            strikes: Strikes::default(),
+            lobby: "#lobby".into(),
+        }
+    }
+
+    /// The room every session starts in.
+    pub fn lobby(&self) -> String {
+        self.lobby.clone()
+    }
+
+    /// Queues an event for this session only (answers the door gives by itself).
+    pub fn local(&mut self, event: Event) -> Flow {
+        match self.outbox.send(event) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close("too slow: your connection fell too far behind".into()),
+        }
+    }
+
+    /// Answers a bad request with an error; repeated bad requests end the session.
+    pub fn reject(&mut self, req: Option<RequestId>, code: ErrorCode, message: &str) -> Flow {
+        if self.strikes.hit() {
+            return Flow::Close(format!("too many invalid requests (last: {message})"));
+        }
+        self.local(Event::Error { req, code, message: message.into() })
+    }
+
+    /// Takes one message token; false when the session is over its rate.
+    pub fn allow_message(&mut self) -> bool {
+        self.rate.allow()
+    }
+
+    /// Answers a message refused by the rate limit: a warning first, a disconnect when the
+    /// flood goes on.
+    pub fn rate_limited(&mut self, req: Option<RequestId>) -> Flow {
+        let excess = self.rate.excess();
+        if excess > self.limits.msg_burst.max(10) {
+            return Flow::Close("flooding: too many messages too fast".into());
+        }
+        let message = format!(
+            "slow down: at most {} messages per second; this message was not sent; keep flooding and you will be disconnected",
+            self.limits.msg_rate
+        );
+        self.local(Event::Error { req, code: ErrorCode::RateLimited, message: message.into() })
+    }
+
+    /// Logs in with `nick`; on refusal the error goes to the peer, who may try again.
+    pub async fn register(&mut self, nick: String, req: Option<RequestId>) -> Flow {
+        let registration = Registration {
+            nick,
+            ident: format!("{}@{}", kind_user(self.kind), self.peer.ip()),
+            kind: self.kind,
+            outbox: self.outbox.clone(),
+            req: req.clone(),
+        };
+        match self.hub.register(registration).await {
+            Ok(Ok(registered)) => {
+                self.session = Some(registered.session);
+                Flow::Continue
+            }
+            Ok(Err(refused)) => self.reject(req, refused.code, &refused.message),
+            Err(_) => Flow::Close("the server is shutting down".into()),
+        }
+    }
+
+    /// Hands a command to the hub.
+    pub async fn command(&mut self, command: Command) -> Flow {
+        let Some(session) = self.session else {
+            return self.reject(None, ErrorCode::NotRegistered, "log in first");
+        };
+        match self.hub.command(session, command).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close("the server is shutting down".into()),
+        }
+    }
+}
+
+fn kind_user(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Native => "native",
+        SessionKind::Text => "text",
+        SessionKind::Udp => "udp",
+        SessionKind::Irc => "irc",
+        SessionKind::Console => "console",
+    }
+}

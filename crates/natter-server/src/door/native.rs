@@ -1,0 +1,227 @@
+//! The native front door: newline-delimited JSON frames (`docs/protocol.md`).
+
+use super::{Door, Flow, SessionCtx};
+use natter_core::{ChatMessage, Command, Event, SessionKind, Target};
+use natter_proto::command::help_lines;
+use natter_proto::native::{
+    ClientFrame, ErrorCode, MessageFrame, RoomInfo, ServerFrame, parse_client_frame, write_server_frame,
+};
+use std::borrow::Cow;
+
+/// Speaks native frames for one connection.
+#[derive(Debug, Default)]
+pub struct NativeDoor;
+
+/// Render-cache slot of native frames.
+const SLOT: usize = 0;
+
+pub(crate) fn message_frame(m: &ChatMessage) -> MessageFrame<'_> {
+    MessageFrame {
+        room: m.room.as_deref().map(Cow::Borrowed),
+        from: Cow::Borrowed(&m.from),
+        to: m.to.as_deref().map(Cow::Borrowed),
+        text: Cow::Borrowed(&m.text),
+        action: m.action,
+        mid: m.mid,
+        ts: m.ts,
+    }
+}
+
+fn b(s: &str) -> Cow<'_, str> {
+    Cow::Borrowed(s)
+}
+
+/// The native frame for an event.
+pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
+    match event {
+        Event::Welcome { req, nick } => ServerFrame::Welcome {
+            v: natter_proto::PROTOCOL_VERSION,
+            nick: b(nick),
+            server: Cow::Owned(format!("natter {}", env!("CARGO_PKG_VERSION"))),
+            id: req.clone(),
+        },
+        Event::Message(m) => ServerFrame::Message(message_frame(m)),
+        Event::Ack { req, cid, message, duplicate } => ServerFrame::Ack {
+            id: req.clone(),
+            cid: cid.as_deref().map(b),
+            mid: message.mid,
+            room: message.room.as_deref().map(b),
+            ts: message.ts,
+            duplicate: *duplicate,
+        },
+        Event::Join { room, nick, ts, .. } => ServerFrame::Join { room: b(room), nick: b(nick), ts: *ts },
+        Event::Part { room, nick, reason, ts, .. } => {
+            ServerFrame::Part { room: b(room), nick: b(nick), reason: reason.as_deref().map(b), ts: *ts }
+        }
+        Event::Quit { nick, reason, ts, .. } => {
+            ServerFrame::Quit { nick: b(nick), reason: reason.as_deref().map(b), ts: *ts }
+        }
+        Event::Nick { old, new, ts, .. } => ServerFrame::Nick { old: b(old), new: b(new), ts: *ts },
+        Event::Topic { req, room, topic, by, .. } => {
+            ServerFrame::Topic { id: req.clone(), room: b(room), topic: b(topic), by: by.as_deref().map(b) }
+        }
+        Event::Joined { req, room, topic, members, operators, ephemeral, history } => ServerFrame::Joined {
+            id: req.clone(),
+            room: b(room),
+            topic: b(topic),
+            members: members.iter().map(|m| b(m)).collect(),
+            ephemeral: *ephemeral,
+            operators: operators.iter().map(|m| b(m)).collect(),
+            history: history.iter().map(|m| message_frame(m)).collect(),
+        },
+        Event::Members { req, room, nicks } => ServerFrame::Members {
+            id: req.clone(),
+            room: room.as_deref().map(b),
+            nicks: nicks.iter().map(|n| b(n)).collect(),
+        },
+        Event::Rooms { req, rooms } => ServerFrame::Rooms {
+            id: req.clone(),
+            rooms: rooms
+                .iter()
+                .map(|r| RoomInfo {
+                    name: b(&r.name),
+                    members: r.members,
+                    topic: b(&r.topic),
+                    ephemeral: r.ephemeral,
+                })
+                .collect(),
+        },
+        Event::History { req, room, messages, more } => ServerFrame::History {
+            id: req.clone(),
+            room: b(room),
+            messages: messages.iter().map(|m| message_frame(m)).collect(),
+            more: *more,
+        },
+        Event::IgnoreMode { req, on } => ServerFrame::IgnoreMode { id: req.clone(), on: *on },
+        Event::Ignoring { req, nicks } => {
+            ServerFrame::Ignoring { id: req.clone(), nicks: nicks.iter().map(|n| b(n)).collect() }
+        }
+        Event::Notice { req, room, text } => {
+            ServerFrame::Notice { id: req.clone(), room: room.as_deref().map(b), text: b(text) }
+        }
+        Event::Error { req, code, message } => {
+            ServerFrame::Error { id: req.clone(), code: *code, message: b(message) }
+        }
+        Event::Pong { req } => ServerFrame::Pong { id: req.clone() },
+        Event::Bye { reason } => ServerFrame::Bye { reason: b(reason) },
+    }
+}
+
+impl Door for NativeDoor {
+    const KIND: SessionKind = SessionKind::Native;
+
+    fn cache_slot(event: &Event) -> Option<usize> {
+        super::is_shared(event).then_some(SLOT)
+    }
+
+    fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+        write_server_frame(&frame(event), out);
+    }
+
+    async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
+        let frame = match parse_client_frame(line) {
+            Ok(frame) => frame,
+            Err(e) => return ctx.reject(e.id, e.code, &e.message),
+        };
+        if ctx.session.is_none() {
+            return match frame {
+                ClientFrame::Hello { v, nick, id } => {
+                    if v != natter_proto::PROTOCOL_VERSION {
+                        let msg = format!(
+                            "protocol version {v} is not supported; this server speaks version {}",
+                            natter_proto::PROTOCOL_VERSION
+                        );
+                        return ctx.reject(id, ErrorCode::UnsupportedVersion, &msg);
+                    }
+                    ctx.register(nick, id).await
+                }
+                ClientFrame::Login { msg } => ctx.register(msg.trim().to_string(), None).await,
+                ClientFrame::Ping { id } => ctx.local(Event::Pong { req: id }),
+                ClientFrame::Quit { .. } => Flow::Close("bye".into()),
+                _ => ctx.reject(
+                    None,
+                    ErrorCode::NotRegistered,
+                    "log in first: send {\"type\":\"hello\",\"nick\":\"...\"}",
+                ),
+            };
+        }
+        let command = match frame {
+            ClientFrame::Hello { id, .. } => {
+                return ctx.reject(
+                    id,
+                    ErrorCode::AlreadyRegistered,
+                    "you are already logged in; use nick to rename",
+                );
+            }
+            ClientFrame::Login { .. } => {
+                return ctx.reject(
+                    None,
+                    ErrorCode::AlreadyRegistered,
+                    "you are already logged in; use nick to rename",
+                );
+            }
+            ClientFrame::Send { room, to, text, action, cid, id } => {
+                let target = match (room, to) {
+                    (Some(room), None) => Target::Room(room),
+                    (None, Some(to)) => Target::Nick(to),
+                    _ => {
+                        return ctx.reject(
+                            id,
+                            ErrorCode::BadFrame,
+                            "send needs exactly one of \"room\" or \"to\"",
+                        );
+                    }
+                };
+                if !ctx.allow_message() {
+                    return ctx.rate_limited(id);
+                }
+                Command::Say { target, text, action, cid, req: id }
+            }
+            ClientFrame::Broadcast { msg } => {
+                if !ctx.allow_message() {
+                    return ctx.rate_limited(None);
+                }
+                Command::Say {
+                    target: Target::Room(ctx.lobby()),
+                    text: msg,
+                    action: false,
+                    cid: None,
+                    req: None,
+                }
+            }
+            ClientFrame::Sendto { nickname, msg } => {
+                if !ctx.allow_message() {
+                    return ctx.rate_limited(None);
+                }
+                Command::Say {
+                    target: Target::Nick(nickname),
+                    text: msg,
+                    action: false,
+                    cid: None,
+                    req: None,
+                }
+            }
+            ClientFrame::Join { room, id } => Command::Join { room, req: id },
+            ClientFrame::Part { room, reason, id } => Command::Part { room, reason, req: id },
+            ClientFrame::Nick { nick, id } => Command::Nick { nick, req: id },
+            ClientFrame::Topic { room, topic, id } => Command::Topic { room, topic, req: id },
+            ClientFrame::Who { room, id } => Command::Who { room, req: id },
+            ClientFrame::Ls {} => Command::Who { room: None, req: None },
+            ClientFrame::Rooms { id } => Command::Rooms { req: id },
+            ClientFrame::IgnoreAll { on, id } => Command::IgnoreAll { on, req: id },
+            ClientFrame::Ignore { nick, id } => Command::Ignore { nick: Some(nick), req: id },
+            ClientFrame::Unignore { nick, id } => Command::Unignore { nick, req: id },
+            ClientFrame::History { room, before, after, limit, id } => {
+                Command::History { room, before, after, limit: limit.unwrap_or(50), req: id }
+            }
+            ClientFrame::Ephemeral { room, on, id } => Command::SetEphemeral { room, on, req: id },
+            ClientFrame::Help {} => {
+                let text = help_lines().join("\n");
+                return ctx.local(Event::Notice { req: None, room: None, text: text.into() });
+            }
+            ClientFrame::Ping { id } => return ctx.local(Event::Pong { req: id }),
+            ClientFrame::Quit { reason } => return Flow::Close(reason.unwrap_or_else(|| "quit".into())),
+        };
+        ctx.command(command).await
+    }
+}

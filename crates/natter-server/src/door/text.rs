@@ -1,0 +1,383 @@
+//! Text mode: for netcat, telnet and the tutorials' simple socket clients. The first line is
+//! the nickname; then plain lines go to the current room and slash commands do the rest
+//! (`natter_proto::command`). Every event is one readable line with a time and a nick.
+
+use super::{Door, Flow, SessionCtx};
+use natter_core::{ChatMessage, Command, Event, SessionKind, Target};
+use natter_proto::command::{Command as Typed, Input, help_lines, parse_input};
+use natter_proto::decode::decode_text;
+use natter_proto::names::fold;
+use std::fmt::Write as _;
+
+/// Render-cache slot of text lines.
+const SLOT: usize = 1;
+
+/// First words a text client sees.
+pub const GREETING: &str = "*** Welcome to natter! Type your nickname and press Enter.\r\n";
+
+/// Text-mode state of one connection.
+#[derive(Debug, Default)]
+pub struct TextDoor {
+    /// Rooms joined, in join order; the last one is the current room.
+    rooms: Vec<String>,
+    nick: String,
+}
+
+impl TextDoor {
+    fn current_room(&self) -> Option<&str> {
+        self.rooms.last().map(String::as_str)
+    }
+}
+
+/// `HH:MM` (UTC) of a millisecond timestamp.
+fn clock(ts: u64) -> String {
+    let secs = ts / 1000;
+    format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60)
+}
+
+fn message_line(m: &ChatMessage, out: &mut String) {
+    let time = clock(m.ts);
+    match (&m.room, m.action) {
+        (Some(room), false) => {
+            let _ = write!(out, "[{time}] {room} <{}> {}", m.from, m.text);
+        }
+        (Some(room), true) => {
+            let _ = write!(out, "[{time}] {room} * {} {}", m.from, m.text);
+        }
+        (None, false) => {
+            let _ = write!(out, "[{time}] *{}* {}", m.from, m.text);
+        }
+        (None, true) => {
+            let _ = write!(out, "[{time}] *{}* * {} {}", m.from, m.from, m.text);
+        }
+    }
+}
+
+/// Renders one event as text lines ending in CRLF (telnet needs CR; netcat ignores it).
+fn render_text(event: &Event) -> String {
+    let mut s = String::new();
+    match event {
+        Event::Welcome { nick, .. } => {
+            let _ = write!(
+                s,
+                "*** Hello {nick}! Plain lines go to the room; @nick text is private; /help lists commands."
+            );
+        }
+        Event::Message(m) => message_line(m, &mut s),
+        Event::Ack { message, duplicate, .. } => match (&message.to, duplicate) {
+            (Some(to), _) => {
+                let _ = write!(s, "[{}] -> *{to}* {}", clock(message.ts), message.text);
+            }
+            (None, true) => s.push_str("*** (already sent)"),
+            (None, false) => return String::new(),
+        },
+        Event::Join { room, nick, ts, .. } => {
+            let _ = write!(s, "[{}] {room} --> {nick} joined", clock(*ts));
+        }
+        Event::Part { room, nick, reason, ts, .. } => {
+            let _ = write!(s, "[{}] {room} <-- {nick} left", clock(*ts));
+            if let Some(r) = reason {
+                let _ = write!(s, " ({r})");
+            }
+        }
+        Event::Quit { nick, reason, ts, .. } => {
+            let _ = write!(s, "[{}] <-- {nick} quit", clock(*ts));
+            if let Some(r) = reason {
+                let _ = write!(s, " ({r})");
+            }
+        }
+        Event::Nick { old, new, ts, .. } => {
+            let _ = write!(s, "[{}] {old} is now known as {new}", clock(*ts));
+        }
+        Event::Topic { room, topic, by, changed, .. } => match (changed, topic.is_empty()) {
+            (true, _) => {
+                let _ =
+                    write!(s, "*** {} set the topic of {room}: {topic}", by.as_deref().unwrap_or("someone"));
+            }
+            (false, true) => {
+                let _ = write!(s, "*** {room} has no topic");
+            }
+            (false, false) => {
+                let _ = write!(s, "*** topic of {room}: {topic}");
+            }
+        },
+        Event::Joined { room, topic, members, history, ephemeral, .. } => {
+            let _ = write!(s, "*** you are in {room} ({} here: {})", members.len(), members.join(", "));
+            if !topic.is_empty() {
+                let _ = write!(s, "\r\n*** topic: {topic}");
+            }
+            if *ephemeral {
+                s.push_str("\r\n*** this room is ephemeral: nothing said here is stored");
+            }
+            if !history.is_empty() {
+                let _ = write!(s, "\r\n*** last {} messages:", history.len());
+                for m in history {
+                    s.push_str("\r\n");
+                    message_line(m, &mut s);
+                }
+                s.push_str("\r\n*** end of history");
+            }
+        }
+        Event::Members { room, nicks, .. } => {
+            let place = room.as_deref().unwrap_or("online");
+            let _ = write!(s, "*** {place} ({}): {}", nicks.len(), nicks.join(", "));
+        }
+        Event::Rooms { rooms, .. } => {
+            let _ = write!(s, "*** {} rooms:", rooms.len());
+            for r in rooms {
+                let _ = write!(
+                    s,
+                    "\r\n***   {} ({} online){}",
+                    r.name,
+                    r.members,
+                    if r.ephemeral { " [ephemeral]" } else { "" }
+                );
+                if !r.topic.is_empty() {
+                    let _ = write!(s, " - {}", r.topic);
+                }
+            }
+        }
+        Event::History { room, messages, more, .. } => {
+            if messages.is_empty() {
+                let _ = write!(s, "*** no older messages in {room}");
+            } else {
+                let _ = write!(s, "*** {} messages of {room}:", messages.len());
+                for m in messages {
+                    s.push_str("\r\n");
+                    message_line(m, &mut s);
+                }
+                let _ = write!(
+                    s,
+                    "\r\n*** end{}",
+                    if *more { "; /history shows older ones" } else { " of the stored history" }
+                );
+            }
+        }
+        Event::IgnoreMode { on: true, .. } => s.push_str(
+            "*** ignore mode ON: room messages are hidden, private messages still arrive (/i to turn off)",
+        ),
+        Event::IgnoreMode { on: false, .. } => s.push_str("*** ignore mode OFF: you see room messages again"),
+        Event::Ignoring { nicks, .. } if nicks.is_empty() => s.push_str("*** you ignore nobody"),
+        Event::Ignoring { nicks, .. } => {
+            let _ = write!(s, "*** you ignore: {}", nicks.join(", "));
+        }
+        Event::Notice { text, .. } => {
+            for (i, line) in text.lines().enumerate() {
+                if i > 0 {
+                    s.push_str("\r\n");
+                }
+                let _ = write!(s, "*** {line}");
+            }
+        }
+        Event::Error { message, .. } => {
+            let _ = write!(s, "!!! {message}");
+        }
+        Event::Pong { .. } => s.push_str("*** pong"),
+        Event::Bye { reason } => {
+            let _ = write!(s, "*** bye: {reason}");
+        }
+    }
+    s.push_str("\r\n");
+    s
+}
+
+impl TextDoor {
+    async fn typed(&mut self, input: Input, ctx: &mut SessionCtx) -> Flow {
+        let command = match input {
+            Input::Empty => return Flow::Continue,
+            Input::Say(text) => {
+                let Some(room) = self.current_room() else {
+                    return ctx.local(error("you are in no room; /join #room first"));
+                };
+                if !ctx.allow_message() {
+                    return ctx.rate_limited(None);
+                }
+                Command::Say {
+                    target: Target::Room(room.to_string()),
+                    text,
+                    action: false,
+                    cid: None,
+                    req: None,
+                }
+            }
+            Input::Private { to, text } => {
+                if !ctx.allow_message() {
+                    return ctx.rate_limited(None);
+                }
+                Command::Say { target: Target::Nick(to), text, action: false, cid: None, req: None }
+            }
+            Input::Command(cmd) => match self.command(cmd, ctx) {
+                Ok(command) => command,
+                Err(flow) => return flow,
+            },
+        };
+        ctx.command(command).await
+    }
+
+    fn room_or_current(&self, room: Option<String>, ctx: &mut SessionCtx) -> Result<String, Flow> {
+        match room.or_else(|| self.current_room().map(str::to_string)) {
+            Some(room) => Ok(room),
+            None => Err(ctx.local(error("you are in no room; name one, e.g. #lobby"))),
+        }
+    }
+
+    fn command(&mut self, cmd: Typed, ctx: &mut SessionCtx) -> Result<Command, Flow> {
+        Ok(match cmd {
+            Typed::Help(_) => {
+                let text = help_lines().join("\n");
+                return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
+            }
+            Typed::Who(Some(all)) if all == "*" => Command::Who { room: None, req: None },
+            Typed::Who(room) => Command::Who { room: Some(self.room_or_current(room, ctx)?), req: None },
+            Typed::IgnoreAll => Command::IgnoreAll { on: None, req: None },
+            Typed::Join(room) => Command::Join { room, req: None },
+            Typed::Part { room, reason } => {
+                Command::Part { room: self.room_or_current(room, ctx)?, reason, req: None }
+            }
+            Typed::Rooms => Command::Rooms { req: None },
+            Typed::Nick(nick) => Command::Nick { nick, req: None },
+            Typed::Me(text) => {
+                let room = self.room_or_current(None, ctx)?;
+                if !ctx.allow_message() {
+                    return Err(ctx.rate_limited(None));
+                }
+                Command::Say { target: Target::Room(room), text, action: true, cid: None, req: None }
+            }
+            Typed::Topic { room, topic } => {
+                Command::Topic { room: self.room_or_current(room, ctx)?, topic, req: None }
+            }
+            Typed::History { room, count } => Command::History {
+                room: self.room_or_current(room, ctx)?,
+                before: None,
+                after: None,
+                limit: count.unwrap_or(20),
+                req: None,
+            },
+            Typed::Ignore(nick) => Command::Ignore { nick, req: None },
+            Typed::Unignore(nick) => Command::Unignore { nick, req: None },
+            Typed::Ephemeral { room, on } => {
+                Command::SetEphemeral { room: self.room_or_current(room, ctx)?, on, req: None }
+            }
+            Typed::Quit(reason) => return Err(Flow::Close(reason.unwrap_or_else(|| "quit".into()))),
+        })
+    }
+}
+
+fn error(message: &str) -> Event {
+    Event::Error { req: None, code: natter_core::ErrorCode::Other, message: message.into() }
+}
+
+impl Door for TextDoor {
+    const KIND: SessionKind = SessionKind::Text;
+
+    fn cache_slot(event: &Event) -> Option<usize> {
+        super::is_shared(event).then_some(SLOT)
+    }
+
+    fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+        out.extend_from_slice(render_text(event).as_bytes());
+    }
+
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Welcome { nick, .. } => self.nick = nick.to_string(),
+            Event::Joined { room, .. } => {
+                self.rooms.retain(|r| fold(r) != fold(room));
+                self.rooms.push(room.to_string());
+            }
+            Event::Part { room, nick, .. } if fold(nick) == fold(&self.nick) => {
+                self.rooms.retain(|r| fold(r) != fold(room));
+            }
+            Event::Nick { old, new, .. } if fold(old) == fold(&self.nick) => self.nick = new.to_string(),
+            _ => {}
+        }
+    }
+
+    async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
+        let line = strip_telnet(line);
+        let text = decode_text(&line);
+        if ctx.session.is_none() {
+            let nick = text.trim();
+            if nick.is_empty() {
+                return Flow::Continue;
+            }
+            if matches!(nick, "quit" | "exit" | "/quit") {
+                return Flow::Close("bye".into());
+            }
+            let flow = ctx.register(nick.to_string(), None).await;
+            if ctx.session.is_none() && flow == Flow::Continue {
+                return ctx.local(Event::Notice {
+                    req: None,
+                    room: None,
+                    text: "type another nickname:".into(),
+                });
+            }
+            return flow;
+        }
+        match parse_input(&text) {
+            Ok(input) => self.typed(input, ctx).await,
+            Err(e) => ctx.reject(None, natter_core::ErrorCode::Other, &e.to_string()),
+        }
+    }
+}
+
+/// Removes telnet negotiation (IAC sequences) that telnet clients mix into the text.
+fn strip_telnet(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !line.contains(&0xFF) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i] != 0xFF {
+            out.push(line[i]);
+            i += 1;
+            continue;
+        }
+        match line.get(i + 1) {
+            Some(0xFF) => {
+                out.push(0xFF);
+                i += 2;
+            }
+            Some(251..=254) => i += 3,
+            Some(250) => {
+                // Subnegotiation runs to IAC SE.
+                let end =
+                    line[i..].windows(2).position(|w| w == [0xFF, 240]).map_or(line.len(), |p| i + p + 2);
+                i = end;
+            }
+            Some(_) => i += 2,
+            None => i += 1,
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn telnet_negotiation_is_removed() {
+        assert_eq!(&*strip_telnet(b"\xFF\xFB\x01alice\xFF\xFD\x03"), b"alice");
+        assert_eq!(&*strip_telnet(b"a\xFF\xFFb"), b"a\xFFb");
+        assert_eq!(&*strip_telnet(b"x\xFF\xFA\x18\x01\xFF\xF0y"), b"xy");
+        assert_eq!(&*strip_telnet(b"\xFF"), b"");
+    }
+
+    #[test]
+    fn lines_are_readable() {
+        let m = ChatMessage {
+            room: Some("#lobby".into()),
+            from: "ann".into(),
+            ident: "x@y".into(),
+            to: None,
+            text: "hi".into(),
+            action: false,
+            mid: Some(1),
+            ts: 3_600_000 + 61_000,
+        };
+        assert_eq!(render_text(&Event::Message(Arc::new(m))), "[01:01] #lobby <ann> hi\r\n");
+    }
+}

@@ -1,0 +1,240 @@
+//! The UDP front door: the tutorial's UDP group chat, done right.
+//!
+//! The first datagram from an address makes it a member (nick `udp-<port>`, or the name in a
+//! first `/nick NAME`, or a native JSON `hello`); every datagram is a message or a command;
+//! room traffic from every front door comes back as datagrams, long text split at character
+//! boundaries (never cut); `quit` leaves; silent members expire. Each member is a small task
+//! fed by the one receive loop, so a member behaves exactly like a TCP session.
+
+use crate::config::Limits;
+use crate::door::native::NativeDoor;
+use crate::door::text::TextDoor;
+use crate::door::{Door, Flow, SessionCtx};
+use natter_core::{Command, Delivery, Event, HubHandle, OutboxItems, SessionKind};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+
+/// Largest datagram natter sends: fits an IPv6 minimum-MTU path with room for headers.
+pub const MAX_DATAGRAM: usize = 1200;
+/// Datagrams queued for one member before new ones are dropped.
+const MEMBER_QUEUE: usize = 256;
+
+/// Serves UDP members until `stop` changes.
+pub async fn serve(
+    socket: UdpSocket,
+    hub: HubHandle,
+    limits: Limits,
+    idle: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let socket = Arc::new(socket);
+    let mut members: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let (n, peer) = tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                // ICMP port-unreachable from a vanished member surfaces here on some systems.
+                Err(_) => continue,
+            },
+            _ = stop.changed() => break,
+        };
+        let datagram = buf[..n].to_vec();
+        if let Some(tx) = members.get(&peer)
+            && !tx.is_closed()
+        {
+            // A member that cannot keep up with its own input loses datagrams, as UDP would.
+            let _ = tx.try_send(datagram);
+            continue;
+        }
+        let (tx, rx) = mpsc::channel(MEMBER_QUEUE);
+        let _ = tx.try_send(datagram);
+        members.insert(peer, tx);
+        members.retain(|_, tx| !tx.is_closed());
+        tokio::spawn(member(socket.clone(), peer, rx, hub.clone(), limits, idle));
+    }
+}
+
+async fn member(
+    socket: Arc<UdpSocket>,
+    peer: SocketAddr,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    hub: HubHandle,
+    limits: Limits,
+    idle: Duration,
+) {
+    let Some(first) = rx.recv().await else { return };
+    let json = first.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let ctx = SessionCtx::new(hub, peer, limits, SessionKind::Udp);
+    if json {
+        run(socket, peer, rx, first, NativeDoor, ctx, idle, false).await;
+    } else {
+        run(socket, peer, rx, first, TextDoor::default(), ctx, idle, true).await;
+    }
+}
+
+/// Lines of a datagram: a datagram is a message; embedded newlines separate several.
+fn lines(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
+    datagram.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).filter(|l| !l.is_empty())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run<D: Door>(
+    socket: Arc<UdpSocket>,
+    peer: SocketAddr,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    first: Vec<u8>,
+    mut door: D,
+    mut ctx: SessionCtx,
+    idle: Duration,
+    text: bool,
+) {
+    let mut closing = false;
+    let mut pending = Some(first);
+    if text {
+        // Text members are logged in at once, as `udp-<port>` unless the first datagram names them.
+        let first = pending.as_deref().unwrap_or_default();
+        let named = std::str::from_utf8(first)
+            .ok()
+            .and_then(|s| s.trim().strip_prefix("/nick "))
+            .map(|n| n.trim().to_string());
+        let wanted = named.clone().unwrap_or_else(|| format!("udp-{}", peer.port()));
+        for attempt in 0..5 {
+            let nick = if attempt == 0 { wanted.clone() } else { format!("{wanted}-{}", attempt + 1) };
+            if let Flow::Close(_) = ctx.register(nick, None).await {
+                return;
+            }
+            if ctx.session.is_some() {
+                break;
+            }
+        }
+        if ctx.session.is_none() {
+            return;
+        }
+        if named.is_some() {
+            pending = None;
+        }
+    }
+    let mut last_seen = Instant::now();
+    let mut batch: Vec<Delivery> = Vec::new();
+    loop {
+        if let Some(datagram) = pending.take() {
+            last_seen = Instant::now();
+            let max_line = ctx.limits.max_line;
+            if datagram.len() > max_line {
+                let flow = door.on_too_long(&mut ctx, max_line);
+                if let Flow::Close(reason) = flow {
+                    closing = true;
+                    end(&mut ctx, reason).await;
+                }
+            } else {
+                for line in lines(&datagram) {
+                    if let Flow::Close(reason) = door.on_line(line, &mut ctx).await {
+                        closing = true;
+                        end(&mut ctx, reason).await;
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            items = ctx.outbox.next_batch(&mut batch) => {
+                let closed = match items {
+                    OutboxItems::Ready => None,
+                    OutboxItems::Closed(reason) => Some(reason),
+                };
+                for delivery in batch.drain(..) {
+                    door.observe(&delivery.event);
+                    let mut out = Vec::new();
+                    door.render(&delivery.event, &mut out);
+                    send_split(&socket, peer, &out).await;
+                }
+                if let Some(reason) = closed {
+                    let mut out = Vec::new();
+                    door.render(&Event::Bye { reason: reason.0 }, &mut out);
+                    send_split(&socket, peer, &out).await;
+                    break;
+                }
+            }
+            datagram = rx.recv(), if !closing => match datagram {
+                Some(d) => pending = Some(d),
+                None => break,
+            },
+            _ = sleep_until(last_seen + idle), if !closing => {
+                closing = true;
+                end(&mut ctx, format!("timed out: no datagram for {} seconds", idle.as_secs())).await;
+            }
+        }
+    }
+}
+
+async fn end(ctx: &mut SessionCtx, reason: String) {
+    match ctx.session {
+        Some(session) => {
+            if ctx.hub.command(session, Command::Quit { reason: Some(reason.clone()) }).await.is_err() {
+                ctx.outbox.close(&reason, false);
+            }
+        }
+        None => ctx.outbox.close(&reason, false),
+    }
+}
+
+/// Sends `bytes` as one datagram, or several split at line, then character boundaries.
+async fn send_split(socket: &UdpSocket, peer: SocketAddr, bytes: &[u8]) {
+    for chunk in split_datagrams(bytes, MAX_DATAGRAM) {
+        let _ = socket.send_to(chunk, peer).await;
+    }
+}
+
+/// Splits text into pieces of at most `max` bytes, preferring newline boundaries and never
+/// cutting a UTF-8 character.
+pub fn split_datagrams(bytes: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() > max {
+        let window = &rest[..max];
+        let cut = match window.iter().rposition(|&b| b == b'\n') {
+            Some(i) if i > 0 => i + 1,
+            _ => {
+                // Back up to the start of a UTF-8 character.
+                let mut i = max;
+                while i > 0 && (rest[i] & 0xC0) == 0x80 {
+                    i -= 1;
+                }
+                if i == 0 { max } else { i }
+            }
+        };
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitting_keeps_every_byte_and_every_character_whole() {
+        let text = "你好世界".repeat(200);
+        let parts = split_datagrams(text.as_bytes(), 100);
+        assert!(parts.iter().all(|p| p.len() <= 100 && std::str::from_utf8(p).is_ok()));
+        assert_eq!(parts.concat(), text.as_bytes());
+        let lines = b"aaaa\nbbbb\ncccc\n";
+        assert_eq!(split_datagrams(lines, 10), vec![&b"aaaa\nbbbb\n"[..], &b"cccc\n"[..]]);
+    }
+
+    #[test]
+    fn datagram_lines() {
+        let got: Vec<&[u8]> = lines(b"hi\r\nthere\n\n").collect();
+        assert_eq!(got, vec![&b"hi"[..], &b"there"[..]]);
+    }
+}
