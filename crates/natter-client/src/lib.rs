@@ -1,10 +1,54 @@
-//! Placeholder until this part of natter lands.
+//! `natter connect`: the terminal client.
+//!
+//! - [`conn`]: the connection library (login, requests, events, reconnect with catch-up and
+//!   resend), shared with line mode, the TUI, tests and `natter bench`.
+//! - [`line_mode`]: one line in, one message out; for scripts and pipes.
+//! - [`tui`]: the full-screen client.
+//! - [`config`]: defaults and saved servers from the XDG config file.
 
-/// Command-line arguments of `natter client`.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+pub mod config;
+pub mod conn;
+pub mod format;
+pub mod line_mode;
+pub mod plan;
+pub mod tui;
 
-/// Runs `natter client`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("natter client is not built yet")
+use std::io::IsTerminal;
+
+/// Command-line arguments of `natter connect`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Server to connect to: HOST, HOST:PORT, or the name of a server saved in the config file.
+    /// Default: the config file's default server, else localhost:7878.
+    pub server: Option<String>,
+    /// Nickname (default: the config file's, else $USER).
+    #[arg(long, short)]
+    pub nick: Option<String>,
+    /// Room to open (default: the config file's, else #lobby).
+    #[arg(long, short)]
+    pub room: Option<String>,
+    /// Line mode even on a terminal: each stdin line is sent, each event printed as one line.
+    #[arg(long)]
+    pub line: bool,
+    /// In line mode, print events as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not reconnect when the connection drops; exit instead.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// Config file to use instead of the XDG one ($XDG_CONFIG_HOME/natter/client.toml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+/// Runs `natter connect`: the TUI on a terminal, line mode otherwise.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let settings = config::Settings::resolve(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if args.line || args.json || !tty {
+        runtime.block_on(line_mode::run(settings, args.json))
+    } else {
+        runtime.block_on(tui::run(settings))
+    }
 }

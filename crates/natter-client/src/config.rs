@@ -1,0 +1,266 @@
+//! Settings: command-line flags over the config file over built-in defaults.
+//!
+//! The config file lives at `$XDG_CONFIG_HOME/natter/client.toml` (usually
+//! `~/.config/natter/client.toml`) so that people who always use the same server and nick need
+//! no flags:
+//!
+//! ```toml
+//! nick = "ann"
+//! room = "#rust"
+//! server = "home"          # a saved server's name, or HOST[:PORT]
+//! mouse = true             # mouse wheel scrolls (disables the terminal's own selection)
+//!
+//! [servers.home]
+//! address = "chat.example.org:7878"
+//! nick = "ann_home"        # optional, overrides the top-level nick
+//! room = "#family"         # optional
+//! ```
+
+use crate::Args;
+use crate::conn::{DEFAULT_PORT, LOBBY};
+use natter_proto::names::{validate_nick, validate_room};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Why the settings could not be worked out; each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file exists but cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown keys.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// The nickname breaks the naming rules.
+    #[error("invalid nickname {nick:?}: {reason}; choose another with --nick")]
+    Nick {
+        /// The nickname.
+        nick: String,
+        /// The rule broken.
+        reason: String,
+    },
+    /// The room name breaks the naming rules.
+    #[error("invalid room {room:?}: {reason}; use --room '#name'")]
+    Room {
+        /// The room.
+        room: String,
+        /// The rule broken.
+        reason: String,
+    },
+    /// The server address cannot be understood.
+    #[error("invalid server address {0:?}: use HOST, HOST:PORT or a server name from the config file")]
+    Address(String),
+}
+
+/// One saved server.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SavedServer {
+    /// `HOST[:PORT]`.
+    pub address: String,
+    /// Nickname to use on this server.
+    pub nick: Option<String>,
+    /// Room to open on this server.
+    pub room: Option<String>,
+}
+
+/// The config file's contents.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Default nickname.
+    pub nick: Option<String>,
+    /// Default room.
+    pub room: Option<String>,
+    /// Default server: a saved server's name or `HOST[:PORT]`.
+    pub server: Option<String>,
+    /// Whether the mouse wheel scrolls in the TUI (default true).
+    pub mouse: Option<bool>,
+    /// Saved servers by name.
+    #[serde(default)]
+    pub servers: BTreeMap<String, SavedServer>,
+}
+
+impl ConfigFile {
+    /// Parses the file's text; `path` only names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Loads `path`; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        }
+    }
+}
+
+/// Where the config file is looked for when `--config` is not given.
+pub fn default_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(dirs::config_dir)?;
+    Some(base.join("natter").join("client.toml"))
+}
+
+/// Everything the client needs to start, after flags, config file and defaults are merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `host:port` to connect to.
+    pub addr: String,
+    /// Nickname.
+    pub nick: String,
+    /// Room to open.
+    pub room: String,
+    /// Reconnect when the connection drops.
+    pub reconnect: bool,
+    /// Mouse wheel scrolling in the TUI.
+    pub mouse: bool,
+}
+
+/// Adds the default port to `HOST` (IPv6 addresses included); keeps `HOST:PORT`.
+pub fn normalize_addr(addr: &str) -> Result<String, ConfigError> {
+    let addr = addr.trim();
+    let bad = || ConfigError::Address(addr.to_string());
+    if addr.is_empty() || addr.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
+        if host.is_empty() {
+            return Err(bad());
+        }
+        return match tail {
+            "" => Ok(format!("[{host}]:{DEFAULT_PORT}")),
+            t => {
+                let port = t.strip_prefix(':').ok_or_else(bad)?;
+                port.parse::<u16>().map_err(|_| bad())?;
+                Ok(addr.to_string())
+            }
+        };
+    }
+    match addr.matches(':').count() {
+        0 => Ok(format!("{addr}:{DEFAULT_PORT}")),
+        1 => {
+            let (host, port) = addr.split_once(':').ok_or_else(bad)?;
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(bad());
+            }
+            Ok(addr.to_string())
+        }
+        _ => Ok(format!("[{addr}]:{DEFAULT_PORT}")),
+    }
+}
+
+impl Settings {
+    /// Merges the command line with the config file (loaded from `--config` or the XDG path).
+    pub fn resolve(args: &Args) -> Result<Self, ConfigError> {
+        let file = match args.config.clone().or_else(default_path) {
+            Some(path) => ConfigFile::load(&path)?,
+            None => ConfigFile::default(),
+        };
+        Self::merge(args, &file, std::env::var("USER").ok())
+    }
+
+    /// The pure part of [`Settings::resolve`]: flags over saved server over file over defaults.
+    pub fn merge(args: &Args, file: &ConfigFile, user: Option<String>) -> Result<Self, ConfigError> {
+        let server_name = args.server.clone().or_else(|| file.server.clone());
+        let saved = server_name.as_deref().and_then(|n| file.servers.get(n));
+        let addr = match (saved, &server_name) {
+            (Some(s), _) => normalize_addr(&s.address)?,
+            (None, Some(a)) => normalize_addr(a)?,
+            (None, None) => format!("localhost:{DEFAULT_PORT}"),
+        };
+        let nick = args
+            .nick
+            .clone()
+            .or_else(|| saved.and_then(|s| s.nick.clone()))
+            .or_else(|| file.nick.clone())
+            .or(user.filter(|u| validate_nick(u).is_ok()))
+            .unwrap_or_else(|| "guest".to_string());
+        validate_nick(&nick).map_err(|e| ConfigError::Nick { nick: nick.clone(), reason: e.to_string() })?;
+        let room = args
+            .room
+            .clone()
+            .or_else(|| saved.and_then(|s| s.room.clone()))
+            .or_else(|| file.room.clone())
+            .unwrap_or_else(|| LOBBY.to_string());
+        let room = if room.starts_with('#') { room } else { format!("#{room}") };
+        validate_room(&room).map_err(|e| ConfigError::Room { room: room.clone(), reason: e.to_string() })?;
+        Ok(Settings { addr, nick, room, reconnect: !args.no_reconnect, mouse: file.mouse.unwrap_or(true) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(server: Option<&str>, nick: Option<&str>) -> Args {
+        Args {
+            server: server.map(Into::into),
+            nick: nick.map(Into::into),
+            room: None,
+            line: false,
+            json: false,
+            no_reconnect: false,
+            config: None,
+        }
+    }
+
+    #[test]
+    fn addresses_get_the_default_port() {
+        assert_eq!(normalize_addr("example.org").unwrap(), "example.org:7878");
+        assert_eq!(normalize_addr("example.org:99").unwrap(), "example.org:99");
+        assert_eq!(normalize_addr("::1").unwrap(), "[::1]:7878");
+        assert_eq!(normalize_addr("[::1]").unwrap(), "[::1]:7878");
+        assert_eq!(normalize_addr("[::1]:5").unwrap(), "[::1]:5");
+        assert!(normalize_addr("host:port").is_err());
+        assert!(normalize_addr(":7878").is_err());
+        assert!(normalize_addr("").is_err());
+    }
+
+    #[test]
+    fn flags_beat_saved_servers_beat_file_beat_defaults() {
+        let file = ConfigFile::parse(
+            "nick = \"filenick\"\nserver = \"home\"\n[servers.home]\naddress = \"h.example\"\nroom = \"#fam\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let s = Settings::merge(&args(None, None), &file, Some("user".into())).unwrap();
+        assert_eq!(
+            (s.addr.as_str(), s.nick.as_str(), s.room.as_str()),
+            ("h.example:7878", "filenick", "#fam")
+        );
+        let s = Settings::merge(&args(Some("other:1"), Some("flag")), &file, None).unwrap();
+        assert_eq!((s.addr.as_str(), s.nick.as_str(), s.room.as_str()), ("other:1", "flag", "#lobby"));
+        let s = Settings::merge(&args(None, None), &ConfigFile::default(), Some("9bad".into())).unwrap();
+        assert_eq!((s.addr.as_str(), s.nick.as_str()), ("localhost:7878", "guest"));
+        assert!(matches!(
+            Settings::merge(&args(None, Some("a b")), &file, None),
+            Err(ConfigError::Nick { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_files_say_where() {
+        let e = ConfigFile::parse("nick = 3\n", Path::new("x.toml")).unwrap_err().to_string();
+        assert!(e.contains("x.toml"), "{e}");
+        assert!(ConfigFile::parse("colour = true\n", Path::new("x.toml")).is_err());
+    }
+}

@@ -1,0 +1,258 @@
+//! Turning events into text: one line per event for line mode, JSON lines for `--json`, and
+//! the timestamp and wording shared with the TUI, so both front ends say the same thing.
+
+use crate::conn::{Event, Status};
+use natter_proto::native::{MessageFrame, ServerFrame};
+use serde_json::{Value, json};
+
+/// Local wall-clock time (hours, minutes, seconds) of a server timestamp in milliseconds.
+pub fn local_hms(ts_ms: u64) -> (u32, u32, u32) {
+    let secs = (ts_ms / 1000) as libc::time_t;
+    // SAFETY: localtime_r only writes into the `tm` we own; a zeroed `tm` is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    if ok {
+        (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32)
+    } else {
+        let s = ts_ms / 1000;
+        (((s / 3600) % 24) as u32, ((s / 60) % 60) as u32, (s % 60) as u32)
+    }
+}
+
+/// `HH:MM` for the TUI.
+pub fn hhmm(ts_ms: u64) -> String {
+    let (h, m, _) = local_hms(ts_ms);
+    format!("{h:02}:{m:02}")
+}
+
+/// `HH:MM:SS` for line mode.
+pub fn hhmmss(ts_ms: u64) -> String {
+    let (h, m, s) = local_hms(ts_ms);
+    format!("{h:02}:{m:02}:{s:02}")
+}
+
+/// Removes control characters (escape sequences included) from text coming from the network,
+/// so nobody can move the cursor or recolor someone else's terminal.
+pub fn sanitize(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { if c == '\t' { ' ' } else { '\u{fffd}' } } else { c }).collect()
+}
+
+/// The conversation a message belongs to: its room, or for a private message the other person.
+pub fn conversation(msg: &MessageFrame<'_>, me: &str) -> String {
+    match (&msg.room, &msg.to) {
+        (Some(room), _) => room.to_string(),
+        (None, Some(to)) if natter_proto::names::fold(&msg.from) == natter_proto::names::fold(me) => {
+            to.to_string()
+        }
+        _ => msg.from.to_string(),
+    }
+}
+
+/// One message as a line, without timestamp: `#room <nick> text`, `#room * nick waves`, or for
+/// private ones `[ann -> bob] text`.
+pub fn message_text(msg: &MessageFrame<'_>) -> String {
+    let text = sanitize(&msg.text);
+    let from = sanitize(&msg.from);
+    match (&msg.room, &msg.to) {
+        (Some(room), _) if msg.action => format!("{room} * {from} {text}"),
+        (Some(room), _) => format!("{room} <{from}> {text}"),
+        (None, to) => {
+            let to = to.as_deref().map(sanitize).unwrap_or_else(|| "you".into());
+            if msg.action {
+                format!("[{from} -> {to}] * {from} {text}")
+            } else {
+                format!("[{from} -> {to}] {text}")
+            }
+        }
+    }
+}
+
+/// Text of a status change.
+pub fn status_text(status: &Status) -> String {
+    match status {
+        Status::Connected { addr, server, nick, reconnected: false } => {
+            format!("connected to {addr} ({server}) as {nick}")
+        }
+        Status::Connected { addr, nick, .. } => format!("reconnected to {addr} as {nick}"),
+        Status::Reconnecting { attempt, delay, reason } => {
+            format!(
+                "disconnected ({reason}); reconnecting in {:.1} s (attempt {attempt})",
+                delay.as_secs_f64()
+            )
+        }
+        Status::CaughtUp { room, count } => format!("caught up on {room}: {count} missed message(s)"),
+        Status::Closed { reason } => format!("session closed: {reason}"),
+    }
+}
+
+/// Text of a server frame other than a message, or `None` for frames not worth a line.
+pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
+    use ServerFrame as S;
+    let s = sanitize;
+    Some(match frame {
+        S::Join { room, nick, .. } => format!("{} joined {room}", s(nick)),
+        S::Part { room, nick, reason, .. } => match reason {
+            Some(r) => format!("{} left {room} ({})", s(nick), s(r)),
+            None => format!("{} left {room}", s(nick)),
+        },
+        S::Quit { nick, reason, .. } => match reason {
+            Some(r) => format!("{} quit ({})", s(nick), s(r)),
+            None => format!("{} quit", s(nick)),
+        },
+        S::Nick { old, new, .. } => format!("{} is now known as {}", s(old), s(new)),
+        S::Topic { room, topic, by, .. } => match (topic.is_empty(), by) {
+            (true, _) => format!("{room} has no topic"),
+            (false, Some(by)) => format!("topic of {room}: {} (set by {})", s(topic), s(by)),
+            (false, None) => format!("topic of {room}: {}", s(topic)),
+        },
+        S::Joined { room, topic, members, .. } => {
+            let mut t = format!("you joined {room} ({} member(s): {})", members.len(), s(&members.join(" ")));
+            if !topic.is_empty() {
+                t.push_str(&format!("; topic: {}", s(topic)));
+            }
+            t
+        }
+        S::Members { room, nicks, .. } => {
+            let where_ = room.as_deref().map_or("online".to_string(), |r| format!("in {r}"));
+            format!("{} {where_}: {}", nicks.len(), s(&nicks.join(" ")))
+        }
+        S::Rooms { rooms, .. } => {
+            let list: Vec<String> = rooms
+                .iter()
+                .map(|r| {
+                    let mut t = format!("{} ({})", r.name, r.members);
+                    if !r.topic.is_empty() {
+                        t.push_str(&format!(" {}", s(&r.topic)));
+                    }
+                    t
+                })
+                .collect();
+            format!("rooms: {}", list.join(", "))
+        }
+        S::History { room, messages, more, .. } if messages.is_empty() => {
+            format!("no {}messages in {room}", if *more { "more " } else { "" })
+        }
+        S::History { .. } => return None,
+        S::IgnoreMode { on: true, .. } => "ignore mode on: room messages hidden, private ones shown".into(),
+        S::IgnoreMode { on: false, .. } => "ignore mode off".into(),
+        S::Ignoring { nicks, .. } if nicks.is_empty() => "you ignore nobody".into(),
+        S::Ignoring { nicks, .. } => format!("you ignore: {}", s(&nicks.join(" "))),
+        S::Notice { text, .. } => s(text),
+        S::Error { code, message, .. } => format!("error: {} ({})", s(message), code.as_str()),
+        S::Bye { reason } => format!("server says goodbye: {}", s(reason)),
+        S::Welcome { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
+    })
+}
+
+/// One event as a line of line mode's text output; `None` for events not worth a line.
+pub fn event_line(event: &Event) -> Option<String> {
+    match event {
+        Event::Message { msg, .. } => Some(format!("{} {}", hhmmss(msg.ts), message_text(msg))),
+        Event::Frame(ServerFrame::History { messages, more: _, .. }) if !messages.is_empty() => Some(
+            messages
+                .iter()
+                .map(|m| format!("{} {}", hhmmss(m.ts), message_text(m)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        Event::Frame(f) => frame_text(f).map(|t| format!("-- {t}")),
+        Event::Status(s) => Some(format!("-- {}", status_text(s))),
+        Event::SendFailed { message, code, .. } => {
+            Some(format!("-- error: message not sent: {} ({})", sanitize(message), code.as_str()))
+        }
+        Event::Warning(w) => Some(format!("-- warning: {}", sanitize(w))),
+        Event::Acked { .. } | Event::Lag(_) => None,
+    }
+}
+
+/// One event as a JSON value for `--json`: server frames as the server sent them (own messages
+/// and history marked with `own`/`history`), client-side events with their own `type`.
+pub fn event_json(event: &Event) -> Option<Value> {
+    let to_value = |f: &ServerFrame<'_>| serde_json::to_value(f).ok();
+    match event {
+        Event::Message { msg, own, history } => {
+            let mut v = to_value(&ServerFrame::Message(msg.clone()))?;
+            if let Value::Object(o) = &mut v {
+                if *own {
+                    o.insert("own".into(), Value::Bool(true));
+                }
+                if *history {
+                    o.insert("history".into(), Value::Bool(true));
+                }
+            }
+            Some(v)
+        }
+        Event::Frame(f) => to_value(f),
+        Event::Acked { cid, mid, duplicate } => {
+            Some(json!({"type": "ack", "cid": cid, "mid": mid, "duplicate": duplicate}))
+        }
+        Event::SendFailed { cid, code, message } => {
+            Some(json!({"type": "send_failed", "cid": cid, "code": code, "message": message}))
+        }
+        Event::Status(s) => Some(match s {
+            Status::Connected { addr, server, nick, reconnected } => {
+                json!({"type": "status", "state": "connected", "addr": addr, "server": server, "nick": nick, "reconnected": reconnected})
+            }
+            Status::Reconnecting { attempt, delay, reason } => {
+                json!({"type": "status", "state": "reconnecting", "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason})
+            }
+            Status::CaughtUp { room, count } => {
+                json!({"type": "status", "state": "caught_up", "room": room, "count": count})
+            }
+            Status::Closed { reason } => json!({"type": "status", "state": "closed", "reason": reason}),
+        }),
+        Event::Warning(w) => Some(json!({"type": "warning", "message": w})),
+        Event::Lag(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn msg(
+        room: Option<&str>,
+        from: &str,
+        to: Option<&str>,
+        text: &str,
+        action: bool,
+    ) -> MessageFrame<'static> {
+        MessageFrame {
+            room: room.map(|r| Cow::Owned(r.into())),
+            from: Cow::Owned(from.into()),
+            to: to.map(|r| Cow::Owned(r.into())),
+            text: Cow::Owned(text.into()),
+            action,
+            mid: Some(1),
+            ts: 0,
+        }
+    }
+
+    #[test]
+    fn messages_read_like_chat() {
+        assert_eq!(message_text(&msg(Some("#a"), "ann", None, "hi", false)), "#a <ann> hi");
+        assert_eq!(message_text(&msg(Some("#a"), "ann", None, "waves", true)), "#a * ann waves");
+        assert_eq!(message_text(&msg(None, "ann", Some("bob"), "psst", false)), "[ann -> bob] psst");
+        assert_eq!(
+            message_text(&msg(Some("#a"), "evil", None, "\u{1b}[2Jx", false)),
+            "#a <evil> \u{fffd}[2Jx"
+        );
+    }
+
+    #[test]
+    fn conversations_of_private_messages_are_the_other_person() {
+        assert_eq!(conversation(&msg(None, "ann", Some("bob"), "x", false), "bob"), "ann");
+        assert_eq!(conversation(&msg(None, "bob", Some("ann"), "x", false), "Bob"), "ann");
+        assert_eq!(conversation(&msg(Some("#r"), "bob", None, "x", false), "bob"), "#r");
+    }
+
+    #[test]
+    fn json_marks_own_messages() {
+        let e = Event::Message { msg: msg(Some("#a"), "me", None, "x", false), own: true, history: false };
+        let v = event_json(&e).unwrap();
+        assert_eq!(v["type"], "message");
+        assert_eq!(v["own"], true);
+        assert_eq!(v["text"], "x");
+    }
+}

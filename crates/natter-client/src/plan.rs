@@ -1,0 +1,160 @@
+//! What a typed line does, decided once for line mode and the TUI: the grammar is
+//! `natter_proto::command::parse_input` (the same as the server's text mode); this module
+//! maps each command onto the native protocol, relative to the current conversation.
+
+use crate::conn::Target;
+use natter_proto::command::{Command, HELP, Input, help_lines, parse_input};
+use natter_proto::native::ClientFrame;
+
+/// What to do with a typed line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Nothing (blank line).
+    Nothing,
+    /// Send a chat message.
+    Send {
+        /// Room or nick.
+        target: Target,
+        /// The text.
+        text: String,
+        /// True for `/me`.
+        action: bool,
+    },
+    /// Send this frame; the answer arrives as an event.
+    Submit(ClientFrame),
+    /// Show these lines locally.
+    Show(Vec<String>),
+    /// Leave, with an optional reason.
+    Quit(Option<String>),
+    /// The line was wrong; show this.
+    Error(String),
+}
+
+/// Decides what `line` does when `current` is the open conversation.
+pub fn plan(line: &str, current: &Target) -> Plan {
+    let input = match parse_input(line) {
+        Ok(i) => i,
+        Err(e) => return Plan::Error(e.to_string()),
+    };
+    let room_of = |room: Option<String>| -> Result<String, Box<Plan>> {
+        match (room, current) {
+            (Some(r), _) => Ok(r),
+            (None, Target::Room(r)) => Ok(r.clone()),
+            (None, Target::Nick(_)) => {
+                Err(Box::new(Plan::Error("this is a private conversation; name a room, e.g. #lobby".into())))
+            }
+        }
+    };
+    match input {
+        Input::Empty => Plan::Nothing,
+        Input::Say(text) => Plan::Send { target: current.clone(), text, action: false },
+        Input::Private { to, text } => Plan::Send { target: Target::Nick(to), text, action: false },
+        Input::Command(cmd) => match cmd {
+            Command::Help(None) => Plan::Show(help_lines()),
+            Command::Help(Some(topic)) => {
+                let topic = topic.to_ascii_lowercase();
+                let width = HELP.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+                let lines: Vec<String> = HELP
+                    .iter()
+                    .filter(|(c, _)| c.trim_start_matches(['/', '@']).starts_with(topic.as_str()))
+                    .map(|(c, d)| format!("{c:<width$}  {d}"))
+                    .collect();
+                if lines.is_empty() {
+                    Plan::Error(format!("no help for {topic}; type /help"))
+                } else {
+                    Plan::Show(lines)
+                }
+            }
+            Command::Me(text) => Plan::Send { target: current.clone(), text, action: true },
+            Command::Who(room) => {
+                let room = match room.as_deref() {
+                    Some("*") => None,
+                    Some(r) => Some(r.to_string()),
+                    None => room_of(None).ok(),
+                };
+                Plan::Submit(ClientFrame::Who { room, id: None })
+            }
+            Command::IgnoreAll => Plan::Submit(ClientFrame::IgnoreAll { on: None, id: None }),
+            Command::Join(room) => {
+                let room = if room.starts_with('#') { room } else { format!("#{room}") };
+                match natter_proto::names::validate_room(&room) {
+                    Ok(()) => Plan::Submit(ClientFrame::Join { room, id: None }),
+                    Err(e) => Plan::Error(e.to_string()),
+                }
+            }
+            Command::Part { room, reason } => match room_of(room) {
+                Ok(room) => Plan::Submit(ClientFrame::Part { room, reason, id: None }),
+                Err(p) => *p,
+            },
+            Command::Rooms => Plan::Submit(ClientFrame::Rooms { id: None }),
+            Command::Nick(nick) => match natter_proto::names::validate_nick(&nick) {
+                Ok(()) => Plan::Submit(ClientFrame::Nick { nick, id: None }),
+                Err(e) => Plan::Error(e.to_string()),
+            },
+            Command::Topic { room, topic } => match room_of(room) {
+                Ok(room) => Plan::Submit(ClientFrame::Topic { room, topic, id: None }),
+                Err(p) => *p,
+            },
+            Command::History { room, count } => match room_of(room) {
+                Ok(room) => Plan::Submit(ClientFrame::History {
+                    room,
+                    before: None,
+                    after: None,
+                    limit: Some(count.unwrap_or(20)),
+                    id: None,
+                }),
+                Err(p) => *p,
+            },
+            // The server lists who is ignored when asked to ignore nobody.
+            Command::Ignore(nick) => {
+                Plan::Submit(ClientFrame::Ignore { nick: nick.unwrap_or_default(), id: None })
+            }
+            Command::Unignore(nick) => Plan::Submit(ClientFrame::Unignore { nick, id: None }),
+            Command::Ephemeral { room, on } => match room_of(room) {
+                Ok(room) => Plan::Submit(ClientFrame::Ephemeral { room, on, id: None }),
+                Err(p) => *p,
+            },
+            Command::Quit(reason) => Plan::Quit(reason),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> Target {
+        Target::Room("#r".into())
+    }
+
+    #[test]
+    fn text_goes_to_the_current_conversation() {
+        assert_eq!(plan("hi", &room()), Plan::Send { target: room(), text: "hi".into(), action: false });
+        let bob = Target::Nick("bob".into());
+        assert_eq!(
+            plan("/me waves", &bob),
+            Plan::Send { target: bob.clone(), text: "waves".into(), action: true }
+        );
+        assert_eq!(
+            plan("@ann psst", &room()),
+            Plan::Send { target: Target::Nick("ann".into()), text: "psst".into(), action: false }
+        );
+        assert!(matches!(plan("/part", &bob), Plan::Error(_)));
+    }
+
+    #[test]
+    fn commands_become_frames() {
+        assert_eq!(
+            plan("/who", &room()),
+            Plan::Submit(ClientFrame::Who { room: Some("#r".into()), id: None })
+        );
+        assert_eq!(plan("/ls", &room()), Plan::Submit(ClientFrame::Who { room: None, id: None }));
+        assert_eq!(plan("/join x", &room()), Plan::Submit(ClientFrame::Join { room: "#x".into(), id: None }));
+        assert_eq!(plan("/quit bye", &room()), Plan::Quit(Some("bye".into())));
+        assert!(matches!(plan("/help", &room()), Plan::Show(l) if l.len() == HELP.len()));
+        assert!(matches!(plan("/help join", &room()), Plan::Show(l) if l.len() == 1));
+        assert!(matches!(plan("/nick 1x", &room()), Plan::Error(_)));
+        assert!(matches!(plan("/bogus", &room()), Plan::Error(_)));
+        assert_eq!(plan("  ", &room()), Plan::Nothing);
+    }
+}
