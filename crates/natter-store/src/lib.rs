@@ -8,6 +8,8 @@
 //! [`SqliteStore`] is the embedded default: one file, no server to run, and the promise that an
 //! acknowledged message survives `kill -9` of the server.
 
+#![warn(missing_docs)]
+
 mod error;
 mod schema;
 mod sqlite;

@@ -303,3 +303,37 @@ fn many_threads_share_one_memory_store() {
     }
     assert_eq!(latest(store.as_ref(), "#r", 3), [198, 199, 200]);
 }
+
+/// The child half of `acknowledged_commits_survive_a_crash`: commits, then dies without running
+/// any destructor or closing anything, as a `kill -9` would leave it.
+fn crash_after_commits(path: &str) -> ! {
+    let store = SqliteStore::open(path, Durability::Process).unwrap();
+    store.commit(&[Write::Room(room("#r"))]).unwrap();
+    for mid in 1..=100 {
+        store.commit(&[Write::Message(msg("#r", mid, Some(&format!("c{mid}"))))]).unwrap();
+    }
+    std::process::abort();
+}
+
+#[test]
+fn acknowledged_commits_survive_a_crash() {
+    const CHILD: &str = "NATTER_STORE_TEST_CRASH_DB";
+    if let Ok(path) = std::env::var(CHILD) {
+        crash_after_commits(&path);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.db");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "acknowledged_commits_survive_a_crash", "--nocapture", "--test-threads=1"])
+        .env(CHILD, &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child was meant to die");
+    // The log was never checkpointed nor closed: the commits are in the WAL alone.
+    assert!(dir.path().join("n.db-wal").exists());
+    let store = open(&path).unwrap();
+    assert_eq!(store.load(0).unwrap()[0].last_mid, 100);
+    assert_eq!(latest(&store, "#r", 1000), (1..=100).collect::<Vec<_>>());
+}
