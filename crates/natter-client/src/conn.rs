@@ -673,6 +673,7 @@ impl Actor {
             let reason = match self.login().await {
                 Ok((conn, server)) => {
                     attempt = 0;
+                    self.sync_shared(true);
                     if let Some(f) = first.take() {
                         let _ = f.send(Ok(()));
                     }

@@ -10,9 +10,8 @@ use crate::config::Settings;
 use crate::conn::{Client, ConnectOptions, Event, LOBBY, Status, Target};
 use crate::format::{event_json, event_line};
 use crate::plan::{Plan, plan};
-use anyhow::Context;
 use natter_proto::names::fold;
-use natter_proto::native::{ClientFrame, ServerFrame};
+use natter_proto::native::ClientFrame;
 use std::io::{BufRead, Write};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -81,10 +80,9 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
     if fold(&settings.room) != fold(LOBBY) {
         opts.rooms.push(settings.room.clone());
     }
-    let (client, mut events) = Client::connect(opts).await.context("natter connect")?;
+    let (client, mut events) = Client::connect(opts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let printer = Printer { json };
     let mut current = Target::Room(settings.room.clone());
-    let mut joining: Option<String> = None;
     let mut lines = stdin_lines();
     loop {
         tokio::select! {
@@ -95,8 +93,10 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
                         client.send(target, text, action);
                     }
                     Plan::Submit(frame) => {
+                        // Switch at once: the server handles frames in order, so the lines
+                        // after `/join` go to the new room, as a script expects.
                         if let ClientFrame::Join { room, .. } = &frame {
-                            joining = Some(fold(room));
+                            current = Target::Room(room.clone());
                         }
                         client.submit(frame);
                     }
@@ -113,15 +113,8 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
             event = events.recv() => {
                 let Some(event) = event else { return Ok(()) };
                 printer.event(&event);
-                match &event {
-                    Event::Frame(ServerFrame::Joined { room, .. }) if joining.as_deref() == Some(&fold(room)) => {
-                        joining = None;
-                        current = Target::Room(room.to_string());
-                    }
-                    Event::Status(Status::Closed { reason }) => {
-                        anyhow::bail!("the session ended: {reason}");
-                    }
-                    _ => {}
+                if let Event::Status(Status::Closed { reason }) = &event {
+                    anyhow::bail!("the session ended: {reason}");
                 }
             }
         }
