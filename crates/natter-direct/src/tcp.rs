@@ -210,6 +210,7 @@ async fn read_loop(
 ) -> Result<(), DirectError> {
     let mut local_done = false;
     let mut peer_done = false;
+    let mut peer_eof = false;
     loop {
         if local_done && peer_done {
             return Ok(());
@@ -225,7 +226,7 @@ async fn read_loop(
                     Err(e) => return Err(DirectError::Lost(e.to_string())),
                 }
             }
-            p = reader.next() => match p? {
+            p = reader.next(), if !peer_eof => match p? {
                 Some(Packet::Data(sealed)) => match AppMsg::decode(&opener.open(&sealed)?)? {
                     AppMsg::Text(t) if !peer_done => { let _ = net_tx.send(NetEvent::Text(t)).await; }
                     AppMsg::Text(_) => return Err(DirectError::Lost("message after goodbye".into())),
@@ -235,10 +236,8 @@ async fn read_loop(
                     }
                 },
                 Some(_) => return Err(HandshakeError::Unexpected("handshake packet during the chat").into()),
-                None if peer_done => {
-                    // The peer closed after its goodbye; our remaining messages have nowhere to go.
-                    return Ok(());
-                }
+                // The peer half-closed after its goodbye; we may still be sending.
+                None if peer_done => peer_eof = true,
                 None => return Err(DirectError::Lost("the other side closed the connection without saying goodbye".into())),
             },
         }
