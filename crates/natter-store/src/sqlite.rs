@@ -96,7 +96,9 @@ impl SqliteStore {
     /// (for tests and throwaway servers). Fails with [`StoreError::Open`] saying what to do when
     /// the file cannot be created, is not a database, or was written by a newer natter.
     pub fn open(path: &str, durability: Durability) -> Result<Self, StoreError> {
-        let memory = path == ":memory:";
+        // "" is SQLite's private temporary database: like ":memory:", invisible to a second
+        // connection.
+        let memory = path == ":memory:" || path.is_empty();
         // The mutexes above do the locking, so SQLite's own per-connection mutex is not needed.
         // No URI flag: a path is a path, so "file:...?mode=memory" cannot sneak in a database
         // that the read connections would not share.

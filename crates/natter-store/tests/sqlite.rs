@@ -97,6 +97,10 @@ fn memory_databases_are_private_to_each_store() {
     assert!(latest(&b, "#r", 10).is_empty());
     assert!(b.load(1).unwrap().is_empty());
     a.close().unwrap();
+    // "" is SQLite's private temporary database: it too must serve history from its one connection.
+    let temp = SqliteStore::open("", Durability::Process).unwrap();
+    temp.commit(&[Write::Room(room("#r")), Write::Message(msg("#r", 1, None))]).unwrap();
+    assert_eq!(latest(&temp, "#r", 10), [1]);
 }
 
 #[test]
