@@ -110,6 +110,7 @@ async fn run<D: Door>(
                 return;
             }
             if ctx.session.is_some() {
+                door.on_registered(&format!("udp-{}", peer.port()), &ctx.lobby());
                 break;
             }
         }

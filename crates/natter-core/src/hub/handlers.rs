@@ -276,6 +276,9 @@ impl Hub {
                 if let Some(cid) = &cid {
                     self.cids.insert(&sender_key, cid, mid, ts);
                 }
+                // Deliver now, acknowledge once stored: room order stays the hub's order, and
+                // the sender's ack still means "durable".
+                self.fan_out(id, &sender_key, &key, message.clone());
                 let pending = PendingMessage { sender: id, message, req, cid: cid.map(Into::into) };
                 if stored {
                     let m = &pending.message;
@@ -291,33 +294,28 @@ impl Hub {
                     }));
                     self.pending.push_back(Some(pending));
                 } else {
-                    self.deliver_room_message(pending, &key, false);
+                    self.ack(pending, false);
                 }
             }
         }
     }
 
-    /// Fans a room message out to the members (except the sender and those ignoring it), then
-    /// acknowledges it to the sender.
-    fn deliver_room_message(&mut self, pending: PendingMessage, key: &str, stored: bool) {
-        let sender_key = self
-            .sessions
-            .get(&pending.sender)
-            .map(|s| s.key.clone())
-            .unwrap_or_else(|| fold(&pending.message.from));
+    /// Delivers a room message to the members, except its sender and those ignoring it, and
+    /// keeps it for replay on join.
+    fn fan_out(&mut self, sender: SessionId, sender_key: &str, key: &str, message: Arc<ChatMessage>) {
         let keep = self.config.history;
         let mut too_slow = Vec::new();
         if let Some(room) = self.rooms.get_mut(key) {
-            if stored {
-                room.remember(pending.message.clone(), keep);
+            if message.mid.is_some() {
+                room.remember(message.clone(), keep);
             }
-            let delivery = deliver(Event::Message(pending.message.clone()));
+            let delivery = deliver(Event::Message(message));
             for &sid in &room.members {
-                if sid == pending.sender {
+                if sid == sender {
                     continue;
                 }
                 let Some(s) = self.sessions.get(&sid) else { continue };
-                if s.blocks(&sender_key, true) {
+                if s.blocks(sender_key, true) {
                     continue;
                 }
                 if s.outbox.push(delivery.clone()).is_err() {
@@ -328,8 +326,11 @@ impl Hub {
         for sid in too_slow {
             self.remove_session(sid, TOO_SLOW, true);
         }
+    }
+
+    fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
         let PendingMessage { sender, message, req, cid } = pending;
-        self.reply(sender, Event::Ack { req, cid, message, duplicate: false });
+        self.reply(sender, Event::Ack { req, cid, message, duplicate });
     }
 
     pub(super) fn on_committed(&mut self, committed: Committed) {
@@ -339,10 +340,7 @@ impl Hub {
             let Some(pending) = entry else { continue };
             match &result {
                 Ok(outcomes) => match outcomes.get(i) {
-                    Some(WriteOutcome::Stored) | None => {
-                        let key = pending.message.room.as_deref().map(fold).unwrap_or_default();
-                        self.deliver_room_message(pending, &key, true);
-                    }
+                    Some(WriteOutcome::Stored) | None => self.ack(pending, false),
                     Some(&WriteOutcome::Duplicate { mid, ts }) => {
                         let mut message = (*pending.message).clone();
                         message.mid = Some(mid);
@@ -362,7 +360,7 @@ impl Hub {
                     pending.sender,
                     pending.req,
                     ErrorCode::StoreFailed,
-                    format!("your message was not stored ({e}); send it again"),
+                    format!("your message was delivered to those online but not stored ({e})"),
                 ),
             }
         }

@@ -21,6 +21,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+/// Stored messages per room whose client ids are remembered across a restart.
+const CID_WINDOW: usize = 1024;
+
 /// Settings of the chat model.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -137,7 +140,9 @@ pub(crate) struct Hub {
 
 /// Loads the store and starts the hub on the current tokio runtime.
 pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, StoreError> {
-    let loaded = store.load(config.history)?;
+    // Load more than the replay needs: the client ids of recent messages let a client that
+    // resends after a server restart be recognised before its message is delivered twice.
+    let loaded = store.load(config.history.max(CID_WINDOW))?;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let persister = Persister::start(store.clone(), done_tx)
         .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
@@ -154,7 +159,13 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     };
     for room in loaded {
         let name: Arc<str> = room.record.name.as_str().into();
-        let recent = room.recent.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
+        for m in &room.recent {
+            if let Some(cid) = &m.cid {
+                hub.cids.insert(&m.sender_key, cid, Some(m.mid), m.ts);
+            }
+        }
+        let skip = room.recent.len().saturating_sub(hub.config.history);
+        let recent = room.recent.iter().skip(skip).map(|m| Arc::new(stored_to_chat(m, &name))).collect();
         hub.rooms.insert(
             room.record.key.clone(),
             Room {

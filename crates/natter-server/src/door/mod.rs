@@ -35,6 +35,9 @@ pub(crate) trait Door: Send + 'static {
     /// Lets the door track state from its own session's events (current room, nick).
     fn observe(&mut self, _event: &Event) {}
 
+    /// The session just logged in as `nick` and is in `lobby` (before any event arrives).
+    fn on_registered(&mut self, _nick: &str, _lobby: &str) {}
+
     /// Handles one complete line from the peer.
     fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> impl Future<Output = Flow> + Send;
 

@@ -293,6 +293,13 @@ impl Door for TextDoor {
         }
     }
 
+    fn on_registered(&mut self, nick: &str, lobby: &str) {
+        self.nick = nick.to_string();
+        if self.rooms.is_empty() {
+            self.rooms.push(lobby.to_string());
+        }
+    }
+
     async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
         let line = strip_telnet(line);
         let text = decode_text(&line);
@@ -305,7 +312,9 @@ impl Door for TextDoor {
                 return Flow::Close("bye".into());
             }
             let flow = ctx.register(nick.to_string(), None).await;
-            if ctx.session.is_none() && flow == Flow::Continue {
+            if ctx.session.is_some() {
+                self.on_registered(nick, &ctx.lobby());
+            } else if flow == Flow::Continue {
                 return ctx.local(Event::Notice {
                     req: None,
                     room: None,

@@ -1,0 +1,227 @@
+//! Test harness: starts the real `natter` binary on port 0 and talks to it over real sockets.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A running `natter serve`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub tcp: SocketAddr,
+    pub udp: Option<SocketAddr>,
+    pub db: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server with a fresh database and extra flags.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("natter.db");
+        let mut s = Server::start_with_db(&db, extra);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts a server on an existing database path.
+    pub fn start_with_db(db: &std::path::Path, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--db", db.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start natter serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
+        let (mut tcp, mut udp) = (None, None);
+        let mut line = String::new();
+        while tcp.is_none() || (udp.is_none() && !extra.windows(2).any(|w| w == ["--udp", "off"])) {
+            line.clear();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                panic!("server exited before listening");
+            }
+            if let Some(a) = line.trim().strip_prefix("listening tcp ") {
+                tcp = Some(a.parse().unwrap());
+            }
+            if let Some(a) = line.trim().strip_prefix("listening udp ") {
+                udp = Some(a.parse().unwrap());
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = reader.read_to_string(&mut sink);
+        });
+        Server { child, tcp: tcp.unwrap(), udp, db: db.to_path_buf(), _dir: None }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: &str) {
+        Command::new("kill").args([sig, &self.pid().to_string()]).status().unwrap();
+    }
+
+    /// Waits for the process to exit; returns its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A line-oriented TCP client (native or text).
+pub struct Client {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Client { stream, reader }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn line(&mut self, text: &str) {
+        self.send(format!("{text}\n").as_bytes());
+    }
+
+    /// Next line, or None on timeout/EOF.
+    pub fn next(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(String::from_utf8_lossy(&buf).trim_end().to_string()),
+        }
+    }
+
+    /// Reads lines until one contains `needle`; panics with what was seen otherwise.
+    pub fn expect(&mut self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            match self.next() {
+                Some(l) if l.contains(needle) => return l,
+                Some(l) => seen.push(l.chars().take(200).collect::<String>()),
+                None => break,
+            }
+        }
+        panic!("expected a line containing {needle:?}; saw {seen:#?}");
+    }
+
+    /// Reads lines for `d` and returns them all.
+    pub fn drain(&mut self, d: Duration) -> Vec<String> {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+        let mut out = Vec::new();
+        while let Some(l) = self.next() {
+            out.push(l);
+        }
+        self.stream.set_read_timeout(Some(WAIT)).unwrap();
+        out
+    }
+
+    /// True when the server closed the connection (EOF) within the wait.
+    pub fn closed(&mut self) -> bool {
+        let deadline = Instant::now() + WAIT;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
+
+/// A native-protocol client logged in as `nick`, with the welcome and lobby join consumed.
+pub fn native(addr: SocketAddr, nick: &str) -> Client {
+    let mut c = Client::connect(addr);
+    c.line(&format!(r#"{{"type":"hello","nick":"{nick}"}}"#));
+    c.expect(r#""type":"welcome""#);
+    c.expect(r#""type":"joined""#);
+    c
+}
+
+/// A text-mode client logged in as `nick`.
+pub fn text(addr: SocketAddr, nick: &str) -> Client {
+    let mut c = Client::connect(addr);
+    c.line(nick);
+    c.expect(&format!("Hello {nick}"));
+    c.expect("you are in #lobby");
+    c
+}
+
+/// A UDP member.
+pub struct Udp {
+    pub socket: UdpSocket,
+    pub server: SocketAddr,
+}
+
+impl Udp {
+    pub fn new(server: SocketAddr) -> Udp {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(WAIT)).unwrap();
+        Udp { socket, server }
+    }
+
+    pub fn send(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).unwrap();
+    }
+
+    pub fn recv(&self) -> Option<String> {
+        let mut buf = [0u8; 65536];
+        match self.socket.recv_from(&mut buf) {
+            Ok((n, _)) => Some(String::from_utf8(buf[..n].to_vec()).expect("server sends UTF-8")),
+            Err(_) => None,
+        }
+    }
+
+    pub fn expect(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        while let Some(d) = self.recv() {
+            if d.contains(needle) {
+                return d;
+            }
+            seen.push(d.chars().take(200).collect::<String>());
+        }
+        panic!("expected a datagram containing {needle:?}; saw {seen:#?}");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().unwrap().port()
+    }
+}
+
+pub fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
