@@ -10,6 +10,8 @@
 //! [`frame`], [`reliable`]. I/O modules: [`tcp`], [`udp`], [`plain`], [`ui`]; [`chat`] joins a
 //! user interface to a network link through two channel seams.
 
+#![warn(missing_docs)]
+
 pub mod chat;
 pub mod code;
 pub mod error;
@@ -55,9 +57,10 @@ pub enum DirectCommand {
         /// Port to listen on (0 picks a free one; the chosen port is printed).
         #[arg(long, default_value_t = DEFAULT_PORT)]
         port: u16,
-        /// Local address to bind (default: all IPv4 interfaces).
+        /// Local address to bind: all IPv4 interfaces by default; `::` for IPv6.
         #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
         bind: IpAddr,
+        /// Transport options (must match the other side's).
         #[command(flatten)]
         mode: Mode,
     },
@@ -68,6 +71,7 @@ pub enum DirectCommand {
         /// The one-time code shown by the listener, e.g. 7-orbit-lantern.
         #[arg(long)]
         code: Option<String>,
+        /// Transport options (must match the other side's).
         #[command(flatten)]
         mode: Mode,
     },

@@ -465,6 +465,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn duplicated_handshake_datagrams_do_not_break_the_handshake() {
+        let code = Code::parse("3-apple-zebra").unwrap();
+        let mut l = Handshake::listener(&code);
+        let (mut c, first) = Handshake::connector(&code);
+        let Step::Send(flight) = l.on_message(first.clone()).unwrap() else { panic!() };
+        assert!(matches!(l.on_message(first), Err(HandshakeError::Unexpected(_))));
+        assert!(matches!(c.on_message(flight[0].clone()).unwrap(), Step::Wait));
+        assert!(matches!(c.on_message(flight[0].clone()), Err(HandshakeError::Unexpected(_))));
+        let Step::Done { send, .. } = c.on_message(flight[1].clone()).unwrap() else { panic!() };
+        assert!(matches!(l.on_message(send[0].clone()).unwrap(), Step::Done { .. }));
+    }
+
+    #[test]
     fn unexpected_and_malformed_handshake_messages_are_errors() {
         let code = Code::parse("3-apple-zebra").unwrap();
         let mut l = Handshake::listener(&code);
