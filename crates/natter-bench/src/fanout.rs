@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Options of the fanout scenario.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,6 +39,11 @@ pub struct FanoutArgs {
     /// Messages per sender sent and drained before measuring (not counted).
     #[arg(long, default_value_t = 0)]
     pub warmup: u32,
+    /// At most this many messages per sender awaiting their ack (native only); default: no
+    /// limit, the senders write as fast as the server reads, and latency includes the
+    /// server's backlog.
+    #[arg(long)]
+    pub window: Option<u32>,
     /// Stop waiting for deliveries once none arrived for this many seconds.
     #[arg(long, default_value_t = 2.0)]
     pub drain: f64,
@@ -85,6 +90,12 @@ pub struct FanoutReport {
     pub timed_out: bool,
     /// Server CPU time during the measured phase, when `--server-pid` was given.
     pub server_cpu: Option<CpuTicks>,
+    /// The same from the per-thread scheduler statistics, in nanoseconds (finer grained).
+    pub server_sched_ns: Option<u64>,
+    /// CPU time the bench itself used in the measured phase.
+    pub bench_cpu: Duration,
+    /// Worker threads of the bench.
+    pub bench_threads: usize,
     /// Delivery latency.
     pub latency: LatencySummary,
     /// Time to open and join all connections.
@@ -103,13 +114,29 @@ impl FanoutReport {
         (s > 0.0).then(|| self.delivered as f64 / s)
     }
 
+    /// Deliveries per server CPU-second from the scheduler statistics.
+    pub fn per_sched_second(&self) -> Option<f64> {
+        let ns = self.server_sched_ns?;
+        (ns > 0).then(|| self.delivered as f64 / (ns as f64 / 1e9))
+    }
+
+    /// Share of the bench's CPU capacity used between the first send and the end of the
+    /// drain; near 1 means the bench, not the server, set the pace.
+    pub fn bench_load(&self) -> f64 {
+        let capacity = (self.send_time.max(self.wall)).as_secs_f64() * self.bench_threads as f64;
+        if capacity > 0.0 { self.bench_cpu.as_secs_f64() / capacity } else { 0.0 }
+    }
+
     /// The printable and JSON forms.
     pub fn report(&self) -> crate::Report {
         let a = &self.args;
-        let pace = match a.rate {
+        let mut pace = match a.rate {
             Some(r) => format!("{r} msg/s per sender"),
             None => "full speed".into(),
         };
+        if let Some(w) = a.window {
+            pace += &format!(", window {w}");
+        }
         let mut t = format!(
             "fanout: {} clients, {} senders x {} messages ({pace}, {} B text), {:?} protocol, {}\n",
             a.clients, a.senders, a.messages, a.size, self.protocol, self.addr
@@ -138,6 +165,19 @@ impl FanoutReport {
             }
             None => t += "server cpu     not measured (pass --server-pid PID)\n",
         }
+        if let (Some(ns), Some(r)) = (self.server_sched_ns, self.per_sched_second()) {
+            t += &format!(
+                "server sched   {:.3} s on CPU (all threads, ns resolution): {r:.0} deliveries per CPU-second\n",
+                ns as f64 / 1e9
+            );
+        }
+        t += &format!(
+            "bench cpu      {:.3} s on {} thread(s), {:.0} % of its capacity{}\n",
+            self.bench_cpu.as_secs_f64(),
+            self.bench_threads,
+            100.0 * self.bench_load(),
+            if self.bench_load() > 0.9 { ": the bench may be the bottleneck" } else { "" }
+        );
         t += &format!("latency        {}\n", self.latency.line());
         if self.warmup_delivered > 0 {
             t += &format!("warm-up        {} deliveries (not counted above)\n", self.warmup_delivered);
@@ -181,6 +221,11 @@ impl FanoutReport {
             "server_user_s": self.server_cpu.map(|c| c.user_seconds()),
             "server_system_s": self.server_cpu.map(|c| c.system_seconds()),
             "deliveries_per_server_cpu_s": self.per_cpu_second(),
+            "server_sched_cpu_s": self.server_sched_ns.map(|ns| ns as f64 / 1e9),
+            "deliveries_per_server_sched_cpu_s": self.per_sched_second(),
+            "bench_cpu_s": self.bench_cpu.as_secs_f64(),
+            "bench_threads": self.bench_threads,
+            "window": a.window,
             "latency": self.latency.json(),
         });
         crate::Report { text: t, json }
@@ -229,7 +274,20 @@ struct RecvStats {
     last_ns: u64,
 }
 
-type Writer = Arc<tokio::sync::Mutex<OwnedWriteHalf>>;
+/// One client's sending side, shared by its sender and its receiver (which sees the acks
+/// and answers keep-alives).
+#[derive(Debug)]
+struct Link {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    /// Messages sent on this connection so far, all phases.
+    sent: AtomicU64,
+    /// Acks (and errors, which also settle a send) received so far.
+    settled: AtomicU64,
+    /// Wakes a sender waiting for its window to open.
+    settled_changed: Notify,
+}
+
+type Writer = Arc<Link>;
 
 /// Runs the scenario.
 pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutReport> {
@@ -243,6 +301,12 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         && !(r > 0.0 && r.is_finite())
     {
         bail!("--rate must be a positive number of messages per second");
+    }
+    if args.window == Some(0) {
+        bail!("--window must be at least 1");
+    }
+    if args.window.is_some() && ctx.common.protocol == Protocol::Irc {
+        bail!("--window needs acknowledgements, which IRC does not send; use --rate with IRC");
     }
     let drain = crate::secs("--drain", args.drain)?;
     stats::raise_file_limit(u64::from(args.clients) + 64)?;
@@ -275,7 +339,12 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         ctx.deadline,
         &ctx.progress,
         move |_, (reader, writer): Session| {
-            let writer: Writer = Arc::new(tokio::sync::Mutex::new(writer));
+            let writer: Writer = Arc::new(Link {
+                writer: tokio::sync::Mutex::new(writer),
+                sent: AtomicU64::new(0),
+                settled: AtomicU64::new(0),
+                settled_changed: Notify::new(),
+            });
             let task =
                 tokio::spawn(receive(reader, writer.clone(), receiver_shared.clone(), stop_rx.clone()));
             (task, writer)
@@ -306,6 +375,8 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     }
 
     let cpu_before = ctx.common.server_pid.map(CpuTicks::read).transpose()?;
+    let sched_before = ctx.common.server_pid.and_then(stats::read_sched_ns);
+    let own_before = stats::own_cpu();
     let expected = stats::expected_total(args.clients.into(), args.senders.into(), args.messages.into());
     ctx.progress.line(&format!(
         "sending: {} senders x {} messages, {expected} deliveries expected",
@@ -316,6 +387,8 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     timed_out |= t;
     timed_out |= wait_drained(ctx, &shared.delivered, expected, drain, "delivered").await;
     let cpu_after = ctx.common.server_pid.map(CpuTicks::read).transpose()?;
+    let sched_after = ctx.common.server_pid.and_then(stats::read_sched_ns);
+    let bench_cpu = stats::own_cpu().saturating_sub(own_before);
 
     let _ = stop_tx.send(true);
     let mut total = RecvStats::default();
@@ -349,6 +422,9 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         wall: Duration::from_nanos(total.last_ns.saturating_sub(start_ns)),
         timed_out,
         server_cpu: cpu_before.zip(cpu_after).map(|(b, a)| a.since(b)),
+        server_sched_ns: sched_before.zip(sched_after).map(|(b, a)| a.saturating_sub(b)),
+        bench_cpu,
+        bench_threads: ctx.threads,
         latency: total.latency.summary(),
         setup: opened.elapsed,
     })
@@ -372,6 +448,7 @@ async fn send_all(
             phase,
             count,
             rate: args.rate,
+            window: args.window,
             size: args.size,
             room: ctx.target.room.clone(),
             tag: ctx.tag.clone(),
@@ -443,6 +520,7 @@ struct SendJob {
     phase: Phase,
     count: u32,
     rate: Option<f64>,
+    window: Option<u32>,
     size: usize,
     room: String,
     tag: String,
@@ -468,6 +546,25 @@ async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Res
             tokio::time::sleep_until((started + Duration::from_secs_f64(f64::from(seq) / r)).into()).await;
             continue;
         }
+        // With a window, no more than `window` messages may await their ack.
+        let due = match job.window {
+            None => due,
+            Some(w) => {
+                let open = loop {
+                    let notified = writer.settled_changed.notified();
+                    let unsettled = writer
+                        .sent
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(writer.settled.load(Ordering::Relaxed));
+                    if unsettled < u64::from(w) {
+                        break u64::from(w) - unsettled;
+                    }
+                    notified.await;
+                };
+                due.min(seq.saturating_add(u32::try_from(open).unwrap_or(u32::MAX)))
+            }
+        };
+        let first = seq;
         while seq < due && batch.len() < SEND_BATCH {
             let p = Payload { phase: job.phase, sender: job.sender, seq, sent_ns: shared.now_ns() };
             payload::encode(&mut text, &job.tag, &p, job.size);
@@ -475,7 +572,8 @@ async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Res
             shared.protocol.write_send(&mut batch, &job.room, &text, &cid);
             seq += 1;
         }
-        writer.lock().await.write_all(&batch).await?;
+        writer.sent.fetch_add(u64::from(seq - first), Ordering::Relaxed);
+        writer.writer.lock().await.write_all(&batch).await?;
         batch.clear();
     }
     Ok(())
@@ -496,6 +594,7 @@ async fn receive(
     'read: loop {
         let mut measured = 0u64;
         let mut warm = 0u64;
+        let mut settled = 0u64;
         while let Some(line) = reader.next_line() {
             match shared.protocol.classify(line) {
                 Incoming::Delivery(text) => match payload::decode(text, &shared.tag) {
@@ -513,9 +612,13 @@ async fn receive(
                     Some(_) => warm += 1,
                     None => st.foreign += 1,
                 },
-                Incoming::Ack => st.acks += 1,
+                Incoming::Ack => {
+                    st.acks += 1;
+                    settled += 1;
+                }
                 Incoming::Ping(reply) => pongs.push(reply),
                 Incoming::Error(e) => {
+                    settled += 1;
                     shared.errors.fetch_add(1, Ordering::Relaxed);
                     shared.problem(format!("server error: {e}"));
                 }
@@ -529,8 +632,12 @@ async fn receive(
             }
         }
         add_counts(&shared, &mut st, measured, warm, now);
+        if settled > 0 {
+            writer.settled.fetch_add(settled, Ordering::Relaxed);
+            writer.settled_changed.notify_one();
+        }
         for reply in pongs.drain(..) {
-            let _ = writer.lock().await.write_all(&reply).await;
+            let _ = writer.writer.lock().await.write_all(&reply).await;
         }
         tokio::select! {
             biased;

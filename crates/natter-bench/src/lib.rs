@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, clap::Args)]
 #[command(
     about = "Load-test a running natter (or IRC) server",
+    after_help = "The server must run with its flood limits raised (natter: `natter serve --msg-rate 0`), \
+        otherwise fanout losses measure its rate limiter. Pin server and bench to different cores \
+        (`taskset -c 0 natter serve ...`, `taskset -c 1 natter bench ...`) and pass --server-pid.",
     long_about = "Load-test a running natter (or IRC) server.\n\n\
         Run the server with its flood limits raised (natter: `natter serve --msg-rate 0`), \
         otherwise fanout losses measure the rate limiter. For comparable numbers pin the server \
@@ -78,6 +81,16 @@ pub struct Common {
     pub quiet: bool,
 }
 
+impl Common {
+    /// Worker threads to run: `--threads`, else the CPUs this process may run on (which
+    /// honours `taskset`).
+    pub fn worker_threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+            .max(1)
+    }
+}
+
 /// The scenarios.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -91,10 +104,7 @@ pub enum Scenario {
 
 /// Runs `natter bench`: builds the runtime, runs the scenario and prints its report.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let threads = args
-        .common
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = args.common.worker_threads();
     let runtime = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?
     } else {
@@ -144,6 +154,8 @@ pub struct Context {
     pub deadline: Instant,
     /// Progress reporting on stderr.
     pub progress: Progress,
+    /// Worker threads of the load generator, to judge whether it was saturated.
+    pub threads: usize,
 }
 
 impl Context {
@@ -165,6 +177,7 @@ impl Context {
             handshake_timeout: timeout.min(Duration::from_secs(30)),
         };
         Ok(Self {
+            threads: common.worker_threads(),
             common: common.clone(),
             target,
             tag: run_tag(),

@@ -171,6 +171,37 @@ pub fn parse_stat(text: &str) -> anyhow::Result<CpuTicks> {
     Ok(CpuTicks { user, system })
 }
 
+/// On-CPU time of all threads of process `pid` in nanoseconds, summed from
+/// `/proc/PID/task/*/schedstat`. Much finer than the clock ticks of `/proc/PID/stat` (10 ms),
+/// which matters for runs lasting a fraction of a second; threads that exited are missing,
+/// so it is a cross-check, not the headline. `None` when the kernel does not provide it.
+pub fn read_sched_ns(pid: u32) -> Option<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        total += parse_schedstat(&std::fs::read_to_string(path).ok()?)?;
+    }
+    Some(total)
+}
+
+/// The first field of a `schedstat` file: nanoseconds spent on a CPU.
+pub fn parse_schedstat(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// CPU time (user + system) this process has used so far: the load generator's own cost,
+/// to tell when it, rather than the server, is the bottleneck.
+pub fn own_cpu() -> Duration {
+    // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage for the calling process.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 /// Clock ticks per second for `/proc` CPU times (`sysconf(_SC_CLK_TCK)`, usually 100).
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf has no preconditions and only reads a constant.
@@ -267,6 +298,11 @@ mod tests {
         CpuTicks::read(me).unwrap();
         assert!(read_rss_kib(me).unwrap() > 0);
         assert!(ticks_per_second() > 0);
+        assert!(read_sched_ns(me).is_some_and(|ns| ns > 0));
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(20) {}
+        assert!(own_cpu() >= Duration::from_millis(10));
+        assert_eq!(parse_schedstat("2249450392 2014742230 90390\n"), Some(2_249_450_392));
     }
 
     #[test]

@@ -238,6 +238,17 @@ async fn native_fanout_paced_in_another_room_size_respected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_fanout_with_window() {
+    let addr = fake_server(Dialect::Native).await;
+    let r =
+        bench(addr, &["fanout", "-n", "5", "-s", "2", "-m", "300", "--window", "3", "--warmup", "2"]).await;
+    assert_eq!(r["delivered"], 2 * 300 * 4, "{r:#}");
+    assert_eq!(r["lost"], 0);
+    assert_eq!(r["window"], 3);
+    assert!(r["bench_cpu_s"].is_number());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn irc_fanout_counts_exactly() {
     let addr = fake_server(Dialect::Irc).await;
     let r =
