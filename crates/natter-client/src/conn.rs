@@ -889,8 +889,8 @@ impl Actor {
             return End::Lost(e);
         }
         let mut ping = tokio::time::interval(self.opts.ping_interval);
+        // The first tick fires at once: the lag shows right after login.
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ping.tick().await;
         let mut retry = tokio::time::interval(Duration::from_millis(250));
         retry.tick().await;
         loop {

@@ -1,0 +1,397 @@
+//! Drawing the state: tabs with unread counts, topic, messages wrapped by display width (CJK
+//! and emoji take two columns), member list, status line and input line. Layout and wrapping
+//! are plain functions so the state can page by the same rows that are drawn.
+
+use super::state::{App, ConnState, Line as ChatLine, LineKind};
+use crate::format::hhmm;
+use natter_proto::names::fold;
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthChar;
+
+/// Width of the member list, border included.
+const MEMBERS_WIDTH: u16 = 18;
+
+/// Where each part of the screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    /// The conversation list.
+    pub tabs: Rect,
+    /// The room topic.
+    pub topic: Rect,
+    /// The messages.
+    pub messages: Rect,
+    /// The member list (zero-sized when hidden).
+    pub members: Rect,
+    /// Server, nick, connection, lag.
+    pub status: Rect,
+    /// What is being typed.
+    pub input: Rect,
+}
+
+/// Splits a `w`×`h` screen; the member list shows for rooms on screens at least 60 wide.
+pub fn layout(w: u16, h: u16, members: bool) -> Areas {
+    let row = |y: u16| Rect::new(0, y.min(h.saturating_sub(1)), w, u16::from(y < h));
+    let body_h = h.saturating_sub(4);
+    let members_w = if members && w >= 60 { MEMBERS_WIDTH } else { 0 };
+    Areas {
+        tabs: row(0),
+        topic: row(1),
+        messages: Rect::new(0, 2.min(h), w - members_w, body_h),
+        members: Rect::new(w - members_w, 2.min(h), members_w, body_h),
+        status: row(h.saturating_sub(2)),
+        input: row(h.saturating_sub(1)),
+    }
+}
+
+/// The message pane of the current screen.
+pub fn message_area(app: &App) -> Rect {
+    layout(app.size.0, app.size.1, app.current().is_room).messages
+}
+
+const NICK_COLORS: [Color; 10] = [
+    Color::Red,
+    Color::Green,
+    Color::Yellow,
+    Color::Blue,
+    Color::Magenta,
+    Color::Cyan,
+    Color::LightRed,
+    Color::LightGreen,
+    Color::LightBlue,
+    Color::LightMagenta,
+];
+
+/// A stable color per nick, so people are recognisable at a glance.
+pub fn nick_color(nick: &str) -> Color {
+    let h = fold(nick).bytes().fold(5381u32, |h, b| h.wrapping_mul(33) ^ u32::from(b));
+    NICK_COLORS[h as usize % NICK_COLORS.len()]
+}
+
+fn text_width(s: &str) -> usize {
+    s.chars().map(|c| c.width().unwrap_or(0)).sum()
+}
+
+/// Splits `text` into rows: the first at most `first` columns wide, the others `rest` wide,
+/// breaking after spaces when a word fits on the next row, inside words otherwise. Never cuts
+/// a wide character in two.
+pub fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let (first, rest) = (first.max(1), rest.max(2));
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    let mut row_w = 0;
+    let mut limit = first;
+    let mut last_space: Option<(usize, usize)> = None; // (byte index after the space, width up to it)
+    for c in text.chars() {
+        let cw = c.width().unwrap_or(0);
+        if row_w + cw > limit {
+            match last_space {
+                Some((idx, w)) if idx < row.len() && w > 0 => {
+                    let tail = row.split_off(idx);
+                    rows.push(std::mem::take(&mut row));
+                    row_w -= w;
+                    row = tail;
+                }
+                _ => {
+                    rows.push(std::mem::take(&mut row));
+                    row_w = 0;
+                }
+            }
+            limit = rest;
+            last_space = None;
+            while row_w + cw > limit && !row.is_empty() {
+                // The carried-over word is longer than a row: cut it.
+                let mut cut = String::new();
+                let mut w = 0;
+                for ch in row.chars() {
+                    let chw = ch.width().unwrap_or(0);
+                    if w + chw > limit {
+                        break;
+                    }
+                    cut.push(ch);
+                    w += chw;
+                }
+                row = row[cut.len()..].to_string();
+                row_w -= w;
+                rows.push(cut);
+            }
+        }
+        row.push(c);
+        row_w += cw;
+        if c == ' ' {
+            last_space = Some((row.len(), row_w));
+        }
+    }
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(row);
+    }
+    rows
+}
+
+/// The prefix and body of one chat line, as styled spans, before wrapping.
+fn line_parts(app: &App, line: &ChatLine) -> (Vec<Span<'static>>, String, Style) {
+    let time = Span::styled(format!("{} ", hhmm(line.ts)), Style::default().fg(Color::DarkGray));
+    match &line.kind {
+        LineKind::Msg { from, text, action, mention } => {
+            let own = fold(from) == fold(&app.nick);
+            let mut nick_style = Style::default().fg(nick_color(from)).add_modifier(Modifier::BOLD);
+            if own {
+                nick_style = nick_style.add_modifier(Modifier::UNDERLINED);
+            }
+            let body_style = if *mention { Style::default().fg(Color::Yellow) } else { Style::default() };
+            if *action {
+                (
+                    vec![
+                        time,
+                        Span::styled("* ", body_style),
+                        Span::styled(from.clone(), nick_style),
+                        Span::raw(" "),
+                    ],
+                    text.clone(),
+                    body_style.add_modifier(Modifier::ITALIC),
+                )
+            } else {
+                (
+                    vec![time, Span::raw("<"), Span::styled(from.clone(), nick_style), Span::raw("> ")],
+                    text.clone(),
+                    body_style,
+                )
+            }
+        }
+        LineKind::Pending { text, action, .. } => {
+            let dim = Style::default().fg(Color::DarkGray);
+            let who = if *action { format!("* {} ", app.nick) } else { format!("<{}> ", app.nick) };
+            (vec![time, Span::styled(format!("… {who}"), dim)], text.clone(), dim)
+        }
+        LineKind::Info(text) => (
+            vec![time, Span::styled("-- ", Style::default().fg(Color::DarkGray))],
+            text.clone(),
+            Style::default().fg(Color::Cyan),
+        ),
+        LineKind::Error(text) => (
+            vec![time, Span::styled("!! ", Style::default().fg(Color::Red))],
+            text.clone(),
+            Style::default().fg(Color::LightRed),
+        ),
+    }
+}
+
+/// One chat line as the rows it occupies in a pane `width` wide; continuation rows are
+/// indented under the text when the prefix is narrow enough.
+fn render_line(app: &App, line: &ChatLine, width: usize) -> Vec<Line<'static>> {
+    let (prefix, body, style) = line_parts(app, line);
+    let prefix_w: usize = prefix.iter().map(|s| text_width(&s.content)).sum();
+    let (first_w, indent) =
+        if prefix_w + 8 <= width { (width - prefix_w, prefix_w.min(width / 2)) } else { (width, 0) };
+    let rows = if prefix_w + 8 <= width {
+        wrap(&body, first_w, width - indent)
+    } else {
+        // Very narrow: the prefix takes its own row.
+        let mut r = vec![String::new()];
+        r.extend(wrap(&body, width, width));
+        r
+    };
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if i == 0 {
+                let mut spans = prefix.clone();
+                spans.push(Span::styled(r, style));
+                Line::from(spans)
+            } else {
+                Line::from(vec![Span::raw(" ".repeat(indent)), Span::styled(r, style)])
+            }
+        })
+        .collect()
+}
+
+/// How many rows `line` takes in the current message pane.
+pub fn line_rows(app: &App, line: &ChatLine) -> usize {
+    let width = message_area(app).width.max(1) as usize;
+    render_line(app, line, width).len()
+}
+
+/// How many rows conversation `i` takes in the current message pane.
+pub fn buffer_rows(app: &App, i: usize) -> usize {
+    let width = message_area(app).width.max(1) as usize;
+    app.buffers[i].lines.iter().map(|l| render_line(app, l, width).len()).sum()
+}
+
+fn tabs(app: &App) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (i, b) in app.buffers.iter().enumerate() {
+        let mut label = format!(" {}:{}", i + 1, b.name);
+        if b.unread > 0 {
+            label.push_str(&format!("({})", b.unread));
+        }
+        if b.highlight {
+            label.push('!');
+        }
+        label.push(' ');
+        let style = if i == app.current {
+            Style::default().fg(Color::Black).bg(Color::White).add_modifier(Modifier::BOLD)
+        } else if b.highlight {
+            Style::default().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+        } else if b.unread > 0 {
+            Style::default().fg(Color::White).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(Color::Gray)
+        };
+        spans.push(Span::styled(label, style));
+    }
+    Line::from(spans)
+}
+
+fn status(app: &App) -> Line<'static> {
+    let conn = match &app.conn {
+        ConnState::Connected => Span::styled("connected", Style::default().fg(Color::Green)),
+        ConnState::Reconnecting { attempt, .. } => {
+            Span::styled(format!("reconnecting (attempt {attempt})"), Style::default().fg(Color::Yellow))
+        }
+        ConnState::Closed => Span::styled("closed", Style::default().fg(Color::Red)),
+    };
+    let lag = match app.lag {
+        Some(d) => format!("lag {} ms", d.as_millis()),
+        None => "lag -".into(),
+    };
+    let b = app.current();
+    let scroll = if b.scroll > 0 {
+        if b.loading { " │ loading older…".to_string() } else { format!(" │ scrolled up {}", b.scroll) }
+    } else {
+        String::new()
+    };
+    Line::from(vec![
+        Span::raw(format!(" {} │ {} │ ", app.server, app.nick)),
+        conn,
+        Span::raw(format!(" │ {lag}{scroll}")),
+    ])
+}
+
+/// Draws the whole screen and places the cursor in the input line.
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let size = frame.area();
+    let b = app.current();
+    let a = layout(size.width, size.height, b.is_room);
+    let bar = Style::default().bg(Color::Blue).fg(Color::White);
+
+    frame.render_widget(Paragraph::new(tabs(app)).style(Style::default().bg(Color::Black)), a.tabs);
+    let topic = if b.is_room {
+        if b.topic.is_empty() { format!("{} (no topic)", b.name) } else { format!("{}: {}", b.name, b.topic) }
+    } else {
+        format!("private conversation with {} (/close to close it)", b.name)
+    };
+    frame.render_widget(Paragraph::new(Line::from(Span::raw(topic))).style(bar), a.topic);
+
+    // Messages: the rows ending `scroll` rows above the newest.
+    let width = a.messages.width.max(1) as usize;
+    let height = a.messages.height as usize;
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    let mut needed = height + b.scroll;
+    for line in b.lines.iter().rev() {
+        let mut r = render_line(app, line, width);
+        needed = needed.saturating_sub(r.len());
+        r.append(&mut rows);
+        rows = r;
+        if needed == 0 {
+            break;
+        }
+    }
+    let end = rows.len().saturating_sub(b.scroll);
+    let start = end.saturating_sub(height);
+    let mut visible: Vec<Line<'static>> = rows[start..end].to_vec();
+    // Newest at the bottom: pad the top when there is little to show.
+    let mut padded = vec![Line::default(); height.saturating_sub(visible.len())];
+    padded.append(&mut visible);
+    frame.render_widget(Paragraph::new(padded), a.messages);
+
+    if a.members.width > 0 {
+        let mut lines = vec![Line::from(Span::styled(
+            format!("│ members ({})", b.members.len()),
+            Style::default().add_modifier(Modifier::BOLD),
+        ))];
+        for m in b.members.iter().take(a.members.height.saturating_sub(1) as usize) {
+            let w = (MEMBERS_WIDTH as usize).saturating_sub(2);
+            let name: String = wrap(m, w, w).into_iter().next().unwrap_or_default();
+            lines.push(Line::from(vec![
+                Span::raw("│ "),
+                Span::styled(name, Style::default().fg(nick_color(m))),
+            ]));
+        }
+        while lines.len() < a.members.height as usize {
+            lines.push(Line::from("│"));
+        }
+        frame.render_widget(Paragraph::new(lines), a.members);
+    }
+
+    frame.render_widget(Paragraph::new(status(app)).style(bar), a.status);
+
+    // Input: prompt, then the text scrolled so the cursor stays visible.
+    let prompt = format!("[{}] ", b.name);
+    let prompt_w = text_width(&prompt).min(a.input.width as usize / 2);
+    let avail = (a.input.width as usize).saturating_sub(prompt_w + 1).max(1);
+    let text = app.input.text();
+    let cursor_w = app.input.cursor_width();
+    let skip_w = cursor_w.saturating_sub(avail);
+    let mut shown = String::new();
+    let mut w = 0;
+    let mut shown_w = 0;
+    for c in text.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w >= skip_w {
+            if shown_w + cw > avail {
+                break;
+            }
+            shown.push(c);
+            shown_w += cw;
+        }
+        w += cw;
+    }
+    let prompt: String = wrap(&prompt, prompt_w, prompt_w).into_iter().next().unwrap_or_default();
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(prompt, Style::default().fg(Color::Cyan)),
+            Span::raw(shown),
+        ])),
+        a.input,
+    );
+    let x = a.input.x + (prompt_w + cursor_w - skip_w).min(a.input.width.saturating_sub(1) as usize) as u16;
+    frame.set_cursor_position(Position::new(x, a.input.y));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_respects_widths() {
+        assert_eq!(wrap("hello world", 8, 8), ["hello ", "world"]);
+        assert_eq!(wrap("abcdefghij", 4, 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4, 4), [""]);
+        // Wide characters are two columns and never split.
+        let rows = wrap("你好世界你好", 5, 5);
+        assert_eq!(rows, ["你好", "世界", "你好"]);
+        for r in wrap("a😀b😀c😀d😀 e😀f", 5, 4) {
+            assert!(text_width(&r) <= 5, "{r}");
+        }
+        assert_eq!(wrap("aa bbbbbbbbbb", 5, 5), ["aa ", "bbbbb", "bbbbb"]);
+    }
+
+    #[test]
+    fn layout_fits_any_size() {
+        for (w, h) in [(80, 24), (20, 5), (1, 1), (0, 0), (200, 60)] {
+            let a = layout(w, h, true);
+            assert!(a.messages.right() <= w && a.members.right() <= w.max(a.members.right()));
+            assert!(a.input.y < h.max(1));
+        }
+        assert_eq!(layout(80, 24, true).members.width, MEMBERS_WIDTH);
+        assert_eq!(layout(50, 24, true).members.width, 0);
+    }
+
+    #[test]
+    fn nick_colors_are_stable_and_case_blind() {
+        assert_eq!(nick_color("Ann"), nick_color("ann"));
+    }
+}
