@@ -46,6 +46,10 @@ pub struct ConnectReport {
     pub timed_out: bool,
     /// Connect-to-login latency.
     pub latency: LatencySummary,
+    /// CPU time the bench itself used.
+    pub bench_cpu: Duration,
+    /// Worker threads of the bench.
+    pub bench_threads: usize,
 }
 
 impl ConnectReport {
@@ -69,6 +73,15 @@ impl ConnectReport {
         );
         t += &format!("registrations/s {:.0}\n", self.rate());
         t += &format!("latency        {}\n", self.latency.line());
+        let load =
+            self.bench_cpu.as_secs_f64() / (self.elapsed.as_secs_f64() * self.bench_threads as f64).max(1e-9);
+        t += &format!(
+            "bench cpu      {:.3} s on {} thread(s), {:.0} % of its capacity{}\n",
+            self.bench_cpu.as_secs_f64(),
+            self.bench_threads,
+            100.0 * load,
+            if load > 0.9 { ": the bench may be the bottleneck" } else { "" }
+        );
         if let Some(f) = &self.first_failure {
             t += &format!("first failure  {f}\n");
         }
@@ -84,6 +97,8 @@ impl ConnectReport {
             "timed_out": self.timed_out,
             "registrations_per_s": self.rate(),
             "latency": self.latency.json(),
+            "bench_cpu_s": self.bench_cpu.as_secs_f64(),
+            "bench_threads": self.bench_threads,
         });
         crate::Report { text: t, json }
     }
@@ -99,6 +114,7 @@ pub async fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<ConnectRep
     let done = Arc::new(AtomicU64::new(0));
     let first_failure = Arc::new(Mutex::new(None::<String>));
     let started = Instant::now();
+    let own_before = stats::own_cpu();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
         let (next, done, first_failure, ctx) =
@@ -165,6 +181,8 @@ pub async fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<ConnectRep
         elapsed,
         timed_out: timed_out || ctx.remaining().is_zero() && done.load(Ordering::Relaxed) < args.total,
         latency: latency.summary(),
+        bench_cpu: stats::own_cpu().saturating_sub(own_before),
+        bench_threads: ctx.threads,
     })
 }
 

@@ -11,7 +11,8 @@ use anyhow::bail;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::watch;
 
 /// Options of the idle scenario.
@@ -79,6 +80,8 @@ impl IdleReport {
             }
             _ => t += "server rss     not measured (pass --server-pid PID)\n",
         }
+        t += "note           memory is only meaningful against a freshly started server: \
+              memory freed by earlier runs is reused without growing the RSS\n";
         if let Some(f) = &self.first_failure {
             t += &format!("first failure  {f}\n");
         }
@@ -133,27 +136,27 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
             let mut stop = stop_rx.clone();
             // Drop the handshake buffer (it may have grown for a large member list) and keep
             // only a small one: thousands of these are held at once.
-            let mut read = reader.into_inner();
+            let read = reader.into_inner();
             tokio::spawn(async move {
-                let mut buf = [0u8; 512];
+                let irc = protocol == crate::dialect::Protocol::Irc;
                 let mut tail = Vec::new();
+                let mut replies = Vec::new();
                 loop {
                     tokio::select! {
                         biased;
                         _ = stop.changed() => break,
-                        r = read.read(&mut buf) => match r {
-                            Ok(0) | Err(_) => {
-                                dropped.fetch_add(1, Ordering::Relaxed);
-                                return;
-                            }
-                            // IRC servers ping idle clients; answer so they are not dropped.
-                            Ok(n) if protocol == crate::dialect::Protocol::Irc => {
-                                for reply in irc_pongs(&mut tail, &buf[..n]) {
-                                    let _ = writer.write_all(&reply).await;
-                                }
-                            }
-                            Ok(_) => {}
+                        r = read.readable() => if r.is_err() {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                            return;
                         },
+                    }
+                    if !discard_ready(&read, irc.then_some((&mut tail, &mut replies))) {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    // IRC servers ping idle clients; answer so they are not dropped.
+                    for reply in replies.drain(..) {
+                        let _ = writer.write_all(&reply).await;
                     }
                 }
                 drop((read, writer));
@@ -194,6 +197,35 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
         dropped: dropped_now,
         open_time: opened.elapsed,
         rss_kib: rss,
+    })
+}
+
+thread_local! {
+    /// One read buffer per worker thread, shared by all idle connections on it: large reads
+    /// keep the join-notice storm cheap without holding a large buffer per connection.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+}
+
+/// Reads and discards whatever is ready on `read` without waiting; with `irc`, collects the
+/// answers to PINGs. Returns false when the server closed the connection.
+fn discard_ready(read: &OwnedReadHalf, mut irc: Option<(&mut Vec<u8>, &mut Vec<Vec<u8>>)>) -> bool {
+    SCRATCH.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        loop {
+            match read.try_read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    if let Some((tail, replies)) = irc.as_mut() {
+                        replies.extend(irc_pongs(tail, &buf[..n]));
+                    }
+                    if n < buf.len() {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
     })
 }
 
