@@ -870,7 +870,8 @@ impl Actor {
     }
 
     async fn session_loop(&mut self, conn: &mut Conn) -> End {
-        let mut wanted: Vec<String> = self.opts.rooms.clone();
+        // First login: the rooms asked for; after a reconnect: the rooms we were in.
+        let mut wanted: Vec<String> = if self.generation > 1 { Vec::new() } else { self.opts.rooms.clone() };
         for r in &self.rooms {
             if !wanted.iter().any(|w| fold(w) == fold(r)) {
                 wanted.push(r.clone());

@@ -129,7 +129,14 @@ async fn bad_server_input_is_reported_not_fatal() {
         p.send("\u{1b}[2J\u{0}\u{ff}").await;
         p.send(r##"{"type":"message","room":"#lobby","from":"bob","text":"still here","mid":1,"ts":6}"##)
             .await;
-        // Then the socket closes abruptly.
+        // Then the server closes its side; it keeps reading a moment so that the client's
+        // pings do not turn the close into a reset that could swallow the frames above.
+        p.wr.shutdown().await.unwrap();
+        let _ = timeout(Duration::from_millis(500), async {
+            let mut sink = String::new();
+            while p.rd.read_line(&mut sink).await.is_ok_and(|n| n > 0) {}
+        })
+        .await;
     });
     let (_client, mut ev) = Client::connect(opts(&addr)).await.unwrap();
     let mut warnings = Vec::new();
