@@ -79,6 +79,31 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues every delivery of `staged` at once (one lock, one wakeup), leaving `staged`
+    /// empty. Fails, queuing nothing, when they do not all fit.
+    pub fn push_all(&self, staged: &mut Vec<Delivery>) -> Result<(), Overflow> {
+        let mut state = self.state();
+        if state.closed.is_some() {
+            staged.clear();
+            return Ok(());
+        }
+        if state.queue.len() + staged.len() > self.inner.capacity {
+            return Err(Overflow);
+        }
+        let was_empty = state.queue.is_empty();
+        if was_empty && state.queue.capacity() <= staged.capacity() {
+            // Hand over the whole buffer; the caller keeps the empty one for next time.
+            std::mem::swap(&mut state.queue, staged);
+        } else {
+            state.queue.append(staged);
+        }
+        drop(state);
+        if was_empty {
+            self.inner.notify.notify_one();
+        }
+        Ok(())
+    }
+
     /// Queues a one-off event for this session only.
     pub fn send(&self, event: Event) -> Result<(), Overflow> {
         self.push(deliver(event))
@@ -189,6 +214,20 @@ mod tests {
         let (got, reason) = task.await.unwrap();
         assert_eq!(got, 2);
         assert_eq!(reason, CloseReason("bye".into()));
+    }
+
+    #[tokio::test]
+    async fn push_all_is_all_or_nothing() {
+        let outbox = Outbox::new(3);
+        let mut staged = vec![deliver(notice("a")), deliver(notice("b"))];
+        outbox.push_all(&mut staged).unwrap();
+        assert!(staged.is_empty());
+        let mut more = vec![deliver(notice("c")), deliver(notice("d"))];
+        assert_eq!(outbox.push_all(&mut more), Err(Overflow));
+        assert_eq!((more.len(), outbox.len()), (2, 2));
+        let mut buf = Vec::new();
+        assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
+        assert_eq!(buf.len(), 2);
     }
 
     #[tokio::test]

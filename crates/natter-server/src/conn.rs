@@ -54,7 +54,7 @@ pub(crate) async fn run<D: Door>(
                     OutboxItems::Ready => None,
                     OutboxItems::Closed(reason) => Some(reason),
                 };
-                let mut out = Vec::new();
+                let mut out = Vec::with_capacity(batch.len() * 192);
                 for delivery in batch.drain(..) {
                     render_into(&mut door, &delivery, &mut out);
                 }

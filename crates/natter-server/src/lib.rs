@@ -41,6 +41,8 @@ pub struct Server {
     pub udp: Option<std::net::SocketAddr>,
     hub: HubHandle,
     stop: watch::Sender<bool>,
+    alive: listener::Alive,
+    all_gone: tokio::sync::mpsc::Receiver<()>,
 }
 
 impl Server {
@@ -57,13 +59,21 @@ impl Server {
         };
         let hub = natter_core::hub::start(config, store).context("loading the store")?;
         let (stop, stop_rx) = watch::channel(false);
-        let mut server = Server { tcp: None, udp: None, hub: hub.clone(), stop };
+        let (alive, all_gone) = tokio::sync::mpsc::channel(1);
+        let mut server =
+            Server { tcp: None, udp: None, hub: hub.clone(), stop, alive: alive.clone(), all_gone };
         if let Some(addr) = &settings.tcp {
             let listener = TcpListener::bind(addr.as_str())
                 .await
                 .with_context(|| format!("cannot listen on TCP {addr}; choose another address with --tcp"))?;
             server.tcp = Some(listener.local_addr()?);
-            tokio::spawn(listener::accept_loop(listener, hub.clone(), settings.limits, stop_rx.clone()));
+            tokio::spawn(listener::accept_loop(
+                listener,
+                hub.clone(),
+                settings.limits,
+                stop_rx.clone(),
+                alive.clone(),
+            ));
         }
         if let Some(addr) = &settings.udp {
             let socket = UdpSocket::bind(addr.as_str())
@@ -76,15 +86,19 @@ impl Server {
                 settings.limits,
                 settings.udp_idle,
                 stop_rx.clone(),
+                alive,
             ));
         }
         Ok(server)
     }
 
-    /// Stops accepting, tells every client goodbye and flushes the store.
-    pub async fn shutdown(self, reason: &str) {
+    /// Stops accepting, tells every client goodbye, flushes the store, and waits (a little)
+    /// for the goodbyes to be written.
+    pub async fn shutdown(mut self, reason: &str) {
         let _ = self.stop.send(true);
         self.hub.shutdown(reason).await;
+        drop(self.alive);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.all_gone.recv()).await;
     }
 }
 

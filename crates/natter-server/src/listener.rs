@@ -19,18 +19,27 @@ use tokio::time::{Instant, timeout_at};
 /// How long a silent new connection waits before it is greeted as a person in text mode.
 const GREET_AFTER: Duration = Duration::from_millis(250);
 
+/// Held by every connection task; shutdown waits until all are dropped.
+pub type Alive = tokio::sync::mpsc::Sender<()>;
+
 /// Accepts connections until `stop` changes.
 pub async fn accept_loop(
     listener: TcpListener,
     hub: HubHandle,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
+    alive: Alive,
 ) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(handle(stream, peer, hub.clone(), limits));
+                    let alive = alive.clone();
+                    let hub = hub.clone();
+                    tokio::spawn(async move {
+                        handle(stream, peer, hub, limits).await;
+                        drop(alive);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

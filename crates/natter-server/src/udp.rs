@@ -31,6 +31,7 @@ pub async fn serve(
     limits: Limits,
     idle: Duration,
     mut stop: watch::Receiver<bool>,
+    alive: crate::listener::Alive,
 ) {
     let socket = Arc::new(socket);
     let mut members: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
@@ -56,7 +57,11 @@ pub async fn serve(
         let _ = tx.try_send(datagram);
         members.insert(peer, tx);
         members.retain(|_, tx| !tx.is_closed());
-        tokio::spawn(member(socket.clone(), peer, rx, hub.clone(), limits, idle));
+        let (socket, hub, alive) = (socket.clone(), hub.clone(), alive.clone());
+        tokio::spawn(async move {
+            member(socket, peer, rx, hub, limits, idle).await;
+            drop(alive);
+        });
     }
 }
 

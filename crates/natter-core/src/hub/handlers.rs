@@ -3,7 +3,7 @@
 use super::state::{Room, Session};
 use super::{Hub, PendingMessage, RegisterError, Registered, SessionId, stored_to_chat};
 use crate::command::{Command, Name, Registration, SessionKind, Target};
-use crate::event::{ChatMessage, Event, RoomSummary, deliver};
+use crate::event::{ChatMessage, Delivery, Event, RoomSummary, deliver};
 use crate::persist::Committed;
 use crate::store::{HistoryQuery, RoomRecord, StoredMessage, Write, WriteOutcome};
 use crate::time::now_ms;
@@ -41,10 +41,11 @@ impl Hub {
             rooms: Vec::new(),
             ignore_all: false,
             ignoring: Default::default(),
+            staged: Vec::new(),
         };
-        let _ = session.outbox.send(Event::Welcome { req: reg.req, nick: nick.clone() });
         self.sessions.insert(id, session);
         self.nicks.insert(key, id);
+        self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         let lobby = self.config.lobby.clone();
         self.join(id, &lobby, None);
         Ok(Registered { session: id, nick: reg.nick })
@@ -80,14 +81,38 @@ impl Hub {
 
     // ---- delivery helpers ----
 
-    /// Sends an event to one session; a full outbox disconnects it.
+    /// Sends an event to one session (at the end of the current batch).
     fn reply(&mut self, id: SessionId, event: Event) {
-        let overflow = match self.sessions.get(&id) {
-            Some(s) => s.outbox.send(event).is_err(),
-            None => false,
-        };
-        if overflow {
-            self.remove_session(id, TOO_SLOW, true);
+        self.stage(id, deliver(event));
+    }
+
+    /// Adds a delivery to a session's staged list; [`Hub::flush`] hands it to the outbox.
+    #[inline]
+    fn stage(&mut self, id: SessionId, delivery: Delivery) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            if s.staged.is_empty() {
+                self.dirty.push(id);
+            }
+            s.staged.push(delivery);
+        }
+    }
+
+    /// Moves every staged delivery into its outbox: one lock and at most one wakeup per
+    /// session per batch. Sessions whose outbox is full are disconnected.
+    pub(super) fn flush(&mut self) {
+        while !self.dirty.is_empty() {
+            let mut too_slow = Vec::new();
+            for id in std::mem::take(&mut self.dirty) {
+                if let Some(s) = self.sessions.get_mut(&id)
+                    && s.outbox.push_all(&mut s.staged).is_err()
+                {
+                    s.staged.clear();
+                    too_slow.push(id);
+                }
+            }
+            for id in too_slow {
+                self.remove_session(id, TOO_SLOW, true);
+            }
         }
     }
 
@@ -95,19 +120,11 @@ impl Hub {
         self.reply(id, Event::Error { req, code, message: message.into() });
     }
 
-    /// Delivers one shared event to many sessions, then disconnects those that overflowed.
+    /// Delivers one shared event to many sessions.
     fn broadcast(&mut self, recipients: impl IntoIterator<Item = SessionId>, event: Event) {
         let delivery = deliver(event);
-        let mut too_slow = Vec::new();
         for sid in recipients {
-            if let Some(s) = self.sessions.get(&sid)
-                && s.outbox.push(delivery.clone()).is_err()
-            {
-                too_slow.push(sid);
-            }
-        }
-        for sid in too_slow {
-            self.remove_session(sid, TOO_SLOW, true);
+            self.stage(sid, delivery.clone());
         }
     }
 
@@ -304,27 +321,23 @@ impl Hub {
     /// keeps it for replay on join.
     fn fan_out(&mut self, sender: SessionId, sender_key: &str, key: &str, message: Arc<ChatMessage>) {
         let keep = self.config.history;
-        let mut too_slow = Vec::new();
-        if let Some(room) = self.rooms.get_mut(key) {
-            if message.mid.is_some() {
-                room.remember(message.clone(), keep);
-            }
-            let delivery = deliver(Event::Message(message));
-            for &sid in &room.members {
-                if sid == sender {
-                    continue;
-                }
-                let Some(s) = self.sessions.get(&sid) else { continue };
-                if s.blocks(sender_key, true) {
-                    continue;
-                }
-                if s.outbox.push(delivery.clone()).is_err() {
-                    too_slow.push(sid);
-                }
-            }
+        let Some(room) = self.rooms.get_mut(key) else { return };
+        if message.mid.is_some() {
+            room.remember(message.clone(), keep);
         }
-        for sid in too_slow {
-            self.remove_session(sid, TOO_SLOW, true);
+        let delivery = deliver(Event::Message(message));
+        for &sid in &room.members {
+            if sid == sender {
+                continue;
+            }
+            let Some(s) = self.sessions.get_mut(&sid) else { continue };
+            if s.blocks(sender_key, true) {
+                continue;
+            }
+            if s.staged.is_empty() {
+                self.dirty.push(sid);
+            }
+            s.staged.push(delivery.clone());
         }
     }
 
@@ -450,6 +463,11 @@ impl Hub {
                 room.members.retain(|&m| m != id);
                 room.operators.remove(&id);
             }
+        }
+        if !discard {
+            // What was staged for it (answers to its last commands) still goes out first.
+            let mut staged = session.staged;
+            let _ = session.outbox.push_all(&mut staged);
         }
         session.outbox.close(reason, discard);
         let event = Event::Quit {
@@ -597,11 +615,10 @@ impl Hub {
         let Some(key) = self.room_key(id, room, &req) else { return };
         let r = &self.rooms[&key];
         let name = r.name.clone();
-        let outbox = self.sessions[&id].outbox.clone();
         if r.ephemeral {
-            let _ = outbox.send(Event::History { req, room: name, messages: Vec::new(), more: false });
-            return;
+            return self.reply(id, Event::History { req, room: name, messages: Vec::new(), more: false });
         }
+        let outbox = self.sessions[&id].outbox.clone();
         query.limit = query.limit.clamp(1, self.config.max_history_page);
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {

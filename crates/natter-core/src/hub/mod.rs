@@ -136,6 +136,8 @@ pub(crate) struct Hub {
     rooms: FxHashMap<String, Room>,
     next_session: u64,
     cids: CidCache,
+    /// Sessions with staged deliveries, flushed at the end of each batch of commands.
+    dirty: Vec<SessionId>,
 }
 
 /// Loads the store and starts the hub on the current tokio runtime.
@@ -156,6 +158,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         rooms: FxHashMap::default(),
         next_session: 1,
         cids: CidCache::default(),
+        dirty: Vec::new(),
     };
     for room in loaded {
         let name: Arc<str> = room.record.name.as_str().into();
@@ -212,7 +215,10 @@ impl Hub {
         loop {
             tokio::select! {
                 biased;
-                Some(committed) = done.recv() => self.on_committed(committed),
+                Some(committed) = done.recv() => {
+                    self.on_committed(committed);
+                    self.flush();
+                }
                 n = rx.recv_many(&mut batch, 256) => {
                     if n == 0 {
                         break;
@@ -224,12 +230,14 @@ impl Hub {
                             }
                             HubMsg::Command(session, cmd) => self.handle(session, cmd),
                             HubMsg::Shutdown(reason, reply) => {
+                                self.flush();
                                 self.shutdown(&reason, &mut done).await;
                                 let _ = reply.send(());
                                 return;
                             }
                         }
                     }
+                    self.flush();
                 }
             }
         }
@@ -247,6 +255,7 @@ impl Hub {
         while let Ok(committed) = done.try_recv() {
             self.on_committed(committed);
         }
+        self.flush();
         if let Some(p) = persister {
             self.persister = p;
         }

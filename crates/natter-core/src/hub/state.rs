@@ -22,6 +22,8 @@ pub(crate) struct Session {
     pub ignore_all: bool,
     /// Folded nick -> nick as typed.
     pub ignoring: FxHashMap<String, Name>,
+    /// Deliveries collected during the current hub batch, handed to the outbox in one go.
+    pub staged: Vec<crate::event::Delivery>,
 }
 
 impl Session {
