@@ -380,6 +380,25 @@ mod tests {
     }
 
     #[test]
+    fn wrap_never_overflows_nor_loses_text() {
+        let alphabet = ['a', ' ', '你', '😀', 'é', '\u{301}', 'b', ' '];
+        let mut seed = 12345u64;
+        for _ in 0..2000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let len = (seed >> 33) as usize % 40;
+            let text: String =
+                (0..len).map(|i| alphabet[((seed >> (i % 50)) as usize + i) % alphabet.len()]).collect();
+            let (first, rest) = (1 + (seed >> 20) as usize % 12, 2 + (seed >> 28) as usize % 12);
+            let rows = wrap(&text, first, rest);
+            assert_eq!(rows.concat(), text);
+            for (i, r) in rows.iter().enumerate() {
+                let limit = if i == 0 { first } else { rest };
+                assert!(text_width(r) <= limit.max(1), "{text:?} {first} {rest}: {rows:?}");
+            }
+        }
+    }
+
+    #[test]
     fn layout_fits_any_size() {
         for (w, h) in [(80, 24), (20, 5), (1, 1), (0, 0), (200, 60)] {
             let a = layout(w, h, true);
