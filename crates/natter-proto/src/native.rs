@@ -121,9 +121,10 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
-    /// Block every message from one user.
+    /// Block every message from one user; answered by `ignoring`, the list of ignored users.
     Ignore {
-        /// Nickname to ignore.
+        /// Nickname to ignore; empty (or absent) only asks for the list.
+        #[serde(default)]
         nick: String,
         /// Request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]

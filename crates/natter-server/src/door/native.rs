@@ -209,7 +209,10 @@ impl Door for NativeDoor {
             ClientFrame::Ls {} => Command::Who { room: None, req: None },
             ClientFrame::Rooms { id } => Command::Rooms { req: id },
             ClientFrame::IgnoreAll { on, id } => Command::IgnoreAll { on, req: id },
-            ClientFrame::Ignore { nick, id } => Command::Ignore { nick: Some(nick), req: id },
+            // An empty nick asks for the list of ignored users.
+            ClientFrame::Ignore { nick, id } => {
+                Command::Ignore { nick: (!nick.trim().is_empty()).then_some(nick), req: id }
+            }
             ClientFrame::Unignore { nick, id } => Command::Unignore { nick, req: id },
             ClientFrame::History { room, before, after, limit, id } => {
                 Command::History { room, before, after, limit: limit.unwrap_or(50), req: id }
