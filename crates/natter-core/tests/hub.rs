@@ -1,0 +1,160 @@
+//! The hub without any network: sessions are outboxes, commands go straight in.
+
+use natter_core::hub::{self, SessionId};
+use natter_core::memory_store::MemoryStore;
+use natter_core::{
+    Command, Event, HubConfig, HubHandle, Outbox, OutboxItems, Registration, SessionKind, Target,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Peer {
+    id: SessionId,
+    outbox: Outbox,
+}
+
+impl Peer {
+    /// Events received so far (waits briefly for the hub's next batch).
+    async fn events(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_millis(100), self.outbox.next_batch(&mut buf)).await {
+                Ok(OutboxItems::Ready) => out.extend(buf.drain(..).map(|d| d.event.clone())),
+                Ok(OutboxItems::Closed(reason)) => {
+                    out.push(Event::Bye { reason: reason.0 });
+                    return out;
+                }
+                Err(_) => return out,
+            }
+        }
+    }
+}
+
+async fn join(hub: &HubHandle, nick: &str, capacity: usize) -> Peer {
+    let outbox = Outbox::new(capacity);
+    let registration = Registration {
+        nick: nick.into(),
+        ident: format!("{nick}@test"),
+        kind: SessionKind::Native,
+        outbox: outbox.clone(),
+        req: None,
+    };
+    let id = hub.register(registration).await.unwrap().unwrap().session;
+    Peer { id, outbox }
+}
+
+fn start() -> HubHandle {
+    hub::start(HubConfig::default(), Arc::new(MemoryStore::new())).unwrap()
+}
+
+fn say(room: &str, text: &str, cid: Option<&str>) -> Command {
+    Command::Say {
+        target: Target::Room(room.into()),
+        text: text.into(),
+        action: false,
+        cid: cid.map(Into::into),
+        req: None,
+    }
+}
+
+fn texts(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.text.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn room_messages_reach_others_and_the_sender_gets_an_ack() {
+    let hub = start();
+    let ann = join(&hub, "ann", 64).await;
+    let bob = join(&hub, "bob", 64).await;
+    ann.events().await;
+    bob.events().await;
+    hub.command(ann.id, say("#lobby", "hi", Some("c1"))).await.unwrap();
+    assert_eq!(texts(&bob.events().await), ["hi"]);
+    let acks: Vec<_> = ann.events().await;
+    assert!(matches!(&acks[..], [Event::Ack { duplicate: false, message, .. }] if message.mid == Some(1)));
+    // The same client id again: acknowledged as a duplicate, not delivered.
+    hub.command(ann.id, say("#lobby", "hi", Some("c1"))).await.unwrap();
+    assert!(texts(&bob.events().await).is_empty());
+    assert!(matches!(&ann.events().await[..], [Event::Ack { duplicate: true, .. }]));
+}
+
+#[tokio::test]
+async fn nicks_are_unique_ignoring_case() {
+    let hub = start();
+    let _ann = join(&hub, "Ann", 64).await;
+    let refused = hub
+        .register(Registration {
+            nick: "aNN".into(),
+            ident: "x@y".into(),
+            kind: SessionKind::Text,
+            outbox: Outbox::new(8),
+            req: None,
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.code, natter_core::ErrorCode::NickInUse);
+}
+
+#[tokio::test]
+async fn ignore_mode_hides_room_messages_but_not_private_ones() {
+    let hub = start();
+    let ann = join(&hub, "ann", 64).await;
+    let bob = join(&hub, "bob", 64).await;
+    hub.command(ann.id, Command::IgnoreAll { on: None, req: None }).await.unwrap();
+    ann.events().await;
+    hub.command(bob.id, say("#lobby", "room", None)).await.unwrap();
+    hub.command(
+        bob.id,
+        Command::Say {
+            target: Target::Nick("ANN".into()),
+            text: "pm".into(),
+            action: false,
+            cid: None,
+            req: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(texts(&ann.events().await), ["pm"]);
+}
+
+#[tokio::test]
+async fn an_overflowing_outbox_disconnects_only_that_session() {
+    let hub = start();
+    let slow = join(&hub, "slow", 4).await;
+    let fast = join(&hub, "fast", 1024).await;
+    let sender = join(&hub, "sender", 1024).await;
+    for i in 0..20 {
+        hub.command(sender.id, say("#lobby", &i.to_string(), None)).await.unwrap();
+    }
+    let fast_events = fast.events().await;
+    assert_eq!(texts(&fast_events).len(), 20);
+    assert!(fast_events.iter().any(|e| matches!(e, Event::Quit { nick, reason: Some(r), .. } if &**nick == "slow" && r.contains("too slow"))));
+    assert!(matches!(slow.events().await.last(), Some(Event::Bye { .. })));
+}
+
+#[tokio::test]
+async fn history_is_replayed_on_join() {
+    let hub =
+        hub::start(HubConfig { history: 2, ..HubConfig::default() }, Arc::new(MemoryStore::new())).unwrap();
+    let ann = join(&hub, "ann", 64).await;
+    for t in ["a", "b", "c"] {
+        hub.command(ann.id, say("#lobby", t, None)).await.unwrap();
+    }
+    ann.events().await;
+    let bob = join(&hub, "bob", 64).await;
+    let events = bob.events().await;
+    let history = events.iter().find_map(|e| match e {
+        Event::Joined { history, .. } => Some(history.iter().map(|m| m.text.to_string()).collect::<Vec<_>>()),
+        _ => None,
+    });
+    assert_eq!(history.unwrap(), ["b", "c"]);
+}
