@@ -5,10 +5,12 @@
 //! - [`command`]: the slash commands people type (text mode, the terminal client, UDP).
 //! - [`line`]: splitting a byte stream into bounded lines, whatever the read boundaries.
 //! - [`decode`]: turning peer bytes into text (UTF-8, else GB18030, else lossy).
+//! - [`irc`]: IRC message lines (tags, prefix, command, parameters).
 //! - [`names`]: the rules for nicknames and room names, shared by server and clients.
 
 pub mod command;
 pub mod decode;
+pub mod irc;
 pub mod line;
 pub mod names;
 pub mod native;
