@@ -61,19 +61,23 @@ pub fn decode(text: &[u8], tag: &[u8]) -> Option<Payload> {
     Some(Payload { phase, sender: u32::try_from(sender).ok()?, seq: u32::try_from(seq).ok()?, sent_ns })
 }
 
-/// Parses a decimal number followed by a space or the end of the text.
+/// Parses a decimal number followed by a space, the end of the text, or the quote that ends
+/// a JSON string (receivers hand over the text without searching for its end).
+#[inline]
 fn number(s: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 19 {
+    let mut n = 0u64;
+    let mut i = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        n = n.checked_mul(10)?.checked_add(u64::from(s[i] - b'0'))?;
+        i += 1;
+    }
+    if i == 0 {
         return None;
     }
-    let mut n = 0u64;
-    for &b in &s[..digits] {
-        n = n * 10 + u64::from(b - b'0');
-    }
-    match &s[digits..] {
+    match &s[i..] {
         [] => Some((n, &[])),
         [b' ', rest @ ..] => Some((n, rest)),
+        [b'"', ..] => Some((n, &[])),
         _ => None,
     }
 }
@@ -104,5 +108,9 @@ mod tests {
         assert_eq!(decode(b"nbx1 m 1 2 3x", b"nbx1"), None);
         assert_eq!(decode(b"nbx1 q 1 2 3", b"nbx1"), None);
         assert_eq!(decode(b"nbx1 m 1 99999999999 3", b"nbx1"), None);
+        assert_eq!(decode(b"nbx1 m 1 2 99999999999999999999999", b"nbx1"), None);
+        // As sliced out of a JSON frame: the text runs on to the end of the line.
+        let p = decode(br#"nbx1 m 1 2 3","mid":4}"#, b"nbx1").unwrap();
+        assert_eq!((p.sender, p.seq, p.sent_ns), (1, 2, 3));
     }
 }
