@@ -67,22 +67,36 @@ impl Room {
 
 /// Recently accepted client message ids, so that a resend is acknowledged, not repeated,
 /// even for messages that are never stored (private, ephemeral rooms) or not yet committed.
-#[derive(Default)]
+///
+/// Keys are keyed 64-bit hashes of (sender, cid), so remembering one costs no allocation; the
+/// hasher's random keys keep anyone from aiming collisions at another user's ids.
 pub(crate) struct CidCache {
-    seen: FxHashMap<(String, Box<str>), (Option<u64>, u64)>,
-    order: VecDeque<(String, Box<str>)>,
+    seen: FxHashMap<u64, (Option<u64>, u64)>,
+    order: VecDeque<u64>,
+    hasher: std::hash::RandomState,
+}
+
+impl Default for CidCache {
+    fn default() -> Self {
+        Self { seen: FxHashMap::default(), order: VecDeque::new(), hasher: std::hash::RandomState::new() }
+    }
 }
 
 impl CidCache {
     const CAPACITY: usize = 1 << 16;
 
+    fn key(&self, sender_key: &str, cid: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one((sender_key, cid))
+    }
+
     pub fn get(&self, sender_key: &str, cid: &str) -> Option<(Option<u64>, u64)> {
-        self.seen.get(&(sender_key.to_string(), cid.into())).copied()
+        self.seen.get(&self.key(sender_key, cid)).copied()
     }
 
     pub fn insert(&mut self, sender_key: &str, cid: &str, mid: Option<u64>, ts: u64) {
-        let key = (sender_key.to_string(), Box::<str>::from(cid));
-        if self.seen.insert(key.clone(), (mid, ts)).is_none() {
+        let key = self.key(sender_key, cid);
+        if self.seen.insert(key, (mid, ts)).is_none() {
             self.order.push_back(key);
             if self.order.len() > Self::CAPACITY
                 && let Some(old) = self.order.pop_front()
