@@ -14,6 +14,8 @@ pub struct Server {
     pub child: Child,
     pub tcp: SocketAddr,
     pub udp: Option<SocketAddr>,
+    /// The IRC port (`listening irc`); on by default at port 0 unless `--irc off` is passed.
+    pub irc: Option<SocketAddr>,
     pub db: PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
@@ -30,8 +32,13 @@ impl Server {
 
     /// Starts a server on an existing database path.
     pub fn start_with_db(db: &std::path::Path, extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--db", db.to_str().unwrap()];
+        let mut args =
+            vec!["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--db", db.to_str().unwrap()];
+        if !extra.contains(&"--irc") {
+            args.extend_from_slice(&["--irc", "127.0.0.1:0"]);
+        }
         args.extend_from_slice(extra);
+        let irc_off = extra.windows(2).any(|w| w == ["--irc", "off"]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
             .args(&args)
             .stdin(Stdio::null())
@@ -41,9 +48,12 @@ impl Server {
             .expect("start natter serve");
         let stdout = child.stdout.take().unwrap();
         let mut reader = BufReader::new(stdout);
-        let (mut tcp, mut udp) = (None, None);
+        let (mut tcp, mut udp, mut irc) = (None, None, None);
         let mut line = String::new();
-        while tcp.is_none() || (udp.is_none() && !extra.windows(2).any(|w| w == ["--udp", "off"])) {
+        while tcp.is_none()
+            || (udp.is_none() && !extra.windows(2).any(|w| w == ["--udp", "off"]))
+            || (irc.is_none() && !irc_off)
+        {
             line.clear();
             if reader.read_line(&mut line).unwrap() == 0 {
                 panic!("server exited before listening");
@@ -54,13 +64,16 @@ impl Server {
             if let Some(a) = line.trim().strip_prefix("listening udp ") {
                 udp = Some(a.parse().unwrap());
             }
+            if let Some(a) = line.trim().strip_prefix("listening irc ") {
+                irc = Some(a.parse().unwrap());
+            }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut sink = String::new();
             let _ = reader.read_to_string(&mut sink);
         });
-        Server { child, tcp: tcp.unwrap(), udp, db: db.to_path_buf(), _dir: None }
+        Server { child, tcp: tcp.unwrap(), udp, irc, db: db.to_path_buf(), _dir: None }
     }
 
     pub fn pid(&self) -> i32 {
@@ -155,7 +168,12 @@ impl Client {
             match self.reader.read(&mut buf) {
                 Ok(0) => return true,
                 Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false;
+                }
                 Err(_) => return true,
             }
         }

@@ -18,6 +18,10 @@ pub struct Args {
     /// UDP address for UDP group chat, or `off` [default: 127.0.0.1:7878].
     #[arg(long, env = "NATTER_UDP", value_name = "ADDR")]
     pub udp: Option<String>,
+    /// TCP address of the IRC front door, or `off` [default: 127.0.0.1:6667]. IRC clients may
+    /// also connect to the main TCP port.
+    #[arg(long, env = "NATTER_IRC", value_name = "ADDR")]
+    pub irc: Option<String>,
     /// SQLite database file, or `:memory:` to keep nothing [default: natter.db].
     #[arg(long, env = "NATTER_DB", value_name = "PATH")]
     pub db: Option<String>,
@@ -59,6 +63,7 @@ pub struct Args {
 struct FileConfig {
     tcp: Option<String>,
     udp: Option<String>,
+    irc: Option<String>,
     db: Option<String>,
     history: Option<usize>,
     max_line: Option<usize>,
@@ -80,6 +85,12 @@ pub struct Settings {
     pub tcp: Option<String>,
     /// UDP listen address; `None` when off.
     pub udp: Option<String>,
+    /// IRC listen address; `None` when off.
+    pub irc: Option<String>,
+    /// True when the IRC address was chosen (flag, environment or file): failing to bind it is
+    /// then an error. The default port being taken only costs a warning, so that several
+    /// servers (or another IRC server) can run on one machine without configuration.
+    pub irc_required: bool,
     /// Database path or `:memory:`.
     pub db: String,
     /// Messages replayed on join.
@@ -199,6 +210,8 @@ impl Settings {
         Ok(Self {
             tcp: off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())),
             udp: off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),
+            irc_required: args.irc.is_some() || file.irc.is_some(),
+            irc: off(args.irc.or(file.irc).unwrap_or_else(|| "127.0.0.1:6667".into())),
             db: args.db.or(file.db).unwrap_or_else(|| "natter.db".into()),
             history: args.history.or(file.history).unwrap_or(50),
             limits,
@@ -218,19 +231,24 @@ mod tests {
         let s = Settings::resolve(Args::default()).unwrap();
         assert_eq!(s.tcp.as_deref(), Some("127.0.0.1:7878"));
         assert_eq!(s.db, "natter.db");
+        assert_eq!(s.irc.as_deref(), Some("127.0.0.1:6667"));
         assert_eq!(s.history, 50);
     }
 
     #[test]
     fn flags_override_file_and_off_disables() {
         let dir = std::env::temp_dir().join(format!("natter-config-test-{}", std::process::id()));
-        std::fs::write(&dir, "tcp = \"[::1]:9000\"\nudp = \"off\"\nhistory = 5\nephemeral = [\"#secret\"]\n")
-            .unwrap();
+        std::fs::write(
+            &dir,
+            "tcp = \"[::1]:9000\"\nudp = \"off\"\nirc = \"off\"\nhistory = 5\nephemeral = [\"#secret\"]\n",
+        )
+        .unwrap();
         let args = Args { config: Some(dir.clone()), history: Some(7), ..Default::default() };
         let s = Settings::resolve(args).unwrap();
         std::fs::remove_file(&dir).ok();
         assert_eq!(s.tcp.as_deref(), Some("[::1]:9000"));
         assert_eq!(s.udp, None);
+        assert_eq!(s.irc, None);
         assert_eq!(s.history, 7);
         assert_eq!(s.ephemeral, vec!["#secret".to_string()]);
     }

@@ -40,13 +40,15 @@ pub(crate) async fn run<D: Door>(
     let mut batch: Vec<Delivery> = Vec::new();
     let mut closing = false;
     let mut peer_gone = false;
+    let mut ticker = tokio::time::interval(D::TICK.unwrap_or(Duration::from_secs(3600)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     if let Flow::Close(reason) = drain_lines(&mut lines, &mut door, &mut ctx).await {
         closing = true;
         end(&mut ctx, reason).await;
     }
     loop {
-        let waiting_partial = !closing && !lines.is_empty();
+        let waiting_partial = D::FLUSH_PARTIAL && !closing && !lines.is_empty();
         let registering = ctx.session.is_none() && !closing;
         tokio::select! {
             items = ctx.outbox.next_batch(&mut batch) => {
@@ -99,6 +101,12 @@ pub(crate) async fn run<D: Door>(
                     end(&mut ctx, reason).await;
                 }
             }
+            _ = ticker.tick(), if D::TICK.is_some() && !closing => {
+                if let Flow::Close(reason) = door.on_tick(&mut ctx) {
+                    closing = true;
+                    end(&mut ctx, reason).await;
+                }
+            }
             _ = sleep_until(deadline), if registering => {
                 closing = true;
                 let secs = ctx.limits.register_timeout.as_secs();
@@ -140,7 +148,7 @@ async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut Se
 
 fn render_into<D: Door>(door: &mut D, delivery: &Delivery, out: &mut Vec<u8>) {
     door.observe(&delivery.event);
-    match D::cache_slot(&delivery.event) {
+    match door.slot(&delivery.event) {
         Some(slot) => {
             let bytes = delivery.cache.get_or_render(slot, || {
                 let mut rendered = Vec::new();

@@ -39,6 +39,8 @@ pub struct Server {
     pub tcp: Option<std::net::SocketAddr>,
     /// Bound UDP address, when UDP is on.
     pub udp: Option<std::net::SocketAddr>,
+    /// Bound IRC address, when the IRC port is on.
+    pub irc: Option<std::net::SocketAddr>,
     hub: HubHandle,
     stop: watch::Sender<bool>,
     alive: listener::Alive,
@@ -60,8 +62,15 @@ impl Server {
         let hub = natter_core::hub::start(config, store).context("loading the store")?;
         let (stop, stop_rx) = watch::channel(false);
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
-        let mut server =
-            Server { tcp: None, udp: None, hub: hub.clone(), stop, alive: alive.clone(), all_gone };
+        let mut server = Server {
+            tcp: None,
+            udp: None,
+            irc: None,
+            hub: hub.clone(),
+            stop,
+            alive: alive.clone(),
+            all_gone,
+        };
         if let Some(addr) = &settings.tcp {
             let listener = TcpListener::bind(addr.as_str())
                 .await
@@ -71,6 +80,33 @@ impl Server {
                 listener,
                 hub.clone(),
                 settings.limits,
+                listener::Front::Sniff,
+                stop_rx.clone(),
+                alive.clone(),
+            ));
+        }
+        let irc = match &settings.irc {
+            None => None,
+            Some(addr) => match TcpListener::bind(addr.as_str()).await {
+                Ok(listener) => Some(listener),
+                Err(e) if !settings.irc_required => {
+                    tracing::warn!(%addr, error = %e, "IRC port unavailable; IRC clients can use the TCP port");
+                    None
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "cannot listen for IRC on {addr}; choose another address with --irc"
+                    )));
+                }
+            },
+        };
+        if let Some(listener) = irc {
+            server.irc = Some(listener.local_addr()?);
+            tokio::spawn(listener::accept_loop(
+                listener,
+                hub.clone(),
+                settings.limits,
+                listener::Front::Irc,
                 stop_rx.clone(),
                 alive.clone(),
             ));
@@ -110,8 +146,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(addr) = server.udp {
         println!("listening udp {addr}");
     }
-    if server.tcp.is_none() && server.udp.is_none() && settings.console.is_none() {
-        anyhow::bail!("every listener is off; enable --tcp or --udp");
+    if let Some(addr) = server.irc {
+        println!("listening irc {addr}");
+    }
+    if server.tcp.is_none() && server.udp.is_none() && server.irc.is_none() && settings.console.is_none() {
+        anyhow::bail!("every listener is off; enable --tcp, --udp or --irc");
     }
     let console = settings.console.clone().map(|nick| tokio::spawn(console::run(server.hub.clone(), nick)));
     let reason = tokio::select! {

@@ -1,9 +1,11 @@
 //! The TCP port: accepts connections and picks the front door from the first bytes a client
-//! sends (`{` means native JSON, anything else text mode), so that one port serves every kind
-//! of client.
+//! sends (`{` means native JSON, a first line starting with `CAP `, `NICK `, `PASS ` or `USER `
+//! means IRC, anything else text mode), so that one port serves every kind of client. The
+//! dedicated IRC port (`--irc`) skips the sniffing.
 
 use crate::config::Limits;
 use crate::conn::{self, read_available};
+use crate::door::irc::{IrcDoor, MAX_IRC_LINE};
 use crate::door::native::NativeDoor;
 use crate::door::text::{GREETING, TextDoor};
 use crate::door::{Door, SessionCtx};
@@ -19,6 +21,19 @@ use tokio::time::{Instant, timeout_at};
 /// How long a silent new connection waits before it is greeted as a person in text mode.
 const GREET_AFTER: Duration = Duration::from_millis(250);
 
+/// How long the sniffer waits for the end of a first line that has begun, to tell IRC from
+/// text mode.
+const FIRST_LINE_WAIT: Duration = Duration::from_millis(250);
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// Any client: the door is picked from the first bytes.
+    Sniff,
+    /// IRC only (the `--irc` port).
+    Irc,
+}
+
 /// Held by every connection task; shutdown waits until all are dropped.
 pub type Alive = tokio::sync::mpsc::Sender<()>;
 
@@ -27,6 +42,7 @@ pub async fn accept_loop(
     listener: TcpListener,
     hub: HubHandle,
     limits: Limits,
+    front: Front,
     mut stop: watch::Receiver<bool>,
     alive: Alive,
 ) {
@@ -37,7 +53,14 @@ pub async fn accept_loop(
                     let alive = alive.clone();
                     let hub = hub.clone();
                     tokio::spawn(async move {
-                        handle(stream, peer, hub, limits).await;
+                        match front {
+                            Front::Sniff => handle(stream, peer, hub, limits).await,
+                            Front::Irc => {
+                                let _ = stream.set_nodelay(true);
+                                let lines = LineBuffer::new(MAX_IRC_LINE);
+                                serve(stream, lines, IrcDoor::default(), hub, peer, limits).await;
+                            }
+                        }
                         drop(alive);
                     });
                 }
@@ -57,17 +80,31 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
     let mut lines = LineBuffer::new(limits.max_line);
     let deadline = Instant::now() + limits.register_timeout;
     let mut greeted = false;
+    // Set once the first line has begun: how long to wait for its end.
+    let mut line_wait: Option<Instant> = None;
     loop {
-        let wait = if greeted { deadline } else { (Instant::now() + GREET_AFTER).min(deadline) };
+        let wait = match line_wait {
+            Some(at) => at.min(deadline),
+            None if greeted => deadline,
+            None => (Instant::now() + GREET_AFTER).min(deadline),
+        };
         match timeout_at(wait, stream.readable()).await {
             Ok(Ok(())) => match read_available(&stream, &mut lines) {
                 Ok(0) => return,
-                Ok(_) if first_byte(&lines).is_some() => break,
-                Ok(_) => continue,
+                Ok(_) => match first_byte(&lines) {
+                    Some(b'{') => break,
+                    Some(_) if lines.peek().contains(&b'\n') || lines.pending() > 512 => break,
+                    Some(_) => {
+                        line_wait.get_or_insert(Instant::now() + FIRST_LINE_WAIT);
+                        continue;
+                    }
+                    None => continue,
+                },
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(_) => return,
             },
             Ok(Err(_)) => return,
+            Err(_) if line_wait.is_some() && Instant::now() < deadline => break,
             Err(_) if !greeted && Instant::now() < deadline => {
                 greeted = true;
                 if stream.write_all(GREETING.as_bytes()).await.is_err() {
@@ -84,12 +121,28 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
     }
     match first_byte(&lines) {
         Some(b'{') => serve(stream, lines, NativeDoor, hub, peer, limits).await,
+        _ if looks_like_irc(lines.peek()) => {
+            let mut irc = LineBuffer::new(MAX_IRC_LINE);
+            irc.extend(lines.peek());
+            serve(stream, irc, IrcDoor::default(), hub, peer, limits).await
+        }
         _ => serve(stream, lines, TextDoor::default(), hub, peer, limits).await,
     }
 }
 
 fn first_byte(lines: &LineBuffer) -> Option<u8> {
     lines.peek().iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// True when the first line is an IRC registration command (`CAP LS`, `NICK x`, ...). The
+/// word must be followed by a space: a text-mode user who types the nickname `nick` stays in
+/// text mode.
+fn looks_like_irc(bytes: &[u8]) -> bool {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    let rest = &bytes[start..];
+    ["CAP ", "NICK ", "PASS ", "USER "]
+        .iter()
+        .any(|w| rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
 }
 
 async fn serve<D: Door>(
@@ -102,4 +155,21 @@ async fn serve<D: Door>(
 ) {
     let ctx = SessionCtx::new(hub, peer, limits, D::KIND);
     conn::run(stream, lines, door, ctx).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_irc;
+
+    #[test]
+    fn irc_is_recognised_by_its_first_line() {
+        for yes in
+            ["CAP LS 302\r\n", "NICK ann\r\n", "nick ann", "PASS secret\r\n", "USER a 0 * :A\r\n", "  CAP LS"]
+        {
+            assert!(looks_like_irc(yes.as_bytes()), "{yes}");
+        }
+        for no in ["nick\n", "ann\n", "{\"type\":\"hello\"}", "capybara\n", "", "CAP"] {
+            assert!(!looks_like_irc(no.as_bytes()), "{no}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Front doors: each turns one protocol's lines into hub commands and renders hub events back
 //! into that protocol's bytes. The connection loop around them ([`crate::conn`]) is shared.
 
+pub mod irc;
 pub mod native;
 pub mod text;
 
@@ -9,6 +10,7 @@ use crate::limits::{RateLimiter, Strikes};
 use natter_core::hub::SessionId;
 use natter_core::{Command, ErrorCode, Event, HubHandle, Outbox, Registration, RequestId, SessionKind};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// What the connection loop does after a line.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,9 +26,22 @@ pub(crate) trait Door: Send + 'static {
     /// Which front door this is, for the hub.
     const KIND: SessionKind;
 
+    /// Whether a line left unterminated for a moment counts as complete. True for doors
+    /// that serve simple socket clients; IRC frames strictly by CRLF, so it says false.
+    const FLUSH_PARTIAL: bool = true;
+
+    /// How often [`Door::on_tick`] runs (keepalive checks), or `None` for never.
+    const TICK: Option<Duration> = None;
+
     /// The render-cache slot for events rendered once for all recipients, or `None` when this
     /// event must be rendered for this session alone.
     fn cache_slot(event: &Event) -> Option<usize>;
+
+    /// The render-cache slot for this session: lets a door whose rendering depends on
+    /// negotiated options (IRC capabilities) pick a variant; defaults to [`Door::cache_slot`].
+    fn slot(&self, event: &Event) -> Option<usize> {
+        Self::cache_slot(event)
+    }
 
     /// Renders an event onto `out`. Called once per shared event (whose result is cached) or
     /// per delivery for private ones; `observe` has seen the event before.
@@ -40,6 +55,11 @@ pub(crate) trait Door: Send + 'static {
 
     /// Handles one complete line from the peer.
     fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> impl Future<Output = Flow> + Send;
+
+    /// Runs every [`Door::TICK`]: a door may check the peer is alive (IRC PING).
+    fn on_tick(&mut self, _ctx: &mut SessionCtx) -> Flow {
+        Flow::Continue
+    }
 
     /// A line exceeded the limit and was dropped.
     fn on_too_long(&mut self, ctx: &mut SessionCtx, max: usize) -> Flow {

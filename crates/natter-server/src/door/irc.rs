@@ -1,0 +1,1147 @@
+//! The IRC front door (RFC 1459/2812 plus a few IRCv3 capabilities), so that any IRC client
+//! can chat with natter users: IRC channels are natter rooms, a PRIVMSG to a nick is a
+//! private message to any natter user. See `docs/irc.md` for what is supported.
+//!
+//! The core knows nothing of IRC. Answers the door gives by itself (numerics) travel through
+//! the session's outbox as door-local notices ([`RAW`]), so that they keep their order with
+//! the hub's events. Requests carry a door-chosen tag (`"op arg"` in `RequestId::Text`) that
+//! the hub echoes on answers and errors; it tells the renderer which numeric to use and which
+//! channel or nick it concerns.
+
+use super::{Door, Flow, SessionCtx};
+use natter_core::{ChatMessage, Command, ErrorCode, Event, RequestId, SessionKind, Target};
+use natter_proto::decode::decode_text;
+use natter_proto::irc::{self, MAX_LINE, MAX_TAGS, ParseError, split_tags, write_line};
+use natter_proto::names::{MAX_NICK_CHARS, MAX_ROOM_CHARS, fold, validate_nick, validate_room};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Render-cache slot of shared IRC lines without tags.
+const SLOT_PLAIN: usize = 2;
+/// Render-cache slot of shared IRC lines with the `server-time` tag.
+const SLOT_TAGGED: usize = 3;
+/// Longest line an IRC client may send: the tag section plus a classic 512-byte line.
+pub const MAX_IRC_LINE: usize = MAX_TAGS + 512;
+/// Name the server gives itself in prefixes.
+const SERVER: &str = "natter";
+/// Request tag of door-local output: a notice carrying ready-made IRC lines.
+const RAW: &str = "\0irc";
+/// Capabilities offered in `CAP LS`.
+const CAPS: &[&str] = &["echo-message", "message-tags", "multi-prefix", "server-time"];
+/// Silence after which the server sends a PING.
+const PING_AFTER: Duration = Duration::from_secs(120);
+/// Time a client has to answer the server's PING.
+const PING_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most targets accepted in one PRIVMSG/NOTICE/JOIN/PART (ISUPPORT `TARGMAX`).
+const MAX_TARGETS: usize = 4;
+/// Longest away message kept.
+const AWAY_LEN: usize = 200;
+/// Remembered `user@host`s of other users (for WHO/WHOIS/USERHOST); cleared when full.
+const MAX_IDENTS: usize = 4096;
+
+/// Enabled IRCv3 capabilities.
+#[derive(Debug, Default, Clone, Copy)]
+struct Caps {
+    echo_message: bool,
+    message_tags: bool,
+    multi_prefix: bool,
+    server_time: bool,
+}
+
+impl Caps {
+    fn set(&mut self, name: &str, on: bool) -> bool {
+        let flag = match name {
+            "echo-message" => &mut self.echo_message,
+            "message-tags" => &mut self.message_tags,
+            "multi-prefix" => &mut self.multi_prefix,
+            "server-time" => &mut self.server_time,
+            _ => return false,
+        };
+        *flag = on;
+        true
+    }
+
+    fn list(&self) -> String {
+        let mut on = Vec::new();
+        for (name, flag) in [
+            ("echo-message", self.echo_message),
+            ("message-tags", self.message_tags),
+            ("multi-prefix", self.multi_prefix),
+            ("server-time", self.server_time),
+        ] {
+            if flag {
+                on.push(name);
+            }
+        }
+        on.join(" ")
+    }
+}
+
+/// A room this session is in, with its operators (for `@` in NAMES and WHO).
+#[derive(Debug)]
+struct Joined {
+    name: String,
+    operators: Vec<String>,
+}
+
+/// IRC state of one connection.
+#[derive(Debug)]
+pub struct IrcDoor {
+    nick: String,
+    /// `user@host` the hub shows for this session.
+    ident: String,
+    pending_nick: Option<String>,
+    user: Option<String>,
+    realname: String,
+    /// True between `CAP LS`/`REQ` and `CAP END` before registration: registration waits.
+    negotiating: bool,
+    caps: Caps,
+    rooms: Vec<Joined>,
+    away: Option<String>,
+    /// After the welcome, lines wait here until the LUSERS/MOTD burst is out, so that the
+    /// registration burst keeps the order clients expect (001-005, LUSERS, MOTD, then JOINs).
+    deferring: bool,
+    deferred: Vec<u8>,
+    /// A JOIN for a room we were already in: the hub answers, IRC stays silent.
+    rejoin: bool,
+    idents: HashMap<String, String>,
+    last_seen: Instant,
+    ping_sent: Option<Instant>,
+}
+
+impl Default for IrcDoor {
+    fn default() -> Self {
+        Self {
+            nick: String::new(),
+            ident: String::new(),
+            pending_nick: None,
+            user: None,
+            realname: String::new(),
+            negotiating: false,
+            caps: Caps::default(),
+            rooms: Vec::new(),
+            away: None,
+            deferring: false,
+            deferred: Vec::new(),
+            rejoin: false,
+            idents: HashMap::new(),
+            last_seen: Instant::now(),
+            ping_sent: None,
+        }
+    }
+}
+
+fn tag(op: &str, arg: &str) -> Option<RequestId> {
+    Some(RequestId::Text(format!("{op} {arg}")))
+}
+
+fn untag(req: &Option<RequestId>) -> (&str, &str) {
+    match req {
+        Some(RequestId::Text(t)) => t.split_once(' ').unwrap_or((t.as_str(), "")),
+        _ => ("", ""),
+    }
+}
+
+/// `nick!user@host` for a nick and the hub's `user@host`.
+fn source(nick: &str, ident: &str) -> String {
+    if ident.contains('@') { format!("{nick}!{ident}") } else { format!("{nick}!{ident}@{SERVER}") }
+}
+
+/// Appends one line (CRLF included), cut to the classic 512 bytes if a parameter was long.
+fn push_line(out: &mut Vec<u8>, tags: &str, prefix: Option<&str>, command: &str, params: &[&str]) {
+    let mut s = String::with_capacity(128);
+    write_line(&mut s, prefix, command, params);
+    if s.len() > MAX_LINE {
+        let mut cut = MAX_LINE;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    out.extend_from_slice(tags.as_bytes());
+    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+impl IrcDoor {
+    fn me(&self) -> &str {
+        if self.nick.is_empty() { "*" } else { &self.nick }
+    }
+
+    fn in_room(&self, room: &str) -> Option<&Joined> {
+        let key = fold(room);
+        self.rooms.iter().find(|r| fold(&r.name) == key)
+    }
+
+    /// A numeric reply from the server to this client.
+    fn numeric(&self, out: &mut Vec<u8>, code: &str, params: &[&str]) {
+        let mut all = Vec::with_capacity(params.len() + 1);
+        all.push(self.me());
+        all.extend_from_slice(params);
+        push_line(out, "", Some(SERVER), code, &all);
+    }
+
+    fn time_tag(&self, ts: u64) -> String {
+        if self.caps.server_time { format!("@time={} ", irc::server_time(ts)) } else { String::new() }
+    }
+
+    /// A chat message as PRIVMSG (or NOTICE) lines, split to fit and with CTCP ACTION for
+    /// `/me`.
+    fn message(&self, m: &ChatMessage, command: &str, out: &mut Vec<u8>) {
+        let target = match (&m.room, &m.to) {
+            (Some(room), _) => &**room,
+            (None, Some(to)) => &**to,
+            (None, None) => self.me(),
+        };
+        let tags = self.time_tag(m.ts);
+        let prefix = source(&m.from, &m.ident);
+        // Room for the text: 510 minus prefix, command, target, separators and CTCP framing.
+        let overhead = 1 + prefix.len() + 1 + command.len() + 1 + target.len() + 2 + 9;
+        let room_for_text = MAX_LINE.saturating_sub(overhead).max(16);
+        for line in m.text.split(['\n', '\r']).filter(|l| !l.is_empty()) {
+            for piece in irc::split_text(line, room_for_text) {
+                let body;
+                let text = if m.action {
+                    body = format!("\u{1}ACTION {piece}\u{1}");
+                    &body
+                } else {
+                    piece
+                };
+                push_line(out, &tags, Some(&prefix), command, &[target, text]);
+            }
+        }
+    }
+
+    fn names(&self, room: &str, nicks: &[natter_core::command::Name], out: &mut Vec<u8>) {
+        let ops: &[String] = self.in_room(room).map(|r| r.operators.as_slice()).unwrap_or(&[]);
+        let prefix = format!(":{SERVER} 353 {} = {room} :", self.me());
+        let mut list = String::new();
+        for nick in nicks {
+            let op = ops.iter().any(|o| fold(o) == fold(nick));
+            let entry = format!("{}{nick}", if op { "@" } else { "" });
+            if !list.is_empty() && prefix.len() + list.len() + 1 + entry.len() > MAX_LINE {
+                self.numeric(out, "353", &["=", room, &list]);
+                list.clear();
+            }
+            if !list.is_empty() {
+                list.push(' ');
+            }
+            list.push_str(&entry);
+        }
+        if !list.is_empty() {
+            self.numeric(out, "353", &["=", room, &list]);
+        }
+        self.numeric(out, "366", &[room, "End of /NAMES list"]);
+    }
+
+    fn user_host(&self, nick: &str) -> (String, String) {
+        let ident = if fold(nick) == fold(&self.nick) {
+            Some(self.ident.as_str())
+        } else {
+            self.idents.get(&fold(nick)).map(String::as_str)
+        };
+        match ident.and_then(|i| i.split_once('@')) {
+            Some((u, h)) => (u.to_string(), h.to_string()),
+            None => ("natter".to_string(), SERVER.to_string()),
+        }
+    }
+
+    fn isupport(&self, out: &mut Vec<u8>) {
+        let nicklen = format!("NICKLEN={MAX_NICK_CHARS}");
+        let chanlen = format!("CHANNELLEN={MAX_ROOM_CHARS}");
+        let targmax =
+            format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:1,WHOIS:1");
+        let awaylen = format!("AWAYLEN={AWAY_LEN}");
+        let tokens = [
+            "NETWORK=natter",
+            "CASEMAPPING=ascii",
+            "CHANTYPES=#",
+            "PREFIX=(o)@",
+            "CHANMODES=,,,n",
+            "MODES=1",
+            &nicklen,
+            &chanlen,
+            &targmax,
+            &awaylen,
+            "LINELEN=512",
+            "are supported by this server",
+        ];
+        self.numeric(out, "005", &tokens);
+    }
+
+    fn motd(&self, out: &mut Vec<u8>) {
+        self.numeric(out, "375", &[&format!("- {SERVER} Message of the day -")]);
+        for line in [
+            "- Welcome to natter: IRC channels are natter rooms, shared with",
+            "- natter's own clients, text mode, UDP and IRC users alike.",
+            "- #lobby is where everyone starts.",
+        ] {
+            self.numeric(out, "372", &[line]);
+        }
+        self.numeric(out, "376", &["End of /MOTD command."]);
+    }
+
+    fn lusers(&self, users: usize, out: &mut Vec<u8>) {
+        let n = users.to_string();
+        self.numeric(out, "251", &[&format!("There are {n} users and 0 invisible on 1 servers")]);
+        self.numeric(out, "255", &[&format!("I have {n} clients and 0 servers")]);
+        self.numeric(out, "265", &[&n, &n, &format!("Current local users {n}, max {n}")]);
+    }
+
+    fn render_members(
+        &mut self,
+        req: &Option<RequestId>,
+        room: Option<&str>,
+        nicks: &[natter_core::command::Name],
+        out: &mut Vec<u8>,
+    ) {
+        let (op, arg) = untag(req);
+        let find = |n: &str| nicks.iter().find(|x| fold(x) == fold(n));
+        match op {
+            "lusers" => {
+                self.lusers(nicks.len(), out);
+                if arg == "welcome" {
+                    self.motd(out);
+                    self.deferring = false;
+                    out.append(&mut self.deferred);
+                }
+            }
+            "names" => self.names(room.unwrap_or(arg), nicks, out),
+            "who" => {
+                let (channel, list): (&str, Vec<&str>) = match room {
+                    Some(r) => (r, nicks.iter().map(|n| &**n).collect()),
+                    None if arg == "*" => ("*", nicks.iter().map(|n| &**n).collect()),
+                    None => ("*", find(arg).map(|n| &**n).into_iter().collect()),
+                };
+                for nick in list {
+                    let (user, host) = self.user_host(nick);
+                    let mut flags = String::from(if self.is_away(nick) { "G" } else { "H" });
+                    if room.is_some()
+                        && self
+                            .in_room(channel)
+                            .is_some_and(|r| r.operators.iter().any(|o| fold(o) == fold(nick)))
+                    {
+                        flags.push('@');
+                    }
+                    let real = format!("0 {nick}");
+                    self.numeric(out, "352", &[channel, &user, &host, SERVER, nick, &flags, &real]);
+                }
+                self.numeric(out, "315", &[arg, "End of /WHO list"]);
+            }
+            "whois" => {
+                match find(arg) {
+                    Some(nick) => {
+                        let (user, host) = self.user_host(nick);
+                        let real = if fold(nick) == fold(&self.nick) {
+                            self.realname.clone()
+                        } else {
+                            nick.to_string()
+                        };
+                        self.numeric(out, "311", &[nick, &user, &host, "*", &real]);
+                        let shared: Vec<&str> = self
+                            .rooms
+                            .iter()
+                            .filter(|_| fold(nick) == fold(&self.nick))
+                            .map(|r| r.name.as_str())
+                            .collect();
+                        if !shared.is_empty() {
+                            self.numeric(out, "319", &[nick, &shared.join(" ")]);
+                        }
+                        self.numeric(out, "312", &[nick, SERVER, "natter chat server"]);
+                        if fold(nick) == fold(&self.nick)
+                            && let Some(away) = &self.away
+                        {
+                            self.numeric(out, "301", &[nick, away]);
+                        }
+                    }
+                    None => self.numeric(out, "401", &[arg, "No such nick/channel"]),
+                }
+                self.numeric(out, "318", &[arg, "End of /WHOIS list"]);
+            }
+            "ison" => {
+                let online: Vec<&str> = arg.split(' ').filter_map(|n| find(n).map(|x| &**x)).collect();
+                self.numeric(out, "303", &[&online.join(" ")]);
+            }
+            "userhost" => {
+                let mut replies = Vec::new();
+                for n in arg.split(' ') {
+                    if let Some(nick) = find(n) {
+                        let (user, host) = self.user_host(nick);
+                        let away = if self.is_away(nick) { '-' } else { '+' };
+                        replies.push(format!("{nick}={away}{user}@{host}"));
+                    }
+                }
+                self.numeric(out, "302", &[&replies.join(" ")]);
+            }
+            _ => {
+                let list: Vec<&str> = nicks.iter().map(|n| &**n).collect();
+                let text = format!("{}: {}", room.unwrap_or("online"), list.join(" "));
+                push_line(out, "", Some(SERVER), "NOTICE", &[self.me(), &text]);
+            }
+        }
+    }
+
+    fn is_away(&self, nick: &str) -> bool {
+        fold(nick) == fold(&self.nick) && self.away.is_some()
+    }
+
+    fn render_error(&self, req: &Option<RequestId>, code: ErrorCode, message: &str, out: &mut Vec<u8>) {
+        let (op, arg) = untag(req);
+        if op == "notice" {
+            // RFC 2812: automatic replies must never answer a NOTICE.
+            return;
+        }
+        match (code, op) {
+            (ErrorCode::NickInUse, _) => self.numeric(out, "433", &[arg, "Nickname is already in use"]),
+            (ErrorCode::InvalidNick, _) => self.numeric(out, "432", &[arg, message]),
+            (_, "names") => self.numeric(out, "366", &[arg, "End of /NAMES list"]),
+            (_, "who") => self.numeric(out, "315", &[arg, "End of /WHO list"]),
+            (ErrorCode::NoSuchNick, _) => self.numeric(out, "401", &[arg, "No such nick/channel"]),
+            (ErrorCode::NoSuchRoom | ErrorCode::InvalidRoom, _) => {
+                self.numeric(out, "403", &[arg, "No such channel"])
+            }
+            (ErrorCode::NotInRoom, "msg") => self.numeric(out, "404", &[arg, "Cannot send to channel"]),
+            (ErrorCode::NotInRoom, _) => self.numeric(out, "442", &[arg, "You're not on that channel"]),
+            (ErrorCode::NotOperator, _) => self.numeric(out, "482", &[arg, "You're not channel operator"]),
+            (ErrorCode::EmptyMessage, _) => self.numeric(out, "412", &["No text to send"]),
+            (ErrorCode::TooLong, _) => self.numeric(out, "417", &["Input line was too long"]),
+            (ErrorCode::NotRegistered, _) => self.numeric(out, "451", &["You have not registered"]),
+            (ErrorCode::AlreadyRegistered, _) => self.numeric(out, "462", &["You may not reregister"]),
+            (ErrorCode::RateLimited, _) => push_line(out, "", Some(SERVER), "NOTICE", &[self.me(), message]),
+            _ => {
+                let command = if op.is_empty() { "*".to_string() } else { op.to_ascii_uppercase() };
+                self.numeric(out, "400", &[&command, message]);
+            }
+        }
+    }
+
+    fn render_event(&mut self, event: &Event, out: &mut Vec<u8>) {
+        match event {
+            Event::Welcome { nick, .. } => {
+                let full = source(nick, &self.ident);
+                self.numeric(out, "001", &[&format!("Welcome to natter, {full}")]);
+                let version = concat!("natter-", env!("CARGO_PKG_VERSION"));
+                self.numeric(out, "002", &[&format!("Your host is {SERVER}, running version {version}")]);
+                self.numeric(out, "003", &["This server speaks natter, IRC, text and UDP"]);
+                self.numeric(out, "004", &[SERVER, version, "i", "n"]);
+                self.isupport(out);
+                self.deferring = true;
+            }
+            Event::Message(m) => self.message(m, "PRIVMSG", out),
+            Event::Ack { req, message, duplicate, .. } => {
+                if self.caps.echo_message && !duplicate {
+                    let command = if untag(req).0 == "notice" { "NOTICE" } else { "PRIVMSG" };
+                    self.message(message, command, out);
+                }
+            }
+            Event::Join { room, nick, ident, ts } => {
+                push_line(out, &self.time_tag(*ts), Some(&source(nick, ident)), "JOIN", &[room]);
+            }
+            Event::Part { room, nick, ident, reason, ts } => {
+                let prefix = source(nick, ident);
+                match reason {
+                    Some(r) => push_line(out, &self.time_tag(*ts), Some(&prefix), "PART", &[room, r]),
+                    None => push_line(out, &self.time_tag(*ts), Some(&prefix), "PART", &[room]),
+                }
+            }
+            Event::Quit { nick, ident, reason, ts } => {
+                let reason = reason.as_deref().unwrap_or("Quit");
+                push_line(out, &self.time_tag(*ts), Some(&source(nick, ident)), "QUIT", &[reason]);
+            }
+            Event::Nick { old, new, ident, ts } => {
+                push_line(out, &self.time_tag(*ts), Some(&source(old, ident)), "NICK", &[new]);
+            }
+            Event::Topic { req, room, topic, by, changed } => {
+                let (op, _) = untag(req);
+                match (op, changed) {
+                    (_, true) => {
+                        let by = by.as_deref().unwrap_or(SERVER);
+                        push_line(out, "", Some(by), "TOPIC", &[room, topic]);
+                    }
+                    ("topic", false) if topic.is_empty() => {
+                        self.numeric(out, "331", &[room, "No topic is set"])
+                    }
+                    ("topic", false) => {
+                        self.numeric(out, "332", &[room, topic]);
+                        if let Some(by) = by {
+                            self.numeric(out, "333", &[room, by, "0"]);
+                        }
+                    }
+                    ("mode", false) => self.numeric(out, "324", &[room, "+n"]),
+                    _ => {}
+                }
+            }
+            Event::Joined { room, topic, members, history, .. } => {
+                if std::mem::take(&mut self.rejoin) {
+                    return;
+                }
+                push_line(out, "", Some(&source(&self.nick, &self.ident)), "JOIN", &[room]);
+                if !topic.is_empty() {
+                    self.numeric(out, "332", &[room, topic]);
+                }
+                self.names(room, members, out);
+                if self.caps.server_time {
+                    for m in history {
+                        self.message(m, "PRIVMSG", out);
+                    }
+                }
+            }
+            Event::Members { req, room, nicks } => self.render_members(req, room.as_deref(), nicks, out),
+            Event::Rooms { req, rooms } => {
+                let (_, filter) = untag(req);
+                let wanted: Vec<String> = filter.split(',').filter(|s| !s.is_empty()).map(fold).collect();
+                self.numeric(out, "321", &["Channel", "Users  Name"]);
+                for r in rooms.iter().filter(|r| wanted.is_empty() || wanted.contains(&fold(&r.name))) {
+                    self.numeric(out, "322", &[&r.name, &r.members.to_string(), &r.topic]);
+                }
+                self.numeric(out, "323", &["End of /LIST"]);
+            }
+            Event::History { .. } => {}
+            Event::IgnoreMode { on, .. } => {
+                let text = if *on { "ignore mode on" } else { "ignore mode off" };
+                push_line(out, "", Some(SERVER), "NOTICE", &[self.me(), text]);
+            }
+            Event::Ignoring { nicks, .. } => {
+                let list: Vec<&str> = nicks.iter().map(|n| &**n).collect();
+                push_line(
+                    out,
+                    "",
+                    Some(SERVER),
+                    "NOTICE",
+                    &[self.me(), &format!("ignoring: {}", list.join(" "))],
+                );
+            }
+            Event::Notice { req: Some(RequestId::Text(t)), text, .. } if t == RAW => {
+                out.extend_from_slice(text.as_bytes());
+            }
+            Event::Notice { room, text, .. } => {
+                let target = room.as_deref().unwrap_or(self.me()).to_string();
+                for line in text.lines().filter(|l| !l.is_empty()) {
+                    push_line(out, "", Some(SERVER), "NOTICE", &[&target, line]);
+                }
+            }
+            Event::Error { req, code, message } => self.render_error(req, *code, message, out),
+            Event::Pong { req } => {
+                let token = match req {
+                    Some(RequestId::Text(t)) => t.clone(),
+                    Some(RequestId::Num(n)) => n.to_string(),
+                    None => SERVER.to_string(),
+                };
+                push_line(out, "", Some(SERVER), "PONG", &[SERVER, &token]);
+            }
+            Event::Bye { reason } => {
+                let host = self.ident.split_once('@').map_or("", |(_, h)| h);
+                push_line(out, "", None, "ERROR", &[&format!("Closing Link: {host} ({reason})")]);
+            }
+        }
+    }
+
+    fn remember(&mut self, nick: &str, ident: &str) {
+        if self.idents.len() >= MAX_IDENTS {
+            self.idents.clear();
+        }
+        self.idents.insert(fold(nick), ident.to_string());
+    }
+}
+
+/// Lines the door answers by itself, queued in order with the hub's events.
+struct Reply<'a> {
+    door: &'a IrcDoor,
+    out: Vec<u8>,
+}
+
+impl Reply<'_> {
+    fn numeric(&mut self, code: &str, params: &[&str]) -> &mut Self {
+        self.door.numeric(&mut self.out, code, params);
+        self
+    }
+
+    fn line(&mut self, command: &str, params: &[&str]) -> &mut Self {
+        push_line(&mut self.out, "", Some(SERVER), command, params);
+        self
+    }
+
+    fn send(&mut self, ctx: &mut SessionCtx) -> Flow {
+        if self.out.is_empty() {
+            return Flow::Continue;
+        }
+        let text = String::from_utf8_lossy(&std::mem::take(&mut self.out)).into_owned();
+        ctx.local(Event::Notice { req: Some(RequestId::Text(RAW.into())), room: None, text: text.into() })
+    }
+}
+
+impl IrcDoor {
+    fn reply(&self) -> Reply<'_> {
+        Reply { door: self, out: Vec::new() }
+    }
+
+    /// Answers with one numeric.
+    fn answer(&self, ctx: &mut SessionCtx, code: &str, params: &[&str]) -> Flow {
+        self.reply().numeric(code, params).send(ctx)
+    }
+
+    /// Answers bad input with a numeric; repeated bad input ends the session.
+    fn bad(&self, ctx: &mut SessionCtx, code: &str, params: &[&str]) -> Flow {
+        if ctx.strikes.hit() {
+            return Flow::Close("too many invalid commands".into());
+        }
+        self.answer(ctx, code, params)
+    }
+
+    fn need_more(&self, ctx: &mut SessionCtx, command: &str) -> Flow {
+        self.bad(ctx, "461", &[command, "Not enough parameters"])
+    }
+
+    async fn try_register(&mut self, ctx: &mut SessionCtx) -> Flow {
+        if ctx.session.is_some() || self.negotiating || self.user.is_none() {
+            return Flow::Continue;
+        }
+        let Some(nick) = self.pending_nick.take() else { return Flow::Continue };
+        self.ident = format!("irc@{}", ctx.peer.ip());
+        let flow = ctx.register(nick.clone(), tag("nick", &nick)).await;
+        if ctx.session.is_none() {
+            return flow;
+        }
+        self.nick = nick;
+        ctx.command(Command::Who { room: None, req: tag("lusers", "welcome") }).await
+    }
+
+    async fn cap(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let Some(sub) = m.param(0) else { return self.need_more(ctx, "CAP") };
+        let me = self.me().to_string();
+        let registered = ctx.session.is_some();
+        match sub.to_ascii_uppercase().as_str() {
+            "LS" => {
+                if !registered {
+                    self.negotiating = true;
+                }
+                self.reply().line("CAP", &[&me, "LS", &CAPS.join(" ")]).send(ctx)
+            }
+            "LIST" => self.reply().line("CAP", &[&me, "LIST", &self.caps.list()]).send(ctx),
+            "REQ" => {
+                if !registered {
+                    self.negotiating = true;
+                }
+                let asked = m.param(1).unwrap_or("");
+                let mut caps = self.caps;
+                let all_known =
+                    asked.split(' ').filter(|c| !c.is_empty()).all(|c| match c.strip_prefix('-') {
+                        Some(name) => caps.set(name, false),
+                        None => caps.set(c, true),
+                    });
+                if all_known && !asked.trim().is_empty() {
+                    self.caps = caps;
+                    self.reply().line("CAP", &[&me, "ACK", asked]).send(ctx)
+                } else {
+                    self.reply().line("CAP", &[&me, "NAK", asked]).send(ctx)
+                }
+            }
+            "END" => {
+                self.negotiating = false;
+                self.try_register(ctx).await
+            }
+            _ => self.bad(ctx, "410", &[sub, "Invalid CAP command"]),
+        }
+    }
+
+    async fn privmsg(&mut self, m: &irc::Message, command: &str, ctx: &mut SessionCtx) -> Flow {
+        let notice = command == "NOTICE";
+        let Some(targets) = m.param(0).filter(|t| !t.is_empty()) else {
+            return self.bad(ctx, "411", &[&format!("No recipient given ({command})")]);
+        };
+        let Some(text) = m.param(1).filter(|t| !t.is_empty()) else {
+            return self.bad(ctx, "412", &["No text to send"]);
+        };
+        let (text, action) = match text.strip_prefix("\u{1}ACTION") {
+            Some(rest) => (rest.trim_end_matches('\u{1}').trim_start_matches(' '), true),
+            None => (text, false),
+        };
+        let targets: Vec<&str> = targets.split(',').filter(|t| !t.is_empty()).collect();
+        if targets.len() > MAX_TARGETS {
+            return self.bad(ctx, "407", &[targets[0], "Too many recipients"]);
+        }
+        for target in targets {
+            let op = if notice { "notice" } else { "msg" };
+            let req = tag(op, target);
+            let target = if target.starts_with('#') {
+                Target::Room(target.to_string())
+            } else if validate_nick(target).is_ok() {
+                Target::Nick(target.to_string())
+            } else {
+                if notice {
+                    continue;
+                }
+                let flow = self.answer(ctx, "401", &[target, "No such nick/channel"]);
+                if flow != Flow::Continue {
+                    return flow;
+                }
+                continue;
+            };
+            if !ctx.allow_message() {
+                return ctx.rate_limited(req);
+            }
+            let cmd = Command::Say { target, text: text.to_string(), action, cid: None, req };
+            let flow = ctx.command(cmd).await;
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn mode(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let Some(target) = m.param(0) else { return self.need_more(ctx, "MODE") };
+        let modes = m.param(1).unwrap_or("");
+        if target.starts_with('#') {
+            if modes.is_empty() {
+                return ctx
+                    .command(Command::Topic {
+                        room: target.to_string(),
+                        topic: None,
+                        req: tag("mode", target),
+                    })
+                    .await;
+            }
+            let mut reply = self.reply();
+            for c in modes.chars().filter(|c| !matches!(c, '+' | '-')) {
+                match c {
+                    'n' => {}
+                    'b' => {
+                        reply.numeric("368", &[target, "End of channel ban list"]);
+                    }
+                    c => {
+                        reply.numeric("472", &[&c.to_string(), "is unknown mode char to me"]);
+                    }
+                }
+            }
+            return reply.send(ctx);
+        }
+        if fold(target) != fold(&self.nick) {
+            return self.bad(ctx, "502", &["Cannot change mode for other users"]);
+        }
+        if modes.is_empty() {
+            return self.answer(ctx, "221", &["+"]);
+        }
+        if modes.chars().all(|c| matches!(c, '+' | '-' | 'i')) {
+            // Everyone is equally visible in natter: +i changes nothing and says nothing.
+            return Flow::Continue;
+        }
+        self.bad(ctx, "501", &["Unknown MODE flag"])
+    }
+
+    /// Handles one parsed message.
+    async fn dispatch(&mut self, m: irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let command = m.command.to_ascii_uppercase();
+        let registered = ctx.session.is_some();
+        match command.as_str() {
+            "CAP" => return self.cap(&m, ctx).await,
+            "PASS" if registered => return self.bad(ctx, "462", &["You may not reregister"]),
+            "PASS" if m.params.is_empty() => return self.need_more(ctx, "PASS"),
+            // natter has no accounts yet: a password is accepted and ignored.
+            "PASS" => return Flow::Continue,
+            "NICK" => {
+                let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
+                    return self.bad(ctx, "431", &["No nickname given"]);
+                };
+                if validate_nick(nick).is_err() {
+                    return self.bad(ctx, "432", &[nick, "Erroneous nickname"]);
+                }
+                if registered {
+                    let req = tag("nick", nick);
+                    return ctx.command(Command::Nick { nick: nick.to_string(), req }).await;
+                }
+                self.pending_nick = Some(nick.to_string());
+                return self.try_register(ctx).await;
+            }
+            "USER" => {
+                if registered {
+                    return self.bad(ctx, "462", &["You may not reregister"]);
+                }
+                if m.params.len() < 4 || m.params[0].is_empty() {
+                    return self.need_more(ctx, "USER");
+                }
+                self.user = Some(m.params[0].clone());
+                self.realname = m.params[3].clone();
+                return self.try_register(ctx).await;
+            }
+            "PING" => {
+                let Some(token) = m.param(0) else {
+                    return self.bad(ctx, "409", &["No origin specified"]);
+                };
+                return self.reply().line("PONG", &[SERVER, token]).send(ctx);
+            }
+            "PONG" => return Flow::Continue,
+            "QUIT" => {
+                let reason = m.param(0).filter(|r| !r.is_empty());
+                return Flow::Close(reason.map_or_else(|| "Quit".into(), |r| format!("Quit: {r}")));
+            }
+            _ if !registered => return self.bad(ctx, "451", &["You have not registered"]),
+            _ => {}
+        }
+        match command.as_str() {
+            "PRIVMSG" | "NOTICE" => self.privmsg(&m, &command, ctx).await,
+            "JOIN" => {
+                let Some(rooms) = m.param(0) else { return self.need_more(ctx, "JOIN") };
+                if rooms == "0" {
+                    let all: Vec<String> = self.rooms.iter().map(|r| r.name.clone()).collect();
+                    for room in all {
+                        let req = tag("part", &room);
+                        let flow = ctx.command(Command::Part { room, reason: None, req }).await;
+                        if flow != Flow::Continue {
+                            return flow;
+                        }
+                    }
+                    return Flow::Continue;
+                }
+                for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                    let flow = if validate_room(room).is_err() {
+                        self.bad(ctx, "403", &[room, "No such channel"])
+                    } else {
+                        ctx.command(Command::Join { room: room.to_string(), req: tag("join", room) }).await
+                    };
+                    if flow != Flow::Continue {
+                        return flow;
+                    }
+                }
+                Flow::Continue
+            }
+            "PART" => {
+                let Some(rooms) = m.param(0) else { return self.need_more(ctx, "PART") };
+                let reason = m.param(1).filter(|r| !r.is_empty()).map(str::to_string);
+                for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                    let cmd = Command::Part {
+                        room: room.to_string(),
+                        reason: reason.clone(),
+                        req: tag("part", room),
+                    };
+                    let flow = ctx.command(cmd).await;
+                    if flow != Flow::Continue {
+                        return flow;
+                    }
+                }
+                Flow::Continue
+            }
+            "NAMES" => {
+                let rooms: Vec<String> = match m.param(0) {
+                    Some(list) => list.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
+                    None => self.rooms.iter().map(|r| r.name.clone()).collect(),
+                };
+                for room in rooms {
+                    let req = tag("names", &room);
+                    let flow = ctx.command(Command::Who { room: Some(room), req }).await;
+                    if flow != Flow::Continue {
+                        return flow;
+                    }
+                }
+                Flow::Continue
+            }
+            "TOPIC" => {
+                let Some(room) = m.param(0) else { return self.need_more(ctx, "TOPIC") };
+                let (topic, op) = match m.param(1) {
+                    Some(t) => (Some(t.to_string()), "topicset"),
+                    None => (None, "topic"),
+                };
+                ctx.command(Command::Topic { room: room.to_string(), topic, req: tag(op, room) }).await
+            }
+            "WHO" => {
+                let mask = m.param(0).filter(|s| !s.is_empty() && *s != "0").unwrap_or("*");
+                let room = mask.starts_with('#').then(|| mask.to_string());
+                ctx.command(Command::Who { room, req: tag("who", mask) }).await
+            }
+            "WHOIS" => {
+                // `WHOIS server nick` names the nick last.
+                let Some(nick) = m.params.last().filter(|n| !n.is_empty()) else {
+                    return self.bad(ctx, "431", &["No nickname given"]);
+                };
+                let nick = nick.split(',').next().unwrap_or(nick).to_string();
+                ctx.command(Command::Who { room: None, req: tag("whois", &nick) }).await
+            }
+            "ISON" | "USERHOST" => {
+                if m.params.is_empty() {
+                    return self.need_more(ctx, &command);
+                }
+                let nicks: Vec<&str> =
+                    m.params.iter().flat_map(|p| p.split(' ')).filter(|n| !n.is_empty()).collect();
+                let op = command.to_ascii_lowercase();
+                ctx.command(Command::Who { room: None, req: tag(&op, &nicks.join(" ")) }).await
+            }
+            "LIST" => {
+                let filter = m.param(0).filter(|f| f.starts_with('#')).unwrap_or("");
+                ctx.command(Command::Rooms { req: tag("list", filter) }).await
+            }
+            "LUSERS" => ctx.command(Command::Who { room: None, req: tag("lusers", "") }).await,
+            "AWAY" => match m.param(0).filter(|a| !a.is_empty()) {
+                Some(text) => {
+                    let mut text = text.to_string();
+                    if text.len() > AWAY_LEN {
+                        let mut cut = AWAY_LEN;
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.truncate(cut);
+                    }
+                    self.away = Some(text);
+                    self.answer(ctx, "306", &["You have been marked as being away"])
+                }
+                None => {
+                    self.away = None;
+                    self.answer(ctx, "305", &["You are no longer marked as being away"])
+                }
+            },
+            "MODE" => self.mode(&m, ctx).await,
+            "KICK" => {
+                if m.params.len() < 2 {
+                    return self.need_more(ctx, "KICK");
+                }
+                self.answer(ctx, "400", &["KICK", "natter does not support kicking yet"])
+            }
+            "MOTD" => {
+                let mut reply = self.reply();
+                self.motd(&mut reply.out);
+                reply.send(ctx)
+            }
+            "VERSION" => {
+                let mut reply = self.reply();
+                let version = concat!("natter-", env!("CARGO_PKG_VERSION"));
+                reply.numeric("351", &[version, SERVER, "natter IRC front door"]);
+                self.isupport(&mut reply.out);
+                reply.send(ctx)
+            }
+            "TIME" => {
+                let now = natter_core::time::now_ms();
+                self.answer(ctx, "391", &[SERVER, &irc::server_time(now)])
+            }
+            _ => self.bad(ctx, "421", &[&m.command, "Unknown command"]),
+        }
+    }
+}
+
+impl Door for IrcDoor {
+    const KIND: SessionKind = SessionKind::Irc;
+    const FLUSH_PARTIAL: bool = false;
+    const TICK: Option<Duration> = Some(Duration::from_secs(15));
+
+    fn cache_slot(_event: &Event) -> Option<usize> {
+        None
+    }
+
+    fn slot(&self, event: &Event) -> Option<usize> {
+        if self.deferring || !super::is_shared(event) {
+            return None;
+        }
+        Some(if self.caps.server_time { SLOT_TAGGED } else { SLOT_PLAIN })
+    }
+
+    fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+        if self.deferring {
+            let is_burst_end =
+                matches!(event, Event::Members { req, .. } if untag(req) == ("lusers", "welcome"));
+            if !is_burst_end && !matches!(event, Event::Bye { .. }) {
+                let mut held = std::mem::take(&mut self.deferred);
+                self.render_event(event, &mut held);
+                self.deferred = held;
+                return;
+            }
+        }
+        self.render_event(event, out);
+    }
+
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Welcome { nick, .. } => self.nick = nick.to_string(),
+            Event::Joined { room, operators, .. } => {
+                self.rejoin = self.in_room(room).is_some();
+                self.rooms.retain(|r| fold(&r.name) != fold(room));
+                self.rooms.push(Joined {
+                    name: room.to_string(),
+                    operators: operators.iter().map(|o| o.to_string()).collect(),
+                });
+            }
+            Event::Part { room, nick, ident, .. } => {
+                if fold(nick) == fold(&self.nick) {
+                    self.rooms.retain(|r| fold(&r.name) != fold(room));
+                } else {
+                    self.remember(nick, ident);
+                    for r in self.rooms.iter_mut().filter(|r| fold(&r.name) == fold(room)) {
+                        r.operators.retain(|o| fold(o) != fold(nick));
+                    }
+                }
+            }
+            Event::Quit { nick, .. } => {
+                self.idents.remove(&fold(nick));
+                for r in &mut self.rooms {
+                    r.operators.retain(|o| fold(o) != fold(nick));
+                }
+            }
+            Event::Nick { old, new, ident, .. } => {
+                if fold(old) == fold(&self.nick) {
+                    self.nick = new.to_string();
+                } else {
+                    self.idents.remove(&fold(old));
+                    self.remember(new, ident);
+                }
+                for r in &mut self.rooms {
+                    for o in r.operators.iter_mut().filter(|o| fold(o) == fold(old)) {
+                        *o = new.to_string();
+                    }
+                }
+            }
+            Event::Join { nick, ident, .. } => self.remember(nick, ident),
+            Event::Message(m)
+                if !self.idents.contains_key(&fold(&m.from))
+                    && m.ident.contains('@')
+                    && !m.ident.ends_with("@history") =>
+            {
+                self.remember(&m.from, &m.ident);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut SessionCtx) -> Flow {
+        if ctx.session.is_none() {
+            return Flow::Continue;
+        }
+        match self.ping_sent {
+            Some(sent) if sent.elapsed() >= PING_TIMEOUT => {
+                Flow::Close(format!("Ping timeout: {} seconds", (PING_AFTER + PING_TIMEOUT).as_secs()))
+            }
+            Some(_) => Flow::Continue,
+            None if self.last_seen.elapsed() >= PING_AFTER => {
+                self.ping_sent = Some(Instant::now());
+                let mut reply = self.reply();
+                push_line(&mut reply.out, "", None, "PING", &[SERVER]);
+                reply.send(ctx)
+            }
+            None => Flow::Continue,
+        }
+    }
+
+    fn on_too_long(&mut self, ctx: &mut SessionCtx, _max: usize) -> Flow {
+        self.last_seen = Instant::now();
+        self.bad(ctx, "417", &["Input line was too long"])
+    }
+
+    async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
+        self.last_seen = Instant::now();
+        self.ping_sent = None;
+        let text = decode_text(line);
+        let (tags, rest) = split_tags(&text);
+        if tags.is_some_and(|t| t.len() + 2 > MAX_TAGS) || rest.len() > MAX_LINE {
+            return self.bad(ctx, "417", &["Input line was too long"]);
+        }
+        match irc::parse(&text) {
+            Ok(m) => self.dispatch(m, ctx).await,
+            Err(ParseError::NoCommand) => Flow::Continue,
+            Err(ParseError::BadCommand(c)) => self.bad(ctx, "421", &[&c, "Unknown command"]),
+            Err(e) => self.bad(ctx, "400", &["*", &e.to_string()]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn render(door: &mut IrcDoor, event: &Event) -> String {
+        let mut out = Vec::new();
+        door.observe(event);
+        door.render(event, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn msg(text: &str, action: bool) -> Event {
+        Event::Message(Arc::new(ChatMessage {
+            room: Some("#lobby".into()),
+            from: "ann".into(),
+            ident: "native@10.0.0.1".into(),
+            to: None,
+            text: text.into(),
+            action,
+            mid: Some(1),
+            ts: 0,
+        }))
+    }
+
+    #[test]
+    fn messages_become_privmsg_and_actions_ctcp() {
+        let mut door = IrcDoor { nick: "bob".into(), ..Default::default() };
+        assert_eq!(
+            render(&mut door, &msg("hi there", false)),
+            ":ann!native@10.0.0.1 PRIVMSG #lobby :hi there\r\n"
+        );
+        assert_eq!(
+            render(&mut door, &msg("waves", true)),
+            ":ann!native@10.0.0.1 PRIVMSG #lobby :\u{1}ACTION waves\u{1}\r\n"
+        );
+        door.caps.server_time = true;
+        assert_eq!(
+            render(&mut door, &msg("x", false)),
+            "@time=1970-01-01T00:00:00.000Z :ann!native@10.0.0.1 PRIVMSG #lobby x\r\n"
+        );
+    }
+
+    #[test]
+    fn long_and_multiline_messages_fit_irc_lines() {
+        let mut door = IrcDoor { nick: "bob".into(), ..Default::default() };
+        let text = format!("{}\nsecond", "word ".repeat(400));
+        let out = render(&mut door, &msg(&text, false));
+        let lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert!(lines.len() >= 5, "{lines:?}");
+        assert!(lines.iter().all(|l| l.len() <= MAX_LINE));
+        assert!(lines.last().unwrap().ends_with(":second") || lines.last().unwrap().ends_with(" second"));
+    }
+
+    #[test]
+    fn errors_map_to_numerics() {
+        let door = IrcDoor { nick: "bob".into(), ..Default::default() };
+        let cases = [
+            (ErrorCode::NickInUse, "nick ann", ":natter 433 bob ann :Nickname is already in use\r\n"),
+            (ErrorCode::NoSuchNick, "msg zed", ":natter 401 bob zed :No such nick/channel\r\n"),
+            (ErrorCode::NotInRoom, "msg #x", ":natter 404 bob #x :Cannot send to channel\r\n"),
+            (ErrorCode::NotInRoom, "part #x", ":natter 442 bob #x :You're not on that channel\r\n"),
+            (ErrorCode::NoSuchRoom, "topic #x", ":natter 403 bob #x :No such channel\r\n"),
+            (ErrorCode::NoSuchNick, "notice zed", ""),
+        ];
+        for (code, req, want) in cases {
+            let mut out = Vec::new();
+            door.render_error(&Some(RequestId::Text(req.into())), code, "m", &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{req}");
+        }
+    }
+
+    #[test]
+    fn registration_burst_is_ordered() {
+        let mut door = IrcDoor::default();
+        let mut all = render(&mut door, &Event::Welcome { req: None, nick: "bob".into() });
+        let joined = Event::Joined {
+            req: None,
+            room: "#lobby".into(),
+            topic: "".into(),
+            members: vec!["ann".into(), "bob".into()],
+            operators: vec!["ann".into()],
+            ephemeral: false,
+            history: Vec::new(),
+        };
+        assert!(door.slot(&msg("x", false)).is_none());
+        all += &render(&mut door, &joined);
+        all += &render(&mut door, &msg("early", false));
+        let members = Event::Members {
+            req: tag("lusers", "welcome"),
+            room: None,
+            nicks: vec!["ann".into(), "bob".into()],
+        };
+        all += &render(&mut door, &members);
+        let codes: Vec<&str> = all.lines().map(|l| l.split(' ').nth(1).unwrap_or("")).collect();
+        assert_eq!(
+            codes,
+            [
+                "001", "002", "003", "004", "005", "251", "255", "265", "375", "372", "372", "372", "376",
+                "JOIN", "353", "366", "PRIVMSG"
+            ]
+        );
+        assert!(all.contains(":natter 353 bob = #lobby :@ann bob\r\n"), "{all}");
+        assert_eq!(door.slot(&msg("x", false)), Some(SLOT_PLAIN));
+    }
+}

@@ -1,0 +1,278 @@
+//! The IRC front door against the real server: raw IRC clients over TCP, alone and together
+//! with native and text clients in the same rooms.
+
+mod common;
+
+use common::{Client, Server, json, native, text};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Registers an IRC client with CAP negotiation and waits for the end of the burst.
+fn irc_with_caps(addr: SocketAddr, nick: &str, caps: &str) -> Client {
+    let mut c = Client::connect(addr);
+    c.line("CAP LS 302");
+    c.expect("CAP * LS");
+    if !caps.is_empty() {
+        c.line(&format!("CAP REQ :{caps}"));
+        c.expect("CAP * ACK");
+    }
+    c.line(&format!("NICK {nick}"));
+    c.line(&format!("USER {nick} 0 * :Real {nick}"));
+    c.line("CAP END");
+    c.expect(&format!(" 001 {nick} :Welcome"));
+    c.expect(" 376 ");
+    c.expect(" 366 ");
+    c
+}
+
+fn irc(addr: SocketAddr, nick: &str) -> Client {
+    irc_with_caps(addr, nick, "")
+}
+
+#[test]
+fn registration_burst_on_the_irc_port() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(server.irc.expect("irc port"));
+    c.line("NICK ann");
+    c.line("USER ann 0 * :Ann Example");
+    let mut codes = Vec::new();
+    loop {
+        let line = c.next().expect("burst");
+        let code = line.split(' ').nth(1).unwrap_or("").to_string();
+        if code == "005" {
+            assert!(line.contains("CHANTYPES=#") && line.contains("NICKLEN=30"), "{line}");
+        }
+        if code == "JOIN" {
+            assert!(line.starts_with(":ann!irc@127.0.0.1 JOIN #lobby"), "{line}");
+        }
+        codes.push(code.clone());
+        if code == "366" {
+            break;
+        }
+    }
+    let pos = |c: &str| codes.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c} in {codes:?}"));
+    assert!(pos("001") < pos("002") && pos("004") < pos("005") && pos("005") < pos("251"));
+    assert!(pos("251") < pos("375") && pos("376") < pos("JOIN") && pos("JOIN") < pos("353"));
+    c.line("PING :abc");
+    c.expect(":natter PONG natter abc");
+    c.line("QUIT :see you");
+    c.expect("ERROR :Closing Link");
+    assert!(c.closed());
+}
+
+#[test]
+fn irc_clients_are_recognised_on_the_main_port() {
+    let server = Server::start(&["--irc", "off"]);
+    assert!(server.irc.is_none());
+    let mut c = irc(server.tcp, "ann");
+    c.line("PRIVMSG #lobby :hello from the main port");
+    let mut t = text(server.tcp, "bob");
+    c.line("PRIVMSG #lobby :again");
+    t.expect("<ann> again");
+    // A text user whose nickname is `nick` stays a text user.
+    let mut n = Client::connect(server.tcp);
+    n.line("nick");
+    n.expect("Hello nick");
+}
+
+#[test]
+fn cap_negotiation() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(server.irc.unwrap());
+    c.line("CAP LS 302");
+    let ls = c.expect("CAP * LS");
+    for cap in ["message-tags", "server-time", "echo-message", "multi-prefix"] {
+        assert!(ls.contains(cap), "{ls}");
+    }
+    c.line("CAP REQ :server-time bogus-cap");
+    c.expect("CAP * NAK :server-time bogus-cap");
+    c.line("CAP REQ :server-time echo-message");
+    c.expect("CAP * ACK :server-time echo-message");
+    c.line("NICK ann");
+    c.line("USER ann 0 * :Ann");
+    // Registration waits for CAP END.
+    assert!(c.drain(Duration::from_millis(300)).iter().all(|l| !l.contains(" 001 ")));
+    c.line("CAP LIST");
+    c.expect("CAP * LIST :echo-message server-time");
+    c.line("CAP END");
+    c.expect(" 001 ann ");
+    c.line("CAP FROB");
+    c.expect(" 410 ann FROB ");
+}
+
+#[test]
+fn bad_input_gets_the_right_numerics() {
+    let server = Server::start(&[]);
+    let addr = server.irc.unwrap();
+    let mut c = Client::connect(addr);
+    c.line("PRIVMSG #lobby :too early");
+    c.expect(":natter 451 * :You have not registered");
+    c.line("NICK 1bad");
+    c.expect(" 432 * 1bad ");
+    c.line("NICK");
+    c.expect(" 431 * ");
+    c.line("USER ann");
+    c.expect(" 461 * USER ");
+    let _taken = native(server.tcp, "taken");
+    c.line("NICK taken");
+    c.line("USER x 0 * :X");
+    c.expect(" 433 * taken ");
+    c.line("NICK ann");
+    c.expect(" 001 ann ");
+    c.expect(" 366 ");
+    for (input, expected) in [
+        ("FROBNICATE x", " 421 ann FROBNICATE "),
+        ("JOIN", " 461 ann JOIN "),
+        ("JOIN nohash", " 403 ann nohash "),
+        ("PART #nowhere", " 403 ann #nowhere "),
+        ("PRIVMSG", " 411 ann "),
+        ("PRIVMSG #lobby", " 412 ann "),
+        ("PRIVMSG zed :hi", " 401 ann zed "),
+        ("PRIVMSG #nowhere :hi", " 403 ann #nowhere "),
+        ("NICK taken", " 433 ann taken "),
+        ("NICK 9x", " 432 ann 9x "),
+        ("USER a 0 * :b", " 462 ann "),
+        ("PING", " 409 ann "),
+        ("MODE", " 461 ann MODE "),
+        ("MODE taken +i", " 502 ann "),
+        ("MODE ann +z", " 501 ann "),
+        ("MODE #lobby +q", " 472 ann q "),
+        ("WHOIS", " 431 ann "),
+        ("WHOIS zed", " 401 ann zed "),
+        ("TOPIC", " 461 ann TOPIC "),
+        ("ISON", " 461 ann ISON "),
+    ] {
+        c.line(input);
+        c.expect(expected);
+    }
+    let mut other = native(server.tcp, "other");
+    other.line(r##"{"type":"join","room":"#side"}"##);
+    other.expect(r#""type":"joined""#);
+    c.line("PRIVMSG #side :not a member");
+    c.expect(" 404 ann #side ");
+    c.line("PART #side");
+    c.expect(" 442 ann #side ");
+    c.line(&format!("PRIVMSG #lobby :{}", "x".repeat(600)));
+    c.expect(" 417 ann ");
+    // A NOTICE never draws an automatic error.
+    c.line("NOTICE zed :hi");
+    c.line("PING :after-notice");
+    let seen = c.expect("PONG");
+    assert!(seen.contains("after-notice"), "{seen}");
+}
+
+#[test]
+fn mixed_session_irc_and_native() {
+    let server = Server::start(&[]);
+    let mut nat = native(server.tcp, "nat");
+    let mut i = irc(server.irc.unwrap(), "irky");
+    nat.expect(r#""type":"join""#);
+
+    // Native to IRC, plain and action.
+    nat.line(r##"{"type":"send","room":"#lobby","text":"hello irc"}"##);
+    i.expect(":nat!native@127.0.0.1 PRIVMSG #lobby :hello irc");
+    nat.line(r##"{"type":"send","room":"#lobby","text":"waves","action":true}"##);
+    i.expect("PRIVMSG #lobby :\u{1}ACTION waves\u{1}");
+
+    // IRC to native, plain and CTCP ACTION.
+    i.line("PRIVMSG #lobby :hello native");
+    let m = json(&nat.expect(r#""type":"message""#));
+    assert_eq!((m["from"].as_str(), m["text"].as_str()), (Some("irky"), Some("hello native")));
+    i.line("PRIVMSG #lobby :\u{1}ACTION dances\u{1}");
+    let m = json(&nat.expect(r#""type":"message""#));
+    assert_eq!((m["text"].as_str(), m["action"].as_bool()), (Some("dances"), Some(true)));
+
+    // Private messages both ways.
+    i.line("PRIVMSG nat :psst");
+    let m = json(&nat.expect(r#""type":"message""#));
+    assert_eq!((m["to"].as_str(), m["text"].as_str()), (Some("nat"), Some("psst")));
+    nat.line(r#"{"type":"send","to":"irky","text":"back at you"}"#);
+    i.expect(":nat!native@127.0.0.1 PRIVMSG irky :back at you");
+
+    // Joins and parts of a new room, both ways.
+    i.line("JOIN #rust,#go");
+    i.expect(":irky!irc@127.0.0.1 JOIN #rust");
+    i.expect(" 366 irky #rust ");
+    i.expect(":irky!irc@127.0.0.1 JOIN #go");
+    nat.line(r##"{"type":"join","room":"#rust"}"##);
+    i.expect(":nat!native@127.0.0.1 JOIN #rust");
+    i.line("NAMES #rust");
+    i.expect(":natter 353 irky = #rust :@irky nat");
+    i.line("PART #rust :bye now");
+    let p = json(&nat.expect(r#""type":"part""#));
+    assert_eq!((p["nick"].as_str(), p["reason"].as_str()), (Some("irky"), Some("bye now")));
+    nat.line(r##"{"type":"part","room":"#lobby"}"##);
+    i.expect(":nat!native@127.0.0.1 PART #lobby");
+
+    // Nick changes, both ways.
+    nat.line(r##"{"type":"join","room":"#lobby"}"##);
+    i.expect(":nat!native@127.0.0.1 JOIN #lobby");
+    i.line("NICK irc2");
+    i.expect(":irky!irc@127.0.0.1 NICK irc2");
+    let n = json(&nat.expect(r#""type":"nick""#));
+    assert_eq!((n["old"].as_str(), n["new"].as_str()), (Some("irky"), Some("irc2")));
+    nat.line(r#"{"type":"nick","nick":"nat2"}"#);
+    i.expect(":nat!native@127.0.0.1 NICK nat2");
+
+    // Topic set by native, seen and queried by IRC.
+    nat.line(r##"{"type":"topic","room":"#lobby","topic":"all welcome"}"##);
+    i.expect("TOPIC #lobby :all welcome");
+    i.line("TOPIC #lobby");
+    i.expect(" 332 irc2 #lobby :all welcome");
+
+    // Queries.
+    i.line("ISON nat2 nobody irc2");
+    i.expect(" 303 irc2 :nat2 irc2");
+    i.line("WHOIS nat2");
+    i.expect(" 311 irc2 nat2 native 127.0.0.1 * ");
+    i.expect(" 318 irc2 nat2 ");
+    i.line("WHO #lobby");
+    i.expect(" 352 irc2 #lobby ");
+    i.expect(" 315 irc2 #lobby ");
+    i.line("LIST");
+    i.expect(" 322 irc2 #lobby 2 :all welcome");
+    i.expect(" 323 irc2 ");
+    i.line("MODE #lobby");
+    i.expect(" 324 irc2 #lobby +n");
+    i.line("USERHOST irc2");
+    i.expect(" 302 irc2 irc2=+irc@127.0.0.1");
+    i.line("AWAY :lunch");
+    i.expect(" 306 irc2 ");
+    i.line("AWAY");
+    i.expect(" 305 irc2 ");
+
+    // Quit reaches the native side.
+    i.line("QUIT :done");
+    let q = json(&nat.expect(r#""type":"quit""#));
+    assert_eq!(q["nick"].as_str(), Some("irc2"));
+}
+
+#[test]
+fn two_irc_clients_with_echo_and_server_time() {
+    let server = Server::start(&[]);
+    let addr = server.irc.unwrap();
+    let mut a = irc_with_caps(addr, "ann", "echo-message server-time message-tags");
+    let mut b = irc(addr, "bob");
+    a.expect(":bob!irc@127.0.0.1 JOIN #lobby");
+    a.line("PRIVMSG #lobby :hi bob");
+    let echo = a.expect("PRIVMSG #lobby :hi bob");
+    assert!(echo.starts_with("@time=") && echo.contains(" :ann!irc@127.0.0.1 PRIVMSG"), "{echo}");
+    let seen = b.expect("PRIVMSG #lobby :hi bob");
+    assert!(seen.starts_with(":ann!irc@127.0.0.1 "), "no tags without the cap: {seen}");
+    b.line("PRIVMSG #lobby :hi ann");
+    let tagged = a.expect("PRIVMSG #lobby :hi ann");
+    assert!(tagged.starts_with("@time=20"), "{tagged}");
+    // Without echo-message, bob sees nothing of his own message.
+    b.line("PING :mark");
+    let lines = b.drain(Duration::from_millis(300));
+    assert!(lines.iter().all(|l| !l.contains("hi ann")), "{lines:?}");
+    // History replay on join for server-time clients.
+    b.line("JOIN #hist");
+    b.expect(" 366 bob #hist ");
+    b.line("PRIVMSG #hist :remember me");
+    std::thread::sleep(Duration::from_millis(100));
+    a.line("JOIN #hist");
+    a.expect(" 366 ann #hist ");
+    let replay = a.expect("PRIVMSG #hist :remember me");
+    assert!(replay.starts_with("@time="), "{replay}");
+}
