@@ -461,12 +461,8 @@ impl IrcDoor {
                     ("topic", false) if topic.is_empty() => {
                         self.numeric(out, "331", &[room, "No topic is set"])
                     }
-                    ("topic", false) => {
-                        self.numeric(out, "332", &[room, topic]);
-                        if let Some(by) = by {
-                            self.numeric(out, "333", &[room, by, "0"]);
-                        }
-                    }
+                    // No 333 (who/when): the core keeps who set a topic but not when.
+                    ("topic", false) => self.numeric(out, "332", &[room, topic]),
                     ("mode", false) => self.numeric(out, "324", &[room, "+n"]),
                     _ => {}
                 }
