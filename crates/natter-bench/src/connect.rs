@@ -48,6 +48,8 @@ pub struct ConnectReport {
     pub latency: LatencySummary,
     /// CPU time the bench itself used.
     pub bench_cpu: Duration,
+    /// Server CPU time during the run, when `--server-pid` was given.
+    pub server_cpu: Option<stats::CpuTicks>,
     /// Worker threads of the bench.
     pub bench_threads: usize,
 }
@@ -73,6 +75,13 @@ impl ConnectReport {
         );
         t += &format!("registrations/s {:.0}\n", self.rate());
         t += &format!("latency        {}\n", self.latency.line());
+        if let Some(cpu) = self.server_cpu {
+            let per = if cpu.seconds() > 0.0 { self.registered as f64 / cpu.seconds() } else { 0.0 };
+            t += &format!(
+                "server cpu     {:.2} s: {per:.0} registrations per server CPU-second\n",
+                cpu.seconds()
+            );
+        }
         let load =
             self.bench_cpu.as_secs_f64() / (self.elapsed.as_secs_f64() * self.bench_threads as f64).max(1e-9);
         t += &format!(
@@ -98,6 +107,7 @@ impl ConnectReport {
             "registrations_per_s": self.rate(),
             "latency": self.latency.json(),
             "bench_cpu_s": self.bench_cpu.as_secs_f64(),
+            "server_cpu_s": self.server_cpu.map(|c| c.seconds()),
             "bench_threads": self.bench_threads,
         });
         crate::Report { text: t, json }
@@ -115,6 +125,7 @@ pub async fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<ConnectRep
     let first_failure = Arc::new(Mutex::new(None::<String>));
     let started = Instant::now();
     let own_before = stats::own_cpu();
+    let cpu_before = ctx.common.server_pid.map(stats::CpuTicks::read).transpose()?;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
         let (next, done, first_failure, ctx) =
@@ -171,6 +182,7 @@ pub async fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<ConnectRep
         }
     }
     let elapsed = started.elapsed();
+    let cpu_after = ctx.common.server_pid.map(stats::CpuTicks::read).transpose()?;
     let first_failure = first_failure.lock().expect("not poisoned").clone();
     Ok(ConnectReport {
         args: args.clone(),
@@ -183,6 +195,7 @@ pub async fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<ConnectRep
         latency: latency.summary(),
         bench_cpu: stats::own_cpu().saturating_sub(own_before),
         bench_threads: ctx.threads,
+        server_cpu: cpu_before.zip(cpu_after).map(|(b, a)| a.since(b)),
     })
 }
 
