@@ -29,14 +29,15 @@ pub fn read_available(stream: &TcpStream, lines: &mut LineBuffer) -> io::Result<
     Ok(n)
 }
 
-/// Runs a session until it ends. `lines` may already hold the bytes used to pick the door.
+/// Runs a session until it ends. `lines` may already hold the bytes used to pick the door;
+/// `deadline` is when the session must be logged in (counted from the connection's start).
 pub(crate) async fn run<D: Door>(
     mut stream: TcpStream,
     mut lines: LineBuffer,
     mut door: D,
     mut ctx: SessionCtx,
+    deadline: Instant,
 ) {
-    let deadline = Instant::now() + ctx.limits.register_timeout;
     let mut batch: Vec<Delivery> = Vec::new();
     let mut closing = false;
     let mut peer_gone = false;

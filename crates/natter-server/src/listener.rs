@@ -58,7 +58,8 @@ pub async fn accept_loop(
                             Front::Irc => {
                                 let _ = stream.set_nodelay(true);
                                 let lines = LineBuffer::new(MAX_IRC_LINE);
-                                serve(stream, lines, IrcDoor::default(), hub, peer, limits).await;
+                                let deadline = Instant::now() + limits.register_timeout;
+                                serve(stream, lines, IrcDoor::default(), hub, peer, limits, deadline).await;
                             }
                         }
                         drop(alive);
@@ -120,13 +121,13 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
         }
     }
     match first_byte(&lines) {
-        Some(b'{') => serve(stream, lines, NativeDoor, hub, peer, limits).await,
+        Some(b'{') => serve(stream, lines, NativeDoor, hub, peer, limits, deadline).await,
         _ if looks_like_irc(lines.peek()) => {
             let mut irc = LineBuffer::new(MAX_IRC_LINE);
             irc.extend(lines.peek());
-            serve(stream, irc, IrcDoor::default(), hub, peer, limits).await
+            serve(stream, irc, IrcDoor::default(), hub, peer, limits, deadline).await
         }
-        _ => serve(stream, lines, TextDoor::default(), hub, peer, limits).await,
+        _ => serve(stream, lines, TextDoor::default(), hub, peer, limits, deadline).await,
     }
 }
 
@@ -152,9 +153,10 @@ async fn serve<D: Door>(
     hub: HubHandle,
     peer: SocketAddr,
     limits: Limits,
+    deadline: Instant,
 ) {
     let ctx = SessionCtx::new(hub, peer, limits, D::KIND);
-    conn::run(stream, lines, door, ctx).await;
+    conn::run(stream, lines, door, ctx, deadline).await;
 }
 
 #[cfg(test)]

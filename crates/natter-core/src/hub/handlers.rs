@@ -103,11 +103,14 @@ impl Hub {
         while !self.dirty.is_empty() {
             let mut too_slow = Vec::new();
             for id in std::mem::take(&mut self.dirty) {
-                if let Some(s) = self.sessions.get_mut(&id)
-                    && s.outbox.push_all(&mut s.staged).is_err()
-                {
+                let Some(s) = self.sessions.get_mut(&id) else { continue };
+                if s.outbox.push_all(&mut s.staged).is_err() {
                     s.staged.clear();
                     too_slow.push(id);
+                }
+                if s.staged.capacity() > 64 {
+                    // A burst is over: do not keep its buffer for every idle session.
+                    s.staged = Vec::new();
                 }
             }
             for id in too_slow {
@@ -134,7 +137,9 @@ impl Hub {
         seen.insert(id);
         if let Some(s) = self.sessions.get(&id) {
             for key in &s.rooms {
-                if let Some(room) = self.rooms.get(key) {
+                if let Some(room) = self.rooms.get(key)
+                    && room.members.len() <= self.config.presence_limit
+                {
                     seen.extend(room.members.iter().copied());
                 }
             }
@@ -227,8 +232,16 @@ impl Hub {
         let session = &self.sessions[&id];
         let (sender_key, from, ident) = (session.key.clone(), session.nick.clone(), session.ident.clone());
         let ts = now_ms();
-        if let Some(cid) = &cid
-            && let Some((mid, first_ts)) = self.cids.get(&sender_key, cid)
+        // Client ids are unique per sender and target, as in the store.
+        let cid_key = cid.as_ref().map(|cid| {
+            let target = match &target {
+                Target::Room(r) => fold(r),
+                Target::Nick(n) => format!("@{}", fold(n)),
+            };
+            format!("{target} {cid}")
+        });
+        if let Some(cid_key) = &cid_key
+            && let Some((mid, first_ts)) = self.cids.get(&sender_key, cid_key)
         {
             let room = match &target {
                 Target::Room(r) => self.rooms.get(&fold(r)).map(|r| r.name.clone()),
@@ -240,8 +253,7 @@ impl Hub {
             };
             let message =
                 Arc::new(ChatMessage { room, from, ident, to, text: text.into(), action, mid, ts: first_ts });
-            return self
-                .reply(id, Event::Ack { req, cid: Some(cid.as_str().into()), message, duplicate: true });
+            return self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: true });
         }
         match target {
             Target::Nick(nick) => {
@@ -264,8 +276,8 @@ impl Hub {
                     mid: None,
                     ts,
                 });
-                if let Some(cid) = &cid {
-                    self.cids.insert(&sender_key, cid, None, ts);
+                if let Some(cid_key) = &cid_key {
+                    self.cids.insert(&sender_key, cid_key, None, ts);
                 }
                 if !self.sessions[&to_id].blocks(&sender_key, false) {
                     self.reply(to_id, Event::Message(message.clone()));
@@ -290,8 +302,8 @@ impl Hub {
                     mid,
                     ts,
                 });
-                if let Some(cid) = &cid {
-                    self.cids.insert(&sender_key, cid, mid, ts);
+                if let Some(cid_key) = &cid_key {
+                    self.cids.insert(&sender_key, cid_key, mid, ts);
                 }
                 // Deliver now, acknowledge once stored: room order stays the hub's order, and
                 // the sender's ack still means "durable".
@@ -438,7 +450,8 @@ impl Hub {
             reason: reason.map(|r| r.as_str().into()),
             ts: now_ms(),
         };
-        let recipients = self.rooms[&key].members.clone();
+        let members = &self.rooms[&key].members;
+        let recipients = if members.len() <= self.config.presence_limit { members.clone() } else { vec![id] };
         self.leave_room(id, &key);
         self.broadcast(recipients, event);
     }

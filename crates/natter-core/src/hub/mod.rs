@@ -37,6 +37,9 @@ pub struct HubConfig {
     pub lobby: String,
     /// Commands queued to the hub before front doors wait.
     pub queue: usize,
+    /// Rooms with more members than this do not announce joins, parts and quits: in a room of
+    /// thousands those notices would be most of the traffic (each join costs every member).
+    pub presence_limit: usize,
 }
 
 impl Default for HubConfig {
@@ -47,6 +50,7 @@ impl Default for HubConfig {
             ephemeral_rooms: Vec::new(),
             lobby: "#lobby".into(),
             queue: 16 * 1024,
+            presence_limit: 500,
         }
     }
 }
@@ -164,7 +168,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         let name: Arc<str> = room.record.name.as_str().into();
         for m in &room.recent {
             if let Some(cid) = &m.cid {
-                hub.cids.insert(&m.sender_key, cid, Some(m.mid), m.ts);
+                hub.cids.insert(&m.sender_key, &format!("{} {cid}", room.record.key), Some(m.mid), m.ts);
             }
         }
         let skip = room.recent.len().saturating_sub(hub.config.history);
