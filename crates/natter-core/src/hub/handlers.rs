@@ -414,8 +414,15 @@ impl Hub {
         }
         let (nick, ident) = (session.nick.clone(), session.ident.clone());
         let room = &self.rooms[&key];
-        let mut members: Vec<Name> =
-            room.members.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        // A big room lists its first `presence_limit` members only: listing thousands on every
+        // join would make joining cost as much as the room is big (`who` lists them all).
+        let mut members: Vec<Name> = room
+            .members
+            .iter()
+            .take(self.config.presence_limit)
+            .filter_map(|m| self.sessions.get(m))
+            .map(|s| s.nick.clone())
+            .collect();
         members.sort_unstable_by_key(|n| fold(n));
         let operators =
             room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
