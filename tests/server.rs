@@ -19,7 +19,10 @@ fn native_text_and_udp_users_share_the_lobby() {
 
     ann.line("hello from text");
     let m = json(&bob.expect(r#""type":"message""#));
-    assert_eq!((m["from"].as_str(), m["text"].as_str(), m["room"].as_str()), (Some("ann"), Some("hello from text"), Some("#lobby")));
+    assert_eq!(
+        (m["from"].as_str(), m["text"].as_str(), m["room"].as_str()),
+        (Some("ann"), Some("hello from text"), Some("#lobby"))
+    );
     assert!(m["mid"].as_u64().is_some() && m["ts"].as_u64().is_some());
     udp.expect("#lobby <ann> hello from text");
 
@@ -278,12 +281,18 @@ fn history_is_replayed_on_join_and_pages_back() {
     let mut bob = native(server.tcp, "bob");
     bob.line(r##"{"type":"join","room":"#LOG"}"##);
     let joined = json(&bob.expect(r##""room":"#log""##));
-    let texts: Vec<_> = joined["history"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_string()).collect();
+    let texts: Vec<_> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(texts, ["n8", "n9", "n10"]);
     let oldest = joined["history"][0]["mid"].as_u64().unwrap();
     bob.line(&format!(r##"{{"type":"history","room":"#log","before":{oldest},"limit":4,"id":1}}"##));
     let page = json(&bob.expect(r#""type":"history""#));
-    let texts: Vec<_> = page["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let texts: Vec<_> =
+        page["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["n4", "n5", "n6", "n7"]);
     assert_eq!(page["more"], true);
     bob.line(r##"{"type":"history","room":"#log","after":8,"limit":50}"##);
@@ -475,7 +484,7 @@ fn ipv6_loopback_works() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_natter"))
-        .args(["serve", "--tcp", "[::1]:0", "--udp", "off", "--db", ":memory:"])
+        .args(["serve", "--tcp", "[::1]:0", "--udp", "off", "--irc", "off", "--db", ":memory:"])
         .stdout(std::process::Stdio::piped())
         .current_dir(dir.path())
         .spawn()
