@@ -46,7 +46,7 @@ pub(crate) async fn run<D: Door>(
 
     if let Flow::Close(reason) = drain_lines(&mut lines, &mut door, &mut ctx).await {
         closing = true;
-        end(&mut ctx, reason).await;
+        ctx.end(reason).await;
     }
     loop {
         let waiting_partial = D::FLUSH_PARTIAL && !closing && !lines.is_empty();
@@ -81,7 +81,7 @@ pub(crate) async fn run<D: Door>(
                     Ok(_) => {
                         if let Flow::Close(reason) = drain_lines(&mut lines, &mut door, &mut ctx).await {
                             closing = true;
-                            end(&mut ctx, reason).await;
+                            ctx.end(reason).await;
                         }
                         if lines.is_empty() {
                             lines.shrink_when_idle();
@@ -99,19 +99,19 @@ pub(crate) async fn run<D: Door>(
                 lines.shrink_when_idle();
                 if let Flow::Close(reason) = flow {
                     closing = true;
-                    end(&mut ctx, reason).await;
+                    ctx.end(reason).await;
                 }
             }
             _ = ticker.tick(), if D::TICK.is_some() && !closing => {
                 if let Flow::Close(reason) = door.on_tick(&mut ctx) {
                     closing = true;
-                    end(&mut ctx, reason).await;
+                    ctx.end(reason).await;
                 }
             }
             _ = sleep_until(deadline), if registering => {
                 closing = true;
                 let secs = ctx.limits.register_timeout.as_secs();
-                end(&mut ctx, format!("registration timeout: log in within {secs} seconds of connecting")).await;
+                ctx.end(format!("registration timeout: log in within {secs} seconds of connecting")).await;
             }
         }
     }
@@ -119,19 +119,6 @@ pub(crate) async fn run<D: Door>(
         let _ = ctx.hub.command(session, Command::Quit { reason: Some("connection lost".into()) }).await;
     }
     let _ = stream.shutdown().await;
-}
-
-/// Ends the session from our side: the hub tells the rooms, then closes the outbox, which makes
-/// the loop send the goodbye and hang up.
-async fn end(ctx: &mut SessionCtx, reason: String) {
-    match ctx.session {
-        Some(session) => {
-            if ctx.hub.command(session, Command::Quit { reason: Some(reason.clone()) }).await.is_err() {
-                ctx.outbox.close(&reason, false);
-            }
-        }
-        None => ctx.outbox.close(&reason, false),
-    }
 }
 
 async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut SessionCtx) -> Flow {

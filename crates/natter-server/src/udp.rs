@@ -10,7 +10,7 @@ use crate::config::Limits;
 use crate::door::native::NativeDoor;
 use crate::door::text::TextDoor;
 use crate::door::{Door, Flow, SessionCtx};
-use natter_core::{Command, Delivery, Event, HubHandle, OutboxItems, SessionKind};
+use natter_core::{Delivery, Event, HubHandle, OutboxItems, SessionKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -136,13 +136,13 @@ async fn run<D: Door>(
                 let flow = door.on_too_long(&mut ctx, max_line);
                 if let Flow::Close(reason) = flow {
                     closing = true;
-                    end(&mut ctx, reason).await;
+                    ctx.end(reason).await;
                 }
             } else {
                 for line in lines(&datagram) {
                     if let Flow::Close(reason) = door.on_line(line, &mut ctx).await {
                         closing = true;
-                        end(&mut ctx, reason).await;
+                        ctx.end(reason).await;
                         break;
                     }
                 }
@@ -173,20 +173,9 @@ async fn run<D: Door>(
             },
             _ = sleep_until(last_seen + idle), if !closing => {
                 closing = true;
-                end(&mut ctx, format!("timed out: no datagram for {} seconds", idle.as_secs())).await;
+                ctx.end(format!("timed out: no datagram for {} seconds", idle.as_secs())).await;
             }
         }
-    }
-}
-
-async fn end(ctx: &mut SessionCtx, reason: String) {
-    match ctx.session {
-        Some(session) => {
-            if ctx.hub.command(session, Command::Quit { reason: Some(reason.clone()) }).await.is_err() {
-                ctx.outbox.close(&reason, false);
-            }
-        }
-        None => ctx.outbox.close(&reason, false),
     }
 }
 

@@ -169,6 +169,19 @@ impl SessionCtx {
         }
     }
 
+    /// Ends the session from our side: the hub tells the rooms, then closes the outbox, which
+    /// makes the connection loop send the goodbye and hang up.
+    pub async fn end(&mut self, reason: String) {
+        match self.session {
+            Some(session) => {
+                if self.hub.command(session, Command::Quit { reason: Some(reason.clone()) }).await.is_err() {
+                    self.outbox.close(&reason, false);
+                }
+            }
+            None => self.outbox.close(&reason, false),
+        }
+    }
+
     /// Hands a command to the hub.
     pub async fn command(&mut self, command: Command) -> Flow {
         let Some(session) = self.session else {
