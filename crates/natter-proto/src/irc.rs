@@ -230,6 +230,27 @@ pub fn parse(line: &str) -> Result<Message, ParseError> {
     Ok(Message { tags, prefix, command: command.to_string(), params })
 }
 
+/// The parts of a message source `nick!user@host`, borrowed from it, so that code receiving
+/// a prefix (or a client echoing one) can tell who sent a message without re-parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserHost<'a> {
+    /// Everything before the first `!` or `@`; for a server name, the whole source.
+    pub nick: &'a str,
+    /// Between `!` and `@`; empty when there is no `!`.
+    pub user: &'a str,
+    /// After the first `@`; empty when there is no `@`.
+    pub host: &'a str,
+}
+
+/// Splits a source into nick, user and host (missing parts are empty), as the ircdocs
+/// `userhost-split` vectors ask: `coolguy@127.0.0.1` has a host but no user, and control
+/// characters in the host are kept as they are.
+pub fn split_userhost(source: &str) -> UserHost<'_> {
+    let (before_at, host) = source.split_once('@').unwrap_or((source, ""));
+    let (nick, user) = before_at.split_once('!').unwrap_or((before_at, ""));
+    UserHost { nick, user, host }
+}
+
 /// Formats a millisecond timestamp as IRCv3 `server-time` (`2024-05-01T12:34:56.789Z`).
 pub fn server_time(ms: u64) -> String {
     let secs = ms / 1000;
