@@ -1,6 +1,8 @@
 //! The input line: editing, history (Up/Down) and Tab completion. Pure, so every key's effect
-//! is unit-tested without a terminal.
+//! is unit-tested without a terminal. Public because `natter direct` uses the same editor and
+//! the same editing keys ([`InputLine::edit_key`]) as `natter connect`.
 
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use unicode_width::UnicodeWidthChar;
 
 /// Commands offered by Tab completion after `/`.
@@ -207,10 +209,44 @@ impl InputLine {
         }
     }
 
+    /// Applies one of the editing keys shared by every natter input line: characters,
+    /// Backspace/Delete, Left/Right, Home/End, Ctrl-A/E/U/K/W, Up/Down (history) and Ctrl-L
+    /// (nothing). Returns false for any other key, which the caller handles (Enter, Tab,
+    /// paging, quitting...). One function, so both front ends edit exactly alike.
+    pub fn edit_key(&mut self, key: KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        match key.code {
+            KeyCode::Char('a') if ctrl => self.home(),
+            KeyCode::Char('e') if ctrl => self.end(),
+            KeyCode::Char('u') if ctrl => self.kill_to_start(),
+            KeyCode::Char('k') if ctrl => self.kill_to_end(),
+            KeyCode::Char('w') if ctrl => self.delete_word(),
+            KeyCode::Char('l') if ctrl => {}
+            KeyCode::Char(c) if !ctrl && !alt => self.insert(c),
+            KeyCode::Backspace => self.backspace(),
+            KeyCode::Delete => self.delete(),
+            KeyCode::Left => self.left(),
+            KeyCode::Right => self.right(),
+            KeyCode::Home => self.home(),
+            KeyCode::End => self.end(),
+            KeyCode::Up => self.history_up(),
+            KeyCode::Down => self.history_down(),
+            _ => return false,
+        }
+        true
+    }
+
     /// Completes the word before the cursor (Tab); pressing Tab again cycles through the
     /// matches. Commands after `/`, rooms after `#`, otherwise nicks (`@nick` too); a nick at
     /// the start of the line gets `: ` after it, other completions a space.
     pub fn complete(&mut self, nicks: &[String], rooms: &[String]) {
+        self.complete_from(COMMANDS, nicks, rooms);
+    }
+
+    /// [`InputLine::complete`] with another command list, for front ends whose commands differ
+    /// from a chat server's (`natter direct` has only `/help` and `/quit`).
+    pub fn complete_from(&mut self, commands: &[&str], nicks: &[String], rooms: &[String]) {
         if let Some(c) = &mut self.completion {
             if c.matches.len() < 2 {
                 return;
@@ -234,7 +270,7 @@ impl InputLine {
         let lower = word.to_lowercase();
         let suffix = |w: String, at_start: bool| if at_start { format!("{w}: ") } else { format!("{w} ") };
         let matches: Vec<String> = if word.starts_with('/') && start == 0 {
-            COMMANDS.iter().filter(|c| c.starts_with(&lower)).map(|c| format!("{c} ")).collect()
+            commands.iter().filter(|c| c.starts_with(&lower)).map(|c| format!("{c} ")).collect()
         } else if word.starts_with('#') {
             rooms.iter().filter(|r| r.to_lowercase().starts_with(&lower)).map(|r| format!("{r} ")).collect()
         } else if let Some(rest) = lower.strip_prefix('@') {
@@ -290,6 +326,28 @@ mod tests {
         assert_eq!(i.text(), ">a b");
         i.kill_to_start();
         assert_eq!(i.text(), "");
+    }
+
+    #[test]
+    fn edit_keys_are_shared_and_others_left_to_the_caller() {
+        let mut i = InputLine::default();
+        let k = |c, m| KeyEvent::new(c, m);
+        for c in "hi there".chars() {
+            assert!(i.edit_key(k(KeyCode::Char(c), KeyModifiers::NONE)));
+        }
+        assert!(i.edit_key(k(KeyCode::Char('w'), KeyModifiers::CONTROL)));
+        assert_eq!(i.text(), "hi ");
+        assert!(i.edit_key(k(KeyCode::Char('a'), KeyModifiers::CONTROL)));
+        assert_eq!(i.cursor(), 0);
+        for other in [KeyCode::Enter, KeyCode::Tab, KeyCode::PageUp, KeyCode::Esc] {
+            assert!(!i.edit_key(k(other, KeyModifiers::NONE)), "{other:?}");
+        }
+        assert!(!i.edit_key(k(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+        assert!(!i.edit_key(k(KeyCode::Char('1'), KeyModifiers::ALT)));
+        assert_eq!(i.text(), "hi ");
+        let mut i = typed("/q");
+        i.complete_from(&["/help", "/quit"], &[], &[]);
+        assert_eq!(i.text(), "/quit ");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The full-screen client: [`state`] holds what is shown and reacts to keys and events,
-//! [`view`] draws it, [`input`] edits the input line. This module owns the terminal: it
+//! [`view`] draws it, [`input`] edits the input line, [`term`] enters and restores the
+//! terminal. [`term`], [`input`] and the pane-drawing functions of [`view`] are public so that
+//! `natter direct` looks and types the same without a second copy. This module: it
 //! connects first (so a wrong address is a plain error message), then switches to the
 //! alternate screen, and restores the terminal on every way out, panics and signals included.
 //!
@@ -8,84 +10,16 @@
 
 pub mod input;
 pub mod state;
+pub mod term;
 pub mod view;
 
 use crate::config::Settings;
 use crate::conn::{Client, ConnectOptions, Event as ConnEvent, LOBBY, Status};
 use natter_proto::names::fold;
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{
-    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    Event as TermEvent,
-};
-use ratatui::crossterm::execute;
-use ratatui::crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
-};
+use ratatui::crossterm::event::Event as TermEvent;
 use state::{Action, App};
-use std::io::Stdout;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
-
-/// Whether the terminal is in full-screen mode now (read by the panic hook).
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-/// Whether mouse capture was enabled.
-static MOUSE: AtomicBool = AtomicBool::new(false);
-
-/// Puts the terminal back as it was: idempotent, callable from the panic hook.
-fn restore_terminal() {
-    if ACTIVE.swap(false, Ordering::SeqCst) {
-        let mut out = std::io::stdout();
-        if MOUSE.load(Ordering::SeqCst) {
-            let _ = execute!(out, DisableMouseCapture);
-        }
-        let _ = execute!(out, DisableBracketedPaste, LeaveAlternateScreen, ratatui::crossterm::cursor::Show);
-        let _ = disable_raw_mode();
-    }
-}
-
-/// Restores the terminal when dropped, so early returns and errors leave it usable.
-struct TerminalGuard;
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        restore_terminal();
-    }
-}
-
-fn enter_terminal(mouse: bool) -> std::io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>)> {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        previous(info);
-    }));
-    enable_raw_mode()?;
-    ACTIVE.store(true, Ordering::SeqCst);
-    let guard = TerminalGuard;
-    let mut out = std::io::stdout();
-    execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
-    if mouse {
-        MOUSE.store(true, Ordering::SeqCst);
-        execute!(out, EnableMouseCapture)?;
-    }
-    let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    Ok((guard, terminal))
-}
-
-/// Reads terminal events on a thread: `event::read` blocks, and must not block the runtime.
-fn terminal_events() -> mpsc::Receiver<TermEvent> {
-    let (tx, rx) = mpsc::channel(256);
-    std::thread::spawn(move || {
-        while let Ok(ev) = event::read() {
-            if tx.blocking_send(ev).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
+use term::restore as restore_terminal;
 
 /// Runs the TUI until the user quits or the session ends.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -97,12 +31,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     eprintln!("connecting to {} as {}…", settings.addr, settings.nick);
     let (client, mut events) = Client::connect(opts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    let (_guard, mut terminal) = enter_terminal(settings.mouse)?;
+    let (_guard, mut terminal) = term::enter(settings.mouse)?;
     let mut app = App::new(&settings.addr, &client.nick(), &settings.room);
     if let Ok(size) = terminal.size() {
         app.size = (size.width, size.height);
     }
-    let mut keys = terminal_events();
+    let mut keys = term::events();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut term_signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup_signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;

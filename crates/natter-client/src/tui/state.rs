@@ -630,21 +630,6 @@ impl App {
             KeyCode::Right if alt => self.select((self.current + 1) % self.buffers.len()),
             KeyCode::Left if alt => self.select((self.current + self.buffers.len() - 1) % self.buffers.len()),
             KeyCode::Char(c @ '1'..='9') if alt => self.select(c as usize - '1' as usize),
-            KeyCode::Char('a') if ctrl => self.input.home(),
-            KeyCode::Char('e') if ctrl => self.input.end(),
-            KeyCode::Char('u') if ctrl => self.input.kill_to_start(),
-            KeyCode::Char('k') if ctrl => self.input.kill_to_end(),
-            KeyCode::Char('w') if ctrl => self.input.delete_word(),
-            KeyCode::Char('l') if ctrl => {}
-            KeyCode::Char(c) if !ctrl && !alt => self.input.insert(c),
-            KeyCode::Backspace => self.input.backspace(),
-            KeyCode::Delete => self.input.delete(),
-            KeyCode::Left => self.input.left(),
-            KeyCode::Right => self.input.right(),
-            KeyCode::Home => self.input.home(),
-            KeyCode::End => self.input.end(),
-            KeyCode::Up => self.input.history_up(),
-            KeyCode::Down => self.input.history_down(),
             KeyCode::PageUp => {
                 let rows = self.page_rows().saturating_sub(1).max(1);
                 return self.scroll_up(rows);
@@ -660,7 +645,10 @@ impl App {
                 self.input.complete(&nicks, &rooms);
             }
             KeyCode::Enter => return self.submit_line(),
-            _ => {}
+            // Characters, deletion, cursor movement, history: the shared editor keys.
+            _ => {
+                self.input.edit_key(key);
+            }
         }
         Vec::new()
     }

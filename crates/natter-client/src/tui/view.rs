@@ -1,7 +1,12 @@
 //! Drawing the state: tabs with unread counts, topic, messages wrapped by display width (CJK
 //! and emoji take two columns), member list, status line and input line. Layout and wrapping
 //! are plain functions so the state can page by the same rows that are drawn.
+//!
+//! The message pane ([`draw_chat`], [`chat_rows`]), the input line ([`draw_input`]) and the
+//! bar style ([`bar_style`]) take plain data, not the client's [`App`], so `natter direct`
+//! draws its conversation with the same code and looks the same.
 
+use super::input::InputLine;
 use super::state::{App, ConnState, Line as ChatLine, LineKind};
 use crate::format::hhmm;
 use natter_proto::names::fold;
@@ -71,7 +76,8 @@ pub fn nick_color(nick: &str) -> Color {
     NICK_COLORS[h as usize % NICK_COLORS.len()]
 }
 
-fn text_width(s: &str) -> usize {
+/// Display width of `s` in terminal columns (wide characters count two).
+pub fn text_width(s: &str) -> usize {
     s.chars().map(|c| c.width().unwrap_or(0)).sum()
 }
 
@@ -131,12 +137,18 @@ pub fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
     rows
 }
 
-/// The prefix and body of one chat line, as styled spans, before wrapping.
-fn line_parts(app: &App, line: &ChatLine) -> (Vec<Span<'static>>, String, Style) {
+/// The style of the title and status bars, shared so every natter screen looks alike.
+pub fn bar_style() -> Style {
+    Style::default().bg(Color::Blue).fg(Color::White)
+}
+
+/// The prefix and body of one chat line, as styled spans, before wrapping; `own_nick` marks
+/// our own messages (underlined) and names pending ones.
+fn line_parts(own_nick: &str, line: &ChatLine) -> (Vec<Span<'static>>, String, Style) {
     let time = Span::styled(format!("{} ", hhmm(line.ts)), Style::default().fg(Color::DarkGray));
     match &line.kind {
         LineKind::Msg { from, text, action, mention } => {
-            let own = fold(from) == fold(&app.nick);
+            let own = fold(from) == fold(own_nick);
             let mut nick_style = Style::default().fg(nick_color(from)).add_modifier(Modifier::BOLD);
             if own {
                 nick_style = nick_style.add_modifier(Modifier::UNDERLINED);
@@ -163,7 +175,7 @@ fn line_parts(app: &App, line: &ChatLine) -> (Vec<Span<'static>>, String, Style)
         }
         LineKind::Pending { text, action, .. } => {
             let dim = Style::default().fg(Color::DarkGray);
-            let who = if *action { format!("* {} ", app.nick) } else { format!("<{}> ", app.nick) };
+            let who = if *action { format!("* {own_nick} ") } else { format!("<{own_nick}> ") };
             (vec![time, Span::styled(format!("… {who}"), dim)], text.clone(), dim)
         }
         LineKind::Info(text) => (
@@ -179,10 +191,15 @@ fn line_parts(app: &App, line: &ChatLine) -> (Vec<Span<'static>>, String, Style)
     }
 }
 
-/// One chat line as the rows it occupies in a pane `width` wide; continuation rows are
-/// indented under the text when the prefix is narrow enough.
 fn render_line(app: &App, line: &ChatLine, width: usize) -> Vec<Line<'static>> {
-    let (prefix, body, style) = line_parts(app, line);
+    render_chat_line(line, &app.nick, width)
+}
+
+/// One chat line as the rows it occupies in a pane `width` wide; continuation rows are
+/// indented under the text when the prefix is narrow enough. `own_nick` is whose messages
+/// are ours.
+pub fn render_chat_line(line: &ChatLine, own_nick: &str, width: usize) -> Vec<Line<'static>> {
+    let (prefix, body, style) = line_parts(own_nick, line);
     let prefix_w: usize = prefix.iter().map(|s| text_width(&s.content)).sum();
     let (first_w, indent) =
         if prefix_w + 8 <= width { (width - prefix_w, prefix_w.min(width / 2)) } else { (width, 0) };
@@ -217,7 +234,70 @@ pub fn line_rows(app: &App, line: &ChatLine) -> usize {
 /// How many rows conversation `i` takes in the current message pane.
 pub fn buffer_rows(app: &App, i: usize) -> usize {
     let width = message_area(app).width.max(1) as usize;
-    app.buffers[i].lines.iter().map(|l| render_line(app, l, width).len()).sum()
+    chat_rows(&app.buffers[i].lines, &app.nick, width)
+}
+
+/// How many rows `lines` take in a pane `width` wide: the bound for scrolling.
+pub fn chat_rows(lines: &[ChatLine], own_nick: &str, width: usize) -> usize {
+    lines.iter().map(|l| render_chat_line(l, own_nick, width).len()).sum()
+}
+
+/// Draws a conversation into `area`: the rows ending `scroll` rows above the newest line,
+/// newest at the bottom, the top padded when there is little to show.
+pub fn draw_chat(frame: &mut Frame<'_>, area: Rect, lines: &[ChatLine], scroll: usize, own_nick: &str) {
+    let width = area.width.max(1) as usize;
+    let height = area.height as usize;
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    let mut needed = height + scroll;
+    for line in lines.iter().rev() {
+        let mut r = render_chat_line(line, own_nick, width);
+        needed = needed.saturating_sub(r.len());
+        r.append(&mut rows);
+        rows = r;
+        if needed == 0 {
+            break;
+        }
+    }
+    let end = rows.len().saturating_sub(scroll);
+    let start = end.saturating_sub(height);
+    let mut visible: Vec<Line<'static>> = rows[start..end].to_vec();
+    let mut padded = vec![Line::default(); height.saturating_sub(visible.len())];
+    padded.append(&mut visible);
+    frame.render_widget(Paragraph::new(padded), area);
+}
+
+/// Draws the input line into `area`: `prompt` (cyan), then the text scrolled sideways so the
+/// cursor stays visible, and places the terminal cursor.
+pub fn draw_input(frame: &mut Frame<'_>, area: Rect, prompt: &str, input: &InputLine) {
+    let prompt_w = text_width(prompt).min(area.width as usize / 2);
+    let avail = (area.width as usize).saturating_sub(prompt_w + 1).max(1);
+    let text = input.text();
+    let cursor_w = input.cursor_width();
+    let skip_w = cursor_w.saturating_sub(avail);
+    let mut shown = String::new();
+    let mut w = 0;
+    let mut shown_w = 0;
+    for c in text.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w >= skip_w {
+            if shown_w + cw > avail {
+                break;
+            }
+            shown.push(c);
+            shown_w += cw;
+        }
+        w += cw;
+    }
+    let prompt: String = wrap(prompt, prompt_w, prompt_w).into_iter().next().unwrap_or_default();
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(prompt, Style::default().fg(Color::Cyan)),
+            Span::raw(shown),
+        ])),
+        area,
+    );
+    let x = area.x + (prompt_w + cursor_w - skip_w).min(area.width.saturating_sub(1) as usize) as u16;
+    frame.set_cursor_position(Position::new(x, area.y));
 }
 
 fn tabs(app: &App) -> Line<'static> {
@@ -275,7 +355,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let size = frame.area();
     let b = app.current();
     let a = layout(size.width, size.height, b.is_room);
-    let bar = Style::default().bg(Color::Blue).fg(Color::White);
+    let bar = bar_style();
 
     frame.render_widget(Paragraph::new(tabs(app)).style(Style::default().bg(Color::Black)), a.tabs);
     let topic = if b.is_room {
@@ -285,27 +365,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     };
     frame.render_widget(Paragraph::new(Line::from(Span::raw(topic))).style(bar), a.topic);
 
-    // Messages: the rows ending `scroll` rows above the newest.
-    let width = a.messages.width.max(1) as usize;
-    let height = a.messages.height as usize;
-    let mut rows: Vec<Line<'static>> = Vec::new();
-    let mut needed = height + b.scroll;
-    for line in b.lines.iter().rev() {
-        let mut r = render_line(app, line, width);
-        needed = needed.saturating_sub(r.len());
-        r.append(&mut rows);
-        rows = r;
-        if needed == 0 {
-            break;
-        }
-    }
-    let end = rows.len().saturating_sub(b.scroll);
-    let start = end.saturating_sub(height);
-    let mut visible: Vec<Line<'static>> = rows[start..end].to_vec();
-    // Newest at the bottom: pad the top when there is little to show.
-    let mut padded = vec![Line::default(); height.saturating_sub(visible.len())];
-    padded.append(&mut visible);
-    frame.render_widget(Paragraph::new(padded), a.messages);
+    draw_chat(frame, a.messages, &b.lines, b.scroll, &app.nick);
 
     if a.members.width > 0 {
         let mut lines = vec![Line::from(Span::styled(
@@ -328,37 +388,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
 
     frame.render_widget(Paragraph::new(status(app)).style(bar), a.status);
 
-    // Input: prompt, then the text scrolled so the cursor stays visible.
-    let prompt = format!("[{}] ", b.name);
-    let prompt_w = text_width(&prompt).min(a.input.width as usize / 2);
-    let avail = (a.input.width as usize).saturating_sub(prompt_w + 1).max(1);
-    let text = app.input.text();
-    let cursor_w = app.input.cursor_width();
-    let skip_w = cursor_w.saturating_sub(avail);
-    let mut shown = String::new();
-    let mut w = 0;
-    let mut shown_w = 0;
-    for c in text.chars() {
-        let cw = c.width().unwrap_or(0);
-        if w >= skip_w {
-            if shown_w + cw > avail {
-                break;
-            }
-            shown.push(c);
-            shown_w += cw;
-        }
-        w += cw;
-    }
-    let prompt: String = wrap(&prompt, prompt_w, prompt_w).into_iter().next().unwrap_or_default();
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(prompt, Style::default().fg(Color::Cyan)),
-            Span::raw(shown),
-        ])),
-        a.input,
-    );
-    let x = a.input.x + (prompt_w + cursor_w - skip_w).min(a.input.width.saturating_sub(1) as usize) as u16;
-    frame.set_cursor_position(Position::new(x, a.input.y));
+    draw_input(frame, a.input, &format!("[{}] ", b.name), &app.input);
 }
 
 #[cfg(test)]
