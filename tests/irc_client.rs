@@ -1,0 +1,153 @@
+//! A real IRC client against the IRC front door: irssi runs in tmux (its own socket, a
+//! throwaway home, no user config), connects to natter's IRC port, joins `#lobby` and talks
+//! with a native client in the same room, both ways, plain and `/me`.
+//!
+//! Skipped with a message when irssi or tmux is missing, unless `NATTER_REQUIRE_IRC_CLIENT`
+//! is set (`.ci/run` sets it after installing both), in which case a missing client fails.
+
+mod common;
+
+use common::{Server, json, native};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long to wait for the client's screen to show something.
+const WAIT: Duration = Duration::from_secs(20);
+const NICK: &str = "irssi_user";
+/// irssi's configuration: its flood queue (by default 5 commands at once, then one per 2.2 s)
+/// would make the test wait seconds for each message.
+const IRSSI_CONFIG: &str = r#"settings = {
+  core = { real_name = "natter test"; user_name = "irssi"; };
+  "irc/core" = { cmd_queue_speed = "0msec"; cmds_max_at_once = "1000"; };
+};
+"#;
+
+fn installed(program: &str, arg: &str) -> bool {
+    Command::new(program).arg(arg).output().is_ok_and(|o| o.status.success())
+}
+
+/// True when irssi and tmux can run; otherwise skips (prints why) or, when
+/// `NATTER_REQUIRE_IRC_CLIENT` is set, fails.
+fn client_available() -> bool {
+    let missing: Vec<&str> = [("irssi", "--version"), ("tmux", "-V")]
+        .into_iter()
+        .filter(|(p, a)| !installed(p, a))
+        .map(|(p, _)| p)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let what = format!("not installed: {} (apt-get install irssi tmux)", missing.join(", "));
+    if std::env::var_os("NATTER_REQUIRE_IRC_CLIENT").is_some_and(|v| !v.is_empty()) {
+        panic!("NATTER_REQUIRE_IRC_CLIENT is set but {what}");
+    }
+    eprintln!(
+        "SKIPPED: {what}; the real-IRC-client test needs them (set NATTER_REQUIRE_IRC_CLIENT=1 to fail instead)"
+    );
+    false
+}
+
+/// A tmux server of our own (its own socket, no config), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let socket = format!("natter-irc-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let t = Tmux { socket };
+        t.run(&["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "120", "-y", "40", command]);
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types a line literally and presses Enter.
+    fn type_line(&self, text: &str) {
+        self.run(&["send-keys", "-t", "t", "-l", text]);
+        self.run(&["send-keys", "-t", "t", "Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// Polls the screen until it contains `needle`; panics with the screen after [`WAIT`].
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("irssi's screen never showed {needle:?}; it shows:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn irssi_joins_lobby_and_talks_with_a_native_client() {
+    if !client_available() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let irc = server.irc.expect("irc port");
+    let mut nat = native(server.tcp, "nat");
+
+    // A throwaway home: irssi reads and writes nothing of the user's.
+    let home = tempfile::tempdir().unwrap();
+    let home_path = home.path().to_str().expect("UTF-8 temp path");
+    std::fs::create_dir(home.path().join("irssi")).unwrap();
+    std::fs::write(home.path().join("irssi/config"), IRSSI_CONFIG).unwrap();
+    let tmux = Tmux::start(&format!(
+        "env HOME={home_path} irssi --home={home_path}/irssi -n {NICK} -c {} -p {}",
+        irc.ip(),
+        irc.port()
+    ));
+    // Registration: natter's welcome, then the automatic join of #lobby reaches the native side.
+    tmux.wait_for("Welcome to natter");
+    let j = json(&nat.expect(r#""type":"join""#));
+    assert_eq!((j["nick"].as_str(), j["room"].as_str()), (Some(NICK), Some("#lobby")), "{j}");
+
+    // `/join` of a channel already joined brings its window to the front.
+    tmux.type_line("/join #lobby");
+    tmux.wait_for(&format!("{NICK} [irc@127.0.0.1] has joined #lobby"));
+    tmux.wait_for("[#lobby]");
+
+    // IRC to native, plain and action.
+    tmux.type_line("hello from irssi");
+    let m = json(&nat.expect(r#""type":"message""#));
+    assert_eq!(
+        (m["room"].as_str(), m["from"].as_str(), m["text"].as_str()),
+        (Some("#lobby"), Some(NICK), Some("hello from irssi")),
+        "{m}"
+    );
+    tmux.type_line("/me waves from irssi");
+    let m = json(&nat.expect(r#""type":"message""#));
+    assert_eq!((m["text"].as_str(), m["action"].as_bool()), (Some("waves from irssi"), Some(true)), "{m}");
+
+    // Native to IRC, plain and action, as irssi shows them.
+    nat.line(r##"{"type":"send","room":"#lobby","text":"hello irssi, from native"}"##);
+    tmux.wait_for("< nat> hello irssi, from native");
+    nat.line(r##"{"type":"send","room":"#lobby","text":"nods","action":true}"##);
+    tmux.wait_for(" * nat nods");
+
+    // Leaving: irssi's QUIT reaches the native side with its reason.
+    tmux.type_line("/quit see you");
+    let q = json(&nat.expect(r#""type":"quit""#));
+    assert_eq!(q["nick"].as_str(), Some(NICK), "{q}");
+}
