@@ -88,7 +88,7 @@ async fn messages_and_private_messages_flow_both_ways() {
     assert_eq!((msg.room, msg.from.as_ref(), msg.to.as_deref()), (None, "bob", Some("ann")));
 
     // A request with an answer, and a refused message.
-    let who = ann.request(ClientFrame::Who { room: Some("#lobby".into()), id: None }).await.unwrap();
+    let who = ann.request(ClientFrame::Who { room: Some("#lobby".into()), detail: false, id: None }).await.unwrap();
     assert!(matches!(who, ServerFrame::Members { nicks, .. } if nicks == ["ann", "bob"]));
     let cid = ann.send(Target::Nick("nobody".into()), "hello?", false);
     let failed = wait_for(&mut ann_ev, "send failure", |e| matches!(e, Event::SendFailed { .. })).await;
@@ -167,7 +167,7 @@ async fn reconnect_catches_up_without_gap_or_duplicate() {
     ann_opts.backoff_max = Duration::from_millis(1500);
     let (ann, mut ann_ev) = Client::connect(ann_opts).await.unwrap();
     let (bob, mut bob_ev) = Client::connect(opts(&server, "bob")).await.unwrap();
-    bob.submit(ClientFrame::Join { room: "#ops".into(), id: None });
+    bob.submit(ClientFrame::Join { room: "#ops".into(), key: None, id: None });
     wait_for(
         &mut bob_ev,
         "bob in #ops",
@@ -193,7 +193,7 @@ async fn reconnect_catches_up_without_gap_or_duplicate() {
 
     // Carol talks before ann is back; bob (fast backoff) reconnects and talks too.
     let (carol, _cev) = Client::connect(opts(&server, "carol")).await.unwrap();
-    carol.submit(ClientFrame::Join { room: "#ops".into(), id: None });
+    carol.submit(ClientFrame::Join { room: "#ops".into(), key: None, id: None });
     for i in 0..30 {
         carol.say("#lobby", format!("while-away-{i}"));
     }

@@ -43,7 +43,7 @@ fn registration_burst_on_the_irc_port() {
             assert!(line.contains("CHANTYPES=#") && line.contains("NICKLEN=30"), "{line}");
         }
         if code == "JOIN" {
-            assert!(line.starts_with(":ann!irc@127.0.0.1 JOIN #lobby"), "{line}");
+            assert!(line.starts_with(":ann!ann@127.0.0.1 JOIN #lobby"), "{line}");
         }
         codes.push(code.clone());
         if code == "366" {
@@ -191,9 +191,9 @@ fn mixed_session_irc_and_native() {
 
     // Joins and parts of a new room, both ways.
     i.line("JOIN #rust,#go");
-    i.expect(":irky!irc@127.0.0.1 JOIN #rust");
+    i.expect(":irky!irky@127.0.0.1 JOIN #rust");
     i.expect(" 366 irky #rust ");
-    i.expect(":irky!irc@127.0.0.1 JOIN #go");
+    i.expect(":irky!irky@127.0.0.1 JOIN #go");
     nat.line(r##"{"type":"join","room":"#rust"}"##);
     i.expect(":nat!native@127.0.0.1 JOIN #rust");
     i.line("NAMES #rust");
@@ -208,7 +208,7 @@ fn mixed_session_irc_and_native() {
     nat.line(r##"{"type":"join","room":"#lobby"}"##);
     i.expect(":nat!native@127.0.0.1 JOIN #lobby");
     i.line("NICK irc2");
-    i.expect(":irky!irc@127.0.0.1 NICK irc2");
+    i.expect(":irky!irky@127.0.0.1 NICK irc2");
     let n = json(&nat.expect(r#""type":"nick""#));
     assert_eq!((n["old"].as_str(), n["new"].as_str()), (Some("irky"), Some("irc2")));
     nat.line(r#"{"type":"nick","nick":"nat2"}"#);
@@ -235,7 +235,7 @@ fn mixed_session_irc_and_native() {
     i.line("MODE #lobby");
     i.expect(" 324 irc2 #lobby +n");
     i.line("USERHOST irc2");
-    i.expect(" 302 irc2 irc2=+irc@127.0.0.1");
+    i.expect(" 302 irc2 irc2=+irky@127.0.0.1");
     i.line("AWAY :lunch");
     i.expect(" 306 irc2 ");
     i.line("AWAY");
@@ -253,12 +253,12 @@ fn two_irc_clients_with_echo_and_server_time() {
     let addr = server.irc.unwrap();
     let mut a = irc_with_caps(addr, "ann", "echo-message server-time message-tags");
     let mut b = irc(addr, "bob");
-    a.expect(":bob!irc@127.0.0.1 JOIN #lobby");
+    a.expect(":bob!bob@127.0.0.1 JOIN #lobby");
     a.line("PRIVMSG #lobby :hi bob");
     let echo = a.expect("PRIVMSG #lobby :hi bob");
-    assert!(echo.starts_with("@time=") && echo.contains(" :ann!irc@127.0.0.1 PRIVMSG"), "{echo}");
+    assert!(echo.starts_with("@time=") && echo.contains(" :ann!ann@127.0.0.1 PRIVMSG"), "{echo}");
     let seen = b.expect("PRIVMSG #lobby :hi bob");
-    assert!(seen.starts_with(":ann!irc@127.0.0.1 "), "no tags without the cap: {seen}");
+    assert!(seen.starts_with(":ann!ann@127.0.0.1 "), "no tags without the cap: {seen}");
     b.line("PRIVMSG #lobby :hi ann");
     let tagged = a.expect("PRIVMSG #lobby :hi ann");
     assert!(tagged.starts_with("@time=20"), "{tagged}");

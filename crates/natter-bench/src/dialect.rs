@@ -58,6 +58,7 @@ impl Protocol {
             Protocol::Native => client_frame_line(&ClientFrame::Hello {
                 v: natter_proto::PROTOCOL_VERSION,
                 nick: nick.to_string(),
+                password: None,
                 id: None,
             }),
             Protocol::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :natter bench\r\n").into_bytes(),
@@ -93,7 +94,7 @@ impl Protocol {
         match self {
             Protocol::Native if room == LOBBY => None,
             Protocol::Native => {
-                Some(client_frame_line(&ClientFrame::Join { room: room.to_string(), id: None }))
+                Some(client_frame_line(&ClientFrame::Join { room: room.to_string(), key: None, id: None }))
             }
             Protocol::Irc => Some(format!("JOIN {room}\r\n").into_bytes()),
         }
@@ -329,6 +330,7 @@ mod tests {
             room: None,
             ts: 1,
             duplicate: false,
+            away: None,
         });
         assert_eq!(Protocol::Native.classify(&ack), Incoming::Ack);
         let bye = server_line(&ServerFrame::Bye { reason: "too slow".into() });

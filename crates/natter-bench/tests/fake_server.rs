@@ -119,6 +119,7 @@ fn native_line(
                 members: names,
                 ephemeral: false,
                 operators: vec![],
+                voiced: vec![],
                 // Old history must not be counted as deliveries.
                 history: vec![MessageFrame {
                     room: Some("#lobby".into()),
@@ -139,6 +140,7 @@ fn native_line(
                 room: room.clone().map(Into::into),
                 ts: 1,
                 duplicate: false,
+                away: None,
             }));
             broadcast(
                 members,

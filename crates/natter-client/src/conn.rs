@@ -529,10 +529,21 @@ pub fn frame_id<'f>(frame: &'f ServerFrame<'_>) -> Option<&'f RequestId> {
         | S::Ignoring { id, .. }
         | S::Notice { id, .. }
         | S::Error { id, .. }
+        | S::RoomModes { id, .. }
+        | S::Bans { id, .. }
+        | S::Invite { id, .. }
+        | S::Away { id, .. }
+        | S::UserInfo { id, .. }
+        | S::Whowas { id, .. }
         | S::Pong { id } => id.as_ref(),
-        S::Message(_) | S::Join { .. } | S::Part { .. } | S::Quit { .. } | S::Nick { .. } | S::Bye { .. } => {
-            None
-        }
+        S::Message(_)
+        | S::Join { .. }
+        | S::Part { .. }
+        | S::Quit { .. }
+        | S::Nick { .. }
+        | S::Mode { .. }
+        | S::Kick { .. }
+        | S::Bye { .. } => None,
     }
 }
 
@@ -553,6 +564,13 @@ fn set_frame_id(frame: &mut ClientFrame, new: RequestId) -> bool {
         | C::Unignore { id, .. }
         | C::History { id, .. }
         | C::Ephemeral { id, .. }
+        | C::Mode { id, .. }
+        | C::Bans { id, .. }
+        | C::Kick { id, .. }
+        | C::Invite { id, .. }
+        | C::Away { id, .. }
+        | C::Whois { id, .. }
+        | C::Whowas { id, .. }
         | C::Ping { id } => {
             *id = Some(new);
             true
@@ -784,6 +802,7 @@ impl Actor {
             let hello = ClientFrame::Hello {
                 v: natter_proto::PROTOCOL_VERSION,
                 nick: self.nick.clone(),
+                password: None,
                 id: Some(RequestId::Num(0)),
             };
             conn.write(&hello).await.map_err(ClientError::Protocol)?;
@@ -882,7 +901,7 @@ impl Actor {
                 continue;
             }
             let id = self.id(Pending::Rejoin);
-            if let Err(e) = conn.write(&ClientFrame::Join { room, id: Some(id) }).await {
+            if let Err(e) = conn.write(&ClientFrame::Join { room, key: None, id: Some(id) }).await {
                 return End::Lost(e);
             }
         }
@@ -1112,7 +1131,7 @@ impl Actor {
                     self.emit(Event::Frame(ServerFrame::Error { id, code, message }))
                 }
             },
-            ServerFrame::Joined { id, room, topic, members, ephemeral, operators, history } => {
+            ServerFrame::Joined { id, room, topic, members, ephemeral, operators, voiced, history } => {
                 let key = fold(&room);
                 if !self.rooms.iter().any(|r| fold(r) == key) {
                     self.rooms.push(room.to_string());
@@ -1127,6 +1146,7 @@ impl Actor {
                     members,
                     ephemeral,
                     operators,
+                    voiced,
                     history: if matches!(pending, Some(Pending::Reply(_))) {
                         history.clone()
                     } else {
@@ -1308,9 +1328,9 @@ mod tests {
 
     #[test]
     fn request_ids_are_set_on_frames_that_carry_them() {
-        let mut f = ClientFrame::Who { room: None, id: None };
+        let mut f = ClientFrame::Who { room: None, detail: false, id: None };
         assert!(set_frame_id(&mut f, RequestId::Num(3)));
-        assert_eq!(f, ClientFrame::Who { room: None, id: Some(RequestId::Num(3)) });
+        assert_eq!(f, ClientFrame::Who { room: None, detail: false, id: Some(RequestId::Num(3)) });
         assert!(!set_frame_id(&mut ClientFrame::Quit { reason: None }, RequestId::Num(1)));
     }
 }

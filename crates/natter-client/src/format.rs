@@ -140,6 +140,24 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
         S::Notice { text, .. } => s(text),
         S::Error { code, message, .. } => format!("error: {} ({})", s(message), code.as_str()),
         S::Bye { reason } => format!("server says goodbye: {}", s(reason)),
+        S::Mode { room, by, changes, .. } => format!("{} changed {room}: {changes:?}", s(by)),
+        S::RoomModes { room, modes, .. } => format!("{room} settings: {modes:?}"),
+        S::Bans { room, bans, .. } => {
+            let masks: Vec<&str> = bans.iter().map(|b| &*b.mask).collect();
+            format!("{room} bans: {}", s(&masks.join(" ")))
+        }
+        S::Kick { room, nick, by, reason, .. } => match reason {
+            Some(r) => format!("{} was kicked from {room} by {} ({})", s(nick), s(by), s(r)),
+            None => format!("{} was kicked from {room} by {}", s(nick), s(by)),
+        },
+        S::Invite { id: Some(_), room, to, .. } => format!("you invited {} to {room}", s(to)),
+        S::Invite { room, from, .. } => format!("{} invites you to {room}", s(from)),
+        S::Away { nick, text: Some(t), .. } => format!("{} is away: {}", s(nick), s(t)),
+        S::Away { nick, text: None, .. } => format!("{} is back", s(nick)),
+        S::UserInfo { user, .. } => {
+            format!("{} is {} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
+        }
+        S::Whowas { nick, users, .. } => format!("{nick} was seen {} time(s) recently", users.len()),
         S::Welcome { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
     })
 }

@@ -4,7 +4,7 @@
 
 use crate::conn::Target;
 use natter_proto::command::{Command, HELP, Input, help_lines, parse_input};
-use natter_proto::native::ClientFrame;
+use natter_proto::native::{ClientFrame, ModeChange};
 
 /// What to do with a typed line.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,13 +72,13 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                     Some(r) => Some(r.to_string()),
                     None => room_of(None).ok(),
                 };
-                Plan::Submit(ClientFrame::Who { room, id: None })
+                Plan::Submit(ClientFrame::Who { room, detail: false, id: None })
             }
             Command::IgnoreAll => Plan::Submit(ClientFrame::IgnoreAll { on: None, id: None }),
             Command::Join(room) => {
                 let room = if room.starts_with('#') { room } else { format!("#{room}") };
                 match natter_proto::names::validate_room(&room) {
-                    Ok(()) => Plan::Submit(ClientFrame::Join { room, id: None }),
+                    Ok(()) => Plan::Submit(ClientFrame::Join { room, key: None, id: None }),
                     Err(e) => Plan::Error(e.to_string()),
                 }
             }
@@ -114,6 +114,41 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                 Ok(room) => Plan::Submit(ClientFrame::Ephemeral { room, on, id: None }),
                 Err(p) => *p,
             },
+            Command::Kick { room, nick, reason } => match room_of(room) {
+                Ok(room) => Plan::Submit(ClientFrame::Kick { room, nick, reason, id: None }),
+                Err(p) => *p,
+            },
+            Command::Ban { room, mask, on } => match (room_of(room), mask) {
+                (Ok(room), None) => Plan::Submit(ClientFrame::Bans { room, id: None }),
+                (Ok(room), Some(mask)) => {
+                    let changes = vec![ModeChange::Ban { mask, on }];
+                    Plan::Submit(ClientFrame::Mode { room, changes, id: None })
+                }
+                (Err(p), _) => *p,
+            },
+            Command::Standing { room, nick, operator, on } => match room_of(room) {
+                Ok(room) => {
+                    let change =
+                        if operator { ModeChange::Op { nick, on } } else { ModeChange::Voice { nick, on } };
+                    Plan::Submit(ClientFrame::Mode { room, changes: vec![change], id: None })
+                }
+                Err(p) => *p,
+            },
+            Command::Mode { room, modes } => match room_of(room) {
+                Ok(room) if modes.is_empty() => {
+                    Plan::Submit(ClientFrame::Mode { room, changes: Vec::new(), id: None })
+                }
+                Ok(_) => {
+                    Plan::Error("the client changes modes with /op, /voice, /ban; /mode shows them".into())
+                }
+                Err(p) => *p,
+            },
+            Command::Invite { nick, room } => match room_of(room) {
+                Ok(room) => Plan::Submit(ClientFrame::Invite { room, nick, id: None }),
+                Err(p) => *p,
+            },
+            Command::Away(text) => Plan::Submit(ClientFrame::Away { text, id: None }),
+            Command::Whois(nick) => Plan::Submit(ClientFrame::Whois { nick, id: None }),
             Command::Quit(reason) => Plan::Quit(reason),
         },
     }
@@ -146,10 +181,10 @@ mod tests {
     fn commands_become_frames() {
         assert_eq!(
             plan("/who", &room()),
-            Plan::Submit(ClientFrame::Who { room: Some("#r".into()), id: None })
+            Plan::Submit(ClientFrame::Who { room: Some("#r".into()), detail: false, id: None })
         );
-        assert_eq!(plan("/ls", &room()), Plan::Submit(ClientFrame::Who { room: None, id: None }));
-        assert_eq!(plan("/join x", &room()), Plan::Submit(ClientFrame::Join { room: "#x".into(), id: None }));
+        assert_eq!(plan("/ls", &room()), Plan::Submit(ClientFrame::Who { room: None, detail: false, id: None }));
+        assert_eq!(plan("/join x", &room()), Plan::Submit(ClientFrame::Join { room: "#x".into(), key: None, id: None }));
         assert_eq!(plan("/quit bye", &room()), Plan::Quit(Some("bye".into())));
         assert!(matches!(plan("/help", &room()), Plan::Show(l) if l.len() == HELP.len()));
         assert!(matches!(plan("/help join", &room()), Plan::Show(l) if l.len() == 1));

@@ -31,6 +31,12 @@ pub struct Registration {
     pub kind: SessionKind,
     /// Where the hub delivers this session's events.
     pub outbox: Outbox,
+    /// Free-form real name (IRC's `USER` realname); shown by `whois`. Empty when none.
+    pub realname: String,
+    /// Start in the lobby (every natter client does; IRC may be configured not to).
+    pub lobby: bool,
+    /// The server password the client gave, checked against the configured one (if any).
+    pub password: Option<String>,
     /// Request id echoed in the welcome.
     pub req: Option<RequestId>,
 }
@@ -65,6 +71,8 @@ pub enum Command {
     Join {
         /// Room name.
         room: String,
+        /// The room's key (password), needed when the room has one.
+        key: Option<String>,
         /// Request id.
         req: Option<RequestId>,
     },
@@ -97,6 +105,8 @@ pub enum Command {
     Who {
         /// Room name.
         room: Option<String>,
+        /// Also describe each member (`user@host`, standing, away): `Members::info`.
+        detail: bool,
         /// Request id.
         req: Option<RequestId>,
     },
@@ -148,6 +158,72 @@ pub enum Command {
         /// Request id.
         req: Option<RequestId>,
     },
+    /// Change room settings or someone's standing in a room (operators only).
+    Mode {
+        /// Room name.
+        room: String,
+        /// The changes, applied in order; each one that took effect is announced.
+        changes: Vec<RoomChange>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Ask for a room's settings (answered by `Event::RoomModes`).
+    RoomModes {
+        /// Room name.
+        room: String,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Ask for a room's ban list (answered by `Event::Bans`).
+    Bans {
+        /// Room name.
+        room: String,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Remove someone from a room (operators only).
+    Kick {
+        /// Room name.
+        room: String,
+        /// Who.
+        nick: String,
+        /// Shown to the room.
+        reason: Option<String>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Invite someone into a room: lets them past invite-only, bans and the key once.
+    Invite {
+        /// Room name.
+        room: String,
+        /// Who.
+        nick: String,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Mark yourself away (`Some(text)`) or back (`None`).
+    Away {
+        /// Away message.
+        text: Option<String>,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Describe one online user (answered by `Event::UserInfo`).
+    Whois {
+        /// Nickname.
+        nick: String,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Who recently used a nickname that is now gone (answered by `Event::Whowas`).
+    Whowas {
+        /// Nickname.
+        nick: String,
+        /// At most this many entries, newest first.
+        count: usize,
+        /// Request id.
+        req: Option<RequestId>,
+    },
     /// Leave the server. Front doors send this on `/quit` and when the connection ends.
     Quit {
         /// Shown to the rooms.
@@ -157,3 +233,44 @@ pub enum Command {
 
 /// Shared nick text; cloned into every event that names a user.
 pub type Name = Arc<str>;
+
+/// One change to a room's settings or to a member's standing: the protocol-neutral form of
+/// IRC channel modes, also reachable from text mode (`/mode`, `/op`, `/ban`) and native frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomChange {
+    /// Only operators may set the topic.
+    TopicLock(bool),
+    /// Only members may send to the room.
+    NoExternal(bool),
+    /// Only operators and voiced members may speak.
+    Moderated(bool),
+    /// Joining needs an invitation.
+    InviteOnly(bool),
+    /// The room is not listed to non-members and its members are not shown to them.
+    Secret(bool),
+    /// Joining needs this key (`None`: no key).
+    Key(Option<String>),
+    /// At most this many members (`None`: no limit).
+    Limit(Option<u32>),
+    /// Add or remove a ban mask (`nick!user@host` with `*` and `?` wildcards).
+    Ban {
+        /// The mask.
+        mask: String,
+        /// True to add.
+        on: bool,
+    },
+    /// Grant or take room operator standing.
+    Operator {
+        /// Who.
+        nick: String,
+        /// True to grant.
+        on: bool,
+    },
+    /// Grant or take voice (may speak in a moderated room).
+    Voice {
+        /// Who.
+        nick: String,
+        /// True to grant.
+        on: bool,
+    },
+}

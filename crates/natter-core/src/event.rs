@@ -1,7 +1,7 @@
 //! What the hub tells sessions, and the cache that lets each protocol render a shared event
 //! only once however many recipients it has.
 
-use crate::command::Name;
+use crate::command::{Name, RoomChange, SessionKind};
 use natter_proto::native::{ErrorCode, RequestId};
 use std::sync::{Arc, OnceLock};
 
@@ -40,6 +40,102 @@ pub struct RoomSummary {
     pub ephemeral: bool,
 }
 
+/// A room's settings, as reported to anyone who asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomModes {
+    /// Only operators may set the topic.
+    pub topic_lock: bool,
+    /// Only members may send to the room.
+    pub no_external: bool,
+    /// Only operators and voiced members may speak.
+    pub moderated: bool,
+    /// Joining needs an invitation.
+    pub invite_only: bool,
+    /// Hidden from non-members.
+    pub secret: bool,
+    /// Key needed to join.
+    pub key: Option<Name>,
+    /// Most members allowed.
+    pub limit: Option<u32>,
+}
+
+/// One entry of a room's ban list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanInfo {
+    /// The mask.
+    pub mask: Name,
+    /// Who set it.
+    pub by: Name,
+    /// When, ms since the epoch.
+    pub ts: u64,
+}
+
+/// A member as described by a detailed `Who`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Nickname.
+    pub nick: Name,
+    /// `user@host`.
+    pub ident: Name,
+    /// Real name, empty when none.
+    pub realname: Name,
+    /// Room operator (of the room asked about).
+    pub op: bool,
+    /// Voiced (in the room asked about).
+    pub voice: bool,
+    /// Away message, when away.
+    pub away: Option<Name>,
+    /// Server operator (the console).
+    pub server_op: bool,
+}
+
+/// Someone's standing in one room, for `UserInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomStanding {
+    /// Room name.
+    pub room: Name,
+    /// Room operator.
+    pub op: bool,
+    /// Voiced.
+    pub voice: bool,
+}
+
+/// What `Whois` tells about an online user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// Nickname.
+    pub nick: Name,
+    /// `user@host`.
+    pub ident: Name,
+    /// Real name, empty when none.
+    pub realname: Name,
+    /// Front door the user came through.
+    pub kind: SessionKind,
+    /// Rooms the asker may see (secret rooms only when the asker shares them).
+    pub rooms: Vec<RoomStanding>,
+    /// Away message.
+    pub away: Option<Name>,
+    /// Logged in at, ms since the epoch.
+    pub signon_ts: u64,
+    /// Last message sent at (or log-in time), ms since the epoch.
+    pub active_ts: u64,
+    /// Server operator (the console).
+    pub server_op: bool,
+}
+
+/// A user who has left or changed nickname, for `Whowas`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastUser {
+    /// The nickname they had.
+    pub nick: Name,
+    /// `user@host`.
+    pub ident: Name,
+    /// Real name.
+    pub realname: Name,
+    /// When they stopped using it, ms since the epoch.
+    pub ts: u64,
+}
+
 /// Everything the hub can tell a session. Events that name a request carry its id (`req`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -62,6 +158,8 @@ pub enum Event {
         message: Arc<ChatMessage>,
         /// True when this cid was already accepted before; nothing was sent again.
         duplicate: bool,
+        /// For a private message to someone away: their away message.
+        away: Option<Name>,
     },
     /// Someone joined a room.
     Join {
@@ -134,6 +232,8 @@ pub enum Event {
         members: Vec<Name>,
         /// Operators.
         operators: Vec<Name>,
+        /// Voiced members.
+        voiced: Vec<Name>,
         /// True when nothing is stored.
         ephemeral: bool,
         /// Recent messages, oldest first.
@@ -147,6 +247,8 @@ pub enum Event {
         room: Option<Name>,
         /// Nicknames, sorted.
         nicks: Vec<Name>,
+        /// With `detail`: one entry per nick, same order; else empty.
+        info: Vec<MemberInfo>,
     },
     /// Answer to `Rooms`.
     Rooms {
@@ -179,6 +281,94 @@ pub enum Event {
         req: Option<RequestId>,
         /// Nicknames.
         nicks: Vec<Name>,
+    },
+    /// A room's settings or someone's standing changed.
+    RoomChanged {
+        /// Room.
+        room: Name,
+        /// Who changed it.
+        by: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// What changed, in order (only changes that took effect).
+        changes: Vec<RoomChange>,
+        /// When.
+        ts: u64,
+    },
+    /// Answer to `RoomModes`.
+    RoomModes {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Room.
+        room: Name,
+        /// Settings.
+        modes: RoomModes,
+        /// Creation time, ms since the epoch.
+        created_ts: u64,
+    },
+    /// Answer to `Bans`.
+    Bans {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Room.
+        room: Name,
+        /// Bans, oldest first.
+        bans: Vec<BanInfo>,
+    },
+    /// Someone was removed from a room (sent to its members, the removed one included).
+    Kick {
+        /// Room.
+        room: Name,
+        /// Who was removed.
+        nick: Name,
+        /// Who removed them.
+        by: Name,
+        /// The remover's `user@host`.
+        ident: Name,
+        /// Why.
+        reason: Option<Name>,
+        /// When.
+        ts: u64,
+    },
+    /// An invitation: sent to the invited user, and (with the request id) to the inviter.
+    Invite {
+        /// Request id (inviter's copy).
+        req: Option<RequestId>,
+        /// Room.
+        room: Name,
+        /// Who invites.
+        from: Name,
+        /// The inviter's `user@host`.
+        ident: Name,
+        /// Who is invited.
+        to: Name,
+    },
+    /// Someone went away or came back: to the user (with the request id) and their neighbours.
+    Away {
+        /// Request id (own copy).
+        req: Option<RequestId>,
+        /// Who.
+        nick: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// Away message; `None`: back.
+        text: Option<Name>,
+    },
+    /// Answer to `Whois`.
+    UserInfo {
+        /// Request id.
+        req: Option<RequestId>,
+        /// The user.
+        user: Box<UserInfo>,
+    },
+    /// Answer to `Whowas`.
+    Whowas {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Nickname asked about.
+        nick: Name,
+        /// Newest first; empty when nobody used it recently.
+        entries: Vec<PastUser>,
     },
     /// A notice from the server.
     Notice {

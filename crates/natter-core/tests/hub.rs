@@ -38,6 +38,9 @@ async fn join(hub: &HubHandle, nick: &str, capacity: usize) -> Peer {
         ident: format!("{nick}@test"),
         kind: SessionKind::Native,
         outbox: outbox.clone(),
+        realname: String::new(),
+        lobby: true,
+        password: None,
         req: None,
     };
     let id = hub.register(registration).await.unwrap().unwrap().session;
@@ -95,6 +98,9 @@ async fn nicks_are_unique_ignoring_case() {
             ident: "x@y".into(),
             kind: SessionKind::Text,
             outbox: Outbox::new(8),
+            realname: String::new(),
+            lobby: true,
+            password: None,
             req: None,
         })
         .await

@@ -73,6 +73,54 @@ pub enum Command {
         /// True for on.
         on: bool,
     },
+    /// `/kick [#room] nick [reason]`: remove someone from a room (operators).
+    Kick {
+        /// Room; the current one when absent.
+        room: Option<String>,
+        /// Who.
+        nick: String,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// `/ban [#room] [mask]` and `/unban [#room] mask`: add or remove a ban; `/ban` alone
+    /// lists the bans.
+    Ban {
+        /// Room; the current one when absent.
+        room: Option<String>,
+        /// Mask (`nick`, `nick!user@host`, wildcards `*` `?`); absent lists.
+        mask: Option<String>,
+        /// True for `/ban`, false for `/unban`.
+        on: bool,
+    },
+    /// `/op [#room] nick`, `/deop`, `/voice`, `/devoice`.
+    Standing {
+        /// Room; the current one when absent.
+        room: Option<String>,
+        /// Who.
+        nick: String,
+        /// True: operator; false: voice.
+        operator: bool,
+        /// Grant (true) or take.
+        on: bool,
+    },
+    /// `/mode [#room] [+tnmis-k key +l n ...]`: show or change room settings (IRC letters).
+    Mode {
+        /// Room; the current one when absent.
+        room: Option<String>,
+        /// Mode words as typed; empty to show the settings.
+        modes: Vec<String>,
+    },
+    /// `/invite nick [#room]`
+    Invite {
+        /// Who.
+        nick: String,
+        /// Room; the current one when absent.
+        room: Option<String>,
+    },
+    /// `/away [message]`: away with a message, or back without one.
+    Away(Option<String>),
+    /// `/whois nick`
+    Whois(String),
     /// `/quit [reason]`, also bare `quit` and `exit`.
     Quit(Option<String>),
 }
@@ -106,6 +154,15 @@ pub const HELP: &[(&str, &str)] = &[
     ("/ignore [nick]", "ignore a user everywhere (no nick: list)"),
     ("/unignore nick", "stop ignoring a user"),
     ("/ephemeral [#room] on|off", "operators: store nothing from this room"),
+    ("/kick [#room] nick [reason]", "operators: remove someone from the room"),
+    ("/ban [#room] [mask]", "operators: ban nick or nick!user@host (no mask: list bans)"),
+    ("/unban [#room] mask", "operators: lift a ban"),
+    ("/op /deop [#room] nick", "operators: grant or take operator standing"),
+    ("/voice /devoice [#room] nick", "operators: let someone speak in a moderated room"),
+    ("/mode [#room] [+tnmis +k key +l n]", "show or (operators) change room settings"),
+    ("/invite nick [#room]", "invite someone (past invite-only and bans)"),
+    ("/away [message]", "mark yourself away (no message: back)"),
+    ("/whois nick", "who someone is and where"),
     ("/quit [reason]", "leave (also: quit, exit)"),
 ];
 
@@ -211,6 +268,48 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             };
             Command::Ephemeral { room, on }
         }
+        "kick" | "k" => {
+            let (room, rest) = room_arg(rest);
+            match rest.map(split_word) {
+                Some((nick, reason)) => {
+                    Command::Kick { room, nick: nick.to_string(), reason: reason.map(str::to_string) }
+                }
+                None => return Err(InputError::Usage("/kick [#room] nick [reason]")),
+            }
+        }
+        "ban" | "unban" => {
+            let on = name.eq_ignore_ascii_case("ban");
+            let (room, rest) = room_arg(rest);
+            let mask = rest.map(|r| split_word(r).0.to_string());
+            if !on && mask.is_none() {
+                return Err(InputError::Usage("/unban [#room] mask"));
+            }
+            Command::Ban { room, mask, on }
+        }
+        "op" | "deop" | "voice" | "devoice" => {
+            let lower = name.to_ascii_lowercase();
+            let (room, rest) = room_arg(rest);
+            let Some(nick) = rest.map(|r| split_word(r).0.to_string()) else {
+                return Err(InputError::Usage("/op [#room] nick (also /deop, /voice, /devoice)"));
+            };
+            Command::Standing { room, nick, operator: lower.ends_with("op"), on: !lower.starts_with("de") }
+        }
+        "mode" => {
+            let (room, rest) = room_arg(rest);
+            Command::Mode { room, modes: rest.unwrap_or("").split_whitespace().map(str::to_string).collect() }
+        }
+        "invite" => match rest.map(split_word) {
+            Some((nick, room)) => {
+                Command::Invite { nick: nick.to_string(), room: room.map(|r| split_word(r).0.to_string()) }
+            }
+            None => return Err(InputError::Usage("/invite nick [#room]")),
+        },
+        "away" => Command::Away(rest.map(str::to_string)),
+        "back" => Command::Away(None),
+        "whois" | "wi" => match rest {
+            Some(r) => Command::Whois(split_word(r).0.to_string()),
+            None => return Err(InputError::Usage("/whois nick")),
+        },
         "quit" | "exit" | "q" | "bye" => Command::Quit(rest.map(str::to_string)),
         other => return Err(InputError::Unknown(other.to_string())),
     };
@@ -273,6 +372,35 @@ mod tests {
         assert_eq!(cmd("exit"), Command::Quit(None));
         assert_eq!(cmd("/QUIT gone"), Command::Quit(Some("gone".into())));
         assert_eq!(cmd("/ephemeral on"), Command::Ephemeral { room: None, on: true });
+        assert_eq!(
+            cmd("/kick bob spamming links"),
+            Command::Kick { room: None, nick: "bob".into(), reason: Some("spamming links".into()) }
+        );
+        assert_eq!(
+            cmd("/kick #a bob"),
+            Command::Kick { room: Some("#a".into()), nick: "bob".into(), reason: None }
+        );
+        assert_eq!(cmd("/ban"), Command::Ban { room: None, mask: None, on: true });
+        assert_eq!(
+            cmd("/unban #a bob"),
+            Command::Ban { room: Some("#a".into()), mask: Some("bob".into()), on: false }
+        );
+        assert_eq!(
+            cmd("/devoice bob"),
+            Command::Standing { room: None, nick: "bob".into(), operator: false, on: false }
+        );
+        assert_eq!(
+            cmd("/op #a bob"),
+            Command::Standing { room: Some("#a".into()), nick: "bob".into(), operator: true, on: true }
+        );
+        assert_eq!(
+            cmd("/mode #a +k secret"),
+            Command::Mode { room: Some("#a".into()), modes: vec!["+k".into(), "secret".into()] }
+        );
+        assert_eq!(cmd("/away lunch"), Command::Away(Some("lunch".into())));
+        assert_eq!(cmd("/away"), Command::Away(None));
+        assert_eq!(cmd("/invite bob #a"), Command::Invite { nick: "bob".into(), room: Some("#a".into()) });
+        assert_eq!(cmd("/whois bob"), Command::Whois("bob".into()));
     }
 
     #[test]
@@ -280,6 +408,9 @@ mod tests {
         assert_eq!(parse_input("/join").unwrap_err(), InputError::Usage("/join #room"));
         assert_eq!(parse_input("/frobnicate").unwrap_err(), InputError::Unknown("frobnicate".into()));
         assert!(parse_input("/history lots").is_err());
+        assert!(parse_input("/kick").is_err());
+        assert!(parse_input("/unban").is_err());
+        assert!(parse_input("/op").is_err());
     }
 
     proptest::proptest! {

@@ -33,6 +33,9 @@ pub enum ClientFrame {
         v: u32,
         /// Requested nickname.
         nick: String,
+        /// Server password, when the server requires one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
         /// Request id echoed in `welcome` or `error`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
@@ -62,6 +65,9 @@ pub enum ClientFrame {
     Join {
         /// Room name, e.g. `#rust`.
         room: String,
+        /// The room's key, when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
         /// Request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
@@ -101,6 +107,9 @@ pub enum ClientFrame {
         /// Room name, or absent for the whole server.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
+        /// Also describe each user (`users` in the answer).
+        #[serde(default, skip_serializing_if = "is_false")]
+        detail: bool,
         /// Request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
@@ -166,6 +175,74 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// Change a room's settings or members' standing (operators only); with no `changes`,
+    /// asks for the settings (answered by `room_modes`).
+    Mode {
+        /// Room name.
+        room: String,
+        /// Changes, applied in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<ModeChange>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Ask for a room's ban list (answered by `bans`).
+    Bans {
+        /// Room name.
+        room: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Remove someone from a room (operators only).
+    Kick {
+        /// Room name.
+        room: String,
+        /// Who.
+        nick: String,
+        /// Shown to the room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Invite someone into a room (past invite-only and bans, once).
+    Invite {
+        /// Room name.
+        room: String,
+        /// Who.
+        nick: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Mark yourself away with a message, or back when `text` is absent or empty.
+    Away {
+        /// Away message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Describe an online user (answered by `user_info`).
+    Whois {
+        /// Nickname.
+        nick: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Who recently used a nickname (answered by `whowas`).
+    Whowas {
+        /// Nickname.
+        nick: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
     /// Liveness and lag check; answered by `pong`.
     Ping {
         /// Request id.
@@ -207,6 +284,134 @@ fn default_version() -> u32 {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// One change in a `mode` frame (and in the server's `mode` announcement).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum ModeChange {
+    /// Only operators may set the topic.
+    TopicLock {
+        /// On or off.
+        on: bool,
+    },
+    /// Only members may send to the room.
+    NoExternal {
+        /// On or off.
+        on: bool,
+    },
+    /// Only operators and voiced members may speak.
+    Moderated {
+        /// On or off.
+        on: bool,
+    },
+    /// Joining needs an invitation.
+    InviteOnly {
+        /// On or off.
+        on: bool,
+    },
+    /// Not listed to non-members.
+    Secret {
+        /// On or off.
+        on: bool,
+    },
+    /// Joining needs this key; absent removes it.
+    Key {
+        /// The key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
+    /// At most this many members; absent removes the limit.
+    Limit {
+        /// The limit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Add (`on`) or remove a ban mask (`nick!user@host`, `*` and `?` wildcards).
+    Ban {
+        /// The mask.
+        mask: String,
+        /// True to add.
+        on: bool,
+    },
+    /// Grant or take operator standing.
+    Op {
+        /// Who.
+        nick: String,
+        /// True to grant.
+        on: bool,
+    },
+    /// Grant or take voice.
+    Voice {
+        /// Who.
+        nick: String,
+        /// True to grant.
+        on: bool,
+    },
+}
+
+/// A room's settings in a `room_modes` frame.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModesFrame<'a> {
+    /// Only operators may set the topic.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub topic_lock: bool,
+    /// Only members may send.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_external: bool,
+    /// Only operators and voiced members may speak.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub moderated: bool,
+    /// Joining needs an invitation.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub invite_only: bool,
+    /// Hidden from non-members.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub secret: bool,
+    /// Key needed to join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Cow<'a, str>>,
+    /// Most members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// A ban in a `bans` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanFrame<'a> {
+    /// The mask.
+    pub mask: Cow<'a, str>,
+    /// Who set it.
+    pub by: Cow<'a, str>,
+    /// When, ms since the epoch.
+    pub ts: u64,
+}
+
+/// A user as described by `who` with `detail`, `user_info` and `whowas`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFrame<'a> {
+    /// Nickname.
+    pub nick: Cow<'a, str>,
+    /// `user@host`.
+    pub ident: Cow<'a, str>,
+    /// Real name, when given.
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    pub realname: Cow<'a, str>,
+    /// Room operator (of the room asked about).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub op: bool,
+    /// Voiced (in the room asked about).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub voice: bool,
+    /// Away message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub away: Option<Cow<'a, str>>,
+    /// Rooms (`user_info`), operators prefixed with `@`, voiced with `+`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<Cow<'a, str>>,
+    /// Logged in at (`user_info`), or gone at (`whowas`), ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
 }
 
 /// A chat message as the server shows it: in live events, in acks' echoes and in history.
@@ -285,6 +490,9 @@ pub enum ServerFrame<'a> {
         /// True when this `cid` had already been accepted: nothing was sent again.
         #[serde(default, skip_serializing_if = "is_false")]
         duplicate: bool,
+        /// For a private message to someone away: their away message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        away: Option<Cow<'a, str>>,
     },
     /// Someone (possibly you, on another join path) joined a room.
     Join {
@@ -356,6 +564,9 @@ pub enum ServerFrame<'a> {
         /// Room operators' nicknames.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         operators: Vec<Cow<'a, str>>,
+        /// Voiced members' nicknames.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        voiced: Vec<Cow<'a, str>>,
         /// The latest messages, oldest first.
         history: Vec<MessageFrame<'a>>,
     },
@@ -369,6 +580,9 @@ pub enum ServerFrame<'a> {
         room: Option<Cow<'a, str>>,
         /// Nicknames, sorted.
         nicks: Vec<Cow<'a, str>>,
+        /// With `detail`: each user described, same order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        users: Vec<UserFrame<'a>>,
     },
     /// Answer to `rooms`.
     Rooms {
@@ -405,6 +619,94 @@ pub enum ServerFrame<'a> {
         id: Option<RequestId>,
         /// Nicknames you ignore.
         nicks: Vec<Cow<'a, str>>,
+    },
+    /// A room's settings or members' standing changed.
+    Mode {
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Who changed it.
+        by: Cow<'a, str>,
+        /// What changed.
+        changes: Vec<ModeChange>,
+        /// When, ms since the epoch.
+        ts: u64,
+    },
+    /// Answer to `mode` without changes.
+    RoomModes {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Settings.
+        modes: ModesFrame<'a>,
+        /// Creation time, ms since the epoch.
+        created_ts: u64,
+    },
+    /// Answer to `bans`.
+    Bans {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Bans, oldest first.
+        bans: Vec<BanFrame<'a>>,
+    },
+    /// Someone was removed from a room (you, when `nick` is yours).
+    Kick {
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Who was removed.
+        nick: Cow<'a, str>,
+        /// Who removed them.
+        by: Cow<'a, str>,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Cow<'a, str>>,
+        /// When, ms since the epoch.
+        ts: u64,
+    },
+    /// An invitation: to you (`to` is you), or the confirmation of yours (with `id`).
+    Invite {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Room name.
+        room: Cow<'a, str>,
+        /// Who invites.
+        from: Cow<'a, str>,
+        /// Who is invited.
+        to: Cow<'a, str>,
+    },
+    /// Someone (you, with `id`) went away (`text`) or came back (no `text`).
+    Away {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Who.
+        nick: Cow<'a, str>,
+        /// Away message; absent: back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<Cow<'a, str>>,
+    },
+    /// Answer to `whois`.
+    UserInfo {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// The user.
+        user: UserFrame<'a>,
+    },
+    /// Answer to `whowas`: newest first, empty when nobody used the nick recently.
+    Whowas {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Nickname asked about.
+        nick: Cow<'a, str>,
+        /// Past users.
+        users: Vec<UserFrame<'a>>,
     },
     /// A message from the server itself (help text, room mode changes, warnings).
     Notice {
@@ -480,6 +782,22 @@ pub enum ErrorCode {
     UnsupportedVersion,
     /// The store failed; the request may be retried.
     StoreFailed,
+    /// The room does not take your message now (moderated, or you are banned).
+    CannotSend,
+    /// You are banned from that room.
+    Banned,
+    /// That room needs an invitation.
+    InviteOnly,
+    /// Wrong or missing room key.
+    BadKey,
+    /// The room is full.
+    RoomFull,
+    /// The user you named is not in that room.
+    UserNotInRoom,
+    /// The user you invited is already in that room.
+    AlreadyInRoom,
+    /// Wrong or missing server password.
+    BadPassword,
     /// Anything else: the message explains.
     Other,
 }
@@ -506,6 +824,14 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::UnsupportedVersion => "unsupported_version",
             ErrorCode::StoreFailed => "store_failed",
+            ErrorCode::CannotSend => "cannot_send",
+            ErrorCode::Banned => "banned",
+            ErrorCode::InviteOnly => "invite_only",
+            ErrorCode::BadKey => "bad_key",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::UserNotInRoom => "user_not_in_room",
+            ErrorCode::AlreadyInRoom => "already_in_room",
+            ErrorCode::BadPassword => "bad_password",
             ErrorCode::Other => "other",
         }
     }
@@ -592,7 +918,7 @@ mod tests {
     fn parses_hello_and_send() {
         assert_eq!(
             parse_client_frame(br#"{"type":"hello","nick":"ann","id":1}"#).unwrap(),
-            ClientFrame::Hello { v: 1, nick: "ann".into(), id: Some(RequestId::Num(1)) }
+            ClientFrame::Hello { v: 1, nick: "ann".into(), password: None, id: Some(RequestId::Num(1)) }
         );
         let f = parse_client_frame(br##"{"type":"send","room":"#lobby","text":"hi","cid":"c1"}"##).unwrap();
         assert!(

@@ -55,6 +55,15 @@ pub struct Args {
     /// Nickname of the console participant [default: operator].
     #[arg(long, env = "NATTER_CONSOLE_NICK", value_name = "NICK")]
     pub console_nick: Option<String>,
+    /// Name the server gives itself (IRC prefixes and numerics) [default: natter].
+    #[arg(long, env = "NATTER_SERVER_NAME", value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// Whether IRC sessions start in the lobby like every other client [default: true].
+    #[arg(long, env = "NATTER_IRC_LOBBY", value_name = "BOOL")]
+    pub irc_lobby: Option<bool>,
+    /// Password every client must give to log in (IRC `PASS`, native `hello`); none by default.
+    #[arg(long, env = "NATTER_PASSWORD", value_name = "TEXT")]
+    pub password: Option<String>,
 }
 
 /// The TOML file: the same settings as the flags.
@@ -76,6 +85,9 @@ struct FileConfig {
     ephemeral: Vec<String>,
     console: Option<bool>,
     console_nick: Option<String>,
+    server_name: Option<String>,
+    irc_lobby: Option<bool>,
+    password: Option<String>,
 }
 
 /// Resolved settings the server runs with.
@@ -103,6 +115,8 @@ pub struct Settings {
     pub ephemeral: Vec<String>,
     /// Console participant nick, when `--console`.
     pub console: Option<String>,
+    /// Server password, when one is required.
+    pub password: Option<String>,
 }
 
 /// Bounds applied to every session, whatever its front door.
@@ -118,6 +132,10 @@ pub struct Limits {
     pub outbox: usize,
     /// Time to log in.
     pub register_timeout: Duration,
+    /// Name the server gives itself (IRC); set once at startup, hence `'static`.
+    pub server_name: &'static str,
+    /// IRC sessions start in the lobby.
+    pub irc_lobby: bool,
 }
 
 impl Default for Limits {
@@ -128,6 +146,8 @@ impl Default for Limits {
             msg_burst: 30,
             outbox: 4096,
             register_timeout: Duration::from_secs(30),
+            server_name: "natter",
+            irc_lobby: true,
         }
     }
 }
@@ -188,7 +208,19 @@ impl Settings {
                 .or(file.register_timeout)
                 .map(Duration::from_secs)
                 .unwrap_or(defaults.register_timeout),
+            server_name: match args.server_name.or(file.server_name) {
+                // Leaked once at startup: every session borrows it for the server's lifetime.
+                Some(name) => Box::leak(name.into_boxed_str()),
+                None => defaults.server_name,
+            },
+            irc_lobby: args.irc_lobby.or(file.irc_lobby).unwrap_or(defaults.irc_lobby),
         };
+        if limits.server_name.is_empty() || limits.server_name.contains([' ', ':', '!', '@']) {
+            return Err(ConfigError::Value {
+                name: "server_name",
+                message: "must be one word without ':', '!' or '@'".into(),
+            });
+        }
         if limits.max_line < 64 {
             return Err(ConfigError::Value { name: "max_line", message: "must be at least 64 bytes".into() });
         }
@@ -218,6 +250,7 @@ impl Settings {
             udp_idle: Duration::from_secs(args.udp_idle.or(file.udp_idle).unwrap_or(300)),
             ephemeral,
             console: console.then_some(console_nick),
+            password: args.password.or(file.password).filter(|p| !p.is_empty()),
         })
     }
 }

@@ -57,6 +57,7 @@ impl Server {
         let config = HubConfig {
             history: settings.history,
             ephemeral_rooms: settings.ephemeral.clone(),
+            password: settings.password.clone(),
             ..HubConfig::default()
         };
         let hub = natter_core::hub::start(config, store).context("loading the store")?;

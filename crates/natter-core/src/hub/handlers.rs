@@ -3,7 +3,7 @@
 use super::state::{Room, Session};
 use super::{Hub, PendingMessage, RegisterError, Registered, SessionId, stored_to_chat};
 use crate::command::{Command, Name, Registration, SessionKind, Target};
-use crate::event::{ChatMessage, Delivery, Event, RoomSummary, deliver};
+use crate::event::{ChatMessage, Delivery, Event, MemberInfo, RoomSummary, deliver};
 use crate::persist::Committed;
 use crate::store::{HistoryQuery, RoomRecord, StoredMessage, Write, WriteOutcome};
 use crate::time::now_ms;
@@ -19,6 +19,14 @@ const TOO_SLOW: &str = "too slow: your connection fell too far behind; reconnect
 
 impl Hub {
     pub(super) fn register(&mut self, reg: Registration) -> Result<Registered, RegisterError> {
+        if let Some(password) = &self.config.password
+            && reg.password.as_deref() != Some(password.as_str())
+        {
+            return Err(RegisterError {
+                code: ErrorCode::BadPassword,
+                message: "this server needs a password; give the right one".into(),
+            });
+        }
         if let Err(e) = validate_nick(&reg.nick) {
             return Err(RegisterError { code: ErrorCode::InvalidNick, message: e.to_string() });
         }
@@ -42,12 +50,19 @@ impl Hub {
             ignore_all: false,
             ignoring: Default::default(),
             staged: Vec::new(),
+            realname: reg.realname.as_str().into(),
+            away: None,
+            signon_ts: now_ms(),
+            active_ts: now_ms(),
+            invited: Default::default(),
         };
         self.sessions.insert(id, session);
         self.nicks.insert(key, id);
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
-        let lobby = self.config.lobby.clone();
-        self.join(id, &lobby, None);
+        if reg.lobby {
+            let lobby = self.config.lobby.clone();
+            self.join(id, &lobby, None, None);
+        }
         Ok(Registered { session: id, nick: reg.nick })
     }
 
@@ -57,11 +72,11 @@ impl Hub {
         }
         match cmd {
             Command::Say { target, text, action, cid, req } => self.say(id, target, text, action, cid, req),
-            Command::Join { room, req } => self.join(id, &room, req),
+            Command::Join { room, key, req } => self.join(id, &room, key, req),
             Command::Part { room, reason, req } => self.part(id, &room, reason, req),
             Command::Nick { nick, req } => self.change_nick(id, &nick, req),
             Command::Topic { room, topic, req } => self.topic(id, &room, topic, req),
-            Command::Who { room, req } => self.who(id, room.as_deref(), req),
+            Command::Who { room, detail, req } => self.who(id, room.as_deref(), detail, req),
             Command::Rooms { req } => self.list_rooms(id, req),
             Command::IgnoreAll { on, req } => {
                 let session = self.sessions.get_mut(&id).expect("checked above");
@@ -75,6 +90,14 @@ impl Hub {
                 self.history(id, &room, HistoryQuery { before, after, limit }, req)
             }
             Command::SetEphemeral { room, on, req } => self.set_ephemeral(id, &room, on, req),
+            Command::Mode { room, changes, req } => self.mode(id, &room, changes, req),
+            Command::RoomModes { room, req } => self.room_modes(id, &room, req),
+            Command::Bans { room, req } => self.bans(id, &room, req),
+            Command::Kick { room, nick, reason, req } => self.kick(id, &room, &nick, reason, req),
+            Command::Invite { room, nick, req } => self.invite(id, &room, &nick, req),
+            Command::Away { text, req } => self.away(id, text, req),
+            Command::Whois { nick, req } => self.whois(id, &nick, req),
+            Command::Whowas { nick, count, req } => self.whowas(id, &nick, count, req),
             Command::Quit { reason } => self.remove_session(id, reason.as_deref().unwrap_or("quit"), false),
         }
     }
@@ -82,7 +105,7 @@ impl Hub {
     // ---- delivery helpers ----
 
     /// Sends an event to one session (at the end of the current batch).
-    fn reply(&mut self, id: SessionId, event: Event) {
+    pub(super) fn reply(&mut self, id: SessionId, event: Event) {
         self.stage(id, deliver(event));
     }
 
@@ -119,12 +142,12 @@ impl Hub {
         }
     }
 
-    fn error(&mut self, id: SessionId, req: Req, code: ErrorCode, message: impl Into<Name>) {
+    pub(super) fn error(&mut self, id: SessionId, req: Req, code: ErrorCode, message: impl Into<Name>) {
         self.reply(id, Event::Error { req, code, message: message.into() });
     }
 
     /// Delivers one shared event to many sessions.
-    fn broadcast(&mut self, recipients: impl IntoIterator<Item = SessionId>, event: Event) {
+    pub(super) fn broadcast(&mut self, recipients: impl IntoIterator<Item = SessionId>, event: Event) {
         let delivery = deliver(event);
         for sid in recipients {
             self.stage(sid, delivery.clone());
@@ -132,7 +155,7 @@ impl Hub {
     }
 
     /// Sessions sharing at least one room with `id`, plus `id` itself.
-    fn neighbours(&self, id: SessionId) -> Vec<SessionId> {
+    pub(super) fn neighbours(&self, id: SessionId) -> Vec<SessionId> {
         let mut seen = FxHashSet::default();
         seen.insert(id);
         if let Some(s) = self.sessions.get(&id) {
@@ -148,7 +171,7 @@ impl Hub {
     }
 
     /// Looks up a room the session names, replying with the right error when it cannot be used.
-    fn room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+    pub(super) fn room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
         if let Err(e) = validate_room(room) {
             self.error(id, req.clone(), ErrorCode::InvalidRoom, e.to_string());
             return None;
@@ -166,7 +189,7 @@ impl Hub {
         Some(key)
     }
 
-    fn member_room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+    pub(super) fn member_room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
         let key = self.room_key(id, room, req)?;
         if !self.rooms[&key].has_member(id) {
             self.error(
@@ -183,18 +206,8 @@ impl Hub {
     pub(super) fn ensure_room(&mut self, name: &str) -> &mut Room {
         let key = fold(name);
         if !self.rooms.contains_key(&key) {
-            let room = Room {
-                name: name.into(),
-                key: key.clone(),
-                topic: "".into(),
-                topic_by: None,
-                ephemeral: self.config.ephemeral_rooms.iter().any(|r| fold(r) == key),
-                created_ts: now_ms(),
-                members: Vec::new(),
-                operators: Default::default(),
-                last_mid: 0,
-                recent: Default::default(),
-            };
+            let mut room = Room::new(name.into(), key.clone(), now_ms());
+            room.ephemeral = self.config.ephemeral_rooms.iter().any(|r| fold(r) == key);
             self.rooms.insert(key.clone(), room);
             self.save_room(&key);
         }
@@ -202,7 +215,7 @@ impl Hub {
     }
 
     /// Queues the room's settings for storage.
-    fn save_room(&mut self, key: &str) {
+    pub(super) fn save_room(&mut self, key: &str) {
         let Some(room) = self.rooms.get(key) else { return };
         self.persister.write(Write::Room(RoomRecord {
             key: room.key.clone(),
@@ -229,9 +242,10 @@ impl Hub {
         if text.trim().is_empty() {
             return self.error(id, req, ErrorCode::EmptyMessage, "message is empty; type some text");
         }
-        let session = &self.sessions[&id];
-        let (sender_key, from, ident) = (session.key.clone(), session.nick.clone(), session.ident.clone());
         let ts = now_ms();
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        session.active_ts = ts;
+        let (sender_key, from, ident) = (session.key.clone(), session.nick.clone(), session.ident.clone());
         // Client ids are unique per sender and target, as in the store.
         let cid_key = cid.as_ref().map(|cid| {
             let target = match &target {
@@ -253,7 +267,10 @@ impl Hub {
             };
             let message =
                 Arc::new(ChatMessage { room, from, ident, to, text: text.into(), action, mid, ts: first_ts });
-            return self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: true });
+            return self.reply(
+                id,
+                Event::Ack { req, cid: cid.map(Into::into), message, duplicate: true, away: None },
+            );
         }
         match target {
             Target::Nick(nick) => {
@@ -279,13 +296,15 @@ impl Hub {
                 if let Some(cid_key) = &cid_key {
                     self.cids.insert(&sender_key, cid_key, None, ts);
                 }
-                if !self.sessions[&to_id].blocks(&sender_key, false) {
+                let recipient = &self.sessions[&to_id];
+                let away = recipient.away.clone();
+                if !recipient.blocks(&sender_key, false) {
                     self.reply(to_id, Event::Message(message.clone()));
                 }
-                self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: false });
+                self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: false, away });
             }
             Target::Room(room) => {
-                let Some(key) = self.member_room_key(id, &room, &req) else { return };
+                let Some(key) = self.sendable_room_key(id, &room, &req) else { return };
                 let room = self.rooms.get_mut(&key).expect("checked");
                 let stored = !room.ephemeral;
                 let mid = stored.then(|| {
@@ -355,7 +374,7 @@ impl Hub {
 
     fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
         let PendingMessage { sender, message, req, cid } = pending;
-        self.reply(sender, Event::Ack { req, cid, message, duplicate });
+        self.reply(sender, Event::Ack { req, cid, message, duplicate, away: None });
     }
 
     pub(super) fn on_committed(&mut self, committed: Committed) {
@@ -377,6 +396,7 @@ impl Hub {
                                 cid: pending.cid,
                                 message: Arc::new(message),
                                 duplicate: true,
+                                away: None,
                             },
                         );
                     }
@@ -391,13 +411,18 @@ impl Hub {
         }
     }
 
-    fn join(&mut self, id: SessionId, room: &str, req: Req) {
+    fn join(&mut self, id: SessionId, room: &str, given_key: Option<String>, req: Req) {
         if let Err(e) = validate_room(room) {
             return self.error(id, req, ErrorCode::InvalidRoom, e.to_string());
         }
         let lobby_key = fold(&self.config.lobby);
         let history_len = self.config.history;
         let is_console = self.sessions[&id].kind == SessionKind::Console;
+        if let Some(refusal) = self.join_refusal(id, room, given_key.as_deref(), is_console) {
+            let (code, message) = refusal;
+            return self.error(id, req, code, message);
+        }
+        let full = self.full_mask(id);
         let room = self.ensure_room(room);
         let key = room.key.clone();
         let newly_joined = !room.has_member(id);
@@ -406,11 +431,13 @@ impl Hub {
                 room.operators.insert(id);
             }
             room.members.push(id);
+            room.recheck_ban(id, &full);
         }
         let (name, others) = (room.name.clone(), room.members.clone());
         let session = self.sessions.get_mut(&id).expect("caller checked");
         if newly_joined {
             session.rooms.push(key.clone());
+            session.invited.remove(&key);
         }
         let (nick, ident) = (session.nick.clone(), session.ident.clone());
         let room = &self.rooms[&key];
@@ -426,6 +453,8 @@ impl Hub {
         members.sort_unstable_by_key(|n| fold(n));
         let operators =
             room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        let voiced =
+            room.voiced.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
         let skip = room.recent.len().saturating_sub(history_len);
         let history =
             if room.ephemeral { Vec::new() } else { room.recent.iter().skip(skip).cloned().collect() };
@@ -435,6 +464,7 @@ impl Hub {
             topic: room.topic.clone(),
             members,
             operators,
+            voiced,
             ephemeral: room.ephemeral,
             history,
         };
@@ -463,10 +493,9 @@ impl Hub {
         self.broadcast(recipients, event);
     }
 
-    fn leave_room(&mut self, id: SessionId, key: &str) {
+    pub(super) fn leave_room(&mut self, id: SessionId, key: &str) {
         if let Some(room) = self.rooms.get_mut(key) {
-            room.members.retain(|&m| m != id);
-            room.operators.remove(&id);
+            room.forget(id);
         }
         if let Some(s) = self.sessions.get_mut(&id) {
             s.rooms.retain(|k| k != key);
@@ -480,10 +509,10 @@ impl Hub {
         self.nicks.remove(&session.key);
         for key in &session.rooms {
             if let Some(room) = self.rooms.get_mut(key) {
-                room.members.retain(|&m| m != id);
-                room.operators.remove(&id);
+                room.forget(id);
             }
         }
+        self.remember_past(&session.nick, &session.ident, &session.realname);
         if !discard {
             // What was staged for it (answers to its last commands) still goes out first.
             let mut staged = session.staged;
@@ -521,8 +550,11 @@ impl Hub {
         let old = std::mem::replace(&mut session.nick, nick.into());
         let old_key = std::mem::replace(&mut session.key, key.clone());
         let ident = session.ident.clone();
+        let realname = session.realname.clone();
         self.nicks.remove(&old_key);
         self.nicks.insert(key, id);
+        self.remember_past(&old, &ident, &realname);
+        self.recheck_bans(id);
         let recipients = self.neighbours(id);
         self.broadcast(recipients, Event::Nick { old, new: nick.into(), ident, ts: now_ms() });
     }
@@ -541,6 +573,15 @@ impl Hub {
             return self.reply(id, event);
         };
         let Some(key) = self.member_room_key(id, room, &req) else { return };
+        if self.rooms[&key].modes.topic_lock && !self.is_operator(id, &key) {
+            let name = self.rooms[&key].name.clone();
+            return self.error(
+                id,
+                req,
+                ErrorCode::NotOperator,
+                format!("the topic of {name} is locked: only its operators can change it"),
+            );
+        }
         let by = self.sessions[&id].nick.clone();
         let r = self.rooms.get_mut(&key).expect("checked");
         r.topic = topic.as_str().into();
@@ -569,26 +610,49 @@ impl Hub {
         }
     }
 
-    fn who(&mut self, id: SessionId, room: Option<&str>, req: Req) {
-        let (room_name, mut nicks): (Option<Name>, Vec<Name>) = match room {
-            None => (None, self.sessions.values().map(|s| s.nick.clone()).collect()),
+    fn who(&mut self, id: SessionId, room: Option<&str>, detail: bool, req: Req) {
+        let (room_name, mut members): (Option<Name>, Vec<SessionId>) = match room {
+            None => (None, self.sessions.keys().copied().collect()),
             Some(room) => {
                 let Some(key) = self.room_key(id, room, &req) else { return };
                 let r = &self.rooms[&key];
-                (
-                    Some(r.name.clone()),
-                    r.members.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect(),
-                )
+                // A secret room shows its members to members only.
+                let visible = !r.modes.secret || r.has_member(id);
+                (Some(r.name.clone()), if visible { r.members.clone() } else { Vec::new() })
             }
         };
-        nicks.sort_unstable_by_key(|n| fold(n));
-        self.reply(id, Event::Members { req, room: room_name, nicks });
+        members.retain(|m| self.sessions.contains_key(m));
+        members.sort_unstable_by_key(|m| fold(&self.sessions[m].nick));
+        let nicks = members.iter().map(|m| self.sessions[m].nick.clone()).collect();
+        let room_key = room_name.as_deref().map(fold);
+        let info = if detail {
+            members
+                .iter()
+                .map(|m| {
+                    let s = &self.sessions[m];
+                    let r = room_key.as_deref().and_then(|k| self.rooms.get(k));
+                    MemberInfo {
+                        nick: s.nick.clone(),
+                        ident: s.ident.clone(),
+                        realname: s.realname.clone(),
+                        op: r.is_some_and(|r| r.operators.contains(m)),
+                        voice: r.is_some_and(|r| r.voiced.contains(m)),
+                        away: s.away.clone(),
+                        server_op: s.kind == SessionKind::Console,
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.reply(id, Event::Members { req, room: room_name, nicks, info });
     }
 
     fn list_rooms(&mut self, id: SessionId, req: Req) {
         let mut rooms: Vec<RoomSummary> = self
             .rooms
             .values()
+            .filter(|r| !r.modes.secret || r.has_member(id))
             .map(|r| RoomSummary {
                 name: r.name.clone(),
                 members: r.members.len() as u32,

@@ -6,6 +6,7 @@
 //! loop of non-blocking outbox pushes), so one task serves every session.
 
 mod handlers;
+mod moderation;
 mod state;
 
 pub use state::SessionId;
@@ -40,6 +41,8 @@ pub struct HubConfig {
     /// Rooms with more members than this do not announce joins, parts and quits: in a room of
     /// thousands those notices would be most of the traffic (each join costs every member).
     pub presence_limit: usize,
+    /// Password every session must give to log in (IRC `PASS`); `None`: none needed.
+    pub password: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -51,6 +54,7 @@ impl Default for HubConfig {
             lobby: "#lobby".into(),
             queue: 16 * 1024,
             presence_limit: 500,
+            password: None,
         }
     }
 }
@@ -142,6 +146,8 @@ pub(crate) struct Hub {
     cids: CidCache,
     /// Sessions with staged deliveries, flushed at the end of each batch of commands.
     dirty: Vec<SessionId>,
+    /// Nicknames recently given up (quit or renamed), newest last, for `Whowas`.
+    whowas: VecDeque<crate::event::PastUser>,
 }
 
 /// Loads the store and starts the hub on the current tokio runtime.
@@ -163,6 +169,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         next_session: 1,
         cids: CidCache::default(),
         dirty: Vec::new(),
+        whowas: VecDeque::new(),
     };
     for room in loaded {
         let name: Arc<str> = room.record.name.as_str().into();
@@ -173,21 +180,13 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         }
         let skip = room.recent.len().saturating_sub(hub.config.history);
         let recent = room.recent.iter().skip(skip).map(|m| Arc::new(stored_to_chat(m, &name))).collect();
-        hub.rooms.insert(
-            room.record.key.clone(),
-            Room {
-                name,
-                key: room.record.key,
-                topic: room.record.topic.as_str().into(),
-                topic_by: room.record.topic_by.map(|s| s.as_str().into()),
-                ephemeral: room.record.ephemeral,
-                created_ts: room.record.created_ts,
-                members: Vec::new(),
-                operators: Default::default(),
-                last_mid: room.last_mid,
-                recent,
-            },
-        );
+        let mut r = Room::new(name, room.record.key.clone(), room.record.created_ts);
+        r.topic = room.record.topic.as_str().into();
+        r.topic_by = room.record.topic_by.map(|s| s.as_str().into());
+        r.ephemeral = room.record.ephemeral;
+        r.last_mid = room.last_mid;
+        r.recent = recent;
+        hub.rooms.insert(room.record.key, r);
     }
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;

@@ -1,7 +1,7 @@
 //! The hub's records of sessions and rooms.
 
 use crate::command::{Name, SessionKind};
-use crate::event::ChatMessage;
+use crate::event::{ChatMessage, RoomModes};
 use crate::outbox::Outbox;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
@@ -24,6 +24,12 @@ pub(crate) struct Session {
     pub ignoring: FxHashMap<String, Name>,
     /// Deliveries collected during the current hub batch, handed to the outbox in one go.
     pub staged: Vec<crate::event::Delivery>,
+    pub realname: Name,
+    pub away: Option<Name>,
+    pub signon_ts: u64,
+    pub active_ts: u64,
+    /// Keys of rooms this session was invited into (consumed on join).
+    pub invited: FxHashSet<String>,
 }
 
 impl Session {
@@ -47,9 +53,111 @@ pub(crate) struct Room {
     pub last_mid: u64,
     /// The latest stored messages, replayed on join.
     pub recent: VecDeque<Arc<ChatMessage>>,
+    pub voiced: FxHashSet<SessionId>,
+    pub modes: RoomModes,
+    pub bans: Vec<Ban>,
+    /// Members matching a ban: kept up to date on ban, join and nick changes so that the
+    /// per-message check is one hash lookup.
+    pub banned: FxHashSet<SessionId>,
+}
+
+/// A ban mask with its folded form for matching.
+pub(crate) struct Ban {
+    pub mask: Name,
+    pub folded: String,
+    pub by: Name,
+    pub ts: u64,
+}
+
+impl Ban {
+    pub fn new(mask: &str, by: Name, ts: u64) -> Self {
+        let mask = normalize_mask(mask);
+        let folded = natter_proto::names::fold(&mask);
+        Self { mask: mask.into(), folded, by, ts }
+    }
+}
+
+/// Completes a partial mask the IRC way: `nick` is `nick!*@*`, `user@host` is `*!user@host`.
+pub(crate) fn normalize_mask(mask: &str) -> String {
+    match (mask.contains('!'), mask.contains('@')) {
+        (true, true) => mask.to_string(),
+        (true, false) => format!("{mask}@*"),
+        (false, true) => format!("*!{mask}"),
+        (false, false) => format!("{mask}!*@*"),
+    }
+}
+
+/// Whether `text` matches the glob `pattern` (`*` any run, `?` one character); both folded.
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 impl Room {
+    /// A new room with natter's defaults: messages only from members, nothing else set.
+    pub fn new(name: Name, key: String, created_ts: u64) -> Self {
+        Self {
+            name,
+            key,
+            topic: "".into(),
+            topic_by: None,
+            ephemeral: false,
+            created_ts,
+            members: Vec::new(),
+            operators: Default::default(),
+            last_mid: 0,
+            recent: Default::default(),
+            voiced: Default::default(),
+            modes: RoomModes { no_external: true, ..Default::default() },
+            bans: Vec::new(),
+            banned: Default::default(),
+        }
+    }
+
+    /// True when `mask` (folded `nick!user@host`) matches one of the bans.
+    pub fn bans_mask(&self, full: &str) -> bool {
+        self.bans.iter().any(|b| glob_match(&b.folded, full))
+    }
+
+    /// Re-evaluates whether one member matches a ban.
+    pub fn recheck_ban(&mut self, id: SessionId, full: &str) {
+        if !self.bans.is_empty() && self.bans_mask(full) {
+            self.banned.insert(id);
+        } else {
+            self.banned.remove(&id);
+        }
+    }
+
+    /// Forgets everything about a member who left.
+    pub fn forget(&mut self, id: SessionId) {
+        self.members.retain(|&m| m != id);
+        self.operators.remove(&id);
+        self.voiced.remove(&id);
+        self.banned.remove(&id);
+    }
+
     pub fn has_member(&self, id: SessionId) -> bool {
         self.members.contains(&id)
     }
@@ -104,5 +212,30 @@ impl CidCache {
                 self.seen.remove(&old);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_irc_masks() {
+        assert!(glob_match("*!*@*", "ann!irc@1.2.3.4"));
+        assert!(glob_match("ann!*@*", "ann!irc@1.2.3.4"));
+        assert!(!glob_match("ann!*@*", "anna!irc@1.2.3.4"));
+        assert!(glob_match("a?n*", "ann!x@y"));
+        assert!(glob_match("*@1.2.*", "bob!irc@1.2.3.4"));
+        assert!(!glob_match("*@1.3.*", "bob!irc@1.2.3.4"));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("", "x"));
+    }
+
+    #[test]
+    fn partial_masks_are_completed() {
+        assert_eq!(normalize_mask("bob"), "bob!*@*");
+        assert_eq!(normalize_mask("irc@host"), "*!irc@host");
+        assert_eq!(normalize_mask("bob!irc"), "bob!irc@*");
+        assert_eq!(normalize_mask("a!b@c"), "a!b@c");
     }
 }

@@ -1,10 +1,13 @@
 //! The native front door: newline-delimited JSON frames (`docs/protocol.md`).
 
 use super::{Door, Flow, SessionCtx};
+use natter_core::command::RoomChange;
+use natter_core::event::{MemberInfo, RoomStanding};
 use natter_core::{ChatMessage, Command, Event, SessionKind, Target};
 use natter_proto::command::help_lines;
 use natter_proto::native::{
-    ClientFrame, ErrorCode, MessageFrame, RoomInfo, ServerFrame, parse_client_frame, write_server_frame,
+    BanFrame, ClientFrame, ErrorCode, MessageFrame, ModeChange, ModesFrame, RoomInfo, ServerFrame, UserFrame,
+    parse_client_frame, write_server_frame,
 };
 use std::borrow::Cow;
 
@@ -31,6 +34,59 @@ fn b(s: &str) -> Cow<'_, str> {
     Cow::Borrowed(s)
 }
 
+/// A native mode change as the core's room change.
+pub(crate) fn room_change(m: ModeChange) -> RoomChange {
+    match m {
+        ModeChange::TopicLock { on } => RoomChange::TopicLock(on),
+        ModeChange::NoExternal { on } => RoomChange::NoExternal(on),
+        ModeChange::Moderated { on } => RoomChange::Moderated(on),
+        ModeChange::InviteOnly { on } => RoomChange::InviteOnly(on),
+        ModeChange::Secret { on } => RoomChange::Secret(on),
+        ModeChange::Key { key } => RoomChange::Key(key),
+        ModeChange::Limit { limit } => RoomChange::Limit(limit),
+        ModeChange::Ban { mask, on } => RoomChange::Ban { mask, on },
+        ModeChange::Op { nick, on } => RoomChange::Operator { nick, on },
+        ModeChange::Voice { nick, on } => RoomChange::Voice { nick, on },
+    }
+}
+
+/// The core's room change as a native mode change.
+pub(crate) fn mode_change(c: &RoomChange) -> ModeChange {
+    match c.clone() {
+        RoomChange::TopicLock(on) => ModeChange::TopicLock { on },
+        RoomChange::NoExternal(on) => ModeChange::NoExternal { on },
+        RoomChange::Moderated(on) => ModeChange::Moderated { on },
+        RoomChange::InviteOnly(on) => ModeChange::InviteOnly { on },
+        RoomChange::Secret(on) => ModeChange::Secret { on },
+        RoomChange::Key(key) => ModeChange::Key { key },
+        RoomChange::Limit(limit) => ModeChange::Limit { limit },
+        RoomChange::Ban { mask, on } => ModeChange::Ban { mask, on },
+        RoomChange::Operator { nick, on } => ModeChange::Op { nick, on },
+        RoomChange::Voice { nick, on } => ModeChange::Voice { nick, on },
+    }
+}
+
+fn member_frame(m: &MemberInfo) -> UserFrame<'_> {
+    UserFrame {
+        nick: b(&m.nick),
+        ident: b(&m.ident),
+        realname: b(&m.realname),
+        op: m.op,
+        voice: m.voice,
+        away: m.away.as_deref().map(b),
+        rooms: Vec::new(),
+        ts: None,
+    }
+}
+
+fn standing(r: &RoomStanding) -> Cow<'_, str> {
+    match (r.op, r.voice) {
+        (true, _) => Cow::Owned(format!("@{}", r.room)),
+        (false, true) => Cow::Owned(format!("+{}", r.room)),
+        _ => b(&r.room),
+    }
+}
+
 /// The native frame for an event.
 pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
     match event {
@@ -41,13 +97,14 @@ pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
             id: req.clone(),
         },
         Event::Message(m) => ServerFrame::Message(message_frame(m)),
-        Event::Ack { req, cid, message, duplicate } => ServerFrame::Ack {
+        Event::Ack { req, cid, message, duplicate, away } => ServerFrame::Ack {
             id: req.clone(),
             cid: cid.as_deref().map(b),
             mid: message.mid,
             room: message.room.as_deref().map(b),
             ts: message.ts,
             duplicate: *duplicate,
+            away: away.as_deref().map(b),
         },
         Event::Join { room, nick, ts, .. } => ServerFrame::Join { room: b(room), nick: b(nick), ts: *ts },
         Event::Part { room, nick, reason, ts, .. } => {
@@ -60,19 +117,88 @@ pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
         Event::Topic { req, room, topic, by, .. } => {
             ServerFrame::Topic { id: req.clone(), room: b(room), topic: b(topic), by: by.as_deref().map(b) }
         }
-        Event::Joined { req, room, topic, members, operators, ephemeral, history } => ServerFrame::Joined {
-            id: req.clone(),
-            room: b(room),
-            topic: b(topic),
-            members: members.iter().map(|m| b(m)).collect(),
-            ephemeral: *ephemeral,
-            operators: operators.iter().map(|m| b(m)).collect(),
-            history: history.iter().map(|m| message_frame(m)).collect(),
-        },
-        Event::Members { req, room, nicks } => ServerFrame::Members {
+        Event::Joined { req, room, topic, members, operators, voiced, ephemeral, history } => {
+            ServerFrame::Joined {
+                id: req.clone(),
+                room: b(room),
+                topic: b(topic),
+                members: members.iter().map(|m| b(m)).collect(),
+                ephemeral: *ephemeral,
+                operators: operators.iter().map(|m| b(m)).collect(),
+                voiced: voiced.iter().map(|m| b(m)).collect(),
+                history: history.iter().map(|m| message_frame(m)).collect(),
+            }
+        }
+        Event::Members { req, room, nicks, info } => ServerFrame::Members {
             id: req.clone(),
             room: room.as_deref().map(b),
             nicks: nicks.iter().map(|n| b(n)).collect(),
+            users: info.iter().map(member_frame).collect(),
+        },
+        Event::RoomChanged { room, by, changes, ts, .. } => ServerFrame::Mode {
+            room: b(room),
+            by: b(by),
+            changes: changes.iter().map(mode_change).collect(),
+            ts: *ts,
+        },
+        Event::RoomModes { req, room, modes, created_ts } => ServerFrame::RoomModes {
+            id: req.clone(),
+            room: b(room),
+            modes: ModesFrame {
+                topic_lock: modes.topic_lock,
+                no_external: modes.no_external,
+                moderated: modes.moderated,
+                invite_only: modes.invite_only,
+                secret: modes.secret,
+                key: modes.key.as_deref().map(b),
+                limit: modes.limit,
+            },
+            created_ts: *created_ts,
+        },
+        Event::Bans { req, room, bans } => ServerFrame::Bans {
+            id: req.clone(),
+            room: b(room),
+            bans: bans.iter().map(|x| BanFrame { mask: b(&x.mask), by: b(&x.by), ts: x.ts }).collect(),
+        },
+        Event::Kick { room, nick, by, reason, ts, .. } => ServerFrame::Kick {
+            room: b(room),
+            nick: b(nick),
+            by: b(by),
+            reason: reason.as_deref().map(b),
+            ts: *ts,
+        },
+        Event::Invite { req, room, from, to, .. } => {
+            ServerFrame::Invite { id: req.clone(), room: b(room), from: b(from), to: b(to) }
+        }
+        Event::Away { req, nick, text, .. } => {
+            ServerFrame::Away { id: req.clone(), nick: b(nick), text: text.as_deref().map(b) }
+        }
+        Event::UserInfo { req, user } => ServerFrame::UserInfo {
+            id: req.clone(),
+            user: UserFrame {
+                nick: b(&user.nick),
+                ident: b(&user.ident),
+                realname: b(&user.realname),
+                op: user.server_op,
+                voice: false,
+                away: user.away.as_deref().map(b),
+                rooms: user.rooms.iter().map(standing).collect(),
+                ts: Some(user.signon_ts),
+            },
+        },
+        Event::Whowas { req, nick, entries } => ServerFrame::Whowas {
+            id: req.clone(),
+            nick: b(nick),
+            users: entries
+                .iter()
+                .map(|p| UserFrame {
+                    nick: b(&p.nick),
+                    ident: b(&p.ident),
+                    realname: b(&p.realname),
+                    ts: Some(p.ts),
+                    ..Default::default()
+                })
+                .collect(),
         },
         Event::Rooms { req, rooms } => ServerFrame::Rooms {
             id: req.clone(),
@@ -125,7 +251,7 @@ impl Door for NativeDoor {
         };
         if ctx.session.is_none() {
             return match frame {
-                ClientFrame::Hello { v, nick, id } => {
+                ClientFrame::Hello { v, nick, password, id } => {
                     if v != natter_proto::PROTOCOL_VERSION {
                         let msg = format!(
                             "protocol version {v} is not supported; this server speaks version {}",
@@ -133,7 +259,7 @@ impl Door for NativeDoor {
                         );
                         return ctx.reject(id, ErrorCode::UnsupportedVersion, &msg);
                     }
-                    ctx.register(nick, id).await
+                    ctx.register_as(nick, None, String::new(), password, id).await
                 }
                 ClientFrame::Login { msg } => ctx.register(msg.trim().to_string(), None).await,
                 ClientFrame::Ping { id } => ctx.local(Event::Pong { req: id }),
@@ -201,12 +327,24 @@ impl Door for NativeDoor {
                     req: None,
                 }
             }
-            ClientFrame::Join { room, id } => Command::Join { room, req: id },
+            ClientFrame::Join { room, key, id } => Command::Join { room, key, req: id },
             ClientFrame::Part { room, reason, id } => Command::Part { room, reason, req: id },
             ClientFrame::Nick { nick, id } => Command::Nick { nick, req: id },
             ClientFrame::Topic { room, topic, id } => Command::Topic { room, topic, req: id },
-            ClientFrame::Who { room, id } => Command::Who { room, req: id },
-            ClientFrame::Ls {} => Command::Who { room: None, req: None },
+            ClientFrame::Who { room, detail, id } => Command::Who { room, detail, req: id },
+            ClientFrame::Ls {} => Command::Who { room: None, detail: false, req: None },
+            ClientFrame::Mode { room, changes, id } if changes.is_empty() => {
+                Command::RoomModes { room, req: id }
+            }
+            ClientFrame::Mode { room, changes, id } => {
+                Command::Mode { room, changes: changes.into_iter().map(room_change).collect(), req: id }
+            }
+            ClientFrame::Bans { room, id } => Command::Bans { room, req: id },
+            ClientFrame::Kick { room, nick, reason, id } => Command::Kick { room, nick, reason, req: id },
+            ClientFrame::Invite { room, nick, id } => Command::Invite { room, nick, req: id },
+            ClientFrame::Away { text, id } => Command::Away { text, req: id },
+            ClientFrame::Whois { nick, id } => Command::Whois { nick, req: id },
+            ClientFrame::Whowas { nick, id } => Command::Whowas { nick, count: 0, req: id },
             ClientFrame::Rooms { id } => Command::Rooms { req: id },
             ClientFrame::IgnoreAll { on, id } => Command::IgnoreAll { on, req: id },
             // An empty nick asks for the list of ignored users.

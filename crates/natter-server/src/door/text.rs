@@ -2,7 +2,9 @@
 //! the nickname; then plain lines go to the current room and slash commands do the rest
 //! (`natter_proto::command`). Every event is one readable line with a time and a nick.
 
-use super::{Door, Flow, SessionCtx};
+use super::{Door, Flow, ModeItem, SessionCtx};
+use natter_core::ErrorCode;
+use natter_core::command::RoomChange;
 use natter_core::{ChatMessage, Command, Event, SessionKind, Target};
 use natter_proto::command::{Command as Typed, Input, help_lines, parse_input};
 use natter_proto::decode::decode_text;
@@ -64,9 +66,12 @@ fn render_text(event: &Event) -> String {
             );
         }
         Event::Message(m) => message_line(m, &mut s),
-        Event::Ack { message, duplicate, .. } => match (&message.to, duplicate) {
+        Event::Ack { message, duplicate, away, .. } => match (&message.to, duplicate) {
             (Some(to), _) => {
                 let _ = write!(s, "[{}] -> *{to}* {}", clock(message.ts), message.text);
+                if let Some(away) = away {
+                    let _ = write!(s, "\r\n*** {to} is away: {away}");
+                }
             }
             (None, true) => s.push_str("*** (already sent)"),
             (None, false) => return String::new(),
@@ -169,6 +174,92 @@ fn render_text(event: &Event) -> String {
                 let _ = write!(s, "*** {line}");
             }
         }
+        Event::RoomChanged { room, by, changes, .. } => {
+            let (letters, params) = super::mode_string(changes);
+            let _ = write!(s, "*** {by} sets mode {letters}");
+            for p in params {
+                let _ = write!(s, " {p}");
+            }
+            let _ = write!(s, " on {room}");
+        }
+        Event::RoomModes { room, modes, .. } => {
+            let (letters, params) = super::modes_of(modes);
+            let _ = write!(s, "*** {room} modes: {letters}");
+            for p in params {
+                let _ = write!(s, " {p}");
+            }
+        }
+        Event::Bans { room, bans, .. } if bans.is_empty() => {
+            let _ = write!(s, "*** {room} bans nobody");
+        }
+        Event::Bans { room, bans, .. } => {
+            let _ = write!(s, "*** {room} bans:");
+            for ban in bans {
+                let _ = write!(s, "\r\n***   {} (by {})", ban.mask, ban.by);
+            }
+        }
+        Event::Kick { room, nick, by, reason, ts, .. } => {
+            let _ = write!(s, "[{}] {room} <-- {nick} was kicked by {by}", clock(*ts));
+            if let Some(r) = reason {
+                let _ = write!(s, " ({r})");
+            }
+        }
+        Event::Invite { req: None, room, from, .. } => {
+            let _ = write!(s, "*** {from} invites you to {room} (/join {room})");
+        }
+        Event::Invite { room, to, .. } => {
+            let _ = write!(s, "*** you invited {to} to {room}");
+        }
+        Event::Away { req: None, nick, text: Some(text), .. } => {
+            let _ = write!(s, "*** {nick} is away: {text}");
+        }
+        Event::Away { req: None, nick, text: None, .. } => {
+            let _ = write!(s, "*** {nick} is back");
+        }
+        Event::Away { text: Some(text), .. } => {
+            let _ = write!(s, "*** you are away: {text} (/away to come back)");
+        }
+        Event::Away { text: None, .. } => s.push_str("*** you are back"),
+        Event::UserInfo { user, .. } => {
+            let _ = write!(s, "*** {} is {}", user.nick, user.ident);
+            if !user.realname.is_empty() {
+                let _ = write!(s, " ({})", user.realname);
+            }
+            let rooms: Vec<String> = user
+                .rooms
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}{}",
+                        if r.op {
+                            "@"
+                        } else if r.voice {
+                            "+"
+                        } else {
+                            ""
+                        },
+                        r.room
+                    )
+                })
+                .collect();
+            if !rooms.is_empty() {
+                let _ = write!(s, "\r\n*** in {}", rooms.join(" "));
+            }
+            if let Some(away) = &user.away {
+                let _ = write!(s, "\r\n*** away: {away}");
+            }
+        }
+        Event::Whowas { nick, entries, .. } if entries.is_empty() => {
+            let _ = write!(s, "*** nobody was {nick} recently");
+        }
+        Event::Whowas { entries, .. } => {
+            for (i, p) in entries.iter().enumerate() {
+                if i > 0 {
+                    s.push_str("\r\n");
+                }
+                let _ = write!(s, "*** {} was {} until {}", p.nick, p.ident, clock(p.ts));
+            }
+        }
         Event::Error { message, .. } => {
             let _ = write!(s, "!!! {message}");
         }
@@ -227,10 +318,12 @@ impl TextDoor {
                 let text = help_lines().join("\n");
                 return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
             }
-            Typed::Who(Some(all)) if all == "*" => Command::Who { room: None, req: None },
-            Typed::Who(room) => Command::Who { room: Some(self.room_or_current(room, ctx)?), req: None },
+            Typed::Who(Some(all)) if all == "*" => Command::Who { room: None, detail: false, req: None },
+            Typed::Who(room) => {
+                Command::Who { room: Some(self.room_or_current(room, ctx)?), detail: false, req: None }
+            }
             Typed::IgnoreAll => Command::IgnoreAll { on: None, req: None },
-            Typed::Join(room) => Command::Join { room, req: None },
+            Typed::Join(room) => Command::Join { room, key: None, req: None },
             Typed::Part { room, reason } => {
                 Command::Part { room: self.room_or_current(room, ctx)?, reason, req: None }
             }
@@ -258,6 +351,59 @@ impl TextDoor {
             Typed::Ephemeral { room, on } => {
                 Command::SetEphemeral { room: self.room_or_current(room, ctx)?, on, req: None }
             }
+            Typed::Kick { room, nick, reason } => {
+                Command::Kick { room: self.room_or_current(room, ctx)?, nick, reason, req: None }
+            }
+            Typed::Ban { room, mask: None, .. } => {
+                Command::Bans { room: self.room_or_current(room, ctx)?, req: None }
+            }
+            Typed::Ban { room, mask: Some(mask), on } => Command::Mode {
+                room: self.room_or_current(room, ctx)?,
+                changes: vec![RoomChange::Ban { mask, on }],
+                req: None,
+            },
+            Typed::Standing { room, nick, operator, on } => Command::Mode {
+                room: self.room_or_current(room, ctx)?,
+                changes: vec![if operator {
+                    RoomChange::Operator { nick, on }
+                } else {
+                    RoomChange::Voice { nick, on }
+                }],
+                req: None,
+            },
+            Typed::Mode { room, modes } => {
+                let room = self.room_or_current(room, ctx)?;
+                if modes.is_empty() {
+                    return Ok(Command::RoomModes { room, req: None });
+                }
+                let mut changes = Vec::new();
+                for item in super::parse_modes(modes.iter().map(String::as_str)) {
+                    match item {
+                        ModeItem::Change(c) => changes.push(c),
+                        ModeItem::ListBans => return Ok(Command::Bans { room, req: None }),
+                        ModeItem::Unknown(c) => {
+                            return Err(ctx.reject(
+                                None,
+                                ErrorCode::Other,
+                                &format!("unknown mode {c}; modes are t n m i s k l b o v"),
+                            ));
+                        }
+                        ModeItem::NeedsParam(c) => {
+                            return Err(ctx.reject(
+                                None,
+                                ErrorCode::Other,
+                                &format!("mode {c} needs a value, e.g. /mode +{c} value"),
+                            ));
+                        }
+                    }
+                }
+                Command::Mode { room, changes, req: None }
+            }
+            Typed::Invite { nick, room } => {
+                Command::Invite { room: self.room_or_current(room, ctx)?, nick, req: None }
+            }
+            Typed::Away(text) => Command::Away { text, req: None },
+            Typed::Whois(nick) => Command::Whois { nick, req: None },
             Typed::Quit(reason) => return Err(Flow::Close(reason.unwrap_or_else(|| "quit".into()))),
         })
     }

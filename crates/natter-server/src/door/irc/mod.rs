@@ -8,7 +8,10 @@
 //! the hub echoes on answers and errors; it tells the renderer which numeric to use and which
 //! channel or nick it concerns.
 
+mod moderation;
+
 use super::{Door, Flow, SessionCtx};
+use natter_core::event::{MemberInfo, UserInfo};
 use natter_core::{ChatMessage, Command, ErrorCode, Event, RequestId, SessionKind, Target};
 use natter_proto::decode::decode_text;
 use natter_proto::irc::{self, MAX_LINE, MAX_TAGS, ParseError, split_tags, write_line};
@@ -23,11 +26,11 @@ const SLOT_TAGGED: usize = 3;
 /// Longest line an IRC client may send: the tag section plus a classic 512-byte line.
 pub const MAX_IRC_LINE: usize = MAX_TAGS + 512;
 /// Name the server gives itself in prefixes.
-const SERVER: &str = "natter";
+const DEFAULT_SERVER: &str = "natter";
 /// Request tag of door-local output: a notice carrying ready-made IRC lines.
 const RAW: &str = "\0irc";
 /// Capabilities offered in `CAP LS`.
-const CAPS: &[&str] = &["echo-message", "message-tags", "multi-prefix", "server-time"];
+const CAPS: &[&str] = &["away-notify", "echo-message", "message-tags", "multi-prefix", "server-time"];
 /// Silence after which the server sends a PING.
 const PING_AFTER: Duration = Duration::from_secs(120);
 /// Time a client has to answer the server's PING.
@@ -42,6 +45,7 @@ const MAX_IDENTS: usize = 4096;
 /// Enabled IRCv3 capabilities.
 #[derive(Debug, Default, Clone, Copy)]
 struct Caps {
+    away_notify: bool,
     echo_message: bool,
     message_tags: bool,
     multi_prefix: bool,
@@ -51,6 +55,7 @@ struct Caps {
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         let flag = match name {
+            "away-notify" => &mut self.away_notify,
             "echo-message" => &mut self.echo_message,
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
@@ -64,6 +69,7 @@ impl Caps {
     fn list(&self) -> String {
         let mut on = Vec::new();
         for (name, flag) in [
+            ("away-notify", self.away_notify),
             ("echo-message", self.echo_message),
             ("message-tags", self.message_tags),
             ("multi-prefix", self.multi_prefix),
@@ -97,7 +103,6 @@ pub struct IrcDoor {
     negotiating: bool,
     caps: Caps,
     rooms: Vec<Joined>,
-    away: Option<String>,
     /// After the welcome, lines wait here until the LUSERS/MOTD burst is out, so that the
     /// registration burst keeps the order clients expect (001-005, LUSERS, MOTD, then JOINs).
     deferring: bool,
@@ -107,6 +112,10 @@ pub struct IrcDoor {
     idents: HashMap<String, String>,
     last_seen: Instant,
     ping_sent: Option<Instant>,
+    /// Name the server gives itself (`--server-name`).
+    server: &'static str,
+    /// The `PASS` the client sent, handed to the hub at registration.
+    password: Option<String>,
 }
 
 impl Default for IrcDoor {
@@ -120,13 +129,14 @@ impl Default for IrcDoor {
             negotiating: false,
             caps: Caps::default(),
             rooms: Vec::new(),
-            away: None,
             deferring: false,
             deferred: Vec::new(),
             rejoin: false,
             idents: HashMap::new(),
             last_seen: Instant::now(),
             ping_sent: None,
+            server: DEFAULT_SERVER,
+            password: None,
         }
     }
 }
@@ -144,7 +154,28 @@ fn untag(req: &Option<RequestId>) -> (&str, &str) {
 
 /// `nick!user@host` for a nick and the hub's `user@host`.
 fn source(nick: &str, ident: &str) -> String {
-    if ident.contains('@') { format!("{nick}!{ident}") } else { format!("{nick}!{ident}@{SERVER}") }
+    if ident.contains('@') { format!("{nick}!{ident}") } else { format!("{nick}!{ident}@{DEFAULT_SERVER}") }
+}
+
+/// `(user, host)` of a hub ident (`user@host`).
+fn split_ident<'a>(ident: &'a str, server: &'a str) -> (&'a str, &'a str) {
+    ident.split_once('@').unwrap_or((ident, server))
+}
+
+/// Whether an IRC mask (`*`, `?` wildcards, case-insensitive) matches a nick.
+fn mask_matches(mask: &str, nick: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) => a == b && go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = fold(mask).chars().take(64).collect();
+    let t: Vec<char> = fold(nick).chars().collect();
+    go(&p, &t)
 }
 
 /// Appends one line (CRLF included), cut to the classic 512 bytes if a parameter was long.
@@ -178,7 +209,7 @@ impl IrcDoor {
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(self.me());
         all.extend_from_slice(params);
-        push_line(out, "", Some(SERVER), code, &all);
+        push_line(out, "", Some(self.server), code, &all);
     }
 
     fn time_tag(&self, ts: u64) -> String {
@@ -212,15 +243,24 @@ impl IrcDoor {
         }
     }
 
-    fn names(&self, room: &str, nicks: &[natter_core::command::Name], out: &mut Vec<u8>) {
-        let ops: &[String] = self.in_room(room).map(|r| r.operators.as_slice()).unwrap_or(&[]);
-        let prefix = format!(":{SERVER} 353 {} = {room} :", self.me());
+    /// `@`/`+` (or both, with multi-prefix) before a nick in NAMES and WHO.
+    fn prefix_of(&self, op: bool, voice: bool) -> &'static str {
+        match (op, voice) {
+            (true, true) if self.caps.multi_prefix => "@+",
+            (true, _) => "@",
+            (false, true) => "+",
+            _ => "",
+        }
+    }
+
+    /// 353 lines and 366 for `(nick, op, voice)` entries; `kind` is `=` or `@` (secret).
+    fn names(&self, room: &str, kind: &str, entries: &[(&str, bool, bool)], out: &mut Vec<u8>) {
+        let prefix = format!(":{} 353 {} {kind} {room} :", self.server, self.me());
         let mut list = String::new();
-        for nick in nicks {
-            let op = ops.iter().any(|o| fold(o) == fold(nick));
-            let entry = format!("{}{nick}", if op { "@" } else { "" });
+        for &(nick, op, voice) in entries {
+            let entry = format!("{}{nick}", self.prefix_of(op, voice));
             if !list.is_empty() && prefix.len() + list.len() + 1 + entry.len() > MAX_LINE {
-                self.numeric(out, "353", &["=", room, &list]);
+                self.numeric(out, "353", &[kind, room, &list]);
                 list.clear();
             }
             if !list.is_empty() {
@@ -229,21 +269,9 @@ impl IrcDoor {
             list.push_str(&entry);
         }
         if !list.is_empty() {
-            self.numeric(out, "353", &["=", room, &list]);
+            self.numeric(out, "353", &[kind, room, &list]);
         }
         self.numeric(out, "366", &[room, "End of /NAMES list"]);
-    }
-
-    fn user_host(&self, nick: &str) -> (String, String) {
-        let ident = if fold(nick) == fold(&self.nick) {
-            Some(self.ident.as_str())
-        } else {
-            self.idents.get(&fold(nick)).map(String::as_str)
-        };
-        match ident.and_then(|i| i.split_once('@')) {
-            Some((u, h)) => (u.to_string(), h.to_string()),
-            None => ("natter".to_string(), SERVER.to_string()),
-        }
     }
 
     fn isupport(&self, out: &mut Vec<u8>) {
@@ -256,9 +284,14 @@ impl IrcDoor {
             "NETWORK=natter",
             "CASEMAPPING=ascii",
             "CHANTYPES=#",
-            "PREFIX=(o)@",
-            "CHANMODES=,,,n",
-            "MODES=1",
+            "PREFIX=(ov)@+",
+            "CHANMODES=b,k,l,imnst",
+            "MODES=4",
+            "MAXLIST=b:100",
+            "KEYLEN=23",
+            "TOPICLEN=390",
+            "KICKLEN=390",
+            "CHANLIMIT=#:",
             &nicklen,
             &chanlen,
             &targmax,
@@ -270,7 +303,7 @@ impl IrcDoor {
     }
 
     fn motd(&self, out: &mut Vec<u8>) {
-        self.numeric(out, "375", &[&format!("- {SERVER} Message of the day -")]);
+        self.numeric(out, "375", &[&format!("- {} Message of the day -", self.server)]);
         for line in [
             "- Welcome to natter: IRC channels are natter rooms, shared with",
             "- natter's own clients, text mode, UDP and IRC users alike.",
@@ -281,11 +314,15 @@ impl IrcDoor {
         self.numeric(out, "376", &["End of /MOTD command."]);
     }
 
-    fn lusers(&self, users: usize, out: &mut Vec<u8>) {
+    fn lusers(&self, users: usize, ops: usize, out: &mut Vec<u8>) {
         let n = users.to_string();
         self.numeric(out, "251", &[&format!("There are {n} users and 0 invisible on 1 servers")]);
+        if ops > 0 {
+            self.numeric(out, "252", &[&ops.to_string(), "operator(s) online"]);
+        }
         self.numeric(out, "255", &[&format!("I have {n} clients and 0 servers")]);
         self.numeric(out, "265", &[&n, &n, &format!("Current local users {n}, max {n}")]);
+        self.numeric(out, "266", &[&n, &n, &format!("Current global users {n}, max {n}")]);
     }
 
     fn render_members(
@@ -293,82 +330,58 @@ impl IrcDoor {
         req: &Option<RequestId>,
         room: Option<&str>,
         nicks: &[natter_core::command::Name],
+        info: &[MemberInfo],
         out: &mut Vec<u8>,
     ) {
         let (op, arg) = untag(req);
-        let find = |n: &str| nicks.iter().find(|x| fold(x) == fold(n));
+        let find = |n: &str| info.iter().find(|x| fold(&x.nick) == fold(n));
         match op {
             "lusers" => {
-                self.lusers(nicks.len(), out);
+                self.lusers(nicks.len(), info.iter().filter(|m| m.server_op).count(), out);
                 if arg == "welcome" {
                     self.motd(out);
                     self.deferring = false;
                     out.append(&mut self.deferred);
                 }
             }
-            "names" => self.names(room.unwrap_or(arg), nicks, out),
+            "names" => {
+                let room = room.unwrap_or(arg);
+                let kind = if arg.starts_with('@') { "@" } else { "=" };
+                let entries: Vec<(&str, bool, bool)> =
+                    info.iter().map(|m| (&*m.nick, m.op, m.voice)).collect();
+                self.names(room, kind, &entries, out)
+            }
             "who" => {
-                let (channel, list): (&str, Vec<&str>) = match room {
-                    Some(r) => (r, nicks.iter().map(|n| &**n).collect()),
-                    None if arg == "*" => ("*", nicks.iter().map(|n| &**n).collect()),
-                    None => ("*", find(arg).map(|n| &**n).into_iter().collect()),
+                let (channel, list): (&str, Vec<&MemberInfo>) = match room {
+                    Some(r) => (r, info.iter().collect()),
+                    None if arg == "*" => ("*", info.iter().collect()),
+                    None => ("*", info.iter().filter(|m| mask_matches(arg, &m.nick)).collect()),
                 };
-                for nick in list {
-                    let (user, host) = self.user_host(nick);
-                    let mut flags = String::from(if self.is_away(nick) { "G" } else { "H" });
-                    if room.is_some()
-                        && self
-                            .in_room(channel)
-                            .is_some_and(|r| r.operators.iter().any(|o| fold(o) == fold(nick)))
-                    {
-                        flags.push('@');
+                for m in list {
+                    let (user, host) = split_ident(&m.ident, self.server);
+                    let mut flags = String::from(if m.away.is_some() { "G" } else { "H" });
+                    if m.server_op {
+                        flags.push('*');
                     }
-                    let real = format!("0 {nick}");
-                    self.numeric(out, "352", &[channel, &user, &host, SERVER, nick, &flags, &real]);
+                    if room.is_some() {
+                        flags.push_str(self.prefix_of(m.op, m.voice));
+                    }
+                    let real = format!("0 {}", m.realname);
+                    self.numeric(out, "352", &[channel, user, host, self.server, &m.nick, &flags, &real]);
                 }
                 self.numeric(out, "315", &[arg, "End of /WHO list"]);
             }
-            "whois" => {
-                match find(arg) {
-                    Some(nick) => {
-                        let (user, host) = self.user_host(nick);
-                        let real = if fold(nick) == fold(&self.nick) {
-                            self.realname.clone()
-                        } else {
-                            nick.to_string()
-                        };
-                        self.numeric(out, "311", &[nick, &user, &host, "*", &real]);
-                        let shared: Vec<&str> = self
-                            .rooms
-                            .iter()
-                            .filter(|_| fold(nick) == fold(&self.nick))
-                            .map(|r| r.name.as_str())
-                            .collect();
-                        if !shared.is_empty() {
-                            self.numeric(out, "319", &[nick, &shared.join(" ")]);
-                        }
-                        self.numeric(out, "312", &[nick, SERVER, "natter chat server"]);
-                        if fold(nick) == fold(&self.nick)
-                            && let Some(away) = &self.away
-                        {
-                            self.numeric(out, "301", &[nick, away]);
-                        }
-                    }
-                    None => self.numeric(out, "401", &[arg, "No such nick/channel"]),
-                }
-                self.numeric(out, "318", &[arg, "End of /WHOIS list"]);
-            }
             "ison" => {
-                let online: Vec<&str> = arg.split(' ').filter_map(|n| find(n).map(|x| &**x)).collect();
+                let online: Vec<&str> = arg.split(' ').filter_map(|n| find(n).map(|x| &*x.nick)).collect();
                 self.numeric(out, "303", &[&online.join(" ")]);
             }
             "userhost" => {
                 let mut replies = Vec::new();
-                for n in arg.split(' ') {
-                    if let Some(nick) = find(n) {
-                        let (user, host) = self.user_host(nick);
-                        let away = if self.is_away(nick) { '-' } else { '+' };
-                        replies.push(format!("{nick}={away}{user}@{host}"));
+                for n in arg.split(' ').take(5) {
+                    if let Some(m) = find(n) {
+                        let away = if m.away.is_some() { '-' } else { '+' };
+                        let oper = if m.server_op { "*" } else { "" };
+                        replies.push(format!("{}{oper}={away}{}", m.nick, m.ident));
                     }
                 }
                 self.numeric(out, "302", &[&replies.join(" ")]);
@@ -376,13 +389,32 @@ impl IrcDoor {
             _ => {
                 let list: Vec<&str> = nicks.iter().map(|n| &**n).collect();
                 let text = format!("{}: {}", room.unwrap_or("online"), list.join(" "));
-                push_line(out, "", Some(SERVER), "NOTICE", &[self.me(), &text]);
+                push_line(out, "", Some(self.server), "NOTICE", &[self.me(), &text]);
             }
         }
     }
 
-    fn is_away(&self, nick: &str) -> bool {
-        fold(nick) == fold(&self.nick) && self.away.is_some()
+    fn render_whois(&self, arg: &str, user: &UserInfo, out: &mut Vec<u8>) {
+        let nick = &*user.nick;
+        let (u, host) = split_ident(&user.ident, self.server);
+        self.numeric(out, "311", &[nick, u, host, "*", &user.realname]);
+        let rooms: Vec<String> =
+            user.rooms.iter().map(|r| format!("{}{}", self.prefix_of(r.op, r.voice), r.room)).collect();
+        if !rooms.is_empty() {
+            self.numeric(out, "319", &[nick, &rooms.join(" ")]);
+        }
+        self.numeric(out, "312", &[nick, self.server, "natter chat server"]);
+        if user.server_op {
+            self.numeric(out, "313", &[nick, "is a server operator (the console)"]);
+        }
+        if let Some(away) = &user.away {
+            self.numeric(out, "301", &[nick, away]);
+        }
+        let now = natter_core::time::now_ms();
+        let idle = (now.saturating_sub(user.active_ts) / 1000).to_string();
+        let signon = (user.signon_ts / 1000).to_string();
+        self.numeric(out, "317", &[nick, &idle, &signon, "seconds idle, signon time"]);
+        self.numeric(out, "318", &[arg, "End of /WHOIS list"]);
     }
 
     fn render_error(&self, req: &Option<RequestId>, code: ErrorCode, message: &str, out: &mut Vec<u8>) {
@@ -391,23 +423,54 @@ impl IrcDoor {
             // RFC 2812: automatic replies must never answer a NOTICE.
             return;
         }
+        // `kick`/`invite`/`mode` tags carry "#room nick"; a failing nick in MODE is the first
+        // word of the hub's message.
+        let (room, nick) = arg.split_once(' ').unwrap_or((arg, ""));
+        let named = if nick.is_empty() { message.split(' ').next().unwrap_or("*") } else { nick };
         match (code, op) {
             (ErrorCode::NickInUse, _) => self.numeric(out, "433", &[arg, "Nickname is already in use"]),
             (ErrorCode::InvalidNick, _) => self.numeric(out, "432", &[arg, message]),
-            (_, "names") => self.numeric(out, "366", &[arg, "End of /NAMES list"]),
+            (ErrorCode::BadPassword, _) => self.numeric(out, "464", &["Password incorrect"]),
+            (_, "names") => self.numeric(out, "366", &[room, "End of /NAMES list"]),
             (_, "who") => self.numeric(out, "315", &[arg, "End of /WHO list"]),
-            (ErrorCode::NoSuchNick, _) => self.numeric(out, "401", &[arg, "No such nick/channel"]),
-            (ErrorCode::NoSuchRoom | ErrorCode::InvalidRoom, _) => {
-                self.numeric(out, "403", &[arg, "No such channel"])
+            (ErrorCode::NoSuchNick, "whois") => {
+                self.numeric(out, "401", &[arg, "No such nick/channel"]);
+                self.numeric(out, "318", &[arg, "End of /WHOIS list"]);
             }
-            (ErrorCode::NotInRoom, "msg") => self.numeric(out, "404", &[arg, "Cannot send to channel"]),
-            (ErrorCode::NotInRoom, _) => self.numeric(out, "442", &[arg, "You're not on that channel"]),
-            (ErrorCode::NotOperator, _) => self.numeric(out, "482", &[arg, "You're not channel operator"]),
+            (ErrorCode::NoSuchNick, "kick" | "invite" | "mode") => {
+                self.numeric(out, "401", &[named, "No such nick/channel"])
+            }
+            (ErrorCode::NoSuchNick, _) => self.numeric(out, "401", &[arg, "No such nick/channel"]),
+            (ErrorCode::UserNotInRoom, _) => {
+                self.numeric(out, "441", &[named, room, "They aren't on that channel"])
+            }
+            (ErrorCode::AlreadyInRoom, _) => {
+                self.numeric(out, "443", &[named, room, "is already on channel"])
+            }
+            (ErrorCode::CannotSend, _) => self.numeric(out, "404", &[room, "Cannot send to channel"]),
+            (ErrorCode::Banned, _) => self.numeric(out, "474", &[room, "Cannot join channel (+b)"]),
+            (ErrorCode::InviteOnly, _) => self.numeric(out, "473", &[room, "Cannot join channel (+i)"]),
+            (ErrorCode::BadKey, _) => self.numeric(out, "475", &[room, "Cannot join channel (+k)"]),
+            (ErrorCode::RoomFull, _) => self.numeric(out, "471", &[room, "Cannot join channel (+l)"]),
+            (ErrorCode::Other, "mode") if message.starts_with("invalid key") => {
+                self.numeric(out, "696", &[room, "k", "*", message])
+            }
+            (ErrorCode::Other, "mode") if message.starts_with("ban list") => {
+                self.numeric(out, "478", &[room, "*", message])
+            }
+            (ErrorCode::NoSuchRoom | ErrorCode::InvalidRoom, _) => {
+                self.numeric(out, "403", &[room, "No such channel"])
+            }
+            (ErrorCode::NotInRoom, "msg") => self.numeric(out, "404", &[room, "Cannot send to channel"]),
+            (ErrorCode::NotInRoom, _) => self.numeric(out, "442", &[room, "You're not on that channel"]),
+            (ErrorCode::NotOperator, _) => self.numeric(out, "482", &[room, "You're not channel operator"]),
             (ErrorCode::EmptyMessage, _) => self.numeric(out, "412", &["No text to send"]),
             (ErrorCode::TooLong, _) => self.numeric(out, "417", &["Input line was too long"]),
             (ErrorCode::NotRegistered, _) => self.numeric(out, "451", &["You have not registered"]),
             (ErrorCode::AlreadyRegistered, _) => self.numeric(out, "462", &["You may not reregister"]),
-            (ErrorCode::RateLimited, _) => push_line(out, "", Some(SERVER), "NOTICE", &[self.me(), message]),
+            (ErrorCode::RateLimited, _) => {
+                push_line(out, "", Some(self.server), "NOTICE", &[self.me(), message])
+            }
             _ => {
                 let command = if op.is_empty() { "*".to_string() } else { op.to_ascii_uppercase() };
                 self.numeric(out, "400", &[&command, message]);
@@ -421,17 +484,24 @@ impl IrcDoor {
                 let full = source(nick, &self.ident);
                 self.numeric(out, "001", &[&format!("Welcome to natter, {full}")]);
                 let version = concat!("natter-", env!("CARGO_PKG_VERSION"));
-                self.numeric(out, "002", &[&format!("Your host is {SERVER}, running version {version}")]);
+                self.numeric(
+                    out,
+                    "002",
+                    &[&format!("Your host is {}, running version {version}", self.server)],
+                );
                 self.numeric(out, "003", &["This server speaks natter, IRC, text and UDP"]);
-                self.numeric(out, "004", &[SERVER, version, "i", "n"]);
+                self.numeric(out, "004", &[self.server, version, "i", "n"]);
                 self.isupport(out);
                 self.deferring = true;
             }
             Event::Message(m) => self.message(m, "PRIVMSG", out),
-            Event::Ack { req, message, duplicate, .. } => {
+            Event::Ack { req, message, duplicate, away, .. } => {
+                let notice = untag(req).0 == "notice";
+                if let (Some(away), Some(to), false) = (away, &message.to, notice) {
+                    self.numeric(out, "301", &[to, away]);
+                }
                 if self.caps.echo_message && !duplicate {
-                    let command = if untag(req).0 == "notice" { "NOTICE" } else { "PRIVMSG" };
-                    self.message(message, command, out);
+                    self.message(message, if notice { "NOTICE" } else { "PRIVMSG" }, out);
                 }
             }
             Event::Join { room, nick, ident, ts } => {
@@ -455,7 +525,7 @@ impl IrcDoor {
                 let (op, _) = untag(req);
                 match (op, changed) {
                     (_, true) => {
-                        let by = by.as_deref().unwrap_or(SERVER);
+                        let by = by.as_deref().unwrap_or(self.server);
                         push_line(out, "", Some(by), "TOPIC", &[room, topic]);
                     }
                     ("topic", false) if topic.is_empty() => {
@@ -463,11 +533,10 @@ impl IrcDoor {
                     }
                     // No 333 (who/when): the core keeps who set a topic but not when.
                     ("topic", false) => self.numeric(out, "332", &[room, topic]),
-                    ("mode", false) => self.numeric(out, "324", &[room, "+n"]),
                     _ => {}
                 }
             }
-            Event::Joined { room, topic, members, history, .. } => {
+            Event::Joined { room, topic, members, operators, voiced, history, .. } => {
                 if std::mem::take(&mut self.rejoin) {
                     return;
                 }
@@ -475,19 +544,81 @@ impl IrcDoor {
                 if !topic.is_empty() {
                     self.numeric(out, "332", &[room, topic]);
                 }
-                self.names(room, members, out);
+                let has = |list: &[natter_core::command::Name], n: &str| list.iter().any(|x| **x == *n);
+                let entries: Vec<(&str, bool, bool)> =
+                    members.iter().map(|m| (&**m, has(operators, m), has(voiced, m))).collect();
+                self.names(room, "=", &entries, out);
                 if self.caps.server_time {
                     for m in history {
                         self.message(m, "PRIVMSG", out);
                     }
                 }
             }
-            Event::Members { req, room, nicks } => self.render_members(req, room.as_deref(), nicks, out),
+            Event::Members { req, room, nicks, info } => {
+                self.render_members(req, room.as_deref(), nicks, info, out)
+            }
+            Event::RoomChanged { room, by, ident, changes, ts } => {
+                let (letters, params) = super::mode_string(changes);
+                let mut all: Vec<&str> = vec![room, &letters];
+                all.extend(params.iter().map(String::as_str));
+                push_line(out, &self.time_tag(*ts), Some(&source(by, ident)), "MODE", &all);
+            }
+            Event::RoomModes { room, modes, created_ts, .. } => {
+                let (letters, params) = super::modes_of(modes);
+                let mut all: Vec<&str> = vec![room, &letters];
+                all.extend(params.iter().map(String::as_str));
+                self.numeric(out, "324", &all);
+                self.numeric(out, "329", &[room, &(created_ts / 1000).to_string()]);
+            }
+            Event::Bans { room, bans, .. } => {
+                for ban in bans {
+                    self.numeric(out, "367", &[room, &ban.mask, &ban.by, &(ban.ts / 1000).to_string()]);
+                }
+                self.numeric(out, "368", &[room, "End of channel ban list"]);
+            }
+            Event::Kick { room, nick, by, ident, reason, ts } => {
+                let reason = reason.as_deref().unwrap_or(by);
+                push_line(out, &self.time_tag(*ts), Some(&source(by, ident)), "KICK", &[room, nick, reason]);
+            }
+            Event::Invite { req: None, room, from, ident, to } => {
+                push_line(out, "", Some(&source(from, ident)), "INVITE", &[to, room]);
+            }
+            Event::Invite { room, to, .. } => self.numeric(out, "341", &[to, room]),
+            Event::Away { req: Some(_), text, .. } => match text {
+                Some(_) => self.numeric(out, "306", &["You have been marked as being away"]),
+                None => self.numeric(out, "305", &["You are no longer marked as being away"]),
+            },
+            Event::Away { req: None, nick, ident, text } => {
+                if self.caps.away_notify {
+                    match text {
+                        Some(t) => push_line(out, "", Some(&source(nick, ident)), "AWAY", &[t]),
+                        None => push_line(out, "", Some(&source(nick, ident)), "AWAY", &[]),
+                    }
+                }
+            }
+            Event::UserInfo { req, user } => self.render_whois(untag(req).1, user, out),
+            Event::Whowas { req, nick, entries } => {
+                let (_, arg) = untag(req);
+                if entries.is_empty() {
+                    self.numeric(out, "406", &[nick, "There was no such nickname"]);
+                }
+                for p in entries {
+                    let (user, host) = split_ident(&p.ident, self.server);
+                    self.numeric(out, "314", &[&p.nick, user, host, "*", &p.realname]);
+                    let when = irc::server_time(p.ts);
+                    self.numeric(out, "312", &[&p.nick, self.server, &when]);
+                }
+                self.numeric(out, "369", &[arg, "End of WHOWAS"]);
+            }
             Event::Rooms { req, rooms } => {
                 let (_, filter) = untag(req);
                 let wanted: Vec<String> = filter.split(',').filter(|s| !s.is_empty()).map(fold).collect();
                 self.numeric(out, "321", &["Channel", "Users  Name"]);
-                for r in rooms.iter().filter(|r| wanted.is_empty() || wanted.contains(&fold(&r.name))) {
+                // IRC channels exist while someone is in them: empty natter rooms are not listed.
+                let listed = |r: &&natter_core::event::RoomSummary| {
+                    if wanted.is_empty() { r.members > 0 } else { wanted.contains(&fold(&r.name)) }
+                };
+                for r in rooms.iter().filter(listed) {
                     self.numeric(out, "322", &[&r.name, &r.members.to_string(), &r.topic]);
                 }
                 self.numeric(out, "323", &["End of /LIST"]);
@@ -495,14 +626,14 @@ impl IrcDoor {
             Event::History { .. } => {}
             Event::IgnoreMode { on, .. } => {
                 let text = if *on { "ignore mode on" } else { "ignore mode off" };
-                push_line(out, "", Some(SERVER), "NOTICE", &[self.me(), text]);
+                push_line(out, "", Some(self.server), "NOTICE", &[self.me(), text]);
             }
             Event::Ignoring { nicks, .. } => {
                 let list: Vec<&str> = nicks.iter().map(|n| &**n).collect();
                 push_line(
                     out,
                     "",
-                    Some(SERVER),
+                    Some(self.server),
                     "NOTICE",
                     &[self.me(), &format!("ignoring: {}", list.join(" "))],
                 );
@@ -513,7 +644,7 @@ impl IrcDoor {
             Event::Notice { room, text, .. } => {
                 let target = room.as_deref().unwrap_or(self.me()).to_string();
                 for line in text.lines().filter(|l| !l.is_empty()) {
-                    push_line(out, "", Some(SERVER), "NOTICE", &[&target, line]);
+                    push_line(out, "", Some(self.server), "NOTICE", &[&target, line]);
                 }
             }
             Event::Error { req, code, message } => self.render_error(req, *code, message, out),
@@ -521,9 +652,9 @@ impl IrcDoor {
                 let token = match req {
                     Some(RequestId::Text(t)) => t.clone(),
                     Some(RequestId::Num(n)) => n.to_string(),
-                    None => SERVER.to_string(),
+                    None => self.server.to_string(),
                 };
-                push_line(out, "", Some(SERVER), "PONG", &[SERVER, &token]);
+                push_line(out, "", Some(self.server), "PONG", &[self.server, &token]);
             }
             Event::Bye { reason } => {
                 let host = self.ident.split_once('@').map_or("", |(_, h)| h);
@@ -553,7 +684,7 @@ impl Reply<'_> {
     }
 
     fn line(&mut self, command: &str, params: &[&str]) -> &mut Self {
-        push_line(&mut self.out, "", Some(SERVER), command, params);
+        push_line(&mut self.out, "", Some(self.door.server), command, params);
         self
     }
 
@@ -593,13 +724,38 @@ impl IrcDoor {
             return Flow::Continue;
         }
         let Some(nick) = self.pending_nick.take() else { return Flow::Continue };
-        self.ident = format!("irc@{}", ctx.peer.ip());
-        let flow = ctx.register(nick.clone(), tag("nick", &nick)).await;
+        // The USER name shows in prefixes when it is a plain word; else the door's name.
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| u.trim_start_matches('~'))
+            .filter(|u| {
+                !u.is_empty()
+                    && u.len() <= 10
+                    && u.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            })
+            .unwrap_or("irc")
+            .to_string();
+        self.ident = format!("{user}@{}", ctx.peer.ip());
+        let realname = std::mem::take(&mut self.realname);
+        let flow = ctx
+            .register_as(
+                nick.clone(),
+                Some(&user),
+                realname.clone(),
+                self.password.clone(),
+                tag("nick", &nick),
+            )
+            .await;
+        self.realname = realname;
         if ctx.session.is_none() {
+            if ctx.refused == Some(ErrorCode::BadPassword) {
+                return Flow::Close("Bad password".into());
+            }
             return flow;
         }
         self.nick = nick;
-        ctx.command(Command::Who { room: None, req: tag("lusers", "welcome") }).await
+        ctx.command(Command::Who { room: None, detail: true, req: tag("lusers", "welcome") }).await
     }
 
     async fn cap(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
@@ -685,56 +841,20 @@ impl IrcDoor {
         Flow::Continue
     }
 
-    async fn mode(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
-        let Some(target) = m.param(0) else { return self.need_more(ctx, "MODE") };
-        let modes = m.param(1).unwrap_or("");
-        if target.starts_with('#') {
-            if modes.is_empty() {
-                return ctx
-                    .command(Command::Topic {
-                        room: target.to_string(),
-                        topic: None,
-                        req: tag("mode", target),
-                    })
-                    .await;
-            }
-            let mut reply = self.reply();
-            for c in modes.chars().filter(|c| !matches!(c, '+' | '-')) {
-                match c {
-                    'n' => {}
-                    'b' => {
-                        reply.numeric("368", &[target, "End of channel ban list"]);
-                    }
-                    c => {
-                        reply.numeric("472", &[&c.to_string(), "is unknown mode char to me"]);
-                    }
-                }
-            }
-            return reply.send(ctx);
-        }
-        if fold(target) != fold(&self.nick) {
-            return self.bad(ctx, "502", &["Cannot change mode for other users"]);
-        }
-        if modes.is_empty() {
-            return self.answer(ctx, "221", &["+"]);
-        }
-        if modes.chars().all(|c| matches!(c, '+' | '-' | 'i')) {
-            // Everyone is equally visible in natter: +i changes nothing and says nothing.
-            return Flow::Continue;
-        }
-        self.bad(ctx, "501", &["Unknown MODE flag"])
-    }
-
     /// Handles one parsed message.
     async fn dispatch(&mut self, m: irc::Message, ctx: &mut SessionCtx) -> Flow {
         let command = m.command.to_ascii_uppercase();
         let registered = ctx.session.is_some();
+        self.server = ctx.limits.server_name;
         match command.as_str() {
             "CAP" => return self.cap(&m, ctx).await,
             "PASS" if registered => return self.bad(ctx, "462", &["You may not reregister"]),
             "PASS" if m.params.is_empty() => return self.need_more(ctx, "PASS"),
-            // natter has no accounts yet: a password is accepted and ignored.
-            "PASS" => return Flow::Continue,
+            // Checked by the hub at registration against the server password, if one is set.
+            "PASS" => {
+                self.password = m.param(0).map(str::to_string);
+                return Flow::Continue;
+            }
             "NICK" => {
                 let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
                     return self.bad(ctx, "431", &["No nickname given"]);
@@ -764,7 +884,7 @@ impl IrcDoor {
                 let Some(token) = m.param(0) else {
                     return self.bad(ctx, "409", &["No origin specified"]);
                 };
-                return self.reply().line("PONG", &[SERVER, token]).send(ctx);
+                return self.reply().line("PONG", &[self.server, token]).send(ctx);
             }
             "PONG" => return Flow::Continue,
             "QUIT" => {
@@ -789,11 +909,14 @@ impl IrcDoor {
                     }
                     return Flow::Continue;
                 }
+                let mut keys = m.param(1).unwrap_or("").split(',');
                 for room in rooms.split(',').filter(|r| !r.is_empty()) {
+                    let key = keys.next().filter(|k| !k.is_empty()).map(str::to_string);
                     let flow = if validate_room(room).is_err() {
                         self.bad(ctx, "403", &[room, "No such channel"])
                     } else {
-                        ctx.command(Command::Join { room: room.to_string(), req: tag("join", room) }).await
+                        let cmd = Command::Join { room: room.to_string(), key, req: tag("join", room) };
+                        ctx.command(cmd).await
                     };
                     if flow != Flow::Continue {
                         return flow;
@@ -824,7 +947,7 @@ impl IrcDoor {
                 };
                 for room in rooms {
                     let req = tag("names", &room);
-                    let flow = ctx.command(Command::Who { room: Some(room), req }).await;
+                    let flow = ctx.command(Command::Who { room: Some(room), detail: true, req }).await;
                     if flow != Flow::Continue {
                         return flow;
                     }
@@ -842,7 +965,7 @@ impl IrcDoor {
             "WHO" => {
                 let mask = m.param(0).filter(|s| !s.is_empty() && *s != "0").unwrap_or("*");
                 let room = mask.starts_with('#').then(|| mask.to_string());
-                ctx.command(Command::Who { room, req: tag("who", mask) }).await
+                ctx.command(Command::Who { room, detail: true, req: tag("who", mask) }).await
             }
             "WHOIS" => {
                 // `WHOIS server nick` names the nick last.
@@ -850,7 +973,17 @@ impl IrcDoor {
                     return self.bad(ctx, "431", &["No nickname given"]);
                 };
                 let nick = nick.split(',').next().unwrap_or(nick).to_string();
-                ctx.command(Command::Who { room: None, req: tag("whois", &nick) }).await
+                let req = tag("whois", &nick);
+                ctx.command(Command::Whois { nick, req }).await
+            }
+            "WHOWAS" => {
+                let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
+                    return self.bad(ctx, "431", &["No nickname given"]);
+                };
+                let nick = nick.split(',').next().unwrap_or(nick).to_string();
+                let count = m.param(1).and_then(|c| c.parse::<i64>().ok()).filter(|&c| c > 0).unwrap_or(0);
+                let req = tag("whowas", &nick);
+                ctx.command(Command::Whowas { nick, count: count as usize, req }).await
             }
             "ISON" | "USERHOST" => {
                 if m.params.is_empty() {
@@ -859,37 +992,30 @@ impl IrcDoor {
                 let nicks: Vec<&str> =
                     m.params.iter().flat_map(|p| p.split(' ')).filter(|n| !n.is_empty()).collect();
                 let op = command.to_ascii_lowercase();
-                ctx.command(Command::Who { room: None, req: tag(&op, &nicks.join(" ")) }).await
+                ctx.command(Command::Who { room: None, detail: true, req: tag(&op, &nicks.join(" ")) }).await
             }
             "LIST" => {
                 let filter = m.param(0).filter(|f| f.starts_with('#')).unwrap_or("");
                 ctx.command(Command::Rooms { req: tag("list", filter) }).await
             }
-            "LUSERS" => ctx.command(Command::Who { room: None, req: tag("lusers", "") }).await,
-            "AWAY" => match m.param(0).filter(|a| !a.is_empty()) {
-                Some(text) => {
-                    let mut text = text.to_string();
-                    if text.len() > AWAY_LEN {
-                        let mut cut = AWAY_LEN;
-                        while !text.is_char_boundary(cut) {
-                            cut -= 1;
-                        }
-                        text.truncate(cut);
-                    }
-                    self.away = Some(text);
-                    self.answer(ctx, "306", &["You have been marked as being away"])
-                }
-                None => {
-                    self.away = None;
-                    self.answer(ctx, "305", &["You are no longer marked as being away"])
-                }
-            },
+            "LUSERS" => ctx.command(Command::Who { room: None, detail: true, req: tag("lusers", "") }).await,
+            "AWAY" => {
+                let text = m.param(0).filter(|a| !a.is_empty()).map(str::to_string);
+                ctx.command(Command::Away { text, req: tag("away", "") }).await
+            }
             "MODE" => self.mode(&m, ctx).await,
-            "KICK" => {
-                if m.params.len() < 2 {
-                    return self.need_more(ctx, "KICK");
+            "KICK" => self.kick(&m, ctx).await,
+            "INVITE" => self.invite(&m, ctx).await,
+            "INFO" => {
+                let mut reply = self.reply();
+                for line in [
+                    concat!("natter ", env!("CARGO_PKG_VERSION"), ": one binary for chat"),
+                    "IRC channels are natter rooms, shared with native, text and UDP clients.",
+                ] {
+                    reply.numeric("371", &[line]);
                 }
-                self.answer(ctx, "400", &["KICK", "natter does not support kicking yet"])
+                reply.numeric("374", &["End of INFO list"]);
+                reply.send(ctx)
             }
             "MOTD" => {
                 let mut reply = self.reply();
@@ -899,13 +1025,13 @@ impl IrcDoor {
             "VERSION" => {
                 let mut reply = self.reply();
                 let version = concat!("natter-", env!("CARGO_PKG_VERSION"));
-                reply.numeric("351", &[version, SERVER, "natter IRC front door"]);
+                reply.numeric("351", &[version, self.server, "natter IRC front door"]);
                 self.isupport(&mut reply.out);
                 reply.send(ctx)
             }
             "TIME" => {
                 let now = natter_core::time::now_ms();
-                self.answer(ctx, "391", &[SERVER, &irc::server_time(now)])
+                self.answer(ctx, "391", &[self.server, &irc::server_time(now)])
             }
             _ => self.bad(ctx, "421", &[&m.command, "Unknown command"]),
         }
@@ -1006,7 +1132,7 @@ impl Door for IrcDoor {
             None if self.last_seen.elapsed() >= PING_AFTER => {
                 self.ping_sent = Some(Instant::now());
                 let mut reply = self.reply();
-                push_line(&mut reply.out, "", None, "PING", &[SERVER]);
+                push_line(&mut reply.out, "", None, "PING", &[self.server]);
                 reply.send(ctx)
             }
             None => Flow::Continue,
@@ -1117,6 +1243,7 @@ mod tests {
             topic: "".into(),
             members: vec!["ann".into(), "bob".into()],
             operators: vec!["ann".into()],
+            voiced: Vec::new(),
             ephemeral: false,
             history: Vec::new(),
         };
@@ -1127,6 +1254,7 @@ mod tests {
             req: tag("lusers", "welcome"),
             room: None,
             nicks: vec!["ann".into(), "bob".into()],
+            info: Vec::new(),
         };
         all += &render(&mut door, &members);
         let codes: Vec<&str> = all.lines().map(|l| l.split(' ').nth(1).unwrap_or("")).collect();

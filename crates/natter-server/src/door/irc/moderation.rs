@@ -1,0 +1,105 @@
+//! IRC `MODE`, `KICK` and `INVITE`: channel modes are spelled out as the core's protocol-neutral
+//! room changes (`RoomChange`); the hub decides who may do what and announces the result.
+
+use super::{IrcDoor, tag};
+use crate::door::{Flow, ModeItem, SessionCtx, parse_modes};
+use natter_core::Command;
+use natter_proto::irc;
+use natter_proto::names::fold;
+
+impl IrcDoor {
+    pub(super) async fn mode(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let Some(target) = m.param(0) else { return self.need_more(ctx, "MODE") };
+        if !target.starts_with('#') {
+            return self.user_mode(target, m.param(1).unwrap_or(""), ctx);
+        }
+        let room = target.to_string();
+        if m.params.len() < 2 {
+            return ctx.command(Command::RoomModes { room, req: tag("mode", target) }).await;
+        }
+        let mut changes = Vec::new();
+        let mut list_bans = false;
+        let mut reply = self.reply();
+        for item in parse_modes(m.params[1..].iter().map(String::as_str)) {
+            match item {
+                ModeItem::Change(c) => changes.push(c),
+                ModeItem::ListBans => list_bans = true,
+                ModeItem::Unknown(c) => {
+                    reply.numeric("472", &[&c.to_string(), "is unknown mode char to me"]);
+                }
+                ModeItem::NeedsParam(c) => {
+                    reply.numeric("696", &[target, &c.to_string(), "*", "You must specify a parameter"]);
+                }
+            }
+        }
+        let flow = reply.send(ctx);
+        if flow != Flow::Continue {
+            return flow;
+        }
+        if list_bans {
+            let flow = ctx.command(Command::Bans { room: room.clone(), req: tag("banlist", target) }).await;
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        if changes.is_empty() {
+            return Flow::Continue;
+        }
+        ctx.command(Command::Mode { room, changes, req: tag("mode", target) }).await
+    }
+
+    fn user_mode(&self, target: &str, modes: &str, ctx: &mut SessionCtx) -> Flow {
+        if fold(target) != fold(&self.nick) {
+            if !ctx_has_nick(target) {
+                return self.bad(ctx, "401", &[target, "No such nick/channel"]);
+            }
+            return self.bad(ctx, "502", &["Cannot change mode for other users"]);
+        }
+        if modes.is_empty() {
+            return self.answer(ctx, "221", &["+"]);
+        }
+        if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w')) {
+            // Everyone is equally visible in natter: +i changes nothing and says nothing.
+            return Flow::Continue;
+        }
+        self.bad(ctx, "501", &["Unknown MODE flag"])
+    }
+
+    pub(super) async fn kick(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        if m.params.len() < 2 {
+            return self.need_more(ctx, "KICK");
+        }
+        let rooms: Vec<&str> = m.params[0].split(',').filter(|r| !r.is_empty()).collect();
+        let nicks: Vec<&str> = m.params[1].split(',').filter(|n| !n.is_empty()).collect();
+        let reason = m.param(2).filter(|r| !r.is_empty()).map(str::to_string);
+        // `KICK #a n1,n2` kicks both from #a; `KICK #a,#b n1,n2` pairs them up.
+        for (i, nick) in nicks.iter().enumerate() {
+            let room = if rooms.len() == 1 { rooms[0] } else { rooms.get(i).copied().unwrap_or("") };
+            if room.is_empty() {
+                break;
+            }
+            let req = tag("kick", &format!("{room} {nick}"));
+            let cmd =
+                Command::Kick { room: room.to_string(), nick: nick.to_string(), reason: reason.clone(), req };
+            let flow = ctx.command(cmd).await;
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
+    pub(super) async fn invite(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        if m.params.len() < 2 {
+            return self.need_more(ctx, "INVITE");
+        }
+        let (nick, room) = (&m.params[0], &m.params[1]);
+        let req = tag("invite", &format!("{room} {nick}"));
+        ctx.command(Command::Invite { room: room.clone(), nick: nick.clone(), req }).await
+    }
+}
+
+/// Whether a MODE target that is not us could be a nick (so 502 rather than 401 is right).
+fn ctx_has_nick(target: &str) -> bool {
+    natter_proto::names::validate_nick(target).is_ok()
+}

@@ -1,0 +1,76 @@
+"""irctest controller for natter (https://github.com/progval/irctest).
+
+Copied into irctest's `irctest/controllers/` by `tools/irctest/run.sh`, then selected with
+`pytest --controller irctest.controllers.natter`. It starts `natter serve` in the foreground
+from a TOML file written per test: only the IRC door on the port irctest picked, an in-memory
+store, and no flood limits (irctest sends bursts from loopback).
+"""
+
+import os
+import shutil
+from typing import Optional, Set, Type
+
+from irctest.basecontrollers import BaseServerController, DirectoryBasedController
+from irctest.runner import NotImplementedByController
+
+TEMPLATE_CONFIG = """
+tcp = "off"
+udp = "off"
+irc = "{hostname}:{port}"
+db = ":memory:"
+msg_rate = 0
+server_name = "My.Little.Server"
+irc_lobby = false
+register_timeout = 30
+{password_field}
+"""
+
+
+class NatterController(BaseServerController, DirectoryBasedController):
+    software_name = "natter"
+    supported_sasl_mechanisms: Set[str] = set()
+    supports_sts = False
+
+    def run(
+        self,
+        hostname: str,
+        port: int,
+        *,
+        password: Optional[str],
+        ssl: bool,
+        run_services: bool,
+        faketime: Optional[str],
+        websocket_hostname: Optional[str],
+        websocket_port: Optional[int],
+    ) -> None:
+        if ssl:
+            raise NotImplementedByController("TLS")
+        if run_services:
+            raise NotImplementedByController("services")
+        if websocket_hostname is not None or websocket_port is not None:
+            raise NotImplementedByController("Websocket")
+        assert self.proc is None
+        self.port = port
+        self.hostname = hostname
+        self.create_config()
+        password_field = 'password = "{}"'.format(password) if password else ""
+        with self.open_file("natter.toml") as fd:
+            fd.write(
+                TEMPLATE_CONFIG.format(
+                    hostname=hostname, port=port, password_field=password_field
+                )
+            )
+        binary = os.environ.get("NATTER_BIN") or shutil.which("natter") or "natter"
+        assert self.directory
+        if faketime and shutil.which("faketime"):
+            faketime_cmd = ["faketime", "-f", faketime]
+            self.faketime_enabled = True
+        else:
+            faketime_cmd = []
+        self.proc = self.execute(
+            [*faketime_cmd, binary, "serve", "--config", self.directory / "natter.toml"]
+        )
+
+
+def get_irctest_controller_class() -> Type[NatterController]:
+    return NatterController
