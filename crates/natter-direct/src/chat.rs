@@ -1,8 +1,9 @@
 //! The chat engine and its two seams: the user interface and the network link.
 //!
-//! Both seams are pairs of channels, so the line interface of [`crate::ui`] can be replaced
-//! by a full-screen interface later without touching the transports, and every transport
-//! (encrypted TCP, reliable UDP, plain) looks the same to the engine.
+//! Both seams are pairs of channels, so the line interface of [`crate::ui`] and the
+//! full-screen interface of [`crate::tui`] are interchangeable without touching the
+//! transports, and every transport (encrypted TCP, reliable UDP, plain) looks the same to the
+//! engine.
 
 use std::time::Duration;
 
@@ -33,7 +34,28 @@ pub enum Display {
     },
     /// A status line (connection state, notices, warnings).
     Status(String),
+    /// The channel is up: typed lines now reach the other side. Structured (not just a
+    /// status line) so the full-screen interface can show the verification words in its
+    /// title bar for the whole chat.
+    Connected {
+        /// The verification words of an encrypted channel; `None` with `--plain`.
+        sas: Option<String>,
+    },
+    /// The other side said goodbye or closed the connection; structured so an interface can
+    /// mark the chat as over.
+    PeerLeft,
+    /// The session failed; the text says why. The line interface never gets this (the error
+    /// is printed at exit); the full-screen one shows it, as its screen hides that output.
+    Error(String),
 }
+
+/// The words shown once the channel is secure (line and full-screen interfaces alike).
+pub fn established_text(sas: &str) -> String {
+    format!("secure channel established, verify: {sas}")
+}
+
+/// The notice shown when the other side leaves.
+pub const PEER_LEFT_TEXT: &str = "the other side left the chat";
 
 /// The user-interface seam: what any interface (line, TUI) provides to the engine.
 pub struct Ui {
@@ -105,7 +127,7 @@ pub async fn converse(ui: &mut Ui, mut link: Link) -> Result<(), DirectError> {
                     let _ = ui.output.send(Display::Message { from: PEER_NAME.into(), text }).await;
                 }
                 Some(NetEvent::PeerLeft) => {
-                    ui.status("the other side left the chat").await;
+                    let _ = ui.output.send(Display::PeerLeft).await;
                     if ui.interactive && quit_deadline.is_none() {
                         let _ = link.tx.send(AppMsg::Bye).await;
                         quit_deadline = Some(Instant::now() + link.linger);

@@ -7,8 +7,10 @@
 //! Nothing is ever written to disk. Design and threat model: `docs/direct.md`.
 //!
 //! Pure modules (no I/O, unit- and property-tested): [`code`], [`words`], [`session`],
-//! [`frame`], [`reliable`]. I/O modules: [`tcp`], [`udp`], [`plain`], [`ui`]; [`chat`] joins a
-//! user interface to a network link through two channel seams.
+//! [`frame`], [`reliable`]. I/O modules: [`tcp`], [`udp`], [`plain`]; user interfaces: [`ui`]
+//! (lines, for pipes and `--line`) and [`tui`] (full screen, on a terminal, built from
+//! `natter connect`'s TUI parts); [`chat`] joins a user interface to a network link through two
+//! channel seams.
 
 #![warn(missing_docs)]
 
@@ -20,16 +22,20 @@ pub mod plain;
 pub mod reliable;
 pub mod session;
 pub mod tcp;
+pub mod tui;
 pub mod udp;
 pub mod ui;
 pub mod words;
 
+use std::future::Future;
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
 
-use crate::chat::{Link, Ui, UserEvent, converse};
+use crate::chat::{Display, Link, Ui, UserEvent, converse};
 use crate::code::Code;
 use crate::error::DirectError;
 use crate::ui::LineUi;
@@ -44,6 +50,10 @@ pub const LINGER: Duration = Duration::from_secs(10);
 /// Command-line arguments of `natter direct`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Line mode even on a terminal: each stdin line is sent, each message printed as one line
+    /// (as when stdin or stdout is not a terminal).
+    #[arg(long, global = true)]
+    pub line: bool,
     /// Listen or connect.
     #[command(subcommand)]
     pub command: DirectCommand,
@@ -78,7 +88,7 @@ pub enum DirectCommand {
 }
 
 /// Transport options shared by both roles (both sides must use the same ones).
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct Mode {
     /// Use UDP datagrams (with acknowledgements and retransmission) instead of TCP.
     #[arg(long)]
@@ -88,30 +98,40 @@ pub struct Mode {
     pub plain: bool,
 }
 
-/// Runs `natter direct`: its own runtime, the line interface, then the chat.
+/// Runs `natter direct`: its own runtime, then the chat in the full-screen interface on a
+/// terminal, or the line interface when stdin or stdout is not one (or with `--line`); the
+/// same choice as `natter connect`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let result =
+        if args.line || !tty { run_line(&rt, args.command) } else { rt.block_on(run_tui(args.command)) };
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+fn run_line(rt: &tokio::runtime::Runtime, cmd: DirectCommand) -> anyhow::Result<()> {
     let mut line_ui = LineUi::start();
     let ctrl_c_tx = line_ui.input_tx.clone();
-    let result = rt.block_on(session(args.command, &mut line_ui.ui, ctrl_c_tx));
-    rt.shutdown_timeout(Duration::from_millis(200));
+    let result = rt.block_on(async {
+        let start = prepare(cmd).await?;
+        line_session(start, &mut line_ui.ui, ctrl_c_tx).await
+    });
     line_ui.finish();
     result.map_err(anyhow::Error::from)
 }
 
-async fn session(
-    cmd: DirectCommand,
+async fn line_session(
+    start: Start,
     ui: &mut Ui,
-    ctrl_c_tx: tokio::sync::mpsc::Sender<UserEvent>,
+    ctrl_c_tx: mpsc::Sender<UserEvent>,
 ) -> Result<(), DirectError> {
-    let link = tokio::select! {
-        r = establish(cmd, ui) => r?,
-        r = tokio::signal::ctrl_c() => {
-            r?;
-            ui.status("stopped before the chat started; the code was not used by anyone").await;
-            return Ok(());
+    let stop = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
         }
     };
+    let Some(link) = open(start, ui, stop).await? else { return Ok(()) };
     tokio::spawn(async move {
         // First Ctrl+C: leave cleanly (goodbye to the peer). Second: leave now.
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -121,57 +141,98 @@ async fn session(
             std::process::exit(130);
         }
     });
-    converse(ui, link).await?;
-    ui.status("chat closed").await;
-    Ok(())
+    chat(ui, link).await
 }
 
-/// Binds or connects as asked and returns the link once the channel is ready.
-async fn establish(cmd: DirectCommand, ui: &Ui) -> Result<Link, DirectError> {
+/// The full-screen chat. Setup errors (address, code) are plain messages before the screen
+/// is taken; later ones are shown on the screen until the person closes it, then returned so
+/// they are printed on the normal screen too.
+async fn run_tui(cmd: DirectCommand) -> anyhow::Result<()> {
+    let start = prepare(cmd).await?;
+    let (in_tx, in_rx) = mpsc::channel(256);
+    let (out_tx, out_rx) = mpsc::channel(256);
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let mut ui = Ui { input: in_rx, output: out_tx, interactive: true };
+    // No mouse capture: the terminal's own selection must work to copy the address and code.
+    let (guard, terminal) = natter_client::tui::term::enter(false)?;
+    let screen = tui::Screen::new(start.mode());
+    let mut screen = tokio::spawn(tui::run(terminal, screen, out_rx, in_tx, stop_tx));
+    let chat = async move {
+        let stop = async move {
+            // Also ends when the screen is gone (its sender dropped).
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        };
+        let result = match open(start, &mut ui, stop).await {
+            Ok(Some(link)) => chat(&mut ui, link).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            let _ = ui.output.send(Display::Error(e.to_string())).await;
+        }
+        // Dropping `ui` here tells the screen the chat is over.
+        result
+    };
+    tokio::pin!(chat);
+    let mut chat_result = None;
+    let ended = tokio::select! {
+        r = &mut chat => {
+            chat_result = Some(r);
+            (&mut screen).await
+        }
+        ended = &mut screen => ended,
+    };
+    drop(guard);
+    match ended.map_err(|e| anyhow::anyhow!("the full-screen interface failed: {e}"))?? {
+        tui::Ending::LeftNow => std::process::exit(130),
+        tui::Ending::Closed => {}
+    }
+    let result = match chat_result {
+        Some(r) => r,
+        // The screen closes only once the chat has ended; this returns at once.
+        None => chat.await,
+    };
+    result.map_err(anyhow::Error::from)
+}
+
+/// What is set up before any interface starts: the code checked, the address resolved, the
+/// socket bound. Mistakes here are reported as plain messages before the full-screen
+/// interface takes the terminal (as `natter connect` connects before it does).
+enum Start {
+    Listen { socket: Bound, mode: Mode, code: Option<Code> },
+    Connect { addr: SocketAddr, mode: Mode, code: Option<Code> },
+}
+
+enum Bound {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Start {
+    fn mode(&self) -> Mode {
+        match self {
+            Start::Listen { mode, .. } | Start::Connect { mode, .. } => *mode,
+        }
+    }
+}
+
+async fn prepare(cmd: DirectCommand) -> Result<Start, DirectError> {
     match cmd {
         DirectCommand::Listen { port, bind, mode } => {
             let addr = SocketAddr::new(bind, port);
             let bind_err = |e: std::io::Error| DirectError::Address(addr.to_string(), e.to_string());
-            if mode.plain {
-                warn_plain(ui).await;
-            }
-            let code = if mode.plain { None } else { Some(Code::generate()?) };
-            if mode.udp {
-                let socket = UdpSocket::bind(addr).await.map_err(bind_err)?;
-                announce(ui, socket.local_addr()?, mode, code.as_ref()).await;
-                match code {
-                    None => Ok(plain::udp_link(socket, None)),
-                    Some(code) => secured(ui, udp::listen(socket, &code, ui).await?).await,
-                }
+            let socket = if mode.udp {
+                Bound::Udp(UdpSocket::bind(addr).await.map_err(bind_err)?)
             } else {
-                let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
-                announce(ui, listener.local_addr()?, mode, code.as_ref()).await;
-                match code {
-                    None => {
-                        let (stream, from) = listener.accept().await?;
-                        ui.status(format!("{from} connected")).await;
-                        Ok(plain::tcp_link(stream))
-                    }
-                    Some(code) => secured(ui, tcp::listen(listener, &code, ui).await?).await,
-                }
-            }
+                Bound::Tcp(TcpListener::bind(addr).await.map_err(bind_err)?)
+            };
+            let code = if mode.plain { None } else { Some(Code::generate()?) };
+            Ok(Start::Listen { socket, mode, code })
         }
         DirectCommand::Connect { target, code, mode } => {
             let addr = resolve(&target).await?;
             if mode.plain {
-                warn_plain(ui).await;
-                if mode.udp {
-                    let local: SocketAddr =
-                        if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-                    let socket = UdpSocket::bind(local).await?;
-                    ui.status(format!("sending to {addr} (UDP, plain)")).await;
-                    return Ok(plain::udp_link(socket, Some(addr)));
-                }
-                let stream = tokio::net::TcpStream::connect(addr)
-                    .await
-                    .map_err(|e| DirectError::Lost(format!("cannot connect to {addr}: {e}")))?;
-                ui.status(format!("connected to {addr} (TCP, plain)")).await;
-                return Ok(plain::tcp_link(stream));
+                return Ok(Start::Connect { addr, mode, code: None });
             }
             let Some(code) = code else {
                 return Err(DirectError::Address(
@@ -180,19 +241,91 @@ async fn establish(cmd: DirectCommand, ui: &Ui) -> Result<Link, DirectError> {
                         .into(),
                 ));
             };
-            let code = Code::parse(&code)?;
-            ui.status(format!("connecting to {addr} ({})", if mode.udp { "UDP" } else { "TCP" })).await;
-            let established =
-                if mode.udp { udp::connect(addr, &code).await? } else { tcp::connect(addr, &code).await? };
-            secured(ui, established).await
+            Ok(Start::Connect { addr, mode, code: Some(Code::parse(&code)?) })
         }
     }
 }
 
-async fn secured(ui: &Ui, (link, sas): (Link, String)) -> Result<Link, DirectError> {
-    ui.status(format!("secure channel established, verify: {sas}")).await;
-    ui.status("(both sides must show the same words; if they differ, someone is in the middle: /quit)").await;
-    Ok(link)
+/// Sets up the channel, unless `stop` (the person giving up) comes first: then `None`.
+async fn open(
+    start: Start,
+    ui: &mut Ui,
+    stop: impl Future<Output = ()>,
+) -> Result<Option<Link>, DirectError> {
+    let (link, sas) = tokio::select! {
+        r = establish(start, ui) => r?,
+        () = stop => {
+            ui.status("stopped before the chat started; the code was not used by anyone").await;
+            return Ok(None);
+        }
+    };
+    let secure = sas.is_some();
+    let _ = ui.output.send(Display::Connected { sas }).await;
+    if secure {
+        ui.status("(both sides must show the same words; if they differ, someone is in the middle: /quit)")
+            .await;
+    }
+    Ok(Some(link))
+}
+
+async fn chat(ui: &mut Ui, link: Link) -> Result<(), DirectError> {
+    converse(ui, link).await?;
+    ui.status("chat closed").await;
+    Ok(())
+}
+
+/// Listens or connects as prepared; returns the link once the channel is ready, with the
+/// verification words of an encrypted one.
+async fn establish(start: Start, ui: &Ui) -> Result<(Link, Option<String>), DirectError> {
+    let secured = |(link, sas): (Link, String)| (link, Some(sas));
+    match start {
+        Start::Listen { socket, mode, code } => {
+            if mode.plain {
+                warn_plain(ui).await;
+            }
+            match socket {
+                Bound::Udp(socket) => {
+                    announce(ui, socket.local_addr()?, mode, code.as_ref()).await;
+                    match code {
+                        None => Ok((plain::udp_link(socket, None), None)),
+                        Some(code) => udp::listen(socket, &code, ui).await.map(secured),
+                    }
+                }
+                Bound::Tcp(listener) => {
+                    announce(ui, listener.local_addr()?, mode, code.as_ref()).await;
+                    match code {
+                        None => {
+                            let (stream, from) = listener.accept().await?;
+                            ui.status(format!("{from} connected")).await;
+                            Ok((plain::tcp_link(stream), None))
+                        }
+                        Some(code) => tcp::listen(listener, &code, ui).await.map(secured),
+                    }
+                }
+            }
+        }
+        Start::Connect { addr, mode, code: None } => {
+            warn_plain(ui).await;
+            if mode.udp {
+                let local: SocketAddr =
+                    if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+                let socket = UdpSocket::bind(local).await?;
+                ui.status(format!("sending to {addr} (UDP, plain)")).await;
+                return Ok((plain::udp_link(socket, Some(addr)), None));
+            }
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| DirectError::Lost(format!("cannot connect to {addr}: {e}")))?;
+            ui.status(format!("connected to {addr} (TCP, plain)")).await;
+            Ok((plain::tcp_link(stream), None))
+        }
+        Start::Connect { addr, mode, code: Some(code) } => {
+            ui.status(format!("connecting to {addr} ({})", if mode.udp { "UDP" } else { "TCP" })).await;
+            let established =
+                if mode.udp { udp::connect(addr, &code).await? } else { tcp::connect(addr, &code).await? };
+            Ok(secured(established))
+        }
+    }
 }
 
 async fn warn_plain(ui: &Ui) {

@@ -13,7 +13,7 @@ use natter_proto::decode::decode_text;
 use natter_proto::line::{LineBuffer, LineEvent};
 use tokio::sync::mpsc;
 
-use crate::chat::{Display, Ui, UserEvent};
+use crate::chat::{Display, PEER_LEFT_TEXT, Ui, UserEvent, established_text};
 use crate::frame::MAX_MESSAGE;
 
 /// Prefix of status lines.
@@ -42,9 +42,11 @@ impl LineUi {
         std::thread::spawn(move || read_stdin(reader_tx, status_tx));
         let printer = std::thread::spawn(move || {
             while let Some(d) = out_rx.blocking_recv() {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{}", render(&d, &local_hhmm()));
-                let _ = out.flush();
+                if let Some(line) = render(&d, &local_hhmm()) {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                    let _ = out.flush();
+                }
             }
         });
         Self { ui: Ui { input: in_rx, output: out_tx, interactive }, input_tx: in_tx, printer }
@@ -111,9 +113,7 @@ fn read_stdin(tx: mpsc::Sender<UserEvent>, status: mpsc::WeakSender<Display>) {
         while let Some(ev) = lines.next_line() {
             let go_on = match ev {
                 LineEvent::Line(line) => handle(line),
-                LineEvent::TooLong(max) => {
-                    local_status(&status, format!("line too long (more than {max} bytes); not sent"))
-                }
+                LineEvent::TooLong(max) => local_status(&status, too_long_text(max)),
             };
             if !go_on {
                 return;
@@ -128,6 +128,11 @@ fn read_stdin(tx: mpsc::Sender<UserEvent>, status: mpsc::WeakSender<Display>) {
     let _ = tx.blocking_send(UserEvent::Quit);
 }
 
+/// The refusal of a line over the message limit; the full-screen interface says the same.
+pub fn too_long_text(max: usize) -> String {
+    format!("line too long (more than {max} bytes); not sent")
+}
+
 fn local_status(status: &mpsc::WeakSender<Display>, text: String) -> bool {
     status.upgrade().is_some_and(|tx| tx.blocking_send(Display::Status(text)).is_ok())
 }
@@ -138,11 +143,17 @@ pub fn sanitize(text: &str) -> String {
     text.chars().map(|c| if c.is_control() && c != '\t' { '\u{FFFD}' } else { c }).collect()
 }
 
-/// Formats one display item as a line (without the newline).
-pub fn render(d: &Display, hhmm: &str) -> String {
+/// Formats one display item as a line (without the newline); `None` for items that add
+/// nothing to a transcript (a plain channel being up is already told by a status line).
+pub fn render(d: &Display, hhmm: &str) -> Option<String> {
+    let status = |s: &str| Some(format!("{STATUS_PREFIX}{}", sanitize(s)));
     match d {
-        Display::Message { from, text } => format!("{hhmm} <{from}> {}", sanitize(text)),
-        Display::Status(s) => format!("{STATUS_PREFIX}{}", sanitize(s)),
+        Display::Message { from, text } => Some(format!("{hhmm} <{from}> {}", sanitize(text))),
+        Display::Status(s) => status(s),
+        Display::Connected { sas: Some(sas) } => status(&established_text(sas)),
+        Display::Connected { sas: None } => None,
+        Display::PeerLeft => status(PEER_LEFT_TEXT),
+        Display::Error(e) => status(&format!("error: {e}")),
     }
 }
 
@@ -180,8 +191,14 @@ mod tests {
     #[test]
     fn rendering_neutralises_terminal_escapes() {
         let d = Display::Message { from: "peer".into(), text: "hi \x1b[2J\x07there\tx".into() };
-        assert_eq!(render(&d, "12:34"), "12:34 <peer> hi \u{FFFD}[2J\u{FFFD}there\tx");
-        assert_eq!(render(&Display::Status("up".into()), "00:00"), "*** up");
+        assert_eq!(render(&d, "12:34").unwrap(), "12:34 <peer> hi \u{FFFD}[2J\u{FFFD}there\tx");
+        assert_eq!(render(&Display::Status("up".into()), "00:00").unwrap(), "*** up");
+        assert_eq!(
+            render(&Display::Connected { sas: Some("a b c d".into()) }, "00:00").unwrap(),
+            "*** secure channel established, verify: a b c d"
+        );
+        assert_eq!(render(&Display::Connected { sas: None }, "00:00"), None);
+        assert_eq!(render(&Display::PeerLeft, "00:00").unwrap(), "*** the other side left the chat");
     }
 
     #[test]
