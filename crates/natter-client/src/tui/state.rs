@@ -815,7 +815,10 @@ mod tests {
         let mut app = App::new("h:1", "ann", "#lobby");
         app.on_event(joined("#lobby", &["ann"]));
         let acts = type_line(&mut app, "/join #rust");
-        assert_eq!(acts, vec![Action::Submit(ClientFrame::Join { room: "#rust".into(), key: None, id: None })]);
+        assert_eq!(
+            acts,
+            vec![Action::Submit(ClientFrame::Join { room: "#rust".into(), key: None, id: None })]
+        );
         app.on_event(joined("#rust", &["ann", "bob"]));
         assert_eq!(app.current().name, "#rust");
         assert_eq!(app.current().members, ["ann", "bob"]);
