@@ -198,6 +198,7 @@ async fn run_tui(cmd: DirectCommand) -> anyhow::Result<()> {
 /// What is set up before any interface starts: the code checked, the address resolved, the
 /// socket bound. Mistakes here are reported as plain messages before the full-screen
 /// interface takes the terminal (as `natter connect` connects before it does).
+/// `code` is `None` exactly with `--plain`.
 enum Start {
     Listen { socket: Bound, mode: Mode, code: Option<Code> },
     Connect { addr: SocketAddr, mode: Mode, code: Option<Code> },
@@ -304,6 +305,7 @@ async fn establish(start: Start, ui: &Ui) -> Result<(Link, Option<String>), Dire
                 }
             }
         }
+        // No code: --plain.
         Start::Connect { addr, mode, code: None } => {
             warn_plain(ui).await;
             if mode.udp {
