@@ -21,6 +21,7 @@ db = ":memory:"
 msg_rate = 0
 server_name = "My.Little.Server"
 irc_lobby = false
+opers = ["operuser:operpassword"]
 register_timeout = 30
 {password_field}
 """

@@ -224,6 +224,22 @@ pub enum Command {
         /// Request id.
         req: Option<RequestId>,
     },
+    /// Become a server operator (operator of every room) with a configured name and password.
+    Oper {
+        /// Operator name.
+        name: String,
+        /// Its password.
+        password: String,
+        /// Request id; the answer is a `Notice` carrying it.
+        req: Option<RequestId>,
+    },
+    /// Hand this event back to the session, in order after its earlier commands: front doors
+    /// send their own answers (IRC numerics, PONG) this way so that they never overtake the
+    /// hub's answers to commands sent before.
+    Echo {
+        /// The event to deliver.
+        event: Box<crate::event::Event>,
+    },
     /// Leave the server. Front doors send this on `/quit` and when the connection ends.
     Quit {
         /// Shown to the rooms.

@@ -64,6 +64,9 @@ pub struct Args {
     /// Password every client must give to log in (IRC `PASS`, native `hello`); none by default.
     #[arg(long, env = "NATTER_PASSWORD", value_name = "TEXT")]
     pub password: Option<String>,
+    /// A server operator as `name:password` (IRC `OPER`); repeatable.
+    #[arg(long = "oper", env = "NATTER_OPERS", value_name = "NAME:PASSWORD", value_delimiter = ',')]
+    pub opers: Vec<String>,
 }
 
 /// The TOML file: the same settings as the flags.
@@ -88,6 +91,8 @@ struct FileConfig {
     server_name: Option<String>,
     irc_lobby: Option<bool>,
     password: Option<String>,
+    #[serde(default)]
+    opers: Vec<String>,
 }
 
 /// Resolved settings the server runs with.
@@ -117,6 +122,8 @@ pub struct Settings {
     pub console: Option<String>,
     /// Server password, when one is required.
     pub password: Option<String>,
+    /// Server operators `(name, password)`.
+    pub operators: Vec<(String, String)>,
 }
 
 /// Bounds applied to every session, whatever its front door.
@@ -233,6 +240,20 @@ impl Settings {
             natter_proto::names::validate_room(room)
                 .map_err(|e| ConfigError::Value { name: "ephemeral", message: format!("{room}: {e}") })?;
         }
+        let mut operators = Vec::new();
+        for oper in file.opers.iter().chain(&args.opers) {
+            match oper.split_once(':') {
+                Some((name, password)) if !name.is_empty() && !password.is_empty() => {
+                    operators.push((name.to_string(), password.to_string()))
+                }
+                _ => {
+                    return Err(ConfigError::Value {
+                        name: "opers",
+                        message: format!("{oper:?}: use name:password"),
+                    });
+                }
+            }
+        }
         let console = args.console || file.console.unwrap_or(false);
         let console_nick = args.console_nick.or(file.console_nick).unwrap_or_else(|| "operator".into());
         if console {
@@ -251,6 +272,7 @@ impl Settings {
             ephemeral,
             console: console.then_some(console_nick),
             password: args.password.or(file.password).filter(|p| !p.is_empty()),
+            operators,
         })
     }
 }

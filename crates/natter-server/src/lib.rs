@@ -58,6 +58,7 @@ impl Server {
             history: settings.history,
             ephemeral_rooms: settings.ephemeral.clone(),
             password: settings.password.clone(),
+            operators: settings.operators.clone(),
             ..HubConfig::default()
         };
         let hub = natter_core::hub::start(config, store).context("loading the store")?;

@@ -52,6 +52,7 @@ impl Hub {
             staged: Vec::new(),
             realname: reg.realname.as_str().into(),
             away: None,
+            server_op: reg.kind == SessionKind::Console,
             signon_ts: now_ms(),
             active_ts: now_ms(),
             invited: Default::default(),
@@ -98,6 +99,8 @@ impl Hub {
             Command::Away { text, req } => self.away(id, text, req),
             Command::Whois { nick, req } => self.whois(id, &nick, req),
             Command::Whowas { nick, count, req } => self.whowas(id, &nick, count, req),
+            Command::Oper { name, password, req } => self.oper(id, &name, &password, req),
+            Command::Echo { event } => self.reply(id, *event),
             Command::Quit { reason } => self.remove_session(id, reason.as_deref().unwrap_or("quit"), false),
         }
     }
@@ -638,7 +641,7 @@ impl Hub {
                         op: r.is_some_and(|r| r.operators.contains(m)),
                         voice: r.is_some_and(|r| r.voiced.contains(m)),
                         away: s.away.clone(),
-                        server_op: s.kind == SessionKind::Console,
+                        server_op: s.server_op,
                     }
                 })
                 .collect()

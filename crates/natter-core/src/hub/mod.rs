@@ -43,6 +43,9 @@ pub struct HubConfig {
     pub presence_limit: usize,
     /// Password every session must give to log in (IRC `PASS`); `None`: none needed.
     pub password: Option<String>,
+    /// Server operators' `(name, password)`: `Oper` with one of them makes a session operator
+    /// of every room, like the console.
+    pub operators: Vec<(String, String)>,
 }
 
 impl Default for HubConfig {
@@ -55,6 +58,7 @@ impl Default for HubConfig {
             queue: 16 * 1024,
             presence_limit: 500,
             password: None,
+            operators: Vec::new(),
         }
     }
 }

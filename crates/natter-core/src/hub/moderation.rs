@@ -7,7 +7,7 @@
 
 use super::state::Ban;
 use super::{Hub, SessionId};
-use crate::command::{Name, RoomChange, SessionKind};
+use crate::command::{Name, RoomChange};
 use crate::event::{BanInfo, Event, PastUser, RoomStanding, UserInfo};
 use crate::time::now_ms;
 use natter_proto::names::fold;
@@ -35,7 +35,7 @@ impl Hub {
 
     /// Operator of the room, or the server's console.
     pub(super) fn is_operator(&self, id: SessionId, key: &str) -> bool {
-        self.sessions.get(&id).is_some_and(|s| s.kind == SessionKind::Console)
+        self.sessions.get(&id).is_some_and(|s| s.server_op)
             || self.rooms.get(key).is_some_and(|r| r.operators.contains(&id))
     }
 
@@ -394,9 +394,21 @@ impl Hub {
             away: s.away.clone(),
             signon_ts: s.signon_ts,
             active_ts: s.active_ts,
-            server_op: s.kind == SessionKind::Console,
+            server_op: s.server_op,
         };
         self.reply(id, Event::UserInfo { req, user: Box::new(user) });
+    }
+
+    pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, req: Req) {
+        if self.config.operators.is_empty() {
+            return self.error(id, req, ErrorCode::NotOperator, "this server has no operators configured");
+        }
+        if !self.config.operators.iter().any(|(n, p)| n == name && p == password) {
+            return self.error(id, req, ErrorCode::BadPassword, "wrong operator name or password");
+        }
+        self.sessions.get_mut(&id).expect("caller checked").server_op = true;
+        let text = "you are now a server operator: operator of every room".into();
+        self.reply(id, Event::Notice { req, room: None, text });
     }
 
     pub(super) fn whowas(&mut self, id: SessionId, nick: &str, count: usize, req: Req) {

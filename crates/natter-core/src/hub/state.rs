@@ -26,6 +26,8 @@ pub(crate) struct Session {
     pub staged: Vec<crate::event::Delivery>,
     pub realname: Name,
     pub away: Option<Name>,
+    /// Server operator: the console, or a session that gave an operator password.
+    pub server_op: bool,
     pub signon_ts: u64,
     pub active_ts: u64,
     /// Keys of rooms this session was invited into (consumed on join).

@@ -122,6 +122,14 @@ impl SessionCtx {
 
     /// Queues an event for this session only (answers the door gives by itself).
     pub fn local(&mut self, event: Event) -> Flow {
+        // Once logged in, answers go through the hub so that they stay behind the hub's
+        // answers to earlier commands (a client's PING must not overtake them).
+        // A full hub queue falls back to the outbox (order may then slip; nothing is lost).
+        if let Some(session) = self.session
+            && self.hub.try_command(session, Command::Echo { event: Box::new(event.clone()) })
+        {
+            return Flow::Continue;
+        }
         match self.outbox.send(event) {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Close("too slow: your connection fell too far behind".into()),

@@ -431,6 +431,7 @@ impl IrcDoor {
             (ErrorCode::NickInUse, _) => self.numeric(out, "433", &[arg, "Nickname is already in use"]),
             (ErrorCode::InvalidNick, _) => self.numeric(out, "432", &[arg, message]),
             (ErrorCode::BadPassword, _) => self.numeric(out, "464", &["Password incorrect"]),
+            (ErrorCode::NotOperator, "oper") => self.numeric(out, "491", &["No O-lines for your host"]),
             (_, "names") => self.numeric(out, "366", &[room, "End of /NAMES list"]),
             (_, "who") => self.numeric(out, "315", &[arg, "End of /WHO list"]),
             (ErrorCode::NoSuchNick, "whois") => {
@@ -640,6 +641,9 @@ impl IrcDoor {
             }
             Event::Notice { req: Some(RequestId::Text(t)), text, .. } if t == RAW => {
                 out.extend_from_slice(text.as_bytes());
+            }
+            Event::Notice { req, .. } if untag(req).0 == "oper" => {
+                self.numeric(out, "381", &["You are now an IRC operator"])
             }
             Event::Notice { room, text, .. } => {
                 let target = room.as_deref().unwrap_or(self.me()).to_string();
@@ -1006,6 +1010,14 @@ impl IrcDoor {
             "MODE" => self.mode(&m, ctx).await,
             "KICK" => self.kick(&m, ctx).await,
             "INVITE" => self.invite(&m, ctx).await,
+            "OPER" => {
+                if m.params.len() < 2 {
+                    return self.need_more(ctx, "OPER");
+                }
+                let (name, password) = (m.params[0].clone(), m.params[1].clone());
+                ctx.command(Command::Oper { name, password, req: tag("oper", "") }).await
+            }
+            "WALLOPS" => self.bad(ctx, "421", &["WALLOPS", "Unknown command"]),
             "INFO" => {
                 let mut reply = self.reply();
                 for line in [
