@@ -8,8 +8,8 @@
 mod common;
 
 use common::{Server, json, native};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long to wait for the client's screen to show something.
@@ -48,22 +48,21 @@ fn client_available() -> bool {
     false
 }
 
-/// A tmux server of our own (its own socket, no config), killed on drop.
+/// A tmux server of our own (no config; its socket in the test's temporary directory, so that
+/// nothing is left behind), killed on drop.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
 }
 
 impl Tmux {
-    fn start(command: &str) -> Tmux {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let socket = format!("natter-irc-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    fn start(socket: PathBuf, command: &str) -> Tmux {
         let t = Tmux { socket };
         t.run(&["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "120", "-y", "40", command]);
         t
     }
 
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux");
+        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("run tmux");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -113,11 +112,14 @@ fn irssi_joins_lobby_and_talks_with_a_native_client() {
     let home_path = home.path().to_str().expect("UTF-8 temp path");
     std::fs::create_dir(home.path().join("irssi")).unwrap();
     std::fs::write(home.path().join("irssi/config"), IRSSI_CONFIG).unwrap();
-    let tmux = Tmux::start(&format!(
-        "env HOME={home_path} irssi --home={home_path}/irssi -n {NICK} -c {} -p {}",
-        irc.ip(),
-        irc.port()
-    ));
+    let tmux = Tmux::start(
+        home.path().join("tmux.sock"),
+        &format!(
+            "env HOME={home_path} irssi --home={home_path}/irssi -n {NICK} -c {} -p {}",
+            irc.ip(),
+            irc.port()
+        ),
+    );
     // Registration: natter's welcome, then the automatic join of #lobby reaches the native side.
     tmux.wait_for("Welcome to natter");
     let j = json(&nat.expect(r#""type":"join""#));
@@ -125,7 +127,12 @@ fn irssi_joins_lobby_and_talks_with_a_native_client() {
 
     // `/join` of a channel already joined brings its window to the front.
     tmux.type_line("/join #lobby");
-    tmux.wait_for(&format!("{NICK} [irc@127.0.0.1] has joined #lobby"));
+    let screen = tmux.wait_for("has joined #lobby");
+    // The ident between the brackets is the server's business (`irc` or the USER name).
+    assert!(
+        screen.lines().any(|l| l.contains(&format!(" {NICK} [")) && l.contains("@127.0.0.1] has joined")),
+        "{screen}"
+    );
     tmux.wait_for("[#lobby]");
 
     // IRC to native, plain and action.
