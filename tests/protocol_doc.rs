@@ -201,6 +201,13 @@ fn every_frame_type_and_error_code_is_shown() {
         "sendto",
         "help",
         "ls",
+        "mode",
+        "bans",
+        "kick",
+        "invite",
+        "away",
+        "whois",
+        "whowas",
     ];
     let want_server = [
         "welcome",
@@ -221,6 +228,14 @@ fn every_frame_type_and_error_code_is_shown() {
         "error",
         "pong",
         "bye",
+        "mode",
+        "room_modes",
+        "bans",
+        "kick",
+        "invite",
+        "away",
+        "user_info",
+        "whowas",
     ];
     // Every code a client can provoke; `store_failed` and `other` cannot be.
     let want_codes = [
@@ -241,6 +256,14 @@ fn every_frame_type_and_error_code_is_shown() {
         ErrorCode::EmptyMessage,
         ErrorCode::RateLimited,
         ErrorCode::UnsupportedVersion,
+        ErrorCode::CannotSend,
+        ErrorCode::Banned,
+        ErrorCode::InviteOnly,
+        ErrorCode::BadKey,
+        ErrorCode::RoomFull,
+        ErrorCode::UserNotInRoom,
+        ErrorCode::AlreadyInRoom,
+        ErrorCode::BadPassword,
     ];
     let missing_client: Vec<_> = want_client.iter().filter(|t| !client.contains(**t)).collect();
     let missing_server: Vec<_> = want_server.iter().filter(|t| !server.contains(**t)).collect();

@@ -228,6 +228,10 @@ pub enum Event {
         room: Name,
         /// Topic.
         topic: Name,
+        /// Hidden from non-members (IRC `+s`).
+        secret: bool,
+        /// Who set the topic and when (ms since the epoch; 0 when unknown).
+        topic_set: Option<(Name, u64)>,
         /// Members, sorted, you included.
         members: Vec<Name>,
         /// Operators.

@@ -164,3 +164,59 @@ async fn history_is_replayed_on_join() {
     });
     assert_eq!(history.unwrap(), ["b", "c"]);
 }
+
+fn has_error(events: &[Event], code: natter_core::ErrorCode) -> bool {
+    events.iter().any(|e| matches!(e, Event::Error { code: c, .. } if *c == code))
+}
+
+#[tokio::test]
+async fn moderation_is_enforced_by_the_hub() {
+    use natter_core::ErrorCode;
+    use natter_core::command::RoomChange;
+    let hub = start();
+    let ann = join(&hub, "ann", 256).await;
+    let bob = join(&hub, "bob", 256).await;
+    let join_room = |room: &str| Command::Join { room: room.into(), key: None, req: None };
+    let mode = |changes| Command::Mode { room: "#m".into(), changes, req: None };
+    hub.command(ann.id, join_room("#m")).await.unwrap();
+    hub.command(bob.id, join_room("#m")).await.unwrap();
+    ann.events().await;
+    bob.events().await;
+
+    // Only the creator is an operator.
+    hub.command(bob.id, mode(vec![RoomChange::Moderated(true)])).await.unwrap();
+    assert!(has_error(&bob.events().await, ErrorCode::NotOperator));
+    hub.command(ann.id, mode(vec![RoomChange::Moderated(true)])).await.unwrap();
+    assert!(matches!(&bob.events().await[..], [Event::RoomChanged { .. }]));
+    hub.command(bob.id, say("#m", "hi", None)).await.unwrap();
+    assert!(has_error(&bob.events().await, ErrorCode::CannotSend));
+    assert!(texts(&ann.events().await).is_empty());
+    hub.command(ann.id, mode(vec![RoomChange::Voice { nick: "bob".into(), on: true }])).await.unwrap();
+    hub.command(bob.id, say("#m", "voiced", None)).await.unwrap();
+    assert_eq!(texts(&ann.events().await), ["voiced"]);
+
+    // A ban follows a nick change; the banned member cannot speak once unvoiced.
+    hub.command(
+        ann.id,
+        mode(vec![RoomChange::Moderated(false), RoomChange::Voice { nick: "bob".into(), on: false }]),
+    )
+    .await
+    .unwrap();
+    hub.command(ann.id, mode(vec![RoomChange::Ban { mask: "rob".into(), on: true }])).await.unwrap();
+    hub.command(bob.id, say("#m", "still here", None)).await.unwrap();
+    assert_eq!(texts(&ann.events().await), ["still here"]);
+    hub.command(bob.id, Command::Nick { nick: "rob".into(), req: None }).await.unwrap();
+    hub.command(bob.id, say("#m", "banned now", None)).await.unwrap();
+    assert!(has_error(&bob.events().await, ErrorCode::CannotSend));
+
+    // Kick removes; the ban keeps them out; an invitation lets them back in once.
+    hub.command(ann.id, Command::Kick { room: "#m".into(), nick: "rob".into(), reason: None, req: None })
+        .await
+        .unwrap();
+    assert!(bob.events().await.iter().any(|e| matches!(e, Event::Kick { nick, .. } if &**nick == "rob")));
+    hub.command(bob.id, join_room("#m")).await.unwrap();
+    assert!(has_error(&bob.events().await, ErrorCode::Banned));
+    hub.command(ann.id, Command::Invite { room: "#m".into(), nick: "rob".into(), req: None }).await.unwrap();
+    hub.command(bob.id, join_room("#m")).await.unwrap();
+    assert!(bob.events().await.iter().any(|e| matches!(e, Event::Joined { .. })));
+}

@@ -465,6 +465,8 @@ impl Hub {
             req,
             room: name.clone(),
             topic: room.topic.clone(),
+            secret: room.modes.secret,
+            topic_set: room.topic_by.clone().map(|by| (by, room.topic_ts)),
             members,
             operators,
             voiced,
@@ -589,6 +591,7 @@ impl Hub {
         let r = self.rooms.get_mut(&key).expect("checked");
         r.topic = topic.as_str().into();
         r.topic_by = Some(by.clone());
+        r.topic_ts = now_ms();
         let event = Event::Topic {
             req: None,
             room: r.name.clone(),

@@ -48,6 +48,8 @@ pub(crate) struct Room {
     pub key: String,
     pub topic: Name,
     pub topic_by: Option<Name>,
+    /// When the topic was set (ms; 0 when unknown, e.g. loaded from the store).
+    pub topic_ts: u64,
     pub ephemeral: bool,
     pub created_ts: u64,
     pub members: Vec<SessionId>,
@@ -125,6 +127,7 @@ impl Room {
             key,
             topic: "".into(),
             topic_by: None,
+            topic_ts: 0,
             ephemeral: false,
             created_ts,
             members: Vec::new(),

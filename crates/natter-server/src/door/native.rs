@@ -117,7 +117,7 @@ pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
         Event::Topic { req, room, topic, by, .. } => {
             ServerFrame::Topic { id: req.clone(), room: b(room), topic: b(topic), by: by.as_deref().map(b) }
         }
-        Event::Joined { req, room, topic, members, operators, voiced, ephemeral, history } => {
+        Event::Joined { req, room, topic, members, operators, voiced, ephemeral, history, .. } => {
             ServerFrame::Joined {
                 id: req.clone(),
                 room: b(room),

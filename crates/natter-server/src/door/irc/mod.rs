@@ -116,6 +116,8 @@ pub struct IrcDoor {
     server: &'static str,
     /// The `PASS` the client sent, handed to the hub at registration.
     password: Option<String>,
+    /// Keys of secret (`+s`) rooms we saw announced, for NAMES' `@` channel type.
+    secret: std::collections::HashSet<String>,
 }
 
 impl Default for IrcDoor {
@@ -137,6 +139,7 @@ impl Default for IrcDoor {
             ping_sent: None,
             server: DEFAULT_SERVER,
             password: None,
+            secret: Default::default(),
         }
     }
 }
@@ -346,7 +349,7 @@ impl IrcDoor {
             }
             "names" => {
                 let room = room.unwrap_or(arg);
-                let kind = if arg.starts_with('@') { "@" } else { "=" };
+                let kind = if self.secret.contains(&fold(room)) { "@" } else { "=" };
                 let entries: Vec<(&str, bool, bool)> =
                     info.iter().map(|m| (&*m.nick, m.op, m.voice)).collect();
                 self.names(room, kind, &entries, out)
@@ -537,18 +540,25 @@ impl IrcDoor {
                     _ => {}
                 }
             }
-            Event::Joined { room, topic, members, operators, voiced, history, .. } => {
+            Event::Joined { room, topic, topic_set, secret, members, operators, voiced, history, .. } => {
                 if std::mem::take(&mut self.rejoin) {
                     return;
                 }
                 push_line(out, "", Some(&source(&self.nick, &self.ident)), "JOIN", &[room]);
                 if !topic.is_empty() {
                     self.numeric(out, "332", &[room, topic]);
+                    if let Some((by, ts)) = topic_set.as_ref().filter(|(_, ts)| *ts > 0) {
+                        self.numeric(out, "333", &[room, by, &(ts / 1000).to_string()]);
+                    }
                 }
+                if *secret {
+                    self.secret.insert(fold(room));
+                }
+                let kind = if *secret { "@" } else { "=" };
                 let has = |list: &[natter_core::command::Name], n: &str| list.iter().any(|x| **x == *n);
                 let entries: Vec<(&str, bool, bool)> =
                     members.iter().map(|m| (&**m, has(operators, m), has(voiced, m))).collect();
-                self.names(room, "=", &entries, out);
+                self.names(room, kind, &entries, out);
                 if self.caps.server_time {
                     for m in history {
                         self.message(m, "PRIVMSG", out);
@@ -1121,6 +1131,20 @@ impl Door for IrcDoor {
                 }
             }
             Event::Join { nick, ident, .. } => self.remember(nick, ident),
+            Event::RoomChanged { room, changes, .. } => {
+                for c in changes {
+                    if let natter_core::command::RoomChange::Secret(on) = c {
+                        if *on {
+                            self.secret.insert(fold(room));
+                        } else {
+                            self.secret.remove(&fold(room));
+                        }
+                    }
+                }
+            }
+            Event::RoomModes { room, modes, .. } if modes.secret => {
+                self.secret.insert(fold(room));
+            }
             Event::Message(m)
                 if !self.idents.contains_key(&fold(&m.from))
                     && m.ident.contains('@')
@@ -1253,6 +1277,8 @@ mod tests {
             req: None,
             room: "#lobby".into(),
             topic: "".into(),
+            topic_set: None,
+            secret: false,
             members: vec!["ann".into(), "bob".into()],
             operators: vec!["ann".into()],
             voiced: Vec::new(),
