@@ -426,6 +426,7 @@ impl Hub {
             return self.error(id, req, code, message);
         }
         let full = self.full_mask(id);
+        let presence_limit = self.config.presence_limit;
         let room = self.ensure_room(room);
         let key = room.key.clone();
         let newly_joined = !room.has_member(id);
@@ -436,7 +437,12 @@ impl Hub {
             room.members.push(id);
             room.recheck_ban(id, &full);
         }
-        let (name, others) = (room.name.clone(), room.members.clone());
+        // Join notices go to the room only while it is small enough for presence (like part
+        // and quit): in a room of thousands they would cost a delivery per member per join.
+        let others = (newly_joined && room.members.len() <= presence_limit)
+            .then(|| room.members.clone())
+            .unwrap_or_default();
+        let name = room.name.clone();
         let session = self.sessions.get_mut(&id).expect("caller checked");
         if newly_joined {
             session.rooms.push(key.clone());
@@ -473,7 +479,7 @@ impl Hub {
             ephemeral: room.ephemeral,
             history,
         };
-        if newly_joined {
+        if !others.is_empty() {
             self.broadcast(
                 others.into_iter().filter(|&m| m != id),
                 Event::Join { room: name, nick, ident, ts: now_ms() },
