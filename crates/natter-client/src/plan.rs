@@ -183,8 +183,14 @@ mod tests {
             plan("/who", &room()),
             Plan::Submit(ClientFrame::Who { room: Some("#r".into()), detail: false, id: None })
         );
-        assert_eq!(plan("/ls", &room()), Plan::Submit(ClientFrame::Who { room: None, detail: false, id: None }));
-        assert_eq!(plan("/join x", &room()), Plan::Submit(ClientFrame::Join { room: "#x".into(), key: None, id: None }));
+        assert_eq!(
+            plan("/ls", &room()),
+            Plan::Submit(ClientFrame::Who { room: None, detail: false, id: None })
+        );
+        assert_eq!(
+            plan("/join x", &room()),
+            Plan::Submit(ClientFrame::Join { room: "#x".into(), key: None, id: None })
+        );
         assert_eq!(plan("/quit bye", &room()), Plan::Quit(Some("bye".into())));
         assert!(matches!(plan("/help", &room()), Plan::Show(l) if l.len() == HELP.len()));
         assert!(matches!(plan("/help join", &room()), Plan::Show(l) if l.len() == 1));

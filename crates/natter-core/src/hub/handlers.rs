@@ -439,9 +439,11 @@ impl Hub {
         }
         // Join notices go to the room only while it is small enough for presence (like part
         // and quit): in a room of thousands they would cost a delivery per member per join.
-        let others = (newly_joined && room.members.len() <= presence_limit)
-            .then(|| room.members.clone())
-            .unwrap_or_default();
+        let others = if newly_joined && room.members.len() <= presence_limit {
+            room.members.clone()
+        } else {
+            Vec::new()
+        };
         let name = room.name.clone();
         let session = self.sessions.get_mut(&id).expect("caller checked");
         if newly_joined {

@@ -653,7 +653,9 @@ impl IrcDoor {
                 out.extend_from_slice(text.as_bytes());
             }
             Event::Notice { req, .. } if untag(req).0 == "oper" => {
-                self.numeric(out, "381", &["You are now an IRC operator"])
+                self.numeric(out, "381", &["You are now an IRC operator"]);
+                let me = self.me().to_string();
+                push_line(out, "", Some(&source(&me, &self.ident)), "MODE", &[&me, "+o"]);
             }
             Event::Notice { room, text, .. } => {
                 let target = room.as_deref().unwrap_or(self.me()).to_string();
@@ -887,7 +889,7 @@ impl IrcDoor {
                 if registered {
                     return self.bad(ctx, "462", &["You may not reregister"]);
                 }
-                if m.params.len() < 4 || m.params[0].is_empty() {
+                if m.params.len() < 4 || m.params[0].is_empty() || m.params[3].is_empty() {
                     return self.need_more(ctx, "USER");
                 }
                 self.user = Some(m.params[0].clone());
@@ -1299,8 +1301,8 @@ mod tests {
         assert_eq!(
             codes,
             [
-                "001", "002", "003", "004", "005", "251", "255", "265", "375", "372", "372", "372", "376",
-                "JOIN", "353", "366", "PRIVMSG"
+                "001", "002", "003", "004", "005", "251", "255", "265", "266", "375", "372", "372", "372",
+                "376", "JOIN", "353", "366", "PRIVMSG"
             ]
         );
         assert!(all.contains(":natter 353 bob = #lobby :@ann bob\r\n"), "{all}");
