@@ -8,6 +8,10 @@ use crate::event::{Delivery, Event, deliver};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// A staging buffer bigger than this (entries) is freed after use rather than kept: idle
+/// sessions must stay small.
+const KEEP_CAPACITY: usize = 16;
+
 /// Why an outbox was closed; the writer tells the peer before hanging up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason(pub Arc<str>);
@@ -98,6 +102,10 @@ impl Outbox {
             state.queue.append(staged);
         }
         drop(state);
+        if staged.capacity() > KEEP_CAPACITY {
+            // After a burst the staging buffer would stay big for an idle session.
+            *staged = Vec::new();
+        }
         if was_empty {
             self.inner.notify.notify_one();
         }

@@ -9,15 +9,18 @@ use crate::door::{Door, Flow, SessionCtx};
 use bytes::Bytes;
 use natter_core::{Command, Delivery, Event, OutboxItems};
 use natter_proto::line::{LineBuffer, LineEvent};
+use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 
 /// A line left unterminated this long counts as complete (clients that send one message per
 /// write and no newline).
 pub const PARTIAL_LINE_PAUSE: Duration = Duration::from_millis(100);
+/// A delivery buffer bigger than this (entries) is freed after use rather than kept.
+const KEEP_BATCH_CAPACITY: usize = 16;
 /// A peer that accepts no bytes for this long is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -31,6 +34,11 @@ pub fn read_available(stream: &TcpStream, lines: &mut LineBuffer) -> io::Result<
 
 /// Runs a session until it ends. `lines` may already hold the bytes used to pick the door;
 /// `deadline` is when the session must be logged in (counted from the connection's start).
+///
+/// Memory per idle connection is dominated by this future, so it holds one timer (the
+/// earliest of the registration deadline, the partial-line pause and the door's tick) and
+/// boxes the rarely taken paths (handling input, ending the session) instead of embedding
+/// their state.
 pub(crate) async fn run<D: Door>(
     mut stream: TcpStream,
     mut lines: LineBuffer,
@@ -41,16 +49,37 @@ pub(crate) async fn run<D: Door>(
     let mut batch: Vec<Delivery> = Vec::new();
     let mut closing = false;
     let mut peer_gone = false;
-    let mut ticker = tokio::time::interval(D::TICK.unwrap_or(Duration::from_secs(3600)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When an unterminated line counts as complete, and when the door's tick runs next.
+    let mut partial_due: Option<Instant> = None;
+    let mut tick_due = D::TICK.map(|every| Instant::now() + every);
+    let timer = sleep_until(deadline);
+    tokio::pin!(timer);
 
-    if let Flow::Close(reason) = drain_lines(&mut lines, &mut door, &mut ctx).await {
+    if let Flow::Close(reason) = Box::pin(drain_lines(&mut lines, &mut door, &mut ctx)).await {
         closing = true;
-        ctx.end(reason).await;
+        Box::pin(ctx.end(reason)).await;
+    }
+    if lines.is_empty() {
+        // The bytes used to pick the door were consumed: do not keep their buffer.
+        lines.shrink_when_idle();
+    } else if D::FLUSH_PARTIAL {
+        partial_due = Some(Instant::now() + PARTIAL_LINE_PAUSE);
     }
     loop {
-        let waiting_partial = D::FLUSH_PARTIAL && !closing && !lines.is_empty();
         let registering = ctx.session.is_none() && !closing;
+        let wake = [
+            registering.then_some(deadline),
+            partial_due.filter(|_| !closing),
+            tick_due.filter(|_| !closing),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(at) = wake
+            && timer.deadline() != at
+        {
+            timer.as_mut().reset(at);
+        }
         tokio::select! {
             items = ctx.outbox.next_batch(&mut batch) => {
                 let closed = match items {
@@ -61,17 +90,29 @@ pub(crate) async fn run<D: Door>(
                 for delivery in batch.drain(..) {
                     render_into(&mut door, &delivery, &mut out);
                 }
+                if batch.capacity() > KEEP_BATCH_CAPACITY {
+                    // A burst (a join flood, a history replay) must not stay allocated.
+                    batch = Vec::new();
+                }
                 if let Some(reason) = &closed {
                     door.render(&Event::Bye { reason: reason.0.clone() }, &mut out);
                 }
-                if !out.is_empty() && !write(&mut stream, &out).await {
-                    peer_gone = true;
+                if !out.is_empty() {
+                    // Usually one non-blocking write takes everything; waiting for a full
+                    // send buffer to drain is the rare case, boxed to keep this future small.
+                    peer_gone = match write_now(&stream, &out) {
+                        Ok(n) if n == out.len() => false,
+                        Ok(n) => !Box::pin(write_rest(&mut stream, &out[n..])).await,
+                        Err(()) => true,
+                    };
                 }
                 if closed.is_some() || peer_gone {
                     break;
                 }
             }
-            ready = stream.readable(), if !closing => {
+            // poll_read_ready rather than readable(): the future is a reference, not 150 bytes
+            // of readiness state kept in every idle connection.
+            ready = poll_fn(|cx| stream.poll_read_ready(cx)), if !closing => {
                 if ready.is_err() {
                     peer_gone = true;
                     break;
@@ -79,46 +120,80 @@ pub(crate) async fn run<D: Door>(
                 match read_available(&stream, &mut lines) {
                     Ok(0) => { peer_gone = true; break; }
                     Ok(_) => {
-                        if let Flow::Close(reason) = drain_lines(&mut lines, &mut door, &mut ctx).await {
+                        if let Flow::Close(reason) = Box::pin(drain_lines(&mut lines, &mut door, &mut ctx)).await {
                             closing = true;
-                            ctx.end(reason).await;
+                            Box::pin(ctx.end(reason)).await;
                         }
                         if lines.is_empty() {
                             lines.shrink_when_idle();
+                            partial_due = None;
+                        } else if D::FLUSH_PARTIAL {
+                            // The pause counts from the last bytes received.
+                            partial_due = Some(Instant::now() + PARTIAL_LINE_PAUSE);
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => { peer_gone = true; break; }
                 }
             }
-            _ = sleep(PARTIAL_LINE_PAUSE), if waiting_partial => {
-                let flow = match lines.take_partial() {
-                    Some(line) => door.on_line(line, &mut ctx).await,
-                    None => Flow::Continue,
-                };
-                lines.shrink_when_idle();
-                if let Flow::Close(reason) = flow {
+            () = &mut timer, if wake.is_some() => {
+                let now = Instant::now();
+                let timers = Timers { now, registering, deadline, partial_due: &mut partial_due, tick_due: &mut tick_due };
+                if let Some(reason) = Box::pin(on_timer(timers, &mut lines, &mut door, &mut ctx)).await {
                     closing = true;
-                    ctx.end(reason).await;
+                    Box::pin(ctx.end(reason)).await;
                 }
-            }
-            _ = ticker.tick(), if D::TICK.is_some() && !closing => {
-                if let Flow::Close(reason) = door.on_tick(&mut ctx) {
-                    closing = true;
-                    ctx.end(reason).await;
-                }
-            }
-            _ = sleep_until(deadline), if registering => {
-                closing = true;
-                let secs = ctx.limits.register_timeout.as_secs();
-                ctx.end(format!("registration timeout: log in within {secs} seconds of connecting")).await;
             }
         }
     }
     if peer_gone && let Some(session) = ctx.session {
-        let _ = ctx.hub.command(session, Command::Quit { reason: Some("connection lost".into()) }).await;
+        let quit = Command::Quit { reason: Some("connection lost".into()) };
+        let _ = Box::pin(ctx.hub.command(session, quit)).await;
     }
     let _ = stream.shutdown().await;
+}
+
+/// What the connection's one timer stands for when it fires.
+struct Timers<'a> {
+    now: Instant,
+    registering: bool,
+    deadline: Instant,
+    partial_due: &'a mut Option<Instant>,
+    tick_due: &'a mut Option<Instant>,
+}
+
+/// Does whatever the timer was set for; returns a reason when the session must end.
+async fn on_timer<D: Door>(
+    timers: Timers<'_>,
+    lines: &mut LineBuffer,
+    door: &mut D,
+    ctx: &mut SessionCtx,
+) -> Option<String> {
+    let Timers { now, registering, deadline, partial_due, tick_due } = timers;
+    if registering && now >= deadline {
+        let secs = ctx.limits.register_timeout.as_secs();
+        return Some(format!("registration timeout: log in within {secs} seconds of connecting"));
+    }
+    if partial_due.is_some_and(|due| now >= due) {
+        *partial_due = None;
+        let flow = match lines.take_partial() {
+            Some(line) => door.on_line(line, ctx).await,
+            None => Flow::Continue,
+        };
+        lines.shrink_when_idle();
+        if let Flow::Close(reason) = flow {
+            return Some(reason);
+        }
+    }
+    if let (Some(due), Some(every)) = (*tick_due, D::TICK)
+        && now >= due
+    {
+        *tick_due = Some(now + every);
+        if let Flow::Close(reason) = door.on_tick(ctx) {
+            return Some(reason);
+        }
+    }
+    None
 }
 
 async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut SessionCtx) -> Flow {
@@ -149,6 +224,16 @@ fn render_into<D: Door>(door: &mut D, delivery: &Delivery, out: &mut Vec<u8>) {
     }
 }
 
-async fn write(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+/// Writes what the socket takes without waiting; `Err` when the peer is gone.
+fn write_now(stream: &TcpStream, bytes: &[u8]) -> Result<usize, ()> {
+    match stream.try_write(bytes) {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+        Err(_) => Err(()),
+    }
+}
+
+/// Waits until the peer took the rest, at most [`WRITE_TIMEOUT`]; false when it did not.
+async fn write_rest(stream: &mut TcpStream, bytes: &[u8]) -> bool {
     matches!(timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await, Ok(Ok(())))
 }

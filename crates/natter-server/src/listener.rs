@@ -52,18 +52,18 @@ pub async fn accept_loop(
                 Ok((stream, peer)) => {
                     let alive = alive.clone();
                     let hub = hub.clone();
-                    tokio::spawn(async move {
-                        match front {
-                            Front::Sniff => handle(stream, peer, hub, limits).await,
-                            Front::Irc => {
-                                let _ = stream.set_nodelay(true);
-                                let lines = LineBuffer::new(MAX_IRC_LINE);
-                                let deadline = Instant::now() + limits.register_timeout;
-                                serve(stream, lines, IrcDoor::default(), hub, peer, limits, deadline).await;
-                            }
+                    match front {
+                        Front::Sniff => {
+                            tokio::spawn(handle(stream, peer, hub, limits, alive));
                         }
-                        drop(alive);
-                    });
+                        Front::Irc => {
+                            let _ = stream.set_nodelay(true);
+                            let lines = LineBuffer::new(MAX_IRC_LINE);
+                            let deadline = Instant::now() + limits.register_timeout;
+                            let conn = Conn { stream, peer, hub, limits, deadline, alive };
+                            tokio::spawn(serve(conn, lines, IrcDoor::default()));
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -76,7 +76,10 @@ pub async fn accept_loop(
     }
 }
 
-async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits: Limits) {
+/// Sniffs the first bytes, then hands the connection to a task of its own for the chosen door:
+/// the long-lived task then holds only that door's state, not the sniffer's nor the other
+/// doors' (the size of that task is most of what an idle connection costs).
+async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits: Limits, alive: Alive) {
     let _ = stream.set_nodelay(true);
     let mut lines = LineBuffer::new(limits.max_line);
     let deadline = Instant::now() + limits.register_timeout;
@@ -120,15 +123,16 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
             }
         }
     }
+    let conn = Conn { stream, peer, hub, limits, deadline, alive };
     match first_byte(&lines) {
-        Some(b'{') => serve(stream, lines, NativeDoor, hub, peer, limits, deadline).await,
+        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor)),
         _ if looks_like_irc(lines.peek()) => {
             let mut irc = LineBuffer::new(MAX_IRC_LINE);
             irc.extend(lines.peek());
-            serve(stream, irc, IrcDoor::default(), hub, peer, limits, deadline).await
+            tokio::spawn(serve(conn, irc, IrcDoor::default()))
         }
-        _ => serve(stream, lines, TextDoor::default(), hub, peer, limits, deadline).await,
-    }
+        _ => tokio::spawn(serve(conn, lines, TextDoor::default())),
+    };
 }
 
 fn first_byte(lines: &LineBuffer) -> Option<u8> {
@@ -146,17 +150,22 @@ fn looks_like_irc(bytes: &[u8]) -> bool {
         .any(|w| rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
 }
 
-async fn serve<D: Door>(
+/// An accepted connection on its way to a door.
+struct Conn {
     stream: TcpStream,
-    lines: LineBuffer,
-    door: D,
-    hub: HubHandle,
     peer: SocketAddr,
+    hub: HubHandle,
     limits: Limits,
+    /// When the client must be logged in.
     deadline: Instant,
-) {
+    alive: Alive,
+}
+
+async fn serve<D: Door>(conn: Conn, lines: LineBuffer, door: D) {
+    let Conn { stream, peer, hub, limits, deadline, alive } = conn;
     let ctx = SessionCtx::new(hub, peer, limits, D::KIND);
     conn::run(stream, lines, door, ctx, deadline).await;
+    drop(alive);
 }
 
 #[cfg(test)]
