@@ -142,6 +142,7 @@ impl Protocol {
                 to: None,
                 text: text.to_string(),
                 action: false,
+                notice: false,
                 cid: Some(cid.to_string()),
                 id: None,
             })),
@@ -303,6 +304,7 @@ mod tests {
             to: None,
             text: "nbq m 3 17 123456 ....".into(),
             action: false,
+            notice: false,
             mid: Some(9),
             ts: 1,
         }));

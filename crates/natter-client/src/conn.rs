@@ -509,6 +509,7 @@ fn owned_msg(m: MessageFrame<'_>) -> MessageFrame<'static> {
         to: m.to.map(|r| Cow::Owned(r.into_owned())),
         text: Cow::Owned(m.text.into_owned()),
         action: m.action,
+        notice: m.notice,
         mid: m.mid,
         ts: m.ts,
     }
@@ -1002,6 +1003,7 @@ impl Actor {
                 to,
                 text: o.text.clone(),
                 action: o.action,
+                notice: false,
                 cid: Some(cid),
                 id: Some(id),
             });
@@ -1093,6 +1095,7 @@ impl Actor {
                     to,
                     text: Cow::Owned(out.text),
                     action: out.action,
+                    notice: false,
                     mid,
                     ts,
                 };

@@ -242,6 +242,7 @@ mod tests {
             to: to.map(|r| Cow::Owned(r.into())),
             text: Cow::Owned(text.into()),
             action,
+            notice: false,
             mid: Some(1),
             ts: 0,
         }

@@ -1,6 +1,7 @@
 //! What front doors ask of the hub, in protocol-neutral terms.
 
 use crate::outbox::Outbox;
+use crate::store::HistoryQuery;
 use natter_proto::native::RequestId;
 use std::sync::Arc;
 
@@ -58,10 +59,14 @@ pub enum Command {
     Say {
         /// Room or user.
         target: Target,
-        /// Message text.
+        /// Message text; may be empty only when `tags` is set (a tag-only message).
         text: String,
         /// True for `/me`.
         action: bool,
+        /// True for a notice (never answered automatically; no away reply).
+        notice: bool,
+        /// Client-only tags (IRCv3 `+name=value;...`, escaped), relayed as given.
+        tags: Option<String>,
         /// Client message id.
         cid: Option<String>,
         /// Request id.
@@ -136,15 +141,26 @@ pub enum Command {
         /// Request id.
         req: Option<RequestId>,
     },
-    /// Page through stored messages of a room.
+    /// Page through stored messages of a room (by id or by time, see [`HistoryQuery`]).
     History {
-        /// Room name.
+        /// Room name (or a nick: private conversations are not stored, so the page is empty).
         room: String,
-        /// Only ids below.
-        before: Option<u64>,
-        /// Only ids above.
-        after: Option<u64>,
-        /// At most this many.
+        /// Which page.
+        query: HistoryQuery,
+        /// True: the page centres on the message `query.before` (an id, included) or the time
+        /// `query.before_ts` (included), half older and half newer (IRCv3 `CHATHISTORY AROUND`).
+        around: bool,
+        /// Request id.
+        req: Option<RequestId>,
+    },
+    /// Rooms of the session that saw messages in a time range, for IRCv3 `CHATHISTORY
+    /// TARGETS`: answered by `Event::Conversations`.
+    Conversations {
+        /// Only activity after this time (ms since the epoch).
+        after_ts: u64,
+        /// Only activity before this time.
+        before_ts: u64,
+        /// At most this many rooms.
         limit: u32,
         /// Request id.
         req: Option<RequestId>,
@@ -231,6 +247,21 @@ pub enum Command {
         /// Its password.
         password: String,
         /// Request id; the answer is a `Notice` carrying it.
+        req: Option<RequestId>,
+    },
+    /// Hide from (`true`) or show again in server-wide `who` searches by people who share no
+    /// room with you (IRC user mode `+i`).
+    Invisible {
+        /// Hidden.
+        on: bool,
+    },
+    /// End someone's session (server operators only).
+    Kill {
+        /// Who.
+        nick: String,
+        /// Shown to them and to their rooms.
+        reason: String,
+        /// Request id.
         req: Option<RequestId>,
     },
     /// Hand this event back to the session, in order after its earlier commands: front doors

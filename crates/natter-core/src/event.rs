@@ -21,10 +21,58 @@ pub struct ChatMessage {
     pub text: Box<str>,
     /// True for `/me`.
     pub action: bool,
+    /// True for a notice: a message that must never draw an automatic reply (bots, away
+    /// answers); IRC shows it as `NOTICE`, text mode marks it.
+    pub notice: bool,
+    /// Client-only tags (IRCv3 `+name=value`, escaped, `;`-separated, without the leading
+    /// `@`) that the sender attached, relayed to recipients that understand them; a message
+    /// with tags and no text is a tag-only message (IRC `TAGMSG`, e.g. `+typing`).
+    pub tags: Option<Name>,
     /// Server id (per room), when stored.
     pub mid: Option<u64>,
+    /// Id of a live message that has no stored id (private, ephemeral, tag-only), unique in
+    /// this server's lifetime and across restarts; 0 for history.
+    pub uid: u64,
     /// Milliseconds since the epoch.
     pub ts: u64,
+}
+
+impl ChatMessage {
+    /// A stable, protocol-neutral id for this message (IRCv3 `msgid`): `<room hash>-<id>` for a
+    /// stored room message (the same string live and in history, so a client can page from
+    /// it), `u<hex>` otherwise. [`parse_msgid`] reverses the first form.
+    pub fn msgid(&self) -> String {
+        match (&self.room, self.mid) {
+            (Some(room), Some(mid)) => room_msgid(&natter_proto::names::fold(room), mid),
+            _ => format!("u{:x}", self.uid),
+        }
+    }
+}
+
+/// The msgid of stored message `mid` of the room with key (case-folded name) `room_key`.
+pub fn room_msgid(room_key: &str, mid: u64) -> String {
+    format!("{:08x}-{mid}", room_hash(room_key))
+}
+
+/// The stored id named by a msgid, when it is a stored message of the room with key
+/// `room_key`; `None` for any other string (a live-only id, another room's id, garbage).
+pub fn parse_msgid(room_key: &str, msgid: &str) -> Option<u64> {
+    let (hash, mid) = msgid.split_once('-')?;
+    if hash.len() != 8 || u32::from_str_radix(hash, 16).ok()? != room_hash(room_key) {
+        return None;
+    }
+    mid.parse().ok().filter(|&m| m > 0)
+}
+
+/// FNV-1a of a room key, folded to 32 bits: stable across versions and platforms (unlike the
+/// std hasher), so msgids stay valid across restarts and upgrades.
+fn room_hash(room_key: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in room_key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
 }
 
 /// A room as listed by `/rooms`.
@@ -87,6 +135,10 @@ pub struct MemberInfo {
     pub away: Option<Name>,
     /// Server operator (the console).
     pub server_op: bool,
+    /// Asked to be hidden from server-wide searches (IRC `+i`).
+    pub invisible: bool,
+    /// Shares a room with the asker (or is the asker): invisibility does not hide them then.
+    pub shares_room: bool,
 }
 
 /// Someone's standing in one room, for `UserInfo`.
@@ -169,6 +221,8 @@ pub enum Event {
         nick: Name,
         /// Their `user@host`.
         ident: Name,
+        /// Their away message when they join while away (IRC away-notify tells it at once).
+        away: Option<Name>,
         /// When.
         ts: u64,
     },
@@ -234,6 +288,8 @@ pub enum Event {
         topic_set: Option<(Name, u64)>,
         /// Members, sorted, you included.
         members: Vec<Name>,
+        /// Each member's `user@host`, in the order of `members` (IRC `userhost-in-names`).
+        idents: Vec<Name>,
         /// Operators.
         operators: Vec<Name>,
         /// Voiced members.
@@ -265,12 +321,19 @@ pub enum Event {
     History {
         /// Request id.
         req: Option<RequestId>,
-        /// Room.
+        /// Room (or the nick asked about, for private conversations, which are not stored).
         room: Name,
         /// Messages, oldest first.
         messages: Vec<Arc<ChatMessage>>,
         /// True when more remain in the direction asked.
         more: bool,
+    },
+    /// Answer to `Conversations`: rooms with their latest message time, oldest first.
+    Conversations {
+        /// Request id.
+        req: Option<RequestId>,
+        /// `(room, latest message time)`.
+        rooms: Vec<(Name, u64)>,
     },
     /// Your ignore mode.
     IgnoreMode {
@@ -404,8 +467,10 @@ pub enum Event {
     },
 }
 
-/// Number of protocol renderings a [`RenderCache`] can hold (native, text, IRC, IRC with tags).
-pub const RENDER_SLOTS: usize = 4;
+/// Number of protocol renderings a [`RenderCache`] can hold: native, text, and IRC in four
+/// variants (no tags, `server-time`, `message-tags`, both), since IRCv3 tags may only go to
+/// clients that enabled them.
+pub const RENDER_SLOTS: usize = 6;
 
 /// Per-event cache of rendered bytes, one slot per protocol variant: the first recipient of a
 /// protocol renders, every other recipient reuses the bytes.

@@ -78,11 +78,8 @@ impl Store for MemoryStore {
         let data = self.data();
         let msgs = data.messages.get(room).map(Vec::as_slice).unwrap_or(&[]);
         let limit = query.limit as usize;
-        let selected: Vec<&StoredMessage> = msgs
-            .iter()
-            .filter(|m| query.before.is_none_or(|b| m.mid < b) && query.after.is_none_or(|a| m.mid > a))
-            .collect();
-        let (page, more) = if query.after.is_some() && query.before.is_none() {
+        let selected: Vec<&StoredMessage> = msgs.iter().filter(|m| query.admits(m.mid, m.ts)).collect();
+        let (page, more) = if query.forwards() {
             let more = selected.len() > limit;
             (selected.into_iter().take(limit).cloned().collect(), more)
         } else {

@@ -23,6 +23,8 @@ pub struct StoredMessage {
     pub text: String,
     /// True for `/me`.
     pub action: bool,
+    /// True for a notice.
+    pub notice: bool,
 }
 
 /// A room's durable settings.
@@ -67,15 +69,42 @@ pub enum WriteOutcome {
     },
 }
 
-/// A page query, as in the native `history` frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A page query, as in the native `history` frame and IRCv3 `CHATHISTORY`: bounds by id
+/// and by time (all exclusive, all optional, combined), and which end of the matching
+/// messages the page takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
     /// Only ids below.
     pub before: Option<u64>,
     /// Only ids above.
     pub after: Option<u64>,
+    /// Only messages sent before this time (ms since the epoch).
+    pub before_ts: Option<u64>,
+    /// Only messages sent after this time (ms since the epoch).
+    pub after_ts: Option<u64>,
     /// At most this many.
     pub limit: u32,
+    /// Take the oldest matching messages. Without it the page is the newest ones, except
+    /// when only lower bounds (`after`, `after_ts`) are given: then it pages forwards.
+    pub oldest: bool,
+}
+
+impl HistoryQuery {
+    /// True when the page is taken from the oldest end of the matching messages.
+    pub fn forwards(&self) -> bool {
+        self.oldest
+            || ((self.after.is_some() || self.after_ts.is_some())
+                && self.before.is_none()
+                && self.before_ts.is_none())
+    }
+
+    /// Whether a message with this id and time is within the bounds.
+    pub fn admits(&self, mid: u64, ts: u64) -> bool {
+        self.before.is_none_or(|b| mid < b)
+            && self.after.is_none_or(|a| mid > a)
+            && self.before_ts.is_none_or(|b| ts < b)
+            && self.after_ts.is_none_or(|a| ts > a)
+    }
 }
 
 /// A stored room with what the hub needs at startup.
@@ -115,7 +144,8 @@ pub trait Store: Send + Sync + 'static {
     fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError>;
 
     /// Returns one page of a room's messages, oldest first, and whether more remain beyond it
-    /// (older ones for `before` or no bound; newer ones for `after`).
+    /// (newer ones when the page was taken forwards, see [`HistoryQuery::forwards`]; older
+    /// ones otherwise).
     /// `room` is the room key.
     fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError>;
 

@@ -56,6 +56,8 @@ fn say(room: &str, text: &str, cid: Option<&str>) -> Command {
         target: Target::Room(room.into()),
         text: text.into(),
         action: false,
+        notice: false,
+        tags: None,
         cid: cid.map(Into::into),
         req: None,
     }
@@ -123,6 +125,8 @@ async fn ignore_mode_hides_room_messages_but_not_private_ones() {
             target: Target::Nick("ANN".into()),
             text: "pm".into(),
             action: false,
+            notice: false,
+            tags: None,
             cid: None,
             req: None,
         },

@@ -53,6 +53,10 @@ pub enum ClientFrame {
         /// True for an action (`/me waves`).
         #[serde(default, skip_serializing_if = "is_false")]
         action: bool,
+        /// True for a notice: a message no program may answer automatically (bots, away
+        /// replies); IRC users see it as `NOTICE`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        notice: bool,
         /// Client-chosen message id; the server drops a second message with the same `cid`
         /// from the same nick and acknowledges it with the first one's server id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,6 +434,9 @@ pub struct MessageFrame<'a> {
     /// True for an action (`/me`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub action: bool,
+    /// True for a notice: never answer it automatically.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub notice: bool,
     /// Server id, increasing per room; absent for private messages and ephemeral rooms'
     /// messages, which are not stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -955,6 +962,7 @@ mod tests {
             to: None,
             text: "hello \"there\"".into(),
             action: false,
+            notice: false,
             mid: Some(4),
             ts: 1_700_000_000_000,
         });
@@ -973,7 +981,7 @@ mod tests {
 
         #[test]
         fn send_round_trips(text in ".{0,200}", cid in proptest::option::of("[a-z0-9]{1,8}")) {
-            let frame = ClientFrame::Send { room: Some("#r".into()), to: None, text, action: false, cid, id: Some(RequestId::Num(9)) };
+            let frame = ClientFrame::Send { room: Some("#r".into()), to: None, text, action: false, notice: false, cid, id: Some(RequestId::Num(9)) };
             let line = client_frame_line(&frame);
             proptest::prop_assert_eq!(parse_client_frame(&line[..line.len()-1]).unwrap(), frame);
         }

@@ -26,6 +26,7 @@ fn batches(batch: u64, with_cid: bool) -> Vec<Vec<Write>> {
                         cid: with_cid.then(|| format!("{n:016x}")),
                         text: format!("message number {n}: some ordinary chat text of a typical length"),
                         action: false,
+                        notice: false,
                     })
                 })
                 .collect()

@@ -43,6 +43,9 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
 
     CREATE UNIQUE INDEX messages_dedupe ON messages (room, sender_key, cid) WHERE cid IS NOT NULL;",
+    // 2: notices (messages that must never be answered automatically) keep their kind in
+    // history. Existing rows are ordinary messages.
+    "ALTER TABLE messages ADD COLUMN notice INTEGER NOT NULL DEFAULT 0 CHECK (notice IN (0, 1));",
 ];
 
 /// Brings the database on `conn` up to [`SCHEMA_VERSION`], one transaction per migration, and

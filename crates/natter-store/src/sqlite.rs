@@ -74,7 +74,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const MESSAGE_COLUMNS: &str = "room, mid, ts, nick, sender_key, cid, text, action";
+const MESSAGE_COLUMNS: &str = "room, mid, ts, nick, sender_key, cid, text, action, notice";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(StoredMessage {
@@ -86,6 +86,7 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         cid: r.get(5)?,
         text: r.get(6)?,
         action: r.get(7)?,
+        notice: r.get(8)?,
     })
 }
 
@@ -185,8 +186,8 @@ impl SqliteStore {
             let sql_err = |e: rusqlite::Error| io_error("cannot write a batch", &e);
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO messages (room, mid, ts, nick, sender_key, cid, text, action)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO messages (room, mid, ts, nick, sender_key, cid, text, action, notice)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (room, sender_key, cid) WHERE cid IS NOT NULL DO NOTHING",
                 )
                 .map_err(sql_err)?;
@@ -203,6 +204,7 @@ impl SqliteStore {
                                 m.cid,
                                 m.text,
                                 m.action,
+                                m.notice,
                             ])
                             .map_err(sql_err)?;
                         if inserted == 1 {
@@ -303,24 +305,33 @@ fn history_in(
         Some(0) => return Ok((Vec::new(), false)),
         Some(b) => i64::try_from(b - 1).unwrap_or(i64::MAX),
     };
-    // `after` alone pages forwards from it; everything else pages backwards from the newest.
-    let forwards = query.after.is_some() && query.before.is_none();
-    let sql = if forwards {
-        format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE room = ?1 AND mid BETWEEN ?2 AND ?3 ORDER BY mid ASC LIMIT ?4"
-        )
-    } else {
-        format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE room = ?1 AND mid BETWEEN ?2 AND ?3 ORDER BY mid DESC LIMIT ?4"
-        )
+    // Time bounds, inclusive in i64 like the ids (times are stored as i64 too).
+    let low_ts = match query.after_ts {
+        None => i64::MIN,
+        Some(a) => match i64::try_from(a).ok().and_then(|a| a.checked_add(1)) {
+            Some(low) => low,
+            None => return Ok((Vec::new(), false)),
+        },
     };
+    let high_ts = match query.before_ts {
+        None => i64::MAX,
+        Some(0) => return Ok((Vec::new(), false)),
+        Some(b) => i64::try_from(b - 1).unwrap_or(i64::MAX),
+    };
+    let forwards = query.forwards();
+    let order = if forwards { "ASC" } else { "DESC" };
+    // The time filter rides on the (room, mid) key: times grow with ids, so the scan from the
+    // right end stops soon after the first matching row.
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages
+         WHERE room = ?1 AND mid BETWEEN ?2 AND ?3 AND ts BETWEEN ?5 AND ?6
+         ORDER BY mid {order} LIMIT ?4"
+    );
     let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
     // One row past the page tells whether more remain.
     let mut page = conn
         .prepare_cached(&sql)?
-        .query_map(params![room, low, high, i64::from(query.limit) + 1], message_from_row)?
+        .query_map(params![room, low, high, i64::from(query.limit) + 1, low_ts, high_ts], message_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let more = page.len() > limit;
     page.truncate(limit);

@@ -61,11 +61,12 @@ fn msg(room: &str, mid: u64, sender: &str, cid: Option<&str>) -> StoredMessage {
         cid: cid.map(str::to_owned),
         text: format!("message {mid} in {room}"),
         action: mid.is_multiple_of(7),
+        notice: mid.is_multiple_of(5),
     }
 }
 
 fn q(before: Option<u64>, after: Option<u64>, limit: u32) -> HistoryQuery {
-    HistoryQuery { before, after, limit }
+    HistoryQuery { before, after, limit, ..Default::default() }
 }
 
 fn mids(page: &(Vec<StoredMessage>, bool)) -> (Vec<u64>, bool) {
@@ -101,6 +102,7 @@ fn messages_round_trip_exactly() {
             cid: Some("c-1".into()),
             text: "héllo\nwith \"quotes\" and \0 nul and 🎉".into(),
             action: true,
+            notice: false,
         };
         let mut r = room("#ünïcode");
         r.topic = "a topic".into();

@@ -27,12 +27,13 @@ fn msg(room: &str, mid: u64, cid: Option<&str>) -> StoredMessage {
         cid: cid.map(str::to_owned),
         text: format!("hello {mid}"),
         action: false,
+        notice: false,
     }
 }
 
 fn latest(store: &dyn Store, room: &str, limit: u32) -> Vec<u64> {
     store
-        .history(room, HistoryQuery { before: None, after: None, limit })
+        .history(room, HistoryQuery { limit, ..Default::default() })
         .unwrap()
         .0
         .iter()
@@ -172,7 +173,7 @@ fn a_corrupt_database_is_an_error_not_a_panic() {
         Ok(store) => {
             let read = store
                 .load(10)
-                .and_then(|_| store.history("#r", HistoryQuery { before: None, after: None, limit: 10 }));
+                .and_then(|_| store.history("#r", HistoryQuery { limit: 10, ..Default::default() }));
             assert!(read.is_err(), "reading a scribbled database succeeded");
         }
     }
@@ -233,7 +234,7 @@ fn history_reads_run_during_commits() {
                 while !done.load(Ordering::Acquire) {
                     let was_committing = committing.load(Ordering::Acquire);
                     let (page, _) =
-                        store.history("#r", HistoryQuery { before: None, after: None, limit: 50 }).unwrap();
+                        store.history("#r", HistoryQuery { limit: 50, ..Default::default() }).unwrap();
                     // Every page is a consistent snapshot: contiguous ids ending at the newest.
                     let ids: Vec<u64> = page.iter().map(|m| m.mid).collect();
                     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");

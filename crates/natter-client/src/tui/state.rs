@@ -736,6 +736,7 @@ mod tests {
             to: to.map(|r| Cow::Owned(r.into())),
             text: Cow::Owned(text.into()),
             action: false,
+            notice: false,
             mid,
             ts: 1,
         }

@@ -14,6 +14,23 @@ use std::sync::Arc;
 
 type Req = Option<RequestId>;
 
+/// What a `Say` carries besides its target.
+struct Said {
+    text: String,
+    action: bool,
+    notice: bool,
+    tags: Option<String>,
+}
+
+/// Ids of live messages without a stored id: seeded from the clock (shifted past any count a
+/// server reaches in a millisecond) so that ids stay unique across restarts.
+static LIVE_IDS: std::sync::LazyLock<std::sync::atomic::AtomicU64> =
+    std::sync::LazyLock::new(|| std::sync::atomic::AtomicU64::new(now_ms() << 16));
+
+fn next_uid() -> u64 {
+    LIVE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Reason given to a session whose outbox overflowed.
 const TOO_SLOW: &str = "too slow: your connection fell too far behind; reconnect to catch up from history";
 
@@ -56,6 +73,7 @@ impl Hub {
             signon_ts: now_ms(),
             active_ts: now_ms(),
             invited: Default::default(),
+            invisible: false,
         };
         self.sessions.insert(id, session);
         self.nicks.insert(key, id);
@@ -72,7 +90,9 @@ impl Hub {
             return;
         }
         match cmd {
-            Command::Say { target, text, action, cid, req } => self.say(id, target, text, action, cid, req),
+            Command::Say { target, text, action, notice, tags, cid, req } => {
+                self.say(id, target, Said { text, action, notice, tags }, cid, req)
+            }
             Command::Join { room, key, req } => self.join(id, &room, key, req),
             Command::Part { room, reason, req } => self.part(id, &room, reason, req),
             Command::Nick { nick, req } => self.change_nick(id, &nick, req),
@@ -87,8 +107,9 @@ impl Hub {
             }
             Command::Ignore { nick, req } => self.ignore(id, nick, req),
             Command::Unignore { nick, req } => self.unignore(id, &nick, req),
-            Command::History { room, before, after, limit, req } => {
-                self.history(id, &room, HistoryQuery { before, after, limit }, req)
+            Command::History { room, query, around, req } => self.history(id, &room, query, around, req),
+            Command::Conversations { after_ts, before_ts, limit, req } => {
+                self.conversations(id, after_ts, before_ts, limit, req)
             }
             Command::SetEphemeral { room, on, req } => self.set_ephemeral(id, &room, on, req),
             Command::Mode { room, changes, req } => self.mode(id, &room, changes, req),
@@ -101,6 +122,8 @@ impl Hub {
             Command::Whowas { nick, count, req } => self.whowas(id, &nick, count, req),
             Command::Oper { name, password, req } => self.oper(id, &name, &password, req),
             Command::Echo { event } => self.reply(id, *event),
+            Command::Invisible { on } => self.sessions.get_mut(&id).expect("checked above").invisible = on,
+            Command::Kill { nick, reason, req } => self.kill(id, &nick, &reason, req),
             Command::Quit { reason } => self.remove_session(id, reason.as_deref().unwrap_or("quit"), false),
         }
     }
@@ -233,16 +256,12 @@ impl Hub {
 
     // ---- commands ----
 
-    fn say(
-        &mut self,
-        id: SessionId,
-        target: Target,
-        text: String,
-        action: bool,
-        cid: Option<String>,
-        req: Req,
-    ) {
-        if text.trim().is_empty() {
+    fn say(&mut self, id: SessionId, target: Target, said: Said, cid: Option<String>, req: Req) {
+        let Said { text, action, notice, tags } = said;
+        let tags: Option<Name> = tags.filter(|t| !t.is_empty()).map(|t| t.as_str().into());
+        // A tag-only message (typing notices) is relayed, never stored.
+        let tag_only = tags.is_some() && text.is_empty();
+        if text.trim().is_empty() && !tag_only {
             return self.error(id, req, ErrorCode::EmptyMessage, "message is empty; type some text");
         }
         let ts = now_ms();
@@ -268,8 +287,19 @@ impl Hub {
                 Target::Nick(n) => Some(Name::from(n.as_str())),
                 Target::Room(_) => None,
             };
-            let message =
-                Arc::new(ChatMessage { room, from, ident, to, text: text.into(), action, mid, ts: first_ts });
+            let message = Arc::new(ChatMessage {
+                room,
+                from,
+                ident,
+                to,
+                text: text.into(),
+                action,
+                notice,
+                tags,
+                mid,
+                uid: next_uid(),
+                ts: first_ts,
+            });
             return self.reply(
                 id,
                 Event::Ack { req, cid: cid.map(Into::into), message, duplicate: true, away: None },
@@ -293,14 +323,18 @@ impl Hub {
                     to: Some(to_nick),
                     text: text.into(),
                     action,
+                    notice,
+                    tags,
                     mid: None,
+                    uid: next_uid(),
                     ts,
                 });
                 if let Some(cid_key) = &cid_key {
                     self.cids.insert(&sender_key, cid_key, None, ts);
                 }
                 let recipient = &self.sessions[&to_id];
-                let away = recipient.away.clone();
+                // A notice never draws an automatic answer, the away message included.
+                let away = if notice { None } else { recipient.away.clone() };
                 if !recipient.blocks(&sender_key, false) {
                     self.reply(to_id, Event::Message(message.clone()));
                 }
@@ -309,7 +343,7 @@ impl Hub {
             Target::Room(room) => {
                 let Some(key) = self.sendable_room_key(id, &room, &req) else { return };
                 let room = self.rooms.get_mut(&key).expect("checked");
-                let stored = !room.ephemeral;
+                let stored = !room.ephemeral && !tag_only;
                 let mid = stored.then(|| {
                     room.last_mid += 1;
                     room.last_mid
@@ -321,7 +355,10 @@ impl Hub {
                     to: None,
                     text: text.into(),
                     action,
+                    notice,
+                    tags,
                     mid,
+                    uid: if stored { 0 } else { next_uid() },
                     ts,
                 });
                 if let Some(cid_key) = &cid_key {
@@ -342,6 +379,7 @@ impl Hub {
                         cid: pending.cid.as_deref().map(str::to_string),
                         text: m.text.to_string(),
                         action,
+                        notice,
                     }));
                     self.pending.push_back(Some(pending));
                 } else {
@@ -450,18 +488,19 @@ impl Hub {
             session.rooms.push(key.clone());
             session.invited.remove(&key);
         }
-        let (nick, ident) = (session.nick.clone(), session.ident.clone());
+        let (nick, ident, away) = (session.nick.clone(), session.ident.clone(), session.away.clone());
         let room = &self.rooms[&key];
         // A big room lists its first `presence_limit` members only: listing thousands on every
         // join would make joining cost as much as the room is big (`who` lists them all).
-        let mut members: Vec<Name> = room
+        let mut listed: Vec<(Name, Name)> = room
             .members
             .iter()
             .take(self.config.presence_limit)
             .filter_map(|m| self.sessions.get(m))
-            .map(|s| s.nick.clone())
+            .map(|s| (s.nick.clone(), s.ident.clone()))
             .collect();
-        members.sort_unstable_by_key(|n| fold(n));
+        listed.sort_unstable_by_key(|(n, _)| fold(n));
+        let (members, idents) = listed.into_iter().unzip();
         let operators =
             room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
         let voiced =
@@ -476,6 +515,7 @@ impl Hub {
             secret: room.modes.secret,
             topic_set: room.topic_by.clone().map(|by| (by, room.topic_ts)),
             members,
+            idents,
             operators,
             voiced,
             ephemeral: room.ephemeral,
@@ -484,7 +524,7 @@ impl Hub {
         if !others.is_empty() {
             self.broadcast(
                 others.into_iter().filter(|&m| m != id),
-                Event::Join { room: name, nick, ident, ts: now_ms() },
+                Event::Join { room: name, nick, ident, away, ts: now_ms() },
             );
         }
         self.reply(id, joined);
@@ -639,6 +679,7 @@ impl Hub {
         members.sort_unstable_by_key(|m| fold(&self.sessions[m].nick));
         let nicks = members.iter().map(|m| self.sessions[m].nick.clone()).collect();
         let room_key = room_name.as_deref().map(fold);
+        let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
         let info = if detail {
             members
                 .iter()
@@ -653,6 +694,8 @@ impl Hub {
                         voice: r.is_some_and(|r| r.voiced.contains(m)),
                         away: s.away.clone(),
                         server_op: s.server_op,
+                        invisible: s.invisible,
+                        shares_room: *m == id || s.rooms.iter().any(|k| mine.contains(k)),
                     }
                 })
                 .collect()
@@ -709,10 +752,18 @@ impl Hub {
         self.reply(id, Event::Ignoring { req, nicks });
     }
 
-    fn history(&mut self, id: SessionId, room: &str, mut query: HistoryQuery, req: Req) {
+    fn history(&mut self, id: SessionId, room: &str, mut query: HistoryQuery, around: bool, req: Req) {
+        if !room.starts_with('#') {
+            // Private conversations are not stored: their history is empty.
+            let room = Name::from(room);
+            return self.reply(id, Event::History { req, room, messages: Vec::new(), more: false });
+        }
         let Some(key) = self.room_key(id, room, &req) else { return };
         let r = &self.rooms[&key];
         let name = r.name.clone();
+        if r.modes.secret && !r.has_member(id) {
+            return self.error(id, req, ErrorCode::NotInRoom, format!("you are not in {name}"));
+        }
         if r.ephemeral {
             return self.reply(id, Event::History { req, room: name, messages: Vec::new(), more: false });
         }
@@ -720,7 +771,8 @@ impl Hub {
         query.limit = query.limit.clamp(1, self.config.max_history_page);
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            let event = match store.history(&key, query) {
+            let page = if around { history_around(&*store, &key, query) } else { store.history(&key, query) };
+            let event = match page {
                 Ok((rows, more)) => {
                     let messages = rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
                     Event::History { req, room: name, messages, more }
@@ -734,6 +786,33 @@ impl Hub {
             // A full outbox here means the hub is about to drop the session anyway.
             let _ = outbox.send(event);
         });
+    }
+
+    fn kill(&mut self, id: SessionId, nick: &str, reason: &str, req: Req) {
+        if !self.sessions[&id].server_op {
+            return self.error(id, req, ErrorCode::NotOperator, "only server operators can kill");
+        }
+        let Some(&victim) = self.nicks.get(&fold(nick)) else {
+            return self.error(id, req, ErrorCode::NoSuchNick, format!("{nick} is not online"));
+        };
+        let by = self.sessions[&id].nick.clone();
+        self.remove_session(victim, &format!("Killed ({by} ({reason}))"), false);
+    }
+
+    /// The session's rooms whose latest message falls in `(after_ts, before_ts)`, oldest
+    /// activity first: answered from memory (each room keeps its recent messages).
+    fn conversations(&mut self, id: SessionId, after_ts: u64, before_ts: u64, limit: u32, req: Req) {
+        let (low, high) = (after_ts.min(before_ts), after_ts.max(before_ts));
+        let mut rooms: Vec<(Name, u64)> = self.sessions[&id]
+            .rooms
+            .iter()
+            .filter_map(|k| self.rooms.get(k))
+            .filter_map(|r| r.recent.back().map(|m| (r.name.clone(), m.ts)))
+            .filter(|&(_, ts)| ts > low && ts < high)
+            .collect();
+        rooms.sort_unstable_by_key(|&(_, ts)| ts);
+        rooms.truncate(limit.clamp(1, self.config.max_history_page) as usize);
+        self.reply(id, Event::Conversations { req, rooms });
     }
 
     fn set_ephemeral(&mut self, id: SessionId, room: &str, on: bool, req: Req) {
@@ -763,4 +842,33 @@ impl Hub {
         self.save_room(&key);
         self.broadcast(recipients, event);
     }
+}
+
+/// A page centred on `query.before` (id) or `query.before_ts` (time), both included: the
+/// older half (with the centre) and the newer half, oldest first.
+fn history_around(
+    store: &dyn crate::store::Store,
+    key: &str,
+    query: HistoryQuery,
+) -> Result<(Vec<StoredMessage>, bool), crate::store::StoreError> {
+    let newer_count = query.limit / 2;
+    let older = HistoryQuery {
+        before: query.before.map(|b| b.saturating_add(1)),
+        before_ts: query.before_ts.map(|t| t.saturating_add(1)),
+        limit: query.limit - newer_count,
+        ..HistoryQuery::default()
+    };
+    let (mut page, more_older) = store.history(key, older)?;
+    if newer_count > 0 {
+        let newer = HistoryQuery {
+            after: query.before,
+            after_ts: query.before_ts,
+            limit: newer_count,
+            ..HistoryQuery::default()
+        };
+        let (rest, more_newer) = store.history(key, newer)?;
+        page.extend(rest);
+        return Ok((page, more_older || more_newer));
+    }
+    Ok((page, more_older))
 }

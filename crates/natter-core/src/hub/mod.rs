@@ -211,7 +211,10 @@ pub(crate) fn stored_to_chat(m: &StoredMessage, room: &Arc<str>) -> ChatMessage 
         to: None,
         text: m.text.as_str().into(),
         action: m.action,
+        notice: m.notice,
+        tags: None,
         mid: Some(m.mid),
+        uid: 0,
         ts: m.ts,
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Session {
     pub active_ts: u64,
     /// Keys of rooms this session was invited into (consumed on join).
     pub invited: FxHashSet<String>,
+    /// Hidden from server-wide `who` searches by people who share no room with it.
+    pub invisible: bool,
 }
 
 impl Session {

@@ -84,6 +84,15 @@ pub(crate) fn is_shared(event: &Event) -> bool {
     )
 }
 
+/// True for a tag-only message (IRC `TAGMSG`, e.g. typing notices) or its acknowledgement:
+/// doors without message tags show nothing for it.
+pub(crate) fn is_tag_only(event: &Event) -> bool {
+    match event {
+        Event::Message(m) | Event::Ack { message: m, .. } => m.text.is_empty() && m.tags.is_some(),
+        _ => false,
+    }
+}
+
 /// Everything a door needs to act for its session.
 pub(crate) struct SessionCtx {
     pub hub: HubHandle,

@@ -3,6 +3,7 @@
 use super::{Door, Flow, SessionCtx};
 use natter_core::command::RoomChange;
 use natter_core::event::{MemberInfo, RoomStanding};
+use natter_core::store::HistoryQuery;
 use natter_core::{ChatMessage, Command, Event, SessionKind, Target};
 use natter_proto::command::help_lines;
 use natter_proto::native::{
@@ -25,6 +26,7 @@ pub(crate) fn message_frame(m: &ChatMessage) -> MessageFrame<'_> {
         to: m.to.as_deref().map(Cow::Borrowed),
         text: Cow::Borrowed(&m.text),
         action: m.action,
+        notice: m.notice,
         mid: m.mid,
         ts: m.ts,
     }
@@ -225,6 +227,12 @@ pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
         Event::Notice { req, room, text } => {
             ServerFrame::Notice { id: req.clone(), room: room.as_deref().map(b), text: b(text) }
         }
+        // Only IRC asks for these (CHATHISTORY TARGETS); a notice keeps other doors honest.
+        Event::Conversations { req, rooms } => {
+            let list: Vec<&str> = rooms.iter().map(|(r, _)| &**r).collect();
+            let text = Cow::Owned(format!("active rooms: {}", list.join(" ")));
+            ServerFrame::Notice { id: req.clone(), room: None, text }
+        }
         Event::Error { req, code, message } => {
             ServerFrame::Error { id: req.clone(), code: *code, message: b(message) }
         }
@@ -241,6 +249,9 @@ impl Door for NativeDoor {
     }
 
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+        if super::is_tag_only(event) {
+            return;
+        }
         write_server_frame(&frame(event), out);
     }
 
@@ -286,7 +297,7 @@ impl Door for NativeDoor {
                     "you are already logged in; use nick to rename",
                 );
             }
-            ClientFrame::Send { room, to, text, action, cid, id } => {
+            ClientFrame::Send { room, to, text, action, notice, cid, id } => {
                 let target = match (room, to) {
                     (Some(room), None) => Target::Room(room),
                     (None, Some(to)) => Target::Nick(to),
@@ -301,7 +312,7 @@ impl Door for NativeDoor {
                 if !ctx.allow_message() {
                     return ctx.rate_limited(id);
                 }
-                Command::Say { target, text, action, cid, req: id }
+                Command::Say { target, text, action, notice, tags: None, cid, req: id }
             }
             ClientFrame::Broadcast { msg } => {
                 if !ctx.allow_message() {
@@ -311,6 +322,8 @@ impl Door for NativeDoor {
                     target: Target::Room(ctx.lobby()),
                     text: msg,
                     action: false,
+                    notice: false,
+                    tags: None,
                     cid: None,
                     req: None,
                 }
@@ -323,6 +336,8 @@ impl Door for NativeDoor {
                     target: Target::Nick(nickname),
                     text: msg,
                     action: false,
+                    notice: false,
+                    tags: None,
                     cid: None,
                     req: None,
                 }
@@ -353,7 +368,9 @@ impl Door for NativeDoor {
             }
             ClientFrame::Unignore { nick, id } => Command::Unignore { nick, req: id },
             ClientFrame::History { room, before, after, limit, id } => {
-                Command::History { room, before, after, limit: limit.unwrap_or(50), req: id }
+                let query =
+                    HistoryQuery { before, after, limit: limit.unwrap_or(50), ..HistoryQuery::default() };
+                Command::History { room, query, around: false, req: id }
             }
             ClientFrame::Ephemeral { room, on, id } => Command::SetEphemeral { room, on, req: id },
             ClientFrame::Help {} => {

@@ -39,6 +39,14 @@ fn clock(ts: u64) -> String {
 
 fn message_line(m: &ChatMessage, out: &mut String) {
     let time = clock(m.ts);
+    if m.notice {
+        // Notices look like IRC's (`-nick-`), so people and scripts can tell them apart.
+        let _ = match &m.room {
+            Some(room) => write!(out, "[{time}] {room} -{}- {}", m.from, m.text),
+            None => write!(out, "[{time}] -{}- {}", m.from, m.text),
+        };
+        return;
+    }
     match (&m.room, m.action) {
         (Some(room), false) => {
             let _ = write!(out, "[{time}] {room} <{}> {}", m.from, m.text);
@@ -166,6 +174,10 @@ fn render_text(event: &Event) -> String {
         Event::Ignoring { nicks, .. } => {
             let _ = write!(s, "*** you ignore: {}", nicks.join(", "));
         }
+        Event::Conversations { rooms, .. } => {
+            let list: Vec<&str> = rooms.iter().map(|(r, _)| &**r).collect();
+            let _ = write!(s, "*** active rooms: {}", list.join(" "));
+        }
         Event::Notice { text, .. } => {
             for (i, line) in text.lines().enumerate() {
                 if i > 0 {
@@ -287,6 +299,8 @@ impl TextDoor {
                     target: Target::Room(room.to_string()),
                     text,
                     action: false,
+                    notice: false,
+                    tags: None,
                     cid: None,
                     req: None,
                 }
@@ -295,7 +309,15 @@ impl TextDoor {
                 if !ctx.allow_message() {
                     return ctx.rate_limited(None);
                 }
-                Command::Say { target: Target::Nick(to), text, action: false, cid: None, req: None }
+                Command::Say {
+                    target: Target::Nick(to),
+                    text,
+                    action: false,
+                    notice: false,
+                    tags: None,
+                    cid: None,
+                    req: None,
+                }
             }
             Input::Command(cmd) => match self.command(cmd, ctx) {
                 Ok(command) => command,
@@ -334,16 +356,23 @@ impl TextDoor {
                 if !ctx.allow_message() {
                     return Err(ctx.rate_limited(None));
                 }
-                Command::Say { target: Target::Room(room), text, action: true, cid: None, req: None }
+                Command::Say {
+                    target: Target::Room(room),
+                    text,
+                    action: true,
+                    notice: false,
+                    tags: None,
+                    cid: None,
+                    req: None,
+                }
             }
             Typed::Topic { room, topic } => {
                 Command::Topic { room: self.room_or_current(room, ctx)?, topic, req: None }
             }
             Typed::History { room, count } => Command::History {
                 room: self.room_or_current(room, ctx)?,
-                before: None,
-                after: None,
-                limit: count.unwrap_or(20),
+                query: natter_core::store::HistoryQuery { limit: count.unwrap_or(20), ..Default::default() },
+                around: false,
                 req: None,
             },
             Typed::Ignore(nick) => Command::Ignore { nick, req: None },
@@ -421,6 +450,9 @@ impl Door for TextDoor {
     }
 
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+        if super::is_tag_only(event) {
+            return;
+        }
         out.extend_from_slice(render_text(event).as_bytes());
     }
 
@@ -530,6 +562,9 @@ mod tests {
             to: None,
             text: "hi".into(),
             action: false,
+            notice: false,
+            tags: None,
+            uid: 0,
             mid: Some(1),
             ts: 3_600_000 + 61_000,
         };

@@ -11,7 +11,8 @@
 mod moderation;
 
 use super::{Door, Flow, SessionCtx};
-use natter_core::event::{MemberInfo, UserInfo};
+use natter_core::event::{MemberInfo, UserInfo, parse_msgid};
+use natter_core::store::HistoryQuery;
 use natter_core::{ChatMessage, Command, ErrorCode, Event, RequestId, SessionKind, Target};
 use natter_proto::decode::decode_text;
 use natter_proto::irc::{self, MAX_LINE, MAX_TAGS, ParseError, split_tags, write_line};
@@ -21,8 +22,25 @@ use std::time::{Duration, Instant};
 
 /// Render-cache slot of shared IRC lines without tags.
 const SLOT_PLAIN: usize = 2;
-/// Render-cache slot of shared IRC lines with the `server-time` tag.
-const SLOT_TAGGED: usize = 3;
+/// Render-cache slot of shared IRC lines with the `server-time` tag only.
+const SLOT_TIME: usize = 3;
+/// Render-cache slot of shared IRC lines with `message-tags` tags (msgid, client tags) only.
+const SLOT_TAGS: usize = 4;
+/// Render-cache slot of shared IRC lines with both.
+const SLOT_TIME_TAGS: usize = 5;
+/// Most bytes of tags a client may send, `@` and the final space included (IRCv3
+/// message-tags); the rest of the server's 8191 are for server tags.
+const CLIENT_TAG_BYTES: usize = 4096;
+/// Largest CHATHISTORY page (the hub's `max_history_page` default), told in ISUPPORT.
+const HISTORY_PAGE: u32 = 500;
+/// Request-tag separator before a labeled-response label carried with the request.
+const LABEL_SEP: char = '\u{1f}';
+/// Request tag of the marker that opens a labeled response collected by the door.
+const LABEL_START: &str = "\0label";
+/// Request tag of the marker that closes it.
+const LABEL_END: &str = "\0label-end";
+/// Highest user count seen (LUSERS "max").
+static PEAK_USERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// Longest line an IRC client may send: the tag section plus a classic 512-byte line.
 pub const MAX_IRC_LINE: usize = MAX_TAGS + 512;
 /// Name the server gives itself in prefixes.
@@ -30,7 +48,19 @@ const DEFAULT_SERVER: &str = "natter";
 /// Request tag of door-local output: a notice carrying ready-made IRC lines.
 const RAW: &str = "\0irc";
 /// Capabilities offered in `CAP LS`.
-const CAPS: &[&str] = &["away-notify", "echo-message", "message-tags", "multi-prefix", "server-time"];
+const CAPS: &[&str] = &[
+    "account-notify",
+    "away-notify",
+    "batch",
+    "cap-notify",
+    "draft/chathistory",
+    "echo-message",
+    "labeled-response",
+    "message-tags",
+    "multi-prefix",
+    "server-time",
+    "userhost-in-names",
+];
 /// Silence after which the server sends a PING.
 const PING_AFTER: Duration = Duration::from_secs(120);
 /// Time a client has to answer the server's PING.
@@ -45,16 +75,30 @@ const MAX_IDENTS: usize = 4096;
 /// Enabled IRCv3 capabilities.
 #[derive(Debug, Default, Clone, Copy)]
 struct Caps {
+    /// Accepted; natter has no account logins on IRC yet, so no ACCOUNT line is ever due.
+    account_notify: bool,
     away_notify: bool,
+    batch: bool,
+    /// Accepted; natter's capabilities never change while a client is connected.
+    cap_notify: bool,
+    chathistory: bool,
     echo_message: bool,
+    labeled_response: bool,
     message_tags: bool,
     multi_prefix: bool,
     server_time: bool,
+    userhost_in_names: bool,
 }
 
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         let flag = match name {
+            "account-notify" => &mut self.account_notify,
+            "batch" => &mut self.batch,
+            "cap-notify" => &mut self.cap_notify,
+            "draft/chathistory" => &mut self.chathistory,
+            "labeled-response" => &mut self.labeled_response,
+            "userhost-in-names" => &mut self.userhost_in_names,
             "away-notify" => &mut self.away_notify,
             "echo-message" => &mut self.echo_message,
             "message-tags" => &mut self.message_tags,
@@ -69,11 +113,17 @@ impl Caps {
     fn list(&self) -> String {
         let mut on = Vec::new();
         for (name, flag) in [
+            ("account-notify", self.account_notify),
             ("away-notify", self.away_notify),
+            ("batch", self.batch),
+            ("cap-notify", self.cap_notify),
+            ("draft/chathistory", self.chathistory),
             ("echo-message", self.echo_message),
+            ("labeled-response", self.labeled_response),
             ("message-tags", self.message_tags),
             ("multi-prefix", self.multi_prefix),
             ("server-time", self.server_time),
+            ("userhost-in-names", self.userhost_in_names),
         ] {
             if flag {
                 on.push(name);
@@ -118,6 +168,16 @@ pub struct IrcDoor {
     password: Option<String>,
     /// Keys of secret (`+s`) rooms we saw announced, for NAMES' `@` channel type.
     secret: std::collections::HashSet<String>,
+    /// User mode `+i`.
+    invisible: bool,
+    /// The label of a labeled command whose answers are being collected (labeled-response).
+    labeling: Option<String>,
+    /// Lines collected for `labeling`.
+    label_buf: Vec<u8>,
+    /// The label of the line being handled, for commands that carry it with their request.
+    line_label: Option<String>,
+    /// Batch ids handed out.
+    batches: u64,
 }
 
 impl Default for IrcDoor {
@@ -140,6 +200,11 @@ impl Default for IrcDoor {
             server: DEFAULT_SERVER,
             password: None,
             secret: Default::default(),
+            invisible: false,
+            labeling: None,
+            label_buf: Vec::new(),
+            line_label: None,
+            batches: 0,
         }
     }
 }
@@ -150,9 +215,74 @@ fn tag(op: &str, arg: &str) -> Option<RequestId> {
 
 fn untag(req: &Option<RequestId>) -> (&str, &str) {
     match req {
-        Some(RequestId::Text(t)) => t.split_once(' ').unwrap_or((t.as_str(), "")),
+        Some(RequestId::Text(t)) => {
+            let t = t.split(LABEL_SEP).next().unwrap_or("");
+            t.split_once(' ').unwrap_or((t, ""))
+        }
         _ => ("", ""),
     }
+}
+
+/// The labeled-response label a request carries, if any.
+fn label_of(req: &Option<RequestId>) -> Option<&str> {
+    match req {
+        Some(RequestId::Text(t)) => t.split_once(LABEL_SEP).map(|(_, l)| l),
+        _ => None,
+    }
+}
+
+/// The request of events that may answer a command carrying its label.
+fn labeled_req(event: &Event) -> Option<&Option<RequestId>> {
+    match event {
+        Event::Ack { req, .. }
+        | Event::Error { req, .. }
+        | Event::History { req, .. }
+        | Event::Conversations { req, .. } => Some(req),
+        _ => None,
+    }
+}
+
+/// Adds one tag (`key=value`, escaped) to a rendered line.
+fn add_tag(line: &[u8], tag: &str, out: &mut Vec<u8>) {
+    out.push(b'@');
+    out.extend_from_slice(tag.as_bytes());
+    match line.strip_prefix(b"@") {
+        Some(rest) => {
+            out.push(b';');
+            out.extend_from_slice(rest);
+        }
+        None => {
+            out.push(b' ');
+            out.extend_from_slice(line);
+        }
+    }
+}
+
+/// Parses an IRCv3 `server-time` timestamp (`YYYY-MM-DDThh:mm:ss[.sss]Z`) into ms since the
+/// epoch.
+fn parse_server_time(s: &str) -> Option<u64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let digits: String = frac.chars().chain("000".chars()).take(3).collect();
+    let ms: i64 = digits.parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let total = ((days * 24 + hh) * 60 + mm) * 60 + ss;
+    u64::try_from(total * 1000 + ms).ok()
 }
 
 /// `nick!user@host` for a nick and the hub's `user@host`.
@@ -183,10 +313,22 @@ fn mask_matches(mask: &str, nick: &str) -> bool {
 
 /// Appends one line (CRLF included), cut to the classic 512 bytes if a parameter was long.
 fn push_line(out: &mut Vec<u8>, tags: &str, prefix: Option<&str>, command: &str, params: &[&str]) {
+    push_line_max(out, tags, prefix, command, params, MAX_LINE);
+}
+
+/// [`push_line`] with another cut-off (relayed messages may exceed 512 by their prefix).
+fn push_line_max(
+    out: &mut Vec<u8>,
+    tags: &str,
+    prefix: Option<&str>,
+    command: &str,
+    params: &[&str],
+    max: usize,
+) {
     let mut s = String::with_capacity(128);
     write_line(&mut s, prefix, command, params);
-    if s.len() > MAX_LINE {
-        let mut cut = MAX_LINE;
+    if s.len() > max {
+        let mut cut = max;
         while !s.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -219,21 +361,100 @@ impl IrcDoor {
         if self.caps.server_time { format!("@time={} ", irc::server_time(ts)) } else { String::new() }
     }
 
-    /// A chat message as PRIVMSG (or NOTICE) lines, split to fit and with CTCP ACTION for
-    /// `/me`.
-    fn message(&self, m: &ChatMessage, command: &str, out: &mut Vec<u8>) {
+    /// Tags of a chat message line: `time` (server-time), `msgid` and the sender's client-only
+    /// tags (message-tags), `batch` inside a batch.
+    fn message_tags(&self, m: &ChatMessage, batch: Option<&str>) -> String {
+        let mut t = String::new();
+        let mut add = |s: &str| {
+            t.push(if t.is_empty() { '@' } else { ';' });
+            t.push_str(s);
+        };
+        if let Some(b) = batch {
+            add(&format!("batch={b}"));
+        }
+        if self.caps.server_time {
+            add(&format!("time={}", irc::server_time(m.ts)));
+        }
+        if self.caps.message_tags {
+            add(&format!("msgid={}", m.msgid()));
+            if let Some(tags) = &m.tags {
+                add(tags);
+            }
+        }
+        if !t.is_empty() {
+            t.push(' ');
+        }
+        t
+    }
+
+    fn next_batch(&mut self) -> String {
+        self.batches += 1;
+        format!("natter{}", self.batches)
+    }
+
+    /// Sends the answer to a labeled command: `ACK` for none, the line labeled for one, a
+    /// `labeled-response` batch for more (a lone batch carries the label itself).
+    fn wrap_label(&mut self, label: &str, lines: &[u8], out: &mut Vec<u8>) {
+        let mut label_tag = String::from("label=");
+        irc::escape_tag_value(label, &mut label_tag);
+        let mut split: Vec<&[u8]> = lines.split_inclusive(|&b| b == b'\n').collect();
+        split.retain(|l| !l.is_empty());
+        let lone_batch = split.first().is_some_and(|l| {
+            let text = String::from_utf8_lossy(l);
+            text.split(' ').take(3).any(|w| w == "BATCH")
+        }) && split.last().is_some_and(|l| String::from_utf8_lossy(l).contains(" BATCH -"));
+        match split.len() {
+            0 => push_line(out, &format!("@{label_tag} "), Some(self.server), "ACK", &[]),
+            1 => add_tag(split[0], &label_tag, out),
+            _ if lone_batch => {
+                add_tag(split[0], &label_tag, out);
+                for l in &split[1..] {
+                    out.extend_from_slice(l);
+                }
+            }
+            _ => {
+                let id = self.next_batch();
+                let start = format!("@{label_tag} ");
+                push_line(out, &start, Some(self.server), "BATCH", &[&format!("+{id}"), "labeled-response"]);
+                let batch_tag = format!("batch={id}");
+                for l in split {
+                    add_tag(l, &batch_tag, out);
+                }
+                push_line(out, "", Some(self.server), "BATCH", &[&format!("-{id}")]);
+            }
+        }
+    }
+
+    /// A chat message as PRIVMSG or NOTICE lines (TAGMSG for a tag-only message, to
+    /// message-tags clients only), with CTCP ACTION for `/me`. A line that fits what an IRC
+    /// client may send is relayed whole (even when the sender's prefix makes it longer than
+    /// 512 bytes, as modern servers do); longer natter messages are split at spaces.
+    fn message(&self, m: &ChatMessage, batch: Option<&str>, out: &mut Vec<u8>) {
         let target = match (&m.room, &m.to) {
             (Some(room), _) => &**room,
             (None, Some(to)) => &**to,
             (None, None) => self.me(),
         };
-        let tags = self.time_tag(m.ts);
+        let tags = self.message_tags(m, batch);
         let prefix = source(&m.from, &m.ident);
+        if m.text.is_empty() {
+            if m.tags.is_some() && self.caps.message_tags {
+                push_line(out, &tags, Some(&prefix), "TAGMSG", &[target]);
+            }
+            return;
+        }
+        let command = if m.notice { "NOTICE" } else { "PRIVMSG" };
+        // What a client could send in one line: `PRIVMSG target :text` in 510 bytes.
+        let ctcp = if m.action { 9 } else { 0 };
+        let client_room = MAX_LINE.saturating_sub(command.len() + 1 + target.len() + 1 + ctcp);
         // Room for the text: 510 minus prefix, command, target, separators and CTCP framing.
         let overhead = 1 + prefix.len() + 1 + command.len() + 1 + target.len() + 2 + 9;
         let room_for_text = MAX_LINE.saturating_sub(overhead).max(16);
+        let max = MAX_LINE + 1 + prefix.len() + 1;
         for line in m.text.split(['\n', '\r']).filter(|l| !l.is_empty()) {
-            for piece in irc::split_text(line, room_for_text) {
+            let pieces =
+                if line.len() <= client_room { vec![line] } else { irc::split_text(line, room_for_text) };
+            for piece in pieces {
                 let body;
                 let text = if m.action {
                     body = format!("\u{1}ACTION {piece}\u{1}");
@@ -241,7 +462,7 @@ impl IrcDoor {
                 } else {
                     piece
                 };
-                push_line(out, &tags, Some(&prefix), command, &[target, text]);
+                push_line_max(out, &tags, Some(&prefix), command, &[target, text], max);
             }
         }
     }
@@ -256,12 +477,17 @@ impl IrcDoor {
         }
     }
 
-    /// 353 lines and 366 for `(nick, op, voice)` entries; `kind` is `=` or `@` (secret).
-    fn names(&self, room: &str, kind: &str, entries: &[(&str, bool, bool)], out: &mut Vec<u8>) {
+    /// 353 lines and 366 for `(nick, user@host, op, voice)` entries; `kind` is `=` or `@`
+    /// (secret). With userhost-in-names, entries are `nick!user@host`.
+    fn names(&self, room: &str, kind: &str, entries: &[(&str, &str, bool, bool)], out: &mut Vec<u8>) {
         let prefix = format!(":{} 353 {} {kind} {room} :", self.server, self.me());
         let mut list = String::new();
-        for &(nick, op, voice) in entries {
-            let entry = format!("{}{nick}", self.prefix_of(op, voice));
+        for &(nick, ident, op, voice) in entries {
+            let entry = if self.caps.userhost_in_names && !ident.is_empty() {
+                format!("{}{}", self.prefix_of(op, voice), source(nick, ident))
+            } else {
+                format!("{}{nick}", self.prefix_of(op, voice))
+            };
             if !list.is_empty() && prefix.len() + list.len() + 1 + entry.len() > MAX_LINE {
                 self.numeric(out, "353", &[kind, room, &list]);
                 list.clear();
@@ -283,6 +509,7 @@ impl IrcDoor {
         let targmax =
             format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:1,WHOIS:1");
         let awaylen = format!("AWAYLEN={AWAY_LEN}");
+        let history = format!("CHATHISTORY={HISTORY_PAGE}");
         let tokens = [
             "NETWORK=natter",
             "CASEMAPPING=ascii",
@@ -300,9 +527,15 @@ impl IrcDoor {
             &targmax,
             &awaylen,
             "LINELEN=512",
-            "are supported by this server",
+            &history,
+            "MSGREFTYPES=msgid,timestamp",
         ];
-        self.numeric(out, "005", &tokens);
+        // At most 13 tokens per line (15 parameters with the nick and the trailing text).
+        for chunk in tokens.chunks(13) {
+            let mut params: Vec<&str> = chunk.to_vec();
+            params.push("are supported by this server");
+            self.numeric(out, "005", &params);
+        }
     }
 
     fn motd(&self, out: &mut Vec<u8>) {
@@ -317,15 +550,21 @@ impl IrcDoor {
         self.numeric(out, "376", &["End of /MOTD command."]);
     }
 
-    fn lusers(&self, users: usize, ops: usize, out: &mut Vec<u8>) {
+    fn lusers(&self, users: usize, invisible: usize, ops: usize, out: &mut Vec<u8>) {
         let n = users.to_string();
-        self.numeric(out, "251", &[&format!("There are {n} users and 0 invisible on 1 servers")]);
+        let peak = PEAK_USERS.fetch_max(users, std::sync::atomic::Ordering::Relaxed).max(users).to_string();
+        let visible = users - invisible.min(users);
+        self.numeric(
+            out,
+            "251",
+            &[&format!("There are {visible} users and {invisible} invisible on 1 servers")],
+        );
         if ops > 0 {
             self.numeric(out, "252", &[&ops.to_string(), "operator(s) online"]);
         }
         self.numeric(out, "255", &[&format!("I have {n} clients and 0 servers")]);
-        self.numeric(out, "265", &[&n, &n, &format!("Current local users {n}, max {n}")]);
-        self.numeric(out, "266", &[&n, &n, &format!("Current global users {n}, max {n}")]);
+        self.numeric(out, "265", &[&n, &peak, &format!("Current local users {n}, max {peak}")]);
+        self.numeric(out, "266", &[&n, &peak, &format!("Current global users {n}, max {peak}")]);
     }
 
     fn render_members(
@@ -340,7 +579,8 @@ impl IrcDoor {
         let find = |n: &str| info.iter().find(|x| fold(&x.nick) == fold(n));
         match op {
             "lusers" => {
-                self.lusers(nicks.len(), info.iter().filter(|m| m.server_op).count(), out);
+                let invisible = info.iter().filter(|m| m.invisible).count();
+                self.lusers(nicks.len(), invisible, info.iter().filter(|m| m.server_op).count(), out);
                 if arg == "welcome" {
                     self.motd(out);
                     self.deferring = false;
@@ -350,15 +590,25 @@ impl IrcDoor {
             "names" => {
                 let room = room.unwrap_or(arg);
                 let kind = if self.secret.contains(&fold(room)) { "@" } else { "=" };
-                let entries: Vec<(&str, bool, bool)> =
-                    info.iter().map(|m| (&*m.nick, m.op, m.voice)).collect();
+                let entries: Vec<(&str, &str, bool, bool)> =
+                    info.iter().map(|m| (&*m.nick, &*m.ident, m.op, m.voice)).collect();
                 self.names(room, kind, &entries, out)
             }
             "who" => {
                 let (channel, list): (&str, Vec<&MemberInfo>) = match room {
                     Some(r) => (r, info.iter().collect()),
                     None if arg == "*" => ("*", info.iter().collect()),
-                    None => ("*", info.iter().filter(|m| mask_matches(arg, &m.nick)).collect()),
+                    // A mask search skips invisible users who share no channel with us; an
+                    // exact nick finds them.
+                    None => {
+                        let wild = arg.contains(['*', '?']);
+                        let found = info
+                            .iter()
+                            .filter(|m| mask_matches(arg, &m.nick))
+                            .filter(|m| !wild || !m.invisible || m.shares_room)
+                            .collect();
+                        ("*", found)
+                    }
                 };
                 for m in list {
                     let (user, host) = split_ident(&m.ident, self.server);
@@ -426,6 +676,16 @@ impl IrcDoor {
             // RFC 2812: automatic replies must never answer a NOTICE.
             return;
         }
+        if op == "chathistory" {
+            let (sub, target) = arg.split_once(' ').unwrap_or((arg, "*"));
+            let params: &[&str] = match code {
+                ErrorCode::NoSuchRoom | ErrorCode::InvalidRoom | ErrorCode::NotInRoom => {
+                    &["CHATHISTORY", "INVALID_TARGET", sub, target, message]
+                }
+                _ => &["CHATHISTORY", "MESSAGE_ERROR", sub, target, message],
+            };
+            return push_line(out, "", Some(self.server), "FAIL", params);
+        }
         // `kick`/`invite`/`mode` tags carry "#room nick"; a failing nick in MODE is the first
         // word of the hub's message.
         let (room, nick) = arg.split_once(' ').unwrap_or((arg, ""));
@@ -435,6 +695,9 @@ impl IrcDoor {
             (ErrorCode::InvalidNick, _) => self.numeric(out, "432", &[arg, message]),
             (ErrorCode::BadPassword, _) => self.numeric(out, "464", &["Password incorrect"]),
             (ErrorCode::NotOperator, "oper") => self.numeric(out, "491", &["No O-lines for your host"]),
+            (ErrorCode::NotOperator, "kill") => {
+                self.numeric(out, "481", &["Permission Denied- You're not an IRC operator"])
+            }
             (_, "names") => self.numeric(out, "366", &[room, "End of /NAMES list"]),
             (_, "who") => self.numeric(out, "315", &[arg, "End of /WHO list"]),
             (ErrorCode::NoSuchNick, "whois") => {
@@ -498,18 +761,21 @@ impl IrcDoor {
                 self.isupport(out);
                 self.deferring = true;
             }
-            Event::Message(m) => self.message(m, "PRIVMSG", out),
-            Event::Ack { req, message, duplicate, away, .. } => {
-                let notice = untag(req).0 == "notice";
-                if let (Some(away), Some(to), false) = (away, &message.to, notice) {
+            Event::Message(m) => self.message(m, None, out),
+            Event::Ack { message, duplicate, away, .. } => {
+                if let (Some(away), Some(to), false) = (away, &message.to, message.notice) {
                     self.numeric(out, "301", &[to, away]);
                 }
                 if self.caps.echo_message && !duplicate {
-                    self.message(message, if notice { "NOTICE" } else { "PRIVMSG" }, out);
+                    self.message(message, None, out);
                 }
             }
-            Event::Join { room, nick, ident, ts } => {
-                push_line(out, &self.time_tag(*ts), Some(&source(nick, ident)), "JOIN", &[room]);
+            Event::Join { room, nick, ident, away, ts } => {
+                let prefix = source(nick, ident);
+                push_line(out, &self.time_tag(*ts), Some(&prefix), "JOIN", &[room]);
+                if let (Some(away), true) = (away, self.caps.away_notify) {
+                    push_line(out, "", Some(&prefix), "AWAY", &[away]);
+                }
             }
             Event::Part { room, nick, ident, reason, ts } => {
                 let prefix = source(nick, ident);
@@ -540,7 +806,18 @@ impl IrcDoor {
                     _ => {}
                 }
             }
-            Event::Joined { room, topic, topic_set, secret, members, operators, voiced, history, .. } => {
+            Event::Joined {
+                room,
+                topic,
+                topic_set,
+                secret,
+                members,
+                idents,
+                operators,
+                voiced,
+                history,
+                ..
+            } => {
                 if std::mem::take(&mut self.rejoin) {
                     return;
                 }
@@ -556,12 +833,32 @@ impl IrcDoor {
                 }
                 let kind = if *secret { "@" } else { "=" };
                 let has = |list: &[natter_core::command::Name], n: &str| list.iter().any(|x| **x == *n);
-                let entries: Vec<(&str, bool, bool)> =
-                    members.iter().map(|m| (&**m, has(operators, m), has(voiced, m))).collect();
+                let entries: Vec<(&str, &str, bool, bool)> = members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let ident = idents.get(i).map_or("", |x| &**x);
+                        (&**m, ident, has(operators, m), has(voiced, m))
+                    })
+                    .collect();
                 self.names(room, kind, &entries, out);
-                if self.caps.server_time {
+                if self.caps.server_time && !history.is_empty() {
+                    // Replayed history is a chathistory batch for clients that take batches.
+                    let id = self.caps.batch.then(|| self.next_batch());
+                    if let Some(id) = &id {
+                        push_line(
+                            out,
+                            "",
+                            Some(self.server),
+                            "BATCH",
+                            &[&format!("+{id}"), "chathistory", room],
+                        );
+                    }
                     for m in history {
-                        self.message(m, "PRIVMSG", out);
+                        self.message(m, id.as_deref(), out);
+                    }
+                    if let Some(id) = &id {
+                        push_line(out, "", Some(self.server), "BATCH", &[&format!("-{id}")]);
                     }
                 }
             }
@@ -634,7 +931,25 @@ impl IrcDoor {
                 }
                 self.numeric(out, "323", &["End of /LIST"]);
             }
-            Event::History { .. } => {}
+            Event::History { room, messages, .. } => {
+                let id = self.next_batch();
+                push_line(out, "", Some(self.server), "BATCH", &[&format!("+{id}"), "chathistory", room]);
+                for m in messages {
+                    self.message(m, Some(&id), out);
+                }
+                push_line(out, "", Some(self.server), "BATCH", &[&format!("-{id}")]);
+            }
+            Event::Conversations { rooms, .. } => {
+                let id = self.next_batch();
+                let start = [&*format!("+{id}"), "draft/chathistory-targets"];
+                push_line(out, "", Some(self.server), "BATCH", &start);
+                let tag = format!("@batch={id} ");
+                for (room, ts) in rooms {
+                    let when = irc::server_time(*ts);
+                    push_line(out, &tag, Some(self.server), "CHATHISTORY", &["TARGETS", room, &when]);
+                }
+                push_line(out, "", Some(self.server), "BATCH", &[&format!("-{id}")]);
+            }
             Event::IgnoreMode { on, .. } => {
                 let text = if *on { "ignore mode on" } else { "ignore mode off" };
                 push_line(out, "", Some(self.server), "NOTICE", &[self.me(), text]);
@@ -652,6 +967,7 @@ impl IrcDoor {
             Event::Notice { req: Some(RequestId::Text(t)), text, .. } if t == RAW => {
                 out.extend_from_slice(text.as_bytes());
             }
+            Event::Notice { req: Some(RequestId::Text(t)), .. } if t.starts_with(LABEL_START) => {}
             Event::Notice { req, .. } if untag(req).0 == "oper" => {
                 self.numeric(out, "381", &["You are now an IRC operator"]);
                 let me = self.me().to_string();
@@ -812,13 +1128,48 @@ impl IrcDoor {
         }
     }
 
+    /// A request tag that also carries the current line's label (labeled-response).
+    fn labeled_tag(&self, op: &str, arg: &str) -> Option<RequestId> {
+        match &self.line_label {
+            Some(label) => Some(RequestId::Text(format!("{op} {arg}{LABEL_SEP}{label}"))),
+            None => tag(op, arg),
+        }
+    }
+
+    /// PRIVMSG, NOTICE and TAGMSG: client-only tags (`+name`) travel with the message.
     async fn privmsg(&mut self, m: &irc::Message, command: &str, ctx: &mut SessionCtx) -> Flow {
         let notice = command == "NOTICE";
+        let tagmsg = command == "TAGMSG";
         let Some(targets) = m.param(0).filter(|t| !t.is_empty()) else {
+            if notice {
+                return Flow::Continue;
+            }
             return self.bad(ctx, "411", &[&format!("No recipient given ({command})")]);
         };
-        let Some(text) = m.param(1).filter(|t| !t.is_empty()) else {
-            return self.bad(ctx, "412", &["No text to send"]);
+        let mut client_tags = String::new();
+        for (key, value) in m.tags.iter().filter(|(k, _)| k.starts_with('+') && k.len() > 1) {
+            if !client_tags.is_empty() {
+                client_tags.push(';');
+            }
+            client_tags.push_str(key);
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                client_tags.push('=');
+                irc::escape_tag_value(v, &mut client_tags);
+            }
+        }
+        let tags = (!client_tags.is_empty()).then_some(client_tags);
+        let text = if tagmsg {
+            if tags.is_none() {
+                // Nothing to relay.
+                return Flow::Continue;
+            }
+            ""
+        } else {
+            match m.param(1).filter(|t| !t.is_empty()) {
+                Some(text) => text,
+                None if notice => return Flow::Continue,
+                None => return self.bad(ctx, "412", &["No text to send"]),
+            }
         };
         let (text, action) = match text.strip_prefix("\u{1}ACTION") {
             Some(rest) => (rest.trim_end_matches('\u{1}').trim_start_matches(' '), true),
@@ -830,7 +1181,7 @@ impl IrcDoor {
         }
         for target in targets {
             let op = if notice { "notice" } else { "msg" };
-            let req = tag(op, target);
+            let req = self.labeled_tag(op, target);
             let target = if target.starts_with('#') {
                 Target::Room(target.to_string())
             } else if validate_nick(target).is_ok() {
@@ -848,13 +1199,132 @@ impl IrcDoor {
             if !ctx.allow_message() {
                 return ctx.rate_limited(req);
             }
-            let cmd = Command::Say { target, text: text.to_string(), action, cid: None, req };
+            let cmd = Command::Say {
+                target,
+                text: text.to_string(),
+                action,
+                notice,
+                tags: tags.clone(),
+                cid: None,
+                req,
+            };
             let flow = ctx.command(cmd).await;
             if flow != Flow::Continue {
                 return flow;
             }
         }
         Flow::Continue
+    }
+
+    /// IRCv3 `CHATHISTORY` (draft): pages of a channel's stored messages by msgid or time.
+    async fn chathistory(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let sub = m.param(0).unwrap_or("").to_ascii_uppercase();
+        let fail = |door: &Self, ctx: &mut SessionCtx, code: &str, text: &str| {
+            let mut reply = door.reply();
+            reply.line("FAIL", &["CHATHISTORY", code, &sub, text]);
+            reply.send(ctx)
+        };
+        let limit = |p: Option<&str>| p.and_then(|l| l.parse::<u32>().ok()).filter(|&l| l > 0);
+        if sub == "TARGETS" {
+            let (Some(a), Some(b), Some(n)) = (
+                m.param(1).and_then(|p| p.strip_prefix("timestamp=")).and_then(parse_server_time),
+                m.param(2).and_then(|p| p.strip_prefix("timestamp=")).and_then(parse_server_time),
+                limit(m.param(3)),
+            ) else {
+                return fail(self, ctx, "INVALID_PARAMS", "TARGETS takes two timestamps and a limit");
+            };
+            let req = self.labeled_tag("chathistory", "TARGETS *");
+            return ctx.command(Command::Conversations { after_ts: a, before_ts: b, limit: n, req }).await;
+        }
+        if !matches!(sub.as_str(), "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "BETWEEN") {
+            return fail(self, ctx, "INVALID_PARAMS", "unknown subcommand");
+        }
+        let Some(target) = m.param(1).filter(|t| !t.is_empty()) else {
+            return fail(self, ctx, "INVALID_PARAMS", "no target given");
+        };
+        let target = target.to_string();
+        let room = target.starts_with('#');
+        if room && self.in_room(&target).is_none() {
+            let mut reply = self.reply();
+            let text = "you are not in that channel";
+            reply.line("FAIL", &["CHATHISTORY", "INVALID_TARGET", &sub, &target, text]);
+            return reply.send(ctx);
+        }
+        let key = fold(&target);
+        // A selector: `*`, `msgid=...` (an id of this channel) or `timestamp=...`.
+        enum Sel {
+            Any,
+            Mid(u64),
+            Ts(u64),
+            Unknown,
+        }
+        let sel = |p: Option<&str>| -> Option<Sel> {
+            let p = p?;
+            if p == "*" {
+                return Some(Sel::Any);
+            }
+            if let Some(id) = p.strip_prefix("msgid=") {
+                return Some(parse_msgid(&key, id).map_or(Sel::Unknown, Sel::Mid));
+            }
+            p.strip_prefix("timestamp=").and_then(parse_server_time).map(Sel::Ts)
+        };
+        let two = sub == "BETWEEN";
+        let (a, b, n) = if two {
+            (sel(m.param(2)), sel(m.param(3)), limit(m.param(4)))
+        } else {
+            (sel(m.param(2)), Some(Sel::Any), limit(m.param(3)))
+        };
+        let (Some(a), Some(b), Some(n)) = (a, b, n) else {
+            return fail(self, ctx, "INVALID_PARAMS", "bad message reference or limit");
+        };
+        let mut q = HistoryQuery { limit: n.min(HISTORY_PAGE), ..HistoryQuery::default() };
+        let mut around = false;
+        let mut empty = matches!(a, Sel::Unknown) || matches!(b, Sel::Unknown);
+        match (sub.as_str(), a) {
+            ("LATEST", Sel::Any) => {}
+            ("LATEST", Sel::Mid(x)) => (q.after, q.before) = (Some(x), Some(u64::MAX)),
+            ("LATEST", Sel::Ts(t)) => (q.after_ts, q.before) = (Some(t), Some(u64::MAX)),
+            ("BEFORE", Sel::Mid(x)) => q.before = Some(x),
+            ("BEFORE", Sel::Ts(t)) => q.before_ts = Some(t),
+            ("AFTER", Sel::Mid(x)) => q.after = Some(x),
+            ("AFTER", Sel::Ts(t)) => q.after_ts = Some(t),
+            ("AROUND", Sel::Mid(x)) => (q.before, around) = (Some(x), true),
+            ("AROUND", Sel::Ts(t)) => (q.before_ts, around) = (Some(t), true),
+            ("BETWEEN", first) => {
+                let point = |s: &Sel| match *s {
+                    Sel::Mid(x) => Some((true, x)),
+                    Sel::Ts(t) => Some((false, t)),
+                    _ => None,
+                };
+                match (point(&first), point(&b)) {
+                    (Some((fm, fv)), Some((sm, sv))) => {
+                        // The first reference is where the page starts: forwards when it is
+                        // the older one.
+                        let forwards = if fm == sm { fv <= sv } else { true };
+                        let (low, high) = if forwards { ((fm, fv), (sm, sv)) } else { ((sm, sv), (fm, fv)) };
+                        if low.0 {
+                            q.after = Some(low.1)
+                        } else {
+                            q.after_ts = Some(low.1)
+                        }
+                        if high.0 {
+                            q.before = Some(high.1)
+                        } else {
+                            q.before_ts = Some(high.1)
+                        }
+                        q.oldest = forwards;
+                    }
+                    _ => empty = true,
+                }
+            }
+            _ => empty = true,
+        }
+        let req = self.labeled_tag("chathistory", &format!("{sub} {target}"));
+        if empty || !room {
+            // Unknown references and private conversations (not stored): an empty page.
+            q = HistoryQuery { limit: 1, before: Some(0), ..HistoryQuery::default() };
+        }
+        ctx.command(Command::History { room: target, query: q, around, req }).await
     }
 
     /// Handles one parsed message.
@@ -911,7 +1381,16 @@ impl IrcDoor {
             _ => {}
         }
         match command.as_str() {
-            "PRIVMSG" | "NOTICE" => self.privmsg(&m, &command, ctx).await,
+            "PRIVMSG" | "NOTICE" | "TAGMSG" => self.privmsg(&m, &command, ctx).await,
+            "CHATHISTORY" => self.chathistory(&m, ctx).await,
+            "KILL" => {
+                let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
+                    return self.need_more(ctx, "KILL");
+                };
+                let reason = m.param(1).filter(|r| !r.is_empty()).unwrap_or("no reason").to_string();
+                let req = tag("kill", nick);
+                ctx.command(Command::Kill { nick: nick.to_string(), reason, req }).await
+            }
             "JOIN" => {
                 let Some(rooms) = m.param(0) else { return self.need_more(ctx, "JOIN") };
                 if rooms == "0" {
@@ -1072,13 +1551,43 @@ impl Door for IrcDoor {
     }
 
     fn slot(&self, event: &Event) -> Option<usize> {
-        if self.deferring || !super::is_shared(event) {
+        if self.deferring || self.labeling.is_some() || !super::is_shared(event) {
             return None;
         }
-        Some(if self.caps.server_time { SLOT_TAGGED } else { SLOT_PLAIN })
+        // An away user's join renders per recipient: only away-notify clients get the AWAY.
+        if matches!(event, Event::Join { away: Some(_), .. }) {
+            return None;
+        }
+        Some(match (self.caps.server_time, self.caps.message_tags) {
+            (false, false) => SLOT_PLAIN,
+            (true, false) => SLOT_TIME,
+            (false, true) => SLOT_TAGS,
+            (true, true) => SLOT_TIME_TAGS,
+        })
     }
 
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+        if let Event::Notice { req: Some(RequestId::Text(t)), .. } = event
+            && t == LABEL_END
+        {
+            let lines = std::mem::take(&mut self.label_buf);
+            if let Some(label) = self.labeling.take() {
+                self.wrap_label(&label, &lines, out);
+            }
+            return;
+        }
+        if self.labeling.is_some() {
+            let mut held = std::mem::take(&mut self.label_buf);
+            self.render_event(event, &mut held);
+            self.label_buf = held;
+            return;
+        }
+        if let Some(label) = labeled_req(event).and_then(label_of) {
+            let label = label.to_string();
+            let mut lines = Vec::new();
+            self.render_event(event, &mut lines);
+            return self.wrap_label(&label, &lines, out);
+        }
         if self.deferring {
             let is_burst_end =
                 matches!(event, Event::Members { req, .. } if untag(req) == ("lusers", "welcome"));
@@ -1094,6 +1603,12 @@ impl Door for IrcDoor {
 
     fn observe(&mut self, event: &Event) {
         match event {
+            Event::Notice { req: Some(RequestId::Text(t)), .. }
+                if t.starts_with(LABEL_START) && t != LABEL_END =>
+            {
+                self.labeling = Some(t[LABEL_START.len()..].trim_start().to_string());
+                self.label_buf.clear();
+            }
             Event::Welcome { nick, .. } => self.nick = nick.to_string(),
             Event::Joined { room, operators, .. } => {
                 self.rejoin = self.in_room(room).is_some();
@@ -1187,11 +1702,41 @@ impl Door for IrcDoor {
         self.ping_sent = None;
         let text = decode_text(line);
         let (tags, rest) = split_tags(&text);
-        if tags.is_some_and(|t| t.len() + 2 > MAX_TAGS) || rest.len() > MAX_LINE {
+        // `tags` lacks the `@` and the space that the client limit counts.
+        if tags.is_some_and(|t| t.len() + 2 > CLIENT_TAG_BYTES.min(MAX_TAGS)) || rest.len() > MAX_LINE {
             return self.bad(ctx, "417", &["Input line was too long"]);
         }
         match irc::parse(&text) {
-            Ok(m) => self.dispatch(m, ctx).await,
+            Ok(m) => {
+                let label = m
+                    .tag("label")
+                    .flatten()
+                    .filter(|l| self.caps.labeled_response && !l.is_empty() && ctx.session.is_some())
+                    .map(str::to_string);
+                let Some(label) = label else { return self.dispatch(m, ctx).await };
+                let command = m.command.to_ascii_uppercase();
+                let single = m.param(0).is_some_and(|t| !t.contains(','));
+                // A message to one target and CHATHISTORY carry the label with the request
+                // (their answers come from the store or after a commit); every other command's
+                // answers are collected between two markers that travel through the hub.
+                if matches!(command.as_str(), "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY") && single {
+                    self.line_label = Some(label);
+                    let flow = self.dispatch(m, ctx).await;
+                    self.line_label = None;
+                    return flow;
+                }
+                let start = format!("{LABEL_START} {label}");
+                let marker =
+                    |t: String| Event::Notice { req: Some(RequestId::Text(t)), room: None, text: "".into() };
+                if ctx.local(marker(start)) != Flow::Continue {
+                    return Flow::Close("too slow".into());
+                }
+                let flow = self.dispatch(m, ctx).await;
+                if flow != Flow::Continue {
+                    return flow;
+                }
+                ctx.local(marker(LABEL_END.to_string()))
+            }
             Err(ParseError::NoCommand) => Flow::Continue,
             Err(ParseError::BadCommand(c)) => self.bad(ctx, "421", &[&c, "Unknown command"]),
             Err(e) => self.bad(ctx, "400", &["*", &e.to_string()]),
@@ -1219,6 +1764,9 @@ mod tests {
             to: None,
             text: text.into(),
             action,
+            notice: false,
+            tags: None,
+            uid: 0,
             mid: Some(1),
             ts: 0,
         }))
@@ -1282,6 +1830,7 @@ mod tests {
             topic_set: None,
             secret: false,
             members: vec!["ann".into(), "bob".into()],
+            idents: Vec::new(),
             operators: vec!["ann".into()],
             voiced: Vec::new(),
             ephemeral: false,
@@ -1301,8 +1850,8 @@ mod tests {
         assert_eq!(
             codes,
             [
-                "001", "002", "003", "004", "005", "251", "255", "265", "266", "375", "372", "372", "372",
-                "376", "JOIN", "353", "366", "PRIVMSG"
+                "001", "002", "003", "004", "005", "005", "251", "255", "265", "266", "375", "372", "372",
+                "372", "376", "JOIN", "353", "366", "PRIVMSG"
             ]
         );
         assert!(all.contains(":natter 353 bob = #lobby :@ann bob\r\n"), "{all}");

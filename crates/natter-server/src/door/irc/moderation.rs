@@ -1,7 +1,7 @@
 //! IRC `MODE`, `KICK` and `INVITE`: channel modes are spelled out as the core's protocol-neutral
 //! room changes (`RoomChange`); the hub decides who may do what and announces the result.
 
-use super::{IrcDoor, tag};
+use super::{IrcDoor, push_line, tag};
 use crate::door::{Flow, ModeItem, SessionCtx, parse_modes};
 use natter_core::Command;
 use natter_proto::irc;
@@ -11,7 +11,7 @@ impl IrcDoor {
     pub(super) async fn mode(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
         let Some(target) = m.param(0) else { return self.need_more(ctx, "MODE") };
         if !target.starts_with('#') {
-            return self.user_mode(target, m.param(1).unwrap_or(""), ctx);
+            return self.user_mode(target, m.param(1).unwrap_or(""), ctx).await;
         }
         let room = target.to_string();
         if m.params.len() < 2 {
@@ -48,7 +48,7 @@ impl IrcDoor {
         ctx.command(Command::Mode { room, changes, req: tag("mode", target) }).await
     }
 
-    fn user_mode(&self, target: &str, modes: &str, ctx: &mut SessionCtx) -> Flow {
+    async fn user_mode(&mut self, target: &str, modes: &str, ctx: &mut SessionCtx) -> Flow {
         if fold(target) != fold(&self.nick) {
             if !ctx_has_nick(target) {
                 return self.bad(ctx, "401", &[target, "No such nick/channel"]);
@@ -56,10 +56,32 @@ impl IrcDoor {
             return self.bad(ctx, "502", &["Cannot change mode for other users"]);
         }
         if modes.is_empty() {
-            return self.answer(ctx, "221", &["+"]);
+            return self.answer(ctx, "221", &[if self.invisible { "+i" } else { "+" }]);
         }
         if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w')) {
-            // Everyone is equally visible in natter: +i changes nothing and says nothing.
+            // +i hides us from WHO searches by people who share no channel with us; +w is
+            // accepted and means nothing (no WALLOPS).
+            let mut on = true;
+            let mut invisible = self.invisible;
+            for c in modes.chars() {
+                match c {
+                    '+' => on = true,
+                    '-' => on = false,
+                    'i' => invisible = on,
+                    _ => {}
+                }
+            }
+            if invisible != self.invisible {
+                self.invisible = invisible;
+                let me = self.nick.clone();
+                let change = if invisible { "+i" } else { "-i" };
+                let mut reply = self.reply();
+                push_line(&mut reply.out, "", Some(&me), "MODE", &[&me, change]);
+                if reply.send(ctx) != Flow::Continue {
+                    return Flow::Close("too slow".into());
+                }
+                return ctx.command(Command::Invisible { on: invisible }).await;
+            }
             return Flow::Continue;
         }
         self.bad(ctx, "501", &["Unknown MODE flag"])
