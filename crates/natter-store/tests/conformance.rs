@@ -389,3 +389,57 @@ fn same_answers_as_memory_store_on_a_random_workload() {
         }
     }
 }
+
+/// The time of message `mid` as `msg` stores it.
+fn t(mid: u64) -> u64 {
+    1_700_000_000_000 + mid * 10
+}
+
+#[test]
+fn history_by_time() {
+    each(|store| {
+        fill(store, 20);
+        let before = HistoryQuery { before_ts: Some(t(7)), limit: 3, ..Default::default() };
+        assert_eq!(mids(&store.history("#r", before).unwrap()), (vec![4, 5, 6], true));
+        let after = HistoryQuery { after_ts: Some(t(17)), limit: 10, ..Default::default() };
+        assert_eq!(mids(&store.history("#r", after).unwrap()), (vec![18, 19, 20], false));
+        // Between two times (exclusive), oldest first or newest first.
+        let between =
+            HistoryQuery { after_ts: Some(t(2)), before_ts: Some(t(9)), limit: 3, ..Default::default() };
+        assert_eq!(mids(&store.history("#r", between).unwrap()), (vec![6, 7, 8], true));
+        let oldest = HistoryQuery { oldest: true, ..between };
+        assert_eq!(mids(&store.history("#r", oldest).unwrap()), (vec![3, 4, 5], true));
+        // Times between two messages, and mixed id and time bounds.
+        let mixed =
+            HistoryQuery { after: Some(10), before_ts: Some(t(13) + 5), limit: 10, ..Default::default() };
+        assert_eq!(mids(&store.history("#r", mixed).unwrap()), (vec![11, 12, 13], false));
+        let none = HistoryQuery { before_ts: Some(t(1)), limit: 10, ..Default::default() };
+        assert_eq!(mids(&store.history("#r", none).unwrap()), (vec![], false));
+        let extreme =
+            HistoryQuery { after_ts: Some(u64::MAX), before_ts: Some(0), limit: 5, ..Default::default() };
+        assert_eq!(mids(&store.history("#r", extreme).unwrap()), (vec![], false));
+    });
+}
+
+#[test]
+fn history_latest_after_an_id_takes_the_newest() {
+    each(|store| {
+        fill(store, 20);
+        // CHATHISTORY LATEST msgid=...: newest first, stopping at the id.
+        let latest = HistoryQuery { after: Some(15), before: Some(u64::MAX), limit: 3, ..Default::default() };
+        assert_eq!(mids(&store.history("#r", latest).unwrap()), (vec![18, 19, 20], true));
+        let oldest =
+            HistoryQuery { after: Some(3), before: Some(10), limit: 2, oldest: true, ..Default::default() };
+        assert_eq!(mids(&store.history("#r", oldest).unwrap()), (vec![4, 5], true));
+    });
+}
+
+#[test]
+fn notices_keep_their_kind() {
+    each(|store| {
+        fill(store, 10);
+        let (page, _) = store.history("#r", q(None, None, 10)).unwrap();
+        let notices: Vec<u64> = page.iter().filter(|m| m.notice).map(|m| m.mid).collect();
+        assert_eq!(notices, vec![5, 10]);
+    });
+}
