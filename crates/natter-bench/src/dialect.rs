@@ -121,8 +121,14 @@ impl Protocol {
             Protocol::Irc => {
                 let msg = IrcLine::parse(line);
                 match msg.command {
-                    // End of NAMES: the join is complete and we are listed.
-                    b"366" => Handshake::Done,
+                    // End of NAMES for our room: the join is complete and we are listed. (A
+                    // server may have put us in another room at login; its 366 does not count.)
+                    b"366"
+                        if names_room(msg.params)
+                            .is_some_and(|r| r.eq_ignore_ascii_case(room.as_bytes())) =>
+                    {
+                        Handshake::Done
+                    }
                     b"PING" => Handshake::Continue(Some(pong(msg.params))),
                     b"403" | b"405" | b"471" | b"473" | b"474" | b"475" | b"ERROR" => {
                         Handshake::Failed(String::from_utf8_lossy(line).into_owned())
@@ -230,6 +236,11 @@ fn classify_irc(line: &[u8]) -> Incoming<'_> {
         b"404" | b"412" | b"437" => Incoming::Error(String::from_utf8_lossy(line).into_owned()),
         _ => Incoming::Other,
     }
+}
+
+/// The channel of a `366 <me> <channel> :End of NAMES` reply.
+fn names_room(params: &[u8]) -> Option<&[u8]> {
+    params.split(|&b| b == b' ').filter(|p| !p.is_empty()).nth(1)
 }
 
 /// One IRC line split into prefix, command and parameter bytes, without allocation.
@@ -381,6 +392,12 @@ mod tests {
         assert_eq!(Protocol::Irc.login_step(b":srv 001 b1 :Welcome"), Handshake::Done);
         assert!(matches!(Protocol::Irc.login_step(b":srv 433 * b1 :in use"), Handshake::Failed(_)));
         assert_eq!(Protocol::Irc.join_step(b":srv 366 b1 #room :End of NAMES", "#room"), Handshake::Done);
+        assert_eq!(Protocol::Irc.join_step(b":srv 366 b1 #ROOM :End of NAMES", "#room"), Handshake::Done);
+        // The 366 of a room the server joined us to at login is not ours.
+        assert_eq!(
+            Protocol::Irc.join_step(b":srv 366 b1 #lobby :End of NAMES", "#room"),
+            Handshake::Continue(None)
+        );
         let mut out = Vec::new();
         Protocol::Irc.write_send(&mut out, "#room", "hi", "c");
         assert_eq!(out, b"PRIVMSG #room :hi\r\n");
