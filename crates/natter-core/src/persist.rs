@@ -37,10 +37,12 @@ impl Persister {
             let mut batch = Vec::new();
             while let Ok(first) = rx.recv() {
                 batch.push(first);
-                let deadline = std::time::Instant::now() + LINGER;
+                // Sleep through the linger, then take everything queued meanwhile: waiting in
+                // recv_timeout instead would wake this thread once per queued write, and each
+                // wakeup takes the core from the hub.
+                std::thread::sleep(LINGER);
                 while batch.len() < MAX_BATCH {
-                    let wait = deadline.saturating_duration_since(std::time::Instant::now());
-                    match rx.recv_timeout(wait) {
+                    match rx.try_recv() {
                         Ok(w) => batch.push(w),
                         Err(_) => break,
                     }

@@ -6,7 +6,7 @@
 //! small; a read borrows a stack buffer only for the duration of one non-blocking read.
 
 use crate::door::{Door, Flow, SessionCtx};
-use bytes::Bytes;
+use crate::gather::Gather;
 use natter_core::{Command, Delivery, Event, OutboxItems};
 use natter_proto::line::{LineBuffer, LineEvent};
 use std::future::poll_fn;
@@ -48,7 +48,7 @@ pub(crate) async fn run<D: Door>(
 ) {
     let mut batch: Vec<Delivery> = Vec::new();
     let mut closing = false;
-    let mut peer_gone = false;
+    let mut peer_gone;
     // When an unterminated line counts as complete, and when the door's tick runs next.
     let mut partial_due: Option<Instant> = None;
     let mut tick_due = D::TICK.map(|every| Instant::now() + every);
@@ -86,26 +86,28 @@ pub(crate) async fn run<D: Door>(
                     OutboxItems::Ready => None,
                     OutboxItems::Closed(reason) => Some(reason),
                 };
-                let mut out = Vec::with_capacity(batch.len() * 192);
-                for delivery in batch.drain(..) {
-                    render_into(&mut door, &delivery, &mut out);
-                }
+                let written = {
+                    let mut gather = Gather::with_capacity(batch.len() + 1);
+                    for delivery in &batch {
+                        gather.push(&mut door, delivery);
+                    }
+                    if let Some(reason) = &closed {
+                        gather.push_own(|out| door.render(&Event::Bye { reason: reason.0.clone() }, out));
+                    }
+                    if gather.is_empty() { Ok(None) } else { gather.write_now(&stream) }
+                };
+                batch.clear();
                 if batch.capacity() > KEEP_BATCH_CAPACITY {
                     // A burst (a join flood, a history replay) must not stay allocated.
                     batch = Vec::new();
                 }
-                if let Some(reason) = &closed {
-                    door.render(&Event::Bye { reason: reason.0.clone() }, &mut out);
-                }
-                if !out.is_empty() {
-                    // Usually one non-blocking write takes everything; waiting for a full
-                    // send buffer to drain is the rare case, boxed to keep this future small.
-                    peer_gone = match write_now(&stream, &out) {
-                        Ok(n) if n == out.len() => false,
-                        Ok(n) => !Box::pin(write_rest(&mut stream, &out[n..])).await,
-                        Err(()) => true,
-                    };
-                }
+                // Usually the socket takes everything at once; waiting for a full send buffer
+                // to drain is the rare case, boxed to keep this future small.
+                peer_gone = match written {
+                    Ok(None) => false,
+                    Ok(Some(rest)) => !Box::pin(write_rest(&mut stream, &rest)).await,
+                    Err(()) => true,
+                };
                 if closed.is_some() || peer_gone {
                     break;
                 }
@@ -207,30 +209,6 @@ async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut Se
         }
     }
     Flow::Continue
-}
-
-fn render_into<D: Door>(door: &mut D, delivery: &Delivery, out: &mut Vec<u8>) {
-    door.observe(&delivery.event);
-    match door.slot(&delivery.event) {
-        Some(slot) => {
-            let bytes = delivery.cache.get_or_render(slot, || {
-                let mut rendered = Vec::new();
-                door.render(&delivery.event, &mut rendered);
-                Bytes::from(rendered)
-            });
-            out.extend_from_slice(bytes);
-        }
-        None => door.render(&delivery.event, out),
-    }
-}
-
-/// Writes what the socket takes without waiting; `Err` when the peer is gone.
-fn write_now(stream: &TcpStream, bytes: &[u8]) -> Result<usize, ()> {
-    match stream.try_write(bytes) {
-        Ok(n) => Ok(n),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-        Err(_) => Err(()),
-    }
 }
 
 /// Waits until the peer took the rest, at most [`WRITE_TIMEOUT`]; false when it did not.

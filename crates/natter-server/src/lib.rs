@@ -5,6 +5,7 @@ pub mod config;
 mod conn;
 mod console;
 pub mod door;
+mod gather;
 pub mod limits;
 mod listener;
 mod udp;
