@@ -282,3 +282,46 @@ fn two_irc_clients_with_echo_and_server_time() {
     let replay = a.expect("PRIVMSG #hist :remember me");
     assert!(replay.starts_with("@time="), "{replay}");
 }
+
+#[test]
+fn notices_msgids_client_tags_and_chathistory() {
+    let server = Server::start(&[]);
+    let addr = server.irc.expect("irc port");
+    let caps = "message-tags server-time echo-message batch labeled-response draft/chathistory";
+    let mut ann = irc_with_caps(addr, "ann", caps);
+    let mut bob = irc(addr, "bob");
+    let mut txt = text(server.tcp, "tex");
+    // A NOTICE stays a notice for IRC and text mode.
+    ann.line("NOTICE #lobby :heads up");
+    let echo = ann.expect("NOTICE #lobby :heads up");
+    bob.expect(":ann!ann@127.0.0.1 NOTICE #lobby :heads up");
+    txt.expect("-ann- heads up");
+    // Echo and history carry the same msgid.
+    let msgid = |line: &str| {
+        line.split([';', ' ', '@']).find_map(|t| t.strip_prefix("msgid=")).expect("msgid").to_string()
+    };
+    let first = msgid(&echo);
+    for i in 0..3 {
+        ann.line(&format!("@+typing=done PRIVMSG #lobby :message {i}"));
+        let line = bob.expect(&format!("PRIVMSG #lobby :message {i}"));
+        assert!(line.starts_with(':'), "no tags for a client without message-tags: {line}");
+        ann.expect(&format!("PRIVMSG #lobby :message {i}"));
+    }
+    ann.line(&format!("@label=L1 CHATHISTORY AFTER #lobby msgid={first} 2"));
+    let start = ann.expect("BATCH +");
+    assert!(start.contains("label=L1") && start.ends_with("chathistory #lobby"), "{start}");
+    ann.expect("PRIVMSG #lobby :message 0");
+    ann.expect("PRIVMSG #lobby :message 1");
+    ann.expect("BATCH -");
+    ann.line("CHATHISTORY LATEST #lobby * 1");
+    ann.expect("BATCH +");
+    ann.expect("PRIVMSG #lobby :message 2");
+    ann.expect("BATCH -");
+    ann.line("CHATHISTORY LATEST #nowhere * 1");
+    ann.expect("FAIL CHATHISTORY INVALID_TARGET LATEST #nowhere");
+    // A labeled command with one answer gets it labeled; with none, ACK.
+    ann.line("@label=L2 PING x");
+    ann.expect("@label=L2 :natter PONG natter x");
+    ann.line("@label=L3 PONG x");
+    ann.expect("@label=L3 :natter ACK");
+}

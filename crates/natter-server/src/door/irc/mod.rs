@@ -178,6 +178,11 @@ pub struct IrcDoor {
     line_label: Option<String>,
     /// Batch ids handed out.
     batches: u64,
+    /// Messages sent whose answer (ack or error) has not been rendered yet.
+    unanswered: usize,
+    /// The door's own answers (PONG, numerics) held until those answers are out, so that a
+    /// client's PING after a PRIVMSG sees the echo (sent once stored) first.
+    held: Vec<u8>,
 }
 
 impl Default for IrcDoor {
@@ -205,6 +210,8 @@ impl Default for IrcDoor {
             label_buf: Vec::new(),
             line_label: None,
             batches: 0,
+            unanswered: 0,
+            held: Vec::new(),
         }
     }
 }
@@ -1196,6 +1203,8 @@ impl IrcDoor {
                 }
                 continue;
             };
+            // Every Say gets exactly one answer (ack or error), a refused one included.
+            self.unanswered += 1;
             if !ctx.allow_message() {
                 return ctx.rate_limited(req);
             }
@@ -1541,32 +1550,9 @@ impl IrcDoor {
     }
 }
 
-impl Door for IrcDoor {
-    const KIND: SessionKind = SessionKind::Irc;
-    const FLUSH_PARTIAL: bool = false;
-    const TICK: Option<Duration> = Some(Duration::from_secs(15));
-
-    fn cache_slot(_event: &Event) -> Option<usize> {
-        None
-    }
-
-    fn slot(&self, event: &Event) -> Option<usize> {
-        if self.deferring || self.labeling.is_some() || !super::is_shared(event) {
-            return None;
-        }
-        // An away user's join renders per recipient: only away-notify clients get the AWAY.
-        if matches!(event, Event::Join { away: Some(_), .. }) {
-            return None;
-        }
-        Some(match (self.caps.server_time, self.caps.message_tags) {
-            (false, false) => SLOT_PLAIN,
-            (true, false) => SLOT_TIME,
-            (false, true) => SLOT_TAGS,
-            (true, true) => SLOT_TIME_TAGS,
-        })
-    }
-
-    fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+impl IrcDoor {
+    /// Renders now (see `Door::render`, which may hold door-local answers back).
+    fn render_now(&mut self, event: &Event, out: &mut Vec<u8>) {
         if let Event::Notice { req: Some(RequestId::Text(t)), .. } = event
             && t == LABEL_END
         {
@@ -1599,6 +1585,54 @@ impl Door for IrcDoor {
             }
         }
         self.render_event(event, out);
+    }
+}
+
+impl Door for IrcDoor {
+    const KIND: SessionKind = SessionKind::Irc;
+    const FLUSH_PARTIAL: bool = false;
+    const TICK: Option<Duration> = Some(Duration::from_secs(15));
+
+    fn cache_slot(_event: &Event) -> Option<usize> {
+        None
+    }
+
+    fn slot(&self, event: &Event) -> Option<usize> {
+        if self.deferring || self.labeling.is_some() || !super::is_shared(event) {
+            return None;
+        }
+        // An away user's join renders per recipient: only away-notify clients get the AWAY.
+        if matches!(event, Event::Join { away: Some(_), .. }) {
+            return None;
+        }
+        Some(match (self.caps.server_time, self.caps.message_tags) {
+            (false, false) => SLOT_PLAIN,
+            (true, false) => SLOT_TIME,
+            (false, true) => SLOT_TAGS,
+            (true, true) => SLOT_TIME_TAGS,
+        })
+    }
+
+    fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+        let door_local = matches!(event, Event::Pong { .. })
+            || matches!(event, Event::Notice { req: Some(RequestId::Text(t)), .. } if t == RAW);
+        if door_local && self.unanswered > 0 && !self.deferring {
+            let mut held = std::mem::take(&mut self.held);
+            self.render_now(event, &mut held);
+            self.held = held;
+            return;
+        }
+        self.render_now(event, out);
+        let answers_say = match event {
+            Event::Ack { req, .. } | Event::Error { req, .. } => matches!(untag(req).0, "msg" | "notice"),
+            _ => false,
+        };
+        if answers_say {
+            self.unanswered = self.unanswered.saturating_sub(1);
+            if self.unanswered == 0 {
+                out.append(&mut self.held);
+            }
+        }
     }
 
     fn observe(&mut self, event: &Event) {
@@ -1706,37 +1740,46 @@ impl Door for IrcDoor {
         if tags.is_some_and(|t| t.len() + 2 > CLIENT_TAG_BYTES.min(MAX_TAGS)) || rest.len() > MAX_LINE {
             return self.bad(ctx, "417", &["Input line was too long"]);
         }
-        match irc::parse(&text) {
-            Ok(m) => {
-                let label = m
-                    .tag("label")
-                    .flatten()
-                    .filter(|l| self.caps.labeled_response && !l.is_empty() && ctx.session.is_some())
-                    .map(str::to_string);
-                let Some(label) = label else { return self.dispatch(m, ctx).await };
-                let command = m.command.to_ascii_uppercase();
-                let single = m.param(0).is_some_and(|t| !t.contains(','));
-                // A message to one target and CHATHISTORY carry the label with the request
-                // (their answers come from the store or after a commit); every other command's
-                // answers are collected between two markers that travel through the hub.
-                if matches!(command.as_str(), "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY") && single {
-                    self.line_label = Some(label);
-                    let flow = self.dispatch(m, ctx).await;
-                    self.line_label = None;
-                    return flow;
-                }
-                let start = format!("{LABEL_START} {label}");
-                let marker =
-                    |t: String| Event::Notice { req: Some(RequestId::Text(t)), room: None, text: "".into() };
-                if ctx.local(marker(start)) != Flow::Continue {
-                    return Flow::Close("too slow".into());
-                }
-                let flow = self.dispatch(m, ctx).await;
-                if flow != Flow::Continue {
-                    return flow;
-                }
-                ctx.local(marker(LABEL_END.to_string()))
+        let label = tags
+            .filter(|_| self.caps.labeled_response && ctx.session.is_some())
+            .and_then(|t| t.split(';').find_map(|kv| kv.strip_prefix("label=")))
+            .filter(|l| !l.is_empty())
+            .map(irc::unescape_tag_value);
+        let parsed = irc::parse(&text);
+        let Some(label) = label else { return self.handle_parsed(parsed, ctx).await };
+        if let Ok(m) = &parsed {
+            let command = m.command.to_ascii_uppercase();
+            let single = m.param(0).is_some_and(|t| !t.contains(','));
+            // A message to one target and CHATHISTORY carry the label with the request
+            // (their answers come from the store or after a commit); every other command's
+            // answers are collected between two markers that travel through the hub.
+            if matches!(command.as_str(), "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY") && single {
+                self.line_label = Some(label);
+                let flow = self.handle_parsed(parsed, ctx).await;
+                self.line_label = None;
+                return flow;
             }
+        }
+        let marker = |t: String| Event::Notice { req: Some(RequestId::Text(t)), room: None, text: "".into() };
+        if ctx.local(marker(format!("{LABEL_START} {label}"))) != Flow::Continue {
+            return Flow::Close("too slow".into());
+        }
+        let flow = self.handle_parsed(parsed, ctx).await;
+        if flow != Flow::Continue {
+            return flow;
+        }
+        ctx.local(marker(LABEL_END.to_string()))
+    }
+}
+
+impl IrcDoor {
+    async fn handle_parsed(
+        &mut self,
+        parsed: Result<irc::Message, ParseError>,
+        ctx: &mut SessionCtx,
+    ) -> Flow {
+        match parsed {
+            Ok(m) => self.dispatch(m, ctx).await,
             Err(ParseError::NoCommand) => Flow::Continue,
             Err(ParseError::BadCommand(c)) => self.bad(ctx, "421", &[&c, "Unknown command"]),
             Err(e) => self.bad(ctx, "400", &["*", &e.to_string()]),
