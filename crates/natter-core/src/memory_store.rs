@@ -1,17 +1,14 @@
 //! A store that keeps everything in process memory: for tests of the core, and the reference
 //! behaviour that every real store must match.
 
-use crate::store::{
-    HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write, WriteOutcome,
-};
-use std::collections::{BTreeMap, HashMap};
+use crate::store::{HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 struct Data {
     rooms: BTreeMap<String, RoomRecord>,
     messages: BTreeMap<String, Vec<StoredMessage>>,
-    cids: HashMap<(String, String, String), (u64, u64)>,
 }
 
 /// An in-memory [`Store`]; nothing survives the process.
@@ -48,30 +45,17 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+    fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {
         let mut data = self.data();
-        let mut outcomes = Vec::with_capacity(batch.len());
         for write in batch {
             match write {
                 Write::Room(record) => {
                     data.rooms.insert(record.key.clone(), record.clone());
-                    outcomes.push(WriteOutcome::Stored);
                 }
-                Write::Message(m) => {
-                    if let Some(cid) = &m.cid {
-                        let key = (m.room.clone(), m.sender_key.clone(), cid.clone());
-                        if let Some(&(mid, ts)) = data.cids.get(&key) {
-                            outcomes.push(WriteOutcome::Duplicate { mid, ts });
-                            continue;
-                        }
-                        data.cids.insert(key, (m.mid, m.ts));
-                    }
-                    data.messages.entry(m.room.clone()).or_default().push(m.clone());
-                    outcomes.push(WriteOutcome::Stored);
-                }
+                Write::Message(m) => data.messages.entry(m.room.clone()).or_default().push(m.clone()),
             }
         }
-        Ok(outcomes)
+        Ok(())
     }
 
     fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError> {

@@ -8,8 +8,8 @@ use crate::event::{Delivery, Event, deliver};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
-/// A staging buffer bigger than this (entries) is freed after use rather than kept: idle
-/// sessions must stay small.
+/// A staging buffer bigger than this (entries) is freed once the session's traffic is light
+/// again: idle sessions must stay small.
 const KEEP_CAPACITY: usize = 16;
 
 /// Why an outbox was closed; the writer tells the peer before hanging up.
@@ -95,15 +95,13 @@ impl Outbox {
             return Err(Overflow);
         }
         let was_empty = state.queue.is_empty();
-        if was_empty && state.queue.capacity() <= staged.capacity() {
-            // Hand over the whole buffer; the caller keeps the empty one for next time.
-            std::mem::swap(&mut state.queue, staged);
-        } else {
-            state.queue.append(staged);
-        }
+        let flushed = staged.len();
+        // Appended, not swapped: each side keeps its own buffer, sized for its own traffic.
+        state.queue.append(staged);
         drop(state);
-        if staged.capacity() > KEEP_CAPACITY {
-            // After a burst the staging buffer would stay big for an idle session.
+        if staged.capacity() > KEEP_CAPACITY && flushed <= KEEP_CAPACITY / 4 {
+            // The burst is over: an idle session must not keep the buffer it needed then.
+            // (Freed only once traffic is light again, so a busy session never regrows it.)
             *staged = Vec::new();
         }
         if was_empty {

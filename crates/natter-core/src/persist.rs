@@ -1,10 +1,10 @@
 //! Group commit: one thread takes every write queued since its last commit and stores them in
-//! one transaction, then reports the outcomes back to the hub in the same order.
+//! one transaction, then tells the hub how many writes it covered and whether it succeeded.
 //!
 //! The hub never waits for storage. Under load, batches grow and the per-message cost of a
 //! commit shrinks; when idle, a lone message is committed at once.
 
-use crate::store::{Store, Write, WriteOutcome};
+use crate::store::{Store, Write};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use tokio::sync::mpsc;
@@ -20,7 +20,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 #[derive(Debug)]
 pub(crate) struct Committed {
     pub count: usize,
-    pub result: Result<Vec<WriteOutcome>, String>,
+    pub result: Result<(), String>,
 }
 
 /// Handle held by the hub.

@@ -47,26 +47,12 @@ pub struct RoomRecord {
 /// One write of a group commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    /// Append a message; a message whose (`room`, `sender_key`, `cid`) was stored before is
-    /// not stored again.
+    /// Append a message. Stores keep what they are given: resent client ids are recognised by
+    /// the hub (over a window of recent messages, reloaded at startup), not by an index over all
+    /// of history, which would make every write slower as history grows.
     Message(StoredMessage),
     /// Create or update a room.
     Room(RoomRecord),
-}
-
-/// What became of one [`Write`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// Written.
-    Stored,
-    /// A message with the same client id from the same sender was stored before, with this
-    /// server id and timestamp; nothing was written.
-    Duplicate {
-        /// The first message's id.
-        mid: u64,
-        /// The first message's timestamp.
-        ts: u64,
-    },
 }
 
 /// A page query, as in the native `history` frame and IRCv3 `CHATHISTORY`: bounds by id
@@ -139,9 +125,9 @@ pub trait Store: Send + Sync + 'static {
     /// Loads every room with its last id and its `recent` latest messages.
     fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError>;
 
-    /// Applies a batch of writes in one transaction and reports each one's outcome, in order.
-    /// When this returns `Ok`, the writes are durable against a crash of the process.
-    fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError>;
+    /// Applies a batch of writes in one transaction, all or nothing. When this returns `Ok`,
+    /// the writes are durable against a crash of the process.
+    fn commit(&self, batch: &[Write]) -> Result<(), StoreError>;
 
     /// Returns one page of a room's messages, oldest first, and whether more remain beyond it
     /// (newer ones when the page was taken forwards, see [`HistoryQuery::forwards`]; older

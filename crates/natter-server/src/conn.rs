@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 /// A line left unterminated this long counts as complete (clients that send one message per
 /// write and no newline).
 pub const PARTIAL_LINE_PAUSE: Duration = Duration::from_millis(100);
-/// A delivery buffer bigger than this (entries) is freed after use rather than kept.
+/// A delivery buffer bigger than this (entries) is freed once batches are small again.
 const KEEP_BATCH_CAPACITY: usize = 16;
 /// A peer that accepts no bytes for this long is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -96,9 +96,11 @@ pub(crate) async fn run<D: Door>(
                     }
                     if gather.is_empty() { Ok(None) } else { gather.write_now(&stream) }
                 };
+                let taken = batch.len();
                 batch.clear();
-                if batch.capacity() > KEEP_BATCH_CAPACITY {
-                    // A burst (a join flood, a history replay) must not stay allocated.
+                if batch.capacity() > KEEP_BATCH_CAPACITY && taken <= KEEP_BATCH_CAPACITY / 4 {
+                    // A burst (a join flood, a history replay) is over: do not keep its buffer.
+                    // Kept while batches stay big, so a busy session never regrows it.
                     batch = Vec::new();
                 }
                 // Usually the socket takes everything at once; waiting for a full send buffer

@@ -8,9 +8,7 @@
 
 use crate::error::{io_error, open_error};
 use crate::schema;
-use natter_core::store::{
-    HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write, WriteOutcome,
-};
+use natter_core::store::{HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -179,22 +177,20 @@ impl SqliteStore {
         result
     }
 
-    fn commit_in(conn: &mut Connection, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+    fn commit_in(conn: &mut Connection, batch: &[Write]) -> Result<(), StoreError> {
         let tx = conn.transaction().map_err(|e| io_error("cannot begin a write transaction", &e))?;
-        let mut outcomes = Vec::with_capacity(batch.len());
         {
             let sql_err = |e: rusqlite::Error| io_error("cannot write a batch", &e);
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO messages (room, mid, ts, nick, sender_key, cid, text, action, notice)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (room, sender_key, cid) WHERE cid IS NOT NULL DO NOTHING",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(sql_err)?;
             for write in batch {
                 match write {
                     Write::Message(m) => {
-                        let inserted = insert
+                        insert
                             .execute(params![
                                 m.room,
                                 to_i64(m.mid, "message id")?,
@@ -207,24 +203,6 @@ impl SqliteStore {
                                 m.notice,
                             ])
                             .map_err(sql_err)?;
-                        if inserted == 1 {
-                            outcomes.push(WriteOutcome::Stored);
-                            continue;
-                        }
-                        // Only the dedupe index is a "do nothing" conflict, so a cid exists and
-                        // its first message (from an earlier batch or this one) is stored.
-                        let (mid, ts): (i64, i64) = tx
-                            .prepare_cached(
-                                "SELECT mid, ts FROM messages
-                                 WHERE room = ?1 AND sender_key = ?2 AND cid = ?3",
-                            )
-                            .and_then(|mut s| {
-                                s.query_row(params![m.room, m.sender_key, m.cid], |r| {
-                                    Ok((r.get(0)?, r.get(1)?))
-                                })
-                            })
-                            .map_err(sql_err)?;
-                        outcomes.push(WriteOutcome::Duplicate { mid: mid as u64, ts: ts as u64 });
                     }
                     Write::Room(r) => {
                         let created_ts = to_i64(r.created_ts, "room creation time")?;
@@ -240,13 +218,11 @@ impl SqliteStore {
                             s.execute(params![r.key, r.name, r.topic, r.topic_by, r.ephemeral, created_ts,])
                         })
                         .map_err(sql_err)?;
-                        outcomes.push(WriteOutcome::Stored);
                     }
                 }
             }
         }
-        tx.commit().map_err(|e| io_error("cannot commit a batch", &e))?;
-        Ok(outcomes)
+        tx.commit().map_err(|e| io_error("cannot commit a batch", &e))
     }
 }
 
@@ -346,9 +322,9 @@ impl Store for SqliteStore {
         self.read(|conn| load_in(conn, recent)).map_err(|e| io_error("cannot load the rooms", &e))
     }
 
-    fn commit(&self, batch: &[Write]) -> Result<Vec<WriteOutcome>, StoreError> {
+    fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {
         if batch.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         Self::commit_in(&mut lock(&self.writer), batch)
     }

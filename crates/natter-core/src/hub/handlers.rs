@@ -5,7 +5,7 @@ use super::{Hub, PendingMessage, RegisterError, Registered, SessionId, stored_to
 use crate::command::{Command, Name, Registration, SessionKind, Target};
 use crate::event::{ChatMessage, Delivery, Event, MemberInfo, RoomSummary, deliver};
 use crate::persist::Committed;
-use crate::store::{HistoryQuery, RoomRecord, StoredMessage, Write, WriteOutcome};
+use crate::store::{HistoryQuery, RoomRecord, StoredMessage, Write};
 use crate::time::now_ms;
 use natter_proto::names::{fold, validate_nick, validate_room};
 use natter_proto::native::{ErrorCode, RequestId};
@@ -156,10 +156,6 @@ impl Hub {
                 if s.outbox.push_all(&mut s.staged).is_err() {
                     s.staged.clear();
                     too_slow.push(id);
-                }
-                if s.staged.capacity() > 64 {
-                    // A burst is over: do not keep its buffer for every idle session.
-                    s.staged = Vec::new();
                 }
             }
             for id in too_slow {
@@ -420,28 +416,11 @@ impl Hub {
 
     pub(super) fn on_committed(&mut self, committed: Committed) {
         let Committed { count, result } = committed;
-        for i in 0..count {
+        for _ in 0..count {
             let Some(entry) = self.pending.pop_front() else { break };
             let Some(pending) = entry else { continue };
             match &result {
-                Ok(outcomes) => match outcomes.get(i) {
-                    Some(WriteOutcome::Stored) | None => self.ack(pending, false),
-                    Some(&WriteOutcome::Duplicate { mid, ts }) => {
-                        let mut message = (*pending.message).clone();
-                        message.mid = Some(mid);
-                        message.ts = ts;
-                        self.reply(
-                            pending.sender,
-                            Event::Ack {
-                                req: pending.req,
-                                cid: pending.cid,
-                                message: Arc::new(message),
-                                duplicate: true,
-                                away: None,
-                            },
-                        );
-                    }
-                },
+                Ok(()) => self.ack(pending, false),
                 Err(e) => self.error(
                     pending.sender,
                     pending.req,
