@@ -43,6 +43,28 @@ impl LineBuffer {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Appends bytes that `fill` writes at the end of the buffer, after reserving at least
+    /// `room` bytes of spare capacity: a socket read lands here directly, with no zeroed
+    /// intermediate buffer and no second copy. `fill` must only append, and returns how many
+    /// bytes it appended (0 at end of stream).
+    pub fn append_with<E>(
+        &mut self,
+        room: usize,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            self.scanned = 0;
+        } else if self.start > 0 && self.buf.capacity() - self.buf.len() < room {
+            // Move the pending partial line to the front instead of growing the buffer.
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.reserve(room);
+        fill(&mut self.buf)
+    }
+
     /// True when no partial line is pending.
     pub fn is_empty(&self) -> bool {
         self.start == self.buf.len()
@@ -146,6 +168,24 @@ mod tests {
             });
         }
         out
+    }
+
+    #[test]
+    fn append_with_keeps_the_pending_partial_line_when_it_compacts() {
+        let mut lb = LineBuffer::new(100);
+        let fill = |bytes: &'static [u8]| {
+            move |buf: &mut Vec<u8>| -> Result<usize, ()> {
+                buf.extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+        };
+        assert_eq!(lb.append_with(8, fill(b"one\ntw")), Ok(6));
+        assert_eq!(drain(&mut lb), vec![Ok(b"one".to_vec())]);
+        // Asking for more room than is spare moves "tw" to the front; the line stays whole.
+        assert_eq!(lb.append_with(4096, fill(b"o\nthree\n")), Ok(8));
+        assert_eq!(drain(&mut lb), vec![Ok(b"two".to_vec()), Ok(b"three".to_vec())]);
+        assert!(lb.is_empty());
+        assert_eq!(lb.append_with(16, fill(b"")), Ok(0));
     }
 
     #[test]

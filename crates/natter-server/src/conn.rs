@@ -24,12 +24,14 @@ const KEEP_BATCH_CAPACITY: usize = 16;
 /// A peer that accepts no bytes for this long is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Reads what the socket has (without waiting) into `lines`. Returns 0 at end of stream.
+/// How much buffer room one read asks for: enough for typical bursts of lines, small enough
+/// that a connection reading a little at a time does not hold much.
+const READ_ROOM: usize = 4096;
+
+/// Reads what the socket has (without waiting) into `lines`, straight into its buffer.
+/// Returns 0 at end of stream.
 pub fn read_available(stream: &TcpStream, lines: &mut LineBuffer) -> io::Result<usize> {
-    let mut chunk = [0u8; 16 * 1024];
-    let n = stream.try_read(&mut chunk)?;
-    lines.extend(&chunk[..n]);
-    Ok(n)
+    lines.append_with(READ_ROOM, |buf| stream.try_read_buf(buf))
 }
 
 /// Runs a session until it ends. `lines` may already hold the bytes used to pick the door;
