@@ -17,7 +17,6 @@ use natter_core::{ChatMessage, Command, ErrorCode, Event, RequestId, SessionKind
 use natter_proto::decode::decode_text;
 use natter_proto::irc::{self, MAX_LINE, MAX_TAGS, ParseError, split_tags, write_line};
 use natter_proto::names::{MAX_NICK_CHARS, MAX_ROOM_CHARS, fold, validate_nick, validate_room};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Render-cache slot of shared IRC lines without tags.
@@ -69,8 +68,6 @@ const PING_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_TARGETS: usize = 4;
 /// Longest away message kept.
 const AWAY_LEN: usize = 200;
-/// Remembered `user@host`s of other users (for WHO/WHOIS/USERHOST); cleared when full.
-const MAX_IDENTS: usize = 4096;
 
 /// Enabled IRCv3 capabilities.
 #[derive(Debug, Default, Clone, Copy)]
@@ -159,7 +156,6 @@ pub struct IrcDoor {
     deferred: Vec<u8>,
     /// A JOIN for a room we were already in: the hub answers, IRC stays silent.
     rejoin: bool,
-    idents: HashMap<String, String>,
     last_seen: Instant,
     ping_sent: Option<Instant>,
     /// Name the server gives itself (`--server-name`).
@@ -199,7 +195,6 @@ impl Default for IrcDoor {
             deferring: false,
             deferred: Vec::new(),
             rejoin: false,
-            idents: HashMap::new(),
             last_seen: Instant::now(),
             ping_sent: None,
             server: DEFAULT_SERVER,
@@ -1001,13 +996,6 @@ impl IrcDoor {
             }
         }
     }
-
-    fn remember(&mut self, nick: &str, ident: &str) {
-        if self.idents.len() >= MAX_IDENTS {
-            self.idents.clear();
-        }
-        self.idents.insert(fold(nick), ident.to_string());
-    }
 }
 
 /// Lines the door answers by itself, queued in order with the hub's events.
@@ -1652,28 +1640,23 @@ impl Door for IrcDoor {
                     operators: operators.iter().map(|o| o.to_string()).collect(),
                 });
             }
-            Event::Part { room, nick, ident, .. } => {
+            Event::Part { room, nick, .. } => {
                 if fold(nick) == fold(&self.nick) {
                     self.rooms.retain(|r| fold(&r.name) != fold(room));
                 } else {
-                    self.remember(nick, ident);
                     for r in self.rooms.iter_mut().filter(|r| fold(&r.name) == fold(room)) {
                         r.operators.retain(|o| fold(o) != fold(nick));
                     }
                 }
             }
             Event::Quit { nick, .. } => {
-                self.idents.remove(&fold(nick));
                 for r in &mut self.rooms {
                     r.operators.retain(|o| fold(o) != fold(nick));
                 }
             }
-            Event::Nick { old, new, ident, .. } => {
+            Event::Nick { old, new, .. } => {
                 if fold(old) == fold(&self.nick) {
                     self.nick = new.to_string();
-                } else {
-                    self.idents.remove(&fold(old));
-                    self.remember(new, ident);
                 }
                 for r in &mut self.rooms {
                     for o in r.operators.iter_mut().filter(|o| fold(o) == fold(old)) {
@@ -1681,7 +1664,6 @@ impl Door for IrcDoor {
                     }
                 }
             }
-            Event::Join { nick, ident, .. } => self.remember(nick, ident),
             Event::RoomChanged { room, changes, .. } => {
                 for c in changes {
                     if let natter_core::command::RoomChange::Secret(on) = c {
@@ -1695,13 +1677,6 @@ impl Door for IrcDoor {
             }
             Event::RoomModes { room, modes, .. } if modes.secret => {
                 self.secret.insert(fold(room));
-            }
-            Event::Message(m)
-                if !self.idents.contains_key(&fold(&m.from))
-                    && m.ident.contains('@')
-                    && !m.ident.ends_with("@history") =>
-            {
-                self.remember(&m.from, &m.ident);
             }
             _ => {}
         }
