@@ -2,11 +2,18 @@
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of the system allocator: idle connections cost less memory (it returns
-/// freed pages and does not fragment per thread the way glibc's arenas do), and the fanout hot
-/// path allocates faster.
+/// jemalloc instead of the system allocator: glibc's per-thread arenas keep the pages that
+/// bursts of short-lived buffers leave behind, which made idle connections cost more memory.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read at its start: a background thread hands freed pages back to the
+/// system about a second after a burst (a join flood, a history replay), so the memory of
+/// connections that then sit idle is what they use, not what the burst needed; the hot path
+/// never waits for that.
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 /// natter: self-hosted chat in one binary.
 #[derive(Debug, Parser)]

@@ -75,7 +75,7 @@ impl Hub {
             invited: Default::default(),
             invisible: false,
         };
-        self.sessions.insert(id, session);
+        self.sessions.insert(id, Box::new(session));
         self.nicks.insert(key, id);
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         if reg.lobby {
@@ -478,7 +478,7 @@ impl Hub {
             .filter_map(|m| self.sessions.get(m))
             .map(|s| (s.nick.clone(), s.ident.clone()))
             .collect();
-        listed.sort_unstable_by_key(|(n, _)| fold(n));
+        listed.sort_by_cached_key(|(n, _)| fold(n));
         let (members, idents) = listed.into_iter().unzip();
         let operators =
             room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
@@ -655,7 +655,7 @@ impl Hub {
             }
         };
         members.retain(|m| self.sessions.contains_key(m));
-        members.sort_unstable_by_key(|m| fold(&self.sessions[m].nick));
+        members.sort_by_cached_key(|m| fold(&self.sessions[m].nick));
         let nicks = members.iter().map(|m| self.sessions[m].nick.clone()).collect();
         let room_key = room_name.as_deref().map(fold);
         let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();

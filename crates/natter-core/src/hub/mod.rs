@@ -143,7 +143,9 @@ pub(crate) struct Hub {
     persister: Persister,
     /// One entry per queued write, in commit order; `None` for writes with no follow-up.
     pending: VecDeque<Option<PendingMessage>>,
-    sessions: FxHashMap<SessionId, Session>,
+    /// Boxed: the table keeps about twice as many slots as sessions, and a slot holding a
+    /// whole `Session` would cost its size again per idle connection.
+    sessions: FxHashMap<SessionId, Box<Session>>,
     nicks: FxHashMap<String, SessionId>,
     rooms: FxHashMap<String, Room>,
     next_session: u64,
