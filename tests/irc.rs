@@ -325,3 +325,57 @@ fn notices_msgids_client_tags_and_chathistory() {
     ann.line("@label=L3 PONG x");
     ann.expect("@label=L3 :natter ACK");
 }
+
+#[test]
+fn multi_target_kick_multi_channel_names_and_the_invite_list() {
+    let server = Server::start(&[]);
+    let addr = server.irc.unwrap();
+    let mut c = Client::connect(addr);
+    c.line("NICK ann");
+    c.line("USER ann 0 * :Real ann");
+    let isupport = c.expect("TARGMAX=");
+    assert!(isupport.contains("KICK:4") && isupport.contains("NAMES:4"), "{isupport}");
+    c.expect(" 366 ");
+    let mut ann = c;
+    let mut bob = irc(addr, "bob");
+    let mut cat = irc(addr, "cat");
+    for (client, nick, rooms) in
+        [(&mut ann, "ann", "#a,#b"), (&mut bob, "bob", "#a,#b"), (&mut cat, "cat", "#a")]
+    {
+        client.line(&format!("JOIN {rooms}"));
+        client.expect(&format!(" 366 {nick} #a "));
+    }
+    bob.expect(" 366 bob #b ");
+    // NAMES of two channels: each channel's 353, then one 366 naming the list.
+    ann.line("PING :sync");
+    ann.expect("PONG");
+    ann.line("NAMES #a,#b");
+    let a = ann.next().unwrap();
+    assert!(a.contains(" 353 ann = #a :") && a.contains("@ann") && a.contains("cat"), "{a}");
+    let b = ann.next().unwrap();
+    assert!(b.contains(" 353 ann = #b :") && !b.contains("cat"), "{b}");
+    let end = ann.next().unwrap();
+    assert!(end.contains(" 366 ann #a,#b :End of /NAMES list"), "{end}");
+    // One channel, two nicks: two KICK lines.
+    ann.line("KICK #a bob,cat :bye");
+    cat.expect(":ann!ann@127.0.0.1 KICK #a bob bye");
+    cat.expect(":ann!ann@127.0.0.1 KICK #a cat bye");
+    // Pairs, with a per-target error: nobody called dan; bob leaves #b.
+    ann.line("KICK #a,#b dan,bob :out");
+    ann.expect(" 401 ann dan :No such nick/channel");
+    bob.expect(":ann!ann@127.0.0.1 KICK #b bob out");
+    // INVITE alone lists the channels one is invited to.
+    ann.line("INVITE bob #a");
+    bob.expect(":ann!ann@127.0.0.1 INVITE bob #a");
+    bob.line("INVITE");
+    let listed = bob.next().unwrap();
+    assert!(listed.ends_with(" 336 bob #a"), "{listed}");
+    let end = bob.next().unwrap();
+    assert!(end.contains(" 337 bob :End of /INVITE list"), "{end}");
+    // Joining uses the invitation up.
+    bob.line("JOIN #a");
+    bob.expect(" 366 bob #a ");
+    bob.line("INVITE");
+    let end = bob.next().unwrap();
+    assert!(end.contains(" 337 bob :"), "{end}");
+}

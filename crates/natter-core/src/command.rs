@@ -217,6 +217,12 @@ pub enum Command {
         /// Request id.
         req: Option<RequestId>,
     },
+    /// List the rooms you are invited into and have not joined yet (answered by
+    /// `Event::Invites`).
+    Invites {
+        /// Request id.
+        req: Option<RequestId>,
+    },
     /// Mark yourself away (`Some(text)`) or back (`None`).
     Away {
         /// Away message.

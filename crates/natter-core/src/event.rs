@@ -410,6 +410,13 @@ pub enum Event {
         /// Who is invited.
         to: Name,
     },
+    /// Answer to `Invites`: the rooms the session is invited into and has not joined yet.
+    Invites {
+        /// Request id.
+        req: Option<RequestId>,
+        /// Rooms, sorted.
+        rooms: Vec<Name>,
+    },
     /// Someone went away or came back: to the user (with the request id) and their neighbours.
     Away {
         /// Request id (own copy).

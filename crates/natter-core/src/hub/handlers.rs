@@ -117,6 +117,7 @@ impl Hub {
             Command::Bans { room, req } => self.bans(id, &room, req),
             Command::Kick { room, nick, reason, req } => self.kick(id, &room, &nick, reason, req),
             Command::Invite { room, nick, req } => self.invite(id, &room, &nick, req),
+            Command::Invites { req } => self.invites(id, req),
             Command::Away { text, req } => self.away(id, text, req),
             Command::Whois { nick, req } => self.whois(id, &nick, req),
             Command::Whowas { nick, count, req } => self.whowas(id, &nick, count, req),

@@ -282,6 +282,19 @@ impl Hub {
         self.reply(id, Event::Bans { req, room: r.name.clone(), bans });
     }
 
+    /// Answers with the rooms this session is invited into (by their current names; a room
+    /// that has since emptied away is left out).
+    pub(super) fn invites(&mut self, id: SessionId, req: Req) {
+        let mut rooms: Vec<Name> = self.sessions[&id]
+            .invited
+            .iter()
+            .filter_map(|key| self.rooms.get(key))
+            .map(|r| r.name.clone())
+            .collect();
+        rooms.sort();
+        self.reply(id, Event::Invites { req, rooms });
+    }
+
     pub(super) fn kick(&mut self, id: SessionId, room: &str, nick: &str, reason: Option<String>, req: Req) {
         let Some(key) = self.member_room_key(id, room, &req) else { return };
         let Some(&target) = self.nicks.get(&fold(nick)) else {

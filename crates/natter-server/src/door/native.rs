@@ -227,6 +227,12 @@ pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
         Event::Notice { req, room, text } => {
             ServerFrame::Notice { id: req.clone(), room: room.as_deref().map(b), text: b(text) }
         }
+        // Only IRC asks for this (INVITE with no parameters); a notice keeps other doors honest.
+        Event::Invites { req, rooms } => {
+            let list: Vec<&str> = rooms.iter().map(|r| &**r).collect();
+            let text = Cow::Owned(format!("invited to: {}", list.join(" ")));
+            ServerFrame::Notice { id: req.clone(), room: None, text }
+        }
         // Only IRC asks for these (CHATHISTORY TARGETS); a notice keeps other doors honest.
         Event::Conversations { req, rooms } => {
             let list: Vec<&str> = rooms.iter().map(|(r, _)| &**r).collect();

@@ -178,6 +178,10 @@ fn render_text(event: &Event) -> String {
             let list: Vec<&str> = rooms.iter().map(|(r, _)| &**r).collect();
             let _ = write!(s, "*** active rooms: {}", list.join(" "));
         }
+        Event::Invites { rooms, .. } => {
+            let list: Vec<&str> = rooms.iter().map(|r| &**r).collect();
+            let _ = write!(s, "*** invited to: {}", list.join(" "));
+        }
         Event::Notice { text, .. } => {
             for (i, line) in text.lines().enumerate() {
                 if i > 0 {

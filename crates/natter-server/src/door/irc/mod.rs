@@ -64,7 +64,8 @@ const CAPS: &[&str] = &[
 const PING_AFTER: Duration = Duration::from_secs(120);
 /// Time a client has to answer the server's PING.
 const PING_TIMEOUT: Duration = Duration::from_secs(60);
-/// Most targets accepted in one PRIVMSG/NOTICE/JOIN/PART (ISUPPORT `TARGMAX`).
+/// Most targets accepted in one PRIVMSG/NOTICE/KICK/NAMES (ISUPPORT `TARGMAX`); more are
+/// dropped.
 const MAX_TARGETS: usize = 4;
 /// Longest away message kept.
 const AWAY_LEN: usize = 200;
@@ -482,6 +483,13 @@ impl IrcDoor {
     /// 353 lines and 366 for `(nick, user@host, op, voice)` entries; `kind` is `=` or `@`
     /// (secret). With userhost-in-names, entries are `nick!user@host`.
     fn names(&self, room: &str, kind: &str, entries: &[(&str, &str, bool, bool)], out: &mut Vec<u8>) {
+        self.names_lines(room, kind, entries, out);
+        self.numeric(out, "366", &[room, "End of /NAMES list"]);
+    }
+
+    /// The 353 lines of [`Self::names`] without the closing 366 (one channel of a
+    /// multi-channel NAMES, which ends with one 366 for the whole list).
+    fn names_lines(&self, room: &str, kind: &str, entries: &[(&str, &str, bool, bool)], out: &mut Vec<u8>) {
         let prefix = format!(":{} 353 {} {kind} {room} :", self.server, self.me());
         let mut list = String::new();
         for &(nick, ident, op, voice) in entries {
@@ -502,14 +510,15 @@ impl IrcDoor {
         if !list.is_empty() {
             self.numeric(out, "353", &[kind, room, &list]);
         }
-        self.numeric(out, "366", &[room, "End of /NAMES list"]);
     }
 
     fn isupport(&self, out: &mut Vec<u8>) {
         let nicklen = format!("NICKLEN={MAX_NICK_CHARS}");
         let chanlen = format!("CHANNELLEN={MAX_ROOM_CHARS}");
-        let targmax =
-            format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:1,WHOIS:1");
+        let targmax = format!(
+            "TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},JOIN:,PART:,NAMES:{MAX_TARGETS},\
+             KICK:{MAX_TARGETS},WHOIS:1"
+        );
         let awaylen = format!("AWAYLEN={AWAY_LEN}");
         let history = format!("CHATHISTORY={HISTORY_PAGE}");
         let tokens = [
@@ -589,12 +598,16 @@ impl IrcDoor {
                     out.append(&mut self.deferred);
                 }
             }
-            "names" => {
+            "names" | "namespart" => {
                 let room = room.unwrap_or(arg);
                 let kind = if self.secret.contains(&fold(room)) { "@" } else { "=" };
                 let entries: Vec<(&str, &str, bool, bool)> =
                     info.iter().map(|m| (&*m.nick, &*m.ident, m.op, m.voice)).collect();
-                self.names(room, kind, &entries, out)
+                if op == "names" {
+                    self.names(room, kind, &entries, out)
+                } else {
+                    self.names_lines(room, kind, &entries, out)
+                }
             }
             "who" => {
                 let (channel, list): (&str, Vec<&MemberInfo>) = match room {
@@ -701,6 +714,8 @@ impl IrcDoor {
                 self.numeric(out, "481", &["Permission Denied- You're not an IRC operator"])
             }
             (_, "names") => self.numeric(out, "366", &[room, "End of /NAMES list"]),
+            // One channel of a multi-channel NAMES: the list's single 366 follows.
+            (_, "namespart") => {}
             (_, "who") => self.numeric(out, "315", &[arg, "End of /WHO list"]),
             (ErrorCode::NoSuchNick, "whois") => {
                 self.numeric(out, "401", &[arg, "No such nick/channel"]);
@@ -907,6 +922,12 @@ impl IrcDoor {
                 }
             }
             Event::UserInfo { req, user } => self.render_whois(untag(req).1, user, out),
+            Event::Invites { rooms, .. } => {
+                for room in rooms {
+                    self.numeric(out, "336", &[room]);
+                }
+                self.numeric(out, "337", &["End of /INVITE list"]);
+            }
             Event::Whowas { req, nick, entries } => {
                 let (_, arg) = untag(req);
                 if entries.is_empty() {
@@ -1433,18 +1454,31 @@ impl IrcDoor {
                 Flow::Continue
             }
             "NAMES" => {
-                let rooms: Vec<String> = match m.param(0) {
-                    Some(list) => list.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
+                let list = m.param(0).filter(|l| !l.is_empty());
+                let rooms: Vec<String> = match list {
+                    Some(list) => list
+                        .split(',')
+                        .filter(|r| !r.is_empty())
+                        .take(MAX_TARGETS)
+                        .map(str::to_string)
+                        .collect(),
                     None => self.rooms.iter().map(|r| r.name.clone()).collect(),
                 };
+                // `NAMES #a,#b` answers each channel's 353 lines, then one 366 naming the
+                // list as given; NAMES alone and one channel end each channel with its 366.
+                let multi = list.filter(|l| l.contains(','));
+                let op = if multi.is_some() { "namespart" } else { "names" };
                 for room in rooms {
-                    let req = tag("names", &room);
+                    let req = tag(op, &room);
                     let flow = ctx.command(Command::Who { room: Some(room), detail: true, req }).await;
                     if flow != Flow::Continue {
                         return flow;
                     }
                 }
-                Flow::Continue
+                match multi {
+                    Some(list) => self.answer(ctx, "366", &[list, "End of /NAMES list"]),
+                    None => Flow::Continue,
+                }
             }
             "TOPIC" => {
                 let Some(room) = m.param(0) else { return self.need_more(ctx, "TOPIC") };
@@ -1506,6 +1540,12 @@ impl IrcDoor {
                 ctx.command(Command::Oper { name, password, req: tag("oper", "") }).await
             }
             "WALLOPS" => self.bad(ctx, "421", &["WALLOPS", "Unknown command"]),
+            "LINKS" => {
+                // One server and no links: an empty list, as servers that hide their links
+                // answer. (A 364 line for ourselves would need a configured server description.)
+                let mask = m.params.last().filter(|p| !p.is_empty()).map_or("*", String::as_str);
+                self.answer(ctx, "365", &[mask, "End of /LINKS list"])
+            }
             "INFO" => {
                 let mut reply = self.reply();
                 for line in [
@@ -1640,7 +1680,8 @@ impl Door for IrcDoor {
                     operators: operators.iter().map(|o| o.to_string()).collect(),
                 });
             }
-            Event::Part { room, nick, .. } => {
+            // Being kicked is leaving: a later JOIN is a fresh join, not a silent rejoin.
+            Event::Part { room, nick, .. } | Event::Kick { room, nick, .. } => {
                 if fold(nick) == fold(&self.nick) {
                     self.rooms.retain(|r| fold(&r.name) != fold(room));
                 } else {

@@ -1,7 +1,7 @@
 //! IRC `MODE`, `KICK` and `INVITE`: channel modes are spelled out as the core's protocol-neutral
 //! room changes (`RoomChange`); the hub decides who may do what and announces the result.
 
-use super::{IrcDoor, push_line, tag};
+use super::{IrcDoor, MAX_TARGETS, push_line, tag};
 use crate::door::{Flow, ModeItem, SessionCtx, parse_modes};
 use natter_core::Command;
 use natter_proto::irc;
@@ -94,8 +94,9 @@ impl IrcDoor {
         let rooms: Vec<&str> = m.params[0].split(',').filter(|r| !r.is_empty()).collect();
         let nicks: Vec<&str> = m.params[1].split(',').filter(|n| !n.is_empty()).collect();
         let reason = m.param(2).filter(|r| !r.is_empty()).map(str::to_string);
-        // `KICK #a n1,n2` kicks both from #a; `KICK #a,#b n1,n2` pairs them up.
-        for (i, nick) in nicks.iter().enumerate() {
+        // `KICK #a n1,n2` kicks both from #a; `KICK #a,#b n1,n2` pairs them up. Targets
+        // beyond TARGMAX are dropped.
+        for (i, nick) in nicks.iter().enumerate().take(MAX_TARGETS) {
             let room = if rooms.len() == 1 { rooms[0] } else { rooms.get(i).copied().unwrap_or("") };
             if room.is_empty() {
                 break;
@@ -112,6 +113,10 @@ impl IrcDoor {
     }
 
     pub(super) async fn invite(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        if m.params.is_empty() {
+            // INVITE alone lists the channels we are invited to (336s and a 337).
+            return ctx.command(Command::Invites { req: tag("invites", "") }).await;
+        }
         if m.params.len() < 2 {
             return self.need_more(ctx, "INVITE");
         }
