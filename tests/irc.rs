@@ -379,3 +379,39 @@ fn multi_target_kick_multi_channel_names_and_the_invite_list() {
     let end = bob.next().unwrap();
     assert!(end.contains(" 337 bob :"), "{end}");
 }
+
+#[test]
+fn wallops_reach_those_who_asked_for_them() {
+    let server = Server::start(&["--oper", "boss:secret"]);
+    let addr = server.irc.expect("irc port");
+    let mut op = irc(addr, "op");
+    let mut listener = irc(addr, "lis");
+    let mut deaf = irc(addr, "deaf");
+    // Not an operator yet: refused.
+    op.line("WALLOPS :too early");
+    op.expect(" 481 op ");
+    op.line("WALLOPS");
+    op.expect(" 461 op WALLOPS ");
+    listener.line("MODE lis +w");
+    listener.expect(":lis MODE lis +w");
+    listener.line("MODE lis");
+    listener.expect(" 221 lis +w");
+    op.line("OPER boss secret");
+    op.expect(" 381 op ");
+    op.line("WALLOPS :maintenance at noon");
+    op.expect("WALLOPS :maintenance at noon");
+    let got = listener.expect("WALLOPS");
+    assert!(got.starts_with(":op!") && got.ends_with("WALLOPS :maintenance at noon"), "{got}");
+    // Without +w: nothing (a PING round trip proves the WALLOPS would have arrived by now).
+    deaf.line("PING :sync");
+    let lines = deaf.drain(Duration::from_millis(300));
+    assert!(lines.iter().all(|l| !l.contains("WALLOPS")), "{lines:?}");
+    // -w stops them.
+    listener.line("MODE lis -w");
+    listener.expect(":lis MODE lis -w");
+    op.line("WALLOPS second");
+    // A one-word last parameter needs no colon.
+    op.expect("WALLOPS second");
+    let lines = listener.drain(Duration::from_millis(300));
+    assert!(lines.iter().all(|l| !l.contains("WALLOPS")), "{lines:?}");
+}

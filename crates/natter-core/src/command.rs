@@ -255,6 +255,20 @@ pub enum Command {
         /// Request id; the answer is a `Notice` carrying it.
         req: Option<RequestId>,
     },
+    /// Receive (`true`) or stop receiving the server operators' announcements (IRC user mode
+    /// `+w`).
+    HearWallops {
+        /// Receive them.
+        on: bool,
+    },
+    /// An announcement from a server operator to every session that asked for them
+    /// (`HearWallops`) and to the operator; server operators only.
+    Wallops {
+        /// The announcement.
+        text: String,
+        /// Request id: a refusal carries it.
+        req: Option<RequestId>,
+    },
     /// Hide from (`true`) or show again in server-wide `who` searches by people who share no
     /// room with you (IRC user mode `+i`).
     Invisible {

@@ -410,6 +410,15 @@ pub enum Event {
         /// Who is invited.
         to: Name,
     },
+    /// A server operator's announcement (`Command::Wallops`), to those who asked for them.
+    Wallops {
+        /// The operator's nick.
+        from: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// The announcement.
+        text: Name,
+    },
     /// Answer to `Invites`: the rooms the session is invited into and has not joined yet.
     Invites {
         /// Request id.

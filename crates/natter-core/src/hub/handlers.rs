@@ -74,6 +74,7 @@ impl Hub {
             active_ts: now_ms(),
             invited: Default::default(),
             invisible: false,
+            hears_wallops: false,
         };
         self.sessions.insert(id, Box::new(session));
         self.nicks.insert(key, id);
@@ -125,6 +126,10 @@ impl Hub {
             Command::Echo { event } => self.reply(id, *event),
             Command::Invisible { on } => self.sessions.get_mut(&id).expect("checked above").invisible = on,
             Command::Kill { nick, reason, req } => self.kill(id, &nick, &reason, req),
+            Command::HearWallops { on } => {
+                self.sessions.get_mut(&id).expect("checked above").hears_wallops = on;
+            }
+            Command::Wallops { text, req } => self.wallops(id, text, req),
             Command::Quit { reason } => self.remove_session(id, reason.as_deref().unwrap_or("quit"), false),
         }
     }
@@ -777,6 +782,25 @@ impl Hub {
         };
         let by = self.sessions[&id].nick.clone();
         self.remove_session(victim, &format!("Killed ({by} ({reason}))"), false);
+    }
+
+    fn wallops(&mut self, id: SessionId, text: String, req: Req) {
+        let sender = &self.sessions[&id];
+        if !sender.server_op {
+            return self.error(id, req, ErrorCode::NotOperator, "only server operators can send wallops");
+        }
+        if text.trim().is_empty() {
+            return self.error(id, req, ErrorCode::EmptyMessage, "wallops is empty; type some text");
+        }
+        let event =
+            Event::Wallops { from: sender.nick.clone(), ident: sender.ident.clone(), text: text.into() };
+        let recipients: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|&(&sid, s)| sid == id || s.hears_wallops)
+            .map(|(&sid, _)| sid)
+            .collect();
+        self.broadcast(recipients, event);
     }
 
     /// The session's rooms whose latest message falls in `(after_ts, before_ts)`, oldest

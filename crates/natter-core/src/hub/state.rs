@@ -34,6 +34,8 @@ pub(crate) struct Session {
     pub invited: FxHashSet<String>,
     /// Hidden from server-wide `who` searches by people who share no room with it.
     pub invisible: bool,
+    /// Receives server operators' announcements (IRC user mode `+w`).
+    pub hears_wallops: bool,
 }
 
 impl Session {

@@ -227,6 +227,11 @@ pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
         Event::Notice { req, room, text } => {
             ServerFrame::Notice { id: req.clone(), room: room.as_deref().map(b), text: b(text) }
         }
+        Event::Wallops { from, text, .. } => ServerFrame::Notice {
+            id: None,
+            room: None,
+            text: Cow::Owned(format!("wallops from {from}: {text}")),
+        },
         // Only IRC asks for this (INVITE with no parameters); a notice keeps other doors honest.
         Event::Invites { req, rooms } => {
             let list: Vec<&str> = rooms.iter().map(|r| &**r).collect();

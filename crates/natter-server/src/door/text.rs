@@ -182,6 +182,9 @@ fn render_text(event: &Event) -> String {
             let list: Vec<&str> = rooms.iter().map(|r| &**r).collect();
             let _ = write!(s, "*** invited to: {}", list.join(" "));
         }
+        Event::Wallops { from, text, .. } => {
+            let _ = write!(s, "*** wallops from {from}: {text}");
+        }
         Event::Notice { text, .. } => {
             for (i, line) in text.lines().enumerate() {
                 if i > 0 {

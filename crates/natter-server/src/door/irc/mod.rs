@@ -167,6 +167,8 @@ pub struct IrcDoor {
     secret: std::collections::HashSet<String>,
     /// User mode `+i`.
     invisible: bool,
+    /// User mode `+w`: receives WALLOPS.
+    wallops: bool,
     /// The label of a labeled command whose answers are being collected (labeled-response).
     labeling: Option<String>,
     /// Lines collected for `labeling`.
@@ -202,6 +204,7 @@ impl Default for IrcDoor {
             password: None,
             secret: Default::default(),
             invisible: false,
+            wallops: false,
             labeling: None,
             label_buf: Vec::new(),
             line_label: None,
@@ -710,7 +713,7 @@ impl IrcDoor {
             (ErrorCode::InvalidNick, _) => self.numeric(out, "432", &[arg, message]),
             (ErrorCode::BadPassword, _) => self.numeric(out, "464", &["Password incorrect"]),
             (ErrorCode::NotOperator, "oper") => self.numeric(out, "491", &["No O-lines for your host"]),
-            (ErrorCode::NotOperator, "kill") => {
+            (ErrorCode::NotOperator, "kill" | "wallops") => {
                 self.numeric(out, "481", &["Permission Denied- You're not an IRC operator"])
             }
             (_, "names") => self.numeric(out, "366", &[room, "End of /NAMES list"]),
@@ -774,7 +777,7 @@ impl IrcDoor {
                     &[&format!("Your host is {}, running version {version}", self.server)],
                 );
                 self.numeric(out, "003", &["This server speaks natter, IRC, text and UDP"]);
-                self.numeric(out, "004", &[self.server, version, "i", "n"]);
+                self.numeric(out, "004", &[self.server, version, "iow", "n"]);
                 self.isupport(out);
                 self.deferring = true;
             }
@@ -922,6 +925,9 @@ impl IrcDoor {
                 }
             }
             Event::UserInfo { req, user } => self.render_whois(untag(req).1, user, out),
+            Event::Wallops { from, ident, text } => {
+                push_line(out, "", Some(&source(from, ident)), "WALLOPS", &[text]);
+            }
             Event::Invites { rooms, .. } => {
                 for room in rooms {
                     self.numeric(out, "336", &[room]);
@@ -1539,7 +1545,12 @@ impl IrcDoor {
                 let (name, password) = (m.params[0].clone(), m.params[1].clone());
                 ctx.command(Command::Oper { name, password, req: tag("oper", "") }).await
             }
-            "WALLOPS" => self.bad(ctx, "421", &["WALLOPS", "Unknown command"]),
+            "WALLOPS" => {
+                let Some(text) = m.param(0).filter(|t| !t.is_empty()) else {
+                    return self.need_more(ctx, "WALLOPS");
+                };
+                ctx.command(Command::Wallops { text: text.to_string(), req: tag("wallops", "") }).await
+            }
             "LINKS" => {
                 // One server and no links: an empty list, as servers that hide their links
                 // answer. (A 364 line for ourselves would need a configured server description.)

@@ -56,31 +56,50 @@ impl IrcDoor {
             return self.bad(ctx, "502", &["Cannot change mode for other users"]);
         }
         if modes.is_empty() {
-            return self.answer(ctx, "221", &[if self.invisible { "+i" } else { "+" }]);
+            let modes =
+                format!("+{}{}", if self.invisible { "i" } else { "" }, if self.wallops { "w" } else { "" });
+            return self.answer(ctx, "221", &[&modes]);
         }
         if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w')) {
-            // +i hides us from WHO searches by people who share no channel with us; +w is
-            // accepted and means nothing (no WALLOPS).
+            // +i hides us from WHO searches by people who share no channel with us; +w asks
+            // for the server operators' WALLOPS.
             let mut on = true;
-            let mut invisible = self.invisible;
+            let (mut invisible, mut wallops) = (self.invisible, self.wallops);
             for c in modes.chars() {
                 match c {
                     '+' => on = true,
                     '-' => on = false,
                     'i' => invisible = on,
+                    'w' => wallops = on,
                     _ => {}
                 }
             }
+            let me = self.nick.clone();
+            let mut changed = String::new();
+            for (flag, was, now) in [('i', self.invisible, invisible), ('w', self.wallops, wallops)] {
+                if was != now {
+                    changed.push(if now { '+' } else { '-' });
+                    changed.push(flag);
+                }
+            }
+            if changed.is_empty() {
+                return Flow::Continue;
+            }
+            let mut reply = self.reply();
+            push_line(&mut reply.out, "", Some(&me), "MODE", &[&me, &changed]);
+            if reply.send(ctx) != Flow::Continue {
+                return Flow::Close("too slow".into());
+            }
             if invisible != self.invisible {
                 self.invisible = invisible;
-                let me = self.nick.clone();
-                let change = if invisible { "+i" } else { "-i" };
-                let mut reply = self.reply();
-                push_line(&mut reply.out, "", Some(&me), "MODE", &[&me, change]);
-                if reply.send(ctx) != Flow::Continue {
-                    return Flow::Close("too slow".into());
+                let flow = ctx.command(Command::Invisible { on: invisible }).await;
+                if flow != Flow::Continue {
+                    return flow;
                 }
-                return ctx.command(Command::Invisible { on: invisible }).await;
+            }
+            if wallops != self.wallops {
+                self.wallops = wallops;
+                return ctx.command(Command::HearWallops { on: wallops }).await;
             }
             return Flow::Continue;
         }
