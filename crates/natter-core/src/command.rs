@@ -298,6 +298,19 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// A plain message as the simple front doors send it: no `/me`, no notice, no tags, no
+    /// client or request id. Doors set the fields they have on the result.
+    pub fn say(target: Target, text: String) -> Self {
+        Command::Say { target, text, action: false, notice: false, tags: None, cid: None, req: None }
+    }
+
+    /// The same for an action (`/me waves`).
+    pub fn me(target: Target, text: String) -> Self {
+        Command::Say { target, text, action: true, notice: false, tags: None, cid: None, req: None }
+    }
+}
+
 /// Shared nick text; cloned into every event that names a user.
 pub type Name = Arc<str>;
 

@@ -119,20 +119,7 @@ async fn ignore_mode_hides_room_messages_but_not_private_ones() {
     hub.command(ann.id, Command::IgnoreAll { on: None, req: None }).await.unwrap();
     ann.events().await;
     hub.command(bob.id, say("#lobby", "room", None)).await.unwrap();
-    hub.command(
-        bob.id,
-        Command::Say {
-            target: Target::Nick("ANN".into()),
-            text: "pm".into(),
-            action: false,
-            notice: false,
-            tags: None,
-            cid: None,
-            req: None,
-        },
-    )
-    .await
-    .unwrap();
+    hub.command(bob.id, Command::say(Target::Nick("ANN".into()), "pm".into())).await.unwrap();
     assert_eq!(texts(&ann.events().await), ["pm"]);
 }
 

@@ -74,19 +74,23 @@ impl Server {
             alive: alive.clone(),
             all_gone,
         };
+        // Both TCP ports run the same accept loop; only the front door choice differs.
+        let accept = |listener: TcpListener, front: listener::Front| {
+            tokio::spawn(listener::accept_loop(
+                listener,
+                hub.clone(),
+                settings.limits,
+                front,
+                stop_rx.clone(),
+                alive.clone(),
+            ));
+        };
         if let Some(addr) = &settings.tcp {
             let listener = TcpListener::bind(addr.as_str())
                 .await
                 .with_context(|| format!("cannot listen on TCP {addr}; choose another address with --tcp"))?;
             server.tcp = Some(listener.local_addr()?);
-            tokio::spawn(listener::accept_loop(
-                listener,
-                hub.clone(),
-                settings.limits,
-                listener::Front::Sniff,
-                stop_rx.clone(),
-                alive.clone(),
-            ));
+            accept(listener, listener::Front::Sniff);
         }
         let irc = match &settings.irc {
             None => None,
@@ -105,14 +109,7 @@ impl Server {
         };
         if let Some(listener) = irc {
             server.irc = Some(listener.local_addr()?);
-            tokio::spawn(listener::accept_loop(
-                listener,
-                hub.clone(),
-                settings.limits,
-                listener::Front::Irc,
-                stop_rx.clone(),
-                alive.clone(),
-            ));
+            accept(listener, listener::Front::Irc);
         }
         if let Some(addr) = &settings.udp {
             let socket = UdpSocket::bind(addr.as_str())

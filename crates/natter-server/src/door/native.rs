@@ -329,29 +329,13 @@ impl Door for NativeDoor {
                 if !ctx.allow_message() {
                     return ctx.rate_limited(None);
                 }
-                Command::Say {
-                    target: Target::Room(ctx.lobby()),
-                    text: msg,
-                    action: false,
-                    notice: false,
-                    tags: None,
-                    cid: None,
-                    req: None,
-                }
+                Command::say(Target::Room(ctx.lobby()), msg)
             }
             ClientFrame::Sendto { nickname, msg } => {
                 if !ctx.allow_message() {
                     return ctx.rate_limited(None);
                 }
-                Command::Say {
-                    target: Target::Nick(nickname),
-                    text: msg,
-                    action: false,
-                    notice: false,
-                    tags: None,
-                    cid: None,
-                    req: None,
-                }
+                Command::say(Target::Nick(nickname), msg)
             }
             ClientFrame::Join { room, key, id } => Command::Join { room, key, req: id },
             ClientFrame::Part { room, reason, id } => Command::Part { room, reason, req: id },

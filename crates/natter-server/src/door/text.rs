@@ -302,29 +302,13 @@ impl TextDoor {
                 if !ctx.allow_message() {
                     return ctx.rate_limited(None);
                 }
-                Command::Say {
-                    target: Target::Room(room.to_string()),
-                    text,
-                    action: false,
-                    notice: false,
-                    tags: None,
-                    cid: None,
-                    req: None,
-                }
+                Command::say(Target::Room(room.to_string()), text)
             }
             Input::Private { to, text } => {
                 if !ctx.allow_message() {
                     return ctx.rate_limited(None);
                 }
-                Command::Say {
-                    target: Target::Nick(to),
-                    text,
-                    action: false,
-                    notice: false,
-                    tags: None,
-                    cid: None,
-                    req: None,
-                }
+                Command::say(Target::Nick(to), text)
             }
             Input::Command(cmd) => match self.command(cmd, ctx) {
                 Ok(command) => command,
@@ -363,15 +347,7 @@ impl TextDoor {
                 if !ctx.allow_message() {
                     return Err(ctx.rate_limited(None));
                 }
-                Command::Say {
-                    target: Target::Room(room),
-                    text,
-                    action: true,
-                    notice: false,
-                    tags: None,
-                    cid: None,
-                    req: None,
-                }
+                Command::me(Target::Room(room), text)
             }
             Typed::Topic { room, topic } => {
                 Command::Topic { room: self.room_or_current(room, ctx)?, topic, req: None }
