@@ -131,13 +131,6 @@ impl Caps {
     }
 }
 
-/// A room this session is in, with its operators (for `@` in NAMES and WHO).
-#[derive(Debug)]
-struct Joined {
-    name: String,
-    operators: Vec<String>,
-}
-
 /// IRC state of one connection.
 #[derive(Debug)]
 pub struct IrcDoor {
@@ -150,7 +143,8 @@ pub struct IrcDoor {
     /// True between `CAP LS`/`REQ` and `CAP END` before registration: registration waits.
     negotiating: bool,
     caps: Caps,
-    rooms: Vec<Joined>,
+    /// Names of the rooms this session is in.
+    rooms: Vec<String>,
     /// After the welcome, lines wait here until the LUSERS/MOTD burst is out, so that the
     /// registration burst keeps the order clients expect (001-005, LUSERS, MOTD, then JOINs).
     deferring: bool,
@@ -350,9 +344,9 @@ impl IrcDoor {
         if self.nick.is_empty() { "*" } else { &self.nick }
     }
 
-    fn in_room(&self, room: &str) -> Option<&Joined> {
+    fn in_room(&self, room: &str) -> bool {
         let key = fold(room);
-        self.rooms.iter().find(|r| fold(&r.name) == key)
+        self.rooms.iter().any(|r| fold(r) == key)
     }
 
     /// A numeric reply from the server to this client.
@@ -1091,17 +1085,15 @@ impl IrcDoor {
             .unwrap_or("irc")
             .to_string();
         self.ident = format!("{user}@{}", ctx.peer.ip());
-        let realname = std::mem::take(&mut self.realname);
         let flow = ctx
             .register_as(
                 nick.clone(),
                 Some(&user),
-                realname.clone(),
+                self.realname.clone(),
                 self.password.clone(),
                 tag("nick", &nick),
             )
             .await;
-        self.realname = realname;
         if ctx.session.is_none() {
             if ctx.refused == Some(ErrorCode::BadPassword) {
                 return Flow::Close("Bad password".into());
@@ -1268,7 +1260,7 @@ impl IrcDoor {
         };
         let target = target.to_string();
         let room = target.starts_with('#');
-        if room && self.in_room(&target).is_none() {
+        if room && !self.in_room(&target) {
             let mut reply = self.reply();
             let text = "you are not in that channel";
             reply.line("FAIL", &["CHATHISTORY", "INVALID_TARGET", &sub, &target, text]);
@@ -1418,7 +1410,7 @@ impl IrcDoor {
             "JOIN" => {
                 let Some(rooms) = m.param(0) else { return self.need_more(ctx, "JOIN") };
                 if rooms == "0" {
-                    let all: Vec<String> = self.rooms.iter().map(|r| r.name.clone()).collect();
+                    let all = self.rooms.clone();
                     for room in all {
                         let req = tag("part", &room);
                         let flow = ctx.command(Command::Part { room, reason: None, req }).await;
@@ -1468,7 +1460,7 @@ impl IrcDoor {
                         .take(MAX_TARGETS)
                         .map(str::to_string)
                         .collect(),
-                    None => self.rooms.iter().map(|r| r.name.clone()).collect(),
+                    None => self.rooms.clone(),
                 };
                 // `NAMES #a,#b` answers each channel's 353 lines, then one 366 naming the
                 // list as given; NAMES alone and one channel end each channel with its 366.
@@ -1683,37 +1675,22 @@ impl Door for IrcDoor {
                 self.label_buf.clear();
             }
             Event::Welcome { nick, .. } => self.nick = nick.to_string(),
-            Event::Joined { room, operators, .. } => {
-                self.rejoin = self.in_room(room).is_some();
-                self.rooms.retain(|r| fold(&r.name) != fold(room));
-                self.rooms.push(Joined {
-                    name: room.to_string(),
-                    operators: operators.iter().map(|o| o.to_string()).collect(),
-                });
+            Event::Joined { room, .. } => {
+                self.rejoin = self.in_room(room);
+                let key = fold(room);
+                self.rooms.retain(|r| fold(r) != key);
+                self.rooms.push(room.to_string());
             }
             // Being kicked is leaving: a later JOIN is a fresh join, not a silent rejoin.
             Event::Part { room, nick, .. } | Event::Kick { room, nick, .. } => {
                 if fold(nick) == fold(&self.nick) {
-                    self.rooms.retain(|r| fold(&r.name) != fold(room));
-                } else {
-                    for r in self.rooms.iter_mut().filter(|r| fold(&r.name) == fold(room)) {
-                        r.operators.retain(|o| fold(o) != fold(nick));
-                    }
-                }
-            }
-            Event::Quit { nick, .. } => {
-                for r in &mut self.rooms {
-                    r.operators.retain(|o| fold(o) != fold(nick));
+                    let key = fold(room);
+                    self.rooms.retain(|r| fold(r) != key);
                 }
             }
             Event::Nick { old, new, .. } => {
                 if fold(old) == fold(&self.nick) {
                     self.nick = new.to_string();
-                }
-                for r in &mut self.rooms {
-                    for o in r.operators.iter_mut().filter(|o| fold(o) == fold(old)) {
-                        *o = new.to_string();
-                    }
                 }
             }
             Event::RoomChanged { room, changes, .. } => {
