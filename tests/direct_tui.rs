@@ -4,142 +4,37 @@
 //! timeout and fails with the screen's contents. Skipped (with a message) when tmux is not
 //! installed; CI installs it.
 
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+mod tmux_util;
+
+use tmux_util::{Pane, Tmux, have_tmux};
 
 const NATTER: &str = env!("CARGO_BIN_EXE_natter");
-const WAIT: Duration = Duration::from_secs(20);
 /// The message limit of natter direct (60 KiB), for the oversized paste.
 const MAX_MESSAGE: usize = 60 * 1024;
 
-fn have_tmux() -> bool {
-    let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux); the TUI tests need it");
-    }
-    ok
+/// Runs `natter direct ARGS` in a new `w`×`h` session; when it exits the shell prints
+/// `EXITED rc=N` on the normal screen, which shows whether the terminal was restored.
+fn direct<'a>(tmux: &'a Tmux, name: &'static str, args: &str, w: u16, h: u16) -> Pane<'a> {
+    let command = format!(
+        "env TERM=xterm-256color RUST_BACKTRACE=0 sh -c '{NATTER} direct {args}; echo EXITED rc=$?; sleep 60'"
+    );
+    tmux.start(name, &command, w, h)
 }
 
-/// A tmux server of our own (its own socket) with one session per person; killed on drop.
-struct Tmux {
-    socket: String,
+/// The verification words of the "secure channel established" line.
+fn verify_words(p: &Pane) -> String {
+    let s = p.wait_for("secure channel established, verify: ");
+    let line = s.lines().find(|l| l.contains("secure channel established")).unwrap();
+    line.split("verify: ").nth(1).unwrap().trim().to_string()
 }
 
-/// One session (one terminal) of a [`Tmux`].
-struct Pane<'a> {
-    tmux: &'a Tmux,
-    name: &'static str,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        static N: AtomicU32 = AtomicU32::new(0);
-        Tmux {
-            socket: format!(
-                "natter-direct-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs `natter direct ARGS` in a new `w`×`h` session; when it exits the shell prints
-    /// `EXITED rc=N` on the normal screen, which shows whether the terminal was restored.
-    fn start<'a>(&'a self, name: &'static str, args: &str, w: u16, h: u16) -> Pane<'a> {
-        let command = format!(
-            "env TERM=xterm-256color RUST_BACKTRACE=0 sh -c '{NATTER} direct {args}; echo EXITED rc=$?; sleep 60'"
-        );
-        self.run(&["new-session", "-d", "-s", name, "-x", &w.to_string(), "-y", &h.to_string(), &command]);
-        self.run(&["set-option", "-t", name, "status", "off"]);
-        Pane { tmux: self, name }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
-    }
-}
-
-impl Pane<'_> {
-    /// Types text literally.
-    fn type_text(&self, text: &str) {
-        self.tmux.run(&["send-keys", "-t", self.name, "-l", text]);
-    }
-
-    /// Presses keys by tmux name (`Enter`, `C-c`, `PPage`...).
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", self.name];
-        args.extend_from_slice(keys);
-        self.tmux.run(&args);
-    }
-
-    /// Types a line and presses Enter.
-    fn say(&self, text: &str) {
-        self.type_text(text);
-        self.keys(&["Enter"]);
-    }
-
-    /// Pastes `text` as a terminal paste (bracketed, as the application asked for).
-    fn paste(&self, text: &str) {
-        let mut load = Command::new("tmux")
-            .args(["-L", &self.tmux.socket, "load-buffer", "-b", "paste", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("run tmux load-buffer");
-        std::io::Write::write_all(&mut load.stdin.take().unwrap(), text.as_bytes()).unwrap();
-        assert!(load.wait().unwrap().success(), "tmux load-buffer failed");
-        self.tmux.run(&["paste-buffer", "-p", "-d", "-b", "paste", "-t", self.name]);
-    }
-
-    fn screen(&self) -> String {
-        self.tmux.run(&["capture-pane", "-p", "-t", self.name])
-    }
-
-    /// Waits until the screen satisfies `pred`; panics with the screen after [`WAIT`].
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("{}: timed out waiting for {what}; screen:\n{s}", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        self.wait(&format!("{needle:?}"), |s| s.contains(needle))
-    }
-
-    /// The verification words of the "secure channel established" line.
-    fn verify_words(&self) -> String {
-        let s = self.wait_for("secure channel established, verify: ");
-        let line = s.lines().find(|l| l.contains("secure channel established")).unwrap();
-        line.split("verify: ").nth(1).unwrap().trim().to_string()
-    }
-
-    /// Waits for the program to exit and checks the normal screen is back: the shell's
-    /// `EXITED` line shows, the full-screen view and everything in it are gone.
-    fn wait_exit(&self, rc: i32) -> String {
-        let s = self.wait_for("EXITED rc=");
-        assert!(s.contains(&format!("EXITED rc={rc}")), "{}: exit status, screen:\n{s}", self.name);
-        assert!(!s.contains("natter direct │"), "{}: the full-screen view is gone:\n{s}", self.name);
-        s
-    }
+/// Waits for the program to exit and checks the normal screen is back: the shell's
+/// `EXITED` line shows, the full-screen view and everything in it are gone.
+fn wait_exit(p: &Pane, rc: i32) -> String {
+    let s = p.wait_for("EXITED rc=");
+    assert!(s.contains(&format!("EXITED rc={rc}")), "{}: exit status, screen:\n{s}", p.name());
+    assert!(!s.contains("natter direct │"), "{}: the full-screen view is gone:\n{s}", p.name());
+    s
 }
 
 /// The value after `label` on the screen's line containing it (`address: `, `code: `).
@@ -151,12 +46,12 @@ fn field(screen: &str, label: &str) -> String {
 /// Starts a listener on a free loopback port and a connector joining it; returns both panes
 /// once each shows the channel as connected.
 fn pair<'a>(tmux: &'a Tmux, flags: &str, w: u16, h: u16) -> (Pane<'a>, Pane<'a>) {
-    let l = tmux.start("l", &format!("listen --port 0 --bind 127.0.0.1 {flags}"), w, h);
+    let l = direct(tmux, "l", &format!("listen --port 0 --bind 127.0.0.1 {flags}"), w, h);
     let plain = flags.contains("--plain");
     let s = l.wait("the address and code", |s| s.contains("address: ") && (plain || s.contains("code: ")));
     let addr = field(&s, "address: ");
     let code = if plain { String::new() } else { format!("--code {}", field(&s, "code: ")) };
-    let c = tmux.start("c", &format!("connect {addr} {code} {flags}"), w, h);
+    let c = direct(tmux, "c", &format!("connect {addr} {code} {flags}"), w, h);
     for p in [&l, &c] {
         p.wait("the connected status", |s| {
             s.lines().nth(h as usize - 2).is_some_and(|l| l.contains("connected"))
@@ -179,9 +74,9 @@ fn encrypted_chat_both_ways_at_once_then_the_peer_leaves() {
     let (l, c) = pair(&tmux, "", 100, 40);
 
     // The same verification words on both sides, in the chat and in the title bar.
-    let words = l.verify_words();
+    let words = verify_words(&l);
     assert_eq!(words.split(' ').count(), 4, "{words:?}");
-    assert_eq!(c.verify_words(), words, "both sides show the same words");
+    assert_eq!(verify_words(&c), words, "both sides show the same words");
     for p in [&l, &c] {
         let s = p.screen();
         let title = s.lines().next().unwrap();
@@ -205,7 +100,7 @@ fn encrypted_chat_both_ways_at_once_then_the_peer_leaves() {
     // /quit: the connector leaves cleanly and its terminal is restored, with nothing of the
     // chat printed on the normal screen.
     c.say("/quit");
-    let after = c.wait_exit(0);
+    let after = wait_exit(&c, 0);
     assert!(!after.contains("verify") && !after.contains("L0"), "nothing leaked:\n{after}");
 
     // The listener is told, and its screen stays until closed.
@@ -215,7 +110,7 @@ fn encrypted_chat_both_ways_at_once_then_the_peer_leaves() {
     });
     assert!(s.lines().nth(38).unwrap().contains("the other side left"), "status bar:\n{s}");
     l.keys(&["Enter"]);
-    l.wait_exit(0);
+    wait_exit(&l, 0);
 }
 
 #[test]
@@ -238,10 +133,10 @@ fn plain_chat_shows_it_is_not_private_and_ctrl_c_leaves() {
 
     // Ctrl+C on the listener: a clean goodbye; the connector sees it and closes with Esc.
     l.keys(&["C-c"]);
-    l.wait_exit(0);
+    wait_exit(&l, 0);
     c.wait_for("the other side left the chat");
     c.keys(&["Escape"]);
-    c.wait_exit(0);
+    wait_exit(&c, 0);
 }
 
 #[test]
@@ -277,10 +172,10 @@ fn an_oversized_paste_is_refused_like_line_mode_and_scrollback_works() {
 
     // Ctrl+D on an empty line leaves cleanly, and the other side is told.
     l.keys(&["C-d"]);
-    l.wait_exit(0);
+    wait_exit(&l, 0);
     c.wait_for("the other side left the chat");
     c.keys(&["C-c"]);
-    c.wait_exit(0);
+    wait_exit(&c, 0);
 }
 
 #[test]
@@ -289,18 +184,18 @@ fn setup_errors_are_plain_messages_and_line_mode_can_be_forced() {
         return;
     }
     let tmux = Tmux::new();
-    let bad = tmux.start("bad", "connect 127.0.0.1:9 --code 7-orbitt-lantern", 100, 10);
-    let s = bad.wait_exit(1);
+    let bad = direct(&tmux, "bad", "connect 127.0.0.1:9 --code 7-orbitt-lantern", 100, 10);
+    let s = wait_exit(&bad, 1);
     assert!(s.contains("'orbitt' is not one of natter's code words"), "{s}");
 
     // Ctrl+C while waiting for the other side: the listener stops at once, cleanly.
-    let waiting = tmux.start("waiting", "listen --port 0 --bind 127.0.0.1", 100, 12);
+    let waiting = direct(&tmux, "waiting", "listen --port 0 --bind 127.0.0.1", 100, 12);
     waiting.wait_for("waiting for the other side");
     waiting.keys(&["C-c"]);
-    waiting.wait_exit(0);
+    wait_exit(&waiting, 0);
 
     // --line on a terminal: the line interface, no full screen.
-    let line = tmux.start("line", "listen --line --port 0 --bind 127.0.0.1", 100, 12);
+    let line = direct(&tmux, "line", "listen --line --port 0 --bind 127.0.0.1", 100, 12);
     let s = line.wait_for("*** code: ");
     assert!(s.contains("*** listening on 127.0.0.1:"), "{s}");
     assert!(!s.contains("natter direct │"), "{s}");
@@ -312,18 +207,18 @@ fn a_wrong_code_fails_on_the_screen_and_again_after_it_closes() {
         return;
     }
     let tmux = Tmux::new();
-    let l = tmux.start("l", "listen --port 0 --bind 127.0.0.1", 100, 20);
+    let l = direct(&tmux, "l", "listen --port 0 --bind 127.0.0.1", 100, 20);
     let s = l.wait("the address and code", |s| s.contains("address: ") && s.contains("code: "));
     let (addr, code) = (field(&s, "address: "), field(&s, "code: "));
     let (number, words) = code.split_once('-').unwrap();
     let wrong = format!("{}-{words}", number.parse::<u16>().unwrap() % 999 + 1);
-    let c = tmux.start("c", &format!("connect {addr} --code {wrong}"), 100, 20);
+    let c = direct(&tmux, "c", &format!("connect {addr} --code {wrong}"), 100, 20);
     for p in [&l, &c] {
         let s = p.wait("the failure", |s| s.contains("!! ") && s.contains("wrong code"));
         assert!(s.lines().nth(18).unwrap().contains("failed"), "status bar:\n{s}");
         assert!(!s.contains("secure channel established"), "{s}");
         p.keys(&["Enter"]);
-        let after = p.wait_exit(1);
+        let after = wait_exit(p, 1);
         assert!(after.contains("wrong code"), "the error is printed on the normal screen too:\n{after}");
     }
 }

@@ -6,14 +6,11 @@
 //! is set (`.ci/run` sets it after installing both), in which case a missing client fails.
 
 mod common;
+mod tmux_util;
 
 use common::{Server, json, native};
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use tmux_util::{Tmux, installed};
 
-/// How long to wait for the client's screen to show something.
-const WAIT: Duration = Duration::from_secs(20);
 const NICK: &str = "irssi_user";
 /// irssi's configuration: its flood queue (by default 5 commands at once, then one per 2.2 s)
 /// would make the test wait seconds for each message.
@@ -22,10 +19,6 @@ const IRSSI_CONFIG: &str = r#"settings = {
   "irc/core" = { cmd_queue_speed = "0msec"; cmds_max_at_once = "1000"; };
 };
 "#;
-
-fn installed(program: &str, arg: &str) -> bool {
-    Command::new(program).arg(arg).output().is_ok_and(|o| o.status.success())
-}
 
 /// True when irssi and tmux can run; otherwise skips (prints why) or, when
 /// `NATTER_REQUIRE_IRC_CLIENT` is set, fails.
@@ -48,56 +41,6 @@ fn client_available() -> bool {
     false
 }
 
-/// A tmux server of our own (no config; its socket in the test's temporary directory, so that
-/// nothing is left behind), killed on drop.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn start(socket: PathBuf, command: &str) -> Tmux {
-        let t = Tmux { socket };
-        t.run(&["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "120", "-y", "40", command]);
-        t
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Types a line literally and presses Enter.
-    fn type_line(&self, text: &str) {
-        self.run(&["send-keys", "-t", "t", "-l", text]);
-        self.run(&["send-keys", "-t", "t", "Enter"]);
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    /// Polls the screen until it contains `needle`; panics with the screen after [`WAIT`].
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("irssi's screen never showed {needle:?}; it shows:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
-
 #[test]
 fn irssi_joins_lobby_and_talks_with_a_native_client() {
     if !client_available() {
@@ -112,49 +55,53 @@ fn irssi_joins_lobby_and_talks_with_a_native_client() {
     let home_path = home.path().to_str().expect("UTF-8 temp path");
     std::fs::create_dir(home.path().join("irssi")).unwrap();
     std::fs::write(home.path().join("irssi/config"), IRSSI_CONFIG).unwrap();
-    let tmux = Tmux::start(
-        home.path().join("tmux.sock"),
+    // tmux's socket in the temporary home too, so that nothing is left behind.
+    let tmux = Tmux::at(home.path().join("tmux.sock"));
+    let irssi = tmux.start(
+        "irssi",
         &format!(
             "env HOME={home_path} irssi --home={home_path}/irssi -n {NICK} -c {} -p {}",
             irc.ip(),
             irc.port()
         ),
+        120,
+        40,
     );
     // Registration: natter's welcome, then the automatic join of #lobby reaches the native side.
-    tmux.wait_for("Welcome to natter");
+    irssi.wait_for("Welcome to natter");
     let j = json(&nat.expect(r#""type":"join""#));
     assert_eq!((j["nick"].as_str(), j["room"].as_str()), (Some(NICK), Some("#lobby")), "{j}");
 
     // `/join` of a channel already joined brings its window to the front.
-    tmux.type_line("/join #lobby");
-    let screen = tmux.wait_for("has joined #lobby");
+    irssi.say("/join #lobby");
+    let screen = irssi.wait_for("has joined #lobby");
     // The ident between the brackets is the server's business (`irc` or the USER name).
     assert!(
         screen.lines().any(|l| l.contains(&format!(" {NICK} [")) && l.contains("@127.0.0.1] has joined")),
         "{screen}"
     );
-    tmux.wait_for("[#lobby]");
+    irssi.wait_for("[#lobby]");
 
     // IRC to native, plain and action.
-    tmux.type_line("hello from irssi");
+    irssi.say("hello from irssi");
     let m = json(&nat.expect(r#""type":"message""#));
     assert_eq!(
         (m["room"].as_str(), m["from"].as_str(), m["text"].as_str()),
         (Some("#lobby"), Some(NICK), Some("hello from irssi")),
         "{m}"
     );
-    tmux.type_line("/me waves from irssi");
+    irssi.say("/me waves from irssi");
     let m = json(&nat.expect(r#""type":"message""#));
     assert_eq!((m["text"].as_str(), m["action"].as_bool()), (Some("waves from irssi"), Some(true)), "{m}");
 
     // Native to IRC, plain and action, as irssi shows them.
     nat.line(r##"{"type":"send","room":"#lobby","text":"hello irssi, from native"}"##);
-    tmux.wait_for("< nat> hello irssi, from native");
+    irssi.wait_for("< nat> hello irssi, from native");
     nat.line(r##"{"type":"send","room":"#lobby","text":"nods","action":true}"##);
-    tmux.wait_for(" * nat nods");
+    irssi.wait_for(" * nat nods");
 
     // Leaving: irssi's QUIT reaches the native side with its reason.
-    tmux.type_line("/quit see you");
+    irssi.say("/quit see you");
     let q = json(&nat.expect(r#""type":"quit""#));
     assert_eq!(q["nick"].as_str(), Some(NICK), "{q}");
 }
