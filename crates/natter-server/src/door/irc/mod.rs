@@ -290,6 +290,12 @@ fn source(nick: &str, ident: &str) -> String {
     if ident.contains('@') { format!("{nick}!{ident}") } else { format!("{nick}!{ident}@{DEFAULT_SERVER}") }
 }
 
+/// Whether two nicks or room names are one under [`fold`], without allocating when both are
+/// ASCII (the observer runs for every event delivered to the session).
+fn same_name(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() { a.eq_ignore_ascii_case(b) } else { fold(a) == fold(b) }
+}
+
 /// `(user, host)` of a hub ident (`user@host`).
 fn split_ident<'a>(ident: &'a str, server: &'a str) -> (&'a str, &'a str) {
     ident.split_once('@').unwrap_or((ident, server))
@@ -345,8 +351,7 @@ impl IrcDoor {
     }
 
     fn in_room(&self, room: &str) -> bool {
-        let key = fold(room);
-        self.rooms.iter().any(|r| fold(r) == key)
+        self.rooms.iter().any(|r| same_name(r, room))
     }
 
     /// A numeric reply from the server to this client.
@@ -584,7 +589,7 @@ impl IrcDoor {
         out: &mut Vec<u8>,
     ) {
         let (op, arg) = untag(req);
-        let find = |n: &str| info.iter().find(|x| fold(&x.nick) == fold(n));
+        let find = |n: &str| info.iter().find(|x| same_name(&x.nick, n));
         match op {
             "lusers" => {
                 let invisible = info.iter().filter(|m| m.invisible).count();
@@ -1677,19 +1682,17 @@ impl Door for IrcDoor {
             Event::Welcome { nick, .. } => self.nick = nick.to_string(),
             Event::Joined { room, .. } => {
                 self.rejoin = self.in_room(room);
-                let key = fold(room);
-                self.rooms.retain(|r| fold(r) != key);
+                self.rooms.retain(|r| !same_name(r, room));
                 self.rooms.push(room.to_string());
             }
             // Being kicked is leaving: a later JOIN is a fresh join, not a silent rejoin.
             Event::Part { room, nick, .. } | Event::Kick { room, nick, .. } => {
-                if fold(nick) == fold(&self.nick) {
-                    let key = fold(room);
-                    self.rooms.retain(|r| fold(r) != key);
+                if same_name(nick, &self.nick) {
+                    self.rooms.retain(|r| !same_name(r, room));
                 }
             }
             Event::Nick { old, new, .. } => {
-                if fold(old) == fold(&self.nick) {
+                if same_name(old, &self.nick) {
                     self.nick = new.to_string();
                 }
             }
@@ -1846,6 +1849,32 @@ mod tests {
         assert!(lines.len() >= 5, "{lines:?}");
         assert!(lines.iter().all(|l| l.len() <= MAX_LINE));
         assert!(lines.last().unwrap().ends_with(":second") || lines.last().unwrap().ends_with(" second"));
+    }
+
+    #[test]
+    fn names_compare_as_folded() {
+        assert!(same_name("Ann", "aNN") && !same_name("ann", "anne"));
+        // Non-ASCII names fold like `fold` does (KELVIN SIGN lowercases to an ASCII `k`).
+        assert!(same_name("\u{212a}im", "kim") && same_name("ÉVA", "éva"));
+        assert!(!same_name("éva", "eva"));
+    }
+
+    #[test]
+    fn only_our_own_part_or_kick_leaves_a_room() {
+        let mut door = IrcDoor { nick: "Bob".into(), rooms: vec!["#Lobby".into()], ..Default::default() };
+        let part = |nick: &str| Event::Part {
+            room: "#lobby".into(),
+            nick: nick.into(),
+            ident: "x@y".into(),
+            reason: None,
+            ts: 0,
+        };
+        door.observe(&part("ann"));
+        assert!(door.in_room("#LOBBY"));
+        door.observe(&Event::Nick { old: "bob".into(), new: "rob".into(), ident: "x@y".into(), ts: 0 });
+        assert_eq!(door.nick, "rob");
+        door.observe(&part("ROB"));
+        assert!(!door.in_room("#lobby"));
     }
 
     #[test]
