@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Flags of `natter serve`. Every flag can also come from the environment (`NATTER_TCP`...) or
-/// from the TOML file given with `--config` (same names with `_` instead of `-`).
-#[derive(Debug, Default, clap::Args)]
+/// from the TOML file given with `--config` (same names with `_` instead of `-`): the file is
+/// read into this same struct, so its keys cannot drift from the flags.
+#[derive(Debug, Default, clap::Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Args {
     /// TOML file with any of the settings below.
     #[arg(long, env = "NATTER_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// TCP address for the native protocol and text mode, or `off` [default: 127.0.0.1:7878].
     #[arg(long, env = "NATTER_TCP", value_name = "ADDR")]
@@ -67,32 +70,6 @@ pub struct Args {
     /// A server operator as `name:password` (IRC `OPER`); repeatable.
     #[arg(long = "oper", env = "NATTER_OPERS", value_name = "NAME:PASSWORD", value_delimiter = ',')]
     pub opers: Vec<String>,
-}
-
-/// The TOML file: the same settings as the flags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    tcp: Option<String>,
-    udp: Option<String>,
-    irc: Option<String>,
-    db: Option<String>,
-    history: Option<usize>,
-    max_line: Option<usize>,
-    msg_rate: Option<u32>,
-    msg_burst: Option<u32>,
-    outbox: Option<usize>,
-    register_timeout: Option<u64>,
-    udp_idle: Option<u64>,
-    #[serde(default)]
-    ephemeral: Vec<String>,
-    console: Option<bool>,
-    console_nick: Option<String>,
-    server_name: Option<String>,
-    irc_lobby: Option<bool>,
-    password: Option<String>,
-    #[serde(default)]
-    opers: Vec<String>,
 }
 
 /// Resolved settings the server runs with.
@@ -199,10 +176,10 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                toml::from_str::<FileConfig>(&text)
+                toml::from_str::<Args>(&text)
                     .map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?
             }
-            None => FileConfig::default(),
+            None => Args::default(),
         };
         let defaults = Limits::default();
         let limits = Limits {
@@ -254,7 +231,7 @@ impl Settings {
                 }
             }
         }
-        let console = args.console || file.console.unwrap_or(false);
+        let console = args.console || file.console;
         let console_nick = args.console_nick.or(file.console_nick).unwrap_or_else(|| "operator".into());
         if console {
             natter_proto::names::validate_nick(&console_nick)
@@ -306,6 +283,37 @@ mod tests {
         assert_eq!(s.irc, None);
         assert_eq!(s.history, 7);
         assert_eq!(s.ephemeral, vec!["#secret".to_string()]);
+    }
+
+    #[test]
+    fn every_file_key_is_read_and_config_is_not_one() {
+        let path = std::env::temp_dir().join(format!("natter-config-keys-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "db = \":memory:\"\nmax_line = 100\nmsg_rate = 2\nmsg_burst = 3\noutbox = 4\n\
+             register_timeout = 5\nudp_idle = 6\nconsole = true\nconsole_nick = \"op\"\n\
+             server_name = \"irc.test\"\nirc_lobby = false\npassword = \"pw\"\nopers = [\"a:b\"]\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() });
+        std::fs::write(&path, "config = \"other.toml\"\n").unwrap();
+        let nested = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() });
+        std::fs::remove_file(&path).ok();
+        let s = s.unwrap();
+        assert_eq!(s.db, ":memory:");
+        assert_eq!(
+            (s.limits.max_line, s.limits.msg_rate, s.limits.msg_burst, s.limits.outbox),
+            (100, 2, 3, 4)
+        );
+        assert_eq!(s.limits.register_timeout, Duration::from_secs(5));
+        assert_eq!(s.udp_idle, Duration::from_secs(6));
+        assert_eq!(s.console.as_deref(), Some("op"));
+        assert_eq!(s.limits.server_name, "irc.test");
+        assert!(!s.limits.irc_lobby);
+        assert_eq!(s.password.as_deref(), Some("pw"));
+        assert_eq!(s.operators, vec![("a".to_string(), "b".to_string())]);
+        let err = nested.unwrap_err();
+        assert!(err.to_string().contains("unknown field `config`"), "{err}");
     }
 
     #[test]
