@@ -62,7 +62,11 @@ impl LineBuffer {
             self.start = 0;
         }
         self.buf.reserve(room);
-        fill(&mut self.buf)
+        let filled = fill(&mut self.buf);
+        // A read that found nothing (a stale readiness, the end of the stream, an error) gives
+        // the room back: an idle connection must not keep it.
+        self.shrink_when_idle();
+        filled
     }
 
     /// True when no partial line is pending.
@@ -186,6 +190,10 @@ mod tests {
         assert_eq!(drain(&mut lb), vec![Ok(b"two".to_vec()), Ok(b"three".to_vec())]);
         assert!(lb.is_empty());
         assert_eq!(lb.append_with(16, fill(b"")), Ok(0));
+        // Nothing pending and nothing read: the reserved room is given back.
+        assert_eq!(lb.buf.capacity(), 0);
+        assert_eq!(lb.append_with(16, |_: &mut Vec<u8>| Err::<usize, ()>(())), Err(()));
+        assert_eq!(lb.buf.capacity(), 0);
     }
 
     #[test]

@@ -138,11 +138,7 @@ pub(crate) async fn run<D: Door>(
                             partial_due = Some(Instant::now() + PARTIAL_LINE_PAUSE);
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        // The readiness was stale (it is cleared only by a read that finds
-                        // nothing): give back the room reserved for this read.
-                        lines.shrink_when_idle();
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => { peer_gone = true; break; }
                 }
             }
