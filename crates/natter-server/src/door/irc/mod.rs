@@ -301,20 +301,36 @@ fn split_ident<'a>(ident: &'a str, server: &'a str) -> (&'a str, &'a str) {
     ident.split_once('@').unwrap_or((ident, server))
 }
 
-/// Whether an IRC mask (`*`, `?` wildcards, case-insensitive) matches a nick.
+/// Whether an IRC mask (`*`, `?` wildcards, case-insensitive) matches a nick. Linear in
+/// mask times nick: only the last `*` is ever backtracked to, so a client's `WHO *a*a*a…`
+/// cannot make the match exponential.
 fn mask_matches(mask: &str, nick: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) => a == b && go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
     let p: Vec<char> = fold(mask).chars().take(64).collect();
     let t: Vec<char> = fold(nick).chars().collect();
-    go(&p, &t)
+    let (mut pi, mut ti) = (0, 0);
+    // The last `*` seen and the nick position it has swallowed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    star = Some((sp, st + 1));
+                    pi = sp + 1;
+                    ti = st + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// Appends one line (CRLF included), cut to the classic 512 bytes if a parameter was long.
@@ -1875,6 +1891,31 @@ mod tests {
         assert_eq!(door.nick, "rob");
         door.observe(&part("ROB"));
         assert!(!door.in_room("#lobby"));
+    }
+
+    #[test]
+    fn masks_match_in_linear_time() {
+        for (mask, nick, want) in [
+            ("*", "ann", true),
+            ("a*", "Ann", true),
+            ("?nn", "ann", true),
+            ("a?", "ann", false),
+            ("*n", "ann", true),
+            ("*x*", "ann", false),
+            ("a*n*n", "ann", true),
+            ("a*n*n*", "ann", true),
+            ("a**", "a", true),
+            ("", "ann", false),
+            ("ann", "annie", false),
+            ("b*", "ann", false),
+        ] {
+            assert_eq!(mask_matches(mask, nick), want, "{mask} ~ {nick}");
+        }
+        // Exponential backtracking would not finish this in the lifetime of the test.
+        let start = Instant::now();
+        assert!(!mask_matches(&"*a".repeat(32), &"a".repeat(30)));
+        assert!(mask_matches(&"*a".repeat(15), &"a".repeat(30)));
+        assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
