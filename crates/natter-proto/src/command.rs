@@ -187,6 +187,14 @@ fn room_arg(rest: Option<&str>) -> (Option<String>, Option<&str>) {
     }
 }
 
+/// `nick text` after `@` or `/msg`: both parts are required.
+fn private(rest: &str, usage: &'static str) -> Result<Input, InputError> {
+    match split_word(rest) {
+        (to, Some(text)) if !to.is_empty() => Ok(Input::Private { to: to.into(), text: text.into() }),
+        _ => Err(InputError::Usage(usage)),
+    }
+}
+
 /// Parses one typed line. Trailing `\r`/`\n` and surrounding blanks of commands are ignored;
 /// plain text is kept as typed (minus the line terminator).
 pub fn parse_input(line: &str) -> Result<Input, InputError> {
@@ -199,11 +207,7 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
         return Ok(Input::Command(Command::Quit(None)));
     }
     if let Some(rest) = trimmed.strip_prefix('@') {
-        let (to, text) = split_word(rest);
-        return match text {
-            Some(text) if !to.is_empty() => Ok(Input::Private { to: to.into(), text: text.into() }),
-            _ => Err(InputError::Usage("@nick message")),
-        };
+        return private(rest, "@nick message");
     }
     let Some(cmdline) = trimmed.strip_prefix('/') else {
         return Ok(Input::Say(line.to_string()));
@@ -213,7 +217,8 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
         return Ok(Input::Say(cmdline.to_string()));
     }
     let (name, rest) = split_word(cmdline);
-    let cmd = match name.to_ascii_lowercase().as_str() {
+    let name = name.to_ascii_lowercase();
+    let cmd = match name.as_str() {
         "help" | "h" | "?" => Command::Help(rest.map(|r| r.trim_start_matches('/').to_string())),
         "ls" => Command::Who(Some(rest.map_or("*", |r| split_word(r).0).to_string())),
         "who" | "names" | "w" => Command::Who(rest.map(|r| split_word(r).0.to_string())),
@@ -235,13 +240,7 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             Some(r) => Command::Me(r.to_string()),
             None => return Err(InputError::Usage("/me does something")),
         },
-        "msg" | "m" | "query" => {
-            let (to, text) = split_word(rest.unwrap_or(""));
-            return match text {
-                Some(text) if !to.is_empty() => Ok(Input::Private { to: to.into(), text: text.into() }),
-                _ => Err(InputError::Usage("/msg nick message")),
-            };
-        }
+        "msg" | "m" | "query" => return private(rest.unwrap_or(""), "/msg nick message"),
         "topic" | "t" => {
             let (room, topic) = room_arg(rest);
             Command::Topic { room, topic: topic.map(str::to_string) }
@@ -278,7 +277,7 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             }
         }
         "ban" | "unban" => {
-            let on = name.eq_ignore_ascii_case("ban");
+            let on = name == "ban";
             let (room, rest) = room_arg(rest);
             let mask = rest.map(|r| split_word(r).0.to_string());
             if !on && mask.is_none() {
@@ -287,12 +286,11 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             Command::Ban { room, mask, on }
         }
         "op" | "deop" | "voice" | "devoice" => {
-            let lower = name.to_ascii_lowercase();
             let (room, rest) = room_arg(rest);
             let Some(nick) = rest.map(|r| split_word(r).0.to_string()) else {
                 return Err(InputError::Usage("/op [#room] nick (also /deop, /voice, /devoice)"));
             };
-            Command::Standing { room, nick, operator: lower.ends_with("op"), on: !lower.starts_with("de") }
+            Command::Standing { room, nick, operator: name.ends_with("op"), on: !name.starts_with("de") }
         }
         "mode" => {
             let (room, rest) = room_arg(rest);
@@ -411,6 +409,17 @@ mod tests {
         assert!(parse_input("/kick").is_err());
         assert!(parse_input("/unban").is_err());
         assert!(parse_input("/op").is_err());
+        assert_eq!(parse_input("/msg bob").unwrap_err(), InputError::Usage("/msg nick message"));
+        assert_eq!(parse_input("/msg").unwrap_err(), InputError::Usage("/msg nick message"));
+        assert_eq!(parse_input("@ hi").unwrap_err(), InputError::Usage("@nick message"));
+        assert_eq!(
+            cmd("/UNBAN #a bob"),
+            Command::Ban { room: Some("#a".into()), mask: Some("bob".into()), on: false }
+        );
+        assert_eq!(
+            cmd("/DeVoice bob"),
+            Command::Standing { room: None, nick: "bob".into(), operator: false, on: false }
+        );
     }
 
     proptest::proptest! {
