@@ -15,7 +15,7 @@ pub fn decode_text(bytes: &[u8]) -> Cow<'_, str> {
     }
     let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
     if !had_errors {
-        return Cow::Owned(text.into_owned());
+        return text;
     }
     String::from_utf8_lossy(bytes)
 }
