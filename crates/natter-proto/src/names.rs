@@ -68,7 +68,7 @@ pub fn validate_room(room: &str) -> Result<(), NameError> {
         return Err(NameError::RoomLength);
     }
     for c in rest.chars() {
-        if c.is_whitespace() || c.is_control() || matches!(c, ',' | ':' | '\u{7}') {
+        if c.is_whitespace() || c.is_control() || matches!(c, ',' | ':') {
             return Err(NameError::RoomBadChar(c));
         }
     }
@@ -94,7 +94,8 @@ mod tests {
         assert_eq!(validate_nick("-x"), Err(NameError::NickBadStart));
         assert_eq!(validate_nick("a b"), Err(NameError::NickBadChar(' ')));
         assert_eq!(validate_nick("a@b"), Err(NameError::NickBadChar('@')));
-        assert_eq!(validate_nick(&"a".repeat(31)), Err(NameError::NickTooLong));
+        assert_eq!(validate_nick(&"ä".repeat(MAX_NICK_CHARS)), Ok(()));
+        assert_eq!(validate_nick(&"a".repeat(MAX_NICK_CHARS + 1)), Err(NameError::NickTooLong));
     }
 
     #[test]
@@ -105,6 +106,10 @@ mod tests {
         assert_eq!(validate_room("#"), Err(NameError::RoomLength));
         assert_eq!(validate_room("#a b"), Err(NameError::RoomBadChar(' ')));
         assert_eq!(validate_room("#a,b"), Err(NameError::RoomBadChar(',')));
+        assert_eq!(validate_room("#a:b"), Err(NameError::RoomBadChar(':')));
+        assert_eq!(validate_room("#a\u{7}b"), Err(NameError::RoomBadChar('\u{7}')));
+        assert_eq!(validate_room(&format!("#{}", "é".repeat(MAX_ROOM_CHARS - 1))), Ok(()));
+        assert_eq!(validate_room(&format!("#{}", "a".repeat(MAX_ROOM_CHARS))), Err(NameError::RoomLength));
     }
 
     #[test]
