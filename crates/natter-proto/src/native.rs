@@ -889,17 +889,24 @@ fn classify(line: &[u8], err: serde_json::Error) -> FrameError {
             id: None,
         };
     };
-    let id = object.get("id").and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
+    let id = object.get("id").and_then(|v| RequestId::deserialize(v).ok());
     match object.get("type") {
-        Some(serde_json::Value::String(kind)) if err.to_string().starts_with("unknown variant") => {
-            FrameError {
-                code: ErrorCode::UnknownType,
-                message: format!("unknown frame type {kind:?}; see docs/protocol.md for the frame types"),
-                id,
-            }
-        }
+        Some(serde_json::Value::String(kind)) if !is_client_frame_type(kind) => FrameError {
+            code: ErrorCode::UnknownType,
+            message: format!("unknown frame type {kind:?}; see docs/protocol.md for the frame types"),
+            id,
+        },
         None => FrameError { code: ErrorCode::BadFrame, message: "frame has no \"type\" field".into(), id },
         _ => FrameError { code: ErrorCode::BadFrame, message: format!("malformed frame: {err}"), id },
+    }
+}
+
+/// True when `kind` names a client frame type. Asks serde with the tag alone, so that an
+/// unknown variant further inside the frame (a `mode` change, say) does not count.
+fn is_client_frame_type(kind: &str) -> bool {
+    match serde_json::from_value::<ClientFrame>(serde_json::json!({ "type": kind })) {
+        Ok(_) => true,
+        Err(err) => !err.to_string().starts_with("unknown variant"),
     }
 }
 
@@ -952,6 +959,14 @@ mod tests {
         assert_eq!(parse_client_frame(br#"{"type":"join","id":3}"#).unwrap_err().code, ErrorCode::BadFrame);
         assert_eq!(parse_client_frame(br#"{"nick":"a"}"#).unwrap_err().code, ErrorCode::BadFrame);
         assert_eq!(parse_client_frame(b"{\"type\":\"\xff\"}").unwrap_err().code, ErrorCode::InvalidUtf8);
+        // An unknown value inside a known frame is a bad frame, not an unknown frame type.
+        let e = parse_client_frame(br##"{"type":"mode","room":"#a","changes":[{"mode":"dance"}],"id":4}"##)
+            .unwrap_err();
+        assert_eq!((e.code, &e.id), (ErrorCode::BadFrame, &Some(RequestId::Num(4))), "{e:?}");
+        assert!(e.message.contains("dance"), "{e:?}");
+        let e =
+            parse_client_frame(br##"{"type":"mode","room":"#a","changes":[{"mode":"mode"}]}"##).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadFrame, "{e:?}");
     }
 
     #[test]
