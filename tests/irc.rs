@@ -416,3 +416,27 @@ fn wallops_reach_those_who_asked_for_them() {
     let lines = listener.drain(Duration::from_millis(300));
     assert!(lines.iter().all(|l| !l.contains("WALLOPS")), "{lines:?}");
 }
+
+#[test]
+fn topics_and_kick_reasons_are_cut_to_topiclen_and_kicklen() {
+    let server = Server::start(&[]);
+    let addr = server.irc.unwrap();
+    let mut ann = irc(addr, "ann");
+    let mut bob = irc(addr, "bob");
+    ann.line("JOIN #t");
+    ann.expect(" 366 ann #t ");
+    bob.line("JOIN #t");
+    bob.expect(" 366 bob #t ");
+    // The last parameter (a one-word one needs no colon).
+    let last = |line: &str, after: &str| {
+        let rest = line.split_once(after).map_or("", |(_, r)| r);
+        rest.strip_prefix(':').unwrap_or(rest).to_string()
+    };
+    // 480 bytes of two-byte characters: cut to 390 bytes, on a character boundary.
+    ann.line(&format!("TOPIC #t :{}", "é".repeat(240)));
+    let topic = bob.expect(" TOPIC #t ");
+    assert_eq!(last(&topic, " TOPIC #t "), "é".repeat(195), "{topic}");
+    ann.line(&format!("KICK #t bob :{}", "x".repeat(450)));
+    let kick = bob.expect(" KICK #t bob ");
+    assert_eq!(last(&kick, " KICK #t bob "), "x".repeat(390), "{kick}");
+}

@@ -69,6 +69,10 @@ const PING_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_TARGETS: usize = 4;
 /// Longest away message kept.
 const AWAY_LEN: usize = 200;
+/// Longest topic (ISUPPORT `TOPICLEN`, bytes): longer ones are cut.
+const TOPIC_LEN: usize = 390;
+/// Longest kick reason (ISUPPORT `KICKLEN`, bytes): longer ones are cut.
+const KICK_LEN: usize = 390;
 
 /// Enabled IRCv3 capabilities.
 #[derive(Debug, Default, Clone, Copy)]
@@ -333,6 +337,15 @@ fn mask_matches(mask: &str, nick: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// The longest start of `s` of at most `max` bytes that ends on a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    let mut cut = max.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
 /// Appends one line (CRLF included), cut to the classic 512 bytes if a parameter was long.
 fn push_line(out: &mut Vec<u8>, tags: &str, prefix: Option<&str>, command: &str, params: &[&str]) {
     push_line_max(out, tags, prefix, command, params, MAX_LINE);
@@ -349,15 +362,8 @@ fn push_line_max(
 ) {
     let mut s = String::with_capacity(128);
     write_line(&mut s, prefix, command, params);
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
     out.extend_from_slice(tags.as_bytes());
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(clip(&s, max).as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -538,6 +544,8 @@ impl IrcDoor {
              KICK:{MAX_TARGETS},WHOIS:1"
         );
         let awaylen = format!("AWAYLEN={AWAY_LEN}");
+        let topiclen = format!("TOPICLEN={TOPIC_LEN}");
+        let kicklen = format!("KICKLEN={KICK_LEN}");
         let history = format!("CHATHISTORY={HISTORY_PAGE}");
         let tokens = [
             "NETWORK=natter",
@@ -548,8 +556,8 @@ impl IrcDoor {
             "MODES=4",
             "MAXLIST=b:100",
             "KEYLEN=23",
-            "TOPICLEN=390",
-            "KICKLEN=390",
+            &topiclen,
+            &kicklen,
             "CHANLIMIT=#:",
             &nicklen,
             &chanlen,
@@ -1502,7 +1510,7 @@ impl IrcDoor {
             "TOPIC" => {
                 let Some(room) = m.param(0) else { return self.need_more(ctx, "TOPIC") };
                 let (topic, op) = match m.param(1) {
-                    Some(t) => (Some(t.to_string()), "topicset"),
+                    Some(t) => (Some(clip(t, TOPIC_LEN).to_string()), "topicset"),
                     None => (None, "topic"),
                 };
                 ctx.command(Command::Topic { room: room.to_string(), topic, req: tag(op, room) }).await
