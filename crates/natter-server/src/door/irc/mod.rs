@@ -1710,16 +1710,12 @@ impl Door for IrcDoor {
                 self.rooms.push(room.to_string());
             }
             // Being kicked is leaving: a later JOIN is a fresh join, not a silent rejoin.
-            Event::Part { room, nick, .. } | Event::Kick { room, nick, .. } => {
-                if same_name(nick, &self.nick) {
-                    self.rooms.retain(|r| !same_name(r, room));
-                }
+            Event::Part { room, nick, .. } | Event::Kick { room, nick, .. }
+                if same_name(nick, &self.nick) =>
+            {
+                self.rooms.retain(|r| !same_name(r, room));
             }
-            Event::Nick { old, new, .. } => {
-                if same_name(old, &self.nick) {
-                    self.nick = new.to_string();
-                }
-            }
+            Event::Nick { old, new, .. } if same_name(old, &self.nick) => self.nick = new.to_string(),
             Event::RoomChanged { room, changes, .. } => {
                 for c in changes {
                     if let natter_core::command::RoomChange::Secret(on) = c {
