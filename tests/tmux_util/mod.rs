@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// How long a wait for the screen lasts before the test fails with the screen's contents.
 pub const WAIT: Duration = Duration::from_secs(20);
 /// How often a wait reads the screen.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(100);
 
 /// True when `program arg` runs and succeeds (`tmux -V`, `irssi --version`).
 pub fn installed(program: &str, arg: &str) -> bool {
@@ -74,8 +74,13 @@ impl Tmux {
 }
 
 impl Drop for Tmux {
+    /// Kills the server and removes its socket, which `kill-server` leaves behind.
     fn drop(&mut self) {
+        let socket = self.run(&["display-message", "-p", "#{socket_path}"]);
         let _ = self.command().arg("kill-server").output();
+        if !socket.trim().is_empty() {
+            let _ = std::fs::remove_file(socket.trim());
+        }
     }
 }
 
