@@ -12,12 +12,21 @@ use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
-use std::io::Stdout;
+use std::io::{BufWriter, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 
-/// The terminal type the full-screen interfaces draw on (stdout through crossterm).
-pub type Term = Terminal<CrosstermBackend<Stdout>>;
+/// The terminal type the full-screen interfaces draw on (stdout through crossterm). The
+/// buffer holds a whole frame, which ratatui flushes once drawn: the terminal gets each frame
+/// in one write. Straight to `Stdout` (a line buffer of 1 KiB) a frame that moves every row,
+/// as a new message does, went out in pieces, and a terminal could show (and `capture-pane`
+/// read) the top rows of the new frame over the bottom rows of the old one: a torn frame,
+/// with a line shown twice.
+pub type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+
+/// Room for one frame's escape sequences and text (a large, colourful screen takes tens of
+/// KiB; a bigger frame still goes out whole, just in more than one write).
+const FRAME_BUFFER: usize = 256 * 1024;
 
 /// Whether the terminal is in full-screen mode now (read by the panic hook).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -65,7 +74,8 @@ pub fn enter(mouse: bool) -> std::io::Result<(TerminalGuard, Term)> {
         MOUSE.store(true, Ordering::SeqCst);
         execute!(out, EnableMouseCapture)?;
     }
-    let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    let out = BufWriter::with_capacity(FRAME_BUFFER, std::io::stdout());
+    let terminal = Terminal::new(CrosstermBackend::new(out))?;
     Ok((guard, terminal))
 }
 
