@@ -742,6 +742,16 @@ mod tests {
         }
     }
 
+    /// Someone else's live message.
+    fn heard(msg: MessageFrame<'static>) -> Event {
+        Event::Message { msg, own: false, history: false }
+    }
+
+    /// Someone else's message replayed from history.
+    fn replayed(msg: MessageFrame<'static>) -> Event {
+        Event::Message { msg, own: false, history: true }
+    }
+
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
     }
@@ -770,11 +780,7 @@ mod tests {
     fn private_message_opens_a_marked_conversation() {
         let mut app = App::new("h:1", "ann", "#lobby");
         app.on_event(joined("#lobby", &["ann", "bob"]));
-        app.on_event(Event::Message {
-            msg: msg(None, "bob", Some("ann"), "psst", None),
-            own: false,
-            history: false,
-        });
+        app.on_event(heard(msg(None, "bob", Some("ann"), "psst", None)));
         assert_eq!(app.buffers.len(), 2);
         assert_eq!(app.buffers[1].name, "bob");
         assert!(app.buffers[1].highlight);
@@ -823,17 +829,9 @@ mod tests {
         app.on_event(joined("#rust", &["ann", "bob"]));
         assert_eq!(app.current().name, "#rust");
         assert_eq!(app.current().members, ["ann", "bob"]);
-        app.on_event(Event::Message {
-            msg: msg(Some("#lobby"), "bob", None, "hey Ann!", Some(1)),
-            own: false,
-            history: false,
-        });
+        app.on_event(heard(msg(Some("#lobby"), "bob", None, "hey Ann!", Some(1))));
         assert!(app.buffers[0].highlight);
-        app.on_event(Event::Message {
-            msg: msg(Some("#lobby"), "bob", None, "annual", Some(2)),
-            own: false,
-            history: false,
-        });
+        app.on_event(heard(msg(Some("#lobby"), "bob", None, "annual", Some(2))));
         assert_eq!(app.buffers[0].unread, 2);
         assert!(!mentions("annual", "ann"));
         assert!(mentions("@ann: hi", "ann"));
@@ -844,11 +842,7 @@ mod tests {
         let mut app = App::new("h:1", "ann", "#lobby");
         app.size = (80, 10);
         for mid in 100..130 {
-            app.on_event(Event::Message {
-                msg: msg(Some("#lobby"), "bob", None, "x", Some(mid)),
-                own: false,
-                history: true,
-            });
+            app.on_event(replayed(msg(Some("#lobby"), "bob", None, "x", Some(mid))));
         }
         assert!(app.scroll_up(5).is_empty());
         let acts: Vec<Action> = (0..10).flat_map(|_| app.on_key(key(KeyCode::PageUp))).collect();
@@ -877,11 +871,7 @@ mod tests {
     fn presence_updates_members_and_nick_changes_rename() {
         let mut app = App::new("h:1", "ann", "#lobby");
         app.on_event(joined("#lobby", &["ann", "bob"]));
-        app.on_event(Event::Message {
-            msg: msg(None, "bob", Some("ann"), "psst", None),
-            own: false,
-            history: false,
-        });
+        app.on_event(heard(msg(None, "bob", Some("ann"), "psst", None)));
         app.on_event(Event::Frame(ServerFrame::Nick { old: "bob".into(), new: "rob".into(), ts: 1 }));
         assert_eq!(app.buffers[0].members, ["ann", "rob"]);
         assert_eq!(app.buffers[1].name, "rob");
