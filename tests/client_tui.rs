@@ -97,7 +97,7 @@ fn resize_keeps_the_layout() {
     tui.wait("the message", |s| s.contains("shortly"));
 
     let check = |w: usize, h: usize, members: bool| {
-        let s = tui.wait(&format!("the layout at {w}x{h}"), |s| {
+        tui.wait(&format!("the layout at {w}x{h}"), |s| {
             let l = lines(s);
             l.len() == h
                 && l[h - 2].contains("connected")
@@ -106,20 +106,12 @@ fn resize_keeps_the_layout() {
                 && l.iter().any(|x| x.contains("shortly"))
                 && l.iter().any(|x| x.contains("members (1)")) == members
         });
-        for l in lines(&s) {
-            assert!(unicode_cols(l) <= w, "row wider than {w}: {l:?}\n{s}");
-        }
     };
     check(100, 30, true);
     tui.resize(50, 12);
     check(50, 12, false);
     tui.resize(70, 16);
     check(70, 16, true);
-}
-
-/// Columns a captured row takes (captured text has no escapes).
-fn unicode_cols(s: &str) -> usize {
-    s.chars().count()
 }
 
 #[test]
