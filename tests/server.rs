@@ -2,6 +2,8 @@
 
 mod common;
 use common::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 #[test]
@@ -205,6 +207,12 @@ fn a_slow_reader_is_dropped_without_slowing_others() {
     let mut sender = native(server.tcp, "sender");
     fast.expect(r#""nick":"sender""#);
     const N: usize = 4000;
+    // How far the sender may run ahead of the fast reader: well inside the outbox (256), so
+    // the fast reader keeps up however the test threads are scheduled, while the slow one,
+    // which never reads, overflows its socket buffers and then its outbox.
+    const AHEAD: usize = 64;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let seen = progress.clone();
     let reader = std::thread::spawn(move || {
         let (mut got, mut slow_quit) = (0, None);
         while got < N {
@@ -212,19 +220,20 @@ fn a_slow_reader_is_dropped_without_slowing_others() {
             if line.contains(r#""type":"message""#) {
                 assert!(line.contains(&format!(r#""text":"{got} "#)), "out of order at {got}");
                 got += 1;
+                seen.store(got, Ordering::Release);
             } else if line.contains(r#""type":"quit","nick":"slow""#) {
                 slow_quit = Some(line);
             }
         }
+        seen.store(usize::MAX, Ordering::Release);
         (got, slow_quit)
     });
     let text = "z".repeat(4000);
     for i in 0..N {
-        sender.line(&format!(r##"{{"type":"send","room":"#lobby","text":"{i} {text}"}}"##));
-        // Paced so that a reader that reads keeps up (16 MB/s); the slow one never reads.
-        if i % 16 == 0 {
-            std::thread::sleep(Duration::from_millis(4));
+        while i >= progress.load(Ordering::Acquire).saturating_add(AHEAD) {
+            std::thread::sleep(Duration::from_millis(1));
         }
+        sender.line(&format!(r##"{{"type":"send","room":"#lobby","text":"{i} {text}"}}"##));
     }
     let (got, slow_quit) = reader.join().unwrap();
     assert_eq!(got, N, "the fast reader lost messages");
