@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 /// Runs `natter connect ADDR args...` with `input` on stdin; kills it after 60 s.
 fn connect(addr: &str, args: &[&str], input: &str) -> Output {
+    connect_within(addr, args, input, Duration::from_secs(60))
+}
+
+/// Runs `natter connect ADDR args...` with `input` on stdin; fails when it runs past `limit`.
+fn connect_within(addr: &str, args: &[&str], input: &str, limit: Duration) -> Output {
     let mut child = Command::new(NATTER)
         .arg("connect")
         .arg(addr)
@@ -23,11 +28,11 @@ fn connect(addr: &str, args: &[&str], input: &str) -> Output {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input.as_bytes()).unwrap();
     drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + limit;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("natter connect did not exit within 60 s");
+            panic!("natter connect did not exit within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -53,6 +58,20 @@ fn piped_lines_are_delivered_before_exit() {
     assert!(stdout.contains("connected to"), "{stdout}");
     assert!(stdout.contains("#lobby <bot> hi"), "{stdout}");
     assert_eq!(stored_texts(&server, "#lobby"), ["bot:hi"]);
+}
+
+/// A line longer than the server accepts is refused by the client itself, with a message that
+/// says what to do; the script goes on and ends at once (it used to wait for an answer that
+/// the server cannot give to a line it did not read).
+#[test]
+fn a_line_over_the_server_limit_is_refused_at_once_and_the_rest_delivered() {
+    let server = Server::start_with(&["--max-line", "1000"]);
+    let input = format!("before\n{}\nafter\n", "x".repeat(3000));
+    let out = connect_within(&server.addr, &["--nick", "bot"], &input, Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("message not sent: message too long"), "{stdout}");
+    assert!(stdout.contains("at most 1000 per line; split it"), "{stdout}");
+    assert_eq!(stored_texts(&server, "#lobby"), ["bot:before", "bot:after"]);
 }
 
 /// The default rate limit (10/s, burst 30) makes the server refuse part of a fast burst; the

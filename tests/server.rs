@@ -112,7 +112,11 @@ fn framing_ignores_read_boundaries() {
 #[test]
 fn bad_input_gets_an_error_and_the_session_continues() {
     let server = Server::start(&["--max-line", "1024"]);
-    let mut bob = native(server.tcp, "bob");
+    let mut bob = Client::connect(server.tcp);
+    bob.line(r#"{"type":"hello","nick":"bob"}"#);
+    // The limit is announced, so that clients can refuse longer frames themselves.
+    assert_eq!(json(&bob.expect(r#""type":"welcome""#))["max_line"], 1024);
+    bob.expect(r#""type":"joined""#);
     bob.line("{nope");
     assert_eq!(json(&bob.expect("error"))["code"], "invalid_json");
     bob.line(r#"{"type":"teleport","id":4}"#);

@@ -357,8 +357,13 @@ mod tests {
 
     #[test]
     fn native_handshake() {
-        let welcome =
-            server_line(&ServerFrame::Welcome { v: 1, nick: "b1".into(), server: "natter".into(), id: None });
+        let welcome = server_line(&ServerFrame::Welcome {
+            v: 1,
+            nick: "b1".into(),
+            server: "natter".into(),
+            max_line: None,
+            id: None,
+        });
         assert_eq!(Protocol::Native.login_step(&welcome), Handshake::Done);
         let joined = br##"{"type":"joined","room":"#Lobby","topic":"","members":["b1"],"history":[]}"##;
         assert_eq!(Protocol::Native.join_step(joined, LOBBY), Handshake::Done);

@@ -102,6 +102,7 @@ fn native_line(
                 v: 1,
                 nick: nick.as_str().into(),
                 server: "fake".into(),
+                max_line: None,
                 id: None,
             }));
             broadcast(

@@ -118,6 +118,9 @@ pub enum ClientError {
         /// The server's explanation.
         message: String,
     },
+    /// The frame is longer than the server accepts; it was not sent.
+    #[error("not sent: {0}")]
+    TooLong(String),
     /// The client was shut down (quit, or every handle dropped).
     #[error("the client has quit")]
     Closed,
@@ -447,6 +450,8 @@ struct Conn {
     lines: LineBuffer,
     buf: Vec<u8>,
     bye: Option<String>,
+    /// The server's line limit from `welcome`, when it told it.
+    max_line: Option<usize>,
 }
 
 /// Why reading from the server stopped.
@@ -454,9 +459,32 @@ enum ReadError {
     Closed(String),
 }
 
+/// Why a frame is not sent: the server drops a line over its limit with an error that cannot
+/// name the request, so the request would wait for an answer forever.
+fn too_long_message(len: usize, max: usize) -> String {
+    format!(
+        "too long: it takes {len} bytes on the wire and the server accepts at most {max} per line; \
+         split it into shorter messages"
+    )
+}
+
 impl Conn {
     async fn write(&mut self, frame: &ClientFrame) -> Result<(), String> {
-        self.wr.write_all(&client_frame_line(frame)).await.map_err(|e| format!("connection lost: {e}"))
+        self.write_line(&client_frame_line(frame)).await
+    }
+
+    async fn write_line(&mut self, line: &[u8]) -> Result<(), String> {
+        self.wr.write_all(line).await.map_err(|e| format!("connection lost: {e}"))
+    }
+
+    /// The frame as one line, or why the server would refuse it for its size.
+    fn encode(&self, frame: &ClientFrame) -> Result<Vec<u8>, String> {
+        let line = client_frame_line(frame);
+        let len = line.len() - 1;
+        match self.max_line {
+            Some(max) if len > max => Err(too_long_message(len, max)),
+            _ => Ok(line),
+        }
     }
 
     /// Next readable frame; unreadable ones become warnings. Cancel-safe: bytes are moved into
@@ -797,7 +825,14 @@ impl Actor {
         };
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
-        let mut conn = Conn { rd, wr, lines: LineBuffer::new(MAX_FRAME), buf: vec![0; 64 * 1024], bye: None };
+        let mut conn = Conn {
+            rd,
+            wr,
+            lines: LineBuffer::new(MAX_FRAME),
+            buf: vec![0; 64 * 1024],
+            bye: None,
+            max_line: None,
+        };
         let mut tries = 0;
         loop {
             let hello = ClientFrame::Hello {
@@ -822,7 +857,8 @@ impl Actor {
                     Ok(Ok(f)) => f,
                 };
                 match frame {
-                    ServerFrame::Welcome { nick, server, .. } => {
+                    ServerFrame::Welcome { nick, server, max_line, .. } => {
+                        conn.max_line = max_line;
                         self.nick = nick.into_owned();
                         self.nick_taken_streak = 0;
                         return Ok((conn, server.into_owned()));
@@ -980,7 +1016,8 @@ impl Actor {
 
     async fn flush_outbox(&mut self, conn: &mut Conn) -> Result<(), String> {
         let now = Instant::now();
-        let mut frames = Vec::new();
+        let mut lines = Vec::new();
+        let mut refused = Vec::new();
         for i in 0..self.outbox.len() {
             let o = &self.outbox[i];
             if o.sent_on == Some(self.generation) || o.retry_at.is_some_and(|t| t > now) {
@@ -989,27 +1026,43 @@ impl Actor {
             if !self.target_ready(&o.target) {
                 continue;
             }
-            let cid = o.cid.clone();
-            let id = self.id(Pending::Send(cid.clone()));
-            let o = &mut self.outbox[i];
-            o.sent_on = Some(self.generation);
-            o.retry_at = None;
             let (room, to) = match &o.target {
                 Target::Room(r) => (Some(r.clone()), None),
                 Target::Nick(n) => (None, Some(n.clone())),
             };
-            frames.push(ClientFrame::Send {
+            let (cid, text, action) = (o.cid.clone(), o.text.clone(), o.action);
+            let id = self.id(Pending::Send(cid.clone()));
+            let frame = ClientFrame::Send {
                 room,
                 to,
-                text: o.text.clone(),
-                action: o.action,
+                text,
+                action,
                 notice: false,
-                cid: Some(cid),
-                id: Some(id),
-            });
+                cid: Some(cid.clone()),
+                id: Some(id.clone()),
+            };
+            match conn.encode(&frame) {
+                Ok(line) => {
+                    let o = &mut self.outbox[i];
+                    o.sent_on = Some(self.generation);
+                    o.retry_at = None;
+                    lines.push(line);
+                }
+                Err(why) => {
+                    if let RequestId::Num(n) = id {
+                        self.pending.remove(&n);
+                    }
+                    refused.push((cid, why));
+                }
+            }
         }
-        for f in frames {
-            conn.write(&f).await?;
+        for (cid, why) in refused {
+            self.outbox.retain(|o| o.cid != cid);
+            let message = format!("message {why}");
+            self.emit(Event::SendFailed { cid, code: ErrorCode::TooLong, message });
+        }
+        for line in lines {
+            conn.write_line(&line).await?;
         }
         Ok(())
     }
@@ -1022,12 +1075,23 @@ impl Actor {
             }
             Cmd::Submit(mut frame) => {
                 let id = self.id(Pending::Fire { answered: expects_answer(&frame) });
-                if !set_frame_id(&mut frame, id.clone())
-                    && let RequestId::Num(n) = id
-                {
+                let RequestId::Num(n) = id else { unreachable!("ids are numeric") };
+                if !set_frame_id(&mut frame, id) {
                     self.pending.remove(&n);
                 }
-                conn.write(&frame).await
+                match conn.encode(&frame) {
+                    Ok(line) => conn.write_line(&line).await,
+                    Err(why) => {
+                        self.pending.remove(&n);
+                        let message = Cow::Owned(format!("request {why}"));
+                        self.emit(Event::Frame(ServerFrame::Error {
+                            id: None,
+                            code: ErrorCode::TooLong,
+                            message,
+                        }));
+                        Ok(())
+                    }
+                }
             }
             Cmd::Request(mut frame, tx) => {
                 let id = self.id(Pending::Fire { answered: false });
@@ -1037,8 +1101,17 @@ impl Actor {
                     let _ = tx.send(Err(ClientError::Protocol("that frame gets no answer".into())));
                     return Ok(());
                 }
-                self.pending.insert(n, Pending::Reply(tx));
-                conn.write(&frame).await
+                match conn.encode(&frame) {
+                    Ok(line) => {
+                        self.pending.insert(n, Pending::Reply(tx));
+                        conn.write_line(&line).await
+                    }
+                    Err(why) => {
+                        self.pending.remove(&n);
+                        let _ = tx.send(Err(ClientError::TooLong(format!("request {why}"))));
+                        Ok(())
+                    }
+                }
             }
             Cmd::WaitIdle(tx) => {
                 if self.is_idle() {

@@ -48,25 +48,69 @@ impl Printer {
     }
 }
 
+/// The longest stdin line kept: far above any server's line limit, so that a longer line is
+/// refused with a clear message instead of growing memory without bound.
+const MAX_INPUT_LINE: usize = 1024 * 1024;
+
+/// One line of standard input.
+#[derive(Debug, PartialEq, Eq)]
+enum Input {
+    Line(String),
+    /// A line longer than [`MAX_INPUT_LINE`], skipped up to its newline.
+    TooLong,
+}
+
+/// Reads the next line of `input`, keeping at most `max` bytes of it; `None` at end of input or
+/// on a read error. Bytes that are not UTF-8 are replaced rather than failing the whole script.
+fn read_input(input: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> Option<Input> {
+    buf.clear();
+    let mut over = false;
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        if chunk.is_empty() {
+            if buf.is_empty() && !over {
+                return None;
+            }
+            break;
+        }
+        let (keep, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        if !over {
+            if buf.len() + keep > max {
+                over = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..keep]);
+            }
+        }
+        input.consume(keep + usize::from(done));
+        if done {
+            break;
+        }
+    }
+    if over {
+        return Some(Input::TooLong);
+    }
+    Some(Input::Line(String::from_utf8_lossy(buf).trim_end_matches('\r').to_string()))
+}
+
 /// Reads stdin lines on a thread of its own (blocking reads must not stall the runtime, and the
-/// thread must not keep the process alive after `/quit`). Bytes that are not UTF-8 are
-/// replaced rather than failing the whole script.
-fn stdin_lines() -> mpsc::Receiver<String> {
+/// thread must not keep the process alive after `/quit`).
+fn stdin_lines() -> mpsc::Receiver<Input> {
     let (tx, rx) = mpsc::channel(256);
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();
         let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match lock.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
-                    if tx.blocking_send(line).is_err() {
-                        break;
-                    }
-                }
+        while let Some(input) = read_input(&mut lock, &mut buf, MAX_INPUT_LINE) {
+            if tx.blocking_send(input).is_err() {
+                break;
             }
         }
     });
@@ -87,7 +131,11 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             line = lines.recv() => match line {
-                Some(line) => match plan(&line, &current) {
+                Some(Input::TooLong) => printer.local(
+                    "usage",
+                    &format!("error: line not sent: longer than {} KiB; split it", MAX_INPUT_LINE / 1024),
+                ),
+                Some(Input::Line(line)) => match plan(&line, &current) {
                     Plan::Nothing => {}
                     Plan::Send { target, text, action } => {
                         client.send(target, text, action);
@@ -149,4 +197,36 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Input> {
+        // A tiny buffer, so that lines cross many reads.
+        let mut reader = std::io::BufReader::with_capacity(3, input);
+        let mut buf = Vec::new();
+        std::iter::from_fn(|| read_input(&mut reader, &mut buf, max)).collect()
+    }
+
+    #[test]
+    fn lines_end_at_newlines_and_at_end_of_input() {
+        let got = lines(b"one\r\ntwo\n\nlast", 10);
+        let want = ["one", "two", "", "last"].map(|l| Input::Line(l.into()));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_whole_and_the_next_one_kept() {
+        let got = lines(b"0123456789\n0123456789a\nnext\n0123456789a", 10);
+        let want =
+            [Input::Line("0123456789".into()), Input::TooLong, Input::Line("next".into()), Input::TooLong];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_replaced() {
+        assert_eq!(lines(b"a\xffb\n", 10), [Input::Line("a\u{fffd}b".into())]);
+    }
 }

@@ -472,6 +472,11 @@ pub enum ServerFrame<'a> {
         nick: Cow<'a, str>,
         /// Server name and version, e.g. `natter 0.1.0`.
         server: Cow<'a, str>,
+        /// The longest line the server accepts, in bytes (terminator excluded): a client
+        /// refuses a longer frame itself, since the server's `too_long` answer cannot carry
+        /// the id of a line it did not read. Absent from servers that predate it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_line: Option<usize>,
         /// Echo of the hello's request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,

@@ -125,7 +125,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
     }
     let conn = Conn { stream, peer, hub, limits, deadline, alive };
     match first_byte(&lines) {
-        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor)),
+        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(limits.max_line))),
         _ if looks_like_irc(lines.peek()) => {
             let mut irc = LineBuffer::new(MAX_IRC_LINE);
             irc.extend(lines.peek());

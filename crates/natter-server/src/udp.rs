@@ -77,7 +77,7 @@ async fn member(
     let json = first.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let ctx = SessionCtx::new(hub, peer, limits, SessionKind::Udp);
     if json {
-        run(socket, peer, rx, first, NativeDoor, ctx, idle, false).await;
+        run(socket, peer, rx, first, NativeDoor::new(ctx.limits.max_line), ctx, idle, false).await;
     } else {
         run(socket, peer, rx, first, TextDoor::default(), ctx, idle, true).await;
     }

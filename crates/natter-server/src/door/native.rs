@@ -13,8 +13,18 @@ use natter_proto::native::{
 use std::borrow::Cow;
 
 /// Speaks native frames for one connection.
-#[derive(Debug, Default)]
-pub struct NativeDoor;
+#[derive(Debug)]
+pub struct NativeDoor {
+    /// The line limit, told to the client in `welcome` so that it can refuse longer frames.
+    max_line: usize,
+}
+
+impl NativeDoor {
+    /// A door for a connection whose lines are limited to `max_line` bytes.
+    pub fn new(max_line: usize) -> Self {
+        Self { max_line }
+    }
+}
 
 /// Render-cache slot of native frames.
 const SLOT: usize = 0;
@@ -96,6 +106,7 @@ pub(crate) fn frame(event: &Event) -> ServerFrame<'_> {
             v: natter_proto::PROTOCOL_VERSION,
             nick: b(nick),
             server: Cow::Owned(format!("natter {}", env!("CARGO_PKG_VERSION"))),
+            max_line: None,
             id: req.clone(),
         },
         Event::Message(m) => ServerFrame::Message(message_frame(m)),
@@ -263,7 +274,11 @@ impl Door for NativeDoor {
         if super::is_tag_only(event) {
             return;
         }
-        write_server_frame(&frame(event), out);
+        let mut frame = frame(event);
+        if let ServerFrame::Welcome { max_line, .. } = &mut frame {
+            *max_line = Some(self.max_line);
+        }
+        write_server_frame(&frame, out);
     }
 
     async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
