@@ -139,6 +139,7 @@ impl Server {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let mut signals = StopSignals::install()?;
     let server = Server::start(&settings).await?;
     if let Some(addr) = server.tcp {
         println!("listening tcp {addr}");
@@ -154,7 +155,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let console = settings.console.clone().map(|nick| tokio::spawn(console::run(server.hub.clone(), nick)));
     let reason = tokio::select! {
-        r = shutdown_signal() => r,
+        r = signals.recv() => r,
         Some(Ok(())) = async { match console { Some(c) => Some(c.await), None => std::future::pending().await } } => "operator quit",
     };
     tracing::info!(reason, "shutting down");
@@ -163,24 +164,43 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() -> &'static str {
+/// The signals that stop the server. Registered before the listeners are announced: until a
+/// handler is installed, SIGTERM or Ctrl+C kills the process outright, and a script (or test)
+/// that signals right after `listening` would get no goodbyes and no flushed store.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return "interrupt";
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "interrupt",
-            _ = term.recv() => "terminate",
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "interrupt"
+
+    /// Waits for the first stop signal; says which.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "interrupt",
+                _ = self.terminate.recv() => "terminate",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupt"
+        }
     }
 }
