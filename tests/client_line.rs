@@ -163,7 +163,10 @@ fn json_mode_prints_one_object_per_line_including_others_messages() {
 
 #[test]
 fn unreachable_server_and_bad_nick_fail_with_clear_messages() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A bound socket that never listens: the port stays ours and connecting to it is refused.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
     let out = connect(&format!("127.0.0.1:{port}"), &["--nick", "bot"], "hi\n");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

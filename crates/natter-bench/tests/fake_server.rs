@@ -320,9 +320,10 @@ async fn irc_idle_and_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connection_is_a_clear_error() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    // A bound socket that never listens: the port stays ours and connecting to it is refused.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = held.local_addr().unwrap();
     let argv = ["bench", "--addr", &addr.to_string(), "--quiet", "fanout", "-n", "2", "-s", "1", "-m", "1"];
     let err = natter_bench::run_scenario(Cli::try_parse_from(argv).unwrap().args).await.unwrap_err();
     assert!(format!("{err:#}").contains("cannot connect"), "{err:#}");
