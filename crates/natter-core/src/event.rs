@@ -496,6 +496,11 @@ pub struct RenderCache {
 }
 
 impl RenderCache {
+    /// The bytes for `slot`, when rendered already.
+    pub fn get(&self, slot: usize) -> Option<&bytes::Bytes> {
+        self.slots[slot].get()
+    }
+
     /// Returns the bytes for `slot`, rendering them with `render` on first use.
     pub fn get_or_render(&self, slot: usize, render: impl FnOnce() -> bytes::Bytes) -> &bytes::Bytes {
         self.slots[slot].get_or_init(render)

@@ -6,7 +6,7 @@
 //! small; a read borrows a stack buffer only for the duration of one non-blocking read.
 
 use crate::door::{Door, Flow, SessionCtx};
-use crate::gather::Gather;
+use crate::gather::{Written, write_batch};
 use natter_core::{Command, Delivery, Event, OutboxItems};
 use natter_proto::line::{LineBuffer, LineEvent};
 use std::future::poll_fn;
@@ -88,16 +88,8 @@ pub(crate) async fn run<D: Door>(
                     OutboxItems::Ready => None,
                     OutboxItems::Closed(reason) => Some(reason),
                 };
-                let written = {
-                    let mut gather = Gather::with_capacity(batch.len() + 1);
-                    for delivery in &batch {
-                        gather.push(&mut door, delivery);
-                    }
-                    if let Some(reason) = &closed {
-                        gather.push_own(|out| door.render(&Event::Bye { reason: reason.0.clone() }, out));
-                    }
-                    if gather.is_empty() { Ok(None) } else { gather.write_now(&stream) }
-                };
+                let bye = closed.as_ref().map(|reason| Event::Bye { reason: reason.0.clone() });
+                let written = write_batch(&stream, &mut door, &batch, bye.as_ref());
                 let taken = batch.len();
                 batch.clear();
                 if batch.capacity() > KEEP_BATCH_CAPACITY && taken <= KEEP_BATCH_CAPACITY / 4 {
@@ -108,9 +100,9 @@ pub(crate) async fn run<D: Door>(
                 // Usually the socket takes everything at once; waiting for a full send buffer
                 // to drain is the rare case, boxed to keep this future small.
                 peer_gone = match written {
-                    Ok(None) => false,
-                    Ok(Some(rest)) => !Box::pin(write_rest(&mut stream, &rest)).await,
-                    Err(()) => true,
+                    Written::All => false,
+                    Written::Rest(rest) => !Box::pin(write_rest(&mut stream, &rest)).await,
+                    Written::PeerGone => true,
                 };
                 if closed.is_some() || peer_gone {
                     break;
