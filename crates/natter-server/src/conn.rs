@@ -89,9 +89,8 @@ pub(crate) async fn run<D: Door>(
                     OutboxItems::Closed(reason) => Some(reason),
                 };
                 let bye = closed.as_ref().map(|reason| Event::Bye { reason: reason.0.clone() });
-                let written = write_batch(&stream, &mut door, &batch, bye.as_ref());
                 let taken = batch.len();
-                batch.clear();
+                let written = write_batch(&stream, &mut door, &mut batch, bye.as_ref());
                 if batch.capacity() > KEEP_BATCH_CAPACITY && taken <= KEEP_BATCH_CAPACITY / 4 {
                     // A burst (a join flood, a history replay) is over: do not keep its buffer.
                     // Kept while batches stay big, so a busy session never regrows it.

@@ -9,7 +9,7 @@
 use crate::error::{io_error, open_error};
 use crate::schema;
 use natter_core::store::{HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -107,6 +107,9 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_EXRESCODE;
         let mut writer = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &e))?;
         writer.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(path, &e))?;
+        // Room for every statement the writer runs (inserts of several sizes, history reads
+        // of an in-memory store) without evicting one another.
+        writer.set_prepared_statement_cache_capacity(32);
         // The first statement that reads the file: a file that is not a database fails here.
         let mode: String = writer
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -179,51 +182,75 @@ impl SqliteStore {
 
     fn commit_in(conn: &mut Connection, batch: &[Write]) -> Result<(), StoreError> {
         let tx = conn.transaction().map_err(|e| io_error("cannot begin a write transaction", &e))?;
-        {
-            let sql_err = |e: rusqlite::Error| io_error("cannot write a batch", &e);
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO messages (room, mid, ts, nick, sender_key, cid, text, action, notice)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(sql_err)?;
-            for write in batch {
-                match write {
-                    Write::Message(m) => {
-                        insert
-                            .execute(params![
-                                m.room,
-                                to_i64(m.mid, "message id")?,
-                                to_i64(m.ts, "timestamp")?,
-                                m.nick,
-                                m.sender_key,
-                                m.cid,
-                                m.text,
-                                m.action,
-                                m.notice,
-                            ])
-                            .map_err(sql_err)?;
+        let sql_err = |e: rusqlite::Error| io_error("cannot write a batch", &e);
+        // Runs of messages go in multi-row inserts: one statement per row spends more on
+        // running the statement than on the row itself. Writes keep their order.
+        let mut i = 0;
+        while i < batch.len() {
+            match &batch[i] {
+                Write::Message(_) => {
+                    let run = batch[i..].iter().take_while(|w| matches!(w, Write::Message(_))).count();
+                    let rows = INSERT_ROWS.iter().copied().find(|&n| n <= run).unwrap_or(1);
+                    let mut insert = tx.prepare_cached(insert_messages_sql(rows)).map_err(sql_err)?;
+                    let mut index = 1;
+                    for write in &batch[i..i + rows] {
+                        let Write::Message(m) = write else { unreachable!("a run of messages") };
+                        let values: [&dyn ToSql; 9] = [
+                            &m.room,
+                            &to_i64(m.mid, "message id")?,
+                            &to_i64(m.ts, "timestamp")?,
+                            &m.nick,
+                            &m.sender_key,
+                            &m.cid,
+                            &m.text,
+                            &m.action,
+                            &m.notice,
+                        ];
+                        for value in values {
+                            insert.raw_bind_parameter(index, value).map_err(sql_err)?;
+                            index += 1;
+                        }
                     }
-                    Write::Room(r) => {
-                        let created_ts = to_i64(r.created_ts, "room creation time")?;
-                        tx.prepare_cached(
-                            "INSERT INTO rooms (key, name, topic, topic_by, ephemeral, created_ts)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                             ON CONFLICT (key) DO UPDATE SET
-                                name = excluded.name, topic = excluded.topic,
-                                topic_by = excluded.topic_by, ephemeral = excluded.ephemeral,
-                                created_ts = excluded.created_ts",
-                        )
-                        .and_then(|mut s| {
-                            s.execute(params![r.key, r.name, r.topic, r.topic_by, r.ephemeral, created_ts,])
-                        })
-                        .map_err(sql_err)?;
-                    }
+                    insert.raw_execute().map_err(sql_err)?;
+                    i += rows;
+                }
+                Write::Room(r) => {
+                    let created_ts = to_i64(r.created_ts, "room creation time")?;
+                    tx.prepare_cached(
+                        "INSERT INTO rooms (key, name, topic, topic_by, ephemeral, created_ts)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (key) DO UPDATE SET
+                            name = excluded.name, topic = excluded.topic,
+                            topic_by = excluded.topic_by, ephemeral = excluded.ephemeral,
+                            created_ts = excluded.created_ts",
+                    )
+                    .and_then(|mut s| s.execute(params![r.key, r.name, r.topic, r.topic_by, r.ephemeral, created_ts]))
+                    .map_err(sql_err)?;
+                    i += 1;
                 }
             }
         }
         tx.commit().map_err(|e| io_error("cannot commit a batch", &e))
     }
+}
+
+/// Rows per message insert statement, largest first: a run of messages is cut greedily into
+/// these (at most 9 x 64 = 576 parameters, well under SQLite's limit of 32,766).
+const INSERT_ROWS: [usize; 4] = [64, 16, 4, 1];
+
+/// The insert of `rows` messages, `rows` one of [`INSERT_ROWS`].
+fn insert_messages_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::LazyLock<Vec<(usize, String)>> = std::sync::LazyLock::new(|| {
+        INSERT_ROWS
+            .iter()
+            .map(|&rows| {
+                let values = vec!["(?,?,?,?,?,?,?,?,?)"; rows].join(",");
+                let sql = format!("INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES {values}");
+                (rows, sql)
+            })
+            .collect()
+    });
+    SQL.iter().find(|(n, _)| *n == rows).map(|(_, sql)| sql.as_str()).expect("one of INSERT_ROWS")
 }
 
 fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedRoom>> {

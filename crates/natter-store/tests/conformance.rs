@@ -406,3 +406,30 @@ fn notices_keep_their_kind() {
         assert_eq!(notices, vec![5, 10]);
     });
 }
+
+/// A batch mixing long runs of messages (several multi-row statement sizes) with room writes
+/// keeps every field of every message, in order, and applies the room writes in place.
+#[test]
+fn mixed_batches_keep_every_message_and_room_write() {
+    each(|s| {
+        let mut batch = vec![Write::Room(room("#a"))];
+        batch.extend((1..=150).map(|mid| Write::Message(msg("#a", mid, "alice", Some(&format!("c{mid}"))))));
+        let mut topical = room("#a");
+        topical.topic = "midway".into();
+        batch.push(Write::Room(topical));
+        batch.extend((151..=157).map(|mid| Write::Message(msg("#a", mid, "bob", None))));
+        s.commit(&batch).unwrap();
+        let (page, more) = s.history("#a", q(None, None, 500)).unwrap();
+        assert!(!more);
+        let want: Vec<StoredMessage> = (1..=157)
+            .map(|mid| match mid {
+                ..=150 => msg("#a", mid, "alice", Some(&format!("c{mid}"))),
+                _ => msg("#a", mid, "bob", None),
+            })
+            .collect();
+        assert_eq!(page, want);
+        let loaded = s.load(10).unwrap();
+        assert_eq!(loaded[0].record.topic, "midway");
+        assert_eq!(loaded[0].last_mid, 157);
+    });
+}
