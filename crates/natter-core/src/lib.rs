@@ -19,5 +19,5 @@ pub use command::{Command, Registration, SessionKind, Target};
 pub use event::{ChatMessage, Delivery, Event, RenderCache};
 pub use hub::{HubConfig, HubHandle, Registered};
 pub use natter_proto::native::{ErrorCode, RequestId};
-pub use outbox::{CloseReason, Outbox, OutboxItems};
+pub use outbox::{CloseReason, Outbox, OutboxItems, Piece};
 pub use store::{Store, StoreError};

@@ -3,22 +3,65 @@
 //!
 //! Never blocking the pusher is what keeps one slow reader from slowing everyone else: when the
 //! queue is full the push fails, and the hub disconnects that session with a reason.
+//!
+//! What is queued are [`Piece`]s: ranges of a log of deliveries shared by many sessions (the
+//! hub's log of one batch of commands). A message fanned out to a thousand members is one
+//! entry in one log, and each member's outbox holds a range covering it and its neighbours: no
+//! reference count is touched per recipient, neither when queuing nor when writing.
 
 use crate::event::{Delivery, Event, deliver};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
-
-/// A staging buffer bigger than this (entries) is freed once the session's traffic is light
-/// again: idle sessions must stay small.
-const KEEP_CAPACITY: usize = 16;
 
 /// Why an outbox was closed; the writer tells the peer before hanging up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason(pub Arc<str>);
 
+/// A contiguous run of deliveries for one session, in a log shared with other sessions.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    log: Arc<[Delivery]>,
+    start: u32,
+    end: u32,
+}
+
+impl Piece {
+    /// The deliveries `range` of `log`.
+    ///
+    /// # Panics
+    /// When `range` is not within `log`.
+    pub fn new(log: Arc<[Delivery]>, range: Range<u32>) -> Self {
+        assert!(range.start <= range.end && range.end as usize <= log.len(), "piece out of its log");
+        Self { log, start: range.start, end: range.end }
+    }
+
+    /// A piece of one delivery, for events sent outside the hub's batches.
+    pub fn one(delivery: Delivery) -> Self {
+        Self { log: Arc::from([delivery]), start: 0, end: 1 }
+    }
+
+    /// The deliveries, in order.
+    pub fn deliveries(&self) -> &[Delivery] {
+        &self.log[self.start as usize..self.end as usize]
+    }
+
+    /// Number of deliveries.
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// True when it holds no delivery.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    queue: Vec<Delivery>,
+    queue: Vec<Piece>,
+    /// Deliveries in `queue`, which is what the capacity counts.
+    queued: usize,
     closed: Option<CloseReason>,
 }
 
@@ -42,7 +85,7 @@ pub struct Overflow;
 /// What [`Outbox::next_batch`] found.
 #[derive(Debug, PartialEq)]
 pub enum OutboxItems {
-    /// Deliveries were moved into the caller's buffer.
+    /// Pieces were moved into the caller's buffer.
     Ready,
     /// The outbox was closed and is empty: say goodbye with this reason and hang up.
     Closed(CloseReason),
@@ -67,43 +110,26 @@ impl Outbox {
 
     /// Queues a delivery. Fails when the queue is full; silently drops when already closed.
     pub fn push(&self, delivery: Delivery) -> Result<(), Overflow> {
-        let mut state = self.state();
-        if state.closed.is_some() {
-            return Ok(());
-        }
-        if state.queue.len() >= self.inner.capacity {
-            return Err(Overflow);
-        }
-        let was_empty = state.queue.is_empty();
-        state.queue.push(delivery);
-        drop(state);
-        if was_empty {
-            self.inner.notify.notify_one();
-        }
-        Ok(())
+        self.push_pieces(&mut vec![Piece::one(delivery)])
     }
 
-    /// Queues every delivery of `staged` at once (one lock, one wakeup), leaving `staged`
-    /// empty. Fails, queuing nothing, when they do not all fit.
-    pub fn push_all(&self, staged: &mut Vec<Delivery>) -> Result<(), Overflow> {
+    /// Queues every piece of `staged` at once (one lock, one wakeup), leaving `staged` empty.
+    /// Fails, queuing nothing, when they do not all fit.
+    pub fn push_pieces(&self, staged: &mut Vec<Piece>) -> Result<(), Overflow> {
+        let count: usize = staged.iter().map(Piece::len).sum();
         let mut state = self.state();
         if state.closed.is_some() {
             staged.clear();
             return Ok(());
         }
-        if state.queue.len() + staged.len() > self.inner.capacity {
+        if state.queued + count > self.inner.capacity {
             return Err(Overflow);
         }
         let was_empty = state.queue.is_empty();
-        let flushed = staged.len();
         // Appended, not swapped: each side keeps its own buffer, sized for its own traffic.
         state.queue.append(staged);
+        state.queued += count;
         drop(state);
-        if staged.capacity() > KEEP_CAPACITY && flushed <= KEEP_CAPACITY / 4 {
-            // The burst is over: an idle session must not keep the buffer it needed then.
-            // (Freed only once traffic is light again, so a busy session never regrows it.)
-            *staged = Vec::new();
-        }
         if was_empty {
             self.inner.notify.notify_one();
         }
@@ -124,6 +150,7 @@ impl Outbox {
         }
         if discard {
             state.queue = Vec::new();
+            state.queued = 0;
         }
         drop(state);
         self.inner.notify.notify_one();
@@ -136,7 +163,7 @@ impl Outbox {
 
     /// Number of undelivered events.
     pub fn len(&self) -> usize {
-        self.state().queue.len()
+        self.state().queued
     }
 
     /// True when nothing is waiting.
@@ -144,14 +171,15 @@ impl Outbox {
         self.len() == 0
     }
 
-    /// Waits until deliveries are queued or the outbox is closed, and moves all queued
-    /// deliveries into `buf` (which should be empty; its allocation is reused).
-    pub async fn next_batch(&self, buf: &mut Vec<Delivery>) -> OutboxItems {
+    /// Waits until deliveries are queued or the outbox is closed, and moves all queued pieces
+    /// into `buf` (which should be empty; its allocation is reused).
+    pub async fn next_batch(&self, buf: &mut Vec<Piece>) -> OutboxItems {
         loop {
             {
                 let mut state = self.state();
                 if !state.queue.is_empty() {
                     std::mem::swap(&mut state.queue, buf);
+                    state.queued = 0;
                     return OutboxItems::Ready;
                 }
                 if let Some(reason) = &state.closed {
@@ -163,12 +191,13 @@ impl Outbox {
     }
 
     /// Takes whatever is queued without waiting; used by writers on their way out.
-    pub fn try_batch(&self, buf: &mut Vec<Delivery>) -> bool {
+    pub fn try_batch(&self, buf: &mut Vec<Piece>) -> bool {
         let mut state = self.state();
         if state.queue.is_empty() {
             return false;
         }
         std::mem::swap(&mut state.queue, buf);
+        state.queued = 0;
         true
     }
 }
@@ -223,17 +252,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn push_all_is_all_or_nothing() {
+    async fn push_pieces_is_all_or_nothing_and_counts_deliveries() {
         let outbox = Outbox::new(3);
-        let mut staged = vec![deliver(notice("a")), deliver(notice("b"))];
-        outbox.push_all(&mut staged).unwrap();
+        let log: Arc<[Delivery]> = ["a", "b", "c", "d"].map(|t| deliver(notice(t))).into();
+        let mut staged = vec![Piece::new(log.clone(), 0..2)];
+        outbox.push_pieces(&mut staged).unwrap();
         assert!(staged.is_empty());
-        let mut more = vec![deliver(notice("c")), deliver(notice("d"))];
-        assert_eq!(outbox.push_all(&mut more), Err(Overflow));
+        let mut more = vec![Piece::new(log.clone(), 2..3), Piece::new(log.clone(), 3..4)];
+        assert_eq!(outbox.push_pieces(&mut more), Err(Overflow));
         assert_eq!((more.len(), outbox.len()), (2, 2));
         let mut buf = Vec::new();
         assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
-        assert_eq!(buf.len(), 2);
+        let texts: Vec<_> = buf.iter().flat_map(Piece::deliveries).map(|d| d.event.clone()).collect();
+        assert_eq!(texts, [notice("a"), notice("b")]);
+        assert!(outbox.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "piece out of its log")]
+    fn a_piece_must_lie_within_its_log() {
+        let log: Arc<[Delivery]> = [deliver(notice("a"))].into();
+        let _ = Piece::new(log, 0..2);
     }
 
     #[tokio::test]

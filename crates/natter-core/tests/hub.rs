@@ -20,7 +20,10 @@ impl Peer {
         let mut buf = Vec::new();
         loop {
             match tokio::time::timeout(Duration::from_millis(100), self.outbox.next_batch(&mut buf)).await {
-                Ok(OutboxItems::Ready) => out.extend(buf.drain(..).map(|d| d.event.clone())),
+                Ok(OutboxItems::Ready) => out.extend(
+                    buf.drain(..)
+                        .flat_map(|p| p.deliveries().iter().map(|d| d.event.clone()).collect::<Vec<_>>()),
+                ),
                 Ok(OutboxItems::Closed(reason)) => {
                     out.push(Event::Bye { reason: reason.0 });
                     return out;

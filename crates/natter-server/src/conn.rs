@@ -7,7 +7,7 @@
 
 use crate::door::{Door, Flow, SessionCtx};
 use crate::gather::{Written, write_batch};
-use natter_core::{Command, Delivery, Event, OutboxItems};
+use natter_core::{Command, Event, OutboxItems, Piece};
 use natter_proto::line::{LineBuffer, LineEvent};
 use std::future::poll_fn;
 use std::io;
@@ -48,7 +48,7 @@ pub(crate) async fn run<D: Door>(
     mut ctx: SessionCtx,
     deadline: Instant,
 ) {
-    let mut batch: Vec<Delivery> = Vec::new();
+    let mut batch: Vec<Piece> = Vec::new();
     let mut closing = false;
     let mut peer_gone;
     // When an unterminated line counts as complete, and when the door's tick runs next.

@@ -5,7 +5,7 @@
 use crate::config::Limits;
 use crate::door::text::TextDoor;
 use crate::door::{Door, Flow, SessionCtx};
-use natter_core::{Delivery, Event, HubHandle, OutboxItems, SessionKind};
+use natter_core::{Event, HubHandle, OutboxItems, Piece, SessionKind};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Runs the console participant until `/quit` or the end of standard input.
@@ -19,15 +19,17 @@ pub async fn run(hub: HubHandle, nick: String) {
         return;
     }
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    let mut batch: Vec<Delivery> = Vec::new();
+    let mut batch: Vec<Piece> = Vec::new();
     let mut closing = false;
     loop {
         tokio::select! {
             items = ctx.outbox.next_batch(&mut batch) => {
                 let mut out = Vec::new();
-                for d in batch.drain(..) {
-                    door.observe(&d.event);
-                    door.render(&d.event, &mut out);
+                for piece in batch.drain(..) {
+                    for d in piece.deliveries() {
+                        door.observe(&d.event);
+                        door.render(&d.event, &mut out);
+                    }
                 }
                 if let OutboxItems::Closed(reason) = items {
                     door.render(&Event::Bye { reason: reason.0 }, &mut out);

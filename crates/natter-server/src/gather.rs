@@ -8,7 +8,7 @@
 
 use crate::door::Door;
 use bytes::Bytes;
-use natter_core::{Delivery, Event};
+use natter_core::{Delivery, Event, Piece};
 use std::cell::RefCell;
 use std::io;
 use tokio::net::TcpStream;
@@ -40,21 +40,22 @@ pub(crate) enum Written {
 pub(crate) fn write_batch<D: Door>(
     stream: &TcpStream,
     door: &mut D,
-    batch: &mut Vec<Delivery>,
+    batch: &mut Vec<Piece>,
     last: Option<&Event>,
 ) -> Written {
     OUT.with_borrow_mut(|out| {
         out.clear();
         let mut full = false;
-        // Each delivery is released right after its rendering, while its reference count is
-        // still in cache (releasing a big batch at the end missed the cache for each one).
-        for delivery in batch.drain(..) {
-            render(door, &delivery, out);
-            drop(delivery);
-            if !full && out.len() >= CHUNK {
-                match flush(stream, out) {
-                    Ok(all) => full = !all,
-                    Err(()) => return Written::PeerGone,
+        // Each piece is released right after its rendering, while its reference count is
+        // still in cache.
+        for piece in batch.drain(..) {
+            for delivery in piece.deliveries() {
+                render(door, delivery, out);
+                if !full && out.len() >= CHUNK {
+                    match flush(stream, out) {
+                        Ok(all) => full = !all,
+                        Err(()) => return Written::PeerGone,
+                    }
                 }
             }
         }
@@ -149,9 +150,10 @@ mod tests {
         let (server, mut client) = pair().await;
         // Far more than a loopback socket buffers, in many chunks.
         let events: Vec<Event> = (0..30_000).map(notice).collect();
-        let mut batch: Vec<Delivery> = events.iter().cloned().map(deliver).collect();
+        let mut batch: Vec<Piece> = events.iter().cloned().map(|e| Piece::one(deliver(e))).collect();
         let bye = Event::Bye { reason: "bye".into() };
-        let Written::Rest(rest) = write_batch(&server, &mut NativeDoor::new(1024), &mut batch, Some(&bye)) else {
+        let Written::Rest(rest) = write_batch(&server, &mut NativeDoor::new(1024), &mut batch, Some(&bye))
+        else {
             panic!("the socket cannot take 30 MB at once");
         };
         let mut all = expected(&events);
@@ -168,7 +170,8 @@ mod tests {
     async fn shared_renderings_are_cached_and_reused() {
         let (server, mut client) = pair().await;
         let message = deliver(Event::Nick { old: "a".into(), new: "b".into(), ident: "a@h".into(), ts: 1 });
-        let mut batch = vec![message.clone(), message.clone()];
+        let log: std::sync::Arc<[Delivery]> = [message.clone(), message.clone()].into();
+        let mut batch = vec![Piece::new(log.clone(), 0..1), Piece::new(log, 1..2)];
         assert_eq!(write_batch(&server, &mut NativeDoor::new(1024), &mut batch, None), Written::All);
         assert!(batch.is_empty());
         let one = expected(std::slice::from_ref(&message.event));
@@ -185,7 +188,7 @@ mod tests {
         // The first write may land in the socket before the reset is seen; one of the next fails.
         let mut result = Written::All;
         for _ in 0..20 {
-            let mut batch: Vec<Delivery> = (0..3000).map(|i| deliver(notice(i))).collect();
+            let mut batch: Vec<Piece> = (0..3000).map(|i| Piece::one(deliver(notice(i)))).collect();
             result = write_batch(&server, &mut NativeDoor::new(1024), &mut batch, None);
             if result == Written::PeerGone {
                 break;

@@ -10,7 +10,7 @@ use crate::config::Limits;
 use crate::door::native::NativeDoor;
 use crate::door::text::TextDoor;
 use crate::door::{Door, Flow, SessionCtx};
-use natter_core::{Delivery, Event, HubHandle, OutboxItems, SessionKind};
+use natter_core::{Event, HubHandle, OutboxItems, Piece, SessionKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -127,7 +127,7 @@ async fn run<D: Door>(
         }
     }
     let mut last_seen = Instant::now();
-    let mut batch: Vec<Delivery> = Vec::new();
+    let mut batch: Vec<Piece> = Vec::new();
     loop {
         if let Some(datagram) = pending.take() {
             last_seen = Instant::now();
@@ -154,11 +154,13 @@ async fn run<D: Door>(
                     OutboxItems::Ready => None,
                     OutboxItems::Closed(reason) => Some(reason),
                 };
-                for delivery in batch.drain(..) {
-                    door.observe(&delivery.event);
-                    let mut out = Vec::new();
-                    door.render(&delivery.event, &mut out);
-                    send_split(&socket, peer, &out).await;
+                for piece in batch.drain(..) {
+                    for delivery in piece.deliveries() {
+                        door.observe(&delivery.event);
+                        let mut out = Vec::new();
+                        door.render(&delivery.event, &mut out);
+                        send_split(&socket, peer, &out).await;
+                    }
                 }
                 if let Some(reason) = closed {
                     let mut out = Vec::new();

@@ -224,7 +224,9 @@ impl SqliteStore {
                             topic_by = excluded.topic_by, ephemeral = excluded.ephemeral,
                             created_ts = excluded.created_ts",
                     )
-                    .and_then(|mut s| s.execute(params![r.key, r.name, r.topic, r.topic_by, r.ephemeral, created_ts]))
+                    .and_then(|mut s| {
+                        s.execute(params![r.key, r.name, r.topic, r.topic_by, r.ephemeral, created_ts])
+                    })
                     .map_err(sql_err)?;
                     i += 1;
                 }

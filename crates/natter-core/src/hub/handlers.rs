@@ -4,6 +4,7 @@ use super::state::{Room, Session};
 use super::{Hub, PendingMessage, RegisterError, Registered, SessionId, stored_to_chat};
 use crate::command::{Command, Name, Registration, SessionKind, Target};
 use crate::event::{ChatMessage, Delivery, Event, MemberInfo, RoomSummary, deliver};
+use crate::outbox::Piece;
 use crate::persist::Committed;
 use crate::store::{HistoryQuery, RoomRecord, StoredMessage, Write};
 use crate::time::now_ms;
@@ -33,6 +34,23 @@ fn next_uid() -> u64 {
 
 /// Reason given to a session whose outbox overflowed.
 const TOO_SLOW: &str = "too slow: your connection fell too far behind; reconnect to catch up from history";
+
+/// A staged list longer than this (ranges) is freed once the session's traffic is light again.
+const KEEP_STAGED: usize = 16;
+
+/// Stages log entry `entry` for session `id`: it extends the session's last range when that
+/// ends right there (a member receiving a room's every message holds one range per batch).
+#[inline]
+fn stage(dirty: &mut Vec<SessionId>, id: SessionId, s: &mut Session, entry: u32) {
+    match s.staged.last_mut() {
+        Some(last) if last.end == entry => last.end += 1,
+        Some(_) => s.staged.push(entry..entry + 1),
+        None => {
+            dirty.push(id);
+            s.staged.push(entry..entry + 1);
+        }
+    }
+}
 
 impl Hub {
     pub(super) fn register(&mut self, reg: Registration) -> Result<Registered, RegisterError> {
@@ -138,36 +156,44 @@ impl Hub {
 
     /// Sends an event to one session (at the end of the current batch).
     pub(super) fn reply(&mut self, id: SessionId, event: Event) {
-        self.stage(id, deliver(event));
-    }
-
-    /// Adds a delivery to a session's staged list; [`Hub::flush`] hands it to the outbox.
-    #[inline]
-    fn stage(&mut self, id: SessionId, delivery: Delivery) {
+        let entry = self.log_entry(deliver(event));
         if let Some(s) = self.sessions.get_mut(&id) {
-            if s.staged.is_empty() {
-                self.dirty.push(id);
-            }
-            s.staged.push(delivery);
+            stage(&mut self.dirty, id, s, entry);
         }
     }
 
-    /// Moves every staged delivery into its outbox: one lock and at most one wakeup per
-    /// session per batch. Sessions whose outbox is full are disconnected.
+    /// Appends a delivery to the log of the current batch; sessions are then given its index.
+    fn log_entry(&mut self, delivery: Delivery) -> u32 {
+        let entry = u32::try_from(self.log.len()).expect("a batch logs far fewer than 4 billion events");
+        self.log.push(delivery);
+        entry
+    }
+
+    /// Hands every session its staged part of this batch's log: one lock and at most one
+    /// wakeup per session per batch. Sessions whose outbox is full are disconnected.
     pub(super) fn flush(&mut self) {
         while !self.dirty.is_empty() {
+            let log: Arc<[Delivery]> = std::mem::take(&mut self.log).into();
+            let mut pieces = std::mem::take(&mut self.pieces);
             let mut too_slow = Vec::new();
             for id in std::mem::take(&mut self.dirty) {
                 let Some(s) = self.sessions.get_mut(&id) else { continue };
-                if s.outbox.push_all(&mut s.staged).is_err() {
-                    s.staged.clear();
+                pieces.extend(s.staged.drain(..).map(|range| Piece::new(log.clone(), range)));
+                if s.staged.capacity() > KEEP_STAGED && pieces.len() <= KEEP_STAGED / 4 {
+                    // An idle session must not keep what a burst needed.
+                    s.staged = Vec::new();
+                }
+                if s.outbox.push_pieces(&mut pieces).is_err() {
+                    pieces.clear();
                     too_slow.push(id);
                 }
             }
+            self.pieces = pieces;
             for id in too_slow {
                 self.remove_session(id, TOO_SLOW, true);
             }
         }
+        self.log.clear();
     }
 
     pub(super) fn error(&mut self, id: SessionId, req: Req, code: ErrorCode, message: impl Into<Name>) {
@@ -176,9 +202,11 @@ impl Hub {
 
     /// Delivers one shared event to many sessions.
     pub(super) fn broadcast(&mut self, recipients: impl IntoIterator<Item = SessionId>, event: Event) {
-        let delivery = deliver(event);
+        let entry = self.log_entry(deliver(event));
         for sid in recipients {
-            self.stage(sid, delivery.clone());
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                stage(&mut self.dirty, sid, s, entry);
+            }
         }
     }
 
@@ -399,7 +427,8 @@ impl Hub {
         if message.mid.is_some() {
             room.remember(message.clone(), keep);
         }
-        let delivery = deliver(Event::Message(message));
+        let entry = u32::try_from(self.log.len()).expect("a batch logs far fewer than 4 billion events");
+        self.log.push(deliver(Event::Message(message)));
         for &sid in &room.members {
             if sid == sender {
                 continue;
@@ -408,10 +437,7 @@ impl Hub {
             if s.blocks(sender_key, true) {
                 continue;
             }
-            if s.staged.is_empty() {
-                self.dirty.push(sid);
-            }
-            s.staged.push(delivery.clone());
+            stage(&mut self.dirty, sid, s, entry);
         }
     }
 
@@ -553,8 +579,14 @@ impl Hub {
         self.remember_past(&session.nick, &session.ident, &session.realname);
         if !discard {
             // What was staged for it (answers to its last commands) still goes out first.
-            let mut staged = session.staged;
-            let _ = session.outbox.push_all(&mut staged);
+            let own: Vec<Delivery> = session
+                .staged
+                .iter()
+                .flat_map(|r| &self.log[r.start as usize..r.end as usize])
+                .cloned()
+                .collect();
+            let len = own.len() as u32;
+            let _ = session.outbox.push_pieces(&mut vec![Piece::new(own.into(), 0..len)]);
         }
         session.outbox.close(reason, discard);
         let event = Event::Quit {

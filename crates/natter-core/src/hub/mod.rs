@@ -152,6 +152,10 @@ pub(crate) struct Hub {
     cids: CidCache,
     /// Sessions with staged deliveries, flushed at the end of each batch of commands.
     dirty: Vec<SessionId>,
+    /// Every delivery of the current batch of commands, in order; sessions stage ranges of it.
+    log: Vec<crate::event::Delivery>,
+    /// Reused buffer for handing pieces to outboxes.
+    pieces: Vec<crate::outbox::Piece>,
     /// Nicknames recently given up (quit or renamed), newest last, for `Whowas`.
     whowas: VecDeque<crate::event::PastUser>,
 }
@@ -175,6 +179,8 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         next_session: 1,
         cids: CidCache::default(),
         dirty: Vec::new(),
+        log: Vec::new(),
+        pieces: Vec::new(),
         whowas: VecDeque::new(),
     };
     for room in loaded {

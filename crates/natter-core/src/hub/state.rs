@@ -22,8 +22,9 @@ pub(crate) struct Session {
     pub ignore_all: bool,
     /// Folded nick -> nick as typed.
     pub ignoring: FxHashMap<String, Name>,
-    /// Deliveries collected during the current hub batch, handed to the outbox in one go.
-    pub staged: Vec<crate::event::Delivery>,
+    /// What this session receives of the current batch's log, as ranges of entries, handed
+    /// to the outbox in one go.
+    pub staged: Vec<std::ops::Range<u32>>,
     pub realname: Name,
     pub away: Option<Name>,
     /// Server operator: the console, or a session that gave an operator password.
