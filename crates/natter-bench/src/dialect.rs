@@ -206,8 +206,11 @@ fn classify_native(line: &[u8]) -> Incoming<'_> {
 /// searcher is built once: building one per line cost more than the search itself.
 fn native_text(line: &[u8]) -> Option<&[u8]> {
     const KEY: &[u8] = br#""text":""#;
+    // The key cannot start inside `{"type":"message"`, which the caller has checked.
+    const SKIP: usize = 17;
     static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(KEY));
-    let start = FINDER.find(line)? + KEY.len();
+    let skip = SKIP.min(line.len());
+    let start = skip + FINDER.find(&line[skip..])? + KEY.len();
     Some(&line[start..])
 }
 

@@ -62,19 +62,16 @@ pub fn decode(text: &[u8], tag: &[u8]) -> Option<Payload> {
 }
 
 /// Parses a decimal number followed by a space, the end of the text, or the quote that ends
-/// a JSON string (receivers hand over the text without searching for its end).
+/// a JSON string (receivers hand over the text without searching for its end). At most 19
+/// digits, so that the sum cannot overflow and needs no checks (this runs per delivery).
 #[inline]
 fn number(s: &[u8]) -> Option<(u64, &[u8])> {
-    let mut n = 0u64;
-    let mut i = 0;
-    while i < s.len() && s[i].is_ascii_digit() {
-        n = n.checked_mul(10)?.checked_add(u64::from(s[i] - b'0'))?;
-        i += 1;
-    }
-    if i == 0 {
+    let digits = s.iter().take(20).take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 {
         return None;
     }
-    match &s[i..] {
+    let n = s[..digits].iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    match &s[digits..] {
         [] => Some((n, &[])),
         [b' ', rest @ ..] => Some((n, rest)),
         [b'"', ..] => Some((n, &[])),
