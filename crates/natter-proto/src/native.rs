@@ -947,10 +947,115 @@ fn is_client_frame_type(kind: &str) -> bool {
 }
 
 /// Serializes a server frame as one line (with the trailing newline) onto `out`.
+///
+/// Messages and acknowledgements, nearly all of the traffic, are written by hand, byte for
+/// byte what serde writes (a property test holds them to it): serde's way through an
+/// internally tagged enum costs several times more, once per message.
 pub fn write_server_frame(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
-    // Serializing our own types into a Vec cannot fail.
-    serde_json::to_writer(&mut *out, frame).expect("server frames always serialize");
+    match frame {
+        ServerFrame::Message(m) => write_message(m, out),
+        ServerFrame::Ack { id, cid, mid, room, ts, duplicate, away } => {
+            out.extend_from_slice(br#"{"type":"ack""#);
+            match id {
+                Some(RequestId::Num(n)) => {
+                    out.extend_from_slice(br#","id":"#);
+                    out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes());
+                }
+                Some(RequestId::Text(t)) => json_field(out, "id", t),
+                None => {}
+            }
+            if let Some(cid) = cid {
+                json_field(out, "cid", cid);
+            }
+            if let Some(mid) = mid {
+                number_field(out, "mid", *mid);
+            }
+            if let Some(room) = room {
+                json_field(out, "room", room);
+            }
+            number_field(out, "ts", *ts);
+            if *duplicate {
+                out.extend_from_slice(br#","duplicate":true"#);
+            }
+            if let Some(away) = away {
+                json_field(out, "away", away);
+            }
+            out.push(b'}');
+        }
+        // Serializing our own types into a Vec cannot fail.
+        _ => serde_json::to_writer(&mut *out, frame).expect("server frames always serialize"),
+    }
     out.push(b'\n');
+}
+
+fn write_message(m: &MessageFrame<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"type":"message""#);
+    if let Some(room) = &m.room {
+        json_field(out, "room", room);
+    }
+    json_field(out, "from", &m.from);
+    if let Some(to) = &m.to {
+        json_field(out, "to", to);
+    }
+    json_field(out, "text", &m.text);
+    if m.action {
+        out.extend_from_slice(br#","action":true"#);
+    }
+    if m.notice {
+        out.extend_from_slice(br#","notice":true"#);
+    }
+    if let Some(mid) = m.mid {
+        number_field(out, "mid", mid);
+    }
+    number_field(out, "ts", m.ts);
+    out.push(b'}');
+}
+
+/// `,"key":value` for a number.
+fn number_field(out: &mut Vec<u8>, key: &str, value: u64) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// `,"key":"value"` for a string (`key` needs no escaping).
+fn json_field(out: &mut Vec<u8>, key: &str, value: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    json_string(out, value);
+}
+
+/// A JSON string, escaped as serde_json escapes it: quote, backslash and control characters
+/// (short forms where JSON has them, else `\u00xx`); everything else as is.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// Serializes a client frame as one line (with the trailing newline).
