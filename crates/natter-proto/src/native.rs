@@ -864,36 +864,15 @@ pub struct FrameError {
 /// How a `send` frame written by a serializer starts.
 const SEND_PREFIX: &[u8] = br#"{"type":"send","#;
 
-/// The fields of [`ClientFrame::Send`], read without the enum's buffering (the `type` key is
-/// skipped as unknown). Any frame this refuses goes the general way, which reports the error.
-#[derive(Deserialize)]
-struct SendFields {
-    #[serde(default)]
-    room: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
-    text: String,
-    #[serde(default)]
-    action: bool,
-    #[serde(default)]
-    notice: bool,
-    #[serde(default)]
-    cid: Option<String>,
-    #[serde(default)]
-    id: Option<RequestId>,
-}
-
 /// Parses one line (without its newline) into a client frame, with a precise error code for
 /// each way it can be wrong.
 pub fn parse_client_frame(line: &[u8]) -> Result<ClientFrame, FrameError> {
     // Messages are most of the traffic, and serde reads an internally tagged enum by buffering
-    // the whole object first: a frame that starts with its tag (as every serializer of this
-    // type writes it) is read straight into its fields instead.
+    // the whole object first: a plain `send` frame is read by hand instead.
     if line.starts_with(SEND_PREFIX)
-        && let Ok(f) = serde_json::from_slice::<SendFields>(line)
+        && let Some(frame) = crate::native_send::parse_send(line)
     {
-        let SendFields { room, to, text, action, notice, cid, id } = f;
-        return Ok(ClientFrame::Send { room, to, text, action, notice, cid, id });
+        return Ok(frame);
     }
     match serde_json::from_slice::<ClientFrame>(line) {
         Ok(frame) => Ok(frame),
@@ -1032,6 +1011,14 @@ fn json_field(out: &mut Vec<u8>, key: &str, value: &str) {
 fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most text needs no escaping: one pass without early exit (which the compiler turns
+    // into wide compares) settles it.
+    let plain = !bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if plain {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
@@ -1048,7 +1035,14 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&bytes[start..i]);
         if short.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
         } else {
             out.extend_from_slice(short);
         }

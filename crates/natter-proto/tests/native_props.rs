@@ -1,7 +1,9 @@
 //! The hand-written serializer of the hottest server frames (`message`, `ack`) writes exactly
 //! what serde writes, for any content.
 
-use natter_proto::native::{MessageFrame, RequestId, ServerFrame, write_server_frame};
+use natter_proto::native::{
+    ClientFrame, MessageFrame, RequestId, ServerFrame, parse_client_frame, write_server_frame,
+};
 use proptest::prelude::*;
 use std::borrow::Cow;
 
@@ -29,7 +31,11 @@ fn cow(s: Option<String>) -> Option<Cow<'static, str>> {
 }
 
 fn request_id() -> impl Strategy<Value = Option<RequestId>> {
-    prop_oneof![Just(None), any::<i64>().prop_map(|n| Some(RequestId::Num(n))), text().prop_map(|t| Some(RequestId::Text(t)))]
+    prop_oneof![
+        Just(None),
+        any::<i64>().prop_map(|n| Some(RequestId::Num(n))),
+        text().prop_map(|t| Some(RequestId::Text(t)))
+    ]
 }
 
 fn serde_line(frame: &ServerFrame<'_>) -> Vec<u8> {
@@ -61,5 +67,91 @@ proptest! {
         let mut ours = Vec::new();
         write_server_frame(&frame, &mut ours);
         prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(serde_line(&frame)).unwrap());
+    }
+}
+
+/// A value token as a client might write it, valid JSON or not.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        text().prop_map(|t| serde_json::to_string(&t).unwrap()),
+        "[a-z #]{0,12}".prop_map(|t| format!("\"{t}\"")),
+        Just("\"tab\there\"".to_string()),
+        Just("\"send\"".to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        prop_oneof![
+            Just("007"),
+            Just("-0"),
+            Just("1.5"),
+            Just("1e3"),
+            Just("99999999999999999999"),
+            Just("-")
+        ]
+        .prop_map(str::to_string),
+        prop_oneof![Just("true"), Just("false"), Just("null"), Just("{}"), Just("[1]"), Just("tru")]
+            .prop_map(str::to_string),
+    ]
+}
+
+/// A frame-like line: `{"type":"send",` (mostly) and then fields in any order, some repeated
+/// or unknown, sometimes with spaces, sometimes cut short.
+fn send_like_line() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("type"),
+        Just("room"),
+        Just("to"),
+        Just("text"),
+        Just("cid"),
+        Just("action"),
+        Just("notice"),
+        Just("id"),
+        Just("extra"),
+        Just("te\\u0078t"),
+    ];
+    (any::<bool>(), prop::collection::vec((key, value(), any::<bool>()), 0..7), any::<bool>(), 0usize..4)
+        .prop_map(|(prefix, fields, close, cut)| {
+            let mut line = String::from(if prefix { r#"{"type":"send""# } else { "{" });
+            for (i, (k, v, spaced)) in fields.iter().enumerate() {
+                if prefix || i > 0 {
+                    line.push(',');
+                }
+                let gap = if *spaced { " " } else { "" };
+                line.push_str(&format!("\"{k}\"{gap}:{gap}{v}"));
+            }
+            if close {
+                line.push('}');
+            }
+            let keep = line.len().saturating_sub(cut);
+            while !line.is_char_boundary(keep.min(line.len())) {
+                line.pop();
+            }
+            line.truncate(keep);
+            line
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Whatever the hand-written reader of `send` frames accepts, serde reads the same way;
+    /// whatever it leaves, serde still answers.
+    #[test]
+    fn send_frames_read_as_serde_reads_them(line in send_like_line()) {
+        let ours = parse_client_frame(line.as_bytes());
+        let serde = serde_json::from_slice::<ClientFrame>(line.as_bytes());
+        match (ours, serde) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            (a, b) => prop_assert!(false, "{line}: ours {a:?}, serde {b:?}"),
+        }
+    }
+
+    #[test]
+    fn serialized_send_frames_read_back(
+        room in prop::option::of(text()), to in prop::option::of(text()), body in text(),
+        action: bool, notice: bool, cid in prop::option::of(text()), id in request_id(),
+    ) {
+        let frame = ClientFrame::Send { room, to, text: body, action, notice, cid, id };
+        let line = serde_json::to_vec(&frame).unwrap();
+        prop_assert_eq!(parse_client_frame(&line).unwrap(), frame);
     }
 }
