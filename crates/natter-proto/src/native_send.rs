@@ -117,8 +117,9 @@ impl<'a> Reader<'a> {
         let rest = &self.s.as_bytes()[self.i..];
         let sign = usize::from(rest.first() == Some(&b'-'));
         let digits = rest[sign..].iter().take_while(|b| b.is_ascii_digit()).count();
-        // JSON has no leading zeros; serde words that error.
-        if digits == 0 || (digits > 1 && rest[sign] == b'0') {
+        // JSON has no leading zeros (serde words that error), and serde reads `-0` as a
+        // float, which is no request id.
+        if digits == 0 || (rest[sign] == b'0' && (digits > 1 || sign == 1)) {
             return None;
         }
         let n = self.s[self.i..self.i + sign + digits].parse::<i64>().ok()?;
