@@ -72,8 +72,6 @@ impl Hub {
                 message: format!("the nickname {} is taken; choose another", reg.nick),
             });
         }
-        let id = SessionId(self.next_session);
-        self.next_session += 1;
         let nick: Name = reg.nick.as_str().into();
         let session = Session {
             nick: nick.clone(),
@@ -94,7 +92,7 @@ impl Hub {
             invisible: false,
             hears_wallops: false,
         };
-        self.sessions.insert(id, Box::new(session));
+        let id = self.sessions.insert(Box::new(session));
         self.nicks.insert(key, id);
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         if reg.lobby {
@@ -683,7 +681,7 @@ impl Hub {
 
     fn who(&mut self, id: SessionId, room: Option<&str>, detail: bool, req: Req) {
         let (room_name, mut members): (Option<Name>, Vec<SessionId>) = match room {
-            None => (None, self.sessions.keys().copied().collect()),
+            None => (None, self.sessions.keys().collect()),
             Some(room) => {
                 let Some(key) = self.room_key(id, room, &req) else { return };
                 let r = &self.rooms[&key];
@@ -829,8 +827,8 @@ impl Hub {
         let recipients: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|&(&sid, s)| sid == id || s.hears_wallops)
-            .map(|(&sid, _)| sid)
+            .filter(|&(sid, s)| sid == id || s.hears_wallops)
+            .map(|(sid, _)| sid)
             .collect();
         self.broadcast(recipients, event);
     }

@@ -7,6 +7,7 @@
 
 mod handlers;
 mod moderation;
+mod sessions;
 mod state;
 
 pub use state::SessionId;
@@ -17,7 +18,7 @@ use crate::persist::{Committed, Persister};
 use crate::store::{Store, StoreError, StoredMessage};
 use natter_proto::native::ErrorCode;
 use rustc_hash::FxHashMap;
-use state::{CidCache, Room, Session};
+use state::{CidCache, Room};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -143,12 +144,9 @@ pub(crate) struct Hub {
     persister: Persister,
     /// One entry per queued write, in commit order; `None` for writes with no follow-up.
     pending: VecDeque<Option<PendingMessage>>,
-    /// Boxed: the table keeps about twice as many slots as sessions, and a slot holding a
-    /// whole `Session` would cost its size again per idle connection.
-    sessions: FxHashMap<SessionId, Box<Session>>,
+    sessions: sessions::Sessions,
     nicks: FxHashMap<String, SessionId>,
     rooms: FxHashMap<String, Room>,
-    next_session: u64,
     cids: CidCache,
     /// Sessions with staged deliveries, flushed at the end of each batch of commands.
     dirty: Vec<SessionId>,
@@ -173,10 +171,9 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         store,
         persister,
         pending: VecDeque::new(),
-        sessions: FxHashMap::default(),
+        sessions: sessions::Sessions::default(),
         nicks: FxHashMap::default(),
         rooms: FxHashMap::default(),
-        next_session: 1,
         cids: CidCache::default(),
         dirty: Vec::new(),
         log: Vec::new(),
