@@ -297,6 +297,9 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     if args.senders == 0 || args.senders > args.clients {
         bail!("--senders must be between 1 and --clients ({})", args.clients);
     }
+    if args.senders > payload::MAX_SENDERS || args.messages > payload::MAX_SEQ {
+        bail!("at most {} senders and {} messages per sender", payload::MAX_SENDERS, payload::MAX_SEQ);
+    }
     if let Some(r) = args.rate
         && !(r > 0.0 && r.is_finite())
     {
