@@ -19,8 +19,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 /// A line left unterminated this long counts as complete (clients that send one message per
 /// write and no newline).
 pub const PARTIAL_LINE_PAUSE: Duration = Duration::from_millis(100);
-/// A delivery buffer bigger than this (entries) is freed once batches are small again.
-const KEEP_BATCH_CAPACITY: usize = 16;
+/// The delivery buffer is kept only after batches bigger than this (pieces): an idle
+/// connection holds none, a busy one does not regrow it for every batch.
+const KEEP_BATCH_AFTER: usize = 4;
 /// A peer that accepts no bytes for this long is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -84,18 +85,20 @@ pub(crate) async fn run<D: Door>(
         }
         tokio::select! {
             items = ctx.outbox.next_batch(&mut batch) => {
-                let closed = match items {
-                    OutboxItems::Ready => None,
-                    OutboxItems::Closed(reason) => Some(reason),
+                // Scoped so that the goodbye event is gone before the await below: whatever
+                // lives across an await is stored in every connection's future.
+                let (written, closed) = {
+                    let bye = match items {
+                        OutboxItems::Ready => None,
+                        OutboxItems::Closed(reason) => Some(Event::Bye { reason: reason.0 }),
+                    };
+                    let taken = batch.len();
+                    let written = write_batch(&stream, &mut door, &mut batch, bye.as_ref());
+                    if taken <= KEEP_BATCH_AFTER {
+                        batch = Vec::new();
+                    }
+                    (written, bye.is_some())
                 };
-                let bye = closed.as_ref().map(|reason| Event::Bye { reason: reason.0.clone() });
-                let taken = batch.len();
-                let written = write_batch(&stream, &mut door, &mut batch, bye.as_ref());
-                if batch.capacity() > KEEP_BATCH_CAPACITY && taken <= KEEP_BATCH_CAPACITY / 4 {
-                    // A burst (a join flood, a history replay) is over: do not keep its buffer.
-                    // Kept while batches stay big, so a busy session never regrows it.
-                    batch = Vec::new();
-                }
                 // Usually the socket takes everything at once; waiting for a full send buffer
                 // to drain is the rare case, boxed to keep this future small.
                 peer_gone = match written {
@@ -103,7 +106,7 @@ pub(crate) async fn run<D: Door>(
                     Written::Rest(rest) => !Box::pin(write_rest(&mut stream, &rest)).await,
                     Written::PeerGone => true,
                 };
-                if closed.is_some() || peer_gone {
+                if closed || peer_gone {
                     break;
                 }
             }

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 const CHUNK: usize = 256 * 1024;
 
 /// A buffer grown beyond this (one huge rendering, e.g. a long history page) is not kept.
-const MAX_KEPT: usize = 4 * CHUNK;
+const MAX_KEPT: usize = CHUNK + CHUNK / 4;
 
 thread_local! {
     static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -69,14 +69,14 @@ pub(crate) fn write_batch<D: Door>(
                 Err(()) => return Written::PeerGone,
             }
         }
-        if full {
-            // Rare (a slow reader): the bytes go with the caller, the buffer is grown anew.
-            return Written::Rest(std::mem::take(out));
-        }
+        // Rare (a slow reader): the caller keeps an exact copy while it waits; the buffer
+        // stays here for the next batch, unless one huge rendering grew it.
+        let written = if full { Written::Rest(out.to_vec()) } else { Written::All };
+        out.clear();
         if out.capacity() > MAX_KEPT {
             *out = Vec::new();
         }
-        Written::All
+        written
     })
 }
 

@@ -35,8 +35,9 @@ fn next_uid() -> u64 {
 /// Reason given to a session whose outbox overflowed.
 const TOO_SLOW: &str = "too slow: your connection fell too far behind; reconnect to catch up from history";
 
-/// A staged list longer than this (ranges) is freed once the session's traffic is light again.
-const KEEP_STAGED: usize = 16;
+/// A session's staged list is kept only after batches that needed more ranges than this: an
+/// idle session holds none, a busy one does not regrow it for every batch.
+const KEEP_STAGED_AFTER: usize = 4;
 
 /// Stages log entry `entry` for session `id`: it extends the session's last range when that
 /// ends right there (a member receiving a room's every message holds one range per batch).
@@ -177,8 +178,7 @@ impl Hub {
             for id in std::mem::take(&mut self.dirty) {
                 let Some(s) = self.sessions.get_mut(&id) else { continue };
                 pieces.extend(s.staged.drain(..).map(|range| Piece::new(log.clone(), range)));
-                if s.staged.capacity() > KEEP_STAGED && pieces.len() <= KEEP_STAGED / 4 {
-                    // An idle session must not keep what a burst needed.
+                if pieces.len() <= KEEP_STAGED_AFTER {
                     s.staged = Vec::new();
                 }
                 if s.outbox.push_pieces(&mut pieces).is_err() {
