@@ -46,6 +46,11 @@ impl Piece {
         &self.log[self.start as usize..self.end as usize]
     }
 
+    /// How many deliveries this piece keeps alive (its whole log) until it is dropped.
+    pub fn pinned(&self) -> usize {
+        self.log.len()
+    }
+
     /// Number of deliveries.
     pub fn len(&self) -> usize {
         (self.end - self.start) as usize

@@ -3,7 +3,7 @@
 use natter_core::hub::{self, SessionId};
 use natter_core::memory_store::MemoryStore;
 use natter_core::{
-    Command, Event, HubConfig, HubHandle, Outbox, OutboxItems, Registration, SessionKind, Target,
+    Command, Event, HubConfig, HubHandle, Outbox, OutboxItems, Piece, Registration, SessionKind, Target,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -213,4 +213,47 @@ async fn moderation_is_enforced_by_the_hub() {
     hub.command(ann.id, Command::Invite { room: "#m".into(), nick: "rob".into(), req: None }).await.unwrap();
     hub.command(bob.id, join_room("#m")).await.unwrap();
     assert!(bob.events().await.iter().any(|e| matches!(e, Event::Joined { .. })));
+}
+
+/// Room traffic shares one log per batch of commands; a session that gets only a little of a
+/// busy batch gets a copy of its part instead, so that a slow reader never keeps alive much
+/// more than what its own outbox holds.
+#[tokio::test]
+async fn a_small_share_of_a_busy_batch_does_not_pin_the_whole_log() {
+    let hub = start();
+    let ann = join(&hub, "ann", 4096).await;
+    let bob = join(&hub, "bob", 4096).await;
+    let quiet = join(&hub, "quiet", 4096).await;
+    for peer in [&ann, &bob] {
+        hub.command(peer.id, Command::Join { room: "#busy".into(), key: None, req: None }).await.unwrap();
+    }
+    for peer in [&ann, &bob, &quiet] {
+        peer.events().await;
+    }
+    // The hub takes up to 256 commands at a time: 100 messages in #busy (bob gets them), one
+    // in #lobby (everyone gets it), 199 more in #busy, so the first batch is busy around it.
+    for i in 0..300 {
+        if i == 100 {
+            assert!(hub.try_command(ann.id, say("#lobby", "hello all", None)));
+        }
+        assert!(hub.try_command(ann.id, say("#busy", &format!("m{i}"), None)));
+    }
+    let pieces = |peer: &Peer| {
+        let mut buf = Vec::new();
+        assert!(peer.outbox.try_batch(&mut buf) || buf.is_empty());
+        buf
+    };
+    // Let the hub work through the queue.
+    let mut got_bob = Vec::new();
+    let mut got_quiet = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        got_bob.extend(pieces(&bob));
+        got_quiet.extend(pieces(&quiet));
+    }
+    let delivered = |ps: &[Piece]| ps.iter().map(Piece::len).sum::<usize>();
+    assert_eq!(delivered(&got_bob), 301);
+    assert_eq!(delivered(&got_quiet), 1);
+    assert!(got_bob.iter().any(|p| p.pinned() > 64), "bob shares the batch's log");
+    assert!(got_quiet.iter().all(|p| p.pinned() == p.len()), "quiet keeps only its own delivery");
 }

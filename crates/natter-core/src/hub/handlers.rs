@@ -35,6 +35,12 @@ fn next_uid() -> u64 {
 /// Reason given to a session whose outbox overflowed.
 const TOO_SLOW: &str = "too slow: your connection fell too far behind; reconnect to catch up from history";
 
+/// A batch log longer than this is shared only with sessions that get at least
+/// 1/[`SPARSE_SHARE`] of it; the others get a copy of their part. So what a slow reader's
+/// outbox keeps alive stays within a small multiple of what it holds.
+const SHARED_LOG_MIN: usize = 64;
+const SPARSE_SHARE: usize = 8;
+
 /// A session's staged list is kept only after batches that needed more ranges than this: an
 /// idle session holds none, a busy one does not regrow it for every batch.
 const KEEP_STAGED_AFTER: usize = 4;
@@ -177,7 +183,20 @@ impl Hub {
             let mut too_slow = Vec::new();
             for id in std::mem::take(&mut self.dirty) {
                 let Some(s) = self.sessions.get_mut(&id) else { continue };
-                pieces.extend(s.staged.drain(..).map(|range| Piece::new(log.clone(), range)));
+                let share: usize = s.staged.iter().map(|r| r.len()).sum();
+                if log.len() > SHARED_LOG_MIN && share * SPARSE_SHARE < log.len() {
+                    // A piece keeps its whole log alive until written: a slow reader that gets
+                    // a little of many busy batches would hold far more than its own outbox.
+                    // A small share gets a log of its own instead.
+                    let own: Arc<[Delivery]> = s
+                        .staged
+                        .drain(..)
+                        .flat_map(|r| log[r.start as usize..r.end as usize].iter().cloned())
+                        .collect();
+                    pieces.push(Piece::new(own, 0..share as u32));
+                } else {
+                    pieces.extend(s.staged.drain(..).map(|range| Piece::new(log.clone(), range)));
+                }
                 if pieces.len() <= KEEP_STAGED_AFTER {
                     s.staged = Vec::new();
                 }
