@@ -194,11 +194,23 @@ fn setup_errors_are_plain_messages_and_line_mode_can_be_forced() {
     waiting.keys(&["C-c"]);
     wait_exit(&waiting, 0);
 
-    // --line on a terminal: the line interface, no full screen.
+    // --line on a terminal: the line interface, no full screen; `/quit` typed while waiting
+    // for the other side ends the wait at once.
     let line = direct(&tmux, "line", "listen --line --port 0 --bind 127.0.0.1", 100, 12);
     let s = line.wait_for("*** code: ");
     assert!(s.contains("*** listening on 127.0.0.1:"), "{s}");
     assert!(!s.contains("natter direct │"), "{s}");
+    line.say("/quit");
+    let s = wait_exit(&line, 0);
+    assert!(s.contains("stopped before the chat started; the code was not used by anyone"), "{s}");
+
+    // The same with Ctrl+D, and without a code to mention (--plain).
+    let plain = direct(&tmux, "plainline", "listen --line --plain --port 0 --bind 127.0.0.1", 100, 12);
+    plain.wait_for("*** listening on 127.0.0.1:");
+    plain.keys(&["C-d"]);
+    let s = wait_exit(&plain, 0);
+    assert!(s.contains("stopped before the chat started"), "{s}");
+    assert!(!s.contains("code was not used"), "{s}");
 }
 
 #[test]

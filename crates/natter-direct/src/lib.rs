@@ -115,7 +115,7 @@ fn run_line(rt: &tokio::runtime::Runtime, cmd: DirectCommand) -> anyhow::Result<
     let ctrl_c_tx = line_ui.input_tx.clone();
     let result = rt.block_on(async {
         let start = prepare(cmd).await?;
-        line_session(start, &mut line_ui.ui, ctrl_c_tx).await
+        line_session(start, &mut line_ui.ui, ctrl_c_tx, line_ui.quit_typed.clone()).await
     });
     line_ui.finish();
     result.map_err(anyhow::Error::from)
@@ -125,10 +125,23 @@ async fn line_session(
     start: Start,
     ui: &mut Ui,
     ctrl_c_tx: mpsc::Sender<UserEvent>,
+    mut quit_typed: watch::Receiver<bool>,
 ) -> Result<(), DirectError> {
-    let stop = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+    // Before the channel is up: Ctrl+C, or `/quit` or Ctrl+D typed at a terminal, ends the wait.
+    let stop = async move {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let typed = async {
+            if quit_typed.wait_for(|quit| *quit).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = ctrl_c => {}
+            () = typed => {}
         }
     };
     let Some(link) = open(start, ui, stop).await? else { return Ok(()) };
@@ -253,10 +266,12 @@ async fn open(
     ui: &mut Ui,
     stop: impl Future<Output = ()>,
 ) -> Result<Option<Link>, DirectError> {
+    let coded = matches!(start, Start::Listen { code: Some(_), .. } | Start::Connect { code: Some(_), .. });
     let (link, sas) = tokio::select! {
         r = establish(start, ui) => r?,
         () = stop => {
-            ui.status("stopped before the chat started; the code was not used by anyone").await;
+            let note = if coded { "; the code was not used by anyone" } else { "" };
+            ui.status(format!("stopped before the chat started{note}")).await;
             return Ok(None);
         }
     };

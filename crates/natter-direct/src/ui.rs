@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use natter_proto::command::{Command, Input, parse_input};
 use natter_proto::decode::decode_text;
 use natter_proto::line::{LineBuffer, LineEvent};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::chat::{Display, PEER_LEFT_TEXT, Ui, UserEvent, established_text};
 use crate::frame::MAX_MESSAGE;
@@ -25,6 +25,10 @@ pub struct LineUi {
     pub ui: Ui,
     /// A sender into the input stream, so Ctrl+C can become a [`UserEvent::Quit`].
     pub input_tx: mpsc::Sender<UserEvent>,
+    /// Turns true when a person at a terminal typed `/quit` or Ctrl+D: before the channel is
+    /// up that ends the wait at once. (Piped input is different: what a script sends before
+    /// its end is delivered once the channel is up.)
+    pub quit_typed: watch::Receiver<bool>,
     printer: JoinHandle<()>,
 }
 
@@ -38,8 +42,10 @@ impl LineUi {
         // Weak, so that the printer ends when the engine drops its sender, even though the
         // stdin thread may still be blocked in a read.
         let status_tx = out_tx.downgrade();
+        let (quit_tx, quit_typed) = watch::channel(false);
+        let quit_tx = interactive.then_some(quit_tx);
         // Not joined: a thread blocked on stdin ends with the process.
-        std::thread::spawn(move || read_stdin(reader_tx, status_tx));
+        std::thread::spawn(move || read_stdin(reader_tx, status_tx, quit_tx));
         let printer = std::thread::spawn(move || {
             while let Some(d) = out_rx.blocking_recv() {
                 if let Some(line) = render(&d, &local_hhmm()) {
@@ -49,7 +55,7 @@ impl LineUi {
                 }
             }
         });
-        Self { ui: Ui { input: in_rx, output: out_tx, interactive }, input_tx: in_tx, printer }
+        Self { ui: Ui { input: in_rx, output: out_tx, interactive }, input_tx: in_tx, quit_typed, printer }
     }
 
     /// Closes the interface and waits until everything was printed.
@@ -89,7 +95,17 @@ pub fn interpret(line: &str) -> Typed {
     }
 }
 
-fn read_stdin(tx: mpsc::Sender<UserEvent>, status: mpsc::WeakSender<Display>) {
+fn read_stdin(
+    tx: mpsc::Sender<UserEvent>,
+    status: mpsc::WeakSender<Display>,
+    typed: Option<watch::Sender<bool>>,
+) {
+    let quit = || {
+        if let Some(typed) = &typed {
+            typed.send_replace(true);
+        }
+        let _ = tx.blocking_send(UserEvent::Quit);
+    };
     let mut stdin = std::io::stdin().lock();
     let mut lines = LineBuffer::new(MAX_MESSAGE);
     let mut buf = vec![0u8; 16 * 1024];
@@ -98,7 +114,7 @@ fn read_stdin(tx: mpsc::Sender<UserEvent>, status: mpsc::WeakSender<Display>) {
             Typed::Nothing => true,
             Typed::Send(text) => tx.blocking_send(UserEvent::Line(text)).is_ok(),
             Typed::Quit => {
-                let _ = tx.blocking_send(UserEvent::Quit);
+                quit();
                 false
             }
             Typed::Local(text) => local_status(&status, text),
@@ -125,7 +141,7 @@ fn read_stdin(tx: mpsc::Sender<UserEvent>, status: mpsc::WeakSender<Display>) {
     {
         return;
     }
-    let _ = tx.blocking_send(UserEvent::Quit);
+    quit();
 }
 
 /// The refusal of a line over the message limit; the full-screen interface says the same.
