@@ -483,9 +483,20 @@ fn udp_members_expire_and_long_text_is_split_not_cut() {
 fn sigterm_says_goodbye_and_exits_cleanly() {
     let mut server = Server::start(&[]);
     let mut c = text(server.tcp, "ann");
+    // Connections not logged in are told too (they used to hold the exit up for 3 s, then be
+    // cut without a word): one silent after its greeting, one native that only pinged.
+    let mut silent = Client::connect(server.tcp);
+    silent.expect("Welcome to natter");
+    let mut native = Client::connect(server.tcp);
+    native.line(r#"{"type":"ping","id":1}"#);
+    native.expect("pong");
     server.signal("-TERM");
     c.expect("bye: server shutting down");
     assert!(c.closed());
+    silent.expect("bye: server shutting down");
+    assert!(silent.closed());
+    native.expect(r#"{"type":"bye","reason":"server shutting down"}"#);
+    assert!(native.closed());
     assert!(server.wait_exit().success());
 }
 

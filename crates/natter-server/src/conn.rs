@@ -22,6 +22,9 @@ pub const PARTIAL_LINE_PAUSE: Duration = Duration::from_millis(100);
 /// The delivery buffer is kept only after batches bigger than this (pieces): an idle
 /// connection holds none, a busy one does not regrow it for every batch.
 const KEEP_BATCH_AFTER: usize = 4;
+/// How often a session not yet logged in looks whether the server is stopping (logged-in
+/// sessions are told by the hub).
+pub const STOP_CHECK: Duration = Duration::from_millis(250);
 /// A peer that accepts no bytes for this long is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,7 +74,7 @@ pub(crate) async fn run<D: Door>(
     loop {
         let registering = ctx.session.is_none() && !closing;
         let wake = [
-            registering.then_some(deadline),
+            registering.then(|| deadline.min(Instant::now() + STOP_CHECK)),
             partial_due.filter(|_| !closing),
             tick_due.filter(|_| !closing),
         ]
@@ -170,6 +173,9 @@ async fn on_timer<D: Door>(
     ctx: &mut SessionCtx,
 ) -> Option<String> {
     let Timers { now, registering, deadline, partial_due, tick_due } = timers;
+    if registering && ctx.server_stopping() {
+        return Some("server shutting down".into());
+    }
     if registering && now >= deadline {
         let secs = ctx.limits.register_timeout.as_secs();
         return Some(format!("registration timeout: log in within {secs} seconds of connecting"));

@@ -52,15 +52,16 @@ pub async fn accept_loop(
                 Ok((stream, peer)) => {
                     let alive = alive.clone();
                     let hub = hub.clone();
+                    let stop = stop.clone();
                     match front {
                         Front::Sniff => {
-                            tokio::spawn(handle(stream, peer, hub, limits, alive));
+                            tokio::spawn(handle(stream, peer, hub, limits, stop, alive));
                         }
                         Front::Irc => {
                             let _ = stream.set_nodelay(true);
                             let lines = LineBuffer::new(MAX_IRC_LINE);
                             let deadline = Instant::now() + limits.register_timeout;
-                            let conn = Conn { stream, peer, hub, limits, deadline, alive };
+                            let conn = Conn { stream, peer, hub, limits, deadline, stop, alive };
                             tokio::spawn(serve(conn, lines, IrcDoor::default()));
                         }
                     }
@@ -79,7 +80,14 @@ pub async fn accept_loop(
 /// Sniffs the first bytes, then hands the connection to a task of its own for the chosen door:
 /// the long-lived task then holds only that door's state, not the sniffer's nor the other
 /// doors' (the size of that task is most of what an idle connection costs).
-async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits: Limits, alive: Alive) {
+async fn handle(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    hub: HubHandle,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
+    alive: Alive,
+) {
     let _ = stream.set_nodelay(true);
     let mut lines = LineBuffer::new(limits.max_line);
     let deadline = Instant::now() + limits.register_timeout;
@@ -89,7 +97,8 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
     loop {
         let wait = match line_wait {
             Some(at) => at.min(deadline),
-            None if greeted => deadline,
+            // A silent connection looks now and then whether the server is stopping.
+            None if greeted => (Instant::now() + conn::STOP_CHECK).min(deadline),
             None => (Instant::now() + GREET_AFTER).min(deadline),
         };
         match timeout_at(wait, stream.readable()).await {
@@ -108,7 +117,12 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
                 Err(_) => return,
             },
             Ok(Err(_)) => return,
+            Err(_) if *stop.borrow() => {
+                let _ = stream.write_all(b"*** bye: server shutting down\r\n").await;
+                return;
+            }
             Err(_) if line_wait.is_some() && Instant::now() < deadline => break,
+            Err(_) if greeted && Instant::now() < deadline => {}
             Err(_) if !greeted && Instant::now() < deadline => {
                 greeted = true;
                 if stream.write_all(GREETING.as_bytes()).await.is_err() {
@@ -123,7 +137,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
             }
         }
     }
-    let conn = Conn { stream, peer, hub, limits, deadline, alive };
+    let conn = Conn { stream, peer, hub, limits, deadline, stop, alive };
     match first_byte(&lines) {
         Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(limits.max_line))),
         _ if looks_like_irc(lines.peek()) => {
@@ -158,12 +172,15 @@ struct Conn {
     limits: Limits,
     /// When the client must be logged in.
     deadline: Instant,
+    /// Turns true when the server stops: a session not yet logged in then ends.
+    stop: watch::Receiver<bool>,
     alive: Alive,
 }
 
 async fn serve<D: Door>(conn: Conn, lines: LineBuffer, door: D) {
-    let Conn { stream, peer, hub, limits, deadline, alive } = conn;
-    let ctx = SessionCtx::new(hub, peer, limits, D::KIND);
+    let Conn { stream, peer, hub, limits, deadline, stop, alive } = conn;
+    let mut ctx = SessionCtx::new(hub, peer, limits, D::KIND);
+    ctx.stopping = Some(stop);
     conn::run(stream, lines, door, ctx, deadline).await;
     drop(alive);
 }
