@@ -173,7 +173,7 @@ async fn on_timer<D: Door>(
     ctx: &mut SessionCtx,
 ) -> Option<String> {
     let Timers { now, registering, deadline, partial_due, tick_due } = timers;
-    if registering && ctx.server_stopping() {
+    if registering && ctx.hub.is_stopped() {
         return Some("server shutting down".into());
     }
     if registering && now >= deadline {

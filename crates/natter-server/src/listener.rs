@@ -52,16 +52,15 @@ pub async fn accept_loop(
                 Ok((stream, peer)) => {
                     let alive = alive.clone();
                     let hub = hub.clone();
-                    let stop = stop.clone();
                     match front {
                         Front::Sniff => {
-                            tokio::spawn(handle(stream, peer, hub, limits, stop, alive));
+                            tokio::spawn(handle(stream, peer, hub, limits, alive));
                         }
                         Front::Irc => {
                             let _ = stream.set_nodelay(true);
                             let lines = LineBuffer::new(MAX_IRC_LINE);
                             let deadline = Instant::now() + limits.register_timeout;
-                            let conn = Conn { stream, peer, hub, limits, deadline, stop, alive };
+                            let conn = Conn { stream, peer, hub, limits, deadline, alive };
                             tokio::spawn(serve(conn, lines, IrcDoor::default()));
                         }
                     }
@@ -80,14 +79,7 @@ pub async fn accept_loop(
 /// Sniffs the first bytes, then hands the connection to a task of its own for the chosen door:
 /// the long-lived task then holds only that door's state, not the sniffer's nor the other
 /// doors' (the size of that task is most of what an idle connection costs).
-async fn handle(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    hub: HubHandle,
-    limits: Limits,
-    stop: watch::Receiver<bool>,
-    alive: Alive,
-) {
+async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits: Limits, alive: Alive) {
     let _ = stream.set_nodelay(true);
     let mut lines = LineBuffer::new(limits.max_line);
     let deadline = Instant::now() + limits.register_timeout;
@@ -117,7 +109,7 @@ async fn handle(
                 Err(_) => return,
             },
             Ok(Err(_)) => return,
-            Err(_) if *stop.borrow() => {
+            Err(_) if hub.is_stopped() => {
                 let _ = stream.write_all(b"*** bye: server shutting down\r\n").await;
                 return;
             }
@@ -137,7 +129,7 @@ async fn handle(
             }
         }
     }
-    let conn = Conn { stream, peer, hub, limits, deadline, stop, alive };
+    let conn = Conn { stream, peer, hub, limits, deadline, alive };
     match first_byte(&lines) {
         Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(limits.max_line))),
         _ if looks_like_irc(lines.peek()) => {
@@ -172,15 +164,12 @@ struct Conn {
     limits: Limits,
     /// When the client must be logged in.
     deadline: Instant,
-    /// Turns true when the server stops: a session not yet logged in then ends.
-    stop: watch::Receiver<bool>,
     alive: Alive,
 }
 
 async fn serve<D: Door>(conn: Conn, lines: LineBuffer, door: D) {
-    let Conn { stream, peer, hub, limits, deadline, stop, alive } = conn;
-    let mut ctx = SessionCtx::new(hub, peer, limits, D::KIND);
-    ctx.stopping = Some(stop);
+    let Conn { stream, peer, hub, limits, deadline, alive } = conn;
+    let ctx = SessionCtx::new(hub, peer, limits, D::KIND);
     conn::run(stream, lines, door, ctx, deadline).await;
     drop(alive);
 }

@@ -116,6 +116,12 @@ impl HubHandle {
         self.tx.send(HubMsg::Command(session, command)).await.map_err(|_| HubGone)
     }
 
+    /// True once the hub has stopped (the server is shutting down): sessions it does not know
+    /// yet, still logging in, look here to end too.
+    pub fn is_stopped(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Queues a command without waiting; for callers that cannot await (drop handlers).
     pub fn try_command(&self, session: SessionId, command: Command) -> bool {
         self.tx.try_send(HubMsg::Command(session, command)).is_ok()

@@ -106,8 +106,6 @@ pub(crate) struct SessionCtx {
     pub lobby: String,
     /// Why the last registration attempt was refused.
     pub refused: Option<ErrorCode>,
-    /// The server's stop signal, for sessions not yet logged in (the hub tells the others).
-    pub stopping: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl SessionCtx {
@@ -123,13 +121,7 @@ impl SessionCtx {
             strikes: Strikes::default(),
             lobby: "#lobby".into(),
             refused: None,
-            stopping: None,
         }
-    }
-
-    /// True once the server is stopping.
-    pub fn server_stopping(&self) -> bool {
-        self.stopping.as_ref().is_some_and(|stop| *stop.borrow())
     }
 
     /// The room every session starts in.
