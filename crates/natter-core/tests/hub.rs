@@ -257,3 +257,32 @@ async fn a_small_share_of_a_busy_batch_does_not_pin_the_whole_log() {
     assert!(got_bob.iter().any(|p| p.pinned() > 64), "bob shares the batch's log");
     assert!(got_quiet.iter().all(|p| p.pinned() == p.len()), "quiet keeps only its own delivery");
 }
+
+/// Room settings are an operator's part: a plain member is refused with the room named, a
+/// server operator (who gave an operator password) may, like the room's own operator.
+#[tokio::test]
+async fn room_settings_need_a_room_or_server_operator() {
+    let config = HubConfig { operators: vec![("admin".into(), "s3cret".into())], ..HubConfig::default() };
+    let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
+    let ann = join(&hub, "ann", 64).await;
+    let bob = join(&hub, "bob", 64).await;
+    let join_rust = Command::Join { room: "#rust".into(), key: None, req: None };
+    hub.command(ann.id, join_rust.clone()).await.unwrap();
+    hub.command(bob.id, join_rust).await.unwrap();
+    ann.events().await;
+    bob.events().await;
+    let ephemeral = || Command::SetEphemeral { room: "#rust".into(), on: true, req: None };
+    hub.command(bob.id, ephemeral()).await.unwrap();
+    let refused = bob.events().await;
+    assert!(
+        matches!(&refused[..], [Event::Error { code: natter_core::ErrorCode::NotOperator, message, .. }]
+            if message.contains("only an operator of #rust")),
+        "{refused:?}"
+    );
+    let oper = Command::Oper { name: "admin".into(), password: "s3cret".into(), req: None };
+    hub.command(bob.id, oper).await.unwrap();
+    bob.events().await;
+    hub.command(bob.id, ephemeral()).await.unwrap();
+    let events = bob.events().await;
+    assert!(!events.iter().any(|e| matches!(e, Event::Error { .. })), "{events:?}");
+}

@@ -440,12 +440,11 @@ impl Hub {
     /// keeps it for replay on join.
     fn fan_out(&mut self, sender: SessionId, sender_key: &str, key: &str, message: Arc<ChatMessage>) {
         let keep = self.config.history;
+        let entry = self.log_entry(deliver(Event::Message(message.clone())));
         let Some(room) = self.rooms.get_mut(key) else { return };
         if message.mid.is_some() {
-            room.remember(message.clone(), keep);
+            room.remember(message, keep);
         }
-        let entry = u32::try_from(self.log.len()).expect("a batch logs far fewer than 4 billion events");
-        self.log.push(deliver(Event::Message(message)));
         for &sid in &room.members {
             if sid == sender {
                 continue;
@@ -660,14 +659,12 @@ impl Hub {
             return self.reply(id, event);
         };
         let Some(key) = self.member_room_key(id, room, &req) else { return };
-        if self.rooms[&key].modes.topic_lock && !self.is_operator(id, &key) {
-            let name = self.rooms[&key].name.clone();
-            return self.error(
-                id,
-                req,
-                ErrorCode::NotOperator,
-                format!("the topic of {name} is locked: only its operators can change it"),
-            );
+        if self.rooms[&key].modes.topic_lock
+            && self.refused_unless_operator(id, &key, &req, |name| {
+                format!("the topic of {name} is locked: only its operators can change it")
+            })
+        {
+            return;
         }
         let by = self.sessions[&id].nick.clone();
         let r = self.rooms.get_mut(&key).expect("checked");
@@ -870,17 +867,12 @@ impl Hub {
 
     fn set_ephemeral(&mut self, id: SessionId, room: &str, on: bool, req: Req) {
         let Some(key) = self.member_room_key(id, room, &req) else { return };
-        let is_console = self.sessions[&id].kind == SessionKind::Console;
-        let r = self.rooms.get_mut(&key).expect("checked");
-        if !(r.operators.contains(&id) || is_console) {
-            let name = r.name.clone();
-            return self.error(
-                id,
-                req,
-                ErrorCode::NotOperator,
-                format!("only an operator of {name} can change that"),
-            );
+        if self.refused_unless_operator(id, &key, &req, |name| {
+            format!("only an operator of {name} can change that")
+        }) {
+            return;
         }
+        let r = self.rooms.get_mut(&key).expect("checked");
         r.ephemeral = on;
         if on {
             r.recent.clear();

@@ -33,10 +33,27 @@ impl Hub {
         fold(&format!("{}!{}", s.nick, s.ident))
     }
 
-    /// Operator of the room, or the server's console.
+    /// Operator of the room, or a server operator (the console, an `Oper`).
     pub(super) fn is_operator(&self, id: SessionId, key: &str) -> bool {
         self.sessions.get(&id).is_some_and(|s| s.server_op)
             || self.rooms.get(key).is_some_and(|r| r.operators.contains(&id))
+    }
+
+    /// True, after telling `id` why, when `id` may not do an operator's part in room `key`;
+    /// `refusal` words the reason from the room's name.
+    pub(super) fn refused_unless_operator(
+        &mut self,
+        id: SessionId,
+        key: &str,
+        req: &Req,
+        refusal: impl FnOnce(&str) -> String,
+    ) -> bool {
+        if self.is_operator(id, key) {
+            return false;
+        }
+        let message = refusal(&self.rooms[key].name);
+        self.error(id, req.clone(), ErrorCode::NotOperator, message);
+        true
     }
 
     /// The room key when `id` may send to `room` now; otherwise answers with why not.
@@ -132,14 +149,10 @@ impl Hub {
 
     pub(super) fn mode(&mut self, id: SessionId, room: &str, changes: Vec<RoomChange>, req: Req) {
         let Some(key) = self.member_room_key(id, room, &req) else { return };
-        if !self.is_operator(id, &key) {
-            let name = self.rooms[&key].name.clone();
-            return self.error(
-                id,
-                req,
-                ErrorCode::NotOperator,
-                format!("only an operator of {name} can change that"),
-            );
+        if self.refused_unless_operator(id, &key, &req, |name| {
+            format!("only an operator of {name} can change that")
+        }) {
+            return;
         }
         let by = self.sessions[&id].nick.clone();
         let mut applied = Vec::new();
@@ -304,13 +317,10 @@ impl Hub {
         if !self.rooms[&key].has_member(target) {
             return self.error(id, req, ErrorCode::UserNotInRoom, format!("{nick} is not in {name}"));
         }
-        if !self.is_operator(id, &key) {
-            return self.error(
-                id,
-                req,
-                ErrorCode::NotOperator,
-                format!("only an operator of {name} can remove people"),
-            );
+        if self.refused_unless_operator(id, &key, &req, |name| {
+            format!("only an operator of {name} can remove people")
+        }) {
+            return;
         }
         let kicker = &self.sessions[&id];
         let event = Event::Kick {
@@ -336,13 +346,12 @@ impl Hub {
         if r.has_member(target) {
             return self.error(id, req, ErrorCode::AlreadyInRoom, format!("{nick} is already in {name}"));
         }
-        if r.modes.invite_only && !self.is_operator(id, &key) {
-            return self.error(
-                id,
-                req,
-                ErrorCode::NotOperator,
-                format!("{name} is invite-only: only its operators can invite"),
-            );
+        if r.modes.invite_only
+            && self.refused_unless_operator(id, &key, &req, |name| {
+                format!("{name} is invite-only: only its operators can invite")
+            })
+        {
+            return;
         }
         let invited = &mut self.sessions.get_mut(&target).expect("found above").invited;
         if invited.len() >= MAX_INVITES {
