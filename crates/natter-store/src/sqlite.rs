@@ -291,37 +291,36 @@ fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedR
     Ok(rooms)
 }
 
+/// The inclusive lower bound for values above `after` (everything without one); `None` when
+/// no stored value can be above it.
+fn above(after: Option<u64>) -> Option<i64> {
+    match after {
+        None => Some(i64::MIN),
+        Some(a) => i64::try_from(a).ok().and_then(|a| a.checked_add(1)),
+    }
+}
+
+/// The inclusive upper bound for values below `before` (everything without one); `None` when
+/// no value is below it.
+fn below(before: Option<u64>) -> Option<i64> {
+    match before {
+        None => Some(i64::MAX),
+        Some(0) => None,
+        Some(b) => Some(i64::try_from(b - 1).unwrap_or(i64::MAX)),
+    }
+}
+
 fn history_in(
     conn: &mut Connection,
     room: &str,
     query: HistoryQuery,
 ) -> rusqlite::Result<(Vec<StoredMessage>, bool)> {
-    // Inclusive bounds in i64: stored ids are in 0..=i64::MAX, so a bound outside it either
-    // admits everything on that side or nothing at all.
-    let low = match query.after {
-        None => i64::MIN,
-        Some(a) => match i64::try_from(a).ok().and_then(|a| a.checked_add(1)) {
-            Some(low) => low,
-            None => return Ok((Vec::new(), false)),
-        },
-    };
-    let high = match query.before {
-        None => i64::MAX,
-        Some(0) => return Ok((Vec::new(), false)),
-        Some(b) => i64::try_from(b - 1).unwrap_or(i64::MAX),
-    };
-    // Time bounds, inclusive in i64 like the ids (times are stored as i64 too).
-    let low_ts = match query.after_ts {
-        None => i64::MIN,
-        Some(a) => match i64::try_from(a).ok().and_then(|a| a.checked_add(1)) {
-            Some(low) => low,
-            None => return Ok((Vec::new(), false)),
-        },
-    };
-    let high_ts = match query.before_ts {
-        None => i64::MAX,
-        Some(0) => return Ok((Vec::new(), false)),
-        Some(b) => i64::try_from(b - 1).unwrap_or(i64::MAX),
+    // Inclusive bounds in i64 (ids and times are stored as i64): a bound outside that range
+    // either admits everything on its side or nothing at all.
+    let (Some(low), Some(high), Some(low_ts), Some(high_ts)) =
+        (above(query.after), below(query.before), above(query.after_ts), below(query.before_ts))
+    else {
+        return Ok((Vec::new(), false));
     };
     let forwards = query.forwards();
     let order = if forwards { "ASC" } else { "DESC" };

@@ -709,9 +709,9 @@ impl Hub {
         members.retain(|m| self.sessions.contains_key(m));
         members.sort_by_cached_key(|m| fold(&self.sessions[m].nick));
         let nicks = members.iter().map(|m| self.sessions[m].nick.clone()).collect();
-        let room_key = room_name.as_deref().map(fold);
-        let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
         let info = if detail {
+            let room_key = room_name.as_deref().map(fold);
+            let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
             members
                 .iter()
                 .map(|m| {
