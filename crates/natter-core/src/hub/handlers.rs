@@ -668,7 +668,7 @@ impl Hub {
         }
         let by = self.sessions[&id].nick.clone();
         let r = self.rooms.get_mut(&key).expect("checked");
-        r.topic = topic.as_str().into();
+        r.topic = super::moderation::clipped(&topic, super::moderation::MAX_TOPIC_CHARS);
         r.topic_by = Some(by.clone());
         r.topic_ts = now_ms();
         let event = Event::Topic {

@@ -17,6 +17,11 @@ type Req = Option<RequestId>;
 
 /// Longest away message kept, in characters.
 pub const MAX_AWAY_CHARS: usize = 200;
+/// Longest topic kept, in characters: one limit for every front door (IRC announces it as
+/// `TOPICLEN`), so that a topic set by one client is whole for all.
+pub const MAX_TOPIC_CHARS: usize = 390;
+/// Longest kick reason kept, in characters (IRC `KICKLEN`).
+pub const MAX_KICK_CHARS: usize = 390;
 /// Most bans per room.
 pub const MAX_BANS: usize = 100;
 /// Longest room key, in characters.
@@ -328,7 +333,7 @@ impl Hub {
             nick: self.sessions[&target].nick.clone(),
             by: kicker.nick.clone(),
             ident: kicker.ident.clone(),
-            reason: reason.filter(|r| !r.is_empty()).map(|r| r.as_str().into()),
+            reason: reason.filter(|r| !r.is_empty()).map(|r| clipped(&r, MAX_KICK_CHARS)),
             ts: now_ms(),
         };
         let recipients = self.rooms[&key].members.clone();
@@ -374,12 +379,7 @@ impl Hub {
 
     pub(super) fn away(&mut self, id: SessionId, text: Option<String>, req: Req) {
         let text: Option<Name> =
-            text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).map(|t| {
-                match t.char_indices().nth(MAX_AWAY_CHARS) {
-                    Some((cut, _)) => t[..cut].into(),
-                    None => t.into(),
-                }
-            });
+            text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| clipped(t, MAX_AWAY_CHARS));
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.away = text.clone();
         let (nick, ident) = (session.nick.clone(), session.ident.clone());
@@ -439,5 +439,13 @@ impl Hub {
         let entries =
             self.whowas.iter().rev().filter(|p| fold(&p.nick) == key).take(count).cloned().collect();
         self.reply(id, Event::Whowas { req, nick: nick.into(), entries });
+    }
+}
+
+/// The first `max` characters of `text`.
+pub(super) fn clipped(text: &str, max: usize) -> Name {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => text[..cut].into(),
+        None => text.into(),
     }
 }
