@@ -4,7 +4,7 @@
 
 mod client_util;
 
-use client_util::Server;
+use client_util::{Server, refusing_addr};
 use natter_client::conn::{Client, ConnectOptions, Event, Events, Status, Target};
 use natter_proto::native::{ClientFrame, MessageFrame, ServerFrame};
 use std::time::Duration;
@@ -148,12 +148,8 @@ async fn a_taken_nick_gets_an_underscore() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_refused_is_a_clear_error() {
-    // A bound socket that never listens: the port stays ours (no other test's server can get
-    // it) and connecting to it is refused.
-    let held = tokio::net::TcpSocket::new_v4().unwrap();
-    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = held.local_addr().unwrap().port();
-    let e = Client::connect(ConnectOptions::new(format!("127.0.0.1:{port}"), "ann")).await.unwrap_err();
+    let (_held, addr) = refusing_addr();
+    let e = Client::connect(ConnectOptions::new(addr, "ann")).await.unwrap_err();
     let text = e.to_string();
     assert!(text.contains("could not connect") && text.contains("natter serve"), "{text}");
 }

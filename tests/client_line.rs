@@ -2,7 +2,7 @@
 
 mod client_util;
 
-use client_util::{NATTER, Server};
+use client_util::{NATTER, Server, refusing_addr};
 use natter_client::conn::{Client, ConnectOptions, Event};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -163,11 +163,8 @@ fn json_mode_prints_one_object_per_line_including_others_messages() {
 
 #[test]
 fn unreachable_server_and_bad_nick_fail_with_clear_messages() {
-    // A bound socket that never listens: the port stays ours and connecting to it is refused.
-    let held = tokio::net::TcpSocket::new_v4().unwrap();
-    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = held.local_addr().unwrap().port();
-    let out = connect(&format!("127.0.0.1:{port}"), &["--nick", "bot"], "hi\n");
+    let (_held, addr) = refusing_addr();
+    let out = connect(&addr, &["--nick", "bot"], "hi\n");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("could not connect") && stderr.contains("natter serve"), "{stderr}");

@@ -120,3 +120,12 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// An address that refuses connections as long as the returned socket lives: the socket is
+/// bound but never listens, so the port stays ours (no other test's server can take it).
+pub fn refusing_addr() -> (tokio::net::TcpSocket, String) {
+    let held = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    held.bind("127.0.0.1:0".parse().unwrap()).expect("bind a loopback port");
+    let addr = held.local_addr().unwrap().to_string();
+    (held, addr)
+}
