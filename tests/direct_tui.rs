@@ -37,6 +37,19 @@ fn wait_exit(p: &Pane, rc: i32) -> String {
     s
 }
 
+/// The other side left: `p` says so and its screen stays (the status bar and the input line
+/// tell how to close it) until `key` closes it; then it exits cleanly, the terminal restored.
+fn told_the_other_left_then_closed_with(p: &Pane, key: &str) {
+    let s = p.wait("the notice", |s| {
+        s.contains("the other side left the chat")
+            && s.contains("[closed] the chat is over: Enter, Esc or Ctrl+C")
+    });
+    let status = s.lines().rev().nth(1).unwrap_or_default();
+    assert!(status.contains("the other side left"), "{}: status bar:\n{s}", p.name());
+    p.keys(&[key]);
+    wait_exit(p, 0);
+}
+
 /// The value after `label` on the screen's line containing it (`address: `, `code: `).
 fn field(screen: &str, label: &str) -> String {
     let line = screen.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("{label}:\n{screen}"));
@@ -104,13 +117,7 @@ fn encrypted_chat_both_ways_at_once_then_the_peer_leaves() {
     assert!(!after.contains("verify") && !after.contains("L0"), "nothing leaked:\n{after}");
 
     // The listener is told, and its screen stays until closed.
-    let s = l.wait("the notice", |s| {
-        s.contains("the other side left the chat")
-            && s.contains("[closed] the chat is over: Enter, Esc or Ctrl+C")
-    });
-    assert!(s.lines().nth(38).unwrap().contains("the other side left"), "status bar:\n{s}");
-    l.keys(&["Enter"]);
-    wait_exit(&l, 0);
+    told_the_other_left_then_closed_with(&l, "Enter");
 }
 
 #[test]
@@ -134,9 +141,7 @@ fn plain_chat_shows_it_is_not_private_and_ctrl_c_leaves() {
     // Ctrl+C on the listener: a clean goodbye; the connector sees it and closes with Esc.
     l.keys(&["C-c"]);
     wait_exit(&l, 0);
-    c.wait_for("the other side left the chat");
-    c.keys(&["Escape"]);
-    wait_exit(&c, 0);
+    told_the_other_left_then_closed_with(&c, "Escape");
 }
 
 #[test]
@@ -173,9 +178,7 @@ fn an_oversized_paste_is_refused_like_line_mode_and_scrollback_works() {
     // Ctrl+D on an empty line leaves cleanly, and the other side is told.
     l.keys(&["C-d"]);
     wait_exit(&l, 0);
-    c.wait_for("the other side left the chat");
-    c.keys(&["C-c"]);
-    wait_exit(&c, 0);
+    told_the_other_left_then_closed_with(&c, "C-c");
 }
 
 #[test]
