@@ -7,7 +7,7 @@ mod tmux_util;
 use client_util::{NATTER, Server};
 use natter_client::conn::{Client, ConnectOptions, Event, Target};
 use std::time::Duration;
-use tmux_util::{Pane, Tmux, WAIT, have_tmux};
+use tmux_util::{Pane, Tmux, WAIT};
 
 /// Runs `natter connect ADDR --nick NICK` in a `w`×`h` session of `tmux`; when it exits the
 /// shell prints `EXITED rc=N`.
@@ -28,14 +28,11 @@ fn lines(screen: &str) -> Vec<&str> {
 
 #[test]
 fn messages_flow_and_a_private_message_opens_its_conversation() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(tmux) = Tmux::if_installed() else { return };
     let server = Server::start();
     let rt = runtime();
     let (bob, mut bob_ev) =
         rt.block_on(Client::connect(ConnectOptions::new(server.addr.clone(), "bob"))).unwrap();
-    let tmux = Tmux::new();
     let tui = connect(&tmux, &server.addr, "ann", 100, 30);
     tui.wait("the TUI with bob in the member list", |s| s.contains("connected") && s.contains("│ bob"));
 
@@ -85,11 +82,8 @@ fn messages_flow_and_a_private_message_opens_its_conversation() {
 
 #[test]
 fn resize_keeps_the_layout() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(tmux) = Tmux::if_installed() else { return };
     let server = Server::start();
-    let tmux = Tmux::new();
     let tui = connect(&tmux, &server.addr, "ann", 100, 30);
     tui.wait("the TUI", |s| s.contains("connected"));
     tui.type_text("a line long enough to wrap once the window becomes narrow, which it will shortly");
@@ -116,9 +110,7 @@ fn resize_keeps_the_layout() {
 
 #[test]
 fn scrollback_loads_older_history_from_the_server() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(tmux) = Tmux::if_installed() else { return };
     // Joins replay only 5 messages: the rest must be fetched while scrolling up.
     let server = Server::start_with(&["--msg-rate", "0", "--history", "5"]);
     let rt = runtime();
@@ -127,7 +119,6 @@ fn scrollback_loads_older_history_from_the_server() {
         bob.say("#lobby", format!("old message {i}"));
     }
     rt.block_on(bob.wait_idle());
-    let tmux = Tmux::new();
     let tui = connect(&tmux, &server.addr, "ann", 80, 20);
     let s = tui.wait("the latest messages", |s| s.contains("old message 39"));
     assert!(!s.contains("old message 30"), "{s}");

@@ -6,7 +6,7 @@
 
 mod tmux_util;
 
-use tmux_util::{Pane, Tmux, have_tmux};
+use tmux_util::{Pane, Tmux};
 
 const NATTER: &str = env!("CARGO_BIN_EXE_natter");
 /// The message limit of natter direct (60 KiB), for the oversized paste.
@@ -80,10 +80,7 @@ fn from_peer(screen: &str) -> Vec<String> {
 
 #[test]
 fn encrypted_chat_both_ways_at_once_then_the_peer_leaves() {
-    if !have_tmux() {
-        return;
-    }
-    let tmux = Tmux::new();
+    let Some(tmux) = Tmux::if_installed() else { return };
     let (l, c) = pair(&tmux, "", 100, 40);
 
     // The same verification words on both sides, in the chat and in the title bar.
@@ -122,10 +119,7 @@ fn encrypted_chat_both_ways_at_once_then_the_peer_leaves() {
 
 #[test]
 fn plain_chat_shows_it_is_not_private_and_ctrl_c_leaves() {
-    if !have_tmux() {
-        return;
-    }
-    let tmux = Tmux::new();
+    let Some(tmux) = Tmux::if_installed() else { return };
     let (l, c) = pair(&tmux, "--plain", 90, 24);
     for p in [&l, &c] {
         let s = p.screen();
@@ -146,10 +140,7 @@ fn plain_chat_shows_it_is_not_private_and_ctrl_c_leaves() {
 
 #[test]
 fn an_oversized_paste_is_refused_like_line_mode_and_scrollback_works() {
-    if !have_tmux() {
-        return;
-    }
-    let tmux = Tmux::new();
+    let Some(tmux) = Tmux::if_installed() else { return };
     let (l, c) = pair(&tmux, "", 80, 20);
 
     // A paste over the 60 KiB limit: refused locally with line mode's words, nothing sent.
@@ -183,10 +174,7 @@ fn an_oversized_paste_is_refused_like_line_mode_and_scrollback_works() {
 
 #[test]
 fn setup_errors_are_plain_messages_and_line_mode_can_be_forced() {
-    if !have_tmux() {
-        return;
-    }
-    let tmux = Tmux::new();
+    let Some(tmux) = Tmux::if_installed() else { return };
     let bad = direct(&tmux, "bad", "connect 127.0.0.1:9 --code 7-orbitt-lantern", 100, 10);
     let s = wait_exit(&bad, 1);
     assert!(s.contains("'orbitt' is not one of natter's code words"), "{s}");
@@ -218,10 +206,7 @@ fn setup_errors_are_plain_messages_and_line_mode_can_be_forced() {
 
 #[test]
 fn a_wrong_code_fails_on_the_screen_and_again_after_it_closes() {
-    if !have_tmux() {
-        return;
-    }
-    let tmux = Tmux::new();
+    let Some(tmux) = Tmux::if_installed() else { return };
     let l = direct(&tmux, "l", "listen --port 0 --bind 127.0.0.1", 100, 20);
     let s = l.wait("the address and code", |s| s.contains("address: ") && s.contains("code: "));
     let (addr, code) = (field(&s, "address: "), field(&s, "code: "));

@@ -47,6 +47,12 @@ impl Tmux {
         Tmux { socket: ["-L".into(), name] }
     }
 
+    /// A server as [`Tmux::new`] when tmux can run; otherwise `None`, after saying the test
+    /// is skipped ([`have_tmux`]).
+    pub fn if_installed() -> Option<Tmux> {
+        have_tmux().then(Tmux::new)
+    }
+
     /// A server whose socket is at `path` (in a temporary directory, so nothing stays behind).
     pub fn at(path: PathBuf) -> Tmux {
         Tmux { socket: ["-S".into(), path.to_str().expect("UTF-8 socket path").into()] }
