@@ -610,21 +610,31 @@ fn set_frame_id(frame: &mut ClientFrame, new: RequestId) -> bool {
     }
 }
 
-/// True for frames the server always answers with a frame carrying the request id (part, nick
-/// and ephemeral are answered only on error).
+/// True for frames the server always answers with a frame carrying the request id (part, nick,
+/// ephemeral, kick and mode changes are answered only on error; `mode` without changes is
+/// answered with the settings).
 fn expects_answer(frame: &ClientFrame) -> bool {
     use ClientFrame as C;
-    matches!(
-        frame,
-        C::Join { .. }
-            | C::Who { .. }
-            | C::Rooms { .. }
-            | C::IgnoreAll { .. }
-            | C::Ignore { .. }
-            | C::Unignore { .. }
-            | C::History { .. }
-            | C::Ping { .. }
-    ) || matches!(frame, C::Topic { .. })
+    match frame {
+        C::Mode { changes, .. } => changes.is_empty(),
+        frame => matches!(
+            frame,
+            C::Join { .. }
+                | C::Topic { .. }
+                | C::Who { .. }
+                | C::Rooms { .. }
+                | C::IgnoreAll { .. }
+                | C::Ignore { .. }
+                | C::Unignore { .. }
+                | C::History { .. }
+                | C::Bans { .. }
+                | C::Invite { .. }
+                | C::Away { .. }
+                | C::Whois { .. }
+                | C::Whowas { .. }
+                | C::Ping { .. }
+        ),
+    }
 }
 
 struct Actor {
@@ -1408,5 +1418,20 @@ mod tests {
         assert!(set_frame_id(&mut f, RequestId::Num(3)));
         assert_eq!(f, ClientFrame::Who { room: None, detail: false, id: Some(RequestId::Num(3)) });
         assert!(!set_frame_id(&mut ClientFrame::Quit { reason: None }, RequestId::Num(1)));
+    }
+
+    #[test]
+    fn wait_idle_waits_for_the_frames_the_server_always_answers() {
+        let room = || "#r".to_string();
+        assert!(expects_answer(&ClientFrame::Whois { nick: "bob".into(), id: None }));
+        assert!(expects_answer(&ClientFrame::Bans { room: room(), id: None }));
+        assert!(expects_answer(&ClientFrame::Away { text: None, id: None }));
+        assert!(expects_answer(&ClientFrame::Topic { room: room(), topic: None, id: None }));
+        assert!(expects_answer(&ClientFrame::Mode { room: room(), changes: Vec::new(), id: None }));
+        let op = vec![natter_proto::native::ModeChange::Op { nick: "bob".into(), on: true }];
+        assert!(!expects_answer(&ClientFrame::Mode { room: room(), changes: op, id: None }));
+        let kick = ClientFrame::Kick { room: room(), nick: "bob".into(), reason: None, id: None };
+        assert!(!expects_answer(&kick));
+        assert!(!expects_answer(&ClientFrame::Part { room: room(), reason: None, id: None }));
     }
 }
