@@ -440,3 +440,23 @@ fn topics_and_kick_reasons_are_cut_to_topiclen_and_kicklen() {
     let kick = bob.expect(" KICK #t bob ");
     assert_eq!(last(&kick, " KICK #t bob "), "x".repeat(390), "{kick}");
 }
+
+#[test]
+fn a_wrong_server_password_is_refused_and_the_link_closed() {
+    let server = Server::start(&["--password", "sesame"]);
+    let addr = server.irc.expect("irc port");
+    let mut wrong = Client::connect(addr);
+    wrong.line("PASS guess");
+    wrong.line("NICK ann");
+    wrong.line("USER ann 0 * :Ann");
+    wrong.expect(" 464 * :Password incorrect");
+    let bye = wrong.expect("ERROR ");
+    assert!(bye.contains("Bad password"), "{bye}");
+    assert!(wrong.closed());
+    // The right one logs in.
+    let mut right = Client::connect(addr);
+    right.line("PASS sesame");
+    right.line("NICK ann");
+    right.line("USER ann 0 * :Ann");
+    right.expect(" 001 ann :Welcome");
+}

@@ -104,8 +104,6 @@ pub(crate) struct SessionCtx {
     pub rate: RateLimiter,
     pub strikes: Strikes,
     pub lobby: String,
-    /// Why the last registration attempt was refused.
-    pub refused: Option<ErrorCode>,
 }
 
 impl SessionCtx {
@@ -120,7 +118,6 @@ impl SessionCtx {
             rate: RateLimiter::new(limits.msg_rate, limits.msg_burst),
             strikes: Strikes::default(),
             lobby: "#lobby".into(),
-            refused: None,
         }
     }
 
@@ -174,10 +171,12 @@ impl SessionCtx {
 
     /// Logs in with `nick`; on refusal the error goes to the peer, who may try again.
     pub async fn register(&mut self, nick: String, req: Option<RequestId>) -> Flow {
-        self.register_as(nick, None, String::new(), None, req).await
+        self.register_as(nick, None, String::new(), None, req).await.0
     }
 
     /// Logs in with a real name and the server password the client gave (IRC `USER`, `PASS`).
+    /// Also returns the code of the hub's refusal, if it refused (IRC hangs up on a bad
+    /// password).
     pub async fn register_as(
         &mut self,
         nick: String,
@@ -185,7 +184,7 @@ impl SessionCtx {
         realname: String,
         password: Option<String>,
         req: Option<RequestId>,
-    ) -> Flow {
+    ) -> (Flow, Option<ErrorCode>) {
         let registration = Registration {
             nick,
             ident: format!("{}@{}", user.unwrap_or(kind_user(self.kind)), self.peer.ip()),
@@ -199,13 +198,10 @@ impl SessionCtx {
         match self.hub.register(registration).await {
             Ok(Ok(registered)) => {
                 self.session = Some(registered.session);
-                Flow::Continue
+                (Flow::Continue, None)
             }
-            Ok(Err(refused)) => {
-                self.refused = Some(refused.code);
-                self.reject(req, refused.code, &refused.message)
-            }
-            Err(_) => Flow::Close("the server is shutting down".into()),
+            Ok(Err(refused)) => (self.reject(req, refused.code, &refused.message), Some(refused.code)),
+            Err(_) => (Flow::Close("the server is shutting down".into()), None),
         }
     }
 

@@ -296,7 +296,7 @@ impl Door for NativeDoor {
                         );
                         return ctx.reject(id, ErrorCode::UnsupportedVersion, &msg);
                     }
-                    ctx.register_as(nick, None, String::new(), password, id).await
+                    ctx.register_as(nick, None, String::new(), password, id).await.0
                 }
                 ClientFrame::Login { msg } => ctx.register(msg.trim().to_string(), None).await,
                 ClientFrame::Ping { id } => ctx.local(Event::Pong { req: id }),

@@ -1114,7 +1114,7 @@ impl IrcDoor {
             .unwrap_or("irc")
             .to_string();
         self.ident = format!("{user}@{}", ctx.peer.ip());
-        let flow = ctx
+        let (flow, refused) = ctx
             .register_as(
                 nick.clone(),
                 Some(&user),
@@ -1123,10 +1123,10 @@ impl IrcDoor {
                 tag("nick", &nick),
             )
             .await;
+        if refused == Some(ErrorCode::BadPassword) {
+            return Flow::Close("Bad password".into());
+        }
         if ctx.session.is_none() {
-            if ctx.refused == Some(ErrorCode::BadPassword) {
-                return Flow::Close("Bad password".into());
-            }
             return flow;
         }
         self.nick = nick;
