@@ -177,11 +177,15 @@ pub fn parse_stat(text: &str) -> anyhow::Result<CpuTicks> {
 /// so it is a cross-check, not the headline. `None` when the kernel does not provide it.
 pub fn read_sched_ns(pid: u32) -> Option<u64> {
     let mut total = 0u64;
+    let mut read_any = false;
     for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let path = entry.ok()?.path().join("schedstat");
-        total += parse_schedstat(&std::fs::read_to_string(path).ok()?)?;
+        // A thread that exits between the listing and the read is skipped, not a failure of
+        // the whole reading (it failed the own-process test now and then).
+        let Ok(text) = std::fs::read_to_string(entry.ok()?.path().join("schedstat")) else { continue };
+        total += parse_schedstat(&text)?;
+        read_any = true;
     }
-    Some(total)
+    read_any.then_some(total)
 }
 
 /// The first field of a `schedstat` file: nanoseconds spent on a CPU.
