@@ -305,36 +305,44 @@ fn split_ident<'a>(ident: &'a str, server: &'a str) -> (&'a str, &'a str) {
     ident.split_once('@').unwrap_or((ident, server))
 }
 
-/// Whether an IRC mask (`*`, `?` wildcards, case-insensitive) matches a nick. Linear in
-/// mask times nick: only the last `*` is ever backtracked to, so a client's `WHO *a*a*a…`
-/// cannot make the match exponential.
-fn mask_matches(mask: &str, nick: &str) -> bool {
-    let p: Vec<char> = fold(mask).chars().take(64).collect();
-    let t: Vec<char> = fold(nick).chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    // The last `*` seen and the nick position it has swallowed up to.
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    star = Some((sp, st + 1));
-                    pi = sp + 1;
-                    ti = st + 1;
-                }
-                None => return false,
-            },
-        }
+/// An IRC mask (`*`, `?` wildcards, case-insensitive), folded once for matching many nicks.
+struct Mask(Vec<char>);
+
+impl Mask {
+    fn new(mask: &str) -> Self {
+        Self(fold(mask).chars().take(64).collect())
     }
-    p[pi..].iter().all(|&c| c == '*')
+
+    /// Whether the mask matches a nick. Linear in mask times nick: only the last `*` is ever
+    /// backtracked to, so a client's `WHO *a*a*a…` cannot make the match exponential.
+    fn matches(&self, nick: &str) -> bool {
+        let p = &self.0;
+        let t: Vec<char> = fold(nick).chars().collect();
+        let (mut pi, mut ti) = (0, 0);
+        // The last `*` seen and the nick position it has swallowed up to.
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            match p.get(pi) {
+                Some('*') => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                }
+                Some(&c) if c == '?' || c == t[ti] => {
+                    pi += 1;
+                    ti += 1;
+                }
+                _ => match star {
+                    Some((sp, st)) => {
+                        star = Some((sp, st + 1));
+                        pi = sp + 1;
+                        ti = st + 1;
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[pi..].iter().all(|&c| c == '*')
+    }
 }
 
 /// The longest start of `s` of at most `max` bytes that ends on a character boundary.
@@ -643,9 +651,10 @@ impl IrcDoor {
                     // exact nick finds them.
                     None => {
                         let wild = arg.contains(['*', '?']);
+                        let mask = Mask::new(arg);
                         let found = info
                             .iter()
-                            .filter(|m| mask_matches(arg, &m.nick))
+                            .filter(|m| mask.matches(&m.nick))
                             .filter(|m| !wild || !m.invisible || m.shares_room)
                             .collect();
                         ("*", found)
@@ -1913,12 +1922,12 @@ mod tests {
             ("ann", "annie", false),
             ("b*", "ann", false),
         ] {
-            assert_eq!(mask_matches(mask, nick), want, "{mask} ~ {nick}");
+            assert_eq!(Mask::new(mask).matches(nick), want, "{mask} ~ {nick}");
         }
         // Exponential backtracking would not finish this in the lifetime of the test.
         let start = Instant::now();
-        assert!(!mask_matches(&"*a".repeat(32), &"a".repeat(30)));
-        assert!(mask_matches(&"*a".repeat(15), &"a".repeat(30)));
+        assert!(!Mask::new(&"*a".repeat(32)).matches(&"a".repeat(30)));
+        assert!(Mask::new(&"*a".repeat(15)).matches(&"a".repeat(30)));
         assert!(start.elapsed() < Duration::from_secs(1));
     }
 
