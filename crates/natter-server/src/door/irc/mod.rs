@@ -93,44 +93,32 @@ struct Caps {
 }
 
 impl Caps {
-    fn set(&mut self, name: &str, on: bool) -> bool {
-        let flag = match name {
+    /// The flag of a capability named in [`CAPS`].
+    fn flag(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
             "account-notify" => &mut self.account_notify,
+            "away-notify" => &mut self.away_notify,
             "batch" => &mut self.batch,
             "cap-notify" => &mut self.cap_notify,
             "draft/chathistory" => &mut self.chathistory,
-            "labeled-response" => &mut self.labeled_response,
-            "userhost-in-names" => &mut self.userhost_in_names,
-            "away-notify" => &mut self.away_notify,
             "echo-message" => &mut self.echo_message,
+            "labeled-response" => &mut self.labeled_response,
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
             "server-time" => &mut self.server_time,
-            _ => return false,
-        };
-        *flag = on;
-        true
+            "userhost-in-names" => &mut self.userhost_in_names,
+            _ => return None,
+        })
     }
 
+    fn set(&mut self, name: &str, on: bool) -> bool {
+        self.flag(name).map(|flag| *flag = on).is_some()
+    }
+
+    /// The enabled capabilities, in [`CAPS`] order.
     fn list(&self) -> String {
-        let mut on = Vec::new();
-        for (name, flag) in [
-            ("account-notify", self.account_notify),
-            ("away-notify", self.away_notify),
-            ("batch", self.batch),
-            ("cap-notify", self.cap_notify),
-            ("draft/chathistory", self.chathistory),
-            ("echo-message", self.echo_message),
-            ("labeled-response", self.labeled_response),
-            ("message-tags", self.message_tags),
-            ("multi-prefix", self.multi_prefix),
-            ("server-time", self.server_time),
-            ("userhost-in-names", self.userhost_in_names),
-        ] {
-            if flag {
-                on.push(name);
-            }
-        }
+        let mut caps = *self;
+        let on: Vec<&str> = CAPS.iter().copied().filter(|name| caps.flag(name).is_some_and(|f| *f)).collect();
         on.join(" ")
     }
 }
@@ -1947,6 +1935,18 @@ mod tests {
             door.render_error(&Some(RequestId::Text(req.into())), code, "m", &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), want, "{req}");
         }
+    }
+
+    #[test]
+    fn every_offered_capability_can_be_enabled_and_is_listed() {
+        let mut caps = Caps::default();
+        assert_eq!(caps.list(), "");
+        for name in CAPS {
+            assert!(caps.set(name, true), "{name}");
+        }
+        assert_eq!(caps.list(), CAPS.join(" "));
+        assert!(caps.set("batch", false) && !caps.set("sasl", true));
+        assert!(!caps.list().split(' ').any(|c| c == "batch"));
     }
 
     #[test]
