@@ -936,10 +936,7 @@ pub fn write_server_frame(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
         ServerFrame::Ack { id, cid, mid, room, ts, duplicate, away } => {
             out.extend_from_slice(br#"{"type":"ack""#);
             match id {
-                Some(RequestId::Num(n)) => {
-                    out.extend_from_slice(br#","id":"#);
-                    out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes());
-                }
+                Some(RequestId::Num(n)) => number_field(out, "id", *n),
                 Some(RequestId::Text(t)) => json_field(out, "id", t),
                 None => {}
             }
@@ -991,7 +988,7 @@ fn write_message(m: &MessageFrame<'_>, out: &mut Vec<u8>) {
 }
 
 /// `,"key":value` for a number.
-fn number_field(out: &mut Vec<u8>, key: &str, value: u64) {
+fn number_field(out: &mut Vec<u8>, key: &str, value: impl itoa::Integer) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
