@@ -1,11 +1,11 @@
 //! IRC `MODE`, `KICK` and `INVITE`: channel modes are spelled out as the core's protocol-neutral
 //! room changes (`RoomChange`); the hub decides who may do what and announces the result.
 
-use super::{IrcDoor, KICK_LEN, MAX_TARGETS, clip, push_line, tag};
+use super::{IrcDoor, KICK_LEN, MAX_TARGETS, clip, push_line, same_name, tag};
 use crate::door::{Flow, ModeItem, SessionCtx, parse_modes};
 use natter_core::Command;
 use natter_proto::irc;
-use natter_proto::names::fold;
+use natter_proto::names::validate_nick;
 
 impl IrcDoor {
     pub(super) async fn mode(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
@@ -49,8 +49,9 @@ impl IrcDoor {
     }
 
     async fn user_mode(&mut self, target: &str, modes: &str, ctx: &mut SessionCtx) -> Flow {
-        if fold(target) != fold(&self.nick) {
-            if !ctx_has_nick(target) {
+        if !same_name(target, &self.nick) {
+            // A name that could be a nick gets 502 rather than 401.
+            if validate_nick(target).is_err() {
                 return self.bad(ctx, "401", &[target, "No such nick/channel"]);
             }
             return self.bad(ctx, "502", &["Cannot change mode for other users"]);
@@ -143,9 +144,4 @@ impl IrcDoor {
         let req = tag("invite", &format!("{room} {nick}"));
         ctx.command(Command::Invite { room: room.clone(), nick: nick.clone(), req }).await
     }
-}
-
-/// Whether a MODE target that is not us could be a nick (so 502 rather than 401 is right).
-fn ctx_has_nick(target: &str) -> bool {
-    natter_proto::names::validate_nick(target).is_ok()
 }
