@@ -211,8 +211,9 @@ fn a_slow_reader_is_dropped_without_slowing_others() {
     let mut sender = native(server.tcp, "sender");
     fast.expect(r#""nick":"sender""#);
     const N: usize = 4000;
-    // How far the sender may run ahead of the fast reader: well inside the outbox (256), so
-    // the fast reader keeps up however the test threads are scheduled, while the slow one,
+    // How far the sender may run ahead of the fast reader and of its own acknowledgements:
+    // well inside the outbox (256), so that the fast reader and the sender (which reads its
+    // acks as it goes) keep up however the test threads are scheduled, while the slow one,
     // which never reads, overflows its socket buffers and then its outbox.
     const AHEAD: usize = 64;
     let progress = Arc::new(AtomicUsize::new(0));
@@ -233,9 +234,11 @@ fn a_slow_reader_is_dropped_without_slowing_others() {
         (got, slow_quit)
     });
     let text = "z".repeat(4000);
+    let mut acked = 0;
     for i in 0..N {
-        while i >= progress.load(Ordering::Acquire).saturating_add(AHEAD) {
-            std::thread::sleep(Duration::from_millis(1));
+        while i >= progress.load(Ordering::Acquire).min(acked).saturating_add(AHEAD) {
+            let lines = sender.drain(Duration::from_millis(1));
+            acked += lines.iter().filter(|l| l.contains(r#""type":"ack""#)).count();
         }
         sender.line(&format!(r##"{{"type":"send","room":"#lobby","text":"{i} {text}"}}"##));
     }

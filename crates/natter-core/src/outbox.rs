@@ -97,7 +97,8 @@ pub enum OutboxItems {
 }
 
 impl Outbox {
-    /// Creates an outbox that holds at most `capacity` undelivered events.
+    /// Creates an outbox whose backlog may reach `capacity` undelivered events (plus one batch
+    /// pushed when it was empty).
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -119,7 +120,7 @@ impl Outbox {
     }
 
     /// Queues every piece of `staged` at once (one lock, one wakeup), leaving `staged` empty.
-    /// Fails, queuing nothing, when they do not all fit.
+    /// Fails, queuing nothing, when they would add to a backlog beyond capacity.
     pub fn push_pieces(&self, staged: &mut Vec<Piece>) -> Result<(), Overflow> {
         let count: usize = staged.iter().map(Piece::len).sum();
         let mut state = self.state();
@@ -127,7 +128,10 @@ impl Outbox {
             staged.clear();
             return Ok(());
         }
-        if state.queued + count > self.inner.capacity {
+        // A backlog beyond capacity means the reader is not keeping up. A batch that alone is
+        // bigger (the acknowledgements of one group commit, say) arriving at an empty queue
+        // does not: the reader took everything before it.
+        if state.queued > 0 && state.queued + count > self.inner.capacity {
             return Err(Overflow);
         }
         let was_empty = state.queue.is_empty();
@@ -271,6 +275,20 @@ mod tests {
         let texts: Vec<_> = buf.iter().flat_map(Piece::deliveries).map(|d| d.event.clone()).collect();
         assert_eq!(texts, [notice("a"), notice("b")]);
         assert!(outbox.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_big_batch_into_an_empty_queue_is_not_a_slow_reader() {
+        let outbox = Outbox::new(2);
+        let log: Arc<[Delivery]> = ["a", "b", "c", "d"].map(|t| deliver(notice(t))).into();
+        outbox.push_pieces(&mut vec![Piece::new(log.clone(), 0..3)]).unwrap();
+        // Now there is a backlog of 3 > 2: anything more overflows.
+        assert_eq!(outbox.push_pieces(&mut vec![Piece::new(log, 3..4)]), Err(Overflow));
+        assert_eq!(outbox.send(notice("e")), Err(Overflow));
+        let mut buf = Vec::new();
+        assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
+        assert_eq!(buf.iter().map(Piece::len).sum::<usize>(), 3);
+        outbox.send(notice("f")).unwrap();
     }
 
     #[test]
