@@ -287,11 +287,11 @@ async fn room_settings_need_a_room_or_server_operator() {
     assert!(!events.iter().any(|e| matches!(e, Event::Error { .. })), "{events:?}");
 }
 
-/// Topics, kick reasons and away messages are cut to one limit for every front door (whole
-/// characters), so that what one client sets fits every other.
+/// Topics, kick reasons and away messages are cut to one limit for every front door (in bytes,
+/// on a character boundary), so that what one client sets fits every other.
 #[tokio::test]
 async fn long_topics_reasons_and_away_messages_are_cut_for_everyone() {
-    use natter_core::hub::{MAX_AWAY_CHARS, MAX_KICK_CHARS, MAX_TOPIC_CHARS};
+    use natter_core::hub::{MAX_AWAY_BYTES, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
     let hub = start();
     let ann = join(&hub, "ann", 64).await;
     let bob = join(&hub, "bob", 64).await;
@@ -308,18 +308,18 @@ async fn long_topics_reasons_and_away_messages_are_cut_for_everyone() {
         Event::Topic { topic, .. } => Some(topic.to_string()),
         _ => None,
     });
-    assert_eq!(topic, Some("é".repeat(MAX_TOPIC_CHARS)));
+    assert_eq!(topic, Some("é".repeat(MAX_TOPIC_BYTES / 2)));
     hub.command(bob.id, Command::Away { text: Some(long.clone()), req: None }).await.unwrap();
     let away = ann.events().await.into_iter().find_map(|e| match e {
         Event::Away { text, .. } => text.map(|t| t.to_string()),
         _ => None,
     });
-    assert_eq!(away, Some("é".repeat(MAX_AWAY_CHARS)));
+    assert_eq!(away, Some("é".repeat(MAX_AWAY_BYTES / 2)));
     let kick = Command::Kick { room: "#rust".into(), nick: "bob".into(), reason: Some(long), req: None };
     hub.command(ann.id, kick).await.unwrap();
     let reason = bob.events().await.into_iter().find_map(|e| match e {
         Event::Kick { reason, .. } => reason.map(|r| r.to_string()),
         _ => None,
     });
-    assert_eq!(reason, Some("é".repeat(MAX_KICK_CHARS)));
+    assert_eq!(reason, Some("é".repeat(MAX_KICK_BYTES / 2)));
 }

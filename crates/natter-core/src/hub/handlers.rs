@@ -668,7 +668,7 @@ impl Hub {
         }
         let by = self.sessions[&id].nick.clone();
         let r = self.rooms.get_mut(&key).expect("checked");
-        r.topic = super::moderation::clipped(&topic, super::moderation::MAX_TOPIC_CHARS);
+        r.topic = super::moderation::clipped(&topic, super::moderation::MAX_TOPIC_BYTES);
         r.topic_by = Some(by.clone());
         r.topic_ts = now_ms();
         let event = Event::Topic {

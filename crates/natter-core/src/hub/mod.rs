@@ -10,7 +10,7 @@ mod moderation;
 mod sessions;
 mod state;
 
-pub use moderation::{MAX_AWAY_CHARS, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_CHARS, MAX_TOPIC_CHARS};
+pub use moderation::{MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
 pub use state::SessionId;
 
 use crate::command::{Command, Registration};

@@ -15,13 +15,13 @@ use natter_proto::native::{ErrorCode, RequestId};
 
 type Req = Option<RequestId>;
 
-/// Longest away message kept, in characters.
-pub const MAX_AWAY_CHARS: usize = 200;
-/// Longest topic kept, in characters: one limit for every front door (IRC announces it as
+/// Longest away message kept, in bytes (IRC `AWAYLEN`, which counts octets).
+pub const MAX_AWAY_BYTES: usize = 200;
+/// Longest topic kept, in bytes: one limit for every front door (IRC announces it as
 /// `TOPICLEN`), so that a topic set by one client is whole for all.
-pub const MAX_TOPIC_CHARS: usize = 390;
-/// Longest kick reason kept, in characters (IRC `KICKLEN`).
-pub const MAX_KICK_CHARS: usize = 390;
+pub const MAX_TOPIC_BYTES: usize = 390;
+/// Longest kick reason kept, in bytes (IRC `KICKLEN`).
+pub const MAX_KICK_BYTES: usize = 390;
 /// Most bans per room.
 pub const MAX_BANS: usize = 100;
 /// Longest room key, in characters.
@@ -333,7 +333,7 @@ impl Hub {
             nick: self.sessions[&target].nick.clone(),
             by: kicker.nick.clone(),
             ident: kicker.ident.clone(),
-            reason: reason.filter(|r| !r.is_empty()).map(|r| clipped(&r, MAX_KICK_CHARS)),
+            reason: reason.filter(|r| !r.is_empty()).map(|r| clipped(&r, MAX_KICK_BYTES)),
             ts: now_ms(),
         };
         let recipients = self.rooms[&key].members.clone();
@@ -379,7 +379,7 @@ impl Hub {
 
     pub(super) fn away(&mut self, id: SessionId, text: Option<String>, req: Req) {
         let text: Option<Name> =
-            text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| clipped(t, MAX_AWAY_CHARS));
+            text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| clipped(t, MAX_AWAY_BYTES));
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.away = text.clone();
         let (nick, ident) = (session.nick.clone(), session.ident.clone());
@@ -442,10 +442,11 @@ impl Hub {
     }
 }
 
-/// The first `max` characters of `text`.
+/// The longest start of `text` of at most `max` bytes that ends on a character boundary.
 pub(super) fn clipped(text: &str, max: usize) -> Name {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => text[..cut].into(),
-        None => text.into(),
+    let mut cut = max.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
     }
+    text[..cut].into()
 }

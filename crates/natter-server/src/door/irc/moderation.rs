@@ -1,7 +1,7 @@
 //! IRC `MODE`, `KICK` and `INVITE`: channel modes are spelled out as the core's protocol-neutral
 //! room changes (`RoomChange`); the hub decides who may do what and announces the result.
 
-use super::{IrcDoor, KICK_LEN, MAX_TARGETS, clip, push_line, same_name, tag};
+use super::{IrcDoor, MAX_TARGETS, push_line, same_name, tag};
 use crate::door::{Flow, ModeItem, SessionCtx, parse_modes};
 use natter_core::Command;
 use natter_proto::irc;
@@ -113,7 +113,8 @@ impl IrcDoor {
         }
         let rooms: Vec<&str> = m.params[0].split(',').filter(|r| !r.is_empty()).collect();
         let nicks: Vec<&str> = m.params[1].split(',').filter(|n| !n.is_empty()).collect();
-        let reason = m.param(2).filter(|r| !r.is_empty()).map(|r| clip(r, KICK_LEN).to_string());
+        // Cut to KICKLEN by the hub, as for every front door.
+        let reason = m.param(2).filter(|r| !r.is_empty()).map(str::to_string);
         // `KICK #a n1,n2` kicks both from #a; `KICK #a,#b n1,n2` pairs them up. Targets
         // beyond TARGMAX are dropped.
         for (i, nick) in nicks.iter().enumerate().take(MAX_TARGETS) {
