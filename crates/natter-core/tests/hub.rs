@@ -258,19 +258,26 @@ async fn a_small_share_of_a_busy_batch_does_not_pin_the_whole_log() {
     assert!(got_quiet.iter().all(|p| p.pinned() == p.len()), "quiet keeps only its own delivery");
 }
 
+/// `ann` and `bob` logged in, both in `#rust` (`ann` created it: its operator), their joining
+/// events read.
+async fn ann_and_bob_in_rust(hub: &HubHandle) -> (Peer, Peer) {
+    let ann = join(hub, "ann", 64).await;
+    let bob = join(hub, "bob", 64).await;
+    for peer in [&ann, &bob] {
+        hub.command(peer.id, Command::Join { room: "#rust".into(), key: None, req: None }).await.unwrap();
+    }
+    ann.events().await;
+    bob.events().await;
+    (ann, bob)
+}
+
 /// Room settings are an operator's part: a plain member is refused with the room named, a
 /// server operator (who gave an operator password) may, like the room's own operator.
 #[tokio::test]
 async fn room_settings_need_a_room_or_server_operator() {
     let config = HubConfig { operators: vec![("admin".into(), "s3cret".into())], ..HubConfig::default() };
     let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
-    let ann = join(&hub, "ann", 64).await;
-    let bob = join(&hub, "bob", 64).await;
-    let join_rust = Command::Join { room: "#rust".into(), key: None, req: None };
-    hub.command(ann.id, join_rust.clone()).await.unwrap();
-    hub.command(bob.id, join_rust).await.unwrap();
-    ann.events().await;
-    bob.events().await;
+    let (ann, bob) = ann_and_bob_in_rust(&hub).await;
     let ephemeral = || Command::SetEphemeral { room: "#rust".into(), on: true, req: None };
     hub.command(bob.id, ephemeral()).await.unwrap();
     let refused = bob.events().await;
@@ -293,13 +300,7 @@ async fn room_settings_need_a_room_or_server_operator() {
 async fn long_topics_reasons_and_away_messages_are_cut_for_everyone() {
     use natter_core::hub::{MAX_AWAY_BYTES, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
     let hub = start();
-    let ann = join(&hub, "ann", 64).await;
-    let bob = join(&hub, "bob", 64).await;
-    let join_rust = Command::Join { room: "#rust".into(), key: None, req: None };
-    hub.command(ann.id, join_rust.clone()).await.unwrap();
-    hub.command(bob.id, join_rust).await.unwrap();
-    ann.events().await;
-    bob.events().await;
+    let (ann, bob) = ann_and_bob_in_rust(&hub).await;
     let long = "é".repeat(1000);
     hub.command(ann.id, Command::Topic { room: "#rust".into(), topic: Some(long.clone()), req: None })
         .await
