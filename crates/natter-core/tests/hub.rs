@@ -277,7 +277,7 @@ async fn ann_and_bob_in_rust(hub: &HubHandle) -> (Peer, Peer) {
 async fn room_settings_need_a_room_or_server_operator() {
     let config = HubConfig { operators: vec![("admin".into(), "s3cret".into())], ..HubConfig::default() };
     let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
-    let (ann, bob) = ann_and_bob_in_rust(&hub).await;
+    let (_ann, bob) = ann_and_bob_in_rust(&hub).await;
     let ephemeral = || Command::SetEphemeral { room: "#rust".into(), on: true, req: None };
     hub.command(bob.id, ephemeral()).await.unwrap();
     let refused = bob.events().await;
