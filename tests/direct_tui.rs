@@ -214,8 +214,12 @@ fn a_wrong_code_fails_on_the_screen_and_again_after_it_closes() {
     let wrong = format!("{}-{words}", number.parse::<u16>().unwrap() % 999 + 1);
     let c = direct(&tmux, "c", &format!("connect {addr} --code {wrong}"), 100, 20);
     for p in [&l, &c] {
-        let s = p.wait("the failure", |s| s.contains("!! ") && s.contains("wrong code"));
-        assert!(s.lines().nth(18).unwrap().contains("failed"), "status bar:\n{s}");
+        // The error line and the status bar are drawn in separate frames: wait for both.
+        let s = p.wait("the failure in the log and the status bar", |s| {
+            s.contains("!! ")
+                && s.contains("wrong code")
+                && s.lines().nth(18).is_some_and(|bar| bar.contains("failed"))
+        });
         assert!(!s.contains("secure channel established"), "{s}");
         p.keys(&["Enter"]);
         let after = wait_exit(p, 1);

@@ -2,14 +2,14 @@
 //! throwaway home, no user config), connects to natter's IRC port, joins `#lobby` and talks
 //! with a native client in the same room, both ways, plain and `/me`.
 //!
-//! Skipped with a message when irssi or tmux is missing, unless `NATTER_REQUIRE_IRC_CLIENT`
-//! is set (`.ci/run` sets it after installing both), in which case a missing client fails.
+//! Skipped with a message when irssi or tmux is missing, unless `NATTER_REQUIRE_TOOLS` is set
+//! (`.ci/run` sets it after installing both), in which case a missing client fails.
 
 mod common;
 mod tmux_util;
 
 use common::{Server, json, native};
-use tmux_util::{Tmux, installed};
+use tmux_util::{Tmux, tools_available};
 
 const NICK: &str = "irssi_user";
 /// irssi's configuration: its flood queue (by default 5 commands at once, then one per 2.2 s)
@@ -20,30 +20,9 @@ const IRSSI_CONFIG: &str = r#"settings = {
 };
 "#;
 
-/// True when irssi and tmux can run; otherwise skips (prints why) or, when
-/// `NATTER_REQUIRE_IRC_CLIENT` is set, fails.
-fn client_available() -> bool {
-    let missing: Vec<&str> = [("irssi", "--version"), ("tmux", "-V")]
-        .into_iter()
-        .filter(|(p, a)| !installed(p, a))
-        .map(|(p, _)| p)
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let what = format!("not installed: {} (apt-get install irssi tmux)", missing.join(", "));
-    if std::env::var_os("NATTER_REQUIRE_IRC_CLIENT").is_some_and(|v| !v.is_empty()) {
-        panic!("NATTER_REQUIRE_IRC_CLIENT is set but {what}");
-    }
-    eprintln!(
-        "SKIPPED: {what}; the real-IRC-client test needs them (set NATTER_REQUIRE_IRC_CLIENT=1 to fail instead)"
-    );
-    false
-}
-
 #[test]
 fn irssi_joins_lobby_and_talks_with_a_native_client() {
-    if !client_available() {
+    if !tools_available(&[("irssi", "--version"), ("tmux", "-V")]) {
         return;
     }
     let server = Server::start(&[]);

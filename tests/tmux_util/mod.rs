@@ -18,13 +18,25 @@ pub fn installed(program: &str, arg: &str) -> bool {
     Command::new(program).arg(arg).output().is_ok_and(|o| o.status.success())
 }
 
-/// True when tmux can run; otherwise prints that the test is skipped.
-pub fn have_tmux() -> bool {
-    let ok = installed("tmux", "-V");
-    if !ok {
-        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux); the TUI tests need it");
+/// True when every `(program, version flag)` runs. When one is missing the test is skipped
+/// with a message, unless `NATTER_REQUIRE_TOOLS` is set (`.ci/run` sets it after installing
+/// them): then a missing tool fails the test, so CI can never pass by skipping.
+pub fn tools_available(tools: &[(&str, &str)]) -> bool {
+    let missing: Vec<&str> = tools.iter().filter(|(p, a)| !installed(p, a)).map(|(p, _)| *p).collect();
+    if missing.is_empty() {
+        return true;
     }
-    ok
+    let what = format!("not installed: {} (apt-get install {})", missing.join(", "), missing.join(" "));
+    if std::env::var_os("NATTER_REQUIRE_TOOLS").is_some_and(|v| !v.is_empty()) {
+        panic!("NATTER_REQUIRE_TOOLS is set but {what}");
+    }
+    eprintln!("SKIPPED: {what} (set NATTER_REQUIRE_TOOLS=1 to fail instead)");
+    false
+}
+
+/// True when tmux can run ([`tools_available`]).
+pub fn have_tmux() -> bool {
+    tools_available(&[("tmux", "-V")])
 }
 
 /// A tmux server of our own; killed on drop.
