@@ -1,25 +1,9 @@
 //! What front doors ask of the hub, in protocol-neutral terms.
 
 use crate::outbox::Outbox;
+use crate::request::{DoorNote, Req};
 use crate::store::HistoryQuery;
-use natter_proto::native::RequestId;
-use std::sync::Arc;
-
-/// Which front door a session came through; shown in logs and used for defaults (for
-/// example the console session is a server operator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionKind {
-    /// Native JSON frames over TCP.
-    Native,
-    /// Plain text lines (netcat, telnet).
-    Text,
-    /// UDP datagrams.
-    Udp,
-    /// IRC.
-    Irc,
-    /// The server's own terminal (`natter serve --console`): operator of every room.
-    Console,
-}
+pub use crate::vocab::{Name, RoomChange, SessionKind, Target};
 
 /// Everything the hub needs to log a session in.
 #[derive(Debug)]
@@ -39,16 +23,7 @@ pub struct Registration {
     /// The server password the client gave, checked against the configured one (if any).
     pub password: Option<String>,
     /// Request id echoed in the welcome.
-    pub req: Option<RequestId>,
-}
-
-/// Where a message goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A room, by name (`#lobby`).
-    Room(String),
-    /// A user, by nickname.
-    Nick(String),
+    pub req: Req,
 }
 
 /// A request from a logged-in session. Each carries the request id (`req`) that the answer
@@ -59,18 +34,19 @@ pub enum Command {
     Say {
         /// Room or user.
         target: Target,
-        /// Message text; may be empty only when `tags` is set (a tag-only message).
+        /// Message text; may be empty only when `meta` is set (a metadata-only message).
         text: String,
         /// True for `/me`.
         action: bool,
         /// True for a notice (never answered automatically; no away reply).
         notice: bool,
-        /// Client-only tags (IRCv3 `+name=value;...`, escaped), relayed as given.
-        tags: Option<String>,
+        /// Metadata the client attached for other clients (IRC client-only tags, escaped, `;`
+        /// separated), relayed as given, never stored.
+        meta: Option<String>,
         /// Client message id.
         cid: Option<String>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Join or create a room.
     Join {
@@ -79,7 +55,7 @@ pub enum Command {
         /// The room's key (password), needed when the room has one.
         key: Option<String>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Leave a room.
     Part {
@@ -88,14 +64,14 @@ pub enum Command {
         /// Shown to the room.
         reason: Option<String>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Change nickname.
     Nick {
         /// New nickname.
         nick: String,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Query (`topic: None`) or set a topic.
     Topic {
@@ -104,7 +80,7 @@ pub enum Command {
         /// New topic.
         topic: Option<String>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Who is in a room, or on the server (`room: None`).
     Who {
@@ -113,33 +89,55 @@ pub enum Command {
         /// Also describe each member (`user@host`, standing, away): `Members::info`.
         detail: bool,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
+    },
+    /// The users whose nickname matches a mask (`*` and `?` wildcards), answered by
+    /// `Event::Members` with only the matches: users hidden from searches are left out unless
+    /// they share a room with the asker or the mask names them exactly.
+    Search {
+        /// The mask.
+        mask: String,
+        /// Request id.
+        req: Req,
+    },
+    /// Several users at once, answered by `Event::Users` with those online, in the order asked.
+    Lookup {
+        /// Nicknames.
+        nicks: Vec<String>,
+        /// Request id.
+        req: Req,
+    },
+    /// How many users are online, hidden and operators, and the most ever online: answered by
+    /// `Event::ServerStats`, at a cost that does not grow with the server.
+    ServerStats {
+        /// Request id.
+        req: Req,
     },
     /// List rooms.
     Rooms {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Set (`Some`) or toggle (`None`) ignore mode.
     IgnoreAll {
         /// Desired mode.
         on: Option<bool>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Ignore a user; `None` just lists who is ignored.
     Ignore {
         /// Nickname.
         nick: Option<String>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Stop ignoring a user.
     Unignore {
         /// Nickname.
         nick: String,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Page through stored messages of a room (by id or by time, see [`HistoryQuery`]).
     History {
@@ -151,11 +149,11 @@ pub enum Command {
         /// `query.before_ts` (included), half older and half newer (IRCv3 `CHATHISTORY AROUND`).
         around: bool,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
-    /// Rooms of the session that saw messages in a time range, for IRCv3 `CHATHISTORY
-    /// TARGETS`: answered by `Event::Conversations`.
-    Conversations {
+    /// Rooms of the session that saw messages in a time range, most recently active last:
+    /// answered by `Event::ActiveRooms`.
+    ActiveRooms {
         /// Only activity after this time (ms since the epoch).
         after_ts: u64,
         /// Only activity before this time.
@@ -163,7 +161,7 @@ pub enum Command {
         /// At most this many rooms.
         limit: u32,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Make a room ephemeral or persistent (room operators only).
     SetEphemeral {
@@ -172,7 +170,7 @@ pub enum Command {
         /// True: store nothing.
         on: bool,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Change room settings or someone's standing in a room (operators only).
     Mode {
@@ -181,21 +179,21 @@ pub enum Command {
         /// The changes, applied in order; each one that took effect is announced.
         changes: Vec<RoomChange>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Ask for a room's settings (answered by `Event::RoomModes`).
     RoomModes {
         /// Room name.
         room: String,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Ask for a room's ban list (answered by `Event::Bans`).
     Bans {
         /// Room name.
         room: String,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Remove someone from a room (operators only).
     Kick {
@@ -206,7 +204,7 @@ pub enum Command {
         /// Shown to the room.
         reason: Option<String>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Invite someone into a room: lets them past invite-only, bans and the key once.
     Invite {
@@ -215,27 +213,27 @@ pub enum Command {
         /// Who.
         nick: String,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// List the rooms you are invited into and have not joined yet (answered by
     /// `Event::Invites`).
     Invites {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Mark yourself away (`Some(text)`) or back (`None`).
     Away {
         /// Away message.
         text: Option<String>,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Describe one online user (answered by `Event::UserInfo`).
     Whois {
         /// Nickname.
         nick: String,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Who recently used a nickname that is now gone (answered by `Event::Whowas`).
     Whowas {
@@ -244,7 +242,7 @@ pub enum Command {
         /// At most this many entries, newest first.
         count: usize,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
     /// Become a server operator (operator of every room) with a configured name and password.
     Oper {
@@ -253,25 +251,24 @@ pub enum Command {
         /// Its password.
         password: String,
         /// Request id; the answer is a `Notice` carrying it.
-        req: Option<RequestId>,
+        req: Req,
     },
-    /// Receive (`true`) or stop receiving the server operators' announcements (IRC user mode
-    /// `+w`).
-    HearWallops {
+    /// Receive (`true`) or stop receiving the server operators' announcements.
+    HearAnnouncements {
         /// Receive them.
         on: bool,
     },
     /// An announcement from a server operator to every session that asked for them
-    /// (`HearWallops`) and to the operator; server operators only.
-    Wallops {
+    /// (`HearAnnouncements`) and to the operator; server operators only.
+    Announce {
         /// The announcement.
         text: String,
         /// Request id: a refusal carries it.
-        req: Option<RequestId>,
+        req: Req,
     },
-    /// Hide from (`true`) or show again in server-wide `who` searches by people who share no
-    /// room with you (IRC user mode `+i`).
-    Invisible {
+    /// Hide from (`true`) or show again in server-wide searches by people who share no room
+    /// with you.
+    HideFromSearches {
         /// Hidden.
         on: bool,
     },
@@ -279,16 +276,16 @@ pub enum Command {
     Kill {
         /// Who.
         nick: String,
-        /// Shown to them and to their rooms.
+        /// Shown to them and to their rooms as the reason they left, worded by the front door.
         reason: String,
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
     },
-    /// Hand this event back to the session, in order after its earlier commands: front doors
-    /// send their own answers (IRC numerics, PONG) this way so that they never overtake the
-    /// hub's answers to commands sent before.
+    /// Hand this back to the session, in order after its earlier commands: front doors send
+    /// their own output (IRC numerics, pongs, refusals they decide themselves) this way so
+    /// that it never overtakes the hub's answers to commands sent before.
     Echo {
-        /// The event to deliver.
+        /// The event to deliver: usually `Event::Local` with the door's own note.
         event: Box<crate::event::Event>,
     },
     /// Leave the server. Front doors send this on `/quit` and when the connection ends.
@@ -299,58 +296,19 @@ pub enum Command {
 }
 
 impl Command {
-    /// A plain message as the simple front doors send it: no `/me`, no notice, no tags, no
+    /// A plain message as the simple front doors send it: no `/me`, no notice, no metadata, no
     /// client or request id. Doors set the fields they have on the result.
     pub fn say(target: Target, text: String) -> Self {
-        Command::Say { target, text, action: false, notice: false, tags: None, cid: None, req: None }
+        Command::Say { target, text, action: false, notice: false, meta: None, cid: None, req: None }
     }
 
     /// The same for an action (`/me waves`).
     pub fn me(target: Target, text: String) -> Self {
-        Command::Say { target, text, action: true, notice: false, tags: None, cid: None, req: None }
+        Command::Say { target, text, action: true, notice: false, meta: None, cid: None, req: None }
     }
-}
 
-/// Shared nick text; cloned into every event that names a user.
-pub type Name = Arc<str>;
-
-/// One change to a room's settings or to a member's standing: the protocol-neutral form of
-/// IRC channel modes, also reachable from text mode (`/mode`, `/op`, `/ban`) and native frames.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomChange {
-    /// Only operators may set the topic.
-    TopicLock(bool),
-    /// Only members may send to the room.
-    NoExternal(bool),
-    /// Only operators and voiced members may speak.
-    Moderated(bool),
-    /// Joining needs an invitation.
-    InviteOnly(bool),
-    /// The room is not listed to non-members and its members are not shown to them.
-    Secret(bool),
-    /// Joining needs this key (`None`: no key).
-    Key(Option<String>),
-    /// At most this many members (`None`: no limit).
-    Limit(Option<u32>),
-    /// Add or remove a ban mask (`nick!user@host` with `*` and `?` wildcards).
-    Ban {
-        /// The mask.
-        mask: String,
-        /// True to add.
-        on: bool,
-    },
-    /// Grant or take room operator standing.
-    Operator {
-        /// Who.
-        nick: String,
-        /// True to grant.
-        on: bool,
-    },
-    /// Grant or take voice (may speak in a moderated room).
-    Voice {
-        /// Who.
-        nick: String,
-        /// True to grant.
-        on: bool,
-    },
+    /// Door-local output, to be handed back in order (see [`Command::Echo`]).
+    pub fn local(note: DoorNote) -> Self {
+        Command::Echo { event: Box::new(crate::event::Event::Local(note)) }
+    }
 }

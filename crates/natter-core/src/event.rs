@@ -1,8 +1,9 @@
 //! What the hub tells sessions, and the cache that lets each protocol render a shared event
 //! only once however many recipients it has.
 
-use crate::command::{Name, RoomChange, SessionKind};
-use natter_proto::native::{ErrorCode, RequestId};
+use crate::refusal::Refusal;
+use crate::request::{DoorNote, Req};
+use crate::vocab::{Name, RoomChange, SessionKind};
 use std::sync::{Arc, OnceLock};
 
 /// A chat message, as delivered live and as kept in history.
@@ -24,10 +25,10 @@ pub struct ChatMessage {
     /// True for a notice: a message that must never draw an automatic reply (bots, away
     /// answers); IRC shows it as `NOTICE`, text mode marks it.
     pub notice: bool,
-    /// Client-only tags (IRCv3 `+name=value`, escaped, `;`-separated, without the leading
-    /// `@`) that the sender attached, relayed to recipients that understand them; a message
-    /// with tags and no text is a tag-only message (IRC `TAGMSG`, e.g. `+typing`).
-    pub tags: Option<Name>,
+    /// Metadata the sender's client attached for other clients (IRC client-only tags:
+    /// `+name=value`, escaped, `;`-separated), relayed to recipients that understand it; a
+    /// message with metadata and no text is a metadata-only message (a typing notice).
+    pub meta: Option<Name>,
     /// Server id (per room), when stored.
     pub mid: Option<u64>,
     /// Id of a live message that has no stored id (private, ephemeral, tag-only), unique in
@@ -38,25 +39,26 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
-    /// A stable, protocol-neutral id for this message (IRCv3 `msgid`): `<room hash>-<id>` for a
-    /// stored room message (the same string live and in history, so a client can page from
-    /// it), `u<hex>` otherwise. [`parse_msgid`] reverses the first form.
-    pub fn msgid(&self) -> String {
+    /// A server-side id for this message that is unique on the server and stable across
+    /// restarts: `<room hash>-<id>` for a stored room message (the same string live and in
+    /// history, so a client can page from it), `u<hex>` otherwise. [`parse_stable_id`]
+    /// reverses the first form.
+    pub fn stable_id(&self) -> String {
         match (&self.room, self.mid) {
-            (Some(room), Some(mid)) => room_msgid(&natter_proto::names::fold(room), mid),
+            (Some(room), Some(mid)) => room_stable_id(&natter_proto::names::fold(room), mid),
             _ => format!("u{:x}", self.uid),
         }
     }
 }
 
-/// The msgid of stored message `mid` of the room with key (case-folded name) `room_key`.
-pub fn room_msgid(room_key: &str, mid: u64) -> String {
+/// The stable id of stored message `mid` of the room with key (case-folded name) `room_key`.
+pub fn room_stable_id(room_key: &str, mid: u64) -> String {
     format!("{:08x}-{mid}", room_hash(room_key))
 }
 
-/// The stored id named by a msgid, when it is a stored message of the room with key
+/// The stored id named by a stable id, when it is a stored message of the room with key
 /// `room_key`; `None` for any other string (a live-only id, another room's id, garbage).
-pub fn parse_msgid(room_key: &str, msgid: &str) -> Option<u64> {
+pub fn parse_stable_id(room_key: &str, msgid: &str) -> Option<u64> {
     let (hash, mid) = msgid.split_once('-')?;
     if hash.len() != 8 || u32::from_str_radix(hash, 16).ok()? != room_hash(room_key) {
         return None;
@@ -65,7 +67,7 @@ pub fn parse_msgid(room_key: &str, msgid: &str) -> Option<u64> {
 }
 
 /// FNV-1a of a room key, folded to 32 bits: stable across versions and platforms (unlike the
-/// std hasher), so msgids stay valid across restarts and upgrades.
+/// std hasher), so stable ids stay valid across restarts and upgrades.
 fn room_hash(room_key: &str) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in room_key.bytes() {
@@ -135,10 +137,23 @@ pub struct MemberInfo {
     pub away: Option<Name>,
     /// Server operator (the console).
     pub server_op: bool,
-    /// Asked to be hidden from server-wide searches (IRC `+i`).
-    pub invisible: bool,
-    /// Shares a room with the asker (or is the asker): invisibility does not hide them then.
+    /// Asked to be hidden from server-wide searches.
+    pub hidden: bool,
+    /// Shares a room with the asker (or is the asker): being hidden does not hide them then.
     pub shares_room: bool,
+}
+
+/// Who is on the server, counted as the hub goes (never by walking every session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Sessions logged in.
+    pub users: usize,
+    /// Of those, hidden from searches.
+    pub hidden: usize,
+    /// Of those, server operators.
+    pub operators: usize,
+    /// Most sessions ever logged in at once since the server started.
+    pub peak: usize,
 }
 
 /// Someone's standing in one room, for `UserInfo`.
@@ -194,7 +209,7 @@ pub enum Event {
     /// Logged in as `nick`.
     Welcome {
         /// Echo of the registration's request id.
-        req: Option<RequestId>,
+        req: Req,
         /// The nickname in use.
         nick: Name,
     },
@@ -203,7 +218,7 @@ pub enum Event {
     /// Your message was accepted (and stored, for stored rooms).
     Ack {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Client message id.
         cid: Option<Box<str>>,
         /// The message as everyone else sees it (IRC echo-message renders this).
@@ -264,7 +279,7 @@ pub enum Event {
     /// A room's topic (changed, or asked for).
     Topic {
         /// Request id when this answers a query.
-        req: Option<RequestId>,
+        req: Req,
         /// Room.
         room: Name,
         /// Topic, empty when unset.
@@ -277,7 +292,7 @@ pub enum Event {
     /// You joined a room.
     Joined {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Room.
         room: Name,
         /// Topic.
@@ -302,7 +317,7 @@ pub enum Event {
     /// Answer to `Who`.
     Members {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Room, or `None` for the whole server.
         room: Option<Name>,
         /// Nicknames, sorted.
@@ -310,17 +325,31 @@ pub enum Event {
         /// With `detail`: one entry per nick, same order; else empty.
         info: Vec<MemberInfo>,
     },
+    /// Answer to `Lookup`: the users asked about who are online, in the order asked.
+    Users {
+        /// Request id.
+        req: Req,
+        /// One entry per user found (`op`/`voice` are false: no room was asked about).
+        users: Vec<MemberInfo>,
+    },
+    /// Answer to `ServerStats`.
+    ServerStats {
+        /// Request id.
+        req: Req,
+        /// The counts.
+        stats: ServerStats,
+    },
     /// Answer to `Rooms`.
     Rooms {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Rooms, sorted by name.
         rooms: Vec<RoomSummary>,
     },
     /// Answer to `History`.
     History {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Room (or the nick asked about, for private conversations, which are not stored).
         room: Name,
         /// Messages, oldest first.
@@ -328,24 +357,24 @@ pub enum Event {
         /// True when more remain in the direction asked.
         more: bool,
     },
-    /// Answer to `Conversations`: rooms with their latest message time, oldest first.
-    Conversations {
+    /// Answer to `ActiveRooms`: rooms with their latest message time, oldest first.
+    ActiveRooms {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// `(room, latest message time)`.
         rooms: Vec<(Name, u64)>,
     },
     /// Your ignore mode.
     IgnoreMode {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// True: room messages are held back.
         on: bool,
     },
     /// Who you ignore.
     Ignoring {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Nicknames.
         nicks: Vec<Name>,
     },
@@ -365,7 +394,7 @@ pub enum Event {
     /// Answer to `RoomModes`.
     RoomModes {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Room.
         room: Name,
         /// Settings.
@@ -376,7 +405,7 @@ pub enum Event {
     /// Answer to `Bans`.
     Bans {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Room.
         room: Name,
         /// Bans, oldest first.
@@ -400,7 +429,7 @@ pub enum Event {
     /// An invitation: sent to the invited user, and (with the request id) to the inviter.
     Invite {
         /// Request id (inviter's copy).
-        req: Option<RequestId>,
+        req: Req,
         /// Room.
         room: Name,
         /// Who invites.
@@ -410,8 +439,8 @@ pub enum Event {
         /// Who is invited.
         to: Name,
     },
-    /// A server operator's announcement (`Command::Wallops`), to those who asked for them.
-    Wallops {
+    /// A server operator's announcement (`Command::Announce`), to those who asked for them.
+    Announcement {
         /// The operator's nick.
         from: Name,
         /// Their `user@host`.
@@ -422,14 +451,14 @@ pub enum Event {
     /// Answer to `Invites`: the rooms the session is invited into and has not joined yet.
     Invites {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Rooms, sorted.
         rooms: Vec<Name>,
     },
     /// Someone went away or came back: to the user (with the request id) and their neighbours.
     Away {
         /// Request id (own copy).
-        req: Option<RequestId>,
+        req: Req,
         /// Who.
         nick: Name,
         /// Their `user@host`.
@@ -440,14 +469,14 @@ pub enum Event {
     /// Answer to `Whois`.
     UserInfo {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// The user.
         user: Box<UserInfo>,
     },
     /// Answer to `Whowas`.
     Whowas {
         /// Request id.
-        req: Option<RequestId>,
+        req: Req,
         /// Nickname asked about.
         nick: Name,
         /// Newest first; empty when nobody used it recently.
@@ -456,26 +485,22 @@ pub enum Event {
     /// A notice from the server.
     Notice {
         /// Request id, when answering one.
-        req: Option<RequestId>,
+        req: Req,
         /// Room concerned.
         room: Option<Name>,
         /// Text.
         text: Name,
     },
-    /// A request failed.
+    /// A request was refused.
     Error {
         /// Request id.
-        req: Option<RequestId>,
-        /// Stable code.
-        code: ErrorCode,
-        /// What went wrong and what to do.
-        message: Name,
+        req: Req,
+        /// What was wrong, and what it concerned.
+        refusal: Refusal,
     },
-    /// Answer to a liveness check (sent by front doors themselves; the hub never needs to).
-    Pong {
-        /// Request id (an IRC PING's token travels here as text).
-        req: Option<RequestId>,
-    },
+    /// A front door's own output, handed back through the hub to keep its order
+    /// (`Command::Echo`); only that door reads it.
+    Local(DoorNote),
     /// The server ends this session.
     Bye {
         /// Why.
@@ -483,13 +508,29 @@ pub enum Event {
     },
 }
 
-/// Number of protocol renderings a [`RenderCache`] can hold: native, text, and IRC in four
-/// variants (no tags, `server-time`, `message-tags`, both), since IRCv3 tags may only go to
-/// clients that enabled them.
+/// How many renderings of one event a [`RenderCache`] can hold. The front doors divide the
+/// slots among their wire variants (see [`RenderSlot`]); the core only bounds their number.
 pub const RENDER_SLOTS: usize = 6;
 
-/// Per-event cache of rendered bytes, one slot per protocol variant: the first recipient of a
-/// protocol renders, every other recipient reuses the bytes.
+/// One wire variant's place in a [`RenderCache`], declared by the front door that renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderSlot(u8);
+
+impl RenderSlot {
+    /// Slot `index`; fails to compile when used in a `const` beyond [`RENDER_SLOTS`].
+    pub const fn new(index: usize) -> Self {
+        assert!(index < RENDER_SLOTS, "render slot out of range: raise RENDER_SLOTS");
+        Self(index as u8)
+    }
+
+    /// Its index in the cache.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Per-event cache of rendered bytes, one slot per wire variant: the first recipient of a
+/// variant renders, every other recipient reuses the bytes.
 #[derive(Debug, Default)]
 pub struct RenderCache {
     slots: [OnceLock<bytes::Bytes>; RENDER_SLOTS],
@@ -497,13 +538,13 @@ pub struct RenderCache {
 
 impl RenderCache {
     /// The bytes for `slot`, when rendered already.
-    pub fn get(&self, slot: usize) -> Option<&bytes::Bytes> {
-        self.slots[slot].get()
+    pub fn get(&self, slot: RenderSlot) -> Option<&bytes::Bytes> {
+        self.slots[slot.index()].get()
     }
 
     /// Returns the bytes for `slot`, rendering them with `render` on first use.
-    pub fn get_or_render(&self, slot: usize, render: impl FnOnce() -> bytes::Bytes) -> &bytes::Bytes {
-        self.slots[slot].get_or_init(render)
+    pub fn get_or_render(&self, slot: RenderSlot, render: impl FnOnce() -> bytes::Bytes) -> &bytes::Bytes {
+        self.slots[slot.index()].get_or_init(render)
     }
 }
 

@@ -89,7 +89,7 @@ pub struct Overflow;
 
 /// What [`Outbox::next_batch`] found.
 #[derive(Debug, PartialEq)]
-pub enum OutboxItems {
+pub enum NextBatch {
     /// Pieces were moved into the caller's buffer.
     Ready,
     /// The outbox was closed and is empty: say goodbye with this reason and hang up.
@@ -182,17 +182,17 @@ impl Outbox {
 
     /// Waits until deliveries are queued or the outbox is closed, and moves all queued pieces
     /// into `buf` (which should be empty; its allocation is reused).
-    pub async fn next_batch(&self, buf: &mut Vec<Piece>) -> OutboxItems {
+    pub async fn next_batch(&self, buf: &mut Vec<Piece>) -> NextBatch {
         loop {
             {
                 let mut state = self.state();
                 if !state.queue.is_empty() {
                     std::mem::swap(&mut state.queue, buf);
                     state.queued = 0;
-                    return OutboxItems::Ready;
+                    return NextBatch::Ready;
                 }
                 if let Some(reason) = &state.closed {
-                    return OutboxItems::Closed(reason.clone());
+                    return NextBatch::Closed(reason.clone());
                 }
             }
             self.inner.notify.notified().await;
@@ -228,11 +228,11 @@ mod tests {
         }
         assert_eq!(outbox.send(notice("x")), Err(Overflow));
         let mut buf = Vec::new();
-        assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
+        assert_eq!(outbox.next_batch(&mut buf).await, NextBatch::Ready);
         assert_eq!(buf.len(), 3);
         buf.clear();
         outbox.send(notice("again")).unwrap();
-        assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
+        assert_eq!(outbox.next_batch(&mut buf).await, NextBatch::Ready);
         assert_eq!(buf.len(), 1);
     }
 
@@ -246,8 +246,8 @@ mod tests {
             loop {
                 buf.clear();
                 match writer.next_batch(&mut buf).await {
-                    OutboxItems::Ready => got += buf.len(),
-                    OutboxItems::Closed(reason) => return (got, reason),
+                    NextBatch::Ready => got += buf.len(),
+                    NextBatch::Closed(reason) => return (got, reason),
                 }
             }
         });
@@ -271,7 +271,7 @@ mod tests {
         assert_eq!(outbox.push_pieces(&mut more), Err(Overflow));
         assert_eq!((more.len(), outbox.len()), (2, 2));
         let mut buf = Vec::new();
-        assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
+        assert_eq!(outbox.next_batch(&mut buf).await, NextBatch::Ready);
         let texts: Vec<_> = buf.iter().flat_map(Piece::deliveries).map(|d| d.event.clone()).collect();
         assert_eq!(texts, [notice("a"), notice("b")]);
         assert!(outbox.is_empty());
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!(outbox.push_pieces(&mut vec![Piece::new(log, 3..4)]), Err(Overflow));
         assert_eq!(outbox.send(notice("e")), Err(Overflow));
         let mut buf = Vec::new();
-        assert_eq!(outbox.next_batch(&mut buf).await, OutboxItems::Ready);
+        assert_eq!(outbox.next_batch(&mut buf).await, NextBatch::Ready);
         assert_eq!(buf.iter().map(Piece::len).sum::<usize>(), 3);
         outbox.send(notice("f")).unwrap();
     }
@@ -304,7 +304,7 @@ mod tests {
         outbox.send(notice("a")).unwrap();
         outbox.close("too slow", true);
         let mut buf = Vec::new();
-        assert!(matches!(outbox.next_batch(&mut buf).await, OutboxItems::Closed(_)));
+        assert!(matches!(outbox.next_batch(&mut buf).await, NextBatch::Closed(_)));
         assert!(buf.is_empty());
         assert_eq!(outbox.send(notice("late")), Ok(()));
         assert!(outbox.is_empty());

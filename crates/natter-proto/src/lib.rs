@@ -7,6 +7,7 @@
 //! - [`decode`]: turning peer bytes into text (UTF-8, else GB18030, else lossy).
 //! - [`irc`]: IRC message lines (tags, prefix, command, parameters).
 //! - [`names`]: the rules for nicknames and room names, shared by server and clients.
+//! - [`text`]: cutting text to byte limits.
 
 pub mod command;
 pub mod decode;
@@ -15,6 +16,7 @@ pub mod line;
 pub mod names;
 pub mod native;
 mod native_send;
+pub mod text;
 
 /// Version of the native protocol spoken by this build; sent in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -75,6 +75,23 @@ pub fn validate_room(room: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Whether a target names a room rather than a user: room names start with `#`, nicknames
+/// never do. The one place that rule is written.
+pub fn is_room_name(target: &str) -> bool {
+    target.starts_with('#')
+}
+
+/// Completes a partial ban mask to `nick!user@host`, as people type them: `nick` means
+/// `nick!*@*`, `user@host` means `*!user@host`, `nick!user` means `nick!user@*`.
+pub fn complete_mask(mask: &str) -> String {
+    match (mask.contains('!'), mask.contains('@')) {
+        (true, true) => mask.to_string(),
+        (true, false) => format!("{mask}@*"),
+        (false, true) => format!("*!{mask}"),
+        (false, false) => format!("{mask}!*@*"),
+    }
+}
+
 /// Case-folds a nick or room name for comparison and lookup (`Alice` and `alice` are one nick).
 pub fn fold(name: &str) -> String {
     if name.is_ascii() { name.to_ascii_lowercase() } else { name.to_lowercase() }
@@ -127,6 +144,14 @@ impl Glob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_masks_are_completed() {
+        assert_eq!(complete_mask("bob"), "bob!*@*");
+        assert_eq!(complete_mask("irc@host"), "*!irc@host");
+        assert_eq!(complete_mask("bob!irc"), "bob!irc@*");
+        assert_eq!(complete_mask("a!b@c"), "a!b@c");
+    }
 
     #[test]
     fn globs_match_like_irc_masks() {

@@ -6,8 +6,8 @@
 //! small; a read borrows a stack buffer only for the duration of one non-blocking read.
 
 use crate::door::{Door, Flow, SessionCtx};
-use crate::gather::{Written, write_batch};
-use natter_core::{Command, Event, OutboxItems, Piece};
+use crate::write_batch::{Written, write_batch};
+use natter_core::{Command, Event, NextBatch, Piece};
 use natter_proto::line::{LineBuffer, LineEvent};
 use std::future::poll_fn;
 use std::io;
@@ -92,8 +92,8 @@ pub(crate) async fn run<D: Door>(
                 // lives across an await is stored in every connection's future.
                 let (written, closed) = {
                     let bye = match items {
-                        OutboxItems::Ready => None,
-                        OutboxItems::Closed(reason) => Some(Event::Bye { reason: reason.0 }),
+                        NextBatch::Ready => None,
+                        NextBatch::Closed(reason) => Some(Event::Bye { reason: reason.0 }),
                     };
                     let taken = batch.len();
                     let written = write_batch(&stream, &mut door, &mut batch, bye.as_ref());

@@ -5,7 +5,7 @@
 use crate::config::Limits;
 use crate::door::text::TextDoor;
 use crate::door::{Door, Flow, SessionCtx};
-use natter_core::{Event, HubHandle, OutboxItems, Piece, SessionKind};
+use natter_core::{Event, HubHandle, NextBatch, Piece, SessionKind};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Runs the console participant until `/quit` or the end of standard input.
@@ -31,7 +31,7 @@ pub async fn run(hub: HubHandle, nick: String) {
                         door.render(&d.event, &mut out);
                     }
                 }
-                if let OutboxItems::Closed(reason) = items {
+                if let NextBatch::Closed(reason) = items {
                     door.render(&Event::Bye { reason: reason.0 }, &mut out);
                     let _ = stdout.write_all(&out).await;
                     let _ = stdout.flush().await;

@@ -5,10 +5,10 @@ pub mod config;
 mod conn;
 mod console;
 pub mod door;
-mod gather;
 pub mod limits;
 mod listener;
 mod udp;
+mod write_batch;
 
 pub use config::{Args, Limits, Settings};
 

@@ -10,7 +10,7 @@ use crate::config::Limits;
 use crate::door::native::NativeDoor;
 use crate::door::text::TextDoor;
 use crate::door::{Door, Flow, SessionCtx};
-use natter_core::{Event, HubHandle, OutboxItems, Piece, SessionKind};
+use natter_core::{Event, HubHandle, NextBatch, Piece, SessionKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use tokio::time::{Instant, sleep_until};
 
 /// Largest datagram natter sends: fits an IPv6 minimum-MTU path with room for headers.
 pub const MAX_DATAGRAM: usize = 1200;
+/// A render buffer grown beyond this (one long history page) is not kept between batches.
+const MAX_KEPT_BUFFER: usize = 16 * 1024;
 /// Datagrams queued for one member before new ones are dropped.
 const MEMBER_QUEUE: usize = 256;
 
@@ -128,6 +130,7 @@ async fn run<D: Door>(
     }
     let mut last_seen = Instant::now();
     let mut batch: Vec<Piece> = Vec::new();
+    let mut out = Vec::new();
     loop {
         if let Some(datagram) = pending.take() {
             last_seen = Instant::now();
@@ -151,16 +154,20 @@ async fn run<D: Door>(
         tokio::select! {
             items = ctx.outbox.next_batch(&mut batch) => {
                 let closed = match items {
-                    OutboxItems::Ready => None,
-                    OutboxItems::Closed(reason) => Some(reason),
+                    NextBatch::Ready => None,
+                    NextBatch::Closed(reason) => Some(reason),
                 };
                 for piece in batch.drain(..) {
                     for delivery in piece.deliveries() {
-                        door.observe(&delivery.event);
-                        let mut out = Vec::new();
-                        door.render(&delivery.event, &mut out);
+                        // One datagram (or a few) per delivery, rendered once per event for
+                        // every member that speaks this door's wire.
+                        out.clear();
+                        crate::write_batch::render(&mut door, delivery, &mut out);
                         send_split(&socket, peer, &out).await;
                     }
+                }
+                if out.capacity() > MAX_KEPT_BUFFER {
+                    out = Vec::new();
                 }
                 if let Some(reason) = closed {
                     let mut out = Vec::new();

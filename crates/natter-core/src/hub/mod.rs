@@ -5,19 +5,29 @@
 //! chat state and a total order of events per room; the work per command is small (fanout is a
 //! loop of non-blocking outbox pushes), so one task serves every session.
 
-mod handlers;
+mod delivery;
+mod dispatch;
+mod history;
+mod identity;
+mod ignore;
+mod limits;
+mod membership;
+mod messages;
 mod moderation;
+mod queries;
 mod sessions;
 mod state;
 
-pub use moderation::{MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
+pub use limits::{MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
 pub use state::SessionId;
 
 use crate::command::{Command, Registration};
-use crate::event::ChatMessage;
+use crate::event::{ChatMessage, ServerStats};
 use crate::persist::{Committed, Persister};
+use crate::refusal::Refusal;
+use crate::request::Req;
 use crate::store::{Store, StoreError, StoredMessage};
-use natter_proto::native::ErrorCode;
+use history::HistoryPage;
 use rustc_hash::FxHashMap;
 use state::{CidCache, Room};
 use std::collections::VecDeque;
@@ -74,15 +84,10 @@ pub struct Registered {
     pub nick: String,
 }
 
-/// A refused login; the session may try again.
+/// A refused login; the session may try again (unless the password was wrong).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RegisterError {
-    /// Stable code (`invalid_nick`, `nick_in_use`).
-    pub code: ErrorCode,
-    /// What to do.
-    pub message: String,
-}
+#[error("{0}")]
+pub struct RegisterError(pub Refusal);
 
 /// The hub has stopped (server shutting down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -99,9 +104,16 @@ enum HubMsg {
 #[derive(Clone)]
 pub struct HubHandle {
     tx: mpsc::Sender<HubMsg>,
+    lobby: Arc<str>,
 }
 
 impl HubHandle {
+    /// The room every session starts in ([`HubConfig::lobby`]): doors that mention it (a
+    /// greeting, a message of the day) read it here, so that it is set in one place.
+    pub fn lobby(&self) -> &str {
+        &self.lobby
+    }
+
     /// Logs a session in (and into the lobby). On `Err` the caller may retry with another nick.
     pub async fn register(
         &self,
@@ -141,7 +153,7 @@ impl HubHandle {
 pub(crate) struct PendingMessage {
     pub sender: SessionId,
     pub message: Arc<ChatMessage>,
-    pub req: Option<crate::RequestId>,
+    pub req: Req,
     pub cid: Option<Box<str>>,
 }
 
@@ -163,6 +175,12 @@ pub(crate) struct Hub {
     pieces: Vec<crate::outbox::Piece>,
     /// Nicknames recently given up (quit or renamed), newest last, for `Whowas`.
     whowas: VecDeque<crate::event::PastUser>,
+    /// Counts for `ServerStats`, kept as sessions come, go and change.
+    stats: ServerStats,
+    /// Where history pages read on the blocking pool come back, to be delivered in order.
+    pages: mpsc::UnboundedSender<HistoryPage>,
+    /// Numbers the history requests in flight.
+    next_ticket: u64,
 }
 
 /// Loads the store and starts the hub on the current tokio runtime.
@@ -171,6 +189,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     // resends after a server restart be recognised before its message is delivered twice.
     let loaded = store.load(config.history.max(CID_WINDOW))?;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (pages, pages_rx) = mpsc::unbounded_channel();
     let persister = Persister::start(store.clone(), done_tx)
         .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     let mut hub = Hub {
@@ -186,6 +205,9 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         log: Vec::new(),
         pieces: Vec::new(),
         whowas: VecDeque::new(),
+        stats: ServerStats::default(),
+        pages,
+        next_ticket: 0,
     };
     for room in loaded {
         let name: Arc<str> = room.record.name.as_str().into();
@@ -210,8 +232,8 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let lobby = hub.config.lobby.clone();
     hub.ensure_room(&lobby);
     let (tx, rx) = mpsc::channel(hub.config.queue);
-    tokio::spawn(hub.run(rx, done_rx));
-    Ok(HubHandle { tx })
+    tokio::spawn(hub.run(rx, done_rx, pages_rx));
+    Ok(HubHandle { tx, lobby: lobby.into() })
 }
 
 /// Turns a stored row into a chat message of the room named `room`.
@@ -224,7 +246,7 @@ pub(crate) fn stored_to_chat(m: &StoredMessage, room: &Arc<str>) -> ChatMessage 
         text: m.text.as_str().into(),
         action: m.action,
         notice: m.notice,
-        tags: None,
+        meta: None,
         mid: Some(m.mid),
         uid: 0,
         ts: m.ts,
@@ -232,13 +254,22 @@ pub(crate) fn stored_to_chat(m: &StoredMessage, room: &Arc<str>) -> ChatMessage 
 }
 
 impl Hub {
-    async fn run(mut self, mut rx: mpsc::Receiver<HubMsg>, mut done: mpsc::UnboundedReceiver<Committed>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<HubMsg>,
+        mut done: mpsc::UnboundedReceiver<Committed>,
+        mut pages: mpsc::UnboundedReceiver<HistoryPage>,
+    ) {
         let mut batch = Vec::with_capacity(256);
         loop {
             tokio::select! {
                 biased;
                 Some(committed) = done.recv() => {
                     self.on_committed(committed);
+                    self.flush();
+                }
+                Some(page) = pages.recv() => {
+                    self.on_history_page(page);
                     self.flush();
                 }
                 n = rx.recv_many(&mut batch, 256) => {

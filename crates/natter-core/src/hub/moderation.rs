@@ -5,31 +5,16 @@
 //! Every per-message check is a hash-set lookup on the room: members matching a ban are kept
 //! in `Room::banned`, refreshed when bans, membership or nicknames change.
 
+use super::limits::{MAX_BANS, MAX_INVITES, MAX_KEY_CHARS, MAX_KICK_BYTES};
 use super::state::Ban;
 use super::{Hub, SessionId};
-use crate::command::{Name, RoomChange};
-use crate::event::{BanInfo, Event, PastUser, RoomStanding, UserInfo};
+use crate::event::{BanInfo, Event};
+use crate::refusal::{Refusal, RoomAction, Silenced};
+use crate::request::Req;
 use crate::time::now_ms;
+use crate::vocab::{Name, RoomChange};
 use natter_proto::names::fold;
-use natter_proto::native::{ErrorCode, RequestId};
-
-type Req = Option<RequestId>;
-
-/// Longest away message kept, in bytes (IRC `AWAYLEN`, which counts octets).
-pub const MAX_AWAY_BYTES: usize = 200;
-/// Longest topic kept, in bytes: one limit for every front door (IRC announces it as
-/// `TOPICLEN`), so that a topic set by one client is whole for all.
-pub const MAX_TOPIC_BYTES: usize = 390;
-/// Longest kick reason kept, in bytes (IRC `KICKLEN`).
-pub const MAX_KICK_BYTES: usize = 390;
-/// Most bans per room.
-pub const MAX_BANS: usize = 100;
-/// Longest room key, in characters.
-pub const MAX_KEY_CHARS: usize = 23;
-/// Nicknames remembered for `Whowas`.
-const WHOWAS_KEEP: usize = 1024;
-/// Pending invitations kept per session.
-const MAX_INVITES: usize = 64;
+use natter_proto::text::clip_bytes;
 
 impl Hub {
     /// `nick!user@host`, folded: what ban masks are matched against.
@@ -44,20 +29,20 @@ impl Hub {
             || self.rooms.get(key).is_some_and(|r| r.operators.contains(&id))
     }
 
-    /// True, after telling `id` why, when `id` may not do an operator's part in room `key`;
-    /// `refusal` words the reason from the room's name.
+    /// True, after telling `id` why, when `id` may not do `action`, an operator's part, in
+    /// room `key`.
     pub(super) fn refused_unless_operator(
         &mut self,
         id: SessionId,
         key: &str,
         req: &Req,
-        refusal: impl FnOnce(&str) -> String,
+        action: RoomAction,
     ) -> bool {
         if self.is_operator(id, key) {
             return false;
         }
-        let message = refusal(&self.rooms[key].name);
-        self.error(id, req.clone(), ErrorCode::NotOperator, message);
+        let room = self.rooms[key].name.clone();
+        self.refuse(id, req.clone(), Refusal::NotRoomOperator { room, action });
         true
     }
 
@@ -68,8 +53,7 @@ impl Hub {
         let member = r.has_member(id);
         let name = r.name.clone();
         if !member && r.modes.no_external {
-            let message = format!("you are not in {name}; /join {name} first");
-            self.error(id, req.clone(), ErrorCode::NotInRoom, message);
+            self.refuse(id, req.clone(), Refusal::NotInRoom { room: name });
             return None;
         }
         let privileged = r.voiced.contains(&id) || self.is_operator(id, &key);
@@ -82,13 +66,13 @@ impl Hub {
             !r.bans.is_empty() && r.bans_mask(&self.full_mask(id))
         };
         let why = if banned {
-            format!("you are banned from {name}: your messages are not delivered")
+            Silenced::Banned
         } else if r.modes.moderated {
-            format!("{name} is moderated: only its operators and voiced members may speak")
+            Silenced::Moderated
         } else {
             return Some(key);
         };
-        self.error(id, req.clone(), ErrorCode::CannotSend, why);
+        self.refuse(id, req.clone(), Refusal::CannotSend { room: name, why });
         None
     }
 
@@ -99,32 +83,29 @@ impl Hub {
         room: &str,
         given_key: Option<&str>,
         is_console: bool,
-    ) -> Option<(ErrorCode, String)> {
+    ) -> Option<Refusal> {
         let key = fold(room);
         let r = self.rooms.get(&key)?;
         if is_console || r.has_member(id) {
             return None;
         }
         let invited = self.sessions[&id].invited.contains(&key);
-        let name = &r.name;
+        let room = r.name.clone();
         if r.modes.invite_only && !invited {
-            return Some((
-                ErrorCode::InviteOnly,
-                format!("{name} is invite-only: ask an operator to invite you"),
-            ));
+            return Some(Refusal::InviteOnly { room });
         }
         if !invited && !r.bans.is_empty() && r.bans_mask(&self.full_mask(id)) {
-            return Some((ErrorCode::Banned, format!("you are banned from {name}")));
+            return Some(Refusal::Banned { room });
         }
         if let Some(k) = &r.modes.key
             && given_key != Some(&**k)
         {
-            return Some((ErrorCode::BadKey, format!("{name} needs the right key to join")));
+            return Some(Refusal::BadKey { room });
         }
         if let Some(limit) = r.modes.limit
             && r.members.len() >= limit as usize
         {
-            return Some((ErrorCode::RoomFull, format!("{name} is full ({limit} members)")));
+            return Some(Refusal::RoomFull { room, limit });
         }
         None
     }
@@ -139,24 +120,9 @@ impl Hub {
         }
     }
 
-    /// Keeps a nickname that was given up, for `Whowas`.
-    pub(super) fn remember_past(&mut self, nick: &Name, ident: &Name, realname: &Name) {
-        if self.whowas.len() >= WHOWAS_KEEP {
-            self.whowas.pop_front();
-        }
-        self.whowas.push_back(PastUser {
-            nick: nick.clone(),
-            ident: ident.clone(),
-            realname: realname.clone(),
-            ts: now_ms(),
-        });
-    }
-
     pub(super) fn mode(&mut self, id: SessionId, room: &str, changes: Vec<RoomChange>, req: Req) {
         let Some(key) = self.member_room_key(id, room, &req) else { return };
-        if self.refused_unless_operator(id, &key, &req, |name| {
-            format!("only an operator of {name} can change that")
-        }) {
+        if self.refused_unless_operator(id, &key, &req, RoomAction::ChangeSettings) {
             return;
         }
         let by = self.sessions[&id].nick.clone();
@@ -165,7 +131,7 @@ impl Hub {
             match self.apply(&key, &by, change) {
                 Ok(Some(done)) => applied.push(done),
                 Ok(None) => {}
-                Err((code, message)) => self.error(id, req.clone(), code, message),
+                Err(refusal) => self.refuse(id, req.clone(), refusal),
             }
         }
         if applied.is_empty() {
@@ -184,20 +150,15 @@ impl Hub {
     }
 
     /// Applies one change; `Ok(None)` when it changed nothing.
-    fn apply(
-        &mut self,
-        key: &str,
-        by: &Name,
-        change: RoomChange,
-    ) -> Result<Option<RoomChange>, (ErrorCode, String)> {
+    fn apply(&mut self, key: &str, by: &Name, change: RoomChange) -> Result<Option<RoomChange>, Refusal> {
         let target = match &change {
             RoomChange::Operator { nick, .. } | RoomChange::Voice { nick, .. } => {
                 let Some(&sid) = self.nicks.get(&fold(nick)) else {
-                    return Err((ErrorCode::NoSuchNick, format!("{nick} is not online")));
+                    return Err(Refusal::NoSuchNick { nick: nick.as_str().into() });
                 };
                 if !self.rooms[key].has_member(sid) {
-                    let room = &self.rooms[key].name;
-                    return Err((ErrorCode::UserNotInRoom, format!("{nick} is not in {room}")));
+                    let room = self.rooms[key].name.clone();
+                    return Err(Refusal::UserNotInRoom { nick: nick.as_str().into(), room });
                 }
                 Some((sid, self.sessions[&sid].nick.to_string()))
             }
@@ -224,10 +185,7 @@ impl Hub {
                         || k.chars().count() > MAX_KEY_CHARS
                         || k.chars().any(|c| c.is_whitespace() || c == ',' || c.is_control()))
                 {
-                    return Err((
-                        ErrorCode::Other,
-                        format!("invalid key: 1 to {MAX_KEY_CHARS} characters, no spaces or commas"),
-                    ));
+                    return Err(Refusal::InvalidKey { room: r.name.clone() });
                 }
                 let new = k.as_deref().map(Name::from);
                 std::mem::replace(&mut m.key, new.clone()) != new
@@ -241,7 +199,7 @@ impl Hub {
                 if r.bans.iter().any(|b| b.folded == ban.folded) {
                     false
                 } else if r.bans.len() >= MAX_BANS {
-                    return Err((ErrorCode::Other, format!("ban list of {} is full ({MAX_BANS})", r.name)));
+                    return Err(Refusal::BanListFull { room: r.name.clone() });
                 } else {
                     let change = RoomChange::Ban { mask: ban.mask.to_string(), on: true };
                     r.bans.push(ban);
@@ -252,7 +210,7 @@ impl Hub {
                 }
             }
             RoomChange::Ban { mask, on: false } => {
-                let folded = fold(&super::state::normalize_mask(mask));
+                let folded = fold(mask);
                 match r.bans.iter().position(|b| b.folded == folded) {
                     Some(i) => {
                         let ban = r.bans.remove(i);
@@ -316,15 +274,13 @@ impl Hub {
     pub(super) fn kick(&mut self, id: SessionId, room: &str, nick: &str, reason: Option<String>, req: Req) {
         let Some(key) = self.member_room_key(id, room, &req) else { return };
         let Some(&target) = self.nicks.get(&fold(nick)) else {
-            return self.error(id, req, ErrorCode::NoSuchNick, format!("{nick} is not online"));
+            return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let name = self.rooms[&key].name.clone();
         if !self.rooms[&key].has_member(target) {
-            return self.error(id, req, ErrorCode::UserNotInRoom, format!("{nick} is not in {name}"));
+            return self.refuse(id, req, Refusal::UserNotInRoom { nick: nick.into(), room: name });
         }
-        if self.refused_unless_operator(id, &key, &req, |name| {
-            format!("only an operator of {name} can remove people")
-        }) {
+        if self.refused_unless_operator(id, &key, &req, RoomAction::Kick) {
             return;
         }
         let kicker = &self.sessions[&id];
@@ -333,7 +289,7 @@ impl Hub {
             nick: self.sessions[&target].nick.clone(),
             by: kicker.nick.clone(),
             ident: kicker.ident.clone(),
-            reason: reason.filter(|r| !r.is_empty()).map(|r| clipped(&r, MAX_KICK_BYTES)),
+            reason: reason.filter(|r| !r.is_empty()).map(|r| clip_bytes(&r, MAX_KICK_BYTES).into()),
             ts: now_ms(),
         };
         let recipients = self.rooms[&key].members.clone();
@@ -343,19 +299,15 @@ impl Hub {
 
     pub(super) fn invite(&mut self, id: SessionId, room: &str, nick: &str, req: Req) {
         let Some(&target) = self.nicks.get(&fold(nick)) else {
-            return self.error(id, req, ErrorCode::NoSuchNick, format!("{nick} is not online"));
+            return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let Some(key) = self.member_room_key(id, room, &req) else { return };
         let r = &self.rooms[&key];
         let name = r.name.clone();
         if r.has_member(target) {
-            return self.error(id, req, ErrorCode::AlreadyInRoom, format!("{nick} is already in {name}"));
+            return self.refuse(id, req, Refusal::AlreadyInRoom { nick: nick.into(), room: name });
         }
-        if r.modes.invite_only
-            && self.refused_unless_operator(id, &key, &req, |name| {
-                format!("{name} is invite-only: only its operators can invite")
-            })
-        {
+        if r.modes.invite_only && self.refused_unless_operator(id, &key, &req, RoomAction::Invite) {
             return;
         }
         let invited = &mut self.sessions.get_mut(&target).expect("found above").invited;
@@ -376,77 +328,4 @@ impl Hub {
         self.reply(target, event);
         self.reply(id, Event::Invite { req, room: name, from, ident, to });
     }
-
-    pub(super) fn away(&mut self, id: SessionId, text: Option<String>, req: Req) {
-        let text: Option<Name> =
-            text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| clipped(t, MAX_AWAY_BYTES));
-        let session = self.sessions.get_mut(&id).expect("caller checked");
-        session.away = text.clone();
-        let (nick, ident) = (session.nick.clone(), session.ident.clone());
-        let others: Vec<SessionId> = self.neighbours(id).into_iter().filter(|&s| s != id).collect();
-        self.broadcast(
-            others,
-            Event::Away { req: None, nick: nick.clone(), ident: ident.clone(), text: text.clone() },
-        );
-        self.reply(id, Event::Away { req, nick, ident, text });
-    }
-
-    pub(super) fn whois(&mut self, id: SessionId, nick: &str, req: Req) {
-        let Some(&target) = self.nicks.get(&fold(nick)) else {
-            return self.error(id, req, ErrorCode::NoSuchNick, format!("{nick} is not online"));
-        };
-        let s = &self.sessions[&target];
-        let rooms = s
-            .rooms
-            .iter()
-            .filter_map(|k| self.rooms.get(k))
-            .filter(|r| !r.modes.secret || r.has_member(id))
-            .map(|r| RoomStanding {
-                room: r.name.clone(),
-                op: r.operators.contains(&target),
-                voice: r.voiced.contains(&target),
-            })
-            .collect();
-        let user = UserInfo {
-            nick: s.nick.clone(),
-            ident: s.ident.clone(),
-            realname: s.realname.clone(),
-            kind: s.kind,
-            rooms,
-            away: s.away.clone(),
-            signon_ts: s.signon_ts,
-            active_ts: s.active_ts,
-            server_op: s.server_op,
-        };
-        self.reply(id, Event::UserInfo { req, user: Box::new(user) });
-    }
-
-    pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, req: Req) {
-        if self.config.operators.is_empty() {
-            return self.error(id, req, ErrorCode::NotOperator, "this server has no operators configured");
-        }
-        if !self.config.operators.iter().any(|(n, p)| n == name && p == password) {
-            return self.error(id, req, ErrorCode::BadPassword, "wrong operator name or password");
-        }
-        self.sessions.get_mut(&id).expect("caller checked").server_op = true;
-        let text = "you are now a server operator: operator of every room".into();
-        self.reply(id, Event::Notice { req, room: None, text });
-    }
-
-    pub(super) fn whowas(&mut self, id: SessionId, nick: &str, count: usize, req: Req) {
-        let key = fold(nick);
-        let count = if count == 0 { usize::MAX } else { count };
-        let entries =
-            self.whowas.iter().rev().filter(|p| fold(&p.nick) == key).take(count).cloned().collect();
-        self.reply(id, Event::Whowas { req, nick: nick.into(), entries });
-    }
-}
-
-/// The longest start of `text` of at most `max` bytes that ends on a character boundary.
-pub(super) fn clipped(text: &str, max: usize) -> Name {
-    let mut cut = max.min(text.len());
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    text[..cut].into()
 }

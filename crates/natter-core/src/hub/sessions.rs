@@ -136,8 +136,9 @@ mod tests {
             signon_ts: 0,
             active_ts: 0,
             invited: Default::default(),
-            invisible: false,
-            hears_wallops: false,
+            hidden: false,
+            hears_announcements: false,
+            held: None,
         })
     }
 

@@ -1,8 +1,8 @@
 //! The hub's records of sessions and rooms.
 
-use crate::command::{Name, SessionKind};
 use crate::event::{ChatMessage, RoomModes};
 use crate::outbox::Outbox;
+use crate::vocab::{Name, SessionKind};
 use natter_proto::names::Glob;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
@@ -34,10 +34,28 @@ pub(crate) struct Session {
     pub active_ts: u64,
     /// Keys of rooms this session was invited into (consumed on join).
     pub invited: FxHashSet<String>,
-    /// Hidden from server-wide `who` searches by people who share no room with it.
-    pub invisible: bool,
-    /// Receives server operators' announcements (IRC user mode `+w`).
-    pub hears_wallops: bool,
+    /// Hidden from server-wide searches by people who share no room with it.
+    pub hidden: bool,
+    /// Receives server operators' announcements.
+    pub hears_announcements: bool,
+    /// While a history page is being read for this session, everything else it is sent
+    /// waits here behind it (boxed: most sessions never have one).
+    pub held: Option<Box<Held>>,
+}
+
+/// What a session is sent while history pages it asked for are being read: each page's place
+/// is kept, so that answers arrive in the order of the requests.
+#[derive(Default)]
+pub(crate) struct Held {
+    pub queue: VecDeque<HeldItem>,
+}
+
+/// One item of a [`Held`] queue.
+pub(crate) enum HeldItem {
+    /// The place of history page `ticket`, still being read.
+    Waiting(u64),
+    /// A delivery ready to go once everything before it is.
+    Ready(crate::event::Delivery),
 }
 
 impl Session {
@@ -81,20 +99,10 @@ pub(crate) struct Ban {
 }
 
 impl Ban {
+    /// A ban on `mask` as given (front doors complete partial masks before they ask).
     pub fn new(mask: &str, by: Name, ts: u64) -> Self {
-        let mask = normalize_mask(mask);
-        let folded = natter_proto::names::fold(&mask);
+        let folded = natter_proto::names::fold(mask);
         Self { glob: Glob::new(&folded), mask: mask.into(), folded, by, ts }
-    }
-}
-
-/// Completes a partial mask the IRC way: `nick` is `nick!*@*`, `user@host` is `*!user@host`.
-pub(crate) fn normalize_mask(mask: &str) -> String {
-    match (mask.contains('!'), mask.contains('@')) {
-        (true, true) => mask.to_string(),
-        (true, false) => format!("{mask}@*"),
-        (false, true) => format!("*!{mask}"),
-        (false, false) => format!("{mask}!*@*"),
     }
 }
 
@@ -196,18 +204,5 @@ impl CidCache {
                 self.seen.remove(&old);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partial_masks_are_completed() {
-        assert_eq!(normalize_mask("bob"), "bob!*@*");
-        assert_eq!(normalize_mask("irc@host"), "*!irc@host");
-        assert_eq!(normalize_mask("bob!irc"), "bob!irc@*");
-        assert_eq!(normalize_mask("a!b@c"), "a!b@c");
     }
 }

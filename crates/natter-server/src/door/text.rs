@@ -2,17 +2,18 @@
 //! the nickname; then plain lines go to the current room and slash commands do the rest
 //! (`natter_proto::command`). Every event is one readable line with a time and a nick.
 
-use super::{Door, Flow, ModeItem, SessionCtx};
-use natter_core::ErrorCode;
-use natter_core::command::RoomChange;
-use natter_core::{ChatMessage, Command, Event, SessionKind, Target};
+use super::modes::{ModeItem, mode_string, modes_of, parse_modes};
+use super::{Door, Flow, SessionCtx, slots};
+use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
 use natter_proto::command::{Command as Typed, Input, help_lines, parse_input};
 use natter_proto::decode::decode_text;
-use natter_proto::names::fold;
+use natter_proto::names::{complete_mask, fold};
 use std::fmt::Write as _;
 
-/// Render-cache slot of text lines.
-const SLOT: usize = 1;
+/// A problem text mode finds in what was typed, before the hub sees it: shown like the hub's
+/// refusals.
+#[derive(Debug)]
+struct TypingError(String);
 
 /// First words a text client sees.
 pub const GREETING: &str = "*** Welcome to natter! Type your nickname and press Enter.\r\n";
@@ -174,15 +175,23 @@ fn render_text(event: &Event) -> String {
         Event::Ignoring { nicks, .. } => {
             let _ = write!(s, "*** you ignore: {}", nicks.join(", "));
         }
-        Event::Conversations { rooms, .. } => {
+        Event::ActiveRooms { rooms, .. } => {
             let list: Vec<&str> = rooms.iter().map(|(r, _)| &**r).collect();
             let _ = write!(s, "*** active rooms: {}", list.join(" "));
+        }
+        // Only IRC asks for these (ISON, USERHOST, LUSERS); a line keeps other doors honest.
+        Event::Users { users, .. } => {
+            let list: Vec<&str> = users.iter().map(|u| &*u.nick).collect();
+            let _ = write!(s, "*** online: {}", list.join(", "));
+        }
+        Event::ServerStats { stats, .. } => {
+            let _ = write!(s, "*** {} online (most ever {})", stats.users, stats.peak);
         }
         Event::Invites { rooms, .. } => {
             let list: Vec<&str> = rooms.iter().map(|r| &**r).collect();
             let _ = write!(s, "*** invited to: {}", list.join(" "));
         }
-        Event::Wallops { from, text, .. } => {
+        Event::Announcement { from, text, .. } => {
             let _ = write!(s, "*** wallops from {from}: {text}");
         }
         Event::Notice { text, .. } => {
@@ -194,7 +203,7 @@ fn render_text(event: &Event) -> String {
             }
         }
         Event::RoomChanged { room, by, changes, .. } => {
-            let (letters, params) = super::mode_string(changes);
+            let (letters, params) = mode_string(changes);
             let _ = write!(s, "*** {by} sets mode {letters}");
             for p in params {
                 let _ = write!(s, " {p}");
@@ -202,7 +211,7 @@ fn render_text(event: &Event) -> String {
             let _ = write!(s, " on {room}");
         }
         Event::RoomModes { room, modes, .. } => {
-            let (letters, params) = super::modes_of(modes);
+            let (letters, params) = modes_of(modes);
             let _ = write!(s, "*** {room} modes: {letters}");
             for p in params {
                 let _ = write!(s, " {p}");
@@ -279,10 +288,15 @@ fn render_text(event: &Event) -> String {
                 let _ = write!(s, "*** {} was {} until {}", p.nick, p.ident, clock(p.ts));
             }
         }
-        Event::Error { message, .. } => {
-            let _ = write!(s, "!!! {message}");
+        Event::Error { refusal, .. } => {
+            let _ = write!(s, "!!! {refusal}");
         }
-        Event::Pong { .. } => s.push_str("*** pong"),
+        Event::Local(note) => match note.get::<TypingError>() {
+            Some(TypingError(problem)) => {
+                let _ = write!(s, "!!! {problem}");
+            }
+            None => return String::new(),
+        },
         Event::Bye { reason } => {
             let _ = write!(s, "*** bye: {reason}");
         }
@@ -297,7 +311,7 @@ impl TextDoor {
             Input::Empty => return Flow::Continue,
             Input::Say(text) => {
                 let Some(room) = self.current_room() else {
-                    return ctx.local(error("you are in no room; /join #room first"));
+                    return ctx.note(error("you are in no room; /join #room first"));
                 };
                 if !ctx.allow_message() {
                     return ctx.rate_limited(None);
@@ -321,7 +335,7 @@ impl TextDoor {
     fn room_or_current(&self, room: Option<String>, ctx: &mut SessionCtx) -> Result<String, Flow> {
         match room.or_else(|| self.current_room().map(str::to_string)) {
             Some(room) => Ok(room),
-            None => Err(ctx.local(error("you are in no room; name one, e.g. #lobby"))),
+            None => Err(ctx.note(error("you are in no room; name one, e.g. #lobby"))),
         }
     }
 
@@ -371,7 +385,7 @@ impl TextDoor {
             }
             Typed::Ban { room, mask: Some(mask), on } => Command::Mode {
                 room: self.room_or_current(room, ctx)?,
-                changes: vec![RoomChange::Ban { mask, on }],
+                changes: vec![RoomChange::Ban { mask: complete_mask(&mask), on }],
                 req: None,
             },
             Typed::Standing { room, nick, operator, on } => Command::Mode {
@@ -389,23 +403,17 @@ impl TextDoor {
                     return Ok(Command::RoomModes { room, req: None });
                 }
                 let mut changes = Vec::new();
-                for item in super::parse_modes(modes.iter().map(String::as_str)) {
+                for item in parse_modes(modes.iter().map(String::as_str)) {
                     match item {
                         ModeItem::Change(c) => changes.push(c),
                         ModeItem::ListBans => return Ok(Command::Bans { room, req: None }),
                         ModeItem::Unknown(c) => {
-                            return Err(ctx.reject(
-                                None,
-                                ErrorCode::Other,
-                                &format!("unknown mode {c}; modes are t n m i s k l b o v"),
-                            ));
+                            let problem = format!("unknown mode {c}; modes are t n m i s k l b o v");
+                            return Err(ctx.reject_note(&problem.clone(), error(&problem)));
                         }
                         ModeItem::NeedsParam(c) => {
-                            return Err(ctx.reject(
-                                None,
-                                ErrorCode::Other,
-                                &format!("mode {c} needs a value, e.g. /mode +{c} value"),
-                            ));
+                            let problem = format!("mode {c} needs a value, e.g. /mode +{c} value");
+                            return Err(ctx.reject_note(&problem.clone(), error(&problem)));
                         }
                     }
                 }
@@ -421,19 +429,20 @@ impl TextDoor {
     }
 }
 
-fn error(message: &str) -> Event {
-    Event::Error { req: None, code: natter_core::ErrorCode::Other, message: message.into() }
+/// Text mode's own refusal of what was typed.
+fn error(problem: &str) -> DoorNote {
+    DoorNote::new(TypingError(problem.to_string()))
 }
 
 impl Door for TextDoor {
     const KIND: SessionKind = SessionKind::Text;
 
-    fn cache_slot(event: &Event) -> Option<usize> {
-        super::is_shared(event).then_some(SLOT)
+    fn cache_slot(event: &Event) -> Option<RenderSlot> {
+        super::is_shared(event).then_some(slots::TEXT)
     }
 
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
-        if super::is_tag_only(event) {
+        if super::is_meta_only(event) {
             return;
         }
         out.extend_from_slice(render_text(event).as_bytes());
@@ -486,7 +495,10 @@ impl Door for TextDoor {
         }
         match parse_input(&text) {
             Ok(input) => self.typed(input, ctx).await,
-            Err(e) => ctx.reject(None, natter_core::ErrorCode::Other, &e.to_string()),
+            Err(e) => {
+                let problem = e.to_string();
+                ctx.reject_note(&problem, error(&problem))
+            }
         }
     }
 }
@@ -546,7 +558,7 @@ mod tests {
             text: "hi".into(),
             action: false,
             notice: false,
-            tags: None,
+            meta: None,
             uid: 0,
             mid: Some(1),
             ts: 3_600_000 + 61_000,

@@ -1,8 +1,12 @@
-//! IRC `MODE`, `KICK` and `INVITE`: channel modes are spelled out as the core's protocol-neutral
+//! `MODE`, `KICK` and `INVITE`: channel modes are spelled out as the core's protocol-neutral
 //! room changes (`RoomChange`); the hub decides who may do what and announces the result.
+//! User modes `+i` (hidden from searches) and `+w` (hear WALLOPS) are kept here.
 
-use super::{IrcDoor, MAX_TARGETS, push_line, same_name, tag};
-use crate::door::{Flow, ModeItem, SessionCtx, parse_modes};
+use super::super::lines::{push_line, same_name};
+use super::super::requests::Op;
+use super::super::{IrcDoor, MAX_TARGETS};
+use crate::door::modes::{ModeItem, parse_modes};
+use crate::door::{Flow, SessionCtx};
 use natter_core::Command;
 use natter_proto::irc;
 use natter_proto::names::validate_nick;
@@ -10,12 +14,14 @@ use natter_proto::names::validate_nick;
 impl IrcDoor {
     pub(super) async fn mode(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
         let Some(target) = m.param(0) else { return self.need_more(ctx, "MODE") };
-        if !target.starts_with('#') {
+        if !natter_proto::names::is_room_name(target) {
             return self.user_mode(target, m.param(1).unwrap_or(""), ctx).await;
         }
         let room = target.to_string();
         if m.params.len() < 2 {
-            return ctx.command(Command::RoomModes { room, req: tag("mode", target) }).await;
+            return ctx
+                .command(Command::RoomModes { room, req: Op::Mode { room: target.to_string() }.token() })
+                .await;
         }
         let mut changes = Vec::new();
         let mut list_bans = false;
@@ -37,7 +43,8 @@ impl IrcDoor {
             return flow;
         }
         if list_bans {
-            let flow = ctx.command(Command::Bans { room: room.clone(), req: tag("banlist", target) }).await;
+            let req = Op::BanList { room: target.to_string() }.token();
+            let flow = ctx.command(Command::Bans { room: room.clone(), req }).await;
             if flow != Flow::Continue {
                 return flow;
             }
@@ -45,7 +52,7 @@ impl IrcDoor {
         if changes.is_empty() {
             return Flow::Continue;
         }
-        ctx.command(Command::Mode { room, changes, req: tag("mode", target) }).await
+        ctx.command(Command::Mode { room, changes, req: Op::Mode { room: target.to_string() }.token() }).await
     }
 
     async fn user_mode(&mut self, target: &str, modes: &str, ctx: &mut SessionCtx) -> Flow {
@@ -93,14 +100,14 @@ impl IrcDoor {
             }
             if invisible != self.invisible {
                 self.invisible = invisible;
-                let flow = ctx.command(Command::Invisible { on: invisible }).await;
+                let flow = ctx.command(Command::HideFromSearches { on: invisible }).await;
                 if flow != Flow::Continue {
                     return flow;
                 }
             }
             if wallops != self.wallops {
                 self.wallops = wallops;
-                return ctx.command(Command::HearWallops { on: wallops }).await;
+                return ctx.command(Command::HearAnnouncements { on: wallops }).await;
             }
             return Flow::Continue;
         }
@@ -122,7 +129,7 @@ impl IrcDoor {
             if room.is_empty() {
                 break;
             }
-            let req = tag("kick", &format!("{room} {nick}"));
+            let req = Op::Kick { room: room.to_string(), nick: nick.to_string() }.token();
             let cmd =
                 Command::Kick { room: room.to_string(), nick: nick.to_string(), reason: reason.clone(), req };
             let flow = ctx.command(cmd).await;
@@ -136,13 +143,13 @@ impl IrcDoor {
     pub(super) async fn invite(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
         if m.params.is_empty() {
             // INVITE alone lists the channels we are invited to (336s and a 337).
-            return ctx.command(Command::Invites { req: tag("invites", "") }).await;
+            return ctx.command(Command::Invites { req: Op::Invites.token() }).await;
         }
         if m.params.len() < 2 {
             return self.need_more(ctx, "INVITE");
         }
         let (nick, room) = (&m.params[0], &m.params[1]);
-        let req = tag("invite", &format!("{room} {nick}"));
+        let req = Op::Invite { room: room.clone(), nick: nick.clone() }.token();
         ctx.command(Command::Invite { room: room.clone(), nick: nick.clone(), req }).await
     }
 }

@@ -82,7 +82,7 @@ pub(crate) fn write_batch<D: Door>(
 
 /// Appends one delivery's bytes: from the render cache when the door shares its rendering
 /// (rendering it there first if this is the first recipient), else rendered for this session.
-fn render<D: Door>(door: &mut D, delivery: &Delivery, out: &mut Vec<u8>) {
+pub(crate) fn render<D: Door>(door: &mut D, delivery: &Delivery, out: &mut Vec<u8>) {
     door.observe(&delivery.event);
     let Some(slot) = door.slot(&delivery.event) else {
         return door.render(&delivery.event, out);
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(write_batch(&server, &mut NativeDoor::new(1024), &mut batch, None), Written::All);
         assert!(batch.is_empty());
         let one = expected(std::slice::from_ref(&message.event));
-        assert_eq!(message.cache.get(0).map(|b| b.to_vec()), Some(one.clone()));
+        assert_eq!(message.cache.get(crate::door::slots::NATIVE).map(|b| b.to_vec()), Some(one.clone()));
         let mut got = vec![0u8; 2 * one.len()];
         client.read_exact(&mut got).await.unwrap();
         assert_eq!(got, [one.clone(), one].concat());

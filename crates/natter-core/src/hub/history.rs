@@ -1,0 +1,166 @@
+//! History: pages of a room's stored messages, read from the store on the blocking pool so
+//! that the hub never waits on the disk.
+//!
+//! A page still comes in the order of the session's requests: while it is being read,
+//! whatever else the session is sent waits behind it ([`Held`]), and the page takes its place
+//! in the line when it comes back to the hub.
+
+use super::delivery::TOO_SLOW;
+use super::state::{Held, HeldItem};
+use super::{Hub, SessionId, stored_to_chat};
+use crate::event::{Delivery, Event, deliver};
+use crate::outbox::Piece;
+use crate::refusal::Refusal;
+use crate::request::Req;
+use crate::store::{HistoryQuery, StoredMessage};
+use crate::vocab::Name;
+use natter_proto::names::is_room_name;
+use std::sync::Arc;
+
+/// Most deliveries held behind history pages before the session counts as too slow (a
+/// client that floods history requests must not make the hub hold without bound).
+pub(super) const MAX_HELD: usize = 4096;
+
+/// A page read on the blocking pool, on its way back to the hub.
+pub(crate) struct HistoryPage {
+    session: SessionId,
+    ticket: u64,
+    event: Event,
+}
+
+impl Hub {
+    /// Answers a history request: at once when there is nothing to read, else from the store
+    /// on the blocking pool, in its place among the session's answers.
+    pub(super) fn history(
+        &mut self,
+        id: SessionId,
+        room: &str,
+        mut query: HistoryQuery,
+        around: bool,
+        req: Req,
+    ) {
+        if !is_room_name(room) {
+            // Private conversations are not stored: their history is empty.
+            let room = Name::from(room);
+            return self.reply(id, Event::History { req, room, messages: Vec::new(), more: false });
+        }
+        let Some(key) = self.room_key(id, room, &req) else { return };
+        let r = &self.rooms[&key];
+        let name = r.name.clone();
+        if r.modes.secret && !r.has_member(id) {
+            return self.refuse(id, req, Refusal::SecretRoom { room: name });
+        }
+        if r.ephemeral {
+            return self.reply(id, Event::History { req, room: name, messages: Vec::new(), more: false });
+        }
+        query.limit = query.limit.clamp(1, self.config.max_history_page);
+        let store = self.store.clone();
+        let ticket = self.hold_for_page(id);
+        let pages = self.pages.clone();
+        tokio::task::spawn_blocking(move || {
+            let page = if around { history_around(&*store, &key, query) } else { store.history(&key, query) };
+            let event = match page {
+                Ok((rows, more)) => {
+                    let messages = rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
+                    Event::History { req, room: name, messages, more }
+                }
+                Err(e) => Event::Error {
+                    req,
+                    refusal: Refusal::HistoryUnavailable { problem: e.to_string().into() },
+                },
+            };
+            // No receiver: the hub has stopped, and the session with it.
+            let _ = pages.send(HistoryPage { session: id, ticket, event });
+        });
+    }
+
+    /// Starts holding what `id` is sent behind a page to come: what is staged for it so far
+    /// goes first. Returns the page's ticket.
+    fn hold_for_page(&mut self, id: SessionId) -> u64 {
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        let held = session.held.get_or_insert_with(Box::default);
+        for range in session.staged.drain(..) {
+            held.queue.extend(
+                self.log[range.start as usize..range.end as usize].iter().cloned().map(HeldItem::Ready),
+            );
+        }
+        held.queue.push_back(HeldItem::Waiting(ticket));
+        ticket
+    }
+
+    /// A page came back: it takes its place, and everything ready before the next page still
+    /// being read goes to the session.
+    pub(super) fn on_history_page(&mut self, page: HistoryPage) {
+        let HistoryPage { session: id, ticket, event } = page;
+        let Some(session) = self.sessions.get_mut(&id) else { return };
+        let Some(held) = session.held.as_mut() else { return };
+        if let Some(slot) = held.queue.iter_mut().find(|i| matches!(i, HeldItem::Waiting(t) if *t == ticket))
+        {
+            *slot = HeldItem::Ready(deliver(event));
+        }
+        let ready = release(held);
+        if held.queue.is_empty() {
+            session.held = None;
+        }
+        if ready.is_empty() {
+            return;
+        }
+        let len = ready.len() as u32;
+        if session.outbox.push_pieces(&mut vec![Piece::new(ready.into(), 0..len)]).is_err() {
+            self.remove_session(id, TOO_SLOW, true);
+        }
+    }
+}
+
+/// Takes every delivery of `held`, skipping the pages still being read.
+pub(super) fn release_all(held: &mut Held) -> Vec<Delivery> {
+    held.queue
+        .drain(..)
+        .filter_map(|item| match item {
+            HeldItem::Ready(d) => Some(d),
+            HeldItem::Waiting(_) => None,
+        })
+        .collect()
+}
+
+/// Takes the deliveries at the front of `held` up to the first page still being read.
+pub(super) fn release(held: &mut Held) -> Vec<Delivery> {
+    let mut ready = Vec::new();
+    while let Some(HeldItem::Ready(_)) = held.queue.front() {
+        if let Some(HeldItem::Ready(d)) = held.queue.pop_front() {
+            ready.push(d);
+        }
+    }
+    ready
+}
+
+/// A page centred on `query.before` (id) or `query.before_ts` (time), both included: the
+/// older half (with the centre) and the newer half, oldest first.
+fn history_around(
+    store: &dyn crate::store::Store,
+    key: &str,
+    query: HistoryQuery,
+) -> Result<(Vec<StoredMessage>, bool), crate::store::StoreError> {
+    let newer_count = query.limit / 2;
+    let older = HistoryQuery {
+        before: query.before.map(|b| b.saturating_add(1)),
+        before_ts: query.before_ts.map(|t| t.saturating_add(1)),
+        limit: query.limit - newer_count,
+        ..HistoryQuery::default()
+    };
+    let (mut page, more_older) = store.history(key, older)?;
+    if newer_count > 0 {
+        let newer = HistoryQuery {
+            after: query.before,
+            after_ts: query.before_ts,
+            limit: newer_count,
+            ..HistoryQuery::default()
+        };
+        let (rest, more_newer) = store.history(key, newer)?;
+        page.extend(rest);
+        return Ok((page, more_older || more_newer));
+    }
+    Ok((page, more_older))
+}

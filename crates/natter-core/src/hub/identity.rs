@@ -1,0 +1,190 @@
+//! Identity: who a session is. Logging in, changing nickname, going away, becoming a server
+//! operator, and leaving the server (by quitting, being too slow, or being killed).
+
+use super::limits::{MAX_AWAY_BYTES, WHOWAS_KEEP};
+use super::state::Session;
+use super::{Hub, RegisterError, Registered, SessionId};
+use crate::command::Registration;
+use crate::event::{Delivery, Event, PastUser};
+use crate::outbox::Piece;
+use crate::refusal::{Refusal, ServerAction};
+use crate::request::Req;
+use crate::time::now_ms;
+use crate::vocab::{Name, SessionKind};
+use natter_proto::names::{fold, validate_nick};
+use natter_proto::text::clip_bytes;
+
+impl Hub {
+    pub(super) fn register(&mut self, reg: Registration) -> Result<Registered, RegisterError> {
+        if let Some(password) = &self.config.password
+            && reg.password.as_deref() != Some(password.as_str())
+        {
+            return Err(RegisterError(Refusal::BadPassword));
+        }
+        if let Err(e) = validate_nick(&reg.nick) {
+            let (nick, problem) = (reg.nick.as_str().into(), e.to_string().into());
+            return Err(RegisterError(Refusal::InvalidNick { nick, problem }));
+        }
+        let key = fold(&reg.nick);
+        if self.nicks.contains_key(&key) {
+            return Err(RegisterError(Refusal::NickInUse { nick: reg.nick.as_str().into() }));
+        }
+        let nick: Name = reg.nick.as_str().into();
+        let session = Session {
+            nick: nick.clone(),
+            key: key.clone(),
+            ident: reg.ident.as_str().into(),
+            kind: reg.kind,
+            outbox: reg.outbox,
+            rooms: Vec::new(),
+            ignore_all: false,
+            ignoring: Default::default(),
+            staged: Vec::new(),
+            realname: reg.realname.as_str().into(),
+            away: None,
+            server_op: reg.kind == SessionKind::Console,
+            signon_ts: now_ms(),
+            active_ts: now_ms(),
+            invited: Default::default(),
+            hidden: false,
+            hears_announcements: false,
+            held: None,
+        };
+        self.stats.users += 1;
+        self.stats.operators += usize::from(session.server_op);
+        self.stats.peak = self.stats.peak.max(self.stats.users);
+        let id = self.sessions.insert(Box::new(session));
+        self.nicks.insert(key, id);
+        self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
+        if reg.lobby {
+            let lobby = self.config.lobby.clone();
+            self.join(id, &lobby, None, None);
+        }
+        Ok(Registered { session: id, nick: reg.nick })
+    }
+
+    pub(super) fn change_nick(&mut self, id: SessionId, nick: &str, req: Req) {
+        if let Err(e) = validate_nick(nick) {
+            let (nick, problem) = (nick.into(), e.to_string().into());
+            return self.refuse(id, req, Refusal::InvalidNick { nick, problem });
+        }
+        let key = fold(nick);
+        if let Some(&owner) = self.nicks.get(&key)
+            && owner != id
+        {
+            return self.refuse(id, req, Refusal::NickInUse { nick: nick.into() });
+        }
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        if *session.nick == *nick {
+            return;
+        }
+        let old = std::mem::replace(&mut session.nick, nick.into());
+        let old_key = std::mem::replace(&mut session.key, key.clone());
+        let ident = session.ident.clone();
+        let realname = session.realname.clone();
+        self.nicks.remove(&old_key);
+        self.nicks.insert(key, id);
+        self.remember_past(&old, &ident, &realname);
+        self.recheck_bans(id);
+        let recipients = self.neighbours(id);
+        self.broadcast(recipients, Event::Nick { old, new: nick.into(), ident, ts: now_ms() });
+    }
+
+    pub(super) fn away(&mut self, id: SessionId, text: Option<String>, req: Req) {
+        let text: Option<Name> = text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| clip_bytes(t, MAX_AWAY_BYTES).into());
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        session.away = text.clone();
+        let (nick, ident) = (session.nick.clone(), session.ident.clone());
+        let others: Vec<SessionId> = self.neighbours(id).into_iter().filter(|&s| s != id).collect();
+        self.broadcast(
+            others,
+            Event::Away { req: None, nick: nick.clone(), ident: ident.clone(), text: text.clone() },
+        );
+        self.reply(id, Event::Away { req, nick, ident, text });
+    }
+
+    pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, req: Req) {
+        if self.config.operators.is_empty() {
+            return self.refuse(id, req, Refusal::NoOperators);
+        }
+        if !self.config.operators.iter().any(|(n, p)| n == name && p == password) {
+            return self.refuse(id, req, Refusal::BadOperatorPassword);
+        }
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        self.stats.operators += usize::from(!session.server_op);
+        session.server_op = true;
+        let text = "you are now a server operator: operator of every room".into();
+        self.reply(id, Event::Notice { req, room: None, text });
+    }
+
+    /// Keeps a nickname that was given up, for `Whowas`.
+    pub(super) fn remember_past(&mut self, nick: &Name, ident: &Name, realname: &Name) {
+        if self.whowas.len() >= WHOWAS_KEEP {
+            self.whowas.pop_front();
+        }
+        self.whowas.push_back(PastUser {
+            nick: nick.clone(),
+            ident: ident.clone(),
+            realname: realname.clone(),
+            ts: now_ms(),
+        });
+    }
+
+    /// Takes a session off the server, telling everyone who shared a room with it.
+    pub(super) fn remove_session(&mut self, id: SessionId, reason: &str, discard: bool) {
+        let recipients = self.neighbours(id);
+        let Some(mut session) = self.sessions.remove(&id) else { return };
+        self.stats.users -= 1;
+        self.stats.hidden -= usize::from(session.hidden);
+        self.stats.operators -= usize::from(session.server_op);
+        self.nicks.remove(&session.key);
+        for key in &session.rooms {
+            if let Some(room) = self.rooms.get_mut(key) {
+                room.forget(id);
+            }
+        }
+        self.remember_past(&session.nick, &session.ident, &session.realname);
+        if !discard {
+            // What was staged or held for it (answers to its last commands) still goes out
+            // first; history pages still being read are not waited for.
+            let held =
+                session.held.take().map(|mut h| super::history::release_all(&mut h)).unwrap_or_default();
+            let staged =
+                session.staged.iter().flat_map(|r| &self.log[r.start as usize..r.end as usize]).cloned();
+            let own: Vec<Delivery> = held.into_iter().chain(staged).collect();
+            let len = own.len() as u32;
+            let _ = session.outbox.push_pieces(&mut vec![Piece::new(own.into(), 0..len)]);
+        }
+        session.outbox.close(reason, discard);
+        let event = Event::Quit {
+            nick: session.nick,
+            ident: session.ident,
+            reason: Some(reason.into()),
+            ts: now_ms(),
+        };
+        self.broadcast(recipients.into_iter().filter(|&m| m != id), event);
+    }
+
+    /// Hides the session from (or shows it again in) searches by people who share no room
+    /// with it.
+    pub(super) fn hide_from_searches(&mut self, id: SessionId, on: bool) {
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        let was = std::mem::replace(&mut session.hidden, on);
+        self.stats.hidden = self.stats.hidden + usize::from(on) - usize::from(was);
+    }
+
+    /// Ends another session, as a server operator; `reason` is what everyone is told.
+    pub(super) fn kill(&mut self, id: SessionId, nick: &str, reason: &str, req: Req) {
+        if !self.sessions[&id].server_op {
+            return self.refuse(id, req, Refusal::NotServerOperator { action: ServerAction::Kill });
+        }
+        let Some(&victim) = self.nicks.get(&fold(nick)) else {
+            return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
+        };
+        self.remove_session(victim, reason, false);
+    }
+}

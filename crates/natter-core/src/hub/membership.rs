@@ -1,0 +1,237 @@
+//! Membership: rooms and who is in them. Joining (with the room's checks and the replay of
+//! recent messages), leaving, topics and whether a room is stored.
+
+use super::limits::MAX_TOPIC_BYTES;
+use super::state::Room;
+use super::{Hub, SessionId};
+use crate::event::Event;
+use crate::refusal::{Refusal, RoomAction};
+use crate::request::Req;
+use crate::store::{RoomRecord, Write};
+use crate::time::now_ms;
+use crate::vocab::{Name, SessionKind};
+use natter_proto::names::{fold, validate_room};
+use natter_proto::text::clip_bytes;
+
+impl Hub {
+    /// Looks up a room the session names, replying with the right error when it cannot be used.
+    pub(super) fn room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+        if let Err(e) = validate_room(room) {
+            let (room, problem) = (room.into(), e.to_string().into());
+            self.refuse(id, req.clone(), Refusal::InvalidRoom { room, problem });
+            return None;
+        }
+        let key = fold(room);
+        if !self.rooms.contains_key(&key) {
+            self.refuse(id, req.clone(), Refusal::NoSuchRoom { room: room.into() });
+            return None;
+        }
+        Some(key)
+    }
+
+    pub(super) fn member_room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+        let key = self.room_key(id, room, req)?;
+        if !self.rooms[&key].has_member(id) {
+            self.refuse(id, req.clone(), Refusal::NotInRoom { room: room.into() });
+            return None;
+        }
+        Some(key)
+    }
+
+    pub(super) fn ensure_room(&mut self, name: &str) -> &mut Room {
+        let key = fold(name);
+        if !self.rooms.contains_key(&key) {
+            let mut room = Room::new(name.into(), key.clone(), now_ms());
+            room.ephemeral = self.config.ephemeral_rooms.iter().any(|r| fold(r) == key);
+            self.rooms.insert(key.clone(), room);
+            self.save_room(&key);
+        }
+        self.rooms.get_mut(&key).expect("inserted above")
+    }
+
+    /// Queues the room's settings for storage.
+    pub(super) fn save_room(&mut self, key: &str) {
+        let Some(room) = self.rooms.get(key) else { return };
+        self.persister.write(Write::Room(RoomRecord {
+            key: room.key.clone(),
+            name: room.name.to_string(),
+            topic: room.topic.to_string(),
+            topic_by: room.topic_by.as_ref().map(|s| s.to_string()),
+            ephemeral: room.ephemeral,
+            created_ts: room.created_ts,
+        }));
+        self.pending.push_back(None);
+    }
+
+    pub(super) fn join(&mut self, id: SessionId, room: &str, given_key: Option<String>, req: Req) {
+        if let Err(e) = validate_room(room) {
+            let (room, problem) = (room.into(), e.to_string().into());
+            return self.refuse(id, req, Refusal::InvalidRoom { room, problem });
+        }
+        let lobby_key = fold(&self.config.lobby);
+        let history_len = self.config.history;
+        let is_console = self.sessions[&id].kind == SessionKind::Console;
+        if let Some(refusal) = self.join_refusal(id, room, given_key.as_deref(), is_console) {
+            return self.refuse(id, req, refusal);
+        }
+        let full = self.full_mask(id);
+        let presence_limit = self.config.presence_limit;
+        let room = self.ensure_room(room);
+        let key = room.key.clone();
+        let newly_joined = !room.has_member(id);
+        if newly_joined {
+            if (room.members.is_empty() && key != lobby_key) || is_console {
+                room.operators.insert(id);
+            }
+            room.members.push(id);
+            room.recheck_ban(id, &full);
+        }
+        // Join notices go to the room only while it is small enough for presence (like part
+        // and quit): in a room of thousands they would cost a delivery per member per join.
+        let others = if newly_joined && room.members.len() <= presence_limit {
+            room.members.clone()
+        } else {
+            Vec::new()
+        };
+        let name = room.name.clone();
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        if newly_joined {
+            session.rooms.push(key.clone());
+            session.invited.remove(&key);
+        }
+        let (nick, ident, away) = (session.nick.clone(), session.ident.clone(), session.away.clone());
+        let room = &self.rooms[&key];
+        // A big room lists its first `presence_limit` members only: listing thousands on every
+        // join would make joining cost as much as the room is big (`who` lists them all).
+        let mut listed: Vec<(Name, Name)> = room
+            .members
+            .iter()
+            .take(self.config.presence_limit)
+            .filter_map(|m| self.sessions.get(m))
+            .map(|s| (s.nick.clone(), s.ident.clone()))
+            .collect();
+        listed.sort_by_cached_key(|(n, _)| fold(n));
+        let (members, idents) = listed.into_iter().unzip();
+        let operators =
+            room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        let voiced =
+            room.voiced.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        let skip = room.recent.len().saturating_sub(history_len);
+        let history =
+            if room.ephemeral { Vec::new() } else { room.recent.iter().skip(skip).cloned().collect() };
+        let joined = Event::Joined {
+            req,
+            room: name.clone(),
+            topic: room.topic.clone(),
+            secret: room.modes.secret,
+            topic_set: room.topic_by.clone().map(|by| (by, room.topic_ts)),
+            members,
+            idents,
+            operators,
+            voiced,
+            ephemeral: room.ephemeral,
+            history,
+        };
+        if !others.is_empty() {
+            self.broadcast(
+                others.into_iter().filter(|&m| m != id),
+                Event::Join { room: name, nick, ident, away, ts: now_ms() },
+            );
+        }
+        self.reply(id, joined);
+    }
+
+    pub(super) fn part(&mut self, id: SessionId, room: &str, reason: Option<String>, req: Req) {
+        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let session = &self.sessions[&id];
+        let event = Event::Part {
+            room: self.rooms[&key].name.clone(),
+            nick: session.nick.clone(),
+            ident: session.ident.clone(),
+            reason: reason.map(|r| r.as_str().into()),
+            ts: now_ms(),
+        };
+        let members = &self.rooms[&key].members;
+        let recipients = if members.len() <= self.config.presence_limit { members.clone() } else { vec![id] };
+        self.leave_room(id, &key);
+        self.broadcast(recipients, event);
+    }
+
+    pub(super) fn leave_room(&mut self, id: SessionId, key: &str) {
+        if let Some(room) = self.rooms.get_mut(key) {
+            room.forget(id);
+        }
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.rooms.retain(|k| k != key);
+        }
+    }
+
+    pub(super) fn topic(&mut self, id: SessionId, room: &str, topic: Option<String>, req: Req) {
+        let Some(topic) = topic else {
+            let Some(key) = self.room_key(id, room, &req) else { return };
+            let r = &self.rooms[&key];
+            let event = Event::Topic {
+                req,
+                room: r.name.clone(),
+                topic: r.topic.clone(),
+                by: r.topic_by.clone(),
+                changed: false,
+            };
+            return self.reply(id, event);
+        };
+        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        if self.rooms[&key].modes.topic_lock
+            && self.refused_unless_operator(id, &key, &req, RoomAction::SetTopic)
+        {
+            return;
+        }
+        let by = self.sessions[&id].nick.clone();
+        let r = self.rooms.get_mut(&key).expect("checked");
+        r.topic = clip_bytes(&topic, MAX_TOPIC_BYTES).into();
+        r.topic_by = Some(by.clone());
+        r.topic_ts = now_ms();
+        let event = Event::Topic {
+            req: None,
+            room: r.name.clone(),
+            topic: r.topic.clone(),
+            by: Some(by),
+            changed: true,
+        };
+        let recipients = r.members.clone();
+        self.save_room(&key);
+        self.broadcast(recipients, event);
+        if req.is_some() {
+            // Programs that asked with an id get an answer carrying it.
+            let r = &self.rooms[&key];
+            let answer = Event::Topic {
+                req,
+                room: r.name.clone(),
+                topic: r.topic.clone(),
+                by: r.topic_by.clone(),
+                changed: false,
+            };
+            self.reply(id, answer);
+        }
+    }
+
+    pub(super) fn set_ephemeral(&mut self, id: SessionId, room: &str, on: bool, req: Req) {
+        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        if self.refused_unless_operator(id, &key, &req, RoomAction::ChangeSettings) {
+            return;
+        }
+        let r = self.rooms.get_mut(&key).expect("checked");
+        r.ephemeral = on;
+        if on {
+            r.recent.clear();
+        }
+        let text = if on {
+            format!("{} is now ephemeral: nothing said here from now on is stored", r.name)
+        } else {
+            format!("{} is stored again: messages are kept in history", r.name)
+        };
+        let event = Event::Notice { req: None, room: Some(r.name.clone()), text: text.into() };
+        let recipients = r.members.clone();
+        self.save_room(&key);
+        self.broadcast(recipients, event);
+    }
+}

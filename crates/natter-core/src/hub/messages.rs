@@ -1,0 +1,221 @@
+//! Messages: a room or private message from a session, fanned out to its recipients at once
+//! and acknowledged to its sender once stored; server operators' announcements.
+
+use super::delivery::stage;
+use super::{Hub, PendingMessage, SessionId};
+use crate::event::{ChatMessage, Event, deliver};
+use crate::persist::Committed;
+use crate::refusal::{Refusal, ServerAction};
+use crate::request::Req;
+use crate::store::{StoredMessage, Write};
+use crate::time::now_ms;
+use crate::vocab::{Name, Target};
+use natter_proto::names::fold;
+use std::sync::Arc;
+
+/// What a `Say` carries besides its target.
+pub(super) struct Said {
+    pub text: String,
+    pub action: bool,
+    pub notice: bool,
+    pub meta: Option<String>,
+}
+
+/// Ids of live messages without a stored id: seeded from the clock (shifted past any count a
+/// server reaches in a millisecond) so that ids stay unique across restarts.
+static LIVE_IDS: std::sync::LazyLock<std::sync::atomic::AtomicU64> =
+    std::sync::LazyLock::new(|| std::sync::atomic::AtomicU64::new(now_ms() << 16));
+
+fn next_uid() -> u64 {
+    LIVE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Hub {
+    pub(super) fn say(&mut self, id: SessionId, target: Target, said: Said, cid: Option<String>, req: Req) {
+        let Said { text, action, notice, meta } = said;
+        let meta: Option<Name> = meta.filter(|t| !t.is_empty()).map(|t| t.as_str().into());
+        // A metadata-only message (typing notices) is relayed, never stored.
+        let meta_only = meta.is_some() && text.is_empty();
+        if text.trim().is_empty() && !meta_only {
+            return self.refuse(id, req, Refusal::EmptyMessage);
+        }
+        let ts = now_ms();
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        session.active_ts = ts;
+        let (sender_key, from, ident) = (session.key.clone(), session.nick.clone(), session.ident.clone());
+        // Client ids are unique per sender and target, as in the store.
+        let cid_key = cid.as_ref().map(|cid| {
+            let target = match &target {
+                Target::Room(r) => fold(r),
+                Target::Nick(n) => format!("@{}", fold(n)),
+            };
+            format!("{target} {cid}")
+        });
+        if let Some(cid_key) = &cid_key
+            && let Some((mid, first_ts)) = self.cids.get(&sender_key, cid_key)
+        {
+            let room = match &target {
+                Target::Room(r) => self.rooms.get(&fold(r)).map(|r| r.name.clone()),
+                Target::Nick(_) => None,
+            };
+            let to = match &target {
+                Target::Nick(n) => Some(Name::from(n.as_str())),
+                Target::Room(_) => None,
+            };
+            let message = Arc::new(ChatMessage {
+                room,
+                from,
+                ident,
+                to,
+                text: text.into(),
+                action,
+                notice,
+                meta,
+                mid,
+                uid: next_uid(),
+                ts: first_ts,
+            });
+            return self.reply(
+                id,
+                Event::Ack { req, cid: cid.map(Into::into), message, duplicate: true, away: None },
+            );
+        }
+        match target {
+            Target::Nick(nick) => {
+                let Some(&to_id) = self.nicks.get(&fold(&nick)) else {
+                    return self.refuse(id, req, Refusal::NoSuchRecipient { nick: nick.as_str().into() });
+                };
+                let to_nick = self.sessions[&to_id].nick.clone();
+                let message = Arc::new(ChatMessage {
+                    room: None,
+                    from,
+                    ident,
+                    to: Some(to_nick),
+                    text: text.into(),
+                    action,
+                    notice,
+                    meta,
+                    mid: None,
+                    uid: next_uid(),
+                    ts,
+                });
+                if let Some(cid_key) = &cid_key {
+                    self.cids.insert(&sender_key, cid_key, None, ts);
+                }
+                let recipient = &self.sessions[&to_id];
+                // A notice never draws an automatic answer, the away message included.
+                let away = if notice { None } else { recipient.away.clone() };
+                if !recipient.blocks(&sender_key, false) {
+                    self.reply(to_id, Event::Message(message.clone()));
+                }
+                self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: false, away });
+            }
+            Target::Room(room) => {
+                let Some(key) = self.sendable_room_key(id, &room, &req) else { return };
+                let room = self.rooms.get_mut(&key).expect("checked");
+                let stored = !room.ephemeral && !meta_only;
+                let mid = stored.then(|| {
+                    room.last_mid += 1;
+                    room.last_mid
+                });
+                let message = Arc::new(ChatMessage {
+                    room: Some(room.name.clone()),
+                    from,
+                    ident,
+                    to: None,
+                    text: text.into(),
+                    action,
+                    notice,
+                    meta,
+                    mid,
+                    uid: if stored { 0 } else { next_uid() },
+                    ts,
+                });
+                if let Some(cid_key) = &cid_key {
+                    self.cids.insert(&sender_key, cid_key, mid, ts);
+                }
+                // Deliver now, acknowledge once stored: room order stays the hub's order, and
+                // the sender's ack still means "durable".
+                self.fan_out(id, &sender_key, &key, message.clone());
+                let pending = PendingMessage { sender: id, message, req, cid: cid.map(Into::into) };
+                if stored {
+                    let m = &pending.message;
+                    self.persister.write(Write::Message(StoredMessage {
+                        room: key,
+                        mid: m.mid.unwrap_or_default(),
+                        ts,
+                        nick: m.from.to_string(),
+                        sender_key,
+                        cid: pending.cid.as_deref().map(str::to_string),
+                        text: m.text.to_string(),
+                        action,
+                        notice,
+                    }));
+                    self.pending.push_back(Some(pending));
+                } else {
+                    self.ack(pending, false);
+                }
+            }
+        }
+    }
+
+    /// Delivers a room message to the members, except its sender and those ignoring it, and
+    /// keeps it for replay on join.
+    fn fan_out(&mut self, sender: SessionId, sender_key: &str, key: &str, message: Arc<ChatMessage>) {
+        let keep = self.config.history;
+        let entry = self.log_entry(deliver(Event::Message(message.clone())));
+        let Some(room) = self.rooms.get_mut(key) else { return };
+        if message.mid.is_some() {
+            room.remember(message, keep);
+        }
+        for &sid in &room.members {
+            if sid == sender {
+                continue;
+            }
+            let Some(s) = self.sessions.get_mut(&sid) else { continue };
+            if s.blocks(sender_key, true) {
+                continue;
+            }
+            stage(&mut self.dirty, sid, s, entry);
+        }
+    }
+
+    fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
+        let PendingMessage { sender, message, req, cid } = pending;
+        self.reply(sender, Event::Ack { req, cid, message, duplicate, away: None });
+    }
+
+    pub(super) fn on_committed(&mut self, committed: Committed) {
+        let Committed { count, result } = committed;
+        for _ in 0..count {
+            let Some(entry) = self.pending.pop_front() else { break };
+            let Some(pending) = entry else { continue };
+            match &result {
+                Ok(()) => self.ack(pending, false),
+                Err(e) => {
+                    let problem = e.to_string().into();
+                    self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })
+                }
+            }
+        }
+    }
+
+    pub(super) fn announce(&mut self, id: SessionId, text: String, req: Req) {
+        let sender = &self.sessions[&id];
+        if !sender.server_op {
+            return self.refuse(id, req, Refusal::NotServerOperator { action: ServerAction::Announce });
+        }
+        if text.trim().is_empty() {
+            return self.refuse(id, req, Refusal::EmptyAnnouncement);
+        }
+        let event =
+            Event::Announcement { from: sender.nick.clone(), ident: sender.ident.clone(), text: text.into() };
+        let recipients: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|&(sid, s)| sid == id || s.hears_announcements)
+            .map(|(sid, _)| sid)
+            .collect();
+        self.broadcast(recipients, event);
+    }
+}

@@ -1,0 +1,261 @@
+//! Every way the hub (or a front door, for what it checks itself) can refuse a request, with
+//! the names and limits involved as fields.
+//!
+//! Doors map a refusal to their wire in one table each (a native error code, an IRC numeric,
+//! a text line): none of them reads the English below, which is only the default wording for
+//! people (`Display`), so rewording it can never change what a program receives.
+
+use crate::hub::{MAX_BANS, MAX_KEY_CHARS};
+use crate::vocab::Name;
+use std::fmt;
+
+/// Which room action needs a room operator: each words its refusal differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomAction {
+    /// Setting the topic of a topic-locked room.
+    SetTopic,
+    /// Changing room settings or someone's standing.
+    ChangeSettings,
+    /// Removing someone.
+    Kick,
+    /// Inviting someone into an invite-only room.
+    Invite,
+}
+
+/// Which server-wide action needs a server operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerAction {
+    /// Ending someone's session.
+    Kill,
+    /// Sending an announcement to everyone who hears them.
+    Announce,
+}
+
+/// Why a room does not take a member's message now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silenced {
+    /// The sender matches a ban.
+    Banned,
+    /// The room is moderated and the sender has no voice.
+    Moderated,
+}
+
+/// A refused request: what was wrong, with what it concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server password was missing or wrong at login.
+    BadPassword,
+    /// A nickname breaks the naming rules; `problem` says which.
+    InvalidNick {
+        /// The nickname as given.
+        nick: Name,
+        /// The rule it breaks.
+        problem: Name,
+    },
+    /// Someone else uses that nickname.
+    NickInUse {
+        /// The nickname as given.
+        nick: Name,
+    },
+    /// A room name breaks the naming rules.
+    InvalidRoom {
+        /// The name as given.
+        room: Name,
+        /// The rule it breaks.
+        problem: Name,
+    },
+    /// No room by that name.
+    NoSuchRoom {
+        /// The name as given.
+        room: Name,
+    },
+    /// The request needs the session to be in the room.
+    NotInRoom {
+        /// The room.
+        room: Name,
+    },
+    /// A secret room's contents are for its members only.
+    SecretRoom {
+        /// The room.
+        room: Name,
+    },
+    /// Nobody online by that nickname.
+    NoSuchNick {
+        /// The nickname as given.
+        nick: Name,
+    },
+    /// A private message to nobody online.
+    NoSuchRecipient {
+        /// The nickname as given.
+        nick: Name,
+    },
+    /// The named user is not in the room.
+    UserNotInRoom {
+        /// The user.
+        nick: Name,
+        /// The room.
+        room: Name,
+    },
+    /// The invited user is already in the room.
+    AlreadyInRoom {
+        /// The user.
+        nick: Name,
+        /// The room.
+        room: Name,
+    },
+    /// A message with no text.
+    EmptyMessage,
+    /// An announcement with no text.
+    EmptyAnnouncement,
+    /// The room does not take this member's messages now.
+    CannotSend {
+        /// The room.
+        room: Name,
+        /// Why not.
+        why: Silenced,
+    },
+    /// Joining needs an invitation.
+    InviteOnly {
+        /// The room.
+        room: Name,
+    },
+    /// The session matches one of the room's bans.
+    Banned {
+        /// The room.
+        room: Name,
+    },
+    /// Joining needs the room's key.
+    BadKey {
+        /// The room.
+        room: Name,
+    },
+    /// The room has as many members as its limit allows.
+    RoomFull {
+        /// The room.
+        room: Name,
+        /// Its member limit.
+        limit: u32,
+    },
+    /// A room key that cannot be used (empty, too long, spaces or commas).
+    InvalidKey {
+        /// The room.
+        room: Name,
+    },
+    /// The room's ban list is full.
+    BanListFull {
+        /// The room.
+        room: Name,
+    },
+    /// A room operator's action by someone who is not one.
+    NotRoomOperator {
+        /// The room.
+        room: Name,
+        /// What was tried.
+        action: RoomAction,
+    },
+    /// A server operator's action by someone who is not one.
+    NotServerOperator {
+        /// What was tried.
+        action: ServerAction,
+    },
+    /// `Oper` on a server with no operators configured.
+    NoOperators,
+    /// `Oper` with a wrong name or password.
+    BadOperatorPassword,
+    /// Ignoring oneself.
+    CannotIgnoreSelf,
+    /// Unignoring someone not ignored.
+    NotIgnoring {
+        /// The nickname as given.
+        nick: Name,
+    },
+    /// A room message was delivered to those online but the store failed to keep it.
+    NotStored {
+        /// The store's error.
+        problem: Name,
+    },
+    /// The store could not answer a history request.
+    HistoryUnavailable {
+        /// The store's error.
+        problem: Name,
+    },
+    /// A line or frame longer than the limit (checked by the front door).
+    LineTooLong {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A message over the session's rate (checked by the front door).
+    RateLimited {
+        /// Messages allowed per second.
+        per_second: u32,
+    },
+    /// A request before logging in (checked by the front door).
+    NotRegistered,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::BadPassword => f.write_str("this server needs a password; give the right one"),
+            Refusal::InvalidNick { problem, .. } | Refusal::InvalidRoom { problem, .. } => {
+                f.write_str(problem)
+            }
+            Refusal::NickInUse { nick } => write!(f, "the nickname {nick} is taken; choose another"),
+            Refusal::NoSuchRoom { room } => write!(f, "no room {room}; /join {room} creates it"),
+            Refusal::NotInRoom { room } => write!(f, "you are not in {room}; /join {room} first"),
+            Refusal::SecretRoom { room } => write!(f, "you are not in {room}"),
+            Refusal::NoSuchNick { nick } => write!(f, "{nick} is not online"),
+            Refusal::NoSuchRecipient { nick } => write!(f, "{nick} is not online; /ls lists who is"),
+            Refusal::UserNotInRoom { nick, room } => write!(f, "{nick} is not in {room}"),
+            Refusal::AlreadyInRoom { nick, room } => write!(f, "{nick} is already in {room}"),
+            Refusal::EmptyMessage => f.write_str("message is empty; type some text"),
+            Refusal::EmptyAnnouncement => f.write_str("wallops is empty; type some text"),
+            Refusal::CannotSend { room, why: Silenced::Banned } => {
+                write!(f, "you are banned from {room}: your messages are not delivered")
+            }
+            Refusal::CannotSend { room, why: Silenced::Moderated } => {
+                write!(f, "{room} is moderated: only its operators and voiced members may speak")
+            }
+            Refusal::InviteOnly { room } => write!(f, "{room} is invite-only: ask an operator to invite you"),
+            Refusal::Banned { room } => write!(f, "you are banned from {room}"),
+            Refusal::BadKey { room } => write!(f, "{room} needs the right key to join"),
+            Refusal::RoomFull { room, limit } => write!(f, "{room} is full ({limit} members)"),
+            Refusal::InvalidKey { .. } => {
+                write!(f, "invalid key: 1 to {MAX_KEY_CHARS} characters, no spaces or commas")
+            }
+            Refusal::BanListFull { room } => write!(f, "ban list of {room} is full ({MAX_BANS})"),
+            Refusal::NotRoomOperator { room, action } => match action {
+                RoomAction::SetTopic => {
+                    write!(f, "the topic of {room} is locked: only its operators can change it")
+                }
+                RoomAction::ChangeSettings => write!(f, "only an operator of {room} can change that"),
+                RoomAction::Kick => write!(f, "only an operator of {room} can remove people"),
+                RoomAction::Invite => write!(f, "{room} is invite-only: only its operators can invite"),
+            },
+            Refusal::NotServerOperator { action: ServerAction::Kill } => {
+                f.write_str("only server operators can kill")
+            }
+            Refusal::NotServerOperator { action: ServerAction::Announce } => {
+                f.write_str("only server operators can send wallops")
+            }
+            Refusal::NoOperators => f.write_str("this server has no operators configured"),
+            Refusal::BadOperatorPassword => f.write_str("wrong operator name or password"),
+            Refusal::CannotIgnoreSelf => f.write_str("you cannot ignore yourself"),
+            Refusal::NotIgnoring { nick } => write!(f, "you are not ignoring {nick}"),
+            Refusal::NotStored { problem } => {
+                write!(f, "your message was delivered to those online but not stored ({problem})")
+            }
+            Refusal::HistoryUnavailable { problem } => write!(f, "history unavailable: {problem}"),
+            Refusal::LineTooLong { max } => {
+                write!(f, "line too long: at most {max} bytes per line; it was dropped")
+            }
+            Refusal::RateLimited { per_second } => write!(
+                f,
+                "slow down: at most {per_second} messages per second; this message was not sent; keep flooding and you will be disconnected"
+            ),
+            Refusal::NotRegistered => f.write_str("log in first"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}

@@ -1,0 +1,84 @@
+//! IRCv3 capabilities: which ones natter offers, and which ones a client has enabled.
+
+/// Capabilities offered in `CAP LS`: only those natter acts on.
+pub(super) const CAPS: &[&str] = &[
+    "away-notify",
+    "batch",
+    "draft/chathistory",
+    "echo-message",
+    "labeled-response",
+    "message-tags",
+    "multi-prefix",
+    "server-time",
+    "userhost-in-names",
+];
+
+/// Enabled IRCv3 capabilities.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Caps {
+    pub away_notify: bool,
+    pub batch: bool,
+    pub chathistory: bool,
+    pub echo_message: bool,
+    pub labeled_response: bool,
+    pub message_tags: bool,
+    pub multi_prefix: bool,
+    pub server_time: bool,
+    pub userhost_in_names: bool,
+}
+
+impl Caps {
+    /// The flag of a capability named in [`CAPS`].
+    fn flag(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "away-notify" => &mut self.away_notify,
+            "batch" => &mut self.batch,
+            "draft/chathistory" => &mut self.chathistory,
+            "echo-message" => &mut self.echo_message,
+            "labeled-response" => &mut self.labeled_response,
+            "message-tags" => &mut self.message_tags,
+            "multi-prefix" => &mut self.multi_prefix,
+            "server-time" => &mut self.server_time,
+            "userhost-in-names" => &mut self.userhost_in_names,
+            _ => return None,
+        })
+    }
+
+    /// Enables or disables a capability; false when natter does not offer it.
+    pub fn set(&mut self, name: &str, on: bool) -> bool {
+        self.flag(name).map(|flag| *flag = on).is_some()
+    }
+
+    /// The enabled capabilities, in [`CAPS`] order.
+    pub fn list(&self) -> String {
+        let mut caps = *self;
+        let on: Vec<&str> = CAPS.iter().copied().filter(|name| caps.flag(name).is_some_and(|f| *f)).collect();
+        on.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_offered_capability_can_be_enabled_and_is_listed() {
+        let mut caps = Caps::default();
+        assert_eq!(caps.list(), "");
+        for name in CAPS {
+            assert!(caps.set(name, true), "{name}");
+        }
+        assert_eq!(caps.list(), CAPS.join(" "));
+        assert!(caps.set("batch", false) && !caps.set("sasl", true));
+        assert!(!caps.list().split(' ').any(|c| c == "batch"));
+    }
+
+    /// Capabilities natter would only pretend to support are not offered.
+    #[test]
+    fn capabilities_that_do_nothing_are_not_offered() {
+        let mut caps = Caps::default();
+        for name in ["account-notify", "cap-notify", "sasl"] {
+            assert!(!CAPS.contains(&name) && !caps.set(name, true), "{name}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `PRIVMSG`, `NOTICE` and `TAGMSG`: messages to channels and nicks, with CTCP ACTION for
+//! `/me` and client-only tags relayed as the message's metadata.
+
+use super::super::requests::Op;
+use super::super::{IrcDoor, MAX_TARGETS};
+use crate::door::{Flow, SessionCtx};
+use natter_core::{Command, Target};
+use natter_proto::irc;
+use natter_proto::names::{is_room_name, validate_nick};
+
+impl IrcDoor {
+    /// PRIVMSG, NOTICE and TAGMSG: client-only tags (`+name`) travel with the message.
+    pub(super) async fn privmsg(&mut self, m: &irc::Message, command: &str, ctx: &mut SessionCtx) -> Flow {
+        let notice = command == "NOTICE";
+        let tagmsg = command == "TAGMSG";
+        let Some(targets) = m.param(0).filter(|t| !t.is_empty()) else {
+            if notice {
+                return Flow::Continue;
+            }
+            return self.bad(ctx, "411", &[&format!("No recipient given ({command})")]);
+        };
+        let mut client_tags = String::new();
+        for (key, value) in m.tags.iter().filter(|(k, _)| k.starts_with('+') && k.len() > 1) {
+            if !client_tags.is_empty() {
+                client_tags.push(';');
+            }
+            client_tags.push_str(key);
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                client_tags.push('=');
+                irc::escape_tag_value(v, &mut client_tags);
+            }
+        }
+        let tags = (!client_tags.is_empty()).then_some(client_tags);
+        let text = if tagmsg {
+            if tags.is_none() {
+                // Nothing to relay.
+                return Flow::Continue;
+            }
+            ""
+        } else {
+            match m.param(1).filter(|t| !t.is_empty()) {
+                Some(text) => text,
+                None if notice => return Flow::Continue,
+                None => return self.bad(ctx, "412", &["No text to send"]),
+            }
+        };
+        let (text, action) = match text.strip_prefix("\u{1}ACTION") {
+            Some(rest) => (rest.trim_end_matches('\u{1}').trim_start_matches(' '), true),
+            None => (text, false),
+        };
+        let targets: Vec<&str> = targets.split(',').filter(|t| !t.is_empty()).collect();
+        if targets.len() > MAX_TARGETS {
+            return self.bad(ctx, "407", &[targets[0], "Too many recipients"]);
+        }
+        for target in targets {
+            let op = if notice {
+                Op::Notice { target: target.to_string() }
+            } else {
+                Op::Message { target: target.to_string() }
+            };
+            let req = op.labeled(self.line_label.clone());
+            let target = if is_room_name(target) {
+                Target::Room(target.to_string())
+            } else if validate_nick(target).is_ok() {
+                Target::Nick(target.to_string())
+            } else {
+                if notice {
+                    continue;
+                }
+                let flow = self.answer(ctx, "401", &[target, "No such nick/channel"]);
+                if flow != Flow::Continue {
+                    return flow;
+                }
+                continue;
+            };
+            // Every Say gets exactly one answer (ack or error), a refused one included.
+            self.unanswered += 1;
+            if !ctx.allow_message() {
+                return ctx.rate_limited(req);
+            }
+            let cmd = Command::Say {
+                target,
+                text: text.to_string(),
+                action,
+                notice,
+                meta: tags.clone(),
+                cid: None,
+                req,
+            };
+            let flow = ctx.command(cmd).await;
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+}

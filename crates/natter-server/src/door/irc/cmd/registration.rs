@@ -1,0 +1,129 @@
+//! Registration: `CAP` negotiation, `PASS`, `NICK` and `USER`, and logging in once all are in.
+
+use super::super::IrcDoor;
+use super::super::caps::CAPS;
+use super::super::requests::Op;
+use crate::door::{Flow, SessionCtx};
+use natter_core::Command;
+use natter_proto::irc;
+use natter_proto::names::validate_nick;
+
+impl IrcDoor {
+    /// `PASS`: kept until registration, where the hub checks it against the server password.
+    pub(super) fn pass(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        if ctx.session.is_some() {
+            return self.bad(ctx, "462", &["You may not reregister"]);
+        }
+        if m.params.is_empty() {
+            return self.need_more(ctx, "PASS");
+        }
+        self.password = m.param(0).map(str::to_string);
+        Flow::Continue
+    }
+
+    /// `NICK`: the nickname to register with, or a change of nickname.
+    pub(super) async fn nick_command(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
+            return self.bad(ctx, "431", &["No nickname given"]);
+        };
+        if validate_nick(nick).is_err() {
+            return self.bad(ctx, "432", &[nick, "Erroneous nickname"]);
+        }
+        if ctx.session.is_some() {
+            let req = Op::Nick { nick: nick.to_string() }.token();
+            return ctx.command(Command::Nick { nick: nick.to_string(), req }).await;
+        }
+        self.pending_nick = Some(nick.to_string());
+        self.try_register(ctx).await
+    }
+
+    /// `USER`: the user name and real name to register with.
+    pub(super) async fn user_command(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        if ctx.session.is_some() {
+            return self.bad(ctx, "462", &["You may not reregister"]);
+        }
+        if m.params.len() < 4 || m.params[0].is_empty() || m.params[3].is_empty() {
+            return self.need_more(ctx, "USER");
+        }
+        self.user = Some(m.params[0].clone());
+        self.realname = m.params[3].clone();
+        self.try_register(ctx).await
+    }
+
+    pub(super) async fn cap(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let Some(sub) = m.param(0) else { return self.need_more(ctx, "CAP") };
+        let me = self.me().to_string();
+        let registered = ctx.session.is_some();
+        match sub.to_ascii_uppercase().as_str() {
+            "LS" => {
+                if !registered {
+                    self.negotiating = true;
+                }
+                self.reply().line("CAP", &[&me, "LS", &CAPS.join(" ")]).send(ctx)
+            }
+            "LIST" => self.reply().line("CAP", &[&me, "LIST", &self.caps.list()]).send(ctx),
+            "REQ" => {
+                if !registered {
+                    self.negotiating = true;
+                }
+                let asked = m.param(1).unwrap_or("");
+                let mut caps = self.caps;
+                let all_known =
+                    asked.split(' ').filter(|c| !c.is_empty()).all(|c| match c.strip_prefix('-') {
+                        Some(name) => caps.set(name, false),
+                        None => caps.set(c, true),
+                    });
+                if all_known && !asked.trim().is_empty() {
+                    self.caps = caps;
+                    self.reply().line("CAP", &[&me, "ACK", asked]).send(ctx)
+                } else {
+                    self.reply().line("CAP", &[&me, "NAK", asked]).send(ctx)
+                }
+            }
+            "END" => {
+                self.negotiating = false;
+                self.try_register(ctx).await
+            }
+            _ => self.bad(ctx, "410", &[sub, "Invalid CAP command"]),
+        }
+    }
+
+    async fn try_register(&mut self, ctx: &mut SessionCtx) -> Flow {
+        if ctx.session.is_some() || self.negotiating || self.user.is_none() {
+            return Flow::Continue;
+        }
+        let Some(nick) = self.pending_nick.take() else { return Flow::Continue };
+        // The USER name shows in prefixes when it is a plain word; else the door's name.
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| u.trim_start_matches('~'))
+            .filter(|u| {
+                !u.is_empty()
+                    && u.len() <= 10
+                    && u.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            })
+            .unwrap_or("irc")
+            .to_string();
+        self.ident = format!("{user}@{}", ctx.peer.ip());
+        let (flow, bad_password) = ctx
+            .register_as(
+                nick.clone(),
+                Some(&user),
+                self.realname.clone(),
+                self.password.clone(),
+                Op::Register { nick: nick.clone() }.token(),
+            )
+            .await;
+        if bad_password {
+            return Flow::Close("Bad password".into());
+        }
+        if ctx.session.is_none() {
+            return flow;
+        }
+        self.nick = nick;
+        self.lobby = ctx.lobby();
+        // The counts end the registration burst (LUSERS, then the MOTD).
+        ctx.command(Command::ServerStats { req: Op::Lusers { welcome: true }.token() }).await
+    }
+}

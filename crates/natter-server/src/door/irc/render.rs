@@ -1,0 +1,383 @@
+//! Rendering: each core event as the IRC lines a client expects, messages split to fit
+//! IRC's line length, and answers shaped by the request they answer.
+
+use super::lines::{push_line, push_text_line, source, split_ident};
+use super::requests::{Op, op_of};
+use super::{IrcDoor, IrcNote};
+use crate::door::modes::{mode_string, modes_of};
+use natter_core::{ChatMessage, Event};
+use natter_proto::irc::{self, MAX_LINE};
+use natter_proto::names::fold;
+
+impl IrcDoor {
+    pub(super) fn time_tag(&self, ts: u64) -> String {
+        if self.caps.server_time { format!("@time={} ", irc::server_time(ts)) } else { String::new() }
+    }
+
+    /// Tags of a chat message line: `time` (server-time), `msgid` and the sender's client-only
+    /// tags (message-tags: the message's metadata), `batch` inside a batch.
+    fn message_tags(&self, m: &ChatMessage, batch: Option<&str>) -> String {
+        let mut t = String::new();
+        let mut add = |s: &str| {
+            t.push(if t.is_empty() { '@' } else { ';' });
+            t.push_str(s);
+        };
+        if let Some(b) = batch {
+            add(&format!("batch={b}"));
+        }
+        if self.caps.server_time {
+            add(&format!("time={}", irc::server_time(m.ts)));
+        }
+        if self.caps.message_tags {
+            add(&format!("msgid={}", m.stable_id()));
+            if let Some(meta) = &m.meta {
+                add(meta);
+            }
+        }
+        if !t.is_empty() {
+            t.push(' ');
+        }
+        t
+    }
+
+    /// A chat message as PRIVMSG or NOTICE lines (TAGMSG for a tag-only message, to
+    /// message-tags clients only), with CTCP ACTION for `/me`. A line that fits what an IRC
+    /// client may send is relayed whole (even when the sender's prefix makes it longer than
+    /// 512 bytes, as modern servers do); longer natter messages are split at spaces.
+    pub(super) fn message(&self, m: &ChatMessage, batch: Option<&str>, out: &mut Vec<u8>) {
+        let target = match (&m.room, &m.to) {
+            (Some(room), _) => &**room,
+            (None, Some(to)) => &**to,
+            (None, None) => self.me(),
+        };
+        let tags = self.message_tags(m, batch);
+        let prefix = source(&m.from, &m.ident);
+        if m.text.is_empty() {
+            if m.meta.is_some() && self.caps.message_tags {
+                push_line(out, &tags, Some(&prefix), "TAGMSG", &[target]);
+            }
+            return;
+        }
+        let command = if m.notice { "NOTICE" } else { "PRIVMSG" };
+        // What a client could send in one line: `PRIVMSG target :text` in 510 bytes.
+        let ctcp = if m.action { 9 } else { 0 };
+        let client_room = MAX_LINE.saturating_sub(command.len() + 1 + target.len() + 1 + ctcp);
+        // Room for the text: 510 minus prefix, command, target, separators and CTCP framing.
+        let overhead = 1 + prefix.len() + 1 + command.len() + 1 + target.len() + 2 + 9;
+        let room_for_text = MAX_LINE.saturating_sub(overhead).max(16);
+        let max = MAX_LINE + 1 + prefix.len() + 1;
+        for line in m.text.split(['\n', '\r']).filter(|l| !l.is_empty()) {
+            let pieces =
+                if line.len() <= client_room { vec![line] } else { irc::split_text(line, room_for_text) };
+            for piece in pieces {
+                let body;
+                let text = if m.action {
+                    body = format!("\u{1}ACTION {piece}\u{1}");
+                    &body
+                } else {
+                    piece
+                };
+                push_text_line(out, &tags, &prefix, command, target, text, max);
+            }
+        }
+    }
+
+    /// Renders one event as IRC lines, answers to requests as their command expects.
+    pub(super) fn render_event(&mut self, event: &Event, out: &mut Vec<u8>) {
+        match event {
+            Event::Welcome { nick, .. } => {
+                let full = source(nick, &self.ident);
+                self.numeric(out, "001", &[&format!("Welcome to natter, {full}")]);
+                let version = concat!("natter-", env!("CARGO_PKG_VERSION"));
+                self.numeric(
+                    out,
+                    "002",
+                    &[&format!("Your host is {}, running version {version}", self.server)],
+                );
+                self.numeric(out, "003", &["This server speaks natter, IRC, text and UDP"]);
+                self.numeric(out, "004", &[self.server, version, "iow", "n"]);
+                self.isupport(out);
+                self.deferring = true;
+            }
+            Event::Message(m) => self.message(m, None, out),
+            Event::Ack { message, duplicate, away, .. } => {
+                if let (Some(away), Some(to), false) = (away, &message.to, message.notice) {
+                    self.numeric(out, "301", &[to, away]);
+                }
+                if self.caps.echo_message && !duplicate {
+                    self.message(message, None, out);
+                }
+            }
+            Event::Join { room, nick, ident, away, ts } => {
+                let prefix = source(nick, ident);
+                push_line(out, &self.time_tag(*ts), Some(&prefix), "JOIN", &[room]);
+                if let (Some(away), true) = (away, self.caps.away_notify) {
+                    push_line(out, "", Some(&prefix), "AWAY", &[away]);
+                }
+            }
+            Event::Part { room, nick, ident, reason, ts } => {
+                let prefix = source(nick, ident);
+                match reason {
+                    Some(r) => push_line(out, &self.time_tag(*ts), Some(&prefix), "PART", &[room, r]),
+                    None => push_line(out, &self.time_tag(*ts), Some(&prefix), "PART", &[room]),
+                }
+            }
+            Event::Quit { nick, ident, reason, ts } => {
+                let reason = reason.as_deref().unwrap_or("Quit");
+                push_line(out, &self.time_tag(*ts), Some(&source(nick, ident)), "QUIT", &[reason]);
+            }
+            Event::Nick { old, new, ident, ts } => {
+                push_line(out, &self.time_tag(*ts), Some(&source(old, ident)), "NICK", &[new]);
+            }
+            Event::Topic { req, room, topic, by, changed } => {
+                let asked = matches!(op_of(req), Some(Op::Topic { .. }));
+                match (asked, changed) {
+                    (_, true) => {
+                        let by = by.as_deref().unwrap_or(self.server);
+                        push_line(out, "", Some(by), "TOPIC", &[room, topic]);
+                    }
+                    (true, false) if topic.is_empty() => self.numeric(out, "331", &[room, "No topic is set"]),
+                    // No 333 (who/when): the core keeps who set a topic but not when.
+                    (true, false) => self.numeric(out, "332", &[room, topic]),
+                    _ => {}
+                }
+            }
+            Event::Joined {
+                room,
+                topic,
+                topic_set,
+                secret,
+                members,
+                idents,
+                operators,
+                voiced,
+                history,
+                ..
+            } => {
+                if std::mem::take(&mut self.rejoin) {
+                    return;
+                }
+                push_line(out, "", Some(&source(&self.nick, &self.ident)), "JOIN", &[room]);
+                if !topic.is_empty() {
+                    self.numeric(out, "332", &[room, topic]);
+                    if let Some((by, ts)) = topic_set.as_ref().filter(|(_, ts)| *ts > 0) {
+                        self.numeric(out, "333", &[room, by, &(ts / 1000).to_string()]);
+                    }
+                }
+                if *secret {
+                    self.secret.insert(fold(room));
+                }
+                let kind = if *secret { "@" } else { "=" };
+                let has = |list: &[natter_core::command::Name], n: &str| list.iter().any(|x| **x == *n);
+                let entries: Vec<(&str, &str, bool, bool)> = members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let ident = idents.get(i).map_or("", |x| &**x);
+                        (&**m, ident, has(operators, m), has(voiced, m))
+                    })
+                    .collect();
+                self.names(room, kind, &entries, out);
+                if self.caps.server_time && !history.is_empty() {
+                    // Replayed history is a chathistory batch for clients that take batches.
+                    let id = self.caps.batch.then(|| self.next_batch());
+                    if let Some(id) = &id {
+                        push_line(
+                            out,
+                            "",
+                            Some(self.server),
+                            "BATCH",
+                            &[&format!("+{id}"), "chathistory", room],
+                        );
+                    }
+                    for m in history {
+                        self.message(m, id.as_deref(), out);
+                    }
+                    if let Some(id) = &id {
+                        push_line(out, "", Some(self.server), "BATCH", &[&format!("-{id}")]);
+                    }
+                }
+            }
+            Event::Members { req, room, nicks, info } => match op_of(req) {
+                Some(Op::Names { room: asked, in_list }) => {
+                    let room = room.as_deref().unwrap_or(asked);
+                    let kind = if self.secret.contains(&fold(room)) { "@" } else { "=" };
+                    let entries: Vec<(&str, &str, bool, bool)> =
+                        info.iter().map(|m| (&*m.nick, &*m.ident, m.op, m.voice)).collect();
+                    if *in_list {
+                        self.names_lines(room, kind, &entries, out)
+                    } else {
+                        self.names(room, kind, &entries, out)
+                    }
+                }
+                Some(Op::Who { mask }) => self.who(mask, room.as_deref(), info, out),
+                _ => {
+                    let list: Vec<&str> = nicks.iter().map(|n| &**n).collect();
+                    let text = format!("{}: {}", room.as_deref().unwrap_or("online"), list.join(" "));
+                    push_line(out, "", Some(self.server), "NOTICE", &[self.me(), &text]);
+                }
+            },
+            Event::Users { req, users } => match op_of(req) {
+                Some(Op::Ison { .. }) => {
+                    let online: Vec<&str> = users.iter().map(|u| &*u.nick).collect();
+                    self.numeric(out, "303", &[&online.join(" ")]);
+                }
+                _ => {
+                    let replies: Vec<String> = users
+                        .iter()
+                        .take(5)
+                        .map(|m| {
+                            let away = if m.away.is_some() { '-' } else { '+' };
+                            let oper = if m.server_op { "*" } else { "" };
+                            format!("{}{oper}={away}{}", m.nick, m.ident)
+                        })
+                        .collect();
+                    self.numeric(out, "302", &[&replies.join(" ")]);
+                }
+            },
+            Event::ServerStats { req, stats } => {
+                self.lusers(stats, out);
+                if matches!(op_of(req), Some(Op::Lusers { welcome: true })) {
+                    self.motd(out);
+                    self.deferring = false;
+                    out.append(&mut self.deferred);
+                }
+            }
+            Event::RoomChanged { room, by, ident, changes, ts } => {
+                let (letters, params) = mode_string(changes);
+                let mut all: Vec<&str> = vec![room, &letters];
+                all.extend(params.iter().map(String::as_str));
+                push_line(out, &self.time_tag(*ts), Some(&source(by, ident)), "MODE", &all);
+            }
+            Event::RoomModes { room, modes, created_ts, .. } => {
+                let (letters, params) = modes_of(modes);
+                let mut all: Vec<&str> = vec![room, &letters];
+                all.extend(params.iter().map(String::as_str));
+                self.numeric(out, "324", &all);
+                self.numeric(out, "329", &[room, &(created_ts / 1000).to_string()]);
+            }
+            Event::Bans { room, bans, .. } => {
+                for ban in bans {
+                    self.numeric(out, "367", &[room, &ban.mask, &ban.by, &(ban.ts / 1000).to_string()]);
+                }
+                self.numeric(out, "368", &[room, "End of channel ban list"]);
+            }
+            Event::Kick { room, nick, by, ident, reason, ts } => {
+                let reason = reason.as_deref().unwrap_or(by);
+                push_line(out, &self.time_tag(*ts), Some(&source(by, ident)), "KICK", &[room, nick, reason]);
+            }
+            Event::Invite { req: None, room, from, ident, to } => {
+                push_line(out, "", Some(&source(from, ident)), "INVITE", &[to, room]);
+            }
+            Event::Invite { room, to, .. } => self.numeric(out, "341", &[to, room]),
+            Event::Away { req: Some(_), text, .. } => match text {
+                Some(_) => self.numeric(out, "306", &["You have been marked as being away"]),
+                None => self.numeric(out, "305", &["You are no longer marked as being away"]),
+            },
+            Event::Away { req: None, nick, ident, text } => {
+                if self.caps.away_notify {
+                    match text {
+                        Some(t) => push_line(out, "", Some(&source(nick, ident)), "AWAY", &[t]),
+                        None => push_line(out, "", Some(&source(nick, ident)), "AWAY", &[]),
+                    }
+                }
+            }
+            Event::UserInfo { req, user } => {
+                let asked = op_of(req).and_then(Op::nick).unwrap_or(&user.nick);
+                self.whois(asked, user, out)
+            }
+            Event::Announcement { from, ident, text } => {
+                push_line(out, "", Some(&source(from, ident)), "WALLOPS", &[text]);
+            }
+            Event::Invites { rooms, .. } => {
+                for room in rooms {
+                    self.numeric(out, "336", &[room]);
+                }
+                self.numeric(out, "337", &["End of /INVITE list"]);
+            }
+            Event::Whowas { req, nick, entries } => {
+                let arg = op_of(req).and_then(Op::nick).unwrap_or(nick);
+                if entries.is_empty() {
+                    self.numeric(out, "406", &[nick, "There was no such nickname"]);
+                }
+                for p in entries {
+                    let (user, host) = split_ident(&p.ident, self.server);
+                    self.numeric(out, "314", &[&p.nick, user, host, "*", &p.realname]);
+                    let when = irc::server_time(p.ts);
+                    self.numeric(out, "312", &[&p.nick, self.server, &when]);
+                }
+                self.numeric(out, "369", &[arg, "End of WHOWAS"]);
+            }
+            Event::Rooms { req, rooms } => {
+                let filter = match op_of(req) {
+                    Some(Op::List { filter }) => filter.as_str(),
+                    _ => "",
+                };
+                let wanted: Vec<String> = filter.split(',').filter(|s| !s.is_empty()).map(fold).collect();
+                self.numeric(out, "321", &["Channel", "Users  Name"]);
+                // IRC channels exist while someone is in them: empty natter rooms are not listed.
+                let listed = |r: &&natter_core::event::RoomSummary| {
+                    if wanted.is_empty() { r.members > 0 } else { wanted.contains(&fold(&r.name)) }
+                };
+                for r in rooms.iter().filter(listed) {
+                    self.numeric(out, "322", &[&r.name, &r.members.to_string(), &r.topic]);
+                }
+                self.numeric(out, "323", &["End of /LIST"]);
+            }
+            Event::History { room, messages, .. } => {
+                let id = self.next_batch();
+                push_line(out, "", Some(self.server), "BATCH", &[&format!("+{id}"), "chathistory", room]);
+                for m in messages {
+                    self.message(m, Some(&id), out);
+                }
+                push_line(out, "", Some(self.server), "BATCH", &[&format!("-{id}")]);
+            }
+            Event::ActiveRooms { rooms, .. } => {
+                let id = self.next_batch();
+                let start = [&*format!("+{id}"), "draft/chathistory-targets"];
+                push_line(out, "", Some(self.server), "BATCH", &start);
+                let tag = format!("@batch={id} ");
+                for (room, ts) in rooms {
+                    let when = irc::server_time(*ts);
+                    push_line(out, &tag, Some(self.server), "CHATHISTORY", &["TARGETS", room, &when]);
+                }
+                push_line(out, "", Some(self.server), "BATCH", &[&format!("-{id}")]);
+            }
+            Event::IgnoreMode { on, .. } => {
+                let text = if *on { "ignore mode on" } else { "ignore mode off" };
+                push_line(out, "", Some(self.server), "NOTICE", &[self.me(), text]);
+            }
+            Event::Ignoring { nicks, .. } => {
+                let list: Vec<&str> = nicks.iter().map(|n| &**n).collect();
+                push_line(
+                    out,
+                    "",
+                    Some(self.server),
+                    "NOTICE",
+                    &[self.me(), &format!("ignoring: {}", list.join(" "))],
+                );
+            }
+            Event::Local(note) => {
+                if let Some(IrcNote::Lines(lines)) = note.get::<IrcNote>() {
+                    out.extend_from_slice(lines);
+                }
+            }
+            Event::Notice { req, .. } if matches!(op_of(req), Some(Op::Oper)) => {
+                self.numeric(out, "381", &["You are now an IRC operator"]);
+                let me = self.me().to_string();
+                push_line(out, "", Some(&source(&me, &self.ident)), "MODE", &[&me, "+o"]);
+            }
+            Event::Notice { room, text, .. } => {
+                let target = room.as_deref().unwrap_or(self.me()).to_string();
+                for line in text.lines().filter(|l| !l.is_empty()) {
+                    push_line(out, "", Some(self.server), "NOTICE", &[&target, line]);
+                }
+            }
+            Event::Error { req, refusal } => self.render_error(req, refusal, out),
+            Event::Bye { reason } => {
+                let host = self.ident.split_once('@').map_or("", |(_, h)| h);
+                push_line(out, "", None, "ERROR", &[&format!("Closing Link: {host} ({reason})")]);
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The native protocol's error code for each refusal of the hub: the one table that decides
+//! what programs match on. The message beside the code is the refusal's own wording.
+
+use natter_core::Refusal;
+use natter_proto::native::ErrorCode;
+
+/// The stable code a native client receives for `refusal`.
+pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
+    match refusal {
+        Refusal::BadPassword | Refusal::BadOperatorPassword => ErrorCode::BadPassword,
+        Refusal::InvalidNick { .. } | Refusal::CannotIgnoreSelf => ErrorCode::InvalidNick,
+        Refusal::NickInUse { .. } => ErrorCode::NickInUse,
+        Refusal::InvalidRoom { .. } => ErrorCode::InvalidRoom,
+        Refusal::NoSuchRoom { .. } => ErrorCode::NoSuchRoom,
+        Refusal::NotInRoom { .. } | Refusal::SecretRoom { .. } => ErrorCode::NotInRoom,
+        Refusal::NoSuchNick { .. } | Refusal::NoSuchRecipient { .. } | Refusal::NotIgnoring { .. } => {
+            ErrorCode::NoSuchNick
+        }
+        Refusal::UserNotInRoom { .. } => ErrorCode::UserNotInRoom,
+        Refusal::AlreadyInRoom { .. } => ErrorCode::AlreadyInRoom,
+        Refusal::EmptyMessage | Refusal::EmptyAnnouncement => ErrorCode::EmptyMessage,
+        Refusal::CannotSend { .. } => ErrorCode::CannotSend,
+        Refusal::InviteOnly { .. } => ErrorCode::InviteOnly,
+        Refusal::Banned { .. } => ErrorCode::Banned,
+        Refusal::BadKey { .. } => ErrorCode::BadKey,
+        Refusal::RoomFull { .. } => ErrorCode::RoomFull,
+        Refusal::InvalidKey { .. } | Refusal::BanListFull { .. } => ErrorCode::Other,
+        Refusal::NotRoomOperator { .. } | Refusal::NotServerOperator { .. } | Refusal::NoOperators => {
+            ErrorCode::NotOperator
+        }
+        Refusal::NotStored { .. } | Refusal::HistoryUnavailable { .. } => ErrorCode::StoreFailed,
+        Refusal::LineTooLong { .. } => ErrorCode::TooLong,
+        Refusal::RateLimited { .. } => ErrorCode::RateLimited,
+        Refusal::NotRegistered => ErrorCode::NotRegistered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natter_core::refusal::{RoomAction, ServerAction, Silenced};
+
+    /// Code by code, with the wording each refusal had when the hub still wrote it (the
+    /// native wire must not change when the core changes its vocabulary).
+    #[test]
+    fn every_refusal_has_its_code_and_wording() {
+        let room = || "#r".into();
+        let nick = || "ann".into();
+        let cases: Vec<(Refusal, ErrorCode, &str)> = vec![
+            (
+                Refusal::BadPassword,
+                ErrorCode::BadPassword,
+                "this server needs a password; give the right one",
+            ),
+            (
+                Refusal::InvalidNick { nick: nick(), problem: "a nickname cannot be empty".into() },
+                ErrorCode::InvalidNick,
+                "a nickname cannot be empty",
+            ),
+            (
+                Refusal::NickInUse { nick: nick() },
+                ErrorCode::NickInUse,
+                "the nickname ann is taken; choose another",
+            ),
+            (Refusal::InvalidRoom { room: room(), problem: "bad".into() }, ErrorCode::InvalidRoom, "bad"),
+            (Refusal::NoSuchRoom { room: room() }, ErrorCode::NoSuchRoom, "no room #r; /join #r creates it"),
+            (Refusal::NotInRoom { room: room() }, ErrorCode::NotInRoom, "you are not in #r; /join #r first"),
+            (Refusal::SecretRoom { room: room() }, ErrorCode::NotInRoom, "you are not in #r"),
+            (Refusal::NoSuchNick { nick: nick() }, ErrorCode::NoSuchNick, "ann is not online"),
+            (
+                Refusal::NoSuchRecipient { nick: nick() },
+                ErrorCode::NoSuchNick,
+                "ann is not online; /ls lists who is",
+            ),
+            (
+                Refusal::UserNotInRoom { nick: nick(), room: room() },
+                ErrorCode::UserNotInRoom,
+                "ann is not in #r",
+            ),
+            (
+                Refusal::AlreadyInRoom { nick: nick(), room: room() },
+                ErrorCode::AlreadyInRoom,
+                "ann is already in #r",
+            ),
+            (Refusal::EmptyMessage, ErrorCode::EmptyMessage, "message is empty; type some text"),
+            (Refusal::EmptyAnnouncement, ErrorCode::EmptyMessage, "wallops is empty; type some text"),
+            (
+                Refusal::CannotSend { room: room(), why: Silenced::Banned },
+                ErrorCode::CannotSend,
+                "you are banned from #r: your messages are not delivered",
+            ),
+            (
+                Refusal::CannotSend { room: room(), why: Silenced::Moderated },
+                ErrorCode::CannotSend,
+                "#r is moderated: only its operators and voiced members may speak",
+            ),
+            (
+                Refusal::InviteOnly { room: room() },
+                ErrorCode::InviteOnly,
+                "#r is invite-only: ask an operator to invite you",
+            ),
+            (Refusal::Banned { room: room() }, ErrorCode::Banned, "you are banned from #r"),
+            (Refusal::BadKey { room: room() }, ErrorCode::BadKey, "#r needs the right key to join"),
+            (Refusal::RoomFull { room: room(), limit: 3 }, ErrorCode::RoomFull, "#r is full (3 members)"),
+            (
+                Refusal::InvalidKey { room: room() },
+                ErrorCode::Other,
+                "invalid key: 1 to 23 characters, no spaces or commas",
+            ),
+            (Refusal::BanListFull { room: room() }, ErrorCode::Other, "ban list of #r is full (100)"),
+            (
+                Refusal::NotRoomOperator { room: room(), action: RoomAction::SetTopic },
+                ErrorCode::NotOperator,
+                "the topic of #r is locked: only its operators can change it",
+            ),
+            (
+                Refusal::NotRoomOperator { room: room(), action: RoomAction::ChangeSettings },
+                ErrorCode::NotOperator,
+                "only an operator of #r can change that",
+            ),
+            (
+                Refusal::NotRoomOperator { room: room(), action: RoomAction::Kick },
+                ErrorCode::NotOperator,
+                "only an operator of #r can remove people",
+            ),
+            (
+                Refusal::NotRoomOperator { room: room(), action: RoomAction::Invite },
+                ErrorCode::NotOperator,
+                "#r is invite-only: only its operators can invite",
+            ),
+            (
+                Refusal::NotServerOperator { action: ServerAction::Kill },
+                ErrorCode::NotOperator,
+                "only server operators can kill",
+            ),
+            (
+                Refusal::NotServerOperator { action: ServerAction::Announce },
+                ErrorCode::NotOperator,
+                "only server operators can send wallops",
+            ),
+            (Refusal::NoOperators, ErrorCode::NotOperator, "this server has no operators configured"),
+            (Refusal::BadOperatorPassword, ErrorCode::BadPassword, "wrong operator name or password"),
+            (Refusal::CannotIgnoreSelf, ErrorCode::InvalidNick, "you cannot ignore yourself"),
+            (Refusal::NotIgnoring { nick: nick() }, ErrorCode::NoSuchNick, "you are not ignoring ann"),
+            (
+                Refusal::NotStored { problem: "disk full".into() },
+                ErrorCode::StoreFailed,
+                "your message was delivered to those online but not stored (disk full)",
+            ),
+            (
+                Refusal::HistoryUnavailable { problem: "disk full".into() },
+                ErrorCode::StoreFailed,
+                "history unavailable: disk full",
+            ),
+            (
+                Refusal::LineTooLong { max: 10 },
+                ErrorCode::TooLong,
+                "line too long: at most 10 bytes per line; it was dropped",
+            ),
+            (
+                Refusal::RateLimited { per_second: 5 },
+                ErrorCode::RateLimited,
+                "slow down: at most 5 messages per second; this message was not sent; keep flooding and you will be disconnected",
+            ),
+            (Refusal::NotRegistered, ErrorCode::NotRegistered, "log in first"),
+        ];
+        for (refusal, code, wording) in cases {
+            assert_eq!(error_code(&refusal), code, "{refusal:?}");
+            assert_eq!(refusal.to_string(), wording, "{refusal:?}");
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Where each front door keeps its renderings of a shared event in the render cache: one slot
+//! per wire variant, declared here together so that no two variants ever share one.
+
+use natter_core::RenderSlot;
+
+/// Native JSON frames.
+pub const NATIVE: RenderSlot = RenderSlot::new(0);
+/// Text-mode lines (also UDP, which speaks text mode).
+pub const TEXT: RenderSlot = RenderSlot::new(1);
+/// IRC lines without tags.
+pub const IRC_PLAIN: RenderSlot = RenderSlot::new(2);
+/// IRC lines with the `server-time` tag only.
+pub const IRC_TIME: RenderSlot = RenderSlot::new(3);
+/// IRC lines with `message-tags` tags (msgid, client tags) only.
+pub const IRC_TAGS: RenderSlot = RenderSlot::new(4);
+/// IRC lines with both.
+pub const IRC_TIME_TAGS: RenderSlot = RenderSlot::new(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_a_slot_of_its_own() {
+        let all = [NATIVE, TEXT, IRC_PLAIN, IRC_TIME, IRC_TAGS, IRC_TIME_TAGS];
+        for (i, a) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|b| a != b), "slot {} is used twice", a.index());
+        }
+    }
+}
