@@ -19,6 +19,8 @@ pub mod term;
 pub mod view;
 
 #[cfg(test)]
+mod screen_tests;
+#[cfg(test)]
 mod testing;
 
 use crate::config::Settings;
