@@ -52,7 +52,8 @@ pub struct ChatLine {
     pub kind: LineKind,
 }
 
-/// Width of the member list, border included.
+/// Width of the member list, border included: most nicks fit, and a 60-column screen keeps 42
+/// columns for messages.
 pub const MEMBERS_WIDTH: u16 = 18;
 
 /// Where each part of the screen goes.
@@ -72,7 +73,8 @@ pub struct Areas {
     pub input: Rect,
 }
 
-/// Splits a `w`×`h` screen; the member list shows for rooms on screens at least 60 wide.
+/// Splits a `w`×`h` screen; the member list shows for rooms on screens at least 60 wide. One
+/// function, so that the view draws and the state pages with the same areas.
 pub fn layout(w: u16, h: u16, members: bool) -> Areas {
     let row = |y: u16| Rect::new(0, y.min(h.saturating_sub(1)), w, u16::from(y < h));
     let body_h = h.saturating_sub(4);
@@ -252,7 +254,8 @@ pub fn render_chat_line(line: &ChatLine, own_nick: &str, width: usize) -> Vec<Ro
         .collect()
 }
 
-/// How many rows `lines` take in a pane `width` wide: the bound for scrolling.
+/// How many rows `lines` take in a pane `width` wide: the bound for scrolling, counted by the
+/// same function that draws them.
 pub fn chat_rows(lines: &[ChatLine], own_nick: &str, width: usize) -> usize {
     lines.iter().map(|l| render_chat_line(l, own_nick, width).len()).sum()
 }

@@ -1,8 +1,8 @@
 //! The TUI's model: the conversations, their lines and scroll positions, the connection as
 //! the status line shows it, and the input line, with the small operations the other parts
 //! share (find or open a conversation, select it, add a line). What changes it lives beside
-//! it: connection events in [`super::events`], keys in [`super::keys`], typed commands in
-//! [`super::commands`]. No terminal here, so the behaviour is unit-tested directly.
+//! it: connection events in `events`, keys in `keys`, typed commands in
+//! `commands`. No terminal here, so the behaviour is unit-tested directly.
 
 use super::input::InputLine;
 use super::layout::{chat_rows, message_area, render_chat_line};
@@ -19,7 +19,8 @@ pub use super::layout::{ChatLine, ChatLine as Line, LineKind};
 /// Most lines kept per conversation; older ones can be fetched again from the server.
 const MAX_LINES: usize = 10_000;
 
-/// What the TUI asks the connection to do.
+/// What the TUI asks of the connection. The state never touches the network itself, so it is
+/// tested without one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send a chat message; the caller reports the client id with [`App::queued`].
@@ -120,7 +121,7 @@ pub enum ConnState {
     Closed,
 }
 
-/// Everything the TUI shows.
+/// Everything the TUI shows, in one value: the view draws it, the tests inspect it.
 #[derive(Debug, Clone)]
 pub struct App {
     /// Server address.
@@ -257,7 +258,8 @@ impl App {
         self.select(self.current);
     }
 
-    /// The message pane of the current screen.
+    /// The message pane of the current screen, so paging and scrolling go by the rows the view
+    /// draws.
     pub fn message_area(&self) -> Rect {
         message_area(self.size, self.current().is_room)
     }
@@ -280,7 +282,8 @@ impl App {
         chat_rows(&self.buffers[i].lines, &self.nick, width)
     }
 
-    /// Keeps the scroll position within bounds after the screen changed size.
+    /// Takes the new terminal size, keeping the scroll position within the new bounds (a
+    /// wider screen has fewer rows to scroll).
     pub fn resize(&mut self, w: u16, h: u16) {
         self.size = (w, h);
         let b = self.current;
@@ -289,7 +292,8 @@ impl App {
     }
 }
 
-/// Now, in ms since the epoch, for local lines.
+/// Now, in ms since the epoch: the timestamp of lines made locally (info, errors, pending),
+/// on the same clock as the server's.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
