@@ -244,8 +244,7 @@ impl App {
             S::Notice { room, .. } => {
                 let i = room.as_deref().and_then(|r| self.find(r)).unwrap_or(self.current);
                 if let Some(t) = text {
-                    for (n, l) in t.lines().enumerate() {
-                        let _ = n;
+                    for l in t.lines() {
                         self.info_in(i, now_ms(), l.to_string());
                     }
                 }
