@@ -4,18 +4,24 @@
 use crate::conn::{Event, Status};
 use natter_proto::native::{MessageFrame, ServerFrame};
 use serde_json::{Value, json};
+use std::sync::LazyLock;
 
-/// Local wall-clock time (hours, minutes, seconds) of a server timestamp in milliseconds.
+/// The system time zone, read once: looking it up for every line drawn would read the zone
+/// files again and again.
+static LOCAL_ZONE: LazyLock<jiff::tz::TimeZone> = LazyLock::new(jiff::tz::TimeZone::system);
+
+/// Local wall-clock time (hours, minutes, seconds) of a server timestamp in milliseconds, so
+/// people read times in their own zone; UTC for a timestamp out of the calendar's range.
 pub fn local_hms(ts_ms: u64) -> (u32, u32, u32) {
-    let secs = (ts_ms / 1000) as libc::time_t;
-    // SAFETY: localtime_r only writes into the `tm` we own; a zeroed `tm` is a valid value.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if ok {
-        (tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec as u32)
-    } else {
-        let s = ts_ms / 1000;
-        (((s / 3600) % 24) as u32, ((s / 60) % 60) as u32, (s % 60) as u32)
+    match i64::try_from(ts_ms).ok().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()) {
+        Some(ts) => {
+            let t = LOCAL_ZONE.to_datetime(ts);
+            (t.hour() as u32, t.minute() as u32, t.second() as u32)
+        }
+        None => {
+            let s = ts_ms / 1000;
+            (((s / 3600) % 24) as u32, ((s / 60) % 60) as u32, (s % 60) as u32)
+        }
     }
 }
 

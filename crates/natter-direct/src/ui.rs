@@ -173,20 +173,15 @@ pub fn render(d: &Display, hhmm: &str) -> Option<String> {
     }
 }
 
-/// The local wall-clock time as `HH:MM` (UTC when the local zone cannot be read).
+/// The system time zone, read once rather than for every line shown.
+static LOCAL_ZONE: std::sync::LazyLock<jiff::tz::TimeZone> =
+    std::sync::LazyLock::new(jiff::tz::TimeZone::system);
+
+/// The local wall-clock time as `HH:MM`, so a transcript reads in the user's own zone (UTC when
+/// the local zone cannot be read).
 pub fn local_hhmm() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    // SAFETY: `localtime_r` only writes into the `tm` we own; both pointers are valid.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if ok {
-        format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
-    } else {
-        format!("{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60)
-    }
+    let now = LOCAL_ZONE.to_datetime(jiff::Timestamp::now());
+    format!("{:02}:{:02}", now.hour(), now.minute())
 }
 
 #[cfg(test)]

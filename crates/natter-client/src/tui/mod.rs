@@ -1,6 +1,7 @@
-//! The full-screen client: [`state`] holds what is shown and reacts to keys and events,
-//! [`view`] draws it, [`input`] edits the input line, [`term`] enters and restores the
-//! terminal. [`term`], [`input`] and the pane-drawing functions of [`view`] are public so that
+//! The full-screen client: [`state`] holds what is shown; `events`, `keys` and `commands`
+//! change it (connection events, key presses, typed commands); [`layout`] says where things go
+//! and how lines wrap; [`view`] draws it; [`input`] edits the input line; [`term`] enters and
+//! restores the terminal. [`term`], [`input`] and the pane-drawing functions of [`view`] are public so that
 //! `natter direct` looks and types the same without a second copy. This module: it
 //! connects first (so a wrong address is a plain error message), then switches to the
 //! alternate screen, and restores the terminal on every way out, panics and signals included.
@@ -8,10 +9,19 @@
 //! Keys are read on a thread of their own and events arrive from the connection task, so
 //! typing never waits for the network and arriving messages never wait for typing.
 
+mod commands;
+mod events;
 pub mod input;
+mod keys;
+pub mod layout;
 pub mod state;
 pub mod term;
 pub mod view;
+
+#[cfg(test)]
+mod screen_tests;
+#[cfg(test)]
+mod testing;
 
 use crate::config::Settings;
 use crate::conn::{Client, ConnectOptions, Event as ConnEvent, LOBBY, Status};
@@ -107,11 +117,7 @@ fn on_terminal_event(app: &mut App, ev: TermEvent) -> Vec<Action> {
             Vec::new()
         }
         TermEvent::Resize(w, h) => {
-            app.size = (w, h);
-            // Keep the scroll position within the new bounds.
-            let b = app.current;
-            let max = view::buffer_rows(app, b).saturating_sub(view::message_area(app).height as usize);
-            app.buffers[b].scroll = app.buffers[b].scroll.min(max);
+            app.resize(w, h);
             Vec::new()
         }
         _ => Vec::new(),

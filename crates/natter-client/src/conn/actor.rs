@@ -1,0 +1,482 @@
+//! The actor: the background task that owns the session. It logs in, runs the session loop
+//! (frames from the server, commands from the [`Client`](super::Client) handles, pings, retries) and
+//! reconnects when the connection drops; the frames it reads are routed here to the other
+//! parts (requests, catch-up, resend).
+
+use super::catch_up::CatchUp;
+use super::login::{backoff_delay, random_u64};
+use super::requests::{Pending, Requests, expects_answer, set_frame_id};
+use super::resend::Outgoing;
+use super::wire::{Conn, ReadError, owned_msg};
+use super::{ClientError, ConnectOptions, Event, LOBBY, Status};
+use natter_proto::names::fold;
+use natter_proto::native::{ClientFrame, ErrorCode, MessageFrame, ServerFrame};
+use std::borrow::Cow;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// What a [`Client`](super::Client) handle asks of the actor.
+pub(super) enum Cmd {
+    /// Queue a chat message.
+    Send(Outgoing),
+    /// Send a frame; its answer becomes an event.
+    Submit(ClientFrame),
+    /// Send a frame and hand its answer back.
+    Request(ClientFrame, oneshot::Sender<Result<ServerFrame<'static>, ClientError>>),
+    /// Answer once nothing is outstanding.
+    WaitIdle(oneshot::Sender<()>),
+    /// Say goodbye and end the session; answer once the connection is closed.
+    Quit(Option<String>, oneshot::Sender<()>),
+}
+
+/// What the handles read without asking the actor: a copy it refreshes after each change.
+#[derive(Default)]
+pub(super) struct Shared {
+    pub(super) nick: String,
+    pub(super) connected: bool,
+    /// Messages in the outbox, not acknowledged yet.
+    pub(super) unacked: usize,
+    pub(super) rooms: Vec<String>,
+}
+
+/// How a session ended.
+enum End {
+    /// Asked to quit (or every handle dropped): no reconnect.
+    Quit,
+    /// The connection was lost, for this reason.
+    Lost(String),
+}
+
+/// The session's state, owned by its background task.
+pub(super) struct Actor {
+    pub(super) opts: ConnectOptions,
+    cmds: mpsc::UnboundedReceiver<Cmd>,
+    pub(super) events: mpsc::UnboundedSender<Event>,
+    shared: Arc<Mutex<Shared>>,
+    /// Nickname in use (or being tried at login).
+    pub(super) nick: String,
+    /// Rooms joined (display names), in order.
+    pub(super) rooms: Vec<String>,
+    /// Rooms (folded) whose `joined` arrived on the current connection.
+    pub(super) joined_here: HashSet<String>,
+    pub(super) catch_up: CatchUp,
+    pub(super) outbox: VecDeque<Outgoing>,
+    pub(super) requests: Requests,
+    /// Number of the current connection, from 1; 0 before the first.
+    pub(super) generation: u64,
+    pub(super) connected_once: bool,
+    /// Logins in a row refused because the nickname is taken.
+    pub(super) nick_taken_streak: u32,
+}
+
+impl Actor {
+    pub(super) fn new(
+        opts: ConnectOptions,
+        cmds: mpsc::UnboundedReceiver<Cmd>,
+        events: mpsc::UnboundedSender<Event>,
+        shared: Arc<Mutex<Shared>>,
+    ) -> Self {
+        Actor {
+            nick: opts.nick.clone(),
+            opts,
+            cmds,
+            events,
+            shared,
+            rooms: vec![LOBBY.to_string()],
+            joined_here: HashSet::new(),
+            catch_up: CatchUp::default(),
+            outbox: VecDeque::new(),
+            requests: Requests::new(),
+            generation: 0,
+            connected_once: false,
+            nick_taken_streak: 0,
+        }
+    }
+
+    pub(super) fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    fn sync_shared(&self, connected: bool) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.nick = self.nick.clone();
+            s.connected = connected;
+            s.unacked = self.outbox.len();
+            s.rooms = self.rooms.clone();
+        }
+    }
+
+    /// True when nothing is outstanding: no message unacknowledged, no catch-up running, no
+    /// answer awaited.
+    fn is_idle(&self) -> bool {
+        self.outbox.is_empty() && !self.catch_up.in_progress() && !self.requests.awaiting_answers()
+    }
+
+    fn wake_idle(&mut self) {
+        if self.is_idle() {
+            self.requests.wake_idle_waiters();
+        }
+    }
+
+    /// The task: log in, run the session, reconnect after a drop, until quit. `first` learns
+    /// how the first login went.
+    pub(super) async fn run(mut self, first: oneshot::Sender<Result<(), ClientError>>) {
+        let mut first = Some(first);
+        let mut attempt = 0u32;
+        let reason = loop {
+            let reason = match self.login().await {
+                Ok((conn, server)) => {
+                    attempt = 0;
+                    self.sync_shared(true);
+                    if let Some(f) = first.take() {
+                        let _ = f.send(Ok(()));
+                    }
+                    match self.session(conn, server).await {
+                        End::Quit => break "quit".to_string(),
+                        End::Lost(reason) => reason,
+                    }
+                }
+                Err(e) => {
+                    if let Some(f) = first.take() {
+                        let _ = f.send(Err(e));
+                        return;
+                    }
+                    e.to_string()
+                }
+            };
+            self.sync_shared(false);
+            if !self.opts.reconnect {
+                break reason;
+            }
+            attempt += 1;
+            let delay = backoff_delay(attempt, self.opts.backoff_min, self.opts.backoff_max, random_u64());
+            self.emit(Event::Status(Status::Reconnecting { attempt, delay, reason }));
+            if !self.wait_offline(delay).await {
+                break "quit".to_string();
+            }
+        };
+        self.sync_shared(false);
+        self.requests.fail_all(|| ClientError::Closed);
+        self.requests.wake_idle_waiters();
+        self.emit(Event::Status(Status::Closed { reason }));
+        // Answer whatever is still asked of us until every handle is gone.
+        while let Some(cmd) = self.cmds.recv().await {
+            match cmd {
+                Cmd::WaitIdle(tx) => {
+                    let _ = tx.send(());
+                }
+                Cmd::Quit(_, tx) => {
+                    let _ = tx.send(());
+                }
+                Cmd::Request(_, tx) => {
+                    let _ = tx.send(Err(ClientError::Closed));
+                }
+                Cmd::Send(_) | Cmd::Submit(_) => {}
+            }
+        }
+    }
+
+    /// Sleeps `delay` while keeping the handles served; false when asked to quit.
+    async fn wait_offline(&mut self, delay: Duration) -> bool {
+        let deadline = tokio::time::sleep(delay);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return true,
+                cmd = self.cmds.recv() => match cmd {
+                    None => return false,
+                    Some(Cmd::Quit(_, tx)) => {
+                        let _ = tx.send(());
+                        return false;
+                    }
+                    Some(Cmd::Send(out)) => {
+                        self.outbox.push_back(out);
+                        self.sync_shared(false);
+                    }
+                    Some(Cmd::Submit(_)) => self.emit(Event::Warning(
+                        "not connected (reconnecting); that command was not sent, try again in a moment".into(),
+                    )),
+                    Some(Cmd::Request(_, tx)) => {
+                        let _ = tx.send(Err(ClientError::Disconnected));
+                    }
+                    Some(Cmd::WaitIdle(tx)) => {
+                        let idle = self.is_idle();
+                        self.requests.wait_idle(tx, idle);
+                    }
+                },
+            }
+        }
+    }
+
+    /// One connection, from login to its end.
+    async fn session(&mut self, mut conn: Conn, server: String) -> End {
+        self.generation += 1;
+        self.joined_here.clear();
+        self.catch_up.abandon();
+        let reconnected = self.connected_once;
+        self.connected_once = true;
+        self.sync_shared(true);
+        self.emit(Event::Status(Status::Connected {
+            addr: self.opts.addr.clone(),
+            server,
+            nick: self.nick.clone(),
+            reconnected,
+        }));
+        let end = self.session_loop(&mut conn).await;
+        // Requests of the dead connection will never be answered.
+        self.requests.fail_all(|| ClientError::Disconnected);
+        // Held-back live messages are fetched again by the next catch-up.
+        self.catch_up.abandon();
+        end
+    }
+
+    async fn session_loop(&mut self, conn: &mut Conn) -> End {
+        // First login: the rooms asked for; after a reconnect: the rooms we were in.
+        let mut wanted: Vec<String> = if self.generation > 1 { Vec::new() } else { self.opts.rooms.clone() };
+        for r in &self.rooms {
+            if !wanted.iter().any(|w| fold(w) == fold(r)) {
+                wanted.push(r.clone());
+            }
+        }
+        for room in wanted {
+            if fold(&room) == fold(LOBBY) {
+                continue;
+            }
+            let id = self.requests.register(Pending::AutoJoin);
+            if let Err(e) = conn.write(&ClientFrame::Join { room, key: None, id: Some(id) }).await {
+                return End::Lost(e);
+            }
+        }
+        if let Err(e) = self.flush_outbox(conn).await {
+            return End::Lost(e);
+        }
+        let mut ping = tokio::time::interval(self.opts.ping_interval);
+        // The first tick fires at once: the lag shows right after login.
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retry = tokio::time::interval(Duration::from_millis(250));
+        retry.tick().await;
+        loop {
+            let result = tokio::select! {
+                frame = conn.next_frame(&self.events) => match frame {
+                    Ok(frame) => self.on_frame(frame, conn).await,
+                    Err(ReadError::Closed(why)) => return End::Lost(why),
+                },
+                cmd = self.cmds.recv() => match cmd {
+                    None => {
+                        let _ = conn.write(&ClientFrame::Quit { reason: None }).await;
+                        return End::Quit;
+                    }
+                    Some(Cmd::Quit(reason, tx)) => {
+                        self.quit(conn, reason).await;
+                        let _ = tx.send(());
+                        return End::Quit;
+                    }
+                    Some(cmd) => self.on_cmd(cmd, conn).await,
+                },
+                _ = ping.tick() => self.ping(conn).await,
+                _ = retry.tick(), if self.retry_due_later() => {
+                    self.flush_outbox(conn).await
+                }
+            };
+            if let Err(e) = result {
+                return End::Lost(e);
+            }
+            self.sync_shared(true);
+            self.wake_idle();
+        }
+    }
+
+    async fn quit(&mut self, conn: &mut Conn, reason: Option<String>) {
+        if conn.write(&ClientFrame::Quit { reason }).await.is_ok() {
+            // Wait briefly for the server to close, so that the quit is processed.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while conn.next_frame(&self.events).await.is_ok() {}
+            })
+            .await;
+        }
+        conn.shutdown().await;
+    }
+
+    async fn ping(&mut self, conn: &mut Conn) -> Result<(), String> {
+        let limit = self.opts.ping_interval * 2;
+        if self.requests.ping_overdue(limit) {
+            return Err(format!("the server did not answer a ping for {} s", limit.as_secs()));
+        }
+        let id = self.requests.register(Pending::Ping(Instant::now()));
+        conn.write(&ClientFrame::Ping { id: Some(id) }).await
+    }
+
+    async fn on_cmd(&mut self, cmd: Cmd, conn: &mut Conn) -> Result<(), String> {
+        match cmd {
+            Cmd::Send(out) => {
+                self.outbox.push_back(out);
+                self.flush_outbox(conn).await
+            }
+            Cmd::Submit(mut frame) => {
+                let id = self.requests.register(Pending::Submitted { answered: expects_answer(&frame) });
+                if !set_frame_id(&mut frame, id.clone()) {
+                    self.requests.forget(&id);
+                }
+                match conn.encode(&frame) {
+                    Ok(line) => conn.write_line(&line).await,
+                    Err(why) => {
+                        self.requests.forget(&id);
+                        let message = Cow::Owned(format!("request {why}"));
+                        self.emit(Event::Frame(ServerFrame::Error {
+                            id: None,
+                            code: ErrorCode::TooLong,
+                            message,
+                        }));
+                        Ok(())
+                    }
+                }
+            }
+            Cmd::Request(mut frame, tx) => {
+                let id = self.requests.register(Pending::Submitted { answered: false });
+                if !set_frame_id(&mut frame, id.clone()) {
+                    self.requests.forget(&id);
+                    let _ = tx.send(Err(ClientError::Protocol("that frame gets no answer".into())));
+                    return Ok(());
+                }
+                match conn.encode(&frame) {
+                    Ok(line) => {
+                        self.requests.replace(&id, Pending::Reply(tx));
+                        conn.write_line(&line).await
+                    }
+                    Err(why) => {
+                        self.requests.forget(&id);
+                        let _ = tx.send(Err(ClientError::TooLong(format!("request {why}"))));
+                        Ok(())
+                    }
+                }
+            }
+            Cmd::WaitIdle(tx) => {
+                let idle = self.is_idle();
+                self.requests.wait_idle(tx, idle);
+                Ok(())
+            }
+            Cmd::Quit(..) => Ok(()),
+        }
+    }
+
+    /// Routes one frame from the server: to the request it answers, to the outbox, to the
+    /// catch-up, or out as an event.
+    async fn on_frame(&mut self, frame: ServerFrame<'static>, conn: &mut Conn) -> Result<(), String> {
+        let pending = self.requests.take(&frame);
+        match frame {
+            ServerFrame::Ack { cid, mid, room, ts, duplicate, .. } => {
+                let cid = cid.map(Cow::into_owned).or(match pending {
+                    Some(Pending::Send(c)) => Some(c),
+                    _ => None,
+                });
+                if let Some(cid) = cid {
+                    self.on_acked(cid, mid, room.map(Cow::into_owned), ts, duplicate);
+                }
+            }
+            ServerFrame::Error { id, code, message } => match pending {
+                Some(Pending::Send(cid)) => self.on_refused(cid, code, message.into_owned()),
+                Some(Pending::Reply(tx)) => {
+                    let _ = tx.send(Err(ClientError::Server { code, message: message.into_owned() }));
+                }
+                Some(Pending::CatchUp(room)) => {
+                    self.emit(Event::Warning(format!(
+                        "could not fetch missed messages of {room}: {message}"
+                    )));
+                    self.finish_catch_up(&room);
+                }
+                Some(Pending::AutoJoin) => {
+                    self.emit(Event::Frame(ServerFrame::Error { id: None, code, message }));
+                }
+                Some(Pending::Ping(_)) => {}
+                Some(Pending::Submitted { .. }) | None => {
+                    self.emit(Event::Frame(ServerFrame::Error { id, code, message }))
+                }
+            },
+            ServerFrame::Joined { id, room, topic, members, ephemeral, operators, voiced, history } => {
+                let key = fold(&room);
+                if !self.rooms.iter().any(|r| fold(r) == key) {
+                    self.rooms.push(room.to_string());
+                }
+                self.joined_here.insert(key);
+                let history: Vec<MessageFrame<'static>> = history.into_iter().map(owned_msg).collect();
+                let frame = ServerFrame::Joined {
+                    id,
+                    room: room.clone(),
+                    topic,
+                    members,
+                    ephemeral,
+                    operators,
+                    voiced,
+                    history: if matches!(pending, Some(Pending::Reply(_))) {
+                        history.clone()
+                    } else {
+                        Vec::new()
+                    },
+                };
+                match pending {
+                    Some(Pending::Reply(tx)) => {
+                        let _ = tx.send(Ok(frame));
+                    }
+                    _ => self.emit(Event::Frame(frame)),
+                }
+                self.deliver_join_history(&room, history, conn).await?;
+                self.flush_outbox(conn).await?;
+            }
+            ServerFrame::History { id, room, messages, more } => match pending {
+                Some(Pending::CatchUp(name)) => {
+                    self.on_missed_page(name, &room, messages, more, conn).await?
+                }
+                Some(Pending::Reply(tx)) => {
+                    let _ = tx.send(Ok(ServerFrame::History { id, room, messages, more }));
+                }
+                _ => self.emit(Event::Frame(ServerFrame::History { id, room, messages, more })),
+            },
+            ServerFrame::Message(m) => {
+                if let Some(m) = self.catch_up.hold(owned_msg(m)) {
+                    self.deliver(m, false, false);
+                }
+            }
+            ServerFrame::Pong { id } => match pending {
+                Some(Pending::Ping(sent)) => self.emit(Event::Lag(sent.elapsed())),
+                Some(Pending::Reply(tx)) => {
+                    let _ = tx.send(Ok(ServerFrame::Pong { id }));
+                }
+                _ => {}
+            },
+            ServerFrame::Nick { old, new, ts } => {
+                if fold(&old) == fold(&self.nick) {
+                    self.nick = new.to_string();
+                }
+                self.emit(Event::Frame(ServerFrame::Nick { old, new, ts }));
+            }
+            ServerFrame::Part { room, nick, reason, ts } => {
+                if fold(&nick) == fold(&self.nick) {
+                    let key = fold(&room);
+                    self.rooms.retain(|r| fold(r) != key);
+                    self.joined_here.remove(&key);
+                    self.catch_up.forget_room(&key);
+                }
+                let frame = ServerFrame::Part { room, nick, reason, ts };
+                match pending {
+                    Some(Pending::Reply(tx)) => {
+                        let _ = tx.send(Ok(frame));
+                    }
+                    _ => self.emit(Event::Frame(frame)),
+                }
+            }
+            ServerFrame::Bye { reason } => {
+                conn.bye = Some(reason.to_string());
+                self.emit(Event::Frame(ServerFrame::Bye { reason }));
+            }
+            other => match pending {
+                Some(Pending::Reply(tx)) => {
+                    let _ = tx.send(Ok(other));
+                }
+                _ => self.emit(Event::Frame(other)),
+            },
+        }
+        Ok(())
+    }
+}
