@@ -9,6 +9,7 @@
 pub mod command;
 pub mod event;
 pub mod hub;
+mod limits;
 pub mod memory_store;
 pub mod outbox;
 mod persist;

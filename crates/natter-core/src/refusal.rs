@@ -5,7 +5,7 @@
 //! a text line): none of them reads the English below, which is only the default wording for
 //! people (`Display`), so rewording it can never change what a program receives.
 
-use crate::hub::{MAX_BANS, MAX_KEY_CHARS};
+use crate::limits::{MAX_BANS, MAX_KEY_CHARS};
 use crate::vocab::Name;
 use std::fmt;
 

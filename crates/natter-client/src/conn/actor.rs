@@ -8,7 +8,7 @@ use super::login::{backoff_delay, random_u64};
 use super::requests::{Pending, Requests, expects_answer, set_frame_id};
 use super::resend::Outgoing;
 use super::wire::{Conn, ReadError, owned_msg};
-use super::{ClientError, ConnectOptions, Event, LOBBY, Status};
+use super::{Actor, ClientError, ConnectOptions, Event, LOBBY, Status};
 use natter_proto::names::fold;
 use natter_proto::native::{ClientFrame, ErrorCode, MessageFrame, ServerFrame};
 use std::borrow::Cow;
@@ -49,27 +49,6 @@ enum End {
     Lost(String),
 }
 
-/// The session's state, owned by its background task.
-pub(super) struct Actor {
-    pub(super) opts: ConnectOptions,
-    cmds: mpsc::UnboundedReceiver<Cmd>,
-    pub(super) events: mpsc::UnboundedSender<Event>,
-    shared: Arc<Mutex<Shared>>,
-    /// Nickname in use (or being tried at login).
-    pub(super) nick: String,
-    /// Rooms joined (display names), in order.
-    pub(super) rooms: Vec<String>,
-    /// Rooms (folded) whose `joined` arrived on the current connection.
-    pub(super) joined_here: HashSet<String>,
-    pub(super) catch_up: CatchUp,
-    pub(super) outbox: VecDeque<Outgoing>,
-    pub(super) requests: Requests,
-    /// Number of the current connection, from 1; 0 before the first.
-    pub(super) generation: u64,
-    pub(super) connected_once: bool,
-    /// Logins in a row refused because the nickname is taken.
-    pub(super) nick_taken_streak: u32,
-}
 
 impl Actor {
     pub(super) fn new(

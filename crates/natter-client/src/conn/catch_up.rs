@@ -4,7 +4,7 @@
 //! page (`history {after}`), while live messages for that room are held back until the pages
 //! are in, so the order stays right.
 
-use super::actor::Actor;
+use super::Actor;
 use super::requests::Pending;
 use super::wire::{Conn, owned_msg};
 use super::{Event, Status};

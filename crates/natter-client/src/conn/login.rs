@@ -2,7 +2,7 @@
 //! `nick__`... while the nickname is taken), and the backoff between attempts when the
 //! connection is lost.
 
-use super::actor::Actor;
+use super::Actor;
 use super::wire::{Conn, ReadError};
 use super::{ClientError, Event};
 use natter_proto::native::{ClientFrame, ErrorCode, RequestId, ServerFrame};

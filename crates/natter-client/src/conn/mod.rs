@@ -28,13 +28,41 @@ mod wire;
 pub use login::backoff_delay;
 pub use requests::frame_id;
 
-use actor::{Actor, Cmd, Shared};
+use actor::{Cmd, Shared};
+use catch_up::CatchUp;
+use requests::Requests;
+use std::collections::{HashSet, VecDeque};
 use natter_proto::native::{ClientFrame, ErrorCode, MessageFrame, ServerFrame};
 use resend::Outgoing;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// The session's state, owned by its background task.
+///
+/// Defined here, beside the public handle, so that each of the actor's jobs (its loop,
+/// login, catch-up, resend) can live in a file of its own and share it.
+struct Actor {
+    opts: ConnectOptions,
+    cmds: mpsc::UnboundedReceiver<Cmd>,
+    events: mpsc::UnboundedSender<Event>,
+    shared: Arc<Mutex<Shared>>,
+    /// Nickname in use (or being tried at login).
+    nick: String,
+    /// Rooms joined (display names), in order.
+    rooms: Vec<String>,
+    /// Rooms (folded) whose `joined` arrived on the current connection.
+    joined_here: HashSet<String>,
+    catch_up: CatchUp,
+    outbox: VecDeque<Outgoing>,
+    requests: Requests,
+    /// Number of the current connection, from 1; 0 before the first.
+    generation: u64,
+    connected_once: bool,
+    /// Logins in a row refused because the nickname is taken.
+    nick_taken_streak: u32,
+}
 
 /// The port `natter serve` listens on by default, so `HOST` alone is enough to connect.
 pub const DEFAULT_PORT: u16 = 7878;

@@ -4,7 +4,7 @@
 //! is doubled. Messages to a room being rejoined wait for its `joined`; rate-limited ones are
 //! retried a second later.
 
-use super::actor::Actor;
+use super::Actor;
 use super::requests::Pending;
 use super::wire::Conn;
 use super::{Event, Target};

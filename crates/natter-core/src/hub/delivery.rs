@@ -2,8 +2,8 @@
 //! shared log; each session stages the ranges of it that concern it, and at the end of the
 //! batch gets them in one push to its outbox (one lock and at most one wakeup per session).
 
-use super::history::MAX_HELD;
 use super::state::{HeldItem, Session};
+use crate::limits::MAX_HELD;
 use super::{Hub, SessionId};
 use crate::event::{Delivery, Event, deliver};
 use crate::outbox::Piece;

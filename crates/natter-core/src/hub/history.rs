@@ -6,9 +6,9 @@
 //! in the line when it comes back to the hub.
 
 use super::delivery::TOO_SLOW;
-use super::state::{Held, HeldItem};
+use super::state::HeldItem;
 use super::{Hub, SessionId, stored_to_chat};
-use crate::event::{Delivery, Event, deliver};
+use crate::event::{Event, deliver};
 use crate::outbox::Piece;
 use crate::refusal::Refusal;
 use crate::request::Req;
@@ -17,9 +17,6 @@ use crate::vocab::Name;
 use natter_proto::names::is_room_name;
 use std::sync::Arc;
 
-/// Most deliveries held behind history pages before the session counts as too slow (a
-/// client that floods history requests must not make the hub hold without bound).
-pub(super) const MAX_HELD: usize = 4096;
 
 /// A page read on the blocking pool, on its way back to the hub.
 pub(crate) struct HistoryPage {
@@ -100,7 +97,7 @@ impl Hub {
         {
             *slot = HeldItem::Ready(deliver(event));
         }
-        let ready = release(held);
+        let ready = held.release();
         if held.queue.is_empty() {
             session.held = None;
         }
@@ -112,28 +109,6 @@ impl Hub {
             self.remove_session(id, TOO_SLOW, true);
         }
     }
-}
-
-/// Takes every delivery of `held`, skipping the pages still being read.
-pub(super) fn release_all(held: &mut Held) -> Vec<Delivery> {
-    held.queue
-        .drain(..)
-        .filter_map(|item| match item {
-            HeldItem::Ready(d) => Some(d),
-            HeldItem::Waiting(_) => None,
-        })
-        .collect()
-}
-
-/// Takes the deliveries at the front of `held` up to the first page still being read.
-pub(super) fn release(held: &mut Held) -> Vec<Delivery> {
-    let mut ready = Vec::new();
-    while let Some(HeldItem::Ready(_)) = held.queue.front() {
-        if let Some(HeldItem::Ready(d)) = held.queue.pop_front() {
-            ready.push(d);
-        }
-    }
-    ready
 }
 
 /// A page centred on `query.before` (id) or `query.before_ts` (time), both included: the

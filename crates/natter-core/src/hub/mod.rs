@@ -10,7 +10,6 @@ mod dispatch;
 mod history;
 mod identity;
 mod ignore;
-mod limits;
 mod membership;
 mod messages;
 mod moderation;
@@ -18,7 +17,7 @@ mod queries;
 mod sessions;
 mod state;
 
-pub use limits::{MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
+pub use crate::limits::{MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
 pub use state::SessionId;
 
 use crate::command::{Command, Registration};

@@ -5,7 +5,7 @@
 //! Every per-message check is a hash-set lookup on the room: members matching a ban are kept
 //! in `Room::banned`, refreshed when bans, membership or nicknames change.
 
-use super::limits::{MAX_BANS, MAX_INVITES, MAX_KEY_CHARS, MAX_KICK_BYTES};
+use crate::limits::{MAX_BANS, MAX_INVITES, MAX_KEY_CHARS, MAX_KICK_BYTES};
 use super::state::Ban;
 use super::{Hub, SessionId};
 use crate::event::{BanInfo, Event};

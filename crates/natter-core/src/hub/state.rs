@@ -50,6 +50,30 @@ pub(crate) struct Held {
     pub queue: VecDeque<HeldItem>,
 }
 
+impl Held {
+    /// Takes the deliveries at the front up to the first page still being read.
+    pub fn release(&mut self) -> Vec<crate::event::Delivery> {
+        let mut ready = Vec::new();
+        while let Some(HeldItem::Ready(_)) = self.queue.front() {
+            if let Some(HeldItem::Ready(d)) = self.queue.pop_front() {
+                ready.push(d);
+            }
+        }
+        ready
+    }
+
+    /// Takes every delivery, skipping the pages still being read (the session is leaving).
+    pub fn release_all(&mut self) -> Vec<crate::event::Delivery> {
+        self.queue
+            .drain(..)
+            .filter_map(|item| match item {
+                HeldItem::Ready(d) => Some(d),
+                HeldItem::Waiting(_) => None,
+            })
+            .collect()
+    }
+}
+
 /// One item of a [`Held`] queue.
 pub(crate) enum HeldItem {
     /// The place of history page `ticket`, still being read.

@@ -13,6 +13,9 @@ pub const MAX_BANS: usize = 100;
 /// Longest room key, in characters.
 pub const MAX_KEY_CHARS: usize = 23;
 /// Nicknames remembered for `Whowas`.
-pub(super) const WHOWAS_KEEP: usize = 1024;
+pub(crate) const WHOWAS_KEEP: usize = 1024;
 /// Pending invitations kept per session.
-pub(super) const MAX_INVITES: usize = 64;
+pub(crate) const MAX_INVITES: usize = 64;
+/// Most deliveries held behind history pages before the session counts as too slow (a
+/// client that floods history requests must not make the hub hold without bound).
+pub(crate) const MAX_HELD: usize = 4096;
