@@ -14,7 +14,6 @@ pub mod irc;
 pub mod line;
 pub mod names;
 pub mod native;
-mod native_send;
 
 /// Version of the native protocol spoken by this build; sent in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
