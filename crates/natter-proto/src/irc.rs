@@ -7,6 +7,8 @@
 //! panics and allocates at most a few times the input size; callers bound the input
 //! ([`MAX_LINE`], [`MAX_TAGS`]).
 
+use jiff::SignedDuration;
+use jiff::civil::DateTime;
 use std::fmt::Write as _;
 
 /// Longest line without tags, CRLF excluded (RFC 1459: 512 bytes including CRLF).
@@ -251,37 +253,21 @@ pub fn split_userhost(source: &str) -> UserHost<'_> {
     UserHost { nick, user, host }
 }
 
-/// Formats a millisecond timestamp as IRCv3 `server-time` (`2024-05-01T12:34:56.789Z`).
+/// Formats a millisecond timestamp as IRCv3 `server-time` (`2024-05-01T12:34:56.789Z`):
+/// always three fractional digits and `Z`, in one `String` of the exact size. A timestamp past
+/// the end of year 9999, which a four-digit year cannot write, becomes that year's last
+/// millisecond.
 pub fn server_time(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    // A civil date-time from the epoch reaches every four-digit year, up to 9999-12-31; a
+    // `jiff::Timestamp` stops a day short (it keeps room for any UTC offset).
+    const EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+    let utc = i64::try_from(ms)
+        .ok()
+        .and_then(|ms| EPOCH.checked_add(SignedDuration::from_millis(ms)).ok())
+        .unwrap_or(DateTime::MAX);
     let mut s = String::with_capacity(24);
-    let _ = write!(
-        s,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        ms % 1000
-    );
+    let _ = write!(s, "{utc:.3}Z");
     s
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's well-known civil-from-days arithmetic).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Splits `text` into pieces of at most `max` bytes, on character boundaries and preferably
@@ -436,6 +422,44 @@ mod tests {
         assert_eq!(server_time(1_714_566_896_789), "2024-05-01T12:34:56.789Z");
     }
 
+    /// The last millisecond a four-digit year can write; later ones print as this one.
+    const LAST_MS: u64 = 253_402_300_799_999;
+
+    #[test]
+    fn server_time_at_the_edges_of_its_range_and_of_leap_rules() {
+        assert_eq!(server_time(LAST_MS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(server_time(LAST_MS + 1), "9999-12-31T23:59:59.999Z");
+        assert_eq!(server_time(u64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(server_time(1_000), "1970-01-01T00:00:01.000Z");
+        assert_eq!(server_time(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+        assert_eq!(server_time(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
+    }
+
+    /// The hand-written formatting `server_time` had before it used jiff (Howard Hinnant's
+    /// civil-from-days arithmetic), kept as the reference it must match byte for byte.
+    fn server_time_by_hand(ms: u64) -> String {
+        let secs = ms / 1000;
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let y = yoe + era * 400;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = if m <= 2 { y + 1 } else { y };
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60,
+            ms % 1000
+        )
+    }
+
     #[test]
     fn long_text_splits_on_boundaries() {
         let text = "é".repeat(300);
@@ -453,6 +477,19 @@ mod tests {
         #[test]
         fn parse_never_panics(line in "\\PC{0,200}") {
             let _ = parse(&line);
+        }
+
+        #[test]
+        fn server_time_matches_the_hand_written_arithmetic(
+            ms in prop_oneof![0..=LAST_MS, 1_500_000_000_000u64..2_500_000_000_000]
+        ) {
+            let ours = server_time(ms);
+            prop_assert_eq!(&ours, &server_time_by_hand(ms));
+            prop_assert_eq!(ours.len(), 24);
+            // And jiff reads it back as the same instant, wherever its timestamps reach.
+            if let Ok(back) = ours.parse::<jiff::Timestamp>() {
+                prop_assert_eq!(back.as_millisecond(), ms as i64);
+            }
         }
     }
 }

@@ -15,7 +15,6 @@ pub mod irc;
 pub mod line;
 pub mod names;
 pub mod native;
-mod native_send;
 pub mod text;
 
 /// Version of the native protocol spoken by this build; sent in `hello` and `welcome`.
