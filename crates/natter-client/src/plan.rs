@@ -3,8 +3,8 @@
 //! maps each command onto the native protocol, relative to the current conversation.
 
 use crate::conn::Target;
-use natter_proto::command::{Command, HELP, Input, help_lines, parse_input};
-use natter_proto::native::{ClientFrame, ModeChange};
+use natter_proto::command::{SlashCommand, HELP, Input, help_lines, parse_input};
+use natter_proto::native::{ClientFrame, RoomChangeFrame};
 
 /// What to do with a typed line.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,9 +49,9 @@ pub fn plan(line: &str, current: &Target) -> Plan {
         Input::Empty => Plan::Nothing,
         Input::Say(text) => Plan::Send { target: current.clone(), text, action: false },
         Input::Private { to, text } => Plan::Send { target: Target::Nick(to), text, action: false },
-        Input::Command(cmd) => match cmd {
-            Command::Help(None) => Plan::Show(help_lines()),
-            Command::Help(Some(topic)) => {
+        Input::SlashCommand(cmd) => match cmd {
+            SlashCommand::Help(None) => Plan::Show(help_lines()),
+            SlashCommand::Help(Some(topic)) => {
                 let topic = topic.to_ascii_lowercase();
                 let width = HELP.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
                 let lines: Vec<String> = HELP
@@ -65,8 +65,8 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                     Plan::Show(lines)
                 }
             }
-            Command::Me(text) => Plan::Send { target: current.clone(), text, action: true },
-            Command::Who(room) => {
+            SlashCommand::Me(text) => Plan::Send { target: current.clone(), text, action: true },
+            SlashCommand::Who(room) => {
                 let room = match room.as_deref() {
                     Some("*") => None,
                     Some(r) => Some(r.to_string()),
@@ -74,28 +74,28 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                 };
                 Plan::Submit(ClientFrame::Who { room, detail: false, id: None })
             }
-            Command::IgnoreAll => Plan::Submit(ClientFrame::IgnoreAll { on: None, id: None }),
-            Command::Join(room) => {
+            SlashCommand::IgnoreAll => Plan::Submit(ClientFrame::IgnoreAll { on: None, id: None }),
+            SlashCommand::Join(room) => {
                 let room = if room.starts_with('#') { room } else { format!("#{room}") };
                 match natter_proto::names::validate_room(&room) {
                     Ok(()) => Plan::Submit(ClientFrame::Join { room, key: None, id: None }),
                     Err(e) => Plan::Error(e.to_string()),
                 }
             }
-            Command::Part { room, reason } => match room_of(room) {
+            SlashCommand::Part { room, reason } => match room_of(room) {
                 Ok(room) => Plan::Submit(ClientFrame::Part { room, reason, id: None }),
                 Err(p) => *p,
             },
-            Command::Rooms => Plan::Submit(ClientFrame::Rooms { id: None }),
-            Command::Nick(nick) => match natter_proto::names::validate_nick(&nick) {
+            SlashCommand::Rooms => Plan::Submit(ClientFrame::Rooms { id: None }),
+            SlashCommand::Nick(nick) => match natter_proto::names::validate_nick(&nick) {
                 Ok(()) => Plan::Submit(ClientFrame::Nick { nick, id: None }),
                 Err(e) => Plan::Error(e.to_string()),
             },
-            Command::Topic { room, topic } => match room_of(room) {
+            SlashCommand::Topic { room, topic } => match room_of(room) {
                 Ok(room) => Plan::Submit(ClientFrame::Topic { room, topic, id: None }),
                 Err(p) => *p,
             },
-            Command::History { room, count } => match room_of(room) {
+            SlashCommand::History { room, count } => match room_of(room) {
                 Ok(room) => Plan::Submit(ClientFrame::History {
                     room,
                     before: None,
@@ -106,35 +106,35 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                 Err(p) => *p,
             },
             // The server lists who is ignored when asked to ignore nobody.
-            Command::Ignore(nick) => {
+            SlashCommand::Ignore(nick) => {
                 Plan::Submit(ClientFrame::Ignore { nick: nick.unwrap_or_default(), id: None })
             }
-            Command::Unignore(nick) => Plan::Submit(ClientFrame::Unignore { nick, id: None }),
-            Command::Ephemeral { room, on } => match room_of(room) {
+            SlashCommand::Unignore(nick) => Plan::Submit(ClientFrame::Unignore { nick, id: None }),
+            SlashCommand::Ephemeral { room, on } => match room_of(room) {
                 Ok(room) => Plan::Submit(ClientFrame::Ephemeral { room, on, id: None }),
                 Err(p) => *p,
             },
-            Command::Kick { room, nick, reason } => match room_of(room) {
+            SlashCommand::Kick { room, nick, reason } => match room_of(room) {
                 Ok(room) => Plan::Submit(ClientFrame::Kick { room, nick, reason, id: None }),
                 Err(p) => *p,
             },
-            Command::Ban { room, mask, on } => match (room_of(room), mask) {
+            SlashCommand::Ban { room, mask, on } => match (room_of(room), mask) {
                 (Ok(room), None) => Plan::Submit(ClientFrame::Bans { room, id: None }),
                 (Ok(room), Some(mask)) => {
-                    let changes = vec![ModeChange::Ban { mask, on }];
+                    let changes = vec![RoomChangeFrame::Ban { mask, on }];
                     Plan::Submit(ClientFrame::Mode { room, changes, id: None })
                 }
                 (Err(p), _) => *p,
             },
-            Command::Standing { room, nick, operator, on } => match room_of(room) {
+            SlashCommand::Standing { room, nick, operator, on } => match room_of(room) {
                 Ok(room) => {
                     let change =
-                        if operator { ModeChange::Op { nick, on } } else { ModeChange::Voice { nick, on } };
+                        if operator { RoomChangeFrame::Op { nick, on } } else { RoomChangeFrame::Voice { nick, on } };
                     Plan::Submit(ClientFrame::Mode { room, changes: vec![change], id: None })
                 }
                 Err(p) => *p,
             },
-            Command::Mode { room, modes } => match room_of(room) {
+            SlashCommand::Mode { room, modes } => match room_of(room) {
                 Ok(room) if modes.is_empty() => {
                     Plan::Submit(ClientFrame::Mode { room, changes: Vec::new(), id: None })
                 }
@@ -143,13 +143,13 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                 }
                 Err(p) => *p,
             },
-            Command::Invite { nick, room } => match room_of(room) {
+            SlashCommand::Invite { nick, room } => match room_of(room) {
                 Ok(room) => Plan::Submit(ClientFrame::Invite { room, nick, id: None }),
                 Err(p) => *p,
             },
-            Command::Away(text) => Plan::Submit(ClientFrame::Away { text, id: None }),
-            Command::Whois(nick) => Plan::Submit(ClientFrame::Whois { nick, id: None }),
-            Command::Quit(reason) => Plan::Quit(reason),
+            SlashCommand::Away(text) => Plan::Submit(ClientFrame::Away { text, id: None }),
+            SlashCommand::Whois(nick) => Plan::Submit(ClientFrame::Whois { nick, id: None }),
+            SlashCommand::Quit(reason) => Plan::Quit(reason),
         },
     }
 }

@@ -8,7 +8,7 @@
 use std::io::{IsTerminal, Read, Write};
 use std::thread::JoinHandle;
 
-use natter_proto::command::{Command, Input, parse_input};
+use natter_proto::command::{SlashCommand, Input, parse_input};
 use natter_proto::decode::decode_text;
 use natter_proto::line::{LineBuffer, LineEvent};
 use tokio::sync::{mpsc, watch};
@@ -83,11 +83,11 @@ pub enum Typed {
 pub fn interpret(line: &str) -> Typed {
     match parse_input(line) {
         Ok(Input::Empty) => Typed::Nothing,
-        Ok(Input::Command(Command::Quit(_))) => Typed::Quit,
-        Ok(Input::Command(Command::Help(_))) => Typed::Local(
+        Ok(Input::SlashCommand(SlashCommand::Quit(_))) => Typed::Quit,
+        Ok(Input::SlashCommand(SlashCommand::Help(_))) => Typed::Local(
             "direct chat: type text to send it; /quit (or Ctrl+C, or end of input) leaves".into(),
         ),
-        Ok(Input::Command(_)) => {
+        Ok(Input::SlashCommand(_)) => {
             Typed::Local("that command is for chat servers; here only /quit and /help exist".into())
         }
         Ok(_) => Typed::Send(line.trim_end_matches(['\r', '\n']).to_string()),

@@ -19,13 +19,13 @@ pub enum Input {
         text: String,
     },
     /// A slash command.
-    Command(Command),
+    SlashCommand(SlashCommand),
 }
 
 /// A slash command, with its arguments checked for presence (not for validity: the server
 /// checks names).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum SlashCommand {
     /// `/help [command]`
     Help(Option<String>),
     /// `/who [#room|*]`: who is online in a room (the current one when absent), or on the whole
@@ -204,7 +204,7 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
         return Ok(Input::Empty);
     }
     if trimmed == "quit" || trimmed == "exit" {
-        return Ok(Input::Command(Command::Quit(None)));
+        return Ok(Input::SlashCommand(SlashCommand::Quit(None)));
     }
     if let Some(rest) = trimmed.strip_prefix('@') {
         return private(rest, "@nick message");
@@ -219,31 +219,31 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
     let (name, rest) = split_word(cmdline);
     let name = name.to_ascii_lowercase();
     let cmd = match name.as_str() {
-        "help" | "h" | "?" => Command::Help(rest.map(|r| r.trim_start_matches('/').to_string())),
-        "ls" => Command::Who(Some(rest.map_or("*", |r| split_word(r).0).to_string())),
-        "who" | "names" | "w" => Command::Who(rest.map(|r| split_word(r).0.to_string())),
-        "i" => Command::IgnoreAll,
+        "help" | "h" | "?" => SlashCommand::Help(rest.map(|r| r.trim_start_matches('/').to_string())),
+        "ls" => SlashCommand::Who(Some(rest.map_or("*", |r| split_word(r).0).to_string())),
+        "who" | "names" | "w" => SlashCommand::Who(rest.map(|r| split_word(r).0.to_string())),
+        "i" => SlashCommand::IgnoreAll,
         "join" | "j" => match rest {
-            Some(r) => Command::Join(split_word(r).0.to_string()),
+            Some(r) => SlashCommand::Join(split_word(r).0.to_string()),
             None => return Err(InputError::Usage("/join #room")),
         },
         "part" | "leave" => {
             let (room, reason) = room_arg(rest);
-            Command::Part { room, reason: reason.map(str::to_string) }
+            SlashCommand::Part { room, reason: reason.map(str::to_string) }
         }
-        "rooms" | "list" => Command::Rooms,
+        "rooms" | "list" => SlashCommand::Rooms,
         "nick" => match rest {
-            Some(r) => Command::Nick(split_word(r).0.to_string()),
+            Some(r) => SlashCommand::Nick(split_word(r).0.to_string()),
             None => return Err(InputError::Usage("/nick newname")),
         },
         "me" => match rest {
-            Some(r) => Command::Me(r.to_string()),
+            Some(r) => SlashCommand::Me(r.to_string()),
             None => return Err(InputError::Usage("/me does something")),
         },
         "msg" | "m" | "query" => return private(rest.unwrap_or(""), "/msg nick message"),
         "topic" | "t" => {
             let (room, topic) = room_arg(rest);
-            Command::Topic { room, topic: topic.map(str::to_string) }
+            SlashCommand::Topic { room, topic: topic.map(str::to_string) }
         }
         "history" | "hist" => {
             let (room, count) = room_arg(rest);
@@ -251,11 +251,11 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
                 Some(c) => Some(c.parse::<u32>().map_err(|_| InputError::Usage("/history [#room] [count]"))?),
                 None => None,
             };
-            Command::History { room, count }
+            SlashCommand::History { room, count }
         }
-        "ignore" => Command::Ignore(rest.map(|r| split_word(r).0.to_string())),
+        "ignore" => SlashCommand::Ignore(rest.map(|r| split_word(r).0.to_string())),
         "unignore" => match rest {
-            Some(r) => Command::Unignore(split_word(r).0.to_string()),
+            Some(r) => SlashCommand::Unignore(split_word(r).0.to_string()),
             None => return Err(InputError::Usage("/unignore nick")),
         },
         "ephemeral" => {
@@ -265,13 +265,13 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
                 Some("off") => false,
                 _ => return Err(InputError::Usage("/ephemeral [#room] on|off")),
             };
-            Command::Ephemeral { room, on }
+            SlashCommand::Ephemeral { room, on }
         }
         "kick" | "k" => {
             let (room, rest) = room_arg(rest);
             match rest.map(split_word) {
                 Some((nick, reason)) => {
-                    Command::Kick { room, nick: nick.to_string(), reason: reason.map(str::to_string) }
+                    SlashCommand::Kick { room, nick: nick.to_string(), reason: reason.map(str::to_string) }
                 }
                 None => return Err(InputError::Usage("/kick [#room] nick [reason]")),
             }
@@ -283,35 +283,35 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             if !on && mask.is_none() {
                 return Err(InputError::Usage("/unban [#room] mask"));
             }
-            Command::Ban { room, mask, on }
+            SlashCommand::Ban { room, mask, on }
         }
         "op" | "deop" | "voice" | "devoice" => {
             let (room, rest) = room_arg(rest);
             let Some(nick) = rest.map(|r| split_word(r).0.to_string()) else {
                 return Err(InputError::Usage("/op [#room] nick (also /deop, /voice, /devoice)"));
             };
-            Command::Standing { room, nick, operator: name.ends_with("op"), on: !name.starts_with("de") }
+            SlashCommand::Standing { room, nick, operator: name.ends_with("op"), on: !name.starts_with("de") }
         }
         "mode" => {
             let (room, rest) = room_arg(rest);
-            Command::Mode { room, modes: rest.unwrap_or("").split_whitespace().map(str::to_string).collect() }
+            SlashCommand::Mode { room, modes: rest.unwrap_or("").split_whitespace().map(str::to_string).collect() }
         }
         "invite" => match rest.map(split_word) {
             Some((nick, room)) => {
-                Command::Invite { nick: nick.to_string(), room: room.map(|r| split_word(r).0.to_string()) }
+                SlashCommand::Invite { nick: nick.to_string(), room: room.map(|r| split_word(r).0.to_string()) }
             }
             None => return Err(InputError::Usage("/invite nick [#room]")),
         },
-        "away" => Command::Away(rest.map(str::to_string)),
-        "back" => Command::Away(None),
+        "away" => SlashCommand::Away(rest.map(str::to_string)),
+        "back" => SlashCommand::Away(None),
         "whois" | "wi" => match rest {
-            Some(r) => Command::Whois(split_word(r).0.to_string()),
+            Some(r) => SlashCommand::Whois(split_word(r).0.to_string()),
             None => return Err(InputError::Usage("/whois nick")),
         },
-        "quit" | "exit" | "q" | "bye" => Command::Quit(rest.map(str::to_string)),
+        "quit" | "exit" | "q" | "bye" => SlashCommand::Quit(rest.map(str::to_string)),
         other => return Err(InputError::Unknown(other.to_string())),
     };
-    Ok(Input::Command(cmd))
+    Ok(Input::SlashCommand(cmd))
 }
 
 /// The help text as lines, aligned for a monospace display.
@@ -324,9 +324,9 @@ pub fn help_lines() -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn cmd(line: &str) -> Command {
+    fn cmd(line: &str) -> SlashCommand {
         match parse_input(line).unwrap() {
-            Input::Command(c) => c,
+            Input::SlashCommand(c) => c,
             other => panic!("{line}: {other:?}"),
         }
     }
@@ -349,56 +349,56 @@ mod tests {
 
     #[test]
     fn commands() {
-        assert_eq!(cmd("/i"), Command::IgnoreAll);
-        assert_eq!(cmd("/ls"), Command::Who(Some("*".into())));
-        assert_eq!(cmd("/who"), Command::Who(None));
-        assert_eq!(cmd("/who #rust"), Command::Who(Some("#rust".into())));
-        assert_eq!(cmd("/join #rust"), Command::Join("#rust".into()));
-        assert_eq!(cmd("/part"), Command::Part { room: None, reason: None });
+        assert_eq!(cmd("/i"), SlashCommand::IgnoreAll);
+        assert_eq!(cmd("/ls"), SlashCommand::Who(Some("*".into())));
+        assert_eq!(cmd("/who"), SlashCommand::Who(None));
+        assert_eq!(cmd("/who #rust"), SlashCommand::Who(Some("#rust".into())));
+        assert_eq!(cmd("/join #rust"), SlashCommand::Join("#rust".into()));
+        assert_eq!(cmd("/part"), SlashCommand::Part { room: None, reason: None });
         assert_eq!(
             cmd("/part #a bye all"),
-            Command::Part { room: Some("#a".into()), reason: Some("bye all".into()) }
+            SlashCommand::Part { room: Some("#a".into()), reason: Some("bye all".into()) }
         );
         assert_eq!(
             cmd("/topic #a new topic"),
-            Command::Topic { room: Some("#a".into()), topic: Some("new topic".into()) }
+            SlashCommand::Topic { room: Some("#a".into()), topic: Some("new topic".into()) }
         );
-        assert_eq!(cmd("/topic"), Command::Topic { room: None, topic: None });
-        assert_eq!(cmd("/history 20"), Command::History { room: None, count: Some(20) });
-        assert_eq!(cmd("/me waves"), Command::Me("waves".into()));
-        assert_eq!(cmd("quit"), Command::Quit(None));
-        assert_eq!(cmd("exit"), Command::Quit(None));
-        assert_eq!(cmd("/QUIT gone"), Command::Quit(Some("gone".into())));
-        assert_eq!(cmd("/ephemeral on"), Command::Ephemeral { room: None, on: true });
+        assert_eq!(cmd("/topic"), SlashCommand::Topic { room: None, topic: None });
+        assert_eq!(cmd("/history 20"), SlashCommand::History { room: None, count: Some(20) });
+        assert_eq!(cmd("/me waves"), SlashCommand::Me("waves".into()));
+        assert_eq!(cmd("quit"), SlashCommand::Quit(None));
+        assert_eq!(cmd("exit"), SlashCommand::Quit(None));
+        assert_eq!(cmd("/QUIT gone"), SlashCommand::Quit(Some("gone".into())));
+        assert_eq!(cmd("/ephemeral on"), SlashCommand::Ephemeral { room: None, on: true });
         assert_eq!(
             cmd("/kick bob spamming links"),
-            Command::Kick { room: None, nick: "bob".into(), reason: Some("spamming links".into()) }
+            SlashCommand::Kick { room: None, nick: "bob".into(), reason: Some("spamming links".into()) }
         );
         assert_eq!(
             cmd("/kick #a bob"),
-            Command::Kick { room: Some("#a".into()), nick: "bob".into(), reason: None }
+            SlashCommand::Kick { room: Some("#a".into()), nick: "bob".into(), reason: None }
         );
-        assert_eq!(cmd("/ban"), Command::Ban { room: None, mask: None, on: true });
+        assert_eq!(cmd("/ban"), SlashCommand::Ban { room: None, mask: None, on: true });
         assert_eq!(
             cmd("/unban #a bob"),
-            Command::Ban { room: Some("#a".into()), mask: Some("bob".into()), on: false }
+            SlashCommand::Ban { room: Some("#a".into()), mask: Some("bob".into()), on: false }
         );
         assert_eq!(
             cmd("/devoice bob"),
-            Command::Standing { room: None, nick: "bob".into(), operator: false, on: false }
+            SlashCommand::Standing { room: None, nick: "bob".into(), operator: false, on: false }
         );
         assert_eq!(
             cmd("/op #a bob"),
-            Command::Standing { room: Some("#a".into()), nick: "bob".into(), operator: true, on: true }
+            SlashCommand::Standing { room: Some("#a".into()), nick: "bob".into(), operator: true, on: true }
         );
         assert_eq!(
             cmd("/mode #a +k secret"),
-            Command::Mode { room: Some("#a".into()), modes: vec!["+k".into(), "secret".into()] }
+            SlashCommand::Mode { room: Some("#a".into()), modes: vec!["+k".into(), "secret".into()] }
         );
-        assert_eq!(cmd("/away lunch"), Command::Away(Some("lunch".into())));
-        assert_eq!(cmd("/away"), Command::Away(None));
-        assert_eq!(cmd("/invite bob #a"), Command::Invite { nick: "bob".into(), room: Some("#a".into()) });
-        assert_eq!(cmd("/whois bob"), Command::Whois("bob".into()));
+        assert_eq!(cmd("/away lunch"), SlashCommand::Away(Some("lunch".into())));
+        assert_eq!(cmd("/away"), SlashCommand::Away(None));
+        assert_eq!(cmd("/invite bob #a"), SlashCommand::Invite { nick: "bob".into(), room: Some("#a".into()) });
+        assert_eq!(cmd("/whois bob"), SlashCommand::Whois("bob".into()));
     }
 
     #[test]
@@ -414,11 +414,11 @@ mod tests {
         assert_eq!(parse_input("@ hi").unwrap_err(), InputError::Usage("@nick message"));
         assert_eq!(
             cmd("/UNBAN #a bob"),
-            Command::Ban { room: Some("#a".into()), mask: Some("bob".into()), on: false }
+            SlashCommand::Ban { room: Some("#a".into()), mask: Some("bob".into()), on: false }
         );
         assert_eq!(
             cmd("/DeVoice bob"),
-            Command::Standing { room: None, nick: "bob".into(), operator: false, on: false }
+            SlashCommand::Standing { room: None, nick: "bob".into(), operator: false, on: false }
         );
     }
 

@@ -224,7 +224,7 @@ mod tests {
         assert!(expects_answer(&ClientFrame::Away { text: None, id: None }));
         assert!(expects_answer(&ClientFrame::Topic { room: room(), topic: None, id: None }));
         assert!(expects_answer(&ClientFrame::Mode { room: room(), changes: Vec::new(), id: None }));
-        let op = vec![natter_proto::native::ModeChange::Op { nick: "bob".into(), on: true }];
+        let op = vec![natter_proto::native::RoomChangeFrame::Op { nick: "bob".into(), on: true }];
         assert!(!expects_answer(&ClientFrame::Mode { room: room(), changes: op, id: None }));
         let kick = ClientFrame::Kick { room: room(), nick: "bob".into(), reason: None, id: None };
         assert!(!expects_answer(&kick));

@@ -168,7 +168,7 @@ pub enum ClientFrame {
         room: String,
         /// Changes, applied in order.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        changes: Vec<ModeChange>,
+        changes: Vec<RoomChangeFrame>,
         /// Request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
@@ -271,7 +271,7 @@ fn default_version() -> u32 {
 /// One change in a `mode` frame (and in the server's `mode` announcement).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
-pub enum ModeChange {
+pub enum RoomChangeFrame {
     /// Only operators may set the topic.
     TopicLock {
         /// On or off.

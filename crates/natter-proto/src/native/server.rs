@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
-use super::{ErrorCode, ModeChange, RequestId, is_false};
+use super::{ErrorCode, RoomChangeFrame, RequestId, is_false};
 
 /// A room's settings in a `room_modes` frame.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,7 +291,7 @@ pub enum ServerFrame<'a> {
         /// Who changed it.
         by: Cow<'a, str>,
         /// What changed.
-        changes: Vec<ModeChange>,
+        changes: Vec<RoomChangeFrame>,
         /// When, ms since the epoch.
         ts: u64,
     },

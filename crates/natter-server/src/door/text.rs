@@ -5,7 +5,7 @@
 use super::modes::{ModeItem, mode_string, modes_of, parse_modes};
 use super::{Door, Flow, SessionCtx, slots};
 use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
-use natter_proto::command::{Command as Typed, Input, help_lines, parse_input};
+use natter_proto::command::{SlashCommand, Input, help_lines, parse_input};
 use natter_proto::decode::decode_text;
 use natter_proto::names::{complete_mask, fold};
 use std::fmt::Write as _;
@@ -324,7 +324,7 @@ impl TextDoor {
                 }
                 Command::say(Target::Nick(to), text)
             }
-            Input::Command(cmd) => match self.command(cmd, ctx) {
+            Input::SlashCommand(cmd) => match self.command(cmd, ctx) {
                 Ok(command) => command,
                 Err(flow) => return flow,
             },
@@ -339,56 +339,56 @@ impl TextDoor {
         }
     }
 
-    fn command(&mut self, cmd: Typed, ctx: &mut SessionCtx) -> Result<Command, Flow> {
+    fn command(&mut self, cmd: SlashCommand, ctx: &mut SessionCtx) -> Result<Command, Flow> {
         Ok(match cmd {
-            Typed::Help(_) => {
+            SlashCommand::Help(_) => {
                 let text = help_lines().join("\n");
                 return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
             }
-            Typed::Who(Some(all)) if all == "*" => Command::Who { room: None, detail: false, req: None },
-            Typed::Who(room) => {
+            SlashCommand::Who(Some(all)) if all == "*" => Command::Who { room: None, detail: false, req: None },
+            SlashCommand::Who(room) => {
                 Command::Who { room: Some(self.room_or_current(room, ctx)?), detail: false, req: None }
             }
-            Typed::IgnoreAll => Command::IgnoreAll { on: None, req: None },
-            Typed::Join(room) => Command::Join { room, key: None, req: None },
-            Typed::Part { room, reason } => {
+            SlashCommand::IgnoreAll => Command::IgnoreAll { on: None, req: None },
+            SlashCommand::Join(room) => Command::Join { room, key: None, req: None },
+            SlashCommand::Part { room, reason } => {
                 Command::Part { room: self.room_or_current(room, ctx)?, reason, req: None }
             }
-            Typed::Rooms => Command::Rooms { req: None },
-            Typed::Nick(nick) => Command::Nick { nick, req: None },
-            Typed::Me(text) => {
+            SlashCommand::Rooms => Command::Rooms { req: None },
+            SlashCommand::Nick(nick) => Command::Nick { nick, req: None },
+            SlashCommand::Me(text) => {
                 let room = self.room_or_current(None, ctx)?;
                 if !ctx.allow_message() {
                     return Err(ctx.rate_limited(None));
                 }
                 Command::me(Target::Room(room), text)
             }
-            Typed::Topic { room, topic } => {
+            SlashCommand::Topic { room, topic } => {
                 Command::Topic { room: self.room_or_current(room, ctx)?, topic, req: None }
             }
-            Typed::History { room, count } => Command::History {
+            SlashCommand::History { room, count } => Command::History {
                 room: self.room_or_current(room, ctx)?,
                 query: natter_core::store::HistoryQuery { limit: count.unwrap_or(20), ..Default::default() },
                 around: false,
                 req: None,
             },
-            Typed::Ignore(nick) => Command::Ignore { nick, req: None },
-            Typed::Unignore(nick) => Command::Unignore { nick, req: None },
-            Typed::Ephemeral { room, on } => {
+            SlashCommand::Ignore(nick) => Command::Ignore { nick, req: None },
+            SlashCommand::Unignore(nick) => Command::Unignore { nick, req: None },
+            SlashCommand::Ephemeral { room, on } => {
                 Command::SetEphemeral { room: self.room_or_current(room, ctx)?, on, req: None }
             }
-            Typed::Kick { room, nick, reason } => {
+            SlashCommand::Kick { room, nick, reason } => {
                 Command::Kick { room: self.room_or_current(room, ctx)?, nick, reason, req: None }
             }
-            Typed::Ban { room, mask: None, .. } => {
+            SlashCommand::Ban { room, mask: None, .. } => {
                 Command::Bans { room: self.room_or_current(room, ctx)?, req: None }
             }
-            Typed::Ban { room, mask: Some(mask), on } => Command::Mode {
+            SlashCommand::Ban { room, mask: Some(mask), on } => Command::Mode {
                 room: self.room_or_current(room, ctx)?,
                 changes: vec![RoomChange::Ban { mask: complete_mask(&mask), on }],
                 req: None,
             },
-            Typed::Standing { room, nick, operator, on } => Command::Mode {
+            SlashCommand::Standing { room, nick, operator, on } => Command::Mode {
                 room: self.room_or_current(room, ctx)?,
                 changes: vec![if operator {
                     RoomChange::Operator { nick, on }
@@ -397,7 +397,7 @@ impl TextDoor {
                 }],
                 req: None,
             },
-            Typed::Mode { room, modes } => {
+            SlashCommand::Mode { room, modes } => {
                 let room = self.room_or_current(room, ctx)?;
                 if modes.is_empty() {
                     return Ok(Command::RoomModes { room, req: None });
@@ -419,12 +419,12 @@ impl TextDoor {
                 }
                 Command::Mode { room, changes, req: None }
             }
-            Typed::Invite { nick, room } => {
+            SlashCommand::Invite { nick, room } => {
                 Command::Invite { room: self.room_or_current(room, ctx)?, nick, req: None }
             }
-            Typed::Away(text) => Command::Away { text, req: None },
-            Typed::Whois(nick) => Command::Whois { nick, req: None },
-            Typed::Quit(reason) => return Err(Flow::Close(reason.unwrap_or_else(|| "quit".into()))),
+            SlashCommand::Away(text) => Command::Away { text, req: None },
+            SlashCommand::Whois(nick) => Command::Whois { nick, req: None },
+            SlashCommand::Quit(reason) => return Err(Flow::Close(reason.unwrap_or_else(|| "quit".into()))),
         })
     }
 }

@@ -6,7 +6,7 @@ use natter_core::event::{MemberInfo, RoomStanding};
 use natter_core::{ChatMessage, Event, RoomChange};
 use natter_proto::names::complete_mask;
 use natter_proto::native::{
-    BanFrame, MessageFrame, ModeChange, ModesFrame, RoomInfo, ServerFrame, UserFrame,
+    BanFrame, MessageFrame, RoomChangeFrame, ModesFrame, RoomInfo, ServerFrame, UserFrame,
 };
 use std::borrow::Cow;
 
@@ -28,34 +28,34 @@ fn b(s: &str) -> Cow<'_, str> {
 }
 
 /// A native mode change as the core's room change.
-pub(super) fn room_change(m: ModeChange) -> RoomChange {
+pub(super) fn room_change(m: RoomChangeFrame) -> RoomChange {
     match m {
-        ModeChange::TopicLock { on } => RoomChange::TopicLock(on),
-        ModeChange::NoExternal { on } => RoomChange::NoExternal(on),
-        ModeChange::Moderated { on } => RoomChange::Moderated(on),
-        ModeChange::InviteOnly { on } => RoomChange::InviteOnly(on),
-        ModeChange::Secret { on } => RoomChange::Secret(on),
-        ModeChange::Key { key } => RoomChange::Key(key),
-        ModeChange::Limit { limit } => RoomChange::Limit(limit),
-        ModeChange::Ban { mask, on } => RoomChange::Ban { mask: complete_mask(&mask), on },
-        ModeChange::Op { nick, on } => RoomChange::Operator { nick, on },
-        ModeChange::Voice { nick, on } => RoomChange::Voice { nick, on },
+        RoomChangeFrame::TopicLock { on } => RoomChange::TopicLock(on),
+        RoomChangeFrame::NoExternal { on } => RoomChange::NoExternal(on),
+        RoomChangeFrame::Moderated { on } => RoomChange::Moderated(on),
+        RoomChangeFrame::InviteOnly { on } => RoomChange::InviteOnly(on),
+        RoomChangeFrame::Secret { on } => RoomChange::Secret(on),
+        RoomChangeFrame::Key { key } => RoomChange::Key(key),
+        RoomChangeFrame::Limit { limit } => RoomChange::Limit(limit),
+        RoomChangeFrame::Ban { mask, on } => RoomChange::Ban { mask: complete_mask(&mask), on },
+        RoomChangeFrame::Op { nick, on } => RoomChange::Operator { nick, on },
+        RoomChangeFrame::Voice { nick, on } => RoomChange::Voice { nick, on },
     }
 }
 
 /// The core's room change as a native mode change.
-pub(super) fn mode_change(c: &RoomChange) -> ModeChange {
+pub(super) fn mode_change(c: &RoomChange) -> RoomChangeFrame {
     match c.clone() {
-        RoomChange::TopicLock(on) => ModeChange::TopicLock { on },
-        RoomChange::NoExternal(on) => ModeChange::NoExternal { on },
-        RoomChange::Moderated(on) => ModeChange::Moderated { on },
-        RoomChange::InviteOnly(on) => ModeChange::InviteOnly { on },
-        RoomChange::Secret(on) => ModeChange::Secret { on },
-        RoomChange::Key(key) => ModeChange::Key { key },
-        RoomChange::Limit(limit) => ModeChange::Limit { limit },
-        RoomChange::Ban { mask, on } => ModeChange::Ban { mask, on },
-        RoomChange::Operator { nick, on } => ModeChange::Op { nick, on },
-        RoomChange::Voice { nick, on } => ModeChange::Voice { nick, on },
+        RoomChange::TopicLock(on) => RoomChangeFrame::TopicLock { on },
+        RoomChange::NoExternal(on) => RoomChangeFrame::NoExternal { on },
+        RoomChange::Moderated(on) => RoomChangeFrame::Moderated { on },
+        RoomChange::InviteOnly(on) => RoomChangeFrame::InviteOnly { on },
+        RoomChange::Secret(on) => RoomChangeFrame::Secret { on },
+        RoomChange::Key(key) => RoomChangeFrame::Key { key },
+        RoomChange::Limit(limit) => RoomChangeFrame::Limit { limit },
+        RoomChange::Ban { mask, on } => RoomChangeFrame::Ban { mask, on },
+        RoomChange::Operator { nick, on } => RoomChangeFrame::Op { nick, on },
+        RoomChange::Voice { nick, on } => RoomChangeFrame::Voice { nick, on },
     }
 }
 

@@ -125,29 +125,25 @@ impl IrcDoor {
     }
 }
 
-/// Parses an IRCv3 `server-time` timestamp (`YYYY-MM-DDThh:mm:ss[.sss]Z`) into ms since the
-/// epoch.
+/// Parses an IRCv3 `server-time` timestamp (`YYYY-MM-DDThh:mm:ss[.sss]Z`, RFC 3339) into ms
+/// since the epoch; `None` for anything else or a time before 1970.
 fn parse_server_time(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
+    let ts: jiff::Timestamp = s.parse().ok()?;
+    u64::try_from(ts.as_millisecond()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_server_time;
+
+    #[test]
+    fn server_times_parse_to_milliseconds() {
+        assert_eq!(parse_server_time("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(parse_server_time("2024-05-01T12:34:56.789Z"), Some(1_714_566_896_789));
+        assert_eq!(parse_server_time("2024-05-01T12:34:56Z"), Some(1_714_566_896_000));
+        assert_eq!(parse_server_time(&natter_proto::irc::server_time(1_795_300_034_458)), Some(1_795_300_034_458));
+        for bad in ["", "*", "2024-02-31T00:00:00Z", "1969-12-31T23:59:59Z", "2024-05-01 12:34:56", "yesterday"] {
+            assert_eq!(parse_server_time(bad), None, "{bad}");
+        }
     }
-    let digits: String = frac.chars().chain("000".chars()).take(3).collect();
-    let ms: i64 = digits.parse().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let total = ((days * 24 + hh) * 60 + mm) * 60 + ss;
-    u64::try_from(total * 1000 + ms).ok()
 }
