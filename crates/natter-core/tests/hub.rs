@@ -328,3 +328,131 @@ async fn long_topics_reasons_and_away_messages_are_cut_for_everyone() {
     });
     assert_eq!(reason, Some("é".repeat(MAX_KICK_BYTES / 2)));
 }
+
+/// A store whose history reads wait until the test lets them go: the hub must keep the page's
+/// place among the session's answers however long the read takes.
+struct GatedStore {
+    inner: MemoryStore,
+    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl natter_core::Store for GatedStore {
+    fn load(&self, recent: usize) -> Result<Vec<natter_core::store::LoadedRoom>, natter_core::StoreError> {
+        self.inner.load(recent)
+    }
+
+    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
+        self.inner.commit(batch)
+    }
+
+    fn history(
+        &self,
+        room: &str,
+        query: natter_core::store::HistoryQuery,
+    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
+        let _ = self.gate.lock().unwrap().recv();
+        self.inner.history(room, query)
+    }
+}
+
+/// The kinds of events, in order, for comparing sequences.
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::History { .. } => "history",
+            Event::Local(_) => "local",
+            Event::Message(_) => "message",
+            Event::Ack { .. } => "ack",
+            Event::Members { .. } => "members",
+            _ => "other",
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_history_page_keeps_its_place_among_the_answers() {
+    let (open, gate) = std::sync::mpsc::channel();
+    let store = GatedStore { inner: MemoryStore::new(), gate: std::sync::Mutex::new(gate) };
+    let hub = hub::start(HubConfig::default(), Arc::new(store)).unwrap();
+    let ann = join(&hub, "ann", 64).await;
+    let bob = join(&hub, "bob", 64).await;
+    ann.events().await;
+    bob.events().await;
+    let history = Command::History {
+        room: "#lobby".into(),
+        query: natter_core::store::HistoryQuery { limit: 10, ..Default::default() },
+        around: false,
+        req: None,
+    };
+    hub.command(ann.id, history).await.unwrap();
+    // Behind the page: a door's own answer, a message from someone else, and a query.
+    let marker = natter_core::DoorNote::new("pong");
+    hub.command(ann.id, Command::local(marker)).await.unwrap();
+    hub.command(bob.id, say("#lobby", "while you read", None)).await.unwrap();
+    hub.command(ann.id, Command::Who { room: None, detail: false, req: None }).await.unwrap();
+    assert_eq!(kinds(&bob.events().await), ["ack"], "others are not held up");
+    assert!(ann.events().await.is_empty(), "everything waits behind the page being read");
+    open.send(()).unwrap();
+    assert_eq!(kinds(&ann.events().await), ["history", "local", "message", "members"]);
+}
+
+#[tokio::test]
+async fn searches_and_lookups_answer_only_what_was_asked() {
+    let hub = start();
+    let ann = join(&hub, "ann", 64).await;
+    let mut others = Vec::new();
+    for nick in ["anna", "bob", "annika", "zed"] {
+        others.push(join(&hub, nick, 64).await);
+    }
+    hub.command(others[2].id, Command::HideFromSearches { on: true }).await.unwrap();
+    // annika is hidden but shares #lobby with ann, so a mask still finds her; zed leaves the
+    // lobby and hides: only his exact nick finds him.
+    hub.command(others[3].id, Command::Part { room: "#lobby".into(), reason: None, req: None }).await.unwrap();
+    hub.command(others[3].id, Command::HideFromSearches { on: true }).await.unwrap();
+    ann.events().await;
+    let nicks = |events: Vec<Event>| match &events[..] {
+        [Event::Members { nicks, info, .. }] => {
+            assert_eq!(nicks.len(), info.len());
+            nicks.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+        }
+        other => panic!("{other:?}"),
+    };
+    hub.command(ann.id, Command::Search { mask: "ANN*".into(), req: None }).await.unwrap();
+    assert_eq!(nicks(ann.events().await), ["ann", "anna", "annika"]);
+    hub.command(ann.id, Command::Search { mask: "z?d".into(), req: None }).await.unwrap();
+    assert!(nicks(ann.events().await).is_empty(), "a hidden user sharing no room is not found by a mask");
+    hub.command(ann.id, Command::Search { mask: "Zed".into(), req: None }).await.unwrap();
+    assert_eq!(nicks(ann.events().await), ["zed"], "an exact nick finds anyone");
+
+    let lookup = Command::Lookup { nicks: vec!["BOB".into(), "nobody".into(), "ann".into()], req: None };
+    hub.command(ann.id, lookup).await.unwrap();
+    match &ann.events().await[..] {
+        [Event::Users { users, .. }] => {
+            let found: Vec<&str> = users.iter().map(|u| &*u.nick).collect();
+            assert_eq!(found, ["bob", "ann"], "those online, in the order asked");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn server_stats_are_counted_as_sessions_come_and_go() {
+    let config = HubConfig { operators: vec![("admin".into(), "pw".into())], ..HubConfig::default() };
+    let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
+    let ann = join(&hub, "ann", 64).await;
+    let bob = join(&hub, "bob", 64).await;
+    let cat = join(&hub, "cat", 64).await;
+    hub.command(bob.id, Command::HideFromSearches { on: true }).await.unwrap();
+    hub.command(bob.id, Command::HideFromSearches { on: true }).await.unwrap();
+    hub.command(cat.id, Command::Oper { name: "admin".into(), password: "pw".into(), req: None }).await.unwrap();
+    hub.command(cat.id, Command::Quit { reason: None }).await.unwrap();
+    hub.command(bob.id, Command::ServerStats { req: None }).await.unwrap();
+    let stats = bob.events().await.into_iter().find_map(|e| match e {
+        Event::ServerStats { stats, .. } => Some(stats),
+        _ => None,
+    });
+    let want = natter_core::event::ServerStats { users: 2, hidden: 1, operators: 0, peak: 3 };
+    assert_eq!(stats, Some(want));
+    drop(ann);
+}
