@@ -2,7 +2,7 @@
 //! one transaction, then tells the hub how many writes it covered and whether it succeeded.
 //!
 //! The hub never waits for storage. Under load, batches grow and the per-message cost of a
-//! commit shrinks; when idle, a lone message is committed at once.
+//! commit shrinks; when idle, a lone message waits at most [`LINGER`] for company.
 
 use crate::store::{Store, Write};
 use std::sync::Arc;

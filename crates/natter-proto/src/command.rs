@@ -1,7 +1,7 @@
 //! The commands people type: `@nick text`, `/join #room`, `/i`, ...
 //!
 //! Shared by every human-facing front end (the server's text mode and UDP door, the terminal
-//! client, the web page) so that the same line means the same thing everywhere. Parsing is pure;
+//! client) so that the same line means the same thing everywhere. Parsing is pure;
 //! what a command does is up to the caller.
 
 /// What a typed line asks for.

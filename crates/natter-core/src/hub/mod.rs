@@ -134,7 +134,8 @@ impl HubHandle {
         self.tx.is_closed()
     }
 
-    /// Queues a command without waiting; for callers that cannot await (drop handlers).
+    /// Queues a command without waiting; `false` when the hub's queue is full. Front doors
+    /// hand their own output back this way (`SessionCtx::local`), falling back to the outbox.
     pub fn try_command(&self, session: SessionId, command: Command) -> bool {
         self.tx.try_send(HubMsg::Command(session, command)).is_ok()
     }

@@ -1,6 +1,6 @@
 //! The native protocol: one JSON object per line, each with a `type`.
 //!
-//! Designed for programs (the terminal client, the web page, bots): every request may carry an
+//! Designed for programs (the terminal client, bots, the load generator): every request may carry an
 //! `id` that the answer or error echoes, errors carry a stable [`ErrorCode`], and messages
 //! carry a client id (`cid`) so that a resend after a reconnect is recognised and never
 //! doubled. `docs/protocol.md` shows every frame with an example.
