@@ -61,11 +61,14 @@ fn references(code: &str, at: &[String], modules: &BTreeSet<Vec<String>>) -> BTr
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     for start in (0..bytes.len()).filter(|&i| code.is_char_boundary(i)) {
         let rest = &code[start..];
-        if !(rest.starts_with("crate::") || rest.starts_with("super::")) || (start > 0 && ident(bytes[start - 1])) {
+        if !(rest.starts_with("crate::") || rest.starts_with("super::"))
+            || (start > 0 && ident(bytes[start - 1]))
+        {
             continue;
         }
         // The path as written: segments separated by `::`, possibly ending in a `{...}` group.
-        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
+        let end =
+            rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
         let path = rest[..end].trim_end_matches(':');
         let mut heads: Vec<String> = vec![path.to_string()];
         if rest[end..].starts_with('{') {
@@ -172,11 +175,17 @@ fn no_front_door_reads_the_wording_of_a_refusal() {
     for file in rust_files(&root().join("crates/natter-server/src")) {
         let code = code_of(&std::fs::read_to_string(&file).unwrap());
         for (i, line) in code.lines().enumerate() {
-            let reads_text = ["starts_with", "contains(", "split", "find(", "ends_with", "==", "strip_prefix"]
-                .iter()
-                .any(|op| line.contains(op));
+            let reads_text =
+                ["starts_with", "contains(", "split", "find(", "ends_with", "==", "strip_prefix"]
+                    .iter()
+                    .any(|op| line.contains(op));
             let wording = line.contains("refusal.to_string()") || line.contains("message.");
-            assert!(!(reads_text && wording), "{}:{}: decides on a refusal's wording: {line}", file.display(), i + 1);
+            assert!(
+                !(reads_text && wording),
+                "{}:{}: decides on a refusal's wording: {line}",
+                file.display(),
+                i + 1
+            );
         }
     }
 }

@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// The binary under test: this build's, or `NATTER_TEST_BIN` to run the same tests against
+/// another build (the golden transcripts compare an old and a new binary this way).
+pub fn natter_bin() -> std::ffi::OsString {
+    std::env::var_os("NATTER_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_natter").into())
+}
+
 /// A running `natter serve`; killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -39,7 +45,7 @@ impl Server {
         }
         args.extend_from_slice(extra);
         let irc_off = extra.windows(2).any(|w| w == ["--irc", "off"]);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        let mut child = Command::new(natter_bin())
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

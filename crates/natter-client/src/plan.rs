@@ -3,7 +3,7 @@
 //! maps each command onto the native protocol, relative to the current conversation.
 
 use crate::conn::Target;
-use natter_proto::command::{SlashCommand, HELP, Input, help_lines, parse_input};
+use natter_proto::command::{HELP, Input, SlashCommand, help_lines, parse_input};
 use natter_proto::native::{ClientFrame, RoomChangeFrame};
 
 /// What to do with a typed line.
@@ -128,8 +128,11 @@ pub fn plan(line: &str, current: &Target) -> Plan {
             },
             SlashCommand::Standing { room, nick, operator, on } => match room_of(room) {
                 Ok(room) => {
-                    let change =
-                        if operator { RoomChangeFrame::Op { nick, on } } else { RoomChangeFrame::Voice { nick, on } };
+                    let change = if operator {
+                        RoomChangeFrame::Op { nick, on }
+                    } else {
+                        RoomChangeFrame::Voice { nick, on }
+                    };
                     Plan::Submit(ClientFrame::Mode { room, changes: vec![change], id: None })
                 }
                 Err(p) => *p,

@@ -408,7 +408,9 @@ async fn searches_and_lookups_answer_only_what_was_asked() {
     hub.command(others[2].id, Command::HideFromSearches { on: true }).await.unwrap();
     // annika is hidden but shares #lobby with ann, so a mask still finds her; zed leaves the
     // lobby and hides: only his exact nick finds him.
-    hub.command(others[3].id, Command::Part { room: "#lobby".into(), reason: None, req: None }).await.unwrap();
+    hub.command(others[3].id, Command::Part { room: "#lobby".into(), reason: None, req: None })
+        .await
+        .unwrap();
     hub.command(others[3].id, Command::HideFromSearches { on: true }).await.unwrap();
     ann.events().await;
     let nicks = |events: Vec<Event>| match &events[..] {
@@ -445,7 +447,9 @@ async fn server_stats_are_counted_as_sessions_come_and_go() {
     let cat = join(&hub, "cat", 64).await;
     hub.command(bob.id, Command::HideFromSearches { on: true }).await.unwrap();
     hub.command(bob.id, Command::HideFromSearches { on: true }).await.unwrap();
-    hub.command(cat.id, Command::Oper { name: "admin".into(), password: "pw".into(), req: None }).await.unwrap();
+    hub.command(cat.id, Command::Oper { name: "admin".into(), password: "pw".into(), req: None })
+        .await
+        .unwrap();
     hub.command(cat.id, Command::Quit { reason: None }).await.unwrap();
     hub.command(bob.id, Command::ServerStats { req: None }).await.unwrap();
     let stats = bob.events().await.into_iter().find_map(|e| match e {

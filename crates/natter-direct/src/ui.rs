@@ -8,7 +8,7 @@
 use std::io::{IsTerminal, Read, Write};
 use std::thread::JoinHandle;
 
-use natter_proto::command::{SlashCommand, Input, parse_input};
+use natter_proto::command::{Input, SlashCommand, parse_input};
 use natter_proto::decode::decode_text;
 use natter_proto::line::{LineBuffer, LineEvent};
 use tokio::sync::{mpsc, watch};

@@ -294,12 +294,16 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
         }
         "mode" => {
             let (room, rest) = room_arg(rest);
-            SlashCommand::Mode { room, modes: rest.unwrap_or("").split_whitespace().map(str::to_string).collect() }
+            SlashCommand::Mode {
+                room,
+                modes: rest.unwrap_or("").split_whitespace().map(str::to_string).collect(),
+            }
         }
         "invite" => match rest.map(split_word) {
-            Some((nick, room)) => {
-                SlashCommand::Invite { nick: nick.to_string(), room: room.map(|r| split_word(r).0.to_string()) }
-            }
+            Some((nick, room)) => SlashCommand::Invite {
+                nick: nick.to_string(),
+                room: room.map(|r| split_word(r).0.to_string()),
+            },
             None => return Err(InputError::Usage("/invite nick [#room]")),
         },
         "away" => SlashCommand::Away(rest.map(str::to_string)),
@@ -397,7 +401,10 @@ mod tests {
         );
         assert_eq!(cmd("/away lunch"), SlashCommand::Away(Some("lunch".into())));
         assert_eq!(cmd("/away"), SlashCommand::Away(None));
-        assert_eq!(cmd("/invite bob #a"), SlashCommand::Invite { nick: "bob".into(), room: Some("#a".into()) });
+        assert_eq!(
+            cmd("/invite bob #a"),
+            SlashCommand::Invite { nick: "bob".into(), room: Some("#a".into()) }
+        );
         assert_eq!(cmd("/whois bob"), SlashCommand::Whois("bob".into()));
     }
 

@@ -49,7 +49,6 @@ enum End {
     Lost(String),
 }
 
-
 impl Actor {
     pub(super) fn new(
         opts: ConnectOptions,

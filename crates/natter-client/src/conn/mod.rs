@@ -30,10 +30,10 @@ pub use requests::frame_id;
 
 use actor::{Cmd, Shared};
 use catch_up::CatchUp;
-use requests::Requests;
-use std::collections::{HashSet, VecDeque};
 use natter_proto::native::{ClientFrame, ErrorCode, MessageFrame, ServerFrame};
+use requests::Requests;
 use resend::Outgoing;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //! batch gets them in one push to its outbox (one lock and at most one wakeup per session).
 
 use super::state::{HeldItem, Session};
-use crate::limits::MAX_HELD;
 use super::{Hub, SessionId};
 use crate::event::{Delivery, Event, deliver};
+use crate::limits::MAX_HELD;
 use crate::outbox::Piece;
 use crate::refusal::Refusal;
 use crate::request::Req;

@@ -17,7 +17,6 @@ use crate::vocab::Name;
 use natter_proto::names::is_room_name;
 use std::sync::Arc;
 
-
 /// A page read on the blocking pool, on its way back to the hub.
 pub(crate) struct HistoryPage {
     session: SessionId,

@@ -1,11 +1,11 @@
 //! Identity: who a session is. Logging in, changing nickname, going away, becoming a server
 //! operator, and leaving the server (by quitting, being too slow, or being killed).
 
-use crate::limits::{MAX_AWAY_BYTES, WHOWAS_KEEP};
 use super::state::Session;
 use super::{Hub, RegisterError, Registered, SessionId};
 use crate::command::Registration;
 use crate::event::{Delivery, Event, PastUser};
+use crate::limits::{MAX_AWAY_BYTES, WHOWAS_KEEP};
 use crate::outbox::Piece;
 use crate::refusal::{Refusal, ServerAction};
 use crate::request::Req;
@@ -151,8 +151,7 @@ impl Hub {
         if !discard {
             // What was staged or held for it (answers to its last commands) still goes out
             // first; history pages still being read are not waited for.
-            let held =
-                session.held.take().map(|mut h| h.release_all()).unwrap_or_default();
+            let held = session.held.take().map(|mut h| h.release_all()).unwrap_or_default();
             let staged =
                 session.staged.iter().flat_map(|r| &self.log[r.start as usize..r.end as usize]).cloned();
             let own: Vec<Delivery> = held.into_iter().chain(staged).collect();

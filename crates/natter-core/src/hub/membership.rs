@@ -1,10 +1,10 @@
 //! Membership: rooms and who is in them. Joining (with the room's checks and the replay of
 //! recent messages), leaving, topics and whether a room is stored.
 
-use crate::limits::MAX_TOPIC_BYTES;
 use super::state::Room;
 use super::{Hub, SessionId};
 use crate::event::Event;
+use crate::limits::MAX_TOPIC_BYTES;
 use crate::refusal::{Refusal, RoomAction};
 use crate::request::Req;
 use crate::store::{RoomRecord, Write};

@@ -5,10 +5,10 @@
 //! Every per-message check is a hash-set lookup on the room: members matching a ban are kept
 //! in `Room::banned`, refreshed when bans, membership or nicknames change.
 
-use crate::limits::{MAX_BANS, MAX_INVITES, MAX_KEY_CHARS, MAX_KICK_BYTES};
 use super::state::Ban;
 use super::{Hub, SessionId};
 use crate::event::{BanInfo, Event};
+use crate::limits::{MAX_BANS, MAX_INVITES, MAX_KEY_CHARS, MAX_KICK_BYTES};
 use crate::refusal::{Refusal, RoomAction, Silenced};
 use crate::request::Req;
 use crate::time::now_ms;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
-use super::{ErrorCode, RoomChangeFrame, RequestId, is_false};
+use super::{ErrorCode, RequestId, RoomChangeFrame, is_false};
 
 /// A room's settings in a `room_modes` frame.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 use super::modes::{ModeItem, mode_string, modes_of, parse_modes};
 use super::{Door, Flow, SessionCtx, slots};
 use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
-use natter_proto::command::{SlashCommand, Input, help_lines, parse_input};
+use natter_proto::command::{Input, SlashCommand, help_lines, parse_input};
 use natter_proto::decode::decode_text;
 use natter_proto::names::{complete_mask, fold};
 use std::fmt::Write as _;
@@ -345,7 +345,9 @@ impl TextDoor {
                 let text = help_lines().join("\n");
                 return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
             }
-            SlashCommand::Who(Some(all)) if all == "*" => Command::Who { room: None, detail: false, req: None },
+            SlashCommand::Who(Some(all)) if all == "*" => {
+                Command::Who { room: None, detail: false, req: None }
+            }
             SlashCommand::Who(room) => {
                 Command::Who { room: Some(self.room_or_current(room, ctx)?), detail: false, req: None }
             }

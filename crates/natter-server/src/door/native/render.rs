@@ -6,7 +6,7 @@ use natter_core::event::{MemberInfo, RoomStanding};
 use natter_core::{ChatMessage, Event, RoomChange};
 use natter_proto::names::complete_mask;
 use natter_proto::native::{
-    BanFrame, MessageFrame, RoomChangeFrame, ModesFrame, RoomInfo, ServerFrame, UserFrame,
+    BanFrame, MessageFrame, ModesFrame, RoomChangeFrame, RoomInfo, ServerFrame, UserFrame,
 };
 use std::borrow::Cow;
 

@@ -141,8 +141,13 @@ mod tests {
         assert_eq!(parse_server_time("1970-01-01T00:00:00.000Z"), Some(0));
         assert_eq!(parse_server_time("2024-05-01T12:34:56.789Z"), Some(1_714_566_896_789));
         assert_eq!(parse_server_time("2024-05-01T12:34:56Z"), Some(1_714_566_896_000));
-        assert_eq!(parse_server_time(&natter_proto::irc::server_time(1_795_300_034_458)), Some(1_795_300_034_458));
-        for bad in ["", "*", "2024-02-31T00:00:00Z", "1969-12-31T23:59:59Z", "2024-05-01 12:34:56", "yesterday"] {
+        assert_eq!(
+            parse_server_time(&natter_proto::irc::server_time(1_795_300_034_458)),
+            Some(1_795_300_034_458)
+        );
+        for bad in
+            ["", "*", "2024-02-31T00:00:00Z", "1969-12-31T23:59:59Z", "2024-05-01 12:34:56", "yesterday"]
+        {
             assert_eq!(parse_server_time(bad), None, "{bad}");
         }
     }
