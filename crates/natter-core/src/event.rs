@@ -51,26 +51,26 @@ impl ChatMessage {
     }
 }
 
-/// The stable id of stored message `mid` of the room with key (case-folded name) `room_key`.
-pub fn room_stable_id(room_key: &str, mid: u64) -> String {
-    format!("{:08x}-{mid}", room_hash(room_key))
+/// The stable id of stored message `mid` of the room whose case-folded name is `room_folded`.
+pub fn room_stable_id(room_folded: &str, mid: u64) -> String {
+    format!("{:08x}-{mid}", room_hash(room_folded))
 }
 
 /// The stored id named by a stable id, when it is a stored message of the room with key
-/// `room_key`; `None` for any other string (a live-only id, another room's id, garbage).
-pub fn parse_stable_id(room_key: &str, msgid: &str) -> Option<u64> {
+/// `room_folded`; `None` for any other string (a live-only id, another room's id, garbage).
+pub fn parse_stable_id(room_folded: &str, msgid: &str) -> Option<u64> {
     let (hash, mid) = msgid.split_once('-')?;
-    if hash.len() != 8 || u32::from_str_radix(hash, 16).ok()? != room_hash(room_key) {
+    if hash.len() != 8 || u32::from_str_radix(hash, 16).ok()? != room_hash(room_folded) {
         return None;
     }
     mid.parse().ok().filter(|&m| m > 0)
 }
 
-/// FNV-1a of a room key, folded to 32 bits: stable across versions and platforms (unlike the
+/// FNV-1a of a room's folded name, folded to 32 bits: stable across versions and platforms (unlike the
 /// std hasher), so stable ids stay valid across restarts and upgrades.
-fn room_hash(room_key: &str) -> u32 {
+fn room_hash(room_folded: &str) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in room_key.bytes() {
+    for b in room_folded.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

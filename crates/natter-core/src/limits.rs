@@ -10,7 +10,7 @@ pub const MAX_TOPIC_BYTES: usize = 390;
 pub const MAX_KICK_BYTES: usize = 390;
 /// Most bans per room.
 pub const MAX_BANS: usize = 100;
-/// Longest room key, in characters.
+/// Longest room key (password), in characters.
 pub const MAX_KEY_CHARS: usize = 23;
 /// Nicknames remembered for `Whowas`.
 pub(crate) const WHOWAS_KEEP: usize = 1024;

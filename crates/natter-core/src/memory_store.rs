@@ -35,7 +35,7 @@ impl Store for MemoryStore {
             .rooms
             .values()
             .map(|record| {
-                let msgs = data.messages.get(&record.key).map(Vec::as_slice).unwrap_or(&[]);
+                let msgs = data.messages.get(&record.folded).map(Vec::as_slice).unwrap_or(&[]);
                 LoadedRoom {
                     record: record.clone(),
                     last_mid: msgs.last().map_or(0, |m| m.mid),
@@ -50,7 +50,7 @@ impl Store for MemoryStore {
         for write in batch {
             match write {
                 Write::Room(record) => {
-                    data.rooms.insert(record.key.clone(), record.clone());
+                    data.rooms.insert(record.folded.clone(), record.clone());
                 }
                 Write::Message(m) => data.messages.entry(m.room.clone()).or_default().push(m.clone()),
             }

@@ -136,7 +136,7 @@ pub enum Refusal {
         /// Its member limit.
         limit: u32,
     },
-    /// A room key that cannot be used (empty, too long, spaces or commas).
+    /// A room key (password) that cannot be used (empty, too long, spaces or commas).
     InvalidKey {
         /// The room.
         room: Name,

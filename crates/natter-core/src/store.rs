@@ -7,7 +7,7 @@
 /// A stored chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
-    /// Room key: the case-folded room name (see `natter_proto::names::fold`).
+    /// The room's case-folded name (see `natter_proto::names::fold`).
     pub room: String,
     /// Server id, increasing per room.
     pub mid: u64,
@@ -30,8 +30,9 @@ pub struct StoredMessage {
 /// A room's durable settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomRecord {
-    /// Room key: the case-folded room name; rooms are identified by it.
-    pub key: String,
+    /// The case-folded room name: rooms are identified by it (the room's password, when it
+    /// has one, is its `key` mode instead).
+    pub folded: String,
     /// Room name as displayed (first creator's spelling).
     pub name: String,
     /// Topic, empty when unset.
@@ -132,7 +133,7 @@ pub trait Store: Send + Sync + 'static {
     /// Returns one page of a room's messages, oldest first, and whether more remain beyond it
     /// (newer ones when the page was taken forwards, see [`HistoryQuery::forwards`]; older
     /// ones otherwise).
-    /// `room` is the room key.
+    /// `room` is the room's folded name.
     fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError>;
 
     /// Flushes and releases the store at shutdown.

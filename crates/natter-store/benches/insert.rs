@@ -42,7 +42,7 @@ fn run(name: &str, durability: Durability, batch: u64, with_cid: bool) {
         .iter()
         .map(|k| {
             Write::Room(RoomRecord {
-                key: (*k).to_owned(),
+                folded: (*k).to_owned(),
                 name: (*k).to_owned(),
                 topic: String::new(),
                 topic_by: None,

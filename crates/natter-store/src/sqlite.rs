@@ -225,7 +225,7 @@ impl SqliteStore {
                             created_ts = excluded.created_ts",
                     )
                     .and_then(|mut s| {
-                        s.execute(params![r.key, r.name, r.topic, r.topic_by, r.ephemeral, created_ts])
+                        s.execute(params![r.folded, r.name, r.topic, r.topic_by, r.ephemeral, created_ts])
                     })
                     .map_err(sql_err)?;
                     i += 1;
@@ -262,7 +262,7 @@ fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedR
         .prepare_cached("SELECT key, name, topic, topic_by, ephemeral, created_ts FROM rooms ORDER BY key")?
         .query_map([], |r| {
             Ok(RoomRecord {
-                key: r.get(0)?,
+                folded: r.get(0)?,
                 name: r.get(1)?,
                 topic: r.get(2)?,
                 topic_by: r.get(3)?,
@@ -279,9 +279,9 @@ fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedR
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 ORDER BY mid DESC LIMIT ?2"
         ))?;
         for record in records {
-            let last_mid: Option<i64> = last.query_row([&record.key], |r| r.get(0))?;
+            let last_mid: Option<i64> = last.query_row([&record.folded], |r| r.get(0))?;
             let mut msgs = latest
-                .query_map(params![record.key, recent], message_from_row)?
+                .query_map(params![record.folded, recent], message_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             msgs.reverse();
             rooms.push(LoadedRoom { record, last_mid: last_mid.map_or(0, |m| m as u64), recent: msgs });

@@ -42,7 +42,7 @@ fn each(check: impl Fn(&dyn Store)) {
 
 fn room(key: &str) -> RoomRecord {
     RoomRecord {
-        key: key.to_owned(),
+        folded: key.to_owned(),
         name: key.to_uppercase(),
         topic: String::new(),
         topic_by: None,
@@ -147,7 +147,7 @@ fn load_orders_rooms_by_key_and_keeps_recent_oldest_first() {
             .collect();
         s.commit(&batch).unwrap();
         let loaded = s.load(4).unwrap();
-        let keys: Vec<&str> = loaded.iter().map(|r| r.record.key.as_str()).collect();
+        let keys: Vec<&str> = loaded.iter().map(|r| r.record.folded.as_str()).collect();
         assert_eq!(keys, ["#a", "#b", "#c"]);
         let summary: Vec<(u64, Vec<u64>)> =
             loaded.iter().map(|r| (r.last_mid, r.recent.iter().map(|m| m.mid).collect())).collect();

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 fn room(key: &str) -> RoomRecord {
     RoomRecord {
-        key: key.to_owned(),
+        folded: key.to_owned(),
         name: key.to_owned(),
         topic: String::new(),
         topic_by: None,

@@ -40,7 +40,7 @@ impl Hub {
             let room = Name::from(room);
             return self.reply(id, Event::History { req, room, messages: Vec::new(), more: false });
         }
-        let Some(key) = self.room_key(id, room, &req) else { return };
+        let Some(key) = self.find_room(id, room, &req) else { return };
         let r = &self.rooms[&key];
         let name = r.name.clone();
         if r.modes.secret && !r.has_member(id) {

@@ -32,7 +32,7 @@ impl Hub {
         let nick: Name = reg.nick.as_str().into();
         let session = Session {
             nick: nick.clone(),
-            key: key.clone(),
+            folded: key.clone(),
             ident: reg.ident.as_str().into(),
             kind: reg.kind,
             outbox: reg.outbox,
@@ -79,7 +79,7 @@ impl Hub {
             return;
         }
         let old = std::mem::replace(&mut session.nick, nick.into());
-        let old_key = std::mem::replace(&mut session.key, key.clone());
+        let old_key = std::mem::replace(&mut session.folded, key.clone());
         let ident = session.ident.clone();
         let realname = session.realname.clone();
         self.nicks.remove(&old_key);
@@ -141,7 +141,7 @@ impl Hub {
         self.stats.users -= 1;
         self.stats.hidden -= usize::from(session.hidden);
         self.stats.operators -= usize::from(session.server_op);
-        self.nicks.remove(&session.key);
+        self.nicks.remove(&session.folded);
         for key in &session.rooms {
             if let Some(room) = self.rooms.get_mut(key) {
                 room.forget(id);

@@ -31,7 +31,7 @@ impl Hub {
             }
             let key = fold(&nick);
             let session = self.sessions.get_mut(&id).expect("caller checked");
-            if key == session.key {
+            if key == session.folded {
                 return self.refuse(id, req, Refusal::CannotIgnoreSelf);
             }
             session.ignoring.insert(key, nick.as_str().into());

@@ -15,7 +15,7 @@ use natter_proto::text::clip_bytes;
 
 impl Hub {
     /// Looks up a room the session names, replying with the right error when it cannot be used.
-    pub(super) fn room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+    pub(super) fn find_room(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
         if let Err(e) = validate_room(room) {
             let (room, problem) = (room.into(), e.to_string().into());
             self.refuse(id, req.clone(), Refusal::InvalidRoom { room, problem });
@@ -29,8 +29,8 @@ impl Hub {
         Some(key)
     }
 
-    pub(super) fn member_room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
-        let key = self.room_key(id, room, req)?;
+    pub(super) fn member_room(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+        let key = self.find_room(id, room, req)?;
         if !self.rooms[&key].has_member(id) {
             self.refuse(id, req.clone(), Refusal::NotInRoom { room: room.into() });
             return None;
@@ -53,7 +53,7 @@ impl Hub {
     pub(super) fn save_room(&mut self, key: &str) {
         let Some(room) = self.rooms.get(key) else { return };
         self.persister.write(Write::Room(RoomRecord {
-            key: room.key.clone(),
+            folded: room.folded.clone(),
             name: room.name.to_string(),
             topic: room.topic.to_string(),
             topic_by: room.topic_by.as_ref().map(|s| s.to_string()),
@@ -77,7 +77,7 @@ impl Hub {
         let full = self.full_mask(id);
         let presence_limit = self.config.presence_limit;
         let room = self.ensure_room(room);
-        let key = room.key.clone();
+        let key = room.folded.clone();
         let newly_joined = !room.has_member(id);
         if newly_joined {
             if (room.members.is_empty() && key != lobby_key) || is_console {
@@ -142,7 +142,7 @@ impl Hub {
     }
 
     pub(super) fn part(&mut self, id: SessionId, room: &str, reason: Option<String>, req: Req) {
-        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let Some(key) = self.member_room(id, room, &req) else { return };
         let session = &self.sessions[&id];
         let event = Event::Part {
             room: self.rooms[&key].name.clone(),
@@ -168,7 +168,7 @@ impl Hub {
 
     pub(super) fn topic(&mut self, id: SessionId, room: &str, topic: Option<String>, req: Req) {
         let Some(topic) = topic else {
-            let Some(key) = self.room_key(id, room, &req) else { return };
+            let Some(key) = self.find_room(id, room, &req) else { return };
             let r = &self.rooms[&key];
             let event = Event::Topic {
                 req,
@@ -179,7 +179,7 @@ impl Hub {
             };
             return self.reply(id, event);
         };
-        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let Some(key) = self.member_room(id, room, &req) else { return };
         if self.rooms[&key].modes.topic_lock
             && self.refused_unless_operator(id, &key, &req, RoomAction::SetTopic)
         {
@@ -215,7 +215,7 @@ impl Hub {
     }
 
     pub(super) fn set_ephemeral(&mut self, id: SessionId, room: &str, on: bool, req: Req) {
-        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let Some(key) = self.member_room(id, room, &req) else { return };
         if self.refused_unless_operator(id, &key, &req, RoomAction::ChangeSettings) {
             return;
         }

@@ -42,7 +42,7 @@ impl Hub {
         let ts = now_ms();
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.active_ts = ts;
-        let (sender_key, from, ident) = (session.key.clone(), session.nick.clone(), session.ident.clone());
+        let (sender_key, from, ident) = (session.folded.clone(), session.nick.clone(), session.ident.clone());
         // Client ids are unique per sender and target, as in the store.
         let cid_key = cid.as_ref().map(|cid| {
             let target = match &target {
@@ -111,7 +111,7 @@ impl Hub {
                 self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: false, away });
             }
             Target::Room(room) => {
-                let Some(key) = self.sendable_room_key(id, &room, &req) else { return };
+                let Some(key) = self.sendable_room(id, &room, &req) else { return };
                 let room = self.rooms.get_mut(&key).expect("checked");
                 let stored = !room.ephemeral && !meta_only;
                 let mid = stored.then(|| {

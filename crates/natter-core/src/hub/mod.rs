@@ -213,18 +213,18 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         let name: Arc<str> = room.record.name.as_str().into();
         for m in &room.recent {
             if let Some(cid) = &m.cid {
-                hub.cids.insert(&m.sender_key, &format!("{} {cid}", room.record.key), Some(m.mid), m.ts);
+                hub.cids.insert(&m.sender_key, &format!("{} {cid}", room.record.folded), Some(m.mid), m.ts);
             }
         }
         let skip = room.recent.len().saturating_sub(hub.config.history);
         let recent = room.recent.iter().skip(skip).map(|m| Arc::new(stored_to_chat(m, &name))).collect();
-        let mut r = Room::new(name, room.record.key.clone(), room.record.created_ts);
+        let mut r = Room::new(name, room.record.folded.clone(), room.record.created_ts);
         r.topic = room.record.topic.as_str().into();
         r.topic_by = room.record.topic_by.map(|s| s.as_str().into());
         r.ephemeral = room.record.ephemeral;
         r.last_mid = room.last_mid;
         r.recent = recent;
-        hub.rooms.insert(room.record.key, r);
+        hub.rooms.insert(room.record.folded, r);
     }
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;

@@ -46,9 +46,9 @@ impl Hub {
         true
     }
 
-    /// The room key when `id` may send to `room` now; otherwise answers with why not.
-    pub(super) fn sendable_room_key(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
-        let key = self.room_key(id, room, req)?;
+    /// The room's folded name when `id` may send to `room` now; otherwise answers with why not.
+    pub(super) fn sendable_room(&mut self, id: SessionId, room: &str, req: &Req) -> Option<String> {
+        let key = self.find_room(id, room, req)?;
         let r = &self.rooms[&key];
         let member = r.has_member(id);
         let name = r.name.clone();
@@ -121,7 +121,7 @@ impl Hub {
     }
 
     pub(super) fn mode(&mut self, id: SessionId, room: &str, changes: Vec<RoomChange>, req: Req) {
-        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let Some(key) = self.member_room(id, room, &req) else { return };
         if self.refused_unless_operator(id, &key, &req, RoomAction::ChangeSettings) {
             return;
         }
@@ -243,7 +243,7 @@ impl Hub {
     }
 
     pub(super) fn room_modes(&mut self, id: SessionId, room: &str, req: Req) {
-        let Some(key) = self.room_key(id, room, &req) else { return };
+        let Some(key) = self.find_room(id, room, &req) else { return };
         let r = &self.rooms[&key];
         let event =
             Event::RoomModes { req, room: r.name.clone(), modes: r.modes.clone(), created_ts: r.created_ts };
@@ -251,7 +251,7 @@ impl Hub {
     }
 
     pub(super) fn bans(&mut self, id: SessionId, room: &str, req: Req) {
-        let Some(key) = self.room_key(id, room, &req) else { return };
+        let Some(key) = self.find_room(id, room, &req) else { return };
         let r = &self.rooms[&key];
         let bans =
             r.bans.iter().map(|b| BanInfo { mask: b.mask.clone(), by: b.by.clone(), ts: b.ts }).collect();
@@ -272,7 +272,7 @@ impl Hub {
     }
 
     pub(super) fn kick(&mut self, id: SessionId, room: &str, nick: &str, reason: Option<String>, req: Req) {
-        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let Some(key) = self.member_room(id, room, &req) else { return };
         let Some(&target) = self.nicks.get(&fold(nick)) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
@@ -301,7 +301,7 @@ impl Hub {
         let Some(&target) = self.nicks.get(&fold(nick)) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
-        let Some(key) = self.member_room_key(id, room, &req) else { return };
+        let Some(key) = self.member_room(id, room, &req) else { return };
         let r = &self.rooms[&key];
         let name = r.name.clone();
         if r.has_member(target) {

@@ -47,7 +47,7 @@ impl Hub {
             let glob = Glob::new(&fold(mask));
             self.sessions
                 .iter()
-                .filter(|(_, s)| glob.matches(&s.key))
+                .filter(|(_, s)| glob.matches(&s.folded))
                 .map(|(sid, s)| self.describe(id, &mine, sid, s))
                 .filter(|m| !m.hidden || m.shares_room)
                 .collect()
@@ -83,7 +83,7 @@ impl Hub {
         let (room_name, mut members): (Option<Name>, Vec<SessionId>) = match room {
             None => (None, self.sessions.keys().collect()),
             Some(room) => {
-                let Some(key) = self.room_key(id, room, &req) else { return };
+                let Some(key) = self.find_room(id, room, &req) else { return };
                 let r = &self.rooms[&key];
                 // A secret room shows its members to members only.
                 let visible = !r.modes.secret || r.has_member(id);

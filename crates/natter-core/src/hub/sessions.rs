@@ -122,7 +122,7 @@ mod tests {
     fn session(nick: &str) -> Box<Session> {
         Box::new(Session {
             nick: nick.into(),
-            key: nick.into(),
+            folded: nick.into(),
             ident: nick.into(),
             kind: SessionKind::Native,
             outbox: Outbox::new(1),

@@ -14,7 +14,8 @@ pub struct SessionId(pub u64);
 
 pub(crate) struct Session {
     pub nick: Name,
-    pub key: String,
+    /// The nick case-folded: what the nick table and ignore lists hold.
+    pub folded: String,
     pub ident: Name,
     pub kind: SessionKind,
     pub outbox: Outbox,
@@ -93,7 +94,8 @@ impl Session {
 
 pub(crate) struct Room {
     pub name: Name,
-    pub key: String,
+    /// The name case-folded: what the room table holds.
+    pub folded: String,
     pub topic: Name,
     pub topic_by: Option<Name>,
     /// When the topic was set (ms; 0 when unknown, e.g. loaded from the store).
@@ -132,10 +134,10 @@ impl Ban {
 
 impl Room {
     /// A new room with natter's defaults: messages only from members, nothing else set.
-    pub fn new(name: Name, key: String, created_ts: u64) -> Self {
+    pub fn new(name: Name, folded: String, created_ts: u64) -> Self {
         Self {
             name,
-            key,
+            folded,
             topic: "".into(),
             topic_by: None,
             topic_ts: 0,
