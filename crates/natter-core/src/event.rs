@@ -56,7 +56,7 @@ pub fn room_stable_id(room_folded: &str, mid: u64) -> String {
     format!("{:08x}-{mid}", room_hash(room_folded))
 }
 
-/// The stored id named by a stable id, when it is a stored message of the room with key
+/// The stored id named by a stable id, when it is a stored message of the room whose folded name is
 /// `room_folded`; `None` for any other string (a live-only id, another room's id, garbage).
 pub fn parse_stable_id(room_folded: &str, msgid: &str) -> Option<u64> {
     let (hash, mid) = msgid.split_once('-')?;
