@@ -217,13 +217,11 @@ async fn reconnect_catches_up_without_gap_or_duplicate() {
     timeout(WAIT, ann.wait_idle()).await.unwrap();
     bob.say("#lobby", "after");
     let mut got = collect_texts(&mut ann_ev, |g| g.iter().any(|t| t == "after")).await;
-    // Give any duplicate a chance to show up.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    while let Ok(e) = ann_ev.try_recv() {
-        if let Event::Message { msg, .. } = e {
-            got.push(text(&msg));
-        }
-    }
+    // Barrier: bob's next message reaches ann after anything the server sent her before it,
+    // a duplicate included.
+    bob.say("#lobby", "barrier-ann");
+    got.extend(collect_texts(&mut ann_ev, |g| g.iter().any(|t| t == "barrier-ann")).await);
+    got.retain(|t| t != "barrier-ann");
     let mut sorted_got = got.clone();
     sorted_got.sort();
     let mut sorted_expected = expected_ann.clone();
@@ -241,13 +239,10 @@ async fn reconnect_catches_up_without_gap_or_duplicate() {
         g.iter().any(|t| t == "ann-queued-1") && g.iter().any(|t| t == "ann-queued-2")
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Barrier: ann's next message reaches bob after any resend of her queued ones.
+    ann.say("#lobby", "barrier-bob");
     let mut bob_all = bob_got;
-    while let Ok(e) = bob_ev.try_recv() {
-        if let Event::Message { msg, .. } = e {
-            bob_all.push(text(&msg));
-        }
-    }
+    bob_all.extend(collect_texts(&mut bob_ev, |g| g.iter().any(|t| t == "barrier-bob")).await);
     for t in ["ann-queued-1", "ann-queued-2"] {
         assert_eq!(bob_all.iter().filter(|x| *x == t).count(), 1, "{t} in {bob_all:?}");
     }

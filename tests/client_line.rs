@@ -34,6 +34,7 @@ fn connect_within(addr: &str, args: &[&str], input: &str, limit: Duration) -> Ou
             let _ = child.kill();
             panic!("natter connect did not exit within {limit:?}");
         }
+        // Polling interval of the wait for the observable exit.
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()

@@ -6,11 +6,10 @@ mod tmux_util;
 
 use client_util::{NATTER, Server};
 use natter_client::conn::{Client, ConnectOptions, Event, Target};
-use std::time::Duration;
 use tmux_util::{Pane, Tmux, WAIT};
 
 /// Runs `natter connect ADDR --nick NICK` in a `w`×`h` session of `tmux`; when it exits the
-/// shell prints `EXITED rc=N`.
+/// shell prints `EXITED rc=N` (the shell's `sleep` only keeps the pane open to be read).
 fn connect<'a>(tmux: &'a Tmux, addr: &str, nick: &str, w: u16, h: u16) -> Pane<'a> {
     let command = format!(
         "env XDG_CONFIG_HOME=/nonexistent-natter-test TERM=xterm-256color sh -c '{NATTER} connect {addr} --nick {nick}; echo EXITED rc=$?; sleep 30'"
@@ -122,11 +121,19 @@ fn scrollback_loads_older_history_from_the_server() {
     let tui = connect(&tmux, &server.addr, "ann", 80, 20);
     let s = tui.wait("the latest messages", |s| s.contains("old message 39"));
     assert!(!s.contains("old message 30"), "{s}");
-    for _ in 0..12 {
+    // Page up until the top, each key once the previous one has moved the view (or loaded
+    // an older page), instead of pressing at a guessed pace.
+    let at_top = |s: &str| s.contains("old message 0") || s.contains("beginning of #lobby");
+    let mut screen = s;
+    for _ in 0..40 {
+        if at_top(&screen) {
+            break;
+        }
         tui.keys(&["PPage"]);
-        std::thread::sleep(Duration::from_millis(100));
+        let before = screen;
+        screen = tui.wait("the view to move up", |s| s != before);
     }
-    tui.wait("the oldest message", |s| s.contains("old message 0") || s.contains("beginning of #lobby"));
+    tui.wait("the oldest message", at_top);
     tui.keys(&["NPage", "NPage", "NPage", "NPage", "NPage", "NPage", "NPage", "NPage", "NPage", "NPage"]);
     tui.wait("back at the bottom", |s| s.contains("old message 39") && !s.contains("scrolled up"));
 }

@@ -64,6 +64,7 @@ fn the_operator_console_answers_a_visitor_privately() {
     let deadline = std::time::Instant::now() + WAIT;
     while child.try_wait().unwrap().is_none() {
         assert!(std::time::Instant::now() < deadline, "server did not stop after the console quit");
+        // Polling interval of the wait for the observable exit.
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(child.wait().unwrap().success());

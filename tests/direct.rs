@@ -87,6 +87,7 @@ impl Peer {
                 let _ = self.child.kill();
                 panic!("natter did not exit in time; output so far {:#?}", self.seen);
             }
+            // Polling interval of the wait for the observable exit.
             thread::sleep(Duration::from_millis(20));
         };
         // Readers end at EOF once the process is gone.

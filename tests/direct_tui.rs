@@ -13,7 +13,8 @@ const NATTER: &str = env!("CARGO_BIN_EXE_natter");
 const MAX_MESSAGE: usize = 60 * 1024;
 
 /// Runs `natter direct ARGS` in a new `w`×`h` session; when it exits the shell prints
-/// `EXITED rc=N` on the normal screen, which shows whether the terminal was restored.
+/// `EXITED rc=N` on the normal screen, which shows whether the terminal was restored (the
+/// shell's `sleep` only keeps the pane open to be read).
 fn direct<'a>(tmux: &'a Tmux, name: &'static str, args: &str, w: u16, h: u16) -> Pane<'a> {
     let command = format!(
         "env TERM=xterm-256color RUST_BACKTRACE=0 sh -c '{NATTER} direct {args}; echo EXITED rc=$?; sleep 60'"

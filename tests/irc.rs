@@ -5,7 +5,6 @@ mod common;
 
 use common::{Client, Server, json, native, text};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 /// Registers an IRC client with CAP negotiation and waits for the end of the burst.
 fn irc_with_caps(addr: SocketAddr, nick: &str, caps: &str) -> Client {
@@ -96,10 +95,10 @@ fn cap_negotiation() {
     c.expect("CAP * ACK :server-time echo-message");
     c.line("NICK ann");
     c.line("USER ann 0 * :Ann");
-    // Registration waits for CAP END.
-    assert!(c.drain(Duration::from_millis(300)).iter().all(|l| !l.contains(" 001 ")));
+    // Registration waits for CAP END: nothing before the answer to the next command.
     c.line("CAP LIST");
-    c.expect("CAP * LIST :echo-message server-time");
+    let before = c.until("CAP * LIST :echo-message server-time");
+    assert!(before.iter().all(|l| !l.contains(" 001 ")), "{before:?}");
     c.line("CAP END");
     c.expect(" 001 ann ");
     c.line("CAP FROB");
@@ -270,14 +269,14 @@ fn two_irc_clients_with_echo_and_server_time() {
     let tagged = a.expect("PRIVMSG #lobby :hi ann");
     assert!(tagged.starts_with("@time=20"), "{tagged}");
     // Without echo-message, bob sees nothing of his own message.
-    b.line("PING :mark");
-    let lines = b.drain(Duration::from_millis(300));
+    let lines = b.irc_ping();
     assert!(lines.iter().all(|l| !l.contains("hi ann")), "{lines:?}");
     // History replay on join for server-time clients.
     b.line("JOIN #hist");
     b.expect(" 366 bob #hist ");
     b.line("PRIVMSG #hist :remember me");
-    std::thread::sleep(Duration::from_millis(100));
+    // The PONG is held until the message is answered (stored).
+    b.irc_ping();
     a.line("JOIN #hist");
     a.expect(" 366 ann #hist ");
     let replay = a.expect("PRIVMSG #hist :remember me");
@@ -404,8 +403,7 @@ fn wallops_reach_those_who_asked_for_them() {
     let got = listener.expect("WALLOPS");
     assert!(got.starts_with(":op!") && got.ends_with("WALLOPS :maintenance at noon"), "{got}");
     // Without +w: nothing (a PING round trip proves the WALLOPS would have arrived by now).
-    deaf.line("PING :sync");
-    let lines = deaf.drain(Duration::from_millis(300));
+    let lines = deaf.irc_ping();
     assert!(lines.iter().all(|l| !l.contains("WALLOPS")), "{lines:?}");
     // -w stops them.
     listener.line("MODE lis -w");
@@ -413,7 +411,7 @@ fn wallops_reach_those_who_asked_for_them() {
     op.line("WALLOPS second");
     // A one-word last parameter needs no colon.
     op.expect("WALLOPS second");
-    let lines = listener.drain(Duration::from_millis(300));
+    let lines = listener.irc_ping();
     assert!(lines.iter().all(|l| !l.contains("WALLOPS")), "{lines:?}");
 }
 

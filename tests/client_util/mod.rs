@@ -107,6 +107,7 @@ impl Server {
             if std::net::TcpListener::bind(&self.addr).is_ok() || Instant::now() > deadline {
                 break;
             }
+            // Polling interval of the wait for the observable condition (the port is free).
             std::thread::sleep(Duration::from_millis(50));
         }
         let (child, addr) = spawn(&self.addr.clone(), &self.dir.0.join("natter.db"), &self.extra);

@@ -15,6 +15,9 @@ pub fn natter_bin() -> std::ffi::OsString {
     std::env::var_os("NATTER_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_natter").into())
 }
 
+/// Ids of barrier pings, unique in the test process.
+static NEXT_PING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// A running `natter serve`; killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -98,6 +101,8 @@ impl Server {
                 return status;
             }
             assert!(Instant::now() < deadline, "server did not exit");
+            // Polling interval of the wait for the observable exit (std has no wait with a
+            // timeout), not a guess at when the server is ready.
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -153,6 +158,42 @@ impl Client {
             }
         }
         panic!("expected a line containing {needle:?}; saw {seen:#?}");
+    }
+
+    /// Reads lines until one contains `needle`; returns the lines before it (that one is
+    /// consumed too). Panics on timeout or end of stream.
+    pub fn until(&mut self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.next() {
+                Some(l) if l.contains(needle) => return seen,
+                Some(l) => seen.push(l),
+                None => panic!("no line containing {needle:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Native barrier: a `ping` and everything read until its `pong`. The server answers in
+    /// order, so whatever it sent this client before handling the ping is in the result.
+    pub fn ping(&mut self) -> Vec<String> {
+        let id = NEXT_PING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.line(&format!(r#"{{"type":"ping","id":{id}}}"#));
+        self.until(&format!(r#"{{"type":"pong","id":{id}}}"#))
+    }
+
+    /// IRC barrier: `PING token` and everything read until its `PONG`.
+    pub fn irc_ping(&mut self) -> Vec<String> {
+        let id = NEXT_PING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The PONG repeats the token (with or without a colon); the trailing `x` keeps
+        // barrier 1 from matching barrier 10.
+        self.line(&format!("PING barrier{id}x"));
+        self.until(&format!("barrier{id}x"))
+    }
+
+    /// Text-mode barrier: `/who *` and everything read until its answer.
+    pub fn text_barrier(&mut self) -> Vec<String> {
+        self.line("/who *");
+        self.until("*** online (")
     }
 
     /// Reads lines for `d` and returns them all.

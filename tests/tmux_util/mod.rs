@@ -159,6 +159,7 @@ impl Pane<'_> {
             if Instant::now() > deadline {
                 panic!("{}: timed out waiting for {what}; screen:\n{s}", self.name);
             }
+            // Polling interval between screen reads: tmux cannot tell when the screen changes.
             std::thread::sleep(POLL);
         }
     }

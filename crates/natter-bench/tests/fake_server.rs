@@ -281,6 +281,8 @@ async fn losses_and_disconnects_are_reported() {
                           {\"type\":\"joined\",\"room\":\"#lobby\",\"topic\":\"\",\"members\":[],\"history\":[]}\n",
                     )
                     .await;
+                // Part of the scenario, not a wait for a state: the fake server goes away
+                // a while after the welcome, while the bench's messages are in flight.
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 let _ = s.write_all(b"{\"type\":\"bye\",\"reason\":\"going away\"}\n").await;
             });

@@ -175,8 +175,9 @@ async fn silent_server_times_out_with_a_clear_error() {
     let addr = l.local_addr().unwrap().to_string();
     let _hold = tokio::spawn(async move {
         let (s, _): (TcpStream, _) = l.accept().await.unwrap();
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        drop(s);
+        // Hold the connection open and say nothing, for as long as the test runs.
+        let _held = s;
+        std::future::pending::<()>().await;
     });
     let mut o = opts(&addr);
     o.connect_timeout = Duration::from_millis(300);

@@ -242,20 +242,28 @@ async fn a_small_share_of_a_busy_batch_does_not_pin_the_whole_log() {
         }
         assert!(hub.try_command(ann.id, say("#busy", &format!("m{i}"), None)));
     }
-    let pieces = |peer: &Peer| {
-        let mut buf = Vec::new();
-        assert!(peer.outbox.try_batch(&mut buf) || buf.is_empty());
-        buf
-    };
-    // Let the hub work through the queue.
-    let mut got_bob = Vec::new();
-    let mut got_quiet = Vec::new();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        got_bob.extend(pieces(&bob));
-        got_quiet.extend(pieces(&quiet));
-    }
     let delivered = |ps: &[Piece]| ps.iter().map(Piece::len).sum::<usize>();
+    // Wait for the deliveries themselves (as many as expected, or more), not for a while.
+    let take = |peer: &Peer, want: usize| {
+        let outbox = peer.outbox.clone();
+        async move {
+            let mut got: Vec<Piece> = Vec::new();
+            let filled = tokio::time::timeout(Duration::from_secs(5), async {
+                while delivered(&got) < want {
+                    let mut buf = Vec::new();
+                    match outbox.next_batch(&mut buf).await {
+                        NextBatch::Ready => got.extend(buf),
+                        NextBatch::Closed(reason) => panic!("outbox closed: {reason:?}"),
+                    }
+                }
+            })
+            .await;
+            assert!(filled.is_ok(), "only {} of {want} deliveries arrived", delivered(&got));
+            got
+        }
+    };
+    let got_bob = take(&bob, 301).await;
+    let got_quiet = take(&quiet, 1).await;
     assert_eq!(delivered(&got_bob), 301);
     assert_eq!(delivered(&got_quiet), 1);
     assert!(got_bob.iter().any(|p| p.pinned() > 64), "bob shares the batch's log");

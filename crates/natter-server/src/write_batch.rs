@@ -193,6 +193,8 @@ mod tests {
             if result == Written::PeerGone {
                 break;
             }
+            // Polling interval: the kernel reports the reset asynchronously, and only a
+            // failing write shows it.
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(result, Written::PeerGone);

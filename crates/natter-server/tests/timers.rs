@@ -1,0 +1,121 @@
+//! Timer rules of the server, checked with paused time: the clock is frozen and moved by hand,
+//! so each test shows that a rule fires at its time and not a moment before, without waiting
+//! for it. Clients talk to the in-process server over real sockets.
+
+mod harness;
+
+use harness::{Client, TestServer, Udp, Watchdog, freeze_clock, json, settings};
+use std::time::Duration;
+use tokio::time::advance;
+
+const REAL_LIMIT: Duration = Duration::from_secs(20);
+const TICK: Duration = Duration::from_millis(1);
+
+/// Text mode: a line left without a newline counts as sent after 100 ms of silence.
+#[tokio::test(start_paused = true)]
+async fn a_partial_text_line_is_sent_after_100ms_of_silence_and_not_before() {
+    let _watchdog = Watchdog::arm("partial line", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let server = TestServer::start().await;
+    let mut bob = Client::native(server.tcp, "bob").await;
+    let mut ann = Client::connect(server.tcp).await;
+    ann.line("ann").await;
+    ann.expect("Hello ann").await;
+    bob.expect(r#""nick":"ann""#).await;
+    bob.ping().await;
+
+    ann.send(b"hello").await;
+    // The server has read "hello" (it was written before bob's ping) and holds it.
+    let before = bob.ping().await;
+    assert!(before.iter().all(|l| !l.contains("hello")), "{before:#?}");
+    advance(Duration::from_millis(100) - TICK).await;
+    let almost = bob.ping().await;
+    assert!(almost.iter().all(|l| !l.contains("hello")), "sent before 100 ms: {almost:#?}");
+
+    advance(TICK).await;
+    let m = json(&bob.expect(r#""type":"message""#).await);
+    assert_eq!((m["from"].as_str(), m["text"].as_str()), (Some("ann"), Some("hello")), "{m}");
+    // One message, not the start of a longer line: the next bytes are a message of their own.
+    ann.line("world").await;
+    let m = json(&bob.expect(r#""type":"message""#).await);
+    assert_eq!(m["text"], "world", "{m}");
+    server.shutdown("done").await;
+}
+
+/// A native connection that pings but never says hello is closed, with the reason, when the
+/// registration time is up.
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_never_logs_in_is_closed_at_the_registration_deadline() {
+    let _watchdog = Watchdog::arm("registration deadline", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let mut s = settings();
+    s.limits.register_timeout = Duration::from_secs(30);
+    let server = TestServer::start_with(s).await;
+    let mut c = Client::connect(server.tcp).await;
+    c.ping().await;
+
+    advance(Duration::from_secs(30) - TICK).await;
+    let before = c.ping().await;
+    assert!(before.is_empty(), "said something before the deadline: {before:#?}");
+
+    advance(TICK).await;
+    let bye = json(&c.expect(r#""type":"bye""#).await);
+    assert_eq!(bye["reason"], "registration timeout: log in within 30 seconds of connecting");
+    assert_eq!(c.rest().await, "", "nothing after the goodbye");
+    server.shutdown("done").await;
+}
+
+/// A connection that sends nothing at all is greeted as a person after a moment, and closed
+/// with the reason at the registration deadline.
+#[tokio::test(start_paused = true)]
+async fn a_silent_connection_is_greeted_then_closed_at_the_registration_deadline() {
+    let _watchdog = Watchdog::arm("silent registration deadline", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let mut s = settings();
+    s.limits.register_timeout = Duration::from_secs(10);
+    let server = TestServer::start_with(s).await;
+    let mut watcher = Client::native(server.tcp, "watcher").await;
+    let mut silent = Client::connect(server.tcp).await;
+    watcher.ping().await;
+    assert_eq!(silent.pending(), "", "greeted before the client had a chance to speak");
+    advance(Duration::from_millis(250)).await;
+    silent.expect("Welcome to natter").await;
+
+    advance(Duration::from_secs(10) - Duration::from_millis(250) - TICK).await;
+    // The silent connection cannot ping; another connection's ping shows the server has
+    // handled the timers due by now.
+    watcher.ping().await;
+    assert_eq!(silent.pending(), "", "closed before the deadline");
+
+    advance(TICK).await;
+    silent.expect("*** bye: registration timeout").await;
+    assert_eq!(silent.rest().await, "", "nothing after the goodbye");
+    server.shutdown("done").await;
+}
+
+/// A UDP member that sends nothing for `udp_idle` is removed, and the room is told why.
+#[tokio::test(start_paused = true)]
+async fn a_silent_udp_member_expires_after_the_idle_time_and_not_before() {
+    let _watchdog = Watchdog::arm("udp expiry", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let mut s = settings();
+    s.udp_idle = Duration::from_secs(300);
+    let server = TestServer::start_with(s).await;
+    let mut bob = Client::native(server.tcp, "bob").await;
+    let udp = Udp::new(server.udp).await;
+    let nick = format!("udp-{}", udp.port());
+    udp.send(b"hi from udp").await;
+    udp.expect(&format!("Hello {nick}")).await;
+    bob.expect("hi from udp").await;
+
+    advance(Duration::from_secs(300) - TICK).await;
+    let before = bob.ping().await;
+    assert!(before.iter().all(|l| !l.contains(r#""type":"quit""#)), "expired early: {before:#?}");
+
+    advance(TICK).await;
+    let quit = json(&bob.expect(r#""type":"quit""#).await);
+    assert_eq!(quit["nick"], nick.as_str(), "{quit}");
+    assert_eq!(quit["reason"], "timed out: no datagram for 300 seconds", "{quit}");
+    udp.expect("bye: timed out").await;
+    server.shutdown("done").await;
+}
