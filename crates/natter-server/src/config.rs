@@ -89,8 +89,8 @@ pub struct Settings {
     pub db: String,
     /// Messages replayed on join.
     pub history: usize,
-    /// Per-session limits.
-    pub limits: Limits,
+    /// What every session gets (bounds, the server's name).
+    pub session: SessionSettings,
     /// UDP member expiry.
     pub udp_idle: Duration,
     /// Ephemeral rooms.
@@ -103,9 +103,10 @@ pub struct Settings {
     pub operators: Vec<(String, String)>,
 }
 
-/// Bounds applied to every session, whatever its front door.
+/// What every session gets, whatever its front door: its bounds (line length, message rate,
+/// outbox, time to log in) and how the server presents itself to it (name, IRC lobby).
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct SessionSettings {
     /// Longest accepted line or frame, in bytes.
     pub max_line: usize,
     /// Average messages per second; 0 = unlimited.
@@ -122,7 +123,7 @@ pub struct Limits {
     pub irc_lobby: bool,
 }
 
-impl Default for Limits {
+impl Default for SessionSettings {
     fn default() -> Self {
         Self {
             max_line: 16 * 1024,
@@ -181,8 +182,8 @@ impl Settings {
             }
             None => Args::default(),
         };
-        let defaults = Limits::default();
-        let limits = Limits {
+        let defaults = SessionSettings::default();
+        let session = SessionSettings {
             max_line: args.max_line.or(file.max_line).unwrap_or(defaults.max_line),
             msg_rate: args.msg_rate.or(file.msg_rate).unwrap_or(defaults.msg_rate),
             msg_burst: args.msg_burst.or(file.msg_burst).unwrap_or(defaults.msg_burst),
@@ -199,16 +200,16 @@ impl Settings {
             },
             irc_lobby: args.irc_lobby.or(file.irc_lobby).unwrap_or(defaults.irc_lobby),
         };
-        if limits.server_name.is_empty() || limits.server_name.contains([' ', ':', '!', '@']) {
+        if session.server_name.is_empty() || session.server_name.contains([' ', ':', '!', '@']) {
             return Err(ConfigError::Value {
                 name: "server_name",
                 message: "must be one word without ':', '!' or '@'".into(),
             });
         }
-        if limits.max_line < 64 {
+        if session.max_line < 64 {
             return Err(ConfigError::Value { name: "max_line", message: "must be at least 64 bytes".into() });
         }
-        if limits.outbox == 0 {
+        if session.outbox == 0 {
             return Err(ConfigError::Value { name: "outbox", message: "must be at least 1".into() });
         }
         let mut ephemeral = file.ephemeral;
@@ -244,7 +245,7 @@ impl Settings {
             irc: off(args.irc.or(file.irc).unwrap_or_else(|| "127.0.0.1:6667".into())),
             db: args.db.or(file.db).unwrap_or_else(|| "natter.db".into()),
             history: args.history.or(file.history).unwrap_or(50),
-            limits,
+            session,
             udp_idle: Duration::from_secs(args.udp_idle.or(file.udp_idle).unwrap_or(300)),
             ephemeral,
             console: console.then_some(console_nick),
@@ -302,14 +303,14 @@ mod tests {
         let s = s.unwrap();
         assert_eq!(s.db, ":memory:");
         assert_eq!(
-            (s.limits.max_line, s.limits.msg_rate, s.limits.msg_burst, s.limits.outbox),
+            (s.session.max_line, s.session.msg_rate, s.session.msg_burst, s.session.outbox),
             (100, 2, 3, 4)
         );
-        assert_eq!(s.limits.register_timeout, Duration::from_secs(5));
+        assert_eq!(s.session.register_timeout, Duration::from_secs(5));
         assert_eq!(s.udp_idle, Duration::from_secs(6));
         assert_eq!(s.console.as_deref(), Some("op"));
-        assert_eq!(s.limits.server_name, "irc.test");
-        assert!(!s.limits.irc_lobby);
+        assert_eq!(s.session.server_name, "irc.test");
+        assert!(!s.session.irc_lobby);
         assert_eq!(s.password.as_deref(), Some("pw"));
         assert_eq!(s.operators, vec![("a".to_string(), "b".to_string())]);
         let err = nested.unwrap_err();

@@ -177,7 +177,7 @@ async fn on_timer<D: Door>(
         return Some("server shutting down".into());
     }
     if registering && now >= deadline {
-        let secs = ctx.limits.register_timeout.as_secs();
+        let secs = ctx.settings.register_timeout.as_secs();
         return Some(format!("registration timeout: log in within {secs} seconds of connecting"));
     }
     if partial_due.is_some_and(|due| now >= due) {

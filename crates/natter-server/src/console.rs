@@ -2,7 +2,7 @@
 //! `operator` by default, operator of every room), typing text-mode commands, so whoever runs
 //! the server can answer each visitor privately, as in the tutorials' customer-service server.
 
-use crate::config::Limits;
+use crate::config::SessionSettings;
 use crate::door::text::TextDoor;
 use crate::door::{Door, Flow, SessionCtx};
 use natter_core::{Event, HubHandle, NextBatch, Piece, SessionKind};
@@ -10,8 +10,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Runs the console participant until `/quit` or the end of standard input.
 pub async fn run(hub: HubHandle, nick: String) {
-    let limits = Limits { msg_rate: 0, register_timeout: std::time::Duration::MAX / 4, ..Limits::default() };
-    let mut ctx = SessionCtx::new(hub, ([127, 0, 0, 1], 0).into(), limits, SessionKind::Console);
+    let settings = SessionSettings {
+        msg_rate: 0,
+        register_timeout: std::time::Duration::MAX / 4,
+        ..SessionSettings::default()
+    };
+    let mut ctx = SessionCtx::new(hub, ([127, 0, 0, 1], 0).into(), settings, SessionKind::Console);
     let mut door = TextDoor::default();
     let mut stdout = tokio::io::stdout();
     if ctx.register(nick.clone(), None).await != Flow::Continue || ctx.session.is_none() {

@@ -10,7 +10,7 @@ mod listener;
 mod udp;
 mod write_batch;
 
-pub use config::{Args, Limits, Settings};
+pub use config::{Args, SessionSettings, Settings};
 
 use anyhow::Context as _;
 use natter_core::{HubConfig, HubHandle, Store};
@@ -79,7 +79,7 @@ impl Server {
             tokio::spawn(listener::accept_loop(
                 listener,
                 hub.clone(),
-                settings.limits,
+                settings.session,
                 front,
                 stop_rx.clone(),
                 alive.clone(),
@@ -119,7 +119,7 @@ impl Server {
             tokio::spawn(udp::serve(
                 socket,
                 hub.clone(),
-                settings.limits,
+                settings.session,
                 settings.udp_idle,
                 stop_rx.clone(),
                 alive,

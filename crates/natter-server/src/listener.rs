@@ -3,7 +3,7 @@
 //! means IRC, anything else text mode), so that one port serves every kind of client. The
 //! dedicated IRC port (`--irc`) skips the sniffing.
 
-use crate::config::Limits;
+use crate::config::SessionSettings;
 use crate::conn::{self, read_available};
 use crate::door::irc::{IrcDoor, MAX_IRC_LINE};
 use crate::door::native::NativeDoor;
@@ -41,7 +41,7 @@ pub type Alive = tokio::sync::mpsc::Sender<()>;
 pub async fn accept_loop(
     listener: TcpListener,
     hub: HubHandle,
-    limits: Limits,
+    settings: SessionSettings,
     front: Front,
     mut stop: watch::Receiver<bool>,
     alive: Alive,
@@ -54,13 +54,13 @@ pub async fn accept_loop(
                     let hub = hub.clone();
                     match front {
                         Front::Sniff => {
-                            tokio::spawn(handle(stream, peer, hub, limits, alive));
+                            tokio::spawn(handle(stream, peer, hub, settings, alive));
                         }
                         Front::Irc => {
                             let _ = stream.set_nodelay(true);
                             let lines = LineBuffer::new(MAX_IRC_LINE);
-                            let deadline = Instant::now() + limits.register_timeout;
-                            let conn = Conn { stream, peer, hub, limits, deadline, alive };
+                            let deadline = Instant::now() + settings.register_timeout;
+                            let conn = Conn { stream, peer, hub, settings, deadline, alive };
                             tokio::spawn(serve(conn, lines, IrcDoor::default()));
                         }
                     }
@@ -79,10 +79,16 @@ pub async fn accept_loop(
 /// Sniffs the first bytes, then hands the connection to a task of its own for the chosen door:
 /// the long-lived task then holds only that door's state, not the sniffer's nor the other
 /// doors' (the size of that task is most of what an idle connection costs).
-async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits: Limits, alive: Alive) {
+async fn handle(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    hub: HubHandle,
+    settings: SessionSettings,
+    alive: Alive,
+) {
     let _ = stream.set_nodelay(true);
-    let mut lines = LineBuffer::new(limits.max_line);
-    let deadline = Instant::now() + limits.register_timeout;
+    let mut lines = LineBuffer::new(settings.max_line);
+    let deadline = Instant::now() + settings.register_timeout;
     let mut greeted = false;
     // Set once the first line has begun: how long to wait for its end.
     let mut line_wait: Option<Instant> = None;
@@ -129,9 +135,9 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, hub: HubHandle, limits:
             }
         }
     }
-    let conn = Conn { stream, peer, hub, limits, deadline, alive };
+    let conn = Conn { stream, peer, hub, settings, deadline, alive };
     match first_byte(&lines) {
-        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(limits.max_line))),
+        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(settings.max_line))),
         _ if looks_like_irc(lines.peek()) => {
             let mut irc = LineBuffer::new(MAX_IRC_LINE);
             irc.extend(lines.peek());
@@ -161,15 +167,15 @@ struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
     hub: HubHandle,
-    limits: Limits,
+    settings: SessionSettings,
     /// When the client must be logged in.
     deadline: Instant,
     alive: Alive,
 }
 
 async fn serve<D: Door>(conn: Conn, lines: LineBuffer, door: D) {
-    let Conn { stream, peer, hub, limits, deadline, alive } = conn;
-    let ctx = SessionCtx::new(hub, peer, limits, D::KIND);
+    let Conn { stream, peer, hub, settings, deadline, alive } = conn;
+    let ctx = SessionCtx::new(hub, peer, settings, D::KIND);
     conn::run(stream, lines, door, ctx, deadline).await;
     drop(alive);
 }

@@ -6,7 +6,7 @@
 //! boundaries (never cut); `quit` leaves; silent members expire. Each member is a small task
 //! fed by the one receive loop, so a member behaves exactly like a TCP session.
 
-use crate::config::Limits;
+use crate::config::SessionSettings;
 use crate::door::native::NativeDoor;
 use crate::door::text::TextDoor;
 use crate::door::{Door, Flow, SessionCtx};
@@ -30,7 +30,7 @@ const MEMBER_QUEUE: usize = 256;
 pub async fn serve(
     socket: UdpSocket,
     hub: HubHandle,
-    limits: Limits,
+    settings: SessionSettings,
     idle: Duration,
     mut stop: watch::Receiver<bool>,
     alive: crate::listener::Alive,
@@ -61,7 +61,7 @@ pub async fn serve(
         members.retain(|_, tx| !tx.is_closed());
         let (socket, hub, alive) = (socket.clone(), hub.clone(), alive.clone());
         tokio::spawn(async move {
-            member(socket, peer, rx, hub, limits, idle).await;
+            member(socket, peer, rx, hub, settings, idle).await;
             drop(alive);
         });
     }
@@ -72,14 +72,14 @@ async fn member(
     peer: SocketAddr,
     mut rx: mpsc::Receiver<Vec<u8>>,
     hub: HubHandle,
-    limits: Limits,
+    settings: SessionSettings,
     idle: Duration,
 ) {
     let Some(first) = rx.recv().await else { return };
     let json = first.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let ctx = SessionCtx::new(hub, peer, limits, SessionKind::Udp);
+    let ctx = SessionCtx::new(hub, peer, settings, SessionKind::Udp);
     if json {
-        run(socket, peer, rx, first, NativeDoor::new(ctx.limits.max_line), ctx, idle, false).await;
+        run(socket, peer, rx, first, NativeDoor::new(ctx.settings.max_line), ctx, idle, false).await;
     } else {
         run(socket, peer, rx, first, TextDoor::default(), ctx, idle, true).await;
     }
@@ -134,7 +134,7 @@ async fn run<D: Door>(
     loop {
         if let Some(datagram) = pending.take() {
             last_seen = Instant::now();
-            let max_line = ctx.limits.max_line;
+            let max_line = ctx.settings.max_line;
             if datagram.len() > max_line {
                 let flow = door.on_too_long(&mut ctx, max_line);
                 if let Flow::Close(reason) = flow {

@@ -49,7 +49,7 @@ async fn a_connection_that_never_logs_in_is_closed_at_the_registration_deadline(
     let _watchdog = Watchdog::arm("registration deadline", REAL_LIMIT);
     let _frozen = freeze_clock();
     let mut s = settings();
-    s.limits.register_timeout = Duration::from_secs(30);
+    s.session.register_timeout = Duration::from_secs(30);
     let server = TestServer::start_with(s).await;
     let mut c = Client::connect(server.tcp).await;
     c.ping().await;
@@ -72,7 +72,7 @@ async fn a_silent_connection_is_greeted_then_closed_at_the_registration_deadline
     let _watchdog = Watchdog::arm("silent registration deadline", REAL_LIMIT);
     let _frozen = freeze_clock();
     let mut s = settings();
-    s.limits.register_timeout = Duration::from_secs(10);
+    s.session.register_timeout = Duration::from_secs(10);
     let server = TestServer::start_with(s).await;
     let mut watcher = Client::native(server.tcp, "watcher").await;
     let mut silent = Client::connect(server.tcp).await;

@@ -7,7 +7,7 @@ pub mod native;
 pub mod slots;
 pub mod text;
 
-use crate::config::Limits;
+use crate::config::SessionSettings;
 use crate::limits::{RateLimiter, Strikes};
 use natter_core::hub::SessionId;
 use natter_core::{
@@ -102,22 +102,22 @@ pub(crate) struct SessionCtx {
     pub outbox: Outbox,
     pub session: Option<SessionId>,
     pub peer: SocketAddr,
-    pub limits: Limits,
+    pub settings: SessionSettings,
     pub kind: SessionKind,
     pub rate: RateLimiter,
     pub strikes: Strikes,
 }
 
 impl SessionCtx {
-    pub fn new(hub: HubHandle, peer: SocketAddr, limits: Limits, kind: SessionKind) -> Self {
+    pub fn new(hub: HubHandle, peer: SocketAddr, settings: SessionSettings, kind: SessionKind) -> Self {
         Self {
             hub,
-            outbox: Outbox::new(limits.outbox),
+            outbox: Outbox::new(settings.outbox),
             session: None,
             peer,
-            limits,
+            settings,
             kind,
-            rate: RateLimiter::new(limits.msg_rate, limits.msg_burst),
+            rate: RateLimiter::new(settings.msg_rate, settings.msg_burst),
             strikes: Strikes::default(),
         }
     }
@@ -174,10 +174,10 @@ impl SessionCtx {
     /// flood goes on.
     pub fn rate_limited(&mut self, req: Req) -> Flow {
         let excess = self.rate.excess();
-        if excess > self.limits.msg_burst.max(10) {
+        if excess > self.settings.msg_burst.max(10) {
             return Flow::Close("flooding: too many messages too fast".into());
         }
-        self.local(Event::Error { req, refusal: Refusal::RateLimited { per_second: self.limits.msg_rate } })
+        self.local(Event::Error { req, refusal: Refusal::RateLimited { per_second: self.settings.msg_rate } })
     }
 
     /// Logs in with `nick`; on refusal the error goes to the peer, who may try again.
@@ -201,7 +201,7 @@ impl SessionCtx {
             kind: self.kind,
             outbox: self.outbox.clone(),
             realname,
-            lobby: self.kind != SessionKind::Irc || self.limits.irc_lobby,
+            lobby: self.kind != SessionKind::Irc || self.settings.irc_lobby,
             password,
             req: req.clone(),
         };

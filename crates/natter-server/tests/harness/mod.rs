@@ -10,7 +10,7 @@
 //! tokio timeouts: frozen time never reaches them) after real seconds instead of hanging.
 #![allow(dead_code)]
 
-use natter_server::{Limits, Server, Settings};
+use natter_server::{Server, SessionSettings, Settings};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,7 +28,7 @@ pub fn settings() -> Settings {
         irc_required: true,
         db: ":memory:".into(),
         history: 50,
-        limits: Limits { msg_rate: 0, ..Limits::default() },
+        session: SessionSettings { msg_rate: 0, ..SessionSettings::default() },
         udp_idle: Duration::from_secs(300),
         ephemeral: Vec::new(),
         console: None,

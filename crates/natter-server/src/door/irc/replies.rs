@@ -71,7 +71,7 @@ impl IrcDoor {
         }
     }
 
-    /// The 005 lines: what this server supports and its limits (the hub's, which hold for
+    /// The 005 lines: what this server supports and its settings (the hub's, which hold for
     /// every front door: IRC only announces them).
     pub(super) fn isupport(&self, out: &mut Vec<u8>) {
         let nicklen = format!("NICKLEN={MAX_NICK_CHARS}");

@@ -81,7 +81,7 @@ impl IrcDoor {
     async fn dispatch(&mut self, m: irc::Message, ctx: &mut SessionCtx) -> Flow {
         let command = m.command.to_ascii_uppercase();
         let registered = ctx.session.is_some();
-        self.server = ctx.limits.server_name;
+        self.server = ctx.settings.server_name;
         match command.as_str() {
             "CAP" => return self.cap(&m, ctx).await,
             "PASS" => return self.pass(&m, ctx),
