@@ -340,6 +340,16 @@ mod tests {
         assert!(lines.last().unwrap().ends_with(":second") || lines.last().unwrap().ends_with(" second"));
     }
 
+    /// The longest one-word line a client may send without a colon is relayed whole: the
+    /// colon the door adds does not cut its last byte.
+    #[test]
+    fn a_longest_one_word_line_is_relayed_whole_with_its_colon() {
+        let mut door = IrcDoor { nick: "bob".into(), ..Default::default() };
+        let word = "a".repeat(MAX_LINE - "PRIVMSG #lobby ".len());
+        let out = render(&mut door, &msg(&word, false));
+        assert_eq!(out, format!(":ann!native@10.0.0.1 PRIVMSG #lobby :{word}\r\n"));
+    }
+
     #[test]
     fn only_our_own_part_or_kick_leaves_a_room() {
         let mut door = IrcDoor { nick: "Bob".into(), rooms: vec!["#Lobby".into()], ..Default::default() };

@@ -65,7 +65,9 @@ impl IrcDoor {
         // Room for the text: 510 minus prefix, command, target, separators and CTCP framing.
         let overhead = 1 + prefix.len() + 1 + command.len() + 1 + target.len() + 2 + 9;
         let room_for_text = MAX_LINE.saturating_sub(overhead).max(16);
-        let max = MAX_LINE + 1 + prefix.len() + 1;
+        // The relayed line adds `:prefix ` and, when the client sent one word without it, the
+        // trailing parameter's colon.
+        let max = MAX_LINE + 1 + prefix.len() + 1 + 1;
         for line in m.text.split(['\n', '\r']).filter(|l| !l.is_empty()) {
             let pieces =
                 if line.len() <= client_room { vec![line] } else { irc::split_text(line, room_for_text) };
