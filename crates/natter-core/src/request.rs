@@ -1,79 +1,71 @@
-//! Request tokens: how an answer finds the request it answers without the core knowing what
-//! a request looks like on any wire.
+//! Request tokens and door notes: what a front door hands the hub to get back unchanged, so
+//! that an answer finds its request, and a door's own output keeps its place, without the
+//! core knowing what either looks like on any wire.
 
 use std::any::Any;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-/// A door's own record of one request, carried by the hub from a command to every answer and
-/// refusal it causes. The door that sends the command builds it from its own typed value (the
-/// native door: the client's JSON `id`; the IRC door: which command asked, for which target,
-/// under which label) and reads it back with [`RequestToken::get`] when it renders the answer.
-///
-/// The token *is* the door's ledger entry: it lives exactly as long as the last event that
-/// carries it, so nothing has to be forgotten by hand and no answer can leak an entry. The
-/// core never looks inside.
-#[derive(Clone)]
-pub struct RequestToken(Arc<dyn Any + Send + Sync>);
+/// A value of a front door's own type that the core carries without looking inside; `Role`
+/// keeps request tokens and door notes apart. Cheap to clone (one reference count).
+pub struct Opaque<Role>(Arc<dyn Any + Send + Sync>, PhantomData<fn() -> Role>);
 
-impl RequestToken {
-    /// Wraps a door's request record.
-    pub fn new<T: Any + Send + Sync>(record: T) -> Self {
-        Self(Arc::new(record))
+impl<Role> Opaque<Role> {
+    /// Wraps a door's value.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Self {
+        Self(Arc::new(value), PhantomData)
     }
 
-    /// The door's record, when it is of type `T` (a door only ever reads its own tokens).
+    /// The door's value, when it is of type `T` (a door only ever reads its own).
     pub fn get<T: Any>(&self) -> Option<&T> {
         self.0.downcast_ref()
     }
 }
 
-impl fmt::Debug for RequestToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RequestToken(..)")
+impl<Role> Clone for Opaque<Role> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone(), PhantomData)
     }
 }
 
-/// Two tokens are equal when they are the same request (clones of one token).
-impl PartialEq for RequestToken {
+impl<Role> fmt::Debug for Opaque<Role> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Opaque(..)")
+    }
+}
+
+/// Two values are equal when they are the same one (clones of one).
+impl<Role> PartialEq for Opaque<Role> {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
+
+/// The role of a [`RequestToken`].
+#[derive(Debug)]
+pub enum RequestRole {}
+
+/// The role of a [`DoorNote`].
+#[derive(Debug)]
+pub enum NoteRole {}
+
+/// A door's own record of one request, carried by the hub from a command to every answer and
+/// refusal it causes. The door that sends the command builds it from its own typed value (the
+/// native door: the client's JSON `id`; the IRC door: which command asked, for which target,
+/// under which label) and reads it back with [`Opaque::get`] when it renders the answer.
+///
+/// The token *is* the door's ledger entry: it lives exactly as long as the last event that
+/// carries it, so nothing has to be forgotten by hand and no answer can leak an entry.
+pub type RequestToken = Opaque<RequestRole>;
 
 /// The request an event answers, if any: every command and answer carries one of these.
 pub type Req = Option<RequestToken>;
 
 /// Output a front door produces by itself (an IRC numeric, a `pong`, a labeled-response
-/// marker), handed through the hub with `Command::Local` so that it keeps its place behind the
+/// marker), handed through the hub with `Command::Echo` so that it keeps its place behind the
 /// hub's answers to the session's earlier commands. Only the door that made it reads it.
-#[derive(Clone)]
-pub struct DoorNote(Arc<dyn Any + Send + Sync>);
-
-impl DoorNote {
-    /// Wraps a door's own output.
-    pub fn new<T: Any + Send + Sync>(note: T) -> Self {
-        Self(Arc::new(note))
-    }
-
-    /// The door's output, when it is of type `T`.
-    pub fn get<T: Any>(&self) -> Option<&T> {
-        self.0.downcast_ref()
-    }
-}
-
-impl fmt::Debug for DoorNote {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DoorNote(..)")
-    }
-}
-
-/// Notes are equal when they are the same note.
-impl PartialEq for DoorNote {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
+pub type DoorNote = Opaque<NoteRole>;
 
 #[cfg(test)]
 mod tests {
