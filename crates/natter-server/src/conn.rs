@@ -90,6 +90,20 @@ pub(crate) async fn run<D: Door>(
             items = ctx.outbox.next_batch(&mut batch) => {
                 // Scoped so that the goodbye event is gone before the await below: whatever
                 // lives across an await is stored in every connection's future.
+                if let Some(pace) = door.paced() {
+                    // A client that needs its answers one per read (rare): boxed, off the path
+                    // of every other connection.
+                    let closed = matches!(items, NextBatch::Closed(_));
+                    let bye = match items {
+                        NextBatch::Ready => None,
+                        NextBatch::Closed(reason) => Some(Event::Bye { reason: reason.0 }),
+                    };
+                    peer_gone = !Box::pin(write_paced(&mut stream, &mut door, &mut batch, bye, pace)).await;
+                    if closed || peer_gone {
+                        break;
+                    }
+                    continue;
+                }
                 let (written, closed) = {
                     let bye = match items {
                         NextBatch::Ready => None,
@@ -218,4 +232,31 @@ async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut Se
 /// Waits until the peer took the rest, at most [`WRITE_TIMEOUT`]; false when it did not.
 async fn write_rest(stream: &mut TcpStream, bytes: &[u8]) -> bool {
     matches!(timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await, Ok(Ok(())))
+}
+
+/// Writes a batch one line at a time, `pace` apart, for a client that reads each answer with
+/// one read and cannot split two that arrive together. False when the peer is gone.
+async fn write_paced<D: Door>(
+    stream: &mut TcpStream,
+    door: &mut D,
+    batch: &mut Vec<Piece>,
+    bye: Option<Event>,
+    pace: Duration,
+) -> bool {
+    let mut out = Vec::new();
+    for piece in batch.drain(..) {
+        for delivery in piece.deliveries() {
+            crate::write_batch::render(door, delivery, &mut out);
+        }
+    }
+    if let Some(event) = &bye {
+        door.render(event, &mut out);
+    }
+    for line in out.split_inclusive(|&b| b == b'\n') {
+        match timeout(WRITE_TIMEOUT, stream.write_all(line)).await {
+            Ok(Ok(())) => tokio::time::sleep(pace).await,
+            _ => return false,
+        }
+    }
+    true
 }

@@ -37,6 +37,13 @@ pub(crate) trait Door: Send + 'static {
     /// How often [`Door::on_tick`] runs (keepalive checks), or `None` for never.
     const TICK: Option<Duration> = None;
 
+    /// When a client cannot tell two answers apart if they arrive in one read (the chat-room
+    /// tutorial's client), the pause between them: each delivery's lines are then written one
+    /// at a time. `None`: write batches whole (everyone else).
+    fn paced(&self) -> Option<Duration> {
+        None
+    }
+
     /// The render-cache slot (see [`slots`]) for events rendered once for all recipients, or
     /// `None` when this event must be rendered for this session alone.
     fn cache_slot(event: &Event) -> Option<RenderSlot>;

@@ -65,7 +65,7 @@ fn message_line(m: &ChatMessage, out: &mut String) {
 }
 
 /// Renders one event as text lines ending in CRLF (telnet needs CR; netcat ignores it).
-fn render_text(event: &Event) -> String {
+pub(crate) fn render_text(event: &Event) -> String {
     let mut s = String::new();
     match event {
         Event::Welcome { nick, .. } => {

@@ -5,6 +5,7 @@
 
 mod refusals;
 mod render;
+mod tutorial;
 
 use super::{Door, Flow, SessionCtx, slots};
 use natter_core::store::HistoryQuery;
@@ -20,14 +21,39 @@ use render::{frame, room_change};
 pub struct NativeDoor {
     /// The line limit, told to the client in `welcome` so that it can refuse longer frames.
     max_line: usize,
+    /// Logged in with the chat-room tutorial's `login`: answers in its dialect ([`tutorial`]).
+    tutorial: bool,
 }
 
 impl NativeDoor {
     /// A door for a connection whose lines are limited to `max_line` bytes.
     pub fn new(max_line: usize) -> Self {
-        Self { max_line }
+        Self { max_line, tutorial: false }
     }
 }
+
+/// Which tutorial request an answer belongs to: its `type` in the tutorial dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TutorialAsk {
+    Login,
+    Broadcast,
+    Sendto,
+    Help,
+    Ls,
+    Ignore,
+}
+
+/// The token of a tutorial request.
+fn tutorial_token(ask: TutorialAsk) -> Req {
+    Some(RequestToken::new(ask))
+}
+
+/// What `help` answers in the tutorial dialect: the commands of the tutorial's own client.
+const TUTORIAL_HELP: &str = "a plain line goes to everyone in the room\n\
+@nick text goes privately to nick\n\
+/ls lists who is online\n\
+/i toggles ignore mode: group messages hidden, private ones still shown\n\
+/help shows this help";
 
 /// What the native door answers by itself, in order with the hub's answers.
 #[derive(Debug)]
@@ -67,9 +93,21 @@ impl Door for NativeDoor {
         super::is_shared(event).then_some(slots::NATIVE)
     }
 
+    fn slot(&self, event: &Event) -> Option<RenderSlot> {
+        // The tutorial dialect is rare: rendered per session rather than given a slot.
+        if self.tutorial { None } else { Self::cache_slot(event) }
+    }
+
+    fn paced(&self) -> Option<std::time::Duration> {
+        self.tutorial.then_some(tutorial::PACE)
+    }
+
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
         if super::is_meta_only(event) {
             return;
+        }
+        if self.tutorial {
+            return tutorial::render(event, out);
         }
         let mut frame = frame(event);
         if let ServerFrame::Welcome { max_line, .. } = &mut frame {
@@ -95,7 +133,11 @@ impl Door for NativeDoor {
                     }
                     ctx.register_as(nick, None, String::new(), password, token(id)).await.0
                 }
-                ClientFrame::Login { msg } => ctx.register(msg.trim().to_string(), None).await,
+                ClientFrame::Login { msg } => {
+                    // The tutorial's client: its dialect from here on, refusals included.
+                    self.tutorial = true;
+                    ctx.register(msg.trim().to_string(), tutorial_token(TutorialAsk::Login)).await
+                }
                 ClientFrame::Ping { id } => ctx.note(DoorNote::new(NativeNote::Pong(id))),
                 ClientFrame::Quit { .. } => Flow::Close("bye".into()),
                 _ => refuse(
@@ -143,23 +185,29 @@ impl Door for NativeDoor {
                 Command::Say { target, text, action, notice, meta: None, cid, req }
             }
             ClientFrame::Broadcast { msg } => {
+                let req = tutorial_token(TutorialAsk::Broadcast);
                 if !ctx.allow_message() {
-                    return ctx.rate_limited(None);
+                    return ctx.rate_limited(req);
                 }
-                Command::say(Target::Room(ctx.lobby()), msg)
+                let target = Target::Room(ctx.lobby());
+                Command::Say { target, text: msg, action: false, notice: false, meta: None, cid: None, req }
             }
             ClientFrame::Sendto { nickname, msg } => {
+                let req = tutorial_token(TutorialAsk::Sendto);
                 if !ctx.allow_message() {
-                    return ctx.rate_limited(None);
+                    return ctx.rate_limited(req);
                 }
-                Command::say(Target::Nick(nickname), msg)
+                let target = Target::Nick(nickname);
+                Command::Say { target, text: msg, action: false, notice: false, meta: None, cid: None, req }
             }
             ClientFrame::Join { room, key, id } => Command::Join { room, key, req: token(id) },
             ClientFrame::Part { room, reason, id } => Command::Part { room, reason, req: token(id) },
             ClientFrame::Nick { nick, id } => Command::Nick { nick, req: token(id) },
             ClientFrame::Topic { room, topic, id } => Command::Topic { room, topic, req: token(id) },
             ClientFrame::Who { room, detail, id } => Command::Who { room, detail, req: token(id) },
-            ClientFrame::Ls {} => Command::Who { room: None, detail: false, req: None },
+            ClientFrame::Ls {} => {
+                Command::Who { room: None, detail: false, req: tutorial_token(TutorialAsk::Ls) }
+            }
             ClientFrame::Mode { room, changes, id } if changes.is_empty() => {
                 Command::RoomModes { room, req: token(id) }
             }
@@ -178,6 +226,10 @@ impl Door for NativeDoor {
             ClientFrame::Whowas { nick, id } => Command::Whowas { nick, count: 0, req: token(id) },
             ClientFrame::Rooms { id } => Command::Rooms { req: token(id) },
             ClientFrame::IgnoreAll { on, id } => Command::IgnoreAll { on, req: token(id) },
+            // The tutorial's `ignore` toggles ignore mode (its `/i`).
+            ClientFrame::Ignore { nick, .. } if self.tutorial && nick.trim().is_empty() => {
+                Command::IgnoreAll { on: None, req: tutorial_token(TutorialAsk::Ignore) }
+            }
             // An empty nick asks for the list of ignored users.
             ClientFrame::Ignore { nick, id } => {
                 Command::Ignore { nick: (!nick.trim().is_empty()).then_some(nick), req: token(id) }
@@ -190,8 +242,12 @@ impl Door for NativeDoor {
             }
             ClientFrame::Ephemeral { room, on, id } => Command::SetEphemeral { room, on, req: token(id) },
             ClientFrame::Help {} => {
-                let text = help_lines().join("\n");
-                return ctx.local(Event::Notice { req: None, room: None, text: text.into() });
+                let (text, req) = if self.tutorial {
+                    (TUTORIAL_HELP.to_string(), tutorial_token(TutorialAsk::Help))
+                } else {
+                    (help_lines().join("\n"), None)
+                };
+                return ctx.local(Event::Notice { req, room: None, text: text.into() });
             }
             ClientFrame::Ping { id } => return ctx.note(DoorNote::new(NativeNote::Pong(id))),
             ClientFrame::Quit { reason } => return Flow::Close(reason.unwrap_or_else(|| "quit".into())),
