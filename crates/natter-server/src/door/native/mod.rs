@@ -20,7 +20,9 @@ use render::{frame, room_change};
 #[derive(Debug)]
 pub struct NativeDoor {
     /// The line limit, told to the client in `welcome` so that it can refuse longer frames.
-    max_line: usize,
+    /// (32 bits, so that the door with its flag stays one word: it lives in every idle
+    /// native connection's task.)
+    max_line: u32,
     /// Logged in with the chat-room tutorial's `login`: answers in its dialect ([`tutorial`]).
     tutorial: bool,
 }
@@ -28,7 +30,7 @@ pub struct NativeDoor {
 impl NativeDoor {
     /// A door for a connection whose lines are limited to `max_line` bytes.
     pub fn new(max_line: usize) -> Self {
-        Self { max_line, tutorial: false }
+        Self { max_line: u32::try_from(max_line).unwrap_or(u32::MAX), tutorial: false }
     }
 }
 
@@ -111,7 +113,7 @@ impl Door for NativeDoor {
         }
         let mut frame = frame(event);
         if let ServerFrame::Welcome { max_line, .. } = &mut frame {
-            *max_line = Some(self.max_line);
+            *max_line = Some(self.max_line as usize);
         }
         write_server_frame(&frame, out);
     }
@@ -253,5 +255,14 @@ impl Door for NativeDoor {
             ClientFrame::Quit { reason } => return Flow::Close(reason.unwrap_or_else(|| "quit".into())),
         };
         ctx.command(command).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The door lives in every idle native connection's task: one word.
+    #[test]
+    fn the_native_door_is_one_word() {
+        assert_eq!(std::mem::size_of::<super::NativeDoor>(), 8);
     }
 }
