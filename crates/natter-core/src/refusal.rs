@@ -57,6 +57,13 @@ pub enum Refusal {
         /// The nickname as given.
         nick: Name,
     },
+    /// The nickname looks like the nickname of someone online (Unicode look-alikes).
+    NickLookalike {
+        /// The nickname as given.
+        nick: Name,
+        /// Whose nickname it looks like.
+        like: Name,
+    },
     /// A room name breaks the naming rules.
     InvalidRoom {
         /// The name as given.
@@ -201,6 +208,9 @@ impl fmt::Display for Refusal {
                 f.write_str(problem)
             }
             Refusal::NickInUse { nick } => write!(f, "the nickname {nick} is taken; choose another"),
+            Refusal::NickLookalike { nick, like } => {
+                write!(f, "the nickname {nick} looks like {like}, who is online; choose another")
+            }
             Refusal::NoSuchRoom { room } => write!(f, "no room {room}; /join {room} creates it"),
             Refusal::NotInRoom { room } => write!(f, "you are not in {room}; /join {room} first"),
             Refusal::SecretRoom { room } => write!(f, "you are not in {room}"),

@@ -468,3 +468,36 @@ async fn server_stats_are_counted_as_sessions_come_and_go() {
     assert_eq!(stats, Some(want));
     drop(ann);
 }
+
+#[tokio::test]
+async fn look_alike_nicks_are_refused_while_the_original_is_online() {
+    let hub = start();
+    let ann = join(&hub, "ann", 64).await;
+    let register = |nick: &str| Registration {
+        nick: nick.into(),
+        ident: "x@y".into(),
+        kind: SessionKind::Text,
+        outbox: Outbox::new(8),
+        realname: String::new(),
+        lobby: false,
+        password: None,
+        req: None,
+    };
+    for fake in ["\u{ff41}\u{ff4e}\u{ff4e}", "\u{430}nn"] {
+        let refused = hub.register(register(fake)).await.unwrap().unwrap_err();
+        assert!(
+            matches!(&refused.0, Refusal::NickLookalike { nick, like } if &**nick == fake && &**like == "ann"),
+            "{refused:?}"
+        );
+    }
+    // Renaming into a look-alike is refused too; renaming to a look-alike of oneself is not.
+    let bob = join(&hub, "bob", 64).await;
+    hub.command(bob.id, Command::Nick { nick: "\u{430}nn".into(), req: None }).await.unwrap();
+    assert!(has_error(&bob.events().await, |r| matches!(r, Refusal::NickLookalike { .. })));
+    hub.command(ann.id, Command::Nick { nick: "\u{430}nn".into(), req: None }).await.unwrap();
+    assert!(ann.events().await.iter().any(|e| matches!(e, Event::Nick { new, .. } if &**new == "\u{430}nn")));
+    // Once the original leaves, its look-alike is free.
+    hub.command(ann.id, Command::Quit { reason: None }).await.unwrap();
+    ann.events().await;
+    assert!(hub.register(register("ann")).await.unwrap().is_ok());
+}

@@ -75,6 +75,13 @@ pub fn validate_room(room: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// What a nickname looks like, for telling look-alikes apart: the Unicode TR39 confusable
+/// skeleton of its folded form (`ａｎｎ` in fullwidth letters and `аnn` with a Cyrillic `а`
+/// both look like `ann`). Two nicks with one skeleton would let one user pass for the other.
+pub fn skeleton(nick: &str) -> String {
+    fold(&unicode_security::skeleton(&fold(nick)).collect::<String>())
+}
+
 /// Whether a target names a room rather than a user: room names start with `#`, nicknames
 /// never do. The one place that rule is written.
 pub fn is_room_name(target: &str) -> bool {
@@ -144,6 +151,16 @@ impl Glob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_nicks_share_a_skeleton() {
+        for same in ["ann", "ANN", "\u{ff41}\u{ff4e}\u{ff4e}", "\u{430}nn", "a\u{200b}nn"] {
+            assert_eq!(skeleton(same), skeleton("ann"), "{same:?}");
+        }
+        for other in ["anna", "bob", "an"] {
+            assert_ne!(skeleton(other), skeleton("ann"), "{other:?}");
+        }
+    }
 
     #[test]
     fn partial_masks_are_completed() {

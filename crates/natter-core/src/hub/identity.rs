@@ -11,8 +11,9 @@ use crate::refusal::{Refusal, ServerAction};
 use crate::request::Req;
 use crate::time::now_ms;
 use crate::vocab::{Name, SessionKind};
-use natter_proto::names::{fold, validate_nick};
+use natter_proto::names::{fold, skeleton, validate_nick};
 use natter_proto::text::clip_bytes;
+use std::hash::BuildHasher;
 
 impl Hub {
     pub(super) fn register(&mut self, reg: Registration) -> Result<Registered, RegisterError> {
@@ -28,6 +29,10 @@ impl Hub {
         let key = fold(&reg.nick);
         if self.nicks.contains_key(&key) {
             return Err(RegisterError(Refusal::NickInUse { nick: reg.nick.as_str().into() }));
+        }
+        let look = skeleton_key(&reg.nick);
+        if let Some(like) = self.look_alike(look, None) {
+            return Err(RegisterError(Refusal::NickLookalike { nick: reg.nick.as_str().into(), like }));
         }
         let nick: Name = reg.nick.as_str().into();
         let session = Session {
@@ -55,6 +60,7 @@ impl Hub {
         self.stats.peak = self.stats.peak.max(self.stats.users);
         let id = self.sessions.insert(Box::new(session));
         self.nicks.insert(key, id);
+        self.skeletons.insert(look, id);
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         if reg.lobby {
             let lobby = self.config.lobby.clone();
@@ -74,6 +80,10 @@ impl Hub {
         {
             return self.refuse(id, req, Refusal::NickInUse { nick: nick.into() });
         }
+        let look = skeleton_key(nick);
+        if let Some(like) = self.look_alike(look, Some(id)) {
+            return self.refuse(id, req, Refusal::NickLookalike { nick: nick.into(), like });
+        }
         let session = self.sessions.get_mut(&id).expect("caller checked");
         if *session.nick == *nick {
             return;
@@ -84,6 +94,8 @@ impl Hub {
         let realname = session.realname.clone();
         self.nicks.remove(&old_key);
         self.nicks.insert(key, id);
+        self.skeletons.remove(&skeleton_key(&old));
+        self.skeletons.insert(look, id);
         self.remember_past(&old, &ident, &realname);
         self.recheck_bans(id);
         let recipients = self.neighbours(id);
@@ -142,6 +154,7 @@ impl Hub {
         self.stats.hidden -= usize::from(session.hidden);
         self.stats.operators -= usize::from(session.server_op);
         self.nicks.remove(&session.folded);
+        self.skeletons.remove(&skeleton_key(&session.nick));
         for key in &session.rooms {
             if let Some(room) = self.rooms.get_mut(key) {
                 room.forget(id);
@@ -168,6 +181,12 @@ impl Hub {
         self.broadcast(recipients.into_iter().filter(|&m| m != id), event);
     }
 
+    /// The nick of someone else online whose nick looks like one with skeleton key `look`.
+    fn look_alike(&self, look: u64, me: Option<SessionId>) -> Option<Name> {
+        let owner = *self.skeletons.get(&look)?;
+        (Some(owner) != me).then(|| self.sessions.get(&owner).map(|s| s.nick.clone())).flatten()
+    }
+
     /// Hides the session from (or shows it again in) searches by people who share no room
     /// with it.
     pub(super) fn hide_from_searches(&mut self, id: SessionId, on: bool) {
@@ -186,4 +205,10 @@ impl Hub {
         };
         self.remove_session(victim, reason, false);
     }
+}
+
+/// What a nick looks like, as a key of the hub's look-alike table: a hash of its TR39
+/// skeleton (8 bytes a session rather than a string; a collision would only refuse a nick).
+fn skeleton_key(nick: &str) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(skeleton(nick))
 }

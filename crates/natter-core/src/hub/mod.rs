@@ -165,6 +165,9 @@ pub(crate) struct Hub {
     pending: VecDeque<Option<PendingMessage>>,
     sessions: sessions::Sessions,
     nicks: FxHashMap<String, SessionId>,
+    /// Look-alike keys of the nicks online (`identity::skeleton_key`): no two sessions may
+    /// have nicks that look the same.
+    skeletons: FxHashMap<u64, SessionId>,
     rooms: FxHashMap<String, Room>,
     cids: CidCache,
     /// Sessions with staged deliveries, flushed at the end of each batch of commands.
@@ -199,6 +202,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         pending: VecDeque::new(),
         sessions: sessions::Sessions::default(),
         nicks: FxHashMap::default(),
+        skeletons: FxHashMap::default(),
         rooms: FxHashMap::default(),
         cids: CidCache::default(),
         dirty: Vec::new(),
@@ -317,5 +321,6 @@ impl Hub {
         }
         self.sessions.clear();
         self.nicks.clear();
+        self.skeletons.clear();
     }
 }

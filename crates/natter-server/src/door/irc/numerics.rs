@@ -39,6 +39,7 @@ impl IrcDoor {
         let refused_nick = match refusal {
             Refusal::NickInUse { nick }
             | Refusal::InvalidNick { nick, .. }
+            | Refusal::NickLookalike { nick, .. }
             | Refusal::NoSuchNick { nick }
             | Refusal::NoSuchRecipient { nick }
             | Refusal::UserNotInRoom { nick, .. }
@@ -56,6 +57,8 @@ impl IrcDoor {
             (Refusal::NickInUse { nick }, _) => {
                 self.numeric(out, "433", &[nick, "Nickname is already in use"])
             }
+            // A look-alike is taken as far as anyone can see: 433, saying whose it looks like.
+            (Refusal::NickLookalike { nick, .. }, _) => self.numeric(out, "433", &[nick, &message]),
             (Refusal::InvalidNick { nick, problem }, _) => self.numeric(out, "432", &[nick, problem]),
             (Refusal::BadPassword | Refusal::BadOperatorPassword, _) => {
                 self.numeric(out, "464", &["Password incorrect"])

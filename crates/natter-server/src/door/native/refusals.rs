@@ -9,7 +9,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
     match refusal {
         Refusal::BadPassword | Refusal::BadOperatorPassword => ErrorCode::BadPassword,
         Refusal::InvalidNick { .. } | Refusal::CannotIgnoreSelf => ErrorCode::InvalidNick,
-        Refusal::NickInUse { .. } => ErrorCode::NickInUse,
+        Refusal::NickInUse { .. } | Refusal::NickLookalike { .. } => ErrorCode::NickInUse,
         Refusal::InvalidRoom { .. } => ErrorCode::InvalidRoom,
         Refusal::NoSuchRoom { .. } => ErrorCode::NoSuchRoom,
         Refusal::NotInRoom { .. } | Refusal::SecretRoom { .. } => ErrorCode::NotInRoom,
