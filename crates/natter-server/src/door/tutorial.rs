@@ -230,6 +230,43 @@ mod tests {
         assert!(datagrams[1..].iter().all(|d| tutorial_split(d).len() == 2));
     }
 
+    #[test]
+    fn parts_and_kicks_of_others_are_offline_ours_are_notices() {
+        let mut door = TutorialDoor::default();
+        door.on_registered("me", "#lobby");
+        let part = |nick: &str| Event::Part {
+            room: "#lobby".into(),
+            nick: nick.into(),
+            ident: "x@y".into(),
+            reason: Some("bye".into()),
+            ts: 0,
+        };
+        let kick = |nick: &str| Event::Kick {
+            room: "#lobby".into(),
+            nick: nick.into(),
+            by: "op".into(),
+            ident: "x@y".into(),
+            reason: None,
+            ts: 0,
+        };
+        let mut out = Vec::new();
+        for event in [part("ann"), kick("bob"), part("me"), kick("ME")] {
+            door.observe(&event);
+            door.render(&event, &mut out);
+        }
+        let text = String::from_utf8(out).unwrap();
+        let datagrams: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            datagrams,
+            vec![
+                "ann____went offline____",
+                "bob____went offline____",
+                "natter____[00:00] #lobby <-- me left (bye)",
+                "natter____[00:00] #lobby <-- ME was kicked by op",
+            ]
+        );
+    }
+
     proptest! {
         #[test]
         fn every_piece_fits_and_the_pieces_are_the_text(
