@@ -46,6 +46,11 @@ pub struct Args {
     /// Seconds a new connection has to log in [default: 30].
     #[arg(long, env = "NATTER_REGISTER_TIMEOUT", value_name = "SECS")]
     pub register_timeout: Option<u64>,
+    /// What UDP text members receive: `text` (text-mode lines) or `tutorial` (only
+    /// `WHO____TEXT` datagrams of at most 1024 bytes, which the socket-chat tutorials' UDP
+    /// group-chat client can read) [default: text].
+    #[arg(long, env = "NATTER_UDP_FORMAT", value_name = "FORMAT")]
+    pub udp_format: Option<UdpFormat>,
     /// Seconds after which a silent UDP member is dropped [default: 300].
     #[arg(long, env = "NATTER_UDP_IDLE", value_name = "SECS")]
     pub udp_idle: Option<u64>,
@@ -72,6 +77,18 @@ pub struct Args {
     pub opers: Vec<String>,
 }
 
+/// How the UDP door writes to text members (native JSON members always get JSON).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UdpFormat {
+    /// Text-mode lines, as TCP text clients get them: readable with `nc -u`.
+    #[default]
+    Text,
+    /// Only `WHO____TEXT` datagrams (and `WHO____went offline____`), at most 1024 bytes: the
+    /// tutorial UDP group-chat client crashes on anything else.
+    Tutorial,
+}
+
 /// Resolved settings the server runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -93,6 +110,8 @@ pub struct Settings {
     pub session: SessionSettings,
     /// UDP member expiry.
     pub udp_idle: Duration,
+    /// What UDP text members receive.
+    pub udp_format: UdpFormat,
     /// Ephemeral rooms.
     pub ephemeral: Vec<String>,
     /// Console participant nick, when `--console`.
@@ -247,6 +266,7 @@ impl Settings {
             history: args.history.or(file.history).unwrap_or(50),
             session,
             udp_idle: Duration::from_secs(args.udp_idle.or(file.udp_idle).unwrap_or(300)),
+            udp_format: args.udp_format.or(file.udp_format).unwrap_or_default(),
             ephemeral,
             console: console.then_some(console_nick),
             password: args.password.or(file.password).filter(|p| !p.is_empty()),
@@ -266,6 +286,7 @@ mod tests {
         assert_eq!(s.db, "natter.db");
         assert_eq!(s.irc.as_deref(), Some("127.0.0.1:6667"));
         assert_eq!(s.history, 50);
+        assert_eq!(s.udp_format, UdpFormat::Text);
     }
 
     #[test]
@@ -273,16 +294,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("natter-config-test-{}", std::process::id()));
         std::fs::write(
             &dir,
-            "tcp = \"[::1]:9000\"\nudp = \"off\"\nirc = \"off\"\nhistory = 5\nephemeral = [\"#secret\"]\n",
+            "tcp = \"[::1]:9000\"\nudp = \"off\"\nudp_format = \"tutorial\"\nirc = \"off\"\nhistory = 5\nephemeral = [\"#secret\"]\n",
         )
         .unwrap();
-        let args = Args { config: Some(dir.clone()), history: Some(7), ..Default::default() };
+        let args = Args {
+            config: Some(dir.clone()),
+            history: Some(7),
+            udp_format: Some(UdpFormat::Text),
+            ..Default::default()
+        };
         let s = Settings::resolve(args).unwrap();
         std::fs::remove_file(&dir).ok();
         assert_eq!(s.tcp.as_deref(), Some("[::1]:9000"));
         assert_eq!(s.udp, None);
         assert_eq!(s.irc, None);
         assert_eq!(s.history, 7);
+        assert_eq!(s.udp_format, UdpFormat::Text, "the flag wins over the file");
         assert_eq!(s.ephemeral, vec!["#secret".to_string()]);
     }
 
@@ -292,7 +319,7 @@ mod tests {
         std::fs::write(
             &path,
             "db = \":memory:\"\nmax_line = 100\nmsg_rate = 2\nmsg_burst = 3\noutbox = 4\n\
-             register_timeout = 5\nudp_idle = 6\nconsole = true\nconsole_nick = \"op\"\n\
+             register_timeout = 5\nudp_idle = 6\nudp_format = \"tutorial\"\nconsole = true\nconsole_nick = \"op\"\n\
              server_name = \"irc.test\"\nirc_lobby = false\npassword = \"pw\"\nopers = [\"a:b\"]\n",
         )
         .unwrap();
@@ -308,6 +335,7 @@ mod tests {
         );
         assert_eq!(s.session.register_timeout, Duration::from_secs(5));
         assert_eq!(s.udp_idle, Duration::from_secs(6));
+        assert_eq!(s.udp_format, UdpFormat::Tutorial);
         assert_eq!(s.console.as_deref(), Some("op"));
         assert_eq!(s.session.server_name, "irc.test");
         assert!(!s.session.irc_lobby);
@@ -327,5 +355,10 @@ mod tests {
         let err =
             Settings::resolve(Args { ephemeral: vec!["nohash".into()], ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("nohash"), "{err}");
+        let path = std::env::temp_dir().join(format!("natter-config-badfmt-{}", std::process::id()));
+        std::fs::write(&path, "udp_format = \"json\"\n").unwrap();
+        let err = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() }).unwrap_err();
+        std::fs::remove_file(&path).ok();
+        assert!(err.to_string().contains("udp_format") || err.to_string().contains("tutorial"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ mod listener;
 mod udp;
 mod write_batch;
 
-pub use config::{Args, SessionSettings, Settings};
+pub use config::{Args, SessionSettings, Settings, UdpFormat};
 
 use anyhow::Context as _;
 use natter_core::{HubConfig, HubHandle, Store};
@@ -121,6 +121,7 @@ impl Server {
                 hub.clone(),
                 settings.session,
                 settings.udp_idle,
+                settings.udp_format,
                 stop_rx.clone(),
                 alive,
             ));

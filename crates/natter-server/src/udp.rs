@@ -5,10 +5,15 @@
 //! room traffic from every front door comes back as datagrams, long text split at character
 //! boundaries (never cut); `quit` leaves; silent members expire. Each member is a small task
 //! fed by the one receive loop, so a member behaves exactly like a TCP session.
+//!
+//! With `--udp-format tutorial`, text members get what the tutorial's own client can read
+//! instead of text-mode lines: only `WHO____TEXT` datagrams of at most 1024 bytes
+//! ([`crate::door::udp_tutorial`]).
 
-use crate::config::SessionSettings;
+use crate::config::{SessionSettings, UdpFormat};
 use crate::door::native::NativeDoor;
 use crate::door::text::TextDoor;
+use crate::door::udp_tutorial::UdpTutorialDoor;
 use crate::door::{Door, Flow, SessionCtx};
 use natter_core::{Event, HubHandle, NextBatch, Piece, SessionKind};
 use std::collections::HashMap;
@@ -32,6 +37,7 @@ pub async fn serve(
     hub: HubHandle,
     settings: SessionSettings,
     idle: Duration,
+    format: UdpFormat,
     mut stop: watch::Receiver<bool>,
     alive: crate::listener::Alive,
 ) {
@@ -61,7 +67,7 @@ pub async fn serve(
         members.retain(|_, tx| !tx.is_closed());
         let (socket, hub, alive) = (socket.clone(), hub.clone(), alive.clone());
         tokio::spawn(async move {
-            member(socket, peer, rx, hub, settings, idle).await;
+            member(socket, peer, rx, hub, settings, idle, format).await;
             drop(alive);
         });
     }
@@ -74,15 +80,29 @@ async fn member(
     hub: HubHandle,
     settings: SessionSettings,
     idle: Duration,
+    format: UdpFormat,
 ) {
     let Some(first) = rx.recv().await else { return };
     let json = first.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let ctx = SessionCtx::new(hub, peer, settings, SessionKind::Udp);
     if json {
-        run(socket, peer, rx, first, NativeDoor::new(ctx.settings.max_line), ctx, idle, false).await;
+        let door = NativeDoor::new(ctx.settings.max_line);
+        run(socket, peer, rx, first, door, ctx, idle, false, Framing::Split).await;
+    } else if format == UdpFormat::Tutorial {
+        run(socket, peer, rx, first, UdpTutorialDoor::default(), ctx, idle, true, Framing::Lines).await;
     } else {
-        run(socket, peer, rx, first, TextDoor::default(), ctx, idle, true).await;
+        run(socket, peer, rx, first, TextDoor::default(), ctx, idle, true, Framing::Split).await;
     }
+}
+
+/// How a rendering becomes datagrams.
+#[derive(Debug, Clone, Copy)]
+enum Framing {
+    /// As few datagrams of at most [`MAX_DATAGRAM`] as fit ([`split_datagrams`]).
+    Split,
+    /// Each line (newline-terminated) is one datagram, sent without its newline: the door has
+    /// already cut its output to datagram size ([`UdpTutorialDoor`]).
+    Lines,
 }
 
 /// Lines of a datagram: a datagram is a message; embedded newlines separate several.
@@ -100,6 +120,7 @@ async fn run<D: Door>(
     mut ctx: SessionCtx,
     idle: Duration,
     text: bool,
+    framing: Framing,
 ) {
     let mut closing = false;
     let mut pending = Some(first);
@@ -163,7 +184,7 @@ async fn run<D: Door>(
                         // every member that speaks this door's wire.
                         out.clear();
                         crate::write_batch::render(&mut door, delivery, &mut out);
-                        send_split(&socket, peer, &out).await;
+                        send(&socket, peer, &out, framing).await;
                     }
                 }
                 if out.capacity() > MAX_KEPT_BUFFER {
@@ -172,7 +193,7 @@ async fn run<D: Door>(
                 if let Some(reason) = closed {
                     let mut out = Vec::new();
                     door.render(&Event::Bye { reason: reason.0 }, &mut out);
-                    send_split(&socket, peer, &out).await;
+                    send(&socket, peer, &out, framing).await;
                     break;
                 }
             }
@@ -188,10 +209,19 @@ async fn run<D: Door>(
     }
 }
 
-/// Sends `bytes` as one datagram, or several split at line, then character boundaries.
-async fn send_split(socket: &UdpSocket, peer: SocketAddr, bytes: &[u8]) {
-    for chunk in split_datagrams(bytes, MAX_DATAGRAM) {
-        let _ = socket.send_to(chunk, peer).await;
+/// Sends one rendering as datagrams, framed as the door needs.
+async fn send(socket: &UdpSocket, peer: SocketAddr, bytes: &[u8], framing: Framing) {
+    match framing {
+        Framing::Split => {
+            for chunk in split_datagrams(bytes, MAX_DATAGRAM) {
+                let _ = socket.send_to(chunk, peer).await;
+            }
+        }
+        Framing::Lines => {
+            for datagram in bytes.split(|&b| b == b'\n').filter(|d| !d.is_empty()) {
+                let _ = socket.send_to(datagram, peer).await;
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod modes;
 pub mod native;
 pub mod slots;
 pub mod text;
+pub mod udp_tutorial;
 
 use crate::config::SessionSettings;
 use crate::limits::{RateLimiter, Strikes};

@@ -30,6 +30,11 @@ impl TextDoor {
     fn current_room(&self) -> Option<&str> {
         self.rooms.last().map(String::as_str)
     }
+
+    /// The session's nick as last seen, so that a wrapping door can tell its own events apart.
+    pub(crate) fn nick(&self) -> &str {
+        &self.nick
+    }
 }
 
 /// `HH:MM` (UTC) of a millisecond timestamp.
@@ -65,6 +70,8 @@ fn message_line(m: &ChatMessage, out: &mut String) {
 }
 
 /// Renders one event as text lines ending in CRLF (telnet needs CR; netcat ignores it).
+/// The tutorial dialects (`door::udp_tutorial`, `door::native::tutorial`) reuse these lines for
+/// everything they show as notices.
 pub(crate) fn render_text(event: &Event) -> String {
     let mut s = String::new();
     match event {

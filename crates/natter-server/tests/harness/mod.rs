@@ -10,7 +10,7 @@
 //! tokio timeouts: frozen time never reaches them) after real seconds instead of hanging.
 #![allow(dead_code)]
 
-use natter_server::{Server, SessionSettings, Settings};
+use natter_server::{Server, SessionSettings, Settings, UdpFormat};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +30,7 @@ pub fn settings() -> Settings {
         history: 50,
         session: SessionSettings { msg_rate: 0, ..SessionSettings::default() },
         udp_idle: Duration::from_secs(300),
+        udp_format: UdpFormat::Text,
         ephemeral: Vec::new(),
         console: None,
         password: None,
