@@ -152,6 +152,14 @@ pub fn plan(line: &str, current: &Target) -> Plan {
             },
             SlashCommand::Away(text) => Plan::Submit(ClientFrame::Away { text, id: None }),
             SlashCommand::Whois(nick) => Plan::Submit(ClientFrame::Whois { nick, id: None }),
+            // The client's private conversations are already open to type into: `/r` answers
+            // the one on screen.
+            SlashCommand::Reply(text) => match current {
+                Target::Nick(_) => Plan::Send { target: current.clone(), text, action: false },
+                Target::Room(_) => {
+                    Plan::Error("/r answers a private conversation; use @nick text here".into())
+                }
+            },
             SlashCommand::Quit(reason) => Plan::Quit(reason),
         },
     }

@@ -266,6 +266,17 @@ pub enum Command {
         /// Request id: a refusal carries it.
         req: Req,
     },
+    /// A private message to every server operator online (help-desk visitors ask their
+    /// questions this way: they know no operator's name). Each operator gets a private
+    /// `Event::Message` addressed to it; the sender gets no acknowledgement, and a refusal
+    /// (`NoSuchRecipient`) when no operator is online. From then on the operators are also
+    /// told (`Event::Quit`) when the sender leaves, since they share no room with it.
+    AskOperators {
+        /// The question.
+        text: String,
+        /// Request id: a refusal carries it.
+        req: Req,
+    },
     /// Hide from (`true`) or show again in server-wide searches by people who share no room
     /// with you.
     HideFromSearches {

@@ -501,3 +501,75 @@ async fn look_alike_nicks_are_refused_while_the_original_is_online() {
     ann.events().await;
     assert!(hub.register(register("ann")).await.unwrap().is_ok());
 }
+
+async fn register(hub: &HubHandle, nick: &str, kind: SessionKind, lobby: bool) -> Peer {
+    let outbox = Outbox::new(64);
+    let registration = Registration {
+        nick: nick.into(),
+        ident: format!("{nick}@test"),
+        kind,
+        outbox: outbox.clone(),
+        realname: String::new(),
+        lobby,
+        password: None,
+        req: None,
+    };
+    let id = hub.register(registration).await.unwrap().unwrap().session;
+    Peer { id, outbox }
+}
+
+#[tokio::test]
+async fn a_question_for_the_operators_reaches_each_of_them_privately_and_nobody_else() {
+    let hub = start();
+    // No operator online yet: the visitor is told, not left waiting.
+    let guest = register(&hub, "guest-1", SessionKind::Text, false).await;
+    guest.events().await;
+    let ask = |text: &str| Command::AskOperators { text: text.into(), req: None };
+    hub.command(guest.id, ask("anyone?")).await.unwrap();
+    assert!(has_error(&guest.events().await, |r| matches!(r, Refusal::NoSuchRecipient { .. })));
+
+    let console = register(&hub, "operator", SessionKind::Console, true).await;
+    let member = join(&hub, "ann", 64).await;
+    console.events().await;
+    member.events().await;
+    hub.command(guest.id, ask("where is my order?")).await.unwrap();
+    hub.command(guest.id, ask("   ")).await.unwrap();
+    let seen = console.events().await;
+    assert!(
+        matches!(&seen[..], [Event::Message(m)] if m.from.as_ref() == "guest-1"
+            && m.to.as_deref() == Some("operator") && m.room.is_none() && &*m.text == "where is my order?"),
+        "{seen:?}"
+    );
+    assert!(member.events().await.is_empty(), "room members never hear guests");
+    let own = guest.events().await;
+    assert!(has_error(&own, |r| *r == Refusal::EmptyMessage), "{own:?}");
+    assert_eq!(own.len(), 1, "no acknowledgement: {own:?}");
+
+    // The operator's answer is an ordinary private message.
+    let reply = Command::Say {
+        target: Target::Nick("guest-1".into()),
+        text: "it ships today".into(),
+        action: false,
+        notice: false,
+        meta: None,
+        cid: None,
+        req: None,
+    };
+    hub.command(console.id, reply).await.unwrap();
+    assert_eq!(texts(&guest.events().await), ["it ships today"]);
+    console.events().await;
+
+    // The operators it asked are told when it leaves; room members are not.
+    hub.command(guest.id, Command::Quit { reason: Some("left".into()) }).await.unwrap();
+    let seen = console.events().await;
+    assert!(
+        seen.iter().any(|e| matches!(e, Event::Quit { nick, .. } if nick.as_ref() == "guest-1")),
+        "{seen:?}"
+    );
+    assert!(member.events().await.is_empty());
+    // A visitor that never asked leaves without a word to the operators.
+    let quiet = register(&hub, "guest-2", SessionKind::Text, false).await;
+    console.events().await;
+    hub.command(quiet.id, Command::Quit { reason: None }).await.unwrap();
+    assert!(console.events().await.is_empty());
+}

@@ -121,6 +121,10 @@ pub enum SlashCommand {
     Away(Option<String>),
     /// `/whois nick`
     Whois(String),
+    /// `/r text` (also `/reply`): a private message to whoever last sent you one, so that
+    /// whoever answers several visitors need not type their names. The front end tracks who
+    /// that is.
+    Reply(String),
     /// `/quit [reason]`, also bare `quit` and `exit`.
     Quit(Option<String>),
 }
@@ -140,6 +144,7 @@ pub enum InputError {
 pub const HELP: &[(&str, &str)] = &[
     ("text", "send text to the current room"),
     ("@nick text", "private message to nick (also /msg nick text)"),
+    ("/r text", "reply privately to whoever last sent you a private message"),
     ("/help [command]", "this help"),
     ("/ls", "who is online on the whole server"),
     ("/who [#room|*]", "who is in the room (* for the whole server)"),
@@ -312,6 +317,10 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             Some(r) => SlashCommand::Whois(split_word(r).0.to_string()),
             None => return Err(InputError::Usage("/whois nick")),
         },
+        "r" | "reply" => match rest {
+            Some(r) => SlashCommand::Reply(r.to_string()),
+            None => return Err(InputError::Usage("/r message")),
+        },
         "quit" | "exit" | "q" | "bye" => SlashCommand::Quit(rest.map(str::to_string)),
         other => return Err(InputError::Unknown(other.to_string())),
     };
@@ -427,6 +436,19 @@ mod tests {
             cmd("/DeVoice bob"),
             SlashCommand::Standing { room: None, nick: "bob".into(), operator: false, on: false }
         );
+    }
+
+    #[test]
+    fn reply_to_the_last_private_message() {
+        assert_eq!(cmd("/r yes, how can I help?"), SlashCommand::Reply("yes, how can I help?".into()));
+        assert_eq!(cmd("/R  spaced  out "), SlashCommand::Reply("spaced  out".into()));
+        assert_eq!(cmd("/reply ok"), SlashCommand::Reply("ok".into()));
+        assert_eq!(parse_input("/r").unwrap_err(), InputError::Usage("/r message"));
+        assert_eq!(parse_input("/r    ").unwrap_err(), InputError::Usage("/r message"));
+        // Only the command word: `/rooms` and a word starting with r are something else.
+        assert_eq!(cmd("/rooms"), SlashCommand::Rooms);
+        assert_eq!(parse_input("/rr hi").unwrap_err(), InputError::Unknown("rr".into()));
+        assert!(help_lines().iter().any(|l| l.starts_with("/r text")));
     }
 
     proptest::proptest! {

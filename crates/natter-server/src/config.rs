@@ -60,6 +60,10 @@ pub struct Args {
     /// Make this terminal a participant (nick `operator`), to answer visitors.
     #[arg(long, env = "NATTER_CONSOLE")]
     pub console: bool,
+    /// Help-desk mode (implies --console): text-mode visitors are not asked for a name; each
+    /// is logged in as guest-N and everything it types goes privately to the server operators.
+    #[arg(long, env = "NATTER_HELPDESK")]
+    pub helpdesk: bool,
     /// Nickname of the console participant [default: operator].
     #[arg(long, env = "NATTER_CONSOLE_NICK", value_name = "NICK")]
     pub console_nick: Option<String>,
@@ -140,6 +144,29 @@ pub struct SessionSettings {
     pub server_name: &'static str,
     /// IRC sessions start in the lobby.
     pub irc_lobby: bool,
+    /// Help-desk mode, when on: text-mode visitors become guests of the operators.
+    pub helpdesk: Option<Helpdesk>,
+}
+
+/// What help-desk mode needs (`--helpdesk`): the console operator visitors talk to, and the
+/// counter their `guest-N` names come from, shared by every connection of one server.
+#[derive(Debug, Clone, Copy)]
+pub struct Helpdesk {
+    /// The console's nickname (the operator visitors are told about).
+    pub operator: &'static str,
+    /// The next guest number to try; set once at startup, hence `'static`.
+    pub next_guest: &'static std::sync::atomic::AtomicU64,
+}
+
+impl Helpdesk {
+    /// A help desk answered by `operator`, numbering its guests from 1. Leaked once per
+    /// server: every session borrows it for the server's lifetime.
+    pub fn new(operator: &str) -> Self {
+        Self {
+            operator: Box::leak(operator.to_string().into_boxed_str()),
+            next_guest: Box::leak(Box::new(std::sync::atomic::AtomicU64::new(1))),
+        }
+    }
 }
 
 impl Default for SessionSettings {
@@ -152,6 +179,7 @@ impl Default for SessionSettings {
             register_timeout: Duration::from_secs(30),
             server_name: "natter",
             irc_lobby: true,
+            helpdesk: None,
         }
     }
 }
@@ -218,6 +246,7 @@ impl Settings {
                 None => defaults.server_name,
             },
             irc_lobby: args.irc_lobby.or(file.irc_lobby).unwrap_or(defaults.irc_lobby),
+            helpdesk: None,
         };
         if session.server_name.is_empty() || session.server_name.contains([' ', ':', '!', '@']) {
             return Err(ConfigError::Value {
@@ -251,12 +280,15 @@ impl Settings {
                 }
             }
         }
-        let console = args.console || file.console;
+        let helpdesk = args.helpdesk || file.helpdesk;
+        // Someone has to answer the visitors: help-desk mode brings the console along.
+        let console = args.console || file.console || helpdesk;
         let console_nick = args.console_nick.or(file.console_nick).unwrap_or_else(|| "operator".into());
         if console {
             natter_proto::names::validate_nick(&console_nick)
                 .map_err(|e| ConfigError::Value { name: "console_nick", message: e.to_string() })?;
         }
+        let session = SessionSettings { helpdesk: helpdesk.then(|| Helpdesk::new(&console_nick)), ..session };
         Ok(Self {
             tcp: off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())),
             udp: off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),
@@ -287,6 +319,21 @@ mod tests {
         assert_eq!(s.irc.as_deref(), Some("127.0.0.1:6667"));
         assert_eq!(s.history, 50);
         assert_eq!(s.udp_format, UdpFormat::Text);
+        assert!(s.session.helpdesk.is_none());
+    }
+
+    #[test]
+    fn helpdesk_brings_the_console() {
+        let s = Settings::resolve(Args {
+            helpdesk: true,
+            console_nick: Some("ops".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.console.as_deref(), Some("ops"));
+        let desk = s.session.helpdesk.unwrap();
+        assert_eq!(desk.operator, "ops");
+        assert_eq!(desk.next_guest.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -320,7 +367,8 @@ mod tests {
             &path,
             "db = \":memory:\"\nmax_line = 100\nmsg_rate = 2\nmsg_burst = 3\noutbox = 4\n\
              register_timeout = 5\nudp_idle = 6\nudp_format = \"tutorial\"\nconsole = true\nconsole_nick = \"op\"\n\
-             server_name = \"irc.test\"\nirc_lobby = false\npassword = \"pw\"\nopers = [\"a:b\"]\n",
+             server_name = \"irc.test\"\nirc_lobby = false\npassword = \"pw\"\nopers = [\"a:b\"]\n\
+             helpdesk = true\n",
         )
         .unwrap();
         let s = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() });
@@ -341,6 +389,7 @@ mod tests {
         assert!(!s.session.irc_lobby);
         assert_eq!(s.password.as_deref(), Some("pw"));
         assert_eq!(s.operators, vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(s.session.helpdesk.map(|h| h.operator), Some("op"));
         let err = nested.unwrap_err();
         assert!(err.to_string().contains("unknown field `config`"), "{err}");
     }

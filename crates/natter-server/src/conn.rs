@@ -61,7 +61,10 @@ pub(crate) async fn run<D: Door>(
     let timer = sleep_until(deadline);
     tokio::pin!(timer);
 
-    if let Flow::Close(reason) = Box::pin(drain_lines(&mut lines, &mut door, &mut ctx)).await {
+    if let Flow::Close(reason) = Box::pin(door.on_connect(&mut ctx)).await {
+        closing = true;
+        Box::pin(ctx.end(reason)).await;
+    } else if let Flow::Close(reason) = Box::pin(drain_lines(&mut lines, &mut door, &mut ctx)).await {
         closing = true;
         Box::pin(ctx.end(reason)).await;
     }

@@ -10,7 +10,7 @@ mod listener;
 mod udp;
 mod write_batch;
 
-pub use config::{Args, SessionSettings, Settings, UdpFormat};
+pub use config::{Args, Helpdesk, SessionSettings, Settings, UdpFormat};
 
 use anyhow::Context as _;
 use natter_core::{HubConfig, HubHandle, Store};

@@ -1,10 +1,13 @@
 //! The TCP port: accepts connections and picks the front door from the first bytes a client
 //! sends (`{` means native JSON, a first line starting with `CAP `, `NICK `, `PASS ` or `USER `
 //! means IRC, anything else text mode), so that one port serves every kind of client. The
-//! dedicated IRC port (`--irc`) skips the sniffing.
+//! dedicated IRC port (`--irc`) skips the sniffing. In help-desk mode text-mode visitors go to
+//! the help desk instead, and a silent one is never greeted (it would read the greeting as
+//! the answer to its first question).
 
 use crate::config::SessionSettings;
 use crate::conn::{self, read_available};
+use crate::door::helpdesk::HelpdeskDoor;
 use crate::door::irc::{IrcDoor, MAX_IRC_LINE};
 use crate::door::native::NativeDoor;
 use crate::door::text::{GREETING, TextDoor};
@@ -89,7 +92,8 @@ async fn handle(
     let _ = stream.set_nodelay(true);
     let mut lines = LineBuffer::new(settings.max_line);
     let deadline = Instant::now() + settings.register_timeout;
-    let mut greeted = false;
+    // Help-desk visitors are never greeted: as if they had been already.
+    let mut greeted = settings.helpdesk.is_some();
     // Set once the first line has begun: how long to wait for its end.
     let mut line_wait: Option<Instant> = None;
     loop {
@@ -127,6 +131,8 @@ async fn handle(
                     return;
                 }
             }
+            // A visitor still thinking about its first question becomes a guest all the same.
+            Err(_) if settings.helpdesk.is_some() => break,
             Err(_) => {
                 let _ = stream
                     .write_all(b"*** bye: registration timeout: log in within the time allowed\r\n")
@@ -143,7 +149,10 @@ async fn handle(
             irc.extend(lines.peek());
             tokio::spawn(serve(conn, irc, IrcDoor::default()))
         }
-        _ => tokio::spawn(serve(conn, lines, TextDoor::default())),
+        _ => match settings.helpdesk {
+            Some(desk) => tokio::spawn(serve(conn, lines, HelpdeskDoor::new(desk))),
+            None => tokio::spawn(serve(conn, lines, TextDoor::default())),
+        },
     };
 }
 

@@ -50,6 +50,7 @@ impl Hub {
                 self.sessions.get_mut(&id).expect("checked above").hears_announcements = on;
             }
             Command::Announce { text, req } => self.announce(id, text, req),
+            Command::AskOperators { text, req } => self.ask_operators(id, text, req),
             Command::Quit { reason } => self.remove_session(id, reason.as_deref().unwrap_or("quit"), false),
         }
     }

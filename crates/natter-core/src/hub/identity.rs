@@ -53,6 +53,7 @@ impl Hub {
             invited: Default::default(),
             hidden: false,
             hears_announcements: false,
+            asked_operators: false,
             held: None,
         };
         self.stats.users += 1;
@@ -148,7 +149,17 @@ impl Hub {
 
     /// Takes a session off the server, telling everyone who shared a room with it.
     pub(super) fn remove_session(&mut self, id: SessionId, reason: &str, discard: bool) {
-        let recipients = self.neighbours(id);
+        let mut recipients = self.neighbours(id);
+        if self.sessions.get(&id).is_some_and(|s| s.asked_operators) {
+            // The operators it asked share no room with it, yet are waiting for its next words.
+            let operators: Vec<SessionId> = self
+                .sessions
+                .iter()
+                .filter(|&(sid, s)| s.server_op && !recipients.contains(&sid))
+                .map(|(sid, _)| sid)
+                .collect();
+            recipients.extend(operators);
+        }
         let Some(mut session) = self.sessions.remove(&id) else { return };
         self.stats.users -= 1;
         self.stats.hidden -= usize::from(session.hidden);

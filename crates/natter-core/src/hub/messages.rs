@@ -219,3 +219,46 @@ impl Hub {
         self.broadcast(recipients, event);
     }
 }
+
+impl Hub {
+    /// A private message to every server operator online: each gets it addressed to itself.
+    pub(super) fn ask_operators(&mut self, id: SessionId, text: String, req: Req) {
+        if text.trim().is_empty() {
+            return self.refuse(id, req, Refusal::EmptyMessage);
+        }
+        let ts = now_ms();
+        let sender = self.sessions.get_mut(&id).expect("caller checked");
+        sender.active_ts = ts;
+        sender.asked_operators = true;
+        let (sender_key, from, ident) = (sender.folded.clone(), sender.nick.clone(), sender.ident.clone());
+        let operators: Vec<(SessionId, Name)> = self
+            .sessions
+            .iter()
+            .filter(|&(sid, s)| s.server_op && sid != id)
+            .map(|(sid, s)| (sid, s.nick.clone()))
+            .collect();
+        if operators.is_empty() {
+            return self.refuse(id, req, Refusal::NoSuchRecipient { nick: "operator".into() });
+        }
+        let text: Box<str> = text.into();
+        for (to_id, to_nick) in operators {
+            if self.sessions[&to_id].blocks(&sender_key, false) {
+                continue;
+            }
+            let message = Arc::new(ChatMessage {
+                room: None,
+                from: from.clone(),
+                ident: ident.clone(),
+                to: Some(to_nick),
+                text: text.clone(),
+                action: false,
+                notice: false,
+                meta: None,
+                mid: None,
+                uid: next_uid(),
+                ts,
+            });
+            self.reply(to_id, Event::Message(message));
+        }
+    }
+}

@@ -138,6 +138,7 @@ mod tests {
             invited: Default::default(),
             hidden: false,
             hears_announcements: false,
+            asked_operators: false,
             held: None,
         })
     }

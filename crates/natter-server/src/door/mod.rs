@@ -1,6 +1,7 @@
 //! Front doors: each turns one protocol's lines into hub commands and renders hub events back
 //! into that protocol's bytes. The connection loop around them ([`crate::conn`]) is shared.
 
+pub mod helpdesk;
 pub mod irc;
 pub mod modes;
 pub mod native;
@@ -64,6 +65,12 @@ pub(crate) trait Door: Send + 'static {
 
     /// The session just logged in as `nick` and is in `lobby` (before any event arrives).
     fn on_registered(&mut self, _nick: &str, _lobby: &str) {}
+
+    /// The connection was just handed to this door, before any line: a door may log in at
+    /// once (help-desk guests need no name).
+    fn on_connect(&mut self, _ctx: &mut SessionCtx) -> impl Future<Output = Flow> + Send {
+        std::future::ready(Flow::Continue)
+    }
 
     /// Handles one complete line from the peer.
     fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> impl Future<Output = Flow> + Send;
@@ -223,6 +230,30 @@ impl SessionCtx {
                 (self.reject(req, refused.0), bad_password)
             }
             Err(_) => (Flow::Close("the server is shutting down".into()), false),
+        }
+    }
+
+    /// Logs in as `nick` outside the lobby without telling the peer anything: a help-desk
+    /// guest's name is the server's choice, so a name that is taken is the server's to retry.
+    /// `Ok(Err(refusal))` when the hub refused it; `Err` when the server is shutting down.
+    pub async fn register_unseen(&mut self, nick: String) -> Result<Result<(), Refusal>, ()> {
+        let registration = Registration {
+            nick,
+            ident: format!("{}@{}", kind_user(self.kind), self.peer.ip()),
+            kind: self.kind,
+            outbox: self.outbox.clone(),
+            realname: String::new(),
+            lobby: false,
+            password: None,
+            req: None,
+        };
+        match self.hub.register(registration).await {
+            Ok(Ok(registered)) => {
+                self.session = Some(registered.session);
+                Ok(Ok(()))
+            }
+            Ok(Err(refused)) => Ok(Err(refused.0)),
+            Err(_) => Err(()),
         }
     }
 

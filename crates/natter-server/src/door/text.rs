@@ -24,6 +24,8 @@ pub struct TextDoor {
     /// Rooms joined, in join order; the last one is the current room.
     rooms: Vec<String>,
     nick: String,
+    /// Who last sent this session a private message: where `/r` goes.
+    last_private: Option<String>,
 }
 
 impl TextDoor {
@@ -433,6 +435,16 @@ impl TextDoor {
             }
             SlashCommand::Away(text) => Command::Away { text, req: None },
             SlashCommand::Whois(nick) => Command::Whois { nick, req: None },
+            SlashCommand::Reply(text) => {
+                let Some(to) = self.last_private.clone() else {
+                    let problem = "nobody has sent you a private message yet; use @nick text";
+                    return Err(ctx.reject_note(problem, error(problem)));
+                };
+                if !ctx.allow_message() {
+                    return Err(ctx.rate_limited(None));
+                }
+                Command::say(Target::Nick(to), text)
+            }
             SlashCommand::Quit(reason) => return Err(Flow::Close(reason.unwrap_or_else(|| "quit".into()))),
         })
     }
@@ -468,6 +480,14 @@ impl Door for TextDoor {
                 self.rooms.retain(|r| fold(r) != fold(room));
             }
             Event::Nick { old, new, .. } if fold(old) == fold(&self.nick) => self.nick = new.to_string(),
+            Event::Nick { old, new, .. }
+                if self.last_private.as_deref().is_some_and(|last| fold(last) == fold(old)) =>
+            {
+                self.last_private = Some(new.to_string());
+            }
+            Event::Message(m) if m.room.is_none() && fold(&m.from) != fold(&self.nick) => {
+                self.last_private = Some(m.from.to_string());
+            }
             _ => {}
         }
     }
@@ -513,7 +533,7 @@ impl Door for TextDoor {
 }
 
 /// Removes telnet negotiation (IAC sequences) that telnet clients mix into the text.
-fn strip_telnet(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+pub(super) fn strip_telnet(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if !line.contains(&0xFF) {
         return std::borrow::Cow::Borrowed(line);
     }
