@@ -69,3 +69,55 @@ fn the_operator_console_answers_a_visitor_privately() {
     }
     assert!(child.wait().unwrap().success());
 }
+
+/// Ctrl+C stops a server whose console is waiting for a line: it does not hang until Enter is
+/// pressed (the console reads its terminal on a thread of its own).
+#[test]
+fn an_interrupt_stops_the_server_while_the_console_waits_for_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args([
+            "serve",
+            "--console",
+            "--tcp",
+            "127.0.0.1:0",
+            "--udp",
+            "off",
+            "--irc",
+            "off",
+            "--db",
+            ":memory:",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kept open and silent, as a terminal nobody types on.
+    let _stdin = child.stdin.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let expect = |needle: &str| loop {
+        let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("never printed {needle:?}"));
+        if line.contains(needle) {
+            return;
+        }
+    };
+    expect("Hello operator");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    expect("stopped");
+    let deadline = std::time::Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the server printed stopped but did not exit");
+        // Polling interval of the wait for the observable exit.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+}

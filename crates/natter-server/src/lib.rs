@@ -24,7 +24,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     init_logging(settings.console.is_some());
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(serve(settings))
+    let result = runtime.block_on(serve(settings));
+    // Everything is stored and every client told by now. Do not wait for the console's read of
+    // the terminal, which only ends when someone presses Enter.
+    runtime.shutdown_background();
+    result
 }
 
 fn init_logging(console: bool) {
