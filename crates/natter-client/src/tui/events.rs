@@ -188,6 +188,26 @@ impl App {
                     }
                 }
             }
+            S::Kick { room, nick, by, reason, .. } => {
+                let Some(i) = self.find(&room) else { return };
+                if fold(&nick) == fold(&self.nick) {
+                    // Out of the room as after a part: its conversation closes, and the
+                    // conversation shown next says why.
+                    let why = reason.map(|r| format!(" ({})", sanitize(&r))).unwrap_or_default();
+                    let said = format!("you were kicked from {room} by {}{why}", sanitize(&by));
+                    if self.buffers.len() > 1 {
+                        self.close(i);
+                    } else {
+                        self.buffers[i].clear_members();
+                    }
+                    self.info_current(said);
+                } else {
+                    self.buffers[i].remove_member(&nick);
+                    if let Some(t) = text {
+                        self.info_in(i, now_ms(), t);
+                    }
+                }
+            }
             S::Quit { nick, .. } => {
                 for i in 0..self.buffers.len() {
                     let b = &mut self.buffers[i];
@@ -336,6 +356,51 @@ mod tests {
         assert_eq!(app.buffers[0].unread, 2);
         assert!(!mentions("annual", "ann"));
         assert!(mentions("@ann: hi", "ann"));
+    }
+
+    fn kick(room: &str, nick: &str, by: &str, reason: Option<&str>) -> Event {
+        Event::Frame(ServerFrame::Kick {
+            room: room.to_string().into(),
+            nick: nick.to_string().into(),
+            by: by.to_string().into(),
+            reason: reason.map(|r| r.to_string().into()),
+            ts: 1,
+        })
+    }
+
+    fn texts(b: &super::super::state::Buffer) -> Vec<String> {
+        b.lines
+            .iter()
+            .map(|l| match &l.kind {
+                LineKind::Info(t) | LineKind::Error(t) => t.clone(),
+                LineKind::Msg { from, text, .. } => format!("<{from}> {text}"),
+                LineKind::Pending { text, .. } => format!("… {text}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_kicked_member_leaves_the_member_list() {
+        let mut app = App::new("h:1", "ann", "#lobby");
+        app.on_event(joined("#lobby", &["ann"]));
+        app.on_event(joined("#rust", &["ann", "bob", "cy"]));
+        app.on_event(kick("#rust", "bob", "ann", Some("spam")));
+        let rust = &app.buffers[app.find("#rust").unwrap()];
+        assert_eq!(rust.members, ["ann", "cy"]);
+        assert_eq!(texts(rust).last().unwrap(), "bob was kicked from #rust by ann (spam)");
+    }
+
+    #[test]
+    fn being_kicked_closes_the_room_and_says_so_where_we_look() {
+        let mut app = App::new("h:1", "ann", "#lobby");
+        app.on_event(joined("#lobby", &["ann"]));
+        type_line(&mut app, "/join #rust");
+        app.on_event(joined("#rust", &["ann", "bob"]));
+        assert_eq!(app.current().name, "#rust");
+        app.on_event(kick("#rust", "ANN", "bob", Some("go away")));
+        assert_eq!(app.find("#rust"), None, "the room's conversation is closed");
+        assert_eq!(app.current().name, "#lobby");
+        assert_eq!(texts(app.current()).last().unwrap(), "you were kicked from #rust by bob (go away)");
     }
 
     #[test]

@@ -97,6 +97,11 @@ impl Buffer {
         before != self.members.len()
     }
 
+    /// Forgets every member, when we are no longer in the room but its conversation stays.
+    pub(super) fn clear_members(&mut self) {
+        self.members.clear();
+    }
+
     pub(super) fn add_member(&mut self, nick: &str) {
         if !self.members.iter().any(|m| fold(m) == fold(nick)) {
             self.members.push(nick.to_string());
