@@ -7,7 +7,7 @@ use super::state::{App, ConnState, now_ms};
 use crate::conn::{Event, Status};
 use crate::format::{conversation, frame_text, sanitize, status_text};
 use natter_proto::names::fold;
-use natter_proto::native::{MessageFrame, ServerFrame};
+use natter_proto::native::{MessageFrame, RoomChangeFrame, ServerFrame};
 
 /// True when `text` names `nick` as a word of its own (so `annual` does not mention `ann`).
 pub(super) fn mentions(text: &str, nick: &str) -> bool {
@@ -116,13 +116,15 @@ impl App {
         use ServerFrame as S;
         let text = frame_text(&frame);
         match frame {
-            S::Joined { room, topic, members, .. } => {
+            S::Joined { room, topic, members, operators, voiced, .. } => {
                 let fresh = self.find(&room).is_none_or(|i| self.buffers[i].members.is_empty());
                 let i = self.open(&room);
                 let b = &mut self.buffers[i];
                 b.topic = sanitize(&topic);
                 b.members = members.iter().map(|m| m.to_string()).collect();
                 b.members.sort_by_key(|m| fold(m));
+                b.operators = operators.iter().map(|n| fold(n)).collect();
+                b.voiced = voiced.iter().map(|n| fold(n)).collect();
                 if fresh && let Some(t) = text {
                     self.info_in(i, now_ms(), t);
                 }
@@ -217,6 +219,27 @@ impl App {
                     }
                 }
             }
+            S::Mode { room, changes, .. } => {
+                if let Some(i) = self.find(&room) {
+                    let b = &mut self.buffers[i];
+                    for change in &changes {
+                        let (set, nick, on) = match change {
+                            RoomChangeFrame::Op { nick, on } => (&mut b.operators, nick, *on),
+                            RoomChangeFrame::Voice { nick, on } => (&mut b.voiced, nick, *on),
+                            _ => continue,
+                        };
+                        if on {
+                            set.insert(fold(nick));
+                        } else {
+                            set.remove(&fold(nick));
+                        }
+                    }
+                }
+                if let Some(t) = text {
+                    let i = self.find(&room).unwrap_or(self.current);
+                    self.info_in(i, now_ms(), t);
+                }
+            }
             S::Nick { old, new, .. } => {
                 if fold(&old) == fold(&self.nick) {
                     self.nick = new.to_string();
@@ -224,9 +247,17 @@ impl App {
                 for i in 0..self.buffers.len() {
                     let b = &mut self.buffers[i];
                     let here = if b.is_room {
+                        let (op, voiced) =
+                            (b.operators.contains(&fold(&old)), b.voiced.contains(&fold(&old)));
                         let had = b.remove_member(&old);
                         if had {
                             b.add_member(&new);
+                            if op {
+                                b.operators.insert(fold(&new));
+                            }
+                            if voiced {
+                                b.voiced.insert(fold(&new));
+                            }
                         }
                         had
                     } else if fold(&b.name) == fold(&old) {

@@ -192,3 +192,43 @@ fn long_messages_wrap_under_their_text_and_paging_up_shows_them() {
     assert_eq!(rows[7], format!("{:<42}│", format!("{t5} <cy> n0")));
     assert_eq!(rows[10], " h:1 │ ann │ connected │ lag 42 ms │ scrolled up 7");
 }
+
+/// Operators show as `@nick` and voiced members as `+nick`, from `joined` and then from
+/// `mode` changes, and a nick change keeps the mark; the order stays by nick.
+#[test]
+fn the_member_list_marks_operators_and_voiced_members() {
+    use natter_proto::native::RoomChangeFrame;
+    let mut app = lobby_app();
+    app.on_event(Event::Frame(ServerFrame::Joined {
+        id: None,
+        room: Cow::Borrowed("#lobby"),
+        topic: Cow::Borrowed("tea"),
+        members: ["ann", "bob", "cy", "dee"].iter().map(|m| Cow::Owned(m.to_string())).collect(),
+        ephemeral: false,
+        operators: vec![Cow::Borrowed("ann")],
+        voiced: vec![Cow::Borrowed("BOB")],
+        history: vec![],
+    }));
+    let members = |app: &App| screen(app)[2..7].iter().map(|r| r[42..].to_string()).collect::<Vec<_>>();
+    let want = |rows: &[&str]| rows.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    assert_eq!(members(&app), want(&["│ members (4)", "│ @ann", "│ +bob", "│ cy", "│ dee"]));
+
+    let mode = |changes| {
+        Event::Frame(ServerFrame::Mode {
+            room: Cow::Borrowed("#lobby"),
+            by: Cow::Borrowed("ann"),
+            changes,
+            ts: 1,
+        })
+    };
+    app.on_event(mode(vec![
+        RoomChangeFrame::Op { nick: "dee".into(), on: true },
+        RoomChangeFrame::Voice { nick: "cy".into(), on: true },
+        RoomChangeFrame::Voice { nick: "bob".into(), on: false },
+        RoomChangeFrame::Op { nick: "ann".into(), on: false },
+    ]));
+    assert_eq!(members(&app), want(&["│ members (4)", "│ ann", "│ bob", "│ +cy", "│ @dee"]));
+
+    app.on_event(Event::Frame(ServerFrame::Nick { old: "dee".into(), new: "abe".into(), ts: 1 }));
+    assert_eq!(members(&app), want(&["│ members (4)", "│ @abe", "│ ann", "│ bob", "│ +cy"]));
+}
