@@ -7,7 +7,7 @@ use super::state::{App, ConnState, now_ms};
 use crate::conn::{Event, Status};
 use crate::format::{conversation, frame_text, sanitize, status_text};
 use natter_proto::names::fold;
-use natter_proto::native::{MessageFrame, RoomChangeFrame, ServerFrame};
+use natter_proto::native::{ErrorCode, MessageFrame, RoomChangeFrame, ServerFrame};
 
 /// True when `text` names `nick` as a word of its own (so `annual` does not mention `ann`).
 pub(super) fn mentions(text: &str, nick: &str) -> bool {
@@ -59,6 +59,40 @@ impl App {
         }
     }
 
+    /// A message was refused: its pending line becomes an error. When that line is in
+    /// another conversation than the one shown (`@nobody hi` typed in a room), the refusal is
+    /// also said where the user looks, and a private conversation that holds nothing but
+    /// refused messages (a nick that is not online) is closed again rather than left behind.
+    fn send_failed(&mut self, cid: &str, code: ErrorCode, message: &str) {
+        let message = sanitize(message);
+        let mut failed = None;
+        for (i, b) in self.buffers.iter_mut().enumerate() {
+            for l in &mut b.lines {
+                if let LineKind::Pending { text, cid: c, .. } = &l.kind
+                    && c == cid
+                {
+                    let text = text.clone();
+                    l.kind = LineKind::Error(format!("not sent: {text} ({}: {message})", code.as_str()));
+                    failed = Some((i, text));
+                }
+            }
+        }
+        match failed {
+            Some((i, _)) if i == self.current => {}
+            Some((i, text)) => {
+                let b = &self.buffers[i];
+                let only_refused = b.lines.iter().all(|l| matches!(l.kind, LineKind::Error(_)));
+                let close = !b.is_room && only_refused;
+                self.error_current(format!("not sent to {}: {text} ({message})", b.name));
+                if close {
+                    self.close(i);
+                }
+            }
+            // Its conversation was closed meanwhile.
+            None => self.error_current(format!("message not sent ({message})")),
+        }
+    }
+
     /// Applies one connection event.
     pub fn on_event(&mut self, event: Event) {
         match event {
@@ -91,21 +125,7 @@ impl App {
             },
             Event::Message { msg, own, history } => self.add_message(msg, own, history),
             Event::Acked { .. } => {}
-            Event::SendFailed { cid, code, message } => {
-                for b in &mut self.buffers {
-                    for l in &mut b.lines {
-                        if let LineKind::Pending { text, cid: c, .. } = &l.kind
-                            && *c == cid
-                        {
-                            l.kind = LineKind::Error(format!(
-                                "not sent: {text} ({}: {})",
-                                code.as_str(),
-                                sanitize(&message)
-                            ));
-                        }
-                    }
-                }
-            }
+            Event::SendFailed { cid, code, message } => self.send_failed(&cid, code, &message),
             Event::Lag(d) => self.lag = Some(d),
             Event::Warning(w) => self.info_current(format!("warning: {}", sanitize(&w))),
             Event::Frame(frame) => self.on_frame(frame),
