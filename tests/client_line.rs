@@ -227,3 +227,20 @@ fn with_room_line_mode_prints_that_room_only_and_no_history_replay() {
     assert!(!stdout.contains("earlier"), "history replayed:\n{stdout}");
     rt.block_on(ann.quit(None));
 }
+
+/// A script asked to post as `ann` while someone else is `ann`: it does not post as `ann_`
+/// (that would look like ann); it says so on stderr, sends nothing and exits with status 1.
+#[test]
+fn a_taken_nick_is_an_error_and_nothing_is_posted() {
+    let server = Server::start();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let ann = talker(&rt, &server, "ann", &["#lobby"], "hello");
+
+    let out = connect(&server.addr, &["--nick", "ann"], "posted by the script\n");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the nickname ann is taken"), "{stderr}");
+    assert!(stderr.contains("nothing was sent; pick another with --nick"), "{stderr}");
+    assert_eq!(stored_texts(&server, "#lobby"), ["ann:hello in #lobby"]);
+    rt.block_on(ann.quit(None));
+}

@@ -7,11 +7,11 @@
 //! the async side prints events, so a silent script never holds back arriving messages.
 
 use crate::config::Settings;
-use crate::conn::{Client, ConnectOptions, Event, LOBBY, Status, Target, frame_id};
+use crate::conn::{Client, ClientError, ConnectOptions, Event, LOBBY, Status, Target, frame_id};
 use crate::format::{event_json, event_line};
 use crate::plan::{Plan, plan};
 use natter_proto::names::fold;
-use natter_proto::native::{ClientFrame, ServerFrame};
+use natter_proto::native::{ClientFrame, ErrorCode, ServerFrame};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -226,7 +226,16 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
     }
     // A script prints what happens from now on; `/history` asks for older messages.
     opts.join_history = false;
-    let (client, mut events) = Client::connect(opts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A script posts under the nick it was given or not at all: posting as `bot_` would look
+    // like someone else (and a taken nick usually means another copy of the script runs).
+    opts.nick_retries = 0;
+    let (client, mut events) = Client::connect(opts).await.map_err(|e| match e {
+        ClientError::Login { addr, code: ErrorCode::NickInUse, .. } => anyhow::anyhow!(
+            "the nickname {} is taken on {addr}; nothing was sent; pick another with --nick",
+            settings.nick
+        ),
+        e => anyhow::anyhow!("{e}"),
+    })?;
     let printer = Printer { json };
     let mut scope = Scope::new(&settings.room, &settings.nick);
     let mut current = Target::Room(settings.room.clone());
