@@ -175,3 +175,72 @@ fn unreachable_server_and_bad_nick_fail_with_clear_messages() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid nickname") && stderr.contains("--nick"), "{stderr}");
 }
+
+/// Connects `nick` with the library, joins `rooms` and says `text` in each: stored history
+/// for a bot that comes later. Returns the client, still connected.
+fn talker(rt: &tokio::runtime::Runtime, server: &Server, nick: &str, rooms: &[&str], text: &str) -> Client {
+    rt.block_on(async {
+        let (c, _ev) = Client::connect(ConnectOptions::new(server.addr.clone(), nick)).await.unwrap();
+        for room in rooms {
+            if *room != "#lobby" {
+                let frame =
+                    natter_proto::native::ClientFrame::Join { room: room.to_string(), key: None, id: None };
+                c.request(frame).await.unwrap();
+            }
+            c.say(room, format!("{text} in {room}"));
+        }
+        c.wait_idle().await;
+        c
+    })
+}
+
+/// `--room '#dev'`: the script is about #dev. The lobby the server puts every session in is
+/// not printed (its join, its members, its messages), and neither is the history a join
+/// replays; `/history` still prints it when asked. Without `--room`, the lobby is the room
+/// and its join is printed, still without the replay.
+#[test]
+fn with_room_line_mode_prints_that_room_only_and_no_history_replay() {
+    let server = Server::start();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let ann = talker(&rt, &server, "ann", &["#lobby", "#dev"], "earlier");
+
+    let out = connect(&server.addr, &["--nick", "bot", "--room", "#dev"], "deploy done\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("you joined #dev (2 member(s): ann bot)"), "{stdout}");
+    assert!(stdout.contains("#dev <bot> deploy done"), "{stdout}");
+    assert!(!stdout.contains("#lobby"), "lobby noise printed:\n{stdout}");
+    assert!(!stdout.contains("earlier"), "history replayed:\n{stdout}");
+    assert_eq!(stored_texts(&server, "#dev"), ["ann:earlier in #dev", "bot:deploy done"]);
+
+    let out = connect(&server.addr, &["--nick", "bot", "--room", "#dev"], "/history\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("#dev <ann> earlier in #dev"), "asked-for history missing:\n{stdout}");
+    assert!(!stdout.contains("#lobby"), "lobby noise printed:\n{stdout}");
+
+    let out = connect(&server.addr, &["--nick", "bot"], "hi\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("you joined #lobby"), "{stdout}");
+    assert!(stdout.contains("#lobby <bot> hi"), "{stdout}");
+    assert!(!stdout.contains("earlier"), "history replayed:\n{stdout}");
+    rt.block_on(ann.quit(None));
+}
+
+/// A script asked to post as `ann` while someone else is `ann`: it does not post as `ann_`
+/// (that would look like ann); it says so on stderr, sends nothing and exits with status 1.
+#[test]
+fn a_taken_nick_is_an_error_and_nothing_is_posted() {
+    let server = Server::start();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let ann = talker(&rt, &server, "ann", &["#lobby"], "hello");
+
+    let out = connect(&server.addr, &["--nick", "ann"], "posted by the script\n");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the nickname ann is taken"), "{stderr}");
+    assert!(stderr.contains("nothing was sent; pick another with --nick"), "{stderr}");
+    assert_eq!(stored_texts(&server, "#lobby"), ["ann:hello in #lobby"]);
+    rt.block_on(ann.quit(None));
+}

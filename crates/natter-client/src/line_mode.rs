@@ -7,11 +7,12 @@
 //! the async side prints events, so a silent script never holds back arriving messages.
 
 use crate::config::Settings;
-use crate::conn::{Client, ConnectOptions, Event, LOBBY, Status, Target};
+use crate::conn::{Client, ClientError, ConnectOptions, Event, LOBBY, Status, Target, frame_id};
 use crate::format::{event_json, event_line};
 use crate::plan::{Plan, plan};
 use natter_proto::names::fold;
-use natter_proto::native::ClientFrame;
+use natter_proto::native::{ClientFrame, ErrorCode, ServerFrame};
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -45,6 +46,105 @@ impl Printer {
         // A closed stdout (e.g. `| head`) is not worth a panic; we exit at end of input anyway.
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
+    }
+}
+
+/// Which events line mode prints. The server puts every session in the lobby; when another
+/// room was asked for (`--room #dev`), the lobby is not what the script is about, so its
+/// events (its `joined`, joins, parts, messages, topic) are left out, and so are quits and nick
+/// changes of people met only there. Everything else is printed: the rooms asked for or
+/// joined with `/join`, private messages, answers to commands, errors and the connection's
+/// state.
+struct Scope {
+    /// The lobby (folded) while it is left out; `None` once it is wanted.
+    hidden: Option<String>,
+    /// Members (folded) of each room shown (folded name), to tell whether a quit or a nick
+    /// change concerns a room shown.
+    members: HashMap<String, HashSet<String>>,
+    /// Our nick (folded): our own nick changes are always shown.
+    me: String,
+}
+
+impl Scope {
+    fn new(room: &str, nick: &str) -> Self {
+        let hidden = (fold(room) != fold(LOBBY)).then(|| fold(LOBBY));
+        Scope { hidden, members: HashMap::new(), me: fold(nick) }
+    }
+
+    /// The user joined `room` explicitly: it is shown from now on, the lobby included.
+    fn want(&mut self, room: &str) {
+        if self.hidden.as_deref() == Some(fold(room).as_str()) {
+            self.hidden = None;
+        }
+    }
+
+    fn is_hidden(&self, room: &str) -> bool {
+        self.hidden.as_deref() == Some(fold(room).as_str())
+    }
+
+    /// True when someone shares a shown room with us.
+    fn met(&self, nick: &str) -> bool {
+        let key = fold(nick);
+        self.members.values().any(|m| m.contains(&key))
+    }
+
+    /// Follows membership, then says whether `event` is printed.
+    fn shows(&mut self, event: &Event) -> bool {
+        use ServerFrame as S;
+        let frame = match event {
+            Event::Message { msg, .. } => return msg.room.as_deref().is_none_or(|r| !self.is_hidden(r)),
+            Event::Frame(frame) => frame,
+            _ => return true,
+        };
+        // An answer to something the user asked is always shown.
+        let asked = frame_id(frame).is_some();
+        match frame {
+            S::Joined { room, members, .. } => {
+                if self.is_hidden(room) {
+                    return asked;
+                }
+                self.members.insert(fold(room), members.iter().map(|m| fold(m)).collect());
+                true
+            }
+            S::Join { room, nick, .. } => {
+                if let Some(m) = self.members.get_mut(&fold(room)) {
+                    m.insert(fold(nick));
+                }
+                !self.is_hidden(room)
+            }
+            S::Part { room, nick, .. } | S::Kick { room, nick, .. } => {
+                if fold(nick) == self.me {
+                    self.members.remove(&fold(room));
+                } else if let Some(m) = self.members.get_mut(&fold(room)) {
+                    m.remove(&fold(nick));
+                }
+                !self.is_hidden(room)
+            }
+            S::Quit { nick, .. } => {
+                let shown = self.hidden.is_none() || self.met(nick);
+                let key = fold(nick);
+                self.members.values_mut().for_each(|m| {
+                    m.remove(&key);
+                });
+                shown
+            }
+            S::Nick { old, new, .. } => {
+                let (old, new) = (fold(old), fold(new));
+                let shown = self.hidden.is_none() || old == self.me || self.met(&old);
+                if old == self.me {
+                    self.me = new.clone();
+                }
+                for m in self.members.values_mut() {
+                    if m.remove(&old) {
+                        m.insert(new.clone());
+                    }
+                }
+                shown
+            }
+            S::Topic { room, .. } | S::Mode { room, .. } => asked || !self.is_hidden(room),
+            S::Notice { room: Some(room), .. } => asked || !self.is_hidden(room),
+            _ => true,
+        }
     }
 }
 
@@ -124,8 +224,20 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
     if fold(&settings.room) != fold(LOBBY) {
         opts.rooms.push(settings.room.clone());
     }
-    let (client, mut events) = Client::connect(opts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A script prints what happens from now on; `/history` asks for older messages.
+    opts.join_history = false;
+    // A script posts under the nick it was given or not at all: posting as `bot_` would look
+    // like someone else (and a taken nick usually means another copy of the script runs).
+    opts.nick_retries = 0;
+    let (client, mut events) = Client::connect(opts).await.map_err(|e| match e {
+        ClientError::Login { addr, code: ErrorCode::NickInUse, .. } => anyhow::anyhow!(
+            "the nickname {} is taken on {addr}; nothing was sent; pick another with --nick",
+            settings.nick
+        ),
+        e => anyhow::anyhow!("{e}"),
+    })?;
     let printer = Printer { json };
+    let mut scope = Scope::new(&settings.room, &settings.nick);
     let mut current = Target::Room(settings.room.clone());
     let mut lines = stdin_lines();
     loop {
@@ -145,6 +257,7 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
                         // after `/join` go to the new room, as a script expects.
                         if let ClientFrame::Join { room, .. } = &frame {
                             current = Target::Room(room.clone());
+                            scope.want(room);
                         }
                         client.submit(frame);
                     }
@@ -160,7 +273,9 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
             },
             event = events.recv() => {
                 let Some(event) = event else { return Ok(()) };
-                printer.event(&event);
+                if scope.shows(&event) {
+                    printer.event(&event);
+                }
                 if let Event::Status(Status::Closed { reason }) = &event {
                     anyhow::bail!("the session ended: {reason}");
                 }
@@ -178,7 +293,8 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
                 _ = &mut idle => break true,
                 _ = &mut timeout => break false,
                 event = events.recv() => match event {
-                    Some(event) => printer.event(&event),
+                    Some(event) if scope.shows(&event) => printer.event(&event),
+                    Some(_) => {}
                     None => break true,
                 },
             }
@@ -186,7 +302,9 @@ pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
     };
     // Events that arrived together with the last acknowledgement.
     while let Ok(event) = events.try_recv() {
-        printer.event(&event);
+        if scope.shows(&event) {
+            printer.event(&event);
+        }
     }
     let unacked = client.pending();
     client.quit(None).await;
@@ -208,6 +326,60 @@ mod tests {
         let mut reader = std::io::BufReader::with_capacity(3, input);
         let mut buf = Vec::new();
         std::iter::from_fn(|| read_input(&mut reader, &mut buf, max)).collect()
+    }
+
+    fn frame(f: ServerFrame<'static>) -> Event {
+        Event::Frame(f)
+    }
+
+    fn joined(room: &str, members: &[&str]) -> Event {
+        frame(ServerFrame::Joined {
+            id: None,
+            room: room.to_string().into(),
+            topic: "".into(),
+            members: members.iter().map(|m| m.to_string().into()).collect(),
+            ephemeral: false,
+            operators: vec![],
+            voiced: vec![],
+            history: vec![],
+        })
+    }
+
+    fn quit(nick: &str) -> Event {
+        frame(ServerFrame::Quit { nick: nick.to_string().into(), reason: None, ts: 1 })
+    }
+
+    #[test]
+    fn with_another_room_the_lobby_and_people_met_only_there_are_left_out() {
+        let mut scope = Scope::new("#dev", "bot");
+        assert!(!scope.shows(&joined("#lobby", &["ann", "bot", "cy"])));
+        assert!(scope.shows(&joined("#dev", &["ann", "bot"])));
+        let join = |room: &str| {
+            frame(ServerFrame::Join { room: room.to_string().into(), nick: "dee".into(), ts: 1 })
+        };
+        assert!(!scope.shows(&join("#lobby")));
+        assert!(scope.shows(&join("#DEV")));
+        assert!(!scope.shows(&quit("cy")), "cy was met in the lobby only");
+        assert!(scope.shows(&quit("ann")));
+        assert!(!scope.shows(&quit("ann")), "gone already");
+        let nick = |old: &str, new: &str| {
+            frame(ServerFrame::Nick { old: old.to_string().into(), new: new.to_string().into(), ts: 1 })
+        };
+        assert!(scope.shows(&nick("bot", "bot2")), "our own nick change");
+        assert!(scope.shows(&nick("dee", "dea")));
+        assert!(!scope.shows(&nick("eve", "evi")));
+        assert!(scope.shows(&Event::Warning("w".into())));
+
+        scope.want("#Lobby");
+        assert!(scope.shows(&joined("#lobby", &["bot", "cy"])));
+        assert!(scope.shows(&quit("cy")));
+    }
+
+    #[test]
+    fn in_the_lobby_everything_is_shown() {
+        let mut scope = Scope::new("#lobby", "bot");
+        assert!(scope.shows(&joined("#lobby", &["ann", "bot"])));
+        assert!(scope.shows(&quit("ann")));
     }
 
     #[test]

@@ -339,6 +339,15 @@ impl Actor {
         }
     }
 
+    /// Forgets a room we are no longer in (parted or kicked), so that a reconnect does not join
+    /// it again and its catch-up stops.
+    fn left_room(&mut self, room: &str) {
+        let key = fold(room);
+        self.rooms.retain(|r| fold(r) != key);
+        self.joined_here.remove(&key);
+        self.catch_up.forget_room(&key);
+    }
+
     /// Routes one frame from the server: to the request it answers, to the outbox, to the
     /// catch-up, or out as an event.
     async fn on_frame(&mut self, frame: ServerFrame<'static>, conn: &mut Conn) -> Result<(), String> {
@@ -431,10 +440,7 @@ impl Actor {
             }
             ServerFrame::Part { room, nick, reason, ts } => {
                 if fold(&nick) == fold(&self.nick) {
-                    let key = fold(&room);
-                    self.rooms.retain(|r| fold(r) != key);
-                    self.joined_here.remove(&key);
-                    self.catch_up.forget_room(&key);
+                    self.left_room(&room);
                 }
                 let frame = ServerFrame::Part { room, nick, reason, ts };
                 match pending {
@@ -443,6 +449,13 @@ impl Actor {
                     }
                     _ => self.emit(Event::Frame(frame)),
                 }
+            }
+            ServerFrame::Kick { room, nick, by, reason, ts } => {
+                // Kicked out: like a part, so a reconnect does not join the room again.
+                if fold(&nick) == fold(&self.nick) {
+                    self.left_room(&room);
+                }
+                self.emit(Event::Frame(ServerFrame::Kick { room, nick, by, reason, ts }));
             }
             ServerFrame::Bye { reason } => {
                 conn.bye = Some(reason.to_string());

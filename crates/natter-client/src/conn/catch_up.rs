@@ -115,6 +115,15 @@ impl Actor {
     ) -> Result<(), String> {
         let key = fold(room);
         let Some(last) = self.catch_up.seen.get(&key).and_then(|s| s.last) else {
+            if !self.opts.join_history && !self.catch_up.seen.contains_key(&key) {
+                // A first join whose history is not wanted: its ids count as seen, so that a
+                // catch-up after a reconnect starts after them.
+                let seen = self.catch_up.seen.entry(key).or_default();
+                for mid in history.iter().filter_map(|m| m.mid) {
+                    seen.insert(mid);
+                }
+                return Ok(());
+            }
             for m in history {
                 self.deliver(m, false, true);
             }

@@ -96,6 +96,11 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// How many times to try `nick_`, `nick__`... when the nickname is taken.
     pub nick_retries: u32,
+    /// Deliver the latest messages a room's first join brings, as [`Event::Message`]s marked
+    /// `history` (the TUI fills its scrollback with them). Line mode turns this off: a script
+    /// wants what happens from now on. Messages missed while reconnecting are delivered either
+    /// way.
+    pub join_history: bool,
 }
 
 impl ConnectOptions {
@@ -112,6 +117,7 @@ impl ConnectOptions {
             ping_interval: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(10),
             nick_retries: 5,
+            join_history: true,
         }
     }
 }

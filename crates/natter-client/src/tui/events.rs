@@ -7,7 +7,7 @@ use super::state::{App, ConnState, now_ms};
 use crate::conn::{Event, Status};
 use crate::format::{conversation, frame_text, sanitize, status_text};
 use natter_proto::names::fold;
-use natter_proto::native::{MessageFrame, ServerFrame};
+use natter_proto::native::{ErrorCode, MessageFrame, RoomChangeFrame, ServerFrame};
 
 /// True when `text` names `nick` as a word of its own (so `annual` does not mention `ann`).
 pub(super) fn mentions(text: &str, nick: &str) -> bool {
@@ -59,6 +59,40 @@ impl App {
         }
     }
 
+    /// A message was refused: its pending line becomes an error. When that line is in
+    /// another conversation than the one shown (`@nobody hi` typed in a room), the refusal is
+    /// also said where the user looks, and a private conversation that holds nothing but
+    /// refused messages (a nick that is not online) is closed again rather than left behind.
+    fn send_failed(&mut self, cid: &str, code: ErrorCode, message: &str) {
+        let message = sanitize(message);
+        let mut failed = None;
+        for (i, b) in self.buffers.iter_mut().enumerate() {
+            for l in &mut b.lines {
+                if let LineKind::Pending { text, cid: c, .. } = &l.kind
+                    && c == cid
+                {
+                    let text = text.clone();
+                    l.kind = LineKind::Error(format!("not sent: {text} ({}: {message})", code.as_str()));
+                    failed = Some((i, text));
+                }
+            }
+        }
+        match failed {
+            Some((i, _)) if i == self.current => {}
+            Some((i, text)) => {
+                let b = &self.buffers[i];
+                let only_refused = b.lines.iter().all(|l| matches!(l.kind, LineKind::Error(_)));
+                let close = !b.is_room && only_refused;
+                self.error_current(format!("not sent to {}: {text} ({message})", b.name));
+                if close {
+                    self.close(i);
+                }
+            }
+            // Its conversation was closed meanwhile.
+            None => self.error_current(format!("message not sent ({message})")),
+        }
+    }
+
     /// Applies one connection event.
     pub fn on_event(&mut self, event: Event) {
         match event {
@@ -91,21 +125,7 @@ impl App {
             },
             Event::Message { msg, own, history } => self.add_message(msg, own, history),
             Event::Acked { .. } => {}
-            Event::SendFailed { cid, code, message } => {
-                for b in &mut self.buffers {
-                    for l in &mut b.lines {
-                        if let LineKind::Pending { text, cid: c, .. } = &l.kind
-                            && *c == cid
-                        {
-                            l.kind = LineKind::Error(format!(
-                                "not sent: {text} ({}: {})",
-                                code.as_str(),
-                                sanitize(&message)
-                            ));
-                        }
-                    }
-                }
-            }
+            Event::SendFailed { cid, code, message } => self.send_failed(&cid, code, &message),
             Event::Lag(d) => self.lag = Some(d),
             Event::Warning(w) => self.info_current(format!("warning: {}", sanitize(&w))),
             Event::Frame(frame) => self.on_frame(frame),
@@ -116,13 +136,15 @@ impl App {
         use ServerFrame as S;
         let text = frame_text(&frame);
         match frame {
-            S::Joined { room, topic, members, .. } => {
+            S::Joined { room, topic, members, operators, voiced, .. } => {
                 let fresh = self.find(&room).is_none_or(|i| self.buffers[i].members.is_empty());
                 let i = self.open(&room);
                 let b = &mut self.buffers[i];
                 b.topic = sanitize(&topic);
                 b.members = members.iter().map(|m| m.to_string()).collect();
                 b.members.sort_by_key(|m| fold(m));
+                b.operators = operators.iter().map(|n| fold(n)).collect();
+                b.voiced = voiced.iter().map(|n| fold(n)).collect();
                 if fresh && let Some(t) = text {
                     self.info_in(i, now_ms(), t);
                 }
@@ -188,6 +210,26 @@ impl App {
                     }
                 }
             }
+            S::Kick { room, nick, by, reason, .. } => {
+                let Some(i) = self.find(&room) else { return };
+                if fold(&nick) == fold(&self.nick) {
+                    // Out of the room as after a part: its conversation closes, and the
+                    // conversation shown next says why.
+                    let why = reason.map(|r| format!(" ({})", sanitize(&r))).unwrap_or_default();
+                    let said = format!("you were kicked from {room} by {}{why}", sanitize(&by));
+                    if self.buffers.len() > 1 {
+                        self.close(i);
+                    } else {
+                        self.buffers[i].clear_members();
+                    }
+                    self.info_current(said);
+                } else {
+                    self.buffers[i].remove_member(&nick);
+                    if let Some(t) = text {
+                        self.info_in(i, now_ms(), t);
+                    }
+                }
+            }
             S::Quit { nick, .. } => {
                 for i in 0..self.buffers.len() {
                     let b = &mut self.buffers[i];
@@ -197,6 +239,27 @@ impl App {
                     }
                 }
             }
+            S::Mode { room, changes, .. } => {
+                if let Some(i) = self.find(&room) {
+                    let b = &mut self.buffers[i];
+                    for change in &changes {
+                        let (set, nick, on) = match change {
+                            RoomChangeFrame::Op { nick, on } => (&mut b.operators, nick, *on),
+                            RoomChangeFrame::Voice { nick, on } => (&mut b.voiced, nick, *on),
+                            _ => continue,
+                        };
+                        if on {
+                            set.insert(fold(nick));
+                        } else {
+                            set.remove(&fold(nick));
+                        }
+                    }
+                }
+                if let Some(t) = text {
+                    let i = self.find(&room).unwrap_or(self.current);
+                    self.info_in(i, now_ms(), t);
+                }
+            }
             S::Nick { old, new, .. } => {
                 if fold(&old) == fold(&self.nick) {
                     self.nick = new.to_string();
@@ -204,9 +267,17 @@ impl App {
                 for i in 0..self.buffers.len() {
                     let b = &mut self.buffers[i];
                     let here = if b.is_room {
+                        let (op, voiced) =
+                            (b.operators.contains(&fold(&old)), b.voiced.contains(&fold(&old)));
                         let had = b.remove_member(&old);
                         if had {
                             b.add_member(&new);
+                            if op {
+                                b.operators.insert(fold(&new));
+                            }
+                            if voiced {
+                                b.voiced.insert(fold(&new));
+                            }
                         }
                         had
                     } else if fold(&b.name) == fold(&old) {
@@ -336,6 +407,51 @@ mod tests {
         assert_eq!(app.buffers[0].unread, 2);
         assert!(!mentions("annual", "ann"));
         assert!(mentions("@ann: hi", "ann"));
+    }
+
+    fn kick(room: &str, nick: &str, by: &str, reason: Option<&str>) -> Event {
+        Event::Frame(ServerFrame::Kick {
+            room: room.to_string().into(),
+            nick: nick.to_string().into(),
+            by: by.to_string().into(),
+            reason: reason.map(|r| r.to_string().into()),
+            ts: 1,
+        })
+    }
+
+    fn texts(b: &super::super::state::Buffer) -> Vec<String> {
+        b.lines
+            .iter()
+            .map(|l| match &l.kind {
+                LineKind::Info(t) | LineKind::Error(t) => t.clone(),
+                LineKind::Msg { from, text, .. } => format!("<{from}> {text}"),
+                LineKind::Pending { text, .. } => format!("… {text}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_kicked_member_leaves_the_member_list() {
+        let mut app = App::new("h:1", "ann", "#lobby");
+        app.on_event(joined("#lobby", &["ann"]));
+        app.on_event(joined("#rust", &["ann", "bob", "cy"]));
+        app.on_event(kick("#rust", "bob", "ann", Some("spam")));
+        let rust = &app.buffers[app.find("#rust").unwrap()];
+        assert_eq!(rust.members, ["ann", "cy"]);
+        assert_eq!(texts(rust).last().unwrap(), "bob was kicked from #rust by ann (spam)");
+    }
+
+    #[test]
+    fn being_kicked_closes_the_room_and_says_so_where_we_look() {
+        let mut app = App::new("h:1", "ann", "#lobby");
+        app.on_event(joined("#lobby", &["ann"]));
+        type_line(&mut app, "/join #rust");
+        app.on_event(joined("#rust", &["ann", "bob"]));
+        assert_eq!(app.current().name, "#rust");
+        app.on_event(kick("#rust", "ANN", "bob", Some("go away")));
+        assert_eq!(app.find("#rust"), None, "the room's conversation is closed");
+        assert_eq!(app.current().name, "#lobby");
+        assert_eq!(texts(app.current()).last().unwrap(), "you were kicked from #rust by bob (go away)");
     }
 
     #[test]

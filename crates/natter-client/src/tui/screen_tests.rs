@@ -192,3 +192,96 @@ fn long_messages_wrap_under_their_text_and_paging_up_shows_them() {
     assert_eq!(rows[7], format!("{:<42}│", format!("{t5} <cy> n0")));
     assert_eq!(rows[10], " h:1 │ ann │ connected │ lag 42 ms │ scrolled up 7");
 }
+
+/// `@nobody hi` typed in #lobby: the server refuses it (nobody is online under that name).
+/// The refusal shows in #lobby, where the user typed and looks, in words; no tab is left for
+/// a nick that is not there.
+#[test]
+fn a_private_message_to_someone_not_online_is_refused_where_it_was_typed() {
+    let mut app = lobby_app();
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    for action in type_line(&mut app, "@nobody hi") {
+        let super::state::Action::Send { target, text, action } = action else { panic!("{action:?}") };
+        assert_eq!(target, Target::Nick("nobody".into()));
+        app.queued(&target, &text, action, "c9".into());
+    }
+    app.on_event(Event::SendFailed {
+        cid: "c9".into(),
+        code: natter_proto::native::ErrorCode::NoSuchNick,
+        message: "nobody is not online; /ls lists who is".into(),
+    });
+    pin_local_lines(&mut app, at(4));
+    let rows = screen(&app);
+    let t4 = hhmm(at(4));
+    assert_eq!(rows[0], " 1:#lobby  2:cy(1)!", "no tab for nobody");
+    assert_eq!(rows[7], format!("{:<42}│", format!("{} <ann> hello", hhmm(at(2)))));
+    assert_eq!(rows[8], format!("{:<42}│", format!("{t4} !! not sent to nobody: hi (nobody")));
+    assert_eq!(rows[9], format!("{:<42}│", "         is not online; /ls lists who is)"));
+    assert_eq!(rows[11], "[#lobby]");
+}
+
+/// A private conversation that already holds messages stays open when one of its messages is
+/// refused (the person went offline); the refusal shows there and where the user looks.
+#[test]
+fn a_refused_message_to_a_known_conversation_keeps_it() {
+    let mut app = lobby_app();
+    app.queued(&Target::Nick("cy".into()), "still there?", false, "c9".into());
+    app.on_event(Event::SendFailed {
+        cid: "c9".into(),
+        code: natter_proto::native::ErrorCode::NoSuchNick,
+        message: "cy is not online; /ls lists who is".into(),
+    });
+    assert_eq!(app.buffers.len(), 2);
+    assert_eq!(app.current().name, "#lobby");
+    let last = |b: &super::state::Buffer| b.lines.last().map(|l| l.kind.clone());
+    assert_eq!(
+        last(&app.buffers[0]),
+        Some(LineKind::Error("not sent to cy: still there? (cy is not online; /ls lists who is)".into()))
+    );
+    assert_eq!(
+        last(&app.buffers[1]),
+        Some(LineKind::Error(
+            "not sent: still there? (no_such_nick: cy is not online; /ls lists who is)".into()
+        ))
+    );
+}
+
+/// Operators show as `@nick` and voiced members as `+nick`, from `joined` and then from
+/// `mode` changes, and a nick change keeps the mark; the order stays by nick.
+#[test]
+fn the_member_list_marks_operators_and_voiced_members() {
+    use natter_proto::native::RoomChangeFrame;
+    let mut app = lobby_app();
+    app.on_event(Event::Frame(ServerFrame::Joined {
+        id: None,
+        room: Cow::Borrowed("#lobby"),
+        topic: Cow::Borrowed("tea"),
+        members: ["ann", "bob", "cy", "dee"].iter().map(|m| Cow::Owned(m.to_string())).collect(),
+        ephemeral: false,
+        operators: vec![Cow::Borrowed("ann")],
+        voiced: vec![Cow::Borrowed("BOB")],
+        history: vec![],
+    }));
+    let members = |app: &App| screen(app)[2..7].iter().map(|r| r[42..].to_string()).collect::<Vec<_>>();
+    let want = |rows: &[&str]| rows.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    assert_eq!(members(&app), want(&["│ members (4)", "│ @ann", "│ +bob", "│ cy", "│ dee"]));
+
+    let mode = |changes| {
+        Event::Frame(ServerFrame::Mode {
+            room: Cow::Borrowed("#lobby"),
+            by: Cow::Borrowed("ann"),
+            changes,
+            ts: 1,
+        })
+    };
+    app.on_event(mode(vec![
+        RoomChangeFrame::Op { nick: "dee".into(), on: true },
+        RoomChangeFrame::Voice { nick: "cy".into(), on: true },
+        RoomChangeFrame::Voice { nick: "bob".into(), on: false },
+        RoomChangeFrame::Op { nick: "ann".into(), on: false },
+    ]));
+    assert_eq!(members(&app), want(&["│ members (4)", "│ ann", "│ bob", "│ +cy", "│ @dee"]));
+
+    app.on_event(Event::Frame(ServerFrame::Nick { old: "dee".into(), new: "abe".into(), ts: 1 }));
+    assert_eq!(members(&app), want(&["│ members (4)", "│ @abe", "│ ann", "│ bob", "│ +cy"]));
+}

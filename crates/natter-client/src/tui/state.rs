@@ -11,6 +11,7 @@ use crate::format::sanitize;
 use natter_proto::names::fold;
 use natter_proto::native::ClientFrame;
 use ratatui::layout::Rect;
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// The chat line types, at the path `natter direct` imports them from.
@@ -53,6 +54,10 @@ pub struct Buffer {
     pub highlight: bool,
     /// Room members, sorted.
     pub members: Vec<String>,
+    /// Room operators (folded nicks), shown as `@nick` in the member list.
+    pub operators: HashSet<String>,
+    /// Voiced members (folded nicks), shown as `+nick` in the member list.
+    pub voiced: HashSet<String>,
     /// Room topic.
     pub topic: String,
     /// Rows scrolled up from the bottom.
@@ -72,6 +77,8 @@ impl Buffer {
             unread: 0,
             highlight: false,
             members: Vec::new(),
+            operators: HashSet::new(),
+            voiced: HashSet::new(),
             topic: String::new(),
             scroll: 0,
             more_history: is_room,
@@ -91,10 +98,33 @@ impl Buffer {
         self.lines.iter().filter_map(|l| l.mid).min()
     }
 
+    /// `@` for an operator, `+` for a voiced member, nothing otherwise: the mark shown before a
+    /// nick in the member list, as IRC clients do.
+    pub fn mark(&self, nick: &str) -> &'static str {
+        let key = fold(nick);
+        if self.operators.contains(&key) {
+            "@"
+        } else if self.voiced.contains(&key) {
+            "+"
+        } else {
+            ""
+        }
+    }
+
     pub(super) fn remove_member(&mut self, nick: &str) -> bool {
+        let key = fold(nick);
+        self.operators.remove(&key);
+        self.voiced.remove(&key);
         let before = self.members.len();
         self.members.retain(|m| fold(m) != fold(nick));
         before != self.members.len()
+    }
+
+    /// Forgets every member, when we are no longer in the room but its conversation stays.
+    pub(super) fn clear_members(&mut self) {
+        self.members.clear();
+        self.operators.clear();
+        self.voiced.clear();
     }
 
     pub(super) fn add_member(&mut self, nick: &str) {

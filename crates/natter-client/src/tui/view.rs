@@ -156,7 +156,8 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
         ))];
         for m in b.members.iter().take(a.members.height.saturating_sub(1) as usize) {
             let w = (MEMBERS_WIDTH as usize).saturating_sub(2);
-            let name: String = wrap(m, w, w).into_iter().next().unwrap_or_default();
+            let marked = format!("{}{m}", b.mark(m));
+            let name: String = wrap(&marked, w, w).into_iter().next().unwrap_or_default();
             lines.push(Line::from(vec![
                 Span::raw("│ "),
                 Span::styled(name, Style::default().fg(nick_color(m))),
