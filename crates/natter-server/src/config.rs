@@ -51,6 +51,11 @@ pub struct Args {
     /// group-chat client can read) [default: text].
     #[arg(long, env = "NATTER_UDP_FORMAT", value_name = "FORMAT")]
     pub udp_format: Option<UdpFormat>,
+    /// Log lines on standard error as `text` or `json` (one object per line, for log
+    /// collectors); which lines, by `NATTER_LOG` (e.g. `debug`, `natter_core=warn`)
+    /// [default: text].
+    #[arg(long, env = "NATTER_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     /// Seconds after which a silent UDP member is dropped [default: 300].
     #[arg(long, env = "NATTER_UDP_IDLE", value_name = "SECS")]
     pub udp_idle: Option<u64>,
@@ -79,6 +84,17 @@ pub struct Args {
     /// A server operator as `name:password` (IRC `OPER`); repeatable.
     #[arg(long = "oper", env = "NATTER_OPERS", value_name = "NAME:PASSWORD", value_delimiter = ',')]
     pub opers: Vec<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// How the UDP door writes to text members (native JSON members always get JSON).
@@ -116,6 +132,8 @@ pub struct Settings {
     pub udp_idle: Duration,
     /// What UDP text members receive.
     pub udp_format: UdpFormat,
+    /// How log lines are written.
+    pub log_format: LogFormat,
     /// Ephemeral rooms.
     pub ephemeral: Vec<String>,
     /// Console participant nick, when `--console`.
@@ -299,6 +317,7 @@ impl Settings {
             session,
             udp_idle: Duration::from_secs(args.udp_idle.or(file.udp_idle).unwrap_or(300)),
             udp_format: args.udp_format.or(file.udp_format).unwrap_or_default(),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             ephemeral,
             console: console.then_some(console_nick),
             password: args.password.or(file.password).filter(|p| !p.is_empty()),
@@ -368,7 +387,7 @@ mod tests {
             "db = \":memory:\"\nmax_line = 100\nmsg_rate = 2\nmsg_burst = 3\noutbox = 4\n\
              register_timeout = 5\nudp_idle = 6\nudp_format = \"tutorial\"\nconsole = true\nconsole_nick = \"op\"\n\
              server_name = \"irc.test\"\nirc_lobby = false\npassword = \"pw\"\nopers = [\"a:b\"]\n\
-             helpdesk = true\n",
+             helpdesk = true\nlog_format = \"json\"\n",
         )
         .unwrap();
         let s = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() });
@@ -384,6 +403,7 @@ mod tests {
         assert_eq!(s.session.register_timeout, Duration::from_secs(5));
         assert_eq!(s.udp_idle, Duration::from_secs(6));
         assert_eq!(s.udp_format, UdpFormat::Tutorial);
+        assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.console.as_deref(), Some("op"));
         assert_eq!(s.session.server_name, "irc.test");
         assert!(!s.session.irc_lobby);

@@ -195,6 +195,7 @@ async fn on_timer<D: Door>(
     }
     if registering && now >= deadline {
         let secs = ctx.settings.register_timeout.as_secs();
+        tracing::info!(peer = %ctx.peer, "disconnected: registration timeout");
         return Some(format!("registration timeout: log in within {secs} seconds of connecting"));
     }
     if partial_due.is_some_and(|due| now >= due) {

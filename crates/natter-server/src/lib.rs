@@ -10,7 +10,7 @@ mod listener;
 mod udp;
 mod write_batch;
 
-pub use config::{Args, Helpdesk, SessionSettings, Settings, UdpFormat};
+pub use config::{Args, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat};
 
 use anyhow::Context as _;
 use natter_core::{HubConfig, HubHandle, Store};
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 /// Runs `natter serve` until Ctrl+C or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
-    init_logging(settings.console.is_some());
+    init_logging(settings.console.is_some(), settings.log_format);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let result = runtime.block_on(serve(settings));
@@ -31,10 +31,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-fn init_logging(console: bool) {
+/// Logs to standard error: what `NATTER_LOG` selects (by default `info`, or `warn` when the
+/// console shares the terminal), as text (coloured only when standard error is a terminal) or
+/// JSON lines.
+fn init_logging(console: bool, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("NATTER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if console { "warn" } else { "info" }));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// A started server: its real addresses and a way to stop it. Used by `run` and by tests that

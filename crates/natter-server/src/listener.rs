@@ -53,6 +53,7 @@ pub async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    tracing::info!(%peer, "connected");
                     let alive = alive.clone();
                     let hub = hub.clone();
                     match front {

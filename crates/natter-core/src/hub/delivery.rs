@@ -103,6 +103,9 @@ impl Hub {
             }
             self.pieces = pieces;
             for id in too_slow {
+                if let Some(s) = self.sessions.get(&id) {
+                    tracing::info!(nick = %s.nick, "disconnected: too slow");
+                }
                 self.remove_session(id, TOO_SLOW, true);
             }
         }

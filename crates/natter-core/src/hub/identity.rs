@@ -62,6 +62,7 @@ impl Hub {
         let id = self.sessions.insert(Box::new(session));
         self.nicks.insert(key, id);
         self.skeletons.insert(look, id);
+        tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in");
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         if reg.lobby {
             let lobby = self.config.lobby.clone();
@@ -161,6 +162,8 @@ impl Hub {
             recipients.extend(operators);
         }
         let Some(mut session) = self.sessions.remove(&id) else { return };
+        // Never the reason's words: a quit message is something a user wrote.
+        tracing::info!(nick = %session.nick, kind = ?session.kind, "logged out");
         self.stats.users -= 1;
         self.stats.hidden -= usize::from(session.hidden);
         self.stats.operators -= usize::from(session.server_op);
@@ -214,6 +217,7 @@ impl Hub {
         let Some(&victim) = self.nicks.get(&fold(nick)) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
+        tracing::info!(nick = %self.sessions[&victim].nick, by = %self.sessions[&id].nick, "killed");
         self.remove_session(victim, reason, false);
     }
 }

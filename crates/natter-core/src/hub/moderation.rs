@@ -292,6 +292,7 @@ impl Hub {
             reason: reason.filter(|r| !r.is_empty()).map(|r| clip_bytes(&r, MAX_KICK_BYTES).into()),
             ts: now_ms(),
         };
+        tracing::info!(room = %self.rooms[&key].name, nick = %self.sessions[&target].nick, by = %self.sessions[&id].nick, "kicked");
         let recipients = self.rooms[&key].members.clone();
         self.broadcast(recipients, event);
         self.leave_room(target, &key);

@@ -166,6 +166,7 @@ impl SessionCtx {
     /// Answers a bad request with a refusal; repeated bad requests end the session.
     pub fn reject(&mut self, req: Req, refusal: Refusal) -> Flow {
         if self.strikes.hit() {
+            tracing::info!(peer = %self.peer, "disconnected: too many invalid requests");
             return Flow::Close(format!("too many invalid requests (last: {refusal})"));
         }
         self.local(Event::Error { req, refusal })
@@ -175,6 +176,7 @@ impl SessionCtx {
     /// goodbye, should this strike end the session).
     pub fn reject_note(&mut self, what: &str, note: DoorNote) -> Flow {
         if self.strikes.hit() {
+            tracing::info!(peer = %self.peer, "disconnected: too many invalid requests");
             return Flow::Close(format!("too many invalid requests (last: {what})"));
         }
         self.note(note)
@@ -190,6 +192,7 @@ impl SessionCtx {
     pub fn rate_limited(&mut self, req: Req) -> Flow {
         let excess = self.rate.excess();
         if excess > self.settings.msg_burst.max(10) {
+            tracing::info!(peer = %self.peer, "disconnected: flooding");
             return Flow::Close("flooding: too many messages too fast".into());
         }
         self.local(Event::Error { req, refusal: Refusal::RateLimited { per_second: self.settings.msg_rate } })

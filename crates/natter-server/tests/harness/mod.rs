@@ -31,6 +31,7 @@ pub fn settings() -> Settings {
         session: SessionSettings { msg_rate: 0, ..SessionSettings::default() },
         udp_idle: Duration::from_secs(300),
         udp_format: UdpFormat::Text,
+        log_format: natter_server::LogFormat::Text,
         ephemeral: Vec::new(),
         console: None,
         password: None,

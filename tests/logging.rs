@@ -1,0 +1,127 @@
+//! What the server logs about its clients: connections, logins, kicks and departures (never
+//! what anyone wrote), as plain lines without colour codes when standard error is not a
+//! terminal, or as JSON lines with `--log-format json`.
+
+mod common;
+
+use common::{Client, native, natter_bin};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A server whose standard error is read line by line.
+struct Logged {
+    child: Child,
+    tcp: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Logged {
+    let mut args = vec!["serve", "--tcp", "127.0.0.1:0", "--udp", "off", "--irc", "off", "--db", ":memory:"];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(natter_bin())
+        .args(&args)
+        .env_remove("NATTER_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let tcp = loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server exited");
+        if let Some(a) = line.trim().strip_prefix("listening tcp ") {
+            break a.parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut sink);
+    });
+    let (tx, log) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    Logged { child, tcp, log }
+}
+
+impl Logged {
+    /// Log lines up to the first containing every one of `needles`.
+    fn until(&self, needles: &[&str]) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .log
+                .recv_timeout(Duration::from_secs(5))
+                .unwrap_or_else(|_| panic!("no log line with {needles:?}; saw {seen:#?}"));
+            let hit = needles.iter().all(|n| line.contains(n));
+            seen.push(line);
+            if hit {
+                return seen;
+            }
+        }
+    }
+}
+
+#[test]
+fn clients_coming_and_going_are_logged_without_their_words() {
+    let server = start(&[]);
+    let mut ann = native(server.tcp, "ann");
+    let mut seen = server.until(&["logged in", "ann"]);
+    ann.line(r##"{"type":"join","room":"#ops"}"##);
+    ann.expect(r#""type":"joined""#);
+    let mut bob = native(server.tcp, "bob");
+    bob.line(r##"{"type":"join","room":"#ops"}"##);
+    bob.expect(r#""type":"joined""#);
+    ann.line(r##"{"type":"send","room":"#ops","text":"a secret plan"}"##);
+    bob.expect("a secret plan");
+    ann.line(r##"{"type":"kick","room":"#ops","nick":"bob","reason":"my private reason"}"##);
+    bob.expect(r#""type":"kick""#);
+    seen.extend(server.until(&["kicked", "bob"]));
+    ann.line(r#"{"type":"quit","reason":"words of my own"}"#);
+    assert!(ann.closed());
+    seen.extend(server.until(&["logged out", "ann"]));
+    assert!(seen.iter().any(|l| l.contains("connected") && l.contains("127.0.0.1")), "{seen:#?}");
+    for line in &seen {
+        assert!(!line.contains('\u{1b}'), "colour codes in a log that is not a terminal: {line:?}");
+        for words in ["a secret plan", "my private reason", "words of my own"] {
+            assert!(!line.contains(words), "a user's words in the log: {line}");
+        }
+    }
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let server = start(&["--log-format", "json"]);
+    let _ann = native(server.tcp, "ann");
+    let seen = server.until(&["logged in", "ann"]);
+    for line in &seen {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value.get("fields").is_some(), "{line}");
+    }
+    // A flood is logged as the reason the server ended the session.
+    let mut flood = Client::connect(server.tcp);
+    flood.line("flood");
+    flood.expect("Hello flood");
+    let burst: String = (0..300).map(|i| format!("spam {i}\n")).collect();
+    flood.send(burst.as_bytes());
+    let seen = server.until(&["flooding"]);
+    assert!(seen.iter().all(|l| !l.contains("spam")), "{seen:#?}");
+}
