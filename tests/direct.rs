@@ -227,18 +227,77 @@ fn plain_tcp_with_raw_socket_peer_sending_gbk_without_newline() {
     assert!(l.wait_for("<peer>").ends_with("<peer> 你好，世界"));
     raw.write_all(b"second\r\n").unwrap();
     l.wait_for("<peer> second");
+    // It sent GBK, so it reads GBK (--encoding auto, the default).
+    l.wait_for("the other side writes GBK (GB18030)");
     l.send("réponse 好\n".as_bytes());
-    let mut got = Vec::new();
-    let mut byte = [0u8; 1];
-    while !got.ends_with(b"\n") {
-        assert_eq!(raw.read(&mut byte).unwrap(), 1);
-        got.push(byte[0]);
-    }
-    assert_eq!(got, "réponse 好\n".as_bytes());
+    assert_eq!(strict_gbk(&read_line(&mut raw)), "réponse 好\n");
+    // UTF-8 from it: UTF-8 again.
+    raw.write_all("é utf-8\n".as_bytes()).unwrap();
+    l.wait_for("<peer> é utf-8");
+    l.send("好\n".as_bytes());
+    assert_eq!(read_line(&mut raw), "好\n".as_bytes());
     drop(raw);
     let (ok, out) = l.finish();
     assert!(ok, "{out:#?}");
     assert!(out.iter().any(|x| x.contains("the other side left")));
+}
+
+/// One line (with its newline) from a raw peer's socket.
+fn read_line(raw: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\n") {
+        assert_eq!(raw.read(&mut byte).unwrap(), 1, "the line ends early: {got:?}");
+        got.push(byte[0]);
+    }
+    got
+}
+
+/// Decodes as a Windows GBK peer does; any byte that is not GBK fails the test.
+fn strict_gbk(bytes: &[u8]) -> String {
+    let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(bytes);
+    assert!(!had_errors, "not GBK: {bytes:?}");
+    text.into_owned()
+}
+
+#[test]
+fn plain_tcp_encoding_gbk_is_gbk_whatever_the_peer_sends() {
+    let (mut l, addr, _) = listener(&["--plain", "--encoding", "gbk"]);
+    l.wait_for("NOT private");
+    let mut raw = TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(STEP)).unwrap();
+    // ASCII, then UTF-8, from the peer: forced GBK stays.
+    raw.write_all(b"hello\n").unwrap();
+    l.wait_for("<peer> hello");
+    raw.write_all("é\n".as_bytes()).unwrap();
+    l.wait_for("<peer> é");
+    l.send("你好, raw\n".as_bytes());
+    assert_eq!(strict_gbk(&read_line(&mut raw)), "你好, raw\n");
+    // GBK from the peer is read as such; bytes that are neither GBK nor UTF-8 change nothing.
+    let (gbk, _, _) = encoding_rs::GBK.encode("收到");
+    raw.write_all(&gbk).unwrap();
+    raw.write_all(b"\n\x81 junk \xc4\n").unwrap();
+    l.wait_for("<peer> 收到");
+    l.wait_for(" junk ");
+    l.send("再见\n".as_bytes());
+    assert_eq!(strict_gbk(&read_line(&mut raw)), "再见\n");
+    drop(raw);
+    let (ok, out) = l.finish();
+    assert!(ok, "{out:#?}");
+    assert!(!out.iter().any(|x| x.contains("the other side writes")), "forced: no switch {out:#?}");
+}
+
+#[test]
+fn plain_encoding_flag_is_checked() {
+    let bad =
+        Peer::spawn(&["listen", "--port", "0", "--bind", "127.0.0.1", "--plain", "--encoding", "latin-1"]);
+    let (ok, out) = bad.finish();
+    assert!(!ok);
+    assert!(out.iter().any(|x| x.contains("use one of gbk|utf-8|auto")), "{out:#?}");
+    let encrypted = Peer::spawn(&["listen", "--port", "0", "--bind", "127.0.0.1", "--encoding", "gbk"]);
+    let (ok, out) = encrypted.finish();
+    assert!(!ok, "--encoding needs --plain: {out:#?}");
+    assert!(out.iter().any(|x| x.contains("--plain")), "{out:#?}");
 }
 
 #[test]

@@ -146,6 +146,21 @@ impl Client {
         }
     }
 
+    /// Next line as raw bytes, line terminator (`\r\n` or `\n`) removed, or None on
+    /// timeout/EOF: for peers that do not read UTF-8.
+    pub fn next_raw(&mut self) -> Option<Vec<u8>> {
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                while buf.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+                    buf.pop();
+                }
+                Some(buf)
+            }
+        }
+    }
+
     /// Reads lines until one contains `needle`; panics with what was seen otherwise.
     pub fn expect(&mut self, needle: &str) -> String {
         let mut seen = Vec::new();
@@ -267,6 +282,15 @@ impl Udp {
         let mut buf = [0u8; 65536];
         match self.socket.recv_from(&mut buf) {
             Ok((n, _)) => Some(String::from_utf8(buf[..n].to_vec()).expect("server sends UTF-8")),
+            Err(_) => None,
+        }
+    }
+
+    /// The next datagram as raw bytes, or None on timeout: for members that do not read UTF-8.
+    pub fn recv_raw(&self) -> Option<Vec<u8>> {
+        let mut buf = [0u8; 65536];
+        match self.socket.recv_from(&mut buf) {
+            Ok((n, _)) => Some(buf[..n].to_vec()),
             Err(_) => None,
         }
     }

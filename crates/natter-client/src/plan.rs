@@ -160,6 +160,11 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                     Plan::Error("/r answers a private conversation; use @nick text here".into())
                 }
             },
+            // The native protocol is JSON, which is UTF-8 by definition; the terminal shows
+            // text in the locale's encoding by itself.
+            SlashCommand::Encoding(_) => Plan::Error(
+                "/encoding is for text-mode (telnet) and UDP peers; this client always reads UTF-8".into(),
+            ),
             SlashCommand::Quit(reason) => Plan::Quit(reason),
         },
     }

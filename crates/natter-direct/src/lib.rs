@@ -39,6 +39,7 @@ use crate::chat::{Display, Link, Ui, UserEvent, converse};
 use crate::code::Code;
 use crate::error::DirectError;
 use crate::ui::LineUi;
+use natter_proto::decode::EncodingChoice;
 
 /// Port used when none is given (an unassigned port in the dynamic range).
 pub const DEFAULT_PORT: u16 = 51423;
@@ -96,6 +97,16 @@ pub struct Mode {
     /// No encryption: plain text lines, for netcat or raw socket peers. NOT private.
     #[arg(long)]
     pub plain: bool,
+    /// With --plain: the encoding the other side reads. auto sends GBK (GB18030) once the
+    /// other side sends GBK (Windows peers) and UTF-8 again after UTF-8; gbk and utf-8 fix it.
+    /// Each side sets its own.
+    #[arg(long, value_name = "gbk|utf-8|auto", default_value = "auto", value_parser = parse_encoding, requires = "plain")]
+    pub encoding: EncodingChoice,
+}
+
+/// `--encoding`: the words `/encoding` accepts on the server.
+fn parse_encoding(word: &str) -> Result<EncodingChoice, String> {
+    word.parse()
 }
 
 /// Runs `natter direct`: its own runtime, then the chat in the full-screen interface on a
@@ -303,7 +314,7 @@ async fn establish(start: Start, ui: &Ui) -> Result<(Link, Option<String>), Dire
                 Bound::Udp(socket) => {
                     announce(ui, socket.local_addr()?, mode, code.as_ref()).await;
                     match code {
-                        None => Ok((plain::udp_link(socket, None), None)),
+                        None => Ok((plain::udp_link(socket, None, mode.encoding), None)),
                         Some(code) => udp::listen(socket, &code, ui).await.map(secured),
                     }
                 }
@@ -313,7 +324,7 @@ async fn establish(start: Start, ui: &Ui) -> Result<(Link, Option<String>), Dire
                         None => {
                             let (stream, from) = listener.accept().await?;
                             ui.status(format!("{from} connected")).await;
-                            Ok((plain::tcp_link(stream), None))
+                            Ok((plain::tcp_link(stream, mode.encoding), None))
                         }
                         Some(code) => tcp::listen(listener, &code, ui).await.map(secured),
                     }
@@ -328,13 +339,13 @@ async fn establish(start: Start, ui: &Ui) -> Result<(Link, Option<String>), Dire
                     if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
                 let socket = UdpSocket::bind(local).await?;
                 ui.status(format!("sending to {addr} (UDP, plain)")).await;
-                return Ok((plain::udp_link(socket, Some(addr)), None));
+                return Ok((plain::udp_link(socket, Some(addr), mode.encoding), None));
             }
             let stream = tokio::net::TcpStream::connect(addr)
                 .await
                 .map_err(|e| DirectError::Lost(format!("cannot connect to {addr}: {e}")))?;
             ui.status(format!("connected to {addr} (TCP, plain)")).await;
-            Ok((plain::tcp_link(stream), None))
+            Ok((plain::tcp_link(stream, mode.encoding), None))
         }
         Start::Connect { addr, mode, code: Some(code) } => {
             ui.status(format!("connecting to {addr} ({})", if mode.udp { "UDP" } else { "TCP" })).await;

@@ -1,13 +1,15 @@
 //! `--plain`: unencrypted text, compatible with netcat and the tutorials' raw socket peers.
 //!
-//! We send UTF-8 lines. We accept anything: complete lines, or bytes without any newline
-//! (a pause of [`PAUSE`] ends a message); bytes that are not UTF-8 are decoded as GB18030
-//! when that is clean (Windows peers sending GBK), else lossily.
+//! We accept anything: complete lines, or bytes without any newline (a pause of [`PAUSE`] ends
+//! a message); bytes that are not UTF-8 are decoded as GB18030 when that is clean (Windows
+//! peers sending GBK), else lossily. We send UTF-8 lines, or GB18030 to a peer that sends GBK
+//! (`--encoding auto`, the default) or when told to (`--encoding gbk`).
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use natter_proto::decode::decode_text;
+use natter_proto::decode::{Detected, EncodingChoice, PeerEncoding, decode_text_detect};
 use natter_proto::line::{LineBuffer, LineEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -24,30 +26,62 @@ pub const PAUSE: Duration = Duration::from_millis(100);
 /// Plain peers never say goodbye; wait only briefly for them after ours.
 const PLAIN_LINGER: Duration = Duration::from_millis(500);
 
+/// The encoding the other side reads, shared by the task that reads (which sees what it sends)
+/// and the one that writes.
+#[derive(Debug, Clone, Default)]
+pub struct SharedEncoding(Arc<Mutex<PeerEncoding>>);
+
+impl SharedEncoding {
+    /// Starts with the `--encoding` choice.
+    pub fn new(choice: EncodingChoice) -> Self {
+        Self(Arc::new(Mutex::new(PeerEncoding::new(choice))))
+    }
+
+    fn get(&self) -> PeerEncoding {
+        // A poisoned lock still holds a valid setting (it is plain data).
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Follows what the other side sent; a note for the person when the encoding changed.
+    fn observe(&self, detected: Detected) -> Option<NetEvent> {
+        let mut encoding = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        encoding.observe(detected).then(|| {
+            let now = if encoding.is_gbk() { "GBK (GB18030)" } else { "UTF-8" };
+            NetEvent::Status(format!("the other side writes {now}; sending {now} from now on"))
+        })
+    }
+}
+
 /// Turns received bytes into messages; shared by TCP (across reads) and UDP (per datagram).
 #[derive(Debug)]
 pub struct PlainDecoder {
     lines: LineBuffer,
+    encoding: SharedEncoding,
 }
 
 impl Default for PlainDecoder {
     fn default() -> Self {
-        Self { lines: LineBuffer::new(MAX_MESSAGE) }
+        Self::new(SharedEncoding::default())
     }
 }
 
 impl PlainDecoder {
+    /// A decoder that tells `encoding` what the other side sends.
+    pub fn new(encoding: SharedEncoding) -> Self {
+        Self { lines: LineBuffer::new(MAX_MESSAGE), encoding }
+    }
+
     /// Feeds bytes and returns the complete lines (or notices about oversized ones).
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<NetEvent> {
         self.lines.extend(bytes);
         let mut out = Vec::new();
         while let Some(ev) = self.lines.next_line() {
-            out.push(match ev {
-                LineEvent::Line(l) => NetEvent::Text(decode_text(l).into_owned()),
-                LineEvent::TooLong(max) => {
-                    NetEvent::Status(format!("the other side sent a line longer than {max} bytes; dropped"))
-                }
-            });
+            match ev {
+                LineEvent::Line(l) => received(&self.encoding, l, &mut out),
+                LineEvent::TooLong(max) => out.push(NetEvent::Status(format!(
+                    "the other side sent a line longer than {max} bytes; dropped"
+                ))),
+            }
         }
         self.lines.shrink_when_idle();
         out
@@ -58,28 +92,41 @@ impl PlainDecoder {
         !self.lines.is_empty()
     }
 
-    /// Ends the waiting partial message (after a pause, at the end of a datagram or stream).
-    pub fn flush(&mut self) -> Option<NetEvent> {
-        self.lines.take_partial().map(|l| NetEvent::Text(decode_text(l).into_owned()))
+    /// Ends the waiting partial message (after a pause, at the end of a datagram or stream):
+    /// the message, after a note if it changed the encoding we send.
+    pub fn flush(&mut self) -> Vec<NetEvent> {
+        let mut out = Vec::new();
+        if let Some(l) = self.lines.take_partial() {
+            received(&self.encoding, l, &mut out);
+        }
+        out
     }
 }
 
-/// The bytes we send for one message.
-fn outgoing(text: &str) -> Vec<u8> {
-    let mut b = text.as_bytes().to_vec();
+/// One received message onto `out`, after a note if it changed the encoding we send.
+fn received(encoding: &SharedEncoding, bytes: &[u8], out: &mut Vec<NetEvent>) {
+    let (text, detected) = decode_text_detect(bytes);
+    out.extend(encoding.observe(detected));
+    out.push(NetEvent::Text(text.into_owned()));
+}
+
+/// The bytes we send for one message, in the encoding the other side reads.
+fn outgoing(text: &str, encoding: PeerEncoding) -> Vec<u8> {
+    let mut b = encoding.encode(text).into_owned();
     b.push(b'\n');
     b
 }
 
-/// Plain chat over an established TCP connection.
-pub fn tcp_link(stream: TcpStream) -> Link {
+/// Plain chat over an established TCP connection; `choice` is `--encoding`.
+pub fn tcp_link(stream: TcpStream, choice: EncodingChoice) -> Link {
     let _ = stream.set_nodelay(true);
     let (mut read, write) = stream.into_split();
     let (app_tx, app_rx) = mpsc::channel(256);
     let (net_tx, net_rx) = mpsc::channel(256);
-    let writer = tokio::spawn(tcp_writer(app_rx, write));
+    let encoding = SharedEncoding::new(choice);
+    let writer = tokio::spawn(tcp_writer(app_rx, write, encoding.clone()));
     tokio::spawn(async move {
-        let mut dec = PlainDecoder::default();
+        let mut dec = PlainDecoder::new(encoding);
         let mut buf = vec![0u8; 16 * 1024];
         let mut pause_end: Option<Instant> = None;
         let result = loop {
@@ -92,7 +139,7 @@ pub fn tcp_link(stream: TcpStream) -> Link {
             tokio::select! {
                 r = read.read(&mut buf) => match r {
                     Ok(0) => {
-                        if let Some(ev) = dec.flush() { let _ = net_tx.send(ev).await; }
+                        for ev in dec.flush() { let _ = net_tx.send(ev).await; }
                         let _ = net_tx.send(NetEvent::PeerLeft).await;
                         break Ok(());
                     }
@@ -104,7 +151,7 @@ pub fn tcp_link(stream: TcpStream) -> Link {
                 },
                 () = pause => {
                     pause_end = None;
-                    if let Some(ev) = dec.flush() { let _ = net_tx.send(ev).await; }
+                    for ev in dec.flush() { let _ = net_tx.send(ev).await; }
                 }
             }
         };
@@ -118,10 +165,11 @@ pub fn tcp_link(stream: TcpStream) -> Link {
 async fn tcp_writer(
     mut app_rx: mpsc::Receiver<AppMsg>,
     mut write: OwnedWriteHalf,
+    encoding: SharedEncoding,
 ) -> Result<(), DirectError> {
     while let Some(msg) = app_rx.recv().await {
         match msg {
-            AppMsg::Text(t) => write.write_all(&outgoing(&t)).await?,
+            AppMsg::Text(t) => write.write_all(&outgoing(&t, encoding.get())).await?,
             AppMsg::Bye => break,
         }
     }
@@ -131,8 +179,10 @@ async fn tcp_writer(
 
 /// Plain chat over UDP: one datagram is one message (or several lines).
 ///
-/// `peer` is `None` for a listener, which learns its peer from the first datagram.
-pub fn udp_link(socket: UdpSocket, peer: Option<SocketAddr>) -> Link {
+/// `peer` is `None` for a listener, which learns its peer from the first datagram; `choice` is
+/// `--encoding`.
+pub fn udp_link(socket: UdpSocket, peer: Option<SocketAddr>, choice: EncodingChoice) -> Link {
+    let encoding = SharedEncoding::new(choice);
     let (mut app_rx, app_tx) = {
         let (tx, rx) = mpsc::channel(256);
         (rx, tx)
@@ -153,9 +203,9 @@ pub fn udp_link(socket: UdpSocket, peer: Option<SocketAddr>) -> Link {
                             Some(p) if p != from => continue,
                             Some(_) => {}
                         }
-                        let mut dec = PlainDecoder::default();
+                        let mut dec = PlainDecoder::new(encoding.clone());
                         for ev in dec.feed(&buf[..n]) { let _ = net_tx.send(ev).await; }
-                        if let Some(ev) = dec.flush() { let _ = net_tx.send(ev).await; }
+                        for ev in dec.flush() { let _ = net_tx.send(ev).await; }
                     }
                     // ICMP "port unreachable" from an earlier datagram: the peer is not there yet.
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -165,7 +215,7 @@ pub fn udp_link(socket: UdpSocket, peer: Option<SocketAddr>) -> Link {
                 },
                 msg = app_rx.recv() => match msg {
                     Some(AppMsg::Text(t)) => match peer {
-                        Some(p) => { let _ = socket.send_to(&outgoing(&t), p).await; }
+                        Some(p) => { let _ = socket.send_to(&outgoing(&t, encoding.get()), p).await; }
                         None => {
                             let _ = net_tx.send(NetEvent::Status("not sent: no datagram from the other side yet, so its address is unknown".into())).await;
                         }
@@ -198,15 +248,26 @@ mod tests {
         let mut d = PlainDecoder::default();
         assert_eq!(texts(d.feed(b"hello\r\nwor")), vec!["hello"]);
         assert!(d.has_partial());
-        assert!(matches!(d.flush(), Some(NetEvent::Text(t)) if t == "wor"));
-        // "你好" in GBK, no newline: decoded after the pause.
+        assert_eq!(texts(d.flush()), vec!["wor"]);
+        // "你好" in GBK, no newline: decoded after the pause, and we now answer in GBK.
         assert!(d.feed(&[0xC4, 0xE3, 0xBA, 0xC3]).is_empty());
-        assert!(matches!(d.flush(), Some(NetEvent::Text(t)) if t == "你好"));
-        assert!(d.flush().is_none());
+        let got = texts(d.flush());
+        assert_eq!(got.len(), 2);
+        assert!(got[0].contains("sending GBK"), "{got:?}");
+        assert_eq!(got[1], "你好");
+        assert!(d.encoding.get().is_gbk());
+        assert!(d.flush().is_empty());
+        // Garbage and ASCII change nothing; UTF-8 switches back.
+        assert_eq!(texts(d.feed(b"\xff\x80x\nok\n")).len(), 2);
+        assert!(d.encoding.get().is_gbk());
+        assert_eq!(texts(d.feed("é\n".as_bytes())).len(), 2);
+        assert!(!d.encoding.get().is_gbk());
     }
 
     #[test]
-    fn outgoing_is_utf8_line() {
-        assert_eq!(outgoing("héllo"), "héllo\n".as_bytes());
+    fn outgoing_is_a_line_in_the_peer_encoding() {
+        assert_eq!(outgoing("héllo", PeerEncoding::default()), "héllo\n".as_bytes());
+        let gbk = PeerEncoding::new(EncodingChoice::Gbk);
+        assert_eq!(outgoing("你好", gbk), [0xC4, 0xE3, 0xBA, 0xC3, b'\n']);
     }
 }

@@ -475,7 +475,7 @@ mod tests {
     use super::*;
 
     fn encrypted() -> Screen {
-        Screen::new(Mode { udp: false, plain: false })
+        Screen::new(Mode { udp: false, plain: false, encoding: Default::default() })
     }
 
     fn key(code: KeyCode) -> KeyEvent {
@@ -620,7 +620,7 @@ mod tests {
         assert!(text(&s).contains("encrypted TCP"));
         s.on_display(Display::Connected { sas: Some("kayak ladder basket granite".into()) });
         assert!(text(&s).contains("verify: kayak ladder basket granite"));
-        let p = Screen::new(Mode { udp: true, plain: true });
+        let p = Screen::new(Mode { udp: true, plain: true, encoding: Default::default() });
         assert!(text(&p).contains("PLAIN UDP: NOT private"));
     }
 }

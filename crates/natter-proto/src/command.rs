@@ -4,6 +4,8 @@
 //! client) so that the same line means the same thing everywhere. Parsing is pure;
 //! what a command does is up to the caller.
 
+use crate::decode::EncodingChoice;
+
 /// What a typed line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -125,6 +127,10 @@ pub enum SlashCommand {
     /// whoever answers several visitors need not type their names. The front end tracks who
     /// that is.
     Reply(String),
+    /// `/encoding [gbk|utf-8|auto]`: which encoding a text-mode or UDP peer reads (a Windows
+    /// peer reads GBK); absent to show the current one. Front ends that always speak UTF-8
+    /// (the terminal client) refuse it.
+    Encoding(Option<EncodingChoice>),
     /// `/quit [reason]`, also bare `quit` and `exit`.
     Quit(Option<String>),
 }
@@ -168,6 +174,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("/invite nick [#room]", "invite someone (past invite-only and bans)"),
     ("/away [message]", "mark yourself away (no message: back)"),
     ("/whois nick", "who someone is and where"),
+    ("/encoding [gbk|utf-8|auto]", "text mode and UDP: the encoding you read (auto follows what you send)"),
     ("/quit [reason]", "leave (also: quit, exit)"),
 ];
 
@@ -321,6 +328,13 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             Some(r) => SlashCommand::Reply(r.to_string()),
             None => return Err(InputError::Usage("/r message")),
         },
+        "encoding" | "charset" => match rest {
+            Some(r) => match split_word(r).0.parse::<EncodingChoice>() {
+                Ok(choice) => SlashCommand::Encoding(Some(choice)),
+                Err(_) => return Err(InputError::Usage("/encoding gbk|utf-8|auto")),
+            },
+            None => SlashCommand::Encoding(None),
+        },
         "quit" | "exit" | "q" | "bye" => SlashCommand::Quit(rest.map(str::to_string)),
         other => return Err(InputError::Unknown(other.to_string())),
     };
@@ -449,6 +463,19 @@ mod tests {
         assert_eq!(cmd("/rooms"), SlashCommand::Rooms);
         assert_eq!(parse_input("/rr hi").unwrap_err(), InputError::Unknown("rr".into()));
         assert!(help_lines().iter().any(|l| l.starts_with("/r text")));
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(cmd("/encoding gbk"), SlashCommand::Encoding(Some(EncodingChoice::Gbk)));
+        assert_eq!(cmd("/ENCODING UTF-8"), SlashCommand::Encoding(Some(EncodingChoice::Utf8)));
+        assert_eq!(cmd("/encoding auto"), SlashCommand::Encoding(Some(EncodingChoice::Auto)));
+        assert_eq!(cmd("/encoding"), SlashCommand::Encoding(None));
+        assert_eq!(
+            parse_input("/encoding bogus").unwrap_err(),
+            InputError::Usage("/encoding gbk|utf-8|auto")
+        );
+        assert!(help_lines().iter().any(|l| l.starts_with("/encoding")));
     }
 
     proptest::proptest! {

@@ -184,7 +184,7 @@ async fn run<D: Door>(
                         // every member that speaks this door's wire.
                         out.clear();
                         crate::write_batch::render(&mut door, delivery, &mut out);
-                        send(&socket, peer, &out, framing).await;
+                        send(&socket, peer, &out, framing, door.gb18030()).await;
                     }
                 }
                 if out.capacity() > MAX_KEPT_BUFFER {
@@ -193,7 +193,7 @@ async fn run<D: Door>(
                 if let Some(reason) = closed {
                     let mut out = Vec::new();
                     door.render(&Event::Bye { reason: reason.0 }, &mut out);
-                    send(&socket, peer, &out, framing).await;
+                    send(&socket, peer, &out, framing, door.gb18030()).await;
                     break;
                 }
             }
@@ -209,11 +209,17 @@ async fn run<D: Door>(
     }
 }
 
-/// Sends one rendering as datagrams, framed as the door needs.
-async fn send(socket: &UdpSocket, peer: SocketAddr, bytes: &[u8], framing: Framing) {
+/// Sends one rendering as datagrams, framed as the door needs; `gb18030` says the bytes are
+/// GB18030, not UTF-8, for where to cut.
+async fn send(socket: &UdpSocket, peer: SocketAddr, bytes: &[u8], framing: Framing, gb18030: bool) {
     match framing {
         Framing::Split => {
-            for chunk in split_datagrams(bytes, MAX_DATAGRAM) {
+            let chunks = if gb18030 {
+                split_datagrams_gb18030(bytes, MAX_DATAGRAM)
+            } else {
+                split_datagrams(bytes, MAX_DATAGRAM)
+            };
+            for chunk in chunks {
                 let _ = socket.send_to(chunk, peer).await;
             }
         }
@@ -252,9 +258,48 @@ pub fn split_datagrams(bytes: &[u8], max: usize) -> Vec<&[u8]> {
     out
 }
 
+/// [`split_datagrams`] for GB18030 bytes (a member that reads GBK): newline boundaries first,
+/// else the last GB18030 character boundary, so that every datagram decodes on its own.
+pub fn split_datagrams_gb18030(bytes: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() > max {
+        // A newline byte is always a newline in GB18030: trail bytes are 0x30 and up.
+        let cut = match rest[..max].iter().rposition(|&b| b == b'\n') {
+            Some(i) if i > 0 => i + 1,
+            _ => match natter_proto::decode::gb18030_cut(rest, max) {
+                0 => max,
+                cut => cut,
+            },
+        };
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gb18030_splitting_keeps_every_character_whole() {
+        let text = "a你好世界😀".repeat(200);
+        let bytes = natter_proto::decode::encode_gb18030(&text);
+        let parts = split_datagrams_gb18030(&bytes, 101);
+        for p in &parts {
+            assert!(p.len() <= 101);
+            assert!(!encoding_rs::GB18030.decode_without_bom_handling(p).1, "a character was cut");
+        }
+        assert_eq!(parts.concat(), &bytes[..]);
+        assert_eq!(
+            split_datagrams_gb18030(b"aaaa\nbbbb\ncccc\n", 10),
+            vec![&b"aaaa\nbbbb\n"[..], &b"cccc\n"[..]]
+        );
+    }
 
     #[test]
     fn splitting_keeps_every_byte_and_every_character_whole() {

@@ -56,6 +56,12 @@ pub(crate) trait Door: Send + 'static {
         Self::cache_slot(event)
     }
 
+    /// True when this session's output is GB18030 rather than UTF-8 (a text-mode peer that
+    /// sends GBK): the UDP door then cuts datagrams at GB18030 character boundaries.
+    fn gb18030(&self) -> bool {
+        false
+    }
+
     /// Renders an event onto `out`. Called once per shared event (whose result is cached) or
     /// per delivery for private ones; `observe` has seen the event before.
     fn render(&mut self, event: &Event, out: &mut Vec<u8>);

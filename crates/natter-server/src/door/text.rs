@@ -6,7 +6,7 @@ use super::modes::{ModeItem, mode_string, modes_of, parse_modes};
 use super::{Door, Flow, SessionCtx, slots};
 use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
 use natter_proto::command::{Input, SlashCommand, help_lines, parse_input};
-use natter_proto::decode::decode_text;
+use natter_proto::decode::{PeerEncoding, decode_text_detect};
 use natter_proto::names::{complete_mask, fold};
 use std::fmt::Write as _;
 
@@ -26,6 +26,8 @@ pub struct TextDoor {
     nick: String,
     /// Who last sent this session a private message: where `/r` goes.
     last_private: Option<String>,
+    /// The encoding this peer reads: UTF-8 until it sends GBK (or asks with `/encoding`).
+    encoding: PeerEncoding,
 }
 
 impl TextDoor {
@@ -36,6 +38,11 @@ impl TextDoor {
     /// The session's nick as last seen, so that a wrapping door can tell its own events apart.
     pub(crate) fn nick(&self) -> &str {
         &self.nick
+    }
+
+    /// The encoding this peer reads, so that a wrapping door can encode its own output.
+    pub(crate) fn encoding(&self) -> PeerEncoding {
+        self.encoding
     }
 }
 
@@ -445,6 +452,14 @@ impl TextDoor {
                 }
                 Command::say(Target::Nick(to), text)
             }
+            SlashCommand::Encoding(choice) => {
+                if let Some(choice) = choice {
+                    self.encoding.set(choice);
+                }
+                // Rendered after the switch: the answer already comes in the new encoding.
+                let text = self.encoding.describe();
+                return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
+            }
             SlashCommand::Quit(reason) => return Err(Flow::Close(reason.unwrap_or_else(|| "quit".into()))),
         })
     }
@@ -462,11 +477,21 @@ impl Door for TextDoor {
         super::is_shared(event).then_some(slots::TEXT)
     }
 
+    /// The shared slot holds UTF-8 lines: a GBK peer renders its own (and stays out of it),
+    /// UTF-8 peers share as before.
+    fn slot(&self, event: &Event) -> Option<RenderSlot> {
+        if self.encoding.is_gbk() { None } else { Self::cache_slot(event) }
+    }
+
+    fn gb18030(&self) -> bool {
+        self.encoding.is_gbk()
+    }
+
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
         if super::is_meta_only(event) {
             return;
         }
-        out.extend_from_slice(render_text(event).as_bytes());
+        out.extend_from_slice(&self.encoding.encode(&render_text(event)));
     }
 
     fn observe(&mut self, event: &Event) {
@@ -501,7 +526,9 @@ impl Door for TextDoor {
 
     async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
         let line = strip_telnet(line);
-        let text = decode_text(&line);
+        let (text, detected) = decode_text_detect(&line);
+        // GBK in, GBK out (in auto mode): from this line's answers on.
+        self.encoding.observe(detected);
         if ctx.session.is_none() {
             let nick = text.trim();
             if nick.is_empty() {

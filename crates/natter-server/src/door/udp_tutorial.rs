@@ -12,7 +12,9 @@
 //! - everything else (answers to commands, refusals, joins, topics, modes, the goodbye) is the
 //!   text-mode line, one datagram per line, sent by [`SERVER_WHO`]: `natter____online (2): ann, bob`.
 //!
-//! Input is text mode's, unchanged: the door wraps [`TextDoor`].
+//! Input is text mode's, unchanged: the door wraps [`TextDoor`]. So is the encoding: a member
+//! that sends GBK (the Windows version of the client decodes every datagram as GBK), or asks
+//! with `/encoding gbk`, gets GB18030 datagrams, still at most [`TUTORIAL_DATAGRAM`] bytes.
 //!
 //! Rendering is per session (no render-cache slot): the tutorial client is a teaching tool,
 //! its members are few, and a slot would cost every event in every room one more cache entry.
@@ -20,6 +22,7 @@
 use super::text::{TextDoor, render_text};
 use super::{Door, Flow, SessionCtx};
 use natter_core::{Event, RenderSlot, SessionKind};
+use natter_proto::decode::{encode_gb18030, gb18030_cut};
 use natter_proto::names::fold;
 
 /// Largest datagram the tutorial client reads whole (`recvfrom(1024)`): a longer one would be
@@ -109,11 +112,44 @@ pub fn tutorial_datagrams(who: &str, text: &str, max: usize) -> Vec<String> {
     }
 }
 
+/// [`tutorial_datagrams`] in GB18030: `WHO____PIECE` datagrams of at most `max` bytes once
+/// encoded, cut only between characters. Empty when `max` leaves no room for a character.
+pub fn tutorial_datagrams_gb18030(who: &str, text: &str, max: usize) -> Vec<Vec<u8>> {
+    let mut prefix = encode_gb18030(who).into_owned();
+    prefix.extend_from_slice(SEPARATOR.as_bytes());
+    let budget = max.saturating_sub(prefix.len());
+    if budget < 4 {
+        return Vec::new();
+    }
+    let datagram = |piece: &[u8]| [&prefix[..], piece].concat();
+    let encoded = encode_gb18030(text);
+    let mut rest = &encoded[..];
+    let mut out = Vec::new();
+    loop {
+        if rest.len() <= budget {
+            out.push(datagram(rest));
+            return out;
+        }
+        // A budget of 4 fits any character, so every cut moves forward.
+        let cut = gb18030_cut(rest, budget).max(1);
+        out.push(datagram(&rest[..cut]));
+        rest = &rest[cut..];
+    }
+}
+
 impl UdpTutorialDoor {
     /// Appends the datagrams of `text` from `who`, each followed by the newline the UDP door
-    /// frames datagrams by.
+    /// frames datagrams by, in the encoding the member reads.
     fn say(&self, who: &str, text: &str, out: &mut Vec<u8>) {
-        for d in tutorial_datagrams(&clean_who(who), &clean(text), TUTORIAL_DATAGRAM) {
+        let (who, text) = (clean_who(who), clean(text));
+        if self.inner.encoding().is_gbk() {
+            for d in tutorial_datagrams_gb18030(&who, &text, TUTORIAL_DATAGRAM) {
+                out.extend_from_slice(&d);
+                out.push(b'\n');
+            }
+            return;
+        }
+        for d in tutorial_datagrams(&who, &text, TUTORIAL_DATAGRAM) {
             out.extend_from_slice(d.as_bytes());
             out.push(b'\n');
         }
@@ -122,8 +158,9 @@ impl UdpTutorialDoor {
     /// Appends the three-part datagram the client shows as "WHO went offline".
     fn offline(&self, who: &str, out: &mut Vec<u8>) {
         let d = format!("{}{SEPARATOR}went offline{SEPARATOR}\n", clean_who(who));
+        let d = self.inner.encoding().encode(&d);
         if d.len() <= TUTORIAL_DATAGRAM {
-            out.extend_from_slice(d.as_bytes());
+            out.extend_from_slice(&d);
         }
     }
 
@@ -147,6 +184,10 @@ impl Door for UdpTutorialDoor {
 
     fn cache_slot(_event: &Event) -> Option<RenderSlot> {
         None
+    }
+
+    fn gb18030(&self) -> bool {
+        self.inner.encoding().is_gbk()
     }
 
     /// Renders datagrams, each ending in a newline (never inside one): the UDP door sends
@@ -284,6 +325,27 @@ mod tests {
                 prop_assert!(!p.contains('\n'));
                 let parts = tutorial_split(p);
                 prop_assert_eq!(parts.len(), 2, "{:?}", p);
+                prop_assert_eq!(parts[0], who.as_str());
+                joined.push_str(parts[1]);
+            }
+            prop_assert_eq!(joined, text);
+        }
+
+        #[test]
+        fn gb18030_pieces_fit_and_decode_to_the_text(
+            who in "[a-z]{1,30}|[é漢😀]{1,30}",
+            text in "\\PC{0,3000}|[a€😀é漢]{0,2000}",
+        ) {
+            let (who, text) = (clean_who(&who), clean(&text));
+            let pieces = tutorial_datagrams_gb18030(&who, &text, TUTORIAL_DATAGRAM);
+            prop_assert!(!pieces.is_empty());
+            let mut joined = String::new();
+            for p in &pieces {
+                prop_assert!(p.len() <= TUTORIAL_DATAGRAM);
+                let (d, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(p);
+                prop_assert!(!had_errors);
+                let parts = tutorial_split(&d);
+                prop_assert_eq!(parts.len(), 2, "{:?}", d);
                 prop_assert_eq!(parts[0], who.as_str());
                 joined.push_str(parts[1]);
             }
