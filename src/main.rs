@@ -35,12 +35,38 @@ enum Commands {
     Bench(natter_bench::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Commands::Serve(args) => natter_server::run(args),
         Commands::Connect(args) => natter_client::run(args),
         Commands::Direct(args) => natter_direct::run(args),
         Commands::Bench(args) => natter_bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: what went wrong and what to do, each cause once (no "Caused by" list
+            // repeating the sentence above it, no backtrace for a user's mistake).
+            eprintln!("natter: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
     }
+}
+
+/// The error and its causes, each said once: a cause whose words the sentence above already
+/// contains is left out.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

@@ -206,12 +206,12 @@ impl Default for SessionSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read the config file {path}: {source}")]
+    #[error("cannot read the config file {path}: {problem}")]
     Read {
         /// File.
         path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
+        /// Why (not a `source`: the one sentence already says it).
+        problem: std::io::Error,
     },
     /// The file is not valid TOML or has unknown keys.
     #[error("invalid config file {path}: {message}")]
@@ -235,13 +235,33 @@ fn off(addr: String) -> Option<String> {
     (!addr.eq_ignore_ascii_case("off")).then_some(addr)
 }
 
+/// Checks that a listen address (`name`: tcp, udp or irc) is `HOST:PORT` (`[::]:PORT` for
+/// IPv6), so that a bare port or a typo is refused with what to write instead.
+fn listen_address(name: &'static str, addr: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(addr) = addr else { return Ok(None) };
+    let port = addr.rsplit_once(':').map(|(host, port)| (host, port.parse::<u16>()));
+    match port {
+        Some((host, Ok(_))) if !host.is_empty() => Ok(Some(addr)),
+        _ => {
+            let port = addr.parse::<u16>().map_or(7878, |p| p);
+            Err(ConfigError::Value {
+                name,
+                message: format!(
+                    "{addr:?} is not an address: give HOST:PORT, e.g. 127.0.0.1:{port} (this machine only), \
+                     0.0.0.0:{port} (every interface) or [::]:{port} (IPv6), or off"
+                ),
+            })
+        }
+    }
+}
+
 impl Settings {
     /// Merges flags/env over the file over defaults.
     pub fn resolve(args: Args) -> Result<Self, ConfigError> {
         let file = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                    .map_err(|problem| ConfigError::Read { path: path.clone(), problem })?;
                 toml::from_str::<Args>(&text)
                     .map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })?
             }
@@ -308,10 +328,19 @@ impl Settings {
         }
         let session = SessionSettings { helpdesk: helpdesk.then(|| Helpdesk::new(&console_nick)), ..session };
         Ok(Self {
-            tcp: off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())),
-            udp: off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),
+            tcp: listen_address(
+                "tcp",
+                off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())),
+            )?,
+            udp: listen_address(
+                "udp",
+                off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),
+            )?,
             irc_required: args.irc.is_some() || file.irc.is_some(),
-            irc: off(args.irc.or(file.irc).unwrap_or_else(|| "127.0.0.1:6667".into())),
+            irc: listen_address(
+                "irc",
+                off(args.irc.or(file.irc).unwrap_or_else(|| "127.0.0.1:6667".into())),
+            )?,
             db: args.db.or(file.db).unwrap_or_else(|| "natter.db".into()),
             history: args.history.or(file.history).unwrap_or(50),
             session,
@@ -339,6 +368,28 @@ mod tests {
         assert_eq!(s.history, 50);
         assert_eq!(s.udp_format, UdpFormat::Text);
         assert!(s.session.helpdesk.is_none());
+    }
+
+    #[test]
+    fn a_bare_port_is_refused_with_what_to_write() {
+        let e = Settings::resolve(Args { tcp: Some("17026".into()), ..Default::default() }).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("tcp") && text.contains("HOST:PORT") && text.contains("0.0.0.0:17026"),
+            "{text}"
+        );
+        for bad in ["localhost", ":80", "host:99999", "1.2.3.4:x"] {
+            assert!(
+                Settings::resolve(Args { udp: Some(bad.into()), ..Default::default() }).is_err(),
+                "{bad}"
+            );
+        }
+        for good in ["[::]:7878", "localhost:7000", "0.0.0.0:0", "off"] {
+            assert!(
+                Settings::resolve(Args { irc: Some(good.into()), ..Default::default() }).is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]

@@ -65,7 +65,8 @@ impl Server {
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
         let store: Arc<dyn Store> = Arc::new(
             natter_store::SqliteStore::open(&settings.db, natter_store::Durability::Process)
-                .with_context(|| format!("opening the store {}", settings.db))?,
+                // The store's error names the file and what to do: no second sentence around it.
+                .map_err(anyhow::Error::new)?,
         );
         let config = HubConfig {
             history: settings.history,
@@ -98,9 +99,9 @@ impl Server {
             ));
         };
         if let Some(addr) = &settings.tcp {
-            let listener = TcpListener::bind(addr.as_str())
-                .await
-                .with_context(|| format!("cannot listen on TCP {addr}; choose another address with --tcp"))?;
+            let listener = TcpListener::bind(addr.as_str()).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on TCP {addr} ({e}); choose another address with --tcp")
+            })?;
             server.tcp = Some(listener.local_addr()?);
             accept(listener, listener::Front::Sniff);
         }
@@ -113,9 +114,9 @@ impl Server {
                     None
                 }
                 Err(e) => {
-                    return Err(anyhow::Error::new(e).context(format!(
-                        "cannot listen for IRC on {addr}; choose another address with --irc"
-                    )));
+                    return Err(anyhow::anyhow!(
+                        "cannot listen for IRC on {addr} ({e}); choose another address with --irc"
+                    ));
                 }
             },
         };
@@ -124,9 +125,9 @@ impl Server {
             accept(listener, listener::Front::Irc);
         }
         if let Some(addr) = &settings.udp {
-            let socket = UdpSocket::bind(addr.as_str())
-                .await
-                .with_context(|| format!("cannot listen on UDP {addr}; choose another address with --udp"))?;
+            let socket = UdpSocket::bind(addr.as_str()).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on UDP {addr} ({e}); choose another address with --udp")
+            })?;
             server.udp = Some(socket.local_addr()?);
             tokio::spawn(udp::serve(
                 socket,
