@@ -573,3 +573,36 @@ async fn a_question_for_the_operators_reaches_each_of_them_privately_and_nobody_
     hub.command(quiet.id, Command::Quit { reason: None }).await.unwrap();
     assert!(console.events().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_private_message_to_a_silent_udp_member_warns_that_they_may_be_gone() {
+    let config = HubConfig { udp_quiet: Duration::ZERO, ..HubConfig::default() };
+    let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
+    let ann = join(&hub, "ann", 64).await;
+    let udp = register(&hub, "udp-5000", SessionKind::Udp, true).await;
+    ann.events().await;
+    let pm = |to: &str| Command::Say {
+        target: Target::Nick(to.into()),
+        text: "are you there?".into(),
+        action: false,
+        notice: false,
+        meta: None,
+        cid: None,
+        req: None,
+    };
+    hub.command(ann.id, pm("udp-5000")).await.unwrap();
+    let events = ann.events().await;
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Notice { text, .. } if text.contains("udp-5000 takes part over UDP"))
+        ),
+        "{events:?}"
+    );
+    assert_eq!(texts(&udp.events().await), ["are you there?"], "the message is still delivered");
+    // A TCP member is never doubted.
+    let bob = join(&hub, "bob", 64).await;
+    ann.events().await;
+    hub.command(ann.id, pm("bob")).await.unwrap();
+    assert!(!ann.events().await.iter().any(|e| matches!(e, Event::Notice { .. })));
+    drop(bob);
+}

@@ -4,13 +4,17 @@
 use super::messages::Said;
 use super::{Hub, SessionId};
 use crate::command::Command;
+use crate::time::now_ms;
+use crate::vocab::SessionKind;
 
 impl Hub {
     /// Carries out one command of a logged-in session; its answers are staged for the end of
     /// the batch.
     pub(super) fn handle(&mut self, id: SessionId, cmd: Command) {
-        if !self.sessions.contains_key(&id) {
-            return;
+        let Some(session) = self.sessions.get_mut(&id) else { return };
+        if session.kind == SessionKind::Udp {
+            // A UDP member is only heard through its datagrams: any of them says it is there.
+            session.active_ts = now_ms();
         }
         match cmd {
             Command::Say { target, text, action, notice, meta, cid, req } => {

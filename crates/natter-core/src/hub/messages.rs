@@ -9,7 +9,7 @@ use crate::refusal::{Refusal, ServerAction};
 use crate::request::Req;
 use crate::store::{StoredMessage, Write};
 use crate::time::now_ms;
-use crate::vocab::{Name, Target};
+use crate::vocab::{Name, SessionKind, Target};
 use natter_proto::names::fold;
 use std::sync::Arc;
 
@@ -105,10 +105,28 @@ impl Hub {
                 let recipient = &self.sessions[&to_id];
                 // A notice never draws an automatic answer, the away message included.
                 let away = if notice { None } else { recipient.away.clone() };
+                // UDP has no connection to lose: a member who vanished stays until it expires.
+                let quiet_for = ts.saturating_sub(recipient.active_ts);
+                let maybe_gone = (recipient.kind == SessionKind::Udp
+                    && quiet_for >= self.config.udp_quiet.as_millis() as u64)
+                    .then(|| recipient.nick.clone());
                 if !recipient.blocks(&sender_key, false) {
                     self.reply(to_id, Event::Message(message.clone()));
                 }
                 self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: false, away });
+                if let Some(nick) = maybe_gone {
+                    let minutes = quiet_for / 60_000;
+                    let text = format!(
+                        "{nick} takes part over UDP and was last heard from {} ago: they may be gone, \
+                         and UDP does not tell",
+                        if minutes == 0 {
+                            format!("{} seconds", quiet_for / 1000)
+                        } else {
+                            format!("{minutes} minutes")
+                        }
+                    );
+                    self.reply(id, Event::Notice { req: None, room: None, text: text.into() });
+                }
             }
             Target::Room(room) => {
                 let Some(key) = self.sendable_room(id, &room, &req) else { return };

@@ -57,6 +57,9 @@ pub struct HubConfig {
     /// Server operators' `(name, password)`: `Oper` with one of them makes a session operator
     /// of every room, like the console.
     pub operators: Vec<(String, String)>,
+    /// A private message to a UDP member silent this long draws a note to the sender that
+    /// the member may be gone (UDP never says when a peer vanishes).
+    pub udp_quiet: std::time::Duration,
 }
 
 impl Default for HubConfig {
@@ -70,6 +73,7 @@ impl Default for HubConfig {
             presence_limit: 500,
             password: None,
             operators: Vec::new(),
+            udp_quiet: std::time::Duration::from_secs(60),
         }
     }
 }
