@@ -43,6 +43,22 @@ pub struct RoomRecord {
     pub ephemeral: bool,
     /// Creation time, ms since the epoch.
     pub created_ts: u64,
+    /// Who runs the room and its settings, kept across restarts and reconnects.
+    pub rules: RoomRules,
+}
+
+/// What a room keeps about who runs it: without it, a restart (or its operators reconnecting)
+/// would leave a room nobody but a server operator can moderate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomRules {
+    /// Folded nicknames made operator of the room (its founder first): a session with one of
+    /// these nicks is operator again when it joins. Nicknames are not accounts yet: whoever
+    /// holds the nick holds the standing.
+    pub operators: Vec<String>,
+    /// Its settings.
+    pub modes: crate::event::RoomModes,
+    /// Its bans, oldest first.
+    pub bans: Vec<crate::event::BanInfo>,
 }
 
 /// One write of a group commit.

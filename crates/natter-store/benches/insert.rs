@@ -48,6 +48,7 @@ fn run(name: &str, durability: Durability, batch: u64, with_cid: bool) {
                 topic_by: None,
                 ephemeral: false,
                 created_ts: 0,
+                rules: Default::default(),
             })
         })
         .collect();

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod rules;
 mod schema;
 mod sqlite;
 

@@ -50,6 +50,9 @@ const MIGRATIONS: &[&str] = &[
     // (nearly half of each write, and more as history grows); resent ids are recognised by the
     // hub over a window of recent messages, which it reloads from the store at startup.
     "DROP INDEX messages_dedupe;",
+    // 4: who runs a room (its operators' nicks), its modes and its bans, as one JSON object
+    // (`rules.rs`): read and written whole with the room, never queried inside.
+    "ALTER TABLE rooms ADD COLUMN rules TEXT NOT NULL DEFAULT '{}';",
 ];
 
 /// Brings the database on `conn` up to [`SCHEMA_VERSION`], one transaction per migration, and

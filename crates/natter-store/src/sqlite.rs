@@ -216,16 +216,25 @@ impl SqliteStore {
                 }
                 Write::Room(r) => {
                     let created_ts = to_i64(r.created_ts, "room creation time")?;
+                    let rules = crate::rules::encode(&r.rules);
                     tx.prepare_cached(
-                        "INSERT INTO rooms (key, name, topic, topic_by, ephemeral, created_ts)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                        "INSERT INTO rooms (key, name, topic, topic_by, ephemeral, created_ts, rules)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                          ON CONFLICT (key) DO UPDATE SET
                             name = excluded.name, topic = excluded.topic,
                             topic_by = excluded.topic_by, ephemeral = excluded.ephemeral,
-                            created_ts = excluded.created_ts",
+                            created_ts = excluded.created_ts, rules = excluded.rules",
                     )
                     .and_then(|mut s| {
-                        s.execute(params![r.folded, r.name, r.topic, r.topic_by, r.ephemeral, created_ts])
+                        s.execute(params![
+                            r.folded,
+                            r.name,
+                            r.topic,
+                            r.topic_by,
+                            r.ephemeral,
+                            created_ts,
+                            rules
+                        ])
                     })
                     .map_err(sql_err)?;
                     i += 1;
@@ -259,7 +268,9 @@ fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedR
     // One read transaction, so that every room is seen at the same instant.
     let tx = conn.transaction()?;
     let records = tx
-        .prepare_cached("SELECT key, name, topic, topic_by, ephemeral, created_ts FROM rooms ORDER BY key")?
+        .prepare_cached(
+            "SELECT key, name, topic, topic_by, ephemeral, created_ts, rules FROM rooms ORDER BY key",
+        )?
         .query_map([], |r| {
             Ok(RoomRecord {
                 folded: r.get(0)?,
@@ -268,6 +279,7 @@ fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedR
                 topic_by: r.get(3)?,
                 ephemeral: r.get(4)?,
                 created_ts: r.get::<_, i64>(5)? as u64,
+                rules: crate::rules::decode(&r.get::<_, String>(6)?),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -48,6 +48,7 @@ fn room(key: &str) -> RoomRecord {
         topic_by: None,
         ephemeral: false,
         created_ts: 1_700_000_000_000,
+        rules: Default::default(),
     }
 }
 
@@ -127,6 +128,14 @@ fn room_writes_upsert() {
         changed.topic_by = Some("bob".into());
         changed.name = "#A-renamed".into();
         changed.created_ts = 5;
+        changed.rules.operators = vec!["ann".into()];
+        changed.rules.modes.moderated = true;
+        changed.rules.modes.key = Some("k".into());
+        changed.rules.bans.push(natter_core::event::BanInfo {
+            mask: "zed!*@*".into(),
+            by: "ann".into(),
+            ts: 3,
+        });
         s.commit(&[Write::Room(changed.clone())]).unwrap();
         let loaded = s.load(0).unwrap();
         assert_eq!(loaded.len(), 1);

@@ -14,6 +14,7 @@ fn room(key: &str) -> RoomRecord {
         topic_by: None,
         ephemeral: false,
         created_ts: 1,
+        rules: Default::default(),
     }
 }
 

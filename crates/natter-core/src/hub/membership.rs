@@ -3,11 +3,12 @@
 
 use super::state::Room;
 use super::{Hub, SessionId};
+use crate::event::BanInfo;
 use crate::event::Event;
 use crate::limits::MAX_TOPIC_BYTES;
 use crate::refusal::{Refusal, RoomAction};
 use crate::request::Req;
-use crate::store::{RoomRecord, Write};
+use crate::store::{RoomRecord, RoomRules, Write};
 use crate::time::now_ms;
 use crate::vocab::{Name, SessionKind};
 use natter_proto::names::{fold, validate_room};
@@ -59,6 +60,15 @@ impl Hub {
             topic_by: room.topic_by.as_ref().map(|s| s.to_string()),
             ephemeral: room.ephemeral,
             created_ts: room.created_ts,
+            rules: RoomRules {
+                operators: room.op_nicks.clone(),
+                modes: room.modes.clone(),
+                bans: room
+                    .bans
+                    .iter()
+                    .map(|b| BanInfo { mask: b.mask.clone(), by: b.by.clone(), ts: b.ts })
+                    .collect(),
+            },
         }));
         self.pending.push_back(None);
     }
@@ -76,16 +86,28 @@ impl Hub {
         }
         let full = self.full_mask(id);
         let presence_limit = self.config.presence_limit;
+        let folded_nick = self.sessions[&id].folded.clone();
         let room = self.ensure_room(room);
         let key = room.folded.clone();
         let newly_joined = !room.has_member(id);
+        let mut founded = false;
         if newly_joined {
-            if (room.members.is_empty() && key != lobby_key) || is_console {
+            // The first to join an unowned room founds it; whoever holds a nick the room keeps
+            // as operator is operator again.
+            founded = room.members.is_empty() && key != lobby_key && room.op_nicks.is_empty();
+            if founded {
+                room.op_nicks.push(folded_nick.clone());
+            }
+            if founded || is_console || room.op_nicks.contains(&folded_nick) {
                 room.operators.insert(id);
             }
             room.members.push(id);
             room.recheck_ban(id, &full);
         }
+        if founded {
+            self.save_room(&key);
+        }
+        let room = self.rooms.get_mut(&key).expect("ensured above");
         // Join notices go to the room only while it is small enough for presence (like part
         // and quit): in a room of thousands they would cost a delivery per member per join.
         let others = if newly_joined && room.members.len() <= presence_limit {

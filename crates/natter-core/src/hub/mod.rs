@@ -230,6 +230,10 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.topic = room.record.topic.as_str().into();
         r.topic_by = room.record.topic_by.map(|s| s.as_str().into());
         r.ephemeral = room.record.ephemeral;
+        let rules = room.record.rules;
+        r.op_nicks = rules.operators;
+        r.modes = rules.modes;
+        r.bans = rules.bans.into_iter().map(|b| state::Ban::new(&b.mask, b.by, b.ts)).collect();
         r.last_mid = room.last_mid;
         r.recent = recent;
         hub.rooms.insert(room.record.folded, r);

@@ -137,6 +137,7 @@ impl Hub {
         if applied.is_empty() {
             return;
         }
+        self.save_room(&key);
         let r = &self.rooms[&key];
         let event = Event::RoomChanged {
             room: r.name.clone(),
@@ -224,6 +225,12 @@ impl Hub {
             }
             RoomChange::Operator { on, .. } => {
                 let (sid, _) = target.as_ref().expect("resolved above");
+                // The standing is kept by nick too, so that it survives a reconnect or restart.
+                let folded = &self.sessions[sid].folded;
+                r.op_nicks.retain(|n| n != folded);
+                if *on {
+                    r.op_nicks.push(folded.clone());
+                }
                 if *on { r.operators.insert(*sid) } else { r.operators.remove(sid) }
             }
             RoomChange::Voice { on, .. } => {

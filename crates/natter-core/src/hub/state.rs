@@ -106,6 +106,8 @@ pub(crate) struct Room {
     pub created_ts: u64,
     pub members: Vec<SessionId>,
     pub operators: FxHashSet<SessionId>,
+    /// Folded nicks that are operator when they join (stored: see `store::RoomRules`).
+    pub op_nicks: Vec<String>,
     pub last_mid: u64,
     /// The latest stored messages, replayed on join.
     pub recent: VecDeque<Arc<ChatMessage>>,
@@ -147,6 +149,7 @@ impl Room {
             created_ts,
             members: Vec::new(),
             operators: Default::default(),
+            op_nicks: Vec::new(),
             last_mid: 0,
             recent: Default::default(),
             voiced: Default::default(),
