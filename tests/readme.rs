@@ -28,13 +28,17 @@ fn the_sample_configuration_is_accepted() {
 /// Every command of the help table (what `/help` lists) is in the README's command table.
 #[test]
 fn the_command_table_lists_every_command() {
-    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let table: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
     for (usage, _) in natter_proto::command::HELP {
         let word = usage.split_whitespace().next().unwrap();
         if word == "text" || word.starts_with('@') {
             continue;
         }
-        assert!(table.iter().any(|row| row.contains(&format!("`{word}"))), "{word} is not in the README's table");
+        assert!(
+            table.iter().any(|row| row.contains(&format!("`{word}"))),
+            "{word} is not in the README's table"
+        );
     }
 }
