@@ -178,6 +178,73 @@ pub const HELP: &[(&str, &str)] = &[
     ("/quit [reason]", "leave (also: quit, exit)"),
 ];
 
+/// The most messages one `/history` shows (the hub's largest page): more is refused with the
+/// usage rather than quietly cut.
+pub const MAX_HISTORY_COUNT: u32 = 500;
+
+/// Other names a command is typed as, and the name its help line is under, so that `/help j`
+/// explains `/join` like `/help join`.
+const HELP_ALIASES: &[(&str, &str)] = &[
+    ("msg", "@"),
+    ("m", "@"),
+    ("query", "@"),
+    ("reply", "r"),
+    ("h", "help"),
+    ("?", "help"),
+    ("names", "who"),
+    ("w", "who"),
+    ("j", "join"),
+    ("leave", "part"),
+    ("list", "rooms"),
+    ("t", "topic"),
+    ("hist", "history"),
+    ("k", "kick"),
+    ("back", "away"),
+    ("wi", "whois"),
+    ("charset", "encoding"),
+    ("q", "quit"),
+    ("bye", "quit"),
+    ("exit", "quit"),
+];
+
+/// The command names a help line is about: its `/words` (`/op /deop` is both), or `@` for
+/// private messages and `text` for plain lines.
+fn help_names(usage: &str) -> impl Iterator<Item = &str> {
+    usage.split_whitespace().filter_map(move |w| match w {
+        "text" if usage == "text" => Some("text"),
+        w if w.starts_with('@') => Some("@"),
+        w => w.strip_prefix('/'),
+    })
+}
+
+/// The help line(s) of one command for `/help join` (with or without the slash, aliases
+/// too: `/help j`), aligned like [`help_lines`]; `None` when no command is called that.
+/// A name that is no command's but starts some (`/help to`) gives those commands.
+pub fn help_topic(topic: &str) -> Option<Vec<String>> {
+    let topic = topic.trim().trim_start_matches('/').to_lowercase();
+    let topic = match topic.strip_prefix('@') {
+        Some(_) => "@".to_string(),
+        None => topic,
+    };
+    if topic.is_empty() {
+        return None;
+    }
+    let name = HELP_ALIASES.iter().find(|(alias, _)| *alias == topic).map_or(topic.as_str(), |(_, n)| n);
+    let width = HELP.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let pick = |matches: &dyn Fn(&str) -> bool| -> Vec<String> {
+        HELP.iter()
+            .filter(|(c, _)| help_names(c).any(matches))
+            .map(|(c, d)| format!("{c:<width$}  {d}"))
+            .collect()
+    };
+    let exact = pick(&|n| n == name);
+    if !exact.is_empty() {
+        return Some(exact);
+    }
+    let prefixed = pick(&|n| n != "@" && n.starts_with(name));
+    (!prefixed.is_empty()).then_some(prefixed)
+}
+
 fn split_word(s: &str) -> (&str, Option<&str>) {
     let s = s.trim_start();
     match s.find(char::is_whitespace) {
@@ -244,8 +311,12 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             SlashCommand::Part { room, reason: reason.map(str::to_string) }
         }
         "rooms" | "list" => SlashCommand::Rooms,
-        "nick" => match rest {
-            Some(r) => SlashCommand::Nick(split_word(r).0.to_string()),
+        "nick" => match rest.map(split_word) {
+            Some((nick, None)) => SlashCommand::Nick(nick.to_string()),
+            // `/nick zed smith` must not quietly become `zed`.
+            Some((_, Some(_))) => {
+                return Err(InputError::Usage("/nick newname (one word: nicknames have no spaces)"));
+            }
             None => return Err(InputError::Usage("/nick newname")),
         },
         "me" => match rest {
@@ -260,7 +331,10 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
         "history" | "hist" => {
             let (room, count) = room_arg(rest);
             let count = match count {
-                Some(c) => Some(c.parse::<u32>().map_err(|_| InputError::Usage("/history [#room] [count]"))?),
+                Some(c) => match c.parse::<u32>() {
+                    Ok(n) if (1..=MAX_HISTORY_COUNT).contains(&n) => Some(n),
+                    _ => return Err(InputError::Usage("/history [#room] [count], count from 1 to 500")),
+                },
                 None => None,
             };
             SlashCommand::History { room, count }
@@ -463,6 +537,59 @@ mod tests {
         assert_eq!(cmd("/rooms"), SlashCommand::Rooms);
         assert_eq!(parse_input("/rr hi").unwrap_err(), InputError::Unknown("rr".into()));
         assert!(help_lines().iter().any(|l| l.starts_with("/r text")));
+    }
+
+    #[test]
+    fn a_nick_is_one_word() {
+        assert_eq!(cmd("/nick zed"), SlashCommand::Nick("zed".into()));
+        assert_eq!(cmd("/nick  zed  "), SlashCommand::Nick("zed".into()));
+        assert_eq!(
+            parse_input("/nick zed smith").unwrap_err(),
+            InputError::Usage("/nick newname (one word: nicknames have no spaces)")
+        );
+        assert_eq!(parse_input("/nick").unwrap_err(), InputError::Usage("/nick newname"));
+    }
+
+    #[test]
+    fn history_counts_are_1_to_500() {
+        assert_eq!(
+            cmd("/history #a 500"),
+            SlashCommand::History { room: Some("#a".into()), count: Some(500) }
+        );
+        assert_eq!(cmd("/history 1"), SlashCommand::History { room: None, count: Some(1) });
+        let usage = InputError::Usage("/history [#room] [count], count from 1 to 500");
+        assert_eq!(parse_input("/history 0").unwrap_err(), usage);
+        assert_eq!(parse_input("/history #a 0").unwrap_err(), usage);
+        assert_eq!(parse_input("/history 501").unwrap_err(), usage);
+        assert_eq!(parse_input("/history -3").unwrap_err(), usage);
+    }
+
+    #[test]
+    fn help_for_one_command() {
+        let join = help_topic("join").unwrap();
+        assert_eq!(join.len(), 1);
+        assert!(join[0].starts_with("/join #room") && join[0].contains("join or create a room"), "{join:?}");
+        assert_eq!(help_topic("/join"), Some(join.clone()));
+        assert_eq!(help_topic("JOIN"), Some(join.clone()));
+        assert_eq!(help_topic("j"), Some(join));
+        assert!(help_topic("msg").unwrap()[0].starts_with("@nick text"));
+        assert!(help_topic("deop").unwrap()[0].starts_with("/op /deop"));
+        assert!(help_topic("exit").unwrap()[0].starts_with("/quit"));
+        let bans = help_topic("ban").unwrap();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        // Exactly `r` is the reply command, not every command starting with r.
+        assert_eq!(help_topic("r").unwrap().len(), 1);
+        // A start of a name lists the commands it starts.
+        assert!(help_topic("hist").unwrap()[0].starts_with("/history"));
+        assert!(help_topic("to").unwrap()[0].starts_with("/topic"));
+        assert_eq!(help_topic("nosuch"), None);
+        assert_eq!(help_topic(""), None);
+        // Every command in the table has help of its own.
+        for (usage, _) in HELP {
+            for name in help_names(usage) {
+                assert!(help_topic(name).is_some(), "{name}");
+            }
+        }
     }
 
     #[test]

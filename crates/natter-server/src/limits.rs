@@ -21,14 +21,28 @@ impl RateLimiter {
         Self { rate: f64::from(rate), burst, tokens: burst, last: Instant::now(), refused: 0 }
     }
 
+    fn refill(&mut self) {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// True when a message would be allowed now (takes nothing): a door that counted dropped
+    /// messages says how many once the session may send again.
+    pub fn ready(&mut self) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        self.refill();
+        self.tokens >= 1.0
+    }
+
     /// Takes a token if there is one.
     pub fn allow(&mut self) -> bool {
         if self.rate == 0.0 {
             return true;
         }
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
-        self.last = now;
+        self.refill();
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             self.refused = 0;
@@ -84,6 +98,9 @@ mod tests {
         assert!(r.allow() && r.allow() && r.allow());
         assert!(!r.allow());
         assert_eq!(r.excess(), 1);
+        assert!(!r.ready());
+        let mut unused = RateLimiter::new(1, 1);
+        assert!(unused.ready() && unused.ready() && unused.allow() && !unused.ready());
         let mut unlimited = RateLimiter::new(0, 1);
         assert!((0..10_000).all(|_| unlimited.allow()));
     }

@@ -127,6 +127,8 @@ pub(crate) struct SessionCtx {
     pub kind: SessionKind,
     pub rate: RateLimiter,
     pub strikes: Strikes,
+    /// Messages dropped by the rate limit and not yet told about ([`SessionCtx::rate_limited_counted`]).
+    pub dropped: u32,
 }
 
 impl SessionCtx {
@@ -140,6 +142,7 @@ impl SessionCtx {
             kind,
             rate: RateLimiter::new(settings.msg_rate, settings.msg_burst),
             strikes: Strikes::default(),
+            dropped: 0,
         }
     }
 
@@ -194,14 +197,55 @@ impl SessionCtx {
     }
 
     /// Answers a message refused by the rate limit: a warning first, a disconnect when the
-    /// flood goes on.
+    /// flood goes on. One refusal per refused message: programs (IRC, native) match them to
+    /// their requests.
     pub fn rate_limited(&mut self, req: Req) -> Flow {
-        let excess = self.rate.excess();
-        if excess > self.settings.msg_burst.max(10) {
-            tracing::info!(peer = %self.peer, "disconnected: flooding");
-            return Flow::Close("flooding: too many messages too fast".into());
+        if let Some(flow) = self.flooding() {
+            return flow;
         }
         self.local(Event::Error { req, refusal: Refusal::RateLimited { per_second: self.settings.msg_rate } })
+    }
+
+    /// Like [`SessionCtx::rate_limited`] for people (text mode, UDP): a pasted screenful must
+    /// not answer with a screenful of warnings. The warning comes once, when dropping starts;
+    /// the rest are counted, and [`SessionCtx::settle_dropped`] says how many were lost. The
+    /// disconnect for a flood that goes on is the same.
+    pub fn rate_limited_counted(&mut self) -> Flow {
+        if let Some(flow) = self.flooding() {
+            return flow;
+        }
+        self.dropped += 1;
+        if self.dropped > 1 {
+            return Flow::Continue;
+        }
+        self.local(Event::Error {
+            req: None,
+            refusal: Refusal::RateLimited { per_second: self.settings.msg_rate },
+        })
+    }
+
+    /// Call before each line of a door that uses [`SessionCtx::rate_limited_counted`]: once the
+    /// session may send again, one line tells how many messages were dropped.
+    pub fn settle_dropped(&mut self) -> Flow {
+        if self.dropped == 0 || !self.rate.ready() {
+            return Flow::Continue;
+        }
+        let n = std::mem::take(&mut self.dropped);
+        let text = if n == 1 {
+            "1 message was not sent (too fast)".to_string()
+        } else {
+            format!("{n} messages were not sent (too fast)")
+        };
+        self.local(Event::Notice { req: None, room: None, text: text.into() })
+    }
+
+    /// The disconnect for a flood that goes on, once the refusals in a row pass the burst.
+    fn flooding(&mut self) -> Option<Flow> {
+        if self.rate.excess() > self.settings.msg_burst.max(10) {
+            tracing::info!(peer = %self.peer, "disconnected: flooding");
+            return Some(Flow::Close("flooding: too many messages too fast".into()));
+        }
+        None
     }
 
     /// Logs in with `nick`; on refusal the error goes to the peer, who may try again.

@@ -5,9 +5,10 @@
 use super::modes::{ModeItem, mode_string, modes_of, parse_modes};
 use super::{Door, Flow, SessionCtx, slots};
 use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
-use natter_proto::command::{Input, SlashCommand, help_lines, parse_input};
+use natter_proto::command::{Input, SlashCommand, help_lines, help_topic, parse_input};
 use natter_proto::decode::{PeerEncoding, decode_text_detect};
 use natter_proto::names::{complete_mask, fold};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// A problem text mode finds in what was typed, before the hub sees it: shown like the hub's
@@ -28,6 +29,9 @@ pub struct TextDoor {
     last_private: Option<String>,
     /// The encoding this peer reads: UTF-8 until it sends GBK (or asks with `/encoding`).
     encoding: PeerEncoding,
+    /// Per room (folded name), the oldest message id `/history` has shown while older ones
+    /// remain: the next `/history` of that room pages back from there.
+    history_before: HashMap<String, u64>,
 }
 
 impl TextDoor {
@@ -52,8 +56,43 @@ fn clock(ts: u64) -> String {
     format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60)
 }
 
+/// The UTC date and time of a millisecond timestamp.
+fn utc(ts: u64) -> Option<jiff::civil::DateTime> {
+    let ts = jiff::Timestamp::from_millisecond(i64::try_from(ts).ok()?).ok()?;
+    Some(jiff::tz::Offset::UTC.to_datetime(ts))
+}
+
+/// Today's date (UTC), against which replayed history is dated.
+fn today() -> Option<jiff::civil::Date> {
+    utc(natter_core::time::now_ms()).map(|t| t.date())
+}
+
+/// The time shown in brackets: `HH:MM`, or `YYYY-MM-DD HH:MM` (UTC) for a stored message
+/// from another day than `today`, so that last week's history does not read as this morning's.
+fn stamp(ts: u64, today: Option<jiff::civil::Date>) -> String {
+    if let Some(today) = today
+        && let Some(t) = utc(ts)
+        && t.date() != today
+    {
+        return format!("{:04}-{:02}-{:02} {:02}:{:02}", t.year(), t.month(), t.day(), t.hour(), t.minute());
+    }
+    clock(ts)
+}
+
+/// Replayed history lines longer than this (in characters) are clipped on join: a 16 KB
+/// message must not flood every screen that joins; `/history` shows it whole.
+const REPLAY_CLIP: usize = 400;
+
+/// One replayed or paged history line: dated when not from `today`.
+fn history_line(m: &ChatMessage, today: Option<jiff::civil::Date>, out: &mut String) {
+    message_line_at(m, &stamp(m.ts, today), out);
+}
+
 fn message_line(m: &ChatMessage, out: &mut String) {
-    let time = clock(m.ts);
+    message_line_at(m, &clock(m.ts), out);
+}
+
+fn message_line_at(m: &ChatMessage, time: &str, out: &mut String) {
     if m.notice {
         // Notices look like IRC's (`-nick-`), so people and scripts can tell them apart.
         let _ = match &m.room {
@@ -75,6 +114,18 @@ fn message_line(m: &ChatMessage, out: &mut String) {
         (None, true) => {
             let _ = write!(out, "[{time}] *{}* * {} {}", m.from, m.from, m.text);
         }
+    }
+}
+
+/// Renders one event as text lines for the session called `me` (who can then tell its own
+/// copy of an invitation from the invitee's); otherwise as [`render_text`].
+pub(crate) fn render_text_for(event: &Event, me: &str) -> String {
+    match event {
+        Event::Invite { room, from, to, .. } if fold(to) == fold(me) => {
+            format!("*** {from} invites you to {room} (/join {room})\r\n")
+        }
+        Event::Invite { room, to, .. } if !me.is_empty() => format!("*** you invited {to} to {room}\r\n"),
+        _ => render_text(event),
     }
 }
 
@@ -132,20 +183,28 @@ pub(crate) fn render_text(event: &Event) -> String {
             }
         },
         Event::Joined { room, topic, members, history, ephemeral, .. } => {
+            // The past first, then the present: replayed messages, then who is here now.
+            if !history.is_empty() {
+                let today = today();
+                let _ = write!(s, "*** last {} messages in {room}:", history.len());
+                for m in history {
+                    s.push_str("\r\n");
+                    let mut line = String::new();
+                    history_line(m, today, &mut line);
+                    if let Some((cut, _)) = line.char_indices().nth(REPLAY_CLIP) {
+                        line.truncate(cut);
+                        let _ = write!(line, " … (/history {room} shows it whole)");
+                    }
+                    s.push_str(&line);
+                }
+                s.push_str("\r\n*** end of history\r\n");
+            }
             let _ = write!(s, "*** you are in {room} ({} here: {})", members.len(), members.join(", "));
             if !topic.is_empty() {
                 let _ = write!(s, "\r\n*** topic: {topic}");
             }
             if *ephemeral {
                 s.push_str("\r\n*** this room is ephemeral: nothing said here is stored");
-            }
-            if !history.is_empty() {
-                let _ = write!(s, "\r\n*** last {} messages:", history.len());
-                for m in history {
-                    s.push_str("\r\n");
-                    message_line(m, &mut s);
-                }
-                s.push_str("\r\n*** end of history");
             }
         }
         Event::Members { room, nicks, .. } => {
@@ -171,16 +230,19 @@ pub(crate) fn render_text(event: &Event) -> String {
             if messages.is_empty() {
                 let _ = write!(s, "*** no older messages in {room}");
             } else {
+                let today = today();
                 let _ = write!(s, "*** {} messages of {room}:", messages.len());
                 for m in messages {
                     s.push_str("\r\n");
-                    message_line(m, &mut s);
+                    history_line(m, today, &mut s);
                 }
-                let _ = write!(
-                    s,
-                    "\r\n*** end{}",
-                    if *more { "; /history shows older ones" } else { " of the stored history" }
-                );
+                // Text mode remembers where this page began: the same command goes further back.
+                let n = messages.len();
+                if *more {
+                    let _ = write!(s, "\r\n*** end; /history {room} {n} shows the {n} before these");
+                } else {
+                    s.push_str("\r\n*** end of the stored history");
+                }
             }
         }
         Event::IgnoreMode { on: true, .. } => s.push_str(
@@ -330,13 +392,13 @@ impl TextDoor {
                     return ctx.note(error("you are in no room; /join #room first"));
                 };
                 if !ctx.allow_message() {
-                    return ctx.rate_limited(None);
+                    return ctx.rate_limited_counted();
                 }
                 Command::say(Target::Room(room.to_string()), text)
             }
             Input::Private { to, text } => {
                 if !ctx.allow_message() {
-                    return ctx.rate_limited(None);
+                    return ctx.rate_limited_counted();
                 }
                 Command::say(Target::Nick(to), text)
             }
@@ -357,8 +419,19 @@ impl TextDoor {
 
     fn command(&mut self, cmd: SlashCommand, ctx: &mut SessionCtx) -> Result<Command, Flow> {
         Ok(match cmd {
-            SlashCommand::Help(_) => {
-                let text = help_lines().join("\n");
+            SlashCommand::Help(topic) => {
+                let lines = match topic.as_deref().and_then(|t| t.split_whitespace().next()) {
+                    None => help_lines(),
+                    Some(name) => match help_topic(name) {
+                        Some(lines) => lines,
+                        None => {
+                            let name = name.trim_start_matches('/');
+                            let problem = format!("there is no command /{name}; /help lists them all");
+                            return Err(ctx.note(error(&problem)));
+                        }
+                    },
+                };
+                let text = lines.join("\n");
                 return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
             }
             SlashCommand::Who(Some(all)) if all == "*" => {
@@ -373,23 +446,37 @@ impl TextDoor {
                 Command::Part { room: self.room_or_current(room, ctx)?, reason, req: None }
             }
             SlashCommand::Rooms => Command::Rooms { req: None },
+            // The hub changes nothing and says nothing: say so, rather than leave silence.
+            SlashCommand::Nick(nick) if nick == self.nick => {
+                let text = format!("you are already {nick}");
+                return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
+            }
             SlashCommand::Nick(nick) => Command::Nick { nick, req: None },
             SlashCommand::Me(text) => {
                 let room = self.room_or_current(None, ctx)?;
                 if !ctx.allow_message() {
-                    return Err(ctx.rate_limited(None));
+                    return Err(ctx.rate_limited_counted());
                 }
                 Command::me(Target::Room(room), text)
             }
             SlashCommand::Topic { room, topic } => {
                 Command::Topic { room: self.room_or_current(room, ctx)?, topic, req: None }
             }
-            SlashCommand::History { room, count } => Command::History {
-                room: self.room_or_current(room, ctx)?,
-                query: natter_core::store::HistoryQuery { limit: count.unwrap_or(20), ..Default::default() },
-                around: false,
-                req: None,
-            },
+            SlashCommand::History { room, count } => {
+                let room = self.room_or_current(room, ctx)?;
+                // Repeating `/history` pages further back (see `history_before`).
+                let before = self.history_before.get(&*fold(&room)).copied();
+                Command::History {
+                    room,
+                    query: natter_core::store::HistoryQuery {
+                        limit: count.unwrap_or(20),
+                        before,
+                        ..Default::default()
+                    },
+                    around: false,
+                    req: None,
+                }
+            }
             SlashCommand::Ignore(nick) => Command::Ignore { nick, req: None },
             SlashCommand::Unignore(nick) => Command::Unignore { nick, req: None },
             SlashCommand::Ephemeral { room, on } => {
@@ -448,7 +535,7 @@ impl TextDoor {
                     return Err(ctx.reject_note(problem, error(problem)));
                 };
                 if !ctx.allow_message() {
-                    return Err(ctx.rate_limited(None));
+                    return Err(ctx.rate_limited_counted());
                 }
                 Command::say(Target::Nick(to), text)
             }
@@ -491,7 +578,7 @@ impl Door for TextDoor {
         if super::is_meta_only(event) {
             return;
         }
-        out.extend_from_slice(&self.encoding.encode(&render_text(event)));
+        out.extend_from_slice(&self.encoding.encode(&render_text_for(event, &self.nick)));
     }
 
     fn observe(&mut self, event: &Event) {
@@ -501,8 +588,23 @@ impl Door for TextDoor {
                 self.rooms.retain(|r| fold(r) != fold(room));
                 self.rooms.push(room.to_string());
             }
-            Event::Part { room, nick, .. } if fold(nick) == fold(&self.nick) => {
+            // Kicked is left, as much as parted: the current room goes back to the previous one.
+            Event::Part { room, nick, .. } | Event::Kick { room, nick, .. }
+                if fold(nick) == fold(&self.nick) =>
+            {
                 self.rooms.retain(|r| fold(r) != fold(room));
+            }
+            // Answers to this door's own `/history` (no request id): remember where the page
+            // began while older messages remain; at the end the next `/history` starts afresh.
+            Event::History { req: None, room, messages, more } => {
+                match messages.iter().filter_map(|m| m.mid).min() {
+                    Some(oldest) if *more => {
+                        self.history_before.insert(fold(room), oldest);
+                    }
+                    _ => {
+                        self.history_before.remove(&*fold(room));
+                    }
+                }
             }
             Event::Nick { old, new, .. } if fold(old) == fold(&self.nick) => self.nick = new.to_string(),
             Event::Nick { old, new, .. }
@@ -548,6 +650,10 @@ impl Door for TextDoor {
                 });
             }
             return flow;
+        }
+        // Messages dropped as too fast are counted; once the session may send again, say how many.
+        if let Flow::Close(reason) = ctx.settle_dropped() {
+            return Flow::Close(reason);
         }
         match parse_input(&text) {
             Ok(input) => self.typed(input, ctx).await,
@@ -620,5 +726,101 @@ mod tests {
             ts: 3_600_000 + 61_000,
         };
         assert_eq!(render_text(&Event::Message(Arc::new(m))), "[01:01] #lobby <ann> hi\r\n");
+    }
+
+    fn said(text: &str, ts: u64, mid: u64) -> Arc<ChatMessage> {
+        Arc::new(ChatMessage {
+            room: Some("#lobby".into()),
+            from: "ann".into(),
+            ident: "x@y".into(),
+            to: None,
+            text: text.into(),
+            action: false,
+            notice: false,
+            meta: None,
+            uid: 0,
+            mid: Some(mid),
+            ts,
+        })
+    }
+
+    #[test]
+    fn history_from_another_day_is_dated() {
+        // 2024-03-05 07:08:09 UTC.
+        let old = 1_709_622_489_000;
+        let now = natter_core::time::now_ms();
+        let page = Event::History {
+            req: None,
+            room: "#lobby".into(),
+            messages: vec![said("last week", old, 1), said("now", now, 2)],
+            more: false,
+        };
+        let text = render_text(&page);
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[1], "[2024-03-05 07:08] #lobby <ann> last week", "{text}");
+        assert_eq!(lines[2], format!("[{}] #lobby <ann> now", clock(now)), "{text}");
+        // Live messages keep the short clock.
+        assert!(render_text(&Event::Message(said("x", old, 3))).starts_with("[07:08] "));
+    }
+
+    #[test]
+    fn a_repeated_history_pages_back() {
+        let mut door = TextDoor::default();
+        door.on_registered("ann", "#lobby");
+        let now = natter_core::time::now_ms();
+        let page = |mids: &[u64], more: bool| Event::History {
+            req: None,
+            room: "#Lobby".into(),
+            messages: mids.iter().map(|&m| said("x", now, m)).collect(),
+            more,
+        };
+        let text = render_text(&page(&[7, 8, 9], true));
+        assert!(text.ends_with("*** end; /history #Lobby 3 shows the 3 before these\r\n"), "{text}");
+        door.observe(&page(&[7, 8, 9], true));
+        assert_eq!(door.history_before.get("#lobby"), Some(&7));
+        door.observe(&page(&[4, 5, 6], true));
+        assert_eq!(door.history_before.get("#lobby"), Some(&4));
+        // At the end of the stored history the next /history starts from the newest again.
+        door.observe(&page(&[1, 2, 3], false));
+        assert_eq!(door.history_before.get("#lobby"), None);
+    }
+
+    #[test]
+    fn replay_comes_before_the_present_and_long_lines_are_clipped() {
+        let now = natter_core::time::now_ms();
+        let long = "x".repeat(16 * 1024);
+        let joined = Event::Joined {
+            req: None,
+            room: "#big".into(),
+            topic: "".into(),
+            secret: false,
+            topic_set: None,
+            members: vec!["ann".into()],
+            idents: vec!["x@y".into()],
+            operators: Vec::new(),
+            voiced: Vec::new(),
+            ephemeral: false,
+            history: vec![said("short", now, 1), said(&long, now, 2)],
+        };
+        let text = render_text(&joined);
+        let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+        assert_eq!(lines[0], "*** last 2 messages in #big:");
+        assert!(lines[1].ends_with("<ann> short"));
+        assert_eq!(
+            lines[2].chars().count(),
+            REPLAY_CLIP + " … (/history #big shows it whole)".chars().count()
+        );
+        assert!(lines[2].ends_with("xxx … (/history #big shows it whole)"), "{}", &lines[2][..50]);
+        assert_eq!(lines[3], "*** end of history");
+        assert_eq!(lines[4], "*** you are in #big (1 here: ann)");
+        assert_eq!(lines.len(), 5);
+        // `/history` shows it whole.
+        let page = Event::History {
+            req: None,
+            room: "#big".into(),
+            messages: vec![said(&long, now, 2)],
+            more: false,
+        };
+        assert!(render_text(&page).contains(&long));
     }
 }

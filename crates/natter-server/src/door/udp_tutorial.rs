@@ -19,7 +19,7 @@
 //! Rendering is per session (no render-cache slot): the tutorial client is a teaching tool,
 //! its members are few, and a slot would cost every event in every room one more cache entry.
 
-use super::text::{TextDoor, render_text};
+use super::text::{TextDoor, render_text_for};
 use super::{Door, Flow, SessionCtx};
 use natter_core::{Event, RenderSlot, SessionKind};
 use natter_proto::decode::{encode_gb18030, gb18030_cut};
@@ -166,7 +166,7 @@ impl UdpTutorialDoor {
 
     /// Appends text mode's rendering, one [`SERVER_WHO`] datagram (or several) per line.
     fn notice_lines(&self, event: &Event, out: &mut Vec<u8>) {
-        for line in render_text(event).split("\r\n") {
+        for line in render_text_for(event, self.inner.nick()).split("\r\n") {
             let line = line.strip_prefix("*** ").unwrap_or(line);
             if !line.trim().is_empty() {
                 self.say(SERVER_WHO, line, out);

@@ -103,8 +103,10 @@ pub(super) fn render(event: &Event, out: &mut Vec<u8>) {
         other => {
             for line in render_text(other).lines() {
                 let line = line.trim_start_matches("*** ");
+                // `[HH:MM] ` or, for history from another day, `[YYYY-MM-DD HH:MM] `.
                 let line = match line.strip_prefix('[') {
                     Some(rest) if rest.get(5..7) == Some("] ") => &rest[7..],
+                    Some(rest) if rest.get(16..18) == Some("] ") => &rest[18..],
                     _ => line,
                 };
                 if !line.trim().is_empty() {
