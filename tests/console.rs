@@ -2,9 +2,8 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 #[test]
@@ -28,16 +27,7 @@ fn the_operator_console_answers_a_visitor_privately() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = line_channel(child.stdout.take().unwrap());
     let console_expect = |needle: &str| -> String {
         loop {
             let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("console never printed {needle:?}"));
@@ -94,16 +84,7 @@ fn an_interrupt_stops_the_server_while_the_console_waits_for_input() {
         .unwrap();
     // Kept open and silent, as a terminal nobody types on.
     let _stdin = child.stdin.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = line_channel(child.stdout.take().unwrap());
     let expect = |needle: &str| loop {
         let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("never printed {needle:?}"));
         if line.contains(needle) {

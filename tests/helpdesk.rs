@@ -38,16 +38,7 @@ impl Desk {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let (tx, rx) = mpsc::channel::<String>();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = line_channel(child.stdout.take().unwrap());
         let mut desk = Desk {
             child,
             stdin,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, native, natter_bin};
+use common::{Client, line_channel, native, natter_bin};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -49,16 +49,7 @@ fn start(extra: &[&str]) -> Logged {
         let mut sink = String::new();
         let _ = std::io::Read::read_to_string(&mut stdout, &mut sink);
     });
-    let (tx, log) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let log = line_channel(child.stderr.take().unwrap());
     Logged { child, tcp, log }
 }
 
