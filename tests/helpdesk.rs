@@ -235,3 +235,20 @@ fn bad_input_from_a_guest_is_handled_like_text_mode() {
     assert_eq!(one_read(&mut z), "pong\n");
     assert!(desk.child.try_wait().unwrap().is_none());
 }
+
+/// A Chinese Windows client writes GBK: its question reaches the operator as text, and the
+/// answer comes back in GBK, which is all that client can read.
+#[test]
+fn a_gbk_visitor_reads_the_answer_in_gbk() {
+    let mut desk = Desk::start();
+    let mut v = visitor(desk.tcp);
+    let (question, _, _) = encoding_rs::GBK.encode("你好，在吗？");
+    v.write_all(&question).unwrap();
+    desk.expect("*guest-1* 你好，在吗？");
+    desk.type_line("@guest-1 在的，请问有什么事？");
+    let mut buf = [0u8; 1024];
+    let n = v.read(&mut buf).unwrap();
+    let (answer, had_errors) = encoding_rs::GBK.decode_without_bom_handling(&buf[..n]);
+    assert!(!had_errors, "not GBK: {:?}", &buf[..n]);
+    assert_eq!(answer, "在的，请问有什么事？\n");
+}

@@ -11,7 +11,7 @@ use super::text::strip_telnet;
 use super::{Door, Flow, SessionCtx};
 use crate::config::Helpdesk;
 use natter_core::{Command, Event, Refusal, RenderSlot, SessionKind};
-use natter_proto::decode::decode_text;
+use natter_proto::decode::{PeerEncoding, decode_text_detect};
 use std::sync::atomic::Ordering;
 
 /// How many taken names a guest skips before giving up: far more than any server has guests
@@ -27,12 +27,15 @@ fn guest_nick(n: u64) -> String {
 #[derive(Debug)]
 pub struct HelpdeskDoor {
     desk: Helpdesk,
+    /// What the visitor reads: GB18030 once it writes GBK (a Chinese Windows client), as in
+    /// text mode.
+    encoding: PeerEncoding,
 }
 
 impl HelpdeskDoor {
     /// A door for one visitor of `desk`.
     pub fn new(desk: Helpdesk) -> Self {
-        Self { desk }
+        Self { desk, encoding: PeerEncoding::default() }
     }
 
     /// The next guest name to try: numbers only count up, so a name is never handed out twice
@@ -50,25 +53,23 @@ impl Door for HelpdeskDoor {
         None
     }
 
+    fn gb18030(&self) -> bool {
+        self.encoding.is_gbk()
+    }
+
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
-        match event {
+        let text = match event {
             // Only private messages reach a guest (it is in no room): the operators' answers.
             Event::Message(m) if m.room.is_none() && !m.text.is_empty() => {
-                for (i, line) in m.text.lines().enumerate() {
-                    if i > 0 {
-                        out.push(b'\n');
-                    }
-                    out.extend_from_slice(line.as_bytes());
-                }
-                out.push(b'\n');
+                let lines: Vec<&str> = m.text.lines().collect();
+                format!("{}\n", lines.join("\n"))
             }
             // A refused question (too long, too fast) is answered, or a client that waits for
             // one reply would wait forever.
-            Event::Error { refusal, .. } => {
-                out.extend_from_slice(format!("!!! {refusal}\n").as_bytes());
-            }
-            _ => {}
-        }
+            Event::Error { refusal, .. } => format!("!!! {refusal}\n"),
+            _ => return,
+        };
+        out.extend_from_slice(&self.encoding.encode(&text));
     }
 
     async fn on_connect(&mut self, ctx: &mut SessionCtx) -> Flow {
@@ -85,7 +86,8 @@ impl Door for HelpdeskDoor {
 
     async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
         let line = strip_telnet(line);
-        let text = decode_text(&line);
+        let (text, detected) = decode_text_detect(&line);
+        self.encoding.observe(detected);
         let text = text.trim_end_matches(['\r', '\n']);
         let word = text.trim();
         if word.is_empty() {
