@@ -23,11 +23,22 @@ pub(super) fn mentions(text: &str, nick: &str) -> bool {
     })
 }
 
+/// Replayed history lines longer than this (characters) are clipped: a 16 KB message would
+/// otherwise fill the screen on every join.
+const REPLAY_CLIP: usize = 400;
+
+/// What ends a clipped replayed line; `/history` shows the message whole in its place.
+const CLIPPED: &str = " … (/history shows it whole)";
+
 impl App {
     fn add_message(&mut self, msg: MessageFrame<'static>, own: bool, history: bool) {
         let name = conversation(&msg, &self.nick);
         let i = self.open(&name);
-        let text = sanitize(&msg.text);
+        let mut text = sanitize(&msg.text);
+        if history && let Some((cut, _)) = text.char_indices().nth(REPLAY_CLIP) {
+            text.truncate(cut);
+            text.push_str(CLIPPED);
+        }
         if own {
             let b = &mut self.buffers[i];
             if let Some(p) = b
@@ -157,6 +168,17 @@ impl App {
                 let Some(i) = self.find(&room) else { return };
                 let b = &mut self.buffers[i];
                 b.loading = false;
+                // A message the replay clipped is shown whole when a page brings it again.
+                for m in &messages {
+                    let Some(line) = b.lines.iter_mut().find(|l| l.mid.is_some() && l.mid == m.mid) else {
+                        continue;
+                    };
+                    if let LineKind::Msg { text, .. } = &mut line.kind
+                        && text.ends_with(CLIPPED)
+                    {
+                        *text = sanitize(&m.text);
+                    }
+                }
                 let oldest = b.oldest_mid();
                 let older: Vec<ChatLine> = messages
                     .into_iter()
@@ -471,5 +493,32 @@ mod tests {
             ts: 1,
         }));
         assert_eq!(app.buffers.len(), 1, "the last conversation stays open");
+    }
+
+    #[test]
+    fn a_long_replayed_message_is_clipped_until_history_brings_it_whole() {
+        let mut app = App::new("h:1", "ann", "#lobby");
+        app.on_event(joined("#lobby", &["ann", "bob"]));
+        let long = "ab ".repeat(2000);
+        app.on_event(replayed(msg(Some("#lobby"), "bob", None, &long, Some(7))));
+        let shown = |app: &App| match &app.buffers[0].lines.last().unwrap().kind {
+            LineKind::Msg { text, .. } => text.clone(),
+            other => panic!("{other:?}"),
+        };
+        let clipped = shown(&app);
+        assert!(
+            clipped.ends_with(CLIPPED) && clipped.chars().count() == REPLAY_CLIP + CLIPPED.chars().count()
+        );
+        // A live message of the same length is shown whole.
+        app.on_event(heard(msg(Some("#lobby"), "bob", None, &long, Some(8))));
+        assert_eq!(shown(&app), long);
+        app.on_event(Event::Frame(ServerFrame::History {
+            id: None,
+            room: "#lobby".into(),
+            messages: vec![msg(Some("#lobby"), "bob", None, &long, Some(7))],
+            more: false,
+        }));
+        let whole = app.buffers[0].lines.iter().find(|l| l.mid == Some(7)).unwrap();
+        assert!(matches!(&whole.kind, LineKind::Msg { text, .. } if *text == long));
     }
 }
