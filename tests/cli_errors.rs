@@ -48,3 +48,19 @@ fn a_file_that_is_not_a_database_is_named_once_with_what_to_do() {
     assert_eq!(line.matches(path.to_str().unwrap()).count(), 1, "{line}");
     assert!(line.contains("move it aside or choose another --db"), "{line}");
 }
+
+#[test]
+fn a_second_server_on_the_same_database_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("natter.db");
+    let first = common::Server::start_with_db(&db, &[]);
+    let line = fails(&["--db", db.to_str().unwrap(), "--tcp", "127.0.0.1:0", "--udp", "off", "--irc", "off"]);
+    assert!(line.contains("another natter server is using this database"), "{line}");
+    // The first goes on, and once it is gone the file can be used again.
+    let mut ann = common::native(first.tcp, "ann");
+    ann.line(r#"{"type":"ping","id":1}"#);
+    ann.expect(r#""type":"pong""#);
+    drop(first);
+    let again = common::Server::start_with_db(&db, &[]);
+    common::native(again.tcp, "bob");
+}

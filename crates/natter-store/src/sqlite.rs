@@ -53,11 +53,38 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     /// Idle read connections; `None` when reads must go through `writer` (`:memory:`).
     readers: Option<Mutex<Vec<Connection>>>,
+    /// An exclusive lock on `<path>.lock`, held while the store is open: a second natter on
+    /// the same file is refused at start instead of both writing (`None` in memory).
+    _lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Locks `<path>.lock` for this process alone (released by the system when the process ends,
+/// however it ends), or says that another server holds it.
+fn take_lock(path: &str) -> Result<std::fs::File, StoreError> {
+    let lock_path = format!("{path}.lock");
+    let refuse = |reason: String| StoreError::Open { path: path.to_owned(), reason };
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(
+            |e| {
+                refuse(format!(
+                    "cannot create the lock file {lock_path} ({e}); check that the directory exists and \
+                 that this user may create files in it"
+                ))
+            },
+        )?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(refuse(format!(
+            "another natter server is using this database (it holds {lock_path}); stop it, or give \
+             this one another --db"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(refuse(format!("cannot lock {lock_path} ({e})"))),
     }
 }
 
@@ -98,6 +125,7 @@ impl SqliteStore {
         // "" is SQLite's private temporary database: like ":memory:", invisible to a second
         // connection.
         let memory = path == ":memory:" || path.is_empty();
+        let file_lock = if memory { None } else { Some(take_lock(path)?) };
         // The mutexes above do the locking, so SQLite's own per-connection mutex is not needed.
         // No URI flag: a path is a path, so "file:...?mode=memory" cannot sneak in a database
         // that the read connections would not share.
@@ -141,6 +169,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: (!memory).then(|| Mutex::new(Vec::new())),
+            _lock: file_lock,
         };
         if !memory {
             // Open one reader now, so that a problem with read connections shows at startup.
