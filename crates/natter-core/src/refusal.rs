@@ -57,6 +57,11 @@ pub enum Refusal {
         /// The nickname as given.
         nick: Name,
     },
+    /// The nickname belongs to the server or a service users trust.
+    NickReserved {
+        /// The nickname as given.
+        nick: Name,
+    },
     /// The nickname looks like the nickname of someone online (Unicode look-alikes).
     NickLookalike {
         /// The nickname as given.
@@ -208,6 +213,9 @@ impl fmt::Display for Refusal {
                 f.write_str(problem)
             }
             Refusal::NickInUse { nick } => write!(f, "the nickname {nick} is taken; choose another"),
+            Refusal::NickReserved { nick } => {
+                write!(f, "the nickname {nick} is reserved for the server and its services; choose another")
+            }
             Refusal::NickLookalike { nick, like } => {
                 write!(f, "the nickname {nick} looks like {like}, who is online; choose another")
             }

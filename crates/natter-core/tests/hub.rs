@@ -606,3 +606,29 @@ async fn a_private_message_to_a_silent_udp_member_warns_that_they_may_be_gone() 
     assert!(!ann.events().await.iter().any(|e| matches!(e, Event::Notice { .. })));
     drop(bob);
 }
+
+#[tokio::test]
+async fn service_and_server_names_are_reserved() {
+    let config =
+        HubConfig { reserved_nicks: vec!["nickserv".into(), "irc.example".into()], ..HubConfig::default() };
+    let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
+    let register = |nick: &str| Registration {
+        nick: nick.into(),
+        ident: "x@y".into(),
+        kind: SessionKind::Irc,
+        outbox: Outbox::new(8),
+        realname: String::new(),
+        lobby: false,
+        password: None,
+        req: None,
+    };
+    for fake in ["NickServ", "\u{ff2e}ickServ"] {
+        let refused = hub.register(register(fake)).await.unwrap().unwrap_err();
+        assert!(matches!(&refused.0, Refusal::NickReserved { nick } if &**nick == fake), "{refused:?}");
+    }
+    let ann = join(&hub, "ann", 64).await;
+    ann.events().await;
+    hub.command(ann.id, Command::Nick { nick: "NICKSERV".into(), req: None }).await.unwrap();
+    assert!(has_error(&ann.events().await, |r| matches!(r, Refusal::NickReserved { .. })));
+    assert!(hub.register(register("nickservant")).await.unwrap().is_ok());
+}

@@ -73,6 +73,11 @@ impl Server {
             ephemeral_rooms: settings.ephemeral.clone(),
             password: settings.password.clone(),
             operators: settings.operators.clone(),
+            reserved_nicks: natter_core::hub::SERVICE_NICKS
+                .iter()
+                .map(|s| s.to_string())
+                .chain([settings.session.server_name.to_string()])
+                .collect(),
             ..HubConfig::default()
         };
         let hub = natter_core::hub::start(config, store).context("loading the store")?;

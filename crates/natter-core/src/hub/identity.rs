@@ -27,10 +27,14 @@ impl Hub {
             return Err(RegisterError(Refusal::InvalidNick { nick, problem }));
         }
         let key = fold(&reg.nick);
+        let look = skeleton_key(&reg.nick);
+        // A reserved name, or anything that looks like one.
+        if self.reserved.contains(&look) {
+            return Err(RegisterError(Refusal::NickReserved { nick: reg.nick.as_str().into() }));
+        }
         if self.nicks.contains_key(&key) {
             return Err(RegisterError(Refusal::NickInUse { nick: reg.nick.as_str().into() }));
         }
-        let look = skeleton_key(&reg.nick);
         if let Some(like) = self.look_alike(look, None) {
             return Err(RegisterError(Refusal::NickLookalike { nick: reg.nick.as_str().into(), like }));
         }
@@ -77,12 +81,15 @@ impl Hub {
             return self.refuse(id, req, Refusal::InvalidNick { nick, problem });
         }
         let key = fold(nick);
+        let look = skeleton_key(nick);
+        if self.reserved.contains(&look) {
+            return self.refuse(id, req, Refusal::NickReserved { nick: nick.into() });
+        }
         if let Some(&owner) = self.nicks.get(&key)
             && owner != id
         {
             return self.refuse(id, req, Refusal::NickInUse { nick: nick.into() });
         }
-        let look = skeleton_key(nick);
         if let Some(like) = self.look_alike(look, Some(id)) {
             return self.refuse(id, req, Refusal::NickLookalike { nick: nick.into(), like });
         }
@@ -224,6 +231,6 @@ impl Hub {
 
 /// What a nick looks like, as a key of the hub's look-alike table: a hash of its TR39
 /// skeleton (8 bytes a session rather than a string; a collision would only refuse a nick).
-fn skeleton_key(nick: &str) -> u64 {
+pub(super) fn skeleton_key(nick: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(skeleton(nick))
 }

@@ -60,7 +60,14 @@ pub struct HubConfig {
     /// A private message to a UDP member silent this long draws a note to the sender that
     /// the member may be gone (UDP never says when a peer vanishes).
     pub udp_quiet: std::time::Duration,
+    /// Nicknames nobody may take (compared folded): the names of services IRC users trust
+    /// (`NickServ`, ...) and the server's own, so that no user can pass for them.
+    pub reserved_nicks: Vec<String>,
 }
+
+/// Service names IRC clients show as trustworthy: reserved on every server.
+pub const SERVICE_NICKS: &[&str] =
+    &["nickserv", "chanserv", "memoserv", "operserv", "hostserv", "botserv", "saslserv", "global", "natter"];
 
 impl Default for HubConfig {
     fn default() -> Self {
@@ -74,6 +81,7 @@ impl Default for HubConfig {
             password: None,
             operators: Vec::new(),
             udp_quiet: std::time::Duration::from_secs(60),
+            reserved_nicks: SERVICE_NICKS.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -172,6 +180,8 @@ pub(crate) struct Hub {
     /// Look-alike keys of the nicks online (`identity::skeleton_key`): no two sessions may
     /// have nicks that look the same.
     skeletons: FxHashMap<u64, SessionId>,
+    /// Look-alike keys of the reserved nicks (`HubConfig::reserved_nicks`), computed once.
+    reserved: rustc_hash::FxHashSet<u64>,
     rooms: FxHashMap<String, Room>,
     cids: CidCache,
     /// Sessions with staged deliveries, flushed at the end of each batch of commands.
@@ -199,6 +209,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let (pages, pages_rx) = mpsc::unbounded_channel();
     let persister = Persister::start(store.clone(), done_tx)
         .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
+    let reserved = config.reserved_nicks.iter().map(|n| identity::skeleton_key(n)).collect();
     let mut hub = Hub {
         config,
         store,
@@ -207,6 +218,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         sessions: sessions::Sessions::default(),
         nicks: FxHashMap::default(),
         skeletons: FxHashMap::default(),
+        reserved,
         rooms: FxHashMap::default(),
         cids: CidCache::default(),
         dirty: Vec::new(),

@@ -40,6 +40,7 @@ impl IrcDoor {
             Refusal::NickInUse { nick }
             | Refusal::InvalidNick { nick, .. }
             | Refusal::NickLookalike { nick, .. }
+            | Refusal::NickReserved { nick }
             | Refusal::NoSuchNick { nick }
             | Refusal::NoSuchRecipient { nick }
             | Refusal::UserNotInRoom { nick, .. }
@@ -57,6 +58,7 @@ impl IrcDoor {
             (Refusal::NickInUse { nick }, _) => {
                 self.numeric(out, "433", &[nick, "Nickname is already in use"])
             }
+            (Refusal::NickReserved { nick }, _) => self.numeric(out, "432", &[nick, &message]),
             // A look-alike is taken as far as anyone can see: 433, saying whose it looks like.
             (Refusal::NickLookalike { nick, .. }, _) => self.numeric(out, "433", &[nick, &message]),
             (Refusal::InvalidNick { nick, problem }, _) => self.numeric(out, "432", &[nick, problem]),
