@@ -162,28 +162,29 @@ pub struct SessionSettings {
     pub server_name: &'static str,
     /// IRC sessions start in the lobby.
     pub irc_lobby: bool,
-    /// Help-desk mode, when on: text-mode visitors become guests of the operators.
-    pub helpdesk: Option<Helpdesk>,
+    /// Help-desk mode, when on: text-mode visitors become guests of the operators. (One
+    /// pointer: these settings are copied into every connection's task.)
+    pub helpdesk: Option<&'static Helpdesk>,
 }
 
 /// What help-desk mode needs (`--helpdesk`): the console operator visitors talk to, and the
 /// counter their `guest-N` names come from, shared by every connection of one server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Helpdesk {
     /// The console's nickname (the operator visitors are told about).
-    pub operator: &'static str,
-    /// The next guest number to try; set once at startup, hence `'static`.
-    pub next_guest: &'static std::sync::atomic::AtomicU64,
+    pub operator: String,
+    /// The next guest number to try.
+    pub next_guest: std::sync::atomic::AtomicU64,
 }
 
 impl Helpdesk {
     /// A help desk answered by `operator`, numbering its guests from 1. Leaked once per
     /// server: every session borrows it for the server's lifetime.
-    pub fn new(operator: &str) -> Self {
-        Self {
-            operator: Box::leak(operator.to_string().into_boxed_str()),
-            next_guest: Box::leak(Box::new(std::sync::atomic::AtomicU64::new(1))),
-        }
+    pub fn new(operator: &str) -> &'static Self {
+        Box::leak(Box::new(Self {
+            operator: operator.to_string(),
+            next_guest: std::sync::atomic::AtomicU64::new(1),
+        }))
     }
 }
 
@@ -392,6 +393,13 @@ mod tests {
         }
     }
 
+    /// These settings are copied into every connection's task, whose size decides what an
+    /// idle connection costs: they stay within 72 bytes.
+    #[test]
+    fn session_settings_stay_small() {
+        assert!(std::mem::size_of::<SessionSettings>() <= 72, "{}", std::mem::size_of::<SessionSettings>());
+    }
+
     #[test]
     fn helpdesk_brings_the_console() {
         let s = Settings::resolve(Args {
@@ -460,7 +468,7 @@ mod tests {
         assert!(!s.session.irc_lobby);
         assert_eq!(s.password.as_deref(), Some("pw"));
         assert_eq!(s.operators, vec![("a".to_string(), "b".to_string())]);
-        assert_eq!(s.session.helpdesk.map(|h| h.operator), Some("op"));
+        assert_eq!(s.session.helpdesk.map(|h| h.operator.as_str()), Some("op"));
         let err = nested.unwrap_err();
         assert!(err.to_string().contains("unknown field `config`"), "{err}");
     }

@@ -61,10 +61,9 @@ pub(crate) async fn run<D: Door>(
     let timer = sleep_until(deadline);
     tokio::pin!(timer);
 
-    if let Flow::Close(reason) = Box::pin(door.on_connect(&mut ctx)).await {
-        closing = true;
-        Box::pin(ctx.end(reason)).await;
-    } else if let Flow::Close(reason) = Box::pin(drain_lines(&mut lines, &mut door, &mut ctx)).await {
+    // One boxed step for the door's start and the bytes already read: each await kept in this
+    // future adds its state to every idle connection.
+    if let Flow::Close(reason) = Box::pin(begin(&mut lines, &mut door, &mut ctx)).await {
         closing = true;
         Box::pin(ctx.end(reason)).await;
     }
@@ -218,6 +217,15 @@ async fn on_timer<D: Door>(
         }
     }
     None
+}
+
+/// The start of a session: the door's own first step (a help-desk guest logs in at once),
+/// then the lines already read while the door was being picked.
+async fn begin<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut SessionCtx) -> Flow {
+    match door.on_connect(ctx).await {
+        Flow::Continue => drain_lines(lines, door, ctx).await,
+        close => close,
+    }
 }
 
 async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut SessionCtx) -> Flow {

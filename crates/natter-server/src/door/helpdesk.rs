@@ -26,7 +26,7 @@ fn guest_nick(n: u64) -> String {
 /// Help-desk state of one visitor's connection.
 #[derive(Debug)]
 pub struct HelpdeskDoor {
-    desk: Helpdesk,
+    desk: &'static Helpdesk,
     /// What the visitor reads: GB18030 once it writes GBK (a Chinese Windows client), as in
     /// text mode.
     encoding: PeerEncoding,
@@ -34,7 +34,7 @@ pub struct HelpdeskDoor {
 
 impl HelpdeskDoor {
     /// A door for one visitor of `desk`.
-    pub fn new(desk: Helpdesk) -> Self {
+    pub fn new(desk: &'static Helpdesk) -> Self {
         Self { desk, encoding: PeerEncoding::default() }
     }
 
