@@ -5,76 +5,29 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 
-/// The server with its console on pipes: what the operator reads and types.
+/// The server in help-desk mode with its console on pipes, and its IRC port.
 struct Desk {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: mpsc::Receiver<String>,
+    console: ConsoleServer,
     tcp: SocketAddr,
     irc: SocketAddr,
 }
 
 impl Desk {
     fn start() -> Desk {
-        let mut child = Command::new(natter_bin())
-            .args([
-                "serve",
-                "--helpdesk",
-                "--tcp",
-                "127.0.0.1:0",
-                "--udp",
-                "off",
-                "--irc",
-                "127.0.0.1:0",
-                "--db",
-                ":memory:",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let rx = line_channel(child.stdout.take().unwrap());
-        let mut desk = Desk {
-            child,
-            stdin,
-            stdout: rx,
-            tcp: "127.0.0.1:1".parse().unwrap(),
-            irc: "127.0.0.1:1".parse().unwrap(),
-        };
-        desk.tcp = desk.expect("listening tcp").strip_prefix("listening tcp ").unwrap().parse().unwrap();
-        desk.irc = desk.expect("listening irc").strip_prefix("listening irc ").unwrap().parse().unwrap();
+        let mut console = ConsoleServer::start(&["--helpdesk", "--irc", "127.0.0.1:0"]);
+        let irc = console.listening("irc");
         // The console is logged in: visitors have someone to talk to.
-        desk.expect("Hello operator");
-        desk
+        console.expect("Hello operator");
+        Desk { tcp: console.tcp, irc, console }
     }
 
-    /// Reads the console until a line contains `needle`; returns it.
     fn expect(&mut self, needle: &str) -> String {
-        let mut seen = Vec::new();
-        loop {
-            match self.stdout.recv_timeout(WAIT) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("the console never printed {needle:?}; saw {seen:#?}"),
-            }
-        }
+        self.console.expect(needle)
     }
 
-    /// Types a line at the console.
     fn type_line(&mut self, line: &str) {
-        self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-    }
-}
-
-impl Drop for Desk {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.console.type_line(line)
     }
 }
 
@@ -233,7 +186,7 @@ fn bad_input_from_a_guest_is_handled_like_text_mode() {
     let nick = asked.split('*').nth(1).unwrap().to_string();
     desk.type_line(&format!("@{nick} pong"));
     assert_eq!(one_read(&mut z), "pong\n");
-    assert!(desk.child.try_wait().unwrap().is_none());
+    assert!(desk.console.child.try_wait().unwrap().is_none());
 }
 
 /// A Chinese Windows client writes GBK: its question reaches the operator as text, and the

@@ -329,3 +329,75 @@ pub fn line_channel(reader: impl std::io::Read + Send + 'static) -> std::sync::m
     });
     rx
 }
+
+/// `natter serve` (TCP on port 0, no UDP, nothing stored) plus `flags`, with its console on
+/// pipes: what the operator reads and types. Killed on drop.
+pub struct ConsoleServer {
+    pub child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::sync::mpsc::Receiver<String>,
+    /// The TCP address it listens on.
+    pub tcp: SocketAddr,
+}
+
+impl ConsoleServer {
+    /// Starts the server and waits until it listens and the console has logged in.
+    pub fn start(flags: &[&str]) -> ConsoleServer {
+        let mut child = Command::new(natter_bin())
+            .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "off", "--db", ":memory:"])
+            .args(flags)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start natter serve");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = line_channel(child.stdout.take().unwrap());
+        let mut server = ConsoleServer { child, stdin, stdout, tcp: "127.0.0.1:1".parse().unwrap() };
+        server.tcp = server.listening("tcp");
+        server
+    }
+
+    /// The address of the `listening KIND` line (`tcp`, `irc`).
+    pub fn listening(&mut self, kind: &str) -> SocketAddr {
+        let prefix = format!("listening {kind} ");
+        self.expect(&prefix).trim().strip_prefix(&prefix).unwrap().parse().unwrap()
+    }
+
+    /// Reads the console until a line contains `needle`; returns it.
+    pub fn expect(&mut self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match self.stdout.recv_timeout(WAIT) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("the console never printed {needle:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Types a line at the console.
+    pub fn type_line(&mut self, line: &str) {
+        self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    /// Waits for the process to exit (polling its status); returns how it exited.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            // Polling interval of the wait for the observable exit.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ConsoleServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
