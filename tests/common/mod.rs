@@ -95,16 +95,21 @@ impl Server {
 
     /// Waits for the process to exit; returns its exit status.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not exit");
-            // Polling interval of the wait for the observable exit (std has no wait with a
-            // timeout), not a guess at when the server is ready.
-            std::thread::sleep(Duration::from_millis(20));
+        wait_exit(&mut self.child)
+    }
+}
+
+/// Waits at most [`WAIT`] for `child` to exit; returns its exit status.
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
         }
+        assert!(Instant::now() < deadline, "server did not exit");
+        // Polling interval of the wait for the observable exit (std has no wait with a
+        // timeout), not a guess at when the server is ready.
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -381,17 +386,9 @@ impl ConsoleServer {
         self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
     }
 
-    /// Waits for the process to exit (polling its status); returns how it exited.
+    /// Waits for the process to exit; returns how it exited.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not exit");
-            // Polling interval of the wait for the observable exit.
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_exit(&mut self.child)
     }
 }
 
