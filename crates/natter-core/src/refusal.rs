@@ -203,6 +203,11 @@ pub enum Refusal {
     },
     /// A request before logging in (checked by the front door).
     NotRegistered,
+    /// Too many requests of this kind are still waiting for their answers (history pages).
+    TooManyPending {
+        /// How many may wait at once.
+        limit: u32,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -272,6 +277,10 @@ impl fmt::Display for Refusal {
                 "slow down: at most {per_second} messages per second; this message was not sent; keep flooding and you will be disconnected"
             ),
             Refusal::NotRegistered => f.write_str("log in first"),
+            Refusal::TooManyPending { limit } => write!(
+                f,
+                "busy: {limit} history pages you asked for are still on their way; wait for them, then ask again"
+            ),
         }
     }
 }

@@ -107,24 +107,27 @@ pub(crate) async fn run<D: Door>(
                     continue;
                 }
                 let (written, closed) = {
-                    let bye = match items {
+                    let reason = match items {
                         NextBatch::Ready => None,
-                        NextBatch::Closed(reason) => Some(Event::Bye { reason: reason.0 }),
+                        NextBatch::Closed(reason) => Some(reason.0),
                     };
+                    let bye = reason.clone().map(|reason| Event::Bye { reason });
                     let taken = batch.len();
                     let written = write_batch(&stream, &mut door, &mut batch, bye.as_ref());
-                    if taken <= KEEP_BATCH_AFTER {
+                    if taken <= KEEP_BATCH_AFTER && batch.is_empty() {
                         batch = Vec::new();
                     }
-                    (written, bye.is_some())
+                    (written, reason)
                 };
                 // Usually the socket takes everything at once; waiting for a full send buffer
                 // to drain is the rare case, boxed to keep this future small.
+                let is_closed = closed.is_some();
                 peer_gone = match written {
                     Written::All => false,
-                    Written::Rest(rest) => !Box::pin(write_rest(&mut stream, &rest)).await,
+                    Written::Rest(rest) => !Box::pin(write_backlog(&mut stream, &mut door, &mut batch, rest, closed)).await,
                     Written::PeerGone => true,
                 };
+                let closed = is_closed;
                 if closed || peer_gone {
                     break;
                 }
@@ -239,6 +242,33 @@ async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut Se
         }
     }
     Flow::Continue
+}
+
+/// A slow reader: waits until the peer took `rest`, then renders and writes the pieces left
+/// in `batch` a chunk at a time, as the socket drains (and the goodbye for `bye`, last).
+/// False when the peer did not take a chunk within [`WRITE_TIMEOUT`] or is gone.
+async fn write_backlog<D: Door>(
+    stream: &mut TcpStream,
+    door: &mut D,
+    batch: &mut Vec<Piece>,
+    mut rest: Vec<u8>,
+    bye: Option<natter_core::Name>,
+) -> bool {
+    let bye = bye.map(|reason| Event::Bye { reason });
+    loop {
+        if !write_rest(stream, &rest).await {
+            return false;
+        }
+        if batch.is_empty() {
+            return true;
+        }
+        rest = match write_batch(stream, door, batch, bye.as_ref()) {
+            Written::All if batch.is_empty() => return true,
+            Written::All => Vec::new(),
+            Written::Rest(more) => more,
+            Written::PeerGone => return false,
+        };
+    }
 }
 
 /// Waits until the peer took the rest, at most [`WRITE_TIMEOUT`]; false when it did not.

@@ -138,6 +138,8 @@ impl Hub {
             room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
         let voiced =
             room.voiced.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        // `recent` is bounded in bytes too (`Room::remember`): the replay is what was said lately,
+        // never megabytes of it.
         let skip = room.recent.len().saturating_sub(history_len);
         let history =
             if room.ephemeral { Vec::new() } else { room.recent.iter().skip(skip).cloned().collect() };

@@ -135,7 +135,7 @@ impl SessionCtx {
     pub fn new(hub: HubHandle, peer: SocketAddr, settings: SessionSettings, kind: SessionKind) -> Self {
         Self {
             hub,
-            outbox: Outbox::new(settings.outbox),
+            outbox: Outbox::bounded(settings.outbox, u64::from(settings.outbox_kib) * 1024),
             session: None,
             peer,
             settings,

@@ -119,7 +119,8 @@ impl IrcDoor {
                 Refusal::CannotIgnoreSelf
                 | Refusal::NotIgnoring { .. }
                 | Refusal::NotStored { .. }
-                | Refusal::HistoryUnavailable { .. },
+                | Refusal::HistoryUnavailable { .. }
+                | Refusal::TooManyPending { .. },
                 _,
             ) => {
                 let command = op.map_or("*", Op::command);

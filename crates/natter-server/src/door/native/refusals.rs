@@ -32,6 +32,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::NotStored { .. } | Refusal::HistoryUnavailable { .. } => ErrorCode::StoreFailed,
         Refusal::LineTooLong { .. } => ErrorCode::TooLong,
         Refusal::RateLimited { .. } => ErrorCode::RateLimited,
+        Refusal::TooManyPending { .. } => ErrorCode::Busy,
         Refusal::NotRegistered => ErrorCode::NotRegistered,
     }
 }
@@ -169,6 +170,11 @@ mod tests {
                 "slow down: at most 5 messages per second; this message was not sent; keep flooding and you will be disconnected",
             ),
             (Refusal::NotRegistered, ErrorCode::NotRegistered, "log in first"),
+            (
+                Refusal::TooManyPending { limit: 4 },
+                ErrorCode::Busy,
+                "busy: 4 history pages you asked for are still on their way; wait for them, then ask again",
+            ),
         ];
         for (refusal, code, wording) in cases {
             assert_eq!(error_code(&refusal), code, "{refusal:?}");
