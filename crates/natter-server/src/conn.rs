@@ -5,7 +5,7 @@
 //! One task (not a reader and a writer) and no buffer held while idle keep an idle connection
 //! small; a read borrows a stack buffer only for the duration of one non-blocking read.
 
-use crate::door::{Door, Flow, SessionCtx};
+use crate::door::{Door, Flow, Pace, SessionCtx};
 use crate::write_batch::{Written, write_batch};
 use natter_core::{Command, Event, NextBatch, Piece};
 use natter_proto::line::{LineBuffer, LineEvent};
@@ -75,10 +75,12 @@ pub(crate) async fn run<D: Door>(
     }
     loop {
         let registering = ctx.session.is_none() && !closing;
+        let waiting = ctx.pace == Pace::Waiting && !closing;
         let wake = [
             registering.then(|| deadline.min(Instant::now() + STOP_CHECK)),
-            partial_due.filter(|_| !closing),
+            partial_due.filter(|_| !closing && !waiting),
             tick_due.filter(|_| !closing),
+            waiting.then(|| ctx.budget.due()),
         ]
         .into_iter()
         .flatten()
@@ -134,7 +136,9 @@ pub(crate) async fn run<D: Door>(
             }
             // poll_read_ready rather than readable(): the future is a reference, not 150 bytes
             // of readiness state kept in every idle connection.
-            ready = poll_fn(|cx| stream.poll_read_ready(cx)), if !closing => {
+            // A session over its command budget is not read until it is within it again:
+            // what it sends waits in the socket, and its peer's writes stall.
+            ready = poll_fn(|cx| stream.poll_read_ready(cx)), if !closing && !waiting => {
                 if ready.is_err() {
                     peer_gone = true;
                     break;
@@ -192,6 +196,16 @@ async fn on_timer<D: Door>(
     ctx: &mut SessionCtx,
 ) -> Option<String> {
     let Timers { now, registering, deadline, partial_due, tick_due } = timers;
+    if ctx.pace == Pace::Waiting && now >= ctx.budget.due() {
+        // Paid for: the lines that waited go on (until the budget runs out again).
+        ctx.pace = Pace::Warned;
+        if let Flow::Close(reason) = drain_lines(lines, door, ctx).await {
+            return Some(reason);
+        }
+        if lines.is_empty() {
+            lines.shrink_when_idle();
+        }
+    }
     if registering && ctx.hub.is_stopped() {
         return Some("server shutting down".into());
     }
@@ -200,7 +214,7 @@ async fn on_timer<D: Door>(
         tracing::info!(peer = %ctx.peer, "disconnected: registration timeout");
         return Some(format!("registration timeout: log in within {secs} seconds of connecting"));
     }
-    if partial_due.is_some_and(|due| now >= due) {
+    if partial_due.is_some_and(|due| now >= due) && ctx.pace != Pace::Waiting {
         *partial_due = None;
         let flow = match lines.take_partial() {
             Some(line) => door.on_line(line, ctx).await,
@@ -231,8 +245,12 @@ async fn begin<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut SessionC
     }
 }
 
+/// Hands the complete lines read so far to the door, stopping early when the session runs
+/// over its command budget (the rest wait in `lines`).
 async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut SessionCtx) -> Flow {
-    while let Some(event) = lines.next_line() {
+    while ctx.pace != Pace::Waiting
+        && let Some(event) = lines.next_line()
+    {
         let flow = match event {
             LineEvent::Line(line) => door.on_line(line, ctx).await,
             LineEvent::TooLong(max) => door.on_too_long(ctx, max),

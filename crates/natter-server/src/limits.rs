@@ -1,7 +1,10 @@
-//! Per-session flood control: a token bucket for messages and a strike counter for invalid
-//! input. Both answer "warn" first and "disconnect" only when abuse continues.
+//! Per-session flood control: a token bucket for messages, a budget for every other command
+//! and a strike counter for invalid input. The first two answer "warn" first; messages are
+//! refused and a flood disconnects; other commands are slowed down, never lost.
 
-use std::time::Instant;
+use natter_core::command::COST_UNITS_PER_SECOND;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Token bucket: `rate` messages per second on average, `burst` at once.
 #[derive(Debug)]
@@ -88,6 +91,60 @@ impl Strikes {
     }
 }
 
+/// The clock budgets run on: milliseconds since the first use in this process, on tokio's
+/// clock (so that tests can move it). A `u32` wraps after 49 days; budgets compare times
+/// with wrapping arithmetic and never look further than a minute away.
+fn clock_ms() -> u32 {
+    static START: OnceLock<tokio::time::Instant> = OnceLock::new();
+    let start = *START.get_or_init(tokio::time::Instant::now);
+    tokio::time::Instant::now().duration_since(start).as_millis() as u32
+}
+
+/// A session's budget for commands other than messages ([`natter_core::Command::cost`]): a
+/// generic cell rate algorithm, one timestamp (4 bytes per connection). A burst of
+/// [`CommandBudget::BURST`] units goes at once; beyond it each command waits until the
+/// session has earned it, as IRC servers' "fake lag" does: a client that asks for the
+/// whole server's user list in a loop gets it once every two seconds, and nothing is refused.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommandBudget {
+    /// When the session will have paid for everything it asked so far (ms on [`clock_ms`]);
+    /// in the past when it owes nothing.
+    paid_at: u32,
+}
+
+impl CommandBudget {
+    /// Units a session may spend at once: ten seconds' worth.
+    pub const BURST: u32 = 10 * COST_UNITS_PER_SECOND;
+    const MS_PER_UNIT: u32 = 1000 / COST_UNITS_PER_SECOND;
+
+    /// Charges `cost` units. `None`: go ahead now. `Some(wait)`: the session is over its
+    /// budget and the command must wait that long first (the charge is taken either way).
+    pub fn charge(&mut self, cost: u32) -> Option<Duration> {
+        if cost == 0 {
+            return None;
+        }
+        let now = clock_ms();
+        // The debt already owed, if `paid_at` is ahead of now (wrapping: never more than a
+        // minute ahead, so a huge difference means it is in the past).
+        let owed = self.paid_at.wrapping_sub(now);
+        let owed = if owed > 60_000 { 0 } else { owed };
+        let owed = owed + cost * Self::MS_PER_UNIT;
+        self.paid_at = now.wrapping_add(owed);
+        let tolerance = Self::BURST * Self::MS_PER_UNIT;
+        (owed > tolerance).then(|| Duration::from_millis(u64::from(owed - tolerance)))
+    }
+
+    /// When the session is back within its budget: its next command may go then.
+    pub fn due(&self) -> tokio::time::Instant {
+        let tolerance = Self::BURST * Self::MS_PER_UNIT;
+        let at = self.paid_at.wrapping_sub(tolerance);
+        let now = clock_ms();
+        let ahead = at.wrapping_sub(now);
+        let ahead = if ahead > 60_000 { 0 } else { ahead };
+        tokio::time::Instant::now() + Duration::from_millis(u64::from(ahead))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +160,21 @@ mod tests {
         assert!(unused.ready() && unused.ready() && unused.allow() && !unused.ready());
         let mut unlimited = RateLimiter::new(0, 1);
         assert!((0..10_000).all(|_| unlimited.allow()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_command_budget_lets_a_burst_through_then_paces_it() {
+        let mut budget = CommandBudget::default();
+        // A hundred units at once: five 20-unit commands.
+        assert!((0..5).all(|_| budget.charge(20).is_none()));
+        assert_eq!(budget.charge(20), Some(Duration::from_secs(2)));
+        // Waiting is paying: after the wait, the next one waits its own cost only.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(budget.charge(20), Some(Duration::from_secs(2)));
+        // Free commands never wait; a long quiet spell restores the whole burst.
+        assert_eq!(budget.charge(0), None);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!((0..5).all(|_| budget.charge(20).is_none()));
     }
 
     #[test]
