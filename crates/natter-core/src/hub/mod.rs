@@ -209,9 +209,6 @@ pub(crate) struct Hub {
 
 /// Loads the store and starts the hub on the current tokio runtime.
 pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, StoreError> {
-    // Load more than the replay needs: the client ids of recent messages let a client that
-    // resends after a server restart be recognised before its message is delivered twice.
-    let loaded = store.load(config.history.max(CID_WINDOW))?;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (pages, pages_rx) = mpsc::unbounded_channel();
     let persister = Persister::start(store.clone(), done_tx)
@@ -239,7 +236,12 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         page_reads: 0,
         page_queue: VecDeque::new(),
     };
-    for room in loaded {
+    // Load more than the replay needs: the client ids of recent messages let a client that
+    // resends after a server restart be recognised before its message is delivered twice.
+    // One room at a time: only what each room keeps stays in memory.
+    let recent = hub.config.history.max(CID_WINDOW);
+    let store = hub.store.clone();
+    store.load_each(recent, &mut |room| {
         let name: Arc<str> = room.record.name.as_str().into();
         for m in &room.recent {
             if let Some(cid) = &m.cid {
@@ -259,7 +261,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.bans = rules.bans.into_iter().map(|b| state::Ban::new(&b.mask, b.by, b.ts)).collect();
         r.last_mid = room.last_mid;
         hub.rooms.insert(room.record.folded, r);
-    }
+    })?;
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;
     }

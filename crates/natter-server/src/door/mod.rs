@@ -349,7 +349,7 @@ impl SessionCtx {
         let Some(session) = self.session else {
             return self.reject(None, Refusal::NotRegistered);
         };
-        match self.budget.charge(command.cost()) {
+        match self.budget.charge(command.cost(), self.settings.command_rate) {
             Some(_) => {
                 // This command goes; the session's next lines wait until it is paid for (the
                 // connection keeps writing meanwhile, and stops reading).
