@@ -50,6 +50,11 @@ impl Store for MemoryStore {
                     data.rooms.insert(record.folded.clone(), record.clone());
                 }
                 Write::Message(m) => data.messages.entry(m.room.clone()).or_default().push(m.clone()),
+                Write::ForgetRoom(key) => {
+                    if data.messages.get(key).is_none_or(Vec::is_empty) {
+                        data.rooms.remove(key);
+                    }
+                }
             }
         }
         Ok(())

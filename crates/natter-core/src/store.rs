@@ -70,6 +70,9 @@ pub enum Write {
     Message(StoredMessage),
     /// Create or update a room.
     Room(RoomRecord),
+    /// Forget the room with this folded name, if it has no stored message (the hub forgets
+    /// rooms that were made and left without anything worth keeping).
+    ForgetRoom(String),
 }
 
 /// A page query, as in the native `history` frame and IRCv3 `CHATHISTORY`: bounds by id

@@ -450,6 +450,35 @@ async fn history_requests_beyond_four_pending_are_refused_and_the_four_arrive_in
     assert_eq!((pages, busy), (vec![0, 1, 2, 3], vec![4, 5, 6, 7, 8, 9]));
 }
 
+/// Rooms made and left without anything worth keeping are forgotten, here and in the store;
+/// a room where something was said stays.
+#[tokio::test]
+async fn a_room_left_empty_and_unused_is_forgotten_and_a_used_one_stays() {
+    let store = Arc::new(MemoryStore::new());
+    let hub = hub::start(HubConfig::default(), store.clone()).unwrap();
+    let ann = join(&hub, "ann", 256).await;
+    for room in ["#junk", "#kept"] {
+        hub.command(ann.id, Command::Join { room: room.into(), key: None, req: None }).await.unwrap();
+    }
+    hub.command(ann.id, say("#kept", "worth keeping", None)).await.unwrap();
+    for room in ["#junk", "#kept"] {
+        hub.command(ann.id, Command::Part { room: room.into(), reason: None, req: None }).await.unwrap();
+    }
+    ann.events().await;
+    hub.command(ann.id, Command::Rooms { req: None }).await.unwrap();
+    let listed = match &ann.events().await[..] {
+        [Event::Rooms { rooms, .. }] => rooms.iter().map(|r| r.name.to_string()).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(listed, ["#kept", "#lobby"]);
+    // The store followed (its writes are committed before the next batch's answers).
+    hub.command(ann.id, say("#lobby", "barrier", None)).await.unwrap();
+    ann.events().await;
+    let stored: Vec<String> =
+        natter_core::Store::load(&*store, 0).unwrap().into_iter().map(|r| r.record.name).collect();
+    assert!(!stored.contains(&"#junk".to_string()) && stored.contains(&"#kept".to_string()), "{stored:?}");
+}
+
 #[tokio::test]
 async fn searches_and_lookups_answer_only_what_was_asked() {
     let hub = start();

@@ -243,6 +243,14 @@ impl SqliteStore {
                     insert.raw_execute().map_err(sql_err)?;
                     i += rows;
                 }
+                Write::ForgetRoom(key) => {
+                    tx.prepare_cached(
+                        "DELETE FROM rooms WHERE key = ?1 AND NOT EXISTS (SELECT 1 FROM messages WHERE room = ?1)",
+                    )
+                    .and_then(|mut s| s.execute(params![key]))
+                    .map_err(sql_err)?;
+                    i += 1;
+                }
                 Write::Room(r) => {
                     let created_ts = to_i64(r.created_ts, "room creation time")?;
                     let rules = crate::rules::encode(&r.rules);

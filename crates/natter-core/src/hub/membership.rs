@@ -188,6 +188,28 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(&id) {
             s.rooms.retain(|k| k != key);
         }
+        self.forget_if_unused(key);
+    }
+
+    /// Forgets a room that its last member left and that holds nothing anyone chose: no
+    /// message ever stored, no topic, no settings or bans (its founder alone does not count),
+    /// not the lobby nor a configured ephemeral room. Like an IRC channel, it is gone once
+    /// empty (here and in the store), so rooms made and left in a loop cost nothing lasting.
+    pub(super) fn forget_if_unused(&mut self, key: &str) {
+        let Some(room) = self.rooms.get(key) else { return };
+        let unused = room.members.is_empty()
+            && room.last_mid == 0
+            && room.topic.is_empty()
+            && room.bans.is_empty()
+            && room.op_nicks.len() <= 1
+            && !room.ephemeral
+            && room.modes == crate::event::RoomModes { no_external: true, ..Default::default() }
+            && key != fold(&self.config.lobby);
+        if unused {
+            self.rooms.remove(key);
+            self.persister.write(Write::ForgetRoom(key.to_string()));
+            self.pending.push_back(None);
+        }
     }
 
     pub(super) fn topic(&mut self, id: SessionId, room: &str, topic: Option<String>, req: Req) {
