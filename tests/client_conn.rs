@@ -88,8 +88,16 @@ async fn messages_and_private_messages_flow_both_ways() {
     assert_eq!((msg.room, msg.from.as_ref(), msg.to.as_deref()), (None, "bob", Some("ann")));
 
     // A request with an answer, and a refused message.
-    let who =
-        ann.request(ClientFrame::Who { room: Some("#lobby".into()), detail: false, id: None }).await.unwrap();
+    let who = ann
+        .request(ClientFrame::Who {
+            room: Some("#lobby".into()),
+            detail: false,
+            after: None,
+            limit: None,
+            id: None,
+        })
+        .await
+        .unwrap();
     assert!(matches!(who, ServerFrame::Members { nicks, .. } if nicks == ["ann", "bob"]));
     let cid = ann.send(Target::Nick("nobody".into()), "hello?", false);
     let failed = wait_for(&mut ann_ev, "send failure", |e| matches!(e, Event::SendFailed { .. })).await;

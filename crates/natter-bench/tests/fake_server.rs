@@ -118,6 +118,7 @@ fn native_line(
                 room: "#lobby".into(),
                 topic: "".into(),
                 members: names,
+                count: None,
                 ephemeral: false,
                 operators: vec![],
                 voiced: vec![],

@@ -25,6 +25,15 @@ pub fn local_hms(ts_ms: u64) -> (u32, u32, u32) {
     }
 }
 
+/// ` and K more` after the `listed` names of a list of `count` (the server lists a big room
+/// a page at a time), or nothing when the list is whole.
+fn and_more(listed: usize, count: u64) -> String {
+    match count.saturating_sub(listed as u64) {
+        0 => String::new(),
+        more => format!(" and {more} more"),
+    }
+}
+
 /// `HH:MM` for the TUI.
 pub fn hhmm(ts_ms: u64) -> String {
     let (h, m, _) = local_hms(ts_ms);
@@ -111,16 +120,20 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
             (false, Some(by)) => format!("topic of {room}: {} (set by {})", s(topic), s(by)),
             (false, None) => format!("topic of {room}: {}", s(topic)),
         },
-        S::Joined { room, topic, members, .. } => {
-            let mut t = format!("you joined {room} ({} member(s): {})", members.len(), s(&members.join(" ")));
+        S::Joined { room, topic, members, count, .. } => {
+            let count = count.unwrap_or(members.len() as u64);
+            let names = s(&members.join(" "));
+            let mut t =
+                format!("you joined {room} ({count} member(s): {names}{})", and_more(members.len(), count));
             if !topic.is_empty() {
                 t.push_str(&format!("; topic: {}", s(topic)));
             }
             t
         }
-        S::Members { room, nicks, .. } => {
+        S::Members { room, nicks, count, .. } => {
             let where_ = room.as_deref().map_or("online".to_string(), |r| format!("in {r}"));
-            format!("{} {where_}: {}", nicks.len(), s(&nicks.join(" ")))
+            let count = count.unwrap_or(nicks.len() as u64);
+            format!("{count} {where_}: {}{}", s(&nicks.join(" ")), and_more(nicks.len(), count))
         }
         S::Rooms { rooms, .. } => {
             let list: Vec<String> = rooms

@@ -338,6 +338,7 @@ mod tests {
             room: room.to_string().into(),
             topic: "".into(),
             members: members.iter().map(|m| m.to_string().into()).collect(),
+            count: None,
             ephemeral: false,
             operators: vec![],
             voiced: vec![],

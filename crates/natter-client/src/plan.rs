@@ -72,7 +72,7 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                     Some(r) => Some(r.to_string()),
                     None => room_of(None).ok(),
                 };
-                Plan::Submit(ClientFrame::Who { room, detail: false, id: None })
+                Plan::Submit(ClientFrame::Who { room, detail: false, after: None, limit: None, id: None })
             }
             SlashCommand::IgnoreAll => Plan::Submit(ClientFrame::IgnoreAll { on: None, id: None }),
             SlashCommand::Join(room) => {
@@ -197,11 +197,17 @@ mod tests {
     fn commands_become_frames() {
         assert_eq!(
             plan("/who", &room()),
-            Plan::Submit(ClientFrame::Who { room: Some("#r".into()), detail: false, id: None })
+            Plan::Submit(ClientFrame::Who {
+                room: Some("#r".into()),
+                detail: false,
+                after: None,
+                limit: None,
+                id: None
+            })
         );
         assert_eq!(
             plan("/ls", &room()),
-            Plan::Submit(ClientFrame::Who { room: None, detail: false, id: None })
+            Plan::Submit(ClientFrame::Who { room: None, detail: false, after: None, limit: None, id: None })
         );
         assert_eq!(
             plan("/join x", &room()),

@@ -26,6 +26,18 @@ pub struct Registration {
     pub req: Req,
 }
 
+/// Which page of a long list (`Command::Who`) to answer: lists of a big room or server are
+/// answered a page at a time, so that no single request costs what the whole server does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Paging {
+    /// Start after this nick (compared case-insensitively; it need not be online any more):
+    /// the last nick of the previous page. `None`: from the start.
+    pub after: Option<String>,
+    /// At most this many entries; `None` or anything above [`crate::hub::MAX_WHO_PAGE`]
+    /// means that many, 0 means 1.
+    pub limit: Option<u32>,
+}
+
 /// Budget units a session earns per second ([`Command::cost`]).
 pub const COST_UNITS_PER_SECOND: u32 = 10;
 
@@ -85,12 +97,15 @@ pub enum Command {
         /// Request id.
         req: Req,
     },
-    /// Who is in a room, or on the server (`room: None`).
+    /// Who is in a room, or on the server (`room: None`): one page of the list, sorted by
+    /// nick (`Event::Members` says how many there are and whether more follow).
     Who {
         /// Room name.
         room: Option<String>,
         /// Also describe each member (`user@host`, standing, away): `Members::info`.
         detail: bool,
+        /// Which page.
+        page: Paging,
         /// Request id.
         req: Req,
     },

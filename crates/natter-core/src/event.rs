@@ -301,8 +301,12 @@ pub enum Event {
         secret: bool,
         /// Who set the topic and when (ms since the epoch; 0 when unknown).
         topic_set: Option<(Name, u64)>,
-        /// Members, sorted, you included.
+        /// Members sorted by nick: all of them in a room of up to `HubConfig::presence_limit`
+        /// (you included), the first that many in a bigger one (`count` says how many there
+        /// are; `Who` pages through the rest).
         members: Vec<Name>,
+        /// How many members the room has: more than `members` lists when the room is big.
+        count: usize,
         /// Each member's `user@host`, in the order of `members` (IRC `userhost-in-names`).
         idents: Vec<Name>,
         /// Operators.
@@ -320,10 +324,15 @@ pub enum Event {
         req: Req,
         /// Room, or `None` for the whole server.
         room: Option<Name>,
-        /// Nicknames, sorted.
+        /// Nicknames, sorted: one page of the list (see `Command::Who`).
         nicks: Vec<Name>,
         /// With `detail`: one entry per nick, same order; else empty.
         info: Vec<MemberInfo>,
+        /// How many the whole list holds (the room's members, everyone online, or every
+        /// match of a search): more than `nicks` when this is one page of several.
+        count: usize,
+        /// True when the list goes on after this page.
+        more: bool,
     },
     /// Answer to `Lookup`: the users asked about who are online, in the order asked.
     Users {

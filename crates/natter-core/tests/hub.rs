@@ -402,7 +402,9 @@ async fn a_history_page_keeps_its_place_among_the_answers() {
     let marker = natter_core::DoorNote::new("pong");
     hub.command(ann.id, Command::local(marker)).await.unwrap();
     hub.command(bob.id, say("#lobby", "while you read", None)).await.unwrap();
-    hub.command(ann.id, Command::Who { room: None, detail: false, req: None }).await.unwrap();
+    hub.command(ann.id, Command::Who { room: None, detail: false, page: Default::default(), req: None })
+        .await
+        .unwrap();
     assert_eq!(kinds(&bob.events().await), ["ack"], "others are not held up");
     assert!(ann.events().await.is_empty(), "everything waits behind the page being read");
     open.send(()).unwrap();
@@ -705,4 +707,142 @@ async fn service_and_server_names_are_reserved() {
     hub.command(ann.id, Command::Nick { nick: "NICKSERV".into(), req: None }).await.unwrap();
     assert!(has_error(&ann.events().await, |r| matches!(r, Refusal::NickReserved { .. })));
     assert!(hub.register(register("nickservant")).await.unwrap().is_ok());
+}
+
+/// One `who` page: `(nicks, count, more)`.
+async fn who_page(
+    hub: &HubHandle,
+    asker: &Peer,
+    room: Option<&str>,
+    after: Option<&str>,
+    limit: Option<u32>,
+) -> (Vec<String>, usize, bool) {
+    let page = natter_core::command::Paging { after: after.map(Into::into), limit };
+    let who = Command::Who { room: room.map(Into::into), detail: true, page, req: None };
+    hub.command(asker.id, who).await.unwrap();
+    match &asker.events().await[..] {
+        [Event::Members { nicks, info, count, more, .. }] => {
+            let listed: Vec<String> = nicks.iter().map(|n| n.to_string()).collect();
+            let described: Vec<String> = info.iter().map(|m| m.nick.to_string()).collect();
+            assert_eq!(listed, described, "detail describes the page's nicks, in order");
+            (listed, *count, *more)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `who` answers a page of nicks in case-insensitive order, from after a given nick, with the
+/// list's size and whether more follow; the order follows renames, parts and quits.
+#[tokio::test]
+async fn who_pages_go_in_nick_order_and_follow_renames_parts_and_quits() {
+    let hub = start();
+    let mut peers = Vec::new();
+    for nick in ["dan", "Bob", "amy", "cat", "eve"] {
+        peers.push(join(&hub, nick, 256).await);
+    }
+    let ann = &peers[2];
+    for p in &peers {
+        p.events().await;
+    }
+    let lobby = Some("#lobby");
+    let page = |nicks: &[&str], count, more| (nicks.iter().map(|n| n.to_string()).collect(), count, more);
+    assert_eq!(who_page(&hub, ann, lobby, None, Some(2)).await, page(&["amy", "Bob"], 5, true));
+    assert_eq!(who_page(&hub, ann, lobby, Some("BOB"), Some(2)).await, page(&["cat", "dan"], 5, true));
+    assert_eq!(who_page(&hub, ann, lobby, Some("dan"), Some(2)).await, page(&["eve"], 5, false));
+    assert_eq!(who_page(&hub, ann, lobby, Some("zzz"), None).await, page(&[], 5, false));
+    // A nick that is not (or no longer) online still marks a place.
+    assert_eq!(who_page(&hub, ann, lobby, Some("bz"), Some(1)).await, page(&["cat"], 5, true));
+    assert_eq!(who_page(&hub, ann, lobby, None, Some(0)).await, page(&["amy"], 5, true), "0 means 1");
+    let all = page(&["amy", "Bob", "cat", "dan", "eve"], 5, false);
+    assert_eq!(who_page(&hub, ann, lobby, None, Some(u32::MAX)).await, all, "clamped to the maximum");
+    assert_eq!(who_page(&hub, ann, None, None, None).await, all, "the server's list");
+
+    // amy becomes zoe: last in both lists. cat quits. dan leaves the lobby but stays online.
+    hub.command(peers[2].id, Command::Nick { nick: "zoe".into(), req: None }).await.unwrap();
+    hub.command(peers[3].id, Command::Quit { reason: None }).await.unwrap();
+    hub.command(peers[0].id, Command::Part { room: "#lobby".into(), reason: None, req: None }).await.unwrap();
+    ann.events().await;
+    assert_eq!(who_page(&hub, ann, lobby, None, None).await, page(&["Bob", "eve", "zoe"], 3, false));
+    assert_eq!(who_page(&hub, ann, None, Some("b"), Some(2)).await, page(&["Bob", "dan"], 4, true));
+    assert_eq!(who_page(&hub, ann, None, Some("dan"), Some(2)).await, page(&["eve", "zoe"], 4, false));
+    // A case-only rename keeps the place.
+    hub.command(peers[1].id, Command::Nick { nick: "BOB".into(), req: None }).await.unwrap();
+    ann.events().await;
+    assert_eq!(who_page(&hub, ann, lobby, None, Some(1)).await, page(&["BOB"], 3, true));
+}
+
+/// A room bigger than the presence limit lists its first members by nick on joining, with
+/// how many it has; `who` answers at most a page of 1,000 however big the room or server, and
+/// so does a wildcard search.
+#[tokio::test]
+async fn big_rooms_list_a_first_page_and_say_how_many_they_have() {
+    let config = HubConfig { presence_limit: 10, ..HubConfig::default() };
+    let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
+    let total = hub::MAX_WHO_PAGE as usize + 5;
+    let mut peers = Vec::new();
+    for i in (0..total).rev() {
+        peers.push(join(&hub, &format!("u{i:04}"), 64).await);
+    }
+    let last = join(&hub, "aaa", 64).await;
+    match &last.events().await[..] {
+        [Event::Welcome { .. }, Event::Joined { members, count, .. }] => {
+            let want: Vec<String> =
+                ["aaa"].into_iter().map(String::from).chain((0..9).map(|i| format!("u{i:04}"))).collect();
+            assert_eq!(members.iter().map(|m| m.to_string()).collect::<Vec<_>>(), want);
+            assert_eq!(*count, total + 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (nicks, count, more) = who_page(&hub, &last, Some("#lobby"), None, None).await;
+    assert_eq!((nicks.len(), count, more), (1000, total + 1, true));
+    assert_eq!(nicks.last().map(String::as_str), Some("u0998"));
+    let (nicks, count, more) = who_page(&hub, &last, None, Some("u0998"), None).await;
+    assert_eq!((nicks, count, more), ((999..total).map(|i| format!("u{i:04}")).collect(), total + 1, false));
+    hub.command(last.id, Command::Search { mask: "U*".into(), req: None }).await.unwrap();
+    match &last.events().await[..] {
+        [Event::Members { nicks, info, count, more, .. }] => {
+            assert_eq!((nicks.len(), info.len(), *count, *more), (1000, 1000, total, true));
+            assert_eq!((&*nicks[0], &*nicks[999]), ("u0000", "u0999"));
+        }
+        other => panic!("{other:?}"),
+    }
+    hub.command(last.id, Command::Search { mask: "*9?".into(), req: None }).await.unwrap();
+    match &last.events().await[..] {
+        [Event::Members { nicks, count, more, .. }] => {
+            assert_eq!((nicks.len(), *count, *more), (100, 100, false), "u0090..u0099, u0190..u0199, ...");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Members leave from anywhere in a room (each leaver's place is taken by the last member):
+/// messages still reach exactly those who stay, and a leaver is no longer a member.
+#[tokio::test]
+async fn members_leaving_in_any_order_leave_the_room_whole() {
+    let hub = start();
+    let mut peers = Vec::new();
+    for nick in ["p0", "p1", "p2", "p3", "p4", "p5"] {
+        let p = join(&hub, nick, 256).await;
+        hub.command(p.id, Command::Join { room: "#r".into(), key: None, req: None }).await.unwrap();
+        peers.push(p);
+    }
+    for i in [1, 4, 0] {
+        hub.command(peers[i].id, Command::Part { room: "#r".into(), reason: None, req: None }).await.unwrap();
+    }
+    for p in &peers {
+        p.events().await;
+    }
+    hub.command(peers[5].id, say("#r", "who is left", None)).await.unwrap();
+    for (i, p) in peers.iter().enumerate() {
+        let got = texts(&p.events().await);
+        let want: &[&str] = if [2, 3].contains(&i) { &["who is left"] } else { &[] };
+        assert_eq!(got, want, "p{i}");
+    }
+    hub.command(peers[4].id, say("#r", "still here?", None)).await.unwrap();
+    assert!(matches!(
+        &peers[4].events().await[..],
+        [Event::Error { refusal: Refusal::NotInRoom { .. }, .. }]
+    ));
+    let (nicks, count, _) = who_page(&hub, &peers[2], Some("#r"), None, None).await;
+    assert_eq!((nicks, count), (vec!["p2".to_string(), "p3".into(), "p5".into()], 3));
 }

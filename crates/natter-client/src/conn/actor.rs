@@ -381,7 +381,17 @@ impl Actor {
                     self.emit(Event::Frame(ServerFrame::Error { id, code, message }))
                 }
             },
-            ServerFrame::Joined { id, room, topic, members, ephemeral, operators, voiced, history } => {
+            ServerFrame::Joined {
+                id,
+                room,
+                topic,
+                members,
+                count,
+                ephemeral,
+                operators,
+                voiced,
+                history,
+            } => {
                 let key = fold(&room);
                 if !self.rooms.iter().any(|r| fold(r) == key) {
                     self.rooms.push(room.to_string());
@@ -393,6 +403,7 @@ impl Actor {
                     room: room.clone(),
                     topic,
                     members,
+                    count,
                     ephemeral,
                     operators,
                     voiced,

@@ -210,9 +210,18 @@ mod tests {
 
     #[test]
     fn request_ids_are_set_on_frames_that_carry_them() {
-        let mut f = ClientFrame::Who { room: None, detail: false, id: None };
+        let mut f = ClientFrame::Who { room: None, detail: false, after: None, limit: None, id: None };
         assert!(set_frame_id(&mut f, RequestId::Num(3)));
-        assert_eq!(f, ClientFrame::Who { room: None, detail: false, id: Some(RequestId::Num(3)) });
+        assert_eq!(
+            f,
+            ClientFrame::Who {
+                room: None,
+                detail: false,
+                after: None,
+                limit: None,
+                id: Some(RequestId::Num(3))
+            }
+        );
         assert!(!set_frame_id(&mut ClientFrame::Quit { reason: None }, RequestId::Num(1)));
     }
 

@@ -53,6 +53,7 @@ pub(super) fn joined(room: &str, members: &[&str]) -> Event {
         room: Cow::Owned(room.into()),
         topic: Cow::Borrowed("t"),
         members: members.iter().map(|m| Cow::Owned(m.to_string())).collect(),
+        count: None,
         ephemeral: false,
         operators: vec![],
         voiced: vec![],

@@ -143,9 +143,9 @@ impl Hub {
         if let Some(s) = self.sessions.get(&id) {
             for key in &s.rooms {
                 if let Some(room) = self.rooms.get(key)
-                    && room.members.len() <= self.config.presence_limit
+                    && room.members().len() <= self.config.presence_limit
                 {
-                    seen.extend(room.members.iter().copied());
+                    seen.extend(room.members().iter().copied());
                 }
             }
         }

@@ -24,7 +24,7 @@ impl Hub {
             Command::Part { room, reason, req } => self.part(id, &room, reason, req),
             Command::Nick { nick, req } => self.change_nick(id, &nick, req),
             Command::Topic { room, topic, req } => self.topic(id, &room, topic, req),
-            Command::Who { room, detail, req } => self.who(id, room.as_deref(), detail, req),
+            Command::Who { room, detail, page, req } => self.who(id, room.as_deref(), detail, page, req),
             Command::Search { mask, req } => self.search(id, &mask, req),
             Command::Lookup { nicks, req } => self.lookup(id, &nicks, req),
             Command::ServerStats { req } => self.server_stats(id, req),

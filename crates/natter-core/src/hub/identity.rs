@@ -64,6 +64,7 @@ impl Hub {
         self.stats.operators += usize::from(session.server_op);
         self.stats.peak = self.stats.peak.max(self.stats.users);
         let id = self.sessions.insert(Box::new(session));
+        self.everyone.insert(&key, id);
         self.nicks.insert(key, id);
         self.skeletons.insert(look, id);
         tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in");
@@ -102,6 +103,12 @@ impl Hub {
         let ident = session.ident.clone();
         let realname = session.realname.clone();
         self.nicks.remove(&old_key);
+        self.everyone.rename(&old_key, &key, id);
+        for room in &session.rooms {
+            if let Some(r) = self.rooms.get_mut(room) {
+                r.roster.rename(&old_key, &key, id);
+            }
+        }
         self.nicks.insert(key, id);
         self.skeletons.remove(&skeleton_key(&old));
         self.skeletons.insert(look, id);
@@ -175,10 +182,11 @@ impl Hub {
         self.stats.hidden -= usize::from(session.hidden);
         self.stats.operators -= usize::from(session.server_op);
         self.nicks.remove(&session.folded);
+        self.everyone.remove(&session.folded, id);
         self.skeletons.remove(&skeleton_key(&session.nick));
         for key in &session.rooms {
             if let Some(room) = self.rooms.get_mut(key) {
-                room.forget(id);
+                room.forget(id, &session.folded);
             }
             self.forget_if_unused(key);
         }

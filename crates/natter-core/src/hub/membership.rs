@@ -10,7 +10,7 @@ use crate::refusal::{Refusal, RoomAction};
 use crate::request::Req;
 use crate::store::{RoomRecord, RoomRules, Write};
 use crate::time::now_ms;
-use crate::vocab::{Name, SessionKind};
+use crate::vocab::SessionKind;
 use natter_proto::names::{fold, validate_room};
 use natter_proto::text::clip_bytes;
 
@@ -94,14 +94,14 @@ impl Hub {
         if newly_joined {
             // The first to join an unowned room founds it; whoever holds a nick the room keeps
             // as operator is operator again.
-            founded = room.members.is_empty() && key != lobby_key && room.op_nicks.is_empty();
+            founded = room.members().is_empty() && key != lobby_key && room.op_nicks.is_empty();
             if founded {
                 room.op_nicks.push(folded_nick.clone());
             }
             if founded || is_console || room.op_nicks.contains(&folded_nick) {
                 room.operators.insert(id);
             }
-            room.members.push(id);
+            room.add_member(id, &folded_nick);
             room.recheck_ban(id, &full);
         }
         if founded {
@@ -110,8 +110,8 @@ impl Hub {
         let room = self.rooms.get_mut(&key).expect("ensured above");
         // Join notices go to the room only while it is small enough for presence (like part
         // and quit): in a room of thousands they would cost a delivery per member per join.
-        let others = if newly_joined && room.members.len() <= presence_limit {
-            room.members.clone()
+        let others = if newly_joined && room.members().len() <= presence_limit {
+            room.members().to_vec()
         } else {
             Vec::new()
         };
@@ -123,21 +123,25 @@ impl Hub {
         }
         let (nick, ident, away) = (session.nick.clone(), session.ident.clone(), session.away.clone());
         let room = &self.rooms[&key];
-        // A big room lists its first `presence_limit` members only: listing thousands on every
-        // join would make joining cost as much as the room is big (`who` lists them all).
-        let mut listed: Vec<(Name, Name)> = room
-            .members
-            .iter()
-            .take(self.config.presence_limit)
-            .filter_map(|m| self.sessions.get(m))
-            .map(|s| (s.nick.clone(), s.ident.clone()))
-            .collect();
-        listed.sort_by_cached_key(|(n, _)| fold(n));
-        let (members, idents) = listed.into_iter().unzip();
-        let operators =
-            room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
-        let voiced =
-            room.voiced.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        // A big room lists its first `presence_limit` members by nick, and says how many it
+        // has: listing thousands on every join would make a join storm cost the room's size
+        // per join (`who` pages through the rest). The roster is kept in order, so this costs
+        // the page, not a sort. Operators and voiced members are told among those listed.
+        let listed = room.roster.page(None, presence_limit);
+        let mut members = Vec::with_capacity(listed.ids.len());
+        let mut idents = Vec::with_capacity(listed.ids.len());
+        let (mut operators, mut voiced) = (Vec::new(), Vec::new());
+        for m in &listed.ids {
+            let Some(s) = self.sessions.get(m) else { continue };
+            members.push(s.nick.clone());
+            idents.push(s.ident.clone());
+            if room.operators.contains(m) {
+                operators.push(s.nick.clone());
+            }
+            if room.voiced.contains(m) {
+                voiced.push(s.nick.clone());
+            }
+        }
         // `recent` is bounded in bytes too (`Room::remember`): the replay is what was said lately,
         // never megabytes of it.
         let skip = room.recent.len().saturating_sub(history_len);
@@ -150,6 +154,7 @@ impl Hub {
             secret: room.modes.secret,
             topic_set: room.topic_by.clone().map(|by| (by, room.topic_ts)),
             members,
+            count: room.members().len(),
             idents,
             operators,
             voiced,
@@ -175,18 +180,19 @@ impl Hub {
             reason: reason.map(|r| r.as_str().into()),
             ts: now_ms(),
         };
-        let members = &self.rooms[&key].members;
-        let recipients = if members.len() <= self.config.presence_limit { members.clone() } else { vec![id] };
+        let members = self.rooms[&key].members();
+        let recipients =
+            if members.len() <= self.config.presence_limit { members.to_vec() } else { vec![id] };
         self.leave_room(id, &key);
         self.broadcast(recipients, event);
     }
 
     pub(super) fn leave_room(&mut self, id: SessionId, key: &str) {
-        if let Some(room) = self.rooms.get_mut(key) {
-            room.forget(id);
-        }
         if let Some(s) = self.sessions.get_mut(&id) {
             s.rooms.retain(|k| k != key);
+            if let Some(room) = self.rooms.get_mut(key) {
+                room.forget(id, &s.folded);
+            }
         }
         self.forget_if_unused(key);
     }
@@ -197,7 +203,7 @@ impl Hub {
     /// empty (here and in the store), so rooms made and left in a loop cost nothing lasting.
     pub(super) fn forget_if_unused(&mut self, key: &str) {
         let Some(room) = self.rooms.get(key) else { return };
-        let unused = room.members.is_empty()
+        let unused = room.members().is_empty()
             && room.last_mid == 0
             && room.topic.is_empty()
             && room.bans.is_empty()
@@ -243,7 +249,7 @@ impl Hub {
             by: Some(by),
             changed: true,
         };
-        let recipients = r.members.clone();
+        let recipients = r.members().to_vec();
         self.save_room(&key);
         self.broadcast(recipients, event);
         if req.is_some() {
@@ -276,7 +282,7 @@ impl Hub {
             format!("{} is stored again: messages are kept in history", r.name)
         };
         let event = Event::Notice { req: None, room: Some(r.name.clone()), text: text.into() };
-        let recipients = r.members.clone();
+        let recipients = r.members().to_vec();
         self.save_room(&key);
         self.broadcast(recipients, event);
     }

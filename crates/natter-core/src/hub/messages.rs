@@ -186,7 +186,7 @@ impl Hub {
         if message.mid.is_some() {
             room.remember(message, keep);
         }
-        for &sid in &room.members {
+        for &sid in room.members() {
             if sid == sender {
                 continue;
             }

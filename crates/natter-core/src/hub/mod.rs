@@ -14,10 +14,13 @@ mod membership;
 mod messages;
 mod moderation;
 mod queries;
+mod roster;
 mod sessions;
 mod state;
 
-pub use crate::limits::{MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
+pub use crate::limits::{
+    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES, MAX_WHO_PAGE,
+};
 pub use state::SessionId;
 
 use crate::command::{Command, Registration};
@@ -177,6 +180,8 @@ pub(crate) struct Hub {
     pending: VecDeque<Option<PendingMessage>>,
     sessions: sessions::Sessions,
     nicks: FxHashMap<String, SessionId>,
+    /// Everyone online by folded nick: pages of the server-wide `who` and of searches.
+    everyone: roster::Roster,
     /// Look-alike keys of the nicks online (`identity::skeleton_key`): no two sessions may
     /// have nicks that look the same.
     skeletons: FxHashMap<u64, SessionId>,
@@ -221,6 +226,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         pending: VecDeque::new(),
         sessions: sessions::Sessions::default(),
         nicks: FxHashMap::default(),
+        everyone: roster::Roster::default(),
         skeletons: FxHashMap::default(),
         reserved,
         rooms: FxHashMap::default(),
@@ -353,6 +359,7 @@ impl Hub {
         }
         self.sessions.clear();
         self.nicks.clear();
+        self.everyone.clear();
         self.skeletons.clear();
     }
 }

@@ -103,7 +103,7 @@ impl Hub {
             return Some(Refusal::BadKey { room });
         }
         if let Some(limit) = r.modes.limit
-            && r.members.len() >= limit as usize
+            && r.members().len() >= limit as usize
         {
             return Some(Refusal::RoomFull { room, limit });
         }
@@ -146,7 +146,7 @@ impl Hub {
             changes: applied,
             ts: now_ms(),
         };
-        let recipients = r.members.clone();
+        let recipients = r.members().to_vec();
         self.broadcast(recipients, event);
     }
 
@@ -167,7 +167,7 @@ impl Hub {
         };
         let member_masks: Vec<(SessionId, String)> = match &change {
             RoomChange::Ban { .. } => {
-                self.rooms[key].members.iter().map(|&m| (m, self.full_mask(m))).collect()
+                self.rooms[key].members().iter().map(|&m| (m, self.full_mask(m))).collect()
             }
             _ => Vec::new(),
         };
@@ -300,7 +300,7 @@ impl Hub {
             ts: now_ms(),
         };
         tracing::info!(room = %self.rooms[&key].name, nick = %self.sessions[&target].nick, by = %self.sessions[&id].nick, "kicked");
-        let recipients = self.rooms[&key].members.clone();
+        let recipients = self.rooms[&key].members().to_vec();
         self.broadcast(recipients, event);
         self.leave_room(target, &key);
     }

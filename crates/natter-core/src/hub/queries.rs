@@ -1,18 +1,28 @@
 //! Queries: who is online, in a room, matching a mask; rooms; one user's details. Each answer
-//! costs what it contains, except the full lists (`who` of the server, `rooms`), whose answer
-//! is the list.
+//! costs what it contains: `who` answers a page of a sorted roster, never the whole server;
+//! a wildcard search matches the nicks its literal start allows (all for `*x`) and copies one
+//! page; `rooms` is the list of rooms.
 
+use super::roster::RosterPage;
 use super::state::Session;
 use super::{Hub, SessionId};
+use crate::command::Paging;
 use crate::event::{Event, MemberInfo, RoomStanding, RoomSummary, UserInfo};
+use crate::limits::MAX_WHO_PAGE;
 use crate::refusal::Refusal;
 use crate::request::Req;
 use crate::vocab::Name;
 use natter_proto::names::{Glob, fold};
 use rustc_hash::FxHashSet;
+use std::ops::Bound;
 
 /// Longest mask a search matches against every user, in characters; the rest is ignored.
 const MAX_MASK_CHARS: usize = 64;
+
+/// Whether session `id` is the asker or shares one of the asker's rooms (`mine`).
+fn shares_room(asker: SessionId, mine: &FxHashSet<&String>, id: SessionId, s: &Session) -> bool {
+    id == asker || s.rooms.iter().any(|k| mine.contains(k))
+}
 
 impl Hub {
     /// A user as described to `asker` outside any room.
@@ -32,35 +42,47 @@ impl Hub {
             away: s.away.clone(),
             server_op: s.server_op,
             hidden: s.hidden,
-            shares_room: id == asker || s.rooms.iter().any(|k| mine.contains(k)),
+            shares_room: shares_room(asker, mine, id, s),
         }
     }
 
-    /// The users whose nick matches `mask`. A mask without wildcards is one lookup; one with
-    /// them is matched against every nick, but only the matches are copied into the answer.
-    /// Users hidden from searches are found by wildcards only when they share a room with the
-    /// asker.
+    /// The users whose nick matches `mask`, the first [`MAX_WHO_PAGE`] of them in nick order
+    /// (with how many match in all). A mask without wildcards is one lookup; one with them
+    /// walks the nicks that begin with its literal start (all of them for `*x`), matching
+    /// each, and copies only the page into the answer. Users hidden from searches are found
+    /// by wildcards only when they share a room with the asker.
     pub(super) fn search(&mut self, id: SessionId, mask: &str, req: Req) {
         let mask = mask.char_indices().nth(MAX_MASK_CHARS).map_or(mask, |(cut, _)| &mask[..cut]);
         let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
-        let mut info: Vec<MemberInfo> = if mask.contains(['*', '?']) {
-            let glob = Glob::new(&fold(mask));
-            self.sessions
-                .iter()
-                .filter(|(_, s)| glob.matches(&s.folded))
-                .map(|(sid, s)| self.describe(id, &mine, sid, s))
-                .filter(|m| !m.hidden || m.shares_room)
-                .collect()
-        } else {
-            self.nicks
-                .get(&fold(mask))
-                .map(|&sid| self.describe(id, &mine, sid, &self.sessions[&sid]))
-                .into_iter()
-                .collect()
-        };
-        info.sort_by_cached_key(|m| fold(&m.nick));
+        let mut info = Vec::new();
+        let mut count = 0;
+        if mask.contains(['*', '?']) {
+            let folded = fold(mask);
+            let glob = Glob::new(&folded);
+            // Every match begins with the mask's literal start (folding is per character for
+            // ASCII; other text is walked whole rather than trusted to fold the same twice).
+            let literal = &folded[..folded.find(['*', '?']).unwrap_or(folded.len())];
+            let prefix = if literal.is_ascii() { literal } else { "" };
+            for (nick, sid) in self.everyone.walk(Bound::Included(prefix)) {
+                if !nick.starts_with(prefix) {
+                    break;
+                }
+                let Some(s) = self.sessions.get(&sid) else { continue };
+                if !glob.matches(nick) || (s.hidden && !shares_room(id, &mine, sid, s)) {
+                    continue;
+                }
+                count += 1;
+                if info.len() < MAX_WHO_PAGE as usize {
+                    info.push(self.describe(id, &mine, sid, s));
+                }
+            }
+        } else if let Some(&sid) = self.nicks.get(&fold(mask)) {
+            info.push(self.describe(id, &mine, sid, &self.sessions[&sid]));
+            count = 1;
+        }
         let nicks = info.iter().map(|m| m.nick.clone()).collect();
-        self.reply(id, Event::Members { req, room: None, nicks, info });
+        let more = count > info.len();
+        self.reply(id, Event::Members { req, room: None, nicks, info, count, more });
     }
 
     /// The users named in `nicks` who are online, in the order asked.
@@ -79,45 +101,46 @@ impl Hub {
         self.reply(id, Event::ServerStats { req, stats: self.stats });
     }
 
-    pub(super) fn who(&mut self, id: SessionId, room: Option<&str>, detail: bool, req: Req) {
-        let (room_name, mut members): (Option<Name>, Vec<SessionId>) = match room {
-            None => (None, self.sessions.keys().collect()),
+    /// One page of who is in a room (or, without one, on the server), in nick order: the
+    /// roster is kept sorted, so a page costs its size and a walk to where it starts, however
+    /// big the room.
+    pub(super) fn who(&mut self, id: SessionId, room: Option<&str>, detail: bool, page: Paging, req: Req) {
+        let limit = page.limit.unwrap_or(MAX_WHO_PAGE).clamp(1, MAX_WHO_PAGE) as usize;
+        let after = page.after.as_deref().map(fold);
+        let (room_key, room_name, listed, count) = match room {
+            None => (None, None, self.everyone.page(after.as_deref(), limit), self.everyone.len()),
             Some(room) => {
                 let Some(key) = self.find_room(id, room, &req) else { return };
                 let r = &self.rooms[&key];
                 // A secret room shows its members to members only.
-                let visible = !r.modes.secret || r.has_member(id);
-                (Some(r.name.clone()), if visible { r.members.clone() } else { Vec::new() })
+                let (listed, count) = if !r.modes.secret || r.has_member(id) {
+                    (r.roster.page(after.as_deref(), limit), r.members().len())
+                } else {
+                    (RosterPage { ids: Vec::new(), more: false }, 0)
+                };
+                let name = r.name.clone();
+                (Some(key), Some(name), listed, count)
             }
         };
-        members.retain(|m| self.sessions.contains_key(m));
-        members.sort_by_cached_key(|m| fold(&self.sessions[m].nick));
-        let nicks = members.iter().map(|m| self.sessions[m].nick.clone()).collect();
+        let members: Vec<(SessionId, &Session)> =
+            listed.ids.iter().filter_map(|&m| self.sessions.get(&m).map(|s| (m, s))).collect();
+        let nicks = members.iter().map(|(_, s)| s.nick.clone()).collect();
         let info = if detail {
-            let room_key = room_name.as_deref().map(fold);
+            let r = room_key.as_deref().and_then(|k| self.rooms.get(k));
             let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
             members
                 .iter()
-                .map(|m| {
-                    let s = &self.sessions[m];
-                    let r = room_key.as_deref().and_then(|k| self.rooms.get(k));
-                    MemberInfo {
-                        nick: s.nick.clone(),
-                        ident: s.ident.clone(),
-                        realname: s.realname.clone(),
-                        op: r.is_some_and(|r| r.operators.contains(m)),
-                        voice: r.is_some_and(|r| r.voiced.contains(m)),
-                        away: s.away.clone(),
-                        server_op: s.server_op,
-                        hidden: s.hidden,
-                        shares_room: *m == id || s.rooms.iter().any(|k| mine.contains(k)),
-                    }
+                .map(|&(m, s)| MemberInfo {
+                    op: r.is_some_and(|r| r.operators.contains(&m)),
+                    voice: r.is_some_and(|r| r.voiced.contains(&m)),
+                    ..self.describe(id, &mine, m, s)
                 })
                 .collect()
         } else {
             Vec::new()
         };
-        self.reply(id, Event::Members { req, room: room_name, nicks, info });
+        let more = listed.more;
+        self.reply(id, Event::Members { req, room: room_name, nicks, info, count, more });
     }
 
     pub(super) fn list_rooms(&mut self, id: SessionId, req: Req) {
@@ -127,7 +150,7 @@ impl Hub {
             .filter(|r| !r.modes.secret || r.has_member(id))
             .map(|r| RoomSummary {
                 name: r.name.clone(),
-                members: r.members.len() as u32,
+                members: r.members().len() as u32,
                 topic: r.topic.clone(),
                 ephemeral: r.ephemeral,
             })

@@ -85,11 +85,6 @@ impl Sessions {
         })
     }
 
-    /// Every session's id, in no particular order.
-    pub fn keys(&self) -> impl Iterator<Item = SessionId> + '_ {
-        self.iter().map(|(id, _)| id)
-    }
-
     /// Every session, in no particular order.
     pub fn values(&self) -> impl Iterator<Item = &Session> {
         self.slots.iter().filter_map(|s| s.session.as_deref())
@@ -163,7 +158,7 @@ mod tests {
         assert!(table.get(&ann).is_none() && table.get_mut(&ann).is_none() && !table.contains_key(&ann));
         assert_eq!(table.get_mut(&cat).map(|s| s.nick.to_string()), Some("cat".into()));
         assert_eq!(nicks(&table), ["bob", "cat"]);
-        let mut ids: Vec<SessionId> = table.keys().collect();
+        let mut ids: Vec<SessionId> = table.iter().map(|(id, _)| id).collect();
         ids.sort();
         let mut want = vec![bob, cat];
         want.sort();

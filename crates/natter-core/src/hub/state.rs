@@ -1,5 +1,6 @@
 //! The hub's records of sessions and rooms.
 
+use super::roster::Roster;
 use crate::event::{ChatMessage, RoomModes};
 use crate::limits::MAX_REPLAY_BYTES;
 use crate::outbox::Outbox;
@@ -105,7 +106,14 @@ pub(crate) struct Room {
     pub topic_ts: u64,
     pub ephemeral: bool,
     pub created_ts: u64,
-    pub members: Vec<SessionId>,
+    /// Members, densely, in no order: what a message's fanout walks (the hot path), so it is
+    /// a plain slice. Changed only through [`Room::add_member`] and [`Room::forget`].
+    members: Vec<SessionId>,
+    /// Where each member is in `members`: checking membership and leaving cost O(1), not a
+    /// scan of the room (a join storm of n was O(n²) in those scans).
+    positions: FxHashMap<SessionId, u32>,
+    /// Members by folded nick: pages of `who` and the list a joiner gets, without sorting.
+    pub roster: Roster,
     pub operators: FxHashSet<SessionId>,
     /// Folded nicks that are operator when they join (stored: see `store::RoomRules`).
     pub op_nicks: Vec<String>,
@@ -153,6 +161,8 @@ impl Room {
             ephemeral: false,
             created_ts,
             members: Vec::new(),
+            positions: Default::default(),
+            roster: Roster::default(),
             operators: Default::default(),
             op_nicks: Vec::new(),
             last_mid: 0,
@@ -179,16 +189,41 @@ impl Room {
         }
     }
 
-    /// Forgets everything about a member who left.
-    pub fn forget(&mut self, id: SessionId) {
-        self.members.retain(|&m| m != id);
+    /// The members, in no particular order.
+    #[inline]
+    pub fn members(&self) -> &[SessionId] {
+        &self.members
+    }
+
+    /// Adds a member whose nick folds to `folded` (nothing when already one).
+    pub fn add_member(&mut self, id: SessionId, folded: &str) {
+        if self.has_member(id) {
+            return;
+        }
+        let at = u32::try_from(self.members.len()).expect("fewer than 4 billion members");
+        self.members.push(id);
+        self.positions.insert(id, at);
+        self.roster.insert(folded, id);
+    }
+
+    /// Forgets everything about a member who left; `folded` is its nick, folded. The last
+    /// member takes the leaver's place, so leaving costs O(1) (and O(log n) in the roster).
+    pub fn forget(&mut self, id: SessionId, folded: &str) {
+        if let Some(at) = self.positions.remove(&id) {
+            self.members.swap_remove(at as usize);
+            if let Some(&moved) = self.members.get(at as usize) {
+                self.positions.insert(moved, at);
+            }
+        }
+        self.roster.remove(folded, id);
         self.operators.remove(&id);
         self.voiced.remove(&id);
         self.banned.remove(&id);
     }
 
+    #[inline]
     pub fn has_member(&self, id: SessionId) -> bool {
-        self.members.contains(&id)
+        self.positions.contains_key(&id)
     }
 
     pub fn remember(&mut self, message: Arc<ChatMessage>, keep: usize) {

@@ -88,7 +88,8 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
-    /// List who is online: in one room, or on the whole server when `room` is absent.
+    /// List who is online: in one room, or on the whole server when `room` is absent. A page
+    /// at a time: a big room or server answers its first nicks and says how many remain.
     Who {
         /// Room name, or absent for the whole server.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +97,12 @@ pub enum ClientFrame {
         /// Also describe each user (`users` in the answer).
         #[serde(default, skip_serializing_if = "is_false")]
         detail: bool,
+        /// Start after this nick (the last of the previous page); absent: from the start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// Most nicks in the answer (default and maximum 1000).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
         /// Request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,

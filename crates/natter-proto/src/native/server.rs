@@ -220,8 +220,12 @@ pub enum ServerFrame<'a> {
         room: Cow<'a, str>,
         /// Topic, empty when unset.
         topic: Cow<'a, str>,
-        /// Nicknames in the room, you included.
+        /// Nicknames in the room, sorted, you included; in a big room only the first ones
+        /// (then `count` says how many there are, and `who` pages through them).
         members: Vec<Cow<'a, str>>,
+        /// How many members the room has, when `members` lists only the first of them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
         /// True when the room stores nothing.
         #[serde(default, skip_serializing_if = "is_false")]
         ephemeral: bool,
@@ -242,11 +246,17 @@ pub enum ServerFrame<'a> {
         /// The room, or absent for the whole server.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<Cow<'a, str>>,
-        /// Nicknames, sorted.
+        /// Nicknames, sorted: one page of the list.
         nicks: Vec<Cow<'a, str>>,
         /// With `detail`: each user described, same order.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         users: Vec<UserFrame<'a>>,
+        /// True when the list goes on after this page (ask again with `after`: the last nick).
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
+        /// How many the whole list holds, when this answer is not all of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
     },
     /// Answer to `rooms`.
     Rooms {

@@ -3,6 +3,7 @@
 
 pub mod helpdesk;
 pub mod irc;
+pub mod listing;
 pub mod modes;
 pub mod native;
 pub mod slots;

@@ -2,8 +2,11 @@
 //! the nickname; then plain lines go to the current room and slash commands do the rest
 //! (`natter_proto::command`). Every event is one readable line with a time and a nick.
 
+use super::listing::names_and_more;
 use super::modes::{ModeItem, mode_string, modes_of, parse_modes};
 use super::{Door, Flow, SessionCtx, slots};
+use natter_core::command::Paging;
+use natter_core::hub::MAX_WHO_PAGE;
 use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
 use natter_proto::command::{Input, SlashCommand, help_lines, help_topic, parse_input};
 use natter_proto::decode::{PeerEncoding, decode_text_detect};
@@ -182,7 +185,7 @@ pub(crate) fn render_text(event: &Event) -> String {
                 let _ = write!(s, "*** topic of {room}: {topic}");
             }
         },
-        Event::Joined { room, topic, members, history, ephemeral, .. } => {
+        Event::Joined { room, topic, members, count, history, ephemeral, .. } => {
             // The past first, then the present: replayed messages, then who is here now.
             if !history.is_empty() {
                 let today = today();
@@ -199,7 +202,13 @@ pub(crate) fn render_text(event: &Event) -> String {
                 }
                 s.push_str("\r\n*** end of history\r\n");
             }
-            let _ = write!(s, "*** you are in {room} ({} here: {})", members.len(), members.join(", "));
+            let names = names_and_more(members, *count, ", ");
+            let _ = write!(s, "*** you are in {room} ({count} here: {names}");
+            // A big room lists its first members only; `/who` lists a longer page.
+            if members.len() < *count && members.len() < MAX_WHO_PAGE as usize {
+                let _ = write!(s, "; /who {room} lists more");
+            }
+            s.push(')');
             if !topic.is_empty() {
                 let _ = write!(s, "\r\n*** topic: {topic}");
             }
@@ -207,9 +216,9 @@ pub(crate) fn render_text(event: &Event) -> String {
                 s.push_str("\r\n*** this room is ephemeral: nothing said here is stored");
             }
         }
-        Event::Members { room, nicks, .. } => {
+        Event::Members { room, nicks, count, .. } => {
             let place = room.as_deref().unwrap_or("online");
-            let _ = write!(s, "*** {place} ({}): {}", nicks.len(), nicks.join(", "));
+            let _ = write!(s, "*** {place} ({count}): {}", names_and_more(nicks, *count, ", "));
         }
         Event::Rooms { rooms, .. } => {
             let _ = write!(s, "*** {} rooms:", rooms.len());
@@ -435,10 +444,11 @@ impl TextDoor {
                 return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
             }
             SlashCommand::Who(Some(all)) if all == "*" => {
-                Command::Who { room: None, detail: false, req: None }
+                Command::Who { room: None, detail: false, page: Paging::default(), req: None }
             }
             SlashCommand::Who(room) => {
-                Command::Who { room: Some(self.room_or_current(room, ctx)?), detail: false, req: None }
+                let room = Some(self.room_or_current(room, ctx)?);
+                Command::Who { room, detail: false, page: Paging::default(), req: None }
             }
             SlashCommand::IgnoreAll => Command::IgnoreAll { on: None, req: None },
             SlashCommand::Join(room) => Command::Join { room, key: None, req: None },
@@ -796,6 +806,7 @@ mod tests {
             secret: false,
             topic_set: None,
             members: vec!["ann".into()],
+            count: 1,
             idents: vec!["x@y".into()],
             operators: Vec::new(),
             voiced: Vec::new(),

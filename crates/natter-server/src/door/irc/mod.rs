@@ -379,6 +379,7 @@ mod tests {
             topic_set: None,
             secret: false,
             members: vec!["ann".into(), "bob".into()],
+            count: 2,
             idents: Vec::new(),
             operators: vec!["ann".into()],
             voiced: Vec::new(),

@@ -2,6 +2,7 @@
 //! IRC's line length, and answers shaped by the request they answer.
 
 use super::lines::{push_line, push_text_line, source, split_ident};
+use super::replies::PartialList;
 use super::requests::{Op, op_of};
 use super::{IrcDoor, IrcNote};
 use crate::door::modes::{mode_string, modes_of};
@@ -150,6 +151,7 @@ impl IrcDoor {
                 topic_set,
                 secret,
                 members,
+                count,
                 idents,
                 operators,
                 voiced,
@@ -170,16 +172,19 @@ impl IrcDoor {
                     self.secret.insert(fold(room));
                 }
                 let kind = if *secret { "@" } else { "=" };
-                let has = |list: &[natter_core::command::Name], n: &str| list.iter().any(|x| **x == *n);
+                // Sets, so that a long list with many operators costs its length, not a product.
+                let ops: std::collections::HashSet<&str> = operators.iter().map(|n| &**n).collect();
+                let voices: std::collections::HashSet<&str> = voiced.iter().map(|n| &**n).collect();
                 let entries: Vec<(&str, &str, bool, bool)> = members
                     .iter()
                     .enumerate()
                     .map(|(i, m)| {
                         let ident = idents.get(i).map_or("", |x| &**x);
-                        (&**m, ident, has(operators, m), has(voiced, m))
+                        (&**m, ident, ops.contains(&**m), voices.contains(&**m))
                     })
                     .collect();
                 self.names(room, kind, &entries, out);
+                self.partial_list_notice(PartialList::Room(room), members.len(), *count, out);
                 if self.caps.server_time && !history.is_empty() {
                     // Replayed history is a chathistory batch for clients that take batches.
                     let id = self.caps.batch.then(|| self.next_batch());
@@ -200,19 +205,28 @@ impl IrcDoor {
                     }
                 }
             }
-            Event::Members { req, room, nicks, info } => match op_of(req) {
+            Event::Members { req, room, nicks, info, count, .. } => match op_of(req) {
                 Some(Op::Names { room: asked, in_list }) => {
                     let room = room.as_deref().unwrap_or(asked);
                     let kind = if self.secret.contains(&fold(room)) { "@" } else { "=" };
                     let entries: Vec<(&str, &str, bool, bool)> =
                         info.iter().map(|m| (&*m.nick, &*m.ident, m.op, m.voice)).collect();
                     if *in_list {
-                        self.names_lines(room, kind, &entries, out)
+                        self.names_lines(room, kind, &entries, out);
                     } else {
-                        self.names(room, kind, &entries, out)
+                        self.names(room, kind, &entries, out);
                     }
+                    self.partial_list_notice(PartialList::Room(room), info.len(), *count, out);
                 }
-                Some(Op::Who { mask }) => self.who(mask, room.as_deref(), info, out),
+                Some(Op::Who { mask }) => {
+                    self.who(mask, room.as_deref(), info, out);
+                    let of = match room.as_deref() {
+                        Some(room) => PartialList::Room(room),
+                        None if mask == "*" => PartialList::Server,
+                        None => PartialList::Search(mask),
+                    };
+                    self.partial_list_notice(of, info.len(), *count, out);
+                }
                 _ => {
                     let list: Vec<&str> = nicks.iter().map(|n| &**n).collect();
                     let text = format!("{}: {}", room.as_deref().unwrap_or("online"), list.join(" "));

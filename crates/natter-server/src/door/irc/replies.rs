@@ -8,6 +8,17 @@ use natter_core::hub::{MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, 
 use natter_proto::irc::MAX_LINE;
 use natter_proto::names::{MAX_NICK_CHARS, MAX_ROOM_CHARS};
 
+/// Which list a [`IrcDoor::partial_list_notice`] is about.
+#[derive(Clone, Copy)]
+pub(super) enum PartialList<'a> {
+    /// A room's members (NAMES, `WHO #room`, the names on joining).
+    Room(&'a str),
+    /// Everyone online (`WHO *`).
+    Server,
+    /// The users matching a `WHO` mask.
+    Search(&'a str),
+}
+
 impl IrcDoor {
     /// A numeric reply from the server to this client.
     pub(super) fn numeric(&self, out: &mut Vec<u8>, code: &str, params: &[&str]) {
@@ -15,6 +26,37 @@ impl IrcDoor {
         all.push(self.me());
         all.extend_from_slice(params);
         push_line(out, "", Some(self.server), code, &all);
+    }
+
+    /// The NOTICE after a NAMES or WHO answer that lists only the first `listed` of `count`
+    /// (IRC has no paging: a big room or server is answered a page at a time, as ngircd and
+    /// others cap WHO, and the user is told so rather than shown a list that looks whole).
+    /// `of` names the list: `#room`, or `None` for the server or a search for `mask`.
+    pub(super) fn partial_list_notice(
+        &self,
+        of: PartialList<'_>,
+        listed: usize,
+        count: usize,
+        out: &mut Vec<u8>,
+    ) {
+        if listed >= count {
+            return;
+        }
+        let text = match of {
+            PartialList::Room(room) => format!(
+                "{room} has {count} members; the first {listed} by nick are listed \
+                 (WHO with a mask, such as WHO a*, finds the others)"
+            ),
+            PartialList::Server => format!(
+                "{count} users are online; the first {listed} by nick are listed \
+                 (WHO with a mask, such as WHO a*, finds the others)"
+            ),
+            PartialList::Search(mask) => format!(
+                "{count} users match {mask}; the first {listed} by nick are listed \
+                 (a longer mask finds fewer)"
+            ),
+        };
+        push_line(out, "", Some(self.server), "NOTICE", &[self.me(), &text]);
     }
 
     /// `@`/`+` (or both, with multi-prefix) before a nick in NAMES and WHO.

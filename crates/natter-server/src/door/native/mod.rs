@@ -8,6 +8,7 @@ mod render;
 mod tutorial;
 
 use super::{Door, Flow, SessionCtx, slots};
+use natter_core::command::Paging;
 use natter_core::store::HistoryQuery;
 use natter_core::{Command, DoorNote, Event, RenderSlot, Req, RequestToken, SessionKind, Target};
 use natter_proto::command::help_lines;
@@ -206,10 +207,15 @@ impl Door for NativeDoor {
             ClientFrame::Part { room, reason, id } => Command::Part { room, reason, req: token(id) },
             ClientFrame::Nick { nick, id } => Command::Nick { nick, req: token(id) },
             ClientFrame::Topic { room, topic, id } => Command::Topic { room, topic, req: token(id) },
-            ClientFrame::Who { room, detail, id } => Command::Who { room, detail, req: token(id) },
-            ClientFrame::Ls {} => {
-                Command::Who { room: None, detail: false, req: tutorial_token(TutorialAsk::Ls) }
+            ClientFrame::Who { room, detail, after, limit, id } => {
+                Command::Who { room, detail, page: Paging { after, limit }, req: token(id) }
             }
+            ClientFrame::Ls {} => Command::Who {
+                room: None,
+                detail: false,
+                page: Paging::default(),
+                req: tutorial_token(TutorialAsk::Ls),
+            },
             ClientFrame::Mode { room, changes, id } if changes.is_empty() => {
                 Command::RoomModes { room, req: token(id) }
             }

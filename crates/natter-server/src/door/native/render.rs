@@ -111,23 +111,26 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
         Event::Topic { req, room, topic, by, .. } => {
             ServerFrame::Topic { id: id_of(req), room: b(room), topic: b(topic), by: by.as_deref().map(b) }
         }
-        Event::Joined { req, room, topic, members, operators, voiced, ephemeral, history, .. } => {
+        Event::Joined { req, room, topic, members, count, operators, voiced, ephemeral, history, .. } => {
             ServerFrame::Joined {
                 id: id_of(req),
                 room: b(room),
                 topic: b(topic),
                 members: members.iter().map(|m| b(m)).collect(),
+                count: (members.len() < *count).then_some(*count as u64),
                 ephemeral: *ephemeral,
                 operators: operators.iter().map(|m| b(m)).collect(),
                 voiced: voiced.iter().map(|m| b(m)).collect(),
                 history: history.iter().map(|m| message_frame(m)).collect(),
             }
         }
-        Event::Members { req, room, nicks, info } => ServerFrame::Members {
+        Event::Members { req, room, nicks, info, count, more } => ServerFrame::Members {
             id: id_of(req),
             room: room.as_deref().map(b),
             nicks: nicks.iter().map(|n| b(n)).collect(),
             users: info.iter().map(member_frame).collect(),
+            more: *more,
+            count: (*more || nicks.len() < *count).then_some(*count as u64),
         },
         Event::RoomChanged { room, by, changes, ts, .. } => ServerFrame::Mode {
             room: b(room),

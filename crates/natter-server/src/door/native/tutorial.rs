@@ -8,6 +8,7 @@
 //! ([`PACE`]), so that two never arrive in one read. Nothing is replayed at login.
 
 use super::{NativeNote, TutorialAsk};
+use crate::door::listing::names_and_more;
 use crate::door::text::render_text;
 use natter_core::{Event, Refusal, Req};
 use std::time::Duration;
@@ -48,9 +49,8 @@ pub(super) fn render(event: &Event, out: &mut Vec<u8>) {
                  /ls lists who is online, /i hides group messages."
             ),
         ),
-        Event::Joined { room, members, .. } => {
-            let list: Vec<&str> = members.iter().map(|m| &**m).collect();
-            let text = format!("you are in {room} ({} here: {})", members.len(), list.join(", "));
+        Event::Joined { room, members, count, .. } => {
+            let text = format!("you are in {room} ({count} here: {})", names_and_more(members, *count, ", "));
             object(out, "notice", true, &text)
         }
         Event::Message(m) => {
@@ -67,11 +67,10 @@ pub(super) fn render(event: &Event, out: &mut Vec<u8>) {
         }
         // The tutorial's own server does not echo what its client sent.
         Event::Ack { .. } => {}
-        Event::Members { req, room, nicks, .. } => {
-            let list: Vec<&str> = nicks.iter().map(|n| &**n).collect();
+        Event::Members { req, room, nicks, count, .. } => {
             let place = room.as_deref().unwrap_or("online");
             let kind = ask_of(req).map_or("notice", type_of);
-            object(out, kind, true, &format!("{place} ({}): {}", nicks.len(), list.join(", ")))
+            object(out, kind, true, &format!("{place} ({count}): {}", names_and_more(nicks, *count, ", ")))
         }
         Event::IgnoreMode { on, .. } => {
             let text = if *on {

@@ -4,6 +4,7 @@ use super::super::requests::Op;
 use super::super::{IrcDoor, MAX_TARGETS};
 use crate::door::{Flow, SessionCtx};
 use natter_core::Command;
+use natter_core::command::Paging;
 use natter_proto::irc;
 use natter_proto::names::validate_room;
 
@@ -66,7 +67,9 @@ impl IrcDoor {
         let multi = list.filter(|l| l.contains(','));
         for room in rooms {
             let req = Op::Names { room: room.clone(), in_list: multi.is_some() }.token();
-            let flow = ctx.command(Command::Who { room: Some(room), detail: true, req }).await;
+            // The first page of a big room, with a notice saying how many there are.
+            let page = Paging::default();
+            let flow = ctx.command(Command::Who { room: Some(room), detail: true, page, req }).await;
             if flow != Flow::Continue {
                 return flow;
             }

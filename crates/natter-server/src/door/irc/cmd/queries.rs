@@ -5,6 +5,7 @@ use super::super::IrcDoor;
 use super::super::requests::Op;
 use crate::door::{Flow, SessionCtx};
 use natter_core::Command;
+use natter_core::command::Paging;
 use natter_proto::irc;
 use natter_proto::names::is_room_name;
 
@@ -17,10 +18,12 @@ impl IrcDoor {
     pub(super) async fn who_command(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
         let mask = m.param(0).filter(|s| !s.is_empty() && *s != "0").unwrap_or("*").to_string();
         let req = Op::Who { mask: mask.clone() }.token();
+        // The first page only (IRC has no paging): the answer then says how many there are.
+        let page = Paging::default();
         let command = if is_room_name(&mask) {
-            Command::Who { room: Some(mask), detail: true, req }
+            Command::Who { room: Some(mask), detail: true, page, req }
         } else if mask == "*" {
-            Command::Who { room: None, detail: true, req }
+            Command::Who { room: None, detail: true, page, req }
         } else {
             Command::Search { mask, req }
         };
