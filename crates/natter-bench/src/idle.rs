@@ -51,6 +51,10 @@ pub struct IdleReport {
     pub open_time: Duration,
     /// Server RSS before connecting and after all were open, KiB.
     pub rss_kib: Option<(u64, u64)>,
+    /// Server CPU time from before the first connection until all were open and the server
+    /// had gone quiet: what logging them all in and into the lobby cost (a join storm into one
+    /// room).
+    pub server_cpu: Option<stats::CpuTicks>,
 }
 
 impl IdleReport {
@@ -80,6 +84,13 @@ impl IdleReport {
             }
             _ => t += "server rss     not measured (pass --server-pid PID)\n",
         }
+        if let Some(cpu) = self.server_cpu {
+            let per = if cpu.seconds() > 0.0 { self.opened as f64 / cpu.seconds() } else { 0.0 };
+            t += &format!(
+                "server cpu     {:.2} s to log them in and into the lobby ({per:.0} joins per server CPU-second)\n",
+                cpu.seconds()
+            );
+        }
         t += "note           memory is only meaningful against a freshly started server: \
               memory freed by earlier runs is reused without growing the RSS\n";
         if let Some(f) = &self.first_failure {
@@ -98,6 +109,7 @@ impl IdleReport {
             "server_rss_before_kib": self.rss_kib.map(|r| r.0),
             "server_rss_after_kib": self.rss_kib.map(|r| r.1),
             "kib_per_connection": self.kib_per_connection(),
+            "server_cpu_s": self.server_cpu.map(|c| c.seconds()),
         });
         crate::Report { text: t, json }
     }
@@ -116,6 +128,7 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
         ctx.progress.line("no --server-pid: connections are held but server memory is not measured");
     }
     let rss_before = pid.map(stats::read_rss_kib).transpose()?;
+    let cpu_before = pid.map(stats::CpuTicks::read).transpose()?;
 
     let dropped = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -171,10 +184,11 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
         opened.failures.len()
     ));
 
-    let mut rss = None;
-    if let (Some(pid), Some(before)) = (pid, rss_before) {
+    let (mut rss, mut server_cpu) = (None, None);
+    if let (Some(pid), Some(before), Some(cpu_before)) = (pid, rss_before, cpu_before) {
         settle_server(ctx, pid, settle).await;
         rss = Some((before, stats::read_rss_kib(pid)?));
+        server_cpu = Some(stats::CpuTicks::read(pid)?.since(cpu_before));
     }
     let hold_until = Instant::now() + hold.min(ctx.remaining());
     let mut last_print = Instant::now();
@@ -197,6 +211,7 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
         dropped: dropped_now,
         open_time: opened.elapsed,
         rss_kib: rss,
+        server_cpu,
     })
 }
 

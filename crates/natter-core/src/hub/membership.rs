@@ -135,10 +135,10 @@ impl Hub {
             let Some(s) = self.sessions.get(m) else { continue };
             members.push(s.nick.clone());
             idents.push(s.ident.clone());
-            if room.operators.contains(m) {
+            if !room.operators.is_empty() && room.operators.contains(m) {
                 operators.push(s.nick.clone());
             }
-            if room.voiced.contains(m) {
+            if !room.voiced.is_empty() && room.voiced.contains(m) {
                 voiced.push(s.nick.clone());
             }
         }
