@@ -845,4 +845,15 @@ async fn members_leaving_in_any_order_leave_the_room_whole() {
     ));
     let (nicks, count, _) = who_page(&hub, &peers[2], Some("#r"), None, None).await;
     assert_eq!((nicks, count), (vec!["p2".to_string(), "p3".into(), "p5".into()], 3));
+    // p5 took p1's place when p1 left: it leaves from there.
+    hub.command(peers[5].id, Command::Part { room: "#r".into(), reason: None, req: None }).await.unwrap();
+    for p in &peers {
+        p.events().await;
+    }
+    hub.command(peers[2].id, say("#r", "just us", None)).await.unwrap();
+    assert_eq!(texts(&peers[3].events().await), ["just us"]);
+    assert!(texts(&peers[5].events().await).is_empty());
+    peers[2].events().await;
+    let (nicks, count, _) = who_page(&hub, &peers[2], Some("#r"), None, None).await;
+    assert_eq!((nicks, count), (vec!["p2".to_string(), "p3".into()], 2));
 }
