@@ -181,7 +181,7 @@ pub(crate) struct Hub {
     sessions: sessions::Sessions,
     nicks: FxHashMap<String, SessionId>,
     /// Everyone online by folded nick: pages of the server-wide `who` and of searches.
-    everyone: roster::Roster,
+    everyone: roster::Roster<SessionId>,
     /// Look-alike keys of the nicks online (`identity::skeleton_key`): no two sessions may
     /// have nicks that look the same.
     skeletons: FxHashMap<u64, SessionId>,

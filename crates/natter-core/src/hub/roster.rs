@@ -2,41 +2,45 @@
 //! `who` (and the list a joiner gets) costs the page and a walk of O(log n) to its start,
 //! never a sort of everyone per request.
 
-use super::state::SessionId;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-/// Case-folded nicknames in order, each with its session. Kept up to date as sessions join,
-/// leave and rename (O(log n) each); folded nicks are unique on the server, so one key names
-/// one session.
-#[derive(Default)]
-pub(crate) struct Roster {
-    by_nick: BTreeMap<Box<str>, SessionId>,
+/// Case-folded nicknames in order, each with its session (`Id`: the hub's session id). Kept
+/// up to date as sessions join, leave and rename (O(log n) each); folded nicks are unique on
+/// the server, so one key names one session.
+pub(crate) struct Roster<Id> {
+    by_nick: BTreeMap<Box<str>, Id>,
+}
+
+impl<Id> Default for Roster<Id> {
+    fn default() -> Self {
+        Self { by_nick: BTreeMap::new() }
+    }
 }
 
 /// One page of a roster: the sessions in nickname order, and whether more follow.
-pub(crate) struct RosterPage {
+pub(crate) struct RosterPage<Id> {
     /// The sessions of the page, in nickname order.
-    pub ids: Vec<SessionId>,
+    pub ids: Vec<Id>,
     /// True when the roster goes on after the page.
     pub more: bool,
 }
 
-impl Roster {
+impl<Id: Copy + PartialEq> Roster<Id> {
     /// Adds a session under its folded nick.
-    pub fn insert(&mut self, folded: &str, id: SessionId) {
+    pub fn insert(&mut self, folded: &str, id: Id) {
         self.by_nick.insert(folded.into(), id);
     }
 
     /// Removes a session listed under `folded` (nothing when that nick is someone else's).
-    pub fn remove(&mut self, folded: &str, id: SessionId) {
+    pub fn remove(&mut self, folded: &str, id: Id) {
         if self.by_nick.get(folded) == Some(&id) {
             self.by_nick.remove(folded);
         }
     }
 
     /// Moves a session from its old folded nick to its new one, when it is listed.
-    pub fn rename(&mut self, old: &str, new: &str, id: SessionId) {
+    pub fn rename(&mut self, old: &str, new: &str, id: Id) {
         if self.by_nick.get(old) == Some(&id) {
             self.by_nick.remove(old);
             self.insert(new, id);
@@ -55,16 +59,16 @@ impl Roster {
 
     /// At most `limit` sessions whose folded nick comes after `after` (from the start without
     /// it). `after` need not be listed: a page can go on from a nick that has since left.
-    pub fn page(&self, after: Option<&str>, limit: usize) -> RosterPage {
+    pub fn page(&self, after: Option<&str>, limit: usize) -> RosterPage<Id> {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut walk = self.walk(start).map(|(_, id)| id);
-        let ids: Vec<SessionId> = walk.by_ref().take(limit).collect();
+        let ids: Vec<Id> = walk.by_ref().take(limit).collect();
         let more = walk.next().is_some();
         RosterPage { ids, more }
     }
 
     /// Every listed session from `start` on, in order, with its folded nick.
-    pub fn walk<'a>(&'a self, start: Bound<&'a str>) -> impl Iterator<Item = (&'a str, SessionId)> + 'a {
+    pub fn walk<'a>(&'a self, start: Bound<&'a str>) -> impl Iterator<Item = (&'a str, Id)> + 'a {
         self.by_nick.range::<str, _>((start, Bound::Unbounded)).map(|(nick, &id)| (&**nick, id))
     }
 }
@@ -73,17 +77,16 @@ impl Roster {
 mod tests {
     use super::*;
 
-    fn roster(nicks: &[&str]) -> Roster {
+    fn roster(nicks: &[&str]) -> Roster<u64> {
         let mut r = Roster::default();
         for (i, n) in nicks.iter().enumerate() {
-            r.insert(n, SessionId(i as u64));
+            r.insert(n, i as u64);
         }
         r
     }
 
-    fn nicks(r: &Roster, page: &RosterPage) -> Vec<String> {
-        let all: Vec<(String, SessionId)> =
-            r.walk(Bound::Unbounded).map(|(n, id)| (n.to_string(), id)).collect();
+    fn nicks(r: &Roster<u64>, page: &RosterPage<u64>) -> Vec<String> {
+        let all: Vec<(String, u64)> = r.walk(Bound::Unbounded).map(|(n, id)| (n.to_string(), id)).collect();
         page.ids.iter().map(|id| all.iter().find(|(_, i)| i == id).expect("listed").0.clone()).collect()
     }
 
@@ -105,13 +108,13 @@ mod tests {
     #[test]
     fn renames_move_and_removals_only_take_the_owner() {
         let mut r = roster(&["ann", "bob"]);
-        r.rename("ann", "zed", SessionId(0));
+        r.rename("ann", "zed", 0);
         assert_eq!(nicks(&r, &r.page(None, 10)), ["bob", "zed"]);
-        r.rename("bob", "amy", SessionId(7));
+        r.rename("bob", "amy", 7);
         assert_eq!(nicks(&r, &r.page(None, 10)), ["bob", "zed"], "not bob's session: nothing moves");
-        r.remove("zed", SessionId(1));
+        r.remove("zed", 1);
         assert_eq!(r.len(), 2, "zed is session 0's");
-        r.remove("zed", SessionId(0));
+        r.remove("zed", 0);
         assert_eq!(nicks(&r, &r.page(None, 10)), ["bob"]);
         r.clear();
         assert_eq!(r.len(), 0);

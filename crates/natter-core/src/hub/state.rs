@@ -113,7 +113,7 @@ pub(crate) struct Room {
     /// scan of the room (a join storm of n was O(n²) in those scans).
     positions: FxHashMap<SessionId, u32>,
     /// Members by folded nick: pages of `who` and the list a joiner gets, without sorting.
-    pub roster: Roster,
+    pub roster: Roster<SessionId>,
     pub operators: FxHashSet<SessionId>,
     /// Folded nicks that are operator when they join (stored: see `store::RoomRules`).
     pub op_nicks: Vec<String>,
