@@ -80,7 +80,8 @@ impl Server {
                 .collect(),
             ..HubConfig::default()
         };
-        let hub = natter_core::hub::start(config, store).context("loading the store")?;
+        // Loading reads the file: its errors name it, like opening's.
+        let hub = natter_core::hub::start(config, store).map_err(anyhow::Error::new)?;
         let (stop, stop_rx) = watch::channel(false);
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
         let mut server = Server {
