@@ -59,6 +59,7 @@ impl Protocol {
                 v: natter_proto::PROTOCOL_VERSION,
                 nick: nick.to_string(),
                 password: None,
+                client_secret: None,
                 id: None,
             }),
             Protocol::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :natter bench\r\n").into_bytes(),

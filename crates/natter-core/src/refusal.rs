@@ -40,11 +40,28 @@ pub enum Silenced {
     Moderated,
 }
 
+/// Whose wrong passwords hold a login or `Oper` back (see [`Refusal::TooManyAttempts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttled {
+    /// The address the attempt came from.
+    Address,
+    /// The server operator name it named.
+    Operator,
+}
+
 /// A refused request: what was wrong, with what it concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// The server password was missing or wrong at login.
     BadPassword,
+    /// Too many wrong passwords: no attempt is even checked before the wait is over, so that
+    /// a password cannot be guessed at line speed.
+    TooManyAttempts {
+        /// Seconds to wait (at least 1).
+        wait_secs: u64,
+        /// Whose wrong passwords these were.
+        by: Throttled,
+    },
     /// A nickname breaks the naming rules; `problem` says which.
     InvalidNick {
         /// The nickname as given.
@@ -209,6 +226,13 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::BadPassword => f.write_str("this server needs a password; give the right one"),
+            Refusal::TooManyAttempts { wait_secs, by } => {
+                let whose = match by {
+                    Throttled::Address => "from your address",
+                    Throttled::Operator => "for this operator",
+                };
+                write!(f, "too many wrong passwords {whose}; try again in {}", Wait(*wait_secs))
+            }
             Refusal::InvalidNick { problem, .. } | Refusal::InvalidRoom { problem, .. } => {
                 f.write_str(problem)
             }
@@ -277,3 +301,15 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// A wait as people say it: seconds up to two minutes, then whole minutes (rounded up).
+struct Wait(u64);
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            s @ 0..120 => write!(f, "{} s", s.max(1)),
+            s => write!(f, "{} min", s.div_ceil(60)),
+        }
+    }
+}

@@ -9,19 +9,17 @@ use crate::limits::{MAX_AWAY_BYTES, WHOWAS_KEEP};
 use crate::outbox::Piece;
 use crate::refusal::{Refusal, ServerAction};
 use crate::request::Req;
+use crate::secret::client_digest;
 use crate::time::now_ms;
 use crate::vocab::{Name, SessionKind};
 use natter_proto::names::{fold, skeleton, validate_nick};
 use natter_proto::text::clip_bytes;
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 
 impl Hub {
     pub(super) fn register(&mut self, reg: Registration) -> Result<Registered, RegisterError> {
-        if let Some(password) = &self.config.password
-            && reg.password.as_deref() != Some(password.as_str())
-        {
-            return Err(RegisterError(Refusal::BadPassword));
-        }
+        self.check_server_password(reg.password.as_deref(), reg.addr).map_err(RegisterError)?;
         if let Err(e) = validate_nick(&reg.nick) {
             let (nick, problem) = (reg.nick.as_str().into(), e.to_string().into());
             return Err(RegisterError(Refusal::InvalidNick { nick, problem }));
@@ -59,6 +57,7 @@ impl Hub {
             hears_announcements: false,
             asked_operators: false,
             held: None,
+            client: reg.client_secret.as_deref().map(client_digest),
         };
         self.stats.users += 1;
         self.stats.operators += usize::from(session.server_op);
@@ -128,14 +127,12 @@ impl Hub {
         self.reply(id, Event::Away { req, nick, ident, text });
     }
 
-    pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, req: Req) {
-        if self.config.operators.is_empty() {
-            return self.refuse(id, req, Refusal::NoOperators);
-        }
-        if !self.config.operators.iter().any(|(n, p)| n == name && p == password) {
-            return self.refuse(id, req, Refusal::BadOperatorPassword);
+    pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, from: Option<IpAddr>, req: Req) {
+        if let Err(refusal) = self.check_operator(name, password, from) {
+            return self.refuse(id, req, refusal);
         }
         let session = self.sessions.get_mut(&id).expect("caller checked");
+        tracing::info!(nick = %session.nick, operator = name, "became a server operator");
         self.stats.operators += usize::from(!session.server_op);
         session.server_op = true;
         let text = "you are now a server operator: operator of every room".into();

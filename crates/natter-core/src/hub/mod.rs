@@ -5,6 +5,7 @@
 //! chat state and a total order of events per room; the work per command is small (fanout is a
 //! loop of non-blocking outbox pushes), so one task serves every session.
 
+mod cids;
 mod delivery;
 mod dispatch;
 mod history;
@@ -13,6 +14,7 @@ mod ignore;
 mod membership;
 mod messages;
 mod moderation;
+mod passwords;
 mod queries;
 mod sessions;
 mod state;
@@ -26,9 +28,10 @@ use crate::persist::{Committed, Persister};
 use crate::refusal::Refusal;
 use crate::request::Req;
 use crate::store::{Store, StoreError, StoredMessage};
+use cids::CidCache;
 use history::HistoryPage;
 use rustc_hash::FxHashMap;
-use state::{CidCache, Room};
+use state::Room;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +60,8 @@ pub struct HubConfig {
     /// Server operators' `(name, password)`: `Oper` with one of them makes a session operator
     /// of every room, like the console.
     pub operators: Vec<(String, String)>,
+    /// How long an address or an operator name waits after wrong passwords.
+    pub login_throttle: crate::throttle::Policy,
     /// A private message to a UDP member silent this long draws a note to the sender that
     /// the member may be gone (UDP never says when a peer vanishes).
     pub udp_quiet: std::time::Duration,
@@ -80,6 +85,7 @@ impl Default for HubConfig {
             presence_limit: 500,
             password: None,
             operators: Vec::new(),
+            login_throttle: crate::throttle::Policy::default(),
             udp_quiet: std::time::Duration::from_secs(60),
             reserved_nicks: SERVICE_NICKS.iter().map(|s| s.to_string()).collect(),
         }
@@ -198,6 +204,14 @@ pub(crate) struct Hub {
     pages: mpsc::UnboundedSender<HistoryPage>,
     /// Numbers the history requests in flight.
     next_ticket: u64,
+    /// The server password (`HubConfig::password`), as a digest.
+    password: Option<crate::secret::Secret>,
+    /// The server operators (`HubConfig::operators`), as digests.
+    operators: Vec<passwords::Operator>,
+    /// Wrong passwords per address and per operator name.
+    throttle: crate::throttle::Throttle,
+    /// How many wrong passwords the log may still take.
+    login_log: crate::throttle::LogBudget,
 }
 
 /// Loads the store and starts the hub on the current tokio runtime.
@@ -210,6 +224,9 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let persister = Persister::start(store.clone(), done_tx)
         .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     let reserved = config.reserved_nicks.iter().map(|n| identity::skeleton_key(n)).collect();
+    let password = config.password.as_deref().map(crate::secret::Secret::new);
+    let operators = config.operators.iter().map(|(n, p)| passwords::Operator::new(n, p)).collect();
+    let throttle = crate::throttle::Throttle::new(config.login_throttle);
     let mut hub = Hub {
         config,
         store,
@@ -228,13 +245,15 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         stats: ServerStats::default(),
         pages,
         next_ticket: 0,
+        password,
+        operators,
+        throttle,
+        login_log: crate::throttle::LogBudget::new(tokio::time::Instant::now()),
     };
     for room in loaded {
         let name: Arc<str> = room.record.name.as_str().into();
         for m in &room.recent {
-            if let Some(cid) = &m.cid {
-                hub.cids.insert(&m.sender_key, &format!("{} {cid}", room.record.folded), Some(m.mid), m.ts);
-            }
+            hub.cids.load(&room.record.folded, m);
         }
         let skip = room.recent.len().saturating_sub(hub.config.history);
         let recent = room.recent.iter().skip(skip).map(|m| Arc::new(stored_to_chat(m, &name))).collect();

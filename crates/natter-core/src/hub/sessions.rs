@@ -140,6 +140,7 @@ mod tests {
             hears_announcements: false,
             asked_operators: false,
             held: None,
+            client: None,
         })
     }
 

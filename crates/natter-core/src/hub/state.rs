@@ -44,6 +44,9 @@ pub(crate) struct Session {
     /// While a history page is being read for this session, everything else it is sent
     /// waits here behind it (boxed: most sessions never have one).
     pub held: Option<Box<Held>>,
+    /// The digest of the client's own secret (`Registration::client_secret`), under which its
+    /// client message ids are remembered; `None`: they are this session's alone.
+    pub client: Option<std::num::NonZeroU64>,
 }
 
 /// What a session is sent while history pages it asked for are being read: each page's place
@@ -193,47 +196,5 @@ impl Room {
             self.recent.pop_front();
         }
         self.recent.push_back(message);
-    }
-}
-
-/// Recently accepted client message ids, so that a resend is acknowledged, not repeated,
-/// even for messages that are never stored (private, ephemeral rooms) or not yet committed.
-///
-/// Keys are keyed 64-bit hashes of (sender, cid), so remembering one costs no allocation; the
-/// hasher's random keys keep anyone from aiming collisions at another user's ids.
-pub(crate) struct CidCache {
-    seen: FxHashMap<u64, (Option<u64>, u64)>,
-    order: VecDeque<u64>,
-    hasher: std::hash::RandomState,
-}
-
-impl Default for CidCache {
-    fn default() -> Self {
-        Self { seen: FxHashMap::default(), order: VecDeque::new(), hasher: std::hash::RandomState::new() }
-    }
-}
-
-impl CidCache {
-    const CAPACITY: usize = 1 << 16;
-
-    fn key(&self, sender_key: &str, cid: &str) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one((sender_key, cid))
-    }
-
-    pub fn get(&self, sender_key: &str, cid: &str) -> Option<(Option<u64>, u64)> {
-        self.seen.get(&self.key(sender_key, cid)).copied()
-    }
-
-    pub fn insert(&mut self, sender_key: &str, cid: &str, mid: Option<u64>, ts: u64) {
-        let key = self.key(sender_key, cid);
-        if self.seen.insert(key, (mid, ts)).is_none() {
-            self.order.push_back(key);
-            if self.order.len() > Self::CAPACITY
-                && let Some(old) = self.order.pop_front()
-            {
-                self.seen.remove(&old);
-            }
-        }
     }
 }

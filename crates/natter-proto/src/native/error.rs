@@ -60,6 +60,9 @@ pub enum ErrorCode {
     AlreadyInRoom,
     /// Wrong or missing server password.
     BadPassword,
+    /// Too many wrong passwords from your address (or for that operator): wait the time the
+    /// message gives before trying again.
+    TooManyAttempts,
     /// Anything else: the message explains.
     Other,
 }
@@ -94,6 +97,7 @@ impl ErrorCode {
             ErrorCode::UserNotInRoom => "user_not_in_room",
             ErrorCode::AlreadyInRoom => "already_in_room",
             ErrorCode::BadPassword => "bad_password",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
             ErrorCode::Other => "other",
         }
     }

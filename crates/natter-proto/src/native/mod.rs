@@ -23,7 +23,7 @@ mod parse;
 mod request_id;
 mod server;
 
-pub use client::{ClientFrame, RoomChangeFrame, client_frame_line};
+pub use client::{CLIENT_SECRET_BYTES, ClientFrame, RoomChangeFrame, client_frame_line};
 pub use error::{ErrorCode, FrameError};
 pub use fast_write::write_server_frame;
 pub use parse::{parse_client_frame, parse_server_frame};

@@ -250,39 +250,41 @@ impl SessionCtx {
 
     /// Logs in with `nick`; on refusal the error goes to the peer, who may try again.
     pub async fn register(&mut self, nick: String, req: Req) -> Flow {
-        self.register_as(nick, None, String::new(), None, req).await.0
+        self.register_as(nick, Credentials::default(), req).await.0
     }
 
-    /// Logs in with a real name and the server password the client gave (IRC `USER`, `PASS`).
-    /// Also returns whether the hub refused a bad password (IRC hangs up then).
+    /// Logs in with what the client gave besides its nick (IRC `USER` and `PASS`, the native
+    /// `hello`'s password and client secret). Also returns the refusal when the hub refused
+    /// the password (IRC hangs up then).
     pub async fn register_as(
         &mut self,
         nick: String,
-        user: Option<&str>,
-        realname: String,
-        password: Option<String>,
+        given: Credentials<'_>,
         req: Req,
-    ) -> (Flow, bool) {
+    ) -> (Flow, Option<Refusal>) {
         let registration = Registration {
             nick,
-            ident: format!("{}@{}", user.unwrap_or(kind_user(self.kind)), self.peer.ip()),
+            ident: format!("{}@{}", given.user.unwrap_or(kind_user(self.kind)), self.peer.ip()),
             kind: self.kind,
             outbox: self.outbox.clone(),
-            realname,
+            realname: given.realname,
             lobby: self.kind != SessionKind::Irc || self.settings.irc_lobby,
-            password,
+            password: given.password,
+            addr: Some(self.peer.ip()),
+            client_secret: given.client_secret,
             req: req.clone(),
         };
         match self.hub.register(registration).await {
             Ok(Ok(registered)) => {
                 self.session = Some(registered.session);
-                (Flow::Continue, false)
+                (Flow::Continue, None)
             }
             Ok(Err(refused)) => {
-                let bad_password = refused.0 == Refusal::BadPassword;
-                (self.reject(req, refused.0), bad_password)
+                let password = matches!(refused.0, Refusal::BadPassword | Refusal::TooManyAttempts { .. })
+                    .then(|| refused.0.clone());
+                (self.reject(req, refused.0), password)
             }
-            Err(_) => (Flow::Close("the server is shutting down".into()), false),
+            Err(_) => (Flow::Close("the server is shutting down".into()), None),
         }
     }
 
@@ -298,6 +300,8 @@ impl SessionCtx {
             realname: String::new(),
             lobby: false,
             password: None,
+            addr: Some(self.peer.ip()),
+            client_secret: None,
             req: None,
         };
         match self.hub.register(registration).await {
@@ -333,6 +337,19 @@ impl SessionCtx {
             Err(_) => Flow::Close("the server is shutting down".into()),
         }
     }
+}
+
+/// What a client gives at login besides its nick; each door fills what its protocol has.
+#[derive(Debug, Default)]
+pub(crate) struct Credentials<'a> {
+    /// The user name shown in `user@host` (IRC `USER`); `None`: the door's name.
+    pub user: Option<&'a str>,
+    /// The real name (IRC `USER`); empty when none.
+    pub realname: String,
+    /// The server password (IRC `PASS`, native `hello`).
+    pub password: Option<String>,
+    /// The client's lifetime secret that scopes its message ids (native `hello`).
+    pub client_secret: Option<String>,
 }
 
 fn kind_user(kind: SessionKind) -> &'static str {

@@ -65,6 +65,12 @@ impl IrcDoor {
             (Refusal::BadPassword | Refusal::BadOperatorPassword, _) => {
                 self.numeric(out, "464", &["Password incorrect"])
             }
+            // RPL_TRYAGAIN, naming the command held back: the password of a registration
+            // (which then ends, like a wrong one), or OPER.
+            (Refusal::TooManyAttempts { .. }, Some(Op::Oper)) => {
+                self.numeric(out, "263", &["OPER", &message])
+            }
+            (Refusal::TooManyAttempts { .. }, _) => self.numeric(out, "263", &["PASS", &message]),
             (Refusal::NoOperators, _) => self.numeric(out, "491", &["No O-lines for your host"]),
             (Refusal::NotServerOperator { .. }, _) => {
                 self.numeric(out, "481", &["Permission Denied- You're not an IRC operator"])
@@ -132,7 +138,7 @@ impl IrcDoor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use natter_core::refusal::{RoomAction, ServerAction, Silenced};
+    use natter_core::refusal::{RoomAction, ServerAction, Silenced, Throttled};
 
     fn render(op: Option<Op>, refusal: Refusal) -> String {
         let door = IrcDoor { nick: "bob".into(), ..Default::default() };
@@ -160,6 +166,16 @@ mod tests {
             (None, Refusal::BadPassword, ":natter 464 bob :Password incorrect\r\n"),
             (Some(Op::Oper), Refusal::BadOperatorPassword, ":natter 464 bob :Password incorrect\r\n"),
             (Some(Op::Oper), Refusal::NoOperators, ":natter 491 bob :No O-lines for your host\r\n"),
+            (
+                Some(Op::Oper),
+                Refusal::TooManyAttempts { wait_secs: 16, by: Throttled::Operator },
+                ":natter 263 bob OPER :too many wrong passwords for this operator; try again in 16 s\r\n",
+            ),
+            (
+                Some(Op::Register { nick: s("bob") }),
+                Refusal::TooManyAttempts { wait_secs: 2, by: Throttled::Address },
+                ":natter 263 bob PASS :too many wrong passwords from your address; try again in 2 s\r\n",
+            ),
             (
                 Some(Op::Kill { nick: s("ann") }),
                 Refusal::NotServerOperator { action: ServerAction::Kill },

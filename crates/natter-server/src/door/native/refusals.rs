@@ -8,6 +8,7 @@ use natter_proto::native::ErrorCode;
 pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
     match refusal {
         Refusal::BadPassword | Refusal::BadOperatorPassword => ErrorCode::BadPassword,
+        Refusal::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
         Refusal::InvalidNick { .. } | Refusal::CannotIgnoreSelf => ErrorCode::InvalidNick,
         Refusal::NickInUse { .. } | Refusal::NickLookalike { .. } => ErrorCode::NickInUse,
         Refusal::NickReserved { .. } => ErrorCode::InvalidNick,
@@ -39,7 +40,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use natter_core::refusal::{RoomAction, ServerAction, Silenced};
+    use natter_core::refusal::{RoomAction, ServerAction, Silenced, Throttled};
 
     /// Code by code, with the wording each refusal had when the hub still wrote it (the
     /// native wire must not change when the core changes its vocabulary).
@@ -146,6 +147,16 @@ mod tests {
             ),
             (Refusal::NoOperators, ErrorCode::NotOperator, "this server has no operators configured"),
             (Refusal::BadOperatorPassword, ErrorCode::BadPassword, "wrong operator name or password"),
+            (
+                Refusal::TooManyAttempts { wait_secs: 8, by: Throttled::Address },
+                ErrorCode::TooManyAttempts,
+                "too many wrong passwords from your address; try again in 8 s",
+            ),
+            (
+                Refusal::TooManyAttempts { wait_secs: 241, by: Throttled::Operator },
+                ErrorCode::TooManyAttempts,
+                "too many wrong passwords for this operator; try again in 5 min",
+            ),
             (Refusal::CannotIgnoreSelf, ErrorCode::InvalidNick, "you cannot ignore yourself"),
             (Refusal::NotIgnoring { nick: nick() }, ErrorCode::NoSuchNick, "you are not ignoring ann"),
             (
