@@ -116,3 +116,26 @@ fn json_logs_are_one_object_per_line() {
     let seen = server.until(&["flooding"]);
     assert!(seen.iter().all(|l| !l.contains("spam")), "{seen:#?}");
 }
+
+#[test]
+fn wrong_passwords_are_logged_with_the_address_never_what_was_typed() {
+    let server = start(&["--password", "sesame"]);
+    let mut guesser = Client::connect(server.tcp);
+    guesser.line(r#"{"type":"hello","nick":"ann","password":"hunter2-guess"}"#);
+    guesser.expect(r#""code":"bad_password""#);
+    let seen = server.until(&["wrong password", "127.0.0.1", "server password"]);
+    let line = seen.last().unwrap();
+    assert!(line.contains("WARN") && line.contains("failures=1"), "{line}");
+    // The right one logs in, and neither password is ever written.
+    let _ann = {
+        let mut c = Client::connect(server.tcp);
+        c.line(r#"{"type":"hello","nick":"ann","password":"sesame"}"#);
+        c.expect(r#""type":"welcome""#);
+        c
+    };
+    let mut seen = seen;
+    seen.extend(server.until(&["logged in", "ann"]));
+    for line in &seen {
+        assert!(!line.contains("hunter2") && !line.contains("sesame"), "a password in the log: {line}");
+    }
+}
