@@ -7,8 +7,9 @@
 //! sleeps: it serves everyone from one task. Time is tokio's clock, so that tests run the
 //! schedule on paused time.
 //!
-//! The table is bounded: it keeps the keys that failed most recently, so a spray of addresses
-//! costs a fixed amount of memory and evicts the keys that have been quiet longest.
+//! The table is bounded: it keeps the keys that failed most recently (65,536 by default, a few
+//! megabytes when full), so a spray of addresses costs a fixed amount of memory and evicts the
+//! keys that have been quiet longest.
 
 use lru::LruCache;
 use std::hash::BuildHasher;
@@ -98,11 +99,14 @@ impl Throttle {
     /// How much longer `key` must wait before an attempt is checked; `None`: it may try now.
     pub fn wait(&self, key: Key<'_>, now: Instant) -> Option<Duration> {
         let entry = self.failures.peek(&self.hash(key))?;
+        if now.saturating_duration_since(entry.last) >= self.policy.forget_after {
+            return None;
+        }
         let until = entry.last + self.policy.wait_after(entry.count);
         (until > now).then(|| until - now)
     }
 
-    /// The longest wait among `keys`, with the key that imposes it.
+    /// The longest wait among `keys`, with the key that imposes it (the later key on a tie).
     pub fn longest_wait<'k>(&self, keys: &[Key<'k>], now: Instant) -> Option<(Key<'k>, Duration)> {
         keys.iter().filter_map(|&k| self.wait(k, now).map(|w| (k, w))).max_by_key(|&(_, w)| w)
     }
@@ -251,6 +255,12 @@ mod tests {
             t.fail(admin, now);
         }
         assert_eq!(t.wait(admin, now), Some(p.wait_after(10)));
+        // Even a wait longer than the forgetting time ends with it.
+        let long = Policy { cap: p.forget_after * 2, base: p.forget_after * 2, ..p };
+        let mut t2 = Throttle::new(Policy { free: 0, ..long });
+        t2.fail(admin, now);
+        assert!(t2.wait(admin, now + p.forget_after - Duration::from_secs(1)).is_some());
+        assert_eq!(t2.wait(admin, now + p.forget_after), None);
         // Quiet for the forgetting time: the next mistake is the first again.
         assert_eq!(t.fail(admin, now + p.forget_after), 1);
         t.fail(admin, now + p.forget_after);
