@@ -161,7 +161,9 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
         S::Away { nick, text: Some(t), .. } => format!("{} is away: {}", s(nick), s(t)),
         S::Away { nick, text: None, .. } => format!("{} is back", s(nick)),
         S::UserInfo { user, .. } => {
-            format!("{} is {} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
+            let from = user.real_host.as_deref().map(|h| format!(" (connecting from {})", s(h)));
+            let from = from.unwrap_or_default();
+            format!("{} is {}{from} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
         }
         S::Whowas { nick, users, .. } => format!("{nick} was seen {} time(s) recently", users.len()),
         S::Welcome { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,

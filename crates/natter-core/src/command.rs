@@ -10,8 +10,12 @@ pub use crate::vocab::{Name, RoomChange, SessionKind, Target};
 pub struct Registration {
     /// Requested nickname.
     pub nick: String,
-    /// `user@host` of the peer, for front doors (IRC) that show where someone comes from.
+    /// `user@host` of the peer as everyone sees it (IRC prefixes, WHO, WHOIS); the host may be
+    /// a cloak standing for the address.
     pub ident: String,
+    /// The peer's real address when `ident` shows a cloak: told only to server operators and
+    /// to the user itself (WHOIS), never to the rooms.
+    pub real_host: Option<String>,
     /// Front door.
     pub kind: SessionKind,
     /// Where the hub delivers this session's events.

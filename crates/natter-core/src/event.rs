@@ -188,6 +188,9 @@ pub struct UserInfo {
     pub active_ts: u64,
     /// Server operator (the console).
     pub server_op: bool,
+    /// The real address behind a cloaked `ident`: given only to server operators and to the
+    /// user asking about itself.
+    pub real_host: Option<Name>,
 }
 
 /// A user who has left or changed nickname, for `Whowas`.

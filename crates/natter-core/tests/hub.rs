@@ -41,6 +41,7 @@ async fn join(hub: &HubHandle, nick: &str, capacity: usize) -> Peer {
     let registration = Registration {
         nick: nick.into(),
         ident: format!("{nick}@test"),
+        real_host: None,
         kind: SessionKind::Native,
         outbox: outbox.clone(),
         realname: String::new(),
@@ -103,6 +104,7 @@ async fn nicks_are_unique_ignoring_case() {
         .register(Registration {
             nick: "aNN".into(),
             ident: "x@y".into(),
+            real_host: None,
             kind: SessionKind::Text,
             outbox: Outbox::new(8),
             realname: String::new(),
@@ -476,6 +478,7 @@ async fn look_alike_nicks_are_refused_while_the_original_is_online() {
     let register = |nick: &str| Registration {
         nick: nick.into(),
         ident: "x@y".into(),
+        real_host: None,
         kind: SessionKind::Text,
         outbox: Outbox::new(8),
         realname: String::new(),
@@ -507,6 +510,7 @@ async fn register(hub: &HubHandle, nick: &str, kind: SessionKind, lobby: bool) -
     let registration = Registration {
         nick: nick.into(),
         ident: format!("{nick}@test"),
+        real_host: None,
         kind,
         outbox: outbox.clone(),
         realname: String::new(),
@@ -615,6 +619,7 @@ async fn service_and_server_names_are_reserved() {
     let register = |nick: &str| Registration {
         nick: nick.into(),
         ident: "x@y".into(),
+        real_host: None,
         kind: SessionKind::Irc,
         outbox: Outbox::new(8),
         realname: String::new(),

@@ -84,6 +84,29 @@ pub struct Args {
     /// A server operator as `name:password` (IRC `OPER`); repeatable.
     #[arg(long = "oper", env = "NATTER_OPERS", value_name = "NAME:PASSWORD", value_delimiter = ',')]
     pub opers: Vec<String>,
+    /// TCP connections one address may hold at once (IPv6: one /64); 0 for no cap
+    /// [default: 16].
+    #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<u32>,
+    /// TCP connections not yet logged in, server-wide, beyond which newcomers are turned away;
+    /// 0 for no cap [default: 1000, at most a quarter of the file-descriptor limit].
+    #[arg(long, env = "NATTER_MAX_UNREGISTERED", value_name = "N")]
+    pub max_unregistered: Option<usize>,
+    /// Whether connections from this machine (127.0.0.0/8, ::1) are exempt from the
+    /// per-address cap and shown with their address uncloaked [default: true].
+    #[arg(long, env = "NATTER_EXEMPT_LOOPBACK", value_name = "BOOL")]
+    pub exempt_loopback: Option<bool>,
+    /// Seconds of silence on a TCP connection before the system probes whether the peer is
+    /// still there (TCP keepalive, then every 10 s, 3 times); 0 turns it off [default: 60].
+    #[arg(long, env = "NATTER_TCP_KEEPALIVE", value_name = "SECS")]
+    pub tcp_keepalive: Option<u64>,
+    /// Whether others see a cloak (`a1b2c3d4e5f60718.cloak`) instead of a user's IP address;
+    /// server operators still see the address in WHOIS [default: true].
+    #[arg(long, env = "NATTER_CLOAK", value_name = "BOOL")]
+    pub cloak: Option<bool>,
+    /// Secret the cloaks are derived from [default: a random one kept in `<db>.cloak-key`].
+    #[arg(long, env = "NATTER_CLOAK_SECRET", value_name = "TEXT")]
+    pub cloak_secret: Option<String>,
 }
 
 /// How log lines are written.
@@ -142,6 +165,45 @@ pub struct Settings {
     pub password: Option<String>,
     /// Server operators `(name, password)`.
     pub operators: Vec<(String, String)>,
+    /// Caps on TCP connections and how dead peers are found.
+    pub connections: ConnectionSettings,
+    /// How users' addresses are shown to others.
+    pub cloak: CloakSettings,
+}
+
+/// Caps on TCP connections, so that one address (or a crowd of silent newcomers) cannot take
+/// every file descriptor, and how the system finds peers that vanished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Connections one address (an IPv4 address, an IPv6 /64) may hold; 0 = no cap.
+    pub per_address: u32,
+    /// Connections not yet logged in, server-wide; 0 = no cap. `None`: the default, 1,000 or
+    /// a quarter of the file-descriptor limit if that is lower.
+    pub max_unregistered: Option<usize>,
+    /// Loopback peers are not counted per address and not cloaked.
+    pub exempt_loopback: bool,
+    /// Idle time before TCP keepalive probes; `None` = off.
+    pub keepalive: Option<Duration>,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            per_address: 16,
+            max_unregistered: None,
+            exempt_loopback: true,
+            keepalive: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// How a user's address is shown to others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloakSettings {
+    /// Off: everyone sees everyone's address.
+    pub off: bool,
+    /// The configured secret; `None`: one kept next to the database.
+    pub secret: Option<String>,
 }
 
 /// What every session gets, whatever its front door: its bounds (line length, message rate,
@@ -352,6 +414,26 @@ impl Settings {
             console: console.then_some(console_nick),
             password: args.password.or(file.password).filter(|p| !p.is_empty()),
             operators,
+            connections: ConnectionSettings {
+                per_address: args
+                    .max_connections_per_address
+                    .or(file.max_connections_per_address)
+                    .unwrap_or(ConnectionSettings::default().per_address),
+                max_unregistered: args.max_unregistered.or(file.max_unregistered),
+                exempt_loopback: args
+                    .exempt_loopback
+                    .or(file.exempt_loopback)
+                    .unwrap_or(ConnectionSettings::default().exempt_loopback),
+                keepalive: match args.tcp_keepalive.or(file.tcp_keepalive) {
+                    Some(0) => None,
+                    Some(secs) => Some(Duration::from_secs(secs)),
+                    None => ConnectionSettings::default().keepalive,
+                },
+            },
+            cloak: CloakSettings {
+                off: !args.cloak.or(file.cloak).unwrap_or(true),
+                secret: args.cloak_secret.or(file.cloak_secret).filter(|s| !s.is_empty()),
+            },
         })
     }
 }
@@ -369,6 +451,11 @@ mod tests {
         assert_eq!(s.history, 50);
         assert_eq!(s.udp_format, UdpFormat::Text);
         assert!(s.session.helpdesk.is_none());
+        assert_eq!(s.connections, ConnectionSettings::default());
+        assert_eq!(s.connections.per_address, 16);
+        assert!(s.connections.exempt_loopback);
+        assert_eq!(s.connections.keepalive, Some(Duration::from_secs(60)));
+        assert_eq!(s.cloak, CloakSettings { off: false, secret: None });
     }
 
     #[test]
@@ -446,7 +533,9 @@ mod tests {
             "db = \":memory:\"\nmax_line = 100\nmsg_rate = 2\nmsg_burst = 3\noutbox = 4\n\
              register_timeout = 5\nudp_idle = 6\nudp_format = \"tutorial\"\nconsole = true\nconsole_nick = \"op\"\n\
              server_name = \"irc.test\"\nirc_lobby = false\npassword = \"pw\"\nopers = [\"a:b\"]\n\
-             helpdesk = true\nlog_format = \"json\"\n",
+             helpdesk = true\nlog_format = \"json\"\nmax_connections_per_address = 7\n\
+             max_unregistered = 8\nexempt_loopback = false\ntcp_keepalive = 0\ncloak = false\n\
+             cloak_secret = \"salt\"\n",
         )
         .unwrap();
         let s = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() });
@@ -469,6 +558,16 @@ mod tests {
         assert_eq!(s.password.as_deref(), Some("pw"));
         assert_eq!(s.operators, vec![("a".to_string(), "b".to_string())]);
         assert_eq!(s.session.helpdesk.map(|h| h.operator.as_str()), Some("op"));
+        assert_eq!(
+            s.connections,
+            ConnectionSettings {
+                per_address: 7,
+                max_unregistered: Some(8),
+                exempt_loopback: false,
+                keepalive: None
+            }
+        );
+        assert_eq!(s.cloak, CloakSettings { off: true, secret: Some("salt".into()) });
         let err = nested.unwrap_err();
         assert!(err.to_string().contains("unknown field `config`"), "{err}");
     }

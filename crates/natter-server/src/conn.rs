@@ -169,6 +169,9 @@ pub(crate) async fn run<D: Door>(
         let quit = Command::Quit { reason: Some("connection lost".into()) };
         let _ = Box::pin(ctx.hub.command(session, quit)).await;
     }
+    // The session's connection counts are given back before the peer sees the end: whoever
+    // reconnects on seeing it finds its place free.
+    drop(ctx);
     let _ = stream.shutdown().await;
 }
 

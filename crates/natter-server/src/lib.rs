@@ -1,16 +1,23 @@
 //! `natter serve`: the chat server around the core hub: configuration, listeners, front doors
 //! and an orderly shutdown.
 
+pub mod cloak;
 pub mod config;
 mod conn;
 mod console;
 pub mod door;
+pub mod fd_limit;
+mod keepalive;
 pub mod limits;
 mod listener;
+mod log_throttle;
+pub mod peers;
 mod udp;
 mod write_batch;
 
-pub use config::{Args, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat};
+pub use config::{
+    Args, CloakSettings, ConnectionSettings, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat,
+};
 
 use anyhow::Context as _;
 use natter_core::{HubConfig, HubHandle, Store};
@@ -22,6 +29,7 @@ use tokio::sync::watch;
 pub fn run(args: Args) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
     init_logging(settings.console.is_some(), settings.log_format);
+    fd_limit::raise_and_log();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let result = runtime.block_on(serve(settings));
@@ -81,8 +89,10 @@ impl Server {
             ..HubConfig::default()
         };
         let hub = natter_core::hub::start(config, store).context("loading the store")?;
+        // After the store: its lock keeps a second server away from the cloak key file too.
         let (stop, stop_rx) = watch::channel(false);
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
+        let peers = peers_for(settings, alive.clone())?;
         let mut server = Server {
             tcp: None,
             udp: None,
@@ -93,15 +103,16 @@ impl Server {
             all_gone,
         };
         // Both TCP ports run the same accept loop; only the front door choice differs.
+        let keepalive = settings.connections.keepalive.map(keepalive::settings);
         let accept = |listener: TcpListener, front: listener::Front| {
-            tokio::spawn(listener::accept_loop(
-                listener,
-                hub.clone(),
-                settings.session,
+            let accepting = listener::Accepting {
+                hub: hub.clone(),
+                settings: settings.session,
                 front,
-                stop_rx.clone(),
-                alive.clone(),
-            ));
+                peers: peers.clone(),
+                keepalive: keepalive.clone(),
+            };
+            tokio::spawn(listener::accept_loop(listener, accepting, stop_rx.clone()));
         };
         if let Some(addr) = &settings.tcp {
             let listener = TcpListener::bind(addr.as_str()).await.map_err(|e| {
@@ -142,6 +153,7 @@ impl Server {
                 settings.udp_format,
                 stop_rx.clone(),
                 alive,
+                peers.clone(),
             ));
         }
         Ok(server)
@@ -155,6 +167,40 @@ impl Server {
         drop(self.alive);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.all_gone.recv()).await;
     }
+}
+
+/// Connections not yet logged in that the server lets wait, unless configured: a thousand,
+/// but no more than a quarter of the descriptors, so that silent newcomers never take the
+/// descriptors logged-in users need.
+const DEFAULT_MAX_UNREGISTERED: usize = 1000;
+
+/// The connection caps and address cloaks of a server with `settings`.
+fn peers_for(settings: &Settings, alive: listener::Alive) -> anyhow::Result<Arc<peers::Peers>> {
+    let connections = &settings.connections;
+    let unregistered = connections.max_unregistered.unwrap_or_else(|| {
+        let quarter =
+            fd_limit::current().map_or(usize::MAX, |fds| usize::try_from(fds / 4).unwrap_or(usize::MAX));
+        DEFAULT_MAX_UNREGISTERED.min(quarter).max(1)
+    });
+    let caps = peers::Caps {
+        per_address: connections.per_address,
+        unregistered,
+        exempt_loopback: connections.exempt_loopback,
+    };
+    let cloak = match (&settings.cloak.off, &settings.cloak.secret) {
+        (true, _) => None,
+        (false, Some(secret)) => Some(cloak::Cloak::from_secret(secret)),
+        (false, None) => Some(cloak::Cloak::for_database(&settings.db)?),
+    };
+    tracing::info!(
+        per_address = caps.per_address,
+        unregistered = caps.unregistered,
+        exempt_loopback = caps.exempt_loopback,
+        keepalive_secs = connections.keepalive.map_or(0, |d| d.as_secs()),
+        cloaked = cloak.is_some(),
+        "connection limits"
+    );
+    Ok(peers::Peers::new(caps, cloak, Some(alive)))
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ use crate::door::native::NativeDoor;
 use crate::door::text::TextDoor;
 use crate::door::udp_tutorial::UdpTutorialDoor;
 use crate::door::{Door, Flow, SessionCtx};
+use crate::peers::Peers;
 use natter_core::{Event, HubHandle, NextBatch, Piece, SessionKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,7 +32,8 @@ const MAX_KEPT_BUFFER: usize = 16 * 1024;
 /// Datagrams queued for one member before new ones are dropped.
 const MEMBER_QUEUE: usize = 256;
 
-/// Serves UDP members until `stop` changes.
+/// Serves UDP members until `stop` changes; `peers` shows their addresses (cloaked or not).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     socket: UdpSocket,
     hub: HubHandle,
@@ -40,6 +42,7 @@ pub async fn serve(
     format: UdpFormat,
     mut stop: watch::Receiver<bool>,
     alive: crate::listener::Alive,
+    peers: Arc<Peers>,
 ) {
     let socket = Arc::new(socket);
     let mut members: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
@@ -65,14 +68,15 @@ pub async fn serve(
         let _ = tx.try_send(datagram);
         members.insert(peer, tx);
         members.retain(|_, tx| !tx.is_closed());
-        let (socket, hub, alive) = (socket.clone(), hub.clone(), alive.clone());
+        let (socket, hub, alive, peers) = (socket.clone(), hub.clone(), alive.clone(), peers.clone());
         tokio::spawn(async move {
-            member(socket, peer, rx, hub, settings, idle, format).await;
+            member(socket, peer, rx, hub, settings, idle, format, peers).await;
             drop(alive);
         });
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn member(
     socket: Arc<UdpSocket>,
     peer: SocketAddr,
@@ -81,10 +85,11 @@ async fn member(
     settings: SessionSettings,
     idle: Duration,
     format: UdpFormat,
+    peers: Arc<Peers>,
 ) {
     let Some(first) = rx.recv().await else { return };
     let json = first.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let ctx = SessionCtx::new(hub, peer, settings, SessionKind::Udp);
+    let ctx = SessionCtx::new(hub, peer, settings, SessionKind::Udp, Some(peers));
     if json {
         let door = NativeDoor::new(ctx.settings.max_line);
         run(socket, peer, rx, first, door, ctx, idle, false, Framing::Split).await;

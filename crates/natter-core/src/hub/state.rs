@@ -17,6 +17,8 @@ pub(crate) struct Session {
     /// The nick case-folded: what the nick table and ignore lists hold.
     pub folded: String,
     pub ident: Name,
+    /// The real address behind a cloaked `ident` (see `Registration::real_host`).
+    pub real_host: Option<Name>,
     pub kind: SessionKind,
     pub outbox: Outbox,
     /// Keys of the rooms this session is in.

@@ -68,6 +68,10 @@ pub struct UserFrame<'a> {
     /// Logged in at (`user_info`), or gone at (`whowas`), ms since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<u64>,
+    /// The address behind a cloaked `ident` (`user_info` only, for server operators and
+    /// oneself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_host: Option<Cow<'a, str>>,
 }
 
 /// A chat message as the server shows it: in live events, in acks' echoes and in history.

@@ -11,11 +11,13 @@ pub mod udp_tutorial;
 
 use crate::config::SessionSettings;
 use crate::limits::{RateLimiter, Strikes};
+use crate::peers::{Admitted, Peers};
 use natter_core::hub::SessionId;
 use natter_core::{
     Command, DoorNote, Event, HubHandle, Outbox, Refusal, Registration, RenderSlot, Req, SessionKind,
 };
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the connection loop does after a line.
@@ -129,10 +131,33 @@ pub(crate) struct SessionCtx {
     pub strikes: Strikes,
     /// Messages dropped by the rate limit and not yet told about ([`SessionCtx::rate_limited_counted`]).
     pub dropped: u32,
+    /// The server's connection counts and address cloaks; `None` for the console.
+    peers: Option<Arc<Peers>>,
+    /// Where this connection stands in those counts.
+    counted: Counted,
+}
+
+/// Where a session stands in the server's connection counts ([`Peers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// Not counted (UDP members, the console).
+    No,
+    /// Counted, not logged in yet.
+    Newcomer,
+    /// Counted and logged in.
+    LoggedIn,
 }
 
 impl SessionCtx {
-    pub fn new(hub: HubHandle, peer: SocketAddr, settings: SessionSettings, kind: SessionKind) -> Self {
+    /// A session the connection caps do not count (UDP members, the console); `peers` shows
+    /// its address (cloaked or not).
+    pub fn new(
+        hub: HubHandle,
+        peer: SocketAddr,
+        settings: SessionSettings,
+        kind: SessionKind,
+        peers: Option<Arc<Peers>>,
+    ) -> Self {
         Self {
             hub,
             outbox: Outbox::new(settings.outbox),
@@ -143,6 +168,44 @@ impl SessionCtx {
             rate: RateLimiter::new(settings.msg_rate, settings.msg_burst),
             strikes: Strikes::default(),
             dropped: 0,
+            peers,
+            counted: Counted::No,
+        }
+    }
+
+    /// The session of a TCP connection counted when it was accepted: the session now holds the
+    /// count, and gives it back when it logs in (newcomers) and when it ends (its address).
+    pub fn admitted(
+        hub: HubHandle,
+        settings: SessionSettings,
+        kind: SessionKind,
+        admitted: Admitted,
+    ) -> Self {
+        let peer = admitted.peer();
+        let peers = admitted.hand_over();
+        let counted = if peers.is_some() { Counted::Newcomer } else { Counted::No };
+        let mut ctx = Self::new(hub, peer, settings, kind, peers);
+        ctx.counted = counted;
+        ctx
+    }
+
+    /// `user@host` as others see this peer, and the real address when the host is a cloak.
+    pub fn ident(&self, user: &str) -> (String, Option<String>) {
+        let (host, real) = match &self.peers {
+            Some(peers) => peers.shown_host(self.peer.ip()),
+            None => (self.peer.ip().to_canonical().to_string(), None),
+        };
+        (format!("{user}@{host}"), real)
+    }
+
+    /// The session logged in: it no longer counts as a newcomer.
+    fn logged_in(&mut self, session: SessionId) {
+        self.session = Some(session);
+        if self.counted == Counted::Newcomer {
+            if let Some(peers) = &self.peers {
+                peers.logged_in();
+            }
+            self.counted = Counted::LoggedIn;
         }
     }
 
@@ -263,9 +326,11 @@ impl SessionCtx {
         password: Option<String>,
         req: Req,
     ) -> (Flow, bool) {
+        let (ident, real_host) = self.ident(user.unwrap_or(kind_user(self.kind)));
         let registration = Registration {
             nick,
-            ident: format!("{}@{}", user.unwrap_or(kind_user(self.kind)), self.peer.ip()),
+            ident,
+            real_host,
             kind: self.kind,
             outbox: self.outbox.clone(),
             realname,
@@ -275,7 +340,7 @@ impl SessionCtx {
         };
         match self.hub.register(registration).await {
             Ok(Ok(registered)) => {
-                self.session = Some(registered.session);
+                self.logged_in(registered.session);
                 (Flow::Continue, false)
             }
             Ok(Err(refused)) => {
@@ -290,9 +355,11 @@ impl SessionCtx {
     /// guest's name is the server's choice, so a name that is taken is the server's to retry.
     /// `Ok(Err(refusal))` when the hub refused it; `Err` when the server is shutting down.
     pub async fn register_unseen(&mut self, nick: String) -> Result<Result<(), Refusal>, ()> {
+        let (ident, real_host) = self.ident(kind_user(self.kind));
         let registration = Registration {
             nick,
-            ident: format!("{}@{}", kind_user(self.kind), self.peer.ip()),
+            ident,
+            real_host,
             kind: self.kind,
             outbox: self.outbox.clone(),
             realname: String::new(),
@@ -302,7 +369,7 @@ impl SessionCtx {
         };
         match self.hub.register(registration).await {
             Ok(Ok(registered)) => {
-                self.session = Some(registered.session);
+                self.logged_in(registered.session);
                 Ok(Ok(()))
             }
             Ok(Err(refused)) => Ok(Err(refused.0)),
@@ -331,6 +398,20 @@ impl SessionCtx {
         match self.hub.command(session, command).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Close("the server is shutting down".into()),
+        }
+    }
+}
+
+impl Drop for SessionCtx {
+    /// Gives the connection's counts back: its address's share, and its newcomer slot if it
+    /// never logged in.
+    fn drop(&mut self) {
+        if let Some(peers) = &self.peers {
+            match self.counted {
+                Counted::No => {}
+                Counted::Newcomer => peers.release(self.peer.ip(), false),
+                Counted::LoggedIn => peers.release(self.peer.ip(), true),
+            }
         }
     }
 }

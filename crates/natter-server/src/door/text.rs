@@ -331,6 +331,9 @@ pub(crate) fn render_text(event: &Event) -> String {
             if !user.realname.is_empty() {
                 let _ = write!(s, " ({})", user.realname);
             }
+            if let Some(real) = &user.real_host {
+                let _ = write!(s, "\r\n*** connecting from {real}");
+            }
             let rooms: Vec<String> = user
                 .rooms
                 .iter()

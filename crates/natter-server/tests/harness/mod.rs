@@ -36,6 +36,8 @@ pub fn settings() -> Settings {
         console: None,
         password: None,
         operators: Vec::new(),
+        connections: natter_server::ConnectionSettings::default(),
+        cloak: natter_server::CloakSettings::default(),
     }
 }
 

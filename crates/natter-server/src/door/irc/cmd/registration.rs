@@ -105,7 +105,7 @@ impl IrcDoor {
             })
             .unwrap_or("irc")
             .to_string();
-        self.ident = format!("{user}@{}", ctx.peer.ip());
+        self.ident = ctx.ident(&user).0;
         let (flow, bad_password) = ctx
             .register_as(
                 nick.clone(),
