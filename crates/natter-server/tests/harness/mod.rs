@@ -133,6 +133,11 @@ impl Client {
         c
     }
 
+    /// This end's address, which the server sees as the peer's.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.writer.local_addr().expect("local address")
+    }
+
     /// Writes raw bytes.
     pub async fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).await.expect("write");
