@@ -88,8 +88,8 @@ pub struct Args {
     /// [default: 16].
     #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
     pub max_connections_per_address: Option<u32>,
-    /// TCP connections not yet logged in, server-wide, beyond which newcomers are turned away;
-    /// 0 for no cap [default: 1000, at most a quarter of the file-descriptor limit].
+    /// TCP connections not yet logged in, server-wide, beyond which newcomers are turned away,
+    /// lowered to a quarter of the file-descriptor limit; 0 for no cap [default: 1000].
     #[arg(long, env = "NATTER_MAX_UNREGISTERED", value_name = "N")]
     pub max_unregistered: Option<usize>,
     /// Whether connections from this machine (127.0.0.0/8, ::1) are exempt from the
@@ -177,8 +177,8 @@ pub struct Settings {
 pub struct ConnectionSettings {
     /// Connections one address (an IPv4 address, an IPv6 /64) may hold; 0 = no cap.
     pub per_address: u32,
-    /// Connections not yet logged in, server-wide; 0 = no cap. `None`: the default, 1,000 or
-    /// a quarter of the file-descriptor limit if that is lower.
+    /// Connections not yet logged in, server-wide; 0 = no cap; `None`: the default (1,000).
+    /// Lowered at start to a quarter of the file-descriptor limit.
     pub max_unregistered: Option<usize>,
     /// Loopback peers are not counted per address and not cloaked.
     pub exempt_loopback: bool,

@@ -169,19 +169,13 @@ impl Server {
     }
 }
 
-/// Connections not yet logged in that the server lets wait, unless configured: a thousand,
-/// but no more than a quarter of the descriptors, so that silent newcomers never take the
-/// descriptors logged-in users need.
+/// Connections not yet logged in that the server lets wait, unless configured.
 const DEFAULT_MAX_UNREGISTERED: usize = 1000;
 
 /// The connection caps and address cloaks of a server with `settings`.
 fn peers_for(settings: &Settings, alive: listener::Alive) -> anyhow::Result<Arc<peers::Peers>> {
     let connections = &settings.connections;
-    let unregistered = connections.max_unregistered.unwrap_or_else(|| {
-        let quarter =
-            fd_limit::current().map_or(usize::MAX, |fds| usize::try_from(fds / 4).unwrap_or(usize::MAX));
-        DEFAULT_MAX_UNREGISTERED.min(quarter).max(1)
-    });
+    let unregistered = newcomer_cap(connections.max_unregistered, fd_limit::current());
     let caps = peers::Caps {
         per_address: connections.per_address,
         unregistered,
@@ -201,6 +195,27 @@ fn peers_for(settings: &Settings, alive: listener::Alive) -> anyhow::Result<Arc<
         "connection limits"
     );
     Ok(peers::Peers::new(caps, cloak, Some(alive)))
+}
+
+/// The cap on connections not yet logged in: as configured (1,000 by default, 0 for none),
+/// but never more than a quarter of the file descriptors, so that silent newcomers cannot take
+/// the descriptors logged-in users need (a limit of 1,024 lets 256 wait).
+fn newcomer_cap(configured: Option<usize>, fd_limit: Option<u64>) -> usize {
+    let wanted = configured.unwrap_or(DEFAULT_MAX_UNREGISTERED);
+    let quarter = fd_limit.map(|fds| usize::try_from(fds / 4).unwrap_or(usize::MAX).max(1));
+    match quarter {
+        Some(quarter) if wanted > quarter => {
+            if configured.is_some() {
+                tracing::warn!(
+                    configured = wanted,
+                    limit = quarter,
+                    "max_unregistered lowered to a quarter of the file-descriptor limit"
+                );
+            }
+            quarter
+        }
+        _ => wanted,
+    }
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -267,5 +282,21 @@ impl StopSignals {
             let _ = tokio::signal::ctrl_c().await;
             "interrupt"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newcomer_cap;
+
+    #[test]
+    fn newcomers_never_hold_more_than_a_quarter_of_the_descriptors() {
+        assert_eq!(newcomer_cap(None, Some(524_288)), 1000);
+        assert_eq!(newcomer_cap(None, Some(1024)), 256);
+        assert_eq!(newcomer_cap(Some(5000), Some(1024)), 256);
+        assert_eq!(newcomer_cap(Some(10), Some(1024)), 10);
+        assert_eq!(newcomer_cap(None, Some(2)), 1);
+        assert_eq!(newcomer_cap(None, None), 1000);
+        assert_eq!(newcomer_cap(Some(0), Some(1024)), 0, "0 turns the cap off");
     }
 }
