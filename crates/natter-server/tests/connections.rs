@@ -5,7 +5,7 @@
 
 mod harness;
 
-use harness::{Client, TestServer, json, settings};
+use harness::{Client, TestServer, Udp, json, settings};
 use natter_server::Settings;
 
 /// A server that treats loopback peers as it treats everyone else.
@@ -149,6 +149,21 @@ async fn others_see_a_cloak_and_operators_see_the_address() {
     tom.line("/whois tom").await;
     tom.expect("*** tom is").await;
     assert_eq!(tom.next().await.as_deref(), Some("*** connecting from 127.0.0.1"));
+    server.shutdown("done").await;
+}
+
+#[tokio::test]
+async fn udp_members_are_cloaked_too() {
+    let mut s = strict();
+    s.cloak.secret = Some("test secret".into());
+    let server = TestServer::start_with(s).await;
+    let (mut ivy, welcome) = irc(server.irc, "ivy").await;
+    let udp = Udp::new(server.udp).await;
+    udp.send(b"/nick uma\n").await;
+    udp.expect("Hello uma").await;
+    let join = ivy.expect(":uma!").await;
+    assert!(join.starts_with(":uma!udp@") && !join.contains("127.0.0.1"), "{join}");
+    assert!(welcome.ends_with(source_host(&join)), "one address, one cloak: {welcome} / {join}");
     server.shutdown("done").await;
 }
 
