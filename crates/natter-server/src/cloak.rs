@@ -10,7 +10,7 @@
 //! configured `cloak_secret`, or is made once at random and kept next to the database, so that
 //! cloaks (and the bans on them) survive a restart.
 
-use crate::peers::AddressKey;
+use crate::address::AddressKey;
 use blake2::digest::consts::U8;
 use blake2::digest::{Digest, KeyInit, Mac};
 use blake2::{Blake2b512, Blake2bMac};

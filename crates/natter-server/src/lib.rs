@@ -1,6 +1,7 @@
 //! `natter serve`: the chat server around the core hub: configuration, listeners, front doors
 //! and an orderly shutdown.
 
+mod address;
 pub mod cloak;
 pub mod config;
 mod conn;
@@ -24,6 +25,10 @@ use natter_core::{HubConfig, HubHandle, Store};
 use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
+
+/// Held by every connection task (through [`peers::Peers`] for TCP) and every UDP member;
+/// the server's shutdown waits until all are dropped.
+pub(crate) type Alive = tokio::sync::mpsc::Sender<()>;
 
 /// Runs `natter serve` until Ctrl+C or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -64,7 +69,7 @@ pub struct Server {
     pub irc: Option<std::net::SocketAddr>,
     hub: HubHandle,
     stop: watch::Sender<bool>,
-    alive: listener::Alive,
+    alive: Alive,
     all_gone: tokio::sync::mpsc::Receiver<()>,
 }
 
@@ -173,7 +178,7 @@ impl Server {
 const DEFAULT_MAX_UNREGISTERED: usize = 1000;
 
 /// The connection caps and address cloaks of a server with `settings`.
-fn peers_for(settings: &Settings, alive: listener::Alive) -> anyhow::Result<Arc<peers::Peers>> {
+fn peers_for(settings: &Settings, alive: Alive) -> anyhow::Result<Arc<peers::Peers>> {
     let connections = &settings.connections;
     let unregistered = newcomer_cap(connections.max_unregistered, fd_limit::current());
     let caps = peers::Caps {

@@ -45,9 +45,6 @@ pub enum Front {
     Irc,
 }
 
-/// Held by every connection task; shutdown waits until all are dropped.
-pub type Alive = tokio::sync::mpsc::Sender<()>;
-
 /// How long the accept loop pauses after a failed accept (out of descriptors: nothing frees
 /// one faster by trying again at once).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(50);

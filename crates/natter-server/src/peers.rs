@@ -13,36 +13,12 @@
 //! The per-address table is only touched when a counted connection starts or ends, never
 //! for a message; it is a standard (SipHash) map because its keys are chosen by the peers.
 
+use crate::address::AddressKey;
 use crate::cloak::Cloak;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// What a cap is counted by: an IPv4 address, or the /64 of an IPv6 address (one
-/// subscriber's block, which a single host can hop around in at will). An IPv4 address seen
-/// on an IPv6 socket (`::ffff:a.b.c.d`) counts as itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddressKey {
-    /// An IPv4 address.
-    V4(Ipv4Addr),
-    /// The first 64 bits of an IPv6 address.
-    V6Net([u8; 8]),
-}
-
-impl AddressKey {
-    /// The key `ip` is counted (and cloaked) by.
-    pub fn of(ip: IpAddr) -> Self {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => Self::V4(v4),
-            IpAddr::V6(v6) => {
-                let mut net = [0u8; 8];
-                net.copy_from_slice(&v6.octets()[..8]);
-                Self::V6Net(net)
-            }
-        }
-    }
-}
 
 /// The caps, as configured (0 = no cap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,13 +62,13 @@ pub struct Peers {
     /// The server's shutdown waits until every clone of this sender is gone: every connection
     /// holds these counts (and so this sender) until it ends, so it needs no sender of its own
     /// (8 bytes less in every idle connection).
-    _alive: Option<crate::listener::Alive>,
+    _alive: Option<crate::Alive>,
 }
 
 impl Peers {
     /// Counts against `caps`; shows addresses through `cloak` (`None`: uncloaked); holds
     /// `alive` until the last connection is gone.
-    pub fn new(caps: Caps, cloak: Option<Cloak>, alive: Option<crate::listener::Alive>) -> Arc<Self> {
+    pub fn new(caps: Caps, cloak: Option<Cloak>, alive: Option<crate::Alive>) -> Arc<Self> {
         Arc::new(Self {
             caps,
             cloak,

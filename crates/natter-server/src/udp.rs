@@ -41,7 +41,7 @@ pub async fn serve(
     idle: Duration,
     format: UdpFormat,
     mut stop: watch::Receiver<bool>,
-    alive: crate::listener::Alive,
+    alive: crate::Alive,
     peers: Arc<Peers>,
 ) {
     let socket = Arc::new(socket);

@@ -94,7 +94,7 @@ impl Conn {
                             // connections from this address) says why in one text-mode line.
                             Err(_) if line.starts_with(REFUSAL) => {
                                 let reason = String::from_utf8_lossy(&line[REFUSAL.len()..]);
-                                self.bye = Some(crate::format::sanitize(reason.trim_end()));
+                                self.bye = Some(reason.trim_end().to_string());
                             }
                             Err(e) => {
                                 let _ =

@@ -1,0 +1,43 @@
+//! What identifies a peer's address for the connection caps and the cloaks: an IPv4
+//! address, or the /64 of an IPv6 address, the block one subscriber gets and a single host can
+//! hop around in at will (counting or cloaking single IPv6 addresses would let one host pass
+//! for millions). An IPv4 address seen on an IPv6 socket (`::ffff:a.b.c.d`) is itself.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// One peer's address, as the caps count it and the cloaks hide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressKey {
+    /// An IPv4 address.
+    V4(Ipv4Addr),
+    /// The first 64 bits of an IPv6 address.
+    V6Net([u8; 8]),
+}
+
+impl AddressKey {
+    /// The key of `ip`.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => Self::V4(v4),
+            IpAddr::V6(v6) => {
+                let mut net = [0u8; 8];
+                net.copy_from_slice(&v6.octets()[..8]);
+                Self::V6Net(net)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AddressKey;
+
+    #[test]
+    fn an_ipv6_64_is_one_key_and_mapped_ipv4_is_itself() {
+        let key = |s: &str| AddressKey::of(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+    }
+}
