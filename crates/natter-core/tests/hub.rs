@@ -479,6 +479,30 @@ async fn a_room_left_empty_and_unused_is_forgotten_and_a_used_one_stays() {
     assert!(!stored.contains(&"#junk".to_string()) && stored.contains(&"#kept".to_string()), "{stored:?}");
 }
 
+/// Every `ignore` answers with the whole list, so the list is capped: 10,000 ignores must
+/// not make the server send (and hold) hundreds of megabytes.
+#[tokio::test]
+async fn the_ignore_list_is_capped() {
+    let hub = start();
+    let ann = join(&hub, "ann", 4096).await;
+    ann.events().await;
+    for i in 0..257 {
+        hub.command(ann.id, Command::Ignore { nick: Some(format!("n{i}")), req: None }).await.unwrap();
+    }
+    let events = ann.events().await;
+    assert_eq!(events.len(), 257);
+    for (i, event) in events.iter().enumerate() {
+        match event {
+            Event::Ignoring { nicks, .. } if i < 256 => assert_eq!(nicks.len(), i + 1),
+            Event::Error { refusal: Refusal::IgnoreListFull { limit: 256 }, .. } if i == 256 => {}
+            other => panic!("ignore {i}: {other:?}"),
+        }
+    }
+    // Ignoring someone already ignored is no new entry, and unignoring makes room.
+    hub.command(ann.id, Command::Ignore { nick: Some("n0".into()), req: None }).await.unwrap();
+    assert!(matches!(&ann.events().await[..], [Event::Ignoring { nicks, .. }] if nicks.len() == 256));
+}
+
 #[tokio::test]
 async fn searches_and_lookups_answer_only_what_was_asked() {
     let hub = start();

@@ -120,7 +120,8 @@ impl IrcDoor {
                 | Refusal::NotIgnoring { .. }
                 | Refusal::NotStored { .. }
                 | Refusal::HistoryUnavailable { .. }
-                | Refusal::TooManyPending { .. },
+                | Refusal::TooManyPending { .. }
+                | Refusal::IgnoreListFull { .. },
                 _,
             ) => {
                 let command = op.map_or("*", Op::command);

@@ -25,7 +25,9 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::Banned { .. } => ErrorCode::Banned,
         Refusal::BadKey { .. } => ErrorCode::BadKey,
         Refusal::RoomFull { .. } => ErrorCode::RoomFull,
-        Refusal::InvalidKey { .. } | Refusal::BanListFull { .. } => ErrorCode::Other,
+        Refusal::InvalidKey { .. } | Refusal::BanListFull { .. } | Refusal::IgnoreListFull { .. } => {
+            ErrorCode::Other
+        }
         Refusal::NotRoomOperator { .. } | Refusal::NotServerOperator { .. } | Refusal::NoOperators => {
             ErrorCode::NotOperator
         }
@@ -115,6 +117,11 @@ mod tests {
                 "invalid key: 1 to 23 characters, no spaces or commas",
             ),
             (Refusal::BanListFull { room: room() }, ErrorCode::Other, "ban list of #r is full (100)"),
+            (
+                Refusal::IgnoreListFull { limit: 256 },
+                ErrorCode::Other,
+                "you already ignore 256 users, the most there can be; /unignore someone first",
+            ),
             (
                 Refusal::NotRoomOperator { room: room(), action: RoomAction::SetTopic },
                 ErrorCode::NotOperator,
