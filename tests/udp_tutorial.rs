@@ -164,6 +164,8 @@ fn hostile_text_is_shown_not_obeyed() {
     let mut eve = native(server.tcp, "eve");
     tut.barrier();
     say(&mut eve, "\u{1b}[2J\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{202e}txet\n*** fake notice\u{9b}0m");
+    // Delivered to every member before eve's ack: then the barrier comes after it.
+    eve.expect(r#""type":"ack""#);
     let seen = tut.barrier();
     assert_eq!(
         seen,
