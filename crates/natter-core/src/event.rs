@@ -592,7 +592,10 @@ impl Event {
         let bytes = EVENT_OVERHEAD
             + match self {
                 Event::Message(m) => message_weight(m),
-                Event::Ack { message, .. } => message_weight(message),
+                // What most wires send back is an id; the sender's own acknowledgements come
+                // at its message rate, so counting the text (which IRC's echo-message repeats)
+                // would cut a fast typist of long messages, not a slow reader.
+                Event::Ack { cid, .. } => cid.as_ref().map_or(0, |c| c.len()),
                 Event::Joined { members, idents, history, topic, .. } => {
                     topic.len()
                         + names_weight(members)
