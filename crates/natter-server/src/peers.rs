@@ -13,7 +13,7 @@
 //! The per-address table is only touched when a counted connection starts or ends, never
 //! for a message; it is a standard (SipHash) map because its keys are chosen by the peers.
 
-use crate::address::AddressKey;
+use crate::address::{AddressKey, PeerAddr};
 use crate::cloak::Cloak;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -110,7 +110,7 @@ impl Peers {
             }
             *held += 1;
         }
-        Ok(Admitted { peers: Some(self.clone()), peer })
+        Ok(Admitted { peers: Some(self.clone()), peer: peer.into() })
     }
 
     /// A counted connection logged in: one fewer newcomer.
@@ -167,12 +167,12 @@ impl Peers {
 #[derive(Debug)]
 pub struct Admitted {
     peers: Option<Arc<Peers>>,
-    peer: SocketAddr,
+    peer: PeerAddr,
 }
 
 impl Admitted {
     /// The peer's address.
-    pub fn peer(&self) -> SocketAddr {
+    pub fn peer(&self) -> PeerAddr {
         self.peer
     }
 
