@@ -164,7 +164,7 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
             format!("{} is {} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
         }
         S::Whowas { nick, users, .. } => format!("{nick} was seen {} time(s) recently", users.len()),
-        S::Welcome { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
+        S::Welcome { .. } | S::Verify { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
     })
 }
 

@@ -10,7 +10,7 @@ mod listener;
 mod udp;
 mod write_batch;
 
-pub use config::{Args, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat};
+pub use config::{Args, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat, UdpLimits, UdpVerify};
 
 use anyhow::Context as _;
 use natter_core::{HubConfig, HubHandle, Store};
@@ -134,12 +134,18 @@ impl Server {
                 anyhow::anyhow!("cannot listen on UDP {addr} ({e}); choose another address with --udp")
             })?;
             server.udp = Some(socket.local_addr()?);
+            let options = udp::Options {
+                idle: settings.udp_idle,
+                format: settings.udp_format,
+                limits: settings.udp_limits,
+            };
+            let tokens = udp::Tokens::new().context("starting UDP")?;
             tokio::spawn(udp::serve(
                 socket,
                 hub.clone(),
                 settings.session,
-                settings.udp_idle,
-                settings.udp_format,
+                options,
+                tokens,
                 stop_rx.clone(),
                 alive,
             ));
