@@ -10,7 +10,7 @@ use crate::config::SessionSettings;
 use crate::door::native::UdpNativeDoor;
 use crate::door::text::TextDoor;
 use crate::door::udp_tutorial::UdpTutorialDoor;
-use crate::door::{Door, Flow, SessionCtx};
+use crate::door::{DatagramDoor, Flow, SessionCtx};
 use natter_core::{Event, HubHandle, NextBatch, Piece, SessionKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,25 +21,6 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 /// A render buffer grown beyond this (one long history page) is not kept between batches.
 const MAX_KEPT_BUFFER: usize = 16 * 1024;
-
-/// What the UDP door needs of a front door beyond [`Door`]: a say in which datagrams speak
-/// for the member. A door whose member is known by more than its address (the native door's
-/// session token) refuses the others here.
-pub(crate) trait DatagramDoor: Door {
-    /// Whether `line` speaks for this member; a refused line is dropped unread (the door may
-    /// tell the member, not too often).
-    fn screen(&mut self, _line: &[u8], _ctx: &mut SessionCtx) -> bool {
-        true
-    }
-
-    /// A datagram longer than the line limit arrived (only its start was kept).
-    fn on_too_long_datagram(&mut self, ctx: &mut SessionCtx, max: usize) -> Flow {
-        self.on_too_long(ctx, max)
-    }
-}
-
-impl DatagramDoor for TextDoor {}
-impl DatagramDoor for UdpTutorialDoor {}
 
 /// Which door a member gets, chosen by its first datagram and `--udp-format`.
 #[derive(Debug)]
@@ -89,7 +70,7 @@ pub(crate) async fn member(
     let member = Member { link, inbox, idle };
     match door {
         MemberDoor::Native(token) => {
-            let door = UdpNativeDoor::new(ctx.settings.max_line, token);
+            let door = UdpNativeDoor::new(ctx.settings.max_line, token.as_str());
             member.run(first, door, ctx, false, Framing::Split).await
         }
         MemberDoor::Tutorial => {

@@ -30,8 +30,6 @@ mod send_budget;
 mod throttled_log;
 pub(crate) mod tokens;
 
-pub(crate) use member::DatagramDoor;
-
 use crate::config::{SessionSettings, UdpFormat, UdpLimits};
 use address_rate::{AddressKey, AddressRates};
 use member::{Link, MemberDoor};

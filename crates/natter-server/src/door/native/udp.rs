@@ -13,12 +13,12 @@
 
 use super::render::frame;
 use super::{NativeDoor, NativeNote};
-use crate::door::{Door, Flow, SessionCtx};
-use crate::udp::DatagramDoor;
-use crate::udp::tokens::SessionToken;
+use crate::door::{DatagramDoor, Door, Flow, SessionCtx};
 use natter_core::{DoorNote, Event, RenderSlot, SessionKind};
 use natter_proto::native::{ErrorCode, ServerFrame, frame_token, write_server_frame};
+use std::borrow::Cow;
 use std::time::Duration;
+use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 /// A member is told that frames were dropped for want of its token at most this often.
@@ -28,7 +28,8 @@ pub(crate) const REFUSAL_INTERVAL: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct UdpNativeDoor {
     inner: NativeDoor,
-    token: SessionToken,
+    /// The session token (made by the UDP door, unguessable).
+    token: Box<str>,
     /// When the member was last told about a dropped frame.
     last_refusal: Option<Instant>,
 }
@@ -36,8 +37,13 @@ pub(crate) struct UdpNativeDoor {
 impl UdpNativeDoor {
     /// A door for a member whose lines are limited to `max_line` bytes and whose session
     /// token, once it logs in, is `token`.
-    pub fn new(max_line: usize, token: SessionToken) -> Self {
-        Self { inner: NativeDoor::new(max_line), token, last_refusal: None }
+    pub fn new(max_line: usize, token: &str) -> Self {
+        Self { inner: NativeDoor::new(max_line), token: token.into(), last_refusal: None }
+    }
+
+    /// True when `claimed` is the session token, compared in constant time.
+    fn is_token(&self, claimed: &str) -> bool {
+        bool::from(self.token.as_bytes().ct_eq(claimed.as_bytes()))
     }
 
     /// True once the member has logged in with `hello`: its datagrams must carry the token.
@@ -59,7 +65,7 @@ impl UdpNativeDoor {
 
 impl DatagramDoor for UdpNativeDoor {
     fn screen(&mut self, line: &[u8], ctx: &mut SessionCtx) -> bool {
-        if !self.guarded(ctx) || frame_token(line).is_some_and(|claimed| self.token.matches(&claimed)) {
+        if !self.guarded(ctx) || frame_token(line).is_some_and(|claimed| self.is_token(&claimed)) {
             return true;
         }
         self.refuse(
@@ -99,7 +105,7 @@ impl Door for UdpNativeDoor {
         let mut welcome = frame(event);
         if let ServerFrame::Welcome { max_line, token, .. } = &mut welcome {
             *max_line = Some(self.inner.max_line as usize);
-            *token = Some(self.token.as_str().into());
+            *token = Some(Cow::Borrowed(&self.token));
         }
         write_server_frame(&welcome, out);
     }
