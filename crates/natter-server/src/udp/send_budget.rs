@@ -6,6 +6,7 @@
 //! members are dropped. Each member task takes from the budget as it sends, so the budget is
 //! one atomic timestamp (the generic cell rate algorithm), not a lock.
 
+use super::throttled_log::ThrottledLog;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -20,12 +21,14 @@ pub(crate) struct SendBudget {
     /// Bytes per second; 0 = unlimited.
     rate: u64,
     start: Instant,
+    /// Says (once per ten seconds) that members are waiting.
+    full: ThrottledLog,
 }
 
 impl SendBudget {
     /// A budget of `rate` bytes per second; 0 = unlimited.
     pub fn new(rate: u64) -> Self {
-        Self { paid_until: AtomicU64::new(0), rate, start: Instant::now() }
+        Self { paid_until: AtomicU64::new(0), rate, start: Instant::now(), full: ThrottledLog::new() }
     }
 
     fn now(&self) -> u64 {
@@ -51,7 +54,19 @@ impl SendBudget {
         loop {
             let next = current.max(now).saturating_add(cost);
             match self.paid_until.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Duration::from_nanos(next.saturating_sub(now).saturating_sub(burst)),
+                Ok(_) => {
+                    let wait = Duration::from_nanos(next.saturating_sub(now).saturating_sub(burst));
+                    if !wait.is_zero()
+                        && let Some(held_back) = self.full.ready()
+                    {
+                        tracing::warn!(
+                            bytes_per_second = self.rate,
+                            held_back,
+                            "UDP send rate reached: members wait"
+                        );
+                    }
+                    return wait;
+                }
                 Err(seen) => current = seen,
             }
         }
