@@ -154,6 +154,28 @@ fn lobby_talk_from_tcp_and_udp_reaches_the_tutorial_client() {
     tut.barrier();
 }
 
+/// Another user's escape sequences, bell, bidi override and line break reach the tutorial
+/// client as visible text in one "WHO sent TEXT" datagram: nothing for its terminal to obey,
+/// no line of its own.
+#[test]
+fn hostile_text_is_shown_not_obeyed() {
+    let server = tutorial_server();
+    let tut = Tutorial::join(server.udp.unwrap(), "tut");
+    let mut eve = native(server.tcp, "eve");
+    tut.barrier();
+    say(&mut eve, "\u{1b}[2J\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{202e}txet\n*** fake notice\u{9b}0m");
+    // Delivered to every member before eve's ack: then the barrier comes after it.
+    eve.expect(r#""type":"ack""#);
+    let seen = tut.barrier();
+    assert_eq!(
+        seen,
+        vec![Shown::Sent(
+            "eve".into(),
+            "␛[2J␛]52;c;cm0gLXJmIH4=␇\u{202e}txet ⏎ *** fake notice�0m\u{202c}".into()
+        )]
+    );
+}
+
 #[test]
 fn a_long_message_arrives_as_several_well_formed_datagrams() {
     let server = tutorial_server();

@@ -210,10 +210,13 @@ impl Client {
         self.until(&format!("barrier{id}x"))
     }
 
-    /// Text-mode barrier: `/who *` and everything read until its answer.
+    /// Text-mode barrier: `/help` of a made-up command (answered in order, as everything
+    /// once logged in, and free of the command budget, unlike `/who *`), and everything read
+    /// until its answer.
     pub fn text_barrier(&mut self) -> Vec<String> {
-        self.line("/who *");
-        self.until("*** online (")
+        let id = NEXT_PING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.line(&format!("/help barrier{id}x"));
+        self.until(&format!("/barrier{id}x;"))
     }
 
     /// Reads lines for `d` and returns them all.

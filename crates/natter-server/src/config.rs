@@ -43,6 +43,15 @@ pub struct Args {
     /// Events queued for a slow client before it is disconnected [default: 4096].
     #[arg(long, env = "NATTER_OUTBOX", value_name = "N")]
     pub outbox: Option<usize>,
+    /// Budget units per second for commands other than messages (joins cost 5, `who` of the
+    /// whole server 20, a burst of ten seconds' worth goes at once); beyond it a session's
+    /// commands wait their turn. 0 disables the budget [default: 10].
+    #[arg(long, env = "NATTER_COMMAND_RATE", value_name = "UNITS")]
+    pub command_rate: Option<u16>,
+    /// Kibibytes queued for a slow client before it is disconnected, whatever the number of
+    /// events [default: 2048].
+    #[arg(long, env = "NATTER_OUTBOX_KIB", value_name = "KIB")]
+    pub outbox_kib: Option<u32>,
     /// Seconds a new connection has to log in [default: 30].
     #[arg(long, env = "NATTER_REGISTER_TIMEOUT", value_name = "SECS")]
     pub register_timeout: Option<u64>,
@@ -232,6 +241,12 @@ pub struct SessionSettings {
     pub msg_burst: u32,
     /// Outbox capacity, in events.
     pub outbox: usize,
+    /// Outbox capacity, in KiB of events (a `u32`: it fits beside the flags, and these
+    /// settings are copied into every connection).
+    pub outbox_kib: u32,
+    /// Command budget units earned per second ([`crate::limits::CommandBudget`]); 0 = no
+    /// budget. A `u16` for the same reason.
+    pub command_rate: u16,
     /// Time to log in.
     pub register_timeout: Duration,
     /// Name the server gives itself (IRC); set once at startup, hence `'static`.
@@ -271,6 +286,8 @@ impl Default for SessionSettings {
             msg_rate: 10,
             msg_burst: 30,
             outbox: 4096,
+            outbox_kib: 2048,
+            command_rate: natter_core::command::COST_UNITS_PER_SECOND as u16,
             register_timeout: Duration::from_secs(30),
             server_name: "natter",
             irc_lobby: true,
@@ -350,6 +367,8 @@ impl Settings {
             msg_rate: args.msg_rate.or(file.msg_rate).unwrap_or(defaults.msg_rate),
             msg_burst: args.msg_burst.or(file.msg_burst).unwrap_or(defaults.msg_burst),
             outbox: args.outbox.or(file.outbox).unwrap_or(defaults.outbox),
+            outbox_kib: args.outbox_kib.or(file.outbox_kib).unwrap_or(defaults.outbox_kib),
+            command_rate: args.command_rate.or(file.command_rate).unwrap_or(defaults.command_rate),
             register_timeout: args
                 .register_timeout
                 .or(file.register_timeout)
@@ -374,6 +393,9 @@ impl Settings {
         }
         if session.outbox == 0 {
             return Err(ConfigError::Value { name: "outbox", message: "must be at least 1".into() });
+        }
+        if session.outbox_kib < 64 {
+            return Err(ConfigError::Value { name: "outbox_kib", message: "must be at least 64 KiB".into() });
         }
         let udp_defaults = UdpLimits::default();
         let udp_limits = UdpLimits {

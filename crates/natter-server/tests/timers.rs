@@ -171,3 +171,42 @@ async fn a_silent_udp_member_expires_after_the_idle_time_and_not_before() {
     udp.expect("bye: timed out").await;
     server.shutdown("done").await;
 }
+
+/// Commands that cost the whole server (here: who is online, over and over) go through at
+/// once up to the session's burst; beyond it each waits until the session has earned it,
+/// with one notice saying so, and none is lost.
+#[tokio::test(start_paused = true)]
+async fn a_command_flood_is_slowed_down_with_a_notice_and_nothing_is_lost() {
+    let _watchdog = Watchdog::arm("command budget", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let server = TestServer::start().await;
+    let mut watcher = Client::native(server.tcp, "watcher").await;
+    let mut ann = Client::native(server.tcp, "ann").await;
+    // Server-wide `who` costs 20 units of a burst of 100: five go at once; the sixth goes over
+    // the budget (with a notice), and the lines after it wait two seconds each.
+    for id in 1..=7 {
+        ann.line(&format!(r#"{{"type":"who","id":{id}}}"#)).await;
+    }
+    for id in 1..=5 {
+        ann.expect(&format!(r#""id":{id}"#)).await;
+    }
+    let notice = json(&ann.expect(r#""type":"notice""#).await);
+    assert!(notice["text"].as_str().unwrap().starts_with("slow down: too many commands"), "{notice}");
+    ann.expect(r#""id":6"#).await;
+
+    advance(Duration::from_secs(2) - TICK).await;
+    watcher.ping().await;
+    assert!(!ann.pending().contains(r#""id":7"#), "the seventh went early");
+    advance(TICK).await;
+    ann.expect(r#""id":7"#).await;
+    // Lines keep their order: a message behind a waiting command waits with it, then goes.
+    ann.line(r##"{"type":"send","room":"#lobby","text":"still here","id":8}"##).await;
+    advance(Duration::from_secs(2)).await;
+    watcher.expect("still here").await;
+    ann.expect(r#""id":8"#).await;
+    // Once caught up, the session is not told again for a single command.
+    ann.line(r##"{"type":"who","room":"#lobby","id":9}"##).await;
+    let (before, _) = ann.until(r#""id":9"#).await;
+    assert!(before.iter().all(|l| !l.contains("slow down")), "{before:#?}");
+    server.shutdown("done").await;
+}

@@ -180,6 +180,7 @@ impl Hub {
             if let Some(room) = self.rooms.get_mut(key) {
                 room.forget(id);
             }
+            self.forget_if_unused(key);
         }
         self.remember_past(&session.nick, &session.ident, &session.realname);
         if !discard {

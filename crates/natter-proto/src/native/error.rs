@@ -40,6 +40,8 @@ pub enum ErrorCode {
     EmptyMessage,
     /// Too many messages too fast; slow down.
     RateLimited,
+    /// Too many requests of this kind waiting for their answers; wait for them first.
+    Busy,
     /// The protocol version is not supported.
     UnsupportedVersion,
     /// The store failed; the request may be retried.
@@ -87,6 +89,7 @@ impl ErrorCode {
             ErrorCode::NotOperator => "not_operator",
             ErrorCode::EmptyMessage => "empty_message",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Busy => "busy",
             ErrorCode::UnsupportedVersion => "unsupported_version",
             ErrorCode::StoreFailed => "store_failed",
             ErrorCode::CannotSend => "cannot_send",

@@ -13,7 +13,7 @@ pub mod udp_tutorial;
 pub(crate) use datagram::DatagramDoor;
 
 use crate::config::SessionSettings;
-use crate::limits::{RateLimiter, Strikes};
+use crate::limits::{CommandBudget, RateLimiter, Strikes};
 use natter_core::hub::SessionId;
 use natter_core::{
     Command, DoorNote, Event, HubHandle, Outbox, Refusal, Registration, RenderSlot, Req, SessionKind,
@@ -130,15 +130,32 @@ pub(crate) struct SessionCtx {
     pub kind: SessionKind,
     pub rate: RateLimiter,
     pub strikes: Strikes,
-    /// Messages dropped by the rate limit and not yet told about ([`SessionCtx::rate_limited_counted`]).
-    pub dropped: u32,
+    /// Messages dropped by the rate limit and not yet told about ([`SessionCtx::rate_limited_counted`]);
+    /// a `u16` (a flood is cut long before) so that it fits beside the flags: this context
+    /// lives in every connection's task.
+    pub dropped: u16,
+    /// What other commands may still cost before they are slowed down.
+    pub budget: CommandBudget,
+    /// Whether the session's lines wait for its budget.
+    pub pace: Pace,
+}
+
+/// Where a session stands with its [`CommandBudget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// Within its budget.
+    Free,
+    /// Was told it is over its budget, and has not been within it since (told once a streak).
+    Warned,
+    /// Over its budget: its next line waits until [`CommandBudget::due`].
+    Waiting,
 }
 
 impl SessionCtx {
     pub fn new(hub: HubHandle, peer: SocketAddr, settings: SessionSettings, kind: SessionKind) -> Self {
         Self {
             hub,
-            outbox: Outbox::new(settings.outbox),
+            outbox: Outbox::bounded(settings.outbox, u64::from(settings.outbox_kib) * 1024),
             session: None,
             peer,
             settings,
@@ -146,6 +163,8 @@ impl SessionCtx {
             rate: RateLimiter::new(settings.msg_rate, settings.msg_burst),
             strikes: Strikes::default(),
             dropped: 0,
+            budget: CommandBudget::default(),
+            pace: Pace::Free,
         }
     }
 
@@ -217,7 +236,7 @@ impl SessionCtx {
         if let Some(flow) = self.flooding() {
             return flow;
         }
-        self.dropped += 1;
+        self.dropped = self.dropped.saturating_add(1);
         if self.dropped > 1 {
             return Flow::Continue;
         }
@@ -326,11 +345,32 @@ impl SessionCtx {
         }
     }
 
-    /// Hands a command to the hub.
+    /// Hands a command to the hub and charges the session's budget: once it is spent, the
+    /// session's next lines wait until it is paid for ([`Pace::Waiting`]), the first time
+    /// with a notice that says so.
     pub async fn command(&mut self, command: Command) -> Flow {
         let Some(session) = self.session else {
             return self.reject(None, Refusal::NotRegistered);
         };
+        match self.budget.charge(command.cost(), self.settings.command_rate) {
+            Some(_) => {
+                // This command goes; the session's next lines wait until it is paid for (the
+                // connection keeps writing meanwhile, and stops reading).
+                if self.pace == Pace::Free {
+                    let text = "slow down: too many commands; each now waits its turn (listing who is \
+                                online or the rooms, and nick and topic changes, cost most)";
+                    if let Flow::Close(reason) =
+                        self.local(Event::Notice { req: None, room: None, text: text.into() })
+                    {
+                        return Flow::Close(reason);
+                    }
+                }
+                tracing::debug!(peer = %self.peer, "commands slowed down");
+                self.pace = Pace::Waiting;
+            }
+            None if command.cost() > 0 => self.pace = Pace::Free,
+            None => {}
+        }
         match self.hub.command(session, command).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Close("the server is shutting down".into()),
@@ -345,5 +385,19 @@ fn kind_user(kind: SessionKind) -> &'static str {
         SessionKind::Udp => "udp",
         SessionKind::Irc => "irc",
         SessionKind::Console => "console",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The context lives in every connection's task: a few bytes more per connection cross
+    /// an allocator size class and cost idle connections a tenth more memory.
+    #[test]
+    fn the_session_context_stays_small() {
+        assert!(
+            std::mem::size_of::<super::SessionCtx>() <= 232,
+            "{}",
+            std::mem::size_of::<super::SessionCtx>()
+        );
     }
 }
