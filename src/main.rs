@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Run the chat server (native protocol, text mode and UDP on one port number).
-    // Boxed: the server has many settings, and the other variants need not be as large.
+    // Boxed: the server has many settings, and the other commands should not carry their size.
     Serve(Box<natter_server::Args>),
     /// Connect to a natter server: a full-screen client on a terminal, line mode when piped.
     Connect(natter_client::Args),

@@ -319,3 +319,37 @@ fn native_json_udp_members_are_unaffected() {
         }
     }
 }
+
+#[test]
+fn across_a_network_the_person_types_the_token_the_client_shows() {
+    // As on a LAN address (`auto` turns the check on off loopback).
+    let server = Server::start(&["--udp-format", "tutorial", "--udp-verify", "on"]);
+    let mut ann = native(server.tcp, "ann");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let tut = Tutorial { socket, server: server.udp.unwrap() };
+
+    tut.type_line("hello everyone");
+    let Some(Shown::Sent(who, text)) = tut.recv() else { panic!("no answer in the client's shape") };
+    assert_eq!(who, "natter");
+    let token = text.strip_prefix("to join, type: /ok ").unwrap_or_else(|| panic!("{text}"));
+    // Two characters are too few to answer (three times 2 bytes holds no token): nothing comes,
+    // and the next datagram is the greeting for the token typed back.
+    tut.type_line("hi");
+    tut.type_line(&format!("/ok {token}"));
+    assert_eq!(
+        tut.recv(),
+        Some(Shown::Sent(
+            "natter".into(),
+            format!(
+                "Hello udp-{port}! Plain lines go to the room; @nick text is private; /help lists commands."
+            )
+        ))
+    );
+    say(&mut ann, "welcome aboard");
+    tut.until(&Shown::Sent("ann".into(), "welcome aboard".into()));
+    tut.type_line("thanks");
+    let m = json(&ann.expect(r#""text":"thanks""#));
+    assert_eq!(m["from"].as_str(), Some(format!("udp-{port}").as_str()));
+}

@@ -7,7 +7,7 @@
 //! process), no two online users share a nick, and the process stays within a memory bound
 //! (outboxes and history are bounded).
 
-use natter_server::{Server, SessionSettings, Settings, UdpFormat};
+use natter_server::{Server, SessionSettings, Settings, UdpFormat, UdpLimits};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::{Mutex, OnceLock};
@@ -73,6 +73,9 @@ fn target() -> &'static Target {
             session: SessionSettings { msg_rate: 0, command_rate: 0, ..SessionSettings::default() },
             udp_idle: Duration::from_secs(300),
             udp_format: UdpFormat::Text,
+            // Every input's datagrams come from 127.0.0.1: one address, no rate, and as many
+            // members as the server takes in all.
+            udp_limits: UdpLimits { address_rate: 0, members_per_address: 10_000, ..UdpLimits::default() },
             log_format: natter_server::LogFormat::Text,
             ephemeral: vec!["#eph".into()],
             console: None,

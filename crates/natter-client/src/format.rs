@@ -177,7 +177,7 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
             format!("{} is {}{from} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
         }
         S::Whowas { nick, users, .. } => format!("{} was seen {} time(s) recently", s(nick), users.len()),
-        S::Welcome { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
+        S::Welcome { .. } | S::Verify { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
     })
 }
 

@@ -6,7 +6,7 @@
 //! connection's context holds, in 20 bytes instead of a `SocketAddr`'s 32 (IPv6 flow and scope
 //! ids, which the server never uses): that context lives in every idle connection.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 /// A peer's IP address and port, shown as a `SocketAddr` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,26 +34,23 @@ impl std::fmt::Display for PeerAddr {
     }
 }
 
-/// One peer's address, as the caps count it and the cloaks hide it.
+/// One sender as the caps count senders and the cloaks hide them: an IPv4 address (as its
+/// IPv4-mapped IPv6 form), or an IPv6 address with its last 64 bits cleared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddressKey {
-    /// An IPv4 address.
-    V4(Ipv4Addr),
-    /// The first 64 bits of an IPv6 address.
-    V6Net([u8; 8]),
-}
+pub(crate) struct AddressKey(u128);
 
 impl AddressKey {
-    /// The key of `ip`.
+    /// The key of `ip` (an IPv4-mapped IPv6 address counts as its IPv4 address).
     pub fn of(ip: IpAddr) -> Self {
         match ip.to_canonical() {
-            IpAddr::V4(v4) => Self::V4(v4),
-            IpAddr::V6(v6) => {
-                let mut net = [0u8; 8];
-                net.copy_from_slice(&v6.octets()[..8]);
-                Self::V6Net(net)
-            }
+            IpAddr::V4(v4) => Self(u128::from(v4.to_ipv6_mapped())),
+            IpAddr::V6(v6) => Self(u128::from(v6) & !u128::from(u64::MAX)),
         }
+    }
+
+    /// The key as 16 bytes, for a keyed hash.
+    pub fn bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
     }
 }
 

@@ -2,7 +2,7 @@
 //! WHOIS, WHO, the native `ident`), so that joining a room does not hand one's address to
 //! everyone in it.
 //!
-//! A cloak is a keyed hash (BLAKE2b) of the address: the same address always gets the same
+//! A cloak is a keyed hash (HMAC-SHA256, as the UDP tokens) of the address: the same address always gets the same
 //! cloak, so room bans on a cloak keep working, but without the key nobody can go back from
 //! a cloak to the address (IPv4 has only 2³² addresses: an unkeyed hash would be reversed by
 //! trying them all). IPv6 addresses are cloaked by their /64, the block one subscriber gets,
@@ -11,16 +11,16 @@
 //! cloaks (and the bans on them) survive a restart.
 
 use crate::address::AddressKey;
-use blake2::digest::consts::U8;
-use blake2::digest::{Digest, KeyInit, Mac};
-use blake2::{Blake2b512, Blake2bMac};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// How a cloak ends: says what it is to anyone reading it.
 const SUFFIX: &str = ".cloak";
 
-/// Length in bytes of the key: BLAKE2b's full key size.
+/// Length in bytes of the key: HMAC-SHA256's block (a shorter key is padded to it).
 const KEY_BYTES: usize = 64;
 
 /// The server's cloaking key.
@@ -69,10 +69,12 @@ pub enum CloakError {
 impl Cloak {
     /// A key derived from an operator's secret (any length, any text).
     pub fn from_secret(secret: &str) -> Self {
-        let mut hash = Blake2b512::new();
+        let mut hash = Sha256::new();
         hash.update(b"natter cloak secret\0");
         hash.update(secret.as_bytes());
-        Self { key: hash.finalize().into() }
+        let mut key = [0u8; KEY_BYTES];
+        key[..32].copy_from_slice(&hash.finalize());
+        Self { key }
     }
 
     /// The key for the database at `db`: read from `<db>.cloak-key`, made at random and written
@@ -132,19 +134,12 @@ impl Cloak {
 
     /// The cloak of `ip`: 16 hexadecimal digits and `.cloak`.
     pub fn host(&self, ip: IpAddr) -> String {
-        let mut mac = <Blake2bMac<U8> as KeyInit>::new(&self.key.into());
-        match AddressKey::of(ip) {
-            AddressKey::V4(v4) => {
-                mac.update(b"4");
-                mac.update(&v4.octets());
-            }
-            AddressKey::V6Net(net) => {
-                mac.update(b"6");
-                mac.update(&net);
-            }
-        }
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&self.key.into());
+        mac.update(b"cloak");
+        mac.update(&AddressKey::of(ip).bytes());
+        let digest = mac.finalize().into_bytes();
         let mut host = String::with_capacity(16 + SUFFIX.len());
-        for byte in mac.finalize().into_bytes() {
+        for byte in &digest[..8] {
             let _ = write!(host, "{byte:02x}");
         }
         host.push_str(SUFFIX);

@@ -11,13 +11,14 @@ pub mod fd_limit;
 mod keepalive;
 pub mod limits;
 mod listener;
-mod log_throttle;
 pub mod peers;
+mod throttled_log;
 mod udp;
 mod write_batch;
 
 pub use config::{
     Args, CloakSettings, ConnectionSettings, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat,
+    UdpLimits, UdpVerify,
 };
 
 use anyhow::Context as _;
@@ -26,8 +27,8 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
-/// Held by every connection task (through [`peers::Peers`] for TCP) and every UDP member;
-/// the server's shutdown waits until all are dropped.
+/// Held (through [`peers::Peers`]) by every TCP connection task, UDP member and listener; the
+/// server's shutdown waits until all are dropped.
 pub(crate) type Alive = tokio::sync::mpsc::Sender<()>;
 
 /// Runs `natter serve` until Ctrl+C or SIGTERM.
@@ -98,15 +99,7 @@ impl Server {
         let (stop, stop_rx) = watch::channel(false);
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
         let peers = peers_for(settings, alive.clone())?;
-        let mut server = Server {
-            tcp: None,
-            udp: None,
-            irc: None,
-            hub: hub.clone(),
-            stop,
-            alive: alive.clone(),
-            all_gone,
-        };
+        let mut server = Server { tcp: None, udp: None, irc: None, hub: hub.clone(), stop, alive, all_gone };
         // Both TCP ports run the same accept loop; only the front door choice differs.
         let keepalive = settings.connections.keepalive.map(keepalive::settings);
         let accept = |listener: TcpListener, front: listener::Front| {
@@ -150,14 +143,19 @@ impl Server {
                 anyhow::anyhow!("cannot listen on UDP {addr} ({e}); choose another address with --udp")
             })?;
             server.udp = Some(socket.local_addr()?);
+            let options = udp::Options {
+                idle: settings.udp_idle,
+                format: settings.udp_format,
+                limits: settings.udp_limits,
+            };
+            let tokens = udp::Tokens::new().context("starting UDP")?;
             tokio::spawn(udp::serve(
                 socket,
                 hub.clone(),
                 settings.session,
-                settings.udp_idle,
-                settings.udp_format,
+                options,
+                tokens,
                 stop_rx.clone(),
-                alive,
                 peers.clone(),
             ));
         }

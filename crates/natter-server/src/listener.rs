@@ -8,7 +8,8 @@
 //! Each accepted connection is first counted against the server's caps ([`crate::peers`]):
 //! one over a cap is told why in one line and closed at once, with no task spawned for it.
 //! The others get TCP keepalive ([`crate::keepalive`]). Failures to accept (descriptors
-//! exhausted) and refusals are logged at most once a minute each ([`crate::log_throttle`]).
+//! exhausted), the recoveries from them and refusals are logged at most once a minute each
+//! ([`crate::throttled_log`]).
 
 use crate::config::SessionSettings;
 use crate::conn::{self, read_available};
@@ -17,8 +18,8 @@ use crate::door::irc::{IrcDoor, MAX_IRC_LINE};
 use crate::door::native::NativeDoor;
 use crate::door::text::{GREETING, TextDoor};
 use crate::door::{Door, SessionCtx};
-use crate::log_throttle::Throttle;
 use crate::peers::{Admitted, Peers, Refused};
+use crate::throttled_log::ThrottledLog;
 use natter_core::HubHandle;
 use natter_proto::line::LineBuffer;
 use std::net::SocketAddr;
@@ -49,6 +50,9 @@ pub enum Front {
 /// one faster by trying again at once).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
+/// At most one line a minute for each thing a peer can make the accept loop log.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
 /// Most bytes read (and dropped) from a refused connection before its refusal is written:
 /// closing a socket with unread bytes resets it, and the refusal would be lost.
 const REFUSED_DRAIN: usize = 4096;
@@ -70,24 +74,26 @@ pub struct Accepting {
 
 /// Accepts connections until `stop` changes.
 pub async fn accept_loop(listener: TcpListener, accepting: Accepting, mut stop: watch::Receiver<bool>) {
-    let mut failures = Throttle::default();
+    let (failures, recoveries, refusals) =
+        (ThrottledLog::every(LOG_EVERY), ThrottledLog::every(LOG_EVERY), ThrottledLog::every(LOG_EVERY));
+    // Accepts failed in a row.
     let mut failed = 0u64;
-    let mut refusals = Throttle::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     if failed > 0 {
-                        tracing::warn!(failed, "accepting connections again");
+                        if recoveries.ready().is_some() {
+                            tracing::warn!(failed, "accepting connections again");
+                        }
                         failed = 0;
-                        failures.reset();
                     }
-                    accept(stream, peer, &accepting, &mut refusals);
+                    accept(stream, peer, &accepting, &refusals);
                 }
                 Err(e) => {
                     failed += 1;
-                    if let Some(left_out) = failures.hit(Instant::now()) {
-                        accept_failed(&e, left_out);
+                    if let Some(held_back) = failures.ready() {
+                        accept_failed(&e, held_back);
                     }
                     // Back off instead of spinning; the connection waits in the backlog.
                     tokio::time::sleep(ACCEPT_PAUSE).await;
@@ -100,7 +106,7 @@ pub async fn accept_loop(listener: TcpListener, accepting: Accepting, mut stop: 
 
 /// Logs a failed accept (throttled by the caller), naming the descriptor limit when that is
 /// what ran out.
-fn accept_failed(e: &std::io::Error, left_out: u64) {
+fn accept_failed(e: &std::io::Error, held_back: u64) {
     #[cfg(unix)]
     let out_of_descriptors = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
     #[cfg(not(unix))]
@@ -110,22 +116,22 @@ fn accept_failed(e: &std::io::Error, left_out: u64) {
         tracing::warn!(
             error = %e,
             limit,
-            left_out,
+            held_back,
             "cannot accept connections: out of file descriptors; new connections wait until some \
              close (raise the limit: LimitNOFILE= under systemd, ulimit -n in a shell)"
         );
     } else {
-        tracing::warn!(error = %e, left_out, "accept failed");
+        tracing::warn!(error = %e, held_back, "accept failed");
     }
 }
 
 /// Counts a new connection and starts its task, or turns it away.
-fn accept(stream: TcpStream, peer: SocketAddr, accepting: &Accepting, refusals: &mut Throttle) {
+fn accept(stream: TcpStream, peer: SocketAddr, accepting: &Accepting, refusals: &ThrottledLog) {
     let admitted = match accepting.peers.admit(peer) {
         Ok(admitted) => admitted,
         Err(refused) => {
-            if let Some(left_out) = refusals.hit(Instant::now()) {
-                tracing::info!(%peer, reason = %refused, left_out, "refused a connection");
+            if let Some(held_back) = refusals.ready() {
+                tracing::info!(%peer, reason = %refused, held_back, "refused a connection");
             }
             refuse(&stream, peer, accepting.front, refused);
             return;

@@ -60,8 +60,8 @@ pub struct Peers {
     /// Connections per counted address; an address whose count falls to zero is removed.
     by_address: Mutex<HashMap<AddressKey, u32>>,
     /// The server's shutdown waits until every clone of this sender is gone: every connection
-    /// holds these counts (and so this sender) until it ends, so it needs no sender of its own
-    /// (8 bytes less in every idle connection).
+    /// and UDP member holds these counts (and so this sender) until it ends, so it needs no
+    /// sender of its own (8 bytes less in every idle connection).
     _alive: Option<crate::Alive>,
 }
 

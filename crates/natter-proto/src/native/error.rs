@@ -62,6 +62,9 @@ pub enum ErrorCode {
     AlreadyInRoom,
     /// Wrong or missing server password.
     BadPassword,
+    /// Over UDP: a datagram without this session's token (from `welcome`), or with another;
+    /// it was ignored. Sent at most once per few seconds.
+    BadToken,
     /// Anything else: the message explains.
     Other,
 }
@@ -97,6 +100,7 @@ impl ErrorCode {
             ErrorCode::UserNotInRoom => "user_not_in_room",
             ErrorCode::AlreadyInRoom => "already_in_room",
             ErrorCode::BadPassword => "bad_password",
+            ErrorCode::BadToken => "bad_token",
             ErrorCode::Other => "other",
         }
     }

@@ -1,6 +1,7 @@
 //! Front doors: each turns one protocol's lines into hub commands and renders hub events back
 //! into that protocol's bytes. The connection loop around them ([`crate::conn`]) is shared.
 
+mod datagram;
 pub mod helpdesk;
 pub mod irc;
 pub mod modes;
@@ -8,6 +9,8 @@ pub mod native;
 pub mod slots;
 pub mod text;
 pub mod udp_tutorial;
+
+pub(crate) use datagram::DatagramDoor;
 
 use crate::address::PeerAddr;
 use crate::config::SessionSettings;

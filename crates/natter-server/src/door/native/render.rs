@@ -90,6 +90,7 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
             server: Cow::Owned(format!("natter {}", env!("CARGO_PKG_VERSION"))),
             max_line: None,
             id: id_of(req),
+            token: None,
         },
         Event::Message(m) => ServerFrame::Message(message_frame(m)),
         Event::Ack { req, cid, message, duplicate, away } => ServerFrame::Ack {
