@@ -254,6 +254,19 @@ async fn reconnect_catches_up_without_gap_or_duplicate() {
     assert_eq!(texts.iter().filter(|t| t.starts_with("before-")).count(), 5);
 }
 
+/// A server that turns the connection away (too many from this address) says why in one
+/// line before any frame; the client's error gives that reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_turns_away_reports_why() {
+    let server = Server::start_with(&["--exempt-loopback", "false", "--max-connections-per-address", "1"]);
+    let (_ann, _events) = Client::connect(opts(&server, "ann")).await.unwrap();
+    let e = Client::connect(opts(&server, "bob")).await.unwrap_err().to_string();
+    assert!(
+        e.contains("the server closed the connection: too many connections from your address (1 at most)"),
+        "{e}"
+    );
+}
+
 /// A proxy between a client and the server that loses one acknowledgement: on the first
 /// connection, once the client has sent a line containing `marker`, the server's next `ack`
 /// is not passed on and the connection is cut (as a network failure would, after the server

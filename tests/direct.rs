@@ -193,6 +193,33 @@ fn wrong_code_is_rejected_on_both_sides() {
     assert!(!c_out.iter().chain(&l_out).any(|x| x.contains("secure channel established")));
 }
 
+/// Strangers first (three silent connections, a half-sent first packet, an HTTP probe), then
+/// the real peer: it gets in at once. (The listener used to serve them one at a time, 10 s
+/// each, so the peer waited 40 s and its own 30 s handshake deadline ran out.)
+#[test]
+fn idle_and_junk_connections_do_not_keep_the_peer_out() {
+    let (mut l, addr, code) = listener(&[]);
+    let idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled.write_all(&[0, 35, 1]).unwrap();
+    let mut junk = TcpStream::connect(addr).unwrap();
+    junk.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let junk_addr = junk.local_addr().unwrap();
+    // Turned away at once, while the others still wait (their deadline is seconds away).
+    l.wait_for(&format!("ignored a connection from {junk_addr} that is not natter direct"));
+    let mut c = Peer::spawn(&["connect", &addr.to_string(), "--code", &code]);
+    assert_eq!(sas(&mut l), sas(&mut c), "both sides show the same verification words");
+    c.send(b"it is me\n");
+    l.wait_for("<peer> it is me");
+    drop((idle, stalled, junk));
+    // End both inputs together: each side waits for the other's goodbye.
+    l.close_stdin();
+    c.close_stdin();
+    let (l_ok, l_out) = l.finish();
+    let (c_ok, c_out) = c.finish();
+    assert!(l_ok && c_ok, "clean exits\nL: {l_out:#?}\nC: {c_out:#?}");
+}
+
 #[test]
 fn malformed_code_is_refused_before_connecting() {
     let c = Peer::spawn(&["connect", "127.0.0.1:9", "--code", "7-orbitt-lantern"]);

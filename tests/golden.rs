@@ -146,7 +146,7 @@ fn check(name: &str, lines: &[String]) -> Option<String> {
 
 #[test]
 fn every_door_writes_what_it_always_wrote() {
-    let server = Server::start(&["--ephemeral", "#g", "--msg-rate", "0"]);
+    let server = Server::start(&["--ephemeral", "#g", "--msg-rate", "0", "--command-rate", "0"]);
     let irc_addr = server.irc.unwrap();
 
     // Logging in, one after the other, so that each sees the others arrive in one order.

@@ -378,6 +378,7 @@ mod tests {
             server: "natter".into(),
             max_line: None,
             id: None,
+            token: None,
         });
         assert_eq!(Protocol::Native.login_step(&welcome), Handshake::Done);
         let joined = br##"{"type":"joined","room":"#Lobby","topic":"","members":["b1"],"history":[]}"##;

@@ -10,8 +10,12 @@ pub use crate::vocab::{Name, RoomChange, SessionKind, Target};
 pub struct Registration {
     /// Requested nickname.
     pub nick: String,
-    /// `user@host` of the peer, for front doors (IRC) that show where someone comes from.
+    /// `user@host` of the peer as everyone sees it (IRC prefixes, WHO, WHOIS); the host may be
+    /// a cloak standing for the address.
     pub ident: String,
+    /// The peer's real address when `ident` shows a cloak: told only to server operators and
+    /// to the user itself (WHOIS), never to the rooms.
+    pub real_host: Option<String>,
     /// Front door.
     pub kind: SessionKind,
     /// Where the hub delivers this session's events.
@@ -33,6 +37,9 @@ pub struct Registration {
     /// Request id echoed in the welcome.
     pub req: Req,
 }
+
+/// Budget units a session earns per second ([`Command::cost`]).
+pub const COST_UNITS_PER_SECOND: u32 = 10;
 
 /// A request from a logged-in session. Each carries the request id (`req`) that the answer
 /// or error must echo; front doors that have no ids pass `None`.
@@ -318,6 +325,37 @@ pub enum Command {
 }
 
 impl Command {
+    /// What this command costs the server, in budget units (a session earns
+    /// [`COST_UNITS_PER_SECOND`] of them): what the front doors charge before handing it on, so
+    /// that no command can be repeated at line speed. Messages cost nothing here (their own
+    /// rate limit counts them); answers that grow with the server (who is online, the rooms)
+    /// cost most; changes that every member of a room hears (nick, topic) cost more than
+    /// questions only the asker hears.
+    pub fn cost(&self) -> u32 {
+        match self {
+            Command::Say { .. } | Command::Echo { .. } | Command::Quit { .. } => 0,
+            Command::Who { room: None, .. } | Command::Search { .. } | Command::Rooms { .. } => 20,
+            Command::ActiveRooms { .. } => 10,
+            Command::Nick { .. } | Command::Topic { topic: Some(_), .. } | Command::Announce { .. } => 10,
+            Command::Oper { .. } | Command::Kill { .. } | Command::AskOperators { .. } => 10,
+            Command::Join { .. } | Command::Who { room: Some(_), .. } | Command::History { .. } => 5,
+            Command::Invite { .. } | Command::Away { .. } | Command::SetEphemeral { .. } => 5,
+            Command::Part { .. } | Command::Mode { .. } | Command::Kick { .. } | Command::Whowas { .. } => 3,
+            Command::Topic { topic: None, .. }
+            | Command::Lookup { .. }
+            | Command::ServerStats { .. }
+            | Command::IgnoreAll { .. }
+            | Command::Ignore { .. }
+            | Command::Unignore { .. }
+            | Command::RoomModes { .. }
+            | Command::Bans { .. }
+            | Command::Invites { .. }
+            | Command::Whois { .. }
+            | Command::HearAnnouncements { .. }
+            | Command::HideFromSearches { .. } => 2,
+        }
+    }
+
     /// A plain message as the simple front doors send it: no `/me`, no notice, no metadata, no
     /// client or request id. Doors set the fields they have on the result.
     pub fn say(target: Target, text: String) -> Self {

@@ -188,6 +188,9 @@ pub struct UserInfo {
     pub active_ts: u64,
     /// Server operator (the console).
     pub server_op: bool,
+    /// The real address behind a cloaked `ident`: given only to server operators and to the
+    /// user asking about itself.
+    pub real_host: Option<Name>,
 }
 
 /// A user who has left or changed nickname, for `Whowas`.
@@ -555,6 +558,9 @@ pub struct Envelope {
     pub event: Event,
     /// Its renderings.
     pub cache: RenderCache,
+    /// About how many bytes the event takes on a wire ([`Event::weight`]), counted once so
+    /// that outboxes can be bounded in bytes without walking events per recipient.
+    pub weight: u32,
 }
 
 /// A handle to an [`Envelope`], cheap to clone into many outboxes.
@@ -562,5 +568,80 @@ pub type Delivery = Arc<Envelope>;
 
 /// Wraps an event for delivery.
 pub fn deliver(event: Event) -> Delivery {
-    Arc::new(Envelope { event, cache: RenderCache::default() })
+    let weight = event.weight();
+    Arc::new(Envelope { event, cache: RenderCache::default(), weight })
+}
+
+/// What one entry of a list costs on a wire besides its text: separators, a line's
+/// prefix and numeric, a JSON object's keys.
+const ENTRY_OVERHEAD: usize = 48;
+/// What any event costs besides the text it carries.
+const EVENT_OVERHEAD: usize = 64;
+
+fn names_weight<'a>(names: impl IntoIterator<Item = &'a Name>) -> usize {
+    names.into_iter().map(|n| n.len() + 4).sum()
+}
+
+fn message_weight(m: &ChatMessage) -> usize {
+    m.text.len() + m.from.len() + m.ident.len() + m.meta.as_ref().map_or(0, |t| t.len()) + ENTRY_OVERHEAD
+}
+
+impl Event {
+    /// About how many bytes this event takes on the largest of the wires (a little more than
+    /// its text): what a session's outbox counts against its byte budget, so that a slow
+    /// reader of big messages is cut as soon as one of many small ones would be. An
+    /// estimate, never walked per recipient: computed once when the event is wrapped.
+    pub fn weight(&self) -> u32 {
+        let bytes = EVENT_OVERHEAD
+            + match self {
+                Event::Message(m) => message_weight(m),
+                // What most wires send back is an id; the sender's own acknowledgements come
+                // at its message rate, so counting the text (which IRC's echo-message repeats)
+                // would cut a fast typist of long messages, not a slow reader.
+                Event::Ack { cid, .. } => cid.as_ref().map_or(0, |c| c.len()),
+                Event::Joined { members, idents, history, topic, .. } => {
+                    topic.len()
+                        + names_weight(members)
+                        + names_weight(idents)
+                        + history.iter().map(|m| message_weight(m)).sum::<usize>()
+                }
+                Event::History { messages, .. } => messages.iter().map(|m| message_weight(m)).sum(),
+                Event::Members { nicks, info, .. } => {
+                    names_weight(nicks)
+                        + info
+                            .iter()
+                            .map(|i| i.ident.len() + i.realname.len() + ENTRY_OVERHEAD)
+                            .sum::<usize>()
+                }
+                Event::Users { users, .. } => users
+                    .iter()
+                    .map(|i| i.nick.len() + i.ident.len() + i.realname.len() + ENTRY_OVERHEAD)
+                    .sum(),
+                Event::Rooms { rooms, .. } => {
+                    rooms.iter().map(|r| r.name.len() + r.topic.len() + ENTRY_OVERHEAD).sum()
+                }
+                Event::ActiveRooms { rooms, .. } => rooms.iter().map(|(r, _)| r.len() + ENTRY_OVERHEAD).sum(),
+                Event::Ignoring { nicks, .. } => names_weight(nicks),
+                Event::Invites { rooms, .. } => names_weight(rooms),
+                Event::Bans { bans, .. } => {
+                    bans.iter().map(|b| b.mask.len() + b.by.len() + ENTRY_OVERHEAD).sum()
+                }
+                Event::Whowas { entries, .. } => entries
+                    .iter()
+                    .map(|e| e.nick.len() + e.ident.len() + e.realname.len() + ENTRY_OVERHEAD)
+                    .sum(),
+                Event::UserInfo { user, .. } => {
+                    user.realname.len() + user.rooms.iter().map(|r| r.room.len() + 4).sum::<usize>()
+                }
+                Event::RoomChanged { changes, .. } => changes.len() * ENTRY_OVERHEAD,
+                Event::Topic { topic, .. } => topic.len(),
+                Event::Notice { text, .. } | Event::Announcement { text, .. } => text.len(),
+                Event::Part { reason, .. } | Event::Quit { reason, .. } | Event::Kick { reason, .. } => {
+                    reason.as_ref().map_or(0, |r| r.len())
+                }
+                Event::Away { text, .. } => text.as_ref().map_or(0, |t| t.len()),
+                _ => 0,
+            };
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
 }

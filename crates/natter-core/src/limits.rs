@@ -19,3 +19,17 @@ pub(crate) const MAX_INVITES: usize = 64;
 /// Most deliveries held behind history pages before the session counts as too slow (a
 /// client that floods history requests must not make the hub hold without bound).
 pub(crate) const MAX_HELD: usize = 4096;
+/// History pages one session may have asked for and not received yet: each may be big, so a
+/// client asking faster than it reads is refused rather than making the server hold them.
+pub(crate) const MAX_PAGES_PER_SESSION: usize = 4;
+/// History pages read from the store at once, for all sessions together; more wait their turn.
+pub(crate) const MAX_PAGE_READS: usize = 8;
+/// Most bytes of messages in one history page: a page of the longest messages is cut short
+/// (and says more remain) instead of holding megabytes per request.
+pub(crate) const MAX_PAGE_BYTES: usize = 256 * 1024;
+/// Most bytes of messages replayed when joining a room: the newest that fit; the rest is a
+/// history request away.
+pub(crate) const MAX_REPLAY_BYTES: usize = 64 * 1024;
+/// Users one session may ignore: each `ignore` answers with the whole list, so the list must
+/// stay short enough to send (IRC servers cap their SILENCE lists the same way).
+pub(crate) const MAX_IGNORES: usize = 256;

@@ -29,20 +29,17 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError> {
+    fn load_each(&self, recent: usize, room: &mut dyn FnMut(LoadedRoom)) -> Result<(), StoreError> {
         let data = self.data();
-        Ok(data
-            .rooms
-            .values()
-            .map(|record| {
-                let msgs = data.messages.get(&record.folded).map(Vec::as_slice).unwrap_or(&[]);
-                LoadedRoom {
-                    record: record.clone(),
-                    last_mid: msgs.last().map_or(0, |m| m.mid),
-                    recent: msgs[msgs.len().saturating_sub(recent)..].to_vec(),
-                }
-            })
-            .collect())
+        for record in data.rooms.values() {
+            let msgs = data.messages.get(&record.folded).map(Vec::as_slice).unwrap_or(&[]);
+            room(LoadedRoom {
+                record: record.clone(),
+                last_mid: msgs.last().map_or(0, |m| m.mid),
+                recent: msgs[msgs.len().saturating_sub(recent)..].to_vec(),
+            });
+        }
+        Ok(())
     }
 
     fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {
@@ -53,6 +50,11 @@ impl Store for MemoryStore {
                     data.rooms.insert(record.folded.clone(), record.clone());
                 }
                 Write::Message(m) => data.messages.entry(m.room.clone()).or_default().push(m.clone()),
+                Write::ForgetRoom(key) => {
+                    if data.messages.get(key).is_none_or(Vec::is_empty) {
+                        data.rooms.remove(key);
+                    }
+                }
             }
         }
         Ok(())

@@ -24,6 +24,8 @@ pub struct Piece {
     log: Arc<[Delivery]>,
     start: u32,
     end: u32,
+    /// Sum of the deliveries' [`Envelope::weight`](crate::event::Envelope::weight).
+    weight: u32,
 }
 
 impl Piece {
@@ -33,12 +35,30 @@ impl Piece {
     /// When `range` is not within `log`.
     pub fn new(log: Arc<[Delivery]>, range: Range<u32>) -> Self {
         assert!(range.start <= range.end && range.end as usize <= log.len(), "piece out of its log");
-        Self { log, start: range.start, end: range.end }
+        let weight = log[range.start as usize..range.end as usize].iter().map(|d| u64::from(d.weight)).sum();
+        Self::weighed(log, range, weight)
+    }
+
+    /// The deliveries `range` of `log`, whose weights add up to `weight` (the hub keeps running
+    /// sums of its logs, so that it never walks a range per recipient).
+    ///
+    /// # Panics
+    /// When `range` is not within `log`.
+    pub fn weighed(log: Arc<[Delivery]>, range: Range<u32>, weight: u64) -> Self {
+        assert!(range.start <= range.end && range.end as usize <= log.len(), "piece out of its log");
+        let weight = u32::try_from(weight).unwrap_or(u32::MAX);
+        Self { log, start: range.start, end: range.end, weight }
     }
 
     /// A piece of one delivery, for events sent outside the hub's batches.
     pub fn one(delivery: Delivery) -> Self {
-        Self { log: Arc::from([delivery]), start: 0, end: 1 }
+        let weight = delivery.weight;
+        Self { log: Arc::from([delivery]), start: 0, end: 1, weight }
+    }
+
+    /// About how many bytes its deliveries take on a wire.
+    pub fn weight(&self) -> u32 {
+        self.weight
     }
 
     /// The deliveries, in order.
@@ -67,6 +87,8 @@ struct State {
     queue: Vec<Piece>,
     /// Deliveries in `queue`, which is what the capacity counts.
     queued: usize,
+    /// Their weight, which is what the byte capacity counts.
+    queued_bytes: u64,
     closed: Option<CloseReason>,
 }
 
@@ -75,6 +97,7 @@ struct Inner {
     state: Mutex<State>,
     notify: Notify,
     capacity: usize,
+    byte_capacity: u64,
 }
 
 /// The sending side is held by the hub; the connection's writer holds a clone and drains it.
@@ -98,13 +121,21 @@ pub enum NextBatch {
 
 impl Outbox {
     /// Creates an outbox whose backlog may reach `capacity` undelivered events (plus one batch
-    /// pushed when it was empty).
+    /// pushed when it was empty), whatever their size.
     pub fn new(capacity: usize) -> Self {
+        Self::bounded(capacity, u64::MAX)
+    }
+
+    /// Creates an outbox whose backlog may reach `capacity` undelivered events and `bytes`
+    /// bytes of them ([`Piece::weight`]), plus one batch pushed when it was empty: a reader
+    /// that falls behind on big messages is cut as soon as one that falls behind on small ones.
+    pub fn bounded(capacity: usize, bytes: u64) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 notify: Notify::new(),
                 capacity: capacity.max(1),
+                byte_capacity: bytes.max(1),
             }),
         }
     }
@@ -123,6 +154,7 @@ impl Outbox {
     /// Fails, queuing nothing, when they would add to a backlog beyond capacity.
     pub fn push_pieces(&self, staged: &mut Vec<Piece>) -> Result<(), Overflow> {
         let count: usize = staged.iter().map(Piece::len).sum();
+        let bytes: u64 = staged.iter().map(|p| u64::from(p.weight)).sum();
         let mut state = self.state();
         if state.closed.is_some() {
             staged.clear();
@@ -131,13 +163,17 @@ impl Outbox {
         // A backlog beyond capacity means the reader is not keeping up. A batch that alone is
         // bigger (the acknowledgements of one group commit, say) arriving at an empty queue
         // does not: the reader took everything before it.
-        if state.queued > 0 && state.queued + count > self.inner.capacity {
+        if state.queued > 0
+            && (state.queued + count > self.inner.capacity
+                || state.queued_bytes + bytes > self.inner.byte_capacity)
+        {
             return Err(Overflow);
         }
         let was_empty = state.queue.is_empty();
         // Appended, not swapped: each side keeps its own buffer, sized for its own traffic.
         state.queue.append(staged);
         state.queued += count;
+        state.queued_bytes += bytes;
         drop(state);
         if was_empty {
             self.inner.notify.notify_one();
@@ -160,6 +196,7 @@ impl Outbox {
         if discard {
             state.queue = Vec::new();
             state.queued = 0;
+            state.queued_bytes = 0;
         }
         drop(state);
         self.inner.notify.notify_one();
@@ -173,6 +210,11 @@ impl Outbox {
     /// Number of undelivered events.
     pub fn len(&self) -> usize {
         self.state().queued
+    }
+
+    /// Bytes of undelivered events ([`Piece::weight`]).
+    pub fn queued_bytes(&self) -> u64 {
+        self.state().queued_bytes
     }
 
     /// True when nothing is waiting.
@@ -189,6 +231,7 @@ impl Outbox {
                 if !state.queue.is_empty() {
                     std::mem::swap(&mut state.queue, buf);
                     state.queued = 0;
+                    state.queued_bytes = 0;
                     return NextBatch::Ready;
                 }
                 if let Some(reason) = &state.closed {
@@ -207,6 +250,7 @@ impl Outbox {
         }
         std::mem::swap(&mut state.queue, buf);
         state.queued = 0;
+        state.queued_bytes = 0;
         true
     }
 }
@@ -289,6 +333,37 @@ mod tests {
         assert_eq!(outbox.next_batch(&mut buf).await, NextBatch::Ready);
         assert_eq!(buf.iter().map(Piece::len).sum::<usize>(), 3);
         outbox.send(notice("f")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_backlog_of_big_events_overflows_by_bytes_before_by_count() {
+        let big = |i: usize| Event::Notice {
+            req: None,
+            room: None,
+            text: format!("{i}{}", "x".repeat(10_000)).into(),
+        };
+        let outbox = Outbox::bounded(4096, 32 * 1024);
+        outbox.send(big(0)).unwrap();
+        outbox.send(big(1)).unwrap();
+        outbox.send(big(2)).unwrap();
+        assert_eq!(outbox.send(big(3)), Err(Overflow), "four 10 KB events exceed 32 KiB");
+        assert_eq!(outbox.len(), 3);
+        assert!(outbox.queued_bytes() > 30_000);
+        let mut buf = Vec::new();
+        assert_eq!(outbox.next_batch(&mut buf).await, NextBatch::Ready);
+        assert_eq!(outbox.queued_bytes(), 0);
+        // Small events still fit by the thousand.
+        for i in 0..100 {
+            outbox.send(notice(&i.to_string())).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_piece_weighs_what_its_deliveries_weigh() {
+        let log: Arc<[Delivery]> = ["a", "bb", "ccc"].map(|t| deliver(notice(t))).into();
+        let piece = Piece::new(log.clone(), 1..3);
+        assert_eq!(piece.weight(), log[1].weight + log[2].weight);
+        assert_eq!(Piece::one(deliver(notice("bb"))).weight(), log[1].weight);
     }
 
     #[test]

@@ -220,6 +220,16 @@ pub enum Refusal {
     },
     /// A request before logging in (checked by the front door).
     NotRegistered,
+    /// The session already ignores as many users as it may.
+    IgnoreListFull {
+        /// How many it may ignore.
+        limit: u32,
+    },
+    /// Too many requests of this kind are still waiting for their answers (history pages).
+    TooManyPending {
+        /// How many may wait at once.
+        limit: u32,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -296,6 +306,13 @@ impl fmt::Display for Refusal {
                 "slow down: at most {per_second} messages per second; this message was not sent; keep flooding and you will be disconnected"
             ),
             Refusal::NotRegistered => f.write_str("log in first"),
+            Refusal::IgnoreListFull { limit } => {
+                write!(f, "you already ignore {limit} users, the most there can be; /unignore someone first")
+            }
+            Refusal::TooManyPending { limit } => write!(
+                f,
+                "busy: {limit} history pages you asked for are still on their way; wait for them, then ask again"
+            ),
         }
     }
 }

@@ -72,6 +72,9 @@ pub enum Write {
     Message(StoredMessage),
     /// Create or update a room.
     Room(RoomRecord),
+    /// Forget the room with this folded name, if it has no stored message (the hub forgets
+    /// rooms that were made and left without anything worth keeping).
+    ForgetRoom(String),
 }
 
 /// A page query, as in the native `history` frame and IRCv3 `CHATHISTORY`: bounds by id
@@ -141,8 +144,17 @@ pub enum StoreError {
 
 /// A message store. Implementations must be safe to call from several threads.
 pub trait Store: Send + Sync + 'static {
-    /// Loads every room with its last id and its `recent` latest messages.
-    fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError>;
+    /// Hands every room, with its last id and its `recent` latest messages, to `room`, one at
+    /// a time: a server with many rooms starts holding one room's messages at a time, not
+    /// every room's at once.
+    fn load_each(&self, recent: usize, room: &mut dyn FnMut(LoadedRoom)) -> Result<(), StoreError>;
+
+    /// Every room at once (see [`Store::load_each`]), for tests and tools.
+    fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError> {
+        let mut rooms = Vec::new();
+        self.load_each(recent, &mut |room| rooms.push(room))?;
+        Ok(rooms)
+    }
 
     /// Applies a batch of writes in one transaction, all or nothing. When this returns `Ok`,
     /// the writes are durable against a crash of the process.

@@ -41,6 +41,7 @@ async fn join(hub: &HubHandle, nick: &str, capacity: usize) -> Peer {
     let registration = Registration {
         nick: nick.into(),
         ident: format!("{nick}@test"),
+        real_host: None,
         kind: SessionKind::Native,
         outbox: outbox.clone(),
         realname: String::new(),
@@ -105,6 +106,7 @@ async fn nicks_are_unique_ignoring_case() {
         .register(Registration {
             nick: "aNN".into(),
             ident: "x@y".into(),
+            real_host: None,
             kind: SessionKind::Text,
             outbox: Outbox::new(8),
             realname: String::new(),
@@ -349,8 +351,12 @@ struct GatedStore {
 }
 
 impl natter_core::Store for GatedStore {
-    fn load(&self, recent: usize) -> Result<Vec<natter_core::store::LoadedRoom>, natter_core::StoreError> {
-        self.inner.load(recent)
+    fn load_each(
+        &self,
+        recent: usize,
+        room: &mut dyn FnMut(natter_core::store::LoadedRoom),
+    ) -> Result<(), natter_core::StoreError> {
+        self.inner.load_each(recent, room)
     }
 
     fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
@@ -407,6 +413,100 @@ async fn a_history_page_keeps_its_place_among_the_answers() {
     assert!(ann.events().await.is_empty(), "everything waits behind the page being read");
     open.send(()).unwrap();
     assert_eq!(kinds(&ann.events().await), ["history", "local", "message", "members"]);
+}
+
+/// A client that asks for history pages faster than they are read gets four on their way and
+/// a refusal for each one beyond, so the server never holds more than four pages for it.
+#[tokio::test]
+async fn history_requests_beyond_four_pending_are_refused_and_the_four_arrive_in_order() {
+    let (open, gate) = std::sync::mpsc::channel();
+    let store = GatedStore { inner: MemoryStore::new(), gate: std::sync::Mutex::new(gate) };
+    let hub = hub::start(HubConfig::default(), Arc::new(store)).unwrap();
+    let ann = join(&hub, "ann", 64).await;
+    ann.events().await;
+    for i in 0..10u32 {
+        let req = Some(natter_core::RequestToken::new(i));
+        let query = natter_core::store::HistoryQuery { limit: 10, ..Default::default() };
+        hub.command(ann.id, Command::History { room: "#lobby".into(), query, around: false, req })
+            .await
+            .unwrap();
+    }
+    for _ in 0..4 {
+        open.send(()).unwrap();
+    }
+    let mut events = Vec::new();
+    while events.len() < 10 {
+        let more = ann.events().await;
+        assert!(!more.is_empty(), "only {events:?}");
+        events.extend(more);
+    }
+    let order: Vec<(u32, &str)> = events
+        .iter()
+        .map(|e| match e {
+            Event::History { req, .. } => (*req.as_ref().unwrap().get::<u32>().unwrap(), "page"),
+            Event::Error { req, refusal: Refusal::TooManyPending { limit: 4 } } => {
+                (*req.as_ref().unwrap().get::<u32>().unwrap(), "busy")
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // The refusals are immediate; the pages come once read, in the order asked.
+    let busy: Vec<u32> = order.iter().filter(|(_, k)| *k == "busy").map(|(i, _)| *i).collect();
+    let pages: Vec<u32> = order.iter().filter(|(_, k)| *k == "page").map(|(i, _)| *i).collect();
+    assert_eq!((pages, busy), (vec![0, 1, 2, 3], vec![4, 5, 6, 7, 8, 9]));
+}
+
+/// Rooms made and left without anything worth keeping are forgotten, here and in the store;
+/// a room where something was said stays.
+#[tokio::test]
+async fn a_room_left_empty_and_unused_is_forgotten_and_a_used_one_stays() {
+    let store = Arc::new(MemoryStore::new());
+    let hub = hub::start(HubConfig::default(), store.clone()).unwrap();
+    let ann = join(&hub, "ann", 256).await;
+    for room in ["#junk", "#kept"] {
+        hub.command(ann.id, Command::Join { room: room.into(), key: None, req: None }).await.unwrap();
+    }
+    hub.command(ann.id, say("#kept", "worth keeping", None)).await.unwrap();
+    for room in ["#junk", "#kept"] {
+        hub.command(ann.id, Command::Part { room: room.into(), reason: None, req: None }).await.unwrap();
+    }
+    ann.events().await;
+    hub.command(ann.id, Command::Rooms { req: None }).await.unwrap();
+    let listed = match &ann.events().await[..] {
+        [Event::Rooms { rooms, .. }] => rooms.iter().map(|r| r.name.to_string()).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(listed, ["#kept", "#lobby"]);
+    // The store followed (its writes are committed before the next batch's answers).
+    hub.command(ann.id, say("#lobby", "barrier", None)).await.unwrap();
+    ann.events().await;
+    let stored: Vec<String> =
+        natter_core::Store::load(&*store, 0).unwrap().into_iter().map(|r| r.record.name).collect();
+    assert!(!stored.contains(&"#junk".to_string()) && stored.contains(&"#kept".to_string()), "{stored:?}");
+}
+
+/// Every `ignore` answers with the whole list, so the list is capped: 10,000 ignores must
+/// not make the server send (and hold) hundreds of megabytes.
+#[tokio::test]
+async fn the_ignore_list_is_capped() {
+    let hub = start();
+    let ann = join(&hub, "ann", 4096).await;
+    ann.events().await;
+    for i in 0..257 {
+        hub.command(ann.id, Command::Ignore { nick: Some(format!("n{i}")), req: None }).await.unwrap();
+    }
+    let events = ann.events().await;
+    assert_eq!(events.len(), 257);
+    for (i, event) in events.iter().enumerate() {
+        match event {
+            Event::Ignoring { nicks, .. } if i < 256 => assert_eq!(nicks.len(), i + 1),
+            Event::Error { refusal: Refusal::IgnoreListFull { limit: 256 }, .. } if i == 256 => {}
+            other => panic!("ignore {i}: {other:?}"),
+        }
+    }
+    // Ignoring someone already ignored is no new entry, and unignoring makes room.
+    hub.command(ann.id, Command::Ignore { nick: Some("n0".into()), req: None }).await.unwrap();
+    assert!(matches!(&ann.events().await[..], [Event::Ignoring { nicks, .. }] if nicks.len() == 256));
 }
 
 #[tokio::test]
@@ -480,6 +580,7 @@ async fn look_alike_nicks_are_refused_while_the_original_is_online() {
     let register = |nick: &str| Registration {
         nick: nick.into(),
         ident: "x@y".into(),
+        real_host: None,
         kind: SessionKind::Text,
         outbox: Outbox::new(8),
         realname: String::new(),
@@ -513,6 +614,7 @@ async fn register(hub: &HubHandle, nick: &str, kind: SessionKind, lobby: bool) -
     let registration = Registration {
         nick: nick.into(),
         ident: format!("{nick}@test"),
+        real_host: None,
         kind,
         outbox: outbox.clone(),
         realname: String::new(),
@@ -623,6 +725,7 @@ async fn service_and_server_names_are_reserved() {
     let register = |nick: &str| Registration {
         nick: nick.into(),
         ident: "x@y".into(),
+        real_host: None,
         kind: SessionKind::Irc,
         outbox: Outbox::new(8),
         realname: String::new(),
@@ -657,6 +760,7 @@ async fn login(hub: &HubHandle, nick: &str, given: Given<'_>) -> Result<Peer, Re
     let registration = Registration {
         nick: nick.into(),
         ident: format!("{nick}@test"),
+        real_host: None,
         kind: SessionKind::Native,
         outbox: outbox.clone(),
         realname: String::new(),

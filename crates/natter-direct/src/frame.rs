@@ -15,6 +15,11 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const MAX_MESSAGE: usize = 60 * 1024;
 /// Largest TCP frame body (type byte included).
 pub const MAX_FRAME: usize = u16::MAX as usize;
+/// Largest first packet a TCP listener reads from a new connection. A connector's first
+/// packet is a PAKE message (35 bytes); anything announced bigger is not natter direct and is
+/// refused from its length prefix, so a stranger never makes the listener hold a whole
+/// 64 KiB frame. The margin leaves room for a later version to say so in its first packet.
+pub const MAX_FIRST_PACKET: usize = 256;
 
 const T_PAKE: u8 = 1;
 const T_NOISE: u8 = 2;

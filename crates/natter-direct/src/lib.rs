@@ -7,7 +7,8 @@
 //! Nothing is ever written to disk. Design and threat model: `docs/direct.md`.
 //!
 //! Pure modules (no I/O, unit- and property-tested): [`code`], [`words`], [`session`],
-//! [`frame`], [`reliable`]. I/O modules: [`tcp`], [`udp`], [`plain`]; user interfaces: [`ui`]
+//! [`frame`], [`reliable`], [`notices`]. I/O modules: [`tcp`] (whose listener lets new
+//! connections wait side by side in the [`waiting_room`]), [`udp`], [`plain`]; user interfaces: [`ui`]
 //! (lines, for pipes and `--line`) and [`tui`] (full screen, on a terminal, built from
 //! `natter connect`'s TUI parts); [`chat`] joins a user interface to a network link through two
 //! channel seams.
@@ -18,6 +19,7 @@ pub mod chat;
 pub mod code;
 pub mod error;
 pub mod frame;
+pub mod notices;
 pub mod plain;
 pub mod reliable;
 pub mod session;
@@ -25,6 +27,7 @@ pub mod tcp;
 pub mod tui;
 pub mod udp;
 pub mod ui;
+pub mod waiting_room;
 pub mod words;
 
 use std::future::Future;

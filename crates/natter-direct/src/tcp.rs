@@ -1,7 +1,6 @@
 //! Encrypted chat over TCP: handshake frames, then sealed [`AppMsg`]s, one per frame.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -11,12 +10,10 @@ use tokio::sync::mpsc;
 use crate::chat::{Link, NetEvent, Ui};
 use crate::code::Code;
 use crate::error::DirectError;
-use crate::frame::{AbortReason, AppMsg, PROTOCOL_VERSION, Packet, StreamDecoder};
+use crate::frame::{AbortReason, AppMsg, Packet, StreamDecoder};
 use crate::session::{Handshake, HandshakeError, HsMsg, Opener, Sealer, Session, Step};
+use crate::waiting_room::{Candidate, WaitingRoom, WaitingRoomLimits};
 use crate::{HANDSHAKE_TIMEOUT, LINGER};
-
-/// How long an unknown connection may take to send its first packet.
-const FIRST_PACKET_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads packets from a TCP stream through a bounded decoder.
 struct PacketReader {
@@ -104,51 +101,62 @@ async fn drive(
     }
 }
 
-/// Waits for the one peer, runs the handshake with it and returns the chat link.
-///
-/// Connections that do not start with a natter direct PAKE message (port scanners, a stray
-/// netcat) are ignored and do not use up the code. Once a peer has sent a PAKE message it has
-/// made its one guess: success or failure, the listener stops listening.
+/// Waits for the one peer, runs the handshake with it and returns the chat link; the
+/// waiting room has its default limits.
 pub async fn listen(listener: TcpListener, code: &Code, ui: &Ui) -> Result<(Link, String), DirectError> {
-    loop {
-        let (stream, addr) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        let (read, mut writer) = stream.into_split();
-        let mut reader = PacketReader::new(read);
-        let first = tokio::time::timeout(FIRST_PACKET_TIMEOUT, reader.next()).await;
-        let msg = match first {
-            Ok(Ok(Some(Packet::Pake { version: PROTOCOL_VERSION, msg }))) => msg,
-            Ok(Ok(Some(Packet::Pake { version, .. }))) => {
-                let _ = send_packet(&mut writer, &Packet::Abort(AbortReason::Protocol)).await;
-                ui.status(format!(
-                    "ignored {addr}: it speaks natter direct version {version}, we speak {PROTOCOL_VERSION}"
-                ))
-                .await;
-                continue;
-            }
-            _ => {
-                ui.status(format!(
-                    "ignored a connection from {addr} that is not natter direct; still waiting"
-                ))
-                .await;
-                continue;
-            }
-        };
-        drop(listener);
-        ui.status(format!("{addr} is connecting; checking the code")).await;
+    listen_with(listener, code, ui, WaitingRoomLimits::default()).await
+}
+
+/// [`listen`] with the waiting room's limits given (tests shorten or lengthen them).
+///
+/// New connections wait for their first packet side by side (see [`crate::waiting_room`]):
+/// idle ones, port scanners and stray netcats are closed and do not use up the code. The
+/// first connection to send a well-formed PAKE message is answered, and that answer is its
+/// one guess of the code: from then on, success or failure, the listener accepts no one else.
+/// A PAKE message that is not well formed is refused without an answer, so it guesses
+/// nothing and the code stays unused.
+pub async fn listen_with(
+    listener: TcpListener,
+    code: &Code,
+    ui: &Ui,
+    limits: WaitingRoomLimits,
+) -> Result<(Link, String), DirectError> {
+    let mut room = WaitingRoom::new(listener, limits, ui);
+    let (candidate, mut hs, flight) = loop {
+        let mut candidate = room.next_candidate().await?;
         let mut hs = Handshake::listener(code);
-        let session = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-            match hs.on_message(HsMsg::Pake(msg))? {
-                Step::Send(msgs) => send_flight(&mut writer, msgs).await?,
-                _ => return Err(HandshakeError::Unexpected("PAKE").into()),
+        match hs.on_message(HsMsg::Pake(std::mem::take(&mut candidate.pake))) {
+            Ok(Step::Send(flight)) => break (candidate, hs, flight),
+            Ok(_) => return Err(HandshakeError::Unexpected("PAKE").into()),
+            Err(_) => {
+                if let Ok(abort) = Packet::Abort(AbortReason::Protocol).encode_stream() {
+                    // Never blocking: nothing else was ever sent on this connection.
+                    let _ = candidate.stream.try_write(&abort);
+                }
+                let addr = candidate.addr;
+                room.notice(&format!(
+                    "ignored {addr}: its handshake message is not valid natter direct; the code is still \
+                     unused; still waiting"
+                ))
+                .await;
             }
-            drive(&mut hs, &mut reader, &mut writer).await
-        })
-        .await
-        .map_err(|_| DirectError::HandshakeTimeout(HANDSHAKE_TIMEOUT.as_secs()))??;
-        let sas = session.sas().to_string();
-        return Ok((start_link(session, reader, writer), sas));
-    }
+        }
+    };
+    // The guess is made once the flight is sent: everyone else goes now.
+    room.close().await;
+    let Candidate { stream, addr, .. } = candidate;
+    let _ = stream.set_nodelay(true);
+    ui.status(format!("{addr} is connecting; checking the code")).await;
+    let (read, mut writer) = stream.into_split();
+    let mut reader = PacketReader::new(read);
+    let session = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        send_flight(&mut writer, flight).await?;
+        drive(&mut hs, &mut reader, &mut writer).await
+    })
+    .await
+    .map_err(|_| DirectError::HandshakeTimeout(HANDSHAKE_TIMEOUT.as_secs()))??;
+    let sas = session.sas().to_string();
+    Ok((start_link(session, reader, writer), sas))
 }
 
 /// Connects to a listener, runs the handshake and returns the chat link.

@@ -13,6 +13,7 @@ use crate::chat::{Link, NetEvent, Ui};
 use crate::code::Code;
 use crate::error::DirectError;
 use crate::frame::{AbortReason, AppMsg, PROTOCOL_VERSION, Packet};
+use crate::notices::NoticeLimiter;
 use crate::reliable::{Arq, Config};
 use crate::session::{
     Handshake, HandshakeError, HsMsg, Opener, Ordering, Sealer, Session, SessionError, Step,
@@ -103,31 +104,50 @@ async fn handshake(
     }
 }
 
-/// Waits for the first datagram carrying a natter direct PAKE message, locks onto its sender
-/// and runs the handshake. Stray datagrams before that are ignored and do not use the code.
+/// Waits for the first datagram carrying a well-formed natter direct PAKE message, locks
+/// onto its sender and runs the handshake. Stray datagrams before that are ignored as they
+/// come (nothing waits, so none can hold the listener up) and do not use the code; neither
+/// does a malformed PAKE message, which is refused without an answer. Notices about them
+/// are rate-limited.
 pub async fn listen(socket: UdpSocket, code: &Code, ui: &Ui) -> Result<(Link, String), DirectError> {
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let (msg, from) = loop {
+    let mut notices = NoticeLimiter::new(Instant::now().into_std());
+    let refuse = Packet::Abort(AbortReason::Protocol).encode();
+    let (mut hs, flight, from) = loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
-        match Packet::decode(&buf[..n]) {
-            Ok(Packet::Pake { version: PROTOCOL_VERSION, msg }) => break (msg, from),
-            Ok(Packet::Pake { version, .. }) => {
-                let _ = socket.send_to(&Packet::Abort(AbortReason::Protocol).encode(), from).await;
-                ui.status(format!(
-                    "ignored {from}: it speaks natter direct version {version}, we speak {PROTOCOL_VERSION}"
-                ))
-                .await;
+        let notice = match Packet::decode(&buf[..n]) {
+            Ok(Packet::Pake { version: PROTOCOL_VERSION, msg }) => {
+                let mut hs = Handshake::listener(code);
+                match hs.on_message(HsMsg::Pake(msg)) {
+                    Ok(Step::Send(msgs)) => break (hs, encode_flight(msgs), from),
+                    Ok(_) => return Err(HandshakeError::Unexpected("PAKE").into()),
+                    Err(_) => {
+                        let _ = socket.send_to(&refuse, from).await;
+                        format!(
+                            "ignored {from}: its handshake message is not valid natter direct; the code is \
+                             still unused; still waiting"
+                        )
+                    }
+                }
             }
-            _ => {}
+            Ok(Packet::Pake { version, .. }) => {
+                let _ = socket.send_to(&refuse, from).await;
+                format!(
+                    "ignored {from}: it speaks natter direct version {version}, we speak {PROTOCOL_VERSION}; \
+                     still waiting"
+                )
+            }
+            _ => continue,
+        };
+        if let Some(line) = notices.admit(Instant::now().into_std(), &notice) {
+            ui.status(line).await;
         }
     };
+    if let Some(line) = notices.summary() {
+        ui.status(line).await;
+    }
     socket.connect(from).await?;
     ui.status(format!("{from} is connecting; checking the code")).await;
-    let mut hs = Handshake::listener(code);
-    let flight = match hs.on_message(HsMsg::Pake(msg))? {
-        Step::Send(msgs) => encode_flight(msgs),
-        _ => return Err(HandshakeError::Unexpected("PAKE").into()),
-    };
     let (session, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&socket, &mut hs, flight))
         .await
         .map_err(|_| DirectError::HandshakeTimeout(HANDSHAKE_TIMEOUT.as_secs()))??;

@@ -5,7 +5,7 @@
 //! One task (not a reader and a writer) and no buffer held while idle keep an idle connection
 //! small; a read borrows a stack buffer only for the duration of one non-blocking read.
 
-use crate::door::{Door, Flow, SessionCtx};
+use crate::door::{Door, Flow, Pace, SessionCtx};
 use crate::write_batch::{Written, write_batch};
 use natter_core::{Command, Event, NextBatch, Piece};
 use natter_proto::line::{LineBuffer, LineEvent};
@@ -75,10 +75,12 @@ pub(crate) async fn run<D: Door>(
     }
     loop {
         let registering = ctx.session.is_none() && !closing;
+        let waiting = ctx.pace == Pace::Waiting && !closing;
         let wake = [
             registering.then(|| deadline.min(Instant::now() + STOP_CHECK)),
-            partial_due.filter(|_| !closing),
+            partial_due.filter(|_| !closing && !waiting),
             tick_due.filter(|_| !closing),
+            waiting.then(|| ctx.budget.due()),
         ]
         .into_iter()
         .flatten()
@@ -107,31 +109,36 @@ pub(crate) async fn run<D: Door>(
                     continue;
                 }
                 let (written, closed) = {
-                    let bye = match items {
+                    let reason = match items {
                         NextBatch::Ready => None,
-                        NextBatch::Closed(reason) => Some(Event::Bye { reason: reason.0 }),
+                        NextBatch::Closed(reason) => Some(reason.0),
                     };
+                    let bye = reason.clone().map(|reason| Event::Bye { reason });
                     let taken = batch.len();
                     let written = write_batch(&stream, &mut door, &mut batch, bye.as_ref());
-                    if taken <= KEEP_BATCH_AFTER {
+                    if taken <= KEEP_BATCH_AFTER && batch.is_empty() {
                         batch = Vec::new();
                     }
-                    (written, bye.is_some())
+                    (written, reason)
                 };
                 // Usually the socket takes everything at once; waiting for a full send buffer
                 // to drain is the rare case, boxed to keep this future small.
+                let is_closed = closed.is_some();
                 peer_gone = match written {
                     Written::All => false,
-                    Written::Rest(rest) => !Box::pin(write_rest(&mut stream, &rest)).await,
+                    Written::Rest(rest) => !Box::pin(write_backlog(&mut stream, &mut door, &mut batch, rest, closed)).await,
                     Written::PeerGone => true,
                 };
+                let closed = is_closed;
                 if closed || peer_gone {
                     break;
                 }
             }
             // poll_read_ready rather than readable(): the future is a reference, not 150 bytes
             // of readiness state kept in every idle connection.
-            ready = poll_fn(|cx| stream.poll_read_ready(cx)), if !closing => {
+            // A session over its command budget is not read until it is within it again:
+            // what it sends waits in the socket, and its peer's writes stall.
+            ready = poll_fn(|cx| stream.poll_read_ready(cx)), if !closing && !waiting => {
                 if ready.is_err() {
                     peer_gone = true;
                     break;
@@ -169,6 +176,9 @@ pub(crate) async fn run<D: Door>(
         let quit = Command::Quit { reason: Some("connection lost".into()) };
         let _ = Box::pin(ctx.hub.command(session, quit)).await;
     }
+    // The session's connection counts are given back before the peer sees the end: whoever
+    // reconnects on seeing it finds its place free.
+    ctx.release_counts();
     let _ = stream.shutdown().await;
 }
 
@@ -189,6 +199,16 @@ async fn on_timer<D: Door>(
     ctx: &mut SessionCtx,
 ) -> Option<String> {
     let Timers { now, registering, deadline, partial_due, tick_due } = timers;
+    if ctx.pace == Pace::Waiting && now >= ctx.budget.due() {
+        // Paid for: the lines that waited go on (until the budget runs out again).
+        ctx.pace = Pace::Warned;
+        if let Flow::Close(reason) = drain_lines(lines, door, ctx).await {
+            return Some(reason);
+        }
+        if lines.is_empty() {
+            lines.shrink_when_idle();
+        }
+    }
     if registering && ctx.hub.is_stopped() {
         return Some("server shutting down".into());
     }
@@ -197,7 +217,7 @@ async fn on_timer<D: Door>(
         tracing::info!(peer = %ctx.peer, "disconnected: registration timeout");
         return Some(format!("registration timeout: log in within {secs} seconds of connecting"));
     }
-    if partial_due.is_some_and(|due| now >= due) {
+    if partial_due.is_some_and(|due| now >= due) && ctx.pace != Pace::Waiting {
         *partial_due = None;
         let flow = match lines.take_partial() {
             Some(line) => door.on_line(line, ctx).await,
@@ -228,8 +248,12 @@ async fn begin<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut SessionC
     }
 }
 
+/// Hands the complete lines read so far to the door, stopping early when the session runs
+/// over its command budget (the rest wait in `lines`).
 async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut SessionCtx) -> Flow {
-    while let Some(event) = lines.next_line() {
+    while ctx.pace != Pace::Waiting
+        && let Some(event) = lines.next_line()
+    {
         let flow = match event {
             LineEvent::Line(line) => door.on_line(line, ctx).await,
             LineEvent::TooLong(max) => door.on_too_long(ctx, max),
@@ -239,6 +263,33 @@ async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut Se
         }
     }
     Flow::Continue
+}
+
+/// A slow reader: waits until the peer took `rest`, then renders and writes the pieces left
+/// in `batch` a chunk at a time, as the socket drains (and the goodbye for `bye`, last).
+/// False when the peer did not take a chunk within [`WRITE_TIMEOUT`] or is gone.
+async fn write_backlog<D: Door>(
+    stream: &mut TcpStream,
+    door: &mut D,
+    batch: &mut Vec<Piece>,
+    mut rest: Vec<u8>,
+    bye: Option<natter_core::Name>,
+) -> bool {
+    let bye = bye.map(|reason| Event::Bye { reason });
+    loop {
+        if !write_rest(stream, &rest).await {
+            return false;
+        }
+        if batch.is_empty() {
+            return true;
+        }
+        rest = match write_batch(stream, door, batch, bye.as_ref()) {
+            Written::All if batch.is_empty() => return true,
+            Written::All => Vec::new(),
+            Written::Rest(more) => more,
+            Written::PeerGone => return false,
+        };
+    }
 }
 
 /// Waits until the peer took the rest, at most [`WRITE_TIMEOUT`]; false when it did not.

@@ -1,7 +1,9 @@
-//! Per-session flood control: a token bucket for messages and a strike counter for invalid
-//! input. Both answer "warn" first and "disconnect" only when abuse continues.
+//! Per-session flood control: a token bucket for messages, a budget for every other command
+//! and a strike counter for invalid input. The first two answer "warn" first; messages are
+//! refused and a flood disconnects; other commands are slowed down, never lost.
 
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Token bucket: `rate` messages per second on average, `burst` at once.
 #[derive(Debug)]
@@ -88,6 +90,59 @@ impl Strikes {
     }
 }
 
+/// The clock budgets run on: milliseconds since the first use in this process, on tokio's
+/// clock (so that tests can move it). A `u32` wraps after 49 days; budgets compare times
+/// with wrapping arithmetic and never look further than a minute away.
+fn clock_ms() -> u32 {
+    static START: OnceLock<tokio::time::Instant> = OnceLock::new();
+    let start = *START.get_or_init(tokio::time::Instant::now);
+    tokio::time::Instant::now().duration_since(start).as_millis() as u32
+}
+
+/// A session's budget for commands other than messages ([`natter_core::Command::cost`]): a
+/// generic cell rate algorithm, one timestamp (4 bytes per connection). A burst of
+/// [`CommandBudget::BURST_SECONDS`] seconds' worth goes at once; beyond it each command waits
+/// until the session has earned it, as IRC servers' "fake lag" does: a client that asks for
+/// the whole server's user list in a loop gets it once every two seconds, and nothing is
+/// refused.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommandBudget {
+    /// When the session will have paid for everything it asked so far (ms on [`clock_ms`]);
+    /// in the past when it owes nothing.
+    paid_at: u32,
+}
+
+impl CommandBudget {
+    /// Seconds' worth of units a session may spend at once.
+    pub const BURST_SECONDS: u32 = 10;
+
+    /// Charges `cost` units to a session that earns `rate` per second (0: no budget).
+    /// `None`: within the budget. `Some(owed)`: over it by that much; the session's next
+    /// command must wait until [`CommandBudget::due`].
+    pub fn charge(&mut self, cost: u32, rate: u16) -> Option<Duration> {
+        if cost == 0 || rate == 0 {
+            return None;
+        }
+        let now = clock_ms();
+        // The debt already owed, if `paid_at` is ahead of now (wrapping: never more than a
+        // minute ahead, so a huge difference means it is in the past).
+        let owed = self.paid_at.wrapping_sub(now);
+        let owed = if owed > 60_000 { 0 } else { owed };
+        let owed = owed + cost * 1000 / u32::from(rate);
+        self.paid_at = now.wrapping_add(owed);
+        let tolerance = Self::BURST_SECONDS * 1000;
+        (owed > tolerance).then(|| Duration::from_millis(u64::from(owed - tolerance)))
+    }
+
+    /// When the session is back within its budget: its next command may go then.
+    pub fn due(&self) -> tokio::time::Instant {
+        let at = self.paid_at.wrapping_sub(Self::BURST_SECONDS * 1000);
+        let ahead = at.wrapping_sub(clock_ms());
+        let ahead = if ahead > 60_000 { 0 } else { ahead };
+        tokio::time::Instant::now() + Duration::from_millis(u64::from(ahead))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +158,23 @@ mod tests {
         assert!(unused.ready() && unused.ready() && unused.allow() && !unused.ready());
         let mut unlimited = RateLimiter::new(0, 1);
         assert!((0..10_000).all(|_| unlimited.allow()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_command_budget_lets_a_burst_through_then_paces_it() {
+        let mut budget = CommandBudget::default();
+        // Ten units a second, a hundred at once: five 20-unit commands.
+        assert!((0..5).all(|_| budget.charge(20, 10).is_none()));
+        assert_eq!(budget.charge(20, 10), Some(Duration::from_secs(2)));
+        // Waiting is paying: after the wait, the next one is over by its own cost only.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(budget.charge(20, 10), Some(Duration::from_secs(2)));
+        // Free commands never wait, nor anything without a budget; a long quiet spell
+        // restores the whole burst.
+        assert_eq!(budget.charge(0, 10), None);
+        assert!((0..100).all(|_| budget.charge(20, 0).is_none()));
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!((0..5).all(|_| budget.charge(20, 10).is_none()));
     }
 
     #[test]

@@ -27,16 +27,21 @@ thread_local! {
 /// What became of a batch.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Written {
-    /// The socket took every byte.
+    /// The socket took every byte of every piece (and of `last`).
     All,
-    /// The socket is full: these bytes must be written once it drains.
+    /// The socket is full: these bytes must be written once it drains, then the pieces left
+    /// in the batch (and `last`), which were not rendered.
     Rest(Vec<u8>),
     /// The peer is gone.
     PeerGone,
 }
 
 /// Renders `batch` (and then `last`, e.g. a goodbye) for `door` and writes as much as the
-/// socket takes without waiting. Empties `batch`, keeping its allocation.
+/// socket takes without waiting. Rendering stops at the first [`CHUNK`] the socket does not
+/// take whole: a slow reader's backlog stays in its pieces (counted by its outbox, shared
+/// with other recipients) instead of being rendered into memory of its own. Removes the
+/// pieces rendered from `batch`, keeping its allocation; `last` is rendered only once
+/// `batch` is empty.
 pub(crate) fn write_batch<D: Door>(
     stream: &TcpStream,
     door: &mut D,
@@ -46,20 +51,27 @@ pub(crate) fn write_batch<D: Door>(
     OUT.with_borrow_mut(|out| {
         out.clear();
         let mut full = false;
-        // Each piece is released right after its rendering, while its reference count is
-        // still in cache.
-        for piece in batch.drain(..) {
+        let mut rendered = 0;
+        for piece in batch.iter() {
             for delivery in piece.deliveries() {
                 render(door, delivery, out);
-                if !full && out.len() >= CHUNK {
-                    match flush(stream, out) {
-                        Ok(all) => full = !all,
-                        Err(()) => return Written::PeerGone,
+            }
+            rendered += 1;
+            if out.len() >= CHUNK {
+                match flush(stream, out) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        full = true;
+                        break;
                     }
+                    Err(()) => return Written::PeerGone,
                 }
             }
         }
-        if let Some(event) = last {
+        batch.drain(..rendered);
+        if batch.is_empty()
+            && let Some(event) = last
+        {
             door.render(event, out);
         }
         if !full {
@@ -146,24 +158,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_socket_leaves_exactly_the_unwritten_rest() {
+    async fn a_full_socket_stops_the_rendering_and_leaves_exactly_the_rest() {
         let (server, mut client) = pair().await;
         // Far more than a loopback socket buffers, in many chunks.
         let events: Vec<Event> = (0..30_000).map(notice).collect();
         let mut batch: Vec<Piece> = events.iter().cloned().map(|e| Piece::one(deliver(e))).collect();
         let bye = Event::Bye { reason: "bye".into() };
-        let Written::Rest(rest) = write_batch(&server, &mut NativeDoor::new(1024), &mut batch, Some(&bye))
-        else {
+        let mut door = NativeDoor::new(1024);
+        let Written::Rest(rest) = write_batch(&server, &mut door, &mut batch, Some(&bye)) else {
             panic!("the socket cannot take 30 MB at once");
         };
+        // What was not rendered is still in the batch, and what was is bounded by a chunk
+        // or two, not the 30 MB the batch would take.
+        assert!(!batch.is_empty() && batch.len() < events.len(), "{} pieces left", batch.len());
+        assert!(rest.len() <= 2 * CHUNK, "{} bytes rendered and kept", rest.len());
         let mut all = expected(&events);
         NativeDoor::new(1024).render(&bye, &mut all);
-        assert!(!rest.is_empty() && rest.len() < all.len());
-        let written = all.len() - rest.len();
-        let mut received = vec![0u8; written];
-        client.read_exact(&mut received).await.unwrap();
-        assert_eq!(received, all[..written]);
-        assert_eq!(rest, all[written..]);
+        // Keep writing as the connection loop does, reading alongside: every byte arrives
+        // once, in order, the goodbye last.
+        let total = all.len();
+        let reader = tokio::spawn(async move {
+            let mut received = vec![0u8; total];
+            client.read_exact(&mut received).await.unwrap();
+            received
+        });
+        let mut stream = server;
+        let mut rest = rest;
+        loop {
+            tokio::io::AsyncWriteExt::write_all(&mut stream, &rest).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            rest = match write_batch(&stream, &mut door, &mut batch, Some(&bye)) {
+                Written::All => Vec::new(),
+                Written::Rest(r) => r,
+                Written::PeerGone => panic!("the reader is there"),
+            };
+        }
+        assert_eq!(reader.await.unwrap(), all);
     }
 
     #[tokio::test]

@@ -243,6 +243,14 @@ impl SqliteStore {
                     insert.raw_execute().map_err(sql_err)?;
                     i += rows;
                 }
+                Write::ForgetRoom(key) => {
+                    tx.prepare_cached(
+                        "DELETE FROM rooms WHERE key = ?1 AND NOT EXISTS (SELECT 1 FROM messages WHERE room = ?1)",
+                    )
+                    .and_then(|mut s| s.execute(params![key]))
+                    .map_err(sql_err)?;
+                    i += 1;
+                }
                 Write::Room(r) => {
                     let created_ts = to_i64(r.created_ts, "room creation time")?;
                     let rules = crate::rules::encode(&r.rules);
@@ -293,7 +301,7 @@ fn insert_messages_sql(rows: usize) -> &'static str {
     SQL.iter().find(|(n, _)| *n == rows).map(|(_, sql)| sql.as_str()).expect("one of INSERT_ROWS")
 }
 
-fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedRoom>> {
+fn load_in(conn: &mut Connection, recent: usize, each: &mut dyn FnMut(LoadedRoom)) -> rusqlite::Result<()> {
     // One read transaction, so that every room is seen at the same instant.
     let tx = conn.transaction()?;
     let records = tx
@@ -313,7 +321,6 @@ fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedR
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let recent = i64::try_from(recent).unwrap_or(i64::MAX);
-    let mut rooms = Vec::with_capacity(records.len());
     {
         let mut last = tx.prepare_cached("SELECT max(mid) FROM messages WHERE room = ?1")?;
         let mut latest = tx.prepare_cached(&format!(
@@ -325,11 +332,10 @@ fn load_in(conn: &mut Connection, recent: usize) -> rusqlite::Result<Vec<LoadedR
                 .query_map(params![record.folded, recent], message_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             msgs.reverse();
-            rooms.push(LoadedRoom { record, last_mid: last_mid.map_or(0, |m| m as u64), recent: msgs });
+            each(LoadedRoom { record, last_mid: last_mid.map_or(0, |m| m as u64), recent: msgs });
         }
     }
-    tx.finish()?;
-    Ok(rooms)
+    tx.finish()
 }
 
 /// The inclusive lower bound for values above `after` (everything without one); `None` when
@@ -387,8 +393,8 @@ fn history_in(
 }
 
 impl Store for SqliteStore {
-    fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError> {
-        self.read(|conn| load_in(conn, recent)).map_err(|e| load_error(&self.path, &e))
+    fn load_each(&self, recent: usize, room: &mut dyn FnMut(LoadedRoom)) -> Result<(), StoreError> {
+        self.read(|conn| load_in(conn, recent, room)).map_err(|e| load_error(&self.path, &e))
     }
 
     fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {

@@ -442,3 +442,16 @@ fn mixed_batches_keep_every_message_and_room_write() {
         assert_eq!(loaded[0].last_mid, 157);
     });
 }
+
+/// A room is forgotten only while it has no stored message: a room with history stays.
+#[test]
+fn forgetting_a_room_removes_it_only_without_messages() {
+    each(|s| {
+        fill(s, 3);
+        s.commit(&[Write::Room(room("#empty"))]).unwrap();
+        s.commit(&[Write::ForgetRoom("#empty".into()), Write::ForgetRoom("#r".into())]).unwrap();
+        let names: Vec<String> = s.load(0).unwrap().into_iter().map(|r| r.record.folded).collect();
+        assert_eq!(names, ["#r"]);
+        assert_eq!(mids(&s.history("#r", q(None, None, 10)).unwrap()).0, [1, 2, 3]);
+    });
+}

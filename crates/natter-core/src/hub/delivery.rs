@@ -52,6 +52,8 @@ impl Hub {
     /// Appends a delivery to the log of the current batch; sessions are then given its index.
     pub(super) fn log_entry(&mut self, delivery: Delivery) -> u32 {
         let entry = u32::try_from(self.log.len()).expect("a batch logs far fewer than 4 billion events");
+        let sum = self.log_sums.last().copied().unwrap_or(0) + u64::from(delivery.weight);
+        self.log_sums.push(sum);
         self.log.push(delivery);
         entry
     }
@@ -61,6 +63,8 @@ impl Hub {
     pub(super) fn flush(&mut self) {
         while !self.dirty.is_empty() {
             let log: Arc<[Delivery]> = std::mem::take(&mut self.log).into();
+            let sums = std::mem::replace(&mut self.log_sums, vec![0]);
+            let weight = |r: &std::ops::Range<u32>| sums[r.end as usize] - sums[r.start as usize];
             let mut pieces = std::mem::take(&mut self.pieces);
             let mut too_slow = Vec::new();
             for id in std::mem::take(&mut self.dirty) {
@@ -84,14 +88,18 @@ impl Hub {
                     // A piece keeps its whole log alive until written: a slow reader that gets
                     // a little of many busy batches would hold far more than its own outbox.
                     // A small share gets a log of its own instead.
+                    let bytes = s.staged.iter().map(weight).sum();
                     let own: Arc<[Delivery]> = s
                         .staged
                         .drain(..)
                         .flat_map(|r| log[r.start as usize..r.end as usize].iter().cloned())
                         .collect();
-                    pieces.push(Piece::new(own, 0..share as u32));
+                    pieces.push(Piece::weighed(own, 0..share as u32, bytes));
                 } else {
-                    pieces.extend(s.staged.drain(..).map(|range| Piece::new(log.clone(), range)));
+                    pieces.extend(s.staged.drain(..).map(|range| {
+                        let bytes = weight(&range);
+                        Piece::weighed(log.clone(), range, bytes)
+                    }));
                 }
                 if pieces.len() <= KEEP_STAGED_AFTER {
                     s.staged = Vec::new();
@@ -110,6 +118,7 @@ impl Hub {
             }
         }
         self.log.clear();
+        self.log_sums.truncate(1);
     }
 
     /// Refuses a request of `id`.

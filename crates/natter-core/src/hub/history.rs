@@ -9,6 +9,7 @@ use super::delivery::TOO_SLOW;
 use super::state::HeldItem;
 use super::{Hub, SessionId, stored_to_chat};
 use crate::event::{Event, deliver};
+use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_READS, MAX_PAGES_PER_SESSION};
 use crate::outbox::Piece;
 use crate::refusal::Refusal;
 use crate::request::Req;
@@ -22,6 +23,17 @@ pub(crate) struct HistoryPage {
     session: SessionId,
     ticket: u64,
     event: Event,
+}
+
+/// A page to read, waiting for a free reader when [`MAX_PAGE_READS`] are busy.
+pub(crate) struct PageRead {
+    session: SessionId,
+    ticket: u64,
+    key: String,
+    name: Name,
+    query: HistoryQuery,
+    around: bool,
+    req: Req,
 }
 
 impl Hub {
@@ -49,14 +61,41 @@ impl Hub {
         if r.ephemeral {
             return self.reply(id, Event::History { req, room: name, messages: Vec::new(), more: false });
         }
+        if self.pages_pending(id) >= MAX_PAGES_PER_SESSION {
+            // Each page may be big: a client that asks for pages faster than it reads them
+            // must not make the server hold them all.
+            return self.refuse(id, req, Refusal::TooManyPending { limit: MAX_PAGES_PER_SESSION as u32 });
+        }
         query.limit = query.limit.clamp(1, self.config.max_history_page);
-        let store = self.store.clone();
         let ticket = self.hold_for_page(id);
+        let read = PageRead { session: id, ticket, key, name, query, around, req };
+        if self.page_reads < MAX_PAGE_READS {
+            self.start_page_read(read);
+        } else {
+            // Every reader is busy: the request waits its turn (at most
+            // MAX_PAGES_PER_SESSION per session), its place among the answers already held.
+            self.page_queue.push_back(read);
+        }
+    }
+
+    /// History pages asked for by `id` and not delivered yet.
+    fn pages_pending(&self, id: SessionId) -> usize {
+        let Some(held) = self.sessions.get(&id).and_then(|s| s.held.as_ref()) else { return 0 };
+        held.queue.iter().filter(|i| matches!(i, HeldItem::Waiting(_))).count()
+    }
+
+    /// Reads a page on the blocking pool; it comes back through [`Hub::on_history_page`].
+    fn start_page_read(&mut self, read: PageRead) {
+        let PageRead { session, ticket, key, name, query, around, req } = read;
+        self.page_reads += 1;
+        let store = self.store.clone();
         let pages = self.pages.clone();
         tokio::task::spawn_blocking(move || {
+            let forwards = query.forwards() && !around;
             let page = if around { history_around(&*store, &key, query) } else { store.history(&key, query) };
             let event = match page {
-                Ok((rows, more)) => {
+                Ok((mut rows, mut more)) => {
+                    more |= trim_to_bytes(&mut rows, MAX_PAGE_BYTES, forwards);
                     let messages = rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
                     Event::History { req, room: name, messages, more }
                 }
@@ -66,7 +105,7 @@ impl Hub {
                 },
             };
             // No receiver: the hub has stopped, and the session with it.
-            let _ = pages.send(HistoryPage { session: id, ticket, event });
+            let _ = pages.send(HistoryPage { session, ticket, event });
         });
     }
 
@@ -90,6 +129,14 @@ impl Hub {
     /// being read goes to the session.
     pub(super) fn on_history_page(&mut self, page: HistoryPage) {
         let HistoryPage { session: id, ticket, event } = page;
+        self.page_reads -= 1;
+        // Pages of sessions that left meanwhile are not read at all.
+        while let Some(next) = self.page_queue.pop_front() {
+            if self.sessions.contains_key(&next.session) {
+                self.start_page_read(next);
+                break;
+            }
+        }
         let Some(session) = self.sessions.get_mut(&id) else { return };
         let Some(held) = session.held.as_mut() else { return };
         if let Some(slot) = held.queue.iter_mut().find(|i| matches!(i, HeldItem::Waiting(t) if *t == ticket))
@@ -108,6 +155,39 @@ impl Hub {
             self.remove_session(id, TOO_SLOW, true);
         }
     }
+}
+
+/// Drops messages from the far end of a page (the oldest of a backward page, the newest of a
+/// forward one) until it weighs at most `max_bytes`, always keeping one message. True when
+/// some were dropped: the client pages on from the ones it got.
+fn trim_to_bytes(rows: &mut Vec<StoredMessage>, max_bytes: usize, forwards: bool) -> bool {
+    let weigh = |m: &StoredMessage| m.text.len() + m.nick.len() + m.sender_key.len() + 64;
+    let mut total = 0;
+    let keep = if forwards {
+        rows.iter()
+            .take_while(|m| {
+                total += weigh(m);
+                total <= max_bytes
+            })
+            .count()
+    } else {
+        rows.iter()
+            .rev()
+            .take_while(|m| {
+                total += weigh(m);
+                total <= max_bytes
+            })
+            .count()
+    }
+    .max(1)
+    .min(rows.len());
+    let dropped = rows.len() - keep;
+    if forwards {
+        rows.truncate(keep);
+    } else {
+        rows.drain(..dropped);
+    }
+    dropped > 0
 }
 
 /// A page centred on `query.before` (id) or `query.before_ts` (time), both included: the

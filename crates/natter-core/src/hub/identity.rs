@@ -41,6 +41,7 @@ impl Hub {
             nick: nick.clone(),
             folded: key.clone(),
             ident: reg.ident.as_str().into(),
+            real_host: reg.real_host.as_deref().map(Name::from),
             kind: reg.kind,
             outbox: reg.outbox,
             rooms: Vec::new(),
@@ -65,7 +66,12 @@ impl Hub {
         let id = self.sessions.insert(Box::new(session));
         self.nicks.insert(key, id);
         self.skeletons.insert(look, id);
-        tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in");
+        match &reg.real_host {
+            Some(real) => {
+                tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, address = %real, "logged in")
+            }
+            None => tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in"),
+        }
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         if reg.lobby {
             let lobby = self.config.lobby.clone();
@@ -177,6 +183,7 @@ impl Hub {
             if let Some(room) = self.rooms.get_mut(key) {
                 room.forget(id);
             }
+            self.forget_if_unused(key);
         }
         self.remember_past(&session.nick, &session.ident, &session.realname);
         if !discard {

@@ -138,6 +138,8 @@ impl Hub {
             room.operators.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
         let voiced =
             room.voiced.iter().filter_map(|m| self.sessions.get(m)).map(|s| s.nick.clone()).collect();
+        // `recent` is bounded in bytes too (`Room::remember`): the replay is what was said lately,
+        // never megabytes of it.
         let skip = room.recent.len().saturating_sub(history_len);
         let history =
             if room.ephemeral { Vec::new() } else { room.recent.iter().skip(skip).cloned().collect() };
@@ -185,6 +187,28 @@ impl Hub {
         }
         if let Some(s) = self.sessions.get_mut(&id) {
             s.rooms.retain(|k| k != key);
+        }
+        self.forget_if_unused(key);
+    }
+
+    /// Forgets a room that its last member left and that holds nothing anyone chose: no
+    /// message ever stored, no topic, no settings or bans (its founder alone does not count),
+    /// not the lobby nor a configured ephemeral room. Like an IRC channel, it is gone once
+    /// empty (here and in the store), so rooms made and left in a loop cost nothing lasting.
+    pub(super) fn forget_if_unused(&mut self, key: &str) {
+        let Some(room) = self.rooms.get(key) else { return };
+        let unused = room.members.is_empty()
+            && room.last_mid == 0
+            && room.topic.is_empty()
+            && room.bans.is_empty()
+            && room.op_nicks.len() <= 1
+            && !room.ephemeral
+            && room.modes == crate::event::RoomModes { no_external: true, ..Default::default() }
+            && key != fold(&self.config.lobby);
+        if unused {
+            self.rooms.remove(key);
+            self.persister.write(Write::ForgetRoom(key.to_string()));
+            self.pending.push_back(None);
         }
     }
 

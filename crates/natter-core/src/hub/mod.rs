@@ -194,6 +194,9 @@ pub(crate) struct Hub {
     dirty: Vec<SessionId>,
     /// Every delivery of the current batch of commands, in order; sessions stage ranges of it.
     log: Vec<crate::event::Delivery>,
+    /// Running sums of the log's weights: entry `i` is the weight of `log[..i]`, so a range's
+    /// weight costs one subtraction however many recipients it has.
+    log_sums: Vec<u64>,
     /// Reused buffer for handing pieces to outboxes.
     pieces: Vec<crate::outbox::Piece>,
     /// Nicknames recently given up (quit or renamed), newest last, for `Whowas`.
@@ -204,6 +207,10 @@ pub(crate) struct Hub {
     pages: mpsc::UnboundedSender<HistoryPage>,
     /// Numbers the history requests in flight.
     next_ticket: u64,
+    /// History pages being read on the blocking pool (at most `MAX_PAGE_READS`).
+    page_reads: usize,
+    /// History pages waiting for a free reader, in the order asked.
+    page_queue: VecDeque<history::PageRead>,
     /// The server password (`HubConfig::password`), as a digest.
     password: Option<crate::secret::Secret>,
     /// The server operators (`HubConfig::operators`), as digests.
@@ -216,9 +223,6 @@ pub(crate) struct Hub {
 
 /// Loads the store and starts the hub on the current tokio runtime.
 pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, StoreError> {
-    // Load more than the replay needs: the client ids of recent messages let a client that
-    // resends after a server restart be recognised before its message is delivered twice.
-    let loaded = store.load(config.history.max(CID_WINDOW))?;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (pages, pages_rx) = mpsc::unbounded_channel();
     let persister = Persister::start(store.clone(), done_tx)
@@ -240,24 +244,33 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         cids: CidCache::default(),
         dirty: Vec::new(),
         log: Vec::new(),
+        log_sums: vec![0],
         pieces: Vec::new(),
         whowas: VecDeque::new(),
         stats: ServerStats::default(),
         pages,
         next_ticket: 0,
+        page_reads: 0,
+        page_queue: VecDeque::new(),
         password,
         operators,
         throttle,
         login_log: crate::throttle::LogBudget::new(tokio::time::Instant::now()),
     };
-    for room in loaded {
+    // Load more than the replay needs: the client ids of recent messages let a client that
+    // resends after a server restart be recognised before its message is delivered twice.
+    // One room at a time: only what each room keeps stays in memory.
+    let recent = hub.config.history.max(CID_WINDOW);
+    let store = hub.store.clone();
+    store.load_each(recent, &mut |room| {
         let name: Arc<str> = room.record.name.as_str().into();
         for m in &room.recent {
             hub.cids.load(&room.record.folded, m);
         }
-        let skip = room.recent.len().saturating_sub(hub.config.history);
-        let recent = room.recent.iter().skip(skip).map(|m| Arc::new(stored_to_chat(m, &name))).collect();
-        let mut r = Room::new(name, room.record.folded.clone(), room.record.created_ts);
+        let mut r = Room::new(name.clone(), room.record.folded.clone(), room.record.created_ts);
+        for m in &room.recent {
+            r.remember(Arc::new(stored_to_chat(m, &name)), hub.config.history);
+        }
         r.topic = room.record.topic.as_str().into();
         r.topic_by = room.record.topic_by.map(|s| s.as_str().into());
         r.ephemeral = room.record.ephemeral;
@@ -266,9 +279,8 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.modes = rules.modes;
         r.bans = rules.bans.into_iter().map(|b| state::Ban::new(&b.mask, b.by, b.ts)).collect();
         r.last_mid = room.last_mid;
-        r.recent = recent;
         hub.rooms.insert(room.record.folded, r);
-    }
+    })?;
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;
     }

@@ -1,6 +1,7 @@
 //! The hub's records of sessions and rooms.
 
 use crate::event::{ChatMessage, RoomModes};
+use crate::limits::MAX_REPLAY_BYTES;
 use crate::outbox::Outbox;
 use crate::vocab::{Name, SessionKind};
 use natter_proto::names::Glob;
@@ -17,6 +18,8 @@ pub(crate) struct Session {
     /// The nick case-folded: what the nick table and ignore lists hold.
     pub folded: String,
     pub ident: Name,
+    /// The real address behind a cloaked `ident` (see `Registration::real_host`).
+    pub real_host: Option<Name>,
     pub kind: SessionKind,
     pub outbox: Outbox,
     /// Keys of the rooms this session is in.
@@ -112,8 +115,12 @@ pub(crate) struct Room {
     /// Folded nicks that are operator when they join (stored: see `store::RoomRules`).
     pub op_nicks: Vec<String>,
     pub last_mid: u64,
-    /// The latest stored messages, replayed on join.
+    /// The latest stored messages, replayed on join: at most `HubConfig::history` of them
+    /// and [`MAX_REPLAY_BYTES`] of text, so a room costs little memory however long its
+    /// messages.
     pub recent: VecDeque<Arc<ChatMessage>>,
+    /// Bytes of text in `recent`.
+    pub recent_bytes: usize,
     pub voiced: FxHashSet<SessionId>,
     pub modes: RoomModes,
     pub bans: Vec<Ban>,
@@ -155,6 +162,7 @@ impl Room {
             op_nicks: Vec::new(),
             last_mid: 0,
             recent: Default::default(),
+            recent_bytes: 0,
             voiced: Default::default(),
             modes: RoomModes { no_external: true, ..Default::default() },
             bans: Vec::new(),
@@ -192,9 +200,12 @@ impl Room {
         if keep == 0 || self.ephemeral {
             return;
         }
-        if self.recent.len() >= keep {
-            self.recent.pop_front();
-        }
+        self.recent_bytes += message.text.len();
         self.recent.push_back(message);
+        while self.recent.len() > keep || (self.recent_bytes > MAX_REPLAY_BYTES && self.recent.len() > 1) {
+            if let Some(old) = self.recent.pop_front() {
+                self.recent_bytes -= old.text.len();
+            }
+        }
     }
 }

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     EmptyMessage,
     /// Too many messages too fast; slow down.
     RateLimited,
+    /// Too many requests of this kind waiting for their answers; wait for them first.
+    Busy,
     /// The protocol version is not supported.
     UnsupportedVersion,
     /// The store failed; the request may be retried.
@@ -60,6 +62,9 @@ pub enum ErrorCode {
     AlreadyInRoom,
     /// Wrong or missing server password.
     BadPassword,
+    /// Over UDP: a datagram without this session's token (from `welcome`), or with another;
+    /// it was ignored. Sent at most once per few seconds.
+    BadToken,
     /// Too many wrong passwords from your address (or for that operator): wait the time the
     /// message gives before trying again.
     TooManyAttempts,
@@ -87,6 +92,7 @@ impl ErrorCode {
             ErrorCode::NotOperator => "not_operator",
             ErrorCode::EmptyMessage => "empty_message",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Busy => "busy",
             ErrorCode::UnsupportedVersion => "unsupported_version",
             ErrorCode::StoreFailed => "store_failed",
             ErrorCode::CannotSend => "cannot_send",
@@ -97,6 +103,7 @@ impl ErrorCode {
             ErrorCode::UserNotInRoom => "user_not_in_room",
             ErrorCode::AlreadyInRoom => "already_in_room",
             ErrorCode::BadPassword => "bad_password",
+            ErrorCode::BadToken => "bad_token",
             ErrorCode::TooManyAttempts => "too_many_attempts",
             ErrorCode::Other => "other",
         }

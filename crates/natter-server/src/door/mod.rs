@@ -1,6 +1,7 @@
 //! Front doors: each turns one protocol's lines into hub commands and renders hub events back
 //! into that protocol's bytes. The connection loop around them ([`crate::conn`]) is shared.
 
+mod datagram;
 pub mod helpdesk;
 pub mod irc;
 pub mod modes;
@@ -9,13 +10,17 @@ pub mod slots;
 pub mod text;
 pub mod udp_tutorial;
 
+pub(crate) use datagram::DatagramDoor;
+
+use crate::address::PeerAddr;
 use crate::config::SessionSettings;
-use crate::limits::{RateLimiter, Strikes};
+use crate::limits::{CommandBudget, RateLimiter, Strikes};
+use crate::peers::{Admitted, Peers};
 use natter_core::hub::SessionId;
 use natter_core::{
     Command, DoorNote, Event, HubHandle, Outbox, Refusal, Registration, RenderSlot, Req, SessionKind,
 };
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the connection loop does after a line.
@@ -122,27 +127,107 @@ pub(crate) struct SessionCtx {
     pub hub: HubHandle,
     pub outbox: Outbox,
     pub session: Option<SessionId>,
-    pub peer: SocketAddr,
+    pub peer: PeerAddr,
     pub settings: SessionSettings,
     pub kind: SessionKind,
     pub rate: RateLimiter,
     pub strikes: Strikes,
-    /// Messages dropped by the rate limit and not yet told about ([`SessionCtx::rate_limited_counted`]).
-    pub dropped: u32,
+    /// Messages dropped by the rate limit and not yet told about ([`SessionCtx::rate_limited_counted`]);
+    /// a `u16` (a flood is cut long before) so that it fits beside the flags: this context
+    /// lives in every connection's task.
+    pub dropped: u16,
+    /// What other commands may still cost before they are slowed down.
+    pub budget: CommandBudget,
+    /// Whether the session's lines wait for its budget.
+    pub pace: Pace,
+    /// The server's connection counts and address cloaks; `None` for the console.
+    peers: Option<Arc<Peers>>,
+    /// Where this connection stands in those counts.
+    counted: Counted,
+}
+
+/// Where a session stands with its [`CommandBudget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// Within its budget.
+    Free,
+    /// Was told it is over its budget, and has not been within it since (told once a streak).
+    Warned,
+    /// Over its budget: its next line waits until [`CommandBudget::due`].
+    Waiting,
+}
+
+/// Where a session stands in the server's connection counts ([`Peers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// Not counted (UDP members, the console).
+    No,
+    /// Counted, not logged in yet.
+    Newcomer,
+    /// Counted and logged in.
+    LoggedIn,
 }
 
 impl SessionCtx {
-    pub fn new(hub: HubHandle, peer: SocketAddr, settings: SessionSettings, kind: SessionKind) -> Self {
+    /// A session the connection caps do not count (UDP members, the console); `peers` shows
+    /// its address (cloaked or not).
+    pub fn new(
+        hub: HubHandle,
+        peer: impl Into<PeerAddr>,
+        settings: SessionSettings,
+        kind: SessionKind,
+        peers: Option<Arc<Peers>>,
+    ) -> Self {
         Self {
             hub,
-            outbox: Outbox::new(settings.outbox),
+            outbox: Outbox::bounded(settings.outbox, u64::from(settings.outbox_kib) * 1024),
             session: None,
-            peer,
+            peer: peer.into(),
             settings,
             kind,
             rate: RateLimiter::new(settings.msg_rate, settings.msg_burst),
             strikes: Strikes::default(),
             dropped: 0,
+            budget: CommandBudget::default(),
+            pace: Pace::Free,
+            peers,
+            counted: Counted::No,
+        }
+    }
+
+    /// The session of a TCP connection counted when it was accepted: the session now holds the
+    /// count, and gives it back when it logs in (newcomers) and when it ends (its address).
+    pub fn admitted(
+        hub: HubHandle,
+        settings: SessionSettings,
+        kind: SessionKind,
+        admitted: Admitted,
+    ) -> Self {
+        let peer = admitted.peer();
+        let peers = admitted.hand_over();
+        let counted = if peers.is_some() { Counted::Newcomer } else { Counted::No };
+        let mut ctx = Self::new(hub, peer, settings, kind, peers);
+        ctx.counted = counted;
+        ctx
+    }
+
+    /// `user@host` as others see this peer, and the real address when the host is a cloak.
+    pub fn ident(&self, user: &str) -> (String, Option<String>) {
+        let (host, real) = match &self.peers {
+            Some(peers) => peers.shown_host(self.peer.ip()),
+            None => (self.peer.ip().to_canonical().to_string(), None),
+        };
+        (format!("{user}@{host}"), real)
+    }
+
+    /// The session logged in: it no longer counts as a newcomer.
+    fn logged_in(&mut self, session: SessionId) {
+        self.session = Some(session);
+        if self.counted == Counted::Newcomer {
+            if let Some(peers) = &self.peers {
+                peers.logged_in();
+            }
+            self.counted = Counted::LoggedIn;
         }
     }
 
@@ -214,7 +299,7 @@ impl SessionCtx {
         if let Some(flow) = self.flooding() {
             return flow;
         }
-        self.dropped += 1;
+        self.dropped = self.dropped.saturating_add(1);
         if self.dropped > 1 {
             return Flow::Continue;
         }
@@ -262,9 +347,11 @@ impl SessionCtx {
         given: Credentials<'_>,
         req: Req,
     ) -> (Flow, Option<Refusal>) {
+        let (ident, real_host) = self.ident(given.user.unwrap_or(kind_user(self.kind)));
         let registration = Registration {
             nick,
-            ident: format!("{}@{}", given.user.unwrap_or(kind_user(self.kind)), self.peer.ip()),
+            ident,
+            real_host,
             kind: self.kind,
             outbox: self.outbox.clone(),
             realname: given.realname,
@@ -276,7 +363,7 @@ impl SessionCtx {
         };
         match self.hub.register(registration).await {
             Ok(Ok(registered)) => {
-                self.session = Some(registered.session);
+                self.logged_in(registered.session);
                 (Flow::Continue, None)
             }
             Ok(Err(refused)) => {
@@ -292,9 +379,11 @@ impl SessionCtx {
     /// guest's name is the server's choice, so a name that is taken is the server's to retry.
     /// `Ok(Err(refusal))` when the hub refused it; `Err` when the server is shutting down.
     pub async fn register_unseen(&mut self, nick: String) -> Result<Result<(), Refusal>, ()> {
+        let (ident, real_host) = self.ident(kind_user(self.kind));
         let registration = Registration {
             nick,
-            ident: format!("{}@{}", kind_user(self.kind), self.peer.ip()),
+            ident,
+            real_host,
             kind: self.kind,
             outbox: self.outbox.clone(),
             realname: String::new(),
@@ -306,7 +395,7 @@ impl SessionCtx {
         };
         match self.hub.register(registration).await {
             Ok(Ok(registered)) => {
-                self.session = Some(registered.session);
+                self.logged_in(registered.session);
                 Ok(Ok(()))
             }
             Ok(Err(refused)) => Ok(Err(refused.0)),
@@ -327,15 +416,57 @@ impl SessionCtx {
         }
     }
 
-    /// Hands a command to the hub.
+    /// Hands a command to the hub and charges the session's budget: once it is spent, the
+    /// session's next lines wait until it is paid for ([`Pace::Waiting`]), the first time
+    /// with a notice that says so.
     pub async fn command(&mut self, command: Command) -> Flow {
         let Some(session) = self.session else {
             return self.reject(None, Refusal::NotRegistered);
         };
+        match self.budget.charge(command.cost(), self.settings.command_rate) {
+            Some(_) => {
+                // This command goes; the session's next lines wait until it is paid for (the
+                // connection keeps writing meanwhile, and stops reading).
+                if self.pace == Pace::Free {
+                    let text = "slow down: too many commands; each now waits its turn (listing who is \
+                                online or the rooms, and nick and topic changes, cost most)";
+                    if let Flow::Close(reason) =
+                        self.local(Event::Notice { req: None, room: None, text: text.into() })
+                    {
+                        return Flow::Close(reason);
+                    }
+                }
+                tracing::debug!(peer = %self.peer, "commands slowed down");
+                self.pace = Pace::Waiting;
+            }
+            None if command.cost() > 0 => self.pace = Pace::Free,
+            None => {}
+        }
         match self.hub.command(session, command).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Close("the server is shutting down".into()),
         }
+    }
+}
+
+impl SessionCtx {
+    /// Gives the connection's counts back (its address's share, and its newcomer slot if it
+    /// never logged in), once. The connection loop calls it before the socket closes, so that
+    /// a peer that sees the end finds its place free; dropping the context calls it too.
+    pub fn release_counts(&mut self) {
+        if let Some(peers) = &self.peers {
+            match std::mem::replace(&mut self.counted, Counted::No) {
+                Counted::No => {}
+                Counted::Newcomer => peers.release(self.peer.ip(), false),
+                Counted::LoggedIn => peers.release(self.peer.ip(), true),
+            }
+        }
+    }
+}
+
+impl Drop for SessionCtx {
+    fn drop(&mut self) {
+        self.release_counts();
     }
 }
 
@@ -359,5 +490,19 @@ fn kind_user(kind: SessionKind) -> &'static str {
         SessionKind::Udp => "udp",
         SessionKind::Irc => "irc",
         SessionKind::Console => "console",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The context lives in every connection's task: a few bytes more per connection cross
+    /// an allocator size class and cost idle connections a tenth more memory.
+    #[test]
+    fn the_session_context_stays_small() {
+        assert!(
+            std::mem::size_of::<super::SessionCtx>() <= 232,
+            "{}",
+            std::mem::size_of::<super::SessionCtx>()
+        );
     }
 }

@@ -7,6 +7,7 @@ use super::lines::push_line;
 use super::requests::{Op, op_of};
 use natter_core::Req;
 use natter_core::refusal::Refusal;
+use natter_proto::names::is_room_name;
 
 impl IrcDoor {
     /// Renders a refusal of the request `req` as its numeric (or CHATHISTORY `FAIL`).
@@ -101,6 +102,10 @@ impl IrcDoor {
             (Refusal::RoomFull { .. }, _) => self.numeric(out, "471", &[room, "Cannot join channel (+l)"]),
             (Refusal::InvalidKey { .. }, _) => self.numeric(out, "696", &[room, "k", "*", &message]),
             (Refusal::BanListFull { .. }, _) => self.numeric(out, "478", &[room, "*", &message]),
+            // A channel name the server will not have (ERR_BADCHANNAME), saying why.
+            (Refusal::InvalidRoom { room, problem }, _) if is_room_name(room) => {
+                self.numeric(out, "479", &[room, problem])
+            }
             (Refusal::NoSuchRoom { .. } | Refusal::InvalidRoom { .. }, _) => {
                 self.numeric(out, "403", &[room, "No such channel"])
             }
@@ -125,7 +130,9 @@ impl IrcDoor {
                 Refusal::CannotIgnoreSelf
                 | Refusal::NotIgnoring { .. }
                 | Refusal::NotStored { .. }
-                | Refusal::HistoryUnavailable { .. },
+                | Refusal::HistoryUnavailable { .. }
+                | Refusal::TooManyPending { .. }
+                | Refusal::IgnoreListFull { .. },
                 _,
             ) => {
                 let command = op.map_or("*", Op::command);
@@ -201,6 +208,16 @@ mod tests {
                 Some(Op::Invite { room: s("#r"), nick: s("ann") }),
                 Refusal::AlreadyInRoom { nick: n("ann"), room: n("#r") },
                 ":natter 443 bob ann #r :is already on channel\r\n",
+            ),
+            (
+                Some(Op::Topic { room: s("#a\u{200b}b") }),
+                Refusal::InvalidRoom { room: n("#a\u{200b}b"), problem: n("no invisible characters") },
+                ":natter 479 bob #a\u{200b}b :no invisible characters\r\n",
+            ),
+            (
+                Some(Op::Topic { room: s("ab") }),
+                Refusal::InvalidRoom { room: n("ab"), problem: n("rooms start with #") },
+                ":natter 403 bob ab :No such channel\r\n",
             ),
             (
                 Some(Op::Message { target: s("#x") }),

@@ -6,6 +6,9 @@
 mod refusals;
 mod render;
 mod tutorial;
+mod udp;
+
+pub(crate) use udp::UdpNativeDoor;
 
 use super::{Credentials, Door, Flow, SessionCtx, slots};
 use natter_core::store::HistoryQuery;

@@ -26,13 +26,16 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::Banned { .. } => ErrorCode::Banned,
         Refusal::BadKey { .. } => ErrorCode::BadKey,
         Refusal::RoomFull { .. } => ErrorCode::RoomFull,
-        Refusal::InvalidKey { .. } | Refusal::BanListFull { .. } => ErrorCode::Other,
+        Refusal::InvalidKey { .. } | Refusal::BanListFull { .. } | Refusal::IgnoreListFull { .. } => {
+            ErrorCode::Other
+        }
         Refusal::NotRoomOperator { .. } | Refusal::NotServerOperator { .. } | Refusal::NoOperators => {
             ErrorCode::NotOperator
         }
         Refusal::NotStored { .. } | Refusal::HistoryUnavailable { .. } => ErrorCode::StoreFailed,
         Refusal::LineTooLong { .. } => ErrorCode::TooLong,
         Refusal::RateLimited { .. } => ErrorCode::RateLimited,
+        Refusal::TooManyPending { .. } => ErrorCode::Busy,
         Refusal::NotRegistered => ErrorCode::NotRegistered,
     }
 }
@@ -116,6 +119,11 @@ mod tests {
             ),
             (Refusal::BanListFull { room: room() }, ErrorCode::Other, "ban list of #r is full (100)"),
             (
+                Refusal::IgnoreListFull { limit: 256 },
+                ErrorCode::Other,
+                "you already ignore 256 users, the most there can be; /unignore someone first",
+            ),
+            (
                 Refusal::NotRoomOperator { room: room(), action: RoomAction::SetTopic },
                 ErrorCode::NotOperator,
                 "the topic of #r is locked: only its operators can change it",
@@ -180,6 +188,11 @@ mod tests {
                 "slow down: at most 5 messages per second; this message was not sent; keep flooding and you will be disconnected",
             ),
             (Refusal::NotRegistered, ErrorCode::NotRegistered, "log in first"),
+            (
+                Refusal::TooManyPending { limit: 4 },
+                ErrorCode::Busy,
+                "busy: 4 history pages you asked for are still on their way; wait for them, then ask again",
+            ),
         ];
         for (refusal, code, wording) in cases {
             assert_eq!(error_code(&refusal), code, "{refusal:?}");

@@ -26,8 +26,8 @@ impl IrcDoor {
         let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
             return self.bad(ctx, "431", &["No nickname given"]);
         };
-        if validate_nick(nick).is_err() {
-            return self.bad(ctx, "432", &[nick, "Erroneous nickname"]);
+        if let Err(e) = validate_nick(nick) {
+            return self.bad(ctx, "432", &[nick, &format!("Erroneous nickname: {e}")]);
         }
         if ctx.session.is_some() {
             let req = Op::Nick { nick: nick.to_string() }.token();
@@ -105,7 +105,7 @@ impl IrcDoor {
             })
             .unwrap_or("irc")
             .to_string();
-        self.ident = format!("{user}@{}", ctx.peer.ip());
+        self.ident = ctx.ident(&user).0;
         let given = Credentials {
             user: Some(&user),
             realname: self.realname.clone(),
