@@ -8,7 +8,6 @@
 //! reconnects; a session that gives none is its own identity, for as long as it lasts.
 
 use super::SessionId;
-use super::state::Session;
 use crate::store::StoredMessage;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -24,9 +23,10 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
-    /// The scope of the ids session `id` sends.
-    pub fn of(id: SessionId, session: &Session) -> Self {
-        session.client.map_or(Scope::Session(id), Scope::Client)
+    /// The scope of the ids session `id` sends, given the client digests of the sessions that
+    /// gave a secret.
+    pub fn of(id: SessionId, clients: &FxHashMap<SessionId, NonZeroU64>) -> Self {
+        clients.get(&id).map_or(Scope::Session(id), |&digest| Scope::Client(digest))
     }
 
     /// What the store keeps of `cid` sent under this scope, so that a resend after a restart

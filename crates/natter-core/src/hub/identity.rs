@@ -58,12 +58,14 @@ impl Hub {
             hears_announcements: false,
             asked_operators: false,
             held: None,
-            client: reg.client_secret.as_deref().map(client_digest),
         };
         self.stats.users += 1;
         self.stats.operators += usize::from(session.server_op);
         self.stats.peak = self.stats.peak.max(self.stats.users);
         let id = self.sessions.insert(Box::new(session));
+        if let Some(secret) = &reg.client_secret {
+            self.clients.insert(id, client_digest(secret));
+        }
         self.nicks.insert(key, id);
         self.skeletons.insert(look, id);
         match &reg.real_host {
@@ -172,6 +174,7 @@ impl Hub {
             recipients.extend(operators);
         }
         let Some(mut session) = self.sessions.remove(&id) else { return };
+        self.clients.remove(&id);
         // Never the reason's words: a quit message is something a user wrote.
         tracing::info!(nick = %session.nick, kind = ?session.kind, "logged out");
         self.stats.users -= 1;

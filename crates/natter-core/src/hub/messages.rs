@@ -45,7 +45,10 @@ impl Hub {
         session.active_ts = ts;
         let (sender_key, from, ident) = (session.folded.clone(), session.nick.clone(), session.ident.clone());
         // Client ids belong to the identity that sent them, and are unique per target.
-        let scope = Scope::of(id, session);
+        let scope = match cid {
+            Some(_) => Scope::of(id, &self.clients),
+            None => Scope::Session(id),
+        };
         let folded = cid.is_some().then(|| match &target {
             Target::Room(name) | Target::Nick(name) => fold(name),
         });

@@ -190,6 +190,10 @@ pub(crate) struct Hub {
     reserved: rustc_hash::FxHashSet<u64>,
     rooms: FxHashMap<String, Room>,
     cids: CidCache,
+    /// The digest of each session's client secret (`Registration::client_secret`), for the
+    /// sessions that gave one: their client message ids are remembered under it. (Beside the
+    /// sessions rather than in them: a session record is at its allocator size class.)
+    clients: FxHashMap<SessionId, std::num::NonZeroU64>,
     /// Sessions with staged deliveries, flushed at the end of each batch of commands.
     dirty: Vec<SessionId>,
     /// Every delivery of the current batch of commands, in order; sessions stage ranges of it.
@@ -242,6 +246,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         reserved,
         rooms: FxHashMap::default(),
         cids: CidCache::default(),
+        clients: FxHashMap::default(),
         dirty: Vec::new(),
         log: Vec::new(),
         log_sums: vec![0],
@@ -371,6 +376,7 @@ impl Hub {
             session.outbox.close(reason, false);
         }
         self.sessions.clear();
+        self.clients.clear();
         self.nicks.clear();
         self.skeletons.clear();
     }

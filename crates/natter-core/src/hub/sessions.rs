@@ -141,7 +141,6 @@ mod tests {
             hears_announcements: false,
             asked_operators: false,
             held: None,
-            client: None,
         })
     }
 

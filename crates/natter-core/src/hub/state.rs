@@ -47,9 +47,6 @@ pub(crate) struct Session {
     /// While a history page is being read for this session, everything else it is sent
     /// waits here behind it (boxed: most sessions never have one).
     pub held: Option<Box<Held>>,
-    /// The digest of the client's own secret (`Registration::client_secret`), under which its
-    /// client message ids are remembered; `None`: they are this session's alone.
-    pub client: Option<std::num::NonZeroU64>,
 }
 
 /// What a session is sent while history pages it asked for are being read: each page's place
@@ -207,5 +204,16 @@ impl Room {
                 self.recent_bytes -= old.text.len();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every session's record is boxed in the hub's table: past 256 bytes it takes jemalloc's
+    /// next size class (320), 64 bytes more per connection. Rarely used per-session data lives
+    /// beside the table instead (the hub's `clients`).
+    #[test]
+    fn a_session_record_stays_in_its_allocator_size_class() {
+        assert!(std::mem::size_of::<super::Session>() <= 256, "{}", std::mem::size_of::<super::Session>());
     }
 }
