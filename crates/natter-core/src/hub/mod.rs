@@ -229,8 +229,6 @@ pub(crate) struct Hub {
 pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, StoreError> {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (pages, pages_rx) = mpsc::unbounded_channel();
-    let persister = Persister::start(store.clone(), done_tx)
-        .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     let reserved = config.reserved_nicks.iter().map(|n| identity::skeleton_key(n)).collect();
     let password = config.password.as_deref().map(crate::secret::Secret::new);
     let operators = config.operators.iter().map(|(n, p)| passwords::Operator::new(n, p)).collect();
@@ -238,7 +236,9 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let mut hub = Hub {
         config,
         store,
-        persister,
+        // Started once the store is loaded: a store that cannot be loaded is not closed (its
+        // closing would fail too, and say so a second time).
+        persister: Persister::stopped(),
         pending: VecDeque::new(),
         sessions: sessions::Sessions::default(),
         nicks: FxHashMap::default(),
@@ -286,6 +286,8 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.last_mid = room.last_mid;
         hub.rooms.insert(room.record.folded, r);
     })?;
+    hub.persister = Persister::start(hub.store.clone(), done_tx)
+        .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;
     }
