@@ -26,7 +26,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Run the chat server (native protocol, text mode and UDP on one port number).
-    Serve(natter_server::Args),
+    // Boxed: the server has many settings, and the other commands should not carry their size.
+    Serve(Box<natter_server::Args>),
     /// Connect to a natter server: a full-screen client on a terminal, line mode when piped.
     Connect(natter_client::Args),
     /// A private, encrypted chat for two, with no server in between.
@@ -38,7 +39,7 @@ enum Commands {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Commands::Serve(args) => natter_server::run(args),
+        Commands::Serve(args) => natter_server::run(*args),
         Commands::Connect(args) => natter_client::run(args),
         Commands::Direct(args) => natter_direct::run(args),
         Commands::Bench(args) => natter_bench::run(args),

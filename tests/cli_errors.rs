@@ -4,19 +4,44 @@
 mod common;
 
 use common::natter_bin;
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// Runs `natter serve` with `args` (and stdin closed); returns its error output.
+/// Runs `natter serve` with `args` (and stdin closed); returns its error output. A server that
+/// starts instead of failing is stopped and the test fails (rather than waiting for it).
 fn fails(args: &[&str]) -> String {
-    let out = Command::new(natter_bin())
+    let mut child = Command::new(natter_bin())
         .arg("serve")
         .args(args)
         .env("RUST_BACKTRACE", "1")
         .env("NATTER_LOG", "warn")
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut stderr = child.stderr.take().unwrap();
+    let read = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("natter serve {args:?} started instead of refusing: {}", read.join().unwrap());
+        }
+        // Polling for the exit (std has no wait with a timeout), not a guess at readiness.
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = read.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{status:?}: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line, not a chain or a backtrace:\n{err}");
     assert!(lines[0].starts_with("natter: "), "{err}");
@@ -63,4 +88,88 @@ fn a_second_server_on_the_same_database_refuses_to_start() {
     drop(first);
     let again = common::Server::start_with_db(&db, &[]);
     common::native(again.tcp, "bob");
+}
+
+/// Runs `natter serve` on the database at `db` and returns its one line of error.
+fn fails_on_db(db: &std::path::Path) -> String {
+    fails(&["--db", db.to_str().unwrap(), "--tcp", "127.0.0.1:0", "--udp", "off", "--irc", "off"])
+}
+
+/// A natter database holding `n` messages, closed cleanly (everything in the main file).
+fn natter_database(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let db = dir.join("natter.db");
+    let mut server = common::Server::start_with_db(&db, &["--msg-rate", "0"]);
+    let mut ann = common::native(server.tcp, "ann");
+    for i in 0..n {
+        ann.line(&format!(
+            r##"{{"type":"send","room":"#lobby","text":"message {i} {}","id":{i}}}"##,
+            "x".repeat(200)
+        ));
+    }
+    ann.expect(&format!(r#""type":"ack","id":{}"#, n - 1));
+    server.signal("-TERM");
+    assert!(server.wait_exit().success());
+    db
+}
+
+/// The one sentence for a file that is not natter's: the file named once, what to do.
+fn says_move_aside(line: &str, db: &std::path::Path) {
+    assert_eq!(line.matches(db.to_str().unwrap()).count(), 1, "{line}");
+    assert!(line.contains("move it aside or choose another --db path"), "{line}");
+}
+
+#[test]
+fn a_truncated_database_is_called_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = natter_database(dir.path(), 100);
+    let bytes = std::fs::read(&db).unwrap();
+    std::fs::write(&db, &bytes[..bytes.len() / 2]).unwrap();
+    let line = fails_on_db(&db);
+    says_move_aside(&line, &db);
+    assert!(line.contains("the database file is damaged: restore it from a backup"), "{line}");
+    assert!(!line.contains("malformed"), "SQLite's words or ours, not both: {line}");
+}
+
+#[test]
+fn damage_found_while_loading_names_the_file_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = natter_database(dir.path(), 100);
+    // The schema pages stay whole: the file opens, and the damage shows when the messages are read.
+    let mut bytes = std::fs::read(&db).unwrap();
+    let half = bytes.len() / 2;
+    bytes[half..].fill(0x5a);
+    std::fs::write(&db, &bytes).unwrap();
+    let line = fails_on_db(&db);
+    says_move_aside(&line, &db);
+    assert!(line.contains("the database file is damaged"), "{line}");
+    assert!(!line.contains("store operation failed") && !line.contains("loading"), "{line}");
+}
+
+#[test]
+fn another_programs_sqlite_database_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shop.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);").unwrap();
+    drop(conn);
+    let line = fails_on_db(&db);
+    says_move_aside(&line, &db);
+    assert!(line.contains("another program's SQLite database") && line.contains("customers"), "{line}");
+    // Nothing of natter's was added to it.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!((tables, version), (1, 0));
+}
+
+#[test]
+fn a_database_of_a_newer_natter_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = natter_database(dir.path(), 1);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99;").unwrap();
+    drop(conn);
+    let line = fails_on_db(&db);
+    assert_eq!(line.matches(db.to_str().unwrap()).count(), 1, "{line}");
+    assert!(line.contains("schema version 99") && line.contains("written by a newer natter"), "{line}");
 }

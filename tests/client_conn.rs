@@ -261,3 +261,81 @@ async fn reconnect_catches_up_without_gap_or_duplicate() {
     assert_eq!(texts.iter().filter(|t| *t == "ann-queued-1").count(), 1);
     assert_eq!(texts.iter().filter(|t| t.starts_with("before-")).count(), 5);
 }
+
+/// A server that turns the connection away (too many from this address) says why in one
+/// line before any frame; the client's error gives that reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_turns_away_reports_why() {
+    let server = Server::start_with(&["--exempt-loopback", "false", "--max-connections-per-address", "1"]);
+    let (_ann, _events) = Client::connect(opts(&server, "ann")).await.unwrap();
+    let e = Client::connect(opts(&server, "bob")).await.unwrap_err().to_string();
+    assert!(
+        e.contains("the server closed the connection: too many connections from your address (1 at most)"),
+        "{e}"
+    );
+}
+
+/// A proxy between a client and the server that loses one acknowledgement: on the first
+/// connection, once the client has sent a line containing `marker`, the server's next `ack`
+/// is not passed on and the connection is cut (as a network failure would, after the server
+/// took the message). Later connections pass everything.
+async fn ack_losing_proxy(upstream: String, marker: &'static str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            let (client_read, mut client_write) = client.into_split();
+            let (server_read, mut server_write) = server.into_split();
+            let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (cut, lose) = (armed.clone(), std::mem::take(&mut first));
+            let up = tokio::spawn(async move {
+                let mut lines = BufReader::new(client_read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if server_write.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                        break;
+                    }
+                    if lose && line.contains(marker) {
+                        cut.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(server_read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if armed.load(std::sync::atomic::Ordering::SeqCst) && line.contains(r#""type":"ack""#) {
+                        break;
+                    }
+                    if client_write.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+                // Both ways close: the client sees the connection lost, the server the same.
+                up.abort();
+            });
+        }
+    });
+    addr
+}
+
+/// The reason client ids exist: a message whose ack was lost with the connection is resent on
+/// the next one and recognised (the client proves it is the same client with the secret it
+/// gives at every login), so it is shown once, not twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_after_a_lost_ack_is_recognised_not_doubled() {
+    let server = Server::start();
+    let (_bob, mut bob_ev) = Client::connect(opts(&server, "bob")).await.unwrap();
+    let mut ann_opts = opts(&server, "ann");
+    ann_opts.addr = ack_losing_proxy(server.addr.clone(), "lost-ack").await;
+    let (ann, mut ann_ev) = Client::connect(ann_opts).await.unwrap();
+    let cid = ann.say("#lobby", "lost-ack");
+    wait_for(&mut ann_ev, "the cut", |e| matches!(e, Event::Status(Status::Reconnecting { .. }))).await;
+    let acked = wait_for(&mut ann_ev, "the resend's ack", |e| matches!(e, Event::Acked { .. })).await;
+    assert!(matches!(&acked, Event::Acked { cid: c, duplicate: true, .. } if *c == cid), "{acked:?}");
+    // Barrier: ann's next message reaches bob after any second copy would have.
+    ann.say("#lobby", "after");
+    let got = collect_texts(&mut bob_ev, |g| g.iter().any(|t| t == "after")).await;
+    assert_eq!(got.iter().filter(|t| *t == "lost-ack").count(), 1, "{got:?}");
+}

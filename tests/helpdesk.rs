@@ -189,6 +189,26 @@ fn bad_input_from_a_guest_is_handled_like_text_mode() {
     assert!(desk.console.child.try_wait().unwrap().is_none());
 }
 
+/// What one side types cannot drive the other's terminal: a visitor's escape sequences reach
+/// the operator's console as visible text, and an answer's (from anyone who writes to the
+/// guest) reach the visitor so, on one line.
+#[test]
+fn escape_sequences_are_shown_not_obeyed_both_ways() {
+    let mut desk = Desk::start();
+    let mut v = visitor(desk.tcp);
+    let mut lines = BufReader::new(v.try_clone().unwrap());
+    v.write_all(b"\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07help\n").unwrap();
+    let asked = desk.expect("*guest-1*");
+    assert!(asked.ends_with("*guest-1* ␛[2J␛]52;c;cm0gLXJmIH4=␇help"), "{asked:?}");
+    let mut eve = native(desk.tcp, "eve");
+    let text = serde_json::to_string("\u{1b}[2Jsure\u{7}\n!!! fake\u{202e}").unwrap();
+    eve.line(&format!(r#"{{"type":"send","to":"guest-1","text":{text},"id":1}}"#));
+    eve.expect(r#""type":"ack""#);
+    let mut answer = String::new();
+    lines.read_line(&mut answer).unwrap();
+    assert_eq!(answer, "␛[2Jsure␇ ⏎ !!! fake\u{202e}\u{202c}\n");
+}
+
 /// A Chinese Windows client writes GBK: its question reaches the operator as text, and the
 /// answer comes back in GBK, which is all that client can read.
 #[test]

@@ -4,76 +4,11 @@
 
 mod common;
 
-use common::{Client, line_channel, native, natter_bin};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-/// A server whose standard error is read line by line.
-struct Logged {
-    child: Child,
-    tcp: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(extra: &[&str]) -> Logged {
-    let mut args = vec!["serve", "--tcp", "127.0.0.1:0", "--udp", "off", "--irc", "off", "--db", ":memory:"];
-    args.extend_from_slice(extra);
-    let mut child = Command::new(natter_bin())
-        .args(&args)
-        .env_remove("NATTER_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let tcp = loop {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server exited");
-        if let Some(a) = line.trim().strip_prefix("listening tcp ") {
-            break a.parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut sink);
-    });
-    let log = line_channel(child.stderr.take().unwrap());
-    Logged { child, tcp, log }
-}
-
-impl Logged {
-    /// Log lines up to the first containing every one of `needles`.
-    fn until(&self, needles: &[&str]) -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(5))
-                .unwrap_or_else(|_| panic!("no log line with {needles:?}; saw {seen:#?}"));
-            let hit = needles.iter().all(|n| line.contains(n));
-            seen.push(line);
-            if hit {
-                return seen;
-            }
-        }
-    }
-}
+use common::{Client, LoggedServer, native};
 
 #[test]
 fn clients_coming_and_going_are_logged_without_their_words() {
-    let server = start(&[]);
+    let server = LoggedServer::start(&[]);
     let mut ann = native(server.tcp, "ann");
     let mut seen = server.until(&["logged in", "ann"]);
     ann.line(r##"{"type":"join","room":"#ops"}"##);
@@ -100,7 +35,7 @@ fn clients_coming_and_going_are_logged_without_their_words() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let server = start(&["--log-format", "json"]);
+    let server = LoggedServer::start(&["--log-format", "json"]);
     let _ann = native(server.tcp, "ann");
     let seen = server.until(&["logged in", "ann"]);
     for line in &seen {
@@ -115,4 +50,27 @@ fn json_logs_are_one_object_per_line() {
     flood.send(burst.as_bytes());
     let seen = server.until(&["flooding"]);
     assert!(seen.iter().all(|l| !l.contains("spam")), "{seen:#?}");
+}
+
+#[test]
+fn wrong_passwords_are_logged_with_the_address_never_what_was_typed() {
+    let server = LoggedServer::start(&["--password", "sesame"]);
+    let mut guesser = Client::connect(server.tcp);
+    guesser.line(r#"{"type":"hello","nick":"ann","password":"hunter2-guess"}"#);
+    guesser.expect(r#""code":"bad_password""#);
+    let seen = server.until(&["wrong password", "127.0.0.1", "server password"]);
+    let line = seen.last().unwrap();
+    assert!(line.contains("WARN") && line.contains("failures=1"), "{line}");
+    // The right one logs in, and neither password is ever written.
+    let _ann = {
+        let mut c = Client::connect(server.tcp);
+        c.line(r#"{"type":"hello","nick":"ann","password":"sesame"}"#);
+        c.expect(r#""type":"welcome""#);
+        c
+    };
+    let mut seen = seen;
+    seen.extend(server.until(&["logged in", "ann"]));
+    for line in &seen {
+        assert!(!line.contains("hunter2") && !line.contains("sesame"), "a password in the log: {line}");
+    }
 }

@@ -4,8 +4,10 @@
 //! Convention of the document: examples are fenced code blocks whose info string is `wire`;
 //! each line is `→ ` + a client frame, `← ` + a server frame, or `✗ ` + a line the client sends
 //! that must be refused (the next line, when it is an `← ` error, names the expected code).
+//! Blocks marked `wire udp` show frames over UDP, where client frames also carry a `token`
+//! (read by the UDP door, not by the frame): it must be one the UDP door can read.
 
-use natter_proto::native::{ErrorCode, parse_client_frame, parse_server_frame};
+use natter_proto::native::{ErrorCode, TOKEN_FIELD, frame_token, parse_client_frame, parse_server_frame};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -21,6 +23,8 @@ struct Example {
     line_no: usize,
     dir: Dir,
     json: String,
+    /// In a `wire udp` block.
+    udp: bool,
 }
 
 fn doc() -> String {
@@ -32,7 +36,7 @@ fn doc() -> String {
 fn wire_blocks(doc: &str) -> Vec<Vec<Example>> {
     enum State {
         Outside,
-        Wire(Vec<Example>),
+        Wire(Vec<Example>, bool),
         Other,
     }
     let mut blocks = Vec::new();
@@ -42,9 +46,10 @@ fn wire_blocks(doc: &str) -> Vec<Vec<Example>> {
         let trimmed = line.trim_end();
         if let Some(info) = trimmed.strip_prefix("```") {
             state = match state {
-                State::Outside if info.trim() == "wire" => State::Wire(Vec::new()),
+                State::Outside if info.trim() == "wire" => State::Wire(Vec::new(), false),
+                State::Outside if info.trim() == "wire udp" => State::Wire(Vec::new(), true),
                 State::Outside => State::Other,
-                State::Wire(block) => {
+                State::Wire(block, _) => {
                     assert!(!block.is_empty(), "docs/protocol.md:{line_no}: empty wire block");
                     blocks.push(block);
                     State::Outside
@@ -53,7 +58,8 @@ fn wire_blocks(doc: &str) -> Vec<Vec<Example>> {
             };
             continue;
         }
-        let State::Wire(block) = &mut state else { continue };
+        let State::Wire(block, udp) = &mut state else { continue };
+        let udp = *udp;
         let (dir, json) = if let Some(rest) = trimmed.strip_prefix("→ ") {
             (Dir::Client, rest)
         } else if let Some(rest) = trimmed.strip_prefix("← ") {
@@ -63,7 +69,7 @@ fn wire_blocks(doc: &str) -> Vec<Vec<Example>> {
         } else {
             panic!("docs/protocol.md:{line_no}: wire lines start with \"→ \", \"← \" or \"✗ \": {trimmed:?}");
         };
-        block.push(Example { line_no, dir, json: json.to_string() });
+        block.push(Example { line_no, dir, json: json.to_string(), udp });
     }
     assert!(matches!(state, State::Outside), "docs/protocol.md: unterminated code block");
     blocks
@@ -104,7 +110,13 @@ fn every_example_frame_parses() {
             match ex.dir {
                 Dir::Client => match parse_client_frame(ex.json.as_bytes()) {
                     Ok(frame) => {
-                        let original: Value = serde_json::from_str(&ex.json).unwrap();
+                        let mut original: Value = serde_json::from_str(&ex.json).unwrap();
+                        if ex.udp
+                            && let Some(token) = original.as_object_mut().unwrap().remove(TOKEN_FIELD)
+                            && frame_token(ex.json.as_bytes()).as_deref() != token.as_str()
+                        {
+                            failures.push(format!("{at}: the UDP door cannot read this token: {}", ex.json));
+                        }
                         let back = serde_json::to_value(&frame).unwrap();
                         if let Err(e) = fields_survive(&original, &back) {
                             failures.push(format!("{at}: client frame: {e}: {}", ex.json));
@@ -236,6 +248,7 @@ fn every_frame_type_and_error_code_is_shown() {
         "away",
         "user_info",
         "whowas",
+        "verify",
     ];
     // Every code a client can provoke; `store_failed` and `other` cannot be.
     let want_codes = [
@@ -264,6 +277,8 @@ fn every_frame_type_and_error_code_is_shown() {
         ErrorCode::UserNotInRoom,
         ErrorCode::AlreadyInRoom,
         ErrorCode::BadPassword,
+        ErrorCode::BadToken,
+        ErrorCode::TooManyAttempts,
     ];
     let missing_client: Vec<_> = want_client.iter().filter(|t| !client.contains(**t)).collect();
     let missing_server: Vec<_> = want_server.iter().filter(|t| !server.contains(**t)).collect();

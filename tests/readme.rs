@@ -17,12 +17,16 @@ fn the_sample_configuration_is_accepted() {
     assert_eq!(settings.irc.as_deref(), Some("0.0.0.0:6667"));
     assert_eq!(settings.log_format, natter_server::LogFormat::Text);
     // The commented-out keys are real keys too.
-    let uncommented = sample.replace("# password", "password").replace("# opers", "opers");
+    let uncommented = sample
+        .replace("# password", "password")
+        .replace("# opers", "opers")
+        .replace("# cloak_secret", "cloak_secret");
     std::fs::write(dir.path().join("all.toml"), uncommented).unwrap();
     let args = natter_server::Args { config: Some(dir.path().join("all.toml")), ..Default::default() };
     let settings = natter_server::Settings::resolve(args).unwrap();
     assert_eq!(settings.password.as_deref(), Some("s3cret"));
     assert_eq!(settings.operators, vec![("admin".to_string(), "pw".to_string())]);
+    assert_eq!(settings.cloak.secret.as_deref(), Some("long random text"));
 }
 
 /// Every command of the help table (what `/help` lists) is in the README's command table.

@@ -154,6 +154,28 @@ fn lobby_talk_from_tcp_and_udp_reaches_the_tutorial_client() {
     tut.barrier();
 }
 
+/// Another user's escape sequences, bell, bidi override and line break reach the tutorial
+/// client as visible text in one "WHO sent TEXT" datagram: nothing for its terminal to obey,
+/// no line of its own.
+#[test]
+fn hostile_text_is_shown_not_obeyed() {
+    let server = tutorial_server();
+    let tut = Tutorial::join(server.udp.unwrap(), "tut");
+    let mut eve = native(server.tcp, "eve");
+    tut.barrier();
+    say(&mut eve, "\u{1b}[2J\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{202e}txet\n*** fake notice\u{9b}0m");
+    // Delivered to every member before eve's ack: then the barrier comes after it.
+    eve.expect(r#""type":"ack""#);
+    let seen = tut.barrier();
+    assert_eq!(
+        seen,
+        vec![Shown::Sent(
+            "eve".into(),
+            "␛[2J␛]52;c;cm0gLXJmIH4=␇\u{202e}txet ⏎ *** fake notice�0m\u{202c}".into()
+        )]
+    );
+}
+
 #[test]
 fn a_long_message_arrives_as_several_well_formed_datagrams() {
     let server = tutorial_server();
@@ -296,4 +318,38 @@ fn native_json_udp_members_are_unaffected() {
             break;
         }
     }
+}
+
+#[test]
+fn across_a_network_the_person_types_the_token_the_client_shows() {
+    // As on a LAN address (`auto` turns the check on off loopback).
+    let server = Server::start(&["--udp-format", "tutorial", "--udp-verify", "on"]);
+    let mut ann = native(server.tcp, "ann");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let tut = Tutorial { socket, server: server.udp.unwrap() };
+
+    tut.type_line("hello everyone");
+    let Some(Shown::Sent(who, text)) = tut.recv() else { panic!("no answer in the client's shape") };
+    assert_eq!(who, "natter");
+    let token = text.strip_prefix("to join, type: /ok ").unwrap_or_else(|| panic!("{text}"));
+    // Two characters are too few to answer (three times 2 bytes holds no token): nothing comes,
+    // and the next datagram is the greeting for the token typed back.
+    tut.type_line("hi");
+    tut.type_line(&format!("/ok {token}"));
+    assert_eq!(
+        tut.recv(),
+        Some(Shown::Sent(
+            "natter".into(),
+            format!(
+                "Hello udp-{port}! Plain lines go to the room; @nick text is private; /help lists commands."
+            )
+        ))
+    );
+    say(&mut ann, "welcome aboard");
+    tut.until(&Shown::Sent("ann".into(), "welcome aboard".into()));
+    tut.type_line("thanks");
+    let m = json(&ann.expect(r#""text":"thanks""#));
+    assert_eq!(m["from"].as_str(), Some(format!("udp-{port}").as_str()));
 }

@@ -1,21 +1,8 @@
-//! IRC lines as the IRC door sees them: bytes decoded to text, then parsed. Besides not
-//! panicking, anything that parses must serialize to one line that parses to the same message.
+//! libFuzzer entry for the `irc_line` check (`fuzz/checks/irc_line.rs`, which the corpus replay in
+//! `cargo test` shares).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use natter_proto::decode::decode_text;
-use natter_proto::irc;
+#[path = "../checks/irc_line.rs"]
+mod check;
 
-fuzz_target!(|data: &[u8]| {
-    let text = decode_text(data);
-    let _ = irc::split_tags(&text);
-    let _ = irc::split_userhost(&text);
-    if let Ok(m) = irc::parse(&text) {
-        let line = m.serialize();
-        assert!(!line.contains(['\r', '\n', '\0']), "serialized to more than one line: {line:?}");
-        assert_eq!(irc::parse(&line).as_ref(), Ok(&m), "round trip of {text:?} via {line:?}");
-        if let Some(prefix) = &m.prefix {
-            let _ = irc::split_userhost(prefix);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));

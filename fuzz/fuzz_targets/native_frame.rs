@@ -1,10 +1,8 @@
-//! Native JSON frames from clients: arbitrary bytes must give a frame or an error, never a
-//! panic or runaway allocation.
+//! libFuzzer entry for the `native_frame` check (`fuzz/checks/native_frame.rs`, which the corpus replay in
+//! `cargo test` shares).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use natter_proto::native::parse_client_frame;
+#[path = "../checks/native_frame.rs"]
+mod check;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = parse_client_frame(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));

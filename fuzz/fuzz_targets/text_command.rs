@@ -1,11 +1,8 @@
-//! Lines typed in text mode, the terminal client and UDP: decoded like peer bytes, then parsed
-//! as a slash command or a message; must never panic.
+//! libFuzzer entry for the `text_command` check (`fuzz/checks/text_command.rs`, which the corpus replay in
+//! `cargo test` shares).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use natter_proto::command::parse_input;
-use natter_proto::decode::decode_text;
+#[path = "../checks/text_command.rs"]
+mod check;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = parse_input(&decode_text(data));
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));

@@ -338,6 +338,91 @@ pub fn line_channel(reader: impl std::io::Read + Send + 'static) -> std::sync::m
     rx
 }
 
+/// `natter serve` (TCP on port 0, no UDP or IRC, nothing stored) plus `flags`, whose log
+/// (standard error, at the default level) is read line by line. Killed on drop.
+pub struct LoggedServer {
+    pub child: Child,
+    /// The TCP address it listens on.
+    pub tcp: SocketAddr,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl LoggedServer {
+    /// Starts the server and waits until it listens.
+    pub fn start(flags: &[&str]) -> LoggedServer {
+        Self::spawn(Command::new(natter_bin()), flags)
+    }
+
+    /// Starts the server under a shell's `ulimit` (e.g. `-Sn 256`: at most 256 open files,
+    /// a limit the server may raise; `-n 64`: soft and hard, which it cannot).
+    pub fn start_with_ulimit(ulimit: &str, flags: &[&str]) -> LoggedServer {
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\"")).arg(natter_bin());
+        Self::spawn(shell, flags)
+    }
+
+    fn spawn(mut command: Command, flags: &[&str]) -> LoggedServer {
+        let mut child = command
+            .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "off", "--irc", "off", "--db", ":memory:"])
+            .args(flags)
+            .env_remove("NATTER_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start natter serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let tcp = loop {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "the server exited");
+            if let Some(a) = line.trim().strip_prefix("listening tcp ") {
+                break a.parse().unwrap();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = stdout.read_to_string(&mut sink);
+        });
+        let log = line_channel(child.stderr.take().unwrap());
+        LoggedServer { child, tcp, log }
+    }
+
+    /// Log lines up to the first containing every one of `needles`.
+    pub fn until(&self, needles: &[&str]) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .log
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no log line with {needles:?}; saw {seen:#?}"));
+            let hit = needles.iter().all(|n| line.contains(n));
+            seen.push(line);
+            if hit {
+                return seen;
+            }
+        }
+    }
+
+    /// The next log line, if one comes within `wait`.
+    pub fn next_within(&self, wait: Duration) -> Option<String> {
+        self.log.recv_timeout(wait).ok()
+    }
+
+    /// The log lines written so far and not yet read, without waiting.
+    pub fn pending(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}
+
+impl Drop for LoggedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `natter serve` (TCP on port 0, no UDP, nothing stored) plus `flags`, with its console on
 /// pipes: what the operator reads and types. Killed on drop.
 pub struct ConsoleServer {

@@ -7,7 +7,8 @@ pair of users talking meanwhile).
                          [--seconds 5] [--only NAME,NAME]
 
 Start the server first, e.g. `natter serve --db :memory:`, and pass its PID (the script reads
-/proc/PID for memory and CPU). Every attack is bounded in time and in connections, and the
+/proc/PID for memory and CPU). The UDP attacks need `--udp-verify on` to meet the address check:
+on loopback it is off by default (`auto`), as every peer is then on the same machine. Every attack is bounded in time and in connections, and the
 script closes everything it opened. Only for servers you run: loopback by default.
 """
 
@@ -65,8 +66,8 @@ class Native:
 
 
 async def latency_probe(args, stop, samples):
-    """Two quiet users in a room of their own: one says a numbered line every 20 ms, the other
-    times its arrival."""
+    """Two quiet users in a room of their own: one says a numbered line every 200 ms (within
+    the default message rate), the other times its arrival."""
     a = await Native.login(args.host, args.port, "probe-a")
     b = await Native.login(args.host, args.port, "probe-b")
     for c in (a, b):
@@ -88,7 +89,7 @@ async def latency_probe(args, stop, samples):
         sent[n] = time.monotonic()
         a.send({"type": "send", "room": "#probe", "text": str(n)})
         n += 1
-        await asyncio.sleep(0.02)  # the probe's pace, not a wait for the server
+        await asyncio.sleep(0.2)  # the probe's pace, not a wait for the server
     await asyncio.sleep(0.5)
     task.cancel()
     lost = len(sent)
@@ -164,7 +165,8 @@ async def attack_udp_amplification(args, stop):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
-    sock.sendto(b"hello\n", (args.host, args.udp_port))
+    payload = b"hello\n"
+    sock.sendto(payload, (args.host, args.udp_port))
     got = 0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
@@ -173,8 +175,39 @@ async def attack_udp_amplification(args, stop):
             got += len(data)
         except asyncio.TimeoutError:
             pass
-    print(f"    7 bytes sent, {got} bytes received back")
+    print(f"    {len(payload)} bytes sent, {got} bytes received back")
     sock.close()
+    return []
+
+
+async def attack_udp_ports(args, stop):
+    """5,000 datagrams from 250 ports of one address: counts members made and bytes drawn."""
+    socks = []
+    for _ in range(250):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        socks.append(sock)
+    payload = b"hello, is anyone in the lobby tonight?\n"
+    sent = 0
+    for _ in range(20):
+        for sock in socks:
+            try:
+                sock.sendto(payload, (args.host, args.udp_port))
+                sent += len(payload)
+            except BlockingIOError:
+                pass
+    await stop.wait()
+    got = datagrams = 0
+    for sock in socks:
+        while True:
+            try:
+                got += len(sock.recv(65536))
+                datagrams += 1
+            except BlockingIOError:
+                break
+        sock.close()
+    print(f"    {sent} bytes sent from 250 ports, {datagrams} datagrams ({got} bytes) received back")
     return []
 
 
@@ -210,6 +243,7 @@ ATTACKS = {
     "rooms": costly("rooms", lambda i: [{"type": "join", "room": f"#r{os.getpid()}-{i}"}]),
     "passwords": attack_passwords,
     "udp-amplification": attack_udp_amplification,
+    "udp-ports": attack_udp_ports,
     "silent-connections": attack_silent_connections,
 }
 

@@ -59,6 +59,7 @@ impl Protocol {
                 v: natter_proto::PROTOCOL_VERSION,
                 nick: nick.to_string(),
                 password: None,
+                client_secret: None,
                 id: None,
             }),
             Protocol::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :natter bench\r\n").into_bytes(),
@@ -377,6 +378,7 @@ mod tests {
             server: "natter".into(),
             max_line: None,
             id: None,
+            token: None,
         });
         assert_eq!(Protocol::Native.login_step(&welcome), Handshake::Done);
         let joined = br##"{"type":"joined","room":"#Lobby","topic":"","members":["b1"],"history":[]}"##;

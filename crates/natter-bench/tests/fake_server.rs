@@ -104,6 +104,7 @@ fn native_line(
                 server: "fake".into(),
                 max_line: None,
                 id: None,
+                token: None,
             }));
             broadcast(
                 members,

@@ -46,10 +46,14 @@ pub fn hhmmss(ts_ms: u64) -> String {
     format!("{h:02}:{m:02}:{s:02}")
 }
 
-/// Removes control characters (escape sequences included) from text coming from the network,
-/// so nobody can move the cursor or recolor someone else's terminal.
+/// Text from the network (someone else's message, topic, reason, and every name: the server
+/// could be anyone's) as it is safe to show on one line of the terminal: control characters
+/// shown as pictures (an escape sequence reads `␛[2J` instead of clearing the screen), line
+/// breaks as ` ⏎ `, bidi runs closed (see `natter_proto::display`), tabs as a space (the TUI
+/// lays out columns itself).
 pub fn sanitize(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { if c == '\t' { ' ' } else { '\u{fffd}' } } else { c }).collect()
+    let safe = natter_proto::display::safe_line(text);
+    if safe.contains('\t') { safe.replace('\t', " ") } else { safe.into_owned() }
 }
 
 /// The conversation a message belongs to: its room, or for a private message the other person.
@@ -68,7 +72,7 @@ pub fn conversation(msg: &MessageFrame<'_>, me: &str) -> String {
 pub fn message_text(msg: &MessageFrame<'_>) -> String {
     let text = sanitize(&msg.text);
     let from = sanitize(&msg.from);
-    match (&msg.room, &msg.to) {
+    match (msg.room.as_deref().map(sanitize), &msg.to) {
         (Some(room), _) if msg.action => format!("{room} * {from} {text}"),
         (Some(room), _) => format!("{room} <{from}> {text}"),
         (None, to) => {
@@ -82,33 +86,37 @@ pub fn message_text(msg: &MessageFrame<'_>) -> String {
     }
 }
 
-/// Text of a status change.
+/// Text of a status change. The server's name, the nick it gave and its reasons are its
+/// words: [`sanitize`]d.
 pub fn status_text(status: &Status) -> String {
+    let s = sanitize;
     match status {
         Status::Connected { addr, server, nick, reconnected: false } => {
-            format!("connected to {addr} ({server}) as {nick}")
+            format!("connected to {addr} ({}) as {}", s(server), s(nick))
         }
-        Status::Connected { addr, nick, .. } => format!("reconnected to {addr} as {nick}"),
+        Status::Connected { addr, nick, .. } => format!("reconnected to {addr} as {}", s(nick)),
         Status::Reconnecting { attempt, delay, reason } => {
             format!(
-                "disconnected ({reason}); reconnecting in {:.1} s (attempt {attempt})",
+                "disconnected ({}); reconnecting in {:.1} s (attempt {attempt})",
+                s(reason),
                 delay.as_secs_f64()
             )
         }
-        Status::CaughtUp { room, count } => format!("caught up on {room}: {count} missed message(s)"),
-        Status::Closed { reason } => format!("session closed: {reason}"),
+        Status::CaughtUp { room, count } => format!("caught up on {}: {count} missed message(s)", s(room)),
+        Status::Closed { reason } => format!("session closed: {}", s(reason)),
     }
 }
 
-/// Text of a server frame other than a message, or `None` for frames not worth a line.
+/// Text of a server frame other than a message, or `None` for frames not worth a line. Every
+/// string from the server goes through [`sanitize`], names included.
 pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
     use ServerFrame as S;
     let s = sanitize;
     Some(match frame {
-        S::Join { room, nick, .. } => format!("{} joined {room}", s(nick)),
+        S::Join { room, nick, .. } => format!("{} joined {}", s(nick), s(room)),
         S::Part { room, nick, reason, .. } => match reason {
-            Some(r) => format!("{} left {room} ({})", s(nick), s(r)),
-            None => format!("{} left {room}", s(nick)),
+            Some(r) => format!("{} left {} ({})", s(nick), s(room), s(r)),
+            None => format!("{} left {}", s(nick), s(room)),
         },
         S::Quit { nick, reason, .. } => match reason {
             Some(r) => format!("{} quit ({})", s(nick), s(r)),
@@ -116,22 +124,25 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
         },
         S::Nick { old, new, .. } => format!("{} is now known as {}", s(old), s(new)),
         S::Topic { room, topic, by, .. } => match (topic.is_empty(), by) {
-            (true, _) => format!("{room} has no topic"),
-            (false, Some(by)) => format!("topic of {room}: {} (set by {})", s(topic), s(by)),
-            (false, None) => format!("topic of {room}: {}", s(topic)),
+            (true, _) => format!("{} has no topic", s(room)),
+            (false, Some(by)) => format!("topic of {}: {} (set by {})", s(room), s(topic), s(by)),
+            (false, None) => format!("topic of {}: {}", s(room), s(topic)),
         },
         S::Joined { room, topic, members, count, .. } => {
             let count = count.unwrap_or(members.len() as u64);
             let names = s(&members.join(" "));
-            let mut t =
-                format!("you joined {room} ({count} member(s): {names}{})", and_more(members.len(), count));
+            let mut t = format!(
+                "you joined {} ({count} member(s): {names}{})",
+                s(room),
+                and_more(members.len(), count)
+            );
             if !topic.is_empty() {
                 t.push_str(&format!("; topic: {}", s(topic)));
             }
             t
         }
         S::Members { room, nicks, count, .. } => {
-            let where_ = room.as_deref().map_or("online".to_string(), |r| format!("in {r}"));
+            let where_ = room.as_deref().map_or("online".to_string(), |r| format!("in {}", s(r)));
             let count = count.unwrap_or(nicks.len() as u64);
             format!("{count} {where_}: {}{}", s(&nicks.join(" ")), and_more(nicks.len(), count))
         }
@@ -139,7 +150,7 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
             let list: Vec<String> = rooms
                 .iter()
                 .map(|r| {
-                    let mut t = format!("{} ({})", r.name, r.members);
+                    let mut t = format!("{} ({})", s(&r.name), r.members);
                     if !r.topic.is_empty() {
                         t.push_str(&format!(" {}", s(&r.topic)));
                     }
@@ -149,7 +160,7 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
             format!("rooms: {}", list.join(", "))
         }
         S::History { room, messages, more, .. } if messages.is_empty() => {
-            format!("no {}messages in {room}", if *more { "more " } else { "" })
+            format!("no {}messages in {}", if *more { "more " } else { "" }, s(room))
         }
         S::History { .. } => return None,
         S::IgnoreMode { on: true, .. } => "ignore mode on: room messages hidden, private ones shown".into(),
@@ -159,25 +170,29 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
         S::Notice { text, .. } => s(text),
         S::Error { code, message, .. } => format!("error: {} ({})", s(message), code.as_str()),
         S::Bye { reason } => format!("server says goodbye: {}", s(reason)),
-        S::Mode { room, by, changes, .. } => format!("{} changed {room}: {changes:?}", s(by)),
-        S::RoomModes { room, modes, .. } => format!("{room} settings: {modes:?}"),
+        S::Mode { room, by, changes, .. } => {
+            format!("{} changed {}: {}", s(by), s(room), s(&format!("{changes:?}")))
+        }
+        S::RoomModes { room, modes, .. } => format!("{} settings: {}", s(room), s(&format!("{modes:?}"))),
         S::Bans { room, bans, .. } => {
             let masks: Vec<&str> = bans.iter().map(|b| &*b.mask).collect();
-            format!("{room} bans: {}", s(&masks.join(" ")))
+            format!("{} bans: {}", s(room), s(&masks.join(" ")))
         }
         S::Kick { room, nick, by, reason, .. } => match reason {
-            Some(r) => format!("{} was kicked from {room} by {} ({})", s(nick), s(by), s(r)),
-            None => format!("{} was kicked from {room} by {}", s(nick), s(by)),
+            Some(r) => format!("{} was kicked from {} by {} ({})", s(nick), s(room), s(by), s(r)),
+            None => format!("{} was kicked from {} by {}", s(nick), s(room), s(by)),
         },
-        S::Invite { id: Some(_), room, to, .. } => format!("you invited {} to {room}", s(to)),
-        S::Invite { room, from, .. } => format!("{} invites you to {room}", s(from)),
+        S::Invite { id: Some(_), room, to, .. } => format!("you invited {} to {}", s(to), s(room)),
+        S::Invite { room, from, .. } => format!("{} invites you to {}", s(from), s(room)),
         S::Away { nick, text: Some(t), .. } => format!("{} is away: {}", s(nick), s(t)),
         S::Away { nick, text: None, .. } => format!("{} is back", s(nick)),
         S::UserInfo { user, .. } => {
-            format!("{} is {} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
+            let from = user.real_host.as_deref().map(|h| format!(" (connecting from {})", s(h)));
+            let from = from.unwrap_or_default();
+            format!("{} is {}{from} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
         }
-        S::Whowas { nick, users, .. } => format!("{nick} was seen {} time(s) recently", users.len()),
-        S::Welcome { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
+        S::Whowas { nick, users, .. } => format!("{} was seen {} time(s) recently", s(nick), users.len()),
+        S::Welcome { .. } | S::Verify { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
     })
 }
 
@@ -272,10 +287,31 @@ mod tests {
         assert_eq!(message_text(&msg(Some("#a"), "ann", None, "hi", false)), "#a <ann> hi");
         assert_eq!(message_text(&msg(Some("#a"), "ann", None, "waves", true)), "#a * ann waves");
         assert_eq!(message_text(&msg(None, "ann", Some("bob"), "psst", false)), "[ann -> bob] psst");
+        assert_eq!(message_text(&msg(Some("#a"), "evil", None, "\u{1b}[2Jx", false)), "#a <evil> ␛[2Jx");
+    }
+
+    #[test]
+    fn nothing_from_the_server_can_drive_the_terminal_or_break_the_line() {
+        let hostile = "\u{1b}]52;c;eA==\u{7}\u{9b}1m\u{202e}x\n-- fake\tnotice";
+        let shown = "␛]52;c;eA==␇�1m\u{202e}x ⏎ -- fake notice\u{202c}";
         assert_eq!(
-            message_text(&msg(Some("#a"), "evil", None, "\u{1b}[2Jx", false)),
-            "#a <evil> \u{fffd}[2Jx"
+            message_text(&msg(Some("#a"), "evil", None, hostile, false)),
+            format!("#a <evil> {shown}")
         );
+        // Names too: a hostile server is not held to natter's name rules.
+        assert_eq!(
+            message_text(&msg(Some(hostile), hostile, None, "hi", false)),
+            format!("{shown} <{shown}> hi")
+        );
+        let part = ServerFrame::Part {
+            room: Cow::Owned(hostile.into()),
+            nick: Cow::Owned("ann".into()),
+            reason: Some(Cow::Owned(hostile.into())),
+            ts: 0,
+        };
+        let line = event_line(&Event::Frame(part)).unwrap();
+        assert_eq!(line, format!("-- ann left {shown} ({shown})"));
+        assert!(!line.chars().any(char::is_control), "{line:?}");
     }
 
     #[test]

@@ -10,8 +10,12 @@ pub use crate::vocab::{Name, RoomChange, SessionKind, Target};
 pub struct Registration {
     /// Requested nickname.
     pub nick: String,
-    /// `user@host` of the peer, for front doors (IRC) that show where someone comes from.
+    /// `user@host` of the peer as everyone sees it (IRC prefixes, WHO, WHOIS); the host may be
+    /// a cloak standing for the address.
     pub ident: String,
+    /// The peer's real address when `ident` shows a cloak: told only to server operators and
+    /// to the user itself (WHOIS), never to the rooms.
+    pub real_host: Option<String>,
     /// Front door.
     pub kind: SessionKind,
     /// Where the hub delivers this session's events.
@@ -22,6 +26,14 @@ pub struct Registration {
     pub lobby: bool,
     /// The server password the client gave, checked against the configured one (if any).
     pub password: Option<String>,
+    /// The address the session comes from (`None`: the server's own console): wrong passwords
+    /// are counted per address, and an address with too many waits before it may try again.
+    pub addr: Option<std::net::IpAddr>,
+    /// A secret the client keeps for its lifetime and gives at every login (natter's own
+    /// clients do): its client message ids (`cid`) are remembered under it, so that a resend
+    /// after a reconnect is recognised and nobody else, whatever nick they take, can match or
+    /// suppress them. `None`: the session's ids are its own, forgotten when it ends.
+    pub client_secret: Option<String>,
     /// Request id echoed in the welcome.
     pub req: Req,
 }
@@ -268,6 +280,9 @@ pub enum Command {
         name: String,
         /// Its password.
         password: String,
+        /// The address the session comes from: wrong passwords are counted per address as
+        /// well as per operator name.
+        from: Option<std::net::IpAddr>,
         /// Request id; the answer is a `Notice` carrying it.
         req: Req,
     },

@@ -188,6 +188,9 @@ pub struct UserInfo {
     pub active_ts: u64,
     /// Server operator (the console).
     pub server_op: bool,
+    /// The real address behind a cloaked `ident`: given only to server operators and to the
+    /// user asking about itself.
+    pub real_host: Option<Name>,
 }
 
 /// A user who has left or changed nickname, for `Whowas`.
@@ -601,7 +604,10 @@ impl Event {
         let bytes = EVENT_OVERHEAD
             + match self {
                 Event::Message(m) => message_weight(m),
-                Event::Ack { message, .. } => message_weight(message),
+                // What most wires send back is an id; the sender's own acknowledgements come
+                // at its message rate, so counting the text (which IRC's echo-message repeats)
+                // would cut a fast typist of long messages, not a slow reader.
+                Event::Ack { cid, .. } => cid.as_ref().map_or(0, |c| c.len()),
                 Event::Joined { members, idents, history, topic, .. } => {
                     topic.len()
                         + names_weight(members)

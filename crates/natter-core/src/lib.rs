@@ -15,7 +15,9 @@ pub mod outbox;
 mod persist;
 pub mod refusal;
 pub mod request;
+mod secret;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod vocab;
 

@@ -30,6 +30,9 @@ pub(crate) const MAX_PAGE_BYTES: usize = 256 * 1024;
 /// Most bytes of messages replayed when joining a room: the newest that fit; the rest is a
 /// history request away.
 pub(crate) const MAX_REPLAY_BYTES: usize = 64 * 1024;
+/// Users one session may ignore: each `ignore` answers with the whole list, so the list must
+/// stay short enough to send (IRC servers cap their SILENCE lists the same way).
+pub(crate) const MAX_IGNORES: usize = 256;
 /// Most nicks in one page of `who` (and its default): a room or server of tens of thousands
 /// is listed a page at a time, each page costing its size, however big the server.
 pub const MAX_WHO_PAGE: u32 = 1000;

@@ -40,11 +40,28 @@ pub enum Silenced {
     Moderated,
 }
 
+/// Whose wrong passwords hold a login or `Oper` back (see [`Refusal::TooManyAttempts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttled {
+    /// The address the attempt came from.
+    Address,
+    /// The server operator name it named.
+    Operator,
+}
+
 /// A refused request: what was wrong, with what it concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// The server password was missing or wrong at login.
     BadPassword,
+    /// Too many wrong passwords: no attempt is even checked before the wait is over, so that
+    /// a password cannot be guessed at line speed.
+    TooManyAttempts {
+        /// Seconds to wait (at least 1).
+        wait_secs: u64,
+        /// Whose wrong passwords these were.
+        by: Throttled,
+    },
     /// A nickname breaks the naming rules; `problem` says which.
     InvalidNick {
         /// The nickname as given.
@@ -203,6 +220,11 @@ pub enum Refusal {
     },
     /// A request before logging in (checked by the front door).
     NotRegistered,
+    /// The session already ignores as many users as it may.
+    IgnoreListFull {
+        /// How many it may ignore.
+        limit: u32,
+    },
     /// Too many requests of this kind are still waiting for their answers (history pages).
     TooManyPending {
         /// How many may wait at once.
@@ -214,6 +236,13 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::BadPassword => f.write_str("this server needs a password; give the right one"),
+            Refusal::TooManyAttempts { wait_secs, by } => {
+                let whose = match by {
+                    Throttled::Address => "from your address",
+                    Throttled::Operator => "for this operator",
+                };
+                write!(f, "too many wrong passwords {whose}; try again in {}", Wait(*wait_secs))
+            }
             Refusal::InvalidNick { problem, .. } | Refusal::InvalidRoom { problem, .. } => {
                 f.write_str(problem)
             }
@@ -277,6 +306,9 @@ impl fmt::Display for Refusal {
                 "slow down: at most {per_second} messages per second; this message was not sent; keep flooding and you will be disconnected"
             ),
             Refusal::NotRegistered => f.write_str("log in first"),
+            Refusal::IgnoreListFull { limit } => {
+                write!(f, "you already ignore {limit} users, the most there can be; /unignore someone first")
+            }
             Refusal::TooManyPending { limit } => write!(
                 f,
                 "busy: {limit} history pages you asked for are still on their way; wait for them, then ask again"
@@ -286,3 +318,15 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// A wait as people say it: seconds up to two minutes, then whole minutes (rounded up).
+struct Wait(u64);
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            s @ 0..120 => write!(f, "{} s", s.max(1)),
+            s => write!(f, "{} min", s.div_ceil(60)),
+        }
+    }
+}

@@ -15,9 +15,11 @@ pub struct StoredMessage {
     pub ts: u64,
     /// Sender's nickname when sent.
     pub nick: String,
-    /// Case-folded sender nick: with `cid`, the dedupe key.
+    /// Case-folded sender nick.
     pub sender_key: String,
-    /// Client message id, if the client gave one.
+    /// Client message id scoped to the client that sent it (`digest:cid`, the digest standing
+    /// for the client's secret), so that a resend after a restart is recognised as that
+    /// client's alone; `None` when there was no id or no client secret to scope it by.
     pub cid: Option<String>,
     /// Text.
     pub text: String,

@@ -2,7 +2,7 @@
 
 use natter_core::hub::{self, SessionId};
 use natter_core::memory_store::MemoryStore;
-use natter_core::refusal::RoomAction;
+use natter_core::refusal::{RoomAction, Throttled};
 use natter_core::{
     Command, Event, HubConfig, HubHandle, NextBatch, Outbox, Piece, Refusal, Registration, SessionKind,
     Target,
@@ -41,11 +41,14 @@ async fn join(hub: &HubHandle, nick: &str, capacity: usize) -> Peer {
     let registration = Registration {
         nick: nick.into(),
         ident: format!("{nick}@test"),
+        real_host: None,
         kind: SessionKind::Native,
         outbox: outbox.clone(),
         realname: String::new(),
         lobby: true,
         password: None,
+        addr: None,
+        client_secret: None,
         req: None,
     };
     let id = hub.register(registration).await.unwrap().unwrap().session;
@@ -103,11 +106,14 @@ async fn nicks_are_unique_ignoring_case() {
         .register(Registration {
             nick: "aNN".into(),
             ident: "x@y".into(),
+            real_host: None,
             kind: SessionKind::Text,
             outbox: Outbox::new(8),
             realname: String::new(),
             lobby: true,
             password: None,
+            addr: None,
+            client_secret: None,
             req: None,
         })
         .await
@@ -298,7 +304,7 @@ async fn room_settings_need_a_room_or_server_operator() {
             if &**room == "#rust"),
         "{refused:?}"
     );
-    let oper = Command::Oper { name: "admin".into(), password: "s3cret".into(), req: None };
+    let oper = Command::Oper { name: "admin".into(), password: "s3cret".into(), from: None, req: None };
     hub.command(bob.id, oper).await.unwrap();
     bob.events().await;
     hub.command(bob.id, ephemeral()).await.unwrap();
@@ -481,6 +487,30 @@ async fn a_room_left_empty_and_unused_is_forgotten_and_a_used_one_stays() {
     assert!(!stored.contains(&"#junk".to_string()) && stored.contains(&"#kept".to_string()), "{stored:?}");
 }
 
+/// Every `ignore` answers with the whole list, so the list is capped: 10,000 ignores must
+/// not make the server send (and hold) hundreds of megabytes.
+#[tokio::test]
+async fn the_ignore_list_is_capped() {
+    let hub = start();
+    let ann = join(&hub, "ann", 4096).await;
+    ann.events().await;
+    for i in 0..257 {
+        hub.command(ann.id, Command::Ignore { nick: Some(format!("n{i}")), req: None }).await.unwrap();
+    }
+    let events = ann.events().await;
+    assert_eq!(events.len(), 257);
+    for (i, event) in events.iter().enumerate() {
+        match event {
+            Event::Ignoring { nicks, .. } if i < 256 => assert_eq!(nicks.len(), i + 1),
+            Event::Error { refusal: Refusal::IgnoreListFull { limit: 256 }, .. } if i == 256 => {}
+            other => panic!("ignore {i}: {other:?}"),
+        }
+    }
+    // Ignoring someone already ignored is no new entry, and unignoring makes room.
+    hub.command(ann.id, Command::Ignore { nick: Some("n0".into()), req: None }).await.unwrap();
+    assert!(matches!(&ann.events().await[..], [Event::Ignoring { nicks, .. }] if nicks.len() == 256));
+}
+
 #[tokio::test]
 async fn searches_and_lookups_answer_only_what_was_asked() {
     let hub = start();
@@ -531,7 +561,7 @@ async fn server_stats_are_counted_as_sessions_come_and_go() {
     let cat = join(&hub, "cat", 64).await;
     hub.command(bob.id, Command::HideFromSearches { on: true }).await.unwrap();
     hub.command(bob.id, Command::HideFromSearches { on: true }).await.unwrap();
-    hub.command(cat.id, Command::Oper { name: "admin".into(), password: "pw".into(), req: None })
+    hub.command(cat.id, Command::Oper { name: "admin".into(), password: "pw".into(), from: None, req: None })
         .await
         .unwrap();
     hub.command(cat.id, Command::Quit { reason: None }).await.unwrap();
@@ -552,11 +582,14 @@ async fn look_alike_nicks_are_refused_while_the_original_is_online() {
     let register = |nick: &str| Registration {
         nick: nick.into(),
         ident: "x@y".into(),
+        real_host: None,
         kind: SessionKind::Text,
         outbox: Outbox::new(8),
         realname: String::new(),
         lobby: false,
         password: None,
+        addr: None,
+        client_secret: None,
         req: None,
     };
     for fake in ["\u{ff41}\u{ff4e}\u{ff4e}", "\u{430}nn"] {
@@ -583,11 +616,14 @@ async fn register(hub: &HubHandle, nick: &str, kind: SessionKind, lobby: bool) -
     let registration = Registration {
         nick: nick.into(),
         ident: format!("{nick}@test"),
+        real_host: None,
         kind,
         outbox: outbox.clone(),
         realname: String::new(),
         lobby,
         password: None,
+        addr: None,
+        client_secret: None,
         req: None,
     };
     let id = hub.register(registration).await.unwrap().unwrap().session;
@@ -691,11 +727,14 @@ async fn service_and_server_names_are_reserved() {
     let register = |nick: &str| Registration {
         nick: nick.into(),
         ident: "x@y".into(),
+        real_host: None,
         kind: SessionKind::Irc,
         outbox: Outbox::new(8),
         realname: String::new(),
         lobby: false,
         password: None,
+        addr: None,
+        client_secret: None,
         req: None,
     };
     for fake in ["NickServ", "\u{ff2e}ickServ"] {
@@ -856,4 +895,190 @@ async fn members_leaving_in_any_order_leave_the_room_whole() {
     peers[2].events().await;
     let (nicks, count, _) = who_page(&hub, &peers[2], Some("#r"), None, None).await;
     assert_eq!((nicks, count), (vec!["p2".to_string(), "p3".into()], 2));
+}
+
+/// What a client gives at login besides its nick.
+#[derive(Default, Clone, Copy)]
+struct Given<'a> {
+    addr: Option<&'a str>,
+    password: Option<&'a str>,
+    secret: Option<&'a str>,
+}
+
+/// Logs `nick` in (into the lobby) with what it `given`; the refusal when the hub refuses.
+async fn login(hub: &HubHandle, nick: &str, given: Given<'_>) -> Result<Peer, Refusal> {
+    let outbox = Outbox::new(256);
+    let registration = Registration {
+        nick: nick.into(),
+        ident: format!("{nick}@test"),
+        real_host: None,
+        kind: SessionKind::Native,
+        outbox: outbox.clone(),
+        realname: String::new(),
+        lobby: true,
+        password: given.password.map(Into::into),
+        addr: given.addr.map(|a| a.parse().unwrap()),
+        client_secret: given.secret.map(Into::into),
+        req: None,
+    };
+    match hub.register(registration).await.unwrap() {
+        Ok(registered) => Ok(Peer { id: registered.session, outbox }),
+        Err(refused) => Err(refused.0),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrong_server_passwords_make_the_address_wait_longer_each_time() {
+    let config = HubConfig { password: Some("sesame".into()), ..HubConfig::default() };
+    let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
+    let guesser = |password| Given { addr: Some("192.0.2.1"), password, secret: None };
+    let refusal = |r: Result<Peer, Refusal>| r.err();
+    let waits = |wait_secs| Some(Refusal::TooManyAttempts { wait_secs, by: Throttled::Address });
+    // No password guesses nothing: refused, never counted.
+    for _ in 0..10 {
+        assert_eq!(refusal(login(&hub, "ann", guesser(None)).await), Some(Refusal::BadPassword));
+    }
+    // Three mistakes are free; after the fourth the address waits a second.
+    for _ in 0..4 {
+        assert_eq!(refusal(login(&hub, "ann", guesser(Some("guess"))).await), Some(Refusal::BadPassword));
+    }
+    // Even the right password is not checked while it waits: a guesser learns nothing.
+    assert_eq!(refusal(login(&hub, "ann", guesser(Some("sesame"))).await), waits(1));
+    // Another address is not held back.
+    let bob = Given { addr: Some("192.0.2.2"), password: Some("sesame"), secret: None };
+    assert!(login(&hub, "bob", bob).await.is_ok());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    // One more mistake doubles the wait.
+    assert_eq!(refusal(login(&hub, "ann", guesser(Some("guess"))).await), Some(Refusal::BadPassword));
+    assert_eq!(refusal(login(&hub, "ann", guesser(Some("sesame"))).await), waits(2));
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    assert_eq!(refusal(login(&hub, "ann", guesser(Some("sesame"))).await), waits(1), "rounded up");
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert!(login(&hub, "ann", guesser(Some("sesame"))).await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrong_operator_passwords_hold_the_name_back_from_every_address() {
+    let config = HubConfig { operators: vec![("admin".into(), "pw".into())], ..HubConfig::default() };
+    let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
+    let mallory = join(&hub, "mallory", 256).await;
+    let ann = join(&hub, "ann", 256).await;
+    let oper = |password: &str, from: &str| Command::Oper {
+        name: "admin".into(),
+        password: password.into(),
+        from: Some(from.parse().unwrap()),
+        req: None,
+    };
+    let refused = |events: Vec<Event>| {
+        events.into_iter().find_map(|e| match e {
+            Event::Error { refusal, .. } => Some(refusal),
+            _ => None,
+        })
+    };
+    mallory.events().await;
+    ann.events().await;
+    for _ in 0..4 {
+        hub.command(mallory.id, oper("guess", "192.0.2.66")).await.unwrap();
+        assert_eq!(refused(mallory.events().await), Some(Refusal::BadOperatorPassword));
+    }
+    // The name waits, whoever asks and from wherever: the right password is not even checked.
+    hub.command(ann.id, oper("pw", "198.51.100.7")).await.unwrap();
+    assert_eq!(
+        refused(ann.events().await),
+        Some(Refusal::TooManyAttempts { wait_secs: 1, by: Throttled::Operator })
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    hub.command(ann.id, oper("pw", "198.51.100.7")).await.unwrap();
+    let events = ann.events().await;
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Notice { text, .. } if text.contains("server operator")))
+    );
+    // The right password forgave the name, not the guesser's address.
+    hub.command(mallory.id, oper("guess", "192.0.2.66")).await.unwrap();
+    assert_eq!(refused(mallory.events().await), Some(Refusal::BadOperatorPassword));
+    hub.command(mallory.id, oper("guess", "192.0.2.66")).await.unwrap();
+    assert!(matches!(
+        refused(mallory.events().await),
+        Some(Refusal::TooManyAttempts { by: Throttled::Address, .. })
+    ));
+}
+
+fn ack_of(events: &[Event]) -> Option<(bool, Option<u64>)> {
+    events.iter().find_map(|e| match e {
+        Event::Ack { duplicate, message, .. } => Some((*duplicate, message.mid)),
+        _ => None,
+    })
+}
+
+/// The attack of issue 11: a newcomer takes a departed user's nick and sends with that user's
+/// client ids. Ids belong to the client that sent them (by its secret), not to the nick.
+#[tokio::test]
+async fn a_newcomer_with_a_departed_users_nick_cannot_touch_their_client_ids() {
+    let hub = start();
+    let bob = join(&hub, "bob", 256).await;
+    let ann_client = Given { secret: Some("ann's secret, 32 random digits"), ..Given::default() };
+    let ann = login(&hub, "ann", ann_client).await.unwrap();
+    ann.events().await;
+    hub.command(ann.id, say("#lobby", "hi", Some("a-1"))).await.unwrap();
+    let (duplicate, mid) = ack_of(&ann.events().await).unwrap();
+    assert!(!duplicate && mid.is_some());
+    hub.command(ann.id, Command::Quit { reason: None }).await.unwrap();
+    bob.events().await;
+
+    // Mallory, as "ann", without the secret: her "a-1" is a message of her own, and she plants
+    // "a-2", which ann has not used yet.
+    let mallory = login(&hub, "ann", Given::default()).await.unwrap();
+    mallory.events().await;
+    hub.command(mallory.id, say("#lobby", "evil", Some("a-1"))).await.unwrap();
+    assert_eq!(ack_of(&mallory.events().await).map(|a| a.0), Some(false), "no ack of ann's message");
+    hub.command(mallory.id, say("#lobby", "planted", Some("a-2"))).await.unwrap();
+    mallory.events().await;
+    assert_eq!(texts(&bob.events().await), ["evil", "planted"]);
+    hub.command(mallory.id, Command::Quit { reason: None }).await.unwrap();
+
+    // Ann is back (under another nick even): her resend is recognised, her next id is hers.
+    let ann = login(&hub, "ann_", ann_client).await.unwrap();
+    ann.events().await;
+    hub.command(ann.id, say("#lobby", "hi", Some("a-1"))).await.unwrap();
+    assert_eq!(ack_of(&ann.events().await), Some((true, mid)), "the resend is a duplicate");
+    hub.command(ann.id, say("#lobby", "mine", Some("a-2"))).await.unwrap();
+    assert_eq!(ack_of(&ann.events().await).map(|a| a.0), Some(false), "not swallowed");
+    assert_eq!(texts(&bob.events().await), ["mine"]);
+}
+
+#[tokio::test]
+async fn a_session_without_a_secret_has_ids_of_its_own() {
+    let hub = start();
+    let ann = join(&hub, "ann", 256).await;
+    hub.command(ann.id, say("#lobby", "hi", Some("x"))).await.unwrap();
+    ann.events().await;
+    hub.command(ann.id, Command::Quit { reason: None }).await.unwrap();
+    let again = join(&hub, "ann", 256).await;
+    again.events().await;
+    hub.command(again.id, say("#lobby", "hi", Some("x"))).await.unwrap();
+    assert_eq!(ack_of(&again.events().await).map(|a| a.0), Some(false));
+    // Within the session, a resend is still recognised.
+    hub.command(again.id, say("#lobby", "hi", Some("x"))).await.unwrap();
+    assert_eq!(ack_of(&again.events().await).map(|a| a.0), Some(true));
+}
+
+#[tokio::test]
+async fn a_clients_ids_are_recognised_after_a_restart_and_by_nobody_else() {
+    let store = Arc::new(MemoryStore::new());
+    let secret = Given { secret: Some("0123456789abcdef0123456789abcdef"), ..Given::default() };
+    let hub = hub::start(HubConfig::default(), store.clone()).unwrap();
+    let ann = login(&hub, "ann", secret).await.unwrap();
+    hub.command(ann.id, say("#lobby", "kept", Some("k-1"))).await.unwrap();
+    let (_, mid) = ack_of(&ann.events().await).unwrap();
+    hub.shutdown("restart").await;
+
+    let hub = hub::start(HubConfig::default(), store).unwrap();
+    let mallory = login(&hub, "ann", Given::default()).await.unwrap();
+    mallory.events().await;
+    hub.command(mallory.id, say("#lobby", "kept", Some("k-1"))).await.unwrap();
+    assert_eq!(ack_of(&mallory.events().await).map(|a| a.0), Some(false));
+    let ann = login(&hub, "ann2", secret).await.unwrap();
+    ann.events().await;
+    hub.command(ann.id, say("#lobby", "kept", Some("k-1"))).await.unwrap();
+    assert_eq!(ack_of(&ann.events().await), Some((true, mid)));
 }

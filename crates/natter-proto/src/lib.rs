@@ -8,9 +8,11 @@
 //! - [`irc`]: IRC message lines (tags, prefix, command, parameters).
 //! - [`names`]: the rules for nicknames and room names, shared by server and clients.
 //! - [`text`]: cutting text to byte limits.
+//! - [`display`]: showing someone else's text on one terminal line, inert.
 
 pub mod command;
 pub mod decode;
+pub mod display;
 pub mod irc;
 pub mod line;
 pub mod names;

@@ -3,7 +3,13 @@
 //!
 //! Nicks and room names must survive every front door, IRC included, so they exclude the
 //! characters IRC gives meaning to (space, comma, `:` `!` `@` `*` `?` and control characters).
+//! They must also look like what they are, so neither may hold a character that shows
+//! nothing or turns the text around it ([`is_invisible`]): `#a\u{200B}dmin` would pass for
+//! `#admin`, and a right-to-left override in a name reverses the line it is shown in.
 //! Comparison is case-insensitive through [`fold`].
+
+use unicode_security::GeneralSecurityProfile;
+use unicode_security::general_security_profile::IdentifierType;
 
 /// Longest nickname, in characters.
 pub const MAX_NICK_CHARS: usize = 30;
@@ -25,6 +31,12 @@ pub enum NameError {
     /// The nickname contains a forbidden character.
     #[error("a nickname may contain only letters, digits and -_[]\\`^{{}}|, not {0:?}")]
     NickBadChar(char),
+    /// The nickname contains a character that shows nothing or changes the text's direction.
+    #[error(
+        "a nickname cannot contain invisible, unassigned or text-direction characters (it has U+{:04X})",
+        u32::from(*.0)
+    )]
+    NickInvisible(char),
     /// The room name does not start with `#`.
     #[error("room names start with # (for example #lobby)")]
     RoomNoHash,
@@ -34,6 +46,21 @@ pub enum NameError {
     /// The room name contains a forbidden character.
     #[error("room names cannot contain spaces, commas, control characters or {0:?}")]
     RoomBadChar(char),
+    /// The room name contains a character that shows nothing or changes the text's direction.
+    #[error(
+        "room names cannot contain invisible, unassigned or text-direction characters (it has U+{:04X})",
+        u32::from(*.0)
+    )]
+    RoomInvisible(char),
+}
+
+/// Whether `c` has no place in a name because it cannot be seen or reorders what is around
+/// it: Unicode's default-ignorable code points (zero-width spaces and joiners, bidi marks,
+/// embeddings, overrides and isolates, variation selectors, Hangul fillers, tags), the
+/// deprecated format characters, and code points with no character assigned yet (private use
+/// included), which could become any of those. As UTS #39 types them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c.identifier_type(), None | Some(IdentifierType::Default_Ignorable | IdentifierType::Deprecated))
 }
 
 fn nick_special(c: char) -> bool {
@@ -41,12 +68,16 @@ fn nick_special(c: char) -> bool {
 }
 
 /// Checks a nickname: letters (any script), digits, `-` and IRC's specials, 1 to 30 characters,
-/// not starting with a digit or `-`.
+/// not starting with a digit or `-`, none of them invisible ([`is_invisible`]).
 pub fn validate_nick(nick: &str) -> Result<(), NameError> {
     let mut chars = nick.chars();
     let first = chars.next().ok_or(NameError::EmptyNick)?;
     if nick.chars().count() > MAX_NICK_CHARS {
         return Err(NameError::NickTooLong);
+    }
+    // Before the other rules: `\u{3164}` is a letter to them, and invisible.
+    if let Some(c) = nick.chars().find(|&c| !c.is_ascii() && is_invisible(c)) {
+        return Err(NameError::NickInvisible(c));
     }
     if !(first.is_alphabetic() || nick_special(first)) {
         return Err(NameError::NickBadStart);
@@ -60,7 +91,7 @@ pub fn validate_nick(nick: &str) -> Result<(), NameError> {
 }
 
 /// Checks a room name: `#` followed by 1 to 49 printable characters other than space, comma,
-/// `:` and BEL-style control characters.
+/// `:`, control characters and invisible ones ([`is_invisible`]).
 pub fn validate_room(room: &str) -> Result<(), NameError> {
     let rest = room.strip_prefix('#').ok_or(NameError::RoomNoHash)?;
     let n = rest.chars().count();
@@ -70,6 +101,9 @@ pub fn validate_room(room: &str) -> Result<(), NameError> {
     for c in rest.chars() {
         if c.is_whitespace() || c.is_control() || matches!(c, ',' | ':') {
             return Err(NameError::RoomBadChar(c));
+        }
+        if !c.is_ascii() && is_invisible(c) {
+            return Err(NameError::RoomInvisible(c));
         }
     }
     Ok(())
@@ -219,6 +253,46 @@ mod tests {
         assert_eq!(validate_nick("a@b"), Err(NameError::NickBadChar('@')));
         assert_eq!(validate_nick(&"ä".repeat(MAX_NICK_CHARS)), Ok(()));
         assert_eq!(validate_nick(&"a".repeat(MAX_NICK_CHARS + 1)), Err(NameError::NickTooLong));
+    }
+
+    #[test]
+    fn names_cannot_hide_characters_or_turn_text_around() {
+        // Zero-width, bidi controls and marks, a Hangul filler (a letter that shows as a
+        // blank), a variation selector, a tag, a private-use and an unassigned code point.
+        for c in [
+            '\u{200B}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{061C}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{E0041}',
+            '\u{E000}',
+            '\u{FFF0}',
+            '\u{AD}',
+            '\u{FEFF}',
+        ] {
+            assert_eq!(validate_room(&format!("#ad{c}min")), Err(NameError::RoomInvisible(c)), "{c:?}");
+            assert_eq!(validate_nick(&format!("ad{c}min")), Err(NameError::NickInvisible(c)), "{c:?}");
+            assert_eq!(validate_nick(&format!("{c}admin")), Err(NameError::NickInvisible(c)), "{c:?}");
+        }
+        // The refusal names the code point, which the character itself would not show.
+        assert_eq!(
+            validate_room("#a\u{202E}b").unwrap_err().to_string(),
+            "room names cannot contain invisible, unassigned or text-direction characters (it has U+202E)"
+        );
+        // Visible names of every script still pass, emoji in rooms too.
+        for ok in ["#שלום", "#مرحبا", "#聊天", "#🦀", "#ü-é"] {
+            assert_eq!(validate_room(ok), Ok(()), "{ok}");
+        }
+        for ok in ["שלום", "مرحبا", "小明", "Zoë"] {
+            assert_eq!(validate_nick(ok), Ok(()), "{ok}");
+        }
     }
 
     #[test]

@@ -68,6 +68,26 @@ pub struct Args {
     /// Seconds after which a silent UDP member is dropped [default: 300].
     #[arg(long, env = "NATTER_UDP_IDLE", value_name = "SECS")]
     pub udp_idle: Option<u64>,
+    /// Whether a new UDP address must prove that it receives before it joins (it sends back
+    /// a short token from the server's first reply): `on`, `off` (trusted networks only:
+    /// forged datagrams then join and draw room traffic), or `auto`, on unless UDP is bound
+    /// to a loopback address [default: auto].
+    #[arg(long, env = "NATTER_UDP_VERIFY", value_name = "WHEN")]
+    pub udp_verify: Option<UdpVerify>,
+    /// UDP members at most, in all [default: 10000].
+    #[arg(long, env = "NATTER_UDP_MAX_MEMBERS", value_name = "N")]
+    pub udp_max_members: Option<usize>,
+    /// UDP members at most from one IP address (one /64 for IPv6) [default: 16].
+    #[arg(long, env = "NATTER_UDP_MEMBERS_PER_ADDRESS", value_name = "N")]
+    pub udp_members_per_address: Option<u32>,
+    /// Datagrams per second one IP address (one /64 for IPv6) may send, in bursts of twice
+    /// that; more are dropped. 0 disables the limit [default: 50].
+    #[arg(long, env = "NATTER_UDP_ADDRESS_RATE", value_name = "N")]
+    pub udp_address_rate: Option<u32>,
+    /// Bytes per second the server sends over UDP in all; members wait for their turn beyond
+    /// it. 0 disables the limit [default: 33554432, i.e. 32 MiB/s].
+    #[arg(long, env = "NATTER_UDP_SEND_RATE", value_name = "BYTES")]
+    pub udp_send_rate: Option<u64>,
     /// A room that stores nothing (repeatable).
     #[arg(long = "ephemeral", env = "NATTER_EPHEMERAL", value_name = "#ROOM", value_delimiter = ',')]
     pub ephemeral: Vec<String>,
@@ -93,6 +113,29 @@ pub struct Args {
     /// A server operator as `name:password` (IRC `OPER`); repeatable.
     #[arg(long = "oper", env = "NATTER_OPERS", value_name = "NAME:PASSWORD", value_delimiter = ',')]
     pub opers: Vec<String>,
+    /// TCP connections one address may hold at once (IPv6: one /64); 0 for no cap
+    /// [default: 16].
+    #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<u32>,
+    /// TCP connections not yet logged in, server-wide, beyond which newcomers are turned away,
+    /// lowered to a quarter of the file-descriptor limit; 0 for no cap [default: 1000].
+    #[arg(long, env = "NATTER_MAX_UNREGISTERED", value_name = "N")]
+    pub max_unregistered: Option<usize>,
+    /// Whether connections from this machine (127.0.0.0/8, ::1) are exempt from the
+    /// per-address cap and shown with their address uncloaked [default: true].
+    #[arg(long, env = "NATTER_EXEMPT_LOOPBACK", value_name = "BOOL")]
+    pub exempt_loopback: Option<bool>,
+    /// Seconds of silence on a TCP connection before the system probes whether the peer is
+    /// still there (TCP keepalive, then every 10 s, 3 times); 0 turns it off [default: 60].
+    #[arg(long, env = "NATTER_TCP_KEEPALIVE", value_name = "SECS")]
+    pub tcp_keepalive: Option<u64>,
+    /// Whether others see a cloak (`a1b2c3d4e5f60718.cloak`) instead of a user's IP address;
+    /// server operators still see the address in WHOIS [default: true].
+    #[arg(long, env = "NATTER_CLOAK", value_name = "BOOL")]
+    pub cloak: Option<bool>,
+    /// Secret the cloaks are derived from [default: a random one kept in `<db>.cloak-key`].
+    #[arg(long, env = "NATTER_CLOAK_SECRET", value_name = "TEXT")]
+    pub cloak_secret: Option<String>,
 }
 
 /// How log lines are written.
@@ -118,6 +161,60 @@ pub enum UdpFormat {
     Tutorial,
 }
 
+/// Whether new UDP addresses must prove that they receive (return routability).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UdpVerify {
+    /// On, unless UDP is bound to a loopback address: every peer is then on this machine.
+    #[default]
+    Auto,
+    /// Always: an address joins only once it has sent back the token of the server's reply.
+    On,
+    /// Never: the first datagram from any address joins it. For trusted networks only.
+    Off,
+}
+
+impl UdpVerify {
+    /// Whether the check runs for a UDP socket bound to `local`.
+    pub fn applies_to(self, local: std::net::IpAddr) -> bool {
+        match self {
+            UdpVerify::Auto => !local.to_canonical().is_loopback(),
+            UdpVerify::On => true,
+            UdpVerify::Off => false,
+        }
+    }
+}
+
+/// What bounds the UDP door: the address check, the member caps and the rates. Together they
+/// keep a forged source address from drawing traffic and any one address from taking the
+/// server over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpLimits {
+    /// Whether new addresses prove that they receive.
+    pub verify: UdpVerify,
+    /// Members at most, in all.
+    pub max_members: usize,
+    /// Members at most per IP address (IPv6: per /64).
+    pub members_per_address: u32,
+    /// Datagrams per second per IP address (IPv6: per /64), in bursts of twice that; 0 =
+    /// unlimited.
+    pub address_rate: u32,
+    /// Bytes per second sent over UDP in all; 0 = unlimited.
+    pub send_rate: u64,
+}
+
+impl Default for UdpLimits {
+    fn default() -> Self {
+        Self {
+            verify: UdpVerify::Auto,
+            max_members: 10_000,
+            members_per_address: 16,
+            address_rate: 50,
+            send_rate: 32 * 1024 * 1024,
+        }
+    }
+}
+
 /// Resolved settings the server runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -141,6 +238,8 @@ pub struct Settings {
     pub udp_idle: Duration,
     /// What UDP text members receive.
     pub udp_format: UdpFormat,
+    /// The UDP door's bounds.
+    pub udp_limits: UdpLimits,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// Ephemeral rooms.
@@ -151,6 +250,45 @@ pub struct Settings {
     pub password: Option<String>,
     /// Server operators `(name, password)`.
     pub operators: Vec<(String, String)>,
+    /// Caps on TCP connections and how dead peers are found.
+    pub connections: ConnectionSettings,
+    /// How users' addresses are shown to others.
+    pub cloak: CloakSettings,
+}
+
+/// Caps on TCP connections, so that one address (or a crowd of silent newcomers) cannot take
+/// every file descriptor, and how the system finds peers that vanished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Connections one address (an IPv4 address, an IPv6 /64) may hold; 0 = no cap.
+    pub per_address: u32,
+    /// Connections not yet logged in, server-wide; 0 = no cap; `None`: the default (1,000).
+    /// Lowered at start to a quarter of the file-descriptor limit.
+    pub max_unregistered: Option<usize>,
+    /// Loopback peers are not counted per address and not cloaked.
+    pub exempt_loopback: bool,
+    /// Idle time before TCP keepalive probes; `None` = off.
+    pub keepalive: Option<Duration>,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            per_address: 16,
+            max_unregistered: None,
+            exempt_loopback: true,
+            keepalive: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// How a user's address is shown to others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloakSettings {
+    /// Off: everyone sees everyone's address.
+    pub off: bool,
+    /// The configured secret; `None`: one kept next to the database.
+    pub secret: Option<String>,
 }
 
 /// What every session gets, whatever its front door: its bounds (line length, message rate,
@@ -321,6 +459,38 @@ impl Settings {
         if session.outbox_kib < 64 {
             return Err(ConfigError::Value { name: "outbox_kib", message: "must be at least 64 KiB".into() });
         }
+        let udp_defaults = UdpLimits::default();
+        let udp_limits = UdpLimits {
+            verify: args.udp_verify.or(file.udp_verify).unwrap_or(udp_defaults.verify),
+            max_members: args.udp_max_members.or(file.udp_max_members).unwrap_or(udp_defaults.max_members),
+            members_per_address: args
+                .udp_members_per_address
+                .or(file.udp_members_per_address)
+                .unwrap_or(udp_defaults.members_per_address),
+            address_rate: args
+                .udp_address_rate
+                .or(file.udp_address_rate)
+                .unwrap_or(udp_defaults.address_rate),
+            send_rate: args.udp_send_rate.or(file.udp_send_rate).unwrap_or(udp_defaults.send_rate),
+        };
+        if udp_limits.max_members == 0 {
+            return Err(ConfigError::Value {
+                name: "udp_max_members",
+                message: "must be at least 1 (turn UDP off with udp = \"off\")".into(),
+            });
+        }
+        if udp_limits.members_per_address == 0 {
+            return Err(ConfigError::Value {
+                name: "udp_members_per_address",
+                message: "must be at least 1".into(),
+            });
+        }
+        if udp_limits.send_rate != 0 && udp_limits.send_rate < 64 * 1024 {
+            return Err(ConfigError::Value {
+                name: "udp_send_rate",
+                message: "must be at least 65536 bytes per second, or 0 for no limit".into(),
+            });
+        }
         let mut ephemeral = file.ephemeral;
         ephemeral.extend(args.ephemeral);
         for room in &ephemeral {
@@ -369,11 +539,32 @@ impl Settings {
             session,
             udp_idle: Duration::from_secs(args.udp_idle.or(file.udp_idle).unwrap_or(300)),
             udp_format: args.udp_format.or(file.udp_format).unwrap_or_default(),
+            udp_limits,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             ephemeral,
             console: console.then_some(console_nick),
             password: args.password.or(file.password).filter(|p| !p.is_empty()),
             operators,
+            connections: ConnectionSettings {
+                per_address: args
+                    .max_connections_per_address
+                    .or(file.max_connections_per_address)
+                    .unwrap_or(ConnectionSettings::default().per_address),
+                max_unregistered: args.max_unregistered.or(file.max_unregistered),
+                exempt_loopback: args
+                    .exempt_loopback
+                    .or(file.exempt_loopback)
+                    .unwrap_or(ConnectionSettings::default().exempt_loopback),
+                keepalive: match args.tcp_keepalive.or(file.tcp_keepalive) {
+                    Some(0) => None,
+                    Some(secs) => Some(Duration::from_secs(secs)),
+                    None => ConnectionSettings::default().keepalive,
+                },
+            },
+            cloak: CloakSettings {
+                off: !args.cloak.or(file.cloak).unwrap_or(true),
+                secret: args.cloak_secret.or(file.cloak_secret).filter(|s| !s.is_empty()),
+            },
         })
     }
 }
@@ -390,7 +581,42 @@ mod tests {
         assert_eq!(s.irc.as_deref(), Some("127.0.0.1:6667"));
         assert_eq!(s.history, 50);
         assert_eq!(s.udp_format, UdpFormat::Text);
+        assert_eq!(s.udp_limits, UdpLimits::default());
         assert!(s.session.helpdesk.is_none());
+        assert_eq!(s.connections, ConnectionSettings::default());
+        assert_eq!(s.connections.per_address, 16);
+        assert!(s.connections.exempt_loopback);
+        assert_eq!(s.connections.keepalive, Some(Duration::from_secs(60)));
+        assert_eq!(s.cloak, CloakSettings { off: false, secret: None });
+    }
+
+    #[test]
+    fn the_udp_address_check_is_automatic_off_loopback_only() {
+        use std::net::IpAddr;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(!UdpVerify::Auto.applies_to(ip("127.0.0.1")));
+        assert!(!UdpVerify::Auto.applies_to(ip("::1")));
+        assert!(!UdpVerify::Auto.applies_to(ip("::ffff:127.0.0.1")));
+        for public in ["0.0.0.0", "::", "192.168.1.5", "2001:db8::1"] {
+            assert!(UdpVerify::Auto.applies_to(ip(public)), "{public}");
+        }
+        assert!(UdpVerify::On.applies_to(ip("127.0.0.1")));
+        assert!(!UdpVerify::Off.applies_to(ip("0.0.0.0")));
+    }
+
+    #[test]
+    fn udp_caps_that_would_shut_udp_out_are_refused() {
+        for (args, name) in [
+            (Args { udp_max_members: Some(0), ..Default::default() }, "udp_max_members"),
+            (Args { udp_members_per_address: Some(0), ..Default::default() }, "udp_members_per_address"),
+            (Args { udp_send_rate: Some(1000), ..Default::default() }, "udp_send_rate"),
+        ] {
+            let e = Settings::resolve(args).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+        let unlimited = Args { udp_send_rate: Some(0), udp_address_rate: Some(0), ..Default::default() };
+        let s = Settings::resolve(unlimited).unwrap();
+        assert_eq!((s.udp_limits.send_rate, s.udp_limits.address_rate), (0, 0));
     }
 
     #[test]
@@ -468,7 +694,10 @@ mod tests {
             "db = \":memory:\"\nmax_line = 100\nmsg_rate = 2\nmsg_burst = 3\noutbox = 4\n\
              register_timeout = 5\nudp_idle = 6\nudp_format = \"tutorial\"\nconsole = true\nconsole_nick = \"op\"\n\
              server_name = \"irc.test\"\nirc_lobby = false\npassword = \"pw\"\nopers = [\"a:b\"]\n\
-             helpdesk = true\nlog_format = \"json\"\n",
+             helpdesk = true\nlog_format = \"json\"\nudp_verify = \"on\"\nudp_max_members = 7\n\
+             udp_members_per_address = 8\nudp_address_rate = 9\nudp_send_rate = 100000\n\
+             max_connections_per_address = 7\nmax_unregistered = 8\nexempt_loopback = false\n\
+             tcp_keepalive = 0\ncloak = false\ncloak_secret = \"salt\"\n",
         )
         .unwrap();
         let s = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() });
@@ -484,6 +713,16 @@ mod tests {
         assert_eq!(s.session.register_timeout, Duration::from_secs(5));
         assert_eq!(s.udp_idle, Duration::from_secs(6));
         assert_eq!(s.udp_format, UdpFormat::Tutorial);
+        assert_eq!(
+            s.udp_limits,
+            UdpLimits {
+                verify: UdpVerify::On,
+                max_members: 7,
+                members_per_address: 8,
+                address_rate: 9,
+                send_rate: 100_000
+            }
+        );
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.console.as_deref(), Some("op"));
         assert_eq!(s.session.server_name, "irc.test");
@@ -491,6 +730,16 @@ mod tests {
         assert_eq!(s.password.as_deref(), Some("pw"));
         assert_eq!(s.operators, vec![("a".to_string(), "b".to_string())]);
         assert_eq!(s.session.helpdesk.map(|h| h.operator.as_str()), Some("op"));
+        assert_eq!(
+            s.connections,
+            ConnectionSettings {
+                per_address: 7,
+                max_unregistered: Some(8),
+                exempt_loopback: false,
+                keepalive: None
+            }
+        );
+        assert_eq!(s.cloak, CloakSettings { off: true, secret: Some("salt".into()) });
         let err = nested.unwrap_err();
         assert!(err.to_string().contains("unknown field `config`"), "{err}");
     }

@@ -176,6 +176,9 @@ pub(crate) async fn run<D: Door>(
         let quit = Command::Quit { reason: Some("connection lost".into()) };
         let _ = Box::pin(ctx.hub.command(session, quit)).await;
     }
+    // The session's connection counts are given back before the peer sees the end: whoever
+    // reconnects on seeing it finds its place free.
+    ctx.release_counts();
     let _ = stream.shutdown().await;
 }
 
@@ -196,7 +199,7 @@ async fn on_timer<D: Door>(
     ctx: &mut SessionCtx,
 ) -> Option<String> {
     let Timers { now, registering, deadline, partial_due, tick_due } = timers;
-    if ctx.pace == Pace::Waiting && now >= ctx.budget.due() {
+    if ctx.pace == Pace::Waiting && ctx.budget.wait_left().is_zero() {
         // Paid for: the lines that waited go on (until the budget runs out again).
         ctx.pace = Pace::Warned;
         if let Flow::Close(reason) = drain_lines(lines, door, ctx).await {

@@ -15,7 +15,13 @@ pub async fn run(hub: HubHandle, nick: String) {
         register_timeout: std::time::Duration::MAX / 4,
         ..SessionSettings::default()
     };
-    let mut ctx = SessionCtx::new(hub, ([127, 0, 0, 1], 0).into(), settings, SessionKind::Console);
+    let mut ctx = SessionCtx::new(
+        hub,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        settings,
+        SessionKind::Console,
+        None,
+    );
     let mut door = TextDoor::default();
     let mut stdout = tokio::io::stdout();
     if ctx.register(nick.clone(), None).await != Flow::Continue || ctx.session.is_none() {

@@ -1,16 +1,25 @@
 //! `natter serve`: the chat server around the core hub: configuration, listeners, front doors
 //! and an orderly shutdown.
 
+mod address;
+pub mod cloak;
 pub mod config;
 mod conn;
 mod console;
 pub mod door;
+pub mod fd_limit;
+mod keepalive;
 pub mod limits;
 mod listener;
+pub mod peers;
+mod throttled_log;
 mod udp;
 mod write_batch;
 
-pub use config::{Args, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat};
+pub use config::{
+    Args, CloakSettings, ConnectionSettings, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat,
+    UdpLimits, UdpVerify,
+};
 
 use anyhow::Context as _;
 use natter_core::{HubConfig, HubHandle, Store};
@@ -18,10 +27,15 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
+/// Held (through [`peers::Peers`]) by every TCP connection task, UDP member and listener; the
+/// server's shutdown waits until all are dropped.
+pub(crate) type Alive = tokio::sync::mpsc::Sender<()>;
+
 /// Runs `natter serve` until Ctrl+C or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
     init_logging(settings.console.is_some(), settings.log_format);
+    fd_limit::raise_and_log();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let result = runtime.block_on(serve(settings));
@@ -56,7 +70,7 @@ pub struct Server {
     pub irc: Option<std::net::SocketAddr>,
     hub: HubHandle,
     stop: watch::Sender<bool>,
-    alive: listener::Alive,
+    alive: Alive,
     all_gone: tokio::sync::mpsc::Receiver<()>,
 }
 
@@ -80,28 +94,24 @@ impl Server {
                 .collect(),
             ..HubConfig::default()
         };
-        let hub = natter_core::hub::start(config, store).context("loading the store")?;
+        // Loading reads the file: its errors name it, like opening's.
+        let hub = natter_core::hub::start(config, store).map_err(anyhow::Error::new)?;
+        // After the store: its lock keeps a second server away from the cloak key file too.
         let (stop, stop_rx) = watch::channel(false);
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
-        let mut server = Server {
-            tcp: None,
-            udp: None,
-            irc: None,
-            hub: hub.clone(),
-            stop,
-            alive: alive.clone(),
-            all_gone,
-        };
+        let peers = peers_for(settings, alive.clone())?;
+        let mut server = Server { tcp: None, udp: None, irc: None, hub: hub.clone(), stop, alive, all_gone };
         // Both TCP ports run the same accept loop; only the front door choice differs.
+        let keepalive = settings.connections.keepalive.map(keepalive::settings);
         let accept = |listener: TcpListener, front: listener::Front| {
-            tokio::spawn(listener::accept_loop(
-                listener,
-                hub.clone(),
-                settings.session,
+            let accepting = listener::Accepting {
+                hub: hub.clone(),
+                settings: settings.session,
                 front,
-                stop_rx.clone(),
-                alive.clone(),
-            ));
+                peers: peers.clone(),
+                keepalive: keepalive.clone(),
+            };
+            tokio::spawn(listener::accept_loop(listener, accepting, stop_rx.clone()));
         };
         if let Some(addr) = &settings.tcp {
             let listener = TcpListener::bind(addr.as_str()).await.map_err(|e| {
@@ -134,14 +144,20 @@ impl Server {
                 anyhow::anyhow!("cannot listen on UDP {addr} ({e}); choose another address with --udp")
             })?;
             server.udp = Some(socket.local_addr()?);
+            let options = udp::Options {
+                idle: settings.udp_idle,
+                format: settings.udp_format,
+                limits: settings.udp_limits,
+            };
+            let tokens = udp::Tokens::new().context("starting UDP")?;
             tokio::spawn(udp::serve(
                 socket,
                 hub.clone(),
                 settings.session,
-                settings.udp_idle,
-                settings.udp_format,
+                options,
+                tokens,
                 stop_rx.clone(),
-                alive,
+                peers.clone(),
             ));
         }
         Ok(server)
@@ -154,6 +170,55 @@ impl Server {
         self.hub.shutdown(reason).await;
         drop(self.alive);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.all_gone.recv()).await;
+    }
+}
+
+/// Connections not yet logged in that the server lets wait, unless configured.
+const DEFAULT_MAX_UNREGISTERED: usize = 1000;
+
+/// The connection caps and address cloaks of a server with `settings`.
+fn peers_for(settings: &Settings, alive: Alive) -> anyhow::Result<Arc<peers::Peers>> {
+    let connections = &settings.connections;
+    let unregistered = newcomer_cap(connections.max_unregistered, fd_limit::current());
+    let caps = peers::Caps {
+        per_address: connections.per_address,
+        unregistered,
+        exempt_loopback: connections.exempt_loopback,
+    };
+    let cloak = match (&settings.cloak.off, &settings.cloak.secret) {
+        (true, _) => None,
+        (false, Some(secret)) => Some(cloak::Cloak::from_secret(secret)),
+        (false, None) => Some(cloak::Cloak::for_database(&settings.db)?),
+    };
+    tracing::info!(
+        per_address = caps.per_address,
+        unregistered = caps.unregistered,
+        exempt_loopback = caps.exempt_loopback,
+        keepalive_secs = connections.keepalive.map_or(0, |d| d.as_secs()),
+        cloaked = cloak.is_some(),
+        "connection limits"
+    );
+    Ok(peers::Peers::new(caps, cloak, Some(alive)))
+}
+
+/// The cap on connections not yet logged in: as configured (1,000 by default, 0 for none),
+/// but never more than a quarter of the file descriptors, so that silent newcomers cannot take
+/// the descriptors logged-in users need (a limit of 1,024 lets 256 wait).
+fn newcomer_cap(configured: Option<usize>, fd_limit: Option<u64>) -> usize {
+    let wanted = configured.unwrap_or(DEFAULT_MAX_UNREGISTERED);
+    let quarter = fd_limit.map(|fds| usize::try_from(fds / 4).unwrap_or(usize::MAX).max(1));
+    match quarter {
+        Some(quarter) if wanted > quarter => {
+            if configured.is_some() {
+                tracing::warn!(
+                    configured = wanted,
+                    limit = quarter,
+                    "max_unregistered lowered to a quarter of the file-descriptor limit"
+                );
+            }
+            quarter
+        }
+        _ => wanted,
     }
 }
 
@@ -221,5 +286,21 @@ impl StopSignals {
             let _ = tokio::signal::ctrl_c().await;
             "interrupt"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newcomer_cap;
+
+    #[test]
+    fn newcomers_never_hold_more_than_a_quarter_of_the_descriptors() {
+        assert_eq!(newcomer_cap(None, Some(524_288)), 1000);
+        assert_eq!(newcomer_cap(None, Some(1024)), 256);
+        assert_eq!(newcomer_cap(Some(5000), Some(1024)), 256);
+        assert_eq!(newcomer_cap(Some(10), Some(1024)), 10);
+        assert_eq!(newcomer_cap(None, Some(2)), 1);
+        assert_eq!(newcomer_cap(None, None), 1000);
+        assert_eq!(newcomer_cap(Some(0), Some(1024)), 0, "0 turns the cap off");
     }
 }

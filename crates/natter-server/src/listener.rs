@@ -4,6 +4,12 @@
 //! dedicated IRC port (`--irc`) skips the sniffing. In help-desk mode text-mode visitors go to
 //! the help desk instead, and a silent one is never greeted (it would read the greeting as
 //! the answer to its first question).
+//!
+//! Each accepted connection is first counted against the server's caps ([`crate::peers`]):
+//! one over a cap is told why in one line and closed at once, with no task spawned for it.
+//! The others get TCP keepalive ([`crate::keepalive`]). Failures to accept (descriptors
+//! exhausted), the recoveries from them and refusals are logged at most once a minute each
+//! ([`crate::throttled_log`]).
 
 use crate::config::SessionSettings;
 use crate::conn::{self, read_available};
@@ -12,9 +18,12 @@ use crate::door::irc::{IrcDoor, MAX_IRC_LINE};
 use crate::door::native::NativeDoor;
 use crate::door::text::{GREETING, TextDoor};
 use crate::door::{Door, SessionCtx};
+use crate::peers::{Admitted, Peers, Refused};
+use crate::throttled_log::ThrottledLog;
 use natter_core::HubHandle;
 use natter_proto::line::LineBuffer;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -37,42 +46,57 @@ pub enum Front {
     Irc,
 }
 
-/// Held by every connection task; shutdown waits until all are dropped.
-pub type Alive = tokio::sync::mpsc::Sender<()>;
+/// How long the accept loop pauses after a failed accept (out of descriptors: nothing frees
+/// one faster by trying again at once).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+
+/// At most one line a minute for each thing a peer can make the accept loop log.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Most bytes read (and dropped) from a refused connection before its refusal is written:
+/// closing a socket with unread bytes resets it, and the refusal would be lost.
+const REFUSED_DRAIN: usize = 4096;
+
+/// What a listener gives every connection it accepts.
+pub struct Accepting {
+    /// The hub.
+    pub hub: HubHandle,
+    /// Every session's settings.
+    pub settings: SessionSettings,
+    /// Which doors this port serves.
+    pub front: Front,
+    /// The connection caps and address cloaks; every connection holds them until it ends,
+    /// and the server's shutdown waits for that.
+    pub peers: Arc<Peers>,
+    /// TCP keepalive for accepted connections; `None` when off.
+    pub keepalive: Option<socket2::TcpKeepalive>,
+}
 
 /// Accepts connections until `stop` changes.
-pub async fn accept_loop(
-    listener: TcpListener,
-    hub: HubHandle,
-    settings: SessionSettings,
-    front: Front,
-    mut stop: watch::Receiver<bool>,
-    alive: Alive,
-) {
+pub async fn accept_loop(listener: TcpListener, accepting: Accepting, mut stop: watch::Receiver<bool>) {
+    let (failures, recoveries, refusals) =
+        (ThrottledLog::every(LOG_EVERY), ThrottledLog::every(LOG_EVERY), ThrottledLog::every(LOG_EVERY));
+    // Accepts failed in a row.
+    let mut failed = 0u64;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tracing::info!(%peer, "connected");
-                    let alive = alive.clone();
-                    let hub = hub.clone();
-                    match front {
-                        Front::Sniff => {
-                            tokio::spawn(handle(stream, peer, hub, settings, alive));
+                    if failed > 0 {
+                        if recoveries.ready().is_some() {
+                            tracing::warn!(failed, "accepting connections again");
                         }
-                        Front::Irc => {
-                            let _ = stream.set_nodelay(true);
-                            let lines = LineBuffer::new(MAX_IRC_LINE);
-                            let deadline = Instant::now() + settings.register_timeout;
-                            let conn = Conn { stream, peer, hub, settings, deadline, alive };
-                            tokio::spawn(serve(conn, lines, IrcDoor::default()));
-                        }
+                        failed = 0;
                     }
+                    accept(stream, peer, &accepting, &refusals);
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    failed += 1;
+                    if let Some(held_back) = failures.ready() {
+                        accept_failed(&e, held_back);
+                    }
+                    // Back off instead of spinning; the connection waits in the backlog.
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
                 }
             },
             _ = stop.changed() => break,
@@ -80,17 +104,82 @@ pub async fn accept_loop(
     }
 }
 
+/// Logs a failed accept (throttled by the caller), naming the descriptor limit when that is
+/// what ran out.
+fn accept_failed(e: &std::io::Error, held_back: u64) {
+    #[cfg(unix)]
+    let out_of_descriptors = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+    #[cfg(not(unix))]
+    let out_of_descriptors = false;
+    if out_of_descriptors {
+        let limit = crate::fd_limit::current().unwrap_or(0);
+        tracing::warn!(
+            error = %e,
+            limit,
+            held_back,
+            "cannot accept connections: out of file descriptors; new connections wait until some \
+             close (raise the limit: LimitNOFILE= under systemd, ulimit -n in a shell)"
+        );
+    } else {
+        tracing::warn!(error = %e, held_back, "accept failed");
+    }
+}
+
+/// Counts a new connection and starts its task, or turns it away.
+fn accept(stream: TcpStream, peer: SocketAddr, accepting: &Accepting, refusals: &ThrottledLog) {
+    let admitted = match accepting.peers.admit(peer) {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            if let Some(held_back) = refusals.ready() {
+                tracing::info!(%peer, reason = %refused, held_back, "refused a connection");
+            }
+            refuse(&stream, peer, accepting.front, refused);
+            return;
+        }
+    };
+    tracing::info!(%peer, "connected");
+    let _ = stream.set_nodelay(true);
+    if let Some(keepalive) = &accepting.keepalive {
+        crate::keepalive::enable(&stream, keepalive);
+    }
+    let (hub, settings) = (accepting.hub.clone(), accepting.settings);
+    match accepting.front {
+        Front::Sniff => {
+            tokio::spawn(handle(stream, hub, settings, admitted));
+        }
+        Front::Irc => {
+            let lines = LineBuffer::new(MAX_IRC_LINE);
+            let deadline = Instant::now() + settings.register_timeout;
+            let conn = Conn { stream, hub, settings, deadline, admitted };
+            tokio::spawn(serve(conn, lines, IrcDoor::default()));
+        }
+    }
+}
+
+/// Tells a refused peer why, in one line its client shows (IRC's `ERROR` on the IRC port;
+/// on the shared port the text-mode goodbye, which natter's own client shows too), without
+/// waiting: a new socket's send buffer is empty. What the peer already sent is read first,
+/// since closing a socket with unread bytes resets it and the line would be lost.
+fn refuse(stream: &TcpStream, peer: SocketAddr, front: Front, refused: Refused) {
+    let mut scratch = [0u8; 1024];
+    let mut drained = 0;
+    while drained < REFUSED_DRAIN {
+        match stream.try_read(&mut scratch) {
+            Ok(n) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
+    let line = match front {
+        Front::Irc => format!("ERROR :Closing Link: {} ({refused})\r\n", peer.ip()),
+        Front::Sniff => format!("*** bye: {refused}\r\n"),
+    };
+    let _ = stream.try_write(line.as_bytes());
+}
+
 /// Sniffs the first bytes, then hands the connection to a task of its own for the chosen door:
 /// the long-lived task then holds only that door's state, not the sniffer's nor the other
 /// doors' (the size of that task is most of what an idle connection costs).
-async fn handle(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    hub: HubHandle,
-    settings: SessionSettings,
-    alive: Alive,
-) {
-    let _ = stream.set_nodelay(true);
+async fn handle(mut stream: TcpStream, hub: HubHandle, settings: SessionSettings, admitted: Admitted) {
     let mut lines = LineBuffer::new(settings.max_line);
     let deadline = Instant::now() + settings.register_timeout;
     // Help-desk visitors are never greeted: as if they had been already.
@@ -142,7 +231,7 @@ async fn handle(
             }
         }
     }
-    let conn = Conn { stream, peer, hub, settings, deadline, alive };
+    let conn = Conn { stream, hub, settings, deadline, admitted };
     match first_byte(&lines) {
         Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(settings.max_line))),
         _ if looks_like_irc(lines.peek()) => {
@@ -175,19 +264,18 @@ fn looks_like_irc(bytes: &[u8]) -> bool {
 /// An accepted connection on its way to a door.
 struct Conn {
     stream: TcpStream,
-    peer: SocketAddr,
     hub: HubHandle,
     settings: SessionSettings,
     /// When the client must be logged in.
     deadline: Instant,
-    alive: Alive,
+    /// The peer and its place in the connection counts, handed to the session.
+    admitted: Admitted,
 }
 
 async fn serve<D: Door>(conn: Conn, lines: LineBuffer, door: D) {
-    let Conn { stream, peer, hub, settings, deadline, alive } = conn;
-    let ctx = SessionCtx::new(hub, peer, settings, D::KIND);
+    let Conn { stream, hub, settings, deadline, admitted } = conn;
+    let ctx = SessionCtx::admitted(hub, settings, D::KIND, admitted);
     conn::run(stream, lines, door, ctx, deadline).await;
-    drop(alive);
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod harness;
 
 use harness::{Client, TestServer, Udp, Watchdog, freeze_clock, json, settings};
+use natter_server::UdpVerify;
 use std::time::Duration;
 use tokio::time::advance;
 
@@ -90,6 +91,57 @@ async fn a_silent_connection_is_greeted_then_closed_at_the_registration_deadline
     advance(TICK).await;
     silent.expect("*** bye: registration timeout").await;
     assert_eq!(silent.rest().await, "", "nothing after the goodbye");
+    server.shutdown("done").await;
+}
+
+/// A UDP address token is good for 5 to 10 minutes (the slot it was made in and the next):
+/// typed back later it proves nothing, and the answer is a fresh token.
+#[tokio::test(start_paused = true)]
+async fn a_udp_address_token_is_good_for_ten_minutes_at_most() {
+    let _watchdog = Watchdog::arm("udp address token expiry", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let mut s = settings();
+    s.udp_limits.verify = UdpVerify::On;
+    let server = TestServer::start_with(s).await;
+    let udp = Udp::new(server.udp).await;
+    let token = |challenge: &str| challenge.split("/ok ").nth(1).unwrap()[..6].to_string();
+    udp.send(b"hello, anyone?\n").await;
+    let first = token(&udp.expect("/ok ").await);
+
+    advance(Duration::from_secs(600)).await;
+    udp.send(format!("/ok {first}").as_bytes()).await;
+    let second = token(&udp.expect("/ok ").await);
+    assert_ne!(first, second, "a token ten minutes old was taken, or not replaced");
+
+    // Made at the start of a slot, the new one still counts just before the end of the next.
+    advance(Duration::from_secs(600) - TICK).await;
+    udp.send(format!("/ok {second}").as_bytes()).await;
+    udp.expect(&format!("Hello udp-{}", udp.port())).await;
+    server.shutdown("done").await;
+}
+
+/// Datagrams without a native UDP member's session token do not keep it from expiring: they
+/// may come from anyone.
+#[tokio::test(start_paused = true)]
+async fn datagrams_without_the_session_token_do_not_keep_a_udp_member_alive() {
+    let _watchdog = Watchdog::arm("udp forged keepalive", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let server = TestServer::start().await;
+    let mut bob = Client::native(server.tcp, "bob").await;
+    let udp = Udp::new(server.udp).await;
+    udp.send(br#"{"type":"hello","nick":"jay"}"#).await;
+    udp.expect(r#""type":"welcome""#).await;
+    bob.expect(r#""nick":"jay""#).await;
+
+    advance(Duration::from_secs(200)).await;
+    udp.send(br#"{"type":"ping","id":1}"#).await;
+    udp.expect("bad_token").await;
+    advance(Duration::from_secs(100) - TICK).await;
+    let before = bob.ping().await;
+    assert!(before.iter().all(|l| !l.contains(r#""type":"quit""#)), "expired early: {before:#?}");
+    advance(TICK).await;
+    let quit = json(&bob.expect(r#""type":"quit""#).await);
+    assert_eq!(quit["reason"], "timed out: no datagram for 300 seconds", "{quit}");
     server.shutdown("done").await;
 }
 

@@ -5,7 +5,7 @@
 //! ever appended: a released entry is never edited, so that every database, however old, goes
 //! through the same steps.
 
-use crate::error::{describe, open_error};
+use crate::error::{MOVE_ASIDE, describe, open_error, unreadable};
 use natter_core::StoreError;
 use rusqlite::Connection;
 
@@ -55,6 +55,60 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE rooms ADD COLUMN rules TEXT NOT NULL DEFAULT '{}';",
 ];
 
+/// The tables every natter database has from schema version 1 on.
+const NATTER_TABLES: [&str; 2] = ["messages", "rooms"];
+
+/// Refuses a database natter did not make: at version 0 (never migrated) it must be empty, or
+/// natter would add its tables to another program's file; from version 1 on it must have
+/// natter's tables.
+fn check_owner(conn: &Connection, path: &str, found: u32) -> Result<(), StoreError> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+        .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| open_error(path, &e))?;
+    let listed = || {
+        // A few names, quoted (another program's names could hold anything).
+        let mut shown: Vec<String> = names.iter().take(4).map(|n| format!("{:?}", clip(n))).collect();
+        if names.len() > 4 {
+            shown.push(format!("and {} more", names.len() - 4));
+        }
+        shown.join(", ")
+    };
+    let foreign = if found == 0 {
+        !names.is_empty()
+    } else {
+        !NATTER_TABLES.iter().all(|t| names.iter().any(|n| n == t))
+    };
+    if !foreign {
+        return Ok(());
+    }
+    let reason = if found == 0 {
+        format!(
+            "this is another program's SQLite database (it holds {}), not natter's: {MOVE_ASIDE}",
+            listed()
+        )
+    } else if names.is_empty() {
+        format!(
+            "the database says natter schema version {found} but has no tables: it is damaged; {MOVE_ASIDE}"
+        )
+    } else {
+        format!(
+            "the database says natter schema version {found} but lacks natter's tables (it holds {}): it is \
+             damaged or another program's; {MOVE_ASIDE}",
+            listed()
+        )
+    };
+    Err(StoreError::Open { path: path.to_owned(), reason })
+}
+
+/// At most 40 characters of a name, for a message.
+fn clip(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &name[..i]),
+        None => name.to_string(),
+    }
+}
+
 /// Brings the database on `conn` up to [`SCHEMA_VERSION`], one transaction per migration, and
 /// returns the version it was at.
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<u32, StoreError> {
@@ -63,8 +117,12 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<u32, StoreErr
     // user_version is a signed 32-bit field: a negative one was not written by natter.
     let found = u32::try_from(found).map_err(|_| StoreError::Open {
         path: path.to_owned(),
-        reason: format!("unknown schema version {found}: this file was not written by natter"),
+        reason: format!(
+            "this is another program's SQLite database (schema version {found}, which natter never \
+             writes): {MOVE_ASIDE}"
+        ),
     })?;
+    check_owner(conn, path, found)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::Open {
             path: path.to_owned(),
@@ -85,9 +143,12 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<u32, StoreErr
             tx.pragma_update(None, "user_version", to)?;
             tx.commit()
         };
-        run(conn).map_err(|e| StoreError::Open {
-            path: path.to_owned(),
-            reason: format!("migrating the schema from version {i} to {to} failed: {}", describe(&e)),
+        run(conn).map_err(|e| match unreadable(&e) {
+            true => open_error(path, &e),
+            false => StoreError::Open {
+                path: path.to_owned(),
+                reason: format!("migrating the schema from version {i} to {to} failed: {}", describe(&e)),
+            },
         })?;
         tracing::info!(path, version = to, "migrated the message store schema");
     }

@@ -6,7 +6,7 @@
 //! does not stall history requests. An in-memory database (`:memory:`) is private to one
 //! connection, so there every call goes through the writer connection instead.
 
-use crate::error::{io_error, open_error};
+use crate::error::{io_error, load_error, open_error};
 use crate::schema;
 use natter_core::store::{HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
@@ -394,7 +394,7 @@ fn history_in(
 
 impl Store for SqliteStore {
     fn load_each(&self, recent: usize, room: &mut dyn FnMut(LoadedRoom)) -> Result<(), StoreError> {
-        self.read(|conn| load_in(conn, recent, room)).map_err(|e| io_error("cannot load the rooms", &e))
+        self.read(|conn| load_in(conn, recent, room)).map_err(|e| load_error(&self.path, &e))
     }
 
     fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@
 //! parts (requests, catch-up, resend).
 
 use super::catch_up::CatchUp;
-use super::login::{backoff_delay, random_u64};
+use super::login::{self, backoff_delay, random_u64};
 use super::requests::{Pending, Requests, expects_answer, set_frame_id};
 use super::resend::Outgoing;
 use super::wire::{Conn, ReadError, owned_msg};
@@ -70,6 +70,7 @@ impl Actor {
             generation: 0,
             connected_once: false,
             nick_taken_streak: 0,
+            client_secret: login::client_secret(),
         }
     }
 

@@ -21,6 +21,15 @@ pub(super) fn random_u64() -> u64 {
     h.finish()
 }
 
+/// A fresh secret for `hello` (`client_secret`): 128 bits from the system's randomness, as 32
+/// hex digits. Unlike the numbers above it must be unguessable: whoever knows it could match
+/// our message ids. `None` when the system has no randomness to give.
+pub(super) fn client_secret() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A delay for attempt `attempt` (from 1): exponential from `min`, capped at `max`, with jitter
 /// so that many clients dropped at once do not reconnect in lockstep. Uniform in [d/2, d].
 pub fn backoff_delay(attempt: u32, min: Duration, max: Duration, random: u64) -> Duration {
@@ -53,6 +62,7 @@ impl Actor {
                 v: natter_proto::PROTOCOL_VERSION,
                 nick: self.nick.clone(),
                 password: None,
+                client_secret: self.client_secret.clone(),
                 id: Some(RequestId::Num(0)),
             };
             conn.write(&hello).await.map_err(ClientError::Protocol)?;

@@ -62,6 +62,10 @@ struct Actor {
     connected_once: bool,
     /// Logins in a row refused because the nickname is taken.
     nick_taken_streak: u32,
+    /// Given at every login: the server remembers our message ids (`cid`) under it, so that a
+    /// resend after a reconnect is recognised as ours. `None` if the system had no randomness
+    /// to make one (our ids then last one connection: a resend may be shown twice).
+    client_secret: Option<String>,
 }
 
 /// The port `natter serve` listens on by default, so `HOST` alone is enough to connect.

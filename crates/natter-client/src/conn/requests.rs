@@ -133,6 +133,7 @@ pub fn frame_id<'f>(frame: &'f ServerFrame<'_>) -> Option<&'f RequestId> {
         | S::Whowas { id, .. }
         | S::Pong { id } => id.as_ref(),
         S::Message(_)
+        | S::Verify { .. }
         | S::Join { .. }
         | S::Part { .. }
         | S::Quit { .. }

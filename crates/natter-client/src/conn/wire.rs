@@ -12,6 +12,9 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
+/// How a server's refusal of a new connection starts (`docs/protocol.md`, connection limits).
+const REFUSAL: &[u8] = b"*** bye: ";
+
 /// One connection to the server, owned by the actor for as long as it lasts.
 pub(super) struct Conn {
     rd: OwnedReadHalf,
@@ -87,6 +90,12 @@ impl Conn {
                         }
                         match parse_server_frame(line) {
                             Ok(frame) => return Ok(frame),
+                            // A server turning the connection away before any frame (too many
+                            // connections from this address) says why in one text-mode line.
+                            Err(_) if line.starts_with(REFUSAL) => {
+                                let reason = String::from_utf8_lossy(&line[REFUSAL.len()..]);
+                                self.bye = Some(reason.trim_end().to_string());
+                            }
                             Err(e) => {
                                 let _ =
                                     events.send(Event::Warning(format!("ignored a frame: {}", e.message)));

@@ -94,7 +94,7 @@ impl App {
                 let b = &self.buffers[i];
                 let only_refused = b.lines.iter().all(|l| matches!(l.kind, LineKind::Error(_)));
                 let close = !b.is_room && only_refused;
-                self.error_current(format!("not sent to {}: {text} ({message})", b.name));
+                self.error_current(format!("not sent to {}: {text} ({message})", sanitize(&b.name)));
                 if close {
                     self.close(i);
                 }
@@ -206,7 +206,11 @@ impl App {
                     let ts = b.lines.first().map_or_else(now_ms, |l| l.ts);
                     b.lines.insert(
                         0,
-                        ChatLine { ts, mid: None, kind: LineKind::Info(format!("beginning of {room}")) },
+                        ChatLine {
+                            ts,
+                            mid: None,
+                            kind: LineKind::Info(format!("beginning of {}", sanitize(&room))),
+                        },
                     );
                     return;
                 }
@@ -238,7 +242,7 @@ impl App {
                     // Out of the room as after a part: its conversation closes, and the
                     // conversation shown next says why.
                     let why = reason.map(|r| format!(" ({})", sanitize(&r))).unwrap_or_default();
-                    let said = format!("you were kicked from {room} by {}{why}", sanitize(&by));
+                    let said = format!("you were kicked from {} by {}{why}", sanitize(&room), sanitize(&by));
                     if self.buffers.len() > 1 {
                         self.close(i);
                     } else {

@@ -128,6 +128,20 @@ fn a_room_shows_tabs_topic_messages_members_status_and_input() {
     assert_eq!(screen(&app), expected);
 }
 
+/// Someone else's escape sequences, bell and line break show as visible text in their one
+/// message line; a name from a server that does not keep natter's name rules cannot turn the
+/// tab bar around (its right-to-left override is closed right after it, and not drawn).
+#[test]
+fn hostile_text_and_names_are_shown_not_obeyed() {
+    let mut app = lobby_app();
+    app.on_event(message(Some("#lobby"), "bob", None, "\u{1b}[2J\u{7}x\n*** fake", Some(4), at(4)));
+    app.on_event(message(None, "e\u{202e}ve", Some("ann"), "hi", None, at(4)));
+    let rows = screen(&app);
+    assert_eq!(rows[9], format!("{:<42}│", format!("{} <bob> ␛[2J␇x ⏎ *** fake", hhmm(at(4)))));
+    assert!(rows.iter().all(|r| !r.starts_with("***") && !r.chars().any(char::is_control)), "{rows:#?}");
+    assert!(rows[0].ends_with("  3:eve(1)!"), "{:?}", rows[0]);
+}
+
 #[test]
 fn a_private_conversation_has_no_member_list() {
     let mut app = lobby_app();

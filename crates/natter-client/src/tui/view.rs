@@ -9,6 +9,7 @@
 use super::input::InputLine;
 use super::layout::{ChatLine, MEMBERS_WIDTH, layout, nick_color, text_width, wrap};
 use super::state::{App, ConnState};
+use natter_proto::display::safe_line;
 use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -85,7 +86,7 @@ pub fn draw_input(frame: &mut Frame<'_>, area: Rect, prompt: &str, input: &Input
 fn tabs(app: &App) -> Line<'static> {
     let mut spans = Vec::new();
     for (i, b) in app.buffers.iter().enumerate() {
-        let mut label = format!(" {}:{}", i + 1, b.name);
+        let mut label = format!(" {}:{}", i + 1, safe_line(&b.name));
         if b.unread > 0 {
             label.push_str(&format!("({})", b.unread));
         }
@@ -140,10 +141,12 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let bar = bar_style();
 
     frame.render_widget(Paragraph::new(tabs(app)).style(Style::default().bg(Color::Black)), a.tabs);
+    // Conversation names are the server's (rooms) or other people's (nicks): shown safe.
+    let name = safe_line(&b.name);
     let topic = if b.is_room {
-        if b.topic.is_empty() { format!("{} (no topic)", b.name) } else { format!("{}: {}", b.name, b.topic) }
+        if b.topic.is_empty() { format!("{name} (no topic)") } else { format!("{name}: {}", b.topic) }
     } else {
-        format!("private conversation with {} (/close to close it)", b.name)
+        format!("private conversation with {name} (/close to close it)")
     };
     frame.render_widget(Paragraph::new(Line::from(Span::raw(topic))).style(bar), a.topic);
 
@@ -156,7 +159,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
         ))];
         for m in b.members.iter().take(a.members.height.saturating_sub(1) as usize) {
             let w = (MEMBERS_WIDTH as usize).saturating_sub(2);
-            let marked = format!("{}{m}", b.mark(m));
+            let marked = format!("{}{}", b.mark(m), safe_line(m));
             let name: String = wrap(&marked, w, w).into_iter().next().unwrap_or_default();
             lines.push(Line::from(vec![
                 Span::raw("│ "),
@@ -171,5 +174,5 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
 
     frame.render_widget(Paragraph::new(status(app)).style(bar), a.status);
 
-    draw_input(frame, a.input, &format!("[{}] ", b.name), &app.input);
+    draw_input(frame, a.input, &format!("[{name}] "), &app.input);
 }

@@ -46,7 +46,7 @@ impl Hub {
             Command::Away { text, req } => self.away(id, text, req),
             Command::Whois { nick, req } => self.whois(id, &nick, req),
             Command::Whowas { nick, count, req } => self.whowas(id, &nick, count, req),
-            Command::Oper { name, password, req } => self.oper(id, &name, &password, req),
+            Command::Oper { name, password, from, req } => self.oper(id, &name, &password, from, req),
             Command::Echo { event } => self.reply(id, *event),
             Command::HideFromSearches { on } => self.hide_from_searches(id, on),
             Command::Kill { nick, reason, req } => self.kill(id, &nick, &reason, req),

@@ -9,19 +9,17 @@ use crate::limits::{MAX_AWAY_BYTES, WHOWAS_KEEP};
 use crate::outbox::Piece;
 use crate::refusal::{Refusal, ServerAction};
 use crate::request::Req;
+use crate::secret::client_digest;
 use crate::time::now_ms;
 use crate::vocab::{Name, SessionKind};
 use natter_proto::names::{fold, skeleton, validate_nick};
 use natter_proto::text::clip_bytes;
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 
 impl Hub {
     pub(super) fn register(&mut self, reg: Registration) -> Result<Registered, RegisterError> {
-        if let Some(password) = &self.config.password
-            && reg.password.as_deref() != Some(password.as_str())
-        {
-            return Err(RegisterError(Refusal::BadPassword));
-        }
+        self.check_server_password(reg.password.as_deref(), reg.addr).map_err(RegisterError)?;
         if let Err(e) = validate_nick(&reg.nick) {
             let (nick, problem) = (reg.nick.as_str().into(), e.to_string().into());
             return Err(RegisterError(Refusal::InvalidNick { nick, problem }));
@@ -43,6 +41,7 @@ impl Hub {
             nick: nick.clone(),
             folded: key.clone(),
             ident: reg.ident.as_str().into(),
+            real_host: reg.real_host.as_deref().map(Name::from),
             kind: reg.kind,
             outbox: reg.outbox,
             rooms: Vec::new(),
@@ -65,9 +64,17 @@ impl Hub {
         self.stats.peak = self.stats.peak.max(self.stats.users);
         let id = self.sessions.insert(Box::new(session));
         self.everyone.insert(&key, id);
+        if let Some(secret) = &reg.client_secret {
+            self.clients.insert(id, client_digest(secret));
+        }
         self.nicks.insert(key, id);
         self.skeletons.insert(look, id);
-        tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in");
+        match &reg.real_host {
+            Some(real) => {
+                tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, address = %real, "logged in")
+            }
+            None => tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in"),
+        }
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         if reg.lobby {
             let lobby = self.config.lobby.clone();
@@ -135,14 +142,12 @@ impl Hub {
         self.reply(id, Event::Away { req, nick, ident, text });
     }
 
-    pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, req: Req) {
-        if self.config.operators.is_empty() {
-            return self.refuse(id, req, Refusal::NoOperators);
-        }
-        if !self.config.operators.iter().any(|(n, p)| n == name && p == password) {
-            return self.refuse(id, req, Refusal::BadOperatorPassword);
+    pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, from: Option<IpAddr>, req: Req) {
+        if let Err(refusal) = self.check_operator(name, password, from) {
+            return self.refuse(id, req, refusal);
         }
         let session = self.sessions.get_mut(&id).expect("caller checked");
+        tracing::info!(nick = %session.nick, operator = name, "became a server operator");
         self.stats.operators += usize::from(!session.server_op);
         session.server_op = true;
         let text = "you are now a server operator: operator of every room".into();
@@ -176,6 +181,7 @@ impl Hub {
             recipients.extend(operators);
         }
         let Some(mut session) = self.sessions.remove(&id) else { return };
+        self.clients.remove(&id);
         // Never the reason's words: a quit message is something a user wrote.
         tracing::info!(nick = %session.nick, kind = ?session.kind, "logged out");
         self.stats.users -= 1;

@@ -3,6 +3,7 @@
 
 use super::{Hub, SessionId};
 use crate::event::Event;
+use crate::limits::MAX_IGNORES;
 use crate::refusal::Refusal;
 use crate::request::Req;
 use crate::vocab::Name;
@@ -33,6 +34,9 @@ impl Hub {
             let session = self.sessions.get_mut(&id).expect("caller checked");
             if key == session.folded {
                 return self.refuse(id, req, Refusal::CannotIgnoreSelf);
+            }
+            if session.ignoring.len() >= MAX_IGNORES && !session.ignoring.contains_key(&key) {
+                return self.refuse(id, req, Refusal::IgnoreListFull { limit: MAX_IGNORES as u32 });
             }
             session.ignoring.insert(key, nick.as_str().into());
         }

@@ -1,6 +1,7 @@
 //! Messages: a room or private message from a session, fanned out to its recipients at once
 //! and acknowledged to its sender once stored; server operators' announcements.
 
+use super::cids::{CidTarget, Scope};
 use super::delivery::stage;
 use super::{Hub, PendingMessage, SessionId};
 use crate::event::{ChatMessage, Event, deliver};
@@ -43,16 +44,17 @@ impl Hub {
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.active_ts = ts;
         let (sender_key, from, ident) = (session.folded.clone(), session.nick.clone(), session.ident.clone());
-        // Client ids are unique per sender and target, as in the store.
-        let cid_key = cid.as_ref().map(|cid| {
-            let target = match &target {
-                Target::Room(r) => fold(r),
-                Target::Nick(n) => format!("@{}", fold(n)),
-            };
-            format!("{target} {cid}")
+        // Client ids belong to the identity that sent them, and are unique per target.
+        let scope = match cid {
+            Some(_) => Scope::of(id, &self.clients),
+            None => Scope::Session(id),
+        };
+        let folded = cid.is_some().then(|| match &target {
+            Target::Room(name) | Target::Nick(name) => fold(name),
         });
-        if let Some(cid_key) = &cid_key
-            && let Some((mid, first_ts)) = self.cids.get(&sender_key, cid_key)
+        let to_room = matches!(target, Target::Room(_));
+        if let (Some(given), Some(folded)) = (&cid, &folded)
+            && let Some((mid, first_ts)) = self.cids.get(scope, CidTarget::new(to_room, folded), given)
         {
             let room = match &target {
                 Target::Room(r) => self.rooms.get(&fold(r)).map(|r| r.name.clone()),
@@ -99,8 +101,8 @@ impl Hub {
                     uid: next_uid(),
                     ts,
                 });
-                if let Some(cid_key) = &cid_key {
-                    self.cids.insert(&sender_key, cid_key, None, ts);
+                if let (Some(cid), Some(folded)) = (&cid, &folded) {
+                    self.cids.insert(scope, CidTarget::new(to_room, folded), cid, None, ts);
                 }
                 let recipient = &self.sessions[&to_id];
                 // A notice never draws an automatic answer, the away message included.
@@ -149,8 +151,8 @@ impl Hub {
                     uid: if stored { 0 } else { next_uid() },
                     ts,
                 });
-                if let Some(cid_key) = &cid_key {
-                    self.cids.insert(&sender_key, cid_key, mid, ts);
+                if let (Some(cid), Some(folded)) = (&cid, &folded) {
+                    self.cids.insert(scope, CidTarget::new(to_room, folded), cid, mid, ts);
                 }
                 // Deliver now, acknowledge once stored: room order stays the hub's order, and
                 // the sender's ack still means "durable".
@@ -164,7 +166,7 @@ impl Hub {
                         ts,
                         nick: m.from.to_string(),
                         sender_key,
-                        cid: pending.cid.as_deref().map(str::to_string),
+                        cid: pending.cid.as_deref().and_then(|cid| scope.stored(cid)),
                         text: m.text.to_string(),
                         action,
                         notice,

@@ -5,6 +5,7 @@
 //! chat state and a total order of events per room; the work per command is small (fanout is a
 //! loop of non-blocking outbox pushes), so one task serves every session.
 
+mod cids;
 mod delivery;
 mod dispatch;
 mod history;
@@ -13,6 +14,7 @@ mod ignore;
 mod membership;
 mod messages;
 mod moderation;
+mod passwords;
 mod queries;
 mod roster;
 mod sessions;
@@ -29,9 +31,10 @@ use crate::persist::{Committed, Persister};
 use crate::refusal::Refusal;
 use crate::request::Req;
 use crate::store::{Store, StoreError, StoredMessage};
+use cids::CidCache;
 use history::HistoryPage;
 use rustc_hash::FxHashMap;
-use state::{CidCache, Room};
+use state::Room;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -60,6 +63,8 @@ pub struct HubConfig {
     /// Server operators' `(name, password)`: `Oper` with one of them makes a session operator
     /// of every room, like the console.
     pub operators: Vec<(String, String)>,
+    /// How long an address or an operator name waits after wrong passwords.
+    pub login_throttle: crate::throttle::Policy,
     /// A private message to a UDP member silent this long draws a note to the sender that
     /// the member may be gone (UDP never says when a peer vanishes).
     pub udp_quiet: std::time::Duration,
@@ -83,6 +88,7 @@ impl Default for HubConfig {
             presence_limit: 500,
             password: None,
             operators: Vec::new(),
+            login_throttle: crate::throttle::Policy::default(),
             udp_quiet: std::time::Duration::from_secs(60),
             reserved_nicks: SERVICE_NICKS.iter().map(|s| s.to_string()).collect(),
         }
@@ -189,6 +195,10 @@ pub(crate) struct Hub {
     reserved: rustc_hash::FxHashSet<u64>,
     rooms: FxHashMap<String, Room>,
     cids: CidCache,
+    /// The digest of each session's client secret (`Registration::client_secret`), for the
+    /// sessions that gave one: their client message ids are remembered under it. (Beside the
+    /// sessions rather than in them: a session record is at its allocator size class.)
+    clients: FxHashMap<SessionId, std::num::NonZeroU64>,
     /// Sessions with staged deliveries, flushed at the end of each batch of commands.
     dirty: Vec<SessionId>,
     /// Every delivery of the current batch of commands, in order; sessions stage ranges of it.
@@ -210,19 +220,30 @@ pub(crate) struct Hub {
     page_reads: usize,
     /// History pages waiting for a free reader, in the order asked.
     page_queue: VecDeque<history::PageRead>,
+    /// The server password (`HubConfig::password`), as a digest.
+    password: Option<crate::secret::Secret>,
+    /// The server operators (`HubConfig::operators`), as digests.
+    operators: Vec<passwords::Operator>,
+    /// Wrong passwords per address and per operator name.
+    throttle: crate::throttle::Throttle,
+    /// How many wrong passwords the log may still take.
+    login_log: crate::throttle::LogBudget,
 }
 
 /// Loads the store and starts the hub on the current tokio runtime.
 pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, StoreError> {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (pages, pages_rx) = mpsc::unbounded_channel();
-    let persister = Persister::start(store.clone(), done_tx)
-        .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     let reserved = config.reserved_nicks.iter().map(|n| identity::skeleton_key(n)).collect();
+    let password = config.password.as_deref().map(crate::secret::Secret::new);
+    let operators = config.operators.iter().map(|(n, p)| passwords::Operator::new(n, p)).collect();
+    let throttle = crate::throttle::Throttle::new(config.login_throttle);
     let mut hub = Hub {
         config,
         store,
-        persister,
+        // Started once the store is loaded: a store that cannot be loaded is not closed (its
+        // closing would fail too, and say so a second time).
+        persister: Persister::stopped(),
         pending: VecDeque::new(),
         sessions: sessions::Sessions::default(),
         nicks: FxHashMap::default(),
@@ -231,6 +252,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         reserved,
         rooms: FxHashMap::default(),
         cids: CidCache::default(),
+        clients: FxHashMap::default(),
         dirty: Vec::new(),
         log: Vec::new(),
         log_sums: vec![0],
@@ -241,6 +263,10 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         next_ticket: 0,
         page_reads: 0,
         page_queue: VecDeque::new(),
+        password,
+        operators,
+        throttle,
+        login_log: crate::throttle::LogBudget::new(tokio::time::Instant::now()),
     };
     // Load more than the replay needs: the client ids of recent messages let a client that
     // resends after a server restart be recognised before its message is delivered twice.
@@ -250,9 +276,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     store.load_each(recent, &mut |room| {
         let name: Arc<str> = room.record.name.as_str().into();
         for m in &room.recent {
-            if let Some(cid) = &m.cid {
-                hub.cids.insert(&m.sender_key, &format!("{} {cid}", room.record.folded), Some(m.mid), m.ts);
-            }
+            hub.cids.load(&room.record.folded, m);
         }
         let mut r = Room::new(name.clone(), room.record.folded.clone(), room.record.created_ts);
         for m in &room.recent {
@@ -268,6 +292,8 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.last_mid = room.last_mid;
         hub.rooms.insert(room.record.folded, r);
     })?;
+    hub.persister = Persister::start(hub.store.clone(), done_tx)
+        .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;
     }
@@ -358,6 +384,7 @@ impl Hub {
             session.outbox.close(reason, false);
         }
         self.sessions.clear();
+        self.clients.clear();
         self.nicks.clear();
         self.everyone.clear();
         self.skeletons.clear();

@@ -164,6 +164,8 @@ impl Hub {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let s = &self.sessions[&target];
+        // The address behind a cloak is for the server's operators, and one's own.
+        let real_host = if target == id || self.sessions[&id].server_op { s.real_host.clone() } else { None };
         let rooms = s
             .rooms
             .iter()
@@ -185,6 +187,7 @@ impl Hub {
             signon_ts: s.signon_ts,
             active_ts: s.active_ts,
             server_op: s.server_op,
+            real_host,
         };
         self.reply(id, Event::UserInfo { req, user: Box::new(user) });
     }

@@ -119,6 +119,7 @@ mod tests {
             nick: nick.into(),
             folded: nick.into(),
             ident: nick.into(),
+            real_host: None,
             kind: SessionKind::Native,
             outbox: Outbox::new(1),
             rooms: Vec::new(),

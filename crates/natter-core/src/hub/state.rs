@@ -19,6 +19,8 @@ pub(crate) struct Session {
     /// The nick case-folded: what the nick table and ignore lists hold.
     pub folded: String,
     pub ident: Name,
+    /// The real address behind a cloaked `ident` (see `Registration::real_host`).
+    pub real_host: Option<Name>,
     pub kind: SessionKind,
     pub outbox: Outbox,
     /// Keys of the rooms this session is in.
@@ -240,44 +242,13 @@ impl Room {
     }
 }
 
-/// Recently accepted client message ids, so that a resend is acknowledged, not repeated,
-/// even for messages that are never stored (private, ephemeral rooms) or not yet committed.
-///
-/// Keys are keyed 64-bit hashes of (sender, cid), so remembering one costs no allocation; the
-/// hasher's random keys keep anyone from aiming collisions at another user's ids.
-pub(crate) struct CidCache {
-    seen: FxHashMap<u64, (Option<u64>, u64)>,
-    order: VecDeque<u64>,
-    hasher: std::hash::RandomState,
-}
-
-impl Default for CidCache {
-    fn default() -> Self {
-        Self { seen: FxHashMap::default(), order: VecDeque::new(), hasher: std::hash::RandomState::new() }
-    }
-}
-
-impl CidCache {
-    const CAPACITY: usize = 1 << 16;
-
-    fn key(&self, sender_key: &str, cid: &str) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one((sender_key, cid))
-    }
-
-    pub fn get(&self, sender_key: &str, cid: &str) -> Option<(Option<u64>, u64)> {
-        self.seen.get(&self.key(sender_key, cid)).copied()
-    }
-
-    pub fn insert(&mut self, sender_key: &str, cid: &str, mid: Option<u64>, ts: u64) {
-        let key = self.key(sender_key, cid);
-        if self.seen.insert(key, (mid, ts)).is_none() {
-            self.order.push_back(key);
-            if self.order.len() > Self::CAPACITY
-                && let Some(old) = self.order.pop_front()
-            {
-                self.seen.remove(&old);
-            }
-        }
+#[cfg(test)]
+mod tests {
+    /// Every session's record is boxed in the hub's table: past 256 bytes it takes jemalloc's
+    /// next size class (320), 64 bytes more per connection. Rarely used per-session data lives
+    /// beside the table instead (the hub's `clients`).
+    #[test]
+    fn a_session_record_stays_in_its_allocator_size_class() {
+        assert!(std::mem::size_of::<super::Session>() <= 256, "{}", std::mem::size_of::<super::Session>());
     }
 }

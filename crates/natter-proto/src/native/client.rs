@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{RequestId, is_false};
 
+/// How long a `hello`'s `client_secret` may be, in bytes: long enough that nobody guesses
+/// another client's (natter's client sends 32 random hex digits), short enough to cost little.
+pub const CLIENT_SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=128;
+
 /// Frames a client sends to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -18,6 +22,11 @@ pub enum ClientFrame {
         /// Server password, when the server requires one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+        /// A random secret the client picks once and gives at every login: the server
+        /// remembers its `cid`s under it, so that a resend after a reconnect is recognised, and
+        /// nobody who lacks it can match them. Without one, `cid`s last as long as the session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_secret: Option<String>,
         /// Request id echoed in `welcome` or `error`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,

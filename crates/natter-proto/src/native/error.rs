@@ -62,6 +62,12 @@ pub enum ErrorCode {
     AlreadyInRoom,
     /// Wrong or missing server password.
     BadPassword,
+    /// Over UDP: a datagram without this session's token (from `welcome`), or with another;
+    /// it was ignored. Sent at most once per few seconds.
+    BadToken,
+    /// Too many wrong passwords from your address (or for that operator): wait the time the
+    /// message gives before trying again.
+    TooManyAttempts,
     /// Anything else: the message explains.
     Other,
 }
@@ -97,6 +103,8 @@ impl ErrorCode {
             ErrorCode::UserNotInRoom => "user_not_in_room",
             ErrorCode::AlreadyInRoom => "already_in_room",
             ErrorCode::BadPassword => "bad_password",
+            ErrorCode::BadToken => "bad_token",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
             ErrorCode::Other => "other",
         }
     }

@@ -13,7 +13,8 @@
 //! records it carries in `server`, [`ErrorCode`] and [`FrameError`] in `error`, reading a
 //! line in `parse`; the hand-written fast paths for the hottest frames sit side by side,
 //! `fast_read` (the `send` frame) and `fast_write` (`message` and `ack`), each held to serde's
-//! answers by tests (`tests/native_props.rs`).
+//! answers by tests (`tests/native_props.rs`); the `token` native frames carry over UDP in
+//! `udp_token`.
 
 mod client;
 mod error;
@@ -22,13 +23,15 @@ mod fast_write;
 mod parse;
 mod request_id;
 mod server;
+mod udp_token;
 
-pub use client::{ClientFrame, RoomChangeFrame, client_frame_line};
+pub use client::{CLIENT_SECRET_BYTES, ClientFrame, RoomChangeFrame, client_frame_line};
 pub use error::{ErrorCode, FrameError};
 pub use fast_write::write_server_frame;
 pub use parse::{parse_client_frame, parse_server_frame};
 pub use request_id::RequestId;
 pub use server::{BanFrame, MessageFrame, ModesFrame, RoomInfo, ServerFrame, UserFrame};
+pub use udp_token::{TOKEN_FIELD, frame_token};
 
 /// serde's `skip_serializing_if` for flags, shared by client and server frames: a `false`
 /// flag is left out of the line.

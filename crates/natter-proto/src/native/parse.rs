@@ -77,7 +77,13 @@ mod tests {
     fn parses_hello_and_send() {
         assert_eq!(
             parse_client_frame(br#"{"type":"hello","nick":"ann","id":1}"#).unwrap(),
-            ClientFrame::Hello { v: 1, nick: "ann".into(), password: None, id: Some(RequestId::Num(1)) }
+            ClientFrame::Hello {
+                v: 1,
+                nick: "ann".into(),
+                password: None,
+                client_secret: None,
+                id: Some(RequestId::Num(1))
+            }
         );
         let f = parse_client_frame(br##"{"type":"send","room":"#lobby","text":"hi","cid":"c1"}"##).unwrap();
         assert!(

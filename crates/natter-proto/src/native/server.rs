@@ -68,6 +68,10 @@ pub struct UserFrame<'a> {
     /// Logged in at (`user_info`), or gone at (`whowas`), ms since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<u64>,
+    /// The address behind a cloaked `ident` (`user_info` only, for server operators and
+    /// oneself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_host: Option<Cow<'a, str>>,
 }
 
 /// A chat message as the server shows it: in live events, in acks' echoes and in history.
@@ -132,6 +136,18 @@ pub enum ServerFrame<'a> {
         /// Echo of the hello's request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+        /// Over UDP only: the session token every later datagram must carry (`"token"`), so
+        /// that a datagram forged with this client's address cannot speak for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<Cow<'a, str>>,
+    },
+    /// Over UDP only, the answer to a first datagram from an address the server has not seen:
+    /// send it again with this `token` to show that the address is yours (it receives what
+    /// the server sends). Until then the server sends that address almost nothing, so that
+    /// a forged source address cannot turn the server into an amplifier.
+    Verify {
+        /// The address token: a few characters, valid for 5 to 10 minutes.
+        token: Cow<'a, str>,
     },
     /// A chat message (room or private) from someone else.
     Message(MessageFrame<'a>),

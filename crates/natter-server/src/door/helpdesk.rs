@@ -2,16 +2,19 @@
 //! half-duplex clients, which connect and type questions but never send a nickname.
 //!
 //! A visitor is logged in at once as `guest-N`, outside every room, and is sent nothing but the
-//! operators' answers, each as the bare text and `\n`: no greeting, no time, no `***` notices,
-//! so that a client which sends one line and reads one reply reads the answer. Every line it
-//! types goes privately to the server operators (the console first of all); `quit` or `exit`
-//! ends its conversation.
+//! operators' answers, each as the bare text on one line and `\n`: no greeting, no time, no
+//! `***` notices, so that a client which sends one line and reads one reply reads the answer.
+//! The answer is shown as text mode shows what people type (`natter_proto::display`): its
+//! line breaks as ` ⏎ `, control characters as pictures, so it is always one reply and cannot
+//! act on the visitor's terminal. Every line it types goes privately to the server operators
+//! (the console first of all); `quit` or `exit` ends its conversation.
 
 use super::text::strip_telnet;
 use super::{Door, Flow, SessionCtx};
 use crate::config::Helpdesk;
 use natter_core::{Command, Event, Refusal, RenderSlot, SessionKind};
 use natter_proto::decode::{PeerEncoding, decode_text_detect};
+use natter_proto::display::SafeLine;
 use std::sync::atomic::Ordering;
 
 /// How many taken names a guest skips before giving up: far more than any server has guests
@@ -61,12 +64,11 @@ impl Door for HelpdeskDoor {
         let text = match event {
             // Only private messages reach a guest (it is in no room): the operators' answers.
             Event::Message(m) if m.room.is_none() && !m.text.is_empty() => {
-                let lines: Vec<&str> = m.text.lines().collect();
-                format!("{}\n", lines.join("\n"))
+                format!("{}\n", SafeLine(m.text.trim_end_matches(['\r', '\n'])))
             }
             // A refused question (too long, too fast) is answered, or a client that waits for
             // one reply would wait forever.
-            Event::Error { refusal, .. } => format!("!!! {refusal}\n"),
+            Event::Error { refusal, .. } => format!("!!! {}\n", SafeLine(&refusal.to_string())),
             _ => return,
         };
         out.extend_from_slice(&self.encoding.encode(&text));
@@ -143,6 +145,10 @@ mod tests {
         let mut out = Vec::new();
         door.render(&private("yes, how can I help?", None), &mut out);
         assert_eq!(out, b"yes, how can I help?\n");
+        out.clear();
+        // One answer is one line, inert on the visitor's terminal.
+        door.render(&private("a\nb\u{1b}[2J\u{7}\n", None), &mut out);
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), "a ⏎ b␛[2J␇\n");
         out.clear();
         for event in [
             Event::Welcome { req: None, nick: "guest-1".into() },

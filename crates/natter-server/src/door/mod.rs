@@ -1,6 +1,7 @@
 //! Front doors: each turns one protocol's lines into hub commands and renders hub events back
 //! into that protocol's bytes. The connection loop around them ([`crate::conn`]) is shared.
 
+mod datagram;
 pub mod helpdesk;
 pub mod irc;
 pub mod listing;
@@ -10,13 +11,17 @@ pub mod slots;
 pub mod text;
 pub mod udp_tutorial;
 
+pub(crate) use datagram::DatagramDoor;
+
+use crate::address::PeerAddr;
 use crate::config::SessionSettings;
 use crate::limits::{CommandBudget, RateLimiter, Strikes};
+use crate::peers::{Admitted, Peers};
 use natter_core::hub::SessionId;
 use natter_core::{
     Command, DoorNote, Event, HubHandle, Outbox, Refusal, Registration, RenderSlot, Req, SessionKind,
 };
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the connection loop does after a line.
@@ -123,7 +128,7 @@ pub(crate) struct SessionCtx {
     pub hub: HubHandle,
     pub outbox: Outbox,
     pub session: Option<SessionId>,
-    pub peer: SocketAddr,
+    pub peer: PeerAddr,
     pub settings: SessionSettings,
     pub kind: SessionKind,
     pub rate: RateLimiter,
@@ -136,6 +141,10 @@ pub(crate) struct SessionCtx {
     pub budget: CommandBudget,
     /// Whether the session's lines wait for its budget.
     pub pace: Pace,
+    /// The server's connection counts and address cloaks; `None` for the console.
+    peers: Option<Arc<Peers>>,
+    /// Where this connection stands in those counts.
+    counted: Counted,
 }
 
 /// Where a session stands with its [`CommandBudget`].
@@ -149,13 +158,32 @@ pub(crate) enum Pace {
     Waiting,
 }
 
+/// Where a session stands in the server's connection counts ([`Peers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// Not counted (UDP members, the console).
+    No,
+    /// Counted, not logged in yet.
+    Newcomer,
+    /// Counted and logged in.
+    LoggedIn,
+}
+
 impl SessionCtx {
-    pub fn new(hub: HubHandle, peer: SocketAddr, settings: SessionSettings, kind: SessionKind) -> Self {
+    /// A session the connection caps do not count (UDP members, the console); `peers` shows
+    /// its address (cloaked or not).
+    pub fn new(
+        hub: HubHandle,
+        peer: impl Into<PeerAddr>,
+        settings: SessionSettings,
+        kind: SessionKind,
+        peers: Option<Arc<Peers>>,
+    ) -> Self {
         Self {
             hub,
             outbox: Outbox::bounded(settings.outbox, u64::from(settings.outbox_kib) * 1024),
             session: None,
-            peer,
+            peer: peer.into(),
             settings,
             kind,
             rate: RateLimiter::new(settings.msg_rate, settings.msg_burst),
@@ -163,6 +191,44 @@ impl SessionCtx {
             dropped: 0,
             budget: CommandBudget::default(),
             pace: Pace::Free,
+            peers,
+            counted: Counted::No,
+        }
+    }
+
+    /// The session of a TCP connection counted when it was accepted: the session now holds the
+    /// count, and gives it back when it logs in (newcomers) and when it ends (its address).
+    pub fn admitted(
+        hub: HubHandle,
+        settings: SessionSettings,
+        kind: SessionKind,
+        admitted: Admitted,
+    ) -> Self {
+        let peer = admitted.peer();
+        let peers = admitted.hand_over();
+        let counted = if peers.is_some() { Counted::Newcomer } else { Counted::No };
+        let mut ctx = Self::new(hub, peer, settings, kind, peers);
+        ctx.counted = counted;
+        ctx
+    }
+
+    /// `user@host` as others see this peer, and the real address when the host is a cloak.
+    pub fn ident(&self, user: &str) -> (String, Option<String>) {
+        let (host, real) = match &self.peers {
+            Some(peers) => peers.shown_host(self.peer.ip()),
+            None => (self.peer.ip().to_canonical().to_string(), None),
+        };
+        (format!("{user}@{host}"), real)
+    }
+
+    /// The session logged in: it no longer counts as a newcomer.
+    fn logged_in(&mut self, session: SessionId) {
+        self.session = Some(session);
+        if self.counted == Counted::Newcomer {
+            if let Some(peers) = &self.peers {
+                peers.logged_in();
+            }
+            self.counted = Counted::LoggedIn;
         }
     }
 
@@ -270,39 +336,43 @@ impl SessionCtx {
 
     /// Logs in with `nick`; on refusal the error goes to the peer, who may try again.
     pub async fn register(&mut self, nick: String, req: Req) -> Flow {
-        self.register_as(nick, None, String::new(), None, req).await.0
+        self.register_as(nick, Credentials::default(), req).await.0
     }
 
-    /// Logs in with a real name and the server password the client gave (IRC `USER`, `PASS`).
-    /// Also returns whether the hub refused a bad password (IRC hangs up then).
+    /// Logs in with what the client gave besides its nick (IRC `USER` and `PASS`, the native
+    /// `hello`'s password and client secret). Also returns the refusal when the hub refused
+    /// the password (IRC hangs up then).
     pub async fn register_as(
         &mut self,
         nick: String,
-        user: Option<&str>,
-        realname: String,
-        password: Option<String>,
+        given: Credentials<'_>,
         req: Req,
-    ) -> (Flow, bool) {
+    ) -> (Flow, Option<Refusal>) {
+        let (ident, real_host) = self.ident(given.user.unwrap_or(kind_user(self.kind)));
         let registration = Registration {
             nick,
-            ident: format!("{}@{}", user.unwrap_or(kind_user(self.kind)), self.peer.ip()),
+            ident,
+            real_host,
             kind: self.kind,
             outbox: self.outbox.clone(),
-            realname,
+            realname: given.realname,
             lobby: self.kind != SessionKind::Irc || self.settings.irc_lobby,
-            password,
+            password: given.password,
+            addr: Some(self.peer.ip()),
+            client_secret: given.client_secret,
             req: req.clone(),
         };
         match self.hub.register(registration).await {
             Ok(Ok(registered)) => {
-                self.session = Some(registered.session);
-                (Flow::Continue, false)
+                self.logged_in(registered.session);
+                (Flow::Continue, None)
             }
             Ok(Err(refused)) => {
-                let bad_password = refused.0 == Refusal::BadPassword;
-                (self.reject(req, refused.0), bad_password)
+                let password = matches!(refused.0, Refusal::BadPassword | Refusal::TooManyAttempts { .. })
+                    .then(|| refused.0.clone());
+                (self.reject(req, refused.0), password)
             }
-            Err(_) => (Flow::Close("the server is shutting down".into()), false),
+            Err(_) => (Flow::Close("the server is shutting down".into()), None),
         }
     }
 
@@ -310,19 +380,23 @@ impl SessionCtx {
     /// guest's name is the server's choice, so a name that is taken is the server's to retry.
     /// `Ok(Err(refusal))` when the hub refused it; `Err` when the server is shutting down.
     pub async fn register_unseen(&mut self, nick: String) -> Result<Result<(), Refusal>, ()> {
+        let (ident, real_host) = self.ident(kind_user(self.kind));
         let registration = Registration {
             nick,
-            ident: format!("{}@{}", kind_user(self.kind), self.peer.ip()),
+            ident,
+            real_host,
             kind: self.kind,
             outbox: self.outbox.clone(),
             realname: String::new(),
             lobby: false,
             password: None,
+            addr: Some(self.peer.ip()),
+            client_secret: None,
             req: None,
         };
         match self.hub.register(registration).await {
             Ok(Ok(registered)) => {
-                self.session = Some(registered.session);
+                self.logged_in(registered.session);
                 Ok(Ok(()))
             }
             Ok(Err(refused)) => Ok(Err(refused.0)),
@@ -374,6 +448,40 @@ impl SessionCtx {
             Err(_) => Flow::Close("the server is shutting down".into()),
         }
     }
+}
+
+impl SessionCtx {
+    /// Gives the connection's counts back (its address's share, and its newcomer slot if it
+    /// never logged in), once. The connection loop calls it before the socket closes, so that
+    /// a peer that sees the end finds its place free; dropping the context calls it too.
+    pub fn release_counts(&mut self) {
+        if let Some(peers) = &self.peers {
+            match std::mem::replace(&mut self.counted, Counted::No) {
+                Counted::No => {}
+                Counted::Newcomer => peers.release(self.peer.ip(), false),
+                Counted::LoggedIn => peers.release(self.peer.ip(), true),
+            }
+        }
+    }
+}
+
+impl Drop for SessionCtx {
+    fn drop(&mut self) {
+        self.release_counts();
+    }
+}
+
+/// What a client gives at login besides its nick; each door fills what its protocol has.
+#[derive(Debug, Default)]
+pub(crate) struct Credentials<'a> {
+    /// The user name shown in `user@host` (IRC `USER`); `None`: the door's name.
+    pub user: Option<&'a str>,
+    /// The real name (IRC `USER`); empty when none.
+    pub realname: String,
+    /// The server password (IRC `PASS`, native `hello`).
+    pub password: Option<String>,
+    /// The client's lifetime secret that scopes its message ids (native `hello`).
+    pub client_secret: Option<String>,
 }
 
 fn kind_user(kind: SessionKind) -> &'static str {

@@ -1,6 +1,13 @@
 //! Text mode: for netcat, telnet and the tutorials' simple socket clients. The first line is
 //! the nickname; then plain lines go to the current room and slash commands do the rest
 //! (`natter_proto::command`). Every event is one readable line with a time and a nick.
+//!
+//! Every line starts with what the server put there: `[HH:MM]` for what people do, `*** ` for
+//! the server's notices, `!!! ` for refusals. What people chose (messages, topics, reasons,
+//! away texts, real names, ban masks) is shown through [`SafeLine`]: its line breaks as ` ⏎ `,
+//! its control characters as pictures, its bidi runs closed, so it can neither start a line
+//! of its own (and pass for a `***` notice) nor act on the reader's terminal. Nicks and room
+//! names need nothing: their rules (`natter_proto::names`) leave none of that in them.
 
 use super::listing::names_and_more;
 use super::modes::{ModeItem, mode_string, modes_of, parse_modes};
@@ -10,6 +17,7 @@ use natter_core::hub::MAX_WHO_PAGE;
 use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
 use natter_proto::command::{Input, SlashCommand, help_lines, help_topic, parse_input};
 use natter_proto::decode::{PeerEncoding, decode_text_detect};
+use natter_proto::display::SafeLine;
 use natter_proto::names::{complete_mask, fold};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -88,35 +96,44 @@ const REPLAY_CLIP: usize = 400;
 
 /// One replayed or paged history line: dated when not from `today`.
 fn history_line(m: &ChatMessage, today: Option<jiff::civil::Date>, out: &mut String) {
-    message_line_at(m, &stamp(m.ts, today), out);
+    message_line_at(m, &m.text, &stamp(m.ts, today), out);
 }
 
 fn message_line(m: &ChatMessage, out: &mut String) {
-    message_line_at(m, &clock(m.ts), out);
+    message_line_at(m, &m.text, &clock(m.ts), out);
 }
 
-fn message_line_at(m: &ChatMessage, time: &str, out: &mut String) {
+/// The line of message `m` showing `text` (its text, or the start of it).
+fn message_line_at(m: &ChatMessage, text: &str, time: &str, out: &mut String) {
+    let text = SafeLine(text);
     if m.notice {
         // Notices look like IRC's (`-nick-`), so people and scripts can tell them apart.
         let _ = match &m.room {
-            Some(room) => write!(out, "[{time}] {room} -{}- {}", m.from, m.text),
-            None => write!(out, "[{time}] -{}- {}", m.from, m.text),
+            Some(room) => write!(out, "[{time}] {room} -{}- {text}", m.from),
+            None => write!(out, "[{time}] -{}- {text}", m.from),
         };
         return;
     }
     match (&m.room, m.action) {
         (Some(room), false) => {
-            let _ = write!(out, "[{time}] {room} <{}> {}", m.from, m.text);
+            let _ = write!(out, "[{time}] {room} <{}> {text}", m.from);
         }
         (Some(room), true) => {
-            let _ = write!(out, "[{time}] {room} * {} {}", m.from, m.text);
+            let _ = write!(out, "[{time}] {room} * {} {text}", m.from);
         }
         (None, false) => {
-            let _ = write!(out, "[{time}] *{}* {}", m.from, m.text);
+            let _ = write!(out, "[{time}] *{}* {text}", m.from);
         }
         (None, true) => {
-            let _ = write!(out, "[{time}] *{}* * {} {}", m.from, m.from, m.text);
+            let _ = write!(out, "[{time}] *{}* * {} {text}", m.from, m.from);
         }
+    }
+}
+
+/// ` (reason)` after a part, quit or kick, when there is a reason.
+fn reason_suffix(reason: &Option<natter_core::Name>, out: &mut String) {
+    if let Some(r) = reason {
+        let _ = write!(out, " ({})", SafeLine(r));
     }
 }
 
@@ -147,9 +164,9 @@ pub(crate) fn render_text(event: &Event) -> String {
         Event::Message(m) => message_line(m, &mut s),
         Event::Ack { message, duplicate, away, .. } => match (&message.to, duplicate) {
             (Some(to), _) => {
-                let _ = write!(s, "[{}] -> *{to}* {}", clock(message.ts), message.text);
+                let _ = write!(s, "[{}] -> *{to}* {}", clock(message.ts), SafeLine(&message.text));
                 if let Some(away) = away {
-                    let _ = write!(s, "\r\n*** {to} is away: {away}");
+                    let _ = write!(s, "\r\n*** {to} is away: {}", SafeLine(away));
                 }
             }
             (None, true) => s.push_str("*** (already sent)"),
@@ -160,29 +177,25 @@ pub(crate) fn render_text(event: &Event) -> String {
         }
         Event::Part { room, nick, reason, ts, .. } => {
             let _ = write!(s, "[{}] {room} <-- {nick} left", clock(*ts));
-            if let Some(r) = reason {
-                let _ = write!(s, " ({r})");
-            }
+            reason_suffix(reason, &mut s);
         }
         Event::Quit { nick, reason, ts, .. } => {
             let _ = write!(s, "[{}] <-- {nick} quit", clock(*ts));
-            if let Some(r) = reason {
-                let _ = write!(s, " ({r})");
-            }
+            reason_suffix(reason, &mut s);
         }
         Event::Nick { old, new, ts, .. } => {
             let _ = write!(s, "[{}] {old} is now known as {new}", clock(*ts));
         }
         Event::Topic { room, topic, by, changed, .. } => match (changed, topic.is_empty()) {
             (true, _) => {
-                let _ =
-                    write!(s, "*** {} set the topic of {room}: {topic}", by.as_deref().unwrap_or("someone"));
+                let by = by.as_deref().unwrap_or("someone");
+                let _ = write!(s, "*** {by} set the topic of {room}: {}", SafeLine(topic));
             }
             (false, true) => {
                 let _ = write!(s, "*** {room} has no topic");
             }
             (false, false) => {
-                let _ = write!(s, "*** topic of {room}: {topic}");
+                let _ = write!(s, "*** topic of {room}: {}", SafeLine(topic));
             }
         },
         Event::Joined { room, topic, members, count, history, ephemeral, .. } => {
@@ -192,13 +205,14 @@ pub(crate) fn render_text(event: &Event) -> String {
                 let _ = write!(s, "*** last {} messages in {room}:", history.len());
                 for m in history {
                     s.push_str("\r\n");
-                    let mut line = String::new();
-                    history_line(m, today, &mut line);
-                    if let Some((cut, _)) = line.char_indices().nth(REPLAY_CLIP) {
-                        line.truncate(cut);
-                        let _ = write!(line, " … (/history {room} shows it whole)");
+                    // Clipped before it is made safe, so that what closes its bidi runs stays.
+                    match m.text.char_indices().nth(REPLAY_CLIP) {
+                        Some((cut, _)) => {
+                            message_line_at(m, &m.text[..cut], &stamp(m.ts, today), &mut s);
+                            let _ = write!(s, " … (/history {room} shows it whole)");
+                        }
+                        None => history_line(m, today, &mut s),
                     }
-                    s.push_str(&line);
                 }
                 s.push_str("\r\n*** end of history\r\n");
             }
@@ -210,7 +224,7 @@ pub(crate) fn render_text(event: &Event) -> String {
             }
             s.push(')');
             if !topic.is_empty() {
-                let _ = write!(s, "\r\n*** topic: {topic}");
+                let _ = write!(s, "\r\n*** topic: {}", SafeLine(topic));
             }
             if *ephemeral {
                 s.push_str("\r\n*** this room is ephemeral: nothing said here is stored");
@@ -223,15 +237,16 @@ pub(crate) fn render_text(event: &Event) -> String {
         Event::Rooms { rooms, .. } => {
             let _ = write!(s, "*** {} rooms:", rooms.len());
             for r in rooms {
+                // The name too: a room kept from before the name rules could hold anything.
                 let _ = write!(
                     s,
                     "\r\n***   {} ({} online){}",
-                    r.name,
+                    SafeLine(&r.name),
                     r.members,
                     if r.ephemeral { " [ephemeral]" } else { "" }
                 );
                 if !r.topic.is_empty() {
-                    let _ = write!(s, " - {}", r.topic);
+                    let _ = write!(s, " - {}", SafeLine(&r.topic));
                 }
             }
         }
@@ -279,21 +294,21 @@ pub(crate) fn render_text(event: &Event) -> String {
             let _ = write!(s, "*** invited to: {}", list.join(" "));
         }
         Event::Announcement { from, text, .. } => {
-            let _ = write!(s, "*** wallops from {from}: {text}");
+            let _ = write!(s, "*** wallops from {from}: {}", SafeLine(text));
         }
         Event::Notice { text, .. } => {
             for (i, line) in text.lines().enumerate() {
                 if i > 0 {
                     s.push_str("\r\n");
                 }
-                let _ = write!(s, "*** {line}");
+                let _ = write!(s, "*** {}", SafeLine(line));
             }
         }
         Event::RoomChanged { room, by, changes, .. } => {
             let (letters, params) = mode_string(changes);
             let _ = write!(s, "*** {by} sets mode {letters}");
             for p in params {
-                let _ = write!(s, " {p}");
+                let _ = write!(s, " {}", SafeLine(&p));
             }
             let _ = write!(s, " on {room}");
         }
@@ -301,7 +316,7 @@ pub(crate) fn render_text(event: &Event) -> String {
             let (letters, params) = modes_of(modes);
             let _ = write!(s, "*** {room} modes: {letters}");
             for p in params {
-                let _ = write!(s, " {p}");
+                let _ = write!(s, " {}", SafeLine(&p));
             }
         }
         Event::Bans { room, bans, .. } if bans.is_empty() => {
@@ -310,14 +325,12 @@ pub(crate) fn render_text(event: &Event) -> String {
         Event::Bans { room, bans, .. } => {
             let _ = write!(s, "*** {room} bans:");
             for ban in bans {
-                let _ = write!(s, "\r\n***   {} (by {})", ban.mask, ban.by);
+                let _ = write!(s, "\r\n***   {} (by {})", SafeLine(&ban.mask), SafeLine(&ban.by));
             }
         }
         Event::Kick { room, nick, by, reason, ts, .. } => {
             let _ = write!(s, "[{}] {room} <-- {nick} was kicked by {by}", clock(*ts));
-            if let Some(r) = reason {
-                let _ = write!(s, " ({r})");
-            }
+            reason_suffix(reason, &mut s);
         }
         Event::Invite { req: None, room, from, .. } => {
             let _ = write!(s, "*** {from} invites you to {room} (/join {room})");
@@ -326,19 +339,22 @@ pub(crate) fn render_text(event: &Event) -> String {
             let _ = write!(s, "*** you invited {to} to {room}");
         }
         Event::Away { req: None, nick, text: Some(text), .. } => {
-            let _ = write!(s, "*** {nick} is away: {text}");
+            let _ = write!(s, "*** {nick} is away: {}", SafeLine(text));
         }
         Event::Away { req: None, nick, text: None, .. } => {
             let _ = write!(s, "*** {nick} is back");
         }
         Event::Away { text: Some(text), .. } => {
-            let _ = write!(s, "*** you are away: {text} (/away to come back)");
+            let _ = write!(s, "*** you are away: {} (/away to come back)", SafeLine(text));
         }
         Event::Away { text: None, .. } => s.push_str("*** you are back"),
         Event::UserInfo { user, .. } => {
-            let _ = write!(s, "*** {} is {}", user.nick, user.ident);
+            let _ = write!(s, "*** {} is {}", user.nick, SafeLine(&user.ident));
             if !user.realname.is_empty() {
-                let _ = write!(s, " ({})", user.realname);
+                let _ = write!(s, " ({})", SafeLine(&user.realname));
+            }
+            if let Some(real) = &user.real_host {
+                let _ = write!(s, "\r\n*** connecting from {real}");
             }
             let rooms: Vec<String> = user
                 .rooms
@@ -361,7 +377,7 @@ pub(crate) fn render_text(event: &Event) -> String {
                 let _ = write!(s, "\r\n*** in {}", rooms.join(" "));
             }
             if let Some(away) = &user.away {
-                let _ = write!(s, "\r\n*** away: {away}");
+                let _ = write!(s, "\r\n*** away: {}", SafeLine(away));
             }
         }
         Event::Whowas { nick, entries, .. } if entries.is_empty() => {
@@ -372,20 +388,21 @@ pub(crate) fn render_text(event: &Event) -> String {
                 if i > 0 {
                     s.push_str("\r\n");
                 }
-                let _ = write!(s, "*** {} was {} until {}", p.nick, p.ident, clock(p.ts));
+                let _ = write!(s, "*** {} was {} until {}", p.nick, SafeLine(&p.ident), clock(p.ts));
             }
         }
+        // A refusal quotes what was asked for (a nick, a room, a mask) as it was typed.
         Event::Error { refusal, .. } => {
-            let _ = write!(s, "!!! {refusal}");
+            let _ = write!(s, "!!! {}", SafeLine(&refusal.to_string()));
         }
         Event::Local(note) => match note.get::<TypingError>() {
             Some(TypingError(problem)) => {
-                let _ = write!(s, "!!! {problem}");
+                let _ = write!(s, "!!! {}", SafeLine(problem));
             }
             None => return String::new(),
         },
         Event::Bye { reason } => {
-            let _ = write!(s, "*** bye: {reason}");
+            let _ = write!(s, "*** bye: {}", SafeLine(reason));
         }
     }
     s.push_str("\r\n");
@@ -738,6 +755,34 @@ mod tests {
         assert_eq!(render_text(&Event::Message(Arc::new(m))), "[01:01] #lobby <ann> hi\r\n");
     }
 
+    #[test]
+    fn what_people_typed_stays_on_its_line_and_cannot_drive_the_terminal() {
+        let now = natter_core::time::now_ms();
+        let hostile = "\u{1b}[2J\u{1b}]52;c;cm0gLXJm\u{7}\u{202e}sdrawkcab\n*** fake notice\r\n!!! fake";
+        let events = [
+            Event::Message(said(hostile, now, 1)),
+            Event::Topic {
+                req: None,
+                room: "#lobby".into(),
+                topic: hostile.into(),
+                by: Some("ann".into()),
+                changed: true,
+            },
+            Event::Quit { nick: "ann".into(), ident: "x@y".into(), reason: Some(hostile.into()), ts: now },
+            Event::Away { req: None, nick: "ann".into(), ident: "x@y".into(), text: Some(hostile.into()) },
+            Event::Bye { reason: hostile.into() },
+        ];
+        for event in events {
+            let text = render_text(&event);
+            let lines: Vec<&str> = text.strip_suffix("\r\n").unwrap().split("\r\n").collect();
+            assert_eq!(lines.len(), 1, "{text:?}");
+            assert!(!text.trim_end().chars().any(|c| c.is_control()), "{text:?}");
+            assert!(
+                text.contains("␛[2J␛]52;c;cm0gLXJm␇\u{202e}sdrawkcab ⏎ *** fake notice ⏎ !!! fake\u{202c}")
+            );
+        }
+    }
+
     fn said(text: &str, ts: u64, mid: u64) -> Arc<ChatMessage> {
         Arc::new(ChatMessage {
             room: Some("#lobby".into()),
@@ -817,11 +862,9 @@ mod tests {
         let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
         assert_eq!(lines[0], "*** last 2 messages in #big:");
         assert!(lines[1].ends_with("<ann> short"));
-        assert_eq!(
-            lines[2].chars().count(),
-            REPLAY_CLIP + " … (/history #big shows it whole)".chars().count()
-        );
-        assert!(lines[2].ends_with("xxx … (/history #big shows it whole)"), "{}", &lines[2][..50]);
+        // The text is clipped to REPLAY_CLIP characters, the rest of the line kept.
+        let clipped = format!("#lobby <ann> {} … (/history #big shows it whole)", "x".repeat(REPLAY_CLIP));
+        assert!(lines[2].ends_with(&clipped), "{}", &lines[2][..50]);
         assert_eq!(lines[3], "*** end of history");
         assert_eq!(lines[4], "*** you are in #big (1 here: ann)");
         assert_eq!(lines.len(), 5);

@@ -23,6 +23,7 @@ use super::text::{TextDoor, render_text_for};
 use super::{Door, Flow, SessionCtx};
 use natter_core::{Event, RenderSlot, SessionKind};
 use natter_proto::decode::{encode_gb18030, gb18030_cut};
+use natter_proto::display::safe_line;
 use natter_proto::names::fold;
 
 /// Largest datagram the tutorial client reads whole (`recvfrom(1024)`): a longer one would be
@@ -46,10 +47,13 @@ pub struct UdpTutorialDoor {
     inner: TextDoor,
 }
 
-/// Makes `text` safe between separators: line breaks and other control characters become
-/// spaces (the UDP door frames datagrams by newline), and underscores in runs of four or more
-/// become lookalikes, so that `text` never contains [`SEPARATOR`].
+/// Makes `text` safe between separators and on the member's terminal: shown as text mode
+/// shows it ([`safe_line`]: line breaks as ` ⏎ `, control characters as pictures, bidi runs
+/// closed), tabs as spaces (the tutorial client prints the text after its own words), and
+/// underscores in runs of four or more as lookalikes, so that `text` never contains
+/// [`SEPARATOR`] nor a newline (the UDP door frames datagrams by newline).
 fn clean(text: &str) -> String {
+    let text = safe_line(text);
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -249,7 +253,8 @@ mod tests {
         let d = &tutorial_datagrams(&who, &text, 1024)[0];
         assert_eq!(tutorial_split(d), vec![who.as_str(), text.as_str()]);
         assert_eq!(text, "x\u{FF3F}\u{FF3F}\u{FF3F}\u{FF3F}\u{FF3F}\u{FF3F}\u{FF3F}\u{FF3F}y___z");
-        assert_eq!(clean("a\r\nb\0c"), "a  b c");
+        assert_eq!(clean("a\r\nb\0c\td"), "a ⏎ b␀c d");
+        assert_eq!(clean("\u{1b}[2J\u{9b}\u{7}\u{202e}x"), "␛[2J�␇\u{202e}x\u{202c}");
         assert_eq!(clean_who("ann_"), "ann\u{FF3F}");
     }
 

@@ -10,7 +10,7 @@
 //! tokio timeouts: frozen time never reaches them) after real seconds instead of hanging.
 #![allow(dead_code)]
 
-use natter_server::{Server, SessionSettings, Settings, UdpFormat};
+use natter_server::{Server, SessionSettings, Settings, UdpFormat, UdpLimits};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,11 +31,14 @@ pub fn settings() -> Settings {
         session: SessionSettings { msg_rate: 0, ..SessionSettings::default() },
         udp_idle: Duration::from_secs(300),
         udp_format: UdpFormat::Text,
+        udp_limits: UdpLimits::default(),
         log_format: natter_server::LogFormat::Text,
         ephemeral: Vec::new(),
         console: None,
         password: None,
         operators: Vec::new(),
+        connections: natter_server::ConnectionSettings::default(),
+        cloak: natter_server::CloakSettings::default(),
     }
 }
 
@@ -129,6 +132,11 @@ impl Client {
         c.expect(r#""type":"welcome""#).await;
         c.expect(r#""type":"joined""#).await;
         c
+    }
+
+    /// This end's address, which the server sees as the peer's.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.writer.local_addr().expect("local address")
     }
 
     /// Writes raw bytes.

@@ -7,6 +7,7 @@ use super::lines::push_line;
 use super::requests::{Op, op_of};
 use natter_core::Req;
 use natter_core::refusal::Refusal;
+use natter_proto::names::is_room_name;
 
 impl IrcDoor {
     /// Renders a refusal of the request `req` as its numeric (or CHATHISTORY `FAIL`).
@@ -65,6 +66,12 @@ impl IrcDoor {
             (Refusal::BadPassword | Refusal::BadOperatorPassword, _) => {
                 self.numeric(out, "464", &["Password incorrect"])
             }
+            // RPL_TRYAGAIN, naming the command held back: the password of a registration
+            // (which then ends, like a wrong one), or OPER.
+            (Refusal::TooManyAttempts { .. }, Some(Op::Oper)) => {
+                self.numeric(out, "263", &["OPER", &message])
+            }
+            (Refusal::TooManyAttempts { .. }, _) => self.numeric(out, "263", &["PASS", &message]),
             (Refusal::NoOperators, _) => self.numeric(out, "491", &["No O-lines for your host"]),
             (Refusal::NotServerOperator { .. }, _) => {
                 self.numeric(out, "481", &["Permission Denied- You're not an IRC operator"])
@@ -95,6 +102,10 @@ impl IrcDoor {
             (Refusal::RoomFull { .. }, _) => self.numeric(out, "471", &[room, "Cannot join channel (+l)"]),
             (Refusal::InvalidKey { .. }, _) => self.numeric(out, "696", &[room, "k", "*", &message]),
             (Refusal::BanListFull { .. }, _) => self.numeric(out, "478", &[room, "*", &message]),
+            // A channel name the server will not have (ERR_BADCHANNAME), saying why.
+            (Refusal::InvalidRoom { room, problem }, _) if is_room_name(room) => {
+                self.numeric(out, "479", &[room, problem])
+            }
             (Refusal::NoSuchRoom { .. } | Refusal::InvalidRoom { .. }, _) => {
                 self.numeric(out, "403", &[room, "No such channel"])
             }
@@ -120,7 +131,8 @@ impl IrcDoor {
                 | Refusal::NotIgnoring { .. }
                 | Refusal::NotStored { .. }
                 | Refusal::HistoryUnavailable { .. }
-                | Refusal::TooManyPending { .. },
+                | Refusal::TooManyPending { .. }
+                | Refusal::IgnoreListFull { .. },
                 _,
             ) => {
                 let command = op.map_or("*", Op::command);
@@ -133,7 +145,7 @@ impl IrcDoor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use natter_core::refusal::{RoomAction, ServerAction, Silenced};
+    use natter_core::refusal::{RoomAction, ServerAction, Silenced, Throttled};
 
     fn render(op: Option<Op>, refusal: Refusal) -> String {
         let door = IrcDoor { nick: "bob".into(), ..Default::default() };
@@ -162,6 +174,16 @@ mod tests {
             (Some(Op::Oper), Refusal::BadOperatorPassword, ":natter 464 bob :Password incorrect\r\n"),
             (Some(Op::Oper), Refusal::NoOperators, ":natter 491 bob :No O-lines for your host\r\n"),
             (
+                Some(Op::Oper),
+                Refusal::TooManyAttempts { wait_secs: 16, by: Throttled::Operator },
+                ":natter 263 bob OPER :too many wrong passwords for this operator; try again in 16 s\r\n",
+            ),
+            (
+                Some(Op::Register { nick: s("bob") }),
+                Refusal::TooManyAttempts { wait_secs: 2, by: Throttled::Address },
+                ":natter 263 bob PASS :too many wrong passwords from your address; try again in 2 s\r\n",
+            ),
+            (
                 Some(Op::Kill { nick: s("ann") }),
                 Refusal::NotServerOperator { action: ServerAction::Kill },
                 ":natter 481 bob :Permission Denied- You're not an IRC operator\r\n",
@@ -186,6 +208,16 @@ mod tests {
                 Some(Op::Invite { room: s("#r"), nick: s("ann") }),
                 Refusal::AlreadyInRoom { nick: n("ann"), room: n("#r") },
                 ":natter 443 bob ann #r :is already on channel\r\n",
+            ),
+            (
+                Some(Op::Topic { room: s("#a\u{200b}b") }),
+                Refusal::InvalidRoom { room: n("#a\u{200b}b"), problem: n("no invisible characters") },
+                ":natter 479 bob #a\u{200b}b :no invisible characters\r\n",
+            ),
+            (
+                Some(Op::Topic { room: s("ab") }),
+                Refusal::InvalidRoom { room: n("ab"), problem: n("rooms start with #") },
+                ":natter 403 bob ab :No such channel\r\n",
             ),
             (
                 Some(Op::Message { target: s("#x") }),

@@ -221,6 +221,10 @@ impl IrcDoor {
             self.numeric(out, "319", &[nick, &rooms.join(" ")]);
         }
         self.numeric(out, "312", &[nick, self.server, "natter chat server"]);
+        // The address behind the cloak, for operators and oneself (RPL_WHOISHOST).
+        if let Some(real) = &user.real_host {
+            self.numeric(out, "378", &[nick, &format!("is connecting from *@{real} {real}")]);
+        }
         if user.server_op {
             self.numeric(out, "313", &[nick, "is a server operator (the console)"]);
         }

@@ -6,14 +6,18 @@
 mod refusals;
 mod render;
 mod tutorial;
+mod udp;
 
-use super::{Door, Flow, SessionCtx, slots};
+pub(crate) use udp::UdpNativeDoor;
+
+use super::{Credentials, Door, Flow, SessionCtx, slots};
 use natter_core::command::Paging;
 use natter_core::store::HistoryQuery;
 use natter_core::{Command, DoorNote, Event, RenderSlot, Req, RequestToken, SessionKind, Target};
 use natter_proto::command::help_lines;
 use natter_proto::native::{
-    ClientFrame, ErrorCode, RequestId, ServerFrame, parse_client_frame, write_server_frame,
+    CLIENT_SECRET_BYTES, ClientFrame, ErrorCode, RequestId, ServerFrame, parse_client_frame,
+    write_server_frame,
 };
 use render::{frame, room_change};
 
@@ -126,7 +130,7 @@ impl Door for NativeDoor {
         };
         if ctx.session.is_none() {
             return match frame {
-                ClientFrame::Hello { v, nick, password, id } => {
+                ClientFrame::Hello { v, nick, password, client_secret, id } => {
                     if v != natter_proto::PROTOCOL_VERSION {
                         let msg = format!(
                             "protocol version {v} is not supported; this server speaks version {}",
@@ -134,7 +138,17 @@ impl Door for NativeDoor {
                         );
                         return refuse(ctx, id, ErrorCode::UnsupportedVersion, &msg);
                     }
-                    ctx.register_as(nick, None, String::new(), password, token(id)).await.0
+                    if client_secret.as_ref().is_some_and(|s| !CLIENT_SECRET_BYTES.contains(&s.len())) {
+                        let msg = format!(
+                            "client_secret must be {} to {} bytes: a random string your client keeps \
+                             for its lifetime",
+                            CLIENT_SECRET_BYTES.start(),
+                            CLIENT_SECRET_BYTES.end()
+                        );
+                        return refuse(ctx, id, ErrorCode::BadFrame, &msg);
+                    }
+                    let given = Credentials { password, client_secret, ..Credentials::default() };
+                    ctx.register_as(nick, given, token(id)).await.0
                 }
                 ClientFrame::Login { msg } => {
                     // The tutorial's client: its dialect from here on, refusals included.

@@ -8,6 +8,7 @@ use natter_proto::native::ErrorCode;
 pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
     match refusal {
         Refusal::BadPassword | Refusal::BadOperatorPassword => ErrorCode::BadPassword,
+        Refusal::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
         Refusal::InvalidNick { .. } | Refusal::CannotIgnoreSelf => ErrorCode::InvalidNick,
         Refusal::NickInUse { .. } | Refusal::NickLookalike { .. } => ErrorCode::NickInUse,
         Refusal::NickReserved { .. } => ErrorCode::InvalidNick,
@@ -25,7 +26,9 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::Banned { .. } => ErrorCode::Banned,
         Refusal::BadKey { .. } => ErrorCode::BadKey,
         Refusal::RoomFull { .. } => ErrorCode::RoomFull,
-        Refusal::InvalidKey { .. } | Refusal::BanListFull { .. } => ErrorCode::Other,
+        Refusal::InvalidKey { .. } | Refusal::BanListFull { .. } | Refusal::IgnoreListFull { .. } => {
+            ErrorCode::Other
+        }
         Refusal::NotRoomOperator { .. } | Refusal::NotServerOperator { .. } | Refusal::NoOperators => {
             ErrorCode::NotOperator
         }
@@ -40,7 +43,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use natter_core::refusal::{RoomAction, ServerAction, Silenced};
+    use natter_core::refusal::{RoomAction, ServerAction, Silenced, Throttled};
 
     /// Code by code, with the wording each refusal had when the hub still wrote it (the
     /// native wire must not change when the core changes its vocabulary).
@@ -116,6 +119,11 @@ mod tests {
             ),
             (Refusal::BanListFull { room: room() }, ErrorCode::Other, "ban list of #r is full (100)"),
             (
+                Refusal::IgnoreListFull { limit: 256 },
+                ErrorCode::Other,
+                "you already ignore 256 users, the most there can be; /unignore someone first",
+            ),
+            (
                 Refusal::NotRoomOperator { room: room(), action: RoomAction::SetTopic },
                 ErrorCode::NotOperator,
                 "the topic of #r is locked: only its operators can change it",
@@ -147,6 +155,16 @@ mod tests {
             ),
             (Refusal::NoOperators, ErrorCode::NotOperator, "this server has no operators configured"),
             (Refusal::BadOperatorPassword, ErrorCode::BadPassword, "wrong operator name or password"),
+            (
+                Refusal::TooManyAttempts { wait_secs: 8, by: Throttled::Address },
+                ErrorCode::TooManyAttempts,
+                "too many wrong passwords from your address; try again in 8 s",
+            ),
+            (
+                Refusal::TooManyAttempts { wait_secs: 241, by: Throttled::Operator },
+                ErrorCode::TooManyAttempts,
+                "too many wrong passwords for this operator; try again in 5 min",
+            ),
             (Refusal::CannotIgnoreSelf, ErrorCode::InvalidNick, "you cannot ignore yourself"),
             (Refusal::NotIgnoring { nick: nick() }, ErrorCode::NoSuchNick, "you are not ignoring ann"),
             (

@@ -69,6 +69,7 @@ fn member_frame(m: &MemberInfo) -> UserFrame<'_> {
         away: m.away.as_deref().map(b),
         rooms: Vec::new(),
         ts: None,
+        real_host: None,
     }
 }
 
@@ -89,6 +90,7 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
             server: Cow::Owned(format!("natter {}", env!("CARGO_PKG_VERSION"))),
             max_line: None,
             id: id_of(req),
+            token: None,
         },
         Event::Message(m) => ServerFrame::Message(message_frame(m)),
         Event::Ack { req, cid, message, duplicate, away } => ServerFrame::Ack {
@@ -181,6 +183,7 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
                 away: user.away.as_deref().map(b),
                 rooms: user.rooms.iter().map(standing).collect(),
                 ts: Some(user.signon_ts),
+                real_host: user.real_host.as_deref().map(b),
             },
         },
         Event::Whowas { req, nick, entries } => ServerFrame::Whowas {

@@ -11,6 +11,7 @@ use super::{NativeNote, TutorialAsk};
 use crate::door::listing::names_and_more;
 use crate::door::text::render_text;
 use natter_core::{Event, Refusal, Req};
+use natter_proto::display::SafeLine;
 use std::time::Duration;
 
 /// The pause between two objects to one tutorial session: long enough that the client has
@@ -53,12 +54,15 @@ pub(super) fn render(event: &Event, out: &mut Vec<u8>) {
             let text = format!("you are in {room} ({count} here: {})", names_and_more(members, *count, ", "));
             object(out, "notice", true, &text)
         }
+        // The client prints `msg` as it is: what people typed is made inert first, as text
+        // mode shows it.
         Event::Message(m) => {
+            let said = SafeLine(&m.text);
             let text = match (&m.room, m.action, m.notice) {
-                (_, true, _) => format!("* {} {}", m.from, m.text),
-                (Some(_), false, true) => format!("-{}- {}", m.from, m.text),
-                (Some(_), false, false) => format!("{}: {}", m.from, m.text),
-                (None, false, _) => format!("{} (private): {}", m.from, m.text),
+                (_, true, _) => format!("* {} {said}", m.from),
+                (Some(_), false, true) => format!("-{}- {said}", m.from),
+                (Some(_), false, false) => format!("{}: {said}", m.from),
+                (None, false, _) => format!("{} (private): {said}", m.from),
             };
             if m.text.is_empty() {
                 return;
@@ -118,7 +122,7 @@ pub(super) fn render(event: &Event, out: &mut Vec<u8>) {
 
 /// ` (reason)` when there is one.
 fn because(reason: &Option<natter_core::Name>) -> String {
-    reason.as_deref().map_or(String::new(), |r| format!(" ({r})"))
+    reason.as_deref().map_or(String::new(), |r| format!(" ({})", SafeLine(r)))
 }
 
 /// A refusal, typed as the request it refuses (a refused `login` is `login` with

@@ -6,7 +6,7 @@ use crate::door::{Flow, SessionCtx};
 use natter_core::Command;
 use natter_core::command::Paging;
 use natter_proto::irc;
-use natter_proto::names::validate_room;
+use natter_proto::names::{NameError, validate_room};
 
 impl IrcDoor {
     /// `JOIN #a,#b keys` (each with its key), or `JOIN 0` to leave every channel.
@@ -26,11 +26,15 @@ impl IrcDoor {
         let mut keys = m.param(1).unwrap_or("").split(',');
         for room in rooms.split(',').filter(|r| !r.is_empty()) {
             let key = keys.next().filter(|k| !k.is_empty()).map(str::to_string);
-            let flow = if validate_room(room).is_err() {
-                self.bad(ctx, "403", &[room, "No such channel"])
-            } else {
-                let req = Op::Join { room: room.to_string() }.token();
-                ctx.command(Command::Join { room: room.to_string(), key, req }).await
+            let flow = match validate_room(room) {
+                Ok(()) => {
+                    let req = Op::Join { room: room.to_string() }.token();
+                    ctx.command(Command::Join { room: room.to_string(), key, req }).await
+                }
+                // Not a channel name at all: there is no such channel.
+                Err(NameError::RoomNoHash) => self.bad(ctx, "403", &[room, "No such channel"]),
+                // A channel name this server will not have (ERR_BADCHANNAME): say why.
+                Err(e) => self.bad(ctx, "479", &[room, &e.to_string()]),
             };
             if flow != Flow::Continue {
                 return flow;

@@ -3,8 +3,8 @@
 use super::super::IrcDoor;
 use super::super::caps::CAPS;
 use super::super::requests::Op;
-use crate::door::{Flow, SessionCtx};
-use natter_core::Command;
+use crate::door::{Credentials, Flow, SessionCtx};
+use natter_core::{Command, Refusal};
 use natter_proto::irc;
 use natter_proto::names::validate_nick;
 
@@ -26,8 +26,8 @@ impl IrcDoor {
         let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
             return self.bad(ctx, "431", &["No nickname given"]);
         };
-        if validate_nick(nick).is_err() {
-            return self.bad(ctx, "432", &[nick, "Erroneous nickname"]);
+        if let Err(e) = validate_nick(nick) {
+            return self.bad(ctx, "432", &[nick, &format!("Erroneous nickname: {e}")]);
         }
         if ctx.session.is_some() {
             let req = Op::Nick { nick: nick.to_string() }.token();
@@ -105,18 +105,19 @@ impl IrcDoor {
             })
             .unwrap_or("irc")
             .to_string();
-        self.ident = format!("{user}@{}", ctx.peer.ip());
-        let (flow, bad_password) = ctx
-            .register_as(
-                nick.clone(),
-                Some(&user),
-                self.realname.clone(),
-                self.password.clone(),
-                Op::Register { nick: nick.clone() }.token(),
-            )
-            .await;
-        if bad_password {
-            return Flow::Close("Bad password".into());
+        self.ident = ctx.ident(&user).0;
+        let given = Credentials {
+            user: Some(&user),
+            realname: self.realname.clone(),
+            password: self.password.clone(),
+            client_secret: None,
+        };
+        let (flow, password_refused) =
+            ctx.register_as(nick.clone(), given, Op::Register { nick: nick.clone() }.token()).await;
+        match password_refused {
+            Some(Refusal::BadPassword) => return Flow::Close("Bad password".into()),
+            Some(refusal) => return Flow::Close(refusal.to_string()),
+            None => {}
         }
         if ctx.session.is_none() {
             return flow;

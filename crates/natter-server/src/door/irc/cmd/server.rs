@@ -34,7 +34,8 @@ impl IrcDoor {
             return self.need_more(ctx, "OPER");
         }
         let (name, password) = (m.params[0].clone(), m.params[1].clone());
-        ctx.command(Command::Oper { name, password, req: Op::Oper.token() }).await
+        let from = Some(ctx.peer.ip());
+        ctx.command(Command::Oper { name, password, from, req: Op::Oper.token() }).await
     }
 
     /// `KILL nick [reason]`: the victim and their channels see `Killed (us (reason))`, as

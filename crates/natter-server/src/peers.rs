@@ -1,0 +1,288 @@
+//! Who is connected from where. Every TCP connection is counted when it is accepted, against
+//! two caps: connections per address (so that one address cannot take every file descriptor)
+//! and connections not yet logged in, server-wide (so that silent newcomers, from however many
+//! addresses, cannot hold the descriptors the logged-in users need). A connection over a cap
+//! is refused with a line saying why, before any task is spawned for it. The counts are
+//! released when the connection ends, or, for the second cap, when it logs in.
+//!
+//! Peers on this machine (loopback) are exempt from the per-address cap by default: a proxy
+//! or an SSH tunnel brings everyone from 127.0.0.1, and so do tests and `natter bench`. The
+//! same peers are shown by their address, which tells nobody anything; everyone else is
+//! shown by a cloak ([`crate::cloak`]) unless cloaking is off.
+//!
+//! The per-address table is only touched when a counted connection starts or ends, never
+//! for a message; it is a standard (SipHash) map because its keys are chosen by the peers.
+
+use crate::address::{AddressKey, PeerAddr};
+use crate::cloak::Cloak;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The caps, as configured (0 = no cap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Connections one address may hold.
+    pub per_address: u32,
+    /// Connections not yet logged in, server-wide.
+    pub unregistered: usize,
+    /// Loopback peers are neither counted per address nor cloaked.
+    pub exempt_loopback: bool,
+}
+
+/// Why a connection was turned away; its text is the line the peer reads before the server
+/// hangs up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The address already holds its share.
+    #[error("too many connections from your address ({max} at most); close one and try again")]
+    PerAddress {
+        /// The cap.
+        max: u32,
+    },
+    /// Too many connections are still logging in.
+    #[error("the server is busy: {max} connections are logging in already; try again in a minute")]
+    Unregistered {
+        /// The cap.
+        max: usize,
+    },
+}
+
+/// The server's connection counts and how it shows addresses. One per server, shared by its
+/// listeners and sessions.
+#[derive(Debug)]
+pub struct Peers {
+    caps: Caps,
+    cloak: Option<Cloak>,
+    /// Connections accepted and not yet logged in (all of them, exempt or not).
+    unregistered: AtomicUsize,
+    /// Connections per counted address; an address whose count falls to zero is removed.
+    by_address: Mutex<HashMap<AddressKey, u32>>,
+    /// The server's shutdown waits until every clone of this sender is gone: every connection
+    /// and UDP member holds these counts (and so this sender) until it ends, so it needs no
+    /// sender of its own (8 bytes less in every idle connection).
+    _alive: Option<crate::Alive>,
+}
+
+impl Peers {
+    /// Counts against `caps`; shows addresses through `cloak` (`None`: uncloaked); holds
+    /// `alive` until the last connection is gone.
+    pub fn new(caps: Caps, cloak: Option<Cloak>, alive: Option<crate::Alive>) -> Arc<Self> {
+        Arc::new(Self {
+            caps,
+            cloak,
+            unregistered: AtomicUsize::new(0),
+            by_address: Mutex::default(),
+            _alive: alive,
+        })
+    }
+
+    /// The caps in force.
+    pub fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    /// True for a peer the per-address cap and cloaking leave alone.
+    pub fn is_exempt(&self, ip: IpAddr) -> bool {
+        self.caps.exempt_loopback && ip.to_canonical().is_loopback()
+    }
+
+    /// Counts a new connection from `ip`, or says why it is refused. The count is held by the
+    /// returned [`Admitted`] (and then by the session it becomes) until the connection ends.
+    pub fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Admitted, Refused> {
+        let ip = peer.ip();
+        let max = self.caps.unregistered;
+        let counted = self
+            .unregistered
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (max == 0 || n < max).then_some(n + 1));
+        if counted.is_err() {
+            return Err(Refused::Unregistered { max });
+        }
+        if self.caps.per_address > 0 && !self.is_exempt(ip) {
+            let mut table = self.table();
+            let held = table.entry(AddressKey::of(ip)).or_insert(0);
+            if *held >= self.caps.per_address {
+                // The entry existed (a cap of at least 1 was reached): nothing to clean up.
+                drop(table);
+                self.unregistered.fetch_sub(1, Ordering::AcqRel);
+                return Err(Refused::PerAddress { max: self.caps.per_address });
+            }
+            *held += 1;
+        }
+        Ok(Admitted { peers: Some(self.clone()), peer: peer.into() })
+    }
+
+    /// A counted connection logged in: one fewer newcomer.
+    pub fn logged_in(&self) {
+        self.unregistered.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// A counted connection from `ip` ended; `logged_in` says whether it had logged in (and so
+    /// was already taken off the newcomers' count).
+    pub fn release(&self, ip: IpAddr, logged_in: bool) {
+        if !logged_in {
+            self.unregistered.fetch_sub(1, Ordering::AcqRel);
+        }
+        if self.caps.per_address > 0 && !self.is_exempt(ip) {
+            let mut table = self.table();
+            let key = AddressKey::of(ip);
+            if let Some(held) = table.get_mut(&key) {
+                *held = held.saturating_sub(1);
+                if *held == 0 {
+                    table.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Connections accepted and not yet logged in.
+    pub fn unregistered(&self) -> usize {
+        self.unregistered.load(Ordering::Acquire)
+    }
+
+    /// Connections held by `ip`'s address (0 for an exempt one, which is not counted).
+    pub fn held_by(&self, ip: IpAddr) -> u32 {
+        self.table().get(&AddressKey::of(ip)).copied().unwrap_or(0)
+    }
+
+    /// How `ip` is shown to other users, and the real address when that is a cloak (for the
+    /// server operators and the user itself).
+    pub fn shown_host(&self, ip: IpAddr) -> (String, Option<String>) {
+        let ip = ip.to_canonical();
+        match &self.cloak {
+            Some(cloak) if !self.is_exempt(ip) => (cloak.host(ip), Some(ip.to_string())),
+            _ => (ip.to_string(), None),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<AddressKey, u32>> {
+        // Nothing panics while holding it; a poisoned table still holds good counts.
+        self.by_address.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A connection counted by [`Peers::admit`], on its way to a session: released when dropped,
+/// unless handed over to the session ([`Admitted::hand_over`]), which releases it itself.
+#[derive(Debug)]
+pub struct Admitted {
+    peers: Option<Arc<Peers>>,
+    peer: PeerAddr,
+}
+
+impl Admitted {
+    /// The peer's address.
+    pub fn peer(&self) -> PeerAddr {
+        self.peer
+    }
+
+    /// The counts, now the session's to release (see [`Peers::release`]).
+    pub fn hand_over(mut self) -> Option<Arc<Peers>> {
+        self.peers.take()
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Some(peers) = self.peers.take() {
+            peers.release(self.peer.ip(), false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A peer at `s`, on some port.
+    fn at(s: &str) -> SocketAddr {
+        SocketAddr::new(ip(s), 40000)
+    }
+
+    fn caps(per_address: u32, unregistered: usize) -> Caps {
+        Caps { per_address, unregistered, exempt_loopback: true }
+    }
+
+    #[test]
+    fn one_address_gets_its_share_and_no_more() {
+        let peers = Peers::new(caps(2, 0), None, None);
+        let a = peers.admit(at("203.0.113.1")).unwrap();
+        let b = peers.admit(at("203.0.113.1")).unwrap();
+        assert_eq!(peers.admit(at("203.0.113.1")).unwrap_err(), Refused::PerAddress { max: 2 });
+        assert!(peers.admit(at("203.0.113.2")).is_ok(), "another address is not held back");
+        drop(a);
+        let c = peers.admit(at("203.0.113.1")).unwrap();
+        assert_eq!(peers.held_by(ip("203.0.113.1")), 2);
+        drop((b, c));
+        assert_eq!(peers.held_by(ip("203.0.113.1")), 0);
+        assert!(peers.table().is_empty(), "no entry is kept for an address that left");
+        assert_eq!(peers.unregistered(), 0);
+    }
+
+    #[test]
+    fn an_ipv6_64_counts_as_one_address() {
+        let peers = Peers::new(caps(1, 0), None, None);
+        let _a = peers.admit(at("2001:db8:7:7::1")).unwrap();
+        assert!(peers.admit(at("2001:db8:7:7::2")).is_err());
+        assert!(peers.admit(at("2001:db8:7:8::1")).is_ok());
+        let _v4 = peers.admit(at("192.0.2.9")).unwrap();
+        assert!(peers.admit(at("::ffff:192.0.2.9")).is_err(), "IPv4 on an IPv6 socket is itself");
+    }
+
+    #[test]
+    fn loopback_is_exempt_unless_told_otherwise() {
+        let peers = Peers::new(caps(1, 0), None, None);
+        let _held: Vec<Admitted> = (0..5).map(|_| peers.admit(at("127.0.0.1")).unwrap()).collect();
+        let strict = Peers::new(Caps { exempt_loopback: false, ..caps(1, 0) }, None, None);
+        let _one = strict.admit(at("::1")).unwrap();
+        assert!(strict.admit(at("::1")).is_err());
+    }
+
+    #[test]
+    fn newcomers_are_capped_until_they_log_in() {
+        let peers = Peers::new(caps(0, 2), None, None);
+        let a = peers.admit(at("127.0.0.1")).unwrap();
+        let _b = peers.admit(at("127.0.0.1")).unwrap();
+        assert_eq!(peers.admit(at("127.0.0.1")).unwrap_err(), Refused::Unregistered { max: 2 });
+        // The first logs in: its session now holds the count and releases it as logged in.
+        let owner = a.hand_over().unwrap();
+        owner.logged_in();
+        let c = peers.admit(at("127.0.0.1")).unwrap();
+        assert!(peers.admit(at("127.0.0.1")).is_err());
+        owner.release(ip("127.0.0.1"), true);
+        assert_eq!(peers.unregistered(), 2, "a logged-in session leaving frees no newcomer slot");
+        drop(c);
+        assert_eq!(peers.unregistered(), 1);
+    }
+
+    #[test]
+    fn a_refusal_by_address_gives_back_the_newcomer_slot() {
+        let peers = Peers::new(Caps { exempt_loopback: false, ..caps(1, 2) }, None, None);
+        let _a = peers.admit(at("127.0.0.1")).unwrap();
+        assert!(matches!(peers.admit(at("127.0.0.1")), Err(Refused::PerAddress { .. })));
+        assert_eq!(peers.unregistered(), 1);
+    }
+
+    #[test]
+    fn others_see_a_cloak_and_loopback_as_it_is() {
+        let peers = Peers::new(caps(0, 0), Some(Cloak::from_secret("k")), None);
+        let (shown, real) = peers.shown_host(ip("::ffff:198.51.100.4"));
+        assert!(shown.ends_with(".cloak"), "{shown}");
+        assert_eq!(real.as_deref(), Some("198.51.100.4"));
+        assert_eq!(peers.shown_host(ip("127.0.0.1")), ("127.0.0.1".to_string(), None));
+        let open = Peers::new(caps(0, 0), None, None);
+        assert_eq!(open.shown_host(ip("198.51.100.4")), ("198.51.100.4".to_string(), None));
+    }
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        let text = Refused::PerAddress { max: 16 }.to_string();
+        assert!(text.contains("16") && text.contains("close one"), "{text}");
+        let text = Refused::Unregistered { max: 1000 }.to_string();
+        assert!(text.contains("busy") && text.contains("try again"), "{text}");
+    }
+}
