@@ -41,6 +41,10 @@ pub const TIMEOUT_MARGIN: f64 = 300.0;
 /// Time kept back from the overall deadline for draining, closing and the report.
 const TEARDOWN: Duration = Duration::from_secs(30);
 
+/// Longest wait for the keeping-up readers to hand in their accounts once told to stop (they
+/// stop at once unless a write to the server is stuck).
+const COLLECT: Duration = Duration::from_secs(10);
+
 /// Longest wait for the server's descriptor count to come back down after the bench closed
 /// its connections.
 const FDS_SETTLE: Duration = Duration::from_secs(15);
@@ -555,7 +559,13 @@ pub async fn run(ctx: &Context, args: &SoakArgs) -> anyhow::Result<SoakReport> {
     let mut next_sample = chatter_start + times.sample;
     let chatter = loop {
         tokio::select! {
-            done = &mut pacer => break done.unwrap_or_default(),
+            done = &mut pacer => match done {
+                Ok(chatter) => break chatter,
+                Err(e) => {
+                    let _ = stop_tx.send(true);
+                    bail!("the pacer task failed: {e}");
+                }
+            },
             _ = tokio::time::sleep_until(next_sample.into()) => {
                 sampler.take();
                 next_sample += times.sample;
@@ -592,8 +602,9 @@ pub async fn run(ctx: &Context, args: &SoakArgs) -> anyhow::Result<SoakReport> {
         slow.add(end);
     }
     let mut accounts = Accounts::default();
+    let collect_by = Instant::now() + COLLECT;
     for (room, link, task) in readers {
-        let Ok(Ok(end)) = tokio::time::timeout(Duration::from_secs(5), task).await else {
+        let Ok(Ok(end)) = tokio::time::timeout_at(collect_by.into(), task).await else {
             shared.problem(|| "a reader did not hand in its account".into());
             continue;
         };
@@ -817,5 +828,50 @@ async fn settle_fds(ctx: &Context, probe: &Probe, baseline: Option<u64>) -> Opti
             return Some(fds);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_readers_spread_over_the_rooms() {
+        // As many rooms as there are: every room, once.
+        let mut all: Vec<usize> = slow_rooms(3, 200, 150).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..150).collect::<Vec<_>>());
+        // Fewer: consecutive rooms, a different stretch for each reader, wrapping around.
+        assert_eq!(slow_rooms(0, 4, 10).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(slow_rooms(1, 4, 10).collect::<Vec<_>>(), [4, 5, 6, 7]);
+        assert_eq!(slow_rooms(2, 4, 10).collect::<Vec<_>>(), [8, 9, 0, 1]);
+    }
+
+    #[test]
+    fn every_client_has_a_room_and_a_place() {
+        let layout = reader::Layout { clients: 103, rooms: 10 };
+        let sizes: Vec<usize> = (0..10).map(|r| layout.members(r)).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 103);
+        assert_eq!(sizes[..3], [11, 11, 11]);
+        assert_eq!(sizes[3..], [10; 7]);
+        for i in 0..103 {
+            assert!(layout.place(i) < layout.members(layout.room(i)), "client {i}");
+        }
+        assert_eq!((layout.room(102), layout.place(102)), (2, 10));
+    }
+
+    #[test]
+    fn accounts_leave_out_readers_the_server_dropped() {
+        let mut kept = ReaderEnd { tally: tally::Tally::new(3), ..ReaderEnd::default() };
+        for seq in 0..4 {
+            kept.tally.record(0, seq);
+        }
+        let dropped =
+            ReaderEnd { disconnected: Some("too slow".into()), misrouted: 1, ..ReaderEnd::default() };
+        let mut a = Accounts::default();
+        // Room sent 10: 4 by member 0, 1 by this reader, 5 by member 2, none of them received.
+        a.add(&kept, 10, 1);
+        a.add(&dropped, 10, 2);
+        assert_eq!((a.expected, a.delivered, a.lost, a.misrouted), (9, 4, 5, 1));
     }
 }
