@@ -196,6 +196,30 @@ fn floods_are_warned_then_disconnected() {
     assert!((1..=6).contains(&got), "{got} spam lines delivered");
 }
 
+/// A client over its command budget that waits for each answer before it sends the next
+/// command (as IRC clients joining their channels at start do) is read again once it has
+/// paid for that command: its 22nd join is answered half a second after the 21st. It used to
+/// be answered never: the session was not read again, so a client that hung up then kept its
+/// nick and its descriptor (found by `natter bench soak`, whose slow readers join 150 rooms).
+#[test]
+fn a_session_over_its_command_budget_is_read_again_once_paid() {
+    let server = Server::start(&[]);
+    let mut ann = native(server.tcp, "ann");
+    // Joins cost 5 units of a burst of 100: the 21st goes over it.
+    for i in 0..21 {
+        ann.line(&format!(r##"{{"type":"join","room":"#r{i}"}}"##));
+        ann.expect(&format!(r##""type":"joined","room":"#r{i}""##));
+    }
+    ann.line(r##"{"type":"join","room":"#r21"}"##);
+    let mut seen = ann.until(r##""type":"joined","room":"#r21""##);
+    assert!(seen.iter().all(|l| !l.contains("error")), "{seen:#?}");
+    // Paid for, and read again: it can leave, and the others see it go.
+    let mut bob = native(server.tcp, "bob");
+    ann.line(r##"{"type":"quit"}"##);
+    seen = bob.until(r#""type":"quit","nick":"ann""#);
+    assert!(seen.len() < 100, "{seen:#?}");
+}
+
 #[test]
 fn repeated_garbage_ends_the_session() {
     let server = Server::start(&[]);

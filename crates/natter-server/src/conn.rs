@@ -196,7 +196,7 @@ async fn on_timer<D: Door>(
     ctx: &mut SessionCtx,
 ) -> Option<String> {
     let Timers { now, registering, deadline, partial_due, tick_due } = timers;
-    if ctx.pace == Pace::Waiting && now >= ctx.budget.due() {
+    if ctx.pace == Pace::Waiting && ctx.budget.wait_left().is_zero() {
         // Paid for: the lines that waited go on (until the budget runs out again).
         ctx.pace = Pace::Warned;
         if let Flow::Close(reason) = drain_lines(lines, door, ctx).await {

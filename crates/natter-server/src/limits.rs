@@ -134,12 +134,19 @@ impl CommandBudget {
         (owed > tolerance).then(|| Duration::from_millis(u64::from(owed - tolerance)))
     }
 
-    /// When the session is back within its budget: its next command may go then.
-    pub fn due(&self) -> tokio::time::Instant {
+    /// How long until the session is back within its budget: zero once its next command may
+    /// go. (Ask this, not whether [`CommandBudget::due`] has passed: `due` counts from the
+    /// moment it is called, so a time taken before it is always earlier.)
+    pub fn wait_left(&self) -> Duration {
         let at = self.paid_at.wrapping_sub(Self::BURST_SECONDS * 1000);
         let ahead = at.wrapping_sub(clock_ms());
         let ahead = if ahead > 60_000 { 0 } else { ahead };
-        tokio::time::Instant::now() + Duration::from_millis(u64::from(ahead))
+        Duration::from_millis(u64::from(ahead))
+    }
+
+    /// When the session is back within its budget: its next command may go then.
+    pub fn due(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.wait_left()
     }
 }
 
