@@ -116,12 +116,21 @@ async fn open_inner(target: &Target, nick: &str, buffer: usize) -> anyhow::Resul
     let p = target.protocol;
     write.write_all(&p.login(nick)).await?;
     handshake(&mut reader, &mut write, nick, "login", |line| p.login_step(line)).await?;
-    if let Some(join) = p.join(&target.room) {
+    let mut session = (reader, write);
+    join(&mut session, p, nick, &target.room).await?;
+    Ok(session)
+}
+
+/// Joins `room` on a logged-in session and waits until the server confirms it, answering
+/// keep-alives on the way. Lines of other kinds that arrive meanwhile (deliveries of rooms
+/// joined before) are skipped. With a native session and the lobby, it only waits for the
+/// lobby's `joined` that follows `welcome`.
+pub async fn join(session: &mut Session, protocol: Protocol, nick: &str, room: &str) -> anyhow::Result<()> {
+    let (reader, write) = session;
+    if let Some(join) = protocol.join(room) {
         write.write_all(&join).await?;
     }
-    let room = target.room.clone();
-    handshake(&mut reader, &mut write, nick, "join", |line| p.join_step(line, &room)).await?;
-    Ok((reader, write))
+    handshake(reader, write, nick, "join", |line| protocol.join_step(line, room)).await
 }
 
 async fn handshake(
@@ -177,6 +186,29 @@ where
     T: Send + 'static,
     F: Fn(usize, Session) -> T + Send + Sync + 'static,
 {
+    let room = |_| target.room.clone();
+    open_many_in(target, room, count, nick, buffer, concurrency, retries, deadline, progress, on_open).await
+}
+
+/// [`open_many`] with a room of its own for each connection: `room(i)` is the room that
+/// connection `i` joins instead of `target.room`.
+#[allow(clippy::too_many_arguments)]
+pub async fn open_many_in<T, F>(
+    target: &Target,
+    room: impl Fn(usize) -> String,
+    count: usize,
+    nick: impl Fn(usize) -> String,
+    buffer: usize,
+    concurrency: usize,
+    retries: u32,
+    deadline: Instant,
+    progress: &crate::Progress,
+    on_open: F,
+) -> Opened<T>
+where
+    T: Send + 'static,
+    F: Fn(usize, Session) -> T + Send + Sync + 'static,
+{
     let started = Instant::now();
     let on_open = Arc::new(on_open);
     let done = Arc::new(AtomicUsize::new(0));
@@ -187,7 +219,7 @@ where
     let mut last_progress = Instant::now();
     loop {
         while next < count && set.len() < concurrency.max(1) && Instant::now() < deadline {
-            let target = target.clone();
+            let target = Target { room: room(next), ..target.clone() };
             let nick = nick(next);
             let on_open = on_open.clone();
             let done = done.clone();

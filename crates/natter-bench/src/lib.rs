@@ -1,11 +1,14 @@
 //! `natter bench`: a load generator for a running natter server (native protocol) or, for
 //! comparison, any IRC server.
 //!
-//! Three scenarios, each in its own module:
+//! Four scenarios, each in its own module:
 //! - [`fanout`]: N clients in one room, S of them send M messages each; measures deliveries,
 //!   losses, throughput, deliveries per server CPU-second and latency.
 //! - [`idle`]: N logged-in, silent connections; measures server memory per connection.
 //! - [`connect`]: many short sessions; measures registrations per second.
+//! - [`soak`]: thousands of clients for many minutes, paced chatter in many rooms and a few
+//!   slow readers; checks zero loss for the readers that keep up, flat server memory and no
+//!   descriptor leak.
 //!
 //! The server's flood limits must be raised for the fanout scenario (for natter, e.g.
 //! `natter serve --msg-rate 0`), otherwise the measured losses are the limiter's doing.
@@ -16,6 +19,7 @@ pub mod dialect;
 pub mod fanout;
 pub mod idle;
 pub mod payload;
+pub mod soak;
 pub mod stats;
 
 use anyhow::Context as _;
@@ -64,9 +68,10 @@ pub struct Common {
     /// Print one JSON object with the results instead of the summary lines.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Stop after this many seconds in total, whatever happens.
-    #[arg(long, global = true, default_value_t = 120.0)]
-    pub timeout: f64,
+    /// Stop after this many seconds in total, whatever happens [default: 120; soak:
+    /// its --duration + 300].
+    #[arg(long, global = true)]
+    pub timeout: Option<f64>,
     /// Nickname prefix; default: a tag unique to this run.
     #[arg(long, global = true)]
     pub nick_prefix: Option<String>,
@@ -100,7 +105,27 @@ pub enum Scenario {
     Idle(idle::IdleArgs),
     /// Many short sessions (connect, log in, quit): registrations per second.
     Connect(connect::ConnectArgs),
+    /// Many clients for many minutes, paced chatter in many rooms, a few slow readers: loss,
+    /// server memory and descriptors over time.
+    Soak(soak::SoakArgs),
 }
+
+impl Scenario {
+    /// The overall timeout when `--timeout` is not given, in seconds: long enough for the
+    /// scenario's own length.
+    pub fn default_timeout(&self) -> f64 {
+        match self {
+            // A bad --duration is reported by the scenario itself, in its own words.
+            Scenario::Soak(a) if a.duration.is_finite() && a.duration >= 0.0 => {
+                a.duration + soak::TIMEOUT_MARGIN
+            }
+            _ => DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// The overall timeout of the short scenarios, in seconds.
+pub const DEFAULT_TIMEOUT: f64 = 120.0;
 
 /// Runs `natter bench`: builds the runtime, runs the scenario and prints its report.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -124,11 +149,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Runs one scenario inside a runtime and returns its report; the seam the tests use.
 pub async fn run_scenario(args: Args) -> anyhow::Result<Report> {
-    let ctx = Context::new(&args.common).await?;
+    let ctx = Context::new(&args.common, args.scenario.default_timeout()).await?;
     match &args.scenario {
         Scenario::Fanout(a) => fanout::run(&ctx, a).await.map(|r| r.report()),
         Scenario::Idle(a) => idle::run(&ctx, a).await.map(|r| r.report()),
         Scenario::Connect(a) => connect::run(&ctx, a).await.map(|r| r.report()),
+        Scenario::Soak(a) => soak::run(&ctx, a).await.map(|r| r.report()),
     }
 }
 
@@ -159,17 +185,19 @@ pub struct Context {
 }
 
 impl Context {
-    /// Resolves the address and fixes the run's tag and deadline.
-    pub async fn new(common: &Common) -> anyhow::Result<Self> {
+    /// Resolves the address and fixes the run's tag and deadline (`--timeout`, else
+    /// `default_timeout` seconds from now).
+    pub async fn new(common: &Common, default_timeout: f64) -> anyhow::Result<Self> {
         let addr: SocketAddr = tokio::net::lookup_host(&common.addr)
             .await
             .with_context(|| format!("cannot resolve --addr {}", common.addr))?
             .next()
             .with_context(|| format!("--addr {} resolves to no address", common.addr))?;
-        if !(common.timeout > 0.0 && common.timeout.is_finite()) {
+        let timeout = common.timeout.unwrap_or(default_timeout);
+        if !(timeout > 0.0 && timeout.is_finite()) {
             anyhow::bail!("--timeout must be a positive number of seconds");
         }
-        let timeout = Duration::from_secs_f64(common.timeout);
+        let timeout = Duration::from_secs_f64(timeout);
         let target = conn::Target {
             addr,
             protocol: common.protocol,
@@ -277,10 +305,16 @@ mod tests {
         assert!(cli.args.common.json);
         assert_eq!(cli.args.common.server_pid, Some(7));
         assert_eq!(cli.args.common.protocol, Protocol::Irc);
-        let Scenario::Fanout(f) = cli.args.scenario else { panic!("not fanout") };
+        let Scenario::Fanout(f) = &cli.args.scenario else { panic!("not fanout") };
         assert_eq!((f.clients, f.senders, f.messages), (5, 2, 3));
         assert!(Cli::try_parse_from(["bench", "idle", "-n", "10", "--hold", "1"]).is_ok());
         assert!(Cli::try_parse_from(["bench", "connect", "-n", "10", "-c", "2"]).is_ok());
+        assert_eq!(cli.args.scenario.default_timeout(), DEFAULT_TIMEOUT);
+        let soak = Cli::try_parse_from(["bench", "soak", "--duration", "60", "--slow", "2"]).unwrap();
+        let Scenario::Soak(s) = &soak.args.scenario else { panic!("not soak") };
+        assert_eq!((s.clients, s.rooms, s.rate, s.slow, s.sample), (15_000, 150, 1.0, 2, 10.0));
+        assert_eq!(soak.args.scenario.default_timeout(), 60.0 + soak::TIMEOUT_MARGIN);
+        assert_eq!(soak.args.common.timeout, None);
     }
 
     #[test]

@@ -237,6 +237,16 @@ pub fn parse_rss_kib(text: &str) -> anyhow::Result<u64> {
     bail!("VmRSS not found")
 }
 
+/// Open file descriptors of process `pid` (entries of `/proc/PID/fd`): a leak of sockets or
+/// files shows as a count that does not come back down once the clients are gone.
+pub fn count_fds(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/fd");
+    let entries = std::fs::read_dir(&path).with_context(|| {
+        format!("cannot list {path}: is the server (--server-pid {pid}) running, and run by this user?")
+    })?;
+    Ok(entries.count() as u64)
+}
+
 /// Raises this process's soft file limit to the hard limit so that thousands of sockets can
 /// be open, and fails with advice when even that is below `needed`. Returns the new limit.
 pub fn raise_file_limit(needed: u64) -> anyhow::Result<u64> {
@@ -301,6 +311,10 @@ mod tests {
         let me = std::process::id();
         CpuTicks::read(me).unwrap();
         assert!(read_rss_kib(me).unwrap() > 0);
+        // Standard input, output and error at least (other tests open and close files
+        // meanwhile, so no exact count).
+        assert!(count_fds(me).unwrap() >= 3);
+        assert!(count_fds(u32::MAX).is_err());
         assert!(ticks_per_second() > 0);
         assert!(read_sched_ns(me).is_some_and(|ns| ns > 0));
         // Spin until our CPU time grows: wall time says nothing on a loaded machine.
