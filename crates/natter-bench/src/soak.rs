@@ -543,7 +543,7 @@ pub async fn run(ctx: &Context, args: &SoakArgs) -> anyhow::Result<SoakReport> {
         total: Latency::new(),
     };
     sampler.out.print(Sample::header());
-    sampler.take();
+    sampler.take(false);
     let cpu_before = pid.and_then(|p| stats::CpuTicks::read(p).ok());
     let own_before = stats::own_cpu();
 
@@ -567,7 +567,7 @@ pub async fn run(ctx: &Context, args: &SoakArgs) -> anyhow::Result<SoakReport> {
                 }
             },
             _ = tokio::time::sleep_until(next_sample.into()) => {
-                sampler.take();
+                sampler.take(false);
                 next_sample += times.sample;
             }
         }
@@ -581,7 +581,7 @@ pub async fn run(ctx: &Context, args: &SoakArgs) -> anyhow::Result<SoakReport> {
         .map(|(&sent, m)| sent * (m.len() as u64).saturating_sub(1))
         .sum();
     let timed_out = wait_drained(ctx, &shared, due, times.drain).await;
-    sampler.take();
+    sampler.take(true);
     let cpu_after = pid.and_then(|p| stats::CpuTicks::read(p).ok());
     let bench_cpu = stats::own_cpu().saturating_sub(own_before);
 
@@ -748,14 +748,15 @@ struct Sampler<'a> {
 }
 
 impl Sampler<'_> {
-    fn take(&mut self) {
+    /// Takes a sample; `end` for the one after the drain.
+    fn take(&mut self, end: bool) {
         let now = Counters::read(self.shared);
         let latency = self.shared.take_latency();
         self.total.merge(&latency);
         let (server, bench_pct) = self.probe.read();
         let elapsed = self.started.elapsed();
         let previous = self.samples.last().map_or(elapsed, |s| Duration::from_secs_f64(s.elapsed_s));
-        let s = Sample::new(
+        let mut s = Sample::new(
             elapsed,
             elapsed.saturating_sub(previous),
             server,
@@ -765,6 +766,7 @@ impl Sampler<'_> {
             now.gaps,
             now.disconnects,
         );
+        s.end = end;
         self.out.print(&s.line());
         self.samples.push(s);
         self.last = now;

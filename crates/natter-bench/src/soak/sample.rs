@@ -84,7 +84,12 @@ pub struct Sample {
     pub lost: u64,
     /// Keeping-up readers the server closed so far (column "dropped").
     pub disconnects: u64,
+    /// Taken at the end, after the drain (shown as `end`): its interval is usually short.
+    pub end: bool,
 }
+
+/// Rates over a shorter interval than this are not shown: they say little.
+const MIN_RATE_INTERVAL_S: f64 = 1.0;
 
 impl Sample {
     /// Builds a sample from the interval's latency histogram.
@@ -111,6 +116,7 @@ impl Sample {
             p99_ms: has.then_some(summary.p99_ms),
             lost,
             disconnects,
+            end: false,
         }
     }
 
@@ -122,16 +128,17 @@ impl Sample {
     /// One line, in the columns of [`Sample::header`]; `-` where nothing was measured.
     pub fn line(&self) -> String {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let rate = |v: Option<String>| opt(v.filter(|_| self.interval_s >= MIN_RATE_INTERVAL_S));
         let s = &self.server;
+        let time = if self.end { "end".to_string() } else { format!("{:.0}s", self.elapsed_s) };
         format!(
-            "{:>7.0}s {:>12} {:>11} {:>11} {:>9.0}% {:>11} {:>13.0} {:>9} {:>9} {:>5} {:>8}",
-            self.elapsed_s,
+            "{time:>8} {:>12} {:>11} {:>11} {:>10} {:>11} {:>13} {:>9} {:>9} {:>5} {:>8}",
             opt(s.rss_kib.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))),
             opt(s.fds.map(|f| f.to_string())),
-            opt(s.cpu_pct.map(|c| format!("{c:.0}%"))),
-            self.bench_cpu_pct,
+            rate(s.cpu_pct.map(|c| format!("{c:.0}%"))),
+            rate(Some(format!("{:.0}%", self.bench_cpu_pct))),
             self.deliveries,
-            self.deliveries as f64 / self.interval_s.max(1e-9),
+            rate(Some(format!("{:.0}", self.deliveries as f64 / self.interval_s))),
             opt(self.p50_ms.map(|v| format!("{v:.2}"))),
             opt(self.p99_ms.map(|v| format!("{v:.2}"))),
             self.lost,
@@ -153,6 +160,7 @@ impl Sample {
             "p99_ms": self.p99_ms,
             "lost": self.lost,
             "disconnects": self.disconnects,
+            "end": self.end,
         })
     }
 }
@@ -178,6 +186,12 @@ mod tests {
         );
         let line = s.line();
         assert!(line.contains("50.0 MiB") && line.contains("15012") && line.contains("15000"), "{line}");
+        assert!(line.contains("23%") && line.starts_with("    600s"), "{line}");
+        assert_eq!(line.len(), Sample::header().len(), "\n{}\n{line}", Sample::header());
+        // The last one, a moment after the one before: no rates.
+        let last = Sample { end: true, interval_s: 0.2, ..s };
+        let line = last.line();
+        assert!(line.starts_with("     end") && !line.contains('%') && !line.contains("750000"), "{line}");
         assert_eq!(line.len(), Sample::header().len(), "\n{}\n{line}", Sample::header());
         // Nothing measured: dashes, same width.
         let s = Sample::new(
