@@ -108,7 +108,11 @@ pub async fn slow_reader(plan: SlowPlan, signals: Signals) -> SlowEnd {
     };
     let session = tokio::select! {
         biased;
-        _ = stop.changed() => Err(anyhow::anyhow!("still joining rooms at the end of the run")),
+        _ = stop.changed() => Err(anyhow::anyhow!(if joined.load(Ordering::Relaxed) < plan.rooms.len() {
+            "still joining rooms at the end of the run"
+        } else {
+            "the run ended before it was to stop reading"
+        })),
         s = setup => s,
     };
     end.joined = joined.load(Ordering::Relaxed);
