@@ -96,9 +96,9 @@ impl Hub {
             // as operator is operator again.
             founded = room.members().is_empty() && key != lobby_key && room.op_nicks.is_empty();
             if founded {
-                room.op_nicks.push(folded_nick.clone());
+                room.op_nicks.push(folded_nick.to_string());
             }
-            if founded || is_console || room.op_nicks.contains(&folded_nick) {
+            if founded || is_console || room.op_nicks.iter().any(|n| **n == *folded_nick) {
                 room.operators.insert(id);
             }
             room.add_member(id, &folded_nick);
@@ -118,6 +118,9 @@ impl Hub {
         let name = room.name.clone();
         let session = self.sessions.get_mut(&id).expect("caller checked");
         if newly_joined {
+            // Exactly as long as needed: most sessions are in a room or two, and a doubling
+            // Vec would give every idle session room for four keys (96 bytes) it never uses.
+            session.rooms.reserve_exact(1);
             session.rooms.push(key.clone());
             session.invited.remove(&key);
         }

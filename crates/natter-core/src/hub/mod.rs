@@ -34,6 +34,8 @@ use crate::store::{Store, StoreError, StoredMessage};
 use cids::CidCache;
 use history::HistoryPage;
 use rustc_hash::FxHashMap;
+
+use crate::vocab::Name;
 use state::Room;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -185,7 +187,7 @@ pub(crate) struct Hub {
     /// One entry per queued write, in commit order; `None` for writes with no follow-up.
     pending: VecDeque<Option<PendingMessage>>,
     sessions: sessions::Sessions,
-    nicks: FxHashMap<String, SessionId>,
+    nicks: FxHashMap<Name, SessionId>,
     /// Everyone online by folded nick: pages of the server-wide `who` and of searches.
     everyone: roster::Roster<SessionId>,
     /// Look-alike keys of the nicks online (`identity::skeleton_key`): no two sessions may
@@ -228,6 +230,9 @@ pub(crate) struct Hub {
     throttle: crate::throttle::Throttle,
     /// How many wrong passwords the log may still take.
     login_log: crate::throttle::LogBudget,
+    /// The empty name, allocated once: most sessions give no real name, and each would
+    /// otherwise hold an allocation of its own for it.
+    no_name: Name,
 }
 
 /// Loads the store and starts the hub on the current tokio runtime.
@@ -267,6 +272,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         operators,
         throttle,
         login_log: crate::throttle::LogBudget::new(tokio::time::Instant::now()),
+        no_name: Name::from(""),
     };
     // Load more than the replay needs: the client ids of recent messages let a client that
     // resends after a server restart be recognised before its message is delivered twice.

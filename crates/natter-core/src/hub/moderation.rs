@@ -154,7 +154,7 @@ impl Hub {
     fn apply(&mut self, key: &str, by: &Name, change: RoomChange) -> Result<Option<RoomChange>, Refusal> {
         let target = match &change {
             RoomChange::Operator { nick, .. } | RoomChange::Voice { nick, .. } => {
-                let Some(&sid) = self.nicks.get(&fold(nick)) else {
+                let Some(&sid) = self.nicks.get(fold(nick).as_str()) else {
                     return Err(Refusal::NoSuchNick { nick: nick.as_str().into() });
                 };
                 if !self.rooms[key].has_member(sid) {
@@ -227,9 +227,9 @@ impl Hub {
                 let (sid, _) = target.as_ref().expect("resolved above");
                 // The standing is kept by nick too, so that it survives a reconnect or restart.
                 let folded = &self.sessions[sid].folded;
-                r.op_nicks.retain(|n| n != folded);
+                r.op_nicks.retain(|n| **n != **folded);
                 if *on {
-                    r.op_nicks.push(folded.clone());
+                    r.op_nicks.push(folded.to_string());
                 }
                 if *on { r.operators.insert(*sid) } else { r.operators.remove(sid) }
             }
@@ -280,7 +280,7 @@ impl Hub {
 
     pub(super) fn kick(&mut self, id: SessionId, room: &str, nick: &str, reason: Option<String>, req: Req) {
         let Some(key) = self.member_room(id, room, &req) else { return };
-        let Some(&target) = self.nicks.get(&fold(nick)) else {
+        let Some(&target) = self.nicks.get(fold(nick).as_str()) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let name = self.rooms[&key].name.clone();
@@ -306,7 +306,7 @@ impl Hub {
     }
 
     pub(super) fn invite(&mut self, id: SessionId, room: &str, nick: &str, req: Req) {
-        let Some(&target) = self.nicks.get(&fold(nick)) else {
+        let Some(&target) = self.nicks.get(fold(nick).as_str()) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let Some(key) = self.member_room(id, room, &req) else { return };

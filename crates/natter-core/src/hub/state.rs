@@ -16,8 +16,9 @@ pub struct SessionId(pub u64);
 
 pub(crate) struct Session {
     pub nick: Name,
-    /// The nick case-folded: what the nick table and ignore lists hold.
-    pub folded: String,
+    /// The nick case-folded: what the nick table and ignore lists hold. Shared with the nick
+    /// table and the rosters, so that they cost no copy of it per session.
+    pub folded: Name,
     pub ident: Name,
     /// The real address behind a cloaked `ident` (see `Registration::real_host`).
     pub real_host: Option<Name>,
@@ -198,7 +199,7 @@ impl Room {
     }
 
     /// Adds a member whose nick folds to `folded` (nothing when already one).
-    pub fn add_member(&mut self, id: SessionId, folded: &str) {
+    pub fn add_member(&mut self, id: SessionId, folded: &Name) {
         if self.has_member(id) {
             return;
         }
