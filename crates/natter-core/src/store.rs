@@ -126,6 +126,27 @@ pub struct LoadedRoom {
     pub recent: Vec<StoredMessage>,
 }
 
+/// Which of a room's latest messages a start reads ([`Store::load_each_within`]): at most
+/// `messages`, and none sent more than `ms` before the room's newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadWindow {
+    /// At most this many messages a room.
+    pub messages: usize,
+    /// None older than this many milliseconds before the room's newest message.
+    pub ms: u64,
+}
+
+impl LoadWindow {
+    /// Drops from `recent` (oldest first) what is outside the window.
+    pub fn trim(&self, recent: &mut Vec<StoredMessage>) {
+        let Some(newest) = recent.last().map(|m| m.ts) else { return };
+        let keep_from = recent.len().saturating_sub(self.messages);
+        let in_time =
+            recent.iter().position(|m| m.ts.saturating_add(self.ms) >= newest).unwrap_or(recent.len());
+        recent.drain(..keep_from.max(in_time));
+    }
+}
+
 /// A storage failure, with what the operator can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -148,6 +169,22 @@ pub trait Store: Send + Sync + 'static {
     /// a time: a server with many rooms starts holding one room's messages at a time, not
     /// every room's at once.
     fn load_each(&self, recent: usize, room: &mut dyn FnMut(LoadedRoom)) -> Result<(), StoreError>;
+
+    /// Like [`Store::load_each`], with only the latest messages within `window` of each
+    /// room's newest: what a starting server needs to recognise a message resent across its
+    /// restart. A room's replay is read when the room is first joined, so a start reads
+    /// little of a big database, and holds none of the rooms nobody joins. Stores should
+    /// stop reading a room at the window's edge rather than read `window.messages` and trim.
+    fn load_each_within(
+        &self,
+        window: LoadWindow,
+        room: &mut dyn FnMut(LoadedRoom),
+    ) -> Result<(), StoreError> {
+        self.load_each(window.messages, &mut |mut loaded| {
+            window.trim(&mut loaded.recent);
+            room(loaded);
+        })
+    }
 
     /// Every room at once (see [`Store::load_each`]), for tests and tools.
     fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError> {

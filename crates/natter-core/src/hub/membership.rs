@@ -146,10 +146,10 @@ impl Hub {
             }
         }
         // `recent` is bounded in bytes too (`Room::remember`): the replay is what was said lately,
-        // never megabytes of it.
-        let skip = room.recent.len().saturating_sub(history_len);
-        let history =
-            if room.ephemeral { Vec::new() } else { room.recent.iter().skip(skip).cloned().collect() };
+        // never megabytes of it. A room nobody joined since the start has not been read yet:
+        // its replay comes from the store, in its place among the joiner's answers.
+        let (upto, warming) = (room.last_mid, room.cold && !room.ephemeral && history_len > 0);
+        let history = if room.ephemeral || warming { Vec::new() } else { room.replay(upto, history_len) };
         let joined = Event::Joined {
             req,
             room: name.clone(),
@@ -169,6 +169,9 @@ impl Hub {
                 others.into_iter().filter(|&m| m != id),
                 Event::Join { room: name, nick, ident, away, ts: now_ms() },
             );
+        }
+        if warming {
+            return self.replay_from_store(id, key, upto, history_len, joined);
         }
         self.reply(id, joined);
     }

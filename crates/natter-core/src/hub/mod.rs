@@ -30,7 +30,7 @@ use crate::event::{ChatMessage, ServerStats};
 use crate::persist::{Committed, Persister};
 use crate::refusal::Refusal;
 use crate::request::Req;
-use crate::store::{Store, StoreError, StoredMessage};
+use crate::store::{LoadWindow, Store, StoreError, StoredMessage};
 use cids::CidCache;
 use history::HistoryPage;
 use rustc_hash::FxHashMap;
@@ -43,6 +43,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Stored messages per room whose client ids are remembered across a restart.
 const CID_WINDOW: usize = 1024;
+/// How long before a room's last message a start still reads its client ids: a client resends
+/// what was not acknowledged when its connection dropped, the last moments before a stop.
+const RESEND_WINDOW_MS: u64 = 10 * 60 * 1000;
 
 /// Settings of the chat model.
 #[derive(Debug, Clone)]
@@ -274,20 +277,21 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         login_log: crate::throttle::LogBudget::new(tokio::time::Instant::now()),
         no_name: Name::from(""),
     };
-    // Load more than the replay needs: the client ids of recent messages let a client that
-    // resends after a server restart be recognised before its message is delivered twice.
-    // One room at a time: only what each room keeps stays in memory.
-    let recent = hub.config.history.max(CID_WINDOW);
+    // Rooms are read without their replay, which their first join reads (`history.rs`): a
+    // start reads little of a big database and holds nothing of rooms nobody joins. What is
+    // read of their messages is the client ids of the last ones before the stop, so that a
+    // client that resends across a restart is recognised before its message is delivered
+    // twice. One room at a time.
+    let window = LoadWindow { messages: CID_WINDOW, ms: RESEND_WINDOW_MS };
     let store = hub.store.clone();
-    store.load_each(recent, &mut |room| {
+    store.load_each_within(window, &mut |room| {
         let name: Arc<str> = room.record.name.as_str().into();
         for m in &room.recent {
             hub.cids.load(&room.record.folded, m);
         }
         let mut r = Room::new(name.clone(), room.record.folded.clone(), room.record.created_ts);
-        for m in &room.recent {
-            r.remember(Arc::new(stored_to_chat(m, &name)), hub.config.history);
-        }
+        r.cold = room.last_mid > 0;
+        r.last_ts = room.recent.last().map_or(0, |m| m.ts);
         r.topic = room.record.topic.as_str().into();
         r.topic_by = room.record.topic_by.map(|s| s.as_str().into());
         r.ephemeral = room.record.ephemeral;

@@ -215,7 +215,8 @@ impl Hub {
             .rooms
             .iter()
             .filter_map(|k| self.rooms.get(k))
-            .filter_map(|r| r.recent.back().map(|m| (r.name.clone(), m.ts)))
+            .filter(|r| r.last_ts > 0)
+            .map(|r| (r.name.clone(), r.last_ts))
             .filter(|&(_, ts)| ts > low && ts < high)
             .collect();
         rooms.sort_unstable_by_key(|&(_, ts)| ts);
