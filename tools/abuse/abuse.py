@@ -53,7 +53,11 @@ class Native:
         line = await self.reader.readline()
         if not line:
             raise ConnectionError("closed")
-        return json.loads(line)
+        try:
+            return json.loads(line)
+        except ValueError:
+            # The server's one-line goodbye to a connection it will not serve (`*** bye: ...`).
+            raise ConnectionError(line.decode(errors="replace").strip()) from None
 
     async def until(self, pred):
         while True:
