@@ -458,3 +458,62 @@ fn a_wrong_server_password_is_refused_and_the_link_closed() {
     right.line("USER ann 0 * :Ann");
     right.expect(" 001 ann :Welcome");
 }
+
+/// MONITOR: a watch list told of nicks as they come and go, on any door; adding answers with
+/// each target's status; the list is capped at the advertised 100.
+#[test]
+fn monitor_tells_when_watched_nicks_come_and_go() {
+    let server = Server::start(&[]);
+    let addr = server.irc.expect("irc port");
+    let mut w = irc(addr, "watcher");
+    w.line("MONITOR + ann,Bob");
+    w.expect(":natter 731 watcher ann,Bob");
+    w.line("MONITOR + Watcher");
+    w.expect(":natter 730 watcher watcher!watcher@127.0.0.1");
+
+    // ann logs in natively: online; she renames: offline, and her new nick is nobody's.
+    let mut ann = native(server.tcp, "ann");
+    w.expect(":natter 730 watcher ann!native@127.0.0.1");
+    ann.line(r#"{"type":"nick","nick":"bob"}"#);
+    w.expect(":natter 731 watcher ann");
+    w.expect(":natter 730 watcher bob!native@127.0.0.1");
+    ann.line(r#"{"type":"quit"}"#);
+    w.expect(":natter 731 watcher bob");
+
+    w.line("MONITOR L");
+    w.expect(":natter 732 watcher ann,Bob,Watcher");
+    w.expect(":natter 733 watcher :End of MONITOR list");
+    w.line("MONITOR - bob");
+    w.line("MONITOR S");
+    w.expect(":natter 730 watcher watcher!watcher@127.0.0.1");
+    w.expect(":natter 731 watcher ann");
+    let _bob = text(server.tcp, "bob");
+    w.line("MONITOR C");
+    w.line("MONITOR L");
+    let quiet = w.until(" 733 ");
+    assert!(quiet.iter().all(|l| !l.contains(" 730 ") && !l.contains(" 732 ")), "{quiet:#?}");
+
+    // 100 at most: the ones beyond are named in 734; bad input is told.
+    let many: Vec<String> = (0..120).map(|i| format!("n{i}")).collect();
+    w.line(&format!("MONITOR + {}", many.join(",")));
+    let full = w.expect(" 734 ");
+    assert!(full.starts_with(":natter 734 watcher 100 n100,n101,"), "{full}");
+    assert!(full.ends_with("n119 :Monitor list is full"), "{full}");
+    w.line("MONITOR L");
+    let listed: Vec<String> = w.until(" 733 ").iter().filter(|l| l.contains(" 732 ")).cloned().collect();
+    let count: usize = listed.iter().map(|l| l.rsplit(':').next().unwrap().split(',').count()).sum();
+    assert_eq!(count, 100, "{listed:#?}");
+    assert!(listed.iter().all(|l| l.len() <= 510), "{listed:#?}");
+    w.line("MONITOR");
+    w.expect(" 461 watcher MONITOR ");
+    w.line("MONITOR +");
+    w.expect(" 461 watcher MONITOR ");
+    w.line("MONITOR X ann");
+    w.expect(" 400 watcher MONITOR :unknown MONITOR subcommand X");
+    // Names that cannot be nicks are left out.
+    w.line("MONITOR C");
+    w.line("MONITOR + #room,bad!nick,ok");
+    w.expect(":natter 731 watcher ok");
+    w.line("MONITOR L");
+    w.expect(":natter 732 watcher ok");
+}

@@ -50,6 +50,22 @@ pub struct Paging {
     pub limit: Option<u32>,
 }
 
+/// A change to, or a question about, a watch list ([`Command::Monitor`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorChange {
+    /// Watch these nicks too; answered with which are online and which offline (and which did
+    /// not fit in the list).
+    Add(Vec<String>),
+    /// Stop watching these nicks; no answer.
+    Remove(Vec<String>),
+    /// Stop watching anyone; no answer.
+    Clear,
+    /// Answered by `Event::WatchList`.
+    List,
+    /// Answered by `Event::Watched` for the whole list.
+    Status,
+}
+
 /// Budget units a session earns per second ([`Command::cost`]).
 pub const COST_UNITS_PER_SECOND: u32 = 10;
 
@@ -134,6 +150,14 @@ pub enum Command {
     Lookup {
         /// Nicknames.
         nicks: Vec<String>,
+        /// Request id.
+        req: Req,
+    },
+    /// Changes or reads the session's watch list (IRC `MONITOR`): the nicks it is told about
+    /// when they come online or go offline (`Event::Watched`).
+    Monitor {
+        /// What to do.
+        change: MonitorChange,
         /// Request id.
         req: Req,
     },
@@ -355,6 +379,7 @@ impl Command {
             Command::Oper { .. } | Command::Kill { .. } | Command::AskOperators { .. } => 10,
             Command::Join { .. } | Command::Who { room: Some(_), .. } | Command::History { .. } => 5,
             Command::Invite { .. } | Command::Away { .. } | Command::SetEphemeral { .. } => 5,
+            Command::Monitor { change: MonitorChange::Add(_) | MonitorChange::Status, .. } => 5,
             Command::Part { .. } | Command::Mode { .. } | Command::Kick { .. } | Command::Whowas { .. } => 3,
             Command::Topic { topic: None, .. }
             | Command::Lookup { .. }
@@ -367,7 +392,8 @@ impl Command {
             | Command::Invites { .. }
             | Command::Whois { .. }
             | Command::HearAnnouncements { .. }
-            | Command::HideFromSearches { .. } => 2,
+            | Command::HideFromSearches { .. }
+            | Command::Monitor { .. } => 2,
         }
     }
 

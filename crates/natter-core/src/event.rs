@@ -344,6 +344,27 @@ pub enum Event {
         /// One entry per user found (`op`/`voice` are false: no room was asked about).
         users: Vec<MemberInfo>,
     },
+    /// Watched users (`Command::Monitor`): those online, as `nick!user@host`, and those
+    /// offline, by nick; in answer to adding them or asking their status, and whenever one
+    /// comes online or goes offline. `full`: nicks not added because the list is full (it
+    /// holds at most [`crate::limits::MAX_WATCHES`]).
+    Watched {
+        /// Request id.
+        req: Req,
+        /// `nick!user@host` of each watched user online.
+        online: Vec<Name>,
+        /// Nicks of watched users offline.
+        offline: Vec<Name>,
+        /// Nicks not added: the list is full.
+        full: Vec<Name>,
+    },
+    /// Answer to `Monitor` `List`: the nicks watched, as given.
+    WatchList {
+        /// Request id.
+        req: Req,
+        /// The nicks.
+        nicks: Vec<Name>,
+    },
     /// Answer to `ServerStats`.
     ServerStats {
         /// Request id.
@@ -630,7 +651,10 @@ impl Event {
                     rooms.iter().map(|r| r.name.len() + r.topic.len() + ENTRY_OVERHEAD).sum()
                 }
                 Event::ActiveRooms { rooms, .. } => rooms.iter().map(|(r, _)| r.len() + ENTRY_OVERHEAD).sum(),
-                Event::Ignoring { nicks, .. } => names_weight(nicks),
+                Event::Ignoring { nicks, .. } | Event::WatchList { nicks, .. } => names_weight(nicks),
+                Event::Watched { online, offline, full, .. } => {
+                    names_weight(online) + names_weight(offline) + names_weight(full)
+                }
                 Event::Invites { rooms, .. } => names_weight(rooms),
                 Event::Bans { bans, .. } => {
                     bans.iter().map(|b| b.mask.len() + b.by.len() + ENTRY_OVERHEAD).sum()

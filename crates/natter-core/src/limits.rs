@@ -33,6 +33,9 @@ pub(crate) const MAX_REPLAY_BYTES: usize = 64 * 1024;
 /// Users one session may ignore: each `ignore` answers with the whole list, so the list must
 /// stay short enough to send (IRC servers cap their SILENCE lists the same way).
 pub(crate) const MAX_IGNORES: usize = 256;
+/// Nicks one session may watch (IRC `MONITOR`, advertised as `MONITOR=100`): each costs a
+/// little memory and a lookup when that nick comes or goes.
+pub const MAX_WATCHES: usize = 100;
 /// Most nicks in one page of `who` (and its default): a room or server of tens of thousands
 /// is listed a page at a time, each page costing its size, however big the server.
 pub const MAX_WHO_PAGE: u32 = 1000;

@@ -28,6 +28,7 @@ impl Hub {
             Command::Search { mask, req } => self.search(id, &mask, req),
             Command::Lookup { nicks, req } => self.lookup(id, &nicks, req),
             Command::ServerStats { req } => self.server_stats(id, req),
+            Command::Monitor { change, req } => self.monitor(id, change, req),
             Command::Rooms { req } => self.list_rooms(id, req),
             Command::IgnoreAll { on, req } => self.ignore_all(id, on, req),
             Command::Ignore { nick, req } => self.ignore(id, nick, req),

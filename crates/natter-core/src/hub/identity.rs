@@ -80,6 +80,7 @@ impl Hub {
             None => tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in"),
         }
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
+        self.watched_online(id);
         if reg.lobby {
             let lobby = self.config.lobby.clone();
             self.join(id, &lobby, None, None);
@@ -126,6 +127,8 @@ impl Hub {
         self.remember_past(&old, &ident, &realname);
         self.recheck_bans(id);
         let recipients = self.neighbours(id);
+        self.watched_offline(&old_key, &old);
+        self.watched_online(id);
         self.broadcast(recipients, Event::Nick { old, new: nick.into(), ident, ts: now_ms() });
     }
 
@@ -201,6 +204,8 @@ impl Hub {
             self.forget_if_unused(key);
         }
         self.remember_past(&session.nick, &session.ident, &session.realname);
+        self.watches.clear(id);
+        self.watched_offline(&session.folded, &session.nick);
         if !discard {
             // What was staged or held for it (answers to its last commands) still goes out
             // first; history pages still being read are not waited for.

@@ -14,6 +14,7 @@ mod ignore;
 mod membership;
 mod messages;
 mod moderation;
+mod monitor;
 mod passwords;
 mod queries;
 mod roster;
@@ -21,7 +22,7 @@ mod sessions;
 mod state;
 
 pub use crate::limits::{
-    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES, MAX_WHO_PAGE,
+    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES, MAX_WATCHES, MAX_WHO_PAGE,
 };
 pub use state::SessionId;
 
@@ -233,6 +234,8 @@ pub(crate) struct Hub {
     throttle: crate::throttle::Throttle,
     /// How many wrong passwords the log may still take.
     login_log: crate::throttle::LogBudget,
+    /// Who watches whom (IRC `MONITOR`).
+    watches: monitor::Watches,
     /// The empty name, allocated once: most sessions give no real name, and each would
     /// otherwise hold an allocation of its own for it.
     no_name: Name,
@@ -275,6 +278,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         operators,
         throttle,
         login_log: crate::throttle::LogBudget::new(tokio::time::Instant::now()),
+        watches: monitor::Watches::default(),
         no_name: Name::from(""),
     };
     // Rooms are read without their replay, which their first join reads (`history.rs`): a

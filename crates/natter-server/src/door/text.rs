@@ -294,6 +294,22 @@ pub(crate) fn render_text(event: &Event) -> String {
         Event::ServerStats { stats, .. } => {
             let _ = write!(s, "*** {} online (most ever {})", stats.users, stats.peak);
         }
+        Event::Watched { online, offline, full, .. } => {
+            let list = |names: &[natter_core::Name]| {
+                names.iter().map(|n| SafeLine(n).to_string()).collect::<Vec<_>>().join(", ")
+            };
+            let parts: Vec<String> =
+                [("online", online), ("offline", offline), ("not watched, the list is full", full)]
+                    .into_iter()
+                    .filter(|(_, names)| !names.is_empty())
+                    .map(|(what, names)| format!("{what}: {}", list(names)))
+                    .collect();
+            let _ = write!(s, "*** watched {}", parts.join("; "));
+        }
+        Event::WatchList { nicks, .. } => {
+            let list: Vec<String> = nicks.iter().map(|n| SafeLine(n).to_string()).collect();
+            let _ = write!(s, "*** watching: {}", list.join(", "));
+        }
         Event::Invites { rooms, .. } => {
             let list: Vec<&str> = rooms.iter().map(|r| &**r).collect();
             let _ = write!(s, "*** invited to: {}", list.join(" "));

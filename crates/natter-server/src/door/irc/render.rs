@@ -6,6 +6,7 @@ use super::replies::PartialList;
 use super::requests::{Op, op_of};
 use super::{IrcDoor, IrcNote};
 use crate::door::modes::{mode_string, modes_of};
+use natter_core::hub::MAX_WATCHES;
 use natter_core::{ChatMessage, Event};
 use natter_proto::irc::{self, MAX_LINE};
 use natter_proto::names::fold;
@@ -251,6 +252,19 @@ impl IrcDoor {
                     self.numeric(out, "302", &[&replies.join(" ")]);
                 }
             },
+            Event::Watched { online, offline, full, .. } => {
+                self.comma_lists("730", online, out);
+                self.comma_lists("731", offline, out);
+                if !full.is_empty() {
+                    let targets: Vec<&str> = full.iter().map(|n| &**n).collect();
+                    let limit = MAX_WATCHES.to_string();
+                    self.numeric(out, "734", &[&limit, &targets.join(","), "Monitor list is full"]);
+                }
+            }
+            Event::WatchList { nicks, .. } => {
+                self.comma_lists("732", nicks, out);
+                self.numeric(out, "733", &["End of MONITOR list"]);
+            }
             Event::ServerStats { req, stats } => {
                 self.lusers(stats, out);
                 if matches!(op_of(req), Some(Op::Lusers { welcome: true })) {

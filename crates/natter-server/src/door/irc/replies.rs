@@ -4,7 +4,9 @@
 use super::lines::{push_line, source, split_ident};
 use super::{HISTORY_PAGE, IrcDoor, MAX_TARGETS};
 use natter_core::event::{MemberInfo, ServerStats, UserInfo};
-use natter_core::hub::{MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES};
+use natter_core::hub::{
+    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES, MAX_WATCHES,
+};
 use natter_proto::irc::MAX_LINE;
 use natter_proto::names::{MAX_NICK_CHARS, MAX_ROOM_CHARS};
 
@@ -113,6 +115,26 @@ impl IrcDoor {
         }
     }
 
+    /// `code` numerics listing `items` separated by commas, as many lines as they need
+    /// (MONITOR's 730 to 732).
+    pub(super) fn comma_lists(&self, code: &str, items: &[natter_core::Name], out: &mut Vec<u8>) {
+        let prefix = format!(":{} {code} {} :", self.server, self.me());
+        let mut list = String::new();
+        for item in items {
+            if !list.is_empty() && prefix.len() + list.len() + 1 + item.len() > MAX_LINE {
+                self.numeric(out, code, &[&list]);
+                list.clear();
+            }
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(item);
+        }
+        if !list.is_empty() {
+            self.numeric(out, code, &[&list]);
+        }
+    }
+
     /// The 005 lines: what this server supports and its settings (the hub's, which hold for
     /// every front door: IRC only announces them).
     pub(super) fn isupport(&self, out: &mut Vec<u8>) {
@@ -128,6 +150,7 @@ impl IrcDoor {
         let maxlist = format!("MAXLIST=b:{MAX_BANS}");
         let keylen = format!("KEYLEN={MAX_KEY_CHARS}");
         let history = format!("CHATHISTORY={HISTORY_PAGE}");
+        let monitor = format!("MONITOR={MAX_WATCHES}");
         let tokens = [
             "NETWORK=natter",
             "CASEMAPPING=ascii",
@@ -147,6 +170,7 @@ impl IrcDoor {
             "LINELEN=512",
             &history,
             "MSGREFTYPES=msgid,timestamp",
+            &monitor,
         ];
         // At most 13 tokens per line (15 parameters with the nick and the trailing text).
         for chunk in tokens.chunks(13) {

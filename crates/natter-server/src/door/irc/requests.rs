@@ -69,6 +69,8 @@ pub(super) enum Op {
     Kill { nick: String },
     /// WALLOPS.
     Wallops,
+    /// MONITOR.
+    Monitor,
 }
 
 impl Op {
@@ -110,6 +112,7 @@ impl Op {
             Op::Oper => "OPER",
             Op::Kill { .. } => "KILL",
             Op::Wallops => "WALLOPS",
+            Op::Monitor => "MONITOR",
         }
     }
 

@@ -252,6 +252,13 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
             let text = Cow::Owned(format!("{} online (most ever {})", stats.users, stats.peak));
             ServerFrame::Notice { id: id_of(req), room: None, text }
         }
+        // Watch lists are IRC's (`MONITOR`): the native protocol has no request for them, so
+        // these only say, as a notice, what an IRC client would be told.
+        Event::Watched { .. } | Event::WatchList { .. } => ServerFrame::Notice {
+            id: None,
+            room: None,
+            text: Cow::Owned(crate::door::text::render_text(event)),
+        },
         Event::Error { req, refusal } => ServerFrame::Error {
             id: id_of(req),
             code: error_code(refusal),

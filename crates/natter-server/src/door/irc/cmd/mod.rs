@@ -6,6 +6,7 @@ mod channels;
 mod chathistory;
 mod messaging;
 mod moderation;
+mod monitor;
 mod queries;
 mod registration;
 mod server;
@@ -105,6 +106,7 @@ impl IrcDoor {
             "WHOIS" => self.whois_command(&m, ctx).await,
             "WHOWAS" => self.whowas(&m, ctx).await,
             "ISON" | "USERHOST" => self.ison_userhost(&m, &command, ctx).await,
+            "MONITOR" => self.monitor(&m, ctx).await,
             "LUSERS" => self.lusers_command(ctx).await,
             "MODE" => self.mode(&m, ctx).await,
             "KICK" => self.kick(&m, ctx).await,
