@@ -3,7 +3,8 @@
 Copied into irctest's `irctest/controllers/` by `tools/irctest/run.sh`, then selected with
 `pytest --controller irctest.controllers.natter`. It starts `natter serve` in the foreground
 from a TOML file written per test: only the IRC door on the port irctest picked, an in-memory
-store, and no flood limits (irctest sends bursts from loopback).
+store, and no flood limits or command budget (irctest sends bursts from loopback; ergo's
+controller turns its fake lag off the same way).
 """
 
 import os
@@ -19,6 +20,7 @@ udp = "off"
 irc = "{hostname}:{port}"
 db = ":memory:"
 msg_rate = 0
+command_rate = 0
 server_name = "My.Little.Server"
 irc_lobby = false
 opers = ["operuser:operpassword"]
