@@ -477,6 +477,11 @@ fn monitor_tells_when_watched_nicks_come_and_go() {
     ann.line(r#"{"type":"nick","nick":"bob"}"#);
     w.expect(":natter 731 watcher ann");
     w.expect(":natter 730 watcher bob!native@127.0.0.1");
+    // A change of case is the same nick: nothing to tell.
+    ann.line(r#"{"type":"nick","nick":"BOB"}"#);
+    ann.line(r#"{"type":"nick","nick":"bob"}"#);
+    let seen = w.until(":BOB!native@127.0.0.1 NICK bob");
+    assert!(seen.iter().all(|l| !l.contains(" 730 ") && !l.contains(" 731 ")), "{seen:#?}");
     ann.line(r#"{"type":"quit"}"#);
     w.expect(":natter 731 watcher bob");
 

@@ -127,8 +127,11 @@ impl Hub {
         self.remember_past(&old, &ident, &realname);
         self.recheck_bans(id);
         let recipients = self.neighbours(id);
-        self.watched_offline(&old_key, &old);
-        self.watched_online(id);
+        if old_key != self.sessions[&id].folded {
+            // A change of case is the same nick to its watchers: nothing to tell.
+            self.watched_offline(&old_key, &old);
+            self.watched_online(id);
+        }
         self.broadcast(recipients, Event::Nick { old, new: nick.into(), ident, ts: now_ms() });
     }
 
