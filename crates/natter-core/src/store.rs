@@ -126,6 +126,36 @@ pub struct LoadedRoom {
     pub recent: Vec<StoredMessage>,
 }
 
+/// A registered account: a name someone owns, with the argon2id hash of its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// The name case-folded (`natter_proto::names::fold`): accounts are identified by it, so
+    /// `Alice` and `alice` are one account.
+    pub folded: String,
+    /// The name as registered (its owner's spelling).
+    pub name: String,
+    /// The password's argon2id hash as a PHC string (`$argon2id$v=19$m=...`): salt and
+    /// parameters travel with the hash, so parameters can be raised later without breaking
+    /// older accounts.
+    pub hash: String,
+    /// When it was registered, ms since the epoch.
+    pub created_ts: u64,
+    /// When its owner last logged in, ms since the epoch (`None`: never).
+    pub last_login_ts: Option<u64>,
+}
+
+impl std::fmt::Debug for AccountRecord {
+    // The hash is kept out of logs and test output: it is what an offline guesser needs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("folded", &self.folded)
+            .field("name", &self.name)
+            .field("created_ts", &self.created_ts)
+            .field("last_login_ts", &self.last_login_ts)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A storage failure, with what the operator can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -165,6 +195,27 @@ pub trait Store: Send + Sync + 'static {
     /// ones otherwise).
     /// `room` is the room's folded name.
     fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError>;
+
+    /// The account whose folded name is `folded`, if registered. Read at every login (not
+    /// cached), so that an account added, changed or deleted by `natter user` while the server
+    /// runs takes effect at the next login.
+    fn account(&self, folded: &str) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// Every account, ordered by folded name (`natter user list`, and the hub's table of
+    /// registered nicks at start).
+    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError>;
+
+    /// Registers an account; `false` (and nothing written) when its folded name is taken.
+    fn create_account(&self, account: &AccountRecord) -> Result<bool, StoreError>;
+
+    /// Replaces an account's password hash; `false` when there is no such account.
+    fn set_account_hash(&self, folded: &str, hash: &str) -> Result<bool, StoreError>;
+
+    /// Records a login of the account at `ts` (ms); nothing when there is no such account.
+    fn touch_account(&self, folded: &str, ts: u64) -> Result<(), StoreError>;
+
+    /// Deletes an account; `false` when there was none.
+    fn delete_account(&self, folded: &str) -> Result<bool, StoreError>;
 
     /// Flushes and releases the store at shutdown.
     fn close(&self) -> Result<(), StoreError> {
