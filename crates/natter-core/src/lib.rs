@@ -12,6 +12,7 @@ pub mod hub;
 mod limits;
 pub mod memory_store;
 pub mod outbox;
+pub mod password;
 mod persist;
 pub mod refusal;
 pub mod request;

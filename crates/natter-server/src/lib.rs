@@ -14,6 +14,7 @@ mod listener;
 pub mod peers;
 mod throttled_log;
 mod udp;
+pub mod user_admin;
 mod write_batch;
 
 pub use config::{
