@@ -81,6 +81,8 @@ mod tests {
                 v: 1,
                 nick: "ann".into(),
                 password: None,
+                account: None,
+                account_password: None,
                 client_secret: None,
                 id: Some(RequestId::Num(1))
             }
@@ -95,7 +97,7 @@ mod tests {
     fn tutorial_frames_parse() {
         assert_eq!(
             parse_client_frame(br#"{"type":"login","msg":"bob"}"#).unwrap(),
-            ClientFrame::Login { msg: "bob".into() }
+            ClientFrame::Login { msg: Some("bob".into()), name: None, password: None, id: None }
         );
         assert_eq!(parse_client_frame(br#"{"type":"ls"}"#).unwrap(), ClientFrame::Ls {});
     }

@@ -69,6 +69,8 @@ pub(super) enum Op {
     Kill { nick: String },
     /// WALLOPS.
     Wallops,
+    /// A message to NickServ: its answers are NickServ's notices.
+    NickServ,
 }
 
 impl Op {
@@ -110,6 +112,7 @@ impl Op {
             Op::Oper => "OPER",
             Op::Kill { .. } => "KILL",
             Op::Wallops => "WALLOPS",
+            Op::NickServ => "NICKSERV",
         }
     }
 

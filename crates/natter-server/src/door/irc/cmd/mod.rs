@@ -6,6 +6,7 @@ mod channels;
 mod chathistory;
 mod messaging;
 mod moderation;
+pub(super) mod nickserv;
 mod queries;
 mod registration;
 mod server;
