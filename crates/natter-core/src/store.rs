@@ -53,10 +53,14 @@ pub struct RoomRecord {
 /// would leave a room nobody but a server operator can moderate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomRules {
-    /// Folded nicknames made operator of the room (its founder first): a session with one of
-    /// these nicks is operator again when it joins. Nicknames are not accounts yet: whoever
-    /// holds the nick holds the standing.
+    /// Who is operator of the room when they join (its founder first): a folded nickname
+    /// (for operators who were not logged in: whoever holds the nick holds the standing,
+    /// unless the nick is a registered account's), or `~` and a folded account name (for
+    /// operators logged in to an account: the account holds it, under any nickname).
     pub operators: Vec<String>,
+    /// The folded name of the registered account that created the room, when it was created
+    /// by someone logged in.
+    pub founder: Option<String>,
     /// Its settings.
     pub modes: crate::event::RoomModes,
     /// Its bans, oldest first.

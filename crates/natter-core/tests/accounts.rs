@@ -395,3 +395,82 @@ async fn with_protection_off_registered_nicks_are_first_come_first_served() {
     assert!(!events.iter().any(|e| matches!(e, Event::NickProtected { .. })), "{events:?}");
     assert!(try_join(&hub, "b\u{043e}b").await.is_err(), "a look-alike of someone online is still refused");
 }
+
+fn join_room(room: &str) -> Command {
+    Command::Join { room: room.into(), key: None, req: None }
+}
+
+/// Whether the session was told it is an operator of `room` (when joining, or by a change).
+fn is_op(events: &[Event], room: &str, nick: &str) -> bool {
+    events.iter().any(|e| match e {
+        Event::Joined { room: r, operators, .. } => &**r == room && operators.iter().any(|o| &**o == nick),
+        Event::RoomChanged { room: r, changes, .. } => {
+            &**r == room
+                && changes.iter().any(
+                    |c| matches!(c, natter_core::RoomChange::Operator { nick: n, on: true } if n == nick),
+                )
+        }
+        _ => false,
+    })
+}
+
+#[tokio::test]
+async fn a_room_keeps_its_operator_by_account_across_nicks_and_restarts() {
+    let store = Arc::new(MemoryStore::new());
+    stored(&store, "ann", "ann's password");
+    let config = HubConfig { nick_protection: NickProtection::Off, ..HubConfig::default() };
+    let hub = hub::start(config.clone(), store.clone()).unwrap();
+    let ann = join(&hub, "ann").await;
+    hub.command(ann.id, login("ann", "ann's password", "192.0.2.1")).await.unwrap();
+    ann.answer().await.unwrap();
+    hub.command(ann.id, join_room("#team")).await.unwrap();
+    assert!(is_op(&ann.drain(&hub).await, "#team", "ann"), "the founder is operator");
+    // Stored before the restart below: a message's acknowledgement comes after its commit.
+    hub.command(ann.id, Command::say(natter_core::Target::Room("#team".into()), "hi".into())).await.unwrap();
+    ann.until(|e| matches!(e, Event::Ack { .. })).await;
+    hub.command(ann.id, Command::Quit { reason: None }).await.unwrap();
+
+    // Someone else on the nick `ann`, not logged in, is not operator.
+    let imposter = join(&hub, "ann").await;
+    imposter.drain(&hub).await;
+    hub.command(imposter.id, join_room("#team")).await.unwrap();
+    assert!(!is_op(&imposter.drain(&hub).await, "#team", "ann"));
+    hub.command(imposter.id, Command::Quit { reason: None }).await.unwrap();
+
+    // After a restart, the owner under another nick joins first, then logs in: operator again.
+    let hub = hub::start(config, store.clone()).unwrap();
+    let back = join(&hub, "annie").await;
+    hub.command(back.id, join_room("#team")).await.unwrap();
+    assert!(!is_op(&back.drain(&hub).await, "#team", "annie"));
+    hub.command(back.id, login("ann", "ann's password", "192.0.2.1")).await.unwrap();
+    let events = back.until(|e| matches!(e, Event::RoomChanged { .. })).await;
+    assert!(matches!(events[0], Event::Account { .. }), "the login's answer first: {events:?}");
+    assert!(is_op(&events, "#team", "annie"), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, Event::RoomChanged { by, .. } if &**by == "ChanServ")));
+    hub.command(back.id, Command::say(natter_core::Target::Room("#team".into()), "hi".into())).await.unwrap();
+    back.until(|e| matches!(e, Event::Ack { .. })).await;
+    let rooms = store.load(0).unwrap();
+    let team = rooms.iter().find(|r| r.record.folded == "#team").unwrap();
+    assert_eq!(team.record.rules.founder.as_deref(), Some("ann"));
+    assert_eq!(team.record.rules.operators, ["~ann"]);
+}
+
+#[tokio::test]
+async fn an_operator_kept_by_nick_is_kept_by_account_once_logged_in() {
+    let store = Arc::new(MemoryStore::new());
+    let config = HubConfig { nick_protection: NickProtection::Off, ..HubConfig::default() };
+    let hub = hub::start(config, store.clone()).unwrap();
+    let bob = join(&hub, "bob").await;
+    hub.command(bob.id, join_room("#b")).await.unwrap();
+    assert!(is_op(&bob.drain(&hub).await, "#b", "bob"));
+    hub.command(bob.id, register("bob's password")).await.unwrap();
+    bob.answer().await.unwrap();
+    bob.drain(&hub).await;
+    // The switch is stored with the room: a message's acknowledgement comes after its commit.
+    hub.command(bob.id, Command::say(natter_core::Target::Room("#b".into()), "kept".into())).await.unwrap();
+    bob.until(|e| matches!(e, Event::Ack { .. })).await;
+    let rooms = store.load(0).unwrap();
+    let b = rooms.iter().find(|r| r.record.folded == "#b").unwrap();
+    assert_eq!(b.record.rules.operators, ["~bob"]);
+    assert_eq!(b.record.rules.founder, None, "founded before the account existed");
+}

@@ -210,5 +210,6 @@ impl Hub {
     fn log_in_as(&mut self, id: SessionId, account: Name) {
         self.logged_in.insert(id, account);
         self.unprotect(id);
+        self.restore_standing(id);
     }
 }

@@ -20,6 +20,7 @@ mod protection;
 mod queries;
 mod roster;
 mod sessions;
+mod standing;
 mod state;
 mod verifier;
 
@@ -332,6 +333,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.ephemeral = room.record.ephemeral;
         let rules = room.record.rules;
         r.op_nicks = rules.operators;
+        r.founder = rules.founder;
         r.modes = rules.modes;
         r.bans = rules.bans.into_iter().map(|b| state::Ban::new(&b.mask, b.by, b.ts)).collect();
         r.last_mid = room.last_mid;
