@@ -254,3 +254,34 @@ fn a_registered_nick_is_taken_back_from_whoever_does_not_log_in() {
     back.expect(r#""type":"account""#);
     back.ping();
 }
+
+#[test]
+fn the_server_answers_a_ping_while_a_burst_of_logins_is_being_checked() {
+    let server = Server::start(&["--nick-protection", "off"]);
+    let mut owner = native(server.tcp, "owner");
+    assert_eq!(register_native(&mut owner, "owner's password")["change"], "registered");
+    let mut guests: Vec<Client> = (0..20).map(|i| native(server.tcp, &format!("guest{i}"))).collect();
+    let mut chatter = native(server.tcp, "chatter");
+    for g in &mut guests {
+        g.line(r#"{"type":"login","name":"owner","password":"owner's password","id":"burst"}"#);
+    }
+    // Twenty argon2id checks take hundreds of milliseconds two at a time; the ping does not
+    // wait for them.
+    chatter.ping();
+    let last = guests.last_mut().unwrap();
+    last.stream.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    let pending = std::io::Read::read(&mut last.stream, &mut buf);
+    last.stream.set_nonblocking(false).unwrap();
+    match pending {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Ok(n) => assert!(
+            !String::from_utf8_lossy(&buf[..n]).contains(r#""type":"account""#),
+            "the last login was answered before the ping"
+        ),
+        Err(e) => panic!("{e}"),
+    }
+    for g in &mut guests {
+        assert_eq!(answer(g, "burst")["change"], "logged_in");
+    }
+}

@@ -210,3 +210,35 @@ async fn a_command_flood_is_slowed_down_with_a_notice_and_nothing_is_lost() {
     assert!(before.iter().all(|l| !l.contains("slow down")), "{before:#?}");
     server.shutdown("done").await;
 }
+
+/// Nick protection (`enforce`): a session holding a registered nickname without logging in is
+/// renamed to a guest name when the grace time is up, and not a moment before.
+#[tokio::test(start_paused = true)]
+async fn a_registered_nick_held_without_logging_in_is_renamed_when_the_grace_time_is_up() {
+    let _watchdog = Watchdog::arm("nick protection", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let mut s = settings();
+    s.nick_grace = Duration::from_secs(30);
+    let server = TestServer::start_with(s).await;
+    let mut owner = Client::native(server.tcp, "bob").await;
+    owner.line(r#"{"type":"register","password":"bob's password","id":"r"}"#).await;
+    let registered = json(&owner.expect(r#""id":"r""#).await);
+    assert_eq!(registered["change"], "registered", "{registered}");
+    owner.line(r#"{"type":"quit"}"#).await;
+    owner.rest().await;
+
+    let mut squatter = Client::connect(server.tcp).await;
+    squatter.line(r#"{"type":"hello","nick":"bob"}"#).await;
+    let told = json(&squatter.expect(r#""type":"nick_protected""#).await);
+    assert_eq!((told["nick"].as_str(), told["grace_secs"].as_u64()), (Some("bob"), Some(30)));
+    squatter.ping().await;
+    advance(Duration::from_secs(30) - TICK).await;
+    let before = squatter.ping().await;
+    assert!(before.iter().all(|l| !l.contains(r#""type":"nick""#)), "renamed early: {before:#?}");
+
+    advance(TICK).await;
+    let renamed = json(&squatter.expect(r#""type":"nick""#).await);
+    assert_eq!(renamed["old"], "bob");
+    assert!(renamed["new"].as_str().unwrap().starts_with("Guest"), "{renamed}");
+    server.shutdown("done").await;
+}
