@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Client, Server, json, native, natter_bin, text};
+use common::{Client, LoggedServer, Server, json, native, natter_bin, text};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -283,5 +283,26 @@ fn the_server_answers_a_ping_while_a_burst_of_logins_is_being_checked() {
     }
     for g in &mut guests {
         assert_eq!(answer(g, "burst")["change"], "logged_in");
+    }
+}
+
+#[test]
+fn wrong_account_passwords_are_logged_without_what_was_typed() {
+    let server = LoggedServer::start(&["--nick-protection", "off"]);
+    let mut ann = native(server.tcp, "ann");
+    assert_eq!(register_native(&mut ann, "correct horse")["change"], "registered");
+    server.until(&["registered an account", "ann"]);
+    let mut guesser = native(server.tcp, "guesser");
+    assert_eq!(login_native(&mut guesser, "ann", "hunter2hunter2", "1")["code"], "bad_credentials");
+    let logged = server.until(&["wrong password", "account password"]);
+    let line = logged.last().unwrap();
+    assert!(line.contains("ann"), "{line}");
+    // A name that is no account may be a password typed in the wrong field: not logged.
+    assert_eq!(login_native(&mut guesser, "my-secret-pw", "whatever12", "2")["code"], "bad_credentials");
+    let logged = server.until(&["wrong password", "(no such account)"]);
+    guesser.ping();
+    let all: Vec<String> = logged.into_iter().chain(server.pending()).collect();
+    for secret in ["hunter2", "correct horse", "my-secret-pw", "whatever12"] {
+        assert!(all.iter().all(|l| !l.contains(secret)), "{secret} in the log: {all:#?}");
     }
 }

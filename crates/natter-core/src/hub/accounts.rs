@@ -83,7 +83,8 @@ impl Hub {
             || password.expose().len() > MAX_PASSWORD_BYTES
             || password.expose().chars().count() < MIN_PASSWORD_CHARS;
         if impossible {
-            self.count_failure(&keys, from, Kind::Account(name), now);
+            let known = self.accounts.get(&folded).cloned();
+            self.count_failure(&keys, from, Kind::Account(known.as_deref()), now);
             return self.refuse(id, req, Refusal::BadCredentials);
         }
         self.login_from.insert(id, from);
@@ -178,7 +179,7 @@ impl Hub {
                 if !known {
                     self.forget_account(&folded);
                 }
-                self.wrong_password(&folded, from);
+                self.wrong_password(&folded, known, from);
                 Event::Error { req, refusal: Refusal::BadCredentials }
             }
             Outcome::PasswordChanged(true) => {
@@ -187,7 +188,7 @@ impl Hub {
                 Event::Account { req, change: AccountChange::PasswordChanged, account }
             }
             Outcome::PasswordChanged(false) => {
-                self.wrong_password(&folded, from);
+                self.wrong_password(&folded, true, from);
                 Event::Error { req, refusal: Refusal::BadCredentials }
             }
             Outcome::Failed(e) => {
@@ -198,12 +199,13 @@ impl Hub {
         self.answer_held(id, ticket, event);
     }
 
-    /// Counts a wrong account password against the account and the address.
-    fn wrong_password(&mut self, folded: &str, from: Option<IpAddr>) {
+    /// Counts a wrong account password against the account and the address; the log names
+    /// the account only when it exists (`known`).
+    fn wrong_password(&mut self, folded: &str, known: bool, from: Option<IpAddr>) {
         let now = Instant::now();
         let keys = [from.map(Key::Address), Some(Key::Account(folded))];
         let keys: Vec<Key<'_>> = keys.into_iter().flatten().collect();
-        self.count_failure(&keys, from, Kind::Account(folded), now);
+        self.count_failure(&keys, from, Kind::Account(known.then_some(folded)), now);
     }
 
     /// The session is now logged in as `account`: its nickname, if the account's, is its own.

@@ -29,8 +29,9 @@ pub(super) enum Kind<'a> {
     /// An operator's; the name when it is one of the configured operators (a name that is
     /// not could be a password typed in the wrong field, so it is not logged).
     Operator(Option<&'a str>),
-    /// An account's; the name as given (a login names the account it tries).
-    Account(&'a str),
+    /// An account's; the name when it is a registered account (a name that is not could be
+    /// a password typed in the wrong field, so it is not logged).
+    Account(Option<&'a str>),
 }
 
 impl Hub {
@@ -122,7 +123,7 @@ impl Hub {
             Kind::Account(name) => tracing::warn!(
                 %addr,
                 kind = "account password",
-                account = name,
+                account = name.unwrap_or("(no such account)"),
                 failures,
                 wait_s,
                 "wrong password"
