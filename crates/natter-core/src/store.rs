@@ -160,6 +160,27 @@ impl std::fmt::Debug for AccountRecord {
     }
 }
 
+/// Which of a room's latest messages a start reads ([`Store::load_each_within`]): at most
+/// `messages`, and none sent more than `ms` before the room's newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadWindow {
+    /// At most this many messages a room.
+    pub messages: usize,
+    /// None older than this many milliseconds before the room's newest message.
+    pub ms: u64,
+}
+
+impl LoadWindow {
+    /// Drops from `recent` (oldest first) what is outside the window.
+    pub fn trim(&self, recent: &mut Vec<StoredMessage>) {
+        let Some(newest) = recent.last().map(|m| m.ts) else { return };
+        let keep_from = recent.len().saturating_sub(self.messages);
+        let in_time =
+            recent.iter().position(|m| m.ts.saturating_add(self.ms) >= newest).unwrap_or(recent.len());
+        recent.drain(..keep_from.max(in_time));
+    }
+}
+
 /// A storage failure, with what the operator can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -183,6 +204,22 @@ pub trait Store: Send + Sync + 'static {
     /// every room's at once.
     fn load_each(&self, recent: usize, room: &mut dyn FnMut(LoadedRoom)) -> Result<(), StoreError>;
 
+    /// Like [`Store::load_each`], with only the latest messages within `window` of each
+    /// room's newest: what a starting server needs to recognise a message resent across its
+    /// restart. A room's replay is read when the room is first joined, so a start reads
+    /// little of a big database, and holds none of the rooms nobody joins. Stores should
+    /// stop reading a room at the window's edge rather than read `window.messages` and trim.
+    fn load_each_within(
+        &self,
+        window: LoadWindow,
+        room: &mut dyn FnMut(LoadedRoom),
+    ) -> Result<(), StoreError> {
+        self.load_each(window.messages, &mut |mut loaded| {
+            window.trim(&mut loaded.recent);
+            room(loaded);
+        })
+    }
+
     /// Every room at once (see [`Store::load_each`]), for tests and tools.
     fn load(&self, recent: usize) -> Result<Vec<LoadedRoom>, StoreError> {
         let mut rooms = Vec::new();
@@ -203,26 +240,46 @@ pub trait Store: Send + Sync + 'static {
     /// The account whose folded name is `folded`, if registered. Read at every login (not
     /// cached), so that an account added, changed or deleted by `natter user` while the server
     /// runs takes effect at the next login.
-    fn account(&self, folded: &str) -> Result<Option<AccountRecord>, StoreError>;
+    ///
+    /// The account methods have defaults for stores that keep no accounts (test doubles): no
+    /// account exists, and writing one fails.
+    fn account(&self, _folded: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(None)
+    }
 
     /// Every account, ordered by folded name (`natter user list`, and the hub's table of
     /// registered nicks at start).
-    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError>;
+    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// Registers an account; `false` (and nothing written) when its folded name is taken.
-    fn create_account(&self, account: &AccountRecord) -> Result<bool, StoreError>;
+    fn create_account(&self, _account: &AccountRecord) -> Result<bool, StoreError> {
+        Err(no_accounts())
+    }
 
     /// Replaces an account's password hash; `false` when there is no such account.
-    fn set_account_hash(&self, folded: &str, hash: &str) -> Result<bool, StoreError>;
+    fn set_account_hash(&self, _folded: &str, _hash: &str) -> Result<bool, StoreError> {
+        Err(no_accounts())
+    }
 
     /// Records a login of the account at `ts` (ms); nothing when there is no such account.
-    fn touch_account(&self, folded: &str, ts: u64) -> Result<(), StoreError>;
+    fn touch_account(&self, _folded: &str, _ts: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Deletes an account; `false` when there was none.
-    fn delete_account(&self, folded: &str) -> Result<bool, StoreError>;
+    fn delete_account(&self, _folded: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 
     /// Flushes and releases the store at shutdown.
     fn close(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// What a store without accounts answers to a write of one.
+fn no_accounts() -> StoreError {
+    StoreError::Io("this store keeps no accounts".into())
 }

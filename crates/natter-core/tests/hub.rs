@@ -1108,3 +1108,137 @@ async fn a_clients_ids_are_recognised_after_a_restart_and_by_nobody_else() {
     hub.command(ann.id, say("#lobby", "kept", Some("k-1"))).await.unwrap();
     assert_eq!(ack_of(&ann.events().await), Some((true, mid)));
 }
+
+/// A store shared across restarts that counts the history reads and can hold them until the
+/// test lets each go.
+struct WatchedStore {
+    inner: Arc<MemoryStore>,
+    reads: std::sync::atomic::AtomicUsize,
+    gate: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl WatchedStore {
+    fn new(inner: Arc<MemoryStore>, gate: Option<std::sync::mpsc::Receiver<()>>) -> Arc<Self> {
+        Arc::new(Self { inner, reads: Default::default(), gate: gate.map(std::sync::Mutex::new) })
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl natter_core::Store for WatchedStore {
+    fn load_each(
+        &self,
+        recent: usize,
+        room: &mut dyn FnMut(natter_core::store::LoadedRoom),
+    ) -> Result<(), natter_core::StoreError> {
+        self.inner.load_each(recent, room)
+    }
+
+    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
+        self.inner.commit(batch)
+    }
+
+    fn history(
+        &self,
+        room: &str,
+        query: natter_core::store::HistoryQuery,
+    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(gate) = &self.gate {
+            let _ = gate.lock().unwrap().recv();
+        }
+        self.inner.history(room, query)
+    }
+}
+
+/// A store holding `#old` with messages "old 1" to "old N" (and the lobby), as a server
+/// leaves it when it stops.
+async fn store_with_old_room(n: usize) -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    let hub = hub::start(HubConfig::default(), store.clone()).unwrap();
+    let ann = join(&hub, "ann", 4096).await;
+    hub.command(ann.id, Command::Join { room: "#old".into(), key: None, req: None }).await.unwrap();
+    for i in 1..=n {
+        hub.command(ann.id, say("#old", &format!("old {i}"), None)).await.unwrap();
+    }
+    ann.events().await;
+    hub.shutdown("restart").await;
+    store
+}
+
+/// The texts of a `joined` event's replay.
+fn replay_of(events: &[Event], room: &str) -> Option<Vec<String>> {
+    events.iter().find_map(|e| match e {
+        Event::Joined { room: r, history, .. } if &**r == room => {
+            Some(history.iter().map(|m| m.text.to_string()).collect())
+        }
+        _ => None,
+    })
+}
+
+/// A start reads no room's messages beyond the client ids of its last moments: a room's
+/// replay is read from the store when it is first joined, once; later joiners get it from
+/// memory, with what was said since.
+#[tokio::test]
+async fn a_room_is_read_when_first_joined_not_at_start() {
+    let store = WatchedStore::new(store_with_old_room(5).await, None);
+    let config = HubConfig { history: 4, ..HubConfig::default() };
+    let hub = hub::start(config, store.clone()).unwrap();
+    let bob = join(&hub, "bob", 256).await;
+    bob.events().await;
+    let lobby_reads = store.reads();
+    assert!(lobby_reads <= 1, "the lobby's replay at most: {lobby_reads}");
+    hub.command(bob.id, Command::Join { room: "#old".into(), key: None, req: None }).await.unwrap();
+    let events = bob.events().await;
+    assert_eq!(replay_of(&events, "#old").unwrap(), ["old 2", "old 3", "old 4", "old 5"]);
+    assert_eq!(store.reads(), lobby_reads + 1, "one read for the first join");
+    hub.command(bob.id, say("#old", "new 6", None)).await.unwrap();
+    bob.events().await;
+    let cat = join(&hub, "cat", 256).await;
+    cat.events().await;
+    hub.command(cat.id, Command::Join { room: "#old".into(), key: None, req: None }).await.unwrap();
+    let events = cat.events().await;
+    assert_eq!(replay_of(&events, "#old").unwrap(), ["old 3", "old 4", "old 5", "new 6"]);
+    assert_eq!(store.reads(), lobby_reads + 1, "the second join reads nothing");
+}
+
+/// While a first join's replay is read, what the joiner is sent waits behind its `joined`;
+/// a message said meanwhile reaches it live, not twice, and the room keeps it after the
+/// stored ones.
+#[tokio::test]
+async fn what_is_said_while_a_replay_is_read_comes_after_it_once() {
+    let (open, gate) = std::sync::mpsc::channel();
+    let store = WatchedStore::new(store_with_old_room(3).await, Some(gate));
+    let config = HubConfig { lobby: "#hall".into(), ..HubConfig::default() };
+    let hub = hub::start(config, store.clone()).unwrap();
+    let ann = join(&hub, "ann", 256).await;
+    let bob = join(&hub, "bob", 256).await;
+    ann.events().await;
+    bob.events().await;
+    assert_eq!(store.reads(), 0, "a new lobby has nothing stored to read");
+    hub.command(ann.id, Command::Join { room: "#old".into(), key: None, req: None }).await.unwrap();
+    hub.command(bob.id, Command::Join { room: "#old".into(), key: None, req: None }).await.unwrap();
+    hub.command(bob.id, say("#old", "meanwhile", None)).await.unwrap();
+    assert!(ann.events().await.is_empty(), "ann's joined waits for the read, and all behind it");
+    open.send(()).unwrap();
+    open.send(()).unwrap();
+    let events = ann.events().await;
+    assert_eq!(replay_of(&events, "#old").unwrap(), ["old 1", "old 2", "old 3"]);
+    let live: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.text.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(live, ["meanwhile"], "{events:?}");
+    let joined_at = events.iter().position(|e| matches!(e, Event::Joined { .. })).unwrap();
+    let said_at = events.iter().position(|e| matches!(e, Event::Message(_))).unwrap();
+    assert!(joined_at < said_at, "{events:?}");
+    let cat = join(&hub, "cat", 256).await;
+    cat.events().await;
+    hub.command(cat.id, Command::Join { room: "#old".into(), key: None, req: None }).await.unwrap();
+    assert_eq!(replay_of(&cat.events().await, "#old").unwrap(), ["old 1", "old 2", "old 3", "meanwhile"]);
+}

@@ -19,8 +19,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 /// A line left unterminated this long counts as complete (clients that send one message per
 /// write and no newline).
 pub const PARTIAL_LINE_PAUSE: Duration = Duration::from_millis(100);
-/// The delivery buffer is kept only after batches bigger than this (pieces): an idle
-/// connection holds none, a busy one does not regrow it for every batch.
+/// The delivery buffer is kept only after batches bigger than this (pieces), and only while
+/// the next batch is already waiting: an idle connection holds none (not even after the
+/// burst of its login), a busy one does not regrow it for every batch.
 const KEEP_BATCH_AFTER: usize = 4;
 /// How often a session not yet logged in looks whether the server is stopping (logged-in
 /// sessions are told by the hub).
@@ -116,7 +117,7 @@ pub(crate) async fn run<D: Door>(
                     let bye = reason.clone().map(|reason| Event::Bye { reason });
                     let taken = batch.len();
                     let written = write_batch(&stream, &mut door, &mut batch, bye.as_ref());
-                    if taken <= KEEP_BATCH_AFTER && batch.is_empty() {
+                    if batch.is_empty() && (taken <= KEEP_BATCH_AFTER || ctx.outbox.is_empty()) {
                         batch = Vec::new();
                     }
                     (written, reason)

@@ -9,7 +9,7 @@
 use crate::error::{io_error, load_error, open_error};
 use crate::schema;
 use natter_core::store::{
-    AccountRecord, HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write,
+    AccountRecord, HistoryQuery, LoadWindow, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::sync::{Mutex, MutexGuard};
@@ -356,7 +356,15 @@ fn insert_messages_sql(rows: usize) -> &'static str {
     SQL.iter().find(|(n, _)| *n == rows).map(|(_, sql)| sql.as_str()).expect("one of INSERT_ROWS")
 }
 
-fn load_in(conn: &mut Connection, recent: usize, each: &mut dyn FnMut(LoadedRoom)) -> rusqlite::Result<()> {
+/// Every room with its last id and its latest messages: at most `recent`, and with
+/// `within_ms` none older than that before the room's newest (the rows are read newest first
+/// and the read stops at the first one outside, so a quiet room costs one row).
+fn load_in(
+    conn: &mut Connection,
+    recent: usize,
+    within_ms: Option<u64>,
+    each: &mut dyn FnMut(LoadedRoom),
+) -> rusqlite::Result<()> {
     // One read transaction, so that every room is seen at the same instant.
     let tx = conn.transaction()?;
     let records = tx
@@ -383,9 +391,16 @@ fn load_in(conn: &mut Connection, recent: usize, each: &mut dyn FnMut(LoadedRoom
         ))?;
         for record in records {
             let last_mid: Option<i64> = last.query_row([&record.folded], |r| r.get(0))?;
-            let mut msgs = latest
-                .query_map(params![record.folded, recent], message_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut msgs = Vec::new();
+            for row in latest.query_map(params![record.folded, recent], message_from_row)? {
+                let m = row?;
+                if let (Some(within), Some(newest)) = (within_ms, msgs.first().map(|n: &StoredMessage| n.ts))
+                    && m.ts.saturating_add(within) < newest
+                {
+                    break;
+                }
+                msgs.push(m);
+            }
             msgs.reverse();
             each(LoadedRoom { record, last_mid: last_mid.map_or(0, |m| m as u64), recent: msgs });
         }
@@ -449,7 +464,16 @@ fn history_in(
 
 impl Store for SqliteStore {
     fn load_each(&self, recent: usize, room: &mut dyn FnMut(LoadedRoom)) -> Result<(), StoreError> {
-        self.read(|conn| load_in(conn, recent, room)).map_err(|e| load_error(&self.path, &e))
+        self.read(|conn| load_in(conn, recent, None, room)).map_err(|e| load_error(&self.path, &e))
+    }
+
+    fn load_each_within(
+        &self,
+        window: LoadWindow,
+        room: &mut dyn FnMut(LoadedRoom),
+    ) -> Result<(), StoreError> {
+        self.read(|conn| load_in(conn, window.messages, Some(window.ms), room))
+            .map_err(|e| load_error(&self.path, &e))
     }
 
     fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 //! requires identical answers.
 
 use natter_core::memory_store::MemoryStore;
-use natter_core::store::{HistoryQuery, RoomRecord, Store, StoredMessage, Write};
+use natter_core::store::{HistoryQuery, LoadWindow, LoadedRoom, RoomRecord, Store, StoredMessage, Write};
 use natter_store::{Durability, SqliteStore};
 use tempfile::TempDir;
 
@@ -167,6 +167,43 @@ fn load_orders_rooms_by_key_and_keeps_recent_oldest_first() {
         assert!(loaded[0].recent.is_empty());
         // A huge recent is fine.
         assert_eq!(s.load(usize::MAX).unwrap()[0].recent.len(), 10);
+    });
+}
+
+#[test]
+fn a_start_reads_only_each_rooms_last_moments() {
+    // msg() sends one message every 10 ms: a 25 ms window holds the newest and the two
+    // before it; the message count caps it too; a quiet room still gives its newest.
+    each(|s| {
+        s.commit(&[Write::Room(room("#busy")), Write::Room(room("#quiet")), Write::Room(room("#empty"))])
+            .unwrap();
+        let batch: Vec<Write> = (1..=10)
+            .map(|mid| Write::Message(msg("#busy", mid, "alice", Some("c"))))
+            .chain([Write::Message(msg("#quiet", 1, "bob", None))])
+            .collect();
+        s.commit(&batch).unwrap();
+        let load = |window: LoadWindow| {
+            let mut rooms: Vec<LoadedRoom> = Vec::new();
+            s.load_each_within(window, &mut |r| rooms.push(r)).unwrap();
+            rooms
+                .iter()
+                .map(|r| {
+                    (r.record.folded.clone(), r.last_mid, r.recent.iter().map(|m| m.mid).collect::<Vec<_>>())
+                })
+                .collect::<Vec<_>>()
+        };
+        let by_time = load(LoadWindow { messages: 100, ms: 25 });
+        assert_eq!(
+            by_time,
+            [
+                ("#busy".to_owned(), 10, vec![8, 9, 10]),
+                ("#empty".to_owned(), 0, vec![]),
+                ("#quiet".to_owned(), 1, vec![1])
+            ]
+        );
+        let by_count = load(LoadWindow { messages: 2, ms: u64::MAX });
+        assert_eq!(by_count[0], ("#busy".to_owned(), 10, vec![9, 10]));
+        assert_eq!(load(LoadWindow { messages: 0, ms: 1000 })[0], ("#busy".to_owned(), 10, vec![]));
     });
 }
 

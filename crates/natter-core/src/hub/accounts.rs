@@ -47,7 +47,7 @@ impl Hub {
             return self.refuse(id, req, Refusal::AlreadyLoggedIn { account: account.clone() });
         }
         let session = &self.sessions[&id];
-        let (name, folded) = (session.nick.to_string(), session.folded.clone());
+        let (name, folded) = (session.nick.to_string(), session.folded.to_string());
         if let Some(registered) = self.accounts.get(&folded) {
             return self.refuse(id, req, Refusal::AccountExists { name: registered.clone() });
         }

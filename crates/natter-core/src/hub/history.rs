@@ -4,16 +4,22 @@
 //! A page still comes in the order of the session's requests: while it is being read,
 //! whatever else the session is sent waits behind it ([`Held`]), and the page takes its place
 //! in the line when it comes back to the hub.
+//!
+//! The replay of a room's first join since the start is read the same way: rooms are not read
+//! at start, so a big database costs a start little time and memory, and a room nobody joins
+//! costs none.
 
 use super::delivery::TOO_SLOW;
 use super::state::HeldItem;
 use super::{Hub, SessionId, stored_to_chat};
+use crate::event::ChatMessage;
 use crate::event::{Event, deliver};
+use crate::limits::MAX_REPLAY_BYTES;
 use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_READS, MAX_PAGES_PER_SESSION};
 use crate::outbox::Piece;
 use crate::refusal::Refusal;
 use crate::request::Req;
-use crate::store::{HistoryQuery, StoredMessage};
+use crate::store::{HistoryQuery, StoreError, StoredMessage};
 use crate::vocab::Name;
 use natter_proto::names::is_room_name;
 use std::sync::Arc;
@@ -22,7 +28,21 @@ use std::sync::Arc;
 pub(crate) struct HistoryPage {
     session: SessionId,
     ticket: u64,
-    event: Event,
+    answer: Answer,
+}
+
+/// What a read brought back.
+enum Answer {
+    /// A page of history, ready to go.
+    Page(Event),
+    /// A first joiner's replay: the room's latest stored messages up to `upto`.
+    Replay {
+        key: String,
+        upto: u64,
+        count: usize,
+        joined: Box<Event>,
+        read: Result<Vec<Arc<ChatMessage>>, StoreError>,
+    },
 }
 
 /// A page to read, waiting for a free reader when [`MAX_PAGE_READS`] are busy.
@@ -32,8 +52,16 @@ pub(crate) struct PageRead {
     key: String,
     name: Name,
     query: HistoryQuery,
-    around: bool,
-    req: Req,
+    what: Wanted,
+}
+
+/// Why a page is read.
+enum Wanted {
+    /// A history request (`around`: centred on its bound).
+    Page { around: bool, req: Req },
+    /// The replay of a join (see [`Hub::replay_from_store`]): its `Joined` answer, waiting
+    /// for its history.
+    Replay { upto: u64, count: usize, joined: Box<Event> },
 }
 
 impl Hub {
@@ -68,12 +96,40 @@ impl Hub {
         }
         query.limit = query.limit.clamp(1, self.config.max_history_page);
         let ticket = self.hold_for_answer(id);
-        let read = PageRead { session: id, ticket, key, name, query, around, req };
+        let read = PageRead { session: id, ticket, key, name, query, what: Wanted::Page { around, req } };
+        self.read_page(read);
+    }
+
+    /// Answers the join of a room not read since the start once its latest stored messages
+    /// (up to `upto`, at most `count`) are read: meanwhile what the joiner is sent waits
+    /// behind its `joined`, which keeps the order a warm room's join has.
+    pub(super) fn replay_from_store(
+        &mut self,
+        id: SessionId,
+        key: String,
+        upto: u64,
+        count: usize,
+        joined: Event,
+    ) {
+        let name = self.rooms[&key].name.clone();
+        let query = HistoryQuery {
+            before: upto.checked_add(1),
+            limit: u32::try_from(count).unwrap_or(u32::MAX),
+            ..HistoryQuery::default()
+        };
+        let ticket = self.hold_for_answer(id);
+        let what = Wanted::Replay { upto, count, joined: Box::new(joined) };
+        self.read_page(PageRead { session: id, ticket, key, name, query, what });
+    }
+
+    /// Starts a read, or queues it while every reader is busy.
+    fn read_page(&mut self, read: PageRead) {
         if self.page_reads < MAX_PAGE_READS {
             self.start_page_read(read);
         } else {
-            // Every reader is busy: the request waits its turn (at most
-            // MAX_PAGES_PER_SESSION per session), its place among the answers already held.
+            // Every reader is busy: the request waits its turn, its place among the answers
+            // already held (history pages: at most MAX_PAGES_PER_SESSION per session; replays:
+            // one per join, which the command budget paces).
             self.page_queue.push_back(read);
         }
     }
@@ -86,31 +142,61 @@ impl Hub {
 
     /// Reads a page on the blocking pool; it comes back through [`Hub::on_history_page`].
     fn start_page_read(&mut self, read: PageRead) {
-        let PageRead { session, ticket, key, name, query, around, req } = read;
+        let PageRead { session, ticket, key, name, query, what } = read;
         self.page_reads += 1;
         let store = self.store.clone();
         let pages = self.pages.clone();
         tokio::task::spawn_blocking(move || {
-            let forwards = query.forwards() && !around;
-            let page = if around { history_around(&*store, &key, query) } else { store.history(&key, query) };
-            let event = match page {
-                Ok((mut rows, mut more)) => {
-                    more |= trim_to_bytes(&mut rows, MAX_PAGE_BYTES, forwards);
-                    let messages = rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
-                    Event::History { req, room: name, messages, more }
+            let answer = match what {
+                Wanted::Page { around, req } => {
+                    Answer::Page(read_history(&*store, &key, name, query, around, req))
                 }
-                Err(e) => Event::Error {
-                    req,
-                    refusal: Refusal::HistoryUnavailable { problem: e.to_string().into() },
-                },
+                Wanted::Replay { upto, count, joined } => {
+                    let read = store.history(&key, query).map(|(mut rows, _)| {
+                        trim_to_bytes(&mut rows, MAX_REPLAY_BYTES, false);
+                        rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect()
+                    });
+                    Answer::Replay { key, upto, count, joined, read }
+                }
             };
             // No receiver: the hub has stopped, and the session with it.
-            let _ = pages.send(HistoryPage { session, ticket, event });
+            let _ = pages.send(HistoryPage { session, ticket, answer });
         });
     }
 
-    /// Starts holding what `id` is sent behind an answer to come (a history page, a password
-    /// check): what is staged for it so far goes first. Returns the answer's ticket.
+    /// A first join's replay came back: the room takes the stored messages it lacked (once),
+    /// and the joiner's `joined` gets its history.
+    fn on_replay(
+        &mut self,
+        key: &str,
+        upto: u64,
+        count: usize,
+        mut joined: Event,
+        read: Result<Vec<Arc<ChatMessage>>, StoreError>,
+    ) -> Event {
+        let keep = self.config.history;
+        let history = match (self.rooms.get_mut(key), read) {
+            (Some(room), Ok(older)) => {
+                room.warm_up(older, keep);
+                room.replay(upto, count)
+            }
+            (Some(room), Err(e)) => {
+                // The room stays cold (the next join tries again); this joiner gets what was
+                // said since the start.
+                tracing::warn!(room = %room.name, error = %e, "cannot read the room's latest messages");
+                room.replay(upto, count)
+            }
+            (None, Ok(older)) => older,
+            (None, Err(_)) => Vec::new(),
+        };
+        if let Event::Joined { history: replay, .. } = &mut joined {
+            *replay = history;
+        }
+        joined
+    }
+
+    /// Starts holding what `id` is sent behind an answer to come (a history page, a replay, a
+    /// password check): what is staged for it so far goes first. Returns the answer's ticket.
     pub(super) fn hold_for_answer(&mut self, id: SessionId) -> u64 {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
@@ -128,7 +214,13 @@ impl Hub {
     /// A page came back: it takes its place, and everything ready before the next page still
     /// being read goes to the session.
     pub(super) fn on_history_page(&mut self, page: HistoryPage) {
-        let HistoryPage { session: id, ticket, event } = page;
+        let HistoryPage { session: id, ticket, answer } = page;
+        let event = match answer {
+            Answer::Page(event) => event,
+            Answer::Replay { key, upto, count, joined, read } => {
+                self.on_replay(&key, upto, count, *joined, read)
+            }
+        };
         self.page_reads -= 1;
         // Pages of sessions that left meanwhile are not read at all.
         while let Some(next) = self.page_queue.pop_front() {
@@ -159,6 +251,29 @@ impl Hub {
         let len = ready.len() as u32;
         if session.outbox.push_pieces(&mut vec![Piece::new(ready.into(), 0..len)]).is_err() {
             self.remove_session(id, TOO_SLOW, true);
+        }
+    }
+}
+
+/// Reads one page of history (on the blocking pool) and makes it the answer.
+fn read_history(
+    store: &dyn crate::store::Store,
+    key: &str,
+    name: Name,
+    query: HistoryQuery,
+    around: bool,
+    req: Req,
+) -> Event {
+    let forwards = query.forwards() && !around;
+    let page = if around { history_around(store, key, query) } else { store.history(key, query) };
+    match page {
+        Ok((mut rows, mut more)) => {
+            more |= trim_to_bytes(&mut rows, MAX_PAGE_BYTES, forwards);
+            let messages = rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
+            Event::History { req, room: name, messages, more }
+        }
+        Err(e) => {
+            Event::Error { req, refusal: Refusal::HistoryUnavailable { problem: e.to_string().into() } }
         }
     }
 }

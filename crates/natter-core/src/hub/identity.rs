@@ -24,7 +24,7 @@ impl Hub {
             let (nick, problem) = (reg.nick.as_str().into(), e.to_string().into());
             return Err(RegisterError(Refusal::InvalidNick { nick, problem }));
         }
-        let key = fold(&reg.nick);
+        let key: Name = fold(&reg.nick).into();
         let look = skeleton_key(&reg.nick);
         // A reserved name, or anything that looks like one.
         if self.reserved.contains(&look) {
@@ -49,7 +49,11 @@ impl Hub {
             ignore_all: false,
             ignoring: Default::default(),
             staged: Vec::new(),
-            realname: reg.realname.as_str().into(),
+            realname: if reg.realname.is_empty() {
+                self.no_name.clone()
+            } else {
+                reg.realname.as_str().into()
+            },
             away: None,
             server_op: reg.kind == SessionKind::Console,
             signon_ts: now_ms(),
@@ -90,7 +94,7 @@ impl Hub {
             let (nick, problem) = (nick.into(), e.to_string().into());
             return self.refuse(id, req, Refusal::InvalidNick { nick, problem });
         }
-        let key = fold(nick);
+        let key: Name = fold(nick).into();
         let look = skeleton_key(nick);
         if self.reserved.contains(&look) {
             return self.refuse(id, req, Refusal::NickReserved { nick: nick.into() });
@@ -250,7 +254,7 @@ impl Hub {
         if !self.sessions[&id].server_op {
             return self.refuse(id, req, Refusal::NotServerOperator { action: ServerAction::Kill });
         }
-        let Some(&victim) = self.nicks.get(&fold(nick)) else {
+        let Some(&victim) = self.nicks.get(fold(nick).as_str()) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         tracing::info!(nick = %self.sessions[&victim].nick, by = %self.sessions[&id].nick, "killed");

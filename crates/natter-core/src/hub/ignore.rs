@@ -32,7 +32,7 @@ impl Hub {
             }
             let key = fold(&nick);
             let session = self.sessions.get_mut(&id).expect("caller checked");
-            if key == session.folded {
+            if *key == *session.folded {
                 return self.refuse(id, req, Refusal::CannotIgnoreSelf);
             }
             if session.ignoring.len() >= MAX_IGNORES && !session.ignoring.contains_key(&key) {

@@ -123,6 +123,9 @@ impl Hub {
         let name = room.name.clone();
         let session = self.sessions.get_mut(&id).expect("caller checked");
         if newly_joined {
+            // Exactly as long as needed: most sessions are in a room or two, and a doubling
+            // Vec would give every idle session room for four keys (96 bytes) it never uses.
+            session.rooms.reserve_exact(1);
             session.rooms.push(key.clone());
             session.invited.remove(&key);
         }
@@ -148,10 +151,10 @@ impl Hub {
             }
         }
         // `recent` is bounded in bytes too (`Room::remember`): the replay is what was said lately,
-        // never megabytes of it.
-        let skip = room.recent.len().saturating_sub(history_len);
-        let history =
-            if room.ephemeral { Vec::new() } else { room.recent.iter().skip(skip).cloned().collect() };
+        // never megabytes of it. A room nobody joined since the start has not been read yet:
+        // its replay comes from the store, in its place among the joiner's answers.
+        let (upto, warming) = (room.last_mid, room.cold && !room.ephemeral && history_len > 0);
+        let history = if room.ephemeral || warming { Vec::new() } else { room.replay(upto, history_len) };
         let joined = Event::Joined {
             req,
             room: name.clone(),
@@ -171,6 +174,9 @@ impl Hub {
                 others.into_iter().filter(|&m| m != id),
                 Event::Join { room: name, nick, ident, away, ts: now_ms() },
             );
+        }
+        if warming {
+            return self.replay_from_store(id, key, upto, history_len, joined);
         }
         self.reply(id, joined);
     }

@@ -84,7 +84,7 @@ impl Hub {
         }
         match target {
             Target::Nick(nick) => {
-                let Some(&to_id) = self.nicks.get(&fold(&nick)) else {
+                let Some(&to_id) = self.nicks.get(fold(&nick).as_str()) else {
                     return self.refuse(id, req, Refusal::NoSuchRecipient { nick: nick.as_str().into() });
                 };
                 let to_nick = self.sessions[&to_id].nick.clone();
@@ -165,7 +165,7 @@ impl Hub {
                         mid: m.mid.unwrap_or_default(),
                         ts,
                         nick: m.from.to_string(),
-                        sender_key,
+                        sender_key: sender_key.to_string(),
                         cid: pending.cid.as_deref().and_then(|cid| scope.stored(cid)),
                         text: m.text.to_string(),
                         action,

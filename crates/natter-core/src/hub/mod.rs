@@ -35,10 +35,12 @@ use crate::event::{ChatMessage, ServerStats};
 use crate::persist::{Committed, Persister};
 use crate::refusal::Refusal;
 use crate::request::Req;
-use crate::store::{Store, StoreError, StoredMessage};
+use crate::store::{LoadWindow, Store, StoreError, StoredMessage};
 use cids::CidCache;
 use history::HistoryPage;
 use rustc_hash::FxHashMap;
+
+use crate::vocab::Name;
 use state::Room;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -46,6 +48,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Stored messages per room whose client ids are remembered across a restart.
 const CID_WINDOW: usize = 1024;
+/// How long before a room's last message a start still reads its client ids: a client resends
+/// what was not acknowledged when its connection dropped, the last moments before a stop.
+const RESEND_WINDOW_MS: u64 = 10 * 60 * 1000;
 
 /// Settings of the chat model.
 #[derive(Debug, Clone)]
@@ -196,7 +201,7 @@ pub(crate) struct Hub {
     /// One entry per queued write, in commit order; `None` for writes with no follow-up.
     pending: VecDeque<Option<PendingMessage>>,
     sessions: sessions::Sessions,
-    nicks: FxHashMap<String, SessionId>,
+    nicks: FxHashMap<Name, SessionId>,
     /// Everyone online by folded nick: pages of the server-wide `who` and of searches.
     everyone: roster::Roster<SessionId>,
     /// Look-alike keys of the nicks online (`identity::skeleton_key`): no two sessions may
@@ -261,6 +266,9 @@ pub(crate) struct Hub {
     protect_pending: FxHashMap<SessionId, tokio::time::Instant>,
     /// Where the walk through guest names stands.
     next_guest: u32,
+    /// The empty name, allocated once: most sessions give no real name, and each would
+    /// otherwise hold an allocation of its own for it.
+    no_name: Name,
 }
 
 /// Loads the store and starts the hub on the current tokio runtime.
@@ -310,24 +318,26 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         protect_deadlines: Default::default(),
         protect_pending: FxHashMap::default(),
         next_guest: (crate::time::now_ms() % 90_000) as u32,
+        no_name: Name::from(""),
     };
     for account in hub.store.accounts()? {
         hub.note_account(&account.folded, &account.name);
     }
-    // Load more than the replay needs: the client ids of recent messages let a client that
-    // resends after a server restart be recognised before its message is delivered twice.
-    // One room at a time: only what each room keeps stays in memory.
-    let recent = hub.config.history.max(CID_WINDOW);
+    // Rooms are read without their replay, which their first join reads (`history.rs`): a
+    // start reads little of a big database and holds nothing of rooms nobody joins. What is
+    // read of their messages is the client ids of the last ones before the stop, so that a
+    // client that resends across a restart is recognised before its message is delivered
+    // twice. One room at a time.
+    let window = LoadWindow { messages: CID_WINDOW, ms: RESEND_WINDOW_MS };
     let store = hub.store.clone();
-    store.load_each(recent, &mut |room| {
+    store.load_each_within(window, &mut |room| {
         let name: Arc<str> = room.record.name.as_str().into();
         for m in &room.recent {
             hub.cids.load(&room.record.folded, m);
         }
         let mut r = Room::new(name.clone(), room.record.folded.clone(), room.record.created_ts);
-        for m in &room.recent {
-            r.remember(Arc::new(stored_to_chat(m, &name)), hub.config.history);
-        }
+        r.cold = room.last_mid > 0;
+        r.last_ts = room.recent.last().map_or(0, |m| m.ts);
         r.topic = room.record.topic.as_str().into();
         r.topic_by = room.record.topic_by.map(|s| s.as_str().into());
         r.ephemeral = room.record.ephemeral;

@@ -73,7 +73,7 @@ impl Hub {
             return;
         }
         let Some(session) = self.sessions.get(&id) else { return };
-        if !self.accounts.contains_key(&session.folded) || self.logged_in_as(Some(id), &session.folded) {
+        if !self.accounts.contains_key(&*session.folded) || self.logged_in_as(Some(id), &session.folded) {
             self.unprotect(id);
             return;
         }
@@ -116,7 +116,7 @@ impl Hub {
             self.protect_deadlines.pop_first();
             self.protect_pending.remove(&id);
             let Some(session) = self.sessions.get(&id) else { continue };
-            if !self.accounts.contains_key(&session.folded) || self.logged_in_as(Some(id), &session.folded) {
+            if !self.accounts.contains_key(&*session.folded) || self.logged_in_as(Some(id), &session.folded) {
                 continue;
             }
             let nick = session.nick.clone();
@@ -141,7 +141,7 @@ impl Hub {
             self.next_guest = (self.next_guest + 7_919) % 90_000;
             let name = format!("Guest{}", 10_000 + self.next_guest);
             let folded = fold(&name);
-            if !self.nicks.contains_key(&folded) && !self.accounts.contains_key(&folded) {
+            if !self.nicks.contains_key(folded.as_str()) && !self.accounts.contains_key(&folded) {
                 return name;
             }
         }

@@ -76,7 +76,7 @@ impl Hub {
                     info.push(self.describe(id, &mine, sid, s));
                 }
             }
-        } else if let Some(&sid) = self.nicks.get(&fold(mask)) {
+        } else if let Some(&sid) = self.nicks.get(fold(mask).as_str()) {
             info.push(self.describe(id, &mine, sid, &self.sessions[&sid]));
             count = 1;
         }
@@ -90,7 +90,7 @@ impl Hub {
         let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
         let users = nicks
             .iter()
-            .filter_map(|n| self.nicks.get(&fold(n)))
+            .filter_map(|n| self.nicks.get(fold(n).as_str()))
             .map(|&sid| self.describe(id, &mine, sid, &self.sessions[&sid]))
             .collect();
         self.reply(id, Event::Users { req, users });
@@ -160,7 +160,7 @@ impl Hub {
     }
 
     pub(super) fn whois(&mut self, id: SessionId, nick: &str, req: Req) {
-        let Some(&target) = self.nicks.get(&fold(nick)) else {
+        let Some(&target) = self.nicks.get(fold(nick).as_str()) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let s = &self.sessions[&target];
@@ -215,7 +215,8 @@ impl Hub {
             .rooms
             .iter()
             .filter_map(|k| self.rooms.get(k))
-            .filter_map(|r| r.recent.back().map(|m| (r.name.clone(), m.ts)))
+            .filter(|r| r.last_ts > 0)
+            .map(|r| (r.name.clone(), r.last_ts))
             .filter(|&(_, ts)| ts > low && ts < high)
             .collect();
         rooms.sort_unstable_by_key(|&(_, ts)| ts);

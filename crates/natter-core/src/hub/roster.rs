@@ -5,11 +5,14 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use crate::vocab::Name;
+
 /// Case-folded nicknames in order, each with its session (`Id`: the hub's session id). Kept
 /// up to date as sessions join, leave and rename (O(log n) each); folded nicks are unique on
-/// the server, so one key names one session.
+/// the server, so one key names one session. The keys are the sessions' own folded nicks,
+/// shared: a roster entry costs no allocation of its own.
 pub(crate) struct Roster<Id> {
-    by_nick: BTreeMap<Box<str>, Id>,
+    by_nick: BTreeMap<Name, Id>,
 }
 
 impl<Id> Default for Roster<Id> {
@@ -28,8 +31,8 @@ pub(crate) struct RosterPage<Id> {
 
 impl<Id: Copy + PartialEq> Roster<Id> {
     /// Adds a session under its folded nick.
-    pub fn insert(&mut self, folded: &str, id: Id) {
-        self.by_nick.insert(folded.into(), id);
+    pub fn insert(&mut self, folded: &Name, id: Id) {
+        self.by_nick.insert(folded.clone(), id);
     }
 
     /// Removes a session listed under `folded` (nothing when that nick is someone else's).
@@ -40,7 +43,7 @@ impl<Id: Copy + PartialEq> Roster<Id> {
     }
 
     /// Moves a session from its old folded nick to its new one, when it is listed.
-    pub fn rename(&mut self, old: &str, new: &str, id: Id) {
+    pub fn rename(&mut self, old: &str, new: &Name, id: Id) {
         if self.by_nick.get(old) == Some(&id) {
             self.by_nick.remove(old);
             self.insert(new, id);
@@ -80,7 +83,7 @@ mod tests {
     fn roster(nicks: &[&str]) -> Roster<u64> {
         let mut r = Roster::default();
         for (i, n) in nicks.iter().enumerate() {
-            r.insert(n, i as u64);
+            r.insert(&Name::from(*n), i as u64);
         }
         r
     }
@@ -108,9 +111,9 @@ mod tests {
     #[test]
     fn renames_move_and_removals_only_take_the_owner() {
         let mut r = roster(&["ann", "bob"]);
-        r.rename("ann", "zed", 0);
+        r.rename("ann", &"zed".into(), 0);
         assert_eq!(nicks(&r, &r.page(None, 10)), ["bob", "zed"]);
-        r.rename("bob", "amy", 7);
+        r.rename("bob", &"amy".into(), 7);
         assert_eq!(nicks(&r, &r.page(None, 10)), ["bob", "zed"], "not bob's session: nothing moves");
         r.remove("zed", 1);
         assert_eq!(r.len(), 2, "zed is session 0's");

@@ -43,16 +43,16 @@ impl Standing {
 impl Hub {
     /// The session's standing keys.
     pub(super) fn standing(&self, id: SessionId) -> Standing {
-        let folded_nick = &self.sessions[&id].folded;
+        let folded_nick: &str = &self.sessions[&id].folded;
         let account = self.logged_in.get(&id).map(|a| fold(a));
         // A registered nickname claims what is kept under it only for its owner.
         let nick_is_mine =
             !self.accounts.contains_key(folded_nick) || account.as_deref() == Some(folded_nick);
         let key = match &account {
             Some(a) => format!("~{a}"),
-            None => folded_nick.clone(),
+            None => folded_nick.to_string(),
         };
-        Standing { key, account, nick: nick_is_mine.then(|| folded_nick.clone()) }
+        Standing { key, account, nick: nick_is_mine.then(|| folded_nick.to_string()) }
     }
 
     /// The session just logged in: in the rooms it is in that keep its account as operator,

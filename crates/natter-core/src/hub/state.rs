@@ -16,8 +16,9 @@ pub struct SessionId(pub u64);
 
 pub(crate) struct Session {
     pub nick: Name,
-    /// The nick case-folded: what the nick table and ignore lists hold.
-    pub folded: String,
+    /// The nick case-folded: what the nick table and ignore lists hold. Shared with the nick
+    /// table and the rosters, so that they cost no copy of it per session.
+    pub folded: Name,
     pub ident: Name,
     /// The real address behind a cloaked `ident` (see `Registration::real_host`).
     pub real_host: Option<Name>,
@@ -129,6 +130,12 @@ pub(crate) struct Room {
     pub recent: VecDeque<Arc<ChatMessage>>,
     /// Bytes of text in `recent`.
     pub recent_bytes: usize,
+    /// True while `recent` holds only what was said since the server started, not yet the
+    /// stored messages before it: a room is read from the store when first joined, not at
+    /// start (see [`Room::warm_up`]).
+    pub cold: bool,
+    /// When its latest message was sent (ms; 0 when none), known without `recent`.
+    pub last_ts: u64,
     pub voiced: FxHashSet<SessionId>,
     pub modes: RoomModes,
     pub bans: Vec<Ban>,
@@ -174,6 +181,8 @@ impl Room {
             last_mid: 0,
             recent: Default::default(),
             recent_bytes: 0,
+            cold: false,
+            last_ts: 0,
             voiced: Default::default(),
             modes: RoomModes { no_external: true, ..Default::default() },
             bans: Vec::new(),
@@ -202,7 +211,7 @@ impl Room {
     }
 
     /// Adds a member whose nick folds to `folded` (nothing when already one).
-    pub fn add_member(&mut self, id: SessionId, folded: &str) {
+    pub fn add_member(&mut self, id: SessionId, folded: &Name) {
         if self.has_member(id) {
             return;
         }
@@ -233,7 +242,11 @@ impl Room {
     }
 
     pub fn remember(&mut self, message: Arc<ChatMessage>, keep: usize) {
-        if keep == 0 || self.ephemeral {
+        if self.ephemeral {
+            return;
+        }
+        self.last_ts = self.last_ts.max(message.ts);
+        if keep == 0 {
             return;
         }
         self.recent_bytes += message.text.len();
@@ -243,6 +256,32 @@ impl Room {
                 self.recent_bytes -= old.text.len();
             }
         }
+    }
+}
+
+impl Room {
+    /// Puts the stored messages read for a first join (`older`, oldest first) before what was
+    /// said since the start, once: afterwards `recent` is the room's latest messages, as if
+    /// they had been loaded at start.
+    pub fn warm_up(&mut self, older: Vec<Arc<ChatMessage>>, keep: usize) {
+        if !self.cold {
+            return;
+        }
+        self.cold = false;
+        let since = std::mem::take(&mut self.recent);
+        let first_since = since.front().and_then(|m| m.mid).unwrap_or(u64::MAX);
+        self.recent_bytes = 0;
+        let older = older.into_iter().filter(|m| m.mid.is_some_and(|mid| mid < first_since));
+        for message in older.chain(since) {
+            self.remember(message, keep);
+        }
+    }
+
+    /// The replay for a session that joined when the room's last message was `upto`: at most
+    /// `count` of the latest messages up to it (later ones reach the joiner live).
+    pub fn replay(&self, upto: u64, count: usize) -> Vec<Arc<ChatMessage>> {
+        let upto = self.recent.iter().rposition(|m| m.mid.is_none_or(|mid| mid <= upto)).map_or(0, |i| i + 1);
+        self.recent.range(upto.saturating_sub(count)..upto).cloned().collect()
     }
 }
 
