@@ -6,6 +6,12 @@
 //! at most [`MAX_QUEUED`] wait behind them; beyond that a request is refused at once
 //! (`AccountsBusy`), so a burst of logins costs bounded memory and never stalls delivery.
 //! Each answer comes back to the hub as a [`Checked`], which the hub applies in its own turn.
+//!
+//! The hashing itself runs on [`MAX_CHECKS`] threads of the lowest scheduling priority: on a
+//! busy machine (or a server pinned to one core) a burst of logins then takes the CPU the
+//! chat leaves over, rather than a share of the hub's. The blocking-pool task waits for its
+//! hash without using the CPU; it is kept so that tokio sees the work in flight (paused test
+//! time does not jump past a login being checked).
 
 use super::SessionId;
 use crate::password::{Password, hash_password, needs_rehash, verify_password};
@@ -27,6 +33,15 @@ pub(crate) enum Job {
     Login { folded: String, password: Password },
     /// Check `old` against the account, then store the hash of `new`.
     Passwd { folded: String, old: Password, new: Password },
+}
+
+impl Job {
+    /// The folded account name the job concerns.
+    fn folded(&self) -> &str {
+        match self {
+            Job::Register { folded, .. } | Job::Login { folded, .. } | Job::Passwd { folded, .. } => folded,
+        }
+    }
 }
 
 /// What a job found.
@@ -105,11 +120,68 @@ impl Verifier {
         let done = self.done.clone();
         let Queued { session, ticket, req, job } = queued;
         tokio::task::spawn_blocking(move || {
-            let (folded, outcome) = run(&*store, job);
+            let folded = job.folded().to_string();
+            let outcome = hashers().run(move || run(&*store, job).1).unwrap_or_else(|| {
+                Outcome::Failed(StoreError::Io("the password check failed unexpectedly".into()))
+            });
             // No receiver: the hub has stopped.
             let _ = done.send(Checked { session, ticket, req, folded, outcome });
         });
     }
+}
+
+/// The threads that hash, at the lowest priority; started at the first login.
+struct Hashers {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Hashers {
+    fn start() -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..MAX_CHECKS {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new().name(format!("natter-hash-{i}")).spawn(move || {
+                // Best effort: where the system refuses, hashing runs at normal priority.
+                if let Err(e) =
+                    thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+                {
+                    tracing::debug!(error = ?e, "password hashing runs at normal priority");
+                }
+                loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Self { jobs: std::sync::Mutex::new(jobs) }
+    }
+
+    /// Runs `work` on a hashing thread and waits for its result (on the calling thread when
+    /// no hashing thread is there); `None` when it panicked.
+    fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok();
+            let _ = done.send(out);
+        });
+        let sent = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job);
+        if let Err(std::sync::mpsc::SendError(job)) = sent {
+            job();
+        }
+        result.recv().ok().flatten()
+    }
+}
+
+fn hashers() -> &'static Hashers {
+    static HASHERS: std::sync::OnceLock<Hashers> = std::sync::OnceLock::new();
+    HASHERS.get_or_init(Hashers::start)
 }
 
 /// Does one job (blocking).
