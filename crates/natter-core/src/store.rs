@@ -273,6 +273,13 @@ pub trait Store: Send + Sync + 'static {
         Ok(false)
     }
 
+    /// A number that changes when another process (`natter user`) has written the store:
+    /// the hub then reads its table of registered names again. `0` for stores that no other
+    /// process writes.
+    fn outside_writes(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// Flushes and releases the store at shutdown.
     fn close(&self) -> Result<(), StoreError> {
         Ok(())

@@ -548,6 +548,16 @@ impl Store for SqliteStore {
         Ok(deleted == 1)
     }
 
+    fn outside_writes(&self) -> Result<u64, StoreError> {
+        // SQLite's data_version of a connection changes when another connection commits,
+        // never for its own commits: the writer is the only connection of the server that
+        // writes, so a change is another process's write.
+        let version: i64 = lock(&self.writer)
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(|e| io_error("cannot read the database's data version", &e))?;
+        Ok(version as u64)
+    }
+
     fn close(&self) -> Result<(), StoreError> {
         // Fold the write-ahead log into the database so that the file alone is a complete copy
         // (for backups) and the next start has no log to replay; refresh the query planner's

@@ -394,3 +394,20 @@ fn an_admin_tool_beside_a_server_of_another_schema_version_refuses_to_touch_it()
     assert!(err.contains("same natter version as the server"), "{err}");
     assert!(SqliteStore::open_beside_server(":memory:").unwrap_err().to_string().contains("--db file"));
 }
+
+#[test]
+fn outside_writes_change_only_when_another_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("natter.db");
+    let server = open(&path).unwrap();
+    let start = server.outside_writes().unwrap();
+    // The server's own writes do not count.
+    server.commit(&[Write::Room(room("#a")), Write::Message(msg("#a", 1, None))]).unwrap();
+    assert!(server.create_account(&an_account("own")).unwrap());
+    assert_eq!(server.outside_writes().unwrap(), start);
+    let admin = SqliteStore::open_beside_server(path.to_str().unwrap()).unwrap();
+    assert!(admin.create_account(&an_account("bob")).unwrap());
+    let after = server.outside_writes().unwrap();
+    assert_ne!(after, start);
+    assert_eq!(server.outside_writes().unwrap(), after, "stable until the next outside write");
+}

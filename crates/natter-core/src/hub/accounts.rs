@@ -18,6 +18,7 @@ use crate::event::{AccountChange, Event};
 use crate::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, check_new_password};
 use crate::refusal::Refusal;
 use crate::request::Req;
+use crate::store::AccountRecord;
 use crate::throttle::Key;
 use crate::vocab::Name;
 use natter_proto::names::{fold, validate_nick};
@@ -214,4 +215,59 @@ impl Hub {
         self.unprotect(id);
         self.restore_standing(id);
     }
+
+    /// Asks the store, off the hub's task, whether another process changed the accounts, and
+    /// for the table of registered names when it did (`HubConfig::account_refresh`).
+    pub(super) fn refresh_accounts(&mut self) {
+        if self.refreshing {
+            return;
+        }
+        self.refreshing = true;
+        let (store, seen, back) = (self.store.clone(), self.accounts_seen, self.refreshed.clone());
+        tokio::task::spawn_blocking(move || {
+            let read = match store.outside_writes() {
+                Ok(version) if version != seen => match store.accounts() {
+                    Ok(accounts) => Some((version, accounts)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the accounts again");
+                        None
+                    }
+                },
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell whether the accounts changed");
+                    None
+                }
+            };
+            let _ = back.send(read);
+        });
+    }
+
+    /// The table of registered names, read again: names `natter user` added are protected
+    /// from now on (a session holding one is told, and under `enforce` its clock starts), and
+    /// names it deleted no longer are.
+    pub(super) fn on_account_table(&mut self, read: TableRead) {
+        self.refreshing = false;
+        let Some((version, accounts)) = read else { return };
+        self.accounts_seen = version;
+        let before: Vec<String> = self.accounts.keys().cloned().collect();
+        self.accounts.clear();
+        self.account_looks.clear();
+        for account in &accounts {
+            self.note_account(&account.folded, &account.name);
+        }
+        tracing::info!(accounts = accounts.len(), "read the accounts again (changed by another process)");
+        let added: Vec<SessionId> = accounts
+            .iter()
+            .filter(|a| !before.contains(&a.folded))
+            .filter_map(|a| self.nicks.get(a.folded.as_str()).copied())
+            .collect();
+        for id in added {
+            self.protect_nick(id);
+        }
+    }
 }
+
+/// What a read of the table of registered names found: `None` when nothing changed (or the
+/// store could not say); else the store's new `outside_writes` and every account.
+pub(crate) type TableRead = Option<(u64, Vec<AccountRecord>)>;

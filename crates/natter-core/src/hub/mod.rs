@@ -85,6 +85,9 @@ pub struct HubConfig {
     pub nick_protection: NickProtection,
     /// Under `enforce`, how long a session holding a registered nickname has to log in.
     pub nick_grace: std::time::Duration,
+    /// How often the hub checks whether another process (`natter user`) changed the accounts,
+    /// to read its table of registered names again.
+    pub account_refresh: std::time::Duration,
 }
 
 /// Service names IRC clients show as trustworthy: reserved on every server.
@@ -107,6 +110,7 @@ impl Default for HubConfig {
             reserved_nicks: SERVICE_NICKS.iter().map(|s| s.to_string()).collect(),
             nick_protection: NickProtection::default(),
             nick_grace: std::time::Duration::from_secs(30),
+            account_refresh: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -266,6 +270,12 @@ pub(crate) struct Hub {
     protect_pending: FxHashMap<SessionId, tokio::time::Instant>,
     /// Where the walk through guest names stands.
     next_guest: u32,
+    /// The store's `outside_writes` when the table of registered names was last read.
+    accounts_seen: u64,
+    /// A read of the table of registered names is under way.
+    refreshing: bool,
+    /// Where those reads come back.
+    refreshed: mpsc::UnboundedSender<accounts::TableRead>,
     /// The empty name, allocated once: most sessions give no real name, and each would
     /// otherwise hold an allocation of its own for it.
     no_name: Name,
@@ -276,6 +286,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (pages, pages_rx) = mpsc::unbounded_channel();
     let (checked, checked_rx) = mpsc::unbounded_channel();
+    let (refreshed, refreshed_rx) = mpsc::unbounded_channel();
     let reserved = config.reserved_nicks.iter().map(|n| identity::skeleton_key(n)).collect();
     let password = config.password.as_deref().map(crate::secret::Secret::new);
     let operators = config.operators.iter().map(|(n, p)| passwords::Operator::new(n, p)).collect();
@@ -318,8 +329,12 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         protect_deadlines: Default::default(),
         protect_pending: FxHashMap::default(),
         next_guest: (crate::time::now_ms() % 90_000) as u32,
+        accounts_seen: 0,
+        refreshing: false,
+        refreshed,
         no_name: Name::from(""),
     };
+    hub.accounts_seen = hub.store.outside_writes()?;
     for account in hub.store.accounts()? {
         hub.note_account(&account.folded, &account.name);
     }
@@ -357,7 +372,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let lobby = hub.config.lobby.clone();
     hub.ensure_room(&lobby);
     let (tx, rx) = mpsc::channel(hub.config.queue);
-    tokio::spawn(hub.run(rx, done_rx, pages_rx, checked_rx));
+    tokio::spawn(hub.run(rx, done_rx, pages_rx, checked_rx, refreshed_rx));
     Ok(HubHandle { tx, lobby: lobby.into() })
 }
 
@@ -385,7 +400,11 @@ impl Hub {
         mut done: mpsc::UnboundedReceiver<Committed>,
         mut pages: mpsc::UnboundedReceiver<HistoryPage>,
         mut checked: mpsc::UnboundedReceiver<verifier::Checked>,
+        mut refreshed: mpsc::UnboundedReceiver<accounts::TableRead>,
     ) {
+        let mut refresh = tokio::time::interval(self.config.account_refresh);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        refresh.reset();
         let mut batch = Vec::with_capacity(256);
         // The nick protection timer: reset only when the earliest deadline changes.
         let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
@@ -412,6 +431,11 @@ impl Hub {
                     self.on_checked(answer);
                     self.flush();
                 }
+                Some(table) = refreshed.recv() => {
+                    self.on_account_table(table);
+                    self.flush();
+                }
+                _ = refresh.tick() => self.refresh_accounts(),
                 () = &mut protection, if next.is_some() => {
                     self.on_protection_deadlines();
                     self.flush();
