@@ -280,6 +280,8 @@ pub enum Command {
     Register {
         /// The account's password (at least 8 characters, at most 256 bytes).
         password: Password,
+        /// The address the session comes from: registrations per address are limited.
+        from: Option<std::net::IpAddr>,
         /// Request id.
         req: Req,
     },

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod password;
 mod persist;
 pub mod refusal;
+mod registration_limit;
 pub mod request;
 mod secret;
 pub mod store;

@@ -257,6 +257,12 @@ pub enum Refusal {
     /// The server is checking as many passwords as it queues: a burst of logins must not
     /// pin its memory or CPU, so the rest are refused until it catches up.
     AccountsBusy,
+    /// Too many accounts registered from this address lately: registering costs the server
+    /// storage for good, so an address may register only a few an hour.
+    TooManyRegistrations {
+        /// Seconds until the next registration is taken (at least 1).
+        wait_secs: u64,
+    },
     /// The store could not read or write an account.
     AccountsUnavailable {
         /// The store's error.
@@ -366,6 +372,11 @@ impl fmt::Display for Refusal {
                 f.write_str("the server is checking many passwords right now; try again in a few seconds")
             }
             Refusal::AccountsUnavailable { problem } => write!(f, "accounts unavailable: {problem}"),
+            Refusal::TooManyRegistrations { wait_secs } => write!(
+                f,
+                "too many accounts registered from your address lately; try again in {}",
+                Wait(*wait_secs)
+            ),
             Refusal::NickRegistered { nick, account } if **nick == **account => write!(
                 f,
                 "the nickname {nick} is registered; /login {nick} PASSWORD if it is yours, or choose another"

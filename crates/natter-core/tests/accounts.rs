@@ -102,7 +102,7 @@ fn login(name: &str, password: &str, from: &str) -> Command {
 }
 
 fn register(password: &str) -> Command {
-    Command::Register { password: password.into(), req: None }
+    Command::Register { password: password.into(), from: Some("192.0.2.200".parse().unwrap()), req: None }
 }
 
 fn stored(store: &MemoryStore, name: &str, password: &str) {
@@ -473,4 +473,29 @@ async fn an_operator_kept_by_nick_is_kept_by_account_once_logged_in() {
     let b = rooms.iter().find(|r| r.record.folded == "#b").unwrap();
     assert_eq!(b.record.rules.operators, ["~bob"]);
     assert_eq!(b.record.rules.founder, None, "founded before the account existed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_address_may_register_only_a_few_accounts_an_hour() {
+    let config =
+        HubConfig { nick_protection: NickProtection::Off, registrations_per_hour: 2, ..HubConfig::default() };
+    let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
+    let from = |addr: &str| Some(addr.parse().unwrap());
+    let register_from =
+        |addr: &str| Command::Register { password: "long enough".into(), from: from(addr), req: None };
+    for nick in ["one", "two"] {
+        let p = join(&hub, nick).await;
+        hub.command(p.id, register_from("198.51.100.9")).await.unwrap();
+        assert_eq!(p.answer().await, Ok((AccountChange::Registered, nick.into())));
+    }
+    let third = join(&hub, "three").await;
+    hub.command(third.id, register_from("198.51.100.9")).await.unwrap();
+    assert_eq!(third.answer().await, Err(Refusal::TooManyRegistrations { wait_secs: 3600 }));
+    // Another address is not held back; the first may register again after the hour.
+    hub.command(third.id, register_from("203.0.113.4")).await.unwrap();
+    assert_eq!(third.answer().await, Ok((AccountChange::Registered, "three".into())));
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let fourth = join(&hub, "four").await;
+    hub.command(fourth.id, register_from("198.51.100.9")).await.unwrap();
+    assert_eq!(fourth.answer().await, Ok((AccountChange::Registered, "four".into())));
 }

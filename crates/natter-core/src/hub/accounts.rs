@@ -43,7 +43,13 @@ impl Hub {
     }
 
     /// `Register`: the session's nickname becomes an account with this password.
-    pub(super) fn register_account(&mut self, id: SessionId, password: Password, req: Req) {
+    pub(super) fn register_account(
+        &mut self,
+        id: SessionId,
+        password: Password,
+        from: Option<IpAddr>,
+        req: Req,
+    ) {
         if let Some(account) = self.logged_in.get(&id) {
             return self.refuse(id, req, Refusal::AlreadyLoggedIn { account: account.clone() });
         }
@@ -54,6 +60,10 @@ impl Hub {
         }
         if let Err(problem) = check_new_password(password.expose()) {
             return self.refuse(id, req, Refusal::WeakPassword { problem });
+        }
+        if let Err(wait) = self.registrations.take(from, Instant::now()) {
+            let wait_secs = wait.as_millis().div_ceil(1000).max(1) as u64;
+            return self.refuse(id, req, Refusal::TooManyRegistrations { wait_secs });
         }
         self.submit_check(id, req, Job::Register { folded, name, password });
     }

@@ -46,7 +46,7 @@ impl Hub {
             Command::Away { text, req } => self.away(id, text, req),
             Command::Whois { nick, req } => self.whois(id, &nick, req),
             Command::Whowas { nick, count, req } => self.whowas(id, &nick, count, req),
-            Command::Register { password, req } => self.register_account(id, password, req),
+            Command::Register { password, from, req } => self.register_account(id, password, from, req),
             Command::Login { name, password, from, req } => {
                 self.login_account(id, &name, password, from, req)
             }

@@ -85,6 +85,8 @@ pub struct HubConfig {
     pub nick_protection: NickProtection,
     /// Under `enforce`, how long a session holding a registered nickname has to log in.
     pub nick_grace: std::time::Duration,
+    /// Accounts one address (IPv6: one /64) may register an hour; 0: no limit.
+    pub registrations_per_hour: u32,
     /// How often the hub checks whether another process (`natter user`) changed the accounts,
     /// to read its table of registered names again.
     pub account_refresh: std::time::Duration,
@@ -111,6 +113,7 @@ impl Default for HubConfig {
             nick_protection: NickProtection::default(),
             nick_grace: std::time::Duration::from_secs(30),
             account_refresh: std::time::Duration::from_secs(30),
+            registrations_per_hour: 5,
         }
     }
 }
@@ -272,6 +275,8 @@ pub(crate) struct Hub {
     next_guest: u32,
     /// The store's `outside_writes` when the table of registered names was last read.
     accounts_seen: u64,
+    /// Registrations per address.
+    registrations: crate::registration_limit::RegistrationLimit,
     /// A read of the table of registered names is under way.
     refreshing: bool,
     /// Where those reads come back.
@@ -291,6 +296,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let password = config.password.as_deref().map(crate::secret::Secret::new);
     let operators = config.operators.iter().map(|(n, p)| passwords::Operator::new(n, p)).collect();
     let throttle = crate::throttle::Throttle::new(config.login_throttle);
+    let registrations = crate::registration_limit::RegistrationLimit::new(config.registrations_per_hour);
     let mut hub = Hub {
         config,
         store,
@@ -330,6 +336,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         protect_pending: FxHashMap::default(),
         next_guest: (crate::time::now_ms() % 90_000) as u32,
         accounts_seen: 0,
+        registrations,
         refreshing: false,
         refreshed,
         no_name: Name::from(""),

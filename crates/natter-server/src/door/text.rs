@@ -580,9 +580,11 @@ impl TextDoor {
             }
             SlashCommand::Away(text) => Command::Away { text, req: None },
             SlashCommand::Whois(nick) => Command::Whois { nick, req: None },
-            SlashCommand::Register(password) => {
-                Command::Register { password: Password::new(password.0), req: None }
-            }
+            SlashCommand::Register(password) => Command::Register {
+                password: Password::new(password.0),
+                from: Some(ctx.peer.ip()),
+                req: None,
+            },
             SlashCommand::Login { name, password } => Command::Login {
                 name,
                 password: Password::new(password.0),

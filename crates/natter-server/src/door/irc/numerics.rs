@@ -159,6 +159,7 @@ impl IrcDoor {
                 | Refusal::WeakPassword { .. }
                 | Refusal::AccountPending
                 | Refusal::AccountsBusy
+                | Refusal::TooManyRegistrations { .. }
                 | Refusal::AccountsUnavailable { .. },
                 _,
             ) => {

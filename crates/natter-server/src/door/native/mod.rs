@@ -209,9 +209,11 @@ impl Door for NativeDoor {
             ClientFrame::Login { id, .. } => {
                 return refuse(ctx, id, ErrorCode::BadFrame, "login needs \"name\" and \"password\"");
             }
-            ClientFrame::Register { password, id } => {
-                Command::Register { password: Password::new(password), req: token(id) }
-            }
+            ClientFrame::Register { password, id } => Command::Register {
+                password: Password::new(password),
+                from: Some(ctx.peer.ip()),
+                req: token(id),
+            },
             ClientFrame::Logout { id } => Command::Logout { req: token(id) },
             ClientFrame::Passwd { old, new, id } => Command::Passwd {
                 old: Password::new(old),

@@ -43,6 +43,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::NotLoggedIn => ErrorCode::NotLoggedIn,
         Refusal::WeakPassword { .. } => ErrorCode::WeakPassword,
         Refusal::AccountPending | Refusal::AccountsBusy => ErrorCode::Busy,
+        Refusal::TooManyRegistrations { .. } => ErrorCode::TooManyAttempts,
         Refusal::AccountsUnavailable { .. } => ErrorCode::StoreFailed,
         Refusal::NickRegistered { .. } => ErrorCode::NickRegistered,
     }
@@ -241,6 +242,11 @@ mod tests {
                 Refusal::NickRegistered { nick: "аnn".into(), account: nick() },
                 ErrorCode::NickRegistered,
                 "the nickname аnn looks like the registered nickname ann; choose another",
+            ),
+            (
+                Refusal::TooManyRegistrations { wait_secs: 1800 },
+                ErrorCode::TooManyAttempts,
+                "too many accounts registered from your address lately; try again in 30 min",
             ),
             (
                 Refusal::TooManyAttempts { wait_secs: 3, by: Throttled::Account },

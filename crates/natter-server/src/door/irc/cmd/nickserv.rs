@@ -39,7 +39,7 @@ impl IrcDoor {
         let command = match (verb.as_str(), args.as_slice()) {
             // An e-mail address is accepted and not kept: natter sends no mail.
             ("REGISTER", [password] | [password, _]) => {
-                Command::Register { password: Password::from(*password), req }
+                Command::Register { password: Password::from(*password), from, req }
             }
             ("IDENTIFY", [password]) => {
                 Command::Login { name: self.nick.clone(), password: Password::from(*password), from, req }
