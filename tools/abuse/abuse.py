@@ -15,6 +15,7 @@ script closes everything it opened. Only for servers you run: loopback by defaul
 import argparse
 import asyncio
 import json
+import logging
 import os
 import socket
 import time
@@ -53,7 +54,11 @@ class Native:
         line = await self.reader.readline()
         if not line:
             raise ConnectionError("closed")
-        return json.loads(line)
+        try:
+            return json.loads(line)
+        except ValueError:
+            # The server's one-line goodbye to a connection it will not serve (`*** bye: ...`).
+            raise ConnectionError(line.decode(errors="replace").strip()) from None
 
     async def until(self, pred):
         while True:
@@ -291,6 +296,8 @@ def main():
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--only", default="", help="comma-separated attack names: " + ", ".join(ATTACKS))
     args = p.parse_args()
+    # Writes to connections the server has cut are expected here: not worth a warning each.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
     names = [n for n in args.only.split(",") if n] or list(ATTACKS)
     for name in names:
         if name not in ATTACKS:

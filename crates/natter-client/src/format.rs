@@ -141,10 +141,19 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
             }
             t
         }
-        S::Members { room, nicks, count, .. } => {
+        S::Members { room, nicks, count, more, .. } => {
             let where_ = room.as_deref().map_or("online".to_string(), |r| format!("in {}", s(r)));
             let count = count.unwrap_or(nicks.len() as u64);
-            format!("{count} {where_}: {}{}", s(&nicks.join(" ")), and_more(nicks.len(), count))
+            // The count is the whole list's; a page says where the next one starts.
+            let mut t = format!("{count} {where_}: {}", s(&nicks.join(" ")));
+            if *more && let Some(last) = nicks.last() {
+                t.push_str(&format!(
+                    " and more (/who {} {} lists the next)",
+                    s(room.as_deref().unwrap_or("*")),
+                    s(last)
+                ));
+            }
+            t
         }
         S::Rooms { rooms, .. } => {
             let list: Vec<String> = rooms
@@ -328,6 +337,23 @@ mod tests {
         let line = event_line(&Event::Frame(part)).unwrap();
         assert_eq!(line, format!("-- ann left {shown} ({shown})"));
         assert!(!line.chars().any(char::is_control), "{line:?}");
+    }
+
+    #[test]
+    fn a_page_of_members_says_how_to_get_the_next() {
+        let members = |nicks: &[&str], more: bool| ServerFrame::Members {
+            id: None,
+            room: Some(Cow::Borrowed("#big")),
+            nicks: nicks.iter().map(|n| Cow::Owned(n.to_string())).collect(),
+            users: Vec::new(),
+            more,
+            count: Some(1500),
+        };
+        assert_eq!(
+            frame_text(&members(&["ann", "bob"], true)).unwrap(),
+            "1500 in #big: ann bob and more (/who #big bob lists the next)"
+        );
+        assert_eq!(frame_text(&members(&["zed"], false)).unwrap(), "1500 in #big: zed");
     }
 
     #[test]

@@ -66,13 +66,13 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                 }
             }
             SlashCommand::Me(text) => Plan::Send { target: current.clone(), text, action: true },
-            SlashCommand::Who(room) => {
-                let room = match room.as_deref() {
+            SlashCommand::Who { target, after } => {
+                let room = match target.as_deref() {
                     Some("*") => None,
                     Some(r) => Some(r.to_string()),
                     None => room_of(None).ok(),
                 };
-                Plan::Submit(ClientFrame::Who { room, detail: false, after: None, limit: None, id: None })
+                Plan::Submit(ClientFrame::Who { room, detail: false, after, limit: None, id: None })
             }
             SlashCommand::IgnoreAll => Plan::Submit(ClientFrame::IgnoreAll { on: None, id: None }),
             SlashCommand::Join(room) => {

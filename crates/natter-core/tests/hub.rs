@@ -343,14 +343,26 @@ async fn long_topics_reasons_and_away_messages_are_cut_for_everyone() {
     assert_eq!(reason, Some("é".repeat(MAX_KICK_BYTES / 2)));
 }
 
-/// A store whose history reads wait until the test lets them go: the hub must keep the page's
-/// place among the session's answers however long the read takes.
-struct GatedStore {
-    inner: MemoryStore,
-    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+/// A store (shared across restarts) that counts the history reads and can hold each until the
+/// test lets it go: the hub must keep a page's place among the session's answers however long
+/// the read takes.
+struct WatchedStore {
+    inner: Arc<MemoryStore>,
+    reads: std::sync::atomic::AtomicUsize,
+    gate: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
 }
 
-impl natter_core::Store for GatedStore {
+impl WatchedStore {
+    fn new(inner: Arc<MemoryStore>, gate: Option<std::sync::mpsc::Receiver<()>>) -> Arc<Self> {
+        Arc::new(Self { inner, reads: Default::default(), gate: gate.map(std::sync::Mutex::new) })
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl natter_core::Store for WatchedStore {
     fn load_each(
         &self,
         recent: usize,
@@ -368,7 +380,10 @@ impl natter_core::Store for GatedStore {
         room: &str,
         query: natter_core::store::HistoryQuery,
     ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
-        let _ = self.gate.lock().unwrap().recv();
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(gate) = &self.gate {
+            let _ = gate.lock().unwrap().recv();
+        }
         self.inner.history(room, query)
     }
 
@@ -417,8 +432,8 @@ fn kinds(events: &[Event]) -> Vec<&'static str> {
 #[tokio::test]
 async fn a_history_page_keeps_its_place_among_the_answers() {
     let (open, gate) = std::sync::mpsc::channel();
-    let store = GatedStore { inner: MemoryStore::new(), gate: std::sync::Mutex::new(gate) };
-    let hub = hub::start(HubConfig::default(), Arc::new(store)).unwrap();
+    let store = WatchedStore::new(Arc::new(MemoryStore::new()), Some(gate));
+    let hub = hub::start(HubConfig::default(), store).unwrap();
     let ann = join(&hub, "ann", 64).await;
     let bob = join(&hub, "bob", 64).await;
     ann.events().await;
@@ -448,8 +463,8 @@ async fn a_history_page_keeps_its_place_among_the_answers() {
 #[tokio::test]
 async fn history_requests_beyond_four_pending_are_refused_and_the_four_arrive_in_order() {
     let (open, gate) = std::sync::mpsc::channel();
-    let store = GatedStore { inner: MemoryStore::new(), gate: std::sync::Mutex::new(gate) };
-    let hub = hub::start(HubConfig::default(), Arc::new(store)).unwrap();
+    let store = WatchedStore::new(Arc::new(MemoryStore::new()), Some(gate));
+    let hub = hub::start(HubConfig::default(), store).unwrap();
     let ann = join(&hub, "ann", 64).await;
     ann.events().await;
     for i in 0..10u32 {
@@ -1107,50 +1122,6 @@ async fn a_clients_ids_are_recognised_after_a_restart_and_by_nobody_else() {
     ann.events().await;
     hub.command(ann.id, say("#lobby", "kept", Some("k-1"))).await.unwrap();
     assert_eq!(ack_of(&ann.events().await), Some((true, mid)));
-}
-
-/// A store shared across restarts that counts the history reads and can hold them until the
-/// test lets each go.
-struct WatchedStore {
-    inner: Arc<MemoryStore>,
-    reads: std::sync::atomic::AtomicUsize,
-    gate: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
-}
-
-impl WatchedStore {
-    fn new(inner: Arc<MemoryStore>, gate: Option<std::sync::mpsc::Receiver<()>>) -> Arc<Self> {
-        Arc::new(Self { inner, reads: Default::default(), gate: gate.map(std::sync::Mutex::new) })
-    }
-
-    fn reads(&self) -> usize {
-        self.reads.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl natter_core::Store for WatchedStore {
-    fn load_each(
-        &self,
-        recent: usize,
-        room: &mut dyn FnMut(natter_core::store::LoadedRoom),
-    ) -> Result<(), natter_core::StoreError> {
-        self.inner.load_each(recent, room)
-    }
-
-    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
-        self.inner.commit(batch)
-    }
-
-    fn history(
-        &self,
-        room: &str,
-        query: natter_core::store::HistoryQuery,
-    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
-        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Some(gate) = &self.gate {
-            let _ = gate.lock().unwrap().recv();
-        }
-        self.inner.history(room, query)
-    }
 }
 
 /// A store holding `#old` with messages "old 1" to "old N" (and the lobby), as a server

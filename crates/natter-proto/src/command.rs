@@ -30,9 +30,15 @@ pub enum Input {
 pub enum SlashCommand {
     /// `/help [command]`
     Help(Option<String>),
-    /// `/who [#room|*]`: who is online in a room (the current one when absent), or on the whole
-    /// server with `*`. `/ls` is `/who *`, as in the tutorials.
-    Who(Option<String>),
+    /// `/who [#room|*] [nick]`: who is online in a room (the current one when absent), or on
+    /// the whole server with `*`; with a nick, the page that follows it (a big list comes a
+    /// page at a time). `/ls` is `/who *`, as in the tutorials (`/ls nick`: `/who * nick`).
+    Who {
+        /// The room, `*`, or `None` for the current room.
+        target: Option<String>,
+        /// Start after this nick: the last one of the page before.
+        after: Option<String>,
+    },
     /// `/i`: toggle ignoring all room messages.
     IgnoreAll,
     /// `/join #room`
@@ -195,8 +201,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("@nick text", "private message to nick (also /msg nick text)"),
     ("/r text", "reply privately to whoever last sent you a private message"),
     ("/help [command]", "this help"),
-    ("/ls", "who is online on the whole server"),
-    ("/who [#room|*]", "who is in the room (* for the whole server)"),
+    ("/ls [nick]", "who is online on the whole server; after nick: the next page"),
+    ("/who [#room|*] [nick]", "who is in the room (* for the whole server); after nick: the next page"),
     ("/i", "toggle ignore mode: hide room messages, keep private ones"),
     ("/join #room", "join or create a room; it becomes the current room"),
     ("/part [#room] [reason]", "leave a room"),
@@ -347,8 +353,24 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
     let name = name.to_ascii_lowercase();
     let cmd = match name.as_str() {
         "help" | "h" | "?" => SlashCommand::Help(rest.map(|r| r.trim_start_matches('/').to_string())),
-        "ls" => SlashCommand::Who(Some(rest.map_or("*", |r| split_word(r).0).to_string())),
-        "who" | "names" | "w" => SlashCommand::Who(rest.map(|r| split_word(r).0.to_string())),
+        "ls" | "who" | "names" | "w" => {
+            let (target, after) = match rest.map(split_word) {
+                None => (None, None),
+                Some((target, after)) => {
+                    (Some(target.to_string()), after.map(|a| split_word(a).0.to_string()))
+                }
+            };
+            // `/ls` is everyone online: `/ls nick` goes on after that nick, `/ls #room` lists
+            // the room.
+            let (target, after) = match (name.as_str(), target) {
+                ("ls", Some(nick)) if !nick.starts_with('#') && nick != "*" && after.is_none() => {
+                    (Some("*".into()), Some(nick))
+                }
+                ("ls", None) => (Some("*".into()), after),
+                (_, target) => (target, after),
+            };
+            SlashCommand::Who { target, after }
+        }
         "i" => SlashCommand::IgnoreAll,
         "join" | "j" => match rest {
             Some(r) => SlashCommand::Join(split_word(r).0.to_string()),
@@ -516,9 +538,18 @@ mod tests {
     #[test]
     fn commands() {
         assert_eq!(cmd("/i"), SlashCommand::IgnoreAll);
-        assert_eq!(cmd("/ls"), SlashCommand::Who(Some("*".into())));
-        assert_eq!(cmd("/who"), SlashCommand::Who(None));
-        assert_eq!(cmd("/who #rust"), SlashCommand::Who(Some("#rust".into())));
+        let who = |target: Option<&str>, after: Option<&str>| SlashCommand::Who {
+            target: target.map(Into::into),
+            after: after.map(Into::into),
+        };
+        assert_eq!(cmd("/ls"), who(Some("*"), None));
+        assert_eq!(cmd("/ls #rust"), who(Some("#rust"), None));
+        assert_eq!(cmd("/ls bob"), who(Some("*"), Some("bob")));
+        assert_eq!(cmd("/ls * bob"), who(Some("*"), Some("bob")));
+        assert_eq!(cmd("/who"), who(None, None));
+        assert_eq!(cmd("/who #rust"), who(Some("#rust"), None));
+        assert_eq!(cmd("/who #rust bob"), who(Some("#rust"), Some("bob")));
+        assert_eq!(cmd("/who * bob extra"), who(Some("*"), Some("bob")));
         assert_eq!(cmd("/join #rust"), SlashCommand::Join("#rust".into()));
         assert_eq!(cmd("/part"), SlashCommand::Part { room: None, reason: None });
         assert_eq!(

@@ -126,8 +126,9 @@ pub struct Args {
     /// [default: 16].
     #[arg(long, env = "NATTER_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
     pub max_connections_per_address: Option<u32>,
-    /// TCP connections not yet logged in, server-wide, beyond which newcomers are turned away,
-    /// lowered to a quarter of the file-descriptor limit; 0 for no cap [default: 1000].
+    /// TCP connections not yet logged in, server-wide, beyond which each newcomer takes the
+    /// place of the one that has waited longest, lowered to a quarter of the file-descriptor
+    /// limit; 0 for no cap [default: 1000].
     #[arg(long, env = "NATTER_MAX_UNREGISTERED", value_name = "N")]
     pub max_unregistered: Option<usize>,
     /// Whether connections from this machine (127.0.0.0/8, ::1) are exempt from the

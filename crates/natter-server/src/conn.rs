@@ -213,6 +213,10 @@ async fn on_timer<D: Door>(
     if registering && ctx.hub.is_stopped() {
         return Some("server shutting down".into());
     }
+    if registering && ctx.evicted() {
+        tracing::info!(peer = %ctx.peer, "disconnected: not logged in while newer connections waited");
+        return Some(crate::peers::EVICTED.into());
+    }
     if registering && now >= deadline {
         let secs = ctx.settings.register_timeout.as_secs();
         tracing::info!(peer = %ctx.peer, "disconnected: registration timeout");

@@ -61,17 +61,13 @@ impl RateLimiter {
     }
 }
 
-/// Counts invalid requests; forgives one per ten seconds of good behaviour.
-#[derive(Debug)]
+/// Counts invalid requests; forgives one per ten seconds of good behaviour. Eight bytes (a
+/// time on [`clock_ms`], not an `Instant`): it lives in every connection.
+#[derive(Debug, Default)]
 pub struct Strikes {
     count: u32,
-    last: Instant,
-}
-
-impl Default for Strikes {
-    fn default() -> Self {
-        Self { count: 0, last: Instant::now() }
-    }
+    /// When the count was last forgiven or started (ms on [`clock_ms`]).
+    since_ms: u32,
 }
 
 impl Strikes {
@@ -80,12 +76,12 @@ impl Strikes {
 
     /// Records one invalid request; true when the session should be closed.
     pub fn hit(&mut self) -> bool {
-        let now = Instant::now();
-        let forgiven = (now.duration_since(self.last).as_secs() / 10) as u32;
-        self.count = self.count.saturating_sub(forgiven) + 1;
-        if forgiven > 0 {
-            self.last = now;
+        let now = clock_ms();
+        let forgiven = if self.count == 0 { 0 } else { now.wrapping_sub(self.since_ms) / 10_000 };
+        if self.count == 0 || forgiven > 0 {
+            self.since_ms = now;
         }
+        self.count = self.count.saturating_sub(forgiven) + 1;
         self.count > Self::LIMIT
     }
 }

@@ -213,6 +213,11 @@ async fn handle(mut stream: TcpStream, hub: HubHandle, settings: SessionSettings
                 let _ = stream.write_all(b"*** bye: server shutting down\r\n").await;
                 return;
             }
+            Err(_) if admitted.is_evicted() => {
+                tracing::info!(peer = %admitted.peer(), "disconnected: not logged in while newer connections waited");
+                let _ = stream.write_all(format!("*** bye: {}\r\n", crate::peers::EVICTED).as_bytes()).await;
+                return;
+            }
             Err(_) if line_wait.is_some() && Instant::now() < deadline => break,
             Err(_) if greeted && Instant::now() < deadline => {}
             Err(_) if !greeted && Instant::now() < deadline => {

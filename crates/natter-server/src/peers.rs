@@ -1,8 +1,13 @@
 //! Who is connected from where. Every TCP connection is counted when it is accepted, against
 //! two caps: connections per address (so that one address cannot take every file descriptor)
 //! and connections not yet logged in, server-wide (so that silent newcomers, from however many
-//! addresses, cannot hold the descriptors the logged-in users need). A connection over a cap
-//! is refused with a line saying why, before any task is spawned for it. The counts are
+//! addresses, cannot hold the descriptors the logged-in users need). A connection over the
+//! per-address cap is refused with a line saying why, before any task is spawned for it. A
+//! newcomer beyond the second cap is let in, and the newcomer that has waited longest is told
+//! to go instead ([`Peers::is_evicted`]): a real client logs in within a round trip or two, so
+//! whoever holds the oldest places is the one not logging in, and an attacker with many
+//! addresses cannot keep everyone else out by holding them. Only when as many evicted
+//! connections are still closing as the cap allows is a newcomer refused. The counts are
 //! released when the connection ends, or, for the second cap, when it logs in.
 //!
 //! Peers on this machine (loopback) are exempt from the per-address cap by default: a proxy
@@ -15,10 +20,12 @@
 
 use crate::address::{AddressKey, PeerAddr};
 use crate::cloak::Cloak;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Why a connection that has not logged in is closed when newer ones need its place.
+pub const EVICTED: &str = "the server is busy: too many connections are logging in, and this one waited longest; log in as soon as you connect";
 
 /// The caps, as configured (0 = no cap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +48,7 @@ pub enum Refused {
         /// The cap.
         max: u32,
     },
-    /// Too many connections are still logging in.
+    /// Too many connections are still logging in, and as many more are being closed.
     #[error("the server is busy: {max} connections are logging in already; try again in a minute")]
     Unregistered {
         /// The cap.
@@ -56,13 +63,26 @@ pub struct Peers {
     caps: Caps,
     cloak: Option<Cloak>,
     /// Connections accepted and not yet logged in (all of them, exempt or not).
-    unregistered: AtomicUsize,
+    newcomers: Mutex<Newcomers>,
     /// Connections per counted address; an address whose count falls to zero is removed.
     by_address: Mutex<HashMap<AddressKey, u32>>,
     /// The server's shutdown waits until every clone of this sender is gone: every connection
     /// and UDP member holds these counts (and so this sender) until it ends, so it needs no
     /// sender of its own (8 bytes less in every idle connection).
     _alive: Option<crate::Alive>,
+}
+
+/// The connections not logged in yet, by their place in the line.
+#[derive(Debug, Default)]
+struct Newcomers {
+    /// The tickets of those waiting, oldest first. A ticket missing from here belongs to a
+    /// connection that logged in, ended, or was evicted.
+    waiting: BTreeSet<u32>,
+    /// The next ticket. It wraps after four billion connections: the ones waiting then are
+    /// a few seconds old, so no two waiting hold the same ticket.
+    next: u32,
+    /// Evicted connections that have not ended yet: they still hold their descriptors.
+    evicted: usize,
 }
 
 impl Peers {
@@ -72,7 +92,7 @@ impl Peers {
         Arc::new(Self {
             caps,
             cloak,
-            unregistered: AtomicUsize::new(0),
+            newcomers: Mutex::default(),
             by_address: Mutex::default(),
             _alive: alive,
         })
@@ -92,53 +112,87 @@ impl Peers {
     /// returned [`Admitted`] (and then by the session it becomes) until the connection ends.
     pub fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Admitted, Refused> {
         let ip = peer.ip();
-        let max = self.caps.unregistered;
-        let counted = self
-            .unregistered
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (max == 0 || n < max).then_some(n + 1));
-        if counted.is_err() {
-            return Err(Refused::Unregistered { max });
-        }
-        if self.caps.per_address > 0 && !self.is_exempt(ip) {
+        let counted = self.caps.per_address > 0 && !self.is_exempt(ip);
+        if counted {
             let mut table = self.table();
             let held = table.entry(AddressKey::of(ip)).or_insert(0);
             if *held >= self.caps.per_address {
                 // The entry existed (a cap of at least 1 was reached): nothing to clean up.
-                drop(table);
-                self.unregistered.fetch_sub(1, Ordering::AcqRel);
                 return Err(Refused::PerAddress { max: self.caps.per_address });
             }
             *held += 1;
         }
-        Ok(Admitted { peers: Some(self.clone()), peer: peer.into() })
+        let max = self.caps.unregistered;
+        let mut newcomers = self.newcomers();
+        if max > 0 && newcomers.waiting.len() >= max {
+            if newcomers.evicted >= max {
+                drop(newcomers);
+                if counted {
+                    self.release_address(ip);
+                }
+                return Err(Refused::Unregistered { max });
+            }
+            // The one that has waited longest makes room (it sees so at its next check).
+            newcomers.waiting.pop_first();
+            newcomers.evicted += 1;
+        }
+        let ticket = newcomers.next;
+        newcomers.next = newcomers.next.wrapping_add(1);
+        newcomers.waiting.insert(ticket);
+        Ok(Admitted { peers: Some(self.clone()), peer: peer.into(), ticket })
     }
 
-    /// A counted connection logged in: one fewer newcomer.
-    pub fn logged_in(&self) {
-        self.unregistered.fetch_sub(1, Ordering::AcqRel);
+    /// True when the newcomer holding `ticket` was told to make room for a later one: it
+    /// should hang up (unless it has just logged in).
+    pub fn is_evicted(&self, ticket: u32) -> bool {
+        !self.newcomers().waiting.contains(&ticket)
     }
 
-    /// A counted connection from `ip` ended; `logged_in` says whether it had logged in (and so
-    /// was already taken off the newcomers' count).
-    pub fn release(&self, ip: IpAddr, logged_in: bool) {
-        if !logged_in {
-            self.unregistered.fetch_sub(1, Ordering::AcqRel);
+    /// The newcomer holding `ticket` logged in: one fewer newcomer (or evicted connection
+    /// still open, when it logged in before it saw it was evicted: it stays, it is no ghost).
+    pub fn logged_in(&self, ticket: u32) {
+        self.leave_line(ticket);
+    }
+
+    /// A counted connection from `ip` ended; `ticket` is its place among the newcomers when it
+    /// had not logged in.
+    pub fn release(&self, ip: IpAddr, ticket: Option<u32>) {
+        if let Some(ticket) = ticket {
+            self.leave_line(ticket);
         }
         if self.caps.per_address > 0 && !self.is_exempt(ip) {
-            let mut table = self.table();
-            let key = AddressKey::of(ip);
-            if let Some(held) = table.get_mut(&key) {
-                *held = held.saturating_sub(1);
-                if *held == 0 {
-                    table.remove(&key);
-                }
+            self.release_address(ip);
+        }
+    }
+
+    /// Takes `ticket` out of the newcomers' line, or off the evicted count.
+    fn leave_line(&self, ticket: u32) {
+        let mut newcomers = self.newcomers();
+        if !newcomers.waiting.remove(&ticket) {
+            newcomers.evicted = newcomers.evicted.saturating_sub(1);
+        }
+    }
+
+    /// One connection fewer from `ip`'s address.
+    fn release_address(&self, ip: IpAddr) {
+        let mut table = self.table();
+        let key = AddressKey::of(ip);
+        if let Some(held) = table.get_mut(&key) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                table.remove(&key);
             }
         }
     }
 
     /// Connections accepted and not yet logged in.
     pub fn unregistered(&self) -> usize {
-        self.unregistered.load(Ordering::Acquire)
+        self.newcomers().waiting.len()
+    }
+
+    fn newcomers(&self) -> std::sync::MutexGuard<'_, Newcomers> {
+        // Nothing panics while holding it.
+        self.newcomers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Connections held by `ip`'s address (0 for an exempt one, which is not counted).
@@ -168,12 +222,23 @@ impl Peers {
 pub struct Admitted {
     peers: Option<Arc<Peers>>,
     peer: PeerAddr,
+    ticket: u32,
 }
 
 impl Admitted {
     /// The peer's address.
     pub fn peer(&self) -> PeerAddr {
         self.peer
+    }
+
+    /// Its place among the newcomers ([`Peers::is_evicted`]).
+    pub fn ticket(&self) -> u32 {
+        self.ticket
+    }
+
+    /// True when it was told to make room for a newer connection.
+    pub fn is_evicted(&self) -> bool {
+        self.peers.as_ref().is_some_and(|peers| peers.is_evicted(self.ticket))
     }
 
     /// The counts, now the session's to release (see [`Peers::release`]).
@@ -185,7 +250,7 @@ impl Admitted {
 impl Drop for Admitted {
     fn drop(&mut self) {
         if let Some(peers) = self.peers.take() {
-            peers.release(self.peer.ip(), false);
+            peers.release(self.peer.ip(), Some(self.ticket));
         }
     }
 }
@@ -243,19 +308,49 @@ mod tests {
     }
 
     #[test]
-    fn newcomers_are_capped_until_they_log_in() {
+    fn a_newcomer_beyond_the_cap_takes_the_place_of_the_one_that_waited_longest() {
         let peers = Peers::new(caps(0, 2), None, None);
         let a = peers.admit(at("127.0.0.1")).unwrap();
-        let _b = peers.admit(at("127.0.0.1")).unwrap();
-        assert_eq!(peers.admit(at("127.0.0.1")).unwrap_err(), Refused::Unregistered { max: 2 });
-        // The first logs in: its session now holds the count and releases it as logged in.
-        let owner = a.hand_over().unwrap();
-        owner.logged_in();
+        let b = peers.admit(at("127.0.0.1")).unwrap();
         let c = peers.admit(at("127.0.0.1")).unwrap();
-        assert!(peers.admit(at("127.0.0.1")).is_err());
-        owner.release(ip("127.0.0.1"), true);
-        assert_eq!(peers.unregistered(), 2, "a logged-in session leaving frees no newcomer slot");
+        assert!(peers.is_evicted(a.ticket()), "the oldest makes room");
+        assert!(!peers.is_evicted(b.ticket()) && !peers.is_evicted(c.ticket()));
+        assert_eq!(peers.unregistered(), 2);
+        // b logs in: its session now holds the count and releases it as logged in.
+        let ticket = b.ticket();
+        let owner = b.hand_over().unwrap();
+        owner.logged_in(ticket);
+        assert_eq!(peers.unregistered(), 1);
+        owner.release(ip("127.0.0.1"), None);
+        assert_eq!(peers.unregistered(), 1, "a logged-in session leaving frees no newcomer slot");
+        drop(a);
         drop(c);
+        assert_eq!(peers.unregistered(), 0);
+        assert_eq!(peers.newcomers().evicted, 0, "the evicted one was counted until it ended");
+    }
+
+    #[test]
+    fn newcomers_are_refused_only_while_as_many_evicted_ones_are_still_open() {
+        let peers = Peers::new(caps(0, 2), None, None);
+        let held: Vec<Admitted> = (0..4).map(|_| peers.admit(at("127.0.0.1")).unwrap()).collect();
+        // Two waiting, two evicted and not yet gone: the descriptors are at twice the cap.
+        assert_eq!(peers.admit(at("127.0.0.1")).unwrap_err(), Refused::Unregistered { max: 2 });
+        let mut held = held.into_iter();
+        drop(held.next());
+        let _late = peers.admit(at("127.0.0.1")).expect("an evicted one ended: room again");
+        assert_eq!(peers.unregistered(), 2);
+    }
+
+    #[test]
+    fn an_evicted_newcomer_that_logs_in_before_it_sees_it_stays() {
+        let peers = Peers::new(caps(0, 1), None, None);
+        let a = peers.admit(at("127.0.0.1")).unwrap();
+        let _b = peers.admit(at("127.0.0.1")).unwrap();
+        assert!(peers.is_evicted(a.ticket()));
+        let ticket = a.ticket();
+        let owner = a.hand_over().unwrap();
+        owner.logged_in(ticket);
+        assert_eq!(peers.newcomers().evicted, 0);
         assert_eq!(peers.unregistered(), 1);
     }
 

@@ -84,10 +84,17 @@ async fn text_mode_says_how_many_are_in_a_big_room_and_how_many_it_left_out() {
     assert!(here.ends_with(", u0498 and 502 more; /who #lobby lists more)"), "{here}");
     aaa.line("/who").await;
     let who = aaa.expect("*** #lobby (1002): ").await;
-    assert!(who.ends_with(", u0998 and 2 more"), "{who}");
+    assert!(who.ends_with(", u0998 and more (/who #lobby u0998 lists the next)"), "{who}");
     aaa.line("/ls").await;
     let ls = aaa.expect("*** online (1002): ").await;
-    assert!(ls.ends_with(", u0998 and 2 more"), "{ls}");
+    assert!(ls.ends_with(", u0998 and more (/who * u0998 lists the next)"), "{ls}");
+    // The next page, as the line said, is the last of the list.
+    aaa.line("/who #lobby u0998").await;
+    let next = aaa.expect("*** #lobby (1002): ").await;
+    assert!(next.ends_with("(1002): u0999, u1000"), "{next}");
+    aaa.line("/ls U0999").await;
+    let next = aaa.expect("*** online (1002): ").await;
+    assert!(next.ends_with("(1002): u1000"), "a nick in any case marks the place: {next}");
     server.shutdown("done").await;
 }
 

@@ -71,29 +71,61 @@ async fn loopback_peers_are_not_counted_by_default() {
     server.shutdown("done").await;
 }
 
+/// Silent connections cannot keep newcomers out: beyond the cap, each newcomer takes the
+/// place of the one that has waited longest, which is told why and closed; only when as many
+/// evicted connections are still open as the cap is a newcomer turned away.
 #[tokio::test]
-async fn newcomers_beyond_the_cap_are_turned_away_until_one_logs_in() {
+async fn silent_newcomers_make_room_for_new_ones_oldest_first() {
     let mut s = settings();
     s.connections.max_unregistered = Some(2);
     let server = TestServer::start_with(s).await;
     let mut first = Client::connect(server.tcp).await;
-    let _second = Client::connect(server.tcp).await;
+    let mut second = Client::connect(server.tcp).await;
+    second.ping().await;
 
-    let mut third = Client::connect(server.tcp).await;
-    assert_eq!(
-        third.rest().await,
-        "*** bye: the server is busy: 2 connections are logging in already; try again in a minute\r\n"
+    // A third logs in at once; the first, which waited longest, goes.
+    let mut third = Client::native(server.tcp, "third").await;
+    third.ping().await;
+    assert!(
+        first.rest().await.ends_with(
+            "*** bye: the server is busy: too many connections are logging in, and this one waited longest; \
+             log in as soon as you connect\r\n"
+        ),
+        "told why"
     );
+    // The second is still there, and can still log in.
+    second.line(r#"{"type":"hello","nick":"second"}"#).await;
+    second.expect(r#""type":"welcome""#).await;
+    server.shutdown("done").await;
+}
 
-    // The first logs in: one place for a newcomer again, and logged-in users count for nothing.
-    first.line(r#"{"type":"hello","nick":"first"}"#).await;
-    first.expect(r#""type":"welcome""#).await;
-    let mut fourth = Client::native(server.tcp, "fourth").await;
-    fourth.ping().await;
-    let mut fifth = Client::connect(server.tcp).await;
-    fifth.ping().await;
-    let mut sixth = Client::connect(server.tcp).await;
-    assert!(sixth.rest().await.contains("the server is busy"), "two newcomers wait again");
+#[tokio::test]
+async fn a_flood_of_silent_newcomers_leaves_a_real_client_its_turn() {
+    let mut s = settings();
+    s.connections.max_unregistered = Some(4);
+    let server = TestServer::start_with(s).await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(Client::connect(server.tcp).await);
+    }
+    // Each of these four evicts one of the first four.
+    for _ in 0..4 {
+        silent.push(Client::connect(server.tcp).await);
+    }
+    for mut early in silent.drain(..4) {
+        assert!(early.rest().await.contains("waited longest"), "the oldest four were told to go");
+    }
+    // Their descriptors are free (the refusal while they were still closing is `peers.rs`'s
+    // unit tests'): a real client gets in, in the place of the oldest of the four later ones;
+    // the other three wait on.
+    let mut ann = Client::native(server.tcp, "ann").await;
+    ann.ping().await;
+    let mut later = silent.into_iter();
+    assert!(later.next().unwrap().rest().await.contains("waited longest"));
+    for mut waiting in later {
+        waiting.line(r#"{"type":"ping","id":1}"#).await;
+        waiting.expect(r#""type":"pong""#).await;
+    }
     server.shutdown("done").await;
 }
 

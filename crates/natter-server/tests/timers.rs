@@ -172,6 +172,31 @@ async fn a_silent_udp_member_expires_after_the_idle_time_and_not_before() {
     server.shutdown("done").await;
 }
 
+/// A UDP member over its command budget waits as a TCP session does: what it sent beyond
+/// the budget, even the later lines of the same datagram, is taken once it has paid, in order.
+#[tokio::test(start_paused = true)]
+async fn a_udp_members_command_flood_waits_for_its_budget() {
+    let _watchdog = Watchdog::arm("udp command budget", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let server = TestServer::start().await;
+    let mut watcher = Client::native(server.tcp, "watcher").await;
+    let udp = Udp::new(server.udp).await;
+    udp.send(b"/nick uma\n").await;
+    udp.expect("Hello uma").await;
+    // Who is online costs 20 of a burst of 100: five go at once, the sixth goes over (with
+    // the notice), the seventh two seconds later, and the help after it two more.
+    udp.send(b"/ls\n/ls\n/ls\n/ls\n/ls\n/ls\n/ls\n/help marker\n").await;
+    udp.expect("slow down: too many commands").await;
+    for (wait, what) in [(Duration::from_secs(2), "the seventh"), (Duration::from_secs(2), "the help")] {
+        advance(wait - TICK).await;
+        watcher.ping().await;
+        assert!(!udp.pending().contains("marker"), "{what} let the help go early");
+        advance(TICK).await;
+    }
+    udp.expect("marker").await;
+    server.shutdown("done").await;
+}
+
 /// Commands that cost the whole server (here: who is online, over and over) go through at
 /// once up to the session's burst; beyond it each waits until the session has earned it,
 /// with one notice saying so, and none is lost.

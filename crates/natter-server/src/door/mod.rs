@@ -163,8 +163,8 @@ pub(crate) enum Pace {
 enum Counted {
     /// Not counted (UDP members, the console).
     No,
-    /// Counted, not logged in yet.
-    Newcomer,
+    /// Counted, not logged in yet: its place in the newcomers' line ([`Peers::is_evicted`]).
+    Newcomer(u32),
     /// Counted and logged in.
     LoggedIn,
 }
@@ -204,9 +204,9 @@ impl SessionCtx {
         kind: SessionKind,
         admitted: Admitted,
     ) -> Self {
-        let peer = admitted.peer();
+        let (peer, ticket) = (admitted.peer(), admitted.ticket());
         let peers = admitted.hand_over();
-        let counted = if peers.is_some() { Counted::Newcomer } else { Counted::No };
+        let counted = if peers.is_some() { Counted::Newcomer(ticket) } else { Counted::No };
         let mut ctx = Self::new(hub, peer, settings, kind, peers);
         ctx.counted = counted;
         ctx
@@ -224,9 +224,9 @@ impl SessionCtx {
     /// The session logged in: it no longer counts as a newcomer.
     fn logged_in(&mut self, session: SessionId) {
         self.session = Some(session);
-        if self.counted == Counted::Newcomer {
+        if let Counted::Newcomer(ticket) = self.counted {
             if let Some(peers) = &self.peers {
-                peers.logged_in();
+                peers.logged_in(ticket);
             }
             self.counted = Counted::LoggedIn;
         }
@@ -451,6 +451,15 @@ impl SessionCtx {
 }
 
 impl SessionCtx {
+    /// True when this connection, not logged in yet, was told to make room for a newer one
+    /// (the server's newcomers are at their cap and it has waited longest).
+    pub fn evicted(&self) -> bool {
+        match (self.counted, &self.peers) {
+            (Counted::Newcomer(ticket), Some(peers)) => peers.is_evicted(ticket),
+            _ => false,
+        }
+    }
+
     /// Gives the connection's counts back (its address's share, and its newcomer slot if it
     /// never logged in), once. The connection loop calls it before the socket closes, so that
     /// a peer that sees the end finds its place free; dropping the context calls it too.
@@ -458,8 +467,8 @@ impl SessionCtx {
         if let Some(peers) = &self.peers {
             match std::mem::replace(&mut self.counted, Counted::No) {
                 Counted::No => {}
-                Counted::Newcomer => peers.release(self.peer.ip(), false),
-                Counted::LoggedIn => peers.release(self.peer.ip(), true),
+                Counted::Newcomer(ticket) => peers.release(self.peer.ip(), Some(ticket)),
+                Counted::LoggedIn => peers.release(self.peer.ip(), None),
             }
         }
     }
@@ -501,7 +510,7 @@ mod tests {
     #[test]
     fn the_session_context_stays_small() {
         assert!(
-            std::mem::size_of::<super::SessionCtx>() <= 232,
+            std::mem::size_of::<super::SessionCtx>() <= 224,
             "{}",
             std::mem::size_of::<super::SessionCtx>()
         );

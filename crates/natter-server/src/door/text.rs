@@ -232,9 +232,14 @@ pub(crate) fn render_text(event: &Event) -> String {
                 s.push_str("\r\n*** this room is ephemeral: nothing said here is stored");
             }
         }
-        Event::Members { room, nicks, count, .. } => {
+        Event::Members { room, nicks, count, more, .. } => {
             let place = room.as_deref().unwrap_or("online");
-            let _ = write!(s, "*** {place} ({count}): {}", names_and_more(nicks, *count, ", "));
+            // The count is the whole list's; a page says where the next one starts.
+            let _ = write!(s, "*** {place} ({count}): {}", nicks.join(", "));
+            if *more && let Some(last) = nicks.last() {
+                let _ =
+                    write!(s, " and more (/who {} {last} lists the next)", room.as_deref().unwrap_or("*"));
+            }
         }
         Event::Rooms { rooms, .. } => {
             let _ = write!(s, "*** {} rooms:", rooms.len());
@@ -484,12 +489,12 @@ impl TextDoor {
                 let text = lines.join("\n");
                 return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
             }
-            SlashCommand::Who(Some(all)) if all == "*" => {
-                Command::Who { room: None, detail: false, page: Paging::default(), req: None }
-            }
-            SlashCommand::Who(room) => {
-                let room = Some(self.room_or_current(room, ctx)?);
-                Command::Who { room, detail: false, page: Paging::default(), req: None }
+            SlashCommand::Who { target, after } => {
+                let room = match target {
+                    Some(all) if all == "*" => None,
+                    room => Some(self.room_or_current(room, ctx)?),
+                };
+                Command::Who { room, detail: false, page: Paging { after, limit: None }, req: None }
             }
             SlashCommand::IgnoreAll => Command::IgnoreAll { on: None, req: None },
             SlashCommand::Join(room) => Command::Join { room, key: None, req: None },

@@ -9,7 +9,7 @@ use super::tokens::SessionToken;
 use crate::door::native::UdpNativeDoor;
 use crate::door::text::TextDoor;
 use crate::door::udp_tutorial::UdpTutorialDoor;
-use crate::door::{DatagramDoor, Flow, SessionCtx};
+use crate::door::{DatagramDoor, Flow, Pace, SessionCtx};
 use natter_core::{Event, NextBatch, Piece};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -134,16 +134,24 @@ impl Member {
         let mut batch: Vec<Piece> = Vec::new();
         let mut out = Vec::new();
         loop {
-            if let Some(datagram) = pending.take() {
-                let (heard, flow) = self.take(&datagram, &mut door, &mut ctx, text).await;
+            if ctx.pace != Pace::Waiting
+                && let Some(datagram) = pending.take()
+            {
+                let (heard, flow, rest) = self.take(&datagram, &mut door, &mut ctx, text).await;
                 if heard {
                     last_seen = Instant::now();
                 }
                 if let Flow::Close(reason) = flow {
                     closing = true;
                     ctx.end(reason).await;
+                } else if let Some(rest) = rest {
+                    // Over the budget halfway through the datagram: its other lines wait.
+                    pending = Some(datagram[rest..].to_vec());
                 }
             }
+            // A member over its command budget is not read until it has paid, as a TCP
+            // session is not: its datagrams wait in its inbox, and beyond that are dropped.
+            let waiting = ctx.pace == Pace::Waiting && !closing;
             tokio::select! {
                 items = ctx.outbox.next_batch(&mut batch) => {
                     let closed = match items {
@@ -169,10 +177,11 @@ impl Member {
                         break;
                     }
                 }
-                datagram = self.inbox.recv(), if !closing => match datagram {
+                datagram = self.inbox.recv(), if !closing && !waiting && pending.is_none() => match datagram {
                     Some(d) => pending = Some(d),
                     None => break,
                 },
+                _ = sleep_until(ctx.budget.due()), if waiting => ctx.pace = Pace::Warned,
                 _ = sleep_until(last_seen + self.idle), if !closing => {
                     closing = true;
                     ctx.end(format!("timed out: no datagram for {} seconds", self.idle.as_secs())).await;
@@ -182,17 +191,18 @@ impl Member {
     }
 
     /// Hands one datagram's lines to the door. Says whether any of it spoke for the member
-    /// (which keeps it from expiring), and whether the session must end.
+    /// (which keeps it from expiring), whether the session must end, and where the lines not
+    /// taken begin when the member went over its command budget on the way.
     async fn take<D: DatagramDoor>(
         &self,
         datagram: &[u8],
         door: &mut D,
         ctx: &mut SessionCtx,
         text: bool,
-    ) -> (bool, Flow) {
+    ) -> (bool, Flow, Option<usize>) {
         let max_line = ctx.settings.max_line;
         if datagram.len() > max_line {
-            return (text, door.on_too_long_datagram(ctx, max_line));
+            return (text, door.on_too_long_datagram(ctx, max_line), None);
         }
         let mut heard = text;
         for line in lines(datagram) {
@@ -206,15 +216,20 @@ impl Member {
                 if let Flow::Close(reason) =
                     ctx.local(Event::Notice { req: None, room: None, text: text.into() })
                 {
-                    return (heard, Flow::Close(reason));
+                    return (heard, Flow::Close(reason), None);
                 }
                 continue;
             }
             if let Flow::Close(reason) = door.on_line(line, ctx).await {
-                return (heard, Flow::Close(reason));
+                return (heard, Flow::Close(reason), None);
+            }
+            if ctx.pace == Pace::Waiting {
+                // `line` lies within `datagram`: the rest starts where it ends.
+                let end = line.as_ptr() as usize - datagram.as_ptr() as usize + line.len();
+                return (heard, Flow::Continue, (end < datagram.len()).then_some(end));
             }
         }
-        (heard, Flow::Continue)
+        (heard, Flow::Continue, None)
     }
 
     /// Sends one rendering as datagrams, framed as the door needs; `gb18030` says the bytes

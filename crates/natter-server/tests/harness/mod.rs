@@ -235,6 +235,18 @@ impl Udp {
         self.socket.send_to(bytes, self.server).await.expect("send datagram");
     }
 
+    /// The datagrams that have arrived and not been read, without waiting. Call after a
+    /// barrier that proves the server is done.
+    pub fn pending(&self) -> String {
+        let mut buf = vec![0u8; 65536];
+        let mut out = String::new();
+        while let Ok((n, _)) = self.socket.try_recv_from(&mut buf) {
+            out.push_str(&String::from_utf8_lossy(&buf[..n]));
+            out.push('\n');
+        }
+        out
+    }
+
     /// Receives datagrams until one contains `needle`.
     pub async fn expect(&self, needle: &str) -> String {
         let mut buf = vec![0u8; 65536];
