@@ -34,6 +34,8 @@ enum Commands {
     Direct(natter_direct::Args),
     /// Load-test a running natter (or IRC) server.
     Bench(natter_bench::Args),
+    /// Manage registered accounts in the store (also while the server runs).
+    User(natter_server::user_admin::UserArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Commands::Connect(args) => natter_client::run(args),
         Commands::Direct(args) => natter_direct::run(args),
         Commands::Bench(args) => natter_bench::run(args),
+        Commands::User(args) => natter_server::user_admin::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -220,6 +220,9 @@ fn every_frame_type_and_error_code_is_shown() {
         "away",
         "whois",
         "whowas",
+        "register",
+        "logout",
+        "passwd",
     ];
     let want_server = [
         "welcome",
@@ -249,6 +252,8 @@ fn every_frame_type_and_error_code_is_shown() {
         "user_info",
         "whowas",
         "verify",
+        "account",
+        "nick_protected",
     ];
     // Every code a client can provoke; `store_failed` and `other` cannot be.
     let want_codes = [
@@ -279,6 +284,12 @@ fn every_frame_type_and_error_code_is_shown() {
         ErrorCode::BadPassword,
         ErrorCode::BadToken,
         ErrorCode::TooManyAttempts,
+        ErrorCode::BadCredentials,
+        ErrorCode::AccountExists,
+        ErrorCode::AlreadyLoggedIn,
+        ErrorCode::NotLoggedIn,
+        ErrorCode::WeakPassword,
+        ErrorCode::NickRegistered,
     ];
     let missing_client: Vec<_> = want_client.iter().filter(|t| !client.contains(**t)).collect();
     let missing_server: Vec<_> = want_server.iter().filter(|t| !server.contains(**t)).collect();

@@ -73,6 +73,8 @@ fn target() -> &'static Target {
             session: SessionSettings { msg_rate: 0, command_rate: 0, ..SessionSettings::default() },
             udp_idle: Duration::from_secs(300),
             udp_format: UdpFormat::Text,
+            nick_protection: natter_server::NickProtectionSetting::Enforce,
+            nick_grace: Duration::from_secs(30),
             // Every input's datagrams come from 127.0.0.1: one address, no rate, and as many
             // members as the server takes in all.
             udp_limits: UdpLimits { address_rate: 0, members_per_address: 10_000, ..UdpLimits::default() },

@@ -59,6 +59,8 @@ impl Protocol {
                 v: natter_proto::PROTOCOL_VERSION,
                 nick: nick.to_string(),
                 password: None,
+                account: None,
+                account_password: None,
                 client_secret: None,
                 id: None,
             }),

@@ -2,7 +2,7 @@
 //! the timestamp and wording shared with the TUI, so both front ends say the same thing.
 
 use crate::conn::{Event, Status};
-use natter_proto::native::{MessageFrame, ServerFrame};
+use natter_proto::native::{AccountChangeFrame, MessageFrame, ServerFrame};
 use serde_json::{Value, json};
 use std::sync::LazyLock;
 
@@ -177,6 +177,22 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
         S::Ignoring { nicks, .. } if nicks.is_empty() => "you ignore nobody".into(),
         S::Ignoring { nicks, .. } => format!("you ignore: {}", s(&nicks.join(" "))),
         S::Notice { text, .. } => s(text),
+        S::Account { change, account, .. } => match change {
+            AccountChangeFrame::Registered => {
+                format!("registered the account {}; you are logged in as it", s(account))
+            }
+            AccountChangeFrame::LoggedIn => format!("you are logged in as {}", s(account)),
+            AccountChangeFrame::LoggedOut => format!("you logged out of {}", s(account)),
+            AccountChangeFrame::PasswordChanged => format!("changed the password of {}", s(account)),
+        },
+        S::NickProtected { nick, grace_secs: 0 } => format!(
+            "the nickname {0} is registered: its owner may take it back; /login {0} PASSWORD if it is yours",
+            s(nick)
+        ),
+        S::NickProtected { nick, grace_secs } => format!(
+            "the nickname {0} is registered: /login {0} PASSWORD within {grace_secs} s, or you will be renamed",
+            s(nick)
+        ),
         S::Error { code, message, .. } => format!("error: {} ({})", s(message), code.as_str()),
         S::Bye { reason } => format!("server says goodbye: {}", s(reason)),
         S::Mode { room, by, changes, .. } => {

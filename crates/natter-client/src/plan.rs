@@ -152,6 +152,20 @@ pub fn plan(line: &str, current: &Target) -> Plan {
             },
             SlashCommand::Away(text) => Plan::Submit(ClientFrame::Away { text, id: None }),
             SlashCommand::Whois(nick) => Plan::Submit(ClientFrame::Whois { nick, id: None }),
+            // Passwords go to the server and nowhere else: never into the client's config.
+            SlashCommand::Register(password) => {
+                Plan::Submit(ClientFrame::Register { password: password.0, id: None })
+            }
+            SlashCommand::Login { name, password } => Plan::Submit(ClientFrame::Login {
+                msg: None,
+                name: Some(name),
+                password: Some(password.0),
+                id: None,
+            }),
+            SlashCommand::Logout => Plan::Submit(ClientFrame::Logout { id: None }),
+            SlashCommand::Passwd { old, new } => {
+                Plan::Submit(ClientFrame::Passwd { old: old.0, new: new.0, id: None })
+            }
             // The client's private conversations are already open to type into: `/r` answers
             // the one on screen.
             SlashCommand::Reply(text) => match current {

@@ -1,6 +1,7 @@
 //! What front doors ask of the hub, in protocol-neutral terms.
 
 use crate::outbox::Outbox;
+use crate::password::Password;
 use crate::request::{DoorNote, Req};
 use crate::store::HistoryQuery;
 pub use crate::vocab::{Name, RoomChange, SessionKind, Target};
@@ -298,6 +299,46 @@ pub enum Command {
         /// Request id.
         req: Req,
     },
+    /// Register the session's nickname as an account with this password, and log in as it.
+    /// Answered by `Event::Account` once the password is hashed (off the hub's task).
+    Register {
+        /// The account's password (at least 8 characters, at most 256 bytes).
+        password: Password,
+        /// The address the session comes from: registrations per address are limited.
+        from: Option<std::net::IpAddr>,
+        /// Request id.
+        req: Req,
+    },
+    /// Log in as a registered account. Answered by `Event::Account`, or refused with one
+    /// refusal (`BadCredentials`) whether the name or the password was wrong; wrong passwords
+    /// are counted against the account and the address (`TooManyAttempts`).
+    Login {
+        /// The account name.
+        name: String,
+        /// Its password.
+        password: Password,
+        /// The address the session comes from, for the login throttle.
+        from: Option<std::net::IpAddr>,
+        /// Request id.
+        req: Req,
+    },
+    /// Stop being logged in as an account (the session stays, with its nickname).
+    Logout {
+        /// Request id.
+        req: Req,
+    },
+    /// Change the password of the account the session is logged in as.
+    Passwd {
+        /// The current password.
+        old: Password,
+        /// The new one.
+        new: Password,
+        /// The address the session comes from: a wrong current password counts like a wrong
+        /// login.
+        from: Option<std::net::IpAddr>,
+        /// Request id.
+        req: Req,
+    },
     /// Become a server operator (operator of every room) with a configured name and password.
     Oper {
         /// Operator name.
@@ -377,6 +418,9 @@ impl Command {
             Command::ActiveRooms { .. } => 10,
             Command::Nick { .. } | Command::Topic { topic: Some(_), .. } | Command::Announce { .. } => 10,
             Command::Oper { .. } | Command::Kill { .. } | Command::AskOperators { .. } => 10,
+            // Each costs a password hash on the server (tens of milliseconds of CPU).
+            Command::Register { .. } | Command::Login { .. } | Command::Passwd { .. } => 20,
+            Command::Logout { .. } => 2,
             Command::Join { .. } | Command::Who { room: Some(_), .. } | Command::History { .. } => 5,
             Command::Invite { .. } | Command::Away { .. } | Command::SetEphemeral { .. } => 5,
             Command::Monitor { change: MonitorChange::Add(_) | MonitorChange::Status, .. } => 5,

@@ -206,6 +206,19 @@ pub struct PastUser {
     pub ts: u64,
 }
 
+/// What changed about a session's account ([`Event::Account`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    /// The nickname was registered as an account, and the session logged in as it.
+    Registered,
+    /// The session logged in as the account.
+    LoggedIn,
+    /// The session logged out of the account.
+    LoggedOut,
+    /// The account's password was changed.
+    PasswordChanged,
+}
+
 /// Everything the hub can tell a session. Events that name a request carry its id (`req`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -514,6 +527,25 @@ pub enum Event {
         nick: Name,
         /// Newest first; empty when nobody used it recently.
         entries: Vec<PastUser>,
+    },
+    /// The session's account changed (or its password did): the answer to `Register`,
+    /// `Login`, `Logout` and `Passwd`.
+    Account {
+        /// Request id.
+        req: Req,
+        /// What happened.
+        change: AccountChange,
+        /// The account concerned.
+        account: Name,
+    },
+    /// The session's nickname is a registered account's and it is not logged in as it: under
+    /// nick protection it is renamed unless it logs in within `grace_secs`.
+    NickProtected {
+        /// The nickname.
+        nick: Name,
+        /// Seconds left to log in; 0 when the nickname may be kept without logging in (the
+        /// server's protection is `optional`: only its owner can reclaim it).
+        grace_secs: u64,
     },
     /// A notice from the server.
     Notice {

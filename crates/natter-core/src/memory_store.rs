@@ -1,7 +1,9 @@
 //! A store that keeps everything in process memory: for tests of the core, and the reference
 //! behaviour that every real store must match.
 
-use crate::store::{HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write};
+use crate::store::{
+    AccountRecord, HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write,
+};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -9,6 +11,7 @@ use std::sync::Mutex;
 struct Data {
     rooms: BTreeMap<String, RoomRecord>,
     messages: BTreeMap<String, Vec<StoredMessage>>,
+    accounts: BTreeMap<String, AccountRecord>,
 }
 
 /// An in-memory [`Store`]; nothing survives the process.
@@ -73,5 +76,37 @@ impl Store for MemoryStore {
             (selected[selected.len().saturating_sub(limit)..].iter().map(|m| (*m).clone()).collect(), more)
         };
         Ok((page, more))
+    }
+
+    fn account(&self, folded: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.data().accounts.get(folded).cloned())
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        Ok(self.data().accounts.values().cloned().collect())
+    }
+
+    fn create_account(&self, account: &AccountRecord) -> Result<bool, StoreError> {
+        let mut data = self.data();
+        if data.accounts.contains_key(&account.folded) {
+            return Ok(false);
+        }
+        data.accounts.insert(account.folded.clone(), account.clone());
+        Ok(true)
+    }
+
+    fn set_account_hash(&self, folded: &str, hash: &str) -> Result<bool, StoreError> {
+        Ok(self.data().accounts.get_mut(folded).map(|a| a.hash = hash.to_string()).is_some())
+    }
+
+    fn touch_account(&self, folded: &str, ts: u64) -> Result<(), StoreError> {
+        if let Some(a) = self.data().accounts.get_mut(folded) {
+            a.last_login_ts = Some(ts);
+        }
+        Ok(())
+    }
+
+    fn delete_account(&self, folded: &str) -> Result<bool, StoreError> {
+        Ok(self.data().accounts.remove(folded).is_some())
     }
 }

@@ -47,6 +47,8 @@ pub enum Throttled {
     Address,
     /// The server operator name it named.
     Operator,
+    /// The account it named.
+    Account,
 }
 
 /// A refused request: what was wrong, with what it concerned.
@@ -230,6 +232,50 @@ pub enum Refusal {
         /// How many may wait at once.
         limit: u32,
     },
+    /// Registering a name that is already an account.
+    AccountExists {
+        /// The name.
+        name: Name,
+    },
+    /// A login, or registering, by a session already logged in.
+    AlreadyLoggedIn {
+        /// The account it is logged in as.
+        account: Name,
+    },
+    /// A wrong account name or password: one refusal for both, so that it does not tell
+    /// which names are registered.
+    BadCredentials,
+    /// Logging out or changing a password without being logged in.
+    NotLoggedIn,
+    /// A new password that breaks the rules.
+    WeakPassword {
+        /// Which rule.
+        problem: crate::password::PasswordProblem,
+    },
+    /// The session's previous account request (a password being checked) has no answer yet.
+    AccountPending,
+    /// The server is checking as many passwords as it queues: a burst of logins must not
+    /// pin its memory or CPU, so the rest are refused until it catches up.
+    AccountsBusy,
+    /// Too many accounts registered from this address lately: registering costs the server
+    /// storage for good, so an address may register only a few an hour.
+    TooManyRegistrations {
+        /// Seconds until the next registration is taken (at least 1).
+        wait_secs: u64,
+    },
+    /// The store could not read or write an account.
+    AccountsUnavailable {
+        /// The store's error.
+        problem: Name,
+    },
+    /// The nickname is a registered account's, or looks like one (Unicode look-alikes), and
+    /// the session is not logged in as that account.
+    NickRegistered {
+        /// The nickname as given.
+        nick: Name,
+        /// The registered name it is or looks like.
+        account: Name,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -240,6 +286,7 @@ impl fmt::Display for Refusal {
                 let whose = match by {
                     Throttled::Address => "from your address",
                     Throttled::Operator => "for this operator",
+                    Throttled::Account => "for this account",
                 };
                 write!(f, "too many wrong passwords {whose}; try again in {}", Wait(*wait_secs))
             }
@@ -308,6 +355,34 @@ impl fmt::Display for Refusal {
             Refusal::NotRegistered => f.write_str("log in first"),
             Refusal::IgnoreListFull { limit } => {
                 write!(f, "you already ignore {limit} users, the most there can be; /unignore someone first")
+            }
+            Refusal::AccountExists { name } => {
+                write!(f, "{name} is already registered; /login {name} PASSWORD if it is yours")
+            }
+            Refusal::AlreadyLoggedIn { account } => {
+                write!(f, "you are already logged in as {account}; /logout first")
+            }
+            Refusal::BadCredentials => f.write_str("wrong account name or password"),
+            Refusal::NotLoggedIn => f.write_str("you are not logged in; /login NICK PASSWORD first"),
+            Refusal::WeakPassword { problem } => write!(f, "{problem}"),
+            Refusal::AccountPending => {
+                f.write_str("busy: your previous account request is still being checked; wait for its answer")
+            }
+            Refusal::AccountsBusy => {
+                f.write_str("the server is checking many passwords right now; try again in a few seconds")
+            }
+            Refusal::AccountsUnavailable { problem } => write!(f, "accounts unavailable: {problem}"),
+            Refusal::TooManyRegistrations { wait_secs } => write!(
+                f,
+                "too many accounts registered from your address lately; try again in {}",
+                Wait(*wait_secs)
+            ),
+            Refusal::NickRegistered { nick, account } if **nick == **account => write!(
+                f,
+                "the nickname {nick} is registered; /login {nick} PASSWORD if it is yours, or choose another"
+            ),
+            Refusal::NickRegistered { nick, account } => {
+                write!(f, "the nickname {nick} looks like the registered nickname {account}; choose another")
             }
             Refusal::TooManyPending { limit } => write!(
                 f,

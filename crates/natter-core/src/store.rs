@@ -53,10 +53,14 @@ pub struct RoomRecord {
 /// would leave a room nobody but a server operator can moderate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomRules {
-    /// Folded nicknames made operator of the room (its founder first): a session with one of
-    /// these nicks is operator again when it joins. Nicknames are not accounts yet: whoever
-    /// holds the nick holds the standing.
+    /// Who is operator of the room when they join (its founder first): a folded nickname
+    /// (for operators who were not logged in: whoever holds the nick holds the standing,
+    /// unless the nick is a registered account's), or `~` and a folded account name (for
+    /// operators logged in to an account: the account holds it, under any nickname).
     pub operators: Vec<String>,
+    /// The folded name of the registered account that created the room, when it was created
+    /// by someone logged in.
+    pub founder: Option<String>,
     /// Its settings.
     pub modes: crate::event::RoomModes,
     /// Its bans, oldest first.
@@ -124,6 +128,36 @@ pub struct LoadedRoom {
     pub last_mid: u64,
     /// The latest messages, oldest first, for replay on join.
     pub recent: Vec<StoredMessage>,
+}
+
+/// A registered account: a name someone owns, with the argon2id hash of its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// The name case-folded (`natter_proto::names::fold`): accounts are identified by it, so
+    /// `Alice` and `alice` are one account.
+    pub folded: String,
+    /// The name as registered (its owner's spelling).
+    pub name: String,
+    /// The password's argon2id hash as a PHC string (`$argon2id$v=19$m=...`): salt and
+    /// parameters travel with the hash, so parameters can be raised later without breaking
+    /// older accounts.
+    pub hash: String,
+    /// When it was registered, ms since the epoch.
+    pub created_ts: u64,
+    /// When its owner last logged in, ms since the epoch (`None`: never).
+    pub last_login_ts: Option<u64>,
+}
+
+impl std::fmt::Debug for AccountRecord {
+    // The hash is kept out of logs and test output: it is what an offline guesser needs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("folded", &self.folded)
+            .field("name", &self.name)
+            .field("created_ts", &self.created_ts)
+            .field("last_login_ts", &self.last_login_ts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which of a room's latest messages a start reads ([`Store::load_each_within`]): at most
@@ -203,8 +237,56 @@ pub trait Store: Send + Sync + 'static {
     /// `room` is the room's folded name.
     fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError>;
 
+    /// The account whose folded name is `folded`, if registered. Read at every login (not
+    /// cached), so that an account added, changed or deleted by `natter user` while the server
+    /// runs takes effect at the next login.
+    ///
+    /// The account methods have defaults for stores that keep no accounts (test doubles): no
+    /// account exists, and writing one fails.
+    fn account(&self, _folded: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(None)
+    }
+
+    /// Every account, ordered by folded name (`natter user list`, and the hub's table of
+    /// registered nicks at start).
+    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Registers an account; `false` (and nothing written) when its folded name is taken.
+    fn create_account(&self, _account: &AccountRecord) -> Result<bool, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// Replaces an account's password hash; `false` when there is no such account.
+    fn set_account_hash(&self, _folded: &str, _hash: &str) -> Result<bool, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// Records a login of the account at `ts` (ms); nothing when there is no such account.
+    fn touch_account(&self, _folded: &str, _ts: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Deletes an account; `false` when there was none.
+    fn delete_account(&self, _folded: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// A number that changes when another process (`natter user`) has written the store:
+    /// the hub then reads its table of registered names again. `0` for stores that no other
+    /// process writes.
+    fn outside_writes(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// Flushes and releases the store at shutdown.
     fn close(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// What a store without accounts answers to a write of one.
+fn no_accounts() -> StoreError {
+    StoreError::Io("this store keeps no accounts".into())
 }

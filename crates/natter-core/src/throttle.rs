@@ -62,6 +62,9 @@ pub(crate) enum Key<'a> {
     Address(IpAddr),
     /// The server operator name the attempt named.
     Operator(&'a str),
+    /// The account (folded name) a login named: a guesser spreading over many addresses
+    /// still waits per account.
+    Account(&'a str),
 }
 
 /// One key's record.
@@ -93,6 +96,7 @@ impl Throttle {
         match key {
             Key::Address(ip) => self.hasher.hash_one((0u8, address_prefix(ip))),
             Key::Operator(name) => self.hasher.hash_one((1u8, name)),
+            Key::Account(name) => self.hasher.hash_one((2u8, name)),
         }
     }
 

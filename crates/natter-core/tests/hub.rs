@@ -386,7 +386,33 @@ impl natter_core::Store for WatchedStore {
         }
         self.inner.history(room, query)
     }
+
+    fn account(&self, folded: &str) -> Result<Option<AccountRecord>, natter_core::StoreError> {
+        self.inner.account(folded)
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRecord>, natter_core::StoreError> {
+        self.inner.accounts()
+    }
+
+    fn create_account(&self, account: &AccountRecord) -> Result<bool, natter_core::StoreError> {
+        self.inner.create_account(account)
+    }
+
+    fn set_account_hash(&self, folded: &str, hash: &str) -> Result<bool, natter_core::StoreError> {
+        self.inner.set_account_hash(folded, hash)
+    }
+
+    fn touch_account(&self, folded: &str, ts: u64) -> Result<(), natter_core::StoreError> {
+        self.inner.touch_account(folded, ts)
+    }
+
+    fn delete_account(&self, folded: &str) -> Result<bool, natter_core::StoreError> {
+        self.inner.delete_account(folded)
+    }
 }
+
+use natter_core::store::AccountRecord;
 
 /// The kinds of events, in order, for comparing sequences.
 fn kinds(events: &[Event]) -> Vec<&'static str> {

@@ -137,8 +137,51 @@ pub enum SlashCommand {
     /// peer reads GBK); absent to show the current one. Front ends that always speak UTF-8
     /// (the terminal client) refuse it.
     Encoding(Option<EncodingChoice>),
+    /// `/register PASSWORD`: register your nickname as an account.
+    Register(Typed),
+    /// `/login NICK PASSWORD` (also `/identify`): log in to an account.
+    Login {
+        /// The account name.
+        name: String,
+        /// Its password.
+        password: Typed,
+    },
+    /// `/logout`
+    Logout,
+    /// `/passwd OLD NEW`: change your account's password.
+    Passwd {
+        /// The current password.
+        old: Typed,
+        /// The new one.
+        new: Typed,
+    },
     /// `/quit [reason]`, also bare `quit` and `exit`.
     Quit(Option<String>),
+}
+
+/// A password as typed in a command: its `Debug` shows stars, so that no log line or test
+/// failure prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Typed(pub String);
+
+impl std::fmt::Debug for Typed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl SlashCommand {
+    /// The command as it may be shown back to its typist (a client's scrollback, a history of
+    /// typed lines): `None` when it is shown as typed; the line with its passwords replaced
+    /// by stars otherwise.
+    pub fn masked(&self) -> Option<String> {
+        match self {
+            SlashCommand::Register(_) => Some("/register ********".into()),
+            SlashCommand::Login { name, .. } => Some(format!("/login {name} ********")),
+            SlashCommand::Passwd { .. } => Some("/passwd ******** ********".into()),
+            _ => None,
+        }
+    }
 }
 
 /// Why a line is not a valid command. The text shows the right usage.
@@ -180,6 +223,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("/invite nick [#room]", "invite someone (past invite-only and bans)"),
     ("/away [message]", "mark yourself away (no message: back)"),
     ("/whois nick", "who someone is and where"),
+    ("/register password", "register your nickname as an account (8 characters or more)"),
+    ("/login nick password", "log in to your account (also /identify)"),
+    ("/logout", "log out of your account"),
+    ("/passwd old new", "change your account's password"),
     ("/encoding [gbk|utf-8|auto]", "text mode and UDP: the encoding you read (auto follows what you send)"),
     ("/quit [reason]", "leave (also: quit, exit)"),
 ];
@@ -211,6 +258,7 @@ const HELP_ALIASES: &[(&str, &str)] = &[
     ("q", "quit"),
     ("bye", "quit"),
     ("exit", "quit"),
+    ("identify", "login"),
 ];
 
 /// The command names a help line is about: its `/words` (`/op /deop` is both), or `@` for
@@ -431,6 +479,23 @@ pub fn parse_input(line: &str) -> Result<Input, InputError> {
             },
             None => SlashCommand::Encoding(None),
         },
+        "register" => match rest {
+            Some(password) => SlashCommand::Register(Typed(password.to_string())),
+            None => return Err(InputError::Usage("/register password")),
+        },
+        "login" | "identify" => match rest.map(split_word) {
+            Some((name, Some(password))) => {
+                SlashCommand::Login { name: name.to_string(), password: Typed(password.to_string()) }
+            }
+            _ => return Err(InputError::Usage("/login nick password")),
+        },
+        "logout" => SlashCommand::Logout,
+        "passwd" => match rest.map(split_word) {
+            Some((old, Some(new))) => {
+                SlashCommand::Passwd { old: Typed(old.to_string()), new: Typed(new.to_string()) }
+            }
+            _ => return Err(InputError::Usage("/passwd old new")),
+        },
         "quit" | "exit" | "q" | "bye" => SlashCommand::Quit(rest.map(str::to_string)),
         other => return Err(InputError::Unknown(other.to_string())),
     };
@@ -641,5 +706,37 @@ mod tests {
         fn never_panics(line in "\\PC{0,80}") {
             let _ = parse_input(&line);
         }
+    }
+
+    #[test]
+    fn account_commands_keep_their_passwords_out_of_sight() {
+        assert_eq!(cmd("/register correct horse"), SlashCommand::Register(Typed("correct horse".into())));
+        assert_eq!(
+            cmd("/login Bob my secret pass"),
+            SlashCommand::Login { name: "Bob".into(), password: Typed("my secret pass".into()) }
+        );
+        assert_eq!(
+            cmd("/identify bob pw12345678"),
+            SlashCommand::Login { name: "bob".into(), password: Typed("pw12345678".into()) }
+        );
+        assert_eq!(cmd("/logout"), SlashCommand::Logout);
+        assert_eq!(
+            cmd("/passwd old1 new one"),
+            SlashCommand::Passwd { old: Typed("old1".into()), new: Typed("new one".into()) }
+        );
+        for (line, usage) in [
+            ("/register", "/register password"),
+            ("/login", "/login nick password"),
+            ("/login bob", "/login nick password"),
+            ("/passwd old", "/passwd old new"),
+        ] {
+            assert_eq!(parse_input(line), Err(InputError::Usage(usage)), "{line}");
+        }
+        let login = cmd("/login bob hunter2hunter2");
+        assert!(!format!("{login:?}").contains("hunter2"));
+        assert_eq!(login.masked().as_deref(), Some("/login bob ********"));
+        assert_eq!(cmd("/register hunter2hunter2").masked().as_deref(), Some("/register ********"));
+        assert_eq!(cmd("/passwd a b").masked().as_deref(), Some("/passwd ******** ********"));
+        assert_eq!(cmd("/join #a").masked(), None);
     }
 }

@@ -60,6 +60,15 @@ pub struct Args {
     /// group-chat client can read) [default: text].
     #[arg(long, env = "NATTER_UDP_FORMAT", value_name = "FORMAT")]
     pub udp_format: Option<UdpFormat>,
+    /// How registered nicknames are protected: `enforce` (log in within the grace time or be
+    /// renamed to a guest name), `optional` (anyone may use one; its owner, logged in, takes
+    /// it back) or `off` [default: enforce].
+    #[arg(long, env = "NATTER_NICK_PROTECTION", value_name = "MODE")]
+    pub nick_protection: Option<NickProtectionSetting>,
+    /// Seconds a session holding a registered nickname has to log in under `enforce`
+    /// [default: 30].
+    #[arg(long, env = "NATTER_NICK_GRACE", value_name = "SECS")]
+    pub nick_grace: Option<u64>,
     /// Log lines on standard error as `text` or `json` (one object per line, for log
     /// collectors); which lines, by `NATTER_LOG` (e.g. `debug`, `natter_core=warn`)
     /// [default: text].
@@ -148,6 +157,29 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// How registered nicknames are protected (`natter_core::hub::NickProtection`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NickProtectionSetting {
+    /// Log in within the grace time or be renamed.
+    #[default]
+    Enforce,
+    /// Anyone may use a registered nickname; its owner can reclaim it.
+    Optional,
+    /// No protection: accounts are only an identity.
+    Off,
+}
+
+impl From<NickProtectionSetting> for natter_core::hub::NickProtection {
+    fn from(s: NickProtectionSetting) -> Self {
+        match s {
+            NickProtectionSetting::Enforce => Self::Enforce,
+            NickProtectionSetting::Optional => Self::Optional,
+            NickProtectionSetting::Off => Self::Off,
+        }
+    }
 }
 
 /// How the UDP door writes to text members (native JSON members always get JSON).
@@ -239,6 +271,10 @@ pub struct Settings {
     pub udp_idle: Duration,
     /// What UDP text members receive.
     pub udp_format: UdpFormat,
+    /// How registered nicknames are protected.
+    pub nick_protection: NickProtectionSetting,
+    /// How long a registered nickname may be held without logging in, under `enforce`.
+    pub nick_grace: Duration,
     /// The UDP door's bounds.
     pub udp_limits: UdpLimits,
     /// How log lines are written.
@@ -540,6 +576,8 @@ impl Settings {
             session,
             udp_idle: Duration::from_secs(args.udp_idle.or(file.udp_idle).unwrap_or(300)),
             udp_format: args.udp_format.or(file.udp_format).unwrap_or_default(),
+            nick_protection: args.nick_protection.or(file.nick_protection).unwrap_or_default(),
+            nick_grace: Duration::from_secs(args.nick_grace.or(file.nick_grace).unwrap_or(30).max(1)),
             udp_limits,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             ephemeral,

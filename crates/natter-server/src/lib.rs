@@ -14,11 +14,12 @@ mod listener;
 pub mod peers;
 mod throttled_log;
 mod udp;
+pub mod user_admin;
 mod write_batch;
 
 pub use config::{
-    Args, CloakSettings, ConnectionSettings, Helpdesk, LogFormat, SessionSettings, Settings, UdpFormat,
-    UdpLimits, UdpVerify,
+    Args, CloakSettings, ConnectionSettings, Helpdesk, LogFormat, NickProtectionSetting, SessionSettings,
+    Settings, UdpFormat, UdpLimits, UdpVerify,
 };
 
 use anyhow::Context as _;
@@ -87,6 +88,8 @@ impl Server {
             ephemeral_rooms: settings.ephemeral.clone(),
             password: settings.password.clone(),
             operators: settings.operators.clone(),
+            nick_protection: settings.nick_protection.into(),
+            nick_grace: settings.nick_grace,
             reserved_nicks: natter_core::hub::SERVICE_NICKS
                 .iter()
                 .map(|s| s.to_string())

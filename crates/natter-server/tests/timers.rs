@@ -235,3 +235,68 @@ async fn a_command_flood_is_slowed_down_with_a_notice_and_nothing_is_lost() {
     assert!(before.iter().all(|l| !l.contains("slow down")), "{before:#?}");
     server.shutdown("done").await;
 }
+
+/// Nick protection (`enforce`): a session holding a registered nickname without logging in is
+/// renamed to a guest name when the grace time is up, and not a moment before.
+#[tokio::test(start_paused = true)]
+async fn a_registered_nick_held_without_logging_in_is_renamed_when_the_grace_time_is_up() {
+    let _watchdog = Watchdog::arm("nick protection", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let mut s = settings();
+    s.nick_grace = Duration::from_secs(30);
+    let server = TestServer::start_with(s).await;
+    let mut owner = Client::native(server.tcp, "bob").await;
+    owner.line(r#"{"type":"register","password":"bob's password","id":"r"}"#).await;
+    let registered = json(&owner.expect(r#""id":"r""#).await);
+    assert_eq!(registered["change"], "registered", "{registered}");
+    owner.line(r#"{"type":"quit"}"#).await;
+    owner.rest().await;
+
+    let mut squatter = Client::connect(server.tcp).await;
+    squatter.line(r#"{"type":"hello","nick":"bob"}"#).await;
+    let told = json(&squatter.expect(r#""type":"nick_protected""#).await);
+    assert_eq!((told["nick"].as_str(), told["grace_secs"].as_u64()), (Some("bob"), Some(30)));
+    squatter.ping().await;
+    advance(Duration::from_secs(30) - TICK).await;
+    let before = squatter.ping().await;
+    assert!(before.iter().all(|l| !l.contains(r#""type":"nick""#)), "renamed early: {before:#?}");
+
+    advance(TICK).await;
+    let renamed = json(&squatter.expect(r#""type":"nick""#).await);
+    assert_eq!(renamed["old"], "bob");
+    assert!(renamed["new"].as_str().unwrap().starts_with("Guest"), "{renamed}");
+    server.shutdown("done").await;
+}
+
+/// An account that `natter user` adds while the server runs protects its nickname once the
+/// hub reads the accounts again (every 30 s): whoever holds it is told, then renamed.
+#[tokio::test(start_paused = true)]
+async fn an_account_added_beside_the_running_server_protects_its_nick_at_the_next_refresh() {
+    let _watchdog = Watchdog::arm("account refresh", REAL_LIMIT);
+    let _frozen = freeze_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("natter.db");
+    let mut s = settings();
+    s.db = db.to_str().unwrap().into();
+    let server = TestServer::start_with(s).await;
+    let mut dave = Client::native(server.tcp, "dave").await;
+    dave.ping().await;
+
+    // `natter user add dave`, as another process would (beside the server's lock).
+    let admin = natter_store::SqliteStore::open_beside_server(db.to_str().unwrap()).unwrap();
+    let record = natter_core::store::AccountRecord {
+        folded: "dave".into(),
+        name: "dave".into(),
+        hash: natter_core::password::hash_password("dave's password").unwrap(),
+        created_ts: 1,
+        last_login_ts: None,
+    };
+    assert!(natter_core::Store::create_account(&admin, &record).unwrap());
+    advance(Duration::from_secs(30)).await;
+    let told = json(&dave.expect(r#""type":"nick_protected""#).await);
+    assert_eq!(told["grace_secs"], 30, "{told}");
+    advance(Duration::from_secs(30)).await;
+    let renamed = json(&dave.expect(r#""type":"nick""#).await);
+    assert!(renamed["new"].as_str().unwrap().starts_with("Guest"), "{renamed}");
+    server.shutdown("done").await;
+}

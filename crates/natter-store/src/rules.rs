@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 struct Stored {
     operators: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    founder: Option<String>,
     topic_lock: bool,
     no_external: bool,
     moderated: bool,
@@ -32,6 +34,7 @@ pub(crate) fn encode(rules: &RoomRules) -> String {
     let m = &rules.modes;
     let stored = Stored {
         operators: rules.operators.clone(),
+        founder: rules.founder.clone(),
         topic_lock: m.topic_lock,
         no_external: m.no_external,
         moderated: m.moderated,
@@ -57,6 +60,7 @@ pub(crate) fn decode(json: &str) -> RoomRules {
     });
     RoomRules {
         operators: stored.operators,
+        founder: stored.founder,
         modes: RoomModes {
             topic_lock: stored.topic_lock,
             no_external: stored.no_external,
@@ -81,7 +85,8 @@ mod tests {
     #[test]
     fn rules_survive_the_round_trip_and_old_rows_read_as_none() {
         let rules = RoomRules {
-            operators: vec!["ann".into(), "bob".into()],
+            operators: vec!["~ann".into(), "bob".into()],
+            founder: Some("ann".into()),
             modes: RoomModes {
                 moderated: true,
                 key: Some("k".into()),

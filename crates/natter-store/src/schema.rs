@@ -53,6 +53,16 @@ const MIGRATIONS: &[&str] = &[
     // 4: who runs a room (its operators' nicks), its modes and its bans, as one JSON object
     // (`rules.rs`): read and written whole with the room, never queried inside.
     "ALTER TABLE rooms ADD COLUMN rules TEXT NOT NULL DEFAULT '{}';",
+    // 5: registered accounts (`docs/accounts.md`), keyed by the folded name. The password is
+    // kept only as its argon2id PHC string (salt and parameters inside). Written by the server
+    // (register, passwd, last login) and by `natter user` while the server runs.
+    "CREATE TABLE accounts (
+        folded TEXT NOT NULL PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created_ts INTEGER NOT NULL,
+        last_login_ts INTEGER
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The tables every natter database has from schema version 1 on.
@@ -107,6 +117,24 @@ fn clip(name: &str) -> String {
         Some((i, _)) => format!("{}...", &name[..i]),
         None => name.to_string(),
     }
+}
+
+/// Checks that the database on `conn`, which a running server holds, is at [`SCHEMA_VERSION`]:
+/// a tool working beside that server must not migrate it, nor misread an older or newer schema.
+pub(crate) fn check_current(conn: &Connection, path: &str) -> Result<u32, StoreError> {
+    let found: i64 =
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| open_error(path, &e))?;
+    if found == i64::from(SCHEMA_VERSION) {
+        return Ok(SCHEMA_VERSION);
+    }
+    Err(StoreError::Open {
+        path: path.to_owned(),
+        reason: format!(
+            "the server using this database runs schema version {found}, and this natter writes version \
+             {SCHEMA_VERSION}: run this command with the same natter version as the server, or stop the \
+             server first"
+        ),
+    })
 }
 
 /// Brings the database on `conn` up to [`SCHEMA_VERSION`], one transaction per migration, and

@@ -9,7 +9,7 @@
 use crate::error::{io_error, load_error, open_error};
 use crate::schema;
 use natter_core::store::{
-    HistoryQuery, LoadWindow, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write,
+    AccountRecord, HistoryQuery, LoadWindow, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::sync::{Mutex, MutexGuard};
@@ -90,6 +90,11 @@ fn take_lock(path: &str) -> Result<std::fs::File, StoreError> {
     }
 }
 
+/// True for the paths SQLite keeps in the process's memory rather than in a file.
+fn is_memory(path: &str) -> bool {
+    path == ":memory:" || path.is_empty()
+}
+
 /// Converts a stored u64 into SQLite's i64; ids and times beyond i64 cannot be stored.
 fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Io(format!("{what} {v} is too large to store (above 2^63-1)")))
@@ -102,6 +107,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 const MESSAGE_COLUMNS: &str = "room, mid, ts, nick, sender_key, cid, text, action, notice";
+
+const ACCOUNT_COLUMNS: &str = "folded, name, hash, created_ts, last_login_ts";
+
+fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
+    Ok(AccountRecord {
+        folded: r.get(0)?,
+        name: r.get(1)?,
+        hash: r.get(2)?,
+        created_ts: r.get::<_, i64>(3)? as u64,
+        last_login_ts: r.get::<_, Option<i64>>(4)?.map(|t| t as u64),
+    })
+}
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     Ok(StoredMessage {
@@ -126,8 +143,43 @@ impl SqliteStore {
     pub fn open(path: &str, durability: Durability) -> Result<Self, StoreError> {
         // "" is SQLite's private temporary database: like ":memory:", invisible to a second
         // connection.
-        let memory = path == ":memory:" || path.is_empty();
+        let memory = is_memory(path);
         let file_lock = if memory { None } else { Some(take_lock(path)?) };
+        Self::open_locked(path, durability, file_lock, true)
+    }
+
+    /// Opens the database for an administration command (`natter user`) that may run while a
+    /// server uses the same file. When no server holds the lock this is [`SqliteStore::open`]
+    /// (the file is created and migrated as needed). When one does, the database is opened
+    /// beside it without the lock: SQLite's WAL mode lets the two write in turn (each write
+    /// is one short transaction), and the server reads accounts from the store at every
+    /// login, so what the command changes takes effect at once. The schema is then left
+    /// alone (migrating under a running server is not safe), so it must already be the one
+    /// this natter writes.
+    pub fn open_beside_server(path: &str) -> Result<Self, StoreError> {
+        if is_memory(path) {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: "an in-memory database lives inside one process; give the --db file the server uses"
+                    .into(),
+            });
+        }
+        match take_lock(path) {
+            Ok(lock) => Self::open_locked(path, Durability::Process, Some(lock), true),
+            Err(_) if std::path::Path::new(&format!("{path}.lock")).exists() => {
+                Self::open_locked(path, Durability::Process, None, false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_locked(
+        path: &str,
+        durability: Durability,
+        file_lock: Option<std::fs::File>,
+        migrate: bool,
+    ) -> Result<Self, StoreError> {
+        let memory = is_memory(path);
         // The mutexes above do the locking, so SQLite's own per-connection mutex is not needed.
         // No URI flag: a path is a path, so "file:...?mode=memory" cannot sneak in a database
         // that the read connections would not share.
@@ -159,7 +211,8 @@ impl SqliteStore {
                 durability.synchronous()
             ))
             .map_err(|e| open_error(path, &e))?;
-        let from = schema::migrate(&mut writer, path)?;
+        let from =
+            if migrate { schema::migrate(&mut writer, path)? } else { schema::check_current(&writer, path)? };
         tracing::info!(
             path,
             ?durability,
@@ -432,6 +485,77 @@ impl Store for SqliteStore {
 
     fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         self.read(|conn| history_in(conn, room, query)).map_err(|e| io_error("cannot read the history", &e))
+    }
+
+    fn account(&self, folded: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE folded = ?1"))?
+                .query_row([folded], account_from_row)
+                .optional()
+        })
+        .map_err(|e| io_error("cannot read an account", &e))
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY folded"))?
+                .query_map([], account_from_row)?
+                .collect()
+        })
+        .map_err(|e| io_error("cannot read the accounts", &e))
+    }
+
+    fn create_account(&self, account: &AccountRecord) -> Result<bool, StoreError> {
+        let created_ts = to_i64(account.created_ts, "account creation time")?;
+        let last = account.last_login_ts.map(|t| to_i64(t, "last login time")).transpose()?;
+        let writer = lock(&self.writer);
+        let added = writer
+            .prepare_cached(&format!(
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![account.folded, account.name, account.hash, created_ts, last])
+            })
+            .map_err(|e| io_error("cannot register an account", &e))?;
+        Ok(added == 1)
+    }
+
+    fn set_account_hash(&self, folded: &str, hash: &str) -> Result<bool, StoreError> {
+        let writer = lock(&self.writer);
+        let changed = writer
+            .prepare_cached("UPDATE accounts SET hash = ?2 WHERE folded = ?1")
+            .and_then(|mut s| s.execute(params![folded, hash]))
+            .map_err(|e| io_error("cannot change an account's password", &e))?;
+        Ok(changed == 1)
+    }
+
+    fn touch_account(&self, folded: &str, ts: u64) -> Result<(), StoreError> {
+        let ts = to_i64(ts, "last login time")?;
+        let writer = lock(&self.writer);
+        writer
+            .prepare_cached("UPDATE accounts SET last_login_ts = ?2 WHERE folded = ?1")
+            .and_then(|mut s| s.execute(params![folded, ts]))
+            .map_err(|e| io_error("cannot record a login", &e))?;
+        Ok(())
+    }
+
+    fn delete_account(&self, folded: &str) -> Result<bool, StoreError> {
+        let writer = lock(&self.writer);
+        let deleted = writer
+            .prepare_cached("DELETE FROM accounts WHERE folded = ?1")
+            .and_then(|mut s| s.execute(params![folded]))
+            .map_err(|e| io_error("cannot delete an account", &e))?;
+        Ok(deleted == 1)
+    }
+
+    fn outside_writes(&self) -> Result<u64, StoreError> {
+        // SQLite's data_version of a connection changes when another connection commits,
+        // never for its own commits: the writer is the only connection of the server that
+        // writes, so a change is another process's write.
+        let version: i64 = lock(&self.writer)
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(|e| io_error("cannot read the database's data version", &e))?;
+        Ok(version as u64)
     }
 
     fn close(&self) -> Result<(), StoreError> {

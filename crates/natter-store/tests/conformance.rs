@@ -492,3 +492,55 @@ fn forgetting_a_room_removes_it_only_without_messages() {
         assert_eq!(mids(&s.history("#r", q(None, None, 10)).unwrap()).0, [1, 2, 3]);
     });
 }
+
+fn account(folded: &str, hash: &str) -> natter_core::store::AccountRecord {
+    natter_core::store::AccountRecord {
+        folded: folded.to_owned(),
+        name: folded.to_uppercase(),
+        hash: hash.to_owned(),
+        created_ts: 1_700_000_000_000,
+        last_login_ts: None,
+    }
+}
+
+#[test]
+fn accounts_are_created_once_listed_in_order_changed_and_deleted() {
+    each(|s| {
+        assert_eq!(s.accounts().unwrap(), vec![]);
+        assert_eq!(s.account("bob").unwrap(), None);
+        assert!(s.create_account(&account("bob", "$argon2id$one")).unwrap());
+        assert!(s.create_account(&account("alice", "$argon2id$two")).unwrap());
+        // A second registration of a taken name changes nothing.
+        assert!(!s.create_account(&account("bob", "$argon2id$three")).unwrap());
+        assert_eq!(s.account("bob").unwrap(), Some(account("bob", "$argon2id$one")));
+        let names: Vec<String> = s.accounts().unwrap().into_iter().map(|a| a.folded).collect();
+        assert_eq!(names, ["alice", "bob"]);
+
+        assert!(s.set_account_hash("bob", "$argon2id$new").unwrap());
+        assert!(!s.set_account_hash("nobody", "$argon2id$new").unwrap());
+        assert_eq!(s.account("bob").unwrap().unwrap().hash, "$argon2id$new");
+
+        s.touch_account("bob", 1_700_000_000_123).unwrap();
+        s.touch_account("nobody", 1).unwrap();
+        assert_eq!(s.account("bob").unwrap().unwrap().last_login_ts, Some(1_700_000_000_123));
+        assert_eq!(s.account("nobody").unwrap(), None);
+
+        assert!(s.delete_account("bob").unwrap());
+        assert!(!s.delete_account("bob").unwrap());
+        assert_eq!(s.account("bob").unwrap(), None);
+        // Deleted names may be registered again.
+        assert!(s.create_account(&account("bob", "$argon2id$again")).unwrap());
+    });
+}
+
+#[test]
+fn accounts_keep_any_unicode_name_and_live_beside_rooms_and_messages() {
+    each(|s| {
+        let mut a = account("zoë", "$argon2id$x");
+        a.name = "Zoë".into();
+        assert!(s.create_account(&a).unwrap());
+        s.commit(&[Write::Room(room("#a")), Write::Message(msg("#a", 1, "zoë", None))]).unwrap();
+        assert_eq!(s.account("zoë").unwrap().unwrap().name, "Zoë");
+        assert_eq!(s.load(10).unwrap().len(), 1);
+    });
+}

@@ -340,3 +340,74 @@ fn acknowledged_commits_survive_a_crash() {
     assert_eq!(store.load(0).unwrap()[0].last_mid, 100);
     assert_eq!(latest(&store, "#r", 1000), (1..=100).collect::<Vec<_>>());
 }
+
+fn an_account(folded: &str) -> natter_core::store::AccountRecord {
+    natter_core::store::AccountRecord {
+        folded: folded.into(),
+        name: folded.into(),
+        hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        created_ts: 1,
+        last_login_ts: None,
+    }
+}
+
+#[test]
+fn an_admin_tool_writes_accounts_beside_a_running_server_and_the_server_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("natter.db");
+    let server = open(&path).unwrap();
+    // The server holds the lock: a second server is refused, the admin tool is not.
+    assert!(open_err(&path).contains("another natter server"));
+    let admin = SqliteStore::open_beside_server(path.to_str().unwrap()).unwrap();
+    assert!(admin.create_account(&an_account("bob")).unwrap());
+    assert_eq!(server.account("bob").unwrap().map(|a| a.name), Some("bob".to_string()));
+    // Both write in turn.
+    server.commit(&[Write::Room(room("#a")), Write::Message(msg("#a", 1, None))]).unwrap();
+    assert!(admin.set_account_hash("bob", "$argon2id$changed").unwrap());
+    assert_eq!(server.account("bob").unwrap().unwrap().hash, "$argon2id$changed");
+    assert!(admin.delete_account("bob").unwrap());
+    assert_eq!(server.account("bob").unwrap(), None);
+    assert_eq!(latest(&server, "#a", 10), [1]);
+}
+
+#[test]
+fn an_admin_tool_without_a_server_creates_and_migrates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.db");
+    let admin = SqliteStore::open_beside_server(path.to_str().unwrap()).unwrap();
+    assert!(admin.create_account(&an_account("bob")).unwrap());
+    drop(admin);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    // It held the lock while it ran, and let go: the server starts and sees the account.
+    let server = open(&path).unwrap();
+    assert!(server.account("bob").unwrap().is_some());
+}
+
+#[test]
+fn an_admin_tool_beside_a_server_of_another_schema_version_refuses_to_touch_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("natter.db");
+    let _server = open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION - 1).unwrap();
+    let err = SqliteStore::open_beside_server(path.to_str().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("same natter version as the server"), "{err}");
+    assert!(SqliteStore::open_beside_server(":memory:").unwrap_err().to_string().contains("--db file"));
+}
+
+#[test]
+fn outside_writes_change_only_when_another_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("natter.db");
+    let server = open(&path).unwrap();
+    let start = server.outside_writes().unwrap();
+    // The server's own writes do not count.
+    server.commit(&[Write::Room(room("#a")), Write::Message(msg("#a", 1, None))]).unwrap();
+    assert!(server.create_account(&an_account("own")).unwrap());
+    assert_eq!(server.outside_writes().unwrap(), start);
+    let admin = SqliteStore::open_beside_server(path.to_str().unwrap()).unwrap();
+    assert!(admin.create_account(&an_account("bob")).unwrap());
+    let after = server.outside_writes().unwrap();
+    assert_ne!(after, start);
+    assert_eq!(server.outside_writes().unwrap(), after, "stable until the next outside write");
+}

@@ -62,6 +62,8 @@ impl Actor {
                 v: natter_proto::PROTOCOL_VERSION,
                 nick: self.nick.clone(),
                 password: None,
+                account: None,
+                account_password: None,
                 client_secret: self.client_secret.clone(),
                 id: Some(RequestId::Num(0)),
             };

@@ -131,6 +131,7 @@ pub fn frame_id<'f>(frame: &'f ServerFrame<'_>) -> Option<&'f RequestId> {
         | S::Away { id, .. }
         | S::UserInfo { id, .. }
         | S::Whowas { id, .. }
+        | S::Account { id, .. }
         | S::Pong { id } => id.as_ref(),
         S::Message(_)
         | S::Verify { .. }
@@ -140,6 +141,7 @@ pub fn frame_id<'f>(frame: &'f ServerFrame<'_>) -> Option<&'f RequestId> {
         | S::Nick { .. }
         | S::Mode { .. }
         | S::Kick { .. }
+        | S::NickProtected { .. }
         | S::Bye { .. } => None,
     }
 }
@@ -168,6 +170,10 @@ pub(super) fn set_frame_id(frame: &mut ClientFrame, new: RequestId) -> bool {
         | C::Away { id, .. }
         | C::Whois { id, .. }
         | C::Whowas { id, .. }
+        | C::Register { id, .. }
+        | C::Logout { id }
+        | C::Passwd { id, .. }
+        | C::Login { msg: None, id, .. }
         | C::Ping { id } => {
             *id = Some(new);
             true
@@ -197,6 +203,10 @@ pub(super) fn expects_answer(frame: &ClientFrame) -> bool {
                 | C::History { .. }
                 | C::Bans { .. }
                 | C::Invite { .. }
+                | C::Register { .. }
+                | C::Login { msg: None, .. }
+                | C::Logout { .. }
+                | C::Passwd { .. }
                 | C::Away { .. }
                 | C::Whois { .. }
                 | C::Whowas { .. }

@@ -17,6 +17,10 @@ impl App {
             return Vec::new();
         }
         self.buffers[self.current].scroll = 0;
+        // What was typed is shown only with its password starred out.
+        if let Some(shown) = super::input::masked(&line) {
+            self.info_current(shown);
+        }
         match plan(&line, &self.current_target()) {
             Plan::Nothing => Vec::new(),
             Plan::Send { target, text, action } => vec![Action::Send { target, text, action }],

@@ -25,6 +25,15 @@ pub const COMMANDS: &[&str] = &[
     "/who",
 ];
 
+/// The line as it may be shown, when it is a command carrying a password (see
+/// [`natter_proto::command::SlashCommand::masked`]).
+pub(super) fn masked(line: &str) -> Option<String> {
+    match natter_proto::command::parse_input(line) {
+        Ok(natter_proto::command::Input::SlashCommand(cmd)) => cmd.masked(),
+        _ => None,
+    }
+}
+
 /// How many typed lines the history keeps.
 const HISTORY_MAX: usize = 500;
 
@@ -74,12 +83,13 @@ impl InputLine {
         self.completion = None;
     }
 
-    /// Takes the line for sending: clears it and records it in the history.
+    /// Takes the line for sending: clears it and records it in the history, unless it holds a
+    /// password (`/login`, `/register`, `/passwd`): those are never kept.
     pub fn take(&mut self) -> String {
         let text = self.text();
         self.set("");
         self.browsing = None;
-        if !text.trim().is_empty() && self.history.last() != Some(&text) {
+        if !text.trim().is_empty() && self.history.last() != Some(&text) && masked(&text).is_none() {
             self.history.push(text.clone());
             if self.history.len() > HISTORY_MAX {
                 self.history.remove(0);

@@ -301,3 +301,33 @@ fn the_member_list_marks_operators_and_voiced_members() {
     app.on_event(Event::Frame(ServerFrame::Nick { old: "dee".into(), new: "abe".into(), ts: 1 }));
     assert_eq!(members(&app), want(&["│ members (4)", "│ @abe", "│ ann", "│ bob", "│ +cy"]));
 }
+
+#[test]
+fn a_typed_password_is_starred_out_on_screen_and_never_kept_in_the_history() {
+    let mut app = lobby_app();
+    app.input.set("");
+    let actions = type_line(&mut app, "/login ann hunter2hunter2");
+    // The password goes to the server, in the login frame.
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [super::state::Action::Submit(natter_proto::native::ClientFrame::Login { name: Some(n), password: Some(p), .. })]
+                if n == "ann" && p == "hunter2hunter2"
+        ),
+        "{actions:?}"
+    );
+    type_line(&mut app, "/register correct horse battery");
+    type_line(&mut app, "/passwd hunter2hunter2 a new password");
+    let rows = screen(&app);
+    assert!(rows.iter().any(|r| r.contains("/login ann ********")), "{rows:#?}");
+    assert!(rows.iter().any(|r| r.contains("/register ********")), "{rows:#?}");
+    assert!(rows.iter().any(|r| r.contains("/passwd ******** ********")), "{rows:#?}");
+    assert!(!rows.iter().any(|r| r.contains("hunter2") || r.contains("horse") || r.contains("new password")));
+    // Up recalls the last line typed without a password, never one with.
+    type_line(&mut app, "hello");
+    type_line(&mut app, "/login ann hunter2hunter2");
+    app.on_key(key(KeyCode::Up));
+    assert_eq!(app.input.text(), "hello");
+    app.on_key(key(KeyCode::Up));
+    assert!(!app.input.text().contains("hunter2"), "{}", app.input.text());
+}

@@ -47,6 +47,12 @@ impl Hub {
             Command::Away { text, req } => self.away(id, text, req),
             Command::Whois { nick, req } => self.whois(id, &nick, req),
             Command::Whowas { nick, count, req } => self.whowas(id, &nick, count, req),
+            Command::Register { password, from, req } => self.register_account(id, password, from, req),
+            Command::Login { name, password, from, req } => {
+                self.login_account(id, &name, password, from, req)
+            }
+            Command::Logout { req } => self.logout_account(id, req),
+            Command::Passwd { old, new, from, req } => self.change_password(id, old, new, from, req),
             Command::Oper { name, password, from, req } => self.oper(id, &name, &password, from, req),
             Command::Echo { event } => self.reply(id, *event),
             Command::HideFromSearches { on } => self.hide_from_searches(id, on),

@@ -95,7 +95,7 @@ impl Hub {
             return self.refuse(id, req, Refusal::TooManyPending { limit: MAX_PAGES_PER_SESSION as u32 });
         }
         query.limit = query.limit.clamp(1, self.config.max_history_page);
-        let ticket = self.hold_for_page(id);
+        let ticket = self.hold_for_answer(id);
         let read = PageRead { session: id, ticket, key, name, query, what: Wanted::Page { around, req } };
         self.read_page(read);
     }
@@ -117,7 +117,7 @@ impl Hub {
             limit: u32::try_from(count).unwrap_or(u32::MAX),
             ..HistoryQuery::default()
         };
-        let ticket = self.hold_for_page(id);
+        let ticket = self.hold_for_answer(id);
         let what = Wanted::Replay { upto, count, joined: Box::new(joined) };
         self.read_page(PageRead { session: id, ticket, key, name, query, what });
     }
@@ -195,9 +195,9 @@ impl Hub {
         joined
     }
 
-    /// Starts holding what `id` is sent behind a page to come: what is staged for it so far
-    /// goes first. Returns the page's ticket.
-    fn hold_for_page(&mut self, id: SessionId) -> u64 {
+    /// Starts holding what `id` is sent behind an answer to come (a history page, a replay, a
+    /// password check): what is staged for it so far goes first. Returns the answer's ticket.
+    pub(super) fn hold_for_answer(&mut self, id: SessionId) -> u64 {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let session = self.sessions.get_mut(&id).expect("caller checked");
@@ -229,6 +229,12 @@ impl Hub {
                 break;
             }
         }
+        self.answer_held(id, ticket, event);
+    }
+
+    /// An answer the session's output was held behind (see [`Hub::hold_for_answer`]) came:
+    /// it takes its place, and everything ready before the next one still awaited goes out.
+    pub(super) fn answer_held(&mut self, id: SessionId, ticket: u64, event: Event) {
         let Some(session) = self.sessions.get_mut(&id) else { return };
         let Some(held) = session.held.as_mut() else { return };
         if let Some(slot) = held.queue.iter_mut().find(|i| matches!(i, HeldItem::Waiting(t) if *t == ticket))

@@ -36,6 +36,7 @@ impl Hub {
         if let Some(like) = self.look_alike(look, None) {
             return Err(RegisterError(Refusal::NickLookalike { nick: reg.nick.as_str().into(), like }));
         }
+        self.refuse_lookalike_of_account(None, &reg.nick).map_err(RegisterError)?;
         let nick: Name = reg.nick.as_str().into();
         let session = Session {
             nick: nick.clone(),
@@ -81,6 +82,7 @@ impl Hub {
         }
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         self.watched_online(id);
+        self.protect_nick(id);
         if reg.lobby {
             let lobby = self.config.lobby.clone();
             self.join(id, &lobby, None, None);
@@ -98,10 +100,18 @@ impl Hub {
         if self.reserved.contains(&look) {
             return self.refuse(id, req, Refusal::NickReserved { nick: nick.into() });
         }
-        if let Some(&owner) = self.nicks.get(&key)
-            && owner != id
+        if let Err(refusal) = self.refuse_lookalike_of_account(Some(id), nick) {
+            return self.refuse(id, req, refusal);
+        }
+        if let Some(&holder) = self.nicks.get(&key)
+            && holder != id
         {
-            return self.refuse(id, req, Refusal::NickInUse { nick: nick.into() });
+            if !self.may_reclaim(id, &key) {
+                return self.refuse(id, req, Refusal::NickInUse { nick: nick.into() });
+            }
+            // The account's owner takes its nickname back.
+            let held = self.sessions[&holder].nick.clone();
+            self.rename_to_guest(holder, &held);
         }
         if let Some(like) = self.look_alike(look, Some(id)) {
             return self.refuse(id, req, Refusal::NickLookalike { nick: nick.into(), like });
@@ -133,6 +143,7 @@ impl Hub {
             self.watched_online(id);
         }
         self.broadcast(recipients, Event::Nick { old, new: nick.into(), ident, ts: now_ms() });
+        self.protect_nick(id);
     }
 
     pub(super) fn away(&mut self, id: SessionId, text: Option<String>, req: Req) {
@@ -192,6 +203,9 @@ impl Hub {
         }
         let Some(mut session) = self.sessions.remove(&id) else { return };
         self.clients.remove(&id);
+        self.logged_in.remove(&id);
+        self.unprotect(id);
+        self.login_from.remove(&id);
         // Never the reason's words: a quit message is something a user wrote.
         tracing::info!(nick = %session.nick, kind = ?session.kind, "logged out");
         self.stats.users -= 1;

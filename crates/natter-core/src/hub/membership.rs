@@ -62,6 +62,7 @@ impl Hub {
             created_ts: room.created_ts,
             rules: RoomRules {
                 operators: room.op_nicks.clone(),
+                founder: room.founder.clone(),
                 modes: room.modes.clone(),
                 bans: room
                     .bans
@@ -87,6 +88,7 @@ impl Hub {
         let full = self.full_mask(id);
         let presence_limit = self.config.presence_limit;
         let folded_nick = self.sessions[&id].folded.clone();
+        let standing = self.standing(id);
         let room = self.ensure_room(room);
         let key = room.folded.clone();
         let newly_joined = !room.has_member(id);
@@ -96,9 +98,12 @@ impl Hub {
             // as operator is operator again.
             founded = room.members().is_empty() && key != lobby_key && room.op_nicks.is_empty();
             if founded {
-                room.op_nicks.push(folded_nick.to_string());
+                room.op_nicks.push(standing.key.clone());
+                if room.founder.is_none() {
+                    room.founder = standing.account.clone();
+                }
             }
-            if founded || is_console || room.op_nicks.iter().any(|n| **n == *folded_nick) {
+            if founded || is_console || standing.holds(&room.op_nicks) {
                 room.operators.insert(id);
             }
             room.add_member(id, &folded_nick);
@@ -204,7 +209,8 @@ impl Hub {
     }
 
     /// Forgets a room that its last member left and that holds nothing anyone chose: no
-    /// message ever stored, no topic, no settings or bans (its founder alone does not count),
+    /// message ever stored, no topic, no settings or bans, no founding account (a founder
+    /// who was not logged in alone does not count),
     /// not the lobby nor a configured ephemeral room. Like an IRC channel, it is gone once
     /// empty (here and in the store), so rooms made and left in a loop cost nothing lasting.
     pub(super) fn forget_if_unused(&mut self, key: &str) {
@@ -214,6 +220,7 @@ impl Hub {
             && room.topic.is_empty()
             && room.bans.is_empty()
             && room.op_nicks.len() <= 1
+            && room.founder.is_none()
             && !room.ephemeral
             && room.modes == crate::event::RoomModes { no_external: true, ..Default::default() }
             && key != fold(&self.config.lobby);

@@ -5,6 +5,7 @@
 //! chat state and a total order of events per room; the work per command is small (fanout is a
 //! loop of non-blocking outbox pushes), so one task serves every session.
 
+mod accounts;
 mod cids;
 mod delivery;
 mod dispatch;
@@ -16,14 +17,18 @@ mod messages;
 mod moderation;
 mod monitor;
 mod passwords;
+mod protection;
 mod queries;
 mod roster;
 mod sessions;
+mod standing;
 mod state;
+mod verifier;
 
 pub use crate::limits::{
     MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES, MAX_WATCHES, MAX_WHO_PAGE,
 };
+pub use protection::NickProtection;
 pub use state::SessionId;
 
 use crate::command::{Command, Registration};
@@ -77,6 +82,15 @@ pub struct HubConfig {
     /// Nicknames nobody may take (compared folded): the names of services IRC users trust
     /// (`NickServ`, ...) and the server's own, so that no user can pass for them.
     pub reserved_nicks: Vec<String>,
+    /// How registered nicknames are protected from others.
+    pub nick_protection: NickProtection,
+    /// Under `enforce`, how long a session holding a registered nickname has to log in.
+    pub nick_grace: std::time::Duration,
+    /// Accounts one address (IPv6: one /64) may register an hour; 0: no limit.
+    pub registrations_per_hour: u32,
+    /// How often the hub checks whether another process (`natter user`) changed the accounts,
+    /// to read its table of registered names again.
+    pub account_refresh: std::time::Duration,
 }
 
 /// Service names IRC clients show as trustworthy: reserved on every server.
@@ -97,6 +111,10 @@ impl Default for HubConfig {
             login_throttle: crate::throttle::Policy::default(),
             udp_quiet: std::time::Duration::from_secs(60),
             reserved_nicks: SERVICE_NICKS.iter().map(|s| s.to_string()).collect(),
+            nick_protection: NickProtection::default(),
+            nick_grace: std::time::Duration::from_secs(30),
+            account_refresh: std::time::Duration::from_secs(30),
+            registrations_per_hour: 5,
         }
     }
 }
@@ -236,6 +254,36 @@ pub(crate) struct Hub {
     login_log: crate::throttle::LogBudget,
     /// Who watches whom (IRC `MONITOR`).
     watches: monitor::Watches,
+    /// Registered account names, folded -> as registered: which nicknames are protected.
+    /// Loaded at start; kept up to date by registrations and by every login's read of the
+    /// store (the password hashes themselves are never kept here).
+    accounts: FxHashMap<String, crate::vocab::Name>,
+    /// Look-alike keys of the registered names -> the folded name.
+    account_looks: FxHashMap<u64, String>,
+    /// The account each logged-in session is logged in as (its name as registered). Beside
+    /// the sessions, like `clients`: a session record is at its allocator size class.
+    logged_in: FxHashMap<SessionId, crate::vocab::Name>,
+    /// The password checkers (argon2id off the hub's task).
+    verifier: verifier::Verifier,
+    /// Sessions with an account request being checked -> its held answer's ticket.
+    checking: FxHashMap<SessionId, u64>,
+    /// The address of each session whose login or password change is being checked, to
+    /// count a wrong password against it when the answer comes.
+    login_from: FxHashMap<SessionId, Option<std::net::IpAddr>>,
+    /// Nick protection deadlines, earliest first.
+    protect_deadlines: std::collections::BTreeSet<(tokio::time::Instant, SessionId)>,
+    /// Each protected session's deadline.
+    protect_pending: FxHashMap<SessionId, tokio::time::Instant>,
+    /// Where the walk through guest names stands.
+    next_guest: u32,
+    /// The store's `outside_writes` when the table of registered names was last read.
+    accounts_seen: u64,
+    /// Registrations per address.
+    registrations: crate::registration_limit::RegistrationLimit,
+    /// A read of the table of registered names is under way.
+    refreshing: bool,
+    /// Where those reads come back.
+    refreshed: mpsc::UnboundedSender<accounts::TableRead>,
     /// The empty name, allocated once: most sessions give no real name, and each would
     /// otherwise hold an allocation of its own for it.
     no_name: Name,
@@ -245,10 +293,13 @@ pub(crate) struct Hub {
 pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, StoreError> {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (pages, pages_rx) = mpsc::unbounded_channel();
+    let (checked, checked_rx) = mpsc::unbounded_channel();
+    let (refreshed, refreshed_rx) = mpsc::unbounded_channel();
     let reserved = config.reserved_nicks.iter().map(|n| identity::skeleton_key(n)).collect();
     let password = config.password.as_deref().map(crate::secret::Secret::new);
     let operators = config.operators.iter().map(|(n, p)| passwords::Operator::new(n, p)).collect();
     let throttle = crate::throttle::Throttle::new(config.login_throttle);
+    let registrations = crate::registration_limit::RegistrationLimit::new(config.registrations_per_hour);
     let mut hub = Hub {
         config,
         store,
@@ -279,8 +330,25 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         throttle,
         login_log: crate::throttle::LogBudget::new(tokio::time::Instant::now()),
         watches: monitor::Watches::default(),
+        accounts: FxHashMap::default(),
+        account_looks: FxHashMap::default(),
+        logged_in: FxHashMap::default(),
+        verifier: verifier::Verifier::new(checked),
+        checking: FxHashMap::default(),
+        login_from: FxHashMap::default(),
+        protect_deadlines: Default::default(),
+        protect_pending: FxHashMap::default(),
+        next_guest: (crate::time::now_ms() % 90_000) as u32,
+        accounts_seen: 0,
+        registrations,
+        refreshing: false,
+        refreshed,
         no_name: Name::from(""),
     };
+    hub.accounts_seen = hub.store.outside_writes()?;
+    for account in hub.store.accounts()? {
+        hub.note_account(&account.folded, &account.name);
+    }
     // Rooms are read without their replay, which their first join reads (`history.rs`): a
     // start reads little of a big database and holds nothing of rooms nobody joins. What is
     // read of their messages is the client ids of the last ones before the stop, so that a
@@ -301,6 +369,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.ephemeral = room.record.ephemeral;
         let rules = room.record.rules;
         r.op_nicks = rules.operators;
+        r.founder = rules.founder;
         r.modes = rules.modes;
         r.bans = rules.bans.into_iter().map(|b| state::Ban::new(&b.mask, b.by, b.ts)).collect();
         r.last_mid = room.last_mid;
@@ -314,7 +383,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let lobby = hub.config.lobby.clone();
     hub.ensure_room(&lobby);
     let (tx, rx) = mpsc::channel(hub.config.queue);
-    tokio::spawn(hub.run(rx, done_rx, pages_rx));
+    tokio::spawn(hub.run(rx, done_rx, pages_rx, checked_rx, refreshed_rx));
     Ok(HubHandle { tx, lobby: lobby.into() })
 }
 
@@ -341,9 +410,24 @@ impl Hub {
         mut rx: mpsc::Receiver<HubMsg>,
         mut done: mpsc::UnboundedReceiver<Committed>,
         mut pages: mpsc::UnboundedReceiver<HistoryPage>,
+        mut checked: mpsc::UnboundedReceiver<verifier::Checked>,
+        mut refreshed: mpsc::UnboundedReceiver<accounts::TableRead>,
     ) {
+        let mut refresh = tokio::time::interval(self.config.account_refresh);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        refresh.reset();
         let mut batch = Vec::with_capacity(256);
+        // The nick protection timer: reset only when the earliest deadline changes.
+        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+        let protection = tokio::time::sleep_until(far());
+        tokio::pin!(protection);
         loop {
+            let next = self.next_protection_deadline();
+            if let Some(at) = next
+                && protection.deadline() != at
+            {
+                protection.as_mut().reset(at);
+            }
             tokio::select! {
                 biased;
                 Some(committed) = done.recv() => {
@@ -353,6 +437,20 @@ impl Hub {
                 Some(page) = pages.recv() => {
                     self.on_history_page(page);
                     self.flush();
+                }
+                Some(answer) = checked.recv() => {
+                    self.on_checked(answer);
+                    self.flush();
+                }
+                Some(table) = refreshed.recv() => {
+                    self.on_account_table(table);
+                    self.flush();
+                }
+                _ = refresh.tick() => self.refresh_accounts(),
+                () = &mut protection, if next.is_some() => {
+                    self.on_protection_deadlines();
+                    self.flush();
+                    protection.as_mut().reset(far());
                 }
                 n = rx.recv_many(&mut batch, 256) => {
                     if n == 0 {
@@ -399,6 +497,7 @@ impl Hub {
         }
         self.sessions.clear();
         self.clients.clear();
+        self.logged_in.clear();
         self.nicks.clear();
         self.everyone.clear();
         self.skeletons.clear();

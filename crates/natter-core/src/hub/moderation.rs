@@ -165,6 +165,10 @@ impl Hub {
             }
             _ => None,
         };
+        let standing = match &change {
+            RoomChange::Operator { .. } => target.as_ref().map(|(sid, _)| self.standing(*sid)),
+            _ => None,
+        };
         let member_masks: Vec<(SessionId, String)> = match &change {
             RoomChange::Ban { .. } => {
                 self.rooms[key].members().iter().map(|&m| (m, self.full_mask(m))).collect()
@@ -225,11 +229,12 @@ impl Hub {
             }
             RoomChange::Operator { on, .. } => {
                 let (sid, _) = target.as_ref().expect("resolved above");
-                // The standing is kept by nick too, so that it survives a reconnect or restart.
-                let folded = &self.sessions[sid].folded;
-                r.op_nicks.retain(|n| **n != **folded);
+                // The standing is kept by account (or nick) too, so that it survives a
+                // reconnect or restart.
+                let standing = standing.as_ref().expect("resolved above");
+                r.op_nicks.retain(|n| !standing.is_one_of_mine(n));
                 if *on {
-                    r.op_nicks.push(folded.to_string());
+                    r.op_nicks.push(standing.key.clone());
                 }
                 if *on { r.operators.insert(*sid) } else { r.operators.remove(sid) }
             }

@@ -24,11 +24,14 @@ impl Operator {
 
 /// Which password was wrong, for the log.
 #[derive(Clone, Copy)]
-enum Kind<'a> {
+pub(super) enum Kind<'a> {
     Server,
     /// An operator's; the name when it is one of the configured operators (a name that is
     /// not could be a password typed in the wrong field, so it is not logged).
     Operator(Option<&'a str>),
+    /// An account's; the name when it is a registered account (a name that is not could be
+    /// a password typed in the wrong field, so it is not logged).
+    Account(Option<&'a str>),
 }
 
 impl Hub {
@@ -91,7 +94,13 @@ impl Hub {
     }
 
     /// Counts a wrong password against each of `keys` and logs it (within the log's budget).
-    fn count_failure(&mut self, keys: &[Key<'_>], addr: Option<IpAddr>, kind: Kind<'_>, now: Instant) {
+    pub(super) fn count_failure(
+        &mut self,
+        keys: &[Key<'_>],
+        addr: Option<IpAddr>,
+        kind: Kind<'_>,
+        now: Instant,
+    ) {
         let failures = keys.iter().map(|&k| self.throttle.fail(k, now)).max().unwrap_or(0);
         let Some(unlogged) = self.login_log.take(now) else { return };
         if unlogged > 0 {
@@ -111,15 +120,24 @@ impl Hub {
                 wait_s,
                 "wrong password"
             ),
+            Kind::Account(name) => tracing::warn!(
+                %addr,
+                kind = "account password",
+                account = name.unwrap_or("(no such account)"),
+                failures,
+                wait_s,
+                "wrong password"
+            ),
         }
     }
 }
 
 /// The refusal for an attempt that came before its wait was over.
-fn too_many(key: Key<'_>, wait: std::time::Duration) -> Refusal {
+pub(super) fn too_many(key: Key<'_>, wait: std::time::Duration) -> Refusal {
     let by = match key {
         Key::Address(_) => Throttled::Address,
         Key::Operator(_) => Throttled::Operator,
+        Key::Account(_) => Throttled::Account,
     };
     // Whole seconds, rounded up: "try again in 0 s" would be refused again.
     let wait_secs = wait.as_millis().div_ceil(1000).max(1) as u64;

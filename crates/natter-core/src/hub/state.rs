@@ -118,8 +118,11 @@ pub(crate) struct Room {
     /// Members by folded nick: pages of `who` and the list a joiner gets, without sorting.
     pub roster: Roster<SessionId>,
     pub operators: FxHashSet<SessionId>,
-    /// Folded nicks that are operator when they join (stored: see `store::RoomRules`).
+    /// Folded nicks, and `~` + folded account names, that are operator when they join
+    /// (stored: see `store::RoomRules`).
     pub op_nicks: Vec<String>,
+    /// The folded account name of the room's founder, when an account created it.
+    pub founder: Option<String>,
     pub last_mid: u64,
     /// The latest stored messages, replayed on join: at most `HubConfig::history` of them
     /// and [`MAX_REPLAY_BYTES`] of text, so a room costs little memory however long its
@@ -174,6 +177,7 @@ impl Room {
             roster: Roster::default(),
             operators: Default::default(),
             op_nicks: Vec::new(),
+            founder: None,
             last_mid: 0,
             recent: Default::default(),
             recent_bytes: 0,

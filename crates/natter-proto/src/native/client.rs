@@ -22,6 +22,13 @@ pub enum ClientFrame {
         /// Server password, when the server requires one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+        /// Log in to this account right after the welcome (with `account_password`): the
+        /// answer is an `account` frame, or an `error`, after the `welcome`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        /// The account's password (see `account`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account_password: Option<String>,
         /// A random secret the client picks once and gives at every login: the server
         /// remembers its `cid`s under it, so that a resend after a reconnect is recognised, and
         /// nobody who lacks it can match them. Without one, `cid`s last as long as the session.
@@ -245,6 +252,31 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// Register your nickname as an account with this password, and log in as it. Answered
+    /// by `account` (`change: "registered"`).
+    Register {
+        /// At least 8 characters, at most 256 bytes.
+        password: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Stop being logged in as your account. Answered by `account` (`change: "logged_out"`).
+    Logout {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Change your account's password. Answered by `account` (`change: "password_changed"`).
+    Passwd {
+        /// The current password.
+        old: String,
+        /// The new password.
+        new: String,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
     /// Liveness and lag check; answered by `pong`.
     Ping {
         /// Request id.
@@ -257,10 +289,22 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// Tutorial compatibility: `{"type":"login","msg":"nick"}` is a `hello`.
+    /// Log in to a registered account (`name` and `password`; answered by `account` with
+    /// `change: "logged_in"`). Before `hello`, the chat-room tutorial's
+    /// `{"type":"login","msg":"nick"}` is a `hello` instead (tutorial compatibility).
     Login {
-        /// The nickname.
-        msg: String,
+        /// Tutorial compatibility: the nickname to log in with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg: Option<String>,
+        /// The account name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The account's password.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
     },
     /// Tutorial compatibility: a message to the lobby.
     Broadcast {

@@ -68,6 +68,19 @@ pub enum ErrorCode {
     /// Too many wrong passwords from your address (or for that operator): wait the time the
     /// message gives before trying again.
     TooManyAttempts,
+    /// Registering a name that is already an account.
+    AccountExists,
+    /// Logging in (or registering) while logged in: `logout` first.
+    AlreadyLoggedIn,
+    /// Wrong account name or password (one code for both).
+    BadCredentials,
+    /// The request needs you to be logged in to an account.
+    NotLoggedIn,
+    /// A new password breaks the rules (8 characters to 256 bytes).
+    WeakPassword,
+    /// The nickname is a registered account's, or looks like one, and you are not logged in
+    /// as it.
+    NickRegistered,
     /// Anything else: the message explains.
     Other,
 }
@@ -105,6 +118,12 @@ impl ErrorCode {
             ErrorCode::BadPassword => "bad_password",
             ErrorCode::BadToken => "bad_token",
             ErrorCode::TooManyAttempts => "too_many_attempts",
+            ErrorCode::AccountExists => "account_exists",
+            ErrorCode::AlreadyLoggedIn => "already_logged_in",
+            ErrorCode::BadCredentials => "bad_credentials",
+            ErrorCode::NotLoggedIn => "not_logged_in",
+            ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::NickRegistered => "nick_registered",
             ErrorCode::Other => "other",
         }
     }

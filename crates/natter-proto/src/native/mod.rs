@@ -30,7 +30,7 @@ pub use error::{ErrorCode, FrameError};
 pub use fast_write::write_server_frame;
 pub use parse::{parse_client_frame, parse_server_frame};
 pub use request_id::RequestId;
-pub use server::{BanFrame, MessageFrame, ModesFrame, RoomInfo, ServerFrame, UserFrame};
+pub use server::{AccountChangeFrame, BanFrame, MessageFrame, ModesFrame, RoomInfo, ServerFrame, UserFrame};
 pub use udp_token::{TOKEN_FIELD, frame_token};
 
 /// serde's `skip_serializing_if` for flags, shared by client and server frames: a `false`

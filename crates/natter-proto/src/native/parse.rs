@@ -55,8 +55,20 @@ fn classify(line: &[u8], err: serde_json::Error) -> FrameError {
             id,
         },
         None => FrameError { code: ErrorCode::BadFrame, message: "frame has no \"type\" field".into(), id },
+        // serde quotes the value it could not use: in a frame that carries a password, that
+        // value may be the password, which is never shown back.
+        Some(serde_json::Value::String(kind)) if carries_secret(kind) => FrameError {
+            code: ErrorCode::BadFrame,
+            message: format!("malformed {kind} frame: its fields must be strings (see docs/protocol.md)"),
+            id,
+        },
         _ => FrameError { code: ErrorCode::BadFrame, message: format!("malformed frame: {err}"), id },
     }
+}
+
+/// True for the frame types that may carry a password.
+fn carries_secret(kind: &str) -> bool {
+    matches!(kind, "hello" | "login" | "register" | "passwd")
 }
 
 /// True when `kind` names a client frame type. Asks serde with the tag alone, so that an
@@ -81,6 +93,8 @@ mod tests {
                 v: 1,
                 nick: "ann".into(),
                 password: None,
+                account: None,
+                account_password: None,
                 client_secret: None,
                 id: Some(RequestId::Num(1))
             }
@@ -92,10 +106,29 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_frame_with_a_password_does_not_show_the_password_back() {
+        for line in [
+            &br#"{"type":"login","name":"bob","password":12345678901}"#[..],
+            br#"{"type":"register","password":["hunter22"]}"#,
+            br#"{"type":"passwd","old":"a","new":98765432}"#,
+            br#"{"type":"hello","nick":"bob","account_password":55555555}"#,
+        ] {
+            let err = parse_client_frame(line).unwrap_err();
+            assert_eq!(err.code, ErrorCode::BadFrame);
+            for secret in ["12345678901", "hunter22", "98765432", "55555555"] {
+                assert!(!err.message.contains(secret), "{}", err.message);
+            }
+        }
+        // Other frames keep serde's precise message.
+        let err = parse_client_frame(br#"{"type":"join","id":39}"#).unwrap_err();
+        assert_eq!(err.message, "malformed frame: missing field `room`");
+    }
+
+    #[test]
     fn tutorial_frames_parse() {
         assert_eq!(
             parse_client_frame(br#"{"type":"login","msg":"bob"}"#).unwrap(),
-            ClientFrame::Login { msg: "bob".into() }
+            ClientFrame::Login { msg: Some("bob".into()), name: None, password: None, id: None }
         );
         assert_eq!(parse_client_frame(br#"{"type":"ls"}"#).unwrap(), ClientFrame::Ls {});
     }

@@ -6,6 +6,20 @@ use std::borrow::Cow;
 
 use super::{ErrorCode, RequestId, RoomChangeFrame, is_false};
 
+/// What an `account` frame reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountChangeFrame {
+    /// Your nickname is now an account, and you are logged in as it.
+    Registered,
+    /// You are logged in as the account.
+    LoggedIn,
+    /// You logged out.
+    LoggedOut,
+    /// The account's password changed.
+    PasswordChanged,
+}
+
 /// A room's settings in a `room_modes` frame.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModesFrame<'a> {
@@ -424,6 +438,26 @@ pub enum ServerFrame<'a> {
         /// Echo of the request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
+    },
+    /// Your account changed: the answer to `register`, `login` (or `hello` with `account`),
+    /// `logout` and `passwd`.
+    Account {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// What happened.
+        change: AccountChangeFrame,
+        /// The account, as registered.
+        account: Cow<'a, str>,
+    },
+    /// Your nickname is a registered account's and you are not logged in as it: log in
+    /// within `grace_secs` seconds or be renamed to a guest name (`grace_secs` 0: the server
+    /// lets you keep it until its owner reclaims it).
+    NickProtected {
+        /// The nickname.
+        nick: Cow<'a, str>,
+        /// Seconds left to log in; 0 when there is no deadline.
+        grace_secs: u64,
     },
     /// The server is closing this session; the reason says why.
     Bye {

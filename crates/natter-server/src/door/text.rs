@@ -13,7 +13,9 @@ use super::listing::names_and_more;
 use super::modes::{ModeItem, mode_string, modes_of, parse_modes};
 use super::{Door, Flow, SessionCtx, slots};
 use natter_core::command::Paging;
+use natter_core::event::AccountChange;
 use natter_core::hub::MAX_WHO_PAGE;
+use natter_core::password::Password;
 use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
 use natter_proto::command::{Input, SlashCommand, help_lines, help_topic, parse_input};
 use natter_proto::decode::{PeerEncoding, decode_text_detect};
@@ -317,6 +319,28 @@ pub(crate) fn render_text(event: &Event) -> String {
         Event::Announcement { from, text, .. } => {
             let _ = write!(s, "*** wallops from {from}: {}", SafeLine(text));
         }
+        Event::Account { change, account, .. } => {
+            let _ = match change {
+                AccountChange::Registered => {
+                    write!(s, "*** registered the account {account}; you are logged in as it")
+                }
+                AccountChange::LoggedIn => write!(s, "*** you are logged in as {account}"),
+                AccountChange::LoggedOut => write!(s, "*** you logged out of {account}"),
+                AccountChange::PasswordChanged => write!(s, "*** changed the password of {account}"),
+            };
+        }
+        Event::NickProtected { nick, grace_secs: 0 } => {
+            let _ = write!(
+                s,
+                "*** the nickname {nick} is registered: its owner may take it back; /login {nick} PASSWORD if it is yours"
+            );
+        }
+        Event::NickProtected { nick, grace_secs } => {
+            let _ = write!(
+                s,
+                "*** the nickname {nick} is registered: /login {nick} PASSWORD within {grace_secs} s, or you will be renamed"
+            );
+        }
         Event::Notice { text, .. } => {
             for (i, line) in text.lines().enumerate() {
                 if i > 0 {
@@ -577,6 +601,24 @@ impl TextDoor {
             }
             SlashCommand::Away(text) => Command::Away { text, req: None },
             SlashCommand::Whois(nick) => Command::Whois { nick, req: None },
+            SlashCommand::Register(password) => Command::Register {
+                password: Password::new(password.0),
+                from: Some(ctx.peer.ip()),
+                req: None,
+            },
+            SlashCommand::Login { name, password } => Command::Login {
+                name,
+                password: Password::new(password.0),
+                from: Some(ctx.peer.ip()),
+                req: None,
+            },
+            SlashCommand::Logout => Command::Logout { req: None },
+            SlashCommand::Passwd { old, new } => Command::Passwd {
+                old: Password::new(old.0),
+                new: Password::new(new.0),
+                from: Some(ctx.peer.ip()),
+                req: None,
+            },
             SlashCommand::Reply(text) => {
                 let Some(to) = self.last_private.clone() else {
                     let problem = "nobody has sent you a private message yet; use @nick text";

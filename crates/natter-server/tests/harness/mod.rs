@@ -31,6 +31,8 @@ pub fn settings() -> Settings {
         session: SessionSettings { msg_rate: 0, ..SessionSettings::default() },
         udp_idle: Duration::from_secs(300),
         udp_format: UdpFormat::Text,
+        nick_protection: natter_server::NickProtectionSetting::Enforce,
+        nick_grace: Duration::from_secs(30),
         udp_limits: UdpLimits::default(),
         log_format: natter_server::LogFormat::Text,
         ephemeral: Vec::new(),

@@ -259,7 +259,8 @@ impl Door for IrcDoor {
         let Some(label) = label else { return self.handle_parsed(parsed, ctx).await };
         if let Ok(m) = &parsed {
             let command = m.command.to_ascii_uppercase();
-            let single = m.param(0).is_some_and(|t| !t.contains(','));
+            // NickServ's answers come as several lines: collected between markers.
+            let single = m.param(0).is_some_and(|t| !t.contains(',') && !cmd::nickserv::is_nickserv(t));
             // A message to one target and CHATHISTORY carry the label with the request
             // (their answers come from the store or after a commit); every other command's
             // answers are collected between two markers that travel through the hub.

@@ -123,6 +123,25 @@ impl IrcDoor {
             }
             (Refusal::LineTooLong { .. }, _) => self.numeric(out, "417", &["Input line was too long"]),
             (Refusal::NotRegistered, _) => self.numeric(out, "451", &["You have not registered"]),
+            // Ergo's wording: the nickname is someone's account.
+            (Refusal::NickRegistered { nick, .. }, _) => self.numeric(out, "433", &[nick, &message]),
+            (_, Some(Op::NickServ)) => {
+                let says = match refusal {
+                    Refusal::AccountExists { name } => {
+                        format!(
+                            "{name} is already registered; /msg NickServ IDENTIFY <password> if it is yours"
+                        )
+                    }
+                    Refusal::NotLoggedIn => {
+                        "You are not logged in; /msg NickServ IDENTIFY <nick> <password> first".to_string()
+                    }
+                    Refusal::AlreadyLoggedIn { account } => {
+                        format!("You are already logged in as {account}; /msg NickServ LOGOUT first")
+                    }
+                    _ => message.clone(),
+                };
+                push_line(out, "", Some(super::cmd::nickserv::NICKSERV), "NOTICE", &[self.me(), &says]);
+            }
             (Refusal::RateLimited { .. }, _) => {
                 push_line(out, "", Some(self.server), "NOTICE", &[self.me(), &message])
             }
@@ -132,7 +151,16 @@ impl IrcDoor {
                 | Refusal::NotStored { .. }
                 | Refusal::HistoryUnavailable { .. }
                 | Refusal::TooManyPending { .. }
-                | Refusal::IgnoreListFull { .. },
+                | Refusal::IgnoreListFull { .. }
+                | Refusal::AccountExists { .. }
+                | Refusal::AlreadyLoggedIn { .. }
+                | Refusal::BadCredentials
+                | Refusal::NotLoggedIn
+                | Refusal::WeakPassword { .. }
+                | Refusal::AccountPending
+                | Refusal::AccountsBusy
+                | Refusal::TooManyRegistrations { .. }
+                | Refusal::AccountsUnavailable { .. },
                 _,
             ) => {
                 let command = op.map_or("*", Op::command);

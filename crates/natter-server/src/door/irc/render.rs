@@ -1,11 +1,13 @@
 //! Rendering: each core event as the IRC lines a client expects, messages split to fit
 //! IRC's line length, and answers shaped by the request they answer.
 
+use super::cmd::nickserv::NICKSERV;
 use super::lines::{push_line, push_text_line, source, split_ident};
 use super::replies::PartialList;
 use super::requests::{Op, op_of};
 use super::{IrcDoor, IrcNote};
 use crate::door::modes::{mode_string, modes_of};
+use natter_core::event::AccountChange;
 use natter_core::hub::MAX_WATCHES;
 use natter_core::{ChatMessage, Event};
 use natter_proto::irc::{self, MAX_LINE};
@@ -391,6 +393,39 @@ impl IrcDoor {
                 if let Some(IrcNote::Lines(lines)) = note.get::<IrcNote>() {
                     out.extend_from_slice(lines);
                 }
+            }
+            Event::Account { change, account, .. } => {
+                let me = self.me().to_string();
+                let full = source(&me, &self.ident);
+                let says = match change {
+                    AccountChange::Registered => format!("Account created: {account}"),
+                    AccountChange::LoggedIn => format!("You are now logged in as {account}"),
+                    AccountChange::LoggedOut => format!("You are now logged out of {account}"),
+                    AccountChange::PasswordChanged => format!("Password changed for {account}"),
+                };
+                push_line(out, "", Some(NICKSERV), "NOTICE", &[&me, &says]);
+                match change {
+                    AccountChange::Registered | AccountChange::LoggedIn => self.numeric(
+                        out,
+                        "900",
+                        &[&full, account, &format!("You are now logged in as {account}")],
+                    ),
+                    AccountChange::LoggedOut => self.numeric(out, "901", &[&full, "You are now logged out"]),
+                    AccountChange::PasswordChanged => {}
+                }
+            }
+            Event::NickProtected { nick, grace_secs } => {
+                let me = self.me().to_string();
+                let says = if *grace_secs == 0 {
+                    format!(
+                        "The nickname {nick} is registered: its owner may take it back. /msg NickServ IDENTIFY <password> if it is yours"
+                    )
+                } else {
+                    format!(
+                        "The nickname {nick} is registered. /msg NickServ IDENTIFY <password> within {grace_secs} seconds, or you will be renamed"
+                    )
+                };
+                push_line(out, "", Some(NICKSERV), "NOTICE", &[&me, &says]);
             }
             Event::Notice { req, .. } if matches!(op_of(req), Some(Op::Oper)) => {
                 self.numeric(out, "381", &["You are now an IRC operator"]);

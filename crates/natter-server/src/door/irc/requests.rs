@@ -71,6 +71,8 @@ pub(super) enum Op {
     Wallops,
     /// MONITOR.
     Monitor,
+    /// A message to NickServ: its answers are NickServ's notices.
+    NickServ,
 }
 
 impl Op {
@@ -113,6 +115,7 @@ impl Op {
             Op::Kill { .. } => "KILL",
             Op::Wallops => "WALLOPS",
             Op::Monitor => "MONITOR",
+            Op::NickServ => "NICKSERV",
         }
     }
 

@@ -12,6 +12,7 @@ pub(crate) use udp::UdpNativeDoor;
 
 use super::{Credentials, Door, Flow, SessionCtx, slots};
 use natter_core::command::Paging;
+use natter_core::password::Password;
 use natter_core::store::HistoryQuery;
 use natter_core::{Command, DoorNote, Event, RenderSlot, Req, RequestToken, SessionKind, Target};
 use natter_proto::command::help_lines;
@@ -130,7 +131,7 @@ impl Door for NativeDoor {
         };
         if ctx.session.is_none() {
             return match frame {
-                ClientFrame::Hello { v, nick, password, client_secret, id } => {
+                ClientFrame::Hello { v, nick, password, account, account_password, client_secret, id } => {
                     if v != natter_proto::PROTOCOL_VERSION {
                         let msg = format!(
                             "protocol version {v} is not supported; this server speaks version {}",
@@ -147,10 +148,27 @@ impl Door for NativeDoor {
                         );
                         return refuse(ctx, id, ErrorCode::BadFrame, &msg);
                     }
+                    let login = match (account, account_password) {
+                        (None, None) => None,
+                        (Some(name), Some(password)) => Some((name, password)),
+                        _ => {
+                            let msg = "hello needs both \"account\" and \"account_password\" to log in to an account";
+                            return refuse(ctx, id, ErrorCode::BadFrame, msg);
+                        }
+                    };
                     let given = Credentials { password, client_secret, ..Credentials::default() };
-                    ctx.register_as(nick, given, token(id)).await.0
+                    let flow = ctx.register_as(nick, given, token(id.clone())).await.0;
+                    match login {
+                        // Logged in: the account's login follows the welcome.
+                        Some((name, password)) if flow == Flow::Continue && ctx.session.is_some() => {
+                            let password = Password::new(password);
+                            let from = Some(ctx.peer.ip());
+                            ctx.command(Command::Login { name, password, from, req: token(id) }).await
+                        }
+                        _ => flow,
+                    }
                 }
-                ClientFrame::Login { msg } => {
+                ClientFrame::Login { msg: Some(msg), .. } => {
                     // The tutorial's client: its dialect from here on, refusals included.
                     self.tutorial = true;
                     ctx.register(msg.trim().to_string(), tutorial_token(TutorialAsk::Login)).await
@@ -174,7 +192,13 @@ impl Door for NativeDoor {
                     "you are already logged in; use nick to rename",
                 );
             }
-            ClientFrame::Login { .. } => {
+            ClientFrame::Login { name: Some(name), password: Some(password), id, .. } => Command::Login {
+                name,
+                password: Password::new(password),
+                from: Some(ctx.peer.ip()),
+                req: token(id),
+            },
+            ClientFrame::Login { msg: Some(_), .. } => {
                 return refuse(
                     ctx,
                     None,
@@ -182,6 +206,21 @@ impl Door for NativeDoor {
                     "you are already logged in; use nick to rename",
                 );
             }
+            ClientFrame::Login { id, .. } => {
+                return refuse(ctx, id, ErrorCode::BadFrame, "login needs \"name\" and \"password\"");
+            }
+            ClientFrame::Register { password, id } => Command::Register {
+                password: Password::new(password),
+                from: Some(ctx.peer.ip()),
+                req: token(id),
+            },
+            ClientFrame::Logout { id } => Command::Logout { req: token(id) },
+            ClientFrame::Passwd { old, new, id } => Command::Passwd {
+                old: Password::new(old),
+                new: Password::new(new),
+                from: Some(ctx.peer.ip()),
+                req: token(id),
+            },
             ClientFrame::Send { room, to, text, action, notice, cid, id } => {
                 let target = match (room, to) {
                     (Some(room), None) => Target::Room(room),

@@ -37,6 +37,15 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::RateLimited { .. } => ErrorCode::RateLimited,
         Refusal::TooManyPending { .. } => ErrorCode::Busy,
         Refusal::NotRegistered => ErrorCode::NotRegistered,
+        Refusal::AccountExists { .. } => ErrorCode::AccountExists,
+        Refusal::AlreadyLoggedIn { .. } => ErrorCode::AlreadyLoggedIn,
+        Refusal::BadCredentials => ErrorCode::BadCredentials,
+        Refusal::NotLoggedIn => ErrorCode::NotLoggedIn,
+        Refusal::WeakPassword { .. } => ErrorCode::WeakPassword,
+        Refusal::AccountPending | Refusal::AccountsBusy => ErrorCode::Busy,
+        Refusal::TooManyRegistrations { .. } => ErrorCode::TooManyAttempts,
+        Refusal::AccountsUnavailable { .. } => ErrorCode::StoreFailed,
+        Refusal::NickRegistered { .. } => ErrorCode::NickRegistered,
     }
 }
 
@@ -188,6 +197,62 @@ mod tests {
                 "slow down: at most 5 messages per second; this message was not sent; keep flooding and you will be disconnected",
             ),
             (Refusal::NotRegistered, ErrorCode::NotRegistered, "log in first"),
+            (
+                Refusal::AccountExists { name: nick() },
+                ErrorCode::AccountExists,
+                "ann is already registered; /login ann PASSWORD if it is yours",
+            ),
+            (
+                Refusal::AlreadyLoggedIn { account: nick() },
+                ErrorCode::AlreadyLoggedIn,
+                "you are already logged in as ann; /logout first",
+            ),
+            (Refusal::BadCredentials, ErrorCode::BadCredentials, "wrong account name or password"),
+            (
+                Refusal::NotLoggedIn,
+                ErrorCode::NotLoggedIn,
+                "you are not logged in; /login NICK PASSWORD first",
+            ),
+            (
+                Refusal::WeakPassword { problem: natter_core::password::PasswordProblem::TooShort },
+                ErrorCode::WeakPassword,
+                "the password is too short: use at least 8 characters",
+            ),
+            (
+                Refusal::AccountsBusy,
+                ErrorCode::Busy,
+                "the server is checking many passwords right now; try again in a few seconds",
+            ),
+            (
+                Refusal::AccountPending,
+                ErrorCode::Busy,
+                "busy: your previous account request is still being checked; wait for its answer",
+            ),
+            (
+                Refusal::AccountsUnavailable { problem: "disk full".into() },
+                ErrorCode::StoreFailed,
+                "accounts unavailable: disk full",
+            ),
+            (
+                Refusal::NickRegistered { nick: nick(), account: nick() },
+                ErrorCode::NickRegistered,
+                "the nickname ann is registered; /login ann PASSWORD if it is yours, or choose another",
+            ),
+            (
+                Refusal::NickRegistered { nick: "аnn".into(), account: nick() },
+                ErrorCode::NickRegistered,
+                "the nickname аnn looks like the registered nickname ann; choose another",
+            ),
+            (
+                Refusal::TooManyRegistrations { wait_secs: 1800 },
+                ErrorCode::TooManyAttempts,
+                "too many accounts registered from your address lately; try again in 30 min",
+            ),
+            (
+                Refusal::TooManyAttempts { wait_secs: 3, by: Throttled::Account },
+                ErrorCode::TooManyAttempts,
+                "too many wrong passwords for this account; try again in 3 s",
+            ),
             (
                 Refusal::TooManyPending { limit: 4 },
                 ErrorCode::Busy,

@@ -2,11 +2,11 @@
 
 use super::refusals::error_code;
 use super::{NativeNote, id_of};
-use natter_core::event::{MemberInfo, RoomStanding};
+use natter_core::event::{AccountChange, MemberInfo, RoomStanding};
 use natter_core::{ChatMessage, Event, RoomChange};
 use natter_proto::names::complete_mask;
 use natter_proto::native::{
-    BanFrame, MessageFrame, ModesFrame, RoomChangeFrame, RoomInfo, ServerFrame, UserFrame,
+    AccountChangeFrame, BanFrame, MessageFrame, ModesFrame, RoomChangeFrame, RoomInfo, ServerFrame, UserFrame,
 };
 use std::borrow::Cow;
 
@@ -221,6 +221,19 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
         Event::IgnoreMode { req, on } => ServerFrame::IgnoreMode { id: id_of(req), on: *on },
         Event::Ignoring { req, nicks } => {
             ServerFrame::Ignoring { id: id_of(req), nicks: nicks.iter().map(|n| b(n)).collect() }
+        }
+        Event::Account { req, change, account } => ServerFrame::Account {
+            id: id_of(req),
+            change: match change {
+                AccountChange::Registered => AccountChangeFrame::Registered,
+                AccountChange::LoggedIn => AccountChangeFrame::LoggedIn,
+                AccountChange::LoggedOut => AccountChangeFrame::LoggedOut,
+                AccountChange::PasswordChanged => AccountChangeFrame::PasswordChanged,
+            },
+            account: b(account),
+        },
+        Event::NickProtected { nick, grace_secs } => {
+            ServerFrame::NickProtected { nick: b(nick), grace_secs: *grace_secs }
         }
         Event::Notice { req, room, text } => {
             ServerFrame::Notice { id: id_of(req), room: room.as_deref().map(b), text: b(text) }

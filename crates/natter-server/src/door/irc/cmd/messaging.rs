@@ -48,6 +48,9 @@ impl IrcDoor {
             Some(rest) => (rest.trim_end_matches('\u{1}').trim_start_matches(' '), true),
             None => (text, false),
         };
+        if !notice && !tagmsg && super::nickserv::is_nickserv(targets) {
+            return self.nickserv(text, ctx).await;
+        }
         let targets: Vec<&str> = targets.split(',').filter(|t| !t.is_empty()).collect();
         if targets.len() > MAX_TARGETS {
             return self.bad(ctx, "407", &[targets[0], "Too many recipients"]);

@@ -7,6 +7,7 @@ mod chathistory;
 mod messaging;
 mod moderation;
 mod monitor;
+pub(super) mod nickserv;
 mod queries;
 mod registration;
 mod server;

@@ -1,0 +1,247 @@
+//! The password checker: argon2id hashing and verification, with the store reads and writes
+//! that go with them, run on tokio's blocking pool so that the hub never spends a hash's tens
+//! of milliseconds on its own task.
+//!
+//! At most [`MAX_CHECKS`] run at once (each holds 19 MiB of argon2 memory and a core), and
+//! at most [`MAX_QUEUED`] wait behind them; beyond that a request is refused at once
+//! (`AccountsBusy`), so a burst of logins costs bounded memory and never stalls delivery.
+//! Each answer comes back to the hub as a [`Checked`], which the hub applies in its own turn.
+//!
+//! The hashing itself runs on [`MAX_CHECKS`] threads of the lowest scheduling priority: on a
+//! busy machine (or a server pinned to one core) a burst of logins then takes the CPU the
+//! chat leaves over, rather than a share of the hub's. The blocking-pool task waits for its
+//! hash without using the CPU; it is kept so that tokio sees the work in flight (paused test
+//! time does not jump past a login being checked).
+
+use super::SessionId;
+use crate::password::{Password, hash_password, needs_rehash, verify_password};
+use crate::store::{AccountRecord, Store, StoreError};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Password checks running at once.
+pub(crate) const MAX_CHECKS: usize = 2;
+/// Password checks waiting for a free checker.
+pub(crate) const MAX_QUEUED: usize = 64;
+
+/// What to do with a password.
+pub(crate) enum Job {
+    /// Register `name` with `password`.
+    Register { folded: String, name: String, password: Password },
+    /// Check `password` against the account `folded`.
+    Login { folded: String, password: Password },
+    /// Check `old` against the account, then store the hash of `new`.
+    Passwd { folded: String, old: Password, new: Password },
+}
+
+impl Job {
+    /// The folded account name the job concerns.
+    fn folded(&self) -> &str {
+        match self {
+            Job::Register { folded, .. } | Job::Login { folded, .. } | Job::Passwd { folded, .. } => folded,
+        }
+    }
+}
+
+/// What a job found.
+pub(crate) enum Outcome {
+    /// Registered (`true`), or the name was taken meanwhile (`false`).
+    Registered(bool),
+    /// The account as stored when the password was right; `None`: wrong name or password.
+    /// `known` says whether the account exists (the hub updates its table of registered
+    /// names, which `natter user` may have changed behind its back).
+    LoggedIn { account: Option<AccountRecord>, known: bool },
+    /// Whether the current password was right (and the new one stored).
+    PasswordChanged(bool),
+    /// The store failed.
+    Failed(StoreError),
+}
+
+/// A job's answer, on its way back to the hub.
+pub(crate) struct Checked {
+    pub session: SessionId,
+    /// The place the answer takes among the session's held answers.
+    pub ticket: u64,
+    pub req: crate::request::Req,
+    /// The folded account name the job concerned.
+    pub folded: String,
+    pub outcome: Outcome,
+}
+
+/// A job waiting for a checker.
+pub(crate) struct Queued {
+    pub session: SessionId,
+    pub ticket: u64,
+    pub req: crate::request::Req,
+    pub job: Job,
+}
+
+/// The checkers: how many run, and who waits.
+pub(crate) struct Verifier {
+    running: usize,
+    queue: VecDeque<Queued>,
+    done: mpsc::UnboundedSender<Checked>,
+}
+
+impl Verifier {
+    pub fn new(done: mpsc::UnboundedSender<Checked>) -> Self {
+        Self { running: 0, queue: VecDeque::new(), done }
+    }
+
+    /// False when the queue is full: the caller refuses the request.
+    pub fn has_room(&self) -> bool {
+        self.running < MAX_CHECKS || self.queue.len() < MAX_QUEUED
+    }
+
+    /// Starts the job now, or queues it (the caller checked [`Verifier::has_room`]).
+    pub fn submit(&mut self, store: &Arc<dyn Store>, queued: Queued) {
+        if self.running < MAX_CHECKS {
+            self.start(store, queued);
+        } else {
+            self.queue.push_back(queued);
+        }
+    }
+
+    /// A job finished: the next waiting one whose session is still there starts.
+    pub fn finished(&mut self, store: &Arc<dyn Store>, alive: impl Fn(SessionId) -> bool) {
+        self.running -= 1;
+        while let Some(next) = self.queue.pop_front() {
+            if alive(next.session) {
+                self.start(store, next);
+                break;
+            }
+        }
+    }
+
+    fn start(&mut self, store: &Arc<dyn Store>, queued: Queued) {
+        self.running += 1;
+        let store = store.clone();
+        let done = self.done.clone();
+        let Queued { session, ticket, req, job } = queued;
+        tokio::task::spawn_blocking(move || {
+            let folded = job.folded().to_string();
+            let outcome = hashers().run(move || run(&*store, job).1).unwrap_or_else(|| {
+                Outcome::Failed(StoreError::Io("the password check failed unexpectedly".into()))
+            });
+            // No receiver: the hub has stopped.
+            let _ = done.send(Checked { session, ticket, req, folded, outcome });
+        });
+    }
+}
+
+/// The threads that hash, at the lowest priority; started at the first login.
+struct Hashers {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Hashers {
+    fn start() -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..MAX_CHECKS {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new().name(format!("natter-hash-{i}")).spawn(move || {
+                // Best effort: where the system refuses, hashing runs at normal priority.
+                if let Err(e) =
+                    thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+                {
+                    tracing::debug!(error = ?e, "password hashing runs at normal priority");
+                }
+                loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Self { jobs: std::sync::Mutex::new(jobs) }
+    }
+
+    /// Runs `work` on a hashing thread and waits for its result (on the calling thread when
+    /// no hashing thread is there); `None` when it panicked.
+    fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok();
+            let _ = done.send(out);
+        });
+        let sent = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job);
+        if let Err(std::sync::mpsc::SendError(job)) = sent {
+            job();
+        }
+        result.recv().ok().flatten()
+    }
+}
+
+fn hashers() -> &'static Hashers {
+    static HASHERS: std::sync::OnceLock<Hashers> = std::sync::OnceLock::new();
+    HASHERS.get_or_init(Hashers::start)
+}
+
+/// Does one job (blocking).
+fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
+    match job {
+        Job::Register { folded, name, password } => {
+            let outcome = match hash_password(password.expose()) {
+                Ok(hash) => {
+                    let now = crate::time::now_ms();
+                    let record = AccountRecord {
+                        folded: folded.clone(),
+                        name,
+                        hash,
+                        created_ts: now,
+                        last_login_ts: Some(now),
+                    };
+                    store.create_account(&record).map_or_else(Outcome::Failed, Outcome::Registered)
+                }
+                Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
+            };
+            (folded, outcome)
+        }
+        Job::Login { folded, password } => {
+            let outcome = match store.account(&folded) {
+                Ok(record) => {
+                    let known = record.is_some();
+                    let right = verify_password(password.expose(), record.as_ref().map(|r| r.hash.as_str()));
+                    let account = record.filter(|_| right);
+                    if let Some(a) = &account {
+                        // Failing to note the time (or to rehash) does not fail the login.
+                        let _ = store.touch_account(&a.folded, crate::time::now_ms());
+                        if needs_rehash(&a.hash)
+                            && let Ok(hash) = hash_password(password.expose())
+                        {
+                            let _ = store.set_account_hash(&a.folded, &hash);
+                        }
+                    }
+                    Outcome::LoggedIn { account, known }
+                }
+                Err(e) => Outcome::Failed(e),
+            };
+            (folded, outcome)
+        }
+        Job::Passwd { folded, old, new } => {
+            let outcome = match store.account(&folded) {
+                Ok(record) => {
+                    if verify_password(old.expose(), record.as_ref().map(|r| r.hash.as_str())) {
+                        match hash_password(new.expose()) {
+                            Ok(hash) => store
+                                .set_account_hash(&folded, &hash)
+                                .map_or_else(Outcome::Failed, Outcome::PasswordChanged),
+                            Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
+                        }
+                    } else {
+                        Outcome::PasswordChanged(false)
+                    }
+                }
+                Err(e) => Outcome::Failed(e),
+            };
+            (folded, outcome)
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `natter user add|passwd|del|list`: account administration against the store, also while a
+//! server runs on it (`SqliteStore::open_beside_server`: the server reads an account from the
+//! store at every login, so a change takes effect at the next one).
+//!
+//! Passwords are read from the terminal without echo, or from standard input when it is not a
+//! terminal (one line, for scripts); never from the command line, where `ps` and the shell's
+//! history would show them.
+
+use anyhow::{Context as _, bail};
+use natter_core::Store;
+use natter_core::password::{Password, check_new_password, hash_password};
+use natter_core::store::AccountRecord;
+use natter_proto::names::{fold, validate_nick};
+use natter_store::SqliteStore;
+use std::io::{BufRead, IsTerminal};
+
+/// `natter user`: manage registered accounts.
+#[derive(Debug, clap::Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    action: UserAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UserAction {
+    /// Register an account (asks for its password).
+    Add {
+        /// The account name: a nickname, which registering protects.
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Set an account's password (asks for the new one).
+    Passwd {
+        /// The account name.
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Delete an account (its nickname is free again).
+    Del {
+        /// The account name.
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List the accounts: name, when registered, last login.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DbArg {
+    /// The server's SQLite database file.
+    #[arg(long, default_value = "natter.db")]
+    db: String,
+}
+
+/// Runs one `natter user` command.
+pub fn run(args: UserArgs) -> anyhow::Result<()> {
+    let stdout = &mut std::io::stdout().lock();
+    match args.action {
+        UserAction::Add { name, db } => {
+            let folded = checked_name(&name)?;
+            let store = open(&db.db)?;
+            if store.account(&folded)?.is_some() {
+                bail!("the account {name} already exists; `natter user passwd {name}` changes its password");
+            }
+            let password = read_new_password(&format!("password for {name}: "))?;
+            let hash = hash_password(password.expose())?;
+            let record = AccountRecord {
+                folded,
+                name: name.clone(),
+                hash,
+                created_ts: natter_core::time::now_ms(),
+                last_login_ts: None,
+            };
+            if !store.create_account(&record)? {
+                bail!("the account {name} already exists; `natter user passwd {name}` changes its password");
+            }
+            writeln_ok(stdout, &format!("registered {name}"))
+        }
+        UserAction::Passwd { name, db } => {
+            let folded = checked_name(&name)?;
+            let store = open(&db.db)?;
+            if store.account(&folded)?.is_none() {
+                bail!("no account {name}; `natter user add {name}` registers it");
+            }
+            let password = read_new_password(&format!("new password for {name}: "))?;
+            let hash = hash_password(password.expose())?;
+            if !store.set_account_hash(&folded, &hash)? {
+                bail!("no account {name} (it was deleted meanwhile)");
+            }
+            writeln_ok(stdout, &format!("changed the password of {name}"))
+        }
+        UserAction::Del { name, db } => {
+            let store = open(&db.db)?;
+            if !store.delete_account(&fold(&name))? {
+                bail!("no account {name}; `natter user list` shows the accounts");
+            }
+            writeln_ok(stdout, &format!("deleted {name}"))
+        }
+        UserAction::List { db } => {
+            let store = open(&db.db)?;
+            let accounts = store.accounts()?;
+            for a in &accounts {
+                let last = a.last_login_ts.map_or_else(|| "never".to_string(), date);
+                writeln_ok(
+                    stdout,
+                    &format!("{}\tregistered {}\tlast login {last}", a.name, date(a.created_ts)),
+                )?;
+            }
+            if accounts.is_empty() {
+                eprintln!("no accounts; `natter user add NAME` registers one");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn writeln_ok(out: &mut impl std::io::Write, line: &str) -> anyhow::Result<()> {
+    writeln!(out, "{line}").context("writing to standard output")
+}
+
+/// A time as UTC, to the minute.
+fn date(ms: u64) -> String {
+    let Ok(ts) = jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX)) else {
+        return ms.to_string();
+    };
+    ts.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The folded account name, or why the name cannot be an account.
+fn checked_name(name: &str) -> anyhow::Result<String> {
+    validate_nick(name).map_err(|e| anyhow::anyhow!("{name:?} cannot be an account name: {e}"))?;
+    let folded = fold(name);
+    if natter_core::hub::SERVICE_NICKS.iter().any(|s| fold(s) == folded) {
+        bail!("{name} is reserved for the server and its services; choose another name");
+    }
+    Ok(folded)
+}
+
+fn open(db: &str) -> anyhow::Result<SqliteStore> {
+    Ok(SqliteStore::open_beside_server(db)?)
+}
+
+/// Reads a new password: twice without echo on a terminal, one line from standard input
+/// otherwise. Refuses one that breaks the rules.
+fn read_new_password(prompt: &str) -> anyhow::Result<Password> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = Password::new(rpassword::prompt_password(prompt).context("reading the password")?);
+        let again = Password::new(rpassword::prompt_password("again: ").context("reading the password")?);
+        if first != again {
+            bail!("the two passwords differ; nothing was changed");
+        }
+        first
+    } else {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+        let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+        let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+        Password::from(trimmed)
+    };
+    check_new_password(password.expose()).map_err(|p| anyhow::anyhow!("{p}; nothing was changed"))?;
+    Ok(password)
+}
