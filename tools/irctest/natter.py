@@ -48,8 +48,7 @@ class NatterController(BaseServerController, DirectoryBasedController):
     ) -> None:
         if ssl:
             raise NotImplementedByController("TLS")
-        if run_services:
-            raise NotImplementedByController("services")
+        # NickServ is built in (as in ergo): nothing more to run for `run_services`.
         if websocket_hostname is not None or websocket_port is not None:
             raise NotImplementedByController("Websocket")
         assert self.proc is None
@@ -73,6 +72,32 @@ class NatterController(BaseServerController, DirectoryBasedController):
         self.proc = self.execute(
             [*faketime_cmd, binary, "serve", "--config", self.directory / "natter.toml"]
         )
+
+
+    def registerUser(
+        self,
+        case,  # irctest.cases.BaseServerTestCase
+        username: str,
+        password: Optional[str] = None,
+    ) -> None:
+        """Registers `username` the way a user does: logged in under that nick, it asks
+        NickServ to REGISTER it, and waits for the 900 that says it is logged in."""
+        assert password, "natter accounts need a password"
+        client = case.addClient(show_io=False)
+        case.sendLine(client, "NICK " + username)
+        case.sendLine(client, "USER r e g :user")
+        while case.getRegistrationMessage(client).command != "001":
+            pass
+        case.getMessages(client)
+        case.sendLine(client, "PRIVMSG NickServ :REGISTER " + password)
+        while True:
+            msg = case.getMessage(client)
+            if msg.command == "900":
+                break
+            if msg.command == "NOTICE" and msg.prefix and msg.prefix.startswith("NickServ"):
+                assert "Account created" in msg.params[-1], msg
+        case.sendLine(client, "QUIT")
+        case.assertDisconnected(client)
 
 
 def get_irctest_controller_class() -> Type[NatterController]:
