@@ -34,6 +34,8 @@ enum Commands {
     Direct(natter_direct::Args),
     /// Load-test a running natter (or IRC) server.
     Bench(natter_bench::Args),
+    /// Make a self-signed TLS certificate and key for `natter serve --tls-cert --tls-key`.
+    Cert(natter_server::cert::CertArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Commands::Connect(args) => natter_client::run(args),
         Commands::Direct(args) => natter_direct::run(args),
         Commands::Bench(args) => natter_bench::run(args),
+        Commands::Cert(args) => natter_server::cert::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -136,6 +136,17 @@ pub struct Args {
     /// Secret the cloaks are derived from [default: a random one kept in `<db>.cloak-key`].
     #[arg(long, env = "NATTER_CLOAK_SECRET", value_name = "TEXT")]
     pub cloak_secret: Option<String>,
+    /// PEM certificate chain (the server's certificate first) for TLS on every TCP port;
+    /// with --tls-key. Reloaded on SIGHUP. `natter cert` makes a self-signed one.
+    #[arg(long, env = "NATTER_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "NATTER_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// TCP address of the IRC-over-TLS port, or `off`; needs --tls-cert [default, with a
+    /// certificate: the host of --tcp, port 6697].
+    #[arg(long, env = "NATTER_IRC_TLS", value_name = "ADDR")]
+    pub irc_tls: Option<String>,
 }
 
 /// How log lines are written.
@@ -254,6 +265,22 @@ pub struct Settings {
     pub connections: ConnectionSettings,
     /// How users' addresses are shown to others.
     pub cloak: CloakSettings,
+    /// The certificate and key files, when TLS is on.
+    pub tls: Option<TlsFiles>,
+    /// IRC-over-TLS listen address; `None` when off (always off without TLS).
+    pub irc_tls: Option<String>,
+    /// True when the IRC TLS address was chosen: failing to bind it is then an error, as for
+    /// [`Settings::irc_required`].
+    pub irc_tls_required: bool,
+}
+
+/// Where the server's certificate and key are (PEM files, read at start and on SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
 }
 
 /// Caps on TCP connections, so that one address (or a crowd of silent newcomers) cannot take
@@ -411,6 +438,47 @@ fn listen_address(name: &'static str, addr: Option<String>) -> Result<Option<Str
     }
 }
 
+/// The TLS files, when both are given; either alone is a mistake worth naming.
+fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Value {
+            name: "tls_key",
+            message: "--tls-cert needs its private key: give --tls-key too".into(),
+        }),
+        (None, Some(_)) => Err(ConfigError::Value {
+            name: "tls_cert",
+            message: "--tls-key needs its certificate: give --tls-cert too".into(),
+        }),
+    }
+}
+
+/// The IRC TLS address: as chosen (which needs a certificate), or by default the main TCP
+/// address's host on port 6697 when TLS is on (127.0.0.1 when the TCP port is off), so that
+/// TLS never opens the server to more interfaces than the operator chose.
+fn irc_tls_address(
+    chosen: Option<String>,
+    tls: bool,
+    tcp: Option<&str>,
+) -> Result<Option<String>, ConfigError> {
+    match chosen.map(off) {
+        Some(Some(addr)) if tls => listen_address("irc_tls", Some(addr)),
+        Some(Some(_)) => Err(ConfigError::Value {
+            name: "irc_tls",
+            message:
+                "IRC over TLS needs a certificate: give --tls-cert and --tls-key (natter cert makes them)"
+                    .into(),
+        }),
+        Some(None) => Ok(None),
+        None if tls => {
+            let host = tcp.and_then(|addr| addr.rsplit_once(':')).map_or("127.0.0.1", |(host, _)| host);
+            Ok(Some(format!("{host}:6697")))
+        }
+        None => Ok(None),
+    }
+}
+
 impl Settings {
     /// Merges flags/env over the file over defaults.
     pub fn resolve(args: Args) -> Result<Self, ConfigError> {
@@ -520,11 +588,17 @@ impl Settings {
                 .map_err(|e| ConfigError::Value { name: "console_nick", message: e.to_string() })?;
         }
         let session = SessionSettings { helpdesk: helpdesk.then(|| Helpdesk::new(&console_nick)), ..session };
+        let tcp =
+            listen_address("tcp", off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())))?;
+        let tls = tls_files(args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key))?;
+        let irc_tls_chosen = args.irc_tls.or(file.irc_tls);
+        let irc_tls_required = irc_tls_chosen.is_some();
+        let irc_tls = irc_tls_address(irc_tls_chosen, tls.is_some(), tcp.as_deref())?;
         Ok(Self {
-            tcp: listen_address(
-                "tcp",
-                off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())),
-            )?,
+            tcp,
+            tls,
+            irc_tls,
+            irc_tls_required,
             udp: listen_address(
                 "udp",
                 off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),

@@ -39,6 +39,9 @@ pub fn settings() -> Settings {
         operators: Vec::new(),
         connections: natter_server::ConnectionSettings::default(),
         cloak: natter_server::CloakSettings::default(),
+        tls: None,
+        irc_tls: None,
+        irc_tls_required: false,
     }
 }
 
