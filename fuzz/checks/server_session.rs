@@ -86,6 +86,8 @@ fn target() -> &'static Target {
             tls: None,
             irc_tls: None,
             irc_tls_required: false,
+            require_tls: false,
+            sts_duration: None,
         };
         let server = runtime.block_on(Server::start(&settings)).expect("start the server");
         let tcp = server.tcp.unwrap();

@@ -122,7 +122,7 @@ pub struct Args {
     #[arg(long, env = "NATTER_MAX_UNREGISTERED", value_name = "N")]
     pub max_unregistered: Option<usize>,
     /// Whether connections from this machine (127.0.0.0/8, ::1) are exempt from the
-    /// per-address cap and shown with their address uncloaked [default: true].
+    /// per-address cap and require_tls, and shown with their address uncloaked [default: true].
     #[arg(long, env = "NATTER_EXEMPT_LOOPBACK", value_name = "BOOL")]
     pub exempt_loopback: Option<bool>,
     /// Seconds of silence on a TCP connection before the system probes whether the peer is
@@ -147,6 +147,15 @@ pub struct Args {
     /// certificate: the host of --tcp, port 6697].
     #[arg(long, env = "NATTER_IRC_TLS", value_name = "ADDR")]
     pub irc_tls: Option<String>,
+    /// Refuse plain-text logins, except over the Unix socket and from loopback (unless
+    /// exempt_loopback is false): clients must use TLS [default: false].
+    #[arg(long, env = "NATTER_REQUIRE_TLS", value_name = "BOOL")]
+    pub require_tls: Option<bool>,
+    /// Seconds IRC clients are told to keep to TLS (IRCv3 STS), 0 for no STS [default: 30 days
+    /// when the certificate file holds its issuers' chain (a CA's certificate), else 0: a
+    /// self-signed certificate fails the check STS clients make].
+    #[arg(long, env = "NATTER_STS_DURATION", value_name = "SECS")]
+    pub sts_duration: Option<u64>,
 }
 
 /// How log lines are written.
@@ -272,6 +281,10 @@ pub struct Settings {
     /// True when the IRC TLS address was chosen: failing to bind it is then an error, as for
     /// [`Settings::irc_required`].
     pub irc_tls_required: bool,
+    /// Plain-text logins refused except from this machine.
+    pub require_tls: bool,
+    /// IRC STS duration: `None` automatic, `Some(0)` off.
+    pub sts_duration: Option<u64>,
 }
 
 /// Where the server's certificate and key are (PEM files, read at start and on SIGHUP).
@@ -322,14 +335,15 @@ pub struct CloakSettings {
 /// outbox, time to log in) and how the server presents itself to it (name, IRC lobby).
 #[derive(Debug, Clone, Copy)]
 pub struct SessionSettings {
-    /// Longest accepted line or frame, in bytes.
-    pub max_line: usize,
+    /// Longest accepted line or frame, in bytes (a `u32`: these settings are copied into
+    /// every connection).
+    pub max_line: u32,
     /// Average messages per second; 0 = unlimited.
     pub msg_rate: u32,
     /// Burst above the average.
     pub msg_burst: u32,
-    /// Outbox capacity, in events.
-    pub outbox: usize,
+    /// Outbox capacity, in events (a `u32` for the same reason).
+    pub outbox: u32,
     /// Outbox capacity, in KiB of events (a `u32`: it fits beside the flags, and these
     /// settings are copied into every connection).
     pub outbox_kib: u32,
@@ -345,6 +359,8 @@ pub struct SessionSettings {
     /// Help-desk mode, when on: text-mode visitors become guests of the operators. (One
     /// pointer: these settings are copied into every connection's task.)
     pub helpdesk: Option<&'static Helpdesk>,
+    /// STS and `require_tls`, when either applies (one pointer, for the same reason).
+    pub tls: Option<&'static crate::tls::TlsPolicy>,
 }
 
 /// What help-desk mode needs (`--helpdesk`): the console operator visitors talk to, and the
@@ -381,6 +397,7 @@ impl Default for SessionSettings {
             server_name: "natter",
             irc_lobby: true,
             helpdesk: None,
+            tls: None,
         }
     }
 }
@@ -493,10 +510,22 @@ impl Settings {
         };
         let defaults = SessionSettings::default();
         let session = SessionSettings {
-            max_line: args.max_line.or(file.max_line).unwrap_or(defaults.max_line),
+            max_line: match args.max_line.or(file.max_line) {
+                Some(max) => u32::try_from(max).map_err(|_| ConfigError::Value {
+                    name: "max_line",
+                    message: "must be at most 4294967295 bytes".into(),
+                })?,
+                None => defaults.max_line,
+            },
             msg_rate: args.msg_rate.or(file.msg_rate).unwrap_or(defaults.msg_rate),
             msg_burst: args.msg_burst.or(file.msg_burst).unwrap_or(defaults.msg_burst),
-            outbox: args.outbox.or(file.outbox).unwrap_or(defaults.outbox),
+            outbox: match args.outbox.or(file.outbox) {
+                Some(n) => u32::try_from(n).map_err(|_| ConfigError::Value {
+                    name: "outbox",
+                    message: "must be at most 4294967295 events".into(),
+                })?,
+                None => defaults.outbox,
+            },
             outbox_kib: args.outbox_kib.or(file.outbox_kib).unwrap_or(defaults.outbox_kib),
             command_rate: args.command_rate.or(file.command_rate).unwrap_or(defaults.command_rate),
             register_timeout: args
@@ -511,6 +540,7 @@ impl Settings {
             },
             irc_lobby: args.irc_lobby.or(file.irc_lobby).unwrap_or(defaults.irc_lobby),
             helpdesk: None,
+            tls: None,
         };
         if session.server_name.is_empty() || session.server_name.contains([' ', ':', '!', '@']) {
             return Err(ConfigError::Value {
@@ -599,6 +629,8 @@ impl Settings {
             tls,
             irc_tls,
             irc_tls_required,
+            require_tls: args.require_tls.or(file.require_tls).unwrap_or(false),
+            sts_duration: args.sts_duration.or(file.sts_duration),
             udp: listen_address(
                 "udp",
                 off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),

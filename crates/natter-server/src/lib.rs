@@ -123,12 +123,35 @@ impl Server {
             alive,
             all_gone,
         };
-        // Both TCP ports run the same accept loop; only the front door choice differs.
+        // Every listener is bound before any serves: the IRC TLS port's number goes into what
+        // plain IRC sessions are told (STS).
+        let tcp = match &settings.tcp {
+            Some(addr) => Some(TcpListener::bind(addr.as_str()).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on TCP {addr} ({e}); choose another address with --tcp")
+            })?),
+            None => None,
+        };
+        let irc = bind_irc(settings.irc.as_deref(), settings.irc_required, "--irc").await?;
+        let irc_tls = match &tls {
+            Some(_) => bind_irc(settings.irc_tls.as_deref(), settings.irc_tls_required, "--irc-tls").await?,
+            None => None,
+        };
+        server.tcp = tcp.as_ref().map(TcpListener::local_addr).transpose()?;
+        server.irc = irc.as_ref().map(TcpListener::local_addr).transpose()?;
+        server.irc_tls = irc_tls.as_ref().map(TcpListener::local_addr).transpose()?;
+        let policy = tls::policy(
+            tls.as_deref(),
+            server.irc_tls.map(|a| a.port()),
+            settings.sts_duration,
+            settings.require_tls,
+        );
+        let session = SessionSettings { tls: policy, ..settings.session };
+        // Every TCP port runs the same accept loop; only the front door choice differs.
         let keepalive = settings.connections.keepalive.map(keepalive::settings);
         let accept = |listener: TcpListener, front: listener::Front| {
             let accepting = listener::Accepting {
                 hub: hub.clone(),
-                settings: settings.session,
+                settings: session,
                 front,
                 peers: peers.clone(),
                 keepalive: keepalive.clone(),
@@ -136,20 +159,13 @@ impl Server {
             };
             tokio::spawn(listener::accept_loop(listener, accepting, stop_rx.clone()));
         };
-        if let Some(addr) = &settings.tcp {
-            let listener = TcpListener::bind(addr.as_str()).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen on TCP {addr} ({e}); choose another address with --tcp")
-            })?;
-            server.tcp = Some(listener.local_addr()?);
+        if let Some(listener) = tcp {
             accept(listener, listener::Front::Sniff);
         }
-        if let Some(listener) = bind_irc(settings.irc.as_deref(), settings.irc_required, "--irc").await? {
-            server.irc = Some(listener.local_addr()?);
+        if let Some(listener) = irc {
             accept(listener, listener::Front::Irc);
         }
-        let irc_tls = bind_irc(settings.irc_tls.as_deref(), settings.irc_tls_required, "--irc-tls").await?;
         if let Some(listener) = irc_tls {
-            server.irc_tls = Some(listener.local_addr()?);
             accept(listener, listener::Front::IrcTls);
         }
         if let Some(addr) = &settings.udp {

@@ -307,7 +307,7 @@ async fn sniff<S: Transport>(
     deadline: Instant,
     greet_at: Instant,
 ) {
-    let mut lines = LineBuffer::new(settings.max_line);
+    let mut lines = LineBuffer::new(settings.max_line as usize);
     // Help-desk visitors are never greeted: as if they had been already.
     let mut greeted = settings.helpdesk.is_some();
     // Set once the first line has begun: how long to wait for its end.
@@ -358,7 +358,7 @@ async fn sniff<S: Transport>(
     }
     let conn = Conn { stream, hub, settings, deadline, admitted };
     match first_byte(&lines) {
-        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(settings.max_line))),
+        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(settings.max_line as usize))),
         _ if looks_like_irc(lines.peek()) => {
             let mut irc = LineBuffer::new(MAX_IRC_LINE);
             irc.extend(lines.peek());
@@ -406,7 +406,8 @@ struct Conn<S> {
 
 async fn serve<D: Door, S: Transport>(conn: Conn<S>, lines: LineBuffer, door: D) {
     let Conn { stream, hub, settings, deadline, admitted } = conn;
-    let ctx = SessionCtx::admitted(hub, settings, D::KIND, admitted);
+    let mut ctx = SessionCtx::admitted(hub, settings, D::KIND, admitted);
+    ctx.secure = S::SECURE;
     conn::run(stream, lines, door, ctx, deadline).await;
 }
 

@@ -11,6 +11,10 @@ use tokio::net::{TcpStream, UnixStream};
 
 /// A connection's byte stream, as the readiness-driven connection loop uses it.
 pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
+    /// True when no one on the network can read the bytes: TLS, or a Unix socket (which
+    /// never leaves the machine).
+    const SECURE: bool = false;
+
     /// Ready when a read may find bytes (or the end of the stream). A read after readiness
     /// may still find nothing (`WouldBlock`): the loop then waits again.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
@@ -45,6 +49,8 @@ impl Transport for TcpStream {
 }
 
 impl Transport for UnixStream {
+    const SECURE: bool = true;
+
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         UnixStream::poll_read_ready(self, cx)
     }

@@ -308,3 +308,69 @@ async fn a_bad_reload_keeps_the_old_certificate_and_a_good_one_reaches_new_conne
     old.ping().await;
     server.shutdown("done").await;
 }
+
+#[tokio::test]
+async fn sts_tells_plain_irc_the_tls_port_and_tls_irc_how_long_to_keep_to_it() {
+    let certs = certs();
+    let mut s = tls_settings(&certs);
+    s.sts_duration = Some(86_400);
+    let server = TestServer::start_with(s).await;
+    let port = server.irc_tls.unwrap().port();
+    for plain_port in [server.irc, server.tcp] {
+        let mut plain = Client::connect(plain_port).await;
+        plain.send(b"CAP LS 302\r\n").await;
+        let ls = plain.expect(" LS ").await;
+        assert!(ls.contains(&format!(" sts=port={port}")) && !ls.contains("duration"), "{ls}");
+    }
+    let mut secure = TlsClient::connect(server.irc_tls.unwrap()).await;
+    secure.line("CAP LS 302\r").await;
+    let ls = secure.expect(" LS ").await;
+    assert!(ls.contains(" sts=duration=86400") && !ls.contains("port="), "{ls}");
+    server.shutdown("done").await;
+
+    // A lone self-signed certificate would fail the check STS clients make: no STS unless
+    // asked for.
+    let server = TestServer::start_with(tls_settings(&certs)).await;
+    let mut plain = Client::connect(server.irc).await;
+    plain.send(b"CAP LS 302\r\n").await;
+    let ls = plain.expect(" LS ").await;
+    assert!(!ls.contains("sts"), "{ls}");
+    server.shutdown("done").await;
+}
+
+#[tokio::test]
+async fn require_tls_refuses_plain_logins_on_every_door_and_admits_tls_and_trusted_loopback() {
+    let certs = certs();
+    let mut s = tls_settings(&certs);
+    s.require_tls = true;
+    // Loopback is this test's only address: it stands for another machine here.
+    s.connections.exempt_loopback = false;
+    let server = TestServer::start_with(s.clone()).await;
+
+    let mut native = Client::connect(server.tcp).await;
+    native.line(r#"{"type":"hello","nick":"ann"}"#).await;
+    let bye = json(&native.expect(r#""type":"bye""#).await);
+    assert!(bye["reason"].as_str().unwrap().contains("requires TLS"), "{bye}");
+    let mut text = Client::connect(server.tcp).await;
+    text.line("bob").await;
+    let rest = text.rest().await;
+    assert!(rest.contains("*** bye: this server requires TLS"), "{rest}");
+    assert!(!rest.contains("Hello bob"), "{rest}");
+    let mut irc = Client::connect(server.irc).await;
+    // STS-capable clients learn where TLS is before they try to log in.
+    irc.send(b"CAP LS 302\r\nNICK cid\r\nUSER c 0 * :C\r\nCAP END\r\n").await;
+    let rest = irc.rest().await;
+    assert!(rest.contains("ERROR :") && rest.contains("requires TLS"), "{rest}");
+    assert!(!rest.contains(" 001 "), "{rest}");
+
+    let mut secure = TlsClient::native(server.tcp, "dee").await;
+    secure.ping().await;
+    server.shutdown("done").await;
+
+    // By default this machine is trusted: a local bot needs no TLS.
+    s.connections.exempt_loopback = true;
+    let server = TestServer::start_with(s).await;
+    let mut local = Client::native(server.tcp, "eve").await;
+    local.ping().await;
+    server.shutdown("done").await;
+}

@@ -17,6 +17,54 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::net::TcpStream;
 
+/// What sessions need to know about TLS, shared by all of them for the server's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsPolicy {
+    /// The IRC STS policy advertised, when it is on.
+    pub sts: Option<Sts>,
+    /// Plain-text logins are refused, except from loopback and the Unix socket.
+    pub require_tls: bool,
+}
+
+/// IRCv3 Strict Transport Security: plain IRC sessions are told the TLS port, TLS sessions
+/// how long clients must keep to TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sts {
+    /// The IRC TLS port.
+    pub port: u16,
+    /// Seconds clients keep to TLS.
+    pub duration: u64,
+}
+
+/// How long STS holds clients to TLS when the certificate comes with a chain (a CA's): 30
+/// days, renewed at every TLS connection.
+pub const DEFAULT_STS_DURATION: u64 = 30 * 24 * 3600;
+
+/// The policy of a server with `tls` (its certificate), its IRC TLS port, the `sts_duration`
+/// setting (`None`: automatic) and `require_tls`; `None` when there is nothing to say. STS is
+/// automatic only for a certificate that comes with its issuers' chain: a lone (self-signed)
+/// certificate fails the validation STS clients must do, and advertising STS with it would
+/// lock them out.
+pub fn policy(
+    tls: Option<&Tls>,
+    irc_tls_port: Option<u16>,
+    sts_duration: Option<u64>,
+    require_tls: bool,
+) -> Option<&'static TlsPolicy> {
+    let sts = match (tls, irc_tls_port, sts_duration) {
+        (Some(_), Some(port), Some(duration)) if duration > 0 => Some(Sts { port, duration }),
+        (Some(tls), Some(port), None) if tls.has_chain() => {
+            Some(Sts { port, duration: DEFAULT_STS_DURATION })
+        }
+        _ => None,
+    };
+    if sts.is_none() && !require_tls {
+        return None;
+    }
+    // Leaked once per server: every session borrows it for the server's lifetime.
+    Some(Box::leak(Box::new(TlsPolicy { sts, require_tls })))
+}
+
 /// The first byte of every TLS connection (a handshake record).
 pub const HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -63,6 +111,12 @@ impl Tls {
         log_loaded(&certified, &self.cert, "TLS certificate reloaded");
         *self.current.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = certified;
         Ok(())
+    }
+
+    /// True when the certificate came with more than itself (its issuers): a CA's certificate,
+    /// not a self-signed one.
+    pub fn has_chain(&self) -> bool {
+        self.current.get().cert.len() > 1
     }
 
     /// The SHA-256 fingerprint of the certificate new handshakes present.

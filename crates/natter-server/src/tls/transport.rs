@@ -63,6 +63,8 @@ fn send_pending(tcp: &TcpStream, tls: &mut rustls::ServerConnection) -> io::Resu
 }
 
 impl Transport for TlsTransport {
+    const SECURE: bool = true;
+
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.buffered {
             return Poll::Ready(Ok(()));

@@ -42,6 +42,8 @@ pub fn settings() -> Settings {
         tls: None,
         irc_tls: None,
         irc_tls_required: false,
+        require_tls: false,
+        sts_duration: None,
     }
 }
 
