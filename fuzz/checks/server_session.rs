@@ -88,6 +88,7 @@ fn target() -> &'static Target {
             irc_tls_required: false,
             require_tls: false,
             sts_duration: None,
+            unix: None,
         };
         let server = runtime.block_on(Server::start(&settings)).expect("start the server");
         let tcp = server.tcp.unwrap();

@@ -156,6 +156,10 @@ pub struct Args {
     /// self-signed certificate fails the check STS clients make].
     #[arg(long, env = "NATTER_STS_DURATION", value_name = "SECS")]
     pub sts_duration: Option<u64>,
+    /// Unix-domain socket for local clients (bots, admin tools), created with mode 0660: the
+    /// same protocols as the TCP port, its peers shown as this machine; none by default.
+    #[arg(long, env = "NATTER_UNIX", value_name = "PATH")]
+    pub unix: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -285,6 +289,8 @@ pub struct Settings {
     pub require_tls: bool,
     /// IRC STS duration: `None` automatic, `Some(0)` off.
     pub sts_duration: Option<u64>,
+    /// The Unix socket's path, when on.
+    pub unix: Option<PathBuf>,
 }
 
 /// Where the server's certificate and key are (PEM files, read at start and on SIGHUP).
@@ -631,6 +637,7 @@ impl Settings {
             irc_tls_required,
             require_tls: args.require_tls.or(file.require_tls).unwrap_or(false),
             sts_duration: args.sts_duration.or(file.sts_duration),
+            unix: args.unix.or(file.unix),
             udp: listen_address(
                 "udp",
                 off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),

@@ -17,6 +17,8 @@ mod throttled_log;
 pub mod tls;
 mod transport;
 mod udp;
+#[cfg(unix)]
+mod unix_socket;
 mod write_batch;
 
 pub use config::{
@@ -73,6 +75,8 @@ pub struct Server {
     pub irc: Option<std::net::SocketAddr>,
     /// Bound IRC-over-TLS address, when that port is on.
     pub irc_tls: Option<std::net::SocketAddr>,
+    /// The Unix socket's path, when it is on (removed at shutdown).
+    pub unix: Option<std::path::PathBuf>,
     /// The certificate in use, when TLS is on: [`Server::reload_tls`] swaps it.
     tls: Option<Arc<tls::Tls>>,
     hub: HubHandle,
@@ -117,6 +121,7 @@ impl Server {
             udp: None,
             irc: None,
             irc_tls: None,
+            unix: None,
             tls: tls.clone(),
             hub: hub.clone(),
             stop,
@@ -168,6 +173,20 @@ impl Server {
         if let Some(listener) = irc_tls {
             accept(listener, listener::Front::IrcTls);
         }
+        #[cfg(unix)]
+        if let Some(path) = &settings.unix {
+            let listener = unix_socket::bind(path)?;
+            server.unix = Some(path.clone());
+            let accepting = listener::Accepting {
+                hub: hub.clone(),
+                settings: session,
+                front: listener::Front::Sniff,
+                peers: peers.clone(),
+                keepalive: None,
+                tls: None,
+            };
+            tokio::spawn(listener::accept_unix_loop(listener, accepting, stop_rx.clone()));
+        }
         if let Some(addr) = &settings.udp {
             let socket = UdpSocket::bind(addr.as_str()).await.map_err(|e| {
                 anyhow::anyhow!("cannot listen on UDP {addr} ({e}); choose another address with --udp")
@@ -211,6 +230,10 @@ impl Server {
     /// for the goodbyes to be written.
     pub async fn shutdown(mut self, reason: &str) {
         let _ = self.stop.send(true);
+        #[cfg(unix)]
+        if let Some(path) = &self.unix {
+            unix_socket::remove(path);
+        }
         self.hub.shutdown(reason).await;
         drop(self.alive);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.all_gone.recv()).await;
@@ -297,8 +320,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(addr) = server.irc_tls {
         println!("listening irc-tls {addr}");
     }
-    if server.tcp.is_none() && server.udp.is_none() && server.irc.is_none() && settings.console.is_none() {
-        anyhow::bail!("every listener is off; enable --tcp, --udp or --irc");
+    if let Some(path) = &server.unix {
+        println!("listening unix {}", path.display());
+    }
+    if server.tcp.is_none()
+        && server.udp.is_none()
+        && server.irc.is_none()
+        && server.unix.is_none()
+        && settings.console.is_none()
+    {
+        anyhow::bail!("every listener is off; enable --tcp, --udp, --irc or --unix");
     }
     if let Some(fingerprint) = server.tls_fingerprint() {
         println!("tls sha256 {fingerprint}");

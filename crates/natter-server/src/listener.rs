@@ -117,6 +117,49 @@ pub async fn accept_loop(listener: TcpListener, accepting: Accepting, mut stop: 
     }
 }
 
+/// Accepts connections on the Unix socket until `stop` changes: the same sniffing as the
+/// main port (no TLS: the socket never leaves the machine), each peer shown as this machine.
+pub async fn accept_unix_loop(
+    listener: tokio::net::UnixListener,
+    accepting: Accepting,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (failures, refusals) = (ThrottledLog::every(LOG_EVERY), ThrottledLog::every(LOG_EVERY));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let admitted = match accepting.peers.admit(UNIX_PEER) {
+                        Ok(admitted) => admitted,
+                        Err(refused) => {
+                            if let Some(held_back) = refusals.ready() {
+                                tracing::info!(peer = "unix", reason = %refused, held_back, "refused a connection");
+                            }
+                            let _ = stream.try_write(format!("*** bye: {refused}\r\n").as_bytes());
+                            continue;
+                        }
+                    };
+                    tracing::info!(peer = "unix", "connected");
+                    let deadline = Instant::now() + accepting.settings.register_timeout;
+                    let greet_at = Instant::now() + GREET_AFTER;
+                    let (hub, settings) = (accepting.hub.clone(), accepting.settings);
+                    tokio::spawn(sniff(stream, hub, settings, admitted, deadline, greet_at));
+                }
+                Err(e) => {
+                    if let Some(held_back) = failures.ready() {
+                        accept_failed(&e, held_back);
+                    }
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// How a Unix-socket peer is shown and counted: this machine (it is one, whoever it is).
+const UNIX_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
 /// Logs a failed accept (throttled by the caller), naming the descriptor limit when that is
 /// what ran out.
 fn accept_failed(e: &std::io::Error, held_back: u64) {

@@ -44,6 +44,7 @@ pub fn settings() -> Settings {
         irc_tls_required: false,
         require_tls: false,
         sts_duration: None,
+        unix: None,
     }
 }
 
