@@ -117,6 +117,9 @@ impl IdleReport {
 
 /// Runs the scenario.
 pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
+    if ctx.target.tls.is_some() {
+        anyhow::bail!("idle measures plain connections only; run it without --tls");
+    }
     if args.clients == 0 {
         bail!("idle needs at least 1 connection (-n)");
     }
@@ -149,7 +152,9 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
             let mut stop = stop_rx.clone();
             // Drop the handshake buffer (it may have grown for a large member list) and keep
             // only a small one: thousands of these are held at once.
-            let read = reader.into_inner();
+            let crate::conn::ReadHalf::Plain(read) = reader.into_inner() else {
+                unreachable!("idle refuses --tls before connecting")
+            };
             tokio::spawn(async move {
                 let irc = protocol == crate::dialect::Protocol::Irc;
                 let mut tail = Vec::new();

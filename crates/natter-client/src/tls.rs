@@ -41,9 +41,9 @@ pub fn default_known_hosts() -> Option<PathBuf> {
     Some(base.join("natter").join("known_hosts"))
 }
 
-/// What the last handshake's certificate check found, for the messages around it.
+/// What a certificate check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Checked {
+enum Checked {
     /// The system's roots vouch for it.
     Verified,
     /// It is the pinned (given or remembered) certificate.
@@ -130,7 +130,8 @@ impl ClientTls {
             roots,
             provider: provider.clone(),
             remembered: Mutex::new(None),
-            last: Mutex::new(None),
+            first_use: Mutex::new(None),
+            refused: Mutex::new(None),
         });
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -142,27 +143,32 @@ impl ClientTls {
     }
 
     /// Runs the handshake on `tcp`. A certificate trusted on first use is remembered (in the
-    /// known-hosts file when there is one) and returned in `Checked::FirstUse` for the caller
-    /// to announce.
+    /// known-hosts file when there is one) once the handshake proved the server holds its key,
+    /// and its fingerprint returned for the caller to announce (once, however many handshakes
+    /// run at once: `natter bench` shares one client).
     pub async fn connect(
         &self,
         tcp: TcpStream,
-    ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Checked), TlsError> {
-        *self.verifier.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let result = self.connector.connect(self.server_name.clone(), tcp).await;
-        let checked = self.verifier.last.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match (result, checked) {
-            (Ok(stream), Some(checked)) => {
-                if let Checked::FirstUse { fingerprint } = &checked {
-                    self.verifier.remember(fingerprint);
-                }
-                Ok((stream, checked))
+    ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Option<String>), TlsError> {
+        match self.connector.connect(self.server_name.clone(), tcp).await {
+            Ok(stream) => {
+                let presented = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first());
+                let presented = presented.map(|cert| natter_proto::fingerprint::sha256(cert));
+                let candidate = self.verifier.first_use.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let first_use = match (presented, candidate) {
+                    (Some(presented), Some(candidate)) if presented == candidate => {
+                        self.verifier.remember(&presented).then_some(presented)
+                    }
+                    _ => None,
+                };
+                Ok((stream, first_use))
             }
-            (Err(_), Some(Checked::Changed { expected, presented, remembered })) => Err(TlsError::Refused(
-                changed_message(&self.verifier.addr, &expected, &presented, remembered),
-            )),
-            (Err(source), _) => Err(TlsError::Handshake { addr: self.verifier.addr.clone(), source }),
-            (Ok(_), None) => unreachable!("a handshake that succeeded checked the certificate"),
+            Err(source) => match self.verifier.refused.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                Some(Checked::Changed { expected, presented, remembered }) => Err(TlsError::Refused(
+                    changed_message(&self.verifier.addr, &expected, &presented, remembered),
+                )),
+                _ => Err(TlsError::Handshake { addr: self.verifier.addr.clone(), source }),
+            },
         }
     }
 
@@ -223,8 +229,11 @@ struct Verifier {
     provider: Arc<CryptoProvider>,
     /// A fingerprint trusted on first use in this process (when there is no file to keep it).
     remembered: Mutex<Option<String>>,
-    /// What the last check found.
-    last: Mutex<Option<Checked>>,
+    /// The last certificate trusted on first use by a check, remembered once a handshake
+    /// with it succeeds.
+    first_use: Mutex<Option<String>>,
+    /// The last certificate refused, for the message that says why.
+    refused: Mutex<Option<Checked>>,
 }
 
 impl Verifier {
@@ -265,12 +274,18 @@ impl Verifier {
     }
 
     /// Keeps a fingerprint trusted on first use: in memory, and in the known-hosts file.
-    fn remember(&self, fingerprint: &str) {
-        *self.remembered.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint.to_string());
+    /// True when this call remembered it (the first use to announce).
+    fn remember(&self, fingerprint: &str) -> bool {
+        let mut remembered = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+        if remembered.is_some() {
+            return false;
+        }
+        *remembered = Some(fingerprint.to_string());
         if let Trust::RootsOrFirstUse(Some(file)) = &self.trust {
             // Not fatal: the fingerprint is still pinned for this session.
             let _ = append_known_host(file, &self.addr, fingerprint);
         }
+        true
     }
 }
 
@@ -283,13 +298,17 @@ impl ServerCertVerifier for Verifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let checked = self.check(end_entity, intermediates, server_name, now);
-        let refused = matches!(checked, Checked::Changed { .. });
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(checked);
-        if refused {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ));
+        match self.check(end_entity, intermediates, server_name, now) {
+            Checked::FirstUse { fingerprint } => {
+                *self.first_use.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint);
+            }
+            changed @ Checked::Changed { .. } => {
+                *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(changed);
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                ));
+            }
+            Checked::Verified | Checked::Pinned => {}
         }
         Ok(ServerCertVerified::assertion())
     }

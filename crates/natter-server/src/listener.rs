@@ -42,6 +42,11 @@ use tokio::time::{Instant, timeout_at};
 /// How long a silent new connection waits before it is greeted as a person in text mode.
 const GREET_AFTER: Duration = Duration::from_millis(250);
 
+/// The same wait when TLS is on: a TLS client greeted in clear text cannot finish its
+/// handshake, and a busy client (thousands of handshakes at once) may send its ClientHello
+/// well after connecting.
+const GREET_AFTER_WITH_TLS: Duration = Duration::from_secs(1);
+
 /// How long the sniffer waits for the end of a first line that has begun, to tell IRC from
 /// text mode.
 const FIRST_LINE_WAIT: Duration = Duration::from_millis(250);
@@ -314,7 +319,7 @@ async fn handle(
 ) {
     let start = Instant::now();
     let deadline = start + settings.register_timeout;
-    let greet_at = start + GREET_AFTER;
+    let greet_at = start + if tls.is_some() { GREET_AFTER_WITH_TLS } else { GREET_AFTER };
     match peek_first(&stream, greet_at.min(deadline)).await {
         FirstByte::Tls => match tls {
             Some(tls) => {

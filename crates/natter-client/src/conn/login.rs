@@ -59,7 +59,7 @@ impl Actor {
             None => Conn::new(stream),
             Some(tls) => {
                 let handshake = tokio::time::timeout(self.opts.connect_timeout, tls.connect(stream));
-                let (stream, checked) = match handshake.await {
+                let (stream, first_use) = match handshake.await {
                     Ok(Ok(done)) => done,
                     Ok(Err(e @ crate::tls::TlsError::Refused(_))) => {
                         return Err(ClientError::CertificateRefused(e.to_string()));
@@ -71,7 +71,7 @@ impl Actor {
                         )));
                     }
                 };
-                if let crate::tls::Checked::FirstUse { fingerprint } = &checked {
+                if let Some(fingerprint) = &first_use {
                     self.emit(Event::Warning(tls.first_use_message(fingerprint)));
                 }
                 Conn::tls(stream)
