@@ -201,6 +201,29 @@ mod tests {
         assert_eq!(reader.await.unwrap(), all);
     }
 
+    /// TLS takes a write whole into its records and may send only part of them: the batch
+    /// must then count as not written yet, or the rest would wait in rustls until the next
+    /// delivery (forever, after the last one).
+    #[tokio::test]
+    async fn a_batch_is_never_reported_written_while_tls_still_holds_part_of_it() {
+        let (mut server, _client) = crate::tls::test_pair().await;
+        let mut door = NativeDoor::new(1 << 20);
+        for i in 0..100_000 {
+            let event =
+                Event::Notice { req: None, room: None, text: format!("{i} {}", "n".repeat(8000)).into() };
+            let mut batch = vec![Piece::one(deliver(event))];
+            match write_batch(&mut server, &mut door, &mut batch, None) {
+                Written::All => {
+                    assert!(!server.has_pending_output(), "batch {i}: reported written while TLS held bytes")
+                }
+                // The client reads nothing: the socket fills, and the writer is told.
+                Written::Rest(_) => return,
+                Written::PeerGone => panic!("the client is there"),
+            }
+        }
+        panic!("the socket never filled");
+    }
+
     #[tokio::test]
     async fn shared_renderings_are_cached_and_reused() {
         let (mut server, mut client) = pair().await;

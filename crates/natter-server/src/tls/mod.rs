@@ -9,6 +9,8 @@ mod transport;
 
 pub use files::CertError;
 pub(crate) use transport::TlsTransport;
+#[cfg(test)]
+pub(crate) use transport::test_pair;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};

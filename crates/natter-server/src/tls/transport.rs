@@ -150,3 +150,54 @@ impl AsyncWrite for TlsTransport {
         Pin::new(&mut *self.stream).poll_shutdown(cx)
     }
 }
+
+/// A server-side TLS connection over loopback and the client's end, for tests.
+#[cfg(test)]
+pub(crate) async fn test_pair() -> (TlsTransport, tokio_rustls::client::TlsStream<TcpStream>) {
+    let dir = tempfile::tempdir().unwrap();
+    let made = crate::cert::make(&["127.0.0.1".into()], 1).unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cert, &made.cert_pem).unwrap();
+    std::fs::write(&key, &made.key_pem).unwrap();
+    let tls = super::Tls::load(&cert, &key).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    let addr = client.peer_addr().unwrap().to_string();
+    let trust = natter_client::tls::ClientTls::new(&addr, natter_client::tls::Trust::Anything).unwrap();
+    let (server, client) = tokio::join!(tls.accept(server), trust.connect(client));
+    (server.unwrap(), client.unwrap().0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A read that finds nothing leaves readiness to the socket: the connection loop must
+    /// sleep until the peer sends, not spin on a stale "more is buffered".
+    #[tokio::test]
+    async fn a_read_that_finds_nothing_leaves_the_connection_waiting_for_the_socket() {
+        let (mut server, mut client) = test_pair().await;
+        let mut buf = Vec::with_capacity(4096);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // Whatever the handshake left, then nothing.
+        while server.try_read_into(&mut buf).is_ok() {}
+        assert!(server.poll_read_ready(&mut cx).is_pending(), "ready with nothing to read");
+        client.write_all(b"hello\n").await.unwrap();
+        client.flush().await.unwrap();
+        std::future::poll_fn(|cx| server.poll_read_ready(cx)).await.unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"\n") {
+            let mut buf = Vec::with_capacity(4096);
+            match server.try_read_into(&mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::future::poll_fn(|cx| server.poll_read_ready(cx)).await.unwrap()
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, b"hello\n");
+    }
+}
