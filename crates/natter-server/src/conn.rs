@@ -179,7 +179,10 @@ pub(crate) async fn run<D: Door, S: Transport>(
     // The session's connection counts are given back before the peer sees the end: whoever
     // reconnects on seeing it finds its place free.
     ctx.release_counts();
-    let _ = stream.shutdown().await;
+    // Bounded: a TLS shutdown first sends what rustls still holds, and a peer that reads
+    // nothing would hold the task forever. Boxed, so that its timer is not in every idle
+    // connection's future.
+    let _ = Box::pin(timeout(WRITE_TIMEOUT, stream.shutdown())).await;
 }
 
 /// What the connection's one timer stands for when it fires.
