@@ -92,11 +92,12 @@ impl Tls {
         let certified = files::load(cert, key, &provider)?;
         log_loaded(&certified, cert, "TLS certificate loaded");
         let current = Arc::new(CurrentCert(RwLock::new(certified)));
-        let config = rustls::ServerConfig::builder_with_provider(provider.clone())
+        let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("the ring provider supports the default TLS versions")
             .with_no_client_auth()
             .with_cert_resolver(current.clone());
+        config.ignore_client_order = true;
         Ok(Arc::new(Self {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             current,
@@ -138,9 +139,26 @@ impl Tls {
 /// The cryptography: *ring*, which builds with a C compiler alone. rustls 0.23.48 deprecates
 /// it for lacking post-quantum key exchange (X25519MLKEM768 needs aws-lc-rs, whose build is
 /// several times longer); classical X25519 is what chat clients negotiate today.
+///
+/// The server picks the cipher (`ignore_client_order`), AES-128-GCM first: fanout encrypts
+/// every byte a room sends to every member, and AES-128 takes 10 rounds to AES-256's 14 with
+/// the same hardware support (rustls' clients ask for AES-256 first; interleaved fanout runs
+/// gave medians of 11.7M against 9.9M deliveries per server CPU-second, within the machine's
+/// drift but in the expected direction).
 #[allow(deprecated)]
 fn provider() -> CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    let mut provider = rustls::crypto::ring::default_provider();
+    use rustls::CipherSuite as C;
+    let rank = |suite: C| match suite {
+        C::TLS13_AES_128_GCM_SHA256 => 0,
+        C::TLS13_AES_256_GCM_SHA384 => 1,
+        C::TLS13_CHACHA20_POLY1305_SHA256 => 2,
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 3,
+        _ => 4,
+    };
+    // Stable: the rest keeps ring's order.
+    provider.cipher_suites.sort_by_key(|suite| rank(suite.suite()));
+    provider
 }
 
 fn log_loaded(certified: &CertifiedKey, path: &Path, what: &'static str) {
