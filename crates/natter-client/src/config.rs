@@ -309,4 +309,29 @@ mod tests {
         assert!(e.contains("x.toml"), "{e}");
         assert!(ConfigFile::parse("colour = true\n", Path::new("x.toml")).is_err());
     }
+
+    #[test]
+    fn tls_comes_from_the_flags_or_a_saved_server_and_a_fingerprint_implies_it() {
+        use crate::tls::Trust;
+        let fp = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let canonical = natter_proto::fingerprint::parse_sha256(fp).unwrap();
+        let file = ConfigFile::parse(
+            &format!(
+                "[servers.home]\naddress = \"h.example\"\ntls = true\n\
+                 [servers.pinned]\naddress = \"p.example\"\nfingerprint = \"{fp}\"\n"
+            ),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let s = Settings::merge(&args(Some("home"), Some("ann")), &file, None).unwrap();
+        assert!(matches!(s.tls, Some(Trust::RootsOrFirstUse(_))), "{:?}", s.tls);
+        let s = Settings::merge(&args(Some("pinned"), Some("ann")), &file, None).unwrap();
+        assert_eq!(s.tls, Some(Trust::Fingerprint(canonical.clone())));
+        let plain = Settings::merge(&args(Some("other:1"), Some("ann")), &file, None).unwrap();
+        assert_eq!(plain.tls, None);
+        let flagged = Args { tls: true, ..args(Some("other:1"), Some("ann")) };
+        assert!(Settings::merge(&flagged, &file, None).unwrap().tls.is_some());
+        let bad = Args { fingerprint: Some("AB:CD".into()), ..args(Some("other:1"), Some("ann")) };
+        assert!(matches!(Settings::merge(&bad, &file, None), Err(ConfigError::Fingerprint(_))));
+    }
 }
