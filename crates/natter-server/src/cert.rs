@@ -129,14 +129,18 @@ mod tests {
     }
 
     #[test]
-    fn a_made_certificate_loads_and_its_fingerprint_is_the_served_one() {
+    fn an_existing_file_is_not_replaced_without_force_and_a_key_is_private() {
         let dir = tempfile::tempdir().unwrap();
-        let made = make(&["chat.example".into(), "127.0.0.1".into()], 30).unwrap();
-        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
-        write_file(&cert, made.cert_pem.as_bytes(), 0o644, false).unwrap();
-        write_file(&key, made.key_pem.as_bytes(), 0o600, false).unwrap();
-        let tls = crate::tls::Tls::load(&cert, &key).unwrap();
-        assert_eq!(tls.fingerprint(), made.fingerprint);
-        assert!(write_file(&key, b"x", 0o600, false).is_err(), "an existing file is not replaced");
+        let key = dir.path().join("k.pem");
+        write_file(&key, b"first", 0o600, false).unwrap();
+        assert!(write_file(&key, b"second", 0o600, false).is_err());
+        assert_eq!(std::fs::read(&key).unwrap(), b"first");
+        write_file(&key, b"third", 0o600, true).unwrap();
+        assert_eq!(std::fs::read(&key).unwrap(), b"third");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        }
     }
 }

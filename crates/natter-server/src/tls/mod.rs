@@ -182,3 +182,18 @@ impl ResolvesServerCert for CurrentCert {
         Some(self.get())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_certificate_made_by_natter_cert_loads_and_its_fingerprint_is_the_one_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = crate::cert::make(&["chat.example".into(), "127.0.0.1".into()], 30).unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, &made.cert_pem).unwrap();
+        std::fs::write(&key, &made.key_pem).unwrap();
+        let tls = super::Tls::load(&cert, &key).unwrap();
+        assert_eq!(tls.fingerprint(), made.fingerprint);
+        assert!(!tls.has_chain(), "a self-signed certificate comes alone");
+    }
+}
