@@ -210,9 +210,8 @@ fn accept(stream: TcpStream, peer: SocketAddr, accepting: &Accepting, refusals: 
             tokio::spawn(handle(stream, hub, settings, admitted, tls.clone()));
         }
         (Front::Irc, _) => {
-            let lines = LineBuffer::new(MAX_IRC_LINE);
             let conn = Conn { stream, hub, settings, deadline, admitted };
-            tokio::spawn(serve(conn, lines, IrcDoor::default()));
+            tokio::spawn(plain_irc(conn));
         }
         (Front::IrcTls, Some(tls)) => {
             let conn = Conn { stream, hub, settings, deadline, admitted };
@@ -286,6 +285,22 @@ async fn handshake(stream: TcpStream, tls: &Tls, deadline: Instant) -> Option<cr
             None
         }
     }
+}
+
+/// The plain IRC port: IRC, unless the client opens with a TLS handshake (a client set up for
+/// TLS on the wrong port), which is told in one clear-text line where TLS is. The IRC session
+/// gets a task of its own, so that it does not carry this wait's state.
+async fn plain_irc(conn: Conn<TcpStream>) {
+    if let FirstByte::Tls = peek_first(&conn.stream, conn.deadline).await {
+        drain(&conn.stream);
+        let line = match conn.settings.tls.and_then(|policy| policy.sts) {
+            Some(sts) => format!("ERROR :Closing Link: this port does not speak TLS; use port {} for IRC over TLS\r\n", sts.port),
+            None => "ERROR :Closing Link: this port does not speak TLS; connect without TLS, or to the IRC TLS port (usually 6697)\r\n".to_string(),
+        };
+        let _ = conn.stream.try_write(line.as_bytes());
+        return;
+    }
+    tokio::spawn(serve(conn, LineBuffer::new(MAX_IRC_LINE), IrcDoor::default()));
 }
 
 /// The IRC TLS port: the handshake, then IRC. A client speaking plain IRC there is told, in

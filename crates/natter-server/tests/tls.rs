@@ -374,3 +374,18 @@ async fn require_tls_refuses_plain_logins_on_every_door_and_admits_tls_and_trust
     local.ping().await;
     server.shutdown("done").await;
 }
+
+#[tokio::test]
+async fn a_tls_client_on_the_plain_irc_port_is_told_where_tls_is() {
+    let certs = certs();
+    let server = TestServer::start_with(tls_settings(&certs)).await;
+    let mut hello = TcpStream::connect(server.irc).await.unwrap();
+    hello.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]).await.unwrap();
+    let answer = String::from_utf8_lossy(&read_to_close(&mut hello).await).into_owned();
+    assert!(answer.starts_with("ERROR :Closing Link: this port does not speak TLS"), "{answer:?}");
+    // Plain IRC there is as it was.
+    let mut ann = Client::connect(server.irc).await;
+    ann.send(b"NICK ann\r\nUSER a 0 * :A\r\n").await;
+    ann.expect(" 001 ann ").await;
+    server.shutdown("done").await;
+}
