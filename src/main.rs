@@ -36,6 +36,8 @@ enum Commands {
     Bench(natter_bench::Args),
     /// Manage registered accounts in the store (also while the server runs).
     User(natter_server::user_admin::UserArgs),
+    /// Make a self-signed TLS certificate and key for `natter serve --tls-cert --tls-key`.
+    Cert(natter_server::cert::CertArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Commands::Direct(args) => natter_direct::run(args),
         Commands::Bench(args) => natter_bench::run(args),
         Commands::User(args) => natter_server::user_admin::run(args),
+        Commands::Cert(args) => natter_server::cert::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -173,3 +173,62 @@ fn a_database_of_a_newer_natter_says_so() {
     assert_eq!(line.matches(db.to_str().unwrap()).count(), 1, "{line}");
     assert!(line.contains("schema version 99") && line.contains("written by a newer natter"), "{line}");
 }
+
+/// `natter serve` with these TLS files (and nothing else listening); its one line of error.
+fn fails_with_tls(cert: &std::path::Path, key: &std::path::Path) -> String {
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    fails(&[
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+        "--db",
+        ":memory:",
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "off",
+        "--irc",
+        "off",
+    ])
+}
+
+#[test]
+fn a_missing_or_invalid_certificate_or_key_is_named_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = natter_server::cert::make(&["localhost".into()], 30).unwrap();
+    let other = natter_server::cert::make(&["localhost".into()], 30).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &made.cert_pem).unwrap();
+    std::fs::write(&key, &made.key_pem).unwrap();
+    let missing = dir.path().join("missing.pem");
+
+    let line = fails_with_tls(&missing, &key);
+    assert!(
+        line.contains("missing.pem") && line.contains("--tls-cert") && line.contains("natter cert"),
+        "{line}"
+    );
+    let line = fails_with_tls(&cert, &missing);
+    assert!(line.contains("missing.pem") && line.contains("--tls-key"), "{line}");
+
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n")
+        .unwrap();
+    let line = fails_with_tls(&garbage, &key);
+    assert!(line.contains("garbage.pem") && line.contains("not valid PEM"), "{line}");
+    // A key where the certificate belongs, and the other way round.
+    let line = fails_with_tls(&key, &key);
+    assert!(line.contains("key.pem") && line.contains("no CERTIFICATE section"), "{line}");
+    let line = fails_with_tls(&cert, &cert);
+    assert!(line.contains("cert.pem") && line.contains("no PRIVATE KEY section"), "{line}");
+
+    let wrong_key = dir.path().join("other-key.pem");
+    std::fs::write(&wrong_key, &other.key_pem).unwrap();
+    let line = fails_with_tls(&cert, &wrong_key);
+    assert!(line.contains("does not go with the certificate") && line.contains("other-key.pem"), "{line}");
+
+    let line = fails(&["--tls-cert", cert.to_str().unwrap(), "--db", ":memory:"]);
+    assert!(line.contains("--tls-key"), "{line}");
+    let line = fails(&["--irc-tls", "127.0.0.1:0", "--db", ":memory:"]);
+    assert!(line.contains("--tls-cert") && line.contains("natter cert"), "{line}");
+}

@@ -1,6 +1,7 @@
 //! A real IRC client against the IRC front door: irssi runs in tmux (its own socket, a
-//! throwaway home, no user config), connects to natter's IRC port, joins `#lobby` and talks
-//! with a native client in the same room, both ways, plain and `/me`.
+//! throwaway home, no user config), connects to natter's IRC port (plain, and over TLS on the
+//! IRC TLS port and on the main port), joins `#lobby` and talks with a native client in the
+//! same room, both ways, plain and `/me`.
 //!
 //! Skipped with a message when irssi or tmux is missing, unless `NATTER_REQUIRE_TOOLS` is set
 //! (`.ci/run` sets it after installing both), in which case a missing client fails.
@@ -27,22 +28,64 @@ fn irssi_joins_lobby_and_talks_with_a_native_client() {
     }
     let server = Server::start(&[]);
     let irc = server.irc.expect("irc port");
-    let mut nat = native(server.tcp, "nat");
+    talk(&server, irc, false, "nat");
+}
+
+/// irssi over TLS, on the IRC TLS port and on the main port (which tells TLS from its first
+/// byte). irssi does not verify the self-signed certificate here: what is tested is natter's
+/// TLS, not irssi's trust store.
+#[test]
+fn irssi_over_tls_on_the_irc_tls_port_and_the_main_port() {
+    if !tools_available(&[("irssi", "--version"), ("tmux", "-V")]) {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let made = natter_server::cert::make(&["127.0.0.1".into()], 30).unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, &made.cert_pem).unwrap();
+    std::fs::write(&key, &made.key_pem).unwrap();
+    let server = Server::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--irc-tls",
+        "127.0.0.1:0",
+    ]);
+    talk(&server, server.irc_tls.expect("the IRC TLS port"), true, "nat");
+    talk(&server, server.tcp, true, "nat2");
+}
+
+/// irssi connects to `port` (over TLS when `tls`), joins #lobby and talks with a native client
+/// logged in as `nat_nick`.
+fn talk(server: &Server, port: std::net::SocketAddr, tls: bool, nat_nick: &str) {
+    let mut nat = native(server.tcp, nat_nick);
 
     // A throwaway home: irssi reads and writes nothing of the user's.
     let home = tempfile::tempdir().unwrap();
     let home_path = home.path().to_str().expect("UTF-8 temp path");
     std::fs::create_dir(home.path().join("irssi")).unwrap();
-    std::fs::write(home.path().join("irssi/config"), IRSSI_CONFIG).unwrap();
+    let config = match tls {
+        false => IRSSI_CONFIG.to_string(),
+        // A server entry is the way to ask irssi for TLS at start; it connects by itself.
+        true => format!(
+            "{IRSSI_CONFIG}servers = ( {{ address = \"{}\"; chatnet = \"natter\"; port = \"{}\"; \
+             use_tls = \"yes\"; tls_verify = \"no\"; autoconnect = \"yes\"; }} );\n\
+             chatnets = {{ natter = {{ type = \"IRC\"; }}; }};\n",
+            port.ip(),
+            port.port()
+        ),
+    };
+    std::fs::write(home.path().join("irssi/config"), config).unwrap();
+    let connect = match tls {
+        false => format!("-c {} -p {}", port.ip(), port.port()),
+        true => String::new(),
+    };
     // tmux's socket in the temporary home too, so that nothing is left behind.
     let tmux = Tmux::at(home.path().join("tmux.sock"));
     let irssi = tmux.start(
         "irssi",
-        &format!(
-            "env HOME={home_path} irssi --home={home_path}/irssi -n {NICK} -c {} -p {}",
-            irc.ip(),
-            irc.port()
-        ),
+        &format!("env HOME={home_path} irssi --home={home_path}/irssi -n {NICK} {connect}"),
         120,
         40,
     );
@@ -75,9 +118,9 @@ fn irssi_joins_lobby_and_talks_with_a_native_client() {
 
     // Native to IRC, plain and action, as irssi shows them.
     nat.line(r##"{"type":"send","room":"#lobby","text":"hello irssi, from native"}"##);
-    irssi.wait_for("< nat> hello irssi, from native");
+    irssi.wait_for(&format!("< {nat_nick}> hello irssi, from native"));
     nat.line(r##"{"type":"send","room":"#lobby","text":"nods","action":true}"##);
-    irssi.wait_for(" * nat nods");
+    irssi.wait_for(&format!(" * {nat_nick} nods"));
 
     // Leaving: irssi's QUIT reaches the native side with its reason.
     irssi.say("/quit see you");

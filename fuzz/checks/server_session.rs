@@ -85,6 +85,12 @@ fn target() -> &'static Target {
             operators: vec![("root".into(), "hunter2".into())],
             connections: natter_server::ConnectionSettings::default(),
             cloak: natter_server::CloakSettings::default(),
+            tls: None,
+            irc_tls: None,
+            irc_tls_required: false,
+            require_tls: false,
+            sts_duration: None,
+            unix: None,
         };
         let server = runtime.block_on(Server::start(&settings)).expect("start the server");
         let tcp = server.tcp.unwrap();

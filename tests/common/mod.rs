@@ -25,6 +25,8 @@ pub struct Server {
     pub udp: Option<SocketAddr>,
     /// The IRC port (`listening irc`); on by default at port 0 unless `--irc off` is passed.
     pub irc: Option<SocketAddr>,
+    /// The IRC TLS port (`listening irc-tls`), when `--tls-cert` is passed.
+    pub irc_tls: Option<SocketAddr>,
     pub db: PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
@@ -57,11 +59,13 @@ impl Server {
             .expect("start natter serve");
         let stdout = child.stdout.take().unwrap();
         let mut reader = BufReader::new(stdout);
-        let (mut tcp, mut udp, mut irc) = (None, None, None);
+        let (mut tcp, mut udp, mut irc, mut irc_tls) = (None, None, None, None);
+        let tls = extra.contains(&"--tls-cert") && !extra.windows(2).any(|w| w == ["--irc-tls", "off"]);
         let mut line = String::new();
         while tcp.is_none()
             || (udp.is_none() && !extra.windows(2).any(|w| w == ["--udp", "off"]))
             || (irc.is_none() && !irc_off)
+            || (irc_tls.is_none() && tls)
         {
             line.clear();
             if reader.read_line(&mut line).unwrap() == 0 {
@@ -76,13 +80,16 @@ impl Server {
             if let Some(a) = line.trim().strip_prefix("listening irc ") {
                 irc = Some(a.parse().unwrap());
             }
+            if let Some(a) = line.trim().strip_prefix("listening irc-tls ") {
+                irc_tls = Some(a.parse().unwrap());
+            }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut sink = String::new();
             let _ = reader.read_to_string(&mut sink);
         });
-        Server { child, tcp: tcp.unwrap(), udp, irc, db: db.to_path_buf(), _dir: None }
+        Server { child, tcp: tcp.unwrap(), udp, irc, irc_tls, db: db.to_path_buf(), _dir: None }
     }
 
     pub fn pid(&self) -> i32 {

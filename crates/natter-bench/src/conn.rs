@@ -8,12 +8,78 @@
 use crate::dialect::{Handshake, Protocol};
 use anyhow::{Context as _, anyhow, bail};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// A TLS connection of the load generator.
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// The receiving half of a bench connection: plain TCP, or TLS (`--tls`).
+#[derive(Debug)]
+pub enum ReadHalf {
+    /// Plain TCP.
+    Plain(OwnedReadHalf),
+    /// TLS.
+    Tls(tokio::io::ReadHalf<TlsStream>),
+}
+
+/// The sending half of a bench connection. Send with [`send`]: TLS holds written bytes in
+/// its records until flushed.
+#[derive(Debug)]
+pub enum WriteHalf {
+    /// Plain TCP.
+    Plain(OwnedWriteHalf),
+    /// TLS.
+    Tls(tokio::io::WriteHalf<TlsStream>),
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Plain(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Tls(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            WriteHalf::Plain(w) => Pin::new(w).poll_write(cx, buf),
+            WriteHalf::Tls(w) => Pin::new(w).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Plain(w) => Pin::new(w).poll_flush(cx),
+            WriteHalf::Tls(w) => Pin::new(w).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WriteHalf::Plain(w) => Pin::new(w).poll_shutdown(cx),
+            WriteHalf::Tls(w) => Pin::new(w).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Writes all of `bytes` and flushes them onto the wire.
+pub async fn send(write: &mut WriteHalf, bytes: &[u8]) -> std::io::Result<()> {
+    write.write_all(bytes).await?;
+    write.flush().await
+}
 
 /// Longest line accepted from the server; `joined` frames list every member of a room and can
 /// be large with thousands of connections.
@@ -78,7 +144,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 }
 
 /// A logged-in connection that has joined the bench room.
-pub type Session = (LineReader<OwnedReadHalf>, OwnedWriteHalf);
+pub type Session = (LineReader<ReadHalf>, WriteHalf);
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -91,6 +157,8 @@ pub struct Target {
     pub room: String,
     /// Limit for connecting plus handshake of one connection.
     pub handshake_timeout: Duration,
+    /// TLS (`--tls`), with the certificate it accepts.
+    pub tls: Option<natter_client::tls::ClientTls>,
 }
 
 /// Connects, logs in as `nick` and joins the room, answering keep-alives on the way.
@@ -111,10 +179,20 @@ async fn open_inner(target: &Target, nick: &str, buffer: usize) -> anyhow::Resul
         .await
         .with_context(|| format!("{nick}: cannot connect to {}", target.addr))?;
     stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = match &target.tls {
+        None => {
+            let (read, write) = stream.into_split();
+            (ReadHalf::Plain(read), WriteHalf::Plain(write))
+        }
+        Some(tls) => {
+            let (stream, _) = tls.connect(stream).await.map_err(|e| anyhow!("{nick}: {e}"))?;
+            let (read, write) = tokio::io::split(stream);
+            (ReadHalf::Tls(read), WriteHalf::Tls(write))
+        }
+    };
     let mut reader = LineReader::new(read, buffer);
     let p = target.protocol;
-    write.write_all(&p.login(nick)).await?;
+    send(&mut write, &p.login(nick)).await?;
     handshake(&mut reader, &mut write, nick, "login", |line| p.login_step(line)).await?;
     let mut session = (reader, write);
     join(&mut session, p, nick, &target.room).await?;
@@ -128,14 +206,14 @@ async fn open_inner(target: &Target, nick: &str, buffer: usize) -> anyhow::Resul
 pub async fn join(session: &mut Session, protocol: Protocol, nick: &str, room: &str) -> anyhow::Result<()> {
     let (reader, write) = session;
     if let Some(join) = protocol.join(room) {
-        write.write_all(&join).await?;
+        send(write, &join).await?;
     }
     handshake(reader, write, nick, "join", |line| protocol.join_step(line, room)).await
 }
 
 async fn handshake(
-    reader: &mut LineReader<OwnedReadHalf>,
-    write: &mut OwnedWriteHalf,
+    reader: &mut LineReader<ReadHalf>,
+    write: &mut WriteHalf,
     nick: &str,
     what: &str,
     mut step: impl FnMut(&[u8]) -> Handshake,
@@ -145,7 +223,7 @@ async fn handshake(
             match step(line) {
                 Handshake::Done => return Ok(()),
                 Handshake::Continue(None) => {}
-                Handshake::Continue(Some(reply)) => write.write_all(&reply).await?,
+                Handshake::Continue(Some(reply)) => send(write, &reply).await?,
                 Handshake::Failed(why) => bail!("{nick}: {what} refused: {why}"),
             }
         }

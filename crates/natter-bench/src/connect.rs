@@ -116,6 +116,9 @@ impl ConnectReport {
 
 /// Runs the scenario.
 pub async fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<ConnectReport> {
+    if ctx.target.tls.is_some() {
+        anyhow::bail!("connect measures plain connections only; run it without --tls");
+    }
     if args.concurrency == 0 || args.total == 0 {
         bail!("--total and --concurrency must be at least 1");
     }

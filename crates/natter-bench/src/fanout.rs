@@ -7,6 +7,7 @@
 
 use crate::Context;
 use crate::conn::{LineReader, Session};
+use crate::conn::{ReadHalf, WriteHalf};
 use crate::dialect::{Incoming, Protocol};
 use crate::payload::{self, Payload, Phase};
 use crate::stats::{self, CpuTicks, Latency, LatencySummary};
@@ -14,8 +15,6 @@ use anyhow::bail;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, watch};
 
 /// Options of the fanout scenario.
@@ -278,7 +277,7 @@ struct RecvStats {
 /// and answers keep-alives).
 #[derive(Debug)]
 struct Link {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<WriteHalf>,
     /// Messages sent on this connection so far, all phases.
     sent: AtomicU64,
     /// Acks (and errors, which also settle a send) received so far.
@@ -576,7 +575,7 @@ async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Res
             seq += 1;
         }
         writer.sent.fetch_add(u64::from(seq - first), Ordering::Relaxed);
-        writer.writer.lock().await.write_all(&batch).await?;
+        crate::conn::send(&mut *writer.writer.lock().await, &batch).await?;
         batch.clear();
     }
     Ok(())
@@ -584,7 +583,7 @@ async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Res
 
 /// Reads one connection until told to stop or the server closes it.
 async fn receive(
-    mut reader: LineReader<OwnedReadHalf>,
+    mut reader: LineReader<ReadHalf>,
     writer: Writer,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
@@ -640,7 +639,7 @@ async fn receive(
             writer.settled_changed.notify_one();
         }
         for reply in pongs.drain(..) {
-            let _ = writer.writer.lock().await.write_all(&reply).await;
+            let _ = crate::conn::send(&mut *writer.writer.lock().await, &reply).await;
         }
         tokio::select! {
             biased;

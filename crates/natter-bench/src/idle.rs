@@ -149,7 +149,12 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
             let mut stop = stop_rx.clone();
             // Drop the handshake buffer (it may have grown for a large member list) and keep
             // only a small one: thousands of these are held at once.
-            let read = reader.into_inner();
+            let read = match reader.into_inner() {
+                crate::conn::ReadHalf::Plain(read) => read,
+                crate::conn::ReadHalf::Tls(read) => {
+                    return tokio::spawn(hold_tls(read, writer, protocol, stop, dropped));
+                }
+            };
             tokio::spawn(async move {
                 let irc = protocol == crate::dialect::Protocol::Irc;
                 let mut tail = Vec::new();
@@ -213,6 +218,40 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
         rss_kib: rss,
         server_cpu,
     })
+}
+
+/// Holds a TLS connection open: reads (and drops) what the server sends, answering IRC
+/// PINGs, until `stop`. TLS records must be read whole, so this reads with a small buffer of
+/// its own rather than the shared scratch space of plain connections.
+async fn hold_tls(
+    mut read: tokio::io::ReadHalf<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    mut writer: crate::conn::WriteHalf,
+    protocol: crate::dialect::Protocol,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::AsyncReadExt as _;
+    let irc = protocol == crate::dialect::Protocol::Irc;
+    let (mut tail, mut buf) = (Vec::new(), vec![0u8; 1024]);
+    loop {
+        let n = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            r = read.read(&mut buf) => r,
+        };
+        match n {
+            Ok(0) | Err(_) => {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(n) if irc => {
+                for reply in irc_pongs(&mut tail, &buf[..n]) {
+                    let _ = crate::conn::send(&mut writer, &reply).await;
+                }
+            }
+            Ok(_) => {}
+        }
+    }
 }
 
 thread_local! {

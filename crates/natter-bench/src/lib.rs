@@ -84,6 +84,13 @@ pub struct Common {
     /// No progress lines on stderr.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// Connect over TLS (natter serve --tls-cert). Without --tls-fingerprint any certificate is
+    /// accepted, which only a server on this machine (loopback) is allowed.
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// Accept exactly the server certificate with this SHA-256 fingerprint; implies --tls.
+    #[arg(long, global = true, value_name = "SHA256")]
+    pub tls_fingerprint: Option<String>,
 }
 
 impl Common {
@@ -94,6 +101,26 @@ impl Common {
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
             .max(1)
     }
+}
+
+/// The TLS client `--tls`/`--tls-fingerprint` ask for: pinned to the fingerprint, or any
+/// certificate for a server on this machine (a bench measures, it does not authenticate).
+fn bench_tls(common: &Common, addr: SocketAddr) -> anyhow::Result<Option<natter_client::tls::ClientTls>> {
+    use natter_client::tls::{ClientTls, Trust};
+    let trust = match (&common.tls_fingerprint, common.tls) {
+        (Some(text), _) => {
+            Trust::Fingerprint(natter_proto::fingerprint::parse_sha256(text).with_context(|| {
+                format!("--tls-fingerprint {text:?} is not a SHA-256 fingerprint (AA:BB:..., 64 hex digits)")
+            })?)
+        }
+        (None, true) if addr.ip().to_canonical().is_loopback() => Trust::Anything,
+        (None, true) => anyhow::bail!(
+            "--tls without --tls-fingerprint accepts any certificate, which is only allowed for a server on \
+             this machine; give the fingerprint natter serve prints"
+        ),
+        (None, false) => return Ok(None),
+    };
+    Ok(Some(ClientTls::new(&addr.to_string(), trust)?))
 }
 
 /// The scenarios.
@@ -203,6 +230,7 @@ impl Context {
             protocol: common.protocol,
             room: common.room.clone(),
             handshake_timeout: timeout.min(Duration::from_secs(30)),
+            tls: bench_tls(common, addr)?,
         };
         Ok(Self {
             threads: common.worker_threads(),

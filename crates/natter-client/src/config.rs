@@ -14,6 +14,8 @@
 //! address = "chat.example.org:7878"
 //! nick = "ann_home"        # optional, overrides the top-level nick
 //! room = "#family"         # optional
+//! tls = true               # optional: connect over TLS
+//! fingerprint = "AA:BB:…"  # optional: accept exactly this certificate (implies tls)
 //! ```
 
 use crate::Args;
@@ -59,6 +61,11 @@ pub enum ConfigError {
         /// The rule broken.
         reason: String,
     },
+    /// The fingerprint is not 32 bytes of hex.
+    #[error(
+        "invalid certificate fingerprint {0:?}: give the SHA-256 fingerprint natter serve prints (AA:BB:... , 64 hex digits)"
+    )]
+    Fingerprint(String),
     /// The server address cannot be understood.
     #[error("invalid server address {0:?}: use HOST, HOST:PORT or a server name from the config file")]
     Address(String),
@@ -74,6 +81,10 @@ pub struct SavedServer {
     pub nick: Option<String>,
     /// Room to open on this server.
     pub room: Option<String>,
+    /// Connect over TLS.
+    pub tls: Option<bool>,
+    /// The SHA-256 fingerprint of the server's certificate (implies TLS).
+    pub fingerprint: Option<String>,
 }
 
 /// The config file's contents.
@@ -132,6 +143,8 @@ pub struct Settings {
     pub reconnect: bool,
     /// Mouse wheel scrolling in the TUI.
     pub mouse: bool,
+    /// TLS, and which certificates to trust; `None` for plain TCP.
+    pub tls: Option<crate::tls::Trust>,
 }
 
 /// Adds the default port to `HOST` (IPv6 addresses included); keeps `HOST:PORT`.
@@ -203,7 +216,38 @@ impl Settings {
             .unwrap_or_else(|| LOBBY.to_string());
         let room = if room.starts_with('#') { room } else { format!("#{room}") };
         validate_room(&room).map_err(|e| ConfigError::Room { room: room.clone(), reason: e.to_string() })?;
-        Ok(Settings { addr, nick, room, reconnect: !args.no_reconnect, mouse: file.mouse.unwrap_or(true) })
+        let fingerprint = match args.fingerprint.as_deref().or(saved.and_then(|s| s.fingerprint.as_deref())) {
+            Some(text) => Some(
+                natter_proto::fingerprint::parse_sha256(text)
+                    .ok_or_else(|| ConfigError::Fingerprint(text.into()))?,
+            ),
+            None => None,
+        };
+        let tls = match fingerprint {
+            Some(fingerprint) => Some(crate::tls::Trust::Fingerprint(fingerprint)),
+            None if args.tls || saved.and_then(|s| s.tls).unwrap_or(false) => {
+                Some(crate::tls::Trust::RootsOrFirstUse(crate::tls::default_known_hosts()))
+            }
+            None => None,
+        };
+        Ok(Settings {
+            addr,
+            nick,
+            room,
+            reconnect: !args.no_reconnect,
+            mouse: file.mouse.unwrap_or(true),
+            tls,
+        })
+    }
+
+    /// The connection options these settings ask for (address, nick, TLS).
+    pub fn connect_options(&self) -> Result<crate::conn::ConnectOptions, crate::tls::TlsError> {
+        let mut opts = crate::conn::ConnectOptions::new(&self.addr, &self.nick);
+        opts.reconnect = self.reconnect;
+        if let Some(trust) = &self.tls {
+            opts.tls = Some(crate::tls::ClientTls::new(&self.addr, trust.clone())?);
+        }
+        Ok(opts)
     }
 }
 
@@ -220,6 +264,8 @@ mod tests {
             json: false,
             no_reconnect: false,
             config: None,
+            tls: false,
+            fingerprint: None,
         }
     }
 
@@ -262,5 +308,30 @@ mod tests {
         let e = ConfigFile::parse("nick = 3\n", Path::new("x.toml")).unwrap_err().to_string();
         assert!(e.contains("x.toml"), "{e}");
         assert!(ConfigFile::parse("colour = true\n", Path::new("x.toml")).is_err());
+    }
+
+    #[test]
+    fn tls_comes_from_the_flags_or_a_saved_server_and_a_fingerprint_implies_it() {
+        use crate::tls::Trust;
+        let fp = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let canonical = natter_proto::fingerprint::parse_sha256(fp).unwrap();
+        let file = ConfigFile::parse(
+            &format!(
+                "[servers.home]\naddress = \"h.example\"\ntls = true\n\
+                 [servers.pinned]\naddress = \"p.example\"\nfingerprint = \"{fp}\"\n"
+            ),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let s = Settings::merge(&args(Some("home"), Some("ann")), &file, None).unwrap();
+        assert!(matches!(s.tls, Some(Trust::RootsOrFirstUse(_))), "{:?}", s.tls);
+        let s = Settings::merge(&args(Some("pinned"), Some("ann")), &file, None).unwrap();
+        assert_eq!(s.tls, Some(Trust::Fingerprint(canonical.clone())));
+        let plain = Settings::merge(&args(Some("other:1"), Some("ann")), &file, None).unwrap();
+        assert_eq!(plain.tls, None);
+        let flagged = Args { tls: true, ..args(Some("other:1"), Some("ann")) };
+        assert!(Settings::merge(&flagged, &file, None).unwrap().tls.is_some());
+        let bad = Args { fingerprint: Some("AB:CD".into()), ..args(Some("other:1"), Some("ann")) };
+        assert!(matches!(Settings::merge(&bad, &file, None), Err(ConfigError::Fingerprint(_))));
     }
 }

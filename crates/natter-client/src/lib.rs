@@ -11,6 +11,7 @@ pub mod conn;
 pub mod format;
 pub mod line_mode;
 pub mod plan;
+pub mod tls;
 pub mod tui;
 
 use std::io::IsTerminal;
@@ -39,6 +40,14 @@ pub struct Args {
     /// Config file to use instead of the XDG one ($XDG_CONFIG_HOME/natter/client.toml).
     #[arg(long, value_name = "PATH")]
     pub config: Option<std::path::PathBuf>,
+    /// Connect over TLS: the certificate must be vouched for by the system's roots, or is
+    /// trusted on first use and remembered in $XDG_DATA_HOME/natter/known_hosts.
+    #[arg(long)]
+    pub tls: bool,
+    /// Accept exactly the certificate with this SHA-256 fingerprint (as `natter cert` and
+    /// `natter serve` print it); implies --tls.
+    #[arg(long, value_name = "SHA256")]
+    pub fingerprint: Option<String>,
 }
 
 /// Runs `natter connect`: the TUI on a terminal, line mode otherwise.

@@ -7,7 +7,7 @@
 //! the async side prints events, so a silent script never holds back arriving messages.
 
 use crate::config::Settings;
-use crate::conn::{Client, ClientError, ConnectOptions, Event, LOBBY, Status, Target, frame_id};
+use crate::conn::{Client, ClientError, Event, LOBBY, Status, Target, frame_id};
 use crate::format::{event_json, event_line};
 use crate::plan::{Plan, plan};
 use natter_proto::names::fold;
@@ -219,8 +219,7 @@ fn stdin_lines() -> mpsc::Receiver<Input> {
 
 /// Runs line mode until end of input, `/quit`, or the end of the session.
 pub async fn run(settings: Settings, json: bool) -> anyhow::Result<()> {
-    let mut opts = ConnectOptions::new(&settings.addr, &settings.nick);
-    opts.reconnect = settings.reconnect;
+    let mut opts = settings.connect_options()?;
     if fold(&settings.room) != fold(LOBBY) {
         opts.rooms.push(settings.room.clone());
     }

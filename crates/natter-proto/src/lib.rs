@@ -13,6 +13,7 @@
 pub mod command;
 pub mod decode;
 pub mod display;
+pub mod fingerprint;
 pub mod irc;
 pub mod line;
 pub mod names;

@@ -132,7 +132,7 @@ pub struct Args {
     #[arg(long, env = "NATTER_MAX_UNREGISTERED", value_name = "N")]
     pub max_unregistered: Option<usize>,
     /// Whether connections from this machine (127.0.0.0/8, ::1) are exempt from the
-    /// per-address cap and shown with their address uncloaked [default: true].
+    /// per-address cap and require_tls, and shown with their address uncloaked [default: true].
     #[arg(long, env = "NATTER_EXEMPT_LOOPBACK", value_name = "BOOL")]
     pub exempt_loopback: Option<bool>,
     /// Seconds of silence on a TCP connection before the system probes whether the peer is
@@ -146,6 +146,30 @@ pub struct Args {
     /// Secret the cloaks are derived from [default: a random one kept in `<db>.cloak-key`].
     #[arg(long, env = "NATTER_CLOAK_SECRET", value_name = "TEXT")]
     pub cloak_secret: Option<String>,
+    /// PEM certificate chain (the server's certificate first) for TLS on every TCP port;
+    /// with --tls-key. Reloaded on SIGHUP. `natter cert` makes a self-signed one.
+    #[arg(long, env = "NATTER_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "NATTER_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// TCP address of the IRC-over-TLS port, or `off`; needs --tls-cert [default, with a
+    /// certificate: the host of --tcp, port 6697].
+    #[arg(long, env = "NATTER_IRC_TLS", value_name = "ADDR")]
+    pub irc_tls: Option<String>,
+    /// Refuse plain-text logins, except over the Unix socket and from loopback (unless
+    /// exempt_loopback is false): clients must use TLS [default: false].
+    #[arg(long, env = "NATTER_REQUIRE_TLS", value_name = "BOOL")]
+    pub require_tls: Option<bool>,
+    /// Seconds IRC clients are told to keep to TLS (IRCv3 STS), 0 for no STS [default: 30 days
+    /// when the certificate file holds its issuers' chain (a CA's certificate), else 0: a
+    /// self-signed certificate fails the check STS clients make].
+    #[arg(long, env = "NATTER_STS_DURATION", value_name = "SECS")]
+    pub sts_duration: Option<u64>,
+    /// Unix-domain socket for local clients (bots, admin tools), created with mode 0660: the
+    /// same protocols as the TCP port, its peers shown as this machine; none by default.
+    #[arg(long, env = "NATTER_UNIX", value_name = "PATH")]
+    pub unix: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -291,6 +315,28 @@ pub struct Settings {
     pub connections: ConnectionSettings,
     /// How users' addresses are shown to others.
     pub cloak: CloakSettings,
+    /// The certificate and key files, when TLS is on.
+    pub tls: Option<TlsFiles>,
+    /// IRC-over-TLS listen address; `None` when off (always off without TLS).
+    pub irc_tls: Option<String>,
+    /// True when the IRC TLS address was chosen: failing to bind it is then an error, as for
+    /// [`Settings::irc_required`].
+    pub irc_tls_required: bool,
+    /// Plain-text logins refused except from this machine.
+    pub require_tls: bool,
+    /// IRC STS duration: `None` automatic, `Some(0)` off.
+    pub sts_duration: Option<u64>,
+    /// The Unix socket's path, when on.
+    pub unix: Option<PathBuf>,
+}
+
+/// Where the server's certificate and key are (PEM files, read at start and on SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
 }
 
 /// Caps on TCP connections, so that one address (or a crowd of silent newcomers) cannot take
@@ -332,14 +378,15 @@ pub struct CloakSettings {
 /// outbox, time to log in) and how the server presents itself to it (name, IRC lobby).
 #[derive(Debug, Clone, Copy)]
 pub struct SessionSettings {
-    /// Longest accepted line or frame, in bytes.
-    pub max_line: usize,
+    /// Longest accepted line or frame, in bytes (a `u32`: these settings are copied into
+    /// every connection).
+    pub max_line: u32,
     /// Average messages per second; 0 = unlimited.
     pub msg_rate: u32,
     /// Burst above the average.
     pub msg_burst: u32,
-    /// Outbox capacity, in events.
-    pub outbox: usize,
+    /// Outbox capacity, in events (a `u32` for the same reason).
+    pub outbox: u32,
     /// Outbox capacity, in KiB of events (a `u32`: it fits beside the flags, and these
     /// settings are copied into every connection).
     pub outbox_kib: u32,
@@ -355,6 +402,8 @@ pub struct SessionSettings {
     /// Help-desk mode, when on: text-mode visitors become guests of the operators. (One
     /// pointer: these settings are copied into every connection's task.)
     pub helpdesk: Option<&'static Helpdesk>,
+    /// STS and `require_tls`, when either applies (one pointer, for the same reason).
+    pub tls: Option<&'static crate::tls::TlsPolicy>,
 }
 
 /// What help-desk mode needs (`--helpdesk`): the console operator visitors talk to, and the
@@ -391,6 +440,7 @@ impl Default for SessionSettings {
             server_name: "natter",
             irc_lobby: true,
             helpdesk: None,
+            tls: None,
         }
     }
 }
@@ -448,6 +498,47 @@ fn listen_address(name: &'static str, addr: Option<String>) -> Result<Option<Str
     }
 }
 
+/// The TLS files, when both are given; either alone is a mistake worth naming.
+fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Value {
+            name: "tls_key",
+            message: "--tls-cert needs its private key: give --tls-key too".into(),
+        }),
+        (None, Some(_)) => Err(ConfigError::Value {
+            name: "tls_cert",
+            message: "--tls-key needs its certificate: give --tls-cert too".into(),
+        }),
+    }
+}
+
+/// The IRC TLS address: as chosen (which needs a certificate), or by default the main TCP
+/// address's host on port 6697 when TLS is on (127.0.0.1 when the TCP port is off), so that
+/// TLS never opens the server to more interfaces than the operator chose.
+fn irc_tls_address(
+    chosen: Option<String>,
+    tls: bool,
+    tcp: Option<&str>,
+) -> Result<Option<String>, ConfigError> {
+    match chosen.map(off) {
+        Some(Some(addr)) if tls => listen_address("irc_tls", Some(addr)),
+        Some(Some(_)) => Err(ConfigError::Value {
+            name: "irc_tls",
+            message:
+                "IRC over TLS needs a certificate: give --tls-cert and --tls-key (natter cert makes them)"
+                    .into(),
+        }),
+        Some(None) => Ok(None),
+        None if tls => {
+            let host = tcp.and_then(|addr| addr.rsplit_once(':')).map_or("127.0.0.1", |(host, _)| host);
+            Ok(Some(format!("{host}:6697")))
+        }
+        None => Ok(None),
+    }
+}
+
 impl Settings {
     /// Merges flags/env over the file over defaults.
     pub fn resolve(args: Args) -> Result<Self, ConfigError> {
@@ -462,10 +553,22 @@ impl Settings {
         };
         let defaults = SessionSettings::default();
         let session = SessionSettings {
-            max_line: args.max_line.or(file.max_line).unwrap_or(defaults.max_line),
+            max_line: match args.max_line.or(file.max_line) {
+                Some(max) => u32::try_from(max).map_err(|_| ConfigError::Value {
+                    name: "max_line",
+                    message: "must be at most 4294967295 bytes".into(),
+                })?,
+                None => defaults.max_line,
+            },
             msg_rate: args.msg_rate.or(file.msg_rate).unwrap_or(defaults.msg_rate),
             msg_burst: args.msg_burst.or(file.msg_burst).unwrap_or(defaults.msg_burst),
-            outbox: args.outbox.or(file.outbox).unwrap_or(defaults.outbox),
+            outbox: match args.outbox.or(file.outbox) {
+                Some(n) => u32::try_from(n).map_err(|_| ConfigError::Value {
+                    name: "outbox",
+                    message: "must be at most 4294967295 events".into(),
+                })?,
+                None => defaults.outbox,
+            },
             outbox_kib: args.outbox_kib.or(file.outbox_kib).unwrap_or(defaults.outbox_kib),
             command_rate: args.command_rate.or(file.command_rate).unwrap_or(defaults.command_rate),
             register_timeout: args
@@ -480,6 +583,7 @@ impl Settings {
             },
             irc_lobby: args.irc_lobby.or(file.irc_lobby).unwrap_or(defaults.irc_lobby),
             helpdesk: None,
+            tls: None,
         };
         if session.server_name.is_empty() || session.server_name.contains([' ', ':', '!', '@']) {
             return Err(ConfigError::Value {
@@ -557,11 +661,20 @@ impl Settings {
                 .map_err(|e| ConfigError::Value { name: "console_nick", message: e.to_string() })?;
         }
         let session = SessionSettings { helpdesk: helpdesk.then(|| Helpdesk::new(&console_nick)), ..session };
+        let tcp =
+            listen_address("tcp", off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())))?;
+        let tls = tls_files(args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key))?;
+        let irc_tls_chosen = args.irc_tls.or(file.irc_tls);
+        let irc_tls_required = irc_tls_chosen.is_some();
+        let irc_tls = irc_tls_address(irc_tls_chosen, tls.is_some(), tcp.as_deref())?;
         Ok(Self {
-            tcp: listen_address(
-                "tcp",
-                off(args.tcp.or(file.tcp).unwrap_or_else(|| "127.0.0.1:7878".into())),
-            )?,
+            tcp,
+            tls,
+            irc_tls,
+            irc_tls_required,
+            require_tls: args.require_tls.or(file.require_tls).unwrap_or(false),
+            sts_duration: args.sts_duration.or(file.sts_duration),
+            unix: args.unix.or(file.unix),
             udp: listen_address(
                 "udp",
                 off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),

@@ -6,6 +6,7 @@
 //! small; a read borrows a stack buffer only for the duration of one non-blocking read.
 
 use crate::door::{Door, Flow, Pace, SessionCtx};
+use crate::transport::Transport;
 use crate::write_batch::{Written, write_batch};
 use natter_core::{Command, Event, NextBatch, Piece};
 use natter_proto::line::{LineBuffer, LineEvent};
@@ -13,7 +14,6 @@ use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 
 /// A line left unterminated this long counts as complete (clients that send one message per
@@ -33,10 +33,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// that a connection reading a little at a time does not hold much.
 const READ_ROOM: usize = 4096;
 
-/// Reads what the socket has (without waiting) into `lines`, straight into its buffer.
+/// Reads what the stream has (without waiting) into `lines`, straight into its buffer.
 /// Returns 0 at end of stream.
-pub fn read_available(stream: &TcpStream, lines: &mut LineBuffer) -> io::Result<usize> {
-    lines.append_with(READ_ROOM, |buf| stream.try_read_buf(buf))
+pub(crate) fn read_available<S: Transport>(stream: &mut S, lines: &mut LineBuffer) -> io::Result<usize> {
+    lines.append_with(READ_ROOM, |buf| stream.try_read_into(buf))
 }
 
 /// Runs a session until it ends. `lines` may already hold the bytes used to pick the door;
@@ -46,8 +46,8 @@ pub fn read_available(stream: &TcpStream, lines: &mut LineBuffer) -> io::Result<
 /// earliest of the registration deadline, the partial-line pause and the door's tick) and
 /// boxes the rarely taken paths (handling input, ending the session) instead of embedding
 /// their state.
-pub(crate) async fn run<D: Door>(
-    mut stream: TcpStream,
+pub(crate) async fn run<D: Door, S: Transport>(
+    mut stream: S,
     mut lines: LineBuffer,
     mut door: D,
     mut ctx: SessionCtx,
@@ -116,7 +116,7 @@ pub(crate) async fn run<D: Door>(
                     };
                     let bye = reason.clone().map(|reason| Event::Bye { reason });
                     let taken = batch.len();
-                    let written = write_batch(&stream, &mut door, &mut batch, bye.as_ref());
+                    let written = write_batch(&mut stream, &mut door, &mut batch, bye.as_ref());
                     if batch.is_empty() && (taken <= KEEP_BATCH_AFTER || ctx.outbox.is_empty()) {
                         batch = Vec::new();
                     }
@@ -139,12 +139,12 @@ pub(crate) async fn run<D: Door>(
             // of readiness state kept in every idle connection.
             // A session over its command budget is not read until it is within it again:
             // what it sends waits in the socket, and its peer's writes stall.
-            ready = poll_fn(|cx| stream.poll_read_ready(cx)), if !closing && !waiting => {
+            ready = poll_fn(|cx| Transport::poll_read_ready(&stream, cx)), if !closing && !waiting => {
                 if ready.is_err() {
                     peer_gone = true;
                     break;
                 }
-                match read_available(&stream, &mut lines) {
+                match read_available(&mut stream, &mut lines) {
                     Ok(0) => { peer_gone = true; break; }
                     Ok(_) => {
                         if let Flow::Close(reason) = Box::pin(drain_lines(&mut lines, &mut door, &mut ctx)).await {
@@ -180,7 +180,10 @@ pub(crate) async fn run<D: Door>(
     // The session's connection counts are given back before the peer sees the end: whoever
     // reconnects on seeing it finds its place free.
     ctx.release_counts();
-    let _ = stream.shutdown().await;
+    // Bounded: a TLS shutdown first sends what rustls still holds, and a peer that reads
+    // nothing would hold the task forever. Boxed, so that its timer is not in every idle
+    // connection's future.
+    let _ = Box::pin(timeout(WRITE_TIMEOUT, stream.shutdown())).await;
 }
 
 /// What the connection's one timer stands for when it fires.
@@ -273,8 +276,8 @@ async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut Se
 /// A slow reader: waits until the peer took `rest`, then renders and writes the pieces left
 /// in `batch` a chunk at a time, as the socket drains (and the goodbye for `bye`, last).
 /// False when the peer did not take a chunk within [`WRITE_TIMEOUT`] or is gone.
-async fn write_backlog<D: Door>(
-    stream: &mut TcpStream,
+async fn write_backlog<D: Door, S: Transport>(
+    stream: &mut S,
     door: &mut D,
     batch: &mut Vec<Piece>,
     mut rest: Vec<u8>,
@@ -297,15 +300,20 @@ async fn write_backlog<D: Door>(
     }
 }
 
-/// Waits until the peer took the rest, at most [`WRITE_TIMEOUT`]; false when it did not.
-async fn write_rest(stream: &mut TcpStream, bytes: &[u8]) -> bool {
-    matches!(timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await, Ok(Ok(())))
+/// Waits until the peer took the rest (and whatever the transport still holds, e.g. TLS
+/// records), at most [`WRITE_TIMEOUT`]; false when it did not.
+async fn write_rest<S: Transport>(stream: &mut S, bytes: &[u8]) -> bool {
+    let all = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    matches!(timeout(WRITE_TIMEOUT, all).await, Ok(Ok(())))
 }
 
 /// Writes a batch one line at a time, `pace` apart, for a client that reads each answer with
 /// one read and cannot split two that arrive together. False when the peer is gone.
-async fn write_paced<D: Door>(
-    stream: &mut TcpStream,
+async fn write_paced<D: Door, S: Transport>(
+    stream: &mut S,
     door: &mut D,
     batch: &mut Vec<Piece>,
     bye: Option<Event>,
@@ -321,10 +329,10 @@ async fn write_paced<D: Door>(
         door.render(event, &mut out);
     }
     for line in out.split_inclusive(|&b| b == b'\n') {
-        match timeout(WRITE_TIMEOUT, stream.write_all(line)).await {
-            Ok(Ok(())) => tokio::time::sleep(pace).await,
-            _ => return false,
+        if !write_rest(stream, line).await {
+            return false;
         }
+        tokio::time::sleep(pace).await;
     }
     true
 }

@@ -2,6 +2,7 @@
 //! and an orderly shutdown.
 
 mod address;
+pub mod cert;
 pub mod cloak;
 pub mod config;
 mod conn;
@@ -13,13 +14,17 @@ pub mod limits;
 mod listener;
 pub mod peers;
 mod throttled_log;
+pub mod tls;
+mod transport;
 mod udp;
+#[cfg(unix)]
+mod unix_socket;
 pub mod user_admin;
 mod write_batch;
 
 pub use config::{
     Args, CloakSettings, ConnectionSettings, Helpdesk, LogFormat, NickProtectionSetting, SessionSettings,
-    Settings, UdpFormat, UdpLimits, UdpVerify,
+    Settings, TlsFiles, UdpFormat, UdpLimits, UdpVerify,
 };
 
 use anyhow::Context as _;
@@ -69,6 +74,12 @@ pub struct Server {
     pub udp: Option<std::net::SocketAddr>,
     /// Bound IRC address, when the IRC port is on.
     pub irc: Option<std::net::SocketAddr>,
+    /// Bound IRC-over-TLS address, when that port is on.
+    pub irc_tls: Option<std::net::SocketAddr>,
+    /// The Unix socket's path, when it is on (removed at shutdown).
+    pub unix: Option<std::path::PathBuf>,
+    /// The certificate in use, when TLS is on: [`Server::reload_tls`] swaps it.
+    tls: Option<Arc<tls::Tls>>,
     hub: HubHandle,
     stop: watch::Sender<bool>,
     alive: Alive,
@@ -103,44 +114,81 @@ impl Server {
         let (stop, stop_rx) = watch::channel(false);
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
         let peers = peers_for(settings, alive.clone())?;
-        let mut server = Server { tcp: None, udp: None, irc: None, hub: hub.clone(), stop, alive, all_gone };
-        // Both TCP ports run the same accept loop; only the front door choice differs.
+        // The certificate's errors name the file and what to do.
+        let tls = match &settings.tls {
+            Some(files) => Some(tls::Tls::load(&files.cert, &files.key).map_err(anyhow::Error::new)?),
+            None => None,
+        };
+        let mut server = Server {
+            tcp: None,
+            udp: None,
+            irc: None,
+            irc_tls: None,
+            unix: None,
+            tls: tls.clone(),
+            hub: hub.clone(),
+            stop,
+            alive,
+            all_gone,
+        };
+        // Every listener is bound before any serves: the IRC TLS port's number goes into what
+        // plain IRC sessions are told (STS).
+        let tcp = match &settings.tcp {
+            Some(addr) => Some(TcpListener::bind(addr.as_str()).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on TCP {addr} ({e}); choose another address with --tcp")
+            })?),
+            None => None,
+        };
+        let irc = bind_irc(settings.irc.as_deref(), settings.irc_required, "--irc").await?;
+        let irc_tls = match &tls {
+            Some(_) => bind_irc(settings.irc_tls.as_deref(), settings.irc_tls_required, "--irc-tls").await?,
+            None => None,
+        };
+        server.tcp = tcp.as_ref().map(TcpListener::local_addr).transpose()?;
+        server.irc = irc.as_ref().map(TcpListener::local_addr).transpose()?;
+        server.irc_tls = irc_tls.as_ref().map(TcpListener::local_addr).transpose()?;
+        let policy = tls::policy(
+            tls.as_deref(),
+            server.irc_tls.map(|a| a.port()),
+            settings.sts_duration,
+            settings.require_tls,
+        );
+        let session = SessionSettings { tls: policy, ..settings.session };
+        // Every TCP port runs the same accept loop; only the front door choice differs.
         let keepalive = settings.connections.keepalive.map(keepalive::settings);
         let accept = |listener: TcpListener, front: listener::Front| {
             let accepting = listener::Accepting {
                 hub: hub.clone(),
-                settings: settings.session,
+                settings: session,
                 front,
                 peers: peers.clone(),
                 keepalive: keepalive.clone(),
+                tls: tls.clone(),
             };
             tokio::spawn(listener::accept_loop(listener, accepting, stop_rx.clone()));
         };
-        if let Some(addr) = &settings.tcp {
-            let listener = TcpListener::bind(addr.as_str()).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen on TCP {addr} ({e}); choose another address with --tcp")
-            })?;
-            server.tcp = Some(listener.local_addr()?);
+        if let Some(listener) = tcp {
             accept(listener, listener::Front::Sniff);
         }
-        let irc = match &settings.irc {
-            None => None,
-            Some(addr) => match TcpListener::bind(addr.as_str()).await {
-                Ok(listener) => Some(listener),
-                Err(e) if !settings.irc_required => {
-                    tracing::warn!(%addr, error = %e, "IRC port unavailable; IRC clients can use the TCP port");
-                    None
-                }
-                Err(e) => {
-                    return Err(anyhow::anyhow!(
-                        "cannot listen for IRC on {addr} ({e}); choose another address with --irc"
-                    ));
-                }
-            },
-        };
         if let Some(listener) = irc {
-            server.irc = Some(listener.local_addr()?);
             accept(listener, listener::Front::Irc);
+        }
+        if let Some(listener) = irc_tls {
+            accept(listener, listener::Front::IrcTls);
+        }
+        #[cfg(unix)]
+        if let Some(path) = &settings.unix {
+            let listener = unix_socket::bind(path)?;
+            server.unix = Some(path.clone());
+            let accepting = listener::Accepting {
+                hub: hub.clone(),
+                settings: session,
+                front: listener::Front::Sniff,
+                peers: peers.clone(),
+                keepalive: None,
+                tls: None,
+            };
+            tokio::spawn(listener::accept_unix_loop(listener, accepting, stop_rx.clone()));
         }
         if let Some(addr) = &settings.udp {
             let socket = UdpSocket::bind(addr.as_str()).await.map_err(|e| {
@@ -166,13 +214,48 @@ impl Server {
         Ok(server)
     }
 
+    /// Reads the certificate and key files again (SIGHUP): new TLS handshakes present the new
+    /// certificate, established connections are untouched. On error (logged, and returned)
+    /// the old certificate stays in use.
+    pub fn reload_tls(&self) -> Result<(), tls::CertError> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        tls.reload().inspect_err(|e| {
+            tracing::error!(error = %e, "TLS certificate not reloaded; still serving the previous one");
+        })
+    }
+
+    /// The SHA-256 fingerprint of the certificate new TLS handshakes get, when TLS is on.
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        self.tls.as_ref().map(|tls| tls.fingerprint())
+    }
+
     /// Stops accepting, tells every client goodbye, flushes the store, and waits (a little)
     /// for the goodbyes to be written.
     pub async fn shutdown(mut self, reason: &str) {
         let _ = self.stop.send(true);
+        #[cfg(unix)]
+        if let Some(path) = &self.unix {
+            unix_socket::remove(path);
+        }
         self.hub.shutdown(reason).await;
         drop(self.alive);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.all_gone.recv()).await;
+    }
+}
+
+/// Binds an IRC port (`flag` names it in errors). A default address that is taken costs a
+/// warning (IRC clients can use the main port); a chosen one is an error.
+async fn bind_irc(addr: Option<&str>, required: bool, flag: &str) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if !required => {
+            tracing::warn!(%addr, error = %e, "{flag} port unavailable; IRC clients can use the TCP port");
+            Ok(None)
+        }
+        Err(e) => {
+            Err(anyhow::anyhow!("cannot listen for IRC on {addr} ({e}); choose another address with {flag}"))
+        }
     }
 }
 
@@ -237,13 +320,43 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(addr) = server.irc {
         println!("listening irc {addr}");
     }
-    if server.tcp.is_none() && server.udp.is_none() && server.irc.is_none() && settings.console.is_none() {
-        anyhow::bail!("every listener is off; enable --tcp, --udp or --irc");
+    if let Some(addr) = server.irc_tls {
+        println!("listening irc-tls {addr}");
+    }
+    if let Some(path) = &server.unix {
+        println!("listening unix {}", path.display());
+    }
+    if server.tcp.is_none()
+        && server.udp.is_none()
+        && server.irc.is_none()
+        && server.unix.is_none()
+        && settings.console.is_none()
+    {
+        anyhow::bail!("every listener is off; enable --tcp, --udp, --irc or --unix");
+    }
+    if let Some(fingerprint) = server.tls_fingerprint() {
+        println!("tls sha256 {fingerprint}");
     }
     let console = settings.console.clone().map(|nick| tokio::spawn(console::run(server.hub.clone(), nick)));
-    let reason = tokio::select! {
-        r = signals.recv() => r,
-        Some(Ok(())) = async { match console { Some(c) => Some(c.await), None => std::future::pending().await } } => "operator quit",
+    let console_quit = async {
+        match console {
+            Some(c) => c.await.is_ok(),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(console_quit);
+    let reason = loop {
+        tokio::select! {
+            signal = signals.recv() => match signal {
+                Signal::Stop(reason) => break reason,
+                Signal::Reload if settings.tls.is_some() => {
+                    // Logged either way; a bad file leaves the old certificate in use.
+                    let _ = server.reload_tls();
+                }
+                Signal::Reload => tracing::info!("SIGHUP: nothing to reload (no TLS certificate configured)"),
+            },
+            true = &mut console_quit => break "operator quit",
+        }
     };
     tracing::info!(reason, "shutting down");
     server.shutdown("server shutting down").await;
@@ -251,7 +364,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The signals that stop the server. Registered before the listeners are announced: until a
+/// What a signal asks of the server.
+enum Signal {
+    /// Stop (Ctrl+C, SIGTERM), named for the log.
+    Stop(&'static str),
+    /// Read the TLS certificate and key again (SIGHUP), keeping every connection.
+    Reload,
+}
+
+/// The signals the server answers. Registered before the listeners are announced: until a
 /// handler is installed, SIGTERM or Ctrl+C kills the process outright, and a script (or test)
 /// that signals right after `listening` would get no goodbyes and no flushed store.
 struct StopSignals {
@@ -259,6 +380,8 @@ struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
@@ -269,25 +392,27 @@ impl StopSignals {
             Ok(Self {
                 interrupt: signal(SignalKind::interrupt())?,
                 terminate: signal(SignalKind::terminate())?,
+                hangup: signal(SignalKind::hangup())?,
             })
         }
         #[cfg(not(unix))]
         Ok(Self {})
     }
 
-    /// Waits for the first stop signal; says which.
-    async fn recv(&mut self) -> &'static str {
+    /// Waits for the next signal.
+    async fn recv(&mut self) -> Signal {
         #[cfg(unix)]
         {
             tokio::select! {
-                _ = self.interrupt.recv() => "interrupt",
-                _ = self.terminate.recv() => "terminate",
+                _ = self.interrupt.recv() => Signal::Stop("interrupt"),
+                _ = self.terminate.recv() => Signal::Stop("terminate"),
+                _ = self.hangup.recv() => Signal::Reload,
             }
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
-            "interrupt"
+            Signal::Stop("interrupt")
         }
     }
 }

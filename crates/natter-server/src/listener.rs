@@ -5,6 +5,12 @@
 //! the help desk instead, and a silent one is never greeted (it would read the greeting as
 //! the answer to its first question).
 //!
+//! A connection whose first byte opens a TLS handshake record (0x16) is served over TLS when a
+//! certificate is configured ([`crate::tls`]): the handshake runs in the connection's own task,
+//! within the time allowed to log in, and the same sniffing then applies inside TLS. The IRC
+//! TLS port (`--irc-tls`, 6697 by convention) is TLS and IRC only. Without a certificate a
+//! ClientHello is told, in one clear-text line, to connect without TLS.
+//!
 //! Each accepted connection is first counted against the server's caps ([`crate::peers`]):
 //! one over a cap is told why in one line and closed at once, with no task spawned for it.
 //! The others get TCP keepalive ([`crate::keepalive`]). Failures to accept (descriptors
@@ -20,8 +26,11 @@ use crate::door::text::{GREETING, TextDoor};
 use crate::door::{Door, SessionCtx};
 use crate::peers::{Admitted, Peers, Refused};
 use crate::throttled_log::ThrottledLog;
+use crate::tls::{HANDSHAKE_RECORD, Tls};
+use crate::transport::Transport;
 use natter_core::HubHandle;
 use natter_proto::line::LineBuffer;
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +41,11 @@ use tokio::time::{Instant, timeout_at};
 
 /// How long a silent new connection waits before it is greeted as a person in text mode.
 const GREET_AFTER: Duration = Duration::from_millis(250);
+
+/// The same wait when TLS is on: a TLS client greeted in clear text cannot finish its
+/// handshake, and a busy client (thousands of handshakes at once) may send its ClientHello
+/// well after connecting.
+const GREET_AFTER_WITH_TLS: Duration = Duration::from_secs(1);
 
 /// How long the sniffer waits for the end of a first line that has begun, to tell IRC from
 /// text mode.
@@ -44,6 +58,8 @@ pub enum Front {
     Sniff,
     /// IRC only (the `--irc` port).
     Irc,
+    /// IRC over TLS only (the `--irc-tls` port).
+    IrcTls,
 }
 
 /// How long the accept loop pauses after a failed accept (out of descriptors: nothing frees
@@ -70,6 +86,8 @@ pub struct Accepting {
     pub peers: Arc<Peers>,
     /// TCP keepalive for accepted connections; `None` when off.
     pub keepalive: Option<socket2::TcpKeepalive>,
+    /// The certificate, when TLS is configured (required for [`Front::IrcTls`]).
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// Accepts connections until `stop` changes.
@@ -103,6 +121,49 @@ pub async fn accept_loop(listener: TcpListener, accepting: Accepting, mut stop: 
         }
     }
 }
+
+/// Accepts connections on the Unix socket until `stop` changes: the same sniffing as the
+/// main port (no TLS: the socket never leaves the machine), each peer shown as this machine.
+pub async fn accept_unix_loop(
+    listener: tokio::net::UnixListener,
+    accepting: Accepting,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (failures, refusals) = (ThrottledLog::every(LOG_EVERY), ThrottledLog::every(LOG_EVERY));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let admitted = match accepting.peers.admit(UNIX_PEER) {
+                        Ok(admitted) => admitted,
+                        Err(refused) => {
+                            if let Some(held_back) = refusals.ready() {
+                                tracing::info!(peer = "unix", reason = %refused, held_back, "refused a connection");
+                            }
+                            let _ = stream.try_write(format!("*** bye: {refused}\r\n").as_bytes());
+                            continue;
+                        }
+                    };
+                    tracing::info!(peer = "unix", "connected");
+                    let deadline = Instant::now() + accepting.settings.register_timeout;
+                    let greet_at = Instant::now() + GREET_AFTER;
+                    let (hub, settings) = (accepting.hub.clone(), accepting.settings);
+                    tokio::spawn(sniff(stream, hub, settings, admitted, deadline, greet_at));
+                }
+                Err(e) => {
+                    if let Some(held_back) = failures.ready() {
+                        accept_failed(&e, held_back);
+                    }
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// How a Unix-socket peer is shown and counted: this machine (it is one, whoever it is).
+const UNIX_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// Logs a failed accept (throttled by the caller), naming the descriptor limit when that is
 /// what ran out.
@@ -143,16 +204,20 @@ fn accept(stream: TcpStream, peer: SocketAddr, accepting: &Accepting, refusals: 
         crate::keepalive::enable(&stream, keepalive);
     }
     let (hub, settings) = (accepting.hub.clone(), accepting.settings);
-    match accepting.front {
-        Front::Sniff => {
-            tokio::spawn(handle(stream, hub, settings, admitted));
+    let deadline = Instant::now() + settings.register_timeout;
+    match (accepting.front, &accepting.tls) {
+        (Front::Sniff, tls) => {
+            tokio::spawn(handle(stream, hub, settings, admitted, tls.clone()));
         }
-        Front::Irc => {
-            let lines = LineBuffer::new(MAX_IRC_LINE);
-            let deadline = Instant::now() + settings.register_timeout;
+        (Front::Irc, _) => {
             let conn = Conn { stream, hub, settings, deadline, admitted };
-            tokio::spawn(serve(conn, lines, IrcDoor::default()));
+            tokio::spawn(plain_irc(conn));
         }
+        (Front::IrcTls, Some(tls)) => {
+            let conn = Conn { stream, hub, settings, deadline, admitted };
+            tokio::spawn(irc_over_tls(conn, tls.clone()));
+        }
+        (Front::IrcTls, None) => unreachable!("the IRC TLS port is only opened with a certificate"),
     }
 }
 
@@ -161,6 +226,17 @@ fn accept(stream: TcpStream, peer: SocketAddr, accepting: &Accepting, refusals: 
 /// waiting: a new socket's send buffer is empty. What the peer already sent is read first,
 /// since closing a socket with unread bytes resets it and the line would be lost.
 fn refuse(stream: &TcpStream, peer: SocketAddr, front: Front, refused: Refused) {
+    drain(stream);
+    let line = match front {
+        Front::Irc | Front::IrcTls => format!("ERROR :Closing Link: {} ({refused})\r\n", peer.ip()),
+        Front::Sniff => format!("*** bye: {refused}\r\n"),
+    };
+    let _ = stream.try_write(line.as_bytes());
+}
+
+/// Reads (and drops) what the peer already sent, at most [`REFUSED_DRAIN`] bytes, so that a
+/// line written before closing is not lost to a reset.
+fn drain(stream: &TcpStream) {
     let mut scratch = [0u8; 1024];
     let mut drained = 0;
     while drained < REFUSED_DRAIN {
@@ -169,19 +245,132 @@ fn refuse(stream: &TcpStream, peer: SocketAddr, front: Front, refused: Refused) 
             _ => break,
         }
     }
-    let line = match front {
-        Front::Irc => format!("ERROR :Closing Link: {} ({refused})\r\n", peer.ip()),
-        Front::Sniff => format!("*** bye: {refused}\r\n"),
-    };
-    let _ = stream.try_write(line.as_bytes());
+}
+
+/// What the first byte of a new connection says.
+enum FirstByte {
+    /// A TLS handshake record.
+    Tls,
+    /// Anything else (still unread).
+    Plain,
+    /// Nothing yet.
+    Silent,
+    /// The peer left.
+    Gone,
+}
+
+/// Peeks at the first byte, waiting until `until` at most; reads nothing.
+async fn peek_first(stream: &TcpStream, until: Instant) -> FirstByte {
+    let mut byte = [0u8; 1];
+    match timeout_at(until, stream.peek(&mut byte)).await {
+        Ok(Ok(1)) if byte[0] == HANDSHAKE_RECORD => FirstByte::Tls,
+        Ok(Ok(1)) => FirstByte::Plain,
+        Ok(_) => FirstByte::Gone,
+        Err(_) => FirstByte::Silent,
+    }
+}
+
+/// Runs the TLS handshake within the time allowed to log in; `None` (logged) when it failed
+/// or ran out of time.
+async fn handshake(stream: TcpStream, tls: &Tls, deadline: Instant) -> Option<crate::tls::TlsTransport> {
+    let peer = stream.peer_addr().ok();
+    match timeout_at(deadline, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            tracing::info!(peer = ?peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(peer = ?peer, "TLS handshake timeout: disconnected");
+            None
+        }
+    }
+}
+
+/// The plain IRC port: IRC, unless the client opens with a TLS handshake (a client set up for
+/// TLS on the wrong port), which is told in one clear-text line where TLS is. The IRC session
+/// gets a task of its own, so that it does not carry this wait's state.
+async fn plain_irc(conn: Conn<TcpStream>) {
+    if let FirstByte::Tls = peek_first(&conn.stream, conn.deadline).await {
+        drain(&conn.stream);
+        let line = match conn.settings.tls.and_then(|policy| policy.sts) {
+            Some(sts) => format!("ERROR :Closing Link: this port does not speak TLS; use port {} for IRC over TLS\r\n", sts.port),
+            None => "ERROR :Closing Link: this port does not speak TLS; connect without TLS, or to the IRC TLS port (usually 6697)\r\n".to_string(),
+        };
+        let _ = conn.stream.try_write(line.as_bytes());
+        return;
+    }
+    tokio::spawn(serve(conn, LineBuffer::new(MAX_IRC_LINE), IrcDoor::default()));
+}
+
+/// The IRC TLS port: the handshake, then IRC. A client speaking plain IRC there is told, in
+/// clear text, to use TLS or the plain port.
+async fn irc_over_tls(conn: Conn<TcpStream>, tls: Arc<Tls>) {
+    let Conn { stream, hub, settings, deadline, admitted } = conn;
+    match peek_first(&stream, deadline).await {
+        FirstByte::Tls => {}
+        FirstByte::Plain => {
+            drain(&stream);
+            let line = "ERROR :Closing Link: this port speaks IRC over TLS only; enable TLS in your client, \
+                        or connect without TLS to the plain IRC port\r\n";
+            let _ = stream.try_write(line.as_bytes());
+            return;
+        }
+        FirstByte::Silent | FirstByte::Gone => return,
+    }
+    let Some(stream) = handshake(stream, &tls, deadline).await else { return };
+    let conn = Conn { stream, hub, settings, deadline, admitted };
+    tokio::spawn(serve(conn, LineBuffer::new(MAX_IRC_LINE), IrcDoor::default()));
+}
+
+/// Tells TLS from plain text by the first byte, runs the TLS handshake when it is TLS, then
+/// sniffs the door from the first bytes inside.
+async fn handle(
+    stream: TcpStream,
+    hub: HubHandle,
+    settings: SessionSettings,
+    admitted: Admitted,
+    tls: Option<Arc<Tls>>,
+) {
+    let start = Instant::now();
+    let deadline = start + settings.register_timeout;
+    let greet_at = start + if tls.is_some() { GREET_AFTER_WITH_TLS } else { GREET_AFTER };
+    match peek_first(&stream, greet_at.min(deadline)).await {
+        FirstByte::Tls => match tls {
+            Some(tls) => {
+                let Some(stream) = handshake(stream, &tls, deadline).await else { return };
+                // Greeted (when silent) counting from the end of the handshake.
+                let greet_at = Instant::now() + GREET_AFTER;
+                sniff(stream, hub, settings, admitted, deadline, greet_at).await;
+            }
+            None => {
+                let peer = stream.peer_addr().ok();
+                tracing::info!(peer = ?peer, "TLS handshake refused: no certificate configured (--tls-cert)");
+                drain(&stream);
+                let line = "*** bye: this server does not speak TLS; connect without TLS\r\n";
+                let _ = stream.try_write(line.as_bytes());
+            }
+        },
+        FirstByte::Gone => {}
+        FirstByte::Plain | FirstByte::Silent => {
+            sniff(stream, hub, settings, admitted, deadline, greet_at).await
+        }
+    }
 }
 
 /// Sniffs the first bytes, then hands the connection to a task of its own for the chosen door:
 /// the long-lived task then holds only that door's state, not the sniffer's nor the other
-/// doors' (the size of that task is most of what an idle connection costs).
-async fn handle(mut stream: TcpStream, hub: HubHandle, settings: SessionSettings, admitted: Admitted) {
-    let mut lines = LineBuffer::new(settings.max_line);
-    let deadline = Instant::now() + settings.register_timeout;
+/// doors' (the size of that task is most of what an idle connection costs). A silent client
+/// is greeted as a person at `greet_at`.
+async fn sniff<S: Transport>(
+    mut stream: S,
+    hub: HubHandle,
+    settings: SessionSettings,
+    admitted: Admitted,
+    deadline: Instant,
+    greet_at: Instant,
+) {
+    let mut lines = LineBuffer::new(settings.max_line as usize);
     // Help-desk visitors are never greeted: as if they had been already.
     let mut greeted = settings.helpdesk.is_some();
     // Set once the first line has begun: how long to wait for its end.
@@ -191,10 +380,10 @@ async fn handle(mut stream: TcpStream, hub: HubHandle, settings: SessionSettings
             Some(at) => at.min(deadline),
             // A silent connection looks now and then whether the server is stopping.
             None if greeted => (Instant::now() + conn::STOP_CHECK).min(deadline),
-            None => (Instant::now() + GREET_AFTER).min(deadline),
+            None => greet_at.min(deadline),
         };
-        match timeout_at(wait, stream.readable()).await {
-            Ok(Ok(())) => match read_available(&stream, &mut lines) {
+        match timeout_at(wait, poll_fn(|cx| stream.poll_read_ready(cx))).await {
+            Ok(Ok(())) => match read_available(&mut stream, &mut lines) {
                 Ok(0) => return,
                 Ok(_) => match first_byte(&lines) {
                     Some(b'{') => break,
@@ -210,7 +399,7 @@ async fn handle(mut stream: TcpStream, hub: HubHandle, settings: SessionSettings
             },
             Ok(Err(_)) => return,
             Err(_) if hub.is_stopped() => {
-                let _ = stream.write_all(b"*** bye: server shutting down\r\n").await;
+                write_line(&mut stream, b"*** bye: server shutting down\r\n").await;
                 return;
             }
             Err(_) if admitted.is_evicted() => {
@@ -222,15 +411,14 @@ async fn handle(mut stream: TcpStream, hub: HubHandle, settings: SessionSettings
             Err(_) if greeted && Instant::now() < deadline => {}
             Err(_) if !greeted && Instant::now() < deadline => {
                 greeted = true;
-                if stream.write_all(GREETING.as_bytes()).await.is_err() {
+                if !write_line(&mut stream, GREETING.as_bytes()).await {
                     return;
                 }
             }
             // A visitor still thinking about its first question becomes a guest all the same.
             Err(_) if settings.helpdesk.is_some() => break,
             Err(_) => {
-                let _ = stream
-                    .write_all(b"*** bye: registration timeout: log in within the time allowed\r\n")
+                write_line(&mut stream, b"*** bye: registration timeout: log in within the time allowed\r\n")
                     .await;
                 return;
             }
@@ -238,7 +426,7 @@ async fn handle(mut stream: TcpStream, hub: HubHandle, settings: SessionSettings
     }
     let conn = Conn { stream, hub, settings, deadline, admitted };
     match first_byte(&lines) {
-        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(settings.max_line))),
+        Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(settings.max_line as usize))),
         _ if looks_like_irc(lines.peek()) => {
             let mut irc = LineBuffer::new(MAX_IRC_LINE);
             irc.extend(lines.peek());
@@ -249,6 +437,13 @@ async fn handle(mut stream: TcpStream, hub: HubHandle, settings: SessionSettings
             None => tokio::spawn(serve(conn, lines, TextDoor::default())),
         },
     };
+}
+
+/// Writes a line the sniffer answers by itself (greeting, goodbye), through any transport
+/// buffering (TLS); false when the peer is gone. Bounded by the socket's buffer: a new
+/// connection's is empty, and the lines are short.
+async fn write_line<S: Transport>(stream: &mut S, line: &[u8]) -> bool {
+    stream.write_all(line).await.is_ok() && stream.flush().await.is_ok()
 }
 
 fn first_byte(lines: &LineBuffer) -> Option<u8> {
@@ -267,8 +462,8 @@ fn looks_like_irc(bytes: &[u8]) -> bool {
 }
 
 /// An accepted connection on its way to a door.
-struct Conn {
-    stream: TcpStream,
+struct Conn<S> {
+    stream: S,
     hub: HubHandle,
     settings: SessionSettings,
     /// When the client must be logged in.
@@ -277,9 +472,10 @@ struct Conn {
     admitted: Admitted,
 }
 
-async fn serve<D: Door>(conn: Conn, lines: LineBuffer, door: D) {
+async fn serve<D: Door, S: Transport>(conn: Conn<S>, lines: LineBuffer, door: D) {
     let Conn { stream, hub, settings, deadline, admitted } = conn;
-    let ctx = SessionCtx::admitted(hub, settings, D::KIND, admitted);
+    let mut ctx = SessionCtx::admitted(hub, settings, D::KIND, admitted);
+    ctx.secure = S::SECURE;
     conn::run(stream, lines, door, ctx, deadline).await;
 }
 

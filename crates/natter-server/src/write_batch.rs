@@ -7,11 +7,11 @@
 //! thread, so an idle connection holds none.
 
 use crate::door::Door;
+use crate::transport::Transport;
 use bytes::Bytes;
 use natter_core::{Delivery, Event, Piece};
 use std::cell::RefCell;
 use std::io;
-use tokio::net::TcpStream;
 
 /// Bytes gathered before they are written: big enough that a system call moves a lot, small
 /// enough to stay in cache.
@@ -42,8 +42,8 @@ pub(crate) enum Written {
 /// with other recipients) instead of being rendered into memory of its own. Removes the
 /// pieces rendered from `batch`, keeping its allocation; `last` is rendered only once
 /// `batch` is empty.
-pub(crate) fn write_batch<D: Door>(
-    stream: &TcpStream,
+pub(crate) fn write_batch<D: Door, S: Transport>(
+    stream: &mut S,
     door: &mut D,
     batch: &mut Vec<Piece>,
     last: Option<&Event>,
@@ -111,8 +111,9 @@ pub(crate) fn render<D: Door>(door: &mut D, delivery: &Delivery, out: &mut Vec<u
 }
 
 /// Writes `out` without waiting. `Ok(true)`: all written and `out` is empty; `Ok(false)`: the
-/// socket is full and `out` holds what it did not take; `Err`: the peer is gone.
-fn flush(stream: &TcpStream, out: &mut Vec<u8>) -> Result<bool, ()> {
+/// socket is full and `out` holds what it did not take (possibly nothing, when the transport
+/// took every byte but still holds some of them: TLS records); `Err`: the peer is gone.
+fn flush<S: Transport>(stream: &mut S, out: &mut Vec<u8>) -> Result<bool, ()> {
     let mut written = 0;
     let all = loop {
         if written == out.len() {
@@ -127,7 +128,7 @@ fn flush(stream: &TcpStream, out: &mut Vec<u8>) -> Result<bool, ()> {
         }
     };
     out.drain(..written);
-    Ok(all)
+    Ok(all && !stream.has_pending_output())
 }
 
 #[cfg(test)]
@@ -137,6 +138,8 @@ mod tests {
     use natter_core::event::deliver;
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
+
+    use tokio::net::TcpStream;
 
     async fn pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -159,13 +162,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_socket_stops_the_rendering_and_leaves_exactly_the_rest() {
-        let (server, mut client) = pair().await;
+        let (mut server, mut client) = pair().await;
         // Far more than a loopback socket buffers, in many chunks.
         let events: Vec<Event> = (0..30_000).map(notice).collect();
         let mut batch: Vec<Piece> = events.iter().cloned().map(|e| Piece::one(deliver(e))).collect();
         let bye = Event::Bye { reason: "bye".into() };
         let mut door = NativeDoor::new(1024);
-        let Written::Rest(rest) = write_batch(&server, &mut door, &mut batch, Some(&bye)) else {
+        let Written::Rest(rest) = write_batch(&mut server, &mut door, &mut batch, Some(&bye)) else {
             panic!("the socket cannot take 30 MB at once");
         };
         // What was not rendered is still in the batch, and what was is bounded by a chunk
@@ -189,7 +192,7 @@ mod tests {
             if batch.is_empty() {
                 break;
             }
-            rest = match write_batch(&stream, &mut door, &mut batch, Some(&bye)) {
+            rest = match write_batch(&mut stream, &mut door, &mut batch, Some(&bye)) {
                 Written::All => Vec::new(),
                 Written::Rest(r) => r,
                 Written::PeerGone => panic!("the reader is there"),
@@ -198,13 +201,36 @@ mod tests {
         assert_eq!(reader.await.unwrap(), all);
     }
 
+    /// TLS takes a write whole into its records and may send only part of them: the batch
+    /// must then count as not written yet, or the rest would wait in rustls until the next
+    /// delivery (forever, after the last one).
+    #[tokio::test]
+    async fn a_batch_is_never_reported_written_while_tls_still_holds_part_of_it() {
+        let (mut server, _client) = crate::tls::test_pair().await;
+        let mut door = NativeDoor::new(1 << 20);
+        for i in 0..100_000 {
+            let event =
+                Event::Notice { req: None, room: None, text: format!("{i} {}", "n".repeat(8000)).into() };
+            let mut batch = vec![Piece::one(deliver(event))];
+            match write_batch(&mut server, &mut door, &mut batch, None) {
+                Written::All => {
+                    assert!(!server.has_pending_output(), "batch {i}: reported written while TLS held bytes")
+                }
+                // The client reads nothing: the socket fills, and the writer is told.
+                Written::Rest(_) => return,
+                Written::PeerGone => panic!("the client is there"),
+            }
+        }
+        panic!("the socket never filled");
+    }
+
     #[tokio::test]
     async fn shared_renderings_are_cached_and_reused() {
-        let (server, mut client) = pair().await;
+        let (mut server, mut client) = pair().await;
         let message = deliver(Event::Nick { old: "a".into(), new: "b".into(), ident: "a@h".into(), ts: 1 });
         let log: std::sync::Arc<[Delivery]> = [message.clone(), message.clone()].into();
         let mut batch = vec![Piece::new(log.clone(), 0..1), Piece::new(log, 1..2)];
-        assert_eq!(write_batch(&server, &mut NativeDoor::new(1024), &mut batch, None), Written::All);
+        assert_eq!(write_batch(&mut server, &mut NativeDoor::new(1024), &mut batch, None), Written::All);
         assert!(batch.is_empty());
         let one = expected(std::slice::from_ref(&message.event));
         assert_eq!(message.cache.get(crate::door::slots::NATIVE).map(|b| b.to_vec()), Some(one.clone()));
@@ -215,13 +241,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_peer_is_reported() {
-        let (server, client) = pair().await;
+        let (mut server, client) = pair().await;
         drop(client);
         // The first write may land in the socket before the reset is seen; one of the next fails.
         let mut result = Written::All;
         for _ in 0..20 {
             let mut batch: Vec<Piece> = (0..3000).map(|i| Piece::one(deliver(notice(i)))).collect();
-            result = write_batch(&server, &mut NativeDoor::new(1024), &mut batch, None);
+            result = write_batch(&mut server, &mut NativeDoor::new(1024), &mut batch, None);
             if result == Written::PeerGone {
                 break;
             }

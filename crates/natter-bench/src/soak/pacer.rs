@@ -10,7 +10,6 @@ use crate::payload::{self, Payload, Phase};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt as _;
 
 /// What to send.
 #[derive(Debug, Clone)]
@@ -73,7 +72,7 @@ pub async fn chatter(
         payload::encode(&mut text, &plan.tag, &p, plan.size);
         frame.clear();
         shared.protocol.write_send(&mut frame, &plan.rooms[r], &text, &seq.to_string());
-        let written = link.writer.lock().await.write_all(&frame).await;
+        let written = crate::conn::send(&mut *link.writer.lock().await, &frame).await;
         match written {
             Ok(()) => {
                 out.room_sent[r] += 1;

@@ -7,14 +7,13 @@
 
 use super::tally::{Counts, Tally};
 use crate::conn::LineReader;
+use crate::conn::{ReadHalf, WriteHalf};
 use crate::dialect::{Incoming, Protocol};
 use crate::payload::{self, Phase};
 use crate::stats::Latency;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
 /// Latency histograms the readers record into, each reader always into the same one: enough
@@ -98,7 +97,7 @@ pub struct Link {
     /// The client's index: the sender field of its messages.
     pub index: u32,
     /// The connection's write half.
-    pub writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    pub writer: tokio::sync::Mutex<WriteHalf>,
     /// Messages this client sent; also the number of its next one.
     pub sent: AtomicU32,
     /// Cleared when the connection is gone, so the pacer picks another sender.
@@ -107,7 +106,7 @@ pub struct Link {
 
 impl Link {
     /// A link over client `index`'s fresh session's write half.
-    pub fn new(index: u32, writer: OwnedWriteHalf) -> Self {
+    pub fn new(index: u32, writer: WriteHalf) -> Self {
         Self {
             index,
             writer: tokio::sync::Mutex::new(writer),
@@ -160,7 +159,7 @@ impl Layout {
 
 /// Reads client `link.index`'s connection until `stop` or until the server closes it.
 pub async fn keep_up(
-    mut reader: LineReader<OwnedReadHalf>,
+    mut reader: LineReader<ReadHalf>,
     link: std::sync::Arc<Link>,
     shared: std::sync::Arc<Shared>,
     layout: Layout,
@@ -174,7 +173,7 @@ pub async fn keep_up(
     loop {
         let mut closed = take_lines(&mut reader, &mut end, &link, &shared, layout, now, &mut pongs);
         for reply in pongs.drain(..) {
-            let _ = link.writer.lock().await.write_all(&reply).await;
+            let _ = crate::conn::send(&mut *link.writer.lock().await, &reply).await;
         }
         if closed.is_none() {
             tokio::select! {
@@ -203,7 +202,7 @@ pub async fn keep_up(
 /// Handles the complete lines already read, all received at `now`; collects keep-alive
 /// answers in `pongs`. Returns the server's goodbye, if one came.
 fn take_lines(
-    reader: &mut LineReader<OwnedReadHalf>,
+    reader: &mut LineReader<ReadHalf>,
     end: &mut ReaderEnd,
     link: &Link,
     shared: &Shared,

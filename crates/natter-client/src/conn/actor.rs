@@ -122,6 +122,10 @@ impl Actor {
                         let _ = f.send(Err(e));
                         return;
                     }
+                    if matches!(e, ClientError::CertificateRefused(_)) {
+                        // A certificate that changed under a running session: stop, say why.
+                        break e.to_string();
+                    }
                     e.to_string()
                 }
             };

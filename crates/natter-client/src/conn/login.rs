@@ -55,7 +55,28 @@ impl Actor {
                 });
             }
         };
-        let mut conn = Conn::new(stream);
+        let mut conn = match &self.opts.tls {
+            None => Conn::new(stream),
+            Some(tls) => {
+                let handshake = tokio::time::timeout(self.opts.connect_timeout, tls.connect(stream));
+                let (stream, first_use) = match handshake.await {
+                    Ok(Ok(done)) => done,
+                    Ok(Err(e @ crate::tls::TlsError::Refused(_))) => {
+                        return Err(ClientError::CertificateRefused(e.to_string()));
+                    }
+                    Ok(Err(e)) => return Err(ClientError::Tls(e.to_string())),
+                    Err(_) => {
+                        return Err(ClientError::Tls(format!(
+                            "the TLS handshake with {addr} did not finish in time; is TLS on there?"
+                        )));
+                    }
+                };
+                if let Some(fingerprint) = &first_use {
+                    self.emit(Event::Warning(tls.first_use_message(fingerprint)));
+                }
+                Conn::tls(stream)
+            }
+        };
         let mut tries = 0;
         loop {
             let hello = ClientFrame::Hello {

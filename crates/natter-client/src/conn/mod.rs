@@ -105,6 +105,8 @@ pub struct ConnectOptions {
     /// wants what happens from now on. Messages missed while reconnecting are delivered either
     /// way.
     pub join_history: bool,
+    /// TLS, and which certificates to trust; `None` for plain TCP.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl ConnectOptions {
@@ -122,6 +124,7 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             nick_retries: 5,
             join_history: true,
+            tls: None,
         }
     }
 }
@@ -148,6 +151,13 @@ pub enum ClientError {
         /// The server's explanation.
         message: String,
     },
+    /// The TLS handshake failed or did not finish in time.
+    #[error("{0}")]
+    Tls(String),
+    /// The server's certificate is not the one expected (changed since first use, or not the
+    /// one pinned): never retried, since trying again cannot make it right.
+    #[error("{0}")]
+    CertificateRefused(String),
     /// The server did not speak the protocol as expected (closed early, no answer...).
     #[error("{0}")]
     Protocol(String),

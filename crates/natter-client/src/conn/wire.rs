@@ -7,9 +7,8 @@ use super::{Event, MAX_FRAME};
 use natter_proto::line::{LineBuffer, LineEvent};
 use natter_proto::native::{ClientFrame, MessageFrame, ServerFrame, client_frame_line, parse_server_frame};
 use std::borrow::Cow;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
 /// How a server's refusal of a new connection starts (`docs/protocol.md`, connection limits).
@@ -17,8 +16,8 @@ const REFUSAL: &[u8] = b"*** bye: ";
 
 /// One connection to the server, owned by the actor for as long as it lasts.
 pub(super) struct Conn {
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    rd: Box<dyn AsyncRead + Send + Unpin>,
+    wr: Box<dyn AsyncWrite + Send + Unpin>,
     lines: LineBuffer,
     buf: Vec<u8>,
     /// The reason of the server's `bye`, told when it then closes the connection.
@@ -47,6 +46,17 @@ impl Conn {
     pub(super) fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
+        Self::over(Box::new(rd), Box::new(wr))
+    }
+
+    /// Wraps a TLS connection whose handshake is done.
+    pub(super) fn tls(stream: tokio_rustls::client::TlsStream<TcpStream>) -> Self {
+        let _ = stream.get_ref().0.set_nodelay(true);
+        let (rd, wr) = tokio::io::split(stream);
+        Self::over(Box::new(rd), Box::new(wr))
+    }
+
+    fn over(rd: Box<dyn AsyncRead + Send + Unpin>, wr: Box<dyn AsyncWrite + Send + Unpin>) -> Self {
         Conn { rd, wr, lines: LineBuffer::new(MAX_FRAME), buf: vec![0; 64 * 1024], bye: None, max_line: None }
     }
 
@@ -57,7 +67,12 @@ impl Conn {
 
     /// Sends one line made by [`Conn::encode`].
     pub(super) async fn write_line(&mut self, line: &[u8]) -> Result<(), String> {
-        self.wr.write_all(line).await.map_err(|e| format!("connection lost: {e}"))
+        // Flushed: TLS keeps written bytes in its records until then.
+        let sent = async {
+            self.wr.write_all(line).await?;
+            self.wr.flush().await
+        };
+        sent.await.map_err(|e| format!("connection lost: {e}"))
     }
 
     /// Closes our side after a quit.

@@ -24,7 +24,7 @@ mod screen_tests;
 mod testing;
 
 use crate::config::Settings;
-use crate::conn::{Client, ConnectOptions, Event as ConnEvent, LOBBY, Status};
+use crate::conn::{Client, Event as ConnEvent, LOBBY, Status};
 use natter_proto::names::fold;
 use ratatui::crossterm::event::Event as TermEvent;
 use state::{Action, App};
@@ -33,8 +33,7 @@ use term::restore as restore_terminal;
 
 /// Runs the TUI until the user quits or the session ends.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let mut opts = ConnectOptions::new(&settings.addr, &settings.nick);
-    opts.reconnect = settings.reconnect;
+    let mut opts = settings.connect_options()?;
     if fold(&settings.room) != fold(LOBBY) {
         opts.rooms.push(settings.room.clone());
     }

@@ -75,6 +75,9 @@ impl Door for HelpdeskDoor {
     }
 
     async fn on_connect(&mut self, ctx: &mut SessionCtx) -> Flow {
+        if ctx.plain_text_refused() {
+            return Flow::Close(crate::door::TLS_REQUIRED.into());
+        }
         for _ in 0..MAX_NAME_TRIES {
             match ctx.register_unseen(self.next_name()).await {
                 Ok(Ok(())) => return Flow::Continue,

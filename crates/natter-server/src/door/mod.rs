@@ -24,6 +24,10 @@ use natter_core::{
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Why a plain-text login is refused under `require_tls`, as every door says it (the native
+/// `bye`, text mode's `*** bye:`, IRC's `ERROR`).
+pub(crate) const TLS_REQUIRED: &str = "this server requires TLS: connect again with TLS (natter connect --tls; IRC: the TLS port, usually 6697)";
+
 /// What the connection loop does after a line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -141,6 +145,8 @@ pub(crate) struct SessionCtx {
     pub budget: CommandBudget,
     /// Whether the session's lines wait for its budget.
     pub pace: Pace,
+    /// The connection cannot be read on the network: TLS, or the Unix socket.
+    pub secure: bool,
     /// The server's connection counts and address cloaks; `None` for the console.
     peers: Option<Arc<Peers>>,
     /// Where this connection stands in those counts.
@@ -181,7 +187,7 @@ impl SessionCtx {
     ) -> Self {
         Self {
             hub,
-            outbox: Outbox::bounded(settings.outbox, u64::from(settings.outbox_kib) * 1024),
+            outbox: Outbox::bounded(settings.outbox as usize, u64::from(settings.outbox_kib) * 1024),
             session: None,
             peer: peer.into(),
             settings,
@@ -191,6 +197,7 @@ impl SessionCtx {
             dropped: 0,
             budget: CommandBudget::default(),
             pace: Pace::Free,
+            secure: false,
             peers,
             counted: Counted::No,
         }
@@ -230,6 +237,15 @@ impl SessionCtx {
             }
             self.counted = Counted::LoggedIn;
         }
+    }
+
+    /// True when `require_tls` turns this session's login away: a plain-text connection from
+    /// another machine. The Unix socket is trusted, and so is loopback while this machine is
+    /// (`exempt_loopback`, on by default).
+    pub fn plain_text_refused(&self) -> bool {
+        self.settings.tls.is_some_and(|policy| policy.require_tls)
+            && !self.secure
+            && !self.peers.as_ref().is_some_and(|peers| peers.is_exempt(self.peer.ip()))
     }
 
     /// The room every session starts in (the hub's setting).
@@ -348,6 +364,10 @@ impl SessionCtx {
         given: Credentials<'_>,
         req: Req,
     ) -> (Flow, Option<Refusal>) {
+        if self.plain_text_refused() {
+            tracing::info!(peer = %self.peer, "login refused: plain text, and TLS is required");
+            return (Flow::Close(TLS_REQUIRED.into()), None);
+        }
         let (ident, real_host) = self.ident(given.user.unwrap_or(kind_user(self.kind)));
         let registration = Registration {
             nick,

@@ -67,7 +67,7 @@ pub(crate) async fn member(
     let member = Member { link, inbox, idle };
     match door {
         MemberDoor::Native(token) => {
-            let door = UdpNativeDoor::new(ctx.settings.max_line, token.as_str());
+            let door = UdpNativeDoor::new(ctx.settings.max_line as usize, token.as_str());
             member.run(first, door, ctx, false, Framing::Split).await
         }
         MemberDoor::Tutorial => {
@@ -200,7 +200,7 @@ impl Member {
         ctx: &mut SessionCtx,
         text: bool,
     ) -> (bool, Flow, Option<usize>) {
-        let max_line = ctx.settings.max_line;
+        let max_line = ctx.settings.max_line as usize;
         if datagram.len() > max_line {
             return (text, door.on_too_long_datagram(ctx, max_line), None);
         }

@@ -147,7 +147,7 @@ pub(crate) async fn serve(
         }
         let datagram = &buf[..n];
         // A datagram longer than any line keeps only enough for the door to refuse it.
-        let kept = &datagram[..n.min(settings.max_line + 1)];
+        let kept = &datagram[..n.min(settings.max_line as usize + 1)];
         if let Some(inbox) = members.inbox(peer) {
             // A member that cannot keep up with its own input loses datagrams, as UDP would.
             let _ = inbox.try_send(kept.to_vec());

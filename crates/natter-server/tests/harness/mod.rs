@@ -41,6 +41,12 @@ pub fn settings() -> Settings {
         operators: Vec::new(),
         connections: natter_server::ConnectionSettings::default(),
         cloak: natter_server::CloakSettings::default(),
+        tls: None,
+        irc_tls: None,
+        irc_tls_required: false,
+        require_tls: false,
+        sts_duration: None,
+        unix: None,
     }
 }
 
@@ -52,6 +58,8 @@ pub struct TestServer {
     pub udp: SocketAddr,
     /// The dedicated IRC port.
     pub irc: SocketAddr,
+    /// The IRC-over-TLS port, when TLS is configured.
+    pub irc_tls: Option<SocketAddr>,
     server: Server,
 }
 
@@ -68,8 +76,14 @@ impl TestServer {
             tcp: server.tcp.expect("tcp on"),
             udp: server.udp.expect("udp on"),
             irc: server.irc.expect("irc on"),
+            irc_tls: server.irc_tls,
             server,
         }
+    }
+
+    /// Reads the TLS certificate again, as SIGHUP does.
+    pub fn reload_tls(&self) -> Result<(), natter_server::tls::CertError> {
+        self.server.reload_tls()
     }
 
     /// Stops the server as `natter serve` does on SIGTERM (goodbyes, then the listeners close).

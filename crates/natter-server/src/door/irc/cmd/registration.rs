@@ -59,7 +59,16 @@ impl IrcDoor {
                 if !registered {
                     self.negotiating = true;
                 }
-                self.reply().line("CAP", &[&me, "LS", &CAPS.join(" ")]).send(ctx)
+                let mut offered = CAPS.join(" ");
+                if let Some(sts) = ctx.settings.tls.and_then(|policy| policy.sts) {
+                    // IRCv3 STS: plain sessions learn where TLS is, TLS sessions for how long
+                    // to keep to it.
+                    match ctx.secure {
+                        true => offered.push_str(&format!(" sts=duration={}", sts.duration)),
+                        false => offered.push_str(&format!(" sts=port={}", sts.port)),
+                    }
+                }
+                self.reply().line("CAP", &[&me, "LS", &offered]).send(ctx)
             }
             "LIST" => self.reply().line("CAP", &[&me, "LIST", &self.caps.list()]).send(ctx),
             "REQ" => {

@@ -1,0 +1,65 @@
+//! What the connection loop needs from a byte stream: readiness, reads and writes that never
+//! wait, and an async write for the rare backlog. A plain TCP connection is itself a
+//! transport (its methods are tokio's, so the plain path compiles to what it was); TLS and
+//! Unix-socket connections are others ([`crate::tls::TlsTransport`], `UnixStream`). The
+//! connection loop is generic over it, so a plain connection carries no TLS state at all.
+
+use std::io;
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+use tokio::net::{TcpStream, UnixStream};
+
+/// A connection's byte stream, as the readiness-driven connection loop uses it.
+pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
+    /// True when no one on the network can read the bytes: TLS, or a Unix socket (which
+    /// never leaves the machine).
+    const SECURE: bool = false;
+
+    /// Ready when a read may find bytes (or the end of the stream). A read after readiness
+    /// may still find nothing (`WouldBlock`): the loop then waits again.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Appends what is available, without waiting, to `buf`'s spare capacity (at most that
+    /// much). `Ok(0)` is the end of the stream.
+    fn try_read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize>;
+
+    /// Writes what the stream takes without waiting; `WouldBlock` when it takes nothing.
+    fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize>;
+
+    /// True when bytes already taken by [`Transport::try_write`] still wait inside the
+    /// transport (TLS records the socket did not take): the writer must then flush, with
+    /// `AsyncWriteExt::flush`, before it goes idle.
+    fn has_pending_output(&self) -> bool {
+        false
+    }
+}
+
+impl Transport for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+
+    fn try_read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.try_read_buf(buf)
+    }
+
+    fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        TcpStream::try_write(self, bytes)
+    }
+}
+
+impl Transport for UnixStream {
+    const SECURE: bool = true;
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        UnixStream::poll_read_ready(self, cx)
+    }
+
+    fn try_read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.try_read_buf(buf)
+    }
+
+    fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        UnixStream::try_write(self, bytes)
+    }
+}
