@@ -34,8 +34,10 @@ fn soak(server: &Server, extra: &[&str]) -> serde_json::Value {
         "0.5",
         "--sample",
         "1",
+        // The drain only waits while something is missing: long enough for a slow commit's
+        // last acknowledgements on a loaded machine.
         "--drain",
-        "1",
+        "5",
     ];
     args.extend_from_slice(extra);
     let out = Command::new(common::natter_bin()).args(&args).output().expect("run natter bench");

@@ -580,7 +580,8 @@ pub async fn run(ctx: &Context, args: &SoakArgs) -> anyhow::Result<SoakReport> {
         .zip(&members)
         .map(|(&sent, m)| sent * (m.len() as u64).saturating_sub(1))
         .sum();
-    let timed_out = wait_drained(ctx, &shared, due, times.drain).await;
+    let acks_due: u64 = chatter.room_sent.iter().sum();
+    let timed_out = wait_drained(ctx, &shared, (due, acks_due), times.drain).await;
     sampler.take(true);
     let cpu_after = pid.and_then(|p| stats::CpuTicks::read(p).ok());
     let bench_cpu = stats::own_cpu().saturating_sub(own_before);
@@ -790,28 +791,34 @@ impl SampleOut {
     }
 }
 
-/// Waits until `due` deliveries arrived in order, none came for `drain`, or the deadline
-/// passes (then returns true).
-async fn wait_drained(ctx: &Context, shared: &Shared, due: u64, drain: Duration) -> bool {
-    let mut last = shared.unique.load(Ordering::Relaxed);
+/// Waits until `due` deliveries arrived in order and the senders got `acks_due`
+/// acknowledgements (which come once their messages are stored, after the deliveries), until
+/// none of either came for `drain`, or until the deadline passes (then returns true).
+async fn wait_drained(ctx: &Context, shared: &Shared, (due, acks_due): (u64, u64), drain: Duration) -> bool {
+    let progress = || (shared.unique.load(Ordering::Relaxed), shared.acks.load(Ordering::Relaxed));
+    let mut last = progress();
     let mut last_change = Instant::now();
     loop {
-        let now = shared.unique.load(Ordering::Relaxed);
-        if now >= due {
+        let now = progress();
+        if now.0 >= due && now.1 >= acks_due {
             return false;
         }
         if now != last {
             (last, last_change) = (now, Instant::now());
         } else if last_change.elapsed() >= drain {
             ctx.progress.line(&format!(
-                "{} deliveries of {due} due: nothing more for {:.1} s, stopping",
-                now,
+                "{} deliveries of {due} and {} acknowledgements of {acks_due} due: nothing more for {:.1} s, stopping",
+                now.0,
+                now.1,
                 drain.as_secs_f64()
             ));
             return false;
         }
         if ctx.remaining() <= TEARDOWN / 2 {
-            ctx.progress.line(&format!("{now} deliveries of {due} due: overall --timeout reached"));
+            ctx.progress.line(&format!(
+                "{} deliveries of {due} and {} acknowledgements of {acks_due} due: overall --timeout reached",
+                now.0, now.1
+            ));
             return true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -37,6 +37,9 @@ pub struct Shared {
     pub gaps: AtomicU64,
     /// Keeping-up readers whose connection the server closed.
     pub disconnects: AtomicU64,
+    /// Acknowledgements of the readers' own messages, over all readers: they come once the
+    /// message is stored, after its deliveries, so the drain waits for them too.
+    pub acks: AtomicU64,
     /// Error frames received (a refused message, for one).
     pub errors: AtomicU64,
     /// The first thing that went wrong, to tell the user what happened.
@@ -56,6 +59,7 @@ impl Shared {
             out_of_order: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
+            acks: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             first_problem: Mutex::new(None),
             latency: (0..LATENCY_SHARDS).map(|_| Mutex::new(Latency::new())).collect(),
@@ -239,7 +243,10 @@ fn take_lines(
                 }
                 None => end.foreign += 1,
             },
-            Incoming::Ack => end.acks += 1,
+            Incoming::Ack => {
+                end.acks += 1;
+                shared.acks.fetch_add(1, Ordering::Relaxed);
+            }
             Incoming::Ping(reply) => pongs.push(reply),
             Incoming::Error(e) => {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
