@@ -11,7 +11,7 @@
 //! itself is read from the store at every login, so `natter user` can change or delete an
 //! account while the server runs.
 
-use super::passwords::{Kind, too_many};
+use super::passwords::Kind;
 use super::verifier::{Checked, Job, Outcome, Queued};
 use super::{Hub, SessionId, identity::skeleton_key};
 use crate::event::{AccountChange, Event};
@@ -84,8 +84,7 @@ impl Hub {
         let now = Instant::now();
         let keys = [from.map(Key::Address), Some(Key::Account(&folded))];
         let keys: Vec<Key<'_>> = keys.into_iter().flatten().collect();
-        if let Some((key, wait)) = self.throttle.longest_wait(&keys, now) {
-            let refusal = too_many(key, wait);
+        if let Some(refusal) = self.still_waiting(&keys, now) {
             return self.refuse(id, req, refusal);
         }
         // No account can have a password outside the rules, nor a name that is not a nick:
@@ -129,8 +128,7 @@ impl Hub {
         let now = Instant::now();
         let keys = [from.map(Key::Address), Some(Key::Account(&folded))];
         let keys: Vec<Key<'_>> = keys.into_iter().flatten().collect();
-        if let Some((key, wait)) = self.throttle.longest_wait(&keys, now) {
-            let refusal = too_many(key, wait);
+        if let Some(refusal) = self.still_waiting(&keys, now) {
             return self.refuse(id, req, refusal);
         }
         if let Err(problem) = check_new_password(new.expose()) {

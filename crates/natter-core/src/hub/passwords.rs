@@ -35,6 +35,12 @@ pub(super) enum Kind<'a> {
 }
 
 impl Hub {
+    /// The refusal for the first of `keys` that still waits after its wrong passwords, if
+    /// one does: such an attempt is refused unchecked.
+    pub(super) fn still_waiting(&self, keys: &[Key<'_>], now: Instant) -> Option<Refusal> {
+        self.throttle.longest_wait(keys, now).map(|(key, wait)| too_many(key, wait))
+    }
+
     /// Checks the server password a login gave, when the server has one. A login without a
     /// password is refused without counting (it guessed nothing); a wrong one counts against
     /// its address, and once the address has too many, attempts are refused unchecked until
@@ -48,8 +54,8 @@ impl Hub {
         let Some(given) = given else { return Err(Refusal::BadPassword) };
         let now = Instant::now();
         let keys: Vec<Key<'_>> = addr.map(Key::Address).into_iter().collect();
-        if let Some((key, wait)) = self.throttle.longest_wait(&keys, now) {
-            return Err(too_many(key, wait));
+        if let Some(refusal) = self.still_waiting(&keys, now) {
+            return Err(refusal);
         }
         if password.matches(given).into() {
             return Ok(());
@@ -72,8 +78,8 @@ impl Hub {
         let now = Instant::now();
         let mut keys: Vec<Key<'_>> = addr.map(Key::Address).into_iter().collect();
         keys.push(Key::Operator(name));
-        if let Some((key, wait)) = self.throttle.longest_wait(&keys, now) {
-            return Err(too_many(key, wait));
+        if let Some(refusal) = self.still_waiting(&keys, now) {
+            return Err(refusal);
         }
         // Every operator is compared, whichever matches: the time taken says nothing.
         let mut named = None;
@@ -133,7 +139,7 @@ impl Hub {
 }
 
 /// The refusal for an attempt that came before its wait was over.
-pub(super) fn too_many(key: Key<'_>, wait: std::time::Duration) -> Refusal {
+fn too_many(key: Key<'_>, wait: std::time::Duration) -> Refusal {
     let by = match key {
         Key::Address(_) => Throttled::Address,
         Key::Operator(_) => Throttled::Operator,
