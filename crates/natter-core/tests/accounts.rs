@@ -1,16 +1,15 @@
 //! Accounts in the hub, without any network: registering, logging in and out, changing a
 //! password, the login throttle, the bounded password checkers, and nick protection.
 
+mod common;
+
 use natter_core::event::AccountChange;
 use natter_core::hub::{self, NickProtection, SessionId};
 use natter_core::memory_store::MemoryStore;
 use natter_core::password::{PasswordProblem, hash_password};
 use natter_core::refusal::Throttled;
 use natter_core::store::AccountRecord;
-use natter_core::{
-    Command, DoorNote, Event, HubConfig, HubHandle, NextBatch, Outbox, Refusal, Registration, SessionKind,
-    Store,
-};
+use natter_core::{Command, DoorNote, Event, HubConfig, HubHandle, NextBatch, Outbox, Refusal, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,19 +66,7 @@ async fn join(hub: &HubHandle, nick: &str) -> Peer {
 
 async fn try_join(hub: &HubHandle, nick: &str) -> Result<Peer, Refusal> {
     let outbox = Outbox::new(4096);
-    let registration = Registration {
-        nick: nick.into(),
-        ident: format!("{nick}@test"),
-        real_host: None,
-        kind: SessionKind::Native,
-        outbox: outbox.clone(),
-        realname: String::new(),
-        lobby: true,
-        password: None,
-        addr: None,
-        client_secret: None,
-        req: None,
-    };
+    let registration = common::registration(nick, &outbox);
     match hub.register(registration).await.unwrap() {
         Ok(r) => Ok(Peer { id: r.session, outbox }),
         Err(e) => Err(e.0),

@@ -1,5 +1,7 @@
 //! The hub without any network: sessions are outboxes, commands go straight in.
 
+mod common;
+
 use natter_core::hub::{self, SessionId};
 use natter_core::memory_store::MemoryStore;
 use natter_core::refusal::{RoomAction, Throttled};
@@ -38,19 +40,7 @@ impl Peer {
 
 async fn join(hub: &HubHandle, nick: &str, capacity: usize) -> Peer {
     let outbox = Outbox::new(capacity);
-    let registration = Registration {
-        nick: nick.into(),
-        ident: format!("{nick}@test"),
-        real_host: None,
-        kind: SessionKind::Native,
-        outbox: outbox.clone(),
-        realname: String::new(),
-        lobby: true,
-        password: None,
-        addr: None,
-        client_secret: None,
-        req: None,
-    };
+    let registration = common::registration(nick, &outbox);
     let id = hub.register(registration).await.unwrap().unwrap().session;
     Peer { id, outbox }
 }
