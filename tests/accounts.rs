@@ -190,6 +190,17 @@ fn irc_clients_talk_to_nickserv() {
     c.expect("NOTICE ann :wrong account name or password");
     c.line("PRIVMSG NickServ :IDENTIFY ann correct-horse");
     c.expect(" 900 ann ann!");
+    // WHOIS says who is logged in as what (330), and nothing for who is not.
+    c.line("WHOIS ann");
+    let whois = c.until(" 318 ");
+    assert!(whois.iter().any(|l| l.contains(" 330 ann ann ann :is logged in as")), "{whois:#?}");
+    let mut guest = native(server.tcp, "guest");
+    guest.line(r#"{"type":"whois","nick":"ann","id":"w1"}"#);
+    let info = json(&guest.expect(r#""type":"user_info""#));
+    assert_eq!(info["user"]["account"], "ann", "{info}");
+    c.line("WHOIS guest");
+    let whois = c.until(" 318 ");
+    assert!(whois.iter().all(|l| !l.contains(" 330 ")), "{whois:#?}");
     c.line("PRIVMSG NickServ :REGISTER x");
     c.expect("NOTICE ann :You are already logged in as ann");
     c.line("PRIVMSG NickServ :FROBNICATE secret");

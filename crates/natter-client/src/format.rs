@@ -214,7 +214,9 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
         S::UserInfo { user, .. } => {
             let from = user.real_host.as_deref().map(|h| format!(" (connecting from {})", s(h)));
             let from = from.unwrap_or_default();
-            format!("{} is {}{from} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
+            let account =
+                user.account.as_deref().map(|a| format!(", logged in as {}", s(a))).unwrap_or_default();
+            format!("{} is {}{from}{account} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
         }
         S::Whowas { nick, users, .. } => format!("{} was seen {} time(s) recently", s(nick), users.len()),
         S::Welcome { .. } | S::Verify { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,

@@ -191,6 +191,8 @@ pub struct UserInfo {
     /// The real address behind a cloaked `ident`: given only to server operators and to the
     /// user asking about itself.
     pub real_host: Option<Name>,
+    /// The account the user is logged in as, if any (as registered).
+    pub account: Option<Name>,
 }
 
 /// A user who has left or changed nickname, for `Whowas`.

@@ -188,6 +188,7 @@ impl Hub {
             active_ts: s.active_ts,
             server_op: s.server_op,
             real_host,
+            account: self.logged_in.get(&target).cloned(),
         };
         self.reply(id, Event::UserInfo { req, user: Box::new(user) });
     }

@@ -86,6 +86,9 @@ pub struct UserFrame<'a> {
     /// oneself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real_host: Option<Cow<'a, str>>,
+    /// The account the user is logged in as (`user_info` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Cow<'a, str>>,
 }
 
 /// A chat message as the server shows it: in live events, in acks' echoes and in history.

@@ -401,6 +401,9 @@ pub(crate) fn render_text(event: &Event) -> String {
             if let Some(real) = &user.real_host {
                 let _ = write!(s, "\r\n*** connecting from {real}");
             }
+            if let Some(account) = &user.account {
+                let _ = write!(s, "\r\n*** logged in as {account}");
+            }
             let rooms: Vec<String> = user
                 .rooms
                 .iter()

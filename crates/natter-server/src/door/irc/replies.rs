@@ -252,6 +252,9 @@ impl IrcDoor {
         if user.server_op {
             self.numeric(out, "313", &[nick, "is a server operator (the console)"]);
         }
+        if let Some(account) = &user.account {
+            self.numeric(out, "330", &[nick, account, "is logged in as"]);
+        }
         if let Some(away) = &user.away {
             self.numeric(out, "301", &[nick, away]);
         }

@@ -70,6 +70,7 @@ fn member_frame(m: &MemberInfo) -> UserFrame<'_> {
         rooms: Vec::new(),
         ts: None,
         real_host: None,
+        account: None,
     }
 }
 
@@ -184,6 +185,7 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
                 rooms: user.rooms.iter().map(standing).collect(),
                 ts: Some(user.signon_ts),
                 real_host: user.real_host.as_deref().map(b),
+                account: user.account.as_deref().map(b),
             },
         },
         Event::Whowas { req, nick, entries } => ServerFrame::Whowas {
