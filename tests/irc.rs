@@ -522,3 +522,24 @@ fn monitor_tells_when_watched_nicks_come_and_go() {
     w.line("MONITOR L");
     w.expect(":natter 732 watcher ok");
 }
+
+/// account-notify: those who share a room with someone and asked for the capability are told
+/// `ACCOUNT name` when they log in to an account and `ACCOUNT *` when they log out; the others
+/// are told nothing.
+#[test]
+fn account_notify_tells_who_logs_in_and_out() {
+    let server = Server::start(&["--nick-protection", "off"]);
+    let addr = server.irc.expect("irc port");
+    let mut told = irc_with_caps(addr, "told", "account-notify");
+    let mut plain = irc(addr, "plain");
+    let mut ann = irc(addr, "ann");
+    ann.line("PRIVMSG NickServ :REGISTER correct-horse");
+    ann.expect(" 900 ann ");
+    told.expect(":ann!ann@127.0.0.1 ACCOUNT ann");
+    ann.line("PRIVMSG NickServ :LOGOUT");
+    ann.expect(" 901 ann ");
+    told.expect(":ann!ann@127.0.0.1 ACCOUNT *");
+    ann.line("PRIVMSG #lobby :done");
+    let seen = plain.until("PRIVMSG #lobby :done");
+    assert!(seen.iter().all(|l| !l.contains(" ACCOUNT ")), "{seen:#?}");
+}

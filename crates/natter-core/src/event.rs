@@ -380,6 +380,16 @@ pub enum Event {
         /// The nicks.
         nicks: Vec<Name>,
     },
+    /// Someone who shares a room with the session logged in to an account (`account`) or out
+    /// of one (`None`): IRC's `account-notify`; other doors show nothing.
+    AccountOf {
+        /// Their nickname.
+        nick: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// The account, or `None` when they logged out.
+        account: Option<Name>,
+    },
     /// Answer to `ServerStats`.
     ServerStats {
         /// Request id.
@@ -686,6 +696,9 @@ impl Event {
                 }
                 Event::ActiveRooms { rooms, .. } => rooms.iter().map(|(r, _)| r.len() + ENTRY_OVERHEAD).sum(),
                 Event::Ignoring { nicks, .. } | Event::WatchList { nicks, .. } => names_weight(nicks),
+                Event::AccountOf { nick, ident, account } => {
+                    nick.len() + ident.len() + account.as_ref().map_or(1, |a| a.len())
+                }
                 Event::Watched { online, offline, full, .. } => {
                     names_weight(online) + names_weight(offline) + names_weight(full)
                 }

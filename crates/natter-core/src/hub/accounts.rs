@@ -108,6 +108,7 @@ impl Hub {
         };
         tracing::info!(nick = %self.sessions[&id].nick, account = %account, "logged out of an account");
         self.reply(id, Event::Account { req, change: AccountChange::LoggedOut, account });
+        self.tell_neighbours_account(id, None);
         // Holding a registered nickname without its account again.
         self.protect_nick(id);
     }
@@ -219,9 +220,18 @@ impl Hub {
 
     /// The session is now logged in as `account`: its nickname, if the account's, is its own.
     fn log_in_as(&mut self, id: SessionId, account: Name) {
-        self.logged_in.insert(id, account);
+        self.logged_in.insert(id, account.clone());
         self.unprotect(id);
         self.restore_standing(id);
+        self.tell_neighbours_account(id, Some(account));
+    }
+
+    /// Tells whoever shares a room with `id` that it logged in to `account` (or out).
+    fn tell_neighbours_account(&mut self, id: SessionId, account: Option<Name>) {
+        let s = &self.sessions[&id];
+        let event = Event::AccountOf { nick: s.nick.clone(), ident: s.ident.clone(), account };
+        let neighbours = self.neighbours(id);
+        self.broadcast(neighbours.into_iter().filter(|&n| n != id), event);
     }
 
     /// Asks the store, off the hub's task, whether another process changed the accounts, and

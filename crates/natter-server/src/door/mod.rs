@@ -119,10 +119,12 @@ pub(crate) fn is_shared(event: &Event) -> bool {
 }
 
 /// True for a metadata-only message (IRC `TAGMSG`, e.g. typing notices) or its
-/// acknowledgement: doors that carry no message metadata show nothing for it.
+/// acknowledgement, and for news of someone's account (IRC's `account-notify`): doors that
+/// carry no such metadata show nothing for it.
 pub(crate) fn is_meta_only(event: &Event) -> bool {
     match event {
         Event::Message(m) | Event::Ack { message: m, .. } => m.text.is_empty() && m.meta.is_some(),
+        Event::AccountOf { .. } => true,
         _ => false,
     }
 }

@@ -296,6 +296,12 @@ pub(crate) fn render_text(event: &Event) -> String {
         Event::ServerStats { stats, .. } => {
             let _ = write!(s, "*** {} online (most ever {})", stats.users, stats.peak);
         }
+        Event::AccountOf { nick, account: Some(account), .. } => {
+            let _ = write!(s, "*** {nick} logged in as {}", SafeLine(account));
+        }
+        Event::AccountOf { nick, account: None, .. } => {
+            let _ = write!(s, "*** {nick} logged out of their account");
+        }
         Event::Watched { online, offline, full, .. } => {
             let list = |names: &[natter_core::Name]| {
                 names.iter().map(|n| SafeLine(n).to_string()).collect::<Vec<_>>().join(", ")

@@ -2,6 +2,7 @@
 
 /// Capabilities offered in `CAP LS`: only those natter acts on.
 pub(super) const CAPS: &[&str] = &[
+    "account-notify",
     "away-notify",
     "batch",
     "draft/chathistory",
@@ -16,6 +17,7 @@ pub(super) const CAPS: &[&str] = &[
 /// Enabled IRCv3 capabilities.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Caps {
+    pub account_notify: bool,
     pub away_notify: bool,
     pub batch: bool,
     pub chathistory: bool,
@@ -31,6 +33,7 @@ impl Caps {
     /// The flag of a capability named in [`CAPS`].
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
         Some(match name {
+            "account-notify" => &mut self.account_notify,
             "away-notify" => &mut self.away_notify,
             "batch" => &mut self.batch,
             "draft/chathistory" => &mut self.chathistory,
@@ -77,7 +80,7 @@ mod tests {
     #[test]
     fn capabilities_that_do_nothing_are_not_offered() {
         let mut caps = Caps::default();
-        for name in ["account-notify", "cap-notify", "sasl"] {
+        for name in ["cap-notify", "sasl"] {
             assert!(!CAPS.contains(&name) && !caps.set(name, true), "{name}");
         }
     }

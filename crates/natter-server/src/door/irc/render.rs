@@ -263,6 +263,12 @@ impl IrcDoor {
                     self.numeric(out, "734", &[&limit, &targets.join(","), "Monitor list is full"]);
                 }
             }
+            Event::AccountOf { nick, ident, account } => {
+                if self.caps.account_notify {
+                    let account = account.as_deref().unwrap_or("*");
+                    push_line(out, "", Some(&source(nick, ident)), "ACCOUNT", &[account]);
+                }
+            }
             Event::WatchList { nicks, .. } => {
                 self.comma_lists("732", nicks, out);
                 self.numeric(out, "733", &["End of MONITOR list"]);

@@ -268,8 +268,9 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
             ServerFrame::Notice { id: id_of(req), room: None, text }
         }
         // Watch lists are IRC's (`MONITOR`): the native protocol has no request for them, so
-        // these only say, as a notice, what an IRC client would be told.
-        Event::Watched { .. } | Event::WatchList { .. } => ServerFrame::Notice {
+        // these only say, as a notice, what an IRC client would be told. (Account news never
+        // gets here: `is_meta_only` leaves it out.)
+        Event::Watched { .. } | Event::WatchList { .. } | Event::AccountOf { .. } => ServerFrame::Notice {
             id: None,
             room: None,
             text: Cow::Owned(crate::door::text::render_text(event)),
