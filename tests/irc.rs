@@ -543,3 +543,25 @@ fn account_notify_tells_who_logs_in_and_out() {
     let seen = plain.until("PRIVMSG #lobby :done");
     assert!(seen.iter().all(|l| !l.contains(" ACCOUNT ")), "{seen:#?}");
 }
+
+/// extended-join: a JOIN carries the joiner's account (`*` for none) and real name, for
+/// clients that asked, their own JOIN included; the others get the plain JOIN.
+#[test]
+fn extended_join_tells_the_account_and_real_name() {
+    let server = Server::start(&["--nick-protection", "off"]);
+    let addr = server.irc.expect("irc port");
+    let mut ext = irc_with_caps(addr, "ext", "extended-join");
+    let mut plain = irc(addr, "plain");
+    ext.line("JOIN #room");
+    ext.expect(":ext!ext@127.0.0.1 JOIN #room * :Real ext");
+    plain.line("JOIN #room");
+    plain.expect(":plain!plain@127.0.0.1 JOIN #room");
+    ext.expect(":plain!plain@127.0.0.1 JOIN #room * :Real plain");
+    let mut ann = irc(addr, "ann");
+    ann.line("PRIVMSG NickServ :REGISTER correct-horse");
+    ann.expect(" 900 ann ");
+    ann.line("JOIN #room");
+    ext.expect(":ann!ann@127.0.0.1 JOIN #room ann :Real ann");
+    let seen = plain.expect(":ann!ann@127.0.0.1 JOIN #room");
+    assert_eq!(seen, ":ann!ann@127.0.0.1 JOIN #room", "no extras for a client that did not ask");
+}

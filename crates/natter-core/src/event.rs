@@ -256,6 +256,10 @@ pub enum Event {
         ident: Name,
         /// Their away message when they join while away (IRC away-notify tells it at once).
         away: Option<Name>,
+        /// The account they are logged in to, if any (IRC extended-join tells it).
+        account: Option<Name>,
+        /// Their real name (IRC extended-join tells it).
+        realname: Name,
         /// When.
         ts: u64,
     },
@@ -335,6 +339,9 @@ pub enum Event {
         ephemeral: bool,
         /// Recent messages, oldest first.
         history: Vec<Arc<ChatMessage>>,
+        /// The account the joiner is logged in to, if any (IRC extended-join repeats it in
+        /// the joiner's own `JOIN`).
+        account: Option<Name>,
     },
     /// Answer to `Who`.
     Members {

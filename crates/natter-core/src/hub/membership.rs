@@ -130,6 +130,8 @@ impl Hub {
             session.invited.remove(&key);
         }
         let (nick, ident, away) = (session.nick.clone(), session.ident.clone(), session.away.clone());
+        let realname = session.realname.clone();
+        let account = self.logged_in.get(&id).cloned();
         let room = &self.rooms[&key];
         // A big room lists its first `presence_limit` members by nick, and says how many it
         // has: listing thousands on every join would make a join storm cost the room's size
@@ -168,11 +170,12 @@ impl Hub {
             voiced,
             ephemeral: room.ephemeral,
             history,
+            account: account.clone(),
         };
         if !others.is_empty() {
             self.broadcast(
                 others.into_iter().filter(|&m| m != id),
-                Event::Join { room: name, nick, ident, away, ts: now_ms() },
+                Event::Join { room: name, nick, ident, away, account, realname, ts: now_ms() },
             );
         }
         if warming {

@@ -929,6 +929,7 @@ mod tests {
             voiced: Vec::new(),
             ephemeral: false,
             history: vec![said("short", now, 1), said(&long, now, 2)],
+            account: None,
         };
         let text = render_text(&joined);
         let lines: Vec<&str> = text.trim_end().split("\r\n").collect();

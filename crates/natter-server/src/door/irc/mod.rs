@@ -162,8 +162,11 @@ impl Door for IrcDoor {
         if self.deferring || self.labeling.is_some() || !super::is_shared(event) {
             return None;
         }
-        // An away user's join renders per recipient: only away-notify clients get the AWAY.
-        if matches!(event, Event::Join { away: Some(_), .. }) {
+        // An away user's join renders per recipient: only away-notify clients get the AWAY;
+        // extended-join clients get their own form of every join.
+        if matches!(event, Event::Join { away: Some(_), .. })
+            || (self.caps.extended_join && matches!(event, Event::Join { .. }))
+        {
             return None;
         }
         Some(match (self.caps.server_time, self.caps.message_tags) {
@@ -386,6 +389,7 @@ mod tests {
             voiced: Vec::new(),
             ephemeral: false,
             history: Vec::new(),
+            account: None,
         };
         assert!(door.slot(&msg("x", false)).is_none());
         all += &render(&mut door, &joined);

@@ -114,9 +114,14 @@ impl IrcDoor {
                     self.message(message, None, out);
                 }
             }
-            Event::Join { room, nick, ident, away, ts } => {
+            Event::Join { room, nick, ident, away, account, realname, ts } => {
                 let prefix = source(nick, ident);
-                push_line(out, &self.time_tag(*ts), Some(&prefix), "JOIN", &[room]);
+                if self.caps.extended_join {
+                    let account = account.as_deref().unwrap_or("*");
+                    push_line(out, &self.time_tag(*ts), Some(&prefix), "JOIN", &[room, account, realname]);
+                } else {
+                    push_line(out, &self.time_tag(*ts), Some(&prefix), "JOIN", &[room]);
+                }
                 if let (Some(away), true) = (away, self.caps.away_notify) {
                     push_line(out, "", Some(&prefix), "AWAY", &[away]);
                 }
@@ -159,12 +164,19 @@ impl IrcDoor {
                 operators,
                 voiced,
                 history,
+                account,
                 ..
             } => {
                 if std::mem::take(&mut self.rejoin) {
                     return;
                 }
-                push_line(out, "", Some(&source(&self.nick, &self.ident)), "JOIN", &[room]);
+                let me = source(&self.nick, &self.ident);
+                if self.caps.extended_join {
+                    let account = account.as_deref().unwrap_or("*");
+                    push_line(out, "", Some(&me), "JOIN", &[room, account, &self.realname]);
+                } else {
+                    push_line(out, "", Some(&me), "JOIN", &[room]);
+                }
                 if !topic.is_empty() {
                     self.numeric(out, "332", &[room, topic]);
                     if let Some((by, ts)) = topic_set.as_ref().filter(|(_, ts)| *ts > 0) {
