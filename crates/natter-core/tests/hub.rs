@@ -93,19 +93,7 @@ async fn nicks_are_unique_ignoring_case() {
     let hub = start();
     let _ann = join(&hub, "Ann", 64).await;
     let refused = hub
-        .register(Registration {
-            nick: "aNN".into(),
-            ident: "x@y".into(),
-            real_host: None,
-            kind: SessionKind::Text,
-            outbox: Outbox::new(8),
-            realname: String::new(),
-            lobby: true,
-            password: None,
-            addr: None,
-            client_secret: None,
-            req: None,
-        })
+        .register(Registration { kind: SessionKind::Text, ..common::registration("aNN", &Outbox::new(8)) })
         .await
         .unwrap()
         .unwrap_err();
@@ -611,17 +599,9 @@ async fn look_alike_nicks_are_refused_while_the_original_is_online() {
     let hub = start();
     let ann = join(&hub, "ann", 64).await;
     let register = |nick: &str| Registration {
-        nick: nick.into(),
-        ident: "x@y".into(),
-        real_host: None,
         kind: SessionKind::Text,
-        outbox: Outbox::new(8),
-        realname: String::new(),
         lobby: false,
-        password: None,
-        addr: None,
-        client_secret: None,
-        req: None,
+        ..common::registration(nick, &Outbox::new(8))
     };
     for fake in ["\u{ff41}\u{ff4e}\u{ff4e}", "\u{430}nn"] {
         let refused = hub.register(register(fake)).await.unwrap().unwrap_err();
@@ -644,19 +624,7 @@ async fn look_alike_nicks_are_refused_while_the_original_is_online() {
 
 async fn register(hub: &HubHandle, nick: &str, kind: SessionKind, lobby: bool) -> Peer {
     let outbox = Outbox::new(64);
-    let registration = Registration {
-        nick: nick.into(),
-        ident: format!("{nick}@test"),
-        real_host: None,
-        kind,
-        outbox: outbox.clone(),
-        realname: String::new(),
-        lobby,
-        password: None,
-        addr: None,
-        client_secret: None,
-        req: None,
-    };
+    let registration = Registration { kind, lobby, ..common::registration(nick, &outbox) };
     let id = hub.register(registration).await.unwrap().unwrap().session;
     Peer { id, outbox }
 }
@@ -756,17 +724,9 @@ async fn service_and_server_names_are_reserved() {
         HubConfig { reserved_nicks: vec!["nickserv".into(), "irc.example".into()], ..HubConfig::default() };
     let hub = hub::start(config, Arc::new(MemoryStore::new())).unwrap();
     let register = |nick: &str| Registration {
-        nick: nick.into(),
-        ident: "x@y".into(),
-        real_host: None,
         kind: SessionKind::Irc,
-        outbox: Outbox::new(8),
-        realname: String::new(),
         lobby: false,
-        password: None,
-        addr: None,
-        client_secret: None,
-        req: None,
+        ..common::registration(nick, &Outbox::new(8))
     };
     for fake in ["NickServ", "\u{ff2e}ickServ"] {
         let refused = hub.register(register(fake)).await.unwrap().unwrap_err();
@@ -940,17 +900,10 @@ struct Given<'a> {
 async fn login(hub: &HubHandle, nick: &str, given: Given<'_>) -> Result<Peer, Refusal> {
     let outbox = Outbox::new(256);
     let registration = Registration {
-        nick: nick.into(),
-        ident: format!("{nick}@test"),
-        real_host: None,
-        kind: SessionKind::Native,
-        outbox: outbox.clone(),
-        realname: String::new(),
-        lobby: true,
         password: given.password.map(Into::into),
         addr: given.addr.map(|a| a.parse().unwrap()),
         client_secret: given.secret.map(Into::into),
-        req: None,
+        ..common::registration(nick, &outbox)
     };
     match hub.register(registration).await.unwrap() {
         Ok(registered) => Ok(Peer { id: registered.session, outbox }),
