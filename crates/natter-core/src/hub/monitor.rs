@@ -31,7 +31,7 @@ enum Added {
 }
 
 impl Watches {
-    fn add(&mut self, id: SessionId, nick: &str) -> Added {
+    fn add(&mut self, id: SessionId, nick: &Name) -> Added {
         let folded: Name = fold(nick).into();
         let list = self.lists.entry(id).or_default();
         if list.iter().any(|(f, _)| *f == folded) {
@@ -40,7 +40,7 @@ impl Watches {
         if list.len() >= MAX_WATCHES {
             return Added::Full;
         }
-        list.push((folded.clone(), nick.into()));
+        list.push((folded.clone(), nick.clone()));
         self.watchers.entry(folded).or_default().push(id);
         Added::Listed
     }
@@ -91,12 +91,13 @@ impl Hub {
                 // Names that cannot be nicks are left out, as other servers do: nobody can
                 // ever come online under them.
                 for nick in nicks.iter().filter(|n| validate_nick(n).is_ok()) {
-                    match self.watches.add(id, nick) {
-                        Added::Listed => listed.push(nick.as_str()),
-                        Added::Full => full.push(Name::from(nick.as_str())),
+                    let nick = Name::from(nick.as_str());
+                    match self.watches.add(id, &nick) {
+                        Added::Listed => listed.push(nick),
+                        Added::Full => full.push(nick),
                     }
                 }
-                self.tell_status(id, &listed, full, req);
+                self.tell_status(id, listed, full, req);
             }
             MonitorChange::Remove(nicks) => {
                 for nick in &nicks {
@@ -109,20 +110,19 @@ impl Hub {
                 self.reply(id, Event::WatchList { req, nicks });
             }
             MonitorChange::Status => {
-                let given: Vec<Name> = self.watches.list(id).iter().map(|(_, given)| given.clone()).collect();
-                let nicks: Vec<&str> = given.iter().map(|n| &**n).collect();
-                self.tell_status(id, &nicks, Vec::new(), req);
+                let nicks = self.watches.list(id).iter().map(|(_, given)| given.clone()).collect();
+                self.tell_status(id, nicks, Vec::new(), req);
             }
         }
     }
 
     /// Tells `id` which of `nicks` are online (with their masks) and which are not.
-    fn tell_status(&mut self, id: SessionId, nicks: &[&str], full: Vec<Name>, req: Req) {
+    fn tell_status(&mut self, id: SessionId, nicks: Vec<Name>, full: Vec<Name>, req: Req) {
         let (mut online, mut offline) = (Vec::new(), Vec::new());
         for nick in nicks {
-            match self.nicks.get(fold(nick).as_str()) {
+            match self.nicks.get(fold(&nick).as_str()) {
                 Some(&sid) => online.push(self.shown_mask(sid)),
-                None => offline.push(Name::from(*nick)),
+                None => offline.push(nick),
             }
         }
         self.reply(id, Event::Watched { req, online, offline, full });
