@@ -201,12 +201,7 @@ fn connect(data: &Path, addr: SocketAddr, args: &[&str], input: &str) -> Output 
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "natter connect did not exit");
-        // Polling interval of the wait for the observable exit.
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_exit(&mut child);
     child.wait_with_output().unwrap()
 }
 

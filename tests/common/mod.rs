@@ -113,7 +113,7 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "server did not exit");
+        assert!(Instant::now() < deadline, "the process did not exit");
         // Polling interval of the wait for the observable exit (std has no wait with a
         // timeout), not a guess at when the server is ready.
         std::thread::sleep(Duration::from_millis(20));
