@@ -7,7 +7,7 @@
 //! process), no two online users share a nick, and the process stays within a memory bound
 //! (outboxes and history are bounded).
 
-use natter_server::{Server, SessionSettings, Settings, UdpFormat, UdpLimits};
+use natter_server::{Server, Settings, UdpLimits};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::{Mutex, OnceLock};
@@ -62,36 +62,24 @@ fn target() -> &'static Target {
         }));
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let settings = Settings {
+        // `natter serve`'s own defaults, as it resolves them, but for:
+        let args = natter_server::Args {
             tcp: Some("127.0.0.1:0".into()),
             udp: Some("127.0.0.1:0".into()),
-            irc: None,
-            irc_required: false,
-            db: ":memory:".into(),
-            history: 50,
+            irc: Some("off".into()),
+            db: Some(":memory:".into()),
             // No rates: the fuzzer explores what sessions can do, not how fast.
-            session: SessionSettings { msg_rate: 0, command_rate: 0, ..SessionSettings::default() },
-            udp_idle: Duration::from_secs(300),
-            udp_format: UdpFormat::Text,
-            nick_protection: natter_server::NickProtectionSetting::Enforce,
-            nick_grace: Duration::from_secs(30),
-            // Every input's datagrams come from 127.0.0.1: one address, no rate, and as many
-            // members as the server takes in all.
-            udp_limits: UdpLimits { address_rate: 0, members_per_address: 10_000, ..UdpLimits::default() },
-            log_format: natter_server::LogFormat::Text,
-            ephemeral: vec!["#eph".into()],
-            console: None,
-            password: None,
-            operators: vec![("root".into(), "hunter2".into())],
-            connections: natter_server::ConnectionSettings::default(),
-            cloak: natter_server::CloakSettings::default(),
-            tls: None,
-            irc_tls: None,
-            irc_tls_required: false,
-            require_tls: false,
-            sts_duration: None,
-            unix: None,
+            msg_rate: Some(0),
+            command_rate: Some(0),
+            ..natter_server::Args::default()
         };
+        let mut settings = Settings::resolve(args).expect("the defaults resolve");
+        // Every input's datagrams come from 127.0.0.1: one address, no rate, and as many
+        // members as the server takes in all.
+        settings.udp_limits =
+            UdpLimits { address_rate: 0, members_per_address: 10_000, ..settings.udp_limits };
+        settings.ephemeral = vec!["#eph".into()];
+        settings.operators = vec![("root".into(), "hunter2".into())];
         let server = runtime.block_on(Server::start(&settings)).expect("start the server");
         let tcp = server.tcp.unwrap();
         let writer = TcpStream::connect(tcp).unwrap();

@@ -10,7 +10,7 @@
 //! tokio timeouts: frozen time never reaches them) after real seconds instead of hanging.
 #![allow(dead_code)]
 
-use natter_server::{Server, SessionSettings, Settings, UdpFormat, UdpLimits};
+use natter_server::{Server, Settings};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,35 +19,18 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// Settings for a test server: every listener on a free loopback port, nothing stored on disk,
-/// no message rate limit; otherwise the defaults of `natter serve`.
+/// no message rate limit; otherwise the defaults of `natter serve`, as `natter serve`
+/// resolves them (so that they cannot drift apart).
 pub fn settings() -> Settings {
-    Settings {
+    let args = natter_server::Args {
         tcp: Some("127.0.0.1:0".into()),
         udp: Some("127.0.0.1:0".into()),
         irc: Some("127.0.0.1:0".into()),
-        irc_required: true,
-        db: ":memory:".into(),
-        history: 50,
-        session: SessionSettings { msg_rate: 0, ..SessionSettings::default() },
-        udp_idle: Duration::from_secs(300),
-        udp_format: UdpFormat::Text,
-        nick_protection: natter_server::NickProtectionSetting::Enforce,
-        nick_grace: Duration::from_secs(30),
-        udp_limits: UdpLimits::default(),
-        log_format: natter_server::LogFormat::Text,
-        ephemeral: Vec::new(),
-        console: None,
-        password: None,
-        operators: Vec::new(),
-        connections: natter_server::ConnectionSettings::default(),
-        cloak: natter_server::CloakSettings::default(),
-        tls: None,
-        irc_tls: None,
-        irc_tls_required: false,
-        require_tls: false,
-        sts_duration: None,
-        unix: None,
-    }
+        db: Some(":memory:".into()),
+        msg_rate: Some(0),
+        ..natter_server::Args::default()
+    };
+    Settings::resolve(args).expect("the defaults resolve")
 }
 
 /// A server running in the test's runtime.
