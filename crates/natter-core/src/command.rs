@@ -35,6 +35,10 @@ pub struct Registration {
     /// after a reconnect is recognised and nobody else, whatever nick they take, can match or
     /// suppress them. `None`: the session's ids are its own, forgotten when it ends.
     pub client_secret: Option<String>,
+    /// The account the connection logged in to before registering (IRC SASL), as the hub
+    /// answered [`crate::HubHandle::authenticate`]: the session starts logged in to it, and
+    /// takes back the account's nickname from a guest holding it.
+    pub account: Option<crate::authenticate::Authenticated>,
     /// Request id echoed in the welcome.
     pub req: Req,
 }

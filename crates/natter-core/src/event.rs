@@ -16,6 +16,9 @@ pub struct ChatMessage {
     /// Sender's `user@host` (for IRC prefixes); history loaded from the store has the nick's
     /// placeholder.
     pub ident: Name,
+    /// The account the sender was logged in to when it sent the message (IRC `account-tag`);
+    /// `None` for guests and for history read from the store.
+    pub account: Option<Name>,
     /// Recipient of a private message.
     pub to: Option<Name>,
     /// Message text.
@@ -594,7 +597,7 @@ pub enum Event {
 
 /// How many renderings of one event a [`RenderCache`] can hold. The front doors divide the
 /// slots among their wire variants (see [`RenderSlot`]); the core only bounds their number.
-pub const RENDER_SLOTS: usize = 6;
+pub const RENDER_SLOTS: usize = 8;
 
 /// One wire variant's place in a [`RenderCache`], declared by the front door that renders it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

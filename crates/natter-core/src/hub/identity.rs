@@ -30,13 +30,29 @@ impl Hub {
         if self.reserved.contains(&look) {
             return Err(RegisterError(Refusal::NickReserved { nick: reg.nick.as_str().into() }));
         }
-        if self.nicks.contains_key(&key) {
-            return Err(RegisterError(Refusal::NickInUse { nick: reg.nick.as_str().into() }));
+        // Logged in before registering (SASL): the account's own nickname is taken back from
+        // a session that holds it without being logged in to it, as `Nick` does.
+        let account = reg.account.as_ref().map(|a| a.account().clone());
+        let owns_nick = account.as_deref().is_some_and(|a| fold(a) == *key);
+        if let Some(&holder) = self.nicks.get(&key) {
+            let holder_is_owner = self.logged_in.get(&holder).is_some_and(|a| fold(a) == *key);
+            let reclaim = owns_nick
+                && !holder_is_owner
+                && self.config.nick_protection != super::NickProtection::Off
+                && self.accounts.contains_key(&*key);
+            if !reclaim {
+                return Err(RegisterError(Refusal::NickInUse { nick: reg.nick.as_str().into() }));
+            }
+            let held = self.sessions[&holder].nick.clone();
+            self.rename_to_guest(holder, &held);
         }
         if let Some(like) = self.look_alike(look, None) {
             return Err(RegisterError(Refusal::NickLookalike { nick: reg.nick.as_str().into(), like }));
         }
-        self.refuse_lookalike_of_account(None, &reg.nick).map_err(RegisterError)?;
+        let owns_look = account.as_deref().is_some_and(|a| skeleton_key(a) == look);
+        if !owns_look {
+            self.refuse_lookalike_of_account(None, &reg.nick).map_err(RegisterError)?;
+        }
         let nick: Name = reg.nick.as_str().into();
         let session = Session {
             nick: nick.clone(),
@@ -79,6 +95,10 @@ impl Hub {
                 tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, address = %real, "logged in")
             }
             None => tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in"),
+        }
+        if let Some(account) = account {
+            tracing::info!(nick = %nick, account = %account, "logged in to an account at registration");
+            self.logged_in.insert(id, account);
         }
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         self.watched_online(id);

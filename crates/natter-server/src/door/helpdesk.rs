@@ -131,6 +131,7 @@ mod tests {
             room: room.map(Into::into),
             from: "operator".into(),
             ident: "console@127.0.0.1".into(),
+            account: None,
             to: room.is_none().then(|| "guest-1".into()),
             text: text.into(),
             action: false,

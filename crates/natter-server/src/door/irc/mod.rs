@@ -100,6 +100,10 @@ pub struct IrcDoor {
     /// The door's own answers (PONG, numerics) held until those answers are out, so that a
     /// client's PING after a PRIVMSG sees the echo (sent once stored) first.
     held: Vec<u8>,
+    /// The SASL exchange and the account it logged in to, until registration.
+    sasl: Option<Box<cmd::sasl::Sasl>>,
+    /// The client asked `CAP LS 302` (or later): capability values are shown.
+    cap_302: bool,
 }
 
 impl Default for IrcDoor {
@@ -130,6 +134,8 @@ impl Default for IrcDoor {
             batches: 0,
             unanswered: 0,
             held: Vec::new(),
+            sasl: None,
+            cap_302: false,
         }
     }
 }
@@ -169,6 +175,17 @@ impl Door for IrcDoor {
         {
             return None;
         }
+        // Messages of logged-in senders carry their account to account-tag clients: two slots
+        // of their own for the usual companions (message-tags), else rendered per recipient.
+        let tagged_account = self.caps.account_tag
+            && matches!(event, Event::Message(m) | Event::Ack { message: m, .. } if m.account.is_some());
+        if tagged_account {
+            return match (self.caps.server_time, self.caps.message_tags) {
+                (false, true) => Some(slots::IRC_ACCOUNT_TAGS),
+                (true, true) => Some(slots::IRC_TIME_ACCOUNT_TAGS),
+                _ => None,
+            };
+        }
         Some(match (self.caps.server_time, self.caps.message_tags) {
             (false, false) => slots::IRC_PLAIN,
             (true, false) => slots::IRC_TIME,
@@ -179,6 +196,10 @@ impl Door for IrcDoor {
 
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
         self.render_in_order(event, out);
+    }
+
+    fn on_client_certificate(&mut self, fingerprint: Box<str>) {
+        self.sasl.get_or_insert_default().certificate = Some(fingerprint);
     }
 
     fn observe(&mut self, event: &Event) {
@@ -304,6 +325,7 @@ mod tests {
             room: Some("#lobby".into()),
             from: "ann".into(),
             ident: "native@10.0.0.1".into(),
+            account: None,
             to: None,
             text: text.into(),
             action,

@@ -19,7 +19,8 @@ impl IrcDoor {
     }
 
     /// Tags of a chat message line: `time` (server-time), `msgid` and the sender's client-only
-    /// tags (message-tags: the message's metadata), `batch` inside a batch.
+    /// tags (message-tags: the message's metadata), the sender's `account` (account-tag),
+    /// `batch` inside a batch.
     fn message_tags(&self, m: &ChatMessage, batch: Option<&str>) -> String {
         let mut t = String::new();
         let mut add = |s: &str| {
@@ -34,9 +35,18 @@ impl IrcDoor {
         }
         if self.caps.message_tags {
             add(&format!("msgid={}", m.stable_id()));
-            if let Some(meta) = &m.meta {
-                add(meta);
-            }
+        }
+        if self.caps.account_tag
+            && let Some(account) = &m.account
+        {
+            let mut tag = String::from("account=");
+            irc::escape_tag_value(account, &mut tag);
+            add(&tag);
+        }
+        if self.caps.message_tags
+            && let Some(meta) = &m.meta
+        {
+            add(meta);
         }
         if !t.is_empty() {
             t.push(' ');

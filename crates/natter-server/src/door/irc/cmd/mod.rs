@@ -10,6 +10,7 @@ mod monitor;
 pub(super) mod nickserv;
 mod queries;
 mod registration;
+pub(super) mod sasl;
 mod server;
 
 use super::lines::push_line;
@@ -87,6 +88,7 @@ impl IrcDoor {
         match command.as_str() {
             "CAP" => return self.cap(&m, ctx).await,
             "PASS" => return self.pass(&m, ctx),
+            "AUTHENTICATE" => return self.authenticate(&m, ctx).await,
             "NICK" => return self.nick_command(&m, ctx).await,
             "USER" => return self.user_command(&m, ctx).await,
             "PING" => return self.ping(&m, ctx),
