@@ -477,7 +477,7 @@ async fn serve<D: Door, S: Transport>(conn: Conn<S>, lines: LineBuffer, mut door
     let mut ctx = SessionCtx::admitted(hub, settings, D::KIND, admitted);
     ctx.secure = S::SECURE;
     if let Some(fingerprint) = stream.client_certificate() {
-        door.on_client_certificate(fingerprint);
+        door.on_client_certificate(&fingerprint);
     }
     conn::run(stream, lines, door, ctx, deadline).await;
 }

@@ -86,7 +86,7 @@ pub(crate) trait Door: Send + 'static {
     /// (`AA:BB:...`), before its first line: an identity for doors that log in with it (IRC
     /// SASL EXTERNAL). Kept by the door rather than the session context, which every
     /// connection carries.
-    fn on_client_certificate(&mut self, _fingerprint: Box<str>) {}
+    fn on_client_certificate(&mut self, _fingerprint: &str) {}
 
     /// The connection was just handed to this door, before any line: a door may log in at
     /// once (help-desk guests need no name).

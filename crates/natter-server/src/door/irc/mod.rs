@@ -198,8 +198,8 @@ impl Door for IrcDoor {
         self.render_in_order(event, out);
     }
 
-    fn on_client_certificate(&mut self, fingerprint: Box<str>) {
-        self.sasl.get_or_insert_default().certificate = Some(fingerprint);
+    fn on_client_certificate(&mut self, fingerprint: &str) {
+        self.sasl.get_or_insert_default().certificate = Some(fingerprint.into());
     }
 
     fn observe(&mut self, event: &Event) {
