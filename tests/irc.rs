@@ -565,3 +565,57 @@ fn extended_join_tells_the_account_and_real_name() {
     let seen = plain.expect(":ann!ann@127.0.0.1 JOIN #room");
     assert_eq!(seen, ":ann!ann@127.0.0.1 JOIN #room", "no extras for a client that did not ask");
 }
+
+#[test]
+fn help_answers_with_the_modern_numerics() {
+    let server = Server::start(&[]);
+    let mut c = irc(server.irc.unwrap(), "ann");
+    c.line("HELP");
+    c.expect(" 704 ann * :natter speaks IRC");
+    c.expect(" 706 ann * :End of /HELP");
+    c.line("HELPOP privmsg");
+    c.expect(" 704 ann PRIVMSG :PRIVMSG <#room|nick>");
+    c.expect(" 706 ann PRIVMSG ");
+    c.line("HELP NOSUCHTHING");
+    c.expect(" 524 ann NOSUCHTHING :No help available on this topic");
+}
+
+#[test]
+fn whox_answers_the_fields_asked_in_their_order_with_the_token() {
+    let server = Server::start(&["--nick-protection", "off"]);
+    let mut ann = irc(server.irc.unwrap(), "ann");
+    ann.line("PRIVMSG NickServ :REGISTER correct-horse");
+    ann.expect(" 900 ann ");
+    let mut bob = irc(server.irc.unwrap(), "bob");
+    bob.line("VERSION");
+    let isupport = bob.expect("UTF8ONLY");
+    assert!(isupport.contains(" WHOX"), "{isupport}");
+    // Fields in any order come back in the fixed order; the token first.
+    bob.line("WHO ann %rnat,42");
+    bob.expect(" 354 bob 42 ann ann :Real ann");
+    bob.expect(" 315 bob ann :End of /WHO list");
+    bob.line("WHO #lobby %cnfa");
+    let lines = bob.until(" 315 ");
+    assert!(lines.iter().any(|l| l.ends_with(" 354 bob #lobby ann H ann")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.ends_with(" 354 bob #lobby bob H 0")), "no account is 0: {lines:#?}");
+    // A token that is not 1-3 digits is not echoed; unknown letters are ignored; plain WHO stays 352.
+    bob.line("WHO ann %tnx,abcd");
+    bob.expect(" 354 bob 0 ann");
+    bob.line("WHO ann");
+    bob.expect(" 352 bob * ");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_never_relayed_as_such_and_the_client_is_warned_once() {
+    let server = Server::start(&[]);
+    let mut ann = irc(server.irc.unwrap(), "ann");
+    let mut bob = irc(server.irc.unwrap(), "bob");
+    ann.send(b"PRIVMSG bob :caf\xe9\r\n");
+    ann.expect(" WARN PRIVMSG INVALID_UTF8 :");
+    bob.expect("PRIVMSG bob :caf\u{fffd}");
+    // GBK, as the tutorials' Windows peers send it, is read as such.
+    ann.send(b"PRIVMSG bob :\xc4\xe3\xba\xc3\r\n");
+    bob.expect("PRIVMSG bob :你好");
+    let later = ann.irc_ping();
+    assert!(later.iter().all(|l| !l.contains("WARN")), "warned once: {later:#?}");
+}

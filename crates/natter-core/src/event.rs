@@ -144,6 +144,10 @@ pub struct MemberInfo {
     pub hidden: bool,
     /// Shares a room with the asker (or is the asker): being hidden does not hide them then.
     pub shares_room: bool,
+    /// The account they are logged in to (IRC WHOX `%a`).
+    pub account: Option<Name>,
+    /// Seconds since they last sent a message (IRC WHOX `%l`).
+    pub idle_secs: u64,
 }
 
 /// Who is on the server, counted as the hub goes (never by walking every session).

@@ -43,6 +43,8 @@ impl Hub {
             server_op: s.server_op,
             hidden: s.hidden,
             shares_room: shares_room(asker, mine, id, s),
+            account: self.logged_in.get(&id).cloned(),
+            idle_secs: crate::time::now_ms().saturating_sub(s.active_ts) / 1000,
         }
     }
 

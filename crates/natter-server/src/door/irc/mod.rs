@@ -104,6 +104,8 @@ pub struct IrcDoor {
     sasl: Option<Box<cmd::sasl::Sasl>>,
     /// The client asked `CAP LS 302` (or later): capability values are shown.
     cap_302: bool,
+    /// The client was told that a line of its was not UTF-8 (once per connection).
+    warned_utf8: bool,
 }
 
 impl Default for IrcDoor {
@@ -136,6 +138,7 @@ impl Default for IrcDoor {
             held: Vec::new(),
             sasl: None,
             cap_302: false,
+            warned_utf8: false,
         }
     }
 }
@@ -269,6 +272,22 @@ impl Door for IrcDoor {
         self.last_seen = Instant::now();
         self.ping_sent = None;
         let text = decode_text(line);
+        // UTF8ONLY: a line that is not UTF-8 is read as GBK when it is clean GBK, else with
+        // replacement characters; invalid bytes are never relayed. The client is told once
+        // (IRCv3 standard replies).
+        if !self.warned_utf8 && std::str::from_utf8(line).is_err() {
+            self.warned_utf8 = true;
+            let command =
+                irc::parse(&text).map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
+            let mut reply = self.reply();
+            reply.line(
+                "WARN",
+                &[&command, "INVALID_UTF8", "Your client sent text that is not UTF-8: natter read it as GBK where it could, else replaced what it could not read; set your client to UTF-8"],
+            );
+            if reply.send(ctx) != Flow::Continue {
+                return Flow::Close("too slow".into());
+            }
+        }
         let (tags, rest) = split_tags(&text);
         // `tags` lacks the `@` and the space that the client limit counts.
         if tags.is_some_and(|t| t.len() + 2 > CLIENT_TAG_BYTES.min(MAX_TAGS)) || rest.len() > MAX_LINE {

@@ -81,7 +81,7 @@ impl IrcDoor {
             }
             // One channel of a multi-channel NAMES: the list's single 366 follows.
             (_, Some(Op::Names { in_list: true, .. })) => {}
-            (_, Some(Op::Who { mask })) => self.numeric(out, "315", &[mask, "End of /WHO list"]),
+            (_, Some(Op::Who { mask, .. })) => self.numeric(out, "315", &[mask, "End of /WHO list"]),
             (Refusal::NoSuchNick { .. }, Some(Op::Whois { nick })) => {
                 self.numeric(out, "401", &[nick, "No such nick/channel"]);
                 self.numeric(out, "318", &[nick, "End of /WHOIS list"]);
@@ -309,7 +309,7 @@ mod tests {
             ),
             (Some(Op::Names { room: s("#x"), in_list: true }), Refusal::NoSuchRoom { room: n("#x") }, ""),
             (
-                Some(Op::Who { mask: s("#x") }),
+                Some(Op::Who { mask: s("#x"), whox: None }),
                 Refusal::NoSuchRoom { room: n("#x") },
                 ":natter 315 bob #x :End of /WHO list\r\n",
             ),

@@ -243,8 +243,11 @@ impl IrcDoor {
                     }
                     self.partial_list_notice(PartialList::Room(room), info.len(), *count, out);
                 }
-                Some(Op::Who { mask }) => {
-                    self.who(mask, room.as_deref(), info, out);
+                Some(Op::Who { mask, whox }) => {
+                    match whox {
+                        Some(whox) => self.whox(mask, room.as_deref(), info, whox, out),
+                        None => self.who(mask, room.as_deref(), info, out),
+                    }
                     let of = match room.as_deref() {
                         Some(room) => PartialList::Room(room),
                         None if mask == "*" => PartialList::Server,

@@ -4,6 +4,7 @@
 
 mod channels;
 mod chathistory;
+mod help;
 mod messaging;
 mod moderation;
 mod monitor;
@@ -123,6 +124,7 @@ impl IrcDoor {
             "MOTD" => self.motd_command(ctx),
             "VERSION" => self.version(ctx),
             "TIME" => self.time(ctx),
+            "HELP" | "HELPOP" => self.help(&m, ctx),
             _ => self.bad(ctx, "421", &[&m.command, "Unknown command"]),
         }
     }
