@@ -619,3 +619,86 @@ fn a_line_that_is_not_utf8_is_never_relayed_as_such_and_the_client_is_warned_onc
     let later = ann.irc_ping();
     assert!(later.iter().all(|l| !l.contains("WARN")), "warned once: {later:#?}");
 }
+
+#[test]
+fn a_bot_says_so_on_its_messages_and_in_who_and_whois() {
+    let server = Server::start(&[]);
+    let mut bot = irc(server.irc.unwrap(), "beepy");
+    let mut user = irc_with_caps(server.irc.unwrap(), "ann", "message-tags");
+    let mut plain = irc(server.irc.unwrap(), "bob");
+    bot.line("MODE beepy +B");
+    bot.expect(":beepy MODE beepy +B");
+    bot.line("MODE beepy");
+    bot.expect(" 221 beepy +B");
+    bot.line("PRIVMSG #lobby :beep boop");
+    let tagged = user.expect("PRIVMSG #lobby :beep boop");
+    assert!(
+        tagged.starts_with('@')
+            && tagged.split(' ').next().unwrap().split(';').any(|t| t == "@bot" || t == "bot"),
+        "{tagged}"
+    );
+    let untagged = plain.expect("PRIVMSG #lobby :beep boop");
+    assert!(untagged.starts_with(':'), "{untagged}");
+    user.line("WHOIS beepy");
+    let whois = user.until(" 318 ");
+    assert!(whois.iter().any(|l| l.contains(" 335 ann beepy :is a bot")), "{whois:#?}");
+    user.line("WHO #lobby");
+    let who = user.until(" 315 ");
+    assert!(who.iter().any(|l| l.contains(" beepy HB ")), "{who:#?}");
+    bot.line("MODE beepy -B\r\nPRIVMSG #lobby :human now");
+    let human = user.expect("PRIVMSG #lobby :human now");
+    assert!(!human.contains("bot"), "{human}");
+}
+
+#[test]
+fn setname_reaches_neighbours_with_the_cap_and_whois_shows_it() {
+    let server = Server::start(&[]);
+    let mut ann = irc_with_caps(server.irc.unwrap(), "ann", "setname");
+    let mut bob = irc_with_caps(server.irc.unwrap(), "bob", "setname");
+    let mut cid = irc(server.irc.unwrap(), "cid");
+    ann.line("SETNAME :Ann Other");
+    ann.expect(":ann!ann@127.0.0.1 SETNAME :Ann Other");
+    bob.expect(":ann!ann@127.0.0.1 SETNAME :Ann Other");
+    let seen = cid.irc_ping();
+    assert!(seen.iter().all(|l| !l.contains("SETNAME")), "{seen:#?}");
+    cid.line("WHOIS ann");
+    cid.expect(" 311 cid ann ann 127.0.0.1 * :Ann Other");
+    // Empty or too long: a standard reply, nothing changes.
+    ann.line(&format!("SETNAME :{}", "x".repeat(201)));
+    ann.expect("FAIL SETNAME INVALID_REALNAME :");
+    ann.line("SETNAME : ");
+    ann.expect("FAIL SETNAME INVALID_REALNAME :");
+}
+
+#[test]
+fn extended_monitor_tells_watchers_of_away_and_real_name_like_neighbours() {
+    let server = Server::start(&["--irc-lobby", "false"]);
+    let mut watcher =
+        irc_with_caps_no_lobby(server.irc.unwrap(), "foo", "extended-monitor away-notify setname");
+    let mut other = irc_with_caps_no_lobby(server.irc.unwrap(), "old", "away-notify setname");
+    let mut bar = irc_with_caps_no_lobby(server.irc.unwrap(), "bar", "");
+    watcher.line("MONITOR + bar");
+    watcher.expect(" 730 foo bar!");
+    other.line("MONITOR + bar");
+    other.expect(" 730 old bar!");
+    bar.line("AWAY :afk");
+    bar.expect(" 306 ");
+    watcher.expect(":bar!bar@127.0.0.1 AWAY afk");
+    bar.line("SETNAME :Bar Baz\r\nAWAY");
+    watcher.expect(":bar!bar@127.0.0.1 SETNAME :Bar Baz");
+    watcher.expect(":bar!bar@127.0.0.1 AWAY");
+    // Without extended-monitor a watcher who shares no channel hears nothing of it.
+    let seen = other.irc_ping();
+    assert!(seen.iter().all(|l| !l.contains("AWAY") && !l.contains("SETNAME")), "{seen:#?}");
+}
+
+fn irc_with_caps_no_lobby(addr: SocketAddr, nick: &str, caps: &str) -> Client {
+    let mut c = Client::connect(addr);
+    if !caps.is_empty() {
+        c.line(&format!("CAP REQ :{caps}"));
+        c.expect("CAP * ACK");
+    }
+    c.line(&format!("NICK {nick}\r\nUSER {nick} 0 * :Real {nick}\r\nCAP END"));
+    c.expect(" 376 ");
+    c
+}

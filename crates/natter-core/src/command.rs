@@ -385,6 +385,19 @@ pub enum Command {
         /// Hidden.
         on: bool,
     },
+    /// Change your real name (IRC `SETNAME`): told to whoever shares a room with you.
+    SetRealname {
+        /// The new real name (at most [`crate::hub::MAX_REALNAME_BYTES`] bytes, not empty).
+        realname: String,
+        /// Request id, for a refusal.
+        req: Req,
+    },
+    /// Mark yourself as a bot (`true`) or not: others see it on your messages and in lists
+    /// (IRCv3 bot mode).
+    MarkBot {
+        /// A bot.
+        on: bool,
+    },
     /// End someone's session (server operators only).
     Kill {
         /// Who.
@@ -441,6 +454,8 @@ impl Command {
             | Command::Whois { .. }
             | Command::HearAnnouncements { .. }
             | Command::HideFromSearches { .. }
+            | Command::MarkBot { .. }
+            | Command::SetRealname { .. }
             | Command::Monitor { .. } => 2,
         }
     }

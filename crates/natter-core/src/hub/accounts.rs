@@ -235,9 +235,16 @@ impl Hub {
     /// Tells whoever shares a room with `id` that it logged in to `account` (or out).
     fn tell_neighbours_account(&mut self, id: SessionId, account: Option<Name>) {
         let s = &self.sessions[&id];
-        let event = Event::AccountOf { nick: s.nick.clone(), ident: s.ident.clone(), account };
-        let neighbours = self.neighbours(id);
-        self.broadcast(neighbours.into_iter().filter(|&n| n != id), event);
+        let (nick, ident) = (s.nick.clone(), s.ident.clone());
+        let (others, watchers) = self.presence_audience(id);
+        let event = |watched| Event::AccountOf {
+            nick: nick.clone(),
+            ident: ident.clone(),
+            account: account.clone(),
+            watched,
+        };
+        self.broadcast(others, event(false));
+        self.broadcast(watchers, event(true));
     }
 
     /// Asks the store, off the hub's task, whether another process changed the accounts, and

@@ -5,7 +5,7 @@ use super::state::Session;
 use super::{Hub, RegisterError, Registered, SessionId};
 use crate::command::Registration;
 use crate::event::{Delivery, Event, PastUser};
-use crate::limits::{MAX_AWAY_BYTES, WHOWAS_KEEP};
+use crate::limits::{MAX_AWAY_BYTES, MAX_REALNAME_BYTES, WHOWAS_KEEP};
 use crate::outbox::Piece;
 use crate::refusal::{Refusal, ServerAction};
 use crate::request::Req;
@@ -76,6 +76,7 @@ impl Hub {
             active_ts: now_ms(),
             invited: Default::default(),
             hidden: false,
+            bot: false,
             hears_announcements: false,
             asked_operators: false,
             held: None,
@@ -175,12 +176,39 @@ impl Hub {
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.away = text.clone();
         let (nick, ident) = (session.nick.clone(), session.ident.clone());
-        let others: Vec<SessionId> = self.neighbours(id).into_iter().filter(|&s| s != id).collect();
-        self.broadcast(
-            others,
-            Event::Away { req: None, nick: nick.clone(), ident: ident.clone(), text: text.clone() },
-        );
-        self.reply(id, Event::Away { req, nick, ident, text });
+        let (others, watchers) = self.presence_audience(id);
+        let away = |watched| Event::Away {
+            req: None,
+            nick: nick.clone(),
+            ident: ident.clone(),
+            text: text.clone(),
+            watched,
+        };
+        self.broadcast(others, away(false));
+        self.broadcast(watchers, away(true));
+        self.reply(id, Event::Away { req, nick, ident, text, watched: false });
+    }
+
+    /// `SetRealname`: the new real name, told to the session itself, to whoever shares a room
+    /// with it, and to whoever watches it.
+    pub(super) fn set_realname(&mut self, id: SessionId, realname: &str, req: Req) {
+        let realname = realname.trim();
+        if realname.is_empty() || realname.len() > MAX_REALNAME_BYTES {
+            return self.refuse(id, req, Refusal::InvalidRealname { max: MAX_REALNAME_BYTES });
+        }
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        session.realname = realname.into();
+        let (nick, ident, realname) = (session.nick.clone(), session.ident.clone(), session.realname.clone());
+        let (others, watchers) = self.presence_audience(id);
+        let event = |watched| Event::Realname {
+            nick: nick.clone(),
+            ident: ident.clone(),
+            realname: realname.clone(),
+            watched,
+        };
+        self.broadcast(others, event(false));
+        self.broadcast(watchers, event(true));
+        self.reply(id, event(false));
     }
 
     pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, from: Option<IpAddr>, req: Req) {

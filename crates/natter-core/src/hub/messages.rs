@@ -44,6 +44,7 @@ impl Hub {
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.active_ts = ts;
         let (sender_key, from, ident) = (session.folded.clone(), session.nick.clone(), session.ident.clone());
+        let bot = session.bot;
         let account = self.logged_in.get(&id).cloned();
         // Client ids belong to the identity that sent them, and are unique per target.
         let scope = match cid {
@@ -73,6 +74,7 @@ impl Hub {
                 to,
                 text: text.into(),
                 action,
+                bot,
                 notice,
                 meta,
                 mid,
@@ -98,6 +100,7 @@ impl Hub {
                     to: Some(to_nick),
                     text: text.into(),
                     action,
+                    bot,
                     notice,
                     meta,
                     mid: None,
@@ -149,6 +152,7 @@ impl Hub {
                     to: None,
                     text: text.into(),
                     action,
+                    bot,
                     notice,
                     meta,
                     mid,
@@ -255,6 +259,7 @@ impl Hub {
         sender.active_ts = ts;
         sender.asked_operators = true;
         let (sender_key, from, ident) = (sender.folded.clone(), sender.nick.clone(), sender.ident.clone());
+        let sender_bot = sender.bot;
         let account = self.logged_in.get(&id).cloned();
         let operators: Vec<(SessionId, Name)> = self
             .sessions
@@ -278,6 +283,7 @@ impl Hub {
                 to: Some(to_nick),
                 text: text.clone(),
                 action: false,
+                bot: sender_bot,
                 notice: false,
                 meta: None,
                 mid: None,

@@ -27,7 +27,8 @@ mod state;
 mod verifier;
 
 pub use crate::limits::{
-    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES, MAX_WATCHES, MAX_WHO_PAGE,
+    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_REALNAME_BYTES, MAX_TOPIC_BYTES,
+    MAX_WATCHES, MAX_WHO_PAGE,
 };
 pub use protection::NickProtection;
 pub use state::SessionId;
@@ -424,6 +425,7 @@ pub(crate) fn stored_to_chat(m: &StoredMessage, room: &Arc<str>) -> ChatMessage 
         to: None,
         text: m.text.as_str().into(),
         action: m.action,
+        bot: false,
         notice: m.notice,
         meta: None,
         mid: Some(m.mid),

@@ -135,6 +135,7 @@ mod tests {
             to: room.is_none().then(|| "guest-1".into()),
             text: text.into(),
             action: false,
+            bot: false,
             notice: false,
             meta: None,
             uid: 0,

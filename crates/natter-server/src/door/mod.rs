@@ -130,7 +130,7 @@ pub(crate) fn is_shared(event: &Event) -> bool {
 pub(crate) fn is_meta_only(event: &Event) -> bool {
     match event {
         Event::Message(m) | Event::Ack { message: m, .. } => m.text.is_empty() && m.meta.is_some(),
-        Event::AccountOf { .. } => true,
+        Event::AccountOf { .. } | Event::Realname { .. } => true,
         _ => false,
     }
 }

@@ -10,11 +10,13 @@ pub(super) const CAPS: &[&str] = &[
     "draft/chathistory",
     "echo-message",
     "extended-join",
+    "extended-monitor",
     "labeled-response",
     "message-tags",
     "multi-prefix",
     "sasl",
     "server-time",
+    "setname",
     "userhost-in-names",
 ];
 
@@ -31,12 +33,17 @@ pub(super) struct Caps {
     pub chathistory: bool,
     pub echo_message: bool,
     pub extended_join: bool,
+    /// Presence news (away, account, real name) of watched nicks (`MONITOR`), as of
+    /// neighbours, under the same capabilities.
+    pub extended_monitor: bool,
     pub labeled_response: bool,
     pub message_tags: bool,
     pub multi_prefix: bool,
     /// Enabled for `AUTHENTICATE` (which natter also answers without it, as servers do).
     pub sasl: bool,
     pub server_time: bool,
+    /// `SETNAME` of neighbours and oneself.
+    pub setname: bool,
     pub userhost_in_names: bool,
 }
 
@@ -52,11 +59,13 @@ impl Caps {
             "draft/chathistory" => &mut self.chathistory,
             "echo-message" => &mut self.echo_message,
             "extended-join" => &mut self.extended_join,
+            "extended-monitor" => &mut self.extended_monitor,
             "labeled-response" => &mut self.labeled_response,
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
             "sasl" => &mut self.sasl,
             "server-time" => &mut self.server_time,
+            "setname" => &mut self.setname,
             "userhost-in-names" => &mut self.userhost_in_names,
             _ => return None,
         })
@@ -95,7 +104,7 @@ mod tests {
     #[test]
     fn capabilities_that_do_nothing_are_not_offered() {
         let mut caps = Caps::default();
-        for name in ["draft/multiline", "draft/read-marker", "invite-notify", "chghost", "setname"] {
+        for name in ["draft/multiline", "draft/read-marker", "invite-notify", "chghost"] {
             assert!(!CAPS.contains(&name) && !caps.set(name, true), "{name}");
         }
     }

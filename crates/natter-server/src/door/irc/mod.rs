@@ -87,6 +87,8 @@ pub struct IrcDoor {
     invisible: bool,
     /// User mode `+w`: receives WALLOPS.
     wallops: bool,
+    /// User mode `+B`: a bot (IRCv3 bot mode).
+    bot: bool,
     /// The label of a labeled command whose answers are being collected (labeled-response).
     labeling: Option<String>,
     /// Lines collected for `labeling`.
@@ -130,6 +132,7 @@ impl Default for IrcDoor {
             secret: Default::default(),
             invisible: false,
             wallops: false,
+            bot: false,
             labeling: None,
             label_buf: Vec::new(),
             line_label: None,
@@ -348,6 +351,7 @@ mod tests {
             to: None,
             text: text.into(),
             action,
+            bot: false,
             notice: false,
             meta: None,
             uid: 0,

@@ -63,6 +63,10 @@ impl IrcDoor {
             // A look-alike is taken as far as anyone can see: 433, saying whose it looks like.
             (Refusal::NickLookalike { nick, .. }, _) => self.numeric(out, "433", &[nick, &message]),
             (Refusal::InvalidNick { nick, problem }, _) => self.numeric(out, "432", &[nick, problem]),
+            // IRCv3 standard replies, as the setname specification has it.
+            (Refusal::InvalidRealname { .. }, _) => {
+                push_line(out, "", Some(self.server), "FAIL", &["SETNAME", "INVALID_REALNAME", &message])
+            }
             (Refusal::BadPassword | Refusal::BadOperatorPassword, _) => {
                 self.numeric(out, "464", &["Password incorrect"])
             }

@@ -35,6 +35,9 @@ impl IrcDoor {
         }
         if self.caps.message_tags {
             add(&format!("msgid={}", m.stable_id()));
+            if m.bot {
+                add("bot");
+            }
         }
         if self.caps.account_tag
             && let Some(account) = &m.account
@@ -288,8 +291,8 @@ impl IrcDoor {
                     self.numeric(out, "734", &[&limit, &targets.join(","), "Monitor list is full"]);
                 }
             }
-            Event::AccountOf { nick, ident, account } => {
-                if self.caps.account_notify {
+            Event::AccountOf { nick, ident, account, watched } => {
+                if self.caps.account_notify && (!watched || self.caps.extended_monitor) {
                     let account = account.as_deref().unwrap_or("*");
                     push_line(out, "", Some(&source(nick, ident)), "ACCOUNT", &[account]);
                 }
@@ -337,8 +340,13 @@ impl IrcDoor {
                 Some(_) => self.numeric(out, "306", &["You have been marked as being away"]),
                 None => self.numeric(out, "305", &["You are no longer marked as being away"]),
             },
-            Event::Away { req: None, nick, ident, text } => {
-                if self.caps.away_notify {
+            Event::Realname { nick, ident, realname, watched } => {
+                if self.caps.setname && (!watched || self.caps.extended_monitor) {
+                    push_line(out, "", Some(&source(nick, ident)), "SETNAME", &[realname]);
+                }
+            }
+            Event::Away { req: None, nick, ident, text, watched } => {
+                if self.caps.away_notify && (!watched || self.caps.extended_monitor) {
                     match text {
                         Some(t) => push_line(out, "", Some(&source(nick, ident)), "AWAY", &[t]),
                         None => push_line(out, "", Some(&source(nick, ident)), "AWAY", &[]),

@@ -174,6 +174,7 @@ impl IrcDoor {
             &monitor,
             "UTF8ONLY",
             "WHOX",
+            "BOT=B",
         ];
         // At most 13 tokens per line (15 parameters with the nick and the trailing text).
         for chunk in tokens.chunks(13) {
@@ -224,6 +225,9 @@ impl IrcDoor {
             if m.server_op {
                 flags.push('*');
             }
+            if m.bot {
+                flags.push('B');
+            }
             if channel.is_some() {
                 flags.push_str(self.prefix_of(m.op, m.voice));
             }
@@ -251,6 +255,9 @@ impl IrcDoor {
             let mut flags = String::from(if m.away.is_some() { "G" } else { "H" });
             if m.server_op {
                 flags.push('*');
+            }
+            if m.bot {
+                flags.push('B');
             }
             if channel.is_some() {
                 flags.push_str(self.prefix_of(m.op, m.voice));
@@ -300,6 +307,9 @@ impl IrcDoor {
         }
         if let Some(account) = &user.account {
             self.numeric(out, "330", &[nick, account, "is logged in as"]);
+        }
+        if user.bot {
+            self.numeric(out, "335", &[nick, "is a bot"]);
         }
         if let Some(away) = &user.away {
             self.numeric(out, "301", &[nick, away]);

@@ -53,6 +53,8 @@ pub(super) enum Op {
     Lusers { welcome: bool },
     /// AWAY.
     Away,
+    /// SETNAME.
+    Setname,
     /// MODE of a channel (query or change).
     Mode { room: String },
     /// MODE +b without a mask: the ban list.
@@ -106,6 +108,7 @@ impl Op {
             Op::List { .. } => "LIST",
             Op::Lusers { .. } => "LUSERS",
             Op::Away => "AWAY",
+            Op::Setname => "SETNAME",
             Op::Mode { .. } => "MODE",
             Op::BanList { .. } => "BANLIST",
             Op::Kick { .. } => "KICK",

@@ -116,6 +116,7 @@ impl IrcDoor {
             "KICK" => self.kick(&m, ctx).await,
             "INVITE" => self.invite(&m, ctx).await,
             "AWAY" => self.away(&m, ctx).await,
+            "SETNAME" => self.setname(&m, ctx).await,
             "OPER" => self.oper(&m, ctx).await,
             "KILL" => self.kill(&m, ctx).await,
             "WALLOPS" => self.wallops(&m, ctx).await,

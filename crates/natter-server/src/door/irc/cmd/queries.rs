@@ -82,4 +82,12 @@ impl IrcDoor {
     pub(super) async fn lusers_command(&mut self, ctx: &mut SessionCtx) -> Flow {
         ctx.command(Command::ServerStats { req: Op::Lusers { welcome: false }.token() }).await
     }
+
+    /// `SETNAME :real name` (IRCv3 setname): the hub tells whoever shares a room.
+    pub(super) async fn setname(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let Some(realname) = m.param(0) else { return self.need_more(ctx, "SETNAME") };
+        self.realname = realname.to_string();
+        let command = Command::SetRealname { realname: realname.to_string(), req: Op::Setname.token() };
+        ctx.command(command).await
+    }
 }
