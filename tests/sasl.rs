@@ -53,9 +53,35 @@ fn plain_logs_in_before_registration_and_the_session_starts_logged_in() {
     c.line("WHOIS ann");
     let whois = c.until(" 318 ");
     assert!(whois.iter().any(|l| l.contains(" 330 ann ann ann :is logged in as")), "{whois:#?}");
-    // After registration, logging in goes through NickServ.
+}
+
+/// IRCv3 SASL 3.2: a registered client may authenticate again, to switch accounts; neighbours
+/// with account-notify see the change, and it costs the command budget like a NickServ login.
+#[test]
+fn a_registered_client_reauthenticates_and_switches_accounts() {
+    let server = server_with(&[("ann", "correct horse"), ("bea", "battery staple")]);
+    let mut c = Client::connect(server.irc.unwrap());
+    c.line("CAP REQ :sasl account-notify\r\nNICK ann\r\nUSER ann 0 * :Ann\r\nCAP END");
+    c.expect(" 001 ann ");
+    let mut friend = Client::connect(server.irc.unwrap());
+    friend.line("CAP REQ :account-notify\r\nNICK friend\r\nUSER f 0 * :F\r\nCAP END");
+    friend.expect(" 366 friend #lobby ");
+    for (name, password) in [("ann", "correct horse"), ("bea", "battery staple")] {
+        c.line("AUTHENTICATE PLAIN");
+        c.expect("AUTHENTICATE +");
+        c.line(&format!("AUTHENTICATE {}", plain("", name, password)));
+        c.expect(&format!(" 900 ann ann!ann@127.0.0.1 {name} :You are now logged in as {name}"));
+        c.expect(" 903 ann :SASL authentication successful");
+        friend.expect(&format!(":ann!ann@127.0.0.1 ACCOUNT {name}"));
+    }
+    c.line("WHOIS ann");
+    let whois = c.until(" 318 ");
+    assert!(whois.iter().any(|l| l.contains(" 330 ann ann bea :is logged in as")), "{whois:#?}");
+    // A wrong password after registration fails like before it.
     c.line("AUTHENTICATE PLAIN");
-    c.expect(" 462 ann ");
+    c.expect("AUTHENTICATE +");
+    c.line(&format!("AUTHENTICATE {}", plain("", "ann", "wrong horse")));
+    c.expect(" 904 ann ");
 }
 
 #[test]

@@ -385,6 +385,14 @@ pub enum Command {
         /// Hidden.
         on: bool,
     },
+    /// Log in to the account a credential proved ([`crate::HubHandle::authenticate`]), or
+    /// switch to it: IRC SASL after registration. Answered by `Event::Account`.
+    AdoptAccount {
+        /// What the hub answered.
+        account: crate::authenticate::Authenticated,
+        /// Request id.
+        req: Req,
+    },
     /// Change your real name (IRC `SETNAME`): told to whoever shares a room with you.
     SetRealname {
         /// The new real name (at most [`crate::hub::MAX_REALNAME_BYTES`] bytes, not empty).
@@ -456,6 +464,7 @@ impl Command {
             | Command::HideFromSearches { .. }
             | Command::MarkBot { .. }
             | Command::SetRealname { .. }
+            | Command::AdoptAccount { .. }
             | Command::Monitor { .. } => 2,
         }
     }

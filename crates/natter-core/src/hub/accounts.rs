@@ -225,7 +225,7 @@ impl Hub {
     }
 
     /// The session is now logged in as `account`: its nickname, if the account's, is its own.
-    fn log_in_as(&mut self, id: SessionId, account: Name) {
+    pub(super) fn log_in_as(&mut self, id: SessionId, account: Name) {
         self.logged_in.insert(id, account.clone());
         self.unprotect(id);
         self.restore_standing(id);

@@ -6,12 +6,14 @@
 //! the work done by the password checkers off the hub's task. The answer goes back on the
 //! door's channel instead of into a session's output.
 
-use super::Hub;
 use super::passwords::Kind;
 use super::verifier::{Asker, Job, Outcome, Queued};
+use super::{Hub, SessionId};
 use crate::authenticate::{AuthAnswer, Authenticated, Authentication, Credential};
+use crate::event::{AccountChange, Event};
 use crate::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::refusal::Refusal;
+use crate::request::Req;
 use crate::scram::{SCRAM_ITERATIONS, stand_in_salt};
 use crate::throttle::Key;
 use crate::vocab::Name;
@@ -134,5 +136,18 @@ impl Hub {
         self.throttle.forgive(Key::Account(folded));
         tracing::info!(account = %name, "authenticated before registering");
         Authentication::LoggedIn(Authenticated::new(Name::from(name), signature))
+    }
+
+    /// `AdoptAccount`: a logged-in session's SASL login (re-authentication), to this account
+    /// or from another one to it.
+    pub(super) fn adopt_account(&mut self, id: SessionId, account: Authenticated, req: Req) {
+        let name = account.account().clone();
+        if let Some(was) = self.logged_in.get(&id)
+            && fold(was) != fold(&name)
+        {
+            tracing::info!(nick = %self.sessions[&id].nick, from = %was, to = %name, "switched accounts");
+        }
+        self.log_in_as(id, name.clone());
+        self.reply(id, Event::Account { req, change: AccountChange::LoggedIn, account: name });
     }
 }

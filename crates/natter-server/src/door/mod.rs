@@ -454,7 +454,19 @@ impl SessionCtx {
         let Some(session) = self.session else {
             return self.reject(None, Refusal::NotRegistered);
         };
-        match self.budget.charge(command.cost(), self.settings.command_rate) {
+        if let Flow::Close(reason) = self.charge(command.cost()) {
+            return Flow::Close(reason);
+        }
+        match self.hub.command(session, command).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close("the server is shutting down".into()),
+        }
+    }
+
+    /// Charges the session's budget for work done on its behalf outside a hub command (a
+    /// logged-in session's SASL login: a password hash), as [`SessionCtx::command`] does.
+    pub fn charge(&mut self, cost: u32) -> Flow {
+        match self.budget.charge(cost, self.settings.command_rate) {
             Some(_) => {
                 // This command goes; the session's next lines wait until it is paid for (the
                 // connection keeps writing meanwhile, and stops reading).
@@ -470,13 +482,10 @@ impl SessionCtx {
                 tracing::debug!(peer = %self.peer, "commands slowed down");
                 self.pace = Pace::Waiting;
             }
-            None if command.cost() > 0 => self.pace = Pace::Free,
+            None if cost > 0 => self.pace = Pace::Free,
             None => {}
         }
-        match self.hub.command(session, command).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close("the server is shutting down".into()),
-        }
+        Flow::Continue
     }
 }
 

@@ -433,9 +433,13 @@ impl IrcDoor {
                     out.extend_from_slice(lines);
                 }
             }
-            Event::Account { change, account, .. } => {
+            Event::Account { req, change, account } => {
                 let me = self.me().to_string();
                 let full = source(&me, &self.ident);
+                if matches!(op_of(req), Some(Op::Sasl)) {
+                    let says = format!("You are now logged in as {account}");
+                    return self.numeric(out, "900", &[&full, account, &says]);
+                }
                 let says = match change {
                     AccountChange::Registered => format!("Account created: {account}"),
                     AccountChange::LoggedIn => format!("You are now logged in as {account}"),

@@ -55,6 +55,8 @@ pub(super) enum Op {
     Away,
     /// SETNAME.
     Setname,
+    /// A SASL login after registration (its answer is the 900 alone).
+    Sasl,
     /// MODE of a channel (query or change).
     Mode { room: String },
     /// MODE +b without a mask: the ban list.
@@ -109,6 +111,7 @@ impl Op {
             Op::Lusers { .. } => "LUSERS",
             Op::Away => "AWAY",
             Op::Setname => "SETNAME",
+            Op::Sasl => "AUTHENTICATE",
             Op::Mode { .. } => "MODE",
             Op::BanList { .. } => "BANLIST",
             Op::Kick { .. } => "KICK",

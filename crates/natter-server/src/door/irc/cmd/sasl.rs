@@ -1,17 +1,19 @@
-//! `AUTHENTICATE`: IRCv3 SASL before registration, with PLAIN, SCRAM-SHA-256 and EXTERNAL.
+//! `AUTHENTICATE`: IRCv3 SASL, with PLAIN, SCRAM-SHA-256 and EXTERNAL.
 //!
 //! The door carries the exchange (the 400-byte chunks, the mechanisms' messages, parsed in
 //! `natter_proto::sasl`); the hub decides whether a credential is right
 //! ([`HubHandle::authenticate`](natter_core::HubHandle::authenticate)), under the login
 //! throttle. The account it answers is handed over at registration, so the session starts
-//! logged in. Numerics: 900 logged in, 903 success, 904 failure, 905 too long, 906 aborted,
+//! logged in; after registration (IRCv3 SASL 3.2 re-authentication) the hub logs the session
+//! in, or switches it to the account. Numerics: 900 logged in, 903 success, 904 failure, 905 too long, 906 aborted,
 //! 907 already logged in, 908 the mechanisms.
 
 use super::super::IrcDoor;
+use super::super::requests::Op;
 use crate::door::{Flow, SessionCtx};
-use natter_core::Refusal;
 use natter_core::authenticate::{Authenticated, Authentication, Credential};
 use natter_core::password::Password;
+use natter_core::{Command, Refusal};
 use natter_proto::irc;
 use natter_proto::names::fold;
 use natter_proto::sasl::{self, Chunks, SaslError, ScramFirst};
@@ -79,10 +81,6 @@ impl IrcDoor {
         let Some(arg) = m.param(0).filter(|a| !a.is_empty()) else {
             return self.need_more(ctx, "AUTHENTICATE");
         };
-        if ctx.session.is_some() {
-            // Logging in after registration goes through NickServ (`IDENTIFY`).
-            return self.bad(ctx, "462", &["You may not reregister (use /msg NickServ IDENTIFY to log in)"]);
-        }
         let sasl = self.sasl.get_or_insert_with(Default::default);
         if arg == "*" {
             sasl.reset();
@@ -201,6 +199,9 @@ impl IrcDoor {
                 };
                 let auth_message = sasl::scram_auth_message(&first, &server_first, &last);
                 let credential = Credential::ScramProof { name: first.name, auth_message, proof: last.proof };
+                if let Flow::Close(reason) = charge(ctx) {
+                    return Flow::Close(reason);
+                }
                 match ctx.hub.authenticate(credential, Some(ctx.peer.ip())).await {
                     Ok(Ok(Authentication::LoggedIn(auth))) => {
                         let Some(signature) = auth.server_signature() else {
@@ -220,25 +221,36 @@ impl IrcDoor {
                 }
             }
             // The client checked our signature and answers with an empty message.
-            Step::ScramDone(auth) => self.sasl_succeeded(auth, ctx),
+            Step::ScramDone(auth) => self.sasl_succeeded(auth, ctx).await,
         }
     }
 
     /// Asks the hub about a credential that ends the exchange.
     async fn check_credential(&mut self, credential: Credential, ctx: &mut SessionCtx) -> Flow {
+        if let Flow::Close(reason) = charge(ctx) {
+            return Flow::Close(reason);
+        }
         match ctx.hub.authenticate(credential, Some(ctx.peer.ip())).await {
-            Ok(Ok(Authentication::LoggedIn(auth))) => self.sasl_succeeded(auth, ctx),
+            Ok(Ok(Authentication::LoggedIn(auth))) => self.sasl_succeeded(auth, ctx).await,
             Ok(Ok(Authentication::ScramSalt { .. })) => self.sasl_failed(ctx, "unexpected answer"),
             Ok(Err(refusal)) => self.sasl_refused(ctx, &refusal),
             Err(_) => Flow::Close("the server is shutting down".into()),
         }
     }
 
-    /// 900 and 903; the account waits for registration.
-    fn sasl_succeeded(&mut self, auth: Authenticated, ctx: &mut SessionCtx) -> Flow {
+    /// 900 and 903. Before registration the account waits for it; after, the hub logs the
+    /// session in (or switches it to this account) and answers the 900 itself.
+    async fn sasl_succeeded(&mut self, auth: Authenticated, ctx: &mut SessionCtx) -> Flow {
         let account = auth.account().to_string();
         let sasl = self.sasl.as_mut().expect("made");
         sasl.reset();
+        if ctx.session.is_some() {
+            let flow = ctx.command(Command::AdoptAccount { account: auth, req: Op::Sasl.token() }).await;
+            if flow != Flow::Continue {
+                return flow;
+            }
+            return self.reply().numeric("903", &["SASL authentication successful"]).send(ctx);
+        }
         sasl.account = Some(auth);
         let me = self.me().to_string();
         let user = self.user.as_deref().unwrap_or("*");
@@ -286,3 +298,15 @@ impl IrcDoor {
         }
     }
 }
+
+/// What a logged-in session's SASL login costs of its command budget: a password check, like
+/// `NickServ IDENTIFY` (before registration the registration deadline and the throttle bound it).
+fn charge(ctx: &mut SessionCtx) -> Flow {
+    match ctx.session {
+        Some(_) => ctx.charge(LOGIN_COST),
+        None => Flow::Continue,
+    }
+}
+
+/// The budget cost of a login checked after registration (a hub `Login` costs the same).
+const LOGIN_COST: u32 = 20;
