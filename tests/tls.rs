@@ -254,6 +254,51 @@ fn a_registered_client_certificate_logs_in_with_sasl_external() {
     expect(&again.out, " 904 ");
 }
 
+/// `NickServ CERT`: a user logged in over TLS with a client certificate registers it for
+/// itself, lists it, logs in with it by EXTERNAL on the next connection, and removes it.
+#[test]
+fn nickserv_cert_registers_the_connections_certificate_for_sasl_external() {
+    if !have_openssl() {
+        return;
+    }
+    let server = TlsServer::start();
+    let mine = tempfile::tempdir().unwrap();
+    let fingerprint = make_pair(mine.path());
+    let (cert, key) = (mine.path().join("cert.pem"), mine.path().join("key.pem"));
+    let with_cert = ["-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()];
+    let mut c = SClient::connect_with(server.irc_tls, &with_cert);
+    c.send("NICK ann\r\nUSER a 0 * :A\r\n");
+    expect(&c.out, " 001 ann ");
+    c.send("PRIVMSG NickServ :CERT ADD\r\n");
+    expect(&c.out, "NickServ NOTICE ann :You are not logged in");
+    c.send("PRIVMSG NickServ :REGISTER correct-horse\r\n");
+    expect(&c.out, " 900 ann ");
+    c.send("PRIVMSG NickServ :CERT ADD not-a-fingerprint\r\n");
+    expect(&c.out, "that is not a SHA-256 fingerprint");
+    c.send("PRIVMSG NickServ :CERT ADD\r\n");
+    expect(&c.out, &format!(":{fingerprint} now logs in to ann (SASL EXTERNAL)"));
+    expect(&c.out, &format!(":  {fingerprint}"));
+    c.send("PRIVMSG NickServ :CERT LIST\r\n");
+    expect(&c.out, ":ann's certificates:");
+    expect(&c.out, &format!(":  {fingerprint}"));
+
+    let mut again = SClient::connect_with(server.irc_tls, &with_cert);
+    again.send("CAP REQ :sasl\r\nAUTHENTICATE EXTERNAL\r\nAUTHENTICATE +\r\n");
+    expect(&again.out, " 903 ");
+
+    c.send(&format!("PRIVMSG NickServ :CERT DEL {}\r\n", fingerprint.replace(':', "").to_lowercase()));
+    expect(&c.out, &format!(":{fingerprint} no longer logs in to ann"));
+    let mut third = SClient::connect_with(server.irc_tls, &with_cert);
+    third.send("CAP REQ :sasl\r\nAUTHENTICATE EXTERNAL\r\nAUTHENTICATE +\r\n");
+    expect(&third.out, " 904 ");
+    // Without a certificate, CERT ADD needs the fingerprint.
+    let mut plain = SClient::connect(server.tcp);
+    plain.send("NICK bob\r\nUSER b 0 * :B\r\nPRIVMSG NickServ :REGISTER battery-staple\r\n");
+    expect(&plain.out, " 900 bob ");
+    plain.send("PRIVMSG NickServ :CERT ADD\r\n");
+    expect(&plain.out, "you connected without a client certificate");
+}
+
 /// Runs `natter connect --line ARGS ADDR` with `input`, with its own XDG directories.
 fn connect(data: &Path, addr: SocketAddr, args: &[&str], input: &str) -> Output {
     let mut child = Command::new(natter_bin())

@@ -43,6 +43,17 @@ pub struct Registration {
     pub req: Req,
 }
 
+/// What a `Certificates` command does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateChange {
+    /// Register this fingerprint.
+    Add(String),
+    /// Unregister this fingerprint.
+    Remove(String),
+    /// List the fingerprints.
+    List,
+}
+
 /// Which page of a long list (`Command::Who`) to answer: lists of a big room or server are
 /// answered a page at a time, so that no single request costs what the whole server does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -385,6 +396,15 @@ pub enum Command {
         /// Hidden.
         on: bool,
     },
+    /// Register, unregister or list the TLS client certificates (SHA-256 fingerprints, as
+    /// `natter_proto::fingerprint` writes them) that log in to your account with SASL
+    /// EXTERNAL. Answered by `Event::Certificates`.
+    Certificates {
+        /// What to do.
+        change: CertificateChange,
+        /// Request id.
+        req: Req,
+    },
     /// Log in to the account a credential proved ([`crate::HubHandle::authenticate`]), or
     /// switch to it: IRC SASL after registration. Answered by `Event::Account`.
     AdoptAccount {
@@ -445,6 +465,7 @@ impl Command {
             Command::Oper { .. } | Command::Kill { .. } | Command::AskOperators { .. } => 10,
             // Each costs a password hash on the server (tens of milliseconds of CPU).
             Command::Register { .. } | Command::Login { .. } | Command::Passwd { .. } => 20,
+            Command::Certificates { .. } => 5,
             Command::Logout { .. } => 2,
             Command::Join { .. } | Command::Who { room: Some(_), .. } | Command::History { .. } => 5,
             Command::Invite { .. } | Command::Away { .. } | Command::SetEphemeral { .. } => 5,

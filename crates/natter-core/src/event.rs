@@ -587,6 +587,21 @@ pub enum Event {
         /// The account concerned.
         account: Name,
     },
+    /// Answer to `Certificates`: the account's fingerprints after the change, and whether the
+    /// change was made (`false`: the fingerprint was already registered, to this account or
+    /// another, or was not registered to it).
+    Certificates {
+        /// Request id.
+        req: Req,
+        /// The account.
+        account: Name,
+        /// What was asked.
+        change: crate::command::CertificateChange,
+        /// Whether it was done.
+        done: bool,
+        /// The account's fingerprints now.
+        fingerprints: Vec<Name>,
+    },
     /// The session's nickname is a registered account's and it is not logged in as it: under
     /// nick protection it is renamed unless it logs in within `grace_secs`.
     NickProtected {
@@ -741,6 +756,7 @@ impl Event {
                     names_weight(online) + names_weight(offline) + names_weight(full)
                 }
                 Event::Invites { rooms, .. } => names_weight(rooms),
+                Event::Certificates { fingerprints, .. } => names_weight(fingerprints),
                 Event::Bans { bans, .. } => {
                     bans.iter().map(|b| b.mask.len() + b.by.len() + ENTRY_OVERHEAD).sum()
                 }

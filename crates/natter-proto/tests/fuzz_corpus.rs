@@ -6,6 +6,8 @@
 mod irc_line;
 #[path = "../../../fuzz/checks/native_frame.rs"]
 mod native_frame;
+#[path = "../../../fuzz/checks/sasl.rs"]
+mod sasl;
 #[path = "../../../fuzz/checks/text_command.rs"]
 mod text_command;
 
@@ -35,4 +37,9 @@ fn native_frame_corpus() {
 #[test]
 fn text_command_corpus() {
     replay("text_command", text_command::check);
+}
+
+#[test]
+fn sasl_corpus() {
+    replay("sasl", sasl::check);
 }

@@ -139,6 +139,21 @@ impl Hub {
         self.submit_check(id, req, Job::Passwd { folded, old, new });
     }
 
+    /// `Certificates`: the logged-in account's client certificates, changed or listed in the
+    /// store off the hub's task.
+    pub(super) fn certificates(
+        &mut self,
+        id: SessionId,
+        change: crate::command::CertificateChange,
+        req: Req,
+    ) {
+        let Some(account) = self.logged_in.get(&id) else {
+            return self.refuse(id, req, Refusal::NotLoggedIn);
+        };
+        let folded = fold(account);
+        self.submit_check(id, req, Job::Certificates { folded, change });
+    }
+
     /// Hands a job to the checkers, holding the session's later answers behind it; refused
     /// when the session already waits for one or the checkers' queue is full.
     fn submit_check(&mut self, id: SessionId, req: Req, job: Job) {
@@ -208,6 +223,11 @@ impl Hub {
             Outcome::Failed(e) => {
                 tracing::error!(error = %e, "an account request failed in the store");
                 Event::Error { req, refusal: Refusal::AccountsUnavailable { problem: e.to_string().into() } }
+            }
+            Outcome::Certificates { change, done, fingerprints } => {
+                let account = self.logged_in.get(&id).cloned().unwrap_or_else(|| folded.as_str().into());
+                let fingerprints = fingerprints.into_iter().map(Name::from).collect();
+                Event::Certificates { req, account, change, done, fingerprints }
             }
             // Asked only by doors before registration (`authenticate.rs`).
             Outcome::Scram(_) | Outcome::ScramChecked { .. } | Outcome::Certificate(_) => return,

@@ -124,7 +124,9 @@ impl Hub {
                 Err(Refusal::AccountsUnavailable { problem: e.to_string().into() })
             }
             // Jobs only sessions ask for.
-            Outcome::Registered(_) | Outcome::PasswordChanged(_) => Err(Refusal::BadCredentials),
+            Outcome::Registered(_) | Outcome::PasswordChanged(_) | Outcome::Certificates { .. } => {
+                Err(Refusal::BadCredentials)
+            }
         };
         // The connection may have gone meanwhile: nobody to tell.
         let _ = answer.send(result);

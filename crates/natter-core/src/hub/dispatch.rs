@@ -56,6 +56,7 @@ impl Hub {
             Command::Oper { name, password, from, req } => self.oper(id, &name, &password, from, req),
             Command::Echo { event } => self.reply(id, *event),
             Command::HideFromSearches { on } => self.hide_from_searches(id, on),
+            Command::Certificates { change, req } => self.certificates(id, change, req),
             Command::AdoptAccount { account, req } => self.adopt_account(id, account, req),
             Command::SetRealname { realname, req } => self.set_realname(id, &realname, req),
             Command::MarkBot { on } => self.sessions.get_mut(&id).expect("caller checked").bot = on,

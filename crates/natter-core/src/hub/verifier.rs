@@ -42,6 +42,8 @@ pub(crate) enum Job {
     ScramProof { folded: String, auth_message: String, proof: Vec<u8> },
     /// Find the account a client certificate is registered to.
     Certificate { fingerprint: String },
+    /// Change or list an account's certificates (store work only).
+    Certificates { folded: String, change: crate::command::CertificateChange },
 }
 
 impl Job {
@@ -52,7 +54,8 @@ impl Job {
             | Job::Login { folded, .. }
             | Job::Passwd { folded, .. }
             | Job::ScramCredential { folded }
-            | Job::ScramProof { folded, .. } => folded,
+            | Job::ScramProof { folded, .. }
+            | Job::Certificates { folded, .. } => folded,
             Job::Certificate { .. } => "",
         }
     }
@@ -74,6 +77,8 @@ pub(crate) enum Outcome {
     ScramChecked { account: Option<(AccountRecord, [u8; 32])>, known: bool },
     /// The account a certificate is registered to.
     Certificate(Option<AccountRecord>),
+    /// Whether a change of certificates was made, and the account's fingerprints after it.
+    Certificates { change: crate::command::CertificateChange, done: bool, fingerprints: Vec<String> },
     /// The store failed.
     Failed(StoreError),
 }
@@ -321,6 +326,19 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
                 Err(e) => Outcome::Failed(e),
             };
             (String::new(), outcome)
+        }
+        Job::Certificates { folded, change } => {
+            use crate::command::CertificateChange;
+            let done = match &change {
+                CertificateChange::Add(fp) => store.add_certificate(&folded, fp, crate::time::now_ms()),
+                CertificateChange::Remove(fp) => store.remove_certificate(&folded, fp),
+                CertificateChange::List => Ok(true),
+            };
+            let outcome = match done.and_then(|done| Ok((done, store.certificates(&folded)?))) {
+                Ok((done, fingerprints)) => Outcome::Certificates { change, done, fingerprints },
+                Err(e) => Outcome::Failed(e),
+            };
+            (folded, outcome)
         }
     }
 }

@@ -534,6 +534,31 @@ pub(crate) struct Credentials<'a> {
     pub account: Option<natter_core::authenticate::Authenticated>,
 }
 
+/// What a `Certificates` answer says, before the list of fingerprints (NickServ `CERT`, text
+/// mode).
+pub(crate) fn certificates_said(
+    account: &str,
+    change: &natter_core::command::CertificateChange,
+    done: bool,
+) -> String {
+    use natter_core::command::CertificateChange;
+    match (change, done) {
+        (CertificateChange::Add(fp), true) => {
+            format!("{fp} now logs in to {account} (SASL EXTERNAL); its certificates:")
+        }
+        (CertificateChange::Add(fp), false) => {
+            format!("{fp} is already registered (to {account} or another account); {account}'s certificates:")
+        }
+        (CertificateChange::Remove(fp), true) => {
+            format!("{fp} no longer logs in to {account}; its certificates:")
+        }
+        (CertificateChange::Remove(fp), false) => {
+            format!("{fp} is not one of {account}'s certificates, which are:")
+        }
+        (CertificateChange::List, _) => format!("{account}'s certificates:"),
+    }
+}
+
 fn kind_user(kind: SessionKind) -> &'static str {
     match kind {
         SessionKind::Native => "native",

@@ -302,6 +302,12 @@ pub(crate) fn render_text(event: &Event) -> String {
         Event::AccountOf { nick, account: None, .. } => {
             let _ = write!(s, "*** {nick} logged out of their account");
         }
+        Event::Certificates { change, done, fingerprints, account, .. } => {
+            let _ = write!(s, "*** {}", crate::door::certificates_said(account, change, *done));
+            for fp in fingerprints {
+                let _ = write!(s, " {fp}");
+            }
+        }
         Event::Realname { nick, realname, .. } => {
             let _ = write!(s, "*** {nick} is now called {}", SafeLine(realname));
         }

@@ -457,6 +457,14 @@ impl IrcDoor {
                     AccountChange::PasswordChanged => {}
                 }
             }
+            Event::Certificates { change, done, fingerprints, account, .. } => {
+                let me = self.me().to_string();
+                let mut says = vec![crate::door::certificates_said(account, change, *done)];
+                says.extend(fingerprints.iter().map(|fp| format!("  {fp}")));
+                for line in &says {
+                    push_line(out, "", Some(NICKSERV), "NOTICE", &[&me, line]);
+                }
+            }
             Event::NickProtected { nick, grace_secs } => {
                 let me = self.me().to_string();
                 let says = if *grace_secs == 0 {

@@ -273,7 +273,8 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
         Event::Watched { .. }
         | Event::WatchList { .. }
         | Event::AccountOf { .. }
-        | Event::Realname { .. } => ServerFrame::Notice {
+        | Event::Realname { .. }
+        | Event::Certificates { .. } => ServerFrame::Notice {
             id: None,
             room: None,
             text: Cow::Owned(crate::door::text::render_text(event)),

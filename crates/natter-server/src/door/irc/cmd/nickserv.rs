@@ -1,13 +1,15 @@
 //! `PRIVMSG NickServ :...`: accounts for IRC clients without SASL, the way services answer
-//! them (`REGISTER`, `IDENTIFY`, `LOGOUT`, `PASSWD`, `HELP`). The hub decides; its answers come
+//! them (`REGISTER`, `IDENTIFY`, `LOGOUT`, `PASSWD`, `CERT`, `HELP`). The hub decides; its answers come
 //! back as NOTICEs from `NickServ` (a nickname nobody can take) and the `900`/`901` numerics.
 
 use super::super::IrcDoor;
 use super::super::lines::push_line;
 use super::super::requests::Op;
 use crate::door::{Flow, SessionCtx};
+use natter_core::command::CertificateChange;
 use natter_core::password::Password;
 use natter_core::{Command, DoorNote};
+use natter_proto::fingerprint::parse_sha256;
 use natter_proto::names::fold;
 
 /// Where NickServ's notices come from.
@@ -20,6 +22,9 @@ const HELP: &[&str] = &[
     "IDENTIFY [nick] <password>    log in to your account",
     "LOGOUT                        log out of your account",
     "PASSWD <current> <new>        change your account's password",
+    "CERT ADD [fingerprint]        log in with this TLS client certificate (SASL EXTERNAL)",
+    "CERT DEL <fingerprint>        stop logging in with a certificate",
+    "CERT LIST                     the certificates that log in to your account",
     "HELP                          this list",
 ];
 
@@ -51,8 +56,39 @@ impl IrcDoor {
             ("PASSWD", [old, new]) => {
                 Command::Passwd { old: Password::from(*old), new: Password::from(*new), from, req }
             }
+            ("CERT", [sub, rest @ ..]) => {
+                let change = match (sub.to_ascii_uppercase().as_str(), rest) {
+                    ("LIST", []) => CertificateChange::List,
+                    ("ADD", []) => match self.sasl.as_ref().and_then(|s| s.certificate.as_deref()) {
+                        Some(fp) => CertificateChange::Add(fp.to_string()),
+                        None => {
+                            let says = "you connected without a client certificate: CERT ADD <fingerprint>, or connect over TLS with one";
+                            return self.nickserv_says(ctx, &[says]);
+                        }
+                    },
+                    ("ADD" | "DEL", [fp]) => {
+                        let Some(fp) = parse_sha256(fp) else {
+                            let says =
+                                "that is not a SHA-256 fingerprint: 64 hexadecimal digits, colons allowed";
+                            return self.nickserv_says(ctx, &[says]);
+                        };
+                        if sub.eq_ignore_ascii_case("ADD") {
+                            CertificateChange::Add(fp)
+                        } else {
+                            CertificateChange::Remove(fp)
+                        }
+                    }
+                    _ => {
+                        return self.nickserv_says(
+                            ctx,
+                            &["usage: CERT ADD [fingerprint] | CERT DEL <fingerprint> | CERT LIST"],
+                        );
+                    }
+                };
+                Command::Certificates { change, req }
+            }
             ("HELP" | "", _) => return self.nickserv_says(ctx, HELP),
-            ("REGISTER" | "IDENTIFY" | "LOGOUT" | "PASSWD", _) => {
+            ("REGISTER" | "IDENTIFY" | "LOGOUT" | "PASSWD" | "CERT", _) => {
                 let usage =
                     format!("wrong number of words for {verb}; /msg NickServ HELP lists the commands");
                 return self.nickserv_says(ctx, &[&usage]);
