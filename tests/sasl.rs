@@ -274,3 +274,20 @@ fn a_scram_client_written_from_the_rfcs_logs_in_and_checks_the_server() {
         assert!(out.contains(" 904 "), "{out}");
     }
 }
+
+/// Exchanges that are started and aborted cost the server a lookup each and count as no wrong
+/// password: a connection may start only so many.
+#[test]
+fn a_connection_that_keeps_starting_exchanges_is_closed() {
+    let server = server_with(&[]);
+    let mut c = negotiating(&server);
+    for _ in 0..20 {
+        c.line("AUTHENTICATE SCRAM-SHA-256");
+        c.expect("AUTHENTICATE +");
+        c.line("AUTHENTICATE *");
+        c.expect(" 906 ");
+    }
+    c.line("AUTHENTICATE SCRAM-SHA-256");
+    c.expect("ERROR :Closing Link");
+    assert!(c.closed());
+}

@@ -31,6 +31,11 @@ pub(in super::super) fn mechanisms(sasl: Option<&Sasl>) -> &'static str {
     }
 }
 
+/// Exchanges one connection may start: each may cost the server a store read or a password
+/// hash, and wrong passwords are throttled, but aborted or abandoned exchanges are not; past
+/// this the connection is closed.
+const MAX_EXCHANGES: u8 = 20;
+
 /// Bytes of randomness the server adds to a SCRAM nonce.
 const NONCE_BYTES: usize = 18;
 
@@ -44,6 +49,8 @@ pub(in super::super) struct Sasl {
     pub account: Option<Authenticated>,
     /// The fingerprint of the TLS client certificate the peer presented (EXTERNAL).
     pub certificate: Option<Box<str>>,
+    /// Exchanges started on this connection.
+    exchanges: u8,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +117,10 @@ impl IrcDoor {
         let has_cert = sasl.certificate.is_some();
         if sasl.account.is_some() {
             return self.reply().numeric("907", &["You have already authenticated using SASL"]).send(ctx);
+        }
+        sasl.exchanges = sasl.exchanges.saturating_add(1);
+        if sasl.exchanges > MAX_EXCHANGES {
+            return Flow::Close("too many SASL attempts".into());
         }
         sasl.step = match mechanism.to_ascii_uppercase().as_str() {
             "PLAIN" => Step::Plain,
