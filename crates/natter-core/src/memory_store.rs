@@ -3,7 +3,7 @@
 
 use crate::store::{
     AccountRecord, HistoryQuery, LoadedRoom, MailboxSize, RoomRecord, Store, StoreError, StoredMessage,
-    StoredPrivate, Write, conversation,
+    StoredPrivate, Write, account_key, conversation,
 };
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -181,6 +181,9 @@ impl Store for MemoryStore {
     }
 
     fn delete_account(&self, folded: &str) -> Result<bool, StoreError> {
-        Ok(self.data().accounts.remove(folded).is_some())
+        let mut data = self.data();
+        let key = account_key(folded);
+        data.private.retain(|_, m| m.from_key != key && m.to_key != key);
+        Ok(data.accounts.remove(folded).is_some())
     }
 }

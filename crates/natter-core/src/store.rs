@@ -331,7 +331,8 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Deletes an account; `false` when there was none.
+    /// Deletes an account, and its private messages (its mailbox and its conversations), so
+    /// that whoever registers the name next cannot read them; `false` when there was none.
     fn delete_account(&self, _folded: &str) -> Result<bool, StoreError> {
         Ok(false)
     }

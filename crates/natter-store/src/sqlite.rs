@@ -10,7 +10,7 @@ use crate::error::{io_error, load_error, open_error};
 use crate::schema;
 use natter_core::store::{
     AccountRecord, HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, RoomRecord, Store, StoreError,
-    StoredMessage, StoredPrivate, Write, conversation,
+    StoredMessage, StoredPrivate, Write, account_key, conversation,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::sync::{Mutex, MutexGuard};
@@ -739,11 +739,19 @@ impl Store for SqliteStore {
     }
 
     fn delete_account(&self, folded: &str) -> Result<bool, StoreError> {
-        let writer = lock(&self.writer);
-        let deleted = writer
-            .prepare_cached("DELETE FROM accounts WHERE folded = ?1")
-            .and_then(|mut s| s.execute(params![folded]))
-            .map_err(|e| io_error("cannot delete an account", &e))?;
+        let mut writer = lock(&self.writer);
+        let delete = |conn: &mut Connection| -> rusqlite::Result<usize> {
+            let tx = conn.transaction()?;
+            let deleted =
+                tx.prepare_cached("DELETE FROM accounts WHERE folded = ?1")?.execute(params![folded])?;
+            // Its private messages go with it: whoever registers the name next must not read
+            // them. (A rare admin command: the scan of the `high` side is fine.)
+            tx.prepare_cached("DELETE FROM private_messages WHERE low = ?1 OR high = ?1")?
+                .execute(params![account_key(folded)])?;
+            tx.commit()?;
+            Ok(deleted)
+        };
+        let deleted = delete(&mut writer).map_err(|e| io_error("cannot delete an account", &e))?;
         Ok(deleted == 1)
     }
 

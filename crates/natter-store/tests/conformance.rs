@@ -699,3 +699,24 @@ fn prune_deletes_old_messages_in_bounded_batches() {
         assert_eq!(s.mailbox("~bob", 10).unwrap().len(), 1);
     });
 }
+
+#[test]
+fn deleting_an_account_deletes_its_private_messages() {
+    each(|s| {
+        assert!(s.create_account(&account("bob", "$argon2id$x")).unwrap());
+        s.commit(&[
+            Write::Private(pm(1, "~ann", "~bob", false)),
+            Write::Private(pm(2, "~bob", "carol", false)),
+            Write::Private(pm(3, "carol", "~bob", true)),
+            Write::Private(pm(4, "~ann", "carol", false)),
+        ])
+        .unwrap();
+        assert!(s.delete_account("bob").unwrap());
+        assert_eq!(s.private_history("~ann", "~bob", q(None, None, 10)).unwrap(), (vec![], false));
+        assert_eq!(s.private_history("~bob", "carol", q(None, None, 10)).unwrap(), (vec![], false));
+        assert_eq!(s.mailbox("~bob", 10).unwrap(), vec![]);
+        assert_eq!(s.mailboxes().unwrap(), vec![]);
+        // Others' conversations stay.
+        assert_eq!(pmids(&s.private_history("~ann", "carol", q(None, None, 10)).unwrap()), (vec![4], false));
+    });
+}

@@ -243,16 +243,17 @@ impl Hub {
         read: Result<Vec<Arc<ChatMessage>>, StoreError>,
     ) -> Event {
         let keep = self.config.history;
+        let since = self.kept_since();
         let history = match (self.rooms.get_mut(key), read) {
             (Some(room), Ok(older)) => {
                 room.warm_up(older, keep);
-                room.replay(upto, count)
+                room.replay(upto, count, since)
             }
             (Some(room), Err(e)) => {
                 // The room stays cold (the next join tries again); this joiner gets what was
                 // said since the start.
                 tracing::warn!(room = %room.name, error = %e, "cannot read the room's latest messages");
-                room.replay(upto, count)
+                room.replay(upto, count, since)
             }
             (None, Ok(older)) => older,
             (None, Err(_)) => Vec::new(),

@@ -87,7 +87,7 @@ impl Hub {
             ts,
         });
         if let Some(cid) = &cid {
-            self.cids.insert(scope, super::cids::CidTarget::new(false, &fold(nick)), cid, None, ts);
+            self.cids.insert(scope, super::cids::CidTarget::new(false, &fold(nick)), cid, Some(mid), ts);
         }
         self.persister.write(Write::Private(StoredPrivate {
             mid,
@@ -150,12 +150,18 @@ impl Hub {
                     self.persister.write(Write::Delivered { to_key: key.clone(), upto: last.mid });
                     self.pending.push_back(None);
                 }
-                let bytes: u64 = mail.iter().map(|m| m.text.len() as u64).sum();
-                let size = self.mailboxes.entry(key.clone()).or_default();
-                size.count = size.count.saturating_sub(mail.len() as u32);
-                size.bytes = size.bytes.saturating_sub(bytes);
-                if size.count == 0 {
+                if mail.len() < MAX_MAILBOX_MESSAGES as usize {
+                    // Everything there was (retention or `natter user del` may have deleted
+                    // some since the hub counted them).
                     self.mailboxes.remove(&key);
+                } else {
+                    let bytes: u64 = mail.iter().map(|m| m.text.len() as u64).sum();
+                    let size = self.mailboxes.entry(key.clone()).or_default();
+                    size.count = size.count.saturating_sub(mail.len() as u32);
+                    size.bytes = size.bytes.saturating_sub(bytes);
+                    if size.count == 0 {
+                        self.mailboxes.remove(&key);
+                    }
                 }
                 tracing::info!(account = %key, messages = mail.len(), "delivered an offline mailbox");
                 mail.iter()

@@ -142,7 +142,7 @@ impl Hub {
                     ts,
                 });
                 if let (Some(cid), Some(folded)) = (&cid, &folded) {
-                    self.cids.insert(scope, CidTarget::new(to_room, folded), cid, None, ts);
+                    self.cids.insert(scope, CidTarget::new(to_room, folded), cid, mid, ts);
                 }
                 let recipient = &self.sessions[&to_id];
                 // A notice never draws an automatic answer, the away message included.

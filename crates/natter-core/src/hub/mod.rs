@@ -445,6 +445,14 @@ pub(crate) fn stored_to_chat(m: &StoredMessage, room: &Arc<str>) -> ChatMessage 
 }
 
 impl Hub {
+    /// The oldest time a message may have to be shown (ms): retention deletes older ones
+    /// from the store, and replays from memory leave them out too.
+    fn kept_since(&self) -> u64 {
+        self.config.retention.map_or(0, |keep| {
+            crate::time::now_ms().saturating_sub(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX))
+        })
+    }
+
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<HubMsg>,
