@@ -219,3 +219,27 @@ fn private_history_pages_over_native_and_irc_and_only_for_its_two_parties() {
     let (page, _) = native_page(&mut guest, r#"{"type":"history","room":"ann","limit":50,"id":"g"}"#);
     assert_eq!(page, []);
 }
+
+/// `natter connect` (line mode) tells its user that the message waits for the recipient.
+#[test]
+fn the_terminal_client_says_a_message_waits_for_an_offline_account() {
+    let server = Server::start(&["--nick-protection", "off"]);
+    let mut bob = native(server.tcp, "bob");
+    register(&mut bob, "bob-password");
+    bob.line(r#"{"type":"quit"}"#);
+    assert!(bob.closed());
+    let mut child = std::process::Command::new(common::natter_bin())
+        .args(["connect", &server.tcp.to_string(), "--nick", "ann"])
+        .env("XDG_CONFIG_HOME", "/nonexistent-natter-test")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"/msg bob see you later\n").unwrap();
+    assert!(common::wait_exit(&mut child).success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(out.contains("bob is offline: your message is kept and delivered when they log in"), "{out}");
+}
