@@ -195,6 +195,13 @@ fn private_history_pages_over_native_and_irc_and_only_for_its_two_parties() {
     let around = irc_batch(&mut bob, &format!("CHATHISTORY AROUND ann msgid={} 3", msgid(&all[2])));
     assert_eq!(around.len(), 3, "{around:#?}");
 
+    // TARGETS lists the conversation (by the other's nick) beside channels.
+    bob.line("CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z 10");
+    let listed = bob.until("BATCH -");
+    let targets: Vec<&String> = listed.iter().filter(|l| l.contains(" CHATHISTORY TARGETS ")).collect();
+    assert_eq!(targets.len(), 1, "{listed:#?}");
+    assert!(targets[0].contains(" CHATHISTORY TARGETS ann 20"), "{}", targets[0]);
+
     // A third party, logged in, reads only its own conversations: nothing here.
     let (mut dan, _) = {
         let mut reg = native(server.tcp, "dan");
@@ -204,6 +211,9 @@ fn private_history_pages_over_native_and_irc_and_only_for_its_two_parties() {
         irc_logged_in(server.irc.unwrap(), "dan", "dan-password")
     };
     assert_eq!(irc_batch(&mut dan, "CHATHISTORY LATEST ann * 50"), Vec::<String>::new());
+    dan.line("CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z 10");
+    let listed = dan.until("BATCH -");
+    assert!(listed.iter().all(|l| !l.contains(" CHATHISTORY TARGETS ")), "{listed:#?}");
     assert_eq!(irc_batch(&mut dan, "CHATHISTORY LATEST bob * 50"), Vec::<String>::new());
     // Bob's msgids name nothing in dan's conversations either.
     let before = format!("CHATHISTORY AROUND ann msgid={} 10", msgid(&all[2]));

@@ -2,8 +2,8 @@
 //! behaviour that every real store must match.
 
 use crate::store::{
-    AccountRecord, HistoryQuery, LoadedRoom, MailboxSize, RoomRecord, Store, StoreError, StoredMessage,
-    StoredPrivate, Write, account_key, conversation,
+    AccountRecord, HistoryQuery, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store, StoreError,
+    StoredMessage, StoredPrivate, Write, account_key, conversation,
 };
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -133,6 +133,32 @@ impl Store for MemoryStore {
             .filter(|m| conversation(&m.from_key, &m.to_key) == pair && query.admits(m.mid, m.ts))
             .collect();
         Ok(page_of(selected, query))
+    }
+
+    fn private_targets(
+        &self,
+        party: &str,
+        after_ts: u64,
+        before_ts: u64,
+        limit: u32,
+    ) -> Result<Vec<PrivateTarget>, StoreError> {
+        let data = self.data();
+        let mut latest: BTreeMap<&str, PrivateTarget> = BTreeMap::new();
+        let in_range = |m: &&StoredPrivate| m.ts > after_ts && m.ts < before_ts;
+        for m in data.private.values().filter(in_range) {
+            let (other, nick) = if m.from_key == party {
+                (&m.to_key, &m.to_nick)
+            } else if m.to_key == party {
+                (&m.from_key, &m.nick)
+            } else {
+                continue;
+            };
+            latest.insert(other, PrivateTarget { other_key: other.clone(), nick: nick.clone(), ts: m.ts });
+        }
+        let mut targets: Vec<PrivateTarget> = latest.into_values().collect();
+        targets.sort_by(|a, b| (a.ts, &a.other_key).cmp(&(b.ts, &b.other_key)));
+        targets.truncate(limit as usize);
+        Ok(targets)
     }
 
     fn prune(&self, before_ts: u64, max_rows: u32) -> Result<u32, StoreError> {

@@ -133,6 +133,17 @@ pub fn conversation<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
     if a <= b { (a, b) } else { (b, a) }
 }
 
+/// A private conversation with recent messages ([`Store::private_targets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateTarget {
+    /// The other party's key.
+    pub other_key: String,
+    /// The other party's nickname in the latest message.
+    pub nick: String,
+    /// The latest message's time (ms).
+    pub ts: u64,
+}
+
 /// How much waits in one account's mailbox: the hub caps both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxSize {
@@ -372,6 +383,20 @@ pub trait Store: Send + Sync + 'static {
         _query: HistoryQuery,
     ) -> Result<(Vec<StoredPrivate>, bool), StoreError> {
         Ok((Vec::new(), false))
+    }
+
+    /// The conversations of party `party` with a message sent between `after_ts` and
+    /// `before_ts` (exclusive): the other party, its nickname in the latest such message, and
+    /// that message's time; the `limit` whose latest message is oldest, ordered by that time
+    /// (IRC `CHATHISTORY TARGETS`).
+    fn private_targets(
+        &self,
+        _party: &str,
+        _after_ts: u64,
+        _before_ts: u64,
+        _limit: u32,
+    ) -> Result<Vec<PrivateTarget>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// Deletes at most `max_rows` room and private messages sent before `before_ts` (ms), and

@@ -67,7 +67,8 @@ const MIGRATIONS: &[&str] = &[
     // party logged in to an account, and those waiting in an account's mailbox. Parties are
     // party keys (`~account` or a guest's folded nick); `low`/`high` are the conversation's
     // two keys in order. The id is one server-wide sequence (the rowid), so retention deletes
-    // from its start; a conversation pages through its own index; the mailbox index holds
+    // from its start; a conversation pages through its own index, and a party's
+    // conversations are found by either key (`CHATHISTORY TARGETS`); the mailbox index holds
     // only the undelivered rows.
     "CREATE TABLE private_messages (
         mid INTEGER PRIMARY KEY,
@@ -85,6 +86,7 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
 
     CREATE INDEX private_conversations ON private_messages (low, high, mid);
+    CREATE INDEX private_by_high ON private_messages (high, mid);
     CREATE INDEX private_mailboxes ON private_messages (to_key, mid) WHERE undelivered = 1;",
 ];
 

@@ -9,8 +9,8 @@
 use crate::error::{io_error, load_error, open_error};
 use crate::schema;
 use natter_core::store::{
-    AccountRecord, HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, RoomRecord, Store, StoreError,
-    StoredMessage, StoredPrivate, Write, account_key, conversation,
+    AccountRecord, HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store,
+    StoreError, StoredMessage, StoredPrivate, Write, account_key, conversation,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::sync::{Mutex, MutexGuard};
@@ -678,6 +678,35 @@ impl Store for SqliteStore {
     ) -> Result<(Vec<StoredPrivate>, bool), StoreError> {
         self.read(|conn| private_history_in(conn, a, b, query))
             .map_err(|e| io_error("cannot read the private history", &e))
+    }
+
+    fn private_targets(
+        &self,
+        party: &str,
+        after_ts: u64,
+        before_ts: u64,
+        limit: u32,
+    ) -> Result<Vec<PrivateTarget>, StoreError> {
+        let (Some(low_ts), Some(high_ts)) = (above(Some(after_ts)), below(Some(before_ts))) else {
+            return Ok(Vec::new());
+        };
+        // SQLite gives the bare columns of the row with the max(mid) of each group: the
+        // latest message of each conversation in the range.
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT CASE WHEN from_key = ?1 THEN to_key ELSE from_key END AS other,
+                        CASE WHEN from_key = ?1 THEN to_nick ELSE nick END,
+                        ts, max(mid)
+                 FROM private_messages
+                 WHERE (low = ?1 OR high = ?1) AND ts BETWEEN ?2 AND ?3
+                 GROUP BY other ORDER BY ts, other LIMIT ?4",
+            )?
+            .query_map(params![party, low_ts, high_ts, limit], |r| {
+                Ok(PrivateTarget { other_key: r.get(0)?, nick: r.get(1)?, ts: r.get::<_, i64>(2)? as u64 })
+            })?
+            .collect()
+        })
+        .map_err(|e| io_error("cannot read the private conversations", &e))
     }
 
     fn prune(&self, before_ts: u64, max_rows: u32) -> Result<u32, StoreError> {

@@ -4,7 +4,8 @@
 
 use natter_core::memory_store::MemoryStore;
 use natter_core::store::{
-    HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, RoomRecord, Store, StoredMessage, StoredPrivate, Write,
+    HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store, StoredMessage,
+    StoredPrivate, Write,
 };
 use natter_store::{Durability, SqliteStore};
 use tempfile::TempDir;
@@ -718,5 +719,37 @@ fn deleting_an_account_deletes_its_private_messages() {
         assert_eq!(s.mailboxes().unwrap(), vec![]);
         // Others' conversations stay.
         assert_eq!(pmids(&s.private_history("~ann", "carol", q(None, None, 10)).unwrap()), (vec![4], false));
+    });
+}
+
+#[test]
+fn a_partys_conversations_are_listed_by_their_latest_message_in_a_time_range() {
+    each(|s| {
+        s.commit(&[
+            Write::Private(pm(1, "~ann", "~bob", false)),
+            Write::Private(pm(2, "carol", "~ann", false)),
+            Write::Private(pm(3, "~bob", "~ann", false)),
+            Write::Private(pm(4, "~bob", "carol", false)),
+            Write::Private(pm(5, "~ann", "dan", true)),
+        ])
+        .unwrap();
+        let target = |other: &str, nick: &str, mid: u64| PrivateTarget {
+            other_key: other.into(),
+            nick: nick.into(),
+            ts: t(mid),
+        };
+        // ann's three conversations, by their latest message; the nick as that message had it.
+        assert_eq!(
+            s.private_targets("~ann", 0, u64::MAX, 10).unwrap(),
+            vec![target("carol", "CAROL", 2), target("~bob", "BOB", 3), target("dan", "DAN", 5)]
+        );
+        // A time range (exclusive) and a limit (the oldest first).
+        assert_eq!(
+            s.private_targets("~ann", t(1), t(5), 10).unwrap(),
+            vec![target("carol", "CAROL", 2), target("~bob", "BOB", 3)]
+        );
+        assert_eq!(s.private_targets("~ann", 0, u64::MAX, 1).unwrap(), vec![target("carol", "CAROL", 2)]);
+        assert_eq!(s.private_targets("~nobody", 0, u64::MAX, 10).unwrap(), vec![]);
+        assert_eq!(s.private_targets("~ann", u64::MAX, 0, 10).unwrap(), vec![]);
     });
 }

@@ -20,7 +20,7 @@ use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_READS, MAX_PAGES_PER_SESSION};
 use crate::outbox::Piece;
 use crate::refusal::Refusal;
 use crate::request::Req;
-use crate::store::{HistoryQuery, StoreError, StoredMessage, StoredPrivate, account_key};
+use crate::store::{HistoryQuery, PrivateTarget, StoreError, StoredMessage, StoredPrivate, account_key};
 use crate::vocab::Name;
 use natter_proto::names::{fold, is_room_name, validate_nick};
 use std::sync::Arc;
@@ -46,6 +46,8 @@ enum Answer {
     },
     /// An account's mailbox, read at a login (`mailbox.rs`).
     Mail { key: String, read: Result<Vec<StoredPrivate>, StoreError> },
+    /// The private conversations to merge into an answer of active rooms.
+    Targets { req: Req, rooms: Vec<(Name, u64)>, limit: u32, read: Result<Vec<PrivateTarget>, StoreError> },
 }
 
 impl HistoryPage {
@@ -158,6 +160,31 @@ impl Hub {
             name,
             query,
             what: Wanted::Page { around, req },
+        });
+    }
+
+    /// Answers a request for active rooms (`rooms`, already chosen) of a session logged in to
+    /// an account once its private conversations active in `(after, before)` are read from
+    /// the store, merged in by time (IRC `CHATHISTORY TARGETS` lists both).
+    pub(super) fn add_private_targets(
+        &mut self,
+        id: SessionId,
+        rooms: Vec<(Name, u64)>,
+        (after_ts, before_ts): (u64, u64),
+        limit: u32,
+        req: Req,
+    ) {
+        if self.pages_pending(id) >= MAX_PAGES_PER_SESSION {
+            return self.refuse(id, req, Refusal::TooManyPending { limit: MAX_PAGES_PER_SESSION as u32 });
+        }
+        let party = self.party_key(id);
+        let ticket = self.hold_for_answer(id);
+        let (store, pages) = (self.store.clone(), self.pages.clone());
+        tokio::task::spawn_blocking(move || {
+            let read = store.private_targets(&party, after_ts, before_ts, limit);
+            let answer = Answer::Targets { req, rooms, limit, read };
+            // No receiver: the hub has stopped.
+            let _ = pages.send(HistoryPage { session: id, ticket, answer });
         });
     }
 
@@ -289,9 +316,25 @@ impl Hub {
             Answer::Replay { key, upto, count, joined, read } => {
                 self.on_replay(&key, upto, count, *joined, read)
             }
-            // Mailboxes are read beside the history readers (one a login, which the password
-            // check paces), not by them.
+            // Mailboxes and conversation lists are read beside the history readers (one a
+            // login, which the password check paces; one per request, counted among the
+            // session's pending pages), not by them.
             Answer::Mail { key, read } => return self.on_mail(id, ticket, key, read),
+            Answer::Targets { req, mut rooms, limit, read } => {
+                let event = match read {
+                    Ok(targets) => {
+                        rooms.extend(targets.into_iter().map(|t| (Name::from(t.nick.as_str()), t.ts)));
+                        rooms.sort_by_key(|&(_, ts)| ts);
+                        rooms.truncate(limit as usize);
+                        Event::ActiveRooms { req, rooms }
+                    }
+                    Err(e) => Event::Error {
+                        req,
+                        refusal: Refusal::HistoryUnavailable { problem: e.to_string().into() },
+                    },
+                };
+                return self.answer_held(id, ticket, event);
+            }
         };
         self.page_reads -= 1;
         // Pages of sessions that left meanwhile are not read at all.
