@@ -2,13 +2,11 @@
 //! past the top), Tab completion, and the editing keys of the input line. Enter hands the
 //! line to the command dispatch.
 
-use super::state::{Action, App};
+use super::state::{Action, App, HISTORY_PAGE};
 use natter_proto::names::fold;
 use natter_proto::native::ClientFrame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
-/// Messages asked for when scrolling past the oldest loaded one.
-pub(super) const HISTORY_PAGE: u32 = 50;
 /// Rows the mouse wheel scrolls.
 const WHEEL_ROWS: usize = 3;
 

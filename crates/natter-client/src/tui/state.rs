@@ -39,6 +39,10 @@ pub enum Action {
     Quit(Option<String>),
 }
 
+/// Messages asked for when scrolling past the oldest loaded one, or when a private
+/// conversation is first shown.
+pub(super) const HISTORY_PAGE: u32 = 50;
+
 /// A room or a private conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buffer {
@@ -248,7 +252,7 @@ impl App {
             room: b.name.clone(),
             before: b.oldest_mid(),
             after: None,
-            limit: Some(super::keys::HISTORY_PAGE),
+            limit: Some(HISTORY_PAGE),
             id: None,
         }))
     }
