@@ -269,3 +269,18 @@ async fn retention_deletes_what_is_older_at_start() {
     let kept = store.private_history("~ann", "bob", latest(10)).unwrap().0;
     assert_eq!(kept.iter().map(|m| m.mid).collect::<Vec<_>>(), [2]);
 }
+
+#[tokio::test]
+async fn a_message_the_recipient_ignores_is_not_kept_in_its_history() {
+    let store = Arc::new(MemoryStore::new());
+    account(&store, "ann");
+    let hub = hub::start(config(), store.clone()).unwrap();
+    let ann = join(&hub, "ann").await;
+    log_in(&hub, &ann, "ann").await;
+    let bob = join(&hub, "bob").await;
+    hub.command(ann.id, Command::Ignore { nick: Some("bob".into()), req: None }).await.unwrap();
+    ann.drain(&hub).await;
+    assert!(matches!(say_to(&hub, &bob, "ann", "let me in").await, Event::Ack { .. }));
+    assert_eq!(messages(&ann.drain(&hub).await), []);
+    assert_eq!(page(&hub, &ann, "bob", latest(10)).await, (vec![], false));
+}

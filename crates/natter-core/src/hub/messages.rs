@@ -121,9 +121,12 @@ impl Hub {
                     },
                 };
                 let to_nick = self.sessions[&to_id].nick.clone();
-                // Kept when a party is logged in to an account (guests' talk stays off disk).
-                let kept =
-                    !meta_only && (self.logged_in.contains_key(&id) || self.logged_in.contains_key(&to_id));
+                let blocked = self.sessions[&to_id].blocks(&sender_key, false);
+                // Kept when a party is logged in to an account (guests' talk stays off disk),
+                // unless the recipient ignores the sender: its history must not show it either.
+                let kept = !meta_only
+                    && !blocked
+                    && (self.logged_in.contains_key(&id) || self.logged_in.contains_key(&to_id));
                 let mid = kept.then(|| {
                     self.private_mid += 1;
                     self.private_mid
@@ -152,7 +155,7 @@ impl Hub {
                 let maybe_gone = (recipient.kind == SessionKind::Udp
                     && quiet_for >= self.config.udp_quiet.as_millis() as u64)
                     .then(|| recipient.nick.clone());
-                if !recipient.blocks(&sender_key, false) {
+                if !blocked {
                     self.reply(to_id, Event::Message(message.clone()));
                 }
                 let cid: Option<Box<str>> = cid.map(Into::into);
