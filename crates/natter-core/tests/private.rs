@@ -22,6 +22,7 @@ fn account(store: &MemoryStore, name: &str) {
         hash: hash_password(&format!("{}'s password", name.to_lowercase())).unwrap(),
         created_ts: 1,
         last_login_ts: None,
+        scram: None,
     };
     assert!(store.create_account(&record).unwrap());
 }

@@ -63,7 +63,17 @@ const MIGRATIONS: &[&str] = &[
         created_ts INTEGER NOT NULL,
         last_login_ts INTEGER
     ) STRICT, WITHOUT ROWID;",
-    // 6: private messages (`docs/accounts.md`): those of conversations with at least one
+    // 6: SASL. Each account's SCRAM-SHA-256 credential (RFC 5803 form; NULL for accounts made
+    // before, until their next password login), and the TLS client certificates (SHA-256
+    // fingerprints) registered to accounts for SASL EXTERNAL.
+    "ALTER TABLE accounts ADD COLUMN scram TEXT;
+     CREATE TABLE account_certificates (
+        fingerprint TEXT NOT NULL PRIMARY KEY,
+        folded TEXT NOT NULL,
+        added_ts INTEGER NOT NULL
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX account_certificates_by_account ON account_certificates (folded, added_ts);",
+    // 7: private messages (`docs/accounts.md`): those of conversations with at least one
     // party logged in to an account, and those waiting in an account's mailbox. Parties are
     // party keys (`~account` or a guest's folded nick); `low`/`high` are the conversation's
     // two keys in order. The id is one server-wide sequence (the rowid), so retention deletes

@@ -59,7 +59,7 @@ impl Hub {
     /// is acknowledged (saying so) once stored, and delivered at the account's next login.
     pub(super) fn mail(&mut self, id: SessionId, nick: &str, said: Said, sent: Sent, req: Req) {
         let Said { text, action, notice, .. } = said;
-        let Sent { from, ident, cid, scope, ts } = sent;
+        let Sent { from, ident, account, bot, cid, scope, ts } = sent;
         let to_key = account_key(&fold(nick));
         let size = self.mailboxes.get(&to_key).copied().unwrap_or_default();
         if size.count >= MAX_MAILBOX_MESSAGES || size.bytes + text.len() as u64 > u64::from(MAX_MAILBOX_BYTES)
@@ -77,9 +77,11 @@ impl Hub {
             room: None,
             from,
             ident,
+            account,
             to: Some(nick.into()),
             text: text.into(),
             action,
+            bot,
             notice,
             meta: None,
             mid: Some(mid),

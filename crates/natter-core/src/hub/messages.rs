@@ -18,6 +18,8 @@ use std::sync::Arc;
 pub(super) struct Sent {
     pub from: Name,
     pub ident: Name,
+    pub account: Option<Name>,
+    pub bot: bool,
     pub cid: Option<String>,
     pub scope: Scope,
     pub ts: u64,
@@ -53,6 +55,8 @@ impl Hub {
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.active_ts = ts;
         let (sender_key, from, ident) = (session.folded.clone(), session.nick.clone(), session.ident.clone());
+        let bot = session.bot;
+        let account = self.logged_in.get(&id).cloned();
         // Client ids belong to the identity that sent them, and are unique per target.
         let scope = match cid {
             Some(_) => Scope::of(id, &self.clients),
@@ -77,9 +81,11 @@ impl Hub {
                 room,
                 from,
                 ident,
+                account,
                 to,
                 text: text.into(),
                 action,
+                bot,
                 notice,
                 meta,
                 mid,
@@ -108,7 +114,7 @@ impl Hub {
                         Some(to_id) => to_id,
                         None if !meta_only && self.accounts.contains_key(&folded_nick) => {
                             let said = Said { text, action, notice, meta: None };
-                            let sent = Sent { from, ident, cid, scope, ts };
+                            let sent = Sent { from, ident, account, bot, cid, scope, ts };
                             return self.mail(id, &nick, said, sent, req);
                         }
                         None => {
@@ -135,9 +141,11 @@ impl Hub {
                     room: None,
                     from,
                     ident,
+                    account,
                     to: Some(to_nick),
                     text: text.into(),
                     action,
+                    bot,
                     notice,
                     meta,
                     mid,
@@ -204,9 +212,11 @@ impl Hub {
                     room: Some(room.name.clone()),
                     from,
                     ident,
+                    account,
                     to: None,
                     text: text.into(),
                     action,
+                    bot,
                     notice,
                     meta,
                     mid,
@@ -320,6 +330,8 @@ impl Hub {
         sender.active_ts = ts;
         sender.asked_operators = true;
         let (sender_key, from, ident) = (sender.folded.clone(), sender.nick.clone(), sender.ident.clone());
+        let sender_bot = sender.bot;
+        let account = self.logged_in.get(&id).cloned();
         let operators: Vec<(SessionId, Name)> = self
             .sessions
             .iter()
@@ -338,9 +350,11 @@ impl Hub {
                 room: None,
                 from: from.clone(),
                 ident: ident.clone(),
+                account: account.clone(),
                 to: Some(to_nick),
                 text: text.clone(),
                 action: false,
+                bot: sender_bot,
                 notice: false,
                 meta: None,
                 mid: None,

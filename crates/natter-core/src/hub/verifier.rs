@@ -14,11 +14,14 @@
 //! time does not jump past a login being checked).
 
 use super::SessionId;
-use crate::password::{Password, hash_password, needs_rehash, verify_password};
+use crate::authenticate::AuthAnswer;
+use crate::password::{Password, hash_password, needs_rehash, password_secrets, verify_password};
+use crate::scram::ScramCredential;
 use crate::store::{AccountRecord, Store, StoreError};
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Password checks running at once.
 pub(crate) const MAX_CHECKS: usize = 2;
@@ -33,13 +36,24 @@ pub(crate) enum Job {
     Login { folded: String, password: Password },
     /// Check `old` against the account, then store the hash of `new`.
     Passwd { folded: String, old: Password, new: Password },
+    /// Read the account's SCRAM credential (no hashing: a store read).
+    ScramCredential { folded: String },
+    /// Check a SCRAM proof of `auth_message` against the account's credential.
+    ScramProof { folded: String, auth_message: String, proof: Vec<u8> },
+    /// Find the account a client certificate is registered to.
+    Certificate { fingerprint: String },
 }
 
 impl Job {
     /// The folded account name the job concerns.
     fn folded(&self) -> &str {
         match self {
-            Job::Register { folded, .. } | Job::Login { folded, .. } | Job::Passwd { folded, .. } => folded,
+            Job::Register { folded, .. }
+            | Job::Login { folded, .. }
+            | Job::Passwd { folded, .. }
+            | Job::ScramCredential { folded }
+            | Job::ScramProof { folded, .. } => folded,
+            Job::Certificate { .. } => "",
         }
     }
 }
@@ -54,15 +68,38 @@ pub(crate) enum Outcome {
     LoggedIn { account: Option<AccountRecord>, known: bool },
     /// Whether the current password was right (and the new one stored).
     PasswordChanged(bool),
+    /// The account's SCRAM credential; `None`: no such account, or none yet.
+    Scram(Option<ScramCredential>),
+    /// The account and the server's signature when the SCRAM proof was right.
+    ScramChecked { account: Option<(AccountRecord, [u8; 32])>, known: bool },
+    /// The account a certificate is registered to.
+    Certificate(Option<AccountRecord>),
     /// The store failed.
     Failed(StoreError),
 }
 
+/// Who waits for a job's answer.
+pub(crate) enum Asker {
+    /// A session: the answer takes its place among the session's held answers.
+    Session { session: SessionId, ticket: u64 },
+    /// A connection not logged in yet (IRC SASL), waiting on the channel; `from` is its
+    /// address, which a wrong password counts against.
+    Door { answer: oneshot::Sender<AuthAnswer>, from: Option<IpAddr> },
+}
+
+impl Asker {
+    /// False once nobody waits for the answer any more.
+    fn waits(&self, alive: &impl Fn(SessionId) -> bool) -> bool {
+        match self {
+            Asker::Session { session, .. } => alive(*session),
+            Asker::Door { answer, .. } => !answer.is_closed(),
+        }
+    }
+}
+
 /// A job's answer, on its way back to the hub.
 pub(crate) struct Checked {
-    pub session: SessionId,
-    /// The place the answer takes among the session's held answers.
-    pub ticket: u64,
+    pub asker: Asker,
     pub req: crate::request::Req,
     /// The folded account name the job concerned.
     pub folded: String,
@@ -71,8 +108,7 @@ pub(crate) struct Checked {
 
 /// A job waiting for a checker.
 pub(crate) struct Queued {
-    pub session: SessionId,
-    pub ticket: u64,
+    pub asker: Asker,
     pub req: crate::request::Req,
     pub job: Job,
 }
@@ -107,7 +143,7 @@ impl Verifier {
     pub fn finished(&mut self, store: &Arc<dyn Store>, alive: impl Fn(SessionId) -> bool) {
         self.running -= 1;
         while let Some(next) = self.queue.pop_front() {
-            if alive(next.session) {
+            if next.asker.waits(&alive) {
                 self.start(store, next);
                 break;
             }
@@ -118,14 +154,14 @@ impl Verifier {
         self.running += 1;
         let store = store.clone();
         let done = self.done.clone();
-        let Queued { session, ticket, req, job } = queued;
+        let Queued { asker, req, job } = queued;
         tokio::task::spawn_blocking(move || {
             let folded = job.folded().to_string();
             let outcome = hashers().run(move || run(&*store, job).1).unwrap_or_else(|| {
                 Outcome::Failed(StoreError::Io("the password check failed unexpectedly".into()))
             });
             // No receiver: the hub has stopped.
-            let _ = done.send(Checked { session, ticket, req, folded, outcome });
+            let _ = done.send(Checked { asker, req, folded, outcome });
         });
     }
 }
@@ -188,15 +224,16 @@ fn hashers() -> &'static Hashers {
 fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
     match job {
         Job::Register { folded, name, password } => {
-            let outcome = match hash_password(password.expose()) {
-                Ok(hash) => {
+            let outcome = match password_secrets(password.expose()) {
+                Ok(secrets) => {
                     let now = crate::time::now_ms();
                     let record = AccountRecord {
                         folded: folded.clone(),
                         name,
-                        hash,
+                        hash: secrets.hash,
                         created_ts: now,
                         last_login_ts: Some(now),
+                        scram: Some(secrets.scram),
                     };
                     store.create_account(&record).map_or_else(Outcome::Failed, Outcome::Registered)
                 }
@@ -216,7 +253,13 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
                         if needs_rehash(&a.hash)
                             && let Ok(hash) = hash_password(password.expose())
                         {
-                            let _ = store.set_account_hash(&a.folded, &hash);
+                            let _ = store.set_account_hash(&a.folded, &hash, a.scram.as_deref());
+                        }
+                        // An account made before SCRAM gets its credential now.
+                        if a.scram.is_none()
+                            && let Ok(scram) = ScramCredential::new(password.expose())
+                        {
+                            let _ = store.set_account_scram(&a.folded, &scram.to_stored());
                         }
                     }
                     Outcome::LoggedIn { account, known }
@@ -229,9 +272,9 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
             let outcome = match store.account(&folded) {
                 Ok(record) => {
                     if verify_password(old.expose(), record.as_ref().map(|r| r.hash.as_str())) {
-                        match hash_password(new.expose()) {
-                            Ok(hash) => store
-                                .set_account_hash(&folded, &hash)
+                        match password_secrets(new.expose()) {
+                            Ok(secrets) => store
+                                .set_account_hash(&folded, &secrets.hash, Some(&secrets.scram))
                                 .map_or_else(Outcome::Failed, Outcome::PasswordChanged),
                             Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
                         }
@@ -243,5 +286,51 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
             };
             (folded, outcome)
         }
+        Job::ScramCredential { folded } => {
+            let outcome = match store.account(&folded) {
+                Ok(record) => Outcome::Scram(record.and_then(|r| scram_of(&r))),
+                Err(e) => Outcome::Failed(e),
+            };
+            (folded, outcome)
+        }
+        Job::ScramProof { folded, auth_message, proof } => {
+            let outcome = match store.account(&folded) {
+                Ok(record) => {
+                    let known = record.is_some();
+                    let checked = record.and_then(|r| {
+                        let signature = scram_of(&r)?.verify(auth_message.as_bytes(), &proof)?;
+                        Some((r, signature))
+                    });
+                    if let Some((a, _)) = &checked {
+                        let _ = store.touch_account(&a.folded, crate::time::now_ms());
+                    }
+                    Outcome::ScramChecked { account: checked, known }
+                }
+                Err(e) => Outcome::Failed(e),
+            };
+            (folded, outcome)
+        }
+        Job::Certificate { fingerprint } => {
+            let outcome = match store.account_by_certificate(&fingerprint) {
+                Ok(record) => {
+                    if let Some(a) = &record {
+                        let _ = store.touch_account(&a.folded, crate::time::now_ms());
+                    }
+                    Outcome::Certificate(record)
+                }
+                Err(e) => Outcome::Failed(e),
+            };
+            (String::new(), outcome)
+        }
     }
+}
+
+/// An account's SCRAM credential, when it has a readable one (a damaged one is logged).
+fn scram_of(account: &AccountRecord) -> Option<ScramCredential> {
+    let stored = account.scram.as_deref()?;
+    ScramCredential::from_stored(stored)
+        .map_err(
+            |e| tracing::error!(account = %account.name, error = %e, "a stored SCRAM credential is damaged"),
+        )
+        .ok()
 }

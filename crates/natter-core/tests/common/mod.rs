@@ -24,6 +24,7 @@ pub fn registration(nick: &str, outbox: &Outbox) -> Registration {
         password: None,
         addr: None,
         client_secret: None,
+        account: None,
         req: None,
     }
 }
