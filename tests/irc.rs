@@ -3,26 +3,8 @@
 
 mod common;
 
-use common::{Client, Server, json, native, text};
+use common::{Client, Server, irc_with_caps, json, native, text};
 use std::net::SocketAddr;
-
-/// Registers an IRC client with CAP negotiation and waits for the end of the burst.
-fn irc_with_caps(addr: SocketAddr, nick: &str, caps: &str) -> Client {
-    let mut c = Client::connect(addr);
-    c.line("CAP LS 302");
-    c.expect("CAP * LS");
-    if !caps.is_empty() {
-        c.line(&format!("CAP REQ :{caps}"));
-        c.expect("CAP * ACK");
-    }
-    c.line(&format!("NICK {nick}"));
-    c.line(&format!("USER {nick} 0 * :Real {nick}"));
-    c.line("CAP END");
-    c.expect(&format!(" 001 {nick} :Welcome"));
-    c.expect(" 376 ");
-    c.expect(" 366 ");
-    c
-}
 
 fn irc(addr: SocketAddr, nick: &str) -> Client {
     irc_with_caps(addr, nick, "")

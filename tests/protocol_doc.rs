@@ -290,6 +290,7 @@ fn every_frame_type_and_error_code_is_shown() {
         ErrorCode::NotLoggedIn,
         ErrorCode::WeakPassword,
         ErrorCode::NickRegistered,
+        ErrorCode::MailboxFull,
     ];
     let missing_client: Vec<_> = want_client.iter().filter(|t| !client.contains(**t)).collect();
     let missing_server: Vec<_> = want_server.iter().filter(|t| !server.contains(**t)).collect();

@@ -291,3 +291,30 @@ fn a_connection_that_keeps_starting_exchanges_is_closed() {
     c.expect("ERROR :Closing Link");
     assert!(c.closed());
 }
+
+/// A message sent to an account while nobody was logged in to it comes to the session that
+/// logs in to it with SASL, after the registration burst, with its time.
+#[test]
+fn a_sasl_login_brings_what_waited_in_the_mailbox() {
+    let server = Server::start(&[]);
+    let mut bob = common::native(server.tcp, "bob");
+    bob.line(r#"{"type":"register","password":"correct horse","id":"r"}"#);
+    assert_eq!(common::json(&bob.expect(r#""id":"r""#))["change"], "registered");
+    bob.line(r#"{"type":"quit"}"#);
+    assert!(bob.closed());
+    let mut ann = common::native(server.tcp, "ann");
+    ann.line(r#"{"type":"send","to":"bob","text":"while you were out","id":"s"}"#);
+    let ack = common::json(&ann.expect(r#""id":"s""#));
+    assert_eq!(ack["offline"], true, "{ack}");
+    let mut c = negotiating(&server);
+    c.line("AUTHENTICATE PLAIN");
+    c.expect("AUTHENTICATE +");
+    c.line(&format!("AUTHENTICATE {}", plain("", "bob", "correct horse")));
+    c.expect(" 903 * :SASL authentication successful");
+    c.line("NICK bob\r\nUSER bob 0 * :Bob\r\nCAP END");
+    c.expect(" 001 bob ");
+    let burst = c.irc_ping();
+    let mail: Vec<&String> = burst.iter().filter(|l| l.contains(" PRIVMSG bob :")).collect();
+    assert_eq!(mail.len(), 1, "{burst:#?}");
+    assert!(mail[0].ends_with(":ann!ann@history PRIVMSG bob :while you were out"), "{}", mail[0]);
+}

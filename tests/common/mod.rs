@@ -509,3 +509,21 @@ impl Drop for ConsoleServer {
         let _ = self.child.wait();
     }
 }
+
+/// Registers an IRC client with CAP negotiation and waits for the end of the burst.
+pub fn irc_with_caps(addr: SocketAddr, nick: &str, caps: &str) -> Client {
+    let mut c = Client::connect(addr);
+    c.line("CAP LS 302");
+    c.expect("CAP * LS");
+    if !caps.is_empty() {
+        c.line(&format!("CAP REQ :{caps}"));
+        c.expect("CAP * ACK");
+    }
+    c.line(&format!("NICK {nick}"));
+    c.line(&format!("USER {nick} 0 * :Real {nick}"));
+    c.line("CAP END");
+    c.expect(&format!(" 001 {nick} :Welcome"));
+    c.expect(" 376 ");
+    c.expect(" 366 ");
+    c
+}

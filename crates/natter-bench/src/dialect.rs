@@ -361,6 +361,7 @@ mod tests {
             ts: 1,
             duplicate: false,
             away: None,
+            offline: false,
         });
         assert_eq!(Protocol::Native.classify(&ack), Incoming::Ack);
         let bye = server_line(&ServerFrame::Bye { reason: "too slow".into() });

@@ -145,6 +145,7 @@ fn native_line(
                 ts: 1,
                 duplicate: false,
                 away: None,
+                offline: false,
             }));
             broadcast(
                 members,

@@ -95,16 +95,16 @@ pub fn plan(line: &str, current: &Target) -> Plan {
                 Ok(room) => Plan::Submit(ClientFrame::Topic { room, topic, id: None }),
                 Err(p) => *p,
             },
-            SlashCommand::History { room, count } => match room_of(room) {
-                Ok(room) => Plan::Submit(ClientFrame::History {
-                    room,
-                    before: None,
-                    after: None,
-                    limit: Some(count.unwrap_or(20)),
-                    id: None,
+            // In a private conversation: its history (kept by the server for accounts).
+            SlashCommand::History { room, count } => Plan::Submit(ClientFrame::History {
+                room: room.unwrap_or_else(|| match current {
+                    Target::Room(r) | Target::Nick(r) => r.clone(),
                 }),
-                Err(p) => *p,
-            },
+                before: None,
+                after: None,
+                limit: Some(count.unwrap_or(20)),
+                id: None,
+            }),
             // The server lists who is ignored when asked to ignore nobody.
             SlashCommand::Ignore(nick) => {
                 Plan::Submit(ClientFrame::Ignore { nick: nick.unwrap_or_default(), id: None })
@@ -205,6 +205,17 @@ mod tests {
             Plan::Send { target: Target::Nick("ann".into()), text: "psst".into(), action: false }
         );
         assert!(matches!(plan("/part", &bob), Plan::Error(_)));
+        // A private conversation's own history (the server keeps it for accounts).
+        assert_eq!(
+            plan("/history 5", &bob),
+            Plan::Submit(ClientFrame::History {
+                room: "bob".into(),
+                before: None,
+                after: None,
+                limit: Some(5),
+                id: None
+            })
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub struct ChatMessage {
     /// `+name=value`, escaped, `;`-separated), relayed to recipients that understand it; a
     /// message with metadata and no text is a metadata-only message (a typing notice).
     pub meta: Option<Name>,
-    /// Server id (per room), when stored.
+    /// Server id, when stored: per room for a room message; for a private message, one
+    /// server-wide sequence (increasing within each conversation).
     pub mid: Option<u64>,
     /// Id of a live message that has no stored id (private, ephemeral, tag-only), unique in
     /// this server's lifetime and across restarts; 0 for history.
@@ -46,11 +47,12 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A server-side id for this message that is unique on the server and stable across
     /// restarts: `<room hash>-<id>` for a stored room message (the same string live and in
-    /// history, so a client can page from it), `u<hex>` otherwise. [`parse_stable_id`]
-    /// reverses the first form.
+    /// history, so a client can page from it), `p<id>` for a stored private message,
+    /// `u<hex>` otherwise. [`parse_stable_id`] and [`parse_private_id`] reverse the first two.
     pub fn stable_id(&self) -> String {
         match (&self.room, self.mid) {
             (Some(room), Some(mid)) => room_stable_id(&natter_proto::names::fold(room), mid),
+            (None, Some(mid)) => format!("p{mid}"),
             _ => format!("u{:x}", self.uid),
         }
     }
@@ -69,6 +71,16 @@ pub fn parse_stable_id(room_folded: &str, msgid: &str) -> Option<u64> {
         return None;
     }
     mid.parse().ok().filter(|&m| m > 0)
+}
+
+/// The stored id named by the stable id of a stored private message (`p<id>`); `None` for
+/// any other string.
+pub fn parse_private_id(msgid: &str) -> Option<u64> {
+    let digits = msgid.strip_prefix('p')?;
+    if digits.starts_with('+') {
+        return None;
+    }
+    digits.parse().ok().filter(|&m| m > 0)
 }
 
 /// FNV-1a of a room's folded name, folded to 32 bits: stable across versions and platforms (unlike the
@@ -258,6 +270,9 @@ pub enum Event {
         duplicate: bool,
         /// For a private message to someone away: their away message.
         away: Option<Name>,
+        /// For a private message to a registered account nobody is logged in to: it was
+        /// stored in the account's mailbox, to be delivered at its next login.
+        offline: bool,
     },
     /// Someone joined a room.
     Join {

@@ -41,3 +41,8 @@ pub const MAX_WATCHES: usize = 100;
 /// Most nicks in one page of `who` (and its default): a room or server of tens of thousands
 /// is listed a page at a time, each page costing its size, however big the server.
 pub const MAX_WHO_PAGE: u32 = 1000;
+/// Most messages waiting in one account's mailbox (sent while nobody was logged in to it):
+/// all of them are delivered at once at the next login, so the cap is also that login's bound.
+pub const MAX_MAILBOX_MESSAGES: u32 = 100;
+/// Most bytes of text waiting in one account's mailbox.
+pub const MAX_MAILBOX_BYTES: u32 = 64 * 1024;

@@ -2,7 +2,8 @@
 //! behaviour that every real store must match.
 
 use crate::store::{
-    AccountRecord, HistoryQuery, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write,
+    AccountRecord, HistoryQuery, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store, StoreError,
+    StoredMessage, StoredPrivate, Write, account_key, conversation,
 };
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,8 +13,21 @@ struct Data {
     rooms: BTreeMap<String, RoomRecord>,
     messages: BTreeMap<String, Vec<StoredMessage>>,
     accounts: BTreeMap<String, AccountRecord>,
+    /// Every private message, by id.
+    private: BTreeMap<u64, StoredPrivate>,
     /// Certificate fingerprint -> (folded account, when added).
     certificates: BTreeMap<String, (String, u64)>,
+}
+
+/// One page of `selected` (oldest first, every one admitted by `query`), and whether more remain.
+fn page_of<T: Clone>(selected: Vec<&T>, query: HistoryQuery) -> (Vec<T>, bool) {
+    let limit = query.limit as usize;
+    let more = selected.len() > limit;
+    if query.forwards() {
+        (selected.into_iter().take(limit).cloned().collect(), more)
+    } else {
+        (selected[selected.len().saturating_sub(limit)..].iter().map(|m| (*m).clone()).collect(), more)
+    }
 }
 
 /// An in-memory [`Store`]; nothing survives the process.
@@ -60,6 +74,16 @@ impl Store for MemoryStore {
                         data.rooms.remove(key);
                     }
                 }
+                Write::Private(m) => {
+                    data.private.insert(m.mid, m.clone());
+                }
+                Write::Delivered { to_key, upto } => {
+                    for m in data.private.range_mut(..=upto).map(|(_, m)| m) {
+                        if m.to_key == *to_key {
+                            m.undelivered = false;
+                        }
+                    }
+                }
             }
         }
         Ok(())
@@ -68,16 +92,92 @@ impl Store for MemoryStore {
     fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         let data = self.data();
         let msgs = data.messages.get(room).map(Vec::as_slice).unwrap_or(&[]);
-        let limit = query.limit as usize;
         let selected: Vec<&StoredMessage> = msgs.iter().filter(|m| query.admits(m.mid, m.ts)).collect();
-        let (page, more) = if query.forwards() {
-            let more = selected.len() > limit;
-            (selected.into_iter().take(limit).cloned().collect(), more)
-        } else {
-            let more = selected.len() > limit;
-            (selected[selected.len().saturating_sub(limit)..].iter().map(|m| (*m).clone()).collect(), more)
-        };
-        Ok((page, more))
+        Ok(page_of(selected, query))
+    }
+
+    fn last_private_mid(&self) -> Result<u64, StoreError> {
+        Ok(self.data().private.keys().next_back().copied().unwrap_or(0))
+    }
+
+    fn mailboxes(&self) -> Result<Vec<MailboxSize>, StoreError> {
+        let data = self.data();
+        let mut sizes: BTreeMap<&str, MailboxSize> = BTreeMap::new();
+        for m in data.private.values().filter(|m| m.undelivered) {
+            let size = sizes.entry(&m.to_key).or_insert_with(|| MailboxSize {
+                to_key: m.to_key.clone(),
+                count: 0,
+                bytes: 0,
+            });
+            size.count += 1;
+            size.bytes += m.text.len() as u64;
+        }
+        Ok(sizes.into_values().collect())
+    }
+
+    fn mailbox(&self, to_key: &str, limit: u32) -> Result<Vec<StoredPrivate>, StoreError> {
+        let data = self.data();
+        let waiting = data.private.values().filter(|m| m.undelivered && m.to_key == to_key);
+        Ok(waiting.take(limit as usize).cloned().collect())
+    }
+
+    fn private_history(
+        &self,
+        a: &str,
+        b: &str,
+        query: HistoryQuery,
+    ) -> Result<(Vec<StoredPrivate>, bool), StoreError> {
+        let data = self.data();
+        let pair = conversation(a, b);
+        let selected: Vec<&StoredPrivate> = data
+            .private
+            .values()
+            .filter(|m| conversation(&m.from_key, &m.to_key) == pair && query.admits(m.mid, m.ts))
+            .collect();
+        Ok(page_of(selected, query))
+    }
+
+    fn private_targets(
+        &self,
+        party: &str,
+        after_ts: u64,
+        before_ts: u64,
+        limit: u32,
+    ) -> Result<Vec<PrivateTarget>, StoreError> {
+        let data = self.data();
+        let mut latest: BTreeMap<&str, PrivateTarget> = BTreeMap::new();
+        let in_range = |m: &&StoredPrivate| m.ts > after_ts && m.ts < before_ts;
+        for m in data.private.values().filter(in_range) {
+            let (other, nick) = if m.from_key == party {
+                (&m.to_key, &m.to_nick)
+            } else if m.to_key == party {
+                (&m.from_key, &m.nick)
+            } else {
+                continue;
+            };
+            latest.insert(other, PrivateTarget { other_key: other.clone(), nick: nick.clone(), ts: m.ts });
+        }
+        let mut targets: Vec<PrivateTarget> = latest.into_values().collect();
+        targets.sort_by(|a, b| (a.ts, &a.other_key).cmp(&(b.ts, &b.other_key)));
+        targets.truncate(limit as usize);
+        Ok(targets)
+    }
+
+    fn prune(&self, before_ts: u64, max_rows: u32) -> Result<u32, StoreError> {
+        let mut data = self.data();
+        let mut left = max_rows as usize;
+        for msgs in data.messages.values_mut() {
+            let old = msgs.iter().take(left).take_while(|m| m.ts < before_ts).count();
+            msgs.drain(..old);
+            left -= old;
+        }
+        let old: Vec<u64> =
+            data.private.values().take(left).take_while(|m| m.ts < before_ts).map(|m| m.mid).collect();
+        for mid in &old {
+            data.private.remove(mid);
+        }
+        left -= old.len();
+        Ok(max_rows - left as u32)
     }
 
     fn account(&self, folded: &str) -> Result<Option<AccountRecord>, StoreError> {
@@ -153,6 +253,8 @@ impl Store for MemoryStore {
 
     fn delete_account(&self, folded: &str) -> Result<bool, StoreError> {
         let mut data = self.data();
+        let key = account_key(folded);
+        data.private.retain(|_, m| m.from_key != key && m.to_key != key);
         data.certificates.retain(|_, (f, _)| f != folded);
         Ok(data.accounts.remove(folded).is_some())
     }

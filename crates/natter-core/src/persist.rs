@@ -3,6 +3,10 @@
 //!
 //! The hub never waits for storage. Under load, batches grow and the per-message cost of a
 //! commit shrinks; when idle, a lone message waits at most [`LINGER`] for company.
+//!
+//! The same thread applies retention (`history_days`): at start and every [`PRUNE_EVERY`], it
+//! deletes what is older, [`PRUNE_BATCH`] messages at a time with commits in between, so that
+//! a first prune of a big database never holds commits back for long.
 
 use crate::store::{Store, Write};
 use std::sync::Arc;
@@ -15,6 +19,11 @@ const MAX_BATCH: usize = 4096;
 /// far less per message (one transaction, each index page written once); the sender's ack waits
 /// at most this much longer, delivery to the room not at all.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Most messages one retention batch deletes (one short write transaction).
+const PRUNE_BATCH: u32 = 1000;
+/// How often retention looks for messages that have grown too old.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The result of one commit, covering `count` writes in the order they were queued.
 #[derive(Debug)]
@@ -30,12 +39,36 @@ pub(crate) struct Persister {
 }
 
 impl Persister {
-    /// Starts the commit thread; outcomes arrive on `done`.
-    pub fn start(store: Arc<dyn Store>, done: mpsc::UnboundedSender<Committed>) -> std::io::Result<Self> {
+    /// Starts the commit thread; outcomes arrive on `done`. With `keep` (retention), messages
+    /// older than that are deleted at start and every [`PRUNE_EVERY`].
+    pub fn start(
+        store: Arc<dyn Store>,
+        done: mpsc::UnboundedSender<Committed>,
+        keep: Option<std::time::Duration>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = std_mpsc::channel::<Write>();
         let thread = std::thread::Builder::new().name("natter-commit".into()).spawn(move || {
             let mut batch = Vec::new();
-            while let Ok(first) = rx.recv() {
+            let mut prune_at = keep.map(|_| std::time::Instant::now());
+            loop {
+                if let (Some(keep), Some(at)) = (keep, prune_at)
+                    && at <= std::time::Instant::now()
+                {
+                    prune_at = Some(prune_once(&*store, keep));
+                }
+                let first = match prune_at {
+                    Some(at) => {
+                        match rx.recv_timeout(at.saturating_duration_since(std::time::Instant::now())) {
+                            Ok(first) => first,
+                            Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
+                            Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
+                    None => match rx.recv() {
+                        Ok(first) => first,
+                        Err(_) => break,
+                    },
+                };
                 batch.push(first);
                 // Sleep through the linger, then take everything queued meanwhile: waiting in
                 // recv_timeout instead would wake this thread once per queued write, and each
@@ -79,6 +112,30 @@ impl Persister {
         self.tx.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// One retention batch: deletes up to [`PRUNE_BATCH`] messages older than `keep`, and says
+/// when the next batch is due (at once, after whatever commits are waiting, while there is
+/// more to delete).
+fn prune_once(store: &dyn Store, keep: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let before_ts = crate::time::now_ms().saturating_sub(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX));
+    match store.prune(before_ts, PRUNE_BATCH) {
+        Ok(deleted) if deleted >= PRUNE_BATCH => {
+            tracing::debug!(deleted, "deleted messages past the retention time; more to go");
+            now
+        }
+        Ok(deleted) => {
+            if deleted > 0 {
+                tracing::info!(deleted, "deleted messages past the retention time");
+            }
+            now + PRUNE_EVERY
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "deleting messages past the retention time failed");
+            now + PRUNE_EVERY
         }
     }
 }

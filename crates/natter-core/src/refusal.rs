@@ -125,6 +125,16 @@ pub enum Refusal {
         /// The nickname as given.
         nick: Name,
     },
+    /// A private message to a registered account nobody is logged in to, whose mailbox
+    /// already holds as much as it may.
+    MailboxFull {
+        /// The account's name, as the sender gave it.
+        nick: Name,
+        /// Most messages a mailbox holds.
+        messages: u32,
+        /// Most bytes of text a mailbox holds.
+        bytes: u32,
+    },
     /// The named user is not in the room.
     UserNotInRoom {
         /// The user.
@@ -313,6 +323,12 @@ impl fmt::Display for Refusal {
             Refusal::SecretRoom { room } => write!(f, "you are not in {room}"),
             Refusal::NoSuchNick { nick } => write!(f, "{nick} is not online"),
             Refusal::NoSuchRecipient { nick } => write!(f, "{nick} is not online; /ls lists who is"),
+            Refusal::MailboxFull { nick, messages, bytes } => write!(
+                f,
+                "{nick} is offline and their mailbox is full ({messages} messages or {} KiB wait for \
+                 them); try again after they log in",
+                bytes / 1024
+            ),
             Refusal::UserNotInRoom { nick, room } => write!(f, "{nick} is not in {room}"),
             Refusal::AlreadyInRoom { nick, room } => write!(f, "{nick} is already in {room}"),
             Refusal::EmptyMessage => f.write_str("message is empty; type some text"),

@@ -79,6 +79,80 @@ pub enum Write {
     /// Forget the room with this folded name, if it has no stored message (the hub forgets
     /// rooms that were made and left without anything worth keeping).
     ForgetRoom(String),
+    /// Append a private message (to someone logged in to an account, or from someone who is,
+    /// or to an account nobody is logged in to: then it waits in that account's mailbox).
+    Private(StoredPrivate),
+    /// The messages waiting in `to_key`'s mailbox up to id `upto` (included) were delivered:
+    /// they are never delivered again, also after a restart.
+    Delivered {
+        /// The recipient's party key (see [`StoredPrivate::to_key`]).
+        to_key: String,
+        /// The last id delivered.
+        upto: u64,
+    },
+}
+
+/// A stored private message. Its two parties are named by their party keys: `~` and the
+/// folded account name for someone logged in to an account (the account, under any nickname,
+/// is the party), else the folded nickname (a guest: whoever holds the nick). A conversation
+/// is the pair of keys, whichever way the message went ([`conversation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPrivate {
+    /// Server id: one increasing sequence for every private message on the server, so ids
+    /// increase within each conversation and page like a room's (with gaps).
+    pub mid: u64,
+    /// Milliseconds since the epoch.
+    pub ts: u64,
+    /// The sender's party key.
+    pub from_key: String,
+    /// The sender's nickname when sent.
+    pub nick: String,
+    /// The recipient's party key.
+    pub to_key: String,
+    /// The recipient's nickname as the sender addressed it.
+    pub to_nick: String,
+    /// Text.
+    pub text: String,
+    /// True for `/me`.
+    pub action: bool,
+    /// True for a notice.
+    pub notice: bool,
+    /// True while it waits in the recipient's mailbox (sent while no session was logged in
+    /// to the recipient's account), until a [`Write::Delivered`] covers it.
+    pub undelivered: bool,
+}
+
+/// The party key of someone logged in to the account whose folded name is `folded_account`.
+pub fn account_key(folded_account: &str) -> String {
+    format!("~{folded_account}")
+}
+
+/// The stored key of the conversation between two parties: the pair of their keys, lower
+/// first, so that both directions are one conversation.
+pub fn conversation<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// A private conversation with recent messages ([`Store::private_targets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateTarget {
+    /// The other party's key.
+    pub other_key: String,
+    /// The other party's nickname in the latest message.
+    pub nick: String,
+    /// The latest message's time (ms).
+    pub ts: u64,
+}
+
+/// How much waits in one account's mailbox: the hub caps both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxSize {
+    /// The recipient's party key.
+    pub to_key: String,
+    /// Messages waiting.
+    pub count: u32,
+    /// Bytes of their text.
+    pub bytes: u64,
 }
 
 /// A page query, as in the native `history` frame and IRCv3 `CHATHISTORY`: bounds by id
@@ -301,7 +375,8 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Deletes an account; `false` when there was none.
+    /// Deletes an account, and its private messages (its mailbox and its conversations), so
+    /// that whoever registers the name next cannot read them; `false` when there was none.
     fn delete_account(&self, _folded: &str) -> Result<bool, StoreError> {
         Ok(false)
     }
@@ -310,6 +385,59 @@ pub trait Store: Send + Sync + 'static {
     /// the hub then reads its table of registered names again. `0` for stores that no other
     /// process writes.
     fn outside_writes(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// The highest private message id used so far (0 for none): the hub goes on from it.
+    ///
+    /// The private message methods have defaults for stores that keep none (test doubles):
+    /// nothing is stored, so nothing is found.
+    fn last_private_mid(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// Every mailbox that holds undelivered messages, with its size (read at start, so that
+    /// the hub knows whom to deliver to at login and can cap each mailbox).
+    fn mailboxes(&self) -> Result<Vec<MailboxSize>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// The oldest `limit` undelivered messages of `to_key`'s mailbox, oldest first.
+    fn mailbox(&self, _to_key: &str, _limit: u32) -> Result<Vec<StoredPrivate>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// One page of the conversation between parties `a` and `b` (either order), like
+    /// [`Store::history`] for a room.
+    fn private_history(
+        &self,
+        _a: &str,
+        _b: &str,
+        _query: HistoryQuery,
+    ) -> Result<(Vec<StoredPrivate>, bool), StoreError> {
+        Ok((Vec::new(), false))
+    }
+
+    /// The conversations of party `party` with a message sent between `after_ts` and
+    /// `before_ts` (exclusive): the other party, its nickname in the latest such message, and
+    /// that message's time; the `limit` whose latest message is oldest, ordered by that time
+    /// (IRC `CHATHISTORY TARGETS`).
+    fn private_targets(
+        &self,
+        _party: &str,
+        _after_ts: u64,
+        _before_ts: u64,
+        _limit: u32,
+    ) -> Result<Vec<PrivateTarget>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Deletes at most `max_rows` room and private messages sent before `before_ts` (ms), and
+    /// returns how many it deleted: retention (`history_days`) runs it in small batches on the
+    /// commit thread, between commits, so that a big first prune never stalls them. Messages
+    /// are taken oldest first in each room (and in the private sequence), stopping at the
+    /// first one that is recent enough.
+    fn prune(&self, _before_ts: u64, _max_rows: u32) -> Result<u32, StoreError> {
         Ok(0)
     }
 

@@ -3,75 +3,17 @@
 
 mod common;
 
+use common::{join, try_join};
+
 use natter_core::event::AccountChange;
-use natter_core::hub::{self, NickProtection, SessionId};
+use natter_core::hub::{self, NickProtection};
 use natter_core::memory_store::MemoryStore;
 use natter_core::password::{PasswordProblem, hash_password};
 use natter_core::refusal::Throttled;
 use natter_core::store::AccountRecord;
-use natter_core::{Command, DoorNote, Event, HubConfig, HubHandle, NextBatch, Outbox, Refusal, Store};
+use natter_core::{Command, DoorNote, Event, HubConfig, HubHandle, NextBatch, Refusal, Store};
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Peer {
-    id: SessionId,
-    outbox: Outbox,
-}
-
-impl Peer {
-    /// The next events, up to and including the first that `last` picks (waiting up to 10 s
-    /// of real time for a password check).
-    async fn until(&self, last: impl Fn(&Event) -> bool) -> Vec<Event> {
-        let mut out = Vec::new();
-        let mut buf = Vec::new();
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), self.outbox.next_batch(&mut buf)).await {
-                Ok(NextBatch::Ready) => {
-                    for piece in buf.drain(..) {
-                        out.extend(piece.deliveries().iter().map(|d| d.event.clone()));
-                    }
-                    if out.iter().any(&last) {
-                        return out;
-                    }
-                }
-                Ok(NextBatch::Closed(_)) => return out,
-                Err(_) => panic!("no answer; got {out:?}"),
-            }
-        }
-    }
-
-    /// The answer to an account command: the account event, or the refusal.
-    async fn answer(&self) -> Result<(AccountChange, String), Refusal> {
-        let events = self.until(|e| matches!(e, Event::Account { .. } | Event::Error { .. })).await;
-        for e in events {
-            match e {
-                Event::Account { change, account, .. } => return Ok((change, account.to_string())),
-                Event::Error { refusal, .. } => return Err(refusal),
-                _ => {}
-            }
-        }
-        unreachable!()
-    }
-
-    /// Everything sent so far, after a barrier through the hub.
-    async fn drain(&self, hub: &HubHandle) -> Vec<Event> {
-        hub.command(self.id, Command::local(DoorNote::new("barrier"))).await.unwrap();
-        self.until(|e| matches!(e, Event::Local(_))).await
-    }
-}
-
-async fn join(hub: &HubHandle, nick: &str) -> Peer {
-    try_join(hub, nick).await.unwrap()
-}
-
-async fn try_join(hub: &HubHandle, nick: &str) -> Result<Peer, Refusal> {
-    let outbox = Outbox::new(4096);
-    let registration = common::registration(nick, &outbox);
-    match hub.register(registration).await.unwrap() {
-        Ok(r) => Ok(Peer { id: r.session, outbox }),
-        Err(e) => Err(e.0),
-    }
-}
 
 fn start(protection: NickProtection) -> (HubHandle, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());

@@ -62,8 +62,10 @@ proptest! {
     fn acks_are_written_as_serde_writes_them(
         id in request_id(), cid in prop::option::of(text()), mid in prop::option::of(any::<u64>()),
         room in prop::option::of(text()), ts: u64, duplicate: bool, away in prop::option::of(text()),
+        offline: bool,
     ) {
-        let frame = ServerFrame::Ack { id, cid: cow(cid), mid, room: cow(room), ts, duplicate, away: cow(away) };
+        let frame =
+            ServerFrame::Ack { id, cid: cow(cid), mid, room: cow(room), ts, duplicate, away: cow(away), offline };
         let mut ours = Vec::new();
         write_server_frame(&frame, &mut ours);
         prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(serde_line(&frame)).unwrap());

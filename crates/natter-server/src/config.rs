@@ -31,6 +31,10 @@ pub struct Args {
     /// Messages replayed when joining a room [default: 50].
     #[arg(long, env = "NATTER_HISTORY", value_name = "N")]
     pub history: Option<usize>,
+    /// Days room and private messages are kept; older ones are deleted (at start and every
+    /// hour). 0 keeps them for ever [default: 0].
+    #[arg(long, env = "NATTER_HISTORY_DAYS", value_name = "DAYS")]
+    pub history_days: Option<u32>,
     /// Longest line or frame a client may send, in bytes [default: 16384].
     #[arg(long, env = "NATTER_MAX_LINE", value_name = "BYTES")]
     pub max_line: Option<usize>,
@@ -289,6 +293,8 @@ pub struct Settings {
     pub db: String,
     /// Messages replayed on join.
     pub history: usize,
+    /// How long messages are kept; `None`: for ever.
+    pub retention: Option<Duration>,
     /// What every session gets (bounds, the server's name).
     pub session: SessionSettings,
     /// UDP member expiry.
@@ -686,6 +692,10 @@ impl Settings {
             )?,
             db: args.db.or(file.db).unwrap_or_else(|| "natter.db".into()),
             history: args.history.or(file.history).unwrap_or(50),
+            retention: match args.history_days.or(file.history_days).unwrap_or(0) {
+                0 => None,
+                days => Some(Duration::from_secs(u64::from(days) * 86_400)),
+            },
             session,
             udp_idle: Duration::from_secs(args.udp_idle.or(file.udp_idle).unwrap_or(300)),
             udp_format: args.udp_format.or(file.udp_format).unwrap_or_default(),
@@ -732,6 +742,7 @@ mod tests {
         assert_eq!(s.db, "natter.db");
         assert_eq!(s.irc.as_deref(), Some("127.0.0.1:6667"));
         assert_eq!(s.history, 50);
+        assert_eq!(s.retention, None, "messages are kept for ever unless told otherwise");
         assert_eq!(s.udp_format, UdpFormat::Text);
         assert_eq!(s.udp_limits, UdpLimits::default());
         assert!(s.session.helpdesk.is_none());
@@ -819,7 +830,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("natter-config-test-{}", std::process::id()));
         std::fs::write(
             &dir,
-            "tcp = \"[::1]:9000\"\nudp = \"off\"\nudp_format = \"tutorial\"\nirc = \"off\"\nhistory = 5\nephemeral = [\"#secret\"]\n",
+            "tcp = \"[::1]:9000\"\nudp = \"off\"\nudp_format = \"tutorial\"\nirc = \"off\"\nhistory = 5\nhistory_days = 30\nephemeral = [\"#secret\"]\n",
         )
         .unwrap();
         let args = Args {
@@ -834,6 +845,7 @@ mod tests {
         assert_eq!(s.udp, None);
         assert_eq!(s.irc, None);
         assert_eq!(s.history, 7);
+        assert_eq!(s.retention, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(s.udp_format, UdpFormat::Text, "the flag wins over the file");
         assert_eq!(s.ephemeral, vec!["#secret".to_string()]);
     }

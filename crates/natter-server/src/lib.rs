@@ -96,6 +96,7 @@ impl Server {
         );
         let config = HubConfig {
             history: settings.history,
+            retention: settings.retention,
             ephemeral_rooms: settings.ephemeral.clone(),
             password: settings.password.clone(),
             operators: settings.operators.clone(),

@@ -73,6 +73,31 @@ const MIGRATIONS: &[&str] = &[
         added_ts INTEGER NOT NULL
      ) STRICT, WITHOUT ROWID;
      CREATE INDEX account_certificates_by_account ON account_certificates (folded, added_ts);",
+    // 7: private messages (`docs/accounts.md`): those of conversations with at least one
+    // party logged in to an account, and those waiting in an account's mailbox. Parties are
+    // party keys (`~account` or a guest's folded nick); `low`/`high` are the conversation's
+    // two keys in order. The id is one server-wide sequence (the rowid), so retention deletes
+    // from its start; a conversation pages through its own index, and a party's
+    // conversations are found by either key (`CHATHISTORY TARGETS`); the mailbox index holds
+    // only the undelivered rows.
+    "CREATE TABLE private_messages (
+        mid INTEGER PRIMARY KEY,
+        low TEXT NOT NULL,
+        high TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        from_key TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        to_key TEXT NOT NULL,
+        to_nick TEXT NOT NULL,
+        text TEXT NOT NULL,
+        action INTEGER NOT NULL CHECK (action IN (0, 1)),
+        notice INTEGER NOT NULL CHECK (notice IN (0, 1)),
+        undelivered INTEGER NOT NULL CHECK (undelivered IN (0, 1))
+    ) STRICT;
+
+    CREATE INDEX private_conversations ON private_messages (low, high, mid);
+    CREATE INDEX private_by_high ON private_messages (high, mid);
+    CREATE INDEX private_mailboxes ON private_messages (to_key, mid) WHERE undelivered = 1;",
 ];
 
 /// The tables every natter database has from schema version 1 on.

@@ -9,7 +9,8 @@
 use crate::error::{io_error, load_error, open_error};
 use crate::schema;
 use natter_core::store::{
-    AccountRecord, HistoryQuery, LoadWindow, LoadedRoom, RoomRecord, Store, StoreError, StoredMessage, Write,
+    AccountRecord, HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store,
+    StoreError, StoredMessage, StoredPrivate, Write, account_key, conversation,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::sync::{Mutex, MutexGuard};
@@ -118,6 +119,23 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
         created_ts: r.get::<_, i64>(3)? as u64,
         last_login_ts: r.get::<_, Option<i64>>(4)?.map(|t| t as u64),
         scram: r.get(5)?,
+    })
+}
+
+const PRIVATE_COLUMNS: &str = "mid, ts, from_key, nick, to_key, to_nick, text, action, notice, undelivered";
+
+fn private_from_row(r: &Row<'_>) -> rusqlite::Result<StoredPrivate> {
+    Ok(StoredPrivate {
+        mid: r.get::<_, i64>(0)? as u64,
+        ts: r.get::<_, i64>(1)? as u64,
+        from_key: r.get(2)?,
+        nick: r.get(3)?,
+        to_key: r.get(4)?,
+        to_nick: r.get(5)?,
+        text: r.get(6)?,
+        action: r.get(7)?,
+        notice: r.get(8)?,
+        undelivered: r.get(9)?,
     })
 }
 
@@ -307,6 +325,42 @@ impl SqliteStore {
                     .map_err(sql_err)?;
                     i += 1;
                 }
+                Write::Private(m) => {
+                    let (low, high) = conversation(&m.from_key, &m.to_key);
+                    let (mid, ts) = (to_i64(m.mid, "message id")?, to_i64(m.ts, "timestamp")?);
+                    tx.prepare_cached(&format!(
+                        "INSERT INTO private_messages (low, high, {PRIVATE_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                    ))
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            low,
+                            high,
+                            mid,
+                            ts,
+                            m.from_key,
+                            m.nick,
+                            m.to_key,
+                            m.to_nick,
+                            m.text,
+                            m.action,
+                            m.notice,
+                            m.undelivered
+                        ])
+                    })
+                    .map_err(sql_err)?;
+                    i += 1;
+                }
+                Write::Delivered { to_key, upto } => {
+                    let upto = i64::try_from(*upto).unwrap_or(i64::MAX);
+                    tx.prepare_cached(
+                        "UPDATE private_messages SET undelivered = 0
+                         WHERE to_key = ?1 AND mid <= ?2 AND undelivered = 1",
+                    )
+                    .and_then(|mut s| s.execute(params![to_key, upto]))
+                    .map_err(sql_err)?;
+                    i += 1;
+                }
                 Write::Room(r) => {
                     let created_ts = to_i64(r.created_ts, "room creation time")?;
                     let rules = crate::rules::encode(&r.rules);
@@ -463,6 +517,96 @@ fn history_in(
     Ok((page, more))
 }
 
+/// One page of the conversation between `a` and `b`: [`history_in`] over the
+/// conversation's index.
+fn private_history_in(
+    conn: &mut Connection,
+    a: &str,
+    b: &str,
+    query: HistoryQuery,
+) -> rusqlite::Result<(Vec<StoredPrivate>, bool)> {
+    let (Some(low), Some(high), Some(low_ts), Some(high_ts)) =
+        (above(query.after), below(query.before), above(query.after_ts), below(query.before_ts))
+    else {
+        return Ok((Vec::new(), false));
+    };
+    let (first, second) = conversation(a, b);
+    let forwards = query.forwards();
+    let order = if forwards { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT {PRIVATE_COLUMNS} FROM private_messages
+         WHERE low = ?1 AND high = ?2 AND mid BETWEEN ?3 AND ?4 AND ts BETWEEN ?6 AND ?7
+         ORDER BY mid {order} LIMIT ?5"
+    );
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    let mut page = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![first, second, low, high, i64::from(query.limit) + 1, low_ts, high_ts],
+            private_from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    if !forwards {
+        page.reverse();
+    }
+    Ok((page, more))
+}
+
+/// Deletes at most `max_rows` messages sent before `before_ts`: each room's oldest, then the
+/// oldest private ones, each run stopping at the first message recent enough (times grow with
+/// ids). Rooms are walked through the messages' key one `min(room)` at a time, so a room with
+/// nothing old costs one index lookup and one row.
+fn prune_in(conn: &mut Connection, before_ts: i64, max_rows: u32) -> rusqlite::Result<u32> {
+    let tx = conn.transaction()?;
+    let mut left = i64::from(max_rows);
+    {
+        let mut next_room = tx.prepare_cached("SELECT min(room) FROM messages WHERE room > ?1")?;
+        let mut oldest =
+            tx.prepare_cached("SELECT mid, ts FROM messages WHERE room = ?1 ORDER BY mid LIMIT ?2")?;
+        let mut delete = tx.prepare_cached("DELETE FROM messages WHERE room = ?1 AND mid <= ?2")?;
+        let mut after = String::new();
+        while left > 0 {
+            let Some(room): Option<String> = next_room.query_row([&after], |r| r.get(0))? else { break };
+            let mut last_old = None;
+            let mut rows = oldest.query(params![room, left])?;
+            while let Some(row) = rows.next()? {
+                let (mid, ts): (i64, i64) = (row.get(0)?, row.get(1)?);
+                if ts >= before_ts {
+                    break;
+                }
+                last_old = Some(mid);
+            }
+            drop(rows);
+            if let Some(mid) = last_old {
+                left -= delete.execute(params![room, mid])? as i64;
+            }
+            after = room;
+        }
+        if left > 0 {
+            let mut last_old = None;
+            let mut oldest =
+                tx.prepare_cached("SELECT mid, ts FROM private_messages ORDER BY mid LIMIT ?1")?;
+            let mut rows = oldest.query([left])?;
+            while let Some(row) = rows.next()? {
+                let (mid, ts): (i64, i64) = (row.get(0)?, row.get(1)?);
+                if ts >= before_ts {
+                    break;
+                }
+                last_old = Some(mid);
+            }
+            drop(rows);
+            if let Some(mid) = last_old {
+                left -=
+                    tx.prepare_cached("DELETE FROM private_messages WHERE mid <= ?1")?.execute([mid])? as i64;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(max_rows - left.max(0) as u32)
+}
+
 impl Store for SqliteStore {
     fn load_each(&self, recent: usize, room: &mut dyn FnMut(LoadedRoom)) -> Result<(), StoreError> {
         self.read(|conn| load_in(conn, recent, None, room)).map_err(|e| load_error(&self.path, &e))
@@ -486,6 +630,90 @@ impl Store for SqliteStore {
 
     fn history(&self, room: &str, query: HistoryQuery) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         self.read(|conn| history_in(conn, room, query)).map_err(|e| io_error("cannot read the history", &e))
+    }
+
+    fn last_private_mid(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT max(mid) FROM private_messages")?
+                .query_row([], |r| r.get::<_, Option<i64>>(0))
+        })
+        .map(|mid| mid.map_or(0, |m| m as u64))
+        .map_err(|e| io_error("cannot read the last private message id", &e))
+    }
+
+    fn mailboxes(&self) -> Result<Vec<MailboxSize>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT to_key, count(*), sum(length(CAST(text AS BLOB))) FROM private_messages
+                 WHERE undelivered = 1 GROUP BY to_key ORDER BY to_key",
+            )?
+            .query_map([], |r| {
+                Ok(MailboxSize {
+                    to_key: r.get(0)?,
+                    count: r.get::<_, i64>(1)? as u32,
+                    bytes: r.get::<_, i64>(2)? as u64,
+                })
+            })?
+            .collect()
+        })
+        .map_err(|e| io_error("cannot read the mailboxes", &e))
+    }
+
+    fn mailbox(&self, to_key: &str, limit: u32) -> Result<Vec<StoredPrivate>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {PRIVATE_COLUMNS} FROM private_messages
+                 WHERE to_key = ?1 AND undelivered = 1 ORDER BY mid LIMIT ?2"
+            ))?
+            .query_map(params![to_key, limit], private_from_row)?
+            .collect()
+        })
+        .map_err(|e| io_error("cannot read a mailbox", &e))
+    }
+
+    fn private_history(
+        &self,
+        a: &str,
+        b: &str,
+        query: HistoryQuery,
+    ) -> Result<(Vec<StoredPrivate>, bool), StoreError> {
+        self.read(|conn| private_history_in(conn, a, b, query))
+            .map_err(|e| io_error("cannot read the private history", &e))
+    }
+
+    fn private_targets(
+        &self,
+        party: &str,
+        after_ts: u64,
+        before_ts: u64,
+        limit: u32,
+    ) -> Result<Vec<PrivateTarget>, StoreError> {
+        let (Some(low_ts), Some(high_ts)) = (above(Some(after_ts)), below(Some(before_ts))) else {
+            return Ok(Vec::new());
+        };
+        // SQLite gives the bare columns of the row with the max(mid) of each group: the
+        // latest message of each conversation in the range.
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT CASE WHEN from_key = ?1 THEN to_key ELSE from_key END AS other,
+                        CASE WHEN from_key = ?1 THEN to_nick ELSE nick END,
+                        ts, max(mid)
+                 FROM private_messages
+                 WHERE (low = ?1 OR high = ?1) AND ts BETWEEN ?2 AND ?3
+                 GROUP BY other ORDER BY ts, other LIMIT ?4",
+            )?
+            .query_map(params![party, low_ts, high_ts, limit], |r| {
+                Ok(PrivateTarget { other_key: r.get(0)?, nick: r.get(1)?, ts: r.get::<_, i64>(2)? as u64 })
+            })?
+            .collect()
+        })
+        .map_err(|e| io_error("cannot read the private conversations", &e))
+    }
+
+    fn prune(&self, before_ts: u64, max_rows: u32) -> Result<u32, StoreError> {
+        let before_ts = i64::try_from(before_ts).unwrap_or(i64::MAX);
+        prune_in(&mut lock(&self.writer), before_ts, max_rows)
+            .map_err(|e| io_error("cannot delete messages past the retention time", &e))
     }
 
     fn account(&self, folded: &str) -> Result<Option<AccountRecord>, StoreError> {
@@ -597,14 +825,19 @@ impl Store for SqliteStore {
 
     fn delete_account(&self, folded: &str) -> Result<bool, StoreError> {
         let mut writer = lock(&self.writer);
-        let deleted = (|| {
-            let tx = writer.transaction()?;
+        let delete = |conn: &mut Connection| -> rusqlite::Result<usize> {
+            let tx = conn.transaction()?;
             tx.execute("DELETE FROM account_certificates WHERE folded = ?1", params![folded])?;
-            let deleted = tx.execute("DELETE FROM accounts WHERE folded = ?1", params![folded])?;
+            let deleted =
+                tx.prepare_cached("DELETE FROM accounts WHERE folded = ?1")?.execute(params![folded])?;
+            // Its private messages go with it: whoever registers the name next must not read
+            // them. (A rare admin command: the scan of the `high` side is fine.)
+            tx.prepare_cached("DELETE FROM private_messages WHERE low = ?1 OR high = ?1")?
+                .execute(params![account_key(folded)])?;
             tx.commit()?;
-            Ok::<_, rusqlite::Error>(deleted)
-        })()
-        .map_err(|e| io_error("cannot delete an account", &e))?;
+            Ok(deleted)
+        };
+        let deleted = delete(&mut writer).map_err(|e| io_error("cannot delete an account", &e))?;
         Ok(deleted == 1)
     }
 

@@ -3,7 +3,10 @@
 //! requires identical answers.
 
 use natter_core::memory_store::MemoryStore;
-use natter_core::store::{HistoryQuery, LoadWindow, LoadedRoom, RoomRecord, Store, StoredMessage, Write};
+use natter_core::store::{
+    HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store, StoredMessage,
+    StoredPrivate, Write,
+};
 use natter_store::{Durability, SqliteStore};
 use tempfile::TempDir;
 
@@ -593,5 +596,211 @@ fn certificates_belong_to_one_account_and_go_with_it() {
         assert_eq!(s.account_by_certificate(&fp2).unwrap(), None);
         assert!(s.create_account(&account("bob", "$argon2id$again")).unwrap());
         assert_eq!(s.certificates("bob").unwrap(), Vec::<String>::new());
+    });
+}
+
+/// Private message `mid` from party `from` to party `to`, sent at `t(mid)`.
+fn pm(mid: u64, from: &str, to: &str, undelivered: bool) -> StoredPrivate {
+    StoredPrivate {
+        mid,
+        ts: t(mid),
+        from_key: from.to_owned(),
+        nick: from.trim_start_matches('~').to_uppercase(),
+        to_key: to.to_owned(),
+        to_nick: to.trim_start_matches('~').to_uppercase(),
+        text: format!("private {mid} ünïcode"),
+        action: mid.is_multiple_of(3),
+        notice: mid.is_multiple_of(4),
+        undelivered,
+    }
+}
+
+fn pmids(page: &(Vec<StoredPrivate>, bool)) -> (Vec<u64>, bool) {
+    (page.0.iter().map(|m| m.mid).collect(), page.1)
+}
+
+#[test]
+fn private_messages_round_trip_and_page_per_conversation_both_ways() {
+    each(|s| {
+        assert_eq!(s.last_private_mid().unwrap(), 0);
+        assert_eq!(s.private_history("~ann", "~bob", q(None, None, 10)).unwrap(), (vec![], false));
+        // ann and bob talk both ways; carol (a guest) talks to ann in between.
+        let mut batch = Vec::new();
+        for mid in 1..=9 {
+            let m = match mid % 3 {
+                0 => pm(mid, "carol", "~ann", false),
+                1 => pm(mid, "~ann", "~bob", false),
+                _ => pm(mid, "~bob", "~ann", false),
+            };
+            batch.push(Write::Private(m));
+        }
+        s.commit(&batch).unwrap();
+        assert_eq!(s.last_private_mid().unwrap(), 9);
+        // The same conversation whichever party asks.
+        let all = s.private_history("~bob", "~ann", q(None, None, 100)).unwrap();
+        assert_eq!(pmids(&all), (vec![1, 2, 4, 5, 7, 8], false));
+        assert_eq!(all.0[0], pm(1, "~ann", "~bob", false));
+        assert_eq!(s.private_history("~ann", "~bob", q(None, None, 100)).unwrap(), all);
+        assert_eq!(
+            pmids(&s.private_history("~ann", "carol", q(None, None, 100)).unwrap()),
+            (vec![3, 6, 9], false)
+        );
+        // Nobody else's: bob never talked to carol.
+        assert_eq!(pmids(&s.private_history("~bob", "carol", q(None, None, 100)).unwrap()), (vec![], false));
+        // Paging like a room's.
+        assert_eq!(pmids(&s.private_history("~ann", "~bob", q(None, None, 2)).unwrap()), (vec![7, 8], true));
+        assert_eq!(
+            pmids(&s.private_history("~ann", "~bob", q(Some(7), None, 2)).unwrap()),
+            (vec![4, 5], true)
+        );
+        assert_eq!(
+            pmids(&s.private_history("~ann", "~bob", q(Some(4), None, 2)).unwrap()),
+            (vec![1, 2], false)
+        );
+        assert_eq!(
+            pmids(&s.private_history("~ann", "~bob", q(None, Some(2), 2)).unwrap()),
+            (vec![4, 5], true)
+        );
+        let by_time =
+            HistoryQuery { after_ts: Some(t(4)), before_ts: Some(t(8)), limit: 10, ..Default::default() };
+        assert_eq!(pmids(&s.private_history("~ann", "~bob", by_time).unwrap()), (vec![5, 7], false));
+        // Bounds outside what SQLite stores answer nothing, not an error.
+        assert_eq!(
+            pmids(&s.private_history("~ann", "~bob", q(None, Some(u64::MAX), 2)).unwrap()),
+            (vec![], false)
+        );
+    });
+}
+
+#[test]
+fn mailboxes_hold_undelivered_messages_until_marked_delivered() {
+    each(|s| {
+        assert_eq!(s.mailboxes().unwrap(), vec![]);
+        s.commit(&[
+            Write::Private(pm(1, "carol", "~bob", true)),
+            Write::Private(pm(2, "~ann", "~bob", true)),
+            Write::Private(pm(3, "~ann", "~dan", true)),
+            Write::Private(pm(4, "~ann", "~bob", false)),
+            Write::Private(pm(5, "~ann", "~bob", true)),
+        ])
+        .unwrap();
+        let bytes = |mids: &[u64]| mids.iter().map(|&m| pm(m, "", "", true).text.len() as u64).sum::<u64>();
+        assert_eq!(
+            s.mailboxes().unwrap(),
+            vec![
+                MailboxSize { to_key: "~bob".into(), count: 3, bytes: bytes(&[1, 2, 5]) },
+                MailboxSize { to_key: "~dan".into(), count: 1, bytes: bytes(&[3]) },
+            ]
+        );
+        let waiting: Vec<u64> = s.mailbox("~bob", 10).unwrap().iter().map(|m| m.mid).collect();
+        assert_eq!(waiting, [1, 2, 5]);
+        assert_eq!(s.mailbox("~bob", 2).unwrap().iter().map(|m| m.mid).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(s.mailbox("~bob", 2).unwrap()[0], pm(1, "carol", "~bob", true));
+        // Delivered up to 2: only 5 still waits; dan's mailbox is untouched.
+        s.commit(&[Write::Delivered { to_key: "~bob".into(), upto: 2 }]).unwrap();
+        assert_eq!(s.mailbox("~bob", 10).unwrap().iter().map(|m| m.mid).collect::<Vec<_>>(), [5]);
+        assert_eq!(s.mailbox("~dan", 10).unwrap().len(), 1);
+        s.commit(&[Write::Delivered { to_key: "~bob".into(), upto: u64::MAX }]).unwrap();
+        assert_eq!(s.mailbox("~bob", 10).unwrap(), vec![]);
+        assert_eq!(s.mailboxes().unwrap().len(), 1);
+        // Delivered messages stay in the conversation's history, no longer marked.
+        let kept = s.private_history("~ann", "~bob", q(None, None, 10)).unwrap().0;
+        assert_eq!(
+            kept.iter().map(|m| (m.mid, m.undelivered)).collect::<Vec<_>>(),
+            [(2, false), (4, false), (5, false)]
+        );
+    });
+}
+
+#[test]
+fn prune_deletes_old_messages_in_bounded_batches() {
+    each(|s| {
+        // Rooms #a (1..=6) and #b (1..=3), private 1..=5; cut-off: everything before t(4).
+        let mut batch = vec![Write::Room(room("#a")), Write::Room(room("#b"))];
+        batch.extend((1..=6).map(|mid| Write::Message(msg("#a", mid, "alice", None))));
+        batch.extend((1..=3).map(|mid| Write::Message(msg("#b", mid, "bob", None))));
+        batch.extend((1..=5).map(|mid| Write::Private(pm(mid, "~ann", "~bob", mid == 5))));
+        s.commit(&batch).unwrap();
+        let cut = |mid: u64| msg("#a", mid, "x", None).ts;
+        // #a 1..=3 and #b 1..=3 by their times (msg: ts = base + 10 mid) and private ones by
+        // theirs (t(mid)): pick a cut-off that takes #a 1..=3, all of #b, private 1..=3.
+        let before = cut(4);
+        assert!(t(3) < before && t(4) >= before, "the test's times interleave as planned");
+        let mut total = 0;
+        let mut batches = 0;
+        loop {
+            let n = s.prune(before, 4).unwrap();
+            assert!(n <= 4, "a batch deletes at most what it is allowed");
+            total += n;
+            batches += 1;
+            if n < 4 {
+                break;
+            }
+        }
+        assert_eq!((total, batches), (9, 3));
+        assert_eq!(s.prune(before, 4).unwrap(), 0, "nothing old is left");
+        assert_eq!(mids(&s.history("#a", q(None, None, 10)).unwrap()), (vec![4, 5, 6], false));
+        assert_eq!(mids(&s.history("#b", q(None, None, 10)).unwrap()), (vec![], false));
+        assert_eq!(
+            pmids(&s.private_history("~ann", "~bob", q(None, None, 10)).unwrap()),
+            (vec![4, 5], false)
+        );
+        // Rooms stay (their settings are not messages); the private sequence goes on.
+        assert_eq!(s.load(10).unwrap().len(), 2);
+        assert_eq!(s.last_private_mid().unwrap(), 5);
+        assert_eq!(s.mailbox("~bob", 10).unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn deleting_an_account_deletes_its_private_messages() {
+    each(|s| {
+        assert!(s.create_account(&account("bob", "$argon2id$x")).unwrap());
+        s.commit(&[
+            Write::Private(pm(1, "~ann", "~bob", false)),
+            Write::Private(pm(2, "~bob", "carol", false)),
+            Write::Private(pm(3, "carol", "~bob", true)),
+            Write::Private(pm(4, "~ann", "carol", false)),
+        ])
+        .unwrap();
+        assert!(s.delete_account("bob").unwrap());
+        assert_eq!(s.private_history("~ann", "~bob", q(None, None, 10)).unwrap(), (vec![], false));
+        assert_eq!(s.private_history("~bob", "carol", q(None, None, 10)).unwrap(), (vec![], false));
+        assert_eq!(s.mailbox("~bob", 10).unwrap(), vec![]);
+        assert_eq!(s.mailboxes().unwrap(), vec![]);
+        // Others' conversations stay.
+        assert_eq!(pmids(&s.private_history("~ann", "carol", q(None, None, 10)).unwrap()), (vec![4], false));
+    });
+}
+
+#[test]
+fn a_partys_conversations_are_listed_by_their_latest_message_in_a_time_range() {
+    each(|s| {
+        s.commit(&[
+            Write::Private(pm(1, "~ann", "~bob", false)),
+            Write::Private(pm(2, "carol", "~ann", false)),
+            Write::Private(pm(3, "~bob", "~ann", false)),
+            Write::Private(pm(4, "~bob", "carol", false)),
+            Write::Private(pm(5, "~ann", "dan", true)),
+        ])
+        .unwrap();
+        let target = |other: &str, nick: &str, mid: u64| PrivateTarget {
+            other_key: other.into(),
+            nick: nick.into(),
+            ts: t(mid),
+        };
+        // ann's three conversations, by their latest message; the nick as that message had it.
+        assert_eq!(
+            s.private_targets("~ann", 0, u64::MAX, 10).unwrap(),
+            vec![target("carol", "CAROL", 2), target("~bob", "BOB", 3), target("dan", "DAN", 5)]
+        );
+        // A time range (exclusive) and a limit (the oldest first).
+        assert_eq!(
+            s.private_targets("~ann", t(1), t(5), 10).unwrap(),
+            vec![target("carol", "CAROL", 2), target("~bob", "BOB", 3)]
+        );
+        assert_eq!(s.private_targets("~ann", 0, u64::MAX, 1).unwrap(), vec![target("carol", "CAROL", 2)]);
+        assert_eq!(s.private_targets("~nobody", 0, u64::MAX, 10).unwrap(), vec![]);
+        assert_eq!(s.private_targets("~ann", u64::MAX, 0, 10).unwrap(), vec![]);
     });
 }

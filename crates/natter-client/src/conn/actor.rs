@@ -358,13 +358,13 @@ impl Actor {
     async fn on_frame(&mut self, frame: ServerFrame<'static>, conn: &mut Conn) -> Result<(), String> {
         let pending = self.requests.take(&frame);
         match frame {
-            ServerFrame::Ack { cid, mid, room, ts, duplicate, .. } => {
+            ServerFrame::Ack { cid, mid, room, ts, duplicate, offline, .. } => {
                 let cid = cid.map(Cow::into_owned).or(match pending {
                     Some(Pending::Send(c)) => Some(c),
                     _ => None,
                 });
                 if let Some(cid) = cid {
-                    self.on_acked(cid, mid, room.map(Cow::into_owned), ts, duplicate);
+                    self.on_acked(cid, mid, room.map(Cow::into_owned), ts, duplicate, offline);
                 }
             }
             ServerFrame::Error { id, code, message } => match pending {

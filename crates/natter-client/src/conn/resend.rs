@@ -9,7 +9,7 @@ use super::requests::Pending;
 use super::wire::Conn;
 use super::{Event, Target};
 use natter_proto::names::fold;
-use natter_proto::native::{ClientFrame, ErrorCode, MessageFrame};
+use natter_proto::native::{ClientFrame, ErrorCode, MessageFrame, ServerFrame};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,7 @@ impl Actor {
         room: Option<String>,
         ts: u64,
         duplicate: bool,
+        offline: bool,
     ) {
         let Some(pos) = self.outbox.iter().position(|o| o.cid == cid) else { return };
         let Some(out) = self.outbox.remove(pos) else { return };
@@ -135,11 +136,22 @@ impl Actor {
             mid,
             ts,
         };
-        // A duplicate without an id (private message) was shown when first acked.
-        if mid.is_some() || !duplicate {
+        // A duplicate private message (which no room's ids place) was shown when first acked.
+        let private = msg.to.is_some();
+        let offline_note = (offline && !duplicate)
+            .then(|| {
+                msg.to
+                    .as_deref()
+                    .map(|to| format!("{to} is offline: your message is kept and delivered when they log in"))
+            })
+            .flatten();
+        if (mid.is_some() && !private) || !duplicate {
             self.deliver(msg, true, false);
         }
         self.emit(Event::Acked { cid, mid, duplicate });
+        if let Some(text) = offline_note {
+            self.emit(Event::Frame(ServerFrame::Notice { id: None, room: None, text: Cow::Owned(text) }));
+        }
     }
 
     /// The server refused message `cid`: retried later when the refusal is temporary, else

@@ -2,13 +2,11 @@
 //! past the top), Tab completion, and the editing keys of the input line. Enter hands the
 //! line to the command dispatch.
 
-use super::state::{Action, App};
+use super::state::{Action, App, HISTORY_PAGE};
 use natter_proto::names::fold;
 use natter_proto::native::ClientFrame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
-/// Messages asked for when scrolling past the oldest loaded one.
-pub(super) const HISTORY_PAGE: u32 = 50;
 /// Rows the mouse wheel scrolls.
 const WHEEL_ROWS: usize = 3;
 
@@ -22,7 +20,7 @@ impl App {
         let b = &mut self.buffers[self.current];
         let wanted = b.scroll + rows;
         b.scroll = wanted.min(max);
-        if wanted > max && b.is_room && b.more_history && !b.loading {
+        if wanted > max && b.more_history && !b.loading {
             b.loading = true;
             return vec![Action::Submit(ClientFrame::History {
                 room: b.name.clone(),
@@ -150,6 +148,54 @@ mod tests {
         }));
         assert_eq!(app.buffers[0].lines[0].mid, Some(99));
         assert!(!app.buffers[0].more_history);
+        assert!(app.on_key(key(KeyCode::PageUp)).is_empty());
+    }
+
+    #[test]
+    fn a_private_conversation_loads_its_history_when_shown_and_scrolled_back() {
+        let mut app = App::new("h:1", "ann", "#lobby");
+        app.size = (80, 10);
+        assert_eq!(app.load_shown_history(), None, "a room's replay comes with its join");
+        // bob writes: the conversation opens, and is asked for once it is shown.
+        app.on_event(heard(msg(None, "bob", Some("ann"), "hi again", Some(40))));
+        assert_eq!(app.load_shown_history(), None, "not shown yet");
+        let bob = app.find("bob").unwrap();
+        app.select(bob);
+        let first = ClientFrame::History {
+            room: "bob".into(),
+            before: Some(40),
+            after: None,
+            limit: Some(HISTORY_PAGE),
+            id: None,
+        };
+        assert_eq!(app.load_shown_history(), Some(Action::Submit(first)));
+        assert_eq!(app.load_shown_history(), None, "once");
+        let page = |mids: &[u64], more: bool| {
+            Event::Frame(ServerFrame::History {
+                id: None,
+                room: Cow::Borrowed("Bob"),
+                messages: mids
+                    .iter()
+                    .map(|&m| msg(None, "bob", Some("ann"), "said before", Some(m)))
+                    .collect(),
+                more,
+            })
+        };
+        app.on_event(page(&(20..40).collect::<Vec<_>>(), true));
+        assert_eq!(app.buffers[bob].lines.len(), 21);
+        // Scrolling back past the top asks for the page before.
+        let acts: Vec<Action> = (0..10).flat_map(|_| app.on_key(key(KeyCode::PageUp))).collect();
+        let older = ClientFrame::History {
+            room: "bob".into(),
+            before: Some(20),
+            after: None,
+            limit: Some(HISTORY_PAGE),
+            id: None,
+        };
+        assert_eq!(acts, vec![Action::Submit(older)]);
+        // An empty page (the beginning, or a guest: nothing stored) ends it.
+        app.on_event(page(&[], false));
+        assert!(!app.buffers[bob].more_history);
         assert!(app.on_key(key(KeyCode::PageUp)).is_empty());
     }
 }

@@ -82,6 +82,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             _ = term_signal.recv() => quit = Some(Some("terminated".into())),
             _ = hup_signal.recv() => quit = Some(Some("terminal closed".into())),
         }
+        actions.extend(app.load_shown_history());
         for action in actions {
             match action {
                 Action::Send { target, text, action } => {

@@ -39,6 +39,10 @@ pub enum Action {
     Quit(Option<String>),
 }
 
+/// Messages asked for when scrolling past the oldest loaded one, or when a private
+/// conversation is first shown.
+pub(super) const HISTORY_PAGE: u32 = 50;
+
 /// A room or a private conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buffer {
@@ -66,6 +70,9 @@ pub struct Buffer {
     pub more_history: bool,
     /// An older page was asked for and has not arrived yet.
     pub loading: bool,
+    /// A private conversation's latest page was asked for (once, when it is first shown:
+    /// the server keeps the private history of accounts).
+    pub history_asked: bool,
 }
 
 impl Buffer {
@@ -81,8 +88,11 @@ impl Buffer {
             voiced: HashSet::new(),
             topic: String::new(),
             scroll: 0,
-            more_history: is_room,
+            // Private conversations too: the server keeps them for accounts (and answers a
+            // guest with an empty page, which says it is the beginning).
+            more_history: true,
             loading: false,
+            history_asked: is_room,
         }
     }
 
@@ -90,7 +100,7 @@ impl Buffer {
         self.lines.push(line);
         if self.lines.len() > MAX_LINES {
             self.lines.drain(..self.lines.len() - MAX_LINES);
-            self.more_history = self.is_room;
+            self.more_history = true;
         }
     }
 
@@ -227,6 +237,24 @@ impl App {
             self.current += 1;
         }
         at
+    }
+
+    /// The first page of the shown private conversation, when it was never asked for: a
+    /// conversation opened (by a message, `/msg` or `/query`) shows what was said before too.
+    pub fn load_shown_history(&mut self) -> Option<Action> {
+        let b = self.buffers.get_mut(self.current)?;
+        if b.history_asked {
+            return None;
+        }
+        b.history_asked = true;
+        b.loading = true;
+        Some(Action::Submit(ClientFrame::History {
+            room: b.name.clone(),
+            before: b.oldest_mid(),
+            after: None,
+            limit: Some(HISTORY_PAGE),
+            id: None,
+        }))
     }
 
     /// Shows conversation `i`, clearing its unread marks.

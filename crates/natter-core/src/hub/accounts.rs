@@ -244,11 +244,14 @@ impl Hub {
         self.count_failure(&keys, from, Kind::Account(known.then_some(folded)), now);
     }
 
-    /// The session is now logged in as `account`: its nickname, if the account's, is its own.
+    /// The session is now logged in as `account`: its nickname, if the account's, is its own,
+    /// and what was sent to the account while nobody was logged in to it comes after the
+    /// login's answer.
     pub(super) fn log_in_as(&mut self, id: SessionId, account: Name) {
         self.logged_in.insert(id, account.clone());
         self.unprotect(id);
         self.restore_standing(id);
+        self.deliver_mail(id, &account);
         self.tell_neighbours_account(id, Some(account));
     }
 

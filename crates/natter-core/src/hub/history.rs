@@ -1,5 +1,6 @@
-//! History: pages of a room's stored messages, read from the store on the blocking pool so
-//! that the hub never waits on the disk.
+//! History: pages of a room's stored messages, or of a private conversation of someone
+//! logged in to an account, read from the store on the blocking pool so that the hub never
+//! waits on the disk.
 //!
 //! A page still comes in the order of the session's requests: while it is being read,
 //! whatever else the session is sent waits behind it ([`Held`]), and the page takes its place
@@ -11,7 +12,7 @@
 
 use super::delivery::TOO_SLOW;
 use super::state::HeldItem;
-use super::{Hub, SessionId, stored_to_chat};
+use super::{Hub, SessionId, private_to_chat, stored_to_chat};
 use crate::event::ChatMessage;
 use crate::event::{Event, deliver};
 use crate::limits::MAX_REPLAY_BYTES;
@@ -19,9 +20,9 @@ use crate::limits::{MAX_PAGE_BYTES, MAX_PAGE_READS, MAX_PAGES_PER_SESSION};
 use crate::outbox::Piece;
 use crate::refusal::Refusal;
 use crate::request::Req;
-use crate::store::{HistoryQuery, StoreError, StoredMessage};
+use crate::store::{HistoryQuery, PrivateTarget, StoreError, StoredMessage, StoredPrivate, account_key};
 use crate::vocab::Name;
-use natter_proto::names::is_room_name;
+use natter_proto::names::{fold, is_room_name, validate_nick};
 use std::sync::Arc;
 
 /// A page read on the blocking pool, on its way back to the hub.
@@ -43,13 +44,38 @@ enum Answer {
         joined: Box<Event>,
         read: Result<Vec<Arc<ChatMessage>>, StoreError>,
     },
+    /// An account's mailbox, read at a login (`mailbox.rs`).
+    Mail { key: String, read: Result<Vec<StoredPrivate>, StoreError> },
+    /// The private conversations to merge into an answer of active rooms.
+    Targets { req: Req, rooms: Vec<(Name, u64)>, limit: u32, read: Result<Vec<PrivateTarget>, StoreError> },
+}
+
+impl HistoryPage {
+    /// The mailbox `key` read for session `session`, whose output waits behind `ticket`.
+    pub(super) fn mail(
+        session: SessionId,
+        ticket: u64,
+        key: String,
+        read: Result<Vec<StoredPrivate>, StoreError>,
+    ) -> Self {
+        Self { session, ticket, answer: Answer::Mail { key, read } }
+    }
+}
+
+/// Whose messages a page is read from.
+enum Source {
+    /// The room with this folded name.
+    Room(String),
+    /// The private conversation of the reader (`mine`, a party key: always an account) with
+    /// the party `theirs`.
+    Private { mine: String, theirs: String },
 }
 
 /// A page to read, waiting for a free reader when [`MAX_PAGE_READS`] are busy.
 pub(crate) struct PageRead {
     session: SessionId,
     ticket: u64,
-    key: String,
+    source: Source,
     name: Name,
     query: HistoryQuery,
     what: Wanted,
@@ -76,9 +102,7 @@ impl Hub {
         req: Req,
     ) {
         if !is_room_name(room) {
-            // Private conversations are not stored: their history is empty.
-            let room = Name::from(room);
-            return self.reply(id, Event::History { req, room, messages: Vec::new(), more: false });
+            return self.private_history(id, room, query, around, req);
         }
         let Some(key) = self.find_room(id, room, &req) else { return };
         let r = &self.rooms[&key];
@@ -96,8 +120,72 @@ impl Hub {
         }
         query.limit = query.limit.clamp(1, self.config.max_history_page);
         let ticket = self.hold_for_answer(id);
-        let read = PageRead { session: id, ticket, key, name, query, what: Wanted::Page { around, req } };
+        let source = Source::Room(key);
+        let read = PageRead { session: id, ticket, source, name, query, what: Wanted::Page { around, req } };
         self.read_page(read);
+    }
+
+    /// A history request with a nickname: the reader's conversation with that nickname's
+    /// party, when the reader is logged in to an account (only the two parties can ask for a
+    /// conversation, since the reader is always one of them); empty for guests, whose
+    /// private messages are not stored.
+    fn private_history(
+        &mut self,
+        id: SessionId,
+        nick: &str,
+        mut query: HistoryQuery,
+        around: bool,
+        req: Req,
+    ) {
+        if let Err(e) = validate_nick(nick) {
+            let refusal = Refusal::InvalidNick { nick: nick.into(), problem: e.to_string().into() };
+            return self.refuse(id, req, refusal);
+        }
+        let name = Name::from(nick);
+        let Some(account) = self.logged_in.get(&id) else {
+            return self.reply(id, Event::History { req, room: name, messages: Vec::new(), more: false });
+        };
+        let mine = account_key(&fold(account));
+        if self.pages_pending(id) >= MAX_PAGES_PER_SESSION {
+            return self.refuse(id, req, Refusal::TooManyPending { limit: MAX_PAGES_PER_SESSION as u32 });
+        }
+        let theirs = self.party_key_of_nick(nick);
+        query.limit = query.limit.clamp(1, self.config.max_history_page);
+        let ticket = self.hold_for_answer(id);
+        let source = Source::Private { mine, theirs };
+        self.read_page(PageRead {
+            session: id,
+            ticket,
+            source,
+            name,
+            query,
+            what: Wanted::Page { around, req },
+        });
+    }
+
+    /// Answers a request for active rooms (`rooms`, already chosen) of a session logged in to
+    /// an account once its private conversations active in `(after, before)` are read from
+    /// the store, merged in by time (IRC `CHATHISTORY TARGETS` lists both).
+    pub(super) fn add_private_targets(
+        &mut self,
+        id: SessionId,
+        rooms: Vec<(Name, u64)>,
+        (after_ts, before_ts): (u64, u64),
+        limit: u32,
+        req: Req,
+    ) {
+        if self.pages_pending(id) >= MAX_PAGES_PER_SESSION {
+            return self.refuse(id, req, Refusal::TooManyPending { limit: MAX_PAGES_PER_SESSION as u32 });
+        }
+        let party = self.party_key(id);
+        let ticket = self.hold_for_answer(id);
+        let (store, pages) = (self.store.clone(), self.pages.clone());
+        tokio::task::spawn_blocking(move || {
+            let read = store.private_targets(&party, after_ts, before_ts, limit);
+            let answer = Answer::Targets { req, rooms, limit, read };
+            // No receiver: the hub has stopped.
+            let _ = pages.send(HistoryPage { session: id, ticket, answer });
+        });
     }
 
     /// Answers the join of a room not read since the start once its latest stored messages
@@ -119,7 +207,7 @@ impl Hub {
         };
         let ticket = self.hold_for_answer(id);
         let what = Wanted::Replay { upto, count, joined: Box::new(joined) };
-        self.read_page(PageRead { session: id, ticket, key, name, query, what });
+        self.read_page(PageRead { session: id, ticket, source: Source::Room(key), name, query, what });
     }
 
     /// Starts a read, or queues it while every reader is busy.
@@ -142,18 +230,25 @@ impl Hub {
 
     /// Reads a page on the blocking pool; it comes back through [`Hub::on_history_page`].
     fn start_page_read(&mut self, read: PageRead) {
-        let PageRead { session, ticket, key, name, query, what } = read;
+        let PageRead { session, ticket, source, name, query, what } = read;
         self.page_reads += 1;
         let store = self.store.clone();
         let pages = self.pages.clone();
         tokio::task::spawn_blocking(move || {
-            let answer = match what {
-                Wanted::Page { around, req } => {
-                    Answer::Page(read_history(&*store, &key, name, query, around, req))
+            let answer = match (what, source) {
+                (Wanted::Page { around, req }, Source::Room(key)) => {
+                    let read = |q| store.history(&key, q);
+                    let to_chat = |m: &StoredMessage| stored_to_chat(m, &name);
+                    Answer::Page(read_history(read, to_chat, weigh_room, query, around, name.clone(), req))
                 }
-                Wanted::Replay { upto, count, joined } => {
+                (Wanted::Page { around, req }, Source::Private { mine, theirs }) => {
+                    let read = |q| store.private_history(&mine, &theirs, q);
+                    Answer::Page(read_history(read, private_to_chat, weigh_private, query, around, name, req))
+                }
+                (Wanted::Replay { upto, count, joined }, source) => {
+                    let Source::Room(key) = source else { unreachable!("only rooms are replayed") };
                     let read = store.history(&key, query).map(|(mut rows, _)| {
-                        trim_to_bytes(&mut rows, MAX_REPLAY_BYTES, false);
+                        trim_to_bytes(&mut rows, weigh_room, MAX_REPLAY_BYTES, false);
                         rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect()
                     });
                     Answer::Replay { key, upto, count, joined, read }
@@ -175,16 +270,17 @@ impl Hub {
         read: Result<Vec<Arc<ChatMessage>>, StoreError>,
     ) -> Event {
         let keep = self.config.history;
+        let since = self.kept_since();
         let history = match (self.rooms.get_mut(key), read) {
             (Some(room), Ok(older)) => {
                 room.warm_up(older, keep);
-                room.replay(upto, count)
+                room.replay(upto, count, since)
             }
             (Some(room), Err(e)) => {
                 // The room stays cold (the next join tries again); this joiner gets what was
                 // said since the start.
                 tracing::warn!(room = %room.name, error = %e, "cannot read the room's latest messages");
-                room.replay(upto, count)
+                room.replay(upto, count, since)
             }
             (None, Ok(older)) => older,
             (None, Err(_)) => Vec::new(),
@@ -220,6 +316,25 @@ impl Hub {
             Answer::Replay { key, upto, count, joined, read } => {
                 self.on_replay(&key, upto, count, *joined, read)
             }
+            // Mailboxes and conversation lists are read beside the history readers (one a
+            // login, which the password check paces; one per request, counted among the
+            // session's pending pages), not by them.
+            Answer::Mail { key, read } => return self.on_mail(id, ticket, key, read),
+            Answer::Targets { req, mut rooms, limit, read } => {
+                let event = match read {
+                    Ok(targets) => {
+                        rooms.extend(targets.into_iter().map(|t| (Name::from(t.nick.as_str()), t.ts)));
+                        rooms.sort_by_key(|&(_, ts)| ts);
+                        rooms.truncate(limit as usize);
+                        Event::ActiveRooms { req, rooms }
+                    }
+                    Err(e) => Event::Error {
+                        req,
+                        refusal: Refusal::HistoryUnavailable { problem: e.to_string().into() },
+                    },
+                };
+                return self.answer_held(id, ticket, event);
+            }
         };
         self.page_reads -= 1;
         // Pages of sessions that left meanwhile are not read at all.
@@ -235,11 +350,18 @@ impl Hub {
     /// An answer the session's output was held behind (see [`Hub::hold_for_answer`]) came:
     /// it takes its place, and everything ready before the next one still awaited goes out.
     pub(super) fn answer_held(&mut self, id: SessionId, ticket: u64, event: Event) {
+        self.answer_held_all(id, ticket, vec![event]);
+    }
+
+    /// Like [`Hub::answer_held`], with any number of events (none: the place is given up).
+    pub(super) fn answer_held_all(&mut self, id: SessionId, ticket: u64, events: Vec<Event>) {
         let Some(session) = self.sessions.get_mut(&id) else { return };
         let Some(held) = session.held.as_mut() else { return };
-        if let Some(slot) = held.queue.iter_mut().find(|i| matches!(i, HeldItem::Waiting(t) if *t == ticket))
-        {
-            *slot = HeldItem::Ready(deliver(event));
+        if let Some(at) = held.queue.iter().position(|i| matches!(i, HeldItem::Waiting(t) if *t == ticket)) {
+            held.queue.remove(at);
+            for (i, event) in events.into_iter().enumerate() {
+                held.queue.insert(at + i, HeldItem::Ready(deliver(event)));
+            }
         }
         let ready = held.release();
         if held.queue.is_empty() {
@@ -255,21 +377,22 @@ impl Hub {
     }
 }
 
-/// Reads one page of history (on the blocking pool) and makes it the answer.
-fn read_history(
-    store: &dyn crate::store::Store,
-    key: &str,
-    name: Name,
+/// Reads one page of history (on the blocking pool) with `read` and makes it the answer.
+fn read_history<T>(
+    read: impl Fn(HistoryQuery) -> Result<(Vec<T>, bool), StoreError>,
+    to_chat: impl Fn(&T) -> ChatMessage,
+    weigh: fn(&T) -> usize,
     query: HistoryQuery,
     around: bool,
+    name: Name,
     req: Req,
 ) -> Event {
     let forwards = query.forwards() && !around;
-    let page = if around { history_around(store, key, query) } else { store.history(key, query) };
+    let page = if around { history_around(&read, query) } else { read(query) };
     match page {
         Ok((mut rows, mut more)) => {
-            more |= trim_to_bytes(&mut rows, MAX_PAGE_BYTES, forwards);
-            let messages = rows.iter().map(|m| Arc::new(stored_to_chat(m, &name))).collect();
+            more |= trim_to_bytes(&mut rows, weigh, MAX_PAGE_BYTES, forwards);
+            let messages = rows.iter().map(|m| Arc::new(to_chat(m))).collect();
             Event::History { req, room: name, messages, more }
         }
         Err(e) => {
@@ -278,11 +401,20 @@ fn read_history(
     }
 }
 
+/// What a room message weighs in a page.
+fn weigh_room(m: &StoredMessage) -> usize {
+    m.text.len() + m.nick.len() + m.sender_key.len() + 64
+}
+
+/// What a private message weighs in a page.
+fn weigh_private(m: &StoredPrivate) -> usize {
+    m.text.len() + m.nick.len() + m.from_key.len() + m.to_nick.len() + 64
+}
+
 /// Drops messages from the far end of a page (the oldest of a backward page, the newest of a
 /// forward one) until it weighs at most `max_bytes`, always keeping one message. True when
 /// some were dropped: the client pages on from the ones it got.
-fn trim_to_bytes(rows: &mut Vec<StoredMessage>, max_bytes: usize, forwards: bool) -> bool {
-    let weigh = |m: &StoredMessage| m.text.len() + m.nick.len() + m.sender_key.len() + 64;
+fn trim_to_bytes<T>(rows: &mut Vec<T>, weigh: fn(&T) -> usize, max_bytes: usize, forwards: bool) -> bool {
     let mut total = 0;
     let keep = if forwards {
         rows.iter()
@@ -313,11 +445,10 @@ fn trim_to_bytes(rows: &mut Vec<StoredMessage>, max_bytes: usize, forwards: bool
 
 /// A page centred on `query.before` (id) or `query.before_ts` (time), both included: the
 /// older half (with the centre) and the newer half, oldest first.
-fn history_around(
-    store: &dyn crate::store::Store,
-    key: &str,
+fn history_around<T>(
+    read: &impl Fn(HistoryQuery) -> Result<(Vec<T>, bool), StoreError>,
     query: HistoryQuery,
-) -> Result<(Vec<StoredMessage>, bool), crate::store::StoreError> {
+) -> Result<(Vec<T>, bool), StoreError> {
     let newer_count = query.limit / 2;
     let older = HistoryQuery {
         before: query.before.map(|b| b.saturating_add(1)),
@@ -325,7 +456,7 @@ fn history_around(
         limit: query.limit - newer_count,
         ..HistoryQuery::default()
     };
-    let (mut page, more_older) = store.history(key, older)?;
+    let (mut page, more_older) = read(older)?;
     if newer_count > 0 {
         let newer = HistoryQuery {
             after: query.before,
@@ -333,7 +464,7 @@ fn history_around(
             limit: newer_count,
             ..HistoryQuery::default()
         };
-        let (rest, more_newer) = store.history(key, newer)?;
+        let (rest, more_newer) = read(newer)?;
         page.extend(rest);
         return Ok((page, more_older || more_newer));
     }

@@ -108,6 +108,11 @@ impl Hub {
             let lobby = self.config.lobby.clone();
             self.join(id, &lobby, None, None);
         }
+        if let Some(account) = self.logged_in.get(&id).cloned() {
+            // Logged in at registration (IRC SASL): what waits in the account's mailbox comes
+            // after the welcome, as after any other login.
+            self.deliver_mail(id, &account);
+        }
         Ok(Registered { session: id, nick: reg.nick })
     }
 

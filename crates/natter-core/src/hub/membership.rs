@@ -132,6 +132,7 @@ impl Hub {
         let (nick, ident, away) = (session.nick.clone(), session.ident.clone(), session.away.clone());
         let realname = session.realname.clone();
         let account = self.logged_in.get(&id).cloned();
+        let since = self.kept_since();
         let room = &self.rooms[&key];
         // A big room lists its first `presence_limit` members by nick, and says how many it
         // has: listing thousands on every join would make a join storm cost the room's size
@@ -156,7 +157,8 @@ impl Hub {
         // never megabytes of it. A room nobody joined since the start has not been read yet:
         // its replay comes from the store, in its place among the joiner's answers.
         let (upto, warming) = (room.last_mid, room.cold && !room.ephemeral && history_len > 0);
-        let history = if room.ephemeral || warming { Vec::new() } else { room.replay(upto, history_len) };
+        let history =
+            if room.ephemeral || warming { Vec::new() } else { room.replay(upto, history_len, since) };
         let joined = Event::Joined {
             req,
             room: name.clone(),

@@ -8,11 +8,22 @@ use crate::event::{ChatMessage, Event, deliver};
 use crate::persist::Committed;
 use crate::refusal::{Refusal, ServerAction};
 use crate::request::Req;
-use crate::store::{StoredMessage, Write};
+use crate::store::{StoredMessage, StoredPrivate, Write};
 use crate::time::now_ms;
 use crate::vocab::{Name, SessionKind, Target};
 use natter_proto::names::fold;
 use std::sync::Arc;
+
+/// Who sent a message being stored, and when.
+pub(super) struct Sent {
+    pub from: Name,
+    pub ident: Name,
+    pub account: Option<Name>,
+    pub bot: bool,
+    pub cid: Option<String>,
+    pub scope: Scope,
+    pub ts: u64,
+}
 
 /// What a `Say` carries besides its target.
 pub(super) struct Said {
@@ -27,7 +38,7 @@ pub(super) struct Said {
 static LIVE_IDS: std::sync::LazyLock<std::sync::atomic::AtomicU64> =
     std::sync::LazyLock::new(|| std::sync::atomic::AtomicU64::new(now_ms() << 16));
 
-fn next_uid() -> u64 {
+pub(super) fn next_uid() -> u64 {
     LIVE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
@@ -83,15 +94,49 @@ impl Hub {
             });
             return self.reply(
                 id,
-                Event::Ack { req, cid: cid.map(Into::into), message, duplicate: true, away: None },
+                Event::Ack {
+                    req,
+                    cid: cid.map(Into::into),
+                    message,
+                    duplicate: true,
+                    away: None,
+                    offline: false,
+                },
             );
         }
         match target {
             Target::Nick(nick) => {
-                let Some(&to_id) = self.nicks.get(fold(&nick).as_str()) else {
-                    return self.refuse(id, req, Refusal::NoSuchRecipient { nick: nick.as_str().into() });
+                let folded_nick = fold(&nick);
+                let to_id = match self.nicks.get(folded_nick.as_str()) {
+                    Some(&to_id) => to_id,
+                    None => match self.account_session(&folded_nick) {
+                        // The account's owner is online under another nickname.
+                        Some(to_id) => to_id,
+                        None if !meta_only && self.accounts.contains_key(&folded_nick) => {
+                            let said = Said { text, action, notice, meta: None };
+                            let sent = Sent { from, ident, account, bot, cid, scope, ts };
+                            return self.mail(id, &nick, said, sent, req);
+                        }
+                        None => {
+                            return self.refuse(
+                                id,
+                                req,
+                                Refusal::NoSuchRecipient { nick: nick.as_str().into() },
+                            );
+                        }
+                    },
                 };
                 let to_nick = self.sessions[&to_id].nick.clone();
+                let blocked = self.sessions[&to_id].blocks(&sender_key, false);
+                // Kept when a party is logged in to an account (guests' talk stays off disk),
+                // unless the recipient ignores the sender: its history must not show it either.
+                let kept = !meta_only
+                    && !blocked
+                    && (self.logged_in.contains_key(&id) || self.logged_in.contains_key(&to_id));
+                let mid = kept.then(|| {
+                    self.private_mid += 1;
+                    self.private_mid
+                });
                 let message = Arc::new(ChatMessage {
                     room: None,
                     from,
@@ -103,12 +148,12 @@ impl Hub {
                     bot,
                     notice,
                     meta,
-                    mid: None,
-                    uid: next_uid(),
+                    mid,
+                    uid: if kept { 0 } else { next_uid() },
                     ts,
                 });
                 if let (Some(cid), Some(folded)) = (&cid, &folded) {
-                    self.cids.insert(scope, CidTarget::new(to_room, folded), cid, None, ts);
+                    self.cids.insert(scope, CidTarget::new(to_room, folded), cid, mid, ts);
                 }
                 let recipient = &self.sessions[&to_id];
                 // A notice never draws an automatic answer, the away message included.
@@ -118,10 +163,29 @@ impl Hub {
                 let maybe_gone = (recipient.kind == SessionKind::Udp
                     && quiet_for >= self.config.udp_quiet.as_millis() as u64)
                     .then(|| recipient.nick.clone());
-                if !recipient.blocks(&sender_key, false) {
+                if !blocked {
                     self.reply(to_id, Event::Message(message.clone()));
                 }
-                self.reply(id, Event::Ack { req, cid: cid.map(Into::into), message, duplicate: false, away });
+                let cid: Option<Box<str>> = cid.map(Into::into);
+                if let Some(mid) = mid {
+                    // Acknowledged once stored, like a room message.
+                    self.persister.write(Write::Private(StoredPrivate {
+                        mid,
+                        ts,
+                        from_key: self.party_key(id),
+                        nick: message.from.to_string(),
+                        to_key: self.party_key(to_id),
+                        to_nick: message.to.as_deref().unwrap_or_default().to_string(),
+                        text: message.text.to_string(),
+                        action,
+                        notice,
+                        undelivered: false,
+                    }));
+                    let pending = PendingMessage { sender: id, message, req, cid, away, offline: false };
+                    self.pending.push_back(Some(pending));
+                } else {
+                    self.reply(id, Event::Ack { req, cid, message, duplicate: false, away, offline: false });
+                }
                 if let Some(nick) = maybe_gone {
                     let minutes = quiet_for / 60_000;
                     let text = format!(
@@ -165,7 +229,14 @@ impl Hub {
                 // Deliver now, acknowledge once stored: room order stays the hub's order, and
                 // the sender's ack still means "durable".
                 self.fan_out(id, &sender_key, &key, message.clone());
-                let pending = PendingMessage { sender: id, message, req, cid: cid.map(Into::into) };
+                let pending = PendingMessage {
+                    sender: id,
+                    message,
+                    req,
+                    cid: cid.map(Into::into),
+                    away: None,
+                    offline: false,
+                };
                 if stored {
                     let m = &pending.message;
                     self.persister.write(Write::Message(StoredMessage {
@@ -209,8 +280,8 @@ impl Hub {
     }
 
     fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
-        let PendingMessage { sender, message, req, cid } = pending;
-        self.reply(sender, Event::Ack { req, cid, message, duplicate, away: None });
+        let PendingMessage { sender, message, req, cid, away, offline } = pending;
+        self.reply(sender, Event::Ack { req, cid, message, duplicate, away, offline });
     }
 
     pub(super) fn on_committed(&mut self, committed: Committed) {

@@ -13,6 +13,7 @@ mod dispatch;
 mod history;
 mod identity;
 mod ignore;
+mod mailbox;
 mod membership;
 mod messages;
 mod moderation;
@@ -27,8 +28,8 @@ mod state;
 mod verifier;
 
 pub use crate::limits::{
-    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_REALNAME_BYTES, MAX_TOPIC_BYTES,
-    MAX_WATCHES, MAX_WHO_PAGE,
+    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_MAILBOX_BYTES, MAX_MAILBOX_MESSAGES,
+    MAX_REALNAME_BYTES, MAX_TOPIC_BYTES, MAX_WATCHES, MAX_WHO_PAGE,
 };
 pub use protection::NickProtection;
 pub use state::SessionId;
@@ -94,6 +95,8 @@ pub struct HubConfig {
     /// How often the hub checks whether another process (`natter user`) changed the accounts,
     /// to read its table of registered names again.
     pub account_refresh: std::time::Duration,
+    /// How long room and private messages are kept (`history_days`); `None`: for ever.
+    pub retention: Option<std::time::Duration>,
 }
 
 /// Service names IRC clients show as trustworthy: reserved on every server.
@@ -118,6 +121,7 @@ impl Default for HubConfig {
             nick_grace: std::time::Duration::from_secs(30),
             account_refresh: std::time::Duration::from_secs(30),
             registrations_per_hour: 5,
+            retention: None,
         }
     }
 }
@@ -217,6 +221,10 @@ pub(crate) struct PendingMessage {
     pub message: Arc<ChatMessage>,
     pub req: Req,
     pub cid: Option<Box<str>>,
+    /// For a private message: the recipient's away message, told with the ack.
+    pub away: Option<Name>,
+    /// For a private message: it waits in an offline account's mailbox.
+    pub offline: bool,
 }
 
 pub(crate) struct Hub {
@@ -301,6 +309,13 @@ pub(crate) struct Hub {
     refreshing: bool,
     /// Where those reads come back.
     refreshed: mpsc::UnboundedSender<accounts::TableRead>,
+    /// The last private message id used (one server-wide sequence, see `StoredPrivate`).
+    private_mid: u64,
+    /// The accounts' mailboxes that hold undelivered messages, by party key, with their size.
+    mailboxes: FxHashMap<String, mailbox::Size>,
+    /// Mailboxes being read for delivery at a login: a second login meanwhile does not read
+    /// them again.
+    mail_reading: rustc_hash::FxHashSet<String>,
     /// The key of the stand-in salts answered to SCRAM logins as names that are not
     /// accounts (drawn at start).
     scram_key: [u8; 32],
@@ -364,8 +379,15 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         refreshing: false,
         refreshed,
         no_name: Name::from(""),
+        private_mid: 0,
+        mailboxes: FxHashMap::default(),
+        mail_reading: Default::default(),
         scram_key: random_key()?,
     };
+    hub.private_mid = hub.store.last_private_mid()?;
+    for size in hub.store.mailboxes()? {
+        hub.mailboxes.insert(size.to_key, mailbox::Size { count: size.count, bytes: size.bytes });
+    }
     hub.accounts_seen = hub.store.outside_writes()?;
     for account in hub.store.accounts()? {
         hub.note_account(&account.folded, &account.name);
@@ -396,7 +418,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.last_mid = room.last_mid;
         hub.rooms.insert(room.record.folded, r);
     })?;
-    hub.persister = Persister::start(hub.store.clone(), done_tx)
+    hub.persister = Persister::start(hub.store.clone(), done_tx, hub.config.retention)
         .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;
@@ -406,6 +428,25 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let (tx, rx) = mpsc::channel(hub.config.queue);
     tokio::spawn(hub.run(rx, done_rx, pages_rx, checked_rx, refreshed_rx));
     Ok(HubHandle { tx, lobby: lobby.into() })
+}
+
+/// Turns a stored private message into a chat message.
+pub(crate) fn private_to_chat(m: &crate::store::StoredPrivate) -> ChatMessage {
+    ChatMessage {
+        room: None,
+        from: m.nick.as_str().into(),
+        ident: format!("{}@history", m.from_key.trim_start_matches('~')).into(),
+        account: None,
+        to: Some(m.to_nick.as_str().into()),
+        text: m.text.as_str().into(),
+        action: m.action,
+        bot: false,
+        notice: m.notice,
+        meta: None,
+        mid: Some(m.mid),
+        uid: 0,
+        ts: m.ts,
+    }
 }
 
 /// A fresh random key.
@@ -435,6 +476,14 @@ pub(crate) fn stored_to_chat(m: &StoredMessage, room: &Arc<str>) -> ChatMessage 
 }
 
 impl Hub {
+    /// The oldest time a message may have to be shown (ms): retention deletes older ones
+    /// from the store, and replays from memory leave them out too.
+    fn kept_since(&self) -> u64 {
+        self.config.retention.map_or(0, |keep| {
+            crate::time::now_ms().saturating_sub(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX))
+        })
+    }
+
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<HubMsg>,

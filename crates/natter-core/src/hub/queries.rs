@@ -225,7 +225,12 @@ impl Hub {
             .filter(|&(_, ts)| ts > low && ts < high)
             .collect();
         rooms.sort_unstable_by_key(|&(_, ts)| ts);
-        rooms.truncate(limit.clamp(1, self.config.max_history_page) as usize);
+        let limit = limit.clamp(1, self.config.max_history_page);
+        rooms.truncate(limit as usize);
+        if self.logged_in.contains_key(&id) {
+            // Its private conversations are in the store too: read, then merged.
+            return self.add_private_targets(id, rooms, (low, high), limit, req);
+        }
         self.reply(id, Event::ActiveRooms { req, rooms });
     }
 }

@@ -280,10 +280,11 @@ impl Room {
     }
 
     /// The replay for a session that joined when the room's last message was `upto`: at most
-    /// `count` of the latest messages up to it (later ones reach the joiner live).
-    pub fn replay(&self, upto: u64, count: usize) -> Vec<Arc<ChatMessage>> {
+    /// `count` of the latest messages up to it (later ones reach the joiner live), none sent
+    /// before `since` (ms; retention deleted them from the store, so a replay shows none).
+    pub fn replay(&self, upto: u64, count: usize, since: u64) -> Vec<Arc<ChatMessage>> {
         let upto = self.recent.iter().rposition(|m| m.mid.is_none_or(|mid| mid <= upto)).map_or(0, |i| i + 1);
-        self.recent.range(upto.saturating_sub(count)..upto).cloned().collect()
+        self.recent.range(upto.saturating_sub(count)..upto).filter(|m| m.ts >= since).cloned().collect()
     }
 }
 

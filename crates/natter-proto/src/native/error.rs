@@ -81,6 +81,9 @@ pub enum ErrorCode {
     /// The nickname is a registered account's, or looks like one, and you are not logged in
     /// as it.
     NickRegistered,
+    /// A private message to a registered account nobody is logged in to, whose mailbox is
+    /// full: try again after its owner logged in.
+    MailboxFull,
     /// Anything else: the message explains.
     Other,
 }
@@ -124,6 +127,7 @@ impl ErrorCode {
             ErrorCode::NotLoggedIn => "not_logged_in",
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::NickRegistered => "nick_registered",
+            ErrorCode::MailboxFull => "mailbox_full",
             ErrorCode::Other => "other",
         }
     }

@@ -11,7 +11,7 @@ use super::{MessageFrame, RequestId, ServerFrame};
 pub fn write_server_frame(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
     match frame {
         ServerFrame::Message(m) => write_message(m, out),
-        ServerFrame::Ack { id, cid, mid, room, ts, duplicate, away } => {
+        ServerFrame::Ack { id, cid, mid, room, ts, duplicate, away, offline } => {
             out.extend_from_slice(br#"{"type":"ack""#);
             match id {
                 Some(RequestId::Num(n)) => number_field(out, "id", *n),
@@ -33,6 +33,9 @@ pub fn write_server_frame(frame: &ServerFrame<'_>, out: &mut Vec<u8>) {
             }
             if let Some(away) = away {
                 json_field(out, "away", away);
+            }
+            if *offline {
+                out.extend_from_slice(br#","offline":true"#);
             }
             out.push(b'}');
         }
@@ -183,6 +186,7 @@ mod tests {
             ts: 0,
             duplicate: true,
             away: Some("lunch".into()),
+            offline: true,
         };
         let numbered = ServerFrame::Ack {
             id: Some(RequestId::Num(i64::MIN)),
@@ -192,6 +196,7 @@ mod tests {
             ts: 1,
             duplicate: false,
             away: None,
+            offline: false,
         };
         for frame in [message, ack, numbered] {
             let mut ours = Vec::new();

@@ -190,6 +190,10 @@ pub enum ServerFrame<'a> {
         /// For a private message to someone away: their away message.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         away: Option<Cow<'a, str>>,
+        /// For a private message to a registered account nobody is logged in to: it waits in
+        /// the account's mailbox and is delivered at its next login.
+        #[serde(default, skip_serializing_if = "is_false")]
+        offline: bool,
     },
     /// Someone (possibly you, on another join path) joined a room.
     Join {

@@ -164,11 +164,17 @@ pub(crate) fn render_text(event: &Event) -> String {
             );
         }
         Event::Message(m) => message_line(m, &mut s),
-        Event::Ack { message, duplicate, away, .. } => match (&message.to, duplicate) {
+        Event::Ack { message, duplicate, away, offline, .. } => match (&message.to, duplicate) {
             (Some(to), _) => {
                 let _ = write!(s, "[{}] -> *{to}* {}", clock(message.ts), SafeLine(&message.text));
                 if let Some(away) = away {
                     let _ = write!(s, "\r\n*** {to} is away: {}", SafeLine(away));
+                }
+                if *offline {
+                    let _ = write!(
+                        s,
+                        "\r\n*** {to} is offline: your message is kept and delivered when they log in"
+                    );
                 }
             }
             (None, true) => s.push_str("*** (already sent)"),

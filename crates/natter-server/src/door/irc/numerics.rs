@@ -22,7 +22,8 @@ impl IrcDoor {
                     Refusal::NoSuchRoom { .. }
                     | Refusal::InvalidRoom { .. }
                     | Refusal::NotInRoom { .. }
-                    | Refusal::SecretRoom { .. } => "INVALID_TARGET",
+                    | Refusal::SecretRoom { .. }
+                    | Refusal::InvalidNick { .. } => "INVALID_TARGET",
                     _ => "MESSAGE_ERROR",
                 };
                 return push_line(
@@ -44,6 +45,7 @@ impl IrcDoor {
             | Refusal::NickReserved { nick }
             | Refusal::NoSuchNick { nick }
             | Refusal::NoSuchRecipient { nick }
+            | Refusal::MailboxFull { nick, .. }
             | Refusal::UserNotInRoom { nick, .. }
             | Refusal::AlreadyInRoom { nick, .. }
             | Refusal::NotIgnoring { nick } => Some(&**nick),
@@ -92,6 +94,10 @@ impl IrcDoor {
             }
             (Refusal::NoSuchNick { .. } | Refusal::NoSuchRecipient { .. }, _) => {
                 self.numeric(out, "401", &[named, "No such nick/channel"])
+            }
+            // Not an IRC error of its own: the reason, from the server, as soon as it is known.
+            (Refusal::MailboxFull { .. }, _) => {
+                push_line(out, "", Some(self.server), "NOTICE", &[self.me(), &message]);
             }
             (Refusal::UserNotInRoom { .. }, _) => {
                 self.numeric(out, "441", &[named, room, "They aren't on that channel"])

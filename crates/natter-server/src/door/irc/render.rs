@@ -119,9 +119,15 @@ impl IrcDoor {
                 self.deferring = true;
             }
             Event::Message(m) => self.message(m, None, out),
-            Event::Ack { message, duplicate, away, .. } => {
+            Event::Ack { message, duplicate, away, offline, .. } => {
                 if let (Some(away), Some(to), false) = (away, &message.to, message.notice) {
                     self.numeric(out, "301", &[to, away]);
+                }
+                // No numeric says "stored for later": a server NOTICE, as memo services do.
+                if let (true, Some(to)) = (offline, &message.to) {
+                    let text =
+                        format!("{to} is offline: your message is kept and delivered when they log in");
+                    push_line(out, "", Some(self.server), "NOTICE", &[self.me(), &text]);
                 }
                 if self.caps.echo_message && !duplicate {
                     self.message(message, None, out);

@@ -47,6 +47,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::TooManyRegistrations { .. } => ErrorCode::TooManyAttempts,
         Refusal::AccountsUnavailable { .. } => ErrorCode::StoreFailed,
         Refusal::NickRegistered { .. } => ErrorCode::NickRegistered,
+        Refusal::MailboxFull { .. } => ErrorCode::MailboxFull,
     }
 }
 
@@ -243,6 +244,12 @@ mod tests {
                 Refusal::NickRegistered { nick: "аnn".into(), account: nick() },
                 ErrorCode::NickRegistered,
                 "the nickname аnn looks like the registered nickname ann; choose another",
+            ),
+            (
+                Refusal::MailboxFull { nick: "Bob".into(), messages: 100, bytes: 65536 },
+                ErrorCode::MailboxFull,
+                "Bob is offline and their mailbox is full (100 messages or 64 KiB wait for them); try again \
+                 after they log in",
             ),
             (
                 Refusal::TooManyRegistrations { wait_secs: 1800 },

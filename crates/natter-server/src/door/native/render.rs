@@ -94,7 +94,7 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
             token: None,
         },
         Event::Message(m) => ServerFrame::Message(message_frame(m)),
-        Event::Ack { req, cid, message, duplicate, away } => ServerFrame::Ack {
+        Event::Ack { req, cid, message, duplicate, away, offline } => ServerFrame::Ack {
             id: id_of(req),
             cid: cid.as_deref().map(b),
             mid: message.mid,
@@ -102,6 +102,7 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
             ts: message.ts,
             duplicate: *duplicate,
             away: away.as_deref().map(b),
+            offline: *offline,
         },
         Event::Join { room, nick, ts, .. } => ServerFrame::Join { room: b(room), nick: b(nick), ts: *ts },
         Event::Part { room, nick, reason, ts, .. } => {

@@ -1,11 +1,12 @@
-//! IRCv3 `CHATHISTORY` (draft): pages of a channel's stored messages by msgid or time, and
-//! the channels active in a time range (`TARGETS`).
+//! IRCv3 `CHATHISTORY` (draft): pages of a channel's stored messages, or of a private
+//! conversation with a nick (for a client logged in to an account), by msgid or time, and the
+//! channels active in a time range (`TARGETS`).
 
 use super::super::requests::Op;
 use super::super::{HISTORY_PAGE, IrcDoor};
 use crate::door::{Flow, SessionCtx};
 use natter_core::Command;
-use natter_core::event::parse_stable_id;
+use natter_core::event::{parse_private_id, parse_stable_id};
 use natter_core::store::HistoryQuery;
 use natter_proto::irc;
 use natter_proto::names::{fold, is_room_name};
@@ -60,7 +61,8 @@ impl IrcDoor {
                 return Some(Sel::Any);
             }
             if let Some(id) = p.strip_prefix("msgid=") {
-                return Some(parse_stable_id(&key, id).map_or(Sel::Unknown, Sel::Mid));
+                let mid = if room { parse_stable_id(&key, id) } else { parse_private_id(id) };
+                return Some(mid.map_or(Sel::Unknown, Sel::Mid));
             }
             p.strip_prefix("timestamp=").and_then(parse_server_time).map(Sel::Ts)
         };
@@ -117,8 +119,8 @@ impl IrcDoor {
         }
         let req =
             Op::ChatHistory { sub: sub.clone(), target: target.clone() }.labeled(self.line_label.clone());
-        if empty || !room {
-            // Unknown references and private conversations (not stored): an empty page.
+        if empty {
+            // Unknown references: an empty page.
             q = HistoryQuery { limit: 1, before: Some(0), ..HistoryQuery::default() };
         }
         ctx.command(Command::History { room: target, query: q, around, req }).await
