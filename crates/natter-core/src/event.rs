@@ -557,6 +557,16 @@ pub enum Event {
         /// The account concerned.
         account: Name,
     },
+    /// A resume token for the account the session is logged in as: the answer to
+    /// `IssueToken`. Its client keeps it to log in again without the password.
+    ResumeToken {
+        /// Request id.
+        req: Req,
+        /// The account, as registered.
+        account: Name,
+        /// The token (shown by `Debug` as `ResumeToken(..)`).
+        token: crate::resume::ResumeToken,
+    },
     /// The session's nickname is a registered account's and it is not logged in as it: under
     /// nick protection it is renamed unless it logs in within `grace_secs`.
     NickProtected {

@@ -17,6 +17,7 @@ mod persist;
 pub mod refusal;
 mod registration_limit;
 pub mod request;
+pub mod resume;
 mod secret;
 pub mod store;
 pub mod throttle;

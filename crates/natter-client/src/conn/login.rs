@@ -85,6 +85,7 @@ impl Actor {
                 password: None,
                 account: None,
                 account_password: None,
+                resume: None,
                 client_secret: self.client_secret.clone(),
                 id: Some(RequestId::Num(0)),
             };

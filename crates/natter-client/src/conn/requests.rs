@@ -132,6 +132,7 @@ pub fn frame_id<'f>(frame: &'f ServerFrame<'_>) -> Option<&'f RequestId> {
         | S::UserInfo { id, .. }
         | S::Whowas { id, .. }
         | S::Account { id, .. }
+        | S::ResumeToken { id, .. }
         | S::Pong { id } => id.as_ref(),
         S::Message(_)
         | S::Verify { .. }
@@ -172,6 +173,7 @@ pub(super) fn set_frame_id(frame: &mut ClientFrame, new: RequestId) -> bool {
         | C::Whowas { id, .. }
         | C::Register { id, .. }
         | C::Logout { id }
+        | C::ResumeToken { id }
         | C::Passwd { id, .. }
         | C::Login { msg: None, id, .. }
         | C::Ping { id } => {
@@ -206,6 +208,7 @@ pub(super) fn expects_answer(frame: &ClientFrame) -> bool {
                 | C::Register { .. }
                 | C::Login { msg: None, .. }
                 | C::Logout { .. }
+                | C::ResumeToken { .. }
                 | C::Passwd { .. }
                 | C::Away { .. }
                 | C::Whois { .. }

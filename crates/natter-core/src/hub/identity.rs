@@ -80,9 +80,13 @@ impl Hub {
             }
             None => tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in"),
         }
+        let resume_req = reg.resume.is_some().then(|| reg.req.clone());
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         self.watched_online(id);
-        self.protect_nick(id);
+        match (reg.resume, resume_req) {
+            (Some(token), Some(req)) => self.resume_account(id, token, reg.addr, req),
+            _ => self.protect_nick(id),
+        }
         if reg.lobby {
             let lobby = self.config.lobby.clone();
             self.join(id, &lobby, None, None);
@@ -204,6 +208,7 @@ impl Hub {
         let Some(mut session) = self.sessions.remove(&id) else { return };
         self.clients.remove(&id);
         self.logged_in.remove(&id);
+        self.session_tokens.remove(&id);
         self.unprotect(id);
         self.login_from.remove(&id);
         // Never the reason's words: a quit message is something a user wrote.

@@ -7,6 +7,11 @@
 //! (`AccountsBusy`), so a burst of logins costs bounded memory and never stalls delivery.
 //! Each answer comes back to the hub as a [`Checked`], which the hub applies in its own turn.
 //!
+//! Resume tokens (`crate::resume`) need no hash, only a store read or write: they run in a
+//! lane of their own ([`MAX_QUICK`] at once, [`MAX_QUICK_QUEUED`] waiting), so that a burst
+//! of password logins does not hold up the clients resuming after a restart, nor the other
+//! way round.
+//!
 //! The hashing itself runs on [`MAX_CHECKS`] threads of the lowest scheduling priority: on a
 //! busy machine (or a server pinned to one core) a burst of logins then takes the CPU the
 //! chat leaves over, rather than a share of the hub's. The blocking-pool task waits for its
@@ -15,7 +20,9 @@
 
 use super::SessionId;
 use crate::password::{Password, hash_password, needs_rehash, verify_password};
+use crate::resume::{MAX_TOKENS_PER_ACCOUNT, ResumeToken, TOKEN_IDLE_EXPIRY_MS, TokenDigest, TokenRecord};
 use crate::store::{AccountRecord, Store, StoreError};
+use crate::vocab::Name;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -24,23 +31,44 @@ use tokio::sync::mpsc;
 pub(crate) const MAX_CHECKS: usize = 2;
 /// Password checks waiting for a free checker.
 pub(crate) const MAX_QUEUED: usize = 64;
+/// Token requests (store reads and writes, no hash) running at once.
+pub(crate) const MAX_QUICK: usize = 4;
+/// Token requests waiting: a restarted server sees every client resume at once, and each
+/// waiting one costs about a hundred bytes.
+pub(crate) const MAX_QUICK_QUEUED: usize = 4096;
 
-/// What to do with a password.
+/// What to do with a password or a resume token.
 pub(crate) enum Job {
     /// Register `name` with `password`.
     Register { folded: String, name: String, password: Password },
     /// Check `password` against the account `folded`.
     Login { folded: String, password: Password },
-    /// Check `old` against the account, then store the hash of `new`.
+    /// Check `old` against the account, then store the hash of `new` and revoke the
+    /// account's resume tokens.
     Passwd { folded: String, old: Password, new: Password },
+    /// Log in with a resume token.
+    Resume { digest: TokenDigest },
+    /// Issue a resume token for the account, revoking the session's previous one.
+    IssueToken { folded: String, replaces: Option<TokenDigest> },
+    /// Revoke the session's token (it logs out of `account`).
+    Revoke { digest: TokenDigest, account: Name },
 }
 
 impl Job {
-    /// The folded account name the job concerns.
+    /// The folded account name the job concerns (empty for a token not yet looked up).
     fn folded(&self) -> &str {
         match self {
-            Job::Register { folded, .. } | Job::Login { folded, .. } | Job::Passwd { folded, .. } => folded,
+            Job::Register { folded, .. }
+            | Job::Login { folded, .. }
+            | Job::Passwd { folded, .. }
+            | Job::IssueToken { folded, .. } => folded,
+            Job::Resume { .. } | Job::Revoke { .. } => "",
         }
+    }
+
+    /// True for the jobs that hash a password; the others are quick store work.
+    fn hashes(&self) -> bool {
+        matches!(self, Job::Register { .. } | Job::Login { .. } | Job::Passwd { .. })
     }
 }
 
@@ -54,6 +82,12 @@ pub(crate) enum Outcome {
     LoggedIn { account: Option<AccountRecord>, known: bool },
     /// Whether the current password was right (and the new one stored).
     PasswordChanged(bool),
+    /// The account a resume token logs in to; `None`: unknown, revoked or expired.
+    Resumed { account: Option<AccountRecord>, digest: TokenDigest },
+    /// A new token and its digest; `None` when the system had no randomness to give.
+    Issued(Option<(ResumeToken, TokenDigest)>),
+    /// The session's token is revoked and it logged out of `account`.
+    Revoked { account: Name },
     /// The store failed.
     Failed(StoreError),
 }
@@ -67,6 +101,8 @@ pub(crate) struct Checked {
     /// The folded account name the job concerned.
     pub folded: String,
     pub outcome: Outcome,
+    /// It ran in the quick lane (no hash).
+    pub quick: bool,
 }
 
 /// A job waiting for a checker.
@@ -77,37 +113,64 @@ pub(crate) struct Queued {
     pub job: Job,
 }
 
-/// The checkers: how many run, and who waits.
-pub(crate) struct Verifier {
+/// Jobs of one kind: how many run, and who waits.
+struct Lane {
     running: usize,
     queue: VecDeque<Queued>,
+    max_running: usize,
+    max_queued: usize,
+}
+
+impl Lane {
+    fn new(max_running: usize, max_queued: usize) -> Self {
+        Self { running: 0, queue: VecDeque::new(), max_running, max_queued }
+    }
+
+    fn has_room(&self) -> bool {
+        self.running < self.max_running || self.queue.len() < self.max_queued
+    }
+}
+
+/// The checkers: the hashing lane and the quick lane.
+pub(crate) struct Verifier {
+    hashing: Lane,
+    quick: Lane,
     done: mpsc::UnboundedSender<Checked>,
 }
 
 impl Verifier {
     pub fn new(done: mpsc::UnboundedSender<Checked>) -> Self {
-        Self { running: 0, queue: VecDeque::new(), done }
+        Self {
+            hashing: Lane::new(MAX_CHECKS, MAX_QUEUED),
+            quick: Lane::new(MAX_QUICK, MAX_QUICK_QUEUED),
+            done,
+        }
     }
 
-    /// False when the queue is full: the caller refuses the request.
-    pub fn has_room(&self) -> bool {
-        self.running < MAX_CHECKS || self.queue.len() < MAX_QUEUED
+    /// False when the job's lane is full: the caller refuses the request.
+    pub fn has_room(&self, job: &Job) -> bool {
+        if job.hashes() { self.hashing.has_room() } else { self.quick.has_room() }
     }
 
     /// Starts the job now, or queues it (the caller checked [`Verifier::has_room`]).
     pub fn submit(&mut self, store: &Arc<dyn Store>, queued: Queued) {
-        if self.running < MAX_CHECKS {
+        let lane = if queued.job.hashes() { &mut self.hashing } else { &mut self.quick };
+        if lane.running < lane.max_running {
+            lane.running += 1;
             self.start(store, queued);
         } else {
-            self.queue.push_back(queued);
+            lane.queue.push_back(queued);
         }
     }
 
-    /// A job finished: the next waiting one whose session is still there starts.
-    pub fn finished(&mut self, store: &Arc<dyn Store>, alive: impl Fn(SessionId) -> bool) {
-        self.running -= 1;
-        while let Some(next) = self.queue.pop_front() {
+    /// A job of the quick lane (`quick`) or the hashing lane finished: the next waiting one
+    /// whose session is still there starts.
+    pub fn finished(&mut self, store: &Arc<dyn Store>, quick: bool, alive: impl Fn(SessionId) -> bool) {
+        let lane = if quick { &mut self.quick } else { &mut self.hashing };
+        lane.running -= 1;
+        while let Some(next) = lane.queue.pop_front() {
             if alive(next.session) {
+                lane.running += 1;
                 self.start(store, next);
                 break;
             }
@@ -115,17 +178,22 @@ impl Verifier {
     }
 
     fn start(&mut self, store: &Arc<dyn Store>, queued: Queued) {
-        self.running += 1;
         let store = store.clone();
         let done = self.done.clone();
         let Queued { session, ticket, req, job } = queued;
+        let quick = !job.hashes();
         tokio::task::spawn_blocking(move || {
             let folded = job.folded().to_string();
-            let outcome = hashers().run(move || run(&*store, job).1).unwrap_or_else(|| {
-                Outcome::Failed(StoreError::Io("the password check failed unexpectedly".into()))
+            let outcome = if quick {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&*store, job))).ok()
+            } else {
+                hashers().run(move || run(&*store, job))
+            };
+            let outcome = outcome.unwrap_or_else(|| {
+                Outcome::Failed(StoreError::Io("the account request failed unexpectedly".into()))
             });
             // No receiver: the hub has stopped.
-            let _ = done.send(Checked { session, ticket, req, folded, outcome });
+            let _ = done.send(Checked { session, ticket, req, folded, outcome, quick });
         });
     }
 }
@@ -185,27 +253,18 @@ fn hashers() -> &'static Hashers {
 }
 
 /// Does one job (blocking).
-fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
+fn run(store: &dyn Store, job: Job) -> Outcome {
     match job {
-        Job::Register { folded, name, password } => {
-            let outcome = match hash_password(password.expose()) {
-                Ok(hash) => {
-                    let now = crate::time::now_ms();
-                    let record = AccountRecord {
-                        folded: folded.clone(),
-                        name,
-                        hash,
-                        created_ts: now,
-                        last_login_ts: Some(now),
-                    };
-                    store.create_account(&record).map_or_else(Outcome::Failed, Outcome::Registered)
-                }
-                Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
-            };
-            (folded, outcome)
-        }
+        Job::Register { folded, name, password } => match hash_password(password.expose()) {
+            Ok(hash) => {
+                let now = crate::time::now_ms();
+                let record = AccountRecord { folded, name, hash, created_ts: now, last_login_ts: Some(now) };
+                store.create_account(&record).map_or_else(Outcome::Failed, Outcome::Registered)
+            }
+            Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
+        },
         Job::Login { folded, password } => {
-            let outcome = match store.account(&folded) {
+            match store.account(&folded) {
                 Ok(record) => {
                     let known = record.is_some();
                     let right = verify_password(password.expose(), record.as_ref().map(|r| r.hash.as_str()));
@@ -222,17 +281,21 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
                     Outcome::LoggedIn { account, known }
                 }
                 Err(e) => Outcome::Failed(e),
-            };
-            (folded, outcome)
+            }
         }
         Job::Passwd { folded, old, new } => {
-            let outcome = match store.account(&folded) {
+            match store.account(&folded) {
                 Ok(record) => {
                     if verify_password(old.expose(), record.as_ref().map(|r| r.hash.as_str())) {
                         match hash_password(new.expose()) {
-                            Ok(hash) => store
-                                .set_account_hash(&folded, &hash)
-                                .map_or_else(Outcome::Failed, Outcome::PasswordChanged),
+                            Ok(hash) => match store.set_account_hash(&folded, &hash) {
+                                // Whoever holds a token of the old password's time is out.
+                                Ok(true) => store
+                                    .revoke_resume_tokens(&folded)
+                                    .map_or_else(Outcome::Failed, |_| Outcome::PasswordChanged(true)),
+                                Ok(false) => Outcome::PasswordChanged(false),
+                                Err(e) => Outcome::Failed(e),
+                            },
                             Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
                         }
                     } else {
@@ -240,8 +303,39 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
                     }
                 }
                 Err(e) => Outcome::Failed(e),
-            };
-            (folded, outcome)
+            }
         }
+        Job::Resume { digest } => {
+            let now = crate::time::now_ms();
+            let expired_before = now.saturating_sub(TOKEN_IDLE_EXPIRY_MS);
+            match store.use_resume_token(&digest, now, expired_before) {
+                Ok(account) => {
+                    if let Some(a) = &account {
+                        let _ = store.touch_account(&a.folded, now);
+                    }
+                    Outcome::Resumed { account, digest }
+                }
+                Err(e) => Outcome::Failed(e),
+            }
+        }
+        Job::IssueToken { folded, replaces } => {
+            let Some((token, digest)) = ResumeToken::generate() else { return Outcome::Issued(None) };
+            if let Some(old) = replaces
+                && let Err(e) = store.revoke_resume_token(&old)
+            {
+                return Outcome::Failed(e);
+            }
+            let now = crate::time::now_ms();
+            let record = TokenRecord { digest, folded, created_ts: now, last_used_ts: now };
+            let expired_before = now.saturating_sub(TOKEN_IDLE_EXPIRY_MS);
+            match store.add_resume_token(&record, MAX_TOKENS_PER_ACCOUNT, expired_before) {
+                Ok(()) => Outcome::Issued(Some((token, digest))),
+                Err(e) => Outcome::Failed(e),
+            }
+        }
+        Job::Revoke { digest, account } => match store.revoke_resume_token(&digest) {
+            Ok(_) => Outcome::Revoked { account },
+            Err(e) => Outcome::Failed(e),
+        },
     }
 }

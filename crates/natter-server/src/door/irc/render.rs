@@ -432,6 +432,8 @@ impl IrcDoor {
                     AccountChange::PasswordChanged => {}
                 }
             }
+            // Resume tokens are the native protocol's; an IRC client logs in with SASL.
+            Event::ResumeToken { .. } => {}
             Event::NickProtected { nick, grace_secs } => {
                 let me = self.me().to_string();
                 let says = if *grace_secs == 0 {
