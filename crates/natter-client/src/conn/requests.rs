@@ -24,6 +24,8 @@ pub(super) enum Pending {
     AutoJoin,
     /// A ping, sent at this instant.
     Ping(Instant),
+    /// A resume token the client asked for by itself, to save.
+    Token,
 }
 
 /// The requests in flight on the current connection, and who waits for them all to end.
@@ -71,7 +73,8 @@ impl Requests {
     }
 
     /// True while a request whose answer someone waits for is in flight (pings, automatic
-    /// joins and submitted frames that are answered only on error do not count).
+    /// joins and submitted frames that are answered only on error do not count; a resume
+    /// token being fetched does, so that a script's last wait keeps its login saved).
     pub(super) fn awaiting_answers(&self) -> bool {
         self.pending.values().any(|p| {
             !matches!(p, Pending::Ping(_) | Pending::AutoJoin | Pending::Submitted { answered: false })
