@@ -83,13 +83,20 @@ impl Hub {
         let resume_req = reg.resume.is_some().then(|| reg.req.clone());
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         self.watched_online(id);
-        match (reg.resume, resume_req) {
+        let protect_after_join = match (reg.resume, resume_req) {
             (Some(token), Some(req)) => self.resume_account(id, token, reg.addr, req),
-            _ => self.protect_nick(id),
-        }
+            _ => {
+                self.protect_nick(id);
+                false
+            }
+        };
         if reg.lobby {
             let lobby = self.config.lobby.clone();
             self.join(id, &lobby, None, None);
+        }
+        // A token refused at once: told where a refusal after the lookup is told.
+        if protect_after_join {
+            self.protect_nick(id);
         }
         Ok(Registered { session: id, nick: reg.nick })
     }

@@ -23,30 +23,30 @@ use tokio::time::Instant;
 
 impl Hub {
     /// A session that just logged in gave a resume token: its account is looked up off the
-    /// hub's task. Nick protection waits for the answer (a refused token tells it then).
+    /// hub's task, and nick protection waits for the answer (a refused token starts it then).
+    /// Returns true when the token was refused at once: the caller starts nick protection
+    /// once the session's login is done, where a refusal after the lookup starts it too.
     pub(super) fn resume_account(
         &mut self,
         id: SessionId,
         token: ResumeToken,
         from: Option<IpAddr>,
         req: Req,
-    ) {
+    ) -> bool {
         let now = Instant::now();
         let keys: Vec<Key<'_>> = from.map(Key::Address).into_iter().collect();
         if let Some(refusal) = self.still_waiting(&keys, now) {
             self.refuse(id, req, refusal);
-            return self.protect_nick(id);
+            return true;
         }
         // Not a token's shape: never issued, refused without a lookup, counted all the same.
         let Some(digest) = token.digest() else {
             self.count_failure(&keys, from, Kind::Token, now);
             self.refuse(id, req, Refusal::BadToken);
-            return self.protect_nick(id);
+            return true;
         };
         self.login_from.insert(id, from);
-        if !self.submit_check(id, req, Job::Resume { digest }) {
-            self.protect_nick(id);
-        }
+        !self.submit_check(id, req, Job::Resume { digest })
     }
 
     /// The lookup of a resume token came back: the session is logged in to its account, or
