@@ -194,3 +194,33 @@ async fn a_token_the_server_refuses_is_deleted_and_the_user_told_once() {
     );
     assert_eq!(account_of(&ann, "ann").await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_client_takes_its_nickname_back_from_whoever_holds_it() {
+    let server = Server::start();
+    let data = TempDir::new("data");
+    let logins = SavedLogins::in_dir(data.0.join("resume"));
+    let (ann, mut ev) = Client::connect(opts(&server, "ann", Some(&logins))).await.unwrap();
+    ann.submit(ClientFrame::Register { password: PASSWORD.into(), id: None });
+    until(&mut ev, "registered", |e| account_change(e, AccountChangeFrame::Registered)).await;
+    timeout(WAIT, ann.wait_idle()).await.unwrap();
+    ann.quit(None).await;
+
+    // Someone (or a session ann's client left behind) holds the nickname meanwhile.
+    let (squatter, mut squatter_ev) = Client::connect(opts(&server, "ann", None)).await.unwrap();
+    assert_eq!(squatter.nick(), "ann");
+    let (ann, mut ev) = Client::connect(opts(&server, "ann", Some(&logins))).await.unwrap();
+    assert_eq!(ann.nick(), "ann_");
+    until(&mut ev, "logged in", resumed).await;
+    until(
+        &mut ev,
+        "the nickname back",
+        |e| matches!(e, Event::Frame(ServerFrame::Nick { old, new, .. }) if old == "ann_" && new == "ann"),
+    )
+    .await;
+    assert_eq!(ann.nick(), "ann");
+    until(&mut squatter_ev, "the squatter renamed", |e| {
+        matches!(e, Event::Frame(ServerFrame::Nick { old, new, .. }) if old == "ann" && new.starts_with("Guest"))
+    })
+    .await;
+}

@@ -1,7 +1,8 @@
 //! Staying logged in to an account: after a login, registration or password change the actor
 //! asks the server for a resume token and saves it ([`crate::saved_login`]); it gives the
 //! token in `hello` at every reconnect and at the next start, so the session is logged in
-//! again without the password, which the client never keeps. Logging out deletes the saved
+//! again without the password, which the client never keeps (and takes its nickname back
+//! when a session it left behind still holds it). Logging out deletes the saved
 //! token; one the server refuses is deleted too (the server's error tells the user, once, to
 //! log in again).
 
@@ -9,6 +10,7 @@ use super::Actor;
 use super::requests::Pending;
 use super::wire::Conn;
 use crate::saved_login::SavedLogin;
+use natter_proto::names::fold;
 use natter_proto::native::{AccountChangeFrame, ClientFrame, ErrorCode, RequestId};
 
 /// The request id of the login's `hello`: its resume's answer carries it.
@@ -25,14 +27,24 @@ impl Actor {
         &mut self,
         id: Option<&RequestId>,
         change: AccountChangeFrame,
+        account: &str,
         conn: &mut Conn,
     ) -> Result<(), String> {
         if self.opts.saved_logins.is_none() {
             return Ok(());
         }
         match change {
-            // The resume at login: the saved token stays good.
-            AccountChangeFrame::LoggedIn if id == Some(&RequestId::Num(HELLO_ID)) => Ok(()),
+            // The resume at login: the saved token stays good. When the nickname wanted is
+            // the account's and another session holds it (the one a dropped connection left
+            // behind), the server gives it back to its owner.
+            AccountChangeFrame::LoggedIn if id == Some(&RequestId::Num(HELLO_ID)) => {
+                let wanted = &self.opts.nick;
+                if fold(&self.nick) == fold(wanted) || fold(account) != fold(wanted) {
+                    return Ok(());
+                }
+                let id = self.requests.register(Pending::Reclaim);
+                conn.write(&ClientFrame::Nick { nick: wanted.clone(), id: Some(id) }).await
+            }
             AccountChangeFrame::LoggedIn
             | AccountChangeFrame::Registered
             | AccountChangeFrame::PasswordChanged => {

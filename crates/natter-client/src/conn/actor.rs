@@ -386,7 +386,7 @@ impl Actor {
                 Some(Pending::AutoJoin) => {
                     self.emit(Event::Frame(ServerFrame::Error { id: None, code, message }));
                 }
-                Some(Pending::Ping(_)) => {}
+                Some(Pending::Ping(_) | Pending::Reclaim) => {}
                 Some(Pending::Submitted { .. }) | None => {
                     if id == Some(natter_proto::native::RequestId::Num(super::account::HELLO_ID)) {
                         self.on_hello_error(code);
@@ -482,7 +482,7 @@ impl Actor {
                 self.emit(Event::Frame(ServerFrame::Kick { room, nick, by, reason, ts }));
             }
             ServerFrame::Account { id, change, account } => {
-                self.on_account_change(id.as_ref(), change, conn).await?;
+                self.on_account_change(id.as_ref(), change, &account, conn).await?;
                 let frame = ServerFrame::Account { id, change, account };
                 match pending {
                     Some(Pending::Reply(tx)) => {

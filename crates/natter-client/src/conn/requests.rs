@@ -26,6 +26,9 @@ pub(super) enum Pending {
     Ping(Instant),
     /// A resume token the client asked for by itself, to save.
     Token,
+    /// A `nick` the client sends by itself after logging in to the account its nickname is
+    /// (taking it back from a session left behind); answered only when refused, silently.
+    Reclaim,
 }
 
 /// The requests in flight on the current connection, and who waits for them all to end.
@@ -77,7 +80,13 @@ impl Requests {
     /// token being fetched does, so that a script's last wait keeps its login saved).
     pub(super) fn awaiting_answers(&self) -> bool {
         self.pending.values().any(|p| {
-            !matches!(p, Pending::Ping(_) | Pending::AutoJoin | Pending::Submitted { answered: false })
+            !matches!(
+                p,
+                Pending::Ping(_)
+                    | Pending::AutoJoin
+                    | Pending::Reclaim
+                    | Pending::Submitted { answered: false }
+            )
         })
     }
 
