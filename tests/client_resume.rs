@@ -218,6 +218,9 @@ async fn a_resumed_client_takes_its_nickname_back_from_whoever_holds_it() {
         |e| matches!(e, Event::Frame(ServerFrame::Nick { old, new, .. }) if old == "ann_" && new == "ann"),
     )
     .await;
+    // The handle's copy of the nickname is refreshed once the frame is handled: a round trip
+    // through the actor later, it is.
+    timeout(WAIT, ann.wait_idle()).await.unwrap();
     assert_eq!(ann.nick(), "ann");
     until(&mut squatter_ev, "the squatter renamed", |e| {
         matches!(e, Event::Frame(ServerFrame::Nick { old, new, .. }) if old == "ann" && new.starts_with("Guest"))
