@@ -5,9 +5,7 @@
 
 mod common;
 
-use common::{Client, LoggedServer, Server, json, native, natter_bin, text};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use common::{Client, LoggedServer, Server, json, native, text, user};
 
 /// Registers `nick`'s current nickname over the native protocol with `password`.
 fn register_native(c: &mut Client, password: &str) -> serde_json::Value {
@@ -209,21 +207,6 @@ fn irc_clients_talk_to_nickserv() {
     c.line("PRIVMSG NickServ :IDENTIFY a b c");
     c.expect("wrong number of words for IDENTIFY");
     c.irc_ping();
-}
-
-/// Runs `natter user ARGS --db DB` with `stdin`; true when it succeeded.
-fn user(db: &std::path::Path, args: &[&str], stdin: &str) -> bool {
-    let mut child = Command::new(natter_bin())
-        .arg("user")
-        .args(args)
-        .args(["--db", db.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait().unwrap().success()
 }
 
 #[test]

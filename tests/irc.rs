@@ -565,3 +565,140 @@ fn extended_join_tells_the_account_and_real_name() {
     let seen = plain.expect(":ann!ann@127.0.0.1 JOIN #room");
     assert_eq!(seen, ":ann!ann@127.0.0.1 JOIN #room", "no extras for a client that did not ask");
 }
+
+#[test]
+fn help_answers_with_the_modern_numerics() {
+    let server = Server::start(&[]);
+    let mut c = irc(server.irc.unwrap(), "ann");
+    c.line("HELP");
+    c.expect(" 704 ann * :natter speaks IRC");
+    c.expect(" 706 ann * :End of /HELP");
+    c.line("HELPOP privmsg");
+    c.expect(" 704 ann PRIVMSG :PRIVMSG <#room|nick>");
+    c.expect(" 706 ann PRIVMSG ");
+    c.line("HELP NOSUCHTHING");
+    c.expect(" 524 ann NOSUCHTHING :No help available on this topic");
+}
+
+#[test]
+fn whox_answers_the_fields_asked_in_their_order_with_the_token() {
+    let server = Server::start(&["--nick-protection", "off"]);
+    let mut ann = irc(server.irc.unwrap(), "ann");
+    ann.line("PRIVMSG NickServ :REGISTER correct-horse");
+    ann.expect(" 900 ann ");
+    let mut bob = irc(server.irc.unwrap(), "bob");
+    bob.line("VERSION");
+    let isupport = bob.expect("UTF8ONLY");
+    assert!(isupport.contains(" WHOX"), "{isupport}");
+    // Fields in any order come back in the fixed order; the token first.
+    bob.line("WHO ann %rnat,42");
+    bob.expect(" 354 bob 42 ann ann :Real ann");
+    bob.expect(" 315 bob ann :End of /WHO list");
+    bob.line("WHO #lobby %cnfa");
+    let lines = bob.until(" 315 ");
+    assert!(lines.iter().any(|l| l.ends_with(" 354 bob #lobby ann H ann")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.ends_with(" 354 bob #lobby bob H 0")), "no account is 0: {lines:#?}");
+    // A token that is not 1-3 digits is not echoed; unknown letters are ignored; plain WHO stays 352.
+    bob.line("WHO ann %tnx,abcd");
+    bob.expect(" 354 bob 0 ann");
+    bob.line("WHO ann");
+    bob.expect(" 352 bob * ");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_never_relayed_as_such_and_the_client_is_warned_once() {
+    let server = Server::start(&[]);
+    let mut ann = irc(server.irc.unwrap(), "ann");
+    let mut bob = irc(server.irc.unwrap(), "bob");
+    ann.send(b"PRIVMSG bob :caf\xe9\r\n");
+    ann.expect(" WARN PRIVMSG INVALID_UTF8 :");
+    bob.expect("PRIVMSG bob :caf\u{fffd}");
+    // GBK, as the tutorials' Windows peers send it, is read as such.
+    ann.send(b"PRIVMSG bob :\xc4\xe3\xba\xc3\r\n");
+    bob.expect("PRIVMSG bob :你好");
+    let later = ann.irc_ping();
+    assert!(later.iter().all(|l| !l.contains("WARN")), "warned once: {later:#?}");
+}
+
+#[test]
+fn a_bot_says_so_on_its_messages_and_in_who_and_whois() {
+    let server = Server::start(&[]);
+    let mut bot = irc(server.irc.unwrap(), "beepy");
+    let mut user = irc_with_caps(server.irc.unwrap(), "ann", "message-tags");
+    let mut plain = irc(server.irc.unwrap(), "bob");
+    bot.line("MODE beepy +B");
+    bot.expect(":beepy MODE beepy +B");
+    bot.line("MODE beepy");
+    bot.expect(" 221 beepy +B");
+    bot.line("PRIVMSG #lobby :beep boop");
+    let tagged = user.expect("PRIVMSG #lobby :beep boop");
+    assert!(
+        tagged.starts_with('@')
+            && tagged.split(' ').next().unwrap().split(';').any(|t| t == "@bot" || t == "bot"),
+        "{tagged}"
+    );
+    let untagged = plain.expect("PRIVMSG #lobby :beep boop");
+    assert!(untagged.starts_with(':'), "{untagged}");
+    user.line("WHOIS beepy");
+    let whois = user.until(" 318 ");
+    assert!(whois.iter().any(|l| l.contains(" 335 ann beepy :is a bot")), "{whois:#?}");
+    user.line("WHO #lobby");
+    let who = user.until(" 315 ");
+    assert!(who.iter().any(|l| l.contains(" beepy HB ")), "{who:#?}");
+    bot.line("MODE beepy -B\r\nPRIVMSG #lobby :human now");
+    let human = user.expect("PRIVMSG #lobby :human now");
+    assert!(!human.contains("bot"), "{human}");
+}
+
+#[test]
+fn setname_reaches_neighbours_with_the_cap_and_whois_shows_it() {
+    let server = Server::start(&[]);
+    let mut ann = irc_with_caps(server.irc.unwrap(), "ann", "setname");
+    let mut bob = irc_with_caps(server.irc.unwrap(), "bob", "setname");
+    let mut cid = irc(server.irc.unwrap(), "cid");
+    ann.line("SETNAME :Ann Other");
+    ann.expect(":ann!ann@127.0.0.1 SETNAME :Ann Other");
+    bob.expect(":ann!ann@127.0.0.1 SETNAME :Ann Other");
+    let seen = cid.irc_ping();
+    assert!(seen.iter().all(|l| !l.contains("SETNAME")), "{seen:#?}");
+    cid.line("WHOIS ann");
+    cid.expect(" 311 cid ann ann 127.0.0.1 * :Ann Other");
+    // Empty or too long: a standard reply, nothing changes.
+    ann.line(&format!("SETNAME :{}", "x".repeat(201)));
+    ann.expect("FAIL SETNAME INVALID_REALNAME :");
+    ann.line("SETNAME : ");
+    ann.expect("FAIL SETNAME INVALID_REALNAME :");
+}
+
+#[test]
+fn extended_monitor_tells_watchers_of_away_and_real_name_like_neighbours() {
+    let server = Server::start(&["--irc-lobby", "false"]);
+    let mut watcher =
+        irc_with_caps_no_lobby(server.irc.unwrap(), "foo", "extended-monitor away-notify setname");
+    let mut other = irc_with_caps_no_lobby(server.irc.unwrap(), "old", "away-notify setname");
+    let mut bar = irc_with_caps_no_lobby(server.irc.unwrap(), "bar", "");
+    watcher.line("MONITOR + bar");
+    watcher.expect(" 730 foo bar!");
+    other.line("MONITOR + bar");
+    other.expect(" 730 old bar!");
+    bar.line("AWAY :afk");
+    bar.expect(" 306 ");
+    watcher.expect(":bar!bar@127.0.0.1 AWAY afk");
+    bar.line("SETNAME :Bar Baz\r\nAWAY");
+    watcher.expect(":bar!bar@127.0.0.1 SETNAME :Bar Baz");
+    watcher.expect(":bar!bar@127.0.0.1 AWAY");
+    // Without extended-monitor a watcher who shares no channel hears nothing of it.
+    let seen = other.irc_ping();
+    assert!(seen.iter().all(|l| !l.contains("AWAY") && !l.contains("SETNAME")), "{seen:#?}");
+}
+
+fn irc_with_caps_no_lobby(addr: SocketAddr, nick: &str, caps: &str) -> Client {
+    let mut c = Client::connect(addr);
+    if !caps.is_empty() {
+        c.line(&format!("CAP REQ :{caps}"));
+        c.expect("CAP * ACK");
+    }
+    c.line(&format!("NICK {nick}\r\nUSER {nick} 0 * :Real {nick}\r\nCAP END"));
+    c.expect(" 376 ");
+    c
+}

@@ -127,3 +127,53 @@ fn talk(server: &Server, port: std::net::SocketAddr, tls: bool, nat_nick: &str) 
     let q = json(&nat.expect(r#""type":"quit""#));
     assert_eq!(q["nick"].as_str(), Some(NICK), "{q}");
 }
+
+/// irssi over TLS with SASL PLAIN, as its users set it up (`/network add -sasl_mechanism
+/// PLAIN ...` writes these settings): it logs in to its account before registering, and the
+/// other users see the account.
+#[test]
+fn irssi_logs_in_with_sasl_plain_over_tls() {
+    if !tools_available(&[("irssi", "--version"), ("tmux", "-V")]) {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let made = natter_server::cert::make(&["127.0.0.1".into()], 30).unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert, &made.cert_pem).unwrap();
+    std::fs::write(&key, &made.key_pem).unwrap();
+    let server = Server::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--irc-tls",
+        "127.0.0.1:0",
+    ]);
+    assert!(common::user(&server.db, &["add", NICK], "correct horse battery\n"));
+    let port = server.irc_tls.expect("the IRC TLS port");
+    let home = tempfile::tempdir().unwrap();
+    let home_path = home.path().to_str().expect("UTF-8 temp path");
+    std::fs::create_dir(home.path().join("irssi")).unwrap();
+    let config = format!(
+        "{IRSSI_CONFIG}servers = ( {{ address = \"{}\"; chatnet = \"natter\"; port = \"{}\"; \
+         use_tls = \"yes\"; tls_verify = \"no\"; autoconnect = \"yes\"; }} );\n\
+         chatnets = {{ natter = {{ type = \"IRC\"; sasl_mechanism = \"PLAIN\"; \
+         sasl_username = \"{NICK}\"; sasl_password = \"correct horse battery\"; }}; }};\n",
+        port.ip(),
+        port.port()
+    );
+    std::fs::write(home.path().join("irssi/config"), config).unwrap();
+    let tmux = Tmux::at(home.path().join("tmux.sock"));
+    let irssi = tmux.start(
+        "irssi",
+        &format!("env HOME={home_path} irssi --home={home_path}/irssi -n {NICK}"),
+        120,
+        40,
+    );
+    irssi.wait_for(&format!("You are now logged in as {NICK}"));
+    irssi.wait_for("Welcome to natter");
+    let mut nat = native(server.tcp, "nat");
+    nat.line(&format!(r#"{{"type":"whois","nick":"{NICK}","id":"w"}}"#));
+    let info = json(&nat.expect(r#""type":"user_info""#));
+    assert_eq!(info["user"]["account"], NICK, "{info}");
+}

@@ -51,6 +51,7 @@ struct TlsServer {
     log: Receiver<String>,
     dir: tempfile::TempDir,
     fingerprint: String,
+    db: PathBuf,
 }
 
 impl TlsServer {
@@ -58,8 +59,19 @@ impl TlsServer {
         let dir = tempfile::tempdir().unwrap();
         let fingerprint = make_pair(dir.path());
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let db = dir.path().join("natter.db");
         let mut child = Command::new(natter_bin())
-            .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "off", "--irc", "off", "--db", ":memory:"])
+            .args([
+                "serve",
+                "--tcp",
+                "127.0.0.1:0",
+                "--udp",
+                "off",
+                "--irc",
+                "off",
+                "--db",
+                db.to_str().unwrap(),
+            ])
             .args([
                 "--irc-tls",
                 "127.0.0.1:0",
@@ -80,7 +92,7 @@ impl TlsServer {
         let irc_tls = expect(&out, "listening irc-tls ").rsplit(' ').next().unwrap().parse().unwrap();
         let announced = expect(&out, "tls sha256 ");
         assert!(announced.ends_with(&fingerprint), "{announced}");
-        TlsServer { child, tcp, irc_tls, log, dir, fingerprint }
+        TlsServer { child, tcp, irc_tls, log, dir, fingerprint, db }
     }
 
     /// Replaces the certificate files with a new pair, sends SIGHUP and waits for the log to
@@ -132,8 +144,14 @@ struct SClient {
 
 impl SClient {
     fn connect(addr: SocketAddr) -> Self {
+        Self::connect_with(addr, &[])
+    }
+
+    /// Connects with more `s_client` arguments (a client certificate: `-cert`, `-key`).
+    fn connect_with(addr: SocketAddr, extra: &[&str]) -> Self {
         let mut child = Command::new("openssl")
             .args(["s_client", "-quiet", "-connect", &addr.to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -184,6 +202,56 @@ fn openssl_s_client_speaks_text_mode_and_irc_over_tls_on_both_ports() {
     expect(&cid.out, "PRIVMSG #lobby :hello from openssl");
     cid.send("PRIVMSG #lobby :and back\r\n");
     expect(&ann.out, "and back");
+}
+
+/// SASL EXTERNAL: a client certificate registered to an account (`natter user cert`) logs in
+/// before registration; the same certificate unregistered, or none, does not, and a client
+/// without one is not offered EXTERNAL.
+#[test]
+fn a_registered_client_certificate_logs_in_with_sasl_external() {
+    if !have_openssl() {
+        return;
+    }
+    let server = TlsServer::start();
+    let mine = tempfile::tempdir().unwrap();
+    let fingerprint = make_pair(mine.path());
+    let (cert, key) = (mine.path().join("cert.pem"), mine.path().join("key.pem"));
+    assert!(common::user(&server.db, &["add", "ann"], "correct horse\n"));
+    let with_cert = ["-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()];
+    let mut c = SClient::connect_with(server.irc_tls, &with_cert);
+    c.send("CAP LS 302\r\n");
+    let ls = expect(&c.out, " CAP * LS ");
+    assert!(ls.contains(" sasl=PLAIN,SCRAM-SHA-256,EXTERNAL"), "{ls}");
+    c.send("CAP REQ :sasl\r\nAUTHENTICATE EXTERNAL\r\n");
+    expect(&c.out, "AUTHENTICATE +");
+    c.send("AUTHENTICATE +\r\n");
+    expect(&c.out, " 904 ");
+    assert!(common::user(&server.db, &["cert", "ann", "add", &fingerprint.to_lowercase()], ""));
+    // Another account's name as the authorization identity: refused.
+    c.send("AUTHENTICATE EXTERNAL\r\n");
+    expect(&c.out, "AUTHENTICATE +");
+    c.send("AUTHENTICATE Ym9i\r\n");
+    expect(&c.out, "SASL: the certificate is not registered to that account");
+    c.send("AUTHENTICATE EXTERNAL\r\n");
+    expect(&c.out, "AUTHENTICATE +");
+    c.send("AUTHENTICATE +\r\n");
+    expect(&c.out, " 900 * *!*@* ann :You are now logged in as ann");
+    expect(&c.out, " 903 ");
+    c.send("NICK ann\r\nUSER a 0 * :A\r\nCAP END\r\nWHOIS ann\r\n");
+    expect(&c.out, " 330 ann ann ann :is logged in as");
+
+    let mut plain = SClient::connect(server.tcp);
+    plain.send("CAP LS 302\r\n");
+    let ls = expect(&plain.out, " CAP * LS ");
+    assert!(ls.contains(" sasl=PLAIN,SCRAM-SHA-256 "), "no EXTERNAL without a certificate: {ls}");
+    plain.send("AUTHENTICATE EXTERNAL\r\n");
+    expect(&plain.out, " 908 * PLAIN,SCRAM-SHA-256 ");
+    // Unregistered, the certificate logs in no more.
+    assert!(common::user(&server.db, &["cert", "ann", "del", &fingerprint], ""));
+    assert!(!common::user(&server.db, &["cert", "ann", "del", &fingerprint], ""));
+    let mut again = SClient::connect_with(server.irc_tls, &with_cert);
+    again.send("AUTHENTICATE EXTERNAL\r\nAUTHENTICATE +\r\n");
+    expect(&again.out, " 904 ");
 }
 
 /// Runs `natter connect --line ARGS ADDR` with `input`, with its own XDG directories.

@@ -15,6 +15,22 @@ pub fn natter_bin() -> std::ffi::OsString {
     std::env::var_os("NATTER_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_natter").into())
 }
 
+/// Runs `natter user ARGS --db DB` with `stdin` (the password prompts' answers); true when
+/// it succeeded.
+pub fn user(db: &std::path::Path, args: &[&str], stdin: &str) -> bool {
+    let mut child = Command::new(natter_bin())
+        .arg("user")
+        .args(args)
+        .args(["--db", db.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait().unwrap().success()
+}
+
 /// Ids of barrier pings, unique in the test process.
 static NEXT_PING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 

@@ -31,7 +31,7 @@ register_timeout = 30
 
 class NatterController(BaseServerController, DirectoryBasedController):
     software_name = "natter"
-    supported_sasl_mechanisms: Set[str] = set()
+    supported_sasl_mechanisms: Set[str] = {"PLAIN", "SCRAM-SHA-256"}
     supports_sts = False
 
     def run(

@@ -40,6 +40,10 @@ pub struct Registration {
     /// (answered by `Event::Account` or refused with `Refusal::BadToken`, carrying `req`),
     /// and its nickname, when the account's, is not treated as taken without it meanwhile.
     pub resume: Option<crate::resume::ResumeToken>,
+    /// The account the connection logged in to before registering (IRC SASL), as the hub
+    /// answered [`crate::HubHandle::authenticate`]: the session starts logged in to it, and
+    /// takes back the account's nickname from a guest holding it.
+    pub account: Option<crate::authenticate::Authenticated>,
     /// Request id echoed in the welcome.
     pub req: Req,
 }
@@ -394,6 +398,19 @@ pub enum Command {
         /// Hidden.
         on: bool,
     },
+    /// Change your real name (IRC `SETNAME`): told to whoever shares a room with you.
+    SetRealname {
+        /// The new real name (at most [`crate::hub::MAX_REALNAME_BYTES`] bytes, not empty).
+        realname: String,
+        /// Request id, for a refusal.
+        req: Req,
+    },
+    /// Mark yourself as a bot (`true`) or not: others see it on your messages and in lists
+    /// (IRCv3 bot mode).
+    MarkBot {
+        /// A bot.
+        on: bool,
+    },
     /// End someone's session (server operators only).
     Kill {
         /// Who.
@@ -452,6 +469,8 @@ impl Command {
             | Command::Whois { .. }
             | Command::HearAnnouncements { .. }
             | Command::HideFromSearches { .. }
+            | Command::MarkBot { .. }
+            | Command::SetRealname { .. }
             | Command::Monitor { .. } => 2,
         }
     }

@@ -16,12 +16,17 @@ pub struct ChatMessage {
     /// Sender's `user@host` (for IRC prefixes); history loaded from the store has the nick's
     /// placeholder.
     pub ident: Name,
+    /// The account the sender was logged in to when it sent the message (IRC `account-tag`);
+    /// `None` for guests and for history read from the store.
+    pub account: Option<Name>,
     /// Recipient of a private message.
     pub to: Option<Name>,
     /// Message text.
     pub text: Box<str>,
     /// True for `/me`.
     pub action: bool,
+    /// The sender marked itself as a bot (IRC `bot` tag).
+    pub bot: bool,
     /// True for a notice: a message that must never draw an automatic reply (bots, away
     /// answers); IRC shows it as `NOTICE`, text mode marks it.
     pub notice: bool,
@@ -141,6 +146,12 @@ pub struct MemberInfo {
     pub hidden: bool,
     /// Shares a room with the asker (or is the asker): being hidden does not hide them then.
     pub shares_room: bool,
+    /// The account they are logged in to (IRC WHOX `%a`).
+    pub account: Option<Name>,
+    /// Seconds since they last sent a message (IRC WHOX `%l`).
+    pub idle_secs: u64,
+    /// Marked as a bot.
+    pub bot: bool,
 }
 
 /// Who is on the server, counted as the hub goes (never by walking every session).
@@ -191,6 +202,8 @@ pub struct UserInfo {
     /// The real address behind a cloaked `ident`: given only to server operators and to the
     /// user asking about itself.
     pub real_host: Option<Name>,
+    /// Marked as a bot.
+    pub bot: bool,
     /// The account the user is logged in as, if any (as registered).
     pub account: Option<Name>,
 }
@@ -396,6 +409,20 @@ pub enum Event {
         ident: Name,
         /// The account, or `None` when they logged out.
         account: Option<Name>,
+        /// Told because the session watches them (`Monitor`), not because it shares a room.
+        watched: bool,
+    },
+    /// Someone who shares a room with the session (or the session itself, or someone it
+    /// watches) changed their real name: IRC's `setname`; other doors show nothing.
+    Realname {
+        /// Their nickname.
+        nick: Name,
+        /// Their `user@host`.
+        ident: Name,
+        /// The new real name.
+        realname: Name,
+        /// Told because the session watches them (`Monitor`), not because it shares a room.
+        watched: bool,
     },
     /// Answer to `ServerStats`.
     ServerStats {
@@ -530,6 +557,9 @@ pub enum Event {
         ident: Name,
         /// Away message; `None`: back.
         text: Option<Name>,
+        /// Told because the session watches them (`Monitor`), not because it shares a room:
+        /// IRC shows it only with `extended-monitor`.
+        watched: bool,
     },
     /// Answer to `Whois`.
     UserInfo {
@@ -604,7 +634,7 @@ pub enum Event {
 
 /// How many renderings of one event a [`RenderCache`] can hold. The front doors divide the
 /// slots among their wire variants (see [`RenderSlot`]); the core only bounds their number.
-pub const RENDER_SLOTS: usize = 6;
+pub const RENDER_SLOTS: usize = 8;
 
 /// One wire variant's place in a [`RenderCache`], declared by the front door that renders it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -713,9 +743,10 @@ impl Event {
                 }
                 Event::ActiveRooms { rooms, .. } => rooms.iter().map(|(r, _)| r.len() + ENTRY_OVERHEAD).sum(),
                 Event::Ignoring { nicks, .. } | Event::WatchList { nicks, .. } => names_weight(nicks),
-                Event::AccountOf { nick, ident, account } => {
+                Event::AccountOf { nick, ident, account, .. } => {
                     nick.len() + ident.len() + account.as_ref().map_or(1, |a| a.len())
                 }
+                Event::Realname { nick, ident, realname, .. } => nick.len() + ident.len() + realname.len(),
                 Event::Watched { online, offline, full, .. } => {
                     names_weight(online) + names_weight(offline) + names_weight(full)
                 }

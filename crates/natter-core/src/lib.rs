@@ -6,6 +6,7 @@
 //! protocol (see [`event::RenderCache`]). Storage sits behind the [`Store`] trait, written in
 //! batches by a group-commit thread so that storage never sits on the fanout path.
 
+pub mod authenticate;
 pub mod command;
 pub mod event;
 pub mod hub;
@@ -18,6 +19,7 @@ pub mod refusal;
 mod registration_limit;
 pub mod request;
 pub mod resume;
+pub mod scram;
 mod secret;
 pub mod store;
 pub mod throttle;

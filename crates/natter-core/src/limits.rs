@@ -3,6 +3,8 @@
 
 /// Longest away message kept, in bytes (IRC `AWAYLEN`, which counts octets).
 pub const MAX_AWAY_BYTES: usize = 200;
+/// Longest real name a session may change to, in bytes (IRC `SETNAME`).
+pub const MAX_REALNAME_BYTES: usize = 200;
 /// Longest topic kept, in bytes: one limit for every front door (IRC announces it as
 /// `TOPICLEN`), so that a topic set by one client is whole for all.
 pub const MAX_TOPIC_BYTES: usize = 390;

@@ -14,6 +14,8 @@ struct Data {
     messages: BTreeMap<String, Vec<StoredMessage>>,
     accounts: BTreeMap<String, AccountRecord>,
     tokens: Vec<TokenRecord>,
+    /// Certificate fingerprint -> (folded account, when added).
+    certificates: BTreeMap<String, (String, u64)>,
 }
 
 /// An in-memory [`Store`]; nothing survives the process.
@@ -97,8 +99,51 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn set_account_hash(&self, folded: &str, hash: &str) -> Result<bool, StoreError> {
-        Ok(self.data().accounts.get_mut(folded).map(|a| a.hash = hash.to_string()).is_some())
+    fn set_account_hash(&self, folded: &str, hash: &str, scram: Option<&str>) -> Result<bool, StoreError> {
+        let mut data = self.data();
+        let Some(account) = data.accounts.get_mut(folded) else { return Ok(false) };
+        account.hash = hash.to_string();
+        account.scram = scram.map(str::to_string);
+        Ok(true)
+    }
+
+    fn set_account_scram(&self, folded: &str, scram: &str) -> Result<bool, StoreError> {
+        Ok(self.data().accounts.get_mut(folded).map(|a| a.scram = Some(scram.to_string())).is_some())
+    }
+
+    fn account_by_certificate(&self, fingerprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let data = self.data();
+        Ok(data.certificates.get(fingerprint).and_then(|(folded, _)| data.accounts.get(folded)).cloned())
+    }
+
+    fn add_certificate(&self, folded: &str, fingerprint: &str, ts: u64) -> Result<bool, StoreError> {
+        let mut data = self.data();
+        if !data.accounts.contains_key(folded) || data.certificates.contains_key(fingerprint) {
+            return Ok(false);
+        }
+        data.certificates.insert(fingerprint.to_string(), (folded.to_string(), ts));
+        Ok(true)
+    }
+
+    fn remove_certificate(&self, folded: &str, fingerprint: &str) -> Result<bool, StoreError> {
+        let mut data = self.data();
+        if data.certificates.get(fingerprint).is_some_and(|(f, _)| f == folded) {
+            data.certificates.remove(fingerprint);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn certificates(&self, folded: &str) -> Result<Vec<String>, StoreError> {
+        let data = self.data();
+        let mut mine: Vec<(&String, u64)> = data
+            .certificates
+            .iter()
+            .filter(|(_, (f, _))| f == folded)
+            .map(|(fp, (_, ts))| (fp, *ts))
+            .collect();
+        mine.sort_by_key(|&(fp, ts)| (ts, fp.clone()));
+        Ok(mine.into_iter().map(|(fp, _)| fp.clone()).collect())
     }
 
     fn touch_account(&self, folded: &str, ts: u64) -> Result<(), StoreError> {
@@ -111,6 +156,7 @@ impl Store for MemoryStore {
     fn delete_account(&self, folded: &str) -> Result<bool, StoreError> {
         let mut data = self.data();
         data.tokens.retain(|t| t.folded != folded);
+        data.certificates.retain(|_, (f, _)| f != folded);
         Ok(data.accounts.remove(folded).is_some())
     }
 

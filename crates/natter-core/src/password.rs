@@ -106,6 +106,22 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
     hasher().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
 }
 
+/// What the store keeps of a password: its argon2id hash, for password logins, and its
+/// SCRAM-SHA-256 credential, for SASL SCRAM logins (`crate::scram`).
+pub struct PasswordSecrets {
+    /// The argon2id PHC string.
+    pub hash: String,
+    /// The SCRAM credential in its stored form.
+    pub scram: String,
+}
+
+/// Both secrets of a new password. Blocking: tens of milliseconds of CPU.
+pub fn password_secrets(password: &str) -> Result<PasswordSecrets, HashError> {
+    let hash = hash_password(password)?;
+    let scram = crate::scram::ScramCredential::new(password).map_err(|e| HashError(e.to_string()))?;
+    Ok(PasswordSecrets { hash, scram: scram.to_stored() })
+}
+
 /// The hash checked when there is no account by the name given: a login for an unknown name
 /// costs what a wrong password does, so its timing does not tell which names are registered.
 static DECOY: LazyLock<String> = LazyLock::new(|| hash_password("natter decoy password").unwrap_or_default());

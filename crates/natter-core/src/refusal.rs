@@ -71,6 +71,11 @@ pub enum Refusal {
         /// The rule it breaks.
         problem: Name,
     },
+    /// A new real name is empty or longer than `max` bytes.
+    InvalidRealname {
+        /// The most bytes allowed.
+        max: usize,
+    },
     /// Someone else uses that nickname.
     NickInUse {
         /// The nickname as given.
@@ -295,6 +300,9 @@ impl fmt::Display for Refusal {
             }
             Refusal::InvalidNick { problem, .. } | Refusal::InvalidRoom { problem, .. } => {
                 f.write_str(problem)
+            }
+            Refusal::InvalidRealname { max } => {
+                write!(f, "a real name must not be empty, and at most {max} bytes")
             }
             Refusal::NickInUse { nick } => write!(f, "the nickname {nick} is taken; choose another"),
             Refusal::NickReserved { nick } => {

@@ -9,8 +9,7 @@
 //! (all of the account's), and expire after [`TOKEN_IDLE_EXPIRY_MS`] unused; an account keeps
 //! at most [`MAX_TOKENS_PER_ACCOUNT`], the least recently used dropped first.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64ct::{Base64UrlUnpadded, Encoding as _};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -44,7 +43,7 @@ impl ResumeToken {
     pub fn generate() -> Option<(Self, TokenDigest)> {
         let mut bytes = Zeroizing::new([0u8; TOKEN_BYTES]);
         getrandom::fill(&mut bytes[..]).ok()?;
-        let token = Self::new(URL_SAFE_NO_PAD.encode(&bytes[..]));
+        let token = Self::new(Base64UrlUnpadded::encode_string(&bytes[..]));
         Some((token, TokenDigest::of(&bytes)))
     }
 
@@ -61,8 +60,9 @@ impl ResumeToken {
             return None;
         }
         let mut bytes = Zeroizing::new([0u8; TOKEN_BYTES]);
-        match URL_SAFE_NO_PAD.decode_slice(self.0.as_bytes(), &mut bytes[..]) {
-            Ok(TOKEN_BYTES) => Some(TokenDigest::of(&bytes)),
+        // Constant-time decoding: how long it takes says nothing about the token.
+        match Base64UrlUnpadded::decode(self.0.as_bytes(), &mut bytes[..]) {
+            Ok(decoded) if decoded.len() == TOKEN_BYTES => Some(TokenDigest::of(&bytes)),
             _ => None,
         }
     }

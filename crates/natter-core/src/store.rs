@@ -148,6 +148,10 @@ pub struct AccountRecord {
     pub created_ts: u64,
     /// When its owner last logged in, ms since the epoch (`None`: never).
     pub last_login_ts: Option<u64>,
+    /// The SCRAM-SHA-256 credential of the same password, in its stored form
+    /// ([`crate::scram::ScramCredential::to_stored`]); `None` for an account made before SCRAM,
+    /// until its owner next logs in with the password.
+    pub scram: Option<String>,
 }
 
 impl std::fmt::Debug for AccountRecord {
@@ -260,9 +264,38 @@ pub trait Store: Send + Sync + 'static {
         Err(no_accounts())
     }
 
-    /// Replaces an account's password hash; `false` when there is no such account.
-    fn set_account_hash(&self, _folded: &str, _hash: &str) -> Result<bool, StoreError> {
+    /// Replaces an account's password hash and SCRAM credential (both derived from the new
+    /// password); `false` when there is no such account.
+    fn set_account_hash(&self, _folded: &str, _hash: &str, _scram: Option<&str>) -> Result<bool, StoreError> {
         Err(no_accounts())
+    }
+
+    /// Sets the SCRAM credential of an account made before SCRAM (derived at its owner's next
+    /// password login); `false` when there is no such account.
+    fn set_account_scram(&self, _folded: &str, _scram: &str) -> Result<bool, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// The account a TLS client certificate (its SHA-256 fingerprint, in `natter_proto::fingerprint`'s `AA:BB:...` form) is
+    /// registered to, for SASL EXTERNAL.
+    fn account_by_certificate(&self, _fingerprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(None)
+    }
+
+    /// Registers a client certificate's fingerprint to an account; `false` when it is already
+    /// registered (to this or another account) or the account does not exist.
+    fn add_certificate(&self, _folded: &str, _fingerprint: &str, _ts: u64) -> Result<bool, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// Unregisters a fingerprint from an account; `false` when it was not registered to it.
+    fn remove_certificate(&self, _folded: &str, _fingerprint: &str) -> Result<bool, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// The fingerprints registered to an account, in the order added.
+    fn certificates(&self, _folded: &str) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// Records a login of the account at `ts` (ms); nothing when there is no such account.

@@ -99,6 +99,7 @@ fn stored(store: &MemoryStore, name: &str, password: &str) {
         hash: hash_password(password).unwrap(),
         created_ts: 1,
         last_login_ts: None,
+        scram: None,
     };
     assert!(store.create_account(&record).unwrap());
 }

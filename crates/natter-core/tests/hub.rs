@@ -377,8 +377,17 @@ impl natter_core::Store for WatchedStore {
         self.inner.create_account(account)
     }
 
-    fn set_account_hash(&self, folded: &str, hash: &str) -> Result<bool, natter_core::StoreError> {
-        self.inner.set_account_hash(folded, hash)
+    fn set_account_hash(
+        &self,
+        folded: &str,
+        hash: &str,
+        scram: Option<&str>,
+    ) -> Result<bool, natter_core::StoreError> {
+        self.inner.set_account_hash(folded, hash, scram)
+    }
+
+    fn set_account_scram(&self, folded: &str, scram: &str) -> Result<bool, natter_core::StoreError> {
+        self.inner.set_account_scram(folded, scram)
     }
 
     fn touch_account(&self, folded: &str, ts: u64) -> Result<(), natter_core::StoreError> {

@@ -18,6 +18,7 @@ pub mod irc;
 pub mod line;
 pub mod names;
 pub mod native;
+pub mod sasl;
 pub mod text;
 
 /// Version of the native protocol spoken by this build; sent in `hello` and `welcome`.

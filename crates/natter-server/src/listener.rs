@@ -472,10 +472,13 @@ struct Conn<S> {
     admitted: Admitted,
 }
 
-async fn serve<D: Door, S: Transport>(conn: Conn<S>, lines: LineBuffer, door: D) {
+async fn serve<D: Door, S: Transport>(conn: Conn<S>, lines: LineBuffer, mut door: D) {
     let Conn { stream, hub, settings, deadline, admitted } = conn;
     let mut ctx = SessionCtx::admitted(hub, settings, D::KIND, admitted);
     ctx.secure = S::SECURE;
+    if let Some(fingerprint) = stream.client_certificate() {
+        door.on_client_certificate(&fingerprint);
+    }
     conn::run(stream, lines, door, ctx, deadline).await;
 }
 

@@ -15,6 +15,11 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
     /// never leaves the machine).
     const SECURE: bool = false;
 
+    /// The SHA-256 fingerprint of the client certificate the peer presented (TLS only).
+    fn client_certificate(&self) -> Option<Box<str>> {
+        None
+    }
+
     /// Ready when a read may find bytes (or the end of the stream). A read after readiness
     /// may still find nothing (`WouldBlock`): the loop then waits again.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;

@@ -1,4 +1,4 @@
-//! `natter user add|passwd|del|list`: account administration against the store, also while a
+//! `natter user add|passwd|del|list|cert`: account administration against the store, also while a
 //! server runs on it (`SqliteStore::open_beside_server`: the server reads an account from the
 //! store at every login, so a change takes effect at the next one).
 //!
@@ -8,7 +8,7 @@
 
 use anyhow::{Context as _, bail};
 use natter_core::Store;
-use natter_core::password::{Password, check_new_password, hash_password};
+use natter_core::password::{Password, check_new_password, password_secrets};
 use natter_core::store::AccountRecord;
 use natter_proto::names::{fold, validate_nick};
 use natter_store::SqliteStore;
@@ -50,6 +50,38 @@ enum UserAction {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Register, unregister or list the TLS client certificates an account logs in with
+    /// (SASL EXTERNAL), by SHA-256 fingerprint.
+    Cert {
+        /// The account name.
+        name: String,
+        #[command(subcommand)]
+        action: CertAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CertAction {
+    /// Register a certificate's fingerprint (as `openssl x509 -noout -fingerprint -sha256`
+    /// prints it, with or without colons).
+    Add {
+        /// The fingerprint.
+        fingerprint: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Unregister a fingerprint.
+    Del {
+        /// The fingerprint.
+        fingerprint: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List the account's fingerprints.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,13 +102,14 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
                 bail!("the account {name} already exists; `natter user passwd {name}` changes its password");
             }
             let password = read_new_password(&format!("password for {name}: "))?;
-            let hash = hash_password(password.expose())?;
+            let secrets = password_secrets(password.expose())?;
             let record = AccountRecord {
                 folded,
                 name: name.clone(),
-                hash,
+                hash: secrets.hash,
                 created_ts: natter_core::time::now_ms(),
                 last_login_ts: None,
+                scram: Some(secrets.scram),
             };
             if !store.create_account(&record)? {
                 bail!("the account {name} already exists; `natter user passwd {name}` changes its password");
@@ -90,8 +123,8 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
                 bail!("no account {name}; `natter user add {name}` registers it");
             }
             let password = read_new_password(&format!("new password for {name}: "))?;
-            let hash = hash_password(password.expose())?;
-            if !store.set_account_hash(&folded, &hash)? {
+            let secrets = password_secrets(password.expose())?;
+            if !store.set_account_hash(&folded, &secrets.hash, Some(&secrets.scram))? {
                 bail!("no account {name} (it was deleted meanwhile)");
             }
             // Clients that kept a resume token must log in with the new password.
@@ -121,6 +154,59 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
             }
             if accounts.is_empty() {
                 eprintln!("no accounts; `natter user add NAME` registers one");
+            }
+            Ok(())
+        }
+        UserAction::Cert { name, action } => certificates(&name, action, stdout),
+    }
+}
+
+/// `natter user cert NAME add|del|list`.
+fn certificates(name: &str, action: CertAction, stdout: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let folded = fold(name);
+    let db = match &action {
+        CertAction::Add { db, .. } | CertAction::Del { db, .. } | CertAction::List { db } => &db.db,
+    };
+    let store = open(db)?;
+    if store.account(&folded)?.is_none() {
+        bail!("no account {name}; `natter user list` shows the accounts");
+    }
+    let fingerprint = |text: &str| {
+        natter_proto::fingerprint::parse_sha256(text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{text:?} is not a SHA-256 fingerprint: expected 64 hexadecimal digits, colons allowed"
+            )
+        })
+    };
+    match action {
+        CertAction::Add { fingerprint: text, .. } => {
+            let fp = fingerprint(&text)?;
+            if !store.add_certificate(&folded, &fp, natter_core::time::now_ms())? {
+                match store.account_by_certificate(&fp)? {
+                    Some(owner) => bail!("that certificate is already registered to {}", owner.name),
+                    None => bail!("no account {name} (it was deleted meanwhile)"),
+                }
+            }
+            writeln_ok(stdout, &format!("{name} can now log in with the certificate {fp}"))
+        }
+        CertAction::Del { fingerprint: text, .. } => {
+            let fp = fingerprint(&text)?;
+            if !store.remove_certificate(&folded, &fp)? {
+                bail!(
+                    "the certificate {fp} is not registered to {name}; `natter user cert {name} list` shows them"
+                );
+            }
+            writeln_ok(stdout, &format!("removed the certificate {fp} from {name}"))
+        }
+        CertAction::List { .. } => {
+            let certs = store.certificates(&folded)?;
+            for fp in &certs {
+                writeln_ok(stdout, fp)?;
+            }
+            if certs.is_empty() {
+                eprintln!(
+                    "{name} has no certificates; `natter user cert {name} add FINGERPRINT` registers one"
+                );
             }
             Ok(())
         }

@@ -290,6 +290,7 @@ async fn an_account_added_beside_the_running_server_protects_its_nick_at_the_nex
         hash: natter_core::password::hash_password("dave's password").unwrap(),
         created_ts: 1,
         last_login_ts: None,
+        scram: None,
     };
     assert!(natter_core::Store::create_account(&admin, &record).unwrap());
     advance(Duration::from_secs(30)).await;

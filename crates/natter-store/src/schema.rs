@@ -63,7 +63,17 @@ const MIGRATIONS: &[&str] = &[
         created_ts INTEGER NOT NULL,
         last_login_ts INTEGER
     ) STRICT, WITHOUT ROWID;",
-    // 6: resume tokens (`natter_core::resume`), keyed by the token's SHA-256 digest: the token
+    // 6: SASL. Each account's SCRAM-SHA-256 credential (RFC 5803 form; NULL for accounts made
+    // before, until their next password login), and the TLS client certificates (SHA-256
+    // fingerprints) registered to accounts for SASL EXTERNAL.
+    "ALTER TABLE accounts ADD COLUMN scram TEXT;
+     CREATE TABLE account_certificates (
+        fingerprint TEXT NOT NULL PRIMARY KEY,
+        folded TEXT NOT NULL,
+        added_ts INTEGER NOT NULL
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX account_certificates_by_account ON account_certificates (folded, added_ts);",
+    // 7: resume tokens (`natter_core::resume`), keyed by the token's SHA-256 digest: the token
     // itself is never stored. A login with a token looks it up by digest; the index by account
     // serves revoking an account's tokens and keeping at most ten of them, the index by last
     // use serves dropping those unused for 90 days. Deleted with their account.

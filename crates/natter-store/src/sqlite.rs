@@ -109,7 +109,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 const MESSAGE_COLUMNS: &str = "room, mid, ts, nick, sender_key, cid, text, action, notice";
 
-const ACCOUNT_COLUMNS: &str = "folded, name, hash, created_ts, last_login_ts";
+const ACCOUNT_COLUMNS: &str = "folded, name, hash, created_ts, last_login_ts, scram";
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
     Ok(AccountRecord {
@@ -118,6 +118,7 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
         hash: r.get(2)?,
         created_ts: r.get::<_, i64>(3)? as u64,
         last_login_ts: r.get::<_, Option<i64>>(4)?.map(|t| t as u64),
+        scram: r.get(5)?,
     })
 }
 
@@ -512,22 +513,77 @@ impl Store for SqliteStore {
         let writer = lock(&self.writer);
         let added = writer
             .prepare_cached(&format!(
-                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"
             ))
             .and_then(|mut s| {
-                s.execute(params![account.folded, account.name, account.hash, created_ts, last])
+                s.execute(params![account.folded, account.name, account.hash, created_ts, last, account.scram])
             })
             .map_err(|e| io_error("cannot register an account", &e))?;
         Ok(added == 1)
     }
 
-    fn set_account_hash(&self, folded: &str, hash: &str) -> Result<bool, StoreError> {
+    fn set_account_hash(&self, folded: &str, hash: &str, scram: Option<&str>) -> Result<bool, StoreError> {
         let writer = lock(&self.writer);
         let changed = writer
-            .prepare_cached("UPDATE accounts SET hash = ?2 WHERE folded = ?1")
-            .and_then(|mut s| s.execute(params![folded, hash]))
+            .prepare_cached("UPDATE accounts SET hash = ?2, scram = ?3 WHERE folded = ?1")
+            .and_then(|mut s| s.execute(params![folded, hash, scram]))
             .map_err(|e| io_error("cannot change an account's password", &e))?;
         Ok(changed == 1)
+    }
+
+    fn set_account_scram(&self, folded: &str, scram: &str) -> Result<bool, StoreError> {
+        let writer = lock(&self.writer);
+        let changed = writer
+            .prepare_cached("UPDATE accounts SET scram = ?2 WHERE folded = ?1")
+            .and_then(|mut s| s.execute(params![folded, scram]))
+            .map_err(|e| io_error("cannot store an account's SCRAM credential", &e))?;
+        Ok(changed == 1)
+    }
+
+    fn account_by_certificate(&self, fingerprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {} FROM account_certificates c JOIN accounts a ON a.folded = c.folded \
+                 WHERE c.fingerprint = ?1",
+                ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+            ))?
+            .query_row([fingerprint], account_from_row)
+            .optional()
+        })
+        .map_err(|e| io_error("cannot read a certificate's account", &e))
+    }
+
+    fn add_certificate(&self, folded: &str, fingerprint: &str, ts: u64) -> Result<bool, StoreError> {
+        let ts = to_i64(ts, "certificate time")?;
+        let writer = lock(&self.writer);
+        let added = writer
+            .prepare_cached(
+                "INSERT INTO account_certificates (fingerprint, folded, added_ts) \
+                 SELECT ?2, folded, ?3 FROM accounts WHERE folded = ?1 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![folded, fingerprint, ts]))
+            .map_err(|e| io_error("cannot register a certificate", &e))?;
+        Ok(added == 1)
+    }
+
+    fn remove_certificate(&self, folded: &str, fingerprint: &str) -> Result<bool, StoreError> {
+        let writer = lock(&self.writer);
+        let removed = writer
+            .prepare_cached("DELETE FROM account_certificates WHERE folded = ?1 AND fingerprint = ?2")
+            .and_then(|mut s| s.execute(params![folded, fingerprint]))
+            .map_err(|e| io_error("cannot unregister a certificate", &e))?;
+        Ok(removed == 1)
+    }
+
+    fn certificates(&self, folded: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT fingerprint FROM account_certificates WHERE folded = ?1 ORDER BY added_ts, fingerprint",
+            )?
+            .query_map([folded], |r| r.get(0))?
+            .collect()
+        })
+        .map_err(|e| io_error("cannot read an account's certificates", &e))
     }
 
     fn touch_account(&self, folded: &str, ts: u64) -> Result<(), StoreError> {
@@ -545,6 +601,7 @@ impl Store for SqliteStore {
         let deleted = (|| {
             let tx = writer.transaction()?;
             tx.prepare_cached("DELETE FROM resume_tokens WHERE account = ?1")?.execute(params![folded])?;
+            tx.execute("DELETE FROM account_certificates WHERE folded = ?1", params![folded])?;
             let deleted =
                 tx.prepare_cached("DELETE FROM accounts WHERE folded = ?1")?.execute(params![folded])?;
             tx.commit()?;

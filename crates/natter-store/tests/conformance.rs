@@ -500,6 +500,7 @@ fn account(folded: &str, hash: &str) -> natter_core::store::AccountRecord {
         hash: hash.to_owned(),
         created_ts: 1_700_000_000_000,
         last_login_ts: None,
+        scram: None,
     }
 }
 
@@ -516,8 +517,8 @@ fn accounts_are_created_once_listed_in_order_changed_and_deleted() {
         let names: Vec<String> = s.accounts().unwrap().into_iter().map(|a| a.folded).collect();
         assert_eq!(names, ["alice", "bob"]);
 
-        assert!(s.set_account_hash("bob", "$argon2id$new").unwrap());
-        assert!(!s.set_account_hash("nobody", "$argon2id$new").unwrap());
+        assert!(s.set_account_hash("bob", "$argon2id$new", None).unwrap());
+        assert!(!s.set_account_hash("nobody", "$argon2id$new", None).unwrap());
         assert_eq!(s.account("bob").unwrap().unwrap().hash, "$argon2id$new");
 
         s.touch_account("bob", 1_700_000_000_123).unwrap();
@@ -559,6 +560,7 @@ mod resume_tokens {
             hash: "$argon2id$test".into(),
             created_ts: T0,
             last_login_ts: None,
+            scram: None,
         };
         assert!(store.create_account(&record).unwrap());
     }
@@ -635,4 +637,54 @@ mod resume_tokens {
             assert!(!store.revoke_resume_token(&digest(1)).unwrap(), "swept");
         });
     }
+}
+
+#[test]
+fn scram_credentials_are_set_with_the_password_or_alone() {
+    each(|s| {
+        assert!(s.create_account(&account("bob", "$argon2id$one")).unwrap());
+        assert_eq!(s.account("bob").unwrap().unwrap().scram, None);
+        assert!(s.set_account_scram("bob", "SCRAM-SHA-256$4096:c2FsdA==$a:b").unwrap());
+        assert!(!s.set_account_scram("nobody", "SCRAM-SHA-256$4096:c2FsdA==$a:b").unwrap());
+        assert_eq!(
+            s.account("bob").unwrap().unwrap().scram.as_deref(),
+            Some("SCRAM-SHA-256$4096:c2FsdA==$a:b")
+        );
+        // A new password replaces both secrets; none clears the old SCRAM credential.
+        assert!(s.set_account_hash("bob", "$argon2id$two", Some("SCRAM-SHA-256$4096:eA==$c:d")).unwrap());
+        assert_eq!(s.account("bob").unwrap().unwrap().scram.as_deref(), Some("SCRAM-SHA-256$4096:eA==$c:d"));
+        assert!(s.set_account_hash("bob", "$argon2id$three", None).unwrap());
+        assert_eq!(s.account("bob").unwrap().unwrap().scram, None);
+        let mut with = account("carol", "$argon2id$c");
+        with.scram = Some("SCRAM-SHA-256$1:eQ==$e:f".into());
+        assert!(s.create_account(&with).unwrap());
+        assert_eq!(s.account("carol").unwrap().unwrap(), with);
+    });
+}
+
+#[test]
+fn certificates_belong_to_one_account_and_go_with_it() {
+    each(|s| {
+        assert!(s.create_account(&account("bob", "$argon2id$one")).unwrap());
+        assert!(s.create_account(&account("ann", "$argon2id$two")).unwrap());
+        let (fp1, fp2) = ("aa".repeat(32), "bb".repeat(32));
+        assert!(s.add_certificate("bob", &fp1, 2).unwrap());
+        assert!(s.add_certificate("bob", &fp2, 1).unwrap());
+        // One fingerprint, one account; no certificate for an account that does not exist.
+        assert!(!s.add_certificate("ann", &fp1, 3).unwrap());
+        assert!(!s.add_certificate("bob", &fp1, 3).unwrap());
+        assert!(!s.add_certificate("nobody", &"cc".repeat(32), 3).unwrap());
+        assert_eq!(s.certificates("bob").unwrap(), [fp2.clone(), fp1.clone()]);
+        assert_eq!(s.certificates("ann").unwrap(), Vec::<String>::new());
+        assert_eq!(s.account_by_certificate(&fp1).unwrap().map(|a| a.folded), Some("bob".into()));
+        assert_eq!(s.account_by_certificate(&"cc".repeat(32)).unwrap(), None);
+        assert!(!s.remove_certificate("ann", &fp1).unwrap());
+        assert!(s.remove_certificate("bob", &fp1).unwrap());
+        assert_eq!(s.account_by_certificate(&fp1).unwrap(), None);
+        // Deleting the account takes its certificates: a new account of that name has none.
+        assert!(s.delete_account("bob").unwrap());
+        assert_eq!(s.account_by_certificate(&fp2).unwrap(), None);
+        assert!(s.create_account(&account("bob", "$argon2id$again")).unwrap());
+        assert_eq!(s.certificates("bob").unwrap(), Vec::<String>::new());
+    });
 }

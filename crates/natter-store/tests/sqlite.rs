@@ -348,6 +348,7 @@ fn an_account(folded: &str) -> natter_core::store::AccountRecord {
         hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         created_ts: 1,
         last_login_ts: None,
+        scram: None,
     }
 }
 
@@ -363,7 +364,7 @@ fn an_admin_tool_writes_accounts_beside_a_running_server_and_the_server_reads_th
     assert_eq!(server.account("bob").unwrap().map(|a| a.name), Some("bob".to_string()));
     // Both write in turn.
     server.commit(&[Write::Room(room("#a")), Write::Message(msg("#a", 1, None))]).unwrap();
-    assert!(admin.set_account_hash("bob", "$argon2id$changed").unwrap());
+    assert!(admin.set_account_hash("bob", "$argon2id$changed", None).unwrap());
     assert_eq!(server.account("bob").unwrap().unwrap().hash, "$argon2id$changed");
     assert!(admin.delete_account("bob").unwrap());
     assert_eq!(server.account("bob").unwrap(), None);

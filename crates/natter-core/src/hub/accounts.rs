@@ -12,7 +12,7 @@
 //! account while the server runs.
 
 use super::passwords::Kind;
-use super::verifier::{Checked, Job, Outcome, Queued};
+use super::verifier::{Asker, Checked, Job, Outcome, Queued};
 use super::{Hub, SessionId, identity::skeleton_key};
 use crate::event::{AccountChange, Event};
 use crate::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, check_new_password};
@@ -33,7 +33,7 @@ impl Hub {
     }
 
     /// Forgets a registered name (the store no longer has it: `natter user del`).
-    fn forget_account(&mut self, folded: &str) {
+    pub(super) fn forget_account(&mut self, folded: &str) {
         if let Some(name) = self.accounts.remove(folded) {
             let look = skeleton_key(&name);
             if self.account_looks.get(&look).is_some_and(|f| f == folded) {
@@ -175,7 +175,7 @@ impl Hub {
         }
         let ticket = self.hold_for_answer(id);
         self.checking.insert(id, ticket);
-        self.verifier.submit(&self.store, Queued { session: id, ticket, req, job });
+        self.verifier.submit(&self.store, Queued { asker: Asker::Session { session: id, ticket }, req, job });
         true
     }
 
@@ -183,7 +183,11 @@ impl Hub {
     pub(super) fn on_checked(&mut self, checked: Checked) {
         let sessions = &self.sessions;
         self.verifier.finished(&self.store, checked.quick, |s| sessions.contains_key(&s));
-        let Checked { session: id, ticket, req, folded, outcome, .. } = checked;
+        let Checked { asker, req, folded, outcome, .. } = checked;
+        let (id, ticket) = match asker {
+            Asker::Session { session, ticket } => (session, ticket),
+            Asker::Door { answer, from } => return self.on_door_checked(answer, from, &folded, outcome),
+        };
         self.checking.remove(&id);
         let from = self.login_from.remove(&id).flatten();
         if !self.sessions.contains_key(&id) {
@@ -243,13 +247,15 @@ impl Hub {
                 tracing::error!(error = %e, "an account request failed in the store");
                 Event::Error { req, refusal: Refusal::AccountsUnavailable { problem: e.to_string().into() } }
             }
+            // Asked only by doors before registration (`authenticate.rs`).
+            Outcome::Scram(_) | Outcome::ScramChecked { .. } | Outcome::Certificate(_) => return,
         };
         self.answer_held(id, ticket, event);
     }
 
     /// Counts a wrong account password against the account and the address; the log names
     /// the account only when it exists (`known`).
-    fn wrong_password(&mut self, folded: &str, known: bool, from: Option<IpAddr>) {
+    pub(super) fn wrong_password(&mut self, folded: &str, known: bool, from: Option<IpAddr>) {
         let now = Instant::now();
         let keys = [from.map(Key::Address), Some(Key::Account(folded))];
         let keys: Vec<Key<'_>> = keys.into_iter().flatten().collect();
@@ -267,9 +273,16 @@ impl Hub {
     /// Tells whoever shares a room with `id` that it logged in to `account` (or out).
     fn tell_neighbours_account(&mut self, id: SessionId, account: Option<Name>) {
         let s = &self.sessions[&id];
-        let event = Event::AccountOf { nick: s.nick.clone(), ident: s.ident.clone(), account };
-        let neighbours = self.neighbours(id);
-        self.broadcast(neighbours.into_iter().filter(|&n| n != id), event);
+        let (nick, ident) = (s.nick.clone(), s.ident.clone());
+        let (others, watchers) = self.presence_audience(id);
+        let event = |watched| Event::AccountOf {
+            nick: nick.clone(),
+            ident: ident.clone(),
+            account: account.clone(),
+            watched,
+        };
+        self.broadcast(others, event(false));
+        self.broadcast(watchers, event(true));
     }
 
     /// Asks the store, off the hub's task, whether another process changed the accounts, and

@@ -57,6 +57,8 @@ impl Hub {
             Command::Oper { name, password, from, req } => self.oper(id, &name, &password, from, req),
             Command::Echo { event } => self.reply(id, *event),
             Command::HideFromSearches { on } => self.hide_from_searches(id, on),
+            Command::SetRealname { realname, req } => self.set_realname(id, &realname, req),
+            Command::MarkBot { on } => self.sessions.get_mut(&id).expect("caller checked").bot = on,
             Command::Kill { nick, reason, req } => self.kill(id, &nick, &reason, req),
             Command::HearAnnouncements { on } => {
                 self.sessions.get_mut(&id).expect("checked above").hears_announcements = on;

@@ -5,7 +5,7 @@ use super::state::Session;
 use super::{Hub, RegisterError, Registered, SessionId};
 use crate::command::Registration;
 use crate::event::{Delivery, Event, PastUser};
-use crate::limits::{MAX_AWAY_BYTES, WHOWAS_KEEP};
+use crate::limits::{MAX_AWAY_BYTES, MAX_REALNAME_BYTES, WHOWAS_KEEP};
 use crate::outbox::Piece;
 use crate::refusal::{Refusal, ServerAction};
 use crate::request::Req;
@@ -30,13 +30,29 @@ impl Hub {
         if self.reserved.contains(&look) {
             return Err(RegisterError(Refusal::NickReserved { nick: reg.nick.as_str().into() }));
         }
-        if self.nicks.contains_key(&key) {
-            return Err(RegisterError(Refusal::NickInUse { nick: reg.nick.as_str().into() }));
+        // Logged in before registering (SASL): the account's own nickname is taken back from
+        // a session that holds it without being logged in to it, as `Nick` does.
+        let account = reg.account.as_ref().map(|a| a.account().clone());
+        let owns_nick = account.as_deref().is_some_and(|a| fold(a) == *key);
+        if let Some(&holder) = self.nicks.get(&key) {
+            let holder_is_owner = self.logged_in.get(&holder).is_some_and(|a| fold(a) == *key);
+            let reclaim = owns_nick
+                && !holder_is_owner
+                && self.config.nick_protection != super::NickProtection::Off
+                && self.accounts.contains_key(&*key);
+            if !reclaim {
+                return Err(RegisterError(Refusal::NickInUse { nick: reg.nick.as_str().into() }));
+            }
+            let held = self.sessions[&holder].nick.clone();
+            self.rename_to_guest(holder, &held);
         }
         if let Some(like) = self.look_alike(look, None) {
             return Err(RegisterError(Refusal::NickLookalike { nick: reg.nick.as_str().into(), like }));
         }
-        self.refuse_lookalike_of_account(None, &reg.nick).map_err(RegisterError)?;
+        let owns_look = account.as_deref().is_some_and(|a| skeleton_key(a) == look);
+        if !owns_look {
+            self.refuse_lookalike_of_account(None, &reg.nick).map_err(RegisterError)?;
+        }
         let nick: Name = reg.nick.as_str().into();
         let session = Session {
             nick: nick.clone(),
@@ -60,6 +76,7 @@ impl Hub {
             active_ts: now_ms(),
             invited: Default::default(),
             hidden: false,
+            bot: false,
             hears_announcements: false,
             asked_operators: false,
             held: None,
@@ -79,6 +96,10 @@ impl Hub {
                 tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, address = %real, "logged in")
             }
             None => tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, "logged in"),
+        }
+        if let Some(account) = account {
+            tracing::info!(nick = %nick, account = %account, "logged in to an account at registration");
+            self.logged_in.insert(id, account);
         }
         let resume_req = reg.resume.is_some().then(|| reg.req.clone());
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
@@ -166,12 +187,39 @@ impl Hub {
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.away = text.clone();
         let (nick, ident) = (session.nick.clone(), session.ident.clone());
-        let others: Vec<SessionId> = self.neighbours(id).into_iter().filter(|&s| s != id).collect();
-        self.broadcast(
-            others,
-            Event::Away { req: None, nick: nick.clone(), ident: ident.clone(), text: text.clone() },
-        );
-        self.reply(id, Event::Away { req, nick, ident, text });
+        let (others, watchers) = self.presence_audience(id);
+        let away = |watched| Event::Away {
+            req: None,
+            nick: nick.clone(),
+            ident: ident.clone(),
+            text: text.clone(),
+            watched,
+        };
+        self.broadcast(others, away(false));
+        self.broadcast(watchers, away(true));
+        self.reply(id, Event::Away { req, nick, ident, text, watched: false });
+    }
+
+    /// `SetRealname`: the new real name, told to the session itself, to whoever shares a room
+    /// with it, and to whoever watches it.
+    pub(super) fn set_realname(&mut self, id: SessionId, realname: &str, req: Req) {
+        let realname = realname.trim();
+        if realname.is_empty() || realname.len() > MAX_REALNAME_BYTES {
+            return self.refuse(id, req, Refusal::InvalidRealname { max: MAX_REALNAME_BYTES });
+        }
+        let session = self.sessions.get_mut(&id).expect("caller checked");
+        session.realname = realname.into();
+        let (nick, ident, realname) = (session.nick.clone(), session.ident.clone(), session.realname.clone());
+        let (others, watchers) = self.presence_audience(id);
+        let event = |watched| Event::Realname {
+            nick: nick.clone(),
+            ident: ident.clone(),
+            realname: realname.clone(),
+            watched,
+        };
+        self.broadcast(others, event(false));
+        self.broadcast(watchers, event(true));
+        self.reply(id, event(false));
     }
 
     pub(super) fn oper(&mut self, id: SessionId, name: &str, password: &str, from: Option<IpAddr>, req: Req) {

@@ -44,6 +44,8 @@ impl Hub {
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.active_ts = ts;
         let (sender_key, from, ident) = (session.folded.clone(), session.nick.clone(), session.ident.clone());
+        let bot = session.bot;
+        let account = self.logged_in.get(&id).cloned();
         // Client ids belong to the identity that sent them, and are unique per target.
         let scope = match cid {
             Some(_) => Scope::of(id, &self.clients),
@@ -68,9 +70,11 @@ impl Hub {
                 room,
                 from,
                 ident,
+                account,
                 to,
                 text: text.into(),
                 action,
+                bot,
                 notice,
                 meta,
                 mid,
@@ -92,9 +96,11 @@ impl Hub {
                     room: None,
                     from,
                     ident,
+                    account,
                     to: Some(to_nick),
                     text: text.into(),
                     action,
+                    bot,
                     notice,
                     meta,
                     mid: None,
@@ -142,9 +148,11 @@ impl Hub {
                     room: Some(room.name.clone()),
                     from,
                     ident,
+                    account,
                     to: None,
                     text: text.into(),
                     action,
+                    bot,
                     notice,
                     meta,
                     mid,
@@ -251,6 +259,8 @@ impl Hub {
         sender.active_ts = ts;
         sender.asked_operators = true;
         let (sender_key, from, ident) = (sender.folded.clone(), sender.nick.clone(), sender.ident.clone());
+        let sender_bot = sender.bot;
+        let account = self.logged_in.get(&id).cloned();
         let operators: Vec<(SessionId, Name)> = self
             .sessions
             .iter()
@@ -269,9 +279,11 @@ impl Hub {
                 room: None,
                 from: from.clone(),
                 ident: ident.clone(),
+                account: account.clone(),
                 to: Some(to_nick),
                 text: text.clone(),
                 action: false,
+                bot: sender_bot,
                 notice: false,
                 meta: None,
                 mid: None,

@@ -6,6 +6,7 @@
 //! loop of non-blocking outbox pushes), so one task serves every session.
 
 mod accounts;
+mod authenticate;
 mod cids;
 mod delivery;
 mod dispatch;
@@ -27,11 +28,13 @@ mod tokens;
 mod verifier;
 
 pub use crate::limits::{
-    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_TOPIC_BYTES, MAX_WATCHES, MAX_WHO_PAGE,
+    MAX_AWAY_BYTES, MAX_BANS, MAX_KEY_CHARS, MAX_KICK_BYTES, MAX_REALNAME_BYTES, MAX_TOPIC_BYTES,
+    MAX_WATCHES, MAX_WHO_PAGE,
 };
 pub use protection::NickProtection;
 pub use state::SessionId;
 
+use crate::authenticate::{AuthAnswer, Credential};
 use crate::command::{Command, Registration};
 use crate::event::{ChatMessage, ServerStats};
 use crate::persist::{Committed, Persister};
@@ -141,6 +144,7 @@ pub struct HubGone;
 
 enum HubMsg {
     Register(Registration, oneshot::Sender<Result<Registered, RegisterError>>),
+    Authenticate(Credential, Option<std::net::IpAddr>, oneshot::Sender<AuthAnswer>),
     Command(SessionId, Command),
     Shutdown(String, oneshot::Sender<()>),
 }
@@ -166,6 +170,19 @@ impl HubHandle {
     ) -> Result<Result<Registered, RegisterError>, HubGone> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(HubMsg::Register(registration, tx)).await.map_err(|_| HubGone)?;
+        rx.await.map_err(|_| HubGone)
+    }
+
+    /// Checks a credential offered before registering (IRC SASL) from `from`; the
+    /// [`Authenticated`](crate::authenticate::Authenticated) it answers goes in the
+    /// registration. Wrong credentials count in the login throttle like any wrong password.
+    pub async fn authenticate(
+        &self,
+        credential: Credential,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<AuthAnswer, HubGone> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(HubMsg::Authenticate(credential, from, tx)).await.map_err(|_| HubGone)?;
         rx.await.map_err(|_| HubGone)
     }
 
@@ -288,6 +305,9 @@ pub(crate) struct Hub {
     refreshing: bool,
     /// Where those reads come back.
     refreshed: mpsc::UnboundedSender<accounts::TableRead>,
+    /// The key of the stand-in salts answered to SCRAM logins as names that are not
+    /// accounts (drawn at start).
+    scram_key: [u8; 32],
     /// The empty name, allocated once: most sessions give no real name, and each would
     /// otherwise hold an allocation of its own for it.
     no_name: Name,
@@ -349,6 +369,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         refreshing: false,
         refreshed,
         no_name: Name::from(""),
+        scram_key: random_key()?,
     };
     hub.accounts_seen = hub.store.outside_writes()?;
     for account in hub.store.accounts()? {
@@ -392,15 +413,24 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     Ok(HubHandle { tx, lobby: lobby.into() })
 }
 
+/// A fresh random key.
+fn random_key() -> Result<[u8; 32], StoreError> {
+    let mut key = [0; 32];
+    getrandom::fill(&mut key).map_err(|e| StoreError::Io(format!("cannot draw a random key: {e}")))?;
+    Ok(key)
+}
+
 /// Turns a stored row into a chat message of the room named `room`.
 pub(crate) fn stored_to_chat(m: &StoredMessage, room: &Arc<str>) -> ChatMessage {
     ChatMessage {
         room: Some(room.clone()),
         from: m.nick.as_str().into(),
         ident: format!("{}@history", m.sender_key).into(),
+        account: None,
         to: None,
         text: m.text.as_str().into(),
         action: m.action,
+        bot: false,
         notice: m.notice,
         meta: None,
         mid: Some(m.mid),
@@ -467,6 +497,9 @@ impl Hub {
                                 let _ = reply.send(self.register(reg));
                             }
                             HubMsg::Command(session, cmd) => self.handle(session, cmd),
+                            HubMsg::Authenticate(credential, from, answer) => {
+                                self.authenticate(credential, from, answer)
+                            }
                             HubMsg::Shutdown(reason, reply) => {
                                 self.flush();
                                 self.shutdown(&reason, &mut done).await;

@@ -134,6 +134,20 @@ impl Hub {
         format!("{}!{}", s.nick, s.ident).into()
     }
 
+    /// Who hears of a change of `id`'s presence (away, account, real name): whoever shares a
+    /// room with it, and apart from them, whoever watches its nick (IRC `extended-monitor`).
+    /// Neither list holds `id` itself.
+    pub(super) fn presence_audience(&self, id: SessionId) -> (Vec<SessionId>, Vec<SessionId>) {
+        let others: Vec<SessionId> = self.neighbours(id).into_iter().filter(|&s| s != id).collect();
+        let watchers: Vec<SessionId> = self
+            .watches
+            .watching(&self.sessions[&id].folded)
+            .into_iter()
+            .filter(|w| *w != id && !others.contains(w) && self.sessions.contains_key(w))
+            .collect();
+        (others, watchers)
+    }
+
     /// Tells whoever watches `id`'s nick that it is online (it logged in, or took that nick).
     pub(super) fn watched_online(&mut self, id: SessionId) {
         let watchers = self.watches.watching(&self.sessions[&id].folded);

@@ -43,6 +43,9 @@ impl Hub {
             server_op: s.server_op,
             hidden: s.hidden,
             shares_room: shares_room(asker, mine, id, s),
+            account: self.logged_in.get(&id).cloned(),
+            idle_secs: crate::time::now_ms().saturating_sub(s.active_ts) / 1000,
+            bot: s.bot,
         }
     }
 
@@ -189,6 +192,7 @@ impl Hub {
             server_op: s.server_op,
             real_host,
             account: self.logged_in.get(&target).cloned(),
+            bot: s.bot,
         };
         self.reply(id, Event::UserInfo { req, user: Box::new(user) });
     }

@@ -133,6 +133,7 @@ mod tests {
             active_ts: 0,
             invited: Default::default(),
             hidden: false,
+            bot: false,
             hears_announcements: false,
             asked_operators: false,
             held: None,

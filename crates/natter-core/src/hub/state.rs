@@ -42,6 +42,8 @@ pub(crate) struct Session {
     pub invited: FxHashSet<String>,
     /// Hidden from server-wide searches by people who share no room with it.
     pub hidden: bool,
+    /// Marked as a bot (IRCv3 bot mode): shown on its messages and in lists.
+    pub bot: bool,
     /// Receives server operators' announcements.
     pub hears_announcements: bool,
     /// Asked the server operators something (`AskOperators`): they are told when it leaves.

@@ -7,25 +7,28 @@
 //! (`AccountsBusy`), so a burst of logins costs bounded memory and never stalls delivery.
 //! Each answer comes back to the hub as a [`Checked`], which the hub applies in its own turn.
 //!
-//! Resume tokens (`crate::resume`) need no hash, only a store read or write: they run in a
-//! lane of their own ([`MAX_QUICK`] at once, [`MAX_QUICK_QUEUED`] waiting), so that a burst
-//! of password logins does not hold up the clients resuming after a restart, nor the other
-//! way round.
-//!
 //! The hashing itself runs on [`MAX_CHECKS`] threads of the lowest scheduling priority: on a
 //! busy machine (or a server pinned to one core) a burst of logins then takes the CPU the
 //! chat leaves over, rather than a share of the hub's. The blocking-pool task waits for its
 //! hash without using the CPU; it is kept so that tokio sees the work in flight (paused test
 //! time does not jump past a login being checked).
+//!
+//! Resume tokens (`crate::resume`) need no hash, only a store read or write: they run in a
+//! lane of their own ([`MAX_QUICK`] at once, [`MAX_QUICK_QUEUED`] waiting), so that a burst
+//! of password logins does not hold up the clients resuming after a restart, nor the other
+//! way round.
 
 use super::SessionId;
-use crate::password::{Password, hash_password, needs_rehash, verify_password};
+use crate::authenticate::AuthAnswer;
+use crate::password::{Password, hash_password, needs_rehash, password_secrets, verify_password};
 use crate::resume::{MAX_TOKENS_PER_ACCOUNT, ResumeToken, TOKEN_IDLE_EXPIRY_MS, TokenDigest, TokenRecord};
+use crate::scram::ScramCredential;
 use crate::store::{AccountRecord, Store, StoreError};
 use crate::vocab::Name;
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Password checks running at once.
 pub(crate) const MAX_CHECKS: usize = 2;
@@ -46,6 +49,12 @@ pub(crate) enum Job {
     /// Check `old` against the account, then store the hash of `new` and revoke the
     /// account's resume tokens.
     Passwd { folded: String, old: Password, new: Password },
+    /// Read the account's SCRAM credential (no hashing: a store read).
+    ScramCredential { folded: String },
+    /// Check a SCRAM proof of `auth_message` against the account's credential.
+    ScramProof { folded: String, auth_message: String, proof: Vec<u8> },
+    /// Find the account a client certificate is registered to.
+    Certificate { fingerprint: String },
     /// Log in with a resume token.
     Resume { digest: TokenDigest },
     /// Issue a resume token for the account, revoking the session's previous one.
@@ -55,20 +64,22 @@ pub(crate) enum Job {
 }
 
 impl Job {
-    /// The folded account name the job concerns (empty for a token not yet looked up).
+    /// The folded account name the job concerns.
     fn folded(&self) -> &str {
         match self {
             Job::Register { folded, .. }
             | Job::Login { folded, .. }
             | Job::Passwd { folded, .. }
+            | Job::ScramCredential { folded }
+            | Job::ScramProof { folded, .. }
             | Job::IssueToken { folded, .. } => folded,
-            Job::Resume { .. } | Job::Revoke { .. } => "",
+            Job::Certificate { .. } | Job::Resume { .. } | Job::Revoke { .. } => "",
         }
     }
 
-    /// True for the jobs that hash a password; the others are quick store work.
-    fn hashes(&self) -> bool {
-        matches!(self, Job::Register { .. } | Job::Login { .. } | Job::Passwd { .. })
+    /// True for the resume token jobs: quick store work, in a lane of their own.
+    fn quick(&self) -> bool {
+        matches!(self, Job::Resume { .. } | Job::IssueToken { .. } | Job::Revoke { .. })
     }
 }
 
@@ -82,6 +93,12 @@ pub(crate) enum Outcome {
     LoggedIn { account: Option<AccountRecord>, known: bool },
     /// Whether the current password was right (and the new one stored).
     PasswordChanged(bool),
+    /// The account's SCRAM credential; `None`: no such account, or none yet.
+    Scram(Option<ScramCredential>),
+    /// The account and the server's signature when the SCRAM proof was right.
+    ScramChecked { account: Option<(AccountRecord, [u8; 32])>, known: bool },
+    /// The account a certificate is registered to.
+    Certificate(Option<AccountRecord>),
     /// The account a resume token logs in to; `None`: unknown, revoked or expired.
     Resumed { account: Option<AccountRecord>, digest: TokenDigest },
     /// A new token and its digest; `None` when the system had no randomness to give.
@@ -92,11 +109,28 @@ pub(crate) enum Outcome {
     Failed(StoreError),
 }
 
+/// Who waits for a job's answer.
+pub(crate) enum Asker {
+    /// A session: the answer takes its place among the session's held answers.
+    Session { session: SessionId, ticket: u64 },
+    /// A connection not logged in yet (IRC SASL), waiting on the channel; `from` is its
+    /// address, which a wrong password counts against.
+    Door { answer: oneshot::Sender<AuthAnswer>, from: Option<IpAddr> },
+}
+
+impl Asker {
+    /// False once nobody waits for the answer any more.
+    fn waits(&self, alive: &impl Fn(SessionId) -> bool) -> bool {
+        match self {
+            Asker::Session { session, .. } => alive(*session),
+            Asker::Door { answer, .. } => !answer.is_closed(),
+        }
+    }
+}
+
 /// A job's answer, on its way back to the hub.
 pub(crate) struct Checked {
-    pub session: SessionId,
-    /// The place the answer takes among the session's held answers.
-    pub ticket: u64,
+    pub asker: Asker,
     pub req: crate::request::Req,
     /// The folded account name the job concerned.
     pub folded: String,
@@ -107,8 +141,7 @@ pub(crate) struct Checked {
 
 /// A job waiting for a checker.
 pub(crate) struct Queued {
-    pub session: SessionId,
-    pub ticket: u64,
+    pub asker: Asker,
     pub req: crate::request::Req,
     pub job: Job,
 }
@@ -149,12 +182,12 @@ impl Verifier {
 
     /// False when the job's lane is full: the caller refuses the request.
     pub fn has_room(&self, job: &Job) -> bool {
-        if job.hashes() { self.hashing.has_room() } else { self.quick.has_room() }
+        if job.quick() { self.quick.has_room() } else { self.hashing.has_room() }
     }
 
     /// Starts the job now, or queues it (the caller checked [`Verifier::has_room`]).
     pub fn submit(&mut self, store: &Arc<dyn Store>, queued: Queued) {
-        let lane = if queued.job.hashes() { &mut self.hashing } else { &mut self.quick };
+        let lane = if queued.job.quick() { &mut self.quick } else { &mut self.hashing };
         if lane.running < lane.max_running {
             lane.running += 1;
             self.start(store, queued);
@@ -164,12 +197,12 @@ impl Verifier {
     }
 
     /// A job of the quick lane (`quick`) or the hashing lane finished: the next waiting one
-    /// whose session is still there starts.
+    /// whose asker still waits starts.
     pub fn finished(&mut self, store: &Arc<dyn Store>, quick: bool, alive: impl Fn(SessionId) -> bool) {
         let lane = if quick { &mut self.quick } else { &mut self.hashing };
         lane.running -= 1;
         while let Some(next) = lane.queue.pop_front() {
-            if alive(next.session) {
+            if next.asker.waits(&alive) {
                 lane.running += 1;
                 self.start(store, next);
                 break;
@@ -180,20 +213,20 @@ impl Verifier {
     fn start(&mut self, store: &Arc<dyn Store>, queued: Queued) {
         let store = store.clone();
         let done = self.done.clone();
-        let Queued { session, ticket, req, job } = queued;
-        let quick = !job.hashes();
+        let Queued { asker, req, job } = queued;
+        let quick = job.quick();
         tokio::task::spawn_blocking(move || {
             let folded = job.folded().to_string();
             let outcome = if quick {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&*store, job))).ok()
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&*store, job).1)).ok()
             } else {
-                hashers().run(move || run(&*store, job))
+                hashers().run(move || run(&*store, job).1)
             };
             let outcome = outcome.unwrap_or_else(|| {
                 Outcome::Failed(StoreError::Io("the account request failed unexpectedly".into()))
             });
             // No receiver: the hub has stopped.
-            let _ = done.send(Checked { session, ticket, req, folded, outcome, quick });
+            let _ = done.send(Checked { asker, req, folded, outcome, quick });
         });
     }
 }
@@ -253,18 +286,28 @@ fn hashers() -> &'static Hashers {
 }
 
 /// Does one job (blocking).
-fn run(store: &dyn Store, job: Job) -> Outcome {
+fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
     match job {
-        Job::Register { folded, name, password } => match hash_password(password.expose()) {
-            Ok(hash) => {
-                let now = crate::time::now_ms();
-                let record = AccountRecord { folded, name, hash, created_ts: now, last_login_ts: Some(now) };
-                store.create_account(&record).map_or_else(Outcome::Failed, Outcome::Registered)
-            }
-            Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
-        },
+        Job::Register { folded, name, password } => {
+            let outcome = match password_secrets(password.expose()) {
+                Ok(secrets) => {
+                    let now = crate::time::now_ms();
+                    let record = AccountRecord {
+                        folded: folded.clone(),
+                        name,
+                        hash: secrets.hash,
+                        created_ts: now,
+                        last_login_ts: Some(now),
+                        scram: Some(secrets.scram),
+                    };
+                    store.create_account(&record).map_or_else(Outcome::Failed, Outcome::Registered)
+                }
+                Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
+            };
+            (folded, outcome)
+        }
         Job::Login { folded, password } => {
-            match store.account(&folded) {
+            let outcome = match store.account(&folded) {
                 Ok(record) => {
                     let known = record.is_some();
                     let right = verify_password(password.expose(), record.as_ref().map(|r| r.hash.as_str()));
@@ -275,27 +318,36 @@ fn run(store: &dyn Store, job: Job) -> Outcome {
                         if needs_rehash(&a.hash)
                             && let Ok(hash) = hash_password(password.expose())
                         {
-                            let _ = store.set_account_hash(&a.folded, &hash);
+                            let _ = store.set_account_hash(&a.folded, &hash, a.scram.as_deref());
+                        }
+                        // An account made before SCRAM gets its credential now.
+                        if a.scram.is_none()
+                            && let Ok(scram) = ScramCredential::new(password.expose())
+                        {
+                            let _ = store.set_account_scram(&a.folded, &scram.to_stored());
                         }
                     }
                     Outcome::LoggedIn { account, known }
                 }
                 Err(e) => Outcome::Failed(e),
-            }
+            };
+            (folded, outcome)
         }
         Job::Passwd { folded, old, new } => {
-            match store.account(&folded) {
+            let outcome = match store.account(&folded) {
                 Ok(record) => {
                     if verify_password(old.expose(), record.as_ref().map(|r| r.hash.as_str())) {
-                        match hash_password(new.expose()) {
-                            Ok(hash) => match store.set_account_hash(&folded, &hash) {
-                                // Whoever holds a token of the old password's time is out.
-                                Ok(true) => store
-                                    .revoke_resume_tokens(&folded)
-                                    .map_or_else(Outcome::Failed, |_| Outcome::PasswordChanged(true)),
-                                Ok(false) => Outcome::PasswordChanged(false),
-                                Err(e) => Outcome::Failed(e),
-                            },
+                        match password_secrets(new.expose()) {
+                            Ok(secrets) => {
+                                match store.set_account_hash(&folded, &secrets.hash, Some(&secrets.scram)) {
+                                    // Whoever holds a token of the old password's time is out.
+                                    Ok(true) => store
+                                        .revoke_resume_tokens(&folded)
+                                        .map_or_else(Outcome::Failed, |_| Outcome::PasswordChanged(true)),
+                                    Ok(false) => Outcome::PasswordChanged(false),
+                                    Err(e) => Outcome::Failed(e),
+                                }
+                            }
                             Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
                         }
                     } else {
@@ -303,12 +355,49 @@ fn run(store: &dyn Store, job: Job) -> Outcome {
                     }
                 }
                 Err(e) => Outcome::Failed(e),
-            }
+            };
+            (folded, outcome)
+        }
+        Job::ScramCredential { folded } => {
+            let outcome = match store.account(&folded) {
+                Ok(record) => Outcome::Scram(record.and_then(|r| scram_of(&r))),
+                Err(e) => Outcome::Failed(e),
+            };
+            (folded, outcome)
+        }
+        Job::ScramProof { folded, auth_message, proof } => {
+            let outcome = match store.account(&folded) {
+                Ok(record) => {
+                    let known = record.is_some();
+                    let checked = record.and_then(|r| {
+                        let signature = scram_of(&r)?.verify(auth_message.as_bytes(), &proof)?;
+                        Some((r, signature))
+                    });
+                    if let Some((a, _)) = &checked {
+                        let _ = store.touch_account(&a.folded, crate::time::now_ms());
+                    }
+                    Outcome::ScramChecked { account: checked, known }
+                }
+                Err(e) => Outcome::Failed(e),
+            };
+            (folded, outcome)
+        }
+        Job::Certificate { fingerprint } => {
+            let outcome = match store.account_by_certificate(&fingerprint) {
+                Ok(record) => {
+                    if let Some(a) = &record {
+                        let _ = store.touch_account(&a.folded, crate::time::now_ms());
+                    }
+                    Outcome::Certificate(record)
+                }
+                Err(e) => Outcome::Failed(e),
+            };
+            (String::new(), outcome)
         }
         Job::Resume { digest } => {
             let now = crate::time::now_ms();
             let expired_before = now.saturating_sub(TOKEN_IDLE_EXPIRY_MS);
-            match store.use_resume_token(&digest, now, expired_before) {
+            let outcome = match store.use_resume_token(&digest, now, expired_before) {
                 Ok(account) => {
                     if let Some(a) = &account {
                         let _ = store.touch_account(&a.folded, now);
@@ -316,22 +405,12 @@ fn run(store: &dyn Store, job: Job) -> Outcome {
                     Outcome::Resumed { account, digest }
                 }
                 Err(e) => Outcome::Failed(e),
-            }
+            };
+            (String::new(), outcome)
         }
         Job::IssueToken { folded, replaces } => {
-            let Some((token, digest)) = ResumeToken::generate() else { return Outcome::Issued(None) };
-            if let Some(old) = replaces
-                && let Err(e) = store.revoke_resume_token(&old)
-            {
-                return Outcome::Failed(e);
-            }
-            let now = crate::time::now_ms();
-            let record = TokenRecord { digest, folded, created_ts: now, last_used_ts: now };
-            let expired_before = now.saturating_sub(TOKEN_IDLE_EXPIRY_MS);
-            match store.add_resume_token(&record, MAX_TOKENS_PER_ACCOUNT, expired_before) {
-                Ok(()) => Outcome::Issued(Some((token, digest))),
-                Err(e) => Outcome::Failed(e),
-            }
+            let outcome = issue_token(store, &folded, replaces);
+            (folded, outcome)
         }
         Job::Revoke { digest, account } => {
             // The session is logged out whatever the store says: its answer says so, and its
@@ -339,7 +418,34 @@ fn run(store: &dyn Store, job: Job) -> Outcome {
             if let Err(e) = store.revoke_resume_token(&digest) {
                 tracing::error!(error = %e, account = %account, "cannot revoke a resume token at logout");
             }
-            Outcome::Revoked { account }
+            (String::new(), Outcome::Revoked { account })
         }
     }
+}
+
+/// Makes a resume token for the account `folded` and stores its digest, revoking `replaces`.
+fn issue_token(store: &dyn Store, folded: &str, replaces: Option<TokenDigest>) -> Outcome {
+    let Some((token, digest)) = ResumeToken::generate() else { return Outcome::Issued(None) };
+    if let Some(old) = replaces
+        && let Err(e) = store.revoke_resume_token(&old)
+    {
+        return Outcome::Failed(e);
+    }
+    let now = crate::time::now_ms();
+    let record = TokenRecord { digest, folded: folded.to_string(), created_ts: now, last_used_ts: now };
+    let expired_before = now.saturating_sub(TOKEN_IDLE_EXPIRY_MS);
+    match store.add_resume_token(&record, MAX_TOKENS_PER_ACCOUNT, expired_before) {
+        Ok(()) => Outcome::Issued(Some((token, digest))),
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// An account's SCRAM credential, when it has a readable one (a damaged one is logged).
+fn scram_of(account: &AccountRecord) -> Option<ScramCredential> {
+    let stored = account.scram.as_deref()?;
+    ScramCredential::from_stored(stored)
+        .map_err(
+            |e| tracing::error!(account = %account.name, error = %e, "a stored SCRAM credential is damaged"),
+        )
+        .ok()
 }

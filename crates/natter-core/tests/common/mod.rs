@@ -17,6 +17,7 @@ pub fn registration(nick: &str, outbox: &Outbox) -> Registration {
         addr: None,
         client_secret: None,
         resume: None,
+        account: None,
         req: None,
     }
 }

@@ -82,6 +82,12 @@ pub(crate) trait Door: Send + 'static {
     /// The session just logged in as `nick` and is in `lobby` (before any event arrives).
     fn on_registered(&mut self, _nick: &str, _lobby: &str) {}
 
+    /// The peer presented a TLS client certificate with this SHA-256 fingerprint
+    /// (`AA:BB:...`), before its first line: an identity for doors that log in with it (IRC
+    /// SASL EXTERNAL). Kept by the door rather than the session context, which every
+    /// connection carries.
+    fn on_client_certificate(&mut self, _fingerprint: &str) {}
+
     /// The connection was just handed to this door, before any line: a door may log in at
     /// once (help-desk guests need no name).
     fn on_connect(&mut self, _ctx: &mut SessionCtx) -> impl Future<Output = Flow> + Send {
@@ -124,7 +130,7 @@ pub(crate) fn is_shared(event: &Event) -> bool {
 pub(crate) fn is_meta_only(event: &Event) -> bool {
     match event {
         Event::Message(m) | Event::Ack { message: m, .. } => m.text.is_empty() && m.meta.is_some(),
-        Event::AccountOf { .. } => true,
+        Event::AccountOf { .. } | Event::Realname { .. } => true,
         _ => false,
     }
 }
@@ -395,6 +401,7 @@ impl SessionCtx {
             addr: Some(self.peer.ip()),
             client_secret: given.client_secret,
             resume,
+            account: given.account,
             req: req.clone(),
         };
         match self.hub.register(registration).await {
@@ -428,6 +435,7 @@ impl SessionCtx {
             addr: Some(self.peer.ip()),
             client_secret: None,
             resume: None,
+            account: None,
             req: None,
         };
         match self.hub.register(registration).await {
@@ -527,6 +535,8 @@ pub(crate) struct Credentials<'a> {
     pub password: Option<String>,
     /// The client's lifetime secret that scopes its message ids (native `hello`).
     pub client_secret: Option<String>,
+    /// The account the client logged in to before registering (IRC SASL).
+    pub account: Option<natter_core::authenticate::Authenticated>,
 }
 
 fn kind_user(kind: SessionKind) -> &'static str {

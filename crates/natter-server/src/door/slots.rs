@@ -15,6 +15,10 @@ pub const IRC_TIME: RenderSlot = RenderSlot::new(3);
 pub const IRC_TAGS: RenderSlot = RenderSlot::new(4);
 /// IRC lines with both.
 pub const IRC_TIME_TAGS: RenderSlot = RenderSlot::new(5);
+/// IRC lines with `message-tags` and the sender's `account` (account-tag).
+pub const IRC_ACCOUNT_TAGS: RenderSlot = RenderSlot::new(6);
+/// IRC lines with `server-time`, `message-tags` and the sender's `account`.
+pub const IRC_TIME_ACCOUNT_TAGS: RenderSlot = RenderSlot::new(7);
 
 #[cfg(test)]
 mod tests {
@@ -22,7 +26,16 @@ mod tests {
 
     #[test]
     fn every_variant_has_a_slot_of_its_own() {
-        let all = [NATIVE, TEXT, IRC_PLAIN, IRC_TIME, IRC_TAGS, IRC_TIME_TAGS];
+        let all = [
+            NATIVE,
+            TEXT,
+            IRC_PLAIN,
+            IRC_TIME,
+            IRC_TAGS,
+            IRC_TIME_TAGS,
+            IRC_ACCOUNT_TAGS,
+            IRC_TIME_ACCOUNT_TAGS,
+        ];
         for (i, a) in all.iter().enumerate() {
             assert!(all[i + 1..].iter().all(|b| a != b), "slot {} is used twice", a.index());
         }

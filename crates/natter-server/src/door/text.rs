@@ -302,6 +302,9 @@ pub(crate) fn render_text(event: &Event) -> String {
         Event::AccountOf { nick, account: None, .. } => {
             let _ = write!(s, "*** {nick} logged out of their account");
         }
+        Event::Realname { nick, realname, .. } => {
+            let _ = write!(s, "*** {nick} is now called {}", SafeLine(realname));
+        }
         Event::Watched { online, offline, full, .. } => {
             let list = |names: &[natter_core::Name]| {
                 names.iter().map(|n| SafeLine(n).to_string()).collect::<Vec<_>>().join(", ")
@@ -817,9 +820,11 @@ mod tests {
             room: Some("#lobby".into()),
             from: "ann".into(),
             ident: "x@y".into(),
+            account: None,
             to: None,
             text: "hi".into(),
             action: false,
+            bot: false,
             notice: false,
             meta: None,
             uid: 0,
@@ -843,7 +848,13 @@ mod tests {
                 changed: true,
             },
             Event::Quit { nick: "ann".into(), ident: "x@y".into(), reason: Some(hostile.into()), ts: now },
-            Event::Away { req: None, nick: "ann".into(), ident: "x@y".into(), text: Some(hostile.into()) },
+            Event::Away {
+                req: None,
+                nick: "ann".into(),
+                ident: "x@y".into(),
+                text: Some(hostile.into()),
+                watched: false,
+            },
             Event::Bye { reason: hostile.into() },
         ];
         for event in events {
@@ -862,9 +873,11 @@ mod tests {
             room: Some("#lobby".into()),
             from: "ann".into(),
             ident: "x@y".into(),
+            account: None,
             to: None,
             text: text.into(),
             action: false,
+            bot: false,
             notice: false,
             meta: None,
             uid: 0,

@@ -4,6 +4,7 @@
 //! picks TLS from the first byte of a connection (a TLS record starts with 0x16), and the
 //! connection loop is generic over the stream.
 
+mod client_cert;
 mod files;
 mod transport;
 
@@ -95,7 +96,7 @@ impl Tls {
         let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("the ring provider supports the default TLS versions")
-            .with_no_client_auth()
+            .with_client_cert_verifier(Arc::new(client_cert::AnyClientCertificate::new(&provider)))
             .with_cert_resolver(current.clone());
         config.ignore_client_order = true;
         Ok(Arc::new(Self {

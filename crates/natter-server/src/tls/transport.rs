@@ -131,6 +131,11 @@ impl Transport for TlsTransport {
         }
     }
 
+    fn client_certificate(&self) -> Option<Box<str>> {
+        let cert = self.stream.get_ref().1.peer_certificates()?.first()?;
+        Some(natter_proto::fingerprint::sha256(cert).into())
+    }
+
     fn has_pending_output(&self) -> bool {
         self.stream.get_ref().1.wants_write()
     }

@@ -3,15 +3,20 @@
 /// Capabilities offered in `CAP LS`: only those natter acts on.
 pub(super) const CAPS: &[&str] = &[
     "account-notify",
+    "account-tag",
     "away-notify",
     "batch",
+    "cap-notify",
     "draft/chathistory",
     "echo-message",
     "extended-join",
+    "extended-monitor",
     "labeled-response",
     "message-tags",
     "multi-prefix",
+    "sasl",
     "server-time",
+    "setname",
     "userhost-in-names",
 ];
 
@@ -19,15 +24,26 @@ pub(super) const CAPS: &[&str] = &[
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Caps {
     pub account_notify: bool,
+    pub account_tag: bool,
     pub away_notify: bool,
     pub batch: bool,
+    /// Accepted when asked for (IRCv3 implies it for `CAP LS 302` clients). natter's capabilities never change while a
+    /// client is connected, so no `CAP NEW`/`DEL` is ever due.
+    pub cap_notify: bool,
     pub chathistory: bool,
     pub echo_message: bool,
     pub extended_join: bool,
+    /// Presence news (away, account, real name) of watched nicks (`MONITOR`), as of
+    /// neighbours, under the same capabilities.
+    pub extended_monitor: bool,
     pub labeled_response: bool,
     pub message_tags: bool,
     pub multi_prefix: bool,
+    /// Enabled for `AUTHENTICATE` (which natter also answers without it, as servers do).
+    pub sasl: bool,
     pub server_time: bool,
+    /// `SETNAME` of neighbours and oneself.
+    pub setname: bool,
     pub userhost_in_names: bool,
 }
 
@@ -36,15 +52,20 @@ impl Caps {
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
         Some(match name {
             "account-notify" => &mut self.account_notify,
+            "account-tag" => &mut self.account_tag,
             "away-notify" => &mut self.away_notify,
             "batch" => &mut self.batch,
+            "cap-notify" => &mut self.cap_notify,
             "draft/chathistory" => &mut self.chathistory,
             "echo-message" => &mut self.echo_message,
             "extended-join" => &mut self.extended_join,
+            "extended-monitor" => &mut self.extended_monitor,
             "labeled-response" => &mut self.labeled_response,
             "message-tags" => &mut self.message_tags,
             "multi-prefix" => &mut self.multi_prefix,
+            "sasl" => &mut self.sasl,
             "server-time" => &mut self.server_time,
+            "setname" => &mut self.setname,
             "userhost-in-names" => &mut self.userhost_in_names,
             _ => return None,
         })
@@ -75,7 +96,7 @@ mod tests {
             assert!(caps.set(name, true), "{name}");
         }
         assert_eq!(caps.list(), CAPS.join(" "));
-        assert!(caps.set("batch", false) && !caps.set("sasl", true));
+        assert!(caps.set("batch", false) && !caps.set("draft/metadata-2", true));
         assert!(!caps.list().split(' ').any(|c| c == "batch"));
     }
 
@@ -83,7 +104,7 @@ mod tests {
     #[test]
     fn capabilities_that_do_nothing_are_not_offered() {
         let mut caps = Caps::default();
-        for name in ["cap-notify", "sasl"] {
+        for name in ["draft/multiline", "draft/read-marker", "invite-notify", "chghost"] {
             assert!(!CAPS.contains(&name) && !caps.set(name, true), "{name}");
         }
     }

@@ -87,6 +87,8 @@ pub struct IrcDoor {
     invisible: bool,
     /// User mode `+w`: receives WALLOPS.
     wallops: bool,
+    /// User mode `+B`: a bot (IRCv3 bot mode).
+    bot: bool,
     /// The label of a labeled command whose answers are being collected (labeled-response).
     labeling: Option<String>,
     /// Lines collected for `labeling`.
@@ -100,6 +102,12 @@ pub struct IrcDoor {
     /// The door's own answers (PONG, numerics) held until those answers are out, so that a
     /// client's PING after a PRIVMSG sees the echo (sent once stored) first.
     held: Vec<u8>,
+    /// The SASL exchange and the account it logged in to, until registration.
+    sasl: Option<Box<cmd::sasl::Sasl>>,
+    /// The client asked `CAP LS 302` (or later): capability values are shown.
+    cap_302: bool,
+    /// The client was told that a line of its was not UTF-8 (once per connection).
+    warned_utf8: bool,
 }
 
 impl Default for IrcDoor {
@@ -124,12 +132,16 @@ impl Default for IrcDoor {
             secret: Default::default(),
             invisible: false,
             wallops: false,
+            bot: false,
             labeling: None,
             label_buf: Vec::new(),
             line_label: None,
             batches: 0,
             unanswered: 0,
             held: Vec::new(),
+            sasl: None,
+            cap_302: false,
+            warned_utf8: false,
         }
     }
 }
@@ -169,6 +181,17 @@ impl Door for IrcDoor {
         {
             return None;
         }
+        // Messages of logged-in senders carry their account to account-tag clients: two slots
+        // of their own for the usual companions (message-tags), else rendered per recipient.
+        let tagged_account = self.caps.account_tag
+            && matches!(event, Event::Message(m) | Event::Ack { message: m, .. } if m.account.is_some());
+        if tagged_account {
+            return match (self.caps.server_time, self.caps.message_tags) {
+                (false, true) => Some(slots::IRC_ACCOUNT_TAGS),
+                (true, true) => Some(slots::IRC_TIME_ACCOUNT_TAGS),
+                _ => None,
+            };
+        }
         Some(match (self.caps.server_time, self.caps.message_tags) {
             (false, false) => slots::IRC_PLAIN,
             (true, false) => slots::IRC_TIME,
@@ -179,6 +202,10 @@ impl Door for IrcDoor {
 
     fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
         self.render_in_order(event, out);
+    }
+
+    fn on_client_certificate(&mut self, fingerprint: &str) {
+        self.sasl.get_or_insert_default().certificate = Some(fingerprint.into());
     }
 
     fn observe(&mut self, event: &Event) {
@@ -248,6 +275,22 @@ impl Door for IrcDoor {
         self.last_seen = Instant::now();
         self.ping_sent = None;
         let text = decode_text(line);
+        // UTF8ONLY: a line that is not UTF-8 is read as GBK when it is clean GBK, else with
+        // replacement characters; invalid bytes are never relayed. The client is told once
+        // (IRCv3 standard replies).
+        if !self.warned_utf8 && std::str::from_utf8(line).is_err() {
+            self.warned_utf8 = true;
+            let command =
+                irc::parse(&text).map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
+            let mut reply = self.reply();
+            reply.line(
+                "WARN",
+                &[&command, "INVALID_UTF8", "Your client sent text that is not UTF-8: natter read it as GBK where it could, else replaced what it could not read; set your client to UTF-8"],
+            );
+            if reply.send(ctx) != Flow::Continue {
+                return Flow::Close("too slow".into());
+            }
+        }
         let (tags, rest) = split_tags(&text);
         // `tags` lacks the `@` and the space that the client limit counts.
         if tags.is_some_and(|t| t.len() + 2 > CLIENT_TAG_BYTES.min(MAX_TAGS)) || rest.len() > MAX_LINE {
@@ -304,9 +347,11 @@ mod tests {
             room: Some("#lobby".into()),
             from: "ann".into(),
             ident: "native@10.0.0.1".into(),
+            account: None,
             to: None,
             text: text.into(),
             action,
+            bot: false,
             notice: false,
             meta: None,
             uid: 0,

@@ -63,6 +63,10 @@ impl IrcDoor {
             // A look-alike is taken as far as anyone can see: 433, saying whose it looks like.
             (Refusal::NickLookalike { nick, .. }, _) => self.numeric(out, "433", &[nick, &message]),
             (Refusal::InvalidNick { nick, problem }, _) => self.numeric(out, "432", &[nick, problem]),
+            // IRCv3 standard replies, as the setname specification has it.
+            (Refusal::InvalidRealname { .. }, _) => {
+                push_line(out, "", Some(self.server), "FAIL", &["SETNAME", "INVALID_REALNAME", &message])
+            }
             (Refusal::BadPassword | Refusal::BadOperatorPassword, _) => {
                 self.numeric(out, "464", &["Password incorrect"])
             }
@@ -81,7 +85,7 @@ impl IrcDoor {
             }
             // One channel of a multi-channel NAMES: the list's single 366 follows.
             (_, Some(Op::Names { in_list: true, .. })) => {}
-            (_, Some(Op::Who { mask })) => self.numeric(out, "315", &[mask, "End of /WHO list"]),
+            (_, Some(Op::Who { mask, .. })) => self.numeric(out, "315", &[mask, "End of /WHO list"]),
             (Refusal::NoSuchNick { .. }, Some(Op::Whois { nick })) => {
                 self.numeric(out, "401", &[nick, "No such nick/channel"]);
                 self.numeric(out, "318", &[nick, "End of /WHOIS list"]);
@@ -310,7 +314,7 @@ mod tests {
             ),
             (Some(Op::Names { room: s("#x"), in_list: true }), Refusal::NoSuchRoom { room: n("#x") }, ""),
             (
-                Some(Op::Who { mask: s("#x") }),
+                Some(Op::Who { mask: s("#x"), whox: None }),
                 Refusal::NoSuchRoom { room: n("#x") },
                 ":natter 315 bob #x :End of /WHO list\r\n",
             ),

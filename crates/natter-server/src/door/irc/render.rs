@@ -19,7 +19,8 @@ impl IrcDoor {
     }
 
     /// Tags of a chat message line: `time` (server-time), `msgid` and the sender's client-only
-    /// tags (message-tags: the message's metadata), `batch` inside a batch.
+    /// tags (message-tags: the message's metadata), the sender's `account` (account-tag),
+    /// `batch` inside a batch.
     fn message_tags(&self, m: &ChatMessage, batch: Option<&str>) -> String {
         let mut t = String::new();
         let mut add = |s: &str| {
@@ -34,9 +35,21 @@ impl IrcDoor {
         }
         if self.caps.message_tags {
             add(&format!("msgid={}", m.stable_id()));
-            if let Some(meta) = &m.meta {
-                add(meta);
+            if m.bot {
+                add("bot");
             }
+        }
+        if self.caps.account_tag
+            && let Some(account) = &m.account
+        {
+            let mut tag = String::from("account=");
+            irc::escape_tag_value(account, &mut tag);
+            add(&tag);
+        }
+        if self.caps.message_tags
+            && let Some(meta) = &m.meta
+        {
+            add(meta);
         }
         if !t.is_empty() {
             t.push(' ');
@@ -233,8 +246,11 @@ impl IrcDoor {
                     }
                     self.partial_list_notice(PartialList::Room(room), info.len(), *count, out);
                 }
-                Some(Op::Who { mask }) => {
-                    self.who(mask, room.as_deref(), info, out);
+                Some(Op::Who { mask, whox }) => {
+                    match whox {
+                        Some(whox) => self.whox(mask, room.as_deref(), info, whox, out),
+                        None => self.who(mask, room.as_deref(), info, out),
+                    }
                     let of = match room.as_deref() {
                         Some(room) => PartialList::Room(room),
                         None if mask == "*" => PartialList::Server,
@@ -275,8 +291,8 @@ impl IrcDoor {
                     self.numeric(out, "734", &[&limit, &targets.join(","), "Monitor list is full"]);
                 }
             }
-            Event::AccountOf { nick, ident, account } => {
-                if self.caps.account_notify {
+            Event::AccountOf { nick, ident, account, watched } => {
+                if self.caps.account_notify && (!watched || self.caps.extended_monitor) {
                     let account = account.as_deref().unwrap_or("*");
                     push_line(out, "", Some(&source(nick, ident)), "ACCOUNT", &[account]);
                 }
@@ -324,8 +340,13 @@ impl IrcDoor {
                 Some(_) => self.numeric(out, "306", &["You have been marked as being away"]),
                 None => self.numeric(out, "305", &["You are no longer marked as being away"]),
             },
-            Event::Away { req: None, nick, ident, text } => {
-                if self.caps.away_notify {
+            Event::Realname { nick, ident, realname, watched } => {
+                if self.caps.setname && (!watched || self.caps.extended_monitor) {
+                    push_line(out, "", Some(&source(nick, ident)), "SETNAME", &[realname]);
+                }
+            }
+            Event::Away { req: None, nick, ident, text, watched } => {
+                if self.caps.away_notify && (!watched || self.caps.extended_monitor) {
                     match text {
                         Some(t) => push_line(out, "", Some(&source(nick, ident)), "AWAY", &[t]),
                         None => push_line(out, "", Some(&source(nick, ident)), "AWAY", &[]),

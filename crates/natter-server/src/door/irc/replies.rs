@@ -2,6 +2,7 @@
 //! WHOIS, as IRC clients expect them.
 
 use super::lines::{push_line, source, split_ident};
+use super::requests::Whox;
 use super::{HISTORY_PAGE, IrcDoor, MAX_TARGETS};
 use natter_core::event::{MemberInfo, ServerStats, UserInfo};
 use natter_core::hub::{
@@ -171,6 +172,9 @@ impl IrcDoor {
             &history,
             "MSGREFTYPES=msgid,timestamp",
             &monitor,
+            "UTF8ONLY",
+            "WHOX",
+            "BOT=B",
         ];
         // At most 13 tokens per line (15 parameters with the nick and the trailing text).
         for chunk in tokens.chunks(13) {
@@ -221,6 +225,9 @@ impl IrcDoor {
             if m.server_op {
                 flags.push('*');
             }
+            if m.bot {
+                flags.push('B');
+            }
             if channel.is_some() {
                 flags.push_str(self.prefix_of(m.op, m.voice));
             }
@@ -230,6 +237,52 @@ impl IrcDoor {
                 "352",
                 &[channel.unwrap_or("*"), user, host, self.server, &m.nick, &flags, &real],
             );
+        }
+        self.numeric(out, "315", &[mask, "End of /WHO list"]);
+    }
+
+    /// 354 lines (WHOX: the fields asked for, in their fixed order) and the closing 315.
+    pub(super) fn whox(
+        &self,
+        mask: &str,
+        channel: Option<&str>,
+        info: &[MemberInfo],
+        whox: &Whox,
+        out: &mut Vec<u8>,
+    ) {
+        for m in info {
+            let (user, host) = split_ident(&m.ident, self.server);
+            let mut flags = String::from(if m.away.is_some() { "G" } else { "H" });
+            if m.server_op {
+                flags.push('*');
+            }
+            if m.bot {
+                flags.push('B');
+            }
+            if channel.is_some() {
+                flags.push_str(self.prefix_of(m.op, m.voice));
+            }
+            let idle = m.idle_secs.to_string();
+            let mut params: Vec<&str> = Vec::with_capacity(whox.fields.len());
+            for field in whox.fields.chars() {
+                params.push(match field {
+                    't' => whox.token.as_deref().unwrap_or("0"),
+                    'c' => channel.unwrap_or("*"),
+                    'u' => user,
+                    // The address is never shown (hosts are cloaks): the conventional stand-in.
+                    'i' => "255.255.255.255",
+                    'h' => host,
+                    's' => self.server,
+                    'n' => &m.nick,
+                    'f' => &flags,
+                    'd' => "0",
+                    'l' => &idle,
+                    'a' => m.account.as_deref().unwrap_or("0"),
+                    'o' => "n/a",
+                    _ => &m.realname,
+                });
+            }
+            self.numeric(out, "354", &params);
         }
         self.numeric(out, "315", &[mask, "End of /WHO list"]);
     }
@@ -254,6 +307,9 @@ impl IrcDoor {
         }
         if let Some(account) = &user.account {
             self.numeric(out, "330", &[nick, account, "is logged in as"]);
+        }
+        if user.bot {
+            self.numeric(out, "335", &[nick, "is a bot"]);
         }
         if let Some(away) = &user.away {
             self.numeric(out, "301", &[nick, away]);

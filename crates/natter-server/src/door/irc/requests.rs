@@ -37,8 +37,8 @@ pub(super) enum Op {
     Topic { room: String },
     /// TOPIC change.
     SetTopic { room: String },
-    /// WHO with a channel or mask as given.
-    Who { mask: String },
+    /// WHO with a channel or mask as given; WHOX fields when asked with `%fields[,token]`.
+    Who { mask: String, whox: Option<Box<Whox>> },
     /// WHOIS of one nick.
     Whois { nick: String },
     /// WHOWAS of one nick.
@@ -53,6 +53,8 @@ pub(super) enum Op {
     Lusers { welcome: bool },
     /// AWAY.
     Away,
+    /// SETNAME.
+    Setname,
     /// MODE of a channel (query or change).
     Mode { room: String },
     /// MODE +b without a mask: the ban list.
@@ -106,6 +108,7 @@ impl Op {
             Op::List { .. } => "LIST",
             Op::Lusers { .. } => "LUSERS",
             Op::Away => "AWAY",
+            Op::Setname => "SETNAME",
             Op::Mode { .. } => "MODE",
             Op::BanList { .. } => "BANLIST",
             Op::Kick { .. } => "KICK",
@@ -162,4 +165,33 @@ pub(super) fn request_of(req: &Req) -> Option<&IrcRequest> {
 /// What was asked, when the token is one of ours.
 pub(super) fn op_of(req: &Req) -> Option<&Op> {
     request_of(req).map(|r| &r.op)
+}
+
+/// The fields a WHOX request (IRCv3 WHOX: `WHO mask %tcuihsnfdlaor,token`) asks for, in the
+/// fixed order of the `354` reply, and its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Whox {
+    /// The field letters asked for, each once, in reply order (`tcuihsnfdlaor`).
+    pub fields: String,
+    /// The client's token (`%t`), at most 3 digits.
+    pub token: Option<String>,
+}
+
+impl Whox {
+    /// The order of the fields in a `354` reply.
+    pub const ORDER: &'static str = "tcuihsnfdlaor";
+
+    /// Reads `%fields[,token]`; `None` when the parameter is not a WHOX request.
+    pub fn parse(param: &str) -> Option<Self> {
+        let rest = param.strip_prefix('%')?;
+        let (letters, token) = match rest.split_once(',') {
+            Some((l, t)) => (l, Some(t)),
+            None => (rest, None),
+        };
+        let fields: String = Self::ORDER.chars().filter(|c| letters.contains(*c)).collect();
+        let token = token
+            .filter(|t| !t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string);
+        Some(Self { fields, token })
+    }
 }

@@ -10,6 +10,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::BadPassword | Refusal::BadOperatorPassword => ErrorCode::BadPassword,
         Refusal::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
         Refusal::InvalidNick { .. } | Refusal::CannotIgnoreSelf => ErrorCode::InvalidNick,
+        Refusal::InvalidRealname { .. } => ErrorCode::Other,
         Refusal::NickInUse { .. } | Refusal::NickLookalike { .. } => ErrorCode::NickInUse,
         Refusal::NickReserved { .. } => ErrorCode::InvalidNick,
         Refusal::InvalidRoom { .. } => ErrorCode::InvalidRoom,

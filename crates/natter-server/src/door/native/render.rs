@@ -273,7 +273,10 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
         // Watch lists are IRC's (`MONITOR`): the native protocol has no request for them, so
         // these only say, as a notice, what an IRC client would be told. (Account news never
         // gets here: `is_meta_only` leaves it out.)
-        Event::Watched { .. } | Event::WatchList { .. } | Event::AccountOf { .. } => ServerFrame::Notice {
+        Event::Watched { .. }
+        | Event::WatchList { .. }
+        | Event::AccountOf { .. }
+        | Event::Realname { .. } => ServerFrame::Notice {
             id: None,
             room: None,
             text: Cow::Owned(crate::door::text::render_text(event)),

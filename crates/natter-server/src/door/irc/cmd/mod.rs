@@ -4,12 +4,14 @@
 
 mod channels;
 mod chathistory;
+mod help;
 mod messaging;
 mod moderation;
 mod monitor;
 pub(super) mod nickserv;
 mod queries;
 mod registration;
+pub(super) mod sasl;
 mod server;
 
 use super::lines::push_line;
@@ -87,6 +89,7 @@ impl IrcDoor {
         match command.as_str() {
             "CAP" => return self.cap(&m, ctx).await,
             "PASS" => return self.pass(&m, ctx),
+            "AUTHENTICATE" => return self.authenticate(&m, ctx).await,
             "NICK" => return self.nick_command(&m, ctx).await,
             "USER" => return self.user_command(&m, ctx).await,
             "PING" => return self.ping(&m, ctx),
@@ -113,6 +116,7 @@ impl IrcDoor {
             "KICK" => self.kick(&m, ctx).await,
             "INVITE" => self.invite(&m, ctx).await,
             "AWAY" => self.away(&m, ctx).await,
+            "SETNAME" => self.setname(&m, ctx).await,
             "OPER" => self.oper(&m, ctx).await,
             "KILL" => self.kill(&m, ctx).await,
             "WALLOPS" => self.wallops(&m, ctx).await,
@@ -121,6 +125,7 @@ impl IrcDoor {
             "MOTD" => self.motd_command(ctx),
             "VERSION" => self.version(ctx),
             "TIME" => self.time(ctx),
+            "HELP" | "HELPOP" => self.help(&m, ctx),
             _ => self.bad(ctx, "421", &[&m.command, "Unknown command"]),
         }
     }

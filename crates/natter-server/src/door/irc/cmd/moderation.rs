@@ -64,27 +64,30 @@ impl IrcDoor {
             return self.bad(ctx, "502", &["Cannot change mode for other users"]);
         }
         if modes.is_empty() {
-            let modes =
-                format!("+{}{}", if self.invisible { "i" } else { "" }, if self.wallops { "w" } else { "" });
-            return self.answer(ctx, "221", &[&modes]);
+            let flags = [(self.bot, "B"), (self.invisible, "i"), (self.wallops, "w")];
+            let modes: String = flags.iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect();
+            return self.answer(ctx, "221", &[&format!("+{modes}")]);
         }
-        if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w')) {
+        if modes.chars().all(|c| matches!(c, '+' | '-' | 'i' | 'w' | 'B')) {
             // +i hides us from WHO searches by people who share no channel with us; +w asks
-            // for the server operators' WALLOPS.
+            // for the server operators' WALLOPS; +B says we are a bot (IRCv3 bot mode).
             let mut on = true;
-            let (mut invisible, mut wallops) = (self.invisible, self.wallops);
+            let (mut invisible, mut wallops, mut bot) = (self.invisible, self.wallops, self.bot);
             for c in modes.chars() {
                 match c {
                     '+' => on = true,
                     '-' => on = false,
                     'i' => invisible = on,
                     'w' => wallops = on,
+                    'B' => bot = on,
                     _ => {}
                 }
             }
             let me = self.nick.clone();
             let mut changed = String::new();
-            for (flag, was, now) in [('i', self.invisible, invisible), ('w', self.wallops, wallops)] {
+            for (flag, was, now) in
+                [('B', self.bot, bot), ('i', self.invisible, invisible), ('w', self.wallops, wallops)]
+            {
                 if was != now {
                     changed.push(if now { '+' } else { '-' });
                     changed.push(flag);
@@ -97,6 +100,13 @@ impl IrcDoor {
             push_line(&mut reply.out, "", Some(&me), "MODE", &[&me, &changed]);
             if reply.send(ctx) != Flow::Continue {
                 return Flow::Close("too slow".into());
+            }
+            if bot != self.bot {
+                self.bot = bot;
+                let flow = ctx.command(Command::MarkBot { on: bot }).await;
+                if flow != Flow::Continue {
+                    return flow;
+                }
             }
             if invisible != self.invisible {
                 self.invisible = invisible;

@@ -2,7 +2,7 @@
 //! for just what it answers, so none of them copies the server's user list.
 
 use super::super::IrcDoor;
-use super::super::requests::Op;
+use super::super::requests::{Op, Whox};
 use crate::door::{Flow, SessionCtx};
 use natter_core::Command;
 use natter_core::command::Paging;
@@ -17,7 +17,8 @@ impl IrcDoor {
     /// `WHO`/`WHO *`/`WHO 0` for everyone visible.
     pub(super) async fn who_command(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
         let mask = m.param(0).filter(|s| !s.is_empty() && *s != "0").unwrap_or("*").to_string();
-        let req = Op::Who { mask: mask.clone() }.token();
+        let whox = m.param(1).and_then(Whox::parse).map(Box::new);
+        let req = Op::Who { mask: mask.clone(), whox }.token();
         // The first page only (IRC has no paging): the answer then says how many there are.
         let page = Paging::default();
         let command = if is_room_name(&mask) {
@@ -80,5 +81,13 @@ impl IrcDoor {
     /// `LUSERS`: the hub's counts.
     pub(super) async fn lusers_command(&mut self, ctx: &mut SessionCtx) -> Flow {
         ctx.command(Command::ServerStats { req: Op::Lusers { welcome: false }.token() }).await
+    }
+
+    /// `SETNAME :real name` (IRCv3 setname): the hub tells whoever shares a room.
+    pub(super) async fn setname(&mut self, m: &irc::Message, ctx: &mut SessionCtx) -> Flow {
+        let Some(realname) = m.param(0) else { return self.need_more(ctx, "SETNAME") };
+        self.realname = realname.to_string();
+        let command = Command::SetRealname { realname: realname.to_string(), req: Op::Setname.token() };
+        ctx.command(command).await
     }
 }

@@ -59,7 +59,19 @@ impl IrcDoor {
                 if !registered {
                     self.negotiating = true;
                 }
-                let mut offered = CAPS.join(" ");
+                // CAP LS 302 shows values, and implies cap-notify.
+                if m.param(1).and_then(|v| v.parse::<u32>().ok()).is_some_and(|v| v >= 302) {
+                    self.cap_302 = true;
+                }
+                let mechanisms = super::sasl::mechanisms(self.sasl.as_deref());
+                let mut offered = CAPS
+                    .iter()
+                    .map(|&c| match c {
+                        "sasl" if self.cap_302 => format!("sasl={mechanisms}"),
+                        c => c.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 if let Some(sts) = ctx.settings.tls.and_then(|policy| policy.sts) {
                     // IRCv3 STS: plain sessions learn where TLS is, TLS sessions for how long
                     // to keep to it.
@@ -90,7 +102,13 @@ impl IrcDoor {
                 }
             }
             "END" => {
+                if registered {
+                    return Flow::Continue;
+                }
                 self.negotiating = false;
+                if self.abort_sasl_for_registration(ctx) != Flow::Continue {
+                    return Flow::Close("too slow".into());
+                }
                 self.try_register(ctx).await
             }
             _ => self.bad(ctx, "410", &[sub, "Invalid CAP command"]),
@@ -120,6 +138,7 @@ impl IrcDoor {
             realname: self.realname.clone(),
             password: self.password.clone(),
             client_secret: None,
+            account: self.sasl.as_mut().and_then(|s| s.account.take()),
         };
         let (flow, password_refused) =
             ctx.register_as(nick.clone(), given, Op::Register { nick: nick.clone() }.token()).await;
