@@ -4,17 +4,31 @@
 mod client_util;
 mod tmux_util;
 
-use client_util::{NATTER, Server};
+use client_util::{NATTER, Server, TempDir};
 use natter_client::conn::{Client, ConnectOptions, Event, Target};
 use tmux_util::{Pane, Tmux, WAIT};
 
 /// Runs `natter connect ADDR --nick NICK` in a `w`×`h` session of `tmux`; when it exits the
 /// shell prints `EXITED rc=N` (the shell's `sleep` only keeps the pane open to be read).
 fn connect<'a>(tmux: &'a Tmux, addr: &str, nick: &str, w: u16, h: u16) -> Pane<'a> {
+    // Nothing the TUI saves (a login) may land in the real data directory.
+    connect_with_data(tmux, "t", addr, nick, "/nonexistent-natter-test", w, h)
+}
+
+/// [`connect`] in tmux session `name`, with `$XDG_DATA_HOME` at `data`.
+fn connect_with_data<'a>(
+    tmux: &'a Tmux,
+    name: &'static str,
+    addr: &str,
+    nick: &str,
+    data: &str,
+    w: u16,
+    h: u16,
+) -> Pane<'a> {
     let command = format!(
-        "env XDG_CONFIG_HOME=/nonexistent-natter-test TERM=xterm-256color sh -c '{NATTER} connect {addr} --nick {nick}; echo EXITED rc=$?; sleep 30'"
+        "env XDG_CONFIG_HOME=/nonexistent-natter-test XDG_DATA_HOME={data} TERM=xterm-256color sh -c '{NATTER} connect {addr} --nick {nick}; echo EXITED rc=$?; sleep 30'"
     );
-    tmux.start("t", &command, w, h)
+    tmux.start(name, &command, w, h)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -136,4 +150,67 @@ fn scrollback_loads_older_history_from_the_server() {
     tui.wait("the oldest message", at_top);
     tui.keys(&["NPage", "NPage", "NPage", "NPage", "NPage", "NPage", "NPage", "NPage", "NPage", "NPage"]);
     tui.wait("back at the bottom", |s| s.contains("old message 39") && !s.contains("scrolled up"));
+}
+
+#[test]
+fn a_login_is_kept_across_a_restart_of_the_tui_in_private_files_without_the_password() {
+    let Some(tmux) = Tmux::if_installed() else { return };
+    let server = Server::start();
+    let data = TempDir::new("tui-data");
+    let data_dir = data.0.to_str().unwrap().to_string();
+    let tui = connect_with_data(&tmux, "t1", &server.addr, "ann", &data_dir, 100, 30);
+    tui.wait("the TUI", |s| s.contains("connected"));
+    tui.type_text("/register correct horse battery");
+    tui.keys(&["Enter"]);
+    let s = tui.wait("the registration", |s| s.contains("registered the account ann"));
+    assert!(!s.contains("correct horse"), "the password is not shown: {s}");
+    // The server answers in order: once the whois is answered, so is the token request the
+    // TUI sent right after the registration's answer, and the token is saved.
+    tui.type_text("/whois ann");
+    tui.keys(&["Enter"]);
+    tui.wait("the whois", |s| s.contains("logged in as ann in"));
+    let dir = data.0.join("natter").join("resume");
+    let files: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&dir).expect("the saved logins' directory").map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&dir), mode(&files[0])), (0o700, 0o600));
+    let saved = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(saved.contains(r#""account":"ann""#), "{saved}");
+    for file in walk(&data.0) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(!bytes.windows(21).any(|w| w == b"correct horse battery"), "the password is in {file:?}");
+    }
+    tui.type_text("/quit");
+    tui.keys(&["Enter"]);
+    tui.wait("the TUI to exit", |s| s.contains("EXITED rc=0"));
+
+    // natter connect again: logged in to the account from the start, and nick protection
+    // never asks for the password.
+    let again = connect_with_data(&tmux, "t2", &server.addr, "ann", &data_dir, 100, 30);
+    let s = again.wait("logged in again", |s| s.contains("you are logged in as ann"));
+    assert!(!s.contains("is registered"), "{s}");
+    // /logout forgets it.
+    again.type_text("/logout");
+    again.keys(&["Enter"]);
+    again.wait("logged out", |s| s.contains("you logged out of ann"));
+    again.type_text("/whois ann");
+    again.keys(&["Enter"]);
+    again.wait("the whois", |s| s.lines().any(|l| l.contains("ann is ") && !l.contains("logged in as")));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the saved login is deleted");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

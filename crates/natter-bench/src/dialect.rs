@@ -61,6 +61,7 @@ impl Protocol {
                 password: None,
                 account: None,
                 account_password: None,
+                resume: None,
                 client_secret: None,
                 id: None,
             }),

@@ -244,6 +244,7 @@ impl Settings {
     pub fn connect_options(&self) -> Result<crate::conn::ConnectOptions, crate::tls::TlsError> {
         let mut opts = crate::conn::ConnectOptions::new(&self.addr, &self.nick);
         opts.reconnect = self.reconnect;
+        opts.saved_logins = crate::saved_login::SavedLogins::default_location();
         if let Some(trust) = &self.tls {
             opts.tls = Some(crate::tls::ClientTls::new(&self.addr, trust.clone())?);
         }

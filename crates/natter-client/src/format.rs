@@ -219,7 +219,13 @@ pub fn frame_text(frame: &ServerFrame<'_>) -> Option<String> {
             format!("{} is {}{from}{account} in {}", s(&user.nick), s(&user.ident), s(&user.rooms.join(" ")))
         }
         S::Whowas { nick, users, .. } => format!("{} was seen {} time(s) recently", s(nick), users.len()),
-        S::Welcome { .. } | S::Verify { .. } | S::Pong { .. } | S::Ack { .. } | S::Message(_) => return None,
+        // A resume token is kept, never shown: whoever sees it could log in as you.
+        S::Welcome { .. }
+        | S::Verify { .. }
+        | S::Pong { .. }
+        | S::Ack { .. }
+        | S::Message(_)
+        | S::ResumeToken { .. } => return None,
     })
 }
 

@@ -5,12 +5,14 @@
 //! - [`line_mode`]: one line in, one message out; for scripts and pipes.
 //! - [`tui`]: the full-screen client.
 //! - [`config`]: defaults and saved servers from the XDG config file.
+//! - [`saved_login`]: resume tokens kept in the XDG data directory, never passwords.
 
 pub mod config;
 pub mod conn;
 pub mod format;
 pub mod line_mode;
 pub mod plan;
+pub mod saved_login;
 pub mod tls;
 pub mod tui;
 

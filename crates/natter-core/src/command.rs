@@ -35,6 +35,11 @@ pub struct Registration {
     /// after a reconnect is recognised and nobody else, whatever nick they take, can match or
     /// suppress them. `None`: the session's ids are its own, forgotten when it ends.
     pub client_secret: Option<String>,
+    /// A resume token the client was given after logging in to an account before
+    /// (`crate::resume`): the session is logged in to that account right after the welcome
+    /// (answered by `Event::Account` or refused with `Refusal::BadToken`, carrying `req`),
+    /// and its nickname, when the account's, is not treated as taken without it meanwhile.
+    pub resume: Option<crate::resume::ResumeToken>,
     /// The account the connection logged in to before registering (IRC SASL), as the hub
     /// answered [`crate::HubHandle::authenticate`]: the session starts logged in to it, and
     /// takes back the account's nickname from a guest holding it.
@@ -337,7 +342,15 @@ pub enum Command {
         /// Request id.
         req: Req,
     },
-    /// Stop being logged in as an account (the session stays, with its nickname).
+    /// A resume token for the account the session is logged in as, so that its client can
+    /// log in again without the password (`Registration::resume`). Answered by
+    /// `Event::ResumeToken`; the session's previous token, if any, is revoked.
+    IssueToken {
+        /// Request id.
+        req: Req,
+    },
+    /// Stop being logged in as an account (the session stays, with its nickname); the
+    /// session's resume token, if it has one, is revoked.
     Logout {
         /// Request id.
         req: Req,
@@ -467,6 +480,8 @@ impl Command {
             Command::Register { .. } | Command::Login { .. } | Command::Passwd { .. } => 20,
             Command::Certificates { .. } => 5,
             Command::Logout { .. } => 2,
+            // A store write, no hash.
+            Command::IssueToken { .. } => 5,
             Command::Join { .. } | Command::Who { room: Some(_), .. } | Command::History { .. } => 5,
             Command::Invite { .. } | Command::Away { .. } | Command::SetEphemeral { .. } => 5,
             Command::Monitor { change: MonitorChange::Add(_) | MonitorChange::Status, .. } => 5,

@@ -617,6 +617,16 @@ pub enum Event {
         /// The account's fingerprints now.
         fingerprints: Vec<Name>,
     },
+    /// A resume token for the account the session is logged in as: the answer to
+    /// `IssueToken`. Its client keeps it to log in again without the password.
+    ResumeToken {
+        /// Request id.
+        req: Req,
+        /// The account, as registered.
+        account: Name,
+        /// The token (shown by `Debug` as `ResumeToken(..)`).
+        token: crate::resume::ResumeToken,
+    },
     /// The session's nickname is a registered account's and it is not logged in as it: under
     /// nick protection it is renamed unless it logs in within `grace_secs`.
     NickProtected {
@@ -673,22 +683,34 @@ impl RenderSlot {
     }
 }
 
+/// How many of the slots live in the cache itself; the others (the rare variants: IRC
+/// `account-tag`) in a box made when one is first used. Every envelope carries the cache, and
+/// with all slots inline an envelope would pass its allocator size class (see the test).
+const INLINE_SLOTS: usize = 6;
+
 /// Per-event cache of rendered bytes, one slot per wire variant: the first recipient of a
 /// variant renders, every other recipient reuses the bytes.
 #[derive(Debug, Default)]
 pub struct RenderCache {
-    slots: [OnceLock<bytes::Bytes>; RENDER_SLOTS],
+    slots: [OnceLock<bytes::Bytes>; INLINE_SLOTS],
+    more: OnceLock<Box<[OnceLock<bytes::Bytes>; RENDER_SLOTS - INLINE_SLOTS]>>,
 }
 
 impl RenderCache {
     /// The bytes for `slot`, when rendered already.
     pub fn get(&self, slot: RenderSlot) -> Option<&bytes::Bytes> {
-        self.slots[slot.index()].get()
+        match slot.index().checked_sub(INLINE_SLOTS) {
+            None => self.slots[slot.index()].get(),
+            Some(i) => self.more.get()?[i].get(),
+        }
     }
 
     /// Returns the bytes for `slot`, rendering them with `render` on first use.
     pub fn get_or_render(&self, slot: RenderSlot, render: impl FnOnce() -> bytes::Bytes) -> &bytes::Bytes {
-        self.slots[slot.index()].get_or_init(render)
+        match slot.index().checked_sub(INLINE_SLOTS) {
+            None => self.slots[slot.index()].get_or_init(render),
+            Some(i) => self.more.get_or_init(Default::default)[i].get_or_init(render),
+        }
     }
 }
 
@@ -792,5 +814,34 @@ impl Event {
                 _ => 0,
             };
         u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An envelope with its `Arc`'s two counts fits 512 bytes, a size class of the allocators
+    /// natter runs on (mimalloc, the system's): past it every event delivered costs the next
+    /// class, 640 bytes, and so does every connection's share of a join storm.
+    #[test]
+    fn an_envelope_fits_its_allocator_size_class() {
+        let size = std::mem::size_of::<Envelope>() + 16;
+        assert!(size <= 512, "{size}");
+    }
+
+    #[test]
+    fn every_slot_keeps_its_own_bytes_inline_or_not() {
+        let cache = RenderCache::default();
+        assert!((0..RENDER_SLOTS).all(|i| cache.get(RenderSlot::new(i)).is_none()));
+        for i in 0..RENDER_SLOTS {
+            let bytes = cache.get_or_render(RenderSlot::new(i), || bytes::Bytes::from(vec![i as u8]));
+            assert_eq!(&bytes[..], &[i as u8]);
+        }
+        for i in 0..RENDER_SLOTS {
+            let again = cache.get_or_render(RenderSlot::new(i), || unreachable!("rendered once"));
+            assert_eq!(cache.get(RenderSlot::new(i)), Some(again));
+            assert_eq!(&again[..], &[i as u8]);
+        }
     }
 }

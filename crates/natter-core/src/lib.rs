@@ -18,6 +18,7 @@ mod persist;
 pub mod refusal;
 mod registration_limit;
 pub mod request;
+pub mod resume;
 pub mod scram;
 mod secret;
 pub mod store;

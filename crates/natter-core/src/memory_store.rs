@@ -3,7 +3,7 @@
 
 use crate::store::{
     AccountRecord, HistoryQuery, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store, StoreError,
-    StoredMessage, StoredPrivate, Write, account_key, conversation,
+    StoredMessage, StoredPrivate, TokenDigest, TokenRecord, Write, account_key, conversation,
 };
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -15,6 +15,7 @@ struct Data {
     accounts: BTreeMap<String, AccountRecord>,
     /// Every private message, by id.
     private: BTreeMap<u64, StoredPrivate>,
+    tokens: Vec<TokenRecord>,
     /// Certificate fingerprint -> (folded account, when added).
     certificates: BTreeMap<String, (String, u64)>,
 }
@@ -255,7 +256,63 @@ impl Store for MemoryStore {
         let mut data = self.data();
         let key = account_key(folded);
         data.private.retain(|_, m| m.from_key != key && m.to_key != key);
+        data.tokens.retain(|t| t.folded != folded);
         data.certificates.retain(|_, (f, _)| f != folded);
         Ok(data.accounts.remove(folded).is_some())
+    }
+
+    fn add_resume_token(
+        &self,
+        token: &TokenRecord,
+        keep: usize,
+        expired_before: u64,
+    ) -> Result<(), StoreError> {
+        let mut data = self.data();
+        data.tokens.retain(|t| t.last_used_ts >= expired_before);
+        data.tokens.push(token.clone());
+        let mut mine: Vec<(u64, TokenDigest)> = data
+            .tokens
+            .iter()
+            .filter(|t| t.folded == token.folded)
+            .map(|t| (t.last_used_ts, t.digest))
+            .collect();
+        if mine.len() > keep {
+            // Newest first (a tie keeps the one just added); drop what is past `keep`.
+            mine.sort_by_key(|&(used, d)| std::cmp::Reverse((used, d == token.digest)));
+            let dropped: Vec<TokenDigest> = mine[keep..].iter().map(|&(_, d)| d).collect();
+            data.tokens.retain(|t| !dropped.contains(&t.digest));
+        }
+        Ok(())
+    }
+
+    fn use_resume_token(
+        &self,
+        digest: &TokenDigest,
+        now: u64,
+        expired_before: u64,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let mut data = self.data();
+        let Some(i) = data.tokens.iter().position(|t| t.digest == *digest) else { return Ok(None) };
+        if data.tokens[i].last_used_ts < expired_before {
+            data.tokens.remove(i);
+            return Ok(None);
+        }
+        data.tokens[i].last_used_ts = now;
+        let folded = data.tokens[i].folded.clone();
+        Ok(data.accounts.get(&folded).cloned())
+    }
+
+    fn revoke_resume_token(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
+        let mut data = self.data();
+        let before = data.tokens.len();
+        data.tokens.retain(|t| t.digest != *digest);
+        Ok(data.tokens.len() != before)
+    }
+
+    fn revoke_resume_tokens(&self, folded: &str) -> Result<usize, StoreError> {
+        let mut data = self.data();
+        let before = data.tokens.len();
+        data.tokens.retain(|t| t.folded != folded);
+        Ok(before - data.tokens.len())
     }
 }

@@ -260,6 +260,9 @@ pub enum Refusal {
     /// A wrong account name or password: one refusal for both, so that it does not tell
     /// which names are registered.
     BadCredentials,
+    /// A resume token that logs in to nothing: never issued, revoked (logged out, password
+    /// changed, account deleted), expired, or not shaped like a token.
+    BadToken,
     /// Logging out or changing a password without being logged in.
     NotLoggedIn,
     /// A new password that breaks the rules.
@@ -387,6 +390,10 @@ impl fmt::Display for Refusal {
                 write!(f, "you are already logged in as {account}; /logout first")
             }
             Refusal::BadCredentials => f.write_str("wrong account name or password"),
+            Refusal::BadToken => f.write_str(
+                "your saved login is no longer valid (logged out, password changed, or expired); \
+                 /login NICK PASSWORD again",
+            ),
             Refusal::NotLoggedIn => f.write_str("you are not logged in; /login NICK PASSWORD first"),
             Refusal::WeakPassword { problem } => write!(f, "{problem}"),
             Refusal::AccountPending => {

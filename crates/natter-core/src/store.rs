@@ -4,6 +4,8 @@
 //! the read methods from tokio's blocking pool, so a store never runs on the async hot path.
 //! SQLite (embedded, the default) and PostgreSQL (clusters) implement it in `natter-store`.
 
+pub use crate::resume::{TokenDigest, TokenRecord};
+
 /// A stored chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
@@ -375,10 +377,45 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Deletes an account, and its private messages (its mailbox and its conversations), so
-    /// that whoever registers the name next cannot read them; `false` when there was none.
+    /// Deletes an account, with its resume tokens and its private messages (its mailbox and its
+    /// conversations), so that whoever registers the name next cannot read them; `false` when
+    /// there was none.
     fn delete_account(&self, _folded: &str) -> Result<bool, StoreError> {
         Ok(false)
+    }
+
+    /// Keeps a new resume token (`crate::resume`), dropping in the same transaction every
+    /// token unused since `expired_before` (ms) and this account's least recently used ones
+    /// beyond `keep`.
+    fn add_resume_token(
+        &self,
+        _token: &TokenRecord,
+        _keep: usize,
+        _expired_before: u64,
+    ) -> Result<(), StoreError> {
+        Err(no_accounts())
+    }
+
+    /// The account a resume token logs in to, when the token is kept, was used since
+    /// `expired_before` (ms) and its account still exists; notes `now` as its last use. An
+    /// expired token is deleted.
+    fn use_resume_token(
+        &self,
+        _digest: &TokenDigest,
+        _now: u64,
+        _expired_before: u64,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(None)
+    }
+
+    /// Deletes one resume token (logging out); `false` when it was not kept.
+    fn revoke_resume_token(&self, _digest: &TokenDigest) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Deletes every resume token of an account (its password changed); how many there were.
+    fn revoke_resume_tokens(&self, _folded: &str) -> Result<usize, StoreError> {
+        Ok(0)
     }
 
     /// A number that changes when another process (`natter user`) has written the store:

@@ -30,14 +30,15 @@ enum UserAction {
         #[command(flatten)]
         db: DbArg,
     },
-    /// Set an account's password (asks for the new one).
+    /// Set an account's password (asks for the new one); the account's saved logins (resume
+    /// tokens) stop working.
     Passwd {
         /// The account name.
         name: String,
         #[command(flatten)]
         db: DbArg,
     },
-    /// Delete an account (its nickname is free again).
+    /// Delete an account (its nickname is free again), with its saved logins.
     Del {
         /// The account name.
         name: String,
@@ -126,7 +127,13 @@ pub fn run(args: UserArgs) -> anyhow::Result<()> {
             if !store.set_account_hash(&folded, &secrets.hash, Some(&secrets.scram))? {
                 bail!("no account {name} (it was deleted meanwhile)");
             }
-            writeln_ok(stdout, &format!("changed the password of {name}"))
+            // Clients that kept a resume token must log in with the new password.
+            let revoked = store.revoke_resume_tokens(&folded)?;
+            writeln_ok(stdout, &format!("changed the password of {name}"))?;
+            if revoked > 0 {
+                writeln_ok(stdout, &format!("logged out {revoked} saved login(s) of {name}"))?;
+            }
+            Ok(())
         }
         UserAction::Del { name, db } => {
             let store = open(&db.db)?;

@@ -98,6 +98,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX private_conversations ON private_messages (low, high, mid);
     CREATE INDEX private_by_high ON private_messages (high, mid);
     CREATE INDEX private_mailboxes ON private_messages (to_key, mid) WHERE undelivered = 1;",
+    // 8: resume tokens (`natter_core::resume`), keyed by the token's SHA-256 digest: the token
+    // itself is never stored. A login with a token looks it up by digest; the index by account
+    // serves revoking an account's tokens and keeping at most ten of them, the index by last
+    // use serves dropping those unused for 90 days. Deleted with their account.
+    "CREATE TABLE resume_tokens (
+        digest BLOB NOT NULL PRIMARY KEY CHECK (length(digest) = 32),
+        account TEXT NOT NULL,
+        created_ts INTEGER NOT NULL,
+        last_used_ts INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE INDEX resume_tokens_account ON resume_tokens (account, last_used_ts);
+    CREATE INDEX resume_tokens_last_used ON resume_tokens (last_used_ts);",
 ];
 
 /// The tables every natter database has from schema version 1 on.

@@ -10,7 +10,7 @@ use crate::error::{io_error, load_error, open_error};
 use crate::schema;
 use natter_core::store::{
     AccountRecord, HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store,
-    StoreError, StoredMessage, StoredPrivate, Write, account_key, conversation,
+    StoreError, StoredMessage, StoredPrivate, TokenDigest, TokenRecord, Write, account_key, conversation,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql, params};
 use std::sync::{Mutex, MutexGuard};
@@ -827,6 +827,7 @@ impl Store for SqliteStore {
         let mut writer = lock(&self.writer);
         let delete = |conn: &mut Connection| -> rusqlite::Result<usize> {
             let tx = conn.transaction()?;
+            tx.prepare_cached("DELETE FROM resume_tokens WHERE account = ?1")?.execute(params![folded])?;
             tx.execute("DELETE FROM account_certificates WHERE folded = ?1", params![folded])?;
             let deleted =
                 tx.prepare_cached("DELETE FROM accounts WHERE folded = ?1")?.execute(params![folded])?;
@@ -839,6 +840,89 @@ impl Store for SqliteStore {
         };
         let deleted = delete(&mut writer).map_err(|e| io_error("cannot delete an account", &e))?;
         Ok(deleted == 1)
+    }
+
+    fn add_resume_token(
+        &self,
+        token: &TokenRecord,
+        keep: usize,
+        expired_before: u64,
+    ) -> Result<(), StoreError> {
+        let created = to_i64(token.created_ts, "token creation time")?;
+        let used = to_i64(token.last_used_ts, "token use time")?;
+        let expired_before = to_i64(expired_before, "token expiry time")?;
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let mut writer = lock(&self.writer);
+        (|| {
+            let tx = writer.transaction()?;
+            tx.prepare_cached("DELETE FROM resume_tokens WHERE last_used_ts < ?1")?.execute(params![expired_before])?;
+            tx.prepare_cached(
+                "INSERT INTO resume_tokens (digest, account, created_ts, last_used_ts) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![&token.digest.0[..], token.folded, created, used])?;
+            // The newest `keep` stay (the one just added among them).
+            tx.prepare_cached(
+                "DELETE FROM resume_tokens WHERE account = ?1 AND digest NOT IN (
+                    SELECT digest FROM resume_tokens WHERE account = ?1
+                    ORDER BY last_used_ts DESC, digest = ?2 DESC LIMIT ?3)",
+            )?
+            .execute(params![token.folded, &token.digest.0[..], keep])?;
+            tx.commit()
+        })()
+        .map_err(|e| io_error("cannot keep a resume token", &e))
+    }
+
+    fn use_resume_token(
+        &self,
+        digest: &TokenDigest,
+        now: u64,
+        expired_before: u64,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let now = to_i64(now, "token use time")?;
+        let expired_before = to_i64(expired_before, "token expiry time")?;
+        let mut writer = lock(&self.writer);
+        (|| {
+            let tx = writer.transaction()?;
+            let found: Option<(String, i64)> = tx
+                .prepare_cached("SELECT account, last_used_ts FROM resume_tokens WHERE digest = ?1")?
+                .query_row(params![&digest.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let account = match found {
+                None => None,
+                Some((_, used)) if used < expired_before => {
+                    tx.prepare_cached("DELETE FROM resume_tokens WHERE digest = ?1")?
+                        .execute(params![&digest.0[..]])?;
+                    None
+                }
+                Some((folded, _)) => {
+                    tx.prepare_cached("UPDATE resume_tokens SET last_used_ts = ?2 WHERE digest = ?1")?
+                        .execute(params![&digest.0[..], now])?;
+                    tx.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE folded = ?1"))?
+                        .query_row([folded], account_from_row)
+                        .optional()?
+                }
+            };
+            tx.commit()?;
+            Ok(account)
+        })()
+        .map_err(|e| io_error("cannot read a resume token", &e))
+    }
+
+    fn revoke_resume_token(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
+        let writer = lock(&self.writer);
+        let deleted = writer
+            .prepare_cached("DELETE FROM resume_tokens WHERE digest = ?1")
+            .and_then(|mut s| s.execute(params![&digest.0[..]]))
+            .map_err(|e| io_error("cannot revoke a resume token", &e))?;
+        Ok(deleted == 1)
+    }
+
+    fn revoke_resume_tokens(&self, folded: &str) -> Result<usize, StoreError> {
+        let writer = lock(&self.writer);
+        writer
+            .prepare_cached("DELETE FROM resume_tokens WHERE account = ?1")
+            .and_then(|mut s| s.execute(params![folded]))
+            .map_err(|e| io_error("cannot revoke an account's resume tokens", &e))
     }
 
     fn outside_writes(&self) -> Result<u64, StoreError> {

@@ -549,6 +549,99 @@ fn accounts_keep_any_unicode_name_and_live_beside_rooms_and_messages() {
     });
 }
 
+mod resume_tokens {
+    use super::each;
+    use natter_core::store::{AccountRecord, Store, TokenDigest, TokenRecord};
+
+    const DAY: u64 = 24 * 60 * 60 * 1000;
+    const T0: u64 = 1_800_000_000_000;
+
+    fn account(store: &dyn Store, folded: &str) {
+        let record = AccountRecord {
+            folded: folded.into(),
+            name: folded.to_uppercase(),
+            hash: "$argon2id$test".into(),
+            created_ts: T0,
+            last_login_ts: None,
+            scram: None,
+        };
+        assert!(store.create_account(&record).unwrap());
+    }
+
+    fn digest(n: u8) -> TokenDigest {
+        TokenDigest([n; 32])
+    }
+
+    fn add(store: &dyn Store, folded: &str, n: u8, ts: u64) {
+        let token =
+            TokenRecord { digest: digest(n), folded: folded.into(), created_ts: ts, last_used_ts: ts };
+        store.add_resume_token(&token, 10, ts.saturating_sub(90 * DAY)).unwrap();
+    }
+
+    fn owner(store: &dyn Store, n: u8, now: u64) -> Option<String> {
+        store.use_resume_token(&digest(n), now, now.saturating_sub(90 * DAY)).unwrap().map(|a| a.folded)
+    }
+
+    #[test]
+    fn a_token_logs_in_to_its_account_until_revoked() {
+        each(|store| {
+            account(store, "ann");
+            account(store, "bob");
+            add(store, "ann", 1, T0);
+            add(store, "ann", 2, T0 + 1);
+            add(store, "bob", 3, T0 + 2);
+            assert_eq!(owner(store, 1, T0 + 10).as_deref(), Some("ann"));
+            assert_eq!(owner(store, 3, T0 + 10).as_deref(), Some("bob"));
+            assert_eq!(owner(store, 9, T0 + 10), None, "never issued");
+            assert!(store.revoke_resume_token(&digest(1)).unwrap());
+            assert!(!store.revoke_resume_token(&digest(1)).unwrap());
+            assert_eq!(owner(store, 1, T0 + 11), None);
+            assert_eq!(owner(store, 2, T0 + 11).as_deref(), Some("ann"));
+            assert_eq!(store.revoke_resume_tokens("ann").unwrap(), 1);
+            assert_eq!(owner(store, 2, T0 + 12), None);
+            // Deleting an account deletes its tokens; a new account of the name gets none.
+            assert!(store.delete_account("bob").unwrap());
+            account(store, "bob");
+            assert_eq!(owner(store, 3, T0 + 13), None);
+            assert_eq!(store.revoke_resume_tokens("bob").unwrap(), 0);
+        });
+    }
+
+    #[test]
+    fn an_account_keeps_its_ten_most_recently_used_tokens() {
+        each(|store| {
+            account(store, "ann");
+            for n in 0..10 {
+                add(store, "ann", n, T0 + u64::from(n));
+            }
+            // Using the oldest makes it the most recent: the second oldest goes next.
+            assert_eq!(owner(store, 0, T0 + 100).as_deref(), Some("ann"));
+            add(store, "ann", 10, T0 + 200);
+            assert_eq!(owner(store, 1, T0 + 300), None, "dropped");
+            for n in [0, 2, 3, 4, 5, 6, 7, 8, 9, 10] {
+                assert_eq!(owner(store, n, T0 + 300).as_deref(), Some("ann"), "token {n}");
+            }
+        });
+    }
+
+    #[test]
+    fn a_token_unused_for_ninety_days_expires() {
+        each(|store| {
+            account(store, "ann");
+            add(store, "ann", 1, T0);
+            add(store, "ann", 2, T0);
+            // Used on day 89: good for another 90 days from then.
+            assert_eq!(owner(store, 1, T0 + 89 * DAY).as_deref(), Some("ann"));
+            assert_eq!(owner(store, 2, T0 + 90 * DAY + 1), None, "expired");
+            assert!(!store.revoke_resume_token(&digest(2)).unwrap(), "and deleted");
+            assert_eq!(owner(store, 1, T0 + 178 * DAY).as_deref(), Some("ann"));
+            // A new token sweeps every expired one away.
+            add(store, "ann", 3, T0 + 400 * DAY);
+            assert!(!store.revoke_resume_token(&digest(1)).unwrap(), "swept");
+        });
+    }
+}
+
 #[test]
 fn scram_credentials_are_set_with_the_password_or_alone() {
     each(|s| {

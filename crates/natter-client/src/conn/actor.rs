@@ -56,7 +56,9 @@ impl Actor {
         events: mpsc::UnboundedSender<Event>,
         shared: Arc<Mutex<Shared>>,
     ) -> Self {
+        let saved_login = opts.saved_logins.as_ref().and_then(|l| l.load(&opts.addr, &opts.nick));
         Actor {
+            saved_login,
             nick: opts.nick.clone(),
             opts,
             cmds,
@@ -368,6 +370,9 @@ impl Actor {
                 }
             }
             ServerFrame::Error { id, code, message } => match pending {
+                Some(Pending::Token) => self.emit(Event::Warning(format!(
+                    "could not get a token to stay logged in after a reconnect: {message}"
+                ))),
                 Some(Pending::Send(cid)) => self.on_refused(cid, code, message.into_owned()),
                 Some(Pending::Reply(tx)) => {
                     let _ = tx.send(Err(ClientError::Server { code, message: message.into_owned() }));
@@ -381,8 +386,11 @@ impl Actor {
                 Some(Pending::AutoJoin) => {
                     self.emit(Event::Frame(ServerFrame::Error { id: None, code, message }));
                 }
-                Some(Pending::Ping(_)) => {}
+                Some(Pending::Ping(_) | Pending::Reclaim) => {}
                 Some(Pending::Submitted { .. }) | None => {
+                    if id == Some(natter_proto::native::RequestId::Num(super::account::HELLO_ID)) {
+                        self.on_hello_error(code);
+                    }
                     self.emit(Event::Frame(ServerFrame::Error { id, code, message }))
                 }
             },
@@ -473,6 +481,24 @@ impl Actor {
                 }
                 self.emit(Event::Frame(ServerFrame::Kick { room, nick, by, reason, ts }));
             }
+            ServerFrame::Account { id, change, account } => {
+                self.on_account_change(id.as_ref(), change, &account, conn).await?;
+                let frame = ServerFrame::Account { id, change, account };
+                match pending {
+                    Some(Pending::Reply(tx)) => {
+                        let _ = tx.send(Ok(frame));
+                    }
+                    _ => self.emit(Event::Frame(frame)),
+                }
+            }
+            ServerFrame::ResumeToken { id, account, token } => match pending {
+                Some(Pending::Token) => self.on_token(&account, &token),
+                Some(Pending::Reply(tx)) => {
+                    let _ = tx.send(Ok(ServerFrame::ResumeToken { id, account, token }));
+                }
+                // Asked for by someone else: kept from the event stream all the same.
+                _ => {}
+            },
             ServerFrame::Bye { reason } => {
                 conn.bye = Some(reason.to_string());
                 self.emit(Event::Frame(ServerFrame::Bye { reason }));

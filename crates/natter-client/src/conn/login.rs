@@ -85,8 +85,9 @@ impl Actor {
                 password: None,
                 account: None,
                 account_password: None,
+                resume: self.resume_token(),
                 client_secret: self.client_secret.clone(),
-                id: Some(RequestId::Num(0)),
+                id: Some(RequestId::Num(super::account::HELLO_ID)),
             };
             conn.write(&hello).await.map_err(ClientError::Protocol)?;
             loop {

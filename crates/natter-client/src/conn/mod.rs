@@ -16,8 +16,10 @@
 //! - `wire`: the TCP connection as frames, with the size limits;
 //! - `requests`: the ledger of request ids in flight, and waiting for idle;
 //! - `catch_up`: delivering each message once, and fetching what was missed;
-//! - `resend`: the outbox of messages not acknowledged yet.
+//! - `resend`: the outbox of messages not acknowledged yet;
+//! - `account`: staying logged in to an account across reconnects (saved resume tokens).
 
+mod account;
 mod actor;
 mod catch_up;
 mod login;
@@ -66,6 +68,9 @@ struct Actor {
     /// resend after a reconnect is recognised as ours. `None` if the system had no randomness
     /// to make one (our ids then last one connection: a resend may be shown twice).
     client_secret: Option<String>,
+    /// The saved login for this server and nickname (`ConnectOptions::saved_logins`), whose
+    /// token `hello` gives.
+    saved_login: Option<crate::saved_login::SavedLogin>,
 }
 
 /// The port `natter serve` listens on by default, so `HOST` alone is enough to connect.
@@ -107,6 +112,10 @@ pub struct ConnectOptions {
     pub join_history: bool,
     /// TLS, and which certificates to trust; `None` for plain TCP.
     pub tls: Option<crate::tls::ClientTls>,
+    /// Where to keep the resume token of an account logged in to, so that reconnects and the
+    /// next start log in to it again without the password; `None` (the default): nowhere,
+    /// and a reconnect is not logged in to an account.
+    pub saved_logins: Option<crate::saved_login::SavedLogins>,
 }
 
 impl ConnectOptions {
@@ -125,6 +134,7 @@ impl ConnectOptions {
             nick_retries: 5,
             join_history: true,
             tls: None,
+            saved_logins: None,
         }
     }
 }

@@ -24,6 +24,11 @@ pub(super) enum Pending {
     AutoJoin,
     /// A ping, sent at this instant.
     Ping(Instant),
+    /// A resume token the client asked for by itself, to save.
+    Token,
+    /// A `nick` the client sends by itself after logging in to the account its nickname is
+    /// (taking it back from a session left behind); answered only when refused, silently.
+    Reclaim,
 }
 
 /// The requests in flight on the current connection, and who waits for them all to end.
@@ -71,10 +76,17 @@ impl Requests {
     }
 
     /// True while a request whose answer someone waits for is in flight (pings, automatic
-    /// joins and submitted frames that are answered only on error do not count).
+    /// joins and submitted frames that are answered only on error do not count; a resume
+    /// token being fetched does, so that a script's last wait keeps its login saved).
     pub(super) fn awaiting_answers(&self) -> bool {
         self.pending.values().any(|p| {
-            !matches!(p, Pending::Ping(_) | Pending::AutoJoin | Pending::Submitted { answered: false })
+            !matches!(
+                p,
+                Pending::Ping(_)
+                    | Pending::AutoJoin
+                    | Pending::Reclaim
+                    | Pending::Submitted { answered: false }
+            )
         })
     }
 
@@ -132,6 +144,7 @@ pub fn frame_id<'f>(frame: &'f ServerFrame<'_>) -> Option<&'f RequestId> {
         | S::UserInfo { id, .. }
         | S::Whowas { id, .. }
         | S::Account { id, .. }
+        | S::ResumeToken { id, .. }
         | S::Pong { id } => id.as_ref(),
         S::Message(_)
         | S::Verify { .. }
@@ -172,6 +185,7 @@ pub(super) fn set_frame_id(frame: &mut ClientFrame, new: RequestId) -> bool {
         | C::Whowas { id, .. }
         | C::Register { id, .. }
         | C::Logout { id }
+        | C::ResumeToken { id }
         | C::Passwd { id, .. }
         | C::Login { msg: None, id, .. }
         | C::Ping { id } => {
@@ -206,6 +220,7 @@ pub(super) fn expects_answer(frame: &ClientFrame) -> bool {
                 | C::Register { .. }
                 | C::Login { msg: None, .. }
                 | C::Logout { .. }
+                | C::ResumeToken { .. }
                 | C::Passwd { .. }
                 | C::Away { .. }
                 | C::Whois { .. }

@@ -101,13 +101,27 @@ impl Hub {
         self.submit_check(id, req, Job::Login { folded, password });
     }
 
-    /// `Logout`.
+    /// `Logout`. A session holding a resume token has it revoked first (in the store, off
+    /// the hub's task): the answer comes once the token can no longer log anyone in.
     pub(super) fn logout_account(&mut self, id: SessionId, req: Req) {
-        let Some(account) = self.logged_in.remove(&id) else {
+        let Some(account) = self.logged_in.get(&id).cloned() else {
             return self.refuse(id, req, Refusal::NotLoggedIn);
         };
+        if let Some(&digest) = self.session_tokens.get(&id) {
+            let job = Job::Revoke { digest, account: account.clone() };
+            if let Err(refusal) = self.may_submit(id, &job) {
+                return self.refuse(id, req, refusal);
+            }
+            self.session_tokens.remove(&id);
+            self.submit_check(id, req, job);
+        } else {
+            self.reply(
+                id,
+                Event::Account { req, change: AccountChange::LoggedOut, account: account.clone() },
+            );
+        }
+        self.logged_in.remove(&id);
         tracing::info!(nick = %self.sessions[&id].nick, account = %account, "logged out of an account");
-        self.reply(id, Event::Account { req, change: AccountChange::LoggedOut, account });
         self.tell_neighbours_account(id, None);
         // Holding a registered nickname without its account again.
         self.protect_nick(id);
@@ -154,26 +168,37 @@ impl Hub {
         self.submit_check(id, req, Job::Certificates { folded, change });
     }
 
-    /// Hands a job to the checkers, holding the session's later answers behind it; refused
-    /// when the session already waits for one or the checkers' queue is full.
-    fn submit_check(&mut self, id: SessionId, req: Req, job: Job) {
+    /// Why the checkers would refuse `job` now: the session already waits for one, or the
+    /// job's queue is full.
+    pub(super) fn may_submit(&self, id: SessionId, job: &Job) -> Result<(), Refusal> {
         if self.checking.contains_key(&id) {
-            return self.refuse(id, req, Refusal::AccountPending);
+            return Err(Refusal::AccountPending);
         }
-        if !self.verifier.has_room() {
+        if !self.verifier.has_room(job) {
+            return Err(Refusal::AccountsBusy);
+        }
+        Ok(())
+    }
+
+    /// Hands a job to the checkers, holding the session's later answers behind it; refused
+    /// (and `false`) when the session already waits for one or the checkers' queue is full.
+    pub(super) fn submit_check(&mut self, id: SessionId, req: Req, job: Job) -> bool {
+        if let Err(refusal) = self.may_submit(id, &job) {
             self.login_from.remove(&id);
-            return self.refuse(id, req, Refusal::AccountsBusy);
+            self.refuse(id, req, refusal);
+            return false;
         }
         let ticket = self.hold_for_answer(id);
         self.checking.insert(id, ticket);
         self.verifier.submit(&self.store, Queued { asker: Asker::Session { session: id, ticket }, req, job });
+        true
     }
 
     /// A checker's answer: the hub applies it and answers the session in its place.
     pub(super) fn on_checked(&mut self, checked: Checked) {
         let sessions = &self.sessions;
-        self.verifier.finished(&self.store, |s| sessions.contains_key(&s));
-        let Checked { asker, req, folded, outcome } = checked;
+        self.verifier.finished(&self.store, checked.quick, |s| sessions.contains_key(&s));
+        let Checked { asker, req, folded, outcome, .. } = checked;
         let (id, ticket) = match asker {
             Asker::Session { session, ticket } => (session, ticket),
             Asker::Door { answer, from } => return self.on_door_checked(answer, from, &folded, outcome),
@@ -212,6 +237,8 @@ impl Hub {
                 Event::Error { req, refusal: Refusal::BadCredentials }
             }
             Outcome::PasswordChanged(true) => {
+                // Every token of the account is revoked, this session's among them.
+                self.session_tokens.remove(&id);
                 let account = self.logged_in.get(&id).cloned().unwrap_or_else(|| folded.as_str().into());
                 tracing::info!(account = %account, "changed an account's password");
                 Event::Account { req, change: AccountChange::PasswordChanged, account }
@@ -220,6 +247,17 @@ impl Hub {
                 self.wrong_password(&folded, true, from);
                 Event::Error { req, refusal: Refusal::BadCredentials }
             }
+            Outcome::Resumed { account, digest } => {
+                let (event, resumed) = self.on_resumed(id, req, account, digest, from);
+                self.answer_held(id, ticket, event);
+                if !resumed {
+                    // Holding a registered nickname without its account: told now.
+                    self.protect_nick(id);
+                }
+                return;
+            }
+            Outcome::Issued(issued) => self.on_issued(id, req, issued),
+            Outcome::Revoked { account } => Event::Account { req, change: AccountChange::LoggedOut, account },
             Outcome::Failed(e) => {
                 tracing::error!(error = %e, "an account request failed in the store");
                 Event::Error { req, refusal: Refusal::AccountsUnavailable { problem: e.to_string().into() } }

@@ -80,7 +80,7 @@ impl Hub {
             }
             Credential::Certificate { fingerprint } => Job::Certificate { fingerprint },
         };
-        if !self.verifier.has_room() {
+        if !self.verifier.has_room(&job) {
             let _ = answer.send(Err(Refusal::AccountsBusy));
             return;
         }
@@ -124,9 +124,12 @@ impl Hub {
                 Err(Refusal::AccountsUnavailable { problem: e.to_string().into() })
             }
             // Jobs only sessions ask for.
-            Outcome::Registered(_) | Outcome::PasswordChanged(_) | Outcome::Certificates { .. } => {
-                Err(Refusal::BadCredentials)
-            }
+            Outcome::Registered(_)
+            | Outcome::PasswordChanged(_)
+            | Outcome::Certificates { .. }
+            | Outcome::Resumed { .. }
+            | Outcome::Issued(_)
+            | Outcome::Revoked { .. } => Err(Refusal::BadCredentials),
         };
         // The connection may have gone meanwhile: nobody to tell.
         let _ = answer.send(result);

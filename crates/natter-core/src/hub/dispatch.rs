@@ -52,6 +52,7 @@ impl Hub {
                 self.login_account(id, &name, password, from, req)
             }
             Command::Logout { req } => self.logout_account(id, req),
+            Command::IssueToken { req } => self.issue_token(id, req),
             Command::Passwd { old, new, from, req } => self.change_password(id, old, new, from, req),
             Command::Oper { name, password, from, req } => self.oper(id, &name, &password, from, req),
             Command::Echo { event } => self.reply(id, *event),

@@ -101,9 +101,16 @@ impl Hub {
             tracing::info!(nick = %nick, account = %account, "logged in to an account at registration");
             self.logged_in.insert(id, account);
         }
+        let resume_req = reg.resume.is_some().then(|| reg.req.clone());
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         self.watched_online(id);
-        self.protect_nick(id);
+        let protect_after_join = match (reg.resume, resume_req) {
+            (Some(token), Some(req)) => self.resume_account(id, token, reg.addr, req),
+            _ => {
+                self.protect_nick(id);
+                false
+            }
+        };
         if reg.lobby {
             let lobby = self.config.lobby.clone();
             self.join(id, &lobby, None, None);
@@ -112,6 +119,10 @@ impl Hub {
             // Logged in at registration (IRC SASL): what waits in the account's mailbox comes
             // after the welcome, as after any other login.
             self.deliver_mail(id, &account);
+        }
+        // A token refused at once: told where a refusal after the lookup is told.
+        if protect_after_join {
+            self.protect_nick(id);
         }
         Ok(Registered { session: id, nick: reg.nick })
     }
@@ -257,6 +268,7 @@ impl Hub {
         let Some(mut session) = self.sessions.remove(&id) else { return };
         self.clients.remove(&id);
         self.logged_in.remove(&id);
+        self.session_tokens.remove(&id);
         self.unprotect(id);
         self.login_from.remove(&id);
         // Never the reason's words: a quit message is something a user wrote.

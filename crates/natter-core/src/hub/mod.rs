@@ -25,6 +25,7 @@ mod roster;
 mod sessions;
 mod standing;
 mod state;
+mod tokens;
 mod verifier;
 
 pub use crate::limits::{
@@ -288,6 +289,9 @@ pub(crate) struct Hub {
     /// The account each logged-in session is logged in as (its name as registered). Beside
     /// the sessions, like `clients`: a session record is at its allocator size class.
     logged_in: FxHashMap<SessionId, crate::vocab::Name>,
+    /// The resume token each session logged in with or was given last (its digest): logging
+    /// out revokes it.
+    session_tokens: FxHashMap<SessionId, crate::resume::TokenDigest>,
     /// The password checkers (argon2id off the hub's task).
     verifier: verifier::Verifier,
     /// Sessions with an account request being checked -> its held answer's ticket.
@@ -368,6 +372,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         accounts: FxHashMap::default(),
         account_looks: FxHashMap::default(),
         logged_in: FxHashMap::default(),
+        session_tokens: FxHashMap::default(),
         verifier: verifier::Verifier::new(checked),
         checking: FxHashMap::default(),
         login_from: FxHashMap::default(),

@@ -32,6 +32,8 @@ pub(super) enum Kind<'a> {
     /// An account's; the name when it is a registered account (a name that is not could be
     /// a password typed in the wrong field, so it is not logged).
     Account(Option<&'a str>),
+    /// A resume token (which names no account until it is found).
+    Token,
 }
 
 impl Hub {
@@ -126,6 +128,9 @@ impl Hub {
                 wait_s,
                 "wrong password"
             ),
+            Kind::Token => {
+                tracing::warn!(%addr, kind = "resume token", failures, wait_s, "wrong resume token")
+            }
             Kind::Account(name) => tracing::warn!(
                 %addr,
                 kind = "account password",

@@ -12,12 +12,19 @@
 //! chat leaves over, rather than a share of the hub's. The blocking-pool task waits for its
 //! hash without using the CPU; it is kept so that tokio sees the work in flight (paused test
 //! time does not jump past a login being checked).
+//!
+//! Resume tokens (`crate::resume`) need no hash, only a store read or write: they run in a
+//! lane of their own ([`MAX_QUICK`] at once, [`MAX_QUICK_QUEUED`] waiting), so that a burst
+//! of password logins does not hold up the clients resuming after a restart, nor the other
+//! way round.
 
 use super::SessionId;
 use crate::authenticate::AuthAnswer;
 use crate::password::{Password, hash_password, needs_rehash, password_secrets, verify_password};
+use crate::resume::{MAX_TOKENS_PER_ACCOUNT, ResumeToken, TOKEN_IDLE_EXPIRY_MS, TokenDigest, TokenRecord};
 use crate::scram::ScramCredential;
 use crate::store::{AccountRecord, Store, StoreError};
+use crate::vocab::Name;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,14 +34,20 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) const MAX_CHECKS: usize = 2;
 /// Password checks waiting for a free checker.
 pub(crate) const MAX_QUEUED: usize = 64;
+/// Token requests (store reads and writes, no hash) running at once.
+pub(crate) const MAX_QUICK: usize = 4;
+/// Token requests waiting: a restarted server sees every client resume at once, and each
+/// waiting one costs about a hundred bytes.
+pub(crate) const MAX_QUICK_QUEUED: usize = 4096;
 
-/// What to do with a password.
+/// What to do with a password or a resume token.
 pub(crate) enum Job {
     /// Register `name` with `password`.
     Register { folded: String, name: String, password: Password },
     /// Check `password` against the account `folded`.
     Login { folded: String, password: Password },
-    /// Check `old` against the account, then store the hash of `new`.
+    /// Check `old` against the account, then store the hash of `new` and revoke the
+    /// account's resume tokens.
     Passwd { folded: String, old: Password, new: Password },
     /// Read the account's SCRAM credential (no hashing: a store read).
     ScramCredential { folded: String },
@@ -44,6 +57,12 @@ pub(crate) enum Job {
     Certificate { fingerprint: String },
     /// Change or list an account's certificates (store work only).
     Certificates { folded: String, change: crate::command::CertificateChange },
+    /// Log in with a resume token.
+    Resume { digest: TokenDigest },
+    /// Issue a resume token for the account, revoking the session's previous one.
+    IssueToken { folded: String, replaces: Option<TokenDigest> },
+    /// Revoke the session's token (it logs out of `account`).
+    Revoke { digest: TokenDigest, account: Name },
 }
 
 impl Job {
@@ -55,9 +74,15 @@ impl Job {
             | Job::Passwd { folded, .. }
             | Job::ScramCredential { folded }
             | Job::ScramProof { folded, .. }
-            | Job::Certificates { folded, .. } => folded,
-            Job::Certificate { .. } => "",
+            | Job::Certificates { folded, .. }
+            | Job::IssueToken { folded, .. } => folded,
+            Job::Certificate { .. } | Job::Resume { .. } | Job::Revoke { .. } => "",
         }
+    }
+
+    /// True for the resume token jobs: quick store work, in a lane of their own.
+    fn quick(&self) -> bool {
+        matches!(self, Job::Resume { .. } | Job::IssueToken { .. } | Job::Revoke { .. })
     }
 }
 
@@ -79,6 +104,12 @@ pub(crate) enum Outcome {
     Certificate(Option<AccountRecord>),
     /// Whether a change of certificates was made, and the account's fingerprints after it.
     Certificates { change: crate::command::CertificateChange, done: bool, fingerprints: Vec<String> },
+    /// The account a resume token logs in to; `None`: unknown, revoked or expired.
+    Resumed { account: Option<AccountRecord>, digest: TokenDigest },
+    /// A new token and its digest; `None` when the system had no randomness to give.
+    Issued(Option<(ResumeToken, TokenDigest)>),
+    /// The session's token is revoked and it logged out of `account`.
+    Revoked { account: Name },
     /// The store failed.
     Failed(StoreError),
 }
@@ -109,6 +140,8 @@ pub(crate) struct Checked {
     /// The folded account name the job concerned.
     pub folded: String,
     pub outcome: Outcome,
+    /// It ran in the quick lane (no hash).
+    pub quick: bool,
 }
 
 /// A job waiting for a checker.
@@ -118,37 +151,64 @@ pub(crate) struct Queued {
     pub job: Job,
 }
 
-/// The checkers: how many run, and who waits.
-pub(crate) struct Verifier {
+/// Jobs of one kind: how many run, and who waits.
+struct Lane {
     running: usize,
     queue: VecDeque<Queued>,
+    max_running: usize,
+    max_queued: usize,
+}
+
+impl Lane {
+    fn new(max_running: usize, max_queued: usize) -> Self {
+        Self { running: 0, queue: VecDeque::new(), max_running, max_queued }
+    }
+
+    fn has_room(&self) -> bool {
+        self.running < self.max_running || self.queue.len() < self.max_queued
+    }
+}
+
+/// The checkers: the hashing lane and the quick lane.
+pub(crate) struct Verifier {
+    hashing: Lane,
+    quick: Lane,
     done: mpsc::UnboundedSender<Checked>,
 }
 
 impl Verifier {
     pub fn new(done: mpsc::UnboundedSender<Checked>) -> Self {
-        Self { running: 0, queue: VecDeque::new(), done }
+        Self {
+            hashing: Lane::new(MAX_CHECKS, MAX_QUEUED),
+            quick: Lane::new(MAX_QUICK, MAX_QUICK_QUEUED),
+            done,
+        }
     }
 
-    /// False when the queue is full: the caller refuses the request.
-    pub fn has_room(&self) -> bool {
-        self.running < MAX_CHECKS || self.queue.len() < MAX_QUEUED
+    /// False when the job's lane is full: the caller refuses the request.
+    pub fn has_room(&self, job: &Job) -> bool {
+        if job.quick() { self.quick.has_room() } else { self.hashing.has_room() }
     }
 
     /// Starts the job now, or queues it (the caller checked [`Verifier::has_room`]).
     pub fn submit(&mut self, store: &Arc<dyn Store>, queued: Queued) {
-        if self.running < MAX_CHECKS {
+        let lane = if queued.job.quick() { &mut self.quick } else { &mut self.hashing };
+        if lane.running < lane.max_running {
+            lane.running += 1;
             self.start(store, queued);
         } else {
-            self.queue.push_back(queued);
+            lane.queue.push_back(queued);
         }
     }
 
-    /// A job finished: the next waiting one whose session is still there starts.
-    pub fn finished(&mut self, store: &Arc<dyn Store>, alive: impl Fn(SessionId) -> bool) {
-        self.running -= 1;
-        while let Some(next) = self.queue.pop_front() {
+    /// A job of the quick lane (`quick`) or the hashing lane finished: the next waiting one
+    /// whose asker still waits starts.
+    pub fn finished(&mut self, store: &Arc<dyn Store>, quick: bool, alive: impl Fn(SessionId) -> bool) {
+        let lane = if quick { &mut self.quick } else { &mut self.hashing };
+        lane.running -= 1;
+        while let Some(next) = lane.queue.pop_front() {
             if next.asker.waits(&alive) {
+                lane.running += 1;
                 self.start(store, next);
                 break;
             }
@@ -156,17 +216,22 @@ impl Verifier {
     }
 
     fn start(&mut self, store: &Arc<dyn Store>, queued: Queued) {
-        self.running += 1;
         let store = store.clone();
         let done = self.done.clone();
         let Queued { asker, req, job } = queued;
+        let quick = job.quick();
         tokio::task::spawn_blocking(move || {
             let folded = job.folded().to_string();
-            let outcome = hashers().run(move || run(&*store, job).1).unwrap_or_else(|| {
-                Outcome::Failed(StoreError::Io("the password check failed unexpectedly".into()))
+            let outcome = if quick {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&*store, job).1)).ok()
+            } else {
+                hashers().run(move || run(&*store, job).1)
+            };
+            let outcome = outcome.unwrap_or_else(|| {
+                Outcome::Failed(StoreError::Io("the account request failed unexpectedly".into()))
             });
             // No receiver: the hub has stopped.
-            let _ = done.send(Checked { asker, req, folded, outcome });
+            let _ = done.send(Checked { asker, req, folded, outcome, quick });
         });
     }
 }
@@ -278,9 +343,16 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
                 Ok(record) => {
                     if verify_password(old.expose(), record.as_ref().map(|r| r.hash.as_str())) {
                         match password_secrets(new.expose()) {
-                            Ok(secrets) => store
-                                .set_account_hash(&folded, &secrets.hash, Some(&secrets.scram))
-                                .map_or_else(Outcome::Failed, Outcome::PasswordChanged),
+                            Ok(secrets) => {
+                                match store.set_account_hash(&folded, &secrets.hash, Some(&secrets.scram)) {
+                                    // Whoever holds a token of the old password's time is out.
+                                    Ok(true) => store
+                                        .revoke_resume_tokens(&folded)
+                                        .map_or_else(Outcome::Failed, |_| Outcome::PasswordChanged(true)),
+                                    Ok(false) => Outcome::PasswordChanged(false),
+                                    Err(e) => Outcome::Failed(e),
+                                }
+                            }
                             Err(e) => Outcome::Failed(StoreError::Io(e.to_string())),
                         }
                     } else {
@@ -340,6 +412,49 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
             };
             (folded, outcome)
         }
+        Job::Resume { digest } => {
+            let now = crate::time::now_ms();
+            let expired_before = now.saturating_sub(TOKEN_IDLE_EXPIRY_MS);
+            let outcome = match store.use_resume_token(&digest, now, expired_before) {
+                Ok(account) => {
+                    if let Some(a) = &account {
+                        let _ = store.touch_account(&a.folded, now);
+                    }
+                    Outcome::Resumed { account, digest }
+                }
+                Err(e) => Outcome::Failed(e),
+            };
+            (String::new(), outcome)
+        }
+        Job::IssueToken { folded, replaces } => {
+            let outcome = issue_token(store, &folded, replaces);
+            (folded, outcome)
+        }
+        Job::Revoke { digest, account } => {
+            // The session is logged out whatever the store says: its answer says so, and its
+            // client forgets the token. A token the store failed to delete still expires.
+            if let Err(e) = store.revoke_resume_token(&digest) {
+                tracing::error!(error = %e, account = %account, "cannot revoke a resume token at logout");
+            }
+            (String::new(), Outcome::Revoked { account })
+        }
+    }
+}
+
+/// Makes a resume token for the account `folded` and stores its digest, revoking `replaces`.
+fn issue_token(store: &dyn Store, folded: &str, replaces: Option<TokenDigest>) -> Outcome {
+    let Some((token, digest)) = ResumeToken::generate() else { return Outcome::Issued(None) };
+    if let Some(old) = replaces
+        && let Err(e) = store.revoke_resume_token(&old)
+    {
+        return Outcome::Failed(e);
+    }
+    let now = crate::time::now_ms();
+    let record = TokenRecord { digest, folded: folded.to_string(), created_ts: now, last_used_ts: now };
+    let expired_before = now.saturating_sub(TOKEN_IDLE_EXPIRY_MS);
+    match store.add_resume_token(&record, MAX_TOKENS_PER_ACCOUNT, expired_before) {
+        Ok(()) => Outcome::Issued(Some((token, digest))),
+        Err(e) => Outcome::Failed(e),
     }
 }
 

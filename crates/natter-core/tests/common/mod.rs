@@ -24,6 +24,7 @@ pub fn registration(nick: &str, outbox: &Outbox) -> Registration {
         password: None,
         addr: None,
         client_secret: None,
+        resume: None,
         account: None,
         req: None,
     }

@@ -29,6 +29,11 @@ pub enum ClientFrame {
         /// The account's password (see `account`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account_password: Option<String>,
+        /// Log in to an account right after the welcome with a resume token (from a
+        /// `resume_token` answer) instead of a password: the answer is an `account` frame, or
+        /// an `error` (`bad_resume_token`: log in with the password again), after `welcome`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
         /// A random secret the client picks once and gives at every login: the server
         /// remembers its `cid`s under it, so that a resend after a reconnect is recognised, and
         /// nobody who lacks it can match them. Without one, `cid`s last as long as the session.
@@ -263,6 +268,14 @@ pub enum ClientFrame {
     },
     /// Stop being logged in as your account. Answered by `account` (`change: "logged_out"`).
     Logout {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+    /// Ask for a resume token for the account you are logged in to, so that your client can
+    /// log in again (`hello` with `resume`) without keeping the password. Answered by
+    /// `resume_token`; the session's previous token is revoked.
+    ResumeToken {
         /// Request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,

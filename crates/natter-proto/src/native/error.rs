@@ -74,6 +74,9 @@ pub enum ErrorCode {
     AlreadyLoggedIn,
     /// Wrong account name or password (one code for both).
     BadCredentials,
+    /// A `hello` with `resume` whose token logs in to nothing (logged out, password changed,
+    /// account deleted, unused for 90 days, or never issued): log in with the password.
+    BadResumeToken,
     /// The request needs you to be logged in to an account.
     NotLoggedIn,
     /// A new password breaks the rules (8 characters to 256 bytes).
@@ -124,6 +127,7 @@ impl ErrorCode {
             ErrorCode::AccountExists => "account_exists",
             ErrorCode::AlreadyLoggedIn => "already_logged_in",
             ErrorCode::BadCredentials => "bad_credentials",
+            ErrorCode::BadResumeToken => "bad_resume_token",
             ErrorCode::NotLoggedIn => "not_logged_in",
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::NickRegistered => "nick_registered",

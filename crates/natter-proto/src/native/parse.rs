@@ -95,6 +95,7 @@ mod tests {
                 password: None,
                 account: None,
                 account_password: None,
+                resume: None,
                 client_secret: None,
                 id: Some(RequestId::Num(1))
             }

@@ -457,6 +457,18 @@ pub enum ServerFrame<'a> {
         /// The account, as registered.
         account: Cow<'a, str>,
     },
+    /// The answer to `resume_token`: a token that logs you in to `account` again (`hello`
+    /// with `resume`). Keep it like a password: whoever has it can log in as you until you
+    /// log out, change the password, or leave it unused for 90 days.
+    ResumeToken {
+        /// Echo of the request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// The account, as registered.
+        account: Cow<'a, str>,
+        /// The token: 43 characters of URL-safe base64.
+        token: Cow<'a, str>,
+    },
     /// Your nickname is a registered account's and you are not logged in as it: log in
     /// within `grace_secs` seconds or be renamed to a guest name (`grace_secs` 0: the server
     /// lets you keep it until its owner reclaims it).

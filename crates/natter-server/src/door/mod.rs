@@ -372,6 +372,18 @@ impl SessionCtx {
         given: Credentials<'_>,
         req: Req,
     ) -> (Flow, Option<Refusal>) {
+        self.register_resuming(nick, given, None, req).await
+    }
+
+    /// [`SessionCtx::register_as`], logging in to an account with a resume token right after
+    /// the welcome (native `hello` with `resume`).
+    pub async fn register_resuming(
+        &mut self,
+        nick: String,
+        given: Credentials<'_>,
+        resume: Option<natter_core::resume::ResumeToken>,
+        req: Req,
+    ) -> (Flow, Option<Refusal>) {
         if self.plain_text_refused() {
             tracing::info!(peer = %self.peer, "login refused: plain text, and TLS is required");
             return (Flow::Close(TLS_REQUIRED.into()), None);
@@ -388,6 +400,7 @@ impl SessionCtx {
             password: given.password,
             addr: Some(self.peer.ip()),
             client_secret: given.client_secret,
+            resume,
             account: given.account,
             req: req.clone(),
         };
@@ -421,6 +434,7 @@ impl SessionCtx {
             password: None,
             addr: Some(self.peer.ip()),
             client_secret: None,
+            resume: None,
             account: None,
             req: None,
         };

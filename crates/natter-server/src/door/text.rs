@@ -350,6 +350,8 @@ pub(crate) fn render_text(event: &Event) -> String {
                 AccountChange::PasswordChanged => write!(s, "*** changed the password of {account}"),
             };
         }
+        // Resume tokens are the native protocol's: a text client keeps nothing between sessions.
+        Event::ResumeToken { .. } => return String::new(),
         Event::NickProtected { nick, grace_secs: 0 } => {
             let _ = write!(
                 s,

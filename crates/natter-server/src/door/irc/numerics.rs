@@ -165,6 +165,7 @@ impl IrcDoor {
                 | Refusal::AccountExists { .. }
                 | Refusal::AlreadyLoggedIn { .. }
                 | Refusal::BadCredentials
+                | Refusal::BadToken
                 | Refusal::NotLoggedIn
                 | Refusal::WeakPassword { .. }
                 | Refusal::AccountPending

@@ -471,6 +471,8 @@ impl IrcDoor {
                     push_line(out, "", Some(NICKSERV), "NOTICE", &[&me, line]);
                 }
             }
+            // Resume tokens are the native protocol's; an IRC client logs in with SASL.
+            Event::ResumeToken { .. } => {}
             Event::NickProtected { nick, grace_secs } => {
                 let me = self.me().to_string();
                 let says = if *grace_secs == 0 {

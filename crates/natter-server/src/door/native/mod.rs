@@ -13,6 +13,7 @@ pub(crate) use udp::UdpNativeDoor;
 use super::{Credentials, Door, Flow, SessionCtx, slots};
 use natter_core::command::Paging;
 use natter_core::password::Password;
+use natter_core::resume::ResumeToken;
 use natter_core::store::HistoryQuery;
 use natter_core::{Command, DoorNote, Event, RenderSlot, Req, RequestToken, SessionKind, Target};
 use natter_proto::command::help_lines;
@@ -131,7 +132,16 @@ impl Door for NativeDoor {
         };
         if ctx.session.is_none() {
             return match frame {
-                ClientFrame::Hello { v, nick, password, account, account_password, client_secret, id } => {
+                ClientFrame::Hello {
+                    v,
+                    nick,
+                    password,
+                    account,
+                    account_password,
+                    resume,
+                    client_secret,
+                    id,
+                } => {
                     if v != natter_proto::PROTOCOL_VERSION {
                         let msg = format!(
                             "protocol version {v} is not supported; this server speaks version {}",
@@ -156,8 +166,13 @@ impl Door for NativeDoor {
                             return refuse(ctx, id, ErrorCode::BadFrame, msg);
                         }
                     };
+                    if login.is_some() && resume.is_some() {
+                        let msg = "hello logs in to an account with \"account_password\" or with \"resume\", not both";
+                        return refuse(ctx, id, ErrorCode::BadFrame, msg);
+                    }
                     let given = Credentials { password, client_secret, ..Credentials::default() };
-                    let flow = ctx.register_as(nick, given, token(id.clone())).await.0;
+                    let resume = resume.map(ResumeToken::new);
+                    let flow = ctx.register_resuming(nick, given, resume, token(id.clone())).await.0;
                     match login {
                         // Logged in: the account's login follows the welcome.
                         Some((name, password)) if flow == Flow::Continue && ctx.session.is_some() => {
@@ -215,6 +230,7 @@ impl Door for NativeDoor {
                 req: token(id),
             },
             ClientFrame::Logout { id } => Command::Logout { req: token(id) },
+            ClientFrame::ResumeToken { id } => Command::IssueToken { req: token(id) },
             ClientFrame::Passwd { old, new, id } => Command::Passwd {
                 old: Password::new(old),
                 new: Password::new(new),

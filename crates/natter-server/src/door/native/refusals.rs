@@ -41,6 +41,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::AccountExists { .. } => ErrorCode::AccountExists,
         Refusal::AlreadyLoggedIn { .. } => ErrorCode::AlreadyLoggedIn,
         Refusal::BadCredentials => ErrorCode::BadCredentials,
+        Refusal::BadToken => ErrorCode::BadResumeToken,
         Refusal::NotLoggedIn => ErrorCode::NotLoggedIn,
         Refusal::WeakPassword { .. } => ErrorCode::WeakPassword,
         Refusal::AccountPending | Refusal::AccountsBusy => ErrorCode::Busy,
@@ -210,6 +211,11 @@ mod tests {
                 "you are already logged in as ann; /logout first",
             ),
             (Refusal::BadCredentials, ErrorCode::BadCredentials, "wrong account name or password"),
+            (
+                Refusal::BadToken,
+                ErrorCode::BadResumeToken,
+                "your saved login is no longer valid (logged out, password changed, or expired); /login NICK PASSWORD again",
+            ),
             (
                 Refusal::NotLoggedIn,
                 ErrorCode::NotLoggedIn,

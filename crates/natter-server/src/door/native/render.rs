@@ -235,6 +235,9 @@ pub(super) fn frame(event: &Event) -> ServerFrame<'_> {
             },
             account: b(account),
         },
+        Event::ResumeToken { req, account, token } => {
+            ServerFrame::ResumeToken { id: id_of(req), account: b(account), token: b(token.expose()) }
+        }
         Event::NickProtected { nick, grace_secs } => {
             ServerFrame::NickProtected { nick: b(nick), grace_secs: *grace_secs }
         }
