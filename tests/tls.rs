@@ -270,7 +270,7 @@ fn nickserv_cert_registers_the_connections_certificate_for_sasl_external() {
     c.send("NICK ann\r\nUSER a 0 * :A\r\n");
     expect(&c.out, " 001 ann ");
     c.send("PRIVMSG NickServ :CERT ADD\r\n");
-    expect(&c.out, "NickServ NOTICE ann :You are not logged in");
+    expect(&c.out, "NOTICE ann :You are not logged in");
     c.send("PRIVMSG NickServ :REGISTER correct-horse\r\n");
     expect(&c.out, " 900 ann ");
     c.send("PRIVMSG NickServ :CERT ADD not-a-fingerprint\r\n");

@@ -48,17 +48,6 @@ pub struct Registration {
     pub req: Req,
 }
 
-/// What a `Certificates` command does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CertificateChange {
-    /// Register this fingerprint.
-    Add(String),
-    /// Unregister this fingerprint.
-    Remove(String),
-    /// List the fingerprints.
-    List,
-}
-
 /// Which page of a long list (`Command::Who`) to answer: lists of a big room or server are
 /// answered a page at a time, so that no single request costs what the whole server does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -414,7 +403,7 @@ pub enum Command {
     /// EXTERNAL. Answered by `Event::Certificates`.
     Certificates {
         /// What to do.
-        change: CertificateChange,
+        change: crate::vocab::CertificateChange,
         /// Request id.
         req: Req,
     },

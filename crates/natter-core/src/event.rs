@@ -611,7 +611,7 @@ pub enum Event {
         /// The account.
         account: Name,
         /// What was asked.
-        change: crate::command::CertificateChange,
+        change: crate::vocab::CertificateChange,
         /// Whether it was done.
         done: bool,
         /// The account's fingerprints now.

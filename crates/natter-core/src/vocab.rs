@@ -72,3 +72,14 @@ pub enum RoomChange {
         on: bool,
     },
 }
+
+/// What a `Certificates` command does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateChange {
+    /// Register this fingerprint.
+    Add(String),
+    /// Unregister this fingerprint.
+    Remove(String),
+    /// List the fingerprints.
+    List,
+}

@@ -155,12 +155,7 @@ impl Hub {
 
     /// `Certificates`: the logged-in account's client certificates, changed or listed in the
     /// store off the hub's task.
-    pub(super) fn certificates(
-        &mut self,
-        id: SessionId,
-        change: crate::command::CertificateChange,
-        req: Req,
-    ) {
+    pub(super) fn certificates(&mut self, id: SessionId, change: crate::vocab::CertificateChange, req: Req) {
         let Some(account) = self.logged_in.get(&id) else {
             return self.refuse(id, req, Refusal::NotLoggedIn);
         };

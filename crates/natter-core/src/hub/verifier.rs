@@ -13,8 +13,9 @@
 //! hash without using the CPU; it is kept so that tokio sees the work in flight (paused test
 //! time does not jump past a login being checked).
 //!
-//! Resume tokens (`crate::resume`) need no hash, only a store read or write: they run in a
-//! lane of their own ([`MAX_QUICK`] at once, [`MAX_QUICK_QUEUED`] waiting), so that a burst
+//! Resume tokens (`crate::resume`), SCRAM's credential reads and proof checks (two HMACs) and
+//! client certificates need no hash, only a store read or write: they run in a lane of their
+//! own ([`MAX_QUICK`] at once, [`MAX_QUICK_QUEUED`] waiting), so that a burst
 //! of password logins does not hold up the clients resuming after a restart, nor the other
 //! way round.
 
@@ -56,7 +57,7 @@ pub(crate) enum Job {
     /// Find the account a client certificate is registered to.
     Certificate { fingerprint: String },
     /// Change or list an account's certificates (store work only).
-    Certificates { folded: String, change: crate::command::CertificateChange },
+    Certificates { folded: String, change: crate::vocab::CertificateChange },
     /// Log in with a resume token.
     Resume { digest: TokenDigest },
     /// Issue a resume token for the account, revoking the session's previous one.
@@ -80,9 +81,19 @@ impl Job {
         }
     }
 
-    /// True for the resume token jobs: quick store work, in a lane of their own.
+    /// True for the jobs that hash no password (resume tokens, SCRAM, certificates): quick
+    /// store work, in a lane of their own, so that they never wait behind argon2.
     fn quick(&self) -> bool {
-        matches!(self, Job::Resume { .. } | Job::IssueToken { .. } | Job::Revoke { .. })
+        matches!(
+            self,
+            Job::Resume { .. }
+                | Job::IssueToken { .. }
+                | Job::Revoke { .. }
+                | Job::ScramCredential { .. }
+                | Job::ScramProof { .. }
+                | Job::Certificate { .. }
+                | Job::Certificates { .. }
+        )
     }
 }
 
@@ -103,7 +114,7 @@ pub(crate) enum Outcome {
     /// The account a certificate is registered to.
     Certificate(Option<AccountRecord>),
     /// Whether a change of certificates was made, and the account's fingerprints after it.
-    Certificates { change: crate::command::CertificateChange, done: bool, fingerprints: Vec<String> },
+    Certificates { change: crate::vocab::CertificateChange, done: bool, fingerprints: Vec<String> },
     /// The account a resume token logs in to; `None`: unknown, revoked or expired.
     Resumed { account: Option<AccountRecord>, digest: TokenDigest },
     /// A new token and its digest; `None` when the system had no randomness to give.
@@ -400,7 +411,7 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
             (String::new(), outcome)
         }
         Job::Certificates { folded, change } => {
-            use crate::command::CertificateChange;
+            use crate::vocab::CertificateChange;
             let done = match &change {
                 CertificateChange::Add(fp) => store.add_certificate(&folded, fp, crate::time::now_ms()),
                 CertificateChange::Remove(fp) => store.remove_certificate(&folded, fp),

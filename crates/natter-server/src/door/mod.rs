@@ -552,10 +552,10 @@ pub(crate) struct Credentials<'a> {
 /// mode).
 pub(crate) fn certificates_said(
     account: &str,
-    change: &natter_core::command::CertificateChange,
+    change: &natter_core::vocab::CertificateChange,
     done: bool,
 ) -> String {
-    use natter_core::command::CertificateChange;
+    use natter_core::vocab::CertificateChange;
     match (change, done) {
         (CertificateChange::Add(fp), true) => {
             format!("{fp} now logs in to {account} (SASL EXTERNAL); its certificates:")
