@@ -33,3 +33,21 @@ fn an_interrupt_stops_the_server_while_the_console_waits_for_input() {
     console.expect("stopped");
     assert!(console.wait_exit().success(), "the server printed stopped and exits");
 }
+
+/// The console has the account commands of text mode: whoever runs the server registers its
+/// nickname, logs out and in again, and a wrong password is refused like anywhere else.
+#[test]
+fn the_console_registers_and_logs_in_to_an_account() {
+    let mut console = ConsoleServer::start(&["--console", "--irc", "off"]);
+    console.expect("Hello operator");
+    console.type_line("/register correct horse battery");
+    console.expect("*** registered the account operator");
+    console.type_line("/logout");
+    console.expect("*** you logged out of operator");
+    console.type_line("/login operator wrong horse battery");
+    console.expect("wrong account name or password");
+    console.type_line("/login operator correct horse battery");
+    console.expect("*** you are logged in as operator");
+    console.type_line("/quit");
+    assert!(console.wait_exit().success());
+}

@@ -147,8 +147,12 @@ pub struct RegisterError(pub Refusal);
 pub struct HubGone;
 
 enum HubMsg {
-    Register(Registration, oneshot::Sender<Result<Registered, RegisterError>>),
-    Authenticate(Credential, Option<std::net::IpAddr>, oneshot::Sender<AuthAnswer>),
+    /// Boxed, like `Authenticate`: a connection's task holds a `HubMsg` while it sends one
+    /// (every command), so the largest variant sets what every idle connection pays, and a
+    /// registration is the largest by far and sent once.
+    Register(Box<Registration>, oneshot::Sender<Result<Registered, RegisterError>>),
+    /// Boxed: see `Register`.
+    Authenticate(Box<(Credential, Option<std::net::IpAddr>)>, oneshot::Sender<AuthAnswer>),
     Command(SessionId, Command),
     Shutdown(String, oneshot::Sender<()>),
 }
@@ -168,31 +172,49 @@ impl HubHandle {
     }
 
     /// Logs a session in (and into the lobby). On `Err` the caller may retry with another nick.
-    pub async fn register(
+    ///
+    /// Not an `async fn`: the registration is boxed before the future is made, so that the
+    /// future (which sits in every connection's task, inside its door's) holds a pointer, not
+    /// the registration.
+    pub fn register(
         &self,
         registration: Registration,
-    ) -> Result<Result<Registered, RegisterError>, HubGone> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(HubMsg::Register(registration, tx)).await.map_err(|_| HubGone)?;
-        rx.await.map_err(|_| HubGone)
+    ) -> impl Future<Output = Result<Result<Registered, RegisterError>, HubGone>> + Send + '_ {
+        let registration = Box::new(registration);
+        async move {
+            let (tx, rx) = oneshot::channel();
+            let permit = self.tx.reserve().await.map_err(|_| HubGone)?;
+            permit.send(HubMsg::Register(registration, tx));
+            rx.await.map_err(|_| HubGone)
+        }
     }
 
     /// Checks a credential offered before registering (IRC SASL) from `from`; the
     /// [`Authenticated`](crate::authenticate::Authenticated) it answers goes in the
     /// registration. Wrong credentials count in the login throttle like any wrong password.
-    pub async fn authenticate(
+    pub fn authenticate(
         &self,
         credential: Credential,
         from: Option<std::net::IpAddr>,
-    ) -> Result<AuthAnswer, HubGone> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(HubMsg::Authenticate(credential, from, tx)).await.map_err(|_| HubGone)?;
-        rx.await.map_err(|_| HubGone)
+    ) -> impl Future<Output = Result<AuthAnswer, HubGone>> + Send + '_ {
+        let asked = Box::new((credential, from));
+        async move {
+            let (tx, rx) = oneshot::channel();
+            let permit = self.tx.reserve().await.map_err(|_| HubGone)?;
+            permit.send(HubMsg::Authenticate(asked, tx));
+            rx.await.map_err(|_| HubGone)
+        }
     }
 
     /// Queues a command; answers and errors arrive in the session's outbox.
+    ///
+    /// It waits for room in the hub's queue first and builds the message after (`reserve`,
+    /// not `send`): the future, which every connection's task holds, then keeps the command
+    /// once rather than both the command and the message made of it.
     pub async fn command(&self, session: SessionId, command: Command) -> Result<(), HubGone> {
-        self.tx.send(HubMsg::Command(session, command)).await.map_err(|_| HubGone)
+        let permit = self.tx.reserve().await.map_err(|_| HubGone)?;
+        permit.send(HubMsg::Command(session, command));
+        Ok(())
     }
 
     /// True once the hub has stopped (the server is shutting down): sessions it does not know
@@ -543,10 +565,11 @@ impl Hub {
                     for msg in batch.drain(..) {
                         match msg {
                             HubMsg::Register(reg, reply) => {
-                                let _ = reply.send(self.register(reg));
+                                let _ = reply.send(self.register(*reg));
                             }
                             HubMsg::Command(session, cmd) => self.handle(session, cmd),
-                            HubMsg::Authenticate(credential, from, answer) => {
+                            HubMsg::Authenticate(asked, answer) => {
+                                let (credential, from) = *asked;
                                 self.authenticate(credential, from, answer)
                             }
                             HubMsg::Shutdown(reason, reply) => {
