@@ -39,6 +39,14 @@ fn irssi_over_tls_on_the_irc_tls_port_and_the_main_port() {
     if !tools_available(&[("irssi", "--version"), ("tmux", "-V")]) {
         return;
     }
+    let (server, _certs) = tls_server();
+    talk(&server, server.irc_tls.expect("the IRC TLS port"), true, "nat");
+    talk(&server, server.tcp, true, "nat2");
+}
+
+/// A server with a fresh self-signed certificate and its IRC TLS port; the directory holding
+/// the certificate lives as long as the second value.
+fn tls_server() -> (Server, tempfile::TempDir) {
     let certs = tempfile::tempdir().unwrap();
     let made = natter_server::cert::make(&["127.0.0.1".into()], 30).unwrap();
     let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
@@ -52,8 +60,7 @@ fn irssi_over_tls_on_the_irc_tls_port_and_the_main_port() {
         "--irc-tls",
         "127.0.0.1:0",
     ]);
-    talk(&server, server.irc_tls.expect("the IRC TLS port"), true, "nat");
-    talk(&server, server.tcp, true, "nat2");
+    (server, certs)
 }
 
 /// irssi connects to `port` (over TLS when `tls`), joins #lobby and talks with a native client
@@ -136,19 +143,7 @@ fn irssi_logs_in_with_sasl_plain_over_tls() {
     if !tools_available(&[("irssi", "--version"), ("tmux", "-V")]) {
         return;
     }
-    let certs = tempfile::tempdir().unwrap();
-    let made = natter_server::cert::make(&["127.0.0.1".into()], 30).unwrap();
-    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    std::fs::write(&cert, &made.cert_pem).unwrap();
-    std::fs::write(&key, &made.key_pem).unwrap();
-    let server = Server::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--irc-tls",
-        "127.0.0.1:0",
-    ]);
+    let (server, _certs) = tls_server();
     assert!(common::user(&server.db, &["add", NICK], "correct horse battery\n"));
     let port = server.irc_tls.expect("the IRC TLS port");
     let home = tempfile::tempdir().unwrap();

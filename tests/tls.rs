@@ -204,6 +204,16 @@ fn openssl_s_client_speaks_text_mode_and_irc_over_tls_on_both_ports() {
     expect(&ann.out, "and back");
 }
 
+/// A client certificate made by `natter cert` in a directory of its own (kept as long as the
+/// first value), its fingerprint, and the `s_client` arguments that present it.
+fn client_certificate() -> (tempfile::TempDir, String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let fingerprint = make_pair(dir.path());
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let args = vec!["-cert".into(), path("cert.pem"), "-key".into(), path("key.pem")];
+    (dir, fingerprint, args)
+}
+
 /// SASL EXTERNAL: a client certificate registered to an account (`natter user cert`) logs in
 /// before registration; the same certificate unregistered, or none, does not, and a client
 /// without one is not offered EXTERNAL.
@@ -213,11 +223,9 @@ fn a_registered_client_certificate_logs_in_with_sasl_external() {
         return;
     }
     let server = TlsServer::start();
-    let mine = tempfile::tempdir().unwrap();
-    let fingerprint = make_pair(mine.path());
-    let (cert, key) = (mine.path().join("cert.pem"), mine.path().join("key.pem"));
+    let (_mine, fingerprint, with_cert) = client_certificate();
+    let with_cert: Vec<&str> = with_cert.iter().map(String::as_str).collect();
     assert!(common::user(&server.db, &["add", "ann"], "correct horse\n"));
-    let with_cert = ["-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()];
     let mut c = SClient::connect_with(server.irc_tls, &with_cert);
     c.send("CAP LS 302\r\n");
     let ls = expect(&c.out, " CAP * LS ");
@@ -262,10 +270,8 @@ fn nickserv_cert_registers_the_connections_certificate_for_sasl_external() {
         return;
     }
     let server = TlsServer::start();
-    let mine = tempfile::tempdir().unwrap();
-    let fingerprint = make_pair(mine.path());
-    let (cert, key) = (mine.path().join("cert.pem"), mine.path().join("key.pem"));
-    let with_cert = ["-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()];
+    let (_mine, fingerprint, with_cert) = client_certificate();
+    let with_cert: Vec<&str> = with_cert.iter().map(String::as_str).collect();
     let mut c = SClient::connect_with(server.irc_tls, &with_cert);
     c.send("NICK ann\r\nUSER a 0 * :A\r\n");
     expect(&c.out, " 001 ann ");

@@ -217,20 +217,27 @@ impl IrcDoor {
         self.numeric(out, "266", &[&n, &peak, &format!("Current global users {n}, max {peak}")]);
     }
 
+    /// A WHO line's flags: `H` here or `G` gone (away), `*` server operator, `B` bot, and in a
+    /// channel the member's prefix.
+    fn who_flags(&self, m: &MemberInfo, in_channel: bool) -> String {
+        let mut flags = String::from(if m.away.is_some() { "G" } else { "H" });
+        if m.server_op {
+            flags.push('*');
+        }
+        if m.bot {
+            flags.push('B');
+        }
+        if in_channel {
+            flags.push_str(self.prefix_of(m.op, m.voice));
+        }
+        flags
+    }
+
     /// 352 lines and the closing 315 of a WHO; `channel` is the room or `*`.
     pub(super) fn who(&self, mask: &str, channel: Option<&str>, info: &[MemberInfo], out: &mut Vec<u8>) {
         for m in info {
             let (user, host) = split_ident(&m.ident, self.server);
-            let mut flags = String::from(if m.away.is_some() { "G" } else { "H" });
-            if m.server_op {
-                flags.push('*');
-            }
-            if m.bot {
-                flags.push('B');
-            }
-            if channel.is_some() {
-                flags.push_str(self.prefix_of(m.op, m.voice));
-            }
+            let flags = self.who_flags(m, channel.is_some());
             let real = format!("0 {}", m.realname);
             self.numeric(
                 out,
@@ -252,16 +259,7 @@ impl IrcDoor {
     ) {
         for m in info {
             let (user, host) = split_ident(&m.ident, self.server);
-            let mut flags = String::from(if m.away.is_some() { "G" } else { "H" });
-            if m.server_op {
-                flags.push('*');
-            }
-            if m.bot {
-                flags.push('B');
-            }
-            if channel.is_some() {
-                flags.push_str(self.prefix_of(m.op, m.voice));
-            }
+            let flags = self.who_flags(m, channel.is_some());
             let idle = m.idle_secs.to_string();
             let mut params: Vec<&str> = Vec::with_capacity(whox.fields.len());
             for field in whox.fields.chars() {
