@@ -15,9 +15,13 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
+/// `natter --version`: the release and the commit it was built from (`build.rs`), so that a
+/// report names exactly what ran.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("NATTER_COMMIT"), ")");
+
 /// natter: self-hosted chat in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "natter", version, about, propagate_version = true)]
+#[command(name = "natter", version = VERSION, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -38,6 +42,12 @@ enum Commands {
     User(natter_server::user_admin::UserArgs),
     /// Make a self-signed TLS certificate and key for `natter serve --tls-cert --tls-key`.
     Cert(natter_server::cert::CertArgs),
+    /// Print the shell completion script for bash, zsh or fish (e.g. `natter completions bash >
+    /// ~/.local/share/bash-completion/completions/natter`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +59,11 @@ fn main() -> std::process::ExitCode {
         Commands::Bench(args) => natter_bench::run(args),
         Commands::User(args) => natter_server::user_admin::run(args),
         Commands::Cert(args) => natter_server::cert::run(args),
+        Commands::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "natter", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,102 @@
+//! What an administrator installs beside the binary: `natter --version` naming the commit,
+//! `natter completions`, and `contrib/natter.service`, whose command line must start the
+//! server.
+
+mod common;
+
+use common::natter_bin;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn natter(args: &[&str]) -> std::process::Output {
+    Command::new(natter_bin()).args(args).output().unwrap()
+}
+
+#[test]
+fn the_version_names_the_commit_the_binary_was_built_from() {
+    let out = natter(&["--version"]);
+    assert!(out.status.success());
+    let version = String::from_utf8(out.stdout).unwrap();
+    assert!(version.starts_with(&format!("natter {} (commit ", env!("CARGO_PKG_VERSION"))), "{version}");
+    // Built from a git checkout (as here and in CI), it is that checkout's commit.
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_string());
+    if let Some(head) = head {
+        assert!(version.contains(&format!("(commit {head}")), "{version} is not built from {head}");
+    }
+    // Every subcommand names the same build.
+    let serve = String::from_utf8(natter(&["serve", "--version"]).stdout).unwrap();
+    let build = version.split_once(' ').unwrap().1;
+    assert!(serve.starts_with("natter-serve ") && serve.ends_with(build), "{serve}");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell_and_an_unknown_one_is_named() {
+    for (shell, marker) in
+        [("bash", "complete -F _natter"), ("zsh", "#compdef natter"), ("fish", "complete -c natter")]
+    {
+        let out = natter(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {script:.200}");
+        for sub in ["serve", "connect", "direct", "bench", "user", "cert"] {
+            assert!(script.contains(sub), "{shell} does not complete {sub}");
+        }
+    }
+    let out = natter(&["completions", "tcsh"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("invalid value 'tcsh'") && err.contains("bash") && err.contains("fish"), "{err}");
+}
+
+/// The unit's `ExecStart`, with its paths moved to a temporary directory, starts a server.
+#[test]
+fn the_systemd_unit_starts_the_server_and_is_sandboxed() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/natter.service")).unwrap();
+    for key in [
+        "DynamicUser=yes",
+        "StateDirectory=natter",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateDevices=yes",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(unit.lines().any(|l| l == key), "{key} missing");
+    }
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart");
+    let mut words = exec.split(' ');
+    assert_eq!(words.next(), Some("/usr/local/bin/natter"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("natter.toml");
+    std::fs::write(&config, "tcp = \"127.0.0.1:0\"\nudp = \"off\"\nirc = \"off\"\n").unwrap();
+    let db = dir.path().join("natter.db");
+    let args: Vec<String> = words
+        .map(|w| match w {
+            "/etc/natter/natter.toml" => config.to_str().unwrap().to_string(),
+            "/var/lib/natter/natter.db" => db.to_str().unwrap().to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    let mut child = Command::new(natter_bin())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let listening = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("listening tcp "));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "the unit's command line did not start a server: {args:?}");
+    assert!(db.exists(), "the database is where the unit says");
+}
