@@ -7,9 +7,7 @@
 
 mod common;
 
-use common::{Client, LoggedServer, Server, json, native, natter_bin};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use common::{Client, LoggedServer, Server, json, native};
 
 /// The frame answering request `id` (an `account`, `resume_token` or `error`).
 fn answer(c: &mut Client, id: &str) -> serde_json::Value {
@@ -140,18 +138,8 @@ fn logging_out_revokes_that_sessions_token_and_a_password_change_revokes_them_al
 
 /// Runs `natter user ARGS --db DB` with `stdin`; its standard output when it succeeded.
 fn user(db: &std::path::Path, args: &[&str], stdin: &str) -> Option<String> {
-    let mut child = Command::new(natter_bin())
-        .arg("user")
-        .args(args)
-        .args(["--db", db.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let (ok, out, _) = common::user_output(db, args, stdin);
+    ok.then_some(out)
 }
 
 #[test]

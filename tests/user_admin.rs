@@ -3,31 +3,9 @@
 
 mod common;
 
-use common::natter_bin;
+use common::{natter_bin, user_output as user};
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
-
-/// Runs `natter user ARGS --db DB` with `stdin` as its standard input; returns (success,
-/// stdout, stderr).
-fn user(db: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(natter_bin())
-        .arg("user")
-        .args(args)
-        .args(["--db", db.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 #[test]
 fn accounts_are_added_listed_changed_and_deleted_with_clear_errors() {

@@ -18,17 +18,28 @@ pub fn natter_bin() -> std::ffi::OsString {
 /// Runs `natter user ARGS --db DB` with `stdin` (the password prompts' answers); true when
 /// it succeeded.
 pub fn user(db: &std::path::Path, args: &[&str], stdin: &str) -> bool {
+    user_output(db, args, stdin).0
+}
+
+/// Runs `natter user ARGS --db DB` with `stdin`; whether it succeeded, its standard output
+/// and its standard error.
+pub fn user_output(db: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(natter_bin())
         .arg("user")
         .args(args)
         .args(["--db", db.to_str().unwrap()])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait().unwrap().success()
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// Ids of barrier pings, unique in the test process.

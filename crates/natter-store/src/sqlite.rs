@@ -262,6 +262,15 @@ impl SqliteStore {
         Ok(conn)
     }
 
+    /// Runs one statement on the writer (a short write of its own: an account, a certificate,
+    /// a token); the rows it changed, or `what` failed.
+    fn write_one(&self, sql: &str, params: impl rusqlite::Params, what: &str) -> Result<usize, StoreError> {
+        lock(&self.writer)
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params))
+            .map_err(|e| io_error(what, &e))
+    }
+
     /// Runs `f` on a read connection: one from the pool, a new one, or the writer for
     /// `:memory:`. A connection that failed is dropped rather than pooled.
     fn read<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
@@ -737,33 +746,27 @@ impl Store for SqliteStore {
     fn create_account(&self, account: &AccountRecord) -> Result<bool, StoreError> {
         let created_ts = to_i64(account.created_ts, "account creation time")?;
         let last = account.last_login_ts.map(|t| to_i64(t, "last login time")).transpose()?;
-        let writer = lock(&self.writer);
-        let added = writer
-            .prepare_cached(&format!(
+        let added = self.write_one(&format!(
                 "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"
-            ))
-            .and_then(|mut s| {
-                s.execute(params![account.folded, account.name, account.hash, created_ts, last, account.scram])
-            })
-            .map_err(|e| io_error("cannot register an account", &e))?;
+            ), params![account.folded, account.name, account.hash, created_ts, last, account.scram], "cannot register an account")?;
         Ok(added == 1)
     }
 
     fn set_account_hash(&self, folded: &str, hash: &str, scram: Option<&str>) -> Result<bool, StoreError> {
-        let writer = lock(&self.writer);
-        let changed = writer
-            .prepare_cached("UPDATE accounts SET hash = ?2, scram = ?3 WHERE folded = ?1")
-            .and_then(|mut s| s.execute(params![folded, hash, scram]))
-            .map_err(|e| io_error("cannot change an account's password", &e))?;
+        let changed = self.write_one(
+            "UPDATE accounts SET hash = ?2, scram = ?3 WHERE folded = ?1",
+            params![folded, hash, scram],
+            "cannot change an account's password",
+        )?;
         Ok(changed == 1)
     }
 
     fn set_account_scram(&self, folded: &str, scram: &str) -> Result<bool, StoreError> {
-        let writer = lock(&self.writer);
-        let changed = writer
-            .prepare_cached("UPDATE accounts SET scram = ?2 WHERE folded = ?1")
-            .and_then(|mut s| s.execute(params![folded, scram]))
-            .map_err(|e| io_error("cannot store an account's SCRAM credential", &e))?;
+        let changed = self.write_one(
+            "UPDATE accounts SET scram = ?2 WHERE folded = ?1",
+            params![folded, scram],
+            "cannot store an account's SCRAM credential",
+        )?;
         Ok(changed == 1)
     }
 
@@ -782,23 +785,21 @@ impl Store for SqliteStore {
 
     fn add_certificate(&self, folded: &str, fingerprint: &str, ts: u64) -> Result<bool, StoreError> {
         let ts = to_i64(ts, "certificate time")?;
-        let writer = lock(&self.writer);
-        let added = writer
-            .prepare_cached(
-                "INSERT INTO account_certificates (fingerprint, folded, added_ts) \
+        let added = self.write_one(
+            "INSERT INTO account_certificates (fingerprint, folded, added_ts) \
                  SELECT ?2, folded, ?3 FROM accounts WHERE folded = ?1 ON CONFLICT DO NOTHING",
-            )
-            .and_then(|mut s| s.execute(params![folded, fingerprint, ts]))
-            .map_err(|e| io_error("cannot register a certificate", &e))?;
+            params![folded, fingerprint, ts],
+            "cannot register a certificate",
+        )?;
         Ok(added == 1)
     }
 
     fn remove_certificate(&self, folded: &str, fingerprint: &str) -> Result<bool, StoreError> {
-        let writer = lock(&self.writer);
-        let removed = writer
-            .prepare_cached("DELETE FROM account_certificates WHERE folded = ?1 AND fingerprint = ?2")
-            .and_then(|mut s| s.execute(params![folded, fingerprint]))
-            .map_err(|e| io_error("cannot unregister a certificate", &e))?;
+        let removed = self.write_one(
+            "DELETE FROM account_certificates WHERE folded = ?1 AND fingerprint = ?2",
+            params![folded, fingerprint],
+            "cannot unregister a certificate",
+        )?;
         Ok(removed == 1)
     }
 
@@ -815,11 +816,11 @@ impl Store for SqliteStore {
 
     fn touch_account(&self, folded: &str, ts: u64) -> Result<(), StoreError> {
         let ts = to_i64(ts, "last login time")?;
-        let writer = lock(&self.writer);
-        writer
-            .prepare_cached("UPDATE accounts SET last_login_ts = ?2 WHERE folded = ?1")
-            .and_then(|mut s| s.execute(params![folded, ts]))
-            .map_err(|e| io_error("cannot record a login", &e))?;
+        self.write_one(
+            "UPDATE accounts SET last_login_ts = ?2 WHERE folded = ?1",
+            params![folded, ts],
+            "cannot record a login",
+        )?;
         Ok(())
     }
 
@@ -909,20 +910,20 @@ impl Store for SqliteStore {
     }
 
     fn revoke_resume_token(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
-        let writer = lock(&self.writer);
-        let deleted = writer
-            .prepare_cached("DELETE FROM resume_tokens WHERE digest = ?1")
-            .and_then(|mut s| s.execute(params![&digest.0[..]]))
-            .map_err(|e| io_error("cannot revoke a resume token", &e))?;
+        let deleted = self.write_one(
+            "DELETE FROM resume_tokens WHERE digest = ?1",
+            params![&digest.0[..]],
+            "cannot revoke a resume token",
+        )?;
         Ok(deleted == 1)
     }
 
     fn revoke_resume_tokens(&self, folded: &str) -> Result<usize, StoreError> {
-        let writer = lock(&self.writer);
-        writer
-            .prepare_cached("DELETE FROM resume_tokens WHERE account = ?1")
-            .and_then(|mut s| s.execute(params![folded]))
-            .map_err(|e| io_error("cannot revoke an account's resume tokens", &e))
+        self.write_one(
+            "DELETE FROM resume_tokens WHERE account = ?1",
+            params![folded],
+            "cannot revoke an account's resume tokens",
+        )
     }
 
     fn outside_writes(&self) -> Result<u64, StoreError> {
