@@ -300,3 +300,23 @@ fn wrong_account_passwords_are_logged_without_what_was_typed() {
         assert!(all.iter().all(|l| !l.contains(secret)), "{secret} in the log: {all:#?}");
     }
 }
+
+/// An account holds at most 16 client certificates: each is a row in the store, registered by
+/// its owner from IRC.
+#[test]
+fn an_account_registers_at_most_sixteen_certificates() {
+    let server = Server::start(&["--nick-protection", "off"]);
+    let mut c = Client::connect(server.irc.unwrap());
+    c.line("NICK ann\r\nUSER ann 0 * :Ann\r\nPRIVMSG NickServ :REGISTER correct-horse");
+    c.expect(" 900 ann ");
+    for i in 0..16 {
+        c.line(&format!("PRIVMSG NickServ :CERT ADD {i:064x}"));
+        c.expect("now logs in to ann (SASL EXTERNAL)");
+    }
+    c.line(&format!("PRIVMSG NickServ :CERT ADD {:064x}", 16));
+    c.expect("NOTICE ann :your account has 16 certificates already, the most it may have; remove one first");
+    c.line(&format!("PRIVMSG NickServ :CERT DEL {:064x}", 3));
+    c.expect("no longer logs in to ann");
+    c.line(&format!("PRIVMSG NickServ :CERT ADD {:064x}", 16));
+    c.expect("now logs in to ann (SASL EXTERNAL)");
+}

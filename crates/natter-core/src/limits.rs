@@ -3,6 +3,9 @@
 
 /// Longest away message kept, in bytes (IRC `AWAYLEN`, which counts octets).
 pub const MAX_AWAY_BYTES: usize = 200;
+/// Client certificates an account's owner may register for SASL EXTERNAL (`NickServ CERT
+/// ADD`): each is a row in the store, so their number is bounded.
+pub const MAX_CERTIFICATES: usize = 16;
 /// Longest real name a session may change to, in bytes (IRC `SETNAME`).
 pub const MAX_REALNAME_BYTES: usize = 200;
 /// Longest topic kept, in bytes: one limit for every front door (IRC announces it as

@@ -265,6 +265,11 @@ pub enum Refusal {
     BadToken,
     /// Logging out or changing a password without being logged in.
     NotLoggedIn,
+    /// The account has as many client certificates as it may (`MAX_CERTIFICATES`).
+    TooManyCertificates {
+        /// The cap.
+        max: usize,
+    },
     /// A new password that breaks the rules.
     WeakPassword {
         /// Which rule.
@@ -396,6 +401,12 @@ impl fmt::Display for Refusal {
             ),
             Refusal::NotLoggedIn => f.write_str("you are not logged in; /login NICK PASSWORD first"),
             Refusal::WeakPassword { problem } => write!(f, "{problem}"),
+            Refusal::TooManyCertificates { max } => {
+                write!(
+                    f,
+                    "your account has {max} certificates already, the most it may have; remove one first"
+                )
+            }
             Refusal::AccountPending => {
                 f.write_str("busy: your previous account request is still being checked; wait for its answer")
             }

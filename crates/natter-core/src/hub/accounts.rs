@@ -15,6 +15,7 @@ use super::passwords::Kind;
 use super::verifier::{Asker, Checked, Job, Outcome, Queued};
 use super::{Hub, SessionId, identity::skeleton_key};
 use crate::event::{AccountChange, Event};
+use crate::limits::MAX_CERTIFICATES;
 use crate::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, check_new_password};
 use crate::refusal::Refusal;
 use crate::request::Req;
@@ -256,6 +257,9 @@ impl Hub {
             Outcome::Failed(e) => {
                 tracing::error!(error = %e, "an account request failed in the store");
                 Event::Error { req, refusal: Refusal::AccountsUnavailable { problem: e.to_string().into() } }
+            }
+            Outcome::CertificatesFull => {
+                Event::Error { req, refusal: Refusal::TooManyCertificates { max: MAX_CERTIFICATES } }
             }
             Outcome::Certificates { change, done, fingerprints } => {
                 let account = self.logged_in.get(&id).cloned().unwrap_or_else(|| folded.as_str().into());

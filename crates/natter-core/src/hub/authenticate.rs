@@ -127,6 +127,7 @@ impl Hub {
             Outcome::Registered(_)
             | Outcome::PasswordChanged(_)
             | Outcome::Certificates { .. }
+            | Outcome::CertificatesFull
             | Outcome::Resumed { .. }
             | Outcome::Issued(_)
             | Outcome::Revoked { .. } => Err(Refusal::BadCredentials),

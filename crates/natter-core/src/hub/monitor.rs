@@ -139,12 +139,14 @@ impl Hub {
     /// Neither list holds `id` itself.
     pub(super) fn presence_audience(&self, id: SessionId) -> (Vec<SessionId>, Vec<SessionId>) {
         let others: Vec<SessionId> = self.neighbours(id).into_iter().filter(|&s| s != id).collect();
-        let watchers: Vec<SessionId> = self
-            .watches
-            .watching(&self.sessions[&id].folded)
-            .into_iter()
-            .filter(|w| *w != id && !others.contains(w) && self.sessions.contains_key(w))
-            .collect();
+        let mut watchers = self.watches.watching(&self.sessions[&id].folded);
+        if watchers.is_empty() {
+            return (others, watchers);
+        }
+        // A set, so that many watchers of a user with many neighbours cost their sum, not
+        // their product.
+        let told: rustc_hash::FxHashSet<SessionId> = others.iter().copied().collect();
+        watchers.retain(|w| *w != id && !told.contains(w) && self.sessions.contains_key(w));
         (others, watchers)
     }
 

@@ -30,6 +30,7 @@ impl Hub {
         &self,
         asker: SessionId,
         mine: &FxHashSet<&String>,
+        now: u64,
         id: SessionId,
         s: &Session,
     ) -> MemberInfo {
@@ -44,7 +45,7 @@ impl Hub {
             hidden: s.hidden,
             shares_room: shares_room(asker, mine, id, s),
             account: self.logged_in.get(&id).cloned(),
-            idle_secs: crate::time::now_ms().saturating_sub(s.active_ts) / 1000,
+            idle_secs: now.saturating_sub(s.active_ts) / 1000,
             bot: s.bot,
         }
     }
@@ -57,6 +58,7 @@ impl Hub {
     pub(super) fn search(&mut self, id: SessionId, mask: &str, req: Req) {
         let mask = mask.char_indices().nth(MAX_MASK_CHARS).map_or(mask, |(cut, _)| &mask[..cut]);
         let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
+        let now = crate::time::now_ms();
         let mut info = Vec::new();
         let mut count = 0;
         if mask.contains(['*', '?']) {
@@ -76,11 +78,11 @@ impl Hub {
                 }
                 count += 1;
                 if info.len() < MAX_WHO_PAGE as usize {
-                    info.push(self.describe(id, &mine, sid, s));
+                    info.push(self.describe(id, &mine, now, sid, s));
                 }
             }
         } else if let Some(&sid) = self.nicks.get(fold(mask).as_str()) {
-            info.push(self.describe(id, &mine, sid, &self.sessions[&sid]));
+            info.push(self.describe(id, &mine, now, sid, &self.sessions[&sid]));
             count = 1;
         }
         let nicks = info.iter().map(|m| m.nick.clone()).collect();
@@ -91,10 +93,11 @@ impl Hub {
     /// The users named in `nicks` who are online, in the order asked.
     pub(super) fn lookup(&mut self, id: SessionId, nicks: &[String], req: Req) {
         let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
+        let now = crate::time::now_ms();
         let users = nicks
             .iter()
             .filter_map(|n| self.nicks.get(fold(n).as_str()))
-            .map(|&sid| self.describe(id, &mine, sid, &self.sessions[&sid]))
+            .map(|&sid| self.describe(id, &mine, now, sid, &self.sessions[&sid]))
             .collect();
         self.reply(id, Event::Users { req, users });
     }
@@ -131,12 +134,13 @@ impl Hub {
         let info = if detail {
             let r = room_key.as_deref().and_then(|k| self.rooms.get(k));
             let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
+            let now = crate::time::now_ms();
             members
                 .iter()
                 .map(|&(m, s)| MemberInfo {
                     op: r.is_some_and(|r| r.operators.contains(&m)),
                     voice: r.is_some_and(|r| r.voiced.contains(&m)),
-                    ..self.describe(id, &mine, m, s)
+                    ..self.describe(id, &mine, now, m, s)
                 })
                 .collect()
         } else {

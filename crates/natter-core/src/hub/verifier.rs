@@ -21,6 +21,7 @@
 
 use super::SessionId;
 use crate::authenticate::AuthAnswer;
+use crate::limits::MAX_CERTIFICATES;
 use crate::password::{Password, hash_password, needs_rehash, password_secrets, verify_password};
 use crate::resume::{MAX_TOKENS_PER_ACCOUNT, ResumeToken, TOKEN_IDLE_EXPIRY_MS, TokenDigest, TokenRecord};
 use crate::scram::ScramCredential;
@@ -113,6 +114,8 @@ pub(crate) enum Outcome {
     ScramChecked { account: Option<(AccountRecord, [u8; 32])>, known: bool },
     /// The account a certificate is registered to.
     Certificate(Option<AccountRecord>),
+    /// The account has `MAX_CERTIFICATES` already: nothing was added.
+    CertificatesFull,
     /// Whether a change of certificates was made, and the account's fingerprints after it.
     Certificates { change: crate::vocab::CertificateChange, done: bool, fingerprints: Vec<String> },
     /// The account a resume token logs in to; `None`: unknown, revoked or expired.
@@ -412,6 +415,13 @@ fn run(store: &dyn Store, job: Job) -> (String, Outcome) {
         }
         Job::Certificates { folded, change } => {
             use crate::vocab::CertificateChange;
+            let full = match &change {
+                CertificateChange::Add(_) => store.certificates(&folded).map(|c| c.len() >= MAX_CERTIFICATES),
+                _ => Ok(false),
+            };
+            if let Ok(true) = full {
+                return (folded, Outcome::CertificatesFull);
+            }
             let done = match &change {
                 CertificateChange::Add(fp) => store.add_certificate(&folded, fp, crate::time::now_ms()),
                 CertificateChange::Remove(fp) => store.remove_certificate(&folded, fp),

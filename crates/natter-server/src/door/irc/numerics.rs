@@ -168,6 +168,7 @@ impl IrcDoor {
                 | Refusal::BadToken
                 | Refusal::NotLoggedIn
                 | Refusal::WeakPassword { .. }
+                | Refusal::TooManyCertificates { .. }
                 | Refusal::AccountPending
                 | Refusal::AccountsBusy
                 | Refusal::TooManyRegistrations { .. }

@@ -44,6 +44,7 @@ pub(crate) fn error_code(refusal: &Refusal) -> ErrorCode {
         Refusal::BadToken => ErrorCode::BadResumeToken,
         Refusal::NotLoggedIn => ErrorCode::NotLoggedIn,
         Refusal::WeakPassword { .. } => ErrorCode::WeakPassword,
+        Refusal::TooManyCertificates { .. } => ErrorCode::Other,
         Refusal::AccountPending | Refusal::AccountsBusy => ErrorCode::Busy,
         Refusal::TooManyRegistrations { .. } => ErrorCode::TooManyAttempts,
         Refusal::AccountsUnavailable { .. } => ErrorCode::StoreFailed,
