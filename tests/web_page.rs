@@ -1,0 +1,193 @@
+//! The web page in a real browser: Debian's chromium, driven by playwright-core from the node
+//! scripts in `tests/browser/`, against the real `natter serve` binary on port 0. Each test
+//! starts a server, runs one script with the page's URL, and passes when the script exits 0
+//! having printed `PASS name`. The scripts check what a user sees (the DOM) and what the other
+//! users (native, text mode over real sockets) receive; see each script's header.
+//!
+//! Skipped with a message when node, chromium or `tests/browser/node_modules` is missing;
+//! with `NATTER_REQUIRE_TOOLS` set (as `.ci/run` does after installing them) that fails
+//! instead. Browsers run one at a time: each is a few hundred MB and the machine's cores
+//! are shared.
+
+mod common;
+mod tmux_util;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+/// One browser at a time.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+/// How long a script may run before the test kills it and fails.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(240);
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// True when the browser tests can run: node, chromium and the npm packages are installed.
+/// Otherwise the test is skipped with a message, or fails under `NATTER_REQUIRE_TOOLS`.
+fn browser_available() -> bool {
+    if !tmux_util::tools_available(&[("node", "--version"), ("chromium", "--version")]) {
+        return false;
+    }
+    if browser_dir().join("node_modules/playwright-core/package.json").is_file() {
+        return true;
+    }
+    let what = "tests/browser/node_modules is missing (npm ci --prefix tests/browser)";
+    if std::env::var_os("NATTER_REQUIRE_TOOLS").is_some_and(|v| !v.is_empty()) {
+        panic!("NATTER_REQUIRE_TOOLS is set but {what}");
+    }
+    eprintln!("SKIPPED: {what} (set NATTER_REQUIRE_TOOLS=1 to fail instead)");
+    false
+}
+
+/// `natter serve` on a given database and port (0: any), with what the browser needs only:
+/// no UDP, no IRC port, and no message rate limit so the scripts can seed hundreds of
+/// messages at once. Killed (SIGKILL, like a crash) on drop.
+struct WebServer {
+    child: Child,
+    port: u16,
+}
+
+impl WebServer {
+    fn start(db: &Path, port: u16) -> WebServer {
+        let mut child = Command::new(common::natter_bin())
+            .args(["serve", "--tcp", &format!("127.0.0.1:{port}"), "--udp", "off", "--irc", "off"])
+            .args(["--msg-rate", "0", "--db"])
+            .arg(db)
+            .env_remove("NATTER_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start natter serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let addr: std::net::SocketAddr = loop {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "the server exited before listening");
+            if let Some(a) = line.trim().strip_prefix("listening tcp ") {
+                break a.parse().unwrap();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = stdout.read_to_string(&mut sink);
+        });
+        WebServer { child, port: addr.port() }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `tests/browser/NAME.mjs` against a fresh server and asserts that it passed. The
+/// script may ask (`CONTROL kill`, `CONTROL start`) for the server to be killed and started
+/// again on the same port and database; it is told `done kill` / `done start`.
+fn run_script(name: &str) {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("natter.db");
+    let mut server = WebServer::start(&db, 0);
+    let port = server.port;
+    let mut script = Command::new("node")
+        .arg(browser_dir().join(format!("{name}.mjs")))
+        .env("NATTER_URL", format!("http://127.0.0.1:{port}/"))
+        .env("NATTER_TCP", format!("127.0.0.1:{port}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run node");
+    let mut to_script = script.stdin.take().unwrap();
+    let lines = common::line_channel(script.stdout.take().unwrap());
+    let mut stderr = script.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + SCRIPT_DEADLINE;
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                match line.strip_prefix("CONTROL ") {
+                    Some("kill") => server.kill(),
+                    Some("start") => {
+                        server = WebServer::start(&db, port);
+                        assert_eq!(server.port, port);
+                    }
+                    Some(other) => panic!("{name}.mjs asked for {other:?}"),
+                    None => {}
+                }
+                if let Some(what) = line.strip_prefix("CONTROL ") {
+                    writeln!(to_script, "done {what}").unwrap();
+                }
+                out.push(line);
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = script.kill();
+                panic!("{name}.mjs ran longer than {SCRIPT_DEADLINE:?}; it said:\n{}", out.join("\n"));
+            }
+        }
+    }
+    let status = script.wait().unwrap();
+    let errors = errors.join().unwrap();
+    let said = out.join("\n");
+    assert!(
+        status.success() && out.iter().any(|l| l == &format!("PASS {name}")),
+        "{name}.mjs failed ({status}):\n{said}\n{errors}"
+    );
+}
+
+#[test]
+fn the_page_chats_with_native_and_text_mode_users() {
+    if browser_available() {
+        run_script("chat");
+    }
+}
+
+#[test]
+fn the_page_scrolls_back_through_500_stored_messages() {
+    if browser_available() {
+        run_script("history");
+    }
+}
+
+#[test]
+fn the_page_loses_and_doubles_nothing_across_a_network_drop_and_a_server_restart() {
+    if browser_available() {
+        run_script("reconnect");
+    }
+}
+
+#[test]
+fn hostile_text_renders_as_text() {
+    if browser_available() {
+        run_script("hostile");
+    }
+}
+
+#[test]
+fn the_page_works_on_a_390x844_phone() {
+    if browser_available() {
+        run_script("phone");
+    }
+}
