@@ -365,10 +365,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(path) = &server.unix {
         println!("listening unix {}", path.display());
     }
+    if let Some(addr) = server.http {
+        println!("listening http {addr}");
+    }
+    if let Some(addr) = server.metrics {
+        println!("listening metrics {addr}");
+    }
     if server.tcp.is_none()
         && server.udp.is_none()
         && server.irc.is_none()
         && server.unix.is_none()
+        && server.http.is_none()
         && settings.console.is_none()
     {
         anyhow::bail!("every listener is off; enable --tcp, --udp, --irc or --unix");
