@@ -318,10 +318,13 @@ fn an_oversized_message_is_refused_like_an_oversized_line_and_the_session_goes_o
     raw.expect(r##""type":"ack","id":2"##);
 }
 
+/// Writes a broken frame.
+type Violation = Box<dyn Fn(&mut Raw)>;
+
 #[test]
 fn protocol_violations_close_with_the_code_and_reason() {
     let server = Server::start(&[]);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Raw)>, u16, &str)> = vec![
+    let cases: Vec<(&str, Violation, u16, &str)> = vec![
         (
             "unmasked",
             Box::new(|raw: &mut Raw| raw.frame(OpCode::Data(Data::Text), b"{}", true, false)),
