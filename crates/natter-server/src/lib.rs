@@ -9,6 +9,7 @@ mod conn;
 mod console;
 pub mod door;
 pub mod fd_limit;
+mod http;
 mod keepalive;
 pub mod limits;
 mod listener;
@@ -21,6 +22,7 @@ mod udp;
 mod unix_socket;
 pub mod user_admin;
 mod write_batch;
+mod ws;
 
 pub use config::{
     Args, CloakSettings, ConnectionSettings, Helpdesk, LogFormat, NickProtectionSetting, SessionSettings,
@@ -76,6 +78,10 @@ pub struct Server {
     pub irc: Option<std::net::SocketAddr>,
     /// Bound IRC-over-TLS address, when that port is on.
     pub irc_tls: Option<std::net::SocketAddr>,
+    /// Bound address of the HTTP-only listener (`--http`), when on.
+    pub http: Option<std::net::SocketAddr>,
+    /// Bound address of the operations listener (`--metrics`), when on.
+    pub metrics: Option<std::net::SocketAddr>,
     /// The Unix socket's path, when it is on (removed at shutdown).
     pub unix: Option<std::path::PathBuf>,
     /// The certificate in use, when TLS is on: [`Server::reload_tls`] swaps it.
@@ -125,6 +131,8 @@ impl Server {
             udp: None,
             irc: None,
             irc_tls: None,
+            http: None,
+            metrics: None,
             unix: None,
             tls: tls.clone(),
             hub: hub.clone(),
@@ -145,6 +153,10 @@ impl Server {
             Some(_) => bind_irc(settings.irc_tls.as_deref(), settings.irc_tls_required, "--irc-tls").await?,
             None => None,
         };
+        let http_listener = bind_http(settings.http.listener.as_deref(), "--http").await?;
+        let metrics_listener = bind_http(settings.http.metrics.as_deref(), "--metrics").await?;
+        server.http = http_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        server.metrics = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
         server.tcp = tcp.as_ref().map(TcpListener::local_addr).transpose()?;
         server.irc = irc.as_ref().map(TcpListener::local_addr).transpose()?;
         server.irc_tls = irc_tls.as_ref().map(TcpListener::local_addr).transpose()?;
@@ -157,7 +169,13 @@ impl Server {
         let session = SessionSettings { tls: policy, ..settings.session };
         // Every TCP port runs the same accept loop; only the front door choice differs.
         let keepalive = settings.connections.keepalive.map(keepalive::settings);
-        let accept = |listener: TcpListener, front: listener::Front| {
+        // What HTTP serves: the page everywhere HTTP is; the operations endpoints with it,
+        // unless they have a listener of their own.
+        let http = &settings.http;
+        let public_web =
+            Arc::new(http::Web { page: true, ops: http.metrics.is_none(), origins: http.origins.clone() });
+        let main_web = http.on_main_port.then(|| public_web.clone());
+        let accept = |listener: TcpListener, front: listener::Front, web: Option<Arc<http::Web>>| {
             let accepting = listener::Accepting {
                 hub: hub.clone(),
                 settings: session,
@@ -165,17 +183,25 @@ impl Server {
                 peers: peers.clone(),
                 keepalive: keepalive.clone(),
                 tls: tls.clone(),
+                web,
             };
             tokio::spawn(listener::accept_loop(listener, accepting, stop_rx.clone()));
         };
         if let Some(listener) = tcp {
-            accept(listener, listener::Front::Sniff);
+            accept(listener, listener::Front::Sniff, main_web.clone());
         }
         if let Some(listener) = irc {
-            accept(listener, listener::Front::Irc);
+            accept(listener, listener::Front::Irc, None);
         }
         if let Some(listener) = irc_tls {
-            accept(listener, listener::Front::IrcTls);
+            accept(listener, listener::Front::IrcTls, None);
+        }
+        if let Some(listener) = http_listener {
+            accept(listener, listener::Front::Http, Some(public_web.clone()));
+        }
+        if let Some(listener) = metrics_listener {
+            let ops = Arc::new(http::Web { page: false, ops: true, origins: Vec::new() });
+            accept(listener, listener::Front::Http, Some(ops));
         }
         #[cfg(unix)]
         if let Some(path) = &settings.unix {
@@ -188,6 +214,7 @@ impl Server {
                 peers: peers.clone(),
                 keepalive: None,
                 tls: None,
+                web: main_web.clone(),
             };
             tokio::spawn(listener::accept_unix_loop(listener, accepting, stop_rx.clone()));
         }
@@ -260,6 +287,17 @@ async fn bind_irc(addr: Option<&str>, required: bool, flag: &str) -> anyhow::Res
     }
 }
 
+/// Binds an HTTP listener (`--http`, `--metrics`) when one is asked for: failing is an error.
+async fn bind_http(addr: Option<&str>, flag: &str) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) => {
+            Err(anyhow::anyhow!("cannot listen for HTTP on {addr} ({e}); choose another address with {flag}"))
+        }
+    }
+}
+
 /// Connections not yet logged in that the server lets wait, unless configured.
 const DEFAULT_MAX_UNREGISTERED: usize = 1000;
 
@@ -327,10 +365,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(path) = &server.unix {
         println!("listening unix {}", path.display());
     }
+    if let Some(addr) = server.http {
+        println!("listening http {addr}");
+    }
+    if let Some(addr) = server.metrics {
+        println!("listening metrics {addr}");
+    }
     if server.tcp.is_none()
         && server.udp.is_none()
         && server.irc.is_none()
         && server.unix.is_none()
+        && server.http.is_none()
         && settings.console.is_none()
     {
         anyhow::bail!("every listener is off; enable --tcp, --udp, --irc or --unix");
