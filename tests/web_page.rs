@@ -123,9 +123,11 @@ fn run_script(name: &str) {
     });
     let deadline = Instant::now() + SCRIPT_DEADLINE;
     let mut out = Vec::new();
+    let mut exited_at = None;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
+        // The script's output ends when it exits; a browser process it left behind could
+        // keep the pipe open, so its exit is watched too (at the pace of this poll).
+        match lines.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
                 match line.strip_prefix("CONTROL ") {
                     Some("kill") => server.kill(),
@@ -143,8 +145,18 @@ fn run_script(name: &str) {
             }
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
-                let _ = script.kill();
-                panic!("{name}.mjs ran longer than {SCRIPT_DEADLINE:?}; it said:\n{}", out.join("\n"));
+                let now = Instant::now();
+                if exited_at.is_none() && script.try_wait().unwrap().is_some() {
+                    exited_at = Some(now);
+                }
+                // Once it exited, what it wrote is read within a second.
+                if exited_at.is_some_and(|t| now > t + Duration::from_secs(1)) {
+                    break;
+                }
+                if now > deadline {
+                    let _ = script.kill();
+                    panic!("{name}.mjs ran longer than {SCRIPT_DEADLINE:?}; it said:\n{}", out.join("\n"));
+                }
             }
         }
     }

@@ -44,7 +44,10 @@ export async function run(name, body, deadlineMs = 120_000) {
     clearTimeout(timer);
     await browser?.close().catch(() => {});
     for (const s of openSockets) s.destroy();
+    controlInput?.close();
   }
+  // Nothing left to wait for (a socket or stdin would keep node running).
+  process.exit();
 }
 
 /**
@@ -144,6 +147,8 @@ class LineClient {
     this.socket.setEncoding('utf8');
     this.buffer = '';
     this.queue = [];
+    /** Every line received, for counting after the fact. */
+    this.all = [];
     this.waiters = [];
     this.closed = false;
     this.socket.on('data', (d) => {
@@ -153,6 +158,7 @@ class LineClient {
         const line = this.buffer.slice(0, i).replace(/\r$/, '');
         this.buffer = this.buffer.slice(i + 1);
         this.queue.push(line);
+        this.all.push(line);
       }
       this.wake();
     });
@@ -277,10 +283,12 @@ export async function control(what) {
   check(!line.done && line.value === `done ${what}`, `the test harness answered ${JSON.stringify(line.value)} to ${what}`);
 }
 
+let controlInput;
 let controlIterator;
 function controlLines() {
   if (!controlIterator) {
-    controlIterator = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+    controlInput = readline.createInterface({ input: process.stdin });
+    controlIterator = controlInput[Symbol.asyncIterator]();
   }
   return controlIterator;
 }
