@@ -99,11 +99,18 @@ impl Drop for WebServer {
 /// script may ask (`CONTROL kill`, `CONTROL start`) for the server to be killed and started
 /// again on the same port and database; it is told `done kill` / `done start`.
 fn run_script(name: &str) {
+    run_script_with(name, |_| Box::new(move |request| panic!("{name}.mjs asked for {request:?}")));
+}
+
+/// [`run_script`], with `other(request, server port)` doing what the script asks beyond
+/// `kill` and `start` (the request without `CONTROL `).
+fn run_script_with<'a>(name: &str, other: impl FnOnce(u16) -> Box<dyn FnMut(&str) + 'a>) {
     let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("natter.db");
     let mut server = WebServer::start(&db, 0);
     let port = server.port;
+    let mut other = other(port);
     let mut script = Command::new("node")
         .arg(browser_dir().join(format!("{name}.mjs")))
         .env("NATTER_URL", format!("http://127.0.0.1:{port}/"))
@@ -135,7 +142,7 @@ fn run_script(name: &str) {
                         server = WebServer::start(&db, port);
                         assert_eq!(server.port, port);
                     }
-                    Some(other) => panic!("{name}.mjs asked for {other:?}"),
+                    Some(request) => other(request),
                     None => {}
                 }
                 if let Some(what) = line.strip_prefix("CONTROL ") {
@@ -201,5 +208,50 @@ fn hostile_text_renders_as_text() {
 fn the_page_works_on_a_390x844_phone() {
     if browser_available() {
         run_script("phone");
+    }
+}
+
+#[test]
+fn the_page_keeps_an_account_login_as_a_token_never_the_password() {
+    if browser_available() {
+        run_script("account");
+    }
+}
+
+/// The terminal client in the same room as the page: `natter connect` in tmux; the script
+/// asks for what the TUI types (`CONTROL tui-say TEXT`) and what it must show
+/// (`CONTROL tui-sees TEXT`).
+#[test]
+fn the_page_chats_with_a_terminal_client_user() {
+    if !browser_available() || !tmux_util::have_tmux() {
+        return;
+    }
+    let tmux = tmux_util::Tmux::new();
+    let tmux = &tmux;
+    run_script_with("tui", move |port| {
+        let command = format!(
+            "env XDG_CONFIG_HOME=/nonexistent-natter-test XDG_DATA_HOME=/nonexistent-natter-test TERM=xterm-256color {} connect 127.0.0.1:{port} --nick termie",
+            common::natter_bin().to_str().unwrap()
+        );
+        let pane = tmux.start("tui", &command, 100, 30);
+        pane.wait("the TUI connected", |s| s.contains("connected"));
+        Box::new(move |request: &str| {
+            if let Some(text) = request.strip_prefix("tui-say ") {
+                pane.say(text);
+            } else if let Some(text) = request.strip_prefix("tui-sees ") {
+                pane.wait_for(text);
+            } else {
+                panic!("tui.mjs asked for {request:?}");
+            }
+        })
+    });
+}
+
+/// Not a check: writes the screenshots of docs/web.md (`tests/browser/screenshots.mjs`).
+#[test]
+#[ignore = "writes docs/web-*.png; run by hand: cargo test --test web_page screenshots -- --ignored"]
+fn screenshots() {
+    if browser_available() {
+        run_script("screenshots");
     }
 }

@@ -1,13 +1,14 @@
 // The screenshots of docs/web.md: a team's morning in #lobby and #design, taken on a desktop
-// (1280x800, light) and a phone (390x844, dark). Run by tests/web_page.rs's ignored test
-// `screenshots` (cargo test --test web_page screenshots -- --ignored), which writes
-// docs/web-desktop.png and docs/web-phone.png.
+// (1280x800, light) and a phone (390x844, dark; and its drawer open). Run by
+// tests/web_page.rs's ignored test `screenshots` (cargo test --test web_page screenshots --
+// --ignored), which writes docs/web-desktop.png, docs/web-phone.png, docs/web-phone-drawer.png.
 
-import { run, openPage, login, waitMessage, type, check, NativeUser, TextUser, waitText, WAIT } from './lib.mjs';
+import { run, openPage, login, waitMessage, type, openConv, NativeUser, TextUser, waitText, WAIT } from './lib.mjs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const out = process.env.NATTER_SHOTS;
-check(out, 'NATTER_SHOTS (the directory to write the screenshots to) is not set');
+/** docs/ of this repository, unless NATTER_SHOTS names another directory. */
+const out = process.env.NATTER_SHOTS ?? fileURLToPath(new URL('../../docs/', import.meta.url));
 
 await run('screenshots', async (browser) => {
   const alice = await NativeUser.login('alice');
@@ -38,6 +39,7 @@ await run('screenshots', async (browser) => {
   await carol.say('#lobby', 'dana: thanks!');
   alice.send({ type: 'send', to: 'dana', text: 'got a minute for a quick call?' });
   await page.locator('.conv-button[data-key="@alice"] .badge').waitFor({ timeout: WAIT });
+  await openConv(page, '#lobby');
   await page.waitForFunction(() => document.querySelectorAll('#messages .msg.pending').length === 0, null, { timeout: WAIT });
   await page.locator('#input').fill('looks good to me — ship it');
   await page.mouse.move(0, 0);
