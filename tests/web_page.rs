@@ -255,3 +255,20 @@ fn screenshots() {
         run_script("screenshots");
     }
 }
+
+/// The page's pure parts (slash commands, link targets, mentions, backoff) in node alone,
+/// from the page's own modules (`tests/browser/units.mjs`).
+#[test]
+fn the_pages_commands_links_mentions_and_backoff() {
+    if !tmux_util::tools_available(&[("node", "--version")]) {
+        return;
+    }
+    let out = Command::new("node").arg(browser_dir().join("units.mjs")).output().expect("run node");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("PASS units"),
+        "units.mjs failed ({}):\n{said}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

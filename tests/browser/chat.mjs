@@ -9,8 +9,35 @@ await run('chat', async (browser) => {
   const nat = await NativeUser.login('nat');
   const txt = await TextUser.login('txt');
   const page = await openPage(browser);
+  // The browser's notifications, recorded: the permission asked, the notifications shown.
+  await page.addInitScript(() => {
+    window.__asked = 0;
+    window.__shown = [];
+    window.Notification = class {
+      constructor(title, options) {
+        window.__shown.push({ title, body: options?.body });
+      }
+      close() {}
+      static get permission() {
+        return window.__permission ?? 'default';
+      }
+      static async requestPermission() {
+        window.__asked += 1;
+        window.__permission = 'granted';
+        return 'granted';
+      }
+    };
+  });
   await login(page, 'web');
   await waitText(page, '#conv-title', '#lobby');
+  const log = await page.$eval('#log', (l) => [l.getAttribute('role'), l.getAttribute('aria-live'), l.getAttribute('aria-label')]);
+  check(log[0] === 'log' && log[1] === 'polite' && log[2], `the message log is ${log}`);
+
+  // Notifications are asked for on a click, never on load.
+  check(await page.evaluate(() => window.__asked) === 0, 'the page asked for notifications by itself');
+  await page.locator('#notify-button').click();
+  await page.locator('#notify-button').waitFor({ state: 'hidden', timeout: WAIT });
+  check(await page.evaluate(() => window.__asked) === 1, 'the button did not ask for notifications');
   await nat.frame((f) => f.type === 'join' && f.nick === 'web', 'web joins #lobby');
 
   // Everyone in the members list.
@@ -75,6 +102,9 @@ await run('chat', async (browser) => {
   await nat.say('#lobby', 'three, web');
   await page.locator('.conv-button[aria-label="#lobby, 3 unread, mentions you"]').waitFor({ timeout: WAIT });
   await waitText(page, '.conv-button[data-key="#lobby"] .badge', '@ 3');
+  const shown = await page.evaluate(() => window.__shown);
+  check(shown.some((n) => n.title === 'nat in #lobby' && n.body === 'three, web'), `notifications: ${JSON.stringify(shown)}`);
+  check(!shown.some((n) => n.body === 'one'), 'a message without a mention notified');
   await openConv(page, '#lobby');
   await page.locator('#messages .new-line').waitFor({ timeout: WAIT });
   const afterLine = await page.$eval('#messages .new-line', (l) => l.nextElementSibling.querySelector('.body > .text').textContent);
@@ -86,6 +116,7 @@ await run('chat', async (browser) => {
   await page.locator('.conv-button[data-key="@nat"] .badge').waitFor({ timeout: WAIT });
   await openConv(page, 'nat');
   await waitMessage(page, 'psst, web', 'nat');
+  check((await page.evaluate(() => window.__shown)).some((n) => n.title === 'nat (private)' && n.body === 'psst, web'), 'no notification for a private message');
   await type(page, 'hi back');
   const back = await nat.frame((f) => f.type === 'message' && f.from === 'web' && !f.room, 'private answer');
   check(back.text === 'hi back' && back.to === 'nat', `private answer ${JSON.stringify(back)}`);

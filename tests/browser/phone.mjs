@@ -5,9 +5,12 @@ import { run, openPage, login, waitMessage, type, check, assertClean, NativeUser
 
 await run('phone', async (browser) => {
   const nat = await NativeUser.login('nat');
-  const page = await openPage(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const page = await openPage(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'dark' });
   await login(page, 'pocket');
   await waitText(page, '#conv-title', '#lobby');
+  // The system's dark mode is followed.
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  check(background === 'rgb(26, 29, 33)', `the dark page's background is ${background}`);
 
   const sidebar = page.locator('#sidebar');
   check(!(await sidebar.isVisible()), 'the side list is shown beside the chat on a phone');

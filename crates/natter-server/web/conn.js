@@ -210,7 +210,10 @@ export class Session {
       try {
         frame = JSON.parse(ev.data);
       } catch {
-        this.app.onProblem('the server sent something that is not JSON; ignored');
+        // A server turning a connection away says why in a line of its own (`*** bye: ...`).
+        const text = ev.data.startsWith('*** ') ? ev.data.slice(4).trim() : 'the server sent something that is not JSON; ignored';
+        if (this.loggedInOnce) this.app.onProblem(text);
+        else this.lastRefusal = text;
         return;
       }
       if (frame === null || typeof frame !== 'object' || typeof frame.type !== 'string') return;
@@ -218,7 +221,9 @@ export class Session {
     };
     ws.onclose = (ev) => {
       if (gen !== this.generation) return;
-      this.lost(gen, ev.reason || (this.loggedInOnce ? 'the connection was lost' : 'could not reach the server'));
+      const why = ev.reason || this.lastRefusal || (this.loggedInOnce ? 'the connection was lost' : 'could not reach the server');
+      this.lastRefusal = null;
+      this.lost(gen, why);
     };
   }
 
