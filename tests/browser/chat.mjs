@@ -127,12 +127,20 @@ await run('chat', async (browser) => {
   const second = await nat.frame((f) => f.type === 'message' && f.from === 'web' && !f.room, 'private /msg');
   check(second.text === 'second thought', `private /msg ${second.text}`);
 
-  // Alt+Up/Down walk the side list: #lobby, #rust, nat.
+  // Alt+Up/Down walk the side list: #lobby, #rust, nat. Each keeps its unsent draft.
+  await page.locator('#input').fill('a draft for nat');
   await page.locator('#input').press('Alt+ArrowUp');
   await waitText(page, '#conv-title', '#rust');
+  check(await page.locator('#input').inputValue() === '', 'the draft followed to another room');
   await page.locator('#input').press('Alt+ArrowUp');
   await waitText(page, '#conv-title', '#lobby');
   await page.locator('#input').press('Alt+ArrowDown');
+  await waitText(page, '#conv-title', '#rust');
+  await page.locator('#input').press('Alt+ArrowDown');
+  await waitText(page, '#conv-title', 'nat');
+  check(await page.locator('#input').inputValue() === 'a draft for nat', 'the draft was lost');
+  await page.locator('#input').fill('');
+  await page.locator('#input').press('Alt+ArrowUp');
   await waitText(page, '#conv-title', '#rust');
 
   // Commands answered in the log; mistakes get their usage, nothing is sent.

@@ -48,5 +48,16 @@ await run('history', async (browser) => {
     check(all[i].text === label(i + 1), `message ${i} is ${all[i].text}, not ${label(i + 1)}`);
   }
   check(await page.locator('#messages .day', { hasText: 'Today' }).count() === 1, 'one "Today" date line');
+
+  // Reading the beginning, a new message does not pull the reader down: a button says so.
+  const reading = await page.$eval('#log', (l) => l.scrollTop);
+  await seed.say('#big', 'fresh news');
+  await page.locator('#jump').waitFor({ state: 'visible', timeout: WAIT });
+  const top = await page.$eval('#log', (l) => l.scrollTop);
+  check(Math.abs(top - reading) < 5, `the log moved from ${reading} to ${top} when a message came`);
+  await page.locator('#jump').click();
+  await page.locator('#jump').waitFor({ state: 'hidden', timeout: WAIT });
+  const bottom = await page.$eval('#log', (l) => l.scrollHeight - l.scrollTop - l.clientHeight);
+  check(bottom < 5, `after the jump the log is ${bottom}px above its end`);
   assertClean(page);
 });

@@ -212,7 +212,12 @@ class App {
     });
     const appended = this.insertByMid(c, it);
     if (live && !own) this.noteUnread(c, it, live === true);
-    if (c === this.current) appended ? this.appendNode(it) : this.renderLog();
+    if (c === this.current) {
+      if (appended) this.appendNode(it);
+      else this.renderLog();
+      // Reading older messages: say that newer ones came, rather than pull the reader down.
+      if (!this.stickToBottom && live) $('jump').hidden = false;
+    }
   }
 
   /** Inserts `it` after every message with a smaller id (pending own messages stay last);
@@ -228,7 +233,8 @@ class App {
     }
     c.items.splice(i, 0, it);
     if (c.items.length > KEEP_MAX) {
-      c.items.splice(0, c.items.length - KEEP_MAX);
+      // The oldest go; scrolling up fetches them again.
+      for (const old of c.items.splice(0, c.items.length - KEEP_MAX)) c.mids.delete(old.mid);
       c.hasOlder = true;
     }
     return i === c.items.length - 1;
@@ -397,6 +403,9 @@ class App {
   show(c) {
     if (!c) return;
     const changed = this.current !== c;
+    // Each conversation keeps what was being typed in it.
+    if (changed && this.current) this.current.draft = $('input').value;
+    if (changed) $('input').value = c.draft ?? '';
     this.current = c;
     // The "new messages" line: before the first message that came while away from here.
     if (changed) c.marker = c.unread ? c.firstUnread : null;
@@ -656,6 +665,7 @@ class App {
     const log = $('log');
     log.scrollTop = log.scrollHeight;
     this.stickToBottom = true;
+    $('jump').hidden = true;
   }
 
   banner(text) {
@@ -826,6 +836,12 @@ class App {
     $('messages').addEventListener('click', (e) => {
       const join = e.target.closest('[data-join]');
       if (join) this.run({ do: 'join', room: join.dataset.join }, '');
+      // A nick heading a message opens a private conversation with its owner.
+      const nick = e.target.closest('.head .nick');
+      if (nick && fold(nick.textContent) !== fold(this.me)) {
+        this.show(this.conv('private', nick.textContent));
+        $('input').focus();
+      }
     });
     $('drawer-open').addEventListener('click', () => this.openDrawer());
     $('drawer-scrim').addEventListener('click', () => this.closeDrawer());
@@ -845,10 +861,18 @@ class App {
     const log = $('log');
     log.addEventListener('scroll', () => {
       this.stickToBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      if (this.stickToBottom) $('jump').hidden = true;
       this.maybeLoadOlder();
     }, { passive: true });
+    $('jump').addEventListener('click', () => {
+      this.scrollToBottom();
+      $('input').focus();
+    });
     document.addEventListener('visibilitychange', () => {
-      if (!document.hidden && this.current?.unread) this.show(this.current);
+      if (document.hidden) return;
+      if (this.current?.unread) this.show(this.current);
+      // A phone waking up: no need to wait out the backoff.
+      this.session.reconnectNow();
     });
     if (matchMedia('(min-width: 1001px)').matches) this.toggleMembers(true);
   }
@@ -876,8 +900,9 @@ const FRAMES = {
     c.count = f.count ?? c.members.size;
     const history = Array.isArray(f.history) ? f.history : [];
     const firstJoin = c.mids.size === 0;
-    const catchingUp = meta?.catchUpFrom !== undefined || (!firstJoin && meta?.rejoin);
-    for (const m of history) this.addMessage(c, { room: f.room, ...m }, catchingUp && !firstJoin ? 'catch-up' : false);
+    // After a reconnect the replay holds what was missed: new to the reader.
+    const catchingUp = !firstJoin && meta?.rejoined;
+    for (const m of history) this.addMessage(c, { room: f.room, ...m }, catchingUp ? 'catch-up' : false);
     if (firstJoin) c.hasOlder = history.length > 0 && history[0].mid !== 1;
     if (!this.current || meta?.show) this.show(c);
     else if (c === this.current) {

@@ -401,12 +401,13 @@ export class Session {
   }
 
   onFrame(f) {
-    const meta = f.type === 'error' || f.id !== undefined ? this.takeRequest(f.id) : undefined;
+    let meta = f.type === 'error' || f.id !== undefined ? this.takeRequest(f.id) : undefined;
     switch (f.type) {
       case 'welcome':
         this.onWelcome(f);
         break;
       case 'joined':
+        meta = meta ?? { kind: 'join' };
         this.onJoined(f, meta);
         break;
       case 'message':
@@ -485,7 +486,8 @@ export class Session {
     if (last !== undefined && history.length > 0 && (!first || first.mid > last + 1)) {
       this.request({ type: 'history', room: f.room, after: last, limit: CATCH_UP_PAGE }, { kind: 'catch-up' });
     }
-    if (meta) meta.catchUpFrom = last;
+    // The page counts what a rejoin replays as new.
+    meta.rejoined = wasIn && last !== undefined;
     this.flush();
   }
 
