@@ -543,8 +543,7 @@ async fn http<S: Transport + AsyncRead>(
     admitted: Admitted,
     web: Arc<Web>,
 ) {
-    let peer = admitted.peer();
-    if let Some(upgraded) = crate::http::serve(stream, early, &hub, peer, web).await {
+    if let Some(upgraded) = crate::http::serve(stream, early, &hub, &admitted, web).await {
         websocket(upgraded.stream, &upgraded.early, upgraded.subprotocol, hub, settings, admitted);
     }
 }

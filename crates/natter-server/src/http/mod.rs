@@ -11,7 +11,7 @@ mod rewind;
 mod routes;
 mod upgrade;
 
-use crate::address::PeerAddr;
+use crate::peers::Admitted;
 use crate::transport::Transport;
 use crate::ws::Subprotocol;
 use http_body_util::Full;
@@ -38,7 +38,8 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// opens another): a page load takes a moment, a scraper reconnects.
 const MAX_LIFETIME: Duration = Duration::from_secs(120);
 
-/// How often an HTTP connection looks whether the server is stopping or its time is up.
+/// How often an HTTP connection looks whether the server is stopping, its time is up, or
+/// its place is wanted.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// What one listener's HTTP serves.
@@ -88,9 +89,10 @@ pub(crate) async fn serve<S: Transport + AsyncRead>(
     stream: S,
     early: Vec<u8>,
     hub: &HubHandle,
-    peer: PeerAddr,
+    admitted: &Admitted,
     web: Arc<Web>,
 ) -> Option<Upgraded<S>> {
+    let peer = admitted.peer();
     let context = Arc::new(Context { web, upgrade: Mutex::new(None) });
     let service = {
         let context = context.clone();
@@ -115,7 +117,9 @@ pub(crate) async fn serve<S: Transport + AsyncRead>(
                 break;
             }
             () = tokio::time::sleep(CHECK_EVERY), if !ending => {
-                if hub.is_stopped() || Instant::now() >= until {
+                // Its place goes to newer connections when too many wait unregistered, as a
+                // silent chat connection's does.
+                if hub.is_stopped() || Instant::now() >= until || admitted.is_evicted() {
                     ending = true;
                     connection.as_mut().graceful_shutdown();
                 }
