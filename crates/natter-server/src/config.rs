@@ -575,6 +575,18 @@ fn irc_tls_address(
     }
 }
 
+/// An origin as the operator writes it, normalised for comparison (`https://chat.example`),
+/// or why it cannot be one.
+fn web_origin(origin: &str) -> Result<String, String> {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    match origin.split_once("://") {
+        Some(("http" | "https", host)) if !host.is_empty() && !host.contains('/') => Ok(origin),
+        _ => Err(format!(
+            "{origin:?} is not an origin: write the scheme and host of the page, e.g. https://chat.example.org"
+        )),
+    }
+}
+
 /// Where HTTP is served, from the flags over the file.
 fn http_settings<'a>(
     http: Option<String>,
@@ -588,7 +600,7 @@ fn http_settings<'a>(
     };
     let metrics = listen_address("metrics", metrics)?;
     let origins = origins
-        .map(|origin| crate::http::origin::parse_configured(origin))
+        .map(|origin| web_origin(origin))
         .collect::<Result<_, _>>()
         .map_err(|message| ConfigError::Value { name: "web_origins", message })?;
     Ok(HttpSettings { on_main_port, listener, metrics, origins })
@@ -978,5 +990,13 @@ mod tests {
         let err = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() }).unwrap_err();
         std::fs::remove_file(&path).ok();
         assert!(err.to_string().contains("udp_format") || err.to_string().contains("tutorial"), "{err}");
+    }
+
+    #[test]
+    fn web_origins_are_checked() {
+        assert!(web_origin("chat.example").is_err());
+        assert!(web_origin("ftp://chat.example").is_err());
+        assert!(web_origin("https://chat.example/path").is_err());
+        assert_eq!(web_origin("HTTPS://Chat.Example/").unwrap(), "https://chat.example");
     }
 }

@@ -387,7 +387,7 @@ async fn sniff<S: Transport + AsyncRead>(stream: S, sniffing: Sniffing) {
         && looks_like_http(lines.peek())
     {
         let Conn { stream, hub, settings, admitted, .. } = conn;
-        tokio::spawn(crate::http::serve(stream, lines.peek().to_vec(), hub, settings, admitted, web));
+        tokio::spawn(http(stream, lines.peek().to_vec(), hub, settings, admitted, web));
         return;
     }
     start_door(conn, lines);
@@ -522,22 +522,36 @@ async fn http_only(conn: Conn<TcpStream>, tls: Option<Arc<Tls>>, web: Arc<Web>) 
     match (peek_first(&stream, deadline).await, tls) {
         (FirstByte::Tls, Some(tls)) => {
             let Some(stream) = handshake(stream, &tls, deadline).await else { return };
-            crate::http::serve(stream, Vec::new(), hub, settings, admitted, web).await;
+            http(stream, Vec::new(), hub, settings, admitted, web).await;
         }
         (FirstByte::Tls, None) => {
             drain(&stream);
             let _ = stream
                 .try_write(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
         }
-        (FirstByte::Plain, _) => crate::http::serve(stream, Vec::new(), hub, settings, admitted, web).await,
+        (FirstByte::Plain, _) => http(stream, Vec::new(), hub, settings, admitted, web).await,
         (FirstByte::Silent | FirstByte::Gone, _) => {}
+    }
+}
+
+/// Serves an HTTP connection; one upgraded to WebSocket becomes a session.
+async fn http<S: Transport + AsyncRead>(
+    stream: S,
+    early: Vec<u8>,
+    hub: HubHandle,
+    settings: SessionSettings,
+    admitted: Admitted,
+    web: Arc<Web>,
+) {
+    if let Some(upgraded) = crate::http::serve(stream, early, &hub, &admitted, web).await {
+        websocket(upgraded.stream, &upgraded.early, upgraded.subprotocol, hub, settings, admitted);
     }
 }
 
 /// Starts the session of a connection upgraded to WebSocket: IRC for the IRCv3
 /// subprotocols, else whatever the first message says (never greeted: a browser's page
 /// speaks first).
-pub(crate) fn websocket<S: Transport>(
+fn websocket<S: Transport>(
     stream: S,
     early: &[u8],
     subprotocol: Subprotocol,

@@ -11,7 +11,6 @@ mod rewind;
 mod routes;
 mod upgrade;
 
-use crate::config::SessionSettings;
 use crate::peers::Admitted;
 use crate::transport::Transport;
 use crate::ws::Subprotocol;
@@ -39,7 +38,8 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// opens another): a page load takes a moment, a scraper reconnects.
 const MAX_LIFETIME: Duration = Duration::from_secs(120);
 
-/// How often an HTTP connection looks whether the server is stopping or its time is up.
+/// How often an HTTP connection looks whether the server is stopping, its time is up, or
+/// its place is wanted.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// What one listener's HTTP serves.
@@ -72,16 +72,27 @@ pub(crate) fn looks_like_http(first: &[u8]) -> bool {
         && line.windows(7).any(|w| w == b" HTTP/1")
 }
 
-/// Serves one HTTP connection until it closes, is upgraded (then it becomes a WebSocket
-/// session), or its time is up. `early` holds the bytes the sniffer already read.
+/// A connection upgraded to WebSocket, handed back to become a session.
+pub(crate) struct Upgraded<S> {
+    /// The connection, after the `101` answer.
+    pub stream: S,
+    /// Bytes the client sent after its handshake request (frames already read).
+    pub early: Vec<u8>,
+    /// What it speaks inside.
+    pub subprotocol: Subprotocol,
+}
+
+/// Serves one HTTP connection until it closes, is upgraded (then it is handed back, to
+/// become a WebSocket session), or its time is up. `early` holds the bytes the sniffer
+/// already read.
 pub(crate) async fn serve<S: Transport + AsyncRead>(
     stream: S,
     early: Vec<u8>,
-    hub: HubHandle,
-    settings: SessionSettings,
-    admitted: Admitted,
+    hub: &HubHandle,
+    admitted: &Admitted,
     web: Arc<Web>,
-) {
+) -> Option<Upgraded<S>> {
+    let peer = admitted.peer();
     let context = Arc::new(Context { web, upgrade: Mutex::new(None) });
     let service = {
         let context = context.clone();
@@ -101,29 +112,30 @@ pub(crate) async fn serve<S: Transport + AsyncRead>(
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
-                    tracing::debug!(peer = %admitted.peer(), error = %e, "HTTP connection ended");
+                    tracing::debug!(%peer, error = %e, "HTTP connection ended");
                 }
                 break;
             }
             () = tokio::time::sleep(CHECK_EVERY), if !ending => {
-                if hub.is_stopped() || Instant::now() >= until {
+                // Its place goes to newer connections when too many wait unregistered, as a
+                // silent chat connection's does.
+                if hub.is_stopped() || Instant::now() >= until || admitted.is_evicted() {
                     ending = true;
                     connection.as_mut().graceful_shutdown();
                 }
             }
         }
     }
-    let upgrade = context.upgrade.lock().ok().and_then(|mut slot| slot.take());
-    let Some((on_upgrade, subprotocol)) = upgrade else { return };
-    let Ok(upgraded) = on_upgrade.await else { return };
+    let (on_upgrade, subprotocol) = context.upgrade.lock().ok().and_then(|mut slot| slot.take())?;
+    let upgraded = on_upgrade.await.ok()?;
     let Ok(parts) = upgraded.downcast::<TokioIo<Rewind<S>>>() else {
-        tracing::warn!("WebSocket upgrade of an unexpected connection type: closed");
-        return;
+        tracing::warn!(%peer, "WebSocket upgrade of an unexpected connection type: closed");
+        return None;
     };
     let (stream, mut early) = parts.io.into_inner().into_parts();
     early.extend_from_slice(&parts.read_buf);
-    tracing::info!(peer = %admitted.peer(), protocol = subprotocol.name().unwrap_or("natter"), "WebSocket connected");
-    crate::listener::websocket(stream, &early, subprotocol, hub, settings, admitted);
+    tracing::info!(%peer, protocol = subprotocol.name().unwrap_or("natter"), "WebSocket connected");
+    Some(Upgraded { stream, early, subprotocol })
 }
 
 #[cfg(test)]

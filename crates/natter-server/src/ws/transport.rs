@@ -45,8 +45,8 @@ pub(crate) struct WsTransport<S> {
     /// Framed bytes the socket has not taken yet.
     framed: Vec<u8>,
     /// The pong owed for the latest ping (one only: RFC 6455 §5.5.3 allows answering the
-    /// latest of several), sent before the next message.
-    pong: Option<decoder::ControlPayload>,
+    /// latest of several), sent before the next message. Boxed: idle connections owe none.
+    pong: Option<Box<decoder::ControlPayload>>,
     /// Decodable input is left (the line buffer was full), or the end is known: the next read
     /// finds it without the socket becoming readable.
     buffered: bool,
@@ -100,7 +100,7 @@ impl<S: Transport> WsTransport<S> {
                     return Ok(Some(()));
                 }
                 Step::Ping(payload) => {
-                    self.pong = Some(payload);
+                    self.pong = Some(Box::new(payload));
                     // Sent now if the socket takes it, else before the next line.
                     match self.send_framed() {
                         Ok(()) => {}
