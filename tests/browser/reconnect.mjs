@@ -8,8 +8,11 @@
 //    once), the two others are sent once.
 // 2. The server killed (SIGKILL) and started again on the same port and database while the
 //    user types: the page reconnects by itself and sends what was typed, once.
+// 3. The same with the page reloaded while the server is down (the browser's error page), and
+//    loaded again once it is back: the typed messages survive in the tab (sessionStorage) and
+//    are sent, once, when the page has logged in again by itself.
 
-import { run, openPage, login, waitMessage, type, check, assertClean, NativeUser, waitText, shownMessages, control, WAIT } from './lib.mjs';
+import { run, openPage, login, waitMessage, type, check, assertClean, NativeUser, waitText, shownMessages, control, URL_, WAIT } from './lib.mjs';
 
 /** Waits until every own message shown is acknowledged (none "sending…"). */
 async function allAcked(page, texts) {
@@ -130,6 +133,31 @@ await run('reconnect', async (browser) => {
   // nat, back, is seen by the page: the page is live on the new server.
   await nat.say('#lobby', 'after the restart');
   await waitMessage(page, 'after the restart', 'nat');
+  await noDoubles(page);
+  assertClean(page);
+
+  // --- 3. The same, with the page reloaded while the server is down. ---
+  nat.close();
+  await control('kill');
+  await page.locator('#status', { hasText: 'Disconnected' }).waitFor({ timeout: WAIT });
+  const reloaded = ['typed, then reloaded 1', 'typed, then reloaded 2'];
+  for (const t of reloaded) await type(page, t);
+  // The server serves the page too: the reload shows the browser's error page...
+  const failed = await page.reload().then(() => false, () => true);
+  check(failed, 'the page reloaded with its server down');
+  await control('start');
+  // ...and the user loads the page again once the server is back.
+  await page.goto(URL_);
+  await page.locator('#app').waitFor({ state: 'visible', timeout: WAIT });
+  await waitText(page, '#conv-title', '#lobby');
+  await allAcked(page, reloaded);
+  nat = await NativeUser.login('nat');
+  nat.send({ type: 'history', room: '#lobby', limit: 500, id: 'h2' });
+  const after = await nat.frame((f) => f.type === 'history' && f.id === 'h2', 'history');
+  for (const t of [...during, ...reloaded]) {
+    const n = after.messages.filter((m) => m.text === t).length;
+    check(n === 1, `"${t}" is stored ${n} times`);
+  }
   await noDoubles(page);
   assertClean(page);
 });
