@@ -212,7 +212,7 @@ fn the_page_works_on_a_390x844_phone() {
 }
 
 #[test]
-fn the_page_keeps_an_account_login_as_a_token_never_the_password() {
+fn the_page_refuses_bad_nicknames_and_keeps_an_account_login_as_a_token_never_the_password() {
     if browser_available() {
         run_script("account");
     }

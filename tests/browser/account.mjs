@@ -1,8 +1,9 @@
-// Accounts from the page: /register makes the nickname an account; the page keeps a resume
+// Logging in from the page: a refused nickname is refused on the form with the reason.
+// Accounts: /register makes the nickname an account; the page keeps a resume
 // token (never the password) and a reload logs in again with it; Sign out forgets it (and
 // revokes it); the login form logs in with the password, and says so when it is wrong.
 
-import { run, openPage, login, type, check, assertClean, waitText, WAIT } from './lib.mjs';
+import { run, openPage, login, type, check, assertClean, waitText, NativeUser, URL_, WAIT } from './lib.mjs';
 
 const PASSWORD = 'correct horse battery';
 
@@ -11,6 +12,18 @@ const kept = (page) => page.evaluate(() => JSON.stringify({ ...localStorage }) +
 
 await run('account', async (browser) => {
   const page = await openPage(browser);
+
+  // Nicknames the server refuses are refused on the form, with the server's reason.
+  const holder = await NativeUser.login('taken');
+  await page.goto(URL_);
+  for (const [nick, reason] of [['9lives', 'a nickname must start with a letter'], ['taken', 'the nickname taken is taken; choose another'], ['ev\u202Eil', 'U+202E']]) {
+    await page.locator('#login-nick').fill(nick);
+    await page.locator('#login-submit').click();
+    await page.locator('#login-error', { hasText: reason }).waitFor({ timeout: WAIT });
+    check(await page.locator('#app').isHidden(), `the chat opened for ${nick}`);
+  }
+  holder.close();
+
   await login(page, 'acct');
   await waitText(page, '#me-account', 'guest');
   await type(page, `/register ${PASSWORD}`);

@@ -102,7 +102,17 @@ class App {
   }
 
   onLoginFailed(message) {
+    // What the refused session showed (a password login refused after the welcome) goes.
+    this.forgetConversations();
     this.showLogin(message);
+  }
+
+  forgetConversations() {
+    this.convs.clear();
+    this.current = null;
+    this.me = '';
+    this.banner('');
+    this.renderSideList();
   }
 
   onLoggedIn(first) {
@@ -137,8 +147,8 @@ class App {
       text.textContent = this.session.loggedInOnce ? 'Reconnecting…' : 'Connecting…';
     } else if (state === 'waiting') {
       if (!this.session.loggedInOnce && $('app').hidden) {
+        // Still trying; the form stays usable to try another nickname.
         this.showLogin(`${detail.why}; trying again…`);
-        $('login-submit').disabled = true;
       }
       const tick = () => {
         const secs = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
@@ -705,10 +715,7 @@ class App {
       local.remove(STORE_NICK);
       local.remove(STORE_ROOMS);
     }
-    this.convs.clear();
-    this.current = null;
-    this.me = '';
-    this.renderSideList();
+    this.forgetConversations();
     this.showLogin(forget ? '' : 'You left the chat.');
   }
 
