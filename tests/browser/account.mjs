@@ -80,5 +80,21 @@ await run('account', async (browser) => {
     return t && t !== old;
   }, token, { timeout: WAIT });
   check(!(await kept(page)).includes(PASSWORD), 'the password is kept after a form login');
+
+  // Between two accounts private messages are stored: after a reload, opening the
+  // conversation brings them back from the server.
+  const pal = await NativeUser.login('pal');
+  pal.send({ type: 'register', password: 'pal password 123', id: 'r' });
+  await pal.frame((f) => f.type === 'account' && f.id === 'r', 'pal registered');
+  pal.send({ type: 'send', to: 'acct', text: 'stored between accounts', id: 'p' });
+  const ack = await pal.frame((f) => f.id === 'p', 'ack');
+  check(ack.type === 'ack' && typeof ack.mid === 'number', `the private message was not stored: ${JSON.stringify(ack)}`);
+  await page.locator('.conv-button[data-key="@pal"]').waitFor({ timeout: WAIT });
+  await page.reload();
+  await waitText(page, '#me-account', 'account acct');
+  check(await page.locator('.conv-button[data-key="@pal"]').count() === 0, 'the conversation list survived the reload');
+  await type(page, '/query pal');
+  await waitText(page, '#conv-title', 'pal');
+  await page.locator('#messages .msg', { hasText: 'stored between accounts' }).waitFor({ timeout: WAIT });
   assertClean(page);
 });
