@@ -55,11 +55,12 @@ struct WebServer {
 }
 
 impl WebServer {
-    fn start(db: &Path, port: u16) -> WebServer {
+    fn start(db: &Path, port: u16, extra: &[&str]) -> WebServer {
         let mut child = Command::new(common::natter_bin())
             .args(["serve", "--tcp", &format!("127.0.0.1:{port}"), "--udp", "off", "--irc", "off"])
             .args(["--msg-rate", "0", "--db"])
             .arg(db)
+            .args(extra)
             .env_remove("NATTER_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -99,16 +100,16 @@ impl Drop for WebServer {
 /// script may ask (`CONTROL kill`, `CONTROL start`) for the server to be killed and started
 /// again on the same port and database; it is told `done kill` / `done start`.
 fn run_script(name: &str) {
-    run_script_with(name, |_| Box::new(move |request| panic!("{name}.mjs asked for {request:?}")));
+    run_script_with(name, &[], |_| Box::new(move |request| panic!("{name}.mjs asked for {request:?}")));
 }
 
-/// [`run_script`], with `other(request, server port)` doing what the script asks beyond
-/// `kill` and `start` (the request without `CONTROL `).
-fn run_script_with<'a>(name: &str, other: impl FnOnce(u16) -> Box<dyn FnMut(&str) + 'a>) {
+/// [`run_script`] with `extra` flags for the server, and `other(server port)` making what
+/// does what the script asks beyond `kill` and `start` (given the request without `CONTROL `).
+fn run_script_with<'a>(name: &str, extra: &[&str], other: impl FnOnce(u16) -> Box<dyn FnMut(&str) + 'a>) {
     let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("natter.db");
-    let mut server = WebServer::start(&db, 0);
+    let mut server = WebServer::start(&db, 0, extra);
     let port = server.port;
     let mut other = other(port);
     let mut script = Command::new("node")
@@ -139,7 +140,7 @@ fn run_script_with<'a>(name: &str, other: impl FnOnce(u16) -> Box<dyn FnMut(&str
                 match line.strip_prefix("CONTROL ") {
                     Some("kill") => server.kill(),
                     Some("start") => {
-                        server = WebServer::start(&db, port);
+                        server = WebServer::start(&db, port, extra);
                         assert_eq!(server.port, port);
                     }
                     Some(request) => other(request),
@@ -228,7 +229,7 @@ fn the_page_chats_with_a_terminal_client_user() {
     }
     let tmux = tmux_util::Tmux::new();
     let tmux = &tmux;
-    run_script_with("tui", move |port| {
+    run_script_with("tui", &[], move |port| {
         let command = format!(
             "env XDG_CONFIG_HOME=/nonexistent-natter-test XDG_DATA_HOME=/nonexistent-natter-test TERM=xterm-256color {} connect 127.0.0.1:{port} --nick termie",
             common::natter_bin().to_str().unwrap()
@@ -245,6 +246,15 @@ fn the_page_chats_with_a_terminal_client_user() {
             }
         })
     });
+}
+
+#[test]
+fn the_page_asks_for_a_servers_password_when_it_has_one() {
+    if browser_available() {
+        run_script_with("server_password", &["--password", "sesame"], |_| {
+            Box::new(|request| panic!("server_password.mjs asked for {request:?}"))
+        });
+    }
 }
 
 /// Not a check: writes the screenshots of docs/web.md (`tests/browser/screenshots.mjs`).

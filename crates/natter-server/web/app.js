@@ -98,13 +98,15 @@ class App {
     $('login-submit').textContent = 'Connecting…';
     const rooms = local.get(STORE_ROOMS);
     this.pendingNick = nick;
-    this.session.start(nick, password, Array.isArray(rooms) ? rooms : [], patient);
+    this.session.start(nick, password, Array.isArray(rooms) ? rooms : [], patient, $('login-server-password').value);
   }
 
-  onLoginFailed(message) {
+  onLoginFailed(message, code) {
     // What the refused session showed (a password login refused after the welcome) goes.
     this.forgetConversations();
+    if (code === 'bad_password' || code === 'too_many_attempts') $('server-password-field').hidden = false;
     this.showLogin(message);
+    if (code === 'bad_password') $('login-server-password').focus();
   }
 
   forgetConversations() {
@@ -118,6 +120,7 @@ class App {
   onLoggedIn(first) {
     local.set(STORE_NICK, this.pendingNick);
     $('login-password').value = '';
+    $('login-server-password').value = '';
     if (!first) return;
     $('login').hidden = true;
     $('app').hidden = false;

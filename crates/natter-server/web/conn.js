@@ -149,8 +149,10 @@ export class Session {
    * at once. `patient`: the nick was this browser's a moment ago (a reload), so a refusal
    * because it is taken is waited out a few times, as after a drop.
    */
-  start(nick, password, rooms = [], patient = false) {
+  start(nick, password, rooms = [], patient = false, serverPassword = null) {
     this.patient = patient;
+    /** The server's own password (`--password`), kept in memory only, for reconnects. */
+    this.serverPassword = serverPassword || null;
     this.rooms = new Map(rooms.filter((r) => typeof r === 'string' && r.startsWith('#')).map((r) => [fold(r), r]));
     this.lastMid.clear();
     this.wantedNick = nick;
@@ -229,6 +231,7 @@ export class Session {
 
   sendHello() {
     const hello = { type: 'hello', v: 1, nick: this.nick, client_secret: this.clientSecret, id: 'hello' };
+    if (this.serverPassword) hello.password = this.serverPassword;
     const saved = savedLogin();
     if (this.password) {
       hello.account = this.wantedNick;
@@ -558,7 +561,7 @@ export class Session {
         if (this.nickWaits > NICK_WAITS) {
           if (!this.loggedInOnce) {
             this.stop();
-            this.app.onLoginFailed(f.message);
+            this.app.onLoginFailed(f.message, f.code);
             return true;
           }
           this.nick = `${this.nick}_`;
@@ -569,7 +572,7 @@ export class Session {
       }
       if (!this.loggedInOnce || LOGIN_FATAL.has(f.code)) {
         this.stop();
-        this.app.onLoginFailed(f.message);
+        this.app.onLoginFailed(f.message, f.code);
         return true;
       }
       return false;
@@ -578,7 +581,7 @@ export class Session {
     if (this.password) {
       this.password = null;
       this.stop();
-      this.app.onLoginFailed(f.message);
+      this.app.onLoginFailed(f.message, f.code);
       return true;
     }
     return false;
