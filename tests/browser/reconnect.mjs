@@ -146,8 +146,16 @@ await run('reconnect', async (browser) => {
   const failed = await page.reload().then(() => false, () => true);
   check(failed, 'the page reloaded with its server down');
   await control('start');
-  // ...and the user loads the page again once the server is back.
-  await page.goto(URL_);
+  // ...and the user loads the page again once the server is back. (Chromium may still be
+  // committing its error page, which interrupts a navigation: then the user tries again.)
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await page.goto(URL_);
+      break;
+    } catch (e) {
+      if (attempt >= 5 || !String(e).includes('interrupted by another navigation')) throw e;
+    }
+  }
   await page.locator('#app').waitFor({ state: 'visible', timeout: WAIT });
   await waitText(page, '#conv-title', '#lobby');
   await allAcked(page, reloaded);

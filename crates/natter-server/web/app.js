@@ -223,7 +223,7 @@ class App {
       notice: !!m.notice,
       mention: !own && c.kind === 'room' && mentions(String(m.text ?? ''), this.me),
     });
-    const appended = this.insertByMid(c, it);
+    const appended = this.insertByMid(c, it) === c.items.length - 1;
     if (live && !own) this.noteUnread(c, it, live === true);
     if (c === this.current) {
       if (appended) this.appendNode(it);
@@ -234,7 +234,7 @@ class App {
   }
 
   /** Inserts `it` after every message with a smaller id (pending own messages stay last);
-   * true when it went at the end. */
+   * returns where it went. */
   insertByMid(c, it) {
     let i = c.items.length;
     if (typeof it.mid === 'number') {
@@ -247,10 +247,12 @@ class App {
     c.items.splice(i, 0, it);
     if (c.items.length > KEEP_MAX) {
       // The oldest go; scrolling up fetches them again.
-      for (const old of c.items.splice(0, c.items.length - KEEP_MAX)) c.mids.delete(old.mid);
+      const gone = c.items.splice(0, c.items.length - KEEP_MAX);
+      for (const old of gone) c.mids.delete(old.mid);
       c.hasOlder = true;
+      i -= gone.length;
     }
-    return i === c.items.length - 1;
+    return i;
   }
 
   noteUnread(c, it, notify) {
@@ -386,7 +388,8 @@ class App {
   onAcked(out, ack) {
     const [c, it] = this.findPending(out.cid);
     if (!c) return;
-    c.items.splice(c.items.indexOf(it), 1);
+    const was = c.items.indexOf(it);
+    c.items.splice(was, 1);
     if (typeof ack.mid === 'number' && c.mids.has(ack.mid)) {
       // Stored before the connection dropped and fetched back already: shown once.
       if (c === this.current) this.renderLog();
@@ -396,10 +399,23 @@ class App {
     it.pending = false;
     it.mid = ack.mid;
     it.ts = ack.ts ?? it.ts;
-    this.insertByMid(c, it);
+    const now = this.insertByMid(c, it);
+    if (c === this.current) {
+      // Usually it stays where it was shown: updated in place, the log is not rebuilt.
+      if (now === was && it.node?.isConnected) this.markSent(it);
+      else this.renderLog();
+    }
     if (ack.away) this.line(c, `${c.name} is away: ${ack.away}`, 'info');
     if (ack.offline) this.line(c, `${c.name} is offline: your message waits for their next login`, 'info');
-    if (c === this.current) this.renderLog();
+  }
+
+  /** A shown message of ours, now acknowledged: no longer faded, with the server's id and time. */
+  markSent(it) {
+    const node = it.node;
+    node.classList.remove('pending');
+    if (typeof it.mid === 'number') node.dataset.mid = String(it.mid);
+    node.querySelector('.state')?.remove();
+    for (const t of node.querySelectorAll('time')) t.replaceWith(timeNode(it.ts, t.classList.contains('margin-time')));
   }
 
   onSendFailed(out, why) {
