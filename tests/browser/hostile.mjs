@@ -46,6 +46,16 @@ await run('hostile', async (browser) => {
   const privateLinks = await page.$$eval('#messages a', (as) => as.map((a) => a.href));
   check(privateLinks.length === 1 && privateLinks[0] === 'http://evil.example/', `private links ${privateLinks}`);
 
+  // A room name may hold markup too (no spaces): listed, joined and shown as text.
+  const evilRoom = '#<img/src=x/onerror=window.__pwned=17>';
+  await mallory.join(evilRoom);
+  await type(page, '/rooms');
+  const listed = page.locator('#messages .line', { hasText: evilRoom });
+  await listed.waitFor({ timeout: WAIT });
+  await listed.locator('button').click();
+  await waitText(page, '#conv-title', evilRoom);
+  await page.locator(`.conv-button[aria-label="${evilRoom}"]`).waitFor({ timeout: WAIT });
+
   await openConv(page, '#lobby');
   for (const p of PAYLOADS) await waitMessage(page, p, 'mallory');
   const found = await page.evaluate(() => ({

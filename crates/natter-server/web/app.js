@@ -947,6 +947,7 @@ const FRAMES = {
     this.addMessage(c, f, true);
   },
   history(f, meta) {
+    if (typeof f.room !== 'string') return;
     const isRoom = f.room.startsWith('#');
     const c = this.convs.get(isRoom ? fold(f.room) : `@${fold(f.room)}`);
     if (!c) return;
@@ -1079,6 +1080,7 @@ const FRAMES = {
     if (c === this.current) this.renderMembers();
   },
   members(f) {
+    if (!Array.isArray(f.nicks)) return;
     const place = f.room ?? 'online';
     const more = f.more ? ` and more (${f.count} in all)` : '';
     this.lineHere(`${place} (${f.count ?? f.nicks.length}): ${f.nicks.join(', ')}${more}`, 'info');
@@ -1095,6 +1097,7 @@ const FRAMES = {
     }
   },
   ignoring(f) {
+    if (!Array.isArray(f.nicks)) return;
     this.lineHere(f.nicks.length ? `you ignore: ${f.nicks.join(', ')}` : 'you ignore nobody', 'info');
   },
   ignore_mode(f) {

@@ -219,7 +219,13 @@ export class Session {
         return;
       }
       if (frame === null || typeof frame !== 'object' || typeof frame.type !== 'string') return;
-      this.onFrame(frame);
+      try {
+        this.onFrame(frame);
+      } catch (e) {
+        // A frame this page does not understand (a newer server?) costs that frame only.
+        console.warn('natter: could not handle a frame', frame, e);
+        this.app.onProblem(`could not show a "${frame.type}" frame from the server`);
+      }
     };
     ws.onclose = (ev) => {
       if (gen !== this.generation) return;
