@@ -223,7 +223,7 @@ export class Session {
         this.onFrame(frame);
       } catch (e) {
         // A frame this page does not understand (a newer server?) costs that frame only.
-        console.warn('natter: could not handle a frame', frame, e);
+        console.error('natter: could not handle a frame', frame, e);
         this.app.onProblem(`could not show a "${frame.type}" frame from the server`);
       }
     };
