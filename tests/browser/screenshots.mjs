@@ -53,6 +53,7 @@ await run('screenshots', async (browser) => {
   await waitMessage(phone, 'erin, the onboarding doc: https://example.org/onboarding');
   await type(phone, 'thanks both! reading it now');
   await phone.waitForFunction(() => document.querySelectorAll('#messages .msg.pending').length === 0, null, { timeout: WAIT });
+  await phone.mouse.move(0, 0);
   await phone.screenshot({ path: path.join(out, 'web-phone.png') });
   await phone.locator('#drawer-open').tap();
   await phone.locator('#sidebar').waitFor({ state: 'visible', timeout: WAIT });
