@@ -601,6 +601,8 @@ class App {
     const list = $('messages');
     const fromBottom = log.scrollHeight - log.scrollTop;
     const atBottom = this.stickToBottom;
+    // A rebuilt log is not news: screen readers announce only what is added to it later.
+    log.setAttribute('aria-busy', 'true');
     this.lastDay = null;
     this.lastFrom = null;
     const nodes = [];
@@ -613,6 +615,7 @@ class App {
     list.replaceChildren(...nodes);
     if (atBottom) this.scrollToBottom();
     else log.scrollTop = log.scrollHeight - fromBottom;
+    requestAnimationFrame(() => log.setAttribute('aria-busy', 'false'));
   }
 
   /** Appends one item at the end of the shown log. */
@@ -1027,6 +1030,8 @@ const FRAMES = {
     if (was === fold(this.me)) {
       this.me = f.new;
       $('me-nick').textContent = f.new;
+      // A nick protection notice was about the old nick.
+      this.banner('');
       this.lineHere(`you are now known as ${f.new}`, 'info');
     }
     for (const c of roomsWith(this, f.old)) {
