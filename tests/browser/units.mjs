@@ -39,6 +39,7 @@ assert.deepEqual(parseInput('/away lunch', room).frame, { type: 'away', text: 'l
 assert.deepEqual(parseInput('/back', room).frame, { type: 'away' });
 assert.deepEqual(parseInput('/login ann correct horse', room), { do: 'frame', frame: { type: 'login', name: 'ann', password: 'correct horse' }, secret: true });
 assert.deepEqual(parseInput('/QUIT bye all', room), { do: 'quit', reason: 'bye all' });
+assert.deepEqual(parseInput('/history', room), { do: 'older' });
 
 // Mistakes: the usage line, nothing sent.
 fails('/me', room, 'usage: /me does something');

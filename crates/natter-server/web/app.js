@@ -332,6 +332,10 @@ class App {
       case 'help':
         for (const [cmd, what] of HELP) this.lineHere(`${cmd.padEnd(26)} ${what}`, 'help');
         return;
+      case 'older':
+        if (!this.current?.hasOlder) return this.lineHere('no older messages here', 'info');
+        this.loadOlder(this.current);
+        return;
       case 'clear':
         if (this.current) {
           this.current.items = [];

@@ -29,6 +29,7 @@ export const HELP = [
   ['/login nick password', 'log in to your account'],
   ['/logout', 'log out of your account'],
   ['/passwd old new', "change your account's password"],
+  ['/history', 'load older messages (as scrolling up does)'],
   ['/clear', 'clear this conversation on this page (nothing is deleted)'],
   ['/quit [reason]', 'leave the chat'],
   ['/help', 'this help'],
@@ -184,6 +185,8 @@ export function parseInput(line, current) {
     }
     case 'clear':
       return { do: 'clear' };
+    case 'history': case 'hist':
+      return { do: 'older' };
     case 'quit': case 'exit': case 'q': case 'bye':
       return { do: 'quit', reason: rest ?? undefined };
     default:
