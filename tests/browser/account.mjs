@@ -96,5 +96,22 @@ await run('account', async (browser) => {
   await type(page, '/query pal');
   await waitText(page, '#conv-title', 'pal');
   await page.locator('#messages .msg', { hasText: 'stored between accounts' }).waitFor({ timeout: WAIT });
+
+  // A drop the server does not notice (its side of the connection stays open) leaves a
+  // session holding the nick: the page comes back under another nick, and, logged in to the
+  // account by its token, takes its nick back.
+  const routes = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    routes.push({ ws, server });
+  });
+  await page.reload();
+  await waitText(page, '#me-account', 'account acct');
+  check(routes.length === 1, `${routes.length} routed connections`);
+  routes[0].ws.close({ code: 1006, reason: 'network down' });
+  await page.locator('#status', { hasText: 'Disconnected' }).waitFor({ timeout: WAIT });
+  await waitText(page, '#me-nick', 'acct');
+  await page.locator('#messages .line', { hasText: 'you are now known as acct' }).waitFor({ timeout: WAIT * 2 });
+  await waitText(page, '#me-account', 'account acct');
   assertClean(page);
 });

@@ -601,6 +601,11 @@ export class Session {
     }
     this.account = f.account;
     const fromHello = f.id === 'hello';
+    if (fromHello && fold(this.nick) !== fold(this.wantedNick) && fold(f.account) === fold(this.wantedNick)) {
+      // Logged in as the account whose nick our dropped session still held (we came back as
+      // nick_): the server gives it back to its owner.
+      this.write({ type: 'nick', nick: this.wantedNick });
+    }
     if (fromHello && this.password) {
       // Logged in with the password: from now on a token stands for it.
       this.password = null;
