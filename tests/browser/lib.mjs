@@ -52,7 +52,8 @@ export async function run(name, body, deadlineMs = 120_000) {
 
 /**
  * A page on the server, watched for what must never happen: a script error, a
- * Content-Security-Policy violation (inline script or style), a request to another origin.
+ * Content-Security-Policy violation (inline script or style), a file the server does not have
+ * (an error status), a request to another origin.
  */
 export async function openPage(browser, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
@@ -61,9 +62,13 @@ export async function openPage(browser, options = {}) {
   page.problems = [];
   page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/WebSocket connection|ERR_CONNECTION_REFUSED|Failed to load resource/.test(m.text())) {
+    // A server the test killed refuses connections: expected then, and only that.
+    if (m.type() === 'error' && !/ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/.test(m.text())) {
       page.problems.push(`console error: ${m.text()}`);
     }
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400) page.problems.push(`${r.status()} for ${r.url()}`);
   });
   page.on('request', (r) => {
     const u = new URL(r.url());
