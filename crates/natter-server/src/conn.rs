@@ -285,7 +285,7 @@ async fn write_backlog<D: Door, S: Transport>(
 ) -> bool {
     let bye = bye.map(|reason| Event::Bye { reason });
     loop {
-        if !write_rest(stream, &rest).await {
+        if !write_encoded(stream, &rest).await {
             return false;
         }
         if batch.is_empty() {
@@ -298,6 +298,21 @@ async fn write_backlog<D: Door, S: Transport>(
             Written::PeerGone => return false,
         };
     }
+}
+
+/// [`write_rest`] for bytes already in the transport's encoding (a batch's rest).
+async fn write_encoded<S: Transport>(stream: &mut S, bytes: &[u8]) -> bool {
+    let all = async {
+        let mut written = 0;
+        while written < bytes.len() {
+            match poll_fn(|cx| stream.poll_write_encoded(cx, &bytes[written..])).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => written += n,
+            }
+        }
+        stream.flush().await
+    };
+    matches!(timeout(WRITE_TIMEOUT, all).await, Ok(Ok::<(), io::Error>(())))
 }
 
 /// Waits until the peer took the rest (and whatever the transport still holds, e.g. TLS
