@@ -6,15 +6,11 @@
 //! the bench does not run out of local ports.
 
 use crate::Context;
-use crate::conn::LineReader;
-use crate::dialect::Handshake;
 use crate::stats::{self, Latency, LatencySummary};
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
 
 /// Options of the connect scenario.
 #[derive(Debug, Clone, clap::Args)]
@@ -208,28 +204,11 @@ async fn one(ctx: &Context, nick: &str) -> anyhow::Result<Duration> {
     let p = ctx.target.protocol;
     let started = Instant::now();
     let session = async {
-        let mut stream = TcpStream::connect(ctx.target.addr)
-            .await
-            .with_context(|| format!("cannot connect to {}", ctx.target.addr))?;
-        stream.set_nodelay(true)?;
-        stream.write_all(&p.login(nick)).await?;
-        let (read, mut write) = stream.into_split();
-        let mut reader = LineReader::new(read, 4096);
-        'login: loop {
-            while let Some(line) = reader.next_line() {
-                match p.login_step(line) {
-                    Handshake::Done => break 'login,
-                    Handshake::Continue(None) => {}
-                    Handshake::Continue(Some(reply)) => write.write_all(&reply).await?,
-                    Handshake::Failed(why) => bail!("{nick}: login refused: {why}"),
-                }
-            }
-            if reader.fill().await? == 0 {
-                bail!("{nick}: the server closed the connection during login");
-            }
-        }
+        let (mut reader, mut write) = crate::conn::connect(&ctx.target, nick, 4096).await?;
+        write.send(&p.login(nick)).await?;
+        crate::conn::handshake(&mut reader, &mut write, nick, "login", |line| p.login_step(line)).await?;
         let took = started.elapsed();
-        write.write_all(&p.quit()).await?;
+        write.send(&p.quit()).await?;
         // Wait (briefly) for the server to close first; see the module comment.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             while !matches!(reader.fill().await, Ok(0) | Err(_)) {

@@ -1,4 +1,5 @@
-//! Wire dialects the bench can speak: natter's native JSON frames or plain IRC.
+//! Wire dialects the bench can speak: natter's native JSON frames or plain IRC, each over TCP
+//! or over WebSocket (the framing itself is in [`crate::websocket`] and [`crate::conn`]).
 //!
 //! Every scenario needs the same five things from a protocol: log in, join a room, send a
 //! message, recognise a delivered message cheaply, and answer keep-alives. Keeping them behind
@@ -19,6 +20,53 @@ pub enum Protocol {
     Native,
     /// RFC 1459/2812 IRC (NICK/USER, JOIN, PRIVMSG).
     Irc,
+    /// natter's JSON frames over WebSocket (`GET /ws`, no subprotocol): one frame per text
+    /// message, as the web page speaks.
+    Ws,
+    /// IRC over WebSocket (`text.ircv3.net`): one line per text message.
+    WsIrc,
+}
+
+/// What is said on the wire, whatever carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// natter's JSON frames.
+    Native,
+    /// IRC lines.
+    Irc,
+}
+
+impl Protocol {
+    /// The dialect spoken: WebSocket carries the same frames and lines as TCP.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Protocol::Native | Protocol::Ws => Dialect::Native,
+            Protocol::Irc | Protocol::WsIrc => Dialect::Irc,
+        }
+    }
+
+    /// Whether the session runs over WebSocket.
+    pub fn over_websocket(self) -> bool {
+        matches!(self, Protocol::Ws | Protocol::WsIrc)
+    }
+
+    /// The WebSocket subprotocol to ask for (none for native JSON: its first message tells).
+    pub fn subprotocol(self) -> Option<&'static str> {
+        match self {
+            Protocol::WsIrc => Some("text.ircv3.net"),
+            _ => None,
+        }
+    }
+
+    /// The name `--protocol` takes, for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Native => "native",
+            Protocol::Irc => "irc",
+            Protocol::Ws => "ws",
+            Protocol::WsIrc => "ws-irc",
+        }
+    }
 }
 
 /// What a line received during login or join means for the handshake.
@@ -54,8 +102,8 @@ pub enum Incoming<'a> {
 impl Protocol {
     /// Bytes that start a session under `nick`.
     pub fn login(self, nick: &str) -> Vec<u8> {
-        match self {
-            Protocol::Native => client_frame_line(&ClientFrame::Hello {
+        match self.dialect() {
+            Dialect::Native => client_frame_line(&ClientFrame::Hello {
                 v: natter_proto::PROTOCOL_VERSION,
                 nick: nick.to_string(),
                 password: None,
@@ -65,20 +113,20 @@ impl Protocol {
                 client_secret: None,
                 id: None,
             }),
-            Protocol::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :natter bench\r\n").into_bytes(),
+            Dialect::Irc => format!("NICK {nick}\r\nUSER {nick} 0 * :natter bench\r\n").into_bytes(),
         }
     }
 
     /// Classifies a line received while waiting for the login to complete.
     pub fn login_step(self, line: &[u8]) -> Handshake {
-        match self {
-            Protocol::Native => match parse_server_frame(line) {
+        match self.dialect() {
+            Dialect::Native => match parse_server_frame(line) {
                 Ok(ServerFrame::Welcome { .. }) => Handshake::Done,
                 Ok(ServerFrame::Error { message, .. }) => Handshake::Failed(message.into_owned()),
                 Ok(ServerFrame::Bye { reason }) => Handshake::Failed(reason.into_owned()),
                 _ => Handshake::Continue(None),
             },
-            Protocol::Irc => {
+            Dialect::Irc => {
                 let msg = IrcLine::parse(line);
                 match msg.command {
                     b"001" => Handshake::Done,
@@ -95,12 +143,12 @@ impl Protocol {
 
     /// Bytes that join `room`, or `None` when the login already put us there (native `#lobby`).
     pub fn join(self, room: &str) -> Option<Vec<u8>> {
-        match self {
-            Protocol::Native if room == LOBBY => None,
-            Protocol::Native => {
+        match self.dialect() {
+            Dialect::Native if room == LOBBY => None,
+            Dialect::Native => {
                 Some(client_frame_line(&ClientFrame::Join { room: room.to_string(), key: None, id: None }))
             }
-            Protocol::Irc => Some(format!("JOIN {room}\r\n").into_bytes()),
+            Dialect::Irc => Some(format!("JOIN {room}\r\n").into_bytes()),
         }
     }
 
@@ -108,8 +156,8 @@ impl Protocol {
     /// start in the lobby, the awaited line is the lobby's `joined` frame that follows
     /// `welcome`, so this is also called when [`Protocol::join`] returned `None`.
     pub fn join_step(self, line: &[u8], room: &str) -> Handshake {
-        match self {
-            Protocol::Native => {
+        match self.dialect() {
+            Dialect::Native => {
                 // `joined` frames can be large (members, history); only parse those and errors.
                 if !(line.starts_with(br#"{"type":"joined""#) || line.starts_with(br#"{"type":"error""#)) {
                     return Handshake::Continue(None);
@@ -122,7 +170,7 @@ impl Protocol {
                     _ => Handshake::Continue(None),
                 }
             }
-            Protocol::Irc => {
+            Dialect::Irc => {
                 let msg = IrcLine::parse(line);
                 match msg.command {
                     // End of NAMES for our room: the join is complete and we are listed. (A
@@ -146,8 +194,8 @@ impl Protocol {
     /// Appends one message to `room` carrying `text` onto `out`. `cid` makes native sends
     /// idempotent; IRC has no equivalent and ignores it.
     pub fn write_send(self, out: &mut Vec<u8>, room: &str, text: &str, cid: &str) {
-        match self {
-            Protocol::Native => out.extend_from_slice(&client_frame_line(&ClientFrame::Send {
+        match self.dialect() {
+            Dialect::Native => out.extend_from_slice(&client_frame_line(&ClientFrame::Send {
                 room: Some(room.to_string()),
                 to: None,
                 text: text.to_string(),
@@ -156,7 +204,7 @@ impl Protocol {
                 cid: Some(cid.to_string()),
                 id: None,
             })),
-            Protocol::Irc => {
+            Dialect::Irc => {
                 out.extend_from_slice(b"PRIVMSG ");
                 out.extend_from_slice(room.as_bytes());
                 out.extend_from_slice(b" :");
@@ -168,9 +216,9 @@ impl Protocol {
 
     /// Bytes that end the session politely.
     pub fn quit(self) -> Vec<u8> {
-        match self {
-            Protocol::Native => client_frame_line(&ClientFrame::Quit { reason: Some("bench done".into()) }),
-            Protocol::Irc => b"QUIT :bench done\r\n".to_vec(),
+        match self.dialect() {
+            Dialect::Native => client_frame_line(&ClientFrame::Quit { reason: Some("bench done".into()) }),
+            Dialect::Irc => b"QUIT :bench done\r\n".to_vec(),
         }
     }
 
@@ -178,9 +226,9 @@ impl Protocol {
     /// their first bytes and their text is sliced out without a JSON parse: at millions of
     /// deliveries per second a full parse would make the load generator the bottleneck.
     pub fn classify(self, line: &[u8]) -> Incoming<'_> {
-        match self {
-            Protocol::Native => classify_native(line),
-            Protocol::Irc => classify_irc(line),
+        match self.dialect() {
+            Dialect::Native => classify_native(line),
+            Dialect::Irc => classify_irc(line),
         }
     }
 }

@@ -8,7 +8,7 @@
 use crate::Context;
 use crate::conn::{LineReader, Session};
 use crate::conn::{ReadHalf, WriteHalf};
-use crate::dialect::{Incoming, Protocol};
+use crate::dialect::{Dialect, Incoming, Protocol};
 use crate::payload::{self, Payload, Phase};
 use crate::stats::{self, CpuTicks, Latency, LatencySummary};
 use anyhow::bail;
@@ -137,8 +137,13 @@ impl FanoutReport {
             pace += &format!(", window {w}");
         }
         let mut t = format!(
-            "fanout: {} clients, {} senders x {} messages ({pace}, {} B text), {:?} protocol, {}\n",
-            a.clients, a.senders, a.messages, a.size, self.protocol, self.addr
+            "fanout: {} clients, {} senders x {} messages ({pace}, {} B text), {} protocol, {}\n",
+            a.clients,
+            a.senders,
+            a.messages,
+            a.size,
+            self.protocol.name(),
+            self.addr
         );
         t += &format!(
             "deliveries     {} of {} expected: {} lost, {} out of order, {} disconnects, {} errors\n",
@@ -194,7 +199,7 @@ impl FanoutReport {
         let json = serde_json::json!({
             "scenario": "fanout",
             "addr": self.addr,
-            "protocol": format!("{:?}", self.protocol).to_lowercase(),
+            "protocol": self.protocol.name(),
             "clients": a.clients,
             "senders": a.senders,
             "messages": a.messages,
@@ -307,7 +312,7 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     if args.window == Some(0) {
         bail!("--window must be at least 1");
     }
-    if args.window.is_some() && ctx.common.protocol == Protocol::Irc {
+    if args.window.is_some() && ctx.common.protocol.dialect() == Dialect::Irc {
         bail!("--window needs acknowledgements, which IRC does not send; use --rate with IRC");
     }
     let drain = crate::secs("--drain", args.drain)?;
@@ -641,6 +646,9 @@ async fn receive(
         for reply in pongs.drain(..) {
             let _ = crate::conn::send(&mut *writer.writer.lock().await, &reply).await;
         }
+        if let Some(ping) = reader.take_pong() {
+            let _ = writer.writer.lock().await.pong(ping.as_slice()).await;
+        }
         tokio::select! {
             biased;
             _ = stop.changed() => break,
@@ -648,7 +656,8 @@ async fn receive(
                 Ok(0) | Err(_) => {
                     if !*stop.borrow() {
                         shared.disconnects.fetch_add(1, Ordering::Relaxed);
-                        shared.problem("the server closed a connection without a reason".into());
+                        let why = reader.close_reason().unwrap_or_else(|| "without a reason".into());
+                        shared.problem(format!("the server closed a connection: {why}"));
                     }
                     break;
                 }

@@ -5,13 +5,13 @@
 //! the join notices they receive never back up into the server.
 
 use crate::Context;
-use crate::conn::Session;
+use crate::conn::{LineReader, ReadHalf, Session, WriteHalf};
+use crate::dialect::{Dialect, Incoming, Protocol};
 use crate::stats;
 use anyhow::bail;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt as _;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::watch;
 
@@ -144,9 +144,15 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
         args.retries,
         ctx.deadline,
         &ctx.progress,
-        move |_, (reader, mut writer): Session| {
+        move |_, (mut reader, mut writer): Session| {
             let dropped = task_dropped.clone();
             let mut stop = stop_rx.clone();
+            if protocol.over_websocket() {
+                // Frames must be decoded to answer pings and see the close: the connection's
+                // own reader does it, its handshake buffer swapped for a small one.
+                reader.shrink_buffer(WS_HOLD_BUFFER);
+                return tokio::spawn(hold_messages(reader, writer, protocol, stop, dropped));
+            }
             // Drop the handshake buffer (it may have grown for a large member list) and keep
             // only a small one: thousands of these are held at once.
             let read = match reader.into_inner() {
@@ -156,7 +162,7 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
                 }
             };
             tokio::spawn(async move {
-                let irc = protocol == crate::dialect::Protocol::Irc;
+                let irc = protocol.dialect() == Dialect::Irc;
                 let mut tail = Vec::new();
                 let mut replies = Vec::new();
                 loop {
@@ -174,7 +180,7 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
                     }
                     // IRC servers ping idle clients; answer so they are not dropped.
                     for reply in replies.drain(..) {
-                        let _ = writer.write_all(&reply).await;
+                        let _ = crate::conn::send(&mut writer, &reply).await;
                     }
                 }
                 drop((read, writer));
@@ -231,7 +237,7 @@ async fn hold_tls(
     dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     use tokio::io::AsyncReadExt as _;
-    let irc = protocol == crate::dialect::Protocol::Irc;
+    let irc = protocol.dialect() == Dialect::Irc;
     let (mut tail, mut buf) = (Vec::new(), vec![0u8; 1024]);
     loop {
         let n = tokio::select! {
@@ -250,6 +256,44 @@ async fn hold_tls(
                 }
             }
             Ok(_) => {}
+        }
+    }
+}
+
+/// Read buffer kept per held WebSocket connection (it grows for a longer message).
+const WS_HOLD_BUFFER: usize = 1024;
+
+/// Holds a WebSocket connection open: reads its messages until `stop`, answering WebSocket
+/// pings, and IRC PINGs with `ws-irc`.
+async fn hold_messages(
+    mut reader: LineReader<ReadHalf>,
+    mut writer: WriteHalf,
+    protocol: Protocol,
+    mut stop: watch::Receiver<bool>,
+    dropped: Arc<AtomicU64>,
+) {
+    let irc = protocol.dialect() == Dialect::Irc;
+    let mut replies = Vec::new();
+    loop {
+        while let Some(line) = reader.next_line() {
+            if irc && let Incoming::Ping(reply) = protocol.classify(line) {
+                replies.push(reply);
+            }
+        }
+        for reply in replies.drain(..) {
+            let _ = crate::conn::send(&mut writer, &reply).await;
+        }
+        if let Some(ping) = reader.take_pong() {
+            let _ = writer.pong(ping.as_slice()).await;
+        }
+        let read = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            r = reader.fill() => r,
+        };
+        if !matches!(read, Ok(n) if n > 0) {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
     }
 }

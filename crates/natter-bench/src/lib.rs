@@ -21,6 +21,7 @@ pub mod idle;
 pub mod payload;
 pub mod soak;
 pub mod stats;
+pub mod websocket;
 
 use anyhow::Context as _;
 use dialect::Protocol;
@@ -56,8 +57,9 @@ pub struct Common {
     /// Server address, HOST:PORT.
     #[arg(long, global = true, default_value = "127.0.0.1:7878")]
     pub addr: String,
-    /// Wire dialect: natter's native JSON frames, or IRC.
-    #[arg(long, global = true, value_enum, default_value_t = Protocol::Native)]
+    /// Wire dialect: natter's native JSON frames, IRC, or either over WebSocket (`ws`: JSON
+    /// frames on `GET /ws`; `ws-irc`: IRC with the `text.ircv3.net` subprotocol).
+    #[arg(long, visible_alias = "proto", global = true, value_enum, default_value_t = Protocol::Native)]
     pub protocol: Protocol,
     /// Room to use (native sessions start in #lobby; another room is joined explicitly).
     #[arg(long, global = true, default_value = dialect::LOBBY)]

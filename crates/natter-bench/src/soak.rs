@@ -209,7 +209,7 @@ impl SoakReport {
         let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
         let mut t = format!(
             "soak: {} clients in {} rooms (and the lobby), {} msg/s per room ({:.0} msg/s), {} slow readers \
-             in {} rooms each, {} s, {:?} protocol, {}\n",
+             in {} rooms each, {} s, {} protocol, {}\n",
             a.clients,
             a.rooms,
             a.rate,
@@ -217,7 +217,7 @@ impl SoakReport {
             a.slow,
             a.slow_rooms.min(a.rooms),
             a.duration,
-            self.protocol,
+            self.protocol.name(),
             self.addr
         );
         t += &format!("setup          {} connected in {:.1} s\n", self.connected, self.setup.as_secs_f64());
@@ -320,7 +320,7 @@ impl SoakReport {
         let json = serde_json::json!({
             "scenario": "soak",
             "addr": self.addr,
-            "protocol": format!("{:?}", self.protocol).to_lowercase(),
+            "protocol": self.protocol.name(),
             "clients": a.clients,
             "rooms": a.rooms,
             "rate": a.rate,

@@ -179,12 +179,17 @@ pub async fn keep_up(
         for reply in pongs.drain(..) {
             let _ = crate::conn::send(&mut *link.writer.lock().await, &reply).await;
         }
+        if let Some(ping) = reader.take_pong() {
+            let _ = link.writer.lock().await.pong(ping.as_slice()).await;
+        }
         if closed.is_none() {
             tokio::select! {
                 biased;
                 _ = stop.changed() => return end,
                 r = reader.fill() => match r {
-                    Ok(0) => closed = Some("the server closed the connection without a reason".into()),
+                    Ok(0) => closed = Some(reader.close_reason().unwrap_or_else(|| {
+                        "the server closed the connection without a reason".into()
+                    })),
                     Err(e) => closed = Some(format!("connection error: {e:#}")),
                     Ok(_) => now = shared.now_ns(),
                 },
