@@ -20,7 +20,8 @@ ulimit -n 20000 2>/dev/null || true
 # Starts BINARY as a server; sets PID once it listens.
 start() {
     local bin="$1"
-    rm -f "$work"/bench.db*
+    # Removed first: the new server truncates it only once it runs, after the wait below began.
+    rm -f "$work"/bench.db* "$work/server.out"
     taskset -c 0 "$bin" serve --tcp "127.0.0.1:$port" --udp off --irc off --db "$work/bench.db" \
         --msg-rate 0 --outbox 1000000 >"$work/server.out" 2>/dev/null &
     PID=$!
