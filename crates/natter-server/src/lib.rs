@@ -12,6 +12,7 @@ pub mod fd_limit;
 mod keepalive;
 pub mod limits;
 mod listener;
+pub mod metrics;
 pub mod peers;
 mod throttled_log;
 pub mod tls;
@@ -81,6 +82,8 @@ pub struct Server {
     /// The certificate in use, when TLS is on: [`Server::reload_tls`] swaps it.
     tls: Option<Arc<tls::Tls>>,
     hub: HubHandle,
+    /// `/metrics`, `/healthz` and `/readyz`.
+    ops: Arc<metrics::Ops>,
     stop: watch::Sender<bool>,
     alive: Alive,
     all_gone: tokio::sync::mpsc::Receiver<()>,
@@ -128,6 +131,7 @@ impl Server {
             unix: None,
             tls: tls.clone(),
             hub: hub.clone(),
+            ops: Arc::new(metrics::Ops::new(hub.clone())),
             stop,
             alive,
             all_gone,
@@ -223,6 +227,11 @@ impl Server {
         tls.reload().inspect_err(|e| {
             tracing::error!(error = %e, "TLS certificate not reloaded; still serving the previous one");
         })
+    }
+
+    /// The server's metrics and readiness check, as `/metrics` and `/readyz` answer them.
+    pub fn ops(&self) -> &Arc<metrics::Ops> {
+        &self.ops
     }
 
     /// The SHA-256 fingerprint of the certificate new TLS handshakes get, when TLS is on.

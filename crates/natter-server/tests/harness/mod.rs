@@ -64,6 +64,11 @@ impl TestServer {
         }
     }
 
+    /// What `/metrics` and `/readyz` answer.
+    pub fn ops(&self) -> &std::sync::Arc<natter_server::metrics::Ops> {
+        self.server.ops()
+    }
+
     /// Reads the TLS certificate again, as SIGHUP does.
     pub fn reload_tls(&self) -> Result<(), natter_server::tls::CertError> {
         self.server.reload_tls()

@@ -252,9 +252,10 @@ impl Door for IrcDoor {
             return Flow::Continue;
         }
         match self.ping_sent {
-            Some(sent) if sent.elapsed() >= PING_TIMEOUT => {
-                Flow::Close(format!("Ping timeout: {} seconds", (PING_AFTER + PING_TIMEOUT).as_secs()))
-            }
+            Some(sent) if sent.elapsed() >= PING_TIMEOUT => ctx.close(
+                natter_core::metrics::Disconnect::IdleTimeout,
+                format!("Ping timeout: {} seconds", (PING_AFTER + PING_TIMEOUT).as_secs()),
+            ),
             Some(_) => Flow::Continue,
             None if self.last_seen.elapsed() >= PING_AFTER => {
                 self.ping_sent = Some(Instant::now());
