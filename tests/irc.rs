@@ -588,16 +588,19 @@ fn whox_answers_the_fields_asked_in_their_order_with_the_token() {
 }
 
 #[test]
-fn a_line_that_is_not_utf8_is_never_relayed_as_such_and_the_client_is_warned_once() {
+fn a_line_that_is_not_utf8_is_refused_and_gbk_is_read_with_one_warning() {
     let server = Server::start(&[]);
     let mut ann = irc(server.irc.unwrap(), "ann");
     let mut bob = irc(server.irc.unwrap(), "bob");
     ann.send(b"PRIVMSG bob :caf\xe9\r\n");
-    ann.expect(" WARN PRIVMSG INVALID_UTF8 :");
-    bob.expect("PRIVMSG bob :caf\u{fffd}");
-    // GBK, as the tutorials' Windows peers send it, is read as such.
+    ann.expect(" FAIL PRIVMSG INVALID_UTF8 :");
+    // GBK, as the tutorials' Windows peers send it, is read as such, with one warning.
     ann.send(b"PRIVMSG bob :\xc4\xe3\xba\xc3\r\n");
-    bob.expect("PRIVMSG bob :你好");
+    ann.expect(" WARN PRIVMSG INVALID_UTF8 :");
+    let got = bob.expect("PRIVMSG bob :");
+    assert!(got.ends_with(":你好"), "the refused line was not relayed: {got}");
+    ann.send(b"PRIVMSG bob :\xc4\xe3\r\n");
+    bob.expect("PRIVMSG bob :你");
     let later = ann.irc_ping();
     assert!(later.iter().all(|l| !l.contains("WARN")), "warned once: {later:#?}");
 }

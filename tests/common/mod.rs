@@ -54,6 +54,10 @@ pub struct Server {
     pub irc: Option<SocketAddr>,
     /// The IRC TLS port (`listening irc-tls`), when `--tls-cert` is passed.
     pub irc_tls: Option<SocketAddr>,
+    /// The HTTP-only listener (`listening http`), when `--http ADDR` is passed.
+    pub http: Option<SocketAddr>,
+    /// The operations listener (`listening metrics`), when `--metrics ADDR` is passed.
+    pub metrics: Option<SocketAddr>,
     pub db: PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
@@ -87,12 +91,17 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut reader = BufReader::new(stdout);
         let (mut tcp, mut udp, mut irc, mut irc_tls) = (None, None, None, None);
+        let (mut http, mut metrics) = (None, None);
         let tls = extra.contains(&"--tls-cert") && !extra.windows(2).any(|w| w == ["--irc-tls", "off"]);
+        let wants_http = extra.windows(2).any(|w| w[0] == "--http" && w[1] != "off");
+        let wants_metrics = extra.contains(&"--metrics");
         let mut line = String::new();
         while tcp.is_none()
             || (udp.is_none() && !extra.windows(2).any(|w| w == ["--udp", "off"]))
             || (irc.is_none() && !irc_off)
             || (irc_tls.is_none() && tls)
+            || (http.is_none() && wants_http)
+            || (metrics.is_none() && wants_metrics)
         {
             line.clear();
             if reader.read_line(&mut line).unwrap() == 0 {
@@ -110,13 +119,29 @@ impl Server {
             if let Some(a) = line.trim().strip_prefix("listening irc-tls ") {
                 irc_tls = Some(a.parse().unwrap());
             }
+            if let Some(a) = line.trim().strip_prefix("listening http ") {
+                http = Some(a.parse().unwrap());
+            }
+            if let Some(a) = line.trim().strip_prefix("listening metrics ") {
+                metrics = Some(a.parse().unwrap());
+            }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut sink = String::new();
             let _ = reader.read_to_string(&mut sink);
         });
-        Server { child, tcp: tcp.unwrap(), udp, irc, irc_tls, db: db.to_path_buf(), _dir: None }
+        Server {
+            child,
+            tcp: tcp.unwrap(),
+            udp,
+            irc,
+            irc_tls,
+            http,
+            metrics,
+            db: db.to_path_buf(),
+            _dir: None,
+        }
     }
 
     pub fn pid(&self) -> i32 {

@@ -26,6 +26,7 @@ irc_lobby = false
 opers = ["operuser:operpassword"]
 register_timeout = 30
 {password_field}
+{http_field}
 """
 
 
@@ -49,8 +50,12 @@ class NatterController(BaseServerController, DirectoryBasedController):
         if ssl:
             raise NotImplementedByController("TLS")
         # NickServ is built in (as in ergo): nothing more to run for `run_services`.
-        if websocket_hostname is not None or websocket_port is not None:
-            raise NotImplementedByController("Websocket")
+        # WebSocket: natter's HTTP listener, which upgrades on any of its pages.
+        http_field = (
+            'http = "{}:{}"'.format(websocket_hostname, websocket_port)
+            if websocket_port is not None
+            else 'http = "off"'
+        )
         assert self.proc is None
         self.port = port
         self.hostname = hostname
@@ -59,7 +64,10 @@ class NatterController(BaseServerController, DirectoryBasedController):
         with self.open_file("natter.toml") as fd:
             fd.write(
                 TEMPLATE_CONFIG.format(
-                    hostname=hostname, port=port, password_field=password_field
+                    hostname=hostname,
+                    port=port,
+                    password_field=password_field,
+                    http_field=http_field,
                 )
             )
         binary = os.environ.get("NATTER_BIN") or shutil.which("natter") or "natter"

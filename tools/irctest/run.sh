@@ -21,6 +21,8 @@ if [ ! -x "$dir/.venv/bin/python" ]; then
     python3 -m venv "$dir/.venv"
     "$dir/.venv/bin/pip" install --quiet 'pytest!=9.0.0' ecdsa filelock
 fi
+# The WebSocket tests' client (they skip without it).
+"$dir/.venv/bin/python" -c 'import websockets' 2>/dev/null || "$dir/.venv/bin/pip" install --quiet websockets
 if [ -z "${NATTER_BIN:-}" ]; then
     (cd "$root" && cargo build --quiet -p natter)
     NATTER_BIN="$root/target/debug/natter"

@@ -174,6 +174,21 @@ pub struct Args {
     /// same protocols as the TCP port, its peers shown as this machine; none by default.
     #[arg(long, env = "NATTER_UNIX", value_name = "PATH")]
     pub unix: Option<PathBuf>,
+    /// TCP address of a listener for HTTP alone (the chat page, its WebSocket endpoint and,
+    /// without --metrics, the operations endpoints), over TLS when configured; or `off` to
+    /// serve no HTTP anywhere. The main TCP port serves HTTP too unless this is off
+    /// [default: none besides the main port].
+    #[arg(long, env = "NATTER_HTTP", value_name = "ADDR")]
+    pub http: Option<String>,
+    /// TCP address serving /metrics, /healthz and /readyz alone (plain HTTP), which the
+    /// public ports then do not serve [default: none: they are served with the page].
+    #[arg(long, env = "NATTER_METRICS", value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Origin of a web page besides natter's own allowed to open WebSocket connections, as
+    /// `https://host[:port]`; repeat, or separate with commas [default: natter's own page
+    /// only].
+    #[arg(long = "web-origin", env = "NATTER_WEB_ORIGINS", value_name = "ORIGIN", value_delimiter = ',')]
+    pub web_origins: Vec<String>,
 }
 
 /// How log lines are written.
@@ -334,6 +349,21 @@ pub struct Settings {
     pub sts_duration: Option<u64>,
     /// The Unix socket's path, when on.
     pub unix: Option<PathBuf>,
+    /// Where HTTP is served.
+    pub http: HttpSettings,
+}
+
+/// Where HTTP (the page, its WebSocket, the operations endpoints) is served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// The main TCP port (and the Unix socket) recognise HTTP requests.
+    pub on_main_port: bool,
+    /// A listener of its own, for HTTP alone.
+    pub listener: Option<String>,
+    /// A listener for the operations endpoints alone; when set, the others do not serve them.
+    pub metrics: Option<String>,
+    /// Origins besides the page's own allowed to open WebSocket connections (normalised).
+    pub origins: Vec<String>,
 }
 
 /// Where the server's certificate and key are (PEM files, read at start and on SIGHUP).
@@ -545,6 +575,37 @@ fn irc_tls_address(
     }
 }
 
+/// An origin as the operator writes it, normalised for comparison (`https://chat.example`),
+/// or why it cannot be one.
+fn web_origin(origin: &str) -> Result<String, String> {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    match origin.split_once("://") {
+        Some(("http" | "https", host)) if !host.is_empty() && !host.contains('/') => Ok(origin),
+        _ => Err(format!(
+            "{origin:?} is not an origin: write the scheme and host of the page, e.g. https://chat.example.org"
+        )),
+    }
+}
+
+/// Where HTTP is served, from the flags over the file.
+fn http_settings<'a>(
+    http: Option<String>,
+    metrics: Option<String>,
+    origins: impl Iterator<Item = &'a String>,
+) -> Result<HttpSettings, ConfigError> {
+    let (on_main_port, listener) = match http.map(off) {
+        Some(None) => (false, None),
+        Some(Some(addr)) => (true, listen_address("http", Some(addr))?),
+        None => (true, None),
+    };
+    let metrics = listen_address("metrics", metrics)?;
+    let origins = origins
+        .map(|origin| web_origin(origin))
+        .collect::<Result<_, _>>()
+        .map_err(|message| ConfigError::Value { name: "web_origins", message })?;
+    Ok(HttpSettings { on_main_port, listener, metrics, origins })
+}
+
 impl Settings {
     /// Merges flags/env over the file over defaults.
     pub fn resolve(args: Args) -> Result<Self, ConfigError> {
@@ -673,6 +734,11 @@ impl Settings {
         let irc_tls_chosen = args.irc_tls.or(file.irc_tls);
         let irc_tls_required = irc_tls_chosen.is_some();
         let irc_tls = irc_tls_address(irc_tls_chosen, tls.is_some(), tcp.as_deref())?;
+        let http = http_settings(
+            args.http.or(file.http),
+            args.metrics.or(file.metrics),
+            file.web_origins.iter().chain(&args.web_origins),
+        )?;
         Ok(Self {
             tcp,
             tls,
@@ -681,6 +747,7 @@ impl Settings {
             require_tls: args.require_tls.or(file.require_tls).unwrap_or(false),
             sts_duration: args.sts_duration.or(file.sts_duration),
             unix: args.unix.or(file.unix),
+            http,
             udp: listen_address(
                 "udp",
                 off(args.udp.or(file.udp).unwrap_or_else(|| "127.0.0.1:7878".into())),
@@ -923,5 +990,13 @@ mod tests {
         let err = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() }).unwrap_err();
         std::fs::remove_file(&path).ok();
         assert!(err.to_string().contains("udp_format") || err.to_string().contains("tutorial"), "{err}");
+    }
+
+    #[test]
+    fn web_origins_are_checked() {
+        assert!(web_origin("chat.example").is_err());
+        assert!(web_origin("ftp://chat.example").is_err());
+        assert!(web_origin("https://chat.example/path").is_err());
+        assert_eq!(web_origin("HTTPS://Chat.Example/").unwrap(), "https://chat.example");
     }
 }

@@ -75,7 +75,7 @@ pub(crate) async fn run<D: Door, S: Transport>(
     if lines.is_empty() {
         // The bytes used to pick the door were consumed: do not keep their buffer.
         lines.shrink_when_idle();
-    } else if D::FLUSH_PARTIAL {
+    } else if D::FLUSH_PARTIAL && !S::MESSAGES {
         partial_due = Some(Instant::now() + PARTIAL_LINE_PAUSE);
     }
     loop {
@@ -159,7 +159,7 @@ pub(crate) async fn run<D: Door, S: Transport>(
                         if lines.is_empty() {
                             lines.shrink_when_idle();
                             partial_due = None;
-                        } else if D::FLUSH_PARTIAL {
+                        } else if D::FLUSH_PARTIAL && !S::MESSAGES {
                             // The pause counts from the last bytes received.
                             partial_due = Some(Instant::now() + PARTIAL_LINE_PAUSE);
                         }

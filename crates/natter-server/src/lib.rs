@@ -9,6 +9,7 @@ mod conn;
 mod console;
 pub mod door;
 pub mod fd_limit;
+mod http;
 mod keepalive;
 pub mod limits;
 mod listener;
@@ -22,6 +23,7 @@ mod udp;
 mod unix_socket;
 pub mod user_admin;
 mod write_batch;
+mod ws;
 
 pub use config::{
     Args, CloakSettings, ConnectionSettings, Helpdesk, LogFormat, NickProtectionSetting, SessionSettings,
@@ -77,13 +79,15 @@ pub struct Server {
     pub irc: Option<std::net::SocketAddr>,
     /// Bound IRC-over-TLS address, when that port is on.
     pub irc_tls: Option<std::net::SocketAddr>,
+    /// Bound address of the HTTP-only listener (`--http`), when on.
+    pub http: Option<std::net::SocketAddr>,
+    /// Bound address of the operations listener (`--metrics`), when on.
+    pub metrics: Option<std::net::SocketAddr>,
     /// The Unix socket's path, when it is on (removed at shutdown).
     pub unix: Option<std::path::PathBuf>,
     /// The certificate in use, when TLS is on: [`Server::reload_tls`] swaps it.
     tls: Option<Arc<tls::Tls>>,
     hub: HubHandle,
-    /// `/metrics`, `/healthz` and `/readyz`.
-    ops: Arc<metrics::Ops>,
     stop: watch::Sender<bool>,
     alive: Alive,
     all_gone: tokio::sync::mpsc::Receiver<()>,
@@ -123,15 +127,18 @@ impl Server {
             Some(files) => Some(tls::Tls::load(&files.cert, &files.key).map_err(anyhow::Error::new)?),
             None => None,
         };
+        // `/metrics`, `/healthz` and `/readyz`, shared by the listeners that serve them.
+        let ops = Arc::new(metrics::Ops::new(hub.clone()));
         let mut server = Server {
             tcp: None,
             udp: None,
             irc: None,
             irc_tls: None,
+            http: None,
+            metrics: None,
             unix: None,
             tls: tls.clone(),
             hub: hub.clone(),
-            ops: Arc::new(metrics::Ops::new(hub.clone())),
             stop,
             alive,
             all_gone,
@@ -149,6 +156,10 @@ impl Server {
             Some(_) => bind_irc(settings.irc_tls.as_deref(), settings.irc_tls_required, "--irc-tls").await?,
             None => None,
         };
+        let http_listener = bind_http(settings.http.listener.as_deref(), "--http").await?;
+        let metrics_listener = bind_http(settings.http.metrics.as_deref(), "--metrics").await?;
+        server.http = http_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        server.metrics = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
         server.tcp = tcp.as_ref().map(TcpListener::local_addr).transpose()?;
         server.irc = irc.as_ref().map(TcpListener::local_addr).transpose()?;
         server.irc_tls = irc_tls.as_ref().map(TcpListener::local_addr).transpose()?;
@@ -161,7 +172,16 @@ impl Server {
         let session = SessionSettings { tls: policy, ..settings.session };
         // Every TCP port runs the same accept loop; only the front door choice differs.
         let keepalive = settings.connections.keepalive.map(keepalive::settings);
-        let accept = |listener: TcpListener, front: listener::Front| {
+        // What HTTP serves: the page everywhere HTTP is; the operations endpoints with it,
+        // unless they have a listener of their own.
+        let http = &settings.http;
+        let public_web = Arc::new(http::Web {
+            page: true,
+            ops: http.metrics.is_none().then(|| ops.clone()),
+            origins: http.origins.clone(),
+        });
+        let main_web = http.on_main_port.then(|| public_web.clone());
+        let accept = |listener: TcpListener, front: listener::Front, web: Option<Arc<http::Web>>| {
             let accepting = listener::Accepting {
                 hub: hub.clone(),
                 settings: session,
@@ -169,17 +189,25 @@ impl Server {
                 peers: peers.clone(),
                 keepalive: keepalive.clone(),
                 tls: tls.clone(),
+                web,
             };
             tokio::spawn(listener::accept_loop(listener, accepting, stop_rx.clone()));
         };
         if let Some(listener) = tcp {
-            accept(listener, listener::Front::Sniff);
+            accept(listener, listener::Front::Sniff, main_web.clone());
         }
         if let Some(listener) = irc {
-            accept(listener, listener::Front::Irc);
+            accept(listener, listener::Front::Irc, None);
         }
         if let Some(listener) = irc_tls {
-            accept(listener, listener::Front::IrcTls);
+            accept(listener, listener::Front::IrcTls, None);
+        }
+        if let Some(listener) = http_listener {
+            accept(listener, listener::Front::Http, Some(public_web.clone()));
+        }
+        if let Some(listener) = metrics_listener {
+            let web = Arc::new(http::Web { page: false, ops: Some(ops.clone()), origins: Vec::new() });
+            accept(listener, listener::Front::Http, Some(web));
         }
         #[cfg(unix)]
         if let Some(path) = &settings.unix {
@@ -192,6 +220,7 @@ impl Server {
                 peers: peers.clone(),
                 keepalive: None,
                 tls: None,
+                web: main_web.clone(),
             };
             tokio::spawn(listener::accept_unix_loop(listener, accepting, stop_rx.clone()));
         }
@@ -229,11 +258,6 @@ impl Server {
         })
     }
 
-    /// The server's metrics and readiness check, as `/metrics` and `/readyz` answer them.
-    pub fn ops(&self) -> &Arc<metrics::Ops> {
-        &self.ops
-    }
-
     /// The SHA-256 fingerprint of the certificate new TLS handshakes get, when TLS is on.
     pub fn tls_fingerprint(&self) -> Option<String> {
         self.tls.as_ref().map(|tls| tls.fingerprint())
@@ -265,6 +289,17 @@ async fn bind_irc(addr: Option<&str>, required: bool, flag: &str) -> anyhow::Res
         }
         Err(e) => {
             Err(anyhow::anyhow!("cannot listen for IRC on {addr} ({e}); choose another address with {flag}"))
+        }
+    }
+}
+
+/// Binds an HTTP listener (`--http`, `--metrics`) when one is asked for: failing is an error.
+async fn bind_http(addr: Option<&str>, flag: &str) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) => {
+            Err(anyhow::anyhow!("cannot listen for HTTP on {addr} ({e}); choose another address with {flag}"))
         }
     }
 }
@@ -336,10 +371,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(path) = &server.unix {
         println!("listening unix {}", path.display());
     }
+    if let Some(addr) = server.http {
+        println!("listening http {addr}");
+    }
+    if let Some(addr) = server.metrics {
+        println!("listening metrics {addr}");
+    }
     if server.tcp.is_none()
         && server.udp.is_none()
         && server.irc.is_none()
         && server.unix.is_none()
+        && server.http.is_none()
         && settings.console.is_none()
     {
         anyhow::bail!("every listener is off; enable --tcp, --udp, --irc or --unix");

@@ -24,17 +24,20 @@ use crate::door::irc::{IrcDoor, MAX_IRC_LINE};
 use crate::door::native::NativeDoor;
 use crate::door::text::{GREETING, TextDoor};
 use crate::door::{Door, SessionCtx};
+use crate::http::{Web, looks_like_http};
 use crate::peers::{Admitted, Peers, Refused};
 use crate::throttled_log::ThrottledLog;
 use crate::tls::{HANDSHAKE_RECORD, Tls};
 use crate::transport::Transport;
+use crate::ws::Subprotocol;
+use crate::ws::transport::{Outgoing, WsTransport};
 use natter_core::HubHandle;
 use natter_proto::line::LineBuffer;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
@@ -60,6 +63,9 @@ pub enum Front {
     Irc,
     /// IRC over TLS only (the `--irc-tls` port).
     IrcTls,
+    /// HTTP only (the `--http` and `--metrics` listeners), over TLS when the client opens
+    /// with a handshake and a certificate is configured.
+    Http,
 }
 
 /// How long the accept loop pauses after a failed accept (out of descriptors: nothing frees
@@ -88,6 +94,8 @@ pub struct Accepting {
     pub keepalive: Option<socket2::TcpKeepalive>,
     /// The certificate, when TLS is configured (required for [`Front::IrcTls`]).
     pub tls: Option<Arc<Tls>>,
+    /// What HTTP serves on this port; `None`: no HTTP here.
+    pub web: Option<Arc<Web>>,
 }
 
 /// Accepts connections until `stop` changes.
@@ -148,7 +156,8 @@ pub async fn accept_unix_loop(
                     let deadline = Instant::now() + accepting.settings.register_timeout;
                     let greet_at = Instant::now() + GREET_AFTER;
                     let (hub, settings) = (accepting.hub.clone(), accepting.settings);
-                    tokio::spawn(sniff(stream, hub, settings, admitted, deadline, greet_at));
+                    let sniffing = Sniffing { hub, settings, admitted, deadline, greet_at, web: accepting.web.clone() };
+                    tokio::spawn(sniff(stream, sniffing));
                 }
                 Err(e) => {
                     if let Some(held_back) = failures.ready() {
@@ -207,7 +216,11 @@ fn accept(stream: TcpStream, peer: SocketAddr, accepting: &Accepting, refusals: 
     let deadline = Instant::now() + settings.register_timeout;
     match (accepting.front, &accepting.tls) {
         (Front::Sniff, tls) => {
-            tokio::spawn(handle(stream, hub, settings, admitted, tls.clone()));
+            tokio::spawn(handle(stream, hub, settings, admitted, tls.clone(), accepting.web.clone()));
+        }
+        (Front::Http, tls) => {
+            let web = accepting.web.clone().unwrap_or_default();
+            tokio::spawn(http_only(Conn { stream, hub, settings, deadline, admitted }, tls.clone(), web));
         }
         (Front::Irc, _) => {
             let conn = Conn { stream, hub, settings, deadline, admitted };
@@ -230,6 +243,10 @@ fn refuse(stream: &TcpStream, peer: SocketAddr, front: Front, refused: Refused) 
     let line = match front {
         Front::Irc | Front::IrcTls => format!("ERROR :Closing Link: {} ({refused})\r\n", peer.ip()),
         Front::Sniff => format!("*** bye: {refused}\r\n"),
+        Front::Http => format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{refused}\n",
+            refused.to_string().len() + 1
+        ),
     };
     let _ = stream.try_write(line.as_bytes());
 }
@@ -331,6 +348,7 @@ async fn handle(
     settings: SessionSettings,
     admitted: Admitted,
     tls: Option<Arc<Tls>>,
+    web: Option<Arc<Web>>,
 ) {
     let start = Instant::now();
     let deadline = start + settings.register_timeout;
@@ -341,7 +359,7 @@ async fn handle(
                 let Some(stream) = handshake(stream, &tls, deadline).await else { return };
                 // Greeted (when silent) counting from the end of the handshake.
                 let greet_at = Instant::now() + GREET_AFTER;
-                sniff(stream, hub, settings, admitted, deadline, greet_at).await;
+                sniff(stream, Sniffing { hub, settings, admitted, deadline, greet_at, web }).await;
             }
             None => {
                 let peer = stream.peer_addr().ok();
@@ -353,7 +371,7 @@ async fn handle(
         },
         FirstByte::Gone => {}
         FirstByte::Plain | FirstByte::Silent => {
-            sniff(stream, hub, settings, admitted, deadline, greet_at).await
+            sniff(stream, Sniffing { hub, settings, admitted, deadline, greet_at, web }).await
         }
     }
 }
@@ -362,17 +380,35 @@ async fn handle(
 /// the long-lived task then holds only that door's state, not the sniffer's nor the other
 /// doors' (the size of that task is most of what an idle connection costs). A silent client
 /// is greeted as a person at `greet_at`.
-async fn sniff<S: Transport>(
-    mut stream: S,
-    hub: HubHandle,
-    settings: SessionSettings,
-    admitted: Admitted,
-    deadline: Instant,
-    greet_at: Instant,
-) {
+async fn sniff<S: Transport + AsyncRead>(stream: S, sniffing: Sniffing) {
+    let web = sniffing.web.clone();
+    let Some((conn, lines)) = first_line(stream, sniffing).await else { return };
+    if let Some(web) = web
+        && looks_like_http(lines.peek())
+    {
+        let Conn { stream, hub, settings, admitted, .. } = conn;
+        tokio::spawn(http(stream, lines.peek().to_vec(), hub, settings, admitted, web));
+        return;
+    }
+    start_door(conn, lines);
+}
+
+/// Sniffs the first message of a WebSocket connection that named no subprotocol (no HTTP
+/// inside), then starts its door.
+async fn sniff_websocket<S: Transport>(stream: S, sniffing: Sniffing) {
+    if let Some((conn, lines)) = first_line(stream, sniffing).await {
+        start_door(conn, lines);
+    }
+}
+
+/// Waits for the first line (or the greeting time, or the deadline); `None` when the
+/// connection ended meanwhile.
+async fn first_line<S: Transport>(mut stream: S, sniffing: Sniffing) -> Option<(Conn<S>, LineBuffer)> {
+    let Sniffing { hub, settings, admitted, deadline, greet_at, web: _ } = sniffing;
     let mut lines = LineBuffer::new(settings.max_line as usize);
-    // Help-desk visitors are never greeted: as if they had been already.
-    let mut greeted = settings.helpdesk.is_some();
+    // Help-desk visitors are never greeted: as if they had been already; nor is a client
+    // whose greeting time is its deadline (WebSocket: the page speaks first).
+    let mut greeted = settings.helpdesk.is_some() || greet_at >= deadline;
     // Set once the first line has begun: how long to wait for its end.
     let mut line_wait: Option<Instant> = None;
     loop {
@@ -384,7 +420,7 @@ async fn sniff<S: Transport>(
         };
         match timeout_at(wait, poll_fn(|cx| stream.poll_read_ready(cx))).await {
             Ok(Ok(())) => match read_available(&mut stream, &mut lines) {
-                Ok(0) => return,
+                Ok(0) => return None,
                 Ok(_) => match first_byte(&lines) {
                     Some(b'{') => break,
                     Some(_) if lines.peek().contains(&b'\n') || lines.pending() > 512 => break,
@@ -395,24 +431,24 @@ async fn sniff<S: Transport>(
                     None => continue,
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => return,
+                Err(_) => return None,
             },
-            Ok(Err(_)) => return,
+            Ok(Err(_)) => return None,
             Err(_) if hub.is_stopped() => {
                 write_line(&mut stream, b"*** bye: server shutting down\r\n").await;
-                return;
+                return None;
             }
             Err(_) if admitted.is_evicted() => {
                 tracing::info!(peer = %admitted.peer(), "disconnected: not logged in while newer connections waited");
                 let _ = stream.write_all(format!("*** bye: {}\r\n", crate::peers::EVICTED).as_bytes()).await;
-                return;
+                return None;
             }
             Err(_) if line_wait.is_some() && Instant::now() < deadline => break,
             Err(_) if greeted && Instant::now() < deadline => {}
             Err(_) if !greeted && Instant::now() < deadline => {
                 greeted = true;
                 if !write_line(&mut stream, GREETING.as_bytes()).await {
-                    return;
+                    return None;
                 }
             }
             // A visitor still thinking about its first question becomes a guest all the same.
@@ -420,11 +456,16 @@ async fn sniff<S: Transport>(
             Err(_) => {
                 write_line(&mut stream, b"*** bye: registration timeout: log in within the time allowed\r\n")
                     .await;
-                return;
+                return None;
             }
         }
     }
-    let conn = Conn { stream, hub, settings, deadline, admitted };
+    Some((Conn { stream, hub, settings, deadline, admitted }, lines))
+}
+
+/// Starts the door the first bytes chose, in a task of its own.
+fn start_door<S: Transport>(conn: Conn<S>, lines: LineBuffer) {
+    let settings = conn.settings;
     match first_byte(&lines) {
         Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(settings.max_line as usize))),
         _ if looks_like_irc(lines.peek()) => {
@@ -459,6 +500,81 @@ fn looks_like_irc(bytes: &[u8]) -> bool {
     ["CAP ", "NICK ", "PASS ", "USER "]
         .iter()
         .any(|w| rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
+}
+
+/// What the sniffer needs besides the stream.
+struct Sniffing {
+    hub: HubHandle,
+    settings: SessionSettings,
+    admitted: Admitted,
+    /// When the client must be logged in.
+    deadline: Instant,
+    /// When a silent client is greeted in text mode (never, when it is the deadline).
+    greet_at: Instant,
+    /// What HTTP serves, when HTTP is recognised here.
+    web: Option<Arc<Web>>,
+}
+
+/// The `--http` and `--metrics` listeners: HTTP, inside TLS when the client opens with a
+/// handshake and a certificate is configured.
+async fn http_only(conn: Conn<TcpStream>, tls: Option<Arc<Tls>>, web: Arc<Web>) {
+    let Conn { stream, hub, settings, deadline, admitted } = conn;
+    match (peek_first(&stream, deadline).await, tls) {
+        (FirstByte::Tls, Some(tls)) => {
+            let Some(stream) = handshake(stream, &tls, deadline).await else { return };
+            http(stream, Vec::new(), hub, settings, admitted, web).await;
+        }
+        (FirstByte::Tls, None) => {
+            drain(&stream);
+            let _ = stream
+                .try_write(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        }
+        (FirstByte::Plain, _) => http(stream, Vec::new(), hub, settings, admitted, web).await,
+        (FirstByte::Silent | FirstByte::Gone, _) => {}
+    }
+}
+
+/// Serves an HTTP connection; one upgraded to WebSocket becomes a session.
+async fn http<S: Transport + AsyncRead>(
+    stream: S,
+    early: Vec<u8>,
+    hub: HubHandle,
+    settings: SessionSettings,
+    admitted: Admitted,
+    web: Arc<Web>,
+) {
+    if let Some(upgraded) = crate::http::serve(stream, early, &hub, &admitted, web).await {
+        websocket(upgraded.stream, &upgraded.early, upgraded.subprotocol, hub, settings, admitted);
+    }
+}
+
+/// Starts the session of a connection upgraded to WebSocket: IRC for the IRCv3
+/// subprotocols, else whatever the first message says (never greeted: a browser's page
+/// speaks first).
+fn websocket<S: Transport>(
+    stream: S,
+    early: &[u8],
+    subprotocol: Subprotocol,
+    hub: HubHandle,
+    settings: SessionSettings,
+    admitted: Admitted,
+) {
+    let deadline = Instant::now() + settings.register_timeout;
+    let outgoing = match subprotocol {
+        Subprotocol::IrcBinary => Outgoing::Binary,
+        Subprotocol::IrcText | Subprotocol::Sniff => Outgoing::Text,
+    };
+    let stream = WsTransport::new(stream, early, outgoing);
+    match subprotocol {
+        Subprotocol::IrcText | Subprotocol::IrcBinary => {
+            let conn = Conn { stream, hub, settings, deadline, admitted };
+            tokio::spawn(serve(conn, LineBuffer::new(MAX_IRC_LINE), IrcDoor::default()));
+        }
+        Subprotocol::Sniff => {
+            let sniffing = Sniffing { hub, settings, admitted, deadline, greet_at: deadline, web: None };
+            tokio::spawn(sniff_websocket(stream, sniffing));
+        }
+    }
 }
 
 /// An accepted connection on its way to a door.

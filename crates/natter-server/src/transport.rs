@@ -15,6 +15,11 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
     /// never leaves the machine).
     const SECURE: bool = false;
 
+    /// True when the peer's input comes as whole messages, each already a complete line
+    /// (WebSocket): a line left unterminated is then a message still arriving, never one to
+    /// complete after a pause.
+    const MESSAGES: bool = false;
+
     /// The SHA-256 fingerprint of the client certificate the peer presented (TLS only).
     fn client_certificate(&self) -> Option<Box<str>> {
         None

@@ -265,3 +265,25 @@ async fn silent_connections_are_probed_after_a_minute() {
     assert_eq!(server_side_timer(server.tcp, bob.local_addr()).0, 0, "tcp_keepalive = 0 turns it off");
     server.shutdown("done").await;
 }
+
+/// An idle HTTP connection (a kept-alive browser connection) is a newcomer like any other: it
+/// makes room for a client that wants to log in.
+#[tokio::test]
+async fn idle_http_connections_make_room_for_newcomers_too() {
+    let mut s = settings();
+    s.connections.max_unregistered = Some(2);
+    let server = TestServer::start_with(s).await;
+    let mut first = Client::connect(server.tcp).await;
+    first.send(b"GET /healthz HTTP/1.1\r\nHost: natter\r\n\r\n").await;
+    first.expect("ok").await;
+    let mut second = Client::connect(server.tcp).await;
+    second.send(b"GET /healthz HTTP/1.1\r\nHost: natter\r\n\r\n").await;
+    second.expect("ok").await;
+    let mut third = Client::native(server.tcp, "third").await;
+    third.ping().await;
+    // The first, kept alive and silent longest, is closed; the second still answers.
+    first.rest().await;
+    second.send(b"GET /healthz HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n").await;
+    assert!(second.rest().await.contains("200 OK"));
+    server.shutdown("done").await;
+}

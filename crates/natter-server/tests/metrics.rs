@@ -12,7 +12,7 @@ use natter_server::metrics::Ops;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// A scrape, checked line by line and read into `name{labels} -> value`.
@@ -93,9 +93,37 @@ impl Scrape {
     }
 }
 
-/// Scrapes the server's metrics.
-fn scrape(server: &TestServer) -> Scrape {
-    Scrape::parse(&server.ops().encode())
+/// An HTTP answer: its status, headers (names lowercased) and body.
+struct Answer {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+/// Sends one HTTP/1.1 request (`method path`) and reads the answer to the end.
+async fn request(addr: std::net::SocketAddr, method: &str, path: &str) -> Answer {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: natter.test\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).expect("a UTF-8 answer");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no end of headers: {raw}"));
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .map(|l| l.split_once(':').unwrap_or_else(|| panic!("bad header: {l}")))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Answer { status, headers, body: body.to_string() }
+}
+
+/// Scrapes `/metrics` over HTTP on the server's main port, as Prometheus would.
+async fn scrape(server: &TestServer) -> Scrape {
+    let answer = request(server.tcp, "GET", "/metrics").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.headers["content-type"], natter_server::metrics::CONTENT_TYPE);
+    Scrape::parse(&answer.body)
 }
 
 /// A text-mode user logged in as `nick`, its greeting read.
@@ -110,7 +138,7 @@ async fn text_user(server: &TestServer, nick: &str) -> Client {
 #[tokio::test]
 async fn connections_sessions_and_messages_are_counted_by_door() {
     let server = TestServer::start().await;
-    let before = scrape(&server);
+    let before = scrape(&server).await;
     for door in ["native", "text", "irc", "udp", "console"] {
         assert_eq!(before.get(&format!(r#"natter_connections{{door="{door}"}}"#)), 0.0);
         assert_eq!(before.get(&format!(r#"natter_sessions{{door="{door}"}}"#)), 0.0);
@@ -136,7 +164,7 @@ async fn connections_sessions_and_messages_are_counted_by_door() {
     ann.line(r##"{"type":"join","room":"#second"}"##).await;
     ann.expect(r##""type":"joined","room":"#second""##).await;
 
-    let s = scrape(&server);
+    let s = scrape(&server).await;
     assert_eq!(s.get(r#"natter_connections{door="native"}"#), 3.0, "ann, bob and the one not logged in");
     assert_eq!(s.get(r#"natter_connections{door="text"}"#), 1.0);
     assert_eq!(s.get(r#"natter_sessions{door="native"}"#), 2.0);
@@ -161,7 +189,7 @@ async fn connections_sessions_and_messages_are_counted_by_door() {
     drop(bob);
     carol.expect("bob").await;
     // Bob's end was counted before the hub heard of it, and so before Carol saw him go.
-    let s = scrape(&server);
+    let s = scrape(&server).await;
     assert_eq!(s.disconnects("quit"), 1.0);
     assert_eq!(s.disconnects("connection_lost"), 1.0, "bob's drop");
     assert_eq!(s.get(r#"natter_connections{door="native"}"#), 1.0, "the one not logged in");
@@ -189,7 +217,7 @@ async fn floods_and_garbage_are_counted_by_reason() {
     junk.expect("too many invalid requests").await;
     junk.rest().await;
 
-    let s = scrape(&server);
+    let s = scrape(&server).await;
     assert_eq!(s.disconnects("flood"), 1.0);
     assert_eq!(s.disconnects("bad_input"), 1.0);
     assert_eq!(s.disconnects("quit"), 0.0, "the server's decision is counted, not the quit it sends");
@@ -243,17 +271,51 @@ async fn a_slow_reader_is_counted_once() {
     }
     let quit = watch.await.unwrap();
     assert!(json(&quit)["reason"].as_str().unwrap().starts_with("too slow"), "{quit}");
-    let s = scrape(&server);
+    let s = scrape(&server).await;
     assert_eq!(s.disconnects("slow_reader"), 1.0);
     assert_eq!(s.disconnects("connection_lost"), 0.0);
     assert_eq!(s.get(r#"natter_sessions{door="native"}"#), 1.0, "the talker");
     drop(slow_read);
 }
 
+/// With `--metrics ADDR` the endpoints are served there, and only there; each answers GET
+/// and HEAD, and says which methods work to anything else.
+#[tokio::test]
+async fn a_metrics_listener_serves_health_readiness_and_metrics() {
+    let mut settings = settings();
+    settings.http.metrics = Some("127.0.0.1:0".into());
+    let server = TestServer::start_with(settings).await;
+    let ops = server.metrics.expect("the metrics listener");
+    let health = request(ops, "GET", "/healthz").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let ready = request(ops, "GET", "/readyz").await;
+    assert_eq!((ready.status, ready.body.as_str()), (200, "ready\n"));
+    let metrics = request(ops, "GET", "/metrics").await;
+    assert_eq!(metrics.status, 200);
+    Scrape::parse(&metrics.body);
+    let head = request(ops, "HEAD", "/metrics").await;
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    let post = request(ops, "POST", "/metrics").await;
+    assert_eq!((post.status, post.headers["allow"].as_str()), (405, "GET, HEAD"));
+    // Nothing else there: not the page, not the WebSocket.
+    assert_eq!(request(ops, "GET", "/").await.status, 404);
+    assert_eq!(request(ops, "GET", "/ws").await.status, 404);
+    // And not on the public port.
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(request(server.tcp, "GET", path).await.status, 404, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn the_exposition_describes_every_metric() {
     let server = TestServer::start().await;
-    let s = scrape(&server);
+    let s = scrape(&server).await;
+    let ready = request(server.tcp, "GET", "/readyz").await;
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (200, "ready\n"),
+        "served with the page without --metrics"
+    );
     for family in [
         "# TYPE natter_connections gauge",
         "# TYPE natter_sessions gauge",

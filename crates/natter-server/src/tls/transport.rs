@@ -6,7 +6,7 @@ use crate::transport::Transport;
 use std::io::{self, BufRead};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -138,6 +138,20 @@ impl Transport for TlsTransport {
 
     fn has_pending_output(&self) -> bool {
         self.stream.get_ref().1.wants_write()
+    }
+}
+
+/// Reads through tokio-rustls, for the HTTP server (which reads by polling).
+impl AsyncRead for TlsTransport {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        // rustls may keep decrypted bytes past what was asked: the connection loop that
+        // takes the stream over after a WebSocket upgrade must look there first.
+        self.buffered = true;
+        Pin::new(&mut *self.stream).poll_read(cx, buf)
     }
 }
 

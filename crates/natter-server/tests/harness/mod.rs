@@ -43,6 +43,8 @@ pub struct TestServer {
     pub irc: SocketAddr,
     /// The IRC-over-TLS port, when TLS is configured.
     pub irc_tls: Option<SocketAddr>,
+    /// The operations listener (`/metrics`, `/healthz`, `/readyz`), when one is configured.
+    pub metrics: Option<SocketAddr>,
     server: Server,
 }
 
@@ -60,13 +62,9 @@ impl TestServer {
             udp: server.udp.expect("udp on"),
             irc: server.irc.expect("irc on"),
             irc_tls: server.irc_tls,
+            metrics: server.metrics,
             server,
         }
-    }
-
-    /// What `/metrics` and `/readyz` answer.
-    pub fn ops(&self) -> &std::sync::Arc<natter_server::metrics::Ops> {
-        self.server.ops()
     }
 
     /// Reads the TLS certificate again, as SIGHUP does.

@@ -21,7 +21,7 @@ use super::{Door, Flow, SessionCtx, slots};
 use caps::Caps;
 use lines::{DEFAULT_SERVER, push_line, same_name};
 use natter_core::{Event, RenderSlot, SessionKind};
-use natter_proto::decode::decode_text;
+use natter_proto::decode::{Detected, decode_text_detect};
 use natter_proto::irc::{self, MAX_LINE, MAX_TAGS, split_tags};
 use natter_proto::names::fold;
 use std::time::{Duration, Instant};
@@ -275,18 +275,18 @@ impl Door for IrcDoor {
     async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
         self.last_seen = Instant::now();
         self.ping_sent = None;
-        let text = decode_text(line);
-        // UTF8ONLY: a line that is not UTF-8 is read as GBK when it is clean GBK, else with
-        // replacement characters; invalid bytes are never relayed. The client is told once
-        // (IRCv3 standard replies).
-        if !self.warned_utf8 && std::str::from_utf8(line).is_err() {
+        let (text, detected) = decode_text_detect(line);
+        // UTF8ONLY: a line that is not UTF-8 is read as GBK when it is clean GBK (legacy
+        // Windows clients), and the client is told once (IRCv3 standard replies); any other
+        // line that is not UTF-8 is refused with FAIL below. Invalid bytes are never relayed.
+        if !self.warned_utf8 && detected == Detected::Gb18030 {
             self.warned_utf8 = true;
             let command =
                 irc::parse(&text).map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
             let mut reply = self.reply();
             reply.line(
                 "WARN",
-                &[&command, "INVALID_UTF8", "Your client sent text that is not UTF-8: natter read it as GBK where it could, else replaced what it could not read; set your client to UTF-8"],
+                &[&command, "INVALID_UTF8", "Your client sent text that is not UTF-8: natter read it as GBK; set your client to UTF-8"],
             );
             if reply.send(ctx) != Flow::Continue {
                 return Flow::Close("too slow".into());
@@ -303,6 +303,11 @@ impl Door for IrcDoor {
             .filter(|l| !l.is_empty())
             .map(irc::unescape_tag_value);
         let parsed = irc::parse(&text);
+        if detected == Detected::Invalid {
+            let command =
+                parsed.as_ref().map(|m| m.command.to_ascii_uppercase()).unwrap_or_else(|_| "*".into());
+            return self.refuse_invalid_utf8(&command, label, ctx);
+        }
         let Some(label) = label else { return self.handle_parsed(parsed, ctx).await };
         if let Ok(m) = &parsed {
             let command = m.command.to_ascii_uppercase();
@@ -326,6 +331,35 @@ impl Door for IrcDoor {
             return flow;
         }
         ctx.note(natter_core::DoorNote::new(IrcNote::LabelEnd))
+    }
+}
+
+impl IrcDoor {
+    /// Refuses a line that is neither UTF-8 nor clean GBK: nothing of it is acted on or
+    /// relayed, and the client is told which command was dropped (labeled when it asked).
+    fn refuse_invalid_utf8(&mut self, command: &str, label: Option<String>, ctx: &mut SessionCtx) -> Flow {
+        let labeled = label.is_some();
+        if let Some(label) = label
+            && ctx.note(natter_core::DoorNote::new(IrcNote::LabelStart(label))) != Flow::Continue
+        {
+            return Flow::Close("too slow".into());
+        }
+        let mut reply = self.reply();
+        reply.line(
+            "FAIL",
+            &[
+                command,
+                "INVALID_UTF8",
+                "Your message was not UTF-8 and was not sent: set your client to UTF-8",
+            ],
+        );
+        if reply.send(ctx) != Flow::Continue {
+            return Flow::Close("too slow".into());
+        }
+        if labeled {
+            return ctx.note(natter_core::DoorNote::new(IrcNote::LabelEnd));
+        }
+        Flow::Continue
     }
 }
 
@@ -390,14 +424,23 @@ mod tests {
         assert!(lines.last().unwrap().ends_with(":second") || lines.last().unwrap().ends_with(" second"));
     }
 
-    /// The longest one-word line a client may send without a colon is relayed whole: the
-    /// colon the door adds does not cut its last byte.
+    /// The longest line a client may send becomes longer than 512 bytes with the sender's
+    /// prefix: it is relayed in pieces that each fit, and nothing of it is lost.
     #[test]
-    fn a_longest_one_word_line_is_relayed_whole_with_its_colon() {
+    fn a_longest_client_line_is_relayed_in_pieces_that_fit_and_lose_nothing() {
         let mut door = IrcDoor { nick: "bob".into(), ..Default::default() };
         let word = "a".repeat(MAX_LINE - "PRIVMSG #lobby ".len());
         let out = render(&mut door, &msg(&word, false));
-        assert_eq!(out, format!(":ann!native@10.0.0.1 PRIVMSG #lobby :{word}\r\n"));
+        let lines: Vec<&str> = out.split_terminator("\r\n").collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        let mut relayed = String::new();
+        for line in &lines {
+            assert!(line.len() <= MAX_LINE, "{} bytes: {line}", line.len());
+            let text = line.strip_prefix(":ann!native@10.0.0.1 PRIVMSG #lobby :").unwrap();
+            relayed.push_str(text);
+        }
+        assert_eq!(lines[0].len(), MAX_LINE, "the first piece fills the line");
+        assert_eq!(relayed, word);
     }
 
     #[test]

@@ -58,9 +58,10 @@ impl IrcDoor {
     }
 
     /// A chat message as PRIVMSG or NOTICE lines (TAGMSG for a tag-only message, to
-    /// message-tags clients only), with CTCP ACTION for `/me`. A line that fits what an IRC
-    /// client may send is relayed whole (even when the sender's prefix makes it longer than
-    /// 512 bytes, as modern servers do); longer natter messages are split at spaces.
+    /// message-tags clients only), with CTCP ACTION for `/me`. Every line fits IRC's 512
+    /// bytes with the sender's prefix: a longer text is split (at spaces where it can be) into
+    /// several lines, so nothing is cut off, even when a client sent a full 512-byte line
+    /// and the prefix made it longer.
     pub(super) fn message(&self, m: &ChatMessage, batch: Option<&str>, out: &mut Vec<u8>) {
         let target = match (&m.room, &m.to) {
             (Some(room), _) => &**room,
@@ -78,16 +79,14 @@ impl IrcDoor {
         let command = if m.notice { "NOTICE" } else { "PRIVMSG" };
         // What a client could send in one line: `PRIVMSG target :text` in 510 bytes.
         let ctcp = if m.action { 9 } else { 0 };
-        let client_room = MAX_LINE.saturating_sub(command.len() + 1 + target.len() + 1 + ctcp);
         // Room for the text: 510 minus prefix, command, target, separators and CTCP framing.
-        let overhead = 1 + prefix.len() + 1 + command.len() + 1 + target.len() + 2 + 9;
+        let overhead = 1 + prefix.len() + 1 + command.len() + 1 + target.len() + 2 + ctcp;
         let room_for_text = MAX_LINE.saturating_sub(overhead).max(16);
-        // The relayed line adds `:prefix ` and, when the client sent one word without it, the
-        // trailing parameter's colon.
-        let max = MAX_LINE + 1 + prefix.len() + 1 + 1;
+        // Pieces are cut to fit; the cut is a safety net for a room below the 16 bytes kept.
+        let max = MAX_LINE.max(overhead + room_for_text);
         for line in m.text.split(['\n', '\r']).filter(|l| !l.is_empty()) {
             let pieces =
-                if line.len() <= client_room { vec![line] } else { irc::split_text(line, room_for_text) };
+                if line.len() <= room_for_text { vec![line] } else { irc::split_text(line, room_for_text) };
             for piece in pieces {
                 let body;
                 let text = if m.action {

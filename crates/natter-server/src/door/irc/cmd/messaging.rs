@@ -1,14 +1,24 @@
 //! `PRIVMSG`, `NOTICE` and `TAGMSG`: messages to channels and nicks, with CTCP ACTION for
 //! `/me` and client-only tags relayed as the message's metadata.
 
+use super::super::lines;
 use super::super::requests::Op;
 use super::super::{IrcDoor, MAX_TARGETS};
 use crate::door::{Flow, SessionCtx};
 use natter_core::{Command, Target};
-use natter_proto::irc;
+use natter_proto::irc::{self, MAX_LINE};
 use natter_proto::names::{is_room_name, validate_nick};
 
 impl IrcDoor {
+    /// Whether the message, relayed with this client's prefix (`:nick!user@host `), fits
+    /// IRC's 512 bytes: a line that would not is refused with `417` (its original purpose)
+    /// rather than cut for its readers, and the client can send it in shorter pieces.
+    fn fits_when_relayed(&self, command: &str, targets: &str, text: &str) -> bool {
+        let target = targets.split(',').map(str::len).max().unwrap_or(0);
+        let prefix = lines::source(&self.nick, &self.ident).len();
+        1 + prefix + 1 + command.len() + 1 + target + 2 + text.len() <= MAX_LINE
+    }
+
     /// PRIVMSG, NOTICE and TAGMSG: client-only tags (`+name`) travel with the message.
     pub(super) async fn privmsg(&mut self, m: &irc::Message, command: &str, ctx: &mut SessionCtx) -> Flow {
         let notice = command == "NOTICE";
@@ -44,6 +54,13 @@ impl IrcDoor {
                 None => return self.bad(ctx, "412", &["No text to send"]),
             }
         };
+        if !tagmsg && !self.fits_when_relayed(command, targets, text) {
+            return self.bad(
+                ctx,
+                "417",
+                &["Input line was too long: with your prefix it would not fit 512 bytes; send it shorter"],
+            );
+        }
         let (text, action) = match text.strip_prefix("\u{1}ACTION") {
             Some(rest) => (rest.trim_end_matches('\u{1}').trim_start_matches(' '), true),
             None => (text, false),

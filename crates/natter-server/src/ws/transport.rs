@@ -1,0 +1,311 @@
+//! A WebSocket connection as the connection loop drives it: every message the client sends
+//! becomes a line, every line a door writes becomes a message. The doors, their limits and the
+//! slow-reader rule run unchanged over it, exactly as over TCP or TLS.
+//!
+//! Idle, it holds no buffer: input bytes not yet decoded (part of a frame header) and framed
+//! output the socket did not take are the only things kept, and only while they exist.
+
+use super::decoder::{self, Decoder, Step, Violation, close_code};
+use crate::transport::Transport;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::AsyncWrite;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// Most socket reads in one [`Transport::try_read_into`] that yield no line bytes (control
+/// frames, header pieces): past it the read reports nothing for now and the loop comes back.
+const MAX_READS_PER_CALL: usize = 8;
+
+/// How much the socket is asked for at a time.
+const READ_CHUNK: usize = 4096;
+
+/// Framed output kept for the socket at most; past it the transport takes no more lines, and
+/// the connection loop waits (or, for a reader that never drains, disconnects it).
+const MAX_FRAMED: usize = 64 * 1024;
+
+/// How lines go out to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    /// Text messages (the native protocol, `text.ircv3.net`): lines that are not UTF-8 are
+    /// sent with U+FFFD in place of the bad bytes, since a browser closes the connection on
+    /// a text message that is not UTF-8.
+    Text,
+    /// Binary messages (`binary.ircv3.net`): the bytes as they are.
+    Binary,
+}
+
+/// A WebSocket connection after its handshake, over any transport (plain TCP, TLS).
+pub(crate) struct WsTransport<S> {
+    inner: S,
+    decoder: Decoder,
+    outgoing: Outgoing,
+    /// Received bytes not decoded yet (part of a header or of a control frame).
+    raw: Vec<u8>,
+    /// Framed bytes the socket has not taken yet.
+    framed: Vec<u8>,
+    /// The pong owed for the latest ping (one only: RFC 6455 §5.5.3 allows answering the
+    /// latest of several), sent before the next message. Boxed: idle connections owe none.
+    pong: Option<Box<decoder::ControlPayload>>,
+    /// Decodable input is left (the line buffer was full), or the end is known: the next read
+    /// finds it without the socket becoming readable.
+    buffered: bool,
+    /// The client's close frame came (or its socket ended): reads return the end.
+    ended: bool,
+    /// Why the connection is being closed, for the close frame at shutdown.
+    close: Option<Violation>,
+    /// The close frame was framed.
+    close_sent: bool,
+}
+
+impl<S: Transport> WsTransport<S> {
+    /// Wraps a connection whose handshake is done; `early` holds bytes the HTTP server read
+    /// after the handshake request (frames the client sent at once).
+    pub(crate) fn new(inner: S, early: &[u8], outgoing: Outgoing) -> Self {
+        Self {
+            inner,
+            decoder: Decoder::default(),
+            outgoing,
+            raw: early.to_vec(),
+            framed: Vec::new(),
+            pong: None,
+            buffered: !early.is_empty(),
+            ended: false,
+            close: None,
+            close_sent: false,
+        }
+    }
+
+    /// Decodes what `raw` holds into `buf` (at most `room` bytes); `Ok(None)` when more input
+    /// is needed.
+    fn decode_raw(&mut self, buf: &mut Vec<u8>, room: usize) -> io::Result<Option<()>> {
+        let start = buf.len();
+        loop {
+            let left = room - (buf.len() - start);
+            let step = self.decoder.decode(&self.raw, buf, left);
+            let (used, step) = match step {
+                Ok(decoded) => decoded,
+                Err(violation) => return Err(self.violation(violation)),
+            };
+            self.raw.drain(..used);
+            match step {
+                Step::NeedInput => {
+                    if self.raw.is_empty() {
+                        self.raw = Vec::new();
+                    }
+                    return Ok(None);
+                }
+                Step::Full => {
+                    self.buffered = true;
+                    return Ok(Some(()));
+                }
+                Step::Ping(payload) => {
+                    self.pong = Some(Box::new(payload));
+                    // Sent now if the socket takes it, else before the next line.
+                    match self.send_framed() {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Step::Close(_) => {
+                    self.ended = true;
+                    self.raw = Vec::new();
+                    return Ok(Some(()));
+                }
+            }
+        }
+    }
+
+    /// Records why the client is being closed; the error ends the connection loop, whose
+    /// shutdown sends the close frame.
+    fn violation(&mut self, violation: Violation) -> io::Error {
+        self.close = Some(violation);
+        self.ended = true;
+        io::Error::new(io::ErrorKind::InvalidData, violation.reason)
+    }
+
+    /// Frames the owed pong (if any), then writes framed bytes until the socket takes no
+    /// more: `Ok` when nothing is left, `WouldBlock` when some is.
+    fn send_framed(&mut self) -> io::Result<()> {
+        if let Some(pong) = self.pong.take() {
+            decoder::encode(&mut self.framed, OpCode::Control(Control::Pong), pong.as_slice());
+        }
+        let mut sent = 0;
+        let result = loop {
+            if sent == self.framed.len() {
+                break Ok(());
+            }
+            match self.inner.try_write(&self.framed[sent..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) => break Err(e),
+            }
+        };
+        self.framed.drain(..sent);
+        if self.framed.is_empty() {
+            // An idle connection keeps no output buffer.
+            self.framed = Vec::new();
+        }
+        result
+    }
+
+    /// Frames each whole line of `bytes` (and a last unterminated one) as one message, while
+    /// the framed output stays under its bound; returns how many bytes of `bytes` it took.
+    fn frame_lines(&mut self, bytes: &[u8]) -> usize {
+        let mut taken = 0;
+        while taken < bytes.len() && self.framed.len() < MAX_FRAMED {
+            let rest = &bytes[taken..];
+            let (line, used) = match rest.iter().position(|&b| b == b'\n') {
+                Some(end) => (&rest[..end], end + 1),
+                None => (rest, rest.len()),
+            };
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            match self.outgoing {
+                Outgoing::Binary => decoder::encode(&mut self.framed, OpCode::Data(Data::Binary), line),
+                Outgoing::Text => match std::str::from_utf8(line) {
+                    Ok(_) => decoder::encode(&mut self.framed, OpCode::Data(Data::Text), line),
+                    Err(_) => {
+                        let line = String::from_utf8_lossy(line);
+                        decoder::encode(&mut self.framed, OpCode::Data(Data::Text), line.as_bytes());
+                    }
+                },
+            }
+            taken += used;
+        }
+        taken
+    }
+
+    /// Frames the close frame once: the reason of a violation, else a normal closure.
+    fn frame_close(&mut self) {
+        if self.close_sent {
+            return;
+        }
+        self.close_sent = true;
+        let (code, reason) = match self.close {
+            Some(violation) => (violation.code, violation.reason),
+            None => (close_code::NORMAL, ""),
+        };
+        decoder::encode_close(&mut self.framed, code, reason);
+    }
+
+    /// Writes the framed bytes, waiting for the socket.
+    fn poll_send_framed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(pong) = self.pong.take() {
+            decoder::encode(&mut self.framed, OpCode::Control(Control::Pong), pong.as_slice());
+        }
+        while !self.framed.is_empty() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.framed))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.framed.drain(..n);
+        }
+        self.framed = Vec::new();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: Transport> Transport for WsTransport<S> {
+    const SECURE: bool = S::SECURE;
+    const MESSAGES: bool = true;
+
+    fn client_certificate(&self) -> Option<Box<str>> {
+        self.inner.client_certificate()
+    }
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.buffered || self.ended {
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.poll_read_ready(cx)
+    }
+
+    fn try_read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let room = buf.capacity() - buf.len();
+        if room == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let start = buf.len();
+        self.buffered = false;
+        for _ in 0..MAX_READS_PER_CALL {
+            if self.ended {
+                return Ok(buf.len() - start);
+            }
+            if !self.raw.is_empty() {
+                let left = room - (buf.len() - start);
+                if self.decode_raw(buf, left)?.is_some() {
+                    // Full, or closed after what was decoded: return what there is (the end
+                    // shows at the next read).
+                    if buf.len() > start || !self.ended {
+                        self.buffered = true;
+                        return Ok(buf.len() - start);
+                    }
+                    return Ok(0);
+                }
+                if buf.len() > start {
+                    return Ok(buf.len() - start);
+                }
+            }
+            self.raw.reserve(READ_CHUNK);
+            match self.inner.try_read_into(&mut self.raw) {
+                Ok(0) => {
+                    self.ended = true;
+                    return Ok(buf.len() - start);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if self.raw.is_empty() {
+                        self.raw = Vec::new();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Bytes decoded into nothing (pings, pieces of headers) many times over: come back
+        // later rather than hold the task.
+        self.buffered = !self.raw.is_empty();
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        // What waits goes first: the client reads in order, and the bound holds.
+        self.send_framed()?;
+        let taken = self.frame_lines(bytes);
+        match self.send_framed() {
+            Ok(()) => Ok(taken),
+            // Taken and framed, waiting: `has_pending_output` says so, and the writer flushes.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(taken),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn has_pending_output(&self) -> bool {
+        !self.framed.is_empty() || self.pong.is_some() || self.inner.has_pending_output()
+    }
+}
+
+impl<S: Transport> AsyncWrite for WsTransport<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            match this.try_write(bytes) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(this.poll_send_framed(cx))?,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send_framed(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.frame_close();
+        ready!(this.poll_send_framed(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,1 @@
+// The chat page's script (see docs/web.md).
