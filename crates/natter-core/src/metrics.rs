@@ -109,6 +109,8 @@ pub struct CommitSnapshot {
 #[derive(Debug, Default)]
 pub struct Metrics {
     connections: [AtomicU64; SessionKind::ALL.len()],
+    /// Of those, the ones over WebSocket (a transport, not a door: they speak a door's protocol).
+    websockets: AtomicU64,
     sessions: [AtomicU64; SessionKind::ALL.len()],
     rooms: AtomicU64,
     received: AtomicU64,
@@ -138,6 +140,20 @@ impl Metrics {
     /// Connections of `kind` open now.
     pub fn connections(&self, kind: SessionKind) -> u64 {
         self.connections[kind.index()].load(Relaxed)
+    }
+
+    /// One of the open connections is over WebSocket (`open`), or such a one ended.
+    pub fn websocket_changed(&self, open: bool) {
+        if open {
+            self.websockets.fetch_add(1, Relaxed);
+        } else {
+            self.websockets.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Connections over WebSocket open now (counted by the protocol they speak as well).
+    pub fn websockets(&self) -> u64 {
+        self.websockets.load(Relaxed)
     }
 
     /// Counts a session or connection ended for `why`, where the server decided it.

@@ -178,6 +178,10 @@ pub(crate) async fn run<D: Door, S: Transport>(
             }
         }
     }
+    // The session's connection counts are given back before the peer or the rooms see the
+    // end: whoever reconnects on seeing it finds its place free, and a scrape after it finds
+    // the connection gone.
+    ctx.release_counts();
     if let Some(why) = peer_gone {
         if !closing {
             ctx.hub.metrics().disconnected(why);
@@ -187,9 +191,6 @@ pub(crate) async fn run<D: Door, S: Transport>(
             let _ = Box::pin(ctx.hub.command(session, quit)).await;
         }
     }
-    // The session's connection counts are given back before the peer sees the end: whoever
-    // reconnects on seeing it finds its place free.
-    ctx.release_counts();
     // Bounded: a TLS shutdown first sends what rustls still holds, and a peer that reads
     // nothing would hold the task forever. Boxed, so that its timer is not in every idle
     // connection's future.

@@ -228,6 +228,12 @@ impl Collector for HubCollector {
             "Connections open now, by front door (UDP: members; console: the server's terminal).",
             Reading::Labelled { label: "door", counter: false, values: &connections },
         )?;
+        put(
+            &mut encoder,
+            "websocket_connections",
+            "Connections open now over WebSocket (also counted in natter_connections by the protocol they speak).",
+            Reading::Gauge(m.websockets()),
+        )?;
         let sessions = by_door(&|k| m.sessions(k));
         put(
             &mut encoder,

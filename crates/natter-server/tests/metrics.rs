@@ -182,16 +182,46 @@ async fn connections_sessions_and_messages_are_counted_by_door() {
         s.text
     );
     assert_eq!(s.get("natter_hub_queue_depth"), 0.0, "the hub keeps up with four clients");
+    assert_eq!(s.get("natter_websocket_connections"), 0.0);
+
+    // A browser's connection: a WebSocket speaking the native protocol counts as native, and
+    // as a WebSocket.
+    let addr = server.tcp;
+    let mut web = tokio::task::spawn_blocking(move || {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        let (mut web, _) = tungstenite::client::client(format!("ws://{addr}/ws"), stream).expect("handshake");
+        web.send(tungstenite::Message::text(r#"{"type":"hello","nick":"web"}"#)).unwrap();
+        while !web.read().unwrap().to_text().unwrap().contains(r#""type":"joined""#) {}
+        web
+    })
+    .await
+    .unwrap();
+    let s = scrape(&server).await;
+    assert_eq!(s.get("natter_websocket_connections"), 1.0);
+    assert_eq!(s.get(r#"natter_connections{door="native"}"#), 4.0);
+    assert_eq!(s.get(r#"natter_sessions{door="native"}"#), 3.0);
+    // Closed without a chat goodbye: a lost connection, counted before the rooms hear of it.
+    tokio::task::spawn_blocking(move || {
+        web.close(None).unwrap();
+        while web.read().is_ok() {}
+    })
+    .await
+    .unwrap();
+    carol.expect("<-- web quit").await;
+    let s = scrape(&server).await;
+    assert_eq!(s.get("natter_websocket_connections"), 0.0);
+    assert_eq!(s.get(r#"natter_sessions{door="native"}"#), 2.0);
+    assert_eq!(s.disconnects("connection_lost"), 1.0);
 
     // Ann says goodbye; Bob's connection drops.
     ann.line(r#"{"type":"quit"}"#).await;
     ann.rest().await;
     drop(bob);
-    carol.expect("bob").await;
+    carol.expect("<-- bob quit").await;
     // Bob's end was counted before the hub heard of it, and so before Carol saw him go.
     let s = scrape(&server).await;
     assert_eq!(s.disconnects("quit"), 1.0);
-    assert_eq!(s.disconnects("connection_lost"), 1.0, "bob's drop");
+    assert_eq!(s.disconnects("connection_lost"), 2.0, "the WebSocket's end and bob's drop");
     assert_eq!(s.get(r#"natter_connections{door="native"}"#), 1.0, "the one not logged in");
     assert_eq!(s.get(r#"natter_sessions{door="native"}"#), 0.0);
     assert_eq!(s.get(r#"natter_sessions{door="text"}"#), 1.0);

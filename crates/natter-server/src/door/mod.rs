@@ -156,6 +156,8 @@ pub(crate) struct SessionCtx {
     pub pace: Pace,
     /// The connection cannot be read on the network: TLS, or the Unix socket.
     pub secure: bool,
+    /// The connection is a WebSocket (counted as such until it ends).
+    websocket: bool,
     /// The server's connection counts and address cloaks; `None` for the console.
     peers: Option<Arc<Peers>>,
     /// Where this connection stands in those counts.
@@ -210,6 +212,7 @@ impl SessionCtx {
             budget: CommandBudget::default(),
             pace: Pace::Free,
             secure: false,
+            websocket: false,
             peers,
             counted: Counted::No,
         }
@@ -238,6 +241,14 @@ impl SessionCtx {
             None => (self.peer.ip().to_canonical().to_string(), None),
         };
         (format!("{user}@{host}"), real)
+    }
+
+    /// The connection is a WebSocket: counted as one too, until it ends.
+    pub fn over_websocket(&mut self) {
+        if !self.websocket {
+            self.websocket = true;
+            self.hub.metrics().websocket_changed(true);
+        }
     }
 
     /// The session logged in: it no longer counts as a newcomer.
@@ -533,6 +544,9 @@ impl SessionCtx {
             return;
         }
         self.hub.metrics().connection_closed(self.kind);
+        if self.websocket {
+            self.hub.metrics().websocket_changed(false);
+        }
         if let Some(peers) = &self.peers {
             match counted {
                 Counted::No | Counted::Released => {}
