@@ -521,3 +521,64 @@ async fn readiness_follows_the_store_and_a_crowd_of_checks_costs_one_probe() {
     assert_eq!(s.get("natter_store_probes_total"), 3.0);
     hub.shutdown("test over").await;
 }
+
+/// Time-outs are counted by what timed out: two connections that never logged in (one that
+/// spoke, one that never said a word), a UDP member gone silent, an IRC client that stopped
+/// answering PING.
+#[tokio::test(start_paused = true)]
+async fn timeouts_are_counted_by_reason() {
+    use std::time::Duration;
+    use tokio::time::advance;
+    let _watchdog = harness::Watchdog::arm("timeouts", Duration::from_secs(20));
+    let _frozen = harness::freeze_clock();
+    let mut settings = settings();
+    settings.session.register_timeout = Duration::from_secs(10);
+    settings.udp_idle = Duration::from_secs(300);
+    let server = TestServer::start_with(settings).await;
+    let mut watcher = Client::native(server.tcp, "watcher").await;
+    let mut pinger = Client::connect(server.tcp).await;
+    pinger.ping().await;
+    let mut silent = Client::connect(server.tcp).await;
+    let udp = harness::Udp::new(server.udp).await;
+    udp.send(b"hi from udp").await;
+    watcher.expect("hi from udp").await;
+    let mut irc = Client::connect(server.irc).await;
+    irc.send(b"NICK ircer\r\nUSER ircer 0 * :Irc Er\r\n").await;
+    irc.expect(" 001 ").await;
+    // Barrier: its own PING answered, everything of the welcome has been read.
+    irc.send(b"PING barrier\r\n").await;
+    irc.expect("PONG").await;
+
+    let s = scrape(&server).await;
+    assert_eq!(s.get(r#"natter_connections{door="native"}"#), 2.0, "the watcher and the pinger");
+    assert_eq!(s.get(r#"natter_connections{door="udp"}"#), 1.0);
+    assert_eq!(s.get(r#"natter_connections{door="irc"}"#), 1.0);
+    assert_eq!(s.get(r#"natter_sessions{door="udp"}"#), 1.0);
+    assert_eq!(s.get(r#"natter_sessions{door="irc"}"#), 1.0);
+
+    advance(Duration::from_secs(10)).await;
+    pinger.expect("registration timeout").await;
+    pinger.rest().await;
+    silent.expect("*** bye: registration timeout").await;
+    silent.rest().await;
+    advance(Duration::from_secs(290)).await;
+    watcher.expect("timed out: no datagram for 300 seconds").await;
+    irc.expect("PING").await;
+    advance(Duration::from_secs(75)).await;
+    irc.expect("Ping timeout").await;
+    irc.rest().await;
+
+    let s = scrape(&server).await;
+    assert_eq!(s.disconnects("registration_timeout"), 2.0);
+    assert_eq!(s.disconnects("idle_timeout"), 2.0, "the UDP member and the IRC client");
+    assert_eq!(
+        s.disconnects("connection_lost"),
+        0.0,
+        "their hang-ups after the goodbye are not counted again"
+    );
+    assert_eq!(s.get(r#"natter_connections{door="native"}"#), 1.0, "the watcher");
+    assert_eq!(s.get(r#"natter_connections{door="irc"}"#), 0.0);
+    assert_eq!(s.get(r#"natter_sessions{door="udp"}"#), 0.0);
+    assert_eq!(s.get(r#"natter_sessions{door="irc"}"#), 0.0);
+    server.shutdown("done").await;
+}

@@ -24,7 +24,8 @@ use natter_core::{Event, RenderSlot, SessionKind};
 use natter_proto::decode::{Detected, decode_text_detect};
 use natter_proto::irc::{self, MAX_LINE, MAX_TAGS, split_tags};
 use natter_proto::names::fold;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Most bytes of tags a client may send, `@` and the final space included (IRCv3
 /// message-tags); the rest of the server's 8191 are for server tags.
