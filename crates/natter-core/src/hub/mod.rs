@@ -169,7 +169,7 @@ enum HubMsg {
     /// Boxed: see `Register`.
     Authenticate(Box<(Credential, Option<std::net::IpAddr>)>, oneshot::Sender<AuthAnswer>),
     Command(SessionId, Command),
-    /// Asks the commit thread for a write to the store (`HubHandle::probe_store`).
+    /// Asks the commit thread for a write to the store (`HubHandle::try_probe_store`).
     ProbeStore(oneshot::Sender<Result<(), String>>),
     Shutdown(String, oneshot::Sender<()>),
 }

@@ -8,6 +8,7 @@ mod assets;
 mod headers;
 mod ops;
 pub(crate) mod origin;
+mod replies;
 mod rewind;
 mod routes;
 mod upgrade;

@@ -2,7 +2,7 @@
 //! `/readyz` (the store takes writes), from [`crate::metrics::Ops`]. Served on every HTTP
 //! listener, or only on `--metrics ADDR` when that is set.
 
-use super::routes::{not_allowed, text};
+use super::replies::{not_allowed, text};
 use super::{Context, Response};
 use crate::metrics::CONTENT_TYPE;
 use http::header::{self, HeaderValue};
