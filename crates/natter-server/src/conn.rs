@@ -299,7 +299,9 @@ async fn write_backlog<D: Door, S: Transport>(
 ) -> Option<Disconnect> {
     let bye = bye.map(|reason| Event::Bye { reason });
     loop {
-        write_rest(stream, &rest).await?;
+        if let Some(why) = write_rest(stream, &rest).await {
+            return Some(why);
+        }
         if batch.is_empty() {
             return None;
         }
@@ -346,7 +348,9 @@ async fn write_paced<D: Door, S: Transport>(
         door.render(event, &mut out);
     }
     for line in out.split_inclusive(|&b| b == b'\n') {
-        write_rest(stream, line).await?;
+        if let Some(why) = write_rest(stream, line).await {
+            return Some(why);
+        }
         tokio::time::sleep(pace).await;
     }
     None

@@ -582,3 +582,26 @@ async fn timeouts_are_counted_by_reason() {
     assert_eq!(s.get(r#"natter_sessions{door="irc"}"#), 0.0);
     server.shutdown("done").await;
 }
+
+/// A server operator's KILL is counted as such, not as the victim's quit or lost connection.
+#[tokio::test]
+async fn a_kill_is_counted_as_a_kill() {
+    let mut settings = settings();
+    settings.operators = vec![("admin".into(), "sesame".into())];
+    let server = TestServer::start_with(settings).await;
+    let mut victim = Client::native(server.tcp, "victim").await;
+    let mut oper = Client::connect(server.irc).await;
+    oper.send(b"NICK boss\r\nUSER boss 0 * :Boss\r\n").await;
+    oper.expect(" 001 ").await;
+    oper.send(b"OPER admin sesame\r\n").await;
+    oper.expect(" 381 ").await;
+    oper.send(b"KILL victim :enough\r\n").await;
+    victim.expect(r#""type":"bye""#).await;
+    victim.rest().await;
+    let s = scrape(&server).await;
+    assert_eq!(s.disconnects("killed"), 1.0);
+    assert_eq!(s.disconnects("quit"), 0.0);
+    assert_eq!(s.disconnects("connection_lost"), 0.0);
+    assert_eq!(s.get(r#"natter_sessions{door="native"}"#), 0.0);
+    assert_eq!(s.get(r#"natter_sessions{door="irc"}"#), 1.0);
+}
