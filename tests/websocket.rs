@@ -451,3 +451,54 @@ fn a_websocket_client_that_reads_nothing_is_dropped_as_a_slow_reader() {
     }
     panic!("a WebSocket client that read nothing of 90 MB was not disconnected");
 }
+
+/// A WebSocket reader far behind gets every message whole and in order once it reads (the
+/// socket's partial writes cut frames, each batch is framed once per event in the render
+/// cache), and the ping it sent meanwhile is answered between two messages.
+#[test]
+fn a_reader_far_behind_gets_every_frame_whole_and_in_order() {
+    let server = Server::start(&["--msg-rate", "0"]);
+    let (mut behind, _) = Raw::connect(server.tcp, "");
+    behind.hello("behind");
+    let mut talker = native(server.tcp, "talker3");
+    let text = "z".repeat(1500);
+    let total = 1200;
+    for i in 0..total {
+        talker.line(&format!(r##"{{"type":"send","room":"#lobby","text":"m{i} {text}"}}"##));
+        if i % 100 == 99 {
+            talker.ping();
+        }
+    }
+    talker.ping();
+    behind.frame(OpCode::Control(Control::Ping), b"mid", true, true);
+    behind.text(r##"{"type":"ping","id":77}"##);
+    let mut next = 0;
+    let mut pong = false;
+    loop {
+        let (opcode, payload) = behind.next_frame().expect("frames until the barrier");
+        match opcode {
+            OpCode::Control(Control::Pong) => {
+                assert_eq!(payload, b"mid");
+                pong = true;
+            }
+            OpCode::Data(Data::Text) => {
+                let frame = json(std::str::from_utf8(&payload).expect("UTF-8"));
+                if frame["type"] == "pong" {
+                    break;
+                }
+                if frame["type"] == "message" && frame["from"] == "talker3" {
+                    let body = frame["text"].as_str().unwrap();
+                    assert!(
+                        body.starts_with(&format!("m{next} ")),
+                        "message {next} expected, got {}",
+                        &body[..8]
+                    );
+                    next += 1;
+                }
+            }
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    assert_eq!(next, total, "every message arrived");
+    assert!(pong, "the ping was answered");
+}

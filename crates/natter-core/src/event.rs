@@ -664,7 +664,7 @@ pub enum Event {
 
 /// How many renderings of one event a [`RenderCache`] can hold. The front doors divide the
 /// slots among their wire variants (see [`RenderSlot`]); the core only bounds their number.
-pub const RENDER_SLOTS: usize = 8;
+pub const RENDER_SLOTS: usize = 16;
 
 /// One wire variant's place in a [`RenderCache`], declared by the front door that renders it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -299,7 +299,7 @@ async fn write_backlog<D: Door, S: Transport>(
 ) -> Option<Disconnect> {
     let bye = bye.map(|reason| Event::Bye { reason });
     loop {
-        if let Some(why) = write_rest(stream, &rest).await {
+        if let Some(why) = write_encoded(stream, &rest).await {
             return Some(why);
         }
         if batch.is_empty() {
@@ -314,6 +314,21 @@ async fn write_backlog<D: Door, S: Transport>(
     }
 }
 
+/// [`write_rest`] for bytes already in the transport's encoding (a batch's rest).
+async fn write_encoded<S: Transport>(stream: &mut S, bytes: &[u8]) -> Option<Disconnect> {
+    let all = async {
+        let mut written = 0;
+        while written < bytes.len() {
+            match poll_fn(|cx| stream.poll_write_encoded(cx, &bytes[written..])).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => written += n,
+            }
+        }
+        stream.flush().await
+    };
+    stalled_or_gone(timeout(WRITE_TIMEOUT, all).await)
+}
+
 /// Waits until the peer took the rest (and whatever the transport still holds, e.g. TLS
 /// records), at most [`WRITE_TIMEOUT`]; says why when it did not: it stopped reading
 /// ([`Disconnect::SlowReader`]) or hung up.
@@ -322,7 +337,13 @@ async fn write_rest<S: Transport>(stream: &mut S, bytes: &[u8]) -> Option<Discon
         stream.write_all(bytes).await?;
         stream.flush().await
     };
-    match timeout(WRITE_TIMEOUT, all).await {
+    stalled_or_gone(timeout(WRITE_TIMEOUT, all).await)
+}
+
+/// What a bounded write's outcome says about the peer: nothing (it took the bytes), it
+/// stopped reading ([`Disconnect::SlowReader`]), or it hung up.
+fn stalled_or_gone(outcome: Result<io::Result<()>, tokio::time::error::Elapsed>) -> Option<Disconnect> {
+    match outcome {
         Ok(Ok(())) => None,
         Ok(Err(_)) => Some(Disconnect::ConnectionLost),
         Err(_) => Some(Disconnect::SlowReader),

@@ -384,7 +384,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         && server.http.is_none()
         && settings.console.is_none()
     {
-        anyhow::bail!("every listener is off; enable --tcp, --udp, --irc or --unix");
+        anyhow::bail!("every listener is off; enable --tcp, --udp, --irc, --unix or --http");
     }
     if let Some(fingerprint) = server.tls_fingerprint() {
         println!("tls sha256 {fingerprint}");

@@ -36,6 +36,31 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
     /// Writes what the stream takes without waiting; `WouldBlock` when it takes nothing.
     fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize>;
 
+    /// For a transport that carries messages: the render-cache slot where renderings in
+    /// `slot` are kept in this transport's encoding ([`Transport::encode`]), when connections
+    /// can share it; `None` to encode per connection.
+    fn encoded_slot(&self, _slot: natter_core::RenderSlot) -> Option<natter_core::RenderSlot> {
+        None
+    }
+
+    /// Appends rendered lines to `out` as this transport carries them: as they are on a byte
+    /// stream; one message per line on WebSocket. What [`Transport::try_write_encoded`]
+    /// writes.
+    fn encode(&self, lines: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(lines);
+    }
+
+    /// [`Transport::try_write`] for bytes already encoded ([`Transport::encode`]): the
+    /// connection loop's batches, encoded once per event in the render cache.
+    fn try_write_encoded(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.try_write(bytes)
+    }
+
+    /// Writes encoded bytes, waiting for the socket; the rare path of a full socket.
+    fn poll_write_encoded(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(self).poll_write(cx, bytes)
+    }
+
     /// True when bytes already taken by [`Transport::try_write`] still wait inside the
     /// transport (TLS records the socket did not take): the writer must then flush, with
     /// `AsyncWriteExt::flush`, before it goes idle.

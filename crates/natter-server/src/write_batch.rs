@@ -54,7 +54,7 @@ pub(crate) fn write_batch<D: Door, S: Transport>(
         let mut rendered = 0;
         for piece in batch.iter() {
             for delivery in piece.deliveries() {
-                render(door, delivery, out);
+                render_encoded(&*stream, door, delivery, out);
             }
             rendered += 1;
             if out.len() >= CHUNK {
@@ -72,7 +72,13 @@ pub(crate) fn write_batch<D: Door, S: Transport>(
         if batch.is_empty()
             && let Some(event) = last
         {
-            door.render(event, out);
+            if S::MESSAGES {
+                let mut lines = Vec::new();
+                door.render(event, &mut lines);
+                stream.encode(&lines, out);
+            } else {
+                door.render(event, out);
+            }
         }
         if !full {
             match flush(stream, out) {
@@ -90,6 +96,44 @@ pub(crate) fn write_batch<D: Door, S: Transport>(
         }
         written
     })
+}
+
+/// [`render`] in the transport's encoding. For WebSocket the framed bytes are cached too, in
+/// a slot of their own: each event is framed once, and every WebSocket recipient gets a copy,
+/// as TCP recipients do. Byte streams take the plain path (decided at compile time).
+fn render_encoded<D: Door, S: Transport>(stream: &S, door: &mut D, delivery: &Delivery, out: &mut Vec<u8>) {
+    if !S::MESSAGES {
+        return render(door, delivery, out);
+    }
+    door.observe(&delivery.event);
+    let Some(slot) = door.slot(&delivery.event) else {
+        let mut lines = Vec::new();
+        door.render(&delivery.event, &mut lines);
+        return stream.encode(&lines, out);
+    };
+    let Some(encoded) = stream.encoded_slot(slot) else {
+        return stream.encode(&plain(door, delivery, slot), out);
+    };
+    match delivery.cache.get(encoded) {
+        Some(bytes) => out.extend_from_slice(bytes),
+        None => {
+            let start = out.len();
+            stream.encode(&plain(door, delivery, slot), out);
+            delivery.cache.get_or_render(encoded, || Bytes::copy_from_slice(&out[start..]));
+        }
+    }
+}
+
+/// The door's shared rendering of a delivery, from the cache or rendered into it.
+fn plain<D: Door>(door: &mut D, delivery: &Delivery, slot: natter_core::RenderSlot) -> Bytes {
+    delivery
+        .cache
+        .get_or_render(slot, || {
+            let mut lines = Vec::new();
+            door.render(&delivery.event, &mut lines);
+            Bytes::from(lines)
+        })
+        .clone()
 }
 
 /// Appends one delivery's bytes: from the render cache when the door shares its rendering
@@ -119,7 +163,7 @@ fn flush<S: Transport>(stream: &mut S, out: &mut Vec<u8>) -> Result<bool, ()> {
         if written == out.len() {
             break true;
         }
-        match stream.try_write(&out[written..]) {
+        match stream.try_write_encoded(&out[written..]) {
             Ok(0) => return Err(()),
             Ok(n) => written += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,

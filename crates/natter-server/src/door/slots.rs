@@ -20,6 +20,16 @@ pub const IRC_ACCOUNT_TAGS: RenderSlot = RenderSlot::new(6);
 /// IRC lines with `server-time`, `message-tags` and the sender's `account`.
 pub const IRC_TIME_ACCOUNT_TAGS: RenderSlot = RenderSlot::new(7);
 
+/// How many slots the variants above take: each has a twin this far on, for its rendering
+/// framed as WebSocket text messages ([`framed`]).
+const VARIANTS: usize = 8;
+
+/// The slot of `slot`'s rendering framed as WebSocket text messages: framed once per event,
+/// then copied to every WebSocket recipient, as the plain rendering is to TCP recipients.
+pub fn framed(slot: RenderSlot) -> RenderSlot {
+    RenderSlot::new(slot.index() % VARIANTS + VARIANTS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +48,14 @@ mod tests {
         ];
         for (i, a) in all.iter().enumerate() {
             assert!(all[i + 1..].iter().all(|b| a != b), "slot {} is used twice", a.index());
+        }
+        let framed: Vec<RenderSlot> = all.iter().map(|&slot| super::framed(slot)).collect();
+        for (i, a) in framed.iter().enumerate() {
+            assert!(
+                !all.contains(a) && framed[i + 1..].iter().all(|b| a != b),
+                "framed slot {} shared",
+                a.index()
+            );
         }
     }
 }

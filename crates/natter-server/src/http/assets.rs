@@ -27,6 +27,9 @@ pub(crate) static ASSETS: &[Asset] = &[
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
+    asset!("conn.js", "text/javascript; charset=utf-8"),
+    asset!("commands.js", "text/javascript; charset=utf-8"),
+    asset!("render.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The file called `name`, if the page has one.

@@ -6,7 +6,9 @@
 //! output the socket did not take are the only things kept, and only while they exist.
 
 use super::decoder::{self, Decoder, Step, Violation, close_code};
+use crate::door::slots;
 use crate::transport::Transport;
+use natter_core::RenderSlot;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -156,26 +158,21 @@ impl<S: Transport> WsTransport<S> {
         let mut taken = 0;
         while taken < bytes.len() && self.framed.len() < MAX_FRAMED {
             let rest = &bytes[taken..];
-            let (line, used) = match rest.iter().position(|&b| b == b'\n') {
-                Some(end) => (&rest[..end], end + 1),
-                None => (rest, rest.len()),
-            };
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            match self.outgoing {
-                Outgoing::Binary => decoder::encode(&mut self.framed, OpCode::Data(Data::Binary), line),
-                Outgoing::Text => match std::str::from_utf8(line) {
-                    Ok(_) => decoder::encode(&mut self.framed, OpCode::Data(Data::Text), line),
-                    Err(_) => {
-                        let line = String::from_utf8_lossy(line);
-                        decoder::encode(&mut self.framed, OpCode::Data(Data::Text), line.as_bytes());
-                    }
-                },
-            }
+            let used = memchr::memchr(b'\n', rest).map_or(rest.len(), |end| end + 1);
+            encode_line(self.outgoing, &rest[..used], &mut self.framed);
             taken += used;
         }
         taken
     }
 
+    /// Keeps the rest of the frame that a partial write of encoded bytes cut (`bytes[sent..]`
+    /// up to that frame's end) to go first next time, so that whatever is framed later (a
+    /// pong, the close frame) starts on a frame boundary; returns how far `bytes` was taken.
+    fn finish_cut_frame(&mut self, bytes: &[u8], sent: usize) -> usize {
+        let end = frame_end(bytes, sent - 1);
+        self.framed.extend_from_slice(&bytes[sent..end]);
+        end
+    }
     /// Frames the close frame once: the reason of a violation, else a normal closure.
     fn frame_close(&mut self) {
         if self.close_sent {
@@ -209,6 +206,38 @@ impl<S: Transport> WsTransport<S> {
 impl<S: Transport> Transport for WsTransport<S> {
     const SECURE: bool = S::SECURE;
     const MESSAGES: bool = true;
+
+    fn encoded_slot(&self, slot: RenderSlot) -> Option<RenderSlot> {
+        // Binary messages (binary.ircv3.net) are rare: framed per connection.
+        (self.outgoing == Outgoing::Text).then(|| slots::framed(slot))
+    }
+
+    fn encode(&self, lines: &[u8], out: &mut Vec<u8>) {
+        let mut rest = lines;
+        while !rest.is_empty() {
+            let used = memchr::memchr(b'\n', rest).map_or(rest.len(), |end| end + 1);
+            encode_line(self.outgoing, &rest[..used], out);
+            rest = &rest[used..];
+        }
+    }
+
+    fn try_write_encoded(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        // What waits (whole frames) goes first; encoded bytes never interleave with it.
+        self.send_framed()?;
+        match self.inner.try_write(bytes) {
+            Ok(sent) if sent < bytes.len() && sent > 0 => Ok(self.finish_cut_frame(bytes, sent)),
+            other => other,
+        }
+    }
+
+    fn poll_write_encoded(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_send_framed(cx))?;
+        let sent = ready!(Pin::new(&mut self.inner).poll_write(cx, bytes))?;
+        if sent > 0 && sent < bytes.len() {
+            return Poll::Ready(Ok(self.finish_cut_frame(bytes, sent)));
+        }
+        Poll::Ready(Ok(sent))
+    }
 
     fn client_certificate(&self) -> Option<Box<str>> {
         self.inner.client_certificate()
@@ -285,6 +314,42 @@ impl<S: Transport> Transport for WsTransport<S> {
     }
 }
 
+/// Appends one line (its `\n` or `\r\n` dropped) as one message.
+fn encode_line(outgoing: Outgoing, line: &[u8], out: &mut Vec<u8>) {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match outgoing {
+        Outgoing::Binary => decoder::encode(out, OpCode::Data(Data::Binary), line),
+        Outgoing::Text => match std::str::from_utf8(line) {
+            Ok(_) => decoder::encode(out, OpCode::Data(Data::Text), line),
+            Err(_) => {
+                let line = String::from_utf8_lossy(line);
+                decoder::encode(out, OpCode::Data(Data::Text), line.as_bytes());
+            }
+        },
+    }
+}
+
+/// Where the server frame containing byte `at` of `bytes` (whole frames from its start) ends.
+fn frame_end(bytes: &[u8], at: usize) -> usize {
+    let mut start = 0;
+    while start <= at && start < bytes.len() {
+        let mut cursor = std::io::Cursor::new(&bytes[start..]);
+        match tungstenite::protocol::frame::FrameHeader::parse(&mut cursor) {
+            Ok(Some((_, length))) => {
+                let end = start + cursor.position() as usize + usize::try_from(length).unwrap_or(usize::MAX);
+                if end > at {
+                    return end.min(bytes.len());
+                }
+                start = end;
+            }
+            // Not ours to misread: keep everything.
+            _ => return bytes.len(),
+        }
+    }
+    start.min(bytes.len())
+}
+
 impl<S: Transport> AsyncWrite for WsTransport<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
@@ -307,5 +372,35 @@ impl<S: Transport> AsyncWrite for WsTransport<S> {
         this.frame_close();
         ready!(this.poll_send_framed(cx))?;
         Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_is_completed_to_the_end_of_its_frame() {
+        let mut bytes = Vec::new();
+        for line in [&b"one"[..], &[b'x'; 300], b"three"] {
+            encode_line(Outgoing::Text, line, &mut bytes);
+        }
+        // Frames: 2 + 3 = 5 bytes, 4 + 300 = 304 bytes, 2 + 5 = 7 bytes.
+        let ends = [5, 309, 316];
+        for at in 0..bytes.len() {
+            let expected = *ends.iter().find(|&&end| end > at).unwrap();
+            assert_eq!(frame_end(&bytes, at), expected, "byte {at}");
+        }
+    }
+
+    #[test]
+    fn lines_become_one_message_each_and_bad_utf8_is_replaced() {
+        let mut out = Vec::new();
+        encode_line(Outgoing::Text, b"caf\xe9\r\n", &mut out);
+        let mut cursor = std::io::Cursor::new(&out);
+        let (header, len) = tungstenite::protocol::frame::FrameHeader::parse(&mut cursor).unwrap().unwrap();
+        assert_eq!(header.opcode, OpCode::Data(Data::Text));
+        assert_eq!(&out[cursor.position() as usize..], "caf\u{fffd}".as_bytes());
+        assert_eq!(len, 6);
     }
 }
