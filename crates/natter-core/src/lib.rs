@@ -12,6 +12,7 @@ pub mod event;
 pub mod hub;
 mod limits;
 pub mod memory_store;
+pub mod metrics;
 pub mod outbox;
 pub mod password;
 mod persist;

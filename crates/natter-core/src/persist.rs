@@ -8,10 +8,11 @@
 //! deletes what is older, [`PRUNE_BATCH`] messages at a time with commits in between, so that
 //! a first prune of a big database never holds commits back for long.
 
+use crate::metrics::Metrics;
 use crate::store::{Store, Write};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Largest batch committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -32,23 +33,38 @@ pub(crate) struct Committed {
     pub result: Result<(), String>,
 }
 
+/// What the commit thread is asked to do.
+// A write goes by value, as it did before probes existed: boxing it would cost an allocation
+// per stored message to save bytes in the rare probe.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    /// Store this with the next group commit.
+    Write(Write),
+    /// Write to the store after the writes queued before, and answer whether it worked
+    /// (readiness checks: `Store::probe`).
+    Probe(oneshot::Sender<Result<(), String>>),
+}
+
 /// Handle held by the hub.
 pub(crate) struct Persister {
-    tx: Option<std_mpsc::Sender<Write>>,
+    tx: Option<std_mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Persister {
-    /// Starts the commit thread; outcomes arrive on `done`. With `keep` (retention), messages
-    /// older than that are deleted at start and every [`PRUNE_EVERY`].
+    /// Starts the commit thread; outcomes arrive on `done`, and each commit's duration goes
+    /// in `metrics`. With `keep` (retention), messages older than that are deleted at start and
+    /// every [`PRUNE_EVERY`].
     pub fn start(
         store: Arc<dyn Store>,
         done: mpsc::UnboundedSender<Committed>,
         keep: Option<std::time::Duration>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = std_mpsc::channel::<Write>();
+        let (tx, rx) = std_mpsc::channel::<Job>();
         let thread = std::thread::Builder::new().name("natter-commit".into()).spawn(move || {
             let mut batch = Vec::new();
+            let mut probes = Vec::new();
             let mut prune_at = keep.map(|_| std::time::Instant::now());
             loop {
                 if let (Some(keep), Some(at)) = (keep, prune_at)
@@ -69,23 +85,41 @@ impl Persister {
                         Err(_) => break,
                     },
                 };
-                batch.push(first);
-                // Sleep through the linger, then take everything queued meanwhile: waiting in
-                // recv_timeout instead would wake this thread once per queued write, and each
-                // wakeup takes the core from the hub.
-                std::thread::sleep(LINGER);
+                match first {
+                    Job::Write(w) => {
+                        batch.push(w);
+                        // Sleep through the linger, then take everything queued meanwhile:
+                        // waiting in recv_timeout instead would wake this thread once per
+                        // queued write, and each wakeup takes the core from the hub.
+                        std::thread::sleep(LINGER);
+                    }
+                    Job::Probe(answer) => probes.push(answer),
+                }
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(w) => batch.push(w),
+                        Ok(Job::Write(w)) => batch.push(w),
+                        Ok(Job::Probe(answer)) => probes.push(answer),
                         Err(_) => break,
                     }
                 }
-                let result = store.commit(&batch).map_err(|e| e.to_string());
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, writes = batch.len(), "group commit failed");
+                if !batch.is_empty() {
+                    let started = std::time::Instant::now();
+                    let result = store.commit(&batch).map_err(|e| e.to_string());
+                    metrics.commit_done(started.elapsed(), result.is_ok());
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, writes = batch.len(), "group commit failed");
+                    }
+                    let _ = done.send(Committed { count: batch.len(), result });
+                    batch.clear();
                 }
-                let _ = done.send(Committed { count: batch.len(), result });
-                batch.clear();
+                if !probes.is_empty() {
+                    // One write answers every probe that came in meanwhile.
+                    let result = store.probe().map_err(|e| e.to_string());
+                    metrics.probed(result.is_ok());
+                    for answer in probes.drain(..) {
+                        let _ = answer.send(result.clone());
+                    }
+                }
             }
             if let Err(e) = store.close() {
                 tracing::error!(error = %e, "closing the store failed");
@@ -103,7 +137,15 @@ impl Persister {
     pub fn write(&self, write: Write) {
         if let Some(tx) = &self.tx {
             // The thread only stops after `finish`, so a send cannot fail before that.
-            let _ = tx.send(write);
+            let _ = tx.send(Job::Write(write));
+        }
+    }
+
+    /// Asks for a probe write behind the writes queued so far; `answer` gets its outcome
+    /// (dropped unanswered once the store is closing, which the asker sees as the hub gone).
+    pub fn probe(&self, answer: oneshot::Sender<Result<(), String>>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Job::Probe(answer));
         }
     }
 

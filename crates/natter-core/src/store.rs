@@ -482,6 +482,14 @@ pub trait Store: Send + Sync + 'static {
     fn close(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Writes something small and durable and says whether the store took it: readiness
+    /// checks (`/readyz`) call it from the commit thread when no commit has succeeded lately.
+    /// It must cost a fixed, small amount whatever the database holds (no table scan). The
+    /// default, for stores with nothing to check, succeeds.
+    fn probe(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// What a store without accounts answers to a write of one.

@@ -20,6 +20,24 @@ pub enum SessionKind {
     Console,
 }
 
+impl SessionKind {
+    /// Every kind, in [`SessionKind::index`] order: per-door counters are arrays of this size.
+    pub const ALL: [SessionKind; 5] =
+        [SessionKind::Native, SessionKind::Text, SessionKind::Udp, SessionKind::Irc, SessionKind::Console];
+
+    /// This kind's place in [`SessionKind::ALL`] (an exhaustive match: a new door cannot be
+    /// forgotten here).
+    pub const fn index(self) -> usize {
+        match self {
+            SessionKind::Native => 0,
+            SessionKind::Text => 1,
+            SessionKind::Udp => 2,
+            SessionKind::Irc => 3,
+            SessionKind::Console => 4,
+        }
+    }
+}
+
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {

@@ -8,6 +8,7 @@
 use crate::door::{Door, Flow, Pace, SessionCtx};
 use crate::transport::Transport;
 use crate::write_batch::{Written, write_batch};
+use natter_core::metrics::Disconnect;
 use natter_core::{Command, Event, NextBatch, Piece};
 use natter_proto::line::{LineBuffer, LineEvent};
 use std::future::poll_fn;
@@ -54,8 +55,11 @@ pub(crate) async fn run<D: Door, S: Transport>(
     deadline: Instant,
 ) {
     let mut batch: Vec<Piece> = Vec::new();
+    // Set once the session is ending by a decision already counted (the door's, the hub's):
+    // a peer that then hangs up is not counted again.
     let mut closing = false;
-    let mut peer_gone;
+    // Why the peer is gone, when it is (it hung up, or stopped taking bytes).
+    let mut peer_gone: Option<Disconnect>;
     // When an unterminated line counts as complete, and when the door's tick runs next.
     let mut partial_due: Option<Instant> = None;
     let mut tick_due = D::TICK.map(|every| Instant::now() + every);
@@ -103,8 +107,9 @@ pub(crate) async fn run<D: Door, S: Transport>(
                         NextBatch::Ready => None,
                         NextBatch::Closed(reason) => Some(Event::Bye { reason: reason.0 }),
                     };
-                    peer_gone = !Box::pin(write_paced(&mut stream, &mut door, &mut batch, bye, pace)).await;
-                    if closed || peer_gone {
+                    peer_gone = Box::pin(write_paced(&mut stream, &mut door, &mut batch, bye, pace)).await;
+                    closing |= closed;
+                    if closed || peer_gone.is_some() {
                         break;
                     }
                     continue;
@@ -126,12 +131,12 @@ pub(crate) async fn run<D: Door, S: Transport>(
                 // to drain is the rare case, boxed to keep this future small.
                 let is_closed = closed.is_some();
                 peer_gone = match written {
-                    Written::All => false,
-                    Written::Rest(rest) => !Box::pin(write_backlog(&mut stream, &mut door, &mut batch, rest, closed)).await,
-                    Written::PeerGone => true,
+                    Written::All => None,
+                    Written::Rest(rest) => Box::pin(write_backlog(&mut stream, &mut door, &mut batch, rest, closed)).await,
+                    Written::PeerGone => Some(Disconnect::ConnectionLost),
                 };
-                let closed = is_closed;
-                if closed || peer_gone {
+                closing |= is_closed;
+                if is_closed || peer_gone.is_some() {
                     break;
                 }
             }
@@ -141,11 +146,11 @@ pub(crate) async fn run<D: Door, S: Transport>(
             // what it sends waits in the socket, and its peer's writes stall.
             ready = poll_fn(|cx| Transport::poll_read_ready(&stream, cx)), if !closing && !waiting => {
                 if ready.is_err() {
-                    peer_gone = true;
+                    peer_gone = Some(Disconnect::ConnectionLost);
                     break;
                 }
                 match read_available(&mut stream, &mut lines) {
-                    Ok(0) => { peer_gone = true; break; }
+                    Ok(0) => { peer_gone = Some(Disconnect::ConnectionLost); break; }
                     Ok(_) => {
                         if let Flow::Close(reason) = Box::pin(drain_lines(&mut lines, &mut door, &mut ctx)).await {
                             closing = true;
@@ -160,7 +165,7 @@ pub(crate) async fn run<D: Door, S: Transport>(
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => { peer_gone = true; break; }
+                    Err(_) => { peer_gone = Some(Disconnect::ConnectionLost); break; }
                 }
             }
             () = &mut timer, if wake.is_some() => {
@@ -173,13 +178,19 @@ pub(crate) async fn run<D: Door, S: Transport>(
             }
         }
     }
-    if peer_gone && let Some(session) = ctx.session {
-        let quit = Command::Quit { reason: Some("connection lost".into()) };
-        let _ = Box::pin(ctx.hub.command(session, quit)).await;
-    }
-    // The session's connection counts are given back before the peer sees the end: whoever
-    // reconnects on seeing it finds its place free.
+    // The session's connection counts are given back before the peer or the rooms see the
+    // end: whoever reconnects on seeing it finds its place free, and a scrape after it finds
+    // the connection gone.
     ctx.release_counts();
+    if let Some(why) = peer_gone {
+        if !closing {
+            ctx.hub.metrics().disconnected(why);
+        }
+        if let Some(session) = ctx.session {
+            let quit = Command::Quit { reason: Some("connection lost".into()) };
+            let _ = Box::pin(ctx.hub.command(session, quit)).await;
+        }
+    }
     // Bounded: a TLS shutdown first sends what rustls still holds, and a peer that reads
     // nothing would hold the task forever. Boxed, so that its timer is not in every idle
     // connection's future.
@@ -214,15 +225,18 @@ async fn on_timer<D: Door>(
         }
     }
     if registering && ctx.hub.is_stopped() {
+        ctx.hub.metrics().disconnected(Disconnect::Shutdown);
         return Some("server shutting down".into());
     }
     if registering && ctx.evicted() {
         tracing::info!(peer = %ctx.peer, "disconnected: not logged in while newer connections waited");
+        ctx.hub.metrics().disconnected(Disconnect::Evicted);
         return Some(crate::peers::EVICTED.into());
     }
     if registering && now >= deadline {
         let secs = ctx.settings.register_timeout.as_secs();
         tracing::info!(peer = %ctx.peer, "disconnected: registration timeout");
+        ctx.hub.metrics().disconnected(Disconnect::RegistrationTimeout);
         return Some(format!("registration timeout: log in within {secs} seconds of connecting"));
     }
     if partial_due.is_some_and(|due| now >= due) && ctx.pace != Pace::Waiting {
@@ -275,33 +289,33 @@ async fn drain_lines<D: Door>(lines: &mut LineBuffer, door: &mut D, ctx: &mut Se
 
 /// A slow reader: waits until the peer took `rest`, then renders and writes the pieces left
 /// in `batch` a chunk at a time, as the socket drains (and the goodbye for `bye`, last).
-/// False when the peer did not take a chunk within [`WRITE_TIMEOUT`] or is gone.
+/// Says why the peer is gone when it did not take a chunk within [`WRITE_TIMEOUT`] or hung up.
 async fn write_backlog<D: Door, S: Transport>(
     stream: &mut S,
     door: &mut D,
     batch: &mut Vec<Piece>,
     mut rest: Vec<u8>,
     bye: Option<natter_core::Name>,
-) -> bool {
+) -> Option<Disconnect> {
     let bye = bye.map(|reason| Event::Bye { reason });
     loop {
-        if !write_encoded(stream, &rest).await {
-            return false;
+        if let Some(why) = write_encoded(stream, &rest).await {
+            return Some(why);
         }
         if batch.is_empty() {
-            return true;
+            return None;
         }
         rest = match write_batch(stream, door, batch, bye.as_ref()) {
-            Written::All if batch.is_empty() => return true,
+            Written::All if batch.is_empty() => return None,
             Written::All => Vec::new(),
             Written::Rest(more) => more,
-            Written::PeerGone => return false,
+            Written::PeerGone => return Some(Disconnect::ConnectionLost),
         };
     }
 }
 
 /// [`write_rest`] for bytes already in the transport's encoding (a batch's rest).
-async fn write_encoded<S: Transport>(stream: &mut S, bytes: &[u8]) -> bool {
+async fn write_encoded<S: Transport>(stream: &mut S, bytes: &[u8]) -> Option<Disconnect> {
     let all = async {
         let mut written = 0;
         while written < bytes.len() {
@@ -312,28 +326,39 @@ async fn write_encoded<S: Transport>(stream: &mut S, bytes: &[u8]) -> bool {
         }
         stream.flush().await
     };
-    matches!(timeout(WRITE_TIMEOUT, all).await, Ok(Ok::<(), io::Error>(())))
+    stalled_or_gone(timeout(WRITE_TIMEOUT, all).await)
 }
 
 /// Waits until the peer took the rest (and whatever the transport still holds, e.g. TLS
-/// records), at most [`WRITE_TIMEOUT`]; false when it did not.
-async fn write_rest<S: Transport>(stream: &mut S, bytes: &[u8]) -> bool {
+/// records), at most [`WRITE_TIMEOUT`]; says why when it did not: it stopped reading
+/// ([`Disconnect::SlowReader`]) or hung up.
+async fn write_rest<S: Transport>(stream: &mut S, bytes: &[u8]) -> Option<Disconnect> {
     let all = async {
         stream.write_all(bytes).await?;
         stream.flush().await
     };
-    matches!(timeout(WRITE_TIMEOUT, all).await, Ok(Ok(())))
+    stalled_or_gone(timeout(WRITE_TIMEOUT, all).await)
+}
+
+/// What a bounded write's outcome says about the peer: nothing (it took the bytes), it
+/// stopped reading ([`Disconnect::SlowReader`]), or it hung up.
+fn stalled_or_gone(outcome: Result<io::Result<()>, tokio::time::error::Elapsed>) -> Option<Disconnect> {
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(_)) => Some(Disconnect::ConnectionLost),
+        Err(_) => Some(Disconnect::SlowReader),
+    }
 }
 
 /// Writes a batch one line at a time, `pace` apart, for a client that reads each answer with
-/// one read and cannot split two that arrive together. False when the peer is gone.
+/// one read and cannot split two that arrive together. Says why when the peer is gone.
 async fn write_paced<D: Door, S: Transport>(
     stream: &mut S,
     door: &mut D,
     batch: &mut Vec<Piece>,
     bye: Option<Event>,
     pace: Duration,
-) -> bool {
+) -> Option<Disconnect> {
     let mut out = Vec::new();
     for piece in batch.drain(..) {
         for delivery in piece.deliveries() {
@@ -344,10 +369,10 @@ async fn write_paced<D: Door, S: Transport>(
         door.render(event, &mut out);
     }
     for line in out.split_inclusive(|&b| b == b'\n') {
-        if !write_rest(stream, line).await {
-            return false;
+        if let Some(why) = write_rest(stream, line).await {
+            return Some(why);
         }
         tokio::time::sleep(pace).await;
     }
-    true
+    None
 }

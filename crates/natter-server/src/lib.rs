@@ -13,6 +13,7 @@ mod http;
 mod keepalive;
 pub mod limits;
 mod listener;
+pub mod metrics;
 pub mod peers;
 mod throttled_log;
 pub mod tls;
@@ -126,6 +127,8 @@ impl Server {
             Some(files) => Some(tls::Tls::load(&files.cert, &files.key).map_err(anyhow::Error::new)?),
             None => None,
         };
+        // `/metrics`, `/healthz` and `/readyz`, shared by the listeners that serve them.
+        let ops = Arc::new(metrics::Ops::new(hub.clone()));
         let mut server = Server {
             tcp: None,
             udp: None,
@@ -172,8 +175,11 @@ impl Server {
         // What HTTP serves: the page everywhere HTTP is; the operations endpoints with it,
         // unless they have a listener of their own.
         let http = &settings.http;
-        let public_web =
-            Arc::new(http::Web { page: true, ops: http.metrics.is_none(), origins: http.origins.clone() });
+        let public_web = Arc::new(http::Web {
+            page: true,
+            ops: http.metrics.is_none().then(|| ops.clone()),
+            origins: http.origins.clone(),
+        });
         let main_web = http.on_main_port.then(|| public_web.clone());
         let accept = |listener: TcpListener, front: listener::Front, web: Option<Arc<http::Web>>| {
             let accepting = listener::Accepting {
@@ -200,8 +206,8 @@ impl Server {
             accept(listener, listener::Front::Http, Some(public_web.clone()));
         }
         if let Some(listener) = metrics_listener {
-            let ops = Arc::new(http::Web { page: false, ops: true, origins: Vec::new() });
-            accept(listener, listener::Front::Http, Some(ops));
+            let web = Arc::new(http::Web { page: false, ops: Some(ops.clone()), origins: Vec::new() });
+            accept(listener, listener::Front::Http, Some(web));
         }
         #[cfg(unix)]
         if let Some(path) = &settings.unix {

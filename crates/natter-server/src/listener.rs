@@ -32,6 +32,7 @@ use crate::transport::Transport;
 use crate::ws::Subprotocol;
 use crate::ws::transport::{Outgoing, WsTransport};
 use natter_core::HubHandle;
+use natter_core::metrics::Disconnect;
 use natter_proto::line::LineBuffer;
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -418,9 +419,14 @@ async fn first_line<S: Transport>(mut stream: S, sniffing: Sniffing) -> Option<(
             None if greeted => (Instant::now() + conn::STOP_CHECK).min(deadline),
             None => greet_at.min(deadline),
         };
+        // The peer hung up before its first line.
+        let lost = || {
+            hub.metrics().disconnected(Disconnect::ConnectionLost);
+            None
+        };
         match timeout_at(wait, poll_fn(|cx| stream.poll_read_ready(cx))).await {
             Ok(Ok(())) => match read_available(&mut stream, &mut lines) {
-                Ok(0) => return None,
+                Ok(0) => return lost(),
                 Ok(_) => match first_byte(&lines) {
                     Some(b'{') => break,
                     Some(_) if lines.peek().contains(&b'\n') || lines.pending() > 512 => break,
@@ -431,15 +437,17 @@ async fn first_line<S: Transport>(mut stream: S, sniffing: Sniffing) -> Option<(
                     None => continue,
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => return None,
+                Err(_) => return lost(),
             },
-            Ok(Err(_)) => return None,
+            Ok(Err(_)) => return lost(),
             Err(_) if hub.is_stopped() => {
+                hub.metrics().disconnected(Disconnect::Shutdown);
                 write_line(&mut stream, b"*** bye: server shutting down\r\n").await;
                 return None;
             }
             Err(_) if admitted.is_evicted() => {
                 tracing::info!(peer = %admitted.peer(), "disconnected: not logged in while newer connections waited");
+                hub.metrics().disconnected(Disconnect::Evicted);
                 let _ = stream.write_all(format!("*** bye: {}\r\n", crate::peers::EVICTED).as_bytes()).await;
                 return None;
             }
@@ -454,6 +462,7 @@ async fn first_line<S: Transport>(mut stream: S, sniffing: Sniffing) -> Option<(
             // A visitor still thinking about its first question becomes a guest all the same.
             Err(_) if settings.helpdesk.is_some() => break,
             Err(_) => {
+                hub.metrics().disconnected(Disconnect::RegistrationTimeout);
                 write_line(&mut stream, b"*** bye: registration timeout: log in within the time allowed\r\n")
                     .await;
                 return None;
@@ -600,6 +609,9 @@ fn serve<D: Door, S: Transport>(
     let Conn { stream, hub, settings, deadline, admitted } = conn;
     let mut ctx = SessionCtx::admitted(hub, settings, D::KIND, admitted);
     ctx.secure = S::SECURE;
+    if S::MESSAGES {
+        ctx.over_websocket();
+    }
     if let Some(fingerprint) = stream.client_certificate() {
         door.on_client_certificate(&fingerprint);
     }

@@ -61,6 +61,9 @@ impl Hub {
     /// Hands every session its staged part of this batch's log: one lock and at most one
     /// wakeup per session per batch. Sessions whose outbox is full are disconnected.
     pub(super) fn flush(&mut self) {
+        // Published before anything is handed out: whoever sees a message of this batch then
+        // finds it counted.
+        self.metrics.publish(&self.tally, self.rooms.len());
         while !self.dirty.is_empty() {
             let log: Arc<[Delivery]> = std::mem::take(&mut self.log).into();
             let sums = std::mem::replace(&mut self.log_sums, vec![0]);
@@ -114,6 +117,7 @@ impl Hub {
                 if let Some(s) = self.sessions.get(&id) {
                     tracing::info!(nick = %s.nick, "disconnected: too slow");
                 }
+                self.metrics.disconnected(crate::metrics::Disconnect::SlowReader);
                 self.remove_session(id, TOO_SLOW, true);
             }
         }

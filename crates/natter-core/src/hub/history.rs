@@ -372,6 +372,7 @@ impl Hub {
         }
         let len = ready.len() as u32;
         if session.outbox.push_pieces(&mut vec![Piece::new(ready.into(), 0..len)]).is_err() {
+            self.metrics.disconnected(crate::metrics::Disconnect::SlowReader);
             self.remove_session(id, TOO_SLOW, true);
         }
     }

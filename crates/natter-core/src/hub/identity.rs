@@ -82,6 +82,7 @@ impl Hub {
             held: None,
         };
         self.stats.users += 1;
+        self.metrics.session_changed(session.kind, true);
         self.stats.operators += usize::from(session.server_op);
         self.stats.peak = self.stats.peak.max(self.stats.users);
         let id = self.sessions.insert(Box::new(session));
@@ -274,6 +275,7 @@ impl Hub {
         // Never the reason's words: a quit message is something a user wrote.
         tracing::info!(nick = %session.nick, kind = ?session.kind, "logged out");
         self.stats.users -= 1;
+        self.metrics.session_changed(session.kind, false);
         self.stats.hidden -= usize::from(session.hidden);
         self.stats.operators -= usize::from(session.server_op);
         self.nicks.remove(&session.folded);
@@ -331,6 +333,7 @@ impl Hub {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         tracing::info!(nick = %self.sessions[&victim].nick, by = %self.sessions[&id].nick, "killed");
+        self.metrics.disconnected(crate::metrics::Disconnect::Killed);
         self.remove_session(victim, reason, false);
     }
 }

@@ -45,6 +45,7 @@ pub(super) fn next_uid() -> u64 {
 impl Hub {
     pub(super) fn say(&mut self, id: SessionId, target: Target, said: Said, cid: Option<String>, req: Req) {
         let Said { text, action, notice, meta } = said;
+        self.tally.received += 1;
         let meta: Option<Name> = meta.filter(|t| !t.is_empty()).map(|t| t.as_str().into());
         // A metadata-only message (typing notices) is relayed, never stored.
         let meta_only = meta.is_some() && text.is_empty();
@@ -164,6 +165,7 @@ impl Hub {
                     && quiet_for >= self.config.udp_quiet.as_millis() as u64)
                     .then(|| recipient.nick.clone());
                 if !blocked {
+                    self.tally.delivered += 1;
                     self.reply(to_id, Event::Message(message.clone()));
                 }
                 let cid: Option<Box<str>> = cid.map(Into::into);
@@ -267,6 +269,7 @@ impl Hub {
         if message.mid.is_some() {
             room.remember(message, keep);
         }
+        let mut delivered = 0;
         for &sid in room.members() {
             if sid == sender {
                 continue;
@@ -276,7 +279,9 @@ impl Hub {
                 continue;
             }
             stage(&mut self.dirty, sid, s, entry);
+            delivered += 1;
         }
+        self.tally.delivered += delivered;
     }
 
     fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
@@ -322,6 +327,7 @@ impl Hub {
 impl Hub {
     /// A private message to every server operator online: each gets it addressed to itself.
     pub(super) fn ask_operators(&mut self, id: SessionId, text: String, req: Req) {
+        self.tally.received += 1;
         if text.trim().is_empty() {
             return self.refuse(id, req, Refusal::EmptyMessage);
         }
@@ -361,6 +367,7 @@ impl Hub {
                 uid: next_uid(),
                 ts,
             });
+            self.tally.delivered += 1;
             self.reply(to_id, Event::Message(message));
         }
     }

@@ -38,6 +38,7 @@ pub use state::SessionId;
 use crate::authenticate::{AuthAnswer, Credential};
 use crate::command::{Command, Registration};
 use crate::event::{ChatMessage, ServerStats};
+use crate::metrics::{Disconnect, Metrics, Tally};
 use crate::persist::{Committed, Persister};
 use crate::refusal::Refusal;
 use crate::request::Req;
@@ -141,6 +142,20 @@ pub struct Registered {
 #[error("{0}")]
 pub struct RegisterError(pub Refusal);
 
+/// Why a store probe was not even sent ([`HubHandle::try_probe_store`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeRefused {
+    /// The hub's queue is full.
+    #[error("the hub is saturated: its queue of {queue} commands is full")]
+    Busy {
+        /// The queue's size.
+        queue: usize,
+    },
+    /// The hub has stopped.
+    #[error("the server is shutting down")]
+    Stopped,
+}
+
 /// The hub has stopped (server shutting down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the server is shutting down")]
@@ -154,6 +169,8 @@ enum HubMsg {
     /// Boxed: see `Register`.
     Authenticate(Box<(Credential, Option<std::net::IpAddr>)>, oneshot::Sender<AuthAnswer>),
     Command(SessionId, Command),
+    /// Asks the commit thread for a write to the store (`HubHandle::try_probe_store`).
+    ProbeStore(oneshot::Sender<Result<(), String>>),
     Shutdown(String, oneshot::Sender<()>),
 }
 
@@ -161,14 +178,47 @@ enum HubMsg {
 #[derive(Clone)]
 pub struct HubHandle {
     tx: mpsc::Sender<HubMsg>,
-    lobby: Arc<str>,
+    /// What never changes, behind one thin pointer: every connection holds a handle.
+    shared: Arc<Shared>,
+}
+
+/// The part of [`HubHandle`] its clones share.
+struct Shared {
+    lobby: Box<str>,
+    metrics: Arc<Metrics>,
 }
 
 impl HubHandle {
     /// The room every session starts in ([`HubConfig::lobby`]): doors that mention it (a
     /// greeting, a message of the day) read it here, so that it is set in one place.
     pub fn lobby(&self) -> &str {
-        &self.lobby
+        &self.shared.lobby
+    }
+
+    /// The hub's counters (connections, sessions, messages, disconnects, commits), for the
+    /// front doors to count what they decide and for the server's metrics to read.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Commands queued to the hub and not yet taken: how far behind the hub is.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Asks the store for a small write through the hub and its commit thread, behind the
+    /// writes queued before it (readiness checks). The receiver gets `Ok` once the store took
+    /// it, or the store's complaint; it is dropped unanswered when the server stops. Never
+    /// waits: a hub whose queue is full is not ready either.
+    pub fn try_probe_store(&self) -> Result<oneshot::Receiver<Result<(), String>>, ProbeRefused> {
+        let (tx, rx) = oneshot::channel();
+        match self.tx.try_send(HubMsg::ProbeStore(tx)) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(ProbeRefused::Busy { queue: self.tx.max_capacity() })
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ProbeRefused::Stopped),
+        }
     }
 
     /// Logs a session in (and into the lobby). On `Err` the caller may retry with another nick.
@@ -252,6 +302,10 @@ pub(crate) struct PendingMessage {
 
 pub(crate) struct Hub {
     config: HubConfig,
+    /// The counters shared with the front doors and the server's metrics.
+    metrics: Arc<Metrics>,
+    /// Messages received and delivered, published to `metrics` once per batch.
+    tally: Tally,
     store: Arc<dyn Store>,
     persister: Persister,
     /// One entry per queued write, in commit order; `None` for writes with no follow-up.
@@ -361,8 +415,11 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let operators = config.operators.iter().map(|(n, p)| passwords::Operator::new(n, p)).collect();
     let throttle = crate::throttle::Throttle::new(config.login_throttle);
     let registrations = crate::registration_limit::RegistrationLimit::new(config.registrations_per_hour);
+    let metrics = Arc::new(Metrics::default());
     let mut hub = Hub {
         config,
+        metrics: metrics.clone(),
+        tally: Tally::default(),
         store,
         // Started once the store is loaded: a store that cannot be loaded is not closed (its
         // closing would fail too, and say so a second time).
@@ -445,7 +502,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.last_mid = room.last_mid;
         hub.rooms.insert(room.record.folded, r);
     })?;
-    hub.persister = Persister::start(hub.store.clone(), done_tx, hub.config.retention)
+    hub.persister = Persister::start(hub.store.clone(), done_tx, hub.config.retention, metrics.clone())
         .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;
@@ -453,8 +510,9 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
     let lobby = hub.config.lobby.clone();
     hub.ensure_room(&lobby);
     let (tx, rx) = mpsc::channel(hub.config.queue);
+    hub.metrics.publish(&hub.tally, hub.rooms.len());
     tokio::spawn(hub.run(rx, done_rx, pages_rx, checked_rx, refreshed_rx));
-    Ok(HubHandle { tx, lobby: lobby.into() })
+    Ok(HubHandle { tx, shared: Arc::new(Shared { lobby: lobby.into(), metrics }) })
 }
 
 /// Turns a stored private message into a chat message.
@@ -568,6 +626,7 @@ impl Hub {
                                 let _ = reply.send(self.register(*reg));
                             }
                             HubMsg::Command(session, cmd) => self.handle(session, cmd),
+                            HubMsg::ProbeStore(answer) => self.persister.probe(answer),
                             HubMsg::Authenticate(asked, answer) => {
                                 let (credential, from) = *asked;
                                 self.authenticate(credential, from, answer)
@@ -604,7 +663,9 @@ impl Hub {
         }
         for session in self.sessions.values() {
             session.outbox.close(reason, false);
+            self.metrics.disconnected(Disconnect::Shutdown);
         }
+        self.metrics.sessions_cleared();
         self.sessions.clear();
         self.clients.clear();
         self.logged_in.clear();

@@ -12,6 +12,7 @@
 use super::text::strip_telnet;
 use super::{Door, Flow, SessionCtx};
 use crate::config::Helpdesk;
+use natter_core::metrics::Disconnect;
 use natter_core::{Command, Event, Refusal, RenderSlot, SessionKind};
 use natter_proto::decode::{PeerEncoding, decode_text_detect};
 use natter_proto::display::SafeLine;
@@ -76,17 +77,17 @@ impl Door for HelpdeskDoor {
 
     async fn on_connect(&mut self, ctx: &mut SessionCtx) -> Flow {
         if ctx.plain_text_refused() {
-            return Flow::Close(crate::door::TLS_REQUIRED.into());
+            return ctx.close(Disconnect::LoginRefused, crate::door::TLS_REQUIRED);
         }
         for _ in 0..MAX_NAME_TRIES {
             match ctx.register_unseen(self.next_name()).await {
                 Ok(Ok(())) => return Flow::Continue,
                 Ok(Err(Refusal::NickInUse { .. })) => continue,
-                Ok(Err(refusal)) => return Flow::Close(refusal.to_string()),
-                Err(()) => return Flow::Close("the server is shutting down".into()),
+                Ok(Err(refusal)) => return ctx.close(Disconnect::LoginRefused, refusal.to_string()),
+                Err(()) => return ctx.close(Disconnect::Shutdown, "the server is shutting down"),
             }
         }
-        Flow::Close("no guest name is free".into())
+        ctx.close(Disconnect::LoginRefused, "no guest name is free")
     }
 
     async fn on_line(&mut self, line: &[u8], ctx: &mut SessionCtx) -> Flow {
@@ -99,7 +100,7 @@ impl Door for HelpdeskDoor {
             return Flow::Continue;
         }
         if matches!(word, "quit" | "exit" | "/quit") {
-            return Flow::Close("left".into());
+            return ctx.close(Disconnect::Quit, "left");
         }
         if !ctx.allow_message() {
             return ctx.rate_limited(None);

@@ -18,6 +18,7 @@ use crate::config::SessionSettings;
 use crate::limits::{CommandBudget, RateLimiter, Strikes};
 use crate::peers::{Admitted, Peers};
 use natter_core::hub::SessionId;
+use natter_core::metrics::Disconnect;
 use natter_core::{
     Command, DoorNote, Event, HubHandle, Outbox, Refusal, Registration, RenderSlot, Req, SessionKind,
 };
@@ -155,6 +156,8 @@ pub(crate) struct SessionCtx {
     pub pace: Pace,
     /// The connection cannot be read on the network: TLS, or the Unix socket.
     pub secure: bool,
+    /// The connection is a WebSocket (counted as such until it ends).
+    websocket: bool,
     /// The server's connection counts and address cloaks; `None` for the console.
     peers: Option<Arc<Peers>>,
     /// Where this connection stands in those counts.
@@ -181,6 +184,8 @@ enum Counted {
     Newcomer(u32),
     /// Counted and logged in.
     LoggedIn,
+    /// Given back ([`SessionCtx::release_counts`]): the connection is ending.
+    Released,
 }
 
 impl SessionCtx {
@@ -193,6 +198,7 @@ impl SessionCtx {
         kind: SessionKind,
         peers: Option<Arc<Peers>>,
     ) -> Self {
+        hub.metrics().connection_opened(kind);
         Self {
             hub,
             outbox: Outbox::bounded(settings.outbox as usize, u64::from(settings.outbox_kib) * 1024),
@@ -206,6 +212,7 @@ impl SessionCtx {
             budget: CommandBudget::default(),
             pace: Pace::Free,
             secure: false,
+            websocket: false,
             peers,
             counted: Counted::No,
         }
@@ -234,6 +241,14 @@ impl SessionCtx {
             None => (self.peer.ip().to_canonical().to_string(), None),
         };
         (format!("{user}@{host}"), real)
+    }
+
+    /// The connection is a WebSocket: counted as one too, until it ends.
+    pub fn over_websocket(&mut self) {
+        if !self.websocket {
+            self.websocket = true;
+            self.hub.metrics().websocket_changed(true);
+        }
     }
 
     /// The session logged in: it no longer counts as a newcomer.
@@ -273,7 +288,7 @@ impl SessionCtx {
         }
         match self.outbox.send(event) {
             Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close("too slow: your connection fell too far behind".into()),
+            Err(_) => self.close(Disconnect::SlowReader, "too slow: your connection fell too far behind"),
         }
     }
 
@@ -286,7 +301,7 @@ impl SessionCtx {
     pub fn reject(&mut self, req: Req, refusal: Refusal) -> Flow {
         if self.strikes.hit() {
             tracing::info!(peer = %self.peer, "disconnected: too many invalid requests");
-            return Flow::Close(format!("too many invalid requests (last: {refusal})"));
+            return self.close(Disconnect::BadInput, format!("too many invalid requests (last: {refusal})"));
         }
         self.local(Event::Error { req, refusal })
     }
@@ -296,7 +311,7 @@ impl SessionCtx {
     pub fn reject_note(&mut self, what: &str, note: DoorNote) -> Flow {
         if self.strikes.hit() {
             tracing::info!(peer = %self.peer, "disconnected: too many invalid requests");
-            return Flow::Close(format!("too many invalid requests (last: {what})"));
+            return self.close(Disconnect::BadInput, format!("too many invalid requests (last: {what})"));
         }
         self.note(note)
     }
@@ -353,7 +368,7 @@ impl SessionCtx {
     fn flooding(&mut self) -> Option<Flow> {
         if self.rate.excess() > self.settings.msg_burst.max(10) {
             tracing::info!(peer = %self.peer, "disconnected: flooding");
-            return Some(Flow::Close("flooding: too many messages too fast".into()));
+            return Some(self.close(Disconnect::Flood, "flooding: too many messages too fast"));
         }
         None
     }
@@ -386,7 +401,7 @@ impl SessionCtx {
     ) -> (Flow, Option<Refusal>) {
         if self.plain_text_refused() {
             tracing::info!(peer = %self.peer, "login refused: plain text, and TLS is required");
-            return (Flow::Close(TLS_REQUIRED.into()), None);
+            return (self.close(Disconnect::LoginRefused, TLS_REQUIRED), None);
         }
         let (ident, real_host) = self.ident(given.user.unwrap_or(kind_user(self.kind)));
         let registration = Registration {
@@ -414,7 +429,7 @@ impl SessionCtx {
                     .then(|| refused.0.clone());
                 (self.reject(req, refused.0), password)
             }
-            Err(_) => (Flow::Close("the server is shutting down".into()), None),
+            Err(_) => (self.close(Disconnect::Shutdown, "the server is shutting down"), None),
         }
     }
 
@@ -446,6 +461,13 @@ impl SessionCtx {
             Ok(Err(refused)) => Ok(Err(refused.0)),
             Err(_) => Err(()),
         }
+    }
+
+    /// Ends the session for `why`, which is counted here, once, where it is decided; `reason`
+    /// is what the peer (and the rooms) are told.
+    pub fn close(&self, why: Disconnect, reason: impl Into<String>) -> Flow {
+        self.hub.metrics().disconnected(why);
+        Flow::Close(reason.into())
     }
 
     /// Ends the session from our side: the hub tells the rooms, then closes the outbox, which
@@ -517,9 +539,17 @@ impl SessionCtx {
     /// never logged in), once. The connection loop calls it before the socket closes, so that
     /// a peer that sees the end finds its place free; dropping the context calls it too.
     pub fn release_counts(&mut self) {
+        let counted = std::mem::replace(&mut self.counted, Counted::Released);
+        if counted == Counted::Released {
+            return;
+        }
+        self.hub.metrics().connection_closed(self.kind);
+        if self.websocket {
+            self.hub.metrics().websocket_changed(false);
+        }
         if let Some(peers) = &self.peers {
-            match std::mem::replace(&mut self.counted, Counted::No) {
-                Counted::No => {}
+            match counted {
+                Counted::No | Counted::Released => {}
                 Counted::Newcomer(ticket) => peers.release(self.peer.ip(), Some(ticket)),
                 Counted::LoggedIn => peers.release(self.peer.ip(), None),
             }

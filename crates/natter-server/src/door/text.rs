@@ -15,6 +15,7 @@ use super::{Door, Flow, SessionCtx, slots};
 use natter_core::command::Paging;
 use natter_core::event::AccountChange;
 use natter_core::hub::MAX_WHO_PAGE;
+use natter_core::metrics::Disconnect;
 use natter_core::password::Password;
 use natter_core::{ChatMessage, Command, DoorNote, Event, RenderSlot, RoomChange, SessionKind, Target};
 use natter_proto::command::{Input, SlashCommand, help_lines, help_topic, parse_input};
@@ -663,7 +664,9 @@ impl TextDoor {
                 let text = self.encoding.describe();
                 return Err(ctx.local(Event::Notice { req: None, room: None, text: text.into() }));
             }
-            SlashCommand::Quit(reason) => return Err(Flow::Close(reason.unwrap_or_else(|| "quit".into()))),
+            SlashCommand::Quit(reason) => {
+                return Err(ctx.close(Disconnect::Quit, reason.unwrap_or_else(|| "quit".into())));
+            }
         })
     }
 }
@@ -753,7 +756,7 @@ impl Door for TextDoor {
                 return Flow::Continue;
             }
             if matches!(nick, "quit" | "exit" | "/quit") {
-                return Flow::Close("bye".into());
+                return ctx.close(Disconnect::Quit, "bye");
             }
             let flow = ctx.register(nick.to_string(), None).await;
             if ctx.session.is_some() {

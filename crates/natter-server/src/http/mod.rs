@@ -6,7 +6,9 @@
 
 mod assets;
 mod headers;
+mod ops;
 pub(crate) mod origin;
+mod replies;
 mod rewind;
 mod routes;
 mod upgrade;
@@ -47,8 +49,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 pub(crate) struct Web {
     /// The chat page, its files and the WebSocket endpoint.
     pub page: bool,
-    /// `/metrics`, `/healthz`, `/readyz`.
-    pub ops: bool,
+    /// `/metrics`, `/healthz`, `/readyz`, answered from these; `None`: not here.
+    pub ops: Option<Arc<crate::metrics::Ops>>,
     /// Origins besides the page's own whose pages may open WebSocket connections.
     pub origins: Vec<String>,
 }

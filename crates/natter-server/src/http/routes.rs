@@ -1,5 +1,6 @@
 //! Which answer each request gets.
 
+use super::replies::{not_allowed, text};
 use super::upgrade;
 use super::{Context, Response, assets, headers};
 use http::header::{self, HeaderValue};
@@ -16,7 +17,9 @@ pub(super) async fn respond<B>(mut request: Request<B>, context: &Context) -> Re
         "/ws" if web.page => websocket(&mut request, context),
         "/" | "/index.html" if web.page => file(&request, "index.html"),
         _ if web.page && path.starts_with("/assets/") => file(&request, &path["/assets/".len()..]),
-        "/healthz" if web.ops => text(StatusCode::OK, "ok\n"),
+        "/metrics" | "/healthz" | "/readyz" if web.ops.is_some() => {
+            super::ops::respond(&request, context).await
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };
     headers::secure(response.headers_mut());
@@ -73,28 +76,5 @@ fn file<B>(request: &Request<B>, name: &str) -> Response {
     response.headers_mut().insert(header::ETAG, etag);
     // Revalidated on every load: a new server version's page is never mixed with an old one.
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
-}
-
-/// `405` naming the methods that work.
-fn not_allowed(allow: &'static str) -> Response {
-    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
-    response
-}
-
-/// A plain-text answer.
-pub(super) fn text(status: StatusCode, body: &'static str) -> Response {
-    let body = if body.ends_with('\n') {
-        Bytes::from_static(body.as_bytes())
-    } else {
-        Bytes::from(format!("{body}\n"))
-    };
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

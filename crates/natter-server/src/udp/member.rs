@@ -184,6 +184,7 @@ impl Member {
                 _ = sleep_until(ctx.budget.due()), if waiting => ctx.pace = Pace::Warned,
                 _ = sleep_until(last_seen + self.idle), if !closing => {
                     closing = true;
+                    ctx.hub.metrics().disconnected(natter_core::metrics::Disconnect::IdleTimeout);
                     ctx.end(format!("timed out: no datagram for {} seconds", self.idle.as_secs())).await;
                 }
             }

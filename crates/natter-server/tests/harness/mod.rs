@@ -43,6 +43,8 @@ pub struct TestServer {
     pub irc: SocketAddr,
     /// The IRC-over-TLS port, when TLS is configured.
     pub irc_tls: Option<SocketAddr>,
+    /// The operations listener (`/metrics`, `/healthz`, `/readyz`), when one is configured.
+    pub metrics: Option<SocketAddr>,
     server: Server,
 }
 
@@ -60,6 +62,7 @@ impl TestServer {
             udp: server.udp.expect("udp on"),
             irc: server.irc.expect("irc on"),
             irc_tls: server.irc_tls,
+            metrics: server.metrics,
             server,
         }
     }

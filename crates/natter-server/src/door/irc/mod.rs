@@ -24,7 +24,8 @@ use natter_core::{Event, RenderSlot, SessionKind};
 use natter_proto::decode::{Detected, decode_text_detect};
 use natter_proto::irc::{self, MAX_LINE, MAX_TAGS, split_tags};
 use natter_proto::names::fold;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Most bytes of tags a client may send, `@` and the final space included (IRCv3
 /// message-tags); the rest of the server's 8191 are for server tags.
@@ -252,9 +253,10 @@ impl Door for IrcDoor {
             return Flow::Continue;
         }
         match self.ping_sent {
-            Some(sent) if sent.elapsed() >= PING_TIMEOUT => {
-                Flow::Close(format!("Ping timeout: {} seconds", (PING_AFTER + PING_TIMEOUT).as_secs()))
-            }
+            Some(sent) if sent.elapsed() >= PING_TIMEOUT => ctx.close(
+                natter_core::metrics::Disconnect::IdleTimeout,
+                format!("Ping timeout: {} seconds", (PING_AFTER + PING_TIMEOUT).as_secs()),
+            ),
             Some(_) => Flow::Continue,
             None if self.last_seen.elapsed() >= PING_AFTER => {
                 self.ping_sent = Some(Instant::now());

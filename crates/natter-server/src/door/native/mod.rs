@@ -12,6 +12,7 @@ pub(crate) use udp::UdpNativeDoor;
 
 use super::{Credentials, Door, Flow, SessionCtx, slots};
 use natter_core::command::Paging;
+use natter_core::metrics::Disconnect;
 use natter_core::password::Password;
 use natter_core::resume::ResumeToken;
 use natter_core::store::HistoryQuery;
@@ -189,7 +190,7 @@ impl Door for NativeDoor {
                     ctx.register(msg.trim().to_string(), tutorial_token(TutorialAsk::Login)).await
                 }
                 ClientFrame::Ping { id } => ctx.note(DoorNote::new(NativeNote::Pong(id))),
-                ClientFrame::Quit { .. } => Flow::Close("bye".into()),
+                ClientFrame::Quit { .. } => ctx.close(Disconnect::Quit, "bye"),
                 _ => refuse(
                     ctx,
                     None,
@@ -327,7 +328,9 @@ impl Door for NativeDoor {
                 return ctx.local(Event::Notice { req, room: None, text: text.into() });
             }
             ClientFrame::Ping { id } => return ctx.note(DoorNote::new(NativeNote::Pong(id))),
-            ClientFrame::Quit { reason } => return Flow::Close(reason.unwrap_or_else(|| "quit".into())),
+            ClientFrame::Quit { reason } => {
+                return ctx.close(Disconnect::Quit, reason.unwrap_or_else(|| "quit".into()));
+            }
         };
         ctx.command(command).await
     }

@@ -58,7 +58,7 @@ impl IrcDoor {
     /// Answers bad input with a numeric; repeated bad input ends the session.
     pub(super) fn bad(&self, ctx: &mut SessionCtx, code: &str, params: &[&str]) -> Flow {
         if ctx.strikes.hit() {
-            return Flow::Close("too many invalid commands".into());
+            return ctx.close(natter_core::metrics::Disconnect::BadInput, "too many invalid commands");
         }
         self.answer(ctx, code, params)
     }
@@ -94,7 +94,7 @@ impl IrcDoor {
             "USER" => return self.user_command(&m, ctx).await,
             "PING" => return self.ping(&m, ctx),
             "PONG" => return Flow::Continue,
-            "QUIT" => return self.quit(&m),
+            "QUIT" => return self.quit(&m, ctx),
             _ if !registered => return self.bad(ctx, "451", &["You have not registered"]),
             _ => {}
         }

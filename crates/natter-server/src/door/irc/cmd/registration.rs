@@ -142,10 +142,15 @@ impl IrcDoor {
         };
         let (flow, password_refused) =
             ctx.register_as(nick.clone(), given, Op::Register { nick: nick.clone() }.token()).await;
-        match password_refused {
-            Some(Refusal::BadPassword) => return Flow::Close("Bad password".into()),
-            Some(refusal) => return Flow::Close(refusal.to_string()),
-            None => {}
+        if let Some(refusal) = password_refused {
+            // Counted as a refused login unless the refusal's strike already ended the session.
+            if flow == Flow::Continue {
+                ctx.hub.metrics().disconnected(natter_core::metrics::Disconnect::LoginRefused);
+            }
+            return Flow::Close(match refusal {
+                Refusal::BadPassword => "Bad password".into(),
+                refusal => refusal.to_string(),
+            });
         }
         if ctx.session.is_none() {
             return flow;

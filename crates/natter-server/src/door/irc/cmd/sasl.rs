@@ -120,7 +120,7 @@ impl IrcDoor {
         }
         sasl.exchanges = sasl.exchanges.saturating_add(1);
         if sasl.exchanges > MAX_EXCHANGES {
-            return Flow::Close("too many SASL attempts".into());
+            return ctx.close(natter_core::metrics::Disconnect::BadInput, "too many SASL attempts");
         }
         sasl.step = match mechanism.to_ascii_uppercase().as_str() {
             "PLAIN" => Step::Plain,
@@ -292,7 +292,7 @@ impl IrcDoor {
         reply.line("NOTICE", &[&me, &format!("SASL: {why}")]);
         reply.numeric("904", &["SASL authentication failed"]);
         if ctx.strikes.hit() {
-            return Flow::Close("too many invalid commands".into());
+            return ctx.close(natter_core::metrics::Disconnect::BadInput, "too many invalid commands");
         }
         reply.send(ctx)
     }

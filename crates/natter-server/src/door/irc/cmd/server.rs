@@ -17,9 +17,10 @@ impl IrcDoor {
     }
 
     /// `QUIT [reason]`.
-    pub(super) fn quit(&mut self, m: &irc::Message) -> Flow {
+    pub(super) fn quit(&mut self, m: &irc::Message, ctx: &SessionCtx) -> Flow {
         let reason = m.param(0).filter(|r| !r.is_empty());
-        Flow::Close(reason.map_or_else(|| "Quit".into(), |r| format!("Quit: {r}")))
+        let reason = reason.map_or_else(|| "Quit".into(), |r| format!("Quit: {r}"));
+        ctx.close(natter_core::metrics::Disconnect::Quit, reason)
     }
 
     /// `AWAY [text]`.
