@@ -25,6 +25,18 @@ impl SessionKind {
     pub const ALL: [SessionKind; 5] =
         [SessionKind::Native, SessionKind::Text, SessionKind::Udp, SessionKind::Irc, SessionKind::Console];
 
+    /// The door's name in one lowercase word: the user part of a session's ident
+    /// (`native@host`) and the `door` label of its metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SessionKind::Native => "native",
+            SessionKind::Text => "text",
+            SessionKind::Udp => "udp",
+            SessionKind::Irc => "irc",
+            SessionKind::Console => "console",
+        }
+    }
+
     /// This kind's place in [`SessionKind::ALL`] (an exhaustive match: a new door cannot be
     /// forgotten here).
     pub const fn index(self) -> usize {

@@ -113,17 +113,6 @@ impl Ops {
     }
 }
 
-/// The label value of a front door.
-fn door_label(kind: SessionKind) -> &'static str {
-    match kind {
-        SessionKind::Native => "native",
-        SessionKind::Text => "text",
-        SessionKind::Udp => "udp",
-        SessionKind::Irc => "irc",
-        SessionKind::Console => "console",
-    }
-}
-
 /// The label value of a reason to disconnect.
 fn reason_label(why: Disconnect) -> &'static str {
     match why {
@@ -219,7 +208,7 @@ impl Collector for HubCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let m = self.hub.metrics();
         let by_door = |read: &dyn Fn(SessionKind) -> u64| -> Vec<(&'static str, u64)> {
-            SessionKind::ALL.iter().map(|&k| (door_label(k), read(k))).collect()
+            SessionKind::ALL.iter().map(|&k| (k.name(), read(k))).collect()
         };
         let connections = by_door(&|k| m.connections(k));
         put(

@@ -403,7 +403,7 @@ impl SessionCtx {
             tracing::info!(peer = %self.peer, "login refused: plain text, and TLS is required");
             return (self.close(Disconnect::LoginRefused, TLS_REQUIRED), None);
         }
-        let (ident, real_host) = self.ident(given.user.unwrap_or(kind_user(self.kind)));
+        let (ident, real_host) = self.ident(given.user.unwrap_or(self.kind.name()));
         let registration = Registration {
             nick,
             ident,
@@ -437,7 +437,7 @@ impl SessionCtx {
     /// guest's name is the server's choice, so a name that is taken is the server's to retry.
     /// `Ok(Err(refusal))` when the hub refused it; `Err` when the server is shutting down.
     pub async fn register_unseen(&mut self, nick: String) -> Result<Result<(), Refusal>, ()> {
-        let (ident, real_host) = self.ident(kind_user(self.kind));
+        let (ident, real_host) = self.ident(self.kind.name());
         let registration = Registration {
             nick,
             ident,
@@ -600,16 +600,6 @@ pub(crate) fn certificates_said(
             format!("{fp} is not one of {account}'s certificates, which are:")
         }
         (CertificateChange::List, _) => format!("{account}'s certificates:"),
-    }
-}
-
-fn kind_user(kind: SessionKind) -> &'static str {
-    match kind {
-        SessionKind::Native => "native",
-        SessionKind::Text => "text",
-        SessionKind::Udp => "udp",
-        SessionKind::Irc => "irc",
-        SessionKind::Console => "console",
     }
 }
 
