@@ -180,8 +180,9 @@ pub struct Args {
     /// [default: none besides the main port].
     #[arg(long, env = "NATTER_HTTP", value_name = "ADDR")]
     pub http: Option<String>,
-    /// TCP address serving /metrics, /healthz and /readyz alone (plain HTTP), which the
-    /// public ports then do not serve [default: none: they are served with the page].
+    /// TCP address serving /metrics, /healthz and /readyz alone (HTTP, and HTTPS when TLS is
+    /// configured), which the public ports then do not serve [default: none: they are served
+    /// with the page].
     #[arg(long, env = "NATTER_METRICS", value_name = "ADDR")]
     pub metrics: Option<String>,
     /// Origin of a web page besides natter's own allowed to open WebSocket connections, as
