@@ -170,6 +170,13 @@ pub(crate) async fn run<D: Door, S: Transport>(
             }
             () = &mut timer, if wake.is_some() => {
                 let now = Instant::now();
+                // A partial line's pause counts from the last bytes received. A task that comes
+                // back late may find the timer and the socket ready together, with the rest of
+                // the line waiting: it is read first (next turn), not cut off at the pause.
+                if partial_due.is_some_and(|due| now >= due) && !waiting && stream.bytes_waiting() {
+                    partial_due = Some(now + PARTIAL_LINE_PAUSE);
+                    continue;
+                }
                 let timers = Timers { now, registering, deadline, partial_due: &mut partial_due, tick_due: &mut tick_due };
                 if let Some(reason) = Box::pin(on_timer(timers, &mut lines, &mut door, &mut ctx)).await {
                     closing = true;

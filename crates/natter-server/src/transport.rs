@@ -61,6 +61,14 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
         std::pin::Pin::new(self).poll_write(cx, bytes)
     }
 
+    /// True when the peer's bytes (or its end) wait to be read right now, asked of the socket
+    /// itself (one byte peeked). Used only when a partial line's pause runs out: a task that
+    /// comes back late (a busy server, its cooperative budget spent) may find the rest of the
+    /// line already there, and must read it rather than cut the line at the pause.
+    fn bytes_waiting(&self) -> bool {
+        false
+    }
+
     /// True when bytes already taken by [`Transport::try_write`] still wait inside the
     /// transport (TLS records the socket did not take): the writer must then flush, with
     /// `AsyncWriteExt::flush`, before it goes idle.
@@ -70,6 +78,10 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
 }
 
 impl Transport for TcpStream {
+    fn bytes_waiting(&self) -> bool {
+        peek_socket(socket2::SockRef::from(self))
+    }
+
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         TcpStream::poll_read_ready(self, cx)
     }
@@ -86,6 +98,10 @@ impl Transport for TcpStream {
 impl Transport for UnixStream {
     const SECURE: bool = true;
 
+    fn bytes_waiting(&self) -> bool {
+        peek_socket(socket2::SockRef::from(self))
+    }
+
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         UnixStream::poll_read_ready(self, cx)
     }
@@ -96,5 +112,47 @@ impl Transport for UnixStream {
 
     fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         UnixStream::try_write(self, bytes)
+    }
+}
+
+/// Whether a (non-blocking) socket has bytes or its end to read: one byte peeked, nothing
+/// taken.
+pub(crate) fn peek_socket(socket: socket2::SockRef<'_>) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    match socket.peek(&mut byte) {
+        Ok(_) => true,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Transport;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn bytes_waiting_sees_the_socket_not_the_runtime() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        assert!(!server.bytes_waiting(), "nothing sent yet");
+        client.write_all(b"rest of a line\n").await.unwrap();
+        // The runtime has not been asked about readiness: the socket itself answers.
+        while !server.bytes_waiting() {
+            tokio::task::yield_now().await;
+        }
+        let mut buf = Vec::with_capacity(64);
+        while buf.len() < 15 {
+            match server.try_read_into(&mut buf) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => server.readable().await.unwrap(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(!server.bytes_waiting(), "all read");
+        drop(client);
+        while !server.bytes_waiting() {
+            tokio::task::yield_now().await;
+        }
     }
 }

@@ -139,6 +139,10 @@ impl Transport for TlsTransport {
     fn has_pending_output(&self) -> bool {
         self.stream.get_ref().1.wants_write()
     }
+
+    fn bytes_waiting(&self) -> bool {
+        self.buffered || crate::transport::peek_socket(socket2::SockRef::from(self.stream.get_ref().0))
+    }
 }
 
 /// Reads through tokio-rustls, for the HTTP server (which reads by polling).
