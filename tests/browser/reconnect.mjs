@@ -148,12 +148,14 @@ await run('reconnect', async (browser) => {
   await control('start');
   // ...and the user loads the page again once the server is back. (Chromium may still be
   // committing its error page, which interrupts a navigation: then the user tries again.)
+  // Each interrupted try waits for the navigation that interrupted it to finish loading first.
   for (let attempt = 1; ; attempt += 1) {
     try {
       await page.goto(URL_);
       break;
     } catch (e) {
-      if (attempt >= 5 || !String(e).includes('interrupted by another navigation')) throw e;
+      if (attempt >= 10 || !String(e).includes('interrupted by another navigation')) throw e;
+      await page.waitForLoadState('load', { timeout: WAIT }).catch(() => {});
     }
   }
   await page.locator('#app').waitFor({ state: 'visible', timeout: WAIT });
