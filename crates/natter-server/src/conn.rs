@@ -321,7 +321,10 @@ async fn write_backlog<D: Door, S: Transport>(
     }
 }
 
-/// [`write_rest`] for bytes already in the transport's encoding (a batch's rest).
+/// Waits until the peer took `bytes`, already in the transport's encoding ([`Transport::encode`]:
+/// a batch's rest, a paced line), and whatever the transport still holds (TLS records), at
+/// most [`WRITE_TIMEOUT`]; says why when it did not: it stopped reading
+/// ([`Disconnect::SlowReader`]) or hung up.
 async fn write_encoded<S: Transport>(stream: &mut S, bytes: &[u8]) -> Option<Disconnect> {
     let all = async {
         let mut written = 0;
@@ -331,17 +334,6 @@ async fn write_encoded<S: Transport>(stream: &mut S, bytes: &[u8]) -> Option<Dis
                 n => written += n,
             }
         }
-        stream.flush().await
-    };
-    stalled_or_gone(timeout(WRITE_TIMEOUT, all).await)
-}
-
-/// Waits until the peer took the rest (and whatever the transport still holds, e.g. TLS
-/// records), at most [`WRITE_TIMEOUT`]; says why when it did not: it stopped reading
-/// ([`Disconnect::SlowReader`]) or hung up.
-async fn write_rest<S: Transport>(stream: &mut S, bytes: &[u8]) -> Option<Disconnect> {
-    let all = async {
-        stream.write_all(bytes).await?;
         stream.flush().await
     };
     stalled_or_gone(timeout(WRITE_TIMEOUT, all).await)
@@ -375,8 +367,11 @@ async fn write_paced<D: Door, S: Transport>(
     if let Some(event) = &bye {
         door.render(event, &mut out);
     }
+    let mut encoded = Vec::new();
     for line in out.split_inclusive(|&b| b == b'\n') {
-        if let Some(why) = write_rest(stream, line).await {
+        encoded.clear();
+        stream.encode(line, &mut encoded);
+        if let Some(why) = write_encoded(stream, &encoded).await {
             return Some(why);
         }
         tokio::time::sleep(pace).await;

@@ -13,8 +13,9 @@ pub(super) async fn respond<B>(mut request: Request<B>, context: &Context) -> Re
     let web = &context.web;
     let path = request.uri().path().to_owned();
     let mut response = match path.as_str() {
-        "/" | "/ws" if web.page && upgrade::is_websocket(&request) => websocket(&mut request, context),
+        // IRC web clients open their WebSocket on `/`; the page on `/ws`.
         "/ws" if web.page => websocket(&mut request, context),
+        "/" if web.page && upgrade::is_websocket(&request) => websocket(&mut request, context),
         "/" | "/index.html" if web.page => file(&request, "index.html"),
         _ if web.page && path.starts_with("/assets/") => file(&request, &path["/assets/".len()..]),
         "/metrics" | "/healthz" | "/readyz" if web.ops.is_some() => {

@@ -95,6 +95,8 @@ pub(crate) struct Decoder {
     text: bool,
     /// The last payload byte of the message in progress, to end it with one newline.
     last_byte: Option<u8>,
+    /// The message's last frame is read; its end (the newline) waits for room.
+    ending: bool,
     utf8: Utf8Check,
 }
 
@@ -133,16 +135,16 @@ impl Decoder {
                 if payload.remaining > 0 {
                     continue;
                 }
-                let last = payload.last;
+                self.ending = payload.last;
                 self.payload = None;
-                if last {
-                    // The newline needs a byte of room; without it the message ends next time.
-                    if out.len() == limit {
-                        self.payload = Some(Payload { remaining: 0, mask: [0; 4], offset: 0, last: true });
-                        return Ok((at, Step::Full));
-                    }
-                    self.end_message(out)?;
+            }
+            if self.ending {
+                // The newline needs a byte of room; without it the message ends next time.
+                if out.len() == limit {
+                    return Ok((at, Step::Full));
                 }
+                self.ending = false;
+                self.end_message(out)?;
                 continue;
             }
             let mut cursor = Cursor::new(&input[at..]);

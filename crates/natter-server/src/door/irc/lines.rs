@@ -29,6 +29,12 @@ pub(super) fn source(nick: &str, ident: &str) -> String {
     if ident.contains('@') { format!("{nick}!{ident}") } else { format!("{nick}!{ident}@{DEFAULT_SERVER}") }
 }
 
+/// The length of [`source`]`(nick, ident)`, without making it.
+pub(super) fn source_len(nick: &str, ident: &str) -> usize {
+    let host = if ident.contains('@') { 0 } else { 1 + DEFAULT_SERVER.len() };
+    nick.len() + 1 + ident.len() + host
+}
+
 /// Whether two nicks or room names are one under [`fold`], without allocating when both are
 /// ASCII (the observer runs for every event delivered to the session).
 pub(super) fn same_name(a: &str, b: &str) -> bool {
@@ -87,6 +93,14 @@ pub(super) fn push_text_line(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn source_len_is_the_length_of_source() {
+        for (nick, ident) in [("ann", "ann@10.0.0.1"), ("bob", "native"), ("é", "u@h"), ("", "")] {
+            assert_eq!(super::source_len(nick, ident), super::source(nick, ident).len(), "{nick} {ident}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -15,7 +15,7 @@ impl IrcDoor {
     /// rather than cut for its readers, and the client can send it in shorter pieces.
     fn fits_when_relayed(&self, command: &str, targets: &str, text: &str) -> bool {
         let target = targets.split(',').map(str::len).max().unwrap_or(0);
-        let prefix = lines::source(&self.nick, &self.ident).len();
+        let prefix = lines::source_len(&self.nick, &self.ident);
         1 + prefix + 1 + command.len() + 1 + target + 2 + text.len() <= MAX_LINE
     }
 
