@@ -378,7 +378,8 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         ctx.progress.line(&format!("warm-up: {} messages per sender", args.warmup));
         let (_, t) = send_all(ctx, args, &shared, senders, Phase::Warmup, args.warmup).await;
         timed_out |= t;
-        timed_out |= wait_drained(ctx, &shared.warm_delivered, expected, drain, "warm-up").await;
+        let warm = || shared.warm_delivered.load(Ordering::Relaxed);
+        timed_out |= wait_drained(ctx, warm, expected, drain, "warm-up").await;
     }
 
     let cpu_before = ctx.common.server_pid.map(CpuTicks::read).transpose()?;
@@ -392,7 +393,15 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     let start_ns = shared.now_ns();
     let (send_time, t) = send_all(ctx, args, &shared, senders, Phase::Measured, args.messages).await;
     timed_out |= t;
-    timed_out |= wait_drained(ctx, &shared.delivered, expected, drain, "delivered").await;
+    let delivered = || shared.delivered.load(Ordering::Relaxed);
+    timed_out |= wait_drained(ctx, delivered, expected, drain, "delivered").await;
+    if ctx.common.protocol.dialect() == Dialect::Native {
+        // The senders' acks travel apart from the deliveries and may trail the last one:
+        // stopping the readers before they arrive would report sends as unacknowledged.
+        let settled = || senders.iter().map(|s| s.settled.load(Ordering::Relaxed)).sum();
+        let sent = senders.iter().map(|s| s.sent.load(Ordering::Relaxed)).sum();
+        timed_out |= wait_drained(ctx, settled, sent, drain, "acknowledged").await;
+    }
     let cpu_after = ctx.common.server_pid.map(CpuTicks::read).transpose()?;
     let sched_after = ctx.common.server_pid.and_then(stats::read_sched_ns);
     let bench_cpu = stats::own_cpu().saturating_sub(own_before);
@@ -482,16 +491,16 @@ async fn send_all(
 /// passes (then returns true). Prints progress every second.
 async fn wait_drained(
     ctx: &Context,
-    counter: &AtomicU64,
+    counter: impl Fn() -> u64,
     expected: u64,
     drain: Duration,
     what: &str,
 ) -> bool {
-    let mut last = counter.load(Ordering::Relaxed);
+    let mut last = counter();
     let mut last_change = Instant::now();
     let mut last_print = Instant::now();
     loop {
-        let now = counter.load(Ordering::Relaxed);
+        let now = counter();
         if now >= expected {
             return false;
         }
