@@ -7,6 +7,7 @@
 //! batches by a group-commit thread so that storage never sits on the fanout path.
 
 pub mod authenticate;
+pub mod bus;
 pub mod command;
 pub mod event;
 pub mod hub;

@@ -18,6 +18,14 @@ struct Data {
     tokens: Vec<TokenRecord>,
     /// Certificate fingerprint -> (folded account, when added).
     certificates: BTreeMap<String, (String, u64)>,
+    /// Highest id each room's counter gave ([`Store::commit_numbered`]), by folded room.
+    counters: BTreeMap<String, u64>,
+    /// Highest private id the shared sequence gave.
+    private_counter: u64,
+    /// Claimed nicknames: folded nick -> (node, session).
+    claims: BTreeMap<String, (String, u64)>,
+    /// Each node's last heartbeat (ms).
+    heartbeats: BTreeMap<String, u64>,
 }
 
 /// One page of `selected` (oldest first, every one admitted by `query`), and whether more remain.
@@ -28,6 +36,34 @@ fn page_of<T: Clone>(selected: Vec<&T>, query: HistoryQuery) -> (Vec<T>, bool) {
         (selected.into_iter().take(limit).cloned().collect(), more)
     } else {
         (selected[selected.len().saturating_sub(limit)..].iter().map(|m| (*m).clone()).collect(), more)
+    }
+}
+
+/// Applies `batch` in order (the ids already given).
+fn apply(data: &mut Data, batch: &[Write]) {
+    for write in batch {
+        match write {
+            Write::Room(record) => {
+                data.rooms.insert(record.folded.clone(), record.clone());
+            }
+            Write::Message(m) => data.messages.entry(m.room.clone()).or_default().push(m.clone()),
+            Write::ForgetRoom(key) => {
+                if data.messages.get(key).is_none_or(Vec::is_empty) {
+                    data.rooms.remove(key);
+                }
+            }
+            Write::Private(m) => {
+                data.private.insert(m.mid, m.clone());
+            }
+            Write::Delivered { to_key, upto } => {
+                for m in data.private.range_mut(..=upto).map(|(_, m)| m) {
+                    if m.to_key == *to_key {
+                        m.undelivered = false;
+                    }
+                }
+            }
+            Write::CountOnly(_) => {}
+        }
     }
 }
 
@@ -55,7 +91,10 @@ impl Store for MemoryStore {
             let msgs = data.messages.get(&record.folded).map(Vec::as_slice).unwrap_or(&[]);
             room(LoadedRoom {
                 record: record.clone(),
-                last_mid: msgs.last().map_or(0, |m| m.mid),
+                last_mid: msgs
+                    .last()
+                    .map_or(0, |m| m.mid)
+                    .max(data.counters.get(&record.folded).copied().unwrap_or(0)),
                 recent: msgs[msgs.len().saturating_sub(recent)..].to_vec(),
             });
         }
@@ -63,30 +102,76 @@ impl Store for MemoryStore {
     }
 
     fn commit(&self, batch: &[Write]) -> Result<(), StoreError> {
+        apply(&mut self.data(), batch);
+        Ok(())
+    }
+
+    fn commit_numbered(&self, batch: &[Write]) -> Result<Vec<u64>, StoreError> {
         let mut data = self.data();
-        for write in batch {
+        let mut ids = Vec::new();
+        let mut numbered = batch.to_vec();
+        for write in &mut numbered {
             match write {
-                Write::Room(record) => {
-                    data.rooms.insert(record.folded.clone(), record.clone());
-                }
-                Write::Message(m) => data.messages.entry(m.room.clone()).or_default().push(m.clone()),
-                Write::ForgetRoom(key) => {
-                    if data.messages.get(key).is_none_or(Vec::is_empty) {
-                        data.rooms.remove(key);
+                Write::Message(m) => {
+                    let counter = data.counters.entry(m.room.clone()).or_default();
+                    if m.mid == 0 {
+                        m.mid = *counter + 1;
                     }
+                    *counter = (*counter).max(m.mid);
+                    ids.push(m.mid);
+                }
+                Write::CountOnly(room) => {
+                    let counter = data.counters.entry(room.clone()).or_default();
+                    *counter += 1;
+                    ids.push(*counter);
                 }
                 Write::Private(m) => {
-                    data.private.insert(m.mid, m.clone());
-                }
-                Write::Delivered { to_key, upto } => {
-                    for m in data.private.range_mut(..=upto).map(|(_, m)| m) {
-                        if m.to_key == *to_key {
-                            m.undelivered = false;
-                        }
+                    if m.mid == 0 {
+                        m.mid = data.private_counter + 1;
                     }
+                    data.private_counter = data.private_counter.max(m.mid);
+                    ids.push(m.mid);
                 }
+                _ => {}
             }
         }
+        apply(&mut data, &numbered);
+        Ok(ids)
+    }
+
+    fn claim_nick(&self, folded: &str, node: &str, session: u64) -> Result<bool, StoreError> {
+        let mut data = self.data();
+        let holder = data.claims.entry(folded.to_owned()).or_insert_with(|| (node.to_owned(), session));
+        Ok(holder.0 == node && holder.1 == session)
+    }
+
+    fn release_nick(&self, folded: &str, node: &str, session: u64) -> Result<(), StoreError> {
+        let mut data = self.data();
+        if data.claims.get(folded).is_some_and(|(n, s)| n == node && *s == session) {
+            data.claims.remove(folded);
+        }
+        Ok(())
+    }
+
+    fn heartbeat(&self, node: &str, now: u64) -> Result<(), StoreError> {
+        self.data().heartbeats.insert(node.to_owned(), now);
+        Ok(())
+    }
+
+    fn silent_nodes(&self, seen_before: u64) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .data()
+            .heartbeats
+            .iter()
+            .filter(|(_, seen)| **seen < seen_before)
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    fn forget_node(&self, node: &str) -> Result<(), StoreError> {
+        let mut data = self.data();
+        data.heartbeats.remove(node);
+        data.claims.retain(|_, (n, _)| n != node);
         Ok(())
     }
 
@@ -98,7 +183,8 @@ impl Store for MemoryStore {
     }
 
     fn last_private_mid(&self) -> Result<u64, StoreError> {
-        Ok(self.data().private.keys().next_back().copied().unwrap_or(0))
+        let data = self.data();
+        Ok(data.private.keys().next_back().copied().unwrap_or(0).max(data.private_counter))
     }
 
     fn mailboxes(&self) -> Result<Vec<MailboxSize>, StoreError> {

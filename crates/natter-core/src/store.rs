@@ -92,6 +92,11 @@ pub enum Write {
         /// The last id delivered.
         upto: u64,
     },
+    /// Take the next message id of the room with this folded name and store nothing: a
+    /// message to an ephemeral room in a cluster, ordered among the room's messages like any
+    /// other but kept nowhere. Only [`Store::commit_numbered`] gives it a meaning; a plain
+    /// commit ignores it.
+    CountOnly(String),
 }
 
 /// A stored private message. Its two parties are named by their party keys: `~` and the
@@ -311,6 +316,50 @@ pub trait Store: Send + Sync + 'static {
     /// the writes are durable against a crash of the process.
     fn commit(&self, batch: &[Write]) -> Result<(), StoreError>;
 
+    /// Like [`Store::commit`], and numbers messages in the same transaction, so that several
+    /// nodes sharing the store agree on one gap-free order per room: every [`Write::Message`]
+    /// whose `mid` is 0 gets its room's next id, every [`Write::CountOnly`] takes one, and
+    /// every [`Write::Private`] whose `mid` is 0 gets the next id of the one private sequence.
+    /// Writes with an id keep it (and the room's counter moves past it). Returns the ids, one
+    /// per `Message`, `CountOnly` and `Private` write, in the batch's order.
+    ///
+    /// Only a store that several nodes can share implements it (PostgreSQL); the default
+    /// refuses, and a cluster refuses to start on such a store.
+    fn commit_numbered(&self, _batch: &[Write]) -> Result<Vec<u64>, StoreError> {
+        Err(not_shared())
+    }
+
+    /// Claims the folded nickname `folded` for session `session` of node `node`: `true` when
+    /// it is now (or already was) that session's, `false` when another session holds it. The
+    /// database decides a race between two nodes, so nicknames are unique across a cluster.
+    fn claim_nick(&self, _folded: &str, _node: &str, _session: u64) -> Result<bool, StoreError> {
+        Err(not_shared())
+    }
+
+    /// Gives up a claim of [`Store::claim_nick`]; nothing when that session does not hold it.
+    fn release_nick(&self, _folded: &str, _node: &str, _session: u64) -> Result<(), StoreError> {
+        Err(not_shared())
+    }
+
+    /// Notes that node `node` is alive at `now` (ms since the epoch): each node calls it
+    /// every few seconds.
+    fn heartbeat(&self, _node: &str, _now: u64) -> Result<(), StoreError> {
+        Err(not_shared())
+    }
+
+    /// The nodes whose last heartbeat is older than `seen_before` (ms): the living take over
+    /// their sessions' departure (their users quit, their nicknames are freed).
+    fn silent_nodes(&self, _seen_before: u64) -> Result<Vec<String>, StoreError> {
+        Err(not_shared())
+    }
+
+    /// Forgets a node: its heartbeat and every nickname its sessions claimed. A node calls it
+    /// for itself when it starts (its sessions of before are gone) and for a node found
+    /// silent.
+    fn forget_node(&self, _node: &str) -> Result<(), StoreError> {
+        Err(not_shared())
+    }
+
     /// Returns one page of a room's messages, oldest first, and whether more remain beyond it
     /// (newer ones when the page was taken forwards, see [`HistoryQuery::forwards`]; older
     /// ones otherwise).
@@ -490,6 +539,11 @@ pub trait Store: Send + Sync + 'static {
     fn probe(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// What a store that only one server uses answers to the cluster's methods.
+fn not_shared() -> StoreError {
+    StoreError::Io("this store cannot be shared by a cluster of nodes: use PostgreSQL".into())
 }
 
 /// What a store without accounts answers to a write of one.

@@ -360,6 +360,8 @@ impl SqliteStore {
                     .map_err(sql_err)?;
                     i += 1;
                 }
+                // Only a shared store numbers messages (`commit_numbered`).
+                Write::CountOnly(_) => i += 1,
                 Write::Delivered { to_key, upto } => {
                     let upto = i64::try_from(*upto).unwrap_or(i64::MAX);
                     tx.prepare_cached(
