@@ -92,7 +92,7 @@ impl Hub {
             self.cids.insert(scope, super::cids::CidTarget::new(false, &fold(nick)), cid, Some(mid), ts);
         }
         self.persister.write(Write::Private(StoredPrivate {
-            mid,
+            mid: self.stored_private_mid(mid),
             ts,
             from_key: self.party_key(id),
             nick: message.from.to_string(),
@@ -114,6 +114,7 @@ impl Hub {
             cid,
             away: None,
             offline: true,
+            numbering: None,
         }));
     }
 

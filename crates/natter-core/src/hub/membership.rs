@@ -44,7 +44,11 @@ impl Hub {
         if !self.rooms.contains_key(&key) {
             let mut room = Room::new(name.into(), key.clone(), now_ms());
             room.ephemeral = self.config.ephemeral_rooms.iter().any(|r| fold(r) == key);
+            // In a cluster the room may have a history made on other nodes: the first join
+            // reads it from the store.
+            room.cold = self.cluster.is_some();
             self.rooms.insert(key.clone(), room);
+            self.begin_room(&key);
             self.save_room(&key);
         }
         self.rooms.get_mut(&key).expect("inserted above")
@@ -231,6 +235,9 @@ impl Hub {
             && key != fold(&self.config.lobby);
         if unused {
             self.rooms.remove(key);
+            if let Some(cluster) = &mut self.cluster {
+                cluster.forget_room(key);
+            }
             self.persister.write(Write::ForgetRoom(key.to_string()));
             self.pending.push_back(None);
         }

@@ -172,7 +172,7 @@ impl Hub {
                 if let Some(mid) = mid {
                     // Acknowledged once stored, like a room message.
                     self.persister.write(Write::Private(StoredPrivate {
-                        mid,
+                        mid: self.stored_private_mid(mid),
                         ts,
                         from_key: self.party_key(id),
                         nick: message.from.to_string(),
@@ -183,7 +183,15 @@ impl Hub {
                         notice,
                         undelivered: false,
                     }));
-                    let pending = PendingMessage { sender: id, message, req, cid, away, offline: false };
+                    let pending = PendingMessage {
+                        sender: id,
+                        message,
+                        req,
+                        cid,
+                        away,
+                        offline: false,
+                        numbering: None,
+                    };
                     self.pending.push_back(Some(pending));
                 } else {
                     self.reply(id, Event::Ack { req, cid, message, duplicate: false, away, offline: false });
@@ -204,6 +212,11 @@ impl Hub {
             }
             Target::Room(room) => {
                 let Some(key) = self.sendable_room(id, &room, &req) else { return };
+                if self.cluster.is_some() && !meta_only {
+                    let said = Said { text, action, notice, meta: meta.map(|m| m.to_string()) };
+                    let sent = Sent { from, ident, account, bot, cid, scope, ts };
+                    return self.say_in_cluster(id, key, sender_key, said, sent, req);
+                }
                 let room = self.rooms.get_mut(&key).expect("checked");
                 let stored = !room.ephemeral && !meta_only;
                 let mid = stored.then(|| {
@@ -238,6 +251,7 @@ impl Hub {
                     cid: cid.map(Into::into),
                     away: None,
                     offline: false,
+                    numbering: None,
                 };
                 if stored {
                     let m = &pending.message;
@@ -262,7 +276,13 @@ impl Hub {
 
     /// Delivers a room message to the members, except its sender and those ignoring it, and
     /// keeps it for replay on join.
-    fn fan_out(&mut self, sender: SessionId, sender_key: &str, key: &str, message: Arc<ChatMessage>) {
+    pub(super) fn fan_out(
+        &mut self,
+        sender: SessionId,
+        sender_key: &str,
+        key: &str,
+        message: Arc<ChatMessage>,
+    ) {
         let keep = self.config.history;
         let entry = self.log_entry(deliver(Event::Message(message.clone())));
         let Some(room) = self.rooms.get_mut(key) else { return };
@@ -284,18 +304,22 @@ impl Hub {
         self.tally.delivered += delivered;
     }
 
-    fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
-        let PendingMessage { sender, message, req, cid, away, offline } = pending;
+    pub(super) fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
+        let PendingMessage { sender, message, req, cid, away, offline, numbering: _ } = pending;
         self.reply(sender, Event::Ack { req, cid, message, duplicate, away, offline });
     }
 
     pub(super) fn on_committed(&mut self, committed: Committed) {
         let Committed { count, result } = committed;
-        for _ in 0..count {
+        for i in 0..count {
             let Some(entry) = self.pending.pop_front() else { break };
             let Some(pending) = entry else { continue };
             match &result {
-                Ok(()) => self.ack(pending, false),
+                Ok(ids) if pending.numbering.is_some() => match ids.get(i).copied().flatten() {
+                    Some(mid) => self.numbered(pending, mid),
+                    None => self.refuse(pending.sender, pending.req, super::cluster::no_id()),
+                },
+                Ok(_) => self.ack(pending, false),
                 Err(e) => {
                     let problem = e.to_string().into();
                     self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })
