@@ -26,6 +26,8 @@ fn cluster(n: usize, store: Arc<MemoryStore>, loss: Loss, config: HubConfig) -> 
     for i in 0..n {
         let mut options = ClusterOptions::new(format!("node{i}"));
         options.gap_wait = Duration::from_millis(50);
+        options.heartbeat = Duration::from_millis(50);
+        options.silence = Duration::from_millis(300);
         let (hub, outlet) = hub::start_clustered(config.clone(), store.clone(), options).unwrap();
         hubs.push(hub);
         outlets.push(outlet);
@@ -247,4 +249,154 @@ async fn events_under_this_nodes_own_name_are_ignored() {
     hubs[0].node_event(event).await.unwrap();
     let events = ann.drain(&hubs[0]).await;
     assert!(!events.iter().any(|e| matches!(e, Event::Message(_))), "{events:?}");
+}
+
+/// The nicks of a `Who` answer for `room`.
+async fn members(hub: &HubHandle, peer: &Peer, room: &str) -> Vec<String> {
+    let who = Command::Who { room: Some(room.into()), detail: false, page: Default::default(), req: None };
+    hub.command(peer.id, who).await.unwrap();
+    for e in peer.until(|e| matches!(e, Event::Members { .. } | Event::Error { .. })).await {
+        match e {
+            Event::Members { nicks, .. } => return nicks.iter().map(|n| n.to_string()).collect(),
+            Event::Error { .. } => return Vec::new(),
+            _ => {}
+        }
+    }
+    unreachable!()
+}
+
+/// Waits until `peer` has been sent an event that `wanted` picks, and returns it.
+async fn seen(peer: &Peer, wanted: impl Fn(&Event) -> bool) -> Event {
+    peer.until(&wanted).await.into_iter().find(|e| wanted(e)).unwrap()
+}
+
+#[tokio::test]
+async fn users_on_other_nodes_are_members_and_their_comings_and_goings_are_shown() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(3, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    seen(&ann, |e| matches!(e, Event::Joined { .. })).await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    let cat = join(&hubs[2], "cat").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "cat")).await;
+    seen(&bob, |e| matches!(e, Event::Join { nick, .. } if &**nick == "cat")).await;
+    for (hub, peer) in hubs.iter().zip([&ann, &bob, &cat]) {
+        assert_eq!(members(hub, peer, "#lobby").await, ["ann", "bob", "cat"]);
+    }
+
+    // A nickname held on one node is taken everywhere.
+    let refused = common::try_join(&hubs[2], "bob").await.err();
+    assert!(matches!(refused, Some(natter_core::Refusal::NickInUse { .. })), "{refused:?}");
+
+    hubs[1].command(bob.id, Command::Nick { nick: "robert".into(), req: None }).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Nick { old, new, .. } if &**old == "bob" && &**new == "robert")).await;
+    hubs[2].command(cat.id, join_room("#side")).await.unwrap();
+    hubs[0].command(ann.id, join_room("#side")).await.unwrap();
+    seen(&cat, |e| matches!(e, Event::Join { nick, room, .. } if &**nick == "ann" && &**room == "#side"))
+        .await;
+    let part = Command::Part { room: "#side".into(), reason: Some("later".into()), req: None };
+    hubs[2].command(cat.id, part).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Part { nick, .. } if &**nick == "cat")).await;
+    hubs[2].command(cat.id, Command::Quit { reason: Some("bye".into()) }).await.unwrap();
+    let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(
+        matches!(&quit, Event::Quit { nick, reason: Some(r), .. } if &**nick == "cat" && &**r == "bye"),
+        "{quit:?}"
+    );
+    assert_eq!(members(&hubs[0], &ann, "#lobby").await, ["ann", "robert"]);
+    assert_eq!(members(&hubs[1], &bob, "#lobby").await, ["ann", "robert"]);
+}
+
+#[tokio::test]
+async fn two_nodes_racing_for_one_nick_leave_it_to_one_session() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    // Both log in as "ann" at once: each node has it free when asked.
+    let (a, b) = tokio::join!(join(&hubs[0], "ann"), join(&hubs[1], "ann"));
+    // The store gives it to one; the other is renamed and told.
+    let renamed = tokio::select! {
+        e = seen(&a, |e| matches!(e, Event::Notice { text, .. } if text.contains("in use on another node"))) => (0, e),
+        e = seen(&b, |e| matches!(e, Event::Notice { text, .. } if text.contains("in use on another node"))) => (1, e),
+    };
+    let (loser, winner) = if renamed.0 == 0 { (&a, &b) } else { (&b, &a) };
+    let (loser_hub, winner_hub) = if renamed.0 == 0 { (&hubs[0], &hubs[1]) } else { (&hubs[1], &hubs[0]) };
+    let guest = match &renamed.1 {
+        Event::Notice { text, .. } => text.rsplit(' ').next().unwrap().to_string(),
+        _ => unreachable!(),
+    };
+    assert!(guest.starts_with("Guest"), "{guest}");
+    // Both nodes end up showing the winner as ann and the loser by its guest name.
+    // (Listed in the order of folded nicks.)
+    let expected = vec!["ann".to_string(), guest.clone()];
+    for _ in 0..100 {
+        if members(winner_hub, winner, "#lobby").await == expected
+            && members(loser_hub, loser, "#lobby").await == expected
+        {
+            return;
+        }
+        // The winner's node learns the loser's new name over the bus: ask again after it.
+        loser.drain(loser_hub).await;
+        winner.drain(winner_hub).await;
+    }
+    panic!(
+        "never agreed: {:?} / {:?}",
+        members(winner_hub, winner, "#lobby").await,
+        members(loser_hub, loser, "#lobby").await
+    );
+}
+
+#[tokio::test]
+async fn a_ban_and_a_topic_set_on_one_node_hold_on_the_others() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    hubs[0].command(ann.id, join_room("#club")).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Joined { room, .. } if &**room == "#club")).await;
+    let bob = join(&hubs[1], "bob").await;
+    hubs[1].command(bob.id, join_room("#club")).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Join { nick, room, .. } if &**nick == "bob" && &**room == "#club"))
+        .await;
+
+    let topic = Command::Topic { room: "#club".into(), topic: Some("members only".into()), req: None };
+    hubs[0].command(ann.id, topic).await.unwrap();
+    seen(&bob, |e| matches!(e, Event::Topic { topic, .. } if &**topic == "members only")).await;
+
+    // ann founded #club on node 0: she bans bob, and node 1 holds him to it.
+    let ban = natter_core::RoomChange::Ban { mask: "bob!*@*".into(), on: true };
+    hubs[0]
+        .command(ann.id, Command::Mode { room: "#club".into(), changes: vec![ban], req: None })
+        .await
+        .unwrap();
+    seen(&bob, |e| matches!(e, Event::RoomChanged { .. })).await;
+    hubs[1].command(bob.id, say("#club", "can I?", None)).await.unwrap();
+    let refused = seen(&bob, |e| matches!(e, Event::Error { .. })).await;
+    assert!(
+        matches!(&refused, Event::Error { refusal: natter_core::Refusal::CannotSend { .. }, .. }),
+        "{refused:?}"
+    );
+
+    // And a kick on node 0 puts bob out on node 1.
+    let kick =
+        Command::Kick { room: "#club".into(), nick: "bob".into(), reason: Some("rules".into()), req: None };
+    hubs[0].command(ann.id, kick).await.unwrap();
+    seen(&bob, |e| matches!(e, Event::Kick { nick, .. } if &**nick == "bob")).await;
+    assert_eq!(members(&hubs[1], &bob, "#club").await, ["ann"]);
+}
+
+#[tokio::test]
+async fn the_users_of_a_node_that_stops_quit_on_the_others() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    // Node 1 stops without a word (as a killed process does): its heartbeat stops.
+    hubs[1].shutdown("gone").await;
+    drop(bob);
+    let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(matches!(&quit, Event::Quit { nick, .. } if &**nick == "bob"), "{quit:?}");
+    assert_eq!(members(&hubs[0], &ann, "#lobby").await, ["ann"]);
+    // Its nickname is free again.
+    common::join(&hubs[0], "bob").await;
 }

@@ -67,6 +67,13 @@ struct Sequence {
     refilling: bool,
 }
 
+impl Cluster {
+    /// The cluster's settings.
+    pub fn options(&self) -> &ClusterOptions {
+        &self.options
+    }
+}
+
 /// The hub's cluster state (boxed in the hub: single servers have none).
 pub(crate) struct Cluster {
     options: ClusterOptions,
@@ -76,7 +83,25 @@ pub(crate) struct Cluster {
     /// Rooms with a gap.
     gaps: FxHashSet<String>,
     /// Where gap reads come back.
-    refills: mpsc::UnboundedSender<Refill>,
+    refills: mpsc::UnboundedSender<Reply>,
+    /// The sessions of the other nodes.
+    pub(super) mirrors: super::mirrors::Mirrors,
+    /// True while another node's act is carried out (`Hub::applying_remote`).
+    pub(super) applying: bool,
+    /// The thread that claims nicknames and keeps the heartbeat in the store.
+    pub(super) claims: super::claims::Claims,
+    /// When this node last said hello.
+    pub(super) last_hello: Option<tokio::time::Instant>,
+}
+
+/// What comes back to the hub from the cluster's work on the blocking pool.
+pub(crate) enum Reply {
+    /// A read of a room's messages.
+    Refill(Refill),
+    /// The store's answer to a claim of a nickname.
+    Claim(super::claims::Claimed),
+    /// Nodes the store has not heard from for too long: they are gone.
+    Silent(Vec<String>),
 }
 
 /// Messages read from the store: to fill a room's gap, or (`start`) the room's newest, where
@@ -93,9 +118,20 @@ impl Cluster {
     pub fn new(
         options: ClusterOptions,
         out: mpsc::UnboundedSender<NodeEvent>,
-        refills: mpsc::UnboundedSender<Refill>,
+        refills: mpsc::UnboundedSender<Reply>,
+        claims: super::claims::Claims,
     ) -> Self {
-        Self { options, out, sequences: FxHashMap::default(), gaps: FxHashSet::default(), refills }
+        Self {
+            claims,
+            last_hello: None,
+            options,
+            out,
+            sequences: FxHashMap::default(),
+            gaps: FxHashSet::default(),
+            refills,
+            mirrors: Default::default(),
+            applying: false,
+        }
     }
 
     /// Starts room `room`'s order after `last_mid` (a room loaded at start).
@@ -119,7 +155,8 @@ impl Cluster {
         !self.gaps.is_empty()
     }
 
-    fn publish(&self, event: ClusterEvent) {
+    /// Tells the other nodes `event`.
+    pub(super) fn publish(&self, event: ClusterEvent) {
         // The bus task outlives the hub; if it is gone, the store still has everything.
         let _ = self.out.send(NodeEvent { node: self.options.node.clone(), event });
     }
@@ -144,7 +181,7 @@ impl Hub {
         let newest = HistoryQuery { limit: 1, ..HistoryQuery::default() };
         tokio::task::spawn_blocking(move || {
             let messages = store.history(&room, newest).map(|(page, _)| page).map_err(|e| e.to_string());
-            let _ = back.send(Refill { room, start: true, messages });
+            let _ = back.send(Reply::Refill(Refill { room, start: true, messages }));
         });
     }
 
@@ -247,6 +284,20 @@ impl Hub {
         self.sequence(&room, mid, Queued { message, sender: Some(sender), sender_key });
     }
 
+    /// Something the cluster's work on the blocking pool found.
+    pub(super) fn on_cluster_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Refill(refill) => self.on_refill(refill),
+            Reply::Claim(claimed) => self.on_claimed(claimed),
+            Reply::Silent(nodes) => {
+                for node in nodes {
+                    tracing::warn!(node = %node, "a node of the cluster went silent: its users quit");
+                    self.forget_mirrors_of(&node, "their server went away");
+                }
+            }
+        }
+    }
+
     /// An event from another node.
     pub(super) fn on_node_event(&mut self, event: NodeEvent) {
         let Some(cluster) = &self.cluster else { return };
@@ -255,8 +306,13 @@ impl Hub {
             tracing::warn!(node = %event.node, "an event from another node with this node's name; ignored");
             return;
         }
+        let node: Name = event.node.as_str().into();
         match event.event {
             ClusterEvent::RoomMessage(m) => self.on_room_message(m),
+            ClusterEvent::Hello => self.on_hello(node),
+            ClusterEvent::SessionUp(remote) => self.on_session_up(node, remote),
+            ClusterEvent::SessionDown { session, reason } => self.on_session_down(node, session, &reason),
+            ClusterEvent::Act { session, act } => self.on_act(node, session, act),
         }
     }
 
@@ -398,14 +454,14 @@ impl Hub {
         let (store, back, room) = (self.store.clone(), cluster.refills.clone(), room.to_owned());
         tokio::task::spawn_blocking(move || {
             let messages = store.history(&room, query).map(|(page, _)| page).map_err(|e| e.to_string());
-            let _ = back.send(Refill { room, start: false, messages });
+            let _ = back.send(Reply::Refill(Refill { room, start: false, messages }));
         });
     }
 
     /// A gap's read came back: what it found is delivered in order; what it did not find
     /// below the gap's end is given up (never stored, or deleted), unless the read failed,
     /// when the gap waits and is read again.
-    pub(super) fn on_refill(&mut self, refill: Refill) {
+    fn on_refill(&mut self, refill: Refill) {
         let Refill { room, start, messages } = refill;
         let Some(cluster) = &mut self.cluster else { return };
         let Some(seq) = cluster.sequences.get_mut(&room) else { return };

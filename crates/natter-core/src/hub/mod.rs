@@ -8,15 +8,18 @@
 mod accounts;
 mod authenticate;
 mod cids;
+mod claims;
 mod cluster;
 mod delivery;
 mod dispatch;
 mod history;
 mod identity;
 mod ignore;
+mod liveness;
 mod mailbox;
 mod membership;
 mod messages;
+mod mirrors;
 mod moderation;
 mod monitor;
 mod passwords;
@@ -449,8 +452,13 @@ fn start_hub(
     let (refills, refills_rx) = mpsc::unbounded_channel();
     let (cluster, outlet) = match options {
         Some(options) => {
+            // The sessions this node had before it (re)started are gone.
+            store.forget_node(&options.node)?;
+            store.heartbeat(&options.node, crate::time::now_ms())?;
             let (out, outlet) = mpsc::unbounded_channel();
-            (Some(Box::new(cluster::Cluster::new(options, out, refills))), Some(outlet))
+            let claims = claims::Claims::start(store.clone(), options.node.clone(), refills.clone())
+                .map_err(|e| StoreError::Io(format!("claims thread: {e}")))?;
+            (Some(Box::new(cluster::Cluster::new(options, out, refills, claims))), Some(outlet))
         }
         None => (None, None),
     };
@@ -563,6 +571,7 @@ fn start_hub(
     let lobby = hub.config.lobby.clone();
     hub.ensure_room(&lobby);
     let (tx, rx) = mpsc::channel(hub.config.queue);
+    hub.say_hello();
     hub.metrics.publish(&hub.tally, hub.rooms.len());
     tokio::spawn(hub.run(rx, done_rx, pages_rx, checked_rx, refreshed_rx, refills_rx));
     Ok((HubHandle { tx, shared: Arc::new(Shared { lobby: lobby.into(), metrics }) }, outlet))
@@ -629,13 +638,17 @@ impl Hub {
         mut pages: mpsc::UnboundedReceiver<HistoryPage>,
         mut checked: mpsc::UnboundedReceiver<verifier::Checked>,
         mut refreshed: mpsc::UnboundedReceiver<accounts::TableRead>,
-        mut refills: mpsc::UnboundedReceiver<cluster::Refill>,
+        mut refills: mpsc::UnboundedReceiver<cluster::Reply>,
     ) {
         // Gaps in a cluster's room order are looked at this often.
         let gap_check =
             self.cluster.as_ref().map_or(std::time::Duration::from_secs(3600), |c| c.gap_wait() / 2);
         let mut gaps = tokio::time::interval(gap_check.max(std::time::Duration::from_millis(1)));
         gaps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let beat =
+            self.cluster.as_ref().map_or(std::time::Duration::from_secs(3600), |c| c.options().heartbeat);
+        let mut heartbeat = tokio::time::interval(beat.max(std::time::Duration::from_millis(1)));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut refresh = tokio::time::interval(self.config.account_refresh);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         refresh.reset();
@@ -669,10 +682,11 @@ impl Hub {
                     self.on_account_table(table);
                     self.flush();
                 }
-                Some(refill) = refills.recv() => {
-                    self.on_refill(refill);
+                Some(reply) = refills.recv() => {
+                    self.on_cluster_reply(reply);
                     self.flush();
                 }
+                _ = heartbeat.tick(), if self.cluster.is_some() => self.heartbeat(),
                 _ = gaps.tick(), if self.cluster.as_ref().is_some_and(|c| c.has_gaps()) => {
                     self.check_gaps();
                     self.flush();
