@@ -54,6 +54,17 @@ pub enum ClusterEvent {
     /// A room message, committed with its id (or, for an ephemeral room, counted without
     /// being stored).
     RoomMessage(RoomMessage),
+    /// A private message to a session of another node.
+    Private(PrivateMessage),
+    /// A server operator ended a session of another node.
+    Kill {
+        /// The session's node.
+        node: Name,
+        /// The session there.
+        session: u64,
+        /// What everyone is told.
+        reason: Box<str>,
+    },
     /// A node started (or lost sight of the others): every node tells it its sessions again.
     Hello,
     /// A session logged in on the sending node (or is told again after a `Hello`).
@@ -153,6 +164,59 @@ pub enum Act {
         /// The account's name.
         account: Option<Name>,
     },
+    /// Invited someone into a room.
+    Invite {
+        /// The room's name.
+        room: Name,
+        /// Whom.
+        nick: Name,
+    },
+    /// Changed its real name.
+    Realname {
+        /// The new one.
+        realname: Name,
+    },
+    /// Marked itself a bot, or no longer.
+    Bot {
+        /// Marked.
+        on: bool,
+    },
+}
+
+/// A private message to a session of another node, told to every node: only that one
+/// delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PrivateMessage {
+    /// The recipient's node.
+    pub to_node: Name,
+    /// The recipient's session there.
+    pub to_session: u64,
+    /// The recipient's nickname as addressed (a session that changed it since does not
+    /// receive it: the sender's node gave the id of whoever held that nickname).
+    pub to: Name,
+    /// The sender's nickname.
+    pub from: Name,
+    /// The sender's nickname, folded.
+    pub from_key: Name,
+    /// The sender's `user@host`.
+    pub ident: Name,
+    /// The sender's account.
+    pub account: Option<Name>,
+    /// Text.
+    pub text: Box<str>,
+    /// `/me`.
+    pub action: bool,
+    /// A notice.
+    pub notice: bool,
+    /// The sender is a bot.
+    pub bot: bool,
+    /// Client-only tags.
+    pub meta: Option<Name>,
+    /// Its unique id.
+    pub uid: u64,
+    /// Milliseconds since the epoch.
+    pub ts: u64,
 }
 
 /// A room message as it travels between nodes.

@@ -400,3 +400,93 @@ async fn the_users_of_a_node_that_stops_quit_on_the_others() {
     // Its nickname is free again.
     common::join(&hubs[0], "bob").await;
 }
+
+fn pm(to: &str, text: &str) -> Command {
+    Command::Say {
+        target: Target::Nick(to.into()),
+        text: text.into(),
+        action: false,
+        notice: false,
+        meta: None,
+        cid: None,
+        req: None,
+    }
+}
+
+#[tokio::test]
+async fn a_private_message_reaches_its_recipient_on_another_node_only() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(3, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    let cat = join(&hubs[2], "cat").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "cat")).await;
+    hubs[0].command(ann.id, pm("BOB", "psst")).await.unwrap();
+    let got = seen(&bob, |e| matches!(e, Event::Message(_))).await;
+    let Event::Message(m) = got else { unreachable!() };
+    assert_eq!((&*m.from, &*m.text, m.to.as_deref()), ("ann", "psst", Some("bob")));
+    assert!(m.room.is_none());
+    assert!(matches!(seen(&ann, |e| matches!(e, Event::Ack { .. })).await, Event::Ack { .. }));
+    // Answered the other way, and nobody else got either.
+    hubs[1].command(bob.id, pm("ann", "hi back")).await.unwrap();
+    let got = seen(&ann, |e| matches!(e, Event::Message(_))).await;
+    assert!(matches!(&got, Event::Message(m) if &*m.text == "hi back"), "{got:?}");
+    let others = cat.drain(&hubs[2]).await;
+    assert!(!others.iter().any(|e| matches!(e, Event::Message(_))), "{others:?}");
+}
+
+#[tokio::test]
+async fn an_invitation_on_one_node_opens_an_invite_only_room_on_another() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    hubs[0].command(ann.id, join_room("#vip")).await.unwrap();
+    let invite_only = natter_core::RoomChange::InviteOnly(true);
+    hubs[0]
+        .command(ann.id, Command::Mode { room: "#vip".into(), changes: vec![invite_only], req: None })
+        .await
+        .unwrap();
+    seen(&ann, |e| matches!(e, Event::RoomChanged { .. })).await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    hubs[1].command(bob.id, join_room("#vip")).await.unwrap();
+    let refused = seen(&bob, |e| matches!(e, Event::Error { .. })).await;
+    assert!(
+        matches!(&refused, Event::Error { refusal: natter_core::Refusal::InviteOnly { .. }, .. }),
+        "{refused:?}"
+    );
+    hubs[0]
+        .command(ann.id, Command::Invite { room: "#vip".into(), nick: "bob".into(), req: None })
+        .await
+        .unwrap();
+    seen(&bob, |e| matches!(e, Event::Invite { .. })).await;
+    hubs[1].command(bob.id, join_room("#vip")).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Join { nick, room, .. } if &**nick == "bob" && &**room == "#vip"))
+        .await;
+}
+
+#[tokio::test]
+async fn a_server_operator_ends_a_session_of_another_node() {
+    let store = Arc::new(MemoryStore::new());
+    let config = HubConfig { operators: vec![("root".into(), "secret".into())], ..HubConfig::default() };
+    let hubs = cluster(2, store, Loss { every: 0 }, config);
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    let oper = Command::Oper { name: "root".into(), password: "secret".into(), from: None, req: None };
+    hubs[0].command(ann.id, oper).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Notice { .. })).await;
+    let kill = Command::Kill { nick: "bob".into(), reason: "spam".into(), req: None };
+    hubs[0].command(ann.id, kill).await.unwrap();
+    // bob's own node ends his session, with the reason; ann sees him quit.
+    let mut buf = Vec::new();
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), bob.outbox.next_batch(&mut buf)).await.unwrap() {
+            natter_core::NextBatch::Closed(reason) => break reason,
+            natter_core::NextBatch::Ready => buf.clear(),
+        }
+    };
+    assert_eq!(&*closed.0, "spam");
+    let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(matches!(&quit, Event::Quit { nick, .. } if &**nick == "bob"), "{quit:?}");
+}

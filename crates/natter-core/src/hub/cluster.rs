@@ -313,6 +313,8 @@ impl Hub {
             ClusterEvent::SessionUp(remote) => self.on_session_up(node, remote),
             ClusterEvent::SessionDown { session, reason } => self.on_session_down(node, session, &reason),
             ClusterEvent::Act { session, act } => self.on_act(node, session, act),
+            ClusterEvent::Private(m) => self.on_private(m),
+            ClusterEvent::Kill { node, session, reason } => self.on_kill(&node, session, &reason),
         }
     }
 

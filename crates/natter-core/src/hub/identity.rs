@@ -239,6 +239,7 @@ impl Hub {
         if realname.is_empty() || realname.len() > MAX_REALNAME_BYTES {
             return self.refuse(id, req, Refusal::InvalidRealname { max: MAX_REALNAME_BYTES });
         }
+        self.tell_nodes(id, Act::Realname { realname: realname.into() });
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.realname = realname.into();
         let (nick, ident, realname) = (session.nick.clone(), session.ident.clone(), session.realname.clone());
@@ -368,6 +369,10 @@ impl Hub {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         tracing::info!(nick = %self.sessions[&victim].nick, by = %self.sessions[&id].nick, "killed");
+        if self.sessions[&victim].mirror {
+            // Its own node ends it, and tells everyone.
+            return self.kill_on_node(victim, reason);
+        }
         self.metrics.disconnected(crate::metrics::Disconnect::Killed);
         self.remove_session(victim, reason, false);
     }

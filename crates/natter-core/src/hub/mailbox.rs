@@ -122,7 +122,9 @@ impl Hub {
     /// after the login's answer.
     pub(super) fn deliver_mail(&mut self, id: SessionId, account: &str) {
         let key = account_key(&fold(account));
-        if !self.mailboxes.contains_key(&key) || self.mail_reading.contains(&key) {
+        // In a cluster, other nodes may have put mail there: the store is asked each time.
+        let may_have_mail = self.cluster.is_some() || self.mailboxes.contains_key(&key);
+        if !may_have_mail || self.mail_reading.contains(&key) {
             return;
         }
         self.mail_reading.insert(key.clone());

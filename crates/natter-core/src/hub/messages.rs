@@ -138,6 +138,9 @@ impl Hub {
                     self.private_mid += 1;
                     self.private_mid
                 });
+                // In a cluster the store numbers private messages when it stores them: a live
+                // one goes by its unique id.
+                let live_mid = if self.cluster.is_some() { None } else { mid };
                 let message = Arc::new(ChatMessage {
                     room: None,
                     from,
@@ -149,8 +152,8 @@ impl Hub {
                     bot,
                     notice,
                     meta,
-                    mid,
-                    uid: if kept { 0 } else { next_uid() },
+                    mid: live_mid,
+                    uid: if live_mid.is_some() { 0 } else { next_uid() },
                     ts,
                 });
                 if let (Some(cid), Some(folded)) = (&cid, &folded) {
@@ -166,7 +169,11 @@ impl Hub {
                     .then(|| recipient.nick.clone());
                 if !blocked {
                     self.tally.delivered += 1;
-                    self.reply(to_id, Event::Message(message.clone()));
+                    if self.sessions[&to_id].mirror {
+                        self.send_to_node(to_id, &sender_key, &message);
+                    } else {
+                        self.reply(to_id, Event::Message(message.clone()));
+                    }
                 }
                 let cid: Option<Box<str>> = cid.map(Into::into);
                 if let Some(mid) = mid {

@@ -198,14 +198,20 @@ impl Hub {
                 hub.kick(mirror, &room, &nick, reason.map(String::from), None)
             }
             Act::Away { text } => hub.away(mirror, text.map(String::from), None),
-            Act::Account { account } => match account {
-                Some(account) => {
-                    hub.logged_in.insert(mirror, account);
+            Act::Account { account } => {
+                match &account {
+                    Some(account) => hub.logged_in.insert(mirror, account.clone()),
+                    None => hub.logged_in.remove(&mirror),
+                };
+                hub.tell_neighbours_account(mirror, account);
+            }
+            Act::Invite { room, nick } => hub.invite(mirror, &room, &nick, None),
+            Act::Realname { realname } => hub.set_realname(mirror, &realname, None),
+            Act::Bot { on } => {
+                if let Some(s) = hub.sessions.get_mut(&mirror) {
+                    s.bot = on;
                 }
-                None => {
-                    hub.logged_in.remove(&mirror);
-                }
-            },
+            }
         });
         self.make_waiting_mirrors();
     }
@@ -231,6 +237,11 @@ impl Hub {
         if let Some(cluster) = &mut self.cluster {
             cluster.mirrors.waiting.push((node, remote));
         }
+    }
+
+    /// The node and session that mirror `id` stands for.
+    pub(super) fn mirrored(&self, id: SessionId) -> Option<(Name, u64)> {
+        self.cluster.as_ref()?.mirrors.by_local.get(&id).cloned()
     }
 
     /// Forgets that `id` mirrors another node's session (it is being removed).

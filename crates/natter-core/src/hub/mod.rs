@@ -26,6 +26,7 @@ mod passwords;
 mod protection;
 mod queries;
 mod roster;
+mod routing;
 mod sessions;
 mod standing;
 mod state;

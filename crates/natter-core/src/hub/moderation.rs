@@ -351,6 +351,7 @@ impl Hub {
             to: to.clone(),
         };
         self.reply(target, event);
+        self.tell_nodes(id, Act::Invite { room: name.clone(), nick: to.clone() });
         self.reply(id, Event::Invite { req, room: name, from, ident, to });
     }
 }
