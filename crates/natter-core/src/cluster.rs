@@ -65,6 +65,13 @@ pub enum ClusterEvent {
         /// What everyone is told.
         reason: Box<str>,
     },
+    /// The sending node is stopping: its sessions quit with this reason.
+    Goodbye {
+        /// What their neighbours are told.
+        reason: Box<str>,
+    },
+    /// The answer to a `Hello`: the sending node is there (its sessions follow).
+    Welcome,
     /// A node started (or lost sight of the others): every node tells it its sessions again.
     Hello,
     /// A session logged in on the sending node (or is told again after a `Hello`).

@@ -13,14 +13,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Which relayed events the stand-in bus loses: every `n`th (0: none).
+/// Which relayed room messages the stand-in bus loses: every `n`th (0: none).
 #[derive(Clone, Copy)]
 struct Loss {
     every: u64,
 }
 
+/// Set, a node's events stop reaching the others (as when its process is killed).
+static CUT: [std::sync::atomic::AtomicBool; 4] = [const { std::sync::atomic::AtomicBool::new(false) }; 4];
+
 /// `n` nodes on `store`, each event of each relayed to the others unless `loss` drops it.
 fn cluster(n: usize, store: Arc<MemoryStore>, loss: Loss, config: HubConfig) -> Vec<HubHandle> {
+    cluster_cut(n, store, loss, config, None)
+}
+
+/// [`cluster`], where node `cut` stops being heard once `CUT[cut]` is set (one test uses it).
+fn cluster_cut(
+    n: usize,
+    store: Arc<MemoryStore>,
+    loss: Loss,
+    config: HubConfig,
+    cut: Option<usize>,
+) -> Vec<HubHandle> {
     let mut hubs = Vec::new();
     let mut outlets = Vec::new();
     for i in 0..n {
@@ -37,10 +51,16 @@ fn cluster(n: usize, store: Arc<MemoryStore>, loss: Loss, config: HubConfig) -> 
         let others: Vec<HubHandle> =
             hubs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, h)| h.clone()).collect();
         let counter = counter.clone();
+        let cut = cut.filter(|&c| c == i);
         tokio::spawn(async move {
             while let Some(event) = outlet.recv().await {
-                let k = counter.fetch_add(1, Ordering::Relaxed) + 1;
-                if loss.every > 0 && k.is_multiple_of(loss.every) {
+                if matches!(event.event, natter_core::cluster::ClusterEvent::RoomMessage(_)) {
+                    let k = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                    if loss.every > 0 && k.is_multiple_of(loss.every) {
+                        continue;
+                    }
+                }
+                if cut.is_some_and(|c| CUT[c].load(Ordering::Relaxed)) {
                     continue;
                 }
                 for hub in &others {
@@ -387,12 +407,16 @@ async fn a_ban_and_a_topic_set_on_one_node_hold_on_the_others() {
 #[tokio::test]
 async fn the_users_of_a_node_that_stops_quit_on_the_others() {
     let store = Arc::new(MemoryStore::new());
-    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    let hubs = cluster_cut(2, store.clone(), Loss { every: 0 }, HubConfig::default(), Some(1));
     let ann = join(&hubs[0], "ann").await;
     let bob = join(&hubs[1], "bob").await;
     seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
-    // Node 1 stops without a word (as a killed process does): its heartbeat stops.
+    // Node 1 stops without a word (as a killed process does): nothing more of it is heard,
+    // and its heartbeat in the store stops.
+    CUT[1].store(true, Ordering::Relaxed);
     hubs[1].shutdown("gone").await;
+    // (Stopping in order took it out of the store; a killed node's last heartbeat stays.)
+    store.heartbeat("node1", 1).unwrap();
     drop(bob);
     let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
     assert!(matches!(&quit, Event::Quit { nick, .. } if &**nick == "bob"), "{quit:?}");
@@ -489,4 +513,20 @@ async fn a_server_operator_ends_a_session_of_another_node() {
     assert_eq!(&*closed.0, "spam");
     let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
     assert!(matches!(&quit, Event::Quit { nick, .. } if &**nick == "bob"), "{quit:?}");
+}
+
+#[tokio::test]
+async fn a_node_that_stops_in_order_says_so_at_once() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    hubs[1].shutdown("maintenance").await;
+    drop(bob);
+    let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(
+        matches!(&quit, Event::Quit { nick, reason: Some(r), .. } if &**nick == "bob" && &**r == "maintenance"),
+        "{quit:?}"
+    );
 }

@@ -4,6 +4,7 @@
 mod address;
 pub mod cert;
 pub mod cloak;
+pub mod cluster;
 pub mod config;
 mod conn;
 mod console;
@@ -88,9 +89,20 @@ pub struct Server {
     /// The certificate in use, when TLS is on: [`Server::reload_tls`] swaps it.
     tls: Option<Arc<tls::Tls>>,
     hub: HubHandle,
+    /// What carries the hub's events to the other nodes of a cluster, and theirs to it.
+    bridge: Option<cluster::bridge::Bridge>,
     stop: watch::Sender<bool>,
     alive: Alive,
     all_gone: tokio::sync::mpsc::Receiver<()>,
+}
+
+/// A node's place in a cluster ([`Server::start_with`]): the bus to the other nodes and the
+/// node's settings.
+pub struct ClusterLink {
+    /// The bus.
+    pub bus: Arc<dyn natter_core::bus::Bus>,
+    /// This node's name and timings.
+    pub options: natter_core::cluster::ClusterOptions,
 }
 
 impl Server {
@@ -101,6 +113,16 @@ impl Server {
                 // The store's error names the file and what to do: no second sentence around it.
                 .map_err(anyhow::Error::new)?,
         );
+        Self::start_with(settings, store, None).await
+    }
+
+    /// Like [`Server::start`], on a store already open, and as a node of a cluster when
+    /// `cluster` is given (the store must then be one the nodes share).
+    pub async fn start_with(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        cluster: Option<ClusterLink>,
+    ) -> anyhow::Result<Self> {
         let config = HubConfig {
             history: settings.history,
             retention: settings.retention,
@@ -116,10 +138,20 @@ impl Server {
                 .collect(),
             ..HubConfig::default()
         };
-        // Loading reads the file: its errors name it, like opening's.
-        let hub = natter_core::hub::start(config, store).map_err(anyhow::Error::new)?;
-        // After the store: its lock keeps a second server away from the cloak key file too.
         let (stop, stop_rx) = watch::channel(false);
+        // Loading reads the file: its errors name it, like opening's.
+        let (hub, bridge) = match cluster {
+            None => (natter_core::hub::start(config, store).map_err(anyhow::Error::new)?, None),
+            Some(link) => {
+                let (hub, outlet) = natter_core::hub::start_clustered(config, store, link.options)
+                    .map_err(anyhow::Error::new)?;
+                let bridge = cluster::bridge::Bridge::start(hub.clone(), outlet, link.bus, stop_rx.clone())
+                    .await
+                    .map_err(anyhow::Error::new)?;
+                (hub, Some(bridge))
+            }
+        };
+        // After the store: its lock keeps a second server away from the cloak key file too.
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
         let peers = peers_for(settings, alive.clone())?;
         // The certificate's errors name the file and what to do.
@@ -139,6 +171,7 @@ impl Server {
             unix: None,
             tls: tls.clone(),
             hub: hub.clone(),
+            bridge,
             stop,
             alive,
             all_gone,
@@ -272,6 +305,10 @@ impl Server {
             unix_socket::remove(path);
         }
         self.hub.shutdown(reason).await;
+        if let Some(bridge) = self.bridge.take() {
+            // The hub's goodbye to the other nodes goes out before the process ends.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), bridge.finish()).await;
+        }
         drop(self.alive);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.all_gone.recv()).await;
     }

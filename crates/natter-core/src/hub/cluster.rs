@@ -92,6 +92,9 @@ pub(crate) struct Cluster {
     pub(super) claims: super::claims::Claims,
     /// When this node last said hello.
     pub(super) last_hello: Option<tokio::time::Instant>,
+    /// The nodes that said hello or answered one, since this node started: what others say
+    /// is dropped (and this node says hello, so that a node it missed introduces itself).
+    pub(super) known: FxHashSet<Name>,
 }
 
 /// What comes back to the hub from the cluster's work on the blocking pool.
@@ -124,6 +127,7 @@ impl Cluster {
         Self {
             claims,
             last_hello: None,
+            known: FxHashSet::default(),
             options,
             out,
             sequences: FxHashMap::default(),
@@ -293,6 +297,9 @@ impl Hub {
                 for node in nodes {
                     tracing::warn!(node = %node, "a node of the cluster went silent: its users quit");
                     self.forget_mirrors_of(&node, "their server went away");
+                    if let Some(cluster) = &mut self.cluster {
+                        cluster.known.remove(node.as_str());
+                    }
                 }
             }
         }
@@ -307,9 +314,25 @@ impl Hub {
             return;
         }
         let node: Name = event.node.as_str().into();
+        let introduces = matches!(event.event, ClusterEvent::Hello | ClusterEvent::Welcome);
+        if !introduces && !cluster.known.contains(&node) {
+            tracing::debug!(node = %node, "an event from a node that has not said hello; dropped");
+            return self.say_hello();
+        }
         match event.event {
             ClusterEvent::RoomMessage(m) => self.on_room_message(m),
             ClusterEvent::Hello => self.on_hello(node),
+            ClusterEvent::Welcome => {
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.known.insert(node);
+                }
+            }
+            ClusterEvent::Goodbye { reason } => {
+                self.forget_mirrors_of(&node, &reason);
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.known.remove(&node);
+                }
+            }
             ClusterEvent::SessionUp(remote) => self.on_session_up(node, remote),
             ClusterEvent::SessionDown { session, reason } => self.on_session_down(node, session, &reason),
             ClusterEvent::Act { session, act } => self.on_act(node, session, act),

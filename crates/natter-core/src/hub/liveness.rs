@@ -23,10 +23,25 @@ impl Hub {
         self.tell_own_sessions();
     }
 
+    /// The server is stopping: the other nodes are told its sessions quit, and the store
+    /// forgets its nicknames and its heartbeat.
+    pub(super) async fn leave_cluster(&mut self, reason: &str) {
+        let Some(cluster) = &self.cluster else { return };
+        cluster.publish(ClusterEvent::Goodbye { reason: reason.into() });
+        let (store, node) = (self.store.clone(), cluster.options().node.clone());
+        let forgotten = tokio::task::spawn_blocking(move || store.forget_node(&node)).await;
+        if let Ok(Err(e)) = forgotten {
+            tracing::warn!(error = %e, "cannot take this node out of the store; the others will find it silent");
+        }
+    }
+
     /// Node `node` said hello: what was known of it is forgotten (it started again, or
     /// resynchronises), and it is told this node's sessions.
     pub(super) fn on_hello(&mut self, node: Name) {
         self.forget_mirrors_of(&node, "their server restarted");
+        let Some(cluster) = &mut self.cluster else { return };
+        cluster.known.insert(node);
+        cluster.publish(ClusterEvent::Welcome);
         self.tell_own_sessions();
     }
 }

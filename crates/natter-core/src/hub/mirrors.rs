@@ -105,6 +105,10 @@ impl Hub {
             });
             return;
         }
+        if let Err(e) = natter_proto::names::validate_nick(&remote.nick) {
+            tracing::warn!(node = %node, error = %e, "another node told of a session with a nickname that cannot be one; ignored");
+            return;
+        }
         let key: Name = fold(&remote.nick).into();
         if self.nicks.contains_key(&key) {
             // Held here: whoever lost the nickname in the store is renamed, and then the

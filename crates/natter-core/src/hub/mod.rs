@@ -730,6 +730,7 @@ impl Hub {
     }
 
     async fn shutdown(&mut self, reason: &str, done: &mut mpsc::UnboundedReceiver<Committed>) {
+        self.leave_cluster(reason).await;
         // Let queued messages reach storage (and their senders' acks go out) before goodbye.
         let mut persister = std::mem::replace(&mut self.persister, Persister::stopped());
         let finished = tokio::task::spawn_blocking(move || {
