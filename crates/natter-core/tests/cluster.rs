@@ -19,6 +19,9 @@ struct Loss {
     every: u64,
 }
 
+/// Set, no event reaches any node (the bus is down); one test uses it.
+static OUTAGE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Set, a node's events stop reaching the others (as when its process is killed).
 static CUT: [std::sync::atomic::AtomicBool; 4] = [const { std::sync::atomic::AtomicBool::new(false) }; 4];
 
@@ -51,6 +54,7 @@ fn cluster_cut(
         let others: Vec<HubHandle> =
             hubs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, h)| h.clone()).collect();
         let counter = counter.clone();
+        let outage = cut == Some(usize::MAX);
         let cut = cut.filter(|&c| c == i);
         tokio::spawn(async move {
             while let Some(event) = outlet.recv().await {
@@ -61,6 +65,9 @@ fn cluster_cut(
                     }
                 }
                 if cut.is_some_and(|c| CUT[c].load(Ordering::Relaxed)) {
+                    continue;
+                }
+                if outage && OUTAGE.load(Ordering::Relaxed) {
                     continue;
                 }
                 for hub in &others {
@@ -529,4 +536,28 @@ async fn a_node_that_stops_in_order_says_so_at_once() {
         matches!(&quit, Event::Quit { nick, reason: Some(r), .. } if &**nick == "bob" && &**r == "maintenance"),
         "{quit:?}"
     );
+}
+
+#[tokio::test]
+async fn after_a_bus_outage_what_was_said_meanwhile_is_read_from_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    // (`usize::MAX`: this cluster's relay obeys OUTAGE.)
+    let hubs = cluster_cut(2, store, Loss { every: 0 }, HubConfig::default(), Some(usize::MAX));
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    hubs[1].command(bob.id, say("#lobby", "before", None)).await.unwrap();
+    assert_eq!(messages(&ann, 1).await, [(1, "before".to_string())]);
+    OUTAGE.store(true, Ordering::Relaxed);
+    for k in 0..600 {
+        hubs[1].command(bob.id, say("#lobby", &format!("during {k}"), None)).await.unwrap();
+    }
+    assert_eq!(acks(&bob, 601).await.len(), 601);
+    OUTAGE.store(false, Ordering::Relaxed);
+    // Nothing else is said: the bus coming back alone brings the 600 (more than one read).
+    hubs[0].bus_back().await.unwrap();
+    let got = messages(&ann, 600).await;
+    assert_eq!(got.first(), Some(&(2, "during 0".to_string())));
+    assert_eq!(got.last(), Some(&(601, "during 599".to_string())));
+    assert!(got.windows(2).all(|w| w[1].0 == w[0].0 + 1), "in order, none twice");
 }

@@ -305,6 +305,63 @@ impl Hub {
         }
     }
 
+    /// Tells the other nodes a room message that is relayed, never stored nor ordered (a
+    /// metadata-only message such as a typing notice): it travels with id 0.
+    pub(super) fn relay_to_nodes(&self, room: &str, sender_key: &Name, message: &ChatMessage) {
+        let Some(cluster) = &self.cluster else { return };
+        cluster.publish(ClusterEvent::RoomMessage(RoomMessage {
+            room: room.to_owned(),
+            room_name: message.room.clone().unwrap_or_default(),
+            mid: 0,
+            ts: message.ts,
+            from: message.from.clone(),
+            from_key: sender_key.clone(),
+            ident: message.ident.clone(),
+            account: message.account.clone(),
+            text: message.text.clone(),
+            action: message.action,
+            notice: message.notice,
+            bot: message.bot,
+            ephemeral: true,
+            cid: None,
+            meta: message.meta.clone(),
+        }));
+    }
+
+    /// The bus is back after an outage: this node says hello again (presence may have moved
+    /// meanwhile), and reads from the store what each of its rooms missed.
+    pub(super) fn resync(&mut self) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.last_hello = None;
+        }
+        self.say_hello();
+        let rooms: Vec<String> = match &self.cluster {
+            Some(cluster) => cluster.sequences.keys().cloned().collect(),
+            None => return,
+        };
+        for room in rooms {
+            self.catch_up(&room);
+        }
+    }
+
+    /// Reads the messages of room `room` after the last one delivered here.
+    fn catch_up(&mut self, room: &str) {
+        let Some(cluster) = &mut self.cluster else { return };
+        let Some(seq) = cluster.sequences.get_mut(room) else { return };
+        let Some(after) = seq.delivered else { return };
+        if seq.refilling {
+            return;
+        }
+        seq.refilling = true;
+        let query =
+            HistoryQuery { after: Some(after), limit: REFILL_PAGE, oldest: true, ..HistoryQuery::default() };
+        let (store, back, room) = (self.store.clone(), cluster.refills.clone(), room.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let messages = store.history(&room, query).map(|(page, _)| page).map_err(|e| e.to_string());
+            let _ = back.send(Reply::Refill(Refill { room, start: false, messages }));
+        });
+    }
+
     /// An event from another node.
     pub(super) fn on_node_event(&mut self, event: NodeEvent) {
         let Some(cluster) = &self.cluster else { return };
@@ -342,6 +399,28 @@ impl Hub {
     }
 
     fn on_room_message(&mut self, m: RoomMessage) {
+        if m.mid == 0 {
+            // Relayed, not ordered: delivered at once.
+            if !self.rooms.contains_key(&m.room) {
+                return;
+            }
+            let message = Arc::new(ChatMessage {
+                room: Some(m.room_name),
+                from: m.from,
+                ident: m.ident,
+                account: m.account,
+                to: None,
+                text: m.text,
+                action: m.action,
+                bot: m.bot,
+                notice: m.notice,
+                meta: m.meta,
+                mid: None,
+                uid: super::messages::next_uid(),
+                ts: m.ts,
+            });
+            return self.fan_out(SessionId(u64::MAX), &m.from_key, &m.room, message);
+        }
         if !self.rooms.contains_key(&m.room) {
             // Nobody here is in it: a join reads its history from the store. Its order starts
             // again from the next message heard after a join.
@@ -533,8 +612,13 @@ impl Hub {
         }
         self.deliver_in_order(&room);
         if full_page {
-            // More of the gap than one read: the next read at once.
-            self.refill(&room);
+            // More than one read's worth: the next read at once.
+            let waiting = self
+                .cluster
+                .as_ref()
+                .and_then(|c| c.sequences.get(&room))
+                .is_some_and(|s| !s.waiting.is_empty());
+            if waiting { self.refill(&room) } else { self.catch_up(&room) }
         }
     }
 }

@@ -251,6 +251,10 @@ impl Hub {
                 // Deliver now, acknowledge once stored: room order stays the hub's order, and
                 // the sender's ack still means "durable".
                 self.fan_out(id, &sender_key, &key, message.clone());
+                if meta_only {
+                    // Typing notices and the like: relayed at once on every node, unordered.
+                    self.relay_to_nodes(&key, &sender_key, &message);
+                }
                 let pending = PendingMessage {
                     sender: id,
                     message,

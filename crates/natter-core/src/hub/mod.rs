@@ -178,6 +178,8 @@ enum HubMsg {
     ProbeStore(oneshot::Sender<Result<(), String>>),
     /// An event from another node of the cluster (boxed: see `Register`).
     Node(Box<crate::cluster::NodeEvent>),
+    /// The bus to the other nodes is back after an outage.
+    BusBack,
     Shutdown(String, oneshot::Sender<()>),
 }
 
@@ -279,6 +281,14 @@ impl HubHandle {
     pub async fn node_event(&self, event: crate::cluster::NodeEvent) -> Result<(), HubGone> {
         let permit = self.tx.reserve().await.map_err(|_| HubGone)?;
         permit.send(HubMsg::Node(Box::new(event)));
+        Ok(())
+    }
+
+    /// Tells the hub that the bus to the other nodes is back after an outage: it says hello
+    /// again and reads from the store what its rooms missed meanwhile.
+    pub async fn bus_back(&self) -> Result<(), HubGone> {
+        let permit = self.tx.reserve().await.map_err(|_| HubGone)?;
+        permit.send(HubMsg::BusBack);
         Ok(())
     }
 
@@ -710,6 +720,7 @@ impl Hub {
                             HubMsg::Command(session, cmd) => self.handle(session, cmd),
                             HubMsg::ProbeStore(answer) => self.persister.probe(answer),
                             HubMsg::Node(event) => self.on_node_event(*event),
+                            HubMsg::BusBack => self.resync(),
                             HubMsg::Authenticate(asked, answer) => {
                                 let (credential, from) = *asked;
                                 self.authenticate(credential, from, answer)

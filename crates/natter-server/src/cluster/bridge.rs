@@ -33,6 +33,9 @@ impl Bridge {
         stop: watch::Receiver<bool>,
     ) -> Result<Self, BusError> {
         let incoming = bus.subscribe(SUBJECT).await?;
+        if let Some(connected) = bus.connected() {
+            tokio::spawn(watch_outages(connected, hub.clone()));
+        }
         let outbound = tokio::spawn(publish(outlet, bus.clone()));
         let inbound = tokio::spawn(receive(incoming, hub, bus.max_payload(), stop));
         Ok(Self { outbound, inbound })
@@ -43,6 +46,21 @@ impl Bridge {
     pub async fn finish(self) {
         let _ = self.outbound.await;
         self.inbound.abort();
+    }
+}
+
+/// Tells the hub each time the bus comes back after an outage.
+async fn watch_outages(mut connected: watch::Receiver<bool>, hub: HubHandle) {
+    let mut was = *connected.borrow_and_update();
+    while connected.changed().await.is_ok() {
+        let now = *connected.borrow_and_update();
+        if now && !was {
+            tracing::info!("the cluster bus is back: catching up from the store");
+            if hub.bus_back().await.is_err() {
+                return;
+            }
+        }
+        was = now;
     }
 }
 
