@@ -6,14 +6,23 @@
 //! given up and taken again on one node is released before it is claimed. The same thread
 //! keeps the node's heartbeat in the store, and finds the nodes that stopped theirs.
 
-use super::cluster::Reply;
 use super::{Hub, SessionId};
 use crate::event::Event;
 use crate::store::Store;
 use crate::vocab::Name;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
-use tokio::sync::mpsc;
+
+/// What the claims thread tells the hub.
+pub(crate) enum News {
+    /// The store's answer to a claim of a nickname.
+    Claimed(Claimed),
+    /// Nodes the store has not heard from for too long: they are gone.
+    Silent(Vec<String>),
+}
+
+/// Where the claims thread tells the hub its news.
+pub(crate) type Tell = Box<dyn Fn(News) + Send>;
 
 /// The store's answer to a claim.
 pub(crate) struct Claimed {
@@ -37,12 +46,8 @@ pub(crate) struct Claims {
 }
 
 impl Claims {
-    /// Starts the thread for node `node`; answers go to `replies`.
-    pub fn start(
-        store: Arc<dyn Store>,
-        node: String,
-        replies: mpsc::UnboundedSender<Reply>,
-    ) -> std::io::Result<Self> {
+    /// Starts the thread for node `node`; what it finds goes to `tell`.
+    pub fn start(store: Arc<dyn Store>, node: String, tell: Tell) -> std::io::Result<Self> {
         let (tx, rx) = std_mpsc::channel::<Job>();
         std::thread::Builder::new().name("natter-claims".into()).spawn(move || {
             while let Ok(job) = rx.recv() {
@@ -50,7 +55,7 @@ impl Claims {
                     Job::Claim { session, folded } => {
                         let result =
                             store.claim_nick(&folded, &node, session.0).map_err(|e| e.to_string());
-                        let _ = replies.send(Reply::Claim(Claimed { session, folded, result }));
+                        tell(News::Claimed(Claimed { session, folded, result }));
                     }
                     Job::Release { session, folded } => {
                         if let Err(e) = store.release_nick(&folded, &node, session.0) {
@@ -59,7 +64,7 @@ impl Claims {
                     }
                     Job::Heartbeat { silence } => {
                         if let Some(silent) = heartbeat(&*store, &node, silence) {
-                            let _ = replies.send(Reply::Silent(silent));
+                            tell(News::Silent(silent));
                         }
                     }
                 }

@@ -14,7 +14,6 @@ use super::messages::{Said, Sent};
 use super::{Hub, PendingMessage, SessionId};
 use crate::cluster::{ClusterEvent, ClusterOptions, NodeEvent, RoomMessage};
 use crate::event::ChatMessage;
-use crate::refusal::Refusal;
 use crate::request::Req;
 use crate::store::{HistoryQuery, StoredMessage, Write};
 use crate::vocab::Name;
@@ -101,10 +100,8 @@ pub(crate) struct Cluster {
 pub(crate) enum Reply {
     /// A read of a room's messages.
     Refill(Refill),
-    /// The store's answer to a claim of a nickname.
-    Claim(super::claims::Claimed),
-    /// Nodes the store has not heard from for too long: they are gone.
-    Silent(Vec<String>),
+    /// What the claims thread found.
+    Claims(super::claims::News),
 }
 
 /// Messages read from the store: to fill a room's gap, or (`start`) the room's newest, where
@@ -292,8 +289,8 @@ impl Hub {
     pub(super) fn on_cluster_reply(&mut self, reply: Reply) {
         match reply {
             Reply::Refill(refill) => self.on_refill(refill),
-            Reply::Claim(claimed) => self.on_claimed(claimed),
-            Reply::Silent(nodes) => {
+            Reply::Claims(super::claims::News::Claimed(claimed)) => self.on_claimed(claimed),
+            Reply::Claims(super::claims::News::Silent(nodes)) => {
                 for node in nodes {
                     tracing::warn!(node = %node, "a node of the cluster went silent: its users quit");
                     self.forget_mirrors_of(&node, "their server went away");
@@ -621,9 +618,4 @@ impl Hub {
             if waiting { self.refill(&room) } else { self.catch_up(&room) }
         }
     }
-}
-
-/// Why a cluster's send was refused: the store gave it no id.
-pub(super) fn no_id() -> Refusal {
-    Refusal::NotStored { problem: "the store gave the message no id".into() }
 }

@@ -328,7 +328,10 @@ impl Hub {
             match &result {
                 Ok(ids) if pending.numbering.is_some() => match ids.get(i).copied().flatten() {
                     Some(mid) => self.numbered(pending, mid),
-                    None => self.refuse(pending.sender, pending.req, super::cluster::no_id()),
+                    None => {
+                        let problem = "the store gave the message no id".into();
+                        self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })
+                    }
                 },
                 Ok(_) => self.ack(pending, false),
                 Err(e) => {

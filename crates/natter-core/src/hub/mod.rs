@@ -467,7 +467,11 @@ fn start_hub(
             store.forget_node(&options.node)?;
             store.heartbeat(&options.node, crate::time::now_ms())?;
             let (out, outlet) = mpsc::unbounded_channel();
-            let claims = claims::Claims::start(store.clone(), options.node.clone(), refills.clone())
+            let replies = refills.clone();
+            let tell: claims::Tell = Box::new(move |news| {
+                let _ = replies.send(cluster::Reply::Claims(news));
+            });
+            let claims = claims::Claims::start(store.clone(), options.node.clone(), tell)
                 .map_err(|e| StoreError::Io(format!("claims thread: {e}")))?;
             (Some(Box::new(cluster::Cluster::new(options, out, refills, claims))), Some(outlet))
         }
