@@ -408,5 +408,19 @@ mod tests {
         assert!(Settings::merge(&flagged, &file, None).unwrap().tls.is_some());
         let bad = Args { fingerprint: Some("AB:CD".into()), ..args(Some("other:1"), Some("ann")) };
         assert!(matches!(Settings::merge(&bad, &file, None), Err(ConfigError::Fingerprint(_))));
+
+        // Several servers: each gets its own TLS client (its own host name to check, its own
+        // remembered certificate).
+        let pinned =
+            Args { fingerprint: Some(fp.into()), ..args(Some("n1.example,n2.example:7000"), Some("ann")) };
+        let opts = Settings::merge(&pinned, &file, None).unwrap().connect_options().unwrap();
+        let servers: Vec<(String, String)> =
+            opts.servers.iter().map(|e| (e.addr.clone(), format!("{:?}", e.tls.as_ref().unwrap()))).collect();
+        assert_eq!(servers.len(), 2);
+        for (addr, tls) in &servers {
+            assert!(tls.contains(&format!("addr: {addr:?}")), "{addr}: {tls}");
+        }
+        assert_eq!(servers[0].0, "n1.example:7878");
+        assert_eq!(servers[1].0, "n2.example:7000");
     }
 }
