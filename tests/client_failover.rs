@@ -28,25 +28,33 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
 }
 
-/// `nick` says each of `texts` in the lobby of the server at `addr`, and waits for the acks.
-fn say_on(rt: &tokio::runtime::Runtime, addr: &str, nick: &str, texts: &[&str]) {
+/// `nick` says each of `texts` in `room` (joined first) on the server at `addr`, and waits
+/// for the acks.
+fn say_on(rt: &tokio::runtime::Runtime, addr: &str, nick: &str, room: &str, texts: &[&str]) {
     rt.block_on(async {
         let mut opts = ConnectOptions::new(addr, nick);
         opts.reconnect = false;
-        let (c, _ev) = Client::connect(opts).await.unwrap();
+        opts.rooms = vec![room.to_string()];
+        let (c, mut ev) = Client::connect(opts).await.unwrap();
+        until(
+            &mut ev,
+            "the room joined",
+            |e| matches!(e, Event::Frame(ServerFrame::Joined { room: r, .. }) if r == room),
+        )
+        .await;
         for t in texts {
-            c.say("#lobby", *t);
+            c.say(room, *t);
         }
         tokio::time::timeout(MOVE_WAIT, c.wait_idle()).await.expect("the messages acknowledged");
         c.quit(None).await;
     })
 }
 
-/// The lobby's stored messages as `from:text`, oldest first, asked of the server at `addr`.
-fn stored(rt: &tokio::runtime::Runtime, addr: &str) -> Vec<String> {
+/// `room`'s stored messages as `from:text`, oldest first, asked of the server at `addr`.
+fn stored(rt: &tokio::runtime::Runtime, addr: &str, room: &str) -> Vec<String> {
     rt.block_on(async {
         let (c, _ev) = Client::connect(ConnectOptions::new(addr, "checker")).await.unwrap();
-        let (msgs, _) = c.history("#lobby", None, None, 500).await.unwrap();
+        let (msgs, _) = c.history(room, None, None, 500).await.unwrap();
         c.quit(None).await;
         msgs.iter().map(|m| format!("{}:{}", m.from, m.text)).collect()
     })
@@ -54,9 +62,9 @@ fn stored(rt: &tokio::runtime::Runtime, addr: &str) -> Vec<String> {
 
 /// The node C that the client does not know: it runs on `db` just long enough for `texts` to
 /// be stored, as other nodes of a cluster go on while a client is between nodes.
-fn meanwhile_on_another_node(rt: &tokio::runtime::Runtime, db: &Path, texts: &[&str]) {
+fn meanwhile_on_another_node(rt: &tokio::runtime::Runtime, db: &Path, room: &str, texts: &[&str]) {
     let c = Server::start_on("127.0.0.1:0", db, &["--msg-rate", "0"]);
-    say_on(rt, &c.addr, "ann", texts);
+    say_on(rt, &c.addr, "ann", room, texts);
     drop(c);
 }
 
@@ -69,9 +77,9 @@ struct LineClient {
 }
 
 impl LineClient {
-    fn start(servers: &str, nick: &str) -> Self {
+    fn start(servers: &str, nick: &str, room: &str) -> Self {
         let mut child = Command::new(NATTER)
-            .args(["connect", servers, "--nick", nick, "--line"])
+            .args(["connect", servers, "--nick", nick, "--room", room, "--line"])
             .env("XDG_CONFIG_HOME", "/nonexistent-natter-test")
             .env("XDG_DATA_HOME", "/nonexistent-natter-test")
             .stdin(Stdio::piped())
@@ -151,21 +159,27 @@ fn count(lines: &[String], needle: &str) -> usize {
     lines.iter().filter(|l| l.contains(needle)).count()
 }
 
+/// In a room of its own (`--room #ops`), so that the move must rejoin it; with a message sent
+/// to node A while A was frozen (SIGSTOP) and then killed, never acknowledged: it is resent on
+/// B with its id, and arrives once, whether A read it before dying or not.
 #[test]
-fn line_mode_moves_to_the_next_node_catches_up_and_sends_what_was_typed_once() {
+fn line_mode_moves_to_the_next_node_rejoins_catches_up_and_sends_what_was_typed_once() {
     let rt = runtime();
     let (held_b, addr_b) = refusing_addr();
     let mut a = Server::start();
     let db = a.dir.0.join("natter.db");
-    let mut bot = LineClient::start(&format!("{},{addr_b}", a.addr), "bot");
+    let mut bot = LineClient::start(&format!("{},{addr_b}", a.addr), "bot", "#ops");
     bot.wait("the first connection", MOVE_WAIT, |l| l.starts_with(&format!("-- connected to {} (", a.addr)));
+    bot.wait("#ops joined", MOVE_WAIT, |l| l.starts_with("-- you joined #ops"));
 
-    say_on(&rt, &a.addr, "ann", &["before 1", "before 2"]);
-    bot.wait("ann's messages", MOVE_WAIT, |l| l.ends_with(" #lobby <ann> before 2"));
+    say_on(&rt, &a.addr, "ann", "#ops", &["before 1", "before 2"]);
+    bot.wait("ann's messages", MOVE_WAIT, |l| l.ends_with(" #ops <ann> before 2"));
     bot.say("bot before");
-    bot.wait("bot's own message", MOVE_WAIT, |l| l.ends_with(" #lobby <bot> bot before"));
+    bot.wait("bot's own message", MOVE_WAIT, |l| l.ends_with(" #ops <bot> bot before"));
 
-    // Node A dies; the client goes looking, first at B.
+    // Node A freezes: a message goes to it and is never answered; then A dies.
+    a.signal("STOP");
+    bot.say("sent to a frozen node");
     a.kill();
     bot.wait("the client looking for B", MOVE_WAIT, |l| {
         l.starts_with("-- disconnected (") && l.contains(&format!("reconnecting to {addr_b} in"))
@@ -173,7 +187,7 @@ fn line_mode_moves_to_the_next_node_catches_up_and_sends_what_was_typed_once() {
     bot.say("typed with no node up");
     let missed: Vec<String> = (1..=5).map(|i| format!("missed {i}")).collect();
     let missed_refs: Vec<&str> = missed.iter().map(String::as_str).collect();
-    meanwhile_on_another_node(&rt, &db, &missed_refs);
+    meanwhile_on_another_node(&rt, &db, "#ops", &missed_refs);
 
     // Node B comes up at its address, on the same store.
     drop(held_b);
@@ -182,38 +196,36 @@ fn line_mode_moves_to_the_next_node_catches_up_and_sends_what_was_typed_once() {
     bot.wait("the move to B", MOVE_WAIT, |l| {
         l == format!("-- connected to {addr_b} as bot (moved from {})", a.addr)
     });
-    bot.wait("the last missed message", MOVE_WAIT, |l| l.ends_with(" #lobby <ann> missed 5"));
-    bot.wait("the typed message, acknowledged", MOVE_WAIT, |l| {
-        l.ends_with(" #lobby <bot> typed with no node up")
-    });
+    bot.wait("the last missed message", MOVE_WAIT, |l| l.ends_with(" #ops <ann> missed 5"));
     let (lines, stderr) = bot.finish();
     assert!(stderr.is_empty(), "{stderr}");
 
     // Everything once, in order, on screen and in the store.
-    for text in ["<ann> before 1", "<ann> before 2", "<bot> bot before", "<bot> typed with no node up"] {
-        assert_eq!(
-            count(&lines, text),
-            1,
-            "{text} shown {} times:\n{}",
-            count(&lines, text),
-            lines.join("\n")
-        );
+    let all = lines.join("\n");
+    for text in [
+        "<ann> before 1",
+        "<ann> before 2",
+        "<bot> bot before",
+        "<bot> sent to a frozen node",
+        "<bot> typed with no node up",
+    ] {
+        assert_eq!(count(&lines, text), 1, "{text} shown {} times:\n{all}", count(&lines, text));
     }
-    // Message lines start with their time: `HH:MM:SS #lobby <ann> missed 1`.
+    // Message lines start with their time: `HH:MM:SS #ops <ann> missed 1`.
     let shown_missed: Vec<&str> = lines
         .iter()
         .filter(|l| l.contains("<ann> missed"))
         .filter_map(|l| l.split_once(' '))
         .map(|(_, m)| m)
         .collect();
-    let want: Vec<String> = missed.iter().map(|m| format!("#lobby <ann> {m}")).collect();
-    assert_eq!(shown_missed, want, "{}", lines.join("\n"));
-    assert_eq!(count(&lines, "caught up on #lobby: 5 missed message(s)"), 1, "{}", lines.join("\n"));
+    let want: Vec<String> = missed.iter().map(|m| format!("#ops <ann> {m}")).collect();
+    assert_eq!(shown_missed, want, "{all}");
+    assert_eq!(count(&lines, "caught up on #ops: 5 missed message(s)"), 1, "{all}");
     let mut want_stored: Vec<String> =
         ["ann:before 1", "ann:before 2", "bot:bot before"].map(String::from).to_vec();
     want_stored.extend(missed.iter().map(|m| format!("ann:{m}")));
-    want_stored.push("bot:typed with no node up".into());
-    assert_eq!(stored(&rt, &b.addr), want_stored);
+    want_stored.extend(["bot:sent to a frozen node", "bot:typed with no node up"].map(String::from));
+    assert_eq!(stored(&rt, &b.addr, "#ops"), want_stored);
 }
 
 /// An account's login follows the client to the next node: the resume token saved after the
@@ -316,14 +328,14 @@ fn the_tui_moves_to_the_next_node_and_its_status_line_says_which() {
     let tui = tmux.start("failover", &command, 150, 40);
     let status_on = |addr: &str| format!(" {addr} │ termie │ connected");
     tui.wait("the TUI on A", |s| s.contains(&status_on(&a.addr)));
-    say_on(&rt, &a.addr, "ann", &["before the crash"]);
+    say_on(&rt, &a.addr, "ann", "#lobby", &["before the crash"]);
     tui.wait_for("<ann> before the crash");
 
     a.kill();
     tui.wait("the TUI looking for B", |s| s.contains(&format!("reconnecting to {addr_b}")));
     tui.say("typed with no node up");
     tui.wait("the typed message, pending", |s| s.contains("typed with no node up"));
-    meanwhile_on_another_node(&rt, &db, &["missed while away"]);
+    meanwhile_on_another_node(&rt, &db, "#lobby", &["missed while away"]);
     drop(held_b);
     let b = Server::start_on(&addr_b, &db, &["--msg-rate", "0"]);
 
@@ -343,7 +355,7 @@ fn the_tui_moves_to_the_next_node_and_its_status_line_says_which() {
     // The typed message reaches B's store once (the TUI shows it once whether pending or not).
     let deadline = Instant::now() + MOVE_WAIT;
     loop {
-        let got = stored(&rt, &b.addr);
+        let got = stored(&rt, &b.addr, "#lobby");
         let n = got.iter().filter(|t| *t == "termie:typed with no node up").count();
         if n == 1 {
             assert_eq!(

@@ -101,6 +101,14 @@ impl Server {
         Server { child: Some(child), addr, dir, extra }
     }
 
+    /// Sends the server a signal (`STOP`, `CONT`...), as `kill -SIGNAL` does.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status =
+            Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
     /// Kills the server abruptly (as a crash would).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
