@@ -212,6 +212,7 @@ impl Server {
             page: true,
             ops: http.metrics.is_none().then(|| ops.clone()),
             origins: http.origins.clone(),
+            page_config: http::PageConfig::new(&http.peers),
         });
         let main_web = http.on_main_port.then(|| public_web.clone());
         let accept = |listener: TcpListener, front: listener::Front, web: Option<Arc<http::Web>>| {
@@ -239,7 +240,12 @@ impl Server {
             accept(listener, listener::Front::Http, Some(public_web.clone()));
         }
         if let Some(listener) = metrics_listener {
-            let web = Arc::new(http::Web { page: false, ops: Some(ops.clone()), origins: Vec::new() });
+            let web = Arc::new(http::Web {
+                page: false,
+                ops: Some(ops.clone()),
+                origins: Vec::new(),
+                page_config: http::PageConfig::default(),
+            });
             accept(listener, listener::Front::Http, Some(web));
         }
         #[cfg(unix)]
