@@ -561,3 +561,90 @@ async fn after_a_bus_outage_what_was_said_meanwhile_is_read_from_the_store() {
     assert_eq!(got.last(), Some(&(601, "during 599".to_string())));
     assert!(got.windows(2).all(|w| w[1].0 == w[0].0 + 1), "in order, none twice");
 }
+
+/// The reference store, whose commits fail while `failing` is set (PostgreSQL away).
+struct Flaky {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Store for Flaky {
+    fn load_each(
+        &self,
+        recent: usize,
+        room: &mut dyn FnMut(natter_core::store::LoadedRoom),
+    ) -> Result<(), natter_core::StoreError> {
+        self.inner.load_each(recent, room)
+    }
+    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
+        self.inner.commit(batch)
+    }
+    fn commit_numbered(
+        &self,
+        batch: &[natter_core::store::Write],
+    ) -> Result<Vec<u64>, natter_core::StoreError> {
+        if self.failing.load(Ordering::Relaxed) {
+            return Err(natter_core::StoreError::Io("PostgreSQL at db:5432 is unavailable".into()));
+        }
+        self.inner.commit_numbered(batch)
+    }
+    fn history(
+        &self,
+        room: &str,
+        query: natter_core::store::HistoryQuery,
+    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
+        self.inner.history(room, query)
+    }
+    fn claim_nick(&self, folded: &str, node: &str, session: u64) -> Result<bool, natter_core::StoreError> {
+        self.inner.claim_nick(folded, node, session)
+    }
+    fn release_nick(&self, folded: &str, node: &str, session: u64) -> Result<(), natter_core::StoreError> {
+        self.inner.release_nick(folded, node, session)
+    }
+    fn heartbeat(&self, node: &str, now: u64) -> Result<(), natter_core::StoreError> {
+        self.inner.heartbeat(node, now)
+    }
+    fn silent_nodes(&self, before: u64) -> Result<Vec<String>, natter_core::StoreError> {
+        self.inner.silent_nodes(before)
+    }
+    fn forget_node(&self, node: &str) -> Result<(), natter_core::StoreError> {
+        self.inner.forget_node(node)
+    }
+}
+
+#[tokio::test]
+async fn a_message_the_store_refused_is_refused_to_its_sender_and_its_resend_is_new() {
+    let store = Arc::new(Flaky { inner: MemoryStore::new(), failing: true.into() });
+    let mut hubs = Vec::new();
+    let mut outlets = Vec::new();
+    for name in ["a", "b"] {
+        let (hub, outlet) =
+            hub::start_clustered(HubConfig::default(), store.clone(), ClusterOptions::new(name)).unwrap();
+        hubs.push(hub);
+        outlets.push(outlet);
+    }
+    for (i, mut outlet) in outlets.into_iter().enumerate() {
+        let other = hubs[1 - i].clone();
+        tokio::spawn(async move {
+            while let Some(event) = outlet.recv().await {
+                let _ = other.node_event(event).await;
+            }
+        });
+    }
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    hubs[0].command(ann.id, say("#lobby", "lost?", Some("c1"))).await.unwrap();
+    let refused = seen(&ann, |e| matches!(e, Event::Error { .. } | Event::Ack { .. })).await;
+    assert!(
+        matches!(&refused, Event::Error { refusal: natter_core::Refusal::NotStored { problem }, .. } if problem.contains("unavailable")),
+        "{refused:?}"
+    );
+    // Nobody got it: it was never stored nor numbered.
+    let events = bob.drain(&hubs[1]).await;
+    assert!(!events.iter().any(|e| matches!(e, Event::Message(_))), "{events:?}");
+    store.failing.store(false, Ordering::Relaxed);
+    hubs[0].command(ann.id, say("#lobby", "lost?", Some("c1"))).await.unwrap();
+    assert_eq!(acks(&ann, 1).await, [(Some(1), false)], "the resend is new, and stored");
+    assert_eq!(messages(&bob, 1).await, [(1, "lost?".to_string())]);
+}

@@ -99,6 +99,13 @@ impl CidCache {
         }
     }
 
+    /// Forgets `cid` (its message was not stored after all: a resend is new).
+    pub fn forget(&mut self, scope: Scope, target: CidTarget<'_>, cid: &str) {
+        let key = self.key(scope, target, cid);
+        // Its place in `order` stays until its turn; removing a key twice is harmless.
+        self.seen.remove(&key);
+    }
+
     /// Remembers the id of a stored message of room `room` (folded), loaded at start-up. Ids
     /// stored without a client's digest (by natter before ids were scoped, when they were a
     /// nickname's) are left out: nobody can prove they sent them.

@@ -248,6 +248,14 @@ impl Hub {
         }));
     }
 
+    /// A room message sent here was not stored (it went nowhere): its client id is forgotten,
+    /// so that the client's resend is taken as new, not acknowledged as a duplicate.
+    pub(super) fn unnumbered(&mut self, pending: &PendingMessage) {
+        if let (Some(numbering), Some(cid)) = (&pending.numbering, &pending.cid) {
+            self.cids.forget(numbering.scope, CidTarget::Room(&numbering.room), cid);
+        }
+    }
+
     /// A room message sent here got its id `mid`: acknowledged, told to the other nodes, and
     /// delivered here in its turn.
     pub(super) fn numbered(&mut self, mut pending: PendingMessage, mid: u64) {

@@ -329,12 +329,14 @@ impl Hub {
                 Ok(ids) if pending.numbering.is_some() => match ids.get(i).copied().flatten() {
                     Some(mid) => self.numbered(pending, mid),
                     None => {
+                        self.unnumbered(&pending);
                         let problem = "the store gave the message no id".into();
                         self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })
                     }
                 },
                 Ok(_) => self.ack(pending, false),
                 Err(e) => {
+                    self.unnumbered(&pending);
                     let problem = e.to_string().into();
                     self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })
                 }
