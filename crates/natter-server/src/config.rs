@@ -1,6 +1,7 @@
 //! `natter serve` settings: command-line flags, `NATTER_*` environment variables and an
 //! optional TOML file, in that order of precedence, over built-in defaults.
 
+use crate::cluster::nats::NatsServers;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -196,6 +197,15 @@ pub struct Args {
     /// [default: none: the page only ever connects to its own server].
     #[arg(long = "web-peer", env = "NATTER_WEB_PEERS", value_name = "URL", value_delimiter = ',')]
     pub web_peers: Vec<String>,
+    /// NATS server joining this node to others as one chat server, as `nats://HOST:4222`
+    /// (several separated by commas; credentials as `nats://USER:PASSWORD@HOST:4222`); needs a
+    /// PostgreSQL --db that the nodes share [default: none: a server of its own].
+    #[arg(long, env = "NATTER_CLUSTER", value_name = "URL")]
+    pub cluster: Option<String>,
+    /// This node's name in the cluster, unique among its nodes: 1 to 64 letters, digits, `_`
+    /// or `-` [default: the host name].
+    #[arg(long, env = "NATTER_NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
 }
 
 /// How log lines are written.
@@ -358,6 +368,79 @@ pub struct Settings {
     pub unix: Option<PathBuf>,
     /// Where HTTP is served.
     pub http: HttpSettings,
+    /// The cluster this node is part of; `None`: a server of its own.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// How a node joins the others of its cluster (`--cluster`, `--node-name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// The NATS servers of the bus, their credentials apart (shown without them).
+    pub servers: NatsServers,
+    /// This node's name: what NATS shows its connection as, and the token that names the node
+    /// in bus subjects (hence its alphabet).
+    pub node_name: String,
+}
+
+/// The longest node name: it goes into subjects of every bus message.
+const MAX_NODE_NAME: usize = 64;
+
+/// Whether `name` can name a node: 1 to 64 of `[A-Za-z0-9_-]`, a single token of a bus
+/// subject.
+pub fn valid_node_name(name: &str) -> bool {
+    (1..=MAX_NODE_NAME).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// This machine's host name made into a node name: its first label, with any other character
+/// made `-`; `natter` when there is none.
+fn host_node_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length, which is what is passed.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let host = if ok { String::from_utf8_lossy(&buf[..len]).into_owned() } else { String::new() };
+    node_name_from_host(&host)
+}
+
+fn node_name_from_host(host: &str) -> String {
+    let label = host.split('.').next().unwrap_or("");
+    let name: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .take(MAX_NODE_NAME)
+        .collect();
+    if name.is_empty() { "natter".into() } else { name }
+}
+
+/// The cluster settings, when `--cluster` is given: its servers readable, the node's name
+/// valid, and a store the nodes share.
+fn cluster_settings(
+    cluster: Option<String>,
+    node_name: Option<String>,
+    db: &str,
+) -> Result<Option<ClusterSettings>, ConfigError> {
+    if let Some(name) = node_name.as_ref().filter(|name| !valid_node_name(name)) {
+        return Err(ConfigError::Value {
+            name: "node_name",
+            message: format!(
+                "{name:?} cannot name a node: use 1 to {MAX_NODE_NAME} letters, digits, '_' or '-' (it goes into bus subjects)"
+            ),
+        });
+    }
+    let Some(cluster) = cluster.filter(|c| !c.trim().is_empty()) else { return Ok(None) };
+    let servers =
+        NatsServers::parse(&cluster).map_err(|message| ConfigError::Value { name: "cluster", message })?;
+    if !(db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        return Err(ConfigError::Value {
+            name: "cluster",
+            message: format!(
+                "the nodes of a cluster share one store: give --db postgres://USER@HOST/DATABASE \
+                 ({db:?} would be this node's alone)"
+            ),
+        });
+    }
+    Ok(Some(ClusterSettings { servers, node_name: node_name.unwrap_or_else(host_node_name) }))
 }
 
 /// Where HTTP (the page, its WebSocket, the operations endpoints) is served.
@@ -809,7 +892,11 @@ impl Settings {
             file.web_origins.iter().chain(&args.web_origins),
             file.web_peers.iter().chain(&args.web_peers),
         )?;
+        let db = args.db.or(file.db).unwrap_or_else(|| "natter.db".into());
+        let cluster =
+            cluster_settings(args.cluster.or(file.cluster), args.node_name.or(file.node_name), &db)?;
         Ok(Self {
+            cluster,
             tcp,
             tls,
             irc_tls,
@@ -827,7 +914,7 @@ impl Settings {
                 "irc",
                 off(args.irc.or(file.irc).unwrap_or_else(|| "127.0.0.1:6667".into())),
             )?,
-            db: args.db.or(file.db).unwrap_or_else(|| "natter.db".into()),
+            db,
             history: args.history.or(file.history).unwrap_or(50),
             retention: match args.history_days.or(file.history_days).unwrap_or(0) {
                 0 => None,
@@ -1060,6 +1147,65 @@ mod tests {
         let err = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() }).unwrap_err();
         std::fs::remove_file(&path).ok();
         assert!(err.to_string().contains("udp_format") || err.to_string().contains("tutorial"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_needs_postgres_and_a_node_name_fit_for_subjects() {
+        let cluster = |db: &str, name: Option<&str>| {
+            Settings::resolve(Args {
+                db: Some(db.into()),
+                cluster: Some("nats://natter:s3cret@10.0.0.1:4222,10.0.0.2".into()),
+                node_name: name.map(Into::into),
+                ..Default::default()
+            })
+        };
+        let s = cluster("postgres://natter@db/natter", Some("node-1")).unwrap();
+        let c = s.cluster.unwrap();
+        assert_eq!(
+            (c.servers.display().as_str(), c.node_name.as_str()),
+            ("nats://10.0.0.1:4222,nats://10.0.0.2", "node-1")
+        );
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+        assert!(valid_node_name(
+            &cluster("postgresql://db/natter", None).unwrap().cluster.unwrap().node_name
+        ));
+        for db in ["natter.db", ":memory:", "/var/lib/natter/postgres://x"] {
+            let e = cluster(db, None).unwrap_err().to_string();
+            assert!(e.contains("cluster") && e.contains("postgres://") && e.contains(db), "{e}");
+        }
+        for bad in ["", "a.b", "node 1", "n*", "x>", &"n".repeat(65), "nœud"] {
+            let e = cluster("postgres://db/natter", Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("node_name") && e.contains("letters"), "{bad}: {e}");
+        }
+        assert!(cluster("postgres://db/natter", Some(&"n".repeat(64))).is_ok());
+        let e = Settings::resolve(Args {
+            cluster: Some("http://u:pw@h".into()),
+            db: Some("postgres://db".into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cluster") && e.contains("NATS") && !e.contains("pw"), "{e}");
+        assert!(Settings::resolve(Args::default()).unwrap().cluster.is_none());
+        let path = std::env::temp_dir().join(format!("natter-config-cluster-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "db = \"postgres://db/natter\"\ncluster = \"nats://n1:4222\"\nnode_name = \"n1\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() });
+        std::fs::remove_file(&path).ok();
+        assert_eq!(s.unwrap().cluster.unwrap().node_name, "n1");
+    }
+
+    #[test]
+    fn host_names_become_node_names() {
+        assert_eq!(node_name_from_host("web-1.example.org"), "web-1");
+        assert_eq!(node_name_from_host("db_2"), "db_2");
+        assert_eq!(node_name_from_host("h\u{e9}te"), "h-te");
+        assert_eq!(node_name_from_host(""), "natter");
+        assert_eq!(node_name_from_host(&"x".repeat(100)).len(), 64);
+        assert!(valid_node_name(&host_node_name()));
     }
 
     #[test]

@@ -133,20 +133,23 @@ impl NatsServers {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut addrs = Vec::new();
         let mut credentials: Option<Credentials> = None;
-        for part in text.split(',').map(str::trim) {
+        for (i, part) in text.split(',').map(str::trim).enumerate() {
+            // A password may hold a comma (NATS clients split the list on commas all the same),
+            // leaving a piece without its `@`: such a piece is named by its place only.
+            let name = if part.contains('@') || !text.contains('@') {
+                format!("{:?}", redact(part))
+            } else {
+                format!("server {} of the list", i + 1)
+            };
             if part.is_empty() {
                 return Err(format!(
-                    "{:?} has an empty server: give NATS URLs separated by commas, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222",
-                    redact(text)
+                    "{name} is empty: give NATS URLs separated by commas, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222"
                 ));
             }
             let mut url = part
                 .parse::<ServerAddr>()
                 .map_err(|e| {
-                    format!(
-                        "{:?} is not a NATS server URL ({e}): write e.g. nats://10.0.0.1:4222",
-                        redact(part)
-                    )
+                    format!("{name} is not a NATS server URL ({e}): write e.g. nats://10.0.0.1:4222")
                 })?
                 .into_inner();
             let user = decode(url.username());
@@ -159,8 +162,7 @@ impl NatsServers {
             if let Some(found) = found {
                 if credentials.as_ref().is_some_and(|c| *c != found) {
                     return Err(format!(
-                        "{:?} gives different credentials for different servers: the cluster bus uses one set for all",
-                        redact(text)
+                        "{name} gives other credentials than the servers before it: the cluster bus uses one set for all"
                     ));
                 }
                 credentials = Some(found);
@@ -169,9 +171,9 @@ impl NatsServers {
                 let _ = url.set_password(None);
             }
             if url.host_str().is_none_or(str::is_empty) {
-                return Err(format!("{:?} names no host: write e.g. nats://10.0.0.1:4222", redact(part)));
+                return Err(format!("{name} names no host: write e.g. nats://10.0.0.1:4222"));
             }
-            addrs.push(ServerAddr::from_url(url).map_err(|e| format!("{:?}: {e}", redact(part)))?);
+            addrs.push(ServerAddr::from_url(url).map_err(|e| format!("{name}: {e}"))?);
         }
         Ok(Self { addrs, credentials })
     }
@@ -544,12 +546,16 @@ mod tests {
 
     #[test]
     fn bad_urls_are_named_without_their_password() {
-        for bad in ["http://u:secret@host:4222", "nats://u:secret@host:4222,", "nats://u:secret@:4222"] {
+        for bad in ["http://u:secret@host:4222", "nats://u:secret@:4222"] {
             let e = NatsServers::parse(bad).unwrap_err();
             assert!(!e.contains("secret") && e.contains("***@"), "{e}");
         }
+        let e = NatsServers::parse("nats://u:secret@host:4222,").unwrap_err();
+        assert!(e.contains("server 2 of the list is empty") && !e.contains("secret"), "{e}");
         let e = NatsServers::parse("nats://a:pw-first@h1,nats://a:pw-second@h2").unwrap_err();
-        assert!(e.contains("different credentials") && !e.contains("pw-"), "{e}");
+        assert!(e.contains("other credentials") && e.contains("***@h2") && !e.contains("pw-"), "{e}");
+        let e = NatsServers::parse("nats://u:pass,word@host:4222").unwrap_err();
+        assert!(e.contains("server 1 of the list") && !e.contains("pass"), "{e}");
         assert_eq!(redact("nats://a:b@c@host:1"), "nats://***@host:1");
         assert_eq!(redact("host:4222"), "host:4222");
     }

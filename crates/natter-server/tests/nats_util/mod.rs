@@ -16,7 +16,7 @@ const READY_WITHIN: Duration = Duration::from_secs(15);
 /// `NATTER_REQUIRE_TOOLS` is set (`.ci/run` sets it after installing it): then a missing
 /// nats-server fails the test, so CI can never pass by skipping.
 pub fn nats_available() -> bool {
-    if Command::new("nats-server").arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if nats_server_program().is_some() {
         return true;
     }
     let what = "not installed: nats-server (apt-get install nats-server)";
@@ -25,6 +25,15 @@ pub fn nats_available() -> bool {
     }
     eprintln!("SKIPPED: {what} (set NATTER_REQUIRE_TOOLS=1 to fail instead)");
     false
+}
+
+/// The nats-server program: on the `PATH`, or where Debian puts it (`/usr/sbin`, which is not
+/// on an ordinary user's `PATH`).
+fn nats_server_program() -> Option<PathBuf> {
+    ["nats-server", "/usr/sbin/nats-server"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|program| Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success()))
 }
 
 /// What the server is started with besides its port.
@@ -92,7 +101,8 @@ impl NatsServer {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart a killed server only");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
-        let child = Command::new("nats-server")
+        let program = nats_server_program().expect("nats-server is installed (see nats_available)");
+        let child = Command::new(program)
             .arg("-c")
             .arg(self.dir.path().join("nats.conf"))
             .stdin(Stdio::null())
