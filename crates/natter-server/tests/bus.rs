@@ -21,6 +21,40 @@ const ARRIVE_WITHIN: Duration = Duration::from_secs(10);
 /// (read from its greeting), not the client's default.
 const NATS_MAX_PAYLOAD: usize = 64 * 1024;
 
+/// Every log line of this test binary (each test's nodes have names of their own to find theirs
+/// by): what an operator would read.
+static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts capturing log lines at `info`, as `natter serve` logs by default.
+fn capture_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .init();
+    });
+}
+
+/// The captured lines that mention `word`.
+fn log_lines(word: &str) -> Vec<String> {
+    let log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+    String::from_utf8_lossy(&log).lines().filter(|l| l.contains(word)).map(str::to_owned).collect()
+}
+
 /// A node of a bus under test.
 trait Node: Bus {
     /// Returns once every message published so far to this node's subscriptions (`total` in
@@ -247,16 +281,17 @@ fn local_nodes() -> Vec<LocalBus> {
 }
 
 /// Three nodes on a nats-server of the test's own (kept alive with them), or `None` when the
-/// server is not installed and that is allowed.
-async fn nats_nodes() -> Option<(NatsServer, Vec<NatsBus>)> {
+/// server is not installed and that is allowed. They are named `TEST-a`, `TEST-b`, `TEST-c`.
+async fn nats_nodes(test: &str) -> Option<(NatsServer, Vec<NatsBus>)> {
+    capture_log();
     if !nats_available() {
         return None;
     }
     let server =
         NatsServer::start(&NatsOptions { max_payload: Some(NATS_MAX_PAYLOAD), ..Default::default() });
     let mut nodes = Vec::new();
-    for name in ["node-a", "node-b", "node-c"] {
-        nodes.push(NatsBus::connect(&server.url(), name).await.unwrap());
+    for name in ["a", "b", "c"] {
+        nodes.push(NatsBus::connect(&server.url(), &format!("{test}-{name}")).await.unwrap());
     }
     assert_eq!(nodes[0].max_payload(), NATS_MAX_PAYLOAD, "the limit is the server's");
     Some((server, nodes))
@@ -276,7 +311,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    let Some((_server, nodes)) = super::nats_nodes().await else { return };
+                    let Some((_server, nodes)) = super::nats_nodes(stringify!($check)).await else { return };
                     super::$check(&nodes).await;
                     for node in &nodes {
                         node.close().await;
@@ -313,7 +348,7 @@ async fn wait_connected(bus: &NatsBus, want: bool) {
 /// afterwards, a message reaches the other node on the subscription made before the outage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_the_bus_survives_a_server_restart() {
-    let Some((mut server, nodes)) = nats_nodes().await else { return };
+    let Some((mut server, nodes)) = nats_nodes("restart").await else { return };
     let mut rx = nodes[1].subscribe("natter.room.>").await.unwrap();
     nodes[0].publish("natter.room.a", Bytes::from_static(b"before")).unwrap();
     assert_eq!(next(&mut rx).await.payload, "before");
@@ -334,6 +369,12 @@ async fn nats_the_bus_survives_a_server_restart() {
     assert!(refused > 0, "10,000 messages fitted in a bounded queue");
     assert_eq!(nodes[0].counts().queue_full, refused);
 
+    // An outage long enough for the client to try and fail a few times.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while nodes[0].counts().failed_connects < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no reconnection attempts: {:?}", nodes[0].counts());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.restart();
     wait_connected(&nodes[0], true).await;
     wait_connected(&nodes[1], true).await;
@@ -356,6 +397,15 @@ async fn nats_the_bus_survives_a_server_restart() {
     for node in &nodes {
         node.close().await;
     }
+    // One warning when the outage began and one line when it ended, per node, however many
+    // times the client tried meanwhile.
+    for node in ["restart-a", "restart-b"] {
+        let lines = log_lines(node);
+        let lost =
+            lines.iter().filter(|l| l.contains("WARN") && l.contains("lost the connection to NATS")).count();
+        let back = lines.iter().filter(|l| l.contains("INFO") && l.contains("reconnected to NATS")).count();
+        assert_eq!((lost, back), (1, 1), "{node}: {lines:#?}");
+    }
 }
 
 /// A stranger on the NATS server publishes on natter's subjects what no node would: invalid
@@ -364,7 +414,7 @@ async fn nats_the_bus_survives_a_server_restart() {
 /// subscription gets the first three as they are, and the bus goes on working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_garbage_from_a_raw_client_arrives_as_bytes() {
-    let Some((server, nodes)) = nats_nodes().await else { return };
+    let Some((server, nodes)) = nats_nodes("garbage").await else { return };
     let mut rx = nodes[0].subscribe("natter.>").await.unwrap();
 
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
@@ -415,6 +465,7 @@ async fn nats_garbage_from_a_raw_client_arrives_as_bytes() {
 /// password is an error naming the server without it, and so is a server that is not there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_credentials_in_the_url_work_and_stay_secret() {
+    capture_log();
     if !nats_available() {
         return;
     }
@@ -443,13 +494,18 @@ async fn nats_credentials_in_the_url_work_and_stay_secret() {
     );
     a.close().await;
     b.close().await;
+    let log = String::from_utf8_lossy(&LOG.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    assert!(log.contains("cluster bus: connected to NATS"), "{log}");
+    for secret in ["p@ss", "p%40ss", "guess-", "hidden"] {
+        assert!(!log.contains(secret), "{secret} logged:\n{log}");
+    }
 }
 
 /// Closing hands what was queued to NATS first, then refuses more, and ends the node's
 /// subscriptions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_close_flushes_then_ends_everything() {
-    let Some((_server, nodes)) = nats_nodes().await else { return };
+    let Some((_server, nodes)) = nats_nodes("close").await else { return };
     let mut theirs = nodes[1].subscribe("natter.room.close").await.unwrap();
     let mut ours = nodes[0].subscribe("natter.room.close").await.unwrap();
     for i in 0..1000u32 {
@@ -465,4 +521,29 @@ async fn nats_close_flushes_then_ends_everything() {
     assert_eq!(end, None);
     nodes[0].close().await;
     nodes[1].close().await;
+}
+
+/// Closing while NATS is away takes a bounded time (the client takes no command while it
+/// reconnects) and still ends the node's subscriptions and refuses publications; subscribing
+/// meanwhile takes a bounded time too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_close_during_an_outage_is_bounded() {
+    let Some((mut server, nodes)) = nats_nodes("close-outage").await else { return };
+    let mut ours = nodes[0].subscribe("natter.room.x").await.unwrap();
+    server.kill();
+    wait_connected(&nodes[0], false).await;
+    // Enough to fill the client's command queue and then the bus's own.
+    while nodes[0].publish("natter.room.x", Bytes::from_static(b"lost")).is_ok() {}
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(15), nodes[0].close()).await.expect("close returns");
+    assert!(started.elapsed() < Duration::from_secs(12), "close took {:?}", started.elapsed());
+    assert!(matches!(nodes[0].publish("natter.room.x", Bytes::new()), Err(BusError::Closed)));
+    let end = tokio::time::timeout(ARRIVE_WITHIN, ours.recv()).await.expect("the subscription ends");
+    assert_eq!(end, None);
+    // Another node subscribing meanwhile waits a bounded time for the server's confirmation,
+    // then keeps the subscription for the reconnection.
+    let theirs = tokio::time::timeout(Duration::from_secs(15), nodes[1].subscribe("natter.>"))
+        .await
+        .expect("subscribing during an outage returns");
+    assert!(theirs.is_ok(), "{theirs:?}");
 }

@@ -32,7 +32,8 @@ pub const PUBLISH_QUEUE: usize = 4096;
 /// two intervals, which bounds how long a node can miss the bus without knowing it.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 
-/// How long a subscription waits for the server to confirm it (see [`round_trip`]).
+/// How long a subscription waits for the client to take it, and then for the server to
+/// confirm it (see [`round_trip`]).
 const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long [`NatsBus::close`] spends handing queued publications to NATS before giving up
@@ -75,6 +76,7 @@ struct Counters {
     publish_failed: AtomicU64,
     received: AtomicU64,
     dropped: AtomicU64,
+    failed_connects: AtomicU64,
 }
 
 /// What the bus has done since it connected, for metrics and tests: every message the hub
@@ -92,6 +94,8 @@ pub struct BusCounts {
     pub received: u64,
     /// Messages dropped because a subscription's reader was [`SUBSCRIPTION_CAPACITY`] behind.
     pub dropped: u64,
+    /// Attempts to reconnect to NATS that failed (during outages).
+    pub failed_connects: u64,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -208,41 +212,54 @@ struct EventState {
     connected: watch::Sender<bool>,
     outage_since: Mutex<Option<Instant>>,
     servers: String,
+    node: String,
+    counters: Arc<Counters>,
     slow_consumer_log: ThrottledLog,
     server_error_log: ThrottledLog,
 }
 
 impl EventState {
     fn on_event(&self, event: Event) {
-        let servers = &self.servers;
+        let (servers, node) = (&self.servers, &self.node);
         match event {
+            // Logged before the state changes, so that whoever sees the change finds the line.
             Event::Connected => {
-                self.connected.send_replace(true);
                 let since = self.outage_since.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(since) = since {
                     tracing::info!(
                         servers,
+                        node,
                         outage_secs = since.elapsed().as_secs_f32(),
                         "cluster bus: reconnected to NATS"
                     );
                 }
+                self.connected.send_replace(true);
             }
             Event::Disconnected => {
-                if self.connected.send_replace(false) {
-                    *self.outage_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                let mut outage_since = self.outage_since.lock().unwrap_or_else(|e| e.into_inner());
+                if outage_since.is_none() {
+                    *outage_since = Some(Instant::now());
                     tracing::warn!(
                         servers,
+                        node,
                         "cluster bus: lost the connection to NATS; reconnecting (until then other nodes' events \
                          come late, from the store)"
                     );
                 }
+                drop(outage_since);
+                self.connected.send_replace(false);
             }
             Event::LameDuckMode => {
-                tracing::info!(servers, "cluster bus: the NATS server is shutting down; moving to another")
+                tracing::info!(
+                    servers,
+                    node,
+                    "cluster bus: the NATS server is shutting down; moving to another"
+                )
             }
             Event::SlowConsumer(sid) => {
                 if let Some(held_back) = self.slow_consumer_log.ready() {
                     tracing::warn!(
+                        node,
                         sid,
                         held_back,
                         "cluster bus: NATS messages dropped: this node reads them too slowly"
@@ -251,12 +268,15 @@ impl EventState {
             }
             Event::ServerError(error) => {
                 if let Some(held_back) = self.server_error_log.ready() {
-                    tracing::warn!(servers, held_back, "cluster bus: the NATS server says: {error}");
+                    tracing::warn!(servers, node, held_back, "cluster bus: the NATS server says: {error}");
                 }
             }
             // Each failed reconnection attempt: the outage was logged when it began.
-            Event::ClientError(error) => tracing::debug!(servers, "cluster bus: {error}"),
-            Event::Draining | Event::Closed => tracing::debug!(servers, "cluster bus: {event}"),
+            Event::ClientError(error) => {
+                self.counters.failed_connects.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(servers, node, "cluster bus: {error}")
+            }
+            Event::Draining | Event::Closed => tracing::debug!(servers, node, "cluster bus: {event}"),
         }
     }
 }
@@ -274,10 +294,13 @@ impl NatsBus {
     pub async fn connect_to(servers: &NatsServers, node_name: &str) -> Result<Self, BusError> {
         let shown = servers.display();
         let (connected_tx, connected) = watch::channel(false);
+        let counters = Arc::new(Counters::default());
         let events = Arc::new(EventState {
             connected: connected_tx,
             outage_since: Mutex::new(None),
             servers: shown.clone(),
+            node: node_name.to_owned(),
+            counters: counters.clone(),
             slow_consumer_log: ThrottledLog::every(Duration::from_secs(1)),
             server_error_log: ThrottledLog::every(Duration::from_secs(1)),
         });
@@ -313,7 +336,6 @@ impl NatsBus {
             "cluster bus: connected to NATS"
         );
 
-        let counters = Arc::new(Counters::default());
         let (outbox, queued) = mpsc::channel(PUBLISH_QUEUE);
         let publisher = tokio::spawn(publish_queued(client.clone(), queued, counters.clone()));
         Ok(Self {
@@ -351,6 +373,7 @@ impl NatsBus {
             publish_failed: c.publish_failed.load(Ordering::Relaxed),
             received: c.received.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            failed_connects: c.failed_connects.load(Ordering::Relaxed),
         }
     }
 
@@ -362,8 +385,9 @@ impl NatsBus {
         if inner.closed.swap(true, Ordering::SeqCst) {
             return;
         }
+        let deadline = tokio::time::Instant::now() + CLOSE_DEADLINE;
         let (done, flushed) = oneshot::channel();
-        let handed_over = tokio::time::timeout(CLOSE_DEADLINE, async {
+        let handed_over = tokio::time::timeout_at(deadline, async {
             inner.outbox.send(Outgoing::Close(done)).await.ok()?;
             flushed.await.ok()
         })
@@ -371,6 +395,7 @@ impl NatsBus {
         if !matches!(handed_over, Ok(Some(()))) {
             tracing::warn!(
                 servers = inner.servers,
+                node = inner.node_name,
                 "cluster bus: NATS did not take the last messages within {CLOSE_DEADLINE:?}; dropped them"
             );
         }
@@ -378,9 +403,9 @@ impl NatsBus {
             publisher.abort();
         }
         inner.closing.send_replace(true);
-        // Unsubscribes and closes the connection once the subscriptions are drained; the
-        // client may be reconnecting, in which case the command waits: bounded too.
-        let _ = tokio::time::timeout(CLOSE_DEADLINE, inner.client.drain()).await;
+        // Unsubscribes, then closes the connection. While the client is reconnecting it takes
+        // no command: then it is left to stop with the runtime.
+        let _ = tokio::time::timeout_at(deadline, inner.client.drain()).await;
     }
 }
 
@@ -505,7 +530,20 @@ impl Bus for NatsBus {
             if !valid_pattern(&pattern) {
                 return Err(BusError::Subject(pattern));
             }
-            let subscription = inner.client.subscribe(pattern.clone()).await.map_err(|e| {
+            // The client takes no command while it reconnects: an outage is an error here, not
+            // a wait without end.
+            let subscription = tokio::time::timeout(
+                ROUND_TRIP_TIMEOUT,
+                inner.client.subscribe(pattern.clone()),
+            )
+            .await
+            .map_err(|_| {
+                BusError::Unavailable(format!(
+                    "NATS at {} did not take a subscription to {pattern} within {ROUND_TRIP_TIMEOUT:?}",
+                    inner.servers
+                ))
+            })?
+            .map_err(|e| {
                 BusError::Unavailable(format!(
                     "NATS at {} refused a subscription to {pattern}: {e}",
                     inner.servers
@@ -513,6 +551,8 @@ impl Bus for NatsBus {
             })?;
             // In force once the server has read it: what this node's next publication causes
             // elsewhere, and what others publish once they hear of it, then reach this node.
+            // Unconfirmed (NATS is away), it is still made: the client sends it again when it
+            // reconnects.
             if !round_trip(&inner.client).await {
                 tracing::debug!(pattern, "cluster bus: NATS did not confirm a subscription in time");
             }
