@@ -484,6 +484,7 @@ async fn nats_credentials_in_the_url_work_and_stay_secret() {
     let wrong = format!("nats://natter:guess-{}@127.0.0.1:{}", std::process::id(), server.port);
     let e = NatsBus::connect(&wrong, "node-c").await.unwrap_err().to_string();
     assert!(e.contains(&format!("nats://127.0.0.1:{}", server.port)) && !e.contains("guess"), "{e}");
+    assert!(e.contains("refused this node's credentials"), "{e}");
 
     let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let e = NatsBus::connect(&format!("nats://u:hidden@127.0.0.1:{nobody}"), "node-d").await.unwrap_err();

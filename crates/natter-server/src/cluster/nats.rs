@@ -28,8 +28,9 @@ use tokio::task::JoinHandle;
 /// stall of NATS costs nothing, while an outage fills it and [`Bus::publish`] says so.
 pub const PUBLISH_QUEUE: usize = 4096;
 
-/// How often the client pings the server: a silent, half-open connection is found within
-/// two intervals, which bounds how long a node can miss the bus without knowing it.
+/// How often the client pings the server: a silent, half-open connection is given up after
+/// three pings without an answer (15 s), which bounds how long a node can miss the bus
+/// without knowing it.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How long a subscription waits for the client to take it, and then for the server to
@@ -79,8 +80,7 @@ struct Counters {
     failed_connects: AtomicU64,
 }
 
-/// What the bus has done since it connected, for metrics and tests: every message the hub
-/// gave it or was meant to get is in exactly one of these.
+/// What the bus has done since it connected, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BusCounts {
     /// Publications handed to the NATS client.
@@ -92,7 +92,8 @@ pub struct BusCounts {
     pub publish_failed: u64,
     /// Messages put into a subscription's channel.
     pub received: u64,
-    /// Messages dropped because a subscription's reader was [`SUBSCRIPTION_CAPACITY`] behind.
+    /// Messages dropped because a subscription's reader was [`SUBSCRIPTION_CAPACITY`] behind
+    /// (or, rarely, because the client's own buffer was full: then as many as it reported).
     pub dropped: u64,
     /// Attempts to reconnect to NATS that failed (during outages).
     pub failed_connects: u64,
@@ -130,8 +131,9 @@ impl std::fmt::Debug for NatsServers {
 }
 
 impl NatsServers {
-    /// Reads a comma-separated list of NATS URLs (`nats://`, `tls://`, `ws://`, `wss://`, or
-    /// `host:port`, which means `nats://host:port`), as NATS clients take them. Credentials may
+    /// Reads a comma-separated list of NATS URLs (`nats://`, `tls://`, or `host:port`, which
+    /// means `nats://host:port`), as NATS clients take them; NATS over WebSocket is not built
+    /// in. Credentials may
     /// be in any of them, as `user:password@` or `token@`; when several carry them they must
     /// be the same, since one client authenticates the same way to every server.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -156,6 +158,11 @@ impl NatsServers {
                     format!("{name} is not a NATS server URL ({e}): write e.g. nats://10.0.0.1:4222")
                 })?
                 .into_inner();
+            if !matches!(url.scheme(), "nats" | "tls") {
+                return Err(format!(
+                    "{name}: natter speaks to NATS over TCP, not WebSocket: give its client port, e.g. nats://10.0.0.1:4222"
+                ));
+            }
             let user = decode(url.username());
             let password = url.password().map(decode);
             let found = match (user.is_empty(), password) {
@@ -257,6 +264,7 @@ impl EventState {
                 )
             }
             Event::SlowConsumer(sid) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 if let Some(held_back) = self.slow_consumer_log.ready() {
                     tracing::warn!(
                         node,
@@ -323,11 +331,10 @@ impl NatsBus {
                 let events = on_event.clone();
                 async move { events.on_event(event) }
             });
-        let client = options.connect(servers.addrs.clone()).await.map_err(|e| {
-            BusError::Unavailable(format!(
-                "cannot connect to NATS at {shown} ({e}): is nats-server running there, and are the credentials right?"
-            ))
-        })?;
+        let client = options
+            .connect(servers.addrs.clone())
+            .await
+            .map_err(|e| BusError::Unavailable(connect_failure(&shown, &e)))?;
         events.connected.send_replace(true);
         tracing::info!(
             servers = shown,
@@ -406,6 +413,19 @@ impl NatsBus {
         // Unsubscribes, then closes the connection. While the client is reconnecting it takes
         // no command: then it is left to stop with the runtime.
         let _ = tokio::time::timeout_at(deadline, inner.client.drain()).await;
+    }
+}
+
+/// Why the first connection failed, in words that say what to check.
+fn connect_failure(servers: &str, error: &async_nats::ConnectError) -> String {
+    use async_nats::ConnectErrorKind as Kind;
+    match error.kind() {
+        Kind::AuthorizationViolation | Kind::Authentication => format!(
+            "NATS at {servers} refused this node's credentials: check the user and password (or token) in --cluster"
+        ),
+        Kind::Tls => format!("TLS with NATS at {servers} failed ({error})"),
+        Kind::Dns => format!("cannot resolve the NATS server name in {servers} ({error})"),
+        _ => format!("cannot connect to NATS at {servers} ({error}): is nats-server running there?"),
     }
 }
 
@@ -586,7 +606,7 @@ mod tests {
 
     #[test]
     fn bad_urls_are_named_without_their_password() {
-        for bad in ["http://u:secret@host:4222", "nats://u:secret@:4222"] {
+        for bad in ["http://u:secret@host:4222", "nats://u:secret@:4222", "wss://u:secret@host:443"] {
             let e = NatsServers::parse(bad).unwrap_err();
             assert!(!e.contains("secret") && e.contains("***@"), "{e}");
         }
