@@ -55,23 +55,32 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// Starts a server on a free loopback port and waits until it greets a client.
+    /// Starts a server on a free loopback port and waits until it greets a client. The port
+    /// is one the system just gave out and took back; should another process take it first,
+    /// the server cannot listen and another port is tried.
     pub fn start(options: &NatsOptions) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        // A port the system just gave out and took back: free, and kept for restarts.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut config = format!("listen: \"127.0.0.1:{port}\"\n");
-        if let Some(max) = options.max_payload {
-            config.push_str(&format!("max_payload: {max}\n"));
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut config = format!("listen: \"127.0.0.1:{port}\"\n");
+            if let Some(max) = options.max_payload {
+                config.push_str(&format!("max_payload: {max}\n"));
+            }
+            if let Some((user, password)) = &options.user {
+                config.push_str(&format!(
+                    "authorization {{\n  user: \"{user}\"\n  password: \"{password}\"\n}}\n"
+                ));
+            }
+            std::fs::write(dir.path().join("nats.conf"), config).unwrap();
+            let mut server = Self { child: None, port, dir };
+            match server.spawn_and_wait() {
+                Ok(()) => return server,
+                Err(why) if tries < 3 && why.contains("address already in use") => continue,
+                Err(why) => panic!("{why}"),
+            }
         }
-        if let Some((user, password)) = &options.user {
-            config
-                .push_str(&format!("authorization {{\n  user: \"{user}\"\n  password: \"{password}\"\n}}\n"));
-        }
-        std::fs::write(dir.path().join("nats.conf"), config).unwrap();
-        let mut server = Self { child: None, port, dir };
-        server.restart();
-        server
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -96,10 +105,16 @@ impl NatsServer {
         }
     }
 
-    /// Starts the server (again) on the same port and configuration and waits until it
-    /// greets a client.
+    /// Starts the server again on the same port and configuration and waits until it greets
+    /// a client.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart a killed server only");
+        self.spawn_and_wait().unwrap_or_else(|why| panic!("{why}"));
+    }
+
+    /// Spawns nats-server, then connects with retry until it sends its `INFO` greeting; the
+    /// error (with its log) when it exits or does not greet in time.
+    fn spawn_and_wait(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let program = nats_server_program().expect("nats-server is installed (see nats_available)");
         let child = Command::new(program)
@@ -111,29 +126,23 @@ impl NatsServer {
             .spawn()
             .expect("nats-server starts");
         self.child = Some(child);
-        self.wait_ready();
-    }
-
-    /// Connect-with-retry until the server sends its `INFO` greeting, failing the test with
-    /// its log if it exits or does not greet in time.
-    fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("nats-server exited ({status}) before it was ready:\n{}", self.log());
+                self.child = None;
+                return Err(format!("nats-server exited ({status}) before it was ready:\n{}", self.log()));
             }
             if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                 let mut greeting = String::new();
                 if BufReader::new(stream).read_line(&mut greeting).is_ok() && greeting.starts_with("INFO ") {
-                    return;
+                    return Ok(());
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not greet within {READY_WITHIN:?}:\n{}",
-                self.log()
-            );
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(format!("nats-server did not greet within {READY_WITHIN:?}:\n{}", self.log()));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
