@@ -1,6 +1,7 @@
 //! `natter serve` settings: command-line flags, `NATTER_*` environment variables and an
 //! optional TOML file, in that order of precedence, over built-in defaults.
 
+use crate::cluster::codec::valid_node_name;
 use crate::cluster::nats::NatsServers;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -382,15 +383,8 @@ pub struct ClusterSettings {
     pub node_name: String,
 }
 
-/// The longest node name: it goes into subjects of every bus message.
+/// The longest node name [`valid_node_name`] takes (the test below holds them together).
 const MAX_NODE_NAME: usize = 64;
-
-/// Whether `name` can name a node: 1 to 64 of `[A-Za-z0-9_-]`, a single token of a bus
-/// subject.
-pub fn valid_node_name(name: &str) -> bool {
-    (1..=MAX_NODE_NAME).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
 
 /// This machine's host name made into a node name: its first label, with any other character
 /// made `-`; `natter` when there is none.

@@ -8,7 +8,7 @@
 //! the client, and a full queue is an error the hub counts, not a stall. Each subscription is a
 //! bounded channel too; a reader that falls behind loses messages, and the hub refills them
 //! from the store. The client reconnects for ever with backoff and resubscribes by itself;
-//! [`NatsBus::connected`] tells the hub when an outage began and ended, so that it can catch up
+//! [`Bus::connected`] tells the hub when an outage began and ended, so that it can catch up
 //! from the store.
 
 use crate::throttled_log::ThrottledLog;
@@ -360,12 +360,6 @@ impl NatsBus {
         })
     }
 
-    /// Whether the bus is connected to NATS now, and every change: after a `false`, the
-    /// hub catches up from the store with what the bus may have missed.
-    pub fn connected(&self) -> watch::Receiver<bool> {
-        self.inner.connected.clone()
-    }
-
     /// This node's name, as NATS shows the connection.
     pub fn node_name(&self) -> &str {
         &self.inner.node_name
@@ -538,6 +532,12 @@ impl Bus for NatsBus {
             }
             mpsc::error::TrySendError::Closed(_) => BusError::Closed,
         })
+    }
+
+    /// Always `Some`: `false` from the moment the client finds the connection lost (a read
+    /// error, or three pings without answer) until it is connected again.
+    fn connected(&self) -> Option<watch::Receiver<bool>> {
+        Some(self.inner.connected.clone())
     }
 
     fn subscribe(&self, pattern: &str) -> Subscribing<'_> {
