@@ -1,13 +1,13 @@
-//! The same assertions against `MemoryStore` (the reference) and `SqliteStore` (in memory and
-//! on disk), plus a differential test that replays one pseudo-random workload on all of them and
-//! requires identical answers.
+//! The same assertions against `MemoryStore` (the reference), `SqliteStore` (in memory and on
+//! disk) and `PostgresStore` (a throwaway server, a database per subject), plus a differential
+//! test that replays one pseudo-random workload on all of them and requires identical answers.
 
 use natter_core::memory_store::MemoryStore;
 use natter_core::store::{
     HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store, StoredMessage,
     StoredPrivate, Write,
 };
-use natter_store::{Durability, SqliteStore};
+use natter_store::{Durability, PostgresStore, SqliteStore};
 use tempfile::TempDir;
 
 /// A store under test; the directory keeps the database file alive.
@@ -15,24 +15,36 @@ struct Subject {
     name: &'static str,
     store: Box<dyn Store>,
     _dir: Option<TempDir>,
+    /// The PostgreSQL server the store's database lives on, kept running while it is used.
+    _pg: Option<std::sync::Arc<natter_store::testing::Postgres>>,
 }
 
 fn subjects() -> Vec<Subject> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("natter.db");
     vec![
-        Subject { name: "memory", store: Box::new(MemoryStore::new()), _dir: None },
+        Subject { name: "memory", store: Box::new(MemoryStore::new()), _dir: None, _pg: None },
         Subject {
             name: "sqlite :memory:",
             store: Box::new(SqliteStore::open(":memory:", Durability::Process).unwrap()),
             _dir: None,
+            _pg: None,
         },
         Subject {
             name: "sqlite file",
             store: Box::new(SqliteStore::open(path.to_str().unwrap(), Durability::Process).unwrap()),
             _dir: Some(dir),
+            _pg: None,
         },
     ]
+    .into_iter()
+    .chain(natter_store::testing::shared().map(|pg| Subject {
+        name: "postgres",
+        store: Box::new(PostgresStore::open(&pg.database()).unwrap()),
+        _dir: None,
+        _pg: Some(pg),
+    }))
+    .collect()
 }
 
 /// Runs `check` against every store.
