@@ -234,7 +234,7 @@ impl Pool {
             reason: format!(
                 "this is not a PostgreSQL URL natter can read ({}); write it as \
                  postgres://USER:PASSWORD@HOST:PORT/DATABASE",
-                scrub_any(url, &e.to_string())
+                scrub_any(url, &with_cause(&e))
             ),
         })?;
         let target = Target::of(url, &config);
@@ -434,8 +434,21 @@ fn describe(e: &postgres::Error) -> String {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_owned(),
         },
-        None => e.to_string(),
+        None => with_cause(e),
     }
+}
+
+/// `e` and what caused it (the client's own errors keep the operating system's reason, such
+/// as "Connection refused", in their source).
+fn with_cause(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(cause) = std::error::Error::source(e) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 /// `text` with the password of `url` scrubbed, for errors raised before the URL was parsed.
