@@ -1079,13 +1079,8 @@ mod cluster {
                 })
                 .collect();
             let won: Vec<Vec<bool>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-            for i in 0..NICKS {
-                assert!(
-                    won[0][i] != won[1][i],
-                    "nick{i}: exactly one node wins ({} {})",
-                    won[0][i],
-                    won[1][i]
-                );
+            for (i, (first, second)) in won[0].iter().zip(&won[1]).enumerate() {
+                assert!(first != second, "nick{i}: exactly one node wins ({first} {second})");
             }
             let [a, b] = nodes;
             // Claiming again is idempotent for the holder; another session of the same node
