@@ -96,11 +96,22 @@ pub struct Server {
 impl Server {
     /// Binds every listener and starts serving.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
-        let store: Arc<dyn Store> = Arc::new(
-            natter_store::SqliteStore::open(&settings.db, natter_store::Durability::Process)
-                // The store's error names the file and what to do: no second sentence around it.
-                .map_err(anyhow::Error::new)?,
-        );
+        // An SQLite file, or a PostgreSQL URL. The store's error names the file (or the
+        // database, without its password) and what to do: no second sentence around it.
+        // Off the async threads: the PostgreSQL client blocks on a runtime of its own. With
+        // PostgreSQL the cloak key is the one the cluster's nodes share in the database.
+        let (db, shared_cloak) =
+            (settings.db.clone(), !settings.cloak.off && settings.cloak.secret.is_none());
+        let (opened, db_cloak) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let opened = natter_store::open(&db)?;
+            let cloak = match (opened.postgres(), shared_cloak) {
+                (Some(pg), true) => Some(cloak::Cloak::shared(|new| pg.shared_setting("cloak_key", || new))?),
+                _ => None,
+            };
+            Ok((opened, cloak))
+        })
+        .await??;
+        let store: Arc<dyn Store> = opened.store();
         let config = HubConfig {
             history: settings.history,
             retention: settings.retention,
@@ -117,11 +128,11 @@ impl Server {
             ..HubConfig::default()
         };
         // Loading reads the file: its errors name it, like opening's.
-        let hub = natter_core::hub::start(config, store).map_err(anyhow::Error::new)?;
+        let hub = tokio::task::spawn_blocking(move || natter_core::hub::start(config, store)).await??;
         // After the store: its lock keeps a second server away from the cloak key file too.
         let (stop, stop_rx) = watch::channel(false);
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
-        let peers = peers_for(settings, alive.clone())?;
+        let peers = peers_for(settings, alive.clone(), db_cloak)?;
         // The certificate's errors name the file and what to do.
         let tls = match &settings.tls {
             Some(files) => Some(tls::Tls::load(&files.cert, &files.key).map_err(anyhow::Error::new)?),
@@ -308,7 +319,12 @@ async fn bind_http(addr: Option<&str>, flag: &str) -> anyhow::Result<Option<TcpL
 const DEFAULT_MAX_UNREGISTERED: usize = 1000;
 
 /// The connection caps and address cloaks of a server with `settings`.
-fn peers_for(settings: &Settings, alive: Alive) -> anyhow::Result<Arc<peers::Peers>> {
+/// `db_cloak` is the key kept in the database (PostgreSQL), when there is one.
+fn peers_for(
+    settings: &Settings,
+    alive: Alive,
+    db_cloak: Option<cloak::Cloak>,
+) -> anyhow::Result<Arc<peers::Peers>> {
     let connections = &settings.connections;
     let unregistered = newcomer_cap(connections.max_unregistered, fd_limit::current());
     let caps = peers::Caps {
@@ -319,7 +335,10 @@ fn peers_for(settings: &Settings, alive: Alive) -> anyhow::Result<Arc<peers::Pee
     let cloak = match (&settings.cloak.off, &settings.cloak.secret) {
         (true, _) => None,
         (false, Some(secret)) => Some(cloak::Cloak::from_secret(secret)),
-        (false, None) => Some(cloak::Cloak::for_database(&settings.db)?),
+        (false, None) => Some(match db_cloak {
+            Some(shared) => shared,
+            None => cloak::Cloak::for_database(&settings.db)?,
+        }),
     };
     tracing::info!(
         per_address = caps.per_address,
