@@ -159,6 +159,11 @@ fn errors_at_startup_say_what_to_do_and_never_show_the_password() {
         .to_string();
     eprintln!("no URL: {text}");
     assert!(text.contains("not a PostgreSQL URL") && !text.contains(PASSWORD), "{text}");
+    // TLS to PostgreSQL is not spoken: a URL requiring it is refused at start, saying so.
+    let tls = format!("{}?sslmode=require", pg.database());
+    let text = PostgresStore::open(&tls).unwrap_err().to_string();
+    eprintln!("tls: {text}");
+    assert!(text.contains("does not speak TLS") && text.contains("sslmode=require"), "{text}");
     // The redaction itself, with the password in a parameter too.
     assert_eq!(
         natter_store::redact_url("postgres://u:p%40ss@h:1/d?password=x&sslmode=disable"),

@@ -238,6 +238,15 @@ impl Pool {
             ),
         })?;
         let target = Target::of(url, &config);
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            return Err(StoreError::Open {
+                path: target.url,
+                reason:
+                    "natter does not speak TLS to PostgreSQL (yet): remove sslmode=require, and keep the \
+                         database on the same host or a private network"
+                        .into(),
+            });
+        }
         let mut options = config.get_options().unwrap_or_default().to_owned();
         options.push_str(&format!(
             " -c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={STATEMENT_TIMEOUT_MS} \
