@@ -233,3 +233,41 @@ fn message_text_keeps_any_character_and_the_shared_setting_is_set_once() {
     assert_eq!(other.shared_setting("cloak_key", || "second".into()).unwrap(), first);
     assert_eq!(first, "first");
 }
+
+#[test]
+fn many_readers_at_once_share_a_bounded_number_of_connections_closed_with_the_store() {
+    let Some(pg) = testing::shared() else { return };
+    let url = pg.database();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let store = Arc::new(PostgresStore::open(&url).unwrap());
+    store.commit(&[Write::Message(msg("#r", 1, "one"))]).unwrap();
+    let mut admin = pg.admin();
+    let mut backends = move || -> i64 {
+        admin.query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", &[&name]).unwrap().get(0)
+    };
+    let readers: Vec<_> = (0..40)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    assert_eq!(texts(store.as_ref(), "#r").len(), 1);
+                }
+            })
+        })
+        .collect();
+    let mut most = 0;
+    while !readers.iter().all(|r| r.is_finished()) {
+        most = most.max(backends());
+    }
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    assert!(most <= 16, "at most 16 connections at once, saw {most}");
+    assert!(backends() <= 8, "at most 8 kept idle");
+    drop(store);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while backends() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the store's connections end with it");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

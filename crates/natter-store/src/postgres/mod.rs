@@ -603,6 +603,12 @@ impl Store for PostgresStore {
         })
     }
 
+    fn close(&self) -> Result<(), StoreError> {
+        // Every commit is durable when it returns: nothing to flush, only connections to end.
+        self.pool.drain();
+        Ok(())
+    }
+
     fn probe(&self) -> Result<(), StoreError> {
         // One row of its own, rewritten: a write that goes through the write-ahead log and its
         // flush like any commit, costs the same however big the database is, and takes no lock

@@ -14,8 +14,8 @@ use postgres::config::Host;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// How long opening a connection may take before the operation fails: a server that is down
 /// or unreachable must not stall the hub's commit thread for long.
@@ -34,10 +34,20 @@ const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections kept between operations; more are opened when more run at once.
 const MAX_IDLE: usize = 8;
 
+/// Connections open at once, in use or idle: each is a PostgreSQL backend process, and the
+/// server's `max_connections` (100 by default) is shared by every node; more readers than this
+/// wait for a connection.
+const MAX_CONNECTIONS: usize = 16;
+
+/// How long an operation waits for a connection when all of them are busy.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One connection with the statements prepared on it.
 pub(crate) struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// Its place among the pool's connections, given back when it is dropped.
+    _slot: Slot,
 }
 
 /// Runs statements on a client or an open transaction, preparing each SQL text once per
@@ -218,11 +228,52 @@ fn unavailable(e: &postgres::Error) -> bool {
 pub(crate) struct Pool {
     config: Config,
     pub(crate) target: Target,
-    idle: Mutex<Vec<Conn>>,
+    connections: Arc<Connections>,
+}
+
+/// The pool's idle connections and how many are open in all, under one lock.
+struct Connections {
+    state: Mutex<State>,
+    /// Signalled when a connection goes idle or is closed: a waiting checkout may go on.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Conn>,
+    /// Open connections, idle or in use: at most [`MAX_CONNECTIONS`].
+    open: usize,
+}
+
+/// A place among the [`MAX_CONNECTIONS`], held by a connection for as long as it lives: every
+/// way a connection ends (dropped after a failure, drained after a restart) gives it back.
+struct Slot(Arc<Connections>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        lock(&self.0.state).open -= 1;
+        self.0.changed.notify_one();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The idle connections hold the pool's bookkeeping alive (each returns its slot to
+        // it): close them, or they would outlive the store.
+        self.drain();
+    }
+}
+
+/// Why no connection could be had.
+enum Checkout {
+    /// Connecting failed.
+    Connect(postgres::Error),
+    /// All [`MAX_CONNECTIONS`] stayed busy for [`CHECKOUT_TIMEOUT`].
+    Busy,
 }
 
 impl Pool {
@@ -264,43 +315,94 @@ impl Pool {
         if config.get_application_name().is_none() {
             config.application_name("natter");
         }
-        Ok(Self { config, target, idle: Mutex::new(Vec::new()) })
+        let connections =
+            Arc::new(Connections { state: Mutex::new(State::default()), changed: Condvar::new() });
+        Ok(Self { config, target, connections })
     }
 
     /// Connects once, so that a wrong URL, password or database shows at startup with what to
     /// do about it; the connection is kept for the first operation.
     pub(crate) fn first_connect(&self) -> Result<(), StoreError> {
-        let conn = self.connect().map_err(|e| self.open_error("cannot connect", &e))?;
-        self.checkin(conn);
-        Ok(())
-    }
-
-    fn connect(&self) -> Result<Conn, postgres::Error> {
-        Ok(Conn { client: self.config.connect(NoTls)?, statements: HashMap::new() })
-    }
-
-    /// A connection: an idle one (`true`), or a new one (`false`).
-    fn checkout(&self) -> Result<(Conn, bool), postgres::Error> {
-        loop {
-            let pooled = lock(&self.idle).pop();
-            match pooled {
-                Some(conn) if conn.client.is_closed() => continue,
-                Some(conn) => return Ok((conn, true)),
-                None => return Ok((self.connect()?, false)),
+        match self.checkout() {
+            Ok((conn, _)) => {
+                self.checkin(conn);
+                Ok(())
             }
+            Err(Checkout::Connect(e)) => Err(self.open_error("cannot connect", &e)),
+            Err(Checkout::Busy) => Err(self.busy("cannot connect")),
+        }
+    }
+
+    /// A connection: an idle one (`true`), or a new one (`false`) when fewer than
+    /// [`MAX_CONNECTIONS`] are open; else waits (at most [`CHECKOUT_TIMEOUT`]) for one.
+    fn checkout(&self) -> Result<(Conn, bool), Checkout> {
+        let deadline = Instant::now() + CHECKOUT_TIMEOUT;
+        let mut state = lock(&self.connections.state);
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                if conn.client.is_closed() {
+                    // Its slot is given back on drop, which takes the lock.
+                    drop(state);
+                    drop(conn);
+                    state = lock(&self.connections.state);
+                    continue;
+                }
+                return Ok((conn, true));
+            }
+            if state.open < MAX_CONNECTIONS {
+                state.open += 1;
+                drop(state);
+                let slot = Slot(self.connections.clone());
+                let client = self.config.connect(NoTls).map_err(Checkout::Connect)?;
+                return Ok((Conn { client, statements: HashMap::new(), _slot: slot }, false));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Checkout::Busy);
+            }
+            state = self
+                .connections
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
     fn checkin(&self, conn: Conn) {
-        let mut idle = lock(&self.idle);
-        if idle.len() < MAX_IDLE && !conn.client.is_closed() {
-            idle.push(conn);
+        let mut state = lock(&self.connections.state);
+        if state.idle.len() < MAX_IDLE && !conn.client.is_closed() {
+            state.idle.push(conn);
+            drop(state);
+            self.connections.changed.notify_one();
+        } else {
+            drop(state);
+            drop(conn);
         }
     }
 
-    /// Forgets every idle connection: after the server went away they are all dead.
-    fn drain(&self) {
-        lock(&self.idle).clear();
+    /// Closes every idle connection: after the server went away they are all dead, and at
+    /// shutdown they are no longer needed.
+    pub(crate) fn drain(&self) {
+        let idle = std::mem::take(&mut lock(&self.connections.state).idle);
+        drop(idle);
+    }
+
+    /// The error for a checkout that failed during `what`.
+    fn checkout_error(&self, what: &str, e: Checkout) -> StoreError {
+        match e {
+            Checkout::Connect(e) => self.error(what, &e),
+            Checkout::Busy => self.busy(what),
+        }
+    }
+
+    fn busy(&self, what: &str) -> StoreError {
+        StoreError::Io(format!(
+            "{what}: all {MAX_CONNECTIONS} connections to PostgreSQL at {} stayed busy for {} seconds; the \
+             database is too slow for the load, or a statement is stuck",
+            self.target.address,
+            CHECKOUT_TIMEOUT.as_secs()
+        ))
     }
 
     /// Runs the read `f` outside a transaction. A read is safe to repeat, so when a pooled
@@ -313,8 +415,8 @@ impl Pool {
     ) -> Result<T, StoreError> {
         let mut retried = false;
         loop {
-            let (mut conn, pooled) = self.checkout().map_err(|e| self.error(what, &e))?;
-            let Conn { client, statements } = &mut conn;
+            let (mut conn, pooled) = self.checkout().map_err(|e| self.checkout_error(what, e))?;
+            let Conn { client, statements, .. } = &mut conn;
             let result = f(&mut Sql { client, statements });
             match result {
                 Ok(value) => {
@@ -322,6 +424,7 @@ impl Pool {
                     return Ok(value);
                 }
                 Err(e) if unavailable(&e) => {
+                    drop(conn);
                     self.drain();
                     if pooled && !retried {
                         retried = true;
@@ -346,25 +449,28 @@ impl Pool {
         what: &str,
         f: impl FnOnce(&mut Sql<'_>) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
-        let (mut conn, mut pooled) = self.checkout().map_err(|e| self.error(what, &e))?;
-        loop {
+        let mut retried = false;
+        let mut conn = loop {
+            let (mut conn, pooled) = self.checkout().map_err(|e| self.checkout_error(what, e))?;
             match conn.client.batch_execute("BEGIN") {
-                Ok(()) => break,
-                Err(e) if unavailable(&e) && pooled => {
+                Ok(()) => break conn,
+                Err(e) if unavailable(&e) => {
+                    drop(conn);
                     self.drain();
-                    conn = self.connect().map_err(|e| self.error(what, &e))?;
-                    pooled = false;
-                }
-                Err(e) => {
-                    if !unavailable(&e) {
-                        self.checkin(conn);
+                    if pooled && !retried {
+                        retried = true;
+                        continue;
                     }
                     return Err(self.error(what, &e));
                 }
+                Err(e) => {
+                    self.checkin(conn);
+                    return Err(self.error(what, &e));
+                }
             }
-        }
+        };
         let result = {
-            let Conn { client, statements } = &mut conn;
+            let Conn { client, statements, .. } = &mut conn;
             let mut sql = Sql { client, statements };
             f(&mut sql).and_then(|value| Ok(sql.client.batch_execute("COMMIT").map(|()| value)?))
         };
@@ -380,6 +486,7 @@ impl Pool {
                 Err(e)
             }
             Err(TxError::Db(e)) if unavailable(&e) => {
+                drop(conn);
                 self.drain();
                 Err(self.error(what, &e))
             }
