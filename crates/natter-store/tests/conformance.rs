@@ -115,13 +115,13 @@ fn messages_round_trip_exactly() {
             ts: 1_700_000_000_123,
             nick: "Zoë".into(),
             sender_key: "zoë".into(),
-            cid: Some("c-1".into()),
+            cid: Some("c-1 \0 nul".into()),
             text: "héllo\nwith \"quotes\" and \0 nul and 🎉".into(),
             action: true,
             notice: false,
         };
         let mut r = room("#ünïcode");
-        r.topic = "a topic".into();
+        r.topic = "a topic with \0 nul".into();
         r.topic_by = Some("Zoë".into());
         r.ephemeral = true;
         s.commit(&[Write::Room(r.clone()), Write::Message(m.clone())]).unwrap();

@@ -20,8 +20,8 @@ fn unsigned(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// Message text as stored (UTF-8 in `bytea`); text that is not UTF-8 (written by something
-/// else) is shown with replacement characters rather than refused.
+/// Free text as stored (UTF-8 in `bytea`); text that is not UTF-8 (written by something else)
+/// is shown with replacement characters rather than refused.
 fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
@@ -38,7 +38,7 @@ pub(crate) fn message(r: &Row) -> Result<StoredMessage, postgres::Error> {
         ts: unsigned(r.try_get(2)?),
         nick: r.try_get(3)?,
         sender_key: r.try_get(4)?,
-        cid: r.try_get(5)?,
+        cid: r.try_get::<_, Option<Vec<u8>>>(5)?.map(text),
         text: text(r.try_get(6)?),
         action: r.try_get(7)?,
         notice: r.try_get(8)?,
@@ -75,7 +75,7 @@ pub(crate) fn room(r: &Row) -> Result<RoomRecord, postgres::Error> {
     Ok(RoomRecord {
         folded: r.try_get(0)?,
         name: r.try_get(1)?,
-        topic: r.try_get(2)?,
+        topic: text(r.try_get(2)?),
         topic_by: r.try_get(3)?,
         ephemeral: r.try_get(4)?,
         created_ts: unsigned(r.try_get(5)?),

@@ -6,8 +6,10 @@
 //! several nodes starting at once against one database migrate it once: the first takes the
 //! lock and migrates, the others wait for it and then find nothing left to do.
 //!
-//! Text that must be kept byte for byte whatever it holds (message text, which may contain
-//! NUL, which PostgreSQL's `text` refuses) is `bytea` holding UTF-8. Every text column that is
+//! Text a user chooses freely and that must be kept byte for byte whatever it holds (message
+//! text, topics, client message ids: they may contain NUL, which PostgreSQL's `text` refuses,
+//! and one refused value would fail the whole group commit it is in) is `bytea` holding UTF-8.
+//! Names (nicks, rooms, accounts) are validated before they reach the store and stay `text`. Every text column that is
 //! ordered or compared uses the "C" collation, so that the database orders names by their
 //! bytes like the other stores (and like Rust's `str`), whatever the database's locale.
 
@@ -33,7 +35,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE rooms (
         key TEXT COLLATE "C" NOT NULL PRIMARY KEY,
         name TEXT NOT NULL,
-        topic TEXT NOT NULL,
+        topic BYTEA NOT NULL,
         topic_by TEXT,
         ephemeral BOOLEAN NOT NULL,
         created_ts BIGINT NOT NULL,
@@ -46,7 +48,7 @@ const MIGRATIONS: &[&str] = &[
         ts BIGINT NOT NULL,
         nick TEXT NOT NULL,
         sender_key TEXT NOT NULL,
-        cid TEXT,
+        cid BYTEA,
         text BYTEA NOT NULL,
         action BOOLEAN NOT NULL,
         notice BOOLEAN NOT NULL,

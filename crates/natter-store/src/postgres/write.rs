@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// row would spend a round trip on each.
 const INSERT_MESSAGES: &str =
     "INSERT INTO messages (room, mid, ts, nick, sender_key, cid, text, action, notice)
-     SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[],
+     SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::bytea[],
                           $7::bytea[], $8::bool[], $9::bool[])";
 
 /// Applies `batch` in order on the open transaction `sql` (the ids already given).
@@ -36,7 +36,8 @@ pub(crate) fn apply(sql: &mut Sql<'_>, batch: &[Write]) -> Result<(), TxError> {
                 let rooms: Vec<&str> = run.iter().map(|m| m.room.as_str()).collect();
                 let nicks: Vec<&str> = run.iter().map(|m| m.nick.as_str()).collect();
                 let senders: Vec<&str> = run.iter().map(|m| m.sender_key.as_str()).collect();
-                let cids: Vec<Option<&str>> = run.iter().map(|m| m.cid.as_deref()).collect();
+                let cids: Vec<Option<&[u8]>> =
+                    run.iter().map(|m| m.cid.as_deref().map(str::as_bytes)).collect();
                 let texts: Vec<&[u8]> = run.iter().map(|m| m.text.as_bytes()).collect();
                 let actions: Vec<bool> = run.iter().map(|m| m.action).collect();
                 let notices: Vec<bool> = run.iter().map(|m| m.notice).collect();
@@ -56,7 +57,15 @@ pub(crate) fn apply(sql: &mut Sql<'_>, batch: &[Write]) -> Result<(), TxError> {
                         name = excluded.name, topic = excluded.topic,
                         topic_by = excluded.topic_by, ephemeral = excluded.ephemeral,
                         created_ts = excluded.created_ts, rules = excluded.rules",
-                    &[&r.folded, &r.name, &r.topic, &r.topic_by, &r.ephemeral, &created_ts, &rules],
+                    &[
+                        &r.folded,
+                        &r.name,
+                        &r.topic.as_bytes(),
+                        &r.topic_by,
+                        &r.ephemeral,
+                        &created_ts,
+                        &rules,
+                    ],
                 )?;
                 i += 1;
             }
