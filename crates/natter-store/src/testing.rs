@@ -31,7 +31,8 @@ pub struct Postgres {
 /// The directory holding `initdb` and `postgres`, if PostgreSQL is installed.
 pub fn bin_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("NATTER_PG_BIN") {
-        return Some(dir.into());
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").is_file().then_some(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()

@@ -159,6 +159,19 @@ fn errors_at_startup_say_what_to_do_and_never_show_the_password() {
         .to_string();
     eprintln!("no URL: {text}");
     assert!(text.contains("not a PostgreSQL URL") && !text.contains(PASSWORD), "{text}");
+    // A role that may log in but not create tables (PostgreSQL 15 gives nobody but the owner
+    // CREATE on the public schema).
+    let db = pg.database();
+    pg.admin()
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE visitor LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        )
+        .unwrap();
+    let mut owner = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    owner.batch_execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC").unwrap();
+    let text = PostgresStore::open(&db.replacen("natter@", "visitor@", 1)).unwrap_err().to_string();
+    eprintln!("no CREATE: {text}");
+    assert!(text.contains("permission denied") && text.contains("needs CREATE"), "{text}");
     // TLS to PostgreSQL is not spoken: a URL requiring it is refused at start, saying so.
     let tls = format!("{}?sslmode=require", pg.database());
     let text = PostgresStore::open(&tls).unwrap_err().to_string();

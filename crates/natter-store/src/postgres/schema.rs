@@ -158,6 +158,10 @@ pub(crate) fn migrate(pool: &Pool) -> Result<u32, StoreError> {
             Ok(found)
         })
         .map_err(|e| match e {
+            StoreError::Io(reason) if reason.contains("permission denied") => refuse(format!(
+                "{reason}; natter makes its own tables: the role in the URL needs CREATE on the database's \
+                 public schema (make it the database's owner)"
+            )),
             StoreError::Io(reason) => refuse(reason),
             other => other,
         })?;
