@@ -100,6 +100,31 @@ fn serve_refuses_an_unreachable_database_saying_where_without_the_password() {
     assert!(!ok && err.contains("is unavailable") && !err.contains("hunter2-secret"), "{err}");
 }
 
+/// The nodes of a cluster cloak an address alike without a configured secret: the key is made
+/// once and kept in the database they share (and another database has another key).
+#[test]
+fn servers_sharing_a_database_share_the_cloak_key() {
+    let Some(pg) = natter_store::testing::shared() else { return };
+    let url = pg.database();
+    let flags = ["--exempt-loopback", "false"];
+    let (first, second) =
+        (Server::start_with_db(Path::new(&url), &flags), Server::start_with_db(Path::new(&url), &flags));
+    let other_url = pg.database();
+    let other = Server::start_with_db(Path::new(&other_url), &flags);
+    let cloak = |server: &Server| {
+        let _ann = irc_with_caps(server.irc.unwrap(), "ann", "");
+        let mut bob = irc_with_caps(server.irc.unwrap(), "bob", "");
+        bob.line("WHOIS ann");
+        let line = bob.expect(" 311 bob ann ");
+        let host = line.split(' ').nth(5).unwrap().to_owned();
+        assert!(host.ends_with(".cloak") && !host.contains("127.0.0.1"), "{line}");
+        host
+    };
+    let shared = cloak(&first);
+    assert_eq!(cloak(&second), shared);
+    assert_ne!(cloak(&other), shared, "another database, another key");
+}
+
 /// Logs in to account `name` over the native protocol; the answer.
 fn login(c: &mut Client, name: &str, password: &str, id: &str) -> serde_json::Value {
     c.line(&format!(r#"{{"type":"login","name":"{name}","password":"{password}","id":"{id}"}}"#));
