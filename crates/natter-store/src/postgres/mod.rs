@@ -102,29 +102,40 @@ impl PostgresStore {
         each: &mut dyn FnMut(LoadedRoom),
     ) -> Result<(), StoreError> {
         let recent = i64::try_from(recent).unwrap_or(i64::MAX);
-        // Read in one snapshot, so that every room is seen at the same instant; then handed
-        // out, since `each` may be slow and a transaction must not stay open for it.
-        let rooms = self.pool.write("cannot load the rooms", |sql| {
+        // One snapshot, so that every room is seen at the same instant; each room is handed
+        // out as soon as it is read, so that only one room's messages are held at a time (the
+        // hub's callback only files them, well within the transaction's time limits).
+        self.pool.write("cannot load the rooms", |sql| {
             sql.batch("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
             let records = sql
                 .query(&format!("SELECT {ROOM_COLUMNS} FROM rooms ORDER BY key"), &[])?
                 .iter()
                 .map(rows::room)
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut loaded = Vec::with_capacity(records.len());
             for record in records {
-                let last_mid = rows::number(
-                    &sql.query_one(
-                        "SELECT greatest((SELECT coalesce(max(mid), 0) FROM messages WHERE room = $1),
-                                         (SELECT coalesce(max(last_mid), 0) FROM room_counters WHERE room = $1))",
-                        &[&record.folded],
-                    )?,
-                    0,
+                let last = sql.query_one(
+                    "SELECT greatest((SELECT coalesce(max(mid), 0) FROM messages WHERE room = $1),
+                                     (SELECT coalesce(max(last_mid), 0) FROM room_counters WHERE room = $1)),
+                            (SELECT ts FROM messages WHERE room = $1 ORDER BY mid DESC LIMIT 1)",
+                    &[&record.folded],
                 )?;
+                let last_mid = rows::number(&last, 0)?;
+                // The window's edge in time, so that only the rows within it are read (the
+                // loop below still stops at the first one outside, as the other stores do).
+                let newest: Option<i64> = last.try_get(1)?;
+                let since = match (within_ms, newest) {
+                    (Some(within), Some(newest)) => {
+                        newest.saturating_sub(i64::try_from(within).unwrap_or(i64::MAX))
+                    }
+                    _ => i64::MIN,
+                };
                 let mut msgs: Vec<StoredMessage> = Vec::new();
                 for row in sql.query(
-                    &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 ORDER BY mid DESC LIMIT $2"),
-                    &[&record.folded, &recent],
+                    &format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND ts >= $3
+                         ORDER BY mid DESC LIMIT $2"
+                    ),
+                    &[&record.folded, &recent, &since],
                 )? {
                     let m = rows::message(&row)?;
                     if let (Some(within), Some(newest)) = (within_ms, msgs.first().map(|n| n.ts))
@@ -135,12 +146,10 @@ impl PostgresStore {
                     msgs.push(m);
                 }
                 msgs.reverse();
-                loaded.push(LoadedRoom { record, last_mid, recent: msgs });
+                each(LoadedRoom { record, last_mid, recent: msgs });
             }
-            Ok(loaded)
-        })?;
-        rooms.into_iter().for_each(each);
-        Ok(())
+            Ok(())
+        })
     }
 }
 

@@ -161,11 +161,15 @@ impl Target {
             .join(",");
         let password =
             config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).filter(|p| !p.is_empty());
-        Self {
+        let mut target = Self {
             address: if address.is_empty() { "localhost:5432".into() } else { address },
             url: redact_url(url),
             password,
-        }
+        };
+        // A password the URL's syntax hides badly (an unencoded `/` or `@` in it) is still
+        // taken out of the URL shown.
+        target.url = target.scrub(&target.url);
+        target
     }
 
     /// `text` with the password (if it occurs) replaced by `***`.
