@@ -5,9 +5,11 @@
 //! The client is rust-postgres' synchronous `postgres` crate (each client drives its own
 //! connection on a private single-thread runtime): the [`Store`](natter_core::Store) trait is
 //! blocking and is called from the hub's commit thread and tokio's blocking pool, so a blocking
-//! client fits it without a runtime of our own. The pool is a mutex over idle clients rather
-//! than `r2d2`: what it must do on failure (drop every idle client after a restart, try once
-//! more on a fresh connection when nothing was sent yet) is the part r2d2 would not do for us.
+//! client fits it without a runtime of our own (it must never be called on an async thread:
+//! its runtime would refuse to start inside tokio's). The pool is a mutex over idle clients
+//! and a count of open ones (at most [`MAX_CONNECTIONS`]) rather than `r2d2`: what it must do
+//! on failure (drop every idle client after a restart, try once more on a fresh connection
+//! when nothing was sent yet) is the part r2d2 would not do for us.
 
 use natter_core::StoreError;
 use postgres::config::Host;
