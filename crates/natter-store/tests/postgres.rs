@@ -284,3 +284,25 @@ fn many_readers_at_once_share_a_bounded_number_of_connections_closed_with_the_st
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// A lock held elsewhere (a stuck session, an administrator's open transaction) fails the
+/// write after the lock timeout with a clear error instead of hanging the commit thread, and
+/// the store works again once the lock is gone.
+#[test]
+fn a_write_waiting_on_a_lock_held_elsewhere_gives_up_instead_of_hanging() {
+    let Some(pg) = testing::shared() else { return };
+    let url = pg.database();
+    let store = PostgresStore::open(&url).unwrap();
+    store.commit_numbered(&[Write::Message(msg("#r", 0, "one"))]).unwrap();
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut holder = other.transaction().unwrap();
+    holder.execute("SELECT 1 FROM room_counters WHERE room = '#r' FOR UPDATE", &[]).unwrap();
+    let started = std::time::Instant::now();
+    let err = store.commit_numbered(&[Write::Message(msg("#r", 0, "two"))]).unwrap_err().to_string();
+    let waited = started.elapsed();
+    eprintln!("after {waited:?}: {err}");
+    assert!(err.contains("cannot write a batch") && err.contains("lock timeout"), "{err}");
+    assert!(waited < std::time::Duration::from_secs(30), "gave up after {waited:?}");
+    holder.rollback().unwrap();
+    assert_eq!(store.commit_numbered(&[Write::Message(msg("#r", 0, "two"))]).unwrap(), [2]);
+}

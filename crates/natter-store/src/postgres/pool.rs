@@ -23,10 +23,15 @@ use std::time::{Duration, Instant};
 /// or unreachable must not stall the hub's commit thread for long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long one statement may run (PostgreSQL's `statement_timeout`), and how long a lock may be
-/// waited for: no operation of natter's takes more than milliseconds, so anything longer is a
-/// stuck server or a lock held by someone else, and waiting forever would hang the hub.
+/// How long one statement may run (PostgreSQL's `statement_timeout`): no operation of natter's
+/// takes more than milliseconds, so anything longer is a stuck or overloaded server, and
+/// waiting forever would hang the hub.
 const STATEMENT_TIMEOUT_MS: u32 = 10_000;
+
+/// How long a statement may wait for a row lock (`lock_timeout`): shorter than the statement's
+/// own limit, so that a lock held by someone else (an administrator's open transaction, a
+/// stuck session) is named as such.
+const LOCK_TIMEOUT_MS: u32 = 5_000;
 
 /// How long sent data may stay unacknowledged before the kernel gives up on the connection
 /// (`TCP_USER_TIMEOUT`): a server that vanished from the network fails the operation instead of
@@ -306,7 +311,7 @@ impl Pool {
         }
         let mut options = config.get_options().unwrap_or_default().to_owned();
         options.push_str(&format!(
-            " -c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={STATEMENT_TIMEOUT_MS} \
+            " -c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS} \
              -c idle_in_transaction_session_timeout={}",
             STATEMENT_TIMEOUT_MS * 3
         ));
@@ -516,7 +521,19 @@ impl Pool {
                 self.target.address
             )
         } else {
-            format!("{what}: {detail}")
+            let hint = match e.code().map(|c| c.code()) {
+                Some("55P03") => format!(
+                    "; another session held a lock natter needs for over {} s (an open transaction in psql, \
+                     or a stuck session: see pg_stat_activity)",
+                    LOCK_TIMEOUT_MS / 1000
+                ),
+                Some("57014") => format!(
+                    "; the statement ran over {} s: the database is overloaded or stuck",
+                    STATEMENT_TIMEOUT_MS / 1000
+                ),
+                _ => String::new(),
+            };
+            format!("{what}: {detail}{hint}")
         };
         StoreError::Io(self.target.scrub(&text))
     }

@@ -139,6 +139,9 @@ pub(crate) fn migrate(pool: &Pool) -> Result<u32, StoreError> {
     let refuse = |reason: String| StoreError::Open { path: pool.target.url.clone(), reason };
     let found = pool
         .write("cannot migrate the schema", |sql| {
+            // A migration of a big database may take minutes (and the other nodes starting
+            // meanwhile wait for its lock): the limits of ordinary statements do not apply.
+            sql.batch("SET LOCAL lock_timeout = '10min'; SET LOCAL statement_timeout = '30min'")?;
             sql.query_one("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
             sql.batch(
                 "CREATE TABLE IF NOT EXISTS natter_schema (
