@@ -5,7 +5,7 @@
 mod client_util;
 
 use client_util::{Server, refusing_addr};
-use natter_client::conn::{Client, ConnectOptions, Event, Events, Status, Target};
+use natter_client::conn::{Client, ConnectOptions, Endpoint, Event, Events, Status, Target};
 use natter_proto::native::{ClientFrame, MessageFrame, ServerFrame};
 use std::time::Duration;
 use tokio::time::timeout;
@@ -328,7 +328,7 @@ async fn a_resend_after_a_lost_ack_is_recognised_not_doubled() {
     let server = Server::start();
     let (_bob, mut bob_ev) = Client::connect(opts(&server, "bob")).await.unwrap();
     let mut ann_opts = opts(&server, "ann");
-    ann_opts.addr = ack_losing_proxy(server.addr.clone(), "lost-ack").await;
+    ann_opts.servers = vec![Endpoint::plain(ack_losing_proxy(server.addr.clone(), "lost-ack").await)];
     let (ann, mut ann_ev) = Client::connect(ann_opts).await.unwrap();
     let cid = ann.say("#lobby", "lost-ack");
     wait_for(&mut ann_ev, "the cut", |e| matches!(e, Event::Status(Status::Reconnecting { .. }))).await;

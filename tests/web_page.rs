@@ -112,10 +112,25 @@ fn run_script_with<'a>(name: &str, extra: &[&str], other: impl FnOnce(u16) -> Bo
     let mut server = WebServer::start(&db, 0, extra);
     let port = server.port;
     let mut other = other(port);
+    drive_script(name, port, &[], |request| match request {
+        "kill" => server.kill(),
+        "start" => {
+            server = WebServer::start(&db, port, extra);
+            assert_eq!(server.port, port);
+        }
+        request => other(request),
+    });
+}
+
+/// Runs `tests/browser/NAME.mjs` against the page on `port` (with `env` besides NATTER_URL and
+/// NATTER_TCP), does what it asks (`CONTROL request` lines: `on_control(request)`, then the
+/// script is told `done request`), and asserts that it passed.
+fn drive_script(name: &str, port: u16, env: &[(&str, String)], mut on_control: impl FnMut(&str)) {
     let mut script = Command::new("node")
         .arg(browser_dir().join(format!("{name}.mjs")))
         .env("NATTER_URL", format!("http://127.0.0.1:{port}/"))
         .env("NATTER_TCP", format!("127.0.0.1:{port}"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -137,16 +152,8 @@ fn run_script_with<'a>(name: &str, extra: &[&str], other: impl FnOnce(u16) -> Bo
         // keep the pipe open, so its exit is watched too (at the pace of this poll).
         match lines.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
-                match line.strip_prefix("CONTROL ") {
-                    Some("kill") => server.kill(),
-                    Some("start") => {
-                        server = WebServer::start(&db, port, extra);
-                        assert_eq!(server.port, port);
-                    }
-                    Some(request) => other(request),
-                    None => {}
-                }
                 if let Some(what) = line.strip_prefix("CONTROL ") {
+                    on_control(what);
                     writeln!(to_script, "done {what}").unwrap();
                 }
                 out.push(line);
@@ -255,6 +262,102 @@ fn the_page_asks_for_a_servers_password_when_it_has_one() {
             Box::new(|request| panic!("server_password.mjs asked for {request:?}"))
         });
     }
+}
+
+/// A loopback port that refuses connections while the returned socket lives (bound, never
+/// listening), so that no other test takes it before the node meant for it starts.
+fn reserved_port() -> (tokio::net::TcpSocket, u16) {
+    let held = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    held.bind("127.0.0.1:0".parse().unwrap()).expect("bind a loopback port");
+    let port = held.local_addr().unwrap().port();
+    (held, port)
+}
+
+/// The page moves to another node of the chat (`tests/browser/failover.mjs`): node A serves
+/// the page and names node B (`--web-peer`), B allows A's page (`--web-origin`); they run one
+/// after the other on one SQLite file, as cluster nodes share their store. After the script,
+/// B's store holds every message once.
+#[test]
+fn the_page_moves_to_another_node_and_catches_up_with_nothing_lost_or_doubled() {
+    if !browser_available() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("natter.db");
+    let (held_a, port_a) = reserved_port();
+    let (held_b, port_b) = reserved_port();
+    let peer = format!("ws://127.0.0.1:{port_b}/ws");
+    drop(held_a);
+    let mut a = WebServer::start(&db, port_a, &["--web-peer", &peer]);
+    assert_eq!(a.port, port_a);
+    let mut held_b = Some(held_b);
+    let mut b = None;
+    drive_script("failover", port_a, &[("NATTER_PEER", peer.clone())], |request| match request {
+        "kill-a" => a.kill(),
+        "meanwhile" => {
+            let c = WebServer::start(&db, 0, &[]);
+            let mut ann = common::native(format!("127.0.0.1:{}", c.port).parse().unwrap(), "ann");
+            for i in 1..=3 {
+                ann.line(&format!(r##"{{"type":"send","room":"#lobby","text":"missed {i}","id":{i}}}"##));
+                ann.expect(r#""type":"ack""#);
+            }
+        }
+        "start-b" => {
+            drop(held_b.take());
+            let origin = format!("http://127.0.0.1:{port_a}");
+            let node = WebServer::start(&db, port_b, &["--web-origin", &origin]);
+            assert_eq!(node.port, port_b);
+            b = Some(node);
+        }
+        request => panic!("failover.mjs asked for {request:?}"),
+    });
+    let b = b.expect("node B started");
+    let mut checker = common::native(format!("127.0.0.1:{}", b.port).parse().unwrap(), "checker");
+    checker.line(r##"{"type":"history","room":"#lobby","limit":100,"id":"h"}"##);
+    let history = common::json(&checker.expect(r#""type":"history""#));
+    let texts: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        ["before the crash", "acked before", "missed 1", "missed 2", "missed 3", "typed with no node up"]
+    );
+}
+
+/// The page is told its server's other nodes by `/config.json`, and its
+/// Content-Security-Policy lets it open WebSockets to them (and nothing else).
+#[test]
+fn the_page_is_told_the_other_nodes_and_allowed_to_reach_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers = "wss://b.example/ws,WSS://C.example:8443/ws";
+    let server = WebServer::start(&dir.path().join("natter.db"), 0, &["--web-peer", peers]);
+    let mut http = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    http.write_all(b"GET /config.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    http.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with(r#"{"peers":["wss://b.example/ws","wss://c.example:8443/ws"]}"#), "{answer}");
+    let csp =
+        answer.lines().find(|l| l.to_ascii_lowercase().starts_with("content-security-policy:")).unwrap();
+    assert!(
+        csp.contains("connect-src 'self' wss://b.example/ws wss://c.example:8443/ws;")
+            && csp.contains("script-src 'self';"),
+        "{csp}"
+    );
+
+    // A bad URL stops the server at start with what to write instead.
+    let out = Command::new(common::natter_bin())
+        .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "off", "--irc", "off", "--db", ":memory:"])
+        .args(["--web-peer", "wss://b.example/ws; script-src *"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("web_peers")
+            && stderr.contains("wss://chat2.example.org/ws"),
+        "{stderr}"
+    );
 }
 
 /// Not a check: writes the screenshots of docs/web.md (`tests/browser/screenshots.mjs`).

@@ -1,6 +1,6 @@
 // The page's pure parts, without a browser: slash-command parsing (every mistake gets its
 // usage line), which link targets are allowed, what counts as a mention, the reconnect
-// backoff. Node imports the page's own modules from crates/natter-server/web/.
+// backoff, the list of nodes to move between. Node imports the page's own modules from crates/natter-server/web/.
 
 import assert from 'node:assert/strict';
 
@@ -8,7 +8,7 @@ const web = new URL('../../crates/natter-server/web/', import.meta.url);
 globalThis.window = { addEventListener() {} };
 const { parseInput, CommandError } = await import(new URL('commands.js', web));
 const { safeHref, mentions } = await import(new URL('render.js', web));
-const { backoffDelay } = await import(new URL('conn.js', web));
+const { backoffDelay, serverUrls, hostOf } = await import(new URL('conn.js', web));
 
 const room = { kind: 'room', name: '#rust' };
 const priv = { kind: 'private', name: 'ann' };
@@ -78,5 +78,18 @@ assert.equal(backoffDelay(1, 1), 500);
 assert.equal(backoffDelay(3, 0), 1000);
 assert.equal(backoffDelay(30, 1), 30_000);
 assert.equal(backoffDelay(1000, 0), 15_000);
+
+// The nodes a page moves between: its own first, the peers once each, only WebSocket URLs,
+// at most 16 peers, whatever /config.json holds.
+const own = 'wss://a.example/ws';
+assert.deepEqual(serverUrls(own, undefined), [own]);
+assert.deepEqual(serverUrls(own, { peers: 'x' }), [own]);
+assert.deepEqual(
+  serverUrls(own, ['wss://b.example/ws', own, 'wss://b.example/ws', 'https://c.example/', 'javascript:alert(1)', 7, null, 'ws://d:7878/ws']),
+  [own, 'wss://b.example/ws', 'ws://d:7878/ws'],
+);
+assert.equal(serverUrls(own, Array.from({ length: 100 }, (_, i) => `wss://n${i}.example/ws`)).length, 17);
+assert.equal(hostOf('wss://b.example:8443/ws'), 'b.example:8443');
+assert.equal(hostOf('not a url'), 'not a url');
 
 console.log('PASS units');

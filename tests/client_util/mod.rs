@@ -90,6 +90,25 @@ impl Server {
         Server { child: Some(child), addr, dir, extra }
     }
 
+    /// Starts a server on `tcp` (`127.0.0.1:0` for any free port) with the database file
+    /// `db`, another server's: two servers run one after the other on one SQLite file share
+    /// accounts and history, as the nodes of a cluster share their store.
+    pub fn start_on(tcp: &str, db: &std::path::Path, extra: &[&str]) -> Self {
+        let dir = TempDir::new("node");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, addr) = spawn(tcp, &db.to_path_buf(), &extra);
+        // `restart` would use the empty directory's database: this server is not restarted.
+        Server { child: Some(child), addr, dir, extra }
+    }
+
+    /// Sends the server a signal (`STOP`, `CONT`...), as `kill -SIGNAL` does.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status =
+            Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
     /// Kills the server abruptly (as a crash would).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -279,6 +279,9 @@ pub type Session = (LineReader<ReadHalf>, WriteHalf);
 pub struct Target {
     /// Server address.
     pub addr: SocketAddr,
+    /// Every address given (the nodes of a cluster): [`open_many`] spreads connections over
+    /// them in turn.
+    pub spread: Arc<[SocketAddr]>,
     /// Wire dialect.
     pub protocol: Protocol,
     /// Room to be in (native sessions start in `#lobby`).
@@ -464,7 +467,8 @@ where
     let mut last_progress = Instant::now();
     loop {
         while next < count && set.len() < concurrency.max(1) && Instant::now() < deadline {
-            let target = Target { room: room(next), ..target.clone() };
+            let addr = target.spread.get(next % target.spread.len().max(1)).copied().unwrap_or(target.addr);
+            let target = Target { room: room(next), addr, ..target.clone() };
             let nick = nick(next);
             let on_open = on_open.clone();
             let done = done.clone();

@@ -124,7 +124,7 @@ pub async fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<ConnectRep
     let first_failure = Arc::new(Mutex::new(None::<String>));
     let started = Instant::now();
     let own_before = stats::own_cpu();
-    let cpu_before = ctx.common.server_pid.map(stats::CpuTicks::read).transpose()?;
+    let cpu_before = stats::cpu_total(&ctx.common.server_pid)?;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
         let (next, done, first_failure, ctx) =
@@ -181,7 +181,7 @@ pub async fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<ConnectRep
         }
     }
     let elapsed = started.elapsed();
-    let cpu_after = ctx.common.server_pid.map(stats::CpuTicks::read).transpose()?;
+    let cpu_after = stats::cpu_total(&ctx.common.server_pid)?;
     let first_failure = first_failure.lock().expect("not poisoned").clone();
     Ok(ConnectReport {
         args: args.clone(),

@@ -317,9 +317,7 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     }
     let drain = crate::secs("--drain", args.drain)?;
     stats::raise_file_limit(u64::from(args.clients) + 64)?;
-    if let Some(pid) = ctx.common.server_pid {
-        CpuTicks::read(pid)?;
-    }
+    stats::cpu_total(&ctx.common.server_pid)?;
     let shared = Arc::new(Shared {
         protocol: ctx.common.protocol,
         tag: ctx.tag.as_bytes().to_vec(),
@@ -382,8 +380,8 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         timed_out |= wait_drained(ctx, warm, expected, drain, "warm-up").await;
     }
 
-    let cpu_before = ctx.common.server_pid.map(CpuTicks::read).transpose()?;
-    let sched_before = ctx.common.server_pid.and_then(stats::read_sched_ns);
+    let cpu_before = stats::cpu_total(&ctx.common.server_pid)?;
+    let sched_before = stats::sched_total(&ctx.common.server_pid);
     let own_before = stats::own_cpu();
     let expected = stats::expected_total(args.clients.into(), args.senders.into(), args.messages.into());
     ctx.progress.line(&format!(
@@ -402,8 +400,8 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         let sent = senders.iter().map(|s| s.sent.load(Ordering::Relaxed)).sum();
         timed_out |= wait_drained(ctx, settled, sent, drain, "acknowledged").await;
     }
-    let cpu_after = ctx.common.server_pid.map(CpuTicks::read).transpose()?;
-    let sched_after = ctx.common.server_pid.and_then(stats::read_sched_ns);
+    let cpu_after = stats::cpu_total(&ctx.common.server_pid)?;
+    let sched_after = stats::sched_total(&ctx.common.server_pid);
     let bench_cpu = stats::own_cpu().saturating_sub(own_before);
 
     let _ = stop_tx.send(true);

@@ -123,7 +123,7 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
     let hold = crate::secs("--hold", args.hold)?;
     let settle = crate::secs("--settle", args.settle)?;
     stats::raise_file_limit(u64::from(args.clients) + 64)?;
-    let pid = ctx.common.server_pid;
+    let pid = ctx.common.single_pid()?;
     if pid.is_none() {
         ctx.progress.line("no --server-pid: connections are held but server memory is not measured");
     }

@@ -54,7 +54,8 @@ pub struct Args {
 /// Options shared by all scenarios.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// Server address, HOST:PORT.
+    /// Server address, HOST:PORT; several, comma-separated, spread the connections over the
+    /// nodes of a cluster (connection i goes to address i modulo their number).
     #[arg(long, global = true, default_value = "127.0.0.1:7878")]
     pub addr: String,
     /// Wire dialect: natter's native JSON frames, IRC, or either over WebSocket (`ws`: JSON
@@ -64,9 +65,10 @@ pub struct Common {
     /// Room to use (native sessions start in #lobby; another room is joined explicitly).
     #[arg(long, global = true, default_value = dialect::LOBBY)]
     pub room: String,
-    /// PID of the server process, to read its CPU time and memory from /proc.
-    #[arg(long, global = true)]
-    pub server_pid: Option<u32>,
+    /// PID of the server process, to read its CPU time and memory from /proc. `fanout` takes
+    /// several, comma-separated (a cluster's nodes), and adds up their CPU time.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Print one JSON object with the results instead of the summary lines.
     #[arg(long, global = true)]
     pub json: bool,
@@ -96,6 +98,16 @@ pub struct Common {
 }
 
 impl Common {
+    /// The one server PID of a scenario that measures one process (its memory, its
+    /// descriptors): refuses several.
+    pub fn single_pid(&self) -> anyhow::Result<Option<u32>> {
+        match self.server_pid.as_slice() {
+            [] => Ok(None),
+            [pid] => Ok(Some(*pid)),
+            _ => anyhow::bail!("this scenario measures one server process: give one --server-pid"),
+        }
+    }
+
     /// Worker threads to run: `--threads`, else the CPUs this process may run on (which
     /// honours `taskset`).
     pub fn worker_threads(&self) -> usize {
@@ -217,11 +229,16 @@ impl Context {
     /// Resolves the address and fixes the run's tag and deadline (`--timeout`, else
     /// `default_timeout` seconds from now).
     pub async fn new(common: &Common, default_timeout: f64) -> anyhow::Result<Self> {
-        let addr: SocketAddr = tokio::net::lookup_host(&common.addr)
-            .await
-            .with_context(|| format!("cannot resolve --addr {}", common.addr))?
-            .next()
-            .with_context(|| format!("--addr {} resolves to no address", common.addr))?;
+        let mut spread = Vec::new();
+        for one in common.addr.split(',').map(str::trim) {
+            let addr: SocketAddr = tokio::net::lookup_host(one)
+                .await
+                .with_context(|| format!("cannot resolve --addr {one}"))?
+                .next()
+                .with_context(|| format!("--addr {one} resolves to no address"))?;
+            spread.push(addr);
+        }
+        let addr = spread[0];
         let timeout = common.timeout.unwrap_or(default_timeout);
         if !(timeout > 0.0 && timeout.is_finite()) {
             anyhow::bail!("--timeout must be a positive number of seconds");
@@ -229,6 +246,7 @@ impl Context {
         let timeout = Duration::from_secs_f64(timeout);
         let target = conn::Target {
             addr,
+            spread: spread.into(),
             protocol: common.protocol,
             room: common.room.clone(),
             handshake_timeout: timeout.min(Duration::from_secs(30)),
@@ -333,7 +351,10 @@ mod tests {
         .unwrap();
         assert_eq!(cli.args.common.addr, "h:1");
         assert!(cli.args.common.json);
-        assert_eq!(cli.args.common.server_pid, Some(7));
+        assert_eq!(cli.args.common.server_pid, [7]);
+        let nodes = Cli::try_parse_from(["bench", "--server-pid", "7,8", "fanout"]).unwrap();
+        assert_eq!(nodes.args.common.server_pid, [7, 8]);
+        assert!(nodes.args.common.single_pid().is_err());
         assert_eq!(cli.args.common.protocol, Protocol::Irc);
         let Scenario::Fanout(f) = &cli.args.scenario else { panic!("not fanout") };
         assert_eq!((f.clients, f.senders, f.messages), (5, 2, 3));

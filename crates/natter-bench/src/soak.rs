@@ -438,7 +438,7 @@ fn check(ctx: &Context, args: &SoakArgs) -> anyhow::Result<Times> {
 pub async fn run(ctx: &Context, args: &SoakArgs) -> anyhow::Result<SoakReport> {
     let times = check(ctx, args)?;
     stats::raise_file_limit(u64::from(args.clients) + u64::from(args.slow) + 64)?;
-    let pid = ctx.common.server_pid;
+    let pid = ctx.common.single_pid()?;
     if let Some(pid) = pid {
         stats::count_fds(pid)?;
         stats::read_rss_kib(pid)?;

@@ -171,6 +171,26 @@ pub fn parse_stat(text: &str) -> anyhow::Result<CpuTicks> {
     Ok(CpuTicks { user, system })
 }
 
+/// The CPU time of every process in `pids` added up (a cluster's nodes); `None` for none.
+pub fn cpu_total(pids: &[u32]) -> anyhow::Result<Option<CpuTicks>> {
+    let mut total: Option<CpuTicks> = None;
+    for &pid in pids {
+        let ticks = CpuTicks::read(pid)?;
+        let sum = total.get_or_insert(CpuTicks { user: 0, system: 0 });
+        sum.user += ticks.user;
+        sum.system += ticks.system;
+    }
+    Ok(total)
+}
+
+/// [`read_sched_ns`] of every process in `pids` added up; `None` when any cannot be read.
+pub fn sched_total(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| read_sched_ns(pid)).sum()
+}
+
 /// On-CPU time of all threads of process `pid` in nanoseconds, summed from
 /// `/proc/PID/task/*/schedstat`. Much finer than the clock ticks of `/proc/PID/stat` (10 ms),
 /// which matters for runs lasting a fraction of a second; threads that exited are missing,

@@ -7,11 +7,11 @@
 //! ```toml
 //! nick = "ann"
 //! room = "#rust"
-//! server = "home"          # a saved server's name, or HOST[:PORT]
+//! server = "home"          # a saved server's name, or HOST[:PORT][,HOST[:PORT]...]
 //! mouse = true             # mouse wheel scrolls (disables the terminal's own selection)
 //!
 //! [servers.home]
-//! address = "chat.example.org:7878"
+//! address = "chat.example.org:7878"   # or the nodes of a cluster: "a.example,b.example"
 //! nick = "ann_home"        # optional, overrides the top-level nick
 //! room = "#family"         # optional
 //! tls = true               # optional: connect over TLS
@@ -19,7 +19,7 @@
 //! ```
 
 use crate::Args;
-use crate::conn::{DEFAULT_PORT, LOBBY};
+use crate::conn::{DEFAULT_PORT, LOBBY, MAX_SERVERS};
 use natter_proto::names::{validate_nick, validate_room};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -69,13 +69,24 @@ pub enum ConfigError {
     /// The server address cannot be understood.
     #[error("invalid server address {0:?}: use HOST, HOST:PORT or a server name from the config file")]
     Address(String),
+    /// A list of servers has an empty item (`a,,b`, a trailing comma).
+    #[error("the server list {0:?} has an empty address: separate HOST[:PORT] items with single commas")]
+    EmptyAddress(String),
+    /// A list of servers is longer than a client tries.
+    #[error("the server list names {count} servers; give at most {max} (the nodes to try, in order)")]
+    TooManyAddresses {
+        /// How many were given.
+        count: usize,
+        /// The most accepted.
+        max: usize,
+    },
 }
 
 /// One saved server.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SavedServer {
-    /// `HOST[:PORT]`.
+    /// `HOST[:PORT]`, or several separated by commas (the nodes of a cluster, tried in order).
     pub address: String,
     /// Nickname to use on this server.
     pub nick: Option<String>,
@@ -95,7 +106,7 @@ pub struct ConfigFile {
     pub nick: Option<String>,
     /// Default room.
     pub room: Option<String>,
-    /// Default server: a saved server's name or `HOST[:PORT]`.
+    /// Default server: a saved server's name or `HOST[:PORT]` (or several, comma-separated).
     pub server: Option<String>,
     /// Whether the mouse wheel scrolls in the TUI (default true).
     pub mouse: Option<bool>,
@@ -133,8 +144,9 @@ pub fn default_path() -> Option<PathBuf> {
 /// Everything the client needs to start, after flags, config file and defaults are merged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// `host:port` to connect to.
-    pub addr: String,
+    /// `host:port` of each server to connect to, in the order they are tried (several are the
+    /// nodes of one cluster); never empty, no duplicates.
+    pub addrs: Vec<String>,
     /// Nickname.
     pub nick: String,
     /// Room to open.
@@ -181,6 +193,27 @@ pub fn normalize_addr(addr: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// Splits a comma-separated list of servers and normalises each ([`normalize_addr`]); the
+/// same server given twice is kept once, where it first appears. An empty item and more than
+/// [`MAX_SERVERS`] servers are errors.
+pub fn parse_addrs(list: &str) -> Result<Vec<String>, ConfigError> {
+    let items: Vec<&str> = list.split(',').collect();
+    if items.len() > MAX_SERVERS {
+        return Err(ConfigError::TooManyAddresses { count: items.len(), max: MAX_SERVERS });
+    }
+    let mut addrs: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        if item.trim().is_empty() {
+            return Err(ConfigError::EmptyAddress(list.to_string()));
+        }
+        let addr = normalize_addr(item)?;
+        if !addrs.iter().any(|a| a.eq_ignore_ascii_case(&addr)) {
+            addrs.push(addr);
+        }
+    }
+    Ok(addrs)
+}
+
 impl Settings {
     /// Merges the command line with the config file (loaded from `--config` or the XDG path).
     pub fn resolve(args: &Args) -> Result<Self, ConfigError> {
@@ -195,10 +228,10 @@ impl Settings {
     pub fn merge(args: &Args, file: &ConfigFile, user: Option<String>) -> Result<Self, ConfigError> {
         let server_name = args.server.clone().or_else(|| file.server.clone());
         let saved = server_name.as_deref().and_then(|n| file.servers.get(n));
-        let addr = match (saved, &server_name) {
-            (Some(s), _) => normalize_addr(&s.address)?,
-            (None, Some(a)) => normalize_addr(a)?,
-            (None, None) => format!("localhost:{DEFAULT_PORT}"),
+        let addrs = match (saved, &server_name) {
+            (Some(s), _) => parse_addrs(&s.address)?,
+            (None, Some(a)) => parse_addrs(a)?,
+            (None, None) => vec![format!("localhost:{DEFAULT_PORT}")],
         };
         let nick = args
             .nick
@@ -231,7 +264,7 @@ impl Settings {
             None => None,
         };
         Ok(Settings {
-            addr,
+            addrs,
             nick,
             room,
             reconnect: !args.no_reconnect,
@@ -240,15 +273,28 @@ impl Settings {
         })
     }
 
-    /// The connection options these settings ask for (address, nick, TLS).
+    /// The connection options these settings ask for (servers, nick, TLS for each server).
     pub fn connect_options(&self) -> Result<crate::conn::ConnectOptions, crate::tls::TlsError> {
-        let mut opts = crate::conn::ConnectOptions::new(&self.addr, &self.nick);
+        let mut opts = crate::conn::ConnectOptions::new(self.addrs[0].clone(), &self.nick);
         opts.reconnect = self.reconnect;
         opts.saved_logins = crate::saved_login::SavedLogins::default_location();
-        if let Some(trust) = &self.tls {
-            opts.tls = Some(crate::tls::ClientTls::new(&self.addr, trust.clone())?);
-        }
+        opts.servers = self
+            .addrs
+            .iter()
+            .map(|addr| {
+                let tls = match &self.tls {
+                    Some(trust) => Some(crate::tls::ClientTls::new(addr, trust.clone())?),
+                    None => None,
+                };
+                Ok(crate::conn::Endpoint { addr: addr.clone(), tls })
+            })
+            .collect::<Result<_, crate::tls::TlsError>>()?;
         Ok(opts)
+    }
+
+    /// The servers as the user gave them, for messages: `a:7878, b:7878`.
+    pub fn addrs_text(&self) -> String {
+        self.addrs.join(", ")
     }
 }
 
@@ -283,6 +329,31 @@ mod tests {
     }
 
     #[test]
+    fn server_lists_are_split_normalised_deduplicated_and_bounded() {
+        assert_eq!(parse_addrs("a,b:99, [::1] ").unwrap(), ["a:7878", "b:99", "[::1]:7878"]);
+        assert_eq!(parse_addrs("a,A:7878,b,a").unwrap(), ["a:7878", "b:7878"], "duplicates kept once");
+        for bad in ["a,,b", "a,", ",a", " , "] {
+            assert!(matches!(parse_addrs(bad), Err(ConfigError::EmptyAddress(_))), "{bad}");
+        }
+        let e = parse_addrs("a,b:70000").unwrap_err();
+        assert!(matches!(&e, ConfigError::Address(a) if a == "b:70000"), "{e}");
+        let many: Vec<String> = (0..100).map(|i| format!("h{i}")).collect();
+        let e = parse_addrs(&many.join(",")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the server list names 100 servers; give at most 16 (the nodes to try, in order)"
+        );
+        assert_eq!(parse_addrs(&many[..16].join(",")).unwrap().len(), 16);
+        let file = ConfigFile::parse(
+            "[servers.cluster]\naddress = \"n1.example, n2.example:7000\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let s = Settings::merge(&args(Some("cluster"), Some("ann")), &file, None).unwrap();
+        assert_eq!(s.addrs, ["n1.example:7878", "n2.example:7000"]);
+    }
+
+    #[test]
     fn flags_beat_saved_servers_beat_file_beat_defaults() {
         let file = ConfigFile::parse(
             "nick = \"filenick\"\nserver = \"home\"\n[servers.home]\naddress = \"h.example\"\nroom = \"#fam\"\n",
@@ -291,13 +362,16 @@ mod tests {
         .unwrap();
         let s = Settings::merge(&args(None, None), &file, Some("user".into())).unwrap();
         assert_eq!(
-            (s.addr.as_str(), s.nick.as_str(), s.room.as_str()),
-            ("h.example:7878", "filenick", "#fam")
+            (s.addrs.join(","), s.nick.as_str(), s.room.as_str()),
+            ("h.example:7878".to_string(), "filenick", "#fam")
         );
         let s = Settings::merge(&args(Some("other:1"), Some("flag")), &file, None).unwrap();
-        assert_eq!((s.addr.as_str(), s.nick.as_str(), s.room.as_str()), ("other:1", "flag", "#lobby"));
+        assert_eq!(
+            (s.addrs.join(","), s.nick.as_str(), s.room.as_str()),
+            ("other:1".into(), "flag", "#lobby")
+        );
         let s = Settings::merge(&args(None, None), &ConfigFile::default(), Some("9bad".into())).unwrap();
-        assert_eq!((s.addr.as_str(), s.nick.as_str()), ("localhost:7878", "guest"));
+        assert_eq!((s.addrs.join(","), s.nick.as_str()), ("localhost:7878".into(), "guest"));
         assert!(matches!(
             Settings::merge(&args(None, Some("a b")), &file, None),
             Err(ConfigError::Nick { .. })
@@ -334,5 +408,19 @@ mod tests {
         assert!(Settings::merge(&flagged, &file, None).unwrap().tls.is_some());
         let bad = Args { fingerprint: Some("AB:CD".into()), ..args(Some("other:1"), Some("ann")) };
         assert!(matches!(Settings::merge(&bad, &file, None), Err(ConfigError::Fingerprint(_))));
+
+        // Several servers: each gets its own TLS client (its own host name to check, its own
+        // remembered certificate).
+        let pinned =
+            Args { fingerprint: Some(fp.into()), ..args(Some("n1.example,n2.example:7000"), Some("ann")) };
+        let opts = Settings::merge(&pinned, &file, None).unwrap().connect_options().unwrap();
+        let servers: Vec<(String, String)> =
+            opts.servers.iter().map(|e| (e.addr.clone(), format!("{:?}", e.tls.as_ref().unwrap()))).collect();
+        assert_eq!(servers.len(), 2);
+        for (addr, tls) in &servers {
+            assert!(tls.contains(&format!("addr: {addr:?}")), "{addr}: {tls}");
+        }
+        assert_eq!(servers[0].0, "n1.example:7878");
+        assert_eq!(servers[1].0, "n2.example:7000");
     }
 }

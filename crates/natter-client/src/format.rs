@@ -91,13 +91,19 @@ pub fn message_text(msg: &MessageFrame<'_>) -> String {
 pub fn status_text(status: &Status) -> String {
     let s = sanitize;
     match status {
-        Status::Connected { addr, server, nick, reconnected: false } => {
+        Status::Connected { addr, server, nick, reconnected: false, .. } => {
             format!("connected to {addr} ({}) as {}", s(server), s(nick))
         }
+        Status::Connected { addr, nick, moved_from: Some(previous), .. } => {
+            format!("connected to {addr} as {} (moved from {previous})", s(nick))
+        }
         Status::Connected { addr, nick, .. } => format!("reconnected to {addr} as {}", s(nick)),
-        Status::Reconnecting { attempt, delay, reason } => {
+        Status::Reconnecting { next, delay, reason, .. } if delay.is_zero() => {
+            format!("disconnected ({}); trying {next} now", s(reason))
+        }
+        Status::Reconnecting { next, attempt, delay, reason } => {
             format!(
-                "disconnected ({}); reconnecting in {:.1} s (attempt {attempt})",
+                "disconnected ({}); reconnecting to {next} in {:.1} s (attempt {attempt})",
                 s(reason),
                 delay.as_secs_f64()
             )
@@ -275,11 +281,11 @@ pub fn event_json(event: &Event) -> Option<Value> {
             Some(json!({"type": "send_failed", "cid": cid, "code": code, "message": message}))
         }
         Event::Status(s) => Some(match s {
-            Status::Connected { addr, server, nick, reconnected } => {
-                json!({"type": "status", "state": "connected", "addr": addr, "server": server, "nick": nick, "reconnected": reconnected})
+            Status::Connected { addr, server, nick, reconnected, moved_from } => {
+                json!({"type": "status", "state": "connected", "addr": addr, "server": server, "nick": nick, "reconnected": reconnected, "moved_from": moved_from})
             }
-            Status::Reconnecting { attempt, delay, reason } => {
-                json!({"type": "status", "state": "reconnecting", "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason})
+            Status::Reconnecting { next, attempt, delay, reason } => {
+                json!({"type": "status", "state": "reconnecting", "next": next, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason})
             }
             Status::CaughtUp { room, count } => {
                 json!({"type": "status", "state": "caught_up", "room": room, "count": count})

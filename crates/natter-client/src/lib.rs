@@ -22,6 +22,8 @@ use std::io::IsTerminal;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Server to connect to: HOST, HOST:PORT, or the name of a server saved in the config file.
+    /// The nodes of a cluster: HOST[:PORT],HOST[:PORT],... (at most 16), tried in order; when
+    /// the connection is lost the client moves to the next one and catches up there.
     /// Default: the config file's default server, else localhost:7878.
     pub server: Option<String>,
     /// Nickname (default: the config file's, else $USER).

@@ -69,6 +69,13 @@ pub trait Bus: Send + Sync + 'static {
     /// one publisher on one subject arrive in the order published; when the reader falls more
     /// than [`SUBSCRIPTION_CAPACITY`] behind, the bus drops what does not fit.
     fn subscribe(&self, pattern: &str) -> Subscribing<'_>;
+
+    /// Whether the bus is connected now, and news when that changes (what was published
+    /// during an outage is lost: the hub reads it from the store once the bus is back).
+    /// `None` for a bus that cannot be cut off (the in-process one).
+    fn connected(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }
 
 /// Whether `subject` is a valid subject to publish on: non-empty dot-separated tokens of

@@ -8,6 +8,7 @@
 
 pub mod authenticate;
 pub mod bus;
+pub mod cluster;
 pub mod command;
 pub mod event;
 pub mod hub;

@@ -30,7 +30,26 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 #[derive(Debug)]
 pub(crate) struct Committed {
     pub count: usize,
-    pub result: Result<(), String>,
+    /// On success, when the store numbers messages (a cluster): the id each write got, one
+    /// per write (`None` for writes that take none); empty otherwise.
+    pub result: Result<Vec<Option<u64>>, String>,
+}
+
+/// Commits `batch`, numbering its messages when `numbered` (see [`Store::commit_numbered`]).
+fn commit(store: &dyn Store, batch: &[Write], numbered: bool) -> Result<Vec<Option<u64>>, String> {
+    if !numbered {
+        return store.commit(batch).map(|()| Vec::new()).map_err(|e| e.to_string());
+    }
+    let ids = store.commit_numbered(batch).map_err(|e| e.to_string())?;
+    let mut ids = ids.into_iter();
+    let per_write = batch
+        .iter()
+        .map(|w| match w {
+            Write::Message(_) | Write::CountOnly(_) | Write::Private(_) => ids.next(),
+            _ => None,
+        })
+        .collect();
+    Ok(per_write)
 }
 
 /// What the commit thread is asked to do.
@@ -54,12 +73,13 @@ pub(crate) struct Persister {
 impl Persister {
     /// Starts the commit thread; outcomes arrive on `done`, and each commit's duration goes
     /// in `metrics`. With `keep` (retention), messages older than that are deleted at start and
-    /// every [`PRUNE_EVERY`].
+    /// every [`PRUNE_EVERY`]. With `numbered` (a cluster), the store gives messages their ids.
     pub fn start(
         store: Arc<dyn Store>,
         done: mpsc::UnboundedSender<Committed>,
         keep: Option<std::time::Duration>,
         metrics: Arc<Metrics>,
+        numbered: bool,
     ) -> std::io::Result<Self> {
         let (tx, rx) = std_mpsc::channel::<Job>();
         let thread = std::thread::Builder::new().name("natter-commit".into()).spawn(move || {
@@ -104,7 +124,7 @@ impl Persister {
                 }
                 if !batch.is_empty() {
                     let started = std::time::Instant::now();
-                    let result = store.commit(&batch).map_err(|e| e.to_string());
+                    let result = commit(&*store, &batch, numbered);
                     metrics.commit_done(started.elapsed(), result.is_ok());
                     if let Err(e) = &result {
                         tracing::error!(error = %e, writes = batch.len(), "group commit failed");

@@ -7,6 +7,7 @@ use std::sync::Arc;
 /// Which front door a session came through; shown in logs and used for defaults (for
 /// example the console session is a server operator).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SessionKind {
     /// Native JSON frames over TCP.
     Native,
@@ -65,6 +66,7 @@ pub type Name = Arc<str>;
 /// One change to a room's settings or to a member's standing: the protocol-neutral form of
 /// IRC channel modes, also reachable from text mode (`/mode`, `/op`, `/ban`) and native frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RoomChange {
     /// Only operators may set the topic.
     TopicLock(bool),

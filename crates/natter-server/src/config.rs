@@ -191,6 +191,12 @@ pub struct Args {
     /// only].
     #[arg(long = "web-origin", env = "NATTER_WEB_ORIGINS", value_name = "ORIGIN", value_delimiter = ',')]
     pub web_origins: Vec<String>,
+    /// WebSocket URL of another node of the same chat (a cluster), as `wss://host[:port]/ws`,
+    /// which the page served here moves to when it loses its own; repeat, or separate with
+    /// commas, at most 16. Each of those nodes must list this page's origin in `web_origins`
+    /// [default: none: the page only ever connects to its own server].
+    #[arg(long = "web-peer", env = "NATTER_WEB_PEERS", value_name = "URL", value_delimiter = ',')]
+    pub web_peers: Vec<String>,
 }
 
 /// How log lines are written.
@@ -366,6 +372,9 @@ pub struct HttpSettings {
     pub metrics: Option<String>,
     /// Origins besides the page's own allowed to open WebSocket connections (normalised).
     pub origins: Vec<String>,
+    /// WebSocket URLs of the other nodes the page may move to, in order (checked, no
+    /// duplicates).
+    pub peers: Vec<String>,
 }
 
 /// Where the server's certificate and key are (PEM files, read at start and on SIGHUP).
@@ -589,11 +598,69 @@ fn web_origin(origin: &str) -> Result<String, String> {
     }
 }
 
+/// The most other nodes a page is told of: it tries each in turn, so a longer list only
+/// lengthens a round of failed attempts.
+pub const MAX_WEB_PEERS: usize = 16;
+
+/// A WebSocket URL of another node as the operator writes it (`wss://host[:port]/path`),
+/// with the scheme and host lowercased, or why it cannot be one. The URL goes into the page's
+/// Content-Security-Policy (`connect-src`), whose source expressions have no query, fragment,
+/// quotes, commas or semicolons: those are refused rather than escaped.
+fn web_peer(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    let bad = |why: &str| {
+        format!(
+            "{url:?} is not a WebSocket URL of another node ({why}): write e.g. wss://chat2.example.org/ws"
+        )
+    };
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | ',' | '\'' | '"' | '?' | '#'))
+    {
+        return Err(bad("no spaces, quotes, commas, semicolons, query or fragment"));
+    }
+    let uri: http::Uri = url.parse().map_err(|_| bad("it does not parse"))?;
+    let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
+    if !matches!(scheme.as_deref(), Some("ws" | "wss")) {
+        return Err(bad("the scheme must be ws:// or wss://"));
+    }
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+        return Err(bad("it has no host"));
+    };
+    if authority.as_str().contains('@') {
+        return Err(bad("no user name or password"));
+    }
+    let path = match uri.path() {
+        "" => "/",
+        path => path,
+    };
+    Ok(format!("{}://{}{path}", scheme.unwrap_or_default(), authority.as_str().to_ascii_lowercase()))
+}
+
+/// The peers' URLs, checked, the same URL kept once, at most [`MAX_WEB_PEERS`].
+fn web_peers<'a>(peers: impl Iterator<Item = &'a String>) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::new();
+    for peer in peers {
+        let peer = web_peer(peer).map_err(|message| ConfigError::Value { name: "web_peers", message })?;
+        if !out.contains(&peer) {
+            out.push(peer);
+        }
+        if out.len() > MAX_WEB_PEERS {
+            return Err(ConfigError::Value {
+                name: "web_peers",
+                message: format!("more than {MAX_WEB_PEERS} URLs: list the other nodes of this chat only"),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Where HTTP is served, from the flags over the file.
 fn http_settings<'a>(
     http: Option<String>,
     metrics: Option<String>,
     origins: impl Iterator<Item = &'a String>,
+    peers: impl Iterator<Item = &'a String>,
 ) -> Result<HttpSettings, ConfigError> {
     let (on_main_port, listener) = match http.map(off) {
         Some(None) => (false, None),
@@ -605,7 +672,8 @@ fn http_settings<'a>(
         .map(|origin| web_origin(origin))
         .collect::<Result<_, _>>()
         .map_err(|message| ConfigError::Value { name: "web_origins", message })?;
-    Ok(HttpSettings { on_main_port, listener, metrics, origins })
+    let peers = web_peers(peers)?;
+    Ok(HttpSettings { on_main_port, listener, metrics, origins, peers })
 }
 
 impl Settings {
@@ -740,6 +808,7 @@ impl Settings {
             args.http.or(file.http),
             args.metrics.or(file.metrics),
             file.web_origins.iter().chain(&args.web_origins),
+            file.web_peers.iter().chain(&args.web_peers),
         )?;
         Ok(Self {
             tcp,
@@ -1000,5 +1069,33 @@ mod tests {
         assert!(web_origin("ftp://chat.example").is_err());
         assert!(web_origin("https://chat.example/path").is_err());
         assert_eq!(web_origin("HTTPS://Chat.Example/").unwrap(), "https://chat.example");
+    }
+
+    #[test]
+    fn web_peers_are_checked_normalised_deduplicated_and_bounded() {
+        assert_eq!(web_peer("WSS://Chat2.Example:8443/ws").unwrap(), "wss://chat2.example:8443/ws");
+        assert_eq!(web_peer(" ws://10.0.0.2:7878 ").unwrap(), "ws://10.0.0.2:7878/");
+        for bad in [
+            "https://chat2.example/ws",
+            "chat2.example/ws",
+            "wss:///ws",
+            "wss://chat2.example/ws?x=1",
+            "wss://chat2.example/ws#top",
+            "wss://chat2.example/ws; script-src *",
+            "wss://chat2.example/'unsafe-inline'",
+            "wss://a.example/ws,wss://b.example/ws",
+            "wss://user:pw@chat2.example/ws",
+            "",
+        ] {
+            let e = web_peer(bad).unwrap_err();
+            assert!(e.contains("wss://chat2.example.org/ws"), "{bad}: {e}");
+        }
+        let list =
+            ["wss://a.example/ws".to_string(), "WSS://A.example/ws".into(), "wss://b.example/ws".into()];
+        assert_eq!(web_peers(list.iter()).unwrap(), ["wss://a.example/ws", "wss://b.example/ws"]);
+        let many: Vec<String> = (0..100).map(|i| format!("wss://n{i}.example/ws")).collect();
+        let e = web_peers(many.iter()).unwrap_err().to_string();
+        assert!(e.contains("web_peers") && e.contains("more than 16"), "{e}");
+        assert_eq!(web_peers(many[..16].iter()).unwrap().len(), 16);
     }
 }

@@ -4,6 +4,7 @@
 mod address;
 pub mod cert;
 pub mod cloak;
+pub mod cluster;
 pub mod config;
 mod conn;
 mod console;
@@ -88,30 +89,40 @@ pub struct Server {
     /// The certificate in use, when TLS is on: [`Server::reload_tls`] swaps it.
     tls: Option<Arc<tls::Tls>>,
     hub: HubHandle,
+    /// What carries the hub's events to the other nodes of a cluster, and theirs to it.
+    bridge: Option<cluster::bridge::Bridge>,
     stop: watch::Sender<bool>,
     alive: Alive,
     all_gone: tokio::sync::mpsc::Receiver<()>,
+}
+
+/// A node's place in a cluster ([`Server::start_with`]): the bus to the other nodes and the
+/// node's settings.
+pub struct ClusterLink {
+    /// The bus.
+    pub bus: Arc<dyn natter_core::bus::Bus>,
+    /// This node's name and timings.
+    pub options: natter_core::cluster::ClusterOptions,
 }
 
 impl Server {
     /// Binds every listener and starts serving.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
         // An SQLite file, or a PostgreSQL URL. The store's error names the file (or the
-        // database, without its password) and what to do: no second sentence around it.
-        // Off the async threads: the PostgreSQL client blocks on a runtime of its own. With
-        // PostgreSQL the cloak key is the one the cluster's nodes share in the database.
-        let (db, shared_cloak) =
-            (settings.db.clone(), !settings.cloak.off && settings.cloak.secret.is_none());
-        let (opened, db_cloak) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let opened = natter_store::open(&db)?;
-            let cloak = match (opened.postgres(), shared_cloak) {
-                (Some(pg), true) => Some(cloak::Cloak::shared(|new| pg.shared_setting("cloak_key", || new))?),
-                _ => None,
-            };
-            Ok((opened, cloak))
-        })
-        .await??;
-        let store: Arc<dyn Store> = opened.store();
+        // database, without its password) and what to do: no second sentence around it. Off
+        // the async threads: the PostgreSQL client blocks on a runtime of its own.
+        let db = settings.db.clone();
+        let store = tokio::task::spawn_blocking(move || natter_store::open(&db)).await??.store();
+        Self::start_with(settings, store, None).await
+    }
+
+    /// Like [`Server::start`], on a store already open, and as a node of a cluster when
+    /// `cluster` is given (the store must then be one the nodes share).
+    pub async fn start_with(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        cluster: Option<ClusterLink>,
+    ) -> anyhow::Result<Self> {
         let config = HubConfig {
             history: settings.history,
             retention: settings.retention,
@@ -127,12 +138,28 @@ impl Server {
                 .collect(),
             ..HubConfig::default()
         };
-        // Loading reads the file: its errors name it, like opening's.
-        let hub = tokio::task::spawn_blocking(move || natter_core::hub::start(config, store)).await??;
-        // After the store: its lock keeps a second server away from the cloak key file too.
         let (stop, stop_rx) = watch::channel(false);
+        // Loading reads the file: its errors name it, like opening's. Off the async threads,
+        // like opening (a PostgreSQL store's client blocks on a runtime of its own).
+        let (hub, bridge) = match cluster {
+            None => {
+                (tokio::task::spawn_blocking(move || natter_core::hub::start(config, store)).await??, None)
+            }
+            Some(link) => {
+                let options = link.options;
+                let (hub, outlet) = tokio::task::spawn_blocking(move || {
+                    natter_core::hub::start_clustered(config, store, options)
+                })
+                .await??;
+                let bridge = cluster::bridge::Bridge::start(hub.clone(), outlet, link.bus, stop_rx.clone())
+                    .await
+                    .map_err(anyhow::Error::new)?;
+                (hub, Some(bridge))
+            }
+        };
+        // After the store: its lock keeps a second server away from the cloak key file too.
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
-        let peers = peers_for(settings, alive.clone(), db_cloak)?;
+        let peers = peers_for(settings, alive.clone(), shared_cloak(settings).await?)?;
         // The certificate's errors name the file and what to do.
         let tls = match &settings.tls {
             Some(files) => Some(tls::Tls::load(&files.cert, &files.key).map_err(anyhow::Error::new)?),
@@ -150,6 +177,7 @@ impl Server {
             unix: None,
             tls: tls.clone(),
             hub: hub.clone(),
+            bridge,
             stop,
             alive,
             all_gone,
@@ -190,6 +218,7 @@ impl Server {
             page: true,
             ops: http.metrics.is_none().then(|| ops.clone()),
             origins: http.origins.clone(),
+            page_config: http::PageConfig::new(&http.peers),
         });
         let main_web = http.on_main_port.then(|| public_web.clone());
         let accept = |listener: TcpListener, front: listener::Front, web: Option<Arc<http::Web>>| {
@@ -217,7 +246,12 @@ impl Server {
             accept(listener, listener::Front::Http, Some(public_web.clone()));
         }
         if let Some(listener) = metrics_listener {
-            let web = Arc::new(http::Web { page: false, ops: Some(ops.clone()), origins: Vec::new() });
+            let web = Arc::new(http::Web {
+                page: false,
+                ops: Some(ops.clone()),
+                origins: Vec::new(),
+                page_config: http::PageConfig::default(),
+            });
             accept(listener, listener::Front::Http, Some(web));
         }
         #[cfg(unix)]
@@ -283,6 +317,10 @@ impl Server {
             unix_socket::remove(path);
         }
         self.hub.shutdown(reason).await;
+        if let Some(bridge) = self.bridge.take() {
+            // The hub's goodbye to the other nodes goes out before the process ends.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), bridge.finish()).await;
+        }
         drop(self.alive);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.all_gone.recv()).await;
     }
@@ -317,6 +355,24 @@ async fn bind_http(addr: Option<&str>, flag: &str) -> anyhow::Result<Option<TcpL
 
 /// Connections not yet logged in that the server lets wait, unless configured.
 const DEFAULT_MAX_UNREGISTERED: usize = 1000;
+
+/// With PostgreSQL, the cloak key the nodes of a cluster share, kept in the database (made at
+/// random by the first node to ask); `None` with SQLite, or when cloaks are off or come from a
+/// configured secret.
+async fn shared_cloak(settings: &Settings) -> anyhow::Result<Option<cloak::Cloak>> {
+    if settings.cloak.off || settings.cloak.secret.is_some() || !natter_store::is_postgres_url(&settings.db) {
+        return Ok(None);
+    }
+    let db = settings.db.clone();
+    let cloak = tokio::task::spawn_blocking(move || -> anyhow::Result<cloak::Cloak> {
+        // A connection of its own for a moment: the store the hub uses is behind the Store
+        // trait, which knows no shared settings.
+        let pg = natter_store::PostgresStore::open(&db)?;
+        Ok(cloak::Cloak::shared(|new| pg.shared_setting("cloak_key", || new))?)
+    })
+    .await??;
+    Ok(Some(cloak))
+}
 
 /// The connection caps and address cloaks of a server with `settings`.
 /// `db_cloak` is the key kept in the database (PostgreSQL), when there is one.

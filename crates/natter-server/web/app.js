@@ -63,6 +63,7 @@ class App {
   constructor() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.session = new Session(this, `${scheme}//${location.host}/ws`);
+    this.loadPeers();
     /** Key -> Conv, in side-list order within each kind. */
     this.convs = new Map();
     this.current = null;
@@ -78,6 +79,14 @@ class App {
       // A nick this browser used before: log in again at once (with its saved token, if any).
       this.submitLogin(nick, '', true);
     }
+  }
+
+  /** Asks the server for the other nodes to move to (/config.json); none when it cannot say. */
+  loadPeers() {
+    fetch('/config.json', { cache: 'no-cache' })
+      .then((r) => (r.ok ? r.json() : {}))
+      .then((config) => this.session.setPeers(config?.peers))
+      .catch(() => {});
   }
 
   // ---- Login ----------------------------------------------------------------------------
@@ -138,7 +147,8 @@ class App {
     if (state === 'online') {
       status.hidden = true;
       $('send').disabled = false;
-      if (!detail.first) this.lineEverywhere('reconnected');
+      if (detail.movedFrom) this.lineEverywhere(`connected to ${detail.server} (moved from ${detail.movedFrom})`);
+      else if (!detail.first) this.lineEverywhere('reconnected');
       return;
     }
     if (state === 'stopped') {
@@ -155,7 +165,8 @@ class App {
       }
       const tick = () => {
         const secs = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
-        text.textContent = `Disconnected (${detail.why}). Trying again in ${secs} s; what you type is sent then.`;
+        const where = detail.next ? `Trying ${detail.next}` : 'Trying again';
+        text.textContent = `Disconnected (${detail.why}). ${where} in ${secs} s; what you type is sent then.`;
       };
       tick();
       this.countdown = setInterval(tick, 1000);

@@ -7,6 +7,12 @@
 // acknowledged with its original `cid` under the same `client_secret`, so that the server
 // drops the ones it already stored: nothing lost, nothing doubled (§4, §6).
 //
+// A server that is one node of several (a cluster) tells the page the WebSocket URLs of the
+// others (`web_peers`, in /config.json): when the connection is lost, the page tries the next
+// URL of the list (its own first, then the peers, round robin), at once while some URL of the
+// round is untried and after the backoff once a full round failed, and catches up there the
+// same way: message ids are the cluster's.
+//
 // It knows nothing of the DOM: it hands every frame to the page (`app.onFrame`) and tells it
 // about the connection (`app.onState`), the login, and the fate of each message sent.
 
@@ -24,6 +30,10 @@ const RATE_RETRY_MS = 1_100;
 const NICK_WAITS = 3;
 /** The oldest unacknowledged messages kept across a reload (sessionStorage), at most. */
 const OUTBOX_MAX = 500;
+/** The most other nodes the page moves between (the server allows no more either). */
+const PEERS_MAX = 16;
+/** A WebSocket that has not opened after this long is given up (a node gone silent). */
+const OPEN_WAIT_MS = 10_000;
 
 const STORE_LOGIN = 'natter.login';
 const STORE_SECRET = 'natter.secret';
@@ -82,6 +92,28 @@ function storage(kind) {
 export const local = storage('localStorage');
 export const session = storage('sessionStorage');
 
+/** The host (and port) of a WebSocket URL, to name a server to the user. */
+export function hostOf(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * The URLs a page tries, in order: its own server's, then the other nodes' (`peers`, from
+ * /config.json), each once, only ws:// and wss:// URLs, at most 1 + PEERS_MAX.
+ */
+export function serverUrls(own, peers) {
+  const urls = [own];
+  for (const p of Array.isArray(peers) ? peers : []) {
+    if (urls.length > PEERS_MAX) break;
+    if (typeof p === 'string' && /^wss?:\/\/[^\s]+$/i.test(p) && !urls.includes(p)) urls.push(p);
+  }
+  return urls;
+}
+
 /** The saved login of this browser: `{nick, account, token}` or null. */
 export function savedLogin() {
   const s = local.get(STORE_LOGIN);
@@ -107,7 +139,13 @@ class Outgoing {
 export class Session {
   constructor(app, wsUrl) {
     this.app = app;
-    this.wsUrl = wsUrl;
+    /** The servers to try, the page's own first; `current` indexes the one in use or next. */
+    this.urls = [wsUrl];
+    this.current = 0;
+    /** URLs of the present round of attempts not tried yet. */
+    this.untriedInRound = 0;
+    /** The URL of the last connection that logged in, to tell the user of a move. */
+    this.lastUrl = null;
     this.ws = null;
     /** Counts connections, so an old socket's late events are ignored and resends happen once per connection. */
     this.generation = 0;
@@ -142,6 +180,18 @@ export class Session {
     window.addEventListener('online', () => {
       if (this.state === 'waiting') this.reconnectNow();
     });
+  }
+
+  /** The WebSocket URL in use, or tried next. */
+  get wsUrl() {
+    return this.urls[this.current];
+  }
+
+  /** Learns the other nodes' WebSocket URLs (/config.json): tried when the connection is lost. */
+  setPeers(peers) {
+    const url = this.wsUrl;
+    this.urls = serverUrls(this.urls[0], peers);
+    this.current = Math.max(0, this.urls.indexOf(url));
   }
 
   /**
@@ -198,6 +248,13 @@ export class Session {
       return;
     }
     this.ws = ws;
+    const url = this.wsUrl;
+    setTimeout(() => {
+      // A node that does not answer at all (gone from the network): the next one is tried.
+      if (gen !== this.generation || ws.readyState !== WebSocket.CONNECTING) return;
+      ws.close();
+      this.lost(gen, `no answer from ${hostOf(url)}`);
+    }, OPEN_WAIT_MS);
     ws.onopen = () => {
       if (gen !== this.generation) return;
       this.lastHeard = Date.now();
@@ -271,9 +328,20 @@ export class Session {
     this.generation += 1;
     if (this.state === 'stopped') return;
     this.app.onDisconnected();
-    this.attempt += 1;
-    const delay = backoffDelay(this.attempt);
-    this.setState('waiting', { why, retryAt: Date.now() + delay });
+    // A connection that was logged in starts a new round of attempts.
+    if (this.ready) this.untriedInRound = 0;
+    this.ready = false;
+    this.current = (this.current + 1) % this.urls.length;
+    let delay = 0;
+    if (this.untriedInRound > 0) {
+      this.untriedInRound -= 1;
+    } else {
+      this.attempt += 1;
+      this.untriedInRound = this.urls.length - 1;
+      delay = backoffDelay(this.attempt);
+    }
+    const next = this.urls.length > 1 ? hostOf(this.wsUrl) : null;
+    this.setState('waiting', { why, retryAt: Date.now() + delay, next });
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
@@ -468,7 +536,9 @@ export class Session {
     this.ready = true;
     const first = !this.loggedInOnce;
     this.loggedInOnce = true;
-    this.setState('online', { first });
+    const movedFrom = this.lastUrl !== null && this.lastUrl !== this.wsUrl ? hostOf(this.lastUrl) : null;
+    this.lastUrl = this.wsUrl;
+    this.setState('online', { first, server: hostOf(this.wsUrl), movedFrom });
     // Back in every room we were in: #lobby comes by itself, the others by asking.
     if (!this.rooms.has('#lobby') && this.rooms.size > 0) this.write({ type: 'part', room: '#lobby' });
     for (const [key, room] of this.rooms) {

@@ -17,6 +17,12 @@ use natter_proto::native::{AccountChangeFrame, ClientFrame, ErrorCode, RequestId
 pub(super) const HELLO_ID: i64 = 0;
 
 impl Actor {
+    /// The address a saved login is filed under: the first server's, so that every node of a
+    /// cluster is given the same token (tokens are the cluster's, in its shared store).
+    pub(super) fn saved_login_key(&self) -> &str {
+        &self.opts.servers[0].addr
+    }
+
     /// The token to give in `hello`, when a login is saved.
     pub(super) fn resume_token(&self) -> Option<String> {
         self.saved_login.as_ref().map(|s| s.token.clone())
@@ -63,7 +69,7 @@ impl Actor {
     pub(super) fn on_token(&mut self, account: &str, token: &str) {
         let Some(logins) = &self.opts.saved_logins else { return };
         let login = SavedLogin { account: account.to_string(), token: token.to_string() };
-        match logins.save(&self.opts.addr, &self.opts.nick, &login) {
+        match logins.save(self.saved_login_key(), &self.opts.nick, &login) {
             Ok(()) => self.saved_login = Some(login),
             Err(e) => self.emit(super::Event::Warning(format!(
                 "could not save your login in {} ({e}): you will have to /login again after a restart",
@@ -83,7 +89,7 @@ impl Actor {
     fn forget_saved_login(&mut self) {
         self.saved_login = None;
         let Some(logins) = &self.opts.saved_logins else { return };
-        if let Err(e) = logins.forget(&self.opts.addr, &self.opts.nick) {
+        if let Err(e) = logins.forget(self.saved_login_key(), &self.opts.nick) {
             self.emit(super::Event::Warning(format!(
                 "could not delete your saved login in {} ({e}); delete it yourself",
                 logins.dir().display()

@@ -56,7 +56,7 @@ impl Actor {
         events: mpsc::UnboundedSender<Event>,
         shared: Arc<Mutex<Shared>>,
     ) -> Self {
-        let saved_login = opts.saved_logins.as_ref().and_then(|l| l.load(&opts.addr, &opts.nick));
+        let saved_login = opts.saved_logins.as_ref().and_then(|l| l.load(&opts.servers[0].addr, &opts.nick));
         Actor {
             saved_login,
             nick: opts.nick.clone(),
@@ -72,6 +72,8 @@ impl Actor {
             generation: 0,
             connected_once: false,
             nick_taken_streak: 0,
+            current: 0,
+            last_server: None,
             client_secret: login::client_secret(),
         }
     }
@@ -101,47 +103,110 @@ impl Actor {
         }
     }
 
+    /// The server connected to, or tried next.
+    pub(super) fn server_addr(&self) -> &str {
+        &self.opts.servers[self.current].addr
+    }
+
+    /// Turns to the next server, round robin.
+    fn next_server(&mut self) {
+        self.current = (self.current + 1) % self.opts.servers.len();
+    }
+
+    /// The first login: each server in turn until one answers. A server that answers and
+    /// refuses (a nickname taken, a certificate not the one expected) ends it: another node of
+    /// the same cluster would answer the same.
+    async fn first_login(&mut self) -> Result<(Conn, String), ClientError> {
+        let mut failures = Vec::new();
+        loop {
+            let e = match self.login().await {
+                Ok(done) => return Ok(done),
+                Err(e) => e,
+            };
+            let moves_on =
+                matches!(e, ClientError::Connect { .. } | ClientError::Tls(_) | ClientError::Protocol(_));
+            if self.opts.servers.len() == 1 || !moves_on {
+                return Err(e);
+            }
+            let why = match &e {
+                ClientError::Connect { source, .. } => source.to_string(),
+                e => e.to_string(),
+            };
+            failures.push((self.server_addr().to_string(), why));
+            self.next_server();
+            if failures.len() == self.opts.servers.len() {
+                return Err(ClientError::NoServer(failures));
+            }
+            self.emit(Event::Warning(format!("{e}; trying {} instead", self.server_addr())));
+        }
+    }
+
     /// The task: log in, run the session, reconnect after a drop, until quit. `first` learns
     /// how the first login went.
+    ///
+    /// After a drop or a failed attempt the next server is tried: at once while some server of
+    /// the round is untried, after the backoff (with jitter) once a full round failed, and
+    /// after the first backoff step when a connection is lost (so that the clients of a node
+    /// that died do not all land on the next one in the same instant). With one server, this
+    /// is the plain exponential backoff.
     pub(super) async fn run(mut self, first: oneshot::Sender<Result<(), ClientError>>) {
-        let mut first = Some(first);
+        let mut connection = match self.first_login().await {
+            Ok(done) => Some(done),
+            Err(e) => {
+                let _ = first.send(Err(e));
+                return;
+            }
+        };
+        self.sync_shared(true);
+        let _ = first.send(Ok(()));
         let mut attempt = 0u32;
+        let mut untried_in_round = 0usize;
         let reason = loop {
-            let reason = match self.login().await {
-                Ok((conn, server)) => {
-                    attempt = 0;
-                    self.sync_shared(true);
-                    if let Some(f) = first.take() {
-                        let _ = f.send(Ok(()));
+            let reason = match connection.take() {
+                Some((conn, server)) => match self.session(conn, server).await {
+                    End::Quit => break "quit".to_string(),
+                    End::Lost(reason) => {
+                        // A new round of attempts, from the next server.
+                        untried_in_round = 0;
+                        reason
                     }
-                    match self.session(conn, server).await {
-                        End::Quit => break "quit".to_string(),
-                        End::Lost(reason) => reason,
+                },
+                None => match self.login().await {
+                    Ok(done) => {
+                        attempt = 0;
+                        self.sync_shared(true);
+                        connection = Some(done);
+                        continue;
                     }
-                }
-                Err(e) => {
-                    if let Some(f) = first.take() {
-                        let _ = f.send(Err(e));
-                        return;
-                    }
-                    if matches!(e, ClientError::CertificateRefused(_)) {
-                        // A certificate that changed under a running session: stop, say why.
-                        break e.to_string();
-                    }
-                    e.to_string()
-                }
+                    // A certificate that changed under a running session: stop, say why.
+                    Err(e @ ClientError::CertificateRefused(_)) => break e.to_string(),
+                    Err(e) => e.to_string(),
+                },
             };
             self.sync_shared(false);
             if !self.opts.reconnect {
                 break reason;
             }
-            attempt += 1;
-            let delay = backoff_delay(attempt, self.opts.backoff_min, self.opts.backoff_max, random_u64());
-            self.emit(Event::Status(Status::Reconnecting { attempt, delay, reason }));
+            self.next_server();
+            let delay = if untried_in_round > 0 {
+                untried_in_round -= 1;
+                Duration::ZERO
+            } else {
+                attempt += 1;
+                untried_in_round = self.opts.servers.len() - 1;
+                backoff_delay(attempt, self.opts.backoff_min, self.opts.backoff_max, random_u64())
+            };
+            let next = self.server_addr().to_string();
+            self.emit(Event::Status(Status::Reconnecting { next, attempt, delay, reason }));
             if !self.wait_offline(delay).await {
                 break "quit".to_string();
             }
         };
+        self.closed(reason).await
+    }
+
+    /// The session is over for `reason`: say so, then answer the handles until they are gone.
+    async fn closed(mut self, reason: String) {
         self.sync_shared(false);
         self.requests.fail_all(|| ClientError::Closed);
         self.requests.wake_idle_waiters();
@@ -203,11 +268,14 @@ impl Actor {
         let reconnected = self.connected_once;
         self.connected_once = true;
         self.sync_shared(true);
+        let addr = self.server_addr().to_string();
+        let moved_from = self.last_server.replace(addr.clone()).filter(|previous| *previous != addr);
         self.emit(Event::Status(Status::Connected {
-            addr: self.opts.addr.clone(),
+            addr,
             server,
             nick: self.nick.clone(),
             reconnected,
+            moved_from,
         }));
         let end = self.session_loop(&mut conn).await;
         // Requests of the dead connection will never be answered.

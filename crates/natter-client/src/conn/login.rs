@@ -41,9 +41,11 @@ pub fn backoff_delay(attempt: u32, min: Duration, max: Duration, random: u64) ->
 }
 
 impl Actor {
-    /// Connects and logs in; returns the connection and the server's name from `welcome`.
+    /// Connects to the current server ([`Actor::server_addr`]) and logs in; returns the
+    /// connection and the server's name from `welcome`.
     pub(super) async fn login(&mut self) -> Result<(Conn, String), ClientError> {
-        let addr = self.opts.addr.clone();
+        let endpoint = self.opts.servers[self.current].clone();
+        let addr = endpoint.addr;
         let connect = tokio::time::timeout(self.opts.connect_timeout, TcpStream::connect(&addr));
         let stream = match connect.await {
             Ok(Ok(s)) => s,
@@ -55,7 +57,7 @@ impl Actor {
                 });
             }
         };
-        let mut conn = match &self.opts.tls {
+        let mut conn = match &endpoint.tls {
             None => Conn::new(stream),
             Some(tls) => {
                 let handshake = tokio::time::timeout(self.opts.connect_timeout, tls.connect(stream));

@@ -8,6 +8,11 @@
 //! were not acknowledged yet, with their original client ids (`cid`) so the server never stores
 //! one twice. Every chat message reaches the [`Event`] stream exactly once.
 //!
+//! Given several servers (the nodes of one cluster, [`ConnectOptions::servers`]), it moves on
+//! to the next one when its connection is lost or an attempt fails, round robin, and backs off
+//! only after a full round failed: message ids are the cluster's, so the catch-up and the
+//! resends work the same on any node.
+//!
 //! This file is the public face ([`Client`] and what it takes and reports); the task behind it
 //! is split by job:
 //!
@@ -64,6 +69,11 @@ struct Actor {
     connected_once: bool,
     /// Logins in a row refused because the nickname is taken.
     nick_taken_streak: u32,
+    /// Index in [`ConnectOptions::servers`] of the server connected to, or tried next.
+    current: usize,
+    /// The server of the previous connection, to tell the user when a reconnect lands on
+    /// another one.
+    last_server: Option<String>,
     /// Given at every login: the server remembers our message ids (`cid`) under it, so that a
     /// resend after a reconnect is recognised as ours. `None` if the system had no randomness
     /// to make one (our ids then last one connection: a resend may be shown twice).
@@ -83,12 +93,35 @@ pub const LOBBY: &str = "#lobby";
 /// anything bigger is reported and skipped rather than buffered without bound.
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 
+/// The most servers one client is given: each is tried in turn when the others are down, so a
+/// longer list only lengthens a round of failed attempts (and is more likely a mistake).
+pub const MAX_SERVERS: usize = 16;
+
+/// One server the client may connect to: one node of a cluster, or the only server.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `host:port`.
+    pub addr: String,
+    /// TLS, and which certificates to trust, for this server (certificates are remembered per
+    /// `host:port`); `None` for plain TCP.
+    pub tls: Option<crate::tls::ClientTls>,
+}
+
+impl Endpoint {
+    /// A server reached over plain TCP.
+    pub fn plain(addr: impl Into<String>) -> Self {
+        Self { addr: addr.into(), tls: None }
+    }
+}
+
 /// How to reach the server and how to behave when the connection is lost. Tests shorten the
 /// delays; people keep the defaults.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// `host:port` of the server.
-    pub addr: String,
+    /// The servers, in the order they are tried: the first at start, the next one whenever a
+    /// connection is lost or an attempt fails, round robin. Several servers are the nodes of
+    /// one cluster (they share accounts, rooms and message ids). Never empty.
+    pub servers: Vec<Endpoint>,
     /// Nickname to log in with; `_` is appended while it is taken.
     pub nick: String,
     /// Rooms to join after login, besides the lobby the server joins by itself.
@@ -110,8 +143,6 @@ pub struct ConnectOptions {
     /// wants what happens from now on. Messages missed while reconnecting are delivered either
     /// way.
     pub join_history: bool,
-    /// TLS, and which certificates to trust; `None` for plain TCP.
-    pub tls: Option<crate::tls::ClientTls>,
     /// Where to keep the resume token of an account logged in to, so that reconnects and the
     /// next start log in to it again without the password; `None` (the default): nowhere,
     /// and a reconnect is not logged in to an account.
@@ -119,11 +150,11 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// Options with the defaults people want: reconnect with 0.5 s to 30 s backoff, ping every
-    /// 15 s.
+    /// Options with the defaults people want, for one server over plain TCP: reconnect with
+    /// 0.5 s to 30 s backoff, ping every 15 s.
     pub fn new(addr: impl Into<String>, nick: impl Into<String>) -> Self {
         Self {
-            addr: addr.into(),
+            servers: vec![Endpoint::plain(addr)],
             nick: nick.into(),
             rooms: Vec::new(),
             reconnect: true,
@@ -133,7 +164,6 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             nick_retries: 5,
             join_history: true,
-            tls: None,
             saved_logins: None,
         }
     }
@@ -161,6 +191,13 @@ pub enum ClientError {
         /// The server's explanation.
         message: String,
     },
+    /// None of several servers could be reached at start: each with its reason.
+    #[error(
+        "could not connect to any of the {} servers; check the addresses and that `natter serve` runs there:{}",
+        .0.len(),
+        .0.iter().map(|(addr, why)| format!("\n  {addr}: {why}")).collect::<String>()
+    )]
+    NoServer(Vec<(String, String)>),
     /// The TLS handshake failed or did not finish in time.
     #[error("{0}")]
     Tls(String),
@@ -212,9 +249,14 @@ pub enum Status {
         nick: String,
         /// True when this is a reconnect.
         reconnected: bool,
+        /// The server of the previous connection, when this one is to another server (the
+        /// client moved to another node of the cluster).
+        moved_from: Option<String>,
     },
     /// The connection is down; the next attempt starts after `delay`.
     Reconnecting {
+        /// The server the next attempt goes to.
+        next: String,
         /// Attempt number, from 1.
         attempt: u32,
         /// Wait before the attempt.

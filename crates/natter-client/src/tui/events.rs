@@ -108,7 +108,9 @@ impl App {
     pub fn on_event(&mut self, event: Event) {
         match event {
             Event::Status(s) => match &s {
-                Status::Connected { nick, reconnected, .. } => {
+                Status::Connected { addr, nick, reconnected, .. } => {
+                    // Another node of a cluster after a move: the status line says which.
+                    self.server = addr.clone();
                     self.nick = nick.clone();
                     self.conn = ConnState::Connected;
                     if *reconnected {

@@ -37,11 +37,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if fold(&settings.room) != fold(LOBBY) {
         opts.rooms.push(settings.room.clone());
     }
-    eprintln!("connecting to {} as {}…", settings.addr, settings.nick);
+    eprintln!("connecting to {} as {}…", settings.addrs_text(), settings.nick);
     let (client, mut events) = Client::connect(opts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let (_guard, mut terminal) = term::enter(settings.mouse)?;
-    let mut app = App::new(&settings.addr, &client.nick(), &settings.room);
+    // The status line names the server connected to: the first event says which.
+    let mut app = App::new(&settings.addrs[0], &client.nick(), &settings.room);
     if let Ok(size) = terminal.size() {
         app.size = (size.width, size.height);
     }

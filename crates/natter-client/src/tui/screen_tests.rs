@@ -66,6 +66,7 @@ fn welcome() -> Event {
         server: "natter 0.1".into(),
         nick: "ann".into(),
         reconnected: false,
+        moved_from: None,
     })
 }
 
@@ -160,22 +161,38 @@ fn a_private_conversation_has_no_member_list() {
 fn the_status_bar_follows_the_connection() {
     let mut app = lobby_app();
     app.on_event(Event::Status(Status::Reconnecting {
+        next: "h:2".into(),
         attempt: 1,
         delay: Duration::from_millis(500),
-        reason: "connection lost".into(),
+        reason: "lost".into(),
     }));
     pin_local_lines(&mut app, at(4));
     let rows = screen(&app);
     let t4 = hhmm(at(4));
-    assert_eq!(rows[8], format!("{:<42}│", format!("{t4} -- disconnected (connection lost); ")));
-    assert_eq!(rows[9], format!("{:<42}│", "         reconnecting in 0.5 s (attempt 1)"));
+    assert_eq!(rows[7], format!("{:<42}│", format!("{t4} -- disconnected (lost);")));
+    assert_eq!(rows[8], format!("{:<42}│", "         reconnecting to h:2 in 0.5 s"));
+    assert_eq!(rows[9], format!("{:<42}│", "         (attempt 1)"));
     assert_eq!(rows[10], " h:1 │ ann │ reconnecting (attempt 1) │ lag -");
+
+    // Another node of the cluster took over: the status line names it.
+    app.on_event(Event::Status(Status::Connected {
+        addr: "h:2".into(),
+        server: "natter 0.1".into(),
+        nick: "ann".into(),
+        reconnected: true,
+        moved_from: Some("h:1".into()),
+    }));
+    pin_local_lines(&mut app, at(5));
+    let rows = screen(&app);
+    assert_eq!(rows[8], format!("{:<42}│", format!("{} -- connected to h:2 as ann (moved", hhmm(at(5)))));
+    assert_eq!(rows[9], format!("{:<42}│", "         from h:1)"));
+    assert_eq!(rows[10], " h:2 │ ann │ connected │ lag -");
 
     app.on_event(Event::Status(Status::Closed { reason: "quit".into() }));
     pin_local_lines(&mut app, at(5));
     let rows = screen(&app);
     assert_eq!(rows[9], format!("{:<42}│", format!("{} -- session closed: quit", hhmm(at(5)))));
-    assert_eq!(rows[10], " h:1 │ ann │ closed │ lag -");
+    assert_eq!(rows[10], " h:2 │ ann │ closed │ lag -");
 }
 
 #[test]

@@ -164,7 +164,7 @@ pub enum ConnState {
 /// Everything the TUI shows, in one value: the view draws it, the tests inspect it.
 #[derive(Debug, Clone)]
 pub struct App {
-    /// Server address.
+    /// The address of the server connected to (or last connected to).
     pub server: String,
     /// Our nickname.
     pub nick: String,

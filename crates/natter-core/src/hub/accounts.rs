@@ -293,7 +293,8 @@ impl Hub {
     }
 
     /// Tells whoever shares a room with `id` that it logged in to `account` (or out).
-    fn tell_neighbours_account(&mut self, id: SessionId, account: Option<Name>) {
+    pub(super) fn tell_neighbours_account(&mut self, id: SessionId, account: Option<Name>) {
+        self.tell_nodes(id, crate::cluster::Act::Account { account: account.clone() });
         let s = &self.sessions[&id];
         let (nick, ident) = (s.nick.clone(), s.ident.clone());
         let (others, watchers) = self.presence_audience(id);

@@ -30,6 +30,10 @@ const KEEP_STAGED_AFTER: usize = 4;
 /// ends right there (a member receiving a room's every message holds one range per batch).
 #[inline]
 pub(super) fn stage(dirty: &mut Vec<SessionId>, id: SessionId, s: &mut Session, entry: u32) {
+    if s.mirror {
+        // Another node's session: its own node delivers to it.
+        return;
+    }
     match s.staged.last_mut() {
         Some(last) if last.end == entry => last.end += 1,
         Some(_) => s.staged.push(entry..entry + 1),

@@ -60,7 +60,10 @@ impl Hub {
             Command::Certificates { change, req } => self.certificates(id, change, req),
             Command::AdoptAccount { account, req } => self.adopt_account(id, account, req),
             Command::SetRealname { realname, req } => self.set_realname(id, &realname, req),
-            Command::MarkBot { on } => self.sessions.get_mut(&id).expect("caller checked").bot = on,
+            Command::MarkBot { on } => {
+                self.sessions.get_mut(&id).expect("caller checked").bot = on;
+                self.tell_nodes(id, crate::cluster::Act::Bot { on });
+            }
             Command::Kill { nick, reason, req } => self.kill(id, &nick, &reason, req),
             Command::HearAnnouncements { on } => {
                 self.sessions.get_mut(&id).expect("checked above").hears_announcements = on;

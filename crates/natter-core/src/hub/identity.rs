@@ -3,6 +3,7 @@
 
 use super::state::Session;
 use super::{Hub, RegisterError, Registered, SessionId};
+use crate::cluster::Act;
 use crate::command::Registration;
 use crate::event::{Delivery, Event, PastUser};
 use crate::limits::{MAX_AWAY_BYTES, MAX_REALNAME_BYTES, WHOWAS_KEEP};
@@ -54,44 +55,18 @@ impl Hub {
             self.refuse_lookalike_of_account(None, &reg.nick).map_err(RegisterError)?;
         }
         let nick: Name = reg.nick.as_str().into();
-        let session = Session {
-            nick: nick.clone(),
-            folded: key.clone(),
-            ident: reg.ident.as_str().into(),
-            real_host: reg.real_host.as_deref().map(Name::from),
+        let id = self.add_session(NewSession {
+            nick: &reg.nick,
+            ident: &reg.ident,
+            real_host: reg.real_host.as_deref(),
+            realname: &reg.realname,
             kind: reg.kind,
             outbox: reg.outbox,
-            rooms: Vec::new(),
-            ignore_all: false,
-            ignoring: Default::default(),
-            staged: Vec::new(),
-            realname: if reg.realname.is_empty() {
-                self.no_name.clone()
-            } else {
-                reg.realname.as_str().into()
-            },
-            away: None,
-            server_op: reg.kind == SessionKind::Console,
-            signon_ts: now_ms(),
-            active_ts: now_ms(),
-            invited: Default::default(),
-            hidden: false,
-            bot: false,
-            hears_announcements: false,
-            asked_operators: false,
-            held: None,
-        };
-        self.stats.users += 1;
-        self.metrics.session_changed(session.kind, true);
-        self.stats.operators += usize::from(session.server_op);
-        self.stats.peak = self.stats.peak.max(self.stats.users);
-        let id = self.sessions.insert(Box::new(session));
-        self.everyone.insert(&key, id);
+            mirror: false,
+        });
         if let Some(secret) = &reg.client_secret {
             self.clients.insert(id, client_digest(secret));
         }
-        self.nicks.insert(key, id);
-        self.skeletons.insert(look, id);
         match &reg.real_host {
             Some(real) => {
                 tracing::info!(nick = %nick, kind = ?reg.kind, ident = %reg.ident, address = %real, "logged in")
@@ -102,6 +77,7 @@ impl Hub {
             tracing::info!(nick = %nick, account = %account, "logged in to an account at registration");
             self.logged_in.insert(id, account);
         }
+        self.tell_session_up(id);
         let resume_req = reg.resume.is_some().then(|| reg.req.clone());
         self.reply(id, Event::Welcome { req: reg.req, nick: nick.clone() });
         self.watched_online(id);
@@ -126,6 +102,49 @@ impl Hub {
             self.protect_nick(id);
         }
         Ok(Registered { session: id, nick: reg.nick })
+    }
+
+    /// Puts a new session in the tables (nick, look-alike keys, counts): a session that
+    /// logged in here, or the mirror of another node's.
+    pub(super) fn add_session(&mut self, new: NewSession<'_>) -> SessionId {
+        let key: Name = fold(new.nick).into();
+        let look = skeleton_key(new.nick);
+        let session = Session {
+            nick: new.nick.into(),
+            folded: key.clone(),
+            ident: new.ident.into(),
+            real_host: new.real_host.map(Name::from),
+            kind: new.kind,
+            outbox: new.outbox,
+            rooms: Vec::new(),
+            ignore_all: false,
+            ignoring: Default::default(),
+            staged: Vec::new(),
+            realname: if new.realname.is_empty() { self.no_name.clone() } else { new.realname.into() },
+            away: None,
+            server_op: new.kind == SessionKind::Console,
+            signon_ts: now_ms(),
+            active_ts: now_ms(),
+            invited: Default::default(),
+            hidden: false,
+            bot: false,
+            hears_announcements: false,
+            asked_operators: false,
+            mirror: new.mirror,
+            held: None,
+        };
+        self.stats.users += 1;
+        if !new.mirror {
+            self.metrics.session_changed(session.kind, true);
+        }
+        self.stats.operators += usize::from(session.server_op);
+        self.stats.peak = self.stats.peak.max(self.stats.users);
+        let id = self.sessions.insert(Box::new(session));
+        self.everyone.insert(&key, id);
+        self.nicks.insert(key, id);
+        self.skeletons.insert(look, id);
+        self.claim_nick(id);
+        id
     }
 
     pub(super) fn change_nick(&mut self, id: SessionId, nick: &str, req: Req) {
@@ -169,6 +188,10 @@ impl Hub {
                 r.roster.rename(&old_key, &key, id);
             }
         }
+        if old_key != key {
+            self.release_nick(id, &old_key, self.sessions[&id].mirror);
+            self.claim_nick(id);
+        }
         self.nicks.insert(key, id);
         self.skeletons.remove(&skeleton_key(&old));
         self.skeletons.insert(look, id);
@@ -181,6 +204,8 @@ impl Hub {
             self.watched_online(id);
         }
         self.broadcast(recipients, Event::Nick { old, new: nick.into(), ident, ts: now_ms() });
+        self.tell_nodes(id, Act::Nick { nick: nick.into() });
+        self.make_waiting_mirrors();
         self.protect_nick(id);
     }
 
@@ -190,6 +215,7 @@ impl Hub {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(|t| clip_bytes(t, MAX_AWAY_BYTES).into());
+        self.tell_nodes(id, Act::Away { text: text.as_deref().map(Into::into) });
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.away = text.clone();
         let (nick, ident) = (session.nick.clone(), session.ident.clone());
@@ -213,6 +239,7 @@ impl Hub {
         if realname.is_empty() || realname.len() > MAX_REALNAME_BYTES {
             return self.refuse(id, req, Refusal::InvalidRealname { max: MAX_REALNAME_BYTES });
         }
+        self.tell_nodes(id, Act::Realname { realname: realname.into() });
         let session = self.sessions.get_mut(&id).expect("caller checked");
         session.realname = realname.into();
         let (nick, ident, realname) = (session.nick.clone(), session.ident.clone(), session.realname.clone());
@@ -266,7 +293,13 @@ impl Hub {
                 .collect();
             recipients.extend(operators);
         }
+        if !self.sessions.contains_key(&id) {
+            return;
+        }
+        self.tell_session_down(id, reason);
+        self.forget_mirror(id);
         let Some(mut session) = self.sessions.remove(&id) else { return };
+        self.release_nick(id, &session.folded, session.mirror);
         self.clients.remove(&id);
         self.logged_in.remove(&id);
         self.session_tokens.remove(&id);
@@ -275,7 +308,9 @@ impl Hub {
         // Never the reason's words: a quit message is something a user wrote.
         tracing::info!(nick = %session.nick, kind = ?session.kind, "logged out");
         self.stats.users -= 1;
-        self.metrics.session_changed(session.kind, false);
+        if !session.mirror {
+            self.metrics.session_changed(session.kind, false);
+        }
         self.stats.hidden -= usize::from(session.hidden);
         self.stats.operators -= usize::from(session.server_op);
         self.nicks.remove(&session.folded);
@@ -308,6 +343,7 @@ impl Hub {
             ts: now_ms(),
         };
         self.broadcast(recipients.into_iter().filter(|&m| m != id), event);
+        self.make_waiting_mirrors();
     }
 
     /// The nick of someone else online whose nick looks like one with skeleton key `look`.
@@ -333,6 +369,10 @@ impl Hub {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         tracing::info!(nick = %self.sessions[&victim].nick, by = %self.sessions[&id].nick, "killed");
+        if self.sessions[&victim].mirror {
+            // Its own node ends it, and tells everyone.
+            return self.kill_on_node(victim, reason);
+        }
         self.metrics.disconnected(crate::metrics::Disconnect::Killed);
         self.remove_session(victim, reason, false);
     }
@@ -342,4 +382,16 @@ impl Hub {
 /// skeleton (8 bytes a session rather than a string; a collision would only refuse a nick).
 pub(super) fn skeleton_key(nick: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(skeleton(nick))
+}
+
+/// What [`Hub::add_session`] needs to make a session.
+pub(super) struct NewSession<'a> {
+    pub nick: &'a str,
+    pub ident: &'a str,
+    pub real_host: Option<&'a str>,
+    pub realname: &'a str,
+    pub kind: SessionKind,
+    pub outbox: crate::outbox::Outbox,
+    /// Another node's session.
+    pub mirror: bool,
 }

@@ -92,7 +92,7 @@ impl Hub {
             self.cids.insert(scope, super::cids::CidTarget::new(false, &fold(nick)), cid, Some(mid), ts);
         }
         self.persister.write(Write::Private(StoredPrivate {
-            mid,
+            mid: self.stored_private_mid(mid),
             ts,
             from_key: self.party_key(id),
             nick: message.from.to_string(),
@@ -114,6 +114,7 @@ impl Hub {
             cid,
             away: None,
             offline: true,
+            numbering: None,
         }));
     }
 
@@ -121,7 +122,9 @@ impl Hub {
     /// after the login's answer.
     pub(super) fn deliver_mail(&mut self, id: SessionId, account: &str) {
         let key = account_key(&fold(account));
-        if !self.mailboxes.contains_key(&key) || self.mail_reading.contains(&key) {
+        // In a cluster, other nodes may have put mail there: the store is asked each time.
+        let may_have_mail = self.cluster.is_some() || self.mailboxes.contains_key(&key);
+        if !may_have_mail || self.mail_reading.contains(&key) {
             return;
         }
         self.mail_reading.insert(key.clone());

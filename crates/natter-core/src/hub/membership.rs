@@ -3,6 +3,7 @@
 
 use super::state::Room;
 use super::{Hub, SessionId};
+use crate::cluster::Act;
 use crate::event::BanInfo;
 use crate::event::Event;
 use crate::limits::MAX_TOPIC_BYTES;
@@ -44,7 +45,11 @@ impl Hub {
         if !self.rooms.contains_key(&key) {
             let mut room = Room::new(name.into(), key.clone(), now_ms());
             room.ephemeral = self.config.ephemeral_rooms.iter().any(|r| fold(r) == key);
+            // In a cluster the room may have a history made on other nodes: the first join
+            // reads it from the store.
+            room.cold = self.cluster.is_some();
             self.rooms.insert(key.clone(), room);
+            self.begin_room(&key);
             self.save_room(&key);
         }
         self.rooms.get_mut(&key).expect("inserted above")
@@ -52,6 +57,10 @@ impl Hub {
 
     /// Queues the room's settings for storage.
     pub(super) fn save_room(&mut self, key: &str) {
+        if self.applying_remote() {
+            // Another node's act: that node stored it.
+            return;
+        }
         let Some(room) = self.rooms.get(key) else { return };
         self.persister.write(Write::Room(RoomRecord {
             folded: room.folded.clone(),
@@ -82,7 +91,9 @@ impl Hub {
         let lobby_key = fold(&self.config.lobby);
         let history_len = self.config.history;
         let is_console = self.sessions[&id].kind == SessionKind::Console;
-        if let Some(refusal) = self.join_refusal(id, room, given_key.as_deref(), is_console) {
+        // Another node's session joins as its node already allowed.
+        let trusted = is_console || self.sessions[&id].mirror;
+        if let Some(refusal) = self.join_refusal(id, room, given_key.as_deref(), trusted) {
             return self.refuse(id, req, refusal);
         }
         let full = self.full_mask(id);
@@ -121,6 +132,9 @@ impl Hub {
             Vec::new()
         };
         let name = room.name.clone();
+        if newly_joined {
+            self.tell_nodes(id, Act::Join { room: name.clone() });
+        }
         let session = self.sessions.get_mut(&id).expect("caller checked");
         if newly_joined {
             // Exactly as long as needed: most sessions are in a room or two, and a doubling
@@ -200,6 +214,10 @@ impl Hub {
         let recipients =
             if members.len() <= self.config.presence_limit { members.to_vec() } else { vec![id] };
         self.leave_room(id, &key);
+        if let Event::Part { room, reason, .. } = &event {
+            let reason = reason.as_deref().map(Into::into);
+            self.tell_nodes(id, Act::Part { room: room.clone(), reason });
+        }
         self.broadcast(recipients, event);
     }
 
@@ -231,6 +249,11 @@ impl Hub {
             && key != fold(&self.config.lobby);
         if unused {
             self.rooms.remove(key);
+            if let Some(cluster) = &mut self.cluster {
+                // Its members may be on other nodes: the store keeps it.
+                cluster.forget_room(key);
+                return;
+            }
             self.persister.write(Write::ForgetRoom(key.to_string()));
             self.pending.push_back(None);
         }
@@ -268,7 +291,9 @@ impl Hub {
             changed: true,
         };
         let recipients = r.members().to_vec();
+        let (room_name, topic) = (r.name.clone(), r.topic.to_string().into());
         self.save_room(&key);
+        self.tell_nodes(id, Act::Topic { room: room_name, topic });
         self.broadcast(recipients, event);
         if req.is_some() {
             // Programs that asked with an id get an answer carrying it.

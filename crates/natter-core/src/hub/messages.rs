@@ -138,6 +138,9 @@ impl Hub {
                     self.private_mid += 1;
                     self.private_mid
                 });
+                // In a cluster the store numbers private messages when it stores them: a live
+                // one goes by its unique id.
+                let live_mid = if self.cluster.is_some() { None } else { mid };
                 let message = Arc::new(ChatMessage {
                     room: None,
                     from,
@@ -149,8 +152,8 @@ impl Hub {
                     bot,
                     notice,
                     meta,
-                    mid,
-                    uid: if kept { 0 } else { next_uid() },
+                    mid: live_mid,
+                    uid: if live_mid.is_some() { 0 } else { next_uid() },
                     ts,
                 });
                 if let (Some(cid), Some(folded)) = (&cid, &folded) {
@@ -166,13 +169,17 @@ impl Hub {
                     .then(|| recipient.nick.clone());
                 if !blocked {
                     self.tally.delivered += 1;
-                    self.reply(to_id, Event::Message(message.clone()));
+                    if self.sessions[&to_id].mirror {
+                        self.send_to_node(to_id, &sender_key, &message);
+                    } else {
+                        self.reply(to_id, Event::Message(message.clone()));
+                    }
                 }
                 let cid: Option<Box<str>> = cid.map(Into::into);
                 if let Some(mid) = mid {
                     // Acknowledged once stored, like a room message.
                     self.persister.write(Write::Private(StoredPrivate {
-                        mid,
+                        mid: self.stored_private_mid(mid),
                         ts,
                         from_key: self.party_key(id),
                         nick: message.from.to_string(),
@@ -183,7 +190,15 @@ impl Hub {
                         notice,
                         undelivered: false,
                     }));
-                    let pending = PendingMessage { sender: id, message, req, cid, away, offline: false };
+                    let pending = PendingMessage {
+                        sender: id,
+                        message,
+                        req,
+                        cid,
+                        away,
+                        offline: false,
+                        numbering: None,
+                    };
                     self.pending.push_back(Some(pending));
                 } else {
                     self.reply(id, Event::Ack { req, cid, message, duplicate: false, away, offline: false });
@@ -204,6 +219,11 @@ impl Hub {
             }
             Target::Room(room) => {
                 let Some(key) = self.sendable_room(id, &room, &req) else { return };
+                if self.cluster.is_some() && !meta_only {
+                    let said = Said { text, action, notice, meta: meta.map(|m| m.to_string()) };
+                    let sent = Sent { from, ident, account, bot, cid, scope, ts };
+                    return self.say_in_cluster(id, key, sender_key, said, sent, req);
+                }
                 let room = self.rooms.get_mut(&key).expect("checked");
                 let stored = !room.ephemeral && !meta_only;
                 let mid = stored.then(|| {
@@ -231,6 +251,10 @@ impl Hub {
                 // Deliver now, acknowledge once stored: room order stays the hub's order, and
                 // the sender's ack still means "durable".
                 self.fan_out(id, &sender_key, &key, message.clone());
+                if meta_only {
+                    // Typing notices and the like: relayed at once on every node, unordered.
+                    self.relay_to_nodes(&key, &sender_key, &message);
+                }
                 let pending = PendingMessage {
                     sender: id,
                     message,
@@ -238,6 +262,7 @@ impl Hub {
                     cid: cid.map(Into::into),
                     away: None,
                     offline: false,
+                    numbering: None,
                 };
                 if stored {
                     let m = &pending.message;
@@ -262,7 +287,13 @@ impl Hub {
 
     /// Delivers a room message to the members, except its sender and those ignoring it, and
     /// keeps it for replay on join.
-    fn fan_out(&mut self, sender: SessionId, sender_key: &str, key: &str, message: Arc<ChatMessage>) {
+    pub(super) fn fan_out(
+        &mut self,
+        sender: SessionId,
+        sender_key: &str,
+        key: &str,
+        message: Arc<ChatMessage>,
+    ) {
         let keep = self.config.history;
         let entry = self.log_entry(deliver(Event::Message(message.clone())));
         let Some(room) = self.rooms.get_mut(key) else { return };
@@ -284,18 +315,25 @@ impl Hub {
         self.tally.delivered += delivered;
     }
 
-    fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
-        let PendingMessage { sender, message, req, cid, away, offline } = pending;
+    pub(super) fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
+        let PendingMessage { sender, message, req, cid, away, offline, numbering: _ } = pending;
         self.reply(sender, Event::Ack { req, cid, message, duplicate, away, offline });
     }
 
     pub(super) fn on_committed(&mut self, committed: Committed) {
         let Committed { count, result } = committed;
-        for _ in 0..count {
+        for i in 0..count {
             let Some(entry) = self.pending.pop_front() else { break };
             let Some(pending) = entry else { continue };
             match &result {
-                Ok(()) => self.ack(pending, false),
+                Ok(ids) if pending.numbering.is_some() => match ids.get(i).copied().flatten() {
+                    Some(mid) => self.numbered(pending, mid),
+                    None => {
+                        let problem = "the store gave the message no id".into();
+                        self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })
+                    }
+                },
+                Ok(_) => self.ack(pending, false),
                 Err(e) => {
                     let problem = e.to_string().into();
                     self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })

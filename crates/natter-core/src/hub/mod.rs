@@ -8,20 +8,25 @@
 mod accounts;
 mod authenticate;
 mod cids;
+mod claims;
+mod cluster;
 mod delivery;
 mod dispatch;
 mod history;
 mod identity;
 mod ignore;
+mod liveness;
 mod mailbox;
 mod membership;
 mod messages;
+mod mirrors;
 mod moderation;
 mod monitor;
 mod passwords;
 mod protection;
 mod queries;
 mod roster;
+mod routing;
 mod sessions;
 mod standing;
 mod state;
@@ -171,6 +176,10 @@ enum HubMsg {
     Command(SessionId, Command),
     /// Asks the commit thread for a write to the store (`HubHandle::try_probe_store`).
     ProbeStore(oneshot::Sender<Result<(), String>>),
+    /// An event from another node of the cluster (boxed: see `Register`).
+    Node(Box<crate::cluster::NodeEvent>),
+    /// The bus to the other nodes is back after an outage.
+    BusBack,
     Shutdown(String, oneshot::Sender<()>),
 }
 
@@ -267,6 +276,22 @@ impl HubHandle {
         Ok(())
     }
 
+    /// Hands the hub an event from another node of the cluster; waits while its queue is
+    /// full, so a bus that brings more than the hub can take slows down rather than piles up.
+    pub async fn node_event(&self, event: crate::cluster::NodeEvent) -> Result<(), HubGone> {
+        let permit = self.tx.reserve().await.map_err(|_| HubGone)?;
+        permit.send(HubMsg::Node(Box::new(event)));
+        Ok(())
+    }
+
+    /// Tells the hub that the bus to the other nodes is back after an outage: it says hello
+    /// again and reads from the store what its rooms missed meanwhile.
+    pub async fn bus_back(&self) -> Result<(), HubGone> {
+        let permit = self.tx.reserve().await.map_err(|_| HubGone)?;
+        permit.send(HubMsg::BusBack);
+        Ok(())
+    }
+
     /// True once the hub has stopped (the server is shutting down): sessions it does not know
     /// yet, still logging in, look here to end too.
     pub fn is_stopped(&self) -> bool {
@@ -298,6 +323,9 @@ pub(crate) struct PendingMessage {
     pub away: Option<Name>,
     /// For a private message: it waits in an offline account's mailbox.
     pub offline: bool,
+    /// For a room message in a cluster: it has no id until the store gives it one, and is
+    /// delivered then (boxed: single servers never have one).
+    pub numbering: Option<Box<cluster::Numbering>>,
 }
 
 pub(crate) struct Hub {
@@ -402,11 +430,53 @@ pub(crate) struct Hub {
     /// The empty name, allocated once: most sessions give no real name, and each would
     /// otherwise hold an allocation of its own for it.
     no_name: Name,
+    /// Its place in a cluster; `None` for a single server.
+    cluster: Option<Box<cluster::Cluster>>,
 }
 
 /// Loads the store and starts the hub on the current tokio runtime.
 pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, StoreError> {
+    start_hub(config, store, None).map(|(hub, _)| hub)
+}
+
+/// Starts the hub as one node of a cluster, on a store the nodes share (one that numbers
+/// messages: [`Store::commit_numbered`]). What the other nodes must hear comes out of the
+/// returned receiver, for the server to put on the bus; what they say goes in through
+/// [`HubHandle::node_event`].
+pub fn start_clustered(
+    config: HubConfig,
+    store: Arc<dyn Store>,
+    options: crate::cluster::ClusterOptions,
+) -> Result<(HubHandle, mpsc::UnboundedReceiver<crate::cluster::NodeEvent>), StoreError> {
+    let (hub, out) = start_hub(config, store, Some(options))?;
+    Ok((hub, out.expect("a cluster has an outlet")))
+}
+
+type Outlet = Option<mpsc::UnboundedReceiver<crate::cluster::NodeEvent>>;
+
+fn start_hub(
+    config: HubConfig,
+    store: Arc<dyn Store>,
+    options: Option<crate::cluster::ClusterOptions>,
+) -> Result<(HubHandle, Outlet), StoreError> {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (refills, refills_rx) = mpsc::unbounded_channel();
+    let (cluster, outlet) = match options {
+        Some(options) => {
+            // The sessions this node had before it (re)started are gone.
+            store.forget_node(&options.node)?;
+            store.heartbeat(&options.node, crate::time::now_ms())?;
+            let (out, outlet) = mpsc::unbounded_channel();
+            let replies = refills.clone();
+            let tell: claims::Tell = Box::new(move |news| {
+                let _ = replies.send(cluster::Reply::Claims(news));
+            });
+            let claims = claims::Claims::start(store.clone(), options.node.clone(), tell)
+                .map_err(|e| StoreError::Io(format!("claims thread: {e}")))?;
+            (Some(Box::new(cluster::Cluster::new(options, out, refills, claims))), Some(outlet))
+        }
+        None => (None, None),
+    };
     let (pages, pages_rx) = mpsc::unbounded_channel();
     let (checked, checked_rx) = mpsc::unbounded_channel();
     let (refreshed, refreshed_rx) = mpsc::unbounded_channel();
@@ -467,6 +537,7 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         mailboxes: FxHashMap::default(),
         mail_reading: Default::default(),
         scram_key: random_key()?,
+        cluster,
     };
     hub.private_mid = hub.store.last_private_mid()?;
     for size in hub.store.mailboxes()? {
@@ -500,19 +571,25 @@ pub fn start(config: HubConfig, store: Arc<dyn Store>) -> Result<HubHandle, Stor
         r.modes = rules.modes;
         r.bans = rules.bans.into_iter().map(|b| state::Ban::new(&b.mask, b.by, b.ts)).collect();
         r.last_mid = room.last_mid;
+        if let Some(cluster) = &mut hub.cluster {
+            cluster.start_room(&room.record.folded, room.last_mid);
+        }
         hub.rooms.insert(room.record.folded, r);
     })?;
-    hub.persister = Persister::start(hub.store.clone(), done_tx, hub.config.retention, metrics.clone())
-        .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
+    let numbered = hub.cluster.is_some();
+    hub.persister =
+        Persister::start(hub.store.clone(), done_tx, hub.config.retention, metrics.clone(), numbered)
+            .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
     for name in hub.config.ephemeral_rooms.clone() {
         hub.ensure_room(&name).ephemeral = true;
     }
     let lobby = hub.config.lobby.clone();
     hub.ensure_room(&lobby);
     let (tx, rx) = mpsc::channel(hub.config.queue);
+    hub.say_hello();
     hub.metrics.publish(&hub.tally, hub.rooms.len());
-    tokio::spawn(hub.run(rx, done_rx, pages_rx, checked_rx, refreshed_rx));
-    Ok(HubHandle { tx, shared: Arc::new(Shared { lobby: lobby.into(), metrics }) })
+    tokio::spawn(hub.run(rx, done_rx, pages_rx, checked_rx, refreshed_rx, refills_rx));
+    Ok((HubHandle { tx, shared: Arc::new(Shared { lobby: lobby.into(), metrics }) }, outlet))
 }
 
 /// Turns a stored private message into a chat message.
@@ -576,7 +653,17 @@ impl Hub {
         mut pages: mpsc::UnboundedReceiver<HistoryPage>,
         mut checked: mpsc::UnboundedReceiver<verifier::Checked>,
         mut refreshed: mpsc::UnboundedReceiver<accounts::TableRead>,
+        mut refills: mpsc::UnboundedReceiver<cluster::Reply>,
     ) {
+        // Gaps in a cluster's room order are looked at this often.
+        let gap_check =
+            self.cluster.as_ref().map_or(std::time::Duration::from_secs(3600), |c| c.gap_wait() / 2);
+        let mut gaps = tokio::time::interval(gap_check.max(std::time::Duration::from_millis(1)));
+        gaps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let beat =
+            self.cluster.as_ref().map_or(std::time::Duration::from_secs(3600), |c| c.options().heartbeat);
+        let mut heartbeat = tokio::time::interval(beat.max(std::time::Duration::from_millis(1)));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut refresh = tokio::time::interval(self.config.account_refresh);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         refresh.reset();
@@ -610,6 +697,15 @@ impl Hub {
                     self.on_account_table(table);
                     self.flush();
                 }
+                Some(reply) = refills.recv() => {
+                    self.on_cluster_reply(reply);
+                    self.flush();
+                }
+                _ = heartbeat.tick(), if self.cluster.is_some() => self.heartbeat(),
+                _ = gaps.tick(), if self.cluster.as_ref().is_some_and(|c| c.has_gaps()) => {
+                    self.check_gaps();
+                    self.flush();
+                }
                 _ = refresh.tick() => self.refresh_accounts(),
                 () = &mut protection, if next.is_some() => {
                     self.on_protection_deadlines();
@@ -627,6 +723,8 @@ impl Hub {
                             }
                             HubMsg::Command(session, cmd) => self.handle(session, cmd),
                             HubMsg::ProbeStore(answer) => self.persister.probe(answer),
+                            HubMsg::Node(event) => self.on_node_event(*event),
+                            HubMsg::BusBack => self.resync(),
                             HubMsg::Authenticate(asked, answer) => {
                                 let (credential, from) = *asked;
                                 self.authenticate(credential, from, answer)
@@ -647,6 +745,7 @@ impl Hub {
     }
 
     async fn shutdown(&mut self, reason: &str, done: &mut mpsc::UnboundedReceiver<Committed>) {
+        self.leave_cluster(reason).await;
         // Let queued messages reach storage (and their senders' acks go out) before goodbye.
         let mut persister = std::mem::replace(&mut self.persister, Persister::stopped());
         let finished = tokio::task::spawn_blocking(move || {

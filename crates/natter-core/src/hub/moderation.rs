@@ -7,6 +7,7 @@
 
 use super::state::Ban;
 use super::{Hub, SessionId};
+use crate::cluster::Act;
 use crate::event::{BanInfo, Event};
 use crate::limits::{MAX_BANS, MAX_INVITES, MAX_KEY_CHARS, MAX_KICK_BYTES};
 use crate::refusal::{Refusal, RoomAction, Silenced};
@@ -25,7 +26,8 @@ impl Hub {
 
     /// Operator of the room, or a server operator (the console, an `Oper`).
     pub(super) fn is_operator(&self, id: SessionId, key: &str) -> bool {
-        self.sessions.get(&id).is_some_and(|s| s.server_op)
+        // Another node's session acts as its node already allowed.
+        self.sessions.get(&id).is_some_and(|s| s.server_op || s.mirror)
             || self.rooms.get(key).is_some_and(|r| r.operators.contains(&id))
     }
 
@@ -138,6 +140,8 @@ impl Hub {
             return;
         }
         self.save_room(&key);
+        let act = Act::Mode { room: self.rooms[&key].name.clone(), changes: applied.clone() };
+        self.tell_nodes(id, act);
         let r = &self.rooms[&key];
         let event = Event::RoomChanged {
             room: r.name.clone(),
@@ -306,6 +310,14 @@ impl Hub {
         };
         tracing::info!(room = %self.rooms[&key].name, nick = %self.sessions[&target].nick, by = %self.sessions[&id].nick, "kicked");
         let recipients = self.rooms[&key].members().to_vec();
+        if let Event::Kick { room, nick, reason, .. } = &event {
+            let act = Act::Kick {
+                room: room.clone(),
+                nick: nick.clone(),
+                reason: reason.as_deref().map(Into::into),
+            };
+            self.tell_nodes(id, act);
+        }
         self.broadcast(recipients, event);
         self.leave_room(target, &key);
     }
@@ -339,6 +351,7 @@ impl Hub {
             to: to.clone(),
         };
         self.reply(target, event);
+        self.tell_nodes(id, Act::Invite { room: name.clone(), nick: to.clone() });
         self.reply(id, Event::Invite { req, room: name, from, ident, to });
     }
 }

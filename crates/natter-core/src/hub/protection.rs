@@ -73,6 +73,10 @@ impl Hub {
             return;
         }
         let Some(session) = self.sessions.get(&id) else { return };
+        if session.mirror {
+            // Its own node protects its nickname.
+            return;
+        }
         if !self.accounts.contains_key(&*session.folded) || self.logged_in_as(Some(id), &session.folded) {
             self.unprotect(id);
             return;
@@ -136,7 +140,7 @@ impl Hub {
 
     /// A guest name nobody uses: `Guest` and five digits, walking the 90,000 of them in steps
     /// of a prime (which visits each once) from where the last walk stopped.
-    fn free_guest_name(&mut self, id: SessionId) -> String {
+    pub(super) fn free_guest_name(&mut self, id: SessionId) -> String {
         for _ in 0..90_000 {
             self.next_guest = (self.next_guest + 7_919) % 90_000;
             let name = format!("Guest{}", 10_000 + self.next_guest);

@@ -136,6 +136,7 @@ mod tests {
             bot: false,
             hears_announcements: false,
             asked_operators: false,
+            mirror: false,
             held: None,
         })
     }

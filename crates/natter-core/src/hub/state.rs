@@ -48,6 +48,8 @@ pub(crate) struct Session {
     pub hears_announcements: bool,
     /// Asked the server operators something (`AskOperators`): they are told when it leaves.
     pub asked_operators: bool,
+    /// The mirror of another node's session (`mirrors.rs`): nothing is delivered to it here.
+    pub mirror: bool,
     /// While a history page is being read for this session, everything else it is sent
     /// waits here behind it (boxed: most sessions never have one).
     pub held: Option<Box<Held>>,

@@ -11,9 +11,22 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'none'; object-src 'none'";
 
-/// Adds the security headers to an answer.
-pub(crate) fn secure(headers: &mut HeaderMap) {
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+/// The Content-Security-Policy of a server whose page may move to other nodes: theirs
+/// WebSocket URLs are added to `connect-src` (they were checked to hold nothing a policy
+/// would read as syntax: `config::web_peers`).
+pub(crate) fn content_security_policy(peers: &[String]) -> String {
+    if peers.is_empty() {
+        return CONTENT_SECURITY_POLICY.to_string();
+    }
+    CONTENT_SECURITY_POLICY
+        .replace("connect-src 'self';", &format!("connect-src 'self' {};", peers.join(" ")))
+}
+
+/// Adds the security headers to an answer; `csp` is the policy when it is not the default
+/// ([`content_security_policy`]).
+pub(crate) fn secure(headers: &mut HeaderMap, csp: Option<&HeaderValue>) {
+    let csp = csp.cloned().unwrap_or(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     // For browsers older than frame-ancestors.
@@ -24,4 +37,18 @@ pub(crate) fn secure(headers: &mut HeaderMap) {
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_are_allowed_to_the_page_for_websockets_only() {
+        assert_eq!(content_security_policy(&[]), CONTENT_SECURITY_POLICY);
+        let csp = content_security_policy(&["wss://b.example/ws".into(), "ws://10.0.0.3:7878/ws".into()]);
+        assert!(csp.contains("; connect-src 'self' wss://b.example/ws ws://10.0.0.3:7878/ws; "), "{csp}");
+        assert_eq!(csp.replace(" wss://b.example/ws ws://10.0.0.3:7878/ws", ""), CONTENT_SECURITY_POLICY);
+        assert!(HeaderValue::from_str(&csp).is_ok());
+    }
 }

@@ -6,6 +6,8 @@
 
 mod assets;
 mod headers;
+mod page_config;
+pub(crate) use page_config::PageConfig;
 mod ops;
 pub(crate) mod origin;
 mod replies;
@@ -53,6 +55,9 @@ pub(crate) struct Web {
     pub ops: Option<Arc<crate::metrics::Ops>>,
     /// Origins besides the page's own whose pages may open WebSocket connections.
     pub origins: Vec<String>,
+    /// What the page is told of the other nodes it may move to (`web_peers`), and the
+    /// Content-Security-Policy that lets it.
+    pub page_config: PageConfig,
 }
 
 /// An answer.

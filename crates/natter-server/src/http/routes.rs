@@ -17,13 +17,17 @@ pub(super) async fn respond<B>(mut request: Request<B>, context: &Context) -> Re
         "/ws" if web.page => websocket(&mut request, context),
         "/" if web.page && upgrade::is_websocket(&request) => websocket(&mut request, context),
         "/" | "/index.html" if web.page => file(&request, "index.html"),
+        "/config.json" if web.page => match *request.method() {
+            Method::GET | Method::HEAD => web.page_config.response(),
+            _ => not_allowed("GET, HEAD"),
+        },
         _ if web.page && path.starts_with("/assets/") => file(&request, &path["/assets/".len()..]),
         "/metrics" | "/healthz" | "/readyz" if web.ops.is_some() => {
             super::ops::respond(&request, context).await
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };
-    headers::secure(response.headers_mut());
+    headers::secure(response.headers_mut(), web.page_config.csp.as_ref());
     response
 }
 

@@ -67,6 +67,24 @@ impl TestServer {
         }
     }
 
+    /// Starts a server as a node of a cluster on `store` (shared with the other nodes), with
+    /// [`settings`].
+    pub async fn node(
+        store: std::sync::Arc<dyn natter_core::Store>,
+        link: natter_server::ClusterLink,
+    ) -> Self {
+        let settings = settings();
+        let server = Server::start_with(&settings, store, Some(link)).await.expect("start the node");
+        TestServer {
+            tcp: server.tcp.expect("tcp on"),
+            udp: server.udp.expect("udp on"),
+            irc: server.irc.expect("irc on"),
+            irc_tls: server.irc_tls,
+            metrics: server.metrics,
+            server,
+        }
+    }
+
     /// Reads the TLS certificate again, as SIGHUP does.
     pub fn reload_tls(&self) -> Result<(), natter_server::tls::CertError> {
         self.server.reload_tls()

@@ -1,0 +1,563 @@
+//! Hubs as the nodes of a cluster, in one process: one shared store that numbers messages
+//! (the in-memory reference store) and a relay standing in for the bus, which can lose events.
+//! Every node must deliver every room message once, in the one order the store gave.
+
+mod common;
+
+use common::{Peer, join};
+use natter_core::cluster::{ClusterOptions, NodeEvent};
+use natter_core::memory_store::MemoryStore;
+use natter_core::store::Store;
+use natter_core::{Command, Event, HubConfig, HubHandle, Target, hub};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Which relayed room messages the stand-in bus loses: every `n`th (0: none).
+#[derive(Clone, Copy)]
+struct Loss {
+    every: u64,
+}
+
+/// Set, no event reaches any node (the bus is down); one test uses it.
+static OUTAGE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set, a node's events stop reaching the others (as when its process is killed).
+static CUT: [std::sync::atomic::AtomicBool; 4] = [const { std::sync::atomic::AtomicBool::new(false) }; 4];
+
+/// `n` nodes on `store`, each event of each relayed to the others unless `loss` drops it.
+fn cluster(n: usize, store: Arc<MemoryStore>, loss: Loss, config: HubConfig) -> Vec<HubHandle> {
+    cluster_cut(n, store, loss, config, None)
+}
+
+/// [`cluster`], where node `cut` stops being heard once `CUT[cut]` is set (one test uses it).
+fn cluster_cut(
+    n: usize,
+    store: Arc<MemoryStore>,
+    loss: Loss,
+    config: HubConfig,
+    cut: Option<usize>,
+) -> Vec<HubHandle> {
+    let mut hubs = Vec::new();
+    let mut outlets = Vec::new();
+    for i in 0..n {
+        let mut options = ClusterOptions::new(format!("node{i}"));
+        options.gap_wait = Duration::from_millis(50);
+        options.heartbeat = Duration::from_millis(50);
+        options.silence = Duration::from_millis(300);
+        let (hub, outlet) = hub::start_clustered(config.clone(), store.clone(), options).unwrap();
+        hubs.push(hub);
+        outlets.push(outlet);
+    }
+    let counter = Arc::new(AtomicU64::new(0));
+    for (i, mut outlet) in outlets.into_iter().enumerate() {
+        let others: Vec<HubHandle> =
+            hubs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, h)| h.clone()).collect();
+        let counter = counter.clone();
+        let outage = cut == Some(usize::MAX);
+        let cut = cut.filter(|&c| c == i);
+        tokio::spawn(async move {
+            while let Some(event) = outlet.recv().await {
+                if matches!(event.event, natter_core::cluster::ClusterEvent::RoomMessage(_)) {
+                    let k = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                    if loss.every > 0 && k.is_multiple_of(loss.every) {
+                        continue;
+                    }
+                }
+                if cut.is_some_and(|c| CUT[c].load(Ordering::Relaxed)) {
+                    continue;
+                }
+                if outage && OUTAGE.load(Ordering::Relaxed) {
+                    continue;
+                }
+                for hub in &others {
+                    let _ = hub.node_event(event.clone()).await;
+                }
+            }
+        });
+    }
+    hubs
+}
+
+fn say(room: &str, text: &str, cid: Option<&str>) -> Command {
+    Command::Say {
+        target: Target::Room(room.into()),
+        text: text.into(),
+        action: false,
+        notice: false,
+        meta: None,
+        cid: cid.map(Into::into),
+        req: None,
+    }
+}
+
+fn join_room(room: &str) -> Command {
+    Command::Join { room: room.into(), key: None, req: None }
+}
+
+/// The room messages `peer` receives until it has `count` of them, as (id, text).
+async fn messages(peer: &Peer, count: usize) -> Vec<(u64, String)> {
+    let mut got = Vec::new();
+    while got.len() < count {
+        let events = peer.until(|e| matches!(e, Event::Message(_))).await;
+        for e in events {
+            if let Event::Message(m) = e
+                && m.room.is_some()
+            {
+                got.push((m.mid.unwrap_or(0), m.text.to_string()));
+            }
+        }
+    }
+    got
+}
+
+/// The acks `peer` receives until it has `count` of them, as (id, duplicate).
+async fn acks(peer: &Peer, count: usize) -> Vec<(Option<u64>, bool)> {
+    let mut got = Vec::new();
+    while got.len() < count {
+        for e in peer.until(|e| matches!(e, Event::Ack { .. } | Event::Error { .. })).await {
+            match e {
+                Event::Ack { message, duplicate, .. } => got.push((message.mid, duplicate)),
+                Event::Error { refusal, .. } => panic!("refused: {refusal:?}"),
+                _ => {}
+            }
+        }
+    }
+    got
+}
+
+/// Three nodes, one user each in `#lobby`, each sending `per_node` messages at once: returns
+/// what each user received from the others, and the store.
+async fn three_nodes_talk(loss: Loss, per_node: usize) -> (Vec<Vec<(u64, String)>>, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(3, store.clone(), loss, HubConfig::default());
+    let mut peers = Vec::new();
+    for (i, hub) in hubs.iter().enumerate() {
+        let peer = join(hub, &format!("user{i}")).await;
+        peer.drain(hub).await;
+        peers.push(peer);
+    }
+    for (i, (hub, peer)) in hubs.iter().zip(&peers).enumerate() {
+        for k in 0..per_node {
+            hub.command(peer.id, say("#lobby", &format!("{i}:{k}"), None)).await.unwrap();
+        }
+    }
+    let mut received = Vec::new();
+    for peer in &peers {
+        let (mut acked, mut got) = (0, Vec::new());
+        while acked < per_node || got.len() < 2 * per_node {
+            for e in peer.until(|e| matches!(e, Event::Ack { .. } | Event::Message(_))).await {
+                match e {
+                    Event::Ack { .. } => acked += 1,
+                    Event::Message(m) => got.push((m.mid.unwrap_or(0), m.text.to_string())),
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(acked, per_node);
+        received.push(got);
+    }
+    (received, store)
+}
+
+/// Every user got every other user's messages once, in the store's order.
+fn assert_one_order(received: &[Vec<(u64, String)>], store: &MemoryStore, per_node: usize) {
+    let (stored, _) = store
+        .history("#lobby", natter_core::store::HistoryQuery { limit: 10_000, ..Default::default() })
+        .unwrap();
+    assert_eq!(stored.len(), 3 * per_node);
+    let ids: Vec<u64> = stored.iter().map(|m| m.mid).collect();
+    assert_eq!(ids, (1..=3 * per_node as u64).collect::<Vec<_>>(), "gap-free ids");
+    for (i, got) in received.iter().enumerate() {
+        let expected: Vec<(u64, String)> = stored
+            .iter()
+            .filter(|m| !m.text.starts_with(&format!("{i}:")))
+            .map(|m| (m.mid, m.text.clone()))
+            .collect();
+        assert_eq!(got, &expected, "user{i} received the others' messages once, in the store's order");
+    }
+}
+
+#[tokio::test]
+async fn messages_from_three_nodes_arrive_everywhere_once_in_one_order() {
+    let (received, store) = three_nodes_talk(Loss { every: 0 }, 100).await;
+    assert_one_order(&received, &store, 100);
+}
+
+#[tokio::test]
+async fn messages_the_bus_loses_are_read_back_from_the_store_in_order() {
+    let (received, store) = three_nodes_talk(Loss { every: 7 }, 100).await;
+    assert_one_order(&received, &store, 100);
+}
+
+#[tokio::test]
+async fn an_ephemeral_room_skips_what_the_bus_lost_and_goes_on() {
+    let store = Arc::new(MemoryStore::new());
+    let config = HubConfig { ephemeral_rooms: vec!["#quiet".into()], ..HubConfig::default() };
+    let hubs = cluster(2, store.clone(), Loss { every: 2 }, config);
+    let a = join(&hubs[0], "ann").await;
+    let b = join(&hubs[1], "bob").await;
+    for (hub, peer) in hubs.iter().zip([&a, &b]) {
+        hub.command(peer.id, join_room("#quiet")).await.unwrap();
+        peer.drain(hub).await;
+    }
+    for k in 0..10 {
+        hubs[0].command(a.id, say("#quiet", &format!("m{k}"), None)).await.unwrap();
+    }
+    assert_eq!(acks(&a, 10).await.len(), 10);
+    // Every other event was lost, and the store keeps nothing of the room: bob gets the
+    // others, in order, and none of them has a stored id.
+    let got = messages(&b, 5).await;
+    let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["m0", "m2", "m4", "m6", "m8"]);
+    assert!(got.iter().all(|(mid, _)| *mid == 0), "{got:?}");
+    let (stored, _) = store
+        .history("#quiet", natter_core::store::HistoryQuery { limit: 100, ..Default::default() })
+        .unwrap();
+    assert!(stored.is_empty(), "an ephemeral room's messages are kept nowhere: {stored:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_resends_on_another_node_is_recognised() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store.clone(), Loss { every: 0 }, HubConfig::default());
+    let secret = |nick: &str, outbox: &natter_core::Outbox| {
+        let mut r = common::registration(nick, outbox);
+        r.client_secret = Some("the client's own secret".into());
+        r
+    };
+    let outbox = natter_core::Outbox::new(4096);
+    let first = hubs[0].register(secret("ann", &outbox)).await.unwrap().unwrap();
+    let ann = Peer { id: first.session, outbox };
+    let watcher = join(&hubs[1], "bob").await;
+    watcher.drain(&hubs[1]).await;
+    hubs[0].command(ann.id, say("#lobby", "once", Some("c1"))).await.unwrap();
+    assert_eq!(acks(&ann, 1).await, [(Some(1), false)]);
+    assert_eq!(messages(&watcher, 1).await, [(1, "once".to_string())]);
+
+    // ann's connection to node 0 is gone; her client moves to node 1 and resends.
+    hubs[0].command(ann.id, Command::Quit { reason: None }).await.unwrap();
+    let outbox = natter_core::Outbox::new(4096);
+    let moved = hubs[1].register(secret("ann2", &outbox)).await.unwrap().unwrap();
+    let ann = Peer { id: moved.session, outbox };
+    hubs[1].command(ann.id, say("#lobby", "once", Some("c1"))).await.unwrap();
+    assert_eq!(acks(&ann, 1).await, [(Some(1), true)], "acknowledged as the message already stored");
+    hubs[1].command(ann.id, say("#lobby", "next", Some("c2"))).await.unwrap();
+    assert_eq!(acks(&ann, 1).await, [(Some(2), false)]);
+    let got = messages(&watcher, 1).await;
+    assert_eq!(got, [(2, "next".to_string())], "the resend was not delivered again");
+}
+
+#[tokio::test]
+async fn events_under_this_nodes_own_name_are_ignored() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(1, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    ann.drain(&hubs[0]).await;
+    let forged = natter_core::cluster::RoomMessage {
+        room: "#lobby".into(),
+        room_name: "#lobby".into(),
+        mid: 1,
+        ts: 1,
+        from: "mallory".into(),
+        from_key: "mallory".into(),
+        ident: "m@x".into(),
+        account: None,
+        text: "forged".into(),
+        action: false,
+        notice: false,
+        bot: false,
+        ephemeral: false,
+        cid: None,
+        meta: None,
+    };
+    let event =
+        NodeEvent { node: "node0".into(), event: natter_core::cluster::ClusterEvent::RoomMessage(forged) };
+    hubs[0].node_event(event).await.unwrap();
+    let events = ann.drain(&hubs[0]).await;
+    assert!(!events.iter().any(|e| matches!(e, Event::Message(_))), "{events:?}");
+}
+
+/// The nicks of a `Who` answer for `room`.
+async fn members(hub: &HubHandle, peer: &Peer, room: &str) -> Vec<String> {
+    let who = Command::Who { room: Some(room.into()), detail: false, page: Default::default(), req: None };
+    hub.command(peer.id, who).await.unwrap();
+    for e in peer.until(|e| matches!(e, Event::Members { .. } | Event::Error { .. })).await {
+        match e {
+            Event::Members { nicks, .. } => return nicks.iter().map(|n| n.to_string()).collect(),
+            Event::Error { .. } => return Vec::new(),
+            _ => {}
+        }
+    }
+    unreachable!()
+}
+
+/// Waits until `peer` has been sent an event that `wanted` picks, and returns it.
+async fn seen(peer: &Peer, wanted: impl Fn(&Event) -> bool) -> Event {
+    peer.until(&wanted).await.into_iter().find(|e| wanted(e)).unwrap()
+}
+
+#[tokio::test]
+async fn users_on_other_nodes_are_members_and_their_comings_and_goings_are_shown() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(3, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    seen(&ann, |e| matches!(e, Event::Joined { .. })).await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    let cat = join(&hubs[2], "cat").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "cat")).await;
+    seen(&bob, |e| matches!(e, Event::Join { nick, .. } if &**nick == "cat")).await;
+    for (hub, peer) in hubs.iter().zip([&ann, &bob, &cat]) {
+        assert_eq!(members(hub, peer, "#lobby").await, ["ann", "bob", "cat"]);
+    }
+
+    // A nickname held on one node is taken everywhere.
+    let refused = common::try_join(&hubs[2], "bob").await.err();
+    assert!(matches!(refused, Some(natter_core::Refusal::NickInUse { .. })), "{refused:?}");
+
+    hubs[1].command(bob.id, Command::Nick { nick: "robert".into(), req: None }).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Nick { old, new, .. } if &**old == "bob" && &**new == "robert")).await;
+    hubs[2].command(cat.id, join_room("#side")).await.unwrap();
+    hubs[0].command(ann.id, join_room("#side")).await.unwrap();
+    seen(&cat, |e| matches!(e, Event::Join { nick, room, .. } if &**nick == "ann" && &**room == "#side"))
+        .await;
+    let part = Command::Part { room: "#side".into(), reason: Some("later".into()), req: None };
+    hubs[2].command(cat.id, part).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Part { nick, .. } if &**nick == "cat")).await;
+    hubs[2].command(cat.id, Command::Quit { reason: Some("bye".into()) }).await.unwrap();
+    let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(
+        matches!(&quit, Event::Quit { nick, reason: Some(r), .. } if &**nick == "cat" && &**r == "bye"),
+        "{quit:?}"
+    );
+    assert_eq!(members(&hubs[0], &ann, "#lobby").await, ["ann", "robert"]);
+    assert_eq!(members(&hubs[1], &bob, "#lobby").await, ["ann", "robert"]);
+}
+
+#[tokio::test]
+async fn two_nodes_racing_for_one_nick_leave_it_to_one_session() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    // Both log in as "ann" at once: each node has it free when asked.
+    let (a, b) = tokio::join!(join(&hubs[0], "ann"), join(&hubs[1], "ann"));
+    // The store gives it to one; the other is renamed and told.
+    let renamed = tokio::select! {
+        e = seen(&a, |e| matches!(e, Event::Notice { text, .. } if text.contains("in use on another node"))) => (0, e),
+        e = seen(&b, |e| matches!(e, Event::Notice { text, .. } if text.contains("in use on another node"))) => (1, e),
+    };
+    let (loser, winner) = if renamed.0 == 0 { (&a, &b) } else { (&b, &a) };
+    let (loser_hub, winner_hub) = if renamed.0 == 0 { (&hubs[0], &hubs[1]) } else { (&hubs[1], &hubs[0]) };
+    let guest = match &renamed.1 {
+        Event::Notice { text, .. } => text.rsplit(' ').next().unwrap().to_string(),
+        _ => unreachable!(),
+    };
+    assert!(guest.starts_with("Guest"), "{guest}");
+    // Both nodes end up showing the winner as ann and the loser by its guest name.
+    // (Listed in the order of folded nicks.)
+    let expected = vec!["ann".to_string(), guest.clone()];
+    for _ in 0..100 {
+        if members(winner_hub, winner, "#lobby").await == expected
+            && members(loser_hub, loser, "#lobby").await == expected
+        {
+            return;
+        }
+        // The winner's node learns the loser's new name over the bus: ask again after it.
+        loser.drain(loser_hub).await;
+        winner.drain(winner_hub).await;
+    }
+    panic!(
+        "never agreed: {:?} / {:?}",
+        members(winner_hub, winner, "#lobby").await,
+        members(loser_hub, loser, "#lobby").await
+    );
+}
+
+#[tokio::test]
+async fn a_ban_and_a_topic_set_on_one_node_hold_on_the_others() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    hubs[0].command(ann.id, join_room("#club")).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Joined { room, .. } if &**room == "#club")).await;
+    let bob = join(&hubs[1], "bob").await;
+    hubs[1].command(bob.id, join_room("#club")).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Join { nick, room, .. } if &**nick == "bob" && &**room == "#club"))
+        .await;
+
+    let topic = Command::Topic { room: "#club".into(), topic: Some("members only".into()), req: None };
+    hubs[0].command(ann.id, topic).await.unwrap();
+    seen(&bob, |e| matches!(e, Event::Topic { topic, .. } if &**topic == "members only")).await;
+
+    // ann founded #club on node 0: she bans bob, and node 1 holds him to it.
+    let ban = natter_core::RoomChange::Ban { mask: "bob!*@*".into(), on: true };
+    hubs[0]
+        .command(ann.id, Command::Mode { room: "#club".into(), changes: vec![ban], req: None })
+        .await
+        .unwrap();
+    seen(&bob, |e| matches!(e, Event::RoomChanged { .. })).await;
+    hubs[1].command(bob.id, say("#club", "can I?", None)).await.unwrap();
+    let refused = seen(&bob, |e| matches!(e, Event::Error { .. })).await;
+    assert!(
+        matches!(&refused, Event::Error { refusal: natter_core::Refusal::CannotSend { .. }, .. }),
+        "{refused:?}"
+    );
+
+    // And a kick on node 0 puts bob out on node 1.
+    let kick =
+        Command::Kick { room: "#club".into(), nick: "bob".into(), reason: Some("rules".into()), req: None };
+    hubs[0].command(ann.id, kick).await.unwrap();
+    seen(&bob, |e| matches!(e, Event::Kick { nick, .. } if &**nick == "bob")).await;
+    assert_eq!(members(&hubs[1], &bob, "#club").await, ["ann"]);
+}
+
+#[tokio::test]
+async fn the_users_of_a_node_that_stops_quit_on_the_others() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster_cut(2, store.clone(), Loss { every: 0 }, HubConfig::default(), Some(1));
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    // Node 1 stops without a word (as a killed process does): nothing more of it is heard,
+    // and its heartbeat in the store stops.
+    CUT[1].store(true, Ordering::Relaxed);
+    hubs[1].shutdown("gone").await;
+    // (Stopping in order took it out of the store; a killed node's last heartbeat stays.)
+    store.heartbeat("node1", 1).unwrap();
+    drop(bob);
+    let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(matches!(&quit, Event::Quit { nick, .. } if &**nick == "bob"), "{quit:?}");
+    assert_eq!(members(&hubs[0], &ann, "#lobby").await, ["ann"]);
+    // Its nickname is free again.
+    common::join(&hubs[0], "bob").await;
+}
+
+fn pm(to: &str, text: &str) -> Command {
+    Command::Say {
+        target: Target::Nick(to.into()),
+        text: text.into(),
+        action: false,
+        notice: false,
+        meta: None,
+        cid: None,
+        req: None,
+    }
+}
+
+#[tokio::test]
+async fn a_private_message_reaches_its_recipient_on_another_node_only() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(3, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    let cat = join(&hubs[2], "cat").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "cat")).await;
+    hubs[0].command(ann.id, pm("BOB", "psst")).await.unwrap();
+    let got = seen(&bob, |e| matches!(e, Event::Message(_))).await;
+    let Event::Message(m) = got else { unreachable!() };
+    assert_eq!((&*m.from, &*m.text, m.to.as_deref()), ("ann", "psst", Some("bob")));
+    assert!(m.room.is_none());
+    assert!(matches!(seen(&ann, |e| matches!(e, Event::Ack { .. })).await, Event::Ack { .. }));
+    // Answered the other way, and nobody else got either.
+    hubs[1].command(bob.id, pm("ann", "hi back")).await.unwrap();
+    let got = seen(&ann, |e| matches!(e, Event::Message(_))).await;
+    assert!(matches!(&got, Event::Message(m) if &*m.text == "hi back"), "{got:?}");
+    let others = cat.drain(&hubs[2]).await;
+    assert!(!others.iter().any(|e| matches!(e, Event::Message(_))), "{others:?}");
+}
+
+#[tokio::test]
+async fn an_invitation_on_one_node_opens_an_invite_only_room_on_another() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    hubs[0].command(ann.id, join_room("#vip")).await.unwrap();
+    let invite_only = natter_core::RoomChange::InviteOnly(true);
+    hubs[0]
+        .command(ann.id, Command::Mode { room: "#vip".into(), changes: vec![invite_only], req: None })
+        .await
+        .unwrap();
+    seen(&ann, |e| matches!(e, Event::RoomChanged { .. })).await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    hubs[1].command(bob.id, join_room("#vip")).await.unwrap();
+    let refused = seen(&bob, |e| matches!(e, Event::Error { .. })).await;
+    assert!(
+        matches!(&refused, Event::Error { refusal: natter_core::Refusal::InviteOnly { .. }, .. }),
+        "{refused:?}"
+    );
+    hubs[0]
+        .command(ann.id, Command::Invite { room: "#vip".into(), nick: "bob".into(), req: None })
+        .await
+        .unwrap();
+    seen(&bob, |e| matches!(e, Event::Invite { .. })).await;
+    hubs[1].command(bob.id, join_room("#vip")).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Join { nick, room, .. } if &**nick == "bob" && &**room == "#vip"))
+        .await;
+}
+
+#[tokio::test]
+async fn a_server_operator_ends_a_session_of_another_node() {
+    let store = Arc::new(MemoryStore::new());
+    let config = HubConfig { operators: vec![("root".into(), "secret".into())], ..HubConfig::default() };
+    let hubs = cluster(2, store, Loss { every: 0 }, config);
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    let oper = Command::Oper { name: "root".into(), password: "secret".into(), from: None, req: None };
+    hubs[0].command(ann.id, oper).await.unwrap();
+    seen(&ann, |e| matches!(e, Event::Notice { .. })).await;
+    let kill = Command::Kill { nick: "bob".into(), reason: "spam".into(), req: None };
+    hubs[0].command(ann.id, kill).await.unwrap();
+    // bob's own node ends his session, with the reason; ann sees him quit.
+    let mut buf = Vec::new();
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), bob.outbox.next_batch(&mut buf)).await.unwrap() {
+            natter_core::NextBatch::Closed(reason) => break reason,
+            natter_core::NextBatch::Ready => buf.clear(),
+        }
+    };
+    assert_eq!(&*closed.0, "spam");
+    let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(matches!(&quit, Event::Quit { nick, .. } if &**nick == "bob"), "{quit:?}");
+}
+
+#[tokio::test]
+async fn a_node_that_stops_in_order_says_so_at_once() {
+    let store = Arc::new(MemoryStore::new());
+    let hubs = cluster(2, store, Loss { every: 0 }, HubConfig::default());
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    hubs[1].shutdown("maintenance").await;
+    drop(bob);
+    let quit = seen(&ann, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(
+        matches!(&quit, Event::Quit { nick, reason: Some(r), .. } if &**nick == "bob" && &**r == "maintenance"),
+        "{quit:?}"
+    );
+}
+
+#[tokio::test]
+async fn after_a_bus_outage_what_was_said_meanwhile_is_read_from_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    // (`usize::MAX`: this cluster's relay obeys OUTAGE.)
+    let hubs = cluster_cut(2, store, Loss { every: 0 }, HubConfig::default(), Some(usize::MAX));
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    hubs[1].command(bob.id, say("#lobby", "before", None)).await.unwrap();
+    assert_eq!(messages(&ann, 1).await, [(1, "before".to_string())]);
+    OUTAGE.store(true, Ordering::Relaxed);
+    for k in 0..600 {
+        hubs[1].command(bob.id, say("#lobby", &format!("during {k}"), None)).await.unwrap();
+    }
+    assert_eq!(acks(&bob, 601).await.len(), 601);
+    OUTAGE.store(false, Ordering::Relaxed);
+    // Nothing else is said: the bus coming back alone brings the 600 (more than one read).
+    hubs[0].bus_back().await.unwrap();
+    let got = messages(&ann, 600).await;
+    assert_eq!(got.first(), Some(&(2, "during 0".to_string())));
+    assert_eq!(got.last(), Some(&(601, "during 599".to_string())));
+    assert!(got.windows(2).all(|w| w[1].0 == w[0].0 + 1), "in order, none twice");
+}

@@ -1,0 +1,108 @@
+//! Carries the hub's events to the other nodes over the bus, and theirs to the hub.
+//!
+//! Every node publishes on one subject, [`SUBJECT`], and reads it: the bus keeps one
+//! publisher's messages in order on one subject, and the hub needs a node's events in the
+//! order they happened (a session's login before its joins). What the bus brings that does not
+//! decode is logged (at most once per ten seconds per reason) and dropped.
+
+use super::codec;
+use crate::throttled_log::ThrottledLog;
+use natter_core::HubHandle;
+use natter_core::bus::{Bus, BusError};
+use natter_core::cluster::NodeEvent;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// The subject every node publishes its events on.
+pub const SUBJECT: &str = "natter.cluster.events";
+
+/// The bridge's two tasks.
+pub struct Bridge {
+    outbound: JoinHandle<()>,
+    inbound: JoinHandle<()>,
+}
+
+impl Bridge {
+    /// Subscribes to the other nodes' events (before anything of this node's goes out, so that
+    /// the answers to its `Hello` are heard), then carries events both ways until `stop`.
+    pub async fn start(
+        hub: HubHandle,
+        outlet: mpsc::UnboundedReceiver<NodeEvent>,
+        bus: Arc<dyn Bus>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Self, BusError> {
+        let incoming = bus.subscribe(SUBJECT).await?;
+        if let Some(connected) = bus.connected() {
+            tokio::spawn(watch_outages(connected, hub.clone()));
+        }
+        let outbound = tokio::spawn(publish(outlet, bus.clone()));
+        let inbound = tokio::spawn(receive(incoming, hub, bus.max_payload(), stop));
+        Ok(Self { outbound, inbound })
+    }
+
+    /// Waits until everything the hub said went to the bus (the hub has stopped), and stops
+    /// reading.
+    pub async fn finish(self) {
+        let _ = self.outbound.await;
+        self.inbound.abort();
+    }
+}
+
+/// Tells the hub each time the bus comes back after an outage.
+async fn watch_outages(mut connected: watch::Receiver<bool>, hub: HubHandle) {
+    let mut was = *connected.borrow_and_update();
+    while connected.changed().await.is_ok() {
+        let now = *connected.borrow_and_update();
+        if now && !was {
+            tracing::info!("the cluster bus is back: catching up from the store");
+            if hub.bus_back().await.is_err() {
+                return;
+            }
+        }
+        was = now;
+    }
+}
+
+async fn publish(mut outlet: mpsc::UnboundedReceiver<NodeEvent>, bus: Arc<dyn Bus>) {
+    let refused = ThrottledLog::new();
+    while let Some(event) = outlet.recv().await {
+        let payload = codec::encode(&event);
+        if let Err(e) = bus.publish(SUBJECT, payload.into())
+            && let Some(held_back) = refused.ready()
+        {
+            // The store has what matters; the others find the gap or resynchronise.
+            tracing::warn!(error = %e, held_back, "the cluster bus did not take an event");
+        }
+    }
+}
+
+async fn receive(
+    mut incoming: mpsc::Receiver<natter_core::bus::BusMessage>,
+    hub: HubHandle,
+    max: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let malformed = ThrottledLog::new();
+    loop {
+        let message = tokio::select! {
+            _ = stop.changed() => return,
+            message = incoming.recv() => match message {
+                Some(message) => message,
+                None => return,
+            },
+        };
+        match codec::decode(&message.payload, max) {
+            Ok(event) => {
+                if hub.node_event(event).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if let Some(held_back) = malformed.ready() {
+                    tracing::warn!(error = %e, held_back, "dropped a message from the cluster bus");
+                }
+            }
+        }
+    }
+}
