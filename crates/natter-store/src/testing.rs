@@ -206,7 +206,7 @@ impl Postgres {
             }
             let config =
                 format!("host=127.0.0.1 port={} user=natter dbname=postgres connect_timeout=2", self.port);
-            if postgres::Client::connect(&config, postgres::NoTls).is_ok() {
+            if off_runtime(|| postgres::Client::connect(&config, postgres::NoTls).is_ok()) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -231,8 +231,12 @@ impl Postgres {
     pub fn database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let name = format!("natter_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut admin = self.admin();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a test database");
+        let url = self.url("postgres");
+        off_runtime(|| {
+            let mut admin =
+                postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test server");
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a test database");
+        });
         self.url(&name)
     }
 
@@ -241,7 +245,8 @@ impl Postgres {
         format!("postgres://natter@127.0.0.1:{}/{name}", self.port)
     }
 
-    /// A connection to the `postgres` database, for setting up tests.
+    /// A connection to the `postgres` database, for setting up tests (not from an async
+    /// task: the synchronous client runs a runtime of its own).
     pub fn admin(&self) -> postgres::Client {
         postgres::Client::connect(&self.url("postgres"), postgres::NoTls).expect("connect to the test server")
     }
@@ -268,6 +273,13 @@ impl Postgres {
     pub fn restart(&mut self) {
         self.start_server();
     }
+}
+
+/// Runs `f` on a thread of its own: the synchronous PostgreSQL client starts a runtime, which
+/// tokio refuses on a thread that drives async tasks, and the harness is used from async tests
+/// too.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
 }
 
 fn which(program: &str) -> bool {
