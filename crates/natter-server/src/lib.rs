@@ -112,7 +112,7 @@ impl Server {
         // database, without its password) and what to do: no second sentence around it. Off
         // the async threads: the PostgreSQL client blocks on a runtime of its own.
         let db = settings.db.clone();
-        let store = tokio::task::spawn_blocking(move || natter_store::open(&db)).await??.store();
+        let store = tokio::task::spawn_blocking(move || natter_store::open(&db)).await??;
         Self::start_with(settings, store, None).await
     }
 

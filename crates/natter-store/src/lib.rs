@@ -27,42 +27,14 @@ pub use sqlite::{Durability, SqliteStore};
 use natter_core::{Store, StoreError};
 use std::sync::Arc;
 
-/// An opened store, with what only one kind of store offers.
-#[derive(Debug, Clone)]
-pub enum OpenedStore {
-    /// An SQLite file (or `:memory:`).
-    Sqlite(Arc<SqliteStore>),
-    /// A PostgreSQL database.
-    Postgres(Arc<PostgresStore>),
-}
-
-impl OpenedStore {
-    /// The store, for the hub.
-    pub fn store(&self) -> Arc<dyn Store> {
-        match self {
-            OpenedStore::Sqlite(s) => s.clone(),
-            OpenedStore::Postgres(s) => s.clone(),
-        }
-    }
-
-    /// The PostgreSQL store, when it is one: its shared settings keep what every node of a
-    /// cluster must agree on.
-    pub fn postgres(&self) -> Option<&PostgresStore> {
-        match self {
-            OpenedStore::Postgres(s) => Some(s),
-            OpenedStore::Sqlite(_) => None,
-        }
-    }
-}
-
 /// Opens the store `db` names for a server: a `postgres://` or `postgresql://` URL opens
 /// [`PostgresStore`], anything else is an SQLite file path (or `:memory:`), opened with the
 /// default durability.
-pub fn open(db: &str) -> Result<OpenedStore, StoreError> {
+pub fn open(db: &str) -> Result<Arc<dyn Store>, StoreError> {
     if is_postgres_url(db) {
-        return Ok(OpenedStore::Postgres(Arc::new(PostgresStore::open(db)?)));
+        return Ok(Arc::new(PostgresStore::open(db)?));
     }
-    Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(db, Durability::Process)?)))
+    Ok(Arc::new(SqliteStore::open(db, Durability::Process)?))
 }
 
 /// Opens the store `db` names for an administration command (`natter user`) that may run while
