@@ -64,6 +64,15 @@ pub enum CloakError {
     /// The system gave no random bytes.
     #[error("cannot make a cloak key: no random numbers from the system ({0})")]
     Random(String),
+    /// The key the nodes of a cluster share could not be read from (or kept in) the database.
+    #[error("cannot read the cloak key the nodes share from the database: {0}")]
+    Shared(String),
+    /// The shared key in the database is not a key.
+    #[error(
+        "the cloak key in the database (table shared_settings, name cloak_key) is damaged: delete that row \
+         to make a new one (everyone's cloak changes), or set cloak_secret"
+    )]
+    SharedDamaged,
 }
 
 impl Cloak {
@@ -96,6 +105,26 @@ impl Cloak {
         }
     }
 
+    /// The key the nodes of a cluster share: `shared` keeps the new random key it is given
+    /// unless the database holds one already, and returns the one it holds, so that every node
+    /// cloaks an address alike (bans on cloaks hold on every node) without the operator
+    /// configuring a secret.
+    pub fn shared(
+        shared: impl FnOnce(String) -> Result<String, natter_core::StoreError>,
+    ) -> Result<Self, CloakError> {
+        let stored = shared(Self::random()?.to_hex()).map_err(|e| CloakError::Shared(e.to_string()))?;
+        Self::parse(stored.trim()).ok_or(CloakError::SharedDamaged)
+    }
+
+    fn to_hex(&self) -> String {
+        use std::fmt::Write as _;
+        let mut hex = String::with_capacity(KEY_BYTES * 2);
+        for byte in self.key {
+            let _ = write!(hex, "{byte:02x}");
+        }
+        hex
+    }
+
     fn random() -> Result<Self, CloakError> {
         let mut key = [0u8; KEY_BYTES];
         getrandom::fill(&mut key).map_err(|e| CloakError::Random(e.to_string()))?;
@@ -124,10 +153,7 @@ impl Cloak {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let io = |problem| CloakError::Io { action: "create", path: path.to_string(), problem };
         let mut file = options.open(path).map_err(io)?;
-        let mut hex = String::with_capacity(KEY_BYTES * 2 + 1);
-        for byte in self.key {
-            let _ = write!(hex, "{byte:02x}");
-        }
+        let mut hex = self.to_hex();
         hex.push('\n');
         file.write_all(hex.as_bytes()).and_then(|()| file.sync_all()).map_err(io)
     }

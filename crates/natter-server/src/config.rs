@@ -27,8 +27,9 @@ pub struct Args {
     /// also connect to the main TCP port.
     #[arg(long, env = "NATTER_IRC", value_name = "ADDR")]
     pub irc: Option<String>,
-    /// SQLite database file, or `:memory:` to keep nothing [default: natter.db].
-    #[arg(long, env = "NATTER_DB", value_name = "PATH")]
+    /// SQLite database file, `:memory:` to keep nothing, or a PostgreSQL URL
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`) [default: natter.db].
+    #[arg(long, env = "NATTER_DB", value_name = "PATH|URL")]
     pub db: Option<String>,
     /// Messages replayed when joining a room [default: 50].
     #[arg(long, env = "NATTER_HISTORY", value_name = "N")]
@@ -322,7 +323,7 @@ pub struct Settings {
     /// then an error. The default port being taken only costs a warning, so that several
     /// servers (or another IRC server) can run on one machine without configuration.
     pub irc_required: bool,
-    /// Database path or `:memory:`.
+    /// Database path, `:memory:`, or a PostgreSQL URL (`postgres://` or `postgresql://`).
     pub db: String,
     /// Messages replayed on join.
     pub history: usize,

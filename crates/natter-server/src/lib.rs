@@ -108,11 +108,11 @@ pub struct ClusterLink {
 impl Server {
     /// Binds every listener and starts serving.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
-        let store: Arc<dyn Store> = Arc::new(
-            natter_store::SqliteStore::open(&settings.db, natter_store::Durability::Process)
-                // The store's error names the file and what to do: no second sentence around it.
-                .map_err(anyhow::Error::new)?,
-        );
+        // An SQLite file, or a PostgreSQL URL. The store's error names the file (or the
+        // database, without its password) and what to do: no second sentence around it. Off
+        // the async threads: the PostgreSQL client blocks on a runtime of its own.
+        let db = settings.db.clone();
+        let store = tokio::task::spawn_blocking(move || natter_store::open(&db)).await??;
         Self::start_with(settings, store, None).await
     }
 
@@ -139,12 +139,18 @@ impl Server {
             ..HubConfig::default()
         };
         let (stop, stop_rx) = watch::channel(false);
-        // Loading reads the file: its errors name it, like opening's.
+        // Loading reads the file: its errors name it, like opening's. Off the async threads,
+        // like opening (a PostgreSQL store's client blocks on a runtime of its own).
         let (hub, bridge) = match cluster {
-            None => (natter_core::hub::start(config, store).map_err(anyhow::Error::new)?, None),
+            None => {
+                (tokio::task::spawn_blocking(move || natter_core::hub::start(config, store)).await??, None)
+            }
             Some(link) => {
-                let (hub, outlet) = natter_core::hub::start_clustered(config, store, link.options)
-                    .map_err(anyhow::Error::new)?;
+                let options = link.options;
+                let (hub, outlet) = tokio::task::spawn_blocking(move || {
+                    natter_core::hub::start_clustered(config, store, options)
+                })
+                .await??;
                 let bridge = cluster::bridge::Bridge::start(hub.clone(), outlet, link.bus, stop_rx.clone())
                     .await
                     .map_err(anyhow::Error::new)?;
@@ -153,7 +159,7 @@ impl Server {
         };
         // After the store: its lock keeps a second server away from the cloak key file too.
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
-        let peers = peers_for(settings, alive.clone())?;
+        let peers = peers_for(settings, alive.clone(), shared_cloak(settings).await?)?;
         // The certificate's errors name the file and what to do.
         let tls = match &settings.tls {
             Some(files) => Some(tls::Tls::load(&files.cert, &files.key).map_err(anyhow::Error::new)?),
@@ -350,8 +356,31 @@ async fn bind_http(addr: Option<&str>, flag: &str) -> anyhow::Result<Option<TcpL
 /// Connections not yet logged in that the server lets wait, unless configured.
 const DEFAULT_MAX_UNREGISTERED: usize = 1000;
 
+/// With PostgreSQL, the cloak key the nodes of a cluster share, kept in the database (made at
+/// random by the first node to ask); `None` with SQLite, or when cloaks are off or come from a
+/// configured secret.
+async fn shared_cloak(settings: &Settings) -> anyhow::Result<Option<cloak::Cloak>> {
+    if settings.cloak.off || settings.cloak.secret.is_some() || !natter_store::is_postgres_url(&settings.db) {
+        return Ok(None);
+    }
+    let db = settings.db.clone();
+    let cloak = tokio::task::spawn_blocking(move || -> anyhow::Result<cloak::Cloak> {
+        // A connection of its own for a moment: the store the hub uses is behind the Store
+        // trait, which knows no shared settings.
+        let pg = natter_store::PostgresStore::open(&db)?;
+        Ok(cloak::Cloak::shared(|new| pg.shared_setting("cloak_key", || new))?)
+    })
+    .await??;
+    Ok(Some(cloak))
+}
+
 /// The connection caps and address cloaks of a server with `settings`.
-fn peers_for(settings: &Settings, alive: Alive) -> anyhow::Result<Arc<peers::Peers>> {
+/// `db_cloak` is the key kept in the database (PostgreSQL), when there is one.
+fn peers_for(
+    settings: &Settings,
+    alive: Alive,
+    db_cloak: Option<cloak::Cloak>,
+) -> anyhow::Result<Arc<peers::Peers>> {
     let connections = &settings.connections;
     let unregistered = newcomer_cap(connections.max_unregistered, fd_limit::current());
     let caps = peers::Caps {
@@ -362,7 +391,10 @@ fn peers_for(settings: &Settings, alive: Alive) -> anyhow::Result<Arc<peers::Pee
     let cloak = match (&settings.cloak.off, &settings.cloak.secret) {
         (true, _) => None,
         (false, Some(secret)) => Some(cloak::Cloak::from_secret(secret)),
-        (false, None) => Some(cloak::Cloak::for_database(&settings.db)?),
+        (false, None) => Some(match db_cloak {
+            Some(shared) => shared,
+            None => cloak::Cloak::for_database(&settings.db)?,
+        }),
     };
     tracing::info!(
         per_address = caps.per_address,

@@ -1,6 +1,7 @@
 //! `natter user add|passwd|del|list|cert`: account administration against the store, also while a
-//! server runs on it (`SqliteStore::open_beside_server`: the server reads an account from the
-//! store at every login, so a change takes effect at the next one).
+//! server runs on it (`natter_store::open_beside_server`: the server reads an account from the
+//! store at every login, so a change takes effect at the next one; a PostgreSQL database is
+//! shared by design, and the servers on it notice the change through `outside_writes`).
 //!
 //! Passwords are read from the terminal without echo, or from standard input when it is not a
 //! terminal (one line, for scripts); never from the command line, where `ps` and the shell's
@@ -11,7 +12,6 @@ use natter_core::Store;
 use natter_core::password::{Password, check_new_password, password_secrets};
 use natter_core::store::AccountRecord;
 use natter_proto::names::{fold, validate_nick};
-use natter_store::SqliteStore;
 use std::io::{BufRead, IsTerminal};
 
 /// `natter user`: manage registered accounts.
@@ -86,7 +86,8 @@ enum CertAction {
 
 #[derive(Debug, clap::Args)]
 struct DbArg {
-    /// The server's SQLite database file.
+    /// The server's SQLite database file, or its PostgreSQL URL
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`).
     #[arg(long, default_value = "natter.db")]
     db: String,
 }
@@ -235,8 +236,8 @@ fn checked_name(name: &str) -> anyhow::Result<String> {
     Ok(folded)
 }
 
-fn open(db: &str) -> anyhow::Result<SqliteStore> {
-    Ok(SqliteStore::open_beside_server(db)?)
+fn open(db: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    Ok(natter_store::open_beside_server(db)?)
 }
 
 /// Reads a new password: twice without echo on a terminal, one line from standard input

@@ -1,13 +1,13 @@
-//! The same assertions against `MemoryStore` (the reference) and `SqliteStore` (in memory and
-//! on disk), plus a differential test that replays one pseudo-random workload on all of them and
-//! requires identical answers.
+//! The same assertions against `MemoryStore` (the reference), `SqliteStore` (in memory and on
+//! disk) and `PostgresStore` (a throwaway server, a database per subject), plus a differential
+//! test that replays one pseudo-random workload on all of them and requires identical answers.
 
 use natter_core::memory_store::MemoryStore;
 use natter_core::store::{
     HistoryQuery, LoadWindow, LoadedRoom, MailboxSize, PrivateTarget, RoomRecord, Store, StoredMessage,
     StoredPrivate, Write,
 };
-use natter_store::{Durability, SqliteStore};
+use natter_store::{Durability, PostgresStore, SqliteStore};
 use tempfile::TempDir;
 
 /// A store under test; the directory keeps the database file alive.
@@ -15,24 +15,36 @@ struct Subject {
     name: &'static str,
     store: Box<dyn Store>,
     _dir: Option<TempDir>,
+    /// The PostgreSQL server the store's database lives on, kept running while it is used.
+    _pg: Option<std::sync::Arc<natter_store::testing::Postgres>>,
 }
 
 fn subjects() -> Vec<Subject> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("natter.db");
     vec![
-        Subject { name: "memory", store: Box::new(MemoryStore::new()), _dir: None },
+        Subject { name: "memory", store: Box::new(MemoryStore::new()), _dir: None, _pg: None },
         Subject {
             name: "sqlite :memory:",
             store: Box::new(SqliteStore::open(":memory:", Durability::Process).unwrap()),
             _dir: None,
+            _pg: None,
         },
         Subject {
             name: "sqlite file",
             store: Box::new(SqliteStore::open(path.to_str().unwrap(), Durability::Process).unwrap()),
             _dir: Some(dir),
+            _pg: None,
         },
     ]
+    .into_iter()
+    .chain(natter_store::testing::shared().map(|pg| Subject {
+        name: "postgres",
+        store: Box::new(PostgresStore::open(&pg.database()).unwrap()),
+        _dir: None,
+        _pg: Some(pg),
+    }))
+    .collect()
 }
 
 /// Runs `check` against every store.
@@ -103,13 +115,13 @@ fn messages_round_trip_exactly() {
             ts: 1_700_000_000_123,
             nick: "Zoë".into(),
             sender_key: "zoë".into(),
-            cid: Some("c-1".into()),
+            cid: Some("c-1 \0 nul".into()),
             text: "héllo\nwith \"quotes\" and \0 nul and 🎉".into(),
             action: true,
             notice: false,
         };
         let mut r = room("#ünïcode");
-        r.topic = "a topic".into();
+        r.topic = "a topic with \0 nul".into();
         r.topic_by = Some("Zoë".into());
         r.ephemeral = true;
         s.commit(&[Write::Room(r.clone()), Write::Message(m.clone())]).unwrap();
@@ -896,4 +908,222 @@ fn a_partys_conversations_are_listed_by_their_latest_message_in_a_time_range() {
         assert_eq!(s.private_targets("~nobody", 0, u64::MAX, 10).unwrap(), vec![]);
         assert_eq!(s.private_targets("~ann", u64::MAX, 0, 10).unwrap(), vec![]);
     });
+}
+
+/// The methods a cluster needs ([`Store::commit_numbered`], nick claims, heartbeats), against
+/// the stores several nodes can share: `MemoryStore` (the reference; two "nodes" are two
+/// handles on one store) and `PostgresStore` (two stores opened on one database, as two nodes
+/// would).
+mod cluster {
+    use super::{msg, pm, q, room};
+    use natter_core::memory_store::MemoryStore;
+    use natter_core::store::{Store, Write};
+    use natter_store::PostgresStore;
+    use std::sync::{Arc, Barrier};
+
+    /// Two handles on one shared store, and what keeps it alive.
+    struct Shared {
+        name: &'static str,
+        nodes: [Arc<dyn Store>; 2],
+        _pg: Option<Arc<natter_store::testing::Postgres>>,
+    }
+
+    fn shared_subjects() -> Vec<Shared> {
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let mut subjects = vec![Shared { name: "memory", nodes: [memory.clone(), memory], _pg: None }];
+        if let Some(pg) = natter_store::testing::shared() {
+            let url = pg.database();
+            let open = || -> Arc<dyn Store> { Arc::new(PostgresStore::open(&url).unwrap()) };
+            subjects.push(Shared { name: "postgres", nodes: [open(), open()], _pg: Some(pg) });
+        }
+        subjects
+    }
+
+    fn each_shared(check: impl Fn(&[Arc<dyn Store>; 2])) {
+        for s in shared_subjects() {
+            eprintln!("-- {}", s.name);
+            check(&s.nodes);
+        }
+    }
+
+    #[test]
+    fn numbered_commits_are_gap_free_per_room_keep_given_ids_and_count_only_takes_one() {
+        each_shared(|[s, _]| {
+            assert_eq!(s.commit_numbered(&[]).unwrap(), Vec::<u64>::new());
+            let ids = s
+                .commit_numbered(&[
+                    Write::Room(room("#a")),
+                    Write::Message(msg("#a", 0, "ann", None)),
+                    Write::Message(msg("#a", 0, "bob", Some("c1"))),
+                    Write::Message(msg("#b", 0, "ann", None)),
+                    Write::CountOnly("#a".into()),
+                    Write::Private(pm(0, "~ann", "~bob", true)),
+                    Write::Private(pm(0, "~bob", "~ann", false)),
+                    Write::Message(msg("#a", 10, "ann", None)),
+                    Write::Message(msg("#a", 0, "ann", None)),
+                    Write::Delivered { to_key: "~bob".into(), upto: 1 },
+                ])
+                .unwrap();
+            assert_eq!(ids, [1, 2, 1, 3, 1, 2, 10, 11]);
+            // What is stored carries the ids given; the count-only id holds nothing.
+            let (page, more) = s.history("#a", q(None, None, 10)).unwrap();
+            assert!(!more);
+            assert_eq!(page.iter().map(|m| m.mid).collect::<Vec<_>>(), [1, 2, 10, 11]);
+            assert_eq!(page[1].cid.as_deref(), Some("c1"));
+            assert_eq!(page[1].text, msg("#a", 0, "bob", None).text, "stored as given, numbered");
+            // A room with no room record is numbered all the same (and not loaded).
+            assert_eq!(s.commit_numbered(&[Write::Message(msg("#b", 0, "bob", None))]).unwrap(), [2]);
+            assert_eq!(
+                s.history("#b", q(None, None, 10)).unwrap().0.iter().map(|m| m.mid).collect::<Vec<_>>(),
+                [1, 2]
+            );
+            let loaded = s.load(10).unwrap();
+            assert_eq!(loaded.len(), 1);
+            assert_eq!(loaded[0].last_mid, 11);
+            // A count-only id at the end of a room counts as its last id.
+            assert_eq!(s.commit_numbered(&[Write::CountOnly("#a".into())]).unwrap(), [12]);
+            assert_eq!(s.load(0).unwrap()[0].last_mid, 12);
+            // The private sequence is one, across conversations; a given id moves it.
+            assert_eq!(s.last_private_mid().unwrap(), 2);
+            let ids = s
+                .commit_numbered(&[
+                    Write::Private(pm(0, "carol", "~dan", true)),
+                    Write::Private(pm(7, "~ann", "~bob", false)),
+                    Write::Private(pm(0, "~ann", "~bob", false)),
+                ])
+                .unwrap();
+            assert_eq!(ids, [3, 7, 8]);
+            assert_eq!(s.last_private_mid().unwrap(), 8);
+            let mailbox: Vec<(u64, bool)> =
+                s.mailbox("~bob", 10).unwrap().iter().map(|m| (m.mid, m.undelivered)).collect();
+            assert_eq!(mailbox, Vec::<(u64, bool)>::new(), "delivered up to 1 in the first batch");
+            assert_eq!(s.mailbox("~dan", 10).unwrap().iter().map(|m| m.mid).collect::<Vec<_>>(), [3]);
+            // Writes without ids give none.
+            assert_eq!(
+                s.commit_numbered(&[Write::Room(room("#c")), Write::ForgetRoom("#c".into())]).unwrap(),
+                Vec::<u64>::new()
+            );
+        });
+    }
+
+    /// Two nodes commit to one room at the same time: every id is used once, none is skipped,
+    /// and each node's ids increase.
+    #[test]
+    fn two_nodes_committing_to_one_room_get_distinct_gap_free_increasing_ids() {
+        const BATCHES: usize = 40;
+        each_shared(|nodes| {
+            nodes[0].commit(&[Write::Room(room("#r"))]).unwrap();
+            let start = Arc::new(Barrier::new(2));
+            let threads: Vec<_> = nodes
+                .iter()
+                .enumerate()
+                .map(|(n, store)| {
+                    let (store, start) = (store.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let mut mine = Vec::new();
+                        for b in 0..BATCHES {
+                            // One to three messages, sometimes with another room in between
+                            // (locked in a different order than the batch mentions them).
+                            let mut batch = vec![Write::Message(msg("#z", 0, "x", None))];
+                            for _ in 0..1 + (b + n) % 3 {
+                                batch.push(Write::Message(msg(
+                                    "#r",
+                                    0,
+                                    if n == 0 { "ann" } else { "bob" },
+                                    None,
+                                )));
+                            }
+                            let ids = store.commit_numbered(&batch).unwrap();
+                            mine.extend_from_slice(&ids[1..]);
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for thread in threads {
+                let mine = thread.join().unwrap();
+                assert!(mine.windows(2).all(|w| w[0] < w[1]), "a node's ids increase: {mine:?}");
+                all.extend(mine);
+            }
+            all.sort_unstable();
+            let n = all.len() as u64;
+            assert_eq!(all, (1..=n).collect::<Vec<_>>(), "distinct and gap-free");
+            let (page, _) = nodes[1].history("#r", q(None, None, u32::MAX)).unwrap();
+            assert_eq!(page.iter().map(|m| m.mid).collect::<Vec<_>>(), all);
+            assert_eq!(
+                nodes[0].load(0).unwrap().iter().find(|r| r.record.folded == "#r").unwrap().last_mid,
+                n
+            );
+        });
+    }
+
+    /// Two nodes claim the same nicknames at the same moment: exactly one wins each.
+    #[test]
+    fn a_nick_claim_race_has_exactly_one_winner_and_only_the_holder_releases() {
+        const NICKS: usize = 30;
+        each_shared(|nodes| {
+            let start = Arc::new(Barrier::new(2));
+            let threads: Vec<_> = nodes
+                .iter()
+                .enumerate()
+                .map(|(n, store)| {
+                    let (store, start) = (store.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        (0..NICKS)
+                            .map(|i| store.claim_nick(&format!("nick{i}"), &format!("node{n}"), 7).unwrap())
+                            .collect::<Vec<bool>>()
+                    })
+                })
+                .collect();
+            let won: Vec<Vec<bool>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            for (i, (first, second)) in won[0].iter().zip(&won[1]).enumerate() {
+                assert!(first != second, "nick{i}: exactly one node wins ({first} {second})");
+            }
+            let [a, b] = nodes;
+            // Claiming again is idempotent for the holder; another session of the same node
+            // is someone else.
+            let holder = if won[0][0] { "node0" } else { "node1" };
+            let other = if won[0][0] { "node1" } else { "node0" };
+            assert!(a.claim_nick("nick0", holder, 7).unwrap());
+            assert!(!b.claim_nick("nick0", holder, 8).unwrap());
+            assert!(!b.claim_nick("nick0", other, 7).unwrap());
+            // Only the holder's release frees it.
+            b.release_nick("nick0", other, 7).unwrap();
+            b.release_nick("nick0", holder, 8).unwrap();
+            assert!(!b.claim_nick("nick0", other, 7).unwrap());
+            a.release_nick("nick0", holder, 7).unwrap();
+            assert!(b.claim_nick("nick0", other, 7).unwrap());
+            // Releasing what nobody holds is nothing.
+            a.release_nick("never-claimed", holder, 1).unwrap();
+        });
+    }
+
+    #[test]
+    fn silent_nodes_are_found_by_their_last_heartbeat_and_forgetting_one_frees_its_nicks() {
+        each_shared(|[a, b]| {
+            assert_eq!(a.silent_nodes(u64::MAX).unwrap(), Vec::<String>::new());
+            a.heartbeat("node-a", 1_000).unwrap();
+            b.heartbeat("node-b", 2_000).unwrap();
+            assert_eq!(a.silent_nodes(1_500).unwrap(), ["node-a"]);
+            assert_eq!(b.silent_nodes(1_000).unwrap(), Vec::<String>::new(), "exclusive");
+            assert_eq!(b.silent_nodes(5_000).unwrap(), ["node-a", "node-b"]);
+            a.heartbeat("node-a", 3_000).unwrap();
+            assert_eq!(b.silent_nodes(2_500).unwrap(), ["node-b"]);
+            // node-b falls silent: node-a forgets it, and its nicknames are free.
+            assert!(b.claim_nick("bob", "node-b", 1).unwrap());
+            assert!(b.claim_nick("bea", "node-b", 2).unwrap());
+            assert!(a.claim_nick("ann", "node-a", 1).unwrap());
+            assert!(!a.claim_nick("bob", "node-a", 3).unwrap());
+            a.forget_node("node-b").unwrap();
+            assert_eq!(a.silent_nodes(u64::MAX).unwrap(), ["node-a"]);
+            assert!(a.claim_nick("bob", "node-a", 3).unwrap());
+            assert!(a.claim_nick("bea", "node-a", 4).unwrap());
+            // node-a's own claims were not touched; forgetting an unknown node is nothing.
+            assert!(!b.claim_nick("ann", "node-b", 9).unwrap());
+            b.forget_node("node-x").unwrap();
+        });
+    }
 }
