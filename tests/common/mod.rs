@@ -227,16 +227,25 @@ impl Client {
 
     /// Reads lines until one contains `needle`; panics with what was seen otherwise.
     pub fn expect(&mut self, needle: &str) -> String {
+        self.expect_within(needle, WAIT)
+    }
+
+    /// [`Client::expect`], for what may take up to `limit` (a failure being noticed).
+    pub fn expect_within(&mut self, needle: &str, limit: Duration) -> String {
         let mut seen = Vec::new();
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + limit;
+        self.stream.set_read_timeout(Some(limit)).unwrap();
         while Instant::now() < deadline {
             match self.next() {
-                Some(l) if l.contains(needle) => return l,
+                Some(l) if l.contains(needle) => {
+                    self.stream.set_read_timeout(Some(WAIT)).unwrap();
+                    return l;
+                }
                 Some(l) => seen.push(l.chars().take(200).collect::<String>()),
                 None => break,
             }
         }
-        panic!("expected a line containing {needle:?}; saw {seen:#?}");
+        panic!("expected a line containing {needle:?} within {limit:?}; saw {seen:#?}");
     }
 
     /// Reads lines until one contains `needle`; returns the lines before it (that one is

@@ -91,6 +91,8 @@ pub struct Server {
     hub: HubHandle,
     /// What carries the hub's events to the other nodes of a cluster, and theirs to it.
     bridge: Option<cluster::bridge::Bridge>,
+    /// The NATS connection of a cluster, closed (what is queued sent first) at shutdown.
+    nats: Option<cluster::nats::NatsBus>,
     stop: watch::Sender<bool>,
     alive: Alive,
     all_gone: tokio::sync::mpsc::Receiver<()>,
@@ -113,7 +115,21 @@ impl Server {
         // the async threads: the PostgreSQL client blocks on a runtime of its own.
         let db = settings.db.clone();
         let store = tokio::task::spawn_blocking(move || natter_store::open(&db)).await??;
-        Self::start_with(settings, store, None).await
+        let Some(cluster) = &settings.cluster else {
+            return Self::start_with(settings, store, None).await;
+        };
+        // The bus's error names the servers (never their credentials) and what to check.
+        let bus = cluster::nats::NatsBus::connect_to(&cluster.servers, &cluster.node_name)
+            .await
+            .map_err(anyhow::Error::new)?;
+        tracing::info!(node = %cluster.node_name, bus = %cluster.servers.display(), "joining the cluster");
+        let link = ClusterLink {
+            bus: Arc::new(bus.clone()),
+            options: natter_core::cluster::ClusterOptions::new(cluster.node_name.as_str()),
+        };
+        let mut server = Self::start_with(settings, store, Some(link)).await?;
+        server.nats = Some(bus);
+        Ok(server)
     }
 
     /// Like [`Server::start`], on a store already open, and as a node of a cluster when
@@ -178,6 +194,7 @@ impl Server {
             tls: tls.clone(),
             hub: hub.clone(),
             bridge,
+            nats: None,
             stop,
             alive,
             all_gone,
@@ -320,6 +337,9 @@ impl Server {
         if let Some(bridge) = self.bridge.take() {
             // The hub's goodbye to the other nodes goes out before the process ends.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(3), bridge.finish()).await;
+        }
+        if let Some(nats) = self.nats.take() {
+            nats.close().await;
         }
         drop(self.alive);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.all_gone.recv()).await;

@@ -17,8 +17,8 @@ use std::sync::mpsc as std_mpsc;
 pub(crate) enum News {
     /// The store's answer to a claim of a nickname.
     Claimed(Claimed),
-    /// Nodes the store has not heard from for too long: they are gone.
-    Silent(Vec<String>),
+    /// The nodes alive now: the others are gone.
+    Live(Vec<String>),
 }
 
 /// Where the claims thread tells the hub its news.
@@ -63,8 +63,8 @@ impl Claims {
                         }
                     }
                     Job::Heartbeat { silence } => {
-                        if let Some(silent) = heartbeat(&*store, &node, silence) {
-                            tell(News::Silent(silent));
+                        if let Some(live) = heartbeat(&*store, &node, silence) {
+                            tell(News::Live(live));
                         }
                     }
                 }
@@ -79,34 +79,31 @@ impl Claims {
     }
 }
 
-/// Notes this node alive, and takes over the nodes silent for longer than `silence`: their
-/// claims are dropped and their names returned, so that their users are shown as gone.
+/// Notes this node alive, takes over the nodes silent for longer than `silence` (their
+/// claims are dropped), and returns the nodes alive now. Every node compares that list with the
+/// nodes it knows: a node found silent by another node first has no heartbeat left to be found
+/// silent by, but is missing from the living all the same.
 fn heartbeat(store: &dyn Store, node: &str, silence: std::time::Duration) -> Option<Vec<String>> {
     let now = crate::time::now_ms();
-    if let Err(e) = store.heartbeat(node, now) {
-        tracing::warn!(error = %e, "cannot note this node alive in the store");
-        return None;
-    }
-    let before = now.saturating_sub(u64::try_from(silence.as_millis()).unwrap_or(u64::MAX));
-    let silent = match store.silent_nodes(before) {
-        Ok(silent) => silent,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read which nodes are alive from the store");
-            return None;
+    let result = (|| {
+        store.heartbeat(node, now)?;
+        let before = now.saturating_sub(u64::try_from(silence.as_millis()).unwrap_or(u64::MAX));
+        let silent = store.silent_nodes(before)?;
+        for gone in silent.iter().filter(|n| *n != node) {
+            store.forget_node(gone)?;
         }
-    };
-    let gone: Vec<String> = silent
-        .into_iter()
-        .filter(|n| n != node)
-        .filter(|n| match store.forget_node(n) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(node = %n, error = %e, "cannot forget a silent node in the store");
-                false
-            }
-        })
-        .collect();
-    (!gone.is_empty()).then_some(gone)
+        // Every node with a heartbeat: none is older than the end of time.
+        let all = store.silent_nodes(u64::MAX)?;
+        Ok::<_, crate::store::StoreError>(all.into_iter().filter(|n| !silent.contains(n)).collect())
+    })();
+    match result {
+        Ok(live) => Some(live),
+        Err(e) => {
+            // Nobody is taken for gone while the store cannot say.
+            tracing::warn!(error = %e, "cannot keep the nodes' heartbeats in the store");
+            None
+        }
+    }
 }
 
 impl Hub {

@@ -298,15 +298,7 @@ impl Hub {
         match reply {
             Reply::Refill(refill) => self.on_refill(refill),
             Reply::Claims(super::claims::News::Claimed(claimed)) => self.on_claimed(claimed),
-            Reply::Claims(super::claims::News::Silent(nodes)) => {
-                for node in nodes {
-                    tracing::warn!(node = %node, "a node of the cluster went silent: its users quit");
-                    self.forget_mirrors_of(&node, "their server went away");
-                    if let Some(cluster) = &mut self.cluster {
-                        cluster.known.remove(node.as_str());
-                    }
-                }
-            }
+            Reply::Claims(super::claims::News::Live(live)) => self.on_live_nodes(&live),
         }
     }
 

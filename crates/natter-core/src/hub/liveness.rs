@@ -35,6 +35,24 @@ impl Hub {
         }
     }
 
+    /// The store says which nodes are alive: the users of every other node this one knows quit
+    /// ("their server went away").
+    pub(super) fn on_live_nodes(&mut self, live: &[String]) {
+        let Some(cluster) = &mut self.cluster else { return };
+        let mut gone: Vec<Name> =
+            cluster.known.iter().filter(|n| !live.iter().any(|l| l.as_str() == &***n)).cloned().collect();
+        gone.extend(cluster.mirrors.nodes().filter(|n| !live.iter().any(|l| l.as_str() == &**n)));
+        gone.sort();
+        gone.dedup();
+        for node in gone {
+            tracing::warn!(node = %node, "a node of the cluster went silent: its users quit");
+            self.forget_mirrors_of(&node, "their server went away");
+            if let Some(cluster) = &mut self.cluster {
+                cluster.known.remove(&node);
+            }
+        }
+    }
+
     /// Node `node` said hello: what was known of it is forgotten (it started again, or
     /// resynchronises), and it is told this node's sessions.
     pub(super) fn on_hello(&mut self, node: Name) {

@@ -32,6 +32,11 @@ pub(crate) struct Mirrors {
 }
 
 impl Mirrors {
+    /// The nodes that have sessions mirrored here (or waiting to be).
+    pub fn nodes(&self) -> impl Iterator<Item = Name> + '_ {
+        self.by_remote.keys().map(|(n, _)| n.clone()).chain(self.waiting.iter().map(|(n, _)| n.clone()))
+    }
+
     /// True when `id` is the mirror of another node's session.
     pub fn is_mirror(&self, id: SessionId) -> bool {
         self.by_local.contains_key(&id)
