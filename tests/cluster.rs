@@ -35,6 +35,9 @@ fn backing() -> Option<Backing> {
 /// plus the silence that makes a node gone (5 + 20 s), with room for a loaded machine.
 const GONE_WITHIN: std::time::Duration = std::time::Duration::from_secs(40);
 
+/// How long one read of whatever a client was sent may wait.
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How long the nodes may take to find the bus again after NATS restarts (the client's
 /// reconnection backoff is at most 4 s).
 const BUS_BACK_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
@@ -286,4 +289,57 @@ fn what_a_stranger_puts_on_the_bus_is_dropped() {
     let members = json(&ann.expect(r#""type":"members""#));
     assert_eq!(members["nicks"], serde_json::json!(["ann", "cat"]), "{members}");
     drop(b.pg);
+}
+
+#[test]
+fn two_nodes_racing_for_one_nick_leave_it_to_one_session() {
+    let Some(b) = backing() else { return };
+    let a = node(&b.db, &b.nats.url(), "a");
+    let c = node(&b.db, &b.nats.url(), "c");
+    // Both ask for "zed" at once, one on each node.
+    let hello = r#"{"type":"hello","nick":"zed"}"#;
+    let mut on_a = Client::connect(a.tcp);
+    let mut on_c = Client::connect(c.tcp);
+    on_a.line(hello);
+    on_c.line(hello);
+    // Each is refused at once (the other's login reached its node first) or welcomed; of the
+    // welcomed, the store keeps "zed" for one and renames the other, who is told.
+    let welcomed = |client: &mut Client| json(&client.expect(r#""type":"#))["type"] == "welcome";
+    let (wa, wc) = (welcomed(&mut on_a), welcomed(&mut on_c));
+    assert!(wa || wc, "one of them is zed");
+    if wa && wc {
+        // Both were let in: the claim decides. Whatever each is sent is read as it comes, until
+        // the loser is told (a read with a deadline, not a wait for time to pass).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let told = |lines: &[String]| lines.iter().any(|l| l.contains("in use on another node"));
+        loop {
+            assert!(std::time::Instant::now() < deadline, "nobody was told the nick was taken");
+            let (la, lc) = (on_a.drain(POLL), on_c.drain(POLL));
+            match (told(&la), told(&lc)) {
+                (false, false) => continue,
+                (true, true) => panic!("both were renamed"),
+                _ => break,
+            }
+        }
+    }
+    // And both nodes come to agree on the lobby: one zed, and the loser under its guest name.
+    let mut ann = native(a.tcp, "ann");
+    let mut cat = native(c.tcp, "cat");
+    ann.expect(r#""nick":"cat""#);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut lists = Vec::new();
+        for who in [&mut ann, &mut cat] {
+            who.line(r##"{"type":"who","room":"#lobby"}"##);
+            lists.push(json(&who.expect(r#""type":"members""#))["nicks"].clone());
+        }
+        let zeds = lists[0].as_array().unwrap().iter().filter(|n| *n == "zed").count();
+        if lists[0] == lists[1]
+            && zeds == 1
+            && lists[0].as_array().unwrap().len() == 2 + usize::from(wa && wc) + 1
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the nodes never agreed: {lists:?}");
+    }
 }
