@@ -6,6 +6,7 @@
 //! committed with the id the store gave it, and a hub that misses one (the bus lost it, or it
 //! started late) finds the gap in the ids and reads the message back from the store.
 
+use crate::event::ChatMessage;
 use crate::vocab::{Name, RoomChange, SessionKind};
 
 /// A hub's place in a cluster.
@@ -261,4 +262,56 @@ pub struct RoomMessage {
     pub cid: Option<String>,
     /// Client-only tags (IRC `+name=value`), relayed as the sender gave them.
     pub meta: Option<Name>,
+}
+
+impl RoomMessage {
+    /// What the other nodes are told of `message`, sent to room `room` (folded) by the session
+    /// whose folded nick is `from_key`, with id `mid` (0: relayed, not ordered).
+    pub fn of(
+        message: &ChatMessage,
+        room: &str,
+        from_key: &Name,
+        mid: u64,
+        ephemeral: bool,
+        cid: Option<String>,
+    ) -> Self {
+        RoomMessage {
+            room: room.to_owned(),
+            room_name: message.room.clone().unwrap_or_default(),
+            mid,
+            ts: message.ts,
+            from: message.from.clone(),
+            from_key: from_key.clone(),
+            ident: message.ident.clone(),
+            account: message.account.clone(),
+            text: message.text.clone(),
+            action: message.action,
+            notice: message.notice,
+            bot: message.bot,
+            ephemeral,
+            cid,
+            meta: message.meta.clone(),
+        }
+    }
+
+    /// The message as this node's sessions receive it; `uid` is its live id when it has no
+    /// stored one (ephemeral or relayed).
+    pub fn into_chat(self, uid: u64) -> ChatMessage {
+        let stored = !self.ephemeral && self.mid != 0;
+        ChatMessage {
+            room: Some(self.room_name),
+            from: self.from,
+            ident: self.ident,
+            account: self.account,
+            to: None,
+            text: self.text,
+            action: self.action,
+            bot: self.bot,
+            notice: self.notice,
+            meta: self.meta,
+            mid: stored.then_some(self.mid),
+            uid: if stored { 0 } else { uid },
+            ts: self.ts,
+        }
+    }
 }

@@ -110,10 +110,18 @@ impl CidCache {
     /// stored without a client's digest (by natter before ids were scoped, when they were a
     /// nickname's) are left out: nobody can prove they sent them.
     pub fn load(&mut self, room: &str, m: &StoredMessage) {
-        let Some((digest, cid)) = m.cid.as_deref().and_then(|c| c.split_once(':')) else { return };
+        if let Some(cid) = &m.cid {
+            self.load_id(room, cid, m.mid, m.ts);
+        }
+    }
+
+    /// Remembers a client id as stored (`digest:cid`) of message `mid` of room `room`: one
+    /// loaded at start-up, or one another node of a cluster stored.
+    pub fn load_id(&mut self, room: &str, stored: &str, mid: u64, ts: u64) {
+        let Some((digest, cid)) = stored.split_once(':') else { return };
         let digest = (digest.len() == 16).then(|| u64::from_str_radix(digest, 16).ok()).flatten();
         let Some(digest) = digest.and_then(NonZeroU64::new) else { return };
-        self.insert(Scope::Client(digest), CidTarget::Room(room), cid, Some(m.mid), m.ts);
+        self.insert(Scope::Client(digest), CidTarget::Room(room), cid, Some(mid), ts);
     }
 }
 

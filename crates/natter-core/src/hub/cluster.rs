@@ -178,12 +178,7 @@ impl Hub {
             return;
         }
         cluster.sequences.insert(room.to_owned(), Sequence::default());
-        let (store, back, room) = (self.store.clone(), cluster.refills.clone(), room.to_owned());
-        let newest = HistoryQuery { limit: 1, ..HistoryQuery::default() };
-        tokio::task::spawn_blocking(move || {
-            let messages = store.history(&room, newest).map(|(page, _)| page).map_err(|e| e.to_string());
-            let _ = back.send(Reply::Refill(Refill { room, start: true, messages }));
-        });
+        self.read_room(room, HistoryQuery { limit: 1, ..HistoryQuery::default() }, true);
     }
 
     /// A room message sent here, in a cluster: committed first (the store gives its id),
@@ -269,23 +264,8 @@ impl Hub {
             self.cids.insert(scope, CidTarget::Room(&room), cid, message.mid, message.ts);
         }
         if let Some(cluster) = &self.cluster {
-            cluster.publish(ClusterEvent::RoomMessage(RoomMessage {
-                room: room.clone(),
-                room_name: message.room.clone().unwrap_or_default(),
-                mid,
-                ts: message.ts,
-                from: message.from.clone(),
-                from_key: sender_key.clone(),
-                ident: message.ident.clone(),
-                account: message.account.clone(),
-                text: message.text.clone(),
-                action: message.action,
-                notice: message.notice,
-                bot: message.bot,
-                ephemeral,
-                cid: stored_cid,
-                meta: message.meta.clone(),
-            }));
+            let told = RoomMessage::of(&message, &room, &sender_key, mid, ephemeral, stored_cid);
+            cluster.publish(ClusterEvent::RoomMessage(told));
         }
         let sender = pending.sender;
         pending.message = message.clone();
@@ -306,23 +286,7 @@ impl Hub {
     /// metadata-only message such as a typing notice): it travels with id 0.
     pub(super) fn relay_to_nodes(&self, room: &str, sender_key: &Name, message: &ChatMessage) {
         let Some(cluster) = &self.cluster else { return };
-        cluster.publish(ClusterEvent::RoomMessage(RoomMessage {
-            room: room.to_owned(),
-            room_name: message.room.clone().unwrap_or_default(),
-            mid: 0,
-            ts: message.ts,
-            from: message.from.clone(),
-            from_key: sender_key.clone(),
-            ident: message.ident.clone(),
-            account: message.account.clone(),
-            text: message.text.clone(),
-            action: message.action,
-            notice: message.notice,
-            bot: message.bot,
-            ephemeral: true,
-            cid: None,
-            meta: message.meta.clone(),
-        }));
+        cluster.publish(ClusterEvent::RoomMessage(RoomMessage::of(message, room, sender_key, 0, true, None)));
     }
 
     /// The bus is back after an outage: this node says hello again (presence may have moved
@@ -352,11 +316,7 @@ impl Hub {
         seq.refilling = true;
         let query =
             HistoryQuery { after: Some(after), limit: REFILL_PAGE, oldest: true, ..HistoryQuery::default() };
-        let (store, back, room) = (self.store.clone(), cluster.refills.clone(), room.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let messages = store.history(&room, query).map(|(page, _)| page).map_err(|e| e.to_string());
-            let _ = back.send(Reply::Refill(Refill { room, start: false, messages }));
-        });
+        self.read_room(room, query, false);
     }
 
     /// An event from another node.
@@ -398,66 +358,29 @@ impl Hub {
     fn on_room_message(&mut self, m: RoomMessage) {
         if m.mid == 0 {
             // Relayed, not ordered: delivered at once.
-            if !self.rooms.contains_key(&m.room) {
-                return;
+            if self.rooms.contains_key(&m.room) {
+                let (room, from_key) = (m.room.clone(), m.from_key.clone());
+                let uid = super::messages::next_uid();
+                self.fan_out(SessionId(u64::MAX), &from_key, &room, Arc::new(m.into_chat(uid)));
             }
-            let message = Arc::new(ChatMessage {
-                room: Some(m.room_name),
-                from: m.from,
-                ident: m.ident,
-                account: m.account,
-                to: None,
-                text: m.text,
-                action: m.action,
-                bot: m.bot,
-                notice: m.notice,
-                meta: m.meta,
-                mid: None,
-                uid: super::messages::next_uid(),
-                ts: m.ts,
-            });
-            return self.fan_out(SessionId(u64::MAX), &m.from_key, &m.room, message);
+            return;
         }
         if !self.rooms.contains_key(&m.room) {
             // Nobody here is in it: a join reads its history from the store. Its order starts
             // again from the next message heard after a join.
             if let Some(cluster) = &mut self.cluster {
-                cluster.sequences.remove(&m.room);
-                cluster.gaps.remove(&m.room);
+                cluster.forget_room(&m.room);
             }
             return;
         }
-        if let Some(cid) = m.cid.as_deref() {
-            let stored = StoredMessage {
-                room: m.room.clone(),
-                mid: m.mid,
-                ts: m.ts,
-                nick: String::new(),
-                sender_key: String::new(),
-                cid: Some(cid.to_owned()),
-                text: String::new(),
-                action: false,
-                notice: false,
-            };
-            // A client that moves here and resends is recognised.
-            self.cids.load(&m.room, &stored);
+        if let Some(cid) = &m.cid {
+            // A client that moves here and resends it is recognised.
+            self.cids.load_id(&m.room, cid, m.mid, m.ts);
         }
-        let message = Arc::new(ChatMessage {
-            room: Some(m.room_name),
-            from: m.from,
-            ident: m.ident,
-            account: m.account,
-            to: None,
-            text: m.text,
-            action: m.action,
-            bot: m.bot,
-            notice: m.notice,
-            meta: m.meta,
-            mid: (!m.ephemeral).then_some(m.mid),
-            uid: if m.ephemeral { super::messages::next_uid() } else { 0 },
-            ts: m.ts,
-        });
-        self.sequence(&m.room, m.mid, Queued { message, sender: None, sender_key: m.from_key });
+        let (room, mid, sender_key) = (m.room.clone(), m.mid, m.from_key.clone());
+        let uid = if m.ephemeral { super::messages::next_uid() } else { 0 };
+        let message = Arc::new(m.into_chat(uid));
+        self.sequence(&room, mid, Queued { message, sender: None, sender_key });
     }
 
     /// Puts message `mid` of room `room` in its place: delivered now if it is next, held if
@@ -515,6 +438,17 @@ impl Hub {
         }
     }
 
+    /// Reads `query` of room `room` from the store on the blocking pool; the page comes back
+    /// as a [`Refill`] (`start`: where the room's order starts here).
+    fn read_room(&self, room: &str, query: HistoryQuery, start: bool) {
+        let Some(cluster) = &self.cluster else { return };
+        let (store, back, room) = (self.store.clone(), cluster.refills.clone(), room.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let messages = store.history(&room, query).map(|(page, _)| page).map_err(|e| e.to_string());
+            let _ = back.send(Reply::Refill(Refill { room, start, messages }));
+        });
+    }
+
     /// Reads from the store the rooms' gaps that waited long enough.
     pub(super) fn check_gaps(&mut self) {
         let Some(cluster) = &self.cluster else { return };
@@ -552,11 +486,7 @@ impl Hub {
             oldest: true,
             ..HistoryQuery::default()
         };
-        let (store, back, room) = (self.store.clone(), cluster.refills.clone(), room.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let messages = store.history(&room, query).map(|(page, _)| page).map_err(|e| e.to_string());
-            let _ = back.send(Reply::Refill(Refill { room, start: false, messages }));
-        });
+        self.read_room(room, query, false);
     }
 
     /// A gap's read came back: what it found is delivered in order; what it did not find
