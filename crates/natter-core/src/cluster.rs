@@ -189,6 +189,11 @@ pub enum Act {
         /// Marked.
         on: bool,
     },
+    /// A server operator's announcement to everyone who hears them.
+    Announce {
+        /// What it says.
+        text: Box<str>,
+    },
 }
 
 /// A private message to a session of another node, told to every node: only that one

@@ -507,6 +507,18 @@ async fn a_server_operator_ends_a_session_of_another_node() {
     let oper = Command::Oper { name: "root".into(), password: "secret".into(), from: None, req: None };
     hubs[0].command(ann.id, oper).await.unwrap();
     seen(&ann, |e| matches!(e, Event::Notice { .. })).await;
+    // An announcement reaches those who hear them on every node.
+    hubs[1].command(bob.id, Command::HearAnnouncements { on: true }).await.unwrap();
+    bob.drain(&hubs[1]).await;
+    hubs[0]
+        .command(ann.id, Command::Announce { text: "maintenance at noon".into(), req: None })
+        .await
+        .unwrap();
+    let heard = seen(&bob, |e| matches!(e, Event::Announcement { .. })).await;
+    assert!(
+        matches!(&heard, Event::Announcement { from, text, .. } if &**from == "ann" && &**text == "maintenance at noon"),
+        "{heard:?}"
+    );
     let kill = Command::Kill { nick: "bob".into(), reason: "spam".into(), req: None };
     hubs[0].command(ann.id, kill).await.unwrap();
     // bob's own node ends his session, with the reason; ann sees him quit.

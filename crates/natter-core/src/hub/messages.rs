@@ -346,12 +346,15 @@ impl Hub {
 
     pub(super) fn announce(&mut self, id: SessionId, text: String, req: Req) {
         let sender = &self.sessions[&id];
-        if !sender.server_op {
+        // (Another node's operator: that node checked.)
+        if !sender.server_op && !sender.mirror {
             return self.refuse(id, req, Refusal::NotServerOperator { action: ServerAction::Announce });
         }
         if text.trim().is_empty() {
             return self.refuse(id, req, Refusal::EmptyAnnouncement);
         }
+        self.tell_nodes(id, crate::cluster::Act::Announce { text: text.as_str().into() });
+        let sender = &self.sessions[&id];
         let event =
             Event::Announcement { from: sender.nick.clone(), ident: sender.ident.clone(), text: text.into() };
         let recipients: Vec<SessionId> = self

@@ -215,6 +215,7 @@ impl Hub {
                 hub.tell_neighbours_account(mirror, account);
             }
             Act::Invite { room, nick } => hub.invite(mirror, &room, &nick, None),
+            Act::Announce { text } => hub.announce(mirror, text.into(), None),
             Act::Realname { realname } => hub.set_realname(mirror, &realname, None),
             Act::Bot { on } => {
                 if let Some(s) = hub.sessions.get_mut(&mirror) {
