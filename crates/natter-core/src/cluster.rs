@@ -66,6 +66,16 @@ pub enum ClusterEvent {
         /// What everyone is told.
         reason: Box<str>,
     },
+    /// An account's owner takes its nickname back from a guest of another node: that node
+    /// renames its session.
+    Reclaim {
+        /// The guest's node.
+        node: Name,
+        /// The guest's session there.
+        session: u64,
+        /// The nickname, folded.
+        nick: Name,
+    },
     /// The sending node is stopping: its sessions quit with this reason.
     Goodbye {
         /// What their neighbours are told.

@@ -660,3 +660,60 @@ async fn a_message_the_store_refused_is_refused_to_its_sender_and_its_resend_is_
     assert_eq!(acks(&ann, 1).await, [(Some(1), false)], "the resend is new, and stored");
     assert_eq!(messages(&bob, 1).await, [(1, "lost?".to_string())]);
 }
+
+#[tokio::test]
+async fn an_accounts_owner_takes_its_nick_back_from_a_guest_on_another_node() {
+    let store = Arc::new(MemoryStore::new());
+    let record = natter_core::store::AccountRecord {
+        folded: "bob".into(),
+        name: "bob".into(),
+        hash: natter_core::password::hash_password("bob's password").unwrap(),
+        created_ts: 1,
+        last_login_ts: None,
+        scram: None,
+    };
+    assert!(store.create_account(&record).unwrap());
+    let config =
+        HubConfig { nick_protection: natter_core::hub::NickProtection::Optional, ..HubConfig::default() };
+    let hubs = cluster(2, store, Loss { every: 0 }, config);
+    // A guest holds "bob" on node 1.
+    let squatter = join(&hubs[1], "bob").await;
+    let owner = join(&hubs[0], "owner").await;
+    // (Node 0 learns of the guest over the relay: asked until it has.)
+    for _ in 0..100 {
+        if members(&hubs[0], &owner, "#lobby").await == ["bob", "owner"] {
+            break;
+        }
+        squatter.drain(&hubs[1]).await;
+    }
+    let login = Command::Login {
+        name: "bob".into(),
+        password: "bob's password".into(),
+        from: Some("192.0.2.1".parse().unwrap()),
+        req: None,
+    };
+    hubs[0].command(owner.id, login).await.unwrap();
+    owner.answer().await.unwrap();
+    hubs[0].command(owner.id, Command::Nick { nick: "bob".into(), req: None }).await.unwrap();
+    // The guest's own node renames the guest, and the owner keeps the nickname.
+    let renamed = seen(&squatter, |e| matches!(e, Event::Nick { old, .. } if &**old == "bob")).await;
+    let Event::Nick { new: guest, .. } = renamed else { unreachable!() };
+    assert!(guest.starts_with("Guest"), "{guest}");
+    for _ in 0..100 {
+        let lists = [members(&hubs[0], &owner, "#lobby").await, members(&hubs[1], &squatter, "#lobby").await];
+        if lists[0] == lists[1]
+            && lists[0].contains(&"bob".to_string())
+            && lists[0].contains(&guest.to_string())
+        {
+            let events = owner.drain(&hubs[0]).await;
+            assert!(
+                !events.iter().any(
+                    |e| matches!(e, Event::Notice { text, .. } if text.contains("in use on another node"))
+                ),
+                "the owner was not renamed: {events:?}"
+            );
+            return;
+        }
+    }
+    panic!("the nodes never agreed on bob and the guest");
+}

@@ -106,7 +106,30 @@ fn heartbeat(store: &dyn Store, node: &str, silence: std::time::Duration) -> Opt
     }
 }
 
+/// How often an owner's claim of its nickname is tried while another node's guest lets go of
+/// it, and how long apart.
+const RECLAIM_TRIES: u8 = 20;
+const RECLAIM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Hub {
+    /// When the owner of `folded` is taking it back from another node's guest: its lost claim
+    /// is tried again shortly (true), up to [`RECLAIM_TRIES`] times.
+    fn retry_reclaim(&mut self, session: SessionId, folded: &Name) -> bool {
+        let Some(cluster) = &mut self.cluster else { return false };
+        let Some(tries) = cluster.reclaiming.get_mut(folded) else { return false };
+        *tries += 1;
+        if *tries > RECLAIM_TRIES {
+            cluster.reclaiming.remove(folded);
+            return false;
+        }
+        let replies = cluster.replies();
+        tokio::spawn(async move {
+            tokio::time::sleep(RECLAIM_EVERY).await;
+            let _ = replies.send(super::cluster::Reply::ClaimAgain(session));
+        });
+        true
+    }
+
     /// Claims session `id`'s nickname in the store, when in a cluster and `id` is this node's.
     pub(super) fn claim_nick(&self, id: SessionId) {
         let (Some(cluster), Some(s)) = (&self.cluster, self.sessions.get(&id)) else { return };
@@ -138,10 +161,15 @@ impl Hub {
         if s.folded != folded {
             return;
         }
+        let nick = s.nick.clone();
         match result {
-            Ok(true) => {}
+            Ok(true) => {
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.reclaiming.remove(&folded);
+                }
+            }
+            Ok(false) if self.retry_reclaim(session, &folded) => {}
             Ok(false) => {
-                let nick = s.nick.clone();
                 let guest = self.free_guest_name(session);
                 tracing::info!(nick = %nick, guest = %guest, "renamed: the nickname is held on another node");
                 let text = format!(

@@ -67,6 +67,11 @@ struct Sequence {
 }
 
 impl Cluster {
+    /// Where work off the hub answers it.
+    pub fn replies(&self) -> mpsc::UnboundedSender<Reply> {
+        self.refills.clone()
+    }
+
     /// The cluster's settings.
     pub fn options(&self) -> &ClusterOptions {
         &self.options
@@ -91,6 +96,9 @@ pub(crate) struct Cluster {
     pub(super) claims: super::claims::Claims,
     /// When this node last said hello.
     pub(super) last_hello: Option<tokio::time::Instant>,
+    /// Nicknames (folded) their owners take back from another node's guest, with how many
+    /// times their claim was tried: a lost claim is tried again while the guest lets go.
+    pub(super) reclaiming: FxHashMap<Name, u8>,
     /// The nodes that said hello or answered one, since this node started: what others say
     /// is dropped (and this node says hello, so that a node it missed introduces itself).
     pub(super) known: FxHashSet<Name>,
@@ -102,6 +110,9 @@ pub(crate) enum Reply {
     Refill(Refill),
     /// What the claims thread found.
     Claims(super::claims::News),
+    /// Time to claim this session's nickname again (its owner takes it back from another
+    /// node, whose guest has not let go of it yet).
+    ClaimAgain(SessionId),
 }
 
 /// Messages read from the store: to fill a room's gap, or (`start`) the room's newest, where
@@ -124,6 +135,7 @@ impl Cluster {
         Self {
             claims,
             last_hello: None,
+            reclaiming: FxHashMap::default(),
             known: FxHashSet::default(),
             options,
             out,
@@ -279,6 +291,7 @@ impl Hub {
             Reply::Refill(refill) => self.on_refill(refill),
             Reply::Claims(super::claims::News::Claimed(claimed)) => self.on_claimed(claimed),
             Reply::Claims(super::claims::News::Live(live)) => self.on_live_nodes(&live),
+            Reply::ClaimAgain(session) => self.claim_nick(session),
         }
     }
 
@@ -352,6 +365,7 @@ impl Hub {
             ClusterEvent::Act { session, act } => self.on_act(node, session, act),
             ClusterEvent::Private(m) => self.on_private(m),
             ClusterEvent::Kill { node, session, reason } => self.on_kill(&node, session, &reason),
+            ClusterEvent::Reclaim { node, session, nick } => self.on_reclaim(&node, session, &nick),
         }
     }
 

@@ -130,6 +130,11 @@ impl Hub {
 
     /// Renames a session that holds a registered nickname to a free guest name, telling it why.
     pub(super) fn rename_to_guest(&mut self, id: SessionId, nick: &Name) {
+        if self.sessions.get(&id).is_some_and(|s| s.mirror) {
+            // Held on another node: that node renames it (and tells), while the nickname's
+            // claim in the store waits for the guest's to go.
+            self.reclaim_on_node(id, nick);
+        }
         let guest = self.free_guest_name(id);
         tracing::info!(nick = %nick, guest = %guest, "renamed: a registered nickname without its account");
         let text =

@@ -71,6 +71,31 @@ impl Hub {
         cluster.publish(ClusterEvent::Kill { node, session, reason: reason.into() });
     }
 
+    /// Asks the node of the guest `mirror` stands for to rename it: an account's owner here
+    /// takes its nickname `nick` back.
+    pub(super) fn reclaim_on_node(&mut self, mirror: SessionId, nick: &Name) {
+        let Some((node, session)) = self.mirrored(mirror) else { return };
+        let Some(cluster) = &mut self.cluster else { return };
+        let folded: Name = fold(nick).into();
+        cluster.reclaiming.insert(folded.clone(), 0);
+        cluster.publish(ClusterEvent::Reclaim { node, session, nick: folded });
+    }
+
+    /// An account's owner on another node takes its nickname back from a session of this one.
+    pub(super) fn on_reclaim(&mut self, node: &str, session: u64, nick: &str) {
+        let Some(cluster) = &self.cluster else { return };
+        if node != cluster.options().node {
+            return;
+        }
+        let id = SessionId(session);
+        let Some(s) = self.sessions.get(&id) else { return };
+        if s.mirror || *s.folded != *nick {
+            return;
+        }
+        let held = s.nick.clone();
+        self.rename_to_guest(id, &held);
+    }
+
     /// A server operator of another node ended a session of this one.
     pub(super) fn on_kill(&mut self, node: &str, session: u64, reason: &str) {
         let Some(cluster) = &self.cluster else { return };
