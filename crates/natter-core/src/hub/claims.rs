@@ -122,11 +122,7 @@ impl Hub {
             cluster.reclaiming.remove(folded);
             return false;
         }
-        let replies = cluster.replies();
-        tokio::spawn(async move {
-            tokio::time::sleep(RECLAIM_EVERY).await;
-            let _ = replies.send(super::cluster::Reply::ClaimAgain(session));
-        });
+        self.claim_again_after(session, RECLAIM_EVERY);
         true
     }
 

@@ -285,6 +285,16 @@ impl Hub {
         self.sequence(&room, mid, Queued { message, sender: Some(sender), sender_key });
     }
 
+    /// Claims `session`'s nickname again after `wait`.
+    pub(super) fn claim_again_after(&self, session: SessionId, wait: std::time::Duration) {
+        let Some(cluster) = &self.cluster else { return };
+        let replies = cluster.replies();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = replies.send(Reply::ClaimAgain(session));
+        });
+    }
+
     /// Something the cluster's work on the blocking pool found.
     pub(super) fn on_cluster_reply(&mut self, reply: Reply) {
         match reply {
