@@ -7,6 +7,8 @@
 #
 #   tools/bench/cluster.sh BINARY [RUNS]
 #
+# SETUPS="2 3" runs only those full-speed setups (and no latency runs).
+#
 # Setups, each RUNS times, interleaved (docs/benchmarks.md, "Cluster"):
 #   single    one natter on SQLite, no cluster (the baseline)
 #   nodes=N   N natter nodes on PostgreSQL + NATS, the clients spread over them (N = 1, 2, 3)
@@ -35,7 +37,7 @@ pgport="$(free_port)"
 mkdir -p "$work/pg" "$work/pgsock"
 chown nobody "$work/pg" "$work/pgsock"
 runuser -u nobody -- "$pgbin/initdb" -D "$work/pg" -U natter --auth=trust >/dev/null
-runuser -u nobody -- taskset -c 0 "$pgbin/pg_ctl" -D "$work/pg" -w -l "$work/pg.log" \
+runuser -u nobody -- taskset -c 0 "$pgbin/pg_ctl" -D "$work/pg" -w -l "$work/pgsock/pg.log" \
     -o "-p $pgport -k $work/pgsock -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
 pgpid="$(head -1 "$work/pg/postmaster.pid")"
 
@@ -116,6 +118,10 @@ run() {
     nats0="$(ticks "$natspid")"
     out="$(taskset -c 1 "$bin" bench --addr "$use" --server-pid "$(IFS=,; echo "${node_pids[*]}")" \
         --json --quiet "$@")" || { echo "run failed ($setup $workload)" >&2; cat "$work"/*.err >&2; out=null; }
+    if [ "$out" != null ] && ! grep -q '"lost":0,' <<<"$out"; then
+        echo "deliveries lost ($setup $workload); the nodes said:" >&2
+        grep -hv " INFO " "$work"/*.err | tail -n 40 >&2
+    fi
     pg1="$(pg_ticks)"
     nats1="$(ticks "$natspid")"
     for p in "${node_pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
@@ -127,10 +133,11 @@ run() {
 }
 
 for _ in $(seq 1 "$runs"); do
-    for setup in single 1 2 3; do
+    for setup in ${SETUPS:-single 1 2 3}; do
         run "$setup" all fanout --timeout 120 fanout -n 100 -s 10 -m 2000
     done
 done
+[ -n "${SETUPS:-}" ] && exit 0
 for _ in $(seq 1 "$runs"); do
     run single all paced --timeout 60 fanout -n 2 -s 1 -m 2000 --rate 500
     run 2 one paced-same-node --timeout 60 fanout -n 2 -s 1 -m 2000 --rate 500

@@ -19,6 +19,10 @@ struct Loss {
     every: u64,
 }
 
+/// Set, every room message after this many relayed is lost (the tail of a burst); one test
+/// uses it.
+static TAIL_AFTER: AtomicU64 = AtomicU64::new(u64::MAX);
+
 /// Set, no event reaches any node (the bus is down); one test uses it.
 static OUTAGE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -55,12 +59,16 @@ fn cluster_cut(
             hubs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, h)| h.clone()).collect();
         let counter = counter.clone();
         let outage = cut == Some(usize::MAX);
+        let tail = cut == Some(usize::MAX - 1);
         let cut = cut.filter(|&c| c == i);
         tokio::spawn(async move {
             while let Some(event) = outlet.recv().await {
                 if matches!(event.event, natter_core::cluster::ClusterEvent::RoomMessage(_)) {
                     let k = counter.fetch_add(1, Ordering::Relaxed) + 1;
                     if loss.every > 0 && k.is_multiple_of(loss.every) {
+                        continue;
+                    }
+                    if tail && k > TAIL_AFTER.load(Ordering::Relaxed) {
                         continue;
                     }
                 }
@@ -716,4 +724,22 @@ async fn an_accounts_owner_takes_its_nick_back_from_a_guest_on_another_node() {
         }
     }
     panic!("the nodes never agreed on bob and the guest");
+}
+
+#[tokio::test]
+async fn the_last_messages_of_a_burst_the_bus_lost_are_read_from_the_store_once_it_is_quiet() {
+    let store = Arc::new(MemoryStore::new());
+    // (`usize::MAX - 1`: this cluster's relay obeys TAIL_AFTER.)
+    let hubs = cluster_cut(2, store, Loss { every: 0 }, HubConfig::default(), Some(usize::MAX - 1));
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    TAIL_AFTER.store(5, Ordering::Relaxed);
+    for k in 1..=10 {
+        hubs[1].command(bob.id, say("#lobby", &format!("m{k}"), None)).await.unwrap();
+    }
+    assert_eq!(acks(&bob, 10).await.len(), 10);
+    // No later message shows the gap: the room going quiet does.
+    let got = messages(&ann, 10).await;
+    assert_eq!(got, (1..=10).map(|k| (k, format!("m{k}"))).collect::<Vec<_>>());
 }

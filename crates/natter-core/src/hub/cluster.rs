@@ -28,6 +28,10 @@ use tokio::time::Instant;
 const MAX_WAITING: usize = 4096;
 /// Most messages one read of a gap asks the store for.
 const REFILL_PAGE: u32 = 500;
+/// How long a room that heard from another node stays quiet before the store is asked once
+/// whether anything came after: a gap is seen when a later message arrives, and the last
+/// messages of a burst that the bus lost have none after them.
+const QUIET_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a room message sent here needs once the store has given it an id.
 pub(crate) struct Numbering {
@@ -64,6 +68,9 @@ struct Sequence {
     gap_since: Option<Instant>,
     /// A read of the gap from the store is under way.
     refilling: bool,
+    /// When this room last heard of a message from another node, until the store was asked
+    /// what came after it ([`QUIET_SWEEP`]).
+    heard: Option<Instant>,
 }
 
 impl Cluster {
@@ -86,6 +93,8 @@ pub(crate) struct Cluster {
     sequences: FxHashMap<String, Sequence>,
     /// Rooms with a gap.
     gaps: FxHashSet<String>,
+    /// Rooms that heard from another node and have not been swept since.
+    heard: FxHashSet<String>,
     /// Where gap reads come back.
     refills: mpsc::UnboundedSender<Reply>,
     /// The sessions of the other nodes.
@@ -141,6 +150,7 @@ impl Cluster {
             out,
             sequences: FxHashMap::default(),
             gaps: FxHashSet::default(),
+            heard: FxHashSet::default(),
             refills,
             mirrors: Default::default(),
             applying: false,
@@ -156,6 +166,7 @@ impl Cluster {
     pub fn forget_room(&mut self, room: &str) {
         self.sequences.remove(room);
         self.gaps.remove(room);
+        self.heard.remove(room);
     }
 
     /// How long a gap waits for the bus.
@@ -165,7 +176,7 @@ impl Cluster {
 
     /// True when some room waits for a missing message.
     pub fn has_gaps(&self) -> bool {
-        !self.gaps.is_empty()
+        !self.gaps.is_empty() || !self.heard.is_empty()
     }
 
     /// Tells the other nodes `event`.
@@ -402,6 +413,12 @@ impl Hub {
             self.cids.load_id(&m.room, cid, m.mid, m.ts);
         }
         let (room, mid, sender_key) = (m.room.clone(), m.mid, m.from_key.clone());
+        if let Some(cluster) = &mut self.cluster
+            && let Some(seq) = cluster.sequences.get_mut(&room)
+        {
+            seq.heard = Some(Instant::now());
+            cluster.heard.insert(room.clone());
+        }
         let uid = if m.ephemeral { super::messages::next_uid() } else { 0 };
         let message = Arc::new(m.into_chat(uid));
         self.sequence(&room, mid, Queued { message, sender: None, sender_key });
@@ -475,6 +492,7 @@ impl Hub {
 
     /// Reads from the store the rooms' gaps that waited long enough.
     pub(super) fn check_gaps(&mut self) {
+        self.sweep_quiet_rooms();
         let Some(cluster) = &self.cluster else { return };
         let wait = cluster.options.gap_wait;
         let due: Vec<String> = cluster
@@ -490,6 +508,26 @@ impl Hub {
             .collect();
         for room in due {
             self.refill(&room);
+        }
+    }
+
+    /// Asks the store once, for each room quiet for [`QUIET_SWEEP`] since it last heard from
+    /// another node, what came after the last message delivered here.
+    fn sweep_quiet_rooms(&mut self) {
+        let Some(cluster) = &mut self.cluster else { return };
+        let now = Instant::now();
+        let mut quiet = Vec::new();
+        cluster.heard.retain(|room| {
+            let Some(seq) = cluster.sequences.get(room) else { return false };
+            // (While a read of a gap runs, the sweep waits for the next look.)
+            let due = !seq.refilling && seq.heard.is_none_or(|at| now.duration_since(at) >= QUIET_SWEEP);
+            if due {
+                quiet.push(room.clone());
+            }
+            !due
+        });
+        for room in quiet {
+            self.catch_up(&room);
         }
     }
 
