@@ -743,3 +743,124 @@ async fn the_last_messages_of_a_burst_the_bus_lost_are_read_from_the_store_once_
     let got = messages(&ann, 10).await;
     assert_eq!(got, (1..=10).map(|k| (k, format!("m{k}"))).collect::<Vec<_>>());
 }
+
+/// The reference store, whose history reads wait at a gate while it is closed (a slow store
+/// read while the bus goes on delivering).
+struct Gated {
+    inner: MemoryStore,
+    closed: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    /// Told when a read reaches the closed gate.
+    waiting: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+impl Store for Gated {
+    fn load_each(
+        &self,
+        recent: usize,
+        room: &mut dyn FnMut(natter_core::store::LoadedRoom),
+    ) -> Result<(), natter_core::StoreError> {
+        self.inner.load_each(recent, room)
+    }
+    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
+        self.inner.commit(batch)
+    }
+    fn commit_numbered(
+        &self,
+        batch: &[natter_core::store::Write],
+    ) -> Result<Vec<u64>, natter_core::StoreError> {
+        self.inner.commit_numbered(batch)
+    }
+    fn history(
+        &self,
+        room: &str,
+        query: natter_core::store::HistoryQuery,
+    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
+        let mut closed = self.closed.lock().unwrap();
+        if *closed {
+            if let Some(tell) = self.waiting.lock().unwrap().take() {
+                let _ = tell.send(());
+            }
+            while *closed {
+                closed = self.opened.wait(closed).unwrap();
+            }
+        }
+        drop(closed);
+        self.inner.history(room, query)
+    }
+    fn claim_nick(&self, folded: &str, node: &str, session: u64) -> Result<bool, natter_core::StoreError> {
+        self.inner.claim_nick(folded, node, session)
+    }
+    fn release_nick(&self, folded: &str, node: &str, session: u64) -> Result<(), natter_core::StoreError> {
+        self.inner.release_nick(folded, node, session)
+    }
+    fn heartbeat(&self, node: &str, now: u64) -> Result<(), natter_core::StoreError> {
+        self.inner.heartbeat(node, now)
+    }
+    fn silent_nodes(&self, before: u64) -> Result<Vec<String>, natter_core::StoreError> {
+        self.inner.silent_nodes(before)
+    }
+    fn forget_node(&self, node: &str) -> Result<(), natter_core::StoreError> {
+        self.inner.forget_node(node)
+    }
+}
+
+#[tokio::test]
+async fn a_store_read_that_returns_what_the_bus_delivered_meanwhile_hides_no_later_gap() {
+    let store = Arc::new(Gated {
+        inner: MemoryStore::new(),
+        closed: false.into(),
+        opened: std::sync::Condvar::new(),
+        waiting: None.into(),
+    });
+    let mut hubs = Vec::new();
+    let mut outlets = Vec::new();
+    for name in ["a", "b"] {
+        let mut options = ClusterOptions::new(name);
+        options.gap_wait = Duration::from_millis(50);
+        let (hub, outlet) = hub::start_clustered(HubConfig::default(), store.clone(), options).unwrap();
+        hubs.push(hub);
+        outlets.push(outlet);
+    }
+    // The relay loses b's room messages from the fourth on (the tail of a burst that the bus
+    // refused).
+    let mut room_messages = 0;
+    for (i, mut outlet) in outlets.into_iter().enumerate() {
+        let other = hubs[1 - i].clone();
+        tokio::spawn(async move {
+            while let Some(event) = outlet.recv().await {
+                if matches!(event.event, natter_core::cluster::ClusterEvent::RoomMessage(_)) && i == 1 {
+                    room_messages += 1;
+                    if room_messages >= 4 {
+                        continue;
+                    }
+                }
+                let _ = other.node_event(event).await;
+            }
+        });
+    }
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    // m1 reaches ann; the room goes quiet and asks the store what came after, and that read
+    // waits at the gate while m2 and m3 reach ann over the bus.
+    let (tell, reached) = std::sync::mpsc::channel();
+    *store.waiting.lock().unwrap() = Some(tell);
+    *store.closed.lock().unwrap() = true;
+    hubs[1].command(bob.id, say("#lobby", "m1", None)).await.unwrap();
+    assert_eq!(messages(&ann, 1).await, [(1, "m1".to_string())]);
+    tokio::task::spawn_blocking(move || reached.recv().unwrap()).await.unwrap();
+    for text in ["m2", "m3"] {
+        hubs[1].command(bob.id, say("#lobby", text, None)).await.unwrap();
+    }
+    assert_eq!(messages(&ann, 2).await, [(2, "m2".to_string()), (3, "m3".to_string())]);
+    *store.closed.lock().unwrap() = false;
+    store.opened.notify_all();
+    // The read brings m2 and m3 again. Then 600 messages are lost on the bus: the room going
+    // quiet reads them from the store, more than one read's worth.
+    for k in 4..604 {
+        hubs[1].command(bob.id, say("#lobby", &format!("m{k}"), None)).await.unwrap();
+    }
+    let got = messages(&ann, 600).await;
+    assert_eq!(got, (4..604).map(|k| (k, format!("m{k}"))).collect::<Vec<_>>());
+}

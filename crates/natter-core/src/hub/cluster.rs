@@ -588,7 +588,11 @@ impl Hub {
         for m in &messages {
             let message = Arc::new(super::stored_to_chat(m, &name));
             let sender_key = Name::from(m.sender_key.as_str());
-            if let Some(seq) = self.cluster.as_mut().and_then(|c| c.sequences.get_mut(&room)) {
+            if let Some(seq) = self.cluster.as_mut().and_then(|c| c.sequences.get_mut(&room))
+                // Delivered meanwhile (the bus brought it while the store was read): a
+                // message at or below the mark would wait for ever and hide the next gap.
+                && seq.delivered.is_some_and(|d| m.mid > d)
+            {
                 seq.waiting.entry(m.mid).or_insert(Queued { message, sender: None, sender_key });
             }
         }
