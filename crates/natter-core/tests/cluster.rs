@@ -752,6 +752,9 @@ struct Gated {
     opened: std::sync::Condvar,
     /// Told when a read reaches the closed gate.
     waiting: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// Set, a read queries the store first and then waits at the gate (its answer grows
+    /// stale); else it waits first.
+    read_first: std::sync::atomic::AtomicBool,
 }
 
 impl Store for Gated {
@@ -776,6 +779,8 @@ impl Store for Gated {
         room: &str,
         query: natter_core::store::HistoryQuery,
     ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
+        let read_first = self.read_first.load(Ordering::Relaxed);
+        let early = read_first.then(|| self.inner.history(room, query));
         let mut closed = self.closed.lock().unwrap();
         if *closed {
             if let Some(tell) = self.waiting.lock().unwrap().take() {
@@ -786,7 +791,7 @@ impl Store for Gated {
             }
         }
         drop(closed);
-        self.inner.history(room, query)
+        early.unwrap_or_else(|| self.inner.history(room, query))
     }
     fn claim_nick(&self, folded: &str, node: &str, session: u64) -> Result<bool, natter_core::StoreError> {
         self.inner.claim_nick(folded, node, session)
@@ -812,6 +817,7 @@ async fn a_store_read_that_returns_what_the_bus_delivered_meanwhile_hides_no_lat
         closed: false.into(),
         opened: std::sync::Condvar::new(),
         waiting: None.into(),
+        read_first: false.into(),
     });
     let mut hubs = Vec::new();
     let mut outlets = Vec::new();
@@ -863,4 +869,61 @@ async fn a_store_read_that_returns_what_the_bus_delivered_meanwhile_hides_no_lat
     }
     let got = messages(&ann, 600).await;
     assert_eq!(got, (4..604).map(|k| (k, format!("m{k}"))).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_catch_up_read_that_grew_stale_gives_up_nothing() {
+    let store = Arc::new(Gated {
+        inner: MemoryStore::new(),
+        closed: false.into(),
+        opened: std::sync::Condvar::new(),
+        waiting: None.into(),
+        read_first: true.into(),
+    });
+    let mut hubs = Vec::new();
+    let mut outlets = Vec::new();
+    for name in ["a", "b"] {
+        let mut options = ClusterOptions::new(name);
+        options.gap_wait = Duration::from_millis(50);
+        let (hub, outlet) = hub::start_clustered(HubConfig::default(), store.clone(), options).unwrap();
+        hubs.push(hub);
+        outlets.push(outlet);
+    }
+    // The relay loses b's second room message.
+    let mut room_messages = 0;
+    for (i, mut outlet) in outlets.into_iter().enumerate() {
+        let other = hubs[1 - i].clone();
+        tokio::spawn(async move {
+            while let Some(event) = outlet.recv().await {
+                if matches!(event.event, natter_core::cluster::ClusterEvent::RoomMessage(_)) && i == 1 {
+                    room_messages += 1;
+                    if room_messages == 2 {
+                        continue;
+                    }
+                }
+                let _ = other.node_event(event).await;
+            }
+        });
+    }
+    let ann = join(&hubs[0], "ann").await;
+    let bob = join(&hubs[1], "bob").await;
+    seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
+    // m1 reaches ann; the room goes quiet and reads what came after m1: nothing, and that
+    // answer waits at the gate while m2 (lost on the bus) and m3 are sent.
+    let (tell, reached) = std::sync::mpsc::channel();
+    *store.waiting.lock().unwrap() = Some(tell);
+    *store.closed.lock().unwrap() = true;
+    hubs[1].command(bob.id, say("#lobby", "m1", None)).await.unwrap();
+    assert_eq!(messages(&ann, 1).await, [(1, "m1".to_string())]);
+    tokio::task::spawn_blocking(move || reached.recv().unwrap()).await.unwrap();
+    store.read_first.store(false, Ordering::Relaxed);
+    for text in ["m2", "m3"] {
+        hubs[1].command(bob.id, say("#lobby", text, None)).await.unwrap();
+    }
+    assert_eq!(acks(&bob, 3).await.len(), 3);
+    // m3 waits for m2 at ann's node. The stale answer ("nothing after m1") proves nothing
+    // about m2, which was stored after it was read: the gap is read, and m2 delivered.
+    *store.closed.lock().unwrap() = false;
+    store.opened.notify_all();
+    assert_eq!(messages(&ann, 2).await, [(2, "m2".to_string()), (3, "m3".to_string())]);
 }

@@ -28,9 +28,9 @@ use tokio::time::Instant;
 const MAX_WAITING: usize = 4096;
 /// Most messages one read of a gap asks the store for.
 const REFILL_PAGE: u32 = 500;
-/// How long a room that heard from another node stays quiet before the store is asked once
-/// whether anything came after: a gap is seen when a later message arrives, and the last
-/// messages of a burst that the bus lost have none after them.
+/// How long a room stays quiet after a message before the store is asked once whether anything
+/// came after: a gap is seen when a later message arrives, and the last messages of a burst
+/// that the bus lost have none after them.
 const QUIET_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a room message sent here needs once the store has given it an id.
@@ -68,8 +68,8 @@ struct Sequence {
     gap_since: Option<Instant>,
     /// A read of the gap from the store is under way.
     refilling: bool,
-    /// When this room last heard of a message from another node, until the store was asked
-    /// what came after it ([`QUIET_SWEEP`]).
+    /// When this room last had a message, until the store was asked what came after it
+    /// ([`QUIET_SWEEP`]).
     heard: Option<Instant>,
 }
 
@@ -93,7 +93,7 @@ pub(crate) struct Cluster {
     sequences: FxHashMap<String, Sequence>,
     /// Rooms with a gap.
     gaps: FxHashSet<String>,
-    /// Rooms that heard from another node and have not been swept since.
+    /// Rooms that had a message and have not been swept since.
     heard: FxHashSet<String>,
     /// Where gap reads come back.
     refills: mpsc::UnboundedSender<Reply>,
@@ -129,6 +129,8 @@ pub(crate) enum Reply {
 pub(crate) struct Refill {
     room: String,
     start: bool,
+    /// The read's end (exclusive), for a gap's read.
+    upto: Option<u64>,
     messages: Result<Vec<StoredMessage>, String>,
 }
 
@@ -348,6 +350,7 @@ impl Hub {
             return;
         }
         seq.refilling = true;
+        tracing::debug!(room = %room, after, "reading what a room missed from the store");
         let query =
             HistoryQuery { after: Some(after), limit: REFILL_PAGE, oldest: true, ..HistoryQuery::default() };
         self.read_room(room, query, false);
@@ -413,12 +416,6 @@ impl Hub {
             self.cids.load_id(&m.room, cid, m.mid, m.ts);
         }
         let (room, mid, sender_key) = (m.room.clone(), m.mid, m.from_key.clone());
-        if let Some(cluster) = &mut self.cluster
-            && let Some(seq) = cluster.sequences.get_mut(&room)
-        {
-            seq.heard = Some(Instant::now());
-            cluster.heard.insert(room.clone());
-        }
         let uid = if m.ephemeral { super::messages::next_uid() } else { 0 };
         let message = Arc::new(m.into_chat(uid));
         self.sequence(&room, mid, Queued { message, sender: None, sender_key });
@@ -432,6 +429,10 @@ impl Hub {
             // Not a room here (any more): nobody to deliver to.
             return;
         };
+        // A message of this node's or another's: once the room is quiet, the store is asked
+        // what came after (the others' last messages may not have come over the bus).
+        seq.heard = Some(Instant::now());
+        cluster.heard.insert(room.to_owned());
         if seq.delivered.is_some_and(|delivered| mid <= delivered) {
             return;
         }
@@ -486,7 +487,8 @@ impl Hub {
         let (store, back, room) = (self.store.clone(), cluster.refills.clone(), room.to_owned());
         tokio::task::spawn_blocking(move || {
             let messages = store.history(&room, query).map(|(page, _)| page).map_err(|e| e.to_string());
-            let _ = back.send(Reply::Refill(Refill { room, start, messages }));
+            let upto = query.before;
+            let _ = back.send(Reply::Refill(Refill { room, start, upto, messages }));
         });
     }
 
@@ -511,8 +513,8 @@ impl Hub {
         }
     }
 
-    /// Asks the store once, for each room quiet for [`QUIET_SWEEP`] since it last heard from
-    /// another node, what came after the last message delivered here.
+    /// Asks the store once, for each room quiet for [`QUIET_SWEEP`] since its last message,
+    /// what came after the last message delivered here.
     fn sweep_quiet_rooms(&mut self) {
         let Some(cluster) = &mut self.cluster else { return };
         let now = Instant::now();
@@ -541,6 +543,7 @@ impl Hub {
         }
         seq.refilling = true;
         let after = seq.delivered.unwrap_or(0);
+        tracing::debug!(room = %room, after, upto, "reading a gap in a room's messages from the store");
         let query = HistoryQuery {
             after: Some(after),
             before: Some(upto),
@@ -555,7 +558,7 @@ impl Hub {
     /// below the gap's end is given up (never stored, or deleted), unless the read failed,
     /// when the gap waits and is read again.
     fn on_refill(&mut self, refill: Refill) {
-        let Refill { room, start, messages } = refill;
+        let Refill { room, start, upto, messages } = refill;
         let Some(cluster) = &mut self.cluster else { return };
         let Some(seq) = cluster.sequences.get_mut(&room) else { return };
         if start {
@@ -583,6 +586,7 @@ impl Hub {
             }
         };
         let full_page = messages.len() >= REFILL_PAGE as usize;
+        tracing::debug!(room = %room, found = messages.len(), "read a room's messages from the store");
         let name = self.rooms.get(&room).map(|r| r.name.clone());
         let Some(name) = name else { return };
         for m in &messages {
@@ -596,12 +600,18 @@ impl Hub {
                 seq.waiting.entry(m.mid).or_insert(Queued { message, sender: None, sender_key });
             }
         }
-        if let Some(seq) = self.cluster.as_mut().and_then(|c| c.sequences.get_mut(&room))
-            && let (Some(delivered), Some(&first)) = (seq.delivered, seq.waiting.keys().next())
-            && first > delivered + 1
+        // A gap's read proves which ids below its end the store does not have (every id below
+        // a committed one is committed): those are given up, up to the first message found or
+        // waiting. A read without an end (a catch-up) proves nothing: what it did not find may
+        // have been committed since.
+        if let Some(upto) = upto
+            && let Some(seq) = self.cluster.as_mut().and_then(|c| c.sequences.get_mut(&room))
+            && let Some(delivered) = seq.delivered
         {
-            // Ids before the first message found or waiting are not in the store: given up.
-            seq.delivered = Some(first - 1);
+            let next = seq.waiting.keys().next().copied().unwrap_or(upto).min(upto);
+            if next > delivered + 1 {
+                seq.delivered = Some(next - 1);
+            }
         }
         self.deliver_in_order(&room);
         if full_page {

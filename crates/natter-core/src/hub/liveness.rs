@@ -7,7 +7,7 @@ use crate::cluster::ClusterEvent;
 use crate::vocab::Name;
 
 /// The least time between two `Hello`s of one node asking to see the others again.
-const RESYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+const RESYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Hub {
     /// Tells the other nodes this one is (back) here: they forget what they knew of it, learn

@@ -64,15 +64,39 @@ async fn watch_outages(mut connected: watch::Receiver<bool>, hub: HubHandle) {
     }
 }
 
+/// How long an event waits for room in the bus's queue before it is given up.
+const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long apart it tries while it waits.
+const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
+
 async fn publish(mut outlet: mpsc::UnboundedReceiver<NodeEvent>, bus: Arc<dyn Bus>) {
     let refused = ThrottledLog::new();
+    // False after an event was given up, until the bus takes one again: during an outage
+    // events are dropped at once rather than each waiting.
+    let mut patient = true;
     while let Some(event) = outlet.recv().await {
-        let payload = codec::encode(&event);
-        if let Err(e) = bus.publish(SUBJECT, payload.into())
-            && let Some(held_back) = refused.ready()
-        {
-            // The store has what matters; the others find the gap or resynchronise.
-            tracing::warn!(error = %e, held_back, "the cluster bus did not take an event");
+        let payload: bytes::Bytes = codec::encode(&event).into();
+        // A full queue (a burst faster than NATS takes it) is waited out, a little: the
+        // hub's events wait in order behind, and nothing is lost that a short wait saves.
+        let give_up = tokio::time::Instant::now() + PUBLISH_WAIT;
+        loop {
+            match bus.publish(SUBJECT, payload.clone()) {
+                Ok(()) => {
+                    patient = true;
+                    break;
+                }
+                Err(BusError::Unavailable(_)) if patient && tokio::time::Instant::now() < give_up => {
+                    tokio::time::sleep(PUBLISH_RETRY).await;
+                }
+                Err(e) => {
+                    patient = false;
+                    if let Some(held_back) = refused.ready() {
+                        // The store has what matters; the others find the gap or resynchronise.
+                        tracing::warn!(error = %e, held_back, "the cluster bus did not take an event");
+                    }
+                    break;
+                }
+            }
         }
     }
 }
