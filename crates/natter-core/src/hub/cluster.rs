@@ -571,6 +571,7 @@ impl Hub {
                     seq.waiting.keys().next().map_or(0, |first| first - 1)
                 }
             };
+            tracing::debug!(room = %room, newest, waiting = seq.waiting.len(), "a room's order starts here");
             seq.delivered = Some(newest);
             seq.waiting = seq.waiting.split_off(&(newest + 1));
             self.deliver_in_order(&room);
@@ -586,6 +587,12 @@ impl Hub {
             }
         };
         let full_page = messages.len() >= REFILL_PAGE as usize;
+        // A full page proves nothing past its last message (the rest of the range was not
+        // read).
+        let upto = match (full_page, messages.last()) {
+            (true, Some(last)) => upto.map(|end| end.min(last.mid + 1)),
+            _ => upto,
+        };
         tracing::debug!(room = %room, found = messages.len(), "read a room's messages from the store");
         let name = self.rooms.get(&room).map(|r| r.name.clone());
         let Some(name) = name else { return };
@@ -603,13 +610,15 @@ impl Hub {
         // A gap's read proves which ids below its end the store does not have (every id below
         // a committed one is committed): those are given up, up to the first message found or
         // waiting. A read without an end (a catch-up) proves nothing: what it did not find may
-        // have been committed since.
+        // have been committed since. (Messages found may have been delivered meanwhile, the bus
+        // bringing them late: the proof is of the range read, not of what is now next.)
         if let Some(upto) = upto
             && let Some(seq) = self.cluster.as_mut().and_then(|c| c.sequences.get_mut(&room))
             && let Some(delivered) = seq.delivered
         {
             let next = seq.waiting.keys().next().copied().unwrap_or(upto).min(upto);
             if next > delivered + 1 {
+                tracing::debug!(room = %room, from = delivered + 1, to = next - 1, "ids the store does not have: given up");
                 seq.delivered = Some(next - 1);
             }
         }
