@@ -580,11 +580,15 @@ fn start_hub(
     hub.persister =
         Persister::start(hub.store.clone(), done_tx, hub.config.retention, metrics.clone(), numbered)
             .map_err(|e| StoreError::Io(format!("commit thread: {e}")))?;
-    for name in hub.config.ephemeral_rooms.clone() {
-        hub.ensure_room(&name).ephemeral = true;
-    }
     let lobby = hub.config.lobby.clone();
-    hub.ensure_room(&lobby);
+    for name in hub.config.ephemeral_rooms.iter().chain([&lobby]).cloned().collect::<Vec<_>>() {
+        let new = !hub.rooms.contains_key(&natter_proto::names::fold(&name));
+        let ephemeral = hub.config.ephemeral_rooms.contains(&name);
+        let room = hub.ensure_room(&name);
+        // Not in the store at start: no history to read at its first join, in a cluster too.
+        room.cold &= !new;
+        room.ephemeral |= ephemeral;
+    }
     let (tx, rx) = mpsc::channel(hub.config.queue);
     hub.say_hello();
     hub.metrics.publish(&hub.tally, hub.rooms.len());
