@@ -69,11 +69,11 @@ start_natter() {
     rm -f "$out"
     if [ "$name" = single ]; then
         taskset -c 0 "$bin" serve --tcp 127.0.0.1:0 --udp off --irc off --http off --db "$work/single.db" \
-            --msg-rate 0 --outbox 1000000 >"$out" 2>"$work/$name.err" &
+            --msg-rate 0 --outbox 1000000 --outbox-kib 4000000 >"$out" 2>"$work/$name.err" &
     else
         taskset -c 0 "$bin" serve --tcp 127.0.0.1:0 --udp off --irc off --http off --db "$db" \
             --cluster "nats://127.0.0.1:$natsport" --node-name "$name" \
-            --msg-rate 0 --outbox 1000000 >"$out" 2>"$work/$name.err" &
+            --msg-rate 0 --outbox 1000000 --outbox-kib 4000000 >"$out" 2>"$work/$name.err" &
     fi
     STARTED=$!
     pids+=("$STARTED")
