@@ -234,8 +234,10 @@ fn a_nick_is_one_sessions_across_nodes_and_a_ban_holds_on_every_node() {
     let Some(b) = backing() else { return };
     let a = node(&b.db, &b.nats.url(), "a");
     let c = node(&b.db, &b.nats.url(), "c");
+    let mut cat = native(c.tcp, "cat");
     let mut ann = native(a.tcp, "ann");
-    // Taken on node a: refused on node c.
+    // Taken on node a, and node c knows it (its users saw ann join): refused on node c.
+    cat.expect(r#""nick":"ann""#);
     let mut other = Client::connect(c.tcp);
     other.line(r#"{"type":"hello","nick":"ann"}"#);
     let refused = json(&other.expect(r#""type":"error""#));
