@@ -584,6 +584,36 @@ async fn after_a_bus_outage_what_was_said_meanwhile_is_read_from_the_store() {
     assert!(got.windows(2).all(|w| w[1].0 == w[0].0 + 1), "in order, none twice");
 }
 
+/// Two nodes "a" and "b" on `store` (gaps wait 50 ms), each event relayed to the other, except
+/// b's room messages whose number (counting from 1) `lost` picks.
+fn pair(store: Arc<dyn Store>, lost: fn(u64) -> bool) -> Vec<HubHandle> {
+    let mut hubs = Vec::new();
+    let mut outlets = Vec::new();
+    for name in ["a", "b"] {
+        let mut options = ClusterOptions::new(name);
+        options.gap_wait = Duration::from_millis(50);
+        let (hub, outlet) = hub::start_clustered(HubConfig::default(), store.clone(), options).unwrap();
+        hubs.push(hub);
+        outlets.push(outlet);
+    }
+    for (i, mut outlet) in outlets.into_iter().enumerate() {
+        let other = hubs[1 - i].clone();
+        let mut room_messages = 0;
+        tokio::spawn(async move {
+            while let Some(event) = outlet.recv().await {
+                if i == 1 && matches!(event.event, natter_core::cluster::ClusterEvent::RoomMessage(_)) {
+                    room_messages += 1;
+                    if lost(room_messages) {
+                        continue;
+                    }
+                }
+                let _ = other.node_event(event).await;
+            }
+        });
+    }
+    hubs
+}
+
 /// The reference store, whose commits fail while `failing` is set (PostgreSQL away).
 struct Flaky {
     inner: MemoryStore,
@@ -637,22 +667,7 @@ impl Store for Flaky {
 #[tokio::test]
 async fn a_message_the_store_refused_is_refused_to_its_sender_and_its_resend_is_new() {
     let store = Arc::new(Flaky { inner: MemoryStore::new(), failing: true.into() });
-    let mut hubs = Vec::new();
-    let mut outlets = Vec::new();
-    for name in ["a", "b"] {
-        let (hub, outlet) =
-            hub::start_clustered(HubConfig::default(), store.clone(), ClusterOptions::new(name)).unwrap();
-        hubs.push(hub);
-        outlets.push(outlet);
-    }
-    for (i, mut outlet) in outlets.into_iter().enumerate() {
-        let other = hubs[1 - i].clone();
-        tokio::spawn(async move {
-            while let Some(event) = outlet.recv().await {
-                let _ = other.node_event(event).await;
-            }
-        });
-    }
+    let hubs = pair(store.clone(), |_| false);
     let ann = join(&hubs[0], "ann").await;
     let bob = join(&hubs[1], "bob").await;
     seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
@@ -821,32 +836,9 @@ async fn a_store_read_that_returns_what_the_bus_delivered_meanwhile_hides_no_lat
         waiting: None.into(),
         read_first: false.into(),
     });
-    let mut hubs = Vec::new();
-    let mut outlets = Vec::new();
-    for name in ["a", "b"] {
-        let mut options = ClusterOptions::new(name);
-        options.gap_wait = Duration::from_millis(50);
-        let (hub, outlet) = hub::start_clustered(HubConfig::default(), store.clone(), options).unwrap();
-        hubs.push(hub);
-        outlets.push(outlet);
-    }
     // The relay loses b's room messages from the fourth on (the tail of a burst that the bus
     // refused).
-    let mut room_messages = 0;
-    for (i, mut outlet) in outlets.into_iter().enumerate() {
-        let other = hubs[1 - i].clone();
-        tokio::spawn(async move {
-            while let Some(event) = outlet.recv().await {
-                if matches!(event.event, natter_core::cluster::ClusterEvent::RoomMessage(_)) && i == 1 {
-                    room_messages += 1;
-                    if room_messages >= 4 {
-                        continue;
-                    }
-                }
-                let _ = other.node_event(event).await;
-            }
-        });
-    }
+    let hubs = pair(store.clone(), |k| k >= 4);
     let ann = join(&hubs[0], "ann").await;
     let bob = join(&hubs[1], "bob").await;
     seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
@@ -885,31 +877,8 @@ async fn a_catch_up_read_that_grew_stale_gives_up_nothing() {
         waiting: None.into(),
         read_first: true.into(),
     });
-    let mut hubs = Vec::new();
-    let mut outlets = Vec::new();
-    for name in ["a", "b"] {
-        let mut options = ClusterOptions::new(name);
-        options.gap_wait = Duration::from_millis(50);
-        let (hub, outlet) = hub::start_clustered(HubConfig::default(), store.clone(), options).unwrap();
-        hubs.push(hub);
-        outlets.push(outlet);
-    }
     // The relay loses b's second room message.
-    let mut room_messages = 0;
-    for (i, mut outlet) in outlets.into_iter().enumerate() {
-        let other = hubs[1 - i].clone();
-        tokio::spawn(async move {
-            while let Some(event) = outlet.recv().await {
-                if matches!(event.event, natter_core::cluster::ClusterEvent::RoomMessage(_)) && i == 1 {
-                    room_messages += 1;
-                    if room_messages == 2 {
-                        continue;
-                    }
-                }
-                let _ = other.node_event(event).await;
-            }
-        });
-    }
+    let hubs = pair(store.clone(), |k| k == 2);
     let ann = join(&hubs[0], "ann").await;
     let bob = join(&hubs[1], "bob").await;
     seen(&ann, |e| matches!(e, Event::Join { nick, .. } if &**nick == "bob")).await;
