@@ -87,11 +87,27 @@ impl Transport for TcpStream {
     }
 
     fn try_read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.try_read_buf(buf)
+        read_draining(self, buf)
     }
 
     fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         TcpStream::try_write(self, bytes)
+    }
+}
+
+/// Reads what the socket has without waiting, through `AsyncRead`: a read that did not fill
+/// the room tells tokio the socket is drained (edge-triggered epoll), so the next readiness
+/// wait does not first cost a second read that only answers `WouldBlock`, one system call per
+/// message received. (`try_read_buf` keeps the readiness until it sees `WouldBlock`.)
+///
+/// The waker is a no-op: on `WouldBlock` tokio stores it, and the connection loop's next
+/// readiness wait replaces it with its own before sleeping; readiness that arrives between the
+/// two stays recorded and is seen then.
+fn read_draining<R: tokio::io::AsyncRead + Unpin>(stream: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match tokio_util::io::poll_read_buf(std::pin::Pin::new(stream), &mut cx, buf) {
+        Poll::Ready(read) => read,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
     }
 }
 
@@ -107,7 +123,7 @@ impl Transport for UnixStream {
     }
 
     fn try_read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.try_read_buf(buf)
+        read_draining(self, buf)
     }
 
     fn try_write(&mut self, bytes: &[u8]) -> io::Result<usize> {

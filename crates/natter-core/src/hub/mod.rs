@@ -60,6 +60,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Stored messages per room whose client ids are remembered across a restart.
 const CID_WINDOW: usize = 1024;
+/// Commands the hub takes from its queue at most per turn: enough to batch a busy moment, few
+/// enough that acknowledgements and deliveries go out between turns.
+const COMMAND_BATCH: usize = 256;
 /// How long before a room's last message a start still reads its client ids: a client resends
 /// what was not acknowledged when its connection dropped, the last moments before a stop.
 const RESEND_WINDOW_MS: u64 = 10 * 60 * 1000;
@@ -671,7 +674,7 @@ impl Hub {
         let mut refresh = tokio::time::interval(self.config.account_refresh);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         refresh.reset();
-        let mut batch = Vec::with_capacity(256);
+        let mut batch = Vec::with_capacity(COMMAND_BATCH);
         // The nick protection timer: reset only when the earliest deadline changes.
         let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
         let protection = tokio::time::sleep_until(far());
@@ -716,9 +719,23 @@ impl Hub {
                     self.flush();
                     protection.as_mut().reset(far());
                 }
-                n = rx.recv_many(&mut batch, 256) => {
+                n = rx.recv_many(&mut batch, COMMAND_BATCH) => {
                     if n == 0 {
                         break;
+                    }
+                    if n < COMMAND_BATCH {
+                        // Commands arrive one connection at a time, and the hub is woken by
+                        // the first. Yielding once lets the runtime finish its turn (the other
+                        // connections that are ready read their lines) so that the commands of
+                        // this moment are handled, and their deliveries to each session
+                        // written, together: at paced load a message to a room is then not
+                        // one write per member but one per member per moment.
+                        tokio::task::yield_now().await;
+                        while batch.len() < COMMAND_BATCH
+                            && let Ok(more) = rx.try_recv()
+                        {
+                            batch.push(more);
+                        }
                     }
                     for msg in batch.drain(..) {
                         match msg {
