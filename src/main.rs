@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 /// jemalloc instead of the system allocator: glibc's per-thread arenas keep the pages that
 /// bursts of short-lived buffers leave behind, which made idle connections cost more memory.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -11,6 +12,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// system about a second after a burst (a join flood, a history replay), so the memory of
 /// connections that then sit idle is what they use, not what the burst needed; the hot path
 /// never waits for that.
+#[cfg(feature = "jemalloc")]
 #[allow(non_upper_case_globals)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";

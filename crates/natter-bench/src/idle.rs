@@ -24,6 +24,11 @@ pub struct IdleArgs {
     /// Seconds to hold them once all are open (and memory was measured).
     #[arg(long, default_value_t = 0.0)]
     pub hold: f64,
+    /// Seconds to wait once all are open, before the server is let go quiet and its memory
+    /// read: a natter server parks idle connections after `natter serve --park-after` (10 s
+    /// by default), and their memory is what it is once they are parked.
+    #[arg(long, default_value_t = 0.0)]
+    pub wait: f64,
     /// Longest wait, in seconds, for the server to go quiet before reading its memory.
     #[arg(long, default_value_t = 10.0)]
     pub settle: f64,
@@ -122,6 +127,7 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
     }
     let hold = crate::secs("--hold", args.hold)?;
     let settle = crate::secs("--settle", args.settle)?;
+    let wait = crate::secs("--wait", args.wait)?;
     stats::raise_file_limit(u64::from(args.clients) + 64)?;
     let pid = ctx.common.single_pid()?;
     if pid.is_none() {
@@ -197,6 +203,10 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
 
     let (mut rss, mut server_cpu) = (None, None);
     if let (Some(pid), Some(before), Some(cpu_before)) = (pid, rss_before, cpu_before) {
+        if !wait.is_zero() {
+            ctx.progress.line(&format!("waiting {:.1} s before measuring", wait.as_secs_f64()));
+            tokio::time::sleep(wait.min(ctx.remaining())).await;
+        }
         settle_server(ctx, pid, settle).await;
         rss = Some((before, stats::read_rss_kib(pid)?));
         server_cpu = Some(stats::CpuTicks::read(pid)?.since(cpu_before));

@@ -32,7 +32,7 @@ pub mod vocab;
 pub use command::{Command, Registration};
 pub use event::{ChatMessage, Delivery, Event, RenderCache, RenderSlot};
 pub use hub::{HubConfig, HubHandle, Registered};
-pub use outbox::{CloseReason, NextBatch, Outbox, Piece};
+pub use outbox::{Bell, CloseReason, NextBatch, Outbox, Piece};
 pub use refusal::Refusal;
 pub use request::{DoorNote, Req, RequestToken};
 pub use store::{Store, StoreError};

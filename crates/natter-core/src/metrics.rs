@@ -111,6 +111,8 @@ pub struct Metrics {
     connections: [AtomicU64; SessionKind::ALL.len()],
     /// Of those, the ones over WebSocket (a transport, not a door: they speak a door's protocol).
     websockets: AtomicU64,
+    /// Of those, the ones parked: idle, waiting without a task of their own.
+    parked: AtomicU64,
     sessions: [AtomicU64; SessionKind::ALL.len()],
     rooms: AtomicU64,
     received: AtomicU64,
@@ -154,6 +156,20 @@ impl Metrics {
     /// Connections over WebSocket open now (counted by the protocol they speak as well).
     pub fn websockets(&self) -> u64 {
         self.websockets.load(Relaxed)
+    }
+
+    /// An open connection parked (`parked`), or one came back from the park.
+    pub fn parked_changed(&self, parked: bool) {
+        if parked {
+            self.parked.fetch_add(1, Relaxed);
+        } else {
+            self.parked.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Connections parked now (counted by their door as well).
+    pub fn parked(&self) -> u64 {
+        self.parked.load(Relaxed)
     }
 
     /// Counts a session or connection ended for `why`, where the server decided it.

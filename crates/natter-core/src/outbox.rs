@@ -82,7 +82,16 @@ impl Piece {
     }
 }
 
-#[derive(Debug, Default)]
+/// Told once when a parked outbox ([`Outbox::park`]) receives a delivery or is closed: the
+/// server parks connections that have nothing to do, without a task to wake, and this is how
+/// it learns that one has something to do again.
+pub trait Bell: Send + Sync {
+    /// Rings for the outbox parked with `token`. Called outside the outbox's lock, from the
+    /// pusher's thread (the hub's): it must not block.
+    fn ring(&self, token: u64);
+}
+
+#[derive(Default)]
 struct State {
     queue: Vec<Piece>,
     /// Deliveries in `queue`, which is what the capacity counts.
@@ -90,6 +99,19 @@ struct State {
     /// Their weight, which is what the byte capacity counts.
     queued_bytes: u64,
     closed: Option<CloseReason>,
+    /// Set while the outbox is parked: rung (and cleared) instead of waking a writer.
+    bell: Option<(Arc<dyn Bell>, u64)>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("queued", &self.queued)
+            .field("queued_bytes", &self.queued_bytes)
+            .field("closed", &self.closed)
+            .field("parked", &self.bell.as_ref().map(|(_, token)| token))
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -174,11 +196,42 @@ impl Outbox {
         state.queue.append(staged);
         state.queued += count;
         state.queued_bytes += bytes;
-        drop(state);
         if was_empty {
-            self.inner.notify.notify_one();
+            self.wake(state);
         }
         Ok(())
+    }
+
+    /// Wakes the writer, or rings the bell of a parked outbox (once), after releasing `state`.
+    fn wake(&self, mut state: std::sync::MutexGuard<'_, State>) {
+        let bell = state.bell.take();
+        drop(state);
+        match bell {
+            Some((bell, token)) => bell.ring(token),
+            None => self.inner.notify.notify_one(),
+        }
+    }
+
+    /// Parks the outbox: until [`Outbox::unpark`], the next delivery or the close rings `bell`
+    /// with `token` (once) instead of waking a writer. Refused (false) when something is
+    /// queued or the outbox is closed: the writer has work, and must not be parked.
+    pub fn park(&self, bell: Arc<dyn Bell>, token: u64) -> bool {
+        let mut state = self.state();
+        if !state.queue.is_empty() || state.closed.is_some() {
+            return false;
+        }
+        state.bell = Some((bell, token));
+        true
+    }
+
+    /// True while parked with a bell that has not rung.
+    pub fn is_parked(&self) -> bool {
+        self.state().bell.is_some()
+    }
+
+    /// Takes the bell back: a writer serves the outbox again.
+    pub fn unpark(&self) {
+        self.state().bell = None;
     }
 
     /// Queues a one-off event for this session only.
@@ -198,8 +251,7 @@ impl Outbox {
             state.queued = 0;
             state.queued_bytes = 0;
         }
-        drop(state);
-        self.inner.notify.notify_one();
+        self.wake(state);
     }
 
     /// True once closed.
@@ -371,6 +423,53 @@ mod tests {
     fn a_piece_must_lie_within_its_log() {
         let log: Arc<[Delivery]> = [deliver(notice("a"))].into();
         let _ = Piece::new(log, 0..2);
+    }
+
+    /// Counts its rings, by token.
+    #[derive(Default)]
+    struct Rings(Mutex<Vec<u64>>);
+
+    impl Bell for Rings {
+        fn ring(&self, token: u64) {
+            self.0.lock().unwrap().push(token);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_parked_outbox_rings_once_for_a_delivery_and_keeps_it() {
+        let outbox = Outbox::new(8);
+        let rings = Arc::new(Rings::default());
+        assert!(outbox.park(rings.clone(), 7));
+        outbox.send(notice("a")).unwrap();
+        outbox.send(notice("b")).unwrap();
+        assert_eq!(*rings.0.lock().unwrap(), [7], "rung once, for the first");
+        outbox.unpark();
+        let mut buf = Vec::new();
+        assert_eq!(outbox.next_batch(&mut buf).await, NextBatch::Ready);
+        assert_eq!(buf.iter().map(Piece::len).sum::<usize>(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_busy_or_closed_outbox_is_not_parked_and_closing_rings() {
+        let rings = Arc::new(Rings::default());
+        let busy = Outbox::new(8);
+        busy.send(notice("a")).unwrap();
+        assert!(!busy.park(rings.clone(), 1), "a writer with work is not parked");
+        let closed = Outbox::new(8);
+        closed.close("bye", false);
+        assert!(!closed.park(rings.clone(), 2));
+        let parked = Outbox::new(8);
+        assert!(parked.park(rings.clone(), 3));
+        parked.close("server shutting down", false);
+        assert_eq!(*rings.0.lock().unwrap(), [3]);
+        // Unparked, it wakes its writer again rather than ringing.
+        let back = Outbox::new(8);
+        assert!(back.park(rings.clone(), 4));
+        back.unpark();
+        back.send(notice("x")).unwrap();
+        assert_eq!(*rings.0.lock().unwrap(), [3]);
+        let mut buf = Vec::new();
+        assert_eq!(back.next_batch(&mut buf).await, NextBatch::Ready);
     }
 
     #[tokio::test]

@@ -146,6 +146,11 @@ pub struct Args {
     /// still there (TCP keepalive, then every 10 s, 3 times); 0 turns it off [default: 60].
     #[arg(long, env = "NATTER_TCP_KEEPALIVE", value_name = "SECS")]
     pub tcp_keepalive: Option<u64>,
+    /// Seconds a logged-in plain TCP connection may have nothing to read or write before it
+    /// parks: it gives up its task and waits, with far less memory, until its peer or a
+    /// delivery wakes it; 0 never parks [default: 10].
+    #[arg(long, env = "NATTER_PARK_AFTER", value_name = "SECS")]
+    pub park_after: Option<u64>,
     /// Whether others see a cloak (`a1b2c3d4e5f60718.cloak`) instead of a user's IP address;
     /// server operators still see the address in WHOIS [default: true].
     #[arg(long, env = "NATTER_CLOAK", value_name = "BOOL")]
@@ -476,6 +481,8 @@ pub struct ConnectionSettings {
     pub exempt_loopback: bool,
     /// Idle time before TCP keepalive probes; `None` = off.
     pub keepalive: Option<Duration>,
+    /// Idle time before a logged-in connection parks ([`crate::park`]); `None` = never.
+    pub park_after: Option<Duration>,
 }
 
 impl Default for ConnectionSettings {
@@ -485,6 +492,7 @@ impl Default for ConnectionSettings {
             max_unregistered: None,
             exempt_loopback: true,
             keepalive: Some(Duration::from_secs(60)),
+            park_after: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -941,6 +949,11 @@ impl Settings {
                     Some(secs) => Some(Duration::from_secs(secs)),
                     None => ConnectionSettings::default().keepalive,
                 },
+                park_after: match args.park_after.or(file.park_after) {
+                    Some(0) => None,
+                    Some(secs) => Some(Duration::from_secs(secs)),
+                    None => ConnectionSettings::default().park_after,
+                },
             },
             cloak: CloakSettings {
                 off: !args.cloak.or(file.cloak).unwrap_or(true),
@@ -969,6 +982,7 @@ mod tests {
         assert_eq!(s.connections.per_address, 16);
         assert!(s.connections.exempt_loopback);
         assert_eq!(s.connections.keepalive, Some(Duration::from_secs(60)));
+        assert_eq!(s.connections.park_after, Some(Duration::from_secs(10)));
         assert_eq!(s.cloak, CloakSettings { off: false, secret: None });
     }
 
@@ -1080,7 +1094,7 @@ mod tests {
              helpdesk = true\nlog_format = \"json\"\nudp_verify = \"on\"\nudp_max_members = 7\n\
              udp_members_per_address = 8\nudp_address_rate = 9\nudp_send_rate = 100000\n\
              max_connections_per_address = 7\nmax_unregistered = 8\nexempt_loopback = false\n\
-             tcp_keepalive = 0\ncloak = false\ncloak_secret = \"salt\"\n",
+             tcp_keepalive = 0\npark_after = 0\ncloak = false\ncloak_secret = \"salt\"\n",
         )
         .unwrap();
         let s = Settings::resolve(Args { config: Some(path.clone()), ..Default::default() });
@@ -1119,7 +1133,8 @@ mod tests {
                 per_address: 7,
                 max_unregistered: Some(8),
                 exempt_loopback: false,
-                keepalive: None
+                keepalive: None,
+                park_after: None
             }
         );
         assert_eq!(s.cloak, CloakSettings { off: true, secret: Some("salt".into()) });

@@ -15,6 +15,7 @@ mod keepalive;
 pub mod limits;
 mod listener;
 pub mod metrics;
+mod park;
 pub mod peers;
 mod throttled_log;
 pub mod tls;
@@ -176,6 +177,11 @@ impl Server {
         // After the store: its lock keeps a second server away from the cloak key file too.
         let (alive, all_gone) = tokio::sync::mpsc::channel(1);
         let peers = peers_for(settings, alive.clone(), shared_cloak(settings).await?)?;
+        if let Some(after) = settings.connections.park_after {
+            let park =
+                park::Park::start(after, stop_rx.clone()).context("starting the park of idle connections")?;
+            peers.set_park(park);
+        }
         // The certificate's errors name the file and what to do.
         let tls = match &settings.tls {
             Some(files) => Some(tls::Tls::load(&files.cert, &files.key).map_err(anyhow::Error::new)?),

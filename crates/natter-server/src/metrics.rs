@@ -223,6 +223,12 @@ impl Collector for HubCollector {
             "Connections open now over WebSocket (also counted in natter_connections by the protocol they speak).",
             Reading::Gauge(m.websockets()),
         )?;
+        put(
+            &mut encoder,
+            "parked_connections",
+            "Connections parked now: idle, waiting without a task of their own until their peer or a delivery wakes them (also counted in natter_connections).",
+            Reading::Gauge(m.parked()),
+        )?;
         let sessions = by_door(&|k| m.sessions(k));
         put(
             &mut encoder,

@@ -70,6 +70,8 @@ pub struct Peers {
     /// and UDP member holds these counts (and so this sender) until it ends, so it needs no
     /// sender of its own (8 bytes less in every idle connection).
     _alive: Option<crate::Alive>,
+    /// Where the server's idle connections wait without a task, once it is started.
+    park: std::sync::OnceLock<crate::park::Park>,
 }
 
 /// The connections not logged in yet, by their place in the line.
@@ -95,7 +97,18 @@ impl Peers {
             newcomers: Mutex::default(),
             by_address: Mutex::default(),
             _alive: alive,
+            park: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Idle connections park in `park` from now on.
+    pub(crate) fn set_park(&self, park: crate::park::Park) {
+        let _ = self.park.set(park);
+    }
+
+    /// Where idle connections park, when parking is on.
+    pub(crate) fn park(&self) -> Option<&crate::park::Park> {
+        self.park.get()
     }
 
     /// The caps in force.

@@ -20,6 +20,31 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
     /// complete after a pause.
     const MESSAGES: bool = false;
 
+    /// True when an idle connection over this transport can be parked ([`crate::park`]): its
+    /// socket handed over as it is ([`Transport::into_parked`]). TLS and WebSocket keep
+    /// state of their own beside the socket, and are never parked.
+    const PARKABLE: bool = false;
+
+    /// The bare socket, out of tokio's reactor, for the park. Called only when
+    /// [`Transport::PARKABLE`]; an error means the socket is gone (closed).
+    fn into_parked(self) -> io::Result<ParkedSocket>
+    where
+        Self: Sized,
+    {
+        drop(self);
+        Err(io::Error::other("this transport is never parked"))
+    }
+
+    /// The transport again, from the socket [`Transport::into_parked`] gave the park
+    /// (registered with the reactor anew).
+    fn from_parked(socket: ParkedSocket) -> io::Result<Self>
+    where
+        Self: Sized,
+    {
+        drop(socket);
+        Err(io::Error::other("this transport is never parked"))
+    }
+
     /// The SHA-256 fingerprint of the client certificate the peer presented (TLS only).
     fn client_certificate(&self) -> Option<Box<str>> {
         None
@@ -77,7 +102,36 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
     }
 }
 
+/// The socket of a parked connection, out of tokio's reactor (still non-blocking).
+#[derive(Debug)]
+pub(crate) enum ParkedSocket {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl std::os::fd::AsRawFd for ParkedSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Self::Tcp(socket) => socket.as_raw_fd(),
+            Self::Unix(socket) => socket.as_raw_fd(),
+        }
+    }
+}
+
 impl Transport for TcpStream {
+    const PARKABLE: bool = true;
+
+    fn into_parked(self) -> io::Result<ParkedSocket> {
+        self.into_std().map(ParkedSocket::Tcp)
+    }
+
+    fn from_parked(socket: ParkedSocket) -> io::Result<Self> {
+        match socket {
+            ParkedSocket::Tcp(socket) => TcpStream::from_std(socket),
+            ParkedSocket::Unix(_) => Err(io::Error::other("a Unix socket is not a TCP stream")),
+        }
+    }
+
     fn bytes_waiting(&self) -> bool {
         peek_socket(socket2::SockRef::from(self))
     }
@@ -113,6 +167,18 @@ fn read_draining<R: tokio::io::AsyncRead + Unpin>(stream: &mut R, buf: &mut Vec<
 
 impl Transport for UnixStream {
     const SECURE: bool = true;
+    const PARKABLE: bool = true;
+
+    fn into_parked(self) -> io::Result<ParkedSocket> {
+        self.into_std().map(ParkedSocket::Unix)
+    }
+
+    fn from_parked(socket: ParkedSocket) -> io::Result<Self> {
+        match socket {
+            ParkedSocket::Unix(socket) => UnixStream::from_std(socket),
+            ParkedSocket::Tcp(_) => Err(io::Error::other("a TCP stream is not a Unix socket")),
+        }
+    }
 
     fn bytes_waiting(&self) -> bool {
         peek_socket(socket2::SockRef::from(self))

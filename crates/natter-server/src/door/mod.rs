@@ -243,6 +243,11 @@ impl SessionCtx {
         (format!("{user}@{host}"), real)
     }
 
+    /// Where this connection parks when idle ([`crate::park`]); `None` when it never does.
+    pub fn park(&self) -> Option<&crate::park::Park> {
+        self.peers.as_deref().and_then(Peers::park)
+    }
+
     /// The connection is a WebSocket: counted as one too, until it ends.
     pub fn over_websocket(&mut self) {
         if !self.websocket {
