@@ -8,6 +8,8 @@
 #   tools/bench/cluster.sh BINARY [RUNS]
 #
 # SETUPS="2 3" runs only those full-speed setups (and no latency runs).
+# PACED=1 runs only the realistic paced workload of tools/bench/paced.sh (fanout -n 100 -s 10
+# -m 1000 --rate 1000) on single, 1 node and 2 nodes (clients spread over them).
 #
 # Setups, each RUNS times, interleaved (docs/benchmarks.md, "Cluster"):
 #   single    one natter on SQLite, no cluster (the baseline)
@@ -132,6 +134,14 @@ run() {
         "$(cut -d' ' -f1-3 /proc/loadavg)" "$out"
 }
 
+if [ -n "${PACED:-}" ]; then
+    for _ in $(seq 1 "$runs"); do
+        for setup in single 1 2; do
+            run "$setup" all paced990k --timeout 60 fanout -n 100 -s 10 -m 1000 --rate 1000
+        done
+    done
+    exit 0
+fi
 for _ in $(seq 1 "$runs"); do
     for setup in ${SETUPS:-single 1 2 3}; do
         run "$setup" all fanout --timeout 120 fanout -n 100 -s 10 -m 2000
