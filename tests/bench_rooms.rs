@@ -62,15 +62,35 @@ fn native_fanout_over_four_rooms_counts_every_delivery() {
     // Every message was acknowledged, warm-up included.
     assert_eq!(r["acks"], 6 * 154, "{r:#}");
 
-    // Paced, with an acknowledgement window, and the summary says how many rooms.
+    // Paced and staggered, with an acknowledgement window; the summary says how many rooms.
     let out = run_bench(
         &server,
         server.tcp,
-        &["fanout", "-n", "9", "-s", "3", "-m", "40", "--rooms", "3", "--rate", "400", "--window", "4"],
+        &[
+            "fanout",
+            "-n",
+            "9",
+            "-s",
+            "3",
+            "-m",
+            "40",
+            "--rooms",
+            "3",
+            "--rate",
+            "400",
+            "--stagger",
+            "--window",
+            "4",
+        ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.starts_with("fanout: 9 clients in 3 rooms, 3 senders x 40 messages"), "{text}");
+    assert!(
+        text.starts_with(
+            "fanout: 9 clients in 3 rooms, 3 senders x 40 messages (400 msg/s per sender, staggered"
+        ),
+        "{text}"
+    );
     assert!(text.contains("deliveries     240 of 240 expected: 0 lost, 0 out of order"), "{text}");
 }
 
@@ -120,4 +140,8 @@ fn room_layouts_that_cannot_work_are_refused() {
         assert_eq!(stderr.matches(says).count(), 1, "said more than once: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?} printed a report: {}", String::from_utf8_lossy(&out.stdout));
     }
+    // Staggering spreads a paced schedule: without a pace there is nothing to spread.
+    let out = run_bench(&server, server.tcp, &["fanout", "-n", "4", "-s", "2", "--stagger"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--rate <RATE>"), "{stderr}");
 }

@@ -42,6 +42,11 @@ pub struct FanoutArgs {
     /// Messages per second per sender; default: as fast as the server accepts them.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// With --rate, offset the senders' schedules evenly within one interval (sender j starts
+    /// j/S of 1/rate later), so the server sees a steady stream rather than all senders at
+    /// the same instants.
+    #[arg(long, requires = "rate")]
+    pub stagger: bool,
     /// Message text size in bytes (at least what the sequence and timestamp need).
     #[arg(long, default_value_t = 32)]
     pub size: usize,
@@ -144,6 +149,9 @@ impl FanoutReport {
             Some(r) => format!("{r} msg/s per sender"),
             None => "full speed".into(),
         };
+        if a.stagger {
+            pace += ", staggered";
+        }
         if let Some(w) = a.window {
             pace += &format!(", window {w}");
         }
@@ -223,6 +231,7 @@ impl FanoutReport {
             "rooms": a.rooms,
             "messages": a.messages,
             "rate": a.rate,
+            "stagger": a.stagger,
             "size": a.size,
             "warmup": a.warmup,
             "expected": self.expected,
@@ -534,6 +543,11 @@ async fn send_all(
             phase,
             count,
             rate: args.rate,
+            // Evenly within one interval: sender i of S, i/S of it later.
+            offset: match args.rate {
+                Some(r) if args.stagger => Duration::from_secs_f64(i as f64 / (writers.len() as f64 * r)),
+                _ => Duration::ZERO,
+            },
             window: args.window,
             size: args.size,
             room: rooms[i % rooms.len()].clone(),
@@ -606,6 +620,8 @@ struct SendJob {
     phase: Phase,
     count: u32,
     rate: Option<f64>,
+    /// When the paced schedule starts, after the phase's start.
+    offset: Duration,
     window: Option<u32>,
     size: usize,
     room: String,
@@ -616,7 +632,7 @@ struct SendJob {
 const SEND_BATCH: usize = 16 * 1024;
 
 async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Result<()> {
-    let started = Instant::now();
+    let started = Instant::now() + job.offset;
     let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
     let mut text = String::new();
     let mut seq = 0u32;
@@ -625,7 +641,11 @@ async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Res
         // Messages due by now: all of them at full speed.
         let due = match job.rate {
             None => job.count,
-            Some(r) => ((started.elapsed().as_secs_f64() * r) as u64 + 1).min(u64::from(job.count)) as u32,
+            Some(r) => match Instant::now().checked_duration_since(started) {
+                Some(e) => ((e.as_secs_f64() * r) as u64 + 1).min(u64::from(job.count)) as u32,
+                // A staggered sender's schedule has not begun.
+                None => 0,
+            },
         };
         if due <= seq {
             let r = job.rate.expect("only paced sends wait");
