@@ -381,7 +381,7 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     // Set up: every client logs in, joins its room, and starts reading at once.
     ctx.progress.line(&format!("opening {} connections to {}", args.clients, ctx.target.addr));
     let receiver_shared = shared.clone();
-    let senders = args.senders;
+    let sender_count = args.senders;
     let opened = crate::conn::open_many_in(
         &ctx.target,
         |i| rooms[layout.room(i as u32) as usize].clone(),
@@ -399,7 +399,7 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
                 settled: AtomicU64::new(0),
                 settled_changed: Notify::new(),
             });
-            let next_seq = next_seq_table(layout, senders, i as u32);
+            let next_seq = next_seq_table(layout, sender_count, i as u32);
             let task = tokio::spawn(receive(
                 reader,
                 writer.clone(),
@@ -416,12 +416,12 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         bail!("{} of {} connections failed; first: {first}", opened.failures.len(), args.clients);
     }
     let (receivers, writers): (Vec<_>, Vec<_>) = opened.sessions.into_iter().flatten().unzip();
-    let where_ = match args.rooms {
+    let placed = match args.rooms {
         1 => ctx.target.room.clone(),
         r => format!("{r} rooms ({}-0 to {}-{})", ctx.target.room, ctx.target.room, r - 1),
     };
     ctx.progress.line(&format!(
-        "{} clients in {where_} after {:.2} s",
+        "{} clients in {placed} after {:.2} s",
         writers.len(),
         opened.elapsed.as_secs_f64()
     ));
