@@ -54,9 +54,10 @@ fn native_fanout_over_four_rooms_counts_every_delivery() {
     let r = bench_json(
         &server,
         server.tcp,
-        &["fanout", "-n", "22", "-s", "6", "-m", "150", "--rooms", "4", "--warmup", "4"],
+        &["fanout", "-n", "22", "-s", "6", "-m", "150", "--rooms", "4", "--warmup", "4", "--settle", "5"],
     );
     assert_eq!(r["rooms"], 4, "{r:#}");
+    assert_eq!(r["settle"], 5.0, "{r:#}");
     assert_no_loss(&r, (5 + 5 + 4 + 4 + 5 + 5) * 150);
     assert_eq!(r["warmup_delivered"], (5 + 5 + 4 + 4 + 5 + 5) * 4, "{r:#}");
     // Every message was acknowledged, warm-up included.

@@ -26,6 +26,8 @@
 #            10,000 messages/s and 90,000 deliveries/s in total at every point (R=1: one
 #            sender at 10,000 msg/s; R=1,000: 1,000 senders at 10 msg/s)
 #   memory   idle -n 1,000, 10,000, 15,000, each connection in the lobby and #idle
+# Before sending, each fanout waits for the server to go quiet after the logins and joins
+# (--settle), so that their tail is not counted against the deliveries.
 # Each RUNS round runs every point once, so a drift of the machine touches every point alike.
 # Every run is bounded (the bench's --timeout); every server started here is stopped by PID.
 set -euo pipefail
@@ -105,7 +107,7 @@ for _ in $(seq 1 "$runs"); do
             members)
                 for point in "10 1000" "100 1000" "1000 100" "10000 10"; do
                     read -r n rate <<<"$point"
-                    run members "$n" 120 --room '#curve' fanout -n "$n" -s 10 --rate "$rate" $stagger \
+                    run members "$n" 120 --room '#curve' fanout -n "$n" -s 10 --rate "$rate" $stagger --settle 10 \
                         -m "$(messages 10 "$rate")"
                 done
                 ;;
@@ -113,7 +115,7 @@ for _ in $(seq 1 "$runs"); do
                 for rooms in 1 10 100 1000; do
                     rate=$(( 10000 / rooms ))
                     run rooms "$rooms" 120 --room '#curve' fanout -n $(( 10 * rooms )) -s "$rooms" \
-                        --rooms "$rooms" --rate "$rate" $stagger -m "$(messages 10 "$rate")"
+                        --rooms "$rooms" --rate "$rate" $stagger --settle 10 -m "$(messages 10 "$rate")"
                 done
                 ;;
             memory)

@@ -58,6 +58,11 @@ pub struct FanoutArgs {
     /// server's backlog.
     #[arg(long)]
     pub window: Option<u32>,
+    /// Before sending, wait up to this many seconds for the server (--server-pid) to go quiet:
+    /// after thousands of joins it may still be sending join notices, work that would
+    /// otherwise be counted against the deliveries. 0: start at once.
+    #[arg(long, default_value_t = 0.0)]
+    pub settle: f64,
     /// Stop waiting for deliveries once none arrived for this many seconds.
     #[arg(long, default_value_t = 2.0)]
     pub drain: f64,
@@ -234,6 +239,7 @@ impl FanoutReport {
             "stagger": a.stagger,
             "size": a.size,
             "warmup": a.warmup,
+            "settle": a.settle,
             "expected": self.expected,
             "delivered": self.delivered,
             "lost": self.lost,
@@ -362,6 +368,7 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         bail!("--window needs acknowledgements, which IRC does not send; use --rate with IRC");
     }
     let drain = crate::secs("--drain", args.drain)?;
+    let settle = crate::secs("--settle", args.settle)?;
     stats::raise_file_limit(u64::from(args.clients) + 64)?;
     stats::cpu_total(&ctx.common.server_pid)?;
     let shared = Arc::new(Shared {
@@ -428,6 +435,13 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
 
     let senders = &writers[..args.senders as usize];
     let mut timed_out = false;
+    if !settle.is_zero() {
+        if ctx.common.server_pid.is_empty() {
+            ctx.progress.line("no --server-pid: --settle has no server to watch; sending at once");
+        } else {
+            settle_server(ctx, settle).await?;
+        }
+    }
 
     if args.warmup > 0 {
         let expected = layout.expected_deliveries(args.senders, args.warmup);
@@ -500,6 +514,25 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         latency: total.latency.summary(),
         setup: opened.elapsed,
     })
+}
+
+/// Waits until the servers' CPU time stops moving for a moment (the join storm's notices
+/// written), at most `limit`.
+async fn settle_server(ctx: &Context, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let until = started + limit.min(ctx.remaining());
+    let mut last = stats::cpu_total(&ctx.common.server_pid)?;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = stats::cpu_total(&ctx.common.server_pid)?;
+        if now == last {
+            ctx.progress.line(&format!("server quiet after {:.1} s", started.elapsed().as_secs_f64()));
+            return Ok(());
+        }
+        last = now;
+    }
+    ctx.progress.line("server still busy after --settle; sending anyway");
+    Ok(())
 }
 
 /// The rooms' names: `--room` itself for one room, `<room>-0` to `<room>-(R-1)` for several.
