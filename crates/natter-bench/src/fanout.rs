@@ -4,11 +4,16 @@
 //! per-sender order, and record latency from the send time embedded in the text. The
 //! measured phase starts after an optional warm-up phase has drained, and the server's CPU
 //! time is read around the measured phase only.
+//!
+//! With `--rooms R` the clients are spread over R rooms as [`Layout`] says (client `i` in room
+//! `i % R`, the senders too), and a message is owed to the other members of its sender's room
+//! only; one that reaches a member of another room is counted as foreign, not delivered.
 
 use crate::Context;
 use crate::conn::{LineReader, Session};
 use crate::conn::{ReadHalf, WriteHalf};
 use crate::dialect::{Dialect, Incoming, Protocol};
+use crate::layout::Layout;
 use crate::payload::{self, Payload, Phase};
 use crate::stats::{self, CpuTicks, Latency, LatencySummary};
 use anyhow::bail;
@@ -20,18 +25,28 @@ use tokio::sync::{Notify, watch};
 /// Options of the fanout scenario.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanoutArgs {
-    /// Clients in the room (senders included).
+    /// Clients in the room (senders included); with --rooms, in all rooms together.
     #[arg(short = 'n', long, default_value_t = 100)]
     pub clients: u32,
     /// How many of the clients send.
     #[arg(short = 's', long, default_value_t = 10)]
     pub senders: u32,
+    /// Rooms to spread the clients over, client i in room i mod R: with 1, the room is --room
+    /// itself; with more, `<room>-0` to `<room>-(R-1)`. Senders are clients 0..S, so every
+    /// room has one when --senders is at least --rooms.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: u32,
     /// Messages per sender.
     #[arg(short = 'm', long, default_value_t = 1000)]
     pub messages: u32,
     /// Messages per second per sender; default: as fast as the server accepts them.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// With --rate, offset the senders' schedules evenly within one interval (sender j starts
+    /// j/S of 1/rate later), so the server sees a steady stream rather than all senders at
+    /// the same instants.
+    #[arg(long, requires = "rate")]
+    pub stagger: bool,
     /// Message text size in bytes (at least what the sequence and timestamp need).
     #[arg(long, default_value_t = 32)]
     pub size: usize,
@@ -43,6 +58,11 @@ pub struct FanoutArgs {
     /// server's backlog.
     #[arg(long)]
     pub window: Option<u32>,
+    /// Before sending, wait up to this many seconds for the server (--server-pid) to go quiet:
+    /// after thousands of joins it may still be sending join notices, work that would
+    /// otherwise be counted against the deliveries. 0: start at once.
+    #[arg(long, default_value_t = 0.0)]
+    pub settle: f64,
     /// Stop waiting for deliveries once none arrived for this many seconds.
     #[arg(long, default_value_t = 2.0)]
     pub drain: f64,
@@ -69,7 +89,8 @@ pub struct FanoutReport {
     /// Messages that arrived with a sequence number lower than one already seen from the same
     /// sender (duplicates or reordering).
     pub out_of_order: u64,
-    /// Messages whose text was not one of this run's payloads (other users, earlier runs).
+    /// Messages whose text was not one of this run's payloads (other users, earlier runs),
+    /// or that came from a sender in another room (with --rooms).
     pub foreign: u64,
     /// Acknowledgements the senders received (native only).
     pub acks: u64,
@@ -133,11 +154,18 @@ impl FanoutReport {
             Some(r) => format!("{r} msg/s per sender"),
             None => "full speed".into(),
         };
+        if a.stagger {
+            pace += ", staggered";
+        }
         if let Some(w) = a.window {
             pace += &format!(", window {w}");
         }
+        let rooms = match a.rooms {
+            1 => "1 room".to_string(),
+            r => format!("{r} rooms"),
+        };
         let mut t = format!(
-            "fanout: {} clients, {} senders x {} messages ({pace}, {} B text), {} protocol, {}\n",
+            "fanout: {} clients in {rooms}, {} senders x {} messages ({pace}, {} B text), {} protocol, {}\n",
             a.clients,
             a.senders,
             a.messages,
@@ -187,7 +215,10 @@ impl FanoutReport {
             t += &format!("warm-up        {} deliveries (not counted above)\n", self.warmup_delivered);
         }
         if self.foreign > 0 {
-            t += &format!("note           {} messages from others in the room were ignored\n", self.foreign);
+            t += &format!(
+                "note           {} messages not from this run's senders in the receiver's room were ignored\n",
+                self.foreign
+            );
         }
         if let Some(e) = &self.first_error {
             t += &format!("first problem  {e}\n");
@@ -202,10 +233,13 @@ impl FanoutReport {
             "protocol": self.protocol.name(),
             "clients": a.clients,
             "senders": a.senders,
+            "rooms": a.rooms,
             "messages": a.messages,
             "rate": a.rate,
+            "stagger": a.stagger,
             "size": a.size,
             "warmup": a.warmup,
+            "settle": a.settle,
             "expected": self.expected,
             "delivered": self.delivered,
             "lost": self.lost,
@@ -247,7 +281,6 @@ struct Shared {
     tag: Vec<u8>,
     /// Zero of the nanosecond clock embedded in payloads.
     base: Instant,
-    senders: u32,
     delivered: AtomicU64,
     warm_delivered: AtomicU64,
     disconnects: AtomicU64,
@@ -301,6 +334,25 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     if args.senders == 0 || args.senders > args.clients {
         bail!("--senders must be between 1 and --clients ({})", args.clients);
     }
+    if args.rooms == 0 {
+        bail!("--rooms must be at least 1");
+    }
+    if args.rooms > args.clients {
+        bail!(
+            "--rooms {} is more than --clients {}: client i is in room i mod --rooms, so some rooms would \
+             stay empty; give at most as many rooms as clients",
+            args.rooms,
+            args.clients
+        );
+    }
+    if args.senders < args.rooms {
+        bail!(
+            "--senders {} is fewer than --rooms {}: sender j speaks in room j mod --rooms, so some rooms \
+             would stay silent; give at least as many senders as rooms",
+            args.senders,
+            args.rooms
+        );
+    }
     if args.senders > payload::MAX_SENDERS || args.messages > payload::MAX_SEQ {
         bail!("at most {} senders and {} messages per sender", payload::MAX_SENDERS, payload::MAX_SEQ);
     }
@@ -316,13 +368,13 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         bail!("--window needs acknowledgements, which IRC does not send; use --rate with IRC");
     }
     let drain = crate::secs("--drain", args.drain)?;
+    let settle = crate::secs("--settle", args.settle)?;
     stats::raise_file_limit(u64::from(args.clients) + 64)?;
     stats::cpu_total(&ctx.common.server_pid)?;
     let shared = Arc::new(Shared {
         protocol: ctx.common.protocol,
         tag: ctx.tag.as_bytes().to_vec(),
         base: Instant::now(),
-        senders: args.senders,
         delivered: AtomicU64::new(0),
         warm_delivered: AtomicU64::new(0),
         disconnects: AtomicU64::new(0),
@@ -330,12 +382,16 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         first_error: Mutex::new(None),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    let layout = Layout { clients: args.clients, rooms: args.rooms };
+    let rooms = room_names(&ctx.target.room, args.rooms);
 
-    // Set up: every client logs in, joins, and starts reading at once.
+    // Set up: every client logs in, joins its room, and starts reading at once.
     ctx.progress.line(&format!("opening {} connections to {}", args.clients, ctx.target.addr));
     let receiver_shared = shared.clone();
-    let opened = crate::conn::open_many(
+    let sender_count = args.senders;
+    let opened = crate::conn::open_many_in(
         &ctx.target,
+        |i| rooms[layout.room(i as u32) as usize].clone(),
         args.clients as usize,
         |i| ctx.nick(i),
         args.read_buffer,
@@ -343,15 +399,21 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         0,
         ctx.deadline,
         &ctx.progress,
-        move |_, (reader, writer): Session| {
+        move |i, (reader, writer): Session| {
             let writer: Writer = Arc::new(Link {
                 writer: tokio::sync::Mutex::new(writer),
                 sent: AtomicU64::new(0),
                 settled: AtomicU64::new(0),
                 settled_changed: Notify::new(),
             });
-            let task =
-                tokio::spawn(receive(reader, writer.clone(), receiver_shared.clone(), stop_rx.clone()));
+            let next_seq = next_seq_table(layout, sender_count, i as u32);
+            let task = tokio::spawn(receive(
+                reader,
+                writer.clone(),
+                receiver_shared.clone(),
+                next_seq,
+                stop_rx.clone(),
+            ));
             (task, writer)
         },
     )
@@ -361,20 +423,30 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         bail!("{} of {} connections failed; first: {first}", opened.failures.len(), args.clients);
     }
     let (receivers, writers): (Vec<_>, Vec<_>) = opened.sessions.into_iter().flatten().unzip();
+    let placed = match args.rooms {
+        1 => ctx.target.room.clone(),
+        r => format!("{r} rooms ({}-0 to {}-{})", ctx.target.room, ctx.target.room, r - 1),
+    };
     ctx.progress.line(&format!(
-        "{} clients in {} after {:.2} s",
+        "{} clients in {placed} after {:.2} s",
         writers.len(),
-        ctx.target.room,
         opened.elapsed.as_secs_f64()
     ));
 
     let senders = &writers[..args.senders as usize];
     let mut timed_out = false;
+    if !settle.is_zero() {
+        if ctx.common.server_pid.is_empty() {
+            ctx.progress.line("no --server-pid: --settle has no server to watch; sending at once");
+        } else {
+            settle_server(ctx, settle).await?;
+        }
+    }
 
     if args.warmup > 0 {
-        let expected = stats::expected_total(args.clients.into(), args.senders.into(), args.warmup.into());
+        let expected = layout.expected_deliveries(args.senders, args.warmup);
         ctx.progress.line(&format!("warm-up: {} messages per sender", args.warmup));
-        let (_, t) = send_all(ctx, args, &shared, senders, Phase::Warmup, args.warmup).await;
+        let (_, t) = send_all(ctx, args, &shared, senders, &rooms, Phase::Warmup, args.warmup).await;
         timed_out |= t;
         let warm = || shared.warm_delivered.load(Ordering::Relaxed);
         timed_out |= wait_drained(ctx, warm, expected, drain, "warm-up").await;
@@ -383,13 +455,13 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     let cpu_before = stats::cpu_total(&ctx.common.server_pid)?;
     let sched_before = stats::sched_total(&ctx.common.server_pid);
     let own_before = stats::own_cpu();
-    let expected = stats::expected_total(args.clients.into(), args.senders.into(), args.messages.into());
+    let expected = layout.expected_deliveries(args.senders, args.messages);
     ctx.progress.line(&format!(
         "sending: {} senders x {} messages, {expected} deliveries expected",
         args.senders, args.messages
     ));
     let start_ns = shared.now_ns();
-    let (send_time, t) = send_all(ctx, args, &shared, senders, Phase::Measured, args.messages).await;
+    let (send_time, t) = send_all(ctx, args, &shared, senders, &rooms, Phase::Measured, args.messages).await;
     timed_out |= t;
     let delivered = || shared.delivered.load(Ordering::Relaxed);
     timed_out |= wait_drained(ctx, delivered, expected, drain, "delivered").await;
@@ -444,13 +516,55 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
     })
 }
 
-/// Lets every sender send `count` messages of `phase`; returns the time until the last one
-/// finished writing, and whether the deadline cut it short.
+/// Waits until the servers' CPU time stops moving for a moment (the join storm's notices
+/// written), at most `limit`.
+async fn settle_server(ctx: &Context, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let until = started + limit.min(ctx.remaining());
+    let mut last = stats::cpu_total(&ctx.common.server_pid)?;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = stats::cpu_total(&ctx.common.server_pid)?;
+        if now == last {
+            ctx.progress.line(&format!("server quiet after {:.1} s", started.elapsed().as_secs_f64()));
+            return Ok(());
+        }
+        last = now;
+    }
+    ctx.progress.line("server still busy after --settle; sending anyway");
+    Ok(())
+}
+
+/// The rooms' names: `--room` itself for one room, `<room>-0` to `<room>-(R-1)` for several.
+fn room_names(base: &str, rooms: u32) -> Vec<String> {
+    match rooms {
+        1 => vec![base.to_string()],
+        r => (0..r).map(|i| format!("{base}-{i}")).collect(),
+    }
+}
+
+/// Marks a sender of another room in a receiver's table of next sequence numbers. Sequence
+/// numbers stay below [`payload::MAX_SEQ`], so no real "next" is ever this.
+const OTHER_ROOM: u32 = u32::MAX;
+const _: () = assert!(payload::MAX_SEQ < OTHER_ROOM - 1);
+
+/// A receiver's table of the next sequence number it expects from each sender: 0 for the
+/// senders of its room, [`OTHER_ROOM`] for the others. The lookup that checks a delivery's
+/// order thereby also tells a message from another room apart, at no extra cost per delivery.
+fn next_seq_table(layout: Layout, senders: u32, receiver: u32) -> Vec<u32> {
+    let room = layout.room(receiver);
+    (0..senders).map(|j| if layout.room(j) == room { 0 } else { OTHER_ROOM }).collect()
+}
+
+/// Lets every sender send `count` messages of `phase` into its room (sender `i` into
+/// `rooms[i % rooms.len()]`); returns the time until the last one finished writing, and
+/// whether the deadline cut it short.
 async fn send_all(
     ctx: &Context,
     args: &FanoutArgs,
     shared: &Arc<Shared>,
     writers: &[Writer],
+    rooms: &[String],
     phase: Phase,
     count: u32,
 ) -> (Duration, bool) {
@@ -462,9 +576,14 @@ async fn send_all(
             phase,
             count,
             rate: args.rate,
+            // Evenly within one interval: sender i of S, i/S of it later.
+            offset: match args.rate {
+                Some(r) if args.stagger => Duration::from_secs_f64(i as f64 / (writers.len() as f64 * r)),
+                _ => Duration::ZERO,
+            },
             window: args.window,
             size: args.size,
-            room: ctx.target.room.clone(),
+            room: rooms[i % rooms.len()].clone(),
             tag: ctx.tag.clone(),
         };
         set.spawn(send(job, w.clone(), shared.clone()));
@@ -534,6 +653,8 @@ struct SendJob {
     phase: Phase,
     count: u32,
     rate: Option<f64>,
+    /// When the paced schedule starts, after the phase's start.
+    offset: Duration,
     window: Option<u32>,
     size: usize,
     room: String,
@@ -544,7 +665,7 @@ struct SendJob {
 const SEND_BATCH: usize = 16 * 1024;
 
 async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Result<()> {
-    let started = Instant::now();
+    let started = Instant::now() + job.offset;
     let mut batch = Vec::with_capacity(SEND_BATCH + 1024);
     let mut text = String::new();
     let mut seq = 0u32;
@@ -553,7 +674,11 @@ async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Res
         // Messages due by now: all of them at full speed.
         let due = match job.rate {
             None => job.count,
-            Some(r) => ((started.elapsed().as_secs_f64() * r) as u64 + 1).min(u64::from(job.count)) as u32,
+            Some(r) => match Instant::now().checked_duration_since(started) {
+                Some(e) => ((e.as_secs_f64() * r) as u64 + 1).min(u64::from(job.count)) as u32,
+                // A staggered sender's schedule has not begun.
+                None => 0,
+            },
         };
         if due <= seq {
             let r = job.rate.expect("only paced sends wait");
@@ -593,15 +718,16 @@ async fn send(job: SendJob, writer: Writer, shared: Arc<Shared>) -> std::io::Res
     Ok(())
 }
 
-/// Reads one connection until told to stop or the server closes it.
+/// Reads one connection until told to stop or the server closes it. `next_seq` is its
+/// [`next_seq_table`].
 async fn receive(
     mut reader: LineReader<ReadHalf>,
     writer: Writer,
     shared: Arc<Shared>,
+    mut next_seq: Vec<u32>,
     mut stop: watch::Receiver<bool>,
 ) -> RecvStats {
     let mut st = RecvStats::default();
-    let mut next_seq = vec![0u32; shared.senders as usize];
     let mut pongs: Vec<Vec<u8>> = Vec::new();
     // Lines that arrived with the handshake are handled before the first read.
     let mut now = shared.now_ns();
@@ -612,18 +738,23 @@ async fn receive(
         while let Some(line) = reader.next_line() {
             match shared.protocol.classify(line) {
                 Incoming::Delivery(text) => match payload::decode(text, &shared.tag) {
-                    Some(p) if p.phase == Phase::Measured => {
-                        measured += 1;
-                        st.latency.record_ns(now.saturating_sub(p.sent_ns));
-                        if let Some(next) = next_seq.get_mut(p.sender as usize) {
-                            if p.seq < *next {
-                                st.out_of_order += 1;
+                    // This run's message: owed here only if its sender is in this room.
+                    Some(p) => match next_seq.get_mut(p.sender as usize) {
+                        Some(next) if *next != OTHER_ROOM => {
+                            if p.phase == Phase::Measured {
+                                measured += 1;
+                                st.latency.record_ns(now.saturating_sub(p.sent_ns));
+                                if p.seq < *next {
+                                    st.out_of_order += 1;
+                                } else {
+                                    *next = p.seq + 1;
+                                }
                             } else {
-                                *next = p.seq + 1;
+                                warm += 1;
                             }
                         }
-                    }
-                    Some(_) => warm += 1,
+                        _ => st.foreign += 1,
+                    },
                     None => st.foreign += 1,
                 },
                 Incoming::Ack => {
@@ -683,5 +814,26 @@ fn add_counts(shared: &Shared, st: &mut RecvStats, measured: u64, warm: u64, now
     }
     if warm > 0 {
         shared.warm_delivered.fetch_add(warm, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_room_keeps_its_name_several_are_numbered() {
+        assert_eq!(room_names("#bench", 1), ["#bench"]);
+        assert_eq!(room_names("#lobby", 3), ["#lobby-0", "#lobby-1", "#lobby-2"]);
+    }
+
+    #[test]
+    fn receivers_expect_only_their_rooms_senders() {
+        let layout = Layout { clients: 10, rooms: 4 };
+        // Client 5 is in room 1, with senders 1 and 5 of 0..6.
+        let table = next_seq_table(layout, 6, 5);
+        let theirs: Vec<bool> = table.iter().map(|&n| n != OTHER_ROOM).collect();
+        assert_eq!(theirs, [false, true, false, false, false, true]);
+        assert!(next_seq_table(Layout { clients: 10, rooms: 1 }, 6, 9).iter().all(|&n| n == 0));
     }
 }

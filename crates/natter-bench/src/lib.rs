@@ -2,8 +2,9 @@
 //! comparison, any IRC server.
 //!
 //! Four scenarios, each in its own module:
-//! - [`fanout`]: N clients in one room, S of them send M messages each; measures deliveries,
-//!   losses, throughput, deliveries per server CPU-second and latency.
+//! - [`fanout`]: N clients in one room (or spread over R rooms), S of them send M messages
+//!   each; measures deliveries, losses, throughput, deliveries per server CPU-second and
+//!   latency.
 //! - [`idle`]: N logged-in, silent connections; measures server memory per connection.
 //! - [`connect`]: many short sessions; measures registrations per second.
 //! - [`soak`]: thousands of clients for many minutes, paced chatter in many rooms and a few
@@ -18,6 +19,7 @@ pub mod connect;
 pub mod dialect;
 pub mod fanout;
 pub mod idle;
+pub mod layout;
 pub mod payload;
 pub mod soak;
 pub mod stats;
@@ -140,7 +142,8 @@ fn bench_tls(common: &Common, addr: SocketAddr) -> anyhow::Result<Option<natter_
 /// The scenarios.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
-    /// N clients in one room, S senders, M messages each: deliveries, loss, throughput, latency.
+    /// N clients in one room (or R rooms), S senders, M messages each: deliveries, loss,
+    /// throughput, latency.
     Fanout(fanout::FanoutArgs),
     /// N silent connections held open: server memory per connection.
     Idle(idle::IdleArgs),

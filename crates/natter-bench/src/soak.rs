@@ -448,7 +448,7 @@ pub async fn run(ctx: &Context, args: &SoakArgs) -> anyhow::Result<SoakReport> {
     let mut probe = Probe::new(pid);
     let (before, _) = probe.read();
     let rooms: Vec<String> = (0..args.rooms).map(|r| format!("#{}-{r}", ctx.tag)).collect();
-    let layout = reader::Layout { clients: args.clients, rooms: args.rooms };
+    let layout = crate::layout::Layout { clients: args.clients, rooms: args.rooms };
     let room_of = |i: usize| layout.room(i as u32) as usize;
     let shared = Arc::new(Shared::new(ctx.common.protocol, &ctx.tag));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -854,19 +854,6 @@ mod tests {
         assert_eq!(slow_rooms(0, 4, 10).collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert_eq!(slow_rooms(1, 4, 10).collect::<Vec<_>>(), [4, 5, 6, 7]);
         assert_eq!(slow_rooms(2, 4, 10).collect::<Vec<_>>(), [8, 9, 0, 1]);
-    }
-
-    #[test]
-    fn every_client_has_a_room_and_a_place() {
-        let layout = reader::Layout { clients: 103, rooms: 10 };
-        let sizes: Vec<usize> = (0..10).map(|r| layout.members(r)).collect();
-        assert_eq!(sizes.iter().sum::<usize>(), 103);
-        assert_eq!(sizes[..3], [11, 11, 11]);
-        assert_eq!(sizes[3..], [10; 7]);
-        for i in 0..103 {
-            assert!(layout.place(i) < layout.members(layout.room(i)), "client {i}");
-        }
-        assert_eq!((layout.room(102), layout.place(102)), (2, 10));
     }
 
     #[test]

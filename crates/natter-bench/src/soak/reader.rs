@@ -9,6 +9,7 @@ use super::tally::{Counts, Tally};
 use crate::conn::LineReader;
 use crate::conn::{ReadHalf, WriteHalf};
 use crate::dialect::{Incoming, Protocol};
+use crate::layout::Layout;
 use crate::payload::{self, Phase};
 use crate::stats::Latency;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -133,32 +134,6 @@ pub struct ReaderEnd {
     pub acks: u64,
     /// Why the server closed the connection, when it did.
     pub disconnected: Option<String>,
-}
-
-/// Where the clients are: client `i` is in room `i % rooms`, at place `i / rooms` in it.
-#[derive(Debug, Clone, Copy)]
-pub struct Layout {
-    /// Keeping-up clients.
-    pub clients: u32,
-    /// Rooms.
-    pub rooms: u32,
-}
-
-impl Layout {
-    /// The room of client `i`.
-    pub fn room(self, i: u32) -> u32 {
-        i % self.rooms
-    }
-
-    /// The place of client `i` in its room.
-    pub fn place(self, i: u32) -> usize {
-        (i / self.rooms) as usize
-    }
-
-    /// Members of room `r`.
-    pub fn members(self, r: u32) -> usize {
-        (self.clients / self.rooms + u32::from(r < self.clients % self.rooms)) as usize
-    }
 }
 
 /// Reads client `link.index`'s connection until `stop` or until the server closes it.
