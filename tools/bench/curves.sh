@@ -25,7 +25,8 @@
 #   rooms    R = 1, 10, 100, 1,000 rooms of 10 members (N = 10 R), one sender per room, 10 s;
 #            10,000 messages/s and 90,000 deliveries/s in total at every point (R=1: one
 #            sender at 10,000 msg/s; R=1,000: 1,000 senders at 10 msg/s)
-#   memory   idle -n 1,000, 10,000, 15,000, each connection in the lobby and #idle
+#   memory   idle -n 1,000, 10,000, 15,000, each connection in the lobby and #idle, measured
+#            once they are parked (--wait 12: the server parks a connection idle for 10 s)
 # Before sending, each fanout waits for the server to go quiet after the logins and joins
 # (--settle), so that their tail is not counted against the deliveries.
 # Each RUNS round runs every point once, so a drift of the machine touches every point alike.
@@ -120,7 +121,7 @@ for _ in $(seq 1 "$runs"); do
                 ;;
             memory)
                 for n in 1000 10000 15000; do
-                    run memory "$n" 180 --room '#idle' idle -n "$n" --hold 1
+                    run memory "$n" 180 --room '#idle' idle -n "$n" --hold 1 --wait 12
                 done
                 ;;
             *)
