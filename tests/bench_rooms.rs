@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, assert_no_loss};
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 
@@ -32,17 +32,6 @@ fn bench_json(server: &Server, addr: SocketAddr, args: &[&str]) -> serde_json::V
 /// A server with its flood limits raised, as the bench needs.
 fn server() -> Server {
     Server::start(&["--msg-rate", "0", "--outbox", "1000000"])
-}
-
-fn assert_no_loss(r: &serde_json::Value, expected: u64) {
-    assert_eq!(r["expected"], expected, "{r:#}");
-    assert_eq!(r["delivered"], expected, "{r:#}");
-    for zero in ["lost", "out_of_order", "disconnects", "errors", "foreign"] {
-        assert_eq!(r[zero], 0, "{zero}: {r:#}");
-    }
-    assert_eq!(r["timed_out"], false, "{r:#}");
-    assert_eq!(r["latency"]["samples"], expected, "{r:#}");
-    assert!(r["deliveries_per_server_cpu_s"].as_f64().is_some_and(|d| d > 0.0), "{r:#}");
 }
 
 /// 22 native clients in 4 rooms (#lobby-0 to #lobby-3, besides the lobby every session starts

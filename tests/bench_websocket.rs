@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, assert_no_loss};
 use std::process::Command;
 
 /// Runs `natter bench` against `server`'s TCP port with `args` and returns its JSON report.
@@ -23,17 +23,6 @@ fn bench(server: &Server, args: &[&str]) -> serde_json::Value {
 /// A server with its flood limits raised, as the bench needs.
 fn server() -> Server {
     Server::start(&["--irc", "off", "--msg-rate", "0", "--outbox", "1000000"])
-}
-
-fn assert_no_loss(r: &serde_json::Value, expected: u64) {
-    assert_eq!(r["expected"], expected, "{r:#}");
-    assert_eq!(r["delivered"], expected, "{r:#}");
-    for zero in ["lost", "out_of_order", "disconnects", "errors", "foreign"] {
-        assert_eq!(r[zero], 0, "{zero}: {r:#}");
-    }
-    assert_eq!(r["timed_out"], false, "{r:#}");
-    assert_eq!(r["latency"]["samples"], expected, "{r:#}");
-    assert!(r["deliveries_per_server_cpu_s"].as_f64().is_some_and(|d| d > 0.0), "{r:#}");
 }
 
 #[test]

@@ -572,3 +572,16 @@ pub fn irc_with_caps(addr: SocketAddr, nick: &str, caps: &str) -> Client {
     c.expect(" 366 ");
     c
 }
+
+/// Checks a `natter bench fanout --json` report: exactly `expected` deliveries, each with its
+/// latency sample, nothing lost, out of order, foreign or failed, and a CPU figure.
+pub fn assert_no_loss(r: &serde_json::Value, expected: u64) {
+    assert_eq!(r["expected"], expected, "{r:#}");
+    assert_eq!(r["delivered"], expected, "{r:#}");
+    for zero in ["lost", "out_of_order", "disconnects", "errors", "foreign"] {
+        assert_eq!(r[zero], 0, "{zero}: {r:#}");
+    }
+    assert_eq!(r["timed_out"], false, "{r:#}");
+    assert_eq!(r["latency"]["samples"], expected, "{r:#}");
+    assert!(r["deliveries_per_server_cpu_s"].as_f64().is_some_and(|d| d > 0.0), "{r:#}");
+}
