@@ -63,6 +63,8 @@ const CID_WINDOW: usize = 1024;
 /// Commands the hub takes from its queue at most per turn: enough to batch a busy moment, few
 /// enough that acknowledgements and deliveries go out between turns.
 const COMMAND_BATCH: usize = 256;
+/// Runtime turns the hub lets pass, at most, gathering the commands of one moment.
+const MAX_GATHER_TURNS: u32 = 3;
 /// How long before a room's last message a start still reads its client ids: a client resends
 /// what was not acknowledged when its connection dropped, the last moments before a stop.
 const RESEND_WINDOW_MS: u64 = 10 * 60 * 1000;
@@ -723,18 +725,24 @@ impl Hub {
                     if n == 0 {
                         break;
                     }
-                    if n < COMMAND_BATCH {
-                        // Commands arrive one connection at a time, and the hub is woken by
-                        // the first. Yielding once lets the runtime finish its turn (the other
-                        // connections that are ready read their lines) so that the commands of
-                        // this moment are handled, and their deliveries to each session
-                        // written, together: at paced load a message to a room is then not
-                        // one write per member but one per member per moment.
+                    // Commands arrive one connection at a time, and the hub is woken by the
+                    // first. Yielding lets the runtime finish its turn (the other connections
+                    // that are ready read their lines) so that the commands of this moment are
+                    // handled, and their deliveries to each session written, together: at
+                    // paced load a message to a room is then not one write per member but one
+                    // per member per moment. Again while a turn brings more, a few times.
+                    let mut turns = if n < COMMAND_BATCH { MAX_GATHER_TURNS } else { 0 };
+                    while turns > 0 {
+                        turns -= 1;
                         tokio::task::yield_now().await;
+                        let before = batch.len();
                         while batch.len() < COMMAND_BATCH
                             && let Ok(more) = rx.try_recv()
                         {
                             batch.push(more);
+                        }
+                        if batch.len() == before || batch.len() == COMMAND_BATCH {
+                            break;
                         }
                     }
                     for msg in batch.drain(..) {
