@@ -114,7 +114,7 @@ fn a_parked_peer_that_hangs_up_quits_and_the_parked_are_told_goodbye() {
     drop(bob);
     let quit = json(&ann.expect(r#""type":"quit""#));
     assert_eq!((quit["nick"].as_str(), quit["reason"].as_str()), (Some("bob"), Some("connection lost")));
-    cat.expect("bob");
+    assert!(cat.expect("<-- bob quit").contains("connection lost"));
     wait_parked(server.tcp, 2);
     server.signal("-TERM");
     ann.expect(r#"{"type":"bye","reason":"server shutting down"}"#);
