@@ -210,7 +210,9 @@ async fn a_resumed_client_takes_its_nickname_back_from_whoever_holds_it() {
     let (squatter, mut squatter_ev) = Client::connect(opts(&server, "ann", None)).await.unwrap();
     assert_eq!(squatter.nick(), "ann");
     let (ann, mut ev) = Client::connect(opts(&server, "ann", Some(&logins))).await.unwrap();
-    assert_eq!(ann.nick(), "ann_");
+    // Welcomed as ann_ (the squatter holds ann): the nick frame awaited below says so. The
+    // handle itself may already show ann, when the server's rename came in the welcome's read.
+    assert!(["ann_", "ann"].contains(&ann.nick().as_str()), "{}", ann.nick());
     until(&mut ev, "logged in", resumed).await;
     until(
         &mut ev,
