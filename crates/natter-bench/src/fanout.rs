@@ -439,7 +439,9 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         if ctx.common.server_pid.is_empty() {
             ctx.progress.line("no --server-pid: --settle has no server to watch; sending at once");
         } else {
-            settle_server(ctx, settle).await?;
+            if !crate::settle_server(ctx, &ctx.common.server_pid, settle).await? {
+                ctx.progress.line("server still busy after --settle; sending anyway");
+            }
         }
     }
 
@@ -514,25 +516,6 @@ pub async fn run(ctx: &Context, args: &FanoutArgs) -> anyhow::Result<FanoutRepor
         latency: total.latency.summary(),
         setup: opened.elapsed,
     })
-}
-
-/// Waits until the servers' CPU time stops moving for a moment (the join storm's notices
-/// written), at most `limit`.
-async fn settle_server(ctx: &Context, limit: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let until = started + limit.min(ctx.remaining());
-    let mut last = stats::cpu_total(&ctx.common.server_pid)?;
-    while Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let now = stats::cpu_total(&ctx.common.server_pid)?;
-        if now == last {
-            ctx.progress.line(&format!("server quiet after {:.1} s", started.elapsed().as_secs_f64()));
-            return Ok(());
-        }
-        last = now;
-    }
-    ctx.progress.line("server still busy after --settle; sending anyway");
-    Ok(())
 }
 
 /// The rooms' names: `--room` itself for one room, `<room>-0` to `<room>-(R-1)` for several.

@@ -207,7 +207,9 @@ pub async fn run(ctx: &Context, args: &IdleArgs) -> anyhow::Result<IdleReport> {
             ctx.progress.line(&format!("waiting {:.1} s before measuring", wait.as_secs_f64()));
             tokio::time::sleep(wait.min(ctx.remaining())).await;
         }
-        settle_server(ctx, pid, settle).await;
+        if !crate::settle_server(ctx, &[pid], settle).await? {
+            ctx.progress.line("server still busy; reading its memory anyway");
+        }
         rss = Some((before, stats::read_rss_kib(pid)?));
         server_cpu = Some(stats::CpuTicks::read(pid)?.since(cpu_before));
     }
@@ -335,22 +337,6 @@ fn discard_ready(read: &OwnedReadHalf, mut irc: Option<(&mut Vec<u8>, &mut Vec<V
             }
         }
     })
-}
-
-/// Waits until the server's CPU time stops moving (join notices delivered, buffers released),
-/// at most `limit`.
-async fn settle_server(ctx: &Context, pid: u32, limit: Duration) {
-    let until = Instant::now() + limit.min(ctx.remaining());
-    let mut last = stats::CpuTicks::read(pid).ok();
-    while Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let now = stats::CpuTicks::read(pid).ok();
-        if now == last {
-            return;
-        }
-        last = now;
-    }
-    ctx.progress.line("server still busy; reading its memory anyway");
 }
 
 /// Extracts the `PING` lines from IRC bytes (keeping a partial line in `tail`) and returns

@@ -312,6 +312,24 @@ impl Progress {
     }
 }
 
+/// Waits until the servers' CPU time (`pids`, added up) stops moving for 300 ms (a join
+/// storm's notices written, its buffers released), at most `limit`; false when it never did.
+pub(crate) async fn settle_server(ctx: &Context, pids: &[u32], limit: Duration) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let until = started + limit.min(ctx.remaining());
+    let mut last = stats::cpu_total(pids)?;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = stats::cpu_total(pids)?;
+        if now == last {
+            ctx.progress.line(&format!("server quiet after {:.1} s", started.elapsed().as_secs_f64()));
+            return Ok(true);
+        }
+        last = now;
+    }
+    Ok(false)
+}
+
 /// Seconds in a duration option, checked.
 pub(crate) fn secs(name: &str, value: f64) -> anyhow::Result<Duration> {
     if value >= 0.0 && value.is_finite() {

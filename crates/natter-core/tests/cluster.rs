@@ -614,59 +614,90 @@ fn pair(store: Arc<dyn Store>, lost: fn(u64) -> bool) -> Vec<HubHandle> {
     hubs
 }
 
-/// The reference store, whose commits fail while `failing` is set (PostgreSQL away).
-struct Flaky {
-    inner: MemoryStore,
-    failing: std::sync::atomic::AtomicBool,
+type StoreResult<T> = Result<T, natter_core::StoreError>;
+
+/// What a test's store does differently from the reference store it wraps ([`Twisted`]).
+trait Twist: Send + Sync + 'static {
+    /// Before a numbered commit; an error fails it.
+    fn before_commit_numbered(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// A history read, given the reference store's `read`.
+    fn history(
+        &self,
+        read: &dyn Fn() -> StoreResult<(Vec<natter_core::store::StoredMessage>, bool)>,
+    ) -> StoreResult<(Vec<natter_core::store::StoredMessage>, bool)> {
+        read()
+    }
 }
 
-impl Store for Flaky {
+/// The reference store with a twist; everything else a cluster uses is the reference's.
+struct Twisted<T> {
+    inner: MemoryStore,
+    twist: T,
+}
+
+impl<T: Twist> Twisted<T> {
+    fn new(twist: T) -> Arc<Self> {
+        Arc::new(Self { inner: MemoryStore::new(), twist })
+    }
+}
+
+impl<T: Twist> Store for Twisted<T> {
     fn load_each(
         &self,
         recent: usize,
         room: &mut dyn FnMut(natter_core::store::LoadedRoom),
-    ) -> Result<(), natter_core::StoreError> {
+    ) -> StoreResult<()> {
         self.inner.load_each(recent, room)
     }
-    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
+    fn commit(&self, batch: &[natter_core::store::Write]) -> StoreResult<()> {
         self.inner.commit(batch)
     }
-    fn commit_numbered(
-        &self,
-        batch: &[natter_core::store::Write],
-    ) -> Result<Vec<u64>, natter_core::StoreError> {
-        if self.failing.load(Ordering::Relaxed) {
-            return Err(natter_core::StoreError::Io("PostgreSQL at db:5432 is unavailable".into()));
-        }
+    fn commit_numbered(&self, batch: &[natter_core::store::Write]) -> StoreResult<Vec<u64>> {
+        self.twist.before_commit_numbered()?;
         self.inner.commit_numbered(batch)
     }
     fn history(
         &self,
         room: &str,
         query: natter_core::store::HistoryQuery,
-    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
-        self.inner.history(room, query)
+    ) -> StoreResult<(Vec<natter_core::store::StoredMessage>, bool)> {
+        self.twist.history(&|| self.inner.history(room, query))
     }
-    fn claim_nick(&self, folded: &str, node: &str, session: u64) -> Result<bool, natter_core::StoreError> {
+    fn claim_nick(&self, folded: &str, node: &str, session: u64) -> StoreResult<bool> {
         self.inner.claim_nick(folded, node, session)
     }
-    fn release_nick(&self, folded: &str, node: &str, session: u64) -> Result<(), natter_core::StoreError> {
+    fn release_nick(&self, folded: &str, node: &str, session: u64) -> StoreResult<()> {
         self.inner.release_nick(folded, node, session)
     }
-    fn heartbeat(&self, node: &str, now: u64) -> Result<(), natter_core::StoreError> {
+    fn heartbeat(&self, node: &str, now: u64) -> StoreResult<()> {
         self.inner.heartbeat(node, now)
     }
-    fn silent_nodes(&self, before: u64) -> Result<Vec<String>, natter_core::StoreError> {
+    fn silent_nodes(&self, before: u64) -> StoreResult<Vec<String>> {
         self.inner.silent_nodes(before)
     }
-    fn forget_node(&self, node: &str) -> Result<(), natter_core::StoreError> {
+    fn forget_node(&self, node: &str) -> StoreResult<()> {
         self.inner.forget_node(node)
+    }
+}
+
+/// Commits fail while set (PostgreSQL away).
+struct Failing(std::sync::atomic::AtomicBool);
+
+impl Twist for Failing {
+    fn before_commit_numbered(&self) -> StoreResult<()> {
+        if self.0.load(Ordering::Relaxed) {
+            return Err(natter_core::StoreError::Io("PostgreSQL at db:5432 is unavailable".into()));
+        }
+        Ok(())
     }
 }
 
 #[tokio::test]
 async fn a_message_the_store_refused_is_refused_to_its_sender_and_its_resend_is_new() {
-    let store = Arc::new(Flaky { inner: MemoryStore::new(), failing: true.into() });
+    let store = Twisted::new(Failing(true.into()));
     let hubs = pair(store.clone(), |_| false);
     let ann = join(&hubs[0], "ann").await;
     let bob = join(&hubs[1], "bob").await;
@@ -680,7 +711,7 @@ async fn a_message_the_store_refused_is_refused_to_its_sender_and_its_resend_is_
     // Nobody got it: it was never stored nor numbered.
     let events = bob.drain(&hubs[1]).await;
     assert!(!events.iter().any(|e| matches!(e, Event::Message(_))), "{events:?}");
-    store.failing.store(false, Ordering::Relaxed);
+    store.twist.0.store(false, Ordering::Relaxed);
     hubs[0].command(ann.id, say("#lobby", "lost?", Some("c1"))).await.unwrap();
     assert_eq!(acks(&ann, 1).await, [(Some(1), false)], "the resend is new, and stored");
     assert_eq!(messages(&bob, 1).await, [(1, "lost?".to_string())]);
@@ -761,10 +792,10 @@ async fn the_last_messages_of_a_burst_the_bus_lost_are_read_from_the_store_once_
     assert_eq!(got, (1..=10).map(|k| (k, format!("m{k}"))).collect::<Vec<_>>());
 }
 
-/// The reference store, whose history reads wait at a gate while it is closed (a slow store
-/// read while the bus goes on delivering).
-struct Gated {
-    inner: MemoryStore,
+/// History reads wait at a gate while it is closed (a slow store read while the bus goes on
+/// delivering).
+#[derive(Default)]
+struct Gate {
     closed: std::sync::Mutex<bool>,
     opened: std::sync::Condvar,
     /// Told when a read reaches the closed gate.
@@ -774,30 +805,30 @@ struct Gated {
     read_first: std::sync::atomic::AtomicBool,
 }
 
-impl Store for Gated {
-    fn load_each(
-        &self,
-        recent: usize,
-        room: &mut dyn FnMut(natter_core::store::LoadedRoom),
-    ) -> Result<(), natter_core::StoreError> {
-        self.inner.load_each(recent, room)
+impl Gate {
+    /// Closes the gate and waits until a read has reached it.
+    async fn close_until_a_read_waits(&self) {
+        let (tell, reached) = std::sync::mpsc::channel();
+        *self.waiting.lock().unwrap() = Some(tell);
+        *self.closed.lock().unwrap() = true;
+        tokio::task::spawn_blocking(move || reached.recv_timeout(Duration::from_secs(30)).unwrap())
+            .await
+            .unwrap();
     }
-    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
-        self.inner.commit(batch)
+
+    /// Lets the waiting reads go.
+    fn open(&self) {
+        *self.closed.lock().unwrap() = false;
+        self.opened.notify_all();
     }
-    fn commit_numbered(
-        &self,
-        batch: &[natter_core::store::Write],
-    ) -> Result<Vec<u64>, natter_core::StoreError> {
-        self.inner.commit_numbered(batch)
-    }
+}
+
+impl Twist for Gate {
     fn history(
         &self,
-        room: &str,
-        query: natter_core::store::HistoryQuery,
-    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
-        let read_first = self.read_first.load(Ordering::Relaxed);
-        let early = read_first.then(|| self.inner.history(room, query));
+        read: &dyn Fn() -> StoreResult<(Vec<natter_core::store::StoredMessage>, bool)>,
+    ) -> StoreResult<(Vec<natter_core::store::StoredMessage>, bool)> {
+        let early = self.read_first.load(Ordering::Relaxed).then(read);
         let mut closed = self.closed.lock().unwrap();
         if *closed {
             if let Some(tell) = self.waiting.lock().unwrap().take() {
@@ -808,34 +839,13 @@ impl Store for Gated {
             closed = guard;
         }
         drop(closed);
-        early.unwrap_or_else(|| self.inner.history(room, query))
-    }
-    fn claim_nick(&self, folded: &str, node: &str, session: u64) -> Result<bool, natter_core::StoreError> {
-        self.inner.claim_nick(folded, node, session)
-    }
-    fn release_nick(&self, folded: &str, node: &str, session: u64) -> Result<(), natter_core::StoreError> {
-        self.inner.release_nick(folded, node, session)
-    }
-    fn heartbeat(&self, node: &str, now: u64) -> Result<(), natter_core::StoreError> {
-        self.inner.heartbeat(node, now)
-    }
-    fn silent_nodes(&self, before: u64) -> Result<Vec<String>, natter_core::StoreError> {
-        self.inner.silent_nodes(before)
-    }
-    fn forget_node(&self, node: &str) -> Result<(), natter_core::StoreError> {
-        self.inner.forget_node(node)
+        early.unwrap_or_else(read)
     }
 }
 
 #[tokio::test]
 async fn a_store_read_that_returns_what_the_bus_delivered_meanwhile_hides_no_later_gap() {
-    let store = Arc::new(Gated {
-        inner: MemoryStore::new(),
-        closed: false.into(),
-        opened: std::sync::Condvar::new(),
-        waiting: None.into(),
-        read_first: false.into(),
-    });
+    let store = Twisted::new(Gate { read_first: false.into(), ..Gate::default() });
     // The relay loses b's room messages from the fourth on (the tail of a burst that the bus
     // refused).
     let hubs = pair(store.clone(), |k| k >= 4);
@@ -847,18 +857,12 @@ async fn a_store_read_that_returns_what_the_bus_delivered_meanwhile_hides_no_lat
     // (The gate closes once m1 is delivered: every node's first read of the room is done.)
     hubs[1].command(bob.id, say("#lobby", "m1", None)).await.unwrap();
     assert_eq!(messages(&ann, 1).await, [(1, "m1".to_string())]);
-    let (tell, reached) = std::sync::mpsc::channel();
-    *store.waiting.lock().unwrap() = Some(tell);
-    *store.closed.lock().unwrap() = true;
-    tokio::task::spawn_blocking(move || reached.recv_timeout(Duration::from_secs(30)).unwrap())
-        .await
-        .unwrap();
+    store.twist.close_until_a_read_waits().await;
     for text in ["m2", "m3"] {
         hubs[1].command(bob.id, say("#lobby", text, None)).await.unwrap();
     }
     assert_eq!(messages(&ann, 2).await, [(2, "m2".to_string()), (3, "m3".to_string())]);
-    *store.closed.lock().unwrap() = false;
-    store.opened.notify_all();
+    store.twist.open();
     // The read brings m2 and m3 again. Then 600 messages are lost on the bus: the room going
     // quiet reads them from the store, more than one read's worth.
     for k in 4..604 {
@@ -870,13 +874,7 @@ async fn a_store_read_that_returns_what_the_bus_delivered_meanwhile_hides_no_lat
 
 #[tokio::test]
 async fn a_catch_up_read_that_grew_stale_gives_up_nothing() {
-    let store = Arc::new(Gated {
-        inner: MemoryStore::new(),
-        closed: false.into(),
-        opened: std::sync::Condvar::new(),
-        waiting: None.into(),
-        read_first: true.into(),
-    });
+    let store = Twisted::new(Gate { read_first: true.into(), ..Gate::default() });
     // The relay loses b's second room message.
     let hubs = pair(store.clone(), |k| k == 2);
     let ann = join(&hubs[0], "ann").await;
@@ -887,20 +885,14 @@ async fn a_catch_up_read_that_grew_stale_gives_up_nothing() {
     // (The gate closes once m1 is delivered: every node's first read of the room is done.)
     hubs[1].command(bob.id, say("#lobby", "m1", None)).await.unwrap();
     assert_eq!(messages(&ann, 1).await, [(1, "m1".to_string())]);
-    let (tell, reached) = std::sync::mpsc::channel();
-    *store.waiting.lock().unwrap() = Some(tell);
-    *store.closed.lock().unwrap() = true;
-    tokio::task::spawn_blocking(move || reached.recv_timeout(Duration::from_secs(30)).unwrap())
-        .await
-        .unwrap();
-    store.read_first.store(false, Ordering::Relaxed);
+    store.twist.close_until_a_read_waits().await;
+    store.twist.read_first.store(false, Ordering::Relaxed);
     for text in ["m2", "m3"] {
         hubs[1].command(bob.id, say("#lobby", text, None)).await.unwrap();
     }
     assert_eq!(acks(&bob, 3).await.len(), 3);
     // m3 waits for m2 at ann's node. The stale answer ("nothing after m1") proves nothing
     // about m2, which was stored after it was read: the gap is read, and m2 delivered.
-    *store.closed.lock().unwrap() = false;
-    store.opened.notify_all();
+    store.twist.open();
     assert_eq!(messages(&ann, 2).await, [(2, "m2".to_string()), (3, "m3".to_string())]);
 }

@@ -47,7 +47,9 @@ pub(crate) struct Park {
     after: Duration,
 }
 
-/// What the park task is told.
+/// What the park task is told, on an unbounded channel that is bounded all the same: at most
+/// one `Keep` per connection is on its way, and one `Ring` per parked connection (a bell
+/// rings once per parking).
 enum ParkMsg {
     /// A connection to keep.
     Keep(Box<dyn Parked>),
