@@ -66,12 +66,15 @@ fn parked_connections_wake_for_a_delivery_and_for_their_own_input() {
     assert!(bob.expect(r#""type":"message""#).contains("from the park"));
     assert!(carl.expect(r#""type":"message""#).contains("from the park"));
     wait_parked(server.tcp, 3);
-    // And again, many times over: nothing is lost or doubled on the way in and out.
-    for i in 0..20 {
-        carl.line(&format!(r##"{{"type":"send","room":"#lobby","text":"again {i}"}}"##));
-        if i % 5 == 4 {
-            wait_parked(server.tcp, 3);
+    // And again, many times over: nothing is lost or doubled on the way in and out. Each
+    // batch is sent by a parked carl to a parked ann and bob; carl's pong (answered by the
+    // hub after his sends) says the batch is fanned out, before all three park again.
+    for batch in 0..4 {
+        for i in batch * 5..batch * 5 + 5 {
+            carl.line(&format!(r##"{{"type":"send","room":"#lobby","text":"again {i}"}}"##));
         }
+        carl.ping();
+        wait_parked(server.tcp, 3);
     }
     for client in [&mut ann, &mut bob] {
         let seen = client.ping();
