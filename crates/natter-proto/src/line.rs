@@ -74,6 +74,18 @@ impl LineBuffer {
         self.start == self.buf.len()
     }
 
+    /// True when the buffer holds nothing and is in the middle of nothing (no oversized line
+    /// being dropped): it then behaves as `LineBuffer::new(self.max())` does, so a holder
+    /// that keeps many idle buffers may keep that instead.
+    pub fn is_fresh(&self) -> bool {
+        self.is_empty() && !self.discarding
+    }
+
+    /// The longest line accepted, in bytes.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
     /// The bytes received and not yet handed out; used to recognise a protocol by its first
     /// bytes.
     pub fn peek(&self) -> &[u8] {
@@ -215,6 +227,31 @@ mod tests {
         assert_eq!(drain(&mut lb), vec![]);
         lb.extend(b"mn\nok\n");
         assert_eq!(drain(&mut lb), vec![Ok(b"ok".to_vec())]);
+    }
+
+    #[test]
+    fn a_buffer_is_fresh_only_when_nothing_is_pending_or_being_dropped() {
+        let mut lb = LineBuffer::new(4);
+        assert!(lb.is_fresh());
+        lb.extend(b"ab");
+        assert!(!lb.is_fresh(), "a partial line is pending");
+        lb.extend(
+            b"
+",
+        );
+        drain(&mut lb);
+        assert!(lb.is_fresh());
+        lb.extend(b"abcdefgh");
+        assert_eq!(drain(&mut lb), vec![Err(4)]);
+        assert!(lb.is_empty());
+        assert!(!lb.is_fresh(), "the rest of an oversized line is still to be dropped");
+        lb.extend(
+            b"ij
+",
+        );
+        drain(&mut lb);
+        assert!(lb.is_fresh());
+        assert_eq!(lb.max(), 4);
     }
 
     #[test]

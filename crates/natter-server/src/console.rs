@@ -10,11 +10,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Runs the console participant until `/quit` or the end of standard input.
 pub async fn run(hub: HubHandle, nick: String) {
-    let settings = SessionSettings {
+    let settings = std::sync::Arc::new(SessionSettings {
         msg_rate: 0,
         register_timeout: std::time::Duration::MAX / 4,
         ..SessionSettings::default()
-    };
+    });
     let mut ctx = SessionCtx::new(
         hub,
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -231,7 +231,8 @@ impl Server {
             settings.sts_duration,
             settings.require_tls,
         );
-        let session = SessionSettings { tls: policy, ..settings.session };
+        // One copy for every connection to point at.
+        let session = Arc::new(SessionSettings { tls: policy, ..settings.session });
         // Every TCP port runs the same accept loop; only the front door choice differs.
         let keepalive = settings.connections.keepalive.map(keepalive::settings);
         // What HTTP serves: the page everywhere HTTP is; the operations endpoints with it,
@@ -247,7 +248,7 @@ impl Server {
         let accept = |listener: TcpListener, front: listener::Front, web: Option<Arc<http::Web>>| {
             let accepting = listener::Accepting {
                 hub: hub.clone(),
-                settings: session,
+                settings: session.clone(),
                 front,
                 peers: peers.clone(),
                 keepalive: keepalive.clone(),
@@ -283,7 +284,7 @@ impl Server {
             server.unix = Some(path.clone());
             let accepting = listener::Accepting {
                 hub: hub.clone(),
-                settings: session,
+                settings: session.clone(),
                 front: listener::Front::Sniff,
                 peers: peers.clone(),
                 keepalive: None,
@@ -306,7 +307,7 @@ impl Server {
             tokio::spawn(udp::serve(
                 socket,
                 hub.clone(),
-                settings.session,
+                session.clone(),
                 options,
                 tokens,
                 stop_rx.clone(),

@@ -85,7 +85,7 @@ pub struct Accepting {
     /// The hub.
     pub hub: HubHandle,
     /// Every session's settings.
-    pub settings: SessionSettings,
+    pub settings: Arc<SessionSettings>,
     /// Which doors this port serves.
     pub front: Front,
     /// The connection caps and address cloaks; every connection holds them until it ends,
@@ -156,7 +156,7 @@ pub async fn accept_unix_loop(
                     tracing::info!(peer = "unix", "connected");
                     let deadline = Instant::now() + accepting.settings.register_timeout;
                     let greet_at = Instant::now() + GREET_AFTER;
-                    let (hub, settings) = (accepting.hub.clone(), accepting.settings);
+                    let (hub, settings) = (accepting.hub.clone(), accepting.settings.clone());
                     let sniffing = Sniffing { hub, settings, admitted, deadline, greet_at, web: accepting.web.clone() };
                     tokio::spawn(sniff(stream, sniffing));
                 }
@@ -213,7 +213,7 @@ fn accept(stream: TcpStream, peer: SocketAddr, accepting: &Accepting, refusals: 
     if let Some(keepalive) = &accepting.keepalive {
         crate::keepalive::enable(&stream, keepalive);
     }
-    let (hub, settings) = (accepting.hub.clone(), accepting.settings);
+    let (hub, settings) = (accepting.hub.clone(), accepting.settings.clone());
     let deadline = Instant::now() + settings.register_timeout;
     match (accepting.front, &accepting.tls) {
         (Front::Sniff, tls) => {
@@ -346,7 +346,7 @@ async fn irc_over_tls(conn: Conn<TcpStream>, tls: Arc<Tls>) {
 async fn handle(
     stream: TcpStream,
     hub: HubHandle,
-    settings: SessionSettings,
+    settings: Arc<SessionSettings>,
     admitted: Admitted,
     tls: Option<Arc<Tls>>,
     web: Option<Arc<Web>>,
@@ -474,7 +474,7 @@ async fn first_line<S: Transport>(mut stream: S, sniffing: Sniffing) -> Option<(
 
 /// Starts the door the first bytes chose, in a task of its own.
 fn start_door<S: Transport>(conn: Conn<S>, lines: LineBuffer) {
-    let settings = conn.settings;
+    let settings = conn.settings.clone();
     match first_byte(&lines) {
         Some(b'{') => tokio::spawn(serve(conn, lines, NativeDoor::new(settings.max_line as usize))),
         _ if looks_like_irc(lines.peek()) => {
@@ -514,7 +514,7 @@ fn looks_like_irc(bytes: &[u8]) -> bool {
 /// What the sniffer needs besides the stream.
 struct Sniffing {
     hub: HubHandle,
-    settings: SessionSettings,
+    settings: Arc<SessionSettings>,
     admitted: Admitted,
     /// When the client must be logged in.
     deadline: Instant,
@@ -548,7 +548,7 @@ async fn http<S: Transport + AsyncRead>(
     stream: S,
     early: Vec<u8>,
     hub: HubHandle,
-    settings: SessionSettings,
+    settings: Arc<SessionSettings>,
     admitted: Admitted,
     web: Arc<Web>,
 ) {
@@ -565,7 +565,7 @@ fn websocket<S: Transport>(
     early: &[u8],
     subprotocol: Subprotocol,
     hub: HubHandle,
-    settings: SessionSettings,
+    settings: Arc<SessionSettings>,
     admitted: Admitted,
 ) {
     let deadline = Instant::now() + settings.register_timeout;
@@ -590,7 +590,7 @@ fn websocket<S: Transport>(
 struct Conn<S> {
     stream: S,
     hub: HubHandle,
-    settings: SessionSettings,
+    settings: Arc<SessionSettings>,
     /// When the client must be logged in.
     deadline: Instant,
     /// The peer and its place in the connection counts, handed to the session.

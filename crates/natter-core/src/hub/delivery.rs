@@ -11,6 +11,7 @@ use crate::refusal::Refusal;
 use crate::request::Req;
 use rustc_hash::FxHashSet;
 use std::sync::Arc;
+use thin_vec::ThinVec;
 
 /// Reason given to a session whose outbox overflowed.
 pub(super) const TOO_SLOW: &str =
@@ -22,8 +23,10 @@ pub(super) const TOO_SLOW: &str =
 const SHARED_LOG_MIN: usize = 64;
 const SPARSE_SHARE: usize = 8;
 
-/// A session's staged list is kept only after batches that needed more ranges than this: an
-/// idle session holds none, a busy one does not regrow it for every batch.
+/// A session's staged list is kept after a batch that needed more ranges than this, until a
+/// batch in which the session receives nothing: a busy one does not regrow it for every
+/// batch, an idle one holds none (a join storm would otherwise leave every joiner a list of
+/// the dozens of join notices it was staged).
 const KEEP_STAGED_AFTER: usize = 4;
 
 /// Stages log entry `entry` for session `id`: it extends the session's last range when that
@@ -68,6 +71,13 @@ impl Hub {
         // Published before anything is handed out: whoever sees a message of this batch then
         // finds it counted.
         self.metrics.publish(&self.tally, self.rooms.len());
+        for id in std::mem::take(&mut self.staged_kept) {
+            if let Some(s) = self.sessions.get_mut(&id)
+                && s.staged.is_empty()
+            {
+                s.staged = ThinVec::new();
+            }
+        }
         while !self.dirty.is_empty() {
             let log: Arc<[Delivery]> = std::mem::take(&mut self.log).into();
             let sums = std::mem::replace(&mut self.log_sums, vec![0]);
@@ -80,12 +90,13 @@ impl Hub {
                 if share == 0 {
                     continue;
                 }
-                if let Some(held) = s.held.as_mut() {
+                if let Some(held) = s.rare.as_mut().and_then(|r| r.held.as_mut()) {
                     // Behind a history page being read: wait there, in order.
                     for r in s.staged.drain(..) {
                         let deliveries = log[r.start as usize..r.end as usize].iter().cloned();
                         held.queue.extend(deliveries.map(HeldItem::Ready));
                     }
+                    self.staged_kept.push(id);
                     if held.queue.len() > MAX_HELD {
                         too_slow.push(id);
                     }
@@ -109,7 +120,9 @@ impl Hub {
                     }));
                 }
                 if pieces.len() <= KEEP_STAGED_AFTER {
-                    s.staged = Vec::new();
+                    s.staged = ThinVec::new();
+                } else {
+                    self.staged_kept.push(id);
                 }
                 if s.outbox.push_pieces(&mut pieces).is_err() {
                     pieces.clear();

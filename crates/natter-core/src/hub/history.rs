@@ -224,7 +224,7 @@ impl Hub {
 
     /// History pages asked for by `id` and not delivered yet.
     fn pages_pending(&self, id: SessionId) -> usize {
-        let Some(held) = self.sessions.get(&id).and_then(|s| s.held.as_ref()) else { return 0 };
+        let Some(held) = self.sessions.get(&id).and_then(|s| s.rare()?.held.as_ref()) else { return 0 };
         held.queue.iter().filter(|i| matches!(i, HeldItem::Waiting(_))).count()
     }
 
@@ -297,7 +297,7 @@ impl Hub {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let session = self.sessions.get_mut(&id).expect("caller checked");
-        let held = session.held.get_or_insert_with(Box::default);
+        let held = session.rare.get_or_insert_with(Box::default).held.get_or_insert_with(Box::default);
         for range in session.staged.drain(..) {
             held.queue.extend(
                 self.log[range.start as usize..range.end as usize].iter().cloned().map(HeldItem::Ready),
@@ -356,7 +356,8 @@ impl Hub {
     /// Like [`Hub::answer_held`], with any number of events (none: the place is given up).
     pub(super) fn answer_held_all(&mut self, id: SessionId, ticket: u64, events: Vec<Event>) {
         let Some(session) = self.sessions.get_mut(&id) else { return };
-        let Some(held) = session.held.as_mut() else { return };
+        let Some(rare) = session.rare_mut_if_any() else { return };
+        let Some(held) = rare.held.as_mut() else { return };
         if let Some(at) = held.queue.iter().position(|i| matches!(i, HeldItem::Waiting(t) if *t == ticket)) {
             held.queue.remove(at);
             for (i, event) in events.into_iter().enumerate() {
@@ -365,7 +366,7 @@ impl Hub {
         }
         let ready = held.release();
         if held.queue.is_empty() {
-            session.held = None;
+            rare.held = None;
         }
         if ready.is_empty() {
             return;

@@ -1,7 +1,7 @@
 //! Identity: who a session is. Logging in, changing nickname, going away, becoming a server
 //! operator, and leaving the server (by quitting, being too slow, or being killed).
 
-use super::state::Session;
+use super::state::{Rare, Session};
 use super::{Hub, RegisterError, Registered, SessionId};
 use crate::cluster::Act;
 use crate::command::Registration;
@@ -17,6 +17,7 @@ use natter_proto::names::{fold, skeleton, validate_nick};
 use natter_proto::text::clip_bytes;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
+use thin_vec::ThinVec;
 
 impl Hub {
     pub(super) fn register(&mut self, reg: Registration) -> Result<Registered, RegisterError> {
@@ -110,28 +111,26 @@ impl Hub {
         let key: Name = fold(new.nick).into();
         let look = skeleton_key(new.nick);
         let session = Session {
-            nick: new.nick.into(),
+            nick: shared_when_folded(new.nick, &key),
             folded: key.clone(),
             ident: new.ident.into(),
-            real_host: new.real_host.map(Name::from),
             kind: new.kind,
             outbox: new.outbox,
-            rooms: Vec::new(),
+            rooms: ThinVec::new(),
             ignore_all: false,
-            ignoring: Default::default(),
-            staged: Vec::new(),
+            staged: ThinVec::new(),
             realname: if new.realname.is_empty() { self.no_name.clone() } else { new.realname.into() },
-            away: None,
             server_op: new.kind == SessionKind::Console,
             signon_ts: now_ms(),
             active_ts: now_ms(),
-            invited: Default::default(),
             hidden: false,
             bot: false,
             hears_announcements: false,
             asked_operators: false,
             mirror: new.mirror,
-            held: None,
+            rare: new
+                .real_host
+                .map(|host| Box::new(Rare { real_host: Some(host.into()), ..Rare::default() })),
         };
         self.stats.users += 1;
         if !new.mirror {
@@ -177,7 +176,7 @@ impl Hub {
         if *session.nick == *nick {
             return;
         }
-        let old = std::mem::replace(&mut session.nick, nick.into());
+        let old = std::mem::replace(&mut session.nick, shared_when_folded(nick, &key));
         let old_key = std::mem::replace(&mut session.folded, key.clone());
         let ident = session.ident.clone();
         let realname = session.realname.clone();
@@ -217,7 +216,9 @@ impl Hub {
             .map(|t| clip_bytes(t, MAX_AWAY_BYTES).into());
         self.tell_nodes(id, Act::Away { text: text.as_deref().map(Into::into) });
         let session = self.sessions.get_mut(&id).expect("caller checked");
-        session.away = text.clone();
+        if text.is_some() || session.away().is_some() {
+            session.rare_mut().away = text.clone();
+        }
         let (nick, ident) = (session.nick.clone(), session.ident.clone());
         let (others, watchers) = self.presence_audience(id);
         let away = |watched| Event::Away {
@@ -328,7 +329,11 @@ impl Hub {
         if !discard {
             // What was staged or held for it (answers to its last commands) still goes out
             // first; history pages still being read are not waited for.
-            let held = session.held.take().map(|mut h| h.release_all()).unwrap_or_default();
+            let held = session
+                .rare_mut_if_any()
+                .and_then(|r| r.held.take())
+                .map(|mut h| h.release_all())
+                .unwrap_or_default();
             let staged =
                 session.staged.iter().flat_map(|r| &self.log[r.start as usize..r.end as usize]).cloned();
             let own: Vec<Delivery> = held.into_iter().chain(staged).collect();
@@ -394,4 +399,10 @@ pub(super) struct NewSession<'a> {
     pub outbox: crate::outbox::Outbox,
     /// Another node's session.
     pub mirror: bool,
+}
+
+/// The nick as typed: the folded key's own allocation when they are the same (most nicks are
+/// typed in lower case), so that a session holds one copy of its name, not two.
+fn shared_when_folded(nick: &str, key: &Name) -> Name {
+    if **key == *nick { key.clone() } else { nick.into() }
 }

@@ -19,7 +19,8 @@ impl Hub {
     }
 
     fn ignoring(&self, id: SessionId) -> Vec<Name> {
-        let mut nicks: Vec<Name> = self.sessions[&id].ignoring.values().cloned().collect();
+        let mut nicks: Vec<Name> =
+            self.sessions[&id].rare().map(|r| r.ignoring.values().cloned().collect()).unwrap_or_default();
         nicks.sort_unstable();
         nicks
     }
@@ -35,10 +36,11 @@ impl Hub {
             if *key == *session.folded {
                 return self.refuse(id, req, Refusal::CannotIgnoreSelf);
             }
-            if session.ignoring.len() >= MAX_IGNORES && !session.ignoring.contains_key(&key) {
+            let ignoring = &mut session.rare_mut().ignoring;
+            if ignoring.len() >= MAX_IGNORES && !ignoring.contains_key(&key) {
                 return self.refuse(id, req, Refusal::IgnoreListFull { limit: MAX_IGNORES as u32 });
             }
-            session.ignoring.insert(key, nick.as_str().into());
+            ignoring.insert(key, nick.as_str().into());
         }
         let nicks = self.ignoring(id);
         self.reply(id, Event::Ignoring { req, nicks });
@@ -46,7 +48,7 @@ impl Hub {
 
     pub(super) fn unignore(&mut self, id: SessionId, nick: &str, req: Req) {
         let session = self.sessions.get_mut(&id).expect("caller checked");
-        if session.ignoring.remove(&fold(nick)).is_none() {
+        if session.rare_mut_if_any().and_then(|r| r.ignoring.remove(&fold(nick))).is_none() {
             return self.refuse(id, req, Refusal::NotIgnoring { nick: nick.into() });
         }
         let nicks = self.ignoring(id);

@@ -141,9 +141,11 @@ impl Hub {
             // Vec would give every idle session room for four keys (96 bytes) it never uses.
             session.rooms.reserve_exact(1);
             session.rooms.push(key.clone());
-            session.invited.remove(&key);
+            if let Some(rare) = session.rare_mut_if_any() {
+                rare.invited.remove(&key);
+            }
         }
-        let (nick, ident, away) = (session.nick.clone(), session.ident.clone(), session.away.clone());
+        let (nick, ident, away) = (session.nick.clone(), session.ident.clone(), session.away().cloned());
         let realname = session.realname.clone();
         let account = self.logged_in.get(&id).cloned();
         let since = self.kept_since();

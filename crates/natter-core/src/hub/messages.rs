@@ -161,7 +161,7 @@ impl Hub {
                 }
                 let recipient = &self.sessions[&to_id];
                 // A notice never draws an automatic answer, the away message included.
-                let away = if notice { None } else { recipient.away.clone() };
+                let away = if notice { None } else { recipient.away().cloned() };
                 // UDP has no connection to lose: a member who vanished stays until it expires.
                 let quiet_for = ts.saturating_sub(recipient.active_ts);
                 let maybe_gone = (recipient.kind == SessionKind::Udp

@@ -73,7 +73,7 @@ impl Hub {
             realname: s.realname.clone(),
             kind: s.kind,
             account: self.logged_in.get(&id).cloned(),
-            away: s.away.clone(),
+            away: s.away().cloned(),
             bot: s.bot,
             rooms,
         }));
@@ -150,7 +150,9 @@ impl Hub {
             self.logged_in.insert(mirror, account);
         }
         if let Some(s) = self.sessions.get_mut(&mirror) {
-            s.away = remote.away;
+            if remote.away.is_some() || s.away().is_some() {
+                s.rare_mut().away = remote.away;
+            }
             s.bot = remote.bot;
         }
         self.watched_online(mirror);
@@ -239,7 +241,7 @@ impl Hub {
             realname: s.realname.clone(),
             kind: s.kind,
             account: self.logged_in.get(&mirror).cloned(),
-            away: s.away.clone(),
+            away: s.away().cloned(),
             bot: s.bot,
             rooms: s.rooms.iter().filter_map(|k| self.rooms.get(k)).map(|r| r.name.clone()).collect(),
         };

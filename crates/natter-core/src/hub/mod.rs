@@ -360,6 +360,9 @@ pub(crate) struct Hub {
     clients: FxHashMap<SessionId, std::num::NonZeroU64>,
     /// Sessions with staged deliveries, flushed at the end of each batch of commands.
     dirty: Vec<SessionId>,
+    /// Sessions that kept their staged list's room after the last flush (they were busy): a
+    /// session not busy again in the next batch gives it back, so an idle session holds none.
+    staged_kept: Vec<SessionId>,
     /// Every delivery of the current batch of commands, in order; sessions stage ranges of it.
     log: Vec<crate::event::Delivery>,
     /// Running sums of the log's weights: entry `i` is the weight of `log[..i]`, so a range's
@@ -509,6 +512,7 @@ fn start_hub(
         cids: CidCache::default(),
         clients: FxHashMap::default(),
         dirty: Vec::new(),
+        staged_kept: Vec::new(),
         log: Vec::new(),
         log_sums: vec![0],
         pieces: Vec::new(),

@@ -91,7 +91,7 @@ impl Hub {
         if is_console || r.has_member(id) {
             return None;
         }
-        let invited = self.sessions[&id].invited.contains(&key);
+        let invited = self.sessions[&id].rare().is_some_and(|r| r.invited.contains(&key));
         let room = r.name.clone();
         if r.modes.invite_only && !invited {
             return Some(Refusal::InviteOnly { room });
@@ -278,8 +278,9 @@ impl Hub {
     /// that has since emptied away is left out).
     pub(super) fn invites(&mut self, id: SessionId, req: Req) {
         let mut rooms: Vec<Name> = self.sessions[&id]
-            .invited
-            .iter()
+            .rare()
+            .into_iter()
+            .flat_map(|r| r.invited.iter())
             .filter_map(|key| self.rooms.get(key))
             .map(|r| r.name.clone())
             .collect();
@@ -335,7 +336,7 @@ impl Hub {
         if r.modes.invite_only && self.refused_unless_operator(id, &key, &req, RoomAction::Invite) {
             return;
         }
-        let invited = &mut self.sessions.get_mut(&target).expect("found above").invited;
+        let invited = &mut self.sessions.get_mut(&target).expect("found above").rare_mut().invited;
         if invited.len() >= MAX_INVITES {
             invited.clear();
         }

@@ -40,7 +40,7 @@ impl Hub {
             realname: s.realname.clone(),
             op: false,
             voice: false,
-            away: s.away.clone(),
+            away: s.away().cloned(),
             server_op: s.server_op,
             hidden: s.hidden,
             shares_room: shares_room(asker, mine, id, s),
@@ -172,7 +172,8 @@ impl Hub {
         };
         let s = &self.sessions[&target];
         // The address behind a cloak is for the server's operators, and one's own.
-        let real_host = if target == id || self.sessions[&id].server_op { s.real_host.clone() } else { None };
+        let real_host =
+            if target == id || self.sessions[&id].server_op { s.real_host().cloned() } else { None };
         let rooms = s
             .rooms
             .iter()
@@ -190,7 +191,7 @@ impl Hub {
             realname: s.realname.clone(),
             kind: s.kind,
             rooms,
-            away: s.away.clone(),
+            away: s.away().cloned(),
             signon_ts: s.signon_ts,
             active_ts: s.active_ts,
             server_op: s.server_op,

@@ -9,6 +9,7 @@ use natter_proto::names::Glob;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use thin_vec::ThinVec;
 
 /// Identifies a logged-in session for as long as the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,29 +18,24 @@ pub struct SessionId(pub u64);
 pub(crate) struct Session {
     pub nick: Name,
     /// The nick case-folded: what the nick table and ignore lists hold. Shared with the nick
-    /// table and the rosters, so that they cost no copy of it per session.
+    /// table and the rosters, so that they cost no copy of it per session (and the same
+    /// allocation as `nick` when the nick is already folded).
     pub folded: Name,
     pub ident: Name,
-    /// The real address behind a cloaked `ident` (see `Registration::real_host`).
-    pub real_host: Option<Name>,
     pub kind: SessionKind,
     pub outbox: Outbox,
-    /// Keys of the rooms this session is in.
-    pub rooms: Vec<String>,
+    /// Keys of the rooms this session is in (a `ThinVec`, as `staged`: its length and
+    /// capacity live with its items, so that the record keeps to 128 bytes).
+    pub rooms: ThinVec<String>,
     pub ignore_all: bool,
-    /// Folded nick -> nick as typed.
-    pub ignoring: FxHashMap<String, Name>,
     /// What this session receives of the current batch's log, as ranges of entries, handed
     /// to the outbox in one go.
-    pub staged: Vec<std::ops::Range<u32>>,
+    pub staged: ThinVec<std::ops::Range<u32>>,
     pub realname: Name,
-    pub away: Option<Name>,
     /// Server operator: the console, or a session that gave an operator password.
     pub server_op: bool,
     pub signon_ts: u64,
     pub active_ts: u64,
-    /// Keys of rooms this session was invited into (consumed on join).
-    pub invited: FxHashSet<String>,
     /// Hidden from server-wide searches by people who share no room with it.
     pub hidden: bool,
     /// Marked as a bot (IRCv3 bot mode): shown on its messages and in lists.
@@ -50,8 +46,24 @@ pub(crate) struct Session {
     pub asked_operators: bool,
     /// The mirror of another node's session (`mirrors.rs`): nothing is delivered to it here.
     pub mirror: bool,
+    /// What few sessions have ([`Rare`]); `None` until one of them is set.
+    pub rare: Option<Box<Rare>>,
+}
+
+/// What few sessions have, behind one box: an idle server's memory is mostly session
+/// records, and most sessions never ignore anyone, are never invited, never go away, never
+/// read history and are not cloaked.
+#[derive(Default)]
+pub(crate) struct Rare {
+    /// The real address behind a cloaked `ident` (see `Registration::real_host`).
+    pub real_host: Option<Name>,
+    /// Folded nick -> nick as typed.
+    pub ignoring: FxHashMap<String, Name>,
+    /// Keys of rooms this session was invited into (consumed on join).
+    pub invited: FxHashSet<String>,
+    pub away: Option<Name>,
     /// While a history page is being read for this session, everything else it is sent
-    /// waits here behind it (boxed: most sessions never have one).
+    /// waits here behind it (boxed: few of the sessions that have a `Rare` have one).
     pub held: Option<Box<Held>>,
 }
 
@@ -99,7 +111,35 @@ impl Session {
     #[inline]
     pub fn blocks(&self, sender_key: &str, room_message: bool) -> bool {
         (room_message && self.ignore_all)
-            || (!self.ignoring.is_empty() && self.ignoring.contains_key(sender_key))
+            || self
+                .rare
+                .as_ref()
+                .is_some_and(|r| !r.ignoring.is_empty() && r.ignoring.contains_key(sender_key))
+    }
+
+    /// The session's seldom-set fields, if any was ever set.
+    pub fn rare(&self) -> Option<&Rare> {
+        self.rare.as_deref()
+    }
+
+    /// The session's seldom-set fields, made when first needed.
+    pub fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The session's seldom-set fields, if any was ever set, to change.
+    pub fn rare_mut_if_any(&mut self) -> Option<&mut Rare> {
+        self.rare.as_deref_mut()
+    }
+
+    /// The away message, if the session is away.
+    pub fn away(&self) -> Option<&Name> {
+        self.rare()?.away.as_ref()
+    }
+
+    /// The real address behind a cloaked ident, if cloaked.
+    pub fn real_host(&self) -> Option<&Name> {
+        self.rare()?.real_host.as_ref()
     }
 }
 
@@ -292,11 +332,11 @@ impl Room {
 
 #[cfg(test)]
 mod tests {
-    /// Every session's record is boxed in the hub's table: past 256 bytes it takes jemalloc's
-    /// next size class (320), 64 bytes more per connection. Rarely used per-session data lives
-    /// beside the table instead (the hub's `clients`).
+    /// Every session's record is boxed in the hub's table: past 128 bytes it takes jemalloc's
+    /// next size class (160), 32 bytes more per connection. Rarely used per-session data lives
+    /// in its `Rare` or beside the table (the hub's `clients`).
     #[test]
     fn a_session_record_stays_in_its_allocator_size_class() {
-        assert!(std::mem::size_of::<super::Session>() <= 256, "{}", std::mem::size_of::<super::Session>());
+        assert!(std::mem::size_of::<super::Session>() <= 128, "{}", std::mem::size_of::<super::Session>());
     }
 }

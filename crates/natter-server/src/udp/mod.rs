@@ -99,7 +99,7 @@ fn proof(datagram: &[u8], dialect: Dialect, peer: SocketAddr, tokens: &Tokens) -
 pub(crate) async fn serve(
     socket: UdpSocket,
     hub: HubHandle,
-    settings: SessionSettings,
+    settings: Arc<SessionSettings>,
     options: Options,
     tokens: Tokens,
     mut stop: watch::Receiver<bool>,
@@ -191,7 +191,7 @@ pub(crate) async fn serve(
         let id = members.admit(peer, inbox);
         let link = Link { socket: socket.clone(), peer, budget: budget.clone() };
         // The context shows the member's address as every session's is shown (cloaked).
-        let ctx = SessionCtx::new(hub.clone(), peer, settings, SessionKind::Udp, Some(peers.clone()));
+        let ctx = SessionCtx::new(hub.clone(), peer, settings.clone(), SessionKind::Udp, Some(peers.clone()));
         // The context holds the server's `Peers`, which keeps its shutdown waiting for the
         // member to end.
         let ended = ended_tx.clone();
