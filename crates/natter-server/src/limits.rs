@@ -3,48 +3,49 @@
 //! refused and a flood disconnects; other commands are slowed down, never lost.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Token bucket: `rate` messages per second on average, `burst` at once.
+/// Token bucket: `rate` messages per second on average, `burst` at once. Twelve bytes: the
+/// rate and the burst are the session's settings, given on each call, and the time is on
+/// [`clock_ms`]; it lives in every connection.
 #[derive(Debug)]
 pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
+    tokens: f32,
+    /// When `tokens` was last refilled (ms on [`clock_ms`]).
+    last_ms: u32,
     /// Messages refused since the bucket last had a token.
     refused: u32,
 }
 
 impl RateLimiter {
-    /// A limiter; `rate == 0` allows everything.
-    pub fn new(rate: u32, burst: u32) -> Self {
-        let burst = f64::from(burst.max(1));
-        Self { rate: f64::from(rate), burst, tokens: burst, last: Instant::now(), refused: 0 }
+    /// A full bucket of `burst` tokens.
+    pub fn new(burst: u32) -> Self {
+        Self { tokens: burst.max(1) as f32, last_ms: clock_ms(), refused: 0 }
     }
 
-    fn refill(&mut self) {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
-        self.last = now;
+    fn refill(&mut self, rate: u32, burst: u32) {
+        let now = clock_ms();
+        let earned = now.wrapping_sub(self.last_ms) as f32 / 1000.0 * rate as f32;
+        self.tokens = (self.tokens + earned).min(burst.max(1) as f32);
+        self.last_ms = now;
     }
 
     /// True when a message would be allowed now (takes nothing): a door that counted dropped
-    /// messages says how many once the session may send again.
-    pub fn ready(&mut self) -> bool {
-        if self.rate == 0.0 {
+    /// messages says how many once the session may send again. `rate == 0` allows everything.
+    pub fn ready(&mut self, rate: u32, burst: u32) -> bool {
+        if rate == 0 {
             return true;
         }
-        self.refill();
+        self.refill(rate, burst);
         self.tokens >= 1.0
     }
 
-    /// Takes a token if there is one.
-    pub fn allow(&mut self) -> bool {
-        if self.rate == 0.0 {
+    /// Takes a token if there is one. `rate == 0` allows everything.
+    pub fn allow(&mut self, rate: u32, burst: u32) -> bool {
+        if rate == 0 {
             return true;
         }
-        self.refill();
+        self.refill(rate, burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             self.refused = 0;
@@ -150,17 +151,24 @@ impl CommandBudget {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bucket_allows_a_burst_then_refuses() {
-        let mut r = RateLimiter::new(1, 3);
-        assert!(r.allow() && r.allow() && r.allow());
-        assert!(!r.allow());
+    #[tokio::test(start_paused = true)]
+    async fn bucket_allows_a_burst_then_refuses_then_refills() {
+        let mut r = RateLimiter::new(3);
+        assert!(r.allow(1, 3) && r.allow(1, 3) && r.allow(1, 3));
+        assert!(!r.allow(1, 3));
         assert_eq!(r.excess(), 1);
-        assert!(!r.ready());
-        let mut unused = RateLimiter::new(1, 1);
-        assert!(unused.ready() && unused.ready() && unused.allow() && !unused.ready());
-        let mut unlimited = RateLimiter::new(0, 1);
-        assert!((0..10_000).all(|_| unlimited.allow()));
+        assert!(!r.ready(1, 3));
+        // A token a second, never more than the burst.
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(!r.ready(1, 3));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(r.allow(1, 3) && !r.allow(1, 3));
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!((0..3).all(|_| r.allow(1, 3)) && !r.allow(1, 3));
+        let mut unused = RateLimiter::new(1);
+        assert!(unused.ready(1, 1) && unused.ready(1, 1) && unused.allow(1, 1) && !unused.ready(1, 1));
+        let mut unlimited = RateLimiter::new(1);
+        assert!((0..10_000).all(|_| unlimited.allow(0, 1)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -163,7 +163,7 @@ impl Hub {
         seen.insert(id);
         if let Some(s) = self.sessions.get(&id) {
             for key in &s.rooms {
-                if let Some(room) = self.rooms.get(key)
+                if let Some(room) = self.rooms.get(&**key)
                     && room.members().len() <= self.config.presence_limit
                 {
                     seen.extend(room.members().iter().copied());

@@ -183,7 +183,7 @@ impl Hub {
         self.nicks.remove(&old_key);
         self.everyone.rename(&old_key, &key, id);
         for room in &session.rooms {
-            if let Some(r) = self.rooms.get_mut(room) {
+            if let Some(r) = self.rooms.get_mut(&**room) {
                 r.roster.rename(&old_key, &key, id);
             }
         }
@@ -318,7 +318,7 @@ impl Hub {
         self.everyone.remove(&session.folded, id);
         self.skeletons.remove(&skeleton_key(&session.nick));
         for key in &session.rooms {
-            if let Some(room) = self.rooms.get_mut(key) {
+            if let Some(room) = self.rooms.get_mut(&**key) {
                 room.forget(id, &session.folded);
             }
             self.forget_if_unused(key);

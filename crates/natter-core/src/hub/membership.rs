@@ -43,7 +43,7 @@ impl Hub {
     pub(super) fn ensure_room(&mut self, name: &str) -> &mut Room {
         let key = fold(name);
         if !self.rooms.contains_key(&key) {
-            let mut room = Room::new(name.into(), key.clone(), now_ms());
+            let mut room = Room::new(name.into(), key.as_str().into(), now_ms());
             room.ephemeral = self.config.ephemeral_rooms.iter().any(|r| fold(r) == key);
             // In a cluster the room may have a history made on other nodes: the first join
             // reads it from the store.
@@ -63,7 +63,7 @@ impl Hub {
         }
         let Some(room) = self.rooms.get(key) else { return };
         self.persister.write(Write::Room(RoomRecord {
-            folded: room.folded.clone(),
+            folded: room.folded.to_string(),
             name: room.name.to_string(),
             topic: room.topic.to_string(),
             topic_by: room.topic_by.as_ref().map(|s| s.to_string()),
@@ -107,7 +107,7 @@ impl Hub {
         if newly_joined {
             // The first to join an unowned room founds it; whoever holds a nick the room keeps
             // as operator is operator again.
-            founded = room.members().is_empty() && key != lobby_key && room.op_nicks.is_empty();
+            founded = room.members().is_empty() && *key != *lobby_key && room.op_nicks.is_empty();
             if founded {
                 room.op_nicks.push(standing.key.clone());
                 if room.founder.is_none() {
@@ -123,7 +123,7 @@ impl Hub {
         if founded {
             self.save_room(&key);
         }
-        let room = self.rooms.get_mut(&key).expect("ensured above");
+        let room = self.rooms.get_mut(&*key).expect("ensured above");
         // Join notices go to the room only while it is small enough for presence (like part
         // and quit): in a room of thousands they would cost a delivery per member per join.
         let others = if newly_joined && room.members().len() <= presence_limit {
@@ -142,14 +142,14 @@ impl Hub {
             session.rooms.reserve_exact(1);
             session.rooms.push(key.clone());
             if let Some(rare) = session.rare_mut_if_any() {
-                rare.invited.remove(&key);
+                rare.invited.remove(&*key);
             }
         }
         let (nick, ident, away) = (session.nick.clone(), session.ident.clone(), session.away().cloned());
         let realname = session.realname.clone();
         let account = self.logged_in.get(&id).cloned();
         let since = self.kept_since();
-        let room = &self.rooms[&key];
+        let room = &self.rooms[&*key];
         // A big room lists its first `presence_limit` members by nick, and says how many it
         // has: listing thousands on every join would make a join storm cost the room's size
         // per join (`who` pages through the rest). The roster is kept in order, so this costs
@@ -197,7 +197,7 @@ impl Hub {
             );
         }
         if warming {
-            return self.replay_from_store(id, key, upto, history_len, joined);
+            return self.replay_from_store(id, key.to_string(), upto, history_len, joined);
         }
         self.reply(id, joined);
     }
@@ -225,7 +225,7 @@ impl Hub {
 
     pub(super) fn leave_room(&mut self, id: SessionId, key: &str) {
         if let Some(s) = self.sessions.get_mut(&id) {
-            s.rooms.retain(|k| k != key);
+            s.rooms.retain(|k| **k != *key);
             if let Some(room) = self.rooms.get_mut(key) {
                 room.forget(id, &s.folded);
             }

@@ -65,7 +65,7 @@ impl Hub {
             return;
         }
         let Some(s) = self.sessions.get(&id) else { return };
-        let rooms = s.rooms.iter().filter_map(|k| self.rooms.get(k)).map(|r| r.name.clone()).collect();
+        let rooms = s.rooms.iter().filter_map(|k| self.rooms.get(&**k)).map(|r| r.name.clone()).collect();
         cluster.publish(ClusterEvent::SessionUp(RemoteSession {
             session: id.0,
             nick: s.nick.clone(),
@@ -243,7 +243,7 @@ impl Hub {
             account: self.logged_in.get(&mirror).cloned(),
             away: s.away().cloned(),
             bot: s.bot,
-            rooms: s.rooms.iter().filter_map(|k| self.rooms.get(k)).map(|r| r.name.clone()).collect(),
+            rooms: s.rooms.iter().filter_map(|k| self.rooms.get(&**k)).map(|r| r.name.clone()).collect(),
         };
         self.remove_session(mirror, "changing nickname on another node", true);
         if let Some(cluster) = &mut self.cluster {

@@ -568,7 +568,7 @@ fn start_hub(
         for m in &room.recent {
             hub.cids.load(&room.record.folded, m);
         }
-        let mut r = Room::new(name.clone(), room.record.folded.clone(), room.record.created_ts);
+        let mut r = Room::new(name.clone(), room.record.folded.as_str().into(), room.record.created_ts);
         r.cold = room.last_mid > 0;
         r.last_ts = room.recent.last().map_or(0, |m| m.ts);
         r.topic = room.record.topic.as_str().into();

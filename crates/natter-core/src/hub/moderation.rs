@@ -116,7 +116,7 @@ impl Hub {
     pub(super) fn recheck_bans(&mut self, id: SessionId) {
         let full = self.full_mask(id);
         for key in self.sessions[&id].rooms.clone() {
-            if let Some(r) = self.rooms.get_mut(&key) {
+            if let Some(r) = self.rooms.get_mut(&*key) {
                 r.recheck_ban(id, &full);
             }
         }

@@ -20,8 +20,8 @@ use std::ops::Bound;
 const MAX_MASK_CHARS: usize = 64;
 
 /// Whether session `id` is the asker or shares one of the asker's rooms (`mine`).
-fn shares_room(asker: SessionId, mine: &FxHashSet<&String>, id: SessionId, s: &Session) -> bool {
-    id == asker || s.rooms.iter().any(|k| mine.contains(k))
+fn shares_room(asker: SessionId, mine: &FxHashSet<&str>, id: SessionId, s: &Session) -> bool {
+    id == asker || s.rooms.iter().any(|k| mine.contains(&**k))
 }
 
 impl Hub {
@@ -29,7 +29,7 @@ impl Hub {
     fn describe(
         &self,
         asker: SessionId,
-        mine: &FxHashSet<&String>,
+        mine: &FxHashSet<&str>,
         now: u64,
         id: SessionId,
         s: &Session,
@@ -57,7 +57,7 @@ impl Hub {
     /// by wildcards only when they share a room with the asker.
     pub(super) fn search(&mut self, id: SessionId, mask: &str, req: Req) {
         let mask = mask.char_indices().nth(MAX_MASK_CHARS).map_or(mask, |(cut, _)| &mask[..cut]);
-        let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
+        let mine: FxHashSet<&str> = self.sessions[&id].rooms.iter().map(|k| &**k).collect();
         let now = crate::time::now_ms();
         let mut info = Vec::new();
         let mut count = 0;
@@ -92,7 +92,7 @@ impl Hub {
 
     /// The users named in `nicks` who are online, in the order asked.
     pub(super) fn lookup(&mut self, id: SessionId, nicks: &[String], req: Req) {
-        let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
+        let mine: FxHashSet<&str> = self.sessions[&id].rooms.iter().map(|k| &**k).collect();
         let now = crate::time::now_ms();
         let users = nicks
             .iter()
@@ -133,7 +133,7 @@ impl Hub {
         let nicks = members.iter().map(|(_, s)| s.nick.clone()).collect();
         let info = if detail {
             let r = room_key.as_deref().and_then(|k| self.rooms.get(k));
-            let mine: FxHashSet<&String> = self.sessions[&id].rooms.iter().collect();
+            let mine: FxHashSet<&str> = self.sessions[&id].rooms.iter().map(|k| &**k).collect();
             let now = crate::time::now_ms();
             members
                 .iter()
@@ -177,7 +177,7 @@ impl Hub {
         let rooms = s
             .rooms
             .iter()
-            .filter_map(|k| self.rooms.get(k))
+            .filter_map(|k| self.rooms.get(&**k))
             .filter(|r| !r.modes.secret || r.has_member(id))
             .map(|r| RoomStanding {
                 room: r.name.clone(),
@@ -224,7 +224,7 @@ impl Hub {
         let mut rooms: Vec<(Name, u64)> = self.sessions[&id]
             .rooms
             .iter()
-            .filter_map(|k| self.rooms.get(k))
+            .filter_map(|k| self.rooms.get(&**k))
             .filter(|r| r.last_ts > 0)
             .map(|r| (r.name.clone(), r.last_ts))
             .filter(|&(_, ts)| ts > low && ts < high)

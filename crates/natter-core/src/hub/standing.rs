@@ -64,7 +64,7 @@ impl Hub {
         let nick = session.nick.to_string();
         let rooms = session.rooms.clone();
         for key in rooms {
-            let Some(room) = self.rooms.get_mut(&key) else { continue };
+            let Some(room) = self.rooms.get_mut(&*key) else { continue };
             let kept = standing.holds(&room.op_nicks);
             let is_operator = room.operators.contains(&id);
             if !kept && !is_operator {
@@ -77,7 +77,7 @@ impl Hub {
                 room.op_nicks.push(standing.key.clone());
                 self.save_room(&key);
             }
-            let room = self.rooms.get_mut(&key).expect("checked above");
+            let room = self.rooms.get_mut(&*key).expect("checked above");
             if is_operator {
                 continue;
             }

@@ -24,9 +24,10 @@ pub(crate) struct Session {
     pub ident: Name,
     pub kind: SessionKind,
     pub outbox: Outbox,
-    /// Keys of the rooms this session is in (a `ThinVec`, as `staged`: its length and
-    /// capacity live with its items, so that the record keeps to 128 bytes).
-    pub rooms: ThinVec<String>,
+    /// Keys of the rooms this session is in, shared with the rooms (a `ThinVec`, as
+    /// `staged`: its length and capacity live with its items, so that the record keeps to
+    /// 128 bytes).
+    pub rooms: ThinVec<Name>,
     pub ignore_all: bool,
     /// What this session receives of the current batch's log, as ranges of entries, handed
     /// to the outbox in one go.
@@ -145,8 +146,9 @@ impl Session {
 
 pub(crate) struct Room {
     pub name: Name,
-    /// The name case-folded: what the room table holds.
-    pub folded: String,
+    /// The name case-folded: what the room table holds, and what its members' lists of
+    /// rooms share (`Session::rooms`).
+    pub folded: Name,
     pub topic: Name,
     pub topic_by: Option<Name>,
     /// When the topic was set (ms; 0 when unknown, e.g. loaded from the store).
@@ -207,7 +209,7 @@ impl Ban {
 
 impl Room {
     /// A new room with natter's defaults: messages only from members, nothing else set.
-    pub fn new(name: Name, folded: String, created_ts: u64) -> Self {
+    pub fn new(name: Name, folded: Name, created_ts: u64) -> Self {
         Self {
             name,
             folded,

@@ -199,7 +199,7 @@ impl SessionCtx {
         peers: Option<Arc<Peers>>,
     ) -> Self {
         hub.metrics().connection_opened(kind);
-        let rate = RateLimiter::new(settings.msg_rate, settings.msg_burst);
+        let rate = RateLimiter::new(settings.msg_burst);
         Self {
             hub,
             outbox: Outbox::bounded(settings.outbox as usize, u64::from(settings.outbox_kib) * 1024),
@@ -324,7 +324,7 @@ impl SessionCtx {
 
     /// Takes one message token; false when the session is over its rate.
     pub fn allow_message(&mut self) -> bool {
-        self.rate.allow()
+        self.rate.allow(self.settings.msg_rate, self.settings.msg_burst)
     }
 
     /// Answers a message refused by the rate limit: a warning first, a disconnect when the
@@ -358,7 +358,7 @@ impl SessionCtx {
     /// Call before each line of a door that uses [`SessionCtx::rate_limited_counted`]: once the
     /// session may send again, one line tells how many messages were dropped.
     pub fn settle_dropped(&mut self) -> Flow {
-        if self.dropped == 0 || !self.rate.ready() {
+        if self.dropped == 0 || !self.rate.ready(self.settings.msg_rate, self.settings.msg_burst) {
             return Flow::Continue;
         }
         let n = std::mem::take(&mut self.dropped);
@@ -617,7 +617,7 @@ mod tests {
     #[test]
     fn the_session_context_stays_small() {
         assert!(
-            std::mem::size_of::<super::SessionCtx>() <= 152,
+            std::mem::size_of::<super::SessionCtx>() <= 120,
             "{}",
             std::mem::size_of::<super::SessionCtx>()
         );
