@@ -1,7 +1,7 @@
 //! Identity: who a session is. Logging in, changing nickname, going away, becoming a server
 //! operator, and leaving the server (by quitting, being too slow, or being killed).
 
-use super::state::{Rare, Session};
+use super::state::Session;
 use super::{Hub, RegisterError, Registered, SessionId};
 use crate::cluster::Act;
 use crate::command::Registration;
@@ -128,9 +128,7 @@ impl Hub {
             hears_announcements: false,
             asked_operators: false,
             mirror: new.mirror,
-            rare: new
-                .real_host
-                .map(|host| Box::new(Rare { real_host: Some(host.into()), ..Rare::default() })),
+            rare: None,
         };
         self.stats.users += 1;
         if !new.mirror {
@@ -139,6 +137,9 @@ impl Hub {
         self.stats.operators += usize::from(session.server_op);
         self.stats.peak = self.stats.peak.max(self.stats.users);
         let id = self.sessions.insert(Box::new(session));
+        if let Some(host) = new.real_host {
+            self.real_hosts.insert(id, host.into());
+        }
         self.everyone.insert(&key, id);
         self.nicks.insert(key, id);
         self.skeletons.insert(look, id);
@@ -302,6 +303,7 @@ impl Hub {
         let Some(mut session) = self.sessions.remove(&id) else { return };
         self.release_nick(id, &session.folded, session.mirror);
         self.clients.remove(&id);
+        self.real_hosts.remove(&id);
         self.logged_in.remove(&id);
         self.session_tokens.remove(&id);
         self.unprotect(id);

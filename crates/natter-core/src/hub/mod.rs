@@ -401,6 +401,11 @@ pub(crate) struct Hub {
     /// The account each logged-in session is logged in as (its name as registered). Beside
     /// the sessions, like `clients`: a session record is at its allocator size class.
     logged_in: FxHashMap<SessionId, crate::vocab::Name>,
+    /// The real address behind each cloaked session's ident (`Registration::real_host`), for
+    /// its own and operators' `whois`. Beside the sessions, like `clients`: with cloaking on,
+    /// nearly every session has one, and in the record it would cost every session a size
+    /// class.
+    real_hosts: FxHashMap<SessionId, crate::vocab::Name>,
     /// The resume token each session logged in with or was given last (its digest): logging
     /// out revokes it.
     session_tokens: FxHashMap<SessionId, crate::resume::TokenDigest>,
@@ -530,6 +535,7 @@ fn start_hub(
         accounts: FxHashMap::default(),
         account_looks: FxHashMap::default(),
         logged_in: FxHashMap::default(),
+        real_hosts: FxHashMap::default(),
         session_tokens: FxHashMap::default(),
         verifier: verifier::Verifier::new(checked),
         checking: FxHashMap::default(),
@@ -801,6 +807,7 @@ impl Hub {
         self.sessions.clear();
         self.clients.clear();
         self.logged_in.clear();
+        self.real_hosts.clear();
         self.nicks.clear();
         self.everyone.clear();
         self.skeletons.clear();

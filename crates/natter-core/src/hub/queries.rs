@@ -172,8 +172,11 @@ impl Hub {
         };
         let s = &self.sessions[&target];
         // The address behind a cloak is for the server's operators, and one's own.
-        let real_host =
-            if target == id || self.sessions[&id].server_op { s.real_host().cloned() } else { None };
+        let real_host = if target == id || self.sessions[&id].server_op {
+            self.real_hosts.get(&target).cloned()
+        } else {
+            None
+        };
         let rooms = s
             .rooms
             .iter()

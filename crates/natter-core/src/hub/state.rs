@@ -52,12 +52,10 @@ pub(crate) struct Session {
 }
 
 /// What few sessions have, behind one box: an idle server's memory is mostly session
-/// records, and most sessions never ignore anyone, are never invited, never go away, never
-/// read history and are not cloaked.
+/// records, and most sessions never ignore anyone, are never invited, never go away and
+/// never read history.
 #[derive(Default)]
 pub(crate) struct Rare {
-    /// The real address behind a cloaked `ident` (see `Registration::real_host`).
-    pub real_host: Option<Name>,
     /// Folded nick -> nick as typed.
     pub ignoring: FxHashMap<String, Name>,
     /// Keys of rooms this session was invited into (consumed on join).
@@ -136,11 +134,6 @@ impl Session {
     /// The away message, if the session is away.
     pub fn away(&self) -> Option<&Name> {
         self.rare()?.away.as_ref()
-    }
-
-    /// The real address behind a cloaked ident, if cloaked.
-    pub fn real_host(&self) -> Option<&Name> {
-        self.rare()?.real_host.as_ref()
     }
 }
 
