@@ -352,7 +352,7 @@ impl Hub {
         let added: Vec<SessionId> = accounts
             .iter()
             .filter(|a| !before.contains(&a.folded))
-            .filter_map(|a| self.nicks.get(a.folded.as_str()).copied())
+            .filter_map(|a| self.everyone.get(a.folded.as_str()).copied())
             .collect();
         for id in added {
             self.protect_nick(id);

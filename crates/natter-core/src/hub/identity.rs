@@ -36,7 +36,7 @@ impl Hub {
         // a session that holds it without being logged in to it, as `Nick` does.
         let account = reg.account.as_ref().map(|a| a.account().clone());
         let owns_nick = account.as_deref().is_some_and(|a| fold(a) == *key);
-        if let Some(&holder) = self.nicks.get(&key) {
+        if let Some(&holder) = self.everyone.get(&key) {
             let holder_is_owner = self.logged_in.get(&holder).is_some_and(|a| fold(a) == *key);
             let reclaim = owns_nick
                 && !holder_is_owner
@@ -141,7 +141,6 @@ impl Hub {
             self.real_hosts.insert(id, host.into());
         }
         self.everyone.insert(&key, id);
-        self.nicks.insert(key, id);
         self.skeletons.insert(look, id);
         self.claim_nick(id);
         id
@@ -160,7 +159,7 @@ impl Hub {
         if let Err(refusal) = self.refuse_lookalike_of_account(Some(id), nick) {
             return self.refuse(id, req, refusal);
         }
-        if let Some(&holder) = self.nicks.get(&key)
+        if let Some(&holder) = self.everyone.get(&key)
             && holder != id
         {
             if !self.may_reclaim(id, &key) {
@@ -181,8 +180,8 @@ impl Hub {
         let old_key = std::mem::replace(&mut session.folded, key.clone());
         let ident = session.ident.clone();
         let realname = session.realname.clone();
-        self.nicks.remove(&old_key);
-        self.everyone.rename(&old_key, &key, id);
+        self.everyone.remove(&old_key, id);
+        self.everyone.insert(&key, id);
         for room in &session.rooms {
             if let Some(r) = self.rooms.get_mut(&**room) {
                 r.roster.rename(&old_key, &key, id);
@@ -192,7 +191,6 @@ impl Hub {
             self.release_nick(id, &old_key, self.sessions[&id].mirror);
             self.claim_nick(id);
         }
-        self.nicks.insert(key, id);
         self.skeletons.remove(&skeleton_key(&old));
         self.skeletons.insert(look, id);
         self.remember_past(&old, &ident, &realname);
@@ -316,7 +314,6 @@ impl Hub {
         }
         self.stats.hidden -= usize::from(session.hidden);
         self.stats.operators -= usize::from(session.server_op);
-        self.nicks.remove(&session.folded);
         self.everyone.remove(&session.folded, id);
         self.skeletons.remove(&skeleton_key(&session.nick));
         for key in &session.rooms {
@@ -372,7 +369,7 @@ impl Hub {
         if !self.sessions[&id].server_op {
             return self.refuse(id, req, Refusal::NotServerOperator { action: ServerAction::Kill });
         }
-        let Some(&victim) = self.nicks.get(fold(nick).as_str()) else {
+        let Some(&victim) = self.everyone.get(fold(nick).as_str()) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         tracing::info!(nick = %self.sessions[&victim].nick, by = %self.sessions[&id].nick, "killed");

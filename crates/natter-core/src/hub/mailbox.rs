@@ -40,7 +40,7 @@ impl Hub {
         if self.accounts.contains_key(&folded) {
             return account_key(&folded);
         }
-        match self.nicks.get(folded.as_str()) {
+        match self.everyone.get(folded.as_str()) {
             Some(&sid) => self.party_key(sid),
             None => folded,
         }

@@ -108,7 +108,7 @@ impl Hub {
         match target {
             Target::Nick(nick) => {
                 let folded_nick = fold(&nick);
-                let to_id = match self.nicks.get(folded_nick.as_str()) {
+                let to_id = match self.everyone.get(folded_nick.as_str()) {
                     Some(&to_id) => to_id,
                     None => match self.account_session(&folded_nick) {
                         // The account's owner is online under another nickname.

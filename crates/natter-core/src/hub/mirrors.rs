@@ -115,7 +115,7 @@ impl Hub {
             return;
         }
         let key: Name = fold(&remote.nick).into();
-        if self.nicks.contains_key(&key) {
+        if self.everyone.contains_key(&key) {
             // Held here: whoever lost the nickname in the store is renamed, and then the
             // mirror is made.
             let waiting = &mut cluster.mirrors.waiting;
@@ -196,7 +196,7 @@ impl Hub {
             Act::Join { room } => hub.join(mirror, &room, None, None),
             Act::Part { room, reason } => hub.part(mirror, &room, reason.map(String::from), None),
             Act::Nick { nick } => {
-                if hub.nicks.get(fold(&nick).as_str()).is_some_and(|&holder| holder != mirror) {
+                if hub.everyone.get(fold(&nick).as_str()).is_some_and(|&holder| holder != mirror) {
                     // Held here by a session whose claim lost: the mirror waits for it.
                     hub.demote_mirror(mirror, nick);
                 } else {
@@ -268,7 +268,7 @@ impl Hub {
     pub(super) fn make_waiting_mirrors(&mut self) {
         loop {
             let Some(cluster) = &mut self.cluster else { return };
-            let nicks = &self.nicks;
+            let nicks = &self.everyone;
             let Some(at) =
                 cluster.mirrors.waiting.iter().position(|(_, r)| !nicks.contains_key(fold(&r.nick).as_str()))
             else {

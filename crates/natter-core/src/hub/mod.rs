@@ -344,8 +344,9 @@ pub(crate) struct Hub {
     /// One entry per queued write, in commit order; `None` for writes with no follow-up.
     pending: VecDeque<Option<PendingMessage>>,
     sessions: sessions::Sessions,
-    nicks: FxHashMap<Name, SessionId>,
-    /// Everyone online by folded nick: pages of the server-wide `who` and of searches.
+    /// Everyone online by folded nick: who holds a nick (a B-tree lookup, O(log n): one index
+    /// of the server's nicks rather than a hash table beside it, 40 bytes less per session),
+    /// and pages of the server-wide `who` and of searches.
     everyone: roster::Roster<SessionId>,
     /// Look-alike keys of the nicks online (`identity::skeleton_key`): no two sessions may
     /// have nicks that look the same.
@@ -509,7 +510,6 @@ fn start_hub(
         persister: Persister::stopped(),
         pending: VecDeque::new(),
         sessions: sessions::Sessions::default(),
-        nicks: FxHashMap::default(),
         everyone: roster::Roster::default(),
         skeletons: FxHashMap::default(),
         reserved,
@@ -808,7 +808,6 @@ impl Hub {
         self.clients.clear();
         self.logged_in.clear();
         self.real_hosts.clear();
-        self.nicks.clear();
         self.everyone.clear();
         self.skeletons.clear();
     }

@@ -158,7 +158,7 @@ impl Hub {
     fn apply(&mut self, key: &str, by: &Name, change: RoomChange) -> Result<Option<RoomChange>, Refusal> {
         let target = match &change {
             RoomChange::Operator { nick, .. } | RoomChange::Voice { nick, .. } => {
-                let Some(&sid) = self.nicks.get(fold(nick).as_str()) else {
+                let Some(&sid) = self.everyone.get(fold(nick).as_str()) else {
                     return Err(Refusal::NoSuchNick { nick: nick.as_str().into() });
                 };
                 if !self.rooms[key].has_member(sid) {
@@ -290,7 +290,7 @@ impl Hub {
 
     pub(super) fn kick(&mut self, id: SessionId, room: &str, nick: &str, reason: Option<String>, req: Req) {
         let Some(key) = self.member_room(id, room, &req) else { return };
-        let Some(&target) = self.nicks.get(fold(nick).as_str()) else {
+        let Some(&target) = self.everyone.get(fold(nick).as_str()) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let name = self.rooms[&key].name.clone();
@@ -324,7 +324,7 @@ impl Hub {
     }
 
     pub(super) fn invite(&mut self, id: SessionId, room: &str, nick: &str, req: Req) {
-        let Some(&target) = self.nicks.get(fold(nick).as_str()) else {
+        let Some(&target) = self.everyone.get(fold(nick).as_str()) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let Some(key) = self.member_room(id, room, &req) else { return };

@@ -120,7 +120,7 @@ impl Hub {
     fn tell_status(&mut self, id: SessionId, nicks: Vec<Name>, full: Vec<Name>, req: Req) {
         let (mut online, mut offline) = (Vec::new(), Vec::new());
         for nick in nicks {
-            match self.nicks.get(fold(&nick).as_str()) {
+            match self.everyone.get(fold(&nick).as_str()) {
                 Some(&sid) => online.push(self.shown_mask(sid)),
                 None => offline.push(nick),
             }

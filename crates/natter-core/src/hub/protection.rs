@@ -150,7 +150,7 @@ impl Hub {
             self.next_guest = (self.next_guest + 7_919) % 90_000;
             let name = format!("Guest{}", 10_000 + self.next_guest);
             let folded = fold(&name);
-            if !self.nicks.contains_key(folded.as_str()) && !self.accounts.contains_key(&folded) {
+            if !self.everyone.contains_key(folded.as_str()) && !self.accounts.contains_key(&folded) {
                 return name;
             }
         }

@@ -81,7 +81,7 @@ impl Hub {
                     info.push(self.describe(id, &mine, now, sid, s));
                 }
             }
-        } else if let Some(&sid) = self.nicks.get(fold(mask).as_str()) {
+        } else if let Some(&sid) = self.everyone.get(fold(mask).as_str()) {
             info.push(self.describe(id, &mine, now, sid, &self.sessions[&sid]));
             count = 1;
         }
@@ -96,7 +96,7 @@ impl Hub {
         let now = crate::time::now_ms();
         let users = nicks
             .iter()
-            .filter_map(|n| self.nicks.get(fold(n).as_str()))
+            .filter_map(|n| self.everyone.get(fold(n).as_str()))
             .map(|&sid| self.describe(id, &mine, now, sid, &self.sessions[&sid]))
             .collect();
         self.reply(id, Event::Users { req, users });
@@ -167,7 +167,7 @@ impl Hub {
     }
 
     pub(super) fn whois(&mut self, id: SessionId, nick: &str, req: Req) {
-        let Some(&target) = self.nicks.get(fold(nick).as_str()) else {
+        let Some(&target) = self.everyone.get(fold(nick).as_str()) else {
             return self.refuse(id, req, Refusal::NoSuchNick { nick: nick.into() });
         };
         let s = &self.sessions[&target];

@@ -50,6 +50,16 @@ impl<Id: Copy + PartialEq> Roster<Id> {
         }
     }
 
+    /// The session listed under `folded`, if any.
+    pub fn get(&self, folded: &str) -> Option<&Id> {
+        self.by_nick.get(folded)
+    }
+
+    /// True when a session is listed under `folded`.
+    pub fn contains_key(&self, folded: &str) -> bool {
+        self.by_nick.contains_key(folded)
+    }
+
     /// How many sessions are listed.
     pub fn len(&self) -> usize {
         self.by_nick.len()
