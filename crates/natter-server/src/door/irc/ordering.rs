@@ -40,7 +40,8 @@ impl IrcDoor {
         if answers_message {
             self.unanswered = self.unanswered.saturating_sub(1);
             if self.unanswered == 0 {
-                out.append(&mut self.held);
+                // Taken, not appended from: an idle connection keeps no room it once needed.
+                out.append(&mut std::mem::take(&mut self.held));
             }
         }
     }

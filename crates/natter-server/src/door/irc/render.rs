@@ -311,7 +311,8 @@ impl IrcDoor {
                 if matches!(op_of(req), Some(Op::Lusers { welcome: true })) {
                     self.motd(out);
                     self.deferring = false;
-                    out.append(&mut self.deferred);
+                    // Taken, not appended from: the burst's room is not kept for the session.
+                    out.append(&mut std::mem::take(&mut self.deferred));
                 }
             }
             Event::RoomChanged { room, by, ident, changes, ts } => {
