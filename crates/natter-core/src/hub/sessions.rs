@@ -24,8 +24,9 @@ impl SessionId {
         SessionId(u64::from(generation) << 32 | u64::from(slot))
     }
 
-    fn slot(self) -> usize {
-        (self.0 & 0xffff_ffff) as usize
+    /// The slot of the table this session is in: one live session's at a time.
+    pub(super) fn slot(self) -> u32 {
+        (self.0 & 0xffff_ffff) as u32
     }
 
     fn generation(self) -> u32 {
@@ -49,7 +50,7 @@ impl Sessions {
 
     #[inline]
     pub fn get(&self, id: &SessionId) -> Option<&Session> {
-        match self.slots.get(id.slot()) {
+        match self.slots.get(id.slot() as usize) {
             Some(Slot { generation, session: Some(s) }) if *generation == id.generation() => Some(s),
             _ => None,
         }
@@ -57,7 +58,7 @@ impl Sessions {
 
     #[inline]
     pub fn get_mut(&mut self, id: &SessionId) -> Option<&mut Session> {
-        match self.slots.get_mut(id.slot()) {
+        match self.slots.get_mut(id.slot() as usize) {
             Some(Slot { generation, session: Some(s) }) if *generation == id.generation() => Some(s),
             _ => None,
         }
@@ -69,12 +70,12 @@ impl Sessions {
 
     /// Takes a session out; its id is never valid again.
     pub fn remove(&mut self, id: &SessionId) -> Option<Box<Session>> {
-        let slot = self.slots.get_mut(id.slot())?;
+        let slot = self.slots.get_mut(id.slot() as usize)?;
         if slot.generation != id.generation() {
             return None;
         }
         let session = slot.session.take()?;
-        self.free.push(id.slot() as u32);
+        self.free.push(id.slot());
         Some(session)
     }
 

@@ -151,9 +151,11 @@ pub(crate) struct Room {
     /// Members, densely, in no order: what a message's fanout walks (the hot path), so it is
     /// a plain slice. Changed only through [`Room::add_member`] and [`Room::forget`].
     members: Vec<SessionId>,
-    /// Where each member is in `members`: checking membership and leaving cost O(1), not a
-    /// scan of the room (a join storm of n was O(n²) in those scans).
-    positions: FxHashMap<SessionId, u32>,
+    /// Where each member is in `members`, by its session's slot (4 bytes rather than its id's
+    /// 8: a slot holds one live session at a time, and an entry counts only when `members`
+    /// holds that very id there): checking membership and leaving cost O(1), not a scan of
+    /// the room (a join storm of n was O(n²) in those scans).
+    positions: FxHashMap<u32, u32>,
     /// Members by folded nick: pages of `who` and the list a joiner gets, without sorting.
     pub roster: Roster<SessionId>,
     pub operators: FxHashSet<SessionId>,
@@ -256,17 +258,18 @@ impl Room {
         }
         let at = u32::try_from(self.members.len()).expect("fewer than 4 billion members");
         self.members.push(id);
-        self.positions.insert(id, at);
+        self.positions.insert(id.slot(), at);
         self.roster.insert(folded, id);
     }
 
     /// Forgets everything about a member who left; `folded` is its nick, folded. The last
     /// member takes the leaver's place, so leaving costs O(1) (and O(log n) in the roster).
     pub fn forget(&mut self, id: SessionId, folded: &str) {
-        if let Some(at) = self.positions.remove(&id) {
+        if let Some(at) = self.position(id) {
+            self.positions.remove(&id.slot());
             self.members.swap_remove(at as usize);
             if let Some(&moved) = self.members.get(at as usize) {
-                self.positions.insert(moved, at);
+                self.positions.insert(moved.slot(), at);
             }
         }
         self.roster.remove(folded, id);
@@ -277,7 +280,13 @@ impl Room {
 
     #[inline]
     pub fn has_member(&self, id: SessionId) -> bool {
-        self.positions.contains_key(&id)
+        self.position(id).is_some()
+    }
+
+    /// Where member `id` is in `members`.
+    fn position(&self, id: SessionId) -> Option<u32> {
+        let at = *self.positions.get(&id.slot())?;
+        (self.members.get(at as usize) == Some(&id)).then_some(at)
     }
 
     pub fn remember(&mut self, message: Arc<ChatMessage>, keep: usize) {
@@ -330,6 +339,31 @@ mod tests {
     /// Every session's record is boxed in the hub's table: past 128 bytes it takes jemalloc's
     /// next size class (160), 32 bytes more per connection. Rarely used per-session data lives
     /// in its `Rare` or beside the table (the hub's `clients`).
+    /// Membership is by slot and checked against the member list: an id whose slot another
+    /// session holds now (an earlier generation) is no member, and leaving moves the last
+    /// member into the leaver's place.
+    #[test]
+    fn members_are_found_by_slot_and_told_apart_by_generation() {
+        use super::{Room, SessionId};
+        let id = |slot: u64, generation: u64| SessionId(generation << 32 | slot);
+        let mut room = Room::new("#r".into(), "#r".into(), 0);
+        let (ann, bob, cat) = (id(0, 1), id(1, 1), id(2, 1));
+        for (who, nick) in [(ann, "ann"), (bob, "bob"), (cat, "cat")] {
+            room.add_member(who, &nick.into());
+        }
+        assert!(!room.has_member(id(0, 2)), "another generation of ann's slot");
+        room.forget(ann, "ann");
+        assert!(!room.has_member(ann));
+        assert!(room.has_member(bob) && room.has_member(cat));
+        let dan = id(0, 2);
+        room.add_member(dan, &"dan".into());
+        assert!(room.has_member(dan) && !room.has_member(ann));
+        room.forget(bob, "bob");
+        room.forget(dan, "dan");
+        assert_eq!(room.members(), &[cat]);
+        assert!(room.has_member(cat));
+    }
+
     #[test]
     fn a_session_record_stays_in_its_allocator_size_class() {
         assert!(std::mem::size_of::<super::Session>() <= 128, "{}", std::mem::size_of::<super::Session>());
