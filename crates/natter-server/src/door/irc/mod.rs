@@ -60,8 +60,8 @@ pub struct IrcDoor {
     nick: String,
     /// `user@host` the hub shows for this session.
     ident: String,
-    pending_nick: Option<String>,
-    user: Option<String>,
+    /// What is kept only until registration: `None` once registered.
+    registering: Option<Box<Registering>>,
     realname: String,
     /// True between `CAP LS`/`REQ` and `CAP END` before registration: registration waits.
     negotiating: bool,
@@ -80,8 +80,6 @@ pub struct IrcDoor {
     server: &'static str,
     /// The room everyone starts in, for the message of the day.
     lobby: String,
-    /// The `PASS` the client sent, handed to the hub at registration.
-    password: Option<String>,
     /// Keys of secret (`+s`) rooms we saw announced, for NAMES' `@` channel type.
     secret: std::collections::HashSet<String>,
     /// User mode `+i`: hidden from searches.
@@ -90,10 +88,9 @@ pub struct IrcDoor {
     wallops: bool,
     /// User mode `+B`: a bot (IRCv3 bot mode).
     bot: bool,
-    /// The label of a labeled command whose answers are being collected (labeled-response).
-    labeling: Option<String>,
-    /// Lines collected for `labeling`.
-    label_buf: Vec<u8>,
+    /// A labeled command whose answers are being collected (labeled-response), boxed: most
+    /// clients never label, and every idle connection holds this field.
+    labeling: Option<Box<Labeling>>,
     /// The label of the line being handled, for commands that carry it with their request.
     line_label: Option<String>,
     /// Batch ids handed out.
@@ -111,13 +108,43 @@ pub struct IrcDoor {
     warned_utf8: bool,
 }
 
+/// What the door keeps only until the session is registered (`PASS`, `NICK`, `USER`), boxed
+/// and dropped once registered: a registered connection keeps neither its password nor the
+/// room of these fields.
+#[derive(Default)]
+struct Registering {
+    /// The `PASS` the client sent, handed to the hub at registration.
+    password: Option<String>,
+    /// The nick to register with, once `NICK` came.
+    pending_nick: Option<String>,
+    /// The `USER` name, once `USER` came.
+    user: Option<String>,
+}
+
+impl std::fmt::Debug for Registering {
+    /// Never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registering")
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("pending_nick", &self.pending_nick)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// A labeled response being collected: its label and the lines rendered so far.
+#[derive(Debug)]
+struct Labeling {
+    label: String,
+    lines: Vec<u8>,
+}
+
 impl Default for IrcDoor {
     fn default() -> Self {
         Self {
             nick: String::new(),
             ident: String::new(),
-            pending_nick: None,
-            user: None,
+            registering: Some(Box::default()),
             realname: String::new(),
             negotiating: false,
             caps: Caps::default(),
@@ -129,13 +156,11 @@ impl Default for IrcDoor {
             ping_sent: None,
             server: DEFAULT_SERVER,
             lobby: String::new(),
-            password: None,
             secret: Default::default(),
             invisible: false,
             wallops: false,
             bot: false,
             labeling: None,
-            label_buf: Vec::new(),
             line_label: None,
             batches: 0,
             unanswered: 0,
@@ -213,8 +238,7 @@ impl Door for IrcDoor {
         match event {
             Event::Local(note) => {
                 if let Some(IrcNote::LabelStart(label)) = note.get::<IrcNote>() {
-                    self.labeling = Some(label.clone());
-                    self.label_buf.clear();
+                    self.labeling = Some(Box::new(Labeling { label: label.clone(), lines: Vec::new() }));
                 }
             }
             Event::Welcome { nick, .. } => self.nick = nick.to_string(),

@@ -51,16 +51,14 @@ impl IrcDoor {
         if let Event::Local(note) = event
             && let Some(IrcNote::LabelEnd) = note.get::<IrcNote>()
         {
-            let lines = std::mem::take(&mut self.label_buf);
-            if let Some(label) = self.labeling.take() {
-                self.wrap_label(&label, &lines, out);
+            if let Some(open) = self.labeling.take() {
+                self.wrap_label(&open.label, &open.lines, out);
             }
             return;
         }
-        if self.labeling.is_some() {
-            let mut held = std::mem::take(&mut self.label_buf);
-            self.render_event(event, &mut held);
-            self.label_buf = held;
+        if let Some(mut open) = self.labeling.take() {
+            self.render_event(event, &mut open.lines);
+            self.labeling = Some(open);
             return;
         }
         if let Some(label) = labeled_req(event).and_then(request_of).and_then(|r| r.label.clone()) {

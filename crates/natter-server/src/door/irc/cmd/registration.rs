@@ -17,7 +17,7 @@ impl IrcDoor {
         if m.params.is_empty() {
             return self.need_more(ctx, "PASS");
         }
-        self.password = m.param(0).map(str::to_string);
+        self.registering.get_or_insert_default().password = m.param(0).map(str::to_string);
         Flow::Continue
     }
 
@@ -33,7 +33,7 @@ impl IrcDoor {
             let req = Op::Nick { nick: nick.to_string() }.token();
             return ctx.command(Command::Nick { nick: nick.to_string(), req }).await;
         }
-        self.pending_nick = Some(nick.to_string());
+        self.registering.get_or_insert_default().pending_nick = Some(nick.to_string());
         self.try_register(ctx).await
     }
 
@@ -45,7 +45,7 @@ impl IrcDoor {
         if m.params.len() < 4 || m.params[0].is_empty() || m.params[3].is_empty() {
             return self.need_more(ctx, "USER");
         }
-        self.user = Some(m.params[0].clone());
+        self.registering.get_or_insert_default().user = Some(m.params[0].clone());
         self.realname = m.params[3].clone();
         self.try_register(ctx).await
     }
@@ -116,12 +116,15 @@ impl IrcDoor {
     }
 
     async fn try_register(&mut self, ctx: &mut SessionCtx) -> Flow {
-        if ctx.session.is_some() || self.negotiating || self.user.is_none() {
+        if ctx.session.is_some() || self.negotiating {
             return Flow::Continue;
         }
-        let Some(nick) = self.pending_nick.take() else { return Flow::Continue };
+        let Some(registering) = self.registering.as_mut().filter(|r| r.user.is_some()) else {
+            return Flow::Continue;
+        };
+        let Some(nick) = registering.pending_nick.take() else { return Flow::Continue };
         // The USER name shows in prefixes when it is a plain word; else the door's name.
-        let user = self
+        let user = registering
             .user
             .as_deref()
             .map(|u| u.trim_start_matches('~'))
@@ -136,7 +139,7 @@ impl IrcDoor {
         let given = Credentials {
             user: Some(&user),
             realname: self.realname.clone(),
-            password: self.password.clone(),
+            password: registering.password.clone(),
             client_secret: None,
             account: self.sasl.as_mut().and_then(|s| s.account.take()),
         };
@@ -156,6 +159,7 @@ impl IrcDoor {
             return flow;
         }
         self.nick = nick;
+        self.registering = None;
         self.lobby = ctx.lobby();
         // The counts end the registration burst (LUSERS, then the MOTD).
         ctx.command(Command::ServerStats { req: Op::Lusers { welcome: true }.token() }).await

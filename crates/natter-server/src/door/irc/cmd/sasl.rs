@@ -264,7 +264,7 @@ impl IrcDoor {
         }
         sasl.account = Some(auth);
         let me = self.me().to_string();
-        let user = self.user.as_deref().unwrap_or("*");
+        let user = self.registering.as_ref().and_then(|r| r.user.as_deref()).unwrap_or("*");
         let full = format!("{me}!{user}@*");
         self.reply()
             .numeric("900", &[&full, &account, &format!("You are now logged in as {account}")])
