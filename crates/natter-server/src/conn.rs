@@ -230,7 +230,7 @@ async fn serve<D: Door, S: Transport>(
                         Ok(socket) => {
                             let transport = PhantomData::<fn() -> S>;
                             ctx.hub.metrics().parked_changed(true);
-                            let fresh = lines.is_fresh() && lines.max() == ctx.settings.max_line as usize;
+                            let fresh = lines.is_fresh() && lines.max() == D::line_limit(&ctx.settings);
                             let lines = (!fresh).then(|| Box::new(lines));
                             park.keep(Box::new(ParkedConn { socket, lines, door, ctx, tick_due, transport }));
                         }
@@ -488,8 +488,9 @@ async fn write_paced<D: Door, S: Transport>(
 /// transport it is made into again.
 struct ParkedConn<D, S> {
     socket: ParkedSocket,
-    /// The line buffer, unless it is fresh with the session's limit (as nearly always: a
-    /// connection parks with no partial line pending), when it is made anew on waking.
+    /// The line buffer, unless it is fresh with the door's limit ([`Door::line_limit`]; as
+    /// nearly always: a connection parks with no partial line pending), when it is made anew
+    /// on waking.
     lines: Option<Box<LineBuffer>>,
     door: D,
     ctx: SessionCtx,
@@ -520,7 +521,7 @@ impl<D: Door, S: Transport> Parked for ParkedConn<D, S> {
 
     fn resume(self: Box<Self>, close: Option<String>) {
         let ParkedConn { socket, lines, door, ctx, tick_due, transport: _ } = *self;
-        let lines = lines.map_or_else(|| LineBuffer::new(ctx.settings.max_line as usize), |kept| *kept);
+        let lines = lines.map_or_else(|| LineBuffer::new(D::line_limit(&ctx.settings)), |kept| *kept);
         ctx.hub.metrics().parked_changed(false);
         match S::from_parked(socket) {
             Ok(stream) => {

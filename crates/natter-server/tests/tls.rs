@@ -362,6 +362,10 @@ async fn require_tls_refuses_plain_logins_on_every_door_and_admits_tls_and_trust
     let rest = irc.rest().await;
     assert!(rest.contains("ERROR :") && rest.contains("requires TLS"), "{rest}");
     assert!(!rest.contains(" 001 "), "{rest}");
+    // UDP is plain text too: a member from another machine is refused the same way.
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let bye = udp_answer(&udp, server.udp, r#"{"type":"hello","nick":"fay"}"#, "bye").await;
+    assert!(bye.contains("requires TLS"), "{bye}");
 
     let mut secure = TlsClient::native(server.tcp, "dee").await;
     secure.ping().await;
@@ -372,7 +376,32 @@ async fn require_tls_refuses_plain_logins_on_every_door_and_admits_tls_and_trust
     let server = TestServer::start_with(s).await;
     let mut local = Client::native(server.tcp, "eve").await;
     local.ping().await;
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let welcome = udp_answer(&udp, server.udp, r#"{"type":"hello","nick":"fay"}"#, "welcome").await;
+    assert!(welcome.contains("fay"), "{welcome}");
     server.shutdown("done").await;
+}
+
+/// Sends `datagram` from `socket` to `server` and returns the first answer containing
+/// `needle` (failing the test after 10 s).
+async fn udp_answer(
+    socket: &tokio::net::UdpSocket,
+    server: SocketAddr,
+    datagram: &str,
+    needle: &str,
+) -> String {
+    socket.send_to(datagram.as_bytes(), server).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, _) = timeout(Duration::from_secs(10), socket.recv_from(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no datagram containing {needle:?}"))
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if answer.contains(needle) {
+            return answer;
+        }
+    }
 }
 
 #[tokio::test]

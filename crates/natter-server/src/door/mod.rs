@@ -50,6 +50,13 @@ pub(crate) trait Door: Send + 'static {
     /// How often [`Door::on_tick`] runs (keepalive checks), or `None` for never.
     const TICK: Option<Duration> = None;
 
+    /// The longest line this door's connections read, for a session with `settings`: the
+    /// limit its line buffer is made with (and made again with when a parked connection
+    /// wakes).
+    fn line_limit(settings: &SessionSettings) -> usize {
+        settings.max_line as usize
+    }
+
     /// When a client cannot tell two answers apart if they arrive in one read (the chat-room
     /// tutorial's client), the pause between them: each delivery's lines are then written one
     /// at a time. `None`: write batches whole (everyone else).

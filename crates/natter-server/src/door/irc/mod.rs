@@ -192,6 +192,11 @@ impl Door for IrcDoor {
     const FLUSH_PARTIAL: bool = false;
     const TICK: Option<Duration> = Some(Duration::from_secs(15));
 
+    /// IRC's own limit, whatever the session settings say: tags and a 512-byte message.
+    fn line_limit(_settings: &crate::config::SessionSettings) -> usize {
+        MAX_IRC_LINE
+    }
+
     fn cache_slot(_event: &Event) -> Option<RenderSlot> {
         None
     }
