@@ -55,6 +55,28 @@ fn plain_logs_in_before_registration_and_the_session_starts_logged_in() {
     assert!(whois.iter().any(|l| l.contains(" 330 ann ann ann :is logged in as")), "{whois:#?}");
 }
 
+/// A nickname refused at registration (someone has it) loses nothing of the SASL login: the
+/// retry with another nickname starts logged in.
+#[test]
+fn a_nick_refused_at_registration_keeps_the_sasl_login_for_the_retry() {
+    let server = server_with(&[("ann", "correct horse")]);
+    let mut bob = Client::connect(server.irc.unwrap());
+    bob.line("NICK taken\r\nUSER b 0 * :B");
+    bob.expect(" 001 taken ");
+    let mut c = negotiating(&server);
+    c.line("AUTHENTICATE PLAIN");
+    c.expect("AUTHENTICATE +");
+    c.line(&format!("AUTHENTICATE {}", plain("", "ann", "correct horse")));
+    c.expect(" 903 * :SASL authentication successful");
+    c.line("NICK taken\r\nUSER ann 0 * :Ann\r\nCAP END");
+    c.expect(" 433 ");
+    c.line("NICK other");
+    c.expect(" 001 other ");
+    c.line("WHOIS other");
+    let whois = c.until(" 318 ");
+    assert!(whois.iter().any(|l| l.contains(" 330 other other ann :is logged in as")), "{whois:#?}");
+}
+
 /// IRCv3 SASL 3.2: a registered client may authenticate again, to switch accounts; neighbours
 /// with account-notify see the change, and it costs the command budget like a NickServ login.
 #[test]

@@ -141,7 +141,8 @@ impl IrcDoor {
             realname: self.realname.clone(),
             password: registering.password.clone(),
             client_secret: None,
-            account: self.sasl.as_mut().and_then(|s| s.account.take()),
+            // Cloned, not taken: a nick refused here is retried with the same login.
+            account: self.sasl.as_ref().and_then(|s| s.account.clone()),
         };
         let (flow, password_refused) =
             ctx.register_as(nick.clone(), given, Op::Register { nick: nick.clone() }.token()).await;
@@ -160,6 +161,9 @@ impl IrcDoor {
         }
         self.nick = nick;
         self.registering = None;
+        if let Some(sasl) = self.sasl.as_mut() {
+            sasl.account = None;
+        }
         self.lobby = ctx.lobby();
         // The counts end the registration burst (LUSERS, then the MOTD).
         ctx.command(Command::ServerStats { req: Op::Lusers { welcome: true }.token() }).await
