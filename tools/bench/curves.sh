@@ -32,6 +32,7 @@
 # Each RUNS round runs every point once, so a drift of the machine touches every point alike.
 # Every run is bounded (the bench's --timeout); every server started here is stopped by PID.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin="$(realpath "$1")"
 runs="${2:-3}"
 curves="${CURVES:-members rooms memory}"
@@ -55,25 +56,12 @@ ulimit -n 20000 || { echo "cannot raise the file limit to 20,000 (ulimit -n 2000
 # elsewhere can cap the 15,000). The cap on connections not yet logged in (a quarter of the
 # file limit: 5,000) is far above the bench's 256 concurrent handshakes.
 start() {
-    rm -f "$work"/bench.db* "$work/server.out"
-    taskset -c 0 "$bin" serve --tcp 127.0.0.1:0 --udp off --irc off --db "$work/bench.db" \
-        --msg-rate 0 --outbox 1000000 --outbox-kib 4000000 --max-connections-per-address 0 \
-        >"$work/server.out" 2>"$work/server.err" &
-    PID=$!
-    for _ in $(seq 1 200); do
-        # (The file may not exist yet: the background shell opens it when it gets to run.)
-        ADDR="$(sed -n 's/^listening tcp //p' "$work/server.out" 2>/dev/null | head -1 || true)"
-        [ -n "$ADDR" ] && return 0
-        sleep 0.05 # polling the server's own "listening" line: this is a script, not a test
-    done
-    echo "server did not start:" >&2
-    cat "$work/server.err" >&2
-    exit 1
+    natter_start "$bin" "$work" tcp --tcp 127.0.0.1:0 --udp off --irc off --msg-rate 0 \
+        --outbox 1000000 --outbox-kib 4000000 --max-connections-per-address 0
 }
 
 stop() {
-    kill "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
+    server_stop "$PID"
     PID=""
 }
 

@@ -20,50 +20,42 @@ shift $(($# < 2 ? $# : 2))
 workload=("$@")
 [ ${#workload[@]} -eq 0 ] && workload=(fanout -n 100 -s 10 -m 1000 --rate 1000)
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
 work="$(mktemp -d)"
-pid=""
+PID=""
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 ulimit -n 20000 2>/dev/null || true
 "$bin" cert --host 127.0.0.1 --cert "$work/cert.pem" --key "$work/key.pem" >/dev/null
 
-# Starts the server for DOOR; sets pid and port once it listens.
+# Starts the server for DOOR; sets PID and ADDR once it listens.
 start() {
     local door="$1"
-    rm -f "$work"/bench.db* "$work/server.out"
     if [ "$door" = ngircd ]; then
+        rm -f "$work/server.out"
         taskset -c 0 ngircd -n -f "$here/ngircd.conf" >"$work/server.out" 2>&1 &
-        pid=$!
-        port=6699
+        PID=$!
+        ADDR=127.0.0.1:6699
         for _ in $(seq 1 100); do
-            (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+            (exec 3<>"/dev/tcp/127.0.0.1/6699") 2>/dev/null && return 0
             sleep 0.05 # polling the server's port: a script, not a test
         done
-    else
-        local tls=()
-        [ "$door" = tls ] && tls=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --irc-tls off)
-        taskset -c 0 "$bin" serve --tcp 127.0.0.1:0 --irc 127.0.0.1:0 --udp off --db "$work/bench.db" \
-            --msg-rate 0 --outbox 1000000 --outbox-kib 4000000 "${tls[@]}" >"$work/server.out" 2>/dev/null &
-        pid=$!
-        for _ in $(seq 1 200); do
-            local which=tcp
-            [ "$door" = irc ] && which=irc
-            port="$(sed -n "s/^listening $which 127.0.0.1://p" "$work/server.out" 2>/dev/null | head -1)"
-            [ -n "$port" ] && return 0
-            sleep 0.05 # polling the server's own "listening" line: a script, not a test
-        done
+        echo "ngircd did not start" >&2
+        exit 1
     fi
-    echo "the $door server did not start" >&2
-    exit 1
+    local tls=() which=tcp
+    [ "$door" = tls ] && tls=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --irc-tls off)
+    [ "$door" = irc ] && which=irc
+    natter_start "$bin" "$work" "$which" --tcp 127.0.0.1:0 --irc 127.0.0.1:0 --udp off --msg-rate 0 \
+        --outbox 1000000 --outbox-kib 4000000 "${tls[@]}"
 }
 
 stop() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
+    server_stop "$PID"
+    PID=""
 }
 
 run() {
@@ -76,7 +68,7 @@ run() {
     esac
     start "$door"
     local out
-    out="$(taskset -c 1 "$bin" bench --addr "127.0.0.1:$port" --server-pid "$pid" --timeout 60 --json --quiet \
+    out="$(taskset -c 1 "$bin" bench --addr "$ADDR" --server-pid "$PID" --timeout 60 --json --quiet \
         "${flags[@]}" "${workload[@]}")" || out=null
     stop
     printf '{"door":"%s","load":"%s","report":%s}\n' "$door" "$(cut -d' ' -f1-3 /proc/loadavg)" "$out"
