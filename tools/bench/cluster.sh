@@ -18,6 +18,7 @@
 # -m 2000 --rate 500 with both clients on one node, then on two nodes (every delivery crosses).
 # Every run is bounded (--timeout); every process started here is stopped by PID.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin="$(realpath "$1")"
 runs="${2:-2}"
 work="$(mktemp -d)"
@@ -67,26 +68,17 @@ db_n=0
 # Starts natter: `single` on SQLite, or node NAME on a fresh database DB; sets STARTED (PID)
 # and ADDR.
 start_natter() {
-    local name="$1" db="$2" out="$work/$1.out"
-    rm -f "$out"
+    local name="$1" db="$2"
     if [ "$name" = single ]; then
-        taskset -c 0 "$bin" serve --tcp 127.0.0.1:0 --udp off --irc off --http off --db "$work/single.db" \
-            --msg-rate 0 --outbox 1000000 --outbox-kib 4000000 >"$out" 2>"$work/$name.err" &
+        natter_start "$bin" "$work" "$name" tcp --tcp 127.0.0.1:0 --udp off --irc off --http off \
+            --db "$work/single.db" --msg-rate 0 --outbox 1000000 --outbox-kib 4000000
     else
-        taskset -c 0 "$bin" serve --tcp 127.0.0.1:0 --udp off --irc off --http off --db "$db" \
-            --cluster "nats://127.0.0.1:$natsport" --node-name "$name" \
-            --msg-rate 0 --outbox 1000000 --outbox-kib 4000000 >"$out" 2>"$work/$name.err" &
+        natter_start "$bin" "$work" "$name" tcp --tcp 127.0.0.1:0 --udp off --irc off --http off \
+            --db "$db" --cluster "nats://127.0.0.1:$natsport" --node-name "$name" \
+            --msg-rate 0 --outbox 1000000 --outbox-kib 4000000
     fi
-    STARTED=$!
+    STARTED=$PID
     pids+=("$STARTED")
-    for _ in $(seq 1 200); do
-        ADDR="$(sed -n 's/^listening tcp //p' "$out" 2>/dev/null | head -1)"
-        [ -n "$ADDR" ] && return 0
-        sleep 0.05 # polling the server's own "listening" line: a script, not a test
-    done
-    echo "natter $name did not start:" >&2
-    cat "$work/$name.err" >&2
-    exit 1
 }
 
 # One run of SETUP (single, or a number of nodes) with the bench arguments after it; NODES_FOR

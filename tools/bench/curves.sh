@@ -56,7 +56,8 @@ ulimit -n 20000 || { echo "cannot raise the file limit to 20,000 (ulimit -n 2000
 # elsewhere can cap the 15,000). The cap on connections not yet logged in (a quarter of the
 # file limit: 5,000) is far above the bench's 256 concurrent handshakes.
 start() {
-    natter_start "$bin" "$work" tcp --tcp 127.0.0.1:0 --udp off --irc off --msg-rate 0 \
+    rm -f "$work"/bench.db*
+    natter_start "$bin" "$work" server tcp --db "$work/bench.db" --tcp 127.0.0.1:0 --udp off --irc off --msg-rate 0 \
         --outbox 1000000 --outbox-kib 4000000 --max-connections-per-address 0
 }
 

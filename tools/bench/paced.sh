@@ -49,7 +49,8 @@ start() {
     local tls=() which=tcp
     [ "$door" = tls ] && tls=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --irc-tls off)
     [ "$door" = irc ] && which=irc
-    natter_start "$bin" "$work" "$which" --tcp 127.0.0.1:0 --irc 127.0.0.1:0 --udp off --msg-rate 0 \
+    rm -f "$work"/bench.db*
+    natter_start "$bin" "$work" server "$which" --db "$work/bench.db" --tcp 127.0.0.1:0 --irc 127.0.0.1:0 --udp off --msg-rate 0 \
         --outbox 1000000 --outbox-kib 4000000 "${tls[@]}"
 }
 
