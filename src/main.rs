@@ -52,6 +52,18 @@ enum Commands {
     },
 }
 
+/// Writes `bytes` to standard output. A reader that stopped early (`natter completions bash |
+/// head`) is not an error, as for other Unix tools; clap_complete's own writer panics there.
+fn print_all(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to standard output"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -63,8 +75,9 @@ fn main() -> std::process::ExitCode {
         Commands::Cert(args) => natter_server::cert::run(args),
         Commands::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "natter", &mut std::io::stdout());
-            Ok(())
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "natter", &mut script);
+            print_all(&script)
         }
     };
     match result {

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::natter_bin;
-use std::io::{BufRead, BufReader};
+use common::{native, natter_bin, wait_exit};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
 fn natter(args: &[&str]) -> std::process::Output {
@@ -52,6 +52,50 @@ fn completions_are_printed_for_each_shell_and_an_unknown_one_is_named() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("invalid value 'tcsh'") && err.contains("bash") && err.contains("fish"), "{err}");
+}
+
+/// A reader that stops early (`natter completions bash | head -1`) ends the command quietly and
+/// successfully, as for other Unix tools: no panic, no error.
+#[test]
+fn completions_piped_into_a_reader_that_stops_early_end_quietly() {
+    let mut child = Command::new(natter_bin())
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the first byte is written.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(wait_exit(&mut child).success(), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+/// A server whose standard output is closed after its first line (`natter serve | head -1`, a
+/// supervisor that stopped reading) goes on serving, and stops cleanly on SIGTERM.
+#[test]
+fn a_server_whose_output_is_closed_goes_on_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("natter.db");
+    let mut child = Command::new(natter_bin())
+        .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--irc", "127.0.0.1:0"])
+        .args(["--db", db.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let tcp = first.trim().strip_prefix("listening tcp ").expect(&first).parse().unwrap();
+    // The next lines (udp, irc) now meet a closed pipe.
+    drop(stdout);
+    let mut ann = native(tcp, "ann");
+    ann.ping();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(wait_exit(&mut child).success());
 }
 
 /// The unit's `ExecStart`, with its paths moved to a temporary directory, starts a server.

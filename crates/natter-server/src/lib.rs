@@ -455,29 +455,40 @@ fn newcomer_cap(configured: Option<usize>, fd_limit: Option<u64>) -> usize {
     }
 }
 
+/// Writes one line of the server's report on standard output (where it listens, its
+/// fingerprint, that it stopped) and ignores a closed or full output: a supervisor or a
+/// `natter serve | head -1` that stopped reading must not stop the server, as `println!`'s
+/// panic on a broken pipe would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut signals = StopSignals::install()?;
     let server = Server::start(&settings).await?;
     if let Some(addr) = server.tcp {
-        println!("listening tcp {addr}");
+        say!("listening tcp {addr}");
     }
     if let Some(addr) = server.udp {
-        println!("listening udp {addr}");
+        say!("listening udp {addr}");
     }
     if let Some(addr) = server.irc {
-        println!("listening irc {addr}");
+        say!("listening irc {addr}");
     }
     if let Some(addr) = server.irc_tls {
-        println!("listening irc-tls {addr}");
+        say!("listening irc-tls {addr}");
     }
     if let Some(path) = &server.unix {
-        println!("listening unix {}", path.display());
+        say!("listening unix {}", path.display());
     }
     if let Some(addr) = server.http {
-        println!("listening http {addr}");
+        say!("listening http {addr}");
     }
     if let Some(addr) = server.metrics {
-        println!("listening metrics {addr}");
+        say!("listening metrics {addr}");
     }
     if server.tcp.is_none()
         && server.udp.is_none()
@@ -489,7 +500,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         anyhow::bail!("every listener is off; enable --tcp, --udp, --irc, --unix or --http");
     }
     if let Some(fingerprint) = server.tls_fingerprint() {
-        println!("tls sha256 {fingerprint}");
+        say!("tls sha256 {fingerprint}");
     }
     let console = settings.console.clone().map(|nick| tokio::spawn(console::run(server.hub.clone(), nick)));
     let console_quit = async {
@@ -514,7 +525,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     tracing::info!(reason, "shutting down");
     server.shutdown("server shutting down").await;
-    println!("stopped");
+    say!("stopped");
     Ok(())
 }
 
