@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Server, json, native};
+use common::{Server, json, native, wait_parked};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -112,6 +112,11 @@ impl Raw {
     }
 
     fn frame(&mut self, opcode: OpCode, payload: &[u8], last: bool, masked: bool) {
+        self.stream.write_all(&Raw::encode(opcode, payload, last, masked)).unwrap();
+    }
+
+    /// A frame's bytes, as a client (`masked`) or a server would send it.
+    fn encode(opcode: OpCode, payload: &[u8], last: bool, masked: bool) -> Vec<u8> {
         let mask = masked.then_some([0x11, 0x22, 0x33, 0x44]);
         let header = FrameHeader { is_final: last, rsv1: false, rsv2: false, rsv3: false, opcode, mask };
         let mut out = Vec::new();
@@ -123,7 +128,7 @@ impl Raw {
                 *byte ^= mask[i & 3];
             }
         }
-        self.stream.write_all(&out).unwrap();
+        out
     }
 
     fn text(&mut self, text: &str) {
@@ -501,4 +506,67 @@ fn a_reader_far_behind_gets_every_frame_whole_and_in_order() {
     }
     assert_eq!(next, total, "every message arrived");
     assert!(pong, "the ping was answered");
+}
+
+/// Idle WebSocket sessions park as TCP ones do (`--park-after 1`): a page's and a binary IRC
+/// client's connections give up their tasks, and wake for a delivery, for their own message
+/// and for a ping frame, each answered in its own framing, nothing lost. A connection in the
+/// middle of a frame never parks: the rest of the frame is read as the rest of that frame.
+#[test]
+fn idle_websocket_sessions_park_and_wake_as_tcp_ones_do() {
+    let server = Server::start(&["--park-after", "1"]);
+    let mut page = native_ws(server.tcp, "page");
+    let mut irc = client(server.tcp, "/", &["binary.ircv3.net"]);
+    irc.send(Message::binary(&b"NICK ircweb"[..])).unwrap();
+    irc.send(Message::binary(&b"USER w 0 * :W"[..])).unwrap();
+    let mut tcp = native(server.tcp, "tcp");
+    // Everything before the first delivery is read: the registration, the tcp user's join.
+    irc.send(Message::binary(&b"PING sync"[..])).unwrap();
+    expect(&mut irc, "PONG");
+    wait_parked(server.tcp, 3);
+
+    // A delivery wakes both, each in its framing.
+    tcp.line(r##"{"type":"send","room":"#lobby","text":"wake up","id":1}"##);
+    tcp.expect(r#""type":"ack""#);
+    assert!(expect(&mut page, r##""type":"message""##).contains("wake up"));
+    let woken = irc.read().unwrap();
+    assert!(woken.is_binary() && woken.to_text().unwrap().ends_with("PRIVMSG #lobby :wake up"), "{woken:?}");
+    wait_parked(server.tcp, 3);
+
+    // A parked page's own message wakes it: acknowledged and fanned out.
+    send(&mut page, r##"{"type":"send","room":"#lobby","text":"from the park","id":2}"##);
+    assert_eq!(json(&expect(&mut page, r##""type":"ack""##))["id"], 2);
+    assert!(tcp.expect(r#""type":"message""#).contains("from the park"));
+    assert!(expect(&mut irc, "from the park").ends_with("PRIVMSG #lobby :from the park"));
+    wait_parked(server.tcp, 3);
+
+    // A ping frame to a parked connection is answered with its pong.
+    irc.send(Message::Ping(b"still there?".to_vec().into())).unwrap();
+    match irc.read().unwrap() {
+        Message::Pong(payload) => assert_eq!(&payload[..], b"still there?"),
+        other => panic!("{other:?}"),
+    }
+    wait_parked(server.tcp, 3);
+
+    // Part of a frame (its header cut in the mask key, or its payload cut halfway): that
+    // connection stays awake while the others park, and the rest completes the message. The
+    // others are woken after the part is sent, so a connection wrongly parked with it would
+    // be among the three counted (and lose the part), or a fourth.
+    let (mut raw, _) = Raw::connect(server.tcp, "");
+    raw.hello("halfway");
+    for (id, cut) in [(3, 3), (4, 40)] {
+        let text = format!(r##"{{"type":"send","room":"#lobby","text":"split at {cut}","id":{id}}}"##);
+        let bytes = Raw::encode(OpCode::Data(Data::Text), text.as_bytes(), true, true);
+        let (first, rest) = bytes.split_at(cut);
+        raw.stream.write_all(first).unwrap();
+        tcp.ping();
+        send(&mut page, r##"{"type":"ping"}"##);
+        expect(&mut page, r##""type":"pong""##);
+        irc.send(Message::binary(&b"PING sync"[..])).unwrap();
+        expect(&mut irc, "PONG");
+        wait_parked(server.tcp, 3);
+        raw.stream.write_all(rest).unwrap();
+        assert!(raw.expect(r##""type":"ack""##).contains(&format!(r#""id":{id}"#)));
+        assert!(tcp.expect(r#""type":"message""#).contains(&format!("split at {cut}")));
+    }
 }

@@ -118,6 +118,7 @@ async fn serve<D: Door, S: Transport>(
         let waiting = ctx.pace == Pace::Waiting && !closing;
         // A logged-in connection with nothing pending parks once it has been idle long enough.
         let parkable = S::PARKABLE
+            && stream.at_rest()
             && !registering
             && !closing
             && !waiting

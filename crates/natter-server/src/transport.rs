@@ -21,9 +21,16 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
     const MESSAGES: bool = false;
 
     /// True when an idle connection over this transport can be parked ([`crate::park`]): its
-    /// socket handed over as it is ([`Transport::into_parked`]). TLS and WebSocket keep
-    /// state of their own beside the socket, and are never parked.
+    /// socket handed over as it is ([`Transport::into_parked`]). TLS keeps state of its own
+    /// beside the socket (keys, sequence numbers), and is never parked.
     const PARKABLE: bool = false;
+
+    /// True when the transport keeps nothing beside its socket that parking would lose: a
+    /// WebSocket between messages (no frame half read, no frame half written, no pong owed).
+    /// Asked only of a [`Transport::PARKABLE`] one.
+    fn at_rest(&self) -> bool {
+        true
+    }
 
     /// The bare socket, out of tokio's reactor, for the park. Called only when
     /// [`Transport::PARKABLE`]; an error means the socket is gone (closed).
@@ -107,15 +114,31 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send + Sync + 'static {
 pub(crate) enum ParkedSocket {
     Tcp(std::net::TcpStream),
     Unix(std::os::unix::net::UnixStream),
+    /// A WebSocket at rest ([`Transport::at_rest`]) over TCP: all it keeps is how it sends.
+    WebSocketTcp(std::net::TcpStream, Outgoing),
+    /// A WebSocket at rest over a Unix socket.
+    WebSocketUnix(std::os::unix::net::UnixStream, Outgoing),
 }
 
 impl std::os::fd::AsRawFd for ParkedSocket {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         match self {
-            Self::Tcp(socket) => socket.as_raw_fd(),
-            Self::Unix(socket) => socket.as_raw_fd(),
+            Self::Tcp(socket) | Self::WebSocketTcp(socket, _) => socket.as_raw_fd(),
+            Self::Unix(socket) | Self::WebSocketUnix(socket, _) => socket.as_raw_fd(),
         }
     }
+}
+
+/// How a WebSocket connection sends lines to its client. Here rather than beside the
+/// WebSocket transport because a parked WebSocket ([`ParkedSocket`]) keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    /// Text messages (the native protocol, `text.ircv3.net`): lines that are not UTF-8 are
+    /// sent with U+FFFD in place of the bad bytes, since a browser closes the connection on
+    /// a text message that is not UTF-8.
+    Text,
+    /// Binary messages (`binary.ircv3.net`): the bytes as they are.
+    Binary,
 }
 
 impl Transport for TcpStream {
@@ -128,7 +151,7 @@ impl Transport for TcpStream {
     fn from_parked(socket: ParkedSocket) -> io::Result<Self> {
         match socket {
             ParkedSocket::Tcp(socket) => TcpStream::from_std(socket),
-            ParkedSocket::Unix(_) => Err(io::Error::other("a Unix socket is not a TCP stream")),
+            _ => Err(io::Error::other("not a plain TCP stream")),
         }
     }
 
@@ -176,7 +199,7 @@ impl Transport for UnixStream {
     fn from_parked(socket: ParkedSocket) -> io::Result<Self> {
         match socket {
             ParkedSocket::Unix(socket) => UnixStream::from_std(socket),
-            ParkedSocket::Tcp(_) => Err(io::Error::other("a TCP stream is not a Unix socket")),
+            _ => Err(io::Error::other("not a plain Unix socket")),
         }
     }
 

@@ -101,6 +101,12 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
+    /// True between messages: no frame or message begun, so a decoder made anew would go on
+    /// the same (a parked connection keeps none).
+    pub(crate) fn at_rest(&self) -> bool {
+        self.payload.is_none() && !self.in_message && !self.ending
+    }
+
     /// Decodes from `input` into `out`, appending at most `room` bytes. Returns how many input
     /// bytes were consumed and where it stopped; the caller keeps the unconsumed rest and
     /// passes it again with more bytes.
@@ -369,6 +375,24 @@ mod tests {
         for (input, code) in cases {
             assert_eq!(decode_all(&input).map(|_| ()).unwrap_err().code, code, "{input:?}");
         }
+    }
+
+    /// At rest only between messages: not inside a frame's payload, not between a message's
+    /// fragments (a parked connection keeps no decoder).
+    #[test]
+    fn the_decoder_is_at_rest_only_between_messages() {
+        let mut decoder = Decoder::default();
+        assert!(decoder.at_rest());
+        let mut out = Vec::new();
+        let first = text(b"hel", false);
+        let (used, _) = decoder.decode(&first[..first.len() - 1], &mut out, 1024).unwrap();
+        assert!(used > 0 && !decoder.at_rest(), "inside a payload");
+        decoder.decode(&first[used..], &mut out, 1024).unwrap();
+        assert!(!decoder.at_rest(), "between fragments");
+        let last = client_frame(OpCode::Data(Data::Continue), b"lo", true, [5, 6, 7, 8]);
+        decoder.decode(&last, &mut out, 1024).unwrap();
+        assert_eq!(out, b"hello\n");
+        assert!(decoder.at_rest());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 
 use super::decoder::{self, Decoder, Step, Violation, close_code};
 use crate::door::slots;
-use crate::transport::Transport;
+pub(crate) use crate::transport::Outgoing;
+use crate::transport::{ParkedSocket, Transport};
 use natter_core::RenderSlot;
 use std::io;
 use std::pin::Pin;
@@ -25,17 +26,6 @@ const READ_CHUNK: usize = 4096;
 /// Framed output kept for the socket at most; past it the transport takes no more lines, and
 /// the connection loop waits (or, for a reader that never drains, disconnects it).
 const MAX_FRAMED: usize = 64 * 1024;
-
-/// How lines go out to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outgoing {
-    /// Text messages (the native protocol, `text.ircv3.net`): lines that are not UTF-8 are
-    /// sent with U+FFFD in place of the bad bytes, since a browser closes the connection on
-    /// a text message that is not UTF-8.
-    Text,
-    /// Binary messages (`binary.ircv3.net`): the bytes as they are.
-    Binary,
-}
 
 /// A WebSocket connection after its handshake, over any transport (plain TCP, TLS).
 pub(crate) struct WsTransport<S> {
@@ -206,6 +196,35 @@ impl<S: Transport> WsTransport<S> {
 impl<S: Transport> Transport for WsTransport<S> {
     const SECURE: bool = S::SECURE;
     const MESSAGES: bool = true;
+    const PARKABLE: bool = S::PARKABLE;
+
+    fn at_rest(&self) -> bool {
+        self.raw.is_empty()
+            && self.framed.is_empty()
+            && self.pong.is_none()
+            && !self.buffered
+            && !self.ended
+            && self.close.is_none()
+            && self.decoder.at_rest()
+            && self.inner.at_rest()
+    }
+
+    fn into_parked(self) -> io::Result<ParkedSocket> {
+        match self.inner.into_parked()? {
+            ParkedSocket::Tcp(socket) => Ok(ParkedSocket::WebSocketTcp(socket, self.outgoing)),
+            ParkedSocket::Unix(socket) => Ok(ParkedSocket::WebSocketUnix(socket, self.outgoing)),
+            _ => Err(io::Error::other("a WebSocket inside a WebSocket")),
+        }
+    }
+
+    fn from_parked(socket: ParkedSocket) -> io::Result<Self> {
+        let (inner, outgoing) = match socket {
+            ParkedSocket::WebSocketTcp(socket, outgoing) => (ParkedSocket::Tcp(socket), outgoing),
+            ParkedSocket::WebSocketUnix(socket, outgoing) => (ParkedSocket::Unix(socket), outgoing),
+            _ => return Err(io::Error::other("not a WebSocket")),
+        };
+        Ok(Self::new(S::from_parked(inner)?, &[], outgoing))
+    }
 
     fn encoded_slot(&self, slot: RenderSlot) -> Option<RenderSlot> {
         // Binary messages (binary.ircv3.net) are rare: framed per connection.
