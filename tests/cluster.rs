@@ -8,7 +8,7 @@ mod common;
 #[path = "../crates/natter-server/tests/nats_util/mod.rs"]
 mod nats_util;
 
-use common::{Client, Server, irc_with_caps, json, native};
+use common::{Client, Server, irc_with_caps, json, metric, native, wait_metric};
 use nats_util::{NatsOptions, NatsServer, nats_available};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -188,7 +188,15 @@ fn nats_stopped_and_restarted_costs_latency_not_messages() {
     ann.expect(r#""nick":"cat""#);
     send(&mut cat, "#lobby", "before the outage", "c0");
     assert_eq!(receive(&mut ann, "#lobby", 1), [(1, "before the outage".to_string())]);
+    // What the operator sees of the bus: connected, events going out and coming in.
+    for node in [&a, &c] {
+        assert_eq!(metric(node.tcp, "natter_bus_connected"), 1.0);
+        assert!(metric(node.tcp, "natter_bus_published_total") >= 1.0);
+        assert!(metric(node.tcp, "natter_bus_received_total") >= 1.0);
+        assert_eq!(metric(node.tcp, "natter_bus_dropped_total"), 0.0);
+    }
     b.nats.kill();
+    wait_metric(c.tcp, "natter_bus_connected", 0.0, BUS_BACK_WITHIN);
     // Stored and acknowledged while the bus is down.
     for k in 1..=5 {
         assert_eq!(send(&mut cat, "#lobby", &format!("during {k}"), &format!("c{k}")), k + 1);
@@ -201,6 +209,7 @@ fn nats_stopped_and_restarted_costs_latency_not_messages() {
     assert_eq!(got, (1..=5).map(|k| (k + 1, format!("during {k}"))).collect::<Vec<_>>());
     send(&mut cat, "#lobby", "after", "c9");
     assert_eq!(receive(&mut ann, "#lobby", 1), [(7, "after".to_string())]);
+    wait_metric(c.tcp, "natter_bus_connected", 1.0, BUS_BACK_WITHIN);
 }
 
 #[test]

@@ -586,32 +586,39 @@ pub fn assert_no_loss(r: &serde_json::Value, expected: u64) {
     assert!(r["deliveries_per_server_cpu_s"].as_f64().is_some_and(|d| d > 0.0), "{r:#}");
 }
 
-/// How many connections the server says are parked now.
-pub fn parked(addr: SocketAddr) -> u64 {
+/// The value of one series on the server's `/metrics` (e.g. `natter_parked_connections`, or
+/// `natter_sessions{door="native"}`), read now.
+pub fn metric(addr: SocketAddr, series: &str) -> f64 {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut body = String::new();
     stream.read_to_string(&mut body).unwrap();
     body.lines()
-        .find_map(|l| l.strip_prefix("natter_parked_connections "))
-        .unwrap_or_else(|| panic!("no natter_parked_connections in {body}"))
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {series} in {body}"))
         .trim()
         .parse()
         .unwrap()
 }
 
+/// Waits until `series` on the server's `/metrics` has `value`; panics with the last reading
+/// after `limit`.
+pub fn wait_metric(addr: SocketAddr, series: &str, value: f64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = metric(addr, series);
+        if now == value {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{series} is {now}, not {value}");
+        // Polling the server's own count: what it counts follows events the test cannot see.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits until `n` connections are parked (the scrape itself is a connection, never parked);
 /// panics with the last count after 20 s.
 pub fn wait_parked(addr: SocketAddr, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = parked(addr);
-        if now == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{now} connections parked, not {n}");
-        // Polling the server's own count: parking follows a second of idleness.
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_metric(addr, "natter_parked_connections", n as f64, Duration::from_secs(20));
 }

@@ -76,6 +76,32 @@ pub trait Bus: Send + Sync + 'static {
     fn connected(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         None
     }
+
+    /// What the bus has done since it started, for the operator (`/metrics`): a dropped or
+    /// refused message costs latency (the hub reads it from the store), and only these counts
+    /// say it happened. `None` for a bus that keeps none (the in-process one loses nothing).
+    fn counts(&self) -> Option<BusCounts> {
+        None
+    }
+}
+
+/// What a bus has done since it started ([`Bus::counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BusCounts {
+    /// Publications handed to the bus's client.
+    pub published: u64,
+    /// Publications refused because the queue to the bus was full.
+    pub queue_full: u64,
+    /// Publications the bus's client refused after they were queued (closed, or over a new
+    /// server's smaller limit).
+    pub publish_failed: u64,
+    /// Messages put into a subscription's channel.
+    pub received: u64,
+    /// Messages dropped because a subscription's reader was [`SUBSCRIPTION_CAPACITY`] behind
+    /// (or, rarely, because the client's own buffer was full: then as many as it reported).
+    pub dropped: u64,
+    /// Attempts to reconnect to the bus that failed (during outages).
+    pub failed_connects: u64,
 }
 
 /// Whether `subject` is a valid subject to publish on: non-empty dot-separated tokens of

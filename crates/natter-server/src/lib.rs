@@ -158,6 +158,7 @@ impl Server {
         let (stop, stop_rx) = watch::channel(false);
         // Loading reads the file: its errors name it, like opening's. Off the async threads,
         // like opening (a PostgreSQL store's client blocks on a runtime of its own).
+        let bus = cluster.as_ref().map(|link| link.bus.clone());
         let (hub, bridge) = match cluster {
             None => {
                 (tokio::task::spawn_blocking(move || natter_core::hub::start(config, store)).await??, None)
@@ -188,7 +189,7 @@ impl Server {
             None => None,
         };
         // `/metrics`, `/healthz` and `/readyz`, shared by the listeners that serve them.
-        let ops = Arc::new(metrics::Ops::new(hub.clone()));
+        let ops = Arc::new(metrics::Ops::new(hub.clone(), bus));
         let mut server = Server {
             tcp: None,
             udp: None,

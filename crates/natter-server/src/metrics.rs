@@ -6,12 +6,14 @@
 //! the chat's hot path pays nothing for being observed.
 
 use natter_core::HubHandle;
+use natter_core::bus::Bus;
 use natter_core::metrics::{COMMIT_BUCKETS_US, Disconnect};
 use natter_core::vocab::SessionKind;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -49,10 +51,14 @@ impl std::fmt::Debug for Ops {
 }
 
 impl Ops {
-    /// The metrics and checks of the server around `hub`.
-    pub fn new(hub: HubHandle) -> Self {
+    /// The metrics and checks of the server around `hub`, and of its cluster's `bus` when it
+    /// is a node of one.
+    pub fn new(hub: HubHandle, bus: Option<Arc<dyn Bus>>) -> Self {
         let mut registry = Registry::with_prefix("natter");
         registry.register_collector(Box::new(HubCollector { hub: hub.clone() }));
+        if let Some(bus) = bus {
+            registry.register_collector(Box::new(BusCollector { bus }));
+        }
         Self { registry, hub, probe: tokio::sync::Mutex::default() }
     }
 
@@ -284,6 +290,64 @@ impl Collector for HubCollector {
             "hub_queue_depth",
             "Commands waiting in the hub's queue now; at the queue's size, front doors wait.",
             Reading::Gauge(self.hub.queue_depth() as u64),
+        )
+    }
+}
+
+/// Reads a cluster bus's state and counts at each scrape.
+struct BusCollector {
+    bus: Arc<dyn Bus>,
+}
+
+impl std::fmt::Debug for BusCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for BusCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(connected) = self.bus.connected() {
+            put(
+                &mut encoder,
+                "bus_connected",
+                "1 while the cluster bus (NATS) is connected, 0 during an outage (rooms then catch up from the store).",
+                Reading::Gauge(u64::from(*connected.borrow())),
+            )?;
+        }
+        let Some(counts) = self.bus.counts() else {
+            return Ok(());
+        };
+        put(
+            &mut encoder,
+            "bus_published",
+            "Events this node handed to the cluster bus.",
+            Reading::Counter(counts.published),
+        )?;
+        let refused = [("queue_full", counts.queue_full), ("failed", counts.publish_failed)];
+        put(
+            &mut encoder,
+            "bus_publish_refused",
+            "Events not published: the queue to the bus was full (an outage), or the bus refused them; the other nodes read them from the store.",
+            Reading::Labelled { label: "reason", counter: true, values: &refused },
+        )?;
+        put(
+            &mut encoder,
+            "bus_received",
+            "Events received from the other nodes.",
+            Reading::Counter(counts.received),
+        )?;
+        put(
+            &mut encoder,
+            "bus_dropped",
+            "Events from the other nodes dropped because this node was too far behind reading them (the rooms concerned catch up from the store).",
+            Reading::Counter(counts.dropped),
+        )?;
+        put(
+            &mut encoder,
+            "bus_failed_connects",
+            "Attempts to reconnect to the cluster bus that failed.",
+            Reading::Counter(counts.failed_connects),
         )
     }
 }

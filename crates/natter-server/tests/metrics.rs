@@ -474,7 +474,7 @@ async fn readiness_follows_the_store_and_a_crowd_of_checks_costs_one_probe() {
     let _watchdog = harness::Watchdog::arm("readiness", std::time::Duration::from_secs(60));
     let store = Arc::new(FlakyStore::default());
     let hub = natter_core::hub::start(HubConfig::default(), store.clone()).unwrap();
-    let ops = Arc::new(Ops::new(hub.clone()));
+    let ops = Arc::new(Ops::new(hub.clone(), None));
     assert_eq!(ops.ready().await, Ok(()));
     assert_eq!(*store.probes.borrow(), 1, "nothing was committed yet: one probe");
     assert_eq!(ops.ready().await, Ok(()));
@@ -604,4 +604,65 @@ async fn a_kill_is_counted_as_a_kill() {
     assert_eq!(s.disconnects("connection_lost"), 0.0);
     assert_eq!(s.get(r#"natter_sessions{door="native"}"#), 0.0);
     assert_eq!(s.get(r#"natter_sessions{door="irc"}"#), 1.0);
+}
+
+/// A bus with fixed counts, whose connection the test cuts and restores.
+struct CountingBus {
+    connected: tokio::sync::watch::Sender<bool>,
+    counts: natter_core::bus::BusCounts,
+}
+
+impl natter_core::bus::Bus for CountingBus {
+    fn max_payload(&self) -> usize {
+        1024
+    }
+
+    fn publish(&self, _subject: &str, _payload: bytes::Bytes) -> Result<(), natter_core::bus::BusError> {
+        Ok(())
+    }
+
+    fn subscribe(&self, _pattern: &str) -> natter_core::bus::Subscribing<'_> {
+        Box::pin(async { Ok(tokio::sync::mpsc::channel(1).1) })
+    }
+
+    fn connected(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        Some(self.connected.subscribe())
+    }
+
+    fn counts(&self) -> Option<natter_core::bus::BusCounts> {
+        Some(self.counts)
+    }
+}
+
+/// A node's cluster bus is on `/metrics`: whether it is connected now, and what it published,
+/// could not publish, received and dropped (a server that is no node shows none of it).
+#[tokio::test]
+async fn a_nodes_bus_is_counted_and_its_outages_shown() {
+    let counts = natter_core::bus::BusCounts {
+        published: 11,
+        queue_full: 2,
+        publish_failed: 3,
+        received: 17,
+        dropped: 5,
+        failed_connects: 7,
+    };
+    let bus = Arc::new(CountingBus { connected: tokio::sync::watch::channel(true).0, counts });
+    let hub = natter_core::hub::start(HubConfig::default(), Arc::new(MemoryStore::default())).unwrap();
+    let ops = Ops::new(hub.clone(), Some(bus.clone()));
+    let s = Scrape::parse(&ops.encode());
+    for (series, value) in [
+        ("natter_bus_connected", 1.0),
+        ("natter_bus_published_total", 11.0),
+        (r#"natter_bus_publish_refused_total{reason="queue_full"}"#, 2.0),
+        (r#"natter_bus_publish_refused_total{reason="failed"}"#, 3.0),
+        ("natter_bus_received_total", 17.0),
+        ("natter_bus_dropped_total", 5.0),
+        ("natter_bus_failed_connects_total", 7.0),
+    ] {
+        assert_eq!(s.get(series), value, "{series}");
+    }
+    bus.connected.send_replace(false);
+    assert_eq!(Scrape::parse(&ops.encode()).get("natter_bus_connected"), 0.0);
+    let alone = Ops::new(hub, None).encode();
+    assert!(!alone.contains("natter_bus"), "{alone}");
 }

@@ -16,7 +16,7 @@ use async_nats::{ConnectOptions, Event, ServerAddr};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use natter_core::bus::{
-    Bus, BusError, BusMessage, SUBSCRIPTION_CAPACITY, Subscribing, valid_pattern, valid_subject,
+    Bus, BusCounts, BusError, BusMessage, SUBSCRIPTION_CAPACITY, Subscribing, valid_pattern, valid_subject,
 };
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -78,25 +78,6 @@ struct Counters {
     received: AtomicU64,
     dropped: AtomicU64,
     failed_connects: AtomicU64,
-}
-
-/// What the bus has done since it connected, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BusCounts {
-    /// Publications handed to the NATS client.
-    pub published: u64,
-    /// Publications refused because the queue to NATS was full.
-    pub queue_full: u64,
-    /// Publications the NATS client refused after they were queued (closed, or over a new
-    /// server's smaller limit).
-    pub publish_failed: u64,
-    /// Messages put into a subscription's channel.
-    pub received: u64,
-    /// Messages dropped because a subscription's reader was [`SUBSCRIPTION_CAPACITY`] behind
-    /// (or, rarely, because the client's own buffer was full: then as many as it reported).
-    pub dropped: u64,
-    /// Attempts to reconnect to NATS that failed (during outages).
-    pub failed_connects: u64,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -538,6 +519,10 @@ impl Bus for NatsBus {
     /// error, or three pings without answer) until it is connected again.
     fn connected(&self) -> Option<watch::Receiver<bool>> {
         Some(self.inner.connected.clone())
+    }
+
+    fn counts(&self) -> Option<BusCounts> {
+        Some(NatsBus::counts(self))
     }
 
     fn subscribe(&self, pattern: &str) -> Subscribing<'_> {
