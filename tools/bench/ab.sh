@@ -4,50 +4,36 @@
 # core 1. Prints one JSON line per run (binary, workload, figures) on stdout.
 #
 #   tools/bench/ab.sh OLD_BINARY NEW_BINARY [PAIRS]
+#   PROTOCOL=ws tools/bench/ab.sh OLD_BINARY NEW_BINARY [PAIRS]
 #
-# Workloads (docs/benchmarks.md): fanout N=100 S=10 M=1000 native (PAIRS pairs), idle 15,000
-# connections and connect 20,000 registrations (PAIRS/2 pairs each, at least 2). Every run is
+# Workloads (docs/benchmarks.md): fanout N=100 S=10 M=1000 (PAIRS pairs); idle 15,000
+# connections held 2 s (not parked yet), parked 10,000 connections each in two rooms, read
+# after 12 s (parked), and connect 20,000 registrations (PAIRS/2 pairs each, at least 2).
+# PROTOCOL (native by default; ws, irc, ws-irc) is what the load generator speaks. Every run is
 # bounded: the bench stops by itself, and the server is stopped by PID.
 set -euo pipefail
 a="$1"
 b="$2"
 pairs="${3:-6}"
-port=7979
+protocol="${PROTOCOL:-native}"
+door=tcp
+[ "$protocol" = irc ] && door=irc
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 ulimit -n 20000 2>/dev/null || true
-
-# Starts BINARY as a server; sets PID once it listens.
-start() {
-    local bin="$1"
-    # Removed first: the new server truncates it only once it runs, after the wait below began.
-    rm -f "$work"/bench.db* "$work/server.out"
-    taskset -c 0 "$bin" serve --tcp "127.0.0.1:$port" --udp off --irc off --db "$work/bench.db" \
-        --msg-rate 0 --outbox 1000000 >"$work/server.out" 2>/dev/null &
-    PID=$!
-    for _ in $(seq 1 200); do
-        grep -q "listening tcp" "$work/server.out" 2>/dev/null && return 0
-        sleep 0.05 # polling the server's own "listening" line: this is a script, not a test
-    done
-    echo "server did not start" >&2
-    kill "$PID"
-    exit 1
-}
-
-stop() {
-    kill "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-}
+source "$(dirname "$0")/lib.sh"
 
 # Runs one workload against BINARY's server with BINARY's own load generator; prints JSON.
 run() {
     local label="$1" bin="$2" workload="$3"
     shift 3
-    start "$bin"
+    rm -f "$work"/bench.db*
+    natter_start "$bin" "$work" server "$door" --tcp 127.0.0.1:0 --irc 127.0.0.1:0 --udp off \
+        --db "$work/bench.db" --msg-rate 0 --outbox 1000000
     local out
-    out="$(taskset -c 1 "$bin" bench --addr "127.0.0.1:$port" --server-pid "$PID" --json "$@")"
-    stop
-    printf '{"binary":"%s","workload":"%s","report":%s}\n' "$label" "$workload" "$out"
+    out="$(taskset -c 1 "$bin" bench --addr "$ADDR" --server-pid "$PID" --protocol "$protocol" --json "$@")"
+    server_stop "$PID"
+    printf '{"binary":"%s","protocol":"%s","workload":"%s","report":%s}\n' "$label" "$protocol" "$workload" "$out"
 }
 
 for i in $(seq 1 "$pairs"); do
@@ -64,6 +50,7 @@ for i in $(seq 1 "$small"); do
     for who in $order; do
         bin="$a"; [ "$who" = B ] && bin="$b"
         run "$who" "$bin" idle --timeout 180 idle -n 15000 --hold 2
+        run "$who" "$bin" parked --timeout 180 idle -n 10000 --room '#idle' --wait 12
         run "$who" "$bin" connect connect -n 20000 -c 64
     done
 done

@@ -19,7 +19,7 @@ def figures(workload, report):
             "p99 ms": report["latency"]["p99_ms"],
             "lost": report["lost"],
         }
-    if workload == "idle":
+    if workload in ("idle", "parked"):
         return {"KiB/connection": report.get("kib_per_connection")}
     return {
         "registrations/s": report.get("registrations_per_s"),
