@@ -1165,3 +1165,83 @@ async fn what_is_said_while_a_replay_is_read_comes_after_it_once() {
     hub.command(cat.id, Command::Join { room: "#old".into(), key: None, req: None }).await.unwrap();
     assert_eq!(replay_of(&cat.events().await, "#old").unwrap(), ["old 1", "old 2", "old 3", "meanwhile"]);
 }
+
+/// A store whose commits fail while the test says so (a full disk).
+#[derive(Default)]
+struct FailingCommits {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl natter_core::Store for FailingCommits {
+    fn load_each(
+        &self,
+        recent: usize,
+        room: &mut dyn FnMut(natter_core::store::LoadedRoom),
+    ) -> Result<(), natter_core::StoreError> {
+        self.inner.load_each(recent, room)
+    }
+
+    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(natter_core::StoreError::Io("disk full".into()));
+        }
+        self.inner.commit(batch)
+    }
+
+    fn history(
+        &self,
+        room: &str,
+        query: natter_core::store::HistoryQuery,
+    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
+        self.inner.history(room, query)
+    }
+}
+
+/// On a single server a room message the store refused was delivered all the same. Its
+/// resend (the same `cid`, after a reconnect) is stored under its first id and time and
+/// acknowledged as a duplicate: never acknowledged unstored, never delivered twice.
+#[tokio::test]
+async fn a_resend_of_a_message_the_store_refused_is_stored_not_delivered_again() {
+    let store = Arc::new(FailingCommits::default());
+    let hub = hub::start(HubConfig::default(), store.clone()).unwrap();
+    let bob = join(&hub, "bob", 256).await;
+    let secret = Given { secret: Some("0123456789abcdef0123456789abcdef"), ..Given::default() };
+    let ann = login(&hub, "ann", secret).await.unwrap();
+    ann.events().await;
+    bob.events().await;
+    let not_stored = |events: &[Event]| has_error(events, |r| matches!(r, Refusal::NotStored { .. }));
+
+    store.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    hub.command(ann.id, say("#lobby", "is this kept?", Some("c1"))).await.unwrap();
+    let events = ann.events().await;
+    assert!(not_stored(&events) && ack_of(&events).is_none(), "{events:?}");
+    let delivered = bob.events().await;
+    assert_eq!(texts(&delivered), ["is this kept?"], "delivered to those online");
+    let (mid, ts) = delivered
+        .iter()
+        .find_map(|e| match e {
+            Event::Message(m) => Some((m.mid, m.ts)),
+            _ => None,
+        })
+        .unwrap();
+    // Resent while the store still fails: refused again, not delivered again.
+    hub.command(ann.id, say("#lobby", "is this kept?", Some("c1"))).await.unwrap();
+    let events = ann.events().await;
+    assert!(not_stored(&events) && ack_of(&events).is_none(), "{events:?}");
+
+    // The store is back; ann reconnects and resends.
+    store.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    hub.command(ann.id, Command::Quit { reason: None }).await.unwrap();
+    let ann = login(&hub, "ann", secret).await.unwrap();
+    ann.events().await;
+    hub.command(ann.id, say("#lobby", "is this kept?", Some("c1"))).await.unwrap();
+    assert_eq!(ack_of(&ann.events().await), Some((true, mid)), "stored under its first id");
+    hub.command(ann.id, say("#lobby", "is this kept?", Some("c1"))).await.unwrap();
+    assert_eq!(ack_of(&ann.events().await), Some((true, mid)), "and a duplicate from now on");
+    assert!(texts(&bob.events().await).is_empty(), "never delivered twice");
+    let query = natter_core::store::HistoryQuery { limit: 10, ..Default::default() };
+    let (stored, _) = natter_core::Store::history(&*store, "#lobby", query).unwrap();
+    let kept: Vec<_> = stored.iter().map(|m| (m.mid, m.ts, m.text.as_str())).collect();
+    assert_eq!(kept, [(mid.unwrap(), ts, "is this kept?")]);
+}

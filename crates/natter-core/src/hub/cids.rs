@@ -62,9 +62,21 @@ impl<'a> CidTarget<'a> {
 /// Keys are keyed 64-bit hashes of (scope, target, cid), so remembering one costs no
 /// allocation; the hasher's random keys keep anyone from aiming collisions at another's ids.
 pub(crate) struct CidCache {
-    seen: FxHashMap<u64, (Option<u64>, u64)>,
+    seen: FxHashMap<u64, Seen>,
     order: VecDeque<u64>,
     hasher: std::hash::RandomState,
+}
+
+/// What is remembered of a message sent with a `cid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// Its stored id (none for a message never stored: private, ephemeral).
+    pub mid: Option<u64>,
+    /// When it was first sent.
+    pub ts: u64,
+    /// A room message delivered, but refused by the store (single server): its resend is
+    /// stored under its first id and time, not delivered again.
+    pub unstored: bool,
 }
 
 impl Default for CidCache {
@@ -81,21 +93,43 @@ impl CidCache {
         self.hasher.hash_one((scope, target, cid))
     }
 
-    /// The stored id (if any) and the time of the message first sent with `cid`.
-    pub fn get(&self, scope: Scope, target: CidTarget<'_>, cid: &str) -> Option<(Option<u64>, u64)> {
+    /// What is remembered of the message first sent with `cid`.
+    pub fn get(&self, scope: Scope, target: CidTarget<'_>, cid: &str) -> Option<Seen> {
         self.seen.get(&self.key(scope, target, cid)).copied()
     }
 
-    /// Remembers `cid` (forgetting the oldest beyond the capacity).
-    pub fn insert(&mut self, scope: Scope, target: CidTarget<'_>, cid: &str, mid: Option<u64>, ts: u64) {
+    /// Remembers `cid` (forgetting the oldest beyond the capacity); told again, it is stored.
+    /// Returns its key, for [`CidCache::not_stored`].
+    pub fn insert(
+        &mut self,
+        scope: Scope,
+        target: CidTarget<'_>,
+        cid: &str,
+        mid: Option<u64>,
+        ts: u64,
+    ) -> u64 {
         let key = self.key(scope, target, cid);
-        if self.seen.insert(key, (mid, ts)).is_none() {
+        if self.seen.insert(key, Seen { mid, ts, unstored: false }).is_none() {
             self.order.push_back(key);
             if self.order.len() > Self::CAPACITY
                 && let Some(old) = self.order.pop_front()
             {
                 self.seen.remove(&old);
             }
+        }
+        key
+    }
+
+    /// The store refused the message remembered under `key` (single server): a room message,
+    /// delivered already, is marked [`Seen::unstored`] (its resend is stored, not delivered
+    /// again); any other is forgotten (its resend is new).
+    pub fn not_stored(&mut self, key: u64, room: bool) {
+        if room {
+            if let Some(seen) = self.seen.get_mut(&key) {
+                seen.unstored = true;
+            }
+        } else {
+            self.seen.remove(&key);
         }
     }
 
@@ -149,7 +183,18 @@ mod tests {
         let (ann, bob) = (Scope::Session(SessionId(1)), Scope::Session(SessionId(2)));
         let client = Scope::Client(NonZeroU64::new(1).unwrap());
         cache.insert(ann, CidTarget::Room("#r"), "c1", Some(3), 10);
-        assert_eq!(cache.get(ann, CidTarget::Room("#r"), "c1"), Some((Some(3), 10)));
+        assert_eq!(
+            cache.get(ann, CidTarget::Room("#r"), "c1"),
+            Some(Seen { mid: Some(3), ts: 10, unstored: false })
+        );
+        let key = cache.insert(ann, CidTarget::Room("#r"), "c1", Some(3), 10);
+        cache.not_stored(key, true);
+        assert!(cache.get(ann, CidTarget::Room("#r"), "c1").unwrap().unstored);
+        cache.insert(ann, CidTarget::Room("#r"), "c1", Some(3), 10);
+        assert!(!cache.get(ann, CidTarget::Room("#r"), "c1").unwrap().unstored, "stored at last");
+        let key = cache.insert(ann, CidTarget::Nick("bob"), "c1", Some(4), 10);
+        cache.not_stored(key, false);
+        assert_eq!(cache.get(ann, CidTarget::Nick("bob"), "c1"), None, "a private one is forgotten");
         assert_eq!(cache.get(bob, CidTarget::Room("#r"), "c1"), None);
         assert_eq!(cache.get(client, CidTarget::Room("#r"), "c1"), None);
         assert_eq!(cache.get(ann, CidTarget::Nick("#r"), "c1"), None);
@@ -164,7 +209,10 @@ mod tests {
         assert_eq!(Scope::Session(SessionId(1)).stored("a:1"), None);
         let mut cache = CidCache::default();
         cache.load("#r", &stored(Some(&form)));
-        assert_eq!(cache.get(Scope::Client(digest), CidTarget::Room("#r"), "a:1"), Some((Some(7), 1000)));
+        assert_eq!(
+            cache.get(Scope::Client(digest), CidTarget::Room("#r"), "a:1"),
+            Some(Seen { mid: Some(7), ts: 1000, unstored: false })
+        );
         for old in ["a-1", "123:a-1", "zzzzzzzzzzzzzzzz:a", "0000000000000000:a"] {
             cache.load("#r", &stored(Some(old)));
         }

@@ -265,6 +265,8 @@ impl Hub {
             away: None,
             offline: false,
             numbering: Some(Box::new(numbering)),
+            cid_key: None,
+            resent: false,
         }));
     }
 

@@ -88,9 +88,9 @@ impl Hub {
             uid: 0,
             ts,
         });
-        if let Some(cid) = &cid {
-            self.cids.insert(scope, super::cids::CidTarget::new(false, &fold(nick)), cid, Some(mid), ts);
-        }
+        let cid_key = cid.as_ref().map(|cid| {
+            self.cids.insert(scope, super::cids::CidTarget::new(false, &fold(nick)), cid, Some(mid), ts)
+        });
         self.persister.write(Write::Private(StoredPrivate {
             mid: self.stored_private_mid(mid),
             ts,
@@ -115,6 +115,8 @@ impl Hub {
             away: None,
             offline: true,
             numbering: None,
+            cid_key,
+            resent: false,
         }));
     }
 

@@ -25,6 +25,15 @@ pub(super) struct Sent {
     pub ts: u64,
 }
 
+/// A resend of a message the store refused, to store again ([`Hub::store_again`]).
+struct Resend {
+    message: Arc<ChatMessage>,
+    sender_key: Name,
+    scope: Scope,
+    cid: String,
+    req: Req,
+}
+
 /// What a `Say` carries besides its target.
 pub(super) struct Said {
     pub text: String,
@@ -68,8 +77,9 @@ impl Hub {
         });
         let to_room = matches!(target, Target::Room(_));
         if let (Some(given), Some(folded)) = (&cid, &folded)
-            && let Some((mid, first_ts)) = self.cids.get(scope, CidTarget::new(to_room, folded), given)
+            && let Some(seen) = self.cids.get(scope, CidTarget::new(to_room, folded), given)
         {
+            let (mid, first_ts) = (seen.mid, seen.ts);
             let room = match &target {
                 Target::Room(r) => self.rooms.get(&fold(r)).map(|r| r.name.clone()),
                 Target::Nick(_) => None,
@@ -93,6 +103,15 @@ impl Hub {
                 uid: next_uid(),
                 ts: first_ts,
             });
+            if seen.unstored
+                && to_room
+                && mid.is_some()
+                && message.room.is_some()
+                && self.rooms.get(folded.as_str()).is_some_and(|r| !r.ephemeral)
+            {
+                let resend = Resend { message, sender_key, scope, cid: given.clone(), req };
+                return self.store_again(id, folded, resend);
+            }
             return self.reply(
                 id,
                 Event::Ack {
@@ -156,9 +175,12 @@ impl Hub {
                     uid: if live_mid.is_some() { 0 } else { next_uid() },
                     ts,
                 });
-                if let (Some(cid), Some(folded)) = (&cid, &folded) {
-                    self.cids.insert(scope, CidTarget::new(to_room, folded), cid, mid, ts);
-                }
+                let cid_key = match (&cid, &folded) {
+                    (Some(cid), Some(folded)) => {
+                        Some(self.cids.insert(scope, CidTarget::new(to_room, folded), cid, mid, ts))
+                    }
+                    _ => None,
+                };
                 let recipient = &self.sessions[&to_id];
                 // A notice never draws an automatic answer, the away message included.
                 let away = if notice { None } else { recipient.away().cloned() };
@@ -198,6 +220,8 @@ impl Hub {
                         away,
                         offline: false,
                         numbering: None,
+                        cid_key,
+                        resent: false,
                     };
                     self.pending.push_back(Some(pending));
                 } else {
@@ -245,9 +269,12 @@ impl Hub {
                     uid: if stored { 0 } else { next_uid() },
                     ts,
                 });
-                if let (Some(cid), Some(folded)) = (&cid, &folded) {
-                    self.cids.insert(scope, CidTarget::new(to_room, folded), cid, mid, ts);
-                }
+                let cid_key = match (&cid, &folded) {
+                    (Some(cid), Some(folded)) => {
+                        Some(self.cids.insert(scope, CidTarget::new(to_room, folded), cid, mid, ts))
+                    }
+                    _ => None,
+                };
                 // Deliver now, acknowledge once stored: room order stays the hub's order, and
                 // the sender's ack still means "durable".
                 self.fan_out(id, &sender_key, &key, message.clone());
@@ -263,6 +290,8 @@ impl Hub {
                     away: None,
                     offline: false,
                     numbering: None,
+                    cid_key,
+                    resent: false,
                 };
                 if stored {
                     let m = &pending.message;
@@ -316,7 +345,7 @@ impl Hub {
     }
 
     pub(super) fn ack(&mut self, pending: PendingMessage, duplicate: bool) {
-        let PendingMessage { sender, message, req, cid, away, offline, numbering: _ } = pending;
+        let PendingMessage { sender, message, req, cid, away, offline, .. } = pending;
         self.reply(sender, Event::Ack { req, cid, message, duplicate, away, offline });
     }
 
@@ -334,14 +363,66 @@ impl Hub {
                         self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })
                     }
                 },
-                Ok(_) => self.ack(pending, false),
+                Ok(_) => {
+                    let duplicate = pending.resent;
+                    self.ack(pending, duplicate)
+                }
                 Err(e) => {
                     self.unnumbered(&pending);
+                    self.not_stored(&pending);
                     let problem = e.to_string().into();
                     self.refuse(pending.sender, pending.req, Refusal::NotStored { problem })
                 }
             }
         }
+    }
+
+    /// A message of this server the store refused (single server; a cluster's message is
+    /// `unnumbered`): a room message was delivered already, so its resend is stored, not
+    /// delivered again; a private one's resend is new (an offline recipient's mailbox never
+    /// got it; an online recipient sees it again).
+    fn not_stored(&mut self, pending: &PendingMessage) {
+        if let (Some(key), None) = (pending.cid_key, &pending.numbering) {
+            let room = pending.message.room.is_some() && pending.message.mid.is_some();
+            self.cids.not_stored(key, room);
+        }
+    }
+
+    /// Stores again a room message that was delivered but refused by the store (its `cid`
+    /// is [`Seen::unstored`]): `resend` carries its first id and time, under which it is
+    /// stored now, and acknowledged as a duplicate once stored (it is not delivered again).
+    fn store_again(&mut self, id: SessionId, key: &str, resend: Resend) {
+        let Resend { mut message, sender_key, scope, cid, req } = resend;
+        let m = Arc::make_mut(&mut message);
+        // A stored message goes by its id.
+        m.uid = 0;
+        // On its way to the store: a further resend meanwhile is an ordinary duplicate, not a
+        // second write of the same id (which would fail the whole group commit). Should this
+        // write fail too, the commit's answer marks it unstored again.
+        let cid_key = Some(self.cids.insert(scope, CidTarget::Room(key), &cid, m.mid, m.ts));
+        self.persister.write(Write::Message(StoredMessage {
+            room: key.to_string(),
+            mid: m.mid.unwrap_or_default(),
+            ts: m.ts,
+            nick: m.from.to_string(),
+            sender_key: sender_key.to_string(),
+            cid: scope.stored(&cid),
+            text: m.text.to_string(),
+            action: m.action,
+            notice: m.notice,
+        }));
+        let pending = PendingMessage {
+            sender: id,
+            message,
+            req,
+            cid: Some(cid.into()),
+            away: None,
+            offline: false,
+            numbering: None,
+            cid_key,
+            resent: true,
+        };
+        self.pending.push_back(Some(pending));
     }
 
     pub(super) fn announce(&mut self, id: SessionId, text: String, req: Req) {

@@ -331,6 +331,12 @@ pub(crate) struct PendingMessage {
     /// For a room message in a cluster: it has no id until the store gives it one, and is
     /// delivered then (boxed: single servers never have one).
     pub numbering: Option<Box<cluster::Numbering>>,
+    /// Where its `cid` is remembered ([`cids::CidCache::insert`]): what a failed commit
+    /// marks (or forgets) for the resend.
+    pub cid_key: Option<u64>,
+    /// A resend of a room message the store refused before: stored now, acknowledged as a
+    /// duplicate (it was delivered the first time).
+    pub resent: bool,
 }
 
 pub(crate) struct Hub {
