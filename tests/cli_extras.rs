@@ -64,12 +64,16 @@ fn completions_piped_into_a_reader_that_stops_early_end_quietly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The reader is gone before the first byte is written.
+    // The reader is gone before the first byte is written (or, should the child be quicker,
+    // before the last: the script is larger than a pipe's 64 KiB, checked below, so its
+    // write cannot end before the reader is gone).
     drop(child.stdout.take());
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(wait_exit(&mut child).success(), "{err}");
     assert!(err.is_empty(), "{err}");
+    let whole = natter(&["completions", "bash"]).stdout.len();
+    assert!(whole > 64 * 1024, "the script ({whole} bytes) fits a pipe: this test proves nothing");
 }
 
 /// A server whose standard output is closed after its first line (`natter serve | head -1`, a
@@ -78,7 +82,7 @@ fn completions_piped_into_a_reader_that_stops_early_end_quietly() {
 fn a_server_whose_output_is_closed_goes_on_serving() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("natter.db");
-    let mut child = Command::new(natter_bin())
+    let child = Command::new(natter_bin())
         .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--irc", "127.0.0.1:0"])
         .args(["--db", db.to_str().unwrap()])
         .stdin(Stdio::null())
@@ -86,16 +90,28 @@ fn a_server_whose_output_is_closed_goes_on_serving() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut server = Killed(child);
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     let tcp = first.trim().strip_prefix("listening tcp ").expect(&first).parse().unwrap();
-    // The next lines (udp, irc) now meet a closed pipe.
+    // Whatever it writes from now on meets a closed pipe: the "listening" lines may all be in
+    // the pipe already, but "stopped" at the end never is.
     drop(stdout);
     let mut ann = native(tcp, "ann");
     ann.ping();
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(wait_exit(&mut child).success());
+    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+    assert!(wait_exit(&mut server.0).success());
+}
+
+/// A child process killed when the test ends, passed or failed.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The unit's `ExecStart`, with its paths moved to a temporary directory, starts a server.

@@ -548,25 +548,39 @@ fn idle_websocket_sessions_park_and_wake_as_tcp_ones_do() {
     }
     wait_parked(server.tcp, 3);
 
-    // Part of a frame (its header cut in the mask key, or its payload cut halfway): that
-    // connection stays awake while the others park, and the rest completes the message. The
-    // others are woken after the part is sent, so a connection wrongly parked with it would
-    // be among the three counted (and lose the part), or a fourth.
+    // Part of a message: its header cut in the mask key (the bytes wait in the transport), its
+    // header whole and no payload yet (the decoder is inside a frame), its payload cut halfway
+    // (the line buffer holds the start), or a first fragment with nothing in it (the decoder
+    // is inside a message). That connection stays awake while the others park, and the rest
+    // completes the message. The others are woken after the part is sent, twice, so that a
+    // connection wrongly parked with it would be among the three counted (and lose its part),
+    // or a fourth.
     let (mut raw, _) = Raw::connect(server.tcp, "");
     raw.hello("halfway");
-    for (id, cut) in [(3, 3), (4, 40)] {
-        let text = format!(r##"{{"type":"send","room":"#lobby","text":"split at {cut}","id":{id}}}"##);
-        let bytes = Raw::encode(OpCode::Data(Data::Text), text.as_bytes(), true, true);
-        let (first, rest) = bytes.split_at(cut);
-        raw.stream.write_all(first).unwrap();
-        tcp.ping();
-        send(&mut page, r##"{"type":"ping"}"##);
-        expect(&mut page, r##""type":"pong""##);
-        irc.send(Message::binary(&b"PING sync"[..])).unwrap();
-        expect(&mut irc, "PONG");
-        wait_parked(server.tcp, 3);
-        raw.stream.write_all(rest).unwrap();
+    for (id, cut) in [(3, Some(3)), (4, Some(6)), (5, Some(40)), (6, None)] {
+        let text = format!(r##"{{"type":"send","room":"#lobby","text":"part {id}","id":{id}}}"##);
+        let (first, rest) = match cut {
+            Some(cut) => {
+                let bytes = Raw::encode(OpCode::Data(Data::Text), text.as_bytes(), true, true);
+                let (first, rest) = bytes.split_at(cut);
+                (first.to_vec(), rest.to_vec())
+            }
+            None => (
+                Raw::encode(OpCode::Data(Data::Text), b"", false, true),
+                Raw::encode(OpCode::Data(Data::Continue), text.as_bytes(), true, true),
+            ),
+        };
+        raw.stream.write_all(&first).unwrap();
+        for _ in 0..2 {
+            tcp.ping();
+            send(&mut page, r##"{"type":"ping"}"##);
+            expect(&mut page, r##""type":"pong""##);
+            irc.send(Message::binary(&b"PING sync"[..])).unwrap();
+            expect(&mut irc, "PONG");
+            wait_parked(server.tcp, 3);
+        }
+        raw.stream.write_all(&rest).unwrap();
         assert!(raw.expect(r##""type":"ack""##).contains(&format!(r#""id":{id}"#)));
-        assert!(tcp.expect(r#""type":"message""#).contains(&format!("split at {cut}")));
+        assert!(tcp.expect(r#""type":"message""#).contains(&format!("part {id}")));
     }
 }

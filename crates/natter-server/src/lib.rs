@@ -189,7 +189,11 @@ impl Server {
             None => None,
         };
         // `/metrics`, `/healthz` and `/readyz`, shared by the listeners that serve them.
-        let ops = Arc::new(metrics::Ops::new(hub.clone(), bus));
+        let readings = bridge
+            .as_ref()
+            .zip(bus)
+            .map(|(bridge, bus)| metrics::BusReadings { bus, given_up: bridge.given_up() });
+        let ops = Arc::new(metrics::Ops::new(hub.clone(), readings));
         let mut server = Server {
             tcp: None,
             udp: None,
@@ -457,7 +461,7 @@ fn newcomer_cap(configured: Option<usize>, fd_limit: Option<u64>) -> usize {
 }
 
 /// Writes one line of the server's report on standard output (where it listens, its
-/// fingerprint, that it stopped) and ignores a closed or full output: a supervisor or a
+/// fingerprint, that it stopped) and ignores an output that is closed: a supervisor or a
 /// `natter serve | head -1` that stopped reading must not stop the server, as `println!`'s
 /// panic on a broken pipe would.
 macro_rules! say {

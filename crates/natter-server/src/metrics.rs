@@ -14,6 +14,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -51,13 +52,13 @@ impl std::fmt::Debug for Ops {
 }
 
 impl Ops {
-    /// The metrics and checks of the server around `hub`, and of its cluster's `bus` when it
+    /// The metrics and checks of the server around `hub`, and of its cluster's bus when it
     /// is a node of one.
-    pub fn new(hub: HubHandle, bus: Option<Arc<dyn Bus>>) -> Self {
+    pub fn new(hub: HubHandle, bus: Option<BusReadings>) -> Self {
         let mut registry = Registry::with_prefix("natter");
         registry.register_collector(Box::new(HubCollector { hub: hub.clone() }));
         if let Some(bus) = bus {
-            registry.register_collector(Box::new(BusCollector { bus }));
+            registry.register_collector(Box::new(bus));
         }
         Self { registry, hub, probe: tokio::sync::Mutex::default() }
     }
@@ -294,18 +295,23 @@ impl Collector for HubCollector {
     }
 }
 
-/// Reads a cluster bus's state and counts at each scrape.
-struct BusCollector {
-    bus: Arc<dyn Bus>,
+/// What `/metrics` reads of a cluster node's bus at each scrape: the bus's own state and counts,
+/// and the events the node gave up publishing (counted where it gives up: the bus itself sees
+/// each retry of a waiting event as one more refusal).
+pub struct BusReadings {
+    /// The bus.
+    pub bus: Arc<dyn Bus>,
+    /// Events the node gave up publishing (`Bridge::given_up`).
+    pub given_up: Arc<AtomicU64>,
 }
 
-impl std::fmt::Debug for BusCollector {
+impl std::fmt::Debug for BusReadings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BusCollector").finish_non_exhaustive()
+        f.debug_struct("BusReadings").finish_non_exhaustive()
     }
 }
 
-impl Collector for BusCollector {
+impl Collector for BusReadings {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         if let Some(connected) = self.bus.connected() {
             put(
@@ -315,21 +321,18 @@ impl Collector for BusCollector {
                 Reading::Gauge(u64::from(*connected.borrow())),
             )?;
         }
-        let Some(counts) = self.bus.counts() else {
-            return Ok(());
-        };
+        let counts = self.bus.counts().unwrap_or_default();
         put(
             &mut encoder,
             "bus_published",
-            "Events this node handed to the cluster bus.",
+            "Events this node handed to the cluster bus's client.",
             Reading::Counter(counts.published),
         )?;
-        let refused = [("queue_full", counts.queue_full), ("failed", counts.publish_failed)];
         put(
             &mut encoder,
-            "bus_publish_refused",
-            "Events not published: the queue to the bus was full (an outage), or the bus refused them; the other nodes read them from the store.",
-            Reading::Labelled { label: "reason", counter: true, values: &refused },
+            "bus_not_published",
+            "Events this node could not publish: the bus had no room for them for 2 s (an outage or a slow NATS), or refused them; the other nodes read what matters from the store.",
+            Reading::Counter(self.given_up.load(Ordering::Relaxed) + counts.publish_failed),
         )?;
         put(
             &mut encoder,
@@ -345,7 +348,7 @@ impl Collector for BusCollector {
         )?;
         put(
             &mut encoder,
-            "bus_failed_connects",
+            "bus_connect_failures",
             "Attempts to reconnect to the cluster bus that failed.",
             Reading::Counter(counts.failed_connects),
         )

@@ -11,6 +11,7 @@ use natter_core::HubHandle;
 use natter_core::bus::{Bus, BusError};
 use natter_core::cluster::NodeEvent;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -21,6 +22,7 @@ pub const SUBJECT: &str = "natter.cluster.events";
 pub struct Bridge {
     outbound: JoinHandle<()>,
     inbound: JoinHandle<()>,
+    given_up: Arc<AtomicU64>,
 }
 
 impl Bridge {
@@ -36,9 +38,16 @@ impl Bridge {
         if let Some(connected) = bus.connected() {
             tokio::spawn(watch_outages(connected, hub.clone()));
         }
-        let outbound = tokio::spawn(publish(outlet, bus.clone()));
+        let given_up = Arc::new(AtomicU64::new(0));
+        let outbound = tokio::spawn(publish(outlet, bus.clone(), given_up.clone()));
         let inbound = tokio::spawn(receive(incoming, hub, bus.max_payload(), stop));
-        Ok(Self { outbound, inbound })
+        Ok(Self { outbound, inbound, given_up })
+    }
+
+    /// How many events it gave up publishing so far (the bus refused them, or had no room for
+    /// [`PUBLISH_WAIT`]), each counted once however often it was tried: for `/metrics`.
+    pub fn given_up(&self) -> Arc<AtomicU64> {
+        self.given_up.clone()
     }
 
     /// Waits until everything the hub said went to the bus (the hub has stopped), and stops
@@ -69,7 +78,11 @@ const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long apart it tries while it waits.
 const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
 
-async fn publish(mut outlet: mpsc::UnboundedReceiver<NodeEvent>, bus: Arc<dyn Bus>) {
+async fn publish(
+    mut outlet: mpsc::UnboundedReceiver<NodeEvent>,
+    bus: Arc<dyn Bus>,
+    given_up: Arc<AtomicU64>,
+) {
     let refused = ThrottledLog::new();
     // False after an event was given up, until the bus takes one again: during an outage
     // events are dropped at once rather than each waiting.
@@ -90,6 +103,7 @@ async fn publish(mut outlet: mpsc::UnboundedReceiver<NodeEvent>, bus: Arc<dyn Bu
                 }
                 Err(e) => {
                     patient = false;
+                    given_up.fetch_add(1, Ordering::Relaxed);
                     if let Some(held_back) = refused.ready() {
                         // The store has what matters; the others find the gap or resynchronise.
                         tracing::warn!(error = %e, held_back, "the cluster bus did not take an event");

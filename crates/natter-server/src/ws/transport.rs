@@ -398,6 +398,11 @@ impl<S: Transport> AsyncWrite for WsTransport<S> {
 mod tests {
     use super::*;
 
+    /// A WebSocket parks where its stream would, so never over TLS: rustls' state beside the
+    /// socket is not what the park keeps.
+    const _: () = assert!(<WsTransport<tokio::net::TcpStream> as Transport>::PARKABLE);
+    const _: () = assert!(!<WsTransport<crate::tls::TlsTransport> as Transport>::PARKABLE);
+
     #[test]
     fn a_cut_is_completed_to_the_end_of_its_frame() {
         let mut bytes = Vec::new();
