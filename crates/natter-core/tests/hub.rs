@@ -323,16 +323,18 @@ async fn long_topics_reasons_and_away_messages_are_cut_for_everyone() {
 
 /// A store (shared across restarts) that counts the history reads and can hold each until the
 /// test lets it go: the hub must keep a page's place among the session's answers however long
-/// the read takes.
+/// the read takes. Its commits fail while `failing` is set (a full disk).
 struct WatchedStore {
     inner: Arc<MemoryStore>,
     reads: std::sync::atomic::AtomicUsize,
     gate: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl WatchedStore {
     fn new(inner: Arc<MemoryStore>, gate: Option<std::sync::mpsc::Receiver<()>>) -> Arc<Self> {
-        Arc::new(Self { inner, reads: Default::default(), gate: gate.map(std::sync::Mutex::new) })
+        let gate = gate.map(std::sync::Mutex::new);
+        Arc::new(Self { inner, reads: Default::default(), gate, failing: Default::default() })
     }
 
     fn reads(&self) -> usize {
@@ -350,6 +352,9 @@ impl natter_core::Store for WatchedStore {
     }
 
     fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(natter_core::StoreError::Io("disk full".into()));
+        }
         self.inner.commit(batch)
     }
 
@@ -1166,44 +1171,12 @@ async fn what_is_said_while_a_replay_is_read_comes_after_it_once() {
     assert_eq!(replay_of(&cat.events().await, "#old").unwrap(), ["old 1", "old 2", "old 3", "meanwhile"]);
 }
 
-/// A store whose commits fail while the test says so (a full disk).
-#[derive(Default)]
-struct FailingCommits {
-    inner: MemoryStore,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-impl natter_core::Store for FailingCommits {
-    fn load_each(
-        &self,
-        recent: usize,
-        room: &mut dyn FnMut(natter_core::store::LoadedRoom),
-    ) -> Result<(), natter_core::StoreError> {
-        self.inner.load_each(recent, room)
-    }
-
-    fn commit(&self, batch: &[natter_core::store::Write]) -> Result<(), natter_core::StoreError> {
-        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(natter_core::StoreError::Io("disk full".into()));
-        }
-        self.inner.commit(batch)
-    }
-
-    fn history(
-        &self,
-        room: &str,
-        query: natter_core::store::HistoryQuery,
-    ) -> Result<(Vec<natter_core::store::StoredMessage>, bool), natter_core::StoreError> {
-        self.inner.history(room, query)
-    }
-}
-
 /// On a single server a room message the store refused was delivered all the same. Its
 /// resend (the same `cid`, after a reconnect) is stored under its first id and time and
 /// acknowledged as a duplicate: never acknowledged unstored, never delivered twice.
 #[tokio::test]
 async fn a_resend_of_a_message_the_store_refused_is_stored_not_delivered_again() {
-    let store = Arc::new(FailingCommits::default());
+    let store = WatchedStore::new(Arc::new(MemoryStore::new()), None);
     let hub = hub::start(HubConfig::default(), store.clone()).unwrap();
     let bob = join(&hub, "bob", 256).await;
     let secret = Given { secret: Some("0123456789abcdef0123456789abcdef"), ..Given::default() };
