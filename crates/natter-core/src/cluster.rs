@@ -126,6 +126,9 @@ pub struct RemoteSession {
     pub bot: bool,
     /// Its rooms (by name), when told again after a `Hello`.
     pub rooms: Vec<Name>,
+    /// A server operator (absent from what older nodes send: not one).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub server_op: bool,
 }
 
 /// What a session of another node did.
@@ -204,6 +207,8 @@ pub enum Act {
         /// What it says.
         text: Box<str>,
     },
+    /// Became a server operator: questions for the operators (`ask_operators`) reach it too.
+    Oper,
 }
 
 /// A private message to a session of another node, told to every node: only that one

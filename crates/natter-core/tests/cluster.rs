@@ -896,3 +896,35 @@ async fn a_catch_up_read_that_grew_stale_gives_up_nothing() {
     store.twist.open();
     assert_eq!(messages(&ann, 2).await, [(2, "m2".to_string()), (3, "m3".to_string())]);
 }
+
+/// A question for the operators (the help desk's) reaches an operator on another node: being
+/// an operator travels with the session, and the question goes to the operator's own node.
+#[tokio::test]
+async fn a_question_for_the_operators_reaches_an_operator_on_another_node() {
+    let store = Arc::new(MemoryStore::new());
+    let config = HubConfig { operators: vec![("root".into(), "secret".into())], ..HubConfig::default() };
+    let hubs = cluster(2, store, Loss { every: 0 }, config);
+    let op = join(&hubs[1], "op").await;
+    let guest = join(&hubs[0], "guest").await;
+    seen(&op, |e| matches!(e, Event::Join { nick, .. } if &**nick == "guest")).await;
+    let ask = |text: &str| Command::AskOperators { text: text.into(), req: None };
+    hubs[0].command(guest.id, ask("anyone?")).await.unwrap();
+    let refused = seen(&guest, |e| matches!(e, Event::Error { .. })).await;
+    assert!(
+        matches!(&refused, Event::Error { refusal: natter_core::Refusal::NoSuchRecipient { .. }, .. }),
+        "no operator anywhere yet: {refused:?}"
+    );
+    let oper = Command::Oper { name: "root".into(), password: "secret".into(), from: None, req: None };
+    hubs[1].command(op.id, oper).await.unwrap();
+    seen(&op, |e| matches!(e, Event::Notice { .. })).await;
+    // What op says after becoming an operator reaches node 0 after the news of it.
+    hubs[1].command(op.id, say("#lobby", "at your service", None)).await.unwrap();
+    assert_eq!(messages(&guest, 1).await, [(1, "at your service".to_string())]);
+    hubs[0].command(guest.id, ask("where is my order?")).await.unwrap();
+    let question = seen(&op, |e| matches!(e, Event::Message(m) if m.room.is_none())).await;
+    assert!(
+        matches!(&question, Event::Message(m) if &*m.from == "guest" && m.to.as_deref() == Some("op")
+            && &*m.text == "where is my order?"),
+        "{question:?}"
+    );
+}

@@ -259,12 +259,19 @@ impl Hub {
         if let Err(refusal) = self.check_operator(name, password, from) {
             return self.refuse(id, req, refusal);
         }
-        let session = self.sessions.get_mut(&id).expect("caller checked");
-        tracing::info!(nick = %session.nick, operator = name, "became a server operator");
-        self.stats.operators += usize::from(!session.server_op);
-        session.server_op = true;
+        tracing::info!(nick = %self.sessions[&id].nick, operator = name, "became a server operator");
+        self.make_operator(id);
+        self.tell_nodes(id, crate::cluster::Act::Oper);
         let text = "you are now a server operator: operator of every room".into();
         self.reply(id, Event::Notice { req, room: None, text });
+    }
+
+    /// Session `id` is a server operator from now on (one of this node's, or another node's
+    /// that became one there).
+    pub(super) fn make_operator(&mut self, id: SessionId) {
+        let Some(session) = self.sessions.get_mut(&id) else { return };
+        self.stats.operators += usize::from(!session.server_op);
+        session.server_op = true;
     }
 
     /// Keeps a nickname that was given up, for `Whowas`.

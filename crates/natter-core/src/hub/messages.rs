@@ -492,7 +492,12 @@ impl Hub {
                 ts,
             });
             self.tally.delivered += 1;
-            self.reply(to_id, Event::Message(message));
+            if self.sessions[&to_id].mirror {
+                // An operator on another node: that node delivers it.
+                self.send_to_node(to_id, &sender_key, &message);
+            } else {
+                self.reply(to_id, Event::Message(message));
+            }
         }
     }
 }

@@ -76,6 +76,7 @@ impl Hub {
             away: s.away().cloned(),
             bot: s.bot,
             rooms,
+            server_op: s.server_op,
         }));
     }
 
@@ -108,6 +109,9 @@ impl Hub {
                     hub.join(mirror, room, None, None);
                 }
             });
+            if remote.server_op {
+                self.make_operator(mirror);
+            }
             return;
         }
         if let Err(e) = natter_proto::names::validate_nick(&remote.nick) {
@@ -154,6 +158,9 @@ impl Hub {
                 s.rare_mut().away = remote.away;
             }
             s.bot = remote.bot;
+        }
+        if remote.server_op {
+            self.make_operator(mirror);
         }
         self.watched_online(mirror);
         self.applying(|hub| {
@@ -224,6 +231,7 @@ impl Hub {
                     s.bot = on;
                 }
             }
+            Act::Oper => hub.make_operator(mirror),
         });
         self.make_waiting_mirrors();
     }
@@ -244,6 +252,7 @@ impl Hub {
             away: s.away().cloned(),
             bot: s.bot,
             rooms: s.rooms.iter().filter_map(|k| self.rooms.get(&**k)).map(|r| r.name.clone()).collect(),
+            server_op: s.server_op,
         };
         self.remove_session(mirror, "changing nickname on another node", true);
         if let Some(cluster) = &mut self.cluster {
