@@ -573,10 +573,25 @@ impl Hub {
                     seq.waiting.keys().next().map_or(0, |first| first - 1)
                 }
             };
-            tracing::debug!(room = %room, newest, waiting = seq.waiting.len(), "a room's order starts here");
-            seq.delivered = Some(newest);
-            seq.waiting = seq.waiting.split_off(&(newest + 1));
+            // Members who joined here while the read was on its way were shown what this node
+            // had (up to the room's last id here), not what the read found: what was stored
+            // in between (said elsewhere meanwhile) is delivered to them, from the bus or read
+            // from the store, instead of being taken for history they saw.
+            let shown = self
+                .rooms
+                .get(&room)
+                .filter(|r| r.members().iter().any(|m| self.sessions.get(m).is_some_and(|s| !s.mirror)));
+            let start_after = shown.map_or(newest, |r| r.last_mid.min(newest));
+            let Some(seq) = self.cluster.as_mut().and_then(|c| c.sequences.get_mut(&room)) else { return };
+            tracing::debug!(room = %room, newest, start_after, waiting = seq.waiting.len(), "a room's order starts here");
+            seq.delivered = Some(start_after);
+            seq.waiting = seq.waiting.split_off(&(start_after + 1));
             self.deliver_in_order(&room);
+            let behind = self.cluster.as_ref().and_then(|c| c.sequences.get(&room)).and_then(|s| s.delivered);
+            if behind.is_some_and(|delivered| delivered < newest) {
+                // What the bus has not brought (yet) is read from the store.
+                self.catch_up(&room);
+            }
             return;
         }
         seq.refilling = false;
