@@ -209,6 +209,9 @@ pub enum Act {
     },
     /// Became a server operator: questions for the operators (`ask_operators`) reach it too.
     Oper,
+    /// Asked the server operators a question: they are told when it leaves, though they share
+    /// no room with it.
+    AskedOperators,
 }
 
 /// A private message to a session of another node, told to every node: only that one

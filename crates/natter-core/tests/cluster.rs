@@ -927,6 +927,15 @@ async fn a_question_for_the_operators_reaches_an_operator_on_another_node() {
             && &*m.text == "where is my order?"),
         "{question:?}"
     );
+    // The operator hears when the guest leaves, though they share no room.
+    hubs[0]
+        .command(guest.id, Command::Part { room: "#lobby".into(), reason: None, req: None })
+        .await
+        .unwrap();
+    seen(&op, |e| matches!(e, Event::Part { nick, .. } if &**nick == "guest")).await;
+    hubs[0].command(guest.id, Command::Quit { reason: Some("thanks".into()) }).await.unwrap();
+    let quit = seen(&op, |e| matches!(e, Event::Quit { .. })).await;
+    assert!(matches!(&quit, Event::Quit { nick, .. } if &**nick == "guest"), "{quit:?}");
 }
 
 /// A room new to a node starts its order there after the newest message a read of the store

@@ -471,6 +471,10 @@ impl Hub {
         if operators.is_empty() {
             return self.refuse(id, req, Refusal::NoSuchRecipient { nick: "operator".into() });
         }
+        if !self.sessions[&id].mirror && operators.iter().any(|(op, _)| self.sessions[op].mirror) {
+            // The operators of other nodes hear when it leaves, as this node's do.
+            self.tell_nodes(id, crate::cluster::Act::AskedOperators);
+        }
         let text: Box<str> = text.into();
         for (to_id, to_nick) in operators {
             if self.sessions[&to_id].blocks(&sender_key, false) {

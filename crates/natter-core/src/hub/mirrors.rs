@@ -232,6 +232,11 @@ impl Hub {
                 }
             }
             Act::Oper => hub.make_operator(mirror),
+            Act::AskedOperators => {
+                if let Some(s) = hub.sessions.get_mut(&mirror) {
+                    s.asked_operators = true;
+                }
+            }
         });
         self.make_waiting_mirrors();
     }
