@@ -132,3 +132,20 @@ fn text_mode_operator_uses_slash_commands() {
     nat.line(r##"{"type":"join","room":"#t","key":"sesame","id":6}"##);
     nat.expect(r#""type":"joined""#);
 }
+
+/// A secret room (`+s`) is named with `@` in NAMES, `=` again once it is no longer secret.
+#[test]
+fn names_marks_a_secret_room_while_it_is_one() {
+    let server = Server::start(&[]);
+    let mut op = irc(server.irc.unwrap(), "boss");
+    op.line("JOIN #hush");
+    op.expect(":natter 353 boss = #hush @boss");
+    op.line("MODE #hush +s");
+    op.expect(":boss!boss@127.0.0.1 MODE #hush +s");
+    op.line("NAMES #hush");
+    op.expect(":natter 353 boss @ #hush @boss");
+    op.line("MODE #hush -s");
+    op.expect(":boss!boss@127.0.0.1 MODE #hush -s");
+    op.line("NAMES #hush");
+    op.expect(":natter 353 boss = #hush @boss");
+}

@@ -568,8 +568,9 @@ mod tests {
     fn a_parked_connection_stays_small() {
         let parked = std::mem::size_of::<ParkedConn<NativeDoor, TcpStream>>();
         assert!(parked <= 160, "{parked}");
-        // An IRC connection's door keeps more (caps, modes, its rooms): past 512 bytes, 640.
+        // An IRC connection's door keeps more (caps, modes, its rooms): past 448 bytes, 512.
         let irc = std::mem::size_of::<ParkedConn<IrcDoor, TcpStream>>();
-        assert!(irc <= 512, "IRC {irc}");
+        eprintln!("parked: native {parked} bytes, IRC {irc} bytes");
+        assert!(irc <= 448, "IRC {irc}");
     }
 }

@@ -80,8 +80,9 @@ pub struct IrcDoor {
     server: &'static str,
     /// The room everyone starts in, for the message of the day.
     lobby: String,
-    /// Keys of secret (`+s`) rooms we saw announced, for NAMES' `@` channel type.
-    secret: std::collections::HashSet<String>,
+    /// Keys of secret (`+s`) rooms we saw announced, for NAMES' `@` channel type: few or none
+    /// (a `ThinVec`, one pointer while empty).
+    secret: thin_vec::ThinVec<String>,
     /// User mode `+i`: hidden from searches.
     invisible: bool,
     /// User mode `+w`: receives WALLOPS.
@@ -92,11 +93,12 @@ pub struct IrcDoor {
     /// clients never label, and every idle connection holds this field.
     labeling: Option<Box<Labeling>>,
     /// The label of the line being handled, for commands that carry it with their request.
-    line_label: Option<String>,
-    /// Batch ids handed out.
-    batches: u64,
-    /// Messages sent whose answer (ack or error) has not been rendered yet.
-    unanswered: usize,
+    line_label: Option<Box<str>>,
+    /// Batch ids handed out (wrapping: an id only has to differ from the few batches open).
+    batches: u32,
+    /// Messages sent whose answer (ack or error) has not been rendered yet (bounded by the
+    /// session's message rate and outbox).
+    unanswered: u32,
     /// The door's own answers (PONG, numerics) held until those answers are out, so that a
     /// client's PING after a PRIVMSG sees the echo (sent once stored) first.
     held: Vec<u8>,
@@ -107,6 +109,9 @@ pub struct IrcDoor {
     /// The client was told that a line of its was not UTF-8 (once per connection).
     warned_utf8: bool,
 }
+
+/// Secret rooms a session remembers seeing, at most (for NAMES' `@`).
+const MAX_SECRET_MARKS: usize = 64;
 
 /// What the door keeps only until the session is registered (`PASS`, `NICK`, `USER`), boxed
 /// and dropped once registered: a registered connection keeps neither its password nor the
@@ -182,8 +187,33 @@ impl IrcDoor {
     }
 
     fn next_batch(&mut self) -> String {
-        self.batches += 1;
+        self.batches = self.batches.wrapping_add(1);
         format!("natter{}", self.batches)
+    }
+
+    /// Notes whether room `room` is secret (`+s`), for NAMES' channel type.
+    fn mark_secret(&mut self, room: &str, on: bool) {
+        let key = fold(room);
+        let known = self.secret.iter().position(|k| *k == key);
+        match (on, known) {
+            (true, None) => {
+                // Bounded (the mark is cosmetic): a client asking the modes of many secret
+                // rooms must not make each NAMES answer search a long list.
+                if self.secret.len() >= MAX_SECRET_MARKS {
+                    self.secret.remove(0);
+                }
+                self.secret.push(key);
+            }
+            (false, Some(at)) => {
+                self.secret.swap_remove(at);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether room `room` was seen secret.
+    fn is_secret(&self, room: &str) -> bool {
+        self.secret.contains(&fold(room))
     }
 }
 
@@ -262,17 +292,11 @@ impl Door for IrcDoor {
             Event::RoomChanged { room, changes, .. } => {
                 for c in changes {
                     if let natter_core::RoomChange::Secret(on) = c {
-                        if *on {
-                            self.secret.insert(fold(room));
-                        } else {
-                            self.secret.remove(&fold(room));
-                        }
+                        self.mark_secret(room, *on);
                     }
                 }
             }
-            Event::RoomModes { room, modes, .. } if modes.secret => {
-                self.secret.insert(fold(room));
-            }
+            Event::RoomModes { room, modes, .. } if modes.secret => self.mark_secret(room, true),
             _ => {}
         }
     }
@@ -347,7 +371,7 @@ impl Door for IrcDoor {
             // (their answers come from the store or after a commit); every other command's
             // answers are collected between two markers that travel through the hub.
             if matches!(command.as_str(), "PRIVMSG" | "NOTICE" | "TAGMSG" | "CHATHISTORY") && single {
-                self.line_label = Some(label);
+                self.line_label = Some(label.into());
                 let flow = self.handle_parsed(parsed, ctx).await;
                 self.line_label = None;
                 return flow;

@@ -202,7 +202,7 @@ impl IrcDoor {
                     }
                 }
                 if *secret {
-                    self.secret.insert(fold(room));
+                    self.mark_secret(room, true);
                 }
                 let kind = if *secret { "@" } else { "=" };
                 // Sets, so that a long list with many operators costs its length, not a product.
@@ -241,7 +241,7 @@ impl IrcDoor {
             Event::Members { req, room, nicks, info, count, .. } => match op_of(req) {
                 Some(Op::Names { room: asked, in_list }) => {
                     let room = room.as_deref().unwrap_or(asked);
-                    let kind = if self.secret.contains(&fold(room)) { "@" } else { "=" };
+                    let kind = if self.is_secret(room) { "@" } else { "=" };
                     let entries: Vec<(&str, &str, bool, bool)> =
                         info.iter().map(|m| (&*m.nick, &*m.ident, m.op, m.voice)).collect();
                     if *in_list {

@@ -30,7 +30,7 @@ impl IrcDoor {
                 return fail(self, ctx, "INVALID_PARAMS", "TARGETS takes two timestamps and a limit");
             };
             let req = Op::ChatHistory { sub: "TARGETS".into(), target: "*".into() }
-                .labeled(self.line_label.clone());
+                .labeled(self.line_label.as_deref().map(String::from));
             return ctx.command(Command::ActiveRooms { after_ts: a, before_ts: b, limit: n, req }).await;
         }
         if !matches!(sub.as_str(), "LATEST" | "BEFORE" | "AFTER" | "AROUND" | "BETWEEN") {
@@ -117,8 +117,8 @@ impl IrcDoor {
             }
             _ => empty = true,
         }
-        let req =
-            Op::ChatHistory { sub: sub.clone(), target: target.clone() }.labeled(self.line_label.clone());
+        let req = Op::ChatHistory { sub: sub.clone(), target: target.clone() }
+            .labeled(self.line_label.as_deref().map(String::from));
         if empty {
             // Unknown references: an empty page.
             q = HistoryQuery { limit: 1, before: Some(0), ..HistoryQuery::default() };

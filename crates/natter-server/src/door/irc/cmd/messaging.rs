@@ -78,7 +78,7 @@ impl IrcDoor {
             } else {
                 Op::Message { target: target.to_string() }
             };
-            let req = op.labeled(self.line_label.clone());
+            let req = op.labeled(self.line_label.as_deref().map(String::from));
             let target = if is_room_name(target) {
                 Target::Room(target.to_string())
             } else if validate_nick(target).is_ok() {
@@ -94,7 +94,7 @@ impl IrcDoor {
                 continue;
             };
             // Every Say gets exactly one answer (ack or error), a refused one included.
-            self.unanswered += 1;
+            self.unanswered = self.unanswered.saturating_add(1);
             if !ctx.allow_message() {
                 return ctx.rate_limited(req);
             }
