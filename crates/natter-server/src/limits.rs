@@ -90,10 +90,23 @@ impl Strikes {
 /// The clock budgets run on: milliseconds since the first use in this process, on tokio's
 /// clock (so that tests can move it). A `u32` wraps after 49 days; budgets compare times
 /// with wrapping arithmetic and never look further than a minute away.
+///
+/// A runtime whose clock is behind the one that set the origin counts back from it, wrapping:
+/// each test has a paused clock of its own, and one that started before the origin was set
+/// would otherwise read 0 until its clock passed the origin, its budgets frozen meanwhile
+/// (found as a test of the command budget hanging when tests ran side by side).
 fn clock_ms() -> u32 {
     static START: OnceLock<tokio::time::Instant> = OnceLock::new();
     let start = *START.get_or_init(tokio::time::Instant::now);
-    tokio::time::Instant::now().duration_since(start).as_millis() as u32
+    let now = tokio::time::Instant::now();
+    let nanos = match now.checked_duration_since(start) {
+        Some(since) => since.as_nanos() as i128,
+        None => -(start.duration_since(now).as_nanos() as i128),
+    };
+    // Rounded down on both sides of the origin, so that a clock moved by exactly N ms always
+    // reads N ms later (a budget due in 2 s is due after an advance of 2 s); the low 32 bits
+    // are the wrapping time.
+    nanos.div_euclid(1_000_000) as u32
 }
 
 /// A session's budget for commands other than messages ([`natter_core::Command::cost`]): a
@@ -102,11 +115,19 @@ fn clock_ms() -> u32 {
 /// until the session has earned it, as IRC servers' "fake lag" does: a client that asks for
 /// the whole server's user list in a loop gets it once every two seconds, and nothing is
 /// refused.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct CommandBudget {
     /// When the session will have paid for everything it asked so far (ms on [`clock_ms`]);
     /// in the past when it owes nothing.
     paid_at: u32,
+}
+
+impl Default for CommandBudget {
+    /// A session that owes nothing: paid up now (not at the clock's 0, which a clock counting
+    /// back from its origin would read as a debt).
+    fn default() -> Self {
+        Self { paid_at: clock_ms() }
+    }
 }
 
 impl CommandBudget {
