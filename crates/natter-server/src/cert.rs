@@ -42,22 +42,13 @@ pub fn run(args: CertArgs) -> anyhow::Result<()> {
     write_file(&args.key, made.key_pem.as_bytes(), 0o600, args.force)?;
     write_file(&args.cert, made.cert_pem.as_bytes(), 0o644, args.force)?;
     let (cert, key) = (args.cert.display(), args.key.display());
-    let report = format!(
-        "certificate: {cert} (self-signed for {}, {} days)\n\
-         key:         {key} (readable by you only)\n\
-         sha256 fingerprint: {}\n\
-         serve with:  natter serve --tcp 0.0.0.0:7878 --tls-cert {cert} --tls-key {key}\n\
-         clients:     natter connect --tls {}:7878 --fingerprint {}\n",
-        args.hosts.join(", "),
-        args.days,
-        made.fingerprint,
-        args.hosts[0],
-        made.fingerprint
-    );
     // The files are written: a reader of this report that went away (`| head -1`) changes
-    // nothing, and must not turn the command into a panic.
-    use std::io::Write as _;
-    let _ = std::io::stdout().lock().write_all(report.as_bytes());
+    // nothing.
+    say!("certificate: {cert} (self-signed for {}, {} days)", args.hosts.join(", "), args.days);
+    say!("key:         {key} (readable by you only)");
+    say!("sha256 fingerprint: {}", made.fingerprint);
+    say!("serve with:  natter serve --tcp 0.0.0.0:7878 --tls-cert {cert} --tls-key {key}");
+    say!("clients:     natter connect --tls {}:7878 --fingerprint {}", args.hosts[0], made.fingerprint);
     Ok(())
 }
 

@@ -1,6 +1,17 @@
 //! `natter serve`: the chat server around the core hub: configuration, listeners, front doors
 //! and an orderly shutdown.
 
+/// Writes one line of a command's report on standard output (where `serve` listens, its
+/// fingerprint, that it stopped; what `cert` made) and ignores an output that is closed: a
+/// supervisor or a `natter serve | head -1` that stopped reading must not stop the server, as
+/// `println!`'s panic on a broken pipe would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod address;
 pub mod cert;
 pub mod cloak;
@@ -458,17 +469,6 @@ fn newcomer_cap(configured: Option<usize>, fd_limit: Option<u64>) -> usize {
         }
         _ => wanted,
     }
-}
-
-/// Writes one line of the server's report on standard output (where it listens, its
-/// fingerprint, that it stopped) and ignores an output that is closed: a supervisor or a
-/// `natter serve | head -1` that stopped reading must not stop the server, as `println!`'s
-/// panic on a broken pipe would.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

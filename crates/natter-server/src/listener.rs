@@ -318,7 +318,8 @@ async fn plain_irc(conn: Conn<TcpStream>) {
         let _ = conn.stream.try_write(line.as_bytes());
         return;
     }
-    tokio::spawn(serve(conn, LineBuffer::new(MAX_IRC_LINE), IrcDoor::default()));
+    let lines = LineBuffer::new(IrcDoor::line_limit(&conn.settings));
+    tokio::spawn(serve(conn, lines, IrcDoor::default()));
 }
 
 /// The IRC TLS port: the handshake, then IRC. A client speaking plain IRC there is told, in
@@ -338,7 +339,8 @@ async fn irc_over_tls(conn: Conn<TcpStream>, tls: Arc<Tls>) {
     }
     let Some(stream) = handshake(stream, &tls, deadline).await else { return };
     let conn = Conn { stream, hub, settings, deadline, admitted };
-    tokio::spawn(serve(conn, LineBuffer::new(MAX_IRC_LINE), IrcDoor::default()));
+    let lines = LineBuffer::new(IrcDoor::line_limit(&conn.settings));
+    tokio::spawn(serve(conn, lines, IrcDoor::default()));
 }
 
 /// Tells TLS from plain text by the first byte, runs the TLS handshake when it is TLS, then
@@ -576,8 +578,9 @@ fn websocket<S: Transport>(
     let stream = WsTransport::new(stream, early, outgoing);
     match subprotocol {
         Subprotocol::IrcText | Subprotocol::IrcBinary => {
+            let lines = LineBuffer::new(IrcDoor::line_limit(&settings));
             let conn = Conn { stream, hub, settings, deadline, admitted };
-            tokio::spawn(serve(conn, LineBuffer::new(MAX_IRC_LINE), IrcDoor::default()));
+            tokio::spawn(serve(conn, lines, IrcDoor::default()));
         }
         Subprotocol::Sniff => {
             let sniffing = Sniffing { hub, settings, admitted, deadline, greet_at: deadline, web: None };

@@ -336,9 +336,6 @@ impl Room {
 
 #[cfg(test)]
 mod tests {
-    /// Every session's record is boxed in the hub's table: past 128 bytes it takes jemalloc's
-    /// next size class (160), 32 bytes more per connection. Rarely used per-session data lives
-    /// in its `Rare` or beside the table (the hub's `clients`).
     /// Membership is by slot and checked against the member list: an id whose slot another
     /// session holds now (an earlier generation) is no member, and leaving moves the last
     /// member into the leaver's place.
@@ -364,6 +361,9 @@ mod tests {
         assert!(room.has_member(cat));
     }
 
+    /// Every session's record is boxed in the hub's table: past 128 bytes it takes jemalloc's
+    /// next size class (160), 32 bytes more per connection. Rarely used per-session data lives
+    /// in its `Rare` or beside the table (the hub's `clients`).
     #[test]
     fn a_session_record_stays_in_its_allocator_size_class() {
         assert!(std::mem::size_of::<super::Session>() <= 128, "{}", std::mem::size_of::<super::Session>());
